@@ -1,0 +1,50 @@
+# processdesk: `make run` serves a demo desk on 127.0.0.1:$(PORT); `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+FLASK := $(BIN)/flask --app app
+
+.PHONY: run test test-postgres bench lint setup venv npm db deploy demo clean
+
+setup: venv npm
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+npm: node_modules/.installed
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+db: venv
+	$(FLASK) db upgrade
+
+deploy: db
+	$(FLASK) processes deploy
+
+demo: deploy
+	PROCESSDESK_DEMO_MODE=1 $(FLASK) demo seed
+
+run: setup demo
+	PROCESSDESK_DEMO_MODE=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-postgres: venv
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check app tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -1,0 +1,84 @@
+"""processdesk: an ITSM platform whose behaviour lives in BPMN.
+
+``create_app(config)`` wires configuration, the database, the engine and the HTTP layers;
+nothing else happens at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, g
+
+from .clock import Clock, SystemClock
+from .config import load_config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from .services import Runtime, Services
+
+
+class Extension:
+    """What the app keeps for its lifetime: DB engine, session factory, and the shared runtime."""
+
+    def __init__(self, db_engine: Engine, session_factory: sessionmaker[Session], runtime: Runtime) -> None:
+        self.db_engine = db_engine
+        self.session_factory = session_factory
+        self.runtime = runtime
+
+    def session(self) -> Session:
+        return self.session_factory()
+
+    def services(self, session: Session | None = None) -> Services:
+        """Services for a unit of work outside a request (CLI, scheduler, tests)."""
+        from .services import Services
+
+        return Services(session or self.session(), self.runtime)
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the Flask app. ``config`` needs at most DATABASE_URL; see app.config for all keys."""
+    # Imported here so that `import app.models` (Alembic, scripts) does not pull in the engine.
+    from .db import make_engine, make_sessionmaker
+    from .engine import ProcessEngine, ProcessLibrary
+    from .services import Runtime
+    from .services.audit import install_session_hooks
+
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_config(config, app.instance_path)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_BYTES"]) + 64 * 1024
+    app.config["SECRET_KEY"] = settings["SECRET_KEY"]
+
+    install_session_hooks()
+    db_engine = make_engine(settings["DATABASE_URL"], echo=bool(settings["SQL_ECHO"]))
+    clock = clock or SystemClock()
+    runtime = Runtime(
+        engine=ProcessEngine(
+            script_time_limit=float(settings["SCRIPT_TIME_LIMIT"]),
+            script_memory_limit_mb=int(settings["SCRIPT_MEMORY_LIMIT_MB"]),
+            now=clock.now,
+        ),
+        library=ProcessLibrary(),
+        clock=clock,
+        config=settings,
+    )
+    app.extensions["processdesk"] = Extension(db_engine, make_sessionmaker(db_engine), runtime)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        services = g.pop("services", None)
+        if services is not None:
+            services.session.close()
+
+    from .api import init_api
+    from .cli import register_cli
+
+    init_api(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,94 @@
+"""Deploy and read process definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from app.errors import ValidationFailed
+from app.schemas import BpmnQuery, DefinitionDetailOut, DefinitionListOut, DeployOut, PageQuery
+
+from . import current_user, page_args, services, unit_of_work
+from .serialize import version_dict
+
+blp = Blueprint("definitions", __name__, url_prefix="/api/v1/definitions", description="Process definitions")
+
+
+def _usernames(ids: set[int | None]) -> dict[int, str]:
+    return services().users.usernames(ids)
+
+
+@blp.route("")
+class DefinitionsView(MethodView):
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, DefinitionListOut)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Deployed processes with their latest version."""
+        current_user()
+        page, per_page = page_args(args)
+        items, total = unit_of_work(lambda: services().definitions.list_latest(page, per_page))
+        names = _usernames({i["definition"].deployed_by_id for i in items})
+        return {
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "items": [
+                {
+                    "process_id": i["definition"].process_id,
+                    "name": i["definition"].name,
+                    "latest_version": i["definition"].version,
+                    "versions": i["versions"],
+                    "deployed_at": i["definition"].deployed_at,
+                    "deployed_by": names.get(i["definition"].deployed_by_id),
+                }
+                for i in items
+            ],
+        }
+
+    @blp.response(201, DeployOut)
+    @blp.doc(security=[{"bearer": []}], requestBody={
+        "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}})
+    def post(self) -> Any:
+        """Deploy .bpmn, .dmn and form .json files (multipart field ``files``); all or nothing."""
+        user = current_user()
+        uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+        if not uploads:
+            raise ValidationFailed("send one or more files in the multipart field 'files'", details={"field": "files"})
+        result = unit_of_work(lambda: services().definitions.deploy(user, uploads))
+        body = {
+            "deployment_id": result.deployment_id,
+            "processes": [{"process_id": p.process_id, "version": p.version, "created": p.created} for p in result.processes],
+            "files": result.files,
+        }
+        return body, 201 if any(p.created for p in result.processes) else 200
+
+
+@blp.route("/<string:process_id>")
+class DefinitionView(MethodView):
+    @blp.response(200, DefinitionDetailOut)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, process_id: str) -> dict[str, Any]:
+        """All versions of one process, with running-instance counts per version."""
+        current_user()
+        svc = services()
+        rows = unit_of_work(lambda: svc.definitions.versions(process_id))
+        running = svc.definitions.running_counts(process_id)
+        names = _usernames({r.deployed_by_id for r in rows})
+        versions = [version_dict(r, names.get(r.deployed_by_id), running.get(r.version, 0)) for r in rows]
+        return {"process_id": process_id, "name": rows[-1].name, "latest": versions[-1], "versions": versions}
+
+
+@blp.route("/<string:process_id>/bpmn")
+class DefinitionXmlView(MethodView):
+    @blp.arguments(BpmnQuery, location="query")
+    @blp.doc(security=[{"bearer": []}], responses={"200": {"description": "BPMN XML", "content": {"application/xml": {}}}})
+    def get(self, args: dict[str, Any], process_id: str) -> Response:
+        """The BPMN XML of a version (latest by default)."""
+        current_user()
+        row = unit_of_work(lambda: services().definitions.version(process_id, args.get("version")))
+        return Response(row.bpmn_xml, mimetype="application/xml",
+                        headers={"Content-Disposition": f'inline; filename="{row.filename}"'})

@@ -1,0 +1,97 @@
+"""Start, list, inspect, message, cancel and retry process instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.schemas import CancelIn, HistoryOut, InstanceIn, InstanceListOut, InstanceOut, InstanceQuery, MessageIn, RetryIn
+
+from . import current_user, page_args, services, unit_of_work
+from .serialize import history_dict, instance_dict
+
+blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
+SECURITY = [{"bearer": []}]
+
+
+def _out(instance: Any) -> dict[str, Any]:
+    return instance_dict(instance, services().instances.open_tasks(instance))
+
+
+@blp.route("")
+class InstancesView(MethodView):
+    @blp.arguments(InstanceQuery, location="query")
+    @blp.response(200, InstanceListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Instances the caller may see, newest first; filter by process_id and status."""
+        user = current_user()
+        page, per_page = page_args(args)
+        rows, total = unit_of_work(lambda: services().instances.list(
+            user, process_id=args.get("process_id"), status=args.get("status"), page=page, per_page=per_page))
+        return {"page": page, "per_page": per_page, "total": total, "items": [_out(r) for r in rows]}
+
+    @blp.arguments(InstanceIn)
+    @blp.response(201, InstanceOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start the latest version of a process with start data."""
+        user = current_user()
+        instance = unit_of_work(lambda: services().instances.start_process(user, body["process_id"], body["data"]))
+        return _out(instance)
+
+
+@blp.route("/<int:instance_id>")
+class InstanceView(MethodView):
+    @blp.response(200, InstanceOut)
+    @blp.doc(security=SECURITY)
+    def get(self, instance_id: int) -> dict[str, Any]:
+        user = current_user()
+        return _out(unit_of_work(lambda: services().instances.get(user, instance_id)))
+
+
+@blp.route("/<int:instance_id>/history")
+class HistoryView(MethodView):
+    @blp.response(200, HistoryOut)
+    @blp.doc(security=SECURITY)
+    def get(self, instance_id: int) -> dict[str, Any]:
+        """Every event of the instance in order: type, actor, time, task and submitted data."""
+        user = current_user()
+        svc = services()
+        events = unit_of_work(lambda: svc.instances.history(user, instance_id))
+        tasks = svc.instances.tasks_by_id(instance_id)
+        return {"instance_id": instance_id, "events": [history_dict(e, tasks) for e in events]}
+
+
+@blp.route("/<int:instance_id>/messages")
+class MessageView(MethodView):
+    @blp.arguments(MessageIn)
+    @blp.response(200, InstanceOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Deliver a BPMN message (by name) with an optional payload."""
+        user = current_user()
+        return _out(unit_of_work(lambda: services().instances.send_message(user, instance_id, body["name"], body.get("payload"))))
+
+
+@blp.route("/<int:instance_id>/cancel")
+class CancelView(MethodView):
+    @blp.arguments(CancelIn)
+    @blp.response(200, InstanceOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        user = current_user()
+        return _out(unit_of_work(lambda: services().instances.cancel(user, instance_id, body.get("reason"))))
+
+
+@blp.route("/<int:instance_id>/retry")
+class RetryView(MethodView):
+    @blp.arguments(RetryIn)
+    @blp.response(200, InstanceOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Retry an instance in error, optionally with corrected data (admin)."""
+        user = current_user()
+        return _out(unit_of_work(lambda: services().instances.retry(user, instance_id, body.get("data"))))

@@ -1,0 +1,69 @@
+"""Model -> response dict helpers shared by the API views (and later the web pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
+
+
+def task_dict(task: HumanTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "instance_id": task.instance_id,
+        "process_id": task.process_id,
+        "bpmn_id": task.bpmn_id,
+        "name": task.name,
+        "lane": task.lane,
+        "state": task.state,
+        "claimed_by": task.claimed_by.username if task.claimed_by else None,
+        "completed_by": task.completed_by.username if task.completed_by else None,
+        "form": task.form,
+        "created_at": task.created_at,
+        "completed_at": task.completed_at,
+    }
+
+
+def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask]) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "process_id": instance.process_id,
+        "version": instance.version,
+        "status": instance.status,
+        "data": instance.data,
+        "open_tasks": [task_dict(t) for t in open_tasks],
+        "started_by": instance.started_by.username if instance.started_by else None,
+        "created_at": instance.created_at,
+        "updated_at": instance.updated_at,
+        "error": instance.error,
+    }
+
+
+def version_dict(row: ProcessDefinition, deployed_by: str | None, running: int = 0) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "name": row.name,
+        "deployed_at": row.deployed_at,
+        "deployed_by": deployed_by,
+        "content_hash": row.content_hash,
+        "filename": row.filename,
+        "lanes": row.lanes,
+        "user_tasks": row.user_tasks,
+        "files": row.files_used,
+        "running_instances": running,
+    }
+
+
+def history_dict(event: AuditEvent, tasks: dict[int, HumanTask]) -> dict[str, Any]:
+    task = tasks.get(event.task_id) if event.task_id else None
+    payload = event.payload or {}
+    return {
+        "seq": event.seq,
+        "type": event.event_type,
+        "actor": event.actor,
+        "time": event.occurred_at,
+        "task_id": event.task_id,
+        "task": {"bpmn_id": task.bpmn_id, "name": task.name, "lane": task.lane} if task else None,
+        "data": payload.get("data"),
+        "payload": payload,
+    }

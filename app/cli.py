@@ -1,0 +1,164 @@
+"""flask commands: database, processes, users, audit. Each command is one unit of work."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from .errors import ProcessdeskError
+from .unit_of_work import run_unit_of_work
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Demo accounts: created only by `flask demo seed` in demo mode (make run). Their passwords are
+# public by design (README); never enable demo mode on a real desk.
+DEMO_USERS = [
+    {"username": "rita", "name": "Rita Requester", "password": "rita-demo-pw", "roles": ["requester"], "groups": ["Requesters"]},
+    {"username": "alex", "name": "Alex Agent", "password": "alex-demo-pw", "roles": ["agent", "requester"],
+     "groups": ["ServiceDesk", "NetworkTeam"]},
+    {"username": "amy", "name": "Amy Approver", "password": "amy-demo-pw", "roles": ["approver", "requester"],
+     "groups": ["Approvers", "ChangeManagers", "CAB"]},
+    {"username": "olga", "name": "Olga Owner", "password": "olga-demo-pw", "roles": ["process_owner"], "groups": []},
+    {"username": "aude", "name": "Aude Auditor", "password": "aude-demo-pw", "roles": ["auditor"], "groups": []},
+    {"username": "admin", "name": "Ada Admin", "password": "admin-demo-pw", "roles": ["admin"], "groups": []},
+]
+
+
+def _services():  # type: ignore[no-untyped-def]
+    return current_app.extensions["processdesk"].services()
+
+
+def _fail(err: ProcessdeskError) -> None:
+    click.echo(f"error: {err.message}", err=True)
+    for key, value in err.details.items():
+        click.echo(f"  {key}: {value}", err=True)
+    sys.exit(1)
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(url: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.group("db")
+    def db_group() -> None:
+        """Database schema (Alembic)."""
+
+    @db_group.command("upgrade")
+    def db_upgrade() -> None:
+        """Upgrade the database to the newest schema."""
+        upgrade_database(current_app.config["DATABASE_URL"])
+        click.echo("database is at the newest schema")
+
+    @app.cli.group("processes")
+    def processes_group() -> None:
+        """Deploy and validate BPMN/DMN/form files."""
+
+    @processes_group.command("deploy")
+    @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+    def processes_deploy(paths: tuple[Path, ...]) -> None:
+        """Deploy files or folders (default: processes/ and forms/); all or nothing."""
+        chosen = list(paths) or [ROOT / "processes", ROOT / "forms"]
+        uploads: list[tuple[str, bytes]] = []
+        for path in chosen:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in files:
+                if file.suffix.lower() in (".bpmn", ".dmn", ".json"):
+                    uploads.append((file.name, file.read_bytes()))
+        if not uploads:
+            click.echo("nothing to deploy")
+            return
+        services = _services()
+        try:
+            result = run_unit_of_work(services, lambda: services.definitions.deploy(None, uploads))
+        except ProcessdeskError as err:
+            _fail(err)
+            return
+        finally:
+            services.session.close()
+        for process in result.processes:
+            state = "new version" if process.created else "unchanged"
+            click.echo(f"{process.process_id}: version {process.version} ({state})")
+
+    @app.cli.group("users")
+    def users_group() -> None:
+        """Manage users, groups and roles."""
+
+    @users_group.command("create")
+    @click.argument("username")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    @click.option("--group", "groups", multiple=True, help="Group (lane) name; repeatable.")
+    @click.option("--role", "roles", multiple=True, help="Role; repeatable.")
+    @click.option("--name", "display_name", default=None)
+    @click.option("--email", default=None)
+    def users_create(username: str, password: str, groups: tuple[str, ...], roles: tuple[str, ...],
+                     display_name: str | None, email: str | None) -> None:
+        """Create a user, or update an existing one's password, groups and roles."""
+        services = _services()
+        try:
+            run_unit_of_work(services, lambda: services.users.create_user(
+                username, password, groups=groups, roles=roles, display_name=display_name, email=email))
+        except ProcessdeskError as err:
+            _fail(err)
+        finally:
+            services.session.close()
+        click.echo(f"user {username} saved")
+
+    @app.cli.group("demo")
+    def demo_group() -> None:
+        """Demo data (only with PROCESSDESK_DEMO_MODE=1)."""
+
+    @demo_group.command("seed")
+    def demo_seed() -> None:
+        """Create the README's demo users, one per role. Refused unless demo mode is on."""
+        if not current_app.config.get("DEMO_MODE"):
+            click.echo("demo mode is off (set PROCESSDESK_DEMO_MODE=1); no demo users created", err=True)
+            sys.exit(1)
+        services = _services()
+        try:
+            for spec in DEMO_USERS:
+                run_unit_of_work(services, lambda spec=spec: services.users.create_user(
+                    spec["username"], spec["password"], groups=spec["groups"], roles=spec["roles"],
+                    display_name=spec["name"], email=f"{spec['username']}@demo.processdesk.test"))
+        except ProcessdeskError as err:
+            _fail(err)
+        finally:
+            services.session.close()
+        for spec in DEMO_USERS:
+            click.echo(f"demo user {spec['username']:<8} password {spec['password']:<14} roles {','.join(spec['roles'])}")
+
+    @app.cli.group("audit")
+    def audit_group() -> None:
+        """The audit chain."""
+
+    @audit_group.command("verify")
+    def audit_verify() -> None:
+        """Walk the chain; exit 1 naming the first broken event."""
+        services = _services()
+        try:
+            report = services.audit.verify()
+        finally:
+            services.session.close()
+        if report.ok:
+            click.echo(f"audit chain intact: {report.checked} events")
+            return
+        click.echo(
+            f"audit chain BROKEN at event seq={report.first_broken_seq} id={report.first_broken_id}: {report.reason} "
+            f"({report.checked} events verified before it)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,82 @@
+"""Configuration: one documented default per key, overridable from the environment.
+
+Environment variables use the prefix ``PROCESSDESK_`` (``PROCESSDESK_MAX_UPLOAD_BYTES=...``);
+``DATABASE_URL`` and ``SECRET_KEY`` are also read without the prefix, as hosting platforms set them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # SQLAlchemy URL. Default: a SQLite file in the instance folder.
+    "DATABASE_URL": None,
+    # Signs API tokens and session cookies. Default: generated once into instance/secret_key.
+    "SECRET_KEY": None,
+    # API token lifetime in seconds.
+    "TOKEN_TTL_SECONDS": 12 * 3600,
+    # Largest accepted upload (per request), in bytes; larger gets 413 before parsing.
+    "MAX_UPLOAD_BYTES": 5 * 1024 * 1024,
+    # Wall-clock budget of one script / expression evaluation, in seconds.
+    "SCRIPT_TIME_LIMIT": 2.0,
+    # Memory growth budget of one script evaluation, in MiB.
+    "SCRIPT_MEMORY_LIMIT_MB": 256,
+    # Demo mode creates the demo users of the README at start-up. Off unless asked for.
+    "DEMO_MODE": False,
+    # Default and maximum page sizes of list endpoints.
+    "PER_PAGE_DEFAULT": 50,
+    "PER_PAGE_MAX": 200,
+    # werkzeug password hash method. scrypt by default; tests use a cheap pbkdf2 to stay fast.
+    "PASSWORD_HASH_METHOD": "scrypt",
+    # Echo SQL (debugging only).
+    "SQL_ECHO": False,
+}
+
+_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO"}
+_INT_KEYS = {"TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+_FLOAT_KEYS = {"SCRIPT_TIME_LIMIT"}
+
+
+def _coerce(key: str, value: str) -> Any:
+    if key in _BOOL_KEYS:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if key in _INT_KEYS:
+        return int(value)
+    if key in _FLOAT_KEYS:
+        return float(value)
+    return value
+
+
+def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict[str, Any]:
+    """Defaults, then environment, then ``overrides`` (the mapping given to create_app)."""
+    config = dict(DEFAULTS)
+    for key in DEFAULTS:
+        env_value = os.environ.get(f"PROCESSDESK_{key}")
+        if env_value is None and key in ("DATABASE_URL", "SECRET_KEY"):
+            env_value = os.environ.get(key)
+        if env_value is not None and env_value != "":
+            config[key] = _coerce(key, env_value)
+    config.update(dict(overrides or {}))
+    if not config["DATABASE_URL"]:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'processdesk.sqlite3'}"
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _instance_secret(instance_path)
+    return config
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-installation secret kept outside the repository, created on first start."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

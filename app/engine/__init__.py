@@ -1,0 +1,51 @@
+"""The engine gate: the only package that imports SpiffWorkflow.
+
+Everything else talks to ``ProcessLibrary`` (deploy-time compile and checks), ``ProcessEngine``
+and ``WorkflowRun`` (run time), and receives our own frozen values and errors.
+"""
+
+from .errors import (
+    DefinitionError,
+    EngineError,
+    MessageNotExpected,
+    StateVersionError,
+    TaskNotFound,
+    TaskNotReady,
+    XmlRejected,
+)
+from .library import CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
+from .runtime import (
+    STATUS_CANCELLED,
+    STATUS_COMPLETED,
+    STATUS_ERROR,
+    STATUS_RUNNING,
+    ProcessEngine,
+    SpecBundle,
+    WorkflowRun,
+)
+from .sandbox import ScriptIdentity
+from .types import EngineFailure, UserTaskView
+
+__all__ = [
+    "STATUS_CANCELLED",
+    "STATUS_COMPLETED",
+    "STATUS_ERROR",
+    "STATUS_RUNNING",
+    "CompiledProcess",
+    "DefinitionError",
+    "EngineError",
+    "EngineFailure",
+    "MessageNotExpected",
+    "ProcessEngine",
+    "ProcessLibrary",
+    "ScriptIdentity",
+    "SourceFile",
+    "SpecBundle",
+    "StateVersionError",
+    "TaskNotFound",
+    "TaskNotReady",
+    "UserTaskDef",
+    "UserTaskView",
+    "WorkflowRun",
+    "XmlRejected",
+]

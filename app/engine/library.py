@@ -1,0 +1,395 @@
+"""ProcessLibrary: turn a set of uploaded BPMN, DMN and form files into deployable process specs.
+
+Everything a process owner can get wrong is found here, before anything is stored: malformed or
+hostile XML, XSD violations, unknown elements, dangling references, missing DMN or form files,
+scripts and expressions that break the script rules, timer literals that are not ISO 8601. Each
+problem becomes a DefinitionError naming the file, the element id and the line.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from .errors import DefinitionError
+from .sandbox import ScriptRuleViolation, check_source
+from .serializer import SPEC_SERIALIZER
+from .xml import parse_xml
+
+FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
+FORM_UI_PROPERTY = "formUiSchemaFilename"
+
+_EXEC_KEYS = ("script", "prescript", "postscript")
+_TIMER_TYPES = {
+    "DurationTimerEventDefinition": "duration",
+    "TimeDateEventDefinition": "date",
+    "CycleTimerEventDefinition": "cycle",
+}
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One uploaded file: its base name and raw bytes."""
+
+    name: str
+    content: bytes
+
+    @property
+    def kind(self) -> str:
+        lower = self.name.lower()
+        if lower.endswith(".bpmn"):
+            return "bpmn"
+        if lower.endswith(".dmn"):
+            return "dmn"
+        if lower.endswith(".json"):
+            return "form"
+        return "other"
+
+
+@dataclass(frozen=True)
+class UserTaskDef:
+    bpmn_id: str
+    name: str | None
+    lane: str | None
+    form: str | None
+    ui_form: str | None
+
+
+@dataclass(frozen=True)
+class CompiledProcess:
+    """A process ready to store as a definition version."""
+
+    process_id: str
+    name: str
+    filename: str
+    bpmn_xml: str
+    spec_json: str
+    forms: dict[str, Any]
+    user_tasks: tuple[UserTaskDef, ...]
+    lanes: tuple[str, ...]
+    called_processes: tuple[str, ...]
+    files_used: tuple[str, ...]
+    content_hash: str = field(default="")
+
+
+def _check_filename(name: str) -> None:
+    if not _SAFE_FILENAME.match(name):
+        raise DefinitionError(
+            "file names may only contain letters, digits, '.', '_' and '-' (max 128 characters)",
+            file=name,
+        )
+
+
+class _LineIndex:
+    """Maps (file, element id) to the XML line, because SpiffWorkflow's errors lose it."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, tuple[str, int]] = {}
+
+    def add(self, filename: str, root: etree._Element) -> None:
+        for node in root.iter():
+            if not isinstance(node.tag, str):
+                continue
+            node_id = node.get("id")
+            if node_id and node_id not in self._lines:
+                self._lines[node_id] = (filename, node.sourceline or 0)
+
+    def locate(self, element_id: str | None) -> tuple[str | None, int | None]:
+        if not element_id or element_id not in self._lines:
+            return None, None
+        filename, line = self._lines[element_id]
+        return filename, line or None
+
+
+class ProcessLibrary:
+    """Compiles a complete set of definition files. Stateless; safe to share between threads."""
+
+    def compile(self, files: Sequence[SourceFile]) -> list[CompiledProcess]:
+        """Return every executable process in ``files``; raise DefinitionError on the first problem."""
+        by_name: dict[str, SourceFile] = {}
+        for source in files:
+            _check_filename(source.name)
+            if source.kind == "other":
+                raise DefinitionError(
+                    "unsupported file type: upload .bpmn, .dmn or form .json files", file=source.name
+                )
+            if source.name in by_name:
+                raise DefinitionError("the same file name was given twice", file=source.name)
+            by_name[source.name] = source
+
+        index = _LineIndex()
+        parser = SpiffBpmnParser(validator=VALIDATOR)
+        xml_text: dict[str, str] = {}
+        for source in by_name.values():
+            if source.kind not in ("bpmn", "dmn"):
+                continue
+            root = parse_xml(source.content, source.name)
+            index.add(source.name, root)
+            xml_text[source.name] = source.content.decode("utf-8", errors="replace")
+            try:
+                if source.kind == "bpmn":
+                    parser.add_bpmn_xml(root, filename=source.name)
+                else:
+                    parser.add_dmn_xml(root, filename=source.name)
+            except ValidationException as exc:
+                raise self._from_validation(exc, index, source.name) from None
+            except etree.LxmlError as exc:
+                raise DefinitionError(f"invalid definition: {exc}", file=source.name) from None
+
+        forms = {
+            name: source for name, source in by_name.items() if source.kind == "form"
+        }
+        compiled: list[CompiledProcess] = []
+        for process_id in parser.get_process_ids():
+            process_parser = parser.get_process_parser(process_id)
+            filename = process_parser.filename
+            try:
+                spec = parser.get_spec(process_id)
+                subprocess_specs = parser.get_subprocess_specs(process_id)
+            except ValidationException as exc:
+                raise self._from_validation(exc, index, filename) from None
+            except Exception as exc:  # SpiffWorkflow raises bare errors for some broken models
+                raise DefinitionError(
+                    f"cannot build process '{process_id}': {exc}", file=filename
+                ) from None
+            spec_dict = SPEC_SERIALIZER.to_dict(spec)
+            sub_dicts = {name: SPEC_SERIALIZER.to_dict(s) for name, s in subprocess_specs.items()}
+            all_specs = [spec_dict, *sub_dicts.values()]
+            for one in all_specs:
+                self._check_expressions(one, index)
+            user_tasks = tuple(t for one in all_specs for t in self._user_tasks(one))
+            form_payload = self._collect_forms(user_tasks, forms, index)
+            spec_json = json.dumps(
+                {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
+            )
+            files_used = sorted(
+                {filename, *(s.get("file") or "" for s in sub_dicts.values()), *form_payload}
+                - {""}
+            )
+            digest = hashlib.sha256()
+            digest.update(spec_json.encode())
+            for used in files_used:
+                digest.update(b"\0" + used.encode() + b"\0" + by_name[used].content)
+            compiled.append(
+                CompiledProcess(
+                    process_id=process_id,
+                    name=spec.description or process_id,
+                    filename=filename,
+                    bpmn_xml=xml_text[filename],
+                    spec_json=spec_json,
+                    forms=form_payload,
+                    user_tasks=user_tasks,
+                    lanes=tuple(sorted({t.lane for t in user_tasks if t.lane})),
+                    called_processes=tuple(sorted(sub_dicts)),
+                    files_used=tuple(files_used),
+                    content_hash=digest.hexdigest(),
+                )
+            )
+        return compiled
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _from_validation(
+        exc: ValidationException, index: _LineIndex, default_file: str | None
+    ) -> DefinitionError:
+        element_id = getattr(exc, "id", "") or None
+        file_from_index, line = index.locate(element_id)
+        line = line or (getattr(exc, "line_number", None) or None)
+        message = str(exc.args[0]) if exc.args else str(exc)
+        return DefinitionError(
+            message,
+            file=getattr(exc, "file_name", "") or file_from_index or default_file,
+            element_id=element_id,
+            element_name=getattr(exc, "name", "") or None,
+            line=int(line) if line else None,
+        )
+
+    @staticmethod
+    def _user_tasks(spec_dict: dict[str, Any]) -> Iterable[UserTaskDef]:
+        for task in spec_dict.get("task_specs", {}).values():
+            if task.get("typename") != "UserTask" and not task.get("manual"):
+                continue
+            properties = (task.get("extensions") or {}).get("properties") or {}
+            yield UserTaskDef(
+                bpmn_id=task.get("bpmn_id") or task["name"],
+                name=task.get("bpmn_name"),
+                lane=task.get("lane"),
+                form=properties.get(FORM_SCHEMA_PROPERTY),
+                ui_form=properties.get(FORM_UI_PROPERTY),
+            )
+
+    @staticmethod
+    def _collect_forms(
+        user_tasks: Iterable[UserTaskDef], forms: dict[str, SourceFile], index: _LineIndex
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {}
+        for task in user_tasks:
+            for form_name in (task.form, task.ui_form):
+                if not form_name or form_name in payload:
+                    continue
+                file, line = index.locate(task.bpmn_id)
+                if form_name not in forms:
+                    raise DefinitionError(
+                        f"form file '{form_name}' is not uploaded or deployed",
+                        file=file,
+                        element_id=task.bpmn_id,
+                        element_name=task.name,
+                        line=line,
+                    )
+                try:
+                    parsed = json.loads(forms[form_name].content.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise DefinitionError("form file is not UTF-8", file=form_name) from None
+                except json.JSONDecodeError as err:
+                    raise DefinitionError(
+                        f"form file is not valid JSON: {err.msg}", file=form_name, line=err.lineno
+                    ) from None
+                if not isinstance(parsed, dict):
+                    raise DefinitionError("form file must hold a JSON object", file=form_name)
+                payload[form_name] = parsed
+        return payload
+
+    def _check_expressions(self, spec_dict: dict[str, Any], index: _LineIndex) -> None:
+        for task in spec_dict.get("task_specs", {}).values():
+            element_id = task.get("bpmn_id") or None
+            for key in _EXEC_KEYS:
+                if task.get(key):
+                    self._check(task[key], "exec", task, element_id, index, key)
+            for cond in task.get("cond_task_specs") or []:
+                condition = cond.get("condition") if isinstance(cond, dict) else None
+                if condition:
+                    self._check(condition, "eval", task, element_id, index, "condition")
+            for key in ("cardinality", "condition", "loop_condition"):
+                value = task.get(key)
+                if isinstance(value, str) and value:
+                    self._check(value, "eval", task, element_id, index, key)
+            event = task.get("event_definition") or {}
+            expression = event.get("expression")
+            if isinstance(expression, str) and expression:
+                self._check(expression, "eval", task, element_id, index, "expression")
+                timer_kind = _TIMER_TYPES.get(event.get("typename", ""))
+                if timer_kind:
+                    self._check_timer_literal(expression, timer_kind, task, element_id, index)
+            table = task.get("decision_table")
+            if table:
+                self._check_decision_table(table, task, index)
+
+    def _check(
+        self,
+        source: str,
+        mode: str,
+        task: dict[str, Any],
+        element_id: str | None,
+        index: _LineIndex,
+        what: str,
+    ) -> None:
+        try:
+            check_source(source, mode)
+        except ScriptRuleViolation as err:
+            file, line = index.locate(element_id)
+            raise DefinitionError(
+                f"{what} of '{task.get('bpmn_name') or element_id}' is refused: {err.message}"
+                + (f" (script line {err.line})" if err.line else ""),
+                file=file,
+                element_id=element_id,
+                element_name=task.get("bpmn_name"),
+                line=line,
+                error_type="script_rule",
+            ) from None
+
+    def _check_decision_table(
+        self, table: dict[str, Any], task: dict[str, Any], index: _LineIndex
+    ) -> None:
+        """DMN cells are Python in SpiffWorkflow; check them the way its DMN engine builds them."""
+        for column in table.get("inputs", []):
+            if column.get("expression"):
+                self._check_cell(column["expression"], column.get("id"), task, index)
+        for rule in table.get("rules", []):
+            for entry in rule.get("input_entries", []):
+                for lhs in entry.get("lhs") or []:
+                    if not lhs:
+                        continue
+                    self._check_cell(lhs, entry.get("id"), task, index, match=True)
+            for entry in rule.get("output_entries", []):
+                if entry.get("text"):
+                    self._check_cell(entry["text"], entry.get("id"), task, index)
+
+    def _check_cell(
+        self,
+        text: str,
+        cell_id: str | None,
+        task: dict[str, Any],
+        index: _LineIndex,
+        match: bool = False,
+    ) -> None:
+        candidates = [text]
+        if match:
+            replaced = re.sub(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)", "dmninputexpr", text)
+            candidates = [replaced] if replaced != text else [text, f"dmninputexpr {text}"]
+        first_error: ScriptRuleViolation | None = None
+        for candidate in candidates:
+            try:
+                check_source(candidate, "eval")
+                return
+            except ScriptRuleViolation as err:
+                first_error = first_error or err
+        assert first_error is not None
+        file, line = index.locate(cell_id)
+        raise DefinitionError(
+            f"DMN cell '{text}' is refused: {first_error.message}",
+            file=file,
+            element_id=cell_id,
+            element_name=task.get("bpmn_name"),
+            line=line,
+            error_type="script_rule",
+        )
+
+    def _check_timer_literal(
+        self,
+        expression: str,
+        kind: str,
+        task: dict[str, Any],
+        element_id: str | None,
+        index: _LineIndex,
+    ) -> None:
+        """A quoted literal can be checked now; an expression over task data only at run time."""
+        try:
+            node = ast.parse(expression.strip(), mode="eval").body
+        except SyntaxError:
+            return  # check_source already reported syntax problems
+        if not isinstance(node, ast.Constant):
+            return
+        file, line = index.locate(element_id)
+        value = node.value
+        try:
+            if not isinstance(value, str):
+                raise ValueError("a timer literal must be a quoted ISO 8601 string")
+            if kind == "duration":
+                TimerEventDefinition.parse_iso_duration(value)
+            elif kind == "date":
+                parsed = TimerEventDefinition.get_datetime(value)
+                if parsed.tzinfo is None:
+                    raise ValueError("a timer date needs a UTC offset, e.g. 2026-01-01T09:00:00+00:00")
+            else:
+                TimerEventDefinition.parse_iso_recurring_interval(value)
+        except Exception as err:
+            raise DefinitionError(
+                f"timer expression {expression!r} is not a valid ISO 8601 {kind}: {err}",
+                file=file,
+                element_id=element_id,
+                element_name=task.get("bpmn_name"),
+                line=line,
+                error_type="timer_expression",
+            ) from None

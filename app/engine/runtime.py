@@ -1,0 +1,362 @@
+"""ProcessEngine and WorkflowRun: run instances of deployed specs.
+
+This is the only place that drives SpiffWorkflow at run time. It hides the library's sharp edges
+(spiffworkflow.md): ``Task.run()`` does not check the task state, errors leave tasks in ERROR and
+do not retry, message payloads need the spiff event classes, timers need a refresh before a form
+submission is judged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
+from .sandbox import ScriptIdentity, ScriptLimitExceeded, acting_as, make_script_engine
+from .serializer import STATE_VERSION, dump_state, load_specs, load_state
+from .types import EngineFailure, UserTaskView
+
+Now = Callable[[], datetime]
+_engine_now: ContextVar[Now | None] = ContextVar("processdesk_engine_now", default=None)
+
+
+class _ClockedDatetime(datetime):
+    """SpiffWorkflow's timers call ``datetime.now(timezone.utc)``; route that to our clock.
+
+    Outside an engine step (no clock set) it is the real time, so nothing else changes.
+    """
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        source = _engine_now.get()
+        if source is None:
+            return datetime.now(tz)
+        moment = source()
+        return moment.astimezone(tz) if tz is not None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+_timer_module.datetime = _ClockedDatetime  # type: ignore[misc]
+
+
+@contextmanager
+def _clock(now: Now | None) -> Iterator[None]:
+    token = _engine_now.set(now)
+    try:
+        yield
+    finally:
+        _engine_now.reset(token)
+
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_CANCELLED = "cancelled"
+STATUS_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SpecBundle:
+    """A deployed version's parsed spec, shared read-only by every run of that version."""
+
+    key: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+
+
+class ProcessEngine:
+    """Creates and restores runs. One per application; thread-safe."""
+
+    def __init__(
+        self,
+        script_time_limit: float = 2.0,
+        script_memory_limit_mb: int = 256,
+        spec_cache_size: int = 64,
+        now: Now | None = None,
+    ) -> None:
+        self._now = now
+        self._time_limit = script_time_limit
+        self._memory_limit_mb = script_memory_limit_mb
+        self._specs: OrderedDict[str, SpecBundle] = OrderedDict()
+        self._cache_size = spec_cache_size
+        self._lock = threading.Lock()
+
+    def spec(self, key: str, spec_json: str) -> SpecBundle:
+        """The parsed spec for a deployed version; parsed once per process and cached (LRU)."""
+        with self._lock:
+            bundle = self._specs.get(key)
+            if bundle is not None:
+                self._specs.move_to_end(key)
+                return bundle
+        spec, subs = load_specs(spec_json)
+        bundle = SpecBundle(key=key, spec=spec, subprocess_specs=subs)
+        with self._lock:
+            self._specs[key] = bundle
+            while len(self._specs) > self._cache_size:
+                self._specs.popitem(last=False)
+        return bundle
+
+    def _script_engine(self) -> Any:
+        return make_script_engine(time_limit=self._time_limit, memory_limit_mb=self._memory_limit_mb)
+
+    def start(self, bundle: SpecBundle, data: Mapping[str, Any], identity: ScriptIdentity) -> WorkflowRun:
+        """Create a run, put ``data`` on its start, and advance it to the first wait state."""
+        workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self._script_engine())
+        workflow.task_tree.data.update(dict(data))
+        for child in workflow.task_tree.children:
+            child.data.update(dict(data))
+        run = WorkflowRun(workflow, bundle, self._now)
+        run.advance(identity)
+        return run
+
+    def restore(self, bundle: SpecBundle, state: str, serializer_version: str) -> WorkflowRun:
+        """Rebuild a run from stored state. Raises StateVersionError for unknown versions."""
+        workflow = load_state(
+            state, serializer_version, bundle.spec, bundle.subprocess_specs, self._script_engine()
+        )
+        return WorkflowRun(workflow, bundle, self._now)
+
+
+class WorkflowRun:
+    """One live instance in memory. Not thread-safe: a request owns it while it works on it."""
+
+    serializer_version = STATE_VERSION
+
+    def __init__(self, workflow: BpmnWorkflow, bundle: SpecBundle, now: Now | None = None) -> None:
+        self._wf = workflow
+        self.bundle = bundle
+        self._now = now
+        self.failure: EngineFailure | None = self._failure_from_tasks()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        if self.failure is not None or self._wf.get_tasks(state=TaskState.ERROR):
+            return STATUS_ERROR
+        if self._wf.is_completed():
+            return STATUS_COMPLETED if self._wf.success else STATUS_CANCELLED
+        return STATUS_RUNNING
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The instance's current data: the end data when complete, else the latest task's."""
+        if self._wf.is_completed() and self._wf.data:
+            return dict(self._wf.data)
+        last = self._wf.last_task
+        if last is not None:
+            return dict(last.data)
+        ready = self._wf.get_tasks(state=TaskState.READY)
+        return dict(ready[0].data) if ready else dict(self._wf.task_tree.data)
+
+    def dump(self) -> str:
+        return dump_state(self._wf)
+
+    def user_tasks(self) -> list[UserTaskView]:
+        """READY human tasks, in a stable order."""
+        views = [self._view(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
+        return sorted(views, key=lambda v: v.id)
+
+    def next_timer_at(self) -> datetime | None:
+        """The earliest due time of any waiting timer, for the scheduler's indexed column."""
+        due: list[datetime] = []
+        for event in self._wf.waiting_events():
+            if "Timer" not in event.event_type:
+                continue
+            value = event.value
+            if isinstance(value, dict):
+                value = value.get("next")
+            if isinstance(value, str):
+                try:
+                    due.append(datetime.fromisoformat(value))
+                except ValueError:
+                    continue
+        return min(due) if due else None
+
+    def history_path(self) -> list[str]:
+        """BPMN ids of completed elements, oldest first (for highlighting a diagram)."""
+        done = [
+            t
+            for t in self._wf.get_tasks(state=TaskState.COMPLETED)
+            if t.task_spec.bpmn_id is not None
+        ]
+        done.sort(key=lambda t: t.last_state_change)
+        return [t.task_spec.bpmn_id for t in done]
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def advance(self, identity: ScriptIdentity | None = None) -> None:
+        """Run engine steps until the run waits on people, timers or messages, or fails."""
+        self._guarded(self._wf.do_engine_steps, identity)
+
+    def refresh_timers(self, identity: ScriptIdentity | None = None) -> None:
+        """Fire timers whose due time has passed, then advance."""
+        def step() -> None:
+            self._wf.refresh_timers()
+            self._wf.do_engine_steps()
+
+        self._guarded(step, identity)
+
+    def find_task(self, task_id: str) -> Any:
+        try:
+            uuid = UUID(str(task_id))
+        except ValueError:
+            raise TaskNotFound(f"no task {task_id}") from None
+        try:
+            task = self._wf.get_task_from_id(uuid)
+        except TaskNotFoundException:
+            task = None
+        if task is None:
+            raise TaskNotFound(f"no task {task_id}")
+        return task
+
+    def task_view(self, task_id: str) -> UserTaskView:
+        return self._view(self.find_task(task_id))
+
+    def task_state(self, task_id: str) -> str:
+        return TaskState.get_name(self.find_task(task_id).state).lower()
+
+    def complete_task(self, task_id: str, data: Mapping[str, Any], identity: ScriptIdentity) -> None:
+        """Merge validated ``data`` into a READY human task, run it and advance.
+
+        Due timers are fired first, so an interrupting timer beats a late submission: the task is
+        then CANCELLED and TaskNotReady(error_type='timer_expired') is raised.
+        """
+        task = self.find_task(task_id)
+        if not task.task_spec.manual:
+            raise TaskNotReady("this task is not a human task", element_id=task.task_spec.bpmn_id)
+        if task.state == TaskState.READY:
+            self.refresh_timers(identity)
+            task = self.find_task(task_id)
+            if task.state == TaskState.CANCELLED:
+                raise TaskNotReady(
+                    "a timer on this task expired before it was completed",
+                    element_id=task.task_spec.bpmn_id,
+                    error_type="timer_expired",
+                )
+        if task.state != TaskState.READY:
+            raise TaskNotReady(
+                f"task is {TaskState.get_name(task.state).lower()}, not ready",
+                element_id=task.task_spec.bpmn_id,
+            )
+
+        def step() -> None:
+            task.data.update(dict(data))
+            task.run()
+            self._wf.do_engine_steps()
+
+        self._guarded(step, identity)
+
+    def send_message(self, name: str, payload: Any, identity: ScriptIdentity | None = None) -> None:
+        """Deliver a BPMN message by name. Raises MessageNotExpected if nothing waits for it."""
+        event = BpmnEvent(MessageEventDefinition(name), payload)
+        try:
+            self._wf.send_event(event)
+        except WorkflowException:
+            raise MessageNotExpected(f"this instance is not waiting for message '{name}'") from None
+        self.advance(identity)
+
+    def cancel(self) -> None:
+        self._wf.cancel()
+
+    def retry(self, corrections: Mapping[str, Any] | None, identity: ScriptIdentity) -> None:
+        """Put failed tasks back to READY, apply ``corrections`` to their data, and advance."""
+        failed = self._wf.get_tasks(state=TaskState.ERROR)
+        if not failed:
+            failed = [t for t in self._wf.get_tasks(state=TaskState.STARTED) if not t.task_spec.manual]
+        for task in failed:
+            task_id = task.id
+            self._wf.reset_from_task_id(task_id)
+            reset = self._wf.get_task_from_id(task_id)
+            # reset_from_task_id overwrites its data= argument (spiffworkflow.md §6), so patch after.
+            if corrections:
+                reset.data.update(dict(corrections))
+        self.failure = None
+        self.advance(identity)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _guarded(self, step: Any, identity: ScriptIdentity | None) -> None:
+        try:
+            with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):
+                step()
+        except ScriptLimitExceeded as exc:
+            self.failure = EngineFailure(
+                message=f"script stopped: {exc}",
+                error_type=f"script_{getattr(exc, 'kind', 'limit')}_limit",
+                **self._failing_element(),
+            )
+        except SpiffWorkflowException as exc:
+            self.failure = self._failure_from_exception(exc)
+        except EngineError:
+            raise
+
+    def _failing_element(self) -> dict[str, Any]:
+        for state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
+            for task in self._wf.get_tasks(state=state):
+                if not task.task_spec.manual or state == TaskState.ERROR:
+                    return {
+                        "element_id": task.task_spec.bpmn_id,
+                        "element_name": task.task_spec.bpmn_name,
+                        "task_id": str(task.id),
+                    }
+        return {}
+
+    def _failure_from_exception(self, exc: SpiffWorkflowException) -> EngineFailure:
+        task = getattr(exc, "task", None)
+        spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+        line = getattr(exc, "line_number", None) or None
+        message = str(exc.args[0]) if exc.args else str(exc)
+        notes = getattr(exc, "notes", None) or []
+        if notes:
+            message = message + " (" + "; ".join(str(n) for n in notes) + ")"
+        return EngineFailure(
+            message=message,
+            element_id=getattr(spec, "bpmn_id", None),
+            element_name=getattr(spec, "bpmn_name", None),
+            task_id=str(task.id) if task is not None else None,
+            line=int(line) if line else None,
+            error_type=getattr(exc, "error_type", None) or type(exc).__name__,
+            error_line=getattr(exc, "error_line", None) or None,
+        )
+
+    def _failure_from_tasks(self) -> EngineFailure | None:
+        for task in self._wf.get_tasks(state=TaskState.ERROR):
+            return EngineFailure(
+                message="a task is in error",
+                element_id=task.task_spec.bpmn_id,
+                element_name=task.task_spec.bpmn_name,
+                task_id=str(task.id),
+            )
+        return None
+
+    def _view(self, task: Any) -> UserTaskView:
+        spec = task.task_spec
+        extensions = getattr(spec, "extensions", None) or {}
+        properties = extensions.get("properties") or {}
+        return UserTaskView(
+            id=str(task.id),
+            bpmn_id=spec.bpmn_id or spec.name,
+            name=spec.bpmn_name or spec.bpmn_id or spec.name,
+            lane=spec.lane,
+            process_id=task.workflow.spec.name,
+            form=properties.get("formJsonSchemaFilename"),
+            ui_form=properties.get("formUiSchemaFilename"),
+            instructions=extensions.get("instructionsForEndUser"),
+            documentation=spec.documentation,
+            data=dict(task.data),
+            state=TaskState.get_name(task.state).lower(),
+            manual=bool(spec.manual),
+        )

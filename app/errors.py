@@ -1,0 +1,73 @@
+"""The domain error tree, shared by every layer below the edges.
+
+Every error carries a stable snake_case ``code``, a human ``message`` and a ``details`` mapping
+(field names, element ids, line numbers). The API turns them into one JSON envelope::
+
+    {"error": code, "message": message, "details": {...}}
+
+Nothing here imports Flask: services raise these, edges translate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class ProcessdeskError(Exception):
+    """Base of every error a caller may see. ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class NotFound(ProcessdeskError):
+    """The object does not exist, or the caller may not see it (no existence leak)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Unauthorized(ProcessdeskError):
+    """No valid credentials were presented."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class PermissionDenied(ProcessdeskError):
+    """The caller may see the object but not do this to it."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ProcessdeskError):
+    """The object changed under the caller: stale version, task no longer ready, timer expired."""
+
+    status = 409
+    code = "conflict"
+
+
+class ValidationFailed(ProcessdeskError):
+    """Input is well-formed JSON/multipart but breaks a rule; details name the field/element/line."""
+
+    status = 422
+    code = "validation_failed"
+
+
+class PayloadTooLarge(ProcessdeskError):
+    status = 413
+    code = "payload_too_large"

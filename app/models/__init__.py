@@ -1,0 +1,26 @@
+"""Tables. Import every model here so Alembic and the services see one metadata."""
+
+from .audit import AuditEvent, AuditHead
+from .base import Base, utcnow
+from .definition import DefinitionFile, Deployment, ProcessDefinition
+from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
+from .user import Group, Role, User, UserRole, user_group
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "DefinitionFile",
+    "Deployment",
+    "Group",
+    "HumanTask",
+    "InstanceStatus",
+    "ProcessDefinition",
+    "ProcessInstance",
+    "Role",
+    "TaskStatus",
+    "User",
+    "UserRole",
+    "user_group",
+    "utcnow",
+]

@@ -1,0 +1,82 @@
+"""Process instances and their human tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, intpk, str64, str128, timestamp, utcnow
+from .definition import ProcessDefinition
+from .user import User
+
+
+class InstanceStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+class TaskStatus(StrEnum):
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_process_instance_process_status", "process_id", "status"),)
+
+    id: Mapped[intpk]
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_id: Mapped[str128]
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]]
+    error: Mapped[dict[str, Any] | None]
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[timestamp]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Optimistic lock: every UPDATE checks and bumps it; a lost race is a 409, never a lost update.
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    started_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[started_by_id])
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """A user task as people see it: who may work on it, who claimed and completed it."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "engine_task_id"),
+        Index("ix_human_task_state_lane", "state", "lane"),
+    )
+
+    id: Mapped[intpk]
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    engine_task_id: Mapped[str64]
+    bpmn_id: Mapped[str128]
+    name: Mapped[str] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(128))
+    process_id: Mapped[str128]
+    form: Mapped[str | None] = mapped_column(String(128))
+    ui_form: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[timestamp]
+    completed_at: Mapped[datetime | None]
+
+    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+    claimed_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[claimed_by_id])
+    completed_by: Mapped[User | None] = relationship(lazy="select", foreign_keys=[completed_by_id])

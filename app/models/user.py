@@ -1,0 +1,86 @@
+"""Users, groups and roles. A lane's name is a group's name."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, intpk, str128, str255, timestamp
+
+
+class Role(StrEnum):
+    REQUESTER = "requester"
+    AGENT = "agent"
+    APPROVER = "approver"
+    PROCESS_OWNER = "process_owner"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+user_group = Table(
+    "user_group",
+    Base.metadata,
+    Column("user_id", Integer, ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", Integer, ForeignKey("group.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Group(Base):
+    __tablename__ = "group"
+
+    id: Mapped[intpk]
+    name: Mapped[str128] = mapped_column(unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[timestamp]
+
+    members: Mapped[list[User]] = relationship(secondary=user_group, back_populates="groups")
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[intpk]
+    username: Mapped[str128] = mapped_column(unique=True)
+    display_name: Mapped[str255]
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str255]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped to revoke every token issued before (password change, deactivation).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[timestamp]
+
+    groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="members", lazy="selectin")
+    role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def roles(self) -> set[str]:
+        return {r.role for r in self.role_rows}
+
+    @property
+    def group_names(self) -> set[str]:
+        return {g.name for g in self.groups}
+
+    def has_role(self, *roles: str) -> bool:
+        mine = self.roles
+        return any(r in mine for r in roles)
+
+    def as_script_dict(self) -> dict[str, object]:
+        """The shape SpiffArena's get_current_user() returns, minus secrets."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "email": self.email,
+            "groups": sorted(self.group_names),
+        }

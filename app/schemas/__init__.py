@@ -1,0 +1,185 @@
+"""Marshmallow schemas: request bodies (*In), query strings (*Query) and responses (*Out).
+
+Shape only: no queries. They also feed the generated OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class _In(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class PageQuery(_In):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
+
+
+class PageOut(Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class TokenIn(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class HealthOut(Schema):
+    status = fields.String()
+    database = fields.String()
+
+
+class VersionOut(Schema):
+    version = fields.Integer()
+    name = fields.String()
+    deployed_at = fields.DateTime()
+    deployed_by = fields.String(allow_none=True)
+    content_hash = fields.String()
+    filename = fields.String()
+    lanes = fields.List(fields.String())
+    user_tasks = fields.List(fields.Dict())
+    files = fields.List(fields.String())
+    running_instances = fields.Integer()
+
+
+class DefinitionOut(Schema):
+    process_id = fields.String()
+    name = fields.String()
+    latest_version = fields.Integer()
+    versions = fields.Integer()
+    deployed_at = fields.DateTime()
+    deployed_by = fields.String(allow_none=True)
+
+
+class DefinitionListOut(PageOut):
+    items = fields.List(fields.Nested(DefinitionOut))
+
+
+class DefinitionDetailOut(Schema):
+    process_id = fields.String()
+    name = fields.String()
+    latest = fields.Nested(VersionOut)
+    versions = fields.List(fields.Nested(VersionOut))
+
+
+class BpmnQuery(_In):
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class DeployedVersionOut(Schema):
+    process_id = fields.String()
+    version = fields.Integer()
+    created = fields.Boolean()
+
+
+class DeployOut(Schema):
+    deployment_id = fields.Integer(allow_none=True)
+    processes = fields.List(fields.Nested(DeployedVersionOut))
+    files = fields.List(fields.String())
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    instance_id = fields.Integer()
+    process_id = fields.String()
+    bpmn_id = fields.String()
+    name = fields.String()
+    lane = fields.String(allow_none=True)
+    state = fields.String()
+    claimed_by = fields.String(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    form = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class TaskDetailOut(TaskOut):
+    form_schema = fields.Dict(allow_none=True)
+    ui_schema = fields.Dict(allow_none=True)
+    data = fields.Dict()
+    instructions = fields.String()
+    documentation = fields.String(allow_none=True)
+
+
+class TaskListOut(PageOut):
+    items = fields.List(fields.Nested(TaskOut))
+
+
+class TaskQuery(PageQuery):
+    mine = fields.Boolean(load_default=False)
+    process_id = fields.String(load_default=None, validate=validate.Length(max=128))
+
+
+class CompleteIn(_In):
+    data = fields.Dict(load_default=dict)
+
+
+class ReassignIn(_In):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class InstanceIn(_In):
+    process_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    data = fields.Dict(load_default=dict)
+
+
+class InstanceQuery(PageQuery):
+    process_id = fields.String(load_default=None, validate=validate.Length(max=128))
+    status = fields.String(load_default=None, validate=validate.OneOf(["running", "completed", "cancelled", "error"]))
+
+
+class InstanceOut(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    version = fields.Integer()
+    status = fields.String()
+    data = fields.Dict()
+    open_tasks = fields.List(fields.Nested(TaskOut))
+    started_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    error = fields.Dict(allow_none=True)
+
+
+class InstanceListOut(PageOut):
+    items = fields.List(fields.Nested(InstanceOut))
+
+
+class MessageIn(_In):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    payload = fields.Raw(load_default=None)
+
+
+class CancelIn(_In):
+    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+class RetryIn(_In):
+    data = fields.Dict(load_default=dict)
+
+
+class HistoryEventOut(Schema):
+    seq = fields.Integer()
+    type = fields.String()
+    actor = fields.String()
+    time = fields.DateTime()
+    task_id = fields.Integer(allow_none=True)
+    task = fields.Dict(allow_none=True)
+    data = fields.Raw(allow_none=True)
+    payload = fields.Dict()
+
+
+class HistoryOut(Schema):
+    instance_id = fields.Integer()
+    events = fields.List(fields.Nested(HistoryEventOut))

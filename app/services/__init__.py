@@ -1,0 +1,63 @@
+"""Services: the use cases. Built per unit of work by ``Services`` (the one composition point)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.engine import ProcessEngine, ProcessLibrary
+
+from .audit import AuditLog
+from .definitions import DefinitionService
+from .execution import InstanceRunner
+from .instances import InstanceService, TaskService
+from .users import UserService
+
+
+@dataclass
+class Runtime:
+    """Long-lived, shared parts: one per application."""
+
+    engine: ProcessEngine
+    library: ProcessLibrary
+    clock: Clock
+    config: dict[str, Any]
+
+
+class Services:
+    """Everything one unit of work (a request, a CLI command, a scheduler job) needs."""
+
+    def __init__(self, session: Session, runtime: Runtime) -> None:
+        self.session = session
+        self.runtime = runtime
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.session, self.runtime.clock)
+
+    @cached_property
+    def users(self) -> UserService:
+        cfg = self.runtime.config
+        return UserService(self.session, self.audit, cfg["SECRET_KEY"], int(cfg["TOKEN_TTL_SECONDS"]),
+                           cfg.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+    @cached_property
+    def definitions(self) -> DefinitionService:
+        return DefinitionService(self.session, self.audit, self.runtime.clock, self.runtime.library,
+                                 int(self.runtime.config["MAX_UPLOAD_BYTES"]))
+
+    @cached_property
+    def runner(self) -> InstanceRunner:
+        return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock)
+
+    @cached_property
+    def instances(self) -> InstanceService:
+        return InstanceService(self.session, self.runner, self.definitions, self.audit, self.runtime.clock)
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        return TaskService(self.session, self.runner, self.instances, self.audit, self.runtime.clock)

@@ -1,0 +1,209 @@
+"""Deploying BPMN/DMN/form files as process definition versions, and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.engine import CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
+from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
+
+from .audit import AuditLog
+from .forms import check_form_definition
+
+
+@dataclass(frozen=True)
+class DeployedVersion:
+    process_id: str
+    version: int
+    created: bool
+    definition_id: int
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment_id: int | None
+    processes: list[DeployedVersion]
+    files: list[str]
+
+
+class DefinitionService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, library: ProcessLibrary, max_bytes: int) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.library = library
+        self.max_bytes = max_bytes
+
+    def deploy(self, actor: User | None, uploads: Sequence[tuple[str, bytes]]) -> DeployResult:
+        """Deploy all uploaded files or none of them.
+
+        Uploads are merged over the files already deployed (by name), and every process in the
+        result is compiled and checked. A process whose content changed gets the next version;
+        the same content again keeps its version (idempotent).
+        Raises PermissionDenied, PayloadTooLarge, ValidationFailed (details name file/element/line).
+        """
+        if actor is not None and not actor.has_role(Role.PROCESS_OWNER, Role.ADMIN):
+            self.audit.refuse(actor, "deploy", reason="needs process_owner")
+            raise PermissionDenied("deploying definitions needs the process_owner role")
+        if not uploads:
+            raise ValidationFailed("no files uploaded", details={"field": "files"})
+        uploaded: dict[str, bytes] = {}
+        for raw_name, content in uploads:
+            name = raw_name.replace("\\", "/").rsplit("/", 1)[-1]
+            if len(content) > self.max_bytes:
+                raise PayloadTooLarge(
+                    f"file {name} is larger than {self.max_bytes} bytes", details={"file": name, "limit": self.max_bytes}
+                )
+            if name in uploaded:
+                raise ValidationFailed("the same file name was uploaded twice", details={"file": name})
+            uploaded[name] = content
+
+        stored = {f.name: f for f in self.session.scalars(select(DefinitionFile)).all()}
+        merged = {name: f.content for name, f in stored.items()}
+        merged.update(uploaded)
+        try:
+            compiled = self.library.compile([SourceFile(n, c) for n, c in sorted(merged.items())])
+        except DefinitionError as err:
+            raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
+        for process in compiled:
+            self._check_forms(process)
+
+        deployment = Deployment(
+            deployed_at=self.clock.now(),
+            deployed_by_id=actor.id if actor else None,
+            files=[{"name": n, "sha256": hashlib.sha256(c).hexdigest()} for n, c in sorted(uploaded.items())],
+            versions_created=[],
+        )
+        self.session.add(deployment)
+        self.session.flush()
+        for name, content in uploaded.items():
+            digest = hashlib.sha256(content).hexdigest()
+            row = stored.get(name)
+            if row is None:
+                self.session.add(DefinitionFile(name=name, kind=SourceFile(name, content).kind, content=content,
+                                                sha256=digest, updated_at=self.clock.now(), deployment_id=deployment.id))
+            elif row.sha256 != digest:
+                row.content, row.sha256, row.updated_at, row.deployment_id = content, digest, self.clock.now(), deployment.id
+
+        results: list[DeployedVersion] = []
+        for process in compiled:
+            results.append(self._store_version(process, deployment, actor))
+        created = [{"process_id": r.process_id, "version": r.version} for r in results if r.created]
+        deployment.versions_created = created
+        self.session.flush()
+        self.audit.record(
+            "definitions_deployed",
+            actor,
+            payload={"deployment_id": deployment.id, "files": deployment.files, "versions_created": created},
+            actor_name="cli" if actor is None else None,
+        )
+        return DeployResult(deployment.id, results, sorted(uploaded))
+
+    def _check_forms(self, process: CompiledProcess) -> None:
+        ui_names = {t.ui_form for t in process.user_tasks if t.ui_form}
+        for task in process.user_tasks:
+            if not task.form:
+                continue
+            ui = process.forms.get(task.ui_form) if task.ui_form else None
+            check_form_definition(process.forms[task.form], ui, task.form)
+        for name in ui_names - {t.form for t in process.user_tasks}:
+            if not isinstance(process.forms.get(name), dict):
+                raise ValidationFailed("UI schema must be a JSON object", details={"file": name})
+
+    def _store_version(self, process: CompiledProcess, deployment: Deployment, actor: User | None) -> DeployedVersion:
+        latest = self.session.scalar(
+            select(ProcessDefinition)
+            .where(ProcessDefinition.process_id == process.process_id)
+            .order_by(ProcessDefinition.version.desc())
+            .limit(1)
+        )
+        if latest is not None and latest.content_hash == process.content_hash:
+            return DeployedVersion(process.process_id, latest.version, False, latest.id)
+        version = (latest.version + 1) if latest else 1
+        self.session.execute(
+            update(ProcessDefinition)
+            .where(ProcessDefinition.process_id == process.process_id, ProcessDefinition.is_latest.is_(True))
+            .values(is_latest=False)
+        )
+        row = ProcessDefinition(
+            process_id=process.process_id,
+            version=version,
+            name=process.name,
+            content_hash=process.content_hash,
+            filename=process.filename,
+            bpmn_xml=process.bpmn_xml,
+            spec_json=process.spec_json,
+            forms=process.forms,
+            user_tasks=[t.__dict__ for t in process.user_tasks],
+            lanes=list(process.lanes),
+            files_used=list(process.files_used),
+            deployment_id=deployment.id,
+            deployed_by_id=actor.id if actor else None,
+            deployed_at=self.clock.now(),
+            is_latest=True,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return DeployedVersion(process.process_id, version, True, row.id)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def latest(self, process_id: str) -> ProcessDefinition:
+        row = self.session.scalar(
+            select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.is_latest.is_(True))
+        )
+        if row is None:
+            raise NotFound(f"no process definition '{process_id}'", details={"process_id": process_id})
+        return row
+
+    def version(self, process_id: str, version: int | None) -> ProcessDefinition:
+        if version is None:
+            return self.latest(process_id)
+        row = self.session.scalar(
+            select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.version == version)
+        )
+        if row is None:
+            raise NotFound(f"process '{process_id}' has no version {version}", details={"process_id": process_id, "version": version})
+        return row
+
+    def versions(self, process_id: str) -> list[ProcessDefinition]:
+        rows = list(self.session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.process_id == process_id).order_by(ProcessDefinition.version)
+        ))
+        if not rows:
+            raise NotFound(f"no process definition '{process_id}'", details={"process_id": process_id})
+        return rows
+
+    def running_counts(self, process_id: str) -> dict[int, int]:
+        """Running instances per version of ``process_id``."""
+        rows = self.session.execute(
+            select(ProcessInstance.version, func.count())
+            .where(ProcessInstance.process_id == process_id, ProcessInstance.status == InstanceStatus.RUNNING)
+            .group_by(ProcessInstance.version)
+        ).all()
+        return {int(version): int(count) for version, count in rows}
+
+    def list_latest(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        counts = (
+            select(ProcessDefinition.process_id, func.count().label("n"))
+            .group_by(ProcessDefinition.process_id)
+            .subquery()
+        )
+        base = (
+            select(ProcessDefinition, counts.c.n)
+            .join(counts, counts.c.process_id == ProcessDefinition.process_id)
+            .where(ProcessDefinition.is_latest.is_(True))
+        )
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = self.session.execute(
+            base.order_by(ProcessDefinition.process_id).offset((page - 1) * per_page).limit(per_page)
+        ).all()
+        return [{"definition": d, "versions": n} for d, n in rows], total

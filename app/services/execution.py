@@ -1,0 +1,125 @@
+"""Loading a stored instance into the engine and writing the result back, in one place.
+
+Both the instance and the task services go through here, so the rules about what is stored after
+an engine step (state, status, data snapshot, error, next timer, human task rows, audit events)
+exist once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.engine import EngineFailure, ProcessEngine, ScriptIdentity, SpecBundle, StateVersionError, WorkflowRun
+from app.errors import Conflict
+from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
+
+from .audit import AuditLog, json_safe
+
+
+class InstanceRunner:
+    def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock) -> None:
+        self.session = session
+        self.engine = engine
+        self.audit = audit
+        self.clock = clock
+
+    def bundle(self, definition: ProcessDefinition) -> SpecBundle:
+        return self.engine.spec(definition.spec_key, definition.spec_json)
+
+    def identity(self, user: User | None, instance: ProcessInstance | None) -> ScriptIdentity:
+        starter = None
+        if instance is not None and instance.started_by_id is not None:
+            starter_user = self.session.get(User, instance.started_by_id)
+            starter = starter_user.as_script_dict() if starter_user else None
+        elif user is not None:
+            starter = user.as_script_dict()
+        return ScriptIdentity(current_user=user.as_script_dict() if user else None, initiator=starter)
+
+    def start(self, definition: ProcessDefinition, data: Mapping[str, Any], user: User) -> tuple[ProcessInstance, WorkflowRun]:
+        run = self.engine.start(self.bundle(definition), data, self.identity(user, None))
+        now = self.clock.now()
+        instance = ProcessInstance(
+            definition_id=definition.id,
+            definition=definition,
+            process_id=definition.process_id,
+            version=definition.version,
+            status=InstanceStatus.RUNNING,
+            state="{}",
+            serializer_version=run.serializer_version,
+            data={},
+            error=None,
+            started_by_id=user.id,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(instance)
+        self.session.flush()
+        return instance, run
+
+    def load(self, instance: ProcessInstance) -> WorkflowRun:
+        try:
+            run = self.engine.restore(self.bundle(instance.definition), instance.state, instance.serializer_version)
+        except StateVersionError as err:
+            raise Conflict(err.message, code="unsupported_state_version",
+                           details={"serializer_version": instance.serializer_version}) from None
+        if instance.error and run.failure is None:
+            # A limit breach leaves no task in ERROR; the stored error keeps the instance failed.
+            run.failure = EngineFailure(**instance.error)
+        return run
+
+    def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
+        """Write the run back and bring human task rows in line with the engine's READY tasks."""
+        previous_status, previous_error = instance.status, instance.error
+        instance.state = run.dump()
+        instance.serializer_version = run.serializer_version
+        instance.status = run.status
+        instance.data = json_safe(run.data)
+        instance.error = run.failure.to_dict() if run.failure else None
+        instance.next_timer_at = run.next_timer_at()
+        instance.updated_at = self.clock.now()
+
+        ready = {view.id: view for view in run.user_tasks()} if run.status == InstanceStatus.RUNNING else {}
+        existing = {
+            row.engine_task_id: row
+            for row in self.session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)
+            )
+        }
+        for engine_id, row in existing.items():
+            if engine_id not in ready:
+                row.state = TaskStatus.CANCELLED
+                self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
+                                  payload={"bpmn_id": row.bpmn_id})
+        for engine_id, view in ready.items():
+            if engine_id in existing:
+                continue
+            row = HumanTask(
+                instance_id=instance.id,
+                engine_task_id=engine_id,
+                bpmn_id=view.bpmn_id,
+                name=view.name,
+                lane=view.lane,
+                process_id=view.process_id,
+                form=view.form,
+                ui_form=view.ui_form,
+                state=TaskStatus.READY,
+                created_at=self.clock.now(),
+            )
+            self.session.add(row)
+            self.session.flush()
+            self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
+                              payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane},
+                              actor_name="engine")
+        if instance.status != previous_status or instance.error != previous_error:
+            if instance.status == InstanceStatus.ERROR:
+                self.audit.record("instance_error", actor, instance_id=instance.id,
+                                  payload=instance.error or {}, actor_name="engine" if actor is None else None)
+            elif instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+                self.audit.record(f"instance_{instance.status}", actor, instance_id=instance.id, payload={},
+                                  actor_name="engine" if actor is None else None)
+        self.session.flush()

@@ -1,0 +1,1366 @@
+"""User-task forms: JSON Schema + UI schema files in the SpiffArena style.
+
+A user task names a form file (a JSON Schema) and optionally a UI schema file. This module is the
+single place that understands them:
+
+* :func:`check_form_definition` - deploy-time check that a form file stays inside the supported
+  subset of JSON Schema (the customer's contract) and uses only known widgets.
+* :func:`resolve_form` - turn a stored form into the one shown to a user: dynamic option lists
+  (``"options_from_task_data_var:NAME"``) are filled in from task data.
+* :func:`form_fields` - flatten a resolved form into an ordered list of field descriptors that an
+  HTML renderer can walk without knowing JSON Schema.
+* :func:`validate_submission` - server-side validation of what the user sent back; returns the
+  cleaned data (declared fields only, defaults applied, safe coercions for web forms).
+* :func:`render_instructions` - ``instructionsForEndUser``: sandboxed Jinja2, then Markdown, then an
+  HTML sanitiser.
+
+Supported subset: ``type`` object (root and nested), string, number, integer, boolean, array (of
+scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
+``{"const", "title"}`` choices; ``required``; ``minLength``/``maxLength``/``pattern``/``format``
+(``date``, ``date-time``, ``email``); ``minimum``/``maximum``/``exclusiveMinimum``/
+``exclusiveMaximum``; ``minItems``/``maxItems``/``uniqueItems``; ``default``; ``title``;
+``description``; ``readOnly``; ``additionalProperties`` (boolean, but unknown fields are always
+dropped anyway). Anything else is refused at deploy time.
+
+Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import logging
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+# jsonschema ships no type stubs in this environment (types-jsonschema is not a dependency).
+import jsonschema  # type: ignore[import-untyped, unused-ignore]
+import nh3
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, TemplateReference
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
+
+from app.errors import ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DYNAMIC_OPTIONS_PREFIX",
+    "FORM_ERROR_KEY",
+    "SUPPORTED_FORMATS",
+    "SUPPORTED_WIDGETS",
+    "check_form_definition",
+    "form_fields",
+    "render_instructions",
+    "resolve_form",
+    "validate_submission",
+]
+
+SUPPORTED_WIDGETS: Final[frozenset[str]] = frozenset(
+    {
+        "textarea",
+        "radio",
+        "select",
+        "hidden",
+        "checkboxes",
+        "text",
+        "password",
+        "email",
+        "date",
+        "datetime",
+        "updown",
+        "range",
+        "checkbox",
+    }
+)
+"""Values accepted for ``ui:widget``; anything else is refused by :func:`check_form_definition`."""
+
+SUPPORTED_FORMATS: Final[frozenset[str]] = frozenset({"date", "date-time", "email"})
+
+DYNAMIC_OPTIONS_PREFIX: Final = "options_from_task_data_var:"
+"""SpiffArena marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a task data name."""
+
+FORM_ERROR_KEY: Final = "_form"
+"""Key in ``details["fields"]`` for errors about the submission as a whole (e.g. not an object)."""
+
+MAX_PATTERN_LENGTH: Final = 1000
+
+_SUBMISSION_INVALID: Final = "form data is invalid"
+
+# --------------------------------------------------------------------------------------------
+# Supported keywords
+# --------------------------------------------------------------------------------------------
+
+_ANNOTATIONS: Final = frozenset({"title", "description", "default", "readOnly", "$comment", "examples"})
+_CHOICE_KEYWORDS: Final = ("enum", "oneOf", "anyOf")
+_COMMON_KEYWORDS: Final = _ANNOTATIONS | {"type", *_CHOICE_KEYWORDS}
+_NUMERIC_KEYWORDS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+_KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
+    "object": frozenset({"properties", "required", "additionalProperties"}),
+    "string": frozenset({"minLength", "maxLength", "pattern", "format"}),
+    "number": _NUMERIC_KEYWORDS,
+    "integer": _NUMERIC_KEYWORDS,
+    "boolean": frozenset(),
+    "array": frozenset({"items", "minItems", "maxItems", "uniqueItems"}),
+}
+_SCALAR_TYPES: Final = frozenset({"string", "number", "integer", "boolean"})
+_ROOT_ONLY_KEYWORDS: Final = frozenset({"$schema", "$id"})
+_CHOICE_ENTRY_KEYS: Final = frozenset({"const", "title", "description"})
+
+# Which widgets make sense for which kind of field. "choice" means a scalar with enum/oneOf/anyOf,
+# "multichoice" an array whose items are choices, "list" an array of free items.
+_WIDGET_KINDS: Final[Mapping[str, frozenset[str]]] = {
+    "textarea": frozenset({"string", "list"}),
+    "text": frozenset({"string", "number", "integer", "choice"}),
+    "password": frozenset({"string"}),
+    "email": frozenset({"string"}),
+    "date": frozenset({"string"}),
+    "datetime": frozenset({"string"}),
+    "updown": frozenset({"number", "integer"}),
+    "range": frozenset({"number", "integer"}),
+    "checkbox": frozenset({"boolean"}),
+    "radio": frozenset({"choice", "boolean"}),
+    "select": frozenset({"choice", "boolean", "multichoice"}),
+    "checkboxes": frozenset({"multichoice"}),
+    "hidden": frozenset({"string", "number", "integer", "boolean", "choice", "multichoice", "list"}),
+}
+
+_UI_STRING_KEYS: Final = frozenset({"ui:help", "ui:placeholder", "ui:title", "ui:description"})
+_UI_BOOL_KEYS: Final = frozenset({"ui:disabled", "ui:readonly", "ui:autofocus"})
+
+
+class _Missing:
+    """Sentinel type for "the submission did not carry this field"."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Final = _Missing()
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _escape_pointer_token(token: str) -> str:
+    # RFC 6901: "~" first, otherwise the "~1" produced for "/" would be re-escaped.
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(base: str, *tokens: str | int) -> str:
+    return base + "".join("/" + _escape_pointer_token(str(t)) for t in tokens)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int subclass in Python but never a JSON number.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _matches_type(value: Any, type_name: str) -> bool:
+    if type_name == "string":
+        return isinstance(value, str)
+    if type_name == "boolean":
+        return isinstance(value, bool)
+    if type_name == "integer":
+        return _is_number(value) and float(value).is_integer()
+    if type_name == "number":
+        return _is_number(value) and math.isfinite(value)
+    if type_name == "object":
+        return isinstance(value, Mapping)
+    if type_name == "array":
+        return isinstance(value, list)
+    return False
+
+
+def _choice_key(value: Any) -> tuple[str, Any]:
+    # JSON equality: True is not 1, but 1 equals 1.0 (jsonschema compares them that way too).
+    if isinstance(value, bool):
+        return ("bool", value)
+    if _is_number(value):
+        return ("number", value)
+    if value is None:
+        return ("null", None)
+    return ("string", value)
+
+
+def _dynamic_var_name(value: Any) -> str | None:
+    """Return NAME when ``value`` is the SpiffArena dynamic-options marker, else None.
+
+    Both spellings seen in SpiffArena forms are accepted: the bare string and a one-element list
+    holding it (``"anyOf": ["options_from_task_data_var:fruits"]``).
+    """
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str) and value.startswith(DYNAMIC_OPTIONS_PREFIX):
+        name = value[len(DYNAMIC_OPTIONS_PREFIX) :].strip()
+        return name or None
+    return None
+
+
+def _format_value(value: Any) -> str:
+    """A value as a user reads it in an error message (JSON spelling for literals)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _plural(count: Any, word: str) -> str:
+    return f"{_format_value(count)} {word}{'' if count == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------------------------
+# Formats (jsonschema only asserts formats when given a checker; we bring our own, strict ones)
+# --------------------------------------------------------------------------------------------
+
+_DATE_RE: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE_TIME_RE: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def _is_date(value: object) -> bool:
+    """Full-date of RFC 3339: YYYY-MM-DD and a real calendar day."""
+    if not isinstance(value, str):
+        return True  # format only constrains strings; type errors are reported by "type"
+    match = _DATE_RE.fullmatch(value)
+    if match is None:
+        return False
+    try:
+        dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date_time(value: object) -> bool:
+    """RFC 3339 date-time: a time zone (``Z`` or ``+hh:mm``) is mandatory."""
+    if not isinstance(value, str):
+        return True
+    match = _DATE_TIME_RE.fullmatch(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    # RFC 3339 allows a leap second (":60"); datetime does not, so check it as ":59".
+    if second == 60:
+        second = 59
+    try:
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    offset_ok = match[9] is None or (int(match[10]) <= 23 and int(match[11]) <= 59)
+    return offset_ok
+
+
+def _is_email(value: object) -> bool:
+    """Pragmatic address check: one "@", no spaces, a dotted domain without empty labels."""
+    if not isinstance(value, str):
+        return True
+    if len(value) > 254 or _EMAIL_RE.fullmatch(value) is None:
+        return False
+    local, domain = value.split("@")
+    if len(local) > 64 or "." not in domain:
+        return False
+    return all(label and not label.startswith("-") and not label.endswith("-") for label in domain.split("."))
+
+
+def _build_format_checker() -> jsonschema.FormatChecker:
+    # Start from an empty checker: jsonschema's built-in date/email checks are laxer or depend
+    # on optional packages, and formats outside the subset are refused at deploy time anyway.
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("date")(_is_date)
+    checker.checks("date-time")(_is_date_time)
+    checker.checks("email")(_is_email)
+    return checker
+
+
+_FORMAT_CHECKER: Final = _build_format_checker()
+
+_FORMAT_MESSAGES: Final[Mapping[str, str]] = {
+    "date": "must be a date (YYYY-MM-DD)",
+    "date-time": "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)",
+    "email": "must be a valid email address",
+}
+
+_TYPE_MESSAGES: Final[Mapping[str, str]] = {
+    "string": "must be text",
+    "number": "must be a number",
+    "integer": "must be a whole number",
+    "boolean": "must be true or false",
+    "array": "must be a list",
+    "object": "must be an object",
+    "null": "must be empty",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Deploy-time check
+# --------------------------------------------------------------------------------------------
+
+
+class _DefinitionError(Exception):
+    """Internal: carries the place and reason of a bad form file up to the public entry point."""
+
+    def __init__(self, document: str, pointer: str, reason: str) -> None:
+        super().__init__(reason)
+        self.document = document
+        self.pointer = pointer
+        self.reason = reason
+
+
+def check_form_definition(schema: dict[str, Any], ui_schema: dict[str, Any] | None, filename: str) -> None:
+    """Check a form file (and its UI schema) at deploy time.
+
+    The schema must be an object schema that uses only the supported subset (see the module
+    docstring); every ``pattern`` must compile with Python's ``re`` and be at most
+    :data:`MAX_PATTERN_LENGTH` characters; ``required`` may only name declared properties; static
+    choice lists must be non-empty, without duplicates and match the field's type; defaults must
+    satisfy their field (except fields with dynamic options, unknown until run time); property
+    names may not be empty, contain ``"."`` (dotted names are used for nested fields) or be ``"*"``.
+
+    The UI schema may only mention declared properties (``items`` for arrays); ``ui:widget`` must be
+    in :data:`SUPPORTED_WIDGETS` and fit the field (e.g. ``checkboxes`` needs an array of choices);
+    ``ui:order`` must be a list of declared names, each once, with at most one ``"*"``. Unknown
+    ``ui:*`` options are tolerated (they only affect presentation).
+
+    Raises:
+        ValidationFailed: on the first problem found, with
+            ``details={"file": filename, "document": "schema" | "ui_schema",
+            "pointer": "<JSON pointer into that document>", "reason": "<what is wrong>"}``.
+    """
+    try:
+        _check_root(schema)
+        if ui_schema is not None:
+            _check_ui_node(ui_schema, schema, "")
+    except _DefinitionError as exc:
+        raise ValidationFailed(
+            f"form definition {filename} is invalid: {exc.reason}" + (f" (at {exc.pointer})" if exc.pointer else ""),
+            details={
+                "file": filename,
+                "document": exc.document,
+                "pointer": exc.pointer,
+                "reason": exc.reason,
+            },
+        ) from None
+
+
+def _schema_error(pointer: str, reason: str) -> _DefinitionError:
+    return _DefinitionError("schema", pointer, reason)
+
+
+def _check_root(schema: Any) -> None:
+    if not isinstance(schema, Mapping):
+        raise _schema_error("", "the form schema must be a JSON object")
+    if schema.get("type") != "object":
+        raise _schema_error("/type", 'the form schema must have "type": "object" at the top level')
+    for keyword in _ROOT_ONLY_KEYWORDS:
+        if keyword in schema and not isinstance(schema[keyword], str):
+            raise _schema_error(_pointer("", keyword), f"{keyword!r} must be a string")
+    _check_node(schema, "", root=True, in_items=False)
+
+
+def _check_node(node: Any, pointer: str, *, root: bool, in_items: bool) -> None:
+    if not isinstance(node, Mapping):
+        raise _schema_error(pointer, "a field definition must be a JSON object")
+
+    # Unknown keywords first: "$ref" or "if" is the real problem even when "type" is missing too.
+    known = _COMMON_KEYWORDS.union(*_KEYWORDS_BY_TYPE.values()) | (_ROOT_ONLY_KEYWORDS if root else frozenset())
+    for keyword in node:
+        if keyword not in known:
+            raise _schema_error(_pointer(pointer, keyword), f"unsupported keyword {keyword!r}")
+
+    type_name = node.get("type")
+    has_choices = any(keyword in node for keyword in _CHOICE_KEYWORDS)
+    if type_name is None:
+        if not has_choices:
+            raise _schema_error(pointer, 'a field must declare a "type" (or a list of choices)')
+    elif not isinstance(type_name, str):
+        raise _schema_error(_pointer(pointer, "type"), '"type" must be a single type name')
+    elif type_name not in _KEYWORDS_BY_TYPE:
+        raise _schema_error(_pointer(pointer, "type"), f"unsupported type {type_name!r}")
+    if in_items and type_name is not None and type_name not in _SCALAR_TYPES:
+        raise _schema_error(_pointer(pointer, "type"), "array items must be strings, numbers, integers or booleans")
+
+    allowed = _COMMON_KEYWORDS | (_KEYWORDS_BY_TYPE[type_name] if type_name else frozenset())
+    if root:
+        allowed = allowed | _ROOT_ONLY_KEYWORDS
+    for keyword in node:
+        if keyword not in allowed:
+            raise _schema_error(
+                _pointer(pointer, keyword),
+                f"keyword {keyword!r} does not apply to type {type_name or 'untyped'!r}",
+            )
+
+    _check_annotations(node, pointer)
+    dynamic = _check_choices(node, pointer, type_name)
+    _check_constraints(node, pointer)
+
+    if type_name == "object":
+        _check_object(node, pointer)
+    elif type_name == "array":
+        items = node.get("items")
+        if items is None:
+            raise _schema_error(pointer, 'an array field must define "items"')
+        if _dynamic_var_name(items) is not None:
+            dynamic = True
+        else:
+            _check_node(items, _pointer(pointer, "items"), root=False, in_items=True)
+            dynamic = dynamic or _has_dynamic_choices(items)
+
+    if "default" in node and not dynamic:
+        _check_default(node, pointer)
+
+
+def _check_annotations(node: Mapping[str, Any], pointer: str) -> None:
+    for keyword in ("title", "description", "$comment"):
+        if keyword in node and not isinstance(node[keyword], str):
+            raise _schema_error(_pointer(pointer, keyword), f"{keyword!r} must be a string")
+    if "readOnly" in node and not isinstance(node["readOnly"], bool):
+        raise _schema_error(_pointer(pointer, "readOnly"), '"readOnly" must be true or false')
+    if "examples" in node and not isinstance(node["examples"], list):
+        raise _schema_error(_pointer(pointer, "examples"), '"examples" must be a list')
+
+
+def _has_dynamic_choices(node: Mapping[str, Any]) -> bool:
+    return any(_dynamic_var_name(node.get(keyword)) is not None for keyword in _CHOICE_KEYWORDS)
+
+
+def _check_choices(node: Mapping[str, Any], pointer: str, type_name: str | None) -> bool:
+    """Check enum/oneOf/anyOf; return True when the choices come from task data at run time."""
+    present = [keyword for keyword in _CHOICE_KEYWORDS if keyword in node]
+    if not present:
+        return False
+    if len(present) > 1:
+        raise _schema_error(_pointer(pointer, present[1]), "use only one of enum, oneOf or anyOf for a field")
+    keyword = present[0]
+    where = _pointer(pointer, keyword)
+    if type_name in {"object", "array"}:
+        raise _schema_error(where, f"{keyword!r} is only supported on scalar fields (use it in items)")
+    value = node[keyword]
+    if _dynamic_var_name(value) is not None:
+        return True
+    if not isinstance(value, list) or not value:
+        raise _schema_error(where, f"{keyword!r} must be a non-empty list")
+
+    seen: set[tuple[str, Any]] = set()
+    for index, entry in enumerate(value):
+        entry_pointer = _pointer(where, index)
+        if keyword == "enum":
+            choice = entry
+            if not _is_scalar(choice):
+                raise _schema_error(entry_pointer, "enum values must be strings, numbers, booleans or null")
+        else:
+            if not isinstance(entry, Mapping) or "const" not in entry:
+                raise _schema_error(entry_pointer, 'each choice must be an object with "const" and "title"')
+            for key in entry:
+                if key not in _CHOICE_ENTRY_KEYS:
+                    raise _schema_error(_pointer(entry_pointer, key), f"unsupported keyword {key!r} in a choice")
+            for key in ("title", "description"):
+                if key in entry and not isinstance(entry[key], str):
+                    raise _schema_error(_pointer(entry_pointer, key), f"{key!r} must be a string")
+            choice = entry["const"]
+            if not _is_scalar(choice):
+                raise _schema_error(
+                    _pointer(entry_pointer, "const"),
+                    "choice values must be strings, numbers, booleans or null",
+                )
+        if type_name is not None and not _matches_type(choice, type_name):
+            raise _schema_error(entry_pointer, f"choice {_format_value(choice)!r} is not of type {type_name!r}")
+        key = _choice_key(choice)
+        if key in seen:
+            raise _schema_error(entry_pointer, f"duplicate choice {_format_value(choice)!r}")
+        seen.add(key)
+    return False
+
+
+def _check_constraints(node: Mapping[str, Any], pointer: str) -> None:
+    for keyword in _NUMERIC_KEYWORDS:
+        if keyword in node and not (_is_number(node[keyword]) and math.isfinite(node[keyword])):
+            raise _schema_error(_pointer(pointer, keyword), f"{keyword!r} must be a number")
+    for keyword in ("minLength", "maxLength", "minItems", "maxItems"):
+        if keyword in node and not _is_non_negative_int(node[keyword]):
+            raise _schema_error(_pointer(pointer, keyword), f"{keyword!r} must be a non-negative integer")
+    for low, high in (("minLength", "maxLength"), ("minItems", "maxItems"), ("minimum", "maximum")):
+        if low in node and high in node and node[low] > node[high]:
+            raise _schema_error(_pointer(pointer, low), f"{low!r} is greater than {high!r}")
+    for keyword in ("uniqueItems", "additionalProperties"):
+        if keyword in node and not isinstance(node[keyword], bool):
+            raise _schema_error(_pointer(pointer, keyword), f"{keyword!r} must be true or false")
+    if "format" in node and node["format"] not in SUPPORTED_FORMATS:
+        raise _schema_error(
+            _pointer(pointer, "format"),
+            f"unsupported format {node['format']!r} (supported: {', '.join(sorted(SUPPORTED_FORMATS))})",
+        )
+    if "pattern" in node:
+        pattern = node["pattern"]
+        where = _pointer(pointer, "pattern")
+        if not isinstance(pattern, str):
+            raise _schema_error(where, '"pattern" must be a string')
+        # Long patterns are where catastrophic backtracking hides; the contract caps them.
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise _schema_error(where, f'"pattern" is longer than {MAX_PATTERN_LENGTH} characters')
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _schema_error(where, f'"pattern" is not a valid regular expression: {exc}') from None
+
+
+def _check_object(node: Mapping[str, Any], pointer: str) -> None:
+    properties = node.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise _schema_error(_pointer(pointer, "properties"), '"properties" must be an object')
+    for name, sub in properties.items():
+        where = _pointer(pointer, "properties", name)
+        if not isinstance(name, str) or not name or "." in name or name == "*":
+            raise _schema_error(where, 'property names must be non-empty, without "." and not "*"')
+        _check_node(sub, where, root=False, in_items=False)
+    required = node.get("required", [])
+    if not isinstance(required, list):
+        raise _schema_error(_pointer(pointer, "required"), '"required" must be a list of property names')
+    seen: set[str] = set()
+    for index, name in enumerate(required):
+        where = _pointer(pointer, "required", index)
+        if not isinstance(name, str) or name not in properties:
+            raise _schema_error(where, f"required field {name!r} is not a declared property")
+        if name in seen:
+            raise _schema_error(where, f"required field {name!r} is listed twice")
+        seen.add(name)
+
+
+def _check_default(node: Mapping[str, Any], pointer: str) -> None:
+    validator = jsonschema.Draft202012Validator(dict(node), format_checker=_FORMAT_CHECKER)
+    for error in validator.iter_errors(node["default"]):
+        field, message = next(_translate_error(error), (FORM_ERROR_KEY, "is invalid"))
+        subject = "the default value" if field == FORM_ERROR_KEY else f"the default value's {field!r}"
+        raise _schema_error(_pointer(pointer, "default"), f"{subject} {message}")
+
+
+def _field_kind(node: Mapping[str, Any]) -> str:
+    """Classify a field for widget compatibility (see _WIDGET_KINDS)."""
+    type_name = node.get("type")
+    if type_name == "array":
+        items = node.get("items")
+        if _dynamic_var_name(items) is not None:
+            return "multichoice"
+        if isinstance(items, Mapping) and any(k in items for k in _CHOICE_KEYWORDS):
+            return "multichoice"
+        return "list"
+    if any(keyword in node for keyword in _CHOICE_KEYWORDS):
+        return "choice"
+    return str(type_name)
+
+
+def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str) -> None:
+    if not isinstance(ui, Mapping):
+        raise _DefinitionError("ui_schema", pointer, "a UI schema entry must be a JSON object")
+    properties = node.get("properties", {}) if node.get("type") == "object" else {}
+    for key, value in ui.items():
+        where = _pointer(pointer, key)
+        if not isinstance(key, str):
+            raise _DefinitionError("ui_schema", where, "UI schema keys must be strings")
+        if key == "ui:widget":
+            _check_widget(value, node, where)
+        elif key == "ui:order":
+            _check_order(value, properties, where, node.get("type") == "object")
+        elif key in _UI_STRING_KEYS:
+            if not isinstance(value, str):
+                raise _DefinitionError("ui_schema", where, f"{key!r} must be a string")
+        elif key in _UI_BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise _DefinitionError("ui_schema", where, f"{key!r} must be true or false")
+        elif key.startswith("ui:"):
+            continue  # other presentation hints (ui:options, ui:classNames, ...) are harmless
+        elif key == "items" and node.get("type") == "array":
+            items = node.get("items")
+            _check_ui_node(value, items if isinstance(items, Mapping) else {}, where)
+        elif key in properties:
+            _check_ui_node(value, properties[key], where)
+        else:
+            raise _DefinitionError("ui_schema", where, f"{key!r} is not a field of the form")
+
+
+def _check_widget(widget: Any, node: Mapping[str, Any], where: str) -> None:
+    if not isinstance(widget, str) or widget not in SUPPORTED_WIDGETS:
+        raise _DefinitionError(
+            "ui_schema",
+            where,
+            f"unsupported widget {widget!r} (supported: {', '.join(sorted(SUPPORTED_WIDGETS))})",
+        )
+    kind = _field_kind(node)
+    if kind not in _WIDGET_KINDS[widget]:
+        raise _DefinitionError("ui_schema", where, f"widget {widget!r} cannot be used for a {kind} field")
+
+
+def _check_order(order: Any, properties: Mapping[str, Any], where: str, is_object: bool) -> None:
+    if not is_object:
+        raise _DefinitionError("ui_schema", where, '"ui:order" only applies to object fields')
+    if not isinstance(order, list):
+        raise _DefinitionError("ui_schema", where, '"ui:order" must be a list of field names')
+    seen: set[str] = set()
+    for index, name in enumerate(order):
+        entry = _pointer(where, index)
+        if not isinstance(name, str) or (name != "*" and name not in properties):
+            raise _DefinitionError("ui_schema", entry, f"ui:order names unknown field {name!r}")
+        if name in seen:
+            raise _DefinitionError("ui_schema", entry, f"ui:order lists {name!r} twice")
+        seen.add(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Dynamic options
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_form(
+    schema: dict[str, Any], ui_schema: dict[str, Any] | None, task_data: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``(schema, ui_schema)`` ready to show a user, as deep copies (inputs are untouched).
+
+    Dynamic options are resolved: ``enum``, ``oneOf`` or ``anyOf`` written as
+    ``"options_from_task_data_var:NAME"`` (or a one-element list holding that string, as SpiffArena
+    writes it; also accepted for an array's ``items``) is replaced by
+    ``"oneOf": [{"const": value, "title": label}, ...]`` built from ``task_data[NAME]``, a list of
+    strings/numbers (label = the value as text) or of ``{"value": ..., "label": ...}`` dicts (label
+    defaults to the value). Entries of another shape are skipped and duplicates keep the first one.
+
+    When ``NAME`` is missing from task data or is not a list, the field gets an **empty** choice
+    list (``"oneOf": []``): it renders with nothing to pick, and any submitted value for it fails
+    validation ("has no available choices"); if the field is optional it may still be left out.
+    Both cases are logged as warnings. Defaults, titles and everything else are kept as written.
+    A ``None`` ui_schema becomes ``{}``. Never raises for well-formed (checked) forms.
+    """
+    resolved = copy.deepcopy(schema)
+    _resolve_node(resolved, task_data)
+    return resolved, copy.deepcopy(ui_schema) if ui_schema is not None else {}
+
+
+def _resolve_node(node: Any, task_data: Mapping[str, Any]) -> None:
+    if not isinstance(node, dict):
+        return
+    for keyword in _CHOICE_KEYWORDS:
+        name = _dynamic_var_name(node.get(keyword))
+        if name is not None:
+            del node[keyword]
+            node["oneOf"] = _choices_from_task_data(task_data, name)
+    items = node.get("items")
+    name = _dynamic_var_name(items)
+    if name is not None:
+        node["items"] = {"oneOf": _choices_from_task_data(task_data, name)}
+    else:
+        _resolve_node(items, task_data)
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for sub in properties.values():
+            _resolve_node(sub, task_data)
+
+
+def _choices_from_task_data(task_data: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    raw = task_data.get(name) if isinstance(task_data, Mapping) else None
+    if not isinstance(raw, (list, tuple)):
+        logger.warning("form options variable %r is missing from task data or not a list", name)
+        return []
+    choices: list[dict[str, Any]] = []
+    seen: set[tuple[str, Any]] = set()
+    for entry in raw:
+        if isinstance(entry, Mapping) and "value" in entry and _is_scalar(entry["value"]):
+            value = entry["value"]
+            label = entry.get("label")
+            title = label if isinstance(label, str) else _format_value(value)
+        elif _is_scalar(entry) and entry is not None:
+            value, title = entry, _format_value(entry)
+        else:
+            logger.warning("form options variable %r has an entry of unsupported shape; skipped", name)
+            continue
+        # Two equal consts would make oneOf match twice, i.e. fail for the value the user picked.
+        key = _choice_key(value)
+        if key in seen:
+            continue
+        seen.add(key)
+        choices.append({"const": value, "title": title})
+    return choices
+
+
+# --------------------------------------------------------------------------------------------
+# Field descriptors for the HTML renderer
+# --------------------------------------------------------------------------------------------
+
+
+def _choices_of(node: Mapping[str, Any]) -> list[tuple[Any, str]] | None:
+    if "enum" in node and isinstance(node["enum"], list):
+        return [(value, _format_value(value)) for value in node["enum"]]
+    for keyword in ("oneOf", "anyOf"):
+        entries = node.get(keyword)
+        if isinstance(entries, list):
+            return [
+                (entry["const"], str(entry.get("title", _format_value(entry["const"]))))
+                for entry in entries
+                if isinstance(entry, Mapping) and "const" in entry
+            ]
+    return None
+
+
+def _ordered_names(properties: Mapping[str, Any], order: Any) -> list[str]:
+    names = list(properties)
+    if not isinstance(order, list):
+        return names
+    wanted = [n for n in order if isinstance(n, str) and (n in properties or n == "*")]
+    wanted = list(dict.fromkeys(wanted))  # de-duplicate, keep first position
+    listed = [n for n in wanted if n != "*"]
+    rest = [n for n in names if n not in listed]
+    if "*" not in wanted:
+        # RJSF refuses an incomplete order; we are lenient and append the unlisted fields.
+        return listed + rest
+    star = wanted.index("*")
+    return wanted[:star] + rest + wanted[star + 1 :]
+
+
+def _default_widget(node: Mapping[str, Any], kind: str) -> str:
+    if kind == "multichoice":
+        return "checkboxes"
+    if kind == "list":
+        return "textarea"
+    if kind == "choice":
+        return "select"
+    if kind == "boolean":
+        return "checkbox"
+    if kind in {"number", "integer"}:
+        return "updown"
+    return {"email": "email", "date": "date", "date-time": "datetime"}.get(str(node.get("format")), "text")
+
+
+def _ui_of(ui: Any, name: str) -> Mapping[str, Any]:
+    if isinstance(ui, Mapping):
+        sub = ui.get(name)
+        if isinstance(sub, Mapping):
+            return sub
+    return {}
+
+
+def _ui_read_only(ui: Mapping[str, Any]) -> bool:
+    return ui.get("ui:readonly") is True or ui.get("ui:disabled") is True
+
+
+def form_fields(schema: dict[str, Any], ui_schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Flatten a *resolved* schema + UI schema into ordered field descriptors for an HTML renderer.
+
+    Each descriptor is a dict with the keys: ``name`` (dotted path, e.g. ``"address.city"``),
+    ``key`` (last path segment), ``group``/``group_title`` (dotted name and title of the enclosing
+    nested object; ``""``/``None`` at top level), ``title`` (ui:title, else schema title, else the
+    key), ``description``, ``type`` (schema type; for untyped choice fields the JSON type of the
+    first choice), ``widget`` (ui:widget, else inferred: select for choices, checkboxes for arrays
+    of choices, textarea for free arrays (one item per line), checkbox for booleans, updown for
+    numbers, email/date/datetime by format, text otherwise), ``required``, ``readonly`` (schema
+    readOnly, ui:readonly or ui:disabled, inherited from the enclosing object), ``choices`` (list of
+    ``(value, label)``; Yes/No for a boolean shown as radio/select; ``[]`` when none), ``help``,
+    ``placeholder``, ``default``, ``multiple`` (array fields), ``min``, ``max``,
+    ``exclusiveMinimum``, ``exclusiveMaximum``, ``minLength``, ``maxLength``, ``minItems``,
+    ``maxItems``, ``uniqueItems``, ``pattern``, ``format`` and ``step`` (1 for integers, "any" for
+    numbers). Missing facts are ``None``.
+
+    Order follows each object's ``ui:order`` (``"*"`` = the remaining fields in schema order; fields
+    left out of an order without ``"*"`` are appended) else schema order. Nested objects contribute
+    their leaf fields only. Raises nothing for a checked form.
+    """
+    fields: list[dict[str, Any]] = []
+    _collect_fields(schema, ui_schema or {}, "", None, False, fields)
+    return fields
+
+
+def _collect_fields(
+    node: Mapping[str, Any],
+    ui: Mapping[str, Any],
+    prefix: str,
+    group_title: str | None,
+    inherited_read_only: bool,
+    out: list[dict[str, Any]],
+) -> None:
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping):
+        return
+    required = set(node.get("required") or [])
+    for name in _ordered_names(properties, ui.get("ui:order")):
+        sub = properties[name]
+        if not isinstance(sub, Mapping):
+            continue
+        sub_ui = _ui_of(ui, name)
+        dotted = f"{prefix}.{name}" if prefix else name
+        read_only = inherited_read_only or sub.get("readOnly") is True or _ui_read_only(sub_ui)
+        title = sub_ui.get("ui:title") or sub.get("title") or name
+        if sub.get("type") == "object":
+            _collect_fields(sub, sub_ui, dotted, str(title), read_only, out)
+            continue
+        out.append(_descriptor(sub, sub_ui, name, dotted, prefix, group_title, name in required, read_only, title))
+
+
+def _descriptor(
+    node: Mapping[str, Any],
+    ui: Mapping[str, Any],
+    name: str,
+    dotted: str,
+    group: str,
+    group_title: str | None,
+    required: bool,
+    read_only: bool,
+    title: Any,
+) -> dict[str, Any]:
+    kind = _field_kind(node)
+    type_name = node.get("type")
+    items = node.get("items") if isinstance(node.get("items"), Mapping) else None
+    choices = _choices_of(items if items is not None else node) or []
+    widget = ui.get("ui:widget") or _default_widget(node, kind)
+    if type_name is None and choices:
+        first = choices[0][0]
+        type_name = next((t for t in ("boolean", "integer", "number", "string") if _matches_type(first, t)), None)
+    if type_name == "boolean" and widget in {"radio", "select"}:
+        choices = [(True, "Yes"), (False, "No")]
+    # Length/pattern/format of a multi-value field live on its items.
+    facts = items if items is not None else node
+    return {
+        "name": dotted,
+        "key": name,
+        "group": group,
+        "group_title": group_title,
+        "title": str(title),
+        "description": node.get("description"),
+        "type": type_name,
+        "widget": widget,
+        "required": required,
+        "readonly": read_only,
+        "choices": choices,
+        "help": ui.get("ui:help"),
+        "placeholder": ui.get("ui:placeholder"),
+        "default": copy.deepcopy(node.get("default")),
+        "multiple": type_name == "array",
+        "min": facts.get("minimum"),
+        "max": facts.get("maximum"),
+        "exclusiveMinimum": facts.get("exclusiveMinimum"),
+        "exclusiveMaximum": facts.get("exclusiveMaximum"),
+        "minLength": facts.get("minLength"),
+        "maxLength": facts.get("maxLength"),
+        "minItems": node.get("minItems"),
+        "maxItems": node.get("maxItems"),
+        "uniqueItems": node.get("uniqueItems"),
+        "pattern": facts.get("pattern"),
+        "format": facts.get("format"),
+        "step": {"integer": 1, "number": "any"}.get(str(facts.get("type"))),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Submission validation
+# --------------------------------------------------------------------------------------------
+
+_INTEGER_TEXT: Final = re.compile(r"[+-]?\d{1,30}")
+_NUMBER_TEXT: Final = re.compile(r"[+-]?(?:\d{1,300}(?:\.\d{0,300})?|\.\d{1,300})(?:[eE][+-]?\d{1,3})?")
+_TRUE_TEXT: Final = frozenset({"true", "on", "yes", "1"})
+_FALSE_TEXT: Final = frozenset({"false", "off", "no", "0"})
+
+
+def validate_submission(
+    schema: dict[str, Any],
+    ui_schema: dict[str, Any] | None,
+    data: Mapping[str, Any],
+    task_data: Mapping[str, Any],
+    *,
+    coerce_strings: bool = False,
+) -> dict[str, Any]:
+    """Validate a form submission server-side and return the cleaned data.
+
+    The form is first resolved against ``task_data`` (see :func:`resolve_form`). Cleaning:
+
+    * only declared fields are kept; unknown fields are dropped silently, at every nesting level;
+    * ``None`` counts as absent; an absent optional field gets the schema ``default`` if any
+      (required fields must be sent; a required nested object that is absent is treated as ``{}``
+      so its own required fields are reported by dotted name);
+    * read-only fields (schema ``readOnly`` or ui ``ui:readonly``/``ui:disabled``, including
+      everything inside a read-only object) ignore the submitted value: the value at the same path
+      in ``task_data`` is kept, else the default, else the field is left out; such values are not
+      validated (the user could not fix them);
+    * whole floats for integer fields become ints.
+
+    With ``coerce_strings=True`` (HTML form posts) additionally:
+
+    * ``""`` (and an all-blank nested object) counts as absent, so a blank required field
+      "is required";
+    * dotted keys (``"address.city"``) are nested; a one-element list for a scalar field is
+      unwrapped (``MultiDict.to_dict(flat=False)``);
+    * ``"3"``/``"-2"`` -> int for integer fields, decimal text -> number, ``true/on/yes/1`` and
+      ``false/off/no/0`` -> booleans, text matching a non-text choice value -> that value;
+    * arrays: a single string becomes a one-element list for choice arrays, or is split into
+      lines for free arrays; blank items are dropped, items are coerced as above;
+    * an absent boolean shown as a checkbox (the default widget) is ``False`` (browsers send
+      nothing for an unchecked box), and an absent optional ``checkboxes`` array is ``[]`` (left
+      out instead if it has ``minItems``); neither falls back to its default in this mode.
+
+    Raises:
+        ValidationFailed: ``message="form data is invalid"``,
+            ``details={"fields": {"name" | "nested.name": ["message", ...]}}`` - one human message
+            per broken rule per field, e.g. "is required", "must be at most 50 characters",
+            "must be one of: high, medium, low", "must be a valid email address". Errors on an
+            array's items are reported on the array field as "each item ...". A submission that is
+            not an object is reported under :data:`FORM_ERROR_KEY`.
+    """
+    resolved, ui = resolve_form(schema, ui_schema, task_data)
+    if not isinstance(data, Mapping):
+        raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": {FORM_ERROR_KEY: ["must be an object"]}})
+    if coerce_strings:
+        data = _unflatten(data)
+
+    cleaned = _clean_object(resolved, ui, data, task_data, coerce_strings)
+    validation_schema = _without_read_only(resolved, ui)
+    validator = jsonschema.Draft202012Validator(validation_schema, format_checker=_FORMAT_CHECKER)
+
+    fields: dict[str, list[str]] = {}
+    for error in validator.iter_errors(cleaned):
+        for field, message in _translate_error(error):
+            messages = fields.setdefault(field, [])
+            if message not in messages:
+                messages.append(message)
+    if fields:
+        raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": fields})
+    return cleaned
+
+
+def _unflatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Nest dotted keys from an HTML post (``{"a.b": 1}`` -> ``{"a": {"b": 1}}``)."""
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or "." not in key:
+            if isinstance(result.get(key), dict) and isinstance(value, Mapping):
+                result[key].update(value)
+            else:
+                result[key] = value
+            continue
+        *parents, leaf = key.split(".")
+        target = result
+        for part in parents:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = dict(child) if isinstance(child, Mapping) else {}
+                target[part] = child
+            target = child
+        target[leaf] = value
+    return result
+
+
+def _is_read_only(node: Mapping[str, Any], ui: Mapping[str, Any]) -> bool:
+    # A disabled/read-only widget is not editable in the UI, so a value for it in the post can only
+    # come from a tampered request: it is enforced server-side like schema readOnly.
+    return node.get("readOnly") is True or _ui_read_only(ui)
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None or value == "":
+        return True
+    if isinstance(value, Mapping):
+        return all(_is_blank(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_is_blank(v) for v in value)
+    return False
+
+
+def _normalise_raw(node: Mapping[str, Any], raw: Any, web: bool) -> Any:
+    if raw is None:
+        return _MISSING
+    if not web:
+        return raw
+    if node.get("type") != "array" and isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]
+    if node.get("type") == "object" and isinstance(raw, Mapping):
+        return _MISSING if _is_blank(raw) else raw
+    # [""] is what a cleared multi-value input posts; [] stays an explicit empty choice.
+    if raw == "" or (node.get("type") == "array" and _is_blank(raw) and raw != []):
+        return _MISSING
+    return raw
+
+
+def _clean_object(
+    node: Mapping[str, Any],
+    ui: Mapping[str, Any],
+    value: Mapping[str, Any],
+    stored: Any,
+    web: bool,
+) -> dict[str, Any]:
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    required = set(node.get("required") or [])
+    out: dict[str, Any] = {}
+    for name, sub in properties.items():
+        sub_ui = _ui_of(ui, name)
+        stored_sub = stored.get(name, _MISSING) if isinstance(stored, Mapping) else _MISSING
+        if _is_read_only(sub, sub_ui):
+            if stored_sub is not _MISSING:
+                out[name] = copy.deepcopy(stored_sub)
+            elif "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            continue
+
+        raw = _normalise_raw(sub, value.get(name, _MISSING), web)
+        if raw is not _MISSING:
+            out[name] = _clean_value(sub, sub_ui, raw, stored_sub, web)
+            continue
+        widget = sub_ui.get("ui:widget")
+        if web and sub.get("type") == "boolean" and widget in (None, "checkbox"):
+            out[name] = False
+        elif web and _field_kind(sub) == "multichoice" and widget in (None, "checkboxes") and name not in required:
+            # All boxes unchecked is an explicit "none" (and must overwrite an older value), unless
+            # the field demands items when present: then "none" can only mean "left out".
+            if not sub.get("minItems"):
+                out[name] = []
+        elif name in required:
+            if sub.get("type") == "object":
+                out[name] = _clean_object(sub, sub_ui, {}, stored_sub, web)
+            # otherwise left out: the validator reports "is required"
+        elif "default" in sub:
+            out[name] = copy.deepcopy(sub["default"])
+    return out
+
+
+def _clean_value(node: Mapping[str, Any], ui: Mapping[str, Any], raw: Any, stored: Any, web: bool) -> Any:
+    type_name = node.get("type")
+    if type_name == "object":
+        if isinstance(raw, Mapping):
+            return _clean_object(node, ui, raw, stored, web)
+        return raw
+    if type_name == "array":
+        items = node.get("items")
+        item_node: Mapping[str, Any] = items if isinstance(items, Mapping) else {}
+        if web and isinstance(raw, str):
+            if _field_kind(node) == "multichoice":
+                raw = [raw]
+            else:
+                raw = [line.strip() for line in raw.splitlines()]
+        elif web and _is_scalar(raw):
+            raw = [raw]
+        if isinstance(raw, (list, tuple)):
+            return [_coerce_scalar(item_node, item, web) for item in raw if not (web and (item is None or item == ""))]
+        return raw
+    return _coerce_scalar(node, raw, web)
+
+
+def _coerce_scalar(node: Mapping[str, Any], value: Any, web: bool) -> Any:
+    type_name = node.get("type")
+    if type_name == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not web or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if type_name == "integer":
+        return int(text) if _INTEGER_TEXT.fullmatch(text) else value
+    if type_name == "number":
+        if _NUMBER_TEXT.fullmatch(text):
+            if _INTEGER_TEXT.fullmatch(text):
+                return int(text)
+            number = float(text)
+            return number if math.isfinite(number) else value
+        return value
+    if type_name == "boolean":
+        lowered = text.lower()
+        if lowered in _TRUE_TEXT:
+            return True
+        if lowered in _FALSE_TEXT:
+            return False
+        return value
+    # Untyped choice field: an HTML form can only send text, so match the choices' spelling.
+    choices = _choices_of(node)
+    if choices and not any(choice == value and isinstance(choice, str) for choice, _ in choices):
+        for choice, _label in choices:
+            if not isinstance(choice, str) and _format_value(choice) == text:
+                return choice
+    return value
+
+
+def _without_read_only(node: Mapping[str, Any], ui: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of a resolved schema in which read-only fields accept anything and are optional."""
+    result = dict(node)
+    properties = node.get("properties")
+    if isinstance(properties, Mapping):
+        new_properties: dict[str, Any] = {}
+        read_only_names: set[str] = set()
+        for name, sub in properties.items():
+            sub_ui = _ui_of(ui, name)
+            if isinstance(sub, Mapping) and _is_read_only(sub, sub_ui):
+                new_properties[name] = {}
+                read_only_names.add(name)
+            elif isinstance(sub, Mapping):
+                new_properties[name] = _without_read_only(sub, sub_ui)
+            else:
+                new_properties[name] = sub
+        result["properties"] = new_properties
+        if "required" in node:
+            result["required"] = [n for n in node["required"] if n not in read_only_names]
+    return result
+
+
+def _choice_labels(schema: Mapping[str, Any], keyword: str) -> list[str]:
+    values = schema.get(keyword)
+    if not isinstance(values, list):
+        return []
+    if keyword == "enum":
+        return [_format_value(v) for v in values]
+    return [
+        str(entry.get("title", _format_value(entry.get("const")))) for entry in values if isinstance(entry, Mapping)
+    ]
+
+
+def _message_for(error: jsonschema.ValidationError) -> str:
+    keyword = error.validator
+    value = error.validator_value
+    if keyword == "type":
+        return _TYPE_MESSAGES.get(value, "has the wrong type") if isinstance(value, str) else "has the wrong type"
+    if keyword == "minLength":
+        return f"must be at least {_plural(value, 'character')}"
+    if keyword == "maxLength":
+        return f"must be at most {_plural(value, 'character')}"
+    if keyword == "minimum":
+        return f"must be at least {_format_value(value)}"
+    if keyword == "maximum":
+        return f"must be at most {_format_value(value)}"
+    if keyword == "exclusiveMinimum":
+        return f"must be greater than {_format_value(value)}"
+    if keyword == "exclusiveMaximum":
+        return f"must be less than {_format_value(value)}"
+    if keyword == "pattern":
+        return f"must match the pattern {value}"
+    if keyword == "format":
+        return _FORMAT_MESSAGES.get(str(value), "has an invalid format")
+    if keyword in _CHOICE_KEYWORDS:
+        labels = _choice_labels(error.schema if isinstance(error.schema, Mapping) else {}, str(keyword))
+        if not labels:
+            return "has no available choices"
+        return "must be one of: " + ", ".join(labels)
+    if keyword == "const":
+        return f"must be {_format_value(value)}"
+    if keyword == "minItems":
+        return f"must have at least {_plural(value, 'item')}"
+    if keyword == "maxItems":
+        return f"must have at most {_plural(value, 'item')}"
+    if keyword == "uniqueItems":
+        return "must not contain duplicates"
+    if keyword == "additionalProperties":
+        return "is not allowed"
+    return "is invalid"
+
+
+def _translate_error(error: jsonschema.ValidationError) -> Iterator[tuple[str, str]]:
+    """Turn one jsonschema error into ``(dotted field name, human message)`` pairs."""
+    names: list[str] = []
+    in_items = False
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            # Item errors belong to the array field: the renderer shows one control for it.
+            in_items = True
+            break
+        names.append(str(part))
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        for missing in error.validator_value:
+            if missing not in instance:
+                yield ".".join([*names, str(missing)]), "is required"
+        return
+    message = _message_for(error)
+    if in_items:
+        message = f"each item {message}"
+    yield ".".join(names) or FORM_ERROR_KEY, message
+
+
+# --------------------------------------------------------------------------------------------
+# Instructions (instructionsForEndUser)
+# --------------------------------------------------------------------------------------------
+
+# Filters that only transform values. Excluded on purpose: ones that can build huge strings from a
+# small template (center, indent, format, wordwrap, replace), ones that reach into objects by name
+# (attr, map, select/reject*attr) and markup helpers that make no sense before Markdown.
+_SAFE_FILTERS: Final = frozenset(
+    {
+        "abs",
+        "capitalize",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "first",
+        "float",
+        "int",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "max",
+        "min",
+        "reverse",
+        "round",
+        "sort",
+        "string",
+        "sum",
+        "title",
+        "trim",
+        "truncate",
+        "unique",
+        "upper",
+        "wordcount",
+    }
+)
+_MAX_SEQUENCE_PRODUCT: Final = 100_000
+_MAX_EXPONENT: Final = 100
+_MAX_RENDERED_CHARS: Final = 200_000
+
+
+class _InstructionsEnvironment(ImmutableSandboxedEnvironment):
+    """Sandbox that fails loudly on unsafe access and refuses memory bombs via ``*``/``**``."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Jinja only flags dunders that exist on the object; a missing one (``{{ d.__dict__ }}``
+        # on a dict) silently falls back to item lookup. Treat every dunder as an escape attempt.
+        if attribute.startswith("__"):
+            raise SecurityError(f"access to attribute {attribute!r} is not allowed")
+        return super().getattr(obj, attribute)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # Jinja's default returns an Undefined that renders as "" under ChainableUndefined, which
+        # would hide an escape attempt; raising makes it visible (logged + error notice).
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _is_number(right) and abs(right) > _MAX_EXPONENT:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(sequence) * count > _MAX_SEQUENCE_PRODUCT
+                ):
+                    raise SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _finalize(value: Any) -> Any:
+    # Only data should print: None as nothing, and no reprs of template internals, methods or
+    # classes (e.g. "{{ self }}" or "{{ items.append }}"), which tell a reader nothing useful.
+    if value is None or isinstance(value, (TemplateReference, type)) or callable(value):
+        return ""
+    return value
+
+
+def _build_environment() -> _InstructionsEnvironment:
+    env = _InstructionsEnvironment(autoescape=False, undefined=ChainableUndefined, finalize=_finalize)
+    # Only task data is visible: drop range/dict/lipsum/cycler/joiner/namespace.
+    env.globals.clear()
+    env.filters = {name: func for name, func in env.filters.items() if name in _SAFE_FILTERS}
+    return env
+
+
+_ENVIRONMENT: Final = _build_environment()
+# Raw HTML off: anything tag-like (from the template or from task data) is shown as text.
+_MARKDOWN: Final = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_SANITIZER: Final = nh3.Cleaner(
+    tags={
+        "a",
+        "p",
+        "br",
+        "hr",
+        "strong",
+        "em",
+        "b",
+        "i",
+        "s",
+        "del",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    },
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    url_schemes={"http", "https", "mailto"},
+    link_rel="noopener noreferrer nofollow",
+)
+
+
+def _error_notice(text: str) -> str:
+    return f'<p class="instructions-error">{html.escape(text)}</p>'
+
+
+def render_instructions(template: str | None, task_data: Mapping[str, Any]) -> str:
+    """Render a task's ``instructionsForEndUser`` to safe HTML.
+
+    Steps: the text is a Jinja2 template rendered in a hardened
+    :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` (autoescape off - escaping happens in the
+    Markdown step) that sees only the task data's string keys: no globals, a short list of pure
+    filters, unknown names (``{{ config }}``, ``{{ a.b.c }}``) render as empty, ``None``/methods/
+    ``{{ self }}`` render as empty, attribute access to private or unsafe members is an error. The
+    result is Markdown rendered by markdown-it-py (CommonMark + tables + strikethrough, raw HTML
+    off, so ``<script>`` shows as text), then sanitised with nh3: basic formatting tags only, links
+    restricted to http/https/mailto (or relative), no scripts, styles or ``on*`` attributes.
+
+    Never raises for a bad template: syntax errors, sandbox ``SecurityError`` and runtime errors are
+    logged (warning) and an escaped ``<p class="instructions-error">`` notice is returned instead,
+    without any data from the failed render. ``None`` or ``""`` gives ``""``.
+    """
+    if not template:
+        return ""
+    context = {key: value for key, value in task_data.items() if isinstance(key, str)}
+    try:
+        text = _ENVIRONMENT.from_string(template).render(context)
+    except TemplateSyntaxError as exc:
+        logger.warning("instructions template syntax error on line %s: %s", exc.lineno, exc.message)
+        return _error_notice(
+            f"The instructions could not be displayed: template syntax error on line {exc.lineno}: {exc.message}"
+        )
+    except SecurityError as exc:
+        logger.warning("instructions template blocked by the sandbox: %s", exc)
+        return _error_notice(
+            "The instructions could not be displayed: the template uses an operation that is not allowed."
+        )
+    except (
+        TemplateError,
+        ArithmeticError,
+        LookupError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
+        # Instructions are advisory: a broken template must not make the task unusable.
+        logger.warning("instructions template failed to render: %s: %s", type(exc).__name__, exc)
+        return _error_notice("The instructions could not be displayed: the template failed to render.")
+    if len(text) > _MAX_RENDERED_CHARS:
+        logger.warning("instructions template rendered %d characters; refused", len(text))
+        return _error_notice("The instructions could not be displayed: they are too long.")
+    return _SANITIZER.clean(_MARKDOWN.render(text))

@@ -1,0 +1,310 @@
+"""Use cases on process instances and their human tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
+
+from . import policy
+from .audit import AuditLog, json_safe
+from .definitions import DefinitionService
+from .execution import InstanceRunner
+from .forms import render_instructions, resolve_form, validate_submission
+
+MAX_START_DATA_KEYS = 200
+
+
+class InstanceService:
+    def __init__(self, session: Session, runner: InstanceRunner, definitions: DefinitionService, audit: AuditLog, clock: Clock) -> None:
+        self.session = session
+        self.runner = runner
+        self.definitions = definitions
+        self.audit = audit
+        self.clock = clock
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get(self, user: User, instance_id: int, action: str = "read") -> ProcessInstance:
+        """The instance if the user may see it; NotFound (audited) otherwise."""
+        instance = self.session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"no instance {instance_id}")
+        if not policy.may_see_instance(user, instance):
+            self._refuse(user, action, instance_id=instance_id, reason="not visible")
+            raise NotFound(f"no instance {instance_id}")
+        return instance
+
+    def list(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
+        query: Select[Any] = select(ProcessInstance)
+        if process_id:
+            query = query.where(ProcessInstance.process_id == process_id)
+        if status:
+            if status not in {s.value for s in InstanceStatus}:
+                raise ValidationFailed("unknown status", details={"fields": {"status": [f"must be one of: {', '.join(s.value for s in InstanceStatus)}"]}})
+            query = query.where(ProcessInstance.status == status)
+        if not (policy.is_admin(user) or user.has_role("auditor")):
+            groups = user.group_names
+            # Definitions are few (versions of a few dozen processes): filter their lanes here
+            # rather than with dialect-specific JSON operators.
+            visible_defs = [
+                def_id
+                for def_id, lanes in self.session.execute(select(ProcessDefinition.id, ProcessDefinition.lanes))
+                if set(lanes or []) & groups
+            ]
+            query = query.where(or_(ProcessInstance.started_by_id == user.id, ProcessInstance.definition_id.in_(visible_defs)))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(self.session.scalars(query.order_by(ProcessInstance.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+        return rows, total
+
+    def open_tasks(self, instance: ProcessInstance) -> list[HumanTask]:
+        return list(self.session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)
+        ))
+
+    def tasks_by_id(self, instance_id: int) -> dict[int, HumanTask]:
+        return {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
+
+    def history(self, user: User, instance_id: int) -> list[AuditEvent]:
+        instance = self.get(user, instance_id, action="read_history")
+        if not policy.may_read_history(user, instance):
+            self._refuse(user, "read_history", instance_id=instance_id, reason="not allowed")
+            raise PermissionDenied("you may not read this instance's history")
+        return list(self.session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
+        ))
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def start_process(self, user: User, process_id: str, data: Mapping[str, Any] | None) -> ProcessInstance:
+        """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait."""
+        if not policy.may_start(user):
+            self._refuse(user, "start", reason="no starter role", process_id=process_id)
+            raise PermissionDenied("your roles do not allow starting processes")
+        definition = self.definitions.latest(process_id)
+        data = dict(data or {})
+        if len(data) > MAX_START_DATA_KEYS:
+            raise ValidationFailed("too many data fields", details={"fields": {"data": [f"at most {MAX_START_DATA_KEYS} keys"]}})
+        bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
+        if bad:
+            raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
+        instance, run = self.runner.start(definition, json_safe(data), user)
+        self.audit.record("instance_started", user, instance_id=instance.id,
+                          payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})
+        self.runner.save(instance, run, user)
+        return instance
+
+    def send_message(self, user: User, instance_id: int, name: str, payload: Any) -> ProcessInstance:
+        instance = self.get(user, instance_id, action="send_message")
+        if not policy.may_send_message(user, instance):
+            self._refuse(user, "send_message", instance_id=instance_id, reason="not allowed")
+            raise PermissionDenied("you may not send messages to this instance")
+        self._require_running(instance)
+        run = self.runner.load(instance)
+        try:
+            run.send_message(name, json_safe(payload), self.runner.identity(user, instance))
+        except MessageNotExpected as err:
+            raise Conflict(err.message, code="message_not_expected", details={"name": name}) from None
+        self.audit.record("message_received", user, instance_id=instance.id, payload={"name": name, "payload": json_safe(payload)})
+        self.runner.save(instance, run, user)
+        return instance
+
+    def cancel(self, user: User, instance_id: int, reason: str | None = None) -> ProcessInstance:
+        instance = self.get(user, instance_id, action="cancel")
+        if not policy.may_cancel(user, instance):
+            self._refuse(user, "cancel", instance_id=instance_id, reason="not allowed")
+            raise PermissionDenied("only the starter or an admin may cancel this instance")
+        if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+            raise Conflict(f"instance is already {instance.status}", details={"status": instance.status})
+        run = self.runner.load(instance)
+        run.cancel()
+        run.failure = None
+        self.audit.record("instance_cancel_requested", user, instance_id=instance.id, payload={"reason": reason})
+        self.runner.save(instance, run, user)
+        return instance
+
+    def retry(self, user: User, instance_id: int, corrections: Mapping[str, Any] | None) -> ProcessInstance:
+        instance = self.get(user, instance_id, action="retry")
+        if not policy.is_admin(user):
+            self._refuse(user, "retry", instance_id=instance_id, reason="admin only")
+            raise PermissionDenied("only admins may retry failed instances")
+        if instance.status != InstanceStatus.ERROR:
+            raise Conflict("only instances in error can be retried", details={"status": instance.status})
+        run = self.runner.load(instance)
+        self.audit.record("instance_retried", user, instance_id=instance.id, payload={"data": json_safe(dict(corrections or {}))})
+        run.retry(json_safe(dict(corrections or {})), self.runner.identity(user, instance))
+        instance.error = None
+        self.runner.save(instance, run, user)
+        return instance
+
+    def _require_running(self, instance: ProcessInstance) -> None:
+        if instance.status != InstanceStatus.RUNNING:
+            raise Conflict(f"instance is {instance.status}", code="instance_not_running", details={"status": instance.status})
+
+    def _refuse(self, user: User, action: str, *, instance_id: int | None = None, task_id: int | None = None, reason: str, **extra: Any) -> None:
+        self.audit.refuse(user, action, instance_id=instance_id, task_id=task_id, reason=reason, **extra)
+
+
+class TaskService:
+    def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService, audit: AuditLog, clock: Clock) -> None:
+        self.session = session
+        self.runner = runner
+        self.instances = instances
+        self.audit = audit
+        self.clock = clock
+
+    def get(self, user: User, task_id: int, action: str = "read") -> HumanTask:
+        task = self.session.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if not policy.may_see_task(user, task, task.instance):
+            self.instances._refuse(user, action, instance_id=task.instance_id, task_id=task_id, reason="not visible")
+            raise NotFound(f"no task {task_id}")
+        return task
+
+    def list(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int) -> tuple[list[HumanTask], int]:
+        """Ready tasks the user may work on (mine=True: claimed by the user)."""
+        query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
+        if mine:
+            query = query.where(HumanTask.claimed_by_id == user.id)
+        else:
+            groups = sorted(user.group_names)
+            query = query.where(
+                or_(HumanTask.claimed_by_id.is_(None), HumanTask.claimed_by_id == user.id),
+                or_(
+                    HumanTask.lane.in_(groups) if groups else False,
+                    (HumanTask.lane.is_(None)) & (ProcessInstance.started_by_id == user.id),
+                    HumanTask.claimed_by_id == user.id,
+                ),
+            )
+        if process_id:
+            query = query.where(HumanTask.process_id == process_id)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(self.session.scalars(query.order_by(HumanTask.id).offset((page - 1) * per_page).limit(per_page)))
+        return rows, total
+
+    def detail(self, user: User, task_id: int) -> dict[str, Any]:
+        """Task with its resolved form, UI schema, current data and rendered instructions."""
+        task = self.get(user, task_id)
+        definition = task.instance.definition
+        view: UserTaskView | None = None
+        data: dict[str, Any] = {}
+        if task.state == TaskStatus.READY:
+            run = self.runner.load(task.instance)
+            try:
+                view = run.task_view(task.engine_task_id)
+                data = json_safe(view.data)
+            except TaskNotFound:
+                view = None
+        schema = definition.forms.get(task.form) if task.form else None
+        ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
+        if schema is not None:
+            schema, ui_schema = resolve_form(schema, ui_schema, data)
+        return {
+            "task": task,
+            "form_schema": schema,
+            "ui_schema": ui_schema,
+            "data": data,
+            "instructions": render_instructions(view.instructions, data) if view and view.instructions else "",
+            "documentation": view.documentation if view else None,
+        }
+
+    def claim(self, user: User, task_id: int) -> HumanTask:
+        task = self.get(user, task_id, action="claim")
+        self._require_ready(task)
+        allowed, reason = policy.may_work_task(user, task, task.instance)
+        if not allowed:
+            self.instances._refuse(user, "claim", instance_id=task.instance_id, task_id=task.id, reason=reason)
+            raise PermissionDenied(reason)
+        if task.claimed_by_id == user.id:
+            return task
+        task.claimed_by = user
+        self._touch(task.instance)
+        self.audit.record("task_claimed", user, instance_id=task.instance_id, task_id=task.id, payload={"bpmn_id": task.bpmn_id})
+        return task
+
+    def unclaim(self, user: User, task_id: int) -> HumanTask:
+        task = self.get(user, task_id, action="unclaim")
+        self._require_ready(task)
+        if task.claimed_by_id is None:
+            raise Conflict("the task is not claimed", code="not_claimed")
+        if task.claimed_by_id != user.id and not policy.is_admin(user):
+            self.instances._refuse(user, "unclaim", instance_id=task.instance_id, task_id=task.id, reason="claimed by someone else")
+            raise PermissionDenied("the task is claimed by someone else")
+        previous = task.claimed_by_id
+        task.claimed_by = None
+        self._touch(task.instance)
+        self.audit.record("task_unclaimed", user, instance_id=task.instance_id, task_id=task.id, payload={"previous_claimant_id": previous})
+        return task
+
+    def reassign(self, admin: User, task_id: int, assignee: User) -> HumanTask:
+        """Admins hand a task to someone else; audited with both names."""
+        task = self.get(admin, task_id, action="reassign")
+        if not policy.is_admin(admin):
+            self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id, reason="admin only")
+            raise PermissionDenied("only admins may reassign tasks")
+        self._require_ready(task)
+        previous = task.claimed_by_id
+        task.claimed_by = assignee
+        self._touch(task.instance)
+        self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id,
+                          payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
+        return task
+
+    def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
+        """Validate ``data`` against the task's form, complete the task, and advance the instance."""
+        task = self.get(user, task_id, action="complete")
+        self._require_ready(task)
+        allowed, reason = policy.may_work_task(user, task, task.instance)
+        if not allowed:
+            self.instances._refuse(user, "complete", instance_id=task.instance_id, task_id=task.id, reason=reason)
+            raise PermissionDenied(reason)
+        instance = task.instance
+        if instance.status != InstanceStatus.RUNNING:
+            raise Conflict(f"instance is {instance.status}", code="instance_not_running")
+        run = self.runner.load(instance)
+        try:
+            view = run.task_view(task.engine_task_id)
+        except TaskNotFound:
+            raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+        definition = instance.definition
+        schema = definition.forms.get(task.form) if task.form else None
+        if schema is not None:
+            ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
+            clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings)
+        else:
+            clean = {}
+        try:
+            run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance))
+        except TaskNotReady as err:
+            if err.error_type == "timer_expired":
+                # Persist the timer's win, then tell the caller: their submission lost the race.
+                self.runner.save(instance, run, None)
+                self.session.info["commit_on_error"] = True
+                raise Conflict(err.message, code="timer_expired", details={"task_id": task.id}) from None
+            raise Conflict(err.message, details={"task_id": task.id}) from None
+        task.state = TaskStatus.COMPLETED
+        task.completed_by = user
+        task.completed_at = self.clock.now()
+        if task.claimed_by_id is None:
+            task.claimed_by = user
+        self.audit.record("task_completed", user, instance_id=instance.id, task_id=task.id,
+                          payload={"bpmn_id": task.bpmn_id, "name": task.name, "data": json_safe(clean)})
+        self.runner.save(instance, run, user)
+        return instance
+
+    def _require_ready(self, task: HumanTask) -> None:
+        if task.state != TaskStatus.READY:
+            raise Conflict(f"task is {task.state}", details={"task_id": task.id, "state": task.state})
+
+    def _touch(self, instance: ProcessInstance) -> None:
+        # Claims change what may complete a task: bump the instance version so a racing
+        # completion that read the old claim loses with 409 instead of slipping through.
+        instance.updated_at = self.clock.now()

@@ -1,0 +1,71 @@
+"""Who may do what. Pure functions over users, instances and tasks: no queries, no I/O.
+
+Rules (issue #2, item 6):
+- a lane's name is a group's name: its members see and may claim the lane's tasks;
+- a task outside any lane belongs to the instance's starter;
+- a claimed task is completed only by its claimant; admins may reassign;
+- auditors read every instance and its history, but work on no task;
+- an object the caller may not see answers 404 (no existence leak), one they see but may not
+  change answers 403.
+"""
+
+from __future__ import annotations
+
+from app.models import HumanTask, ProcessInstance, Role, User
+
+STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+
+
+def is_admin(user: User) -> bool:
+    return user.has_role(Role.ADMIN)
+
+
+def may_start(user: User) -> bool:
+    return user.has_role(*STARTER_ROLES)
+
+
+def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool:
+    """The task is in the user's queue: lane membership, or the starter for lane-less tasks."""
+    if task.lane:
+        return task.lane in user.group_names
+    return instance.started_by_id == user.id
+
+
+def may_see_task(user: User, task: HumanTask, instance: ProcessInstance) -> bool:
+    if is_admin(user) or user.has_role(Role.AUDITOR):
+        return True
+    if task.claimed_by_id == user.id or task.completed_by_id == user.id:
+        return True
+    return is_candidate(user, task, instance)
+
+
+def may_work_task(user: User, task: HumanTask, instance: ProcessInstance) -> tuple[bool, str]:
+    """May the user claim/complete it now? Returns (allowed, reason when not)."""
+    if task.claimed_by_id is not None and task.claimed_by_id != user.id:
+        return False, "the task is claimed by someone else"
+    if not is_candidate(user, task, instance) and not (is_admin(user) and task.claimed_by_id == user.id):
+        if user.has_role(Role.AUDITOR) and not is_admin(user):
+            return False, "auditors read tasks but do not work on them"
+        return False, "the task is not in one of your groups' lanes"
+    return True, ""
+
+
+def may_see_instance(user: User, instance: ProcessInstance) -> bool:
+    if is_admin(user) or user.has_role(Role.AUDITOR):
+        return True
+    if instance.started_by_id == user.id:
+        return True
+    lanes = set(instance.definition.lanes or [])
+    return bool(lanes & user.group_names)
+
+
+def may_read_history(user: User, instance: ProcessInstance) -> bool:
+    return may_see_instance(user, instance)
+
+
+def may_cancel(user: User, instance: ProcessInstance) -> bool:
+    return is_admin(user) or instance.started_by_id == user.id
+
+
+def may_send_message(user: User, instance: ProcessInstance) -> bool:
+    return is_admin(user) or user.has_role(Role.AGENT) or instance.started_by_id == user.id

@@ -1,0 +1,55 @@
+"""One transaction per call at every edge (request, CLI command, scheduler job).
+
+Commits once on success; on a domain error rolls back, except that refused attempts are still
+written to the audit chain, and a step that must persist its effect although the caller loses
+(an interrupting timer beating a late submission) asks for a commit via ``commit_on_error``.
+Database-level races become 409 ``conflict``, never 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.errors import Conflict, ProcessdeskError
+from app.services import Services
+
+T = TypeVar("T")
+
+
+def _is_lock_error(err: OperationalError) -> bool:
+    text = str(err.orig).lower() if err.orig is not None else str(err).lower()
+    return "database is locked" in text or "deadlock detected" in text or "could not serialize" in text
+
+
+def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
+    session = services.session
+    try:
+        result = work()
+        session.commit()
+        return result
+    except ProcessdeskError:
+        if session.info.pop("commit_on_error", False):
+            session.commit()
+        else:
+            session.rollback()
+        if services.audit.requeue_refusals():
+            session.commit()
+        raise
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("the instance was changed by someone else; reload and try again") from None
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("the change collides with a concurrent one; reload and try again") from None
+    except OperationalError as err:
+        session.rollback()
+        if _is_lock_error(err):
+            raise Conflict("the instance is busy; try again") from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise

@@ -1,0 +1,170 @@
+"""Shared fixtures: a real database built by the Alembic migrations, a savepoint per test.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL is set (CI does
+both). In CI an unreachable PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.orm import sessionmaker
+
+from app import create_app
+from app.cli import upgrade_database
+from app.clock import FrozenClock
+from app.db import make_engine
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.commit()
+    engine.dispose()
+
+
+def fresh_database_url(tmp_dir: Path, label: str) -> str:
+    """A new, empty, migrated database: a SQLite file, or a new PostgreSQL database."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite:///{tmp_dir / (label + '.sqlite3')}"
+    else:
+        name = f"pd_{label}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = base.rsplit("/", 1)[0] + "/" + name
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        try:
+            _reset_postgres(url)
+        except Exception as exc:  # pragma: no cover - only when the server is down
+            if os.environ.get("CI"):
+                raise
+            pytest.exit(f"TEST_DATABASE_URL is set but unreachable: {exc}", returncode=2)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def connection(db_engine: Engine) -> Iterator[Connection]:
+    """One connection per test in an outer transaction that is rolled back at the end."""
+    conn = db_engine.connect()
+    outer = conn.begin()
+    yield conn
+    if outer.is_active:
+        outer.rollback()
+    conn.close()
+
+
+@pytest.fixture()
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+TEST_CONFIG: dict[str, Any] = {
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "SCRIPT_TIME_LIMIT": 1.0,
+}
+
+
+@pytest.fixture()
+def app(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator[Any]:
+    """The Flask app, its sessions joined to the test's transaction through SAVEPOINTs."""
+    application = create_app({**TEST_CONFIG, "DATABASE_URL": database_url}, clock=clock)
+    ext = application.extensions["processdesk"]
+    ext.db_engine.dispose()
+    ext.session_factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                       expire_on_commit=False)
+    application.config["TESTING"] = True
+    yield application
+
+
+@pytest.fixture()
+def services(app: Any) -> Iterator[Any]:
+    svc = app.extensions["processdesk"].services()
+    yield svc
+    svc.session.close()
+
+
+@pytest.fixture()
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def fixture_files(*names: str) -> list[tuple[str, bytes]]:
+    folder = FIXTURES / "processes"
+    paths = [folder / n for n in names] if names else sorted(folder.iterdir())
+    return [(p.name, p.read_bytes()) for p in paths if p.is_file()]
+
+
+USERS = {
+    # username: (roles, groups)
+    "rita": (["requester"], []),
+    "rick": (["requester"], ["Other"]),
+    "alex": (["agent"], ["ServiceDesk"]),
+    "amy": (["approver"], ["Approvers"]),
+    "abe": (["approver"], ["Approvers"]),
+    "olga": (["process_owner"], []),
+    "aude": (["auditor"], []),
+    "ada": (["admin"], []),
+}
+
+
+@pytest.fixture()
+def users(services: Any) -> dict[str, Any]:
+    made = {}
+    for name, (roles, groups) in USERS.items():
+        made[name] = services.users.create_user(name, TEST_PASSWORD, roles=roles, groups=groups)
+    services.session.commit()
+    return made
+
+
+@pytest.fixture()
+def deployed(services: Any, users: dict[str, Any]) -> Any:
+    result = services.definitions.deploy(users["olga"], fixture_files())
+    services.session.commit()
+    return result
+
+
+@pytest.fixture()
+def auth(services: Any, users: dict[str, Any]) -> Any:
+    """auth('alex') -> headers with a bearer token for that user."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            token = services.users.issue_token(users[username])["token"]
+            services.session.commit()
+            cache[username] = {"Authorization": f"Bearer {token}"}
+        return cache[username]
+
+    return headers

@@ -1,0 +1,181 @@
+"""ProcessLibrary: compile, validate and refuse definitions with file, element and line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.engine import DefinitionError, ProcessLibrary, SourceFile, XmlRejected
+from tests.conftest import fixture_files
+
+
+def sources(*names: str) -> list[SourceFile]:
+    return [SourceFile(n, c) for n, c in fixture_files(*names)]
+
+
+def replace(files: list[SourceFile], name: str, old: str, new: str) -> list[SourceFile]:
+    out = []
+    for f in files:
+        if f.name == name:
+            text = f.content.decode()
+            assert old in text, f"{old!r} not in {name}"
+            f = SourceFile(name, text.replace(old, new, 1).encode())
+        out.append(f)
+    return out
+
+
+def compile_error(files: list[SourceFile]) -> DefinitionError:
+    with pytest.raises(DefinitionError) as info:
+        ProcessLibrary().compile(files)
+    return info.value
+
+
+def test_compiles_every_fixture_process_with_forms_lanes_and_call_activity():
+    compiled = {p.process_id: p for p in ProcessLibrary().compile(sources())}
+    assert set(compiled) == {"simple_request", "lane_ticket", "parent_flow", "child_flow", "fragile"}
+    lane = compiled["lane_ticket"]
+    assert lane.lanes == ("Approvers", "ServiceDesk")
+    assert {t.bpmn_id for t in lane.user_tasks} == {"triage", "approve"}
+    assert set(lane.forms) == {"triage-schema.json", "approve-schema.json"}
+    assert compiled["parent_flow"].called_processes == ("child_flow",)
+    assert "child_flow.bpmn" in compiled["parent_flow"].files_used
+    simple = compiled["simple_request"]
+    assert simple.forms["details-uischema.json"]["ui:order"][0] == "title"
+    assert json.loads(simple.spec_json)["spec"]["name"] == "simple_request"
+
+
+def test_content_hash_is_stable_and_changes_with_any_used_file():
+    first = {p.process_id: p.content_hash for p in ProcessLibrary().compile(sources())}
+    again = {p.process_id: p.content_hash for p in ProcessLibrary().compile(sources())}
+    assert first == again
+    changed_form = replace(sources(), "triage-schema.json", '"maxLength": 200', '"maxLength": 300')
+    after = {p.process_id: p.content_hash for p in ProcessLibrary().compile(changed_form)}
+    assert after["lane_ticket"] != first["lane_ticket"]
+    assert after["simple_request"] == first["simple_request"]
+    changed_child = replace(sources(), "child_flow.bpmn", "child_done = True", "child_done = 1")
+    after = {p.process_id: p.content_hash for p in ProcessLibrary().compile(changed_child)}
+    assert after["parent_flow"] != first["parent_flow"]
+
+
+def test_malformed_xml_names_file_and_line():
+    files = replace(sources(), "simple_request.bpmn", '<bpmn:endEvent id="end" name="Done">', '<bpmn:endEvent id="end" name="Done"')
+    err = compile_error(files)
+    assert isinstance(err, XmlRejected)
+    assert err.file == "simple_request.bpmn"
+    assert err.line is not None and err.line > 40
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<r>&xxe;</r>',
+        '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>\n<r>&lol2;</r>',
+        '<?xml version="1.0"?>\n<!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd">\n<r/>',
+        '<?xml version="1.0"?>\n<!doctype r>\n<r/>',
+    ],
+    ids=["xxe", "billion-laughs", "external-dtd", "lowercase-doctype"],
+)
+def test_doctype_and_entities_are_refused(payload: str):
+    err = compile_error([SourceFile("evil.bpmn", payload.encode())])
+    assert isinstance(err, XmlRejected)
+    assert err.file == "evil.bpmn" and err.line == 2
+    assert "DOCTYPE" in err.message
+
+
+def test_doctype_in_utf16_is_refused_too():
+    payload = '<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE r [<!ENTITY a "b">]>\n<r>&a;</r>'
+    err = compile_error([SourceFile("evil16.bpmn", payload.encode("utf-16"))])
+    assert isinstance(err, XmlRejected)
+
+
+def test_unknown_element_is_refused_by_xsd_with_line():
+    files = replace(sources(), "simple_request.bpmn", '<bpmn:endEvent id="end" name="Done">',
+                    '<bpmn:madeUpThing id="odd" />\n    <bpmn:endEvent id="end" name="Done">')
+    err = compile_error(files)
+    assert err.file == "simple_request.bpmn"
+    assert err.line == 40
+    assert "madeUpThing" in err.message
+
+
+def test_missing_dmn_names_the_business_rule_task():
+    files = [f for f in sources() if f.name != "ticket_priority.dmn"]
+    err = compile_error(files)
+    assert err.element_id == "prioritise"
+    assert err.file == "lane_ticket.bpmn"
+    assert err.line is not None
+
+
+def test_missing_form_file_names_the_task_and_line():
+    files = [f for f in sources() if f.name != "triage-schema.json"]
+    err = compile_error(files)
+    assert "triage-schema.json" in err.message
+    assert err.element_id == "triage" and err.file == "lane_ticket.bpmn" and err.line == 27
+
+
+def test_invalid_form_json_names_the_form_line():
+    files = replace(sources(), "approve-schema.json", '"required": ["approved"],', '"required": ["approved"]')
+    err = compile_error(files)
+    assert err.file == "approve-schema.json" and err.line == 4
+
+
+def test_missing_called_process_is_refused():
+    files = [f for f in sources() if f.name != "child_flow.bpmn"]
+    err = compile_error(files)
+    assert "child_flow" in err.message
+
+
+def test_script_breaking_the_rules_is_refused_at_deploy():
+    files = replace(sources(), "simple_request.bpmn", "label = title.upper()", "label = ().__class__.__bases__")
+    err = compile_error(files)
+    assert err.element_id == "compute"
+    assert err.file == "simple_request.bpmn"
+    assert err.line == 20
+    assert err.error_type == "script_rule"
+    assert "script line 2" in err.message
+
+
+def test_script_syntax_error_is_refused_at_deploy():
+    files = replace(sources(), "simple_request.bpmn", "total = quantity * 2", "total = = 2")
+    err = compile_error(files)
+    assert err.element_id == "compute" and "script line 1" in err.message
+
+
+def test_import_in_a_gateway_condition_is_refused():
+    files = replace(sources(), "simple_request.bpmn", "total &gt; 10", "__import__('os').system('id') == 0")
+    err = compile_error(files)
+    assert err.element_id == "big_order"
+
+
+def test_bad_prescript_is_refused():
+    files = replace(sources(), "lane_ticket.bpmn", "reopen_count = 0", "import os")
+    err = compile_error(files)
+    assert err.element_id == "triage"
+
+
+def test_dmn_cell_breaking_the_rules_names_the_cell():
+    files = replace(sources(), "ticket_priority.dmn", '<text>"medium"</text>', "<text>open('/etc/passwd')</text>")
+    err = compile_error(files)
+    assert err.element_id == "r2_i"
+    assert err.file == "ticket_priority.dmn"
+
+
+@pytest.mark.parametrize("expression", ['"PT2Hours"', '"tomorrow"', "42"])
+def test_timer_literal_that_is_not_iso8601_is_refused(expression: str):
+    files = replace(sources(), "lane_ticket.bpmn", '"PT2H"', expression)
+    err = compile_error(files)
+    assert err.element_id == "approve_timeout"
+    assert err.error_type == "timer_expression"
+    assert err.line is not None
+
+
+def test_timer_expression_over_task_data_is_accepted():
+    files = replace(sources(), "lane_ticket.bpmn", '"PT2H"', "approval_window")
+    assert ProcessLibrary().compile(files)
+
+
+def test_unsupported_file_type_and_bad_names_are_refused():
+    err = compile_error([SourceFile("notes.txt", b"hello")])
+    assert err.file == "notes.txt"
+    err = compile_error([SourceFile("../../etc.bpmn", b"<x/>")])
+    assert "file names" in err.message
