@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Demo accounts: created only by `flask demo seed` in demo mode (make run). Their passwords are
 # public by design (README); never enable demo mode on a real desk.
-DEMO_USERS = [
+DEMO_USERS: list[dict[str, Any]] = [
     {"username": "rita", "name": "Rita Requester", "password": "rita-demo-pw", "roles": ["requester"], "groups": ["Requesters"]},
     {"username": "alex", "name": "Alex Agent", "password": "alex-demo-pw", "roles": ["agent", "requester"],
      "groups": ["ServiceDesk", "NetworkTeam"]},
@@ -130,10 +131,14 @@ def register_cli(app: Flask) -> None:
             sys.exit(1)
         services = _services()
         try:
-            for spec in DEMO_USERS:
-                run_unit_of_work(services, lambda spec=spec: services.users.create_user(
-                    spec["username"], spec["password"], groups=spec["groups"], roles=spec["roles"],
-                    display_name=spec["name"], email=f"{spec['username']}@demo.processdesk.test"))
+            def seed() -> None:
+                for spec in DEMO_USERS:
+                    services.users.create_user(
+                        str(spec["username"]), str(spec["password"]), groups=list(spec["groups"]),
+                        roles=list(spec["roles"]), display_name=str(spec["name"]),
+                        email=f"{spec['username']}@demo.processdesk.test")
+
+            run_unit_of_work(services, seed)
         except ProcessdeskError as err:
             _fail(err)
         finally:

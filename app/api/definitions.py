@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+
 from app.errors import ValidationFailed
 from app.schemas import BpmnQuery, DefinitionDetailOut, DefinitionListOut, DeployOut, PageQuery
 
@@ -78,7 +79,7 @@ class DefinitionView(MethodView):
         rows = unit_of_work(lambda: svc.definitions.versions(process_id))
         running = svc.definitions.running_counts(process_id)
         names = _usernames({r.deployed_by_id for r in rows})
-        versions = [version_dict(r, names.get(r.deployed_by_id), running.get(r.version, 0)) for r in rows]
+        versions = [version_dict(r, names.get(r.deployed_by_id or 0), running.get(r.version, 0)) for r in rows]
         return {"process_id": process_id, "name": rows[-1].name, "latest": versions[-1], "versions": versions}
 
 

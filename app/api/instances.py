@@ -7,13 +7,22 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.schemas import CancelIn, HistoryOut, InstanceIn, InstanceListOut, InstanceOut, InstanceQuery, MessageIn, RetryIn
+from app.schemas import (
+    CancelIn,
+    HistoryOut,
+    InstanceIn,
+    InstanceListOut,
+    InstanceOut,
+    InstanceQuery,
+    MessageIn,
+    RetryIn,
+)
 
 from . import current_user, page_args, services, unit_of_work
 from .serialize import history_dict, instance_dict
 
 blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _out(instance: Any) -> dict[str, Any]:
@@ -29,7 +38,7 @@ class InstancesView(MethodView):
         """Instances the caller may see, newest first; filter by process_id and status."""
         user = current_user()
         page, per_page = page_args(args)
-        rows, total = unit_of_work(lambda: services().instances.list(
+        rows, total = unit_of_work(lambda: services().instances.list_instances(
             user, process_id=args.get("process_id"), status=args.get("status"), page=page, per_page=per_page))
         return {"page": page, "per_page": per_page, "total": total, "items": [_out(r) for r in rows]}
 

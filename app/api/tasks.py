@@ -14,7 +14,7 @@ from .instances import _out as instance_out
 from .serialize import task_dict
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Human tasks")
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 @blp.route("")
@@ -26,7 +26,7 @@ class TasksView(MethodView):
         """Ready tasks the caller may work on; ``mine=1`` for those the caller claimed."""
         user = current_user()
         page, per_page = page_args(args)
-        rows, total = unit_of_work(lambda: services().tasks.list(
+        rows, total = unit_of_work(lambda: services().tasks.list_tasks(
             user, mine=bool(args.get("mine")), process_id=args.get("process_id"), page=page, per_page=per_page))
         return {"page": page, "per_page": per_page, "total": total, "items": [task_dict(t) for t in rows]}
 

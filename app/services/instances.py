@@ -42,7 +42,7 @@ class InstanceService:
             raise NotFound(f"no instance {instance_id}")
         return instance
 
-    def list(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
+    def list_instances(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
         query: Select[Any] = select(ProcessInstance)
         if process_id:
             query = query.where(ProcessInstance.process_id == process_id)
@@ -169,7 +169,7 @@ class TaskService:
             raise NotFound(f"no task {task_id}")
         return task
 
-    def list(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int) -> tuple[list[HumanTask], int]:
+    def list_tasks(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int) -> tuple[list[HumanTask], int]:
         """Ready tasks the user may work on (mine=True: claimed by the user)."""
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.models import ProcessDefinition, User
+from tests.conftest import FIXTURES
+
+
+def test_users_create_and_update(app, services):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "carol", "--password", "long-password-1", "--group", "ServiceDesk",
+                                 "--group", "CAB", "--role", "agent", "--role", "approver"])
+    assert result.exit_code == 0, result.output
+    carol = services.session.scalar(select(User).where(User.username == "carol"))
+    assert carol.group_names == {"ServiceDesk", "CAB"} and carol.roles == {"agent", "approver"}
+    bad = runner.invoke(args=["users", "create", "dave", "--password", "short", "--role", "wizard"])
+    assert bad.exit_code == 1
+    assert "password" in bad.output and "wizard" in bad.output
+
+
+def test_processes_deploy_from_a_folder_is_idempotent(app, services):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["processes", "deploy", str(FIXTURES / "processes")])
+    assert first.exit_code == 0, first.output
+    assert "simple_request: version 1 (new version)" in first.output
+    again = runner.invoke(args=["processes", "deploy", str(FIXTURES / "processes")])
+    assert "simple_request: version 1 (unchanged)" in again.output
+    assert services.session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_id == "lane_ticket")).version == 1
+
+
+def test_processes_deploy_reports_the_broken_file(app, tmp_path: Path):
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text('<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY a "b">]>\n<x>&a;</x>')
+    result = app.test_cli_runner().invoke(args=["processes", "deploy", str(broken)])
+    assert result.exit_code == 1
+    assert "broken.bpmn" in result.output and "line: 2" in result.output
+
+
+def test_demo_seed_only_in_demo_mode(app, services):
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["demo", "seed"])
+    assert refused.exit_code == 1
+    assert services.session.scalar(select(User).where(User.username == "rita")) is None
+    app.config["DEMO_MODE"] = True
+    made = runner.invoke(args=["demo", "seed"])
+    assert made.exit_code == 0, made.output
+    names = set(services.session.scalars(select(User.username)))
+    assert {"rita", "alex", "amy", "olga", "aude", "admin"} <= names
+    roles = {u.username: u.roles for u in services.session.scalars(select(User))}
+    assert roles["olga"] == {"process_owner"} and roles["aude"] == {"auditor"} and roles["admin"] == {"admin"}
