@@ -275,7 +275,13 @@ class WorkflowRun:
         """Put failed tasks back to READY, apply ``corrections`` to their data, and advance."""
         failed = self._wf.get_tasks(state=TaskState.ERROR)
         if not failed:
-            failed = [t for t in self._wf.get_tasks(state=TaskState.STARTED) if not t.task_spec.manual]
+            # A script stopped by its time/memory budget leaves its task READY (or STARTED), not ERROR.
+            failed = [
+                t
+                for state in (TaskState.STARTED, TaskState.READY)
+                for t in self._wf.get_tasks(state=state)
+                if not t.task_spec.manual
+            ]
         for task in failed:
             task_id = task.id
             self._wf.reset_from_task_id(task_id)

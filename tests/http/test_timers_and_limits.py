@@ -41,6 +41,10 @@ def test_endless_script_fails_the_instance_and_the_server_keeps_serving(client, 
     assert "time" in instance["error"]["error_type"]
     assert client.get("/api/v1/health").status_code == 200
     assert client.get(f"/api/v1/instances/{instance['id']}", headers=auth("rita")).get_json()["status"] == "error"
+    # A fixed diagram cannot rescue a running instance (it stays on its version), but a retry runs
+    # the stopped task again, and stops it again: the instance stays in error, the server serves.
+    retried = client.post(f"/api/v1/instances/{instance['id']}/retry", headers=auth("ada"), json={"data": {"divisor": 2}})
+    assert retried.status_code == 200 and retried.get_json()["status"] == "error"
 
 
 def test_memory_hungry_script_fails_the_instance(client, auth):
