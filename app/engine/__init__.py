@@ -16,6 +16,8 @@ from .errors import (
 from .library import CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
 from .runtime import (
     STATUS_CANCELLED,
+    OperationFailed,
+    Operations,
     STATUS_COMPLETED,
     STATUS_ERROR,
     STATUS_RUNNING,
@@ -36,6 +38,8 @@ __all__ = [
     "EngineError",
     "EngineFailure",
     "MessageNotExpected",
+    "OperationFailed",
+    "Operations",
     "ProcessEngine",
     "ProcessLibrary",
     "ScriptIdentity",

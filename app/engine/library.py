@@ -27,6 +27,8 @@ from .serializer import SPEC_SERIALIZER
 from .xml import parse_xml
 
 FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
+#: ``<process_id>.record.json`` declares how a process's data maps onto its ticket record.
+RECORD_SUFFIX = ".record.json"
 FORM_UI_PROPERTY = "formUiSchemaFilename"
 
 _EXEC_KEYS = ("script", "prescript", "postscript")
@@ -48,6 +50,8 @@ class SourceFile:
     @property
     def kind(self) -> str:
         lower = self.name.lower()
+        if lower.endswith(RECORD_SUFFIX):
+            return "record"
         if lower.endswith(".bpmn"):
             return "bpmn"
         if lower.endswith(".dmn"):
@@ -81,6 +85,7 @@ class CompiledProcess:
     called_processes: tuple[str, ...]
     files_used: tuple[str, ...]
     content_hash: str = field(default="")
+    record_mapping: dict[str, Any] | None = None
 
 
 def _check_filename(name: str) -> None:
@@ -113,7 +118,14 @@ class _LineIndex:
 
 
 class ProcessLibrary:
-    """Compiles a complete set of definition files. Stateless; safe to share between threads."""
+    """Compiles a complete set of definition files. Stateless; safe to share between threads.
+
+    ``known_operations``: the service-task operators the platform implements; a diagram naming
+    another is refused at deploy (None accepts any, for engine-level tests).
+    """
+
+    def __init__(self, known_operations: frozenset[str] | None = None) -> None:
+        self.known_operations = known_operations
 
     def compile(self, files: Sequence[SourceFile]) -> list[CompiledProcess]:
         """Return every executable process in ``files``; raise DefinitionError on the first problem."""
@@ -150,6 +162,9 @@ class ProcessLibrary:
         forms = {
             name: source for name, source in by_name.items() if source.kind == "form"
         }
+        records = {
+            name[: -len(RECORD_SUFFIX)]: source for name, source in by_name.items() if source.kind == "record"
+        }
         compiled: list[CompiledProcess] = []
         for process_id in parser.get_process_ids():
             process_parser = parser.get_process_parser(process_id)
@@ -173,8 +188,13 @@ class ProcessLibrary:
             spec_json = json.dumps(
                 {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
             )
+            record_mapping = None
+            record_file = records.get(process_id)
+            if record_file is not None:
+                record_mapping = self._load_json(record_file)
             files_used = sorted(
-                {filename, *(s.get("file") or "" for s in sub_dicts.values()), *form_payload}
+                {filename, *(s.get("file") or "" for s in sub_dicts.values()), *form_payload,
+                 *([record_file.name] if record_file is not None else [])}
                 - {""}
             )
             digest = hashlib.sha256()
@@ -194,6 +214,7 @@ class ProcessLibrary:
                     called_processes=tuple(sorted(sub_dicts)),
                     files_used=tuple(files_used),
                     content_hash=digest.hexdigest(),
+                    record_mapping=record_mapping,
                 )
             )
         return compiled
@@ -229,6 +250,18 @@ class ProcessLibrary:
                 form=properties.get(FORM_SCHEMA_PROPERTY),
                 ui_form=properties.get(FORM_UI_PROPERTY),
             )
+
+    @staticmethod
+    def _load_json(source: SourceFile) -> dict[str, Any]:
+        try:
+            parsed = json.loads(source.content.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DefinitionError("file is not UTF-8", file=source.name) from None
+        except json.JSONDecodeError as err:
+            raise DefinitionError(f"not valid JSON: {err.msg}", file=source.name, line=err.lineno) from None
+        if not isinstance(parsed, dict):
+            raise DefinitionError("file must hold a JSON object", file=source.name)
+        return parsed
 
     @staticmethod
     def _collect_forms(
@@ -285,6 +318,18 @@ class ProcessLibrary:
             table = task.get("decision_table")
             if table:
                 self._check_decision_table(table, task, index)
+            operation = task.get("operation_name")
+            if operation is not None:
+                if self.known_operations is not None and operation not in self.known_operations:
+                    file, line = index.locate(element_id)
+                    raise DefinitionError(
+                        f"unknown service operation '{operation}'; known: {', '.join(sorted(self.known_operations))}",
+                        file=file, element_id=element_id, element_name=task.get("bpmn_name"), line=line,
+                    )
+                for name, param in (task.get("operation_params") or {}).items():
+                    value = param.get("value") if isinstance(param, dict) else None
+                    if isinstance(value, str) and value:
+                        self._check(value, "eval", task, element_id, index, f"parameter '{name}'")
 
     def _check(
         self,

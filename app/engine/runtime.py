@@ -8,6 +8,7 @@ submission is judged.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,8 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
@@ -26,7 +29,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
-from .sandbox import ScriptIdentity, ScriptLimitExceeded, acting_as, make_script_engine
+from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .types import EngineFailure, UserTaskView
 
@@ -50,6 +53,35 @@ class _ClockedDatetime(datetime):
 
 
 _timer_module.datetime = _ClockedDatetime  # type: ignore[misc]
+
+
+#: Service tasks call platform operations: (operation name, evaluated params) -> JSON-able result.
+Operations = Callable[[str, dict[str, Any]], Any]
+_operations: ContextVar[Operations | None] = ContextVar("processdesk_operations", default=None)
+
+
+class OperationFailed(Exception):
+    """Raised by an operations handler to fail the service task with a readable message."""
+
+
+class _PlatformScriptEngine(PythonScriptEngine):
+    """Restricted scripts, and service tasks routed to the platform's operations handler.
+
+    (SpiffWorkflow's own call_service error path is broken: it names an undefined variable and
+    hides the real error; spiffworkflow.md §4.)
+    """
+
+    def call_service(self, task: Any, **kwargs: Any) -> str:
+        handler = _operations.get()
+        name = kwargs.get("operation_name", "")
+        params = {key: value.get("value") for key, value in (kwargs.get("operation_params") or {}).items()}
+        if handler is None:
+            raise WorkflowTaskException(f"no platform operations available for '{name}'", task=task)
+        try:
+            result = handler(name, params)
+        except OperationFailed as err:
+            raise WorkflowTaskException(f"operation '{name}' failed: {err}", task=task) from None
+        return json.dumps(result, default=str)
 
 
 @contextmanager
@@ -109,24 +141,33 @@ class ProcessEngine:
         return bundle
 
     def _script_engine(self) -> Any:
-        return make_script_engine(time_limit=self._time_limit, memory_limit_mb=self._memory_limit_mb)
+        environment = RestrictedEnvironment(time_limit=self._time_limit, memory_limit_mb=self._memory_limit_mb)
+        return _PlatformScriptEngine(environment=environment)
 
-    def start(self, bundle: SpecBundle, data: Mapping[str, Any], identity: ScriptIdentity) -> WorkflowRun:
+    def start(
+        self,
+        bundle: SpecBundle,
+        data: Mapping[str, Any],
+        identity: ScriptIdentity,
+        operations: Operations | None = None,
+    ) -> WorkflowRun:
         """Create a run, put ``data`` on its start, and advance it to the first wait state."""
         workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self._script_engine())
         workflow.task_tree.data.update(dict(data))
         for child in workflow.task_tree.children:
             child.data.update(dict(data))
-        run = WorkflowRun(workflow, bundle, self._now)
+        run = WorkflowRun(workflow, bundle, self._now, operations)
         run.advance(identity)
         return run
 
-    def restore(self, bundle: SpecBundle, state: str, serializer_version: str) -> WorkflowRun:
+    def restore(
+        self, bundle: SpecBundle, state: str, serializer_version: str, operations: Operations | None = None
+    ) -> WorkflowRun:
         """Rebuild a run from stored state. Raises StateVersionError for unknown versions."""
         workflow = load_state(
             state, serializer_version, bundle.spec, bundle.subprocess_specs, self._script_engine()
         )
-        return WorkflowRun(workflow, bundle, self._now)
+        return WorkflowRun(workflow, bundle, self._now, operations)
 
 
 class WorkflowRun:
@@ -134,10 +175,13 @@ class WorkflowRun:
 
     serializer_version = STATE_VERSION
 
-    def __init__(self, workflow: BpmnWorkflow, bundle: SpecBundle, now: Now | None = None) -> None:
+    def __init__(
+        self, workflow: BpmnWorkflow, bundle: SpecBundle, now: Now | None = None, operations: Operations | None = None
+    ) -> None:
         self._wf = workflow
         self.bundle = bundle
         self._now = now
+        self.operations = operations
         self.failure: EngineFailure | None = self._failure_from_tasks()
 
     # -- state ---------------------------------------------------------------------------------
@@ -295,6 +339,7 @@ class WorkflowRun:
     # -- internals ----------------------------------------------------------------------------------
 
     def _guarded(self, step: Any, identity: ScriptIdentity | None) -> None:
+        token = _operations.set(self.operations)
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):
                 step()
@@ -308,6 +353,8 @@ class WorkflowRun:
             self.failure = self._failure_from_exception(exc)
         except EngineError:
             raise
+        finally:
+            _operations.reset(token)
 
     def _failing_element(self) -> dict[str, Any]:
         for state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
@@ -365,4 +412,5 @@ class WorkflowRun:
             data=dict(task.data),
             state=TaskState.get_name(task.state).lower(),
             manual=bool(spec.manual),
+            properties=dict(properties),
         )

@@ -20,6 +20,8 @@ class UserTaskView:
     data: dict[str, Any] = field(default_factory=dict)
     state: str = "ready"
     manual: bool = True
+    #: All spiffworkflow:properties of the task (forms, assignment and separation-of-duty rules).
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
