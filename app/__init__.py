@@ -46,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .engine import ProcessEngine, ProcessLibrary
     from .services import Runtime
     from .services.audit import install_session_hooks
+    from .services.operations import OPERATIONS
 
     app = Flask(__name__, instance_relative_config=True)
     settings = load_config(config, app.instance_path)
@@ -62,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
             script_memory_limit_mb=int(settings["SCRIPT_MEMORY_LIMIT_MB"]),
             now=clock.now,
         ),
-        library=ProcessLibrary(),
+        library=ProcessLibrary(known_operations=OPERATIONS),
         clock=clock,
         config=settings,
     )

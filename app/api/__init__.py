@@ -95,7 +95,7 @@ def init_api(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
         return response
 
-    from . import auth, definitions, instances, tasks
+    from . import auth, catalog, definitions, instances, tasks, tickets
 
-    for module in (auth, definitions, instances, tasks):
+    for module in (auth, definitions, instances, tasks, tickets, catalog):
         api.register_blueprint(module.blp)

@@ -16,11 +16,11 @@ from .errors import (
 from .library import CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
 from .runtime import (
     STATUS_CANCELLED,
-    OperationFailed,
-    Operations,
     STATUS_COMPLETED,
     STATUS_ERROR,
     STATUS_RUNNING,
+    OperationFailed,
+    Operations,
     ProcessEngine,
     SpecBundle,
     WorkflowRun,

@@ -200,10 +200,13 @@ class WorkflowRun:
         if self._wf.is_completed() and self._wf.data:
             return dict(self._wf.data)
         last = self._wf.last_task
-        if last is not None:
-            return dict(last.data)
-        ready = self._wf.get_tasks(state=TaskState.READY)
-        return dict(ready[0].data) if ready else dict(self._wf.task_tree.data)
+        data = dict(last.data) if last is not None else dict(self._wf.task_tree.data)
+        # Waiting human tasks carry what their preScripts set (e.g. the business status while
+        # they wait); overlay them, oldest first, so parallel branches all show.
+        waiting = sorted(self._wf.get_tasks(state=TaskState.READY, manual=True), key=lambda t: t.last_state_change)
+        for task in waiting:
+            data.update(task.data)
+        return data
 
     def dump(self) -> str:
         return dump_state(self._wf)

@@ -2,11 +2,22 @@
 
 from .audit import AuditEvent, AuditHead
 from .base import Base, utcnow
+from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
+from .record import KnowledgeArticle, Notification, RecordSequence, Ticket, TicketComment, TicketLink
 from .user import Group, Role, User, UserRole, user_group
 
 __all__ = [
+    "CatalogCategory",
+    "CatalogItem",
+    "ItemStatus",
+    "KnowledgeArticle",
+    "Notification",
+    "RecordSequence",
+    "Ticket",
+    "TicketComment",
+    "TicketLink",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -55,6 +55,7 @@ class ProcessDefinition(Base):
     user_tasks: Mapped[list[Any]]
     lanes: Mapped[list[Any]]
     files_used: Mapped[list[Any]]
+    record_mapping: Mapped[dict[str, Any] | None]
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"))
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     deployed_at: Mapped[timestamp]

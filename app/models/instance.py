@@ -72,6 +72,9 @@ class HumanTask(Base):
     form: Mapped[str | None] = mapped_column(String(128))
     ui_form: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
+    # From the task's assignedUserVar / candidateGroupVar properties: who may work it, over the lane.
+    assigned_user: Mapped[str | None] = mapped_column(String(128), index=True)
+    candidate_group: Mapped[str | None] = mapped_column(String(128))
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[timestamp]

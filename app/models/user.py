@@ -56,12 +56,14 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str255]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     # Bumped to revoke every token issued before (password change, deactivation).
     token_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[timestamp]
 
     groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="members", lazy="selectin")
     role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+    manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select")
 
     @property
     def roles(self) -> set[str]:

@@ -183,3 +183,159 @@ class HistoryEventOut(Schema):
 class HistoryOut(Schema):
     instance_id = fields.Integer()
     events = fields.List(fields.Nested(HistoryEventOut))
+
+
+# -- records, knowledge, catalog ---------------------------------------------------------------------
+
+
+class TicketQuery(PageQuery):
+    kind = fields.String(load_default=None, validate=validate.Length(max=100))
+    status = fields.String(load_default=None, validate=validate.Length(max=200))
+    priority = fields.String(load_default=None, validate=validate.Length(max=100))
+    category = fields.String(load_default=None, validate=validate.Length(max=100))
+    group = fields.String(load_default=None, validate=validate.Length(max=128))
+    assignee = fields.String(load_default=None, validate=validate.Length(max=128))
+    requester = fields.String(load_default=None, validate=validate.Length(max=128))
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    open = fields.Boolean(load_default=None)
+    sort = fields.String(load_default="-opened_at", validate=validate.Length(max=40))
+
+
+class TicketOut(Schema):
+    number = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    description = fields.String()
+    status = fields.String()
+    priority = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    requester = fields.String(allow_none=True)
+    assignment_group = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    service = fields.String(allow_none=True)
+    ci = fields.String(allow_none=True)
+    details = fields.Dict()
+    opened_at = fields.DateTime()
+    first_response_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+    instance_id = fields.Integer(allow_none=True)
+
+
+class TicketLinkOut(Schema):
+    number = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    status = fields.String()
+    link_type = fields.String()
+    direction = fields.String()
+    created_at = fields.DateTime()
+
+
+class TicketDetailOut(TicketOut):
+    open_tasks = fields.List(fields.Nested(TaskOut))
+    links = fields.List(fields.Nested(TicketLinkOut))
+
+
+class TicketListOut(PageOut):
+    items = fields.List(fields.Nested(TicketOut))
+
+
+class CommentIn(_In):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+
+
+class CommentOut(Schema):
+    id = fields.Integer()
+    author = fields.String()
+    body = fields.String()
+    created_at = fields.DateTime()
+
+
+class CommentListOut(Schema):
+    items = fields.List(fields.Nested(CommentOut))
+
+
+class LinkIn(_In):
+    number = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    link_type = fields.String(load_default="related", validate=validate.Length(min=1, max=64))
+
+
+class KnowledgeQuery(PageQuery):
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class KnowledgeOut(Schema):
+    number = fields.String()
+    title = fields.String()
+    symptoms = fields.String()
+    cause = fields.String()
+    workaround = fields.String()
+    status = fields.String()
+    source = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class KnowledgeListOut(PageOut):
+    items = fields.List(fields.Nested(KnowledgeOut))
+
+
+class CatalogQuery(_In):
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    category = fields.String(load_default=None, validate=validate.Length(max=32))
+
+
+class CatalogItemOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    category = fields.String()
+    description = fields.String()
+    owner_group = fields.String()
+    fulfilment_group = fields.String()
+    form = fields.String(allow_none=True)
+    approval = fields.String()
+    cost = fields.Float()
+    target_hours = fields.Integer()
+    status = fields.String()
+
+
+class CatalogItemDetailOut(CatalogItemOut):
+    form_schema = fields.Dict(allow_none=True)
+    ui_schema = fields.Dict(allow_none=True)
+
+
+class CatalogCategoryOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    items = fields.List(fields.Nested(CatalogItemOut))
+    children = fields.List(fields.Nested(lambda: CatalogCategoryOut()))
+
+
+class CatalogTreeOut(Schema):
+    categories = fields.List(fields.Nested(CatalogCategoryOut))
+
+
+class CatalogItemPatch(_In):
+    name = fields.String(validate=validate.Length(min=1, max=255))
+    category_code = fields.String(validate=validate.Length(min=1, max=32))
+    description = fields.String(validate=validate.Length(max=20000))
+    owner_group = fields.String(validate=validate.Length(min=1, max=128))
+    fulfilment_group = fields.String(validate=validate.Length(min=1, max=128))
+    form = fields.String(allow_none=True, validate=validate.Length(max=128))
+    approval_rule = fields.String(validate=validate.OneOf(["none", "manager", "budget"]))
+    cost = fields.Float(validate=validate.Range(min=0, max=10_000_000))
+    target_hours = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    status = fields.String(validate=validate.OneOf(["draft", "published", "retired"]))
+
+
+class CatalogItemIn(CatalogItemPatch):
+    code = fields.String(required=True, validate=[validate.Length(min=2, max=64), validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]*$")])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    category_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    owner_group = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    fulfilment_group = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class CatalogRequestIn(_In):
+    data = fields.Dict(load_default=dict)

@@ -12,9 +12,13 @@ from app.clock import Clock
 from app.engine import ProcessEngine, ProcessLibrary
 
 from .audit import AuditLog
+from .catalog import CatalogService
 from .definitions import DefinitionService
 from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
+from .knowledge import KnowledgeService
+from .operations import PlatformOperations
+from .records import RecordService
 from .users import UserService
 
 
@@ -52,7 +56,20 @@ class Services:
 
     @cached_property
     def runner(self) -> InstanceRunner:
-        return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock)
+        return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock, self.records,
+                              lambda instance, actor: PlatformOperations(self, instance, actor))
+
+    @cached_property
+    def records(self) -> RecordService:
+        return RecordService(self.session, self.audit, self.runtime.clock)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        return KnowledgeService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        return CatalogService(self.session, self.audit, self.runtime.clock, self.instances, self.records)
 
     @cached_property
     def instances(self) -> InstanceService:

@@ -17,6 +17,7 @@ from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefini
 
 from .audit import AuditLog
 from .forms import check_form_definition
+from .records import check_mapping
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class DefinitionService:
             raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
         for process in compiled:
             self._check_forms(process)
+            if process.record_mapping is not None:
+                check_mapping(process.record_mapping, f"{process.process_id}.record.json")
 
         deployment = Deployment(
             deployed_at=self.clock.now(),
@@ -145,6 +148,7 @@ class DefinitionService:
             user_tasks=[t.__dict__ for t in process.user_tasks],
             lanes=list(process.lanes),
             files_used=list(process.files_used),
+            record_mapping=process.record_mapping,
             deployment_id=deployment.id,
             deployed_by_id=actor.id if actor else None,
             deployed_at=self.clock.now(),

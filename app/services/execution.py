@@ -7,26 +7,51 @@ exist once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.engine import EngineFailure, ProcessEngine, ScriptIdentity, SpecBundle, StateVersionError, WorkflowRun
+from app.engine import (
+    EngineFailure,
+    Operations,
+    ProcessEngine,
+    ScriptIdentity,
+    SpecBundle,
+    StateVersionError,
+    UserTaskView,
+    WorkflowRun,
+)
 from app.errors import Conflict
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
 
 from .audit import AuditLog, json_safe
+from .records import RecordService
+
+OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
+
+
+def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
+    """(assigned user, candidate group) from the task's assignedUserVar / candidateGroupVar."""
+    def read(prop: str) -> str | None:
+        variable = view.properties.get(prop)
+        value = view.data.get(variable) if variable else None
+        return str(value)[:128] if value not in (None, "") else None
+
+    return read("assignedUserVar"), read("candidateGroupVar")
 
 
 class InstanceRunner:
-    def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock,
+                 records: RecordService, operations: OperationsFactory) -> None:
         self.session = session
         self.engine = engine
         self.audit = audit
         self.clock = clock
+        self.records = records
+        self.operations = operations
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
         return self.engine.spec(definition.spec_key, definition.spec_json)
@@ -41,8 +66,13 @@ class InstanceRunner:
         return ScriptIdentity(current_user=user.as_script_dict() if user else None, initiator=starter)
 
     def start(self, definition: ProcessDefinition, data: Mapping[str, Any], user: User) -> tuple[ProcessInstance, WorkflowRun]:
-        run = self.engine.start(self.bundle(definition), data, self.identity(user, None))
+        """Create the instance row (and its record, when the process declares one), then run it."""
         now = self.clock.now()
+        data = dict(data)
+        mapping = definition.record_mapping
+        number = self.records.allocate_number(mapping["kind"]) if mapping else None
+        if number:
+            data["record_number"] = number
         instance = ProcessInstance(
             definition_id=definition.id,
             definition=definition,
@@ -50,7 +80,7 @@ class InstanceRunner:
             version=definition.version,
             status=InstanceStatus.RUNNING,
             state="{}",
-            serializer_version=run.serializer_version,
+            serializer_version=WorkflowRun.serializer_version,
             data={},
             error=None,
             started_by_id=user.id,
@@ -59,11 +89,17 @@ class InstanceRunner:
         )
         self.session.add(instance)
         self.session.flush()
+        if mapping and number:
+            ticket = self.records.open_record(mapping["kind"], number, user, data)
+            ticket.instance_id = instance.id
+            self.session.flush()
+        run = self.engine.start(self.bundle(definition), data, self.identity(user, None), self.operations(instance, user))
         return instance, run
 
-    def load(self, instance: ProcessInstance) -> WorkflowRun:
+    def load(self, instance: ProcessInstance, actor: User | None = None) -> WorkflowRun:
         try:
-            run = self.engine.restore(self.bundle(instance.definition), instance.state, instance.serializer_version)
+            run = self.engine.restore(self.bundle(instance.definition), instance.state, instance.serializer_version,
+                                      self.operations(instance, actor))
         except StateVersionError as err:
             raise Conflict(err.message, code="unsupported_state_version",
                            details={"serializer_version": instance.serializer_version}) from None
@@ -98,6 +134,7 @@ class InstanceRunner:
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
+            assigned_user, candidate_group = task_assignment(view)
             row = HumanTask(
                 instance_id=instance.id,
                 engine_task_id=engine_id,
@@ -108,13 +145,21 @@ class InstanceRunner:
                 form=view.form,
                 ui_form=view.ui_form,
                 state=TaskStatus.READY,
+                assigned_user=assigned_user,
+                candidate_group=candidate_group,
                 created_at=self.clock.now(),
             )
             self.session.add(row)
             self.session.flush()
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
-                              payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane},
+                              payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
+                                       "assigned_user": assigned_user, "candidate_group": candidate_group},
                               actor_name="engine")
+        mapping = instance.definition.record_mapping
+        if mapping:
+            ticket = self.records.for_instance(instance.id)
+            if ticket is not None:
+                self.records.sync(ticket, mapping, instance.data, actor)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -83,9 +83,13 @@ class InstanceService:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def start_process(self, user: User, process_id: str, data: Mapping[str, Any] | None) -> ProcessInstance:
-        """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait."""
-        if not policy.may_start(user):
+    def start_process(self, user: User, process_id: str, data: Mapping[str, Any] | None, *,
+                      as_system: bool = False) -> ProcessInstance:
+        """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait.
+
+        ``as_system``: started by a diagram's service task on the user's behalf (no role check).
+        """
+        if not as_system and not policy.may_start(user):
             self._refuse(user, "start", reason="no starter role", process_id=process_id)
             raise PermissionDenied("your roles do not allow starting processes")
         definition = self.definitions.latest(process_id)
@@ -107,7 +111,7 @@ class InstanceService:
             self._refuse(user, "send_message", instance_id=instance_id, reason="not allowed")
             raise PermissionDenied("you may not send messages to this instance")
         self._require_running(instance)
-        run = self.runner.load(instance)
+        run = self.runner.load(instance, user)
         try:
             run.send_message(name, json_safe(payload), self.runner.identity(user, instance))
         except MessageNotExpected as err:
@@ -123,7 +127,7 @@ class InstanceService:
             raise PermissionDenied("only the starter or an admin may cancel this instance")
         if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
             raise Conflict(f"instance is already {instance.status}", details={"status": instance.status})
-        run = self.runner.load(instance)
+        run = self.runner.load(instance, user)
         run.cancel()
         run.failure = None
         self.audit.record("instance_cancel_requested", user, instance_id=instance.id, payload={"reason": reason})
@@ -137,7 +141,7 @@ class InstanceService:
             raise PermissionDenied("only admins may retry failed instances")
         if instance.status != InstanceStatus.ERROR:
             raise Conflict("only instances in error can be retried", details={"status": instance.status})
-        run = self.runner.load(instance)
+        run = self.runner.load(instance, user)
         self.audit.record("instance_retried", user, instance_id=instance.id, payload={"data": json_safe(dict(corrections or {}))})
         run.retry(json_safe(dict(corrections or {})), self.runner.identity(user, instance))
         instance.error = None
@@ -176,11 +180,16 @@ class TaskService:
             query = query.where(HumanTask.claimed_by_id == user.id)
         else:
             groups = sorted(user.group_names)
+            # The same precedence as policy.is_candidate: assigned user, candidate group, lane, starter.
             query = query.where(
                 or_(HumanTask.claimed_by_id.is_(None), HumanTask.claimed_by_id == user.id),
                 or_(
-                    HumanTask.lane.in_(groups) if groups else False,
-                    (HumanTask.lane.is_(None)) & (ProcessInstance.started_by_id == user.id),
+                    HumanTask.assigned_user == user.username,
+                    HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.in_(groups) if groups else false(),
+                    HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.is_(None)
+                    & HumanTask.lane.in_(groups) if groups else false(),
+                    HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.is_(None)
+                    & HumanTask.lane.is_(None) & (ProcessInstance.started_by_id == user.id),
                     HumanTask.claimed_by_id == user.id,
                 ),
             )
@@ -269,11 +278,15 @@ class TaskService:
         instance = task.instance
         if instance.status != InstanceStatus.RUNNING:
             raise Conflict(f"instance is {instance.status}", code="instance_not_running")
-        run = self.runner.load(instance)
+        run = self.runner.load(instance, user)
         try:
             view = run.task_view(task.engine_task_id)
         except TaskNotFound:
             raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+        if user.username in policy.excluded_users(view.properties, view.data):
+            reason = view.properties.get("excludeReason") or "separation of duties: you may not complete this task"
+            self.instances._refuse(user, "complete", instance_id=task.instance_id, task_id=task.id, reason=reason)
+            raise PermissionDenied(reason, code="separation_of_duties")
         definition = instance.definition
         schema = definition.forms.get(task.form) if task.form else None
         if schema is not None:
@@ -281,6 +294,9 @@ class TaskService:
             clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings)
         else:
             clean = {}
+        completer_var = view.properties.get("setUserVar")
+        if completer_var:
+            clean[completer_var] = user.username
         try:
             run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance))
         except TaskNotReady as err:

@@ -25,10 +25,27 @@ def may_start(user: User) -> bool:
 
 
 def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool:
-    """The task is in the user's queue: lane membership, or the starter for lane-less tasks."""
+    """The task is in the user's queue. In order: the one assigned user (assignedUserVar), the
+    candidate group (candidateGroupVar, over the lane), the lane's group, else the starter."""
+    if task.assigned_user:
+        return task.assigned_user == user.username
+    if task.candidate_group:
+        return task.candidate_group in user.group_names
     if task.lane:
         return task.lane in user.group_names
     return instance.started_by_id == user.id
+
+
+def excluded_users(properties: dict[str, str], data: dict[str, object]) -> set[str]:
+    """Usernames that may not complete a task (excludeUsersVars): separation of duties."""
+    names: set[str] = set()
+    for variable in (properties.get("excludeUsersVars") or "").split(","):
+        value = data.get(variable.strip()) if variable.strip() else None
+        if isinstance(value, str) and value:
+            names.add(value)
+        elif isinstance(value, list | tuple | set):
+            names.update(str(v) for v in value if v)
+    return names
 
 
 def may_see_task(user: User, task: HumanTask, instance: ProcessInstance) -> bool:

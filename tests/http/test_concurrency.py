@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.models import AuditEvent, HumanTask
-from tests.conftest import TEST_CONFIG, fixture_files
+from tests.conftest import FIXTURES, TEST_CONFIG, fixture_files
 
 THREADS = 8
 
@@ -32,6 +32,9 @@ def live_app(tmp_path: Any) -> Any:
         svc.users.create_user(name, "password-1234", roles=roles, groups=groups)
     svc.session.commit()
     svc.definitions.deploy(svc.users.get_by_username("olga"), fixture_files())
+    svc.session.commit()
+    records = sorted((FIXTURES / "records").iterdir())
+    svc.definitions.deploy(svc.users.get_by_username("olga"), [(p.name, p.read_bytes()) for p in records])
     svc.session.commit()
     svc.session.close()
     yield application
@@ -115,3 +118,15 @@ def test_audit_chain_stays_intact_under_concurrent_writers(live_app: Any) -> Non
     report = svc.audit.verify()
     svc.session.close()
     assert report.ok, report
+
+
+def test_record_numbers_have_no_gaps_or_duplicates_under_concurrency(live_app: Any) -> None:
+    rita = _token(live_app, "rita")
+    body = {"process_id": "mini_ticket", "data": {"title": "t", "work_group": "ServiceDesk"}}
+    results = _race(live_app, [("/api/v1/instances", rita, body) for _ in range(THREADS)])
+    results += _race(live_app, [("/api/v1/instances", rita, body) for _ in range(THREADS)])
+    created = [b["data"]["record_number"] for code, b in results if code == 201]
+    assert all(code in (201, 409) for code, _ in results), results
+    assert len(created) == len(set(created))
+    expected = [f"INC-{i:06d}" for i in range(1, len(created) + 1)]
+    assert sorted(created) == expected  # contiguous: refused attempts left no gap

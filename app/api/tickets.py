@@ -1,0 +1,105 @@
+"""Ticket records: list, detail, comments, links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.models import Ticket, TicketComment
+from app.schemas import (
+    CommentIn,
+    CommentListOut,
+    CommentOut,
+    LinkIn,
+    TicketDetailOut,
+    TicketLinkOut,
+    TicketListOut,
+    TicketQuery,
+)
+
+from . import current_user, page_args, services, unit_of_work
+from .serialize import task_dict
+
+blp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets", description="Ticket records")
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def ticket_dict(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "number": ticket.number, "kind": ticket.kind, "title": ticket.title, "description": ticket.description,
+        "status": ticket.status, "priority": ticket.priority, "category": ticket.category,
+        "requester": ticket.requester.username if ticket.requester else None,
+        "assignment_group": ticket.assignment_group,
+        "assignee": ticket.assignee.username if ticket.assignee else None,
+        "service": ticket.service, "ci": ticket.ci, "details": ticket.details or {},
+        "opened_at": ticket.opened_at, "first_response_at": ticket.first_response_at,
+        "resolved_at": ticket.resolved_at, "closed_at": ticket.closed_at, "updated_at": ticket.updated_at,
+        "instance_id": ticket.instance_id,
+    }
+
+
+def comment_dict(comment: TicketComment) -> dict[str, Any]:
+    return {"id": comment.id, "author": comment.author_name, "body": comment.body, "created_at": comment.created_at}
+
+
+def ticket_detail(ticket: Ticket) -> dict[str, Any]:
+    svc = services()
+    out = ticket_dict(ticket)
+    instance = svc.records.instance_for(ticket)
+    out["open_tasks"] = [task_dict(t) for t in svc.instances.open_tasks(instance)] if instance else []
+    out["links"] = svc.records.links(ticket)
+    return out
+
+
+@blp.route("")
+class TicketsView(MethodView):
+    @blp.arguments(TicketQuery, location="query")
+    @blp.response(200, TicketListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Records the caller may see; filter by kind, status, priority, group, assignee, requester, q; sort."""
+        user = current_user()
+        page, per_page = page_args(args)
+        rows, total = unit_of_work(lambda: services().records.list_tickets(user, args, args["sort"], page, per_page))
+        return {"page": page, "per_page": per_page, "total": total, "items": [ticket_dict(t) for t in rows]}
+
+
+@blp.route("/<string:number>")
+class TicketView(MethodView):
+    @blp.response(200, TicketDetailOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        """A record with its open tasks, instance id and links."""
+        user = current_user()
+        return ticket_detail(unit_of_work(lambda: services().records.get(user, number)))
+
+
+@blp.route("/<string:number>/comments")
+class CommentsView(MethodView):
+    @blp.response(200, CommentListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        user = current_user()
+        return {"items": [comment_dict(c) for c in unit_of_work(lambda: services().records.comments(user, number))]}
+
+    @blp.arguments(CommentIn)
+    @blp.response(201, CommentOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        user = current_user()
+        return comment_dict(unit_of_work(lambda: services().records.comment(user, number, body["body"])))
+
+
+@blp.route("/<string:number>/links")
+class LinksView(MethodView):
+    @blp.arguments(LinkIn)
+    @blp.response(201, TicketLinkOut(many=True))
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], number: str) -> list[dict[str, Any]]:
+        """Link this record to another (by number); answers with this record's links."""
+        user = current_user()
+        svc = services()
+        link = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
+        return svc.records.links(link.source if link.source.number == number.upper() else link.target)

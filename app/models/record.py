@@ -1,0 +1,115 @@
+"""Ticket records (INC/CHG/PRB/REQ), their links, comments and number sequences; knowledge
+articles; notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, intpk, str64, str128, str255, timestamp
+from .user import User
+
+
+class RecordSequence(Base):
+    """One row per record kind; incremented inside the creating transaction, so numbers have no
+    gaps (a rolled-back creation rolls its number back) and no duplicates (the row is locked)."""
+
+    __tablename__ = "record_sequence"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_kind_status", "kind", "status"),
+        Index("ix_ticket_group_status", "assignment_group", "status"),
+        Index("ix_ticket_opened", "opened_at"),
+    )
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(64), default="new")
+    priority: Mapped[str | None] = mapped_column(String(16), index=True)
+    category: Mapped[str | None] = mapped_column(String(64))
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    assignment_group: Mapped[str | None] = mapped_column(String(128))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    service: Mapped[str | None] = mapped_column(String(255))
+    ci: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]]
+    opened_at: Mapped[timestamp]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[timestamp]
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+
+    requester: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[requester_id])
+    assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
+
+
+class TicketLink(Base):
+    """A directed link between two records; shown on both."""
+
+    __tablename__ = "ticket_link"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "link_type"),)
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    link_type: Mapped[str64]
+    created_at: Mapped[timestamp]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    source: Mapped[Ticket] = relationship(foreign_keys=[source_id])
+    target: Mapped[Ticket] = relationship(foreign_keys=[target_id])
+
+
+class TicketComment(Base):
+    __tablename__ = "ticket_comment"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    author_name: Mapped[str128]
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[timestamp]
+
+
+class KnowledgeArticle(Base):
+    __tablename__ = "knowledge_article"
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    symptoms: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str] = mapped_column(Text, default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(32), default="published")
+    source_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    created_at: Mapped[timestamp]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class Notification(Base):
+    """An in-app notification for one user."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    subject: Mapped[str255]
+    body: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    created_at: Mapped[timestamp]
+    read_at: Mapped[datetime | None]

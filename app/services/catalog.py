@@ -1,0 +1,196 @@
+"""The service catalog: categories, items, and requesting an item (starts catalog_request)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.models import CatalogCategory, CatalogItem, DefinitionFile, ItemStatus, Role, Ticket, User
+
+from .audit import AuditLog
+from .forms import validate_submission
+from .instances import InstanceService
+from .records import RecordService
+
+REQUEST_PROCESS = "catalog_request"
+ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilment_group", "form", "approval_rule",
+               "cost", "target_hours", "status")
+APPROVAL_RULES = ("none", "manager", "budget")
+
+
+class CatalogService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, instances: InstanceService,
+                 records: RecordService) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.instances = instances
+        self.records = records
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def item_dict(item: CatalogItem) -> dict[str, Any]:
+        return {
+            "code": item.code, "name": item.name, "category": item.category_code, "description": item.description,
+            "owner_group": item.owner_group, "fulfilment_group": item.fulfilment_group, "form": item.form,
+            "approval": item.approval_rule, "cost": float(item.cost or 0), "target_hours": item.target_hours,
+            "status": item.status,
+        }
+
+    def tree(self, user: User, q: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
+        """Categories as a tree, each with its items; published items only unless staff asks."""
+        query = select(CatalogItem)
+        if not user.has_role(Role.PROCESS_OWNER, Role.ADMIN):
+            query = query.where(CatalogItem.status == ItemStatus.PUBLISHED)
+        for word in (q or "").lower().split()[:8]:
+            needle = f"%{word}%"
+            query = query.where(or_(func.lower(CatalogItem.name).like(needle), func.lower(CatalogItem.description).like(needle),
+                                    func.lower(CatalogItem.code).like(needle)))
+        if category:
+            query = query.where(or_(CatalogItem.category_code == category, CatalogItem.category_code.like(f"{category}.%")))
+        items = list(self.session.scalars(query.order_by(CatalogItem.name)))
+        categories = list(self.session.scalars(select(CatalogCategory).order_by(CatalogCategory.position, CatalogCategory.code)))
+        nodes: dict[str, dict[str, Any]] = {c.code: {"code": c.code, "name": c.name, "children": [], "items": []}
+                                            for c in categories}
+        roots: list[dict[str, Any]] = []
+        for c in categories:
+            (nodes[c.parent_code]["children"] if c.parent_code in nodes else roots).append(nodes[c.code])
+        for item in items:
+            if item.category_code in nodes:
+                nodes[item.category_code]["items"].append(self.item_dict(item))
+
+        def prune(node: dict[str, Any]) -> bool:
+            node["children"] = [c for c in node["children"] if prune(c)]
+            return bool(node["items"] or node["children"]) or not (q or category)
+
+        return [r for r in roots if prune(r)]
+
+    def get_item(self, code: str, user: User | None = None) -> CatalogItem:
+        item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code))
+        staff = user is not None and user.has_role(Role.PROCESS_OWNER, Role.ADMIN)
+        if item is None or (item.status != ItemStatus.PUBLISHED and not staff):
+            raise NotFound(f"no catalog item {code}")
+        return item
+
+    def item_form(self, item: CatalogItem) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not item.form:
+            return None, None
+        schema = self._form_file(item.form)
+        ui_name = item.form[:-5] + ".ui.json" if item.form.endswith(".json") else None
+        ui = self._form_file(ui_name) if ui_name else None
+        return schema, ui
+
+    def _form_file(self, name: str | None) -> dict[str, Any] | None:
+        if not name:
+            return None
+        row = self.session.scalar(select(DefinitionFile).where(DefinitionFile.name == name))
+        return json.loads(row.content) if row is not None else None
+
+    # -- changing -------------------------------------------------------------------------------------
+
+    def _require_owner(self, actor: User | None, action: str) -> None:
+        if actor is not None and not actor.has_role(Role.PROCESS_OWNER, Role.ADMIN):
+            self.audit.refuse(actor, action, reason="needs process_owner")
+            raise PermissionDenied("changing the catalog needs the process_owner role")
+
+    def _check_item(self, values: Mapping[str, Any]) -> None:
+        problems: dict[str, list[str]] = {}
+        if "category_code" in values and self.session.scalar(
+                select(CatalogCategory).where(CatalogCategory.code == values["category_code"])) is None:
+            problems["category_code"] = ["unknown category"]
+        if values.get("form") and self._form_file(values["form"]) is None:
+            problems["form"] = ["form file is not deployed"]
+        if "approval_rule" in values and values["approval_rule"] not in APPROVAL_RULES:
+            problems["approval_rule"] = [f"one of: {', '.join(APPROVAL_RULES)}"]
+        if "status" in values and values["status"] not in {s.value for s in ItemStatus}:
+            problems["status"] = [f"one of: {', '.join(s.value for s in ItemStatus)}"]
+        if problems:
+            raise ValidationFailed("catalog item is invalid", details={"fields": problems})
+
+    def create_item(self, actor: User | None, values: Mapping[str, Any]) -> CatalogItem:
+        self._require_owner(actor, "catalog_create")
+        if self.session.scalar(select(CatalogItem).where(CatalogItem.code == values["code"])) is not None:
+            raise Conflict(f"catalog item {values['code']} exists", details={"code": values["code"]})
+        self._check_item(values)
+        item = CatalogItem(code=values["code"], extra={}, updated_at=self.clock.now(),
+                           updated_by_id=actor.id if actor else None,
+                           **{k: values[k] for k in ITEM_FIELDS if k in values})
+        self.session.add(item)
+        self.session.flush()
+        self.audit.record("catalog_item_created", actor, payload=self.item_dict(item), actor_name=None if actor else "cli")
+        return item
+
+    def update_item(self, actor: User | None, code: str, values: Mapping[str, Any]) -> CatalogItem:
+        self._require_owner(actor, "catalog_update")
+        item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code))
+        if item is None:
+            raise NotFound(f"no catalog item {code}")
+        self._check_item(values)
+        changes = {k: values[k] for k in ITEM_FIELDS if k in values and getattr(item, k) != values[k]}
+        for key, value in changes.items():
+            setattr(item, key, value)
+        if changes:
+            item.updated_at = self.clock.now()
+            item.updated_by_id = actor.id if actor else None
+            self.audit.record("catalog_item_updated", actor, payload={"code": code, "changes": changes},
+                              actor_name=None if actor else "cli")
+        return item
+
+    def load(self, document: Mapping[str, Any], actor: User | None = None) -> dict[str, int]:
+        """Upsert the shipped catalog (processes/catalog.json): categories, then items."""
+        counts = {"categories": 0, "items": 0}
+
+        def walk(nodes: list[Mapping[str, Any]], parent: str | None) -> None:
+            for position, node in enumerate(nodes):
+                row = self.session.scalar(select(CatalogCategory).where(CatalogCategory.code == node["code"]))
+                if row is None:
+                    row = CatalogCategory(code=node["code"], name=node["name"], parent_code=parent, position=position)
+                    self.session.add(row)
+                else:
+                    row.name, row.parent_code, row.position = node["name"], parent, position
+                counts["categories"] += 1
+                walk(node.get("children", []), node["code"])
+
+        walk(list(document.get("categories", [])), None)
+        self.session.flush()
+        for raw in document.get("items", []):
+            values = {k: raw[k] for k in ITEM_FIELDS if k in raw}
+            if "category" in raw and "category_code" not in values:
+                values["category_code"] = raw["category"]
+            if "approval" in raw and "approval_rule" not in values:
+                values["approval_rule"] = raw["approval"]
+            values.setdefault("status", ItemStatus.PUBLISHED)
+            exists = self.session.scalar(select(CatalogItem).where(CatalogItem.code == raw["code"])) is not None
+            if exists:
+                self.update_item(actor, raw["code"], values)
+            else:
+                self.create_item(actor, {"code": raw["code"], **values})
+            counts["items"] += 1
+        return counts
+
+    # -- requesting -----------------------------------------------------------------------------------
+
+    def validate_request(self, item: CatalogItem, data: Mapping[str, Any], coerce_strings: bool = False) -> dict[str, Any]:
+        schema, ui = self.item_form(item)
+        if schema is None:
+            return {}
+        return validate_submission(schema, ui, dict(data), {}, coerce_strings=coerce_strings)
+
+    def request_item(self, user: User, code: str, data: Mapping[str, Any], coerce_strings: bool = False) -> Ticket:
+        """Validate ``data`` against the item's request form and start catalog_request for it."""
+        item = self.get_item(code)
+        if item.status != ItemStatus.PUBLISHED:
+            raise NotFound(f"no catalog item {code}")
+        clean = self.validate_request(item, data, coerce_strings)
+        instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code})
+        ticket = self.records.for_instance(instance.id)
+        if ticket is None:
+            raise Conflict("the catalog request process declares no record", details={"process_id": REQUEST_PROCESS})
+        return ticket

@@ -1,0 +1,143 @@
+"""Platform operations that service tasks in diagrams call (docs/PROCESSES.md).
+
+Each runs inside the engine step of the instance that called it, in the same transaction, so
+what it creates (linked records, articles, comments, notifications) commits or rolls back with
+the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from app.engine import OperationFailed
+from app.errors import ProcessdeskError
+from app.models import CatalogItem, Group, Notification, ProcessInstance, Ticket, User
+
+if TYPE_CHECKING:
+    from . import Services
+
+OPERATIONS = frozenset({
+    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
+    "get_group_members", "get_manager", "catalog_item",
+})
+
+
+class PlatformOperations:
+    """The operations handler for one instance's engine step."""
+
+    def __init__(self, services: Services, instance: ProcessInstance | None, actor: User | None) -> None:
+        self.services = services
+        self.instance = instance
+        self.actor = actor
+
+    def __call__(self, name: str, params: dict[str, Any]) -> Any:
+        handler: Callable[[dict[str, Any]], Any] | None = getattr(self, f"op_{name}", None)
+        if name not in OPERATIONS or handler is None:
+            raise OperationFailed(f"unknown operation {name}")
+        try:
+            return handler(params)
+        except ProcessdeskError as err:
+            raise OperationFailed(err.message) from None
+        except (KeyError, TypeError, ValueError) as err:
+            raise OperationFailed(f"bad parameters: {err}") from None
+
+    @property
+    def ticket(self) -> Ticket | None:
+        if self.instance is None or self.instance.id is None:
+            return None
+        return self.services.records.for_instance(self.instance.id)
+
+    def _starter(self) -> User:
+        if self.instance is not None and self.instance.started_by is not None:
+            return self.instance.started_by
+        if self.actor is None:
+            raise OperationFailed("no user to act for")
+        return self.actor
+
+    # -- operators ------------------------------------------------------------------------------------
+
+    def op_start_process(self, params: dict[str, Any]) -> dict[str, Any]:
+        process_id = str(params["process_id"])
+        data = params.get("data") or {}
+        if not isinstance(data, dict):
+            raise OperationFailed("data must be a dict")
+        child = self.services.instances.start_process(self.actor or self._starter(), process_id, data, as_system=True)
+        child_ticket = self.services.records.for_instance(child.id)
+        here = self.ticket
+        if here is not None and child_ticket is not None:
+            self.services.records.link(self.actor, here, child_ticket, str(params.get("link_type") or "related"))
+        return {"instance_id": child.id, "number": child_ticket.number if child_ticket else None}
+
+    def op_link_records(self, params: dict[str, Any]) -> dict[str, Any]:
+        here = self.ticket
+        if here is None:
+            raise OperationFailed("this instance has no record to link from")
+        numbers = params.get("numbers") or []
+        if isinstance(numbers, str):
+            numbers = [numbers]
+        linked = []
+        for number in numbers:
+            other = self.services.records.by_number(str(number))
+            self.services.records.link(self.actor, here, other, str(params.get("link_type") or "related"))
+            linked.append(other.number)
+        return {"linked": linked}
+
+    def op_create_knowledge_article(self, params: dict[str, Any]) -> dict[str, Any]:
+        here = self.ticket
+        article = self.services.knowledge.publish(
+            self.actor, title=str(params["title"]), symptoms=str(params.get("symptoms") or ""),
+            cause=str(params.get("cause") or ""), workaround=str(params.get("workaround") or ""), source=here)
+        return {"id": article.id, "number": article.number}
+
+    def op_comment_linked_records(self, params: dict[str, Any]) -> dict[str, Any]:
+        here = self.ticket
+        if here is None:
+            return {"count": 0}
+        kind = params.get("kind")
+        count = 0
+        for other in self.services.records.linked_tickets(here, str(kind) if kind else None):
+            if other.closed_at is None:
+                self.services.records.add_comment(None, other, str(params["body"]), author_name=f"{here.number}")
+                count += 1
+        return {"count": count}
+
+    def op_notify(self, params: dict[str, Any]) -> dict[str, Any]:
+        recipients: list[User] = []
+        if params.get("user"):
+            user = self.services.session.scalar(select(User).where(User.username == str(params["user"])))
+            if user is not None:
+                recipients.append(user)
+        if params.get("group"):
+            group = self.services.session.scalar(select(Group).where(Group.name == str(params["group"])))
+            if group is not None:
+                recipients.extend(group.members)
+        here = self.ticket
+        now = self.services.runtime.clock.now()
+        for user in {u.id: u for u in recipients}.values():
+            self.services.session.add(Notification(user_id=user.id, subject=str(params.get("subject") or "")[:255],
+                                                   body=str(params.get("body") or ""), created_at=now,
+                                                   ticket_id=here.id if here else None))
+        self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
+                                   payload={"to_user": params.get("user"), "to_group": params.get("group"),
+                                            "subject": params.get("subject"), "recipients": len(recipients)},
+                                   actor_name="engine" if self.actor is None else None)
+        return {"notified": len(recipients)}
+
+    def op_get_group_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.services.session.scalar(select(Group).where(Group.name == str(params["group"])))
+        members = sorted(u.username for u in group.members if u.active) if group else []
+        return {"members": members}
+
+    def op_get_manager(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.services.session.scalar(select(User).where(User.username == str(params["username"])))
+        manager = user.manager if user is not None else None
+        return {"manager": manager.username if manager is not None and manager.active else None}
+
+    def op_catalog_item(self, params: dict[str, Any]) -> dict[str, Any]:
+        item = self.services.session.scalar(select(CatalogItem).where(CatalogItem.code == str(params["code"])))
+        if item is None:
+            raise OperationFailed(f"no catalog item {params['code']}")
+        return self.services.catalog.item_dict(item)

@@ -1,0 +1,301 @@
+"""Ticket records: numbering, the declared data mapping, queries, comments and links.
+
+A process declares in ``<process_id>.record.json`` which task-data variables feed which record
+fields (docs/PROCESSES.md); after every engine step ``sync`` copies them, so no code is written per
+flow. Timestamps follow the status: first response when the status first leaves its start value,
+resolved/closed on the first entry into a resolved/closed status (cleared on reopen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from sqlalchemy import Select, asc, desc, false, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from app.clock import Clock
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.models import (
+    ProcessDefinition,
+    ProcessInstance,
+    RecordSequence,
+    Role,
+    Ticket,
+    TicketComment,
+    TicketLink,
+    User,
+)
+
+from .audit import AuditLog, json_safe
+
+RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
+KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
+STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+SORTABLE = {"number": Ticket.id, "opened_at": Ticket.opened_at, "updated_at": Ticket.updated_at,
+            "priority": Ticket.priority, "status": Ticket.status, "title": Ticket.title}
+LINK_TYPES = {"related", "related_incident", "caused_by", "duplicate_of", "fix_change", "problem", "parent", "child",
+              "known_error", "blocks"}
+MAX_COMMENT = 20_000
+
+
+def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
+    """Deploy-time check of a record mapping; ValidationFailed names the file and key."""
+    def fail(key: str, message: str) -> NoReturn:
+        raise ValidationFailed(f"{filename}: {message}", code="invalid_definition", details={"file": filename, "key": key})
+
+    if mapping.get("kind") not in KINDS:
+        fail("kind", f"kind must be one of: {', '.join(KINDS)}")
+    if mapping.get("prefix", KINDS[mapping["kind"]]) != KINDS[mapping["kind"]]:
+        fail("prefix", f"prefix of {mapping['kind']} records is {KINDS[mapping['kind']]}")
+    fields = mapping.get("fields")
+    if not isinstance(fields, dict) or not fields:
+        fail("fields", "fields must map record fields to data variable names")
+    for field, variable in fields.items():
+        if field not in RECORD_FIELDS:
+            fail(f"fields.{field}", f"unknown record field; known: {', '.join(RECORD_FIELDS)}")
+        if not isinstance(variable, str) or not variable.isidentifier():
+            fail(f"fields.{field}", "must name a data variable")
+    details = mapping.get("details", {})
+    if not isinstance(details, dict) or not all(isinstance(v, str) and v.isidentifier() for v in details.values()):
+        fail("details", "details must map names to data variable names")
+    for key in ("resolved_statuses", "closed_statuses"):
+        value = mapping.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(key, "must be a list of status names")
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:limit]
+
+
+class RecordService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+
+    # -- lifecycle (called by the runner) ------------------------------------------------------------
+
+    def allocate_number(self, kind: str) -> str:
+        """Next number of ``kind`` in this transaction: no gaps on rollback, no duplicates."""
+        row = self.session.execute(
+            update(RecordSequence)
+            .where(RecordSequence.kind == kind)
+            .values(last_value=RecordSequence.last_value + 1)
+            .returning(RecordSequence.last_value, RecordSequence.prefix)
+        ).one()
+        return f"{row.prefix}-{row.last_value:06d}"
+
+    def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any]) -> Ticket:
+        now = self.clock.now()
+        ticket = Ticket(kind=kind, number=number, requester_id=requester.id, requester=requester, details={},
+                        opened_at=now, updated_at=now, title=_text(data.get("title"), 500) or "", description="",
+                        status="new")
+        self.session.add(ticket)
+        self.session.flush()
+        return ticket
+
+    def for_instance(self, instance_id: int) -> Ticket | None:
+        return self.session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
+
+    def sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None) -> dict[str, Any]:
+        """Copy mapped data onto the record; audit and return the changes."""
+        changes: dict[str, Any] = {}
+        for field, variable in (mapping.get("fields") or {}).items():
+            if variable not in data:
+                continue
+            value = data[variable]
+            if field == "assignee":
+                user = self.session.scalar(select(User).where(User.username == str(value))) if value else None
+                if (user.id if user else None) != ticket.assignee_id:
+                    changes["assignee"] = user.username if user else None
+                    ticket.assignee = user
+                continue
+            limit = 20_000 if field == "description" else 500 if field == "title" else 255
+            text_value = _text(value, limit)
+            if field in ("title", "description"):
+                text_value = text_value or ""
+            if getattr(ticket, field) != text_value:
+                changes[field] = text_value
+                setattr(ticket, field, text_value)
+        details = dict(ticket.details or {})
+        for name, variable in (mapping.get("details") or {}).items():
+            if variable in data and details.get(name) != json_safe(data[variable]):
+                details[name] = json_safe(data[variable])
+                changes[f"details.{name}"] = details[name]
+        if details != (ticket.details or {}):
+            ticket.details = details
+        if "status" in changes:
+            self._stamp(ticket, mapping, changes)
+        if changes:
+            ticket.updated_at = self.clock.now()
+            self.audit.record("record_updated", actor, instance_id=ticket.instance_id,
+                              payload={"number": ticket.number, "changes": changes},
+                              actor_name="engine" if actor is None else None)
+        return changes
+
+    def _stamp(self, ticket: Ticket, mapping: Mapping[str, Any], changes: dict[str, Any]) -> None:
+        now = self.clock.now()
+        resolved = set(mapping.get("resolved_statuses", ["resolved"]))
+        closed = set(mapping.get("closed_statuses", ["closed", "cancelled"]))
+        if ticket.first_response_at is None and ticket.status not in ("new", "submitted"):
+            ticket.first_response_at = now
+            changes["first_response_at"] = now.isoformat()
+        if ticket.status in resolved and ticket.resolved_at is None:
+            ticket.resolved_at = now
+            changes["resolved_at"] = now.isoformat()
+        elif ticket.status not in resolved | closed and ticket.resolved_at is not None:
+            ticket.resolved_at = None  # reopened
+            changes["resolved_at"] = None
+        if ticket.status in closed and ticket.closed_at is None:
+            ticket.closed_at = now
+            changes["closed_at"] = now.isoformat()
+            if ticket.resolved_at is None and resolved:
+                pass
+        elif ticket.status not in closed and ticket.closed_at is not None:
+            ticket.closed_at = None
+            changes["closed_at"] = None
+
+    # -- visibility -----------------------------------------------------------------------------------
+
+    def may_see(self, user: User, ticket: Ticket) -> bool:
+        if user.has_role(*STAFF_ROLES):
+            return True
+        return (ticket.requester_id == user.id or ticket.assignee_id == user.id
+                or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names))
+
+    def get(self, user: User, number: str, action: str = "read") -> Ticket:
+        ticket = self.session.scalar(select(Ticket).where(Ticket.number == number.upper()))
+        if ticket is None:
+            raise NotFound(f"no record {number}")
+        if not self.may_see(user, ticket):
+            self.audit.refuse(user, action, reason="record not visible", number=number)
+            raise NotFound(f"no record {number}")
+        return ticket
+
+    def _visible(self, user: User, query: Select[Any]) -> Select[Any]:
+        if user.has_role(*STAFF_ROLES):
+            return query
+        groups = sorted(user.group_names)
+        return query.where(or_(Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
+                               Ticket.assignment_group.in_(groups) if groups else false()))
+
+    def list_tickets(self, user: User, filters: Mapping[str, Any], sort: str, page: int, per_page: int) -> tuple[list[Ticket], int]:
+        query: Select[Any] = select(Ticket)
+        for field in ("kind", "status", "priority", "category"):
+            if filters.get(field):
+                values = [v.strip() for v in str(filters[field]).split(",") if v.strip()]
+                query = query.where(getattr(Ticket, field).in_(values))
+        if filters.get("group"):
+            query = query.where(Ticket.assignment_group == filters["group"])
+        for field, column in (("assignee", Ticket.assignee_id), ("requester", Ticket.requester_id)):
+            if filters.get(field):
+                person = aliased(User)
+                query = query.join(person, person.id == column).where(person.username == filters[field])
+        if filters.get("q"):
+            needle = f"%{str(filters['q']).strip().lower()}%"
+            query = query.where(or_(func.lower(Ticket.title).like(needle), func.lower(Ticket.description).like(needle),
+                                    func.lower(Ticket.number).like(needle)))
+        if filters.get("open") is not None:
+            query = query.where(Ticket.closed_at.is_(None) if filters["open"] else Ticket.closed_at.is_not(None))
+        query = self._visible(user, query)
+        direction = desc if sort.startswith("-") else asc
+        key = sort.lstrip("-")
+        if key not in SORTABLE:
+            raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(self.session.scalars(query.order_by(direction(SORTABLE[key]), direction(Ticket.id))
+                                         .offset((page - 1) * per_page).limit(per_page)))
+        return rows, total
+
+    def links(self, ticket: Ticket) -> list[dict[str, Any]]:
+        out = []
+        for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):
+            other = link.target if link.source_id == ticket.id else link.source
+            out.append({"number": other.number, "kind": other.kind, "title": other.title, "status": other.status,
+                        "link_type": link.link_type, "direction": "outgoing" if link.source_id == ticket.id else "incoming",
+                        "created_at": link.created_at})
+        return out
+
+    def linked_tickets(self, ticket: Ticket, kind: str | None = None) -> list[Ticket]:
+        found = []
+        for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id))):
+            other = link.target if link.source_id == ticket.id else link.source
+            if kind is None or other.kind == kind:
+                found.append(other)
+        return found
+
+    def comments(self, user: User, number: str) -> list[TicketComment]:
+        ticket = self.get(user, number)
+        return list(self.session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id).order_by(TicketComment.id)))
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None) -> TicketComment:
+        body = (body or "").strip()
+        if not body:
+            raise ValidationFailed("comment is empty", details={"fields": {"body": ["is required"]}})
+        if len(body) > MAX_COMMENT:
+            raise ValidationFailed("comment is too long", details={"fields": {"body": [f"at most {MAX_COMMENT} characters"]}})
+        comment = TicketComment(ticket_id=ticket.id, author_id=user.id if user else None,
+                                author_name=user.username if user else (author_name or "system"), body=body,
+                                created_at=self.clock.now())
+        self.session.add(comment)
+        if user is not None and ticket.first_response_at is None and user.id != ticket.requester_id:
+            ticket.first_response_at = self.clock.now()
+        ticket.updated_at = self.clock.now()
+        self.session.flush()
+        self.audit.record("comment_added", user, instance_id=ticket.instance_id,
+                          payload={"number": ticket.number, "comment_id": comment.id, "body": body[:2000]},
+                          actor_name=author_name)
+        return comment
+
+    def comment(self, user: User, number: str, body: str) -> TicketComment:
+        return self.add_comment(user, self.get(user, number, action="comment"), body)
+
+    def link(self, user: User | None, source: Ticket, target: Ticket, link_type: str) -> TicketLink:
+        if link_type not in LINK_TYPES:
+            raise ValidationFailed("unknown link type", details={"fields": {"link_type": [f"one of: {', '.join(sorted(LINK_TYPES))}"]}})
+        if source.id == target.id:
+            raise ValidationFailed("a record cannot link to itself", details={"fields": {"number": ["is this record"]}})
+        existing = self.session.scalar(select(TicketLink).where(
+            or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
+                (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id)),
+            TicketLink.link_type == link_type))
+        if existing is not None:
+            return existing
+        link = TicketLink(source_id=source.id, target_id=target.id, link_type=link_type, source=source, target=target,
+                          created_at=self.clock.now(), created_by_id=user.id if user else None)
+        self.session.add(link)
+        self.session.flush()
+        self.audit.record("records_linked", user, instance_id=source.instance_id,
+                          payload={"from": source.number, "to": target.number, "link_type": link_type},
+                          actor_name=None if user else "engine")
+        return link
+
+    def link_numbers(self, user: User, number: str, other: str, link_type: str) -> TicketLink:
+        source = self.get(user, number, action="link")
+        if not user.has_role(*STAFF_ROLES) and source.requester_id != user.id:
+            self.audit.refuse(user, "link", reason="not allowed", number=number)
+            raise PermissionDenied("only staff or the requester may link this record")
+        target = self.get(user, other, action="link")
+        return self.link(user, source, target, link_type)
+
+    def by_number(self, number: str) -> Ticket:
+        ticket = self.session.scalar(select(Ticket).where(Ticket.number == str(number).upper()))
+        if ticket is None:
+            raise NotFound(f"no record {number}")
+        return ticket
+
+    def instance_for(self, ticket: Ticket) -> ProcessInstance | None:
+        return self.session.get(ProcessInstance, ticket.instance_id) if ticket.instance_id else None
+
+    def definition_mapping(self, definition: ProcessDefinition) -> dict[str, Any] | None:
+        return definition.record_mapping
+
+    def require_open(self, ticket: Ticket) -> None:
+        if ticket.closed_at is not None:
+            raise Conflict(f"{ticket.number} is closed", details={"number": ticket.number})

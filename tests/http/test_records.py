@@ -1,0 +1,125 @@
+"""Records: numbering, the declared mapping, task assignment properties, platform operations,
+separation of duties, comments, links and knowledge search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.http.helpers import assert_error, open_task, upload
+
+RECORD_FILES = [(p.name, p.read_bytes()) for p in sorted(Path(FIXTURES / "records").iterdir())]
+
+
+@pytest.fixture()
+def desk(client, auth, services, users):
+    services.users.create_user("sam", "password-1234", roles=["agent", "approver"], groups=["ServiceDesk", "Approvers"])
+    services.session.commit()
+    response = upload(client, auth("olga"), RECORD_FILES)
+    assert response.status_code == 201, response.get_json()
+    token = services.users.issue_token(services.users.get_by_username("sam"))["token"]
+    services.session.commit()
+    return {"sam": {"Authorization": f"Bearer {token}"}}
+
+
+def start_ticket(client, headers, title="Mail is down", group="ServiceDesk"):
+    response = client.post("/api/v1/instances", headers=headers, json={
+        "process_id": "mini_ticket", "data": {"title": title, "description": "since 9:00", "work_group": group}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_record_lifecycle_mapping_operations_and_separation_of_duties(client, auth, desk, clock):
+    other = start_ticket(client, auth("rick"), title="Cannot send mail")
+    instance = start_ticket(client, auth("rita"))
+    assert instance["data"]["record_number"] == "INC-000002" and other["data"]["record_number"] == "INC-000001"
+
+    record = client.get("/api/v1/tickets/INC-000002", headers=auth("rita")).get_json()
+    assert record["kind"] == "incident" and record["title"] == "Mail is down" and record["requester"] == "rita"
+    assert record["status"] == "in_progress" and record["assignment_group"] == "ServiceDesk"
+    assert record["instance_id"] == instance["id"] and [t["bpmn_id"] for t in record["open_tasks"]] == ["work"]
+    assert record["first_response_at"] is not None and record["resolved_at"] is None
+
+    linked = client.post("/api/v1/tickets/INC-000002/links", headers=auth("alex"), json={"number": "INC-000001", "link_type": "related"})
+    assert linked.status_code == 201 and linked.get_json()[0]["number"] == "INC-000001"
+    assert client.get("/api/v1/tickets/INC-000001", headers=auth("alex")).get_json()["links"][0]["direction"] == "incoming"
+
+    work = open_task(instance, "work")
+    assert work["lane"] == "ServiceDesk"
+    done = client.post(f"/api/v1/tasks/{work['id']}/complete", headers=desk["sam"],
+                       json={"data": {"symptoms": "bounce messages", "workaround": "use webmail"}})
+    assert done.status_code == 200, done.get_json()
+    done = done.get_json()
+    assert done["data"]["assignee"] == "sam" and done["data"]["article"]["number"] == "KB-000001"
+    assert done["data"]["commented"] == {"count": 1}
+
+    record = client.get("/api/v1/tickets/INC-000002", headers=auth("rita")).get_json()
+    assert record["assignee"] == "sam" and record["priority"] == "P3"
+    assert record["details"]["workaround"] == "use webmail" and record["details"]["knowledge_articles"] == ["KB-000001"]
+    comments = client.get("/api/v1/tickets/INC-000001/comments", headers=auth("rick")).get_json()["items"]
+    assert comments[0]["author"] == "INC-000002" and "use webmail" in comments[0]["body"]
+
+    found = client.get("/api/v1/knowledge?q=webmail", headers=auth("rick")).get_json()
+    assert found["total"] == 1 and found["items"][0]["source"] == "INC-000002"
+    assert client.get("/api/v1/knowledge?q=nothing-like-this", headers=auth("rick")).get_json()["total"] == 0
+
+    approve = open_task(done, "approve")
+    body = assert_error(client.post(f"/api/v1/tasks/{approve['id']}/complete", headers=desk["sam"], json={"data": {"approved": True}}),
+                        403, "separation_of_duties")
+    assert body["message"] == "separation of duties: not your own ticket"
+    clock.advance(__import__("datetime").timedelta(hours=1))
+    after = client.post(f"/api/v1/tasks/{approve['id']}/complete", headers=auth("amy"), json={"data": {"approved": True}}).get_json()
+    confirm = open_task(after, "confirm")
+    record = client.get("/api/v1/tickets/INC-000002", headers=auth("rita")).get_json()
+    assert record["status"] == "resolved" and record["resolved_at"] is not None
+
+    # the confirm task is assigned to the requester alone
+    assert_error(client.get(f"/api/v1/tasks/{confirm['id']}", headers=auth("alex")), 404)
+    assert [t["id"] for t in client.get("/api/v1/tasks", headers=auth("rita")).get_json()["items"]] == [confirm["id"]]
+    final = client.post(f"/api/v1/tasks/{confirm['id']}/complete", headers=auth("rita"), json={"data": {}}).get_json()
+    assert final["status"] == "completed"
+    record = client.get("/api/v1/tickets/INC-000002", headers=auth("rita")).get_json()
+    assert record["status"] == "closed" and record["closed_at"] is not None
+
+    history = client.get(f"/api/v1/instances/{instance['id']}/history", headers=auth("aude")).get_json()["events"]
+    types = [e["type"] for e in history]
+    assert "record_updated" in types and "knowledge_published" in types and "access_denied" in types
+
+
+def test_ticket_list_filters_sort_and_visibility(client, auth, desk):
+    for i, (who, group) in enumerate((("rita", "ServiceDesk"), ("rita", "Other"), ("rick", "ServiceDesk"))):
+        start_ticket(client, auth(who), title=f"Printer {i}", group=group)
+    everything = client.get("/api/v1/tickets?sort=number", headers=auth("alex")).get_json()
+    assert [t["number"] for t in everything["items"]] == ["INC-000001", "INC-000002", "INC-000003"]
+    assert client.get("/api/v1/tickets?sort=-number&per_page=1", headers=auth("alex")).get_json()["items"][0]["number"] == "INC-000003"
+    assert client.get("/api/v1/tickets?requester=rita", headers=auth("alex")).get_json()["total"] == 2
+    assert client.get("/api/v1/tickets?group=Other", headers=auth("alex")).get_json()["total"] == 1
+    assert client.get("/api/v1/tickets?q=Printer%202", headers=auth("alex")).get_json()["total"] == 1
+    assert client.get("/api/v1/tickets?kind=change", headers=auth("alex")).get_json()["total"] == 0
+    assert client.get("/api/v1/tickets?status=in_progress,new&kind=incident", headers=auth("alex")).get_json()["total"] == 3
+    assert client.get("/api/v1/tickets", headers=auth("rita")).get_json()["total"] == 2  # requesters see their own
+    assert client.get("/api/v1/tickets", headers=auth("rick")).get_json()["total"] == 2  # own + group Other
+    assert_error(client.get("/api/v1/tickets/INC-000001", headers=auth("rick")), 404)
+    assert_error(client.get("/api/v1/tickets?sort=bogus", headers=auth("alex")), 422)
+
+
+def test_comments_and_links_errors(client, auth, desk):
+    start_ticket(client, auth("rita"))
+    posted = client.post("/api/v1/tickets/INC-000001/comments", headers=auth("rita"), json={"body": "any news?"})
+    assert posted.status_code == 201 and posted.get_json()["author"] == "rita"
+    assert_error(client.post("/api/v1/tickets/INC-000001/comments", headers=auth("rita"), json={"body": ""}), 422)
+    assert_error(client.post("/api/v1/tickets/INC-000001/comments", headers=auth("rick"), json={"body": "hi"}), 404)
+    assert_error(client.post("/api/v1/tickets/INC-000009/comments", headers=auth("alex"), json={"body": "hi"}), 404)
+    assert_error(client.post("/api/v1/tickets/INC-000001/links", headers=auth("alex"), json={"number": "INC-000001"}), 422)
+    assert_error(client.post("/api/v1/tickets/INC-000001/links", headers=auth("alex"), json={"number": "INC-000404"}), 404)
+    assert_error(client.post("/api/v1/tickets/INC-000001/links", headers=auth("alex"), json={"number": "INC-000001", "link_type": "weird"}), 422)
+    comments = client.get("/api/v1/tickets/INC-000001/comments", headers=auth("alex")).get_json()["items"]
+    assert [c["body"] for c in comments] == ["any news?"]
+
+
+def test_invalid_record_mapping_is_refused_at_deploy(client, auth, users):
+    files = [(n, c.replace(b'"kind": "incident"', b'"kind": "saga"') if n.endswith(".record.json") else c) for n, c in RECORD_FILES]
+    body = assert_error(upload(client, auth("olga"), files), 422)
+    assert body["details"]["file"] == "mini_ticket.record.json" and body["details"]["key"] == "kind"

@@ -1,0 +1,348 @@
+"""Draw processes/incident_management.bpmn (ITIL 4 incident management).
+
+Run from the repository root: ``.venv/bin/python tools/processes/incident_management.py``.
+
+Data contract (docs/PROCESSES.md; the record mapping is processes/incident_management.record.json):
+
+- start data: ``title``, ``description``, ``category`` (hardware | software | network | human |
+  system), ``impact`` and ``urgency`` (high | medium | low); optional ``service``, ``ci`` and
+  ``auto_close_after`` (ISO 8601 duration the requester has to confirm, default ``"P3D"``).
+  ``record_number`` (this incident's INC number) is read when the platform puts it in the data.
+- ``priority`` ("P1".."P4") comes from priority_matrix.dmn and may be corrected at triage.
+- statuses (``ticket_status``): new -> in_progress -> [pending -> in_progress]* -> resolved
+  -> (reopen: in_progress ...) -> closed.
+- Two loops, each an embedded subprocess with standardLoopCharacteristics so the task tree keeps
+  its depth: the work cycle (investigation + requester confirmation) repeats while ``reopened``;
+  inside it the investigation cycle repeats until ``ticket_status == "resolved"`` (a pending round
+  waits for "Resume work").
+- No answer from the requester within ``auto_close_after``: interrupting timers on the confirm
+  tasks close the incident and set ``reopened = False`` so the work cycle ends.
+- P1: a parallel branch notifies ServiceOwners and asks MajorIncidentManagers to coordinate; both
+  branches join before closure. Task data is per branch and the later branch wins at the join (and
+  is the "latest task" the platform copies onto the record), so the major branch drops its stale
+  copies of the variables the work branch owns (``ticket_status``, ``reopen_count``), and the work
+  branch initialises its own variables only after the split.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools.bpmn_builder import Diagram, pretty  # noqa: E402
+
+PROCESS_ID = "incident_management"
+DESK = "ServiceDesk"
+RESOLVERS = "Resolvers"
+MAJOR = "MajorIncidentManagers"
+
+REGISTER = """\
+requester = get_process_initiator_user()["username"]
+ticket_status = "new"
+reopen_count = 0
+impact = str(impact).strip().lower()
+urgency = str(urgency).strip().lower()
+if impact not in ("high", "medium", "low") or urgency not in ("high", "medium", "low"):
+    raise ValueError("impact and urgency must each be high, medium or low")
+# Process owners may tune how long the requester has to confirm a resolution (ISO 8601 duration).
+try:
+    auto_close_after
+except NameError:
+    auto_close_after = "P3D"
+try:
+    service
+except NameError:
+    service = None
+try:
+    ci
+except NameError:
+    ci = None
+try:
+    record_number
+except NameError:
+    record_number = ""
+"""
+
+# Runs in the work branch only (after the parallel split), so the major-incident branch never holds
+# copies of these variables that could overwrite the work branch's values at the join.
+PREPARE_WORK = """\
+reopened = False
+outcome = ""
+resolution_notes = ""
+cause_category = None
+pending_on = None
+pending_reason = ""
+investigation_feedback = ""
+closed_reason = None
+"""
+
+MARK_RESOLVED = """\
+ticket_status = "resolved"
+investigation_feedback = ""
+"""
+
+MARK_PENDING = 'ticket_status = "pending"\n'
+BACK_TO_WORK = 'ticket_status = "in_progress"\n'
+
+ASK_FOR_DETAILS = """\
+if outcome == "resolve":
+    investigation_feedback = "Resolution notes are required to resolve the incident."
+else:
+    investigation_feedback = "Say whom the incident is waiting for (customer or vendor) to set it pending."
+"""
+
+ACCEPT = """\
+reopened = False
+closed_reason = "confirmed by requester"
+"""
+
+REOPEN = """\
+if not reopen_reason:
+    reopen_reason = comment.strip()
+reopened = True
+reopen_count = reopen_count + 1
+ticket_status = "in_progress"
+"""
+
+AUTO_CLOSE = """\
+reopened = False
+ticket_status = "closed"
+closed_reason = "auto-closed: no answer from requester"
+"""
+
+CLOSE = 'ticket_status = "closed"\n'
+
+# The major branch must not carry stale copies of what the work branch owns: at the join the later
+# branch's data wins, and the platform copies the latest task's data onto the record.
+COORDINATED = """\
+major_incident_coordinated = True
+del ticket_status
+del reopen_count
+"""
+
+PROBLEM_DATA = (
+    '{"title": "Problem from " + (record_number or "an incident") + ": " + title, '
+    '"description": description, '
+    '"related_incidents": [n for n in [record_number] if n]}'
+)
+
+
+def investigation_cycle() -> Diagram:
+    d = Diagram("investigation_cycle", "Investigation cycle")
+    d.node("investigation_start", "start", "Investigation round", col=0)
+    d.node(
+        "investigate", "user", "Investigate and resolve", col=1,
+        properties={
+            "formJsonSchemaFilename": "incident-investigate.json",
+            "formUiSchemaFilename": "incident-investigate.ui.json",
+            "candidateGroupVar": "assignment_group",
+            "setUserVar": "assignee",
+        },
+        prescript="raise_problem = False\n",
+        postscript='investigation_feedback = ""\n',
+        instructions=(
+            "{% if investigation_feedback %}**{{ investigation_feedback }}**\n\n{% endif %}"
+            "Investigate **{{ title }}** ({{ priority }}, {{ category }}"
+            "{% if service %}, service {{ service }}{% endif %}{% if ci %}, CI {{ ci }}{% endif %}).\n\n"
+            "{{ description }}\n\n"
+            "{% if reopen_count %}Reopened {{ reopen_count }} time(s); last reason: {{ reopen_reason }}\n\n{% endif %}"
+            "Resolve it with resolution notes, or set it pending on the customer or a vendor."
+        ),
+    )
+    d.node("problem_needed", "xor", "Raise a problem?", col=2)
+    d.node(
+        "raise_problem_record", "service", "Raise problem record", col=3, row=1,
+        operator="start_process",
+        params={"process_id": '"problem_management"', "data": PROBLEM_DATA, "link_type": '"caused_by"'},
+        result_variable="problem",
+    )
+    d.node("problem_done", "xor", None, col=4)
+    d.node("outcome_gateway", "xor", "Outcome?", col=5)
+    d.node("mark_resolved", "script", "Mark resolved", col=6, script=MARK_RESOLVED)
+    d.node("investigation_resolved", "end", "Resolved", col=7)
+    d.node("mark_pending", "script", "Mark pending", col=6, row=1, script=MARK_PENDING)
+    d.node(
+        "resume_work", "user", "Resume work", col=7, row=1,
+        properties={
+            "formJsonSchemaFilename": "incident-resume.json",
+            "formUiSchemaFilename": "incident-resume.ui.json",
+            "candidateGroupVar": "assignment_group",
+        },
+        instructions=(
+            "**{{ title }}** is pending on the {{ pending_on }}"
+            "{% if pending_reason %}: {{ pending_reason }}{% endif %}.\n\n"
+            "Resume the work when the answer is in and note what changed."
+        ),
+    )
+    d.node("back_to_work", "script", "Back to work", col=8, row=1, script=BACK_TO_WORK)
+    d.node("investigation_resumed", "end", "Work resumed", col=9, row=1)
+    d.node("ask_for_details", "script", "Ask for missing details", col=6, row=2, script=ASK_FOR_DETAILS)
+    d.node("investigation_incomplete", "end", "Details missing", col=7, row=2)
+
+    d.chain("investigation_start", "investigate", "problem_needed")
+    d.flow("problem_needed", "raise_problem_record", condition="raise_problem", name="yes")
+    d.flow("problem_needed", "problem_done", name="no", default=True)
+    d.flow("raise_problem_record", "problem_done")
+    d.flow("problem_done", "outcome_gateway")
+    d.flow("outcome_gateway", "mark_resolved", condition='outcome == "resolve" and len(resolution_notes.strip()) > 0',
+           name="resolved")
+    d.flow("outcome_gateway", "mark_pending", condition='outcome == "pending" and pending_on in ("customer", "vendor")',
+           name="pending")
+    d.flow("outcome_gateway", "ask_for_details", name="details missing", default=True)
+    d.chain("mark_resolved", "investigation_resolved")
+    d.chain("mark_pending", "resume_work", "back_to_work", "investigation_resumed")
+    d.chain("ask_for_details", "investigation_incomplete")
+    return d
+
+
+def work_cycle() -> Diagram:
+    d = Diagram("work_cycle", "Work cycle")
+    d.node("work_start", "start", "Work round", col=0)
+    d.node(
+        "investigation", "sub", "Investigation cycle", col=1,
+        inner=investigation_cycle(), loop_condition='ticket_status != "resolved"',
+        documentation="Repeats until the incident is resolved; a pending round ends with Resume work.",
+    )
+    d.node(
+        "confirm_resolution", "user", "Confirm resolution", col=2,
+        properties={
+            "formJsonSchemaFilename": "incident-confirm.json",
+            "formUiSchemaFilename": "incident-confirm.ui.json",
+            "assignedUserVar": "requester",
+        },
+        prescript='comment = ""\nreopen_reason = ""\n',
+        instructions=(
+            "Your incident **{{ title }}** was resolved:\n\n{{ resolution_notes }}\n\n"
+            "Is it fixed? Without an answer it is closed automatically after {{ auto_close_after }}."
+        ),
+    )
+    d.node("confirm_timeout", "boundary", "No answer", attached_to="confirm_resolution",
+           timer=("timeDuration", "auto_close_after"))
+    d.node("confirmed_gateway", "xor", "Fixed?", col=3)
+    d.node("accept_resolution", "script", "Accept resolution", col=4, script=ACCEPT)
+    d.node("work_confirmed", "end", "Confirmed", col=5)
+    d.node(
+        "explain_reopen", "user", "Explain why it is not fixed", col=4, row=2,
+        properties={
+            "formJsonSchemaFilename": "incident-reopen.json",
+            "formUiSchemaFilename": "incident-reopen.ui.json",
+            "assignedUserVar": "requester",
+        },
+        instructions="You said **{{ title }}** is not fixed. Tell the resolvers what is still wrong.",
+    )
+    d.node("explain_timeout", "boundary", "No answer", attached_to="explain_reopen",
+           timer=("timeDuration", "auto_close_after"))
+    d.node("reopen_incident", "script", "Reopen incident", col=5, row=1, script=REOPEN)
+    d.node("work_reopened", "end", "Reopened", col=6, row=1)
+    d.node("auto_close", "script", "Auto-close", col=5, row=3, script=AUTO_CLOSE)
+    d.node("work_auto_closed", "end", "Auto-closed", col=6, row=3)
+
+    d.chain("work_start", "investigation", "confirm_resolution", "confirmed_gateway")
+    d.flow("confirmed_gateway", "accept_resolution", condition="confirmed", name="yes")
+    d.flow("confirmed_gateway", "reopen_incident", condition="not confirmed and len(comment.strip()) > 0",
+           name="no, with reason")
+    d.flow("confirmed_gateway", "explain_reopen", name="no reason given", default=True)
+    d.chain("accept_resolution", "work_confirmed")
+    d.chain("explain_reopen", "reopen_incident", "work_reopened")
+    d.flow("confirm_timeout", "auto_close")
+    d.flow("explain_timeout", "auto_close")
+    d.chain("auto_close", "work_auto_closed")
+    return d
+
+
+def build() -> Diagram:
+    d = Diagram(
+        PROCESS_ID, "Incident management", lanes=[DESK, RESOLVERS, MAJOR],
+        documentation="ITIL 4 incident management: register, prioritise, triage, investigate (with pending and "
+                      "problem hand-off), requester confirmation with reopen and auto-close, P1 major-incident "
+                      "coordination in parallel.",
+    )
+    d.node("start", "start", "Incident reported", lane=DESK, col=0)
+    d.node("register", "script", "Register incident", lane=DESK, col=1, script=REGISTER)
+    d.node("prioritise", "rule", "Determine priority", lane=DESK, col=2, decision="priority_matrix")
+    d.node(
+        "triage", "user", "Triage incident", lane=DESK, col=3,
+        properties={
+            "formJsonSchemaFilename": "incident-triage.json",
+            "formUiSchemaFilename": "incident-triage.ui.json",
+        },
+        prescript="suggested_priority = priority\n",
+        postscript='ticket_status = "in_progress"\n',
+        instructions=(
+            "**{{ title }}** reported by {{ requester }}\n\n{{ description }}\n\n"
+            "Impact {{ impact }}, urgency {{ urgency }}: the priority matrix suggests **{{ suggested_priority }}**. "
+            "Confirm or correct category and priority, and pick the group that works on it."
+        ),
+    )
+    d.node("start_work", "and", "Start work", lane=DESK, col=4)
+    d.node("prepare_work", "script", "Prepare work", lane=RESOLVERS, col=5, script=PREPARE_WORK)
+    d.node(
+        "work", "sub", "Work on incident", lane=RESOLVERS, col=6,
+        inner=work_cycle(), loop_condition="reopened",
+        documentation="Investigation and requester confirmation; repeats while the requester reopens.",
+    )
+    d.node("major_gateway", "xor", "Major incident?", lane=MAJOR, col=5)
+    d.node(
+        "notify_service_owners", "service", "Notify service owners", lane=MAJOR, col=6, row=1,
+        operator="notify",
+        params={
+            "group": '"ServiceOwners"',
+            "subject": '"Major incident (P1): " + title',
+            "body": '"Major incident " + (record_number or "") + " reported by " + requester + ": " + description',
+        },
+        result_variable="service_owners_notified",
+    )
+    d.node(
+        "coordinate_major", "user", "Coordinate major incident", lane=MAJOR, col=7, row=1,
+        properties={
+            "formJsonSchemaFilename": "incident-major.json",
+            "formUiSchemaFilename": "incident-major.ui.json",
+        },
+        postscript=COORDINATED,
+        instructions=(
+            "P1 **{{ title }}**{% if service %} on service {{ service }}{% endif %} is being worked by "
+            "{{ assignment_group }}. Coordinate the response and summarise the communication."
+        ),
+    )
+    d.node("major_done", "xor", None, lane=MAJOR, col=8)
+    d.node("work_done", "and", "Work done", lane=DESK, col=9)
+    d.node("close", "script", "Close incident", lane=DESK, col=10, script=CLOSE)
+    d.node("end", "end", "Incident closed", lane=DESK, col=11)
+
+    d.chain("start", "register", "prioritise", "triage", "start_work")
+    d.flow("start_work", "prepare_work")
+    d.flow("start_work", "major_gateway")
+    d.chain("prepare_work", "work", "work_done")
+    d.flow("major_gateway", "notify_service_owners", condition='priority == "P1"', name="P1")
+    d.flow("major_gateway", "major_done", name="no", default=True)
+    d.chain("notify_service_owners", "coordinate_major", "major_done")
+    d.flow("major_done", "work_done")
+    d.chain("work_done", "close", "end")
+    return d
+
+
+def to_xml() -> str:
+    d = build()
+    xml = d.to_xml()
+    # bpmn_builder draws planes for top-level subprocesses only; add the nested investigation cycle.
+    work = d.nodes["work"].inner
+    assert work is not None
+    inner = work.nodes["investigation"].inner
+    assert inner is not None
+    nested_plane = inner._plane("investigation", "investigation_plane")
+    xml = xml.replace("\n</bpmn:definitions>", "\n" + nested_plane + "\n</bpmn:definitions>")
+    return pretty(xml)
+
+
+def main() -> None:
+    target = ROOT / "processes" / f"{PROCESS_ID}.bpmn"
+    target.write_text(to_xml(), encoding="utf-8")
+    print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Draw processes/problem_management.bpmn (problem management with known errors and fix changes).
+
+Run from the repository root: ``.venv/bin/python tools/processes/problem_management.py``.
+
+Data contract (docs/PROCESSES.md; the record mapping is processes/problem_management.record.json):
+- start data: ``title``, ``description``; optional ``related_incidents`` (["INC-000001", ...]).
+  ``record_number`` (this problem's PRB number) is read when the platform puts it in the data.
+- statuses (``ticket_status``): new -> analysis -> [known_error] -> [fix_in_progress] -> resolved
+  -> closed; a fix that fails verification goes back to analysis.
+- The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
+  with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
+  the task tree keeps its depth however often a fix fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools.bpmn_builder import Diagram, pretty  # noqa: E402
+
+PROCESS_ID = "problem_management"
+PM = "ProblemManagers"
+RESOLVERS = "Resolvers"
+
+REGISTER = """\
+requester = get_process_initiator_user()["username"]
+ticket_status = "new"
+try:
+    related_incidents
+except NameError:
+    related_incidents = []
+try:
+    record_number
+except NameError:
+    record_number = ""
+normalised = [str(number).strip().upper() for number in related_incidents or []]
+related_incidents = [n for i, n in enumerate(normalised) if n and n not in normalised[:i]]
+del normalised
+# Process owners may tune these without touching the flow.
+problem_manager_group = "ProblemManagers"
+change_lead_days = 3
+change_window_hours = 2
+# Fields later forms fill in; set here so every gateway and the record mapping can read them.
+priority = None
+category = None
+assignment_group = None
+assignee = None
+problem_manager = None
+cause_category = None
+root_cause = ""
+symptoms = description
+workaround = ""
+proposed_fix = ""
+fix_needs_change = False
+fix_verified = False
+known_error_article = None
+fix_change = None
+"""
+
+RECORD_KNOWN_ERROR = """\
+known_error_article = known_error_kb["number"]
+ticket_status = "known_error"
+"""
+
+PLAN_FIX_CHANGE = """\
+problem_ref = record_number or "problem"
+planned_start = (now() + timedelta(days=change_lead_days)).replace(minute=0, second=0, microsecond=0).isoformat()
+planned_end = (parse_datetime(planned_start) + timedelta(hours=change_window_hours)).isoformat()
+fix_change_request = {
+    "title": "Fix for " + problem_ref + ": " + title,
+    "description": description + "\\n\\nRoot cause (" + (cause_category or "unclassified") + "): " + root_cause,
+    "change_type": "normal",
+    "reason": "Permanent fix for " + problem_ref + ", which caused recurring incidents.",
+    "priority": priority,
+    "category": category,
+    "assignment_group": assignment_group,
+    "planned_start": planned_start,
+    "planned_end": planned_end,
+    "implementation_plan": proposed_fix or ("Remove the root cause described in " + problem_ref + ": " + root_cause),
+    "rollback_plan": "Restore the configuration and versions in place before the change; confirm service with the monitoring dashboard.",
+    "test_plan": "Reproduce the symptoms of " + problem_ref + " before the change and confirm they no longer occur after it.",
+    "related_problem": record_number,
+}
+del problem_ref
+"""
+
+RECORD_FIX_CHANGE = """\
+fix_change = fix_change_started["number"]
+ticket_status = "fix_in_progress"
+"""
+
+
+def analysis_cycle() -> Diagram:
+    """One round of root cause analysis, known error, fix change and fix verification."""
+    d = Diagram("problem_analysis_cycle", "Analyse and fix")
+    d.node("analysis_start", "start", "Analysis round started", col=0)
+    d.node(
+        "analyse_root_cause", "user", "Analyse root cause", col=1,
+        properties={
+            "formJsonSchemaFilename": "problem-rca.json",
+            "formUiSchemaFilename": "problem-rca.ui.json",
+            "candidateGroupVar": "assignment_group",
+            "setUserVar": "assignee",
+        },
+        prescript='ticket_status = "analysis"\nfix_verified = False',
+        instructions=(
+            "Find the root cause of **{{ title }}** (priority {{ priority }}, category {{ category }}).\n\n"
+            "{{ description }}\n\n"
+            "{% if related_incidents %}Related incidents: {{ related_incidents | join(', ') }}\n\n{% endif %}"
+            "{% if fix_change %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}"
+        ),
+    )
+    d.node("has_workaround", "xor", "New workaround?", col=2)
+    d.node(
+        "publish_known_error", "service", "Publish known error article", col=3, row=1,
+        operator="create_knowledge_article",
+        params={
+            "title": '"Known error: " + title',
+            "symptoms": "symptoms",
+            "cause": "root_cause",
+            "workaround": "workaround",
+        },
+        result_variable="known_error_kb",
+    )
+    d.node(
+        "tell_incidents", "service", "Tell linked incidents the workaround", col=4, row=1,
+        operator="comment_linked_records",
+        params={
+            "kind": '"incident"',
+            "body": '"Known error " + known_error_kb["number"] + " has a workaround: " + workaround',
+        },
+        result_variable="incident_comments",
+    )
+    d.node("record_known_error", "script", "Record known error", col=5, row=1, script=RECORD_KNOWN_ERROR)
+    d.node("workaround_done", "xor", None, col=6)
+    d.node("needs_change", "xor", "Fix needs a change?", col=7)
+    d.node("plan_fix_change", "script", "Plan fix change", col=8, row=1, script=PLAN_FIX_CHANGE)
+    d.node(
+        "raise_fix_change", "service", "Raise fix change", col=9, row=1,
+        operator="start_process",
+        params={
+            "process_id": '"change_enablement"',
+            "data": "fix_change_request",
+            "link_type": '"fix_change"',
+        },
+        result_variable="fix_change_started",
+    )
+    d.node("record_fix_change", "script", "Record fix change", col=10, row=1, script=RECORD_FIX_CHANGE)
+    d.node(
+        "verify_fix", "user", "Verify fix", col=11, row=1,
+        properties={
+            "formJsonSchemaFilename": "problem-verify.json",
+            "formUiSchemaFilename": "problem-verify.ui.json",
+            "candidateGroupVar": "problem_manager_group",
+            "setUserVar": "verified_by",
+        },
+        instructions=(
+            "Change **{{ fix_change }}** was raised to fix **{{ title }}**.\n\n"
+            "Root cause: {{ root_cause }}\n\n"
+            "Once the change is implemented, check that the problem no longer occurs. If it still does, "
+            "the problem goes back to root cause analysis."
+        ),
+    )
+    d.node("fix_done", "xor", None, col=12)
+    d.node("analysis_end", "end", "Analysis round done", col=13)
+
+    d.chain("analysis_start", "analyse_root_cause", "has_workaround")
+    d.flow("has_workaround", "publish_known_error", condition="bool(workaround) and not known_error_article",
+           name="new workaround")
+    d.flow("has_workaround", "workaround_done", name="none or already published", default=True)
+    d.chain("publish_known_error", "tell_incidents", "record_known_error", "workaround_done", "needs_change")
+    d.flow("needs_change", "plan_fix_change", condition="fix_needs_change", name="yes")
+    d.flow("needs_change", "fix_done", name="no", default=True)
+    d.chain("plan_fix_change", "raise_fix_change", "record_fix_change", "verify_fix", "fix_done", "analysis_end")
+    return d
+
+
+def build() -> Diagram:
+    d = Diagram(
+        PROCESS_ID, "Problem management", lanes=[PM, RESOLVERS],
+        documentation="Find and remove the root cause of recurring incidents: known errors with workarounds, "
+                      "fix changes, verification and closure.",
+    )
+    d.node("start", "start", "Problem reported", lane=PM, col=0)
+    d.node("register", "script", "Register problem", lane=PM, col=1, script=REGISTER)
+    d.node("has_incidents", "xor", "Related incidents given?", lane=PM, col=2)
+    d.node(
+        "link_incidents", "service", "Link related incidents", lane=PM, col=3, row=1,
+        operator="link_records",
+        params={"numbers": "related_incidents", "link_type": '"related_incident"'},
+        result_variable="incident_links",
+    )
+    d.node("incidents_linked", "xor", None, lane=PM, col=4)
+    d.node(
+        "triage", "user", "Triage and prioritise problem", lane=PM, col=5,
+        properties={
+            "formJsonSchemaFilename": "problem-triage.json",
+            "formUiSchemaFilename": "problem-triage.ui.json",
+            "setUserVar": "problem_manager",
+        },
+        # Also set inside the analysis round; set here too so the record shows it as soon as triage is done.
+        postscript='ticket_status = "analysis"',
+        instructions=(
+            "**{{ title }}**\n\n{{ description }}\n\n"
+            "{% if related_incidents %}Related incidents: {{ related_incidents | join(', ') }}\n\n{% endif %}"
+            "Set the priority and category and choose the group that analyses the root cause."
+        ),
+    )
+    d.node(
+        "analyse_and_fix", "sub", "Analyse and fix", lane=RESOLVERS, col=6,
+        inner=analysis_cycle(), loop_condition="fix_needs_change and not fix_verified",
+        documentation="Repeats while a fix change was needed and the fix did not pass verification.",
+    )
+    d.node("mark_resolved", "script", "Mark resolved", lane=PM, col=7, script='ticket_status = "resolved"')
+    d.node(
+        "close_problem", "user", "Close problem", lane=PM, col=8,
+        properties={
+            "formJsonSchemaFilename": "problem-close.json",
+            "formUiSchemaFilename": "problem-close.ui.json",
+            "setUserVar": "closed_by",
+        },
+        instructions=(
+            "**{{ title }}** is resolved.\n\nRoot cause: {{ root_cause }}\n\n"
+            "{% if known_error_article %}Known error article: {{ known_error_article }}\n\n{% endif %}"
+            "{% if fix_change %}Fix change: {{ fix_change }}\n\n{% endif %}"
+            "Record the closure notes to close the problem."
+        ),
+    )
+    d.node("mark_closed", "script", "Mark closed", lane=PM, col=9, script='ticket_status = "closed"')
+    d.node("end", "end", "Problem closed", lane=PM, col=10)
+
+    d.chain("start", "register", "has_incidents")
+    d.flow("has_incidents", "link_incidents", condition="len(related_incidents) > 0", name="yes")
+    d.flow("has_incidents", "incidents_linked", name="no", default=True)
+    d.chain("link_incidents", "incidents_linked", "triage", "analyse_and_fix", "mark_resolved", "close_problem",
+            "mark_closed", "end")
+    return d
+
+
+def main() -> Path:
+    target = ROOT / "processes" / f"{PROCESS_ID}.bpmn"
+    target.write_text(pretty(build().to_xml()), encoding="utf-8")
+    return target
+
+
+if __name__ == "__main__":
+    print(main())
