@@ -34,7 +34,7 @@ demo: deploy
 	PROCESSDESK_DEMO_MODE=1 $(FLASK) demo seed
 
 run: setup demo
-	PROCESSDESK_DEMO_MODE=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	PROCESSDESK_DEMO_MODE=1 PROCESSDESK_SCHEDULER_ENABLED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

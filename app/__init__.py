@@ -80,4 +80,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     init_api(app)
     register_cli(app)
+    if settings["SCHEDULER_ENABLED"] and not settings.get("TESTING"):
+        from .scheduler import start_background
+
+        start_background(app)
     return app

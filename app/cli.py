@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,24 @@ from .errors import ProcessdeskError
 from .unit_of_work import run_unit_of_work
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The shipped service catalog in processes/: loaded by `processes deploy`, not deployed as a form.
+CATALOG_FILE = "catalog.json"
 
 # Demo accounts: created only by `flask demo seed` in demo mode (make run). Their passwords are
 # public by design (README); never enable demo mode on a real desk.
 DEMO_USERS: list[dict[str, Any]] = [
-    {"username": "rita", "name": "Rita Requester", "password": "rita-demo-pw", "roles": ["requester"], "groups": ["Requesters"]},
+    {"username": "rita", "name": "Rita Requester", "password": "rita-demo-pw", "roles": ["requester"],
+     "groups": ["Requesters"], "manager": "mona"},
+    {"username": "mona", "name": "Mona Manager", "password": "mona-demo-pw", "roles": ["approver", "requester"],
+     "groups": ["LineManagers"]},
     {"username": "alex", "name": "Alex Agent", "password": "alex-demo-pw", "roles": ["agent", "requester"],
-     "groups": ["ServiceDesk", "NetworkTeam"]},
+     "groups": ["ServiceDesk", "NetworkTeam", "ApplicationSupport", "DesktopSupport", "ProblemManagers"]},
+    {"username": "ivan", "name": "Ivan Implementer", "password": "ivan-demo-pw", "roles": ["agent"],
+     "groups": ["Implementers", "MajorIncidentManagers", "IdentityTeam", "MessagingTeam", "SoftwareLicensing",
+                "Facilities", "DesktopSupport"]},
     {"username": "amy", "name": "Amy Approver", "password": "amy-demo-pw", "roles": ["approver", "requester"],
-     "groups": ["Approvers", "ChangeManagers", "CAB"]},
+     "groups": ["ChangeManagers", "CAB", "EmergencyCAB", "BudgetOwners", "ServiceOwners"]},
+    {"username": "carl", "name": "Carl CAB", "password": "carl-demo-pw", "roles": ["approver"], "groups": ["CAB"]},
     {"username": "olga", "name": "Olga Owner", "password": "olga-demo-pw", "roles": ["process_owner"], "groups": []},
     {"username": "aude", "name": "Aude Auditor", "password": "aude-demo-pw", "roles": ["auditor"], "groups": []},
     {"username": "admin", "name": "Ada Admin", "password": "admin-demo-pw", "roles": ["admin"], "groups": []},
@@ -75,25 +85,37 @@ def register_cli(app: Flask) -> None:
         """Deploy files or folders (default: processes/ and forms/); all or nothing."""
         chosen = list(paths) or [ROOT / "processes", ROOT / "forms"]
         uploads: list[tuple[str, bytes]] = []
+        catalog: dict[str, Any] | None = None
         for path in chosen:
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             for file in files:
-                if file.suffix.lower() in (".bpmn", ".dmn", ".json"):
+                if file.name == CATALOG_FILE:
+                    catalog = json.loads(file.read_text(encoding="utf-8"))
+                elif file.suffix.lower() in (".bpmn", ".dmn", ".json"):
                     uploads.append((file.name, file.read_bytes()))
-        if not uploads:
+        if not uploads and catalog is None:
             click.echo("nothing to deploy")
             return
         services = _services()
+
+        def work() -> tuple[Any, dict[str, int] | None]:
+            result = services.definitions.deploy(None, uploads) if uploads else None
+            # The catalog names request forms, so it loads after the files that hold them.
+            counts = services.catalog.load(catalog) if catalog is not None else None
+            return result, counts
+
         try:
-            result = run_unit_of_work(services, lambda: services.definitions.deploy(None, uploads))
+            result, counts = run_unit_of_work(services, work)
         except ProcessdeskError as err:
             _fail(err)
             return
         finally:
             services.session.close()
-        for process in result.processes:
+        for process in result.processes if result else []:
             state = "new version" if process.created else "unchanged"
             click.echo(f"{process.process_id}: version {process.version} ({state})")
+        if counts is not None:
+            click.echo(f"catalog: {counts['categories']} categories, {counts['items']} items")
 
     @app.cli.group("users")
     def users_group() -> None:
@@ -137,6 +159,9 @@ def register_cli(app: Flask) -> None:
                         str(spec["username"]), str(spec["password"]), groups=list(spec["groups"]),
                         roles=list(spec["roles"]), display_name=str(spec["name"]),
                         email=f"{spec['username']}@demo.processdesk.test")
+                for spec in DEMO_USERS:
+                    if spec.get("manager"):
+                        services.users.set_manager(str(spec["username"]), str(spec["manager"]))
 
             run_unit_of_work(services, seed)
         except ProcessdeskError as err:
@@ -145,6 +170,23 @@ def register_cli(app: Flask) -> None:
             services.session.close()
         for spec in DEMO_USERS:
             click.echo(f"demo user {spec['username']:<8} password {spec['password']:<14} roles {','.join(spec['roles'])}")
+
+    @app.cli.group("scheduler")
+    def scheduler_group() -> None:
+        """The timer sweeper."""
+
+    @scheduler_group.command("run")
+    @click.option("--once", is_flag=True, help="Sweep once and exit (cron-style).")
+    def scheduler_run(once: bool) -> None:
+        """Sweep due timers every SWEEP_SECONDS (several of these may run at once)."""
+        from .scheduler import run_blocking, sweep_once
+
+        if once:
+            report = sweep_once(current_app._get_current_object())  # type: ignore[attr-defined]
+            click.echo(f"claimed {report.claimed}, fired {report.fired}, conflicts {report.conflicts}")
+            return
+        click.echo(f"sweeping every {current_app.config['SWEEP_SECONDS']} s; Ctrl-C to stop")
+        run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
 
     @app.cli.group("audit")
     def audit_group() -> None:

@@ -32,13 +32,20 @@ DEFAULTS: dict[str, Any] = {
     "PER_PAGE_MAX": 200,
     # werkzeug password hash method. scrypt by default; tests use a cheap pbkdf2 to stay fast.
     "PASSWORD_HASH_METHOD": "scrypt",
+    # Run the timer sweep inside the web process (make run). Deployments with several web
+    # workers leave this off and run `flask scheduler run` instead.
+    "SCHEDULER_ENABLED": False,
+    # Seconds between timer sweeps.
+    "SWEEP_SECONDS": 5.0,
+    # How long a sweeper's claim on an instance lasts before another sweeper may take it over.
+    "TIMER_LEASE_SECONDS": 120,
     # Echo SQL (debugging only).
     "SQL_ECHO": False,
 }
 
-_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO"}
-_INT_KEYS = {"TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
-_FLOAT_KEYS = {"SCRIPT_TIME_LIMIT"}
+_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED"}
+_INT_KEYS = {"TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+_FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 
 def _coerce(key: str, value: str) -> Any:

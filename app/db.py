@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -50,3 +50,14 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def begin_write(session: Session) -> None:
+    """On SQLite, take the write lock now, before this transaction reads anything.
+
+    A deferred SQLite transaction that reads and later writes fails at once ("database is
+    locked", no busy wait) if another connection committed in between; taking the lock first
+    makes it wait its turn instead. PostgreSQL needs nothing here.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE process_instance SET id = id WHERE 1 = 0"))

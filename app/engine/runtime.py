@@ -256,6 +256,38 @@ class WorkflowRun:
 
         self._guarded(step, identity)
 
+    def fire_due_timers(self, identity: ScriptIdentity | None = None) -> list[dict[str, Any]]:
+        """Fire every timer that is due by the engine clock and advance; return what fired.
+
+        Each entry: the timer's BPMN id and name and the due time it fired for. A cycle timer
+        that fired and keeps waiting for its next round is reported too.
+        """
+        now = (self._now or (lambda: datetime.now(timezone.utc)))()
+        due_before = {}
+        for task in self._wf.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if definition is None or "Timer" not in type(definition).__name__:
+                continue
+            value = task.internal_data.get("event_value")
+            due = value.get("next") if isinstance(value, dict) else value
+            try:
+                due_at = datetime.fromisoformat(due) if isinstance(due, str) else None
+            except ValueError:
+                due_at = None
+            if due_at is not None and due_at < now:
+                due_before[task.id] = (task.task_spec.bpmn_id, task.task_spec.bpmn_name, due_at, str(value))
+        self.refresh_timers(identity)
+        fired = []
+        for task_id, (bpmn_id, name, due_at, old_value) in due_before.items():
+            try:
+                task = self._wf.get_task_from_id(task_id)
+            except TaskNotFoundException:
+                task = None
+            moved = task is None or task.state != TaskState.WAITING or str(task.internal_data.get("event_value")) != old_value
+            if moved:
+                fired.append({"bpmn_id": bpmn_id, "name": name, "due_at": due_at.isoformat()})
+        return fired
+
     def find_task(self, task_id: str) -> Any:
         try:
             uuid = UUID(str(task_id))

@@ -42,8 +42,11 @@ class ProcessInstance(Base):
     error: Mapped[dict[str, Any] | None]
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[timestamp]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
+    # A sweeper's claim on this instance's due timers; an expired claim (a killed sweeper) is free.
+    timer_claimed_until: Mapped[datetime | None]
+    timer_claimed_by: Mapped[str | None] = mapped_column(String(64))
     # Optimistic lock: every UPDATE checks and bumps it; a lost race is a 409, never a lost update.
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 

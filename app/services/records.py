@@ -261,10 +261,11 @@ class RecordService:
             raise ValidationFailed("unknown link type", details={"fields": {"link_type": [f"one of: {', '.join(sorted(LINK_TYPES))}"]}})
         if source.id == target.id:
             raise ValidationFailed("a record cannot link to itself", details={"fields": {"number": ["is this record"]}})
+        # One link per pair of records: a process linking what a person already linked (or the
+        # reverse) keeps the first link instead of showing the pair twice.
         existing = self.session.scalar(select(TicketLink).where(
             or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
-                (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id)),
-            TicketLink.link_type == link_type))
+                (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id))))
         if existing is not None:
             return existing
         link = TicketLink(source_id=source.id, target_id=target.id, link_type=link_type, source=source, target=target,

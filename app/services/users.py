@@ -81,6 +81,14 @@ class UserService:
         )
         return user
 
+    def set_manager(self, username: str, manager: str | None) -> User:
+        """Record who approves for ``username`` as line manager (catalog approvals)."""
+        user = self.get_by_username(username)
+        user.manager = self.get_by_username(manager) if manager else None
+        self.session.flush()
+        self.audit.record("user_manager_set", None, payload={"username": username, "manager": manager}, actor_name="cli")
+        return user
+
     def ensure_group(self, name: str) -> Group:
         name = name.strip()
         if not name:

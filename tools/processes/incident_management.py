@@ -18,10 +18,10 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
 - No answer from the requester within ``auto_close_after``: interrupting timers on the confirm
   tasks close the incident and set ``reopened = False`` so the work cycle ends.
 - P1: a parallel branch notifies ServiceOwners and asks MajorIncidentManagers to coordinate; both
-  branches join before closure. Task data is per branch and the later branch wins at the join (and
-  is the "latest task" the platform copies onto the record), so the major branch drops its stale
-  copies of the variables the work branch owns (``ticket_status``, ``reopen_count``), and the work
-  branch initialises its own variables only after the split.
+  branches join before closure. Task data is per branch: the later branch wins at the join, and
+  the platform's instance data overlays the data of every waiting human task. So the coordination
+  task drops (preScript) its stale copies of the variables the work branch owns (``ticket_status``,
+  ``reopen_count``), and the work branch initialises its own variables only after the split.
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ closed_reason = "auto-closed: no answer from requester"
 CLOSE = 'ticket_status = "closed"\n'
 
 # The major branch must not carry stale copies of what the work branch owns: at the join the later
-# branch's data wins, and the platform copies the latest task's data onto the record.
-COORDINATED = """\
-major_incident_coordinated = True
+# branch's data wins, and the platform reads the instance data from the latest task overlaid with
+# the data of every waiting human task (this one included).
+DROP_WORK_VARIABLES = """\
 del ticket_status
 del reopen_count
 """
@@ -302,7 +302,8 @@ def build() -> Diagram:
             "formJsonSchemaFilename": "incident-major.json",
             "formUiSchemaFilename": "incident-major.ui.json",
         },
-        postscript=COORDINATED,
+        prescript=DROP_WORK_VARIABLES,
+        postscript="major_incident_coordinated = True\n",
         instructions=(
             "P1 **{{ title }}**{% if service %} on service {{ service }}{% endif %} is being worked by "
             "{{ assignment_group }}. Coordinate the response and summarise the communication."

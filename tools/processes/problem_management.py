@@ -5,11 +5,12 @@ Run from the repository root: ``.venv/bin/python tools/processes/problem_managem
 Data contract (docs/PROCESSES.md; the record mapping is processes/problem_management.record.json):
 - start data: ``title``, ``description``; optional ``related_incidents`` (["INC-000001", ...]).
   ``record_number`` (this problem's PRB number) is read when the platform puts it in the data.
-- statuses (``ticket_status``): new -> analysis -> [known_error] -> [fix_in_progress] -> resolved
+- statuses (``ticket_status``): new -> analysis -> [known_error when a workaround is published;
+  fix_in_progress instead while a fix change runs for a problem without workaround] -> resolved
   -> closed; a fix that fails verification goes back to analysis.
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
   with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
-  the task tree keeps its depth however often a fix fails.
+  the task tree keeps its depth however often a fix fails. Its plane has its own lanes (to_xml).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools.bpmn_builder import Diagram, pretty  # noqa: E402
+from lxml import etree  # noqa: E402
+
+from tools.bpmn_builder import BPMN_NS, Diagram, pretty  # noqa: E402
 
 PROCESS_ID = "problem_management"
+CYCLE_ID = "analyse_and_fix"
 PM = "ProblemManagers"
 RESOLVERS = "Resolvers"
 
@@ -42,7 +46,6 @@ normalised = [str(number).strip().upper() for number in related_incidents or []]
 related_incidents = [n for i, n in enumerate(normalised) if n and n not in normalised[:i]]
 del normalised
 # Process owners may tune these without touching the flow.
-problem_manager_group = "ProblemManagers"
 change_lead_days = 3
 change_window_hours = 2
 # Fields later forms fill in; set here so every gateway and the record mapping can read them.
@@ -91,16 +94,17 @@ del problem_ref
 
 RECORD_FIX_CHANGE = """\
 fix_change = fix_change_started["number"]
-ticket_status = "fix_in_progress"
+# A problem with a published workaround stays a known error until its fix is verified.
+ticket_status = "known_error" if known_error_article else "fix_in_progress"
 """
 
 
 def analysis_cycle() -> Diagram:
     """One round of root cause analysis, known error, fix change and fix verification."""
-    d = Diagram("problem_analysis_cycle", "Analyse and fix")
-    d.node("analysis_start", "start", "Analysis round started", col=0)
+    d = Diagram("problem_analysis_cycle", "Analyse and fix", lanes=[RESOLVERS, PM])
+    d.node("analysis_start", "start", "Analysis round started", lane=RESOLVERS, col=0)
     d.node(
-        "analyse_root_cause", "user", "Analyse root cause", col=1,
+        "analyse_root_cause", "user", "Analyse root cause", lane=RESOLVERS, col=1,
         properties={
             "formJsonSchemaFilename": "problem-rca.json",
             "formUiSchemaFilename": "problem-rca.ui.json",
@@ -115,9 +119,9 @@ def analysis_cycle() -> Diagram:
             "{% if fix_change %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}"
         ),
     )
-    d.node("has_workaround", "xor", "New workaround?", col=2)
+    d.node("has_workaround", "xor", "New workaround?", lane=RESOLVERS, col=2)
     d.node(
-        "publish_known_error", "service", "Publish known error article", col=3, row=1,
+        "publish_known_error", "service", "Publish known error article", lane=RESOLVERS, col=3, row=1,
         operator="create_knowledge_article",
         params={
             "title": '"Known error: " + title',
@@ -128,7 +132,7 @@ def analysis_cycle() -> Diagram:
         result_variable="known_error_kb",
     )
     d.node(
-        "tell_incidents", "service", "Tell linked incidents the workaround", col=4, row=1,
+        "tell_incidents", "service", "Tell linked incidents the workaround", lane=RESOLVERS, col=4, row=1,
         operator="comment_linked_records",
         params={
             "kind": '"incident"',
@@ -136,12 +140,13 @@ def analysis_cycle() -> Diagram:
         },
         result_variable="incident_comments",
     )
-    d.node("record_known_error", "script", "Record known error", col=5, row=1, script=RECORD_KNOWN_ERROR)
-    d.node("workaround_done", "xor", None, col=6)
-    d.node("needs_change", "xor", "Fix needs a change?", col=7)
-    d.node("plan_fix_change", "script", "Plan fix change", col=8, row=1, script=PLAN_FIX_CHANGE)
+    d.node("record_known_error", "script", "Record known error", lane=RESOLVERS, col=5, row=1,
+           script=RECORD_KNOWN_ERROR)
+    d.node("workaround_done", "xor", "Workaround handled", lane=RESOLVERS, col=6)
+    d.node("needs_change", "xor", "Fix needs a change?", lane=PM, col=7)
+    d.node("plan_fix_change", "script", "Plan fix change", lane=PM, col=8, row=1, script=PLAN_FIX_CHANGE)
     d.node(
-        "raise_fix_change", "service", "Raise fix change", col=9, row=1,
+        "raise_fix_change", "service", "Raise fix change", lane=PM, col=9, row=1,
         operator="start_process",
         params={
             "process_id": '"change_enablement"',
@@ -150,13 +155,12 @@ def analysis_cycle() -> Diagram:
         },
         result_variable="fix_change_started",
     )
-    d.node("record_fix_change", "script", "Record fix change", col=10, row=1, script=RECORD_FIX_CHANGE)
+    d.node("record_fix_change", "script", "Record fix change", lane=PM, col=10, row=1, script=RECORD_FIX_CHANGE)
     d.node(
-        "verify_fix", "user", "Verify fix", col=11, row=1,
+        "verify_fix", "user", "Verify fix", lane=PM, col=11, row=1,
         properties={
             "formJsonSchemaFilename": "problem-verify.json",
             "formUiSchemaFilename": "problem-verify.ui.json",
-            "candidateGroupVar": "problem_manager_group",
             "setUserVar": "verified_by",
         },
         instructions=(
@@ -166,16 +170,17 @@ def analysis_cycle() -> Diagram:
             "the problem goes back to root cause analysis."
         ),
     )
-    d.node("fix_done", "xor", None, col=12)
-    d.node("analysis_end", "end", "Analysis round done", col=13)
+    d.node("fix_done", "xor", "Fix handled", lane=PM, col=12)
+    d.node("analysis_end", "end", "Analysis round done", lane=PM, col=13)
 
     d.chain("analysis_start", "analyse_root_cause", "has_workaround")
     d.flow("has_workaround", "publish_known_error", condition="bool(workaround) and not known_error_article",
            name="new workaround")
-    d.flow("has_workaround", "workaround_done", name="none or already published", default=True)
+    # Straight flows stay unnamed: the builder puts a straight flow's label on its target.
+    d.flow("has_workaround", "workaround_done", default=True)  # none, or already published
     d.chain("publish_known_error", "tell_incidents", "record_known_error", "workaround_done", "needs_change")
     d.flow("needs_change", "plan_fix_change", condition="fix_needs_change", name="yes")
-    d.flow("needs_change", "fix_done", name="no", default=True)
+    d.flow("needs_change", "fix_done", default=True)  # no
     d.chain("plan_fix_change", "raise_fix_change", "record_fix_change", "verify_fix", "fix_done", "analysis_end")
     return d
 
@@ -195,7 +200,7 @@ def build() -> Diagram:
         params={"numbers": "related_incidents", "link_type": '"related_incident"'},
         result_variable="incident_links",
     )
-    d.node("incidents_linked", "xor", None, lane=PM, col=4)
+    d.node("incidents_linked", "xor", "Incidents linked", lane=PM, col=4)
     d.node(
         "triage", "user", "Triage and prioritise problem", lane=PM, col=5,
         properties={
@@ -212,7 +217,7 @@ def build() -> Diagram:
         ),
     )
     d.node(
-        "analyse_and_fix", "sub", "Analyse and fix", lane=RESOLVERS, col=6,
+        CYCLE_ID, "sub", "Analyse and fix", lane=RESOLVERS, col=6,
         inner=analysis_cycle(), loop_condition="fix_needs_change and not fix_verified",
         documentation="Repeats while a fix change was needed and the fix did not pass verification.",
     )
@@ -236,15 +241,36 @@ def build() -> Diagram:
 
     d.chain("start", "register", "has_incidents")
     d.flow("has_incidents", "link_incidents", condition="len(related_incidents) > 0", name="yes")
-    d.flow("has_incidents", "incidents_linked", name="no", default=True)
-    d.chain("link_incidents", "incidents_linked", "triage", "analyse_and_fix", "mark_resolved", "close_problem",
+    d.flow("has_incidents", "incidents_linked", default=True)  # no (straight: unnamed, see analysis_cycle)
+    d.chain("link_incidents", "incidents_linked", "triage", CYCLE_ID, "mark_resolved", "close_problem",
             "mark_closed", "end")
     return d
 
 
+def to_xml() -> str:
+    """The builder's XML, with the analysis cycle's tasks in their own lanes.
+
+    SpiffWorkflow gives every node inside an embedded subprocess the subprocess's lane when it has
+    one. So the collapsed subprocess is drawn in the Resolvers lane but left out of every lane's
+    flowNodeRefs, and its plane has lanes of its own (without the pool the builder draws for a laned
+    diagram): root cause analysis stays with Resolvers, the fix verification with ProblemManagers.
+    """
+    d = build()
+    inner = d.nodes[CYCLE_ID].inner
+    assert inner is not None
+    root = etree.fromstring(d.to_xml().encode("utf-8"))
+    for ref in list(root.iter(f"{{{BPMN_NS}}}flowNodeRef")):
+        if ref.text == CYCLE_ID:
+            ref.getparent().remove(ref)
+    for shape in list(root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape")):
+        if shape.get("bpmnElement") == f"{inner.process_id}_participant":
+            shape.getparent().remove(shape)
+    return pretty(etree.tostring(root, encoding="unicode"))
+
+
 def main() -> Path:
     target = ROOT / "processes" / f"{PROCESS_ID}.bpmn"
-    target.write_text(pretty(build().to_xml()), encoding="utf-8")
+    target.write_text(to_xml(), encoding="utf-8")
     return target
 
 

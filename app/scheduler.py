@@ -1,0 +1,60 @@
+"""APScheduler wiring: one periodic sweep; each run is app context -> one service -> commits.
+
+The job table is tiny on purpose: due times live in our own tables (see app.services.timers),
+APScheduler only provides the heartbeat. `make run` runs the sweep inside the web process;
+deployments with several web workers run `flask scheduler run` as a separate process (or
+several: claims make every timer fire once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def sweeper_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> Any:
+    """One sweep in its own app context and sessions; returns the SweepReport."""
+    from app.services.timers import TimerService
+
+    with app.app_context():
+        services = app.extensions["processdesk"].services()
+        try:
+            timers = TimerService(services, sweeper_id or sweeper_name(), int(app.config["TIMER_LEASE_SECONDS"]))
+            report = timers.sweep(limit)
+            if report.claimed:
+                log.info("timer sweep: claimed %s, fired %s, conflicts %s", report.claimed, report.fired, report.conflicts)
+            return report
+        finally:
+            services.session.close()
+
+
+def _add_jobs(scheduler: Any, app: Flask) -> None:
+    sweeper_id = sweeper_name()
+    scheduler.add_job(sweep_once, "interval", seconds=float(app.config["SWEEP_SECONDS"]), args=[app, sweeper_id],
+                      id="timer_sweep", max_instances=1, coalesce=True, replace_existing=True)
+
+
+def start_background(app: Flask) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
+    _add_jobs(scheduler, app)
+    scheduler.start()
+    app.extensions["processdesk_scheduler"] = scheduler
+    return scheduler
+
+
+def run_blocking(app: Flask) -> None:
+    scheduler = BlockingScheduler(timezone="UTC")
+    _add_jobs(scheduler, app)
+    scheduler.start()

@@ -1,0 +1,613 @@
+"""Change enablement (processes/change_enablement.bpmn): one test per path through the diagram.
+
+After every step the state must survive dump -> restore -> dump unchanged. The harness also plays
+the platform's part of the user-task contract (docs/PROCESSES.md): it validates each submission
+against the task's form, refuses users that ``assignedUserVar`` / ``excludeUsersVars`` rule out,
+and writes ``setUserVar``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.clock import FrozenClock
+from app.engine import (
+    CompiledProcess,
+    OperationFailed,
+    ProcessEngine,
+    ProcessLibrary,
+    ScriptIdentity,
+    SourceFile,
+    TaskNotReady,
+    UserTaskView,
+    WorkflowRun,
+)
+from app.errors import ValidationFailed
+from app.services.forms import check_form_definition, render_instructions, validate_submission
+from app.services.records import check_mapping
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESS_ID = "change_enablement"
+#: The service-task operators of docs/PROCESSES.md.
+PLATFORM_OPERATIONS = frozenset({
+    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
+    "get_group_members", "get_manager", "catalog_item",
+})
+GROUPS = {
+    "CAB": ["carol", "dave", "erin"],
+    "ChangeManagers": ["mona", "max"],
+    "EmergencyCAB": ["ellen", "eric"],
+    "Implementers": ["ivan", "isla"],
+}
+APPROVAL_EXCLUSION = "separation of duties: the requester and the implementer may not approve this change"
+IMPLEMENT_EXCLUSION = "separation of duties: an approver may not implement this change"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def source_files() -> list[SourceFile]:
+    paths = [
+        ROOT / "processes" / f"{PROCESS_ID}.bpmn",
+        ROOT / "processes" / "change_risk.dmn",
+        ROOT / "processes" / f"{PROCESS_ID}.record.json",
+        *sorted((ROOT / "forms").glob("change-*.json")),
+    ]
+    return [SourceFile(p.name, p.read_bytes()) for p in paths]
+
+
+@cache
+def compiled() -> CompiledProcess:
+    [process] = ProcessLibrary(known_operations=PLATFORM_OPERATIONS).compile(source_files())
+    return process
+
+
+def form(name: str | None) -> dict[str, Any] | None:
+    if name is None:
+        return None
+    return json.loads((ROOT / "forms" / name).read_text(encoding="utf-8"))
+
+
+def user(name: str) -> dict[str, Any]:
+    groups = sorted(g for g, members in GROUPS.items() if name in members)
+    return {"id": sum(map(ord, name)), "username": name, "display_name": name.title(),
+            "email": f"{name}@example.com", "groups": groups}
+
+
+class NotAllowed(Exception):
+    """The platform would refuse this user (403): not the assigned user, or excluded."""
+
+
+class FakeOperations:
+    """Records every operator call and answers like the platform would."""
+
+    def __init__(self, groups: dict[str, list[str]]) -> None:
+        self.groups = groups
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, name: str, params: dict[str, Any]) -> Any:
+        assert name in PLATFORM_OPERATIONS
+        self.calls.append((name, params))
+        if name == "get_group_members":
+            return {"members": list(self.groups.get(params["group"], []))}
+        if name == "notify":
+            if "group" in params:
+                return {"notified": len(self.groups.get(params["group"], []))}
+            return {"notified": 1}
+        raise OperationFailed(f"{name} is not expected in change enablement")
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [params for called, params in self.calls if called == name]
+
+
+class Harness:
+    def __init__(self, groups: dict[str, list[str]] | None = None) -> None:
+        self.clock = FrozenClock(START)
+        self.engine = ProcessEngine(now=self.clock.now)
+        self.ops = FakeOperations(groups or GROUPS)
+        self.requester = "rita"
+        process = compiled()
+        self.bundle = self.engine.spec(process.content_hash, process.spec_json)
+
+    def identity(self, name: str) -> ScriptIdentity:
+        return ScriptIdentity(current_user=user(name), initiator=user(self.requester))
+
+    def start(self, data: dict[str, Any], requester: str = "rita") -> WorkflowRun:
+        self.requester = requester
+        return self.roundtrip(self.engine.start(self.bundle, data, self.identity(requester), operations=self.ops))
+
+    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
+        first = run.dump()
+        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
+        restored.failure = run.failure
+        assert json.loads(restored.dump()) == json.loads(first)
+        assert restored.status == run.status
+        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
+        return restored
+
+    def tasks(self, run: WorkflowRun, bpmn_id: str) -> list[UserTaskView]:
+        return [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
+
+    def task(self, run: WorkflowRun, bpmn_id: str, for_user: str | None = None) -> UserTaskView:
+        found = self.tasks(run, bpmn_id)
+        if for_user is not None and len(found) > 1:
+            found = [t for t in found if t.data.get(t.properties.get("assignedUserVar", "")) == for_user]
+        assert len(found) == 1, f"expected one ready {bpmn_id}, have {[t.bpmn_id for t in run.user_tasks()]}"
+        return found[0]
+
+    def check_allowed(self, view: UserTaskView, name: str) -> None:
+        props = view.properties
+        assigned = props.get("assignedUserVar")
+        if assigned and view.data.get(assigned) != name:
+            raise NotAllowed(f"{view.bpmn_id} is assigned to {view.data.get(assigned)}")
+        for var in filter(None, (v.strip() for v in props.get("excludeUsersVars", "").split(","))):
+            value = view.data.get(var)
+            names = value if isinstance(value, list) else [value]
+            if name in names:
+                raise NotAllowed(props["excludeReason"])
+
+    def complete(self, run: WorkflowRun, bpmn_id: str, name: str, data: dict[str, Any]) -> WorkflowRun:
+        view = self.task(run, bpmn_id, for_user=name)
+        assert view.instructions and "instructions-error" not in render_instructions(view.instructions, view.data)
+        self.check_allowed(view, name)
+        cleaned = validate_submission(form(view.form) or {}, form(view.ui_form), data, view.data)
+        if view.properties.get("setUserVar"):
+            cleaned[view.properties["setUserVar"]] = name
+        run.complete_task(view.id, cleaned, self.identity(name))
+        assert run.failure is None, run.failure
+        return self.roundtrip(run)
+
+
+@pytest.fixture()
+def h() -> Harness:
+    return Harness()
+
+
+def change(change_type: str = "normal", **extra: Any) -> dict[str, Any]:
+    data = {
+        "title": "Upgrade the mail gateway",
+        "description": "Move the gateway to version 9.2.",
+        "change_type": change_type,
+        "reason": "Version 8 is out of support in April.",
+        "planned_start": "2026-03-10T20:00:00Z",
+        "planned_end": "2026-03-10T22:00:00Z",
+        "implementation_plan": "Drain, upgrade, re-enable.",
+        "rollback_plan": "Restore the VM snapshot.",
+        "test_plan": "Send and receive test mail.",
+        "ci": "mailgw01",
+    }
+    data.update(extra)
+    return data
+
+
+ASSESS_LOW = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
+              "implementer": "ivan", "assessment_notes": "Routine."}
+ASSESS_MEDIUM = {**ASSESS_LOW, "impact": "medium", "affected_users": 400}
+ASSESS_HIGH = {**ASSESS_LOW, "impact": "high", "rollback_difficulty": "hard", "affected_users": 5000}
+APPROVE = {"approved": True, "approval_comment": "Fine."}
+
+
+def status(run: WorkflowRun) -> str:
+    return run.data["ticket_status"]
+
+
+def record(run: WorkflowRun) -> dict[str, Any]:
+    """What the platform copies onto the CHG record after this step (fields + details)."""
+    mapping = json.loads((ROOT / "processes" / f"{PROCESS_ID}.record.json").read_text(encoding="utf-8"))
+    data = run.data
+    out = {field: data.get(var) for field, var in mapping["fields"].items()}
+    out["details"] = {name: data.get(var) for name, var in mapping["details"].items()}
+    return out
+
+
+def finish(h: Harness, run: WorkflowRun, implementer: str = "ivan", verified: bool = True) -> WorkflowRun:
+    """Schedule -> implement -> verify (success) -> review -> closed."""
+    assert status(run) == "scheduled"
+    run = h.complete(run, "schedule", "mona", {"planned_start": "2026-03-11T20:00:00Z",
+                                               "planned_end": "2026-03-11T21:30:00Z"})
+    assert status(run) == "implementing" and run.data["assignment_group"] == "Implementers"
+    run = h.complete(run, "implement", implementer, {"implementation_notes": "Upgraded, all queues drained.",
+                                                     "actual_start": "2026-03-11T20:05:00Z",
+                                                     "actual_end": "2026-03-11T21:10:00Z"})
+    assert status(run) == "verifying"
+    verify = h.task(run, "verify")
+    assert verify.lane == "Requesters"
+    assert verify.properties["assignedUserVar"] == "requester"
+    assert verify.properties["setUserVar"] == "confirmed_by"
+    with pytest.raises(NotAllowed):
+        h.check_allowed(verify, implementer)
+    run = h.complete(run, "verify", h.requester, {"verified": verified, "verification_notes": "Mail flows."})
+    if not verified:
+        return run
+    assert status(run) == "review" and run.data["result"] == "successful"
+    run = h.complete(run, "review", "max", {"review_notes": "Done in the window.", "lessons": "None."})
+    assert run.status == "completed" and status(run) == "closed"
+    return run
+
+
+# -- deployment -------------------------------------------------------------------------------------
+
+
+def test_deploys_with_the_platform_operators_and_valid_forms_and_record_mapping():
+    process = compiled()
+    assert process.process_id == PROCESS_ID
+    lanes = {t.bpmn_id: t.lane for t in process.user_tasks}
+    assert lanes == {
+        "assess": "ChangeManagers", "manager_approve": "ChangeManagers", "cab_vote": "CAB",
+        "ecab_approve": "EmergencyCAB", "revise": "Requesters", "schedule": "ChangeManagers",
+        "implement": "Implementers", "verify": "Requesters", "rollback": "Implementers",
+        "review": "ChangeManagers",
+    }
+    for name in {t.form for t in process.user_tasks} | {t.ui_form for t in process.user_tasks}:
+        assert name in process.forms
+    for task in process.user_tasks:
+        check_form_definition(form(task.form) or {}, form(task.ui_form), task.form or "")
+    mapping = process.record_mapping
+    assert mapping is not None
+    check_mapping(mapping, f"{PROCESS_ID}.record.json")
+    assert mapping["kind"] == "change" and mapping["prefix"] == "CHG"
+    assert mapping["fields"]["status"] == "ticket_status" and mapping["fields"]["priority"] == "risk"
+    assert mapping["closed_statuses"] == ["closed", "withdrawn"] and mapping["resolved_statuses"] == []
+
+
+def test_the_approval_cycle_is_a_loop_subprocess_outside_the_lanes():
+    xml = (ROOT / "processes" / f"{PROCESS_ID}.bpmn").read_text(encoding="utf-8")
+    assert "<bpmn:flowNodeRef>approval_cycle</bpmn:flowNodeRef>" not in xml
+    assert '<bpmn:loopCondition>revision_decision == "resubmit"</bpmn:loopCondition>' in xml
+    assert "BPMNDiagram" in xml and 'bpmnElement="approval_cycle"' in xml
+
+
+@pytest.mark.parametrize("bad", [{"change_type": "major"}, {"emergency_approval_window": "soon"}])
+def test_a_broken_start_contract_fails_at_registration(h: Harness, bad: dict[str, Any]):
+    run = h.start(change(**bad))
+    assert run.status == "error"
+    assert run.failure is not None and run.failure.element_id == "register"
+
+
+# -- standard -------------------------------------------------------------------------------------
+
+
+def test_standard_change_is_pre_approved_and_goes_straight_to_scheduling(h: Harness):
+    run = h.start(change("standard"))
+    [registered] = [t for t in run._wf.get_tasks() if t.task_spec.bpmn_id == "register"]
+    assert registered.data["ticket_status"] == "new"
+    assert [t.bpmn_id for t in run.user_tasks()] == ["schedule"]
+    assert run.data["requester"] == "rita"
+    assert run.data["emergency_approval_window"] == "PT4H"
+    assert run.data["risk"] == "low" and run.data["approvers"] == [] and run.data["approval_outcome"] == "approved"
+    assert h.ops.calls == []
+    run = finish(h, run, implementer="mona")  # no approver, so anyone in Implementers' place may implement
+    path = run.history_path()
+    assert "pre_approve" in path
+    assert not {"assess", "manager_approve", "cab_vote", "ecab_approve"} & set(path)
+    rec = record(run)
+    assert rec["status"] == "closed" and rec["category"] == "standard" and rec["priority"] == "low"
+    assert rec["assignee"] == "mona"  # no planned implementer: the one who implemented it
+    assert rec["details"]["implemented_by"] == "mona"
+
+
+# -- normal: change manager -------------------------------------------------------------------------
+
+
+def test_normal_low_risk_change_is_approved_by_a_change_manager(h: Harness):
+    run = h.start(change())
+    assert status(run) == "assessment"
+    assess = h.task(run, "assess")
+    assert assess.lane == "ChangeManagers" and assess.name == "Assess change"
+    run = h.complete(run, "assess", "mona", ASSESS_LOW)
+    assert run.data["risk"] == "low" and status(run) == "awaiting_approval"
+    approve = h.task(run, "manager_approve")
+    assert approve.lane == "ChangeManagers"
+    assert approve.properties["excludeUsersVars"] == "requester,implementer"
+    assert approve.properties["excludeReason"] == APPROVAL_EXCLUSION
+    assert approve.data["implementer"] == "ivan" and approve.data["requester"] == "rita"
+    for forbidden in ("rita", "ivan"):
+        with pytest.raises(NotAllowed, match="separation of duties"):
+            h.complete(run, "manager_approve", forbidden, APPROVE)
+    run = h.complete(run, "manager_approve", "max", APPROVE)
+    assert run.data["approvers"] == ["max"] and run.data["approval_outcome"] == "approved"
+    assert h.ops.calls == []
+
+    run = h.complete(run, "schedule", "mona", {"planned_start": "2026-03-11T20:00:00Z",
+                                               "planned_end": "2026-03-11T21:30:00Z"})
+    implement = h.task(run, "implement")
+    assert implement.lane == "Implementers"
+    assert implement.properties["excludeUsersVars"] == "approvers"
+    assert implement.properties["excludeReason"] == IMPLEMENT_EXCLUSION
+    assert implement.properties["setUserVar"] == "implementer_done_by"
+    with pytest.raises(NotAllowed, match="an approver may not implement"):
+        h.complete(run, "implement", "max", {"implementation_notes": "x", "actual_start": "2026-03-11T20:05:00Z",
+                                             "actual_end": "2026-03-11T21:10:00Z"})
+    rec = record(run)
+    assert rec["status"] == "implementing" and rec["assignment_group"] == "Implementers"
+    assert rec["assignee"] == "ivan" and rec["priority"] == "low" and rec["ci"] == "mailgw01"
+    assert rec["details"]["planned_start"] == "2026-03-11T20:00:00Z"
+
+    run = h.complete(run, "implement", "ivan", {"implementation_notes": "Upgraded.",
+                                                "actual_start": "2026-03-11T20:05:00Z",
+                                                "actual_end": "2026-03-11T21:10:00Z"})
+    run = h.complete(run, "verify", "rita", {"verified": True})
+    run = h.complete(run, "review", "mona", {"review_notes": "Good."})
+    assert run.status == "completed"
+    rec = record(run)
+    assert rec["status"] == "closed" and rec["assignment_group"] == "ChangeManagers"
+    assert rec["details"] | {} == {
+        "implementer": "ivan", "planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z",
+        "actual_start": "2026-03-11T20:05:00Z", "actual_end": "2026-03-11T21:10:00Z", "result": "successful",
+        "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "risk": "low",
+        "reason": "Version 8 is out of support in April.", "implemented_by": "ivan", "revision_count": 0,
+    }
+    assert run.history_path().count("assess") == 1
+
+
+def test_no_eligible_cab_member_falls_back_to_a_change_manager():
+    h = Harness({**GROUPS, "CAB": ["rita", "ivan"]})
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", ASSESS_HIGH)
+    assert run.data["risk"] == "high" and run.data["cab_members"] == []
+    assert [t.bpmn_id for t in run.user_tasks()] == ["manager_approve"]
+    run = h.complete(run, "manager_approve", "mona", APPROVE)
+    assert run.data["approvers"] == ["mona"] and status(run) == "scheduled"
+
+
+# -- normal: CAB --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("assessment", "risk"), [(ASSESS_MEDIUM, "medium"), (ASSESS_HIGH, "high")])
+def test_medium_and_high_risk_changes_need_every_cab_member(h: Harness, assessment: dict[str, Any], risk: str):
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", assessment)
+    assert run.data["risk"] == risk and status(run) == "awaiting_approval"
+    assert h.ops.named("get_group_members") == [{"group": "CAB"}]
+    votes = h.tasks(run, "cab_vote")
+    assert sorted(t.data["approver"] for t in votes) == ["carol", "dave", "erin"]
+    for vote in votes:
+        assert vote.lane == "CAB" and vote.name == "CAB approval"
+        assert vote.properties["assignedUserVar"] == "approver"
+        assert vote.properties["excludeUsersVars"] == "requester,implementer"
+        assert vote.properties["excludeReason"] == APPROVAL_EXCLUSION
+    with pytest.raises(NotAllowed):  # carol may not take dave's vote
+        h.check_allowed(h.task(run, "cab_vote", for_user="dave"), "carol")
+    for member in ("dave", "carol"):
+        run = h.complete(run, "cab_vote", member, APPROVE)
+        assert status(run) == "awaiting_approval"
+    assert [t.data["approver"] for t in h.tasks(run, "cab_vote")] == ["erin"]
+    run = h.complete(run, "cab_vote", "erin", {"approved": True, "approval_comment": "Go."})
+    assert run.data["approval_outcome"] == "approved"
+    assert sorted(run.data["approvers"]) == ["carol", "dave", "erin"]
+    assert [v["approver"] for v in run.data["votes"]] == ["dave", "carol", "erin"]
+    assert record(run)["priority"] == risk
+    run = finish(h, run)
+    assert record(run)["details"]["approvers"] == ["dave", "carol", "erin"]
+
+
+def test_requester_and_implementer_get_no_cab_vote():
+    h = Harness({**GROUPS, "CAB": ["carol", "rita", "ivan", "dave"]})
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", ASSESS_HIGH)
+    assert sorted(t.data["approver"] for t in h.tasks(run, "cab_vote")) == ["carol", "dave"]
+
+
+def test_cab_rejection_goes_back_to_the_requester_who_resubmits_and_gets_approval(h: Harness):
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", ASSESS_HIGH)
+    run = h.complete(run, "cab_vote", "carol", APPROVE)
+    run = h.complete(run, "cab_vote", "dave", {"approved": False, "approval_comment": "No tested rollback."})
+    assert h.tasks(run, "cab_vote") == []  # the veto cancelled erin's open vote
+    assert status(run) == "rejected"
+    assert run.data["rejection_reason"] == "No tested rollback." and run.data["rejected_by"] == "dave"
+    assert run.data["approvers"] == []
+    revise = h.task(run, "revise")
+    assert revise.lane == "Requesters" and revise.properties["assignedUserVar"] == "requester"
+    with pytest.raises(NotAllowed):
+        h.complete(run, "revise", "mona", {"revision_decision": "withdraw"})
+    assert record(run)["details"]["rejection_reason"] == "No tested rollback."
+
+    run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit",
+                                             "revision_notes": "Rollback rehearsed in staging.",
+                                             "rollback_plan": "Restore the snapshot; rehearsed on 9 March."})
+    assert status(run) == "assessment" and run.data["revision_count"] == 1
+    assert run.data["rollback_plan"] == "Restore the snapshot; rehearsed on 9 March."
+    assert run.data["implementation_plan"] == "Drain, upgrade, re-enable."  # left out = kept
+    assert [t.bpmn_id for t in run.user_tasks()] == ["assess"]
+    run = h.complete(run, "assess", "max", {**ASSESS_HIGH, "rollback_difficulty": "easy", "implementer": "isla"})
+    assert run.data["risk"] == "medium"
+    assert sorted(t.data["approver"] for t in h.tasks(run, "cab_vote")) == ["carol", "dave", "erin"]
+    for member in ("erin", "dave", "carol"):
+        run = h.complete(run, "cab_vote", member, APPROVE)
+    assert run.data["approval_outcome"] == "approved"
+    assert run.data["approvers"] == ["erin", "dave", "carol"]
+    assert [v["approver"] for v in run.data["votes"]] == ["erin", "dave", "carol"]
+    assert all(v["approved"] for v in run.data["votes"])
+    assert run.data["rejection_reason"] == "No tested rollback."  # the last rejection stays on record
+    assert h.ops.named("get_group_members") == [{"group": "CAB"}, {"group": "CAB"}]
+    run = finish(h, run, implementer="isla")
+    assert record(run)["assignee"] == "isla"
+    assert run.history_path().count("assess") == 2
+
+
+def test_rejected_change_can_be_withdrawn(h: Harness):
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", ASSESS_LOW)
+    run = h.complete(run, "manager_approve", "max", {"approved": False, "approval_comment": "Clashes with the freeze."})
+    assert status(run) == "rejected" and run.data["rejected_by"] == "max"
+    run = h.complete(run, "revise", "rita", {"revision_decision": "withdraw", "revision_notes": "Postponed."})
+    assert run.status == "completed"
+    assert status(run) == "withdrawn" and run.data["approval_outcome"] == "rejected"
+    assert "schedule" not in run.history_path()
+    rec = record(run)
+    assert rec["status"] == "withdrawn" and rec["details"]["rejection_reason"] == "Clashes with the freeze."
+
+
+def test_repeated_resubmissions_keep_the_task_tree_flat(h: Harness):
+    run = h.start(change())
+
+    def depth(task: Any) -> int:
+        n = 0
+        while task.parent is not None:
+            task, n = task.parent, n + 1
+        return n
+
+    depths = []
+    for _ in range(4):
+        run = h.complete(run, "assess", "mona", ASSESS_LOW)
+        run = h.complete(run, "manager_approve", "max", {"approved": False, "approval_comment": "Not yet."})
+        run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit"})
+        depths.append(max(depth(t) for t in run._wf.get_tasks()))
+    assert run.data["revision_count"] == 4
+    assert len(set(depths)) == 1, depths
+
+
+# -- emergency -----------------------------------------------------------------------------------------
+
+
+def test_emergency_change_is_approved_by_the_emergency_cab_in_time(h: Harness):
+    run = h.start(change("emergency", implementer="ivan"))
+    assert [t.bpmn_id for t in run.user_tasks()] == ["ecab_approve"]
+    assert status(run) == "awaiting_approval" and run.data["risk"] == "high"
+    approve = h.task(run, "ecab_approve")
+    assert approve.lane == "EmergencyCAB" and approve.name == "Emergency CAB approval"
+    assert approve.properties["excludeUsersVars"] == "requester,implementer"
+    assert approve.properties["excludeReason"] == APPROVAL_EXCLUSION
+    assert run.next_timer_at() == START + timedelta(hours=4)
+    with pytest.raises(NotAllowed):
+        h.complete(run, "ecab_approve", "ivan", APPROVE)
+    h.clock.advance(timedelta(hours=3, minutes=59))
+    run.refresh_timers()
+    run = h.roundtrip(run)
+    run = h.complete(run, "ecab_approve", "ellen", APPROVE)
+    assert run.data["approvers"] == ["ellen"] and run.next_timer_at() is None
+    assert "assess" not in run.history_path() and h.ops.calls == []
+    run = finish(h, run)
+    assert record(run)["category"] == "emergency"
+
+
+def test_emergency_change_not_approved_in_time_is_rejected_and_managers_are_told(h: Harness):
+    run = h.start(change("emergency", emergency_approval_window="PT1H"))
+    assert run.next_timer_at() == START + timedelta(hours=1)
+    [approve] = run.user_tasks()
+    h.clock.advance(timedelta(minutes=59))
+    run.refresh_timers()
+    assert [t.bpmn_id for t in run.user_tasks()] == ["ecab_approve"] and h.ops.calls == []
+    h.clock.advance(timedelta(minutes=2))
+    with pytest.raises(TaskNotReady) as late:  # a late decision loses to the due timer
+        run.complete_task(approve.id, APPROVE, h.identity("ellen"))
+    assert late.value.error_type == "timer_expired"
+    run = h.roundtrip(run)
+    [notice] = h.ops.named("notify")
+    assert notice["group"] == "ChangeManagers"
+    assert "not approved in time" in notice["subject"] and "PT1H" in notice["body"]
+    assert status(run) == "rejected" and run.data["rejection_reason"] == "not approved in time"
+    assert run.data["managers_notified"] == {"notified": 2}
+    assert [t.bpmn_id for t in run.user_tasks()] == ["revise"]
+
+    # The requester resubmits it as a normal change: it is assessed like any other.
+    run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit", "change_type": "normal"})
+    assert [t.bpmn_id for t in run.user_tasks()] == ["assess"]
+    assert run.data["change_type"] == "normal" and status(run) == "assessment" and run.data["risk"] is None
+    assert run.next_timer_at() is None
+    run = h.complete(run, "assess", "mona", ASSESS_LOW)
+    run = h.complete(run, "manager_approve", "max", APPROVE)
+    assert status(run) == "scheduled" and record(run)["category"] == "normal"
+
+
+def test_emergency_resubmission_gets_a_fresh_window_and_can_be_withdrawn(h: Harness):
+    run = h.start(change("emergency"))
+    h.clock.advance(timedelta(hours=4, minutes=1))
+    run.refresh_timers()
+    run = h.roundtrip(run)
+    run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit", "revision_notes": "Still urgent."})
+    assert [t.bpmn_id for t in run.user_tasks()] == ["ecab_approve"]
+    assert run.next_timer_at() == h.clock.now() + timedelta(hours=4)
+    run = h.complete(run, "ecab_approve", "eric", {"approved": False, "approval_comment": "Not an emergency."})
+    assert run.data["rejection_reason"] == "Not an emergency."
+    run = h.complete(run, "revise", "rita", {"revision_decision": "withdraw"})
+    assert run.status == "completed" and status(run) == "withdrawn"
+    assert len(h.ops.named("notify")) == 1
+
+
+# -- verification ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("restored", "result"), [(True, "rolled_back"), (False, "rollback_failed")])
+def test_failed_verification_is_rolled_back_and_reviewed(h: Harness, restored: bool, result: str):
+    run = h.start(change("standard"))
+    run = finish(h, run, verified=False)
+    assert status(run) == "rolling_back" and run.data["result"] == "verification_failed"
+    assert run.data["confirmed_by"] == "rita"
+    rollback = h.task(run, "rollback")
+    assert rollback.lane == "Implementers"
+    run = h.complete(run, "rollback", "isla", {"rollback_notes": "Snapshot restored.", "rollback_successful": restored})
+    assert status(run) == "review" and run.data["result"] == result
+    run = h.complete(run, "review", "mona", {"review_notes": "Rolled back.", "lessons": "Test the upgrade first."})
+    assert run.status == "completed" and status(run) == "closed"
+    rec = record(run)
+    assert rec["details"]["result"] == result and rec["details"]["confirmed_by"] == "rita"
+    assert "rollback" in run.history_path()
+
+
+# -- risk decision ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("impact", "users", "rollback", "tested", "risk"), [
+    ("high", 10, "hard", True, "high"),
+    ("high", 10, "easy", False, "high"),
+    ("high", 10, "easy", True, "medium"),
+    ("medium", 50, "hard", False, "high"),
+    ("medium", 5000, "hard", True, "high"),
+    ("medium", 500, "hard", True, "medium"),
+    ("medium", 100, "easy", True, "medium"),
+    ("medium", 99, "easy", False, "medium"),
+    ("medium", 99, "easy", True, "low"),
+    ("low", 1000, "easy", True, "medium"),
+    ("low", 10, "hard", False, "medium"),
+    ("low", 10, "hard", True, "low"),
+    ("low", 999, "easy", False, "low"),
+])
+def test_change_risk_decision(h: Harness, impact: str, users: int, rollback: str, tested: bool, risk: str):
+    run = h.start(change())
+    run = h.complete(run, "assess", "mona", {"impact": impact, "affected_users": users,
+                                             "rollback_difficulty": rollback, "has_tested": tested,
+                                             "implementer": "ivan"})
+    assert run.data["risk"] == risk
+    expected = ["manager_approve"] if risk == "low" else ["cab_vote"] * 3
+    assert [t.bpmn_id for t in run.user_tasks()] == expected
+
+
+# -- forms ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "bad", "field"), [
+    ("change-assess.json", {**ASSESS_LOW, "impact": "extreme"}, "impact"),
+    ("change-assess.json", {**ASSESS_LOW, "affected_users": -1}, "affected_users"),
+    ("change-assess.json", {**ASSESS_LOW, "implementer": ""}, "implementer"),
+    ("change-approve.json", {"approved": False}, "approval_comment"),
+    ("change-approve.json", {"approval_comment": "ok"}, "approved"),
+    ("change-revise.json", {"revision_decision": "maybe"}, "revision_decision"),
+    ("change-revise.json", {"revision_decision": "resubmit", "change_type": "standard"}, "change_type"),
+    ("change-schedule.json", {"planned_start": "next Tuesday", "planned_end": "2026-03-11T21:30:00Z"},
+     "planned_start"),
+    ("change-implement.json", {"implementation_notes": "x", "actual_start": "2026-03-11T20:05:00"}, "actual_end"),
+    ("change-verify.json", {"verification_notes": "?"}, "verified"),
+    ("change-rollback.json", {"rollback_notes": "x"}, "rollback_successful"),
+    ("change-review.json", {"lessons": "x"}, "review_notes"),
+])
+def test_forms_refuse_bad_submissions(name: str, bad: dict[str, Any], field: str):
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(form(name) or {}, form(name.replace(".json", ".ui.json")), bad, {})
+    assert field in info.value.details["fields"]
+
+
+def test_web_form_posts_are_understood():
+    cleaned = validate_submission(form("change-assess.json") or {}, form("change-assess.ui.json"),
+                                  {"impact": "medium", "affected_users": "250", "rollback_difficulty": "easy",
+                                   "implementer": "ivan"}, {}, coerce_strings=True)
+    assert cleaned["affected_users"] == 250 and cleaned["has_tested"] is False
+    cleaned = validate_submission(form("change-approve.json") or {}, form("change-approve.ui.json"),
+                                  {"approved": "false", "approval_comment": "No."},
+                                  {"risk": "high", "implementer": "ivan"}, coerce_strings=True)
+    assert cleaned == {"risk": "high", "implementer": "ivan", "approved": False, "approval_comment": "No."}

@@ -1,0 +1,357 @@
+"""problem_management.bpmn: every path, driven through the engine with fake platform operations.
+
+After every step the state must survive dump -> restore -> dump unchanged; every submission is
+validated against the task's form first, as the platform does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.clock import FrozenClock
+from app.engine import ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile, UserTaskView, WorkflowRun
+from app.errors import ValidationFailed
+from app.services.execution import task_assignment
+from app.services.forms import check_form_definition, render_instructions, validate_submission
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESS_ID = "problem_management"
+OPERATIONS = frozenset({
+    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
+    "get_group_members", "get_manager", "catalog_item",
+})
+FORMS = ("problem-triage", "problem-rca", "problem-verify", "problem-close")
+
+
+def source_files() -> list[SourceFile]:
+    paths = [ROOT / "processes" / f"{PROCESS_ID}.bpmn", ROOT / "processes" / f"{PROCESS_ID}.record.json"]
+    paths += sorted((ROOT / "forms").glob("problem-*.json"))
+    return [SourceFile(p.name, p.read_bytes()) for p in paths]
+
+
+def identity(username: str, initiator: str = "sam") -> ScriptIdentity:
+    return ScriptIdentity(current_user={"id": 1, "username": username}, initiator={"id": 2, "username": initiator})
+
+
+class FakeOperations:
+    """Records service-task calls and answers like the platform would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.changes = 0
+        self.articles = 0
+
+    def __call__(self, name: str, params: dict[str, Any]) -> Any:
+        self.calls.append((name, params))
+        if name == "link_records":
+            return {"linked": list(params["numbers"])}
+        if name == "create_knowledge_article":
+            self.articles += 1
+            return {"id": self.articles, "number": f"KB-{self.articles:06d}"}
+        if name == "comment_linked_records":
+            return {"count": 2}
+        if name == "start_process":
+            self.changes += 1
+            return {"instance_id": 100 + self.changes, "number": f"CHG-{self.changes:06d}"}
+        raise AssertionError(f"unexpected operation {name}")
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [params for op, params in self.calls if op == name]
+
+
+class Harness:
+    compiled = {p.process_id: p for p in ProcessLibrary(known_operations=OPERATIONS).compile(source_files())}
+
+    def __init__(self) -> None:
+        self.clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        self.engine = ProcessEngine(script_time_limit=2.0, now=self.clock.now)
+        self.ops = FakeOperations()
+        self.process = self.compiled[PROCESS_ID]
+        mapping = self.process.record_mapping
+        assert mapping is not None
+        self.mapping: dict[str, Any] = mapping
+
+    def start(self, data: dict[str, Any], starter: str = "sam") -> WorkflowRun:
+        bundle = self.engine.spec(self.process.content_hash, self.process.spec_json)
+        run = self.engine.start(bundle, data, identity(starter, starter), operations=self.ops)
+        return self.roundtrip(run)
+
+    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
+        first = run.dump()
+        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
+        restored.failure = run.failure
+        assert json.loads(restored.dump()) == json.loads(first)
+        assert restored.status == run.status
+        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
+        assert run.failure is None, run.failure
+        return restored
+
+    def task(self, run: WorkflowRun, bpmn_id: str) -> UserTaskView:
+        [task] = run.user_tasks()
+        assert task.bpmn_id == bpmn_id, f"expected {bpmn_id}, ready: {task.bpmn_id}"
+        return task
+
+    def complete(self, run: WorkflowRun, bpmn_id: str, data: dict[str, Any], user: str) -> WorkflowRun:
+        """Validate like the platform (form, then setUserVar) and complete the one ready task."""
+        task = self.task(run, bpmn_id)
+        assert task.form is not None
+        schema = self.process.forms[task.form]
+        ui = self.process.forms.get(task.ui_form) if task.ui_form else None
+        clean = validate_submission(schema, ui, data, task.data)
+        if task.properties.get("setUserVar"):
+            clean[task.properties["setUserVar"]] = user
+        assert "instructions-error" not in render_instructions(task.instructions, task.data)
+        run.complete_task(task.id, clean, identity(user))
+        return self.roundtrip(run)
+
+    def record(self, run: WorkflowRun) -> dict[str, Any]:
+        """The record as the mapping file describes it, read from the instance's current data."""
+        ready = run.user_tasks()
+        data = ready[0].data if ready else run.data
+        fields = {field: data.get(var) for field, var in self.mapping["fields"].items()}
+        details = {field: data.get(var) for field, var in self.mapping["details"].items()}
+        return {**fields, "details": details}
+
+
+START = {
+    "title": "Outlook disconnects every morning",
+    "description": "Users on floor 3 lose their mail connection between 08:30 and 09:00.",
+    "record_number": "PRB-000007",
+}
+TRIAGE = {"priority": "P2", "category": "software", "assignment_group": "ApplicationSupport",
+          "triage_notes": "Six incidents this week."}
+RCA_PLAIN = {"cause_category": "configuration", "root_cause": "A login script maps a retired file share and hangs.",
+             "fix_needs_change": False}
+RCA_WORKAROUND = {**RCA_PLAIN, "symptoms": "Outlook shows 'Disconnected' after logon.",
+                  "workaround": "Restart Outlook after the logon script finished."}
+RCA_CHANGE = {**RCA_WORKAROUND, "fix_needs_change": True,
+              "proposed_fix": "Remove the retired share from the login script in the AD group policy."}
+
+
+@pytest.fixture()
+def h() -> Harness:
+    return Harness()
+
+
+def triaged(h: Harness, data: dict[str, Any] | None = None) -> WorkflowRun:
+    run = h.start({**START, **(data or {})})
+    assert h.task(run, "triage").data["ticket_status"] == "new"
+    return h.complete(run, "triage", TRIAGE, "pam")
+
+
+def close(h: Harness, run: WorkflowRun) -> WorkflowRun:
+    close_task = h.task(run, "close_problem")
+    assert close_task.data["ticket_status"] == "resolved"
+    assert run.data["ticket_status"] == "resolved"
+    run = h.complete(run, "close_problem", {"closure_notes": "Fixed and monitored for two weeks."}, "pam")
+    assert run.status == "completed"
+    assert run.data["ticket_status"] == "closed" and run.data["closed_by"] == "pam"
+    return run
+
+
+# -- deployment and forms --------------------------------------------------------------------------
+
+
+def test_deploys_with_the_platform_operators_and_its_forms():
+    [process] = ProcessLibrary(known_operations=OPERATIONS).compile(source_files())
+    assert process.process_id == PROCESS_ID
+    assert process.lanes == ("ProblemManagers", "Resolvers")
+    assert {t.bpmn_id: t.lane for t in process.user_tasks} == {
+        "triage": "ProblemManagers", "analyse_root_cause": "Resolvers", "verify_fix": "ProblemManagers",
+        "close_problem": "ProblemManagers"}
+    assert set(process.forms) == {f"{n}.json" for n in FORMS} | {f"{n}.ui.json" for n in FORMS}
+    for name in FORMS:
+        check_form_definition(process.forms[f"{name}.json"], process.forms[f"{name}.ui.json"], f"{name}.json")
+    assert process.record_mapping["kind"] == "problem" and process.record_mapping["prefix"] == "PRB"
+    xml = (ROOT / "processes" / f"{PROCESS_ID}.bpmn").read_text()
+    assert "<bpmndi:BPMNDiagram" in xml and 'bpmnElement="analyse_and_fix"' in xml
+    assert "standardLoopCharacteristics" in xml
+
+
+@pytest.mark.parametrize(("form", "data", "field"), [
+    ("problem-triage", {**TRIAGE, "priority": "P5"}, "priority"),
+    ("problem-triage", {**TRIAGE, "assignment_group": "Facilities"}, "assignment_group"),
+    ("problem-triage", {"priority": "P1", "assignment_group": "NetworkTeam"}, "category"),
+    ("problem-rca", {"cause_category": "configuration", "fix_needs_change": False}, "root_cause"),
+    ("problem-rca", {**RCA_PLAIN, "cause_category": "gremlins"}, "cause_category"),
+    ("problem-rca", {**RCA_PLAIN, "fix_needs_change": "maybe"}, "fix_needs_change"),
+    ("problem-verify", {"verification_notes": "looked fine"}, "fix_verified"),
+    ("problem-close", {"closure_notes": "ok"}, "closure_notes"),
+])
+def test_forms_refuse_bad_submissions(h: Harness, form: str, data: dict[str, Any], field: str):
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(h.process.forms[f"{form}.json"], h.process.forms[f"{form}.ui.json"], data, {})
+    assert field in info.value.details["fields"]
+
+
+# -- paths -------------------------------------------------------------------------------------------
+
+
+def test_plain_problem_without_incidents_workaround_or_change(h: Harness):
+    run = h.start({"title": START["title"], "description": START["description"]})
+    triage = h.task(run, "triage")
+    assert triage.lane == "ProblemManagers" and triage.name == "Triage and prioritise problem"
+    assert triage.form == "problem-triage.json" and triage.properties["setUserVar"] == "problem_manager"
+    assert triage.data["requester"] == "sam" and triage.data["related_incidents"] == []
+    assert triage.data["record_number"] == ""  # the platform normally supplies it
+    assert h.ops.calls == []  # nothing to link
+    assert h.record(run)["status"] == "new"
+
+    run = h.complete(run, "triage", TRIAGE, "pam")
+    assert run.data["ticket_status"] == "analysis"  # set by triage, visible at the top level
+    rca = h.task(run, "analyse_root_cause")
+    assert rca.name == "Analyse root cause" and rca.lane == "Resolvers"
+    assert rca.properties["candidateGroupVar"] == "assignment_group"
+    assert rca.properties["setUserVar"] == "assignee"
+    assert task_assignment(rca) == (None, "ApplicationSupport")
+    assert rca.data["ticket_status"] == "analysis"
+    assert h.record(run)["assignment_group"] == "ApplicationSupport"
+
+    run = h.complete(run, "analyse_root_cause", RCA_PLAIN, "ann")
+    assert h.ops.calls == []
+    record = h.record(run)
+    assert record["status"] == "resolved" and record["assignee"] == "ann" and record["priority"] == "P2"
+    assert record["details"] == {"root_cause": RCA_PLAIN["root_cause"], "cause_category": "configuration",
+                                 "workaround": "", "known_error_article": None, "fix_change": None}
+    run = close(h, run)
+    assert run.data["closure_notes"] == "Fixed and monitored for two weeks."
+    assert h.record(run)["status"] == "closed"
+    assert "verify_fix" not in run.history_path() and "publish_known_error" not in run.history_path()
+
+
+def test_related_incidents_are_linked_and_a_workaround_becomes_a_known_error(h: Harness):
+    run = h.start({**START, "related_incidents": ["inc-000001", " INC-000002 ", "INC-000001", ""]})
+    assert h.ops.calls == [("link_records", {"numbers": ["INC-000001", "INC-000002"],
+                                             "link_type": "related_incident"})]
+    assert h.task(run, "triage").data["incident_links"] == {"linked": ["INC-000001", "INC-000002"]}
+    assert "Related incidents: INC-000001, INC-000002" in render_instructions(
+        h.task(run, "triage").instructions, h.task(run, "triage").data)
+
+    run = h.complete(run, "triage", TRIAGE, "pam")
+    run = h.complete(run, "analyse_root_cause", RCA_WORKAROUND, "ann")
+    assert h.ops.named("create_knowledge_article") == [{
+        "title": "Known error: Outlook disconnects every morning",
+        "symptoms": RCA_WORKAROUND["symptoms"],
+        "cause": RCA_WORKAROUND["root_cause"],
+        "workaround": RCA_WORKAROUND["workaround"],
+    }]
+    assert h.ops.named("comment_linked_records") == [{
+        "kind": "incident",
+        "body": "Known error KB-000001 has a workaround: Restart Outlook after the logon script finished.",
+    }]
+    record = h.record(run)
+    assert record["details"]["known_error_article"] == "KB-000001"
+    assert record["details"]["workaround"] == RCA_WORKAROUND["workaround"]
+    assert record["status"] == "resolved"  # no change needed: straight on to closure
+    history = run.history_path()
+    assert history.index("publish_known_error") < history.index("tell_incidents") < history.index("record_known_error")
+    close(h, run)
+
+
+def test_symptoms_default_to_the_description(h: Harness):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", {**RCA_WORKAROUND, "symptoms": ""}, "ann")
+    [article] = h.ops.named("create_knowledge_article")
+    assert article["symptoms"] == ""  # an explicit empty answer wins
+    h2 = Harness()
+    run = triaged(h2)
+    data = {k: v for k, v in RCA_WORKAROUND.items() if k != "symptoms"}
+    run = h2.complete(run, "analyse_root_cause", data, "ann")
+    [article] = h2.ops.named("create_knowledge_article")
+    assert article["symptoms"] == START["description"]
+
+
+def test_known_error_status_while_the_fix_change_is_raised_and_verified(h: Harness):
+    run = triaged(h)
+    before = datetime.now(timezone.utc)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    after = datetime.now(timezone.utc)
+    [change] = h.ops.named("start_process")
+    assert change["process_id"] == "change_enablement" and change["link_type"] == "fix_change"
+    data = change["data"]
+    assert data["title"] == "Fix for PRB-000007: Outlook disconnects every morning"
+    assert data["change_type"] == "normal"
+    assert data["implementation_plan"] == RCA_CHANGE["proposed_fix"]
+    assert data["rollback_plan"] and data["test_plan"] and "PRB-000007" in data["reason"]
+    assert RCA_CHANGE["root_cause"] in data["description"]
+    assert (data["priority"], data["category"], data["assignment_group"]) == ("P2", "software", "ApplicationSupport")
+    start, end = datetime.fromisoformat(data["planned_start"]), datetime.fromisoformat(data["planned_end"])
+    assert start.tzinfo is not None and start.minute == 0
+    assert before + timedelta(days=3, hours=-1) <= start <= after + timedelta(days=3)
+    assert end - start == timedelta(hours=2)
+
+    verify = h.task(run, "verify_fix")
+    assert verify.name == "Verify fix" and verify.form == "problem-verify.json"
+    assert verify.lane == "ProblemManagers" and "candidateGroupVar" not in verify.properties
+    assert task_assignment(verify) == (None, None)  # the lane decides
+    assert verify.data["ticket_status"] == "known_error"
+    record = h.record(run)
+    assert record["details"]["fix_change"] == "CHG-000001"
+    assert record["details"]["known_error_article"] == "KB-000001"
+
+    run = h.complete(run, "verify_fix", {"fix_verified": True, "verification_notes": "No disconnects for a week."},
+                     "pam")
+    assert run.data["verified_by"] == "pam" and run.data["fix_verified"] is True
+    assert len(h.ops.named("start_process")) == 1
+    close(h, run)
+
+
+def test_change_without_workaround_uses_default_plan_and_platform_number(h: Harness):
+    run = h.start({"title": "Core switch reboots", "description": "Switch SW-CORE-2 reboots under load."})
+    run = h.complete(run, "triage", {**TRIAGE, "category": "network", "assignment_group": "NetworkTeam"}, "pam")
+    run = h.complete(run, "analyse_root_cause", {"cause_category": "software_defect",
+                                                 "root_cause": "Firmware 9.1 leaks memory in the ARP table.",
+                                                 "fix_needs_change": True}, "nick")
+    assert h.ops.named("create_knowledge_article") == []
+    [change] = h.ops.named("start_process")
+    assert change["data"]["title"] == "Fix for problem: Core switch reboots"
+    assert change["data"]["implementation_plan"].endswith("Firmware 9.1 leaks memory in the ARP table.")
+    assert h.task(run, "verify_fix").data["ticket_status"] == "fix_in_progress"
+    run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
+    close(h, run)
+
+
+def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness):
+    run = triaged(h)
+    depths = []
+    for round_no in range(1, 4):
+        rca = h.task(run, "analyse_root_cause")
+        assert rca.data["ticket_status"] == "analysis" and rca.data["fix_verified"] is False
+        if round_no > 1:
+            assert rca.data["fix_change"] == f"CHG-{round_no - 1:06d}"
+            assert "did not remove the problem" in render_instructions(rca.instructions, rca.data)
+        run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+        verify = h.task(run, "verify_fix")
+        assert verify.data["fix_change"] == f"CHG-{round_no:06d}" and verify.data["ticket_status"] == "known_error"
+        run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "Still disconnects."}, "pam")
+        depths.append(max(t.depth for t in run._wf.get_tasks()))
+    assert depths[0] == depths[1] == depths[2]
+    # the known error was published once; the incidents heard about it once
+    assert len(h.ops.named("create_knowledge_article")) == 1
+    assert len(h.ops.named("comment_linked_records")) == 1
+    assert len(h.ops.named("start_process")) == 3
+
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
+    record = h.record(run)
+    assert record["status"] == "resolved" and record["details"]["fix_change"] == "CHG-000004"
+    assert record["details"]["known_error_article"] == "KB-000001"
+    close(h, run)
+
+
+def test_reanalysis_that_needs_no_change_ends_the_cycle(h: Harness):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.complete(run, "verify_fix", {"fix_verified": False}, "pam")
+    run = h.complete(run, "analyse_root_cause",
+                     {**RCA_PLAIN, "root_cause": "A user-side cache setting; fixed by the desktop policy refresh."},
+                     "ann")
+    assert len(h.ops.named("start_process")) == 1
+    record = h.record(run)
+    assert record["status"] == "resolved" and record["details"]["fix_change"] == "CHG-000001"
+    close(h, run)

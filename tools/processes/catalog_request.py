@@ -1,0 +1,239 @@
+"""Draw processes/catalog_request.bpmn (service catalog requests: approval, fulfilment, confirmation).
+
+Run from the repository root: ``.venv/bin/python tools/processes/catalog_request.py``.
+
+Data contract (docs/PROCESSES.md; the record mapping is processes/catalog_request.record.json):
+- start data: ``item`` (a catalog item code from processes/catalog.json) plus the fields of that
+  item's request form (forms/catalog-<item>.json); every item form has ``justification``, some
+  ``quantity``.
+- the approval route comes from processes/catalog_approval.dmn: ``none``, ``line_manager`` (the
+  requester's manager; the budget owners when there is none) or ``budget_owner``. Nobody approves
+  their own request.
+- statuses (``ticket_status``): submitted -> [rejected] | fulfilment -> awaiting_confirmation
+  -> closed; "not received" goes back to fulfilment.
+- Fulfilment and confirmation are an embedded subprocess with standardLoopCharacteristics: it
+  repeats until the requester confirms receipt, so the task tree keeps its depth. Its plane has its
+  own lanes (to_xml).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lxml import etree  # noqa: E402
+
+from tools.bpmn_builder import BPMN_NS, Diagram, pretty  # noqa: E402
+
+PROCESS_ID = "catalog_request"
+CYCLE_ID = "fulfil_and_confirm"
+DESK = "ServiceDesk"
+MANAGERS = "LineManagers"
+BUDGET = "BudgetOwners"
+FULFILMENT = "Fulfilment"
+REQUESTERS = "Requesters"
+
+SELF_APPROVAL = "you may not approve your own request"
+
+REGISTER = """\
+requester = get_process_initiator_user()["username"]
+ticket_status = "submitted"
+priority = "P4"
+try:
+    record_number
+except NameError:
+    record_number = ""
+try:
+    quantity
+except NameError:
+    quantity = 1
+try:
+    justification
+except NameError:
+    justification = ""
+# Fields later steps fill in; set here so every gateway and the record mapping can read them.
+approval = None
+approved = None
+approved_by = None
+approval_comment = ""
+line_manager = None
+assignee = None
+fulfilment_notes = ""
+received = None
+rating = None
+rating_comment = ""
+"""
+
+PREPARE = """\
+title = catalog["name"] + " for " + requester
+description = justification
+category = catalog["code"]
+fulfilment_group = catalog["fulfilment_group"]
+approval_rule = catalog["approval"]
+quantity = int(quantity)
+cost = catalog["cost"] * quantity
+"""
+
+NOTE_MANAGER = """\
+line_manager = manager_lookup["manager"]
+if not line_manager or line_manager == requester:
+    line_manager = None
+    approval = "budget_owner"
+"""
+
+APPROVE_INSTRUCTIONS = (
+    "**{{ requester }}** requests **{{ catalog.name }}**{% if quantity > 1 %} (x{{ quantity }}){% endif %}.\n\n"
+    "Cost: {{ cost }} EUR. Fulfilled by {{ fulfilment_group }}.\n\n"
+    "Justification: {{ justification }}"
+)
+
+
+def fulfil_cycle() -> Diagram:
+    """One round of fulfilment and the requester's confirmation."""
+    d = Diagram("catalog_fulfil_cycle", "Fulfil and confirm", lanes=[FULFILMENT, REQUESTERS])
+    d.node("fulfil_start", "start", "Fulfilment round started", lane=FULFILMENT, col=0)
+    d.node(
+        "fulfil_request", "user", "Fulfil request", lane=FULFILMENT, col=1,
+        properties={
+            "formJsonSchemaFilename": "request-fulfil.json",
+            "formUiSchemaFilename": "request-fulfil.ui.json",
+            "candidateGroupVar": "fulfilment_group",
+            "setUserVar": "assignee",
+        },
+        prescript='ticket_status = "fulfilment"',
+        instructions=(
+            "Deliver **{{ catalog.name }}**{% if quantity > 1 %} (x{{ quantity }}){% endif %} to **{{ requester }}**.\n\n"
+            "Target: {{ catalog.target_hours }} hours.\n\n"
+            "{% if received == 'no' %}The requester reported it was not received: {{ rating_comment }}\n\n{% endif %}"
+            "Justification: {{ justification }}"
+        ),
+    )
+    d.node(
+        "confirm_receipt", "user", "Confirm receipt and rate", lane=REQUESTERS, col=2,
+        properties={
+            "formJsonSchemaFilename": "request-confirm.json",
+            "formUiSchemaFilename": "request-confirm.ui.json",
+            "assignedUserVar": "requester",
+        },
+        prescript='ticket_status = "awaiting_confirmation"',
+        instructions=(
+            "Your request **{{ title }}** was fulfilled:\n\n{{ fulfilment_notes }}\n\n"
+            "Please confirm you received it and rate the service."
+        ),
+    )
+    d.node("fulfil_end", "end", "Fulfilment round done", lane=REQUESTERS, col=3)
+    d.chain("fulfil_start", "fulfil_request", "confirm_receipt", "fulfil_end")
+    return d
+
+
+def build() -> Diagram:
+    d = Diagram(
+        PROCESS_ID, "Catalog request", lanes=[DESK, MANAGERS, BUDGET, FULFILMENT],
+        documentation="Order an item from the service catalog: approval by the line manager or budget owner "
+                      "as the catalog approval decision says, fulfilment by the item's team, confirmation "
+                      "and rating by the requester.",
+    )
+    d.node("start", "start", "Item ordered", lane=DESK, col=0)
+    d.node("register", "script", "Register request", lane=DESK, col=1, script=REGISTER)
+    d.node(
+        "load_item", "service", "Load catalog item", lane=DESK, col=2,
+        operator="catalog_item", params={"code": "item"}, result_variable="catalog",
+    )
+    d.node("prepare", "script", "Prepare request", lane=DESK, col=3, script=PREPARE)
+    d.node("decide_approval", "rule", "Decide approval", lane=DESK, col=4, decision="catalog_approval")
+    d.node("which_approval", "xor", "Which approval?", lane=DESK, col=5)
+
+    d.node(
+        "find_manager", "service", "Find line manager", lane=MANAGERS, col=6,
+        operator="get_manager", params={"username": "requester"}, result_variable="manager_lookup",
+    )
+    d.node("note_manager", "script", "Note line manager", lane=MANAGERS, col=7, script=NOTE_MANAGER)
+    d.node("manager_known", "xor", "Line manager known?", lane=MANAGERS, col=8)
+    d.node(
+        "approve_manager", "user", "Approve as line manager", lane=MANAGERS, col=9,
+        properties={
+            "formJsonSchemaFilename": "request-approve.json",
+            "formUiSchemaFilename": "request-approve.ui.json",
+            "assignedUserVar": "line_manager",
+            "excludeUsersVars": "requester",
+            "excludeReason": SELF_APPROVAL,
+            "setUserVar": "approved_by",
+        },
+        instructions=APPROVE_INSTRUCTIONS,
+    )
+    d.node(
+        "approve_budget", "user", "Approve as budget owner", lane=BUDGET, col=9,
+        properties={
+            "formJsonSchemaFilename": "request-approve.json",
+            "formUiSchemaFilename": "request-approve.ui.json",
+            "excludeUsersVars": "requester",
+            "excludeReason": SELF_APPROVAL,
+            "setUserVar": "approved_by",
+        },
+        instructions=APPROVE_INSTRUCTIONS,
+    )
+    d.node("is_approved", "xor", "Approved?", lane=DESK, col=10, row=1)
+    d.node("reject", "script", "Mark rejected", lane=DESK, col=11, row=1, script='ticket_status = "rejected"')
+    d.node("end_rejected", "end", "Request rejected", lane=DESK, col=12, row=1)
+
+    d.node("ready", "xor", "Ready for fulfilment", lane=DESK, col=11)
+    d.node("start_fulfilment", "script", "Hand over to fulfilment", lane=DESK, col=12,
+           script='ticket_status = "fulfilment"')
+    d.node(
+        CYCLE_ID, "sub", "Fulfil and confirm", lane=FULFILMENT, col=13,
+        inner=fulfil_cycle(), loop_condition='received != "yes"',
+        documentation="Repeats until the requester confirms they received the item.",
+    )
+    d.node("close", "script", "Mark closed", lane=DESK, col=14, script='ticket_status = "closed"')
+    d.node("end", "end", "Request closed", lane=DESK, col=15)
+
+    d.chain("start", "register", "load_item", "prepare", "decide_approval", "which_approval")
+    d.flow("which_approval", "find_manager", condition='approval == "line_manager"', name="line manager")
+    d.flow("which_approval", "approve_budget", condition='approval == "budget_owner"', name="budget owner")
+    # Straight flows stay unnamed: the builder puts a straight flow's label on its target.
+    d.flow("which_approval", "ready", default=True)  # none
+    d.chain("find_manager", "note_manager", "manager_known")
+    d.flow("manager_known", "approve_manager", condition="line_manager")  # yes
+    d.flow("manager_known", "approve_budget", name="no manager", default=True)
+    d.flow("approve_manager", "is_approved")
+    d.flow("approve_budget", "is_approved")
+    d.flow("is_approved", "ready", condition="approved", name="approved")
+    d.flow("is_approved", "reject", default=True)  # rejected
+    d.chain("reject", "end_rejected")
+    d.chain("ready", "start_fulfilment", CYCLE_ID, "close", "end")
+    return d
+
+
+def to_xml() -> str:
+    """The builder's XML, with the fulfilment cycle's tasks in their own lanes.
+
+    SpiffWorkflow gives every node inside an embedded subprocess the subprocess's lane when it has
+    one. So the collapsed subprocess is drawn in the Fulfilment lane but left out of every lane's
+    flowNodeRefs, and its plane has lanes of its own (without the pool the builder draws for a laned
+    diagram): fulfilment with the Fulfilment lane, the confirmation with the requester.
+    """
+    d = build()
+    inner = d.nodes[CYCLE_ID].inner
+    assert inner is not None
+    root = etree.fromstring(d.to_xml().encode("utf-8"))
+    for ref in list(root.iter(f"{{{BPMN_NS}}}flowNodeRef")):
+        if ref.text == CYCLE_ID:
+            ref.getparent().remove(ref)
+    for shape in list(root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape")):
+        if shape.get("bpmnElement") == f"{inner.process_id}_participant":
+            shape.getparent().remove(shape)
+    return pretty(etree.tostring(root, encoding="unicode"))
+
+
+def main() -> Path:
+    target = ROOT / "processes" / f"{PROCESS_ID}.bpmn"
+    target.write_text(to_xml(), encoding="utf-8")
+    return target
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,476 @@
+"""Draw processes/change_enablement.bpmn (ITIL 4 change enablement).
+
+Run from the repository root: ``.venv/bin/python tools/processes/change_enablement.py``.
+
+Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablement.record.json):
+
+- start data: ``title``, ``description``, ``change_type`` (standard | normal | emergency),
+  ``reason``, ``planned_start`` and ``planned_end`` (ISO date-time strings with an offset),
+  ``implementation_plan``, ``rollback_plan``, ``test_plan``; optional ``ci``, ``implementer``
+  (username of the planned implementer; a normal change sets it at assessment) and
+  ``emergency_approval_window`` (ISO 8601 duration the Emergency CAB has, default ``"PT4H"``).
+- statuses (``ticket_status``), in order: new -> assessment (normal) | awaiting_approval
+  (emergency) -> awaiting_approval -> approved | rejected -> (rejected: resubmit -> assessment ...,
+  or withdraw -> withdrawn) -> scheduled -> implementing -> verifying -> [rolling_back] -> review
+  -> closed. A standard change goes new -> approved -> scheduled without assessment or approval.
+- Risk (``risk``: low | medium | high) comes from change_risk.dmn after the assessment; an
+  emergency change is treated as high risk (it is not assessed), a standard change as low.
+- Approval: low risk -> one change manager; medium/high -> every eligible CAB member in parallel
+  (a multi-instance task over ``cab_members``; one rejection cancels the other votes); emergency
+  -> one Emergency CAB member within ``emergency_approval_window``, else ChangeManagers are
+  notified and the change is rejected as "not approved in time" (the requester may then resubmit,
+  also as a normal change, or withdraw). ``approvers`` collects who approved; the implementation
+  task excludes them. Every approval task excludes ``requester`` and ``implementer``.
+- The assess -> approve -> revise cycle is the embedded subprocess ``approval_cycle`` with
+  standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
+
+Layout note: the collapsed ``approval_cycle`` is drawn inside the ChangeManagers lane but is kept
+out of every lane's flowNodeRefs, and its plane has lanes of its own. SpiffWorkflow gives every
+node inside a subprocess the subprocess's lane when the subprocess has one, which would put the
+CAB, Emergency CAB and requester tasks in the ChangeManagers queue.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lxml import etree  # noqa: E402
+
+from tools.bpmn_builder import BPMN_NS, SPIFF_NS, Diagram, pretty  # noqa: E402
+
+PROCESS_ID = "change_enablement"
+CYCLE_ID = "approval_cycle"
+REQUESTERS = "Requesters"
+MANAGERS = "ChangeManagers"
+CAB = "CAB"
+ECAB = "EmergencyCAB"
+IMPLEMENTERS = "Implementers"
+
+APPROVAL_EXCLUDES = {
+    "excludeUsersVars": "requester,implementer",
+    "excludeReason": "separation of duties: the requester and the implementer may not approve this change",
+}
+
+# -- scripts ---------------------------------------------------------------------------------------
+
+REGISTER = """\
+requester = get_process_initiator_user()["username"]
+ticket_status = "new"
+assignment_group = "ChangeManagers"
+change_type = str(change_type).strip().lower()
+if change_type not in ("standard", "normal", "emergency"):
+    raise ValueError("change_type must be standard, normal or emergency")
+# Process owners may tune how long the Emergency CAB has to decide (ISO 8601 duration).
+try:
+    emergency_approval_window
+except NameError:
+    emergency_approval_window = "PT4H"
+if not emergency_approval_window:
+    emergency_approval_window = "PT4H"
+parse_duration(emergency_approval_window)
+try:
+    ci
+except NameError:
+    ci = None
+try:
+    implementer
+except NameError:
+    implementer = None
+risk = None
+approvers = []
+approval_outcome = None
+rejection_reason = None
+rejected_by = None
+revision_decision = None
+revision_count = 0
+result = None
+actual_start = None
+actual_end = None
+confirmed_by = None
+implementer_done_by = None
+"""
+
+PRE_APPROVE = """\
+risk = "low"
+approvers = []
+approval_outcome = "approved"
+ticket_status = "approved"
+"""
+
+# Runs at the start of every round of the approval cycle. Lists that cross the loop boundary are
+# reset here: the loop merges each round's data into the previous round's, so a stale list would
+# be merged item by item instead of replaced.
+BEGIN_ROUND = """\
+approval_outcome = None
+revision_decision = None
+approvers = []
+votes = []
+cab_members = []
+if change_type == "emergency":
+    risk = "high"
+    ticket_status = "awaiting_approval"
+else:
+    risk = None
+    ticket_status = "assessment"
+"""
+
+REQUEST_APPROVAL = """\
+if risk not in ("low", "medium", "high"):
+    risk = "high"
+ticket_status = "awaiting_approval"
+"""
+
+# The requester and the implementer may not vote; leaving them out keeps "all must approve"
+# reachable. If nobody is left, a change manager decides instead.
+PICK_CAB = """\
+members = cab_lookup["members"] if cab_lookup and cab_lookup.get("members") else []
+cab_members = sorted(set(m for m in members if m and m != requester and m != implementer))
+votes = []
+"""
+
+SINGLE_DECISION = """\
+decided_by = get_current_user()["username"]
+if approved:
+    approval_outcome = "approved"
+    approvers = [decided_by]
+    ticket_status = "approved"
+else:
+    approval_outcome = "rejected"
+    approvers = []
+    rejected_by = decided_by
+    rejection_reason = (approval_comment or "").strip() or "rejected by " + decided_by
+    ticket_status = "rejected"
+"""
+
+CAB_VOTE = """\
+vote = {"approver": approver, "approved": approved, "comment": (approval_comment or "").strip()}
+"""
+
+TALLY = """\
+rejections = [v for v in votes if not v["approved"]]
+if not rejections and len(votes) == len(cab_members):
+    approval_outcome = "approved"
+    approvers = [v["approver"] for v in votes]
+    ticket_status = "approved"
+else:
+    approval_outcome = "rejected"
+    approvers = []
+    ticket_status = "rejected"
+    if rejections:
+        rejected_by = rejections[0]["approver"]
+        rejection_reason = rejections[0]["comment"] or "rejected by CAB member " + rejected_by
+    else:
+        rejected_by = None
+        rejection_reason = "the CAB vote was not completed"
+"""
+
+TIMEOUT_REJECT = """\
+approval_outcome = "rejected"
+approvers = []
+rejected_by = None
+rejection_reason = "not approved in time"
+ticket_status = "rejected"
+"""
+
+REVISE = """\
+if revision_decision == "withdraw":
+    ticket_status = "withdrawn"
+else:
+    revision_count = revision_count + 1
+"""
+
+MARK_SCHEDULED = 'ticket_status = "scheduled"\n'
+
+SCHEDULED = """\
+ticket_status = "implementing"
+assignment_group = "Implementers"
+"""
+
+IMPLEMENTED = """\
+if not implementer:
+    implementer = get_current_user()["username"]
+ticket_status = "verifying"
+"""
+
+VERIFIED = """\
+if verified:
+    result = "successful"
+    ticket_status = "review"
+    assignment_group = "ChangeManagers"
+else:
+    result = "verification_failed"
+    ticket_status = "rolling_back"
+"""
+
+ROLLED_BACK = """\
+result = "rolled_back" if rollback_successful else "rollback_failed"
+ticket_status = "review"
+assignment_group = "ChangeManagers"
+"""
+
+CLOSE = 'ticket_status = "closed"\n'
+
+# -- instructions -----------------------------------------------------------------------------------
+
+SUMMARY = (
+    "**{{ title }}** ({{ change_type }} change{% if ci %}, CI {{ ci }}{% endif %}), requested by {{ requester }}.\n\n"
+    "{{ description }}\n\n"
+    "Reason: {{ reason }}\n\n"
+    "Planned: {{ planned_start }} to {{ planned_end }}\n\n"
+)
+PLANS = (
+    "**Implementation plan**\n\n{{ implementation_plan }}\n\n"
+    "**Rollback plan**\n\n{{ rollback_plan }}\n\n"
+    "**Test plan**\n\n{{ test_plan }}\n\n"
+)
+
+
+def _form(name: str) -> dict[str, str]:
+    return {"formJsonSchemaFilename": f"{name}.json", "formUiSchemaFilename": f"{name}.ui.json"}
+
+
+def approval_cycle() -> Diagram:
+    d = Diagram(CYCLE_ID, "Assess and approve", lanes=[REQUESTERS, MANAGERS, CAB, ECAB])
+    d.node("round_start", "start", "Review round", lane=MANAGERS, col=0)
+    d.node("begin_round", "script", "Open review round", lane=MANAGERS, col=1, script=BEGIN_ROUND)
+    d.node("route", "xor", "Emergency change?", lane=MANAGERS, col=2)
+    d.node(
+        "assess", "user", "Assess change", lane=MANAGERS, col=3,
+        properties=_form("change-assess"),
+        instructions=SUMMARY + PLANS + (
+            "{% if revision_count %}Resubmitted {{ revision_count }} time(s). "
+            "Last rejection: {{ rejection_reason }}\n\n{{ revision_notes }}\n\n{% endif %}"
+            "Assess impact, reach, rollback and testing, and name who will implement the change."
+        ),
+    )
+    d.node("assess_risk", "rule", "Determine risk", lane=MANAGERS, col=4, decision="change_risk")
+    d.node("request_approval", "script", "Request approval", lane=MANAGERS, col=5, script=REQUEST_APPROVAL)
+    d.node("risk_route", "xor", "Risk level?", lane=MANAGERS, col=6)
+    d.node(
+        "find_cab", "service", "Find CAB members", lane=CAB, col=7,
+        operator="get_group_members", params={"group": '"CAB"'}, result_variable="cab_lookup",
+    )
+    d.node("pick_cab", "script", "Select eligible CAB members", lane=CAB, col=8, script=PICK_CAB)
+    d.node("cab_available", "xor", "Eligible CAB members?", lane=CAB, col=9)
+    d.node(
+        "cab_vote", "user", "CAB approval", lane=CAB, col=10,
+        properties={**_form("change-approve"), "assignedUserVar": "approver", **APPROVAL_EXCLUDES},
+        multi={"collection": "cab_members", "item": "approver", "output": "votes", "output_item": "vote",
+               "completion": 'not vote["approved"]'},
+        postscript=CAB_VOTE,
+        documentation="One task per eligible CAB member, in parallel. All must approve; the first rejection "
+                      "cancels the open votes.",
+        instructions=SUMMARY + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
+        + "Approve or reject. A rejection needs a reason; it ends the vote.",
+    )
+    d.node("tally", "script", "Count CAB votes", lane=CAB, col=11, script=TALLY)
+    d.node("manager_route", "xor", None, lane=MANAGERS, col=10, row=1)
+    d.node(
+        "manager_approve", "user", "Change manager approval", lane=MANAGERS, col=11, row=1,
+        properties={**_form("change-approve"), **APPROVAL_EXCLUDES},
+        postscript=SINGLE_DECISION,
+        instructions=SUMMARY + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
+        + "Approve or reject this change. A rejection needs a reason.",
+    )
+    d.node(
+        "ecab_approve", "user", "Emergency CAB approval", lane=ECAB, col=10,
+        properties={**_form("change-approve"), **APPROVAL_EXCLUDES},
+        postscript=SINGLE_DECISION,
+        instructions="**Emergency change.** " + SUMMARY
+        + "{% if implementer %}Implementer: {{ implementer }}\n\n{% endif %}" + PLANS
+        + "Decide within {{ emergency_approval_window }}; without a decision the change is rejected "
+        "and the change managers are told.",
+    )
+    d.node("ecab_timeout", "boundary", "Approval window elapsed", attached_to="ecab_approve",
+           timer=("timeDuration", "emergency_approval_window"))
+    d.node(
+        "notify_managers", "service", "Notify change managers", lane=ECAB, col=11, row=1,
+        operator="notify",
+        params={
+            "group": '"ChangeManagers"',
+            "subject": '"Emergency change not approved in time: " + title',
+            "body": '"The Emergency CAB did not decide on " + title + " (requested by " + requester + ") within "'
+                    ' + emergency_approval_window + ". The change is rejected; the requester may resubmit it."',
+        },
+        result_variable="managers_notified",
+    )
+    d.node("timeout_reject", "script", "Reject: not approved in time", lane=ECAB, col=12, row=1,
+           script=TIMEOUT_REJECT)
+    d.node("decided", "xor", "Approved?", lane=MANAGERS, col=13)
+    d.node("round_approved", "end", "Approved", lane=MANAGERS, col=14)
+    d.node(
+        "revise", "user", "Revise or withdraw change", lane=REQUESTERS, col=14,
+        properties={**_form("change-revise"), "assignedUserVar": "requester"},
+        postscript=REVISE,
+        instructions=(
+            "Your change **{{ title }}** was rejected: {{ rejection_reason }}\n\n"
+            "Resubmit it with updated plans (it is assessed and approved again), or withdraw it."
+        ),
+    )
+    d.node("round_revised", "end", "Resubmitted or withdrawn", lane=REQUESTERS, col=15)
+
+    d.chain("round_start", "begin_round", "route")
+    d.flow("route", "ecab_approve", condition='change_type == "emergency"', name="emergency")
+    d.flow("route", "assess", name="normal", default=True)
+    d.chain("assess", "assess_risk", "request_approval", "risk_route")
+    d.flow("risk_route", "manager_route", condition='risk == "low"', name="low")
+    d.flow("risk_route", "find_cab", name="medium or high", default=True)
+    d.chain("find_cab", "pick_cab", "cab_available")
+    d.flow("cab_available", "cab_vote", condition="len(cab_members) > 0", name="yes")
+    d.flow("cab_available", "manager_route", name="none", default=True)
+    d.chain("cab_vote", "tally", "decided")
+    d.chain("manager_route", "manager_approve", "decided")
+    d.flow("ecab_approve", "decided")
+    d.flow("ecab_timeout", "notify_managers")
+    d.chain("notify_managers", "timeout_reject", "decided")
+    d.flow("decided", "round_approved", condition='approval_outcome == "approved"', name="approved")
+    d.flow("decided", "revise", name="rejected", default=True)
+    d.chain("revise", "round_revised")
+    return d
+
+
+def build() -> Diagram:
+    d = Diagram(
+        PROCESS_ID, "Change enablement", lanes=[REQUESTERS, MANAGERS, IMPLEMENTERS],
+        documentation="ITIL 4 change enablement: standard changes are pre-approved; normal changes are assessed, "
+                      "risk-rated (change_risk.dmn) and approved by a change manager (low risk) or the CAB "
+                      "(medium/high); emergency changes go to the Emergency CAB within a time window. Rejected "
+                      "changes may be revised and resubmitted or withdrawn. Approved changes are scheduled, "
+                      "implemented (not by an approver), verified by the requester (rollback on failure) and "
+                      "reviewed.",
+    )
+    d.node("start", "start", "Change requested", lane=REQUESTERS, col=0)
+    d.node("register", "script", "Register change", lane=REQUESTERS, col=1, script=REGISTER)
+    d.node("type_route", "xor", "Change type?", lane=MANAGERS, col=2)
+    d.node(
+        CYCLE_ID, "sub", "Assess and approve", lane=MANAGERS, col=3,
+        inner=approval_cycle(), loop_condition='revision_decision == "resubmit"',
+        documentation="Assessment, risk and approval; a rejected change goes back to the requester, and the "
+                      "round repeats while the requester resubmits. Keep this subprocess out of the lanes: "
+                      "the tasks inside have lanes of their own.",
+    )
+    d.node("pre_approve", "script", "Pre-approved standard change", lane=MANAGERS, col=3, row=1,
+           script=PRE_APPROVE)
+    d.node("outcome", "xor", "Approved?", lane=MANAGERS, col=4)
+    d.node("withdrawn", "end", "Change withdrawn", lane=REQUESTERS, col=4.6)
+    d.node("to_schedule", "xor", None, lane=MANAGERS, col=5.5)
+    d.node("mark_scheduled", "script", "Queue for scheduling", lane=MANAGERS, col=6.5, script=MARK_SCHEDULED)
+    d.node(
+        "schedule", "user", "Schedule change", lane=MANAGERS, col=7.5,
+        properties=_form("change-schedule"),
+        postscript=SCHEDULED,
+        instructions=SUMMARY + "Risk: {{ risk }}{% if implementer %}; implementer: {{ implementer }}{% endif %}\n\n"
+        "Confirm the change window (start and end, with a time zone).",
+    )
+    d.node(
+        "implement", "user", "Implement change", lane=IMPLEMENTERS, col=8.5,
+        properties={
+            **_form("change-implement"),
+            "setUserVar": "implementer_done_by",
+            "excludeUsersVars": "approvers",
+            "excludeReason": "separation of duties: an approver may not implement this change",
+        },
+        postscript=IMPLEMENTED,
+        instructions=SUMMARY + "{% if implementer %}Planned implementer: {{ implementer }}\n\n{% endif %}" + PLANS
+        + "Implement the change in its window and record what was done and when.",
+    )
+    d.node(
+        "verify", "user", "Verify change", lane=REQUESTERS, col=9.5,
+        properties={**_form("change-verify"), "assignedUserVar": "requester", "setUserVar": "confirmed_by"},
+        postscript=VERIFIED,
+        instructions=(
+            "Your change **{{ title }}** was implemented ({{ actual_start }} to {{ actual_end }}):\n\n"
+            "{{ implementation_notes }}\n\n**Test plan**\n\n{{ test_plan }}\n\n"
+            "Does it work as intended? If not, the implementers roll it back."
+        ),
+    )
+    d.node("verified_route", "xor", "Verified?", lane=REQUESTERS, col=10.5)
+    d.node(
+        "rollback", "user", "Roll back change", lane=IMPLEMENTERS, col=11.5,
+        properties=_form("change-rollback"),
+        postscript=ROLLED_BACK,
+        instructions=(
+            "Verification of **{{ title }}** failed:\n\n{{ verification_notes }}\n\n"
+            "**Rollback plan**\n\n{{ rollback_plan }}\n\nRoll the change back and record the outcome."
+        ),
+    )
+    d.node("to_review", "xor", None, lane=REQUESTERS, col=12.5)
+    d.node(
+        "review", "user", "Post-implementation review", lane=MANAGERS, col=13.5,
+        properties=_form("change-review"),
+        instructions=(
+            "**{{ title }}** ({{ change_type }}, risk {{ risk }}): result **{{ result }}**.\n\n"
+            "Implemented by {{ implementer_done_by }} from {{ actual_start }} to {{ actual_end }}; "
+            "{% if approvers %}approved by {{ approvers | join(', ') }}{% else %}pre-approved{% endif %}.\n\n"
+            "{{ implementation_notes }}\n\n"
+            "{% if rollback_notes %}Rollback: {{ rollback_notes }}\n\n{% endif %}"
+            "Review the change and record the lessons learned."
+        ),
+    )
+    d.node("close", "script", "Close change", lane=MANAGERS, col=14.5, script=CLOSE)
+    d.node("closed", "end", "Change closed", lane=MANAGERS, col=15.5)
+
+    d.chain("start", "register", "type_route")
+    d.flow("type_route", "pre_approve", condition='change_type == "standard"', name="standard")
+    d.flow("type_route", CYCLE_ID, name="normal or emergency", default=True)
+    d.chain(CYCLE_ID, "outcome")
+    d.flow("outcome", "to_schedule", condition='approval_outcome == "approved"', name="approved")
+    d.flow("outcome", "withdrawn", name="withdrawn", default=True)
+    d.flow("pre_approve", "to_schedule")
+    d.chain("to_schedule", "mark_scheduled", "schedule", "implement", "verify", "verified_route")
+    d.flow("verified_route", "to_review", condition="verified", name="yes")
+    d.flow("verified_route", "rollback", name="no", default=True)
+    d.flow("rollback", "to_review")
+    d.chain("to_review", "review", "close", "closed")
+    return d
+
+
+def _detach_from_lanes(root: etree._Element, node_id: str) -> None:
+    """Keep ``node_id`` out of the lanes (see the module docstring); its DI stays where it is drawn."""
+    for ref in root.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+        if ref.text == node_id:
+            ref.getparent().remove(ref)
+
+
+def _drop_inner_participant(root: etree._Element, inner: Diagram) -> None:
+    """The builder draws a pool for a laned diagram; a subprocess plane has lanes but no pool."""
+    participant = f"{inner.process_id}_participant"
+    for shape in list(root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape")):
+        if shape.get("bpmnElement") == participant:
+            shape.getparent().remove(shape)
+
+
+def _scripts_on_instances(root: etree._Element, node_id: str) -> None:
+    """Run the multi-instance task's pre/postScript on every instance (SpiffWorkflow moves them to the
+    multi-instance wrapper otherwise, where the postScript would run once, after all votes)."""
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        if task.get("id") == node_id:
+            loop = task.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics")
+            assert loop is not None
+            loop.set(f"{{{SPIFF_NS}}}scriptsOnInstances", "true")
+
+
+def to_xml() -> str:
+    d = build()
+    inner = d.nodes[CYCLE_ID].inner
+    assert inner is not None
+    root = etree.fromstring(d.to_xml().encode("utf-8"))
+    _detach_from_lanes(root, CYCLE_ID)
+    _drop_inner_participant(root, inner)
+    _scripts_on_instances(root, "cab_vote")
+    return pretty(etree.tostring(root, encoding="unicode"))
+
+
+def main() -> None:
+    target = ROOT / "processes" / f"{PROCESS_ID}.bpmn"
+    target.write_text(to_xml(), encoding="utf-8")
+    print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
