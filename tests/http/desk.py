@@ -1,0 +1,109 @@
+"""A driver for end-to-end tests of the shipped ITSM processes through the HTTP API.
+
+``Desk`` deploys processes/ and forms/ (and the catalog) like `flask processes deploy`, creates a
+realistic set of users and groups, and offers small verbs: start a record, find the ready task
+with a BPMN id as a given user, complete it (asserting the HTTP status), read the record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.cli import CATALOG_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: username -> (roles, groups). Enough people for separation of duties and a CAB of three.
+PEOPLE: dict[str, tuple[list[str], list[str]]] = {
+    "rita": (["requester"], ["Requesters"]),
+    "mona": (["approver", "requester"], ["LineManagers"]),
+    "alex": (["agent", "requester"], ["ServiceDesk"]),
+    "nina": (["agent"], ["NetworkTeam", "DesktopSupport", "ApplicationSupport"]),
+    "mike": (["agent"], ["MajorIncidentManagers"]),
+    "sonia": (["agent"], ["ServiceOwners"]),
+    "paul": (["agent"], ["ProblemManagers"]),
+    "cora": (["approver"], ["ChangeManagers"]),
+    "cab1": (["approver"], ["CAB"]),
+    "cab2": (["approver"], ["CAB"]),
+    "cab3": (["approver"], ["CAB"]),
+    "emma": (["approver"], ["EmergencyCAB"]),
+    "ivan": (["agent"], ["Implementers", "IdentityTeam", "MessagingTeam", "SoftwareLicensing", "Facilities"]),
+    "bob": (["approver"], ["BudgetOwners"]),
+    "olga": (["process_owner"], []),
+    "aude": (["auditor"], []),
+    "ada": (["admin"], []),
+}
+
+
+def shipped_files() -> list[tuple[str, bytes]]:
+    files = []
+    for folder in (ROOT / "processes", ROOT / "forms"):
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in (".bpmn", ".dmn", ".json") and path.name != CATALOG_FILE:
+                files.append((path.name, path.read_bytes()))
+    return files
+
+
+class Desk:
+    def __init__(self, client: Any, services: Any) -> None:
+        self.client = client
+        self.services = services
+        self.headers: dict[str, dict[str, str]] = {}
+        users = services.users
+        for name, (roles, groups) in PEOPLE.items():
+            users.create_user(name, "password-1234", roles=roles, groups=groups)
+        users.set_manager("rita", "mona")
+        services.session.commit()
+        olga = users.get_by_username("olga")
+        services.definitions.deploy(olga, shipped_files())
+        catalog = ROOT / "processes" / CATALOG_FILE
+        if catalog.exists():
+            services.catalog.load(json.loads(catalog.read_text()), olga)
+        services.session.commit()
+
+    def auth(self, username: str) -> dict[str, str]:
+        if username not in self.headers:
+            token = self.services.users.issue_token(self.services.users.get_by_username(username))["token"]
+            self.services.session.commit()
+            self.headers[username] = {"Authorization": f"Bearer {token}"}
+        return self.headers[username]
+
+    # -- verbs ----------------------------------------------------------------------------------------
+
+    def start(self, who: str, process_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post("/api/v1/instances", headers=self.auth(who), json={"process_id": process_id, "data": data})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def record(self, number: str, who: str = "aude") -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/tickets/{number}", headers=self.auth(who))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def instance(self, instance_id: int, who: str = "aude") -> dict[str, Any]:
+        return self.client.get(f"/api/v1/instances/{instance_id}", headers=self.auth(who)).get_json()
+
+    def ready(self, number: str) -> list[str]:
+        return sorted(t["bpmn_id"] for t in self.record(number)["open_tasks"])
+
+    def task_id(self, number: str, bpmn_id: str, who: str | None = None) -> int:
+        matches = [t for t in self.record(number)["open_tasks"] if t["bpmn_id"] == bpmn_id]
+        assert matches, f"{bpmn_id} not ready on {number}; ready: {self.ready(number)}"
+        if who is not None:
+            # the task must be in the user's inbox, as a person would find it
+            inbox = self.client.get("/api/v1/tasks?per_page=200", headers=self.auth(who)).get_json()["items"]
+            mine = [t["id"] for t in inbox if t["id"] in {m["id"] for m in matches}]
+            assert mine, f"{bpmn_id} of {number} is not in {who}'s inbox"
+            return mine[0]
+        return matches[0]["id"]
+
+    def complete(self, number: str, bpmn_id: str, who: str, data: dict[str, Any], status: int = 200) -> dict[str, Any]:
+        task_id = self.task_id(number, bpmn_id, who if status == 200 else None)
+        response = self.client.post(f"/api/v1/tasks/{task_id}/complete", headers=self.auth(who), json={"data": data})
+        assert response.status_code == status, (bpmn_id, who, response.status_code, response.get_json())
+        return response.get_json()
+
+    def history(self, instance_id: int) -> list[dict[str, Any]]:
+        return self.client.get(f"/api/v1/instances/{instance_id}/history", headers=self.auth("aude")).get_json()["events"]
