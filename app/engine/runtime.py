@@ -141,8 +141,15 @@ class ProcessEngine:
         return bundle
 
     def _script_engine(self) -> Any:
-        environment = RestrictedEnvironment(time_limit=self._time_limit, memory_limit_mb=self._memory_limit_mb)
+        # Scripts' now() reads the same clock as timers, so a frozen test clock freezes both.
+        helpers = {"now": self._script_now}
+        environment = RestrictedEnvironment(time_limit=self._time_limit, memory_limit_mb=self._memory_limit_mb,
+                                            extra_helpers=helpers)
         return _PlatformScriptEngine(environment=environment)
+
+    def _script_now(self) -> datetime:
+        """The current time as an aware UTC datetime, from the engine's clock."""
+        return self._now() if self._now is not None else datetime.now(timezone.utc)
 
     def start(
         self,

@@ -5,10 +5,18 @@ from .base import Base, utcnow
 from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
+from .notify import DeliveryAttempt, OutboxMessage, Webhook
 from .record import KnowledgeArticle, Notification, RecordSequence, Ticket, TicketComment, TicketLink
+from .sla import SlaClock, SlaEvent, SlaPolicy
 from .user import Group, Role, User, UserRole, user_group
 
 __all__ = [
+    "DeliveryAttempt",
+    "OutboxMessage",
+    "SlaClock",
+    "SlaEvent",
+    "SlaPolicy",
+    "Webhook",
     "CatalogCategory",
     "CatalogItem",
     "ItemStatus",

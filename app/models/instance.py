@@ -82,6 +82,9 @@ class HumanTask(Base):
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[timestamp]
     completed_at: Mapped[datetime | None]
+    # Idle reminders: when the last one went out and how many.
+    reminded_at: Mapped[datetime | None]
+    reminder_count: Mapped[int] = mapped_column(Integer, default=0)
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     claimed_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[claimed_by_id])

@@ -56,6 +56,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str255]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Per-user opt-out of email notifications (in-app ones always exist).
+    email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     # Bumped to revoke every token issued before (password change, deactivation).
     token_generation: Mapped[int] = mapped_column(Integer, default=0)

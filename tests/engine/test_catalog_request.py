@@ -169,9 +169,8 @@ class Harness:
         return self.roundtrip(run)
 
     def record(self, run: WorkflowRun) -> dict[str, Any]:
-        """The record as the mapping file describes it, read from the instance's current data."""
-        ready = run.user_tasks()
-        data = ready[0].data if ready else run.data
+        """The record as the platform syncs it: the mapping file applied to the instance's data."""
+        data = run.data
         fields = {field: data.get(var) for field, var in self.mapping["fields"].items()}
         details = {field: data.get(var) for field, var in self.mapping["details"].items()}
         return {**fields, "details": details}

@@ -110,9 +110,8 @@ class Harness:
         return self.roundtrip(run)
 
     def record(self, run: WorkflowRun) -> dict[str, Any]:
-        """The record as the mapping file describes it, read from the instance's current data."""
-        ready = run.user_tasks()
-        data = ready[0].data if ready else run.data
+        """The record as the platform syncs it: the mapping file applied to the instance's data."""
+        data = run.data
         fields = {field: data.get(var) for field, var in self.mapping["fields"].items()}
         details = {field: data.get(var) for field, var in self.mapping["details"].items()}
         return {**fields, "details": details}
@@ -253,11 +252,17 @@ def test_related_incidents_are_linked_and_a_workaround_becomes_a_known_error(h: 
     close(h, run)
 
 
+def test_related_incidents_typed_as_one_text_are_split(h: Harness):
+    run = h.start({**START, "related_incidents": "INC-000003, inc-000004;INC-000003"})
+    assert h.task(run, "triage").data["related_incidents"] == ["INC-000003", "INC-000004"]
+    assert h.ops.named("link_records") == [{"numbers": ["INC-000003", "INC-000004"], "link_type": "related_incident"}]
+
+
 def test_symptoms_default_to_the_description(h: Harness):
     run = triaged(h)
     run = h.complete(run, "analyse_root_cause", {**RCA_WORKAROUND, "symptoms": ""}, "ann")
     [article] = h.ops.named("create_knowledge_article")
-    assert article["symptoms"] == ""  # an explicit empty answer wins
+    assert article["symptoms"] == START["description"]  # an emptied field falls back too
     h2 = Harness()
     run = triaged(h2)
     data = {k: v for k, v in RCA_WORKAROUND.items() if k != "symptoms"}
@@ -268,9 +273,9 @@ def test_symptoms_default_to_the_description(h: Harness):
 
 def test_known_error_status_while_the_fix_change_is_raised_and_verified(h: Harness):
     run = triaged(h)
-    before = datetime.now(timezone.utc)
+    before = h.clock.now()  # scripts' now() reads the engine clock
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
-    after = datetime.now(timezone.utc)
+    after = h.clock.now()
     [change] = h.ops.named("start_process")
     assert change["process_id"] == "change_enablement" and change["link_type"] == "fix_change"
     data = change["data"]

@@ -21,13 +21,19 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   notified and the change is rejected as "not approved in time" (the requester may then resubmit,
   also as a normal change, or withdraw). ``approvers`` collects who approved; the implementation
   task excludes them. Every approval task excludes ``requester`` and ``implementer``.
-- The assess -> approve -> revise cycle is the embedded subprocess ``approval_cycle`` with
+- The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
 
-Layout note: the collapsed ``approval_cycle`` is drawn inside the ChangeManagers lane but is kept
-out of every lane's flowNodeRefs, and its plane has lanes of its own. SpiffWorkflow gives every
-node inside a subprocess the subprocess's lane when the subprocess has one, which would put the
-CAB, Emergency CAB and requester tasks in the ChangeManagers queue.
+The builder's XML is adjusted here (not in the shared builder) in three ways:
+
+- the collapsed ``change_approval_cycle`` is drawn inside the ChangeManagers lane but kept out of
+  every lane's flowNodeRefs, and its plane has lanes of its own (without a pool). SpiffWorkflow
+  gives every node inside a subprocess the subprocess's lane when the subprocess has one, which
+  would put the CAB, Emergency CAB and requester tasks in the ChangeManagers queue;
+- ``spiffworkflow:scriptsOnInstances="true"`` on the CAB vote, so its postScript builds each
+  member's ``vote`` (SpiffWorkflow otherwise runs it once on the multi-instance wrapper, after the
+  votes, and the output item would be missing);
+- names of two-point flows are placed over the middle of the line instead of on the target.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from lxml import etree  # noqa: E402
 from tools.bpmn_builder import BPMN_NS, SPIFF_NS, Diagram, pretty  # noqa: E402
 
 PROCESS_ID = "change_enablement"
-CYCLE_ID = "approval_cycle"
+CYCLE_ID = "change_approval_cycle"
 REQUESTERS = "Requesters"
 MANAGERS = "ChangeManagers"
 CAB = "CAB"
@@ -72,7 +78,9 @@ except NameError:
     emergency_approval_window = "PT4H"
 if not emergency_approval_window:
     emergency_approval_window = "PT4H"
-parse_duration(emergency_approval_window)
+emergency_approval_window = str(emergency_approval_window).strip().upper()
+if parse_duration(emergency_approval_window) <= timedelta(0):
+    raise ValueError("emergency_approval_window must be a positive ISO 8601 duration such as PT4H")
 try:
     ci
 except NameError:
@@ -455,6 +463,20 @@ def _scripts_on_instances(root: etree._Element, node_id: str) -> None:
             loop.set(f"{{{SPIFF_NS}}}scriptsOnInstances", "true")
 
 
+def _label_straight_flows(root: etree._Element) -> None:
+    """Put the name of a two-point flow above the middle of its line, not on its target."""
+    di = "http://www.omg.org/spec/DD/20100524/DI"
+    dc = "http://www.omg.org/spec/DD/20100524/DC"
+    for edge in root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge"):
+        points = edge.findall(f"{{{di}}}waypoint")
+        bounds = edge.find(f"{{http://www.omg.org/spec/BPMN/20100524/DI}}BPMNLabel/{{{dc}}}Bounds")
+        if len(points) != 2 or bounds is None:
+            continue
+        (x1, y1), (x2, y2) = ((int(p.get("x", "0")), int(p.get("y", "0"))) for p in points)
+        bounds.set("x", str((x1 + x2) // 2 - 30))
+        bounds.set("y", str((y1 + y2) // 2 - 18))
+
+
 def to_xml() -> str:
     d = build()
     inner = d.nodes[CYCLE_ID].inner
@@ -463,6 +485,7 @@ def to_xml() -> str:
     _detach_from_lanes(root, CYCLE_ID)
     _drop_inner_participant(root, inner)
     _scripts_on_instances(root, "cab_vote")
+    _label_straight_flows(root)
     return pretty(etree.tostring(root, encoding="unicode"))
 
 

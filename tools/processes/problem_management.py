@@ -42,6 +42,8 @@ try:
     record_number
 except NameError:
     record_number = ""
+if isinstance(related_incidents, str):  # "INC-000001, INC-000002" typed into one field
+    related_incidents = re_sub(r"[,;\s]+", " ", related_incidents).split()
 normalised = [str(number).strip().upper() for number in related_incidents or []]
 related_incidents = [n for i, n in enumerate(normalised) if n and n not in normalised[:i]]
 del normalised
@@ -125,7 +127,7 @@ def analysis_cycle() -> Diagram:
         operator="create_knowledge_article",
         params={
             "title": '"Known error: " + title',
-            "symptoms": "symptoms",
+            "symptoms": "symptoms or description",
             "cause": "root_cause",
             "workaround": "workaround",
         },
