@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 
 from .errors import ProcessdeskError
+from .services.demo import DemoDesk
 from .unit_of_work import run_unit_of_work
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +147,8 @@ def register_cli(app: Flask) -> None:
         """Demo data (only with PROCESSDESK_DEMO_MODE=1)."""
 
     @demo_group.command("seed")
-    def demo_seed() -> None:
+    @click.option("--records/--no-records", "with_records", default=True, help="Also create demo records.")
+    def demo_seed(with_records: bool) -> None:
         """Create the README's demo users, one per role. Refused unless demo mode is on."""
         if not current_app.config.get("DEMO_MODE"):
             click.echo("demo mode is off (set PROCESSDESK_DEMO_MODE=1); no demo users created", err=True)
@@ -164,12 +166,20 @@ def register_cli(app: Flask) -> None:
                         services.users.set_manager(str(spec["username"]), str(spec["manager"]))
 
             run_unit_of_work(services, seed)
+            records = run_unit_of_work(services, lambda: DemoDesk(services).seed()) if with_records else []
         except ProcessdeskError as err:
             _fail(err)
+            return
+        except (StopIteration, KeyError) as err:
+            # The shipped processes changed shape: say which demo step no longer fits.
+            click.echo(f"demo records skipped: the shipped processes do not match the demo script ({err!r})", err=True)
+            records = []
         finally:
             services.session.close()
         for spec in DEMO_USERS:
             click.echo(f"demo user {spec['username']:<8} password {spec['password']:<14} roles {','.join(spec['roles'])}")
+        if records:
+            click.echo(f"demo records: {', '.join(records)}")
 
     @app.cli.group("scheduler")
     def scheduler_group() -> None:

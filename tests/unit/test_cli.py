@@ -50,3 +50,21 @@ def test_demo_seed_only_in_demo_mode(app, services):
     assert {"rita", "alex", "amy", "olga", "aude", "admin"} <= names
     roles = {u.username: u.roles for u in services.session.scalars(select(User))}
     assert roles["olga"] == {"process_owner"} and roles["aude"] == {"auditor"} and roles["admin"] == {"admin"}
+
+
+def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services):
+    from app.models import Ticket
+
+    runner = app.test_cli_runner()
+    deployed = runner.invoke(args=["processes", "deploy"])
+    assert deployed.exit_code == 0, deployed.output
+    assert "catalog:" in deployed.output
+    app.config["DEMO_MODE"] = True
+    made = runner.invoke(args=["demo", "seed"])
+    assert made.exit_code == 0, made.output
+    states = {t.number: t.status for t in services.session.scalars(select(Ticket))}
+    assert {n[:3] for n in states} == {"INC", "CHG", "PRB", "REQ"}
+    assert {"new", "in_progress", "pending", "resolved", "closed"} <= set(states.values())
+    again = runner.invoke(args=["demo", "seed"])
+    assert again.exit_code == 0
+    assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent
