@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from app.errors import NotFound
 from app.models import Ticket
 
 if TYPE_CHECKING:
     from . import Services
 
+SHIPPED = ("incident_management", "change_enablement", "problem_management", "catalog_request")
 INCIDENT = {"description": "Reported by phone", "category": "network", "impact": "medium", "urgency": "medium"}
 
 
@@ -34,6 +36,11 @@ class DemoDesk:
         """Create the demo records; return their numbers. Idempotent: skipped when records exist."""
         if (self.s.session.scalar(select(func.count()).select_from(Ticket)) or 0) > 0:
             return []
+        try:
+            for process_id in SHIPPED:
+                self.s.definitions.latest(process_id)
+        except NotFound:
+            return []  # the shipped processes are not deployed: users only
         made: list[Any] = []
         triage = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
         resolve = {"outcome": "resolve", "resolution_notes": "Replaced the patch cable", "cause_category": "hardware_failure"}
