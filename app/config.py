@@ -39,12 +39,26 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_SECONDS": 5.0,
     # How long a sweeper's claim on an instance lasts before another sweeper may take it over.
     "TIMER_LEASE_SECONDS": 120,
+    # Outgoing mail (notifications). SMTP_SECURITY: none | starttls | tls.
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": None,
+    "SMTP_SECURITY": "none",
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_SENDER": "processdesk@localhost",
+    "SMTP_TIMEOUT": 10.0,
+    # Where people open the links in notifications.
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # Comma-separated host names webhooks may be sent to, or * for any (admins configure webhooks).
+    "WEBHOOK_ALLOWED_HOSTS": "*",
+    # A ready task idle this many hours reminds its assignee or group (0 = never), at most this often.
+    "TASK_REMINDER_HOURS": 24,
     # Echo SQL (debugging only).
     "SQL_ECHO": False,
 }
 
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED"}
-_INT_KEYS = {"TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+_INT_KEYS = {"TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 

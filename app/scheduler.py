@@ -31,10 +31,14 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
     with app.app_context():
         services = app.extensions["processdesk"].services()
         try:
-            timers = TimerService(services, sweeper_id or sweeper_name(), int(app.config["TIMER_LEASE_SECONDS"]))
+            name = sweeper_id or sweeper_name()
+            timers = TimerService(services, name, int(app.config["TIMER_LEASE_SECONDS"]))
             report = timers.sweep(limit)
             if report.claimed:
                 log.info("timer sweep: claimed %s, fired %s, conflicts %s", report.claimed, report.fired, report.conflicts)
+            delivered = services.notifications.sweep(name)
+            if delivered.claimed:
+                log.info("outbox: sent %s, retrying %s, dead %s", delivered.sent, delivered.retried, delivered.dead)
             return report
         finally:
             services.session.close()

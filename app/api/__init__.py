@@ -95,7 +95,7 @@ def init_api(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
         return response
 
-    from . import auth, catalog, definitions, instances, tasks, tickets
+    from . import auth, catalog, definitions, instances, notifications, tasks, tickets
 
-    for module in (auth, definitions, instances, tasks, tickets, catalog):
+    for module in (auth, definitions, instances, tasks, tickets, catalog, notifications):
         api.register_blueprint(module.blp)

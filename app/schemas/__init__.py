@@ -339,3 +339,71 @@ class CatalogItemIn(CatalogItemPatch):
 
 class CatalogRequestIn(_In):
     data = fields.Dict(load_default=dict)
+
+
+# -- notifications and webhooks ------------------------------------------------------------------------
+
+
+class NotificationQuery(PageQuery):
+    unread = fields.Boolean(load_default=False)
+
+
+class NotificationOut(Schema):
+    id = fields.Integer()
+    subject = fields.String()
+    body = fields.String()
+    record = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+
+
+class NotificationListOut(PageOut):
+    unread = fields.Integer()
+    items = fields.List(fields.Nested(NotificationOut))
+
+
+class PreferencesIn(_In):
+    email_opt_out = fields.Boolean(required=True)
+
+
+class PreferencesOut(Schema):
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    email_opt_out = fields.Boolean()
+
+
+class WebhookIn(_In):
+    url = fields.String(required=True, validate=validate.Length(min=8, max=1000))
+    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=16, max=255))
+    events = fields.List(fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=20))
+
+
+class WebhookOut(Schema):
+    id = fields.Integer()
+    url = fields.String()
+    events = fields.List(fields.String())
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class DeliveryAttemptOut(Schema):
+    attempt = fields.Integer()
+    at = fields.DateTime()
+    ok = fields.Boolean()
+    status = fields.Integer(allow_none=True)
+    detail = fields.String()
+    duration_ms = fields.Float()
+
+
+class DeliveryOut(Schema):
+    event_id = fields.String()
+    event_type = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    log = fields.List(fields.Nested(DeliveryAttemptOut))
+
+
+class DeliveryListOut(Schema):
+    items = fields.List(fields.Nested(DeliveryOut))

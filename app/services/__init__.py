@@ -17,6 +17,7 @@ from .definitions import DefinitionService
 from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
+from .notifications import NotificationService
 from .operations import PlatformOperations
 from .records import RecordService
 from .users import UserService
@@ -57,11 +58,15 @@ class Services:
     @cached_property
     def runner(self) -> InstanceRunner:
         return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock, self.records,
-                              lambda instance, actor: PlatformOperations(self, instance, actor))
+                              lambda instance, actor: PlatformOperations(self, instance, actor), self.notifications)
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        return NotificationService(self.session, self.audit, self.runtime.clock, self.runtime.config)
 
     @cached_property
     def records(self) -> RecordService:
-        return RecordService(self.session, self.audit, self.runtime.clock)
+        return RecordService(self.session, self.audit, self.runtime.clock, self.notifications)
 
     @cached_property
     def knowledge(self) -> KnowledgeService:

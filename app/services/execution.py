@@ -28,6 +28,7 @@ from app.errors import Conflict
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
 
 from .audit import AuditLog, json_safe
+from .notifications import NotificationService
 from .records import RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
@@ -45,13 +46,14 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
 
 class InstanceRunner:
     def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock,
-                 records: RecordService, operations: OperationsFactory) -> None:
+                 records: RecordService, operations: OperationsFactory, notifications: NotificationService) -> None:
         self.session = session
         self.engine = engine
         self.audit = audit
         self.clock = clock
         self.records = records
         self.operations = operations
+        self.notifications = notifications
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
         return self.engine.spec(definition.spec_key, definition.spec_json)
@@ -108,6 +110,25 @@ class InstanceRunner:
             run.failure = EngineFailure(**instance.error)
         return run
 
+    def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
+        """Tell the people who may work a new task: its assigned user, else its group or lane."""
+        if task.assigned_user:
+            recipients = [u for u in [self.notifications.user(task.assigned_user)] if u is not None]
+        elif task.candidate_group or task.lane:
+            recipients = self.notifications.members(task.candidate_group or task.lane)
+        else:
+            recipients = [instance.started_by] if instance.started_by else []
+        if not recipients:
+            return
+        approval = "excludeUsersVars" in view.properties or "approv" in f"{view.bpmn_id} {view.name}".lower()
+        ticket = self.records.for_instance(instance.id) if instance.definition.record_mapping else None
+        label = f"{ticket.number}: {ticket.title}" if ticket else f"{instance.process_id} #{instance.id}"
+        event = "approval.needed" if approval else "task.assigned"
+        subject = f"{'Approval needed' if approval else 'New task'}: {view.name} ({label})"
+        body = f"{view.name} for {label} is waiting for you: {self.notifications.link(task_id=task.id)}"
+        self.notifications.notify(recipients, event, subject, body, ticket=ticket,
+                                  payload={"task_id": task.id, "task": view.bpmn_id}, exclude=actor)
+
     def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
         """Write the run back and bring human task rows in line with the engine's READY tasks."""
         previous_status, previous_error = instance.status, instance.error
@@ -155,6 +176,7 @@ class InstanceRunner:
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
                                        "assigned_user": assigned_user, "candidate_group": candidate_group},
                               actor_name="engine")
+            self._announce(row, view, instance, actor)
         mapping = instance.definition.record_mapping
         if mapping:
             ticket = self.records.for_instance(instance.id)

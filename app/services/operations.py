@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError
-from app.models import CatalogItem, Group, Notification, ProcessInstance, Ticket, User
+from app.models import CatalogItem, Group, ProcessInstance, Ticket, User
 
 if TYPE_CHECKING:
     from . import Services
@@ -105,26 +105,17 @@ class PlatformOperations:
         return {"count": count}
 
     def op_notify(self, params: dict[str, Any]) -> dict[str, Any]:
-        recipients: list[User] = []
-        if params.get("user"):
-            user = self.services.session.scalar(select(User).where(User.username == str(params["user"])))
-            if user is not None:
-                recipients.append(user)
-        if params.get("group"):
-            group = self.services.session.scalar(select(Group).where(Group.name == str(params["group"])))
-            if group is not None:
-                recipients.extend(group.members)
-        here = self.ticket
-        now = self.services.runtime.clock.now()
-        for user in {u.id: u for u in recipients}.values():
-            self.services.session.add(Notification(user_id=user.id, subject=str(params.get("subject") or "")[:255],
-                                                   body=str(params.get("body") or ""), created_at=now,
-                                                   ticket_id=here.id if here else None))
+        notifier = self.services.notifications
+        recipients = [u for u in [notifier.user(params.get("user"))] if u is not None]
+        recipients += notifier.members(params.get("group"))
+        subject = str(params.get("subject") or "")
+        count = notifier.notify(recipients, "process.notify", subject, str(params.get("body") or subject),
+                                ticket=self.ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
         self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
                                    payload={"to_user": params.get("user"), "to_group": params.get("group"),
-                                            "subject": params.get("subject"), "recipients": len(recipients)},
+                                            "subject": subject, "recipients": count},
                                    actor_name="engine" if self.actor is None else None)
-        return {"notified": len(recipients)}
+        return {"notified": count}
 
     def op_get_group_members(self, params: dict[str, Any]) -> dict[str, Any]:
         group = self.services.session.scalar(select(Group).where(Group.name == str(params["group"])))

@@ -28,6 +28,7 @@ from app.models import (
 )
 
 from .audit import AuditLog, json_safe
+from .notifications import NotificationService
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
@@ -72,10 +73,11 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 class RecordService:
-    def __init__(self, session: Session, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, notifications: NotificationService) -> None:
         self.session = session
         self.audit = audit
         self.clock = clock
+        self.notifications = notifications
 
     # -- lifecycle (called by the runner) ------------------------------------------------------------
 
@@ -147,14 +149,17 @@ class RecordService:
         if ticket.status in resolved and ticket.resolved_at is None:
             ticket.resolved_at = now
             changes["resolved_at"] = now.isoformat()
+            self.notifications.notify(
+                [ticket.requester] if ticket.requester else [], "record.resolved",
+                f"{ticket.number} resolved: {ticket.title}",
+                f"{ticket.number} ({ticket.title}) is resolved. Please check and confirm: "
+                f"{self.notifications.link(ticket)}", ticket=ticket)
         elif ticket.status not in resolved | closed and ticket.resolved_at is not None:
             ticket.resolved_at = None  # reopened
             changes["resolved_at"] = None
         if ticket.status in closed and ticket.closed_at is None:
             ticket.closed_at = now
             changes["closed_at"] = now.isoformat()
-            if ticket.resolved_at is None and resolved:
-                pass
         elif ticket.status not in closed and ticket.closed_at is not None:
             ticket.closed_at = None
             changes["closed_at"] = None
@@ -251,6 +256,12 @@ class RecordService:
         self.audit.record("comment_added", user, instance_id=ticket.instance_id,
                           payload={"number": ticket.number, "comment_id": comment.id, "body": body[:2000]},
                           actor_name=author_name)
+        author = user.username if user else (author_name or "system")
+        self.notifications.notify(
+            [u for u in (ticket.requester, ticket.assignee) if u is not None], "comment.added",
+            f"New comment on {ticket.number}: {ticket.title}",
+            f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}",
+            ticket=ticket, exclude=user)
         return comment
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
@@ -284,6 +295,12 @@ class RecordService:
             raise PermissionDenied("only staff or the requester may link this record")
         target = self.get(user, other, action="link")
         return self.link(user, source, target, link_type)
+
+    def numbers(self, ticket_ids: set[int | None]) -> dict[int, str]:
+        wanted = {i for i in ticket_ids if i}
+        if not wanted:
+            return {}
+        return dict(self.session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(wanted))).all())  # type: ignore[arg-type]
 
     def by_number(self, number: str) -> Ticket:
         ticket = self.session.scalar(select(Ticket).where(Ticket.number == str(number).upper()))

@@ -1,0 +1,869 @@
+"""Outbound delivery: one e-mail over SMTP or one signed webhook POST, and the retry schedule.
+
+The outbox sweeper owns persistence and scheduling. This module performs exactly one delivery attempt
+and says what happened in a :class:`DeliveryResult`:
+
+* ``ok`` — the receiving server accepted the message (SMTP 250 after DATA, HTTP 2xx);
+* ``permanent`` — retrying the same message cannot succeed (a 5xx recipient refusal, an HTTP 4xx other
+  than 408/429, a redirect, a malformed address, URL or header), so the sweeper should give up;
+* otherwise the failure is transient (network trouble, timeouts, 4xx SMTP replies, HTTP 5xx/408/429,
+  server-side configuration problems such as failed authentication) and the sweeper should retry after
+  :func:`next_attempt_delay`, up to :data:`MAX_ATTEMPTS` attempts in all (see :func:`should_retry`).
+
+Neither :func:`send_email` nor :func:`post_webhook` raises for network problems or bad message data; both
+raise ``ValueError`` only for arguments that are programming errors (documented per function).
+
+Idempotence: a message carries a stable identity across attempts — the ``Message-ID`` header (from
+:attr:`EmailMessage.message_id`) and the ``X-Processdesk-Delivery`` header (from ``event_id``) — because a
+connection lost after the server took the message looks like a transient failure, the retry then delivers
+a second copy, and only the receiver can recognise it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import random
+import re
+import smtplib
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage as MimeMessage
+from email.policy import SMTP as _SMTP_POLICY
+from email.utils import formatdate, getaddresses, make_msgid
+from typing import Any
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "SECURITY_MODES",
+    "DeliveryResult",
+    "EmailMessage",
+    "SmtpSettings",
+    "canonical_json",
+    "next_attempt_delay",
+    "post_webhook",
+    "send_email",
+    "should_retry",
+    "sign_webhook",
+    "verify_webhook_signature",
+]
+
+#: Total number of attempts (the first one included) before the sweeper gives up on a message.
+MAX_ATTEMPTS = 8
+
+#: ``none``: plain SMTP; ``starttls``: plain connection upgraded with STARTTLS (never falls back to
+#: plaintext); ``tls``: TLS from the first byte (SMTPS, usually port 465).
+SECURITY_MODES = ("none", "starttls", "tls")
+
+# Conventional ports, used by from_config when SMTP_PORT is absent: a deployment that only says
+# SMTP_SECURITY=tls should not end up speaking TLS to port 25.
+_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+_CONFIG_KEYS = {
+    "host": "SMTP_HOST",
+    "port": "SMTP_PORT",
+    "security": "SMTP_SECURITY",
+    "username": "SMTP_USERNAME",
+    "password": "SMTP_PASSWORD",
+    "sender": "SMTP_SENDER",
+    "timeout": "SMTP_TIMEOUT",
+    "helo_name": "SMTP_HELO_NAME",
+}
+
+_MAX_RESPONSE_BYTES = 64 * 1024
+_MAX_DETAIL_CHARS = 500
+_USER_AGENT = "processdesk-webhooks/1"
+
+# Line breaks are what header injection needs; the other C0 controls and DEL have no business in a
+# header either. A tab is harmless (it is folding whitespace) and people paste it into subjects.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+# RFC 5322 field-name: printable ASCII except the colon.
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+# A deliberately plain addr-spec: dot-atom local part and a host-name domain, non-ASCII allowed (it is
+# sent with SMTPUTF8). Quoted local parts and address literals are refused: notification recipients
+# never need them and they are where parsers disagree.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+_LABEL = r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?"
+_ADDR_SPEC = re.compile(rf"(?P<local>{_ATEXT}+(?:\.{_ATEXT}+)*)@(?P<domain>{_LABEL}(?:\.{_LABEL})*)")
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
+# The event id and type travel as HTTP header values: printable ASCII without spaces keeps them
+# unambiguous for receivers that log or compare them.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,200}")
+_DIGITS = re.compile(r"[0-9]{1,15}")
+
+# Headers this module writes itself (or that would make the envelope and the headers disagree);
+# letting a caller set them would produce duplicates or a message that lies about its recipients.
+_RESERVED_HEADERS = frozenset({
+    "from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
+    "content-type", "content-transfer-encoding", "content-disposition", "return-path",
+})
+
+# Body parts are written as quoted-printable/base64 (cte_type 7bit) so the message is valid even on a
+# server that does not announce 8BITMIME; headers are folded and encoded by the SMTP policy (CRLF).
+_MIME_POLICY = _SMTP_POLICY.clone(cte_type="7bit")
+
+
+# --------------------------------------------------------------------------------------------------
+# Data types
+
+
+class _SettingsError(ValueError):
+    """Invalid settings; ``problems`` pairs a field name with what is wrong with it."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("invalid SMTP settings: " + "; ".join(f"{name} {problem}" for name, problem in problems))
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the SMTP relay. Validated on construction.
+
+    ``helo_name`` is the name announced in EHLO; None lets smtplib use the machine's FQDN (container host
+    names are often rejected by relays, hence the option). ``timeout`` applies to each socket operation
+    (connect, every reply), not to the whole conversation.
+
+    Raises:
+        ValueError: a field is invalid; the message names every bad field and never shows the password.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "processdesk@localhost"
+    timeout: float = 10.0
+    helo_name: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = _settings_problems(self)
+        if problems:
+            raise _SettingsError(problems)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
+        """Settings from configuration keys ``SMTP_HOST``, ``SMTP_PORT``, ``SMTP_SECURITY``,
+        ``SMTP_USERNAME``, ``SMTP_PASSWORD``, ``SMTP_SENDER``, ``SMTP_TIMEOUT`` and ``SMTP_HELO_NAME``.
+
+        Absent keys (or None) take the defaults; values may be strings (as read from the environment).
+        Without ``SMTP_PORT`` the port follows the security mode: 25, 587 (starttls) or 465 (tls).
+        An empty ``SMTP_USERNAME``/``SMTP_PASSWORD``/``SMTP_HELO_NAME`` means "not set".
+
+        Raises:
+            ValueError: naming each bad key and its value (the password's value is never shown).
+        """
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        for name, key in _CONFIG_KEYS.items():
+            raw = config.get(key)
+            if raw is None:
+                continue
+            try:
+                converted = _coerce_setting(name, raw)
+            except ValueError as exc:
+                errors.append(f"{key} {exc}")
+                continue
+            if converted is not None:
+                values[name] = converted
+        if errors:
+            raise ValueError("invalid SMTP configuration: " + "; ".join(errors))
+        if "port" not in values and isinstance(values.get("security"), str):
+            values["port"] = _DEFAULT_PORTS.get(values["security"], 25)
+        try:
+            return cls(**values)
+        except _SettingsError as exc:
+            raise ValueError(
+                "invalid SMTP configuration: " + "; ".join(f"{_CONFIG_KEYS[name]} {problem}" for name, problem in exc.problems)
+            ) from None
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    """One e-mail to send.
+
+    ``to`` holds addresses such as ``"ann@example.org"`` or ``"Ann Smith <ann@example.org>"`` (a bare
+    string is taken as one address). ``message_id`` should be stable for the outbox row, e.g.
+    ``"outbox-42"``: without an ``@`` the sender's domain is appended, angle brackets are added when
+    missing; without a message_id a random one is generated, which defeats de-duplication of retries.
+    ``headers`` adds extra header fields (``Reply-To``, ``References``, ``X-...``); the fields this module
+    writes itself (From, To, Subject, Message-ID, Date, MIME and content headers, Cc, Bcc) are refused.
+    """
+
+    to: Sequence[str]
+    subject: str
+    text: str
+    html: str | None = None
+    message_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome of one delivery attempt.
+
+    ``status`` is the SMTP reply code or HTTP status when the server answered; ``detail`` is meant for
+    operators (reply text, exception text) and never contains passwords or webhook secrets, though it may
+    quote text the remote server sent; ``duration_ms`` is the wall time of the attempt.
+    """
+
+    ok: bool
+    permanent: bool
+    detail: str
+    status: int | None = None
+    duration_ms: float = 0.0
+
+
+def should_retry(result: DeliveryResult, attempts_made: int, max_attempts: int = MAX_ATTEMPTS) -> bool:
+    """Whether the sweeper should schedule another attempt after ``attempts_made`` attempts (>= 1)."""
+    return not result.ok and not result.permanent and attempts_made < max_attempts
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings validation
+
+
+def _coerce_setting(name: str, raw: Any) -> Any:
+    """Convert one configuration value to its field type; None means "treat as not set"."""
+    if name == "port":
+        if isinstance(raw, bool):
+            raise ValueError(f"must be a port number 1..65535, got {raw!r}")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()):
+            return int(raw.strip())
+        raise ValueError(f"must be a port number 1..65535, got {raw!r}")
+    if name == "timeout":
+        if isinstance(raw, bool):
+            raise ValueError(f"must be a positive number of seconds, got {raw!r}")
+        if isinstance(raw, int | float):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw.strip())
+            except ValueError:
+                raise ValueError(f"must be a positive number of seconds, got {raw!r}") from None
+        raise ValueError(f"must be a positive number of seconds, got {raw!r}")
+    if not isinstance(raw, str):
+        # The password's value stays out of the message, whatever its type.
+        shown = "a " + type(raw).__name__ if name == "password" else repr(raw)
+        raise ValueError(f"must be a string, got {shown}")
+    if name == "password":
+        # Not stripped: spaces can be part of a password.
+        return raw or None
+    text = raw.strip()
+    if name == "security":
+        return text.lower()
+    if name in {"username", "helo_name"}:
+        return text or None
+    return text
+
+
+def _settings_problems(settings: SmtpSettings) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    host = settings.host
+    if not isinstance(host, str) or not host or _SPACE_OR_CONTROL.search(host):
+        problems.append(("host", f"must be a host name or IP address, got {host!r}"))
+    port = settings.port
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        problems.append(("port", f"must be a port number 1..65535, got {port!r}"))
+    if settings.security not in SECURITY_MODES:
+        problems.append(("security", f"must be one of {', '.join(SECURITY_MODES)}, got {settings.security!r}"))
+    username = settings.username
+    if username is not None and (not isinstance(username, str) or not username or _CONTROL.search(username)):
+        problems.append(("username", "must be a non-empty string without control characters"))
+    password = settings.password
+    if password is not None and not isinstance(password, str):
+        problems.append(("password", "must be a string"))
+    if username is not None and password is None:
+        problems.append(("password", "is required when a username is set"))
+    if password is not None and username is None:
+        problems.append(("username", "is required when a password is set"))
+    sender_problem = _address_problem(settings.sender) if isinstance(settings.sender, str) else "must be a string"
+    if sender_problem:
+        problems.append(("sender", f"{sender_problem}, got {settings.sender!r}"))
+    timeout = settings.timeout
+    if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout) or timeout <= 0):
+        problems.append(("timeout", f"must be a positive number of seconds, got {timeout!r}"))
+    helo = settings.helo_name
+    if helo is not None and (not isinstance(helo, str) or not helo or _SPACE_OR_CONTROL.search(helo)):
+        problems.append(("helo_name", f"must be a host name without spaces, got {helo!r}"))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# E-mail
+
+
+class _Refused(Exception):
+    """A message that can never be sent as it is (permanent failure, nothing transmitted)."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    envelope_from: str
+    recipients: list[str]
+    data: bytes
+    international: bool
+    message_id: str
+
+
+def _parse_address(text: str) -> Address:
+    """One address, ``a@b`` or ``Name <a@b>``.
+
+    Raises:
+        ValueError: not exactly one plain address, or a control character anywhere in it.
+    """
+    if _CONTROL.search(text):
+        raise ValueError("contains a line break or control character")
+    pairs = getaddresses([text])
+    if len(pairs) != 1:
+        raise ValueError("must be exactly one address")
+    display_name, addr_spec = pairs[0]
+    match = _ADDR_SPEC.fullmatch(addr_spec)
+    if match is None:
+        raise ValueError("is not a valid e-mail address")
+    # Built from the validated parts rather than re-parsed, so the header can only say what was checked.
+    return Address(display_name=display_name, username=match["local"], domain=match["domain"])
+
+
+def _address_problem(text: str) -> str | None:
+    try:
+        _parse_address(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _ascii_domain(domain: str) -> str:
+    # A Message-ID must be ASCII even when the sender's domain is not.
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "processdesk.invalid"
+
+
+def _normalise_message_id(message_id: str | None, domain: str) -> str:
+    domain = _ascii_domain(domain)
+    if message_id is None:
+        # Random, so retries of this message will carry different ids; callers should pass one.
+        return make_msgid(domain=domain)
+    value = message_id.strip()
+    if _CONTROL.search(value):
+        raise _Refused("message_id contains a line break or control character")
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if "@" not in value:
+        value = f"{value}@{domain}"
+    value = f"<{value}>"
+    if not _MSG_ID.fullmatch(value):
+        raise _Refused(f"message_id {message_id!r} is not a valid Message-ID")
+    return value
+
+
+def _prepare(settings: SmtpSettings, message: EmailMessage) -> _Prepared:
+    """Validate the message and render it to bytes.
+
+    Raises:
+        _Refused: the message can never be sent (bad address, header injection attempt, ...).
+    """
+    sender = _parse_address(settings.sender)  # validated with the settings, cannot fail here
+    entries = [message.to] if isinstance(message.to, str) else list(message.to)
+    if not entries:
+        raise _Refused("no recipients")
+    recipients: list[Address] = []
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise _Refused(f"recipient {entry!r} is not a string")
+        try:
+            address = _parse_address(entry)
+        except ValueError as exc:
+            raise _Refused(f"recipient {entry!r} {exc}") from None
+        # A repeated RCPT makes some servers deliver twice.
+        if address.addr_spec.lower() not in seen:
+            seen.add(address.addr_spec.lower())
+            recipients.append(address)
+    if not isinstance(message.subject, str) or _CONTROL.search(message.subject):
+        raise _Refused("subject contains a line break or control character")
+    if not isinstance(message.text, str) or (message.html is not None and not isinstance(message.html, str)):
+        raise _Refused("text and html must be strings")
+    message_id = _normalise_message_id(message.message_id, sender.domain)
+
+    extra: list[tuple[str, str]] = []
+    for name, value in message.headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise _Refused(f"header name {name!r} is not a valid field name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise _Refused(f"header {name} is set by the mailer and cannot be overridden")
+        if not isinstance(value, str) or _CONTROL.search(value):
+            raise _Refused(f"header {name} contains a line break or control character")
+        extra.append((name, value))
+
+    mime = MimeMessage(policy=_MIME_POLICY)
+    mime["From"] = sender
+    mime["To"] = recipients
+    mime["Subject"] = message.subject
+    # The date of this attempt: a retry is a new submission, only the Message-ID must stay the same.
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = message_id
+    if not any(name.lower() == "auto-submitted" for name, _ in extra):
+        # RFC 3834: tells well-behaved auto-responders (out-of-office) not to answer notifications,
+        # which would otherwise open tickets from vacation replies.
+        mime["Auto-Submitted"] = "auto-generated"
+    for name, value in extra:
+        mime[name] = value
+    mime.set_content(message.text)
+    if message.html is not None:
+        mime.add_alternative(message.html, subtype="html")
+
+    envelope = [sender.addr_spec] + [address.addr_spec for address in recipients]
+    international = any(not part.isascii() for part in envelope)
+    # Non-ASCII addresses can only travel raw (SMTPUTF8); encoded words are not allowed in addr-specs.
+    policy = _MIME_POLICY.clone(utf8=True) if international else _MIME_POLICY
+    return _Prepared(
+        envelope_from=sender.addr_spec,
+        recipients=[address.addr_spec for address in recipients],
+        data=mime.as_bytes(policy=policy),
+        international=international,
+        message_id=message_id,
+    )
+
+
+@dataclass
+class _Progress:
+    """How far the SMTP conversation got; failures are classified (and described) by it."""
+
+    phase: str = "connect"
+
+
+def _reply_text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _is_permanent_code(code: int) -> bool:
+    return 500 <= code <= 599
+
+
+def send_email(settings: SmtpSettings, message: EmailMessage, *, ssl_context: ssl.SSLContext | None = None) -> DeliveryResult:
+    """Send ``message`` through the relay in ``settings``; one connection, one transaction.
+
+    The body is ``text/plain``, or ``multipart/alternative`` (text then html) when ``html`` is given.
+    Delivery is all-or-nothing: if any recipient is refused the transaction is reset before DATA, so
+    nobody receives the message (a 5xx refusal makes that permanent, 4xx refusals transient); send one
+    message per recipient when one bad address must not hold up the others.
+
+    ``ssl_context`` verifies the server for ``starttls`` and ``tls``; None means the system's default
+    trust store with host-name checking. ``starttls`` never falls back to plaintext: a server that does not
+    offer STARTTLS is a (transient) failure. Credentials, when set, are sent after TLS is up — or in clear
+    with ``security="none"``.
+
+    Outcomes: a refused message (CR/LF or other control characters in subject/addresses/headers, invalid
+    address or Message-ID, no recipients, a non-ASCII address on a server without SMTPUTF8) is permanent
+    and nothing is transmitted; MAIL/RCPT/DATA replies are permanent when 5xx, transient when 4xx; failures
+    while connecting, greeting, negotiating TLS or authenticating are transient (they are about the relay
+    or its configuration, not this message, and should recover once fixed); so are all network errors and
+    timeouts. A connection lost during DATA is reported as transient although the server may have taken the
+    message — the stable Message-ID lets receivers drop the duplicate. Errors after the message was accepted
+    (e.g. on QUIT) are ignored.
+
+    Never raises for network or server problems, nor for bad message data.
+    """
+    started = time.monotonic()
+
+    def result(ok: bool, permanent: bool, detail: str, status: int | None = None) -> DeliveryResult:
+        return DeliveryResult(ok=ok, permanent=permanent, detail=_clean_detail(detail), status=status,
+                              duration_ms=(time.monotonic() - started) * 1000.0)
+
+    try:
+        prepared = _prepare(settings, message)
+    except _Refused as exc:
+        return result(False, True, f"not sent: {exc}")
+
+    context = ssl_context
+    if context is None and settings.security != "none":
+        context = ssl.create_default_context()
+    progress = _Progress()
+    client: smtplib.SMTP | None = None
+    broken = False
+    try:
+        if settings.security == "tls":
+            client = smtplib.SMTP_SSL(settings.host, settings.port, local_hostname=settings.helo_name,
+                                      timeout=settings.timeout, context=context)
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, local_hostname=settings.helo_name,
+                                  timeout=settings.timeout)
+        progress.phase = "EHLO"
+        client.ehlo_or_helo_if_needed()
+        if settings.security == "starttls":
+            progress.phase = "STARTTLS"
+            if not client.has_extn("starttls"):
+                return result(False, False, "server does not offer STARTTLS; not continuing in plaintext")
+            client.starttls(context=context)
+            # The pre-TLS capabilities must not be trusted (an attacker could have edited them).
+            client.ehlo()
+        if settings.username is not None:
+            progress.phase = "AUTH"
+            client.login(settings.username, settings.password or "")
+        return _transaction(client, prepared, progress, result)
+    except smtplib.SMTPAuthenticationError as exc:
+        # A configuration problem of the relay account, not of this message: transient, so messages
+        # survive until the credentials are fixed.
+        return result(False, False, f"authentication failed: {exc.smtp_code} {_reply_text(exc.smtp_error)}",
+                      exc.smtp_code)
+    except smtplib.SMTPResponseException as exc:
+        # Raised by smtplib for a bad greeting (SMTPConnectError), EHLO/HELO, STARTTLS or the DATA command.
+        permanent = progress.phase == "DATA" and _is_permanent_code(exc.smtp_code)
+        return result(False, permanent, f"{progress.phase}: {exc.smtp_code} {_reply_text(exc.smtp_error)}",
+                      exc.smtp_code)
+    except smtplib.SMTPNotSupportedError as exc:
+        # AUTH not offered, typically: the relay's configuration, not the message.
+        return result(False, False, f"{progress.phase}: {exc}")
+    except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+        # OSError covers refused connections, DNS failures, timeouts and TLS errors; SMTPServerDisconnected
+        # a dropped connection; UnicodeError a non-ASCII password that AUTH cannot encode.
+        broken = True
+        detail = f"{progress.phase}: {type(exc).__name__}: {exc}"
+        if progress.phase == "DATA":
+            detail += f"; the server may have accepted the message (Message-ID {prepared.message_id})"
+        return result(False, False, detail)
+    finally:
+        if client is not None:
+            _close(client, polite=not broken)
+
+
+def _transaction(client: smtplib.SMTP, prepared: _Prepared, progress: _Progress,
+                 result: Callable[[bool, bool, str, int | None], DeliveryResult]) -> DeliveryResult:
+    """MAIL, RCPT..., DATA on an open, authenticated connection; exceptions are left to send_email."""
+    progress.phase = "MAIL"
+    options: list[str] = []
+    if prepared.international:
+        if not client.has_extn("smtputf8"):
+            return result(False, True, "not sent: a non-ASCII address needs SMTPUTF8, which the server does not offer", None)
+        options.append("SMTPUTF8")
+        if client.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+    if client.has_extn("size"):
+        # Lets the server refuse an oversized message before we upload it.
+        options.append(f"SIZE={len(prepared.data)}")
+    code, reply = client.mail(prepared.envelope_from, options)
+    if code != 250:
+        _reset(client)
+        return result(False, _is_permanent_code(code), f"sender refused: {code} {_reply_text(reply)}", code)
+
+    progress.phase = "RCPT"
+    refused: list[tuple[str, int, str]] = []
+    for recipient in prepared.recipients:
+        code, reply = client.rcpt(recipient)
+        if code not in (250, 251):
+            refused.append((recipient, code, _reply_text(reply)))
+    if refused:
+        # All-or-nothing: sending to the accepted part would make any retry a duplicate for them.
+        _reset(client)
+        permanent = any(_is_permanent_code(code) for _, code, _ in refused)
+        worst = next((code for _, code, _ in refused if _is_permanent_code(code)), refused[0][1])
+        listing = "; ".join(f"{recipient}: {code} {reply}" for recipient, code, reply in refused)
+        return result(False, permanent, f"recipient refused, nothing sent: {listing}", worst)
+
+    progress.phase = "DATA"
+    # smtplib.data() escapes leading dots and normalises line endings; a refused DATA command raises
+    # SMTPDataError, which send_email classifies by its code.
+    code, reply = client.data(prepared.data)
+    if code != 250:
+        return result(False, _is_permanent_code(code), f"message refused: {code} {_reply_text(reply)}", code)
+    return result(True, False, f"accepted: {code} {_reply_text(reply)}; Message-ID {prepared.message_id}", code)
+
+
+def _reset(client: smtplib.SMTP) -> None:
+    try:
+        client.rset()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def _close(client: smtplib.SMTP, *, polite: bool) -> None:
+    # QUIT only on a healthy connection: after a timeout it would wait another full timeout. Errors here
+    # must not turn a delivered message into a failure (smtplib's context manager would raise).
+    if polite:
+        try:
+            client.quit()
+            return
+        except (smtplib.SMTPException, OSError):
+            pass
+    try:
+        client.close()
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------------
+# Webhooks
+
+
+def _webhook_digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Processdesk-Signature`` header value ``t=<timestamp>,v1=<hex>``.
+
+    ``v1`` is HMAC-SHA256, keyed with the UTF-8 secret, over ``b"<timestamp>." + body``; binding the
+    timestamp lets receivers reject replays of an old request.
+
+    Raises:
+        ValueError: empty secret, or a timestamp that is not a non-negative int.
+    """
+    if not isinstance(secret, str) or not secret:
+        raise ValueError("webhook secret must be a non-empty string")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        raise ValueError(f"timestamp must be a non-negative int (Unix seconds), got {timestamp!r}")
+    return f"t={timestamp},v1={_webhook_digest(secret, timestamp, body)}"
+
+
+def verify_webhook_signature(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """Whether ``header`` is a valid signature of ``body`` made with ``secret`` within ``tolerance`` seconds
+    of ``now`` (either side, so clock skew works both ways).
+
+    Several ``v1=`` entries are accepted (a sender rotating secrets may sign twice); unknown schemes are
+    ignored; anything malformed is simply not valid. Comparison is constant-time. Never raises.
+    """
+    if not isinstance(secret, str) or not secret or not isinstance(header, str) or len(header) > 4096:
+        return False
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            return False
+        if key == "t":
+            if timestamp is not None or not _DIGITS.fullmatch(value):
+                return False
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    if isinstance(now, bool) or not isinstance(now, int | float) or abs(now - timestamp) > tolerance:
+        return False
+    expected = _webhook_digest(secret, timestamp, body).encode("ascii")
+    valid = False
+    for candidate in candidates:
+        # Compare against every candidate so the time taken does not tell which one matched.
+        valid |= hmac.compare_digest(expected, candidate.encode("utf-8", "backslashreplace"))
+    return valid
+
+
+def canonical_json(payload: Mapping[str, Any]) -> bytes:
+    """The exact body bytes :func:`post_webhook` sends: sorted keys, no spaces, UTF-8, strict JSON.
+
+    Raises:
+        TypeError: a value is not JSON-serialisable.
+        ValueError: NaN or infinity (not valid JSON), or a circular reference.
+    """
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _check_webhook_url(url: str) -> str:
+    """The lower-case host of ``url``.
+
+    Raises:
+        _Refused: not an absolute http(s) URL with a host, contains credentials, non-ASCII or controls.
+    """
+    if not isinstance(url, str) or not url:
+        raise _Refused("webhook URL is empty")
+    # http.client would reject these anyway; refusing early gives a clear reason and keeps odd bytes out
+    # of the request line. Non-ASCII hosts must be given in punycode, paths percent-encoded.
+    if not url.isascii() or _SPACE_OR_CONTROL.search(url):
+        raise _Refused("webhook URL must be ASCII without spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _Refused(f"webhook URL is malformed: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise _Refused(f"webhook URL scheme {parts.scheme or '(none)'!r} is not allowed; use http or https")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        # Credentials in the URL would not be sent by urllib anyway, and "user@host" is a classic way of
+        # making a URL look like it points somewhere else.
+        raise _Refused("webhook URL must not contain credentials")
+    host = parts.hostname
+    if not host:
+        raise _Refused("webhook URL has no host")
+    if port == 0:
+        raise _Refused("webhook URL has port 0")
+    return host
+
+
+def _webhook_opener() -> urllib.request.OpenerDirector:
+    # Deliberately bare: no ProxyHandler (the process environment must not reroute deliveries, and the
+    # host the caller approved is the host we connect to), no redirect handler (a 3xx must reach us, not be
+    # followed to a host nobody checked), no error processor (every status comes back as a response, not
+    # an exception) and no file:, ftp: or data: handlers.
+    opener = urllib.request.OpenerDirector()
+    opener.add_handler(urllib.request.HTTPHandler())
+    opener.add_handler(urllib.request.HTTPSHandler())
+    return opener
+
+
+def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload: Mapping[str, Any], *, now: int,
+                 timeout: float = 5.0, allow_hosts: Callable[[str], bool] | None = None) -> DeliveryResult:
+    """POST ``payload`` as canonical JSON (:func:`canonical_json`) to ``url``, signed with ``secret``.
+
+    Headers: ``Content-Type: application/json``, ``X-Processdesk-Event: <event_type>``,
+    ``X-Processdesk-Delivery: <event_id>`` (keep it stable across retries: receivers de-duplicate on it) and
+    ``X-Processdesk-Signature: t=<now>,v1=<hex>`` (re-signed with the current ``now`` on every attempt, so
+    a retry hours later is not rejected as stale). urllib sends header names capitalised its own way
+    (``X-processdesk-delivery``); HTTP header names are case-insensitive.
+
+    ``allow_hosts`` is called with the URL's lower-case host name (IPv6 without brackets) before anything
+    is sent; False refuses the delivery permanently. It sees the name, not the address it resolves to: to
+    block internal networks, resolve and check in the callback (a DNS answer that changes between the
+    check and the connection is not prevented). Redirects are never followed and environment proxies are
+    not used. ``timeout`` applies to the connection and to each read, not to the request as a whole.
+
+    Outcomes: 2xx ok; 3xx, and 4xx other than 408 and 429, permanent; 408, 429, 5xx and any other status
+    transient; network errors and timeouts transient; an unusable URL (non-http(s) scheme, credentials,
+    no host), an empty secret, an event id/type that is not printable ASCII, or a payload that is not
+    JSON-serialisable is permanent and nothing is sent. At most 64 KiB of the response body is read; the
+    start of it is quoted in ``detail`` for failures.
+
+    Raises:
+        ValueError: ``now`` is not a non-negative int or ``timeout`` is not positive (programming errors).
+        Anything ``allow_hosts`` raises is propagated.
+    """
+    started = time.monotonic()
+    if isinstance(now, bool) or not isinstance(now, int) or now < 0:
+        raise ValueError(f"now must be a non-negative int (Unix seconds), got {now!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+    def result(ok: bool, permanent: bool, detail: str, status: int | None = None) -> DeliveryResult:
+        return DeliveryResult(ok=ok, permanent=permanent, detail=_clean_detail(detail), status=status,
+                              duration_ms=(time.monotonic() - started) * 1000.0)
+
+    try:
+        host = _check_webhook_url(url)
+        for label, value in (("event_id", event_id), ("event_type", event_type)):
+            if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+                raise _Refused(f"{label} must be 1-200 printable ASCII characters without spaces")
+        if not isinstance(secret, str) or not secret:
+            raise _Refused("webhook secret is empty")
+        try:
+            body = canonical_json(payload)
+        except (TypeError, ValueError) as exc:
+            raise _Refused(f"payload is not JSON-serialisable: {exc}") from None
+    except _Refused as exc:
+        return result(False, True, f"not sent: {exc}")
+    if allow_hosts is not None and not allow_hosts(host):
+        return result(False, True, f"not sent: host {host} is not allowed")
+
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "User-Agent": _USER_AGENT,
+        "X-Processdesk-Event": event_type,
+        "X-Processdesk-Delivery": event_id,
+        "X-Processdesk-Signature": sign_webhook(secret, now, body),
+    })
+    try:
+        with _webhook_opener().open(request, timeout=timeout) as response:
+            status: int = response.status
+            reason = response.reason or ""
+            location = response.headers.get("Location", "")
+            retry_after = response.headers.get("Retry-After", "")
+            try:
+                # Bounded: a receiver must not be able to make the sweeper buffer an endless body.
+                snippet = response.read(_MAX_RESPONSE_BYTES)
+            except (OSError, http.client.HTTPException):
+                # The status line already says what happened; a body cut short changes nothing.
+                snippet = b""
+    except urllib.error.URLError as exc:
+        # Connection refused, DNS failure, TLS verification failure, timeout while connecting.
+        return result(False, False, f"connection failed: {exc.reason}")
+    except TimeoutError:
+        return result(False, False, f"timed out after {timeout:g} s waiting for the response")
+    except (OSError, http.client.HTTPException) as exc:
+        return result(False, False, f"connection failed: {type(exc).__name__}: {exc}")
+    except ValueError as exc:
+        # http.client.InvalidURL and friends: something about the URL we did not catch up front.
+        return result(False, True, f"not sent: {exc}")
+
+    summary = f"HTTP {status} {reason}".rstrip()
+    if 200 <= status <= 299:
+        return result(True, False, summary, status)
+    text = snippet[:200].decode("utf-8", "replace").strip()
+    if 300 <= status <= 399:
+        # Only scheme and host of the target: a path could carry a token.
+        target = urllib.parse.urlsplit(location)
+        where = f" to {target.scheme}://{target.netloc}" if target.scheme and target.netloc else ""
+        return result(False, True, f"{summary}: redirect{where} not followed; update the webhook URL", status)
+    detail = summary
+    if retry_after:
+        detail += f"; Retry-After: {retry_after}"
+    if text:
+        detail += f"; body: {text}"
+    permanent = 400 <= status <= 499 and status not in (408, 429)
+    return result(False, permanent, detail, status)
+
+
+# --------------------------------------------------------------------------------------------------
+# Retry schedule
+
+
+def next_attempt_delay(attempt: int, *, base: float = 30.0, factor: float = 2.0, cap: float = 6 * 3600,
+                       jitter: float = 0.1, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1 = the first attempt) before the next.
+
+    The nominal delay is ``min(cap, base * factor ** (attempt - 1))``; jitter takes a random fraction of at
+    most ``jitter`` off it, so the result lies in ``[nominal * (1 - jitter), nominal]`` and never exceeds
+    ``cap``. Jitter only subtracts so that messages that failed together (a relay outage) spread out
+    instead of all retrying at the same second, even once they reach the cap. With the defaults the
+    nominal delays are 30 s, 1 min, 2 min, ... and the sequence grows until the cap; with ``jitter < 1 -
+    1/factor`` every delay below the cap is larger than the one before. A seeded ``rng`` makes the result
+    deterministic; None uses the ``random`` module.
+
+    Raises:
+        ValueError: ``attempt`` < 1 or not an int; ``base`` or ``cap`` negative or not finite; ``factor``
+            below 1 or not finite; ``jitter`` outside [0, 1].
+    """
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError(f"attempt must be an int >= 1, got {attempt!r}")
+    if not (math.isfinite(base) and base >= 0):
+        raise ValueError(f"base must be a finite number >= 0, got {base!r}")
+    if not (math.isfinite(factor) and factor >= 1):
+        raise ValueError(f"factor must be a finite number >= 1, got {factor!r}")
+    if not (math.isfinite(cap) and cap >= 0):
+        raise ValueError(f"cap must be a finite number >= 0, got {cap!r}")
+    if not 0 <= jitter <= 1:
+        raise ValueError(f"jitter must be between 0 and 1, got {jitter!r}")
+    if base == 0:
+        return 0.0
+    try:
+        nominal = min(cap, base * factor ** (attempt - 1))
+    except OverflowError:
+        # factor ** attempt beyond float range: far past the cap anyway.
+        nominal = cap
+    draw = rng.random() if rng is not None else random.random()
+    return float(nominal * (1.0 - jitter * draw))
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _clean_detail(text: str) -> str:
+    # Details end up in logs and the UI: server-supplied line breaks must not forge log lines.
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    if len(flat) > _MAX_DETAIL_CHARS:
+        flat = flat[: _MAX_DETAIL_CHARS - 1] + "…"
+    return flat

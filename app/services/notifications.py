@@ -1,0 +1,244 @@
+"""Notifications: in-app messages, and email and signed webhooks through a transactional outbox.
+
+Everything a step wants to tell people is written in the step's own transaction: in-app rows,
+and outbox rows for email and webhooks. The sweeper delivers outbox rows afterwards, with
+retries and back-off, logging every attempt. So a failing mail server or webhook never rolls a
+process step back, and a step that rolled back sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.db import begin_write
+from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.models import DeliveryAttempt, Group, Notification, OutboxMessage, Role, Ticket, User, Webhook
+
+from .audit import AuditLog, json_safe
+from .delivery import MAX_ATTEMPTS, EmailMessage, SmtpSettings, next_attempt_delay, post_webhook, send_email
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "comment.added",
+               "task.reminder", "process.notify")
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class NotificationService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, config: Mapping[str, Any]) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.config = config
+
+    # -- producing ------------------------------------------------------------------------------------
+
+    def members(self, group: str | None) -> list[User]:
+        if not group:
+            return []
+        row = self.session.scalar(select(Group).where(Group.name == group))
+        return [u for u in row.members if u.active] if row else []
+
+    def user(self, username: str | None) -> User | None:
+        if not username:
+            return None
+        return self.session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+
+    def link(self, ticket: Ticket | None = None, task_id: int | None = None) -> str:
+        base = str(self.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+        if task_id is not None:
+            return f"{base}/tasks/{task_id}"
+        if ticket is not None:
+            return f"{base}/tickets/{ticket.number}"
+        return base
+
+    def notify(self, recipients: Iterable[User], event_type: str, subject: str, body: str, *,
+               ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
+               exclude: User | None = None) -> int:
+        """In-app and email notifications for each recipient (once each), plus webhook events."""
+        now = self.clock.now()
+        unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)}
+        for user in unique.values():
+            self.session.add(Notification(user_id=user.id, subject=subject[:255], body=body, created_at=now,
+                                          ticket_id=ticket.id if ticket else None))
+            if user.email and not user.email_opt_out:
+                self.session.add(OutboxMessage(
+                    event_id=uuid.uuid4().hex, event_type=event_type, channel="email", recipient=user.email,
+                    subject=subject[:255], body=body, payload={"user": user.username}, status="pending",
+                    attempts=0, next_attempt_at=now, created_at=now))
+        self.publish(event_type, {"subject": subject, "record": ticket.number if ticket else None,
+                                  "recipients": sorted(u.username for u in unique.values()), **(payload or {})})
+        return len(unique)
+
+    def publish(self, event_type: str, payload: Mapping[str, Any]) -> int:
+        """Queue one signed webhook delivery per active subscription to ``event_type``."""
+        now = self.clock.now()
+        count = 0
+        for hook in self.session.scalars(select(Webhook).where(Webhook.active.is_(True))):
+            if "*" not in hook.events and event_type not in hook.events:
+                continue
+            self.session.add(OutboxMessage(
+                event_id=uuid.uuid4().hex, event_type=event_type, channel="webhook", recipient=hook.url,
+                webhook_id=hook.id, subject=event_type, body="", payload=json_safe(dict(payload)), status="pending",
+                attempts=0, next_attempt_at=now, created_at=now))
+            count += 1
+        return count
+
+    # -- reading (API) --------------------------------------------------------------------------------
+
+    def list_for(self, user: User, unread_only: bool, page: int, per_page: int) -> tuple[list[Notification], int, int]:
+        query = select(Notification).where(Notification.user_id == user.id)
+        if unread_only:
+            query = query.where(Notification.read_at.is_(None))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        unread = self.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+        rows = list(self.session.scalars(query.order_by(Notification.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+        return rows, total, unread
+
+    def mark_read(self, user: User, notification_id: int) -> Notification:
+        row = self.session.get(Notification, notification_id)
+        if row is None or row.user_id != user.id:
+            raise NotFound(f"no notification {notification_id}")
+        if row.read_at is None:
+            row.read_at = self.clock.now()
+        return row
+
+    def mark_all_read(self, user: User) -> int:
+        result = self.session.execute(update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+                                      .values(read_at=self.clock.now()).execution_options(synchronize_session=False))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def set_email_opt_out(self, user: User, opt_out: bool) -> User:
+        user.email_opt_out = opt_out
+        self.audit.record("notification_preferences_changed", user, payload={"email_opt_out": opt_out})
+        return user
+
+    # -- webhooks (admin) -----------------------------------------------------------------------------
+
+    def add_webhook(self, actor: User, url: str, secret: str, events: list[str]) -> Webhook:
+        if not actor.has_role(Role.ADMIN):
+            self.audit.refuse(actor, "webhook_create", reason="admin only")
+            raise PermissionDenied("only admins manage webhooks")
+        problems: dict[str, list[str]] = {}
+        if not url.startswith(("http://", "https://")):
+            problems["url"] = ["must be an http or https URL"]
+        if len(secret) < 16:
+            problems["secret"] = ["must be at least 16 characters"]
+        unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
+        if unknown or not events:
+            problems["events"] = [f"one or more of: *, {', '.join(EVENT_TYPES)}"]
+        if problems:
+            raise ValidationFailed("webhook is invalid", details={"fields": problems})
+        hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
+        self.session.add(hook)
+        self.session.flush()
+        self.audit.record("webhook_created", actor, payload={"id": hook.id, "url": url, "events": events})
+        return hook
+
+    def deliveries(self, actor: User, webhook_id: int) -> list[tuple[OutboxMessage, list[DeliveryAttempt]]]:
+        if not actor.has_role(Role.ADMIN):
+            raise PermissionDenied("only admins read delivery logs")
+        messages = list(self.session.scalars(select(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id)
+                                             .order_by(OutboxMessage.id.desc()).limit(200)))
+        attempts: dict[int, list[DeliveryAttempt]] = {}
+        if messages:
+            for attempt in self.session.scalars(select(DeliveryAttempt).where(
+                    DeliveryAttempt.message_id.in_([m.id for m in messages])).order_by(DeliveryAttempt.id)):
+                attempts.setdefault(attempt.message_id, []).append(attempt)
+        return [(m, attempts.get(m.id, [])) for m in messages]
+
+    # -- delivering (sweeper) ---------------------------------------------------------------------------
+
+    def claim_due(self, sweeper_id: str, limit: int = 50, lease_seconds: int = 120) -> list[int]:
+        begin_write(self.session)
+        now = self.clock.now()
+        due = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
+                   or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        query = select(OutboxMessage.id).where(due).order_by(OutboxMessage.next_attempt_at).limit(limit)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for message_id in list(self.session.scalars(query)):
+            result = self.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id, due)
+                                          .values(claimed_until=now + timedelta(seconds=lease_seconds), claimed_by=sweeper_id)
+                                          .execution_options(synchronize_session=False))
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(message_id)
+        self.session.commit()
+        return claimed
+
+    def deliver(self, message_id: int, sweeper_id: str) -> str:
+        """Deliver one claimed message (outside any transaction), then record the outcome."""
+        message = self.session.get(OutboxMessage, message_id, populate_existing=True)
+        if message is None or message.claimed_by != sweeper_id or message.status != "pending":
+            self.session.rollback()
+            return "skipped"
+        self.session.rollback()  # no transaction held open while we talk to the network
+        if message.channel == "email":
+            result = send_email(SmtpSettings.from_config(self.config), EmailMessage(
+                to=[message.recipient], subject=message.subject, text=message.body,
+                message_id=f"{message.event_id}@processdesk"))
+        else:
+            hook = self.session.get(Webhook, message.webhook_id) if message.webhook_id else None
+            self.session.rollback()
+            if hook is None or not hook.active:
+                result = None
+            else:
+                result = post_webhook(hook.url, hook.secret, message.event_id, message.event_type, message.payload,
+                                      now=int(self.clock.now().timestamp()), allow_hosts=self._allowed_host)
+        begin_write(self.session)
+        message = self.session.get(OutboxMessage, message_id, populate_existing=True)
+        assert message is not None
+        now = self.clock.now()
+        message.attempts += 1
+        message.claimed_until = None
+        message.claimed_by = None
+        if result is None:
+            message.status, message.last_error = "dead", "webhook removed or disabled"
+        else:
+            self.session.add(DeliveryAttempt(message_id=message.id, attempt=message.attempts, at=now, ok=result.ok,
+                                             status=result.status, detail=result.detail[:2000], duration_ms=result.duration_ms))
+            if result.ok:
+                message.status, message.sent_at, message.last_error = "sent", now, None
+            elif result.permanent or message.attempts >= MAX_ATTEMPTS:
+                message.status, message.last_error = "dead", result.detail[:2000]
+            else:
+                message.last_error = result.detail[:2000]
+                message.next_attempt_at = now + timedelta(seconds=next_attempt_delay(message.attempts))
+        self.session.commit()
+        return message.status if message.status != "pending" else "retry"
+
+    def _allowed_host(self, host: str) -> bool:
+        allowed = str(self.config.get("WEBHOOK_ALLOWED_HOSTS") or "*")
+        return allowed == "*" or host in {h.strip() for h in allowed.split(",")}
+
+    def sweep(self, sweeper_id: str, limit: int = 50) -> DeliveryReport:
+        report = DeliveryReport()
+        claimed = self.claim_due(sweeper_id, limit)
+        report.claimed = len(claimed)
+        for message_id in claimed:
+            outcome = self.deliver(message_id, sweeper_id)
+            if outcome == "sent":
+                report.sent += 1
+            elif outcome == "dead":
+                report.dead += 1
+            elif outcome == "retry":
+                report.retried += 1
+        return report

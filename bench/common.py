@@ -1,0 +1,312 @@
+"""Shared pieces of the benchmark: statistics, machine facts, throw-away databases, and a desk.
+
+A *desk* is the real application built by ``app.create_app`` on a fresh, migrated database, with
+users and bearer tokens made through the services (as tests/conftest.py does) and definitions
+deployed as ``flask processes deploy`` does. Everything the benchmark measures then goes through
+the Flask test client (in process) or through gunicorn (section c).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+FIXTURES = BENCH / "fixtures"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+#: The PostgreSQL server the benchmark creates its throw-away databases on (without a database name).
+PG_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432").rstrip("/")
+#: Shipped definitions; catalog.json is the service catalog, not a deployable file (app/cli.py).
+CATALOG_FILE = "catalog.json"
+PASSWORD = "bench-password-1234"
+#: Fixed app settings for every desk. A cheap password hash: passwords are not what we measure
+#: (tokens are issued through the service, no login call is timed).
+BENCH_CONFIG: dict[str, Any] = {
+    "SECRET_KEY": "bench-secret-key-not-for-production",
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "SCHEDULER_ENABLED": False,
+    "SQL_ECHO": False,
+}
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs did not work (an unexpected HTTP status, a missing tool)."""
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator in (None, 0):
+        return None
+    return numerator / denominator  # type: ignore[operator]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- the machine --------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        nproc = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        nproc = os.cpu_count() or 0
+    mem_kb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    versions = {}
+    for dist in ("SpiffWorkflow", "SQLAlchemy", "Flask", "psycopg", "gunicorn"):
+        try:
+            from importlib.metadata import version
+
+            versions[dist] = version(dist)
+        except Exception:  # noqa: BLE001 - a missing distribution is just not reported
+            versions[dist] = None
+    return {
+        "nproc": nproc,
+        "cpu_model": cpu_model,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# -- throw-away databases -----------------------------------------------------------------------
+
+
+def postgres_unreachable_reason() -> str | None:
+    """None when PG_SERVER accepts connections (and may create databases), else why not."""
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(f"{PG_SERVER}/postgres", connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "skip, and say why"
+        return f"{PG_SERVER.split('://', 1)[-1]} unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+    return None
+
+
+def postgres_version() -> str | None:
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(f"{PG_SERVER}/postgres", connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            value = conn.execute(text("SHOW server_version")).scalar()
+        engine.dispose()
+        return str(value)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@contextmanager
+def fresh_database(kind: str, label: str) -> Iterator[str]:
+    """A new, empty database migrated to head through Alembic; removed afterwards.
+
+    ``kind``: "sqlite" (a file in a temporary folder) or "postgresql" (CREATE DATABASE on
+    PG_SERVER, DROP DATABASE ... WITH (FORCE) at the end, also after a failure or Ctrl-C).
+    """
+    from app.cli import upgrade_database
+
+    if kind == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix=f"pd_bench_{label}_"))
+        url = f"sqlite:///{folder / 'bench.sqlite3'}"
+        try:
+            upgrade_database(url)
+            yield url
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    if kind != "postgresql":
+        raise ValueError(kind)
+    from sqlalchemy import create_engine, text
+
+    name = f"pd_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"{PG_SERVER}/{name}"
+        upgrade_database(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- the desk -----------------------------------------------------------------------------------
+
+
+def shipped_definitions() -> list[tuple[str, bytes]]:
+    """Everything in processes/ and forms/, collected exactly as `flask processes deploy` does."""
+    uploads: list[tuple[str, bytes]] = []
+    for folder in (ROOT / "processes", ROOT / "forms"):
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if file.name != CATALOG_FILE and file.suffix.lower() in (".bpmn", ".dmn", ".json"):
+                uploads.append((file.name, file.read_bytes()))
+    return uploads
+
+
+def loop_definitions() -> list[tuple[str, bytes]]:
+    """The benchmark-only looping process and its form; checks the diagram is freshly drawn."""
+    from bench.fixtures_gen import LOOP_FORM, LOOP_PROCESS_ID, loop_flow_xml
+
+    bpmn = FIXTURES / f"{LOOP_PROCESS_ID}.bpmn"
+    if bpmn.read_text(encoding="utf-8") != loop_flow_xml():
+        raise BenchError(f"{bpmn.relative_to(ROOT)} is out of date: run .venv/bin/python bench/fixtures_gen.py")
+    return [(bpmn.name, bpmn.read_bytes()), (LOOP_FORM, (FIXTURES / LOOP_FORM).read_bytes())]
+
+
+#: The two people of every scenario: an agent in the ServiceDesk lane and the requester.
+DESK_USERS = {
+    "alex": (["agent"], ["ServiceDesk"]),
+    "rita": (["requester"], ["Requesters"]),
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    seconds: float
+
+
+class Desk:
+    """The app on one database, with users, tokens and a test client."""
+
+    def __init__(self, url: str, definitions: Iterable[tuple[str, bytes]] = (),
+                 users: dict[str, tuple[list[str], list[str]]] | None = None) -> None:
+        from app import create_app
+
+        self.url = url
+        self.app = create_app({**BENCH_CONFIG, "DATABASE_URL": url})
+        self.ext = self.app.extensions["processdesk"]
+        self.client = self.app.test_client()
+        self.headers: dict[str, dict[str, str]] = {}
+        uploads = list(definitions)
+        svc = self.ext.services()
+        try:
+            for name, (roles, groups) in (users or DESK_USERS).items():
+                svc.users.create_user(name, PASSWORD, roles=roles, groups=groups, display_name=name.title())
+            svc.session.commit()
+            if uploads:
+                svc.definitions.deploy(None, uploads)
+                svc.session.commit()
+            for name in users or DESK_USERS:
+                token = svc.users.issue_token(svc.users.get_by_username(name))["token"]
+                self.headers[name] = {"Authorization": f"Bearer {token}"}
+            svc.session.commit()
+        finally:
+            svc.session.close()
+
+    @property
+    def dialect(self) -> str:
+        return str(self.ext.db_engine.dialect.name)
+
+    def call(self, method: str, path: str, user: str, body: Any = None, expect: int | Sequence[int] = 200) -> Reply:
+        started = time.perf_counter()
+        if method == "GET":
+            response = self.client.get(path, headers=self.headers[user])
+        else:
+            response = self.client.open(path, method=method, json=body, headers=self.headers[user])
+        seconds = time.perf_counter() - started
+        wanted = (expect,) if isinstance(expect, int) else tuple(expect)
+        if response.status_code not in wanted:
+            raise BenchError(f"{method} {path} as {user}: HTTP {response.status_code} "
+                             f"{response.get_data(as_text=True)[:400]}")
+        return Reply(response.status_code, response.get_json(), seconds)
+
+    def sql(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+        from sqlalchemy import text
+
+        with self.ext.db_engine.connect() as conn:
+            return list(conn.execute(text(statement), params or {}))
+
+    def close(self) -> None:
+        self.ext.db_engine.dispose()
+
+
+def open_task(instance: dict[str, Any], bpmn_id: str) -> dict[str, Any]:
+    for task in instance.get("open_tasks", []):
+        if task["bpmn_id"] == bpmn_id:
+            return task
+    raise BenchError(f"instance {instance.get('id')} has no open task {bpmn_id}: "
+                     f"{[t['bpmn_id'] for t in instance.get('open_tasks', [])]} (status {instance.get('status')})")
+
+
+def run_for(seconds: float, at_least: int, at_most: int, step: Callable[[], None]) -> list[float]:
+    """Call ``step`` until ``seconds`` passed (at least/at most so many times); its durations."""
+    durations: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(durations) < at_most and (len(durations) < at_least or time.perf_counter() < deadline):
+        started = time.perf_counter()
+        step()
+        durations.append(time.perf_counter() - started)
+    return durations
+
+
+def multipart(files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    return {"files": [(io.BytesIO(content), name) for name, content in files]}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, default=str)

@@ -1,0 +1,103 @@
+"""Sections b and e: what one completion costs, and what an instance stores, as the instance ages.
+
+One instance of bench/fixtures/loop_flow.bpmn is driven through the API: every round is one
+``POST /tasks/<id>/complete`` with ``{"again": true, "round_no": n}`` by the requester who
+started it (the task has no lane, so it is the starter's). Every completion is timed; the cost
+"at iteration N" is the median of the completions of rounds N-2 .. N+2. After round N of each
+size checkpoint the stored bytes of the instance are read from the database: the length of
+``process_instance.state`` plus the approximate size of its ``human_task`` rows (the sum of the
+text lengths of their column values); its audit events are reported alongside, not in the ratio.
+
+Past the last checkpoint the run continues towards the goal (10,000 rounds) while the time budget
+lasts; it records how far it got, the cost of the last completions, and the first error if any.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .common import BenchError, Desk, log, loop_definitions, median, open_task
+
+PROCESS_ID = "loop_flow"
+TASK = "work_round"
+WINDOW = 2  # samples on each side of a checkpoint
+
+
+def stored_bytes(desk: Desk, instance_id: int) -> dict[str, int]:
+    state = desk.sql("SELECT length(state) FROM process_instance WHERE id = :i", {"i": instance_id})[0][0]
+    task_rows = desk.sql("SELECT * FROM human_task WHERE instance_id = :i", {"i": instance_id})
+    task_bytes = sum(len(str(value)) for row in task_rows for value in row if value is not None)
+    audit_rows = desk.sql("SELECT * FROM audit_event WHERE instance_id = :i", {"i": instance_id})
+    audit_bytes = sum(len(str(value)) for row in audit_rows for value in row if value is not None)
+    return {
+        "state_bytes": int(state),
+        "human_task_rows": len(task_rows),
+        "human_task_bytes": task_bytes,
+        "per_instance_bytes": int(state) + task_bytes,
+        "audit_event_rows": len(audit_rows),
+        "audit_event_bytes": audit_bytes,
+    }
+
+
+def run_loop(url: str, checkpoints: list[int], goal: int, budget_seconds: float) -> dict[str, Any]:
+    """Drive one loop instance; ``checkpoints`` are always reached, ``goal`` while the budget lasts."""
+    desk = Desk(url, loop_definitions())
+    started = time.perf_counter()
+    durations: list[float] = []  # durations[n - 1] = completion of round n
+    sizes: dict[int, dict[str, int]] = {}
+    error: str | None = None
+    stopped_by_budget = False
+    must_reach = max(checkpoints) + WINDOW
+    try:
+        instance = desk.call("POST", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": {}}, 201).body
+        instance_id = instance["id"]
+        task = open_task(instance, TASK)
+        next_report = time.perf_counter() + 15
+        for round_no in range(1, goal + 1):
+            if round_no > must_reach and time.perf_counter() - started > budget_seconds:
+                stopped_by_budget = True
+                break
+            last = round_no == goal
+            try:
+                reply = desk.call("POST", f"/api/v1/tasks/{task['id']}/complete", "rita",
+                                  {"data": {"again": not last, "round_no": round_no}})
+            except BenchError as exc:
+                error = f"round {round_no}: {exc}"
+                break
+            durations.append(reply.seconds)
+            instance = reply.body
+            if instance.get("error") or instance["status"] == "error":
+                error = f"round {round_no}: instance in error: {instance.get('error')}"
+                break
+            if round_no in checkpoints:
+                sizes[round_no] = stored_bytes(desk, instance_id)
+            if last:
+                if instance["status"] != "completed":
+                    error = f"after the last round the instance is {instance['status']}"
+                break
+            task = open_task(instance, TASK)
+            if time.perf_counter() > next_report:
+                log(f"    loop: round {round_no}, last completion {reply.seconds * 1000:.0f} ms")
+                next_report = time.perf_counter() + 15
+    finally:
+        desk.close()
+    done = len(durations)
+    per_checkpoint = {}
+    for n in checkpoints:
+        window = durations[max(0, n - 1 - WINDOW): n + WINDOW]
+        if done >= n + WINDOW:
+            per_checkpoint[n] = {"median_ms": median(window) * 1000, "samples": len(window)}  # type: ignore[operator]
+    return {
+        "checkpoints": per_checkpoint,
+        "sizes": sizes,
+        "goal": goal,
+        "rounds_completed": done,
+        "completed_goal": done == goal and error is None,
+        "stopped_by_budget": stopped_by_budget,
+        "error": error,
+        "last_completion_ms": durations[-1] * 1000 if durations else None,
+        "last_5_median_ms": (median(durations[-5:]) or 0) * 1000 if durations else None,
+        "seconds": round(time.perf_counter() - started, 1),
+        "total_completion_seconds": round(sum(durations), 1),
+    }

@@ -1,0 +1,702 @@
+"""Delivery against real servers on 127.0.0.1: aiosmtpd for SMTP, http.server for webhooks.
+
+Every server is started by a fixture and stopped in its teardown; an autouse fixture checks that no
+thread outlives its test. Timeouts are short so the module runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import json
+import random
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from app.services.delivery import (
+    MAX_ATTEMPTS,
+    DeliveryResult,
+    EmailMessage,
+    SmtpSettings,
+    canonical_json,
+    next_attempt_delay,
+    post_webhook,
+    send_email,
+    should_retry,
+    sign_webhook,
+    verify_webhook_signature,
+)
+
+SENDER = "ProcessDesk <desk@example.test>"
+USER, PASSWORD = "relay-user", "s3cret-relay-pw"
+SECRET = "whsec-test-0123456789"
+NOW = 1_750_000_000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    # Teardowns of the server fixtures run before this one (autouse fixtures are set up first).
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"threads left running: {leaked}")
+
+
+# --------------------------------------------------------------------------------------------------
+# SMTP fixtures
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    tls: bool
+    authenticated: bool
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        parsed = email.message_from_bytes(self.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        return parsed
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler: stores every accepted message, refuses the recipients listed in ``refuse``."""
+
+    refuse: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        # session.ssl is only filled in after STARTTLS; an implicit-TLS transport shows in its extra info.
+        transport = server.transport
+        tls = session.ssl is not None or (transport is not None and transport.get_extra_info("ssl_object") is not None)
+        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), content,
+                                      tls=tls, authenticated=bool(session.authenticated)))
+        return "250 2.0.0 queued as TEST1"
+
+
+def authenticator(server: SMTPServer, session: Session, envelope: Envelope, mechanism: str,
+                  auth_data: Any) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and auth_data == LoginPassword(USER.encode(), PASSWORD.encode())
+    # handled=False: aiosmtpd itself answers 235 or 535.
+    return AuthResult(success=ok, handled=False)
+
+
+SmtpFactory = Callable[..., tuple[Recorder, int]]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpFactory]:
+    """Starts aiosmtpd controllers on demand: ``recorder, port = smtp_server(**controller_kwargs)``."""
+    controllers: list[Controller] = []
+
+    def start(**kwargs: Any) -> tuple[Recorder, int]:
+        recorder = Recorder()
+        port = free_port()
+        controller = Controller(recorder, hostname="127.0.0.1", port=port, server_hostname="mx.test",
+                                ready_timeout=5.0, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return recorder, port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        # Verifies the chain and the host name (the certificate names IP 127.0.0.1).
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    # The `cryptography` package is not a dependency of processdesk, so the openssl command line makes
+    # the self-signed certificate.
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("TLS tests need the openssl command line to generate a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=20,
+    )
+    return Certificate(cert, key)
+
+
+def settings(port: int, **overrides: Any) -> SmtpSettings:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "sender": SENDER, "timeout": 3.0,
+                              "helo_name": "client.test"}
+    values.update(overrides)
+    return SmtpSettings(**values)
+
+
+def message(**overrides: Any) -> EmailMessage:
+    values: dict[str, Any] = {"to": ["Ann Smith <ann@example.test>", "bob@example.test"],
+                              "subject": "Ticket INC-42 was updated", "text": "Hello Ann,\n.\nThe ticket changed.\n",
+                              "html": "<p>Hello Ann, the <b>ticket</b> changed.</p>", "message_id": "outbox-42"}
+    values.update(overrides)
+    return EmailMessage(**values)
+
+
+# --------------------------------------------------------------------------------------------------
+# SMTP
+
+
+def test_plain_delivery_has_text_and_html_and_a_stable_message_id(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+
+    first = send_email(settings(port), message())
+    second = send_email(settings(port), message())
+
+    assert first.ok and not first.permanent and first.status == 250, first
+    assert "queued as TEST1" in first.detail and "<outbox-42@example.test>" in first.detail
+    assert second.ok
+    assert len(recorder.received) == 2
+    got = recorder.received[0]
+    assert got.mail_from == "desk@example.test"
+    assert got.rcpt_tos == ["ann@example.test", "bob@example.test"]
+    assert not got.tls
+    parsed = got.message
+    assert parsed["Subject"] == "Ticket INC-42 was updated"
+    assert parsed["To"] == "Ann Smith <ann@example.test>, bob@example.test"
+    assert parsed["From"] == SENDER
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None and html is not None
+    # The lone dot survived dot-stuffing; the parser keeps the wire's CRLF line ends.
+    assert plain.get_content().replace("\r\n", "\n") == "Hello Ann,\n.\nThe ticket changed.\n"
+    assert html.get_content().strip() == "<p>Hello Ann, the <b>ticket</b> changed.</p>"
+    # Retries carry the same Message-ID, so the receiver can drop the duplicate.
+    ids = [r.message["Message-ID"] for r in recorder.received]
+    assert ids == ["<outbox-42@example.test>", "<outbox-42@example.test>"]
+    assert first.duration_ms > 0
+
+
+def test_text_only_unicode_and_extra_headers(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+
+    result = send_email(settings(port), message(
+        to="Zoë Ülker <zoe@example.test>", html=None, subject="Änderung: Störung behoben",
+        text="Grüße\n", message_id="<abc.1@desk.example>", headers={"Reply-To": "desk@example.test", "X-Ticket": "INC-42"}))
+
+    assert result.ok, result
+    parsed = recorder.received[0].message
+    assert parsed.get_content_type() == "text/plain"
+    assert parsed.get_content().replace("\r\n", "\n") == "Grüße\n"
+    assert parsed["Subject"] == "Änderung: Störung behoben"
+    assert parsed["To"] == "Zoë Ülker <zoe@example.test>"
+    assert parsed["Message-ID"] == "<abc.1@desk.example>"
+    assert parsed["X-Ticket"] == "INC-42" and parsed["Reply-To"] == "desk@example.test"
+    # 7-bit on the wire: valid even on servers without 8BITMIME.
+    assert recorder.received[0].content.isascii()
+
+
+def test_non_ascii_address_goes_out_with_smtputf8(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+
+    result = send_email(settings(port), message(to=["zoë@exämple.test"]))
+
+    assert result.ok, result
+    assert recorder.received[0].rcpt_tos == ["zoë@exämple.test"]
+    assert recorder.received[0].message["To"] == "zoë@exämple.test"
+
+
+def test_auth_with_username_and_password(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server(authenticator=authenticator, auth_require_tls=False)
+
+    result = send_email(settings(port, username=USER, password=PASSWORD), message())
+
+    assert result.ok, result
+    assert recorder.received[0].authenticated
+
+
+def test_wrong_password_is_transient_and_not_leaked(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server(authenticator=authenticator, auth_require_tls=False)
+
+    result = send_email(settings(port, username=USER, password="not-the-password"), message())
+
+    assert not result.ok and not result.permanent, result
+    assert result.status == 535 and "authentication failed" in result.detail
+    assert "not-the-password" not in result.detail
+    assert recorder.received == []
+
+
+def test_starttls_with_auth(smtp_server: SmtpFactory, certificate: Certificate) -> None:
+    # auth_require_tls stays at its default: AUTH is only offered after STARTTLS.
+    recorder, port = smtp_server(tls_context=certificate.server_context(), require_starttls=True,
+                                 authenticator=authenticator)
+
+    result = send_email(settings(port, security="starttls", username=USER, password=PASSWORD), message(),
+                        ssl_context=certificate.client_context())
+
+    assert result.ok, result
+    assert recorder.received[0].tls and recorder.received[0].authenticated
+
+
+def test_starttls_with_an_untrusted_certificate_fails_before_sending(smtp_server: SmtpFactory,
+                                                                     certificate: Certificate) -> None:
+    recorder, port = smtp_server(tls_context=certificate.server_context(), require_starttls=True)
+
+    result = send_email(settings(port, security="starttls"), message(), ssl_context=ssl.create_default_context())
+
+    assert not result.ok and not result.permanent, result
+    assert "STARTTLS" in result.detail and "CERTIFICATE_VERIFY_FAILED" in result.detail
+    assert recorder.received == []
+
+
+def test_starttls_required_but_not_offered_does_not_fall_back(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+
+    result = send_email(settings(port, security="starttls"), message())
+
+    assert not result.ok and not result.permanent, result
+    assert "does not offer STARTTLS" in result.detail
+    assert recorder.received == []
+
+
+def test_implicit_tls(smtp_server: SmtpFactory, certificate: Certificate) -> None:
+    # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; this connection is TLS from the start.
+    recorder, port = smtp_server(ssl_context=certificate.server_context(), authenticator=authenticator,
+                                 auth_require_tls=False)
+
+    result = send_email(settings(port, security="tls", username=USER, password=PASSWORD), message(),
+                        ssl_context=certificate.client_context())
+
+    assert result.ok, result
+    assert recorder.received[0].tls and recorder.received[0].authenticated
+
+
+def test_recipient_refused_with_5xx_is_permanent_and_nobody_gets_it(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+    recorder.refuse["bob@example.test"] = "550 no such user"
+
+    result = send_email(settings(port), message())
+
+    assert not result.ok and result.permanent, result
+    assert result.status == 550
+    assert "bob@example.test: 550 no such user" in result.detail
+    assert recorder.received == []  # all-or-nothing: Ann did not get it either
+
+
+def test_recipient_refused_with_4xx_is_transient(smtp_server: SmtpFactory) -> None:
+    recorder, port = smtp_server()
+    recorder.refuse["bob@example.test"] = "451 4.7.1 greylisted, try again later"
+
+    result = send_email(settings(port), message())
+
+    assert not result.ok and not result.permanent and result.status == 451, result
+    assert recorder.received == []
+
+
+def test_nothing_listening_is_transient() -> None:
+    result = send_email(settings(free_port()), message())
+
+    assert not result.ok and not result.permanent, result
+    assert "connect" in result.detail and "refused" in result.detail.lower()
+
+
+def test_tls_against_a_plain_server_is_transient(smtp_server: SmtpFactory, certificate: Certificate) -> None:
+    recorder, port = smtp_server()
+
+    result = send_email(settings(port, security="tls", timeout=1.0), message(), ssl_context=certificate.client_context())
+
+    assert not result.ok and not result.permanent, result
+    assert recorder.received == []
+
+
+@pytest.mark.parametrize("bad", [
+    {"subject": "Hello\r\nBcc: victim@example.test"},
+    {"subject": "Hello\nX-Evil: 1"},
+    {"to": ["ann@example.test\r\nRCPT TO:<victim@example.test>"]},
+    {"to": ["ann@example.test, victim@example.test"]},
+    {"to": ["not-an-address"]},
+    {"to": []},
+    {"headers": {"X-Note": "a\r\nBcc: victim@example.test"}},
+    {"headers": {"Bcc": "victim@example.test"}},
+    {"headers": {"Bad Name": "x"}},
+    {"message_id": "id\r\nBcc: victim@example.test"},
+    {"message_id": "two words"},
+])
+def test_header_injection_and_bad_data_are_refused_before_connecting(smtp_server: SmtpFactory,
+                                                                     bad: dict[str, Any]) -> None:
+    recorder, port = smtp_server()
+
+    result = send_email(settings(port), message(**bad))
+
+    assert not result.ok and result.permanent, result
+    assert result.detail.startswith("not sent:")
+    assert "\r" not in result.detail and "\n" not in result.detail
+    assert recorder.received == []
+
+
+def test_settings_from_config() -> None:
+    parsed = SmtpSettings.from_config({
+        "SMTP_HOST": " mail.example.test ", "SMTP_PORT": "2525", "SMTP_SECURITY": "STARTTLS",
+        "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ", "SMTP_SENDER": "Desk <desk@example.test>",
+        "SMTP_TIMEOUT": "2.5", "UNRELATED": object(),
+    })
+    assert parsed == SmtpSettings(host="mail.example.test", port=2525, security="starttls", username="u",
+                                  password=" pw ", sender="Desk <desk@example.test>", timeout=2.5)
+    assert "pw" not in repr(parsed)
+    assert SmtpSettings.from_config({}) == SmtpSettings()
+    assert SmtpSettings.from_config({"SMTP_SECURITY": "tls"}).port == 465
+    assert SmtpSettings.from_config({"SMTP_SECURITY": "starttls", "SMTP_USERNAME": ""}).port == 587
+    assert SmtpSettings.from_config({"SMTP_PORT": 26, "SMTP_TIMEOUT": 1}).timeout == 1.0
+
+
+@pytest.mark.parametrize(("config", "named"), [
+    ({"SMTP_PORT": "smtp"}, "SMTP_PORT"),
+    ({"SMTP_PORT": 70000}, "SMTP_PORT"),
+    ({"SMTP_PORT": True}, "SMTP_PORT"),
+    ({"SMTP_SECURITY": "ssl"}, "SMTP_SECURITY"),
+    ({"SMTP_TIMEOUT": "soon"}, "SMTP_TIMEOUT"),
+    ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
+    ({"SMTP_HOST": ""}, "SMTP_HOST"),
+    ({"SMTP_SENDER": "desk\r\nBcc: x@example.test"}, "SMTP_SENDER"),
+    ({"SMTP_SENDER": "nobody"}, "SMTP_SENDER"),
+    ({"SMTP_USERNAME": "u"}, "SMTP_PASSWORD"),
+    ({"SMTP_PASSWORD": "hunter2-secret"}, "SMTP_USERNAME"),
+])
+def test_settings_from_config_names_the_bad_key(config: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        SmtpSettings.from_config(config)
+    assert named in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_settings_are_validated_on_construction() -> None:
+    with pytest.raises(ValueError, match="security"):
+        SmtpSettings(security="ssl")
+
+
+# --------------------------------------------------------------------------------------------------
+# Webhook receiver
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver(ThreadingHTTPServer):
+    # Join handler threads on close so nothing outlives the fixture.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.hits: list[Hit] = []
+        self.release = threading.Event()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The slow endpoint writes to a client that gave up: expected, not worth a traceback.
+        pass
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    """Routes: /ok, /status/<code>, /redirect (302 to /landed), /slow (answers after the test ends)."""
+
+    server: Receiver
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _record(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+
+    def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._record()
+        self._answer(200, b"landed")
+
+    def do_POST(self) -> None:
+        self._record()
+        if self.path == "/ok":
+            self._answer(204)
+        elif self.path.startswith("/status/"):
+            status = int(self.path.rsplit("/", 1)[1])
+            extra = {"Retry-After": "120"} if status == 429 else {}
+            self._answer(status, b"receiver says\r\nno" + b"x" * 100_000, extra)
+        elif self.path == "/redirect":
+            self._answer(302, headers={"Location": f"{self.server.base}/landed?token=abc"})
+        elif self.path == "/landed":
+            self._answer(200)
+        elif self.path == "/slow":
+            self.server.release.wait(5.0)
+            self._answer(200)
+        else:
+            self._answer(404, b"unknown")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver")
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5.0)
+
+
+PAYLOAD = {"ticket": "INC-42", "state": "resolved", "by": {"name": "Zoë", "id": 7}, "tags": ["a", "b"]}
+
+
+def deliver(url: str, **kwargs: Any) -> DeliveryResult:
+    values: dict[str, Any] = {"now": NOW, "timeout": 2.0}
+    values.update(kwargs)
+    return post_webhook(url, SECRET, "evt-0001", "ticket.resolved", PAYLOAD, **values)
+
+
+def test_webhook_is_signed_canonical_json_with_a_stable_delivery_id(receiver: Receiver) -> None:
+    first = deliver(f"{receiver.base}/ok")
+    second = deliver(f"{receiver.base}/ok", now=NOW + 600)
+
+    assert first.ok and first.status == 204 and not first.permanent, first
+    assert second.ok
+    hit, again = receiver.hits
+    assert hit.body == canonical_json(PAYLOAD)
+    assert hit.body == json.dumps(PAYLOAD, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json.loads(hit.body) == PAYLOAD
+    assert hit.headers["content-type"] == "application/json"
+    assert hit.headers["x-processdesk-event"] == "ticket.resolved"
+    assert hit.headers["x-processdesk-delivery"] == again.headers["x-processdesk-delivery"] == "evt-0001"
+    assert verify_webhook_signature(SECRET, hit.headers["x-processdesk-signature"], hit.body, now=NOW)
+    # A retry is re-signed with its own time, so it is not stale for the receiver.
+    assert again.headers["x-processdesk-signature"] != hit.headers["x-processdesk-signature"]
+    assert verify_webhook_signature(SECRET, again.headers["x-processdesk-signature"], again.body, now=NOW + 601)
+    assert not verify_webhook_signature(SECRET, hit.headers["x-processdesk-signature"], hit.body, now=NOW + 601)
+
+
+@pytest.mark.parametrize(("status", "permanent"), [(500, False), (503, False), (429, False), (408, False),
+                                                   (404, True), (400, True), (410, True)])
+def test_webhook_status_classification(receiver: Receiver, status: int, permanent: bool) -> None:
+    result = deliver(f"{receiver.base}/status/{status}")
+
+    assert not result.ok and result.permanent is permanent and result.status == status, result
+    assert "receiver says no" in result.detail  # the body is quoted, its line break flattened
+    assert len(result.detail) <= 500
+    if status == 429:
+        assert "Retry-After: 120" in result.detail
+
+
+def test_webhook_redirect_is_not_followed(receiver: Receiver) -> None:
+    result = deliver(f"{receiver.base}/redirect")
+
+    assert not result.ok and result.permanent and result.status == 302, result
+    assert "not followed" in result.detail and "token" not in result.detail
+    assert [hit.path for hit in receiver.hits] == ["/redirect"]
+
+
+def test_webhook_slow_receiver_is_transient(receiver: Receiver) -> None:
+    started = time.monotonic()
+    result = deliver(f"{receiver.base}/slow", timeout=0.5)
+
+    assert not result.ok and not result.permanent and result.status is None, result
+    assert "timed out" in result.detail
+    assert time.monotonic() - started < 2.0
+
+
+def test_webhook_nothing_listening_is_transient() -> None:
+    result = deliver(f"http://127.0.0.1:{free_port()}/hook")
+
+    assert not result.ok and not result.permanent, result
+    assert "connection failed" in result.detail
+
+
+def test_webhook_allow_hosts_refuses_without_connecting(receiver: Receiver) -> None:
+    asked: list[str] = []
+
+    def allow(host: str) -> bool:
+        asked.append(host)
+        return host == "hooks.example.test"
+
+    result = deliver(f"{receiver.base}/ok", allow_hosts=allow)
+
+    assert not result.ok and result.permanent, result
+    assert asked == ["127.0.0.1"]
+    assert receiver.hits == []
+    assert deliver(f"{receiver.base}/ok", allow_hosts=lambda host: host == "127.0.0.1").ok
+
+
+@pytest.mark.parametrize("url", [
+    "ftp://127.0.0.1/hook", "file:///etc/passwd", "data:text/plain,hi", "javascript:alert(1)", "127.0.0.1/hook",
+    "http:///nohost", "http://user:pw@127.0.0.1/hook", "http://127.0.0.1:99999/hook", "http://127.0.0.1/a b",
+    "http://127.0.0.1/\r\nX-Evil: 1", "",
+])
+def test_webhook_unusable_url_is_permanent(receiver: Receiver, url: str) -> None:
+    result = deliver(url)
+
+    assert not result.ok and result.permanent, result
+    assert result.detail.startswith("not sent:")
+    assert "pw" not in result.detail.replace("passwd", "")
+    assert receiver.hits == []
+
+
+def test_webhook_bad_inputs_are_permanent(receiver: Receiver) -> None:
+    url = f"{receiver.base}/ok"
+    assert post_webhook(url, "", "evt-1", "t", {}, now=NOW).permanent
+    assert post_webhook(url, SECRET, "evt 1", "t", {}, now=NOW).permanent
+    assert post_webhook(url, SECRET, "evt-1", "t\r\nX: y", {}, now=NOW).permanent
+    assert post_webhook(url, SECRET, "evt-1", "t", {"when": object()}, now=NOW).permanent
+    assert post_webhook(url, SECRET, "evt-1", "t", {"x": float("nan")}, now=NOW).permanent
+    assert receiver.hits == []
+    with pytest.raises(ValueError):
+        post_webhook(url, SECRET, "evt-1", "t", {}, now=NOW, timeout=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Signatures
+
+
+def test_signature_format_and_round_trip() -> None:
+    body = canonical_json(PAYLOAD)
+    header = sign_webhook(SECRET, NOW, body)
+    timestamp, digest = header.split(",")
+    assert timestamp == f"t={NOW}" and digest.startswith("v1=") and len(digest) == 3 + 64
+    assert verify_webhook_signature(SECRET, header, body, now=NOW)
+    assert verify_webhook_signature(SECRET, header, body, now=NOW + 300)
+    assert verify_webhook_signature(SECRET, header, body, now=NOW - 300)  # sender clock slightly ahead
+    # A second signature (secret rotation) and unknown schemes do not get in the way.
+    rotated = f"t={NOW},v1={'0' * 64},{digest},v9=whatever"
+    assert verify_webhook_signature(SECRET, rotated, body, now=NOW)
+
+
+def test_signature_rejections() -> None:
+    body = canonical_json(PAYLOAD)
+    header = sign_webhook(SECRET, NOW, body)
+
+    assert not verify_webhook_signature(SECRET, header, body + b" ", now=NOW)  # tampered body
+    assert not verify_webhook_signature(SECRET, header, body.replace(b"INC-42", b"INC-43"), now=NOW)
+    assert not verify_webhook_signature("another-secret", header, body, now=NOW)  # wrong secret
+    assert not verify_webhook_signature(SECRET, header, body, now=NOW + 301)  # stale
+    assert not verify_webhook_signature(SECRET, header, body, now=NOW + 10, tolerance=5)
+    assert not verify_webhook_signature(SECRET, header, body, now=NOW - 301)  # from the future
+    # The timestamp is signed: moving it invalidates the signature.
+    moved = header.replace(f"t={NOW}", f"t={NOW + 1000}")
+    assert not verify_webhook_signature(SECRET, moved, body, now=NOW + 1000)
+    for garbage in ["", "v1=abc", f"t={NOW}", f"t=abc,{header.split(',')[1]}", f"t={NOW},t={NOW},v1=00",
+                    "nonsense", f"t={NOW},v1=é", "t=1_750_000_000," + header.split(",")[1]]:
+        assert not verify_webhook_signature(SECRET, garbage, body, now=NOW), garbage
+    assert not verify_webhook_signature("", header, body, now=NOW)
+    with pytest.raises(ValueError):
+        sign_webhook("", NOW, body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Back-off
+
+
+def test_backoff_grows_monotonically_up_to_the_cap() -> None:
+    nominal = [next_attempt_delay(n, jitter=0.0) for n in range(1, 20)]
+    assert nominal[:4] == [30.0, 60.0, 120.0, 240.0]
+    assert all(a < b or b == 6 * 3600 for a, b in zip(nominal, nominal[1:], strict=False))
+    assert max(nominal) == nominal[-1] == 6 * 3600
+    jittered = [next_attempt_delay(n, rng=random.Random(n)) for n in range(1, 11)]
+    assert all(a < b for a, b in zip(jittered, jittered[1:], strict=False))
+    assert next_attempt_delay(10_000) <= 6 * 3600  # no overflow
+    assert next_attempt_delay(3, base=10, factor=3, cap=50, jitter=0) == 50
+
+
+def test_backoff_jitter_bounds() -> None:
+    rng = random.Random(1234)
+    for attempt in range(1, 16):
+        nominal = min(6 * 3600, 30.0 * 2 ** (attempt - 1))
+        for _ in range(200):
+            delay = next_attempt_delay(attempt, jitter=0.25, rng=rng)
+            assert nominal * 0.75 <= delay <= nominal
+    spread = {round(next_attempt_delay(20, rng=rng), 3) for _ in range(50)}
+    assert len(spread) > 10  # at the cap the retries still spread out
+
+
+def test_backoff_is_deterministic_with_a_seeded_rng() -> None:
+    one = [next_attempt_delay(n, rng=random.Random(7)) for n in range(1, 9)]
+    two = [next_attempt_delay(n, rng=random.Random(7)) for n in range(1, 9)]
+    assert one == two
+    shared_a, shared_b = random.Random(99), random.Random(99)
+    assert [next_attempt_delay(3, rng=shared_a) for _ in range(5)] == [next_attempt_delay(3, rng=shared_b) for _ in range(5)]
+
+
+@pytest.mark.parametrize("kwargs", [{"attempt": 0}, {"attempt": -1}, {"attempt": 1, "jitter": 1.5},
+                                    {"attempt": 1, "factor": 0.5}, {"attempt": 1, "base": -1.0},
+                                    {"attempt": 1, "cap": float("inf")}])
+def test_backoff_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        next_attempt_delay(**kwargs)
+
+
+def test_should_retry() -> None:
+    transient = DeliveryResult(ok=False, permanent=False, detail="timed out")
+    assert should_retry(transient, 1) and should_retry(transient, MAX_ATTEMPTS - 1)
+    assert not should_retry(transient, MAX_ATTEMPTS)
+    assert not should_retry(DeliveryResult(ok=False, permanent=True, detail="550"), 1)
+    assert not should_retry(DeliveryResult(ok=True, permanent=False, detail="250"), 1)
