@@ -36,6 +36,9 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             report = timers.sweep(limit)
             if report.claimed:
                 log.info("timer sweep: claimed %s, fired %s, conflicts %s", report.claimed, report.fired, report.conflicts)
+            from app.services.reminders import ReminderService
+
+            ReminderService(services).sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:
                 log.info("outbox: sent %s, retrying %s, dead %s", delivered.sent, delivered.retried, delivered.dead)

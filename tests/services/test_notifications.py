@@ -230,3 +230,20 @@ def test_comments_and_resolution_notify_the_requester(desk, client):
     desk.session.commit()
     subjects = [n.subject for n in desk.session.scalars(select(Notification).where(Notification.user_id == rita.id))]
     assert "INC-000001 resolved: Mail is down" in subjects
+
+
+def test_idle_tasks_remind_their_group_once_per_period(desk, clock, app):
+    from app.services.reminders import ReminderService
+
+    app.extensions["processdesk"].runtime.config["TASK_REMINDER_HOURS"] = 24
+    start(desk)
+    reminders = ReminderService(desk)
+    clock.advance(timedelta(hours=23))
+    assert reminders.sweep() == 0
+    clock.advance(timedelta(hours=2))
+    assert reminders.sweep() == 1
+    assert reminders.sweep() == 0  # not again within the period
+    subjects = [n.subject for n in desk.session.scalars(select(Notification).where(Notification.subject.like("Reminder:%")))]
+    assert sorted(subjects) == ["Reminder: Work on it (INC-000001: Mail is down) is waiting"] * 2  # alex and sam
+    clock.advance(timedelta(hours=24, minutes=1))
+    assert reminders.sweep() == 1

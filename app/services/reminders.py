@@ -1,0 +1,62 @@
+"""Reminders for idle tasks: a ready task untouched for TASK_REMINDER_HOURS reminds whoever holds
+it (its claimant, else its assigned user, group or lane), then again after each further period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_, select
+
+from app.db import begin_write
+from app.models import HumanTask, TaskStatus, User
+
+if TYPE_CHECKING:
+    from . import Services
+
+
+class ReminderService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def recipients(self, task: HumanTask) -> list[User]:
+        notifier = self.services.notifications
+        if task.claimed_by is not None:
+            return [task.claimed_by]
+        if task.assigned_user:
+            return [u for u in [notifier.user(task.assigned_user)] if u is not None]
+        if task.candidate_group or task.lane:
+            return notifier.members(task.candidate_group or task.lane)
+        starter = task.instance.started_by
+        return [starter] if starter is not None else []
+
+    def sweep(self, limit: int = 200) -> int:
+        """Send the reminders that are due; one transaction; returns how many tasks reminded."""
+        hours = int(self.services.runtime.config.get("TASK_REMINDER_HOURS") or 0)
+        if hours <= 0:
+            return 0
+        session = self.services.session
+        begin_write(session)
+        cutoff = self.services.runtime.clock.now() - timedelta(hours=hours)
+        due = select(HumanTask).where(
+            HumanTask.state == TaskStatus.READY,
+            or_(and_(HumanTask.reminded_at.is_(None), HumanTask.created_at < cutoff), HumanTask.reminded_at < cutoff),
+        ).order_by(HumanTask.id).limit(limit)
+        count = 0
+        for task in session.scalars(due):
+            task.reminded_at = self.services.runtime.clock.now()
+            task.reminder_count += 1
+            people = self.recipients(task)
+            ticket = self.services.records.for_instance(task.instance_id)
+            label = f"{ticket.number}: {ticket.title}" if ticket else f"{task.process_id} #{task.instance_id}"
+            self.services.notifications.notify(
+                people, "task.reminder", f"Reminder: {task.name} ({label}) is waiting",
+                f"{task.name} for {label} has waited more than {hours * task.reminder_count} hours: "
+                f"{self.services.notifications.link(task_id=task.id)}",
+                ticket=ticket, payload={"task_id": task.id, "reminder": task.reminder_count})
+            self.services.audit.record("task_reminder_sent", None, instance_id=task.instance_id, task_id=task.id,
+                                       payload={"reminder": task.reminder_count, "recipients": sorted(u.username for u in people)},
+                                       actor_name="scheduler")
+            count += 1
+        session.commit()
+        return count
