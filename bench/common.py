@@ -8,8 +8,6 @@ the Flask test client (in process) or through gunicorn (section c).
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import platform
 import shutil
@@ -304,9 +302,65 @@ def run_for(seconds: float, at_least: int, at_most: int, step: Callable[[], None
     return durations
 
 
-def multipart(files: list[tuple[str, bytes]]) -> dict[str, Any]:
-    return {"files": [(io.BytesIO(content), name) for name, content in files]}
+# -- how busy the machine was --------------------------------------------------------------------
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=False, default=str)
+def _proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (ppid, comm, utime+stime+cutime+cstime in clock ticks), from /proc."""
+    table: dict[int, tuple[int, str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1: raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        table[int(entry)] = (int(fields[1]), comm, sum(int(v) for v in fields[11:15]))
+    return table
+
+
+def _busy_ticks() -> int:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal: everything but idle and iowait is busy
+    return sum(values[:3]) + sum(values[5:8])
+
+
+class CpuMeter:
+    """Who used the CPUs between start and stop: this benchmark (its process tree), PostgreSQL
+    (every ``postgres`` process, whoever its client), and everything else on the machine.
+
+    The VM is shared; when something else was busy the figures of that section are less
+    comparable, and this says so. Linux only (reads /proc); elsewhere it reports nothing.
+    """
+
+    def __init__(self) -> None:
+        self.available = Path("/proc/stat").exists()
+        self.started = time.perf_counter()
+        self.first = self._sample() if self.available else None
+
+    def _sample(self) -> tuple[int, int, int]:
+        table = _proc_table()
+        ours = {os.getpid()}
+        grew = True
+        while grew:
+            grew = False
+            for pid, (ppid, _comm, _ticks) in table.items():
+                if ppid in ours and pid not in ours:
+                    ours.add(pid)
+                    grew = True
+        mine = sum(table[pid][2] for pid in ours if pid in table)
+        postgres = sum(ticks for pid, (_p, comm, ticks) in table.items() if comm == "postgres" and pid not in ours)
+        return _busy_ticks(), mine, postgres
+
+    def stop(self) -> dict[str, Any]:
+        if not self.available or self.first is None:
+            return {}
+        busy, mine, postgres = (b - a for a, b in zip(self.first, self._sample(), strict=True))
+        wall = time.perf_counter() - self.started
+        capacity = wall * (os.cpu_count() or 1) * os.sysconf("SC_CLK_TCK")
+        others = max(0, busy - mine - postgres)
+        pct = lambda ticks: round(100.0 * ticks / capacity, 1) if capacity else None  # noqa: E731
+        return {"wall_seconds": round(wall, 1), "cpu_bench_pct": pct(mine), "cpu_postgres_pct": pct(postgres),
+                "cpu_others_pct": pct(others), "loadavg": Path("/proc/loadavg").read_text().split()[:3]}

@@ -78,7 +78,9 @@ class Services:
 
     @cached_property
     def instances(self) -> InstanceService:
-        return InstanceService(self.session, self.runner, self.definitions, self.audit, self.runtime.clock)
+        service = InstanceService(self.session, self.runner, self.definitions, self.audit, self.runtime.clock)
+        service.start_validators["catalog_request"] = lambda user, data: self.catalog.validate_start(user, data)
+        return service
 
     @cached_property
     def tasks(self) -> TaskService:

@@ -54,7 +54,10 @@ class CatalogService:
             query = query.where(or_(func.lower(CatalogItem.name).like(needle), func.lower(CatalogItem.description).like(needle),
                                     func.lower(CatalogItem.code).like(needle)))
         if category:
-            query = query.where(or_(CatalogItem.category_code == category, CatalogItem.category_code.like(f"{category}.%")))
+            # Category codes are matched literally: escape LIKE's wildcards.
+            escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(or_(CatalogItem.category_code == category,
+                                    CatalogItem.category_code.like(f"{escaped}.%", escape="\\")))
         items = list(self.session.scalars(query.order_by(CatalogItem.name)))
         categories = list(self.session.scalars(select(CatalogCategory).order_by(CatalogCategory.position, CatalogCategory.code)))
         nodes: dict[str, dict[str, Any]] = {c.code: {"code": c.code, "name": c.name, "children": [], "items": []}
@@ -183,13 +186,25 @@ class CatalogService:
             return {}
         return validate_submission(schema, ui, dict(data), {}, coerce_strings=coerce_strings)
 
+    def validate_start(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
+        """Start contract of catalog_request through POST /instances: a published item and data its
+        request form accepts (the same checks as requesting it from the catalog)."""
+        code = data.get("item")
+        if not isinstance(code, str) or not code:
+            raise ValidationFailed("item is required", details={"fields": {"item": ["is required"]}})
+        item = self.get_item(code)
+        if item.status != ItemStatus.PUBLISHED:
+            raise NotFound(f"no catalog item {code}")
+        fields = {k: v for k, v in data.items() if k != "item"}
+        return {**self.validate_request(item, fields), "item": item.code}
+
     def request_item(self, user: User, code: str, data: Mapping[str, Any], coerce_strings: bool = False) -> Ticket:
         """Validate ``data`` against the item's request form and start catalog_request for it."""
         item = self.get_item(code)
         if item.status != ItemStatus.PUBLISHED:
             raise NotFound(f"no catalog item {code}")
         clean = self.validate_request(item, data, coerce_strings)
-        instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code})
+        instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code}, validated=True)
         ticket = self.records.for_instance(instance.id)
         if ticket is None:
             raise Conflict("the catalog request process declares no record", details={"process_id": REQUEST_PROCESS})

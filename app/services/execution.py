@@ -162,7 +162,8 @@ class InstanceRunner:
                 bpmn_id=view.bpmn_id,
                 name=view.name,
                 lane=view.lane,
-                process_id=view.process_id,
+                # The deployed process, also for tasks inside its subprocesses: inbox filters use it.
+                process_id=instance.process_id,
                 form=view.form,
                 ui_form=view.ui_form,
                 state=TaskStatus.READY,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Select, false, func, or_, select
@@ -22,6 +22,9 @@ from .forms import render_instructions, resolve_form, validate_submission
 MAX_START_DATA_KEYS = 200
 
 
+StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
+
+
 class InstanceService:
     def __init__(self, session: Session, runner: InstanceRunner, definitions: DefinitionService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -29,6 +32,9 @@ class InstanceService:
         self.definitions = definitions
         self.audit = audit
         self.clock = clock
+        #: Per-process start contracts beyond the diagram (e.g. a catalog item's request form):
+        #: each returns the cleaned start data or raises ValidationFailed / NotFound.
+        self.start_validators: dict[str, StartValidator] = {}
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -84,10 +90,11 @@ class InstanceService:
     # -- commands -----------------------------------------------------------------------------
 
     def start_process(self, user: User, process_id: str, data: Mapping[str, Any] | None, *,
-                      as_system: bool = False) -> ProcessInstance:
+                      as_system: bool = False, validated: bool = False) -> ProcessInstance:
         """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait.
 
         ``as_system``: started by a diagram's service task on the user's behalf (no role check).
+        ``validated``: the caller already applied the process's start contract.
         """
         if not as_system and not policy.may_start(user):
             self._refuse(user, "start", reason="no starter role", process_id=process_id)
@@ -99,6 +106,9 @@ class InstanceService:
         bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
         if bad:
             raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
+        validator = self.start_validators.get(process_id)
+        if validator is not None and not (as_system or validated):
+            data = validator(user, data)
         instance, run = self.runner.start(definition, json_safe(data), user)
         self.audit.record("instance_started", user, instance_id=instance.id,
                           payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})

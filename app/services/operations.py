@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError
-from app.models import CatalogItem, Group, ProcessInstance, Ticket, User
+from app.models import CatalogItem, Group, ItemStatus, ProcessInstance, Ticket, User
 
 if TYPE_CHECKING:
     from . import Services
@@ -72,18 +72,27 @@ class PlatformOperations:
         return {"instance_id": child.id, "number": child_ticket.number if child_ticket else None}
 
     def op_link_records(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Link the named records. A number that does not exist and one the instance's starter may
+        not see are skipped alike, so a diagram cannot be used to probe or reveal records."""
         here = self.ticket
         if here is None:
             raise OperationFailed("this instance has no record to link from")
         numbers = params.get("numbers") or []
         if isinstance(numbers, str):
             numbers = [numbers]
-        linked = []
+        starter = self._starter()
+        linked, skipped = [], []
         for number in numbers:
-            other = self.services.records.by_number(str(number))
+            try:
+                other = self.services.records.by_number(str(number))
+            except ProcessdeskError:
+                other = None
+            if other is None or not self.services.records.may_see(starter, other):
+                skipped.append(str(number))
+                continue
             self.services.records.link(self.actor, here, other, str(params.get("link_type") or "related"))
             linked.append(other.number)
-        return {"linked": linked}
+        return {"linked": linked, "skipped": skipped}
 
     def op_create_knowledge_article(self, params: dict[str, Any]) -> dict[str, Any]:
         here = self.ticket
@@ -129,6 +138,6 @@ class PlatformOperations:
 
     def op_catalog_item(self, params: dict[str, Any]) -> dict[str, Any]:
         item = self.services.session.scalar(select(CatalogItem).where(CatalogItem.code == str(params["code"])))
-        if item is None:
-            raise OperationFailed(f"no catalog item {params['code']}")
+        if item is None or item.status != ItemStatus.PUBLISHED:
+            raise OperationFailed(f"no published catalog item {params['code']}")
         return self.services.catalog.item_dict(item)

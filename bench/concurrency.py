@@ -1,0 +1,244 @@
+"""Section c: throughput and latency under 32 concurrent clients, gunicorn with 1 and with 2 workers.
+
+gunicorn (from the venv) serves ``app:create_app()`` on 127.0.0.1 against a fresh PostgreSQL
+database; the app gets DATABASE_URL, SECRET_KEY and the scheduler switch through ``--env``.
+Worker class: ``sync`` by default: one request at a time per worker process, the usual choice
+for CPU-bound Python, so "2 workers vs 1" measures how the app scales with processes. (A sync
+worker answers every request with ``Connection: close``: the clients' keep-alive connections are
+re-opened per request, a sub-millisecond cost on loopback. ``--worker-class gthread`` keeps them
+open, but then a connection stays with the worker that accepted it, which can unbalance workers.)
+
+Load: 32 client threads (http.client, one keep-alive connection each, re-opened when the server
+closes it). Each thread works through lifecycles of its own incidents: start one as the requester,
+complete triage and investigation as the agent and the confirmation as the requester, repeat. A
+short warm-up (the workers parse the spec, the pools connect) is discarded; then only requests that
+start and finish inside the measured window count. Throughput counts task completions per second;
+starts are reported beside them. Latency percentiles are over completions. HTTP 409 is an expected
+conflict and counted separately; any other non-2xx answer or a transport error is an error.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import BENCH_CONFIG, ROOT, BenchError, Desk, log, percentile, shipped_definitions
+from .lifecycle import CONFIRM, PROCESS_ID, RESOLVE, START_DATA, TRIAGE
+
+CLIENTS = 32
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One gunicorn master (and its workers) started by us; stopped by its own pid/process group."""
+
+    def __init__(self, url: str, workers: int, worker_class: str, threads: int) -> None:
+        self.port = free_port()
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pd_bench_gunicorn_{self.port}.log"
+        command = [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(workers),
+            "--worker-class", worker_class,
+            "--timeout", "120",
+            "--keep-alive", "30",
+            "--log-level", "warning",
+            "--chdir", str(ROOT),
+            "--env", f"DATABASE_URL={url}",
+            "--env", f"SECRET_KEY={BENCH_CONFIG['SECRET_KEY']}",
+            "--env", "PROCESSDESK_SCHEDULER_ENABLED=0",
+            "--env", f"PROCESSDESK_PASSWORD_HASH_METHOD={BENCH_CONFIG['PASSWORD_HASH_METHOD']}",
+        ]
+        if worker_class == "gthread":
+            command += ["--threads", str(threads)]
+        command.append("app:create_app()")
+        self.log_file = self.log_path.open("w")
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_healthy(self) -> float:
+        started = time.perf_counter()
+        while time.perf_counter() - started < STARTUP_TIMEOUT:
+            if self.proc.poll() is not None:
+                raise BenchError(f"gunicorn exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/api/v1/health")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"gunicorn did not answer /api/v1/health within {STARTUP_TIMEOUT} s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            return self.log_path.read_text()[-1500:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the master stops its workers gracefully
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the group we created with start_new_session
+                self.proc.wait(timeout=10)
+        self.log_file.close()
+        self.log_path.unlink(missing_ok=True)
+
+
+@dataclass
+class Sample:
+    kind: str  # "start" or "complete"
+    started: float
+    finished: float
+    status: int  # HTTP status; 0 for a transport error
+
+
+@dataclass
+class ClientState:
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def client_thread(port: int, tokens: dict[str, str], stop_at: float, state: ClientState) -> None:
+    conn: http.client.HTTPConnection | None = None
+
+    def request(kind: str, path: str, user: str, body: dict[str, Any]) -> tuple[int, Any]:
+        nonlocal conn
+        payload = json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {tokens[user]}", "Content-Type": "application/json",
+                   "Connection": "keep-alive"}
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request("POST", path, body=payload, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+                state.samples.append(Sample(kind, started, time.perf_counter(), response.status))
+                return response.status, (json.loads(data) if data else None)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                # A keep-alive connection the server had closed: reconnect once, then count it.
+                if conn is not None:
+                    conn.close()
+                conn = None
+                if attempt == 2:
+                    state.samples.append(Sample(kind, started, time.perf_counter(), 0))
+                    state.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                    return 0, None
+            except OSError as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                state.samples.append(Sample(kind, started, time.perf_counter(), 0))
+                state.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                return 0, None
+        return 0, None
+
+    def task_id(instance: Any, bpmn_id: str) -> int | None:
+        for task in (instance or {}).get("open_tasks", []):
+            if task["bpmn_id"] == bpmn_id:
+                return int(task["id"])
+        return None
+
+    steps = (("triage", "alex", TRIAGE), ("investigate", "alex", RESOLVE), ("confirm_resolution", "rita", CONFIRM))
+    while time.perf_counter() < stop_at:
+        status, instance = request("start", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": START_DATA})
+        if status != 201:
+            if status not in (0, 409):
+                state.errors.append(f"start: HTTP {status}: {json.dumps(instance)[:300]}")
+            continue
+        for bpmn_id, user, data in steps:
+            if time.perf_counter() >= stop_at:
+                break
+            ident = task_id(instance, bpmn_id)
+            if ident is None:
+                state.errors.append(f"no open {bpmn_id} in instance {instance.get('id')}: {instance.get('status')}")
+                break
+            status, instance = request("complete", f"/api/v1/tasks/{ident}/complete", user, {"data": data})
+            if status != 200:
+                if status not in (0, 409):
+                    state.errors.append(f"complete {bpmn_id}: HTTP {status}: {json.dumps(instance)[:300]}")
+                break  # a lost instance: start a new one
+    if conn is not None:
+        conn.close()
+
+
+def run_load(port: int, tokens: dict[str, str], warmup: float, seconds: float) -> dict[str, Any]:
+    states = [ClientState() for _ in range(CLIENTS)]
+    begin = time.perf_counter()
+    window_start, window_end = begin + warmup, begin + warmup + seconds
+    threads = [threading.Thread(target=client_thread, args=(port, tokens, window_end, s), daemon=True) for s in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + warmup + 180)
+    hung = sum(1 for t in threads if t.is_alive())
+    inside = [s for st in states for s in st.samples if s.started >= window_start and s.finished <= window_end]
+    completions = [s for s in inside if s.kind == "complete"]
+    ok = [s.finished - s.started for s in completions if 200 <= s.status < 300]
+    starts_ok = [s for s in inside if s.kind == "start" and 200 <= s.status < 300]
+    conflicts = sum(1 for s in inside if s.status == 409)
+    errors = sum(1 for s in inside if s.status == 0 or (s.status >= 300 and s.status != 409))
+    messages = [m for st in states for m in st.errors]
+    return {
+        "clients": CLIENTS,
+        "seconds": seconds,
+        "completions": len(ok),
+        "completions_per_second": len(ok) / seconds,
+        "starts_per_second": len(starts_ok) / seconds,
+        "requests_per_second": sum(1 for s in inside if 200 <= s.status < 300) / seconds,
+        "p50_ms": (percentile(ok, 50) or 0) * 1000,
+        "p95_ms": (percentile(ok, 95) or 0) * 1000,
+        "p99_ms": (percentile(ok, 99) or 0) * 1000,
+        "conflicts_409": conflicts,
+        "errors": errors + hung,
+        "error_examples": sorted(set(messages))[:5],
+    }
+
+
+def measure(url: str, workers: int, seconds: float, warmup: float, worker_class: str = "sync",
+            threads: int = 4) -> dict[str, Any]:
+    """Set up the database once per server run, start gunicorn, load it, stop it (always)."""
+    desk = Desk(url, shipped_definitions())
+    tokens = {user: headers["Authorization"].split(" ", 1)[1] for user, headers in desk.headers.items()}
+    desk.close()
+    server = Server(url, workers, worker_class, threads)
+    try:
+        startup = server.wait_healthy()
+        log(f"    gunicorn {workers} worker(s) ({worker_class}) healthy after {startup:.1f} s; loading for {seconds:g} s")
+        result = run_load(server.port, tokens, warmup, seconds)
+        result.update({"workers": workers, "worker_class": worker_class, "startup_seconds": round(startup, 2)})
+        if worker_class == "gthread":
+            result["threads"] = threads
+        if server.proc.poll() is not None:
+            result["errors"] += 1
+            result["error_examples"].append(f"gunicorn died: {server.log_tail()}")
+        return result
+    finally:
+        server.stop()
