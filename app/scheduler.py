@@ -39,6 +39,7 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             from app.services.reminders import ReminderService
 
             ReminderService(services).sweep()
+            services.sla.sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:
                 log.info("outbox: sent %s, retrying %s, dead %s", delivered.sent, delivered.retried, delivered.dead)

@@ -190,6 +190,7 @@ def client_thread(port: int, tokens: dict[str, str], stop_at: float, state: Clie
 
 
 def run_load(port: int, tokens: dict[str, str], warmup: float, seconds: float) -> dict[str, Any]:
+    """32 clients for warm-up + ``seconds``; the raw outcome of the measured window."""
     states = [ClientState() for _ in range(CLIENTS)]
     begin = time.perf_counter()
     window_start, window_end = begin + warmup, begin + warmup + seconds
@@ -198,47 +199,63 @@ def run_load(port: int, tokens: dict[str, str], warmup: float, seconds: float) -
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds + warmup + 180)
-    hung = sum(1 for t in threads if t.is_alive())
     inside = [s for st in states for s in st.samples if s.started >= window_start and s.finished <= window_end]
-    completions = [s for s in inside if s.kind == "complete"]
-    ok = [s.finished - s.started for s in completions if 200 <= s.status < 300]
-    starts_ok = [s for s in inside if s.kind == "start" and 200 <= s.status < 300]
-    conflicts = sum(1 for s in inside if s.status == 409)
-    errors = sum(1 for s in inside if s.status == 0 or (s.status >= 300 and s.status != 409))
-    messages = [m for st in states for m in st.errors]
     return {
-        "clients": CLIENTS,
         "seconds": seconds,
-        "completions": len(ok),
-        "completions_per_second": len(ok) / seconds,
-        "starts_per_second": len(starts_ok) / seconds,
-        "requests_per_second": sum(1 for s in inside if 200 <= s.status < 300) / seconds,
-        "p50_ms": (percentile(ok, 50) or 0) * 1000,
-        "p95_ms": (percentile(ok, 95) or 0) * 1000,
-        "p99_ms": (percentile(ok, 99) or 0) * 1000,
-        "conflicts_409": conflicts,
-        "errors": errors + hung,
-        "error_examples": sorted(set(messages))[:5],
+        "latencies": [s.finished - s.started for s in inside if s.kind == "complete" and 200 <= s.status < 300],
+        "starts": sum(1 for s in inside if s.kind == "start" and 200 <= s.status < 300),
+        "conflicts_409": sum(1 for s in inside if s.status == 409),
+        "errors": sum(1 for s in inside if s.status == 0 or (s.status >= 300 and s.status != 409))
+                  + sum(1 for t in threads if t.is_alive()),
+        "messages": [m for st in states for m in st.errors],
     }
 
 
-def measure(url: str, workers: int, seconds: float, warmup: float, worker_class: str = "sync",
-            threads: int = 4) -> dict[str, Any]:
-    """Set up the database once per server run, start gunicorn, load it, stop it (always)."""
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = sum(r["seconds"] for r in runs)
+    latencies = [x for r in runs for x in r["latencies"]]
+    return {
+        "clients": CLIENTS,
+        "seconds": seconds,
+        "completions": len(latencies),
+        "completions_per_second": len(latencies) / seconds,
+        "starts_per_second": sum(r["starts"] for r in runs) / seconds,
+        "per_round_completions_per_second": [round(len(r["latencies"]) / r["seconds"], 2) for r in runs],
+        "p50_ms": (percentile(latencies, 50) or 0) * 1000,
+        "p95_ms": (percentile(latencies, 95) or 0) * 1000,
+        "p99_ms": (percentile(latencies, 99) or 0) * 1000,
+        "conflicts_409": sum(r["conflicts_409"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "error_examples": sorted({m for r in runs for m in r["messages"]})[:5],
+    }
+
+
+def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker_class: str = "sync",
+                    threads: int = 4, worker_counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    """``rounds`` x (one server per worker count, loaded for ``seconds``), alternating the worker
+    counts so that drift of the machine hits all alike. The database is set up once."""
     desk = Desk(url, shipped_definitions())
     tokens = {user: headers["Authorization"].split(" ", 1)[1] for user, headers in desk.headers.items()}
     desk.close()
-    server = Server(url, workers, worker_class, threads)
-    try:
-        startup = server.wait_healthy()
-        log(f"    gunicorn {workers} worker(s) ({worker_class}) healthy after {startup:.1f} s; loading for {seconds:g} s")
-        result = run_load(server.port, tokens, warmup, seconds)
-        result.update({"workers": workers, "worker_class": worker_class, "startup_seconds": round(startup, 2)})
-        if worker_class == "gthread":
-            result["threads"] = threads
-        if server.proc.poll() is not None:
-            result["errors"] += 1
-            result["error_examples"].append(f"gunicorn died: {server.log_tail()}")
-        return result
-    finally:
-        server.stop()
+    runs: dict[int, list[dict[str, Any]]] = {w: [] for w in worker_counts}
+    startups: dict[int, list[float]] = {w: [] for w in worker_counts}
+    for _ in range(rounds):
+        for workers in worker_counts:
+            server = Server(url, workers, worker_class, threads)
+            try:
+                startups[workers].append(round(server.wait_healthy(), 2))
+                log(f"    gunicorn {workers} worker(s) ({worker_class}) up after {startups[workers][-1]:.1f} s; "
+                    f"{CLIENTS} clients for {seconds:g} s")
+                run = run_load(server.port, tokens, warmup, seconds)
+                if server.proc.poll() is not None:
+                    run["errors"] += 1
+                    run["messages"].append(f"gunicorn died: {server.log_tail()}")
+                runs[workers].append(run)
+            finally:
+                server.stop()
+    out: dict[str, Any] = {"worker_class": worker_class, "rounds": rounds, "warmup_seconds": warmup}
+    if worker_class == "gthread":
+        out["threads_per_worker"] = threads
+    for workers in worker_counts:
+        out[f"workers_{workers}"] = {**summarize(runs[workers]), "startup_seconds": startups[workers]}
+    return out

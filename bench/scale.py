@@ -13,7 +13,9 @@ After each fill the tables are ANALYZEd (as autovacuum would eventually do).
 Measured at each size, as the agent (ServiceDesk) through the test client: the task inbox
 ``GET /tasks``, the filtered record list ``GET /tickets?kind=incident&status=in_progress&sort=-opened_at``
 and the history of one closed template instance ``GET /instances/<id>/history`` (its own history
-has the same length at every size). Median of repeated calls after warm-up calls.
+has the same length at every size). The two sizes are two databases, built the same way; the calls
+alternate between them (after warm-up calls), so that a noisy machine's drift hits both sizes
+alike. Median of the repeated calls.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from .common import Desk, log, median, shipped_definitions
+from .common import Desk, fresh_database, log, median, open_task, shipped_definitions
 from .lifecycle import CONFIRM, RESOLVE, TRIAGE, complete, start_incident
-from .common import open_task
 
 #: Template instances by state: how many, and how far each gets through the lifecycle.
 TEMPLATE_MIX = (("new", 2), ("in_progress", 2), ("resolved", 1), ("closed", 5))
@@ -137,32 +138,42 @@ class BulkFiller:
         return counts
 
 
-def time_queries(desk: Desk, history_id: int, repeats: int, warmup: int = 2) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, path in QUERIES.items():
-        path = path.format(history_id=history_id)
-        for _ in range(warmup):
-            desk.call("GET", path, "alex")
-        durations, total = [], None
-        for _ in range(repeats):
-            reply = desk.call("GET", path, "alex")
-            durations.append(reply.seconds)
-            total = reply.body.get("total", len(reply.body.get("events", [])))
-        out[name] = {"median_ms": median(durations) * 1000, "samples": repeats, "result_total": total}  # type: ignore[operator]
-    return out
+def time_queries(desks: dict[str, Desk], history_ids: dict[str, int], repeats: int, warmup: int = 2) -> dict[str, Any]:
+    """Each query on every database in turn (small, large, small, ...), so that drift of a noisy
+    machine hits both sizes alike; the median per database and query."""
+    durations: dict[str, dict[str, list[float]]] = {size: {q: [] for q in QUERIES} for size in desks}
+    totals: dict[str, dict[str, Any]] = {size: {} for size in desks}
+    for round_no in range(warmup + repeats):
+        for name, path in QUERIES.items():
+            for size, desk in desks.items():
+                reply = desk.call("GET", path.format(history_id=history_ids[size]), "alex")
+                if round_no >= warmup:
+                    durations[size][name].append(reply.seconds)
+                    body = reply.body
+                    totals[size][name] = body["total"] if "total" in body else len(body.get("events", []))
+    return {size: {name: {"median_ms": median(values) * 1000, "samples": len(values),  # type: ignore[operator]
+                          "result_total": totals[size][name]}
+                   for name, values in per_query.items()}
+            for size, per_query in durations.items()}
 
 
-def run_scale(url: str, sizes: tuple[int, int], repeats: int) -> dict[str, Any]:
-    desk = Desk(url, shipped_definitions())
-    try:
-        templates = make_templates(desk)
-        history_id = templates["closed"][0]
-        filler = BulkFiller(desk)
-        results: dict[str, Any] = {"templates": templates, "history_instance": history_id, "sizes": {}}
-        for size in sizes:
-            counts = filler.fill_to(size)
-            log(f"    scale: {size} instances ({counts['audit_event']} audit events) filled in {counts['fill_seconds']} s")
-            results["sizes"][str(size)] = {"rows": counts, "queries": time_queries(desk, history_id, repeats)}
-        return results
-    finally:
-        desk.close()
+def run_scale(kind: str, sizes: tuple[int, int], repeats: int) -> dict[str, Any]:
+    """Two databases of the same kind, filled to the small and the large size, queried in turn."""
+    results: dict[str, Any] = {"database": kind, "sizes": {}}
+    with fresh_database(kind, "scale_small") as small_url, fresh_database(kind, "scale_large") as large_url:
+        desks: dict[str, Desk] = {}
+        try:
+            history_ids: dict[str, int] = {}
+            for size, url in zip(sizes, (small_url, large_url), strict=True):
+                desk = desks[str(size)] = Desk(url, shipped_definitions())
+                templates = make_templates(desk)
+                history_ids[str(size)] = templates["closed"][0]
+                counts = BulkFiller(desk).fill_to(size)
+                log(f"    scale: {size} instances ({counts['audit_event']} audit events) filled in {counts['fill_seconds']} s")
+                results["sizes"][str(size)] = {"rows": counts, "templates": templates}
+            for size, timings in time_queries(desks, history_ids, repeats).items():
+                results["sizes"][size]["queries"] = timings
+        finally:
+            for desk in desks.values():
+                desk.close()
+    return results

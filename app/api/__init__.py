@@ -95,7 +95,7 @@ def init_api(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
         return response
 
-    from . import auth, catalog, definitions, instances, notifications, tasks, tickets
+    from . import auth, catalog, definitions, instances, notifications, sla, tasks, tickets
 
-    for module in (auth, definitions, instances, tasks, tickets, catalog, notifications):
+    for module in (auth, definitions, instances, tasks, tickets, catalog, notifications, sla):
         api.register_blueprint(module.blp)

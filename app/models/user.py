@@ -33,9 +33,12 @@ class Group(Base):
     id: Mapped[intpk]
     name: Mapped[str128] = mapped_column(unique=True)
     description: Mapped[str | None] = mapped_column(String(255))
+    # Told when an SLA of the group's records is breached.
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[timestamp]
 
     members: Mapped[list[User]] = relationship(secondary=user_group, back_populates="groups")
+    manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="select")
 
 
 class UserRole(Base):

@@ -407,3 +407,51 @@ class DeliveryOut(Schema):
 
 class DeliveryListOut(Schema):
     items = fields.List(fields.Nested(DeliveryOut))
+
+
+# -- SLA -------------------------------------------------------------------------------------------------
+
+
+class SlaClockOut(Schema):
+    name = fields.String()
+    target_seconds = fields.Float()
+    elapsed_seconds = fields.Float()
+    paused_seconds = fields.Float()
+    due_at = fields.DateTime(allow_none=True)
+    warning_at = fields.DateTime(allow_none=True)
+    breached_at = fields.DateTime(allow_none=True)
+    state = fields.String()
+
+
+class SlaOut(Schema):
+    number = fields.String()
+    clocks = fields.List(fields.Nested(SlaClockOut))
+
+
+class SlaPolicyIn(_In):
+    kind = fields.String(required=True, validate=validate.OneOf(["incident", "problem", "request", "change"]))
+    priority = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    service = fields.String(load_default="", validate=validate.Length(max=255))
+    response_seconds = fields.Integer(required=True, validate=validate.Range(min=60, max=365 * 86400))
+    resolution_seconds = fields.Integer(required=True, validate=validate.Range(min=60, max=5 * 365 * 86400))
+    calendar = fields.Dict(load_default=dict)
+    pause_statuses = fields.List(fields.String(validate=validate.Length(max=64)), load_default=list)
+    warning_ratio = fields.Float(load_default=0.75, validate=validate.Range(min=0.05, max=0.99))
+    escalation = fields.Dict(load_default=None, allow_none=True)
+
+
+class SlaPolicyOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    priority = fields.String()
+    service = fields.String()
+    response_seconds = fields.Integer()
+    resolution_seconds = fields.Integer()
+    calendar = fields.Dict()
+    pause_statuses = fields.List(fields.String())
+    warning_ratio = fields.Float()
+    escalation = fields.Dict()
+
+
+class SlaPolicyListOut(Schema):
+    items = fields.List(fields.Nested(SlaPolicyOut))

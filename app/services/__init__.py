@@ -20,6 +20,7 @@ from .knowledge import KnowledgeService
 from .notifications import NotificationService
 from .operations import PlatformOperations
 from .records import RecordService
+from .sla import SlaService
 from .users import UserService
 
 
@@ -58,7 +59,12 @@ class Services:
     @cached_property
     def runner(self) -> InstanceRunner:
         return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock, self.records,
-                              lambda instance, actor: PlatformOperations(self, instance, actor), self.notifications)
+                              lambda instance, actor: PlatformOperations(self, instance, actor), self.notifications,
+                              lambda ticket, changes: self.sla.track(ticket, changes))
+
+    @cached_property
+    def sla(self) -> SlaService:
+        return SlaService(self)
 
     @cached_property
     def notifications(self) -> NotificationService:

@@ -25,13 +25,14 @@ from app.engine import (
     WorkflowRun,
 )
 from app.errors import Conflict
-from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
+from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, Ticket, User
 
 from .audit import AuditLog, json_safe
 from .notifications import NotificationService
 from .records import RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
+RecordHook = Callable[[Ticket, dict[str, Any]], None]
 
 
 def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
@@ -46,7 +47,8 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
 
 class InstanceRunner:
     def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock,
-                 records: RecordService, operations: OperationsFactory, notifications: NotificationService) -> None:
+                 records: RecordService, operations: OperationsFactory, notifications: NotificationService,
+                 on_record_change: RecordHook | None = None) -> None:
         self.session = session
         self.engine = engine
         self.audit = audit
@@ -54,6 +56,7 @@ class InstanceRunner:
         self.records = records
         self.operations = operations
         self.notifications = notifications
+        self.on_record_change = on_record_change
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
         return self.engine.spec(definition.spec_key, definition.spec_json)
@@ -131,7 +134,7 @@ class InstanceRunner:
 
     def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
         """Write the run back and bring human task rows in line with the engine's READY tasks."""
-        previous_status, previous_error = instance.status, instance.error
+        previous_status, previous_error, previous_data = instance.status, instance.error, instance.data
         instance.state = run.dump()
         instance.serializer_version = run.serializer_version
         instance.status = run.status
@@ -182,7 +185,10 @@ class InstanceRunner:
         if mapping:
             ticket = self.records.for_instance(instance.id)
             if ticket is not None:
-                self.records.sync(ticket, mapping, instance.data, actor)
+                first = not previous_data
+                changes = self.records.sync(ticket, mapping, instance.data, actor, None if first else previous_data)
+                if self.on_record_change is not None and (changes or first):
+                    self.on_record_change(ticket, changes)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

@@ -9,7 +9,7 @@ from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView
+from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
 
@@ -244,6 +244,9 @@ class TaskService:
             raise PermissionDenied(reason)
         if task.claimed_by_id == user.id:
             return task
+        # Separation of duties already at claim time: an excluded user could otherwise claim the
+        # task and keep the people who may complete it from doing so.
+        self._refuse_excluded(user, task, self.runner.load(task.instance, user), "claim")
         task.claimed_by = user
         self._touch(task.instance)
         self.audit.record("task_claimed", user, instance_id=task.instance_id, task_id=task.id, payload={"bpmn_id": task.bpmn_id})
@@ -293,10 +296,7 @@ class TaskService:
             view = run.task_view(task.engine_task_id)
         except TaskNotFound:
             raise Conflict("the task no longer exists in the instance", code="task_gone") from None
-        if user.username in policy.excluded_users(view.properties, view.data):
-            reason = view.properties.get("excludeReason") or "separation of duties: you may not complete this task"
-            self.instances._refuse(user, "complete", instance_id=task.instance_id, task_id=task.id, reason=reason)
-            raise PermissionDenied(reason, code="separation_of_duties")
+        self._refuse_excluded(user, task, run, "complete", view)
         definition = instance.definition
         schema = definition.forms.get(task.form) if task.form else None
         if schema is not None:
@@ -307,6 +307,20 @@ class TaskService:
         completer_var = view.properties.get("setUserVar")
         if completer_var:
             clean[completer_var] = user.username
+        # Timers that are due fire first, as the sweep would fire them (by the engine, audited as
+        # timer_fired): an interrupting one beats this late submission.
+        user_operations = run.operations
+        run.operations = self.runner.operations(instance, None)
+        fired = run.fire_due_timers()
+        for timer in fired:
+            self.audit.record("timer_fired", None, instance_id=instance.id, payload=timer, actor_name="scheduler")
+        run.operations = user_operations
+        if fired and run.task_state(task.engine_task_id) != "ready":
+            # Persist the timer's win, then tell the caller: their submission lost the race.
+            self.runner.save(instance, run, None)
+            self.session.info["commit_on_error"] = True
+            raise Conflict("a timer on this task expired before it was completed", code="timer_expired",
+                           details={"task_id": task.id})
         try:
             run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance))
         except TaskNotReady as err:
@@ -325,6 +339,19 @@ class TaskService:
                           payload={"bpmn_id": task.bpmn_id, "name": task.name, "data": json_safe(clean)})
         self.runner.save(instance, run, user)
         return instance
+
+    def _refuse_excluded(self, user: User, task: HumanTask, run: WorkflowRun, action: str,
+                         view: UserTaskView | None = None) -> None:
+        """403 ``separation_of_duties`` (audited) if the task's excludeUsersVars name the user."""
+        if view is None:
+            try:
+                view = run.task_view(task.engine_task_id)
+            except TaskNotFound:
+                raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+        if user.username in policy.excluded_users(view.properties, view.data):
+            reason = view.properties.get("excludeReason") or "separation of duties: you may not work on this task"
+            self.instances._refuse(user, action, instance_id=task.instance_id, task_id=task.id, reason=reason)
+            raise PermissionDenied(reason, code="separation_of_duties")
 
     def _require_ready(self, task: HumanTask) -> None:
         if task.state != TaskStatus.READY:

@@ -103,11 +103,20 @@ class RecordService:
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
 
-    def sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None) -> dict[str, Any]:
-        """Copy mapped data onto the record; audit and return the changes."""
+    def sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
+             previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Copy mapped data onto the record; audit and return the changes.
+
+        With ``previous`` (the instance data before this step), only variables the step changed are
+        copied: the process sets record fields when it sets its variables, and a field changed on
+        the record itself (an SLA escalation raising the priority) is not reverted by a later,
+        unrelated step.
+        """
         changes: dict[str, Any] = {}
         for field, variable in (mapping.get("fields") or {}).items():
             if variable not in data:
+                continue
+            if previous is not None and variable in previous and previous[variable] == data[variable]:
                 continue
             value = data[variable]
             if field == "assignee":

@@ -1,0 +1,327 @@
+"""processdesk benchmark (issue #6): ``make bench`` (``QUICK=1 make bench`` for a short run).
+
+Measures, in one run, each section in its own fresh database:
+
+a. incident lifecycles per second through the HTTP API on SQLite and PostgreSQL, against the same
+   diagram run by bare SpiffWorkflow in memory (bench/lifecycle.py, bench/bare_engine.py);
+b. the cost of one task completion as a looping instance ages (bench/loop.py);
+c. throughput and latency of gunicorn with 1 and 2 workers under 32 clients (bench/concurrency.py);
+d. inbox, record list and history latency with few and with many instances (bench/scale.py);
+e. stored bytes per instance as the looping instance ages (bench/loop.py, same run as b).
+
+Prints one table (metric, value, target, result) and writes bench/results.json and
+bench/RESULTS.md. Targets are reported, never asserted: the exit status is 0 whenever the
+measurements could be taken, whatever they show. ``--profile N`` instead profiles N lifecycles
+(SQLite, in process) with cProfile and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import concurrency, lifecycle, loop, scale  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH,
+    PG_SERVER,
+    CpuMeter,
+    fresh_database,
+    log,
+    machine_info,
+    postgres_unreachable_reason,
+    postgres_version,
+    ratio,
+)
+
+FULL = {
+    "a_seconds": 20.0, "a_bare_seconds": 5.0,
+    "b_checkpoints": [10, 100, 1000], "b_goal": 10_000, "b_budget_seconds": 540.0,
+    "c_rounds": 2, "c_seconds": 10.0, "c_warmup": 2.0,
+    "d_sizes": (1_000, 100_000), "d_repeats": 15,
+}
+QUICK = {
+    "a_seconds": 1.5, "a_bare_seconds": 1.0,
+    "b_checkpoints": [10, 100, 300], "b_goal": 300, "b_budget_seconds": 0.0,
+    "c_rounds": 1, "c_seconds": 5.0, "c_warmup": 1.0,
+    "d_sizes": (1_000, 10_000), "d_repeats": 7,
+}
+TARGETS = {
+    "a": 2.0,     # platform lifecycle time <= 2x the bare engine's
+    "b": 1.5,     # completion cost at the last checkpoint <= 1.5x the cost at round 10
+    "c": 1.7,     # 2 workers >= 1.7x the throughput of 1 worker
+    "d": 1.5,     # each query: large database <= 1.5x small database
+    "e": 2.0,     # stored bytes per instance at the last checkpoint <= 2x those at round 10
+}
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+
+    def add(self, metric: str, value: str, target: str = "", result: str = "info") -> None:
+        self.rows.append({"metric": metric, "value": value, "target": target, "result": result})
+
+    def check(self, metric: str, value: float | None, fmt: str, target: float, op: str) -> None:
+        if value is None:
+            self.add(metric, "n/a", f"{op} {target:g}", "n/a")
+            return
+        ok = value <= target if op == "<=" else value >= target
+        self.add(metric, fmt.format(value), f"{op} {target:g}", "PASS" if ok else "FAIL")
+
+    def text(self) -> str:
+        heads = {"metric": "metric", "value": "value", "target": "target", "result": "result"}
+        widths = {k: max(len(heads[k]), *(len(r[k]) for r in self.rows)) for k in heads}
+        line = "  ".join(heads[k].ljust(widths[k]) for k in heads)
+        out = [line, "  ".join("-" * widths[k] for k in heads)]
+        out += ["  ".join(r[k].ljust(widths[k]) for k in heads) for r in self.rows]
+        return "\n".join(out)
+
+    def markdown(self) -> str:
+        out = ["| metric | value | target | result |", "|---|---|---|---|"]
+        out += [f"| {r['metric']} | {r['value']} | {r['target']} | {r['result']} |" for r in self.rows]
+        return "\n".join(out)
+
+
+def section(results: dict[str, Any], name: str, work: Callable[[], Any]) -> Any:
+    """Run one section; keep its outcome, its duration, how busy the machine was, or its failure."""
+    log(f"[{name}] ...")
+    meter = CpuMeter()
+    try:
+        value = work()
+        results["sections"][name] = value
+        return value
+    except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+        results["sections"][name] = {"failed": f"{type(exc).__name__}: {exc}"}
+        log(traceback.format_exc())
+        return None
+    finally:
+        results["machine_load"][name] = meter.stop()
+        log(f"[{name}] done in {results['machine_load'][name].get('wall_seconds', '?')} s")
+
+
+def fmt_rate(result: dict[str, Any]) -> str:
+    return f"{result['per_second']:.1f}/s ({result['median_ms']:.1f} ms median, n={result['lifecycles']})"
+
+
+def run(options: argparse.Namespace) -> int:
+    cfg = QUICK if options.quick else FULL
+    started = time.perf_counter()
+    pg_reason = postgres_unreachable_reason()
+    results: dict[str, Any] = {
+        "quick": options.quick,
+        "machine": machine_info(),
+        "postgresql": {"server": PG_SERVER.split("@")[-1], "version": postgres_version(), "skipped": pg_reason},
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "sections": {},
+        "machine_load": {},
+    }
+    if pg_reason:
+        log(f"PostgreSQL skipped: {pg_reason}")
+    wanted = set(options.only.split(",")) if options.only else {"a", "b", "c", "d", "e"}
+    table = Table()
+
+    # -- a ---------------------------------------------------------------------------------------
+    if "a" in wanted:
+        bare = section(results, "a_bare", lambda: lifecycle.measure_bare(cfg["a_bare_seconds"]))
+        if bare:
+            table.add("a. lifecycle, bare SpiffWorkflow in memory", fmt_rate(bare))
+        for kind in ("sqlite", "postgresql"):
+            if kind == "postgresql" and pg_reason:
+                results["sections"]["a_postgresql"] = {"skipped": pg_reason}
+                table.add("a. lifecycle, API on PostgreSQL", "skipped", f"<= {TARGETS['a']:g}x bare", "SKIP")
+                continue
+
+            def platform(kind: str = kind) -> dict[str, Any]:
+                with fresh_database(kind, "lifecycle") as url:
+                    return lifecycle.measure_platform(url, cfg["a_seconds"])
+
+            measured = section(results, f"a_{kind}", platform)
+            label = "SQLite" if kind == "sqlite" else "PostgreSQL"
+            if measured:
+                table.add(f"a. lifecycle, API on {label} (4 calls)", fmt_rate(measured))
+                if bare:
+                    slowdown = ratio(measured["median_ms"], bare["median_ms"])
+                    measured["time_ratio_to_bare"] = slowdown
+                    table.check(f"a. lifecycle time {label} / bare", slowdown, "{:.1f}x", TARGETS["a"], "<=")
+
+    # -- b and e -----------------------------------------------------------------------------------
+    if wanted & {"b", "e"}:
+        loop_kind = options.loop_db
+        if loop_kind == "postgresql" and pg_reason:
+            loop_kind = "sqlite"
+
+        def looping() -> dict[str, Any]:
+            with fresh_database(loop_kind, "loop") as url:
+                out = loop.run_loop(url, cfg["b_checkpoints"], cfg["b_goal"], cfg["b_budget_seconds"])
+            out["database"] = loop_kind
+            return out
+
+        aged = section(results, "b_e_loop", looping)
+        if aged:
+            first, last = cfg["b_checkpoints"][0], cfg["b_checkpoints"][-1]
+            db = "SQLite" if loop_kind == "sqlite" else "PostgreSQL"
+            if "b" in wanted:
+                for n in cfg["b_checkpoints"]:
+                    point = aged["checkpoints"].get(n)
+                    table.add(f"b. one completion at round {n:,} ({db})",
+                              f"{point['median_ms']:.1f} ms" if point else "not reached")
+                cost = ratio(*(aged["checkpoints"].get(n, {}).get("median_ms") for n in (last, first)))
+                table.check(f"b. completion cost round {last:,} / round {first:,}", cost, "{:.1f}x", TARGETS["b"], "<=")
+                if options.quick:
+                    table.add("b. 10,000 rounds complete", "not attempted (QUICK)", "yes", "SKIP")
+                else:
+                    value = "yes" if aged["completed_goal"] else (
+                        f"no: stopped at round {aged['rounds_completed']:,} "
+                        + (f"by error: {aged['error'][:80]}" if aged["error"] else
+                           f"by the {cfg['b_budget_seconds']:.0f} s budget, no error "
+                           f"(last completion {aged['last_5_median_ms']:.0f} ms)"))
+                    table.add(f"b. {cfg['b_goal']:,} rounds complete", value, "yes",
+                              "PASS" if aged["completed_goal"] else "FAIL")
+            if "e" in wanted:
+                for n in (first, last):
+                    size = aged["sizes"].get(n)
+                    table.add(f"e. stored bytes per instance at round {n:,}",
+                              f"{size['per_instance_bytes']:,} B (state {size['state_bytes']:,} + "
+                              f"{size['human_task_rows']} task rows {size['human_task_bytes']:,})" if size else "not reached")
+                grow = ratio(*(aged["sizes"].get(n, {}).get("per_instance_bytes") for n in (last, first)))
+                table.check(f"e. stored bytes round {last:,} / round {first:,}", grow, "{:.1f}x", TARGETS["e"], "<=")
+
+    # -- c -----------------------------------------------------------------------------------------
+    if "c" in wanted:
+        if pg_reason:
+            results["sections"]["c"] = {"skipped": pg_reason}
+            table.add("c. gunicorn 2 workers / 1 worker", "skipped (needs PostgreSQL)", f">= {TARGETS['c']:g}x", "SKIP")
+        else:
+            def loaded() -> dict[str, Any]:
+                with fresh_database("postgresql", "concurrency") as url:
+                    return concurrency.run_concurrency(url, cfg["c_rounds"], cfg["c_seconds"], cfg["c_warmup"],
+                                                       options.worker_class, options.threads)
+
+            conc = section(results, "c", loaded)
+            if conc:
+                for w in (1, 2):
+                    r = conc[f"workers_{w}"]
+                    table.add(f"c. {w} worker{'s' if w > 1 else ''} ({conc['worker_class']}), 32 clients",
+                              f"{r['completions_per_second']:.1f} completions/s; p50/p95/p99 "
+                              f"{r['p50_ms']:.0f}/{r['p95_ms']:.0f}/{r['p99_ms']:.0f} ms; "
+                              f"409s {r['conflicts_409']}; errors {r['errors']}")
+                scaling = ratio(conc["workers_2"]["completions_per_second"], conc["workers_1"]["completions_per_second"])
+                conc["scaling"] = scaling
+                table.check("c. throughput 2 workers / 1 worker", scaling, "{:.2f}x", TARGETS["c"], ">=")
+                errors = conc["workers_1"]["errors"] + conc["workers_2"]["errors"]
+                table.check("c. non-409 errors", errors, "{:.0f}", 0, "<=")
+
+    # -- d -----------------------------------------------------------------------------------------
+    if "d" in wanted:
+        kind = "sqlite" if (options.scale_db == "sqlite" or pg_reason) else "postgresql"
+        small, large = cfg["d_sizes"]
+        grown = section(results, "d", lambda: scale.run_scale(kind, (small, large), cfg["d_repeats"]))
+        if grown:
+            db = "SQLite" if kind == "sqlite" else "PostgreSQL"
+            for name, label in (("inbox", "task inbox GET /tasks"),
+                                ("record_list", "record list GET /tickets?kind&status&sort"),
+                                ("history", "instance history GET /instances/<id>/history")):
+                a_ = grown["sizes"][str(small)]["queries"][name]
+                b_ = grown["sizes"][str(large)]["queries"][name]
+                q_ratio = ratio(b_["median_ms"], a_["median_ms"])
+                grown.setdefault("ratios", {})[name] = q_ratio
+                table.add(f"d. {label} ({db})",
+                          f"{a_['median_ms']:.1f} ms at {small:,} / {b_['median_ms']:.1f} ms at {large:,} instances")
+                table.check(f"d. {name} {large:,} / {small:,}", q_ratio, "{:.2f}x", TARGETS["d"], "<=")
+
+    results["duration_seconds"] = round(time.perf_counter() - started, 1)
+    results["table"] = table.rows
+    print()
+    print(table.text())
+    print(f"\n{'QUICK ' if options.quick else ''}run took {results['duration_seconds']:.0f} s on "
+          f"{results['machine']['nproc']} x {results['machine']['cpu_model']}, Python {results['machine']['python']}")
+    if not options.no_write:
+        (BENCH / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        (BENCH / "RESULTS.md").write_text(results_markdown(results, table))
+        print("wrote bench/results.json and bench/RESULTS.md")
+    failed = [name for name, value in results["sections"].items() if isinstance(value, dict) and "failed" in value]
+    if failed:
+        print(f"sections that could not be measured: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def results_markdown(results: dict[str, Any], table: Table) -> str:
+    m = results["machine"]
+    pg = results["postgresql"]
+    lines = [
+        "# Benchmark results (latest run)",
+        "",
+        f"Written by `{'QUICK=1 ' if results['quick'] else ''}make bench` (bench/run.py); "
+        "every run overwrites this file and bench/results.json. Targets are issue #6, item 2; they are "
+        "measured, not asserted.",
+        "",
+        f"- date: {m['date']}",
+        f"- mode: {'QUICK' if results['quick'] else 'full'} ({results['duration_seconds']:.0f} s)",
+        f"- machine: `nproc` = {m['nproc']}, CPU model: {m['cpu_model']}, memory {m['memory_gib']} GiB",
+        f"- Python {m['python']} ({m['platform']}); "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v),
+        f"- PostgreSQL: {pg['version'] or 'n/a'} at {pg['server']}" + (f" (skipped: {pg['skipped']})" if pg["skipped"] else ""),
+        "",
+        table.markdown(),
+        "",
+        "## How busy the machine was, per section",
+        "",
+        "Share of all CPUs used by this benchmark's processes, by PostgreSQL (any client) and by anything "
+        "else on the (shared) machine. Sections run while others were busy are less comparable.",
+        "",
+        "| section | wall s | bench % | postgres % | others % | load avg |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, load in results["machine_load"].items():
+        if load:
+            lines.append(f"| {name} | {load['wall_seconds']} | {load['cpu_bench_pct']} | {load['cpu_postgres_pct']} | "
+                         f"{load['cpu_others_pct']} | {' '.join(load['loadavg'])} |")
+    notes = []
+    for name, value in results["sections"].items():
+        if isinstance(value, dict) and ("skipped" in value or "failed" in value):
+            notes.append(f"- {name}: {value.get('skipped') or value.get('failed')}")
+    if notes:
+        lines += ["", "## Skipped or failed", "", *notes]
+    lines += ["", "Details of every figure: bench/results.json. How each is measured: bench/README.md.", ""]
+    return "\n".join(lines)
+
+
+def profile(options: argparse.Namespace) -> int:
+    with fresh_database("sqlite", "profile") as url:
+        print(lifecycle.profile_lifecycles(url, options.profile))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("QUICK", "") not in ("", "0"),
+                        help="short run (also QUICK=1 in the environment)")
+    parser.add_argument("--only", default="", help="comma-separated sections to run: a,b,c,d,e (default: all)")
+    parser.add_argument("--loop-db", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="database of sections b and e (default: sqlite)")
+    parser.add_argument("--scale-db", choices=("sqlite", "postgresql"), default="postgresql",
+                        help="database of section d (default: postgresql; sqlite when it is unreachable)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn worker class (c)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (c)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="only profile N incident lifecycles (SQLite, in process) and print the top costs")
+    parser.add_argument("--no-write", action="store_true", help="print the table only; keep results files as they are")
+    options = parser.parse_args()
+    if options.profile:
+        return profile(options)
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
