@@ -99,3 +99,16 @@ def test_cancelled_instances_are_not_fired(services, users, clock):
     services.session.commit()
     clock.advance(timedelta(hours=2))
     assert TimerService(services, "s1").sweep().claimed == 0
+
+
+def test_a_timer_start_event_waits_and_the_sweep_starts_the_work(services, users, clock):
+    services.definitions.deploy(users["olga"], TIMER_FILES)
+    services.session.commit()
+    instance = services.instances.start_process(users["rita"], "timer_start_flow", {})
+    services.session.commit()
+    assert instance.status == "running" and instance.next_timer_at == clock.now() + timedelta(minutes=30)
+    assert "done" not in instance.data
+    clock.advance(timedelta(minutes=31))
+    assert TimerService(services, "s1").sweep().fired == 1
+    instance = services.session.get(ProcessInstance, instance.id)
+    assert instance.status == "completed" and instance.data["done"] is True
