@@ -101,3 +101,25 @@ def test_policies_can_be_replaced_with_business_hours(desk: Desk, clock):
     sla = clocks(desk, number)
     assert sla["response"]["target_seconds"] == 2 * HOUR
     assert sla["response"]["due_at"].startswith("2026-01-12T08:00")  # Monday 09:00 Berlin
+
+
+def test_breach_escalation_can_raise_priority_and_reassign(desk: Desk, services, clock):
+    policy = {"kind": "incident", "priority": "P3", "response_seconds": 3600, "resolution_seconds": 2 * 3600,
+              "escalation": {"warning": {"notify": ["group"]},
+                             "breach": {"notify": ["group"], "raise_priority": True, "reassign_group": "ServiceDesk"}}}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=policy).status_code == 200
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    clock.advance(timedelta(hours=2, minutes=1))
+    result = services.sla.sweep()
+    assert result["breaches"] == 1
+    record = desk.record(number)
+    assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk"
+    sla = clocks(desk, number)
+    assert sla["resolution"]["target_seconds"] == 8 * HOUR  # P2's default, from the record's start
+    # a later, unrelated step does not put the process's old values back on the record
+    desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": "customer", "pending_reason": "x"})
+    record = desk.record(number)
+    assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk" and record["status"] == "pending"
+    breach = [e for e in desk.history(record["instance_id"]) if e["type"] == "sla_breached"][0]
+    assert breach["payload"]["actions"] == {"priority": ["P3", "P2"], "assignment_group": ["NetworkTeam", "ServiceDesk"]}
