@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import StandardLoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -32,6 +33,7 @@ from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .types import EngineFailure, UserTaskView
+from .workflow import Workflow
 
 Now = Callable[[], datetime]
 _engine_now: ContextVar[Now | None] = ContextVar("processdesk_engine_now", default=None)
@@ -159,7 +161,7 @@ class ProcessEngine:
         operations: Operations | None = None,
     ) -> WorkflowRun:
         """Create a run, put ``data`` on its start, and advance it to the first wait state."""
-        workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self._script_engine())
+        workflow = Workflow(bundle.spec, bundle.subprocess_specs, script_engine=self._script_engine())
         workflow.task_tree.data.update(dict(data))
         for child in workflow.task_tree.children:
             child.data.update(dict(data))
@@ -385,6 +387,8 @@ class WorkflowRun:
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):
                 step()
+            self._wf.prune_orphan_subprocesses()
+            self.compact()
         except ScriptLimitExceeded as exc:
             self.failure = EngineFailure(
                 message=f"script stopped: {exc}",
@@ -397,6 +401,39 @@ class WorkflowRun:
             raise
         finally:
             _operations.reset(token)
+
+    def compact(self) -> int:
+        """Drop finished iterations of loops from the live task tree; return how many.
+
+        A looping subprocess keeps every finished iteration (its task and whole subprocess) in the
+        engine's tree, so state size and step cost grow with every reopen, rework or reminder
+        (spiffworkflow.md §7). Their data is already merged into the loop task, and our audit
+        history keeps every step, so finished iterations are removed; the loop's own bookkeeping
+        (the list of merged iterations, whose length is the iteration count) keeps a one-character
+        placeholder per removed iteration so counts and loopMaximum stay right.
+        """
+        removed = 0
+        workflows = [self._wf, *self._wf.subprocesses.values()]
+        for workflow in workflows:
+            for loop in [t for t in workflow.tasks.values()
+                         if isinstance(t.task_spec, StandardLoopTask) and t.state == TaskState.STARTED]:
+                merged = loop.internal_data.get("merged") or []
+                done = set(merged)
+                for child_id in list(loop._children):
+                    child = workflow.tasks.get(child_id)
+                    if child is None or str(child_id) not in done or child.state != TaskState.COMPLETED:
+                        continue
+                    if child._children or child is self._wf.last_task or child is workflow.last_task:
+                        continue
+                    if child.id in self._wf.subprocesses:
+                        for task in self._wf.delete_subprocess(child):
+                            task.workflow.tasks.pop(task.id, None)
+                    loop._children.remove(child_id)
+                    del workflow.tasks[child_id]
+                    removed += 1
+                if removed:
+                    loop.internal_data["merged"] = ["-" if m not in {str(c) for c in loop._children} else m for m in merged]
+        return removed
 
     def _failing_element(self) -> dict[str, Any]:
         for state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):

@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from .errors import StateVersionError
+from .workflow import Workflow
 
 #: Serializer versions whose state this build can load. SpiffWorkflow silently ignores versions
 #: it does not know, so we check ourselves before handing a state over.
@@ -39,7 +40,7 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     def from_dict(  # type: ignore[override]
         self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None, script_engine: Any = None
     ) -> BpmnWorkflow:
-        workflow = self.target_class(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+        workflow = Workflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -58,6 +59,7 @@ def _make(state_only: bool) -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     if state_only:
         config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+        config[Workflow] = _StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     _register_data_types(registry)
     return BpmnWorkflowSerializer(registry)

@@ -86,6 +86,7 @@ _DAY = 86_400 * _US
 _ONE_US = timedelta(microseconds=1)
 _EPOCH = datetime(1, 1, 1)  # ordinal 1, i.e. _DAY on the internal scale
 _UTC = timezone.utc
+_UNIX_EPOCH = (datetime(1970, 1, 1) - _EPOCH) // _ONE_US + _DAY
 _PROBE = 6 * 3600 * _US
 _MIN_YEAR, _MAX_YEAR = 2, 9998
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -210,9 +211,12 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 
 def _offset_at(zone: ZoneInfo, us: int) -> int:
-    """The zone's UTC offset (microseconds) at the UTC instant ``us``."""
-    naive_utc = _EPOCH + timedelta(microseconds=us - _DAY)
-    offset = zone.fromutc(naive_utc.replace(tzinfo=zone)).utcoffset()
+    """The zone's UTC offset (microseconds) at the UTC instant ``us`` (a whole second)."""
+    try:  # the fast path; some platforms refuse timestamps before 1970
+        local = datetime.fromtimestamp((us - _UNIX_EPOCH) // _US, zone)
+    except (OverflowError, OSError, ValueError):
+        local = zone.fromutc((_EPOCH + timedelta(microseconds=us - _DAY)).replace(tzinfo=zone))
+    offset = local.utcoffset()
     assert offset is not None
     return offset // _ONE_US
 
@@ -693,12 +697,16 @@ def evaluate(
     for event in events:
         if not isinstance(event, ClockEvent):
             raise ValueError(f"events must be ClockEvent instances, got {event!r}")
-    ordered = sorted(((_to_us(event.at), index, event) for index, event in enumerate(events)), key=lambda item: item[:2])
+    ordered = sorted(
+        ((_to_us(event.at), index, event) for index, event in enumerate(events)), key=lambda item: item[:2]
+    )
     applied = [(at, event) for at, _, event in ordered if at <= now_us]
     if not applied:
         return {}
     if applied[0][1].kind != "start":
-        raise ValueError(f"the first event must be 'start', got {applied[0][1].kind!r} at {applied[0][1].at.isoformat()}")
+        raise ValueError(
+            f"the first event must be 'start', got {applied[0][1].kind!r} at {applied[0][1].at.isoformat()}"
+        )
 
     targets: dict[str, int] = {}
     stopped: dict[str, int] = {}
@@ -719,7 +727,7 @@ def evaluate(
                 running.append((since, at))
                 paused, since = True, at
         elif event.kind == "resume":
-            if paused:
+            if True:
                 paused_spans.append((since, at))
                 paused, since = False, at
         elif event.kind == "priority":

@@ -312,7 +312,7 @@ def test_reopen_twice_then_confirm_keeps_the_task_tree_flat(h: Harness):
     assert run.data["ticket_status"] == "closed" and run.data["resolution_notes"] == "fix 3"
 
 
-def test_many_reopens_grow_the_state_linearly_not_deeper(h: Harness):
+def test_many_reopens_keep_the_state_flat(h: Harness):
     run = h.triage(h.start(impact="low", urgency="low"))
     sizes, depths = [], []
     for _ in range(12):
@@ -322,7 +322,9 @@ def test_many_reopens_grow_the_state_linearly_not_deeper(h: Harness):
         run = h.complete(run, "confirm_resolution", {"confirmed": False, "comment": "no"}, RITA)
     assert len(set(depths)) == 1
     growth = [b - a for a, b in zip(sizes, sizes[1:], strict=False)]
-    assert max(growth) < 1.5 * min(growth), growth  # constant growth per round: linear, not quadratic
+    # finished rounds are compacted out of the engine's tree: after the first full round the state
+    # grows by a few bytes per round (the loop's iteration count), not by a whole round
+    assert max(growth[1:]) < 200, growth
 
 
 def test_reopen_without_reason_asks_the_requester_why(h: Harness):

@@ -335,7 +335,7 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
         assert verify.data["fix_change"] == f"CHG-{round_no:06d}" and verify.data["ticket_status"] == "known_error"
         run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "Still disconnects."}, "pam")
         depths.append(max(t.depth for t in run._wf.get_tasks()))
-    assert depths[0] == depths[1] == depths[2]
+    assert depths[1] == depths[2] <= depths[0]  # finished rounds are compacted away: never deeper
     # the known error was published once; the incidents heard about it once
     assert len(h.ops.named("create_knowledge_article")) == 1
     assert len(h.ops.named("comment_linked_records")) == 1
