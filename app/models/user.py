@@ -66,8 +66,9 @@ class User(Base):
     token_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[timestamp]
 
-    groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="members", lazy="selectin")
-    role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+    # Loaded on first use: users come along with many rows (starters, claimants) that never need them.
+    groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="members", lazy="select")
+    role_rows: Mapped[list[UserRole]] = relationship(lazy="select", cascade="all, delete-orphan")
     manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select")
 
     @property

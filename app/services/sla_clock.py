@@ -727,7 +727,7 @@ def evaluate(
                 running.append((since, at))
                 paused, since = True, at
         elif event.kind == "resume":
-            if True:
+            if paused:
                 paused_spans.append((since, at))
                 paused, since = False, at
         elif event.kind == "priority":
