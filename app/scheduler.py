@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,6 +35,17 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             name = sweeper_id or sweeper_name()
             timers = TimerService(services, name, int(app.config["TIMER_LEASE_SECONDS"]))
             report = timers.sweep(limit)
+            # A backlog (many timers due at once) is worked off now, not one batch per interval;
+            # bounded so the other duties of the sweep still run.
+            budget = time.monotonic() + max(float(app.config["SWEEP_SECONDS"]), 1.0) * 6
+            while report.claimed >= limit and time.monotonic() < budget:
+                more = timers.sweep(limit)
+                report.claimed += more.claimed
+                report.fired += more.fired
+                report.conflicts += more.conflicts
+                report.failures += more.failures
+                if more.claimed < limit:
+                    break
             if report.claimed:
                 log.info("timer sweep: claimed %s, fired %s, conflicts %s", report.claimed, report.fired, report.conflicts)
             from app.services.reminders import ReminderService
