@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
@@ -64,14 +63,3 @@ class ProcessDefinition(Base):
     @property
     def spec_key(self) -> str:
         return f"{self.id}:{self.content_hash}"
-
-
-class DefinitionSummary:
-    """Plain value for listings (no ORM identity)."""
-
-    def __init__(self, process_id: str, name: str, latest_version: int, deployed_at: datetime, versions: int) -> None:
-        self.process_id = process_id
-        self.name = name
-        self.latest_version = latest_version
-        self.deployed_at = deployed_at
-        self.versions = versions

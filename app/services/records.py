@@ -15,9 +15,8 @@ from sqlalchemy import Select, asc, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
-from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
-    ProcessDefinition,
     ProcessInstance,
     RecordSequence,
     Role,
@@ -319,10 +318,3 @@ class RecordService:
 
     def instance_for(self, ticket: Ticket) -> ProcessInstance | None:
         return self.session.get(ProcessInstance, ticket.instance_id) if ticket.instance_id else None
-
-    def definition_mapping(self, definition: ProcessDefinition) -> dict[str, Any] | None:
-        return definition.record_mapping
-
-    def require_open(self, ticket: Ticket) -> None:
-        if ticket.closed_at is not None:
-            raise Conflict(f"{ticket.number} is closed", details={"number": ticket.number})
