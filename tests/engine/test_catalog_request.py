@@ -1,40 +1,36 @@
 """catalog_request.bpmn + catalog_approval.dmn + processes/catalog.json: every path, driven through
 the engine with fake platform operations that serve the shipped catalog.
 
-After every step the state must survive dump -> restore -> dump unchanged; every submission is
-validated against the task's form first, as the platform does.
+Orders start as the portal starts them (the item's own form validated first); from there on the
+shared harness (tests/engine/harness.py) checks every step as the platform does.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.clock import FrozenClock
-from app.engine import (
-    OperationFailed,
-    ProcessEngine,
-    ProcessLibrary,
-    ScriptIdentity,
-    SourceFile,
-    UserTaskView,
-    WorkflowRun,
-)
+from app.engine import OperationFailed, UserTaskView, WorkflowRun
 from app.errors import ValidationFailed
 from app.services.execution import task_assignment
 from app.services.forms import check_form_definition, render_instructions, validate_submission
 from app.services.policy import excluded_users
+from tests.engine.harness import (
+    ROOT,
+    FakeOperations,
+    ProcessHarness,
+    compile_process,
+    compiled,
+    form,
+    identity,
+    max_depth,
+    source_files,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESS_ID = "catalog_request"
-OPERATIONS = frozenset({
-    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
-})
+SOURCES = (f"{PROCESS_ID}.bpmn", "catalog_approval.dmn", f"{PROCESS_ID}.record.json")
 FORMS = ("request-approve", "request-fulfil", "request-confirm")
 CATALOG = json.loads((ROOT / "processes" / "catalog.json").read_text())
 ITEMS = {item["code"]: item for item in CATALOG["items"]}
@@ -77,103 +73,51 @@ EXPECTED = {
 }
 
 
-def source_files() -> list[SourceFile]:
-    paths = [ROOT / "processes" / f"{PROCESS_ID}.bpmn", ROOT / "processes" / "catalog_approval.dmn",
-             ROOT / "processes" / f"{PROCESS_ID}.record.json"]
-    paths += sorted((ROOT / "forms").glob("request-*.json"))
-    return [SourceFile(p.name, p.read_bytes()) for p in paths]
-
-
-def identity(username: str, initiator: str = "rita") -> ScriptIdentity:
-    return ScriptIdentity(current_user={"id": 1, "username": username}, initiator={"id": 2, "username": initiator})
-
-
 def item_form(code: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     name = ITEMS[code]["form"]
-    ui_path = ROOT / "forms" / name.replace(".json", ".ui.json")
-    ui = json.loads(ui_path.read_text()) if ui_path.exists() else None
-    return json.loads((ROOT / "forms" / name).read_text()), ui
+    ui_name = name.replace(".json", ".ui.json")
+    schema = form(name)
+    assert schema is not None
+    return schema, form(ui_name) if (ROOT / "forms" / ui_name).exists() else None
 
 
-class FakeOperations:
-    """Serves catalog items from processes/catalog.json and managers from MANAGERS."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, name: str, params: dict[str, Any]) -> Any:
-        self.calls.append((name, params))
-        if name == "catalog_item":
-            item = ITEMS.get(params["code"])
-            if item is None or item["status"] != "published":
-                raise OperationFailed(f"no published catalog item {params['code']!r}")
-            return {"code": item["code"], "name": item["name"], "owner_group": item["owner_group"],
-                    "fulfilment_group": item["fulfilment_group"], "approval": item["approval_rule"],
-                    "cost": item["cost"], "target_hours": item["target_hours"], "form": item["form"]}
-        if name == "get_manager":
-            return {"manager": MANAGERS.get(params["username"])}
-        raise AssertionError(f"unexpected operation {name}")
-
-    def names(self) -> list[str]:
-        return [op for op, _ in self.calls]
+def catalog_item(params: dict[str, Any]) -> dict[str, Any]:
+    """A published item of processes/catalog.json, as the platform serves it."""
+    item = ITEMS.get(params["code"])
+    if item is None or item["status"] != "published":
+        raise OperationFailed(f"no published catalog item {params['code']!r}")
+    return {"code": item["code"], "name": item["name"], "owner_group": item["owner_group"],
+            "fulfilment_group": item["fulfilment_group"], "approval": item["approval_rule"],
+            "cost": item["cost"], "target_hours": item["target_hours"], "form": item["form"]}
 
 
-class Harness:
-    compiled = {p.process_id: p for p in ProcessLibrary(known_operations=OPERATIONS).compile(source_files())}
+#: Catalog items from processes/catalog.json and managers from MANAGERS.
+ANSWERS = {
+    "catalog_item": catalog_item,
+    "get_manager": lambda params: {"manager": MANAGERS.get(params["username"])},
+}
+
+
+class Harness(ProcessHarness):
+    one_at_a_time = True
 
     def __init__(self) -> None:
-        self.clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
-        self.engine = ProcessEngine(script_time_limit=2.0, now=self.clock.now)
-        self.ops = FakeOperations()
-        self.process = self.compiled[PROCESS_ID]
-        mapping = self.process.record_mapping
-        assert mapping is not None
-        self.mapping: dict[str, Any] = mapping
+        super().__init__(compiled(*SOURCES, forms="request"), FakeOperations(ANSWERS))
 
     def order(self, code: str, requester: str = "rita", **changes: Any) -> WorkflowRun:
         """Start a request the way the portal does: the item's form validated, then the item code."""
         schema, ui = item_form(code)
         data = validate_submission(schema, ui, {**ORDERS[code], **changes}, {})
-        bundle = self.engine.spec(self.process.content_hash, self.process.spec_json)
-        run = self.engine.start(bundle, {"item": code, "record_number": "REQ-000042", **data},
-                                identity(requester, requester), operations=self.ops)
-        return self.roundtrip(run)
-
-    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
-        first = run.dump()
-        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
-        restored.failure = run.failure
-        assert json.loads(restored.dump()) == json.loads(first)
-        assert restored.status == run.status
-        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
+        run = self.launch({"item": code, "record_number": "REQ-000042", **data}, identity(requester))
         assert run.failure is None, run.failure
-        return restored
-
-    def task(self, run: WorkflowRun, bpmn_id: str) -> UserTaskView:
-        [task] = run.user_tasks()
-        assert task.bpmn_id == bpmn_id, f"expected {bpmn_id}, ready: {task.bpmn_id}"
-        return task
+        return run
 
     def complete(self, run: WorkflowRun, bpmn_id: str, data: dict[str, Any], user: str) -> WorkflowRun:
         """Validate like the platform (separation of duties, form, setUserVar), then complete."""
         task = self.task(run, bpmn_id)
         assert user not in excluded_users(task.properties, task.data)
-        assert task.form is not None
-        schema = self.process.forms[task.form]
-        ui = self.process.forms.get(task.ui_form) if task.ui_form else None
-        clean = validate_submission(schema, ui, data, task.data)
-        if task.properties.get("setUserVar"):
-            clean[task.properties["setUserVar"]] = user
         assert "instructions-error" not in render_instructions(task.instructions, task.data)
-        run.complete_task(task.id, clean, identity(user))
-        return self.roundtrip(run)
-
-    def record(self, run: WorkflowRun) -> dict[str, Any]:
-        """The record as the platform syncs it: the mapping file applied to the instance's data."""
-        data = run.data
-        fields = {field: data.get(var) for field, var in self.mapping["fields"].items()}
-        details = {field: data.get(var) for field, var in self.mapping["details"].items()}
-        return {**fields, "details": details}
+        return self.submit(run, task, data, identity(user, "rita"))
 
 
 @pytest.fixture()
@@ -277,7 +221,7 @@ def test_task_forms_refuse_bad_submissions(h: Harness, form: str, data: dict[str
 
 
 def test_deploys_with_the_platform_operators_and_its_forms():
-    [process] = ProcessLibrary(known_operations=OPERATIONS).compile(source_files())
+    process = compile_process(source_files(*SOURCES, forms="request"))
     assert process.process_id == PROCESS_ID
     assert process.lanes == ("BudgetOwners", "Fulfilment", "LineManagers", "Requesters")
     assert {t.bpmn_id: t.lane for t in process.user_tasks} == {
@@ -442,7 +386,7 @@ def test_not_received_goes_back_to_fulfilment_without_deepening_the_tree(h: Harn
         assert confirm.data["fulfilment_notes"] == f"Moved, round {round_no + 1}."
         run = h.complete(run, "confirm_receipt",
                          {"received": "no", "rating": 2, "rating_comment": "The monitors did not arrive."}, "rita")
-        depths.append(max(t.depth for t in run._wf.get_tasks()))
+        depths.append(max_depth(run))
     assert depths[0] == depths[1] == depths[2]
     assert h.record(run)["status"] == "fulfilment"
     run = h.complete(run, "fulfil_request", {"fulfilment_notes": "Monitors delivered to 4.11."}, "fay")

@@ -9,36 +9,29 @@ and writes ``setUserVar``.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
-from functools import cache
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from app.clock import FrozenClock
-from app.engine import (
-    CompiledProcess,
-    OperationFailed,
-    ProcessEngine,
-    ProcessLibrary,
-    ScriptIdentity,
-    SourceFile,
-    TaskNotReady,
-    UserTaskView,
-    WorkflowRun,
-)
+from app.engine import OperationFailed, ScriptIdentity, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import ValidationFailed
 from app.services.forms import check_form_definition, render_instructions, validate_submission
 from app.services.records import check_mapping
+from tests.engine.harness import CLOCK_START as START
+from tests.engine.harness import (
+    ROOT,
+    FakeOperations,
+    ProcessHarness,
+    compiled,
+    form,
+    identity,
+    max_depth,
+    synced_record,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESS_ID = "change_enablement"
-#: The service-task operators of docs/PROCESSES.md.
-PLATFORM_OPERATIONS = frozenset({
-    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
-})
+SOURCES = (f"{PROCESS_ID}.bpmn", "change_risk.dmn", f"{PROCESS_ID}.record.json")
 GROUPS = {
     "CAB": ["carol", "dave", "erin"],
     "ChangeManagers": ["mona", "max"],
@@ -47,97 +40,39 @@ GROUPS = {
 }
 APPROVAL_EXCLUSION = "separation of duties: the requester and the implementer may not approve this change"
 IMPLEMENT_EXCLUSION = "separation of duties: an approver may not implement this change"
-START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-def source_files() -> list[SourceFile]:
-    paths = [
-        ROOT / "processes" / f"{PROCESS_ID}.bpmn",
-        ROOT / "processes" / "change_risk.dmn",
-        ROOT / "processes" / f"{PROCESS_ID}.record.json",
-        *sorted((ROOT / "forms").glob("change-*.json")),
-    ]
-    return [SourceFile(p.name, p.read_bytes()) for p in paths]
+def operations(groups: dict[str, list[str]]) -> FakeOperations:
+    """Group members and notifications as the platform would answer them for ``groups``."""
 
+    def notify(params: dict[str, Any]) -> dict[str, int]:
+        if "group" in params:
+            return {"notified": len(groups.get(params["group"], []))}
+        return {"notified": 1}
 
-@cache
-def compiled() -> CompiledProcess:
-    [process] = ProcessLibrary(known_operations=PLATFORM_OPERATIONS).compile(source_files())
-    return process
-
-
-def form(name: str | None) -> dict[str, Any] | None:
-    if name is None:
-        return None
-    return json.loads((ROOT / "forms" / name).read_text(encoding="utf-8"))
-
-
-def user(name: str) -> dict[str, Any]:
-    groups = sorted(g for g, members in GROUPS.items() if name in members)
-    return {"id": sum(map(ord, name)), "username": name, "display_name": name.title(),
-            "email": f"{name}@example.com", "groups": groups}
+    return FakeOperations({
+        "get_group_members": lambda params: {"members": list(groups.get(params["group"], []))},
+        "notify": notify,
+    }, unexpected=OperationFailed)
 
 
 class NotAllowed(Exception):
     """The platform would refuse this user (403): not the assigned user, or excluded."""
 
 
-class FakeOperations:
-    """Records every operator call and answers like the platform would."""
+class Harness(ProcessHarness):
+    """Also refuses users that ``assignedUserVar`` / ``excludeUsersVars`` rule out."""
 
-    def __init__(self, groups: dict[str, list[str]]) -> None:
-        self.groups = groups
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, name: str, params: dict[str, Any]) -> Any:
-        assert name in PLATFORM_OPERATIONS
-        self.calls.append((name, params))
-        if name == "get_group_members":
-            return {"members": list(self.groups.get(params["group"], []))}
-        if name == "notify":
-            if "group" in params:
-                return {"notified": len(self.groups.get(params["group"], []))}
-            return {"notified": 1}
-        raise OperationFailed(f"{name} is not expected in change enablement")
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [params for called, params in self.calls if called == name]
-
-
-class Harness:
     def __init__(self, groups: dict[str, list[str]] | None = None) -> None:
-        self.clock = FrozenClock(START)
-        self.engine = ProcessEngine(now=self.clock.now)
-        self.ops = FakeOperations(groups or GROUPS)
+        super().__init__(compiled(*SOURCES, forms="change"), operations(groups or GROUPS))
         self.requester = "rita"
-        process = compiled()
-        self.bundle = self.engine.spec(process.content_hash, process.spec_json)
 
     def identity(self, name: str) -> ScriptIdentity:
-        return ScriptIdentity(current_user=user(name), initiator=user(self.requester))
+        return identity(name, self.requester)
 
     def start(self, data: dict[str, Any], requester: str = "rita") -> WorkflowRun:
         self.requester = requester
-        return self.roundtrip(self.engine.start(self.bundle, data, self.identity(requester), operations=self.ops))
-
-    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
-        first = run.dump()
-        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
-        restored.failure = run.failure
-        assert json.loads(restored.dump()) == json.loads(first)
-        assert restored.status == run.status
-        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
-        return restored
-
-    def tasks(self, run: WorkflowRun, bpmn_id: str) -> list[UserTaskView]:
-        return [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
-
-    def task(self, run: WorkflowRun, bpmn_id: str, for_user: str | None = None) -> UserTaskView:
-        found = self.tasks(run, bpmn_id)
-        if for_user is not None and len(found) > 1:
-            found = [t for t in found if t.data.get(t.properties.get("assignedUserVar", "")) == for_user]
-        assert len(found) == 1, f"expected one ready {bpmn_id}, have {[t.bpmn_id for t in run.user_tasks()]}"
-        return found[0]
+        return self.launch(data, self.identity(requester))
 
     def check_allowed(self, view: UserTaskView, name: str) -> None:
         props = view.properties
@@ -154,12 +89,7 @@ class Harness:
         view = self.task(run, bpmn_id, for_user=name)
         assert view.instructions and "instructions-error" not in render_instructions(view.instructions, view.data)
         self.check_allowed(view, name)
-        cleaned = validate_submission(form(view.form) or {}, form(view.ui_form), data, view.data)
-        if view.properties.get("setUserVar"):
-            cleaned[view.properties["setUserVar"]] = name
-        run.complete_task(view.id, cleaned, self.identity(name))
-        assert run.failure is None, run.failure
-        return self.roundtrip(run)
+        return self.submit(run, view, data, self.identity(name))
 
 
 @pytest.fixture()
@@ -198,10 +128,7 @@ def status(run: WorkflowRun) -> str:
 def record(run: WorkflowRun) -> dict[str, Any]:
     """What the platform copies onto the CHG record after this step (fields + details)."""
     mapping = json.loads((ROOT / "processes" / f"{PROCESS_ID}.record.json").read_text(encoding="utf-8"))
-    data = run.data
-    out = {field: data.get(var) for field, var in mapping["fields"].items()}
-    out["details"] = {name: data.get(var) for name, var in mapping["details"].items()}
-    return out
+    return synced_record(mapping, run)
 
 
 def finish(h: Harness, run: WorkflowRun, implementer: str = "ivan", verified: bool = True) -> WorkflowRun:
@@ -233,7 +160,7 @@ def finish(h: Harness, run: WorkflowRun, implementer: str = "ivan", verified: bo
 
 
 def test_deploys_with_the_platform_operators_and_valid_forms_and_record_mapping():
-    process = compiled()
+    process = compiled(*SOURCES, forms="change")
     assert process.process_id == PROCESS_ID
     lanes = {t.bpmn_id: t.lane for t in process.user_tasks}
     assert lanes == {
@@ -448,19 +375,12 @@ def test_rejected_change_can_be_withdrawn(h: Harness):
 
 def test_repeated_resubmissions_keep_the_task_tree_flat(h: Harness):
     run = h.start(change())
-
-    def depth(task: Any) -> int:
-        n = 0
-        while task.parent is not None:
-            task, n = task.parent, n + 1
-        return n
-
     depths = []
     for _ in range(4):
         run = h.complete(run, "assess", "mona", ASSESS_LOW)
         run = h.complete(run, "manager_approve", "max", {"approved": False, "approval_comment": "Not yet."})
         run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit"})
-        depths.append(max(depth(t) for t in run._wf.get_tasks()))
+        depths.append(max_depth(run))
     assert run.data["revision_count"] == 4
     assert len(set(depths)) == 1, depths
 

@@ -6,31 +6,24 @@ accepted, bad data refused), and the platform's ``setUserVar`` is emulated by th
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from app.clock import FrozenClock
-from app.engine import ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile, TaskNotReady, WorkflowRun
+from app.engine import ScriptIdentity, TaskNotReady, WorkflowRun
 from app.errors import ValidationFailed
 from app.services.forms import check_form_definition, render_instructions, validate_submission
 from app.services.records import check_mapping
+from tests.engine.harness import ROOT, FakeOperations, ProcessHarness, compiled, max_depth, user
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESS_ID = "incident_management"
-OPERATORS = frozenset({
-    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
-})
-
-
-def user(name: str, groups: list[str] | None = None) -> dict[str, Any]:
-    return {"id": abs(hash(name)) % 1000, "username": name, "display_name": name.title(),
-            "email": f"{name}@example.org", "groups": groups or []}
-
+SOURCES = (f"{PROCESS_ID}.bpmn", "priority_matrix.dmn", f"{PROCESS_ID}.record.json")
+#: What the platform answers the operations this process calls.
+ANSWERS = {
+    "start_process": lambda params: {"instance_id": 77, "number": "PRB-000007"},
+    "notify": lambda params: {"notified": 3},
+}
 
 RITA = user("rita", ["Requesters"])
 ALEX = user("alex", ["ServiceDesk", "NetworkTeam"])
@@ -38,72 +31,22 @@ NINA = user("nina", ["NetworkTeam"])
 MIKE = user("mike", ["MajorIncidentManagers"])
 
 
-def source_files() -> list[SourceFile]:
-    paths = [ROOT / "processes" / "incident_management.bpmn", ROOT / "processes" / "priority_matrix.dmn",
-             ROOT / "processes" / "incident_management.record.json", *sorted((ROOT / "forms").glob("incident-*.json"))]
-    return [SourceFile(p.name, p.read_bytes()) for p in paths]
-
-
-class FakeOperations:
+class Harness(ProcessHarness):
     def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, name: str, params: dict[str, Any]) -> Any:
-        self.calls.append((name, params))
-        if name == "start_process":
-            return {"instance_id": 77, "number": "PRB-000007"}
-        if name == "notify":
-            return {"notified": 3}
-        raise AssertionError(f"unexpected operation {name}")
-
-
-class Harness:
-    def __init__(self) -> None:
-        self.clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
-        self.engine = ProcessEngine(script_time_limit=1.0, now=self.clock.now)
-        [self.process] = ProcessLibrary(known_operations=OPERATORS).compile(source_files())
-        self.bundle = self.engine.spec(self.process.content_hash, self.process.spec_json)
-        self.ops = FakeOperations()
-        self.sizes: list[int] = []
+        super().__init__(compiled(*SOURCES, forms="incident"), FakeOperations(ANSWERS), script_time_limit=1.0)
 
     def start(self, **data: Any) -> WorkflowRun:
         start = {"title": "VPN down", "description": "Cannot connect to the VPN from home",
                  "category": "network", "impact": "medium", "urgency": "medium", "record_number": "INC-000042"}
         start.update(data)
-        run = self.engine.start(self.bundle, start, ScriptIdentity(current_user=RITA, initiator=RITA), operations=self.ops)
-        return self.roundtrip(run)
-
-    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
-        first = run.dump()
-        self.sizes.append(len(first))
-        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
-        restored.failure = run.failure
-        assert json.loads(restored.dump()) == json.loads(first)
-        assert restored.status == run.status
-        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
-        return restored
-
-    def task(self, run: WorkflowRun, bpmn_id: str):
-        matches = [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
-        assert len(matches) == 1, f"{bpmn_id} not ready; ready: {[t.bpmn_id for t in run.user_tasks()]}"
-        return matches[0]
+        return self.launch(start, ScriptIdentity(current_user=RITA, initiator=RITA))
 
     def complete(self, run: WorkflowRun, bpmn_id: str, data: dict[str, Any], actor: dict[str, Any]) -> WorkflowRun:
-        task = self.task(run, bpmn_id)
-        schema = self.process.forms[task.form]
-        ui = self.process.forms[task.ui_form] if task.ui_form else None
-        clean = validate_submission(schema, ui, data, task.data)
-        set_user_var = task.properties.get("setUserVar")
-        if set_user_var:
-            clean[set_user_var] = actor["username"]
-        run.complete_task(task.id, clean, ScriptIdentity(current_user=actor, initiator=RITA))
-        assert run.failure is None, run.failure
-        return self.roundtrip(run)
+        return self.submit(run, self.task(run, bpmn_id), data, ScriptIdentity(current_user=actor, initiator=RITA))
 
     def rejects(self, run: WorkflowRun, bpmn_id: str, data: dict[str, Any]) -> dict[str, list[str]]:
         task = self.task(run, bpmn_id)
-        schema = self.process.forms[task.form]
-        ui = self.process.forms[task.ui_form] if task.ui_form else None
+        schema, ui = self.task_forms(task)
         with pytest.raises(ValidationFailed) as info:
             validate_submission(schema, ui, data, task.data)
         return info.value.details["fields"]
@@ -131,15 +74,6 @@ def status(run: WorkflowRun, bpmn_id: str | None = None) -> Any:
 
 def ready(run: WorkflowRun) -> list[str]:
     return sorted(t.bpmn_id for t in run.user_tasks())
-
-
-def max_depth(run: WorkflowRun) -> int:
-    def depth(task: Any) -> int:
-        n = 0
-        while task.parent is not None:
-            task, n = task.parent, n + 1
-        return n
-    return max(depth(t) for t in run._wf.get_tasks())
 
 
 @pytest.fixture()

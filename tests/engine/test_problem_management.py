@@ -1,120 +1,74 @@
-"""problem_management.bpmn: every path, driven through the engine with fake platform operations.
+"""problem_management.bpmn: every path, driven through the engine with fake platform operations
+that link the incidents, publish the known error and raise the fix changes.
 
-After every step the state must survive dump -> restore -> dump unchanged; every submission is
-validated against the task's form first, as the platform does.
+The shared harness (tests/engine/harness.py) round-trips the state after every step and validates
+every submission against the task's form first, as the platform does.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
+from itertools import count
 from typing import Any
 
 import pytest
 
-from app.clock import FrozenClock
-from app.engine import ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile, UserTaskView, WorkflowRun
+from app.engine import WorkflowRun
 from app.errors import ValidationFailed
 from app.services.execution import task_assignment
 from app.services.forms import check_form_definition, render_instructions, validate_submission
+from tests.engine.harness import (
+    ROOT,
+    FakeOperations,
+    ProcessHarness,
+    compile_process,
+    compiled,
+    identity,
+    max_depth,
+    source_files,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESS_ID = "problem_management"
-OPERATIONS = frozenset({
-    "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
-})
+SOURCES = (f"{PROCESS_ID}.bpmn", f"{PROCESS_ID}.record.json")
 FORMS = ("problem-triage", "problem-rca", "problem-verify", "problem-close")
 
 
-def source_files() -> list[SourceFile]:
-    paths = [ROOT / "processes" / f"{PROCESS_ID}.bpmn", ROOT / "processes" / f"{PROCESS_ID}.record.json"]
-    paths += sorted((ROOT / "forms").glob("problem-*.json"))
-    return [SourceFile(p.name, p.read_bytes()) for p in paths]
+def operations() -> FakeOperations:
+    """Links, known-error articles and fix changes as the platform would answer them, numbered from 1."""
+    articles, changes = count(1), count(1)
+
+    def article(params: dict[str, Any]) -> dict[str, Any]:
+        n = next(articles)
+        return {"id": n, "number": f"KB-{n:06d}"}
+
+    def fix_change(params: dict[str, Any]) -> dict[str, Any]:
+        n = next(changes)
+        return {"instance_id": 100 + n, "number": f"CHG-{n:06d}"}
+
+    return FakeOperations({
+        "link_records": lambda params: {"linked": list(params["numbers"])},
+        "create_knowledge_article": article,
+        "comment_linked_records": lambda params: {"count": 2},
+        "start_process": fix_change,
+    })
 
 
-def identity(username: str, initiator: str = "sam") -> ScriptIdentity:
-    return ScriptIdentity(current_user={"id": 1, "username": username}, initiator={"id": 2, "username": initiator})
-
-
-class FakeOperations:
-    """Records service-task calls and answers like the platform would."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.changes = 0
-        self.articles = 0
-
-    def __call__(self, name: str, params: dict[str, Any]) -> Any:
-        self.calls.append((name, params))
-        if name == "link_records":
-            return {"linked": list(params["numbers"])}
-        if name == "create_knowledge_article":
-            self.articles += 1
-            return {"id": self.articles, "number": f"KB-{self.articles:06d}"}
-        if name == "comment_linked_records":
-            return {"count": 2}
-        if name == "start_process":
-            self.changes += 1
-            return {"instance_id": 100 + self.changes, "number": f"CHG-{self.changes:06d}"}
-        raise AssertionError(f"unexpected operation {name}")
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [params for op, params in self.calls if op == name]
-
-
-class Harness:
-    compiled = {p.process_id: p for p in ProcessLibrary(known_operations=OPERATIONS).compile(source_files())}
+class Harness(ProcessHarness):
+    one_at_a_time = True
 
     def __init__(self) -> None:
-        self.clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
-        self.engine = ProcessEngine(script_time_limit=2.0, now=self.clock.now)
-        self.ops = FakeOperations()
-        self.process = self.compiled[PROCESS_ID]
-        mapping = self.process.record_mapping
-        assert mapping is not None
-        self.mapping: dict[str, Any] = mapping
+        super().__init__(compiled(*SOURCES, forms="problem"), operations())
 
     def start(self, data: dict[str, Any], starter: str = "sam") -> WorkflowRun:
-        bundle = self.engine.spec(self.process.content_hash, self.process.spec_json)
-        run = self.engine.start(bundle, data, identity(starter, starter), operations=self.ops)
-        return self.roundtrip(run)
-
-    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
-        first = run.dump()
-        restored = self.engine.restore(run.bundle, first, run.serializer_version, operations=self.ops)
-        restored.failure = run.failure
-        assert json.loads(restored.dump()) == json.loads(first)
-        assert restored.status == run.status
-        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
+        run = self.launch(data, identity(starter))
         assert run.failure is None, run.failure
-        return restored
-
-    def task(self, run: WorkflowRun, bpmn_id: str) -> UserTaskView:
-        [task] = run.user_tasks()
-        assert task.bpmn_id == bpmn_id, f"expected {bpmn_id}, ready: {task.bpmn_id}"
-        return task
+        return run
 
     def complete(self, run: WorkflowRun, bpmn_id: str, data: dict[str, Any], user: str) -> WorkflowRun:
         """Validate like the platform (form, then setUserVar) and complete the one ready task."""
         task = self.task(run, bpmn_id)
-        assert task.form is not None
-        schema = self.process.forms[task.form]
-        ui = self.process.forms.get(task.ui_form) if task.ui_form else None
-        clean = validate_submission(schema, ui, data, task.data)
-        if task.properties.get("setUserVar"):
-            clean[task.properties["setUserVar"]] = user
         assert "instructions-error" not in render_instructions(task.instructions, task.data)
-        run.complete_task(task.id, clean, identity(user))
-        return self.roundtrip(run)
-
-    def record(self, run: WorkflowRun) -> dict[str, Any]:
-        """The record as the platform syncs it: the mapping file applied to the instance's data."""
-        data = run.data
-        fields = {field: data.get(var) for field, var in self.mapping["fields"].items()}
-        details = {field: data.get(var) for field, var in self.mapping["details"].items()}
-        return {**fields, "details": details}
+        return self.submit(run, task, data, identity(user, "sam"))
 
 
 START = {
@@ -157,7 +111,7 @@ def close(h: Harness, run: WorkflowRun) -> WorkflowRun:
 
 
 def test_deploys_with_the_platform_operators_and_its_forms():
-    [process] = ProcessLibrary(known_operations=OPERATIONS).compile(source_files())
+    process = compile_process(source_files(*SOURCES, forms="problem"))
     assert process.process_id == PROCESS_ID
     assert process.lanes == ("ProblemManagers", "Resolvers")
     assert {t.bpmn_id: t.lane for t in process.user_tasks} == {
@@ -334,7 +288,7 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
         verify = h.task(run, "verify_fix")
         assert verify.data["fix_change"] == f"CHG-{round_no:06d}" and verify.data["ticket_status"] == "known_error"
         run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "Still disconnects."}, "pam")
-        depths.append(max(t.depth for t in run._wf.get_tasks()))
+        depths.append(max_depth(run))
     assert depths[1] == depths[2] <= depths[0]  # finished rounds are compacted away: never deeper
     # the known error was published once; the incidents heard about it once
     assert len(h.ops.named("create_knowledge_article")) == 1

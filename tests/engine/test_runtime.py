@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
-from app.clock import FrozenClock
 from app.engine import (
     MessageNotExpected,
-    ProcessEngine,
     ProcessLibrary,
     ScriptIdentity,
     SourceFile,
@@ -20,14 +18,16 @@ from app.engine import (
     WorkflowRun,
 )
 from tests.conftest import fixture_files
+from tests.engine.harness import EngineHarness
 
 ALICE = ScriptIdentity(current_user={"id": 1, "username": "alice"}, initiator={"id": 1, "username": "alice"})
 
 
-class Harness:
+class Harness(EngineHarness):
+    """The fixture processes, with no platform operations and no form checks."""
+
     def __init__(self, files: list[tuple[str, bytes]] | None = None, time_limit: float = 1.0) -> None:
-        self.clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
-        self.engine = ProcessEngine(script_time_limit=time_limit, now=self.clock.now)
+        super().__init__(script_time_limit=time_limit)
         compiled = ProcessLibrary().compile([SourceFile(n, c) for n, c in (files or fixture_files())])
         self.specs = {p.process_id: p for p in compiled}
 
@@ -35,15 +35,6 @@ class Harness:
         process = self.specs[process_id]
         bundle = self.engine.spec(process.content_hash, process.spec_json)
         return self.roundtrip(self.engine.start(bundle, data, ALICE))
-
-    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
-        first = run.dump()
-        restored = self.engine.restore(run.bundle, first, run.serializer_version)
-        restored.failure = run.failure
-        assert json.loads(restored.dump()) == json.loads(first)
-        assert restored.status == run.status
-        assert [t.id for t in restored.user_tasks()] == [t.id for t in run.user_tasks()]
-        return restored
 
     def complete(self, run: WorkflowRun, bpmn_id: str, data: dict) -> WorkflowRun:
         task = next(t for t in run.user_tasks() if t.bpmn_id == bpmn_id)
