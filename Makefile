@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run test test-postgres bench lint setup venv npm db deploy demo clean
+.PHONY: run test test-postgres bench lint setup venv npm translations db deploy demo clean
 
-setup: venv npm
+setup: venv npm translations
 
 venv: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 npm: node_modules/.installed
+
+# The web pages' catalogs: .po files are committed, the .mo files Flask-Babel reads are built here.
+translations: venv
+	$(BIN)/pybabel compile -d app/web/translations
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -41,6 +45,9 @@ test: venv
 
 test-postgres: venv
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check app tests

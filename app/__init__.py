@@ -77,8 +77,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
     from .api import init_api
     from .cli import register_cli
+    from .web import init_web
 
     init_api(app)
+    init_web(app)
     register_cli(app)
     if settings["SCHEDULER_ENABLED"] and not settings.get("TESTING"):
         from .scheduler import start_background

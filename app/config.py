@@ -53,12 +53,20 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_ALLOWED_HOSTS": "*",
     # A ready task idle this many hours reminds its assignee or group (0 = never), at most this often.
     "TASK_REMINDER_HOURS": 24,
+    # Web sessions: idle and absolute timeouts; sign-in failures allowed per username and per
+    # client address within the window before 429.
+    "WEB_IDLE_MINUTES": 30,
+    "WEB_ABSOLUTE_HOURS": 12,
+    "WEB_LOGIN_MAX_FAILURES": 5,
+    "WEB_LOGIN_MAX_FAILURES_PER_IP": 20,
+    "WEB_LOGIN_WINDOW_SECONDS": 300,
     # Echo SQL (debugging only).
     "SQL_ECHO": False,
 }
 
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED"}
-_INT_KEYS = {"TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+_INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
+             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 

@@ -1,0 +1,84 @@
+"""The web pages: server-rendered HTML over the same services the API uses.
+
+``init_web(app)`` wires the ``web`` blueprint (app/web/views.py), the session and its security
+(app/web/auth.py), the languages (app/web/i18n.py), the error pages and the security headers.
+No JavaScript is needed by these pages; any that is added is a file in static/ (the CSP allows
+scripts from this site only).
+
+Settings, read from the app config (``create_app({...})``), with their defaults:
+
+=================================  ========  ==============================================================
+``WEB_IDLE_MINUTES``               30        a session unused this long ends
+``WEB_ABSOLUTE_HOURS``             12        a session this old ends, however busy
+``WEB_LOGIN_MAX_FAILURES``         5         failed sign-ins per username within the window before 429
+``WEB_LOGIN_MAX_FAILURES_PER_IP``  20        failed sign-ins per client address within the window
+``WEB_LOGIN_WINDOW_SECONDS``       300       the sliding window of both limits
+``PREFERRED_URL_SCHEME``           http      ``https`` marks the session cookie Secure (so does a TLS request)
+=================================  ========  ==============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from . import auth
+from .errors import error_page, not_found_page, optional_url
+from .i18n import HTML_LANG, LANGUAGES, init_i18n, page_language
+
+#: Scripts, styles and images from this site only; no inline script or style; never framed.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+
+
+def init_web(app: Flask) -> None:
+    from .views import bp
+
+    init_i18n(app)
+    auth.init_auth(app)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _page_globals() -> dict[str, Any]:
+        locale = page_language()
+        return {"web_user": auth.current_user(), "csrf_token": auth.csrf_token, "csrf_field": auth.CSRF_FIELD,
+                "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
+                "optional_url": optional_url}
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    _install_error_pages(app)
+
+
+def _install_error_pages(app: Flask) -> None:
+    # The API installed a handler for every HTTP error (its JSON envelope). Pages outside /api/
+    # get HTML pages instead; /api/ keeps the API's handler.
+    api_handler: Callable[[HTTPException], Any] | None = app.error_handler_spec[None][None].get(HTTPException)
+
+    def _http_error(err: HTTPException) -> Any:
+        if request.path.startswith("/api/") and api_handler is not None:
+            return api_handler(err)
+        if err.code == 404:
+            return not_found_page()
+        if err.code is not None and err.code >= 500:
+            # Do not touch the database again to show who is signed in: it may be what failed.
+            g.setdefault("web_user", None)
+            return error_page(err.code, _("Something went wrong"),
+                              _("The server could not complete the request. Try again in a moment."))
+        return error_page(err.code or 400, _("Request not handled"), _("The request could not be completed."),
+                          detail=err.name)
+
+    app.register_error_handler(HTTPException, _http_error)

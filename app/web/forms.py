@@ -1,0 +1,211 @@
+"""Task forms as HTML: what each control shows, from app.services.forms.form_fields descriptors.
+
+Presentation only. Which fields exist, their order, widgets, choices and rules come from
+``form_fields``; what is valid is decided by ``TaskService.complete`` (``validate_submission`` with
+``coerce_strings=True``), whose errors come back here to be shown beside their fields. Values are
+written the way that validation reads them back: ``true``/``false`` for booleans, numbers in
+their JSON spelling, one line per item for free lists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+
+from app.services.forms import FORM_ERROR_KEY, form_fields
+
+#: Input types of the single-line widgets; the other widgets have their own markup.
+_INPUT_TYPES = {"text": "text", "password": "password", "email": "email", "date": "date",
+                "datetime": "text", "updown": "number", "range": "range", "hidden": "hidden"}
+_CHOICE_WIDGETS = {"radio", "select", "checkboxes", "checkbox"}
+
+# Fixed English texts the form service produces, translated for the page. Messages with values
+# in them ("must be at most 50 characters") are shown as the service wrote them.
+_SERVICE_TEXTS = {
+    "is required": _l("is required"),
+    "must be text": _l("must be text"),
+    "must be a number": _l("must be a number"),
+    "must be a whole number": _l("must be a whole number"),
+    "must be true or false": _l("must be true or false"),
+    "must be a list": _l("must be a list"),
+    "must be an object": _l("must be an object"),
+    "has the wrong type": _l("has the wrong type"),
+    "must be a date (YYYY-MM-DD)": _l("must be a date (YYYY-MM-DD)"),
+    "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)":
+        _l("must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"),
+    "must be a valid email address": _l("must be a valid email address"),
+    "has an invalid format": _l("has an invalid format"),
+    "must not contain duplicates": _l("must not contain duplicates"),
+    "is not allowed": _l("is not allowed"),
+    "is invalid": _l("is invalid"),
+    "has no available choices": _l("has no available choices"),
+    "Yes": _l("Yes"),
+    "No": _l("No"),
+}
+
+
+def service_text(text: Any) -> str:
+    """A fixed text from the services in the page's language; anything else unchanged."""
+    translated = _SERVICE_TEXTS.get(str(text))
+    return str(translated) if translated is not None else str(text)
+
+
+def as_text(value: Any) -> str:
+    """A value as a form control holds it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class Option:
+    value: str
+    label: str
+    checked: bool
+    id: str
+
+
+@dataclass
+class FieldView:
+    name: str
+    id: str
+    title: str
+    widget: str
+    input_type: str | None
+    required: bool
+    readonly: bool
+    multiple: bool
+    value: str
+    options: list[Option]
+    errors: list[str]
+    help: str | None
+    description: str | None
+    placeholder: str | None
+    attrs: dict[str, Any]
+
+    @property
+    def help_id(self) -> str:
+        return f"{self.id}-help"
+
+    @property
+    def error_id(self) -> str:
+        return f"{self.id}-error"
+
+    @property
+    def anchor(self) -> str:
+        """The element an error summary links to: the control, or a group's first option."""
+        if self.widget in ("radio", "checkboxes") and self.options:
+            return self.options[0].id
+        return self.id
+
+    @property
+    def describedby(self) -> str:
+        ids = []
+        if self.help or self.description:
+            ids.append(self.help_id)
+        if self.errors:
+            ids.append(self.error_id)
+        return " ".join(ids)
+
+
+@dataclass
+class Section:
+    title: str | None
+    fields: list[FieldView] = field(default_factory=list)
+
+
+@dataclass
+class FormView:
+    sections: list[Section]
+    errors: list[str]
+    """Errors about the submission as a whole, or about no field shown."""
+
+    @property
+    def fields(self) -> list[FieldView]:
+        return [f for s in self.sections for f in s.fields]
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors) or any(f.errors for f in self.fields)
+
+
+def _control_id(name: str) -> str:
+    return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+def _stored(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def build_form(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None, data: Mapping[str, Any],
+               submitted: MultiDict[str, str] | None = None,
+               errors: Mapping[str, list[str]] | None = None) -> FormView:
+    """The form to show: values from ``submitted`` (a post that failed validation, so the user's
+    input is kept) else from the task ``data`` else the field defaults; ``errors`` as given by
+    ValidationFailed.details["fields"]."""
+    errors = dict(errors or {})
+    sections: list[Section] = []
+    shown: set[str] = set()
+    for descriptor in form_fields(schema, ui_schema) if schema else []:
+        view = _field_view(descriptor, data, submitted, errors.get(descriptor["name"], []))
+        shown.add(view.name)
+        if not sections or sections[-1].title != descriptor["group_title"]:
+            sections.append(Section(descriptor["group_title"]))
+        sections[-1].fields.append(view)
+    general: list[str] = []
+    for name, messages in errors.items():
+        if name in shown:
+            continue
+        prefix = "" if name == FORM_ERROR_KEY else f"{name}: "
+        general.extend(prefix + service_text(m) for m in messages)
+    return FormView(sections, general)
+
+
+def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiDict[str, str] | None,
+                messages: list[str]) -> FieldView:
+    name, widget, multiple = d["name"], d["widget"], bool(d["multiple"])
+    if submitted is not None and not d["readonly"]:
+        raw: Any = submitted.getlist(name)
+        chosen = {str(v) for v in raw}
+        value = "\n".join(raw) if multiple else (raw[0] if raw else "")
+    else:
+        stored = _stored(data, name)
+        if stored is None:
+            stored = d["default"]
+        items = stored if isinstance(stored, list) else ([] if stored is None else [stored])
+        chosen = {as_text(v) for v in items}
+        value = "\n".join(as_text(v) for v in items) if multiple else as_text(stored)
+    if widget == "password":
+        value = ""  # never sent back to the browser
+    control_id = _control_id(name)
+    options = [Option(as_text(choice), service_text(label), as_text(choice) in chosen, f"{control_id}-{index}")
+               for index, (choice, label) in enumerate(d["choices"] or [])]
+    attrs: dict[str, Any] = {}
+    if widget in ("updown", "range"):
+        attrs = {"min": d["min"] if d["min"] is not None else d["exclusiveMinimum"],
+                 "max": d["max"] if d["max"] is not None else d["exclusiveMaximum"], "step": d["step"]}
+    elif widget not in _CHOICE_WIDGETS:
+        attrs = {"maxlength": d["maxLength"]}
+        if widget == "datetime":
+            attrs["placeholder"] = "YYYY-MM-DDThh:mm:ssZ"
+    return FieldView(
+        name=name, id=control_id, title=d["title"], widget=widget,
+        input_type=_INPUT_TYPES.get(widget), required=bool(d["required"]), readonly=bool(d["readonly"]),
+        multiple=multiple, value=value, options=options,
+        errors=[service_text(m) for m in messages], help=d["help"], description=d["description"],
+        placeholder=d["placeholder"], attrs={k: v for k, v in attrs.items() if v is not None},
+    )

@@ -1,0 +1,270 @@
+"""The pages. Each view parses the request, calls the services inside one unit of work (the same
+``services()`` / ``unit_of_work`` the API uses) and renders a template; nothing is decided here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, Unauthorized, ValidationFailed
+from app.models import TaskStatus, User
+from app.services import policy
+from app.services.forms import FORM_ERROR_KEY
+
+from . import auth
+from .errors import error_page, not_found_page
+from .forms import build_form
+from .i18n import LANGUAGES
+from .i18n import SESSION_KEY as LANGUAGE_KEY
+
+# Served under /assets: the app's own static route already answers every /static/ path.
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
+
+#: Endpoints a visitor may reach without signing in.
+PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static"})
+
+TABS = ("mine", "queue")
+
+
+def signed_in_user() -> User:
+    """The user of a page behind the sign-in (the before_request hook has made sure of one)."""
+    user = auth.current_user()
+    assert user is not None
+    return user
+
+
+@bp.before_request
+def _require_sign_in() -> Response | None:
+    if request.endpoint == "web.static":
+        return None
+    user = auth.current_user()
+    if user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if g.get("session_expired"):
+            flash(_("Your session has expired. Please sign in again."), "info")
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("web.login", next=target))
+    if request.method == "POST":
+        auth.check_csrf()
+    return None
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Pages show one user's work: never keep them in shared or back-button caches.
+    if request.endpoint != "web.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+
+@bp.errorhandler(auth.CsrfRefused)
+def _csrf(_err: auth.CsrfRefused) -> tuple[str, int]:
+    return error_page(403, _("Form expired"),
+                      _("This form is out of date or did not come from this site, so nothing was done. "
+                        "Go back, reload the page and try again."))
+
+
+@bp.errorhandler(ProcessdeskError)
+def _domain(err: ProcessdeskError) -> tuple[str, int]:
+    # Pages show the same answers as the API: 404 also for what the user may not see.
+    if isinstance(err, NotFound):
+        return not_found_page()
+    if isinstance(err, PermissionDenied):
+        return error_page(403, _("Not allowed"), _("You may not do this."), detail=err.message)
+    if isinstance(err, Conflict):
+        return error_page(409, _("Changed in the meantime"),
+                          _("Someone else changed this first. Reload the page and try again."), detail=err.message)
+    if isinstance(err, ValidationFailed):
+        return error_page(422, _("Invalid request"), _("The request could not be used."), detail=err.message)
+    return error_page(err.status, _("Something went wrong"), _("The request could not be completed."),
+                      detail=err.message)
+
+
+def _page_arg() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _back(default: str) -> str:
+    return auth.safe_next(request.form.get("next")) or default
+
+
+# -- signing in and out, language -------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    next_url = auth.safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if auth.current_user() is not None:
+            return redirect(next_url or url_for("web.home"))
+        return render_template("login.html", username="", next_url=next_url)
+    username = request.form.get("username", "").strip()[:128]
+    password = request.form.get("password", "")
+    wait = auth.login_retry_after(username)
+    if wait:
+        minutes = max(1, -(-wait // 60))
+        response = current_app.make_response(error_page(
+            429, _("Too many sign-in attempts"),
+            _("Too many failed sign-in attempts. Try again in %(minutes)d minutes.", minutes=minutes),
+            back_url=url_for("web.login"), back_label=_("Back to sign-in")))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    svc = services()
+    try:
+        user = unit_of_work(lambda: svc.users.check_password(username, password))
+    except Unauthorized:
+        auth.record_login_failure(username)
+        return render_template("login.html", username=username, next_url=next_url,
+                               error=_("Unknown user or wrong password.")), 401
+    auth.record_login_success(username)
+    auth.start_session(user)
+    return redirect(next_url or url_for("web.home"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    auth.end_session()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.post("/language")
+def language() -> Response:
+    chosen = request.form.get("lang", "")
+    if chosen in LANGUAGES:
+        session[LANGUAGE_KEY] = chosen
+    return redirect(_back(url_for("web.home")))
+
+
+# -- home -------------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> str:
+    user = signed_in_user()
+    svc = services()
+
+    def counts() -> dict[str, Any]:
+        mine, mine_total = svc.tasks.list_tasks(user, mine=True, process_id=None, page=1, per_page=5)
+        _rows, queue_total = svc.tasks.list_tasks(user, mine=False, process_id=None, page=1, per_page=1)
+        _tickets, requests_total = svc.records.list_tickets(
+            user, {"requester": user.username, "open": True}, "-opened_at", 1, 1)
+        return {"my_tasks": mine, "my_tasks_total": mine_total, "queue_total": queue_total,
+                "open_requests_total": requests_total}
+
+    return render_template("home.html", active="home", **unit_of_work(counts), user=user,
+                           may_request=policy.may_start(user))
+
+
+# -- the inbox --------------------------------------------------------------------------------------
+
+
+@bp.get("/tasks")
+def tasks() -> str:
+    user = signed_in_user()
+    tab = request.args.get("tab", "mine")
+    tab = tab if tab in TABS else "mine"
+    process_id = (request.args.get("process") or "").strip()[:128] or None
+    page = _page_arg()
+    per_page = int(current_app.config["PER_PAGE_DEFAULT"])
+    svc = services()
+
+    def inbox() -> dict[str, Any]:
+        rows, total = svc.tasks.list_tasks(user, mine=tab == "mine", process_id=process_id, page=page,
+                                           per_page=per_page)
+        counts = {name: svc.tasks.list_tasks(user, mine=name == "mine", process_id=process_id, page=1,
+                                             per_page=1)[1] for name in TABS}
+        definitions, _total = svc.definitions.list_latest(1, int(current_app.config["PER_PAGE_MAX"]))
+        return {"rows": rows, "total": total, "counts": counts,
+                "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
+                              for d in definitions]}
+
+    found = unit_of_work(inbox)
+    pages = max(1, -(-found["total"] // per_page))
+    return render_template("tasks.html", active="tasks", tab=tab, process_id=process_id, page=page, pages=pages,
+                           user=user, **found)
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+def claim(task_id: int) -> Response:
+    user = signed_in_user()
+    back = _back(url_for("web.task", task_id=task_id))
+    try:
+        task = unit_of_work(lambda: services().tasks.claim(user, task_id))
+    except (PermissionDenied, Conflict) as err:
+        flash(_("The task could not be claimed: %(reason)s", reason=err.message), "error")
+        return redirect(back)
+    flash(_("You claimed “%(name)s”.", name=task.name), "success")
+    return redirect(back)
+
+
+@bp.post("/tasks/<int:task_id>/unclaim")
+def unclaim(task_id: int) -> Response:
+    user = signed_in_user()
+    back = _back(url_for("web.task", task_id=task_id))
+    try:
+        task = unit_of_work(lambda: services().tasks.unclaim(user, task_id))
+    except (PermissionDenied, Conflict) as err:
+        flash(_("The task could not be released: %(reason)s", reason=err.message), "error")
+        return redirect(back)
+    flash(_("You released “%(name)s” back to the queue.", name=task.name), "success")
+    return redirect(back)
+
+
+# -- one task ---------------------------------------------------------------------------------------
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+def task(task_id: int) -> Any:
+    user = signed_in_user()
+    svc = services()
+    if request.method == "GET":
+        return _render_task(user, task_id)
+    # One value as text, several as a list: validate_submission then splits a free list's textarea
+    # into lines and wraps a single ticked box of a multi-choice into a list.
+    data = {key: values[0] if len(values) == 1 else values
+            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+
+    def complete() -> Any:
+        svc.tasks.complete(user, task_id, data, coerce_strings=True)
+        return svc.tasks.get(user, task_id)
+
+    try:
+        done = unit_of_work(complete)
+    except ValidationFailed as err:
+        return _render_task(user, task_id, submitted=request.form,
+                            errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+    except (PermissionDenied, Conflict) as err:
+        flash(_("The task could not be completed: %(reason)s", reason=err.message), "error")
+        return redirect(url_for("web.task", task_id=task_id))
+    flash(_("Done: “%(name)s”.", name=done.name), "success")
+    return redirect(url_for("web.tasks"))
+
+
+def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
+                 status: int = 200) -> Any:
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        detail = svc.tasks.detail(user, task_id)
+        detail["record"] = svc.records.for_instance(detail["task"].instance_id)
+        return detail
+
+    detail = unit_of_work(read)
+    task = detail["task"]
+    ready = task.state == TaskStatus.READY
+    may_work, refusal = policy.may_work_task(user, task, task.instance) if ready else (False, "")
+    form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
+    return render_template("task.html", active="tasks", task=task, record=detail["record"],
+                           instructions=detail["instructions"], documentation=detail["documentation"],
+                           form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
+                           claimed_by_me=task.claimed_by_id == user.id, may_work=may_work, refusal=refusal), status

@@ -1,0 +1,127 @@
+"""Task forms as HTML controls: every widget, values from task data, defaults or a failed post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from app.services.forms import validate_submission
+from app.web.forms import as_text, build_form
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["tags", "when", "count"],
+    "properties": {
+        "tags": {"type": "array", "title": "Tags", "items": {"type": "string", "enum": ["a", "b", "c"]}, "uniqueItems": True},
+        "picks": {"type": "array", "title": "Picks", "items": {"type": "integer", "enum": [1, 2, 3]}},
+        "lines": {"type": "array", "title": "Lines", "items": {"type": "string"}},
+        "when": {"type": "string", "format": "date", "title": "When"},
+        "at": {"type": "string", "format": "date-time", "title": "At"},
+        "count": {"type": "integer", "title": "Count", "minimum": 1, "maximum": 9},
+        "ratio": {"type": "number", "title": "Ratio"},
+        "secret": {"type": "string", "title": "Secret"},
+        "ref": {"type": "string", "title": "Ref"},
+        "mail": {"type": "string", "format": "email", "title": "Mail"},
+        "agree": {"type": "boolean", "title": "Agree"},
+        "risk": {"type": "string", "title": "Risk", "readOnly": True},
+        "address": {"type": "object", "title": "Address", "required": ["city"],
+                    "properties": {"city": {"type": "string", "title": "City"}, "zip": {"type": "string", "title": "ZIP"}}},
+    },
+}
+UI: dict[str, Any] = {
+    "tags": {"ui:widget": "checkboxes"},
+    "picks": {"ui:widget": "select"},
+    "secret": {"ui:widget": "password"},
+    "ref": {"ui:widget": "hidden"},
+    "ratio": {"ui:widget": "range"},
+    "count": {"ui:help": "How many"},
+}
+DATA = {"tags": ["b"], "picks": [2, 3], "lines": ["one", "two"], "when": "2026-01-05", "count": 3, "ratio": 0.5,
+        "secret": "hunter2", "ref": "R-1", "agree": True, "risk": "low", "address": {"city": "Lyon"}}
+
+
+@pytest.fixture()
+def ctx(app):
+    with app.test_request_context("/"):
+        yield
+
+
+def by_name(form):
+    return {f.name: f for f in form.fields}
+
+
+def test_widgets_and_values_from_task_data(ctx):
+    form = build_form(SCHEMA, UI, DATA)
+    f = by_name(form)
+    assert [(o.value, o.checked) for o in f["tags"].options] == [("a", False), ("b", True), ("c", False)]
+    assert f["tags"].widget == "checkboxes" and f["tags"].anchor == "f-tags-0"
+    assert f["picks"].multiple and [o.value for o in f["picks"].options if o.checked] == ["2", "3"]
+    assert (f["lines"].widget, f["lines"].value) == ("textarea", "one\ntwo")
+    assert (f["when"].input_type, f["when"].value) == ("date", "2026-01-05")
+    assert f["at"].input_type == "text" and f["at"].attrs["placeholder"].startswith("YYYY")
+    assert (f["count"].input_type, f["count"].attrs) == ("number", {"min": 1, "max": 9, "step": 1})
+    assert f["count"].describedby == "f-count-help"
+    assert (f["ratio"].input_type, f["ratio"].value) == ("range", "0.5")
+    assert (f["secret"].input_type, f["secret"].value) == ("password", "")  # never echoed back
+    assert (f["ref"].input_type, f["ref"].value) == ("hidden", "R-1")
+    assert f["mail"].input_type == "email"
+    assert (f["agree"].widget, f["agree"].value) == ("checkbox", "true")
+    assert f["risk"].readonly and f["risk"].value == "low"
+    assert [s.title for s in form.sections] == [None, "Address"]
+    assert f["address.city"].id == "f-address-city" and f["address.city"].value == "Lyon"
+
+
+def test_what_the_controls_hold_is_what_validation_reads_back(ctx):
+    form = build_form(SCHEMA, UI, DATA)
+    posted: MultiDict[str, str] = MultiDict()
+    for f in form.fields:
+        if f.readonly:
+            continue  # disabled or read-only controls: the service keeps the stored value
+        if f.widget in ("checkboxes", "select") and f.multiple:
+            for o in f.options:
+                if o.checked:
+                    posted.add(f.name, o.value)
+        elif f.widget == "checkbox":
+            if f.value == "true":
+                posted.add(f.name, "true")
+        elif f.widget != "password":
+            posted.add(f.name, f.value)
+    # as the task view passes a post on: one value as text, several as a list
+    data = {k: v[0] if len(v) == 1 else v for k, v in posted.to_dict(flat=False).items()}
+    clean = validate_submission(SCHEMA, UI, data, DATA, coerce_strings=True)
+    expected = {k: v for k, v in DATA.items() if k != "secret"}
+    assert {k: clean[k] for k in expected} == expected
+
+
+def test_a_failed_post_keeps_what_was_typed_and_places_each_error(ctx):
+    posted = MultiDict([("when", "05/01/2026"), ("count", "many"), ("tags", "a"), ("tags", "c"), ("lines", "x\ny"),
+                        ("risk", "tampered"), ("address.zip", "69001")])
+    errors = {"when": ["must be a date (YYYY-MM-DD)"], "count": ["must be a whole number"],
+              "address.city": ["is required"], "_form": ["must be an object"], "ghost": ["is invalid"]}
+    form = build_form(SCHEMA, UI, DATA, posted, errors)
+    f = by_name(form)
+    assert (f["when"].value, f["when"].errors) == ("05/01/2026", ["must be a date (YYYY-MM-DD)"])
+    assert f["count"].value == "many" and f["count"].describedby == "f-count-help f-count-error"
+    assert [o.value for o in f["tags"].options if o.checked] == ["a", "c"]
+    assert f["lines"].value == "x\ny"
+    assert f["risk"].value == "low"  # read-only: the stored value, never the posted one
+    assert f["address.zip"].value == "69001" and f["address.city"].errors == ["is required"]
+    assert f["agree"].value == ""  # an unchecked box posts nothing
+    assert form.errors == ["must be an object", "ghost: is invalid"] and form.has_errors
+
+
+def test_defaults_fill_empty_fields(ctx):
+    schema = {"type": "object", "properties": {"group": {"type": "string", "default": "ServiceDesk", "enum": ["ServiceDesk", "Other"]}}}
+    f = by_name(build_form(schema, None, {}))
+    assert [o.value for o in f["group"].options if o.checked] == ["ServiceDesk"]
+
+
+def test_values_are_written_as_validation_reads_them():
+    assert [as_text(v) for v in (None, True, False, 3, 2.0, 2.5, "x")] == ["", "true", "false", "3", "2", "2.5", "x"]
+
+
+def test_a_task_without_a_form_has_no_fields(ctx):
+    form = build_form(None, None, {})
+    assert form.fields == [] and not form.has_errors

@@ -1,0 +1,161 @@
+"""Signing in and out: cookie flags, CSRF, the login rate limit, idle and absolute timeouts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.web.conftest import PASSWORD, text_of
+
+
+def test_login_page_binds_its_labels_and_sends_security_headers(web, desk):
+    page = web.get("/login")
+    assert page.status_code == 200
+    body = text_of(page)
+    assert '<label for="username">' in body and 'id="username"' in body
+    assert '<label for="password">' in body and 'id="password"' in body
+    assert 'name="csrf_token"' in body
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_sign_in_sets_an_httponly_lax_cookie_and_goes_where_the_user_was_heading(web, desk):
+    first = web.get("/tasks?tab=queue")
+    assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
+    response = web.post("/login", {"username": "alex", "password": PASSWORD, "next": "/tasks?tab=queue"})
+    assert response.status_code == 302 and response.headers["Location"] == "/tasks?tab=queue"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    home = web.get("/")
+    assert home.status_code == 200 and "alex" in text_of(home)
+
+
+def test_the_cookie_is_secure_under_https(app, desk):
+    from tests.web.conftest import WebClient
+
+    web = WebClient(app.test_client())
+    page = web.get("/login", base_url="https://desk.example")
+    assert "Secure" in page.headers["Set-Cookie"]
+    app.config["PREFERRED_URL_SCHEME"] = "https"
+    plain = WebClient(app.test_client()).get("/login")
+    assert "Secure" in plain.headers["Set-Cookie"]
+
+
+def test_a_wrong_password_keeps_the_name_and_says_why_without_saying_which(web, desk):
+    response = web.post("/login", {"username": "alex", "password": "nope"})
+    assert response.status_code == 401
+    body = text_of(response)
+    assert "Unknown user or wrong password." in body and 'value="alex"' in body
+    assert text_of(web.post("/login", {"username": "nobody-here", "password": "nope"})).count(
+        "Unknown user or wrong password.") == 1
+    assert web.get("/").status_code == 302
+
+
+def test_next_never_leaves_the_site(web, desk):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example"):
+        response = web.post("/login", {"username": "alex", "password": PASSWORD, "next": target})
+        assert response.headers["Location"] == "/", target
+        web.logout()
+
+
+def test_logout_is_a_post_with_the_csrf_token(web, desk):
+    web.login("alex")
+    assert web.get("/logout").status_code == 405
+    refused = web.post("/logout", csrf=False)
+    assert refused.status_code == 403 and "Form expired" in text_of(refused)
+    assert web.get("/").status_code == 200
+    done = web.logout()
+    assert done.status_code == 302 and done.headers["Location"] == "/login"
+    assert web.get("/").status_code == 302
+    assert "You have signed out." in text_of(web.get("/login"))
+
+
+def test_a_post_with_a_wrong_token_changes_nothing(web, desk):
+    number = desk.start("rita", "incident_management", {"title": "Printer", "description": "Jammed", "category": "hardware",
+                                                        "impact": "low", "urgency": "low"})["data"]["record_number"]
+    task_id = desk.task_id(number, "triage")
+    web.login("alex")
+    refused = web.post(f"/tasks/{task_id}/claim", {"csrf_token": "forged"})
+    assert refused.status_code == 403
+    assert desk.record(number)["open_tasks"][0]["claimed_by"] is None
+    assert web.post(f"/tasks/{task_id}/claim").status_code == 302
+    assert desk.record(number)["open_tasks"][0]["claimed_by"] == "alex"
+
+
+def test_five_failures_lock_the_name_for_the_window_then_it_works_again(web, desk, clock):
+    for _ in range(5):
+        assert web.post("/login", {"username": "alex", "password": "wrong"}).status_code == 401
+    locked = web.post("/login", {"username": "alex", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) == 300
+    assert "Too many failed sign-in attempts. Try again in 5 minutes." in text_of(locked)
+    assert web.get("/").status_code == 302
+    clock.advance(timedelta(minutes=4))
+    assert web.post("/login", {"username": "alex", "password": PASSWORD}).status_code == 429
+    clock.advance(timedelta(minutes=1, seconds=1))
+    web.login("alex")
+
+
+def test_the_limit_per_name_does_not_lock_other_names_but_the_address_limit_does(app, web_factory, desk):
+    app.extensions["processdesk_web"].ip_limiter.max_failures = 7
+    web = web_factory()
+    for _ in range(5):
+        web.post("/login", {"username": "alex", "password": "wrong"})
+    assert web.post("/login", {"username": "alex", "password": PASSWORD}).status_code == 429
+    web.login("nina")
+    web.logout()
+    for _ in range(2):
+        assert web.post("/login", {"username": "rita", "password": "wrong"}).status_code == 401
+    assert web.post("/login", {"username": "mona", "password": PASSWORD}).status_code == 429
+
+
+def test_an_idle_session_ends_after_the_idle_timeout(web, desk, clock):
+    web.login("alex")
+    clock.advance(timedelta(minutes=29))
+    assert web.get("/").status_code == 200
+    clock.advance(timedelta(minutes=29))
+    assert web.get("/tasks").status_code == 200  # each page view is activity
+    clock.advance(timedelta(minutes=31))
+    expired = web.get("/tasks")
+    assert expired.status_code == 302 and expired.headers["Location"] == "/login?next=/tasks"
+    assert "Your session has expired. Please sign in again." in text_of(web.get("/login"))
+    assert web.get("/").status_code == 302
+
+
+def test_a_busy_session_still_ends_after_the_absolute_timeout(web, desk, clock):
+    web.login("alex")
+    for _ in range(12 * 3):  # every 20 minutes for 12 hours
+        clock.advance(timedelta(minutes=20))
+        assert web.get("/").status_code == 200
+    clock.advance(timedelta(minutes=1))
+    assert web.get("/").status_code == 302
+
+
+def test_timeouts_and_limits_come_from_the_config(database_url, clock):
+    from app import create_app
+    from tests.conftest import TEST_CONFIG
+
+    configured = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, "WEB_IDLE_MINUTES": 5,
+                             "WEB_ABSOLUTE_HOURS": 1, "WEB_LOGIN_MAX_FAILURES": 3,
+                             "WEB_LOGIN_MAX_FAILURES_PER_IP": 9, "WEB_LOGIN_WINDOW_SECONDS": 60}, clock=clock)
+    state = configured.extensions["processdesk_web"]
+    configured.extensions["processdesk"].db_engine.dispose()
+    assert (state.idle_seconds, state.absolute_seconds) == (300, 3600)
+    assert (state.user_limiter.max_failures, state.ip_limiter.max_failures) == (3, 9)
+    assert state.user_limiter.window == state.ip_limiter.window == 60
+
+
+def test_a_password_change_ends_every_session(web, desk, services):
+    web.login("alex")
+    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.session.commit()
+    assert web.get("/").status_code == 302
+    web.login("alex", "a-new-password-99")
+
+
+def test_the_stylesheet_is_served_without_signing_in(web):
+    css = web.get("/assets/css/app.css")
+    assert css.status_code == 200 and css.mimetype == "text/css" and b":focus-visible" in css.data
+    assert 'href="/assets/css/app.css"' in text_of(web.get("/login"))

@@ -1,0 +1,173 @@
+"""Home, the inbox and the task page, with the shipped incident process and its people."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.conftest import INCIDENT, text_of
+
+
+def open_incident(desk, **changes) -> str:
+    return desk.start("rita", "incident_management", {**INCIDENT, **changes})["data"]["record_number"]
+
+
+def count(body: str, element_id: str) -> int:
+    match = re.search(rf'id="{element_id}">\s*<span class="count">(\d+)</span>', body)
+    assert match, f"no count {element_id}"
+    return int(match.group(1))
+
+
+def test_home_counts_my_tasks_the_queue_and_my_open_requests(web_factory, desk):
+    number = open_incident(desk)
+    open_incident(desk, title="Second")
+    rita, alex = web_factory(), web_factory()
+    rita.login("rita")
+    body = text_of(rita.get("/"))
+    assert count(body, "count-requests") == 2 and count(body, "count-my-tasks") == 0
+    alex.login("alex")
+    body = text_of(alex.get("/"))
+    assert (count(body, "count-my-tasks"), count(body, "count-queue")) == (0, 2)
+    assert alex.post(f"/tasks/{desk.task_id(number, 'triage')}/claim").status_code == 302
+    body = text_of(alex.get("/"))
+    assert (count(body, "count-my-tasks"), count(body, "count-queue")) == (1, 2)
+    assert "Triage" in body  # the claimed task is listed on the home page
+    aude = web_factory()
+    aude.login("aude")
+    assert "As an auditor" in text_of(aude.get("/"))
+
+
+def test_inbox_tabs_counts_filter_claim_and_release(web, desk):
+    number = open_incident(desk)
+    desk.start("rita", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    task_id = desk.task_id(number, "triage")
+    web.login("alex")
+    queue = text_of(web.get("/tasks?tab=queue"))
+    assert 'id="tab-queue" aria-current="page"' in queue
+    assert f'href="/tasks/{task_id}"' in queue and number in queue
+    mine = text_of(web.get("/tasks"))
+    assert "You have not claimed any task." in mine
+    filtered = text_of(web.get("/tasks?tab=queue&process=problem_management"))
+    assert f'href="/tasks/{task_id}"' not in filtered
+    assert '<option value="problem_management" selected>' in filtered
+
+    claimed = web.post(f"/tasks/{task_id}/claim", {"next": "/tasks?tab=queue"})
+    assert claimed.headers["Location"] == "/tasks?tab=queue"
+    mine = text_of(web.get("/tasks"))
+    assert "You claimed" in mine and f'href="/tasks/{task_id}"' in mine
+    assert re.search(r'id="tab-mine" aria-current="page">Mine <span class="badge">1</span>', mine)
+    assert f'action="/tasks/{task_id}/unclaim"' in mine
+
+    released = web.post(f"/tasks/{task_id}/unclaim")
+    assert released.headers["Location"] == f"/tasks/{task_id}"
+    assert "You have not claimed any task." in text_of(web.get("/tasks"))
+
+
+def test_claiming_a_task_someone_else_holds_says_so(web_factory, desk, services):
+    number = open_incident(desk)
+    task_id = desk.task_id(number, "triage")
+    services.users.create_user("sam", "password-1234", roles=["agent"], groups=["ServiceDesk"])
+    services.session.commit()
+    alex, sam = web_factory(), web_factory()
+    alex.login("alex")
+    sam.login("sam")
+    alex.post(f"/tasks/{task_id}/claim")
+    response = sam.post(f"/tasks/{task_id}/claim")
+    assert response.status_code == 302
+    page = text_of(sam.get(f"/tasks/{task_id}"))
+    assert "The task could not be claimed: the task is claimed by someone else" in page
+    assert "You can read this task but not work on it" in page and "<form method=\"post\" action=\"/tasks/" not in page.split("task-refused")[1]
+
+
+def test_task_page_renders_the_form_from_its_schema(web, desk):
+    number = open_incident(desk)
+    task_id = desk.task_id(number, "triage")
+    web.login("alex")
+    page = text_of(web.get(f"/tasks/{task_id}"))
+    assert "<h1>Triage incident</h1>" in page or "Triage" in page
+    assert number in page and "VPN down" in page
+    # labels bound to their controls, required markers, help text, defaults and task data preselected
+    assert '<label for="f-category">Category' in page and '<select id="f-category" name="category"' in page
+    assert '<option value="network" selected>Network</option>' in page
+    assert '<input type="radio" id="f-priority-2" name="priority" value="P3" checked' in page
+    assert 'aria-describedby="f-priority-help"' in page
+    assert "Pre-set from the impact x urgency matrix" in page
+    assert '<textarea id="f-triage_notes" name="triage_notes"' in page
+    assert 'maxlength="5000"' in page and 'class="required"' in page
+    assert 'novalidate' in page
+
+
+def test_a_form_error_is_shown_beside_its_field_with_the_input_kept_then_the_fix_completes_it(web_factory, desk):
+    number = open_incident(desk)
+    alex, nina = web_factory(), web_factory()
+    alex.login("alex")
+    triage_id = desk.task_id(number, "triage")
+    done = alex.post(f"/tasks/{triage_id}", {"category": "network", "priority": "P3",
+                                             "assignment_group": "NetworkTeam", "triage_notes": "VPN concentrator"})
+    assert done.status_code == 302 and done.headers["Location"] == "/tasks"
+    assert "Done: “Triage incident”." in text_of(alex.get("/tasks"))
+
+    nina.login("nina")
+    investigate_id = desk.task_id(number, "investigate", "nina")
+    assert f'href="/tasks/{investigate_id}"' in text_of(nina.get("/tasks?tab=queue"))
+    bad = nina.post(f"/tasks/{investigate_id}", {"resolution_notes": "Restarted the <b>concentrator</b>",
+                                                 "cause_category": "configuration"})
+    assert bad.status_code == 422
+    page = text_of(bad)
+    assert '<p class="field-error" id="f-outcome-error"><span class="visually-hidden">Error: </span>is required</p>' in page
+    assert 'aria-describedby="f-outcome-error"' in page
+    assert 'href="#f-outcome-0"' in page  # the summary links to the first radio of the group
+    assert "Restarted the &lt;b&gt;concentrator&lt;/b&gt;</textarea>" in page  # kept, and escaped
+    assert '<option value="configuration" selected>' in page
+    assert desk.ready(number) == ["investigate"]
+
+    good = nina.post(f"/tasks/{investigate_id}", {"outcome": "resolve", "resolution_notes": "Restarted it",
+                                                  "cause_category": "configuration"})
+    assert good.status_code == 302 and good.headers["Location"] == "/tasks"
+    inbox = text_of(nina.get("/tasks?tab=queue"))
+    assert "Done: “Investigate and resolve”." in inbox and f'href="/tasks/{investigate_id}"' not in inbox
+    record = desk.record(number)
+    assert record["status"] == "resolved" and record["details"]["resolution_notes"] == "Restarted it"
+    # the completed task is still readable by who did it, without a form
+    closed = text_of(nina.get(f"/tasks/{investigate_id}"))
+    assert 'id="task-closed"' in closed and f'<form method="post" action="/tasks/{investigate_id}"' not in closed
+
+
+def test_a_boolean_radio_and_a_checkbox_round_trip(web_factory, desk):
+    number = open_incident(desk)
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    nina = web_factory()
+    nina.login("nina")
+    investigate_id = desk.task_id(number, "investigate", "nina")
+    page = text_of(nina.get(f"/tasks/{investigate_id}"))
+    assert '<input type="checkbox" id="f-raise_problem" name="raise_problem" value="true"' in page
+    nina.post(f"/tasks/{investigate_id}", {"outcome": "resolve", "resolution_notes": "Fixed"})
+    rita = web_factory()
+    rita.login("rita")
+    confirm_id = desk.task_id(number, "confirm_resolution", "rita")
+    page = text_of(rita.get(f"/tasks/{confirm_id}"))
+    assert 'name="confirmed" value="true"' in page and 'name="confirmed" value="false"' in page
+    done = rita.post(f"/tasks/{confirm_id}", {"confirmed": "true", "comment": "works"})
+    assert done.status_code == 302
+    assert desk.record(number)["status"] == "closed"
+
+
+def test_a_task_of_another_group_is_not_found_like_a_missing_one(web_factory, desk):
+    number = open_incident(desk)
+    triage_id = desk.task_id(number, "triage")
+    nina = web_factory()
+    nina.login("nina")
+    hidden = nina.get(f"/tasks/{triage_id}")
+    missing = nina.get("/tasks/999999")
+    assert hidden.status_code == missing.status_code == 404
+    assert "Not found" in text_of(hidden) and number not in text_of(hidden)
+    assert nina.post(f"/tasks/{triage_id}/claim").status_code == 404
+    assert nina.post(f"/tasks/{triage_id}", {"category": "network"}).status_code == 404
+    assert desk.ready(number) == ["triage"]
+
+
+def test_unknown_pages_are_html_but_the_api_keeps_its_json(web):
+    page = web.get("/no/such/page")
+    assert page.status_code == 404 and page.mimetype == "text/html" and "Not found" in text_of(page)
+    api = web.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.get_json()["error"] == "not_found"
+    assert web.get("/api/v1/tasks").get_json()["error"] == "unauthorized"
