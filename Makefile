@@ -22,7 +22,7 @@ npm: node_modules/.installed
 
 # The web pages' catalogs: .po files are committed, the .mo files Flask-Babel reads are built here.
 translations: venv
-	$(BIN)/pybabel compile -d app/web/translations
+	$(BIN)/python -c 'from app.web.i18n import compile_catalogs; compile_catalogs(force=True)'
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error

@@ -63,6 +63,8 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR, *, force: bool = False)
     """Compile every ``<locale>/LC_MESSAGES/*.po`` below ``directory`` whose ``.mo`` is missing or
     older (all of them with ``force``). Returns the ``.mo`` files written.
 
+    Each page area may keep its strings in ``<locale>/areas/<area>.po`` (so areas are translated
+    side by side without editing one shared file); their entries are merged into ``messages``.
     Raises ``ValueError`` for a catalog that does not parse (babel's message names the line).
     """
     from babel.messages.mofile import write_mo
@@ -71,10 +73,18 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR, *, force: bool = False)
     written = []
     for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
         mo_path = po_path.with_suffix(".mo")
-        if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+        locale = po_path.parents[1].name
+        areas = sorted((po_path.parents[1] / "areas").glob("*.po")) if po_path.stem == "messages" else []
+        newest = max([po_path.stat().st_mtime, *(a.stat().st_mtime for a in areas)])
+        if not force and mo_path.exists() and mo_path.stat().st_mtime >= newest:
             continue
         with po_path.open("rb") as handle:
-            catalog = read_po(handle, locale=po_path.parents[1].name, abort_invalid=True)
+            catalog = read_po(handle, locale=locale, abort_invalid=True)
+        for area in areas:
+            with area.open("rb") as handle:
+                for message in read_po(handle, locale=locale, abort_invalid=True):
+                    if message.id and message.id not in catalog:
+                        catalog[message.id] = message
         tmp_path = mo_path.with_suffix(".mo.tmp")
         with tmp_path.open("wb") as handle:
             write_mo(handle, catalog)

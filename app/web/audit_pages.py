@@ -1,0 +1,1 @@
+"""Pages of the audit area (routes on the shared ``web`` blueprint)."""

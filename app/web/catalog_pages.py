@@ -1,0 +1,1 @@
+"""Pages of the catalog area (routes on the shared ``web`` blueprint)."""

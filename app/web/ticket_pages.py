@@ -1,0 +1,1 @@
+"""Pages of the ticket area (routes on the shared ``web`` blueprint)."""
