@@ -61,3 +61,20 @@ def begin_write(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE process_instance SET id = id WHERE 1 = 0"))
+
+
+#: List endpoints count matches up to this many; beyond it the total is reported as a lower bound.
+COUNT_CAP = 1000
+
+
+def count_capped(session: Session, query: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows ``query`` matches, counting no further than ``cap``: (count, exact).
+
+    An exact count of a large result costs as much as reading it; a queue of thousands only needs
+    to say "1000+", and then list pages stay as fast with 100,000 records as with 1,000.
+    """
+    from sqlalchemy import func, select
+
+    limited = query.order_by(None).limit(cap + 1).subquery()
+    found = int(session.scalar(select(func.count()).select_from(limited)) or 0)
+    return min(found, cap), found <= cap

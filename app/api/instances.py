@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from app.db import COUNT_CAP
 from app.schemas import (
     CancelIn,
     HistoryOut,
@@ -40,7 +41,7 @@ class InstancesView(MethodView):
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: services().instances.list_instances(
             user, process_id=args.get("process_id"), status=args.get("status"), page=page, per_page=per_page))
-        return {"page": page, "per_page": per_page, "total": total, "items": [_out(r) for r in rows]}
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": [_out(r) for r in rows]}
 
     @blp.arguments(InstanceIn)
     @blp.response(201, InstanceOut)

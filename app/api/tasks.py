@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from app.db import COUNT_CAP
 from app.schemas import CompleteIn, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskOut, TaskQuery
 
 from . import current_user, page_args, services, unit_of_work
@@ -28,7 +29,7 @@ class TasksView(MethodView):
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: services().tasks.list_tasks(
             user, mine=bool(args.get("mine")), process_id=args.get("process_id"), page=page, per_page=per_page))
-        return {"page": page, "per_page": per_page, "total": total, "items": [task_dict(t) for t in rows]}
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": [task_dict(t) for t in rows]}
 
 
 @blp.route("/<int:task_id>")

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from app.db import COUNT_CAP
 from app.models import Ticket, TicketComment
 from app.schemas import (
     CommentIn,
@@ -63,7 +64,7 @@ class TicketsView(MethodView):
         user = current_user()
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: services().records.list_tickets(user, args, args["sort"], page, per_page))
-        return {"page": page, "per_page": per_page, "total": total, "items": [ticket_dict(t) for t in rows]}
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": [ticket_dict(t) for t in rows]}
 
 
 @blp.route("/<string:number>")

@@ -63,6 +63,8 @@ class HumanTask(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "engine_task_id"),
         Index("ix_human_task_state_lane", "state", "lane"),
+        # Inbox pages: ready tasks in id order.
+        Index("ix_human_task_state_id", "state", "id"),
     )
 
     id: Mapped[intpk]

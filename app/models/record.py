@@ -30,6 +30,8 @@ class Ticket(Base):
         Index("ix_ticket_kind_status", "kind", "status"),
         Index("ix_ticket_group_status", "assignment_group", "status"),
         Index("ix_ticket_opened", "opened_at"),
+        # The record list's common shape: one kind and status, newest first.
+        Index("ix_ticket_kind_status_opened", "kind", "status", "opened_at"),
     )
 
     id: Mapped[intpk]

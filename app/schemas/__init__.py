@@ -21,7 +21,8 @@ class PageQuery(_In):
 class PageOut(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "matches, counted up to 1000 (then total_exact is false)"})
+    total_exact = fields.Boolean(dump_default=True)
 
 
 class TokenIn(Schema):

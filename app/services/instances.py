@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import count_capped
 from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
@@ -66,7 +67,7 @@ class InstanceService:
                 if set(lanes or []) & groups
             ]
             query = query.where(or_(ProcessInstance.started_by_id == user.id, ProcessInstance.definition_id.in_(visible_defs)))
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(ProcessInstance.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 
@@ -205,7 +206,7 @@ class TaskService:
             )
         if process_id:
             query = query.where(HumanTask.process_id == process_id)
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(HumanTask.id).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 

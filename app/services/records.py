@@ -15,6 +15,7 @@ from sqlalchemy import Select, asc, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
+from app.db import count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     ProcessInstance,
@@ -219,7 +220,7 @@ class RecordService:
         key = sort.lstrip("-")
         if key not in SORTABLE:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
-        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(direction(SORTABLE[key]), direction(Ticket.id))
                                          .offset((page - 1) * per_page).limit(per_page)))
         return rows, total
