@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run test test-postgres bench lint setup venv npm translations db deploy demo clean
+.PHONY: run test test-postgres bench lint setup venv npm vendor translations db deploy demo clean
 
-setup: venv npm translations
+setup: venv npm vendor translations
 
 venv: $(VENV)/.installed
 
@@ -19,6 +19,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 npm: node_modules/.installed
+
+# bpmn-js for the pages (record diagrams now, the modeler later), served from app/web/static/vendor/
+# (gitignored): the viewer and modeler bundles and their CSS (dist/assets, with the bpmn font).
+VENDOR := app/web/static/vendor
+vendor: npm
+	mkdir -p $(VENDOR)/assets
+	cp node_modules/bpmn-js/dist/bpmn-viewer.production.min.js node_modules/bpmn-js/dist/bpmn-modeler.production.min.js $(VENDOR)/
+	cp -R node_modules/bpmn-js/dist/assets/. $(VENDOR)/assets/
 
 # The web pages' catalogs: .po files are committed, the .mo files Flask-Babel reads are built here.
 translations: venv

@@ -4,21 +4,27 @@ Events are queued on the session while a request works and written in ``before_c
 land in the same transaction as the change they describe and the chain's head row is locked only
 for the last moment of the transaction (it serialises appends across workers and processes).
 A rolled-back transaction takes its queued events with it.
+
+Auditors and admins read the chain across instances (``search``, ``export``, ``instance_timeline``)
+and check it (``check_chain``, itself recorded as an ``audit_chain_checked`` event, so the pages
+show who last checked it and when without walking the whole chain on every visit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Select, event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.models import AuditEvent, AuditHead, User
+from app.db import count_capped
+from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.models import AuditEvent, AuditHead, HumanTask, ProcessDefinition, ProcessInstance, Role, Ticket, User
 
 GENESIS_HASH = "0" * 64
 _PENDING_KEY = "audit_pending"
@@ -72,8 +78,93 @@ class ChainReport:
     reason: str | None = None
 
 
+#: Who reads the whole history, across instances.
+AUDIT_READER_ROLES = (Role.AUDITOR, Role.ADMIN)
+#: The event a refused attempt leaves, and the one a check of the chain leaves.
+REFUSED_EVENT = "access_denied"
+CHAIN_CHECKED_EVENT = "audit_chain_checked"
+#: The most events one export holds; a larger search is refused (narrow it) rather than cut short.
+EXPORT_MAX_EVENTS = 50_000
+#: Events whose payload carries the data someone submitted (start, task form, retry corrections).
+_DATA_EVENTS = frozenset({"instance_started", "task_completed", "instance_retried"})
+
+
+def may_read_audit(user: User) -> bool:
+    """Auditors and admins read every event of every instance; nobody else reads the audit pages."""
+    return user.has_role(*AUDIT_READER_ROLES)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """A search over the history; every given criterion must match. Times are aware UTC."""
+
+    process_id: str | None = None
+    record_number: str | None = None
+    actor: str | None = None
+    event_type: str | None = None
+    instance_id: int | None = None
+    occurred_from: datetime | None = None  # inclusive
+    occurred_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One event with what it belongs to: the instance's process and the record's number."""
+
+    event: AuditEvent
+    process_id: str | None
+    record_number: str | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int  # exact when ``exact``, else a lower bound
+    exact: bool
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The last check of the chain: its report, when and by whom, and how many events came since."""
+
+    report: ChainReport
+    checked_at: datetime
+    checked_by: str
+    events_since: int
+
+
+@dataclass(frozen=True)
+class DataField:
+    """One submitted or changed value: its key, the form's title for it (if known), the value."""
+
+    key: str
+    title: str | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event: AuditEvent
+    task_name: str | None
+    refused: bool
+    fields: list[DataField] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InstanceTimeline:
+    """Who did what and when on one instance, oldest first, with the submitted data."""
+
+    instance: ProcessInstance
+    record: Ticket | None
+    entries: list[TimelineEntry]
+    #: BPMN ids of the completed user tasks, in the order they were completed (the path taken).
+    path: list[str]
+
+
 class AuditLog:
-    """Queues events for the current transaction and verifies the stored chain."""
+    """Queues events for the current transaction, verifies the stored chain, and answers
+    auditors' searches over it."""
 
     def __init__(self, session: Session, clock: Clock) -> None:
         self.session = session
@@ -164,6 +255,166 @@ class AuditLog:
         if head is not None and (head.last_seq != checked or head.last_hash != prev_hash):
             return ChainReport(False, checked, checked + 1, None, "events after the last stored one were removed")
         return ChainReport(True, checked)
+
+    # -- reading (auditors and admins) ----------------------------------------------------------
+
+    def require_reader(self, user: User, action: str = "read_audit") -> None:
+        """PermissionDenied (audited as a refused attempt) unless the user is an auditor or admin."""
+        if not may_read_audit(user):
+            self.refuse(user, action, reason="auditors and admins only")
+            raise PermissionDenied("only auditors and administrators may read the audit history")
+
+    def search_options(self, user: User) -> dict[str, Any]:
+        """What a search can pick from: the event types stored so far and the deployed processes
+        (``[(process_id, name)]``)."""
+        self.require_reader(user)
+        # A seek per distinct type on the event_type index (a few dozen), instead of a DISTINCT
+        # that reads every event: the page stays as fast with millions of events.
+        types: list[str] = []
+        while True:
+            query = select(func.min(AuditEvent.event_type))
+            if types:
+                query = query.where(AuditEvent.event_type > types[-1])
+            following = self.session.scalar(query)
+            if following is None:
+                break
+            types.append(following)
+        names: dict[str, str] = {}
+        for process_id, name, _version in self.session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.name, ProcessDefinition.version)
+                .order_by(ProcessDefinition.process_id, ProcessDefinition.version)):
+            names[process_id] = name or process_id  # the latest version's name wins
+        return {"event_types": types, "processes": sorted(names.items(), key=lambda item: item[1].lower())}
+
+    def search(self, user: User, filters: AuditFilters, page: int, per_page: int) -> AuditPage:
+        """Events matching ``filters``, newest first, one page; the total is counted up to
+        COUNT_CAP (``exact`` False beyond it)."""
+        self.require_reader(user)
+        query = self._filtered(filters)
+        total, exact = count_capped(self.session, query)
+        events = list(self.session.scalars(
+            query.order_by(AuditEvent.seq.desc()).offset((page - 1) * per_page).limit(per_page + 1)))
+        return AuditPage(self._rows(events[:per_page]), total, exact, len(events) > per_page)
+
+    def export(self, user: User, filters: AuditFilters, limit: int = EXPORT_MAX_EVENTS) -> list[AuditRow]:
+        """Every event matching ``filters``, oldest first. ValidationFailed (``too_many_events``)
+        when more than ``limit`` match: an export is complete or not made."""
+        self.require_reader(user, "export_audit")
+        query = self._filtered(filters)
+        _count, within = count_capped(self.session, query, cap=limit)
+        if not within:
+            raise ValidationFailed(f"more than {limit} events match; narrow the search to export it",
+                                   code="too_many_events", details={"limit": limit})
+        rows: list[AuditRow] = []
+        last_seq = 0
+        while True:  # keyset batches: a large export does not page with growing offsets
+            batch = list(self.session.scalars(
+                query.where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(2000)))
+            if not batch:
+                return rows
+            rows.extend(self._rows(batch))
+            last_seq = batch[-1].seq
+
+    def last_chain_check(self, user: User) -> ChainCheck | None:
+        """The most recent ``check_chain`` result, or None if the chain was never checked here."""
+        self.require_reader(user)
+        latest = self.session.scalar(select(AuditEvent).where(AuditEvent.event_type == CHAIN_CHECKED_EVENT)
+                                     .order_by(AuditEvent.seq.desc()).limit(1))
+        if latest is None:
+            return None
+        p = latest.payload or {}
+        report = ChainReport(bool(p.get("ok")), int(p.get("checked") or 0), p.get("first_broken_seq"),
+                             p.get("first_broken_id"), p.get("reason"))
+        return ChainCheck(report, latest.occurred_at, latest.actor, max(0, self._last_seq() - latest.seq))
+
+    def check_chain(self, user: User) -> ChainCheck:
+        """Walk the whole chain now (``verify``) and record the outcome as an event."""
+        self.require_reader(user, "check_audit_chain")
+        report = self.verify()
+        self.record(CHAIN_CHECKED_EVENT, user, payload={
+            "ok": report.ok, "checked": report.checked, "first_broken_seq": report.first_broken_seq,
+            "first_broken_id": report.first_broken_id, "reason": report.reason})
+        return ChainCheck(report, self.clock.now(), user.username, 0)
+
+    def instance_timeline(self, user: User, instance_id: int) -> InstanceTimeline:
+        """Every event of one instance, oldest first; submitted data as fields titled by the
+        task's form. PermissionDenied for non-readers, NotFound for an unknown instance."""
+        self.require_reader(user)
+        instance = self.session.get(ProcessInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"no instance {instance_id}")
+        tasks = {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
+        record = self.session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
+        events = self.session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq))
+        forms = instance.definition.forms or {}
+        entries: list[TimelineEntry] = []
+        path: list[str] = []
+        for ev in events:
+            payload = ev.payload or {}
+            task = tasks.get(ev.task_id) if ev.task_id else None
+            task_name = payload.get("name") if isinstance(payload.get("name"), str) else None
+            task_name = task_name or (task.name if task else None)
+            schema = forms.get(task.form) if task is not None and task.form else None
+            entries.append(TimelineEntry(ev, task_name, ev.event_type == REFUSED_EVENT,
+                                         _data_fields(ev.event_type, payload, schema)))
+            if ev.event_type == "task_completed" and payload.get("bpmn_id"):
+                path.append(str(payload["bpmn_id"]))
+        return InstanceTimeline(instance, record, entries, path)
+
+    def _filtered(self, filters: AuditFilters) -> Select[Any]:
+        query: Select[Any] = select(AuditEvent)
+        if filters.instance_id is not None:
+            query = query.where(AuditEvent.instance_id == filters.instance_id)
+        if filters.record_number:
+            record_instance = (select(Ticket.instance_id).where(Ticket.number == filters.record_number.upper())
+                               .scalar_subquery())
+            query = query.where(AuditEvent.instance_id == record_instance)
+        if filters.process_id:
+            query = query.where(AuditEvent.instance_id.in_(
+                select(ProcessInstance.id).where(ProcessInstance.process_id == filters.process_id)))
+        if filters.actor:
+            query = query.where(AuditEvent.actor == filters.actor)
+        if filters.event_type:
+            query = query.where(AuditEvent.event_type == filters.event_type)
+        if filters.occurred_from is not None:
+            query = query.where(AuditEvent.occurred_at >= filters.occurred_from)
+        if filters.occurred_before is not None:
+            query = query.where(AuditEvent.occurred_at < filters.occurred_before)
+        return query
+
+    def _rows(self, events: list[AuditEvent]) -> list[AuditRow]:
+        ids = {e.instance_id for e in events if e.instance_id is not None}
+        processes: dict[int, str] = {}
+        numbers: dict[int, str] = {}
+        if ids:
+            processes = {i: p for i, p in self.session.execute(
+                select(ProcessInstance.id, ProcessInstance.process_id).where(ProcessInstance.id.in_(ids)))}
+            numbers = {i: n for i, n in self.session.execute(
+                select(Ticket.instance_id, Ticket.number).where(Ticket.instance_id.in_(ids))) if i is not None}
+        return [AuditRow(e, processes.get(e.instance_id) if e.instance_id else None,
+                         numbers.get(e.instance_id) if e.instance_id else None) for e in events]
+
+    def _last_seq(self) -> int:
+        head = self.session.get(AuditHead, 1)
+        return head.last_seq if head is not None else int(self.session.scalar(select(func.max(AuditEvent.seq))) or 0)
+
+
+def _data_fields(event_type: str, payload: dict[str, Any], schema: dict[str, Any] | None) -> list[DataField]:
+    """The values an event carries: submitted data, a record's changes, else its payload."""
+    if event_type in _DATA_EVENTS and isinstance(payload.get("data"), dict):
+        values: dict[str, Any] = payload["data"]
+    elif event_type == "record_updated" and isinstance(payload.get("changes"), dict):
+        values = payload["changes"]
+    else:
+        values = {k: v for k, v in payload.items() if k not in ("bpmn_id", "name")}
+    properties = (schema or {}).get("properties") or {}
+    fields = []
+    for key, value in values.items():
+        spec = properties.get(key)
+        title = spec.get("title") if isinstance(spec, dict) and isinstance(spec.get("title"), str) else None
+        fields.append(DataField(str(key), title, value))
+    return fields
 
 
 def _write_pending(session: Session) -> None:

@@ -22,6 +22,13 @@ REQUEST_PROCESS = "catalog_request"
 ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilment_group", "form", "approval_rule",
                "cost", "target_hours", "status")
 APPROVAL_RULES = ("none", "manager", "budget")
+#: Totals above this (EUR) go to the budget owners whatever the item's rule (catalog_approval.dmn).
+BUDGET_APPROVAL_ABOVE = 1000
+
+
+def _like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape="\\"``: its wildcards match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class CatalogService:
@@ -49,15 +56,15 @@ class CatalogService:
         query = select(CatalogItem)
         if not user.has_role(Role.PROCESS_OWNER, Role.ADMIN):
             query = query.where(CatalogItem.status == ItemStatus.PUBLISHED)
+        # Keywords and category codes are matched literally: LIKE's wildcards are escaped.
         for word in (q or "").lower().split()[:8]:
-            needle = f"%{word}%"
-            query = query.where(or_(func.lower(CatalogItem.name).like(needle), func.lower(CatalogItem.description).like(needle),
-                                    func.lower(CatalogItem.code).like(needle)))
+            needle = f"%{_like_literal(word)}%"
+            query = query.where(or_(func.lower(CatalogItem.name).like(needle, escape="\\"),
+                                    func.lower(CatalogItem.description).like(needle, escape="\\"),
+                                    func.lower(CatalogItem.code).like(needle, escape="\\")))
         if category:
-            # Category codes are matched literally: escape LIKE's wildcards.
-            escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(or_(CatalogItem.category_code == category,
-                                    CatalogItem.category_code.like(f"{escaped}.%", escape="\\")))
+                                    CatalogItem.category_code.like(f"{_like_literal(category)}.%", escape="\\")))
         items = list(self.session.scalars(query.order_by(CatalogItem.name)))
         categories = list(self.session.scalars(select(CatalogCategory).order_by(CatalogCategory.position, CatalogCategory.code)))
         nodes: dict[str, dict[str, Any]] = {c.code: {"code": c.code, "name": c.name, "children": [], "items": []}
@@ -81,6 +88,41 @@ class CatalogService:
         if item is None or (item.status != ItemStatus.PUBLISHED and not staff):
             raise NotFound(f"no catalog item {code}")
         return item
+
+    def category_path(self, code: str) -> list[CatalogCategory]:
+        """The category ``code`` and its ancestors, the root first; empty for an unknown code."""
+        path: list[CatalogCategory] = []
+        seen: set[str] = set()
+        current: str | None = code
+        while current and current not in seen:  # a hand-edited cycle must not loop forever
+            seen.add(current)
+            row = self.session.scalar(select(CatalogCategory).where(CatalogCategory.code == current))
+            if row is None:
+                break
+            path.append(row)
+            current = row.parent_code
+        return path[::-1]
+
+    @staticmethod
+    def expected_approval(approval_rule: str, cost: float, requester: User | None = None) -> tuple[str, str | None]:
+        """Who approves one unit of an item with this rule and unit cost, requested by
+        ``requester``: (``none`` | ``line_manager`` | ``budget_owner``, the line manager's username
+        when it is them and ``requester`` is given).
+
+        What processes/catalog_approval.dmn and the diagram (as shipped) decide, so the catalog can
+        say it before anyone orders: a requester without a line manager goes to the budget owners.
+        A running request asks the decision table itself (and a larger quantity can raise its total
+        into the budget owners' range)."""
+        if approval_rule == "budget" or cost > BUDGET_APPROVAL_ABOVE:
+            return "budget_owner", None
+        if approval_rule == "none" and cost <= 0:
+            return "none", None
+        if requester is None:
+            return "line_manager", None
+        manager = requester.manager
+        if manager is None or manager.id == requester.id:
+            return "budget_owner", None
+        return "line_manager", manager.username
 
     def item_form(self, item: CatalogItem) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if not item.form:

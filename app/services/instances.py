@@ -76,6 +76,22 @@ class InstanceService:
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)
         ))
 
+    def diagram(self, instance: ProcessInstance) -> dict[str, Any]:
+        """The instance's diagram and where it stands, for drawing it with bpmn-js.
+
+        ``xml``: the BPMN file of the instance's own version; ``completed``: BPMN ids of the
+        elements the engine completed (oldest first, each once; finished loop rounds are compacted
+        away, so a reopened incident shows its current round); ``current``: BPMN ids of the tasks
+        waiting for people now; ``failed``: the element an instance in error stopped at.
+        Visibility is the caller's: check it first (``RecordService.get`` or :meth:`get`).
+        """
+        run = self.runner.load(instance)
+        failed = (instance.error or {}).get("element_id")
+        return {"xml": instance.definition.bpmn_xml,
+                "completed": list(dict.fromkeys(run.history_path())),
+                "current": sorted({view.bpmn_id for view in run.user_tasks()}),
+                "failed": [failed] if failed else []}
+
     def tasks_by_id(self, instance_id: int) -> dict[int, HumanTask]:
         return {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
 

@@ -225,6 +225,16 @@ class RecordService:
                                          .offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 
+    def filter_values(self, user: User) -> dict[str, list[str]]:
+        """The values a record list can be filtered by: the distinct statuses, priorities and
+        assignment groups of the records the user may see, sorted."""
+        found: dict[str, list[str]] = {}
+        for name, column in (("status", Ticket.status), ("priority", Ticket.priority),
+                             ("group", Ticket.assignment_group)):
+            query = self._visible(user, select(column).where(column.is_not(None)).distinct())
+            found[name] = sorted(str(v) for v in self.session.scalars(query) if v)
+        return found
+
     def links(self, ticket: Ticket) -> list[dict[str, Any]]:
         out = []
         for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):

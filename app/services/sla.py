@@ -259,9 +259,15 @@ class SlaService:
 
     def clocks(self, user: User, number: str) -> list[dict[str, Any]]:
         ticket = self.services.records.get(user, number)
-        rows = self.refresh(ticket)
-        if not rows:
+        found = self.ticket_clocks(ticket)
+        if not found:
             raise NotFound(f"{number} has no SLA clocks", details={"number": number})
+        return found
+
+    def ticket_clocks(self, ticket: Ticket) -> list[dict[str, Any]]:
+        """The clocks of a record the caller may see, evaluated now (response first); [] when no
+        SLA applies (a change, a record without a priority yet)."""
+        rows = self.refresh(ticket)
         return [{"name": r.name, "target_seconds": r.target_seconds, "elapsed_seconds": r.elapsed_seconds,
                  "paused_seconds": r.paused_seconds, "due_at": r.due_at, "warning_at": r.warning_at,
                  "breached_at": r.breached_at, "state": r.state} for r in sorted(rows, key=lambda r: r.name != "response")]

@@ -38,10 +38,9 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 
 
 def init_web(app: Flask) -> None:
-    from .views import bp
-
     # Each page area adds its routes to the same blueprint (one sign-in check, one error handling).
     from . import audit_pages, catalog_pages, ticket_pages  # noqa: F401
+    from .views import bp
 
     init_i18n(app)
     auth.init_auth(app)

@@ -1,1 +1,303 @@
-"""Pages of the audit area (routes on the shared ``web`` blueprint)."""
+"""Pages of the audit area (routes on the shared ``web`` blueprint): the history search across
+instances with its CSV export and the state of the chain, and one instance's timeline.
+
+Auditors and admins only: the rule is ``app.services.audit.may_read_audit``, enforced by every
+``AuditLog`` read method (others get the 403 page, and their attempt is audited).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import ValidationFailed
+from app.models import User
+from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
+
+from . import auth
+from .views import bp, signed_in_user
+
+#: Query parameters of the search, in the order the form shows them.
+FILTER_KEYS = ("record", "process", "instance", "actor", "event", "from", "to")
+
+#: Cells a spreadsheet would read as a formula (CSV injection): prefixed with a quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+CSV_COLUMNS = ("seq", "event_id", "occurred_at", "event_type", "actor", "actor_id", "instance_id", "process_id",
+               "record_number", "task_id", "payload", "hash")
+
+#: What the pages call each kind of event; a kind not listed shows its stored name.
+EVENT_LABELS = {
+    "access_denied": _l("Refused attempt"),
+    "audit_chain_checked": _l("Audit chain checked"),
+    "instance_started": _l("Process started"),
+    "instance_completed": _l("Process completed"),
+    "instance_cancelled": _l("Process cancelled"),
+    "instance_cancel_requested": _l("Cancellation requested"),
+    "instance_error": _l("Process error"),
+    "instance_retried": _l("Process retried"),
+    "message_received": _l("Message received"),
+    "task_ready": _l("Task ready"),
+    "task_claimed": _l("Task claimed"),
+    "task_unclaimed": _l("Task released"),
+    "task_reassigned": _l("Task reassigned"),
+    "task_completed": _l("Task completed"),
+    "task_cancelled": _l("Task cancelled"),
+    "task_reminder_sent": _l("Reminder sent"),
+    "timer_fired": _l("Timer fired"),
+    "record_updated": _l("Record updated"),
+    "comment_added": _l("Comment added"),
+    "records_linked": _l("Records linked"),
+    "knowledge_published": _l("Knowledge article published"),
+    "notification_sent": _l("Notification sent"),
+    "definitions_deployed": _l("Definitions deployed"),
+    "token_issued": _l("API token issued"),
+    "user_created": _l("User created"),
+    "user_updated": _l("User updated"),
+    "sla_start": _l("SLA clock started"),
+    "sla_pause": _l("SLA clock paused"),
+    "sla_resume": _l("SLA clock resumed"),
+    "sla_priority": _l("SLA targets changed with the priority"),
+    "sla_stop": _l("SLA clock stopped"),
+    "sla_warning": _l("SLA at risk"),
+    "sla_breached": _l("SLA breached"),
+}
+
+
+#: The search form's fields, as labelled on the page and in its error summary.
+FIELD_NAMES = {
+    "record": _l("Record number"),
+    "process": _l("Process"),
+    "instance": _l("Instance number"),
+    "actor": _l("Actor (username)"),
+    "event": _l("Event type"),
+    "from": _l("From"),
+    "to": _l("To"),
+}
+
+#: AuditLog.verify()'s reasons, in the page's language.
+CHAIN_REASONS = {
+    "event missing from the sequence": _l("an event is missing from the sequence"),
+    "link to the previous event is broken": _l("its link to the previous event is broken"),
+    "event content does not match its hash": _l("its content does not match its hash"),
+    "events after the last stored one were removed": _l("events after the last stored one were removed"),
+}
+
+#: An instance's status, in the page's language.
+INSTANCE_STATUSES = {
+    "running": _l("Running"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+    "error": _l("Error"),
+}
+
+
+def chain_reason(reason: str | None) -> str:
+    label = CHAIN_REASONS.get(reason or "")
+    return str(label) if label is not None else reason or ""
+
+
+def event_label(event_type: str) -> str:
+    label = EVENT_LABELS.get(event_type)
+    return str(label) if label is not None else event_type
+
+
+def show_value(value: Any) -> str:
+    """A stored value as one line of text: lists of plain values joined, anything nested as JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+#: Characters after which a long value may wrap (narrow screens: JSON, timestamps, dotted keys).
+_BREAK_AFTER = frozenset(",;:/._-+}]=&")
+_LONGEST_RUN = 16
+
+
+def value_html(value: Any) -> Markup:
+    """``show_value`` as HTML that wraps inside narrow cells: a line-break opportunity (<wbr>)
+    after punctuation and inside any run of 16 characters without one."""
+    text = show_value(value)
+    parts: list[Any] = []
+    run = 0
+    for ch in text:
+        parts.append(escape(ch))
+        run = 0 if ch.isspace() else run + 1
+        if run and (ch in _BREAK_AFTER or run >= _LONGEST_RUN):
+            parts.append(Markup("<wbr>"))
+            run = 0
+    return Markup("").join(parts)
+
+
+def summary(row: AuditRow) -> str:
+    """A few words on what one event was about, for the results table."""
+    payload = row.event.payload or {}
+    if row.event.event_type == REFUSED_EVENT:
+        return f"{payload.get('action', '')}: {payload.get('reason', '')}"
+    if isinstance(payload.get("name"), str):
+        return str(payload["name"])
+    if row.event.event_type == "record_updated" and isinstance(payload.get("changes"), dict):
+        return ", ".join(sorted(payload["changes"]))
+    if isinstance(payload.get("reason"), str):
+        return str(payload["reason"])
+    if row.event.event_type == "audit_chain_checked":
+        return _("intact") if payload.get("ok") else _("broken")
+    return ""
+
+
+def csv_cell(value: Any) -> str:
+    """Text for one CSV cell, never starting like a formula."""
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+# -- parsing the search -------------------------------------------------------------------------------
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_filters(args: Mapping[str, str]) -> tuple[dict[str, str], AuditFilters, dict[str, str]]:
+    """The search as typed (to fill the form again), as filters, and an error per bad field."""
+    limits = {"record": 32, "process": 128, "instance": 18, "actor": 128, "event": 64, "from": 10, "to": 10}
+    typed = {key: (args.get(key) or "").strip()[:limits[key]] for key in FILTER_KEYS}
+    typed["record"] = typed["record"].upper()  # record numbers are stored upper case
+    errors: dict[str, str] = {}
+    instance_id = None
+    if typed["instance"]:
+        if typed["instance"].isdigit() and int(typed["instance"]) > 0:
+            instance_id = int(typed["instance"])
+        else:
+            errors["instance"] = _("must be a whole number")
+    days: dict[str, date | None] = {}
+    for key in ("from", "to"):
+        days[key] = _parse_date(typed[key]) if typed[key] else None
+        if typed[key] and days[key] is None:
+            errors[key] = _("must be a date (YYYY-MM-DD)")
+    start, end = days["from"], days["to"]
+    if start and end and end < start:
+        errors["to"] = _("must not be before the start date")
+    filters = AuditFilters(
+        process_id=typed["process"] or None,
+        record_number=typed["record"] or None,
+        actor=typed["actor"] or None,
+        event_type=typed["event"] or None,
+        instance_id=instance_id,
+        # Whole days in UTC, the zone every time on these pages is shown in.
+        occurred_from=datetime.combine(start, time.min, timezone.utc) if start else None,
+        occurred_before=datetime.combine(end + timedelta(days=1), time.min, timezone.utc) if end else None,
+    )
+    return typed, filters, errors
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit() -> Any:
+    user = signed_in_user()
+    typed, filters, errors = parse_filters(request.args)
+    page = _page()
+    per_page = int(current_app.config["PER_PAGE_DEFAULT"])
+    return _render_search(user, typed, None if errors else filters, errors, page, per_page)
+
+
+def _render_search(user: User, typed: dict[str, str], filters: AuditFilters | None, errors: dict[str, str],
+                   page: int, per_page: int) -> Any:
+    """The search page: the chain's state, the form as typed, and the results unless the search
+    has errors (``filters`` None)."""
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        found = svc.audit.search(user, filters, page, per_page) if filters is not None else None
+        return {"options": svc.audit.search_options(user), "chain": svc.audit.last_chain_check(user), "found": found}
+
+    data = unit_of_work(read)
+    found = data["found"]
+    query: dict[str, Any] = {key: value for key, value in typed.items() if value}
+    pages = max(1, -(-found.total // per_page)) if found is not None and found.exact else None
+    return render_template("audit.html", active="audit", typed=typed, query=query, errors=errors, page=page,
+                           pages=pages, options=data["options"], chain=data["chain"], found=found,
+                           event_label=event_label, summary=summary, searched=bool(query), field_names=FIELD_NAMES,
+                           chain_reason=chain_reason), 422 if errors else 200
+
+
+@bp.get("/audit.csv")
+def audit_csv() -> Any:
+    user = signed_in_user()
+    typed, filters, errors = parse_filters(request.args)
+    if errors:
+        return _render_search(user, typed, None, errors, 1, int(current_app.config["PER_PAGE_DEFAULT"]))
+    svc = services()
+    try:
+        rows = unit_of_work(lambda: svc.audit.export(user, filters, EXPORT_MAX_EVENTS))
+    except ValidationFailed as err:
+        if err.code != "too_many_events":
+            raise
+        flash(_("More than %(limit)d events match: narrow the search to export it.", limit=err.details["limit"]),
+              "error")
+        query: dict[str, Any] = {key: value for key, value in typed.items() if value}
+        return redirect(url_for("web.audit", **query))
+    out = io.StringIO()
+    out.write("\ufeff")  # a byte order mark, so spreadsheet programs read the file as UTF-8
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        e = row.event
+        writer.writerow([csv_cell(v) for v in (
+            e.seq, e.id, e.occurred_at.isoformat(), e.event_type, e.actor, e.actor_id,
+            e.instance_id, row.process_id, row.record_number, e.task_id, canonical_json(e.payload or {}), e.hash)])
+    stamp = svc.runtime.clock.now().strftime("%Y%m%d-%H%M%S")
+    return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+
+
+@bp.post("/audit/chain-check")
+def audit_chain_check() -> Response:
+    user = signed_in_user()
+    check = unit_of_work(lambda: services().audit.check_chain(user))
+    report = check.report
+    if report.ok:
+        flash(_("The audit chain is intact: %(count)d events checked.", count=report.checked), "success")
+    else:
+        flash(_("The audit chain is broken at event %(seq)s: %(reason)s",
+                seq=report.first_broken_seq, reason=chain_reason(report.reason)), "error")
+    return redirect(auth.safe_next(request.form.get("next")) or url_for("web.audit"))
+
+
+@bp.get("/audit/instances/<int:instance_id>")
+def audit_instance(instance_id: int) -> str:
+    user = signed_in_user()
+    timeline = unit_of_work(lambda: services().audit.instance_timeline(user, instance_id))
+    return render_template("audit_instance.html", active="audit", timeline=timeline, instance=timeline.instance,
+                           record=timeline.record, event_label=event_label, value_html=value_html,
+                           statuses=INSTANCE_STATUSES,
+                           path_json=json.dumps(timeline.path))

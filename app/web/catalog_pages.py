@@ -1,1 +1,165 @@
-"""Pages of the catalog area (routes on the shared ``web`` blueprint)."""
+"""Pages of the catalog area (routes on the shared ``web`` blueprint).
+
+``/catalog`` shows the category tree with its items and searches it by keyword and category (a GET
+form, so a search is a link); ``/catalog/<code>`` shows one item and its request form, generated
+from the item's JSON Schema and UI schema like a task form. A request is posted back to the same
+address, validated by ``CatalogService.request_item`` and answered with the new record's page, or
+the inbox while that page does not exist; a refused form comes back with its errors beside each
+field (422) and the user's input kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_currency
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.api import services, unit_of_work
+from app.errors import ValidationFailed
+from app.models import ItemStatus, User
+from app.services import policy
+from app.services.forms import FORM_ERROR_KEY
+
+from . import auth
+from .errors import error_page, optional_url
+from .forms import build_form
+from .views import bp, signed_in_user
+
+#: Longest search text and category code taken from the address (longer ones are cut).
+MAX_QUERY = 200
+MAX_CATEGORY = 32
+CURRENCY = "EUR"
+
+#: Who approves, in the words the catalog shows (keys from CatalogService.expected_approval).
+APPROVAL_WORDS = {
+    "none": _l("No approval needed: it goes straight to fulfilment."),
+    "line_manager": _l("Your line manager approves it first."),
+    "budget_owner": _l("A budget owner approves it first."),
+}
+#: What happens next, in the message shown once a request is sent (the request's ``approval``).
+NEXT_STEP = {
+    "none": _l("It goes straight to fulfilment."),
+    "line_manager": _l("It now waits for your line manager's approval."),
+    "budget_owner": _l("It now waits for a budget owner's approval."),
+}
+STATUS_WORDS = {
+    ItemStatus.DRAFT: _l("Draft"),
+    ItemStatus.RETIRED: _l("Retired"),
+}
+
+
+def _cost(amount: float) -> str:
+    return _("Free") if not amount else format_currency(amount, CURRENCY)
+
+
+def _target(hours: int) -> str:
+    # Singular and plural as two messages (the translation check reads gettext calls only).
+    text = _("1 hour") if hours == 1 else _("%(num)d hours", num=hours)
+    if hours >= 48 and hours % 24 == 0:
+        text = _("%(hours)s (%(days)s)", hours=text, days=_("%(num)d days", num=hours // 24))
+    return text
+
+
+def _approval(approval: str, approver: str | None) -> str:
+    if approval == "line_manager" and approver:
+        return _("Your line manager, %(name)s, approves it first.", name=approver)
+    return str(APPROVAL_WORDS[approval])
+
+
+def _facts(item: dict[str, Any], approval: tuple[str, str | None]) -> dict[str, Any]:
+    """An item's numbers and rules as the pages show them."""
+    return {**item, "cost_text": _cost(item["cost"]), "target_text": _target(int(item["target_hours"] or 0)),
+            "approval_text": _approval(*approval),
+            "status_text": str(STATUS_WORDS[item["status"]]) if item["status"] in STATUS_WORDS else None}
+
+
+def _walk(nodes: list[dict[str, Any]], depth: int = 0) -> Iterator[tuple[dict[str, Any], int]]:
+    for node in nodes:
+        yield node, depth
+        yield from _walk(node["children"], depth + 1)
+
+
+def _count(nodes: list[dict[str, Any]]) -> int:
+    return sum(len(node["items"]) for node, _depth in _walk(nodes))
+
+
+# -- the catalog ------------------------------------------------------------------------------------
+
+
+@bp.get("/catalog")
+def catalog() -> str:
+    user = signed_in_user()
+    q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
+    category = request.args.get("category", "").strip()[:MAX_CATEGORY]
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        everything = svc.catalog.tree(user)
+        found = svc.catalog.tree(user, q or None, category or None) if q or category else everything
+        for node, _depth in _walk(found):
+            node["items"] = [_facts(i, svc.catalog.expected_approval(i["approval"], i["cost"], user))
+                             for i in node["items"]]
+        return {"everything": everything, "found": found,
+                "path": svc.catalog.category_path(category) if category else []}
+
+    page = unit_of_work(read)
+    categories = [(node["code"], node["name"], depth) for node, depth in _walk(page["everything"])]
+    return render_template("catalog.html", active="catalog", q=q, category=category, categories=categories,
+                           tree=page["found"], path=page["path"], total=_count(page["found"]),
+                           searching=bool(q or category))
+
+
+# -- one item and its request form ------------------------------------------------------------------
+
+
+@bp.route("/catalog/<code>", methods=["GET", "POST"])
+def catalog_item(code: str) -> Any:
+    user = signed_in_user()
+    if len(code) > 64:
+        abort(404)
+    if request.method == "GET":
+        return _render_item(user, code)
+    if not policy.may_start(user):
+        return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
+    # The same reading as the task form: one value as text, several as a list.
+    data = {key: values[0] if len(values) == 1 else values
+            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+    svc = services()
+
+    def order() -> dict[str, Any]:
+        ticket = svc.catalog.request_item(user, code, data, coerce_strings=True)
+        return {"number": ticket.number, "title": ticket.title, "approval": (ticket.details or {}).get("approval")}
+
+    try:
+        sent = unit_of_work(order)
+    except ValidationFailed as err:
+        return _render_item(user, code, submitted=request.form,
+                            errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+    message = _("Your request %(number)s “%(title)s” was sent.", number=sent["number"], title=sent["title"])
+    next_step = NEXT_STEP.get(sent["approval"] or "")
+    flash(f"{message} {next_step}" if next_step else message, "success")
+    return redirect(optional_url("web.ticket", number=sent["number"]) or url_for("web.tasks"))
+
+
+def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
+                 status: int = 200) -> Any:
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        item = svc.catalog.get_item(code, user)
+        schema, ui = svc.catalog.item_form(item)
+        return {"item": _facts(svc.catalog.item_dict(item),
+                               svc.catalog.expected_approval(item.approval_rule, float(item.cost or 0), user)),
+                "schema": schema, "ui": ui, "path": svc.catalog.category_path(item.category_code)}
+
+    page = unit_of_work(read)
+    item = page["item"]
+    may_request = policy.may_start(user) and item["status"] == ItemStatus.PUBLISHED
+    form = build_form(page["schema"], page["ui"], {}, submitted, errors)
+    return render_template("catalog_item.html", active="catalog", item=item, path=page["path"], form=form,
+                           form_description=(page["schema"] or {}).get("description"),
+                           may_request=may_request, may_start=policy.may_start(user)), status

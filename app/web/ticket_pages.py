@@ -1,1 +1,304 @@
-"""Pages of the ticket area (routes on the shared ``web`` blueprint)."""
+"""Pages of the ticket area (routes on the shared ``web`` blueprint).
+
+- ``/tickets``: the records the user may see, filtered (kind, status, priority, group, assignee,
+  requester, text, open or closed), sorted and paged (``RecordService.list_tickets``).
+- ``/tickets/<number>``: one record: its fields and details, SLA clocks, open tasks, comments
+  (and a form to add one), links (and a form to add one) and the process diagram.
+- ``/tickets/<number>/diagram.json``: what ``static/js/diagram.js`` draws with bpmn-js's Viewer:
+  ``{xml, completed, current, failed}`` (BPMN ids). Same visibility as the page: 404 otherwise.
+
+The diagram is the only part that needs JavaScript; the page says everything else without it.
+bpmn-js is copied from npm into ``static/vendor/`` by ``make vendor``; while it is missing the
+page leaves the diagram out instead of loading a script that is not there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.api import services, unit_of_work
+from app.db import COUNT_CAP
+from app.errors import NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.models import Ticket, User
+from app.services import policy
+from app.services.records import KINDS, LINK_TYPES, MAX_COMMENT
+
+from .forms import service_text
+from .views import bp, signed_in_user
+
+#: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
+VENDOR = Path(__file__).parent / "static" / "vendor"
+VIEWER_SCRIPT = "vendor/bpmn-viewer.production.min.js"
+VIEWER_STYLES = ("vendor/assets/diagram-js.css", "vendor/assets/bpmn-js.css")
+
+#: Sort orders offered by the list (the keys RecordService.list_tickets accepts).
+SORTS: dict[str, Any] = {
+    "-opened_at": _l("Newest first"),
+    "opened_at": _l("Oldest first"),
+    "-updated_at": _l("Recently updated"),
+    "priority": _l("Priority, highest first"),
+    "status": _l("Status"),
+    "number": _l("Number"),
+    "title": _l("Title"),
+}
+DEFAULT_SORT = "-opened_at"
+#: Filters of the list: query parameter -> longest value kept.
+TEXT_FILTERS = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assignee": 128, "requester": 128, "q": 200}
+
+KIND_LABELS: dict[str, Any] = {"incident": _l("Incident"), "change": _l("Change"), "problem": _l("Problem"),
+                               "request": _l("Request")}
+# The statuses the shipped processes set; a status of another deployed process shows as written.
+STATUS_LABELS: dict[str, Any] = {
+    "new": _l("New"), "submitted": _l("Submitted"), "in_progress": _l("In progress"), "pending": _l("Pending"),
+    "resolved": _l("Resolved"), "closed": _l("Closed"), "analysis": _l("Analysis"), "known_error": _l("Known error"),
+    "assessment": _l("Assessment"), "awaiting_approval": _l("Awaiting approval"), "approved": _l("Approved"),
+    "rejected": _l("Rejected"), "scheduled": _l("Scheduled"), "implementing": _l("Implementing"),
+    "verifying": _l("Verifying"), "rolling_back": _l("Rolling back"), "review": _l("Review"),
+    "withdrawn": _l("Withdrawn"), "fulfilment": _l("Fulfilment"), "awaiting_confirmation": _l("Awaiting confirmation"),
+    "cancelled": _l("Cancelled"),
+}
+# A link's type says what its target is to its source ("caused_by": the target caused the source).
+LINK_TYPE_LABELS: dict[str, Any] = {
+    "related": _l("Related"), "related_incident": _l("Related incident"), "caused_by": _l("Caused by"),
+    "duplicate_of": _l("Duplicate of"), "fix_change": _l("Fixing change"), "problem": _l("Problem"),
+    "parent": _l("Parent"), "child": _l("Child"), "known_error": _l("Known error article"),
+    "blocks": _l("Blocks"),
+}
+CLOCK_LABELS: dict[str, Any] = {"response": _l("Response"), "resolution": _l("Resolution")}
+CLOCK_STATES: dict[str, Any] = {"running": _l("Running"), "paused": _l("Paused"), "met": _l("Met"),
+                                "breached": _l("Breached")}
+# The details the shipped processes' record mappings declare; others show their name, humanised.
+DETAIL_LABELS: dict[str, Any] = {
+    "resolution_notes": _l("Resolution notes"), "cause_category": _l("Cause"), "pending_on": _l("Pending on"),
+    "pending_reason": _l("Reason for pending"), "reopen_count": _l("Times reopened"),
+    "closed_reason": _l("Closed because"), "root_cause": _l("Root cause"), "workaround": _l("Workaround"),
+    "known_error_article": _l("Known error article"), "fix_change": _l("Fixing change"),
+    "implementer": _l("Implementer"), "planned_start": _l("Planned start"), "planned_end": _l("Planned end"),
+    "actual_start": _l("Actual start"), "actual_end": _l("Actual end"), "result": _l("Result"),
+    "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"), "rejection_reason": _l("Reason for rejection"),
+    "risk": _l("Risk"), "reason": _l("Reason"), "implemented_by": _l("Implemented by"),
+    "revision_count": _l("Revisions"), "item": _l("Catalog item"), "quantity": _l("Quantity"), "cost": _l("Cost"),
+    "approval": _l("Approval"), "approved_by": _l("Approved by"), "approval_comment": _l("Approval comment"),
+    "fulfilment_notes": _l("Fulfilment notes"), "rating": _l("Rating"), "rating_comment": _l("Rating comment"),
+}
+
+
+# -- small presentation helpers ----------------------------------------------------------------------
+
+
+def label(labels: Mapping[str, Any], value: Any) -> str:
+    """The translated label of a code, else the code as written ("" for none)."""
+    if value is None:
+        return ""
+    found = labels.get(str(value))
+    return str(found) if found is not None else str(value)
+
+
+def detail_label(name: str) -> str:
+    found = DETAIL_LABELS.get(name)
+    return str(found) if found is not None else name.replace("_", " ").capitalize()
+
+
+def detail_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, list | tuple):
+        return ", ".join(detail_value(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {detail_value(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def shown_details(details: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The record's details worth a line: (label, value) by name, empty values left out."""
+    shown = []
+    for name in sorted(details or {}):
+        text = detail_value((details or {})[name])
+        if text.strip():
+            shown.append((detail_label(name), text))
+    return shown
+
+
+def duration(seconds: float | None) -> str:
+    """Business time as hours and minutes, e.g. "1 h 05 min"."""
+    if seconds is None:
+        return ""
+    minutes = int(max(0.0, seconds) // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return _("%(hours)d h %(minutes)02d min", hours=hours, minutes=minutes)
+    return _("%(minutes)d min", minutes=minutes)
+
+
+def _service_message(text: str) -> str:
+    """A ValidationFailed field message of the record service in the page's language."""
+    match = re.fullmatch(r"at most (\d+) characters", text)
+    if match:
+        return _("at most %(count)s characters", count=match.group(1))
+    return service_text(text)
+
+
+def viewer_installed() -> bool:
+    return (VENDOR.parent / VIEWER_SCRIPT).is_file()
+
+
+# -- the list ----------------------------------------------------------------------------------------
+
+
+def _page_arg() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _list_filters() -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for name, longest in TEXT_FILTERS.items():
+        value = (request.args.get(name) or "").strip()[:longest]
+        if value:
+            filters[name] = value
+    state = request.args.get("open", "")
+    if state in ("1", "0"):
+        filters["open"] = state == "1"
+    return filters
+
+
+@bp.get("/tickets")
+def tickets() -> str:
+    user = signed_in_user()
+    filters = _list_filters()
+    sort = request.args.get("sort", DEFAULT_SORT)
+    sort = sort if sort in SORTS else DEFAULT_SORT
+    page = _page_arg()
+    per_page = int(current_app.config["PER_PAGE_DEFAULT"])
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
+        return {"rows": rows, "total": total, "choices": svc.records.filter_values(user)}
+
+    found = unit_of_work(read)
+    pages = max(1, -(-found["total"] // per_page))
+    # The query string of the current filters and sort, for the pager's links.
+    query = {**{k: v for k, v in filters.items() if k != "open"}, "sort": sort}
+    if "open" in filters:
+        query["open"] = "1" if filters["open"] else "0"
+    return render_template(
+        "tickets.html", active="tickets", filters=filters, sort=sort, sorts=SORTS, page=page, pages=pages,
+        query=query, total_capped=found["total"] >= COUNT_CAP, kinds=list(KINDS), kind_labels=KIND_LABELS,
+        status_labels=STATUS_LABELS, label=label, **found)
+
+
+# -- one record --------------------------------------------------------------------------------------
+
+
+def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
+                   link: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        ticket = svc.records.get(user, number)
+        instance = svc.records.instance_for(ticket)
+        tasks = svc.instances.open_tasks(instance) if instance is not None else []
+        return {"ticket": ticket, "instance": instance,
+                "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
+                "comments": svc.records.comments(user, number), "links": svc.records.links(ticket),
+                "clocks": svc.sla.ticket_clocks(ticket)}
+
+    found = unit_of_work(read)
+    ticket: Ticket = found["ticket"]
+    diagram = found["instance"] is not None and viewer_installed()
+    return render_template(
+        "ticket.html", active="tickets", **found, user=user,
+        comment=comment or {"body": "", "errors": []}, link=link or {"other": "", "link_type": "related", "errors": []},
+        max_comment=MAX_COMMENT, link_types=sorted(LINK_TYPES, key=lambda t: (t != "related", t)),
+        link_type_labels=LINK_TYPE_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
+        clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=shown_details(ticket.details),
+        duration=duration,
+        diagram_url=url_for("web.ticket_diagram", number=ticket.number) if diagram else None,
+        viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES), status
+
+
+@bp.get("/tickets/<number>")
+def ticket(number: str) -> Any:
+    return _render_ticket(signed_in_user(), number)
+
+
+@bp.get("/tickets/<number>/diagram.json")
+def ticket_diagram(number: str) -> Any:
+    user = signed_in_user()
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        ticket = svc.records.get(user, number)
+        instance = svc.records.instance_for(ticket)
+        if instance is None:
+            raise NotFound(f"{ticket.number} has no process")
+        return svc.instances.diagram(instance)
+
+    try:
+        return jsonify(unit_of_work(read))
+    except ProcessdeskError as err:
+        # The script reads JSON: the API's envelope, with the API's statuses (404 for the unseen).
+        response = jsonify({"error": err.code, "message": err.message, "details": {}})
+        response.status_code = err.status
+        return response
+
+
+@bp.post("/tickets/<number>/comments")
+def ticket_comment(number: str) -> Any:
+    user = signed_in_user()
+    body = request.form.get("body", "")
+    svc = services()
+    try:
+        comment = unit_of_work(lambda: svc.records.comment(user, number, body))
+    except ValidationFailed as err:
+        messages = (err.details.get("fields") or {}).get("body") or [err.message]
+        return _render_ticket(user, number, comment={"body": body, "errors": [_service_message(m) for m in messages]},
+                              status=422)
+    except PermissionDenied as err:
+        flash(_("The comment could not be added: %(reason)s", reason=err.message), "error")
+        return redirect(url_for("web.ticket", number=number.upper()))
+    flash(_("Your comment was added."), "success")
+    return redirect(url_for("web.ticket", number=number.upper(), _anchor=f"comment-{comment.id}"))
+
+
+@bp.post("/tickets/<number>/links")
+def ticket_link(number: str) -> Any:
+    user = signed_in_user()
+    other = request.form.get("other", "").strip().upper()[:32]
+    link_type = request.form.get("link_type", "related")
+    svc = services()
+    # The record of the page first: one the user may not see answers 404 like the page does, and a
+    # number not found afterwards is the other record's, said beside the field.
+    unit_of_work(lambda: svc.records.get(user, number, action="link"))
+    form = {"other": other, "link_type": link_type, "errors": []}
+    if not other:
+        return _render_ticket(user, number, link={**form, "errors": [service_text("is required")]}, status=422)
+    try:
+        unit_of_work(lambda: svc.records.link_numbers(user, number, other, link_type))
+    except NotFound:
+        message = _("There is no record %(number)s that you may see.", number=other)
+        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+    except ValidationFailed as err:
+        fields = err.details.get("fields") or {}
+        if "number" in fields:
+            message = _("A record cannot be linked to itself.")
+        elif "link_type" in fields:
+            message = _("Choose one of the link types offered.")
+        else:
+            message = err.message
+        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+    except PermissionDenied as err:
+        flash(_("The link could not be added: %(reason)s", reason=err.message), "error")
+        return redirect(url_for("web.ticket", number=number.upper()))
+    flash(_("%(number)s is linked.", number=other), "success")
+    return redirect(url_for("web.ticket", number=number.upper(), _anchor="links"))

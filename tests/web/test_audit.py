@@ -1,0 +1,224 @@
+"""The audit pages: the history search with its CSV export and the chain's state, one instance's
+timeline; auditors and admins only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.models import AuditEvent
+from app.web.audit_pages import csv_cell
+from tests.web.conftest import INCIDENT, text_of
+
+TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam",
+          "triage_notes": "Looks like the VPN gateway"}
+
+
+def triaged_incident(desk, **changes) -> tuple[str, int]:
+    started = desk.start("rita", "incident_management", {**INCIDENT, **changes})
+    number = started["data"]["record_number"]
+    desk.complete(number, "triage", "alex", TRIAGE)
+    return number, started["id"]
+
+
+def csv_rows(response) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+
+
+@pytest.mark.parametrize("path", ["/audit", "/audit.csv", "/audit/instances/1"])
+def test_people_who_are_not_auditors_get_the_403_page_and_the_attempt_is_audited(web, desk, services, path):
+    web.login("alex")
+    response = web.get(path)
+    assert response.status_code == 403
+    page = text_of(response)
+    assert "Not allowed" in page and "only auditors and administrators may read the audit history" in page
+    refused = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied",
+                                                                AuditEvent.actor == "alex")).all()
+    assert [e.payload["action"] for e in refused] == ["export_audit" if path.endswith(".csv") else "read_audit"]
+    assert web.post("/audit/chain-check").status_code == 403
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(web):
+    response = web.get("/audit?record=INC-000001")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+
+
+def test_an_auditor_finds_an_instance_by_record_number_and_opens_its_timeline(web, desk):
+    number, instance_id = triaged_incident(desk)
+    other, other_id = triaged_incident(desk, title="Mail down")
+    web.login("aude")
+    page = text_of(web.get(f"/audit?record={number.lower()}"))
+    assert f'value="{number}"' in page  # the search is shown as it was understood
+    results = page.split('id="audit-results"')[1]
+    assert number in results and other not in results
+    assert f'href="/audit/instances/{instance_id}"' in results and f"/audit/instances/{other_id}" not in results
+    assert "Task completed" in results and "Triage incident" in results and "alex" in results
+    assert re.search(r"\d+ events found, newest first\.", page)
+    assert f'href="/audit.csv?record={number}"' in page
+
+    timeline = text_of(web.get(f"/audit/instances/{instance_id}"))
+    assert f"History of instance {instance_id}" in timeline and number in timeline
+    completed = timeline.split('data-event-type="task_completed"')[1].split("</tr>")[0]
+    assert "alex" in completed and "Triage incident" in completed
+    assert "<dt>Assignment group</dt>" in completed and "<dd>NetworkTeam</dd>" in completed
+    assert "<dt>Triage notes</dt>" in completed and "<dd>Looks like the VPN gateway</dd>" in completed
+    started = timeline.split('data-event-type="instance_started"')[1].split("</tr>")[0]
+    assert "rita" in started and "<dd>VPN down</dd>" in started
+    # the container the diagram viewer fills in, with the path taken
+    assert re.search(rf'data-bpmn-path-viewer\s+data-instance-id="{instance_id}" data-process-id="incident_management"',
+                     timeline)
+    assert 'data-path="[&#34;triage&#34;]"' in timeline
+
+
+def test_refused_attempts_are_highlighted_on_the_timeline(web_factory, desk):
+    started = desk.start("rita", "incident_management", INCIDENT)
+    number = started["data"]["record_number"]
+    task_id = desk.task_id(number, "triage")
+    nina = web_factory()
+    nina.login("nina")  # not of the ServiceDesk: may not claim the triage
+    assert nina.get(f"/tasks/{task_id}").status_code == 404
+    aude = web_factory()
+    aude.login("aude")
+    timeline = text_of(aude.get(f"/audit/instances/{started['id']}"))
+    assert "1 refused attempts, highlighted below." in timeline
+    row = re.search(r'<tr role="row" id="event-\d+" data-event-type="access_denied" class="has-error">(.*?)</tr>',
+                    timeline, re.S)
+    assert row, "the refused attempt is not highlighted"
+    assert "Refused" in row.group(1) and "nina" in row.group(1) and "not visible" in row.group(1)
+
+
+def test_search_by_actor_event_type_process_instance_and_dates(web, desk, clock):
+    number, instance_id = triaged_incident(desk)
+    clock.advance(timedelta(days=3))
+    later = desk.start("rita", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    web.login("ada")  # admins read the history too
+
+    def seqs(query: str) -> set[str]:
+        page = text_of(web.get("/audit?" + query))
+        return set(re.findall(r'<tr role="row" id="event-(\d+)"', page))
+
+    by_alex = text_of(web.get("/audit?actor=alex&event=task_completed"))
+    assert by_alex.count('<tr role="row" id="event-') == 1 and "Triage incident" in by_alex
+    assert '<option value="task_completed" selected>Task completed</option>' in by_alex
+    problems = text_of(web.get("/audit?process=problem_management"))
+    assert f"/audit/instances/{later['id']}" in problems and f"/audit/instances/{instance_id}\"" not in problems
+    assert seqs(f"instance={instance_id}") == seqs(f"record={number}")
+    assert seqs("from=2026-01-05&to=2026-01-05") and not seqs("from=2026-01-05&to=2026-01-05") & seqs("from=2026-01-08")
+    assert f"/audit/instances/{later['id']}" in text_of(web.get("/audit?from=2026-01-08"))
+    assert "No event matches this search." in text_of(web.get("/audit?record=INC-999999"))
+
+
+def test_a_bad_search_says_which_field_is_wrong(web, desk):
+    web.login("aude")
+    response = web.get("/audit?from=yesterday&to=2026-01-01&instance=abc")
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "The search has problems." in page
+    assert 'href="#f-from">From: must be a date (YYYY-MM-DD)' in page
+    assert 'href="#f-instance">Instance number: must be a whole number' in page
+    assert 'value="yesterday"' in page and 'aria-invalid="true" aria-describedby="f-from-error"' in page
+    backwards = text_of(web.get("/audit?from=2026-01-05&to=2026-01-01"))
+    assert "To: must not be before the start date" in backwards
+    assert web.get("/audit.csv?to=soon").status_code == 422
+
+
+def test_results_are_paged(web, desk, app):
+    number, _id = triaged_incident(desk)
+    app.config["PER_PAGE_DEFAULT"] = 3
+    web.login("aude")
+    first = text_of(web.get(f"/audit?record={number}"))
+    assert first.count('<tr role="row" id="event-') == 3
+    assert f'href="/audit?page=2&amp;record={number}" rel="next"' in first
+    total = int(re.search(r"(\d+) events found", first).group(1))
+    assert total > 6
+    last_page = -(-total // 3)
+    last = text_of(web.get(f"/audit?record={number}&page={last_page}"))
+    assert f"Page {last_page} of {last_page}" in last and 'rel="next"' not in last and 'rel="prev"' in last
+
+
+def test_the_csv_export_has_the_search_s_events_as_an_attachment(web, desk):
+    number, instance_id = triaged_incident(desk)
+    triaged_incident(desk, title="Mail down")
+    web.login("aude")
+    response = web.get(f"/audit.csv?record={number}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv" and response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(r'attachment; filename="audit-\d{8}-\d{6}\.csv"', response.headers["Content-Disposition"])
+    assert response.headers["Cache-Control"] == "no-store"
+    rows = csv_rows(response)
+    assert rows and {r["instance_id"] for r in rows} == {str(instance_id)} and {r["record_number"] for r in rows} == {number}
+    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)  # oldest first
+    triage = [r for r in rows if r["event_type"] == "task_completed"]
+    assert len(triage) == 1 and triage[0]["actor"] == "alex" and triage[0]["process_id"] == "incident_management"
+    assert '"assignment_group":"NetworkTeam"' in triage[0]["payload"]
+    page = text_of(web.get(f"/audit?record={number}"))
+    assert len(rows) == int(re.search(r"(\d+) events found", page).group(1))
+
+
+def test_the_csv_export_cannot_smuggle_formulas(web, desk, services):
+    services.audit.record("note", None, payload={"x": 1}, actor_name="=HYPERLINK(\"http://evil\")")
+    services.audit.record("note", None, payload={}, actor_name="@SUM(A1)")
+    services.session.commit()
+    web.login("aude")
+    rows = csv_rows(web.get("/audit.csv?event=note"))
+    assert sorted(r["actor"] for r in rows) == ["'=HYPERLINK(\"http://evil\")", "'@SUM(A1)"]
+    assert [csv_cell(v) for v in ("+1", "-2", "\tx", "\rx", "plain", 5, None, "a=b")] == \
+        ["'+1", "'-2", "'\tx", "'\rx", "plain", "5", "", "a=b"]
+
+
+def test_an_export_too_large_is_refused_with_a_message(web, desk, monkeypatch):
+    number, _id = triaged_incident(desk)
+    monkeypatch.setattr("app.web.audit_pages.EXPORT_MAX_EVENTS", 3)
+    web.login("aude")
+    response = web.get(f"/audit.csv?record={number}")
+    assert response.status_code == 302 and response.headers["Location"] == f"/audit?record={number}"
+    assert "More than 3 events match: narrow the search to export it." in text_of(web.get(response.headers["Location"]))
+    assert len(csv_rows(web.get(f"/audit.csv?record={number}&event=task_completed"))) == 1
+
+
+def test_the_chain_state_is_checked_on_demand_and_names_the_first_broken_event(web, desk, services, clock):
+    triaged_incident(desk)
+    web.login("aude")
+    assert "The chain has not been checked yet." in text_of(web.get("/audit"))
+    checked = web.post("/audit/chain-check", {"next": "/audit?actor=alex"})
+    assert checked.headers["Location"] == "/audit?actor=alex"
+    page = text_of(web.get("/audit?actor=alex"))
+    count = int(re.search(r"The audit chain is intact: (\d+) events checked\.", page).group(1))
+    assert f"Intact: {count} events verified" in page
+    assert 'datetime="2026-01-05T09:00:00+00:00" id="chain-checked-at"' in page and "<dd>aude</dd>" in page
+    assert "Audit chain checked" in text_of(web.get("/audit?event=audit_chain_checked"))
+
+    # someone edits the triage event's data in the database
+    victim = services.session.scalar(select(AuditEvent).where(AuditEvent.event_type == "task_completed"))
+    services.session.execute(update(AuditEvent).where(AuditEvent.id == victim.id)
+                             .values(payload={**victim.payload, "data": {"priority": "P4"}}))
+    services.session.commit()
+    clock.advance(timedelta(minutes=20))
+    web.post("/audit/chain-check")
+    page = text_of(web.get("/audit"))
+    assert f"The audit chain is broken at event {victim.seq}: its content does not match its hash" in page
+    assert f"at event {victim.seq} (id {victim.id}): its content does not match its hash." in page
+    assert f"The {victim.seq - 1} events before it are intact." in page
+    assert 'datetime="2026-01-05T09:20:00+00:00"' in page
+
+
+def test_the_audit_pages_speak_chinese(web, desk):
+    number, instance_id = triaged_incident(desk)
+    web.login("aude")
+    web.post("/language", {"lang": "zh_CN"})
+    page = text_of(web.get(f"/audit?record={number}&from=x"))
+    assert "审计历史" in page and "搜索" in page and "必须是日期" in page
+    page = text_of(web.get(f"/audit?record={number}"))
+    assert "任务已完成" in page and "下载" in page
+    timeline = text_of(web.get(f"/audit/instances/{instance_id}"))
+    assert "时间线" in timeline and "任务已完成" in timeline
+
+
+def test_an_unknown_instance_is_not_found(web, desk):
+    web.login("aude")
+    assert web.get("/audit/instances/999999").status_code == 404

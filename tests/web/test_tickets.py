@@ -1,0 +1,292 @@
+"""The record pages: the list with its filters, sort and pages; one record with its fields, SLA
+clocks, open tasks, comments, links and the diagram's data; who may see what."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.web import ticket_pages
+from tests.web.conftest import INCIDENT, PASSWORD, text_of
+
+TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
+
+
+def open_incident(desk, who: str = "rita", **changes) -> str:
+    return desk.start(who, "incident_management", {**INCIDENT, **changes})["data"]["record_number"]
+
+
+def triaged_incident(desk, **changes) -> str:
+    number = open_incident(desk, **changes)
+    desk.complete(number, "triage", "alex", TRIAGE)
+    return number
+
+
+@pytest.fixture()
+def rick(services):
+    """A requester with no record of his own among the others' (rita's) records."""
+    user = services.users.create_user("rick", PASSWORD, roles=["requester"], groups=["Requesters"])
+    services.session.commit()
+    return user
+
+
+def numbers_listed(body: str) -> list[str]:
+    return re.findall(r'<a href="/tickets/([A-Z]+-\d+)" class="number">', body)
+
+
+# -- the list ----------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_the_records_a_person_may_see(web_factory, desk, rick):
+    mine = open_incident(desk, title="Printer jam")
+    ricks = open_incident(desk, "rick", title="Laptop broken")
+    rita, rick_web, alex = web_factory(), web_factory(), web_factory()
+    rita.login("rita")
+    listed = numbers_listed(text_of(rita.get("/tickets")))
+    assert listed == [mine]
+    rick_web.login("rick")
+    assert numbers_listed(text_of(rick_web.get("/tickets"))) == [ricks]
+    alex.login("alex")  # staff see every record
+    page = text_of(alex.get("/tickets"))
+    assert numbers_listed(page) == [ricks, mine]  # newest first
+    assert "Records found: 2" in page
+
+
+def test_filters_sort_and_pages_keep_each_other(app, web, desk):
+    first = triaged_incident(desk, title="VPN down")
+    second = open_incident(desk, title="Printer jam", impact="high", urgency="high")
+    problem = desk.start("alex", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    problem_number = problem["data"]["record_number"]
+    web.login("alex")
+
+    assert numbers_listed(text_of(web.get("/tickets?kind=problem"))) == [problem_number]
+    assert numbers_listed(text_of(web.get("/tickets?q=printer"))) == [second]
+    assert numbers_listed(text_of(web.get("/tickets?q=vpn&kind=incident"))) == [first]
+    assert numbers_listed(text_of(web.get("/tickets?group=NetworkTeam"))) == [first]
+    assert numbers_listed(text_of(web.get("/tickets?requester=alex"))) == [problem_number]
+    assert numbers_listed(text_of(web.get("/tickets?status=in_progress"))) == [first]
+    assert numbers_listed(text_of(web.get("/tickets?open=0"))) == []
+    assert numbers_listed(text_of(web.get("/tickets?sort=title"))) == [second, problem_number, first]
+    assert numbers_listed(text_of(web.get("/tickets?sort=nonsense"))) == [problem_number, second, first]
+
+    page = text_of(web.get("/tickets?kind=incident&priority=P3&status=in_progress&open=1"))
+    assert '<option value="incident" selected>Incident</option>' in page
+    assert '<option value="P3" selected>P3</option>' in page
+    assert '<option value="in_progress" selected>In progress</option>' in page
+    assert '<option value="1" selected>Open only</option>' in page
+    assert '<label for="filter-q">' in page and '<label for="filter-assignee">' in page
+
+    app.config["PER_PAGE_DEFAULT"] = 2
+    one = text_of(web.get("/tickets?sort=number&kind=incident,problem"))
+    assert numbers_listed(one) == [first, second] and "Page 1 of 2" in one
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', one)
+    assert next_link, "no link to the next page"
+    two = text_of(web.get(next_link.group(1).replace("&amp;", "&")))
+    assert numbers_listed(two) == [problem_number] and "Page 2 of 2" in two
+    assert 'rel="prev"' in two and "sort=number" in next_link.group(1)
+
+
+def test_the_home_page_counts_link_to_my_open_requests(web, desk):
+    number = open_incident(desk)
+    web.login("rita")
+    home = text_of(web.get("/"))
+    link = re.search(r'<a href="(/tickets\?[^"]+)" id="count-requests">', home)
+    assert link, "the home page does not link to the record list"
+    page = text_of(web.get(link.group(1).replace("&amp;", "&")))
+    assert numbers_listed(page) == [number]
+    assert '<option value="1" selected>Open only</option>' in page and 'value="rita"' in page
+
+
+# -- one record --------------------------------------------------------------------------------------
+
+
+def test_the_record_page_shows_fields_details_sla_clocks_and_open_tasks(web_factory, desk):
+    number = triaged_incident(desk)
+    alex, nina = web_factory(), web_factory()
+    alex.login("alex")
+    page = text_of(alex.get(f"/tickets/{number}"))
+    assert f'<h1 class="ticket-title"><span class="number">{number}</span> VPN down</h1>' in page
+    for fact in ("<dt>Status</dt><dd>In progress</dd>", "<dt>Priority</dt><dd>P3</dd>",
+                 "<dt>Requester</dt><dd>rita</dd>", "<dt>Group</dt><dd>NetworkTeam</dd>",
+                 "<dt>Configuration item</dt><dd>vpn-gw-01</dd>"):
+        assert fact in page, fact
+    assert "Cannot connect from home" in page
+    assert "<dt>Times reopened</dt><dd class=\"ticket-text\">0</dd>" in page
+    assert "Resolution notes" not in page  # details without a value yet are left out
+    # SLA: the response was given at triage, the resolution clock runs (P3: 24 h)
+    assert re.search(r'id="clock-response">\s*<h3[^>]*>Response <span class="clock-state">Met</span>', page)
+    assert re.search(r'id="clock-resolution">\s*<h3[^>]*>Resolution <span class="clock-state">Running</span>', page)
+    assert "<dt>Target</dt><dd>24 h 00 min</dd>" in page
+    # the open task: alex (ServiceDesk) may not open it, nina (NetworkTeam) may
+    investigate = desk.task_id(number, "investigate")
+    assert "Investigate and resolve" in page and f'href="/tasks/{investigate}"' not in page
+    nina.login("nina")
+    assert f'<a href="/tasks/{investigate}">Investigate and resolve</a>' in text_of(nina.get(f"/tickets/{number}"))
+    # the task page links back here
+    assert f'href="/tickets/{number}"' in text_of(nina.get(f"/tasks/{investigate}"))
+
+
+def test_the_page_needs_no_inline_script_and_hands_the_diagram_url_to_its_script(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.get(f"/tickets/{number.lower()}")
+    page = text_of(response)
+    assert response.status_code == 200 and "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "inline script"
+    assert not re.search(r"<style|\sstyle=", page), "inline style"
+    assert f'data-diagram-url="/tickets/{number}/diagram.json"' in page
+    assert '<script src="/assets/vendor/bpmn-viewer.production.min.js" defer></script>' in page
+    assert '<script src="/assets/js/diagram.js" defer></script>' in page
+    assert re.search(r'<section class="panel panel-diagram diagram" id="diagram"[^>]*\shidden', page)  # shown by the script
+
+
+def test_without_the_vendored_viewer_the_page_leaves_the_diagram_out(web, desk, monkeypatch, tmp_path):
+    number = triaged_incident(desk)
+    monkeypatch.setattr(ticket_pages, "VENDOR", tmp_path / "vendor")
+    web.login("alex")
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert "data-diagram-url" not in page and "bpmn-viewer" not in page
+    assert "Service levels" in page and "Add a comment" in page
+
+
+def test_the_diagram_data_names_completed_elements_and_current_tasks(web, desk):
+    number = triaged_incident(desk)
+    web.login("nina")
+    response = web.get(f"/tickets/{number}/diagram.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    data = response.get_json()
+    assert data["current"] == ["investigate"]
+    assert data["completed"][:4] == ["start", "register", "prioritise", "triage"]
+    assert "investigate" not in data["completed"] and data["failed"] == []
+    assert 'id="incident_management"' in data["xml"] and 'bpmnElement="investigate"' in data["xml"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_record_someone_may_not_see_is_not_found_page_and_data_alike(web_factory, desk, rick):
+    number = triaged_incident(desk, title="Payroll server down")
+    rick_web = web_factory()
+    rick_web.login("rick")
+    for url in (f"/tickets/{number}", "/tickets/INC-999999"):
+        response = rick_web.get(url)
+        assert response.status_code == 404
+        page = text_of(response)
+        assert "Not found" in page and "Payroll" not in page
+    data = rick_web.get(f"/tickets/{number}/diagram.json")
+    assert data.status_code == 404 and data.get_json()["error"] == "not_found"
+    assert "xml" not in data.get_json()
+    for action, form in (("comments", {"body": "hello"}), ("links", {"other": number, "link_type": "related"})):
+        assert rick_web.post(f"/tickets/{number}/{action}", form).status_code == 404
+    alex = web_factory()
+    alex.login("alex")
+    assert "hello" not in text_of(alex.get(f"/tickets/{number}"))
+    # signed out: to the sign-in page, and back here afterwards
+    anonymous = web_factory()
+    response = anonymous.get(f"/tickets/{number}")
+    assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+    assert anonymous.get(f"/tickets/{number}/diagram.json").status_code == 302
+
+
+def test_the_requester_reads_her_own_record(web, desk):
+    number = triaged_incident(desk)
+    web.login("rita")
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert "VPN down" in page and "Service levels" in page
+    assert web.get(f"/tickets/{number}/diagram.json").get_json()["current"] == ["investigate"]
+
+
+# -- comments ----------------------------------------------------------------------------------------
+
+
+def test_a_comment_is_added_and_shown_escaped(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/comments", {"body": "Checked the <b>gateway</b>\nsecond line"})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert re.fullmatch(rf"/tickets/{number}#comment-\d+", location)
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert "Your comment was added." in page
+    assert "Checked the &lt;b&gt;gateway&lt;/b&gt;\nsecond line" in page
+    assert f'id="{location.split("#")[1]}"' in page and "<strong>alex</strong>" in page
+    assert [c.body for c in desk.services.records.comments(desk.services.users.get_by_username("aude"), number)] \
+        == ["Checked the <b>gateway</b>\nsecond line"]
+
+
+def test_an_empty_comment_is_refused_beside_its_field(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/comments", {"body": "   "})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert '<p class="field-error" id="comment-body-error"><span class="visually-hidden">Error: </span>is required</p>' in page
+    assert 'aria-describedby="comment-body-help comment-body-error" aria-invalid="true"' in page
+    assert "No comments yet." in page
+
+
+def test_a_comment_without_the_csrf_token_changes_nothing(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/comments", {"body": "forged"}, csrf=False)
+    assert response.status_code == 403 and "Form expired" in text_of(response)
+    assert "forged" not in text_of(web.get(f"/tickets/{number}"))
+
+
+# -- links -------------------------------------------------------------------------------------------
+
+
+def test_records_are_linked_from_the_page_and_shown_on_both(web, desk):
+    number = triaged_incident(desk)
+    problem = desk.start("alex", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    problem_number = problem["data"]["record_number"]
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/links", {"other": problem_number.lower(), "link_type": "caused_by"})
+    assert response.status_code == 302 and response.headers["Location"] == f"/tickets/{number}#links"
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert f"{problem_number} is linked." in page
+    assert re.search(rf'Caused by</span>\s*<a href="/tickets/{problem_number}" class="number">{problem_number}</a> '
+                     r"Recurring VPN drops", page)
+    other = text_of(web.get(f"/tickets/{problem_number}"))
+    assert re.search(rf'Caused by <span class="muted">\(set on the other record\)</span></span>\s*'
+                     rf'<a href="/tickets/{number}" class="number">{number}</a>', other)
+
+
+@pytest.mark.parametrize(("other", "message"), [
+    ("", "is required"),
+    ("PRB-424242", "There is no record PRB-424242 that you may see."),
+    ("SELF", "A record cannot be linked to itself."),
+])
+def test_a_link_that_cannot_be_made_is_explained_beside_the_field(web, desk, other, message):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/links", {"other": number if other == "SELF" else other,
+                                                     "link_type": "related"})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert f'<p class="field-error" id="link-other-error"><span class="visually-hidden">Error: </span>{message}</p>' in page
+    assert 'aria-invalid="true"' in page and "No linked records." in page
+
+
+def test_a_requester_cannot_link_to_a_record_she_may_not_see(web, desk, rick):
+    ricks = open_incident(desk, "rick", title="Laptop broken")
+    number = open_incident(desk)
+    web.login("rita")
+    response = web.post(f"/tickets/{number}/links", {"other": ricks, "link_type": "related"})
+    assert response.status_code == 422
+    assert f"There is no record {ricks} that you may see." in text_of(response)
+    assert "Laptop broken" not in text_of(response)
+
+
+# -- language ----------------------------------------------------------------------------------------
+
+
+def test_the_record_pages_speak_chinese(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    web.post("/language", {"lang": "zh_CN"})
+    page = text_of(web.get(f"/tickets/{number}"))
+    for text in ("服务级别", "添加评论", "流程图", "处理中", "目标", "24 小时 00 分钟"):
+        assert text in page, text
+    listing = text_of(web.get("/tickets"))
+    assert "记录" in listing and "全部类型" in listing
+    assert "为必填项" in text_of(web.post(f"/tickets/{number}/comments", {"body": ""}))
