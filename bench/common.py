@@ -15,10 +15,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,10 +76,6 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator  # type: ignore[operator]
 
 
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000.0
-
-
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -106,7 +103,7 @@ def machine_info() -> dict[str, Any]:
                 mem_kb = int(line.split()[1])
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("SpiffWorkflow", "SQLAlchemy", "Flask", "psycopg", "gunicorn"):
         try:
             from importlib.metadata import version
@@ -125,6 +122,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def code_info() -> dict[str, Any]:
+    """Which code was measured: the commit, and files under app/, processes/, forms/ that differ from it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "app", "processes", "forms").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted": changed}
+
+
 # -- throw-away databases -----------------------------------------------------------------------
 
 
@@ -138,7 +147,8 @@ def postgres_unreachable_reason() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure means "skip, and say why"
-        return f"{PG_SERVER.split('://', 1)[-1]} unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"PostgreSQL at {PG_SERVER.split('@')[-1]} unreachable ({detail[-100:]})"
     return None
 
 
@@ -156,20 +166,31 @@ def postgres_version() -> str | None:
 
 
 @contextmanager
-def fresh_database(kind: str, label: str) -> Iterator[str]:
-    """A new, empty database migrated to head through Alembic; removed afterwards.
+def fresh_database(kind: str, label: str, source: str | None = None) -> Iterator[str]:
+    """A new database, removed afterwards (also after a failure or Ctrl-C).
 
-    ``kind``: "sqlite" (a file in a temporary folder) or "postgresql" (CREATE DATABASE on
-    PG_SERVER, DROP DATABASE ... WITH (FORCE) at the end, also after a failure or Ctrl-C).
+    Without ``source``: empty and migrated to head through Alembic. With ``source`` (the URL of a
+    database of the same kind, nobody connected to it): a copy of it. ``kind``: "sqlite" (a file
+    in a temporary folder; copies through SQLite's backup API) or "postgresql" (CREATE DATABASE on
+    PG_SERVER, copies with ``TEMPLATE``; DROP DATABASE ... WITH (FORCE) at the end).
     """
     from app.cli import upgrade_database
 
     if kind == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix=f"pd_bench_{label}_"))
-        url = f"sqlite:///{folder / 'bench.sqlite3'}"
+        path = folder / "bench.sqlite3"
         try:
-            upgrade_database(url)
-            yield url
+            if source is None:
+                upgrade_database(f"sqlite:///{path}")
+            else:
+                import sqlite3
+
+                src, dst = sqlite3.connect(source.removeprefix("sqlite:///")), sqlite3.connect(path)
+                with dst:
+                    src.backup(dst)
+                src.close()
+                dst.close()
+            yield f"sqlite:///{path}"
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
@@ -179,16 +200,96 @@ def fresh_database(kind: str, label: str) -> Iterator[str]:
 
     name = f"pd_bench_{label}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    template = f' TEMPLATE "{source.rsplit("/", 1)[1]}"' if source else ""
+    for attempt in range(20):  # a just-closed connection to the template may linger for a moment
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
+            break
+        except Exception as exc:  # noqa: BLE001
+            if "being accessed by other users" not in str(exc) or attempt == 19:
+                raise
+            time.sleep(0.1)
     try:
         url = f"{PG_SERVER}/{name}"
-        upgrade_database(url)
+        if source is None:
+            upgrade_database(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        if _deferred_drops is not None:
+            _deferred_drops.append(name)
+        else:
+            _drop_postgres([name])
+
+
+#: While ``deferred_drops()`` is active, PostgreSQL databases are dropped when it ends, not at once.
+_deferred_drops: list[str] | None = None
+
+
+def _drop_postgres(names: list[str]) -> None:
+    """DROP DATABASE ... WITH (FORCE), several at once. Each DROP waits for a checkpoint (seconds
+    after a bulk fill); run concurrently, the waits share the checkpoints."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", pool_size=max(1, len(names)))
+    failures: list[str] = []
+
+    def drop(name: str) -> None:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception as exc:  # noqa: BLE001 - report, keep dropping the others
+            failures.append(f"{name}: {exc}")
+
+    workers = [threading.Thread(target=drop, args=(name,)) for name in names]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    admin.dispose()
+    for failure in failures:
+        log(f"could not drop database {failure}")
+
+
+@contextmanager
+def deferred_drops() -> Iterator[None]:
+    """Collect the PostgreSQL databases the run throws away and drop them together at the end."""
+    global _deferred_drops
+    _deferred_drops = []
+    try:
+        yield
+    finally:
+        names, _deferred_drops = _deferred_drops, None
+        if names:
+            _drop_postgres(names)
+
+
+class Seeds:
+    """One prepared database per kind for the whole run: migrated, the two users made and every
+    shipped definition deployed (as ``flask processes deploy`` would). Sections get copies of it,
+    which is much faster than migrating and deploying again each time (that costs seconds, and
+    QUICK has one minute). Dropped when the run ends."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._urls: dict[str, str] = {}
+
+    def __enter__(self) -> Seeds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def url(self, kind: str) -> str:
+        if kind not in self._urls:
+            url = self._stack.enter_context(fresh_database(kind, "seed"))
+            Desk(url, shipped_definitions()).close()
+            self._urls[kind] = url
+        return self._urls[kind]
+
+    def copy(self, kind: str, label: str) -> AbstractContextManager[str]:
+        return fresh_database(kind, label, source=self.url(kind))
 
 
 # -- the desk -----------------------------------------------------------------------------------
@@ -231,8 +332,8 @@ class Reply:
 class Desk:
     """The app on one database, with users, tokens and a test client."""
 
-    def __init__(self, url: str, definitions: Iterable[tuple[str, bytes]] = (),
-                 users: dict[str, tuple[list[str], list[str]]] | None = None) -> None:
+    def __init__(self, url: str, definitions: Iterable[tuple[str, bytes]] = (), create_users: bool = True) -> None:
+        """``create_users=False``: the users exist already (a copy of a seed); only issue tokens."""
         from app import create_app
 
         self.url = url
@@ -243,13 +344,14 @@ class Desk:
         uploads = list(definitions)
         svc = self.ext.services()
         try:
-            for name, (roles, groups) in (users or DESK_USERS).items():
-                svc.users.create_user(name, PASSWORD, roles=roles, groups=groups, display_name=name.title())
-            svc.session.commit()
+            if create_users:
+                for name, (roles, groups) in DESK_USERS.items():
+                    svc.users.create_user(name, PASSWORD, roles=roles, groups=groups, display_name=name.title())
+                svc.session.commit()
             if uploads:
                 svc.definitions.deploy(None, uploads)
                 svc.session.commit()
-            for name in users or DESK_USERS:
+            for name in DESK_USERS:
                 token = svc.users.issue_token(svc.users.get_by_username(name))["token"]
                 self.headers[name] = {"Authorization": f"Bearer {token}"}
             svc.session.commit()
@@ -321,6 +423,26 @@ def _proc_table() -> dict[int, tuple[int, str, int]]:
     return table
 
 
+def _descendants(table: dict[int, tuple[int, str, int]], root: int) -> set[int]:
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _comm, _ticks) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """CPU seconds used so far by process ``root`` and its descendants (Linux; None elsewhere)."""
+    if not Path("/proc/stat").exists():
+        return None
+    table = _proc_table()
+    return sum(table[pid][2] for pid in _descendants(table, root) if pid in table) / os.sysconf("SC_CLK_TCK")
+
+
 def _busy_ticks() -> int:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     # user nice system idle iowait irq softirq steal: everything but idle and iowait is busy
@@ -342,14 +464,7 @@ class CpuMeter:
 
     def _sample(self) -> tuple[int, int, int]:
         table = _proc_table()
-        ours = {os.getpid()}
-        grew = True
-        while grew:
-            grew = False
-            for pid, (ppid, _comm, _ticks) in table.items():
-                if ppid in ours and pid not in ours:
-                    ours.add(pid)
-                    grew = True
+        ours = _descendants(table, os.getpid())
         mine = sum(table[pid][2] for pid in ours if pid in table)
         postgres = sum(ticks for pid, (_p, comm, ticks) in table.items() if comm == "postgres" and pid not in ours)
         return _busy_ticks(), mine, postgres

@@ -11,8 +11,8 @@ open, but then a connection stays with the worker that accepted it, which can un
 Load: 32 client threads (http.client, one keep-alive connection each, re-opened when the server
 closes it). Each thread works through lifecycles of its own incidents: start one as the requester,
 complete triage and investigation as the agent and the confirmation as the requester, repeat. A
-short warm-up (the workers parse the spec, the pools connect) is discarded; then only requests that
-start and finish inside the measured window count. Throughput counts task completions per second;
+short warm-up (the workers parse the spec, the pools connect) is discarded; a request counts when
+its answer arrives inside the measured window; at the end of the window the server is stopped. Throughput counts task completions per second;
 starts are reported beside them. Latency percentiles are over completions. HTTP 409 is an expected
 conflict and counted separately; any other non-2xx answer or a transport error is an error.
 """
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import BENCH_CONFIG, ROOT, BenchError, Desk, log, percentile, shipped_definitions
+from .common import BENCH_CONFIG, PG_SERVER, ROOT, BenchError, Desk, log, percentile, tree_cpu_seconds
 from .lifecycle import CONFIRM, PROCESS_ID, RESOLVE, START_DATA, TRIAGE
 
 CLIENTS = 32
@@ -96,6 +96,9 @@ class Server:
             return ""
 
     def stop(self) -> None:
+        """Idempotent: SIGTERM to the master we started, SIGKILL to its process group if needed."""
+        if self.log_file.closed:
+            return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # the master stops its workers gracefully
             try:
@@ -118,7 +121,10 @@ class Sample:
 @dataclass
 class ClientState:
     samples: list[Sample] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[tuple[float, str]] = field(default_factory=list)  # (when, what)
+
+    def error(self, message: str) -> None:
+        self.errors.append((time.perf_counter(), message))
 
 
 def client_thread(port: int, tokens: dict[str, str], stop_at: float, state: ClientState) -> None:
@@ -149,14 +155,14 @@ def client_thread(port: int, tokens: dict[str, str], stop_at: float, state: Clie
                 conn = None
                 if attempt == 2:
                     state.samples.append(Sample(kind, started, time.perf_counter(), 0))
-                    state.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                    state.error(f"{kind}: {type(exc).__name__}: {exc}")
                     return 0, None
             except OSError as exc:
                 if conn is not None:
                     conn.close()
                 conn = None
                 state.samples.append(Sample(kind, started, time.perf_counter(), 0))
-                state.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                state.error(f"{kind}: {type(exc).__name__}: {exc}")
                 return 0, None
         return 0, None
 
@@ -171,43 +177,96 @@ def client_thread(port: int, tokens: dict[str, str], stop_at: float, state: Clie
         status, instance = request("start", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": START_DATA})
         if status != 201:
             if status not in (0, 409):
-                state.errors.append(f"start: HTTP {status}: {json.dumps(instance)[:300]}")
+                state.error(f"start: HTTP {status}: {json.dumps(instance)[:300]}")
             continue
         for bpmn_id, user, data in steps:
             if time.perf_counter() >= stop_at:
                 break
             ident = task_id(instance, bpmn_id)
             if ident is None:
-                state.errors.append(f"no open {bpmn_id} in instance {instance.get('id')}: {instance.get('status')}")
+                state.error(f"no open {bpmn_id} in instance {instance.get('id')}: {instance.get('status')}")
                 break
             status, instance = request("complete", f"/api/v1/tasks/{ident}/complete", user, {"data": data})
             if status != 200:
                 if status not in (0, 409):
-                    state.errors.append(f"complete {bpmn_id}: HTTP {status}: {json.dumps(instance)[:300]}")
+                    state.error(f"complete {bpmn_id}: HTTP {status}: {json.dumps(instance)[:300]}")
                 break  # a lost instance: start a new one
     if conn is not None:
         conn.close()
 
 
-def run_load(port: int, tokens: dict[str, str], warmup: float, seconds: float) -> dict[str, Any]:
-    """32 clients for warm-up + ``seconds``; the raw outcome of the measured window."""
+def observe(server: Server, db_name: str, until: float) -> dict[str, Any]:
+    """Watch the server during the window: the CPU its processes use, and what the database
+    sessions of the benchmark's database are doing (sampled every 0.2 s from pg_stat_activity).
+
+    This tells a server starved of CPU (by other processes on the machine) from one whose workers
+    wait on each other's row locks.
+    """
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{PG_SERVER}/postgres")
+    cpu_start, wall_start = tree_cpu_seconds(server.proc.pid), time.perf_counter()
+    samples = active = lock_waits = 0
+    waits: dict[str, int] = {}
+    query = text("SELECT state, wait_event_type, wait_event, left(query, 200) FROM pg_stat_activity "
+                 "WHERE datname = :db AND pid <> pg_backend_pid()")
+    try:
+        with engine.connect() as conn:
+            while time.perf_counter() < until:
+                rows = conn.execute(query, {"db": db_name}).all()
+                conn.rollback()
+                samples += 1
+                for state, wait_type, wait_event, statement in rows:
+                    if state == "active":
+                        active += 1
+                        if wait_type == "Lock":
+                            lock_waits += 1
+                            key = f"{wait_event}: {' '.join(str(statement).split())[:90]}"
+                            waits[key] = waits.get(key, 0) + 1
+                time.sleep(max(0.0, min(0.2, until - time.perf_counter())))
+    finally:
+        engine.dispose()
+    cpu_end, wall = tree_cpu_seconds(server.proc.pid), time.perf_counter() - wall_start
+    return {
+        "server_cpu_cores": round((cpu_end - cpu_start) / wall, 2) if cpu_start is not None and cpu_end is not None else None,
+        "db_active_sessions_mean": round(active / samples, 2) if samples else None,
+        "db_lock_wait_sessions_mean": round(lock_waits / samples, 2) if samples else None,
+        "db_lock_waits_by_event": waits,
+    }
+
+
+def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: float, db_name: str) -> dict[str, Any]:
+    """32 clients for warm-up + ``seconds``, then the server is stopped; the measured window's outcome.
+
+    A request counts in the window when its answer arrives inside it (a throughput meter's view):
+    requests still queued at the end of the window are not waited for; stopping the server ends
+    them, and what happens to them after the window is not counted.
+    """
     states = [ClientState() for _ in range(CLIENTS)]
     begin = time.perf_counter()
     window_start, window_end = begin + warmup, begin + warmup + seconds
-    threads = [threading.Thread(target=client_thread, args=(port, tokens, window_end, s), daemon=True) for s in states]
+    threads = [threading.Thread(target=client_thread, args=(server.port, tokens, window_end, s), daemon=True)
+               for s in states]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, window_start - time.perf_counter()))
+    observed = observe(server, db_name, window_end)
+    alive_at_end = server.proc.poll() is None
+    death = "" if alive_at_end else f"gunicorn died: {server.log_tail()}"
+    server.stop()
     for thread in threads:
-        thread.join(timeout=seconds + warmup + 180)
-    inside = [s for st in states for s in st.samples if s.started >= window_start and s.finished <= window_end]
+        thread.join(timeout=30)
+    inside = [s for st in states for s in st.samples if window_start <= s.finished <= window_end]
     return {
         "seconds": seconds,
         "latencies": [s.finished - s.started for s in inside if s.kind == "complete" and 200 <= s.status < 300],
         "starts": sum(1 for s in inside if s.kind == "start" and 200 <= s.status < 300),
         "conflicts_409": sum(1 for s in inside if s.status == 409),
         "errors": sum(1 for s in inside if s.status == 0 or (s.status >= 300 and s.status != 409))
-                  + sum(1 for t in threads if t.is_alive()),
-        "messages": [m for st in states for m in st.errors],
+                  + sum(1 for t in threads if t.is_alive()) + (0 if alive_at_end else 1),
+        "messages": [m for st in states for when, m in st.errors if window_start <= when <= window_end]
+                    + ([death] if death else []),
+        "observed": observed,
     }
 
 
@@ -227,14 +286,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "conflicts_409": sum(r["conflicts_409"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
         "error_examples": sorted({m for r in runs for m in r["messages"]})[:5],
+        "observed": [r["observed"] for r in runs],
     }
 
 
 def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker_class: str = "sync",
                     threads: int = 4, worker_counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     """``rounds`` x (one server per worker count, loaded for ``seconds``), alternating the worker
-    counts so that drift of the machine hits all alike. The database is set up once."""
-    desk = Desk(url, shipped_definitions())
+    counts so that drift of the machine hits all alike. ``url``: a copy of the seed database."""
+    desk = Desk(url, create_users=False)
     tokens = {user: headers["Authorization"].split(" ", 1)[1] for user, headers in desk.headers.items()}
     desk.close()
     runs: dict[int, list[dict[str, Any]]] = {w: [] for w in worker_counts}
@@ -245,12 +305,8 @@ def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker
             try:
                 startups[workers].append(round(server.wait_healthy(), 2))
                 log(f"    gunicorn {workers} worker(s) ({worker_class}) up after {startups[workers][-1]:.1f} s; "
-                    f"{CLIENTS} clients for {seconds:g} s")
-                run = run_load(server.port, tokens, warmup, seconds)
-                if server.proc.poll() is not None:
-                    run["errors"] += 1
-                    run["messages"].append(f"gunicorn died: {server.log_tail()}")
-                runs[workers].append(run)
+                    f"{CLIENTS} clients for {warmup:g} + {seconds:g} s")
+                runs[workers].append(run_load(server, tokens, warmup, seconds, url.rsplit("/", 1)[1]))
             finally:
                 server.stop()
     out: dict[str, Any] = {"worker_class": worker_class, "rounds": rounds, "warmup_seconds": warmup}

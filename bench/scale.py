@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from .common import Desk, fresh_database, log, median, open_task, shipped_definitions
+from .common import Desk, Seeds, fresh_database, log, median, open_task
 from .lifecycle import CONFIRM, RESOLVE, TRIAGE, complete, start_incident
 
 #: Template instances by state: how many, and how far each gets through the lifecycle.
@@ -129,11 +129,12 @@ class BulkFiller:
                 for table in ("process_instance", "human_task", "ticket", "audit_event"):
                     conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                       f"(SELECT max(id) FROM \"{table}\"))"))
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with engine.begin() as conn:  # both SQLite and PostgreSQL run ANALYZE inside a transaction
             conn.execute(text("ANALYZE"))
         with engine.connect() as conn:
-            counts = {table: int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0)
-                      for table in ("process_instance", "human_task", "ticket", "audit_event")}
+            counts: dict[str, float] = {
+                table: int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0)
+                for table in ("process_instance", "human_task", "ticket", "audit_event")}
         counts["fill_seconds"] = round(time.perf_counter() - started, 1)
         return counts
 
@@ -157,22 +158,30 @@ def time_queries(desks: dict[str, Desk], history_ids: dict[str, int], repeats: i
             for size, per_query in durations.items()}
 
 
-def run_scale(kind: str, sizes: tuple[int, int], repeats: int) -> dict[str, Any]:
-    """Two databases of the same kind, filled to the small and the large size, queried in turn."""
+def run_scale(seeds: Seeds, kind: str, sizes: tuple[int, int], repeats: int) -> dict[str, Any]:
+    """Two databases filled to the small and the large size from the same templates, queried in turn.
+
+    The templates are made once (in a copy of the seed), then that database is copied for the
+    large size, so both hold the very same ten real instances before the bulk fill."""
+    small, large = (str(n) for n in sizes)
     results: dict[str, Any] = {"database": kind, "sizes": {}}
-    with fresh_database(kind, "scale_small") as small_url, fresh_database(kind, "scale_large") as large_url:
+    with seeds.copy(kind, "scale_small") as small_url:
         desks: dict[str, Desk] = {}
         try:
-            history_ids: dict[str, int] = {}
-            for size, url in zip(sizes, (small_url, large_url), strict=True):
-                desk = desks[str(size)] = Desk(url, shipped_definitions())
-                templates = make_templates(desk)
-                history_ids[str(size)] = templates["closed"][0]
-                counts = BulkFiller(desk).fill_to(size)
-                log(f"    scale: {size} instances ({counts['audit_event']} audit events) filled in {counts['fill_seconds']} s")
-                results["sizes"][str(size)] = {"rows": counts, "templates": templates}
-            for size, timings in time_queries(desks, history_ids, repeats).items():
-                results["sizes"][size]["queries"] = timings
+            desks[small] = Desk(small_url, create_users=False)
+            templates = make_templates(desks[small])
+            desks[small].ext.db_engine.dispose()  # nobody may be connected to a template database
+            with fresh_database(kind, "scale_large", source=small_url) as large_url:
+                desks[large] = Desk(large_url, create_users=False)
+                for size, desk in desks.items():
+                    counts = BulkFiller(desk).fill_to(int(size))
+                    log(f"    scale: {int(size):,} instances ({counts['audit_event']:,} audit events) "
+                        f"filled in {counts['fill_seconds']} s")
+                    results["sizes"][size] = {"rows": counts}
+                history_id = templates["closed"][0]
+                results.update({"templates": templates, "history_instance": history_id})
+                for size, timings in time_queries(desks, {small: history_id, large: history_id}, repeats).items():
+                    results["sizes"][size]["queries"] = timings
         finally:
             for desk in desks.values():
                 desk.close()
