@@ -829,7 +829,9 @@ def _descriptor(
         first = choices[0][0]
         type_name = next((t for t in ("boolean", "integer", "number", "string") if _matches_type(first, t)), None)
     if type_name == "boolean" and widget in {"radio", "select"}:
-        choices = [(True, "Yes"), (False, "No")]
+        # The form's own labels (oneOf titles such as Approve / Reject) win over Yes / No.
+        titled = {value: label for value, label in choices if isinstance(value, bool)}
+        choices = [(True, titled.get(True, "Yes")), (False, titled.get(False, "No"))]
     # Length/pattern/format of a multi-value field live on its items.
     facts = items if items is not None else node
     return {

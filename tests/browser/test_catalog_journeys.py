@@ -82,7 +82,7 @@ def test_journey_1_a_laptop_is_ordered_approved_fulfilled_and_confirmed(live, pe
     page = mona.page
     expect(page.locator(".instructions")).to_contain_text("rita requests Standard laptop")
     expect(page.locator(".instructions")).to_contain_text("My laptop of 2019 no longer holds a charge")
-    page.get_by_role("group", name="Decision").get_by_label("Yes", exact=True).check()
+    page.get_by_role("group", name="Decision").get_by_label("Approve", exact=True).check()
     page.get_by_label("Comment").fill("Agreed, the old one goes back.")
     page.get_by_role("button", name="Submit").click()
     expect(page.locator(".flashes")).to_contain_text("Done: “Approve as line manager”.")

@@ -1029,3 +1029,13 @@ def test_task_data_markdown_is_rendered_but_sanitised() -> None:
 def test_include_and_import_are_not_possible() -> None:
     assert ERROR_CLASS in render_instructions("{% include '/etc/passwd' %}", {})
     assert ERROR_CLASS in render_instructions("{% import 'x' as y %}", {})
+
+
+def test_boolean_choices_keep_the_forms_own_labels():
+    from app.services.forms import form_fields
+
+    schema = {"type": "object", "properties": {"approved": {"type": "boolean", "title": "Decision", "oneOf": [
+        {"const": True, "title": "Approve"}, {"const": False, "title": "Reject"}]}, "plain": {"type": "boolean"}}}
+    fields = {f["name"]: f for f in form_fields(schema, {"approved": {"ui:widget": "radio"}, "plain": {"ui:widget": "radio"}})}
+    assert fields["approved"]["choices"] == [(True, "Approve"), (False, "Reject")]
+    assert fields["plain"]["choices"] == [(True, "Yes"), (False, "No")]
