@@ -1,0 +1,178 @@
+"""Pages of the process area (routes on the shared ``web`` blueprint).
+
+- ``/processes``: the deployed processes, each with its versions and running instances per version.
+- ``/processes/<process_id>``: its versions, the diagram of one (``?version=``), a download of its
+  XML, and for process owners and admins an upload form and the in-browser editor.
+- ``/processes/<process_id>/bpmn``: the XML of a version as an attachment (as the API's
+  ``GET /api/v1/definitions/<id>/bpmn``).
+- ``/processes/<process_id>/deploy`` (POST, multipart ``files``): deploys through
+  ``DefinitionService.deploy``; validation errors are listed on the page (422).
+- ``/processes/<process_id>/save`` (POST, form fields ``csrf_token`` and ``xml``): what
+  ``static/js/modeler.js`` sends; deploys the XML as the process's file and answers JSON
+  ``{ok, versions}`` or ``{error, message, details}`` with the error's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import ProcessdeskError
+from app.models import Role, User
+
+from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
+from .views import bp, signed_in_user
+
+MODELER_SCRIPT = "vendor/bpmn-modeler.production.min.js"
+MODELER_STYLES = ("vendor/assets/bpmn-js.css", "vendor/assets/diagram-js.css",
+                  "vendor/assets/bpmn-font/css/bpmn.css")
+PER_PAGE = 50
+
+
+def may_deploy(user: User) -> bool:
+    return bool(user.has_role(Role.PROCESS_OWNER, Role.ADMIN))
+
+
+def _version_arg() -> int | None:
+    try:
+        value = int(request.args.get("version", ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _existing(paths: tuple[str, ...]) -> list[str]:
+    return [p for p in paths if (VENDOR.parent / p).is_file()]
+
+
+@bp.route("/processes")
+def processes() -> Any:
+    signed_in_user()
+    svc = services()
+
+    def read() -> list[dict[str, Any]]:
+        items, _total = svc.definitions.list_latest(1, PER_PAGE)
+        return [{"definition": i["definition"], "versions": svc.definitions.versions(i["definition"].process_id),
+                 "running": svc.definitions.running_counts(i["definition"].process_id)} for i in items]
+
+    return render_template("processes.html", items=unit_of_work(read), active="processes")
+
+
+def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, message: str | None = None,
+                 status: int = 200) -> Any:
+    user = signed_in_user()
+    svc = services()
+    wanted = _version_arg()
+
+    def read() -> dict[str, Any]:
+        rows = svc.definitions.versions(process_id)
+        shown = svc.definitions.version(process_id, wanted) if wanted else rows[-1]
+        return {"rows": rows, "shown": shown, "running": svc.definitions.running_counts(process_id),
+                "names": svc.users.usernames({r.deployed_by_id for r in rows})}
+
+    data = unit_of_work(read)
+    editor = may_deploy(user)
+    viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
+    modeler = editor and (VENDOR.parent / MODELER_SCRIPT).is_file()
+    styles = _existing(MODELER_STYLES if modeler else VIEWER_STYLES) if (viewer or modeler) else []
+    return render_template(
+        "process.html", process_id=process_id, active="processes", editor=editor, errors=errors or [],
+        error_message=message, viewer_script=VIEWER_SCRIPT if viewer and not modeler else None,
+        modeler_script=MODELER_SCRIPT if modeler else None, diagram_styles=styles, **data,
+    ), status
+
+
+@bp.route("/processes/<process_id>")
+def process(process_id: str) -> Any:
+    return _detail_page(process_id)
+
+
+@bp.route("/processes/<process_id>/bpmn")
+def process_bpmn(process_id: str) -> Response:
+    signed_in_user()
+    row = unit_of_work(lambda: services().definitions.version(process_id, _version_arg()))
+    return Response(row.bpmn_xml, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{row.filename}"'})
+
+
+@bp.route("/processes/<process_id>/diagram.xml")
+def process_diagram(process_id: str) -> Response:
+    """The XML the page's viewer or editor draws (inline, same data as the download)."""
+    signed_in_user()
+    row = unit_of_work(lambda: services().definitions.version(process_id, _version_arg()))
+    return Response(row.bpmn_xml, mimetype="application/xml")
+
+
+def _error_list(err: ProcessdeskError) -> list[dict[str, Any]]:
+    details = err.details or {}
+    return [{"file": details.get("file"), "element_id": details.get("element_id"), "line": details.get("line"),
+             "message": err.message}]
+
+
+@bp.route("/processes/<process_id>/deploy", methods=["POST"])
+def process_deploy(process_id: str) -> Any:
+    user = signed_in_user()
+    svc = services()
+    unit_of_work(lambda: svc.definitions.versions(process_id))  # 404 for an unknown process
+    uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
+    if not uploads:
+        return _detail_page(process_id, message=_("Choose one or more files to upload."), status=422)
+    try:
+        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads))
+    except ProcessdeskError as err:
+        if err.status in (403, 404):
+            raise
+        return _detail_page(process_id, errors=_error_list(err),
+                            message=_("Nothing was deployed: the files have errors."), status=err.status)
+    created = [f"{p.process_id} v{p.version}" for p in result.processes if p.created]
+    if created:
+        message = _("Deployed: %(versions)s.", versions=", ".join(created))
+    else:
+        message = _("Nothing changed: the files are the same as the deployed ones.")
+    flash(message, "success")
+    return redirect(url_for("web.process", process_id=process_id))
+
+
+@bp.route("/processes/<process_id>/save", methods=["POST"])
+def process_save(process_id: str) -> Any:
+    user = signed_in_user()
+    svc = services()
+    try:
+        latest = unit_of_work(lambda: svc.definitions.latest(process_id))
+        xml = request.form.get("xml", "")
+        if not xml.strip():
+            return jsonify({"error": "validation_failed", "message": _("The diagram is empty."),
+                            "details": {"file": latest.filename}}), 422
+        filename = latest.filename
+        unit_of_work(lambda: svc.definitions.deploy(user, [(filename, xml.encode("utf-8"))]))
+        rows = unit_of_work(lambda: svc.definitions.versions(process_id))
+    except ProcessdeskError as err:
+        return jsonify(err.to_dict()), err.status
+    return jsonify({"ok": True, "versions": [r.version for r in rows], "latest": rows[-1].version,
+                    "url": url_for("web.process", process_id=process_id, version=rows[-1].version)})
+
+
+@bp.route("/processes/<process_id>/compare")
+def process_compare(process_id: str) -> Any:
+    """Two versions side by side; static/js/modeler.js marks what differs between them."""
+    signed_in_user()
+    rows = unit_of_work(lambda: services().definitions.versions(process_id))
+    numbers = [r.version for r in rows]
+
+    def pick(name: str, default: int) -> int:
+        try:
+            value = int(request.args.get(name, ""))
+        except ValueError:
+            return default
+        return value if value in numbers else default
+
+    older = pick("a", numbers[-2] if len(numbers) > 1 else numbers[-1])
+    newer = pick("b", numbers[-1])
+    viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
+    return render_template("process_compare.html", process_id=process_id, rows=rows, older=older, newer=newer,
+                           active="processes", viewer_script=VIEWER_SCRIPT if viewer else None,
+                           diagram_styles=_existing(VIEWER_STYLES) if viewer else [])

@@ -1,0 +1,348 @@
+/*
+ * The diagram of a process page: bpmn-js's Modeler for process owners (the page loads the modeler
+ * bundle and gives a save URL), else its Viewer. Both bundles define window.BpmnJS.
+ *
+ * The page renders <section id="process-diagram" hidden data-xml-url data-save-url data-csrf-*
+ * data-msg-*>; this script shows it, draws the XML of the chosen version and, in the editor, sends
+ * the XML (saveXML) with the session's CSRF token as a form POST to the save URL (same origin).
+ * The answer is {ok, versions, latest, url} or {error, message, details{file, element_id, line}};
+ * an error naming an element marks it (pd-invalid) and puts the message next to it.
+ * window.processdeskModeler is the drawn Modeler/Viewer, for tests and the browser's console.
+ *
+ * The compare page (<section id="process-compare"> with two <figure data-xml-url>) draws two
+ * versions with the Viewer and marks, by BPMN id, the elements only in the newer one (pd-added),
+ * only in the older one (pd-removed) and those whose content differs (pd-changed: name, type,
+ * connections, properties, extension elements; moving a shape is not a change). The summary
+ * under the legend names them in words.
+ */
+(function () {
+  "use strict";
+
+  var INVALID = "pd-invalid";
+
+  function msg(section, name, values) {
+    var text = section.getAttribute("data-msg-" + name) || "";
+    Object.keys(values || {}).forEach(function (key) {
+      text = text.replace("{" + key + "}", String(values[key]));
+    });
+    return text;
+  }
+
+  function say(section, text) {
+    var status = section.querySelector(".diagram-status");
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function tell(text, kind) {
+    var box = document.getElementById("modeler-message");
+    if (box) {
+      box.textContent = text;
+      box.className = "modeler-message" + (kind ? " modeler-" + kind : "");
+    }
+  }
+
+  function fit(canvas, container) {
+    if (!container.isConnected || container.clientWidth < 1 || container.clientHeight < 1) {
+      return;
+    }
+    canvas.resized();
+    var box = canvas.viewbox();
+    if (box.inner.width > 0 && box.inner.height > 0) {
+      canvas.zoom("fit-viewport", "auto");
+    }
+  }
+
+  function clearMarks(modeler, state) {
+    var canvas = modeler.get("canvas");
+    state.marked.forEach(function (element) {
+      canvas.removeMarker(element, INVALID);
+    });
+    state.marked = [];
+    if (state.overlay) {
+      modeler.get("overlays").remove(state.overlay);
+      state.overlay = null;
+    }
+  }
+
+  function markInvalid(modeler, state, details, message) {
+    var id = details && details.element_id;
+    var element = id ? modeler.get("elementRegistry").get(id) : null;
+    if (!element) {
+      return;
+    }
+    modeler.get("canvas").addMarker(element, INVALID);
+    state.marked.push(element);
+    var note = document.createElement("div");
+    note.className = "pd-invalid-note";
+    note.setAttribute("role", "note");
+    note.textContent = message;
+    state.overlay = modeler.get("overlays").add(element, { position: { bottom: -8, left: 0 }, html: note });
+  }
+
+  function describeError(section, body) {
+    var details = (body && body.details) || {};
+    var parts = [body && body.message ? body.message : ""];
+    if (details.element_id) {
+      parts.push(details.element_id);
+    }
+    if (details.line) {
+      parts.push(msg(section, "line", { line: details.line }));
+    }
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  function save(section, modeler, state, button) {
+    clearMarks(modeler, state);
+    button.disabled = true;
+    tell(msg(section, "saving"), "");
+    modeler.saveXML({ format: true }).then(function (result) {
+      var form = new window.FormData();
+      form.append(section.getAttribute("data-csrf-field") || "csrf_token", section.getAttribute("data-csrf-token") || "");
+      form.append("xml", result.xml);
+      return window.fetch(section.getAttribute("data-save-url"), {
+        method: "POST",
+        body: form,
+        credentials: "same-origin",
+        headers: { Accept: "application/json" }
+      });
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        return { status: response.status, body: body };
+      }, function () {
+        return { status: response.status, body: null };
+      });
+    }).then(function (answer) {
+      button.disabled = false;
+      if (answer.body && answer.body.ok) {
+        section.setAttribute("data-saved-version", String(answer.body.latest));
+        tell(msg(section, "saved", { version: answer.body.latest }), "ok");
+        return;
+      }
+      if (!answer.body) {
+        tell(msg(section, "failed"), "error");
+        return;
+      }
+      var text = describeError(section, answer.body);
+      tell(msg(section, "invalid", { message: text }), "error");
+      markInvalid(modeler, state, answer.body.details, text);
+    }).catch(function () {
+      button.disabled = false;
+      tell(msg(section, "failed"), "error");
+    });
+  }
+
+  function start(section) {
+    section.hidden = false;
+    var container = section.querySelector(".diagram-canvas");
+    if (typeof window.BpmnJS !== "function" || typeof window.fetch !== "function") {
+      section.setAttribute("data-state", "failed");
+      say(section, msg(section, "unavailable"));
+      return;
+    }
+    section.setAttribute("data-state", "loading");
+    say(section, msg(section, "loading"));
+    var modeler = new window.BpmnJS({ container: container });
+    window.processdeskModeler = modeler;
+    window.fetch(section.getAttribute("data-xml-url"), {
+      credentials: "same-origin",
+      headers: { Accept: "application/xml" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("diagram request answered " + response.status);
+      }
+      return response.text();
+    }).then(function (xml) {
+      return modeler.importXML(xml);
+    }).then(function () {
+      var canvas = modeler.get("canvas");
+      fit(canvas, container);
+      if (typeof window.ResizeObserver === "function") {
+        new window.ResizeObserver(function () {
+          window.requestAnimationFrame(function () { fit(canvas, container); });
+        }).observe(container);
+      }
+      say(section, msg(section, "ready", { version: (section.getAttribute("data-xml-url").match(/version=(\d+)/) || [])[1] || "" }));
+      section.setAttribute("data-state", "ready");
+      var button = document.getElementById("modeler-save");
+      if (button && section.getAttribute("data-save-url")) {
+        var state = { marked: [], overlay: null };
+        button.addEventListener("click", function () {
+          save(section, modeler, state, button);
+        });
+      }
+    }).catch(function (error) {
+      section.setAttribute("data-state", "failed");
+      say(section, msg(section, "error"));
+      if (window.console && error) {
+        window.console.warn("diagram:", error);
+      }
+    });
+  }
+
+
+  /* ---- comparing two versions ---- */
+
+  var SKIP = { $parent: true, $model: true, $descriptor: true, di: true, $instanceOf: true };
+
+  /* The content of a BPMN element as a string: its own properties, references by id. */
+  function signature(bo) {
+    var seen = [];
+    function walk(value, depth) {
+      if (typeof value === "string") {
+        return value.replace(/\s+/g, " ").trim();  /* re-indenting the XML changes no content */
+      }
+      if (value === null || value === undefined || typeof value !== "object") {
+        return value;
+      }
+      if (depth > 0 && typeof value.id === "string" && value.$type) {
+        return "#" + value.id;
+      }
+      if (seen.indexOf(value) !== -1 || depth > 8) {
+        return "…";
+      }
+      seen.push(value);
+      if (Array.isArray(value)) {
+        return value.map(function (item) { return walk(item, depth + 1); });
+      }
+      var out = {};
+      Object.keys(value).sort().forEach(function (key) {
+        if (!SKIP[key] && typeof value[key] !== "function") {
+          out[key] = walk(value[key], depth + 1);
+        }
+      });
+      if (value.$type) {
+        out.$type = value.$type;
+      }
+      return out;
+    }
+    return JSON.stringify(walk(bo, 0));
+  }
+
+  function contentElements(viewer) {
+    var found = {};
+    viewer.get("elementRegistry").forEach(function (element) {
+      var bo = element.businessObject;
+      if (!bo || element.type === "label" || !bo.id || element.id !== bo.id) {
+        return;
+      }
+      if (bo.$type === "bpmn:Process" || bo.$type === "bpmn:Collaboration" || bo.$type === "bpmn:SubProcess" && element === viewer.get("canvas").getRootElement()) {
+        return;
+      }
+      found[bo.id] = { element: element, signature: signature(bo), name: nameOf(bo) };
+    });
+    return found;
+  }
+
+  function nameOf(bo) {
+    return bo.name ? String(bo.name).replace(/\s+/g, " ").trim() : bo.id;
+  }
+
+  function markAll(viewer, items, marker) {
+    var canvas = viewer.get("canvas");
+    items.forEach(function (item) { canvas.addMarker(item.element, marker); });
+  }
+
+  function listNames(items) {
+    var names = [];
+    items.forEach(function (item) {
+      if (names.indexOf(item.name) === -1) {
+        names.push(item.name);
+      }
+    });
+    return names.join(", ");
+  }
+
+  function compareViewers(section, older, newer) {
+    var a = contentElements(older);
+    var b = contentElements(newer);
+    var changed = [];
+    var changedOld = [];
+    var added = [];
+    var removed = [];
+    Object.keys(b).forEach(function (id) {
+      if (!a[id]) {
+        added.push(b[id]);
+      } else if (a[id].signature !== b[id].signature) {
+        changed.push(b[id]);
+        changedOld.push(a[id]);
+      }
+    });
+    Object.keys(a).forEach(function (id) {
+      if (!b[id]) {
+        removed.push(a[id]);
+      }
+    });
+    markAll(newer, changed, "pd-changed");
+    markAll(older, changedOld, "pd-changed");
+    markAll(newer, added, "pd-added");
+    markAll(older, removed, "pd-removed");
+    var parts = [];
+    if (changed.length) { parts.push(msg(section, "changed", { names: listNames(changed) })); }
+    if (added.length) { parts.push(msg(section, "added", { names: listNames(added) })); }
+    if (removed.length) { parts.push(msg(section, "removed", { names: listNames(removed) })); }
+    var summary = section.querySelector(".compare-summary");
+    summary.textContent = parts.length ? parts.join(" ") : msg(section, "same");
+    section.setAttribute("data-changed", changed.map(function (i) { return i.element.id; }).join(" "));
+  }
+
+  function drawSide(figure) {
+    var container = figure.querySelector(".diagram-canvas");
+    var viewer = new window.BpmnJS({ container: container });
+    return window.fetch(figure.getAttribute("data-xml-url"), {
+      credentials: "same-origin",
+      headers: { Accept: "application/xml" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("diagram request answered " + response.status);
+      }
+      return response.text();
+    }).then(function (xml) {
+      return viewer.importXML(xml);
+    }).then(function () {
+      fit(viewer.get("canvas"), container);
+      return viewer;
+    });
+  }
+
+  function startCompare(section) {
+    section.hidden = false;
+    var summary = section.querySelector(".compare-summary");
+    if (typeof window.BpmnJS !== "function" || typeof window.fetch !== "function") {
+      section.setAttribute("data-state", "failed");
+      summary.textContent = msg(section, "unavailable");
+      return;
+    }
+    section.setAttribute("data-state", "loading");
+    summary.textContent = msg(section, "loading");
+    var figures = section.querySelectorAll("figure[data-xml-url]");
+    Promise.all(Array.prototype.map.call(figures, drawSide)).then(function (viewers) {
+      compareViewers(section, viewers[0], viewers[1]);
+      section.setAttribute("data-state", "ready");
+    }).catch(function (error) {
+      section.setAttribute("data-state", "failed");
+      summary.textContent = msg(section, "error");
+      if (window.console && error) {
+        window.console.warn("compare:", error);
+      }
+    });
+  }
+
+  function init() {
+    var section = document.getElementById("process-diagram");
+    if (section && section.getAttribute("data-xml-url")) {
+      start(section);
+    }
+    var compare = document.getElementById("process-compare");
+    if (compare) {
+      startCompare(compare);
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
