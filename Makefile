@@ -48,10 +48,10 @@ demo: deploy
 run: setup demo
 	PROCESSDESK_DEMO_MODE=1 PROCESSDESK_SCHEDULER_ENABLED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: venv
+test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-postgres: venv
+test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

@@ -190,6 +190,10 @@ class RecordService:
             raise NotFound(f"no record {number}")
         return ticket
 
+    def visible(self, user: User, query: Select[Any]) -> Select[Any]:
+        """``query`` (over Ticket) narrowed to the records ``user`` may see."""
+        return self._visible(user, query)
+
     def _visible(self, user: User, query: Select[Any]) -> Select[Any]:
         if user.has_role(*STAFF_ROLES):
             return query

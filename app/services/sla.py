@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
@@ -256,6 +256,13 @@ class SlaService:
                       reason="escalation raised the priority")
 
     # -- reading ------------------------------------------------------------------------------------------------
+
+    def breached_open_records(self, user: User) -> int:
+        """Open records the user may see with at least one breached SLA clock (home page count)."""
+        query = (select(Ticket.id).join(SlaClock, SlaClock.ticket_id == Ticket.id)
+                 .where(SlaClock.state == "breached", Ticket.closed_at.is_(None)).distinct())
+        query = self.services.records.visible(user, query)
+        return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
     def clocks(self, user: User, number: str) -> list[dict[str, Any]]:
         ticket = self.services.records.get(user, number)

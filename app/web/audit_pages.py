@@ -14,18 +14,19 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import ValidationFailed
+from app.errors import ProcessdeskError, ValidationFailed
 from app.models import User
 from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
 
 from . import auth
+from .ticket_pages import VIEWER_SCRIPT, VIEWER_STYLES, viewer_installed
 from .views import bp, signed_in_user
 
 #: Query parameters of the search, in the order the form shows them.
@@ -297,7 +298,26 @@ def audit_chain_check() -> Response:
 def audit_instance(instance_id: int) -> str:
     user = signed_in_user()
     timeline = unit_of_work(lambda: services().audit.instance_timeline(user, instance_id))
+    diagram_url = url_for("web.audit_instance_diagram", instance_id=instance_id) if viewer_installed() else None
     return render_template("audit_instance.html", active="audit", timeline=timeline, instance=timeline.instance,
                            record=timeline.record, event_label=event_label, value_html=value_html,
-                           statuses=INSTANCE_STATUSES,
-                           path_json=json.dumps(timeline.path))
+                           statuses=INSTANCE_STATUSES, path_json=json.dumps(timeline.path),
+                           diagram_url=diagram_url, viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES)
+
+
+@bp.get("/audit/instances/<int:instance_id>/diagram.json")
+def audit_instance_diagram(instance_id: int) -> Any:
+    """The instance's own version's diagram with the path taken (auditors and admins)."""
+    user = signed_in_user()
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        svc.audit.require_reader(user)
+        return svc.instances.diagram(svc.instances.get(user, instance_id))
+
+    try:
+        return jsonify(unit_of_work(read))
+    except ProcessdeskError as err:
+        response = jsonify({"error": err.code, "message": err.message, "details": {}})
+        response.status_code = err.status
+        return response

@@ -159,7 +159,7 @@ def home() -> str:
         _tickets, requests_total = svc.records.list_tickets(
             user, {"requester": user.username, "open": True}, "-opened_at", 1, 1)
         return {"my_tasks": mine, "my_tasks_total": mine_total, "queue_total": queue_total,
-                "open_requests_total": requests_total}
+                "open_requests_total": requests_total, "breaches_total": svc.sla.breached_open_records(user)}
 
     return render_template("home.html", active="home", **unit_of_work(counts), user=user,
                            may_request=policy.may_start(user))

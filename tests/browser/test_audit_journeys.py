@@ -66,7 +66,12 @@ def test_journey_4_an_auditor_reads_an_incident_s_history_and_exports_it(live, p
     expect(submitted.locator("dt", has_text="Assignment group")).to_be_visible()
     expect(submitted.locator("dd", has_text="NetworkTeam")).to_be_visible()
     expect(submitted.locator("dd", has_text="Gateway certificate expired")).to_be_visible()
-    expect(page.locator("[data-bpmn-path-viewer]")).to_have_attribute("data-path", '["triage"]')
+    # the path taken, highlighted on the instance's diagram
+    triage = page.locator('#diagram-canvas g.djs-element[data-element-id="triage"]')
+    expect(triage).to_have_class(re.compile(r"\bpd-completed\b"))
+    expect(page.locator('#diagram-canvas g.djs-element[data-element-id="register"]')).to_have_class(
+        re.compile(r"\bpd-completed\b"))
+    expect(page.locator("#diagram-status")).to_contain_text("Triage incident")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     aude.screenshot(f"journey-4-audit-timeline-{width}")
 

@@ -58,6 +58,9 @@ def no_diagram_because() -> str | None:
 def requester(live, username: str) -> None:
     """A person with the requester role only (who sees nothing but their own records)."""
     users = live.desk.services.users
+    # A fresh transaction: an old read snapshot would make SQLite refuse this write at once
+    # ("database is locked") because the live server has committed since.
+    live.desk.services.session.rollback()
     try:
         users.get_by_username(username)
     except NotFound:

@@ -171,3 +171,19 @@ def test_unknown_pages_are_html_but_the_api_keeps_its_json(web):
     api = web.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.get_json()["error"] == "not_found"
     assert web.get("/api/v1/tasks").get_json()["error"] == "unauthorized"
+
+
+def test_home_counts_sla_breaches_of_visible_open_records(web_factory, desk, services, clock):
+    from datetime import timedelta
+
+    open_incident(desk)  # P3: response within 4 h
+    alex, rita = web_factory(), web_factory()
+    alex.login("alex")
+    assert count(text_of(alex.get("/")), "count-breaches") == 0
+    clock.advance(timedelta(hours=5))
+    services.sla.sweep()
+    alex = web_factory()  # five idle hours ended the first session
+    alex.login("alex")
+    assert count(text_of(alex.get("/")), "count-breaches") == 1
+    rita.login("rita")
+    assert count(text_of(rita.get("/")), "count-breaches") == 1  # her own record
