@@ -59,6 +59,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str255]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The pages' language the user chose (en, zh_CN); None = follow the browser.
+    locale: Mapped[str | None] = mapped_column(String(16))
     # Per-user opt-out of email notifications (in-app ones always exist).
     email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -106,6 +106,13 @@ class UserService:
             raise NotFound(f"no user {username}")
         return user
 
+    def set_locale(self, user: User, locale: str | None) -> User:
+        """Remember the pages' language the user chose (None: follow the browser)."""
+        if user.locale != locale:
+            user.locale = locale
+            self.audit.record("user_locale_changed", user, payload={"locale": locale})
+        return user
+
     def usernames(self, ids: Iterable[int | None]) -> dict[int, str]:
         wanted = {i for i in ids if i is not None}
         if not wanted:

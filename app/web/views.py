@@ -127,6 +127,8 @@ def login() -> Any:
                                error=_("Unknown user or wrong password.")), 401
     auth.record_login_success(username)
     auth.start_session(user)
+    if user.locale in LANGUAGES:
+        session[LANGUAGE_KEY] = user.locale  # the user's own choice wins over this browser's
     return redirect(next_url or url_for("web.home"))
 
 
@@ -142,6 +144,10 @@ def language() -> Response:
     chosen = request.form.get("lang", "")
     if chosen in LANGUAGES:
         session[LANGUAGE_KEY] = chosen
+        user = auth.current_user()
+        if user is not None:  # signed in: remember it for the next sign-in, on any browser
+            svc = services()
+            unit_of_work(lambda: svc.users.set_locale(svc.session.merge(user), chosen))
     return redirect(_back(url_for("web.home")))
 
 

@@ -75,3 +75,16 @@ def test_every_string_of_the_pages_has_a_chinese_translation():
     assert not missing, f"untranslated in zh_CN: {missing}"
     unused = sorted(str(m.id) for m in catalog if m.id and m.id not in extracted)
     assert not unused, f"translations of strings no page uses any more: {unused}"
+
+
+def test_a_signed_in_users_language_choice_follows_them_to_another_browser(web_factory, desk):
+    first = web_factory()
+    first.login("alex")
+    assert first.post("/language", {"lang": "zh_CN", "next": "/"}).status_code == 302
+    other = web_factory()  # another browser, asking for English
+    other.login("alex")
+    page = text_of(other.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}))
+    assert '<html lang="zh-CN">' in page
+    stranger = web_factory()
+    stranger.login("nina")
+    assert '<html lang="en">' in text_of(stranger.get("/", headers={"Accept-Language": "en-GB"}))
