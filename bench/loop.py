@@ -8,6 +8,14 @@ size checkpoint the stored bytes of the instance are read from the database: the
 ``process_instance.state`` plus the approximate size of its ``human_task`` rows (the sum of the
 text lengths of their column values); its audit events are reported alongside, not in the ratio.
 
+The machine this runs on is shared and noisy: minutes apart, the same completion can cost twice as
+much. So each later checkpoint N is also measured *paired*: shortly before round N-4 a fresh
+instance of the same diagram is started and driven to round 5, and then the two instances are
+completed alternately (young round 6, old round N-4, young round 7, old round N-3, ...), so that the
+young instance's rounds 6..14 (the cost "at round 10") and the old one's rounds N-4..N+4 are taken
+in the same seconds. The ratio the target reads is median(old window) / median(young window) of
+the same pair; the unpaired figures are reported too.
+
 The rounds up to the checkpoint of the ratio (1,000; QUICK 300) always run; past them the run
 continues towards the goal (10,000 rounds and the window after it) while the time budget lasts, and
 records how far it got, the cost of the last completions, and the first error if any.
@@ -52,6 +60,10 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
     started = time.perf_counter()
     durations: list[float] = []  # durations[n - 1] = completion of round n
     sizes: dict[int, dict[str, int]] = {}
+    first = min(checkpoints)
+    paired_at = {n - WINDOW: n for n in checkpoints if n > first + 2 * WINDOW}  # window start -> checkpoint
+    young: _Young | None = None
+    paired: dict[int, dict[str, Any]] = {}
     error: str | None = None
     stopped_by_budget = False
     try:
@@ -64,6 +76,10 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
                 stopped_by_budget = True
                 break
             last = round_no == goal
+            if round_no in paired_at:
+                young = _Young(desk, paired_at[round_no], warm_rounds=first - WINDOW - 1)
+            if young is not None:
+                young.complete_one()
             try:
                 reply = desk.call("POST", f"/api/v1/tasks/{task['id']}/complete", "rita",
                                   {"data": {"again": not last, "round_no": round_no}})
@@ -71,6 +87,11 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
                 error = f"round {round_no}: {exc}"
                 break
             durations.append(reply.seconds)
+            if young is not None:
+                young.old.append(reply.seconds)
+                if len(young.old) == 2 * WINDOW + 1:
+                    paired[young.checkpoint] = young.summary()
+                    young = None
             instance = reply.body
             if instance.get("error") or instance["status"] == "error":
                 error = f"round {round_no}: instance in error: {instance.get('error')}"
@@ -97,6 +118,8 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
             per_checkpoint[n] = {"median_ms": median(window) * 1000, "samples": len(window)}  # type: ignore[operator]
     return {
         "checkpoints": per_checkpoint,
+        "paired": paired,
+        "paired_reference_round": first,
         "sizes": sizes,
         "goal": goal,
         "rounds_completed": done,
@@ -107,3 +130,35 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
         "seconds": round(time.perf_counter() - started, 1),
         "total_completion_seconds": round(sum(durations), 1),
     }
+
+
+class _Young:
+    """A fresh instance completed alternately with the old one around a checkpoint (see the module
+    docstring): its rounds ``warm_rounds + 1 ..`` give the cost "at round 10" in the same seconds."""
+
+    def __init__(self, desk: Desk, checkpoint: int, warm_rounds: int) -> None:
+        self.desk = desk
+        self.checkpoint = checkpoint
+        self.own: list[float] = []
+        self.old: list[float] = []
+        body = desk.call("POST", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": {}}, 201).body
+        self.task = open_task(body, TASK)
+        self.round_no = 0
+        for _ in range(warm_rounds):
+            self._complete()
+
+    def _complete(self) -> float:
+        self.round_no += 1
+        reply = self.desk.call("POST", f"/api/v1/tasks/{self.task['id']}/complete", "rita",
+                               {"data": {"again": True, "round_no": self.round_no}})
+        self.task = open_task(reply.body, TASK)
+        return reply.seconds
+
+    def complete_one(self) -> None:
+        self.own.append(self._complete())
+
+    def summary(self) -> dict[str, Any]:
+        young_ms = median(self.own) * 1000  # type: ignore[operator]
+        old_ms = median(self.old) * 1000  # type: ignore[operator]
+        return {"young_rounds": [self.round_no - len(self.own) + 1, self.round_no], "young_median_ms": young_ms,
+                "old_median_ms": old_ms, "ratio": old_ms / young_ms if young_ms else None, "samples": len(self.old)}
