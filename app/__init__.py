@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
             script_time_limit=float(settings["SCRIPT_TIME_LIMIT"]),
             script_memory_limit_mb=int(settings["SCRIPT_MEMORY_LIMIT_MB"]),
             now=clock.now,
+            run_cache_size=int(settings["RUN_CACHE_SIZE"]),
         ),
         library=ProcessLibrary(known_operations=OPERATIONS),
         clock=clock,

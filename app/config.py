@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "SCRIPT_TIME_LIMIT": 2.0,
     # Memory growth budget of one script evaluation, in MiB.
     "SCRIPT_MEMORY_LIMIT_MB": 256,
+    # Live instances kept in memory per worker between requests (0 = off): the next step on an
+    # instance skips deserializing it when its stored state is still exactly what the kept run
+    # dumped (any change by another worker makes it a miss).
+    "RUN_CACHE_SIZE": 256,
     # Demo mode creates the demo users of the README at start-up. Off unless asked for.
     "DEMO_MODE": False,
     # Default and maximum page sizes of list endpoints.
@@ -66,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
 
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
-             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 

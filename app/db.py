@@ -48,6 +48,22 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+#: ``session.info`` keys with this prefix hold what one transaction learned (rows it wrote, runs it
+#: advanced); a rollback or the next transaction's begin drops them, a commit leaves them for the
+#: answer to read.
+TRANSACTION_SCOPED = "processdesk.tx."
+
+
+def _forget_transaction(session: Session, *_args: Any) -> None:
+    for key in [k for k in session.info if isinstance(k, str) and k.startswith(TRANSACTION_SCOPED)]:
+        del session.info[key]
+
+
+# Rolled back: what it learned is void. A new transaction begins: the world may have moved on.
+event.listen(Session, "after_soft_rollback", _forget_transaction)
+event.listen(Session, "after_begin", _forget_transaction)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 

@@ -119,22 +119,25 @@ class ProcessEngine:
         script_memory_limit_mb: int = 256,
         spec_cache_size: int = 64,
         now: Now | None = None,
+        run_cache_size: int = 256,
     ) -> None:
         self._now = now
+        self.runs = RunCache(run_cache_size)
         self._time_limit = script_time_limit
         self._memory_limit_mb = script_memory_limit_mb
         self._specs: OrderedDict[str, SpecBundle] = OrderedDict()
         self._cache_size = spec_cache_size
         self._lock = threading.Lock()
 
-    def spec(self, key: str, spec_json: str) -> SpecBundle:
-        """The parsed spec for a deployed version; parsed once per process and cached (LRU)."""
+    def spec(self, key: str, spec_json: str | Callable[[], str]) -> SpecBundle:
+        """The parsed spec for a deployed version; parsed once per process and cached (LRU).
+        ``spec_json``: the text, or a function that reads it (called only on a cache miss)."""
         with self._lock:
             bundle = self._specs.get(key)
             if bundle is not None:
                 self._specs.move_to_end(key)
                 return bundle
-        spec, subs = load_specs(spec_json)
+        spec, subs = load_specs(spec_json if isinstance(spec_json, str) else spec_json())
         bundle = SpecBundle(key=key, spec=spec, subprocess_specs=subs)
         with self._lock:
             self._specs[key] = bundle
@@ -179,6 +182,51 @@ class ProcessEngine:
         return WorkflowRun(workflow, bundle, self._now, operations)
 
 
+class RunCache:
+    """Live runs kept between requests, so the next step on an instance skips deserializing it.
+
+    A run is parked with the exact state text it was last dumped to, and only when it has not
+    been advanced since: the caller parks it once that text is committed. ``take`` removes the
+    run (a request owns it while it works on it; a rolled-back request simply never parks it
+    again) and hands it out only if the stored state is still exactly that text, so a change made
+    by any other process or worker, or a state written and rolled back, makes it a miss. LRU,
+    bounded; thread-safe.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._runs: OrderedDict[Any, tuple[str, WorkflowRun]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def park(self, key: Any, run: WorkflowRun) -> bool:
+        """Keep ``run`` for ``key`` if its last dump is still what it holds; True if kept."""
+        text = run.clean_dump
+        if self.size <= 0 or text is None or run.failure is not None:
+            return False
+        with self._lock:
+            self._runs[key] = (text, run)
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+        return True
+
+    def take(self, key: Any, state: str, bundle: SpecBundle) -> WorkflowRun | None:
+        """The parked run of ``key`` if its state is exactly ``state`` of the same spec; else None."""
+        with self._lock:
+            entry = self._runs.pop(key, None)
+        if entry is not None and entry[0] == state and entry[1].bundle.key == bundle.key and entry[1].clean_dump == state:
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return None
+
+    def discard(self, key: Any) -> None:
+        with self._lock:
+            self._runs.pop(key, None)
+
+
 class WorkflowRun:
     """One live instance in memory. Not thread-safe: a request owns it while it works on it."""
 
@@ -192,6 +240,15 @@ class WorkflowRun:
         self._now = now
         self.operations = operations
         self.failure: EngineFailure | None = self._failure_from_tasks()
+        self._changes = 0  # bumped by every step; a dump remembers the count it was taken at
+        self._dumped: tuple[int, str] | None = None
+
+    @property
+    def clean_dump(self) -> str | None:
+        """The text of the last dump, if nothing advanced the run since; else None."""
+        if self._dumped is None or self._dumped[0] != self._changes:
+            return None
+        return self._dumped[1]
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -218,7 +275,9 @@ class WorkflowRun:
         return data
 
     def dump(self) -> str:
-        return dump_state(self._wf)
+        text = dump_state(self._wf)
+        self._dumped = (self._changes, text)
+        return text
 
     def user_tasks(self) -> list[UserTaskView]:
         """READY human tasks, in a stable order."""
@@ -273,6 +332,7 @@ class WorkflowRun:
         """
         now = (self._now or (lambda: datetime.now(timezone.utc)))()
         due_before = {}
+        unknown = 0  # timers whose due time we cannot read: let the engine judge them
         for task in self._wf.get_tasks(state=TaskState.WAITING):
             definition = getattr(task.task_spec, "event_definition", None)
             if definition is None or "Timer" not in type(definition).__name__:
@@ -283,8 +343,12 @@ class WorkflowRun:
                 due_at = datetime.fromisoformat(due) if isinstance(due, str) else None
             except ValueError:
                 due_at = None
-            if due_at is not None and due_at < now:
+            if due_at is None:
+                unknown += 1
+            elif due_at <= now:
                 due_before[task.id] = (task.task_spec.bpmn_id, task.task_spec.bpmn_name, due_at, str(value))
+        if not due_before and not unknown:
+            return []  # nothing is due: no engine step needed
         self.refresh_timers(identity)
         fired = []
         for task_id, (bpmn_id, name, due_at, old_value) in due_before.items():
@@ -316,16 +380,18 @@ class WorkflowRun:
     def task_state(self, task_id: str) -> str:
         return TaskState.get_name(self.find_task(task_id).state).lower()
 
-    def complete_task(self, task_id: str, data: Mapping[str, Any], identity: ScriptIdentity) -> None:
+    def complete_task(self, task_id: str, data: Mapping[str, Any], identity: ScriptIdentity, *,
+                      timers_fired: bool = False) -> None:
         """Merge validated ``data`` into a READY human task, run it and advance.
 
         Due timers are fired first, so an interrupting timer beats a late submission: the task is
-        then CANCELLED and TaskNotReady(error_type='timer_expired') is raised.
+        then CANCELLED and TaskNotReady(error_type='timer_expired') is raised. ``timers_fired``:
+        the caller just did that itself (``fire_due_timers``, to audit what fired).
         """
         task = self.find_task(task_id)
         if not task.task_spec.manual:
             raise TaskNotReady("this task is not a human task", element_id=task.task_spec.bpmn_id)
-        if task.state == TaskState.READY:
+        if task.state == TaskState.READY and not timers_fired:
             self.refresh_timers(identity)
             task = self.find_task(task_id)
             if task.state == TaskState.CANCELLED:
@@ -357,6 +423,7 @@ class WorkflowRun:
         self.advance(identity)
 
     def cancel(self) -> None:
+        self._changes += 1
         self._wf.cancel()
 
     def retry(self, corrections: Mapping[str, Any] | None, identity: ScriptIdentity) -> None:
@@ -370,6 +437,7 @@ class WorkflowRun:
                 for t in self._wf.get_tasks(state=state)
                 if not t.task_spec.manual
             ]
+        self._changes += 1
         for task in failed:
             task_id = task.id
             self._wf.reset_from_task_id(task_id)
@@ -383,6 +451,7 @@ class WorkflowRun:
     # -- internals ----------------------------------------------------------------------------------
 
     def _guarded(self, step: Any, identity: ScriptIdentity | None) -> None:
+        self._changes += 1
         token = _operations.set(self.operations)
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import TRANSACTION_SCOPED
 from app.engine import (
     EngineFailure,
     Operations,
@@ -33,6 +34,29 @@ from .records import RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
 RecordHook = Callable[[Ticket, dict[str, Any]], None]
+
+#: ``session.info`` key: instance id -> its READY human task rows as the last save in this session
+#: left them. The answer to a start or completion lists them without another query (and, after the
+#: commit, without another transaction). Dropped on rollback (app/db.py).
+OPEN_TASKS = TRANSACTION_SCOPED + "open_tasks"
+
+
+#: ``session.info`` key: instance id -> (run cache, run) to park when the transaction commits.
+PARK_ON_COMMIT = TRANSACTION_SCOPED + "park_on_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _park_committed_runs(session: Session) -> None:
+    for instance_id, (cache, run) in session.info.pop(PARK_ON_COMMIT, {}).items():
+        cache.park(instance_id, run)
+
+
+def saved_open_tasks(session: Session, instance_id: int) -> list[HumanTask] | None:
+    """The READY rows the last save of ``instance_id`` in this session left, or None if it made none."""
+    rows = session.info.get(OPEN_TASKS, {}).get(instance_id)
+    if rows is None:
+        return None
+    return [row for row in rows if row.state == TaskStatus.READY]
 
 
 def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
@@ -57,18 +81,29 @@ class InstanceRunner:
         self.operations = operations
         self.notifications = notifications
         self.on_record_change = on_record_change
+        self._tickets: dict[int, Ticket | None] = {}  # instance id -> its record, this unit of work
+        self._loaded: dict[int, int] = {}  # id(run) -> instance id, for runs this unit of work loaded
+
+    def ticket_for(self, instance: ProcessInstance) -> Ticket | None:
+        """The instance's record (None for processes without one), looked up once per unit of work."""
+        if not instance.definition.record_mapping:
+            return None
+        if instance.id not in self._tickets or self._tickets[instance.id] is None:
+            self._tickets[instance.id] = self.records.for_instance(instance.id)
+        return self._tickets[instance.id]
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
-        return self.engine.spec(definition.spec_key, definition.spec_json)
+        return self.engine.spec(definition.spec_key, lambda: definition.spec_json)
 
     def identity(self, user: User | None, instance: ProcessInstance | None) -> ScriptIdentity:
-        starter = None
-        if instance is not None and instance.started_by_id is not None:
-            starter_user = self.session.get(User, instance.started_by_id)
-            starter = starter_user.as_script_dict() if starter_user else None
-        elif user is not None:
-            starter = user.as_script_dict()
-        return ScriptIdentity(current_user=user.as_script_dict() if user else None, initiator=starter)
+        """Who acts and who started, read (with their groups) only if a script asks."""
+        def starter() -> dict[str, Any] | None:
+            if instance is not None and instance.started_by_id is not None:
+                starter_user = self.session.get(User, instance.started_by_id)
+                return starter_user.as_script_dict() if starter_user else None
+            return user.as_script_dict() if user is not None else None
+
+        return ScriptIdentity(current_user=user.as_script_dict if user is not None else None, initiator=starter)
 
     def start(self, definition: ProcessDefinition, data: Mapping[str, Any], user: User) -> tuple[ProcessInstance, WorkflowRun]:
         """Create the instance row (and its record, when the process declares one), then run it."""
@@ -98,12 +133,25 @@ class InstanceRunner:
             ticket = self.records.open_record(mapping["kind"], number, user, data)
             ticket.instance_id = instance.id
             self.session.flush()
+            self._tickets[instance.id] = ticket
         run = self.engine.start(self.bundle(definition), data, self.identity(user, None), self.operations(instance, user))
         return instance, run
 
     def load(self, instance: ProcessInstance, actor: User | None = None) -> WorkflowRun:
+        """The instance's run: the one a previous request parked if it matches the stored state
+        exactly (app/engine RunCache), else deserialized from the state."""
+        bundle = self.bundle(instance.definition)
+        cached = None
+        if instance.serializer_version == WorkflowRun.serializer_version:
+            cached = self.engine.runs.take(instance.id, instance.state, bundle)
+        if cached is not None:
+            cached.operations = self.operations(instance, actor)
+            if instance.error:
+                cached.failure = EngineFailure(**instance.error)
+            self._loaded[id(cached)] = instance.id
+            return cached
         try:
-            run = self.engine.restore(self.bundle(instance.definition), instance.state, instance.serializer_version,
+            run = self.engine.restore(bundle, instance.state, instance.serializer_version,
                                       self.operations(instance, actor))
         except StateVersionError as err:
             raise Conflict(err.message, code="unsupported_state_version",
@@ -111,7 +159,15 @@ class InstanceRunner:
         if instance.error and run.failure is None:
             # A limit breach leaves no task in ERROR; the stored error keeps the instance failed.
             run.failure = EngineFailure(**instance.error)
+        self._loaded[id(run)] = instance.id
         return run
+
+    def release(self, run: WorkflowRun) -> None:
+        """A run this unit of work only read: park it again for the next request. (One that was
+        advanced and saved is parked when its transaction commits; see ``save``.)"""
+        instance_id = self._loaded.pop(id(run), None)
+        if instance_id is not None:
+            self.engine.runs.park(instance_id, run)
 
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane."""
@@ -124,7 +180,7 @@ class InstanceRunner:
         if not recipients:
             return
         approval = "excludeUsersVars" in view.properties or "approv" in f"{view.bpmn_id} {view.name}".lower()
-        ticket = self.records.for_instance(instance.id) if instance.definition.record_mapping else None
+        ticket = self.ticket_for(instance)
         label = f"{ticket.number}: {ticket.title}" if ticket else f"{instance.process_id} #{instance.id}"
         event = "approval.needed" if approval else "task.assigned"
         subject = f"{'Approval needed' if approval else 'New task'}: {view.name} ({label})"
@@ -150,8 +206,11 @@ class InstanceRunner:
                 select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)
             )
         }
+        still_open: list[HumanTask] = []
         for engine_id, row in existing.items():
-            if engine_id not in ready:
+            if engine_id in ready:
+                still_open.append(row)
+            else:
                 row.state = TaskStatus.CANCELLED
                 self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": row.bpmn_id})
@@ -176,6 +235,7 @@ class InstanceRunner:
             )
             self.session.add(row)
             self.session.flush()
+            still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
                                        "assigned_user": assigned_user, "candidate_group": candidate_group},
@@ -183,7 +243,7 @@ class InstanceRunner:
             self._announce(row, view, instance, actor)
         mapping = instance.definition.record_mapping
         if mapping:
-            ticket = self.records.for_instance(instance.id)
+            ticket = self.ticket_for(instance)
             if ticket is not None:
                 first = not previous_data
                 changes = self.records.sync(ticket, mapping, instance.data, actor, None if first else previous_data)
@@ -197,3 +257,7 @@ class InstanceRunner:
                 self.audit.record(f"instance_{instance.status}", actor, instance_id=instance.id, payload={},
                                   actor_name="engine" if actor is None else None)
         self.session.flush()
+        self.session.info.setdefault(OPEN_TASKS, {})[instance.id] = sorted(still_open, key=lambda r: r.id)
+        # Parked for the next request on this instance once (and only if) this state is committed.
+        self._loaded.pop(id(run), None)
+        self.session.info.setdefault(PARK_ON_COMMIT, {})[instance.id] = (self.engine.runs, run)

@@ -17,7 +17,7 @@ from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition,
 from . import policy
 from .audit import AuditLog, json_safe
 from .definitions import DefinitionService
-from .execution import InstanceRunner
+from .execution import InstanceRunner, saved_open_tasks
 from .forms import render_instructions, resolve_form, validate_submission
 
 MAX_START_DATA_KEYS = 200
@@ -72,6 +72,9 @@ class InstanceService:
         return rows, total
 
     def open_tasks(self, instance: ProcessInstance) -> list[HumanTask]:
+        saved = saved_open_tasks(self.session, instance.id)
+        if saved is not None:
+            return saved
         return list(self.session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)
         ))
@@ -87,10 +90,12 @@ class InstanceService:
         """
         run = self.runner.load(instance)
         failed = (instance.error or {}).get("element_id")
-        return {"xml": instance.definition.bpmn_xml,
-                "completed": list(dict.fromkeys(run.history_path())),
-                "current": sorted({view.bpmn_id for view in run.user_tasks()}),
-                "failed": [failed] if failed else []}
+        out = {"xml": instance.definition.bpmn_xml,
+               "completed": list(dict.fromkeys(run.history_path())),
+               "current": sorted({view.bpmn_id for view in run.user_tasks()}),
+               "failed": [failed] if failed else []}
+        self.runner.release(run)
+        return out
 
     def tasks_by_id(self, instance_id: int) -> dict[int, HumanTask]:
         return {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
@@ -239,6 +244,7 @@ class TaskService:
                 data = json_safe(view.data)
             except TaskNotFound:
                 view = None
+            self.runner.release(run)
         schema = definition.forms.get(task.form) if task.form else None
         ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
         if schema is not None:
@@ -263,7 +269,9 @@ class TaskService:
             return task
         # Separation of duties already at claim time: an excluded user could otherwise claim the
         # task and keep the people who may complete it from doing so.
-        self._refuse_excluded(user, task, self.runner.load(task.instance, user), "claim")
+        run = self.runner.load(task.instance, user)
+        self._refuse_excluded(user, task, run, "claim")
+        self.runner.release(run)
         task.claimed_by = user
         self._touch(task.instance)
         self.audit.record("task_claimed", user, instance_id=task.instance_id, task_id=task.id, payload={"bpmn_id": task.bpmn_id})
@@ -339,7 +347,7 @@ class TaskService:
             raise Conflict("a timer on this task expired before it was completed", code="timer_expired",
                            details={"task_id": task.id})
         try:
-            run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance))
+            run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance), timers_fired=True)
         except TaskNotReady as err:
             if err.error_type == "timer_expired":
                 # Persist the timer's win, then tell the caller: their submission lost the race.

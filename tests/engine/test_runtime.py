@@ -200,3 +200,48 @@ def test_scripts_see_the_acting_user(h: Harness):
     run = h.start("simple_request", {})
     run = h.complete(run, "fill_details", {"title": "t", "quantity": 1})
     assert run.data["label"] == "alice/alice"
+
+
+# -- the run cache (kept live runs between requests) ----------------------------------------------------
+
+
+def _started(h: Harness) -> tuple[WorkflowRun, str]:
+    process = h.specs["simple_request"]
+    bundle = h.engine.spec(process.content_hash, process.spec_json)
+    run = h.engine.start(bundle, {}, ALICE)
+    return run, run.dump()
+
+
+def test_run_cache_hands_out_a_run_only_for_its_exact_state(h: Harness):
+    cache = h.engine.runs
+    run, state = _started(h)
+    assert cache.park(1, run)
+    assert cache.take(1, state + " ", run.bundle) is None  # any other text: a miss, and the entry is gone
+    assert cache.take(1, state, run.bundle) is None
+    assert cache.park(1, run)
+    assert cache.take(1, state, run.bundle) is run
+    assert cache.take(1, state, run.bundle) is None  # taken: the request owns it now
+    other = h.engine.spec("another-version", h.specs["simple_request"].spec_json)
+    assert cache.park(1, run) and cache.take(1, state, other) is None  # another deployed version
+
+
+def test_run_cache_refuses_a_run_advanced_since_its_dump(h: Harness):
+    run, _state = _started(h)
+    [task] = run.user_tasks()
+    run.complete_task(task.id, {"title": "desk", "quantity": 1}, ALICE)
+    assert run.clean_dump is None and not h.engine.runs.park(1, run)
+    state = run.dump()
+    assert run.clean_dump == state and h.engine.runs.park(1, run)
+
+
+def test_run_cache_is_bounded_and_can_be_off(h: Harness):
+    from app.engine.runtime import RunCache
+
+    cache = RunCache(2)
+    runs = [_started(h) for _ in range(3)]
+    for key, (run, _state) in enumerate(runs):
+        cache.park(key, run)
+    assert cache.take(0, runs[0][1], runs[0][0].bundle) is None  # the least recently parked went first
+    assert cache.take(2, runs[2][1], runs[2][0].bundle) is runs[2][0]
+    off = RunCache(0)
+    assert off.park(0, runs[1][0]) is False and off.take(0, runs[1][1], runs[1][0].bundle) is None
