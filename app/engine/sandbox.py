@@ -219,11 +219,16 @@ class ScriptIdentity:
     """Who is acting, for the SpiffArena-compatible helpers.
 
     ``current_user`` / ``initiator`` are plain dicts such as
-    ``{"id": 3, "username": "alice", "email": ..., "display_name": ...}`` or ``None``.
+    ``{"id": 3, "username": "alice", "email": ..., "display_name": ...}`` or ``None``, or
+    functions returning one: called only when a script asks (most steps never do).
     """
 
-    current_user: dict[str, Any] | None = None
-    initiator: dict[str, Any] | None = None
+    current_user: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None
+    initiator: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None
+
+    def resolved(self, which: str) -> dict[str, Any] | None:
+        value = getattr(self, which)
+        return value() if callable(value) else value
 
 
 _IDENTITY: contextvars.ContextVar[ScriptIdentity | None] = contextvars.ContextVar(
@@ -1327,13 +1332,13 @@ def now() -> datetime:
 def get_current_user() -> dict[str, Any] | None:
     """The acting user (SpiffArena-compatible): a copy of ``ScriptIdentity.current_user``."""
     identity = _IDENTITY.get()
-    return copy.deepcopy(identity.current_user) if identity is not None else None
+    return copy.deepcopy(identity.resolved("current_user")) if identity is not None else None
 
 
 def get_process_initiator_user() -> dict[str, Any] | None:
     """Who started the process (SpiffArena-compatible): a copy of ``ScriptIdentity.initiator``."""
     identity = _IDENTITY.get()
-    return copy.deepcopy(identity.initiator) if identity is not None else None
+    return copy.deepcopy(identity.resolved("initiator")) if identity is not None else None
 
 
 _DEFAULT_HELPERS: dict[str, Any] = {

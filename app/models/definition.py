@@ -48,8 +48,10 @@ class ProcessDefinition(Base):
     name: Mapped[str255]
     content_hash: Mapped[str64]
     filename: Mapped[str128]
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    spec_json: Mapped[str] = mapped_column(Text)
+    # Tens of kB each and immutable: loaded only when read (a step reads the parsed spec from the
+    # engine's cache, keyed by spec_key, and needs neither).
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict[str, Any]]
     user_tasks: Mapped[list[Any]]
     lanes: Mapped[list[Any]]

@@ -46,6 +46,7 @@ class NotificationService:
         self.audit = audit
         self.clock = clock
         self.config = config
+        self._active_hooks: list[Webhook] | None = None  # read once per unit of work
 
     # -- producing ------------------------------------------------------------------------------------
 
@@ -90,7 +91,9 @@ class NotificationService:
         """Queue one signed webhook delivery per active subscription to ``event_type``."""
         now = self.clock.now()
         count = 0
-        for hook in self.session.scalars(select(Webhook).where(Webhook.active.is_(True))):
+        if self._active_hooks is None:
+            self._active_hooks = list(self.session.scalars(select(Webhook).where(Webhook.active.is_(True))))
+        for hook in self._active_hooks:
             if "*" not in hook.events and event_type not in hook.events:
                 continue
             self.session.add(OutboxMessage(
@@ -148,6 +151,7 @@ class NotificationService:
             raise ValidationFailed("webhook is invalid", details={"fields": problems})
         hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
         self.session.add(hook)
+        self._active_hooks = None
         self.session.flush()
         self.audit.record("webhook_created", actor, payload={"id": hook.id, "url": url, "events": events})
         return hook
