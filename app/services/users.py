@@ -7,7 +7,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
@@ -144,7 +144,9 @@ class UserService:
             raise Unauthorized("token expired", code="token_expired") from None
         except BadSignature:
             raise Unauthorized("invalid token") from None
-        user = self.session.get(User, claims.get("uid"))
+        # Every request checks the caller's roles and groups: read them with the user.
+        user = self.session.get(User, claims.get("uid"),
+                                options=[joinedload(User.role_rows), joinedload(User.groups)])
         if user is None or not user.active or user.token_generation != claims.get("gen"):
             raise Unauthorized("invalid token")
         return user
