@@ -16,10 +16,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, event, func, select, update
+from sqlalchemy import Select, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.clock import Clock
 from app.db import count_capped
@@ -417,44 +418,65 @@ def _data_fields(event_type: str, payload: dict[str, Any], schema: dict[str, Any
     return fields
 
 
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+_HEAD_ID = 1
+_HEAD_TIP = (_HEAD.c.last_seq, _HEAD.c.last_hash)
+#: Lock the head row and read the tip in one statement. PostgreSQL: a row lock (concurrent writers
+#: wait here, then read the tip their predecessor committed). SQLite: a write takes the database
+#: lock, so touching the row first makes this transaction read the latest tip while holding it.
+_LOCK_HEAD_FOR_UPDATE = select(*_HEAD_TIP).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_LOCK_HEAD_BY_WRITE = (update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
+                       .values(last_seq=_HEAD.c.last_seq).returning(*_HEAD_TIP))
+#: One executemany for all of a transaction's events (plain Core: no unit of work, no identity map).
+_INSERT_EVENTS = insert(_EVENTS)
+#: Move the tip; the last event's id is looked up by its (unique) seq rather than fetched per row.
+_ADVANCE_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
+    .values(last_seq=bindparam("tip_seq"), last_hash=bindparam("tip_hash"),
+            last_event_id=select(_EVENTS.c.id).where(_EVENTS.c.seq == bindparam("tip_seq")).scalar_subquery())
+    .returning(_HEAD.c.last_event_id)
+)
+
+
 def _write_pending(session: Session) -> None:
+    """Append the queued events to the chain: lock and read the tip, insert, move the tip."""
     pending: list[_Pending] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    else:
-        # SQLite: a write takes the database lock, so touch the head before reading it.
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq))
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
-        session.refresh(head)
-    seq, prev_hash = head.last_seq, head.last_hash
-    last_event: AuditEvent | None = None
+    # Flush the request's own changes first (as an ORM query here would), so the head row stays
+    # locked only for the appends themselves.
+    session.flush()
+    connection = session.connection()
+    lock = _LOCK_HEAD_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOCK_HEAD_BY_WRITE
+    seq, prev_hash = connection.execute(lock).one()
+    rows: list[dict[str, Any]] = []
     for item in pending:
         seq += 1
         fields = _fields(seq, item.occurred_at, item.event_type, item.actor_id, item.actor,
                          item.instance_id, item.task_id, item.payload)
         digest = event_digest(prev_hash, fields)
-        last_event = AuditEvent(
-            seq=seq,
-            occurred_at=item.occurred_at,
-            event_type=item.event_type,
-            actor_id=item.actor_id,
-            actor=item.actor,
-            instance_id=item.instance_id,
-            task_id=item.task_id,
-            payload=item.payload,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-        session.add(last_event)
+        rows.append({
+            "seq": seq,
+            "occurred_at": item.occurred_at,
+            "event_type": item.event_type,
+            "actor_id": item.actor_id,
+            "actor": item.actor,
+            "instance_id": item.instance_id,
+            "task_id": item.task_id,
+            "payload": item.payload,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        })
         prev_hash = digest
-    session.flush()
-    head.last_seq = seq
-    head.last_hash = prev_hash
-    head.last_event_id = last_event.id if last_event is not None else head.last_event_id
-    session.flush()
+    connection.execute(_INSERT_EVENTS, rows)
+    last_event_id = connection.execute(_ADVANCE_HEAD, {"tip_seq": seq, "tip_hash": prev_hash}).scalar_one()
+    # The writes bypassed the ORM: a head already loaded in this session shows the new tip too.
+    head = session.identity_map.get(Session.identity_key(AuditHead, _HEAD_ID))
+    if head is not None:
+        set_committed_value(head, "last_seq", seq)
+        set_committed_value(head, "last_hash", prev_hash)
+        set_committed_value(head, "last_event_id", last_event_id)
 
 
 def _drop_pending(session: Session, *_args: Any) -> None:

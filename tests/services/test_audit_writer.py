@@ -1,0 +1,227 @@
+"""The chain writer (``before_commit``): few statements per commit, the same chain as always.
+
+One commit appends all its queued events with three statements (lock and read the head, one
+executemany insert, move the head); the stored rows hash exactly as the chain has always been
+hashed, so chains written before keep verifying and new events continue them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from app.clock import SystemClock
+from app.db import make_engine, make_sessionmaker
+from app.models import AuditEvent, AuditHead
+from app.services.audit import GENESIS_HASH, AuditLog, _fields, event_digest, install_session_hooks, json_safe
+
+
+@pytest.fixture()
+def statements(connection: Any) -> Iterator[list[tuple[str, bool, Any]]]:
+    """Every statement sent on the test's connection: (sql, executemany, parameters)."""
+    seen: list[tuple[str, bool, Any]] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+        seen.append((statement, executemany, parameters))
+
+    event.listen(connection, "before_cursor_execute", log)
+    yield seen
+    event.remove(connection, "before_cursor_execute", log)
+
+
+def _head_row(session: Session) -> tuple[int, str, int | None]:
+    """The head as stored, read underneath the ORM (no identity map)."""
+    row = session.execute(select(AuditHead.__table__.c.last_seq, AuditHead.__table__.c.last_hash,
+                                 AuditHead.__table__.c.last_event_id).where(AuditHead.__table__.c.id == 1)).one()
+    return row[0], row[1], row[2]
+
+
+def _stored(session: Session) -> list[dict[str, Any]]:
+    table = AuditEvent.__table__
+    return [dict(r._mapping) for r in session.execute(select(table).order_by(table.c.seq))]
+
+
+def _independent_digest(prev_hash: str, row: dict[str, Any]) -> str:
+    """The chain's hash written out from its definition, sharing no code with the writer."""
+    fields = {
+        "seq": row["seq"],
+        "occurred_at": row["occurred_at"].astimezone(timezone.utc).isoformat(timespec="microseconds"),
+        "event_type": row["event_type"],
+        "actor_id": row["actor_id"],
+        "actor": row["actor"],
+        "instance_id": row["instance_id"],
+        "task_id": row["task_id"],
+        "payload": row["payload"],
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256((prev_hash + "\n" + text).encode("utf-8")).hexdigest()
+
+
+def test_digest_format_is_pinned():
+    """Known digests of the chain's format: any change to it would break every stored chain."""
+    payload = json_safe({"b": "Grüße ✓", "a": [1, {"d": 2.5, "c": None}],
+                         "when": datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)})
+    first = event_digest(GENESIS_HASH, _fields(1, datetime(2026, 1, 5, 9, 0, 0, 1234, tzinfo=timezone.utc),
+                                               "instance_started", 7, "rita", 3, None, payload))
+    assert first == "9e52722781d0a5612c139eb73508642690983cb0277603c2ebbad6b48e31cbeb"
+    second = event_digest(first, _fields(2, datetime(2026, 1, 5, 9, 0, 1, tzinfo=timezone.utc),
+                                         "access_denied", None, "anonymous", None, 9, {}))
+    assert second == "f05967a8dbdc4620e849a083a84640cb48133567271d8774b96ec51d9f6226c4"
+
+
+def test_one_commit_appends_all_events_with_three_statements(services, statements):
+    for i in range(4):
+        services.audit.record("probe", None, actor_name="bot", instance_id=i, payload={"i": i})
+    statements.clear()
+    services.session.commit()
+    audit = [(sql, many, params) for sql, many, params in statements if "audit_" in sql]
+    assert len(audit) == 3, [sql for sql, _, _ in audit]
+    lock, insert, advance = audit
+    assert "audit_head" in lock[0] and ("RETURNING" in lock[0].upper() or "FOR UPDATE" in lock[0].upper())
+    assert insert[0].lstrip().upper().startswith("INSERT INTO AUDIT_EVENT") and insert[1] and len(insert[2]) == 4
+    assert advance[0].lstrip().upper().startswith("UPDATE AUDIT_HEAD")
+    # Nothing else than the savepoint the test session commits.
+    others = [sql for sql, _, _ in statements if "audit_" not in sql]
+    assert all("SAVEPOINT" in sql.upper() for sql in others), others
+
+
+def test_a_commit_without_events_does_not_touch_the_chain(services, statements):
+    services.audit.record("probe", None)
+    services.session.commit()
+    statements.clear()
+    services.session.commit()
+    assert not [sql for sql, _, _ in statements if "audit_" in sql]
+
+
+def test_stored_events_hash_as_the_chain_always_has(services, clock):
+    before_seq, before_hash, _ = _head_row(services.session)
+    when = clock.now()
+    services.audit.record("first", None, actor_name="bot",
+                          payload={"z": 1, "a": {"y": [3, 2, 1], "b": "Grüße ✓"}, "when": when})
+    clock.advance(timedelta(microseconds=1234))
+    services.audit.record("second", None, actor_name="bot", instance_id=5, task_id=6, payload={"n": 2.5})
+    services.session.commit()
+    services.audit.record("third", None, payload={})
+    services.session.commit()
+
+    rows = [r for r in _stored(services.session) if r["seq"] > before_seq]
+    assert [r["seq"] for r in rows] == [before_seq + 1, before_seq + 2, before_seq + 3]
+    assert [r["event_type"] for r in rows] == ["first", "second", "third"]
+    prev = before_hash
+    for row in rows:
+        assert row["prev_hash"] == prev
+        assert row["hash"] == _independent_digest(prev, row)
+        prev = row["hash"]
+    assert rows[0]["payload"] == {"a": {"b": "Grüße ✓", "y": [3, 2, 1]}, "when": str(when), "z": 1}
+    assert _head_row(services.session) == (rows[-1]["seq"], rows[-1]["hash"], rows[-1]["id"])
+    assert services.audit.verify().ok
+
+
+def test_a_loaded_head_shows_the_new_tip_after_commit(services):
+    head = services.session.get(AuditHead, 1)
+    services.audit.record("probe", None)
+    services.audit.record("probe", None)
+    services.session.commit()
+    assert (head.last_seq, head.last_hash, head.last_event_id) == _head_row(services.session)
+    assert services.session.get(AuditHead, 1) is head
+
+
+def test_events_can_be_read_as_objects_after_commit(services):
+    services.audit.record("probe", None, actor_name="bot", payload={"k": "v"})
+    services.session.commit()
+    latest = services.session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    assert (latest.event_type, latest.actor, latest.payload) == ("probe", "bot", {"k": "v"})
+    assert latest.occurred_at.tzinfo is not None
+
+
+def test_rollback_drops_queued_events_but_refusals_survive(services):
+    seq, _, _ = _head_row(services.session)
+    services.audit.record("work", None)
+    services.audit.refuse(None, "delete_everything", reason="nobody may", instance_id=3)
+    services.session.rollback()
+    assert _head_row(services.session)[0] == seq
+    assert services.audit.requeue_refusals()
+    services.session.commit()
+    rows = [r for r in _stored(services.session) if r["seq"] > seq]
+    assert [(r["event_type"], r["actor"], r["instance_id"]) for r in rows] == [("access_denied", "anonymous", 3)]
+    assert rows[0]["payload"] == {"action": "delete_everything", "reason": "nobody may"}
+    assert not services.audit.requeue_refusals()
+    assert services.audit.verify().ok
+
+
+def test_a_failed_commit_leaves_no_event_and_an_intact_head(services):
+    seq, tip, last_id = _head_row(services.session)
+    services.audit.record("probe", None)
+    services.session.execute(AuditHead.__table__.delete())  # no head: the append must fail
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver reports
+        services.session.commit()
+    services.session.rollback()
+    assert _head_row(services.session) == (seq, tip, last_id)
+    assert all(r["seq"] <= seq for r in _stored(services.session))
+    services.audit.record("probe", None)
+    services.session.commit()
+    assert _head_row(services.session)[0] == seq + 1
+
+
+def test_a_savepoint_commit_appends_and_the_outer_rollback_removes(services):
+    seq, tip, last_id = _head_row(services.session)
+    nested = services.session.begin_nested()
+    services.audit.record("inner", None)
+    nested.commit()
+    assert _head_row(services.session)[0] == seq + 1
+    services.session.rollback()
+    assert _head_row(services.session) == (seq, tip, last_id)
+    assert services.audit.verify().ok
+
+
+def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
+    """Writers in separate connections, released together: the head lock serialises them, so no
+    commit fails, sequences have no gaps or duplicates and each commit's events stay together."""
+    from tests.conftest import fresh_database_url
+
+    install_session_hooks()
+    engine = make_engine(fresh_database_url(tmp_path, "audit_writers"))
+    factory = make_sessionmaker(engine)
+    writers, per_commit, rounds = 6, 3, 3
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for r in range(rounds):
+                barrier.wait(timeout=30)
+                with factory() as session:
+                    log = AuditLog(session, SystemClock())
+                    for i in range(per_commit):
+                        log.record("concurrent", None, actor_name=f"w{n}", payload={"round": r, "i": i})
+                    session.commit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert not errors, errors
+        with factory() as session:
+            rows = _stored(session)
+            assert [r["seq"] for r in rows] == list(range(1, writers * rounds * per_commit + 1))
+            for start in range(0, len(rows), per_commit):
+                run = rows[start:start + per_commit]
+                assert len({r["actor"] for r in run}) == 1 and [r["payload"]["i"] for r in run] == [0, 1, 2]
+            assert _head_row(session) == (rows[-1]["seq"], rows[-1]["hash"], rows[-1]["id"])
+            assert session.scalar(select(func.count()).select_from(AuditEvent)) == len(rows)
+            assert AuditLog(session, SystemClock()).verify().ok
+    finally:
+        engine.dispose()
