@@ -15,7 +15,7 @@ from sqlalchemy import Select, asc, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
-from app.db import count_capped
+from app.db import COUNT_CAP, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     ProcessInstance,
@@ -203,9 +203,10 @@ class RecordService:
 
     def list_tickets(self, user: User, filters: Mapping[str, Any], sort: str, page: int, per_page: int) -> tuple[list[Ticket], int]:
         query: Select[Any] = select(Ticket)
+        chosen: dict[str, list[str]] = {}
         for field in ("kind", "status", "priority", "category"):
             if filters.get(field):
-                values = [v.strip() for v in str(filters[field]).split(",") if v.strip()]
+                values = chosen[field] = [v.strip() for v in str(filters[field]).split(",") if v.strip()]
                 query = query.where(getattr(Ticket, field).in_(values))
         if filters.get("group"):
             query = query.where(Ticket.assignment_group == filters["group"])
@@ -224,10 +225,27 @@ class RecordService:
         key = sort.lstrip("-")
         if key not in SORTABLE:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
-        total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
-        rows = list(self.session.scalars(query.order_by(direction(SORTABLE[key]), direction(Ticket.id))
-                                         .offset((page - 1) * per_page).limit(per_page)))
+        ordering = (direction(SORTABLE[key]), direction(Ticket.id))
+        # The same rows, counted by id alone: where an index holds the filtered columns and the id,
+        # SQLite then counts in the index without reading the records.
+        counted = query.with_only_columns(Ticket.id)
+        if key == "opened_at" and len(chosen.get("kind", ())) == 1 and len(chosen.get("status", ())) == 1:
+            total = self._count_in_index_order(counted, ordering)
+        else:
+            total, _exact = count_capped(self.session, counted)  # "1000+" beyond COUNT_CAP
+        rows = list(self.session.scalars(query.order_by(*ordering).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
+
+    def _count_in_index_order(self, query: Select[Any], ordering: tuple[Any, ...]) -> int:
+        """``count_capped``'s total for a list of one kind and status sorted by opened_at.
+
+        The same number (at most COUNT_CAP), counted in list order: that order is the one of
+        ix_ticket_kind_status_opened_id, so the count reads its first COUNT_CAP + 1 entries.
+        Without an order PostgreSQL may prefer to scan the table until as many rows have matched
+        (with 100,000 records, a fifth of them matching: about 5,000 rows read to count 1,001).
+        """
+        limited = query.order_by(*ordering).limit(COUNT_CAP + 1).subquery()
+        return min(int(self.session.scalar(select(func.count()).select_from(limited)) or 0), COUNT_CAP)
 
     def filter_values(self, user: User) -> dict[str, list[str]]:
         """The values a record list can be filtered by: the distinct statuses, priorities and
