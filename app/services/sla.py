@@ -5,15 +5,51 @@ A record's clocks are event-sourced: every start, pause, resume, priority change
 calendar, and the result is kept in ``sla_clock`` (with the next instant worth checking) for
 queries and for the sweep that raises warnings and breaches. A priority change recomputes the
 targets from the record's start, not from now; paused time is kept exactly.
+
+Cost per record change (``track``, run on every save of a record): at most four statements, all
+prepared once at import and run as Core statements on the session's connection (the ORM's unit of
+work costs several times the SQL here): a SELECT of the record's events (read once: new events are
+appended to that list, not read back), one INSERT for the new events, a SELECT of its clock rows
+(skipped for a record that had no events yet, which cannot have clock rows) and one INSERT or
+UPDATE (executemany) for the clocks, skipped when no stored value changed. ``SlaClock`` objects
+the session has already loaded are given the written values (``set_committed_value``), so they
+agree with the database and are not written again by a flush. ``track`` does not flush the
+session; ``refresh`` (the sweep, the SLA pages) returns ORM objects and still flushes.
+
+Policy cache
+------------
+The terms in force for (kind, priority, service) are read on every record change, so they are
+cached per application (one cache per ``Runtime``, i.e. per process and app) for
+``POLICY_CACHE_SECONDS`` (monotonic time), including "no stored policy" answers:
+
+* ``save_policy`` in this process invalidates the cache at once and again when its transaction
+  ends (commit or rollback); until then the writing session reads policies from the database
+  (its own, uncommitted change) and does not fill the cache. A lookup that started before an
+  invalidation does not store its (possibly old) answer.
+* Other processes (gunicorn workers, the scheduler) and writes to ``sla_policy`` that bypass
+  ``save_policy`` are seen after at most ``POLICY_CACHE_SECONDS``: a changed policy may apply in
+  another worker for up to that long. That is the price of not asking the database "did the
+  policies change?" on every request (a version query would cost one statement per change,
+  which is what the cache removes). ``POLICY_CACHE_SECONDS = 0`` disables the cache.
+
+Business calendars are parsed once per distinct calendar (``BusinessCalendar`` is immutable).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import json
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from time import monotonic
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
@@ -33,6 +69,152 @@ DEFAULT_ESCALATION: dict[str, Any] = {
 RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
 NOTIFY_TARGETS = {"assignee", "group", "group_manager", "requester"}
 
+#: How long (monotonic seconds) a process trusts its cached policy lookups; see the module doc.
+POLICY_CACHE_SECONDS = 5.0
+_POLICY_CACHE_ENTRIES = 1024
+#: session.info key: the policy cache of a session that wrote a policy not committed yet.
+_POLICY_WRITES = "sla_policy_writes"
+
+
+# -- policy cache -----------------------------------------------------------------------------------------
+
+
+class _StoredPolicy(NamedTuple):
+    """The columns of one policy row that ``terms`` needs, detached from any session."""
+
+    id: int
+    response_seconds: int
+    resolution_seconds: int
+    calendar: dict[str, Any]
+    pause_statuses: tuple[Any, ...]
+    warning_ratio: float
+    escalation: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: SlaPolicy) -> _StoredPolicy:
+        return cls(row.id, row.response_seconds, row.resolution_seconds, copy.deepcopy(row.calendar or {}),
+                   tuple(row.pause_statuses or ()), row.warning_ratio,
+                   copy.deepcopy(row.escalation) if row.escalation else None)
+
+
+_PolicyKey = tuple[str, str, str]
+
+
+class _PolicyCache:
+    """(kind, priority, service) -> the policy in force (or None), per application; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[_PolicyKey, tuple[float, _StoredPolicy | None]] = {}
+        self.generation = 0
+
+    def get(self, key: _PolicyKey) -> tuple[bool, _StoredPolicy | None]:
+        found = self._entries.get(key)
+        if found is None or found[0] <= monotonic():
+            return False, None
+        return True, found[1]
+
+    def put(self, key: _PolicyKey, value: _StoredPolicy | None, generation: int, ttl: float) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return  # invalidated while the lookup ran: its answer may be old
+            if len(self._entries) >= _POLICY_CACHE_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (monotonic() + ttl, value)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+_CACHES: dict[int, tuple[weakref.ref[Any], _PolicyCache]] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def _policy_cache(owner: object) -> _PolicyCache:
+    """The cache of one application (its ``Runtime``); dropped with it."""
+    key = id(owner)
+    found = _CACHES.get(key)
+    if found is not None and found[0]() is owner:
+        return found[1]
+    with _CACHES_LOCK:
+        found = _CACHES.get(key)
+        if found is not None and found[0]() is owner:
+            return found[1]
+        cache = _PolicyCache()
+        _CACHES[key] = (weakref.ref(owner, lambda _ref: _CACHES.pop(key, None)), cache)
+        return cache
+
+
+def _policy_transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """After a session that saved policies commits or rolls back: invalidate once more."""
+    if transaction.parent is None:
+        cache = session.info.pop(_POLICY_WRITES, None)
+        if cache is not None:
+            cache.invalidate()
+
+
+@lru_cache(maxsize=256)
+def _parse_calendar(text: str) -> BusinessCalendar:
+    return BusinessCalendar.from_dict(json.loads(text))
+
+
+def calendar_of(data: Mapping[str, Any] | None) -> BusinessCalendar:
+    """``BusinessCalendar.from_dict(data or {})``, parsed once per distinct calendar."""
+    return _parse_calendar(json.dumps(data or {}))
+
+
+class _Event(NamedTuple):
+    """One stored clock event, as the replay needs it."""
+
+    at: datetime
+    kind: str
+    targets: dict[str, Any] | None
+    clocks: list[Any] | None
+
+
+class _Clock(NamedTuple):
+    """A stored clock row as ``track`` reads it (no ORM object), with the session's object for it
+    when one is loaded, whose in-memory values then count."""
+
+    id: int
+    warned: bool
+    escalated: bool
+    values: dict[str, Any]
+    loaded: SlaClock | None
+
+
+# Built once: building a statement and its cache key costs more than running it on SQLite. The
+# tracking path uses Core statements on the session's connection: events are never changed once
+# written, and clock rows are written with their ORM objects (if loaded) kept in step by hand.
+# A unit-of-work flush of one row costs several times its INSERT or UPDATE.
+_EVENT_TABLE = cast(Table, SlaEvent.__table__)
+_CLOCK_TABLE = cast(Table, SlaClock.__table__)
+_CLOCK_VALUES = ("policy_id", "target_seconds", "elapsed_seconds", "paused_seconds", "state", "due_at", "warning_at",
+                 "breached_at", "evaluated_at", "next_check_at")
+_SELECT_EVENTS = (select(_EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks)
+                  .where(_EVENT_TABLE.c.ticket_id == bindparam("ticket_id")).order_by(_EVENT_TABLE.c.id))
+_INSERT_EVENT = _EVENT_TABLE.insert()
+_SELECT_CLOCKS = (select(_CLOCK_TABLE.c.id, _CLOCK_TABLE.c.name, _CLOCK_TABLE.c.warned, _CLOCK_TABLE.c.escalated,
+                         *(_CLOCK_TABLE.c[name] for name in _CLOCK_VALUES))
+                  .where(_CLOCK_TABLE.c.ticket_id == bindparam("ticket_id")))
+_SELECT_CLOCK_OBJECTS = select(SlaClock).where(SlaClock.ticket_id == bindparam("ticket_id"))
+_INSERT_CLOCK = _CLOCK_TABLE.insert()
+_UPDATE_CLOCK = (_CLOCK_TABLE.update().where(_CLOCK_TABLE.c.id == bindparam("clock_id"))
+                 .values({name: bindparam(name) for name in _CLOCK_VALUES}))
+
+
+def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: int | None, now: datetime) -> dict[str, Any]:
+    """What a clock row stores for ``state`` evaluated at ``now`` (in ``_CLOCK_VALUES`` order)."""
+    checks = [t for t in (None if warned else state.warning_at, None if escalated else state.due_at) if t]
+    if state.state == "breached" and not escalated:
+        checks.append(now)
+    return {"policy_id": policy_id, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
+            "paused_seconds": state.paused_seconds, "state": state.state, "due_at": state.due_at,
+            "warning_at": state.warning_at, "breached_at": state.breached_at, "evaluated_at": now,
+            "next_check_at": min(checks) if checks and state.state in ("running", "breached") else None}
+
 
 class SlaService:
     def __init__(self, services: Services) -> None:
@@ -51,18 +233,44 @@ class SlaService:
         fallback = exact or [r for r in rows if not r.service]
         return fallback[0] if fallback else None
 
+    def _stored_policy(self, kind: str, priority: str, service: str | None) -> _StoredPolicy | None:
+        """``policy()`` through the per-application cache (see the module doc)."""
+        if POLICY_CACHE_SECONDS <= 0 or self.session.info.get(_POLICY_WRITES):
+            row = self.policy(kind, priority, service)
+            return _StoredPolicy.of(row) if row is not None else None
+        cache = _policy_cache(self.services.runtime)
+        key = (kind, priority, service or "")
+        hit, value = cache.get(key)
+        if hit:
+            return value
+        generation = cache.generation
+        row = self.policy(kind, priority, service)
+        value = _StoredPolicy.of(row) if row is not None else None
+        cache.put(key, value, generation, POLICY_CACHE_SECONDS)
+        return value
+
     def terms(self, kind: str, priority: str | None, service: str | None) -> dict[str, Any] | None:
         """Targets, calendar, pauses, warning ratio and escalation in force; built-in defaults
         (24x7, the issue's P1-P4 targets) when no policy is stored."""
-        row = self.policy(kind, priority, service)
+        row = self._stored_policy(kind, priority, service) if priority else None
         if row is not None:
             return {"policy_id": row.id, "targets": {"response": row.response_seconds, "resolution": row.resolution_seconds},
-                    "calendar": row.calendar or {}, "pauses": list(row.pause_statuses or []),
-                    "warning_ratio": row.warning_ratio, "escalation": row.escalation or DEFAULT_ESCALATION}
+                    "calendar": copy.deepcopy(row.calendar), "pauses": list(row.pause_statuses),
+                    "warning_ratio": row.warning_ratio,
+                    "escalation": copy.deepcopy(row.escalation) if row.escalation else DEFAULT_ESCALATION}
         if kind not in TRACKED_KINDS or priority not in DEFAULT_TARGETS:
             return None
         return {"policy_id": None, "targets": dict(DEFAULT_TARGETS[priority]), "calendar": {},
                 "pauses": DEFAULT_PAUSES[kind], "warning_ratio": 0.75, "escalation": DEFAULT_ESCALATION}
+
+    def _policies_written(self) -> None:
+        """Invalidate the policy cache now and when this session's transaction ends; until then
+        this session reads policies from the database."""
+        cache = _policy_cache(self.services.runtime)
+        cache.invalidate()
+        self.session.info[_POLICY_WRITES] = cache
+        if not event.contains(self.session, "after_transaction_end", _policy_transaction_ended):
+            event.listen(self.session, "after_transaction_end", _policy_transaction_ended)
 
     def save_policy(self, actor: User, values: Mapping[str, Any]) -> SlaPolicy:
         if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
@@ -81,6 +289,7 @@ class SlaService:
         if problems:
             raise ValidationFailed("SLA policy is invalid", details={"fields": problems})
         service = values.get("service") or ""
+        self._policies_written()
         row = self.session.scalar(select(SlaPolicy).where(SlaPolicy.kind == values["kind"], SlaPolicy.priority == values["priority"],
                                                           SlaPolicy.service == service))
         if row is None:
@@ -102,46 +311,109 @@ class SlaService:
 
     # -- tracking (after every record sync) ---------------------------------------------------------------
 
-    def _events(self, ticket: Ticket) -> list[SlaEvent]:
-        return list(self.session.scalars(select(SlaEvent).where(SlaEvent.ticket_id == ticket.id).order_by(SlaEvent.id)))
+    def _events(self, ticket: Ticket) -> list[_Event]:
+        if ticket.id is None:
+            self.session.flush()
+        return [_Event._make(row) for row in self.session.connection().execute(_SELECT_EVENTS, {"ticket_id": ticket.id})]
 
     def _add(self, ticket: Ticket, kind: str, at: datetime, *, targets: Mapping[str, float] | None = None,
-             clocks: list[str] | None = None, reason: str) -> None:
-        self.session.add(SlaEvent(ticket_id=ticket.id, at=at, kind=kind, targets=dict(targets) if targets else None,
-                                  clocks=clocks, reason=reason))
+             clocks: list[str] | None = None, reason: str, pending: list[dict[str, Any]] | None = None) -> _Event:
+        """Record one clock event (and its audit entry): written at once, or appended to ``pending``
+        for the caller to write with ``_write_events``."""
+        stored = dict(targets) if targets else None
+        values = {"ticket_id": ticket.id, "at": at, "kind": kind, "targets": stored, "clocks": clocks, "reason": reason}
+        if pending is None:
+            self._write_events([values])
+        else:
+            pending.append(values)
         self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id,
                                    payload={"number": ticket.number, "reason": reason, "targets": dict(targets or {}),
                                             "clocks": clocks}, actor_name="sla")
+        return _Event(at, kind, stored, clocks)
+
+    def _write_events(self, values: list[dict[str, Any]]) -> None:
+        if values:
+            self.session.connection().execute(_INSERT_EVENT, values)
 
     def track(self, ticket: Ticket, changes: Mapping[str, Any]) -> None:
-        """Turn a record change into clock events, then re-evaluate the clocks."""
+        """Turn a record change into clock events, then re-evaluate and store the clocks."""
         terms = self.terms(ticket.kind, ticket.priority, ticket.service)
         events = self._events(ticket)
+        had_events = bool(events)
+        pending: list[dict[str, Any]] = []
         now = self.services.runtime.clock.now()
         if not events:
             if terms is None:
                 return
-            self._add(ticket, "start", ticket.opened_at, targets=terms["targets"], reason="record opened")
+            events.append(self._add(ticket, "start", ticket.opened_at, targets=terms["targets"], reason="record opened",
+                                    pending=pending))
             if ticket.status in terms["pauses"]:
-                self._add(ticket, "pause", now, reason=f"status {ticket.status}")
+                events.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
         elif terms is not None:
             last_targets = next((e.targets for e in reversed(events) if e.targets), None)
+            added: list[_Event] = []
             if "priority" in changes and last_targets != terms["targets"]:
-                self._add(ticket, "priority", now, targets=terms["targets"], reason=f"priority {ticket.priority}")
+                added.append(self._add(ticket, "priority", now, targets=terms["targets"], reason=f"priority {ticket.priority}",
+                                       pending=pending))
             if "status" in changes:
                 paused_now = ticket.status in terms["pauses"] or ticket.status in self._resolved(ticket)
                 was_paused = self._paused(events)
                 closed = ticket.closed_at is not None
                 if closed:
-                    self._add(ticket, "stop", now, reason=f"status {ticket.status}")
+                    added.append(self._add(ticket, "stop", now, reason=f"status {ticket.status}", pending=pending))
                 elif paused_now and not was_paused:
-                    self._add(ticket, "pause", now, reason=f"status {ticket.status}")
+                    added.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
                 elif not paused_now and was_paused:
-                    self._add(ticket, "resume", now, reason=f"status {ticket.status}")
+                    added.append(self._add(ticket, "resume", now, reason=f"status {ticket.status}", pending=pending))
+            events.extend(added)
         if ticket.first_response_at is not None and "first_response_at" in changes:
-            self._add(ticket, "stop", ticket.first_response_at, clocks=["response"], reason="first response")
-        self.session.flush()
-        self.refresh(ticket, terms)
+            events.append(self._add(ticket, "stop", ticket.first_response_at, clocks=["response"], reason="first response",
+                                    pending=pending))
+        self._write_events(pending)
+        now = self.services.runtime.clock.now()
+        states = self.evaluate(ticket, terms, events=events, now=now)
+        # Clock rows are only ever written from events, and events are never deleted (but with
+        # their ticket, as are the clocks): a record without events before this call has none.
+        self._store(ticket, terms, states, now, self._clocks(ticket) if had_events else {})
+
+    def _clocks(self, ticket: Ticket) -> dict[str, _Clock]:
+        """The stored clock rows of ``ticket`` by name, read without the ORM."""
+        found: dict[str, _Clock] = {}
+        identity = self.session.identity_map
+        for row in self.session.connection().execute(_SELECT_CLOCKS, {"ticket_id": ticket.id}):
+            loaded = identity.get(self.session.identity_key(SlaClock, row.id))
+            if isinstance(loaded, SlaClock):  # the session's view of the row (maybe changed, not flushed) counts
+                found[row.name] = _Clock(row.id, loaded.warned, loaded.escalated,
+                                         {name: getattr(loaded, name) for name in _CLOCK_VALUES}, loaded)
+            else:
+                found[row.name] = _Clock(row.id, row.warned, row.escalated, {name: row._mapping[name] for name in _CLOCK_VALUES},
+                                         None)
+        return found
+
+    def _store(self, ticket: Ticket, terms: Mapping[str, Any] | None, states: Mapping[str, ClockState], now: datetime,
+               stored: Mapping[str, _Clock]) -> None:
+        """Write ``states`` over the clock rows ``stored``: one INSERT for the new rows, one
+        UPDATE for the changed ones; loaded ORM objects get the written values."""
+        policy_id = (terms or {}).get("policy_id")
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for name, state in states.items():
+            clock = stored.get(name)
+            if clock is None:
+                inserts.append({"ticket_id": ticket.id, "name": name, "warned": False, "escalated": False,
+                                **_clock_values(state, False, False, policy_id, now)})
+                continue
+            values = _clock_values(state, clock.warned, clock.escalated, policy_id, now)
+            if values != clock.values:
+                updates.append({"clock_id": clock.id, **values})
+                if clock.loaded is not None:
+                    for key, value in values.items():
+                        set_committed_value(clock.loaded, key, value)
+        connection = self.session.connection()
+        if inserts:
+            connection.execute(_INSERT_CLOCK, inserts)
+        if updates:
+            connection.execute(_UPDATE_CLOCK, updates)
 
     def _resolved(self, ticket: Ticket) -> set[str]:
         instance = self.services.records.instance_for(ticket)
@@ -149,49 +421,48 @@ class SlaService:
         return set((mapping or {}).get("resolved_statuses", ["resolved"]))
 
     @staticmethod
-    def _paused(events: list[SlaEvent]) -> bool:
+    def _paused(events: Sequence[_Event]) -> bool:
         paused = False
-        for event in events:
-            if event.kind == "pause":
+        for item in events:
+            if item.kind == "pause":
                 paused = True
-            elif event.kind == "resume":
+            elif item.kind == "resume":
                 paused = False
         return paused
 
-    def evaluate(self, ticket: Ticket, terms: Mapping[str, Any] | None = None) -> dict[str, ClockState]:
+    def evaluate(self, ticket: Ticket, terms: Mapping[str, Any] | None = None, *,
+                 events: Sequence[_Event] | None = None, now: datetime | None = None) -> dict[str, ClockState]:
+        """The clocks of ``ticket`` as of ``now`` (default: the clock's now), replayed from
+        ``events`` (default: read from the database)."""
         terms = terms if terms is not None else self.terms(ticket.kind, ticket.priority, ticket.service)
-        events = self._events(ticket)
+        if events is None:
+            events = self._events(ticket)
         if not events:
             return {}
-        calendar = BusinessCalendar.from_dict((terms or {}).get("calendar") or {})
+        calendar = calendar_of((terms or {}).get("calendar"))
         replay = [ClockEvent(at=e.at, kind=e.kind, targets=e.targets,
                              clocks=frozenset(e.clocks) if e.clocks is not None else None) for e in events]
-        return evaluate(replay, calendar, self.services.runtime.clock.now(), float((terms or {}).get("warning_ratio", 0.75)))
+        return evaluate(replay, calendar, now if now is not None else self.services.runtime.clock.now(),
+                        float((terms or {}).get("warning_ratio", 0.75)))
 
     def refresh(self, ticket: Ticket, terms: Mapping[str, Any] | None = None) -> list[SlaClock]:
-        """Recompute and store the clocks of ``ticket``; return the stored rows."""
-        states = self.evaluate(ticket, terms)
-        rows = {c.name: c for c in self.session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id))}
+        """Recompute and store the clocks of ``ticket``; return the stored rows (ORM objects)."""
         now = self.services.runtime.clock.now()
+        states = self.evaluate(ticket, terms, now=now)
+        rows = {c.name: c for c in self.session.scalars(_SELECT_CLOCK_OBJECTS, {"ticket_id": ticket.id})}
+        policy_id = (terms or {}).get("policy_id")
+        stored: dict[str, _Clock] = {}
         for name, state in states.items():
             row = rows.get(name)
             if row is None:
                 row = SlaClock(ticket_id=ticket.id, name=name, warned=False, escalated=False)
+                for key, value in _clock_values(state, False, False, policy_id, now).items():
+                    setattr(row, key, value)
                 self.session.add(row)
                 rows[name] = row
-            row.policy_id = (terms or {}).get("policy_id")
-            row.target_seconds = state.target_seconds
-            row.elapsed_seconds = state.elapsed_seconds
-            row.paused_seconds = state.paused_seconds
-            row.state = state.state
-            row.due_at = state.due_at
-            row.warning_at = state.warning_at
-            row.breached_at = state.breached_at
-            row.evaluated_at = now
-            checks = [t for t in (None if row.warned else state.warning_at, None if row.escalated else state.due_at) if t]
-            if state.state == "breached" and not row.escalated:
-                checks.append(now)
-            row.next_check_at = min(checks) if checks and state.state in ("running", "breached") else None
+            else:
+                stored[name] = _Clock(row.id, row.warned, row.escalated, {key: getattr(row, key) for key in _CLOCK_VALUES}, row)
+        self._store(ticket, terms, {name: states[name] for name in stored}, now, stored)
         self.session.flush()
         return list(rows.values())
 

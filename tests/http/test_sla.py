@@ -3,12 +3,13 @@ a priority change recomputed from the start, warnings and breaches escalated by 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
-from app.models import Group, Notification
+from app.models import Group, Notification, SlaClock, SlaPolicy, Ticket
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
 
@@ -123,3 +124,96 @@ def test_breach_escalation_can_raise_priority_and_reassign(desk: Desk, services,
     assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk" and record["status"] == "pending"
     breach = [e for e in desk.history(record["instance_id"]) if e["type"] == "sla_breached"][0]
     assert breach["payload"]["actions"] == {"priority": ["P3", "P2"], "assignment_group": ["NetworkTeam", "ServiceDesk"]}
+
+
+# -- cost and caching of the tracking path -------------------------------------------------------------------
+
+
+def _ticket(services, number: str) -> Ticket:
+    return services.session.scalar(select(Ticket).where(Ticket.number == number))
+
+
+def _sla_statements(connection, run) -> list[str]:
+    """``run()``'s statements on SLA tables as "VERB table" (the first SLA table named)."""
+    seen: list[str] = []
+
+    def log(_conn, _cursor, statement, _params, _context, _executemany) -> None:
+        table = re.search(r"sla_(event|clock|policy)", statement)
+        if table:
+            seen.append(f"{statement.split()[0]} {table.group(0)}")
+
+    event.listen(connection, "before_cursor_execute", log)
+    try:
+        run()
+    finally:
+        event.remove(connection, "before_cursor_execute", log)
+    return seen
+
+
+def test_a_record_change_reads_events_and_clocks_once_and_keeps_loaded_clocks_current(desk: Desk, services, clock, connection):
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    ticket = _ticket(services, number)
+    rows = {r.name: r for r in services.sla.refresh(ticket)}  # ORM objects of this session
+    assert rows["resolution"].state == "running"
+    clock.advance(timedelta(hours=1))
+    ticket.status = "pending"
+    statements = _sla_statements(connection, lambda: services.sla.track(ticket, {"status": ("new", "pending")}))
+    # the policy comes from the cache; events and clocks are read once; one UPDATE for both clocks
+    assert statements == ["SELECT sla_event", "INSERT sla_event", "SELECT sla_clock", "UPDATE sla_clock"]
+    # the objects already loaded in the session show what was written, as the database does
+    assert rows["resolution"].state == "paused" and rows["resolution"].elapsed_seconds == HOUR
+    assert rows["resolution"].evaluated_at == clock.now() and rows["resolution"].next_check_at is None
+    assert not [o for o in services.session.dirty if isinstance(o, SlaClock)]  # nothing left for a flush to write
+    stored = connection.execute(text("SELECT state, elapsed_seconds FROM sla_clock WHERE ticket_id = :t AND name = 'resolution'"),
+                                {"t": ticket.id}).one()
+    assert tuple(stored) == ("paused", HOUR)
+    # nothing SLA-relevant changed and no time passed: no event, no write
+    statements = _sla_statements(connection, lambda: services.sla.track(ticket, {"title": ("a", "b")}))
+    assert statements == ["SELECT sla_event", "SELECT sla_clock"]
+    services.session.commit()
+    assert [e.kind for e in services.sla._events(ticket)] == ["start", "pause"]
+
+
+def test_policies_are_cached_per_process_invalidated_by_saves_and_expire_within_seconds(desk: Desk, services, monkeypatch):
+    from app.services import sla as sla_module
+
+    olga = services.users.get_by_username("olga")
+    assert services.sla.terms("incident", "P3", None)["targets"]["response"] == 4 * HOUR  # built-in default, now cached
+    # another process writes a policy: this process keeps its cached answer for at most POLICY_CACHE_SECONDS
+    services.session.add(SlaPolicy(kind="incident", priority="P3", service="", response_seconds=60, resolution_seconds=600,
+                                   calendar={}, pause_statuses=[], warning_ratio=0.5, escalation={}, updated_at=desk_now(services)))
+    services.session.commit()
+    assert services.sla.terms("incident", "P3", None)["targets"]["response"] == 4 * HOUR
+    later = sla_module.monotonic() + sla_module.POLICY_CACHE_SECONDS + 0.01
+    monkeypatch.setattr(sla_module, "monotonic", lambda: later)
+    assert services.sla.terms("incident", "P3", None)["targets"] == {"response": 60, "resolution": 600}
+    # a save in this process applies at once, in its own transaction too, and a rollback leaves no trace
+    body = {"kind": "incident", "priority": "P3", "response_seconds": 120, "resolution_seconds": 1200}
+    services.sla.save_policy(olga, body)
+    assert services.sla.terms("incident", "P3", None)["targets"] == {"response": 120, "resolution": 1200}
+    services.session.rollback()
+    assert services.sla.terms("incident", "P3", None)["targets"] == {"response": 60, "resolution": 600}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=body).status_code == 200
+    assert services.sla.terms("incident", "P3", None)["targets"] == {"response": 120, "resolution": 1200}
+    # what terms() returns is the caller's own copy
+    services.sla.terms("incident", "P3", None)["targets"]["response"] = 1
+    services.sla.terms("incident", "P3", None)["pauses"].append("x")
+    assert services.sla.terms("incident", "P3", None)["targets"]["response"] == 120
+    assert services.sla.terms("incident", "P3", None)["pauses"] == []
+
+
+def test_a_lookup_that_raced_with_a_save_does_not_store_its_old_answer():
+    from app.services.sla import _PolicyCache
+
+    cache = _PolicyCache()
+    key = ("incident", "P3", "")
+    generation = cache.generation  # a lookup starts ...
+    cache.invalidate()  # ... a policy is saved meanwhile ...
+    cache.put(key, None, generation, 5.0)  # ... and the lookup's answer may predate the save
+    assert cache.get(key) == (False, None)
+    cache.put(key, None, cache.generation, 5.0)
+    assert cache.get(key) == (True, None)
+
+
+def desk_now(services):
+    return services.runtime.clock.now()
