@@ -448,6 +448,9 @@ class SlaService:
     def refresh(self, ticket: Ticket, terms: Mapping[str, Any] | None = None) -> list[SlaClock]:
         """Recompute and store the clocks of ``ticket``; return the stored rows (ORM objects)."""
         now = self.services.runtime.clock.now()
+        # The terms in force, also when the caller has none at hand (the record's SLA page):
+        # the stored clocks keep naming the policy they were measured against.
+        terms = terms if terms is not None else self.terms(ticket.kind, ticket.priority, ticket.service)
         states = self.evaluate(ticket, terms, now=now)
         rows = {c.name: c for c in self.session.scalars(_SELECT_CLOCK_OBJECTS, {"ticket_id": ticket.id})}
         policy_id = (terms or {}).get("policy_id")

@@ -102,6 +102,11 @@ def test_policies_can_be_replaced_with_business_hours(desk: Desk, clock):
     sla = clocks(desk, number)
     assert sla["response"]["target_seconds"] == 2 * HOUR
     assert sla["response"]["due_at"].startswith("2026-01-12T08:00")  # Monday 09:00 Berlin
+    # reading the clocks stores them again, still naming the policy they were measured against
+    policy_id = desk.services.session.scalar(select(SlaPolicy.id).where(SlaPolicy.priority == "P3"))
+    stored = desk.services.session.scalars(select(SlaClock.policy_id).join(Ticket, Ticket.id == SlaClock.ticket_id)
+                                           .where(Ticket.number == number)).all()
+    assert stored and set(stored) == {policy_id}
 
 
 def test_breach_escalation_can_raise_priority_and_reassign(desk: Desk, services, clock):
