@@ -199,7 +199,7 @@ class InstanceRunner:
         instance.next_timer_at = run.next_timer_at()
         instance.updated_at = self.clock.now()
 
-        ready = {view.id: view for view in run.user_tasks()} if run.status == InstanceStatus.RUNNING else {}
+        ready = {view.id: view for view in run.user_tasks()} if instance.status == InstanceStatus.RUNNING else {}
         existing = {
             row.engine_task_id: row
             for row in self.session.scalars(
