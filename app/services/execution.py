@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
 from app.db import TRANSACTION_SCOPED
@@ -203,7 +203,9 @@ class InstanceRunner:
         existing = {
             row.engine_task_id: row
             for row in self.session.scalars(
+                # The instance is at hand: no joins to it, its definition and its people per row.
                 select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)
+                .options(lazyload(HumanTask.instance), lazyload(HumanTask.claimed_by))
             )
         }
         still_open: list[HumanTask] = []
