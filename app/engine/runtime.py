@@ -488,6 +488,7 @@ class WorkflowRun:
                          if isinstance(t.task_spec, StandardLoopTask) and t.state == TaskState.STARTED]:
                 merged = loop.internal_data.get("merged") or []
                 done = set(merged)
+                dropped: set[str] = set()
                 for child_id in list(loop._children):
                     child = workflow.tasks.get(child_id)
                     if child is None or str(child_id) not in done or child.state != TaskState.COMPLETED:
@@ -499,9 +500,11 @@ class WorkflowRun:
                             task.workflow.tasks.pop(task.id, None)
                     loop._children.remove(child_id)
                     del workflow.tasks[child_id]
-                    removed += 1
-                if removed:
-                    loop.internal_data["merged"] = ["-" if m not in {str(c) for c in loop._children} else m for m in merged]
+                    dropped.add(str(child_id))
+                if dropped:
+                    # One pass over the list (it holds one entry per round ever run).
+                    loop.internal_data["merged"] = ["-" if m in dropped else m for m in merged]
+                    removed += len(dropped)
         return removed
 
     def _failing_element(self) -> dict[str, Any]:
