@@ -130,9 +130,7 @@ class InstanceRunner:
         self.session.add(instance)
         self.session.flush()
         if mapping and number:
-            ticket = self.records.open_record(mapping["kind"], number, user, data)
-            ticket.instance_id = instance.id
-            self.session.flush()
+            ticket = self.records.open_record(mapping["kind"], number, user, data, instance_id=instance.id)
             self._tickets[instance.id] = ticket
         run = self.engine.start(self.bundle(definition), data, self.identity(user, None), self.operations(instance, user))
         return instance, run

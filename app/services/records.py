@@ -91,11 +91,12 @@ class RecordService:
         ).one()
         return f"{row.prefix}-{row.last_value:06d}"
 
-    def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any]) -> Ticket:
+    def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any],
+                    instance_id: int | None = None) -> Ticket:
         now = self.clock.now()
         ticket = Ticket(kind=kind, number=number, requester_id=requester.id, requester=requester, details={},
                         opened_at=now, updated_at=now, title=_text(data.get("title"), 500) or "", description="",
-                        status="new")
+                        status="new", instance_id=instance_id)
         self.session.add(ticket)
         self.session.flush()
         return ticket
@@ -112,6 +113,13 @@ class RecordService:
         the record itself (an SLA escalation raising the priority) is not reverted by a later,
         unrelated step.
         """
+        # Its lookups (the assignee, the requester to notify) do not depend on the record's own
+        # pending changes: write them once, at the next flush, not piecemeal before each lookup.
+        with self.session.no_autoflush:
+            return self._sync(ticket, mapping, data, actor, previous)
+
+    def _sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
+              previous: Mapping[str, Any] | None) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         for field, variable in (mapping.get("fields") or {}).items():
             if variable not in data:
