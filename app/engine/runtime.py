@@ -205,6 +205,7 @@ class RunCache:
         text = run.clean_dump
         if self.size <= 0 or text is None or run.failure is not None:
             return False
+        run.operations = None  # the request's handler (and what it holds) is not kept; take's caller sets its own
         with self._lock:
             self._runs[key] = (text, run)
             self._runs.move_to_end(key)

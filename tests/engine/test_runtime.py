@@ -215,7 +215,9 @@ def _started(h: Harness) -> tuple[WorkflowRun, str]:
 def test_run_cache_hands_out_a_run_only_for_its_exact_state(h: Harness):
     cache = h.engine.runs
     run, state = _started(h)
+    run.operations = lambda name, params: None
     assert cache.park(1, run)
+    assert run.operations is None  # a parked run keeps nothing of the request that parked it
     assert cache.take(1, state + " ", run.bundle) is None  # any other text: a miss, and the entry is gone
     assert cache.take(1, state, run.bundle) is None
     assert cache.park(1, run)
