@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -179,7 +181,23 @@ class ProcessEngine:
         workflow = load_state(
             state, serializer_version, bundle.spec, bundle.subprocess_specs, self._script_engine()
         )
-        return WorkflowRun(workflow, bundle, self._now, operations)
+        return WorkflowRun(workflow, bundle, self._now, operations, restored=True)
+
+
+#: Values a JSON round trip of the state gives back as they are (the serializer registers the
+#: last five); anything else (a tuple, a set, an int dict key, an IntEnum) comes back different.
+_JSON_SCALARS = (str, int, float, bool, type(None), datetime, date, Decimal, UUID, timedelta)
+
+
+def _json_stable(value: Any) -> bool:
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is list:
+        return all(_json_stable(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _json_stable(item) for key, item in value.items())
+    return False
 
 
 class RunCache:
@@ -203,7 +221,7 @@ class RunCache:
     def park(self, key: Any, run: WorkflowRun) -> bool:
         """Keep ``run`` for ``key`` if its last dump is still what it holds; True if kept."""
         text = run.clean_dump
-        if self.size <= 0 or text is None or run.failure is not None:
+        if self.size <= 0 or text is None or run.failure is not None or not run.json_stable():
             return False
         run.operations = None  # the request's handler (and what it holds) is not kept; take's caller sets its own
         with self._lock:
@@ -234,7 +252,8 @@ class WorkflowRun:
     serializer_version = STATE_VERSION
 
     def __init__(
-        self, workflow: BpmnWorkflow, bundle: SpecBundle, now: Now | None = None, operations: Operations | None = None
+        self, workflow: BpmnWorkflow, bundle: SpecBundle, now: Now | None = None, operations: Operations | None = None,
+        restored: bool = False,
     ) -> None:
         self._wf = workflow
         self.bundle = bundle
@@ -243,6 +262,25 @@ class WorkflowRun:
         self.failure: EngineFailure | None = self._failure_from_tasks()
         self._changes = 0  # bumped by every step; a dump remembers the count it was taken at
         self._dumped: tuple[int, str] | None = None
+        # Tasks whose state changed before this instant hold data known to survive a JSON round
+        # trip unchanged (a restored run's data came from JSON; a new run's has not been checked).
+        self._stable_before = time.time() if restored else 0.0
+
+    def json_stable(self) -> bool:
+        """Would a run restored from this run's dump hold the same data? (Scripts may leave a
+        tuple or an int-keyed dict; the stored state turns them into a list or str keys, so a
+        kept run would then behave unlike a restored one.) Checks what changed since the last
+        check that passed."""
+        checked_at = time.time()
+        for workflow in (self._wf, *self._wf.subprocesses.values()):
+            for task in workflow.tasks.values():
+                if task.last_state_change >= self._stable_before and not (
+                        _json_stable(task.data) and _json_stable(task.internal_data)):
+                    return False
+        if not _json_stable(self._wf.data):
+            return False
+        self._stable_before = checked_at
+        return True
 
     @property
     def clean_dump(self) -> str | None:

@@ -247,3 +247,38 @@ def test_run_cache_is_bounded_and_can_be_off(h: Harness):
     assert cache.take(2, runs[2][1], runs[2][0].bundle) is runs[2][0]
     off = RunCache(0)
     assert off.park(0, runs[1][0]) is False and off.take(0, runs[1][1], runs[1][0].bundle) is None
+
+
+UNSTABLE_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs" targetNamespace="t">
+ <bpmn:process id="unstable" isExecutable="true">
+  <bpmn:startEvent id="s"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="make"/>
+  <bpmn:scriptTask id="make"><bpmn:script>counts = {1: "one"}
+pair = (1, 2)</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f2" sourceRef="make" targetRef="wait"/>
+  <bpmn:userTask id="wait" name="Wait"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="use"/>
+  <bpmn:scriptTask id="use"><bpmn:script>same = pair == [1, 2]
+got = counts.get("1")</bpmn:script></bpmn:scriptTask>
+  <bpmn:sequenceFlow id="f4" sourceRef="use" targetRef="e"/>
+  <bpmn:endEvent id="e"/>
+ </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_run_cache_keeps_no_run_whose_data_a_restore_would_change():
+    # A tuple and an int dict key come back from the stored state as a list and a str key: a kept
+    # run would answer differently from a restored one, so it is not kept.
+    h = Harness([("unstable.bpmn", UNSTABLE_BPMN)])
+    process = h.specs["unstable"]
+    bundle = h.engine.spec(process.content_hash, process.spec_json)
+    run = h.engine.start(bundle, {}, ALICE)
+    state = run.dump()
+    assert not run.json_stable() and not h.engine.runs.park(1, run)
+    restored = h.engine.restore(bundle, state, run.serializer_version)
+    assert restored.dump() == state
+    assert restored.json_stable() and h.engine.runs.park(1, restored)
+    [task] = restored.user_tasks()
+    restored.complete_task(task.id, {}, ALICE)
+    assert restored.status == "completed" and (restored.data["same"], restored.data["got"]) == (True, "one")
