@@ -41,6 +41,9 @@ RecordHook = Callable[[Ticket, dict[str, Any]], None]
 OPEN_TASKS = TRANSACTION_SCOPED + "open_tasks"
 
 
+#: ``session.info`` key: instance id -> its record, looked up once per transaction.
+TICKETS = TRANSACTION_SCOPED + "tickets"
+
 #: ``session.info`` key: instance id -> (run cache, run) to park when the transaction commits.
 PARK_ON_COMMIT = TRANSACTION_SCOPED + "park_on_commit"
 
@@ -81,16 +84,16 @@ class InstanceRunner:
         self.operations = operations
         self.notifications = notifications
         self.on_record_change = on_record_change
-        self._tickets: dict[int, Ticket | None] = {}  # instance id -> its record, this unit of work
         self._loaded: dict[int, int] = {}  # id(run) -> instance id, for runs this unit of work loaded
 
     def ticket_for(self, instance: ProcessInstance) -> Ticket | None:
-        """The instance's record (None for processes without one), looked up once per unit of work."""
+        """The instance's record (None for processes without one), looked up once per transaction."""
         if not instance.definition.record_mapping:
             return None
-        if instance.id not in self._tickets or self._tickets[instance.id] is None:
-            self._tickets[instance.id] = self.records.for_instance(instance.id)
-        return self._tickets[instance.id]
+        tickets = self.session.info.setdefault(TICKETS, {})
+        if tickets.get(instance.id) is None:
+            tickets[instance.id] = self.records.for_instance(instance.id)
+        return tickets[instance.id]  # type: ignore[no-any-return]
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
         return self.engine.spec(definition.spec_key, lambda: definition.spec_json)
@@ -131,7 +134,7 @@ class InstanceRunner:
         self.session.flush()
         if mapping and number:
             ticket = self.records.open_record(mapping["kind"], number, user, data, instance_id=instance.id)
-            self._tickets[instance.id] = ticket
+            self.session.info.setdefault(TICKETS, {})[instance.id] = ticket
         run = self.engine.start(self.bundle(definition), data, self.identity(user, None), self.operations(instance, user))
         return instance, run
 

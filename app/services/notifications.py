@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.db import begin_write
+from app.db import TRANSACTION_SCOPED, begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import DeliveryAttempt, Group, Notification, OutboxMessage, Role, Ticket, User, Webhook
 
@@ -40,13 +40,15 @@ class DeliveryReport:
     dead: int = 0
 
 
+ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
+
+
 class NotificationService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, config: Mapping[str, Any]) -> None:
         self.session = session
         self.audit = audit
         self.clock = clock
         self.config = config
-        self._active_hooks: list[Webhook] | None = None  # read once per unit of work
 
     # -- producing ------------------------------------------------------------------------------------
 
@@ -91,9 +93,10 @@ class NotificationService:
         """Queue one signed webhook delivery per active subscription to ``event_type``."""
         now = self.clock.now()
         count = 0
-        if self._active_hooks is None:
-            self._active_hooks = list(self.session.scalars(select(Webhook).where(Webhook.active.is_(True))))
-        for hook in self._active_hooks:
+        hooks = self.session.info.get(ACTIVE_HOOKS)
+        if hooks is None:  # read once per transaction
+            hooks = self.session.info[ACTIVE_HOOKS] = list(self.session.scalars(select(Webhook).where(Webhook.active.is_(True))))
+        for hook in hooks:
             if "*" not in hook.events and event_type not in hook.events:
                 continue
             self.session.add(OutboxMessage(
@@ -151,7 +154,7 @@ class NotificationService:
             raise ValidationFailed("webhook is invalid", details={"fields": problems})
         hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
         self.session.add(hook)
-        self._active_hooks = None
+        self.session.info.pop(ACTIVE_HOOKS, None)
         self.session.flush()
         self.audit.record("webhook_created", actor, payload={"id": hook.id, "url": url, "events": events})
         return hook
