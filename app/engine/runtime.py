@@ -374,7 +374,11 @@ class WorkflowRun:
         unknown = 0  # timers whose due time we cannot read: let the engine judge them
         for task in self._wf.get_tasks(state=TaskState.WAITING):
             definition = getattr(task.task_spec, "event_definition", None)
-            if definition is None or "Timer" not in type(definition).__name__:
+            if definition is None:
+                continue
+            if "Timer" not in type(definition).__name__:
+                if "Multiple" in type(definition).__name__:
+                    unknown += 1  # may hold a timer among its events
                 continue
             value = task.internal_data.get("event_value")
             due = value.get("next") if isinstance(value, dict) else value
