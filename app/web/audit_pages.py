@@ -14,20 +14,20 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import ProcessdeskError, ValidationFailed
+from app.errors import ValidationFailed
 from app.models import User
 from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
 
 from . import auth
 from .ticket_pages import VIEWER_SCRIPT, VIEWER_STYLES, viewer_installed
-from .views import bp, signed_in_user
+from .views import bp, json_answer, signed_in_user
 
 #: Query parameters of the search, in the order the form shows them.
 FILTER_KEYS = ("record", "process", "instance", "actor", "event", "from", "to")
@@ -315,9 +315,4 @@ def audit_instance_diagram(instance_id: int) -> Any:
         svc.audit.require_reader(user)
         return svc.instances.diagram(svc.instances.get(user, instance_id))
 
-    try:
-        return jsonify(unit_of_work(read))
-    except ProcessdeskError as err:
-        response = jsonify({"error": err.code, "message": err.message, "details": {}})
-        response.status_code = err.status
-        return response
+    return json_answer(read)

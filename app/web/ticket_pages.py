@@ -19,19 +19,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
 from app.db import COUNT_CAP
-from app.errors import NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Ticket, User
 from app.services import policy
 from app.services.records import KINDS, LINK_TYPES, MAX_COMMENT
 
 from .forms import service_text
-from .views import bp, signed_in_user
+from .views import bp, json_answer, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
 VENDOR = Path(__file__).parent / "static" / "vendor"
@@ -244,13 +244,7 @@ def ticket_diagram(number: str) -> Any:
             raise NotFound(f"{ticket.number} has no process")
         return svc.instances.diagram(instance)
 
-    try:
-        return jsonify(unit_of_work(read))
-    except ProcessdeskError as err:
-        # The script reads JSON: the API's envelope, with the API's statuses (404 for the unseen).
-        response = jsonify({"error": err.code, "message": err.message, "details": {}})
-        response.status_code = err.status
-        return response
+    return json_answer(read)
 
 
 @bp.post("/tickets/<number>/comments")

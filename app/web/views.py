@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -35,6 +36,17 @@ def signed_in_user() -> User:
     user = auth.current_user()
     assert user is not None
     return user
+
+
+def json_answer(read: Callable[[], Any]) -> Any:
+    """A page script's JSON: ``read``'s result in one unit of work, or the API's error envelope
+    with the API's status (404 for what the user may not see)."""
+    try:
+        return jsonify(unit_of_work(read))
+    except ProcessdeskError as err:
+        response = jsonify({"error": err.code, "message": err.message, "details": {}})
+        response.status_code = err.status
+        return response
 
 
 @bp.before_request

@@ -20,6 +20,19 @@
 
   var INVALID = "pd-invalid";
 
+  // A version's BPMN file, as text; rejects on any answer but 2xx.
+  function fetchXml(url) {
+    return window.fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/xml" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("diagram request answered " + response.status);
+      }
+      return response.text();
+    });
+  }
+
   function msg(section, name, values) {
     var text = section.getAttribute("data-msg-" + name) || "";
     Object.keys(values || {}).forEach(function (key) {
@@ -145,15 +158,7 @@
     say(section, msg(section, "loading"));
     var modeler = new window.BpmnJS({ container: container });
     window.processdeskModeler = modeler;
-    window.fetch(section.getAttribute("data-xml-url"), {
-      credentials: "same-origin",
-      headers: { Accept: "application/xml" }
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("diagram request answered " + response.status);
-      }
-      return response.text();
-    }).then(function (xml) {
+    fetchXml(section.getAttribute("data-xml-url")).then(function (xml) {
       return modeler.importXML(xml);
     }).then(function () {
       var canvas = modeler.get("canvas");
@@ -290,15 +295,7 @@
   function drawSide(figure) {
     var container = figure.querySelector(".diagram-canvas");
     var viewer = new window.BpmnJS({ container: container });
-    return window.fetch(figure.getAttribute("data-xml-url"), {
-      credentials: "same-origin",
-      headers: { Accept: "application/xml" }
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("diagram request answered " + response.status);
-      }
-      return response.text();
-    }).then(function (xml) {
+    return fetchXml(figure.getAttribute("data-xml-url")).then(function (xml) {
       return viewer.importXML(xml);
     }).then(function () {
       fit(viewer.get("canvas"), container);
