@@ -213,19 +213,18 @@ class RunCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._runs: OrderedDict[Any, tuple[str, WorkflowRun]] = OrderedDict()
+        self._runs: OrderedDict[Any, WorkflowRun] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def park(self, key: Any, run: WorkflowRun) -> bool:
         """Keep ``run`` for ``key`` if its last dump is still what it holds; True if kept."""
-        text = run.clean_dump
-        if self.size <= 0 or text is None or run.failure is not None or not run.json_stable():
+        if self.size <= 0 or run.clean_dump is None or run.failure is not None or not run.json_stable():
             return False
         run.operations = None  # the request's handler (and what it holds) is not kept; take's caller sets its own
         with self._lock:
-            self._runs[key] = (text, run)
+            self._runs[key] = run
             self._runs.move_to_end(key)
             while len(self._runs) > self.size:
                 self._runs.popitem(last=False)
@@ -234,10 +233,10 @@ class RunCache:
     def take(self, key: Any, state: str, bundle: SpecBundle) -> WorkflowRun | None:
         """The parked run of ``key`` if its state is exactly ``state`` of the same spec; else None."""
         with self._lock:
-            entry = self._runs.pop(key, None)
-        if entry is not None and entry[0] == state and entry[1].bundle.key == bundle.key and entry[1].clean_dump == state:
+            run = self._runs.pop(key, None)
+        if run is not None and run.bundle.key == bundle.key and run.clean_dump == state:
             self.hits += 1
-            return entry[1]
+            return run
         self.misses += 1
         return None
 

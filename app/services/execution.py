@@ -84,7 +84,6 @@ class InstanceRunner:
         self.operations = operations
         self.notifications = notifications
         self.on_record_change = on_record_change
-        self._loaded: dict[int, int] = {}  # id(run) -> instance id, for runs this unit of work loaded
 
     def ticket_for(self, instance: ProcessInstance) -> Ticket | None:
         """The instance's record (None for processes without one), looked up once per transaction."""
@@ -149,7 +148,6 @@ class InstanceRunner:
             cached.operations = self.operations(instance, actor)
             if instance.error:
                 cached.failure = EngineFailure(**instance.error)
-            self._loaded[id(cached)] = instance.id
             return cached
         try:
             run = self.engine.restore(bundle, instance.state, instance.serializer_version,
@@ -160,15 +158,13 @@ class InstanceRunner:
         if instance.error and run.failure is None:
             # A limit breach leaves no task in ERROR; the stored error keeps the instance failed.
             run.failure = EngineFailure(**instance.error)
-        self._loaded[id(run)] = instance.id
         return run
 
-    def release(self, run: WorkflowRun) -> None:
-        """A run this unit of work only read: park it again for the next request. (One that was
-        advanced and saved is parked when its transaction commits; see ``save``.)"""
-        instance_id = self._loaded.pop(id(run), None)
-        if instance_id is not None:
-            self.engine.runs.park(instance_id, run)
+    def release(self, instance: ProcessInstance, run: WorkflowRun) -> None:
+        """A run this unit of work only read: park it again for the next request (kept only if
+        it still holds what it last dumped). One that was advanced and saved is parked when its
+        transaction commits; see ``save``."""
+        self.engine.runs.park(instance.id, run)
 
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane."""
@@ -262,5 +258,4 @@ class InstanceRunner:
         self.session.flush()
         self.session.info.setdefault(OPEN_TASKS, {})[instance.id] = sorted(still_open, key=lambda r: r.id)
         # Parked for the next request on this instance once (and only if) this state is committed.
-        self._loaded.pop(id(run), None)
         self.session.info.setdefault(PARK_ON_COMMIT, {})[instance.id] = (self.engine.runs, run)

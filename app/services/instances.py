@@ -94,7 +94,7 @@ class InstanceService:
                "completed": list(dict.fromkeys(run.history_path())),
                "current": sorted({view.bpmn_id for view in run.user_tasks()}),
                "failed": [failed] if failed else []}
-        self.runner.release(run)
+        self.runner.release(instance, run)
         return out
 
     def tasks_by_id(self, instance_id: int) -> dict[int, HumanTask]:
@@ -244,7 +244,7 @@ class TaskService:
                 data = json_safe(view.data)
             except TaskNotFound:
                 view = None
-            self.runner.release(run)
+            self.runner.release(task.instance, run)
         schema = definition.forms.get(task.form) if task.form else None
         ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
         if schema is not None:
@@ -271,7 +271,7 @@ class TaskService:
         # task and keep the people who may complete it from doing so.
         run = self.runner.load(task.instance, user)
         self._refuse_excluded(user, task, run, "claim")
-        self.runner.release(run)
+        self.runner.release(task.instance, run)
         task.claimed_by = user
         self._touch(task.instance)
         self.audit.record("task_claimed", user, instance_id=task.instance_id, task_id=task.id, payload={"bpmn_id": task.bpmn_id})
