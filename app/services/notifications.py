@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -43,6 +43,32 @@ class DeliveryReport:
 ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
 
 
+class Recipient(NamedTuple):
+    """What a notification needs of a person: read in one query, no ORM object."""
+
+    id: int
+    username: str
+    email: str | None
+    email_opt_out: bool
+
+
+#: Anyone ``notify`` can reach: a user row at hand, or a recipient read for the purpose.
+Person = User | Recipient
+
+# Statements of every step, built once (a reused statement keeps its cache key).
+_RECIPIENT_COLUMNS = (User.id, User.username, User.email, User.email_opt_out)
+_GROUP_MEMBERS = (select(*_RECIPIENT_COLUMNS).join(User.groups)
+                  .where(Group.name == bindparam("group"), User.active.is_(True)).order_by(User.id))
+_ACTIVE_USER = select(*_RECIPIENT_COLUMNS).where(User.username == bindparam("username"), User.active.is_(True))
+_ACTIVE_HOOKS = select(Webhook.id, Webhook.url, Webhook.events).where(Webhook.active.is_(True)).order_by(Webhook.id)
+
+
+class _Hook(NamedTuple):
+    id: int
+    url: str
+    events: list[str]
+
+
 class NotificationService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, config: Mapping[str, Any]) -> None:
         self.session = session
@@ -52,16 +78,17 @@ class NotificationService:
 
     # -- producing ------------------------------------------------------------------------------------
 
-    def members(self, group: str | None) -> list[User]:
+    def members(self, group: str | None) -> list[Person]:
+        """The active members of ``group`` (none if there is no such group), in id order."""
         if not group:
             return []
-        row = self.session.scalar(select(Group).where(Group.name == group))
-        return [u for u in row.members if u.active] if row else []
+        return [Recipient(*row) for row in self.session.execute(_GROUP_MEMBERS, {"group": group})]
 
-    def user(self, username: str | None) -> User | None:
+    def user(self, username: str | None) -> Recipient | None:
         if not username:
             return None
-        return self.session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+        row = self.session.execute(_ACTIVE_USER, {"username": username}).first()
+        return Recipient(*row) if row is not None else None
 
     def link(self, ticket: Ticket | None = None, task_id: int | None = None) -> str:
         base = str(self.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
@@ -71,20 +98,22 @@ class NotificationService:
             return f"{base}/tickets/{ticket.number}"
         return base
 
-    def notify(self, recipients: Iterable[User], event_type: str, subject: str, body: str, *,
+    def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str, body: str, *,
                ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
                exclude: User | None = None) -> int:
-        """In-app and email notifications for each recipient (once each), plus webhook events."""
+        """In-app and email notifications for each recipient (once each), plus webhook events.
+
+        The rows go out as one multi-row INSERT per table on the session's connection (no ORM
+        objects: nothing reads them back in the step), in the step's transaction."""
         now = self.clock.now()
         unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)}
-        for user in unique.values():
-            self.session.add(Notification(user_id=user.id, subject=subject[:255], body=body, created_at=now,
-                                          ticket_id=ticket.id if ticket else None))
-            if user.email and not user.email_opt_out:
-                self.session.add(OutboxMessage(
-                    event_id=uuid.uuid4().hex, event_type=event_type, channel="email", recipient=user.email,
-                    subject=subject[:255], body=body, payload={"user": user.username}, status="pending",
-                    attempts=0, next_attempt_at=now, created_at=now))
+        ticket_id = ticket.id if ticket else None
+        inbox = [{"user_id": user.id, "subject": subject[:255], "body": body, "created_at": now, "ticket_id": ticket_id}
+                 for user in unique.values()]
+        mail = [self._outbox_row(event_type, "email", user.email, subject, body, {"user": user.username}, now)
+                for user in unique.values() if user.email and not user.email_opt_out]
+        self._insert(Notification, inbox)
+        self._insert(OutboxMessage, mail)
         self.publish(event_type, {"subject": subject, "record": ticket.number if ticket else None,
                                   "recipients": sorted(u.username for u in unique.values()), **(payload or {})})
         return len(unique)
@@ -92,19 +121,26 @@ class NotificationService:
     def publish(self, event_type: str, payload: Mapping[str, Any]) -> int:
         """Queue one signed webhook delivery per active subscription to ``event_type``."""
         now = self.clock.now()
-        count = 0
-        hooks = self.session.info.get(ACTIVE_HOOKS)
+        hooks: list[_Hook] | None = self.session.info.get(ACTIVE_HOOKS)
         if hooks is None:  # read once per transaction
-            hooks = self.session.info[ACTIVE_HOOKS] = list(self.session.scalars(select(Webhook).where(Webhook.active.is_(True))))
-        for hook in hooks:
-            if "*" not in hook.events and event_type not in hook.events:
-                continue
-            self.session.add(OutboxMessage(
-                event_id=uuid.uuid4().hex, event_type=event_type, channel="webhook", recipient=hook.url,
-                webhook_id=hook.id, subject=event_type, body="", payload=json_safe(dict(payload)), status="pending",
-                attempts=0, next_attempt_at=now, created_at=now))
-            count += 1
-        return count
+            hooks = self.session.info[ACTIVE_HOOKS] = [_Hook(*row) for row in self.session.execute(_ACTIVE_HOOKS)]
+        rows = [{**self._outbox_row(event_type, "webhook", hook.url, event_type, "", json_safe(dict(payload)), now),
+                 "webhook_id": hook.id}
+                for hook in hooks if "*" in hook.events or event_type in hook.events]
+        self._insert(OutboxMessage, rows)
+        return len(rows)
+
+    @staticmethod
+    def _outbox_row(event_type: str, channel: str, recipient: str, subject: str, body: str,
+                    payload: dict[str, Any], now: Any) -> dict[str, Any]:
+        return {"event_id": uuid.uuid4().hex, "event_type": event_type, "channel": channel, "recipient": recipient,
+                "webhook_id": None, "subject": subject[:255], "body": body, "payload": payload, "status": "pending",
+                "attempts": 0, "next_attempt_at": now, "created_at": now}
+
+    def _insert(self, model: type[Notification] | type[OutboxMessage], rows: list[dict[str, Any]]) -> None:
+        if rows:
+            # The connection, not the session: no autoflush, no identity map, one statement.
+            self.session.connection().execute(insert(model), rows)
 
     # -- reading (API) --------------------------------------------------------------------------------
 

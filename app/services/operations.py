@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError
 from app.models import CatalogItem, Group, ItemStatus, ProcessInstance, Ticket, User
+from app.services.notifications import Person
 
 if TYPE_CHECKING:
     from . import Services
@@ -115,7 +116,7 @@ class PlatformOperations:
 
     def op_notify(self, params: dict[str, Any]) -> dict[str, Any]:
         notifier = self.services.notifications
-        recipients = [u for u in [notifier.user(params.get("user"))] if u is not None]
+        recipients: list[Person] = [u for u in [notifier.user(params.get("user"))] if u is not None]
         recipients += notifier.members(params.get("group"))
         subject = str(params.get("subject") or "")
         count = notifier.notify(recipients, "process.notify", subject, str(params.get("body") or subject),

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from app.db import begin_write
-from app.models import HumanTask, TaskStatus, User
+from app.models import HumanTask, TaskStatus
+
+from .notifications import Person
 
 if TYPE_CHECKING:
     from . import Services
@@ -19,7 +21,7 @@ class ReminderService:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def recipients(self, task: HumanTask) -> list[User]:
+    def recipients(self, task: HumanTask) -> list[Person]:
         notifier = self.services.notifications
         if task.claimed_by is not None:
             return [task.claimed_by]

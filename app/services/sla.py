@@ -55,6 +55,7 @@ from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Group, Role, SlaClock, SlaEvent, SlaPolicy, Ticket, User
 
+from .notifications import Person
 from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, ClockEvent, ClockState, evaluate
 
 if TYPE_CHECKING:
@@ -497,7 +498,7 @@ class SlaService:
     def _escalate(self, ticket: Ticket, clock: SlaClock, level: str, terms: Mapping[str, Any] | None) -> None:
         rules = ((terms or {}).get("escalation") or DEFAULT_ESCALATION).get(level) or {}
         notifier = self.services.notifications
-        people: list[User] = []
+        people: list[Person] = []
         for target in rules.get("notify", []):
             if target == "assignee" and ticket.assignee is not None:
                 people.append(ticket.assignee)
