@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
@@ -73,12 +74,23 @@ class User(Base):
     role_rows: Mapped[list[UserRole]] = relationship(lazy="select", cascade="all, delete-orphan")
     manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select")
 
+    def know_access(self, roles: Iterable[str], groups: Iterable[str]) -> None:
+        """Role and group names read with the user by one query when a request authenticates
+        (UserService.user_for_token); used until a collection itself is loaded or replaced."""
+        self.__dict__["_access_names"] = (frozenset(roles), frozenset(groups))
+
     @property
     def roles(self) -> set[str]:
+        known = self.__dict__.get("_access_names")
+        if known is not None and "role_rows" not in self.__dict__:
+            return set(known[0])
         return {r.role for r in self.role_rows}
 
     @property
     def group_names(self) -> set[str]:
+        known = self.__dict__.get("_access_names")
+        if known is not None and "groups" not in self.__dict__:
+            return set(known[1])
         return {g.name for g in self.groups}
 
     def has_role(self, *roles: str) -> bool:
