@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -33,6 +33,11 @@ class DeployResult:
     deployment_id: int | None
     processes: list[DeployedVersion]
     files: list[str]
+
+
+#: Built once: a reused statement keeps its cache key (starting an instance reads it every time).
+_LATEST = select(ProcessDefinition).where(ProcessDefinition.process_id == bindparam("process_id"),
+                                          ProcessDefinition.is_latest.is_(True))
 
 
 class DefinitionService:
@@ -161,9 +166,7 @@ class DefinitionService:
     # -- reading ------------------------------------------------------------------------------
 
     def latest(self, process_id: str) -> ProcessDefinition:
-        row = self.session.scalar(
-            select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.is_latest.is_(True))
-        )
+        row = self.session.scalar(_LATEST, {"process_id": process_id})
         if row is None:
             raise NotFound(f"no process definition '{process_id}'", details={"process_id": process_id})
         return row

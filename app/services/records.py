@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from sqlalchemy import Select, asc, desc, false, func, or_, select, update
+from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
@@ -72,6 +72,15 @@ def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
+# Statements of every step, built once (a reused statement keeps its cache key; SQLAlchemy
+# would otherwise derive it again on each call).
+_NEXT_NUMBER = (update(RecordSequence).where(RecordSequence.kind == bindparam("sequence_kind"))
+                .values(last_value=RecordSequence.last_value + 1)
+                .returning(RecordSequence.last_value, RecordSequence.prefix))
+_TICKET_OF_INSTANCE = select(Ticket).where(Ticket.instance_id == bindparam("instance_id"))
+_USER_NAMED = select(User).where(User.username == bindparam("username"))
+
+
 class RecordService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, notifications: NotificationService) -> None:
         self.session = session
@@ -83,12 +92,7 @@ class RecordService:
 
     def allocate_number(self, kind: str) -> str:
         """Next number of ``kind`` in this transaction: no gaps on rollback, no duplicates."""
-        row = self.session.execute(
-            update(RecordSequence)
-            .where(RecordSequence.kind == kind)
-            .values(last_value=RecordSequence.last_value + 1)
-            .returning(RecordSequence.last_value, RecordSequence.prefix)
-        ).one()
+        row = self.session.execute(_NEXT_NUMBER, {"sequence_kind": kind}).one()
         return f"{row.prefix}-{row.last_value:06d}"
 
     def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any],
@@ -102,7 +106,7 @@ class RecordService:
         return ticket
 
     def for_instance(self, instance_id: int) -> Ticket | None:
-        return self.session.scalar(select(Ticket).where(Ticket.instance_id == instance_id))
+        return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
 
     def sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
              previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -128,7 +132,7 @@ class RecordService:
                 continue
             value = data[variable]
             if field == "assignee":
-                user = self.session.scalar(select(User).where(User.username == str(value))) if value else None
+                user = self.session.scalar(_USER_NAMED, {"username": str(value)}) if value else None
                 if (user.id if user else None) != ticket.assignee_id:
                     changes["assignee"] = user.username if user else None
                     ticket.assignee = user
