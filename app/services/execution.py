@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
@@ -29,7 +29,7 @@ from app.errors import Conflict
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, Ticket, User
 
 from .audit import AuditLog, json_safe
-from .notifications import NotificationService
+from .notifications import NotificationService, Person
 from .records import RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
@@ -52,6 +52,13 @@ PARK_ON_COMMIT = TRANSACTION_SCOPED + "park_on_commit"
 def _park_committed_runs(session: Session) -> None:
     for instance_id, (cache, run) in session.info.pop(PARK_ON_COMMIT, {}).items():
         cache.park(instance_id, run)
+
+
+#: An instance's READY human task rows. The instance is at hand: no joins to it, its definition
+#: and its people per row. Built once (a reused statement keeps its cache key).
+_READY_ROWS = (select(HumanTask)
+               .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskStatus.READY)
+               .options(lazyload(HumanTask.instance), lazyload(HumanTask.claimed_by)))
 
 
 def saved_open_tasks(session: Session, instance_id: int) -> list[HumanTask] | None:
@@ -168,6 +175,7 @@ class InstanceRunner:
 
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane."""
+        recipients: list[Person]
         if task.assigned_user:
             recipients = [u for u in [self.notifications.user(task.assigned_user)] if u is not None]
         elif task.candidate_group or task.lane:
@@ -197,14 +205,12 @@ class InstanceRunner:
         instance.updated_at = self.clock.now()
 
         ready = {view.id: view for view in run.user_tasks()} if instance.status == InstanceStatus.RUNNING else {}
-        existing = {
-            row.engine_task_id: row
-            for row in self.session.scalars(
-                # The instance is at hand: no joins to it, its definition and its people per row.
-                select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)
-                .options(lazyload(HumanTask.instance), lazyload(HumanTask.claimed_by))
-            )
-        }
+        with self.session.no_autoflush:
+            # Not flushed first: the instance and the task just completed go out in the one flush
+            # below, with the new rows. So a row this step already closed still reads READY from
+            # the database; its state in memory is the truth.
+            rows = self.session.scalars(_READY_ROWS, {"instance_id": instance.id})
+            existing = {row.engine_task_id: row for row in rows if row.state == TaskStatus.READY}
         still_open: list[HumanTask] = []
         for engine_id, row in existing.items():
             if engine_id in ready:
@@ -213,6 +219,7 @@ class InstanceRunner:
                 row.state = TaskStatus.CANCELLED
                 self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": row.bpmn_id})
+        created: list[tuple[HumanTask, UserTaskView, str | None, str | None]] = []
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
@@ -233,7 +240,10 @@ class InstanceRunner:
                 created_at=self.clock.now(),
             )
             self.session.add(row)
-            self.session.flush()
+            created.append((row, view, assigned_user, candidate_group))
+        # One flush for the instance, the rows closed and the rows opened (their ids come back).
+        self.session.flush()
+        for row, view, assigned_user, candidate_group in created:
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
