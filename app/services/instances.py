@@ -9,7 +9,7 @@ from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.db import count_capped
+from app.db import count_capped, get_by_id
 from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
@@ -197,7 +197,7 @@ class TaskService:
         self.clock = clock
 
     def get(self, user: User, task_id: int, action: str = "read") -> HumanTask:
-        task = self.session.get(HumanTask, task_id)
+        task = get_by_id(self.session, HumanTask, task_id)
         if task is None:
             raise NotFound(f"no task {task_id}")
         if not policy.may_see_task(user, task, task.instance):

@@ -60,6 +60,7 @@ _RECIPIENT_COLUMNS = (User.id, User.username, User.email, User.email_opt_out)
 _GROUP_MEMBERS = (select(*_RECIPIENT_COLUMNS).join(User.groups)
                   .where(Group.name == bindparam("group"), User.active.is_(True)).order_by(User.id))
 _ACTIVE_USER = select(*_RECIPIENT_COLUMNS).where(User.username == bindparam("username"), User.active.is_(True))
+_INSERTS = {Notification: insert(Notification), OutboxMessage: insert(OutboxMessage)}
 _ACTIVE_HOOKS = select(Webhook.id, Webhook.url, Webhook.events).where(Webhook.active.is_(True)).order_by(Webhook.id)
 
 
@@ -140,7 +141,7 @@ class NotificationService:
     def _insert(self, model: type[Notification] | type[OutboxMessage], rows: list[dict[str, Any]]) -> None:
         if rows:
             # The connection, not the session: no autoflush, no identity map, one statement.
-            self.session.connection().execute(insert(model), rows)
+            self.session.connection().execute(_INSERTS[model], rows)
 
     # -- reading (API) --------------------------------------------------------------------------------
 

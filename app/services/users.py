@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.db import get_by_id
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.models import Group, Role, User, UserRole, user_group
 
@@ -151,7 +152,8 @@ class UserService:
             raise Unauthorized("token expired", code="token_expired") from None
         except BadSignature:
             raise Unauthorized("invalid token") from None
-        user = self.session.get(User, claims.get("uid"))
+        uid = claims.get("uid")
+        user = get_by_id(self.session, User, uid if isinstance(uid, int) else None)
         if user is None or not user.active or user.token_generation != claims.get("gen"):
             raise Unauthorized("invalid token")
         # Every request checks the caller's roles and groups: their names in one plain query

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+import json
 
-from app.db import count_capped
-from app.models import Group
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.db import count_capped, get_by_id, write_changes
+from app.models import Group, User
 
 
 def test_count_capped_counts_exactly_below_the_cap_and_stops_above(services):
@@ -14,3 +18,94 @@ def test_count_capped_counts_exactly_below_the_cap_and_stops_above(services):
     assert count_capped(services.session, query, cap=7) == (7, True)
     assert count_capped(services.session, query, cap=5) == (5, False)
     assert count_capped(services.session, query.order_by(Group.name.desc()), cap=3) == (3, False)
+
+
+# -- the hot-path helpers: get_by_id and write_changes ----------------------------------------
+
+
+class _Statements:
+    """Counts the statements sent on a connection while it is active."""
+
+    def __init__(self, session):
+        self.engine = session.connection().engine
+        self.seen = []
+
+    def _count(self, _conn, _cursor, statement, *_args):
+        self.seen.append(statement.split()[0].upper())
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def _started(services, users):
+    instance = services.instances.start_process(users["rita"], "simple_request", {"note": "first"})
+    services.session.commit()
+    return instance
+
+
+def test_get_by_id_answers_from_the_identity_map_then_from_the_database(services, users):
+    session = services.session
+    rita = users["rita"]
+    with _Statements(session) as sent:
+        assert get_by_id(session, User, rita.id) is rita
+    assert sent.seen == []
+    session.expunge_all()
+    loaded = get_by_id(session, User, rita.id)
+    assert loaded is not None and loaded.username == "rita" and loaded is not rita
+    assert get_by_id(session, User, 987654) is None
+    assert get_by_id(session, User, None) is None
+
+
+def test_write_changes_writes_the_changed_columns_once_and_bumps_the_version(services, deployed, users):
+    session = services.session
+    instance = _started(services, users)
+    version = instance.lock_version
+    instance.data = {"note": "second"}
+    instance.status = "running"
+    with _Statements(session) as sent:
+        assert write_changes(session, instance) is True
+        session.flush()  # nothing left for the unit of work
+    assert sent.seen == ["UPDATE"]
+    assert instance.lock_version == version + 1
+    row = session.execute(text("SELECT data, lock_version FROM process_instance WHERE id = :id"), {"id": instance.id}).one()
+    assert row.lock_version == version + 1
+    assert (row.data if isinstance(row.data, dict) else json.loads(row.data)) == {"note": "second"}
+    with _Statements(session) as sent:
+        assert write_changes(session, instance) is True  # unchanged: nothing to write
+    assert sent.seen == []
+
+
+def test_write_changes_loses_a_race_like_a_flush_would(services, deployed, users):
+    session = services.session
+    instance = _started(services, users)
+    # Another transaction moved the row on since this session read it.
+    session.execute(text("UPDATE process_instance SET lock_version = lock_version + 1 WHERE id = :id"), {"id": instance.id})
+    instance.data = {"note": "late"}
+    with pytest.raises(StaleDataError):
+        write_changes(session, instance)
+
+
+def test_write_changes_leaves_relationships_and_new_rows_to_the_unit_of_work(services, deployed, users):
+    session = services.session
+    instance = _started(services, users)
+    instance.started_by = users["alex"]
+    assert write_changes(session, instance) is False
+    session.flush()
+    assert instance.started_by_id == users["alex"].id
+    group = Group(name="not-yet-stored")
+    session.add(group)
+    assert write_changes(session, group) is False
+
+
+def test_known_access_names_give_way_to_loaded_collections(services, users):
+    alex = users["alex"]
+    services.session.expunge_all()
+    fresh = get_by_id(services.session, User, alex.id)
+    fresh.know_access(["approver"], ["Elsewhere"])  # what the token check read
+    assert fresh.roles == {"approver"} and fresh.group_names == {"Elsewhere"}
+    services.session.refresh(fresh, ["role_rows", "groups"])  # the collections themselves are loaded
+    assert fresh.roles == {"agent"} and fresh.group_names == {"ServiceDesk"}
