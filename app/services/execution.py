@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED
+from app.db import TRANSACTION_SCOPED, write_changes
 from app.engine import (
     EngineFailure,
     Operations,
@@ -241,7 +241,9 @@ class InstanceRunner:
             )
             self.session.add(row)
             created.append((row, view, assigned_user, candidate_group))
-        # One flush for the instance, the rows closed and the rows opened (their ids come back).
+        # The instance row as one plain UPDATE (version-checked), then one flush for the rows
+        # closed and opened (their ids come back).
+        write_changes(self.session, instance)
         self.session.flush()
         for row, view, assigned_user, candidate_group in created:
             still_open.append(row)
@@ -258,6 +260,7 @@ class InstanceRunner:
                 changes = self.records.sync(ticket, mapping, instance.data, actor, None if first else previous_data)
                 if self.on_record_change is not None and (changes or first):
                     self.on_record_change(ticket, changes)
+                write_changes(self.session, ticket)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

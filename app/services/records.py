@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.clock import Clock
 from app.db import COUNT_CAP, count_capped
@@ -135,7 +136,10 @@ class RecordService:
                 user = self.session.scalar(_USER_NAMED, {"username": str(value)}) if value else None
                 if (user.id if user else None) != ticket.assignee_id:
                     changes["assignee"] = user.username if user else None
-                    ticket.assignee = user
+                    # The column changes; the relationship is only told (no history), so the
+                    # record can be written without a flush (app.db.write_changes).
+                    ticket.assignee_id = user.id if user else None
+                    set_committed_value(ticket, "assignee", user)
                 continue
             limit = 20_000 if field == "description" else 500 if field == "title" else 255
             text_value = _text(value, limit)
