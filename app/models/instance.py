@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, intpk, str64, str128, timestamp, utcnow
 from .definition import ProcessDefinition
 from .user import User
+
+if TYPE_CHECKING:
+    from .record import Ticket
 
 
 class InstanceStatus(StrEnum):
@@ -52,6 +55,14 @@ class ProcessInstance(Base):
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
     started_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[started_by_id])
+    # Read only together with the task a request works on (TaskService.get), so a step needs no
+    # query of its own for them; never loaded on access. See loaded_with().
+    open_tasks: Mapped[list[HumanTask]] = relationship(
+        primaryjoin="and_(HumanTask.instance_id == ProcessInstance.id, HumanTask.state == 'ready')",
+        viewonly=True, lazy="raise", order_by="HumanTask.id")
+    record: Mapped[Ticket | None] = relationship(
+        primaryjoin="Ticket.instance_id == ProcessInstance.id", foreign_keys="Ticket.instance_id",
+        viewonly=True, uselist=False, lazy="raise")
 
     __mapper_args__ = {"version_id_col": lock_version}
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED, write_changes
+from app.db import TRANSACTION_SCOPED, loaded_with, write_changes
 from app.engine import (
     EngineFailure,
     Operations,
@@ -98,7 +98,8 @@ class InstanceRunner:
             return None
         tickets = self.session.info.setdefault(TICKETS, {})
         if tickets.get(instance.id) is None:
-            tickets[instance.id] = self.records.for_instance(instance.id)
+            preloaded, ticket = loaded_with(instance, "record")  # read with the request's task
+            tickets[instance.id] = ticket if preloaded else self.records.for_instance(instance.id)
         return tickets[instance.id]  # type: ignore[no-any-return]
 
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
@@ -205,12 +206,18 @@ class InstanceRunner:
         instance.updated_at = self.clock.now()
 
         ready = {view.id: view for view in run.user_tasks()} if instance.status == InstanceStatus.RUNNING else {}
-        with self.session.no_autoflush:
-            # Not flushed first: the instance and the task just completed go out in the one flush
-            # below, with the new rows. So a row this step already closed still reads READY from
-            # the database; its state in memory is the truth.
-            rows = self.session.scalars(_READY_ROWS, {"instance_id": instance.id})
-            existing = {row.engine_task_id: row for row in rows if row.state == TaskStatus.READY}
+        # The rows read with the task this request works on, if so (used once: this save may
+        # change them), else a query.
+        preloaded, rows = loaded_with(instance, "open_tasks")
+        if preloaded:
+            self.session.expire(instance, ["open_tasks"])
+        else:
+            with self.session.no_autoflush:
+                rows = list(self.session.scalars(_READY_ROWS, {"instance_id": instance.id}))
+        # Not flushed first: the instance and the task just completed go out in the one flush
+        # below, with the new rows. So a row this step already closed still reads READY from the
+        # database; its state in memory is the truth.
+        existing = {row.engine_task_id: row for row in rows if row.state == TaskStatus.READY}
         still_open: list[HumanTask] = []
         for engine_id, row in existing.items():
             if engine_id in ready:

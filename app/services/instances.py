@@ -5,14 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, false, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from app.clock import Clock
 from app.db import count_capped, get_by_id
 from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import AuditEvent, HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, User
+from app.models import (
+    AuditEvent,
+    HumanTask,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskStatus,
+    Ticket,
+    User,
+)
 
 from . import policy
 from .audit import AuditLog, json_safe
@@ -188,6 +197,18 @@ class InstanceService:
         self.audit.refuse(user, action, instance_id=instance_id, task_id=task_id, reason=reason, **extra)
 
 
+#: The task a request works on, with its instance's open task rows and its record: a step then
+#: needs no query of its own for them (InstanceRunner.save and ticket_for use them once). Built
+#: once (a reused statement keeps its cache key).
+_WITH_INSTANCE = joinedload(HumanTask.instance)
+_TASK_FOR_STEP = select(HumanTask).where(HumanTask.id == bindparam("ident")).options(
+    _WITH_INSTANCE.joinedload(ProcessInstance.open_tasks).lazyload(HumanTask.instance),
+    _WITH_INSTANCE.joinedload(ProcessInstance.open_tasks).lazyload(HumanTask.claimed_by),
+    _WITH_INSTANCE.joinedload(ProcessInstance.record).lazyload(Ticket.requester),
+    _WITH_INSTANCE.joinedload(ProcessInstance.record).lazyload(Ticket.assignee),
+)
+
+
 class TaskService:
     def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -197,7 +218,7 @@ class TaskService:
         self.clock = clock
 
     def get(self, user: User, task_id: int, action: str = "read") -> HumanTask:
-        task = get_by_id(self.session, HumanTask, task_id)
+        task = get_by_id(self.session, HumanTask, task_id, _TASK_FOR_STEP)
         if task is None:
             raise NotFound(f"no task {task_id}")
         if not policy.may_see_task(user, task, task.instance):

@@ -49,7 +49,8 @@ class PlatformOperations:
     def ticket(self) -> Ticket | None:
         if self.instance is None or self.instance.id is None:
             return None
-        return self.services.records.for_instance(self.instance.id)
+        # Once per transaction, or as read with the task the request works on.
+        return self.services.runner.ticket_for(self.instance)
 
     def _starter(self) -> User:
         if self.instance is not None and self.instance.started_by is not None:
