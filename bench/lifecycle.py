@@ -68,6 +68,7 @@ def measure_platform(url: str, seconds: float, warmup: int = 3) -> dict[str, Any
         event.listen(desk.ext.db_engine, "before_cursor_execute", count)
         durations = run_for(seconds, at_least=5, at_most=100_000, step=lambda: lifecycle(desk))
         event.remove(desk.ext.db_engine, "before_cursor_execute", count)
+        edge = run_for(max(seconds / 4, 0.5), at_least=5, at_most=100_000, step=lambda: edge_calls(desk))
     finally:
         desk.close()
     total = sum(durations)
@@ -78,7 +79,17 @@ def measure_platform(url: str, seconds: float, warmup: int = 3) -> dict[str, Any
         "median_ms": median(durations) * 1000,  # type: ignore[operator]
         "api_calls_per_lifecycle": 4,
         "sql_statements_per_lifecycle": round(statements[0] / len(durations), 1),
+        "edge_floor_ms": median(edge) * 1000,  # type: ignore[operator]
     }
+
+
+def edge_calls(desk: Desk) -> None:
+    """The edge alone, as many calls as a lifecycle: four authenticated requests that read
+    nothing but the caller and write nothing (``GET /users/me/preferences``): Flask, the test
+    client, the token check with the caller's roles and groups, a JSON answer. What no step
+    through the API can cost less than."""
+    for user in ("rita", "alex", "alex", "rita"):
+        desk.call("GET", "/api/v1/users/me/preferences", user)
 
 
 def measure_bare(seconds: float) -> dict[str, Any]:
