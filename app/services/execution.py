@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
@@ -59,6 +59,10 @@ def _park_committed_runs(session: Session) -> None:
 _READY_ROWS = (select(HumanTask)
                .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskStatus.READY)
                .options(lazyload(HumanTask.instance), lazyload(HumanTask.claimed_by)))
+
+
+#: New human task rows, returned as ORM objects in the order given.
+_OPEN_ROWS = insert(HumanTask).returning(HumanTask, sort_by_parameter_order=True)
 
 
 def saved_open_tasks(session: Session, instance_id: int) -> list[HumanTask] | None:
@@ -226,33 +230,43 @@ class InstanceRunner:
                 row.state = TaskStatus.CANCELLED
                 self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": row.bpmn_id})
-        created: list[tuple[HumanTask, UserTaskView, str | None, str | None]] = []
+        opening: list[tuple[UserTaskView, str | None, str | None]] = []
+        values: list[dict[str, Any]] = []
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
             assigned_user, candidate_group = task_assignment(view)
-            row = HumanTask(
-                instance_id=instance.id,
-                engine_task_id=engine_id,
-                bpmn_id=view.bpmn_id,
-                name=view.name,
-                lane=view.lane,
+            opening.append((view, assigned_user, candidate_group))
+            values.append({
+                "instance_id": instance.id,
+                "engine_task_id": engine_id,
+                "bpmn_id": view.bpmn_id,
+                "name": view.name,
+                "lane": view.lane,
                 # The deployed process, also for tasks inside its subprocesses: inbox filters use it.
-                process_id=instance.process_id,
-                form=view.form,
-                ui_form=view.ui_form,
-                state=TaskStatus.READY,
-                assigned_user=assigned_user,
-                candidate_group=candidate_group,
-                created_at=self.clock.now(),
-            )
-            self.session.add(row)
-            created.append((row, view, assigned_user, candidate_group))
-        # The instance row as one plain UPDATE (version-checked), then one flush for the rows
-        # closed and opened (their ids come back).
+                "process_id": instance.process_id,
+                "form": view.form,
+                "ui_form": view.ui_form,
+                "state": TaskStatus.READY,
+                "assigned_user": assigned_user,
+                "candidate_group": candidate_group,
+                "claimed_by_id": None,
+                "completed_by_id": None,
+                "created_at": self.clock.now(),
+                "completed_at": None,
+                "reminded_at": None,
+                "reminder_count": 0,
+            })
+        # The instance row as one plain UPDATE (version-checked), the rows this step closed as
+        # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).
         write_changes(self.session, instance)
-        self.session.flush()
-        for row, view, assigned_user, candidate_group in created:
+        for row in rows:  # the task this step completed is among them
+            write_changes(self.session, row)
+        created: list[HumanTask] = []
+        if values:
+            with self.session.no_autoflush:
+                created = list(self.session.scalars(_OPEN_ROWS, values))
+        for row, (view, assigned_user, candidate_group) in zip(created, opening, strict=True):
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,

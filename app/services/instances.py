@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, false, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.clock import Clock
-from app.db import count_capped, get_by_id
+from app.db import count_capped, get_by_id, set_reference
 from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import (
@@ -377,10 +377,10 @@ class TaskService:
                 raise Conflict(err.message, code="timer_expired", details={"task_id": task.id}) from None
             raise Conflict(err.message, details={"task_id": task.id}) from None
         task.state = TaskStatus.COMPLETED
-        task.completed_by = user
+        set_reference(task, "completed_by", user)
         task.completed_at = self.clock.now()
         if task.claimed_by_id is None:
-            task.claimed_by = user
+            set_reference(task, "claimed_by", user)
         self.audit.record("task_completed", user, instance_id=instance.id, task_id=task.id,
                           payload={"bpmn_id": task.bpmn_id, "name": task.name, "data": json_safe(clean)})
         self.runner.save(instance, run, user)

@@ -13,10 +13,9 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.clock import Clock
-from app.db import COUNT_CAP, count_capped
+from app.db import COUNT_CAP, count_capped, set_reference
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     ProcessInstance,
@@ -136,10 +135,7 @@ class RecordService:
                 user = self.session.scalar(_USER_NAMED, {"username": str(value)}) if value else None
                 if (user.id if user else None) != ticket.assignee_id:
                     changes["assignee"] = user.username if user else None
-                    # The column changes; the relationship is only told (no history), so the
-                    # record can be written without a flush (app.db.write_changes).
-                    ticket.assignee_id = user.id if user else None
-                    set_committed_value(ticket, "assignee", user)
+                    set_reference(ticket, "assignee", user)  # written without a flush
                 continue
             limit = 20_000 if field == "description" else 500 if field == "title" else 255
             text_value = _text(value, limit)

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.db import count_capped, get_by_id, write_changes
-from app.models import Group, User
+from app.db import count_capped, get_by_id, set_reference, write_changes
+from app.models import Group, HumanTask, User
 
 
 def test_count_capped_counts_exactly_below_the_cap_and_stops_above(services):
@@ -70,6 +70,7 @@ def test_write_changes_writes_the_changed_columns_once_and_bumps_the_version(ser
         assert write_changes(session, instance) is True
         session.flush()  # nothing left for the unit of work
     assert sent.seen == ["UPDATE"]
+    assert instance not in session.dirty
     assert instance.lock_version == version + 1
     row = session.execute(text("SELECT data, lock_version FROM process_instance WHERE id = :id"), {"id": instance.id}).one()
     assert row.lock_version == version + 1
@@ -109,3 +110,21 @@ def test_known_access_names_give_way_to_loaded_collections(services, users):
     assert fresh.roles == {"approver"} and fresh.group_names == {"Elsewhere"}
     services.session.refresh(fresh, ["role_rows", "groups"])  # the collections themselves are loaded
     assert fresh.roles == {"agent"} and fresh.group_names == {"ServiceDesk"}
+
+
+def test_set_reference_writes_the_foreign_key_without_a_flush(services, deployed, users):
+    session = services.session
+    instance = _started(services, users)
+    task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).first()
+    alex = users["alex"]
+    set_reference(task, "claimed_by", alex)
+    assert task.claimed_by is alex and task.claimed_by_id == alex.id
+    with _Statements(session) as sent:
+        assert write_changes(session, task) is True
+        session.flush()
+    assert sent.seen == ["UPDATE"]
+    assert session.execute(text("SELECT claimed_by_id FROM human_task WHERE id = :id"), {"id": task.id}).scalar() == alex.id
+    set_reference(task, "claimed_by", None)
+    assert write_changes(session, task) is True
+    assert session.execute(text("SELECT claimed_by_id FROM human_task WHERE id = :id"), {"id": task.id}).scalar() is None
+    assert task.claimed_by is None
