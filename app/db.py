@@ -144,14 +144,20 @@ def write_changes(session: Session, obj: object) -> bool:
     if state is None or not state.persistent or state.identity is None:
         return False
     ident = state.identity[0]
-    changed = tuple(sorted(state.committed_state))
-    if not changed:
-        return True
     mapper = state.mapper
     columns = mapper.column_attrs
-    if any(key not in columns or columns[key].columns[0].primary_key for key in changed) \
+    if any(key not in columns or columns[key].columns[0].primary_key for key in state.committed_state) \
             or "_pending_mutations" in state.__dict__:
         return False
+    values = state.dict
+    # Only what really differs, as a flush would: a column set to its own value is not written
+    # (a row without a version column would otherwise put back a value another transaction
+    # changed meanwhile).
+    changed = tuple(sorted(key for key, before in state.committed_state.items()
+                           if not state.manager[key].impl.is_equal(values.get(key), before)))
+    if not changed:
+        state._commit_all(values, session.identity_map)
+        return True
     version = mapper.version_id_col
     version_key = mapper.get_property_by_column(version).key if version is not None else None
     if version_key in changed:
@@ -167,7 +173,6 @@ def write_changes(session: Session, obj: object) -> bool:
             statement = statement.where(version == bindparam("w_version"))
             targets[version.name] = bindparam("w_next_version")
         statement = _WRITES[cache_key] = statement.values(targets)
-    values = state.dict
     params = {f"v_{key}": values[key] for key in changed}
     params["w_ident"] = ident
     if version_key is not None:
@@ -188,6 +193,9 @@ def set_reference(obj: object, key: str, target: object | None) -> None:
     """``obj.<key> = target`` for a many-to-one relationship, written as its foreign key column
     (the relationship only told, without history), so ``write_changes`` can send the row
     without a flush."""
+    if target is not None and inspect(target).key is None:  # type: ignore[union-attr]
+        setattr(obj, key, target)  # not stored yet: its key is not known; the flush orders it
+        return
     mapper = inspect(obj).mapper  # type: ignore[union-attr]
     (local, remote), = mapper.relationships[key].local_remote_pairs
     setattr(obj, mapper.get_property_by_column(local).key,

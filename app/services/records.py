@@ -76,7 +76,8 @@ def _text(value: Any, limit: int) -> str | None:
 # would otherwise derive it again on each call).
 _NEXT_NUMBER = (update(RecordSequence).where(RecordSequence.kind == bindparam("sequence_kind"))
                 .values(last_value=RecordSequence.last_value + 1)
-                .returning(RecordSequence.last_value, RecordSequence.prefix))
+                .returning(RecordSequence.last_value, RecordSequence.prefix)
+                .execution_options(synchronize_session=False))
 _TICKET_OF_INSTANCE = select(Ticket).where(Ticket.instance_id == bindparam("instance_id"))
 _USER_NAMED = select(User).where(User.username == bindparam("username"))
 

@@ -128,3 +128,25 @@ def test_set_reference_writes_the_foreign_key_without_a_flush(services, deployed
     assert write_changes(session, task) is True
     assert session.execute(text("SELECT claimed_by_id FROM human_task WHERE id = :id"), {"id": task.id}).scalar() is None
     assert task.claimed_by is None
+
+
+def test_write_changes_skips_a_column_set_to_its_own_value(services, deployed, users):
+    session = services.session
+    instance = _started(services, users)
+    version = instance.lock_version
+    instance.status = instance.status  # the same value: nothing to write, nothing to overwrite
+    with _Statements(session) as sent:
+        assert write_changes(session, instance) is True
+        session.flush()
+    assert sent.seen == [] and instance.lock_version == version and instance not in session.dirty
+
+
+def test_set_reference_to_a_row_not_stored_yet_leaves_it_to_the_flush(services, users):
+    session = services.session
+    group = session.scalars(select(Group).where(Group.name == "ServiceDesk")).one()
+    newcomer = User(username="newcomer", display_name="Newcomer", password_hash="x")
+    session.add(newcomer)
+    set_reference(group, "manager", newcomer)
+    assert write_changes(session, group) is False  # a relationship change: the flush's job
+    session.flush()
+    assert group.manager_id == newcomer.id is not None
