@@ -29,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import StandardLoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
@@ -290,9 +291,29 @@ class WorkflowRun:
 
     # -- state ---------------------------------------------------------------------------------
 
+    def _waiting_and_failed(self) -> tuple[list[Task], bool]:
+        """READY human tasks, and whether any task is in ERROR: one walk of the task tree."""
+        ready: list[Task] = []
+        failed = False
+        for task in self._wf.get_tasks(state=TaskState.READY | TaskState.ERROR):
+            if task.state == TaskState.ERROR:
+                failed = True
+            elif task.task_spec.manual:
+                ready.append(task)
+        return ready, failed
+
+    def settled(self) -> tuple[str, dict[str, Any], list[UserTaskView]]:
+        """``status``, ``data`` and ``user_tasks()`` together, from one walk of the task tree
+        (what a save stores after every step)."""
+        ready, failed = self._waiting_and_failed()
+        return self._status(failed), self._data(ready), self._views(ready)
+
     @property
     def status(self) -> str:
-        if self.failure is not None or self._wf.get_tasks(state=TaskState.ERROR):
+        return self._status(self._waiting_and_failed()[1])
+
+    def _status(self, failed: bool) -> str:
+        if self.failure is not None or failed:
             return STATUS_ERROR
         if self._wf.is_completed():
             return STATUS_COMPLETED if self._wf.success else STATUS_CANCELLED
@@ -301,14 +322,16 @@ class WorkflowRun:
     @property
     def data(self) -> dict[str, Any]:
         """The instance's current data: the end data when complete, else the latest task's."""
+        return self._data(self._waiting_and_failed()[0])
+
+    def _data(self, ready: list[Task]) -> dict[str, Any]:
         if self._wf.is_completed() and self._wf.data:
             return dict(self._wf.data)
         last = self._wf.last_task
         data = dict(last.data) if last is not None else dict(self._wf.task_tree.data)
         # Waiting human tasks carry what their preScripts set (e.g. the business status while
         # they wait); overlay them, oldest first, so parallel branches all show.
-        waiting = sorted(self._wf.get_tasks(state=TaskState.READY, manual=True), key=lambda t: t.last_state_change)
-        for task in waiting:
+        for task in sorted(ready, key=lambda t: t.last_state_change):
             data.update(task.data)
         return data
 
@@ -319,8 +342,10 @@ class WorkflowRun:
 
     def user_tasks(self) -> list[UserTaskView]:
         """READY human tasks, in a stable order."""
-        views = [self._view(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
-        return sorted(views, key=lambda v: v.id)
+        return self._views(self._waiting_and_failed()[0])
+
+    def _views(self, ready: list[Task]) -> list[UserTaskView]:
+        return sorted((self._view(t) for t in ready), key=lambda v: v.id)
 
     def next_timer_at(self) -> datetime | None:
         """The earliest due time of any waiting timer, for the scheduler's indexed column."""

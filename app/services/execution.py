@@ -201,15 +201,16 @@ class InstanceRunner:
     def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
         """Write the run back and bring human task rows in line with the engine's READY tasks."""
         previous_status, previous_error, previous_data = instance.status, instance.error, instance.data
+        status, data, views = run.settled()
         instance.state = run.dump()
         instance.serializer_version = run.serializer_version
-        instance.status = run.status
-        instance.data = json_safe(run.data)
+        instance.status = status
+        instance.data = json_safe(data)
         instance.error = run.failure.to_dict() if run.failure else None
         instance.next_timer_at = run.next_timer_at()
         instance.updated_at = self.clock.now()
 
-        ready = {view.id: view for view in run.user_tasks()} if instance.status == InstanceStatus.RUNNING else {}
+        ready = {view.id: view for view in views} if instance.status == InstanceStatus.RUNNING else {}
         # The rows read with the task this request works on, if so (used once: this save may
         # change them), else a query.
         preloaded, rows = loaded_with(instance, "open_tasks")

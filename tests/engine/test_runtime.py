@@ -282,3 +282,19 @@ def test_run_cache_keeps_no_run_whose_data_a_restore_would_change():
     [task] = restored.user_tasks()
     restored.complete_task(task.id, {}, ALICE)
     assert restored.status == "completed" and (restored.data["same"], restored.data["got"]) == (True, "one")
+
+
+def test_settled_answers_what_status_data_and_user_tasks_answer(h: Harness):
+    """A save reads all three from one walk of the task tree; each stage must agree."""
+    def same(run: WorkflowRun) -> None:
+        assert run.settled() == (run.status, run.data, run.user_tasks())
+
+    run = h.start("simple_request", {})
+    same(run)
+    assert run.settled()[0] == "running" and [v.bpmn_id for v in run.settled()[2]] == ["fill_details"]
+    run = h.complete(run, "fill_details", {"title": None, "quantity": 2})  # the script fails
+    same(run)
+    assert run.settled()[0] == "error"
+    run.retry({"title": "fixed"}, ALICE)
+    same(run)
+    assert run.settled()[0] == "completed" and run.settled()[2] == []
