@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 
 from app import create_app
@@ -168,3 +169,18 @@ def auth(services: Any, users: dict[str, Any]) -> Any:
         return cache[username]
 
     return headers
+
+
+@contextmanager
+def sent_statements(target: Engine | Connection) -> Iterator[list[str]]:
+    """The SQL statements sent through ``target`` while the block runs (whitespace collapsed)."""
+    seen: list[str] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(target, "before_cursor_execute", log)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", log)

@@ -7,9 +7,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from app.models import Group, Notification, SlaClock, SlaPolicy, Ticket
+from tests.conftest import sent_statements
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
 
@@ -140,19 +141,10 @@ def _ticket(services, number: str) -> Ticket:
 
 def _sla_statements(connection, run) -> list[str]:
     """``run()``'s statements on SLA tables as "VERB table" (the first SLA table named)."""
-    seen: list[str] = []
-
-    def log(_conn, _cursor, statement, _params, _context, _executemany) -> None:
-        table = re.search(r"sla_(event|clock|policy)", statement)
-        if table:
-            seen.append(f"{statement.split()[0]} {table.group(0)}")
-
-    event.listen(connection, "before_cursor_execute", log)
-    try:
+    with sent_statements(connection) as sent:
         run()
-    finally:
-        event.remove(connection, "before_cursor_execute", log)
-    return seen
+    return [f"{statement.split()[0]} {table.group(0)}" for statement in sent
+            if (table := re.search(r"sla_(event|clock|policy)", statement))]
 
 
 def test_a_record_change_reads_events_and_clocks_once_and_keeps_loaded_clocks_current(desk: Desk, services, clock, connection):

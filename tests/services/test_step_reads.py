@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.models import AuditEvent, HumanTask, TaskStatus, Ticket
+from tests.conftest import sent_statements
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 RECORD_FILES = [(p.name, p.read_bytes()) for p in sorted((FIXTURES / "records").iterdir())]
@@ -38,19 +39,9 @@ def start(desk):
 
 
 def selects_during(desk, work):
-    engine = desk.session.connection().engine
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with sent_statements(desk.session.connection().engine) as sent:
         work()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return seen
+    return [statement for statement in sent if statement.upper().startswith("SELECT")]
 
 
 def test_a_completion_reads_the_open_rows_and_the_record_with_its_task(desk):

@@ -3,11 +3,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import count_capped, get_by_id, set_reference, write_changes
 from app.models import Group, HumanTask, User
+from tests.conftest import sent_statements
 
 
 def test_count_capped_counts_exactly_below_the_cap_and_stops_above(services):
@@ -23,22 +24,9 @@ def test_count_capped_counts_exactly_below_the_cap_and_stops_above(services):
 # -- the hot-path helpers: get_by_id and write_changes ----------------------------------------
 
 
-class _Statements:
-    """Counts the statements sent on a connection while it is active."""
-
-    def __init__(self, session):
-        self.engine = session.connection().engine
-        self.seen = []
-
-    def _count(self, _conn, _cursor, statement, *_args):
-        self.seen.append(statement.split()[0].upper())
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._count)
+def _verbs(session):
+    """The first word of each statement sent on the session's engine while the block runs."""
+    return sent_statements(session.connection().engine)
 
 
 def _started(services, users):
@@ -50,9 +38,9 @@ def _started(services, users):
 def test_get_by_id_answers_from_the_identity_map_then_from_the_database(services, users):
     session = services.session
     rita = users["rita"]
-    with _Statements(session) as sent:
+    with _verbs(session) as sent:
         assert get_by_id(session, User, rita.id) is rita
-    assert sent.seen == []
+    assert sent == []
     session.expunge_all()
     loaded = get_by_id(session, User, rita.id)
     assert loaded is not None and loaded.username == "rita" and loaded is not rita
@@ -66,18 +54,18 @@ def test_write_changes_writes_the_changed_columns_once_and_bumps_the_version(ser
     version = instance.lock_version
     instance.data = {"note": "second"}
     instance.status = "running"
-    with _Statements(session) as sent:
+    with _verbs(session) as sent:
         assert write_changes(session, instance) is True
         session.flush()  # nothing left for the unit of work
-    assert sent.seen == ["UPDATE"]
+    assert [q.split()[0] for q in sent] == ["UPDATE"]
     assert instance not in session.dirty
     assert instance.lock_version == version + 1
     row = session.execute(text("SELECT data, lock_version FROM process_instance WHERE id = :id"), {"id": instance.id}).one()
     assert row.lock_version == version + 1
     assert (row.data if isinstance(row.data, dict) else json.loads(row.data)) == {"note": "second"}
-    with _Statements(session) as sent:
+    with _verbs(session) as sent:
         assert write_changes(session, instance) is True  # unchanged: nothing to write
-    assert sent.seen == []
+    assert sent == []
 
 
 def test_write_changes_loses_a_race_like_a_flush_would(services, deployed, users):
@@ -119,10 +107,10 @@ def test_set_reference_writes_the_foreign_key_without_a_flush(services, deployed
     alex = users["alex"]
     set_reference(task, "claimed_by", alex)
     assert task.claimed_by is alex and task.claimed_by_id == alex.id
-    with _Statements(session) as sent:
+    with _verbs(session) as sent:
         assert write_changes(session, task) is True
         session.flush()
-    assert sent.seen == ["UPDATE"]
+    assert [q.split()[0] for q in sent] == ["UPDATE"]
     assert session.execute(text("SELECT claimed_by_id FROM human_task WHERE id = :id"), {"id": task.id}).scalar() == alex.id
     set_reference(task, "claimed_by", None)
     assert write_changes(session, task) is True
@@ -135,10 +123,10 @@ def test_write_changes_skips_a_column_set_to_its_own_value(services, deployed, u
     instance = _started(services, users)
     version = instance.lock_version
     instance.status = instance.status  # the same value: nothing to write, nothing to overwrite
-    with _Statements(session) as sent:
+    with _verbs(session) as sent:
         assert write_changes(session, instance) is True
         session.flush()
-    assert sent.seen == [] and instance.lock_version == version and instance not in session.dirty
+    assert sent == [] and instance.lock_version == version and instance not in session.dirty
 
 
 def test_set_reference_to_a_row_not_stored_yet_leaves_it_to_the_flush(services, users):
