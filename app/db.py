@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, inspect, select, text, update
+from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.orm import InstanceState, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -201,3 +201,21 @@ def set_reference(obj: object, key: str, target: object | None) -> None:
     setattr(obj, mapper.get_property_by_column(local).key,
             None if target is None else getattr(target, inspect(target).mapper.get_property_by_column(remote).key))  # type: ignore[union-attr]
     set_committed_value(obj, key, target)
+
+
+_INSERTS: dict[type, Any] = {}
+
+
+def insert_row(session: Session, model: type[_M], values: dict[str, Any], **references: object) -> _M:
+    """A new row as one ``INSERT ... RETURNING`` that gives back the ORM object, persistent in the
+    session, without the unit of work (about half a millisecond less than add + flush).
+    ``references``: many-to-one relationships already at hand, told to the new object (their
+    foreign keys must be in ``values``)."""
+    statement = _INSERTS.get(model)
+    if statement is None:
+        statement = _INSERTS[model] = insert(model).returning(model)
+    with session.no_autoflush:
+        row: _M = session.scalars(statement, values).one()
+    for key, target in references.items():
+        set_committed_value(row, key, target)
+    return row

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED, loaded_with, write_changes
+from app.db import TRANSACTION_SCOPED, insert_row, loaded_with, write_changes
 from app.engine import (
     EngineFailure,
     Operations,
@@ -127,22 +127,23 @@ class InstanceRunner:
         number = self.records.allocate_number(mapping["kind"]) if mapping else None
         if number:
             data["record_number"] = number
-        instance = ProcessInstance(
-            definition_id=definition.id,
-            definition=definition,
-            process_id=definition.process_id,
-            version=definition.version,
-            status=InstanceStatus.RUNNING,
-            state="{}",
-            serializer_version=WorkflowRun.serializer_version,
-            data={},
-            error=None,
-            started_by_id=user.id,
-            created_at=now,
-            updated_at=now,
-        )
-        self.session.add(instance)
-        self.session.flush()
+        instance = insert_row(self.session, ProcessInstance, {
+            "definition_id": definition.id,
+            "process_id": definition.process_id,
+            "version": definition.version,
+            "status": InstanceStatus.RUNNING,
+            "state": "{}",
+            "serializer_version": WorkflowRun.serializer_version,
+            "data": {},
+            "error": None,
+            "started_by_id": user.id,
+            "created_at": now,
+            "updated_at": now,
+            "next_timer_at": None,
+            "timer_claimed_until": None,
+            "timer_claimed_by": None,
+            "lock_version": 1,
+        }, definition=definition, started_by=user)
         if mapping and number:
             ticket = self.records.open_record(mapping["kind"], number, user, data, instance_id=instance.id)
             self.session.info.setdefault(TICKETS, {})[instance.id] = ticket

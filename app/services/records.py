@@ -15,7 +15,7 @@ from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, u
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
-from app.db import COUNT_CAP, count_capped, set_reference
+from app.db import COUNT_CAP, count_capped, insert_row, set_reference
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     ProcessInstance,
@@ -99,12 +99,13 @@ class RecordService:
     def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any],
                     instance_id: int | None = None) -> Ticket:
         now = self.clock.now()
-        ticket = Ticket(kind=kind, number=number, requester_id=requester.id, requester=requester, details={},
-                        opened_at=now, updated_at=now, title=_text(data.get("title"), 500) or "", description="",
-                        status="new", instance_id=instance_id)
-        self.session.add(ticket)
-        self.session.flush()
-        return ticket
+        return insert_row(self.session, Ticket, {
+            "kind": kind, "number": number, "title": _text(data.get("title"), 500) or "", "description": "",
+            "status": "new", "priority": None, "category": None, "requester_id": requester.id,
+            "assignment_group": None, "assignee_id": None, "service": None, "ci": None, "details": {},
+            "opened_at": now, "first_response_at": None, "resolved_at": None, "closed_at": None, "updated_at": now,
+            "instance_id": instance_id,
+        }, requester=requester, assignee=None)
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})

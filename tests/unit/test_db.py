@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.db import count_capped, get_by_id, set_reference, write_changes
+from app.db import count_capped, get_by_id, insert_row, set_reference, write_changes
 from app.models import Group, HumanTask, User
 from tests.conftest import sent_statements
 
@@ -138,3 +138,16 @@ def test_set_reference_to_a_row_not_stored_yet_leaves_it_to_the_flush(services, 
     assert write_changes(session, group) is False  # a relationship change: the flush's job
     session.flush()
     assert group.manager_id == newcomer.id is not None
+
+
+def test_insert_row_returns_a_persistent_row_with_its_references(services, users):
+    session = services.session
+    rita = users["rita"]
+    with _verbs(session) as sent:
+        group = insert_row(session, Group, {"name": "Night shift", "description": "", "manager_id": rita.id},
+                           manager=rita)
+        assert group.manager is rita  # told, not loaded
+        session.flush()  # nothing left for the unit of work
+    assert [q.split()[0] for q in sent] == ["INSERT"]
+    assert group.id is not None and group in session and group not in session.new
+    assert session.scalars(select(Group).where(Group.id == group.id)).one() is group
