@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, str128, str255, timestamp
@@ -79,19 +79,24 @@ class User(Base):
         (UserService.user_for_token); used until a collection itself is loaded or replaced."""
         self.__dict__["_access_names"] = (frozenset(roles), frozenset(groups))
 
+    def _known(self, collection: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The names read at authentication, while ``collection`` is neither loaded nor has
+        changes queued for it (``group.members.append(user)`` queues one on ``user.groups``)."""
+        known: tuple[frozenset[str], frozenset[str]] | None = self.__dict__.get("_access_names")
+        if known is None or collection in self.__dict__:
+            return None
+        pending = inspect(self).__dict__.get("_pending_mutations")
+        return None if pending and collection in pending else known
+
     @property
     def roles(self) -> set[str]:
-        known = self.__dict__.get("_access_names")
-        if known is not None and "role_rows" not in self.__dict__:
-            return set(known[0])
-        return {r.role for r in self.role_rows}
+        known = self._known("role_rows")
+        return set(known[0]) if known is not None else {r.role for r in self.role_rows}
 
     @property
     def group_names(self) -> set[str]:
-        known = self.__dict__.get("_access_names")
-        if known is not None and "groups" not in self.__dict__:
-            return set(known[1])
-        return {g.name for g in self.groups}
+        known = self._known("groups")
+        return set(known[1]) if known is not None else {g.name for g in self.groups}
 
     def has_role(self, *roles: str) -> bool:
         mine = self.roles

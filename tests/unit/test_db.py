@@ -151,3 +151,16 @@ def test_insert_row_returns_a_persistent_row_with_its_references(services, users
     assert [q.split()[0] for q in sent] == ["INSERT"]
     assert group.id is not None and group in session and group not in session.new
     assert session.scalars(select(Group).where(Group.id == group.id)).one() is group
+
+
+def test_known_access_names_give_way_to_a_queued_membership(services, users):
+    session = services.session
+    alex = users["alex"]
+    session.expunge_all()
+    fresh = get_by_id(session, User, alex.id)
+    fresh.know_access(["agent"], ["ServiceDesk"])
+    night = Group(name="Night shift", description="")
+    session.add(night)
+    night.members.append(fresh)  # queued on fresh.groups, which is not loaded
+    assert "groups" not in fresh.__dict__
+    assert fresh.group_names == {"ServiceDesk", "Night shift"}
