@@ -56,12 +56,25 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
 TRANSACTION_SCOPED = "processdesk.tx."
 
 
+#: ``session.info`` key: rows this transaction created with ``INSERT ... RETURNING`` (see
+#: ``inserted``); a rollback expunges them, as it does the rows a flush inserted.
+INSERTED = TRANSACTION_SCOPED + "inserted"
+
+
 def _forget_transaction(session: Session, *_args: Any) -> None:
     for key in [k for k in session.info if isinstance(k, str) and k.startswith(TRANSACTION_SCOPED)]:
         del session.info[key]
 
 
-# Rolled back: what it learned is void. A new transaction begins: the world may have moved on.
+def _expunge_inserted(session: Session, *_args: Any) -> None:
+    for row in session.info.get(INSERTED, ()):
+        if row in session:
+            session.expunge(row)
+
+
+# Rolled back: what it learned is void (and the rows it created are gone). A new transaction
+# begins: the world may have moved on.
+event.listen(Session, "after_soft_rollback", _expunge_inserted)
 event.listen(Session, "after_soft_rollback", _forget_transaction)
 event.listen(Session, "after_begin", _forget_transaction)
 
@@ -218,4 +231,11 @@ def insert_row(session: Session, model: type[_M], values: dict[str, Any], **refe
         row: _M = session.scalars(statement, values).one()
     for key, target in references.items():
         set_committed_value(row, key, target)
-    return row
+    return inserted(session, [row])[0]
+
+
+def inserted(session: Session, rows: list[_M]) -> list[_M]:
+    """``rows``, which an ``INSERT ... RETURNING`` just created in this transaction: a rollback
+    expunges them from the session (the unit of work does that for the rows it inserts)."""
+    session.info.setdefault(INSERTED, []).extend(rows)
+    return rows

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED, insert_row, loaded_with, write_changes
+from app.db import TRANSACTION_SCOPED, insert_row, inserted, loaded_with, write_changes
 from app.engine import (
     EngineFailure,
     Operations,
@@ -267,7 +267,7 @@ class InstanceRunner:
         created: list[HumanTask] = []
         if values:
             with self.session.no_autoflush:
-                created = list(self.session.scalars(_OPEN_ROWS, values))
+                created = inserted(self.session, list(self.session.scalars(_OPEN_ROWS, values)))
         for row, (view, assigned_user, candidate_group) in zip(created, opening, strict=True):
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,

@@ -164,3 +164,13 @@ def test_known_access_names_give_way_to_a_queued_membership(services, users):
     night.members.append(fresh)  # queued on fresh.groups, which is not loaded
     assert "groups" not in fresh.__dict__
     assert fresh.group_names == {"ServiceDesk", "Night shift"}
+
+
+def test_rows_inserted_with_returning_leave_the_session_on_rollback(services, users):
+    session = services.session
+    session.commit()
+    group = insert_row(session, Group, {"name": "Rolled back", "description": "", "manager_id": None})
+    kept = session.scalars(select(Group).where(Group.name == "ServiceDesk")).one()
+    session.rollback()
+    assert group not in session and kept in session
+    assert session.scalars(select(Group).where(Group.name == "Rolled back")).first() is None
