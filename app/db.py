@@ -57,7 +57,7 @@ TRANSACTION_SCOPED = "processdesk.tx."
 
 
 #: ``session.info`` key: rows this transaction created with ``INSERT ... RETURNING`` (see
-#: ``inserted``); a rollback expunges them, as it does the rows a flush inserted.
+#: ``insert_rows``); a rollback expunges them, as it does the rows a flush inserted.
 INSERTED = TRANSACTION_SCOPED + "inserted"
 
 
@@ -219,23 +219,25 @@ def set_reference(obj: object, key: str, target: object | None) -> None:
 _INSERTS: dict[type, Any] = {}
 
 
-def insert_row(session: Session, model: type[_M], values: dict[str, Any], **references: object) -> _M:
-    """A new row as one ``INSERT ... RETURNING`` that gives back the ORM object, persistent in the
-    session, without the unit of work (about half a millisecond less than add + flush).
-    ``references``: many-to-one relationships already at hand, told to the new object (their
-    foreign keys must be in ``values``)."""
+def insert_rows(session: Session, model: type[_M], values: list[dict[str, Any]]) -> list[_M]:
+    """New rows as one ``INSERT ... RETURNING`` that gives back the ORM objects, in the order
+    given and persistent in the session, without the unit of work (about half a millisecond
+    less than add + flush). A rollback expunges them, as it does the rows a flush inserted."""
+    if not values:
+        return []
     statement = _INSERTS.get(model)
     if statement is None:
-        statement = _INSERTS[model] = insert(model).returning(model)
+        statement = _INSERTS[model] = insert(model).returning(model, sort_by_parameter_order=True)
     with session.no_autoflush:
-        row: _M = session.scalars(statement, values).one()
-    for key, target in references.items():
-        set_committed_value(row, key, target)
-    return inserted(session, [row])[0]
-
-
-def inserted(session: Session, rows: list[_M]) -> list[_M]:
-    """``rows``, which an ``INSERT ... RETURNING`` just created in this transaction: a rollback
-    expunges them from the session (the unit of work does that for the rows it inserts)."""
+        rows: list[_M] = list(session.scalars(statement, values))
     session.info.setdefault(INSERTED, []).extend(rows)
     return rows
+
+
+def insert_row(session: Session, model: type[_M], values: dict[str, Any], **references: object) -> _M:
+    """One new row through ``insert_rows``. ``references``: many-to-one relationships already at
+    hand, told to the new object (their foreign keys must be in ``values``)."""
+    row = insert_rows(session, model, [values])[0]
+    for key, target in references.items():
+        set_committed_value(row, key, target)
+    return row

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED, insert_row, inserted, loaded_with, write_changes
+from app.db import TRANSACTION_SCOPED, insert_row, insert_rows, loaded_with, write_changes
 from app.engine import (
     EngineFailure,
     Operations,
@@ -59,10 +59,6 @@ def _park_committed_runs(session: Session) -> None:
 _READY_ROWS = (select(HumanTask)
                .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskStatus.READY)
                .options(lazyload(HumanTask.instance), lazyload(HumanTask.claimed_by)))
-
-
-#: New human task rows, returned as ORM objects in the order given.
-_OPEN_ROWS = insert(HumanTask).returning(HumanTask, sort_by_parameter_order=True)
 
 
 def saved_open_tasks(session: Session, instance_id: int) -> list[HumanTask] | None:
@@ -264,10 +260,7 @@ class InstanceRunner:
         write_changes(self.session, instance)
         for row in rows:  # the task this step completed is among them
             write_changes(self.session, row)
-        created: list[HumanTask] = []
-        if values:
-            with self.session.no_autoflush:
-                created = inserted(self.session, list(self.session.scalars(_OPEN_ROWS, values)))
+        created = insert_rows(self.session, HumanTask, values)
         for row, (view, assigned_user, candidate_group) in zip(created, opening, strict=True):
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
