@@ -68,6 +68,15 @@ class ValidationFailed(ProcessdeskError):
     code = "validation_failed"
 
 
+class ServiceUnavailable(ProcessdeskError):
+    """Something the request needs is briefly unavailable (the database connection dropped). A
+    connection lost before the commit stored nothing; the client sends the request again (a step
+    that did commit answers 409 the second time, as its task is no longer ready)."""
+
+    status = 503
+    code = "unavailable"
+
+
 class PayloadTooLarge(ProcessdeskError):
     status = 413
     code = "payload_too_large"

@@ -3,7 +3,7 @@
 Commits once on success; on a domain error rolls back, except that refused attempts are still
 written to the audit chain, and a step that must persist its effect although the caller loses
 (an interrupting timer beating a late submission) asks for a commit via ``commit_on_error``.
-Database-level races become 409 ``conflict``, never 500.
+Database-level races become 409 ``conflict``, never 500; a dropped database connection becomes 503.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.errors import Conflict, ProcessdeskError
+from app.errors import Conflict, ProcessdeskError, ServiceUnavailable
 from app.services import Services
 
 T = TypeVar("T")
@@ -49,6 +49,8 @@ def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
         session.rollback()
         if _is_lock_error(err):
             raise Conflict("the instance is busy; try again") from None
+        if err.connection_invalidated:
+            raise ServiceUnavailable("the database connection was lost; try again") from None
         raise
     except BaseException:
         session.rollback()
