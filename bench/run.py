@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import concurrency, lifecycle, loop, scale, timers  # noqa: E402
+from bench import concurrency, engine_layer, lifecycle, loop, scale, timers  # noqa: E402
 from bench.common import (  # noqa: E402
     BENCH,
     PG_SERVER,
@@ -185,7 +185,12 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
                 with seeds.copy(kind, "lifecycle") as url:
                     return lifecycle.measure_platform(url, cfg["a_seconds"])
 
+            def engine_only(kind: str = kind) -> dict[str, Any]:
+                with fresh_database(kind, "engine_layer") as url:
+                    return engine_layer.measure_engine_layer(url, cfg["a_bare_seconds"])
+
             measured = section(results, f"a_{kind}", platform)
+            layer = section(results, f"a_engine_layer_{kind}", engine_only)
             label = "SQLite" if kind == "sqlite" else "PostgreSQL"
             after = section(results, f"a_bare_after_{kind}", lambda: lifecycle.measure_bare(cfg["a_bare_seconds"]))
             bares.append(after)
@@ -210,6 +215,13 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
                               f"{measured['edge_floor_ms']:.1f} ms + {reference:.1f} ms = {floor or 0:.2f}x bare; "
                               f"{max(TARGETS['a'] * reference - measured['edge_floor_ms'] - reference, 0):.1f} ms left "
                               f"for 4 durable steps within {TARGETS['a']:g}x")
+                    if layer:
+                        # The layer the hints are about (run cache, state per step),
+                        # without the platform around it: bench/engine_layer.py.
+                        layer["time_ratio_to_bare"] = ratio(layer["median_ms"], reference)
+                        table.add(f"a. engine layer alone on {label}: run cache, sandbox, dump, 1 UPDATE per step",
+                                  f"{layer['median_ms']:.1f} ms = {layer['time_ratio_to_bare'] or 0:.2f}x bare "
+                                  f"({layer['run_cache_hits_per_lifecycle']:.0f} cache hits per lifecycle)")
 
     # -- b and e -----------------------------------------------------------------------------------
     if wanted & {"b", "e"}:
