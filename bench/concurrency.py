@@ -13,7 +13,10 @@ closes it). The issue measures task completions on different instances, so first
 starts its own incidents as the requester (enough for the whole window, through the same server;
 not measured): record numbers are gap-free per kind (issue #3), so a start holds its kind's
 sequence row until it commits and concurrent starts queue behind each other. When all threads
-have their incidents, each works through them: triage and investigation as the agent, the
+have their incidents, the server is restarted (fresh workers: no run cached from the starts, which
+otherwise made the rate swing with how the starts happened to spread over the workers) and the
+database is settled (VACUUM ANALYZE, CHECKPOINT: the bulk of fresh rows would otherwise trigger
+autovacuum and a checkpoint at a random moment of one window), then each works through them: triage and investigation as the agent, the
 confirmation as the requester; a thread that runs out starts more (reported as starts in the
 window). A short warm-up is discarded; a request counts when its answer arrives inside the
 measured window; at the end of the window the server is stopped. Throughput counts task
@@ -59,7 +62,7 @@ class Server:
     def __init__(self, url: str, workers: int, worker_class: str, threads: int) -> None:
         self.port = free_port()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pd_bench_gunicorn_{self.port}.log"
-        command = [
+        self.command = command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(workers),
@@ -76,9 +79,19 @@ class Server:
         if worker_class == "gthread":
             command += ["--threads", str(threads)]
         command.append("app:create_app()")
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.log_file = self.log_path.open("w")
-        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+
+    def restart(self) -> float:
+        """Stop and start again on the same port (fresh workers, so nothing cached in them); the
+        seconds until it answered."""
+        self.stop()
+        self._spawn()
+        return self.wait_healthy()
 
     def wait_healthy(self) -> float:
         started = time.perf_counter()
@@ -143,6 +156,7 @@ class Plan:
 
     prestart: int
     ready: threading.Barrier
+    go: threading.Barrier
     stop_at: float = float("inf")
 
 
@@ -207,6 +221,7 @@ def client_thread(port: int, tokens: dict[str, str], plan: Plan, state: ClientSt
             prepared.append(instance)
     try:
         plan.ready.wait(timeout=600)
+        plan.go.wait(timeout=600)  # the database settles in between (run_load)
     except threading.BrokenBarrierError:
         state.error("the other clients did not get ready")
         return
@@ -271,6 +286,21 @@ def observe(server: Server, db_name: str, until: float) -> dict[str, Any]:
     }
 
 
+def settle(db_name: str) -> None:
+    """After the incidents are started, before the window: ANALYZE the tables they filled and
+    CHECKPOINT, so that neither an autovacuum/autoanalyze of the fresh rows nor the checkpoint of
+    their WAL lands inside one worker count's window and not the other's."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{PG_SERVER}/{db_name}", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+            conn.execute(text("CHECKPOINT"))
+    finally:
+        engine.dispose()
+
+
 def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: float, db_name: str) -> dict[str, Any]:
     """32 clients for warm-up + ``seconds``, then the server is stopped; the measured window's outcome.
 
@@ -281,17 +311,25 @@ def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: flo
     states = [ClientState() for _ in range(CLIENTS)]
     # Enough incidents for the window at up to PRESTART_RATE completions/s (3 per incident).
     plan = Plan(prestart=math.ceil(PRESTART_RATE * (warmup + seconds) / 3 / CLIENTS) + 1,
-                ready=threading.Barrier(CLIENTS + 1))
+                ready=threading.Barrier(CLIENTS + 1), go=threading.Barrier(CLIENTS + 1))
     threads = [threading.Thread(target=client_thread, args=(server.port, tokens, plan, s), daemon=True)
                for s in states]
     for thread in threads:
         thread.start()
     prepared_at = time.perf_counter()
     plan.ready.wait(timeout=600)
+    started_all = time.perf_counter()
+    # Fresh workers for the window: the runs the starts left in each worker's run cache depend
+    # on how the kernel spread them over the workers and on what the cache evicted since, and
+    # swung the 1-worker rate by 15 % from run to run. Now every window starts with empty caches.
+    server.restart()
+    settle(db_name)
+    plan.go.wait(timeout=600)
     begin = time.perf_counter()
     window_start, window_end = begin + warmup, begin + warmup + seconds
     plan.stop_at = window_end
-    log(f"    {CLIENTS} x {plan.prestart} incidents started in {begin - prepared_at:.1f} s; loading")
+    log(f"    {CLIENTS} x {plan.prestart} incidents started in {started_all - prepared_at:.1f} s, database settled in "
+        f"{begin - started_all:.1f} s; loading")
     time.sleep(max(0.0, window_start - time.perf_counter()))
     observed = observe(server, db_name, window_end)
     alive_at_end = server.proc.poll() is None
