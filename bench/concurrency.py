@@ -45,8 +45,8 @@ from .lifecycle import CONFIRM, PROCESS_ID, RESOLVE, START_DATA, TRIAGE
 CLIENTS = 32
 STARTUP_TIMEOUT = 60.0
 #: The highest completion rate the incidents started before the load must last for (2 workers
-#: complete about 140/s here; at 80/s the clients ran out and started incidents inside the
-#: window, queueing on the record-number row).
+#: complete 100-155/s here; at 80/s the clients ran out and started incidents inside the
+#: window, queueing on the record-number row). QUICK sizes for less (bench/run.py).
 PRESTART_RATE = 250.0
 
 
@@ -301,7 +301,8 @@ def settle(db_name: str) -> None:
         engine.dispose()
 
 
-def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: float, db_name: str) -> dict[str, Any]:
+def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: float, db_name: str,
+             prestart_rate: float = PRESTART_RATE) -> dict[str, Any]:
     """32 clients for warm-up + ``seconds``, then the server is stopped; the measured window's outcome.
 
     A request counts in the window when its answer arrives inside it (a throughput meter's view):
@@ -309,8 +310,8 @@ def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: flo
     them, and what happens to them after the window is not counted.
     """
     states = [ClientState() for _ in range(CLIENTS)]
-    # Enough incidents for the window at up to PRESTART_RATE completions/s (3 per incident).
-    plan = Plan(prestart=math.ceil(PRESTART_RATE * (warmup + seconds) / 3 / CLIENTS) + 1,
+    # Enough incidents for the window at up to ``prestart_rate`` completions/s (3 per incident).
+    plan = Plan(prestart=math.ceil(prestart_rate * (warmup + seconds) / 3 / CLIENTS) + 1,
                 ready=threading.Barrier(CLIENTS + 1), go=threading.Barrier(CLIENTS + 1))
     threads = [threading.Thread(target=client_thread, args=(server.port, tokens, plan, s), daemon=True)
                for s in states]
@@ -372,7 +373,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker_class: str = "sync",
-                    threads: int = 4, worker_counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+                    threads: int = 4, worker_counts: tuple[int, ...] = (1, 2),
+                    prestart_rate: float = PRESTART_RATE) -> dict[str, Any]:
     """``rounds`` x (one server per worker count, loaded for ``seconds``), alternating the worker
     counts so that drift of the machine hits all alike. ``url``: a copy of the seed database."""
     desk = Desk(url, create_users=False)
@@ -387,7 +389,7 @@ def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker
                 startups[workers].append(round(server.wait_healthy(), 2))
                 log(f"    gunicorn {workers} worker(s) ({worker_class}) up after {startups[workers][-1]:.1f} s; "
                     f"{CLIENTS} clients for {warmup:g} + {seconds:g} s")
-                runs[workers].append(run_load(server, tokens, warmup, seconds, url.rsplit("/", 1)[1]))
+                runs[workers].append(run_load(server, tokens, warmup, seconds, url.rsplit("/", 1)[1], prestart_rate))
             finally:
                 server.stop()
     out: dict[str, Any] = {"worker_class": worker_class, "rounds": rounds, "warmup_seconds": warmup}

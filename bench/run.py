@@ -48,15 +48,15 @@ from bench.common import (  # noqa: E402
 )
 
 FULL = {
-    "a_seconds": 20.0, "a_bare_seconds": 5.0,
+    "a_seconds": 20.0, "a_bare_seconds": 5.0, "a_engine_warmup": 20,
     "b_checkpoints": [10, 100, 1000, 10_000], "b_ratio_at": 1000, "b_rounds": 10_000, "b_budget_seconds": 600.0,
-    "c_rounds": 2, "c_seconds": 10.0, "c_warmup": 2.0,
+    "c_rounds": 2, "c_seconds": 10.0, "c_warmup": 2.0, "c_prestart_rate": 250.0,
     "d_sizes": (1_000, 100_000), "d_repeats": 15,
 }
 QUICK = {
-    "a_seconds": 1.0, "a_bare_seconds": 0.5,
+    "a_seconds": 1.0, "a_bare_seconds": 0.5, "a_engine_warmup": 5,
     "b_checkpoints": [10, 100, 300], "b_ratio_at": 300, "b_rounds": 300, "b_budget_seconds": 0.0,
-    "c_rounds": 1, "c_seconds": 5.0, "c_warmup": 0.5,
+    "c_rounds": 1, "c_seconds": 4.0, "c_warmup": 0.5, "c_prestart_rate": 150.0,
     "d_sizes": (1_000, 10_000), "d_repeats": 5,
 }
 TARGETS = {
@@ -187,7 +187,7 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
 
             def engine_only(kind: str = kind) -> dict[str, Any]:
                 with fresh_database(kind, "engine_layer") as url:
-                    return engine_layer.measure_engine_layer(url, cfg["a_bare_seconds"])
+                    return engine_layer.measure_engine_layer(url, cfg["a_bare_seconds"], cfg["a_engine_warmup"])
 
             measured = section(results, f"a_{kind}", platform)
             layer = section(results, f"a_engine_layer_{kind}", engine_only)
@@ -297,7 +297,8 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
             def loaded() -> dict[str, Any]:
                 with seeds.copy("postgresql", "concurrency") as url:
                     return concurrency.run_concurrency(url, cfg["c_rounds"], cfg["c_seconds"], cfg["c_warmup"],
-                                                       options.worker_class, options.threads)
+                                                       options.worker_class, options.threads,
+                                                       prestart_rate=cfg["c_prestart_rate"])
 
             conc = section(results, "c", loaded)
             if conc:
