@@ -393,6 +393,17 @@ def open_task(instance: dict[str, Any], bpmn_id: str) -> dict[str, Any]:
                      f"{[t['bpmn_id'] for t in instance.get('open_tasks', [])]} (status {instance.get('status')})")
 
 
+def rate_of(durations: Sequence[float]) -> dict[str, Any]:
+    """Lifecycles run, their seconds, per second and the median in milliseconds."""
+    total = sum(durations)
+    return {
+        "lifecycles": len(durations),
+        "seconds": round(total, 3),
+        "per_second": len(durations) / total,
+        "median_ms": statistics.median(durations) * 1000,
+    }
+
+
 def run_for(seconds: float, at_least: int, at_most: int, step: Callable[[], None]) -> list[float]:
     """Call ``step`` until ``seconds`` passed (at least/at most so many times); its durations."""
     durations: list[float] = []

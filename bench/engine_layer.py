@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .bare_engine import REQUESTER, START_DATA, STEPS
-from .common import BenchError, median, run_for, shipped_definitions
+from .common import BenchError, rate_of, run_for, shipped_definitions
 
 PROCESS_ID = "incident_management"
 _CREATE = "CREATE TABLE engine_state (id INTEGER PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL)"
@@ -97,11 +97,4 @@ def measure_engine_layer(url: str, seconds: float, warmup: int = 20) -> dict[str
         hits = desk.engine.runs.hits - hits_before
     finally:
         desk.close()
-    total = sum(durations)
-    return {
-        "lifecycles": len(durations),
-        "seconds": round(total, 3),
-        "per_second": len(durations) / total,
-        "median_ms": median(durations) * 1000,  # type: ignore[operator]
-        "run_cache_hits_per_lifecycle": hits / len(durations),
-    }
+    return {**rate_of(durations), "run_cache_hits_per_lifecycle": hits / len(durations)}

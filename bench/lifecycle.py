@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from .common import BENCH, ROOT, BenchError, Desk, log, median, open_task, run_for
+from .common import BENCH, ROOT, BenchError, Desk, log, median, open_task, rate_of, run_for
 
 PROCESS_ID = "incident_management"
 START_DATA = {
@@ -71,12 +71,8 @@ def measure_platform(url: str, seconds: float, warmup: int = 3) -> dict[str, Any
         edge = run_for(max(seconds / 4, 0.5), at_least=5, at_most=100_000, step=lambda: edge_calls(desk))
     finally:
         desk.close()
-    total = sum(durations)
     return {
-        "lifecycles": len(durations),
-        "seconds": round(total, 3),
-        "per_second": len(durations) / total,
-        "median_ms": median(durations) * 1000,  # type: ignore[operator]
+        **rate_of(durations),
         "api_calls_per_lifecycle": 4,
         "sql_statements_per_lifecycle": round(statements[0] / len(durations), 1),
         "edge_floor_ms": median(edge) * 1000,  # type: ignore[operator]
