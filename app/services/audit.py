@@ -439,6 +439,31 @@ _ADVANCE_HEAD = (
 )
 
 
+_EVENT_COLUMNS = ("seq", "occurred_at", "event_type", "actor_id", "actor", "instance_id", "task_id", "payload",
+                  "prev_hash", "hash")
+#: PostgreSQL: the events and the new tip in one statement (a data-modifying CTE), one round trip
+#: less per commit. Built once per number of events (a reused statement keeps its cache key);
+#: larger batches take the two statements above.
+_APPEND_AND_ADVANCE: dict[int, Any] = {}
+_APPEND_AND_ADVANCE_MAX_ROWS = 32
+
+
+def _append_and_advance(count: int) -> Any:
+    statement = _APPEND_AND_ADVANCE.get(count)
+    if statement is None:
+        rows = [{name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
+                for i in range(count)]
+        appended = insert(_EVENTS).values(rows).returning(_EVENTS.c.id, _EVENTS.c.seq).cte("appended")
+        statement = _APPEND_AND_ADVANCE[count] = (
+            update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
+            .values(last_seq=bindparam("tip_seq"), last_hash=bindparam("tip_hash"),
+                    last_event_id=select(appended.c.id).where(appended.c.seq == bindparam("tip_seq")).scalar_subquery())
+            .add_cte(appended)
+            .returning(_HEAD.c.last_event_id)
+        )
+    return statement
+
+
 def _write_pending(session: Session) -> None:
     """Append the queued events to the chain: lock and read the tip, insert, move the tip."""
     pending: list[_Pending] = session.info.pop(_PENDING_KEY, [])
@@ -469,8 +494,13 @@ def _write_pending(session: Session) -> None:
             "hash": digest,
         })
         prev_hash = digest
-    connection.execute(_INSERT_EVENTS, rows)
-    last_event_id = connection.execute(_ADVANCE_HEAD, {"tip_seq": seq, "tip_hash": prev_hash}).scalar_one()
+    tip = {"tip_seq": seq, "tip_hash": prev_hash}
+    if connection.dialect.name == "postgresql" and len(rows) <= _APPEND_AND_ADVANCE_MAX_ROWS:
+        params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in _EVENT_COLUMNS}
+        last_event_id = connection.execute(_append_and_advance(len(rows)), {**params, **tip}).scalar_one()
+    else:
+        connection.execute(_INSERT_EVENTS, rows)
+        last_event_id = connection.execute(_ADVANCE_HEAD, tip).scalar_one()
     # The writes bypassed the ORM: a head already loaded in this session shows the new tip too.
     head = session.identity_map.get(Session.identity_key(AuditHead, _HEAD_ID))
     if head is not None:

@@ -77,20 +77,47 @@ def test_digest_format_is_pinned():
     assert second == "f05967a8dbdc4620e849a083a84640cb48133567271d8774b96ec51d9f6226c4"
 
 
-def test_one_commit_appends_all_events_with_three_statements(services, statements):
+def test_one_commit_appends_all_events_with_three_statements_or_two_on_postgresql(services, statements):
     for i in range(4):
         services.audit.record("probe", None, actor_name="bot", instance_id=i, payload={"i": i})
     statements.clear()
     services.session.commit()
     audit = [(sql, many, params) for sql, many, params in statements if "audit_" in sql]
-    assert len(audit) == 3, [sql for sql, _, _ in audit]
-    lock, insert, advance = audit
+    lock = audit[0]
     assert "audit_head" in lock[0] and ("RETURNING" in lock[0].upper() or "FOR UPDATE" in lock[0].upper())
-    assert insert[0].lstrip().upper().startswith("INSERT INTO AUDIT_EVENT") and insert[1] and len(insert[2]) == 4
-    assert advance[0].lstrip().upper().startswith("UPDATE AUDIT_HEAD")
+    if services.session.get_bind().dialect.name == "postgresql":
+        # The events and the new tip in one statement: a data-modifying CTE.
+        assert len(audit) == 2, [sql for sql, _, _ in audit]
+        append = " ".join(audit[1][0].split()).upper()
+        assert append.startswith("WITH APPENDED AS (INSERT INTO AUDIT_EVENT") and "UPDATE AUDIT_HEAD" in append
+        assert not audit[1][1] and sum(1 for key in audit[1][2] if key.startswith("seq_")) == 4
+    else:
+        assert len(audit) == 3, [sql for sql, _, _ in audit]
+        insert, advance = audit[1:]
+        assert insert[0].lstrip().upper().startswith("INSERT INTO AUDIT_EVENT") and insert[1] and len(insert[2]) == 4
+        assert advance[0].lstrip().upper().startswith("UPDATE AUDIT_HEAD")
+    assert services.audit.verify().ok
     # Nothing else than the savepoint the test session commits.
     others = [sql for sql, _, _ in statements if "audit_" not in sql]
     assert all("SAVEPOINT" in sql.upper() for sql in others), others
+
+
+def test_a_large_batch_and_batches_of_every_size_chain_without_gaps(services):
+    """Batches above the one-statement size (PostgreSQL) take the two statements; either way the
+    head ends at the last event and the chain verifies."""
+    from app.services.audit import _APPEND_AND_ADVANCE_MAX_ROWS
+
+    seq_before, _, _ = _head_row(services.session)
+    sizes = [1, 2, _APPEND_AND_ADVANCE_MAX_ROWS, _APPEND_AND_ADVANCE_MAX_ROWS + 8]
+    for size in sizes:
+        for i in range(size):
+            services.audit.record("batch", None, actor_name="bot", payload={"size": size, "i": i})
+        services.session.commit()
+    seq, tip, last_id = _head_row(services.session)
+    assert seq == seq_before + sum(sizes)
+    last = services.session.get(AuditEvent, last_id)
+    assert (last.seq, last.hash, last.payload) == (seq, tip, {"size": sizes[-1], "i": sizes[-1] - 1})
+    assert services.audit.verify().ok
 
 
 def test_a_commit_without_events_does_not_touch_the_chain(services, statements):
