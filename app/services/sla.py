@@ -47,7 +47,7 @@ from functools import lru_cache
 from time import monotonic
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, event, func, select
+from sqlalchemy import Integer, Table, bindparam, event, func, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -197,9 +197,19 @@ _CLOCK_VALUES = ("policy_id", "target_seconds", "elapsed_seconds", "paused_secon
 _SELECT_EVENTS = (select(_EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks)
                   .where(_EVENT_TABLE.c.ticket_id == bindparam("ticket_id")).order_by(_EVENT_TABLE.c.id))
 _INSERT_EVENT = _EVENT_TABLE.insert()
-_SELECT_CLOCKS = (select(_CLOCK_TABLE.c.id, _CLOCK_TABLE.c.name, _CLOCK_TABLE.c.warned, _CLOCK_TABLE.c.escalated,
-                         *(_CLOCK_TABLE.c[name] for name in _CLOCK_VALUES))
-                  .where(_CLOCK_TABLE.c.ticket_id == bindparam("ticket_id")))
+_CLOCK_FIELDS = ("name", "warned", "escalated", *_CLOCK_VALUES)
+_EVENT_PART, _CLOCK_PART = 0, 1
+#: What ``track`` reads, in one statement: a record's events (in order), then its clock rows.
+#: The first SELECT types the columns for both (its placeholders carry the clock columns' types).
+_EVENTS_THEN_CLOCKS = union_all(
+    select(literal_column(str(_EVENT_PART), Integer).label("part"), _EVENT_TABLE.c.id.label("row_id"),
+           _EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks,
+           *(type_coerce(null(), _CLOCK_TABLE.c[name].type).label(name) for name in _CLOCK_FIELDS))
+    .where(_EVENT_TABLE.c.ticket_id == bindparam("ticket_id")),
+    select(literal_column(str(_CLOCK_PART), Integer), _CLOCK_TABLE.c.id, null(), null(), null(), null(),
+           *(_CLOCK_TABLE.c[name] for name in _CLOCK_FIELDS))
+    .where(_CLOCK_TABLE.c.ticket_id == bindparam("ticket_id")),
+).order_by(literal_column("part"), literal_column("row_id"))
 _SELECT_CLOCK_OBJECTS = select(SlaClock).where(SlaClock.ticket_id == bindparam("ticket_id"))
 _INSERT_CLOCK = _CLOCK_TABLE.insert()
 _UPDATE_CLOCK = (_CLOCK_TABLE.update().where(_CLOCK_TABLE.c.id == bindparam("clock_id"))
@@ -336,10 +346,26 @@ class SlaService:
         if values:
             self.session.connection().execute(_INSERT_EVENT, values)
 
+    def _events_and_clocks(self, ticket: Ticket) -> tuple[list[_Event], dict[str, _Clock]]:
+        """``_events`` and ``_clocks`` in one statement."""
+        if ticket.id is None:
+            self.session.flush()
+        events: list[_Event] = []
+        clocks: dict[str, _Clock] = {}
+        for row in self.session.connection().execute(_EVENTS_THEN_CLOCKS, {"ticket_id": ticket.id}):
+            if row.part == _EVENT_PART:
+                events.append(_Event(row.at, row.kind, row.targets, row.clocks))
+            else:
+                clocks[row.name] = self._clock(row.row_id, row)
+        return events, clocks
+
     def track(self, ticket: Ticket, changes: Mapping[str, Any]) -> None:
         """Turn a record change into clock events, then re-evaluate and store the clocks."""
         terms = self.terms(ticket.kind, ticket.priority, ticket.service)
-        events = self._events(ticket)
+        # Clock rows are only ever written from events, and events are never deleted (but with
+        # their ticket, as are the clocks): a record without events has no clocks. Nothing below
+        # changes clock rows before ``_store``, so they are read here with the events.
+        events, stored = self._events_and_clocks(ticket)
         had_events = bool(events)
         pending: list[dict[str, Any]] = []
         now = self.services.runtime.clock.now()
@@ -373,23 +399,16 @@ class SlaService:
         self._write_events(pending)
         now = self.services.runtime.clock.now()
         states = self.evaluate(ticket, terms, events=events, now=now)
-        # Clock rows are only ever written from events, and events are never deleted (but with
-        # their ticket, as are the clocks): a record without events before this call has none.
-        self._store(ticket, terms, states, now, self._clocks(ticket) if had_events else {})
+        self._store(ticket, terms, states, now, stored if had_events else {})
 
-    def _clocks(self, ticket: Ticket) -> dict[str, _Clock]:
-        """The stored clock rows of ``ticket`` by name, read without the ORM."""
-        found: dict[str, _Clock] = {}
-        identity = self.session.identity_map
-        for row in self.session.connection().execute(_SELECT_CLOCKS, {"ticket_id": ticket.id}):
-            loaded = identity.get(self.session.identity_key(SlaClock, row.id))
-            if isinstance(loaded, SlaClock):  # the session's view of the row (maybe changed, not flushed) counts
-                found[row.name] = _Clock(row.id, loaded.warned, loaded.escalated,
-                                         {name: getattr(loaded, name) for name in _CLOCK_VALUES}, loaded)
-            else:
-                found[row.name] = _Clock(row.id, row.warned, row.escalated, {name: row._mapping[name] for name in _CLOCK_VALUES},
-                                         None)
-        return found
+    def _clock(self, clock_id: int, row: Any) -> _Clock:
+        """A stored clock row as ``track`` uses it; the session's object for it, if one is
+        loaded, counts over the row (it may hold changes not flushed yet)."""
+        loaded = self.session.identity_map.get(self.session.identity_key(SlaClock, clock_id))
+        if isinstance(loaded, SlaClock):
+            return _Clock(clock_id, loaded.warned, loaded.escalated,
+                          {name: getattr(loaded, name) for name in _CLOCK_VALUES}, loaded)
+        return _Clock(clock_id, row.warned, row.escalated, {name: row._mapping[name] for name in _CLOCK_VALUES}, None)
 
     def _store(self, ticket: Ticket, terms: Mapping[str, Any] | None, states: Mapping[str, ClockState], now: datetime,
                stored: Mapping[str, _Clock]) -> None:

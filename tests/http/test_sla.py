@@ -147,7 +147,7 @@ def _sla_statements(connection, run) -> list[str]:
             if (table := re.search(r"sla_(event|clock|policy)", statement))]
 
 
-def test_a_record_change_reads_events_and_clocks_once_and_keeps_loaded_clocks_current(desk: Desk, services, clock, connection):
+def test_a_record_change_reads_events_and_clocks_in_one_statement_and_keeps_loaded_clocks_current(desk: Desk, services, clock, connection):
     number = desk.start("rita", "incident_management", START)["data"]["record_number"]
     ticket = _ticket(services, number)
     rows = {r.name: r for r in services.sla.refresh(ticket)}  # ORM objects of this session
@@ -155,8 +155,9 @@ def test_a_record_change_reads_events_and_clocks_once_and_keeps_loaded_clocks_cu
     clock.advance(timedelta(hours=1))
     ticket.status = "pending"
     statements = _sla_statements(connection, lambda: services.sla.track(ticket, {"status": ("new", "pending")}))
-    # the policy comes from the cache; events and clocks are read once; one UPDATE for both clocks
-    assert statements == ["SELECT sla_event", "INSERT sla_event", "SELECT sla_clock", "UPDATE sla_clock"]
+    # the policy comes from the cache; events and clocks are read in one statement; one UPDATE
+    # for both clocks
+    assert statements == ["SELECT sla_event", "INSERT sla_event", "UPDATE sla_clock"]
     # the objects already loaded in the session show what was written, as the database does
     assert rows["resolution"].state == "paused" and rows["resolution"].elapsed_seconds == HOUR
     assert rows["resolution"].evaluated_at == clock.now() and rows["resolution"].next_check_at is None
@@ -165,8 +166,10 @@ def test_a_record_change_reads_events_and_clocks_once_and_keeps_loaded_clocks_cu
                                 {"t": ticket.id}).one()
     assert tuple(stored) == ("paused", HOUR)
     # nothing SLA-relevant changed and no time passed: no event, no write
-    statements = _sla_statements(connection, lambda: services.sla.track(ticket, {"title": ("a", "b")}))
-    assert statements == ["SELECT sla_event", "SELECT sla_clock"]
+    with sent_statements(connection) as sent:
+        services.sla.track(ticket, {"title": ("a", "b")})
+    [read] = [statement for statement in sent if "sla_" in statement]
+    assert read.lstrip().upper().startswith("SELECT") and "FROM sla_event" in read and "FROM sla_clock" in read
     services.session.commit()
     assert [e.kind for e in services.sla._events(ticket)] == ["start", "pause"]
 
