@@ -34,12 +34,13 @@ class EngineDesk:
         from sqlalchemy import text
 
         from app.db import make_engine
-        from app.engine import ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile
+        from app.engine import ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile, WorkflowRun
 
         files = [SourceFile(name, content) for name, content in shipped_definitions()]
         process = next(p for p in ProcessLibrary().compile(files) if p.process_id == PROCESS_ID)
         self.engine = ProcessEngine()
         self.bundle = self.engine.spec(process.content_hash, process.spec_json)
+        self.state_version = WorkflowRun.serializer_version
         self.identity = ScriptIdentity(current_user=REQUESTER, initiator=REQUESTER)
         self.db = make_engine(url)
         with self.db.begin() as conn:
@@ -63,7 +64,7 @@ class EngineDesk:
                 state, version = conn.execute(self._select, {"id": instance_id}).one()
                 run = self.engine.runs.take(instance_id, state, self.bundle)
                 if run is None:
-                    run = self.engine.restore(self.bundle, state, self.bundle_version())
+                    run = self.engine.restore(self.bundle, state, self.state_version)
                 if run.fire_due_timers(self.identity):
                     raise BenchError("a timer fired in the engine-layer lifecycle")
                 [task] = [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
@@ -75,12 +76,6 @@ class EngineDesk:
             self.engine.runs.park(instance_id, run)
         if status != "completed":
             raise BenchError(f"engine-layer lifecycle ended in status {status}")
-
-    @staticmethod
-    def bundle_version() -> str:
-        from app.engine import WorkflowRun
-
-        return WorkflowRun.serializer_version
 
     def close(self) -> None:
         self.db.dispose()

@@ -439,22 +439,20 @@ _ADVANCE_HEAD = (
 )
 
 
-_EVENT_COLUMNS = ("seq", "occurred_at", "event_type", "actor_id", "actor", "instance_id", "task_id", "payload",
-                  "prev_hash", "hash")
 #: PostgreSQL: the events and the new tip in one statement (a data-modifying CTE), one round trip
-#: less per commit. Built once per number of events (a reused statement keeps its cache key);
-#: larger batches take the two statements above.
-_APPEND_AND_ADVANCE: dict[int, Any] = {}
+#: less per commit. Built once per number of events and set of columns (a reused statement keeps
+#: its cache key); larger batches take the two statements above.
+_APPEND_AND_ADVANCE: dict[tuple[int, tuple[str, ...]], Any] = {}
 _APPEND_AND_ADVANCE_MAX_ROWS = 32
 
 
-def _append_and_advance(count: int) -> Any:
-    statement = _APPEND_AND_ADVANCE.get(count)
+def _append_and_advance(count: int, columns: tuple[str, ...]) -> Any:
+    statement = _APPEND_AND_ADVANCE.get((count, columns))
     if statement is None:
-        rows = [{name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
+        rows = [{name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in columns}
                 for i in range(count)]
         appended = insert(_EVENTS).values(rows).returning(_EVENTS.c.id, _EVENTS.c.seq).cte("appended")
-        statement = _APPEND_AND_ADVANCE[count] = (
+        statement = _APPEND_AND_ADVANCE[(count, columns)] = (
             update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
             .values(last_seq=bindparam("tip_seq"), last_hash=bindparam("tip_hash"),
                     last_event_id=select(appended.c.id).where(appended.c.seq == bindparam("tip_seq")).scalar_subquery())
@@ -496,8 +494,9 @@ def _write_pending(session: Session) -> None:
         prev_hash = digest
     tip = {"tip_seq": seq, "tip_hash": prev_hash}
     if connection.dialect.name == "postgresql" and len(rows) <= _APPEND_AND_ADVANCE_MAX_ROWS:
-        params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in _EVENT_COLUMNS}
-        last_event_id = connection.execute(_append_and_advance(len(rows)), {**params, **tip}).scalar_one()
+        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        statement = _append_and_advance(len(rows), tuple(rows[0]))
+        last_event_id = connection.execute(statement, {**params, **tip}).scalar_one()
     else:
         connection.execute(_INSERT_EVENTS, rows)
         last_event_id = connection.execute(_ADVANCE_HEAD, tip).scalar_one()

@@ -216,8 +216,8 @@ class InstanceRunner:
         else:
             with self.session.no_autoflush:
                 rows = list(self.session.scalars(_READY_ROWS, {"instance_id": instance.id}))
-        # Not flushed first: the instance and the task just completed go out in the one flush
-        # below, with the new rows. So a row this step already closed still reads READY from the
+        # Nothing is written before this read: the instance and the task just completed go out
+        # below with the new rows. So a row this step already closed still reads READY from the
         # database; its state in memory is the truth.
         existing = {row.engine_task_id: row for row in rows if row.state == TaskStatus.READY}
         still_open: list[HumanTask] = []

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Select, bindparam, false, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app.clock import Clock
 from app.db import count_capped, get_by_id, set_reference
@@ -202,10 +202,9 @@ class InstanceService:
 #: once (a reused statement keeps its cache key).
 _WITH_INSTANCE = joinedload(HumanTask.instance)
 _TASK_FOR_STEP = select(HumanTask).where(HumanTask.id == bindparam("ident")).options(
-    _WITH_INSTANCE.joinedload(ProcessInstance.open_tasks).lazyload(HumanTask.instance),
-    _WITH_INSTANCE.joinedload(ProcessInstance.open_tasks).lazyload(HumanTask.claimed_by),
-    _WITH_INSTANCE.joinedload(ProcessInstance.record).lazyload(Ticket.requester),
-    _WITH_INSTANCE.joinedload(ProcessInstance.record).lazyload(Ticket.assignee),
+    _WITH_INSTANCE.joinedload(ProcessInstance.open_tasks).options(lazyload(HumanTask.instance),
+                                                                  lazyload(HumanTask.claimed_by)),
+    _WITH_INSTANCE.joinedload(ProcessInstance.record).options(lazyload(Ticket.requester), lazyload(Ticket.assignee)),
 )
 
 
