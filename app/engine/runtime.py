@@ -32,7 +32,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import walk
+from . import state_change, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
@@ -60,6 +60,7 @@ class _ClockedDatetime(datetime):
 
 _timer_module.datetime = _ClockedDatetime  # type: ignore[misc]
 walk.install()
+state_change.install()
 
 
 #: Service tasks call platform operations: (operation name, evaluated params) -> JSON-able result.

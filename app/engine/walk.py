@@ -104,7 +104,9 @@ def _bpmn_next(self: Any) -> Any:
     while stack:
         task, depth = pop()
         workflow = task.workflow
-        subprocess = workflow.top_workflow.subprocesses.get(task.id)
+        # (a workflow without subprocesses needs no lookup; the dict is the live one)
+        subprocesses = workflow.top_workflow.subprocesses
+        subprocess = subprocesses.get(task.id) if subprocesses else None
         child_ids = task._children
         state = task._state
         if subprocess is None:
