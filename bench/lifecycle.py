@@ -88,9 +88,11 @@ def edge_calls(desk: Desk) -> None:
         desk.call("GET", "/api/v1/users/me/preferences", user)
 
 
-def measure_bare(seconds: float) -> dict[str, Any]:
-    """Run bench/bare_engine.py in a fresh interpreter; its JSON answer."""
-    proc = subprocess.run([sys.executable, str(BENCH / "bare_engine.py"), "--seconds", str(seconds)],
+def measure_bare(seconds: float, replacements: bool = False) -> dict[str, Any]:
+    """Run bench/bare_engine.py in a fresh interpreter; its JSON answer. ``replacements``: with
+    processdesk's replacements of SpiffWorkflow hot paths installed (an info row)."""
+    extra = ["--with-replacements"] if replacements else []
+    proc = subprocess.run([sys.executable, str(BENCH / "bare_engine.py"), "--seconds", str(seconds), *extra],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     if proc.returncode != 0:
         raise BenchError(f"bare engine run failed: {proc.stderr.strip()[-800:]}")
