@@ -11,10 +11,11 @@ the start and the investigate task's ``setUserVar`` (``assignee``).
 
 Prints one JSON object: lifecycles run, seconds, per second, median milliseconds.
 
-``--with-replacements`` (an info row, not the reference): the same run with processdesk's two
-replacements of SpiffWorkflow hot paths installed (app/engine/walk.py, app/engine/state_change.py),
-loaded from their files alone, so nothing else of ``app`` comes along. It shows what they save
-on the engine's own work, measured in the same benchmark run.
+``--paired-replacements`` (an info row, not the reference): batches of lifecycles alternately
+with and without processdesk's two replacements of SpiffWorkflow hot paths (app/engine/walk.py,
+app/engine/state_change.py, loaded from their files alone, so nothing else of ``app`` comes
+along), so that the machine's drift hits both alike. It shows what they save on the engine's own
+work; prints both medians.
 """
 
 from __future__ import annotations
@@ -81,22 +82,57 @@ def lifecycle(spec: Any, subprocess_specs: dict[str, Any], engine: PythonScriptE
     return workflow
 
 
-def install_replacements() -> None:
+def load_replacements() -> list[Any]:
+    modules = []
     for name in ("walk", "state_change"):
         spec = importlib.util.spec_from_file_location(f"pd_{name}", ROOT / "app" / "engine" / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.install()
+        modules.append(module)
+    return modules
+
+
+def timed(spec: Any, subprocess_specs: dict[str, Any], engine: PythonScriptEngine, count: int) -> list[float]:
+    durations = []
+    for _ in range(count):
+        started = time.perf_counter()
+        lifecycle(spec, subprocess_specs, engine)
+        durations.append(time.perf_counter() - started)
+    return durations
+
+
+def paired(seconds: float) -> dict[str, Any]:
+    """Alternating batches of 20 lifecycles, SpiffWorkflow's own hot paths and ours."""
+    replacements = load_replacements()
+    spec, subprocess_specs = parse()
+    engine = script_engine()
+    runs: dict[str, list[float]] = {"bare": [], "replaced": []}
+    deadline = time.perf_counter() + seconds
+    first = True
+    while first or time.perf_counter() < deadline or len(runs["bare"]) < 100:
+        for mode in ("bare", "replaced"):
+            for module in replacements:
+                module.install() if mode == "replaced" else module.uninstall()
+            batch = timed(spec, subprocess_specs, engine, 20)
+            if not first:  # the first round warms both up
+                runs[mode] += batch
+        first = False
+    return {
+        "lifecycles_each": len(runs["bare"]),
+        "bare_median_ms": statistics.median(runs["bare"]) * 1000,
+        "replaced_median_ms": statistics.median(runs["replaced"]) * 1000,
+    }
 
 
 def main() -> None:
     args = argparse.ArgumentParser()
     args.add_argument("--seconds", type=float, default=3.0)
-    args.add_argument("--with-replacements", action="store_true")
+    args.add_argument("--paired-replacements", action="store_true")
     options = args.parse_args()
-    if options.with_replacements:
-        install_replacements()
+    if options.paired_replacements:
+        json.dump(paired(options.seconds), sys.stdout)
+        return
     parse_started = time.perf_counter()
     spec, subprocess_specs = parse()
     parse_seconds = time.perf_counter() - parse_started
@@ -106,9 +142,7 @@ def main() -> None:
     durations: list[float] = []
     deadline = time.perf_counter() + options.seconds
     while len(durations) < 50 or time.perf_counter() < deadline:
-        started = time.perf_counter()
-        lifecycle(spec, subprocess_specs, engine)
-        durations.append(time.perf_counter() - started)
+        durations += timed(spec, subprocess_specs, engine, 1)
     total = sum(durations)
     json.dump({
         "lifecycles": len(durations),

@@ -88,10 +88,11 @@ def edge_calls(desk: Desk) -> None:
         desk.call("GET", "/api/v1/users/me/preferences", user)
 
 
-def measure_bare(seconds: float, replacements: bool = False) -> dict[str, Any]:
-    """Run bench/bare_engine.py in a fresh interpreter; its JSON answer. ``replacements``: with
-    processdesk's replacements of SpiffWorkflow hot paths installed (an info row)."""
-    extra = ["--with-replacements"] if replacements else []
+def measure_bare(seconds: float, paired_replacements: bool = False) -> dict[str, Any]:
+    """Run bench/bare_engine.py in a fresh interpreter; its JSON answer. ``paired_replacements``:
+    alternating batches with and without processdesk's replacements of SpiffWorkflow hot paths
+    (an info row)."""
+    extra = ["--paired-replacements"] if paired_replacements else []
     proc = subprocess.run([sys.executable, str(BENCH / "bare_engine.py"), "--seconds", str(seconds), *extra],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     if proc.returncode != 0:
