@@ -80,3 +80,19 @@ def test_preloaded_rows_serve_one_save_only(desk):
     readies = desk.session.scalars(select(AuditEvent.payload).where(AuditEvent.instance_id == instance_id,
                                                                     AuditEvent.event_type == "task_ready")).all()
     assert [p["bpmn_id"] for p in readies] == ["work", "approve", "confirm"]
+
+
+def test_the_open_rows_come_from_the_instance_and_state_index(desk):
+    """However many task rows an instance has (10,000 rounds of a loop leave 10,000), the step's
+    read finds its open ones through (instance_id, state), not by walking all of them."""
+    from app.services.instances import _TASK_FOR_STEP
+
+    connection = desk.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("the plan is read with SQLite's EXPLAIN QUERY PLAN; PostgreSQL plans by table statistics")
+    compiled = _TASK_FOR_STEP.compile(connection)
+    params = compiled.construct_params({"ident": 1})
+    plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                      tuple(params[name] for name in compiled.positiontup)).all()
+    open_rows = [row[3] for row in plan if "human_task_1" in row[3]]
+    assert open_rows == ["SEARCH human_task_1 USING INDEX ix_human_task_instance_state (instance_id=? AND state=?) LEFT-JOIN"], plan
