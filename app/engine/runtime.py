@@ -34,6 +34,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import state_change, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
+from .iterations import MergedIterations
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .types import EngineFailure, UserTaskView
@@ -548,8 +549,9 @@ class WorkflowRun:
         engine's tree, so state size and step cost grow with every reopen, rework or reminder
         (spiffworkflow.md §7). Their data is already merged into the loop task, and our audit
         history keeps every step, so finished iterations are removed; the loop's own bookkeeping
-        (the list of merged iterations, whose length is the iteration count) keeps a one-character
-        placeholder per removed iteration so counts and loopMaximum stay right.
+        (the list of merged iterations, whose length is the iteration count) becomes a
+        ``MergedIterations`` that counts the removed ones, so counts and loopMaximum stay right
+        without an entry per round ever run.
         """
         removed = 0
         workflows = [self._wf, *self._wf.subprocesses.values()]
@@ -572,8 +574,7 @@ class WorkflowRun:
                     del workflow.tasks[child_id]
                     dropped.add(str(child_id))
                 if dropped:
-                    # One pass over the list (it holds one entry per round ever run).
-                    loop.internal_data["merged"] = ["-" if m in dropped else m for m in merged]
+                    loop.internal_data["merged"] = MergedIterations.compacted(merged, dropped)
                     removed += len(dropped)
         return removed
 

@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from .errors import StateVersionError
+from .iterations import MergedIterations
 from .workflow import Workflow
 
 #: Serializer versions whose state this build can load. SpiffWorkflow silently ignores versions
@@ -53,6 +54,8 @@ def _register_data_types(registry: Any) -> None:
     # Scripts may leave these in task data; without them the instance becomes unsaveable (§2).
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    # A loop's merged iterations once compaction removed some (app/engine/iterations.py).
+    registry.register(MergedIterations, MergedIterations.to_dict, MergedIterations.from_dict)
 
 
 def _make(state_only: bool) -> BpmnWorkflowSerializer:
