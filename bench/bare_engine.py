@@ -11,6 +11,11 @@ the start and the investigate task's ``setUserVar`` (``assignee``).
 
 Prints one JSON object: lifecycles run, seconds, per second, median milliseconds.
 
+``--serve``: parse, warm up, print ``ready``, then answer each ``run N`` read from stdin with one
+line, the JSON list of N lifecycle durations in seconds, until ``quit`` or the end of stdin. The
+platform's side of target a drives it in alternating batches (bench/lifecycle.py, BareEngine), so
+that both sides are timed in the same seconds of a machine whose speed drifts.
+
 ``--paired-replacements`` (an info row, not the reference): batches of lifecycles alternately
 with and without processdesk's two replacements of SpiffWorkflow hot paths (app/engine/walk.py,
 app/engine/state_change.py, loaded from their files alone, so nothing else of ``app`` comes
@@ -125,11 +130,30 @@ def paired(seconds: float) -> dict[str, Any]:
     }
 
 
+def serve() -> None:
+    spec, subprocess_specs = parse()
+    engine = script_engine()
+    timed(spec, subprocess_specs, engine, 20)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if not command or command[0] == "quit":
+            break
+        if command[0] != "run" or len(command) != 2 or not command[1].isdigit():
+            print(json.dumps({"error": f"unknown command {line.strip()!r}"}), flush=True)
+            continue
+        print(json.dumps(timed(spec, subprocess_specs, engine, int(command[1]))), flush=True)
+
+
 def main() -> None:
     args = argparse.ArgumentParser()
     args.add_argument("--seconds", type=float, default=3.0)
     args.add_argument("--paired-replacements", action="store_true")
+    args.add_argument("--serve", action="store_true")
     options = args.parse_args()
+    if options.serve:
+        serve()
+        return
     if options.paired_replacements:
         json.dump(paired(options.seconds), sys.stdout)
         return

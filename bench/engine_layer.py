@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from .bare_engine import REQUESTER, START_DATA, STEPS
-from .common import BenchError, rate_of, run_for, shipped_definitions
+from .common import BenchError, median, rate_of, shipped_definitions
+from .lifecycle import BareEngine, alternate
 
 PROCESS_ID = "incident_management"
 _CREATE = "CREATE TABLE engine_state (id INTEGER PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL)"
@@ -81,15 +82,16 @@ class EngineDesk:
         self.db.dispose()
 
 
-def measure_engine_layer(url: str, seconds: float, warmup: int = 20) -> dict[str, Any]:
-    """``url``: an empty throw-away database."""
+def measure_engine_layer(url: str, seconds: float, bare: BareEngine, warmup: int = 20) -> dict[str, Any]:
+    """``url``: an empty throw-away database. Lifecycles alternate with bare ones in batches."""
     desk = EngineDesk(url)
     try:
         for _ in range(warmup):
             desk.lifecycle()
         hits_before = desk.engine.runs.hits
-        durations = run_for(seconds, at_least=20, at_most=100_000, step=desk.lifecycle)
+        durations, bare_durations = alternate(seconds, desk.lifecycle, bare)
         hits = desk.engine.runs.hits - hits_before
     finally:
         desk.close()
-    return {**rate_of(durations), "run_cache_hits_per_lifecycle": hits / len(durations)}
+    return {**rate_of(durations), "bare_alternating_median_ms": median(bare_durations) * 1000,  # type: ignore[operator]
+            "run_cache_hits_per_lifecycle": hits / len(durations)}

@@ -9,7 +9,10 @@ One lifecycle is four API calls, the least a client needs (every answer carries 
 4. ``POST /tasks/<confirm_resolution>/complete`` as the requester: confirmed.
 
 The bare-engine side is bench/bare_engine.py, run in its own interpreter so that nothing the app
-imports or patches is loaded there.
+imports or patches is loaded there. The target's ratio is taken in alternating batches: five
+platform lifecycles, then twenty bare ones in that interpreter (``BareEngine``), and so on, so that
+both medians come from the same seconds of a machine whose speed drifts by tens of percent
+from one minute to the next.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .common import BENCH, ROOT, BenchError, Desk, log, median, open_task, rate_of, run_for
@@ -52,8 +56,79 @@ def lifecycle(desk: Desk) -> None:
         raise BenchError(f"lifecycle ended in status {instance['status']}: {instance.get('error')}")
 
 
-def measure_platform(url: str, seconds: float, warmup: int = 3) -> dict[str, Any]:
-    """``url``: a copy of the seed database (users made, everything deployed)."""
+#: Lifecycles per batch when the platform and the bare engine alternate: the bare batch is
+#: larger, so that both sides spend about as long per batch (the first lifecycle after a switch
+#: runs with caches the other process has used, on either side).
+BATCH = 5
+BARE_BATCH = 20
+
+
+class BareEngine:
+    """bench/bare_engine.py --serve in its own interpreter: bare lifecycles in batches, on request."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / "bare_engine.py"), "--serve"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self._line() != "ready":
+            raise BenchError(f"the bare engine did not start: {self._stderr()}")
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def _stderr(self) -> str:
+        self.close()
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().strip()[-800:]
+
+    def run(self, count: int) -> list[float]:
+        """``count`` bare lifecycles; their durations in seconds."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"run {count}\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise BenchError(f"the bare engine is gone ({exc}): {self._stderr()}") from None
+        line = self._line()
+        if not line.startswith("["):
+            raise BenchError(f"the bare engine failed: {line or self._stderr()}")
+        return [float(d) for d in json.loads(line)]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def __enter__(self) -> BareEngine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def alternate(seconds: float, step: Callable[[], None], bare: BareEngine, at_least: int = 20) -> tuple[list[float], list[float]]:
+    """``BATCH`` calls of ``step``, then ``BARE_BATCH`` bare lifecycles, and again, for ``seconds`` of
+    the platform's time (at least ``at_least`` each); both lists of durations."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    spent = 0.0
+    while len(ours) < at_least or spent < seconds:
+        batch = run_for(0.0, at_least=BATCH, at_most=BATCH, step=step)
+        ours += batch
+        spent += sum(batch)
+        theirs += bare.run(BARE_BATCH)
+    return ours, theirs
+
+
+def measure_platform(url: str, seconds: float, bare: BareEngine, warmup: int = 3) -> dict[str, Any]:
+    """``url``: a copy of the seed database (users made, everything deployed). The lifecycles
+    alternate with bare ones in batches (``alternate``)."""
     from sqlalchemy import event
 
     desk = Desk(url, create_users=False)
@@ -66,13 +141,14 @@ def measure_platform(url: str, seconds: float, warmup: int = 3) -> dict[str, Any
         for _ in range(warmup):  # parse-and-cache the spec, warm the connection pool and the ORM
             lifecycle(desk)
         event.listen(desk.ext.db_engine, "before_cursor_execute", count)
-        durations = run_for(seconds, at_least=5, at_most=100_000, step=lambda: lifecycle(desk))
+        durations, bare_durations = alternate(seconds, lambda: lifecycle(desk), bare)
         event.remove(desk.ext.db_engine, "before_cursor_execute", count)
         edge = run_for(max(seconds / 4, 0.5), at_least=5, at_most=100_000, step=lambda: edge_calls(desk))
     finally:
         desk.close()
     return {
         **rate_of(durations),
+        "bare_alternating_median_ms": median(bare_durations) * 1000,  # type: ignore[operator]
         "api_calls_per_lifecycle": 4,
         "sql_statements_per_lifecycle": round(statements[0] / len(durations), 1),
         "edge_floor_ms": median(edge) * 1000,  # type: ignore[operator]
