@@ -18,8 +18,10 @@ from one minute to the next.
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -66,20 +68,29 @@ BARE_BATCH = 20
 class BareEngine:
     """bench/bare_engine.py --serve in its own interpreter: bare lifecycles in batches, on request."""
 
+    #: Seconds to wait for an answer (start-up, or one batch) before calling the engine stuck.
+    TIMEOUT = 300.0
+
     def __init__(self) -> None:
+        # stderr goes to a file: a pipe nobody reads while the engine runs could fill and block it.
+        self.errors = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, str(BENCH / "bare_engine.py"), "--serve"], cwd=ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True)
         if self._line() != "ready":
             raise BenchError(f"the bare engine did not start: {self._stderr()}")
 
     def _line(self) -> str:
+        """The engine's next answer (one line; it writes one per command and nothing else)."""
         assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.TIMEOUT)
+        if not ready:
+            raise BenchError(f"the bare engine did not answer within {self.TIMEOUT:g} s: {self._stderr()}")
         return self.proc.stdout.readline().strip()
 
     def _stderr(self) -> str:
         self.close()
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read().strip()[-800:]
+        self.errors.seek(0)
+        return self.errors.read().strip()[-800:]
 
     def run(self, count: int) -> list[float]:
         """``count`` bare lifecycles; their durations in seconds."""
@@ -95,6 +106,7 @@ class BareEngine:
         return [float(d) for d in json.loads(line)]
 
     def close(self) -> None:
+        """Idempotent: ask it to quit (kill it if it does not), and close the pipes."""
         if self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
@@ -104,12 +116,19 @@ class BareEngine:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def __enter__(self) -> BareEngine:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+        self.errors.close()
 
 
 def alternate(seconds: float, step: Callable[[], None], bare: BareEngine, at_least: int = 20) -> tuple[list[float], list[float]]:

@@ -202,6 +202,8 @@ def _json_stable(value: Any) -> bool:
         return all(_json_stable(item) for item in value)
     if kind is dict:
         return all(type(key) is str and _json_stable(item) for key, item in value.items())
+    if kind is MergedIterations:  # registered with the serializer; its ids are strings
+        return True
     return False
 
 

@@ -21,9 +21,12 @@ pairs that yields exactly the same tasks in exactly the same order:
   ``max_depth``.
 
 One difference, on purpose: the depth is each task's true depth below the start. SpiffWorkflow
-recomputes it by climbing parent links, which stops at a subprocess root, so inside subprocesses
-its count drifts; it only matters for trees 1,000 levels deep, which compaction keeps us far from
-(spiffworkflow.md §7).
+recomputes it by climbing parent links after each leaf, and in a BPMN walk that count drifts up
+by one at every subprocess task without children of its own (loop iterations, multi-instance
+children), so a ``max_depth`` walk stops early there. Nothing passes ``max_depth`` to a BPMN walk;
+at the default of 1,000 the drift would make SpiffWorkflow miss tasks after about a thousand such
+tasks, and compaction keeps loops far from that (spiffworkflow.md §7). Within one workflow's tree
+both counts agree (tests/engine/test_walk.py checks small limits there).
 
 Breadth-first walks (``depth_first=False``; nothing in the BPMN engine asks for one) keep
 SpiffWorkflow's own code. ``install()`` is idempotent and is called when ``app.engine`` is imported;

@@ -184,3 +184,15 @@ def test_merged_iterations_answers_what_spiffworkflow_asks_of_the_list():
     assert (again.dropped, again.ids, len(again)) == (4, ["b"], 5)
     from_list = MergedIterations.compacted(["-", "-", "c", "d"], {"c"})
     assert (from_list.dropped, from_list.ids, len(from_list)) == (3, ["d"], 4)
+
+
+def test_a_compacted_loop_stays_in_the_run_cache():
+    """The count of compacted rounds survives a JSON round trip as it is, so a run whose loop
+    was compacted is kept between requests like any other."""
+    engine, run = start()
+    for _ in range(3):
+        [task] = run.user_tasks()
+        run.complete_task(task.id, {"again": True}, ACTOR)
+    assert isinstance(merged_of(run), MergedIterations)
+    run.dump()
+    assert run.json_stable() and engine.runs.park(1, run)

@@ -35,8 +35,8 @@ def test_alternate_interleaves_whole_batches_of_both_sides():
 
 
 def test_a_bare_engine_that_dies_is_reported():
-    bare = BareEngine()
-    bare.proc.kill()
-    bare.proc.wait()
-    with pytest.raises(BenchError):
-        bare.run(1)
+    with BareEngine() as bare:
+        bare.proc.kill()
+        bare.proc.wait()
+        with pytest.raises(BenchError):
+            bare.run(1)
