@@ -37,6 +37,7 @@ from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
+from .trim import MAX_DEPTH, too_deep, trim
 from .types import EngineFailure, UserTaskView
 from .workflow import Workflow
 
@@ -539,6 +540,11 @@ class WorkflowRun:
             )
         except SpiffWorkflowException as exc:
             self.failure = self._failure_from_exception(exc)
+        except RecursionError:
+            # SpiffWorkflow's recursive helpers on a tree too deep for them (trim.MAX_DEPTH should
+            # come first): an instance error, not a server error.
+            self.failure = EngineFailure(message="the engine's task tree is too deep to continue",
+                                         error_type="too_deep", **self._failing_element())
         except EngineError:
             raise
         finally:
@@ -553,7 +559,8 @@ class WorkflowRun:
         history keeps every step, so finished iterations are removed; the loop's own bookkeeping
         (the list of merged iterations, whose length is the iteration count) becomes a
         ``MergedIterations`` that counts the removed ones, so counts and loopMaximum stay right
-        without an entry per round ever run.
+        without an entry per round ever run. A tree grown deep by a loop drawn with sequence flows
+        has its old finished stretches spliced out (``trim``).
         """
         removed = 0
         workflows = [self._wf, *self._wf.subprocesses.values()]
@@ -578,6 +585,19 @@ class WorkflowRun:
                 if dropped:
                     loop.internal_data["merged"] = MergedIterations.compacted(merged, dropped)
                     removed += len(dropped)
+        # Loops drawn with sequence flows deepen the tree instead (app/engine/trim.py).
+        owners = set(self._wf.subprocesses)
+        for workflow in (self._wf, *self._wf.subprocesses.values()):
+            removed += trim(workflow, owners, self._wf.last_task)
+            deep = too_deep(workflow)
+            if deep is not None and self.failure is None:
+                self.failure = EngineFailure(
+                    message=(f"the engine's task tree grew deeper than {MAX_DEPTH} levels at "
+                             f"'{deep.task_spec.bpmn_name or deep.task_spec.bpmn_id or deep.task_spec.name}': a loop "
+                             "drawn with sequence flows that holds a parallel join keeps part of every round; "
+                             "model the repeated part as a subprocess with a loop marker"),
+                    error_type="too_deep", element_id=deep.task_spec.bpmn_id,
+                    element_name=deep.task_spec.bpmn_name, task_id=str(deep.id))
         return removed
 
     def _failing_element(self) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""Finished stretches of a deep task tree are cut out, so gateway loops can run for ever.
+
+A loop drawn with a sequence flow back to an earlier element (an exclusive gateway sending a
+reopened incident back to investigation) makes SpiffWorkflow's task tree one round deeper each
+time round: every task of a round hangs below the last task of the round before. Past about 1,000
+levels SpiffWorkflow's walks stop descending, so the instance silently loses its open task and
+reports itself completed (about 250 rounds of a four-element loop); before that, recursive
+helpers raise RecursionError, and every step walks, dumps and loads the whole history
+(spiffworkflow.md §7). Loop *markers* are compacted elsewhere (``WorkflowRun.compact``).
+
+When a workflow's tree gets deeper than ``TRIM_DEPTH``, old finished history is cut out, in two
+ways: a completed task in a single-file chain (exactly one child) is spliced out, its child hung
+where it was among its parent's children; and a finished task without children (a cancelled
+boundary-event listener, a boundary event's join) is dropped. Neither touches:
+
+- the ``TRIM_KEEP`` levels above every task that is not finished, nor the children hanging off
+  them (recent history that joins, boundary events and data merges look at);
+- the root, the run's and the workflow's last completed task, a task that owns a subprocess;
+- a parallel, inclusive or end join, nor the task a join hangs below: such a join counts its
+  arrived inputs, and merges data, from the parents of every earlier instance of itself in the
+  tree. (Boundary-event and start-event joins look at their own nearest split only.)
+
+Splicing keeps every remaining task's ancestors and descendants (minus the removed ones) and its
+data (a task's data is whole in memory; the stored delta is taken against the new parent). What it
+drops is the engine's copy of old rounds, whose steps our audit history and task rows keep; the
+diagram's "completed" highlighting then shows the recent rounds only, as with loop markers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.util.task import TaskState
+
+#: A tree with an open task deeper than this is trimmed (normal processes stay far below it).
+TRIM_DEPTH = 120
+#: Finished levels kept above every open task.
+TRIM_KEEP = 30
+#: Deeper than this after trimming, an instance is put in error (``too_deep``): what cannot be
+#: spliced (a parallel join inside a loop drawn with sequence flows keeps a few tasks of every
+#: round) would otherwise reach SpiffWorkflow's limits: its recursive helpers take two stack frames
+#: per level (RecursionError from about 400 levels inside a web request), and its walks stop at
+#: 1,000, where the instance silently stops and reports itself completed.
+MAX_DEPTH = 300
+
+_FINISHED = TaskState.FINISHED_MASK
+
+
+def _depth(task: Any, tasks: dict[Any, Any], limit: int) -> int:
+    """How many parents ``task`` has, counting at most ``limit``."""
+    depth = 0
+    parent_id = task._parent
+    while parent_id is not None and depth < limit:
+        depth += 1
+        parent_id = tasks[parent_id]._parent
+    return depth
+
+
+def too_deep(workflow: Any) -> Any:
+    """An open task deeper than ``MAX_DEPTH`` in ``workflow``'s tree, or None."""
+    tasks: dict[Any, Any] = workflow.tasks
+    if len(tasks) <= MAX_DEPTH:
+        return None
+    for task in tasks.values():
+        if not task._state & _FINISHED and _depth(task, tasks, MAX_DEPTH + 1) > MAX_DEPTH:
+            return task
+    return None
+
+
+def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
+    """Splice finished single-file stretches out of ``workflow``'s tree if it got too deep.
+
+    ``owners``: ids of tasks that own a subprocess (of the whole run); ``last_task``: the run's
+    last completed task. Returns how many tasks were removed."""
+    tasks: dict[Any, Any] = workflow.tasks
+    if len(tasks) <= TRIM_DEPTH:  # a tree that deep has at least as many tasks
+        return 0
+    open_tasks = [task for task in tasks.values() if not task._state & _FINISHED]
+    if not any(_depth(task, tasks, TRIM_DEPTH + 1) > TRIM_DEPTH for task in open_tasks):
+        return 0
+    keep = {workflow.task_tree.id, *owners}
+    if last_task is not None:
+        keep.add(last_task.id)
+    if workflow.last_task is not None:
+        keep.add(workflow.last_task.id)
+    for task in open_tasks:  # recent history above every open task
+        parent_id, levels = task._parent, 0
+        while parent_id is not None and levels < TRIM_KEEP:
+            keep.add(parent_id)
+            parent_id = tasks[parent_id]._parent
+            levels += 1
+    removed = 0
+    changed = True
+    while changed:  # a removed leaf can leave its parent single-file, or a leaf itself
+        changed = False
+        for task in list(tasks.values()):
+            if task.id in keep or not task._state & _FINISHED or isinstance(task.task_spec, UnstructuredJoin):
+                continue
+            parent = tasks.get(task._parent)
+            if parent is None or parent.id in keep:
+                continue
+            if not task._children:  # a dead end of old history: a cancelled listener, a boundary join
+                parent._children.remove(task.id)
+                del tasks[task.id]
+            elif len(task._children) == 1 and task._state == TaskState.COMPLETED:
+                child = tasks[task._children[0]]
+                if isinstance(child.task_spec, UnstructuredJoin):
+                    continue
+                parent._children[parent._children.index(task.id)] = child.id
+                child._parent = parent.id
+                del tasks[task.id]
+            else:
+                continue
+            removed += 1
+            changed = True
+    return removed
