@@ -161,8 +161,7 @@ def main() -> None:
     spec, subprocess_specs = parse()
     parse_seconds = time.perf_counter() - parse_started
     engine = script_engine()
-    for _ in range(20):
-        lifecycle(spec, subprocess_specs, engine)
+    timed(spec, subprocess_specs, engine, 20)  # warm-up
     durations: list[float] = []
     deadline = time.perf_counter() + options.seconds
     while len(durations) < 50 or time.perf_counter() < deadline:

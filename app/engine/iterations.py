@@ -49,13 +49,8 @@ class MergedIterations:
     def __getitem__(self, index: int) -> str:
         return self.ids[index]
 
-    def __contains__(self, task_id: object) -> bool:
-        return task_id in self.ids
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MergedIterations) and (self.dropped, self.ids) == (other.dropped, other.ids)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"MergedIterations(dropped={self.dropped}, ids={self.ids!r})"

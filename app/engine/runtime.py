@@ -191,8 +191,8 @@ class ProcessEngine:
 
 
 #: Values a JSON round trip of the state gives back as they are (the serializer registers the
-#: last five); anything else (a tuple, a set, an int dict key, an IntEnum) comes back different.
-_JSON_SCALARS = (str, int, float, bool, type(None), datetime, date, Decimal, UUID, timedelta)
+#: last six); anything else (a tuple, a set, an int dict key, an IntEnum) comes back different.
+_JSON_SCALARS = (str, int, float, bool, type(None), datetime, date, Decimal, UUID, timedelta, MergedIterations)
 
 
 def _json_stable(value: Any) -> bool:
@@ -203,9 +203,12 @@ def _json_stable(value: Any) -> bool:
         return all(_json_stable(item) for item in value)
     if kind is dict:
         return all(type(key) is str and _json_stable(item) for key, item in value.items())
-    if kind is MergedIterations:  # registered with the serializer; its ids are strings
-        return True
     return False
+
+
+def _element_of(task: Any) -> dict[str, Any]:
+    """Where a failure happened, as ``EngineFailure`` names it."""
+    return {"element_id": task.task_spec.bpmn_id, "element_name": task.task_spec.bpmn_name, "task_id": str(task.id)}
 
 
 class RunCache:
@@ -596,19 +599,14 @@ class WorkflowRun:
                              f"'{deep.task_spec.bpmn_name or deep.task_spec.bpmn_id or deep.task_spec.name}': a loop "
                              "drawn with sequence flows that holds a parallel join keeps part of every round; "
                              "model the repeated part as a subprocess with a loop marker"),
-                    error_type="too_deep", element_id=deep.task_spec.bpmn_id,
-                    element_name=deep.task_spec.bpmn_name, task_id=str(deep.id))
+                    error_type="too_deep", **_element_of(deep))
         return removed
 
     def _failing_element(self) -> dict[str, Any]:
         for state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
             for task in self._wf.get_tasks(state=state):
                 if not task.task_spec.manual or state == TaskState.ERROR:
-                    return {
-                        "element_id": task.task_spec.bpmn_id,
-                        "element_name": task.task_spec.bpmn_name,
-                        "task_id": str(task.id),
-                    }
+                    return _element_of(task)
         return {}
 
     def _failure_from_exception(self, exc: SpiffWorkflowException) -> EngineFailure:

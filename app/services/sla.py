@@ -322,10 +322,14 @@ class SlaService:
 
     # -- tracking (after every record sync) ---------------------------------------------------------------
 
-    def _events(self, ticket: Ticket) -> list[_Event]:
+    def _ticket_id(self, ticket: Ticket) -> int:
+        """The ticket's id, flushing a new ticket first so it has one."""
         if ticket.id is None:
             self.session.flush()
-        return [_Event._make(row) for row in self.session.connection().execute(_SELECT_EVENTS, {"ticket_id": ticket.id})]
+        return ticket.id
+
+    def _events(self, ticket: Ticket) -> list[_Event]:
+        return [_Event._make(row) for row in self.session.connection().execute(_SELECT_EVENTS, {"ticket_id": self._ticket_id(ticket)})]
 
     def _add(self, ticket: Ticket, kind: str, at: datetime, *, targets: Mapping[str, float] | None = None,
              clocks: list[str] | None = None, reason: str, pending: list[dict[str, Any]] | None = None) -> _Event:
@@ -347,12 +351,10 @@ class SlaService:
             self.session.connection().execute(_INSERT_EVENT, values)
 
     def _events_and_clocks(self, ticket: Ticket) -> tuple[list[_Event], dict[str, _Clock]]:
-        """``_events`` and ``_clocks`` in one statement."""
-        if ticket.id is None:
-            self.session.flush()
+        """The ticket's events (in order) and its stored clock rows by name, in one statement."""
         events: list[_Event] = []
         clocks: dict[str, _Clock] = {}
-        for row in self.session.connection().execute(_EVENTS_THEN_CLOCKS, {"ticket_id": ticket.id}):
+        for row in self.session.connection().execute(_EVENTS_THEN_CLOCKS, {"ticket_id": self._ticket_id(ticket)}):
             if row.part == _EVENT_PART:
                 events.append(_Event(row.at, row.kind, row.targets, row.clocks))
             else:
