@@ -32,7 +32,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import state_change, walk
+from . import joins, state_change, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
@@ -63,6 +63,7 @@ class _ClockedDatetime(datetime):
 _timer_module.datetime = _ClockedDatetime  # type: ignore[misc]
 walk.install()
 state_change.install()
+joins.install()
 
 
 #: Service tasks call platform operations: (operation name, evaluated params) -> JSON-able result.
