@@ -1,8 +1,9 @@
 """Draw the benchmark-only diagrams in bench/fixtures/ with tools/bpmn_builder.py.
 
 Run from the repository root: ``.venv/bin/python bench/fixtures_gen.py`` rewrites
-``bench/fixtures/loop_flow.bpmn``; ``bench/run.py`` refuses to run when the file on disk differs
-from what this module draws (so the committed diagram and its description cannot drift apart).
+``bench/fixtures/loop_flow.bpmn`` and ``bench/fixtures/loop_drawn.bpmn``; ``bench/run.py`` refuses
+to run when a file on disk differs from what this module draws (so the committed diagrams and
+their descriptions cannot drift apart).
 
 loop_flow: one user task ("Work one round") inside an embedded subprocess carrying
 ``standardLoopCharacteristics`` with the loop condition ``again`` (tested after each round, so the
@@ -11,6 +12,11 @@ form (bench/fixtures/loop-step.json) asks for ``again``. Completing it with ``ag
 next round; ``again: false`` ends the instance. This is the shape spiffworkflow.md §7 recommends for
 repeat cycles (the task tree keeps its depth), and the one incident_management.bpmn uses for reopen
 and investigation rounds.
+
+loop_drawn: the same round drawn the way most people draw a loop, with sequence flows: a merge
+gateway before the task, an exclusive gateway after it going back to the merge while ``again``.
+SpiffWorkflow alone grows its task tree by a few levels a round and fails after a few hundred
+rounds (spiffworkflow.md §7); processdesk trims the finished history (app/engine/trim.py).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ if str(ROOT) not in sys.path:
 from tools.bpmn_builder import Diagram, pretty  # noqa: E402
 
 LOOP_PROCESS_ID = "loop_flow"
+DRAWN_PROCESS_ID = "loop_drawn"
 LOOP_FORM = "loop-step.json"
 LOOP_TASK = "work_round"
 
@@ -55,14 +62,42 @@ def loop_flow() -> Diagram:
     return d
 
 
+def loop_drawn() -> Diagram:
+    d = Diagram(DRAWN_PROCESS_ID, "Benchmark loop, drawn with flows",
+                documentation="Benchmark only: a user task repeated through a gateway back to a merge while `again`.")
+    d.node("start", "start", "Start", col=0)
+    d.node("prepare", "script", "Prepare", col=1, script="again = True\nround_no = 0\n")
+    d.node("merge", "xor", col=2)
+    d.node(
+        LOOP_TASK, "user", "Work one round", col=3,
+        properties={"formJsonSchemaFilename": LOOP_FORM},
+        instructions="Round {{ round_no }}: do the work, then say whether another round is needed.",
+    )
+    d.node("decide", "xor", "Again?", col=4)
+    d.node("end", "end", "Done", col=5)
+    d.chain("start", "prepare", "merge", LOOP_TASK, "decide")
+    d.flow("decide", "merge", condition="again == True")
+    d.flow("decide", "end", condition="again == False")
+    return d
+
+
+#: process id -> its diagram, as bench/run.py deploys it.
+DIAGRAMS = {LOOP_PROCESS_ID: loop_flow, DRAWN_PROCESS_ID: loop_drawn}
+
+
+def diagram_xml(process_id: str) -> str:
+    return pretty(DIAGRAMS[process_id]().to_xml())
+
+
 def loop_flow_xml() -> str:
-    return pretty(loop_flow().to_xml())
+    return diagram_xml(LOOP_PROCESS_ID)
 
 
 def main() -> None:
-    target = FIXTURES / f"{LOOP_PROCESS_ID}.bpmn"
-    target.write_text(loop_flow_xml(), encoding="utf-8")
-    print(f"wrote {target.relative_to(ROOT)}")
+    for process_id in DIAGRAMS:
+        target = FIXTURES / f"{process_id}.bpmn"
+        target.write_text(diagram_xml(process_id), encoding="utf-8")
+        print(f"wrote {target.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Sections b and e: what one completion costs, and what an instance stores, as the instance ages.
 
-One instance of bench/fixtures/loop_flow.bpmn is driven through the API: every round is one
+One instance of bench/fixtures/loop_flow.bpmn (and, in its own rows, of loop_drawn.bpmn) is
+driven through the API: every round is one
 ``POST /tasks/<id>/complete`` with ``{"again": true, "round_no": n}`` by the requester who
 started it (the task has no lane, so it is the starter's). Every completion is timed; the cost
 "at iteration N" is the median of the completions of rounds N-4 .. N+4. After round N of each
@@ -49,14 +50,17 @@ def stored_bytes(desk: Desk, instance_id: int) -> dict[str, int]:
     }
 
 
-def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_seconds: float) -> dict[str, Any]:
+def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_seconds: float,
+             process_id: str = PROCESS_ID) -> dict[str, Any]:
     """Drive one loop instance through ``goal`` rounds (the last one answers ``again: false``).
+    ``process_id``: loop_flow (a loop marker) or loop_drawn (a gateway back to a merge); both have
+    the task ``work_round`` and the same form.
 
     Rounds up to ``required`` always run; past it the run stops when ``budget_seconds`` (counted
     from the start) are spent. ``checkpoints``: rounds at which the cost (rounds N-4..N+4) and the
     stored bytes (after round N) are taken.
     """
-    desk = Desk(url, loop_definitions())
+    desk = Desk(url, loop_definitions(process_id))
     started = time.perf_counter()
     durations: list[float] = []  # durations[n - 1] = completion of round n
     sizes: dict[int, dict[str, int]] = {}
@@ -67,7 +71,7 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
     error: str | None = None
     stopped_by_budget = False
     try:
-        instance = desk.call("POST", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": {}}, 201).body
+        instance = desk.call("POST", "/api/v1/instances", "rita", {"process_id": process_id, "data": {}}, 201).body
         instance_id = instance["id"]
         task = open_task(instance, TASK)
         next_report = time.perf_counter() + 15
@@ -77,7 +81,7 @@ def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_
                 break
             last = round_no == goal
             if round_no in paired_at:
-                young = _Young(desk, paired_at[round_no], warm_rounds=first - WINDOW - 1)
+                young = _Young(desk, process_id, paired_at[round_no], warm_rounds=first - WINDOW - 1)
             if young is not None:
                 young.complete_one()
             try:
@@ -136,12 +140,12 @@ class _Young:
     """A fresh instance completed alternately with the old one around a checkpoint (see the module
     docstring): its rounds ``warm_rounds + 1 ..`` give the cost "at round 10" in the same seconds."""
 
-    def __init__(self, desk: Desk, checkpoint: int, warm_rounds: int) -> None:
+    def __init__(self, desk: Desk, process_id: str, checkpoint: int, warm_rounds: int) -> None:
         self.desk = desk
         self.checkpoint = checkpoint
         self.own: list[float] = []
         self.old: list[float] = []
-        body = desk.call("POST", "/api/v1/instances", "rita", {"process_id": PROCESS_ID, "data": {}}, 201).body
+        body = desk.call("POST", "/api/v1/instances", "rita", {"process_id": process_id, "data": {}}, 201).body
         self.task = open_task(body, TASK)
         self.round_no = 0
         for _ in range(warm_rounds):

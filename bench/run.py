@@ -289,6 +289,42 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
                 table.add(f"e. state + task history rows round {last:,} / round {first:,}",
                           f"{with_history:.2f}x" if with_history is not None else "n/a")
 
+        # The same rounds in a loop drawn with flows (a gateway back to a merge): the shape the
+        # issue saw SpiffWorkflow fail on after a few hundred rounds. To the ratio's checkpoint only.
+        if "b" in wanted:
+            def drawn() -> dict[str, Any]:
+                checkpoints = [n for n in cfg["b_checkpoints"] if n <= cfg["b_ratio_at"]]
+                with fresh_database(loop_kind, "drawn") as url:
+                    out = loop.run_loop(url, checkpoints, cfg["b_ratio_at"] + loop.WINDOW,
+                                        cfg["b_ratio_at"] + loop.WINDOW, 0.0, process_id="loop_drawn")
+                out["database"] = loop_kind
+                return out
+
+            drawn_out = section(results, "b_drawn_loop", drawn)
+            if drawn_out:
+                first, last = cfg["b_checkpoints"][0], cfg["b_ratio_at"]
+                db = "SQLite" if loop_kind == "sqlite" else "PostgreSQL"
+                for n in [n for n in cfg["b_checkpoints"] if n <= last]:
+                    point = drawn_out["checkpoints"].get(n)
+                    size = drawn_out["sizes"].get(n)
+                    table.add(f"b. drawn loop: one completion at round {n:,} ({db})",
+                              (f"{point['median_ms']:.1f} ms (median of {point['samples']}); state {size['state_bytes']:,} B"
+                               if point and size else f"not reached ({drawn_out['error'] or 'stopped'})"))
+                pair = drawn_out.get("paired", {}).get(last)
+                if pair:
+                    table.add(f"b. drawn loop: paired round {last:,} of the old instance / rounds "
+                              f"{pair['young_rounds'][0]}-{pair['young_rounds'][1]} of a fresh one, alternately",
+                              f"{pair['old_median_ms']:.1f} ms / {pair['young_median_ms']:.1f} ms")
+                table.check(f"b. drawn loop: completion cost round {last:,} / round {first:,} (paired)",
+                            pair["ratio"] if pair else None, "{:.2f}x", TARGETS["b"], "<=")
+                grow = ratio(*(drawn_out["sizes"].get(n, {}).get("state_bytes") for n in (last, first)))
+                table.check(f"e. drawn loop: stored state round {last:,} / round {first:,}", grow, "{:.2f}x",
+                            TARGETS["e"], "<=")
+                done = drawn_out["completed_goal"]
+                table.add(f"b. drawn loop: {drawn_out['goal']:,} rounds without error (SpiffWorkflow alone: fails "
+                          "after about 250-395)", "yes" if done else f"no: {drawn_out['error']}", "",
+                          "info" if done else "FAIL")
+
     # -- c -----------------------------------------------------------------------------------------
     if "c" in wanted:
         if pg_reason:
