@@ -16,9 +16,15 @@ boundary-event listener, a boundary event's join) is dropped. Neither touches:
 - the ``TRIM_KEEP`` levels above every task that is not finished, nor the children hanging off
   them (recent history that joins, boundary events and data merges look at);
 - the root, the run's and the workflow's last completed task, a task that owns a subprocess;
-- a parallel, inclusive or end join, nor the task a join hangs below: such a join counts its
-  arrived inputs, and merges data, from the parents of every earlier instance of itself in the
-  tree. (Boundary-event and start-event joins look at their own nearest split only.)
+- a parallel, inclusive or end join of the current round, nor the task such a join hangs below:
+  a join counts its arrived inputs, and merges data, from the parents of its tasks of the round
+  (app/engine/joins.py), and reads where the round starts from the nearest task of the join
+  that fired above the open task. So what is kept of a join is: the nearest firing above every
+  open task, and every task of the join that finished after the earliest of those firings (or
+  all of them, while no open task has a firing above it, as for an end join). Older tasks of the
+  join, stale rounds that no check reads, are cut like any other history, so a parallel join
+  inside a drawn loop runs for ever too. (Boundary-event and start-event joins look at their own
+  nearest split only.)
 
 Splicing keeps every remaining task's ancestors and descendants (minus the removed ones) and its
 data (a task's data is whole in memory; the stored delta is taken against the new parent). What it
@@ -38,8 +44,7 @@ TRIM_DEPTH = 120
 #: Finished levels kept above every open task.
 TRIM_KEEP = 30
 #: Deeper than this after trimming, an instance is put in error (``too_deep``): what cannot be
-#: spliced (a parallel join inside a loop drawn with sequence flows keeps a few tasks of every
-#: round) would otherwise reach SpiffWorkflow's limits: its recursive helpers take two stack frames
+#: spliced (a loop whose every round leaves a task open, which keeps its history) would otherwise reach SpiffWorkflow's limits: its recursive helpers take two stack frames
 #: per level (RecursionError from about 400 levels inside a web request), and its walks stop at
 #: 1,000, where the instance silently stops and reports itself completed.
 MAX_DEPTH = 300
@@ -90,12 +95,13 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
             keep.add(parent_id)
             parent_id = tasks[parent_id]._parent
             levels += 1
+    joins = _joins_in_use(tasks, open_tasks, keep)
     removed = 0
     changed = True
     while changed:  # a removed leaf can leave its parent single-file, or a leaf itself
         changed = False
         for task in list(tasks.values()):
-            if task.id in keep or not task._state & _FINISHED or isinstance(task.task_spec, UnstructuredJoin):
+            if task.id in keep or not task._state & _FINISHED or task.id in joins:
                 continue
             parent = tasks.get(task._parent)
             if parent is None or parent.id in keep:
@@ -105,7 +111,7 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
                 del tasks[task.id]
             elif len(task._children) == 1 and task._state == TaskState.COMPLETED:
                 child = tasks[task._children[0]]
-                if isinstance(child.task_spec, UnstructuredJoin):
+                if child.id in joins:
                     continue
                 parent._children[parent._children.index(task.id)] = child.id
                 child._parent = parent.id
@@ -115,3 +121,23 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
             removed += 1
             changed = True
     return removed
+
+
+def _joins_in_use(tasks: dict[Any, Any], open_tasks: list[Any], keep: set[Any]) -> set[Any]:
+    """Ids of the join tasks (parallel, inclusive, end) that the joins may still read; adds the
+    nearest firing of each join above every open task to ``keep``."""
+    started: dict[Any, float] = {}  # join spec -> the earliest of the nearest firings
+    for task in open_tasks:
+        seen: set[Any] = set()
+        parent_id = task._parent
+        while parent_id is not None:
+            parent = tasks[parent_id]
+            spec = parent.task_spec
+            if spec not in seen and isinstance(spec, UnstructuredJoin) and parent._state == TaskState.COMPLETED:
+                seen.add(spec)
+                keep.add(parent_id)
+                started[spec] = min(started.get(spec, parent.last_state_change), parent.last_state_change)
+            parent_id = parent._parent
+    return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin)
+            and not (task._state & _FINISHED and task.task_spec in started
+                     and task.last_state_change <= started[task.task_spec])}
