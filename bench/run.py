@@ -50,12 +50,14 @@ from bench.common import (  # noqa: E402
 FULL = {
     "a_seconds": 20.0, "a_bare_seconds": 5.0, "a_engine_warmup": 20,
     "b_checkpoints": [10, 100, 1000, 10_000], "b_ratio_at": 1000, "b_rounds": 10_000, "b_budget_seconds": 600.0,
+    "b_drawn_checkpoints": [10, 100, 1000],
     "c_rounds": 2, "c_seconds": 10.0, "c_warmup": 2.0, "c_prestart_rate": 250.0,
     "d_sizes": (1_000, 100_000), "d_repeats": 15,
 }
 QUICK = {
     "a_seconds": 1.0, "a_bare_seconds": 0.5, "a_engine_warmup": 5,
     "b_checkpoints": [10, 100, 300], "b_ratio_at": 300, "b_rounds": 300, "b_budget_seconds": 0.0,
+    "b_drawn_checkpoints": [10, 150],
     "c_rounds": 1, "c_seconds": 4.0, "c_warmup": 0.5, "c_prestart_rate": 150.0,
     "d_sizes": (1_000, 10_000), "d_repeats": 5,
 }
@@ -292,19 +294,20 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
         # The same rounds in a loop drawn with flows (a gateway back to a merge): the shape the
         # issue saw SpiffWorkflow fail on after a few hundred rounds. To the ratio's checkpoint only.
         if "b" in wanted:
+            drawn_points = cfg["b_drawn_checkpoints"]
+
             def drawn() -> dict[str, Any]:
-                checkpoints = [n for n in cfg["b_checkpoints"] if n <= cfg["b_ratio_at"]]
+                goal = drawn_points[-1] + loop.WINDOW
                 with fresh_database(loop_kind, "drawn") as url:
-                    out = loop.run_loop(url, checkpoints, cfg["b_ratio_at"] + loop.WINDOW,
-                                        cfg["b_ratio_at"] + loop.WINDOW, 0.0, process_id="loop_drawn")
+                    out = loop.run_loop(url, drawn_points, goal, goal, 0.0, process_id="loop_drawn")
                 out["database"] = loop_kind
                 return out
 
             drawn_out = section(results, "b_drawn_loop", drawn)
             if drawn_out:
-                first, last = cfg["b_checkpoints"][0], cfg["b_ratio_at"]
+                first, last = drawn_points[0], drawn_points[-1]
                 db = "SQLite" if loop_kind == "sqlite" else "PostgreSQL"
-                for n in [n for n in cfg["b_checkpoints"] if n <= last]:
+                for n in drawn_points:
                     point = drawn_out["checkpoints"].get(n)
                     size = drawn_out["sizes"].get(n)
                     table.add(f"b. drawn loop: one completion at round {n:,} ({db})",

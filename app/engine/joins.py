@@ -14,16 +14,27 @@ is still open; the instance then holds two tokens where the diagram allows one. 
 for inclusive gateways. The branch that happens to finish first is the requester's, so this is
 not rare in practice: parallel approvals inside a change's rework loop are common.
 
-The fix is where a round starts. The join task that fired last in *this* token's history is
-its nearest ancestor of the join's spec that completed; every other task of the spec that
-finished at or before that moment belongs to a round already consumed. Such tasks neither count
-as arrivals (``_check_threshold_unstructured``) nor have their branch's data merged again when
-the join fires (``UnstructuredJoin._run_hook``). Before the first firing there is no such
-ancestor and nothing changes; nothing new is stored (the cut-off is read from the tree and the
-tasks' ``last_state_change``), so instances saved before this fix run on correctly.
+The fix is where a round starts: at the join's last firing (its latest task that completed;
+the loop usually goes on below it). Every other task of the join that finished at or before
+that moment belongs to a round already consumed: it neither counts as an arrival
+(``_check_threshold_unstructured``) nor has its branch's data merged again when the join fires
+(``UnstructuredJoin._run_hook``). Before the first firing nothing changes. Nothing new is stored:
+the cut-off is read from the tree and the tasks' ``last_state_change``, which
+app/engine/state_change.py keeps rising within a workflow even when a step runs on a host whose
+clock is behind, so instances saved before this fix run on correctly.
+
+SpiffWorkflow's join also merges each branch's whole data, the last to finish winning, so what
+an earlier branch wrote to a value every branch carried from before the split is lost (in a
+loop, every round). Ours applies each branch's own changes, against the data where the
+branches parted, in the order they finished (``merged``). The end join (where all of a
+process's end events meet) keeps SpiffWorkflow's merge.
+
+A join that waits for a token no path can bring any more (a loop drawn back into one branch
+only, a parallel join after an exclusive choice) would leave the instance running with nothing
+to do; ``stuck_join`` finds it, and the runtime puts the instance in error instead.
 
 tests/engine/test_joins.py holds the two joins to a plain rule: a round's join fires once, when
-each of the round's branches has finished, whatever the order.
+each of the round's branches has finished, whatever the order, with every branch's changes.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
@@ -45,17 +57,21 @@ ORIGINALS = {
 
 
 def last_firing(spec: Any, my_task: Any) -> Any:
-    """The task of ``spec`` that fired last on ``my_task``'s path (None: it never fired there)."""
-    task = my_task.parent
-    while task is not None:
-        if task.task_spec is spec and task.state == TaskState.COMPLETED:
-            return task
-        task = task.parent
-    return None
+    """The task of ``spec`` that fired last in ``my_task``'s workflow (None: it never fired).
+    Usually it sits above ``my_task`` (the loop goes on below it); when the join leads out of
+    the loop (to an end, say) it does not, and its last firing still ends the round before.
+    Last means the latest ``last_state_change``, which app/engine/state_change.py keeps rising
+    within a workflow whatever the clock of the host that takes the step."""
+    fired = None
+    for task in my_task.workflow.tasks.values():
+        if task.task_spec is spec and task._state == TaskState.COMPLETED and task is not my_task and (
+                fired is None or task.last_state_change > fired.last_state_change):
+            fired = task
+    return fired
 
 
 def round_started(spec: Any, my_task: Any) -> float | None:
-    """When the last firing of ``spec`` on ``my_task``'s path happened (None: never)."""
+    """When the last firing of ``spec`` happened (None: never)."""
     fired = last_firing(spec, my_task)
     return None if fired is None else float(fired.last_state_change)
 
@@ -94,11 +110,13 @@ def _inclusive_threshold(self: Any, my_task: Any) -> bool:
     # SpiffWorkflow's check, over this round's tasks of the join and this round's sources (ready
     # and waiting tasks that may still reach it).
     # SpiffWorkflow walks the tree from its root to the join's tasks, and in a loop no further
-    # than the first round's; this round's walk starts below the join's last firing.
+    # than the first round's; this round's walk starts below the join's last firing when the
+    # loop goes on below it.
     fired = last_firing(self, my_task)
     started = None if fired is None else float(fired.last_state_change)
     tasks, sources = [], []
-    for root in (fired.children if fired is not None else [my_task.workflow.task_tree]):
+    below = fired is not None and my_task.is_descendant_of(fired)
+    for root in (fired.children if below else [my_task.workflow.task_tree]):
         for task in my_task.workflow.get_tasks(first_task=root, end_at_spec=self.name):
             if task.task_spec == self:
                 if in_round(task, my_task, started):
@@ -132,7 +150,10 @@ def _inclusive_threshold(self: Any, my_task: Any) -> bool:
 
 def _run_hook(self: Any, my_task: Any) -> bool:
     # This round's arrivals only; each branch's own changes applied in the order the branches
-    # finished (see ``merged``).
+    # finished (see ``merged``). The end join (all of a process's end events) keeps
+    # SpiffWorkflow's merge: its arrivals span the whole life of the instance, not one round.
+    if isinstance(self, _EndJoin):
+        return bool(ORIGINALS[(UnstructuredJoin, "_run_hook")](self, my_task))
     started = round_started(self, my_task)
     arrived = sorted((t for t in my_task.workflow.tasks.values()
                       if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK)
@@ -163,31 +184,46 @@ def common_ancestor(my_task: Any, arrived: list[Any]) -> Any:
     while task is not None:
         chain[task.id] = at
         task, at = task.parent, at + 1
-    highest = 1 if arrived else None  # my own branch's arrival sits below my_task.parent (0)
+    if not arrived:
+        return None
+    highest = 0
     for arrival in arrived:
         task = arrival.parent
         while task is not None and task.id not in chain:
             task = task.parent
         if task is None:
             return None
-        highest = max(highest or 0, chain[task.id])
-    if highest is None:
-        return None
+        highest = max(highest, chain[task.id])
     task = my_task.parent
     for _ in range(highest):
         task = task.parent
     return task
 
 
+class _Inside(dict):  # type: ignore[type-arg]
+    """Changes inside a dict value, with the branch's whole value (set whole where the merged
+    value is no longer a dict)."""
+
+    def __init__(self, changed: dict[str, Any], whole: dict[str, Any]) -> None:
+        super().__init__(changed)
+        self.whole = whole
+
+
 def merged(base: dict[str, Any], branches: list[dict[str, Any]]) -> dict[str, Any]:
     """``base`` (the data where the branches parted) with what each branch changed of it, in
-    order: a later branch wins a key both changed. SpiffWorkflow merges each branch's whole
-    data instead, so a value every branch carried from before the split comes back from the
-    last branch to finish over what an earlier one wrote there (in a loop, last round's value
-    over this round's)."""
+    order: a later branch wins a key both changed. A value is set whole (a list a branch
+    replaced is that branch's list), except that changes inside a dict go key by key. A key of
+    ``base`` goes only if no branch kept it, as with SpiffWorkflow (diagrams delete a key in one
+    branch so that its stale copy does not win there). SpiffWorkflow merges each branch's whole
+    data instead, so a value every branch carried from before the split comes back from the last
+    branch to finish over what an earlier one wrote there (in a loop, last round's value over
+    this round's)."""
     out = copy.deepcopy(base)
     for data in branches:
-        DeepMerge.merge(out, copy.deepcopy(changes(base, data)))
+        apply(out, changes(base, data))
+    for key in base:
+        if not any(key in data for data in branches):
+            del out[key]
     return out
 
 
@@ -199,8 +235,35 @@ def changes(base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
             out[key] = value
         elif base[key] != value:
             was = base[key]
-            out[key] = changes(was, value) if isinstance(was, dict) and isinstance(value, dict) else value
+            out[key] = _Inside(changes(was, value), value) if isinstance(was, dict) and isinstance(value, dict) else value
     return out
+
+
+def apply(target: dict[str, Any], delta: dict[str, Any]) -> None:
+    for key, change in delta.items():
+        if isinstance(change, _Inside):
+            if isinstance(target.get(key), dict):
+                apply(target[key], change)
+            else:
+                target[key] = copy.deepcopy(change.whole)
+        else:
+            target[key] = copy.deepcopy(change)
+
+
+def stuck_join(workflows: list[Any]) -> Any:
+    """A parallel or inclusive join that waits while nothing else in the run can move (no task
+    ready, no event or timer waiting): no token can reach it any more. None if there is none."""
+    stuck = None
+    for workflow in workflows:
+        for task in workflow.tasks.values():
+            state = task._state
+            if state == TaskState.READY:
+                return None
+            if state == TaskState.WAITING:
+                if not isinstance(task.task_spec, (ParallelGateway, InclusiveGateway)):
+                    return None
+                stuck = task
+    return stuck
 
 
 _REPLACEMENTS = {

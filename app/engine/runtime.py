@@ -35,6 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import joins, state_change, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
+from .joins import stuck_join
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .trim import MAX_DEPTH, too_deep, trim
@@ -598,9 +599,20 @@ class WorkflowRun:
                 self.failure = EngineFailure(
                     message=(f"the engine's task tree grew deeper than {MAX_DEPTH} levels at "
                              f"'{deep.task_spec.bpmn_name or deep.task_spec.bpmn_id or deep.task_spec.name}': a loop "
-                             "drawn with sequence flows that holds a parallel join keeps part of every round; "
+                             "drawn with sequence flows whose rounds leave tasks behind (open ones, or "
+                             "branches that end on their own) keeps part of every round; "
                              "model the repeated part as a subprocess with a loop marker"),
                     error_type="too_deep", **_element_of(deep))
+        if self.failure is None and not self._wf.is_completed():
+            stuck = stuck_join([self._wf, *self._wf.subprocesses.values()])
+            if stuck is not None:
+                spec = stuck.task_spec
+                self.failure = EngineFailure(
+                    message=(f"the join '{spec.bpmn_name or spec.bpmn_id}' waits for a branch that no "
+                             "path can reach any more, and nothing else can move: check the diagram "
+                             "(a parallel join after an exclusive choice, or a loop back into one "
+                             "branch only)"),
+                    error_type="stuck", **_element_of(stuck))
         return removed
 
     def _failing_element(self) -> dict[str, Any]:

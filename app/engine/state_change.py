@@ -8,7 +8,10 @@ the engine's time (3.9 vs 4.5 ms with the stack walk, bench/bare_engine.py).
 
 Our ``_set_state`` does what SpiffWorkflow's does, in the same order, and asks the ``spiff.task``
 logger ``isEnabledFor`` before building the record: with the log on (a handler at INFO or DEBUG),
-the same message with the same ``extra`` is logged; with it off, nothing is built.
+the same message with the same ``extra`` is logged; with it off, nothing is built. One
+difference: the time it stamps never goes back within a workflow (a step on a host whose clock
+is behind stamps just after the latest change), so "finished after" means the same on every
+host (app/engine/joins.py).
 tests/engine/test_state_change.py holds the two to the same behaviour.
 """
 
@@ -28,8 +31,18 @@ _logger = _task_module.logger
 
 def _set_state(self: Any, value: int) -> None:
     if value != self._state:
-        elapsed = time.time() - self.last_state_change
-        self.last_state_change = time.time()
+        now = time.time()
+        elapsed = now - self.last_state_change
+        # Never before the workflow's latest change: a step taken on a host whose clock is
+        # behind still orders after the steps before it (app/engine/joins.py relies on it).
+        workflow = self.workflow
+        latest = workflow.__dict__.get("_latest_change")
+        if latest is None:
+            latest = max((task.last_state_change for task in workflow.tasks.values()), default=0.0)
+        if now <= latest:
+            now = latest + 1e-6
+        workflow._latest_change = now
+        self.last_state_change = now
         self._state = value
         if _logger.isEnabledFor(logging.INFO):
             _logger.info(f"State changed to {TaskState.get_name(value)}",

@@ -17,14 +17,12 @@ boundary-event listener, a boundary event's join) is dropped. Neither touches:
   them (recent history that joins, boundary events and data merges look at);
 - the root, the run's and the workflow's last completed task, a task that owns a subprocess;
 - a parallel, inclusive or end join of the current round, nor the task such a join hangs below:
-  a join counts its arrived inputs, and merges data, from the parents of its tasks of the round
-  (app/engine/joins.py), and reads where the round starts from the nearest task of the join
-  that fired above the open task. So what is kept of a join is: the nearest firing above every
-  open task, and every task of the join that finished after the earliest of those firings (or
-  all of them, while no open task has a firing above it, as for an end join). Older tasks of the
-  join, stale rounds that no check reads, are cut like any other history, so a parallel join
-  inside a drawn loop runs for ever too. (Boundary-event and start-event joins look at their own
-  nearest split only.)
+  a join counts its arrived inputs, and merges data, from the parents of its tasks of the round,
+  which starts at its last firing (app/engine/joins.py). So what is kept of a join is its last
+  firing and every task of it that finished after that (all of them, before it first fires, as
+  for an end join). Older tasks of the join, stale rounds that nothing reads, are cut like any
+  other history, so a parallel join inside a drawn loop runs for ever too. (Boundary-event and
+  start-event joins look at their own nearest split only.)
 
 Splicing keeps every remaining task's ancestors and descendants (minus the removed ones) and its
 data (a task's data is whole in memory; the stored delta is taken against the new parent). What it
@@ -39,8 +37,11 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.task import TaskState
 
-#: A tree with an open task deeper than this is trimmed (normal processes stay far below it).
-TRIM_DEPTH = 120
+#: A tree with an open task deeper than this is trimmed. Normal processes stay far below it (the
+#: incident lifecycle: 12 levels); a looping one is cut back to about ``TRIM_KEEP`` levels each
+#: time, so its stored state swings between the sizes of about 30 and 60 levels of history, within
+#: 2x (issue #6's state target; at 120 the swing was 4x).
+TRIM_DEPTH = 60
 #: Finished levels kept above every open task.
 TRIM_KEEP = 30
 #: Deeper than this after trimming, an instance is put in error (``too_deep``): what cannot be
@@ -95,7 +96,7 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
             keep.add(parent_id)
             parent_id = tasks[parent_id]._parent
             levels += 1
-    joins = _joins_in_use(tasks, open_tasks, keep)
+    joins = _joins_in_use(tasks, keep)
     removed = 0
     changed = True
     while changed:  # a removed leaf can leave its parent single-file, or a leaf itself
@@ -123,21 +124,16 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
     return removed
 
 
-def _joins_in_use(tasks: dict[Any, Any], open_tasks: list[Any], keep: set[Any]) -> set[Any]:
-    """Ids of the join tasks (parallel, inclusive, end) that the joins may still read; adds the
-    nearest firing of each join above every open task to ``keep``."""
-    started: dict[Any, float] = {}  # join spec -> the earliest of the nearest firings
-    for task in open_tasks:
-        seen: set[Any] = set()
-        parent_id = task._parent
-        while parent_id is not None:
-            parent = tasks[parent_id]
-            spec = parent.task_spec
-            if spec not in seen and isinstance(spec, UnstructuredJoin) and parent._state == TaskState.COMPLETED:
-                seen.add(spec)
-                keep.add(parent_id)
-                started[spec] = min(started.get(spec, parent.last_state_change), parent.last_state_change)
-            parent_id = parent._parent
+def _joins_in_use(tasks: dict[Any, Any], keep: set[Any]) -> set[Any]:
+    """Ids of the join tasks (parallel, inclusive, end) that the joins may still read; adds each
+    join's last firing to ``keep``."""
+    fired: dict[Any, Any] = {}  # join spec -> its task that completed last
+    for task in tasks.values():
+        spec = task.task_spec
+        if isinstance(spec, UnstructuredJoin) and task._state == TaskState.COMPLETED and (
+                spec not in fired or task.last_state_change > fired[spec].last_state_change):
+            fired[spec] = task
+    keep.update(task.id for task in fired.values())
     return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin)
-            and not (task._state & _FINISHED and task.task_spec in started
-                     and task.last_state_change <= started[task.task_spec])}
+            and not (task._state & _FINISHED and task.task_spec in fired
+                     and task.last_state_change <= fired[task.task_spec].last_state_change)}

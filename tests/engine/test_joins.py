@@ -11,10 +11,11 @@ import itertools
 import random
 
 import pytest
+from SpiffWorkflow.util.task import TaskState
 
 from app.engine import joins
 from tests.engine.test_compaction import roundtrip
-from tests.engine.test_trim import ACTOR, start
+from tests.engine.test_trim import ACTOR, fire_timers, start
 from tools.bpmn_builder import Diagram, pretty
 
 BRANCHES = ("work", "check", "sign")
@@ -144,3 +145,135 @@ def test_a_value_set_before_the_split_keeps_the_change_of_the_branch_that_finish
     assert run.status == "completed"
     assert run.data["status"] == "worked"
     assert run.data["notes"] == {"work": "done", "check": "ok"}  # each branch's own nested change
+
+
+# -- the data merge, value by value --------------------------------------------------------------
+
+def test_merged_sets_values_whole_goes_into_dicts_and_drops_what_no_branch_kept():
+    base = {"list": ["alice", "carol"], "nested": {"a": 1, "b": {"x": 1}}, "tmp": "secret", "kept": 0, "one": 1}
+    first = {"list": ["bob"], "nested": {"a": 2, "b": {"x": 1}}, "kept": 0}  # deleted tmp and one
+    second = {"list": ["alice", "carol"], "nested": {"a": 1, "b": {"x": 5}}, "kept": 0, "one": 1, "new": [1]}  # deleted tmp
+    out = joins.merged(base, [first, second])
+    # tmp: no branch kept it; one: deleted by one branch only (a diagram's way to keep its stale
+    # copy from winning), so it stays, as with SpiffWorkflow
+    assert out == {"list": ["bob"], "nested": {"a": 2, "b": {"x": 5}}, "kept": 0, "one": 1, "new": [1]}
+    # a later branch that replaced the same list wins it whole; nothing is shared with the input
+    later = {**base, "list": [1, 3]}
+    out = joins.merged(base, [{**base, "list": [1, 2]}, later])
+    assert out["list"] == [1, 3] and out["list"] is not later["list"]
+    # a dict an earlier branch replaced with a scalar, then changed inside by a later branch
+    assert joins.merged({"d": {"a": 1}}, [{"d": 7}, {"d": {"a": 2}}]) == {"d": {"a": 2}}
+
+
+# -- shapes around the loop ----------------------------------------------------------------------
+
+def side_join() -> bytes:
+    """The loop goes on through "work"; the parallel join of "a" and "b" leads out to an end."""
+    d = Diagram("side", "Side")
+    d.node("start", "start", col=0)
+    d.node("merge", "xor", col=1)
+    d.node("split", "and", col=2)
+    d.node("work", "user", "Work", col=3)
+    d.node("decide", "xor", col=4)
+    d.node("end", "end", col=5)
+    d.node("a", "user", "A", col=3, row=1)
+    d.node("b", "user", "B", col=3, row=2)
+    d.node("join", "and", col=4, row=1)
+    d.node("after", "script", "After", col=5, row=1, script="joined = True")
+    d.node("side_end", "end", col=6, row=1)
+    d.chain("start", "merge", "split", "work", "decide")
+    d.flow("decide", "end", condition="again == False")
+    d.flow("decide", "merge", condition="again == True")
+    d.chain("split", "a", "join", "after", "side_end")
+    d.chain("split", "b", "join")
+    return pretty(d.to_xml()).encode()
+
+
+def fired(run, bpmn_id: str) -> int:
+    return sum(1 for t in run._wf.get_tasks() if t.task_spec.bpmn_id == bpmn_id and t.state == TaskState.COMPLETED)
+
+
+def test_a_join_that_leads_out_of_the_loop_fires_once_a_round():
+    _engine, run = start(side_join(), "side.bpmn")
+    for n, order in enumerate([("a", "b"), ("b", "a"), ("a", "b"), ("b", "a")]):
+        complete(run, order[0], {})
+        assert fired(run, "join") == n, (n, order)
+        complete(run, order[1], {})
+        assert fired(run, "join") == n + 1, (n, order)
+        complete(run, "work", {"again": True})
+
+
+def test_a_join_no_token_can_reach_puts_the_instance_in_error():
+    # Rework goes back into branch "b" only: the join waits for an "a" that cannot come. Alone,
+    # SpiffWorkflow takes the last round's "a" for it; here the instance says so, not hang quietly.
+    d = Diagram("into", "Into")
+    d.node("start", "start", col=0)
+    d.node("split", "and", col=1)
+    d.node("a", "user", "A", col=3)
+    d.node("again_b", "xor", col=2, row=1)
+    d.node("b", "user", "B", col=3, row=1)
+    d.node("join", "and", "Both done", col=4)
+    d.node("decide", "xor", col=5)
+    d.node("end", "end", col=6)
+    d.chain("start", "split", "a", "join", "decide")
+    d.chain("split", "again_b", "b", "join")
+    d.flow("decide", "end", condition="again == False")
+    d.flow("decide", "again_b", condition="again == True")
+    _engine, run = start(pretty(d.to_xml()).encode(), "into.bpmn")
+    for name in ("a", "b"):
+        [task] = [t for t in run.user_tasks() if t.bpmn_id == name]
+        run.complete_task(task.id, {"again": True}, ACTOR)
+    [task] = run.user_tasks()
+    run.complete_task(task.id, {"again": False}, ACTOR)
+    assert run.status == "error" and run.failure.error_type == "stuck"
+    assert run.failure.element_id == "join" and "Both done" in run.failure.message
+
+
+def test_a_join_waiting_for_a_branch_that_still_runs_is_not_stuck():
+    engine, run = start(split_in_loop("and", BRANCHES[:2]), "joined.bpmn")
+    complete(run, "work", {"again": True})
+    assert run.status == "running" and open_names(run) == ["check"]
+
+
+def test_a_step_on_a_host_whose_clock_is_behind_still_starts_a_new_round(monkeypatch):
+    from app.engine import state_change
+
+    engine, run = start(split_in_loop("and", BRANCHES), "joined.bpmn")
+    for name in BRANCHES:
+        complete(run, name, {"again": True, name: 0})
+    run = roundtrip(engine, run)  # the next steps run elsewhere, on a clock 5 s behind
+    real = state_change.time.time
+    monkeypatch.setattr(state_change, "time", type("Behind", (), {"time": staticmethod(lambda: real() - 5)}))
+    for i, name in enumerate(BRANCHES):
+        complete(run, name, {"again": False, name: 1})
+        assert open_names(run) == sorted(BRANCHES[i + 1:])
+    assert run.status == "completed" and run.data["fired"] == 2 and all(run.data[b] == 1 for b in BRANCHES)
+
+
+def test_a_reminder_that_fired_once_does_not_stop_old_rounds_being_cut():
+    # A non-interrupting timer on "work" whose path ends leaves a waiting end-join arrival for
+    # good; the parallel join's old rounds are cut all the same.
+    d = Diagram("reminded", "Reminded")
+    d.node("start", "start", col=0)
+    d.node("init", "script", "Init", col=1, script="fired = 0")
+    d.node("merge", "xor", col=2)
+    d.node("split", "and", col=3)
+    d.node("work", "user", "Work", col=4)
+    d.node("check", "user", "Check", col=4, row=1)
+    d.node("join", "and", col=5)
+    d.node("count", "script", "Count", col=6, script="fired = fired + 1")
+    d.node("decide", "xor", col=7)
+    d.node("end", "end", col=8)
+    d.chain("start", "init", "merge", "split", "work", "join", "count", "decide")
+    d.chain("split", "check", "join")
+    d.flow("decide", "end", condition="again == False")
+    d.flow("decide", "merge", condition="again == True")
+    d.node("nudge", "boundary", "Nudge", attached_to="work", timer=("timeDuration", '"PT1H"'), interrupting=False)
+    d.node("nudged", "script", "Nudged", col=5, row=2, script="nudged = True")
+    d.node("nudge_end", "end", col=6, row=2)
+    d.chain("nudge", "nudged", "nudge_end")
+    engine, run = start(pretty(d.to_xml()).encode(), "reminded.bpmn")
+    rounds = [("work", "check") if n % 2 else ("check", "work") for n in range(200)]
+    fire_timers(run, "nudge")
+    run = play("and", ("work", "check"), rounds, engine_and_run=(engine, run), roundtrip_every=40)
+    assert run.data["nudged"] is True

@@ -68,6 +68,20 @@ def test_a_state_change_stamps_its_time_and_setting_the_same_state_does_not():
     assert before <= task.last_state_change <= time.time() and task.state == TaskState.STARTED
 
 
+def test_the_stamp_never_goes_back_within_a_workflow():
+    # A workflow whose latest change was stamped ahead of this clock (another host's, after a
+    # load): the next change is stamped just after it, not at this host's earlier time.
+    _engine, run = engine_and_run(multi_instance_diagram(), "approvals.bpmn")
+    tasks = [t for t in run._wf.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+    ahead = time.time() + 60
+    tasks[0].last_state_change = ahead
+    run._wf.__dict__.pop("_latest_change", None)  # as after a load: read from the tasks
+    tasks[1]._set_state(TaskState.STARTED)
+    assert ahead < tasks[1].last_state_change < ahead + 0.001
+    tasks[2]._set_state(TaskState.STARTED)
+    assert tasks[2].last_state_change > tasks[1].last_state_change
+
+
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_with_the_log_on_the_same_records_as_spiffworkflow(case, level):
