@@ -599,8 +599,8 @@ class WorkflowRun:
                 self.failure = EngineFailure(
                     message=(f"the engine's task tree grew deeper than {MAX_DEPTH} levels at "
                              f"'{deep.task_spec.bpmn_name or deep.task_spec.bpmn_id or deep.task_spec.name}': a loop "
-                             "drawn with sequence flows whose rounds leave tasks behind (open ones, or "
-                             "branches that end on their own) keeps part of every round; "
+                             "drawn with sequence flows whose rounds leave tasks open keeps part of "
+                             "every round; "
                              "model the repeated part as a subprocess with a loop marker"),
                     error_type="too_deep", **_element_of(deep))
         if self.failure is None and not self._wf.is_completed():

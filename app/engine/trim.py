@@ -19,9 +19,11 @@ boundary-event listener, a boundary event's join) is dropped. Neither touches:
 - a parallel, inclusive or end join of the current round, nor the task such a join hangs below:
   a join counts its arrived inputs, and merges data, from the parents of its tasks of the round,
   which starts at its last firing (app/engine/joins.py). So what is kept of a join is its last
-  firing and every task of it that finished after that (all of them, before it first fires, as
-  for an end join). Older tasks of the join, stale rounds that nothing reads, are cut like any
-  other history, so a parallel join inside a drawn loop runs for ever too. (Boundary-event and
+  firing and every task of it that finished after that (all of them, before it first fires).
+  Older tasks of the join, stale rounds that nothing reads, are cut like any other history, so a
+  parallel join inside a drawn loop runs for ever too. The end join (where every end event
+  arrives; it fires when the process ends and merges all its arrivals' data) keeps its latest
+  arrival only, the older arrivals' data folded into it in their order. (Boundary-event and
   start-event joins look at their own nearest split only.)
 
 Splicing keeps every remaining task's ancestors and descendants (minus the removed ones) and its
@@ -32,9 +34,12 @@ diagram's "completed" highlighting then shows the recent rounds only, as with lo
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 #: A tree with an open task deeper than this is trimmed. Normal processes stay far below it (the
@@ -96,8 +101,8 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
             keep.add(parent_id)
             parent_id = tasks[parent_id]._parent
             levels += 1
+    removed = _fold_end_arrivals(tasks, keep)
     joins = _joins_in_use(tasks, keep)
-    removed = 0
     changed = True
     while changed:  # a removed leaf can leave its parent single-file, or a leaf itself
         changed = False
@@ -137,3 +142,37 @@ def _joins_in_use(tasks: dict[Any, Any], keep: set[Any]) -> set[Any]:
     return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin)
             and not (task._state & _FINISHED and task.task_spec in fired
                      and task.last_state_change <= fired[task.task_spec].last_state_change)}
+
+
+def _fold_end_arrivals(tasks: dict[Any, Any], keep: set[Any]) -> int:
+    """Cut the old arrivals at the end join (every end event reached: a branch that ends on its
+    own each round leaves one a round) down to the latest, keeping what the end join will merge.
+
+    The end join, when the process ends, merges the data of every arrival in the order they came
+    and then its own branch's. So each old arrival's data goes into the latest arrival's, under
+    it (what a later arrival holds wins), newest first, and the old arrival is removed; its end
+    event is then a dead leaf for the trim. Returns how many arrivals were removed."""
+    by_spec: dict[Any, list[Any]] = {}
+    for task in tasks.values():
+        if isinstance(task.task_spec, _EndJoin):
+            by_spec.setdefault(task.task_spec, []).append(task)
+    removed = 0
+    for arrivals in by_spec.values():
+        if any(task._state == TaskState.COMPLETED for task in arrivals):
+            continue  # the process is ending: nothing to fold into
+        arrivals.sort(key=lambda t: t.last_state_change)
+        latest = arrivals[-1]
+        if latest.parent is None:
+            continue
+        for old in reversed(arrivals[:-1]):
+            parent = tasks.get(old._parent)
+            if not old._state & _FINISHED or old._children or old.id in keep or parent is None:
+                continue
+            own = latest.parent.data
+            folded = DeepMerge.merge(copy.deepcopy(parent.data), own)
+            # its own keys first, in their order: the order a loaded task's data is rebuilt in
+            latest.parent.data = {**{key: folded[key] for key in own}, **folded}
+            parent._children.remove(old.id)
+            del tasks[old.id]
+            removed += 1
+    return removed

@@ -232,3 +232,51 @@ def test_trimming_around_a_parallel_join_in_a_drawn_loop_changes_nothing(monkeyp
     whole, whole_size = join_trail(45)
     assert trimmed == whole
     assert trimmed_size < whole_size  # it did cut what it may
+
+
+def side_ending_loop() -> bytes:
+    """Every round also runs a side branch that ends on its own (a notification, say): each
+    round leaves an arrival at the end join, whose data the end of the process merges."""
+    d = Diagram("sided", "Sided")
+    d.node("start", "start", col=0)
+    d.node("init", "script", "Init", col=1, script="status = 'open'\nrounds = 0")
+    d.node("merge", "xor", col=2)
+    d.node("split", "and", col=3)
+    d.node("notify", "script", "Notify", col=4, row=1,
+           script="seen = status\nif rounds == 2:\n    special = 'from round 2'")
+    d.node("notify_end", "end", col=5, row=1)
+    d.node("work", "user", "Work", col=4)
+    d.node("count", "script", "Count", col=5, script="rounds = rounds + 1")
+    d.node("decide", "xor", col=6)
+    d.node("end", "end", col=7)
+    d.chain("start", "init", "merge", "split", "work", "count", "decide")
+    d.chain("split", "notify", "notify_end")
+    d.flow("decide", "end", condition="again == False")
+    d.flow("decide", "merge", condition="again == True")
+    return pretty(d.to_xml()).encode()
+
+
+def side_trail(rounds: int) -> tuple[dict, int]:
+    engine, run = start(side_ending_loop(), "sided.bpmn")
+    for n in range(rounds):
+        [task] = run.user_tasks()
+        run.complete_task(task.id, {"again": n < rounds - 1, "status": f"round {n}"}, ACTOR)
+        assert run.failure is None, (n, run.failure)
+        if n % 30 == 0:
+            run = roundtrip(engine, run)
+    assert run.status == "completed"
+    return run.data, len(run._wf.tasks)
+
+
+def test_branches_that_end_every_round_are_cut_and_the_end_keeps_their_data(monkeypatch):
+    trimmed, trimmed_size = side_trail(80)
+    monkeypatch.setattr(trim, "TRIM_DEPTH", 10**6)
+    monkeypatch.setattr(trim, "MAX_DEPTH", 10**6)
+    whole, whole_size = side_trail(80)
+    assert trimmed == whole and trimmed["special"] == "from round 2" and trimmed["status"] == "round 79"
+    assert trimmed_size < whole_size / 3
+
+
+def test_branches_that_end_every_round_run_for_ever():
+    data, size = side_trail(400)  # alone, and before the end join's arrivals were cut: too_deep at ~270
+    assert data["rounds"] == 400 and size < 150
