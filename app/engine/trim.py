@@ -56,6 +56,7 @@ TRIM_KEEP = 30
 MAX_DEPTH = 300
 
 _FINISHED = TaskState.FINISHED_MASK
+_ARRIVED = TaskState.READY | TaskState.WAITING | TaskState.FINISHED_MASK
 
 
 def _depth(task: Any, tasks: dict[Any, Any], limit: int) -> int:
@@ -154,7 +155,8 @@ def _fold_end_arrivals(tasks: dict[Any, Any], keep: set[Any]) -> int:
     event is then a dead leaf for the trim. Returns how many arrivals were removed."""
     by_spec: dict[Any, list[Any]] = {}
     for task in tasks.values():
-        if isinstance(task.task_spec, _EndJoin):
+        # arrivals only: a predicted one (below an end event not reached yet) may still be dropped
+        if isinstance(task.task_spec, _EndJoin) and task._state & _ARRIVED:
             by_spec.setdefault(task.task_spec, []).append(task)
     removed = 0
     for arrivals in by_spec.values():
