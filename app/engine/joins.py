@@ -56,18 +56,25 @@ ORIGINALS = {
 }
 
 
+def last_firings(tasks: dict[Any, Any]) -> dict[Any, Any]:
+    """Each join spec's task that fired last among ``tasks`` (a workflow's), by spec. Last means
+    the latest ``last_state_change``, which app/engine/state_change.py keeps rising within a
+    workflow whatever the clock of the host that takes the step."""
+    fired: dict[Any, Any] = {}
+    for task in tasks.values():
+        spec = task.task_spec
+        if isinstance(spec, UnstructuredJoin) and task._state == TaskState.COMPLETED and (
+                spec not in fired or task.last_state_change > fired[spec].last_state_change):
+            fired[spec] = task
+    return fired
+
+
 def last_firing(spec: Any, my_task: Any) -> Any:
     """The task of ``spec`` that fired last in ``my_task``'s workflow (None: it never fired).
     Usually it sits above ``my_task`` (the loop goes on below it); when the join leads out of
     the loop (to an end, say) it does not, and its last firing still ends the round before.
-    Last means the latest ``last_state_change``, which app/engine/state_change.py keeps rising
-    within a workflow whatever the clock of the host that takes the step."""
-    fired = None
-    for task in my_task.workflow.tasks.values():
-        if task.task_spec is spec and task._state == TaskState.COMPLETED and task is not my_task and (
-                fired is None or task.last_state_change > fired.last_state_change):
-            fired = task
-    return fired
+    (``my_task`` is still running here, so it is not among them.)"""
+    return last_firings(my_task.workflow.tasks).get(spec)
 
 
 def round_started(spec: Any, my_task: Any) -> float | None:

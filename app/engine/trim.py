@@ -42,6 +42,8 @@ from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from .joins import in_round, last_firings
+
 #: A tree with an open task deeper than this is trimmed. Normal processes stay far below it (the
 #: incident lifecycle: 12 levels); a looping one is cut back to about ``TRIM_KEEP`` levels each
 #: time, so its stored state swings between the sizes of about 30 and 60 levels of history, within
@@ -131,18 +133,13 @@ def trim(workflow: Any, owners: set[Any], last_task: Any) -> int:
 
 
 def _joins_in_use(tasks: dict[Any, Any], keep: set[Any]) -> set[Any]:
-    """Ids of the join tasks (parallel, inclusive, end) that the joins may still read; adds each
-    join's last firing to ``keep``."""
-    fired: dict[Any, Any] = {}  # join spec -> its task that completed last
-    for task in tasks.values():
-        spec = task.task_spec
-        if isinstance(spec, UnstructuredJoin) and task._state == TaskState.COMPLETED and (
-                spec not in fired or task.last_state_change > fired[spec].last_state_change):
-            fired[spec] = task
+    """Ids of the join tasks (parallel, inclusive, end) that the joins may still read: those
+    ``joins.in_round`` counts for a round starting at the join's last firing; adds each join's
+    last firing to ``keep``."""
+    fired = last_firings(tasks)
     keep.update(task.id for task in fired.values())
-    return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin)
-            and not (task._state & _FINISHED and task.task_spec in fired
-                     and task.last_state_change <= fired[task.task_spec].last_state_change)}
+    return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin) and in_round(
+        task, None, fired[task.task_spec].last_state_change if task.task_spec in fired else None)}
 
 
 def _fold_end_arrivals(tasks: dict[Any, Any], keep: set[Any]) -> int:
