@@ -166,10 +166,11 @@ def postgres_version() -> str | None:
 
 
 @contextmanager
-def fresh_database(kind: str, label: str, source: str | None = None) -> Iterator[str]:
+def fresh_database(kind: str, label: str, source: str | None = None, migrate: bool = True) -> Iterator[str]:
     """A new database, removed afterwards (also after a failure or Ctrl-C).
 
-    Without ``source``: empty and migrated to head through Alembic. With ``source`` (the URL of a
+    Without ``source``: empty and migrated to head through Alembic (left empty with
+    ``migrate=False``, for a section that makes its own tables). With ``source`` (the URL of a
     database of the same kind, nobody connected to it): a copy of it. ``kind``: "sqlite" (a file
     in a temporary folder; copies through SQLite's backup API) or "postgresql" (CREATE DATABASE on
     PG_SERVER, copies with ``TEMPLATE``; DROP DATABASE ... WITH (FORCE) at the end).
@@ -181,7 +182,8 @@ def fresh_database(kind: str, label: str, source: str | None = None) -> Iterator
         path = folder / "bench.sqlite3"
         try:
             if source is None:
-                upgrade_database(f"sqlite:///{path}")
+                if migrate:
+                    upgrade_database(f"sqlite:///{path}")
             else:
                 import sqlite3
 
@@ -212,7 +214,7 @@ def fresh_database(kind: str, label: str, source: str | None = None) -> Iterator
             time.sleep(0.1)
     try:
         url = f"{PG_SERVER}/{name}"
-        if source is None:
+        if source is None and migrate:
             upgrade_database(url)
         yield url
     finally:

@@ -11,7 +11,8 @@ open, but then a connection stays with the worker that accepted it, which can un
 Load: 32 client threads (http.client, one keep-alive connection each, re-opened when the server
 closes it). The issue measures task completions on different instances, so first every thread
 starts its own incidents as the requester (enough for the whole window, through the same server;
-not measured): record numbers are gap-free per kind (issue #3), so a start holds its kind's
+not measured; each client keeps the ones a window left untouched for the next run on the same
+database, which then only tops its pool up): record numbers are gap-free per kind (issue #3), so a start holds its kind's
 sequence row until it commits and concurrent starts queue behind each other. When all threads
 have their incidents, the server is restarted (fresh workers: no run cached from the starts, which
 otherwise made the rate swing with how the starts happened to spread over the workers) and the
@@ -62,10 +63,11 @@ class Server:
     def __init__(self, url: str, workers: int, worker_class: str, threads: int) -> None:
         self.port = free_port()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pd_bench_gunicorn_{self.port}.log"
+        self.workers = workers
         self.command = command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(workers),
+            "--workers", "{workers}",
             "--worker-class", worker_class,
             "--timeout", "120",
             "--keep-alive", "30",
@@ -83,13 +85,16 @@ class Server:
 
     def _spawn(self) -> None:
         self.log_file = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
+        command = [part.format(workers=self.workers) if part == "{workers}" else part for part in self.command]
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
-    def restart(self) -> float:
-        """Stop and start again on the same port (fresh workers, so nothing cached in them); the
-        seconds until it answered."""
+    def restart(self, workers: int | None = None) -> float:
+        """Stop and start again on the same port (fresh workers, so nothing cached in them; as
+        many as ``workers`` if given); the seconds until it answered."""
         self.stop()
+        if workers is not None:
+            self.workers = workers
         self._spawn()
         return self.wait_healthy()
 
@@ -160,7 +165,9 @@ class Plan:
     stop_at: float = float("inf")
 
 
-def client_thread(port: int, tokens: dict[str, str], plan: Plan, state: ClientState) -> None:
+def client_thread(port: int, tokens: dict[str, str], plan: Plan, state: ClientState, prepared: list[Any]) -> None:
+    """One client: top ``prepared`` (its own pool, kept across runs) up to ``plan.prestart``
+    incidents, meet the others, then work through the pool until the window ends."""
     conn: http.client.HTTPConnection | None = None
 
     def request(kind: str, path: str, user: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -213,9 +220,9 @@ def client_thread(port: int, tokens: dict[str, str], plan: Plan, state: ClientSt
             return None
         return instance
 
-    prepared = []
-    for _ in range(plan.prestart * 2):  # a few tries more than needed, for transport errors
-        if len(prepared) == plan.prestart:
+    missing = plan.prestart - len(prepared)
+    for _ in range(missing * 2):  # a few tries more than needed, for transport errors
+        if len(prepared) >= plan.prestart:
             break
         if (instance := start()) is not None:
             prepared.append(instance)
@@ -301,36 +308,47 @@ def settle(db_name: str) -> None:
         engine.dispose()
 
 
-def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: float, db_name: str,
-             prestart_rate: float = PRESTART_RATE) -> dict[str, Any]:
-    """32 clients for warm-up + ``seconds``, then the server is stopped; the measured window's outcome.
+def run_load(server: Server, workers: int, tokens: dict[str, str], warmup: float, seconds: float, db_name: str,
+             prestart_rate: float = PRESTART_RATE, pools: list[list[Any]] | None = None) -> dict[str, Any]:
+    """32 clients for warm-up + ``seconds`` against ``server`` restarted with ``workers`` workers,
+    then the server is stopped; the measured window's outcome. The incidents are started through
+    ``server`` as it runs when called (with any number of workers: they are restarted anyway).
+
+    ``pools``: one list of started, untouched incidents per client, kept across the runs of one
+    database: each run only tops them up to what its window may need (a run with 1 worker uses
+    a fraction of that, so the next run starts far fewer).
 
     A request counts in the window when its answer arrives inside it (a throughput meter's view):
     requests still queued at the end of the window are not waited for; stopping the server ends
     them, and what happens to them after the window is not counted.
     """
     states = [ClientState() for _ in range(CLIENTS)]
+    if pools is None:
+        pools = [[] for _ in range(CLIENTS)]
+    pooled = sum(len(pool) for pool in pools)
     # Enough incidents for the window at up to ``prestart_rate`` completions/s (3 per incident).
     plan = Plan(prestart=math.ceil(prestart_rate * (warmup + seconds) / 3 / CLIENTS) + 1,
                 ready=threading.Barrier(CLIENTS + 1), go=threading.Barrier(CLIENTS + 1))
-    threads = [threading.Thread(target=client_thread, args=(server.port, tokens, plan, s), daemon=True)
-               for s in states]
+    threads = [threading.Thread(target=client_thread, args=(server.port, tokens, plan, s, pool), daemon=True)
+               for s, pool in zip(states, pools, strict=True)]
     for thread in threads:
         thread.start()
     prepared_at = time.perf_counter()
     plan.ready.wait(timeout=600)
     started_all = time.perf_counter()
+    topped_up = sum(len(pool) for pool in pools) - pooled
     # Fresh workers for the window: the runs the starts left in each worker's run cache depend
     # on how the kernel spread them over the workers and on what the cache evicted since, and
     # swung the 1-worker rate by 15 % from run to run. Now every window starts with empty caches.
-    server.restart()
+    startup = server.restart(workers)
     settle(db_name)
     plan.go.wait(timeout=600)
     begin = time.perf_counter()
     window_start, window_end = begin + warmup, begin + warmup + seconds
     plan.stop_at = window_end
-    log(f"    {CLIENTS} x {plan.prestart} incidents started in {started_all - prepared_at:.1f} s, database settled in "
-        f"{begin - started_all:.1f} s; loading")
+    log(f"    {topped_up} incidents started in {started_all - prepared_at:.1f} s "
+        f"({CLIENTS} x {plan.prestart} ready, {pooled} of them left by the last run), server restarted with "
+        f"{workers} worker(s) and database settled in {begin - started_all:.1f} s; loading")
     time.sleep(max(0.0, window_start - time.perf_counter()))
     observed = observe(server, db_name, window_end)
     alive_at_end = server.proc.poll() is None
@@ -341,6 +359,7 @@ def run_load(server: Server, tokens: dict[str, str], warmup: float, seconds: flo
     inside = [s for st in states for s in st.samples if window_start <= s.finished <= window_end]
     return {
         "seconds": seconds,
+        "startup_seconds": round(startup, 2),
         "latencies": [s.finished - s.started for s in inside if s.kind == "complete" and 200 <= s.status < 300],
         "starts": sum(1 for s in inside if s.kind == "start" and 200 <= s.status < 300),
         "conflicts_409": sum(1 for s in inside if s.status == 409),
@@ -381,20 +400,23 @@ def run_concurrency(url: str, rounds: int, seconds: float, warmup: float, worker
     tokens = {user: headers["Authorization"].split(" ", 1)[1] for user, headers in desk.headers.items()}
     desk.close()
     runs: dict[int, list[dict[str, Any]]] = {w: [] for w in worker_counts}
-    startups: dict[int, list[float]] = {w: [] for w in worker_counts}
+    pools: list[list[Any]] = [[] for _ in range(CLIENTS)]
     for _ in range(rounds):
         for workers in worker_counts:
-            server = Server(url, workers, worker_class, threads)
+            # The starts go through as many workers as the machine's best run has (they are not
+            # measured, and the window restarts the server with ``workers`` anyway).
+            server = Server(url, max(worker_counts), worker_class, threads)
             try:
-                startups[workers].append(round(server.wait_healthy(), 2))
-                log(f"    gunicorn {workers} worker(s) ({worker_class}) up after {startups[workers][-1]:.1f} s; "
-                    f"{CLIENTS} clients for {warmup:g} + {seconds:g} s")
-                runs[workers].append(run_load(server, tokens, warmup, seconds, url.rsplit("/", 1)[1], prestart_rate))
+                server.wait_healthy()
+                log(f"    gunicorn {workers} worker(s) ({worker_class}): {CLIENTS} clients for {warmup:g} + {seconds:g} s")
+                runs[workers].append(run_load(server, workers, tokens, warmup, seconds, url.rsplit("/", 1)[1],
+                                              prestart_rate, pools))
             finally:
                 server.stop()
     out: dict[str, Any] = {"worker_class": worker_class, "rounds": rounds, "warmup_seconds": warmup}
     if worker_class == "gthread":
         out["threads_per_worker"] = threads
     for workers in worker_counts:
-        out[f"workers_{workers}"] = {**summarize(runs[workers]), "startup_seconds": startups[workers]}
+        out[f"workers_{workers}"] = {**summarize(runs[workers]),
+                                     "startup_seconds": [r["startup_seconds"] for r in runs[workers]]}
     return out

@@ -51,16 +51,17 @@ def stored_bytes(desk: Desk, instance_id: int) -> dict[str, int]:
 
 
 def run_loop(url: str, checkpoints: list[int], required: int, goal: int, budget_seconds: float,
-             process_id: str = PROCESS_ID) -> dict[str, Any]:
+             process_id: str = PROCESS_ID, create_users: bool = True) -> dict[str, Any]:
     """Drive one loop instance through ``goal`` rounds (the last one answers ``again: false``).
     ``process_id``: loop_flow (a loop marker) or loop_drawn (a gateway back to a merge); both have
     the task ``work_round`` and the same form.
 
     Rounds up to ``required`` always run; past it the run stops when ``budget_seconds`` (counted
     from the start) are spent. ``checkpoints``: rounds at which the cost (rounds N-4..N+4) and the
-    stored bytes (after round N) are taken.
+    stored bytes (after round N) are taken. ``create_users=False``: ``url`` is a copy of the seed
+    (the users exist; the loop definitions are deployed beside the shipped ones).
     """
-    desk = Desk(url, loop_definitions(process_id))
+    desk = Desk(url, loop_definitions(process_id), create_users=create_users)
     started = time.perf_counter()
     durations: list[float] = []  # durations[n - 1] = completion of round n
     sizes: dict[int, dict[str, int]] = {}

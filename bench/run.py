@@ -25,6 +25,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -184,48 +185,61 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
             table.add("a. bare engine with processdesk's tree walk and state change (alternating batches)",
                       f"{replaced['replaced_median_ms']:.1f} ms vs {replaced['bare_median_ms']:.1f} ms bare = "
                       f"{ratio(replaced['replaced_median_ms'], replaced['bare_median_ms']) or 0:.2f}x")
-        for kind in ("sqlite", "postgresql"):
-            if kind == "postgresql" and pg_reason:
-                results["sections"]["a_postgresql"] = {"skipped": pg_reason}
-                table.add("a. lifecycle, API on PostgreSQL", f"skipped: {pg_reason}", f"<= {TARGETS['a']:g}x bare",
-                          "SKIP")
-                continue
+        # One bare-engine interpreter for all four platform sections (each start costs about half
+        # a second of imports and parsing; its lifecycles do not depend on what it ran before),
+        # started inside the first section that needs it, so that a failure to start is that
+        # section's failure.
+        with ExitStack() as stack:
+            started: list[lifecycle.BareEngine] = []
 
-            def platform(kind: str = kind) -> dict[str, Any]:
-                with seeds.copy(kind, "lifecycle") as url, lifecycle.BareEngine() as bare:
-                    return lifecycle.measure_platform(url, cfg["a_seconds"], bare)
+            def bare_engine() -> lifecycle.BareEngine:
+                if not started:
+                    started.append(stack.enter_context(lifecycle.BareEngine()))
+                return started[0]
 
-            def engine_only(kind: str = kind) -> dict[str, Any]:
-                with fresh_database(kind, "engine_layer") as url, lifecycle.BareEngine() as bare:
-                    return engine_layer.measure_engine_layer(url, cfg["a_bare_seconds"], bare, cfg["a_engine_warmup"])
+            for kind in ("sqlite", "postgresql"):
+                if kind == "postgresql" and pg_reason:
+                    results["sections"]["a_postgresql"] = {"skipped": pg_reason}
+                    table.add("a. lifecycle, API on PostgreSQL", f"skipped: {pg_reason}", f"<= {TARGETS['a']:g}x bare",
+                              "SKIP")
+                    continue
 
-            measured = section(results, f"a_{kind}", platform)
-            layer = section(results, f"a_engine_layer_{kind}", engine_only)
-            label = "SQLite" if kind == "sqlite" else "PostgreSQL"
-            if measured:
-                reference = measured["bare_alternating_median_ms"]
-                table.add(f"a. lifecycle, API on {label} (4 calls)",
-                          f"{fmt_rate(measured)}, {measured['sql_statements_per_lifecycle']:.0f} SQL statements")
-                slowdown = ratio(measured["median_ms"], reference)
-                measured["time_ratio_to_bare"] = slowdown
-                table.check(f"a. lifecycle time {label} / bare (alternating batches: {measured['median_ms']:.1f} "
-                            f"vs {reference:.1f} ms)", slowdown, "{:.1f}x", TARGETS["a"], "<=")
-                # How much of the target's budget the edge alone takes: four authenticated
-                # no-op calls plus the bare engine, against bare.
-                floor = ratio(measured["edge_floor_ms"] + reference, reference)
-                measured["edge_floor_ratio_to_bare"] = floor
-                table.add(f"a. edge floor on {label}: 4 authenticated no-op calls + bare engine",
-                          f"{measured['edge_floor_ms']:.1f} ms + {reference:.1f} ms = {floor or 0:.2f}x bare; "
-                          f"{max(TARGETS['a'] * reference - measured['edge_floor_ms'] - reference, 0):.1f} ms left "
-                          f"for 4 durable steps within {TARGETS['a']:g}x")
-            if layer:
-                # The layer the hints are about (run cache, state per step), without
-                # the platform around it: bench/engine_layer.py; against its own alternating bare.
-                layer["time_ratio_to_bare"] = ratio(layer["median_ms"], layer["bare_alternating_median_ms"])
-                table.add(f"a. engine layer alone on {label}: run cache, sandbox, dump, 1 UPDATE per step",
-                          f"{layer['median_ms']:.1f} ms vs {layer['bare_alternating_median_ms']:.1f} ms bare = "
-                          f"{layer['time_ratio_to_bare'] or 0:.2f}x ({layer['run_cache_hits_per_lifecycle']:.0f} "
-                          f"cache hits per lifecycle)")
+                def platform(kind: str = kind) -> dict[str, Any]:
+                    with seeds.copy(kind, "lifecycle") as url:
+                        return lifecycle.measure_platform(url, cfg["a_seconds"], bare_engine())
+
+                def engine_only(kind: str = kind) -> dict[str, Any]:
+                    with fresh_database(kind, "engine_layer", migrate=False) as url:
+                        return engine_layer.measure_engine_layer(url, cfg["a_bare_seconds"], bare_engine(),
+                                                                 cfg["a_engine_warmup"])
+
+                measured = section(results, f"a_{kind}", platform)
+                layer = section(results, f"a_engine_layer_{kind}", engine_only)
+                label = "SQLite" if kind == "sqlite" else "PostgreSQL"
+                if measured:
+                    reference = measured["bare_alternating_median_ms"]
+                    table.add(f"a. lifecycle, API on {label} (4 calls)",
+                              f"{fmt_rate(measured)}, {measured['sql_statements_per_lifecycle']:.0f} SQL statements")
+                    slowdown = ratio(measured["median_ms"], reference)
+                    measured["time_ratio_to_bare"] = slowdown
+                    table.check(f"a. lifecycle time {label} / bare (alternating batches: {measured['median_ms']:.1f} "
+                                f"vs {reference:.1f} ms)", slowdown, "{:.1f}x", TARGETS["a"], "<=")
+                    # How much of the target's budget the edge alone takes: four authenticated
+                    # no-op calls plus the bare engine, against bare.
+                    floor = ratio(measured["edge_floor_ms"] + reference, reference)
+                    measured["edge_floor_ratio_to_bare"] = floor
+                    table.add(f"a. edge floor on {label}: 4 authenticated no-op calls + bare engine",
+                              f"{measured['edge_floor_ms']:.1f} ms + {reference:.1f} ms = {floor or 0:.2f}x bare; "
+                              f"{max(TARGETS['a'] * reference - measured['edge_floor_ms'] - reference, 0):.1f} ms left "
+                              f"for 4 durable steps within {TARGETS['a']:g}x")
+                if layer:
+                    # The layer the hints are about (run cache, state per step), without
+                    # the platform around it: bench/engine_layer.py; against its own alternating bare.
+                    layer["time_ratio_to_bare"] = ratio(layer["median_ms"], layer["bare_alternating_median_ms"])
+                    table.add(f"a. engine layer alone on {label}: run cache, sandbox, dump, 1 UPDATE per step",
+                              f"{layer['median_ms']:.1f} ms vs {layer['bare_alternating_median_ms']:.1f} ms bare = "
+                              f"{layer['time_ratio_to_bare'] or 0:.2f}x ({layer['run_cache_hits_per_lifecycle']:.0f} "
+                              f"cache hits per lifecycle)")
 
     # -- b and e -----------------------------------------------------------------------------------
     if wanted & {"b", "e"}:
@@ -234,9 +248,9 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
             loop_kind = "sqlite"
 
         def looping() -> dict[str, Any]:
-            with fresh_database(loop_kind, "loop") as url:
+            with seeds.copy(loop_kind, "loop") as url:
                 out = loop.run_loop(url, cfg["b_checkpoints"], cfg["b_ratio_at"] + loop.WINDOW,
-                                    cfg["b_rounds"] + loop.WINDOW, cfg["b_budget_seconds"])
+                                    cfg["b_rounds"] + loop.WINDOW, cfg["b_budget_seconds"], create_users=False)
             out["database"] = loop_kind
             return out
 
@@ -298,8 +312,9 @@ def measure_all(options: argparse.Namespace, cfg: dict[str, Any], wanted: set[st
 
             def drawn() -> dict[str, Any]:
                 goal = drawn_points[-1] + loop.WINDOW
-                with fresh_database(loop_kind, "drawn") as url:
-                    out = loop.run_loop(url, drawn_points, goal, goal, 0.0, process_id="loop_drawn")
+                with seeds.copy(loop_kind, "drawn") as url:
+                    out = loop.run_loop(url, drawn_points, goal, goal, 0.0, process_id="loop_drawn",
+                                        create_users=False)
                 out["database"] = loop_kind
                 return out
 

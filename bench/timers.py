@@ -6,8 +6,8 @@ Instances of a one-timer diagram are started with a clock set one hour back, so 
 ``app.scheduler`` heartbeat, SWEEP_SECONDS=5) then fire them. Lateness = when the engine fired a
 timer (its ``timer_fired`` audit event) minus its due time. Reported: p50, p99, max, and counts of
 duplicates and missed timers (both must be 0). A run ends one sweep after every timer has fired
-(a late duplicate would still show), or at its deadline. QUICK: 100 timers over 3 s, SQLite, one
-sweeper with a 2 s sweep (so QUICK stays under a minute; lateness then reflects that sweep).
+(a late duplicate would still show), or at its deadline. QUICK: 100 timers over 2 s, SQLite, one
+sweeper with a 1 s sweep (so QUICK stays under a minute; lateness then reflects that sweep).
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ SWEEPER = textwrap.dedent('''
 ''')
 
 
-def _seed(url: str, count: int, window: float) -> tuple[datetime, datetime]:
-    """Start ``count`` instances whose timers fall due evenly over ``window`` seconds from now."""
+def _seed(url: str, count: int, window: float, lead: float = 3.0) -> tuple[datetime, datetime]:
+    """Start ``count`` instances whose timers fall due evenly over ``window`` seconds from ``lead``
+    seconds after now (time enough to seed them and start the sweepers)."""
     from app import create_app
     from app.clock import FrozenClock
 
-    lead = 3.0  # seconds before the first timer is due, so seeding finishes first
     first_due = datetime.now(timezone.utc) + timedelta(seconds=lead)
     clock = FrozenClock(first_due - timedelta(hours=1))
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}, clock=clock)
@@ -93,10 +93,11 @@ def _collect(url: str, count: int) -> dict[str, Any]:
     }
 
 
-def measure(kind: str, sweepers: int, count: int, sweep_seconds: float = 5.0, window: float = 10.0) -> dict[str, Any]:
+def measure(kind: str, sweepers: int, count: int, sweep_seconds: float = 5.0, window: float = 10.0,
+            lead: float = 3.0) -> dict[str, Any]:
     with fresh_database(kind, f"timers{sweepers}") as url:
         started = time.monotonic()
-        first_due, last_due = _seed(url, count, window)
+        first_due, last_due = _seed(url, count, window, lead)
         log(f"timers: {kind}, {count} timers seeded in {time.monotonic() - started:.1f} s; {sweepers} sweeper(s)")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         procs = [subprocess.Popen([sys.executable, "-c", SWEEPER, url, str(sweep_seconds)], cwd=ROOT, env=env,
@@ -129,6 +130,6 @@ def measure(kind: str, sweepers: int, count: int, sweep_seconds: float = 5.0, wi
 
 
 def run(quick: bool, kinds: list[str]) -> list[dict[str, Any]]:
-    count, window, sweep = (100, 3.0, 2.0) if quick else (1000, 10.0, 5.0)
+    count, window, sweep, lead = (100, 2.0, 1.0, 2.0) if quick else (1000, 10.0, 5.0, 3.0)
     plans = [(kinds[0], 1)] if quick else [(kind, n) for kind in kinds for n in (1, 2)]
-    return [measure(kind, n, count, sweep_seconds=sweep, window=window) for kind, n in plans]
+    return [measure(kind, n, count, sweep_seconds=sweep, window=window, lead=lead) for kind, n in plans]
