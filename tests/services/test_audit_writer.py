@@ -86,11 +86,12 @@ def test_one_commit_appends_all_events_with_three_statements_or_two_on_postgresq
     lock = audit[0]
     assert "audit_head" in lock[0] and ("RETURNING" in lock[0].upper() or "FOR UPDATE" in lock[0].upper())
     if services.session.get_bind().dialect.name == "postgresql":
-        # The events and the new tip in one statement: a data-modifying CTE.
+        # The events and the new tip in one statement: a data-modifying CTE, the events as one
+        # JSON array.
         assert len(audit) == 2, [sql for sql, _, _ in audit]
         append = " ".join(audit[1][0].split()).upper()
         assert append.startswith("WITH APPENDED AS (INSERT INTO AUDIT_EVENT") and "UPDATE AUDIT_HEAD" in append
-        assert not audit[1][1] and sum(1 for key in audit[1][2] if key.startswith("seq_")) == 4
+        assert not audit[1][1] and [row["instance_id"] for row in json.loads(audit[1][2]["rows"])] == [0, 1, 2, 3]
     else:
         assert len(audit) == 3, [sql for sql, _, _ in audit]
         insert, advance = audit[1:]
@@ -103,12 +104,9 @@ def test_one_commit_appends_all_events_with_three_statements_or_two_on_postgresq
 
 
 def test_a_large_batch_and_batches_of_every_size_chain_without_gaps(services):
-    """Batches above the one-statement size (PostgreSQL) take the two statements; either way the
-    head ends at the last event and the chain verifies."""
-    from app.services.audit import _APPEND_AND_ADVANCE_MAX_ROWS
-
+    """Whatever the batch size, the head ends at the last event and the chain verifies."""
     seq_before, _, _ = _head_row(services.session)
-    sizes = [1, 2, _APPEND_AND_ADVANCE_MAX_ROWS, _APPEND_AND_ADVANCE_MAX_ROWS + 8]
+    sizes = [1, 2, 33, 250]
     for size in sizes:
         for i in range(size):
             services.audit.record("batch", None, actor_name="bot", payload={"size": size, "i": i})
@@ -117,6 +115,31 @@ def test_a_large_batch_and_batches_of_every_size_chain_without_gaps(services):
     assert seq == seq_before + sum(sizes)
     last = services.session.get(AuditEvent, last_id)
     assert (last.seq, last.hash, last.payload) == (seq, tip, {"size": sizes[-1], "i": sizes[-1] - 1})
+    assert services.audit.verify().ok
+
+
+def test_the_append_is_compiled_once_for_any_number_of_events(services, connection):
+    """The append statement has a cache key: after the first commit SQLAlchemy reuses its
+    compiled form, whatever the number of events (a multi-row VALUES had none and was compiled
+    on every commit)."""
+    seen: list[tuple[str, Any]] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
+        if "audit_event" in statement and "INSERT" in statement.upper():
+            seen.append((statement, context.cache_hit))
+
+    event.listen(connection, "before_cursor_execute", log)
+    try:
+        for size in (1, 3, 1, 7, 2):
+            for i in range(size):
+                services.audit.record("probe", None, actor_name="bot", payload={"i": i})
+            services.session.commit()
+    finally:
+        event.remove(connection, "before_cursor_execute", log)
+    dialect = services.session.get_bind().dialect
+    assert len(seen) == 5
+    assert len({statement for statement, _ in seen}) == 1
+    assert [hit for _, hit in seen[1:]] == [dialect.CACHE_HIT] * 4, [hit for _, hit in seen]
     assert services.audit.verify().ok
 
 
