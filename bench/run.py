@@ -13,7 +13,8 @@ t. timer lateness with a 5 s sweep over many due timers, 1 and 2 sweepers (bench
 Prints one table (metric, value, target, result) and writes bench/results.json and
 bench/RESULTS.md. Targets are reported, never asserted: the exit status is 0 whenever the
 measurements could be taken, whatever they show. ``--profile N`` instead profiles N lifecycles
-(in process; SQLite unless ``--profile-db postgresql``) with cProfile and prints where the time goes.
+(in process; SQLite unless ``--profile-db postgresql``) with cProfile and prints where the time goes;
+``--phases N`` times N lifecycles by phase of the app at full speed (bench/phases.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import concurrency, engine_layer, lifecycle, loop, scale, timers  # noqa: E402
+from bench import concurrency, engine_layer, lifecycle, loop, phases, scale, timers  # noqa: E402
 from bench.common import (  # noqa: E402
     BENCH,
     PG_SERVER,
@@ -456,7 +457,10 @@ def profile(options: argparse.Namespace) -> int:
         print(f"cannot profile on PostgreSQL: {reason}", file=sys.stderr)
         return 1
     with deferred_drops(), Seeds() as seeds, seeds.copy(options.profile_db, "profile") as url:
-        print(lifecycle.profile_lifecycles(url, options.profile))
+        if options.phases:
+            print(phases.phase_lifecycles(url, options.phases))
+        else:
+            print(lifecycle.profile_lifecycles(url, options.profile))
     return 0
 
 
@@ -473,10 +477,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (c)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="only profile N incident lifecycles (in process) and print where the time goes")
-    parser.add_argument("--profile-db", choices=("sqlite", "postgresql"), default="sqlite", help="database of --profile")
+    parser.add_argument("--phases", type=int, default=0, metavar="N",
+                        help="only time N incident lifecycles by phase at full speed (no profiler) and print the table")
+    parser.add_argument("--profile-db", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="database of --profile and --phases")
     parser.add_argument("--no-write", action="store_true", help="print the table only; keep results files as they are")
     options = parser.parse_args()
-    if options.profile:
+    if options.profile or options.phases:
         return profile(options)
     return run(options)
 
