@@ -58,7 +58,7 @@ bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy
 
 clean:

@@ -63,9 +63,8 @@ class EngineDesk:
         for bpmn_id, data in STEPS:
             with self.db.begin() as conn:
                 state, version = conn.execute(self._select, {"id": instance_id}).one()
-                run = self.engine.runs.take(instance_id, state, self.bundle)
-                if run is None:
-                    run = self.engine.restore(self.bundle, state, self.state_version)
+                cached = self.engine.runs.take(instance_id, state, self.bundle)
+                run = cached if cached is not None else self.engine.restore(self.bundle, state, self.state_version)
                 if run.fire_due_timers(self.identity):
                     raise BenchError("a timer fired in the engine-layer lifecycle")
                 [task] = [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
