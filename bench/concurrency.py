@@ -67,7 +67,6 @@ class Server:
         self.command = command = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", "{workers}",
             "--worker-class", worker_class,
             "--timeout", "120",
             "--keep-alive", "30",
@@ -80,12 +79,11 @@ class Server:
         ]
         if worker_class == "gthread":
             command += ["--threads", str(threads)]
-        command.append("app:create_app()")
         self._spawn()
 
     def _spawn(self) -> None:
         self.log_file = self.log_path.open("w")
-        command = [part.format(workers=self.workers) if part == "{workers}" else part for part in self.command]
+        command = [*self.command, "--workers", str(self.workers), "app:create_app()"]
         self.proc = subprocess.Popen(command, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 

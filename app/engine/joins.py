@@ -77,10 +77,14 @@ def last_firing(spec: Any, my_task: Any) -> Any:
     return last_firings(my_task.workflow.tasks).get(spec)
 
 
+def started_at(fired: Any) -> float | None:
+    """When a round begins: at the join's last firing ``fired`` (None: it never fired)."""
+    return None if fired is None else float(fired.last_state_change)
+
+
 def round_started(spec: Any, my_task: Any) -> float | None:
     """When the last firing of ``spec`` happened (None: never)."""
-    fired = last_firing(spec, my_task)
-    return None if fired is None else float(fired.last_state_change)
+    return started_at(last_firing(spec, my_task))
 
 
 def in_round(task: Any, my_task: Any, started: float | None) -> bool:
@@ -120,7 +124,7 @@ def _inclusive_threshold(self: Any, my_task: Any) -> bool:
     # than the first round's; this round's walk starts below the join's last firing when the
     # loop goes on below it.
     fired = last_firing(self, my_task)
-    started = None if fired is None else float(fired.last_state_change)
+    started = started_at(fired)
     tasks, sources = [], []
     below = fired is not None and my_task.is_descendant_of(fired)
     for root in (fired.children if below else [my_task.workflow.task_tree]):

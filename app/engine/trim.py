@@ -42,7 +42,7 @@ from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from .joins import in_round, last_firings
+from .joins import in_round, last_firings, started_at
 
 #: A tree with an open task deeper than this is trimmed. Normal processes stay far below it (the
 #: incident lifecycle: 12 levels); a looping one is cut back to about ``TRIM_KEEP`` levels each
@@ -52,9 +52,10 @@ TRIM_DEPTH = 60
 #: Finished levels kept above every open task.
 TRIM_KEEP = 30
 #: Deeper than this after trimming, an instance is put in error (``too_deep``): what cannot be
-#: spliced (a loop whose every round leaves a task open, which keeps its history) would otherwise reach SpiffWorkflow's limits: its recursive helpers take two stack frames
-#: per level (RecursionError from about 400 levels inside a web request), and its walks stop at
-#: 1,000, where the instance silently stops and reports itself completed.
+#: spliced (a loop whose every round leaves a task open, which keeps its history) would
+#: otherwise reach SpiffWorkflow's limits: its recursive helpers take two stack frames per level
+#: (RecursionError from about 400 levels inside a web request), and its walks stop at 1,000,
+#: where the instance silently stops and reports itself completed.
 MAX_DEPTH = 300
 
 _FINISHED = TaskState.FINISHED_MASK
@@ -138,8 +139,8 @@ def _joins_in_use(tasks: dict[Any, Any], keep: set[Any]) -> set[Any]:
     last firing to ``keep``."""
     fired = last_firings(tasks)
     keep.update(task.id for task in fired.values())
-    return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin) and in_round(
-        task, None, fired[task.task_spec].last_state_change if task.task_spec in fired else None)}
+    return {task.id for task in tasks.values() if isinstance(task.task_spec, UnstructuredJoin)
+            and in_round(task, None, started_at(fired.get(task.task_spec)))}
 
 
 def _fold_end_arrivals(tasks: dict[Any, Any], keep: set[Any]) -> int:

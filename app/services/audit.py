@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, event, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,6 +27,7 @@ from app.clock import Clock
 from app.db import count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import AuditEvent, AuditHead, HumanTask, ProcessDefinition, ProcessInstance, Role, Ticket, User
+from app.models.base import UTCDateTime
 
 GENESIS_HASH = "0" * 64
 _PENDING_KEY = "audit_pending"
@@ -445,20 +447,27 @@ _ADVANCE_HEAD = (
 #: once. (A multi-row ``VALUES`` has no cache key in SQLAlchemy 2.0: it was compiled again on every
 #: commit, about 1-2 ms each.) Values arrive exactly as they are hashed (``_fields``): the time as
 #: ISO 8601 with its offset and microseconds, the payload as its JSON.
-_EVENT_COLUMNS = ("seq", "occurred_at", "event_type", "actor_id", "actor", "instance_id", "task_id",
-                  "payload", "prev_hash", "hash")
+_EVENT_COLUMNS = tuple(column.name for column in _EVENTS.c if column.name != "id")
+#: The recordset's columns typed as the table's (PostgreSQL spelling), so the JSON is read into
+#: exactly the stored types.
+_RECORDSET = ", ".join(f"{name} {_EVENTS.c[name].type.compile(dialect=postgresql.dialect())}"
+                       for name in _EVENT_COLUMNS)
 _APPEND_AND_ADVANCE_PG = text(
     "WITH appended AS ("
     f"INSERT INTO audit_event ({', '.join(_EVENT_COLUMNS)}) "
     f"SELECT {', '.join('r.' + name for name in _EVENT_COLUMNS)} "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r("
-    "seq integer, occurred_at timestamptz, event_type varchar, actor_id integer, actor varchar, "
-    "instance_id integer, task_id integer, payload jsonb, prev_hash varchar, hash varchar) "
+    f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_RECORDSET}) "
     "RETURNING id, seq) "
     "UPDATE audit_head SET last_seq = :tip_seq, last_hash = :tip_hash, "
     "last_event_id = (SELECT appended.id FROM appended WHERE appended.seq = :tip_seq) "
     f"WHERE audit_head.id = {_HEAD_ID} RETURNING audit_head.last_event_id"
 )
+
+
+def _iso_utc(value: datetime, dialect: Any) -> str:
+    """``occurred_at`` as the column type stores it (UTC; a naive time refused), as ISO 8601."""
+    stored = cast(UTCDateTime, _EVENTS.c.occurred_at.type).process_bind_param(value, dialect)
+    return stored.isoformat(timespec="microseconds") if stored is not None else ""
 
 
 def _write_pending(session: Session) -> None:
@@ -493,10 +502,8 @@ def _write_pending(session: Session) -> None:
         prev_hash = digest
     tip = {"tip_seq": seq, "tip_hash": prev_hash}
     if connection.dialect.name == "postgresql":
-        if any(row["occurred_at"].tzinfo is None for row in rows):
-            raise ValueError("naive datetime given to a UTC column")  # as UTCDateTime refuses it
-        encoded = json.dumps([{**row, "occurred_at": row["occurred_at"].isoformat(timespec="microseconds")}
-                              for row in rows], ensure_ascii=False, separators=(",", ":"))
+        encoded = json.dumps([{**row, "occurred_at": _iso_utc(row["occurred_at"], connection.dialect)} for row in rows],
+                             ensure_ascii=False, separators=(",", ":"))
         last_event_id = connection.execute(_APPEND_AND_ADVANCE_PG, {"rows": encoded, **tip}).scalar_one()
     else:
         connection.execute(_INSERT_EVENTS, rows)
