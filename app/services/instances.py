@@ -53,10 +53,21 @@ class InstanceService:
         instance = self.session.get(ProcessInstance, instance_id)
         if instance is None:
             raise NotFound(f"no instance {instance_id}")
-        if not policy.may_see_instance(user, instance):
+        if not (policy.may_see_instance(user, instance) or self._participant(user, instance_id)):
             self._refuse(user, action, instance_id=instance_id, reason="not visible")
             raise NotFound(f"no instance {instance_id}")
         return instance
+
+    @staticmethod
+    def _tasks_of(user: User) -> Any:
+        """The ids of the instances with a task the user holds or held (assigned, claimed or
+        completed by them): its participants see an instance even outside its lanes."""
+        return select(HumanTask.instance_id).where(or_(
+            HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
+            HumanTask.completed_by_id == user.id))
+
+    def _participant(self, user: User, instance_id: int) -> bool:
+        return self.session.scalar(self._tasks_of(user).where(HumanTask.instance_id == instance_id).limit(1)) is not None
 
     def list_instances(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
         query: Select[Any] = select(ProcessInstance)
@@ -67,7 +78,7 @@ class InstanceService:
                 raise ValidationFailed("unknown status", details={"fields": {"status": [f"must be one of: {', '.join(s.value for s in InstanceStatus)}"]}})
             query = query.where(ProcessInstance.status == status)
         if not (policy.is_admin(user) or user.has_role("auditor")):
-            groups = user.group_names
+            groups = policy.lane_groups(user)
             # Definitions are few (versions of a few dozen processes): filter their lanes here
             # rather than with dialect-specific JSON operators.
             visible_defs = [
@@ -75,7 +86,8 @@ class InstanceService:
                 for def_id, lanes in self.session.execute(select(ProcessDefinition.id, ProcessDefinition.lanes))
                 if set(lanes or []) & groups
             ]
-            query = query.where(or_(ProcessInstance.started_by_id == user.id, ProcessInstance.definition_id.in_(visible_defs)))
+            query = query.where(or_(ProcessInstance.started_by_id == user.id, ProcessInstance.definition_id.in_(visible_defs),
+                                    ProcessInstance.id.in_(self._tasks_of(user))))
         total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(ProcessInstance.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
@@ -111,7 +123,7 @@ class InstanceService:
 
     def history(self, user: User, instance_id: int) -> list[AuditEvent]:
         instance = self.get(user, instance_id, action="read_history")
-        if not policy.may_read_history(user, instance):
+        if not (policy.may_read_history(user, instance) or self._participant(user, instance_id)):
             self._refuse(user, "read_history", instance_id=instance_id, reason="not allowed")
             raise PermissionDenied("you may not read this instance's history")
         return list(self.session.scalars(

@@ -2,6 +2,10 @@
 
 Rules (issue #2, item 6):
 - a lane's name is a group's name: its members see and may claim the lane's tasks;
+- the instances of a process are seen by the members of its lanes' groups who hold a staff
+  role (agent, approver, process owner): a lane such as "Requesters" whose tasks are each
+  assigned to one requester does not show every requester everyone's instances; anyone else
+  sees the instances they started or hold (or held) a task in;
 - a task outside any lane belongs to the instance's starter;
 - a claimed task is completed only by its claimant; admins may reassign;
 - auditors read every instance and its history, but work on no task;
@@ -14,10 +18,17 @@ from __future__ import annotations
 from app.models import HumanTask, ProcessInstance, Role, User
 
 STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+#: Who sees every instance of a process with a lane of one of their groups.
+LANE_STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
 
 
 def is_admin(user: User) -> bool:
     return user.has_role(Role.ADMIN)
+
+
+def is_read_only(user: User) -> bool:
+    """An auditor with no other role: reads everything, writes nothing (no comment, no link)."""
+    return user.has_role(Role.AUDITOR) and not user.has_role(*STARTER_ROLES)
 
 
 def may_start(user: User) -> bool:
@@ -67,13 +78,21 @@ def may_work_task(user: User, task: HumanTask, instance: ProcessInstance) -> tup
     return True, ""
 
 
+def lane_groups(user: User) -> set[str]:
+    """The groups whose lanes show the user every instance of a process (none for a user
+    without a staff role)."""
+    return set(user.group_names) if user.has_role(*LANE_STAFF_ROLES) else set()
+
+
 def may_see_instance(user: User, instance: ProcessInstance) -> bool:
+    """Without the participants (who hold or held one of its tasks): that takes a query, the
+    instance service's."""
     if is_admin(user) or user.has_role(Role.AUDITOR):
         return True
     if instance.started_by_id == user.id:
         return True
     lanes = set(instance.definition.lanes or [])
-    return bool(lanes & user.group_names)
+    return bool(lanes & lane_groups(user))
 
 
 def may_read_history(user: User, instance: ProcessInstance) -> bool:

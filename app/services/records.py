@@ -27,6 +27,7 @@ from app.models import (
     User,
 )
 
+from . import policy
 from .audit import AuditLog, json_safe
 from .notifications import NotificationService
 
@@ -320,7 +321,14 @@ class RecordService:
         return comment
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
-        return self.add_comment(user, self.get(user, number, action="comment"), body)
+        ticket = self.get(user, number, action="comment")
+        self._refuse_read_only(user, "comment", number)
+        return self.add_comment(user, ticket, body)
+
+    def _refuse_read_only(self, user: User, action: str, number: str) -> None:
+        if policy.is_read_only(user):
+            self.audit.refuse(user, action, reason="auditors do not write", number=number)
+            raise PermissionDenied("auditors read records but do not change them")
 
     def link(self, user: User | None, source: Ticket, target: Ticket, link_type: str) -> TicketLink:
         if link_type not in LINK_TYPES:
@@ -345,6 +353,7 @@ class RecordService:
 
     def link_numbers(self, user: User, number: str, other: str, link_type: str) -> TicketLink:
         source = self.get(user, number, action="link")
+        self._refuse_read_only(user, "link", number)
         if not user.has_role(*STAFF_ROLES) and source.requester_id != user.id:
             self.audit.refuse(user, "link", reason="not allowed", number=number)
             raise PermissionDenied("only staff or the requester may link this record")

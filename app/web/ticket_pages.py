@@ -219,7 +219,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
         comment=comment or {"body": "", "errors": []}, link=link or {"other": "", "link_type": "related", "errors": []},
-        max_comment=MAX_COMMENT, link_types=sorted(LINK_TYPES, key=lambda t: (t != "related", t)),
+        read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, link_types=sorted(LINK_TYPES, key=lambda t: (t != "related", t)),
         link_type_labels=LINK_TYPE_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=shown_details(ticket.details),
         duration=duration,

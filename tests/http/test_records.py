@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from app.models import AuditEvent
 from tests.conftest import FIXTURES
 from tests.http.helpers import assert_error, open_task, upload
 
@@ -117,6 +119,21 @@ def test_comments_and_links_errors(client, auth, desk):
     assert_error(client.post("/api/v1/tickets/INC-000001/links", headers=auth("alex"), json={"number": "INC-000001", "link_type": "weird"}), 422)
     comments = client.get("/api/v1/tickets/INC-000001/comments", headers=auth("alex")).get_json()["items"]
     assert [c["body"] for c in comments] == ["any news?"]
+
+
+def test_an_auditor_reads_records_but_neither_comments_nor_links(client, auth, desk, services):
+    start_ticket(client, auth("rita"))
+    start_ticket(client, auth("rita"))
+    before = client.get("/api/v1/tickets/INC-000001", headers=auth("aude")).get_json()
+    assert before["number"] == "INC-000001"
+    body = assert_error(client.post("/api/v1/tickets/INC-000001/comments", headers=auth("aude"), json={"body": "x"}), 403)
+    assert "auditors" in body["message"]
+    assert_error(client.post("/api/v1/tickets/INC-000001/links", headers=auth("aude"), json={"number": "INC-000002"}), 403)
+    assert client.get("/api/v1/tickets/INC-000001/comments", headers=auth("aude")).get_json()["items"] == []
+    after = client.get("/api/v1/tickets/INC-000001", headers=auth("aude")).get_json()
+    assert after["links"] == [] and (after["first_response_at"], after["updated_at"]) == (before["first_response_at"], before["updated_at"])
+    refused = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied")).all()
+    assert sorted(e.payload.get("action") for e in refused if e.actor == "aude") == ["comment", "link"]
 
 
 def test_invalid_record_mapping_is_refused_at_deploy(client, auth, users):

@@ -290,3 +290,18 @@ def test_the_record_pages_speak_chinese(web, desk):
     listing = text_of(web.get("/tickets"))
     assert "记录" in listing and "全部类型" in listing
     assert "为必填项" in text_of(web.post(f"/tickets/{number}/comments", {"body": ""}))
+
+
+def test_an_auditor_sees_the_record_without_the_comment_and_link_forms(web_factory, desk):
+    number = triaged_incident(desk)
+    aude, alex = web_factory(), web_factory()
+    aude.login("aude")
+    alex.login("alex")
+    page = text_of(aude.get(f"/tickets/{number}"))
+    assert "VPN down" in page
+    assert f"/tickets/{number}/comments" not in page and f"/tickets/{number}/links" not in page
+    assert f"/tickets/{number}/comments" in text_of(alex.get(f"/tickets/{number}"))
+    response = aude.post(f"/tickets/{number}/comments", {"body": "audited"})
+    assert response.status_code == 302
+    assert "auditors read records but do not change them" in text_of(aude.get(f"/tickets/{number}"))
+    assert "audited" not in text_of(alex.get(f"/tickets/{number}"))
