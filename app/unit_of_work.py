@@ -4,6 +4,13 @@ Commits once on success; on a domain error rolls back, except that refused attem
 written to the audit chain, and a step that must persist its effect although the caller loses
 (an interrupting timer beating a late submission) asks for a commit via ``commit_on_error``.
 Database-level races become 409 ``conflict``, never 500; a dropped database connection becomes 503.
+
+On SQLite a transaction that reads and then writes fails at once ("database is locked") when
+another connection committed in between (its snapshot is stale; waiting would not help). Such a
+unit of work runs once more, holding the write lock from its start (``begin_write``), so it
+waits its turn instead of failing: a sign-in that lands on the scheduler's sweep, or twenty at
+once, all succeed. The first attempt was rolled back whole (its audit events and inserted rows
+go with it), so running the work again is safe.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.db import begin_write
 from app.errors import Conflict, ProcessdeskError, ServiceUnavailable
 from app.services import Services
 
@@ -26,6 +34,10 @@ def _is_lock_error(err: OperationalError) -> bool:
 
 
 def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
+    return _run(services, work, retry=True)
+
+
+def _run(services: Services, work: Callable[[], T], *, retry: bool) -> T:
     session = services.session
     try:
         result = work()
@@ -47,6 +59,13 @@ def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
         raise Conflict("the change collides with a concurrent one; reload and try again") from None
     except OperationalError as err:
         session.rollback()
+        if retry and _is_lock_error(err) and session.get_bind().dialect.name == "sqlite":
+            try:
+                begin_write(session)
+            except OperationalError:
+                session.rollback()
+                raise Conflict("the instance is busy; try again") from None
+            return _run(services, work, retry=False)
         if _is_lock_error(err):
             raise Conflict("the instance is busy; try again") from None
         if err.connection_invalidated:

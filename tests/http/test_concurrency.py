@@ -130,3 +130,21 @@ def test_record_numbers_have_no_gaps_or_duplicates_under_concurrency(live_app: A
     assert len(created) == len(set(created))
     expected = [f"INC-{i:06d}" for i in range(1, len(created) + 1)]
     assert sorted(created) == expected  # contiguous: refused attempts left no gap
+
+
+def test_simultaneous_sign_ins_and_starts_all_succeed(live_app: Any) -> None:
+    """A transaction that reads and then writes loses its SQLite snapshot when another commits in
+    between; the unit of work then runs again holding the write lock instead of answering 409."""
+    results = _race(live_app, [("/api/v1/auth/token", {}, {"username": "rita", "password": "password-1234"})
+                               for _ in range(THREADS)])
+    assert [code for code, _ in results] == [200] * THREADS, results
+    rita = {"Authorization": f"Bearer {results[0][1]['token']}"}
+    body = {"process_id": "mini_ticket", "data": {"title": "t", "work_group": "ServiceDesk"}}
+    results = _race(live_app, [("/api/v1/instances", rita, body) for _ in range(THREADS)])
+    assert [code for code, _ in results] == [201] * THREADS, results
+    numbers = sorted(b["data"]["record_number"] for _, b in results)
+    assert numbers == [f"INC-{i:06d}" for i in range(1, THREADS + 1)]
+    svc = live_app.extensions["processdesk"].services()
+    report = svc.audit.verify()
+    svc.session.close()
+    assert report.ok, report
