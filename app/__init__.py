@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g
+from werkzeug.routing import IntegerConverter
 
 from .clock import Clock, SystemClock
 from .config import load_config
@@ -39,6 +40,15 @@ class Extension:
         return Services(session or self.session(), self.runtime)
 
 
+class RowId(IntegerConverter):
+    """``<int:...>`` in every route is a row id: at most a signed 64-bit integer. A longer one
+    overflowed the databases' INTEGER (a 500); now it is no match, a 404 like any unknown id."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the Flask app. ``config`` needs at most DATABASE_URL; see app.config for all keys."""
     # Imported here so that `import app.models` (Alembic, scripts) does not pull in the engine.
@@ -49,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .services.operations import OPERATIONS
 
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = RowId
     settings = load_config(config, app.instance_path)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_BYTES"]) + 64 * 1024

@@ -6,11 +6,15 @@ Every view parses input (marshmallow via flask-smorest), calls one service insid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api
+from flask_smorest.arguments import ArgumentsMixin
+from webargs.core import is_json
+from webargs.flaskparser import FlaskParser, abort
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ProcessdeskError, Unauthorized
@@ -19,6 +23,72 @@ from app.services import Services
 from app.unit_of_work import run_unit_of_work
 
 T = TypeVar("T")
+
+#: Request bodies deeper than this are refused: nothing the API takes nests half as deep, and
+#: much deeper data would reach recursive code (validation, the engine's data checks) later.
+MAX_JSON_DEPTH = 64
+#: An integer literal longer than this is refused (Python's own limit is 4,300 digits, whose
+#: ValueError escaped the parser as a 500; no id or amount comes near 40).
+MAX_JSON_INT_DIGITS = 40
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_JSON_INT_DIGITS} digits")
+    return int(literal)
+
+
+def _no_constant(literal: str) -> Any:
+    raise ValueError(f"{literal} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iterative: any depth is measured safely)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def load_json_body(raw: bytes | str) -> Any:
+    """A request body as JSON, or JSONDecodeError (an HTTP 400 naming "json") for anything the
+    API should not take: bad syntax or encoding, NaN/Infinity, over-long integers, too deep."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    try:
+        value = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text or " ", 0) from None
+    except ValueError as err:
+        raise json.JSONDecodeError(str(err), text or " ", 0) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text or " ", 0)
+    return value
+
+
+class _JsonParser(FlaskParser):  # type: ignore[misc]
+    """webargs' Flask parser with ``load_json_body`` (its own ``json.loads`` let a 4,301-digit
+    integer or deep nesting through as a 500)."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json(req.mimetype):
+            return super()._raw_load_json(req)  # webargs' answer for a non-JSON body
+        try:
+            return load_json_body(req.get_data(cache=True))
+        except UnicodeDecodeError as err:
+            raise json.JSONDecodeError(f"not UTF-8: {err.reason}", " ", err.start) from None
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        abort(400, exc=error, messages={"json": [f"Invalid JSON body: {error.msg}."]})
+
+
+# Every blueprint's @arguments parses through it (set before the API modules are imported).
+ArgumentsMixin.ARGUMENTS_PARSER = _JsonParser()
 
 
 class ProcessdeskApi(Api):  # type: ignore[misc]

@@ -1,0 +1,60 @@
+"""Input the API must refuse plainly (4xx with a JSON body), never answer with a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
+from tests.conftest import fixture_files
+from tests.http.helpers import upload
+
+HUGE = "9" * 25  # beyond a signed 64-bit integer
+
+
+@pytest.mark.parametrize("path", [f"/api/v1/instances/{HUGE}", f"/api/v1/instances/{2**63}/history",
+                                  f"/api/v1/tasks/{HUGE}", f"/api/v1/notifications/{HUGE}/read"])
+def test_an_id_beyond_64_bits_is_not_found(client, auth, path):
+    method = client.post if path.endswith("/read") else client.get
+    response = method(path, headers=auth("rita"))
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+def test_the_largest_64_bit_id_is_a_plain_unknown_id(client, auth):
+    response = client.get(f"/api/v1/instances/{2**63 - 1}", headers=auth("rita"))
+    assert response.status_code == 404 and "no instance" in response.get_json()["message"]
+
+
+def test_the_openapi_document_states_the_id_bounds(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    parameter = next(p for p in spec["paths"]["/api/v1/instances/{instance_id}"]["parameters"] if p["name"] == "instance_id")
+    assert parameter["schema"]["type"] == "integer" and parameter["schema"]["maximum"] == 2**63 - 1
+
+
+def body_error(response) -> str:
+    assert response.status_code == 400, (response.status_code, response.get_data(as_text=True)[:300])
+    body = response.get_json()
+    assert body["error"] == "bad_request"
+    return " ".join(body["details"]["fields"]["json"])
+
+
+def post_raw(client, headers, text: str):
+    return client.post("/api/v1/instances", data=text, headers={**headers, "Content-Type": "application/json"})
+
+
+def test_json_bodies_too_deep_too_long_or_not_json_are_refused_before_anything_runs(client, auth):
+    upload(client, auth("olga"), fixture_files())
+    rita = auth("rita")
+    nested = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    assert "levels deep" in body_error(post_raw(client, rita, f'{{"process_id": "simple_request", "data": {{"x": {nested}}}}}'))
+    assert "levels deep" in body_error(post_raw(client, rita, "[" * 5000 + "]" * 5000))
+    digits = "1" * (MAX_JSON_INT_DIGITS + 1)
+    assert "digits" in body_error(post_raw(client, rita, f'{{"process_id": "simple_request", "data": {{"n": {digits}}}}}'))
+    assert "digits" in body_error(post_raw(client, rita, '{"process_id": "simple_request", "data": {"n": ' + "7" * 5000 + "}}"))
+    assert "NaN" in body_error(post_raw(client, rita, '{"process_id": "simple_request", "data": {"n": NaN}}'))
+    assert "Invalid JSON" in body_error(post_raw(client, rita, '{"process_id": '))
+    listed = client.get("/api/v1/instances", headers=rita).get_json()
+    assert listed["total"] == 0
+    # the same shapes within the limits go through
+    fine = "[" * 10 + "1" + "]" * 10
+    response = post_raw(client, rita, f'{{"process_id": "simple_request", "data": {{"x": {fine}, "n": {"9" * MAX_JSON_INT_DIGITS}}}}}')
+    assert response.status_code == 201, response.get_json()
