@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint, inspect
@@ -111,3 +112,28 @@ class User(Base):
             "email": self.email,
             "groups": sorted(self.group_names),
         }
+
+
+class WebSession(Base):
+    """One sign-in to the web pages, so that it can end before its cookie does.
+
+    The cookie carries a random session id; the row keeps only its SHA-256 (``token_hash``), so the
+    table cannot be replayed as cookies. Each signed-in page view reads its row by that unique
+    index: a row that has ended (sign-out, password change, a newer sign-in in the same browser),
+    whose user's ``token_generation`` moved on, or whose user is inactive, signs the cookie out.
+    ``seen_at`` is refreshed at most once a minute (a write per page view would cost more than
+    the read). Rows are forgotten at the user's next sign-in once they are past every timeout.
+    """
+
+    __tablename__ = "web_session"
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    # The user's token_generation at sign-in: a password change bumps the user's and so ends it.
+    token_generation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # signed_out | expired | password_changed | replaced
+    end_reason: Mapped[str | None] = mapped_column(String(32))

@@ -1,17 +1,20 @@
-"""Users, groups, roles, password login and API tokens."""
+"""Users, groups, roles, password login, web sessions and API tokens."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
-from app.models import Group, Role, User, UserRole, user_group
+from app.models import Group, Role, User, UserRole, WebSession, user_group
 
 from .audit import AuditLog
 
@@ -30,6 +33,21 @@ _USER_WITH_ACCESS = (
     .outerjoin(Group, Group.id == user_group.c.group_id)
     .where(User.id == bindparam("uid"))
 )
+
+#: A web session with its user, by the unique index on the hash of the cookie's session id.
+_WEB_SESSION_USER = (
+    select(WebSession, User).join(User, User.id == WebSession.user_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
+
+#: How old a web session's ``seen_at`` may get before a page view writes it again: a write per
+#: page view would cost more than the read, and the idle timeout is minutes.
+WEB_SESSION_TOUCH = timedelta(minutes=1)
+
+
+def _session_hash(token: str) -> str:
+    # The ids are 256 random bits: a plain SHA-256 is enough to keep the table from being cookies.
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class UserService:
@@ -75,6 +93,7 @@ class UserService:
         else:
             user.password_hash = generate_password_hash(password, method=self._hash_method)
             user.token_generation += 1
+            self.end_web_sessions(user, "password_changed")
             if display_name:
                 user.display_name = display_name
             if email:
@@ -142,6 +161,61 @@ class UserService:
             self.audit.refuse(None, "login", reason="bad credentials", username=username[:128])
             raise Unauthorized("unknown user or wrong password")
         return user
+
+    # -- web sessions -----------------------------------------------------------------------------
+
+    def start_web_session(self, user: User, *, forget_after_seconds: float) -> str:
+        """Open a web session for ``user`` and return its id, for the cookie only (the row keeps
+        its hash). The user's sessions not seen for ``forget_after_seconds`` (past every timeout)
+        are deleted on the way, so the table keeps only each user's recent sign-ins."""
+        now = self.audit.clock.now()
+        self.session.execute(
+            delete(WebSession)
+            .where(WebSession.user_id == user.id, WebSession.seen_at < now - timedelta(seconds=forget_after_seconds))
+            .execution_options(synchronize_session=False))
+        token = secrets.token_urlsafe(32)
+        self.session.add(WebSession(token_hash=_session_hash(token), user_id=user.id,
+                                    token_generation=user.token_generation, created_at=now, seen_at=now))
+        self.session.flush()
+        return token
+
+    def user_for_web_session(self, token: str, *, idle_seconds: float, absolute_seconds: float) -> User:
+        """The user of a live web session, noting the activity (at most once a minute).
+
+        Raises Unauthorized when the session does not exist or has ended (signed out, password
+        changed, user deactivated), and Unauthorized with code ``session_expired`` when it is past
+        the absolute or the idle timeout."""
+        now = self.audit.clock.now()
+        row = self.session.execute(_WEB_SESSION_USER, {"token_hash": _session_hash(token)}).first()
+        if row is None:
+            raise Unauthorized("no such session")
+        web, user = row
+        if web.ended_at is not None or not user.active or user.token_generation != web.token_generation:
+            raise Unauthorized("the session has ended")
+        # seen_at lags the last page view by up to WEB_SESSION_TOUCH; the cookie's own times are exact.
+        idle = now - web.seen_at - WEB_SESSION_TOUCH
+        if now - web.created_at > timedelta(seconds=absolute_seconds) or idle > timedelta(seconds=idle_seconds):
+            raise Unauthorized("the session has expired", code="session_expired")
+        if now - web.seen_at >= WEB_SESSION_TOUCH:
+            web.seen_at = now
+        return user
+
+    def end_web_session(self, token: str, reason: str = "signed_out") -> None:
+        """End the web session with this id; nothing if it has ended already or never existed."""
+        self.session.execute(
+            update(WebSession)
+            .where(WebSession.token_hash == _session_hash(token), WebSession.ended_at.is_(None))
+            .values(ended_at=self.audit.clock.now(), end_reason=reason))
+
+    def end_web_sessions(self, user: User, reason: str) -> None:
+        """End every live web session of ``user`` (a password change). A deactivated user's sessions
+        are refused on their next page view by ``user_for_web_session`` in any case."""
+        self.session.execute(
+            update(WebSession)
+            .where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+            .values(ended_at=self.audit.clock.now(), end_reason=reason))
+
+    # -- API tokens -------------------------------------------------------------------------------
 
     def issue_token(self, user: User) -> dict[str, Any]:
         token = self._tokens.dumps({"uid": user.id, "gen": user.token_generation})

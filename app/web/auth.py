@@ -1,14 +1,17 @@
 """Who is signed in to the web pages: the session, its two timeouts, CSRF tokens, the login limit.
 
-The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure under HTTPS). It holds the
-user's id and name, the user's ``token_generation`` at sign-in (a password change bumps it and so
-ends every session, like it revokes API tokens), the sign-in time and the last activity. Times come
-from the application clock, so tests move them instead of sleeping.
+The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure under HTTPS) naming a
+server-side ``web_session`` row (app/models/user.py): the cookie holds a random session id, the
+sign-in time and the last activity; the row, found by the id's hash, says whether the session is
+still live. Every signed-in request reads that row (one indexed lookup), so signing out ends the
+session for every copy of the cookie, and a password change (which bumps the user's
+``token_generation``, like it revokes API tokens) or a deactivation ends all the user's sessions.
+Times come from the application clock, so tests move them instead of sleeping.
 
 Settings (``create_app({...})`` keys; documented in app/web/__init__.py):
 ``WEB_IDLE_MINUTES`` (30), ``WEB_ABSOLUTE_HOURS`` (12), ``WEB_LOGIN_MAX_FAILURES`` (5 per username),
 ``WEB_LOGIN_MAX_FAILURES_PER_IP`` (20 per client address: offices share one), ``WEB_LOGIN_WINDOW_SECONDS``
-(300).
+(300). The login limit is shared with the API's sign-in (app/web/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ from flask import Flask, current_app, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import Forbidden
 
-from app.api import services
-from app.errors import NotFound
+from app.api import services, unit_of_work
+from app.errors import Unauthorized
 from app.models import User
 
 from .i18n import SESSION_KEY as LANGUAGE_KEY
-from .ratelimit import LoginRateLimiter
+from .ratelimit import LoginRateLimiter, client_address, login_throttle
 
 CSRF_FIELD = "csrf_token"
-_USER_KEYS = ("uid", "username", "gen", "login_at", "seen_at")
+#: The cookie's key for the session id (the server-side web_session row).
+SESSION_ID_KEY = "sid"
 
 
 @dataclass
@@ -61,12 +65,12 @@ def init_auth(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.session_interface = WebSessionInterface()
-    window = float(app.config.get("WEB_LOGIN_WINDOW_SECONDS", 300))
+    throttle = login_throttle(app)
     app.extensions["processdesk_web"] = WebState(
         idle_seconds=float(app.config.get("WEB_IDLE_MINUTES", 30)) * 60,
         absolute_seconds=float(app.config.get("WEB_ABSOLUTE_HOURS", 12)) * 3600,
-        user_limiter=LoginRateLimiter(int(app.config.get("WEB_LOGIN_MAX_FAILURES", 5)), window),
-        ip_limiter=LoginRateLimiter(int(app.config.get("WEB_LOGIN_MAX_FAILURES_PER_IP", 20)), window),
+        user_limiter=throttle.by_name,
+        ip_limiter=throttle.by_address,
     )
 
 
@@ -90,46 +94,63 @@ def current_user() -> User | None:
 
 
 def _session_user() -> User | None:
-    uid = session.get("uid")
-    if uid is None:
+    token = session.get(SESSION_ID_KEY)
+    if token is None:
+        if "uid" in session:  # a cookie from before sessions were rows: sign in again
+            end_session(revoke=False)
         return None
     now = now_seconds()
     state = web_state()
     try:
         login_at, seen_at = float(session["login_at"]), float(session["seen_at"])
-        username, generation = str(session["username"]), int(session["gen"])
     except (KeyError, TypeError, ValueError):
         end_session()
         return None
     if now - login_at > state.absolute_seconds or now - seen_at > state.idle_seconds:
-        end_session()
+        # The row expires by the same timeouts (up to a minute later): nothing to write.
+        end_session(revoke=False)
         g.session_expired = True
         return None
+    svc = services()
     try:
-        user = services().users.get_by_username(username)
-    except NotFound:
-        user = None
-    if user is None or user.id != uid or not user.active or user.token_generation != generation:
-        end_session()
+        user = unit_of_work(lambda: svc.users.user_for_web_session(
+            str(token), idle_seconds=state.idle_seconds, absolute_seconds=state.absolute_seconds))
+    except Unauthorized as err:
+        end_session(revoke=False)
+        g.session_expired = err.code == "session_expired"
         return None
     session["seen_at"] = now
     return user
 
 
 def start_session(user: User) -> None:
-    """Sign ``user`` in: a fresh session (new CSRF token), keeping only the language choice."""
+    """Sign ``user`` in: a new server-side session and a fresh cookie (new CSRF token), keeping
+    only the language choice. A session this browser still had is ended."""
+    previous = session.get(SESSION_ID_KEY)
+    state, svc = web_state(), services()
+
+    def work() -> str:
+        if previous:
+            svc.users.end_web_session(str(previous), "replaced")
+        return svc.users.start_web_session(user, forget_after_seconds=state.absolute_seconds)
+
+    token = unit_of_work(work)
     language = session.get(LANGUAGE_KEY)
     session.clear()
     if language:
         session[LANGUAGE_KEY] = language
     now = now_seconds()
-    session.update(uid=user.id, username=user.username, gen=user.token_generation, login_at=now, seen_at=now,
-                   **{CSRF_FIELD: secrets.token_urlsafe(32)})
+    session.update({SESSION_ID_KEY: token, "login_at": now, "seen_at": now, CSRF_FIELD: secrets.token_urlsafe(32)})
     g.web_user = user
 
 
-def end_session() -> None:
-    """Sign out: forget everything but the language choice."""
+def end_session(*, revoke: bool = True) -> None:
+    """Sign out: end the server-side session (unless ``revoke`` is False: it is known to be dead
+    already) and forget everything in the cookie but the language choice."""
+    token = session.get(SESSION_ID_KEY)
+    if revoke and token:
+        svc = services()
+        unit_of_work(lambda: svc.users.end_web_session(str(token)))
     language = session.get(LANGUAGE_KEY)
     session.clear()
     if language:
@@ -160,33 +181,17 @@ def check_csrf() -> None:
 # -- login rate limit -----------------------------------------------------------------------------
 
 
-def _name_key(username: str) -> str:
-    return username.strip().lower()
-
-
-def _address_key() -> str:
-    # The address the WSGI server saw: behind a reverse proxy, deploy with werkzeug's ProxyFix so
-    # that it is the browser's address, not the proxy's.
-    return request.remote_addr or "-"
-
-
 def login_retry_after(username: str) -> int:
     """Seconds until this name may be tried again from this address; 0 if it may now."""
-    state, now = web_state(), now_seconds()
-    return max(state.user_limiter.retry_after([_name_key(username)], now),
-               state.ip_limiter.retry_after([_address_key()], now))
+    return login_throttle().retry_after(username, client_address(), now_seconds())
 
 
 def record_login_failure(username: str) -> None:
-    state, now = web_state(), now_seconds()
-    state.user_limiter.record_failure([_name_key(username)], now)
-    state.ip_limiter.record_failure([_address_key()], now)
+    login_throttle().record_failure(username, client_address(), now_seconds())
 
 
 def record_login_success(username: str) -> None:
-    # Only the name's count is cleared: clearing the address's count would let one valid account
-    # reset the limit for guesses at all the others from the same address.
-    web_state().user_limiter.reset(_name_key(username))
+    login_throttle().record_success(username)
 
 
 def safe_next(target: Any) -> str | None:

@@ -1,9 +1,16 @@
 """Failed sign-in attempts per username and per client address, over a sliding window.
 
+One ``LoginThrottle`` per application (``login_throttle()``) serves both ways of signing in: the
+web form (app/web/auth.py) and ``POST /api/v1/auth/token`` (app/api/auth.py). A failure on either
+counts against both, so switching between them gains an attacker nothing. Its settings are the
+``WEB_LOGIN_*`` keys documented in app/web/__init__.py.
+
 In memory and per process: with several web workers each keeps its own counts, so the effective
 limit is the per-process limit times the number of workers. A shared store (the database or a
 cache) would be needed to make it exact across processes; one process is what `make run` serves.
-Thread-safe: werkzeug and gunicorn's threaded workers call it from many threads.
+Thread-safe: werkzeug and gunicorn's threaded workers call it from many threads. The check and
+the recording of a failure are two steps, so attempts already in flight when the limit is reached
+still finish (at most one per request thread).
 """
 
 from __future__ import annotations
@@ -12,6 +19,11 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterable
+
+from flask import Flask, current_app, request
+
+#: ``app.extensions`` key of the application's LoginThrottle.
+EXTENSION_KEY = "processdesk_login_throttle"
 
 # Keys with no failure inside the window are dropped once this many are tracked, so a flood of
 # made-up usernames cannot grow the table without bound.
@@ -60,3 +72,53 @@ class LoginRateLimiter:
         if not times:
             self._failures.pop(key, None)
         return times
+
+
+class LoginThrottle:
+    """The two sign-in limits of one application: per username and per client address."""
+
+    def __init__(self, by_name: LoginRateLimiter, by_address: LoginRateLimiter) -> None:
+        self.by_name = by_name
+        self.by_address = by_address
+
+    def retry_after(self, username: str, address: str, now: float) -> int:
+        """Seconds until ``username`` may be tried again from ``address``; 0 if it may now.
+        Checked before the password, so that the right one is refused too while locked."""
+        return max(self.by_name.retry_after([name_key(username)], now),
+                   self.by_address.retry_after([address], now))
+
+    def record_failure(self, username: str, address: str, now: float) -> None:
+        self.by_name.record_failure([name_key(username)], now)
+        self.by_address.record_failure([address], now)
+
+    def record_success(self, username: str) -> None:
+        # Only the name's count is cleared: clearing the address's count would let one valid account
+        # reset the limit for guesses at all the others from the same address.
+        self.by_name.reset(name_key(username))
+
+
+def name_key(username: str) -> str:
+    return username.strip().lower()
+
+
+def client_address() -> str:
+    """This request's client address, the key of the per-address limit."""
+    # The address the WSGI server saw: behind a reverse proxy, deploy with werkzeug's ProxyFix so
+    # that it is the browser's address, not the proxy's.
+    return request.remote_addr or "-"
+
+
+def login_throttle(app: Flask | None = None) -> LoginThrottle:
+    """The application's (by default the current one's) LoginThrottle, made from its config on
+    first use: ``init_auth`` makes it while the application is built, before any request."""
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    throttle: LoginThrottle | None = app.extensions.get(EXTENSION_KEY)
+    if throttle is None:
+        window = float(app.config.get("WEB_LOGIN_WINDOW_SECONDS", 300))
+        throttle = LoginThrottle(
+            LoginRateLimiter(int(app.config.get("WEB_LOGIN_MAX_FAILURES", 5)), window),
+            LoginRateLimiter(int(app.config.get("WEB_LOGIN_MAX_FAILURES_PER_IP", 20)), window),
+        )
+        app.extensions[EXTENSION_KEY] = throttle
+    return throttle

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.conftest import TEST_PASSWORD
 from tests.http.helpers import assert_error
 
@@ -29,6 +31,45 @@ def test_wrong_password_is_401_and_audited(client, users, services):
     events = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied")).all()
     assert [e.payload["username"] for e in events] == ["alex", "nobody"]
     assert all(e.payload["action"] == "login" for e in events)
+
+
+def sign_in(client, username, password=TEST_PASSWORD, address="127.0.0.1"):
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_five_wrong_passwords_lock_the_name_even_for_the_right_one(client, users, clock):
+    for _ in range(5):
+        assert_error(sign_in(client, "alex", "wrong-password"), 401, "unauthorized")
+    locked = sign_in(client, "alex")
+    body = assert_error(locked, 429, "too_many_requests")
+    assert locked.headers["Retry-After"] == "300" and body["details"] == {"retry_after": 300}
+    assert "try again" in body["message"]
+    assert_error(sign_in(client, "ALEX ", "wrong-password"), 429)  # the same name, however spelled
+    assert sign_in(client, "amy").status_code == 200  # other names are not locked
+    clock.advance(timedelta(minutes=4))
+    assert_error(sign_in(client, "alex"), 429)
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert sign_in(client, "alex").status_code == 200
+
+
+def test_a_success_clears_the_name_s_count(client, users):
+    for _ in range(4):
+        assert_error(sign_in(client, "alex", "wrong-password"), 401)
+    assert sign_in(client, "alex").status_code == 200
+    for _ in range(4):
+        assert_error(sign_in(client, "alex", "wrong-password"), 401)
+    assert sign_in(client, "alex").status_code == 200
+
+
+def test_failures_from_one_address_lock_every_name_from_it(client, users, app):
+    app.extensions["processdesk_login_throttle"].by_address.max_failures = 6
+    for name in ("alex", "amy", "abe", "olga", "aude", "nobody"):
+        assert_error(sign_in(client, name, "wrong-password", address="10.0.0.7"), 401)
+    locked = sign_in(client, "rita", address="10.0.0.7")
+    assert_error(locked, 429, "too_many_requests")
+    assert int(locked.headers["Retry-After"]) > 0
+    assert sign_in(client, "rita", address="10.0.0.8").status_code == 200
 
 
 def test_missing_fields_name_the_field(client):
@@ -71,3 +112,4 @@ def test_openapi_document_lists_the_contract_paths(client):
                  "/api/v1/tasks/{task_id}/complete"):
         assert path in doc["paths"], path
     assert "InstanceIn" in doc["components"]["schemas"]
+    assert "429" in doc["paths"]["/api/v1/auth/token"]["post"]["responses"]

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import select
+
+from app.errors import Unauthorized
+from app.models import User, WebSession
+from tests.conftest import sent_statements
 from tests.web.conftest import PASSWORD, text_of
+
+
+def session_cookie(web):
+    return web.client.get_cookie("session").value
+
+
+def browser_with(web_factory, cookie):
+    """Another browser holding a copy of someone's session cookie."""
+    other = web_factory()
+    other.client.set_cookie("session", cookie)
+    return other
 
 
 def test_login_page_binds_its_labels_and_sends_security_headers(web, desk):
@@ -153,6 +170,103 @@ def test_a_password_change_ends_every_session(web, desk, services):
     services.session.commit()
     assert web.get("/").status_code == 302
     web.login("alex", "a-new-password-99")
+
+
+def test_a_copy_of_the_cookie_is_refused_after_signing_out(web, web_factory, desk):
+    web.login("alex")
+    saved = session_cookie(web)
+    assert browser_with(web_factory, saved).get("/tasks").status_code == 200
+    web.logout()
+    replayed = browser_with(web_factory, saved).get("/tasks")
+    assert replayed.status_code == 302 and replayed.headers["Location"] == "/login?next=/tasks"
+
+
+def test_signing_out_ends_that_session_only(web_factory, desk, services):
+    laptop, phone = web_factory(), web_factory()
+    laptop.login("alex")
+    phone.login("alex")
+    laptop.logout()
+    assert laptop.get("/").status_code == 302
+    assert phone.get("/").status_code == 200
+    rows = services.session.scalars(select(WebSession).order_by(WebSession.id)).all()
+    assert [(r.end_reason, r.ended_at is not None) for r in rows] == [("signed_out", True), (None, False)]
+    assert all(len(r.token_hash) == 64 for r in rows)  # the cookie's id is not stored, only its hash
+    assert session_cookie(phone) and rows[1].token_hash not in session_cookie(phone)
+
+
+def test_signing_in_again_ends_the_browser_s_previous_session(web, web_factory, desk):
+    web.login("alex")
+    saved = session_cookie(web)
+    web.login("nina")
+    assert browser_with(web_factory, saved).get("/").status_code == 302
+    assert "nina" in text_of(web.get("/"))
+
+
+def test_a_password_change_ends_copies_of_the_cookie_too(web, web_factory, desk, services):
+    web.login("alex")
+    saved = session_cookie(web)
+    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.session.commit()
+    assert browser_with(web_factory, saved).get("/").status_code == 302
+    assert web.get("/").status_code == 302
+    ended = services.session.scalars(select(WebSession)).one()
+    assert ended.end_reason == "password_changed"
+
+
+def test_deactivating_a_user_ends_their_sessions(web, desk, services):
+    web.login("alex")
+    services.session.scalars(select(User).where(User.username == "alex")).one().active = False
+    services.session.commit()
+    assert web.get("/").status_code == 302
+
+
+def test_a_page_view_reads_its_session_once_and_writes_it_at_most_once_a_minute(web, desk, clock, connection):
+    web.login("alex")
+    with sent_statements(connection) as sent:
+        assert web.get("/tasks").status_code == 200
+    touching = [s for s in sent if "web_session" in s]
+    assert len(touching) == 1 and touching[0].startswith("SELECT"), touching
+    clock.advance(timedelta(minutes=2))
+    with sent_statements(connection) as sent:
+        assert web.get("/tasks").status_code == 200
+        assert web.get("/tasks").status_code == 200
+    touching = [s for s in sent if "web_session" in s]
+    assert [s.split()[0] for s in touching] == ["SELECT", "UPDATE", "SELECT"], touching
+
+
+def test_the_server_side_session_keeps_both_timeouts(desk, services, clock):
+    alex = services.users.get_by_username("alex")
+    limits = {"idle_seconds": 30 * 60, "absolute_seconds": 12 * 3600}
+    idle = services.users.start_web_session(alex, forget_after_seconds=12 * 3600)
+    assert services.users.user_for_web_session(idle, **limits) is alex
+    clock.advance(timedelta(minutes=32))
+    with pytest.raises(Unauthorized) as expired:
+        services.users.user_for_web_session(idle, **limits)
+    assert expired.value.code == "session_expired"
+    busy = services.users.start_web_session(alex, forget_after_seconds=12 * 3600)
+    for _ in range(12 * 3):
+        clock.advance(timedelta(minutes=20))
+        services.users.user_for_web_session(busy, **limits)
+    clock.advance(timedelta(minutes=1))
+    with pytest.raises(Unauthorized):
+        services.users.user_for_web_session(busy, **limits)
+    with pytest.raises(Unauthorized):
+        services.users.user_for_web_session("made-up", **limits)
+    # Sessions not seen for longer than the absolute timeout are forgotten at the next sign-in:
+    # the idle one goes, the busy one (seen a minute ago) stays.
+    services.users.start_web_session(alex, forget_after_seconds=12 * 3600)
+    rows = services.session.scalars(select(WebSession).where(WebSession.user_id == alex.id)).all()
+    assert len(rows) == 2 and min(r.seen_at for r in rows) == clock.now() - timedelta(minutes=1)
+
+
+def test_failed_sign_ins_on_the_pages_and_the_api_share_one_limit(web, desk):
+    for _ in range(3):
+        assert web.post("/login", {"username": "alex", "password": "wrong"}).status_code == 401
+    for _ in range(2):
+        assert web.client.post("/api/v1/auth/token", json={"username": "alex", "password": "wrong"}).status_code == 401
+    assert web.post("/login", {"username": "alex", "password": PASSWORD}).status_code == 429
+    refused = web.client.post("/api/v1/auth/token", json={"username": "alex", "password": PASSWORD})
+    assert refused.status_code == 429 and refused.get_json()["error"] == "too_many_requests"
 
 
 def test_the_stylesheet_is_served_without_signing_in(web):
