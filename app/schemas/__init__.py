@@ -5,7 +5,19 @@ Shape only: no queries. They also feed the generated OpenAPI document.
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from app.services.sla import (
+    MAX_GROUP_NAME,
+    MAX_RESOLUTION_SECONDS,
+    MAX_RESPONSE_SECONDS,
+    MIN_TARGET_SECONDS,
+    NOTIFY_TARGETS,
+    PRIORITIES,
+    TRACKED_KINDS,
+)
 
 
 class _In(Schema):
@@ -429,16 +441,87 @@ class SlaOut(Schema):
     clocks = fields.List(fields.Nested(SlaClockOut))
 
 
+def _no_control_characters(text: str) -> None:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValidationError("must not contain control characters")
+
+
+def _distinct(items: list[Any]) -> None:
+    if len(set(items)) != len(items):
+        raise ValidationError("each recipient at most once")
+
+
+def _dotted(messages: Any, path: str = "", into: dict[str, list[str]] | None = None,
+            item: str = "") -> dict[str, list[str]]:
+    """Nested marshmallow messages as ``{"escalation.breach.reassign_group": [...]}``, the
+    dotted field names the API's ``details.fields`` uses; a list item's messages go to the list
+    ("item 1: ..."), a nested schema's own messages to its field."""
+    into = {} if into is None else into
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if isinstance(key, int):
+                _dotted(value, path, into, f"{item}item {key}: ")
+            elif key == "_schema":
+                _dotted(value, path, into, item)
+            else:
+                _dotted(value, f"{path}.{key}" if path else str(key), into, item)
+    else:
+        for text in messages if isinstance(messages, list) else [messages]:
+            into.setdefault(path or "_schema", []).append(f"{item}{text}")
+    return into
+
+
+class _Settings(Schema):
+    """A nested settings object: unknown keys are errors, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class SlaWarningEscalationIn(_Settings):
+    notify = fields.List(fields.String(validate=validate.OneOf(sorted(NOTIFY_TARGETS))), load_default=list,
+                         validate=_distinct, metadata={"description": "who is told"})
+
+
+class SlaBreachEscalationIn(SlaWarningEscalationIn):
+    raise_priority = fields.Boolean(load_default=False, truthy={True}, falsy={False},
+                                    metadata={"description": "raise the record's priority one step (P4 -> P3 ...)"})
+    reassign_group = fields.String(load_default=None, allow_none=True,
+                                   validate=[validate.Length(min=1, max=MAX_GROUP_NAME), _no_control_characters],
+                                   metadata={"description": "name of an existing group to hand the record to"})
+
+
+class SlaEscalationIn(_Settings):
+    """What happens when a clock passes its warning ratio, and when it breaches; a level left
+    out (or null) notifies nobody."""
+
+    warning = fields.Nested(SlaWarningEscalationIn, allow_none=True)
+    breach = fields.Nested(SlaBreachEscalationIn, allow_none=True)
+
+
 class SlaPolicyIn(_In):
-    kind = fields.String(required=True, validate=validate.OneOf(["incident", "problem", "request", "change"]))
-    priority = fields.String(required=True, validate=validate.Length(min=1, max=16))
-    service = fields.String(load_default="", validate=validate.Length(max=255))
-    response_seconds = fields.Integer(required=True, validate=validate.Range(min=60, max=365 * 86400))
-    resolution_seconds = fields.Integer(required=True, validate=validate.Range(min=60, max=5 * 365 * 86400))
+    kind = fields.String(required=True, validate=validate.OneOf(TRACKED_KINDS))
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    service = fields.String(load_default="", validate=[validate.Length(max=255), _no_control_characters])
+    response_seconds = fields.Integer(required=True, strict=True,
+                                      validate=validate.Range(min=MIN_TARGET_SECONDS, max=MAX_RESPONSE_SECONDS))
+    resolution_seconds = fields.Integer(required=True, strict=True,
+                                        validate=validate.Range(min=MIN_TARGET_SECONDS, max=MAX_RESOLUTION_SECONDS))
     calendar = fields.Dict(load_default=dict)
-    pause_statuses = fields.List(fields.String(validate=validate.Length(max=64)), load_default=list)
+    pause_statuses = fields.List(fields.String(validate=[validate.Length(min=1, max=64), _no_control_characters]),
+                                 load_default=list, validate=validate.Length(max=32))
     warning_ratio = fields.Float(load_default=0.75, validate=validate.Range(min=0.05, max=0.99))
-    escalation = fields.Dict(load_default=None, allow_none=True)
+    escalation = fields.Nested(SlaEscalationIn, load_default=None, allow_none=True,
+                               metadata={"description": "omitted or null: the built-in escalation"})
+
+    @validates_schema
+    def _response_within_resolution(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["response_seconds"] > data["resolution_seconds"]:
+            raise ValidationError("must not exceed resolution_seconds", "response_seconds")
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
+        """Report nested fields by dotted name (``escalation.breach.notify``)."""
+        raise ValidationError(_dotted(error.messages), data=data, valid_data=error.valid_data) from error
 
 
 class SlaPolicyOut(Schema):

@@ -33,12 +33,24 @@ cached per application (one cache per ``Runtime``, i.e. per process and app) for
   which is what the cache removes). ``POLICY_CACHE_SECONDS = 0`` disables the cache.
 
 Business calendars are parsed once per distinct calendar (``BusinessCalendar`` is immutable).
+
+Bad policies
+------------
+``save_policy`` refuses a policy it could not apply (``policy_problems``; the API's
+``SlaPolicyIn`` checks the same shape first, with the same constants). Rows written before those
+checks, or around them, may still hold anything, so the sweep trusts nothing it reads: an
+escalation level whose stored settings are malformed is skipped (logged, and audited once as
+``sla_escalation_skipped``; the clock counts as escalated, so it is not retried every few seconds),
+and each record is swept in its own transaction, so a record that fails for any other reason
+(say, a stored calendar that no longer parses) is rolled back and logged while the other records,
+and the scheduler's later duties, still run.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -48,6 +60,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import Integer, Table, bindparam, event, func, literal_column, null, select, type_coerce, union_all
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -68,7 +81,23 @@ DEFAULT_ESCALATION: dict[str, Any] = {
     "breach": {"notify": ["assignee", "group", "group_manager"], "raise_priority": False, "reassign_group": None},
 }
 RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
-NOTIFY_TARGETS = {"assignee", "group", "group_manager", "requester"}
+#: The priorities a policy may name (the records' P1-P4).
+PRIORITIES = tuple(DEFAULT_TARGETS)
+NOTIFY_TARGETS = frozenset({"assignee", "group", "group_manager", "requester"})
+#: The escalation levels and the settings each takes (what ``_escalate`` reads).
+ESCALATION_SETTINGS: dict[str, frozenset[str]] = {
+    "warning": frozenset({"notify"}),
+    "breach": frozenset({"notify", "raise_priority", "reassign_group"}),
+}
+_REASSIGNING_LEVELS = tuple(level for level, keys in ESCALATION_SETTINGS.items() if "reassign_group" in keys)
+#: Bounds of a policy's targets, in seconds (response within resolution).
+MIN_TARGET_SECONDS = 60
+MAX_RESPONSE_SECONDS = 365 * 86400
+MAX_RESOLUTION_SECONDS = 5 * 365 * 86400
+#: Length of a group name (``Group.name``).
+MAX_GROUP_NAME = 128
+
+log = logging.getLogger(__name__)
 
 #: How long (monotonic seconds) a process trusts its cached policy lookups; see the module doc.
 POLICY_CACHE_SECONDS = 5.0
@@ -164,6 +193,90 @@ def _parse_calendar(text: str) -> BusinessCalendar:
 def calendar_of(data: Mapping[str, Any] | None) -> BusinessCalendar:
     """``BusinessCalendar.from_dict(data or {})``, parsed once per distinct calendar."""
     return _parse_calendar(json.dumps(data or {}))
+
+
+def _plain_text(value: object, max_length: int) -> bool:
+    """A non-empty string of at most ``max_length`` characters without control characters."""
+    return (isinstance(value, str) and 0 < len(value) <= max_length
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in value))
+
+
+def _target(value: object, maximum: int) -> bool:
+    return type(value) is int and MIN_TARGET_SECONDS <= value <= maximum
+
+
+def escalation_problems(escalation: object, levels: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """What is wrong with an escalation setting, by dotted field name (``{}``: nothing).
+
+    Checks the shape only (no queries): ``levels`` (default: all, and then unknown levels are
+    named too) are each absent, null or an object of their known settings: ``notify`` a list of
+    distinct recipient kinds, ``raise_priority`` a boolean, ``reassign_group`` null or a group
+    name. Works on anything, including rows stored before these checks existed.
+    """
+    if not isinstance(escalation, Mapping):
+        return {"escalation": ["must be an object"]}
+    problems: dict[str, list[str]] = {}
+    if levels is None:
+        levels = list(ESCALATION_SETTINGS)
+        for level in sorted(str(key) for key in escalation if key not in ESCALATION_SETTINGS):
+            problems[f"escalation.{level}"] = [f"unknown escalation level: one of {', '.join(ESCALATION_SETTINGS)}"]
+    for level in levels:
+        rules = escalation.get(level)
+        where = f"escalation.{level}"
+        if rules is None:
+            continue
+        if not isinstance(rules, Mapping):
+            problems[where] = ["must be an object"]
+            continue
+        for key in sorted(str(key) for key in rules if key not in ESCALATION_SETTINGS[level]):
+            problems[f"{where}.{key}"] = [f"unknown setting: one of {', '.join(sorted(ESCALATION_SETTINGS[level]))}"]
+        notify = rules.get("notify", [])
+        if (not isinstance(notify, list) or not all(isinstance(t, str) and t in NOTIFY_TARGETS for t in notify)
+                or len(set(notify)) != len(notify)):
+            problems[f"{where}.notify"] = [f"a list of distinct recipients, each one of: {', '.join(sorted(NOTIFY_TARGETS))}"]
+        if "raise_priority" in rules and not isinstance(rules["raise_priority"], bool):
+            problems[f"{where}.raise_priority"] = ["must be true or false"]
+        group = rules.get("reassign_group")
+        if group is not None and not _plain_text(group, MAX_GROUP_NAME):
+            problems[f"{where}.reassign_group"] = [f"a group name (at most {MAX_GROUP_NAME} characters) or null"]
+    return problems
+
+
+def policy_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with a policy as ``save_policy`` takes it, by dotted field name; shape
+    only (whether a named group exists is the service's question)."""
+    problems: dict[str, list[str]] = {}
+    if values.get("kind") not in TRACKED_KINDS:
+        problems["kind"] = [f"one of: {', '.join(TRACKED_KINDS)}"]
+    if values.get("priority") not in PRIORITIES:
+        problems["priority"] = [f"one of: {', '.join(PRIORITIES)}"]
+    service = values.get("service") or ""
+    if service and not _plain_text(service, 255):
+        problems["service"] = ["at most 255 characters, no control characters"]
+    response, resolution = values.get("response_seconds"), values.get("resolution_seconds")
+    if not _target(response, MAX_RESPONSE_SECONDS):
+        problems["response_seconds"] = [f"whole seconds from {MIN_TARGET_SECONDS} to {MAX_RESPONSE_SECONDS}"]
+    if not _target(resolution, MAX_RESOLUTION_SECONDS):
+        problems["resolution_seconds"] = [f"whole seconds from {MIN_TARGET_SECONDS} to {MAX_RESOLUTION_SECONDS}"]
+    elif "response_seconds" not in problems and cast(int, response) > cast(int, resolution):
+        problems["response_seconds"] = ["must not exceed resolution_seconds"]
+    ratio = values.get("warning_ratio", 0.75)
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0.05 <= ratio <= 0.99:
+        problems["warning_ratio"] = ["a number from 0.05 to 0.99"]
+    pauses = values.get("pause_statuses") or []
+    if not isinstance(pauses, list | tuple) or not all(_plain_text(p, 64) for p in pauses):
+        problems["pause_statuses"] = ["a list of statuses (at most 64 characters each)"]
+    calendar = values.get("calendar") or {}
+    try:
+        if not isinstance(calendar, Mapping):
+            raise ValueError("must be an object")
+        BusinessCalendar.from_dict(calendar)
+    except ValueError as err:
+        problems["calendar"] = [str(err)]
+    escalation = values.get("escalation")
+    if escalation is not None:
+        problems.update(escalation_problems(escalation))
+    return problems
 
 
 class _Event(NamedTuple):
@@ -284,19 +397,18 @@ class SlaService:
             event.listen(self.session, "after_transaction_end", _policy_transaction_ended)
 
     def save_policy(self, actor: User, values: Mapping[str, Any]) -> SlaPolicy:
+        """Create or replace the policy for (kind, priority, service).
+
+        Raises PermissionDenied without the process_owner (or admin) role, ValidationFailed
+        naming each bad field (``policy_problems``, and a ``reassign_group`` that names no group).
+        """
         if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
             self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
             raise PermissionDenied("changing SLA policies needs the process_owner role")
-        problems: dict[str, list[str]] = {}
-        try:
-            BusinessCalendar.from_dict(values.get("calendar") or {})
-        except ValueError as err:
-            problems["calendar"] = [str(err)]
+        problems = policy_problems(values)
         escalation = values.get("escalation") or DEFAULT_ESCALATION
-        for level in ("warning", "breach"):
-            unknown = set((escalation.get(level) or {}).get("notify", [])) - NOTIFY_TARGETS
-            if unknown:
-                problems[f"escalation.{level}.notify"] = [f"one of: {', '.join(sorted(NOTIFY_TARGETS))}"]
+        if not problems:
+            problems = self._group_problems(escalation)
         if problems:
             raise ValidationFailed("SLA policy is invalid", details={"fields": problems})
         service = values.get("service") or ""
@@ -311,11 +423,21 @@ class SlaService:
         row.calendar = dict(values.get("calendar") or {})
         row.pause_statuses = list(values.get("pause_statuses") or [])
         row.warning_ratio = float(values.get("warning_ratio", 0.75))
-        row.escalation = dict(escalation)
+        row.escalation = copy.deepcopy(dict(escalation))
         row.updated_at = self.services.runtime.clock.now()
         self.session.flush()
         self.services.audit.record("sla_policy_saved", actor, payload={k: v for k, v in values.items()})
         return row
+
+    def _group_problems(self, escalation: object, levels: Sequence[str] = _REASSIGNING_LEVELS) -> dict[str, list[str]]:
+        """A well-formed ``reassign_group`` (of ``levels``) that names no group."""
+        problems: dict[str, list[str]] = {}
+        for level in levels:
+            rules = escalation.get(level) if isinstance(escalation, Mapping) else None
+            group = rules.get("reassign_group") if isinstance(rules, Mapping) else None
+            if _plain_text(group, MAX_GROUP_NAME) and self.session.scalar(select(Group.id).where(Group.name == group)) is None:
+                problems[f"escalation.{level}.reassign_group"] = [f"no group named {group!r}"]
+        return problems
 
     def policies(self) -> list[SlaPolicy]:
         return list(self.session.scalars(select(SlaPolicy).order_by(SlaPolicy.kind, SlaPolicy.priority, SlaPolicy.service)))
@@ -494,30 +616,77 @@ class SlaService:
     # -- the sweep: warnings, breaches, escalation ------------------------------------------------------------
 
     def sweep(self, limit: int = 200) -> dict[str, int]:
+        """Warn and escalate the records with clocks due for a check (at most ``limit`` clocks).
+
+        Each record is swept and committed in its own transaction: one that fails (bad stored
+        data) is rolled back and logged, and the next sweep tries it again; the others go on. A
+        database error (``OperationalError``: locked, connection lost) ends this sweep early.
+        """
         begin_write(self.session)
         now = self.services.runtime.clock.now()
-        due = list(self.session.scalars(select(SlaClock).where(SlaClock.next_check_at <= now).order_by(SlaClock.next_check_at).limit(limit)))
+        due = self.session.scalars(select(SlaClock.ticket_id).where(SlaClock.next_check_at <= now)
+                                   .order_by(SlaClock.next_check_at).limit(limit))
         counts = {"warnings": 0, "breaches": 0}
-        for ticket_id in sorted({c.ticket_id for c in due}):
-            ticket = self.session.get(Ticket, ticket_id)
-            if ticket is None:
+        for ticket_id in sorted(set(due)):
+            try:
+                begin_write(self.session)
+                found = self._sweep_record(ticket_id)
+                self.session.commit()
+            except OperationalError as err:
+                # The database, not the record (locked, gone): the next sweep tries them all again.
+                self.session.rollback()
+                log.warning("SLA sweep: stopped at record id %s: %s", ticket_id, err)
+                break
+            except Exception:
+                # Anything at all: the scheduler runs the other records and its later duties
+                # (mail and webhook delivery) only if this returns.
+                self.session.rollback()
+                log.exception("SLA sweep: record id %s failed and was rolled back; the next sweep retries it", ticket_id)
                 continue
-            terms = self.terms(ticket.kind, ticket.priority, ticket.service)
-            for clock in self.refresh(ticket, terms):
-                if clock.state == "breached" and not clock.escalated:
-                    clock.escalated = clock.warned = True
-                    self._escalate(ticket, clock, "breach", terms)
-                    counts["breaches"] += 1
-                elif clock.state == "running" and not clock.warned and clock.warning_at is None:
-                    clock.warned = True
-                    self._escalate(ticket, clock, "warning", terms)
-                    counts["warnings"] += 1
-            self.refresh(ticket, terms)
+            for key, value in found.items():
+                counts[key] += value
         self.session.commit()
         return counts
 
+    def _sweep_record(self, ticket_id: int) -> dict[str, int]:
+        """Refresh one record's clocks, raise its warnings and breaches; what was raised."""
+        counts = {"warnings": 0, "breaches": 0}
+        ticket = self.session.get(Ticket, ticket_id)
+        if ticket is None:
+            return counts
+        terms = self.terms(ticket.kind, ticket.priority, ticket.service)
+        for clock in self.refresh(ticket, terms):
+            if clock.state == "breached" and not clock.escalated:
+                clock.escalated = clock.warned = True
+                self._escalate(ticket, clock, "breach", terms)
+                counts["breaches"] += 1
+            elif clock.state == "running" and not clock.warned and clock.warning_at is None:
+                clock.warned = True
+                self._escalate(ticket, clock, "warning", terms)
+                counts["warnings"] += 1
+        self.refresh(ticket, terms)
+        return counts
+
+    def _escalation_rules(self, ticket: Ticket, clock: SlaClock, level: str,
+                          terms: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The settings of ``level`` in force for ``ticket``; None (logged and audited) when the
+        stored ones are malformed or name a group that does not exist."""
+        escalation = (terms or {}).get("escalation") or DEFAULT_ESCALATION
+        problems = escalation_problems(escalation, [level]) or self._group_problems(escalation, [level])
+        if not problems:
+            return cast(Mapping[str, Any], escalation.get(level) or {})
+        policy_id = (terms or {}).get("policy_id")
+        log.warning("SLA sweep: %s escalation of %s (%s clock) skipped: SLA policy %s has bad escalation settings: %s",
+                    level, ticket.number, clock.name, policy_id, problems)
+        self.services.audit.record("sla_escalation_skipped", None, instance_id=ticket.instance_id,
+                                   payload={"number": ticket.number, "clock": clock.name, "level": level,
+                                            "policy_id": policy_id, "problems": problems}, actor_name="sla")
+        return None
+
     def _escalate(self, ticket: Ticket, clock: SlaClock, level: str, terms: Mapping[str, Any] | None) -> None:
-        rules = ((terms or {}).get("escalation") or DEFAULT_ESCALATION).get(level) or {}
+        rules = self._escalation_rules(ticket, clock, level, terms)
+        if rules is None:
+            return
         notifier = self.services.notifications
         people: list[Person] = []
         for target in rules.get("notify", []):

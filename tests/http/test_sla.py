@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
+from app.errors import ValidationFailed
 from app.models import Group, Notification, SlaClock, SlaPolicy, Ticket
 from tests.conftest import sent_statements
 from tests.http.desk import Desk
@@ -130,6 +131,114 @@ def test_breach_escalation_can_raise_priority_and_reassign(desk: Desk, services,
     assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk" and record["status"] == "pending"
     breach = [e for e in desk.history(record["instance_id"]) if e["type"] == "sla_breached"][0]
     assert breach["payload"]["actions"] == {"priority": ["P3", "P2"], "assignment_group": ["NetworkTeam", "ServiceDesk"]}
+
+
+# -- bad policies: refused on write, survived by the sweep ---------------------------------------------------
+
+POLICY = {"kind": "incident", "priority": "P4", "response_seconds": 60, "resolution_seconds": 60}
+
+
+@pytest.mark.parametrize(("change", "fields"), [
+    ({"escalation": {"breach": {"notify": ["assignee"], "reassign_group": {"x": 1}}}}, {"escalation.breach.reassign_group"}),
+    ({"escalation": {"breach": 5}}, {"escalation.breach"}),
+    ({"escalation": 5}, {"escalation"}),
+    ({"escalation": {"panic": {"notify": ["group"]}}}, {"escalation.panic"}),
+    ({"escalation": {"warning": {"notify": ["group"], "reassign_group": "ServiceDesk"}}}, {"escalation.warning.reassign_group"}),
+    ({"escalation": {"warning": {"notify": ["boss", "group"]}}}, {"escalation.warning.notify"}),
+    ({"escalation": {"warning": {"notify": "group"}}}, {"escalation.warning.notify"}),
+    ({"escalation": {"warning": {"notify": ["group", "group"]}}}, {"escalation.warning.notify"}),
+    ({"escalation": {"breach": {"raise_priority": "yes"}}}, {"escalation.breach.raise_priority"}),
+    ({"escalation": {"breach": {"reassign_group": ""}}}, {"escalation.breach.reassign_group"}),
+    ({"escalation": {"breach": {"reassign_group": "NoSuchTeam"}}}, {"escalation.breach.reassign_group"}),  # the service's check
+    ({"response_seconds": 7200, "resolution_seconds": 3600}, {"response_seconds"}),
+    ({"response_seconds": 0}, {"response_seconds"}),
+    ({"response_seconds": "60"}, {"response_seconds"}),
+    ({"resolution_seconds": 10 * 365 * 86400}, {"resolution_seconds"}),
+    ({"priority": "P4\x00"}, {"priority"}),
+    ({"priority": "P9"}, {"priority"}),
+    ({"kind": "change"}, {"kind"}),
+    ({"service": "mail\x00"}, {"service"}),
+    ({"escalation": {"breach": {"reassign_group": "ServiceDesk\n"}}}, {"escalation.breach.reassign_group"}),
+    ({"pause_statuses": ["pending", 5]}, {"pause_statuses"}),
+])
+def test_a_bad_policy_is_refused_naming_each_bad_field(desk: Desk, services, change, fields):
+    response = desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json={**POLICY, **change})
+    body = assert_error(response, 422, "validation_failed")
+    assert set(body["details"]["fields"]) == fields, body
+    assert all(isinstance(m, str) for msgs in body["details"]["fields"].values() for m in msgs), body
+    assert services.session.scalars(select(SlaPolicy)).all() == []
+
+
+def test_a_good_escalation_is_stored_as_sent_and_the_service_checks_other_callers_too(desk: Desk, services):
+    escalation = {"warning": None, "breach": {"notify": ["assignee", "group_manager"], "raise_priority": True, "reassign_group": "ServiceDesk"}}
+    saved = desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json={**POLICY, "escalation": escalation})
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.get_json()["escalation"] == escalation
+    olga = services.users.get_by_username("olga")
+    with pytest.raises(ValidationFailed) as info:  # a caller that skips the API's schema
+        services.sla.save_policy(olga, {**POLICY, "response_seconds": 120, "escalation": {"breach": {"reassign_group": {"x": 1}}}})
+    assert set(info.value.details["fields"]) == {"response_seconds", "escalation.breach.reassign_group"}
+
+
+def _bad_policy(services, priority: str, **columns) -> None:
+    """Store a policy the way rows written before the checks (or around them) may look."""
+    values = {"response_seconds": 60, "resolution_seconds": 60, "calendar": {}, "pause_statuses": [], "warning_ratio": 0.75,
+              "escalation": None, **columns}
+    services.session.add(SlaPolicy(kind="incident", priority=priority, service="", updated_at=desk_now(services), **values))
+    services.session.commit()
+
+
+def test_the_sweep_skips_a_stored_bad_escalation_and_escalates_the_other_records(desk: Desk, services, clock, monkeypatch, caplog):
+    from app.services import sla as sla_module
+
+    monkeypatch.setattr(sla_module, "POLICY_CACHE_SECONDS", 0)  # the rows below bypass save_policy
+    _bad_policy(services, "P4", escalation={"breach": {"notify": ["assignee"], "reassign_group": {"x": 1}}})
+    _bad_policy(services, "P2", escalation={"breach": 5, "warning": {"notify": ["group"]}})
+    bad = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(bad, "triage", "alex", {"category": "hardware", "priority": "P4", "assignment_group": "NetworkTeam"})
+    also_bad = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(also_bad, "triage", "alex", {"category": "hardware", "priority": "P2", "assignment_group": "NetworkTeam"})
+    good = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(good, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    clock.advance(timedelta(hours=25))  # every resolution clock has breached
+
+    with caplog.at_level("WARNING", logger="app.services.sla"):
+        assert services.sla.sweep() == {"warnings": 0, "breaches": 3}
+    subjects = set(services.session.scalars(select(Notification.subject).where(Notification.subject.like("SLA breached%"))))
+    assert subjects == {f"SLA breached: resolution of {good} (Printer offline)"}
+    assert desk.record(bad)["assignment_group"] == "NetworkTeam" and desk.record(bad)["priority"] == "P4"
+    for number, field in ((bad, "escalation.breach.reassign_group"), (also_bad, "escalation.breach")):
+        events = desk.history(desk.record(number)["instance_id"])
+        [skipped] = [e for e in events if e["type"] == "sla_escalation_skipped"]
+        assert skipped["payload"]["level"] == "breach" and skipped["payload"]["clock"] == "resolution"
+        assert list(skipped["payload"]["problems"]) == [field]
+        assert "sla_breached" not in {e["type"] for e in events}
+        assert any(number in r.getMessage() and field in r.getMessage() for r in caplog.records)
+    # handled once: the next sweeps neither retry nor audit it again
+    assert services.sla.sweep() == {"warnings": 0, "breaches": 0}
+    kinds = [e["type"] for e in desk.history(desk.record(bad)["instance_id"])]
+    assert kinds.count("sla_escalation_skipped") == 1
+
+
+def test_a_record_that_fails_in_the_sweep_is_rolled_back_and_the_others_still_escalate(desk: Desk, services, clock, monkeypatch, caplog):
+    from app.services import sla as sla_module
+
+    monkeypatch.setattr(sla_module, "POLICY_CACHE_SECONDS", 0)
+    broken = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(broken, "triage", "alex", {"category": "hardware", "priority": "P2", "assignment_group": "NetworkTeam"})
+    good = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(good, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    # stored later, around save_policy: a calendar that does not parse
+    _bad_policy(services, "P2", calendar={"timezone": "Mars/Olympus"})
+    clock.advance(timedelta(hours=25))
+
+    with caplog.at_level("ERROR", logger="app.services.sla"):
+        assert services.sla.sweep() == {"warnings": 0, "breaches": 1}
+    assert [r for r in caplog.records if "failed and was rolled back" in r.getMessage()]
+    escalated = dict(services.session.execute(select(Ticket.number, SlaClock.escalated).join(SlaClock, SlaClock.ticket_id == Ticket.id)
+                                              .where(SlaClock.name == "resolution")).all())
+    assert escalated == {broken: False, good: True}
+    assert services.session.scalar(select(Notification.id).where(Notification.subject.like(f"SLA breached: resolution of {good}%")))
 
 
 # -- cost and caching of the tracking path -------------------------------------------------------------------
