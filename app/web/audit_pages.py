@@ -73,6 +73,14 @@ EVENT_LABELS = {
     "sla_stop": _l("SLA clock stopped"),
     "sla_warning": _l("SLA at risk"),
     "sla_breached": _l("SLA breached"),
+    "sla_escalation_skipped": _l("SLA escalation skipped (bad policy settings)"),
+    "sla_policy_saved": _l("SLA policy saved"),
+    "catalog_item_created": _l("Catalog item created"),
+    "catalog_item_updated": _l("Catalog item updated"),
+    "notification_preferences_changed": _l("Notification preferences changed"),
+    "user_locale_changed": _l("Language changed"),
+    "user_manager_set": _l("Line manager set"),
+    "webhook_created": _l("Webhook created"),
 }
 
 

@@ -7,12 +7,13 @@ import csv
 import io
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
 from app.models import AuditEvent
-from app.web.audit_pages import csv_cell
+from app.web.audit_pages import EVENT_LABELS, csv_cell
 from tests.web.conftest import INCIDENT, text_of
 
 TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam",
@@ -230,3 +231,11 @@ def test_the_timeline_diagram_data_is_for_auditors_only(web, desk):
     web.login("alex")
     refused = web.get(f"/audit/instances/{instance_id}/diagram.json")
     assert refused.status_code == 403 and refused.get_json()["error"] == "forbidden"
+
+
+def test_every_event_type_the_app_records_has_a_label_on_the_pages():
+    root = Path(__file__).resolve().parents[2] / "app"
+    recorded = {name for path in root.rglob("*.py")
+                for name in re.findall(r'\.record\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8"))}
+    assert len(recorded) > 20
+    assert sorted(recorded - set(EVENT_LABELS)) == []
