@@ -11,6 +11,8 @@ single place that understands them:
   HTML renderer can walk without knowing JSON Schema.
 * :func:`validate_submission` - server-side validation of what the user sent back; returns the
   cleaned data (declared fields only, defaults applied, safe coercions for web forms).
+* :func:`validate_start_data` - the same for the data a process is started with, against the
+  process's start form.
 * :func:`render_instructions` - ``instructionsForEndUser``: sandboxed Jinja2, then Markdown, then an
   HTML sanitiser.
 
@@ -20,7 +22,9 @@ scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
 (``date``, ``date-time``, ``email``); ``minimum``/``maximum``/``exclusiveMinimum``/
 ``exclusiveMaximum``; ``minItems``/``maxItems``/``uniqueItems``; ``default``; ``title``;
 ``description``; ``readOnly``; ``additionalProperties`` (boolean, but unknown fields are always
-dropped anyway). Anything else is refused at deploy time.
+dropped anyway); ``formatMinimum``/``formatExclusiveMinimum`` on ``date``/``date-time`` fields
+(the ajv-keywords spelling: a literal, or ``{"$data": "1/<sibling>"}`` for "not before / after
+that other field", e.g. a window's end after its start). Anything else is refused at deploy time.
 
 Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
 """
@@ -58,6 +62,7 @@ __all__ = [
     "form_fields",
     "render_instructions",
     "resolve_form",
+    "validate_start_data",
     "validate_submission",
 ]
 
@@ -102,13 +107,17 @@ _COMMON_KEYWORDS: Final = _ANNOTATIONS | {"type", *_CHOICE_KEYWORDS}
 _NUMERIC_KEYWORDS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
     "object": frozenset({"properties", "required", "additionalProperties"}),
-    "string": frozenset({"minLength", "maxLength", "pattern", "format"}),
+    "string": frozenset({"minLength", "maxLength", "pattern", "format", "formatMinimum", "formatExclusiveMinimum"}),
     "number": _NUMERIC_KEYWORDS,
     "integer": _NUMERIC_KEYWORDS,
     "boolean": frozenset(),
     "array": frozenset({"items", "minItems", "maxItems", "uniqueItems"}),
 }
 _SCALAR_TYPES: Final = frozenset({"string", "number", "integer", "boolean"})
+#: Ordering of date/date-time fields (ajv-keywords names): keyword -> whether equal is allowed.
+_ORDER_KEYWORDS: Final[Mapping[str, bool]] = {"formatMinimum": True, "formatExclusiveMinimum": False}
+_ORDERED_FORMATS: Final = frozenset({"date", "date-time"})
+_DATA_REF: Final = re.compile(r"1/([^/~]+)")
 _ROOT_ONLY_KEYWORDS: Final = frozenset({"$schema", "$id"})
 _CHOICE_ENTRY_KEYS: Final = frozenset({"const", "title", "description"})
 
@@ -281,6 +290,26 @@ def _is_email(value: object) -> bool:
     return all(label and not label.startswith("-") and not label.endswith("-") for label in domain.split("."))
 
 
+def _instant(value: Any, fmt: str) -> dt.date | dt.datetime | None:
+    """A ``date`` or ``date-time`` field's value as a comparable date / aware datetime, else None."""
+    if isinstance(value, dt.datetime):
+        return value if fmt == "date-time" and value.tzinfo is not None else None
+    if isinstance(value, dt.date):
+        return value if fmt == "date" else None
+    if not isinstance(value, str):
+        return None
+    try:
+        if fmt == "date":
+            return dt.date.fromisoformat(value) if _is_date(value) else None
+        if fmt == "date-time" and _is_date_time(value):
+            # RFC 3339 allows a leap second, datetime does not: compare it as :59.
+            text = value[:17] + "59" + value[19:] if value[17:19] == "60" else value
+            return dt.datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return None
+    return None
+
+
 def _build_format_checker() -> jsonschema.FormatChecker:
     # Start from an empty checker: jsonschema's built-in date/email checks are laxer or depend
     # on optional packages, and formats outside the subset are refused at deploy time anyway.
@@ -397,6 +426,9 @@ def _check_node(node: Any, pointer: str, *, root: bool, in_items: bool) -> None:
         raise _schema_error(_pointer(pointer, "type"), f"unsupported type {type_name!r}")
     if in_items and type_name is not None and type_name not in _SCALAR_TYPES:
         raise _schema_error(_pointer(pointer, "type"), "array items must be strings, numbers, integers or booleans")
+    for keyword in _ORDER_KEYWORDS if in_items else ():
+        if keyword in node:
+            raise _schema_error(_pointer(pointer, keyword), f"{keyword!r} is only supported on fields, not on array items")
 
     allowed = _COMMON_KEYWORDS | (_KEYWORDS_BY_TYPE[type_name] if type_name else frozenset())
     if root:
@@ -520,6 +552,30 @@ def _check_constraints(node: Mapping[str, Any], pointer: str) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise _schema_error(where, f'"pattern" is not a valid regular expression: {exc}') from None
+    for keyword in _ORDER_KEYWORDS:
+        if keyword in node:
+            _check_order_bound(node, keyword, _pointer(pointer, keyword))
+
+
+def _order_ref(bound: Any) -> str | None:
+    """The sibling field NAME of ``{"$data": "1/NAME"}``, else None."""
+    if isinstance(bound, Mapping) and set(bound) == {"$data"} and isinstance(bound["$data"], str):
+        match = _DATA_REF.fullmatch(bound["$data"])
+        if match:
+            return match[1]
+    return None
+
+
+def _check_order_bound(node: Mapping[str, Any], keyword: str, where: str) -> None:
+    fmt = node.get("format")
+    if fmt not in _ORDERED_FORMATS:
+        raise _schema_error(where, f"{keyword!r} needs a field with format date or date-time")
+    bound = node[keyword]
+    if isinstance(bound, str):
+        if _instant(bound, str(fmt)) is None:
+            raise _schema_error(where, f"{keyword!r} must be a {fmt} value")
+    elif _order_ref(bound) is None:
+        raise _schema_error(where, f'{keyword!r} must be a {fmt} value or {{"$data": "1/<field>"}} naming a sibling field')
 
 
 def _check_object(node: Mapping[str, Any], pointer: str) -> None:
@@ -531,6 +587,17 @@ def _check_object(node: Mapping[str, Any], pointer: str) -> None:
         if not isinstance(name, str) or not name or "." in name or name == "*":
             raise _schema_error(where, 'property names must be non-empty, without "." and not "*"')
         _check_node(sub, where, root=False, in_items=False)
+    for name, sub in properties.items():
+        for keyword in _ORDER_KEYWORDS:
+            other = _order_ref(sub.get(keyword))
+            if other is None:
+                continue
+            where = _pointer(pointer, "properties", name, keyword)
+            sibling = properties.get(other)
+            if other == name or not isinstance(sibling, Mapping) or sibling.get("type") != "string":
+                raise _schema_error(where, f"{keyword!r} names {other!r}, which is not another text field of this object")
+            if sibling.get("format") != sub.get("format"):
+                raise _schema_error(where, f"{keyword!r} names {other!r}, which does not have format {sub.get('format')!r}")
     required = node.get("required", [])
     if not isinstance(required, list):
         raise _schema_error(_pointer(pointer, "required"), '"required" must be a list of property names')
@@ -891,6 +958,11 @@ def validate_submission(
     * ``None`` counts as absent; an absent optional field gets the schema ``default`` if any
       (required fields must be sent; a required nested object that is absent is treated as ``{}``
       so its own required fields are reported by dotted name);
+    * text of only whitespace is no answer: for a required field it "is required";
+    * ``formatMinimum``/``formatExclusiveMinimum`` naming a sibling are checked when either of
+      the two is submitted, on each one's submitted value, else its value in ``task_data`` (a
+      form may move only one end of a window), and only when both values are valid; the error
+      names the field that carries the keyword;
     * read-only fields (schema ``readOnly`` or ui ``ui:readonly``/``ui:disabled``, including
       everything inside a read-only object) ignore the submitted value: the value at the same path
       in ``task_data`` is kept, else the default, else the field is left out; such values are not
@@ -899,8 +971,8 @@ def validate_submission(
 
     With ``coerce_strings=True`` (HTML form posts) additionally:
 
-    * ``""`` (and an all-blank nested object) counts as absent, so a blank required field
-      "is required";
+    * ``""`` or whitespace (and an all-blank nested object) counts as absent, so a blank
+      required field "is required";
     * dotted keys (``"address.city"``) are nested; a one-element list for a scalar field is
       unwrapped (``MultiDict.to_dict(flat=False)``);
     * ``"3"``/``"-2"`` -> int for integer fields, decimal text -> number, ``true/on/yes/1`` and
@@ -915,9 +987,10 @@ def validate_submission(
         ValidationFailed: ``message="form data is invalid"``,
             ``details={"fields": {"name" | "nested.name": ["message", ...]}}`` - one human message
             per broken rule per field, e.g. "is required", "must be at most 50 characters",
-            "must be one of: high, medium, low", "must be a valid email address". Errors on an
-            array's items are reported on the array field as "each item ...". A submission that is
-            not an object is reported under :data:`FORM_ERROR_KEY`.
+            "must be one of: high, medium, low", "must be a valid email address", "must be after
+            Planned start". Errors on an array's items are reported on the array field as "each
+            item ...". A submission that is not an object is reported under
+            :data:`FORM_ERROR_KEY`.
     """
     resolved, ui = resolve_form(schema, ui_schema, task_data)
     if not isinstance(data, Mapping):
@@ -935,9 +1008,80 @@ def validate_submission(
             messages = fields.setdefault(field, [])
             if message not in messages:
                 messages.append(message)
+    for field, message in _order_errors(resolved, ui, cleaned, task_data, ""):
+        if field not in fields:  # a value that is already wrong is not compared
+            fields[field] = [message]
     if fields:
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": fields})
     return cleaned
+
+
+_LIST_SEPARATORS: Final = re.compile(r"[\r\n,;]+")
+
+
+def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the data a process is started with against its start form; return it cleaned.
+
+    As :func:`validate_submission` for a JSON client (no task data yet, no HTML coercions), with
+    one allowance: a free list (an array of text items without choices) may also be sent as one
+    text whose items are separated by line breaks, commas or semicolons, the way people and other
+    systems pass lists of references (``"INC-000001, INC-000002"``).
+
+    Raises:
+        ValidationFailed: as :func:`validate_submission`.
+    """
+    if isinstance(data, Mapping):
+        properties = schema.get("properties")
+        data = dict(data)
+        for name, value in list(data.items()):
+            sub = properties.get(name) if isinstance(properties, Mapping) else None
+            if isinstance(value, str) and isinstance(sub, Mapping) and sub.get("type") == "array" \
+                    and _field_kind(sub) == "list" and (sub.get("items") or {}).get("type") == "string":
+                data[name] = [part.strip() for part in _LIST_SEPARATORS.split(value) if part.strip()]
+    return validate_submission(schema, ui_schema, data, {})
+
+
+def _order_errors(
+    node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, stored: Any, prefix: str
+) -> Iterator[tuple[str, str]]:
+    """``formatMinimum``/``formatExclusiveMinimum`` of the object ``node`` (and nested objects)."""
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping) or not isinstance(cleaned, Mapping):
+        return
+    stored = stored if isinstance(stored, Mapping) else {}
+    for name, sub in properties.items():
+        sub_ui = _ui_of(ui, name)
+        if not isinstance(sub, Mapping) or _is_read_only(sub, sub_ui):
+            continue
+        if sub.get("type") == "object":
+            if name in cleaned:
+                yield from _order_errors(sub, sub_ui, cleaned[name], stored.get(name), f"{prefix}{name}.")
+            continue
+        fmt = str(sub.get("format"))
+        for keyword, inclusive in _ORDER_KEYWORDS.items():
+            if keyword not in sub:
+                continue
+            bound = sub[keyword]
+            other = _order_ref(bound)
+            if other is not None:
+                # Either end may be moved alone: compare what the pair is after this submission.
+                if name not in cleaned and other not in cleaned:
+                    continue
+                sibling = properties.get(other)
+                label = sibling.get("title", other) if isinstance(sibling, Mapping) else other
+                bound = cleaned[other] if other in cleaned else stored.get(other)
+            elif name not in cleaned:
+                continue
+            else:
+                label = _format_value(bound)
+            current = cleaned[name] if name in cleaned else stored.get(name)
+            value, limit = _instant(current, fmt), _instant(bound, fmt)
+            if value is None or limit is None:
+                continue
+            if inclusive and value < limit:
+                yield f"{prefix}{name}", f"must not be before {label}"
+            elif not inclusive and value <= limit:
+                yield f"{prefix}{name}", f"must be after {label}"
 
 
 def _unflatten(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -969,7 +1113,7 @@ def _is_read_only(node: Mapping[str, Any], ui: Mapping[str, Any]) -> bool:
 
 
 def _is_blank(value: Any) -> bool:
-    if value is None or value == "":
+    if value is None or _is_blank_text(value):
         return True
     if isinstance(value, Mapping):
         return all(_is_blank(v) for v in value.values())
@@ -988,9 +1132,13 @@ def _normalise_raw(node: Mapping[str, Any], raw: Any, web: bool) -> Any:
     if node.get("type") == "object" and isinstance(raw, Mapping):
         return _MISSING if _is_blank(raw) else raw
     # [""] is what a cleared multi-value input posts; [] stays an explicit empty choice.
-    if raw == "" or (node.get("type") == "array" and _is_blank(raw) and raw != []):
+    if _is_blank_text(raw) or (node.get("type") == "array" and _is_blank(raw) and raw != []):
         return _MISSING
     return raw
+
+
+def _is_blank_text(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
 
 
 def _clean_object(
@@ -1016,6 +1164,8 @@ def _clean_object(
             continue
 
         raw = _normalise_raw(sub, value.get(name, _MISSING), web)
+        if name in required and _is_blank_text(raw):
+            raw = _MISSING  # "   " answers nothing: left out, so the validator says "is required"
         if raw is not _MISSING:
             out[name] = _clean_value(sub, sub_ui, raw, stored_sub, web)
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,10 +16,12 @@ from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskV
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     AuditEvent,
+    DefinitionFile,
     HumanTask,
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
+    Role,
     TaskStatus,
     Ticket,
     User,
@@ -27,12 +31,74 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .definitions import DefinitionService
 from .execution import InstanceRunner, saved_open_tasks
-from .forms import render_instructions, resolve_form, validate_submission
+from .forms import check_form_definition, render_instructions, resolve_form, validate_start_data, validate_submission
 
 MAX_START_DATA_KEYS = 200
 
+#: A process's start form: ``<process_id>.start.json`` (JSON Schema) and, optionally,
+#: ``<process_id>.start.ui.json``, deployed with the other form files (forms/). The data a
+#: process is started with must satisfy it, like a task's form (see :meth:`InstanceService.start_process`).
+START_FORM_SUFFIX = ".start.json"
+START_UI_SUFFIX = ".start.ui.json"
 
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
+
+#: Built once: a reused statement keeps its cache key (every start reads it).
+_START_FORM_FILES = select(DefinitionFile.name, DefinitionFile.sha256).where(
+    or_(DefinitionFile.name == bindparam("form"), DefinitionFile.name == bindparam("ui")))
+
+
+class _StartForms:
+    """Parsed and checked start forms by content digest, shared by every session (few, small)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._forms: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """``(schema, ui_schema)`` of the process's deployed start form, or None if it has none.
+
+        Raises ValidationFailed (code ``invalid_definition``, naming the file) if the deployed
+        file is not a form: deploys do not check start forms, which no task names.
+        """
+        form_name, ui_name = process_id + START_FORM_SUFFIX, process_id + START_UI_SUFFIX
+        digests = dict(session.execute(_START_FORM_FILES, {"form": form_name, "ui": ui_name}).tuples().all())
+        if form_name not in digests:
+            return None
+        key = (digests[form_name], digests.get(ui_name))
+        with self._lock:
+            cached = self._forms.get(key)
+        if cached is not None:
+            return cached
+        contents = dict(session.execute(select(DefinitionFile.name, DefinitionFile.content)
+                                        .where(DefinitionFile.name.in_(list(digests)))).tuples().all())
+        schema = self._parse(form_name, contents[form_name])
+        ui = self._parse(ui_name, contents[ui_name]) if ui_name in contents else None
+        try:
+            check_form_definition(schema, ui, form_name)
+        except ValidationFailed as err:
+            raise ValidationFailed(f"the start form of {process_id} is invalid: {err.message}",
+                                   code="invalid_definition", details=err.details) from None
+        with self._lock:
+            if len(self._forms) >= self.size:
+                self._forms.clear()
+            self._forms[key] = (schema, ui)
+        return schema, ui
+
+    @staticmethod
+    def _parse(name: str, content: bytes) -> dict[str, Any]:
+        try:
+            parsed = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValidationFailed(f"start form file {name} is not a JSON object", code="invalid_definition",
+                                   details={"file": name})
+        return parsed
+
+
+START_FORMS = _StartForms()
 
 
 class InstanceService:
@@ -136,8 +202,18 @@ class InstanceService:
                       as_system: bool = False, validated: bool = False) -> ProcessInstance:
         """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait.
 
-        ``as_system``: started by a diagram's service task on the user's behalf (no role check).
+        The start contract: a validator registered in :attr:`start_validators` for the process
+        (e.g. the catalog's, which checks the item's own request form), else the process's start
+        form (``<process_id>.start.json`` among the deployed forms), if it has one: the data is
+        validated like a task's form submission (:func:`~app.services.forms.validate_start_data`)
+        and only its declared fields are kept. Nothing is stored when the data is refused.
+
+        ``as_system``: started by a diagram's service task on the user's behalf (no role check,
+        no start contract: the diagram built the data).
         ``validated``: the caller already applied the process's start contract.
+
+        Raises PermissionDenied, NotFound (no such process), ValidationFailed (``details.fields``
+        names each bad field).
         """
         if not as_system and not policy.may_start(user):
             self._refuse(user, "start", reason="no starter role", process_id=process_id)
@@ -149,9 +225,14 @@ class InstanceService:
         bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
         if bad:
             raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
-        validator = self.start_validators.get(process_id)
-        if validator is not None and not (as_system or validated):
-            data = validator(user, data)
+        if not (as_system or validated):
+            validator = self.start_validators.get(process_id)
+            if validator is not None:
+                data = validator(user, data)
+            else:
+                start_form = START_FORMS.get(self.session, process_id)
+                if start_form is not None:
+                    data = validate_start_data(start_form[0], start_form[1], data)
         instance, run = self.runner.start(definition, json_safe(data), user)
         self.audit.record("instance_started", user, instance_id=instance.id,
                           payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})
@@ -324,18 +405,49 @@ class TaskService:
         return task
 
     def reassign(self, admin: User, task_id: int, assignee: User) -> HumanTask:
-        """Admins hand a task to someone else; audited with both names."""
+        """Admins hand a task to someone else; audited with both names.
+
+        Only to someone who may then complete it: an active user in the task's queue (its
+        assigned user, candidate group, lane, or the starter of a lane-less task) or an admin
+        (an admin may work a task claimed by them), and not one the task's separation of duties
+        excludes. Raises PermissionDenied (not an admin), Conflict (task not ready),
+        ValidationFailed naming ``username`` (the user may not work on the task).
+        """
         task = self.get(admin, task_id, action="reassign")
         if not policy.is_admin(admin):
             self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id, reason="admin only")
             raise PermissionDenied("only admins may reassign tasks")
         self._require_ready(task)
+        reason = self._why_not_assignable(assignee, task)
+        if reason:
+            raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
+                                   details={"fields": {"username": [reason]}})
         previous = task.claimed_by_id
         task.claimed_by = assignee
         self._touch(task.instance)
         self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id,
                           payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
         return task
+
+    def _why_not_assignable(self, assignee: User, task: HumanTask) -> str | None:
+        """Why ``assignee`` could not complete ``task`` once it is claimed for them (None: they could).
+        The same rules as claiming and completing (policy.may_work_task, excludeUsersVars)."""
+        if not assignee.active:
+            return "the user is deactivated"
+        if not (policy.is_admin(assignee) or policy.is_candidate(assignee, task, task.instance)):
+            if assignee.has_role(Role.AUDITOR):
+                return "auditors read tasks but do not work on them"
+            return "the task is not in one of the user's groups' lanes"
+        run = self.runner.load(task.instance)
+        try:
+            view = run.task_view(task.engine_task_id)
+        except TaskNotFound:
+            raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+        finally:
+            self.runner.release(task.instance, run)
+        if assignee.username in policy.excluded_users(view.properties, view.data):
+            return view.properties.get("excludeReason") or "separation of duties: the user may not work on this task"
+        return None
 
     def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
         """Validate ``data`` against the task's form, complete the task, and advance the instance."""
