@@ -1,0 +1,113 @@
+"""Pages that start a process from its start form (routes on the shared ``web`` blueprint).
+
+``/start/<process_id>`` shows the process's start form (``forms/<process_id>.start.json`` and its
+UI schema), generated like a task or catalog request form. The form is posted back to the same
+address; ``InstanceService.start_process`` validates it and starts the process, and the user lands
+on the new record's page. A refused form comes back with its errors beside each field (422) and the
+user's input kept. A process that is not deployed or has no start form is not found (404); a user
+who may not start processes is refused (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.api import services, unit_of_work
+from app.errors import NotFound, ValidationFailed
+from app.models import Role, User
+from app.services import policy
+from app.services.forms import FORM_ERROR_KEY, validate_submission
+from app.services.instances import START_FORMS
+
+from . import auth
+from .errors import error_page, optional_url
+from .forms import build_form
+from .views import bp, signed_in_user
+
+#: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
+MAX_PROCESS_ID = 128
+
+#: The processes the header offers, with the words of their page; staff_only ones for staff roles.
+START_PAGES: dict[str, tuple[Any, bool]] = {
+    "incident_management": (_l("Report an incident"), False),
+    "change_enablement": (_l("Raise a change"), True),
+    "problem_management": (_l("Raise a problem"), True),
+}
+STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
+
+
+@bp.app_context_processor
+def _start_links() -> dict[str, Any]:
+    """``start_links``: (process id, address, label) of each start page the header offers the user."""
+    user = auth.current_user()
+    if user is None or not policy.may_start(user):
+        return {"start_links": []}
+    staff = user.has_role(*STAFF_ROLES)
+    return {"start_links": [(process_id, url_for("web.start", process_id=process_id), str(label))
+                            for process_id, (label, staff_only) in START_PAGES.items() if staff or not staff_only]}
+
+
+def _refused() -> Any:
+    return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
+
+
+@bp.route("/start/<process_id>", methods=["GET", "POST"])
+def start(process_id: str) -> Any:
+    user = signed_in_user()
+    if len(process_id) > MAX_PROCESS_ID:
+        abort(404)
+    if not policy.may_start(user):
+        return _refused()
+    if request.method == "GET":
+        return _render(user, process_id)
+    # The same reading as the task and catalog forms: one value as text, several as a list.
+    data = {key: values[0] if len(values) == 1 else values
+            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+    svc = services()
+
+    def begin() -> dict[str, Any]:
+        schema, ui = _start_form(process_id)
+        # Form values are text: coerced as a task form's are, then checked again by the start contract.
+        cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
+        instance = svc.instances.start_process(user, process_id, cleaned)
+        record = instance.data or {}
+        return {"number": record.get("record_number"), "title": record.get("title") or cleaned.get("title") or ""}
+
+    try:
+        started = unit_of_work(begin)
+    except ValidationFailed as err:
+        return _render(user, process_id, submitted=request.form,
+                       errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+    number = started["number"]
+    if not number:
+        flash(_("The process was started."), "success")
+        return redirect(url_for("web.tasks"))
+    flash(_("Your record %(number)s “%(title)s” was created.", number=number, title=started["title"]), "success")
+    return redirect(optional_url("web.ticket", number=number) or url_for("web.tasks"))
+
+
+def _start_form(process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The deployed process's start form; 404 if the process is not deployed or has none."""
+    svc = services()
+    try:
+        svc.definitions.latest(process_id)
+    except NotFound:
+        abort(404)
+    form = START_FORMS.get(svc.session, process_id)
+    if form is None:
+        abort(404)
+    return form
+
+
+def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
+            status: int = 200) -> Any:
+    schema, ui = unit_of_work(lambda: _start_form(process_id))
+    known = START_PAGES.get(process_id)
+    title = str(known[0]) if known else str(schema.get("title") or process_id)
+    form = build_form(schema, ui, {}, submitted, errors)
+    return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
+                           form=form), status
