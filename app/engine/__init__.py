@@ -25,7 +25,7 @@ from .runtime import (
     SpecBundle,
     WorkflowRun,
 )
-from .sandbox import ScriptIdentity
+from .sandbox import ScriptIdentity, backtracking_problem
 from .types import EngineFailure, UserTaskView
 
 __all__ = [
@@ -52,4 +52,5 @@ __all__ = [
     "UserTaskView",
     "WorkflowRun",
     "XmlRejected",
+    "backtracking_problem",
 ]

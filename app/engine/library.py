@@ -2,8 +2,11 @@
 
 Everything a process owner can get wrong is found here, before anything is stored: malformed or
 hostile XML, XSD violations, unknown elements, dangling references, missing DMN or form files,
-scripts and expressions that break the script rules, timer literals that are not ISO 8601. Each
-problem becomes a DefinitionError naming the file, the element id and the line.
+JSON files that do not parse (also those no task uses yet), scripts and expressions that break the
+script rules, timer literals that are not ISO 8601 or wait more than 10 years (timer_bounds.py),
+ids and names longer than the columns they are stored in. Each problem becomes a DefinitionError
+naming the file, the element id and the line: the file the element is in, never another file
+that happens to use the same id.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import ast
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
+from . import timer_bounds
 from .errors import DefinitionError
 from .sandbox import ScriptRuleViolation, check_source
 from .serializer import SPEC_SERIALIZER
@@ -38,6 +41,12 @@ _TIMER_TYPES = {
     "CycleTimerEventDefinition": "cycle",
 }
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Widths of the columns these land in (app/models: process_definition.process_id and
+#: human_task.bpmn_id/lane are 128, the names 255; POST /instances takes process ids up to 128).
+MAX_PROCESS_ID_LENGTH = 128
+MAX_ELEMENT_ID_LENGTH = 128
+MAX_LANE_LENGTH = 128
+MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -97,24 +106,50 @@ def _check_filename(name: str) -> None:
 
 
 class _LineIndex:
-    """Maps (file, element id) to the XML line, because SpiffWorkflow's errors lose it."""
+    """Maps (file, element id) to the XML line, because SpiffWorkflow's errors lose it.
+
+    Element ids are unique within a file only (every modeler names its start event
+    ``StartEvent_1``), so a lookup names the file it expects the element in: the file being
+    compiled, or the one SpiffWorkflow reported. Another file is named only if it is the one
+    file that has the id.
+    """
 
     def __init__(self) -> None:
-        self._lines: dict[str, tuple[str, int]] = {}
+        self._lines: dict[str, dict[str, int]] = {}  # file -> element id -> line
+        self._files: dict[str, list[str]] = {}  # element id -> files that have it
 
     def add(self, filename: str, root: etree._Element) -> None:
+        lines = self._lines.setdefault(filename, {})
         for node in root.iter():
             if not isinstance(node.tag, str):
                 continue
             node_id = node.get("id")
-            if node_id and node_id not in self._lines:
-                self._lines[node_id] = (filename, node.sourceline or 0)
+            if node_id and node_id not in lines:
+                lines[node_id] = node.sourceline or 0
+                self._files.setdefault(node_id, []).append(filename)
+
+    def locate(self, element_id: str | None, file: str | None = None) -> tuple[str | None, int | None]:
+        """(file, line) of ``element_id``, looked up in ``file`` first; ``file`` (line None)
+        when the id is not there and not in exactly one other file."""
+        if not element_id:
+            return file, None
+        if file and element_id in self._lines.get(file, {}):
+            return file, self._lines[file][element_id] or None
+        holders = self._files.get(element_id, [])
+        if len(holders) == 1:
+            return holders[0], self._lines[holders[0]][element_id] or None
+        return file, None
+
+
+class _ScopedIndex:
+    """A ``_LineIndex`` looking in one file first: the file whose spec is being checked."""
+
+    def __init__(self, index: _LineIndex, file: str | None) -> None:
+        self.index = index
+        self.file = file
 
     def locate(self, element_id: str | None) -> tuple[str | None, int | None]:
-        if not element_id or element_id not in self._lines:
-            return None, None
-        filename, line = self._lines[element_id]
-        return filename, line or None
+        return self.index.locate(element_id, self.file)
 
 
 class ProcessLibrary:
@@ -127,8 +162,14 @@ class ProcessLibrary:
     def __init__(self, known_operations: frozenset[str] | None = None) -> None:
         self.known_operations = known_operations
 
-    def compile(self, files: Sequence[SourceFile]) -> list[CompiledProcess]:
-        """Return every executable process in ``files``; raise DefinitionError on the first problem."""
+    def compile(self, files: Sequence[SourceFile], deploying: Collection[str] | None = None) -> list[CompiledProcess]:
+        """Return every executable process in ``files``; raise DefinitionError on the first problem.
+
+        ``deploying``: the names of the files being deployed now (the others were deployed
+        before); None means all. Files no process uses are checked only among these (a JSON
+        file must hold a JSON object even if no task names it yet), so a file stored before a
+        check existed does not block every later deploy.
+        """
         by_name: dict[str, SourceFile] = {}
         for source in files:
             _check_filename(source.name)
@@ -139,6 +180,9 @@ class ProcessLibrary:
             if source.name in by_name:
                 raise DefinitionError("the same file name was given twice", file=source.name)
             by_name[source.name] = source
+        for source in by_name.values():
+            if source.kind in ("form", "record") and (deploying is None or source.name in deploying):
+                self._load_json(source)
 
         index = _LineIndex()
         parser = SpiffBpmnParser(validator=VALIDATOR)
@@ -169,6 +213,13 @@ class ProcessLibrary:
         for process_id in parser.get_process_ids():
             process_parser = parser.get_process_parser(process_id)
             filename = process_parser.filename
+            if len(process_id) > MAX_PROCESS_ID_LENGTH:
+                _, line = index.locate(process_id, filename)
+                raise DefinitionError(
+                    f"process id '{process_id[:40]}...' is {len(process_id)} characters long; "
+                    f"a process id may have at most {MAX_PROCESS_ID_LENGTH}",
+                    file=filename, line=line, error_type="too_long",
+                )
             try:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)
@@ -182,9 +233,12 @@ class ProcessLibrary:
             sub_dicts = {name: SPEC_SERIALIZER.to_dict(s) for name, s in subprocess_specs.items()}
             all_specs = [spec_dict, *sub_dicts.values()]
             for one in all_specs:
-                self._check_expressions(one, index)
-            user_tasks = tuple(t for one in all_specs for t in self._user_tasks(one))
-            form_payload = self._collect_forms(user_tasks, forms, index)
+                self._check_expressions(one, _ScopedIndex(index, one.get("file") or filename))
+            located = [(t, _ScopedIndex(index, one.get("file") or filename))
+                       for one in all_specs for t in self._user_tasks(one)]
+            user_tasks = tuple(t for t, _ in located)
+            self._check_lengths(spec.description, filename, located)
+            form_payload = self._collect_forms(located, forms)
             spec_json = json.dumps(
                 {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
             )
@@ -226,16 +280,38 @@ class ProcessLibrary:
         exc: ValidationException, index: _LineIndex, default_file: str | None
     ) -> DefinitionError:
         element_id = getattr(exc, "id", "") or None
-        file_from_index, line = index.locate(element_id)
+        # The file SpiffWorkflow names, else the one being parsed or compiled: never another
+        # file that merely has an element with the same id.
+        reported = getattr(exc, "file_name", "") or default_file
+        file, line = index.locate(element_id, reported)
         line = line or (getattr(exc, "line_number", None) or None)
         message = str(exc.args[0]) if exc.args else str(exc)
         return DefinitionError(
             message,
-            file=getattr(exc, "file_name", "") or file_from_index or default_file,
+            file=file or reported,
             element_id=element_id,
             element_name=getattr(exc, "name", "") or None,
             line=int(line) if line else None,
         )
+
+    @staticmethod
+    def _check_lengths(name: str | None, filename: str, located: Iterable[tuple[UserTaskDef, _ScopedIndex]]) -> None:
+        """What is stored in columns of a fixed width (process name, and the id, name and lane of
+        every user task, copied into each task row) must fit, or starting the process fails."""
+        if name and len(name) > MAX_NAME_LENGTH:
+            raise DefinitionError(f"the process name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed",
+                                  file=filename, error_type="too_long")
+        for task, scoped in located:
+            for what, value, limit in (("id", task.bpmn_id, MAX_ELEMENT_ID_LENGTH), ("name", task.name, MAX_NAME_LENGTH),
+                                       ("lane", task.lane, MAX_LANE_LENGTH)):
+                if value and len(value) > limit:
+                    file, line = scoped.locate(task.bpmn_id)
+                    raise DefinitionError(
+                        f"the {what} of user task '{task.bpmn_id[:40]}' is {len(value)} characters long; "
+                        f"at most {limit} are allowed",
+                        file=file, element_id=task.bpmn_id if len(task.bpmn_id) <= MAX_ELEMENT_ID_LENGTH else None,
+                        line=line, error_type="too_long",
+                    )
 
     @staticmethod
     def _user_tasks(spec_dict: dict[str, Any]) -> Iterable[UserTaskDef]:
@@ -265,10 +341,10 @@ class ProcessLibrary:
 
     @staticmethod
     def _collect_forms(
-        user_tasks: Iterable[UserTaskDef], forms: dict[str, SourceFile], index: _LineIndex
+        user_tasks: Iterable[tuple[UserTaskDef, _ScopedIndex]], forms: dict[str, SourceFile]
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {}
-        for task in user_tasks:
+        for task, index in user_tasks:
             for form_name in (task.form, task.ui_form):
                 if not form_name or form_name in payload:
                     continue
@@ -294,7 +370,7 @@ class ProcessLibrary:
                 payload[form_name] = parsed
         return payload
 
-    def _check_expressions(self, spec_dict: dict[str, Any], index: _LineIndex) -> None:
+    def _check_expressions(self, spec_dict: dict[str, Any], index: _ScopedIndex) -> None:
         for task in spec_dict.get("task_specs", {}).values():
             element_id = task.get("bpmn_id") or None
             for key in _EXEC_KEYS:
@@ -337,7 +413,7 @@ class ProcessLibrary:
         mode: str,
         task: dict[str, Any],
         element_id: str | None,
-        index: _LineIndex,
+        index: _ScopedIndex,
         what: str,
     ) -> None:
         try:
@@ -355,7 +431,7 @@ class ProcessLibrary:
             ) from None
 
     def _check_decision_table(
-        self, table: dict[str, Any], task: dict[str, Any], index: _LineIndex
+        self, table: dict[str, Any], task: dict[str, Any], index: _ScopedIndex
     ) -> None:
         """DMN cells are Python in SpiffWorkflow; check them the way its DMN engine builds them."""
         for column in table.get("inputs", []):
@@ -376,7 +452,7 @@ class ProcessLibrary:
         text: str,
         cell_id: str | None,
         task: dict[str, Any],
-        index: _LineIndex,
+        index: _ScopedIndex,
         match: bool = False,
     ) -> None:
         candidates = [text]
@@ -407,7 +483,7 @@ class ProcessLibrary:
         kind: str,
         task: dict[str, Any],
         element_id: str | None,
-        index: _LineIndex,
+        index: _ScopedIndex,
     ) -> None:
         """A quoted literal can be checked now; an expression over task data only at run time."""
         try:
@@ -417,24 +493,14 @@ class ProcessLibrary:
         if not isinstance(node, ast.Constant):
             return
         file, line = index.locate(element_id)
-        value = node.value
         try:
-            if not isinstance(value, str):
-                raise ValueError("a timer literal must be a quoted ISO 8601 string")
-            if kind == "duration":
-                TimerEventDefinition.parse_iso_duration(value)
-            elif kind == "date":
-                parsed = TimerEventDefinition.get_datetime(value)
-                if parsed.tzinfo is None:
-                    raise ValueError("a timer date needs a UTC offset, e.g. 2026-01-01T09:00:00+00:00")
-            else:
-                TimerEventDefinition.parse_iso_recurring_interval(value)
-        except Exception as err:
+            timer_bounds.check_value(kind, node.value)
+        except timer_bounds.TimerValueError as err:
             raise DefinitionError(
-                f"timer expression {expression!r} is not a valid ISO 8601 {kind}: {err}",
+                f"timer expression {expression!r} is refused: {err}",
                 file=file,
                 element_id=element_id,
                 element_name=task.get("bpmn_name"),
                 line=line,
-                error_type="timer_expression",
+                error_type="timer_limit" if isinstance(err, timer_bounds.TimerTooLong) else "timer_expression",
             ) from None

@@ -32,12 +32,13 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import joins, state_change, walk
+from . import joins, state_change, timer_bounds, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .joins import stuck_join
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
+from .storable import MAX_DATA_DEPTH, Checker
 from .trim import MAX_DEPTH, too_deep, trim
 from .types import EngineFailure, UserTaskView
 from .workflow import Workflow
@@ -65,6 +66,7 @@ _timer_module.datetime = _ClockedDatetime  # type: ignore[misc]
 walk.install()
 state_change.install()
 joins.install()
+timer_bounds.install()
 
 
 #: Service tasks call platform operations: (operation name, evaluated params) -> JSON-able result.
@@ -179,7 +181,9 @@ class ProcessEngine:
         for child in workflow.task_tree.children:
             child.data.update(dict(data))
         run = WorkflowRun(workflow, bundle, self._now, operations)
-        run.advance(identity)
+        run.refuse_unstorable_data()
+        if run.failure is None:  # start data the instance cannot store: it fails before any step
+            run.advance(identity)
         return run
 
     def restore(
@@ -198,19 +202,47 @@ _JSON_SCALARS = (str, int, float, bool, type(None), datetime, date, Decimal, UUI
 
 
 def _json_stable(value: Any) -> bool:
-    kind = type(value)
-    if kind in _JSON_SCALARS:
-        return True
-    if kind is list:
-        return all(_json_stable(item) for item in value)
-    if kind is dict:
-        return all(type(key) is str and _json_stable(item) for key, item in value.items())
-    return False
+    """Would ``value`` come back from a JSON round trip of the state exactly as it is? Iterative:
+    data nested deeper than ``MAX_DATA_DEPTH`` (or a list holding itself) is simply not stable,
+    never a RecursionError (this runs after the commit, when a request can no longer fail)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind in _JSON_SCALARS:
+            continue
+        if depth >= MAX_DATA_DEPTH:
+            return False
+        if kind is list:
+            stack.extend((child, depth + 1) for child in item)
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append((child, depth + 1))
+        else:
+            return False
+    return True
 
 
 def _element_of(task: Any) -> dict[str, Any]:
     """Where a failure happened, as ``EngineFailure`` names it."""
     return {"element_id": task.task_spec.bpmn_id, "element_name": task.task_spec.bpmn_name, "task_id": str(task.id)}
+
+
+def _culprit(refused: list[tuple[Task | None, str, Any, str]]) -> tuple[Task | None, str, str]:
+    """The task to blame for an unstorable value, with the key and the reason: the first BPMN
+    element whose data got the value from no parent (a DMN result, a service result), else the
+    last finished one that holds it (a script that changed it in place), else the first holding
+    it (start data)."""
+    named = [r for r in refused if r[0] is not None and r[0].task_spec.bpmn_id]
+    for task, key, value, reason in named:
+        parent = task.parent if task is not None else None
+        if parent is None or parent.data.get(key) is not value:
+            return task, key, reason
+    finished = [r for r in named if r[0] is not None and r[0].state == TaskState.COMPLETED and not r[0].task_spec.manual]
+    task, key, _, reason = (finished[-1] if finished else (named or refused)[0])
+    return task, key, reason
 
 
 class RunCache:
@@ -277,6 +309,8 @@ class WorkflowRun:
         # Tasks whose state changed before this instant hold data known to survive a JSON round
         # trip unchanged (a restored run's data came from JSON; a new run's has not been checked).
         self._stable_before = time.time() if restored else 0.0
+        # ... and data known to be storable at all (refuse_unstorable_data).
+        self._storable_before = self._stable_before
 
     def json_stable(self) -> bool:
         """Would a run restored from this run's dump hold the same data? (Scripts may leave a
@@ -293,6 +327,52 @@ class WorkflowRun:
             return False
         self._stable_before = checked_at
         return True
+
+    def refuse_unstorable_data(self) -> None:
+        """Fail the run if a task's data holds a value its state could not be saved with
+        (app/engine/storable.py: an integer past the int-to-text limit, nesting past
+        ``MAX_DATA_DEPTH``, a list holding itself, an unknown type ...), and replace each such
+        value by None wherever it is, so the save that follows succeeds and the instance is in
+        error instead of the request failing. Checks the tasks changed since the last check.
+
+        Scripts are caught where they set the value (their task fails, sandbox.py); this catches
+        the rest: start data, form and message data, values changed in place, DMN and service
+        results.
+        """
+        checked_at = time.time()
+        since = self._storable_before
+        workflows = (self._wf, *self._wf.subprocesses.values())
+        changed = sorted((task for workflow in workflows for task in workflow.tasks.values()
+                          if task.last_state_change >= since), key=lambda task: task.last_state_change)
+        checker = Checker()
+        refused: list[tuple[Task | None, str, Any, str]] = []
+        sources: list[tuple[Task | None, dict[str, Any]]] = [(task, task.data) for task in changed]
+        sources.append((None, self._wf.data))
+        known: dict[int, str] = {}  # id of a value found unstorable -> why (tasks share values)
+        for task, data in sources:
+            for key, value in data.items():
+                reason = known.get(id(value)) or checker.problem(value)
+                if reason is not None:
+                    if id(value) not in known:
+                        known[id(value)] = reason
+                        checker = Checker()  # what it remembers of a failed walk is incomplete
+                    refused.append((task, key, value, reason))
+        self._storable_before = checked_at
+        if not refused:
+            return
+        self._changes += 1
+        dropped = {(key, id(value)) for _, key, value, _ in refused}
+        for data in [*(t.data for workflow in workflows for t in workflow.tasks.values()), self._wf.data]:
+            for key, value in data.items():
+                if (key, id(value)) in dropped:
+                    data[key] = None
+        if self.failure is None:
+            task, key, reason = _culprit(refused)
+            spec = task.task_spec if task is not None else None
+            where = f" at '{spec.bpmn_name or spec.bpmn_id}'" if spec is not None else ""
+            self.failure = EngineFailure(
+                message=f"data '{key}'{where} cannot be stored: it holds {reason}; it was replaced by null",
+                error_type="unstorable_data", **(_element_of(task) if task is not None else {}))
 
     @property
     def clean_dump(self) -> str | None:
@@ -518,12 +598,18 @@ class WorkflowRun:
             ]
         self._changes += 1
         for task in failed:
+            if task.parent is None:
+                continue  # the root of a run that never advanced (its start data was refused)
             task_id = task.id
-            self._wf.reset_from_task_id(task_id)
+            with timer_bounds.deferred():  # a failed timer is computed again after the corrections
+                self._wf.reset_from_task_id(task_id)
             reset = self._wf.get_task_from_id(task_id)
             # reset_from_task_id overwrites its data= argument (spiffworkflow.md §6), so patch after.
             if corrections:
                 reset.data.update(dict(corrections))
+                if reset.state not in (TaskState.READY, TaskState.STARTED) and reset.parent is not None:
+                    # A waiting task (a timer) copies its parent's data again at every update.
+                    reset.parent.data.update(dict(corrections))
         self.failure = None
         self.advance(identity)
 
@@ -554,6 +640,7 @@ class WorkflowRun:
             raise
         finally:
             _operations.reset(token)
+        self.refuse_unstorable_data()
 
     def compact(self) -> int:
         """Drop finished iterations of loops from the live task tree; return how many.

@@ -41,6 +41,11 @@ Run time:
 * helpers are classes from ``datetime`` and small namespace objects whose attributes are plain
   functions; no module object is ever handed to a script.
 
+Storable results: a variable a script sets must be something the instance can save
+(app/engine/storable.py: no integer of more than 4,000 digits, no nesting past 100 levels, no
+self-containing list, text dict keys, known types only); otherwise the script fails with
+``UnstorableData`` and the variable keeps its old value, so the save after the step succeeds.
+
 Bounded time: the AST rewrite puts a budget check at the top of every ``while`` body, every function
 body and every lambda, and ``_getiter_`` counts every iteration of ``for`` loops and comprehensions.
 The clock is read adaptively (every 1..1024 checks, aiming at about one read per millisecond).  The
@@ -114,6 +119,8 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from . import storable
+
 try:  # POSIX only; without it the memory budget relies on the allocation guards alone.
     import resource as _resource
 except ImportError:  # pragma: no cover - Windows
@@ -131,6 +138,7 @@ __all__ = [
     "ScriptLimitExceeded",
     "ScriptRuleViolation",
     "acting_as",
+    "backtracking_problem",
     "check_source",
     "make_script_engine",
 ]
@@ -1128,17 +1136,20 @@ def _load_regex_internals() -> tuple[Any, Any] | None:
 _REGEX_INTERNALS = _load_regex_internals()
 
 
-def _refuse_backtracking(pattern: str) -> None:
-    """Refuse patterns with an unbounded repeat inside another one (``(a+)+``, ``(\\w+\\s?)*``):
-    the classic exponential-backtracking shape, which C-level matching can not be stopped in."""
+def backtracking_problem(pattern: str, outer_limit: int = 64) -> str | None:
+    """Why ``pattern`` may backtrack catastrophically, or None: an unbounded repeat (one allowing
+    more than 64 rounds) inside a repeat allowing more than ``outer_limit`` rounds. Scripts use
+    64 (refusing ``(a+)+``, ``(\\w+\\s?)*``); form patterns, matched on every submission, use 1,
+    which also refuses polynomial shapes such as ``(.*a){20}``. Alternation-based patterns
+    (``(a|a)*``) are not detected. A pattern that does not parse is left to ``re.compile``."""
     if _REGEX_INTERNALS is None:  # pragma: no cover
-        return
+        return None
     parser, constants = _REGEX_INTERNALS
     try:
         tree = parser.parse(pattern)
     except Exception:
-        return  # re.compile reports the error
-    repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT)
+        return None
+    repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None))
 
     def children(av: Any) -> Iterator[Any]:
         if isinstance(av, parser.SubPattern):
@@ -1147,18 +1158,25 @@ def _refuse_backtracking(pattern: str) -> None:
             for item in av:
                 yield from children(item)
 
-    def walk(sub: Any, inside_unbounded: bool) -> None:
+    stack: list[tuple[Any, bool]] = [(tree, False)]
+    while stack:
+        sub, inside_repeat = stack.pop()
         for op, av in sub:
-            unbounded = op in repeats and av[1] > 64
-            if unbounded and inside_unbounded:
-                raise ScriptRuleViolation(
-                    "regular expression has a repeat inside a repeat (like '(a+)+'), which can take "
-                    "exponential time; rewrite it without nested quantifiers"
-                )
+            is_repeat = op in repeats and op is not None
+            if is_repeat and av[1] > 64 and inside_repeat:
+                return ("has a repeat inside a repeat (like '(a+)+'), which can take exponential "
+                        "time; rewrite it without nested quantifiers")
             for child in children(av):
-                walk(child, inside_unbounded or unbounded)
+                stack.append((child, inside_repeat or (is_repeat and av[1] > outer_limit)))
+    return None
 
-    walk(tree, False)
+
+def _refuse_backtracking(pattern: str) -> None:
+    """Refuse patterns with an unbounded repeat inside another one (``(a+)+``, ``(\\w+\\s?)*``):
+    the classic exponential-backtracking shape, which C-level matching can not be stopped in."""
+    problem = backtracking_problem(pattern)
+    if problem is not None:
+        raise ScriptRuleViolation(f"regular expression {problem}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -1858,12 +1876,14 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             compiled = _compile(script, "exec")
         except ScriptRuleViolation as violation:
             _raise_at_line(violation, script)
+        before = dict(context)
         context.update(external)
         context.update(self._protected)
         try:
             self._run_budgeted(compiled.code, context, is_eval=False)
         finally:
             self._remove_globals_and_functions_from_context(context, external)
+        _refuse_unstorable(context, before)
         return True
 
     def check_for_overwrite(self, context: Mapping[str, Any], external_context: Mapping[str, Any]) -> None:
@@ -1925,6 +1945,27 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             # The script swallowed the breach (`except:`) and finished: still a breach.
             raise budget.exception()
         return result
+
+
+def _refuse_unstorable(context: dict[str, Any], before: Mapping[str, Any]) -> None:
+    """UnstorableData (a ValueError) if a variable the script set (new or rebound) could not be
+    saved with the instance (app/engine/storable.py); those variables get their old value back (or
+    go), so the task fails with data that can still be stored. Values changed in place are caught
+    after the engine step (``WorkflowRun.refuse_unstorable_data``)."""
+    refused: list[str] = []
+    for name, value in list(context.items()):
+        if name in before and before[name] is value:
+            continue
+        reason = storable.problem(value)
+        if reason is None:
+            continue
+        refused.append(f"'{name}' holds {reason}")
+        if name in before:
+            context[name] = before[name]
+        else:
+            del context[name]
+    if refused:
+        raise storable.UnstorableData("the script left data the instance cannot store: " + "; ".join(refused))
 
 
 def make_script_engine(time_limit: float = 2.0, memory_limit_mb: int = 256) -> PythonScriptEngine:

@@ -73,7 +73,12 @@ STATE_SERIALIZER = _make(state_only=True)
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
-    """The instance state as compact JSON, without the spec."""
+    """The instance state as compact JSON, without the spec.
+
+    ``json.dumps`` recurses (in C) and refuses integers of more than 4,300 digits; what a run
+    holds is kept within both by ``WorkflowRun.refuse_unstorable_data`` (app/engine/storable.py:
+    at most ``MAX_DATA_DEPTH`` levels, no oversized integers), so this does not fail after a step.
+    """
     registry = STATE_SERIALIZER.registry
     registry._encoder_mode = True
     try:

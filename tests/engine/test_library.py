@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -179,3 +180,87 @@ def test_unsupported_file_type_and_bad_names_are_refused():
     assert err.file == "notes.txt"
     err = compile_error([SourceFile("../../etc.bpmn", b"<x/>")])
     assert "file names" in err.message
+
+
+# -- limits ----------------------------------------------------------------------------------------
+
+TIMER = '<bpmn:timeDuration>"PT2H"</bpmn:timeDuration>'
+
+
+@pytest.mark.parametrize("timer", [
+    '<bpmn:timeDuration>"P99999999Y"</bpmn:timeDuration>',
+    '<bpmn:timeDuration>"P11Y"</bpmn:timeDuration>',
+    '<bpmn:timeDuration>"PT99999999999999H"</bpmn:timeDuration>',
+    '<bpmn:timeCycle>"R/P99999999Y"</bpmn:timeCycle>',
+    '<bpmn:timeCycle>"R3/2020-01-01T00:00:00+00:00/P99999999Y"</bpmn:timeCycle>',
+    '<bpmn:timeCycle>"R3/P99999999Y/2020-01-01T00:00:00+00:00"</bpmn:timeCycle>',
+    '<bpmn:timeCycle>"R999999999/PT1H"</bpmn:timeCycle>',
+    '<bpmn:timeDate>"9999-12-31T00:00:00+00:00"</bpmn:timeDate>',
+], ids=["years", "eleven-years", "hours", "cycle", "cycle-from-start", "cycle-to-end", "repeats", "date"])
+def test_timer_literal_past_ten_years_is_refused_quickly_naming_the_element(timer: str):
+    files = replace(sources(), "lane_ticket.bpmn", TIMER, timer)
+    started = time.monotonic()
+    err = compile_error(files)
+    assert time.monotonic() - started < 2
+    assert err.element_id == "approve_timeout" and err.file == "lane_ticket.bpmn" and err.line == 54
+    assert err.error_type == "timer_limit"
+    assert "10 years" in err.message or "repeats more than" in err.message
+
+
+@pytest.mark.parametrize("timer", [
+    '<bpmn:timeDuration>"P10Y"</bpmn:timeDuration>',
+    '<bpmn:timeCycle>"R/PT1H"</bpmn:timeCycle>',
+    '<bpmn:timeCycle>"R5/2026-01-01T00:00:00+00:00/P1D"</bpmn:timeCycle>',
+    '<bpmn:timeDate>"2027-06-01T09:00:00+02:00"</bpmn:timeDate>',
+])
+def test_timer_literals_within_the_limit_are_accepted(timer: str):
+    assert ProcessLibrary().compile(replace(sources(), "lane_ticket.bpmn", TIMER, timer))
+
+
+@pytest.mark.parametrize("timer", [
+    '<bpmn:timeDate>"2027-06-01T09:00:00"</bpmn:timeDate>',
+    '<bpmn:timeCycle>"R3/PT0S"</bpmn:timeCycle>',
+])
+def test_timer_literals_without_offset_or_interval_are_refused(timer: str):
+    err = compile_error(replace(sources(), "lane_ticket.bpmn", TIMER, timer))
+    assert err.element_id == "approve_timeout" and err.error_type == "timer_expression"
+
+
+def test_a_json_file_no_task_uses_is_still_checked_when_deployed():
+    files = [*sources(), SourceFile("orphan.json", b'{\n  "type": "object",\n  {bad\n}')]
+    err = compile_error(files)
+    assert err.file == "orphan.json" and err.line == 3
+    # Deployed before this check existed: it does not block deploys of other files.
+    assert ProcessLibrary().compile(files, deploying={"simple_request.bpmn"})
+    err = compile_error([*sources(), SourceFile("list.json", b"[1, 2]")])
+    assert err.file == "list.json" and "JSON object" in err.message
+
+
+def test_process_ids_and_task_columns_longer_than_stored_are_refused():
+    long_id = "p" * 129
+    files = replace(sources(), "fragile.bpmn", 'id="fragile"', f'id="{long_id}"')
+    err = compile_error(files)
+    assert err.file == "fragile.bpmn" and err.line == 4 and "at most 128" in err.message
+    assert ProcessLibrary().compile(replace(sources(), "fragile.bpmn", 'id="fragile"', f'id="{"p" * 128}"'))
+    err = compile_error(replace(sources(), "fragile.bpmn", 'name="Check ratio"', f'name="{"n" * 256}"'))
+    assert err.element_id == "check" and err.file == "fragile.bpmn" and "at most 255" in err.message
+    err = compile_error(replace(sources(), "fragile.bpmn", 'name="Fragile"', f'name="{"n" * 256}"'))
+    assert err.file == "fragile.bpmn" and "process name" in err.message
+
+
+def test_an_error_names_the_file_it_is_in_when_another_file_has_the_same_element_id():
+    # z_flow.bpmn reuses ids of simple_request.bpmn ("start", "compute"), as every modeler does.
+    z_flow = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="z" targetNamespace="x">
+  <bpmn:process id="z_flow" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="compute" />
+    <bpmn:scriptTask id="compute"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:script>x = ().__class__</bpmn:script></bpmn:scriptTask>
+  </bpmn:process>
+</bpmn:definitions>"""
+    err = compile_error([*sources(), SourceFile("z_flow.bpmn", z_flow)])
+    assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "compute", 6)
+    dangling = z_flow.replace(b'targetRef="compute"', b'targetRef="nowhere"')
+    err = compile_error([*sources(), SourceFile("z_flow.bpmn", dangling)])
+    assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "start", 4)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from tests.conftest import fixture_files
 from tests.http.helpers import assert_error, deploy_all, start, upload
 
@@ -98,3 +102,52 @@ def test_bad_form_file_is_422_with_pointer(client, auth):
 def test_upload_without_files_is_422(client, auth):
     body = assert_error(client.post("/api/v1/definitions", headers=auth("olga"), data={}, content_type="multipart/form-data"), 422)
     assert body["details"]["field"] == "files"
+
+
+def test_timer_past_ten_years_is_422_naming_the_element_and_nothing_is_stored(client, auth):
+    files = [(n, c.replace(b'"PT2H"', b'"P99999999Y"')) for n, c in fixture_files()]
+    started = time.monotonic()
+    body = assert_error(upload(client, auth("olga"), files), 422, "invalid_definition")
+    assert time.monotonic() - started < 5
+    assert body["details"]["element_id"] == "approve_timeout" and body["details"]["file"] == "lane_ticket.bpmn"
+    assert body["details"]["line"] == 54 and "10 years" in body["message"]
+    assert client.get("/api/v1/definitions", headers=auth("olga")).get_json()["total"] == 0
+
+
+def test_a_json_file_with_a_syntax_error_is_422_even_if_no_task_uses_it(client, auth):
+    body = assert_error(upload(client, auth("olga"), [*fixture_files(), ("orphan.json", b"{bad")]), 422, "invalid_definition")
+    assert body["details"] == {"file": "orphan.json", "line": 1}
+    assert client.get("/api/v1/definitions", headers=auth("olga")).get_json()["total"] == 0
+    deploy_all(client, auth("olga"))
+    assert_error(upload(client, auth("olga"), [("orphan.json", b"{bad")]), 422, "invalid_definition")
+
+
+def test_a_process_id_longer_than_instances_take_is_422(client, auth):
+    files = [(n, c.replace(b'"fragile"', b'"' + b"p" * 5000 + b'"')) for n, c in fixture_files("fragile.bpmn")]
+    body = assert_error(upload(client, auth("olga"), files), 422, "invalid_definition")
+    assert body["details"]["file"] == "fragile.bpmn" and "at most 128" in body["message"]
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "^(\\\\w+\\\\s?)*$", "(.*a){20}"])
+def test_a_form_pattern_that_backtracks_is_422_with_pointer(client, auth, pattern):
+    snippet = f'"maxLength": 200, "pattern": "{pattern}"'.encode()
+    files = [(n, c.replace(b'"maxLength": 200', snippet)) for n, c in fixture_files()]
+    body = assert_error(upload(client, auth("olga"), files), 422)
+    assert body["details"]["file"] == "triage-schema.json"
+    assert body["details"]["pointer"] == "/properties/summary/pattern"
+    assert "repeat inside a repeat" in body["message"]
+
+
+def test_a_validation_error_names_the_file_being_deployed_not_one_sharing_the_id(client, auth):
+    deploy_all(client, auth("olga"))
+    z_flow = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="z" targetNamespace="x">
+  <bpmn:process id="z_flow" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="compute" />
+    <bpmn:scriptTask id="compute"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:script>label = __import__('os')</bpmn:script></bpmn:scriptTask>
+  </bpmn:process>
+</bpmn:definitions>"""
+    body = assert_error(upload(client, auth("olga"), [("z_flow.bpmn", z_flow)]), 422, "invalid_definition")
+    assert (body["details"]["file"], body["details"]["element_id"], body["details"]["line"]) == ("z_flow.bpmn", "compute", 6)
