@@ -41,11 +41,12 @@ class Extension:
 
 
 class RowId(IntegerConverter):
-    """``<int:...>`` in every route is a row id: at most a signed 64-bit integer. A longer one
-    overflowed the databases' INTEGER (a 500); now it is no match, a 404 like any unknown id."""
+    """``<int:...>`` in every route is a row id: an ``Integer`` column, 32-bit on PostgreSQL
+    (64-bit on SQLite). A larger one overflowed the column (a 500 on either database); now it is
+    no match, a 404 like any unknown id."""
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(url_map, *args, **kwargs)
 
 

@@ -8,26 +8,27 @@ from app.api import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
 from tests.conftest import fixture_files
 from tests.http.helpers import upload
 
-HUGE = "9" * 25  # beyond a signed 64-bit integer
+HUGE = "9" * 25  # beyond any integer column
 
 
-@pytest.mark.parametrize("path", [f"/api/v1/instances/{HUGE}", f"/api/v1/instances/{2**63}/history",
+@pytest.mark.parametrize("path", [f"/api/v1/instances/{HUGE}", f"/api/v1/instances/{2**31}/history",
+                                  f"/api/v1/instances/{2**63}",
                                   f"/api/v1/tasks/{HUGE}", f"/api/v1/notifications/{HUGE}/read"])
-def test_an_id_beyond_64_bits_is_not_found(client, auth, path):
+def test_an_id_beyond_the_id_columns_is_not_found(client, auth, path):
     method = client.post if path.endswith("/read") else client.get
     response = method(path, headers=auth("rita"))
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
 
 
-def test_the_largest_64_bit_id_is_a_plain_unknown_id(client, auth):
-    response = client.get(f"/api/v1/instances/{2**63 - 1}", headers=auth("rita"))
+def test_the_largest_id_is_a_plain_unknown_id(client, auth):
+    response = client.get(f"/api/v1/instances/{2**31 - 1}", headers=auth("rita"))
     assert response.status_code == 404 and "no instance" in response.get_json()["message"]
 
 
 def test_the_openapi_document_states_the_id_bounds(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     parameter = next(p for p in spec["paths"]["/api/v1/instances/{instance_id}"]["parameters"] if p["name"] == "instance_id")
-    assert parameter["schema"]["type"] == "integer" and parameter["schema"]["maximum"] == 2**63 - 1
+    assert parameter["schema"]["type"] == "integer" and parameter["schema"]["maximum"] == 2**31 - 1
 
 
 def body_error(response) -> str:
