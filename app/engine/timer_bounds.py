@@ -143,8 +143,8 @@ def check_value(kind: str, value: Any, now: datetime | None = None) -> None:
         if kind == "duration":
             get_timedelta_from_start(parse_iso_duration(text), now)
         elif kind == "date":
-            due = TimerEventDefinition.get_datetime(text)
-            if datetime.fromisoformat(text).tzinfo is None:
+            due = datetime.fromisoformat(text)
+            if due.tzinfo is None:
                 raise TimerValueError("a timer date needs a UTC offset, e.g. 2026-01-01T09:00:00+00:00")
             _check_due(due, now, f"the date {_shown(text)}")
         else:
@@ -232,14 +232,3 @@ def install() -> None:
     DurationTimerEventDefinition.has_fired = _guarded("duration", ORIGINAL["DurationTimerEventDefinition.has_fired"])  # type: ignore[method-assign]
     TimeDateEventDefinition.has_fired = _guarded("date", ORIGINAL["TimeDateEventDefinition.has_fired"])  # type: ignore[method-assign]
     CycleTimerEventDefinition.cycle_complete = _guarded("cycle", ORIGINAL["CycleTimerEventDefinition.cycle_complete"])  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    for name in ("parse_iso_duration", "get_timedelta_from_start", "get_timedelta_from_end"):
-        setattr(TimerEventDefinition, name, staticmethod(ORIGINAL[name]))
-    DurationTimerEventDefinition.has_fired = ORIGINAL["DurationTimerEventDefinition.has_fired"]  # type: ignore[method-assign]
-    TimeDateEventDefinition.has_fired = ORIGINAL["TimeDateEventDefinition.has_fired"]  # type: ignore[method-assign]
-    CycleTimerEventDefinition.cycle_complete = ORIGINAL["CycleTimerEventDefinition.cycle_complete"]  # type: ignore[method-assign]
-
-
-install()

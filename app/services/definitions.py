@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.engine import CompiledProcess, DefinitionError, ProcessLibrary, SourceFile, backtracking_problem
+from app.engine import CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
 
@@ -33,51 +33,6 @@ class DeployResult:
     deployment_id: int | None
     processes: list[DeployedVersion]
     files: list[str]
-
-
-#: JSON Schema keywords whose value is a schema, a list of schemas, or an object of schemas.
-_SUBSCHEMA = ("additionalProperties", "items", "contains", "not", "if", "then", "else", "propertyNames",
-              "unevaluatedItems", "unevaluatedProperties")
-_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
-
-
-def _check_form_patterns(schema: Any, filename: str) -> None:
-    """Refuse a ``pattern`` (or ``patternProperties`` key) that can backtrack for exponential or
-    high polynomial time: the server matches it against every submission, in C, where no time
-    limit reaches (app/engine/sandbox.py ``backtracking_problem``, the strict variant: no
-    unbounded repeat inside any repeat, like ``(a+)+`` or ``(.*a){20}``)."""
-    stack: list[tuple[Any, str]] = [(schema, "")]
-    while stack:
-        node, pointer = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        found = []
-        if isinstance(node.get("pattern"), str):
-            found.append((node["pattern"], f"{pointer}/pattern"))
-        if isinstance(node.get("patternProperties"), dict):
-            found.extend((key, f"{pointer}/patternProperties") for key in node["patternProperties"])
-        for pattern, where in found:
-            problem = backtracking_problem(pattern, outer_limit=1)
-            if problem is not None:
-                reason = f"the pattern {pattern!r} {problem}"
-                raise ValidationFailed(
-                    f"form definition {filename} is invalid: {reason} (at {where})",
-                    details={"file": filename, "document": "schema", "pointer": where, "reason": reason},
-                )
-        for keyword in _SUBSCHEMA:
-            if isinstance(node.get(keyword), dict):
-                stack.append((node[keyword], f"{pointer}/{keyword}"))
-        for keyword in _SUBSCHEMA_LISTS:
-            if isinstance(node.get(keyword), list):
-                stack.extend((item, f"{pointer}/{keyword}/{i}") for i, item in enumerate(node[keyword]))
-        for keyword in _SUBSCHEMA_MAPS:
-            if isinstance(node.get(keyword), dict):
-                stack.extend((item, f"{pointer}/{keyword}/{_escape(key)}") for key, item in node[keyword].items())
-
-
-def _escape(key: str) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 #: Built once: a reused statement keeps its cache key (starting an instance reads it every time).
@@ -167,7 +122,6 @@ class DefinitionService:
                 continue
             ui = process.forms.get(task.ui_form) if task.ui_form else None
             check_form_definition(process.forms[task.form], ui, task.form)
-            _check_form_patterns(process.forms[task.form], task.form)
         for name in ui_names - {t.form for t in process.user_tasks}:
             if not isinstance(process.forms.get(name), dict):
                 raise ValidationFailed("UI schema must be a JSON object", details={"file": name})

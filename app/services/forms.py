@@ -49,6 +49,7 @@ from jinja2.runtime import Context, TemplateReference
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
 
+from app.engine import backtracking_problem
 from app.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -552,6 +553,11 @@ def _check_constraints(node: Mapping[str, Any], pointer: str) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise _schema_error(where, f'"pattern" is not a valid regular expression: {exc}') from None
+        # Matched in C on every submission, where no time limit reaches: the strict variant (no
+        # unbounded repeat inside any repeat, like (a+)+ or (.*a){20}).
+        problem = backtracking_problem(pattern, outer_limit=1)
+        if problem is not None:
+            raise _schema_error(where, f"the pattern {pattern!r} {problem}")
     for keyword in _ORDER_KEYWORDS:
         if keyword in node:
             _check_order_bound(node, keyword, _pointer(pointer, keyword))

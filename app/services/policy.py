@@ -71,11 +71,19 @@ def may_work_task(user: User, task: HumanTask, instance: ProcessInstance) -> tup
     """May the user claim/complete it now? Returns (allowed, reason when not)."""
     if task.claimed_by_id is not None and task.claimed_by_id != user.id:
         return False, "the task is claimed by someone else"
-    if not is_candidate(user, task, instance) and not (is_admin(user) and task.claimed_by_id == user.id):
-        if user.has_role(Role.AUDITOR) and not is_admin(user):
-            return False, "auditors read tasks but do not work on them"
-        return False, "the task is not in one of your groups' lanes"
-    return True, ""
+    reason = outside_queue(user, task, instance, claimed=task.claimed_by_id == user.id)
+    return reason is None, reason or ""
+
+
+def outside_queue(user: User, task: HumanTask, instance: ProcessInstance, *, claimed: bool,
+                  whose: str = "your") -> str | None:
+    """Why the user may not work on the task (None: they may): not a candidate, and not an admin
+    who holds the claim (``claimed``)."""
+    if is_candidate(user, task, instance) or (is_admin(user) and claimed):
+        return None
+    if user.has_role(Role.AUDITOR) and not is_admin(user):
+        return "auditors read tasks but do not work on them"
+    return f"the task is not in one of {whose} groups' lanes"
 
 
 def lane_groups(user: User) -> set[str]:
@@ -93,10 +101,6 @@ def may_see_instance(user: User, instance: ProcessInstance) -> bool:
         return True
     lanes = set(instance.definition.lanes or [])
     return bool(lanes & lane_groups(user))
-
-
-def may_read_history(user: User, instance: ProcessInstance) -> bool:
-    return may_see_instance(user, instance)
 
 
 def may_cancel(user: User, instance: ProcessInstance) -> bool:

@@ -202,18 +202,16 @@ class UserService:
 
     def end_web_session(self, token: str, reason: str = "signed_out") -> None:
         """End the web session with this id; nothing if it has ended already or never existed."""
-        self.session.execute(
-            update(WebSession)
-            .where(WebSession.token_hash == _session_hash(token), WebSession.ended_at.is_(None))
-            .values(ended_at=self.audit.clock.now(), end_reason=reason))
+        self._end_web_sessions(WebSession.token_hash == _session_hash(token), reason)
 
     def end_web_sessions(self, user: User, reason: str) -> None:
         """End every live web session of ``user`` (a password change). A deactivated user's sessions
         are refused on their next page view by ``user_for_web_session`` in any case."""
-        self.session.execute(
-            update(WebSession)
-            .where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
-            .values(ended_at=self.audit.clock.now(), end_reason=reason))
+        self._end_web_sessions(WebSession.user_id == user.id, reason)
+
+    def _end_web_sessions(self, which: Any, reason: str) -> None:
+        self.session.execute(update(WebSession).where(which, WebSession.ended_at.is_(None))
+                             .values(ended_at=self.audit.clock.now(), end_reason=reason))
 
     # -- API tokens -------------------------------------------------------------------------------
 
