@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from app.errors import ProcessdeskError, Unauthorized
 from app.schemas import HealthOut, TokenIn, TokenOut
-from app.web.ratelimit import client_address, login_throttle
+from app.web.ratelimit import client_address, login_throttle, note_login_failure
 
 from . import services, unit_of_work
 
@@ -49,9 +49,10 @@ class TokenView(MethodView):
         if wait:
             return _too_many_attempts(wait)
         try:
-            token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password)))
+            token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password),
+                                                               address=address))
         except Unauthorized:
-            throttle.record_failure(username, address, now)
+            note_login_failure(username, address, now)
             raise
         throttle.record_success(username)
         return token

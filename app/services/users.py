@@ -45,6 +45,11 @@ _WEB_SESSION_USER = (
 WEB_SESSION_TOUCH = timedelta(minutes=1)
 
 
+#: How many leading characters of a session's hash name it in the audit trail: enough to tell a
+#: user's sign-in from their sign-out; the hash cannot be turned back into the cookie's id.
+_SESSION_REF = 12
+
+
 def _session_hash(token: str) -> str:
     # The ids are 256 random bits: a plain SHA-256 is enough to keep the table from being cookies.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -164,19 +169,24 @@ class UserService:
 
     # -- web sessions -----------------------------------------------------------------------------
 
-    def start_web_session(self, user: User, *, forget_after_seconds: float) -> str:
+    def start_web_session(self, user: User, *, forget_after_seconds: float, address: str | None = None) -> str:
         """Open a web session for ``user`` and return its id, for the cookie only (the row keeps
         its hash). The user's sessions not seen for ``forget_after_seconds`` (past every timeout)
-        are deleted on the way, so the table keeps only each user's recent sign-ins."""
+        are deleted on the way, so the table keeps only each user's recent sign-ins. Audited as
+        ``signed_in`` with the client ``address``; the session is known in the audit trail by the
+        first 12 characters of its hash, never by its id."""
         now = self.audit.clock.now()
         self.session.execute(
             delete(WebSession)
             .where(WebSession.user_id == user.id, WebSession.seen_at < now - timedelta(seconds=forget_after_seconds))
             .execution_options(synchronize_session=False))
         token = secrets.token_urlsafe(32)
-        self.session.add(WebSession(token_hash=_session_hash(token), user_id=user.id,
+        token_hash = _session_hash(token)
+        self.session.add(WebSession(token_hash=token_hash, user_id=user.id,
                                     token_generation=user.token_generation, created_at=now, seen_at=now))
         self.session.flush()
+        self.audit.record("signed_in", user, payload={"channel": "web", "address": address,
+                                                      "session": token_hash[:_SESSION_REF]})
         return token
 
     def user_for_web_session(self, token: str, *, idle_seconds: float, absolute_seconds: float) -> User:
@@ -210,14 +220,25 @@ class UserService:
         self._end_web_sessions(WebSession.user_id == user.id, reason)
 
     def _end_web_sessions(self, which: Any, reason: str) -> None:
-        self.session.execute(update(WebSession).where(which, WebSession.ended_at.is_(None))
-                             .values(ended_at=self.audit.clock.now(), end_reason=reason))
+        """End the live sessions ``which`` selects; each one ended is audited as ``signed_out`` with
+        ``reason`` (signed_out, replaced, expired, password_changed)."""
+        ended = self.session.execute(
+            update(WebSession).where(which, WebSession.ended_at.is_(None))
+            .values(ended_at=self.audit.clock.now(), end_reason=reason)
+            .returning(WebSession.user_id, WebSession.token_hash)
+            .execution_options(synchronize_session=False)).all()
+        if not ended:
+            return
+        users = {u.id: u for u in self.session.scalars(select(User).where(User.id.in_({r[0] for r in ended})))}
+        for user_id, token_hash in ended:
+            self.audit.record("signed_out", users.get(user_id),
+                              payload={"channel": "web", "reason": reason, "session": token_hash[:_SESSION_REF]})
 
     # -- API tokens -------------------------------------------------------------------------------
 
-    def issue_token(self, user: User) -> dict[str, Any]:
+    def issue_token(self, user: User, *, address: str | None = None) -> dict[str, Any]:
         token = self._tokens.dumps({"uid": user.id, "gen": user.token_generation})
-        self.audit.record("token_issued", user, payload={})
+        self.audit.record("token_issued", user, payload={"channel": "api", "address": address} if address else {})
         return {"token": token, "token_type": "Bearer", "expires_in": self._ttl}
 
     def user_for_token(self, token: str) -> User:

@@ -30,7 +30,7 @@ from app.errors import Unauthorized
 from app.models import User
 
 from .i18n import SESSION_KEY as LANGUAGE_KEY
-from .ratelimit import LoginRateLimiter, client_address, login_throttle
+from .ratelimit import LoginRateLimiter, client_address, login_throttle, note_login_failure
 
 CSRF_FIELD = "csrf_token"
 #: The cookie's key for the session id (the server-side web_session row).
@@ -107,8 +107,9 @@ def _session_user() -> User | None:
         end_session()
         return None
     if now - login_at > state.absolute_seconds or now - seen_at > state.idle_seconds:
-        # The row expires by the same timeouts (up to a minute later): nothing to write.
-        end_session(revoke=False)
+        # The row would expire by the same timeouts (up to a minute later); ending it now puts the
+        # expiry in the audit trail. A session never visited again after it expired is not.
+        end_session(reason="expired")
         g.session_expired = True
         return None
     svc = services()
@@ -116,8 +117,9 @@ def _session_user() -> User | None:
         user = unit_of_work(lambda: svc.users.user_for_web_session(
             str(token), idle_seconds=state.idle_seconds, absolute_seconds=state.absolute_seconds))
     except Unauthorized as err:
-        end_session(revoke=False)
-        g.session_expired = err.code == "session_expired"
+        expired = err.code == "session_expired"
+        end_session(revoke=expired, reason="expired")
+        g.session_expired = expired
         return None
     session["seen_at"] = now
     return user
@@ -132,7 +134,8 @@ def start_session(user: User) -> None:
     def work() -> str:
         if previous:
             svc.users.end_web_session(str(previous), "replaced")
-        return svc.users.start_web_session(user, forget_after_seconds=state.absolute_seconds)
+        return svc.users.start_web_session(user, forget_after_seconds=state.absolute_seconds,
+                                           address=client_address())
 
     token = unit_of_work(work)
     language = session.get(LANGUAGE_KEY)
@@ -144,13 +147,13 @@ def start_session(user: User) -> None:
     g.web_user = user
 
 
-def end_session(*, revoke: bool = True) -> None:
-    """Sign out: end the server-side session (unless ``revoke`` is False: it is known to be dead
-    already) and forget everything in the cookie but the language choice."""
+def end_session(*, revoke: bool = True, reason: str = "signed_out") -> None:
+    """Sign out: end the server-side session for ``reason`` (unless ``revoke`` is False: it is known
+    to be dead already) and forget everything in the cookie but the language choice."""
     token = session.get(SESSION_ID_KEY)
     if revoke and token:
         svc = services()
-        unit_of_work(lambda: svc.users.end_web_session(str(token)))
+        unit_of_work(lambda: svc.users.end_web_session(str(token), reason))
     language = session.get(LANGUAGE_KEY)
     session.clear()
     if language:
@@ -187,7 +190,7 @@ def login_retry_after(username: str) -> int:
 
 
 def record_login_failure(username: str) -> None:
-    login_throttle().record_failure(username, client_address(), now_seconds())
+    note_login_failure(username, client_address(), now_seconds())
 
 
 def record_login_success(username: str) -> None:

@@ -48,7 +48,9 @@ class LoginRateLimiter:
                     wait = max(wait, times[len(times) - self.max_failures] + self.window - now)
         return math.ceil(wait) if wait > 0 else 0
 
-    def record_failure(self, keys: Iterable[str], now: float) -> None:
+    def record_failure(self, keys: Iterable[str], now: float) -> bool:
+        """Count a failure against ``keys``; True when it made one of them reach the limit."""
+        reached = False
         with self._lock:
             if len(self._failures) > _PRUNE_ABOVE:
                 for key in list(self._failures):
@@ -57,9 +59,11 @@ class LoginRateLimiter:
                 times = self._recent(key, now)
                 times.append(now)
                 self._failures[key] = times
+                reached = reached or len(times) == self.max_failures
                 # Only the last max_failures entries ever decide; older ones are noise.
                 while len(times) > self.max_failures:
                     times.popleft()
+        return reached
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -87,14 +91,35 @@ class LoginThrottle:
         return max(self.by_name.retry_after([name_key(username)], now),
                    self.by_address.retry_after([address], now))
 
-    def record_failure(self, username: str, address: str, now: float) -> None:
-        self.by_name.record_failure([name_key(username)], now)
-        self.by_address.record_failure([address], now)
+    def record_failure(self, username: str, address: str, now: float) -> list[str]:
+        """Count a failed attempt; returns which limits it made reach their maximum ("name",
+        "address"), for the audit trail."""
+        locked = []
+        if self.by_name.record_failure([name_key(username)], now):
+            locked.append("name")
+        if self.by_address.record_failure([address], now):
+            locked.append("address")
+        return locked
 
     def record_success(self, username: str) -> None:
         # Only the name's count is cleared: clearing the address's count would let one valid account
         # reset the limit for guesses at all the others from the same address.
         self.by_name.reset(name_key(username))
+
+
+def note_login_failure(username: str, address: str, now: float) -> None:
+    """Count a failed sign-in (web or API) in the application's LoginThrottle. The failure that
+    makes a limit reach its maximum is audited as ``sign_in_locked``, once per lockout: the refusals
+    that follow are not, so that a flood of guesses cannot flood the audit trail."""
+    from app.api import services, unit_of_work  # the API package imports this module
+
+    throttle = login_throttle()
+    locked = throttle.record_failure(username, address, now)
+    if locked:
+        svc = services()
+        wait = throttle.retry_after(username, address, now)
+        unit_of_work(lambda: svc.audit.record("sign_in_locked", None, payload={
+            "username": username[:128], "address": address, "limits": locked, "retry_after": wait}))
 
 
 def name_key(username: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.errors import Unauthorized
-from app.models import User, WebSession
+from app.models import AuditEvent, User, WebSession
 from tests.conftest import sent_statements
 from tests.web.conftest import PASSWORD, text_of
 
@@ -273,3 +273,69 @@ def test_the_stylesheet_is_served_without_signing_in(web):
     css = web.get("/assets/css/app.css")
     assert css.status_code == 200 and css.mimetype == "text/css" and b":focus-visible" in css.data
     assert 'href="/assets/css/app.css"' in text_of(web.get("/login"))
+
+
+# -- the audit trail of signing in and out ------------------------------------------------------------
+
+
+def sign_in_events(services, *types):
+    services.session.rollback()
+    return [(e.event_type, e.actor, e.payload) for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type.in_(types)).order_by(AuditEvent.seq))]
+
+
+def test_signing_in_and_out_is_in_the_audit_trail_with_the_address(web, desk, services):
+    web.login("alex")
+    web.logout()
+    events = sign_in_events(services, "signed_in", "signed_out")
+    assert [(kind, actor) for kind, actor, _payload in events] == [("signed_in", "alex"), ("signed_out", "alex")]
+    signed_in, signed_out = events[0][2], events[1][2]
+    assert signed_in["channel"] == "web" and signed_in["address"] == "127.0.0.1"
+    assert signed_out["reason"] == "signed_out" and signed_out["session"] == signed_in["session"]
+    # The audit trail names the session by a piece of its hash, never by the cookie's id.
+    row = services.session.scalars(select(WebSession)).one()
+    assert row.token_hash.startswith(signed_in["session"]) and len(signed_in["session"]) == 12
+
+
+def test_a_timed_out_session_is_audited_as_expired_when_it_comes_back(web, desk, services, clock):
+    web.login("alex")
+    clock.advance(timedelta(minutes=31))
+    assert web.get("/tasks").status_code == 302
+    ended = sign_in_events(services, "signed_out")
+    assert [(actor, payload["reason"]) for _kind, actor, payload in ended] == [("alex", "expired")]
+    assert services.session.scalars(select(WebSession)).one().end_reason == "expired"
+
+
+def test_a_new_sign_in_and_a_password_change_audit_the_sessions_they_end(web, web_factory, desk, services):
+    web.login("alex")
+    web.login("alex")  # again in the same browser: the first session is replaced
+    other = web_factory()
+    other.login("alex")
+    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.session.commit()
+    reasons = [payload["reason"] for _kind, _actor, payload in sign_in_events(services, "signed_out")]
+    assert reasons == ["replaced", "password_changed", "password_changed"]
+
+
+def test_the_failure_that_locks_a_name_is_audited_once(web, desk, services):
+    for _ in range(5):
+        web.post("/login", {"username": "alex", "password": "wrong"})
+    for _ in range(3):
+        assert web.post("/login", {"username": "alex", "password": "wrong"}).status_code == 429
+    locked = sign_in_events(services, "sign_in_locked")
+    assert len(locked) == 1
+    kind, actor, payload = locked[0]
+    assert actor == "system" and payload["username"] == "alex" and payload["limits"] == ["name"]
+    assert payload["address"] == "127.0.0.1" and payload["retry_after"] == 300
+    # Every failed attempt before the lockout is a refusal in the trail too (and none after it).
+    refusals = [p for _k, _a, p in sign_in_events(services, "access_denied") if p.get("action") == "login"]
+    assert len(refusals) == 5
+
+
+def test_an_api_token_and_an_api_lockout_are_audited_with_the_address(web, desk, services):
+    assert web.client.post("/api/v1/auth/token", json={"username": "alex", "password": PASSWORD}).status_code == 200
+    for _ in range(5):
+        web.client.post("/api/v1/auth/token", json={"username": "nina", "password": "wrong"})
+    issued = sign_in_events(services, "token_issued")
+    assert issued[-1][1] == "alex" and issued[-1][2] == {"channel": "api", "address": "127.0.0.1"}
+    assert [p["username"] for _k, _a, p in sign_in_events(services, "sign_in_locked")] == ["nina"]
