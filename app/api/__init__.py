@@ -77,7 +77,12 @@ class _JsonParser(FlaskParser):  # type: ignore[misc]
 
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json(req.mimetype):
-            return super()._raw_load_json(req)  # webargs' answer for a non-JSON body
+            if req.content_length or req.get_data(cache=True):
+                # A body the parser will not read (text/plain, a form): say so, rather than 422
+                # "missing" for every field the body may well hold.
+                sent = req.mimetype or "no Content-Type"
+                abort(415, messages={"Content-Type": [f"the body must be application/json, not {sent}"]})
+            return super()._raw_load_json(req)  # no body: every required field is missing
         try:
             return load_json_body(req.get_data(cache=True))
         except UnicodeDecodeError as err:

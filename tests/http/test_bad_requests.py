@@ -59,3 +59,17 @@ def test_json_bodies_too_deep_too_long_or_not_json_are_refused_before_anything_r
     fine = "[" * 10 + "1" + "]" * 10
     response = post_raw(client, rita, f'{{"process_id": "simple_request", "data": {{"x": {fine}, "n": {"9" * MAX_JSON_INT_DIGITS}}}}}')
     assert response.status_code == 201, response.get_json()
+
+
+def test_a_body_that_is_not_json_is_refused_with_415_naming_the_content_type(client):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post("/api/v1/auth/token", data='{"username": "alex", "password": "x"}',
+                               content_type=content_type)
+        assert response.status_code == 415, content_type
+        body = response.get_json()
+        assert body["error"] == "unsupported_media_type"
+        assert body["details"]["fields"]["Content-Type"] == [
+            f"the body must be application/json, not {content_type}"]
+    # No body at all is still "these fields are missing".
+    empty = client.post("/api/v1/auth/token")
+    assert empty.status_code == 422 and set(empty.get_json()["details"]["fields"]) == {"username", "password"}
