@@ -16,7 +16,7 @@ from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFa
 from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
 
 from .audit import AuditLog
-from .forms import check_form_definition
+from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, check_form_definition, checked_start_form
 from .records import check_mapping
 
 
@@ -83,6 +83,7 @@ class DefinitionService:
             self._check_forms(process)
             if process.record_mapping is not None:
                 check_mapping(process.record_mapping, f"{process.process_id}.record.json")
+        self._check_start_forms(merged, set(uploaded))
 
         deployment = Deployment(
             deployed_at=self.clock.now(),
@@ -114,6 +115,20 @@ class DefinitionService:
             actor_name="cli" if actor is None else None,
         )
         return DeployResult(deployment.id, results, sorted(uploaded))
+
+    @staticmethod
+    def _check_start_forms(files: dict[str, bytes], uploaded: set[str]) -> None:
+        """Check each start form that this deploy adds or changes (itself or its UI file)."""
+        for name in sorted(files):
+            if not name.endswith(START_FORM_SUFFIX) and not name.endswith(START_UI_SUFFIX):
+                continue
+            base = name.removesuffix(START_UI_SUFFIX).removesuffix(START_FORM_SUFFIX)
+            form_name, ui_name = base + START_FORM_SUFFIX, base + START_UI_SUFFIX
+            if name == ui_name and form_name not in files:
+                raise ValidationFailed(f"{ui_name} has no start form {form_name} beside it",
+                                       code="invalid_definition", details={"file": ui_name})
+            if name == form_name and uploaded & {form_name, ui_name}:
+                checked_start_form(form_name, files[form_name], ui_name, files.get(ui_name))
 
     def _check_forms(self, process: CompiledProcess) -> None:
         ui_names = {t.ui_form for t in process.user_tasks if t.ui_form}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import html
+import json
 import logging
 import math
 import re
@@ -353,6 +354,40 @@ class _DefinitionError(Exception):
         self.document = document
         self.pointer = pointer
         self.reason = reason
+
+
+#: A process's start form: ``<process_id>.start.json`` (JSON Schema) and, optionally,
+#: ``<process_id>.start.ui.json``, deployed with the other form files (forms/). The data a
+#: process is started with must satisfy it, like a task's form (InstanceService.start_process);
+#: deploys check it like a task's form (DefinitionService.deploy).
+START_FORM_SUFFIX = ".start.json"
+START_UI_SUFFIX = ".start.ui.json"
+
+
+def checked_start_form(form_name: str, form: bytes, ui_name: str, ui: bytes | None
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Parse and check a start form file and its optional UI file: ``(schema, ui_schema)``.
+    Raises ValidationFailed (code ``invalid_definition``) naming the file at fault."""
+    schema = _json_object_file(form_name, form)
+    ui_schema = _json_object_file(ui_name, ui) if ui is not None else None
+    try:
+        check_form_definition(schema, ui_schema, form_name)
+    except ValidationFailed as err:
+        details = {"file": form_name, **err.details}
+        raise ValidationFailed(f"the start form {form_name} is invalid: {err.message}", code="invalid_definition",
+                               details=details) from None
+    return schema, ui_schema
+
+
+def _json_object_file(name: str, content: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValidationFailed(f"form file {name} is not a JSON object", code="invalid_definition",
+                               details={"file": name})
+    return parsed
 
 
 def check_form_definition(schema: dict[str, Any], ui_schema: dict[str, Any] | None, filename: str) -> None:

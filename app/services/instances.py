@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,15 +29,17 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .definitions import DefinitionService
 from .execution import InstanceRunner, saved_open_tasks
-from .forms import check_form_definition, render_instructions, resolve_form, validate_start_data, validate_submission
+from .forms import (
+    START_FORM_SUFFIX,
+    START_UI_SUFFIX,
+    checked_start_form,
+    render_instructions,
+    resolve_form,
+    validate_start_data,
+    validate_submission,
+)
 
 MAX_START_DATA_KEYS = 200
-
-#: A process's start form: ``<process_id>.start.json`` (JSON Schema) and, optionally,
-#: ``<process_id>.start.ui.json``, deployed with the other form files (forms/). The data a
-#: process is started with must satisfy it, like a task's form (see :meth:`InstanceService.start_process`).
-START_FORM_SUFFIX = ".start.json"
-START_UI_SUFFIX = ".start.ui.json"
 
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
 
@@ -72,29 +73,13 @@ class _StartForms:
             return cached
         contents = dict(session.execute(select(DefinitionFile.name, DefinitionFile.content)
                                         .where(DefinitionFile.name.in_(list(digests)))).tuples().all())
-        schema = self._parse(form_name, contents[form_name])
-        ui = self._parse(ui_name, contents[ui_name]) if ui_name in contents else None
-        try:
-            check_form_definition(schema, ui, form_name)
-        except ValidationFailed as err:
-            raise ValidationFailed(f"the start form of {process_id} is invalid: {err.message}",
-                                   code="invalid_definition", details=err.details) from None
+        # Deploys check start forms (DefinitionService.deploy); checked again for files stored before.
+        schema, ui = checked_start_form(form_name, contents[form_name], ui_name, contents.get(ui_name))
         with self._lock:
             if len(self._forms) >= self.size:
                 self._forms.clear()
             self._forms[key] = (schema, ui)
         return schema, ui
-
-    @staticmethod
-    def _parse(name: str, content: bytes) -> dict[str, Any]:
-        try:
-            parsed = json.loads(content.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise ValidationFailed(f"start form file {name} is not a JSON object", code="invalid_definition",
-                                   details={"file": name})
-        return parsed
 
 
 START_FORMS = _StartForms()

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import AuditEvent, ProcessInstance, Ticket
+from app.errors import ValidationFailed
+from app.models import AuditEvent, DefinitionFile, ProcessInstance, Ticket
 from tests.conftest import fixture_files
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
@@ -121,8 +122,37 @@ def test_any_deployed_process_with_a_start_form_is_validated(desk: Desk, service
     assert refused_fields(desk, "simple_request", {"title": "x" * 21}) == {"title": ["must be at most 20 characters"]}
     started = desk.start("rita", "simple_request", {"title": "Chairs", "other": 1})
     assert started["data"]["title"] == "Chairs" and "other" not in started["data"]
-    # a broken start form refuses starts rather than letting anything through
-    services.definitions.deploy(olga, [("simple_request.start.json", b'{"type": "object", "properties": {"x": {"type": "nope"}}}')])
+
+
+
+def test_a_deploy_checks_start_forms_and_keeps_the_one_deployed_before(desk: Desk, services):
+    olga = services.users.get_by_username("olga")
+    form = {"type": "object", "required": ["title"], "properties": {"title": {"type": "string", "maxLength": 20}}}
+    services.definitions.deploy(olga, [*fixture_files(), ("simple_request.start.json", json.dumps(form).encode())])
+    services.session.commit()
+    broken = {
+        "simple_request.start.json": [b'{"type": "object", "properties": {"x": {"type": "nope"}}}', b"[1, 2]",
+                                      b"\xff not utf-8"],
+        "simple_request.start.ui.json": [b'"a string"'],
+        "orphan.start.ui.json": [b"{}"],
+    }
+    for name, contents in broken.items():
+        for content in contents:
+            with pytest.raises(ValidationFailed) as info:
+                services.definitions.deploy(olga, [(name, content)])
+            services.session.rollback()
+            assert info.value.code == "invalid_definition" and info.value.details["file"] == name, content
+    # Nothing of the refused deploys was stored: the first form still decides.
+    assert refused_fields(desk, "simple_request", {"title": "x" * 21}) == {"title": ["must be at most 20 characters"]}
+
+
+def test_a_start_form_stored_broken_refuses_starts_rather_than_letting_anything_through(desk: Desk, services):
+    """Files stored before deploys checked start forms are checked again when they are used."""
+    olga = services.users.get_by_username("olga")
+    deployed = services.definitions.deploy(olga, fixture_files())
+    services.session.add(DefinitionFile(name="simple_request.start.json", kind="form", sha256="0" * 64,
+                                        content=b'{"type": "object", "properties": {"x": {"type": "nope"}}}',
+                                        updated_at=services.runtime.clock.now(), deployment_id=deployed.deployment_id))
     services.session.commit()
     body = assert_error(post_start(desk, "simple_request", {"title": "Chairs"}), 422, "invalid_definition")
     assert body["details"]["file"] == "simple_request.start.json"
