@@ -54,12 +54,24 @@ import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from time import monotonic
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Integer, Table, bindparam, event, func, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    event,
+    func,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
@@ -100,6 +112,9 @@ MAX_GROUP_NAME = 128
 log = logging.getLogger(__name__)
 
 #: How long (monotonic seconds) a process trusts its cached policy lookups; see the module doc.
+#: How long a record whose sweep failed (bad stored data) waits before the sweep tries it again.
+SWEEP_RETRY = timedelta(minutes=15)
+
 POLICY_CACHE_SECONDS = 5.0
 _POLICY_CACHE_ENTRIES = 1024
 #: session.info key: the policy cache of a session that wrote a policy not committed yet.
@@ -641,12 +656,26 @@ class SlaService:
                 # Anything at all: the scheduler runs the other records and its later duties
                 # (mail and webhook delivery) only if this returns.
                 self.session.rollback()
-                log.exception("SLA sweep: record id %s failed and was rolled back; the next sweep retries it", ticket_id)
+                log.exception("SLA sweep: record id %s failed and was rolled back; it is tried again in %d minutes",
+                              ticket_id, SWEEP_RETRY.total_seconds() // 60)
+                self._put_off(ticket_id, now + SWEEP_RETRY)
                 continue
             for key, value in found.items():
                 counts[key] += value
         self.session.commit()
         return counts
+
+    def _put_off(self, ticket_id: int, until: datetime) -> None:
+        """Check a record that failed its sweep again at ``until``, not at every sweep: retried at
+        once, it would log every half minute and, first in the due order, a few hundred such records
+        would fill every sweep's ``limit`` and starve all the others."""
+        try:
+            begin_write(self.session)
+            self.session.execute(update(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.next_check_at < until)
+                                 .values(next_check_at=until).execution_options(synchronize_session=False))
+            self.session.commit()
+        except OperationalError:
+            self.session.rollback()  # busy: the next sweep tries the record (and this) again
 
     def _sweep_record(self, ticket_id: int) -> dict[str, int]:
         """Refresh one record's clocks, raise its warnings and breaches; what was raised."""

@@ -239,6 +239,16 @@ def test_a_record_that_fails_in_the_sweep_is_rolled_back_and_the_others_still_es
                                               .where(SlaClock.name == "resolution")).all())
     assert escalated == {broken: False, good: True}
     assert services.session.scalar(select(Notification.id).where(Notification.subject.like(f"SLA breached: resolution of {good}%")))
+    # The failed record is put off, not retried (and logged) at every sweep until someone mends it.
+    caplog.clear()
+    clock.advance(timedelta(minutes=14))
+    with caplog.at_level("ERROR", logger="app.services.sla"):
+        services.sla.sweep()
+    assert not [r for r in caplog.records if "failed and was rolled back" in r.getMessage()]
+    clock.advance(timedelta(minutes=2))
+    with caplog.at_level("ERROR", logger="app.services.sla"):
+        services.sla.sweep()
+    assert [r for r in caplog.records if "tried again in 15 minutes" in r.getMessage()]
 
 
 # -- cost and caching of the tracking path -------------------------------------------------------------------
