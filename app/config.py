@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": "http://127.0.0.1:5000",
     # Comma-separated host names webhooks may be sent to, or * for any (admins configure webhooks).
     "WEBHOOK_ALLOWED_HOSTS": "*",
+    # Let webhooks reach loopback, private, link-local and other non-public addresses (and localhost).
+    # Off: such URLs are refused when saved and again before every delivery, whatever the allowed
+    # hosts say, so a webhook cannot probe the network the server runs in. Tests and local demos,
+    # whose receivers listen on 127.0.0.1, turn it on (PROCESSDESK_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1).
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": False,
     # A ready task idle this many hours reminds its assignee or group (0 = never), at most this often.
     "TASK_REMINDER_HOURS": 24,
     # Web sessions: idle and absolute timeouts; sign-in failures allowed per username and per
@@ -68,7 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "SQL_ECHO": False,
 }
 
-_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED"}
+_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}

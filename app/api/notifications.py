@@ -7,22 +7,31 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.models import Notification
+from app.db import COUNT_CAP
+from app.models import Notification, Webhook
 from app.schemas import (
     DeliveryListOut,
     NotificationListOut,
     NotificationOut,
     NotificationQuery,
+    PageQuery,
     PreferencesIn,
     PreferencesOut,
     WebhookIn,
+    WebhookListOut,
     WebhookOut,
+    WebhookPatchIn,
 )
 
 from . import current_user, page_args, services, unit_of_work
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Notifications and webhooks")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _hook(row: Webhook) -> dict[str, Any]:
+    # Field by field, so that the secret cannot reach a response even if the schema changes.
+    return {"id": row.id, "url": row.url, "events": row.events, "active": row.active, "created_at": row.created_at}
 
 
 def _note(row: Notification, numbers: dict[int, str]) -> dict[str, Any]:
@@ -86,13 +95,52 @@ class PreferencesView(MethodView):
 
 @blp.route("/webhooks")
 class WebhooksView(MethodView):
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, WebhookListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The webhooks, newest first; secrets are never shown (admin)."""
+        user = current_user()
+        page, per_page = page_args(args)
+        rows, total = unit_of_work(lambda: services().notifications.list_webhooks(user, page, per_page))
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP,
+                "items": [_hook(r) for r in rows]}
+
     @blp.arguments(WebhookIn)
     @blp.response(201, WebhookOut)
     @blp.doc(security=SECURITY)
-    def post(self, body: dict[str, Any]) -> Any:
-        """Subscribe a URL to events; deliveries are signed with HMAC-SHA256 (admin)."""
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Subscribe a URL to events; deliveries are signed with HMAC-SHA256 (admin).
+
+        URLs whose host is, or resolves to, a loopback, private, link-local or otherwise non-public
+        address are refused (422 naming ``url``) unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is set."""
         user = current_user()
-        return unit_of_work(lambda: services().notifications.add_webhook(user, body["url"], body["secret"], body["events"]))
+        return _hook(unit_of_work(lambda: services().notifications.add_webhook(user, body["url"], body["secret"], body["events"])))
+
+
+@blp.route("/webhooks/<int:webhook_id>")
+class WebhookView(MethodView):
+    @blp.response(200, WebhookOut)
+    @blp.doc(security=SECURITY)
+    def get(self, webhook_id: int) -> dict[str, Any]:
+        """One webhook, without its secret (admin)."""
+        user = current_user()
+        return _hook(unit_of_work(lambda: services().notifications.get_webhook(user, webhook_id)))
+
+    @blp.arguments(WebhookPatchIn)
+    @blp.response(200, WebhookOut)
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any], webhook_id: int) -> dict[str, Any]:
+        """Change any of url, events, active and secret, checked as on creation (admin)."""
+        user = current_user()
+        return _hook(unit_of_work(lambda: services().notifications.update_webhook(user, webhook_id, body)))
+
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, webhook_id: int) -> None:
+        """Delete a webhook and cancel its pending deliveries; its delivery log is kept (admin)."""
+        user = current_user()
+        unit_of_work(lambda: services().notifications.delete_webhook(user, webhook_id))
 
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries")
@@ -100,7 +148,7 @@ class DeliveriesView(MethodView):
     @blp.response(200, DeliveryListOut)
     @blp.doc(security=SECURITY)
     def get(self, webhook_id: int) -> dict[str, Any]:
-        """The delivery log of one webhook (admin)."""
+        """The delivery log of one webhook, newest first (admin); 404 for an unknown or deleted webhook."""
         user = current_user()
         rows = unit_of_work(lambda: services().notifications.deliveries(user, webhook_id))
         return {"items": [{

@@ -30,7 +30,8 @@ class OutboxMessage(Base):
     subject: Mapped[str255]
     body: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    # pending | sent | dead | cancelled (its webhook was deleted before it was sent)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
@@ -54,6 +55,9 @@ class DeliveryAttempt(Base):
 
 
 class Webhook(Base):
+    """A subscription of a URL to events; deleting one keeps the row (with ``deleted_at`` set and the
+    secret wiped) so that its outbox messages and delivery log still say where they were sent."""
+
     __tablename__ = "webhook"
 
     id: Mapped[intpk]
@@ -62,3 +66,4 @@ class Webhook(Base):
     events: Mapped[list[Any]]  # event types, or ["*"]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[timestamp]
+    deleted_at: Mapped[datetime | None]

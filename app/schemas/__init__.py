@@ -391,12 +391,26 @@ class WebhookIn(_In):
     events = fields.List(fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=20))
 
 
+class WebhookPatchIn(_In):
+    """Any of the fields of :class:`WebhookIn`, with the same rules, plus ``active``; absent ones stay."""
+
+    url = fields.String(validate=validate.Length(min=8, max=1000))
+    secret = fields.String(load_only=True, validate=validate.Length(min=16, max=255))
+    events = fields.List(fields.String(validate=validate.Length(max=64)), validate=validate.Length(min=1, max=20))
+    active = fields.Boolean()
+
+
 class WebhookOut(Schema):
+    # No secret field: a webhook's secret is write-only.
     id = fields.Integer()
     url = fields.String()
     events = fields.List(fields.String())
     active = fields.Boolean()
     created_at = fields.DateTime()
+
+
+class WebhookListOut(PageOut):
+    items = fields.List(fields.Nested(WebhookOut))
 
 
 class DeliveryAttemptOut(Schema):

@@ -17,6 +17,21 @@ Idempotence: a message carries a stable identity across attempts — the ``Messa
 :attr:`EmailMessage.message_id`) and the ``X-Processdesk-Delivery`` header (from ``event_id``) — because a
 connection lost after the server took the message looks like a transient failure, the retry then delivers
 a second copy, and only the receiver can recognise it.
+
+Webhook destinations (server-side request forgery): an admin chooses webhook URLs, and the sweeper posts
+from inside the network, so by default :func:`post_webhook` refuses any host that is, or resolves to, an
+address outside the public internet — loopback, private (RFC 1918, IPv6 unique-local), link-local,
+multicast, reserved, unspecified and other special-purpose ranges, also when written as IPv4-mapped IPv6
+or in a legacy IPv4 spelling such as ``0x7f000001`` — and names of this machine (``localhost``). The name
+is resolved once per attempt, every address it resolves to is checked, and the TCP connection goes to
+those checked addresses only: http.client is handed a socket factory that never asks DNS again, so an
+answer that changes between the check and the connection (DNS rebinding) cannot redirect the request.
+The URL's host name still gives the ``Host`` header, the TLS server name (SNI) and the name the server
+certificate must match. :func:`webhook_target_problem` applies the same rules when a URL is saved.
+Remaining gaps: redirects are never followed and proxies never used, so neither can bypass the check;
+name resolution is not bounded by the ``timeout`` (the system resolver's own timeouts apply); and a
+public address that forwards to an internal one (an open proxy, a NAT rule) is beyond what an address
+check can see.
 """
 
 from __future__ import annotations
@@ -24,11 +39,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import math
 import random
 import re
 import smtplib
+import socket
 import ssl
 import time
 import urllib.error
@@ -47,14 +64,19 @@ __all__ = [
     "SECURITY_MODES",
     "DeliveryResult",
     "EmailMessage",
+    "IPAddress",
     "SmtpSettings",
+    "address_refusal",
     "canonical_json",
+    "literal_address",
     "next_attempt_delay",
     "post_webhook",
+    "resolve_host",
     "send_email",
     "should_retry",
     "sign_webhook",
     "verify_webhook_signature",
+    "webhook_target_problem",
 ]
 
 #: Total number of attempts (the first one included) before the sweeper gives up on a message.
@@ -674,8 +696,8 @@ def canonical_json(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def _check_webhook_url(url: str) -> str:
-    """The lower-case host of ``url``.
+def _check_webhook_url(url: str) -> tuple[str, int]:
+    """The lower-case host of ``url`` (IPv6 without brackets) and the port it names or implies.
 
     Raises:
         _Refused: not an absolute http(s) URL with a host, contains credentials, non-ASCII or controls.
@@ -702,22 +724,225 @@ def _check_webhook_url(url: str) -> str:
         raise _Refused("webhook URL has no host")
     if port == 0:
         raise _Refused("webhook URL has port 0")
-    return host
+    return host, port if port is not None else (443 if parts.scheme == "https" else 80)
 
 
-def _webhook_opener() -> urllib.request.OpenerDirector:
+# --------------------------------------------------------------------------------------------------
+# Webhook destinations: which addresses a webhook may reach (see the module docstring)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Names that mean this machine whatever a resolver answers: RFC 6761 reserves ``localhost`` and every
+#: name under it; the others are the usual /etc/hosts aliases.
+_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+# inet_aton's legacy spellings of an IPv4 address, which getaddrinfo accepts as well: 127.1, 2130706433,
+# 0x7f000001, 0177.0.0.1 (octal). Read here as the address they denote, so no check can miss them.
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
+_PRIVATE_IPV4 = tuple(ipaddress.IPv4Network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address reached
+
+
+def address_refusal(address: IPAddress) -> str | None:
+    """Why a webhook must not reach ``address`` (``"a loopback address"``, ...), or None for a public one.
+
+    Refused: unspecified, loopback, link-local, multicast, private (RFC 1918; IPv6 unique-local
+    ``fc00::/7`` and the deprecated site-local ``fec0::/10``), reserved, and every other special-purpose
+    range that is not globally reachable (shared address space ``100.64.0.0/10``, documentation and
+    benchmarking ranges, ...). IPv6 addresses that stand for an IPv4 address are judged as that address:
+    IPv4-mapped ones (``::ffff:127.0.0.1``, what the socket really reaches) and NAT64 ones
+    (``64:ff9b::/96``, what an IPv6-only network's translator reaches); a 6to4 one (``2002::/16``) must be
+    acceptable as itself and as the IPv4 address it embeds.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address_refusal(address.ipv4_mapped)
+        if address in _NAT64:
+            reason = address_refusal(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+            return f"{reason} (NAT64)" if reason is not None else None
+        if address.sixtofour is not None:
+            reason = address_refusal(address.sixtofour)
+            if reason is not None:
+                return f"{reason} (6to4)"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address):
+        private = any(address in net for net in _PRIVATE_IPV4)
+    else:
+        private = address in _UNIQUE_LOCAL or address.is_site_local
+    if private:
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private or not address.is_global:
+        return "a special-purpose address that is not publicly routable"
+    return None
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """``host`` as the IP address it spells, or None for a name.
+
+    Besides the standard forms (``192.0.2.1``, ``::1``, ``fe80::1%eth0``) this reads the legacy IPv4
+    spellings resolvers accept (``127.1``, ``2130706433``, ``0x7f000001``, ``0177.0.0.1``), and ignores
+    one trailing dot. Never raises.
+    """
+    text = host[:-1] if host.endswith(".") else host
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(text):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    return None
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Every address a connection to ``host`` may use, in the resolver's order, without repeats.
+
+    An IP literal (see :func:`literal_address`) is its own single answer; a name is looked up with
+    ``getaddrinfo`` (IPv4 and IPv6), which may wait for DNS.
+
+    Raises:
+        OSError: the name does not resolve (``socket.gaierror``), or only to non-IP addresses.
+        UnicodeError: the name is not a valid IDNA host name (a label longer than 63 characters, ...).
+    """
+    literal = literal_address(host)
+    if literal is not None:
+        return [literal]
+    found: list[IPAddress] = []
+    for family, _type, _proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        address = ipaddress.ip_address(sockaddr[0])
+        if address not in found:
+            found.append(address)
+    if not found:
+        raise OSError(f"{host} has no IPv4 or IPv6 address")
+    return found
+
+
+def _destination_refusal(host: str, addresses: Sequence[IPAddress]) -> str | None:
+    """Why ``host``, resolved to ``addresses``, is no webhook destination unless private networks are allowed."""
+    name = host.rstrip(".").lower()
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return f"host {host} names this machine"
+    literal = literal_address(host) is not None
+    for address in addresses:
+        reason = address_refusal(address)
+        if reason is not None:
+            spelled = str(address) == host
+            if literal:
+                return f"host {host} is {reason}" if spelled else f"host {host} is {address}, {reason}"
+            return f"host {host} resolves to {address}, {reason}"
+    return None
+
+
+def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | None = None,
+                           allow_private: bool = False, resolve: bool = True) -> str | None:
+    """Why ``url`` cannot be a webhook destination, or None: for checking a URL when it is saved.
+
+    The rules of :func:`post_webhook`: an absolute http(s) URL with a host, without credentials, ASCII
+    without spaces; a host ``allow_hosts`` accepts; and unless ``allow_private``, neither a name of this
+    machine nor an address outside the public internet (see :func:`address_refusal`), whether written in
+    the URL or, with ``resolve``, among the addresses the name resolves to now. A name that does not
+    resolve now passes: DNS may be down or the receiver not set up yet, and :func:`post_webhook` checks
+    again before every delivery, on the addresses it then connects to. May wait for DNS; never raises
+    (except what ``allow_hosts`` raises).
+    """
+    try:
+        host, port = _check_webhook_url(url)
+    except _Refused as exc:
+        return str(exc)
+    if allow_hosts is not None and not allow_hosts(host):
+        return f"host {host} is not allowed"
+    if allow_private:
+        return None
+    addresses: list[IPAddress] = []
+    try:
+        addresses = resolve_host(host, port) if resolve else [a for a in (literal_address(host),) if a is not None]
+    except (OSError, UnicodeError):
+        pass
+    refusal = _destination_refusal(host, addresses)
+    return f"{refusal}; webhooks may not reach private networks" if refusal else None
+
+
+def _connect_any(addresses: Sequence[IPAddress], port: int, timeout: Any, source_address: Any) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` that accepts one on ``port``; never asks DNS.
+
+    Raises:
+        OSError: the last address's failure (every one failed).
+    """
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout, source_address)
+        except OSError as exc:
+            failure = exc
+    raise failure
+
+
+def _pinned(connection_class: type[http.client.HTTPConnection], addresses: Sequence[IPAddress]) -> Any:
+    """A factory of ``connection_class`` connections whose sockets go to ``addresses`` only.
+
+    The connection keeps the URL's host name: the Host header, TLS server name and certificate check use
+    it. Only the socket is opened differently, through ``_create_connection``, the hook http.client opens
+    every socket with (HTTPS wraps what it returns), so nothing resolves the name a second time.
+    """
+    pinned = tuple(addresses)
+
+    def create_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+        return _connect_any(pinned, address[1], timeout, source_address)
+
+    def factory(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = connection_class(host, **kwargs)
+        connection._create_connection = create_connection  # type: ignore[attr-defined]
+        return connection
+
+    return factory
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, addresses: Sequence[IPAddress]) -> None:
+        super().__init__()
+        self._addresses = addresses
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_pinned(http.client.HTTPConnection, self._addresses), req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, addresses: Sequence[IPAddress], context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._addresses = addresses
+        self._tls = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_pinned(http.client.HTTPSConnection, self._addresses), req, context=self._tls)
+
+
+def _webhook_opener(addresses: Sequence[IPAddress], ssl_context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
     # Deliberately bare: no ProxyHandler (the process environment must not reroute deliveries, and the
     # host the caller approved is the host we connect to), no redirect handler (a 3xx must reach us, not be
     # followed to a host nobody checked), no error processor (every status comes back as a response, not
-    # an exception) and no file:, ftp: or data: handlers.
+    # an exception) and no file:, ftp: or data: handlers. Connections go to ``addresses`` only.
     opener = urllib.request.OpenerDirector()
-    opener.add_handler(urllib.request.HTTPHandler())
-    opener.add_handler(urllib.request.HTTPSHandler())
+    opener.add_handler(_PinnedHTTPHandler(addresses))
+    opener.add_handler(_PinnedHTTPSHandler(addresses, ssl_context or ssl.create_default_context()))
     return opener
 
 
 def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload: Mapping[str, Any], *, now: int,
-                 timeout: float = 5.0, allow_hosts: Callable[[str], bool] | None = None) -> DeliveryResult:
+                 timeout: float = 5.0, allow_hosts: Callable[[str], bool] | None = None, allow_private: bool = False,
+                 ssl_context: ssl.SSLContext | None = None) -> DeliveryResult:
     """POST ``payload`` as canonical JSON (:func:`canonical_json`) to ``url``, signed with ``secret``.
 
     Headers: ``Content-Type: application/json``, ``X-Processdesk-Event: <event_type>``,
@@ -727,15 +952,20 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
     (``X-processdesk-delivery``); HTTP header names are case-insensitive.
 
     ``allow_hosts`` is called with the URL's lower-case host name (IPv6 without brackets) before anything
-    is sent; False refuses the delivery permanently. It sees the name, not the address it resolves to: to
-    block internal networks, resolve and check in the callback (a DNS answer that changes between the
-    check and the connection is not prevented). Redirects are never followed and environment proxies are
-    not used. ``timeout`` applies to the connection and to each read, not to the request as a whole.
+    is sent; False refuses the delivery permanently. Then the name is resolved, once: unless
+    ``allow_private``, a name of this machine or any address outside the public internet among the answers
+    (see :func:`address_refusal`) refuses the delivery permanently, and the connection goes only to the
+    addresses that were checked (see the module docstring), while the Host header, TLS server name and
+    certificate check use the name. ``ssl_context`` verifies HTTPS servers (default: the system's trusted
+    CAs with host name checking). Redirects are never followed and environment proxies are not used.
+    ``timeout`` applies to the connection and to each read, not to the request as a whole, nor to name
+    resolution.
 
     Outcomes: 2xx ok; 3xx, and 4xx other than 408 and 429, permanent; 408, 429, 5xx and any other status
-    transient; network errors and timeouts transient; an unusable URL (non-http(s) scheme, credentials,
-    no host), an empty secret, an event id/type that is not printable ASCII, or a payload that is not
-    JSON-serialisable is permanent and nothing is sent. At most 64 KiB of the response body is read; the
+    transient; network errors, timeouts and names that do not resolve transient; an unusable URL
+    (non-http(s) scheme, credentials, no host), a refused host or address, an empty secret, an event
+    id/type that is not printable ASCII, or a payload that is not JSON-serialisable is permanent and
+    nothing is sent. At most 64 KiB of the response body is read; the
     start of it is quoted in ``detail`` for failures.
 
     Raises:
@@ -753,7 +983,7 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
                               duration_ms=(time.monotonic() - started) * 1000.0)
 
     try:
-        host = _check_webhook_url(url)
+        host, port = _check_webhook_url(url)
         for label, value in (("event_id", event_id), ("event_type", event_type)):
             if not isinstance(value, str) or not _TOKEN.fullmatch(value):
                 raise _Refused(f"{label} must be 1-200 printable ASCII characters without spaces")
@@ -767,6 +997,19 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
         return result(False, True, f"not sent: {exc}")
     if allow_hosts is not None and not allow_hosts(host):
         return result(False, True, f"not sent: host {host} is not allowed")
+    refusal = None if allow_private else _destination_refusal(host, ())  # a name of this machine: not even looked up
+    if refusal is not None:
+        return result(False, True, f"not sent: {refusal}; webhooks may not reach private networks")
+    try:
+        addresses = resolve_host(host, port)
+    except UnicodeError as exc:
+        return result(False, True, f"not sent: host {host} is not a valid host name: {exc}")
+    except OSError as exc:
+        return result(False, False, f"connection failed: cannot resolve {host}: {exc}")
+    if not allow_private:
+        refusal = _destination_refusal(host, addresses)
+        if refusal is not None:
+            return result(False, True, f"not sent: {refusal}; webhooks may not reach private networks")
 
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json",
@@ -776,7 +1019,7 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
         "X-Processdesk-Signature": sign_webhook(secret, now, body),
     })
     try:
-        with _webhook_opener().open(request, timeout=timeout) as response:
+        with _webhook_opener(addresses, ssl_context).open(request, timeout=timeout) as response:
             status: int = response.status
             reason = response.reason or ""
             location = response.headers.get("Location", "")

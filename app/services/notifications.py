@@ -19,12 +19,21 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.db import TRANSACTION_SCOPED, begin_write
+from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import DeliveryAttempt, Group, Notification, OutboxMessage, Role, Ticket, User, Webhook
 
 from .audit import AuditLog, json_safe
-from .delivery import MAX_ATTEMPTS, EmailMessage, SmtpSettings, next_attempt_delay, post_webhook, send_email
+from .delivery import (
+    MAX_ATTEMPTS,
+    DeliveryResult,
+    EmailMessage,
+    SmtpSettings,
+    next_attempt_delay,
+    post_webhook,
+    send_email,
+    webhook_target_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +70,9 @@ _GROUP_MEMBERS = (select(*_RECIPIENT_COLUMNS).join(User.groups)
                   .where(Group.name == bindparam("group"), User.active.is_(True)).order_by(User.id))
 _ACTIVE_USER = select(*_RECIPIENT_COLUMNS).where(User.username == bindparam("username"), User.active.is_(True))
 _INSERTS = {Notification: insert(Notification), OutboxMessage: insert(OutboxMessage)}
-_ACTIVE_HOOKS = select(Webhook.id, Webhook.url, Webhook.events).where(Webhook.active.is_(True)).order_by(Webhook.id)
+_ACTIVE_HOOKS = (select(Webhook.id, Webhook.url, Webhook.events)
+                 .where(Webhook.active.is_(True), Webhook.deleted_at.is_(None)).order_by(Webhook.id))
+_LIVE_HOOKS = select(Webhook).where(Webhook.deleted_at.is_(None))
 
 
 class _Hook(NamedTuple):
@@ -174,21 +185,20 @@ class NotificationService:
         return user
 
     # -- webhooks (admin) -----------------------------------------------------------------------------
+    #
+    # Every operation is for admins only; a refusal is audited. A deleted webhook is kept (deleted_at
+    # set, secret wiped) for its delivery log, but is "not found" to every operation here.
 
     def add_webhook(self, actor: User, url: str, secret: str, events: list[str]) -> Webhook:
-        if not actor.has_role(Role.ADMIN):
-            self.audit.refuse(actor, "webhook_create", reason="admin only")
-            raise PermissionDenied("only admins manage webhooks")
-        problems: dict[str, list[str]] = {}
-        if not url.startswith(("http://", "https://")):
-            problems["url"] = ["must be an http or https URL"]
-        if len(secret) < 16:
-            problems["secret"] = ["must be at least 16 characters"]
-        unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
-        if unknown or not events:
-            problems["events"] = [f"one or more of: *, {', '.join(EVENT_TYPES)}"]
-        if problems:
-            raise ValidationFailed("webhook is invalid", details={"fields": problems})
+        """Subscribe ``url`` to ``events`` (event types, or ``["*"]``), signing with ``secret``.
+
+        Raises:
+            PermissionDenied: ``actor`` is no admin.
+            ValidationFailed: naming each bad field; the URL is checked as deliveries will be
+                (:meth:`_url_problem`).
+        """
+        self._require_admin(actor, "webhook_create")
+        self._validate(url=url, secret=secret, events=events)
         hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
         self.session.add(hook)
         self.session.info.pop(ACTIVE_HOOKS, None)
@@ -196,9 +206,80 @@ class NotificationService:
         self.audit.record("webhook_created", actor, payload={"id": hook.id, "url": url, "events": events})
         return hook
 
+    def list_webhooks(self, actor: User, page: int, per_page: int) -> tuple[list[Webhook], int]:
+        """One page of the webhooks, newest first, and their number (counted up to ``COUNT_CAP``).
+
+        Raises:
+            PermissionDenied: ``actor`` is no admin.
+        """
+        self._require_admin(actor, "webhook_list")
+        total, _exact = count_capped(self.session, _LIVE_HOOKS)
+        rows = list(self.session.scalars(_LIVE_HOOKS.order_by(Webhook.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+        return rows, total
+
+    def get_webhook(self, actor: User, webhook_id: int) -> Webhook:
+        """Raises: PermissionDenied (no admin); NotFound (no such webhook, or deleted)."""
+        self._require_admin(actor, "webhook_read", webhook_id=webhook_id)
+        return self._webhook(webhook_id)
+
+    def update_webhook(self, actor: User, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
+        """Change any of ``url``, ``events``, ``active`` and ``secret`` (keys absent from ``changes`` stay).
+
+        The new values are checked as :meth:`add_webhook` checks them. Pending deliveries go to the new
+        URL with the new secret; a deactivated webhook's pending deliveries are dropped when due. An
+        audit event ``webhook_updated`` names the changed fields (never the secret's value).
+
+        Raises:
+            PermissionDenied: ``actor`` is no admin.
+            NotFound: no such webhook, or deleted.
+            ValidationFailed: naming each bad field.
+        """
+        self._require_admin(actor, "webhook_update", webhook_id=webhook_id)
+        hook = self._webhook(webhook_id)
+        self._validate(url=changes.get("url"), secret=changes.get("secret"), events=changes.get("events"))
+        changed = [key for key in ("url", "events", "active", "secret")
+                   if key in changes and changes[key] != getattr(hook, key)]
+        for key in changed:
+            setattr(hook, key, list(changes[key]) if key == "events" else changes[key])
+        if changed:
+            self.session.info.pop(ACTIVE_HOOKS, None)
+            self.audit.record("webhook_updated", actor, payload={
+                "id": hook.id, "changed": changed, **{key: getattr(hook, key) for key in changed if key != "secret"}})
+        return hook
+
+    def delete_webhook(self, actor: User, webhook_id: int) -> int:
+        """Delete a webhook: it is never delivered to again, and its pending messages are cancelled.
+
+        The row stays (``deleted_at`` set, deactivated, secret wiped) so that its outbox messages and
+        delivery attempts remain as an audit trail of what was sent where. A message a sweeper is sending
+        at this moment may still arrive. Returns how many pending messages were cancelled.
+
+        Raises:
+            PermissionDenied: ``actor`` is no admin.
+            NotFound: no such webhook, or already deleted.
+        """
+        self._require_admin(actor, "webhook_delete", webhook_id=webhook_id)
+        hook = self._webhook(webhook_id)
+        hook.deleted_at = self.clock.now()
+        hook.active = False
+        hook.secret = ""
+        result = self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.webhook_id == hook.id, OutboxMessage.status == "pending")
+            .values(status="cancelled", last_error="webhook deleted").execution_options(synchronize_session=False))
+        cancelled = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        self.session.info.pop(ACTIVE_HOOKS, None)
+        self.audit.record("webhook_deleted", actor, payload={"id": hook.id, "url": hook.url, "cancelled": cancelled})
+        return cancelled
+
     def deliveries(self, actor: User, webhook_id: int) -> list[tuple[OutboxMessage, list[DeliveryAttempt]]]:
-        if not actor.has_role(Role.ADMIN):
-            raise PermissionDenied("only admins read delivery logs")
+        """The newest 200 messages to a webhook with their attempts.
+
+        Raises:
+            PermissionDenied: ``actor`` is no admin.
+            NotFound: no such webhook, or deleted.
+        """
+        self._require_admin(actor, "webhook_deliveries", webhook_id=webhook_id)
+        self._webhook(webhook_id)
         messages = list(self.session.scalars(select(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id)
                                              .order_by(OutboxMessage.id.desc()).limit(200)))
         attempts: dict[int, list[DeliveryAttempt]] = {}
@@ -207,6 +288,47 @@ class NotificationService:
                     DeliveryAttempt.message_id.in_([m.id for m in messages])).order_by(DeliveryAttempt.id)):
                 attempts.setdefault(attempt.message_id, []).append(attempt)
         return [(m, attempts.get(m.id, [])) for m in messages]
+
+    def _require_admin(self, actor: User, action: str, **extra: Any) -> None:
+        if not actor.has_role(Role.ADMIN):
+            self.audit.refuse(actor, action, reason="admin only", **extra)
+            raise PermissionDenied("only admins manage webhooks")
+
+    def _webhook(self, webhook_id: int) -> Webhook:
+        hook = self.session.get(Webhook, webhook_id)
+        if hook is None or hook.deleted_at is not None:
+            raise NotFound(f"no webhook {webhook_id}")
+        return hook
+
+    def _validate(self, *, url: str | None, secret: str | None, events: list[str] | None) -> None:
+        """Check the given values (None: not given); ValidationFailed names every bad field."""
+        problems: dict[str, list[str]] = {}
+        if url is not None:
+            problem = self._url_problem(url)
+            if problem:
+                problems["url"] = [problem]
+        if secret is not None and len(secret) < 16:
+            problems["secret"] = ["must be at least 16 characters"]
+        if events is not None:
+            unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
+            if unknown or not events:
+                problems["events"] = [f"one or more of: *, {', '.join(EVENT_TYPES)}"]
+        if problems:
+            raise ValidationFailed("webhook is invalid", details={"fields": problems})
+
+    def _url_problem(self, url: str) -> str | None:
+        """What is wrong with ``url`` as a webhook destination, checked as deliveries check it.
+
+        Besides the URL's form: a host outside ``WEBHOOK_ALLOWED_HOSTS``, and unless
+        ``WEBHOOK_ALLOW_PRIVATE_NETWORKS``, a host that is or now resolves to a non-public address.
+        (A name that does not resolve yet is accepted; every delivery checks again.)"""
+        return webhook_target_problem(url, allow_hosts=self._allowed_host, allow_private=self._allow_private())
+
+    def _allow_private(self) -> bool:
+        value = self.config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS")
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
 
     # -- delivering (sweeper) ---------------------------------------------------------------------------
 
@@ -235,6 +357,8 @@ class NotificationService:
             self.session.rollback()
             return "skipped"
         self.session.rollback()  # no transaction held open while we talk to the network
+        result: DeliveryResult | None = None
+        unsent = ("dead", "webhook removed or disabled")  # (status, reason) when result is None
         if message.channel == "email":
             result = send_email(SmtpSettings.from_config(self.config), EmailMessage(
                 to=[message.recipient], subject=message.subject, text=message.body,
@@ -242,11 +366,14 @@ class NotificationService:
         else:
             hook = self.session.get(Webhook, message.webhook_id) if message.webhook_id else None
             self.session.rollback()
-            if hook is None or not hook.active:
-                result = None
-            else:
+            if hook is not None and hook.deleted_at is not None:
+                unsent = ("cancelled", "webhook deleted")  # deleted since the message was claimed
+            elif hook is not None and hook.active:
+                # The address check runs here again, on the addresses the request then goes to: DNS may
+                # answer differently than when the URL was saved.
                 result = post_webhook(hook.url, hook.secret, message.event_id, message.event_type, message.payload,
-                                      now=int(self.clock.now().timestamp()), allow_hosts=self._allowed_host)
+                                      now=int(self.clock.now().timestamp()), allow_hosts=self._allowed_host,
+                                      allow_private=self._allow_private())
         begin_write(self.session)
         message = self.session.get(OutboxMessage, message_id, populate_existing=True)
         assert message is not None
@@ -255,7 +382,7 @@ class NotificationService:
         message.claimed_until = None
         message.claimed_by = None
         if result is None:
-            message.status, message.last_error = "dead", "webhook removed or disabled"
+            message.status, message.last_error = unsent
         else:
             self.session.add(DeliveryAttempt(message_id=message.id, attempt=message.attempts, at=now, ok=result.ok,
                                              status=result.status, detail=result.detail[:2000], duration_ms=result.duration_ms))
@@ -271,7 +398,7 @@ class NotificationService:
 
     def _allowed_host(self, host: str) -> bool:
         allowed = str(self.config.get("WEBHOOK_ALLOWED_HOSTS") or "*")
-        return allowed == "*" or host in {h.strip() for h in allowed.split(",")}
+        return allowed == "*" or host in {h.strip().lower() for h in allowed.split(",")}
 
     def sweep(self, sweeper_id: str, limit: int = 50) -> DeliveryReport:
         report = DeliveryReport()

@@ -84,6 +84,8 @@ EVENT_LABELS = {
     "user_locale_changed": _l("Language changed"),
     "user_manager_set": _l("Line manager set"),
     "webhook_created": _l("Webhook created"),
+    "webhook_updated": _l("Webhook updated"),
+    "webhook_deleted": _l("Webhook deleted"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import ipaddress
 import json
 import random
 import shutil
@@ -33,13 +34,17 @@ from app.services.delivery import (
     DeliveryResult,
     EmailMessage,
     SmtpSettings,
+    address_refusal,
     canonical_json,
+    literal_address,
     next_attempt_delay,
     post_webhook,
+    resolve_host,
     send_email,
     should_retry,
     sign_webhook,
     verify_webhook_signature,
+    webhook_target_problem,
 )
 
 SENDER = "ProcessDesk <desk@example.test>"
@@ -512,7 +517,8 @@ PAYLOAD = {"ticket": "INC-42", "state": "resolved", "by": {"name": "Zoë", "id":
 
 
 def deliver(url: str, **kwargs: Any) -> DeliveryResult:
-    values: dict[str, Any] = {"now": NOW, "timeout": 2.0}
+    # The receivers listen on 127.0.0.1: private networks allowed unless a test says otherwise.
+    values: dict[str, Any] = {"now": NOW, "timeout": 2.0, "allow_private": True}
     values.update(kwargs)
     return post_webhook(url, SECRET, "evt-0001", "ticket.resolved", PAYLOAD, **values)
 
@@ -612,6 +618,225 @@ def test_webhook_bad_inputs_are_permanent(receiver: Receiver) -> None:
     assert receiver.hits == []
     with pytest.raises(ValueError):
         post_webhook(url, SECRET, "evt-1", "t", {}, now=NOW, timeout=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Webhook destinations: no loopback, private, link-local, ... addresses unless allowed; pinned connections
+
+
+class FakeDns:
+    """Stands in for ``socket.getaddrinfo``: made-up names answer from ``answers`` (one list of addresses
+    per lookup, the last repeated), IP literals resolve as usual, any other name does not resolve (no test
+    asks real DNS). ``asked`` lists the names looked up."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.answers: dict[str, list[list[str]]] = {}
+        self.asked: list[str] = []
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower() in self.answers:
+            self.asked.append(name.lower())
+            queue = self.answers[name.lower()]
+            answer = queue.pop(0) if len(queue) > 1 else queue[0]
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0)) if ":" in a
+                    else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answer]
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return self.real(host, port, *args, **kwargs)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    fake = FakeDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
+
+
+REFUSED_ADDRESSES = [
+    ("127.0.0.1", "loopback"), ("127.255.0.9", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"), ("192.168.1.1", "private"),
+    ("fc00::1", "private"), ("fd12:3456::1", "private"), ("fec0::1", "private"), ("::ffff:192.168.0.1", "private"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
+    ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("ff02::1", "multicast"),
+    ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"),
+    ("::127.0.0.1", "reserved"),  # IPv4-compatible IPv6 (deprecated)
+    ("100.64.0.1", "not publicly routable"), ("192.0.2.1", "not publicly routable"),
+    ("198.18.0.1", "not publicly routable"), ("0.1.2.3", "not publicly routable"), ("2001:db8::1", "not publicly routable"),
+    ("2002:7f00:1::", "loopback"), ("2002:a00:1::", "private"), ("64:ff9b::a9fe:a9fe", "link-local"),  # 6to4, NAT64
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), REFUSED_ADDRESSES)
+def test_non_public_addresses_are_refused(text: str, kind: str) -> None:
+    reason = address_refusal(ipaddress.ip_address(text))
+
+    assert reason is not None and kind in reason, (text, reason)
+
+
+@pytest.mark.parametrize("text", ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8",
+                                  "2002:808:808::", "64:ff9b::808:808", "172.32.0.1", "11.0.0.1"])
+def test_public_addresses_pass(text: str) -> None:
+    assert address_refusal(ipaddress.ip_address(text)) is None
+
+
+@pytest.mark.parametrize(("host", "address"), [
+    ("127.0.0.1", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("0X7F.1", "127.0.0.1"), ("2130706433", "127.0.0.1"),
+    ("127.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"), ("017700000001", "127.0.0.1"), ("127.0.0.1.", "127.0.0.1"),
+    ("::1", "::1"), ("::ffff:7f00:1", "::ffff:127.0.0.1"), ("10", "0.0.0.10"),
+])
+def test_literal_addresses_include_the_legacy_ipv4_spellings(host: str, address: str) -> None:
+    assert literal_address(host) == ipaddress.ip_address(address)
+    assert resolve_host(host, 80) == [ipaddress.ip_address(address)]
+
+
+@pytest.mark.parametrize("host", ["example.com", "hooks.example.test", "0x7g000001", "1.2.3.4.5", "localhost", "127.0.0.1x"])
+def test_names_are_not_literal_addresses(host: str) -> None:
+    assert literal_address(host) is None
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:5432/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[::1]:8080/hook",
+    "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/", "http://0x7f000001/", "http://2130706433/", "http://127.1/",
+    "http://0177.0.0.1/", "http://localhost/", "http://LOCALHOST./", "http://api.localhost:9000/", "http://ip6-localhost/",
+    "http://10.0.0.7/", "https://192.168.10.1/", "http://[fd00::5]/", "http://[fe80::1%25eth0]/", "http://224.0.0.251/",
+    "http://0.0.0.0:8000/", "http://[::]/", "http://0/", "http://internal.example.test/", "http://mixed.example.test/",
+])
+def test_webhook_target_problem_names_the_reason(fake_dns: FakeDns, url: str) -> None:
+    fake_dns.answers["internal.example.test"] = [["10.20.30.40"]]
+    fake_dns.answers["mixed.example.test"] = [["93.184.216.34", "2606:2800:220:1::1", "127.0.0.1"]]  # every one is checked
+
+    problem = webhook_target_problem(url)
+
+    assert problem is not None and "private networks" in problem, (url, problem)
+    assert webhook_target_problem(url, allow_private=True) is None
+
+
+def test_webhook_target_problem_passes_public_and_unresolvable_hosts(fake_dns: FakeDns) -> None:
+    fake_dns.answers["hooks.example.com"] = [["93.184.216.34", "2606:2800:220:1::1"]]
+
+    assert webhook_target_problem("https://hooks.example.com/processdesk") is None
+    assert webhook_target_problem("http://93.184.216.34:8080/hook") is None
+    assert webhook_target_problem("http://[2606:2800:220:1::1]/") is None
+    # DNS may be down when the URL is saved; every delivery resolves and checks again.
+    assert webhook_target_problem("https://not-yet.example.com/") is None
+    # Not resolved at all: the URL's own host is still checked.
+    assert webhook_target_problem("https://internal.example.com/", resolve=False) is None
+    assert webhook_target_problem("http://127.0.0.1/", resolve=False) is not None
+    assert webhook_target_problem("ftp://hooks.example.com/x") == "webhook URL scheme 'ftp' is not allowed; use http or https"
+    assert webhook_target_problem("https://hooks.example.com/", allow_hosts=lambda host: False) == \
+        "host hooks.example.com is not allowed"
+
+
+@pytest.mark.parametrize("url_of", [
+    lambda port: f"http://127.0.0.1:{port}/ok", lambda port: f"http://0x7f000001:{port}/ok",
+    lambda port: f"http://127.1:{port}/ok", lambda port: f"http://localhost:{port}/ok",
+    lambda port: f"http://[::ffff:127.0.0.1]:{port}/ok", lambda port: f"http://loop.example.test:{port}/ok",
+])
+def test_webhooks_to_private_addresses_are_refused_by_default_without_connecting(
+        receiver: Receiver, fake_dns: FakeDns, url_of: Callable[[int], str]) -> None:
+    fake_dns.answers["loop.example.test"] = [["127.0.0.1"]]
+
+    result = post_webhook(url_of(receiver.server_address[1]), SECRET, "evt-1", "t", PAYLOAD, now=NOW)
+
+    assert not result.ok and result.permanent, result
+    assert result.detail.startswith("not sent: host ") and "private networks" in result.detail
+    assert receiver.hits == []
+
+
+def test_a_name_resolving_to_a_public_and_a_private_address_is_refused(receiver: Receiver, fake_dns: FakeDns) -> None:
+    fake_dns.answers["split.example.test"] = [["93.184.216.34", "127.0.0.1"]]
+
+    result = deliver(f"http://split.example.test:{receiver.server_address[1]}/ok", allow_private=False)
+
+    assert result.permanent and "resolves to 127.0.0.1, a loopback address" in result.detail, result
+    assert receiver.hits == []
+
+
+def test_the_connection_goes_to_the_address_that_was_resolved_once(receiver: Receiver, fake_dns: FakeDns) -> None:
+    # A rebinding name: the first answer is used; a second lookup would answer an unreachable address.
+    fake_dns.answers["rebind.example.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+    port = receiver.server_address[1]
+
+    result = deliver(f"http://rebind.example.test:{port}/ok")
+
+    assert result.ok, result
+    assert fake_dns.asked == ["rebind.example.test"]  # resolved once, not again by urllib
+    assert receiver.hits[0].headers["host"] == f"rebind.example.test:{port}"  # the name, not the address
+
+
+def test_every_checked_address_is_tried_in_turn(receiver: Receiver, fake_dns: FakeDns) -> None:
+    # Nothing listens on 127.0.0.2 (the receiver is bound to 127.0.0.1): refused, then the next address.
+    fake_dns.answers["two.example.test"] = [["127.0.0.2", "127.0.0.1"]]
+
+    assert deliver(f"http://two.example.test:{receiver.server_address[1]}/ok").ok
+    assert len(receiver.hits) == 1
+
+
+def test_a_name_that_does_not_resolve_is_transient(fake_dns: FakeDns) -> None:
+    result = deliver("https://nowhere.example.test/hook")
+
+    assert not result.ok and not result.permanent, result
+    assert "cannot resolve nowhere.example.test" in result.detail
+
+
+@pytest.fixture(scope="module")
+def named_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("TLS tests need the openssl command line to generate a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls-named")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=hooks.example.test",
+         "-addext", "subjectAltName=DNS:hooks.example.test"],
+        check=True, capture_output=True, timeout=20,
+    )
+    return Certificate(cert, key)
+
+
+@pytest.fixture
+def tls_receiver(named_certificate: Certificate) -> Iterator[tuple[Receiver, list[str]]]:
+    server = Receiver()
+    names: list[str] = []
+    context = named_certificate.server_context()
+
+    def remember_server_name(_sock: Any, name: str | None, _context: ssl.SSLContext) -> None:
+        names.append(name or "")
+
+    context.sni_callback = remember_server_name
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tls-webhook-receiver")
+    thread.start()
+    try:
+        yield server, names
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5.0)
+
+
+def test_https_goes_to_the_pinned_address_but_verifies_the_url_name(
+        tls_receiver: tuple[Receiver, list[str]], named_certificate: Certificate, fake_dns: FakeDns) -> None:
+    server, server_names = tls_receiver
+    port = server.server_address[1]
+    fake_dns.answers["hooks.example.test"] = [["127.0.0.1"]]
+    fake_dns.answers["other.example.test"] = [["127.0.0.1"]]
+    trust = ssl.create_default_context(cafile=str(named_certificate.cert))
+
+    result = deliver(f"https://hooks.example.test:{port}/ok", ssl_context=trust)
+
+    assert result.ok, result
+    assert server_names == ["hooks.example.test"]  # SNI is the URL's name
+    assert server.hits[0].headers["host"] == f"hooks.example.test:{port}"
+    # Same address, another name: the certificate does not match it, so nothing is sent.
+    wrong = deliver(f"https://other.example.test:{port}/ok", ssl_context=trust)
+    assert not wrong.ok and not wrong.permanent and "certificate" in wrong.detail.lower(), wrong
+    assert len(server.hits) == 1
 
 
 # --------------------------------------------------------------------------------------------------
