@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from app.errors import ProcessdeskError, Unauthorized
 from app.schemas import HealthOut, TokenIn, TokenOut
-from app.web.ratelimit import client_address, login_throttle, note_login_failure
+from app.web.ratelimit import client_address, login_retry_after, note_login_failure, note_login_success
 
 from . import services, unit_of_work
 
@@ -43,9 +43,9 @@ class TokenView(MethodView):
         sign-in's (the same counts and ``WEB_LOGIN_*`` settings, app/web/ratelimit.py)."""
         svc = services()
         username, password = body["username"], body["password"]
-        throttle, address = login_throttle(), client_address()
+        address = client_address()
         now = svc.runtime.clock.now().timestamp()
-        wait = throttle.retry_after(username, address, now)
+        wait = login_retry_after(username, address, now)
         if wait:
             return _too_many_attempts(wait)
         try:
@@ -54,7 +54,7 @@ class TokenView(MethodView):
         except Unauthorized:
             note_login_failure(username, address, now)
             raise
-        throttle.record_success(username)
+        note_login_success(username)
         return token
 
 

@@ -8,7 +8,7 @@ from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
 from .record import KnowledgeArticle, Notification, RecordSequence, Ticket, TicketComment, TicketLink
 from .sla import SlaClock, SlaEvent, SlaPolicy
-from .user import Group, Role, User, UserRole, WebSession, user_group
+from .user import Group, LoginFailure, Role, User, UserRole, WebSession, user_group
 
 __all__ = [
     "DeliveryAttempt",
@@ -41,6 +41,7 @@ __all__ = [
     "User",
     "UserRole",
     "WebSession",
+    "LoginFailure",
     "user_group",
     "utcnow",
 ]

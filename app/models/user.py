@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint, inspect
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, UniqueConstraint, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, str128, str255, timestamp
@@ -137,3 +137,21 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None]
     # signed_out | expired | password_changed | replaced
     end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginFailure(Base):
+    """One failed sign-in, counted against a username (``kind`` "name") or a client address
+    ("address") by the login rate limit (app/web/ratelimit.py). In the database rather than in
+    each web worker's memory, so that the limit holds however many workers serve the site.
+    ``at`` is seconds since the epoch; a key's rows older than the window are deleted as it
+    gets new ones, and the whole table's whenever an attempt locks a key."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_kind_key_at", "kind", "key", "at"),
+                      Index("ix_login_failure_at", "at"))
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(160))
+    at: Mapped[float] = mapped_column(Float)
+

@@ -29,8 +29,9 @@ from app.api import services, unit_of_work
 from app.errors import Unauthorized
 from app.models import User
 
+from . import ratelimit
 from .i18n import SESSION_KEY as LANGUAGE_KEY
-from .ratelimit import LoginRateLimiter, client_address, login_throttle, note_login_failure
+from .ratelimit import LoginRateLimiter, client_address, login_throttle
 
 CSRF_FIELD = "csrf_token"
 #: The cookie's key for the session id (the server-side web_session row).
@@ -186,15 +187,15 @@ def check_csrf() -> None:
 
 def login_retry_after(username: str) -> int:
     """Seconds until this name may be tried again from this address; 0 if it may now."""
-    return login_throttle().retry_after(username, client_address(), now_seconds())
+    return ratelimit.login_retry_after(username, client_address(), now_seconds())
 
 
 def record_login_failure(username: str) -> None:
-    note_login_failure(username, client_address(), now_seconds())
+    ratelimit.note_login_failure(username, client_address(), now_seconds())
 
 
 def record_login_success(username: str) -> None:
-    login_throttle().record_success(username)
+    ratelimit.note_login_success(username)
 
 
 def safe_next(target: Any) -> str | None:

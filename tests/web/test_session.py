@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.errors import Unauthorized
-from app.models import AuditEvent, User, WebSession
+from app.models import AuditEvent, LoginFailure, User, WebSession
 from tests.conftest import sent_statements
 from tests.web.conftest import PASSWORD, text_of
 
@@ -339,3 +339,47 @@ def test_an_api_token_and_an_api_lockout_are_audited_with_the_address(web, desk,
     issued = sign_in_events(services, "token_issued")
     assert issued[-1][1] == "alex" and issued[-1][2] == {"channel": "api", "address": "127.0.0.1"}
     assert [p["username"] for _k, _a, p in sign_in_events(services, "sign_in_locked")] == ["nina"]
+
+
+def test_the_limit_holds_across_web_workers(app, web, desk, connection, clock, database_url):
+    """Two applications on one database stand for two gunicorn workers: failures on either count."""
+    from sqlalchemy.orm import sessionmaker
+
+    from app import create_app
+    from tests.conftest import TEST_CONFIG
+    from tests.web.conftest import WebClient
+
+    worker = create_app({**TEST_CONFIG, "DATABASE_URL": database_url}, clock=clock)
+    ext = worker.extensions["processdesk"]
+    ext.db_engine.dispose()
+    ext.session_factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                       expire_on_commit=False)
+    other = WebClient(worker.test_client())
+    for _ in range(3):
+        assert web.post("/login", {"username": "alex", "password": "wrong"}).status_code == 401
+    for _ in range(2):
+        assert other.post("/login", {"username": "alex", "password": "wrong"}).status_code == 401
+    assert web.post("/login", {"username": "alex", "password": PASSWORD}).status_code == 429
+    assert other.post("/login", {"username": "alex", "password": PASSWORD}).status_code == 429
+    clock.advance(timedelta(minutes=5, seconds=1))
+    other.login("alex")
+
+
+def failure_rows(services):
+    """The login_failure rows, read without holding a transaction open under later requests."""
+    rows = services.session.execute(select(LoginFailure.kind, LoginFailure.key)).all()
+    services.session.rollback()
+    return rows
+
+
+def test_old_failures_leave_the_table(web, desk, services, clock):
+    for name in ("ann", "bob", "cy"):
+        web.post("/login", {"username": name, "password": "wrong"})
+    assert len(failure_rows(services)) == 6  # the name's and the address's
+    clock.advance(timedelta(minutes=6))
+    for _ in range(5):  # the fifth locks "dora", which sweeps out every row past the window
+        web.post("/login", {"username": "dora", "password": "wrong"})
+    left = failure_rows(services)
+    assert sorted(set(left)) == [("address", "127.0.0.1"), ("name", "dora")] and len(left) == 10
+    web.login("nina")  # a success clears only its own name's failures
+    assert len(failure_rows(services)) == 10
