@@ -62,7 +62,12 @@ class Ticket(Base):
 
 
 class TicketLink(Base):
-    """A directed link between two records; shown on both."""
+    """A directed, typed link between two records; shown on both, worded from each end.
+
+    One row per (source, target, type). What a type states is RecordService's (``LINK_RELATIONS``):
+    it also refuses a second row stating the same relation from the other end ("related" either
+    way, "caused_by" from an incident and "related_incident" from its problem).
+    """
 
     __tablename__ = "ticket_link"
     __table_args__ = (UniqueConstraint("source_id", "target_id", "link_type"),)

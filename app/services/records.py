@@ -4,11 +4,17 @@ A process declares in ``<process_id>.record.json`` which task-data variables fee
 fields (docs/PROCESSES.md); after every engine step ``sync`` copies them, so no code is written per
 flow. Timestamps follow the status: first response when the status first leaves its start value,
 resolved/closed on the first entry into a resolved/closed status (cleared on reopen).
+
+Links are directed and typed; each type states one relation between the two records (see
+``LINK_RELATIONS``). A pair of records may hold several relations (related to, and caused by), but
+each relation once: a link stating what another already states, from either end, is not added.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
@@ -18,6 +24,9 @@ from app.clock import Clock
 from app.db import COUNT_CAP, count_capped, insert_row, set_reference
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
+    CatalogItem,
+    DefinitionFile,
+    ProcessDefinition,
     ProcessInstance,
     RecordSequence,
     Role,
@@ -29,6 +38,7 @@ from app.models import (
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .forms import START_FORM_SUFFIX
 from .notifications import NotificationService
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
@@ -36,9 +46,29 @@ KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
 STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
 SORTABLE = {"number": Ticket.id, "opened_at": Ticket.opened_at, "updated_at": Ticket.updated_at,
             "priority": Ticket.priority, "status": Ticket.status, "title": Ticket.title}
-LINK_TYPES = {"related", "related_incident", "caused_by", "duplicate_of", "fix_change", "problem", "parent", "child",
-              "known_error", "blocks"}
+#: What a link ``source -> target`` of each type states: ``(relation, source_is_subject)``, read as
+#: "subject <relation> object". "caused_by" and "related_incident" (what incident management and
+#: problem management write) state one relation from its two ends: the problem causes the incident.
+LINK_RELATIONS: dict[str, tuple[str, bool]] = {
+    "related": ("related", True),            # either way round: see SYMMETRIC
+    "caused_by": ("causes", False),          # the target causes the source
+    "problem": ("causes", False),            # the target is the source's problem: the same relation
+    "related_incident": ("causes", True),    # the source (a problem) causes the target (its incident)
+    "duplicate_of": ("duplicates", True),    # the source duplicates the target
+    "fix_change": ("fixes", False),          # the target (a change) fixes the source
+    "parent": ("parent_of", False),          # the target is the source's parent
+    "child": ("parent_of", True),            # the target is the source's child
+    "known_error": ("documents", False),     # the target documents the source's known error
+    "blocks": ("blocks", True),              # the source blocks the target
+}
+SYMMETRIC = frozenset({"related"})
+LINK_TYPES = set(LINK_RELATIONS)
 MAX_COMMENT = 20_000
+#: Record fields whose values may be codes that forms give titles to. The status has the pages'
+#: own words; people and groups are names, shown as written (as the list filters them).
+TITLED_FIELDS = ("priority", "category", "service", "ci")
+#: The longest text taken for a catalog item code when looking up item names.
+_MAX_ITEM_CODE = 64
 
 
 def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
@@ -65,6 +95,92 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
         value = mapping.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             fail(key, "must be a list of status names")
+
+
+def _relation_key(source_id: int, target_id: int, link_type: str) -> tuple[str, int, int]:
+    """What a link states, the same for every spelling of it: (relation, subject, object); the
+    records in id order for a symmetric relation."""
+    relation, source_is_subject = LINK_RELATIONS.get(link_type, (link_type, True))
+    if relation in SYMMETRIC:
+        low, high = sorted((source_id, target_id))
+        return relation, low, high
+    return (relation, source_id, target_id) if source_is_subject else (relation, target_id, source_id)
+
+
+def title_key(value: Any) -> str:
+    """A value as ``RecordService.value_titles`` keys it: JSON spelling for booleans, whole floats
+    as integers (a catalog cost computed as 950.0 matches an option 950), else ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def option_titles(schema: Any) -> dict[str, dict[str, str]]:
+    """The titles a form gives the values of its top-level fields: name -> {title_key: title}.
+
+    Choices are ``oneOf``/``anyOf`` lists of ``{"const", "title"}`` (for a list field, those of its
+    ``items``); a plain ``enum`` has no titles. Choices filled from task data at run time are not
+    in the file and so not here.
+    """
+    found: dict[str, dict[str, str]] = {}
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    for name, node in (properties or {}).items():
+        if not isinstance(node, Mapping):
+            continue
+        if isinstance(node.get("items"), Mapping):
+            node = node["items"]
+        titles: dict[str, str] = {}
+        for keyword in ("oneOf", "anyOf"):
+            for entry in node.get(keyword) or ():
+                if isinstance(entry, Mapping) and "const" in entry and isinstance(entry.get("title"), str):
+                    titles.setdefault(title_key(entry["const"]), entry["title"])
+        if titles:
+            found[str(name)] = titles
+    return found
+
+
+def _record_titles(forms: Mapping[str, Any], start_form: Any, mapping: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """Record field or ``details.<name>`` -> {title_key: title} from a process's forms and mapping."""
+    by_variable: dict[str, dict[str, str]] = {}
+    schemas = [start_form, *(forms[name] for name in sorted(forms) if not name.endswith(".ui.json"))]
+    for schema in schemas:
+        for variable, titles in option_titles(schema).items():
+            merged = by_variable.setdefault(variable, {})
+            for key, title in titles.items():
+                merged.setdefault(key, title)  # the start form's, then the first task form's by name
+    found: dict[str, dict[str, str]] = {}
+    for field, variable in ((mapping or {}).get("fields") or {}).items():
+        if field in TITLED_FIELDS and variable in by_variable:
+            found[field] = by_variable[variable]
+    for name, variable in ((mapping or {}).get("details") or {}).items():
+        if variable in by_variable:
+            found[f"details.{name}"] = by_variable[variable]
+    return found
+
+
+class _TitleCache:
+    """Titles of each process version's record values, by (content hash, start form digest): a
+    version's forms never change, its start form may be deployed again. Shared by every session."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._found: dict[tuple[str, str | None], dict[str, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None]) -> dict[str, dict[str, str]] | None:
+        with self._lock:
+            return self._found.get(key)
+
+    def put(self, key: tuple[str, str | None], titles: dict[str, dict[str, str]]) -> None:
+        with self._lock:
+            if len(self._found) >= self.size:
+                self._found.clear()
+            self._found[key] = titles
+
+
+_TITLES = _TitleCache()
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -273,21 +389,100 @@ class RecordService:
         return found
 
     def links(self, ticket: Ticket) -> list[dict[str, Any]]:
+        """The record's links as seen from it, oldest first.
+
+        Each: the other record's ``number``, ``kind``, ``title`` and ``status``; the stored
+        ``link_type`` and ``direction`` ("outgoing" when this record is the link's source); the
+        ``relation`` the link states and this record's ``side`` in it: "subject" or "object"
+        (``caused_by`` from an incident to a problem: relation "causes", the incident is its object),
+        "both" for a symmetric relation.
+        """
         out = []
         for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):
-            other = link.target if link.source_id == ticket.id else link.source
+            outgoing = link.source_id == ticket.id
+            other = link.target if outgoing else link.source
+            relation, source_is_subject = LINK_RELATIONS.get(link.link_type, (link.link_type, True))
+            side = "both" if relation in SYMMETRIC else "subject" if outgoing == source_is_subject else "object"
             out.append({"number": other.number, "kind": other.kind, "title": other.title, "status": other.status,
-                        "link_type": link.link_type, "direction": "outgoing" if link.source_id == ticket.id else "incoming",
-                        "created_at": link.created_at})
+                        "link_type": link.link_type, "direction": "outgoing" if outgoing else "incoming",
+                        "relation": relation, "side": side, "created_at": link.created_at})
         return out
 
     def linked_tickets(self, ticket: Ticket, kind: str | None = None) -> list[Ticket]:
-        found = []
-        for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id))):
+        """The other records linked to ``ticket`` (of ``kind``), each once however many links join them."""
+        found: dict[int, Ticket] = {}
+        for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):
             other = link.target if link.source_id == ticket.id else link.source
             if kind is None or other.kind == kind:
-                found.append(other)
+                found.setdefault(other.id, other)
+        return list(found.values())
+
+    def value_titles(self, tickets: Sequence[Ticket]) -> dict[int, dict[str, dict[str, str]]]:
+        """How the records' coded values read: per record id, record field or ``details.<name>`` ->
+        {``title_key(value)``: title}.
+
+        The titles are the option titles of the forms of the record's process version (its task
+        forms, and its start form as deployed now) for the variables its mapping copies, and the
+        names of catalog items for values that are item codes (a catalog request's item). English,
+        as the forms are written; the pages translate them.
+        """
+        found: dict[int, dict[str, dict[str, str]]] = {t.id: {} for t in tickets}
+        instance_ids = sorted({t.instance_id for t in tickets if t.instance_id})
+        if instance_ids:
+            versions = self.session.execute(
+                select(ProcessInstance.id, ProcessDefinition.id, ProcessDefinition.process_id, ProcessDefinition.content_hash)
+                .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                .where(ProcessInstance.id.in_(instance_ids))).tuples().all()
+            start_names = {process_id + START_FORM_SUFFIX for _i, _d, process_id, _h in versions}
+            digests = dict(self.session.execute(select(DefinitionFile.name, DefinitionFile.sha256)
+                                                .where(DefinitionFile.name.in_(sorted(start_names)))).tuples().all())
+            by_instance: dict[int, dict[str, dict[str, str]]] = {}
+            for instance_id, definition_id, process_id, content_hash in versions:
+                start_name = process_id + START_FORM_SUFFIX
+                key = (content_hash, digests.get(start_name))
+                titles = _TITLES.get(key)
+                if titles is None:
+                    titles = self._load_titles(definition_id, start_name if start_name in digests else None)
+                    _TITLES.put(key, titles)
+                by_instance[instance_id] = titles
+            for ticket in tickets:
+                if ticket.instance_id in by_instance:
+                    found[ticket.id] = dict(by_instance[ticket.instance_id])
+        self._add_item_names(tickets, found)
         return found
+
+    def _load_titles(self, definition_id: int, start_name: str | None) -> dict[str, dict[str, str]]:
+        forms, mapping = self.session.execute(
+            select(ProcessDefinition.forms, ProcessDefinition.record_mapping)
+            .where(ProcessDefinition.id == definition_id)).one()
+        start_form = None
+        if start_name is not None:
+            content = self.session.scalar(select(DefinitionFile.content).where(DefinitionFile.name == start_name))
+            try:
+                start_form = json.loads(content.decode("utf-8")) if content is not None else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                start_form = None  # not a form: the start refuses it; the page shows values as written
+        return _record_titles(forms or {}, start_form, mapping)
+
+    def _add_item_names(self, tickets: Sequence[Ticket], found: dict[int, dict[str, dict[str, str]]]) -> None:
+        def coded(ticket: Ticket) -> Iterable[tuple[str, Any]]:
+            for field in TITLED_FIELDS:
+                yield field, getattr(ticket, field)
+            for name, value in (ticket.details or {}).items():
+                for item in value if isinstance(value, list) else [value]:
+                    yield f"details.{name}", item
+
+        candidates = {value for t in tickets for _key, value in coded(t)
+                      if isinstance(value, str) and 0 < len(value) <= _MAX_ITEM_CODE and " " not in value}
+        if not candidates:
+            return
+        names = dict(self.session.execute(select(CatalogItem.code, CatalogItem.name)
+                                          .where(CatalogItem.code.in_(sorted(candidates)))).tuples().all())
+        for ticket in tickets:
+            for key, value in coded(ticket):
+                if isinstance(value, str) and value in names:
+                    titles = found[ticket.id].setdefault(key, {})
+                    found[ticket.id][key] = {**titles, value: names[value]}
 
     def comments(self, user: User, number: str) -> list[TicketComment]:
         ticket = self.get(user, number)
@@ -331,17 +526,24 @@ class RecordService:
             raise PermissionDenied("auditors read records but do not change them")
 
     def link(self, user: User | None, source: Ticket, target: Ticket, link_type: str) -> TicketLink:
+        """Link ``source`` to ``target`` with ``link_type``; the existing link if one already states
+        the same relation (the same type, or its other spelling from the target's end, such as
+        ``related_incident`` from the problem for ``caused_by`` from the incident).
+
+        Raises ValidationFailed for an unknown type or a record linked to itself.
+        """
         if link_type not in LINK_TYPES:
             raise ValidationFailed("unknown link type", details={"fields": {"link_type": [f"one of: {', '.join(sorted(LINK_TYPES))}"]}})
         if source.id == target.id:
             raise ValidationFailed("a record cannot link to itself", details={"fields": {"number": ["is this record"]}})
-        # One link per pair of records: a process linking what a person already linked (or the
-        # reverse) keeps the first link instead of showing the pair twice.
-        existing = self.session.scalar(select(TicketLink).where(
-            or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
-                (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id))))
-        if existing is not None:
-            return existing
+        # A pair may hold several relations (related to, and caused by), each once: a process
+        # linking what a person already linked (or the reverse) keeps the first link.
+        wanted = _relation_key(source.id, target.id, link_type)
+        for existing in self.session.scalars(select(TicketLink).where(
+                or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
+                    (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id))).order_by(TicketLink.id)):
+            if _relation_key(existing.source_id, existing.target_id, existing.link_type) == wanted:
+                return existing
         link = TicketLink(source_id=source.id, target_id=target.id, link_type=link_type, source=source, target=target,
                           created_at=self.clock.now(), created_by_id=user.id if user else None)
         self.session.add(link)

@@ -7,6 +7,9 @@
 - ``/tickets/<number>/diagram.json``: what ``static/js/diagram.js`` draws with bpmn-js's Viewer:
   ``{xml, completed, current, failed}`` (BPMN ids). Same visibility as the page: 404 otherwise.
 
+Stored values are worded by ``labels.py`` (codes by their forms' labels, durations, money, dates),
+links from the end the page shows (``labels.RELATION_LABELS``).
+
 The diagram is the only part that needs JavaScript; the page says everything else without it.
 bpmn-js is copied from npm into ``static/vendor/`` by ``make vendor``; while it is missing the
 page leaves the diagram out instead of loading a script that is not there.
@@ -28,9 +31,20 @@ from app.db import COUNT_CAP
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Ticket, User
 from app.services import policy
-from app.services.records import KINDS, LINK_TYPES, MAX_COMMENT
+from app.services.records import KINDS, MAX_COMMENT
 
 from .forms import service_text
+from .labels import (
+    KIND_LABELS,
+    LINK_CHOICES,
+    STATUS_LABELS,
+    RecordValues,
+    label,
+    link_label,
+    link_type_label,
+    show,
+)
+from .labels import detail_label as detail_label  # the task page words a record's details the same way
 from .views import bp, json_answer, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
@@ -52,78 +66,18 @@ DEFAULT_SORT = "-opened_at"
 #: Filters of the list: query parameter -> longest value kept.
 TEXT_FILTERS = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assignee": 128, "requester": 128, "q": 200}
 
-KIND_LABELS: dict[str, Any] = {"incident": _l("Incident"), "change": _l("Change"), "problem": _l("Problem"),
-                               "request": _l("Request")}
-# The statuses the shipped processes set; a status of another deployed process shows as written.
-STATUS_LABELS: dict[str, Any] = {
-    "new": _l("New"), "submitted": _l("Submitted"), "in_progress": _l("In progress"), "pending": _l("Pending"),
-    "resolved": _l("Resolved"), "closed": _l("Closed"), "analysis": _l("Analysis"), "known_error": _l("Known error"),
-    "assessment": _l("Assessment"), "awaiting_approval": _l("Awaiting approval"), "approved": _l("Approved"),
-    "rejected": _l("Rejected"), "scheduled": _l("Scheduled"), "implementing": _l("Implementing"),
-    "verifying": _l("Verifying"), "rolling_back": _l("Rolling back"), "review": _l("Review"),
-    "withdrawn": _l("Withdrawn"), "fulfilment": _l("Fulfilment"), "awaiting_confirmation": _l("Awaiting confirmation"),
-    "cancelled": _l("Cancelled"),
-}
-# A link's type says what its target is to its source ("caused_by": the target caused the source).
-LINK_TYPE_LABELS: dict[str, Any] = {
-    "related": _l("Related"), "related_incident": _l("Related incident"), "caused_by": _l("Caused by"),
-    "duplicate_of": _l("Duplicate of"), "fix_change": _l("Fixing change"), "problem": _l("Problem"),
-    "parent": _l("Parent"), "child": _l("Child"), "known_error": _l("Known error article"),
-    "blocks": _l("Blocks"),
-}
 CLOCK_LABELS: dict[str, Any] = {"response": _l("Response"), "resolution": _l("Resolution")}
 CLOCK_STATES: dict[str, Any] = {"running": _l("Running"), "paused": _l("Paused"), "met": _l("Met"),
                                 "breached": _l("Breached")}
-# The details the shipped processes' record mappings declare; others show their name, humanised.
-DETAIL_LABELS: dict[str, Any] = {
-    "resolution_notes": _l("Resolution notes"), "cause_category": _l("Cause"), "pending_on": _l("Pending on"),
-    "pending_reason": _l("Reason for pending"), "reopen_count": _l("Times reopened"),
-    "closed_reason": _l("Closed because"), "root_cause": _l("Root cause"), "workaround": _l("Workaround"),
-    "known_error_article": _l("Known error article"), "fix_change": _l("Fixing change"),
-    "implementer": _l("Implementer"), "planned_start": _l("Planned start"), "planned_end": _l("Planned end"),
-    "actual_start": _l("Actual start"), "actual_end": _l("Actual end"), "result": _l("Result"),
-    "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"), "rejection_reason": _l("Reason for rejection"),
-    "risk": _l("Risk"), "reason": _l("Reason"), "implemented_by": _l("Implemented by"),
-    "revision_count": _l("Revisions"), "item": _l("Catalog item"), "quantity": _l("Quantity"), "cost": _l("Cost"),
-    "approval": _l("Approval"), "approved_by": _l("Approved by"), "approval_comment": _l("Approval comment"),
-    "fulfilment_notes": _l("Fulfilment notes"), "rating": _l("Rating"), "rating_comment": _l("Rating comment"),
-}
 
 
 # -- small presentation helpers ----------------------------------------------------------------------
 
 
-def label(labels: Mapping[str, Any], value: Any) -> str:
-    """The translated label of a code, else the code as written ("" for none)."""
-    if value is None:
-        return ""
-    found = labels.get(str(value))
-    return str(found) if found is not None else str(value)
-
-
-def detail_label(name: str) -> str:
-    found = DETAIL_LABELS.get(name)
-    return str(found) if found is not None else name.replace("_", " ").capitalize()
-
-
 def detail_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(_("Yes") if value else _("No"))
-    if isinstance(value, list | tuple):
-        return ", ".join(detail_value(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {detail_value(v)}" for k, v in value.items())
-    return "" if value is None else str(value)
-
-
-def shown_details(details: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """The record's details worth a line: (label, value) by name, empty values left out."""
-    shown = []
-    for name in sorted(details or {}):
-        text = detail_value((details or {})[name])
-        if text.strip():
-            shown.append((detail_label(name), text))
-    return shown
+    """A record detail's value as the record page shows it, without the record's form titles
+    (markup: a ``Markup`` string). The task page (views.py) words a record's details with it."""
+    return show(value)
 
 
 def duration(seconds: float | None) -> str:
@@ -183,7 +137,8 @@ def tickets() -> str:
 
     def read() -> dict[str, Any]:
         rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
-        return {"rows": rows, "total": total, "choices": svc.records.filter_values(user)}
+        return {"rows": rows, "total": total, "choices": svc.records.filter_values(user),
+                "values": RecordValues(svc.records.value_titles(rows))}
 
     found = unit_of_work(read)
     pages = max(1, -(-found["total"] // per_page))
@@ -211,17 +166,19 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         return {"ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket),
-                "clocks": svc.sla.ticket_clocks(ticket)}
+                "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket]))}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]
+    values: RecordValues = found["values"]
     diagram = found["instance"] is not None and viewer_installed()
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
         comment=comment or {"body": "", "errors": []}, link=link or {"other": "", "link_type": "related", "errors": []},
-        read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, link_types=sorted(LINK_TYPES, key=lambda t: (t != "related", t)),
-        link_type_labels=LINK_TYPE_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
-        clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=shown_details(ticket.details),
+        read_only=policy.is_read_only(user), max_comment=MAX_COMMENT,
+        link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
+        kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
+        clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),
         duration=duration,
         diagram_url=url_for("web.ticket_diagram", number=ticket.number) if diagram else None,
         viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES), status

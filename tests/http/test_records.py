@@ -140,3 +140,44 @@ def test_invalid_record_mapping_is_refused_at_deploy(client, auth, users):
     files = [(n, c.replace(b'"kind": "incident"', b'"kind": "saga"') if n.endswith(".record.json") else c) for n, c in RECORD_FILES]
     body = assert_error(upload(client, auth("olga"), files), 422)
     assert body["details"]["file"] == "mini_ticket.record.json" and body["details"]["key"] == "kind"
+
+
+def link(client, headers, number, other, link_type):
+    response = client.post(f"/api/v1/tickets/{number}/links", headers=headers, json={"number": other, "link_type": link_type})
+    assert response.status_code == 201, response.get_json()
+    return [(entry["number"], entry["link_type"], entry["direction"]) for entry in response.get_json()]
+
+
+def test_a_pair_of_records_holds_each_relation_once_from_either_end(client, auth, desk, services):
+    for title in ("Mail is down", "Cannot send mail"):
+        start_ticket(client, auth("rita"), title=title)
+    alex = auth("alex")
+    assert link(client, alex, "INC-000001", "INC-000002", "related") == [("INC-000002", "related", "outgoing")]
+    # a second relation between the same pair is kept beside the first (it used to be dropped)
+    assert link(client, alex, "INC-000001", "INC-000002", "caused_by") == [
+        ("INC-000002", "related", "outgoing"), ("INC-000002", "caused_by", "outgoing")]
+    # the same relations again, or written from the other end, add nothing
+    assert link(client, alex, "INC-000002", "INC-000001", "related") == [
+        ("INC-000001", "related", "incoming"), ("INC-000001", "caused_by", "incoming")]
+    assert link(client, alex, "INC-000002", "INC-000001", "related_incident") == [
+        ("INC-000001", "related", "incoming"), ("INC-000001", "caused_by", "incoming")]
+    assert len(link(client, alex, "INC-000001", "INC-000002", "caused_by")) == 2
+    # the opposite relation is a new one: each record causes the other
+    assert link(client, alex, "INC-000002", "INC-000001", "caused_by")[-1] == ("INC-000001", "caused_by", "outgoing")
+    record = services.records.by_number("INC-000001")
+    assert [t.number for t in services.records.linked_tickets(record)] == ["INC-000002"]  # each record once
+    linked = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "records_linked")).all()
+    assert [e.payload["link_type"] for e in linked] == ["related", "caused_by", "caused_by"]
+
+
+def test_records_linked_twice_are_commented_once(client, auth, desk):
+    other = start_ticket(client, auth("rick"), title="Cannot send mail")
+    instance = start_ticket(client, auth("rita"))
+    for link_type in ("related", "blocks"):
+        link(client, auth("alex"), instance["data"]["record_number"], other["data"]["record_number"], link_type)
+    done = client.post(f"/api/v1/tasks/{open_task(instance, 'work')['id']}/complete", headers=desk["sam"],
+                       json={"data": {"symptoms": "bounce messages", "workaround": "use webmail"}})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["data"]["commented"] == {"count": 1}
+    comments = client.get("/api/v1/tickets/INC-000001/comments", headers=auth("rick")).get_json()["items"]
+    assert [c["author"] for c in comments] == ["INC-000002"]

@@ -244,10 +244,10 @@ def test_records_are_linked_from_the_page_and_shown_on_both(web, desk):
     assert response.status_code == 302 and response.headers["Location"] == f"/tickets/{number}#links"
     page = text_of(web.get(f"/tickets/{number}"))
     assert f"{problem_number} is linked." in page
-    assert re.search(rf'Caused by</span>\s*<a href="/tickets/{problem_number}" class="number">{problem_number}</a> '
-                     r"Recurring VPN drops", page)
+    assert re.search(rf'Caused by</span> <span class="link-kind">problem</span>\s*'
+                     rf'<a href="/tickets/{problem_number}" class="number">{problem_number}</a> Recurring VPN drops', page)
     other = text_of(web.get(f"/tickets/{problem_number}"))
-    assert re.search(rf'Caused by <span class="muted">\(set on the other record\)</span></span>\s*'
+    assert re.search(rf'Causes</span> <span class="link-kind">incident</span>\s*'
                      rf'<a href="/tickets/{number}" class="number">{number}</a>', other)
 
 
