@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from app.db import COUNT_CAP
 from app.schemas import CompleteIn, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskOut, TaskQuery
@@ -18,13 +19,29 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Huma
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
+class TaskContextOut(Schema):
+    """One read-only fact of what a task is about (TaskService._context)."""
+
+    name = fields.String()
+    label = fields.String()
+    value = fields.Raw(allow_none=True)
+    display = fields.String(allow_none=True)
+    source = fields.String()
+
+
+class TaskWithContextOut(TaskDetailOut):
+    context = fields.List(fields.Nested(TaskContextOut))
+
+
 @blp.route("")
 class TasksView(MethodView):
     @blp.arguments(TaskQuery, location="query")
     @blp.response(200, TaskListOut)
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Ready tasks the caller may work on; ``mine=1`` for those the caller claimed."""
+        """The caller's group queue: unclaimed ready tasks they may pick up (their groups', and
+        those assigned to them personally, not those assigned to someone else); ``mine=1`` for
+        "Mine": the tasks they claimed and the unclaimed ones assigned to them personally."""
         user = current_user()
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: services().tasks.list_tasks(
@@ -34,10 +51,12 @@ class TasksView(MethodView):
 
 @blp.route("/<int:task_id>")
 class TaskView(MethodView):
-    @blp.response(200, TaskDetailOut)
+    @blp.response(200, TaskWithContextOut)
     @blp.doc(security=SECURITY)
     def get(self, task_id: int) -> dict[str, Any]:
-        """The task with its form schema, UI schema, current data and rendered instructions."""
+        """The task with its form schema, UI schema, current data, rendered instructions and
+        ``context``: what it is about (the requester, the record's details and the start form's
+        answers that its own form does not show), read-only."""
         user = current_user()
         detail = unit_of_work(lambda: services().tasks.detail(user, task_id))
         out = task_dict(detail.pop("task"))

@@ -86,6 +86,7 @@ class Services:
     def instances(self) -> InstanceService:
         service = InstanceService(self.session, self.runner, self.definitions, self.audit, self.runtime.clock)
         service.start_validators["catalog_request"] = lambda user, data: self.catalog.validate_start(user, data)
+        service.start_forms["catalog_request"] = lambda data: self.catalog.request_form(data)
         return service
 
     @cached_property

@@ -132,6 +132,14 @@ class CatalogService:
         ui = self._form_file(ui_name) if ui_name else None
         return schema, ui
 
+    def request_form(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """``(schema, ui_schema)`` a running request's answers were given on: the form of its
+        item (``data["item"]``), whatever the item's status now; None without one."""
+        code = data.get("item")
+        item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code)) if isinstance(code, str) else None
+        schema, ui = self.item_form(item) if item is not None else (None, None)
+        return (schema, ui) if schema is not None else None
+
     def _form_file(self, name: str | None) -> dict[str, Any] | None:
         if not name:
             return None

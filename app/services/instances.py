@@ -33,6 +33,7 @@ from .forms import (
     START_FORM_SUFFIX,
     START_UI_SUFFIX,
     checked_start_form,
+    form_fields,
     render_instructions,
     resolve_form,
     validate_start_data,
@@ -42,6 +43,11 @@ from .forms import (
 MAX_START_DATA_KEYS = 200
 
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
+#: ``(schema, ui_schema)`` of the form a running instance's start data was entered on, from that
+#: data (e.g. the ordered catalog item's request form), or None.
+StartFormLookup = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any] | None] | None]
+#: Widgets whose values a page does not repeat back (a secret, or a value nobody was shown).
+_UNSHOWN_WIDGETS = frozenset({"hidden", "password"})
 
 #: Built once: a reused statement keeps its cache key (every start reads it).
 _START_FORM_FILES = select(DefinitionFile.name, DefinitionFile.sha256).where(
@@ -95,8 +101,23 @@ class InstanceService:
         #: Per-process start contracts beyond the diagram (e.g. a catalog item's request form):
         #: each returns the cleaned start data or raises ValidationFailed / NotFound.
         self.start_validators: dict[str, StartValidator] = {}
+        #: Per-process start forms beyond ``<process_id>.start.json``, for showing what a running
+        #: instance was started with (e.g. the catalog item's request form for catalog_request).
+        self.start_forms: dict[str, StartFormLookup] = {}
 
     # -- queries ------------------------------------------------------------------------------
+
+    def start_form(self, process_id: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """``(schema, ui_schema)`` of the form an instance of ``process_id`` holding ``data`` was
+        started with: the one :attr:`start_forms` finds, else the process's start form; None when
+        there is none (or the stored start form is broken: pages showing it still work)."""
+        lookup = self.start_forms.get(process_id)
+        if lookup is not None:
+            return lookup(data)
+        try:
+            return START_FORMS.get(self.session, process_id)
+        except ValidationFailed:
+            return None
 
     def get(self, user: User, instance_id: int, action: str = "read") -> ProcessInstance:
         """The instance if the user may see it; NotFound (audited) otherwise."""
@@ -282,6 +303,29 @@ _TASK_FOR_STEP = select(HumanTask).where(HumanTask.id == bindparam("ident")).opt
 )
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _dotted(data: Mapping[str, Any], name: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"`` (None where a level is missing)."""
+    value: Any = data
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _choice_titles(choices: list[tuple[Any, str]], value: Any) -> str | None:
+    """The form's titles of a chosen value (or of each of a list of them), None without any; the
+    plain Yes / No of a boolean without titles of its own are left to the page's language."""
+    if not choices or choices == [(True, "Yes"), (False, "No")]:
+        return None
+    titles = {repr(choice): title for choice, title in choices}
+    picked = value if isinstance(value, list) else [value]
+    found = [titles.get(repr(v)) for v in picked]
+    return ", ".join(t if t is not None else str(v) for t, v in zip(found, picked, strict=True)) if any(found) else None
+
+
 class TaskService:
     def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -300,15 +344,26 @@ class TaskService:
         return task
 
     def list_tasks(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int) -> tuple[list[HumanTask], int]:
-        """Ready tasks the user may work on (mine=True: claimed by the user)."""
+        """Ready tasks of the user's two inbox lists, oldest first.
+
+        ``mine=True``, "Mine": the tasks the user claimed, and the unclaimed ones assigned to them
+        personally (assignedUserVar: waiting for them, nobody else may take them).
+        ``mine=False``, the group queue: the unclaimed tasks the user may pick up, i.e. those in
+        their queue by policy.is_candidate: a task personally assigned to them, else one of their
+        groups' (candidate group, else lane), else, outside any lane, one of the instances they
+        started. A task assigned to someone else is in no other member's queue; a claimed task
+        leaves the queue (it is in its claimant's Mine). An unclaimed task assigned to the user is
+        on both lists: the queue is everything they may pick up, Mine what waits for them.
+        """
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:
-            query = query.where(HumanTask.claimed_by_id == user.id)
+            query = query.where(or_(HumanTask.claimed_by_id == user.id,
+                                    HumanTask.claimed_by_id.is_(None) & (HumanTask.assigned_user == user.username)))
         else:
             groups = sorted(user.group_names)
             # The same precedence as policy.is_candidate: assigned user, candidate group, lane, starter.
             query = query.where(
-                or_(HumanTask.claimed_by_id.is_(None), HumanTask.claimed_by_id == user.id),
+                HumanTask.claimed_by_id.is_(None),
                 or_(
                     HumanTask.assigned_user == user.username,
                     HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.in_(groups) if groups else false(),
@@ -316,7 +371,6 @@ class TaskService:
                     & HumanTask.lane.in_(groups) if groups else false(),
                     HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.is_(None)
                     & HumanTask.lane.is_(None) & (ProcessInstance.started_by_id == user.id),
-                    HumanTask.claimed_by_id == user.id,
                 ),
             )
         if process_id:
@@ -326,7 +380,8 @@ class TaskService:
         return rows, total
 
     def detail(self, user: User, task_id: int) -> dict[str, Any]:
-        """Task with its resolved form, UI schema, current data and rendered instructions."""
+        """Task with its resolved form, UI schema, current data, rendered instructions and
+        ``context``: what it is about, read-only (see :meth:`_context`)."""
         task = self.get(user, task_id)
         definition = task.instance.definition
         view: UserTaskView | None = None
@@ -343,6 +398,13 @@ class TaskService:
         ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
         if schema is not None:
             schema, ui_schema = resolve_form(schema, ui_schema, data)
+        about: Mapping[str, Any] | None = None
+        if view is not None:
+            about = data  # what the detail returns anyway
+        elif policy.may_see_instance(user, task.instance) or self.instances._participant(user, task.instance_id):
+            # A task no longer ready has no view: the instance's last saved data, for those who see
+            # the instance (a lane member may still read a done task of an instance they do not see).
+            about = task.instance.data or {}
         return {
             "task": task,
             "form_schema": schema,
@@ -350,7 +412,51 @@ class TaskService:
             "data": data,
             "instructions": render_instructions(view.instructions, data) if view and view.instructions else "",
             "documentation": view.documentation if view else None,
+            "context": self._context(user, task, about, schema) if about is not None else [],
         }
+
+    def _context(self, user: User, task: HumanTask, data: Mapping[str, Any],
+                 form_schema: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        """What the task is about, for whoever works on it or reads it: who started the instance,
+        its record's details (if the user may see the record) and the answers of the form the
+        instance was started with (:meth:`InstanceService.start_form`), each once, without the
+        fields the task's own form shows and without empty values.
+
+        Each entry: ``name`` (record detail name or the start form field's dotted name),
+        ``label``, ``value`` (as stored), ``display`` (the form's title of the chosen value(s),
+        else None) and ``source`` (``instance``, ``record`` or ``request``). Everything comes from
+        ``data`` (the ready task's own, which the detail returns anyway, or the instance's for
+        those who see it) and the instance's own record: no other record, comment or person.
+        """
+        instance = task.instance
+        shown = set((form_schema or {}).get("properties") or {})
+        entries: list[dict[str, Any]] = []
+        starter = instance.started_by
+        if starter is not None:
+            named = starter.display_name and starter.display_name != starter.username
+            entries.append({"name": "requester", "label": "Requester", "value": starter.username,
+                            "display": f"{starter.display_name} ({starter.username})" if named else None,
+                            "source": "instance"})
+        ticket = self.runner.ticket_for(instance)
+        if ticket is not None and self.runner.records.may_see(user, ticket):
+            details = ticket.details or {}
+            for name, key in ((instance.definition.record_mapping or {}).get("details") or {}).items():
+                if name in shown or key in shown or _blank(details.get(name)):
+                    continue
+                entries.append({"name": name, "label": name.replace("_", " ").capitalize(), "value": details[name],
+                                "display": None, "source": "record"})
+        form = self.instances.start_form(instance.process_id, data)
+        if form is not None:
+            listed = {entry["name"] for entry in entries}
+            for field in form_fields(*resolve_form(form[0], form[1], data)):
+                value = _dotted(data, field["name"])
+                if (field["name"] in listed or field["name"].split(".")[0] in shown
+                        or field["widget"] in _UNSHOWN_WIDGETS or _blank(value)):
+                    continue
+                label = f"{field['group_title']}: {field['title']}" if field["group_title"] else field["title"]
+                entries.append({"name": field["name"], "label": label, "value": value,
+                                "display": _choice_titles(field["choices"], value), "source": "request"})
+        return entries
 
     def claim(self, user: User, task_id: int) -> HumanTask:
         task = self.get(user, task_id, action="claim")

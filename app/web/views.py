@@ -284,5 +284,23 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
                            instructions=detail["instructions"], documentation=detail["documentation"],
+                           context=_context_lines(detail["context"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
                            claimed_by_me=task.claimed_by_id == user.id, may_work=may_work, refusal=refusal), status
+
+
+def _context_lines(context: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The task's context (TaskService.detail) as (label, text) lines: record details named and
+    values worded as the record page does, start-form answers with their form's own titles."""
+    from .ticket_pages import detail_label, detail_value  # ticket_pages builds on this module
+
+    lines = []
+    for entry in context:
+        if entry["source"] == "instance":
+            label = _("Requester")
+        elif entry["source"] == "record":
+            label = detail_label(entry["name"])
+        else:
+            label = entry["label"]
+        lines.append((label, entry["display"] or detail_value(entry["value"])))
+    return lines

@@ -29,7 +29,7 @@ def test_home_counts_my_tasks_the_queue_and_my_open_requests(web_factory, desk):
     assert (count(body, "count-my-tasks"), count(body, "count-queue")) == (0, 2)
     assert alex.post(f"/tasks/{desk.task_id(number, 'triage')}/claim").status_code == 302
     body = text_of(alex.get("/"))
-    assert (count(body, "count-my-tasks"), count(body, "count-queue")) == (1, 2)
+    assert (count(body, "count-my-tasks"), count(body, "count-queue")) == (1, 1)  # claimed: no longer queued
     assert "Triage" in body  # the claimed task is listed on the home page
     aude = web_factory()
     aude.login("aude")
@@ -45,7 +45,7 @@ def test_inbox_tabs_counts_filter_claim_and_release(web, desk):
     assert 'id="tab-queue" aria-current="page"' in queue
     assert f'href="/tasks/{task_id}"' in queue and number in queue
     mine = text_of(web.get("/tasks"))
-    assert "You have not claimed any task." in mine
+    assert "Nothing is assigned to you or claimed by you." in mine
     filtered = text_of(web.get("/tasks?tab=queue&process=problem_management"))
     assert f'href="/tasks/{task_id}"' not in filtered
     assert '<option value="problem_management" selected>' in filtered
@@ -59,7 +59,7 @@ def test_inbox_tabs_counts_filter_claim_and_release(web, desk):
 
     released = web.post(f"/tasks/{task_id}/unclaim")
     assert released.headers["Location"] == f"/tasks/{task_id}"
-    assert "You have not claimed any task." in text_of(web.get("/tasks"))
+    assert "Nothing is assigned to you or claimed by you." in text_of(web.get("/tasks"))
 
 
 def test_claiming_a_task_someone_else_holds_says_so(web_factory, desk, services):
