@@ -440,7 +440,8 @@ class TaskService:
         ticket = self.runner.ticket_for(instance)
         if ticket is not None and self.runner.records.may_see(user, ticket):
             details = ticket.details or {}
-            for name, key in ((instance.definition.record_mapping or {}).get("details") or {}).items():
+            # By name, as the record page lists them: PostgreSQL's JSONB keeps no key order.
+            for name, key in sorted(((instance.definition.record_mapping or {}).get("details") or {}).items()):
                 if name in shown or key in shown or _blank(details.get(name)):
                     continue
                 entries.append({"name": name, "label": name.replace("_", " ").capitalize(), "value": details[name],

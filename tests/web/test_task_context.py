@@ -59,7 +59,7 @@ def test_the_approver_sees_what_was_ordered_by_whom_and_the_requesters_answers(w
     shown = context_of(page)
     # who asked, what was ordered (the record's details, worded as the record page words them),
     # then every answer to the item's request form, labelled by the form
-    assert list(shown) == ["Requester", "Catalog item", "Quantity", "Cost", "Approval", "Business justification",
+    assert list(shown) == ["Requester", "Approval", "Cost", "Catalog item", "Quantity", "Business justification",
                            "This replaces an existing laptop", "Asset tag of the laptop it replaces",
                            "Keyboard layout", "Needed by", "Delivery location"]
     assert shown["Requester"] == "rita" and shown["Catalog item"] == "HW-LAPTOP" and shown["Quantity"] == "1"
