@@ -17,6 +17,7 @@ def task_dict(task: HumanTask) -> dict[str, Any]:
         "lane": task.lane,
         "state": task.state,
         "claimed_by": task.claimed_by.username if task.claimed_by else None,
+        "assigned_user": task.assigned_user,
         "completed_by": task.completed_by.username if task.completed_by else None,
         "form": task.form,
         "created_at": task.created_at,

@@ -111,6 +111,8 @@ class TaskOut(Schema):
     lane = fields.String(allow_none=True)
     state = fields.String()
     claimed_by = fields.String(allow_none=True)
+    assigned_user = fields.String(allow_none=True, metadata={"description": "the one person the task is for "
+                                                                            "(it is in no one else's queue), or null"})
     completed_by = fields.String(allow_none=True)
     form = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -243,6 +245,10 @@ class TicketLinkOut(Schema):
     status = fields.String()
     link_type = fields.String()
     direction = fields.String()
+    relation = fields.String(metadata={"description": "what the link states: related, causes, duplicates, fixes, "
+                                                      "parent_of, documents, blocks"})
+    side = fields.String(metadata={"description": "this record's side of the relation: subject, object, or both "
+                                                  "(related)"})
     created_at = fields.DateTime()
 
 

@@ -54,6 +54,8 @@ def test_a_task_assigned_to_one_person_is_in_their_mine_and_in_nobody_elses_queu
     _number, approval = order_laptop(desk)
     # mona finds it waiting for her before she claims it, on both of her lists
     assert listed(desk, "mona", mine=True) == [approval]
+    task = desk.client.get(f"/api/v1/tasks/{approval}", headers=desk.auth("mona")).get_json()
+    assert task["assigned_user"] == "mona" and task["claimed_by"] is None
     assert listed(desk, "mona", mine=False) == [approval]
     # lena is a line manager too, but the approval is mona's: on neither of her lists, nor hers to take
     assert listed(desk, "lena", mine=True) == [] and listed(desk, "lena", mine=False) == []
