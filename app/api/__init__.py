@@ -7,6 +7,7 @@ Every view parses input (marshmallow via flask-smorest), calls one service insid
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -54,6 +55,33 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+#: Characters no stored text may hold: NUL and the other C0 controls but tab, newline and carriage
+#: return (PostgreSQL refuses NUL in text; none of them is anything a person typed), and lone UTF-16
+#: surrogates (no UTF-8 spelling: the database driver fails on them). JSON can only carry them
+#: escaped (``\\u0000``, ``\\ud800``), as raw ones are a syntax error.
+BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def bad_text_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string in ``value`` holding a character of
+    ``BAD_TEXT`` ("" for the top level), or None when there is none."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if BAD_TEXT.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{key}" if where else str(key)
+                if BAD_TEXT.search(key):
+                    return where or "(a key)"
+                stack.append((child, inner))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
 def load_json_body(raw: bytes | str) -> Any:
     """A request body as JSON, or JSONDecodeError (an HTTP 400 naming "json") for anything the
     API should not take: bad syntax or encoding, NaN/Infinity, over-long integers, too deep."""
@@ -68,6 +96,11 @@ def load_json_body(raw: bytes | str) -> Any:
         raise json.JSONDecodeError(str(err), text or " ", 0) from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text or " ", 0)
+    if "\\u" in text:  # only an escape can smuggle such a character in
+        where = bad_text_path(value)
+        if where is not None:
+            raise json.JSONDecodeError(f"{where or 'the body'} holds a control character or an unpaired surrogate",
+                                       text, 0)
     return value
 
 
@@ -80,8 +113,8 @@ class _JsonParser(FlaskParser):  # type: ignore[misc]
             if req.content_length or req.get_data(cache=True):
                 # A body the parser will not read (text/plain, a form): say so, rather than 422
                 # "missing" for every field the body may well hold.
-                sent = req.mimetype or "no Content-Type"
-                abort(415, messages={"Content-Type": [f"the body must be application/json, not {sent}"]})
+                sent = req.mimetype or "sent without one"
+                abort(415, messages={"Content-Type": [f"the body must be application/json ({sent})"]})
             return super()._raw_load_json(req)  # no body: every required field is missing
         try:
             return load_json_body(req.get_data(cache=True))

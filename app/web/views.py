@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_te
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from app.api import services, unit_of_work
+from app.api import BAD_TEXT, services, unit_of_work
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, Unauthorized, ValidationFailed
 from app.models import TaskStatus, User
 from app.services import policy
@@ -61,6 +61,13 @@ def _require_sign_in() -> Response | None:
         return redirect(url_for("web.login", next=target))
     if request.method == "POST":
         auth.check_csrf()
+        for name, value in request.form.items(multi=True):
+            if BAD_TEXT.search(value):
+                # Stored, it would fail the write (PostgreSQL refuses NUL) or garble the page.
+                return current_app.make_response(error_page(
+                    400, _("Invalid request"),
+                    _("The field “%(field)s” holds a control character. Remove it and try again.",
+                      field=name[:64])))
     return None
 
 

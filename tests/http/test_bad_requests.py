@@ -6,6 +6,7 @@ import pytest
 
 from app.api import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
 from tests.conftest import fixture_files
+from tests.http.desk import Desk
 from tests.http.helpers import upload
 
 HUGE = "9" * 25  # beyond any integer column
@@ -69,7 +70,32 @@ def test_a_body_that_is_not_json_is_refused_with_415_naming_the_content_type(cli
         body = response.get_json()
         assert body["error"] == "unsupported_media_type"
         assert body["details"]["fields"]["Content-Type"] == [
-            f"the body must be application/json, not {content_type}"]
+            f"the body must be application/json ({content_type})"]
     # No body at all is still "these fields are missing".
     empty = client.post("/api/v1/auth/token")
     assert empty.status_code == 422 and set(empty.get_json()["details"]["fields"]) == {"username", "password"}
+
+
+@pytest.mark.parametrize("raw, where", [
+    ('{"username": "\\ud800", "password": "x"}', "username"),
+    ('{"username": "a\\u0000b", "password": "x"}', "username"),
+    ('{"username": "a", "password": "x\\u001b[2J"}', "password"),
+])
+def test_unstorable_text_is_a_400_naming_where_it_is_even_before_sign_in(client, raw, where):
+    response = client.post("/api/v1/auth/token", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    message = response.get_json()["details"]["fields"]["json"][0]
+    assert message.startswith(f"Invalid JSON body: {where} holds a control character or an unpaired surrogate")
+
+
+def test_unstorable_text_deep_in_start_data_is_named_by_its_path(client, services):
+    desk = Desk(client, services)
+    raw = '{"process_id": "incident_management", "data": {"title": "ok", "tags": ["x", "\\ud83d"]}}'
+    response = desk.client.post("/api/v1/instances", data=raw, content_type="application/json",
+                                headers=desk.auth("rita"))
+    assert response.status_code == 400
+    assert "data.tags[1] holds a control character" in response.get_json()["details"]["fields"]["json"][0]
+    # Tabs and newlines are text; a whole surrogate pair (an emoji) is one character.
+    fine = desk.client.post("/api/v1/auth/token", data='{"username": "a\\tb\\n\\ud83d\\ude00", "password": "x"}',
+                            content_type="application/json")
+    assert fine.status_code == 401

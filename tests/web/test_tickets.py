@@ -224,6 +224,17 @@ def test_an_empty_comment_is_refused_beside_its_field(web, desk):
     assert "No comments yet." in page
 
 
+def test_a_control_character_in_a_form_is_refused_naming_the_field(web, desk):
+    number = triaged_incident(desk)
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/comments", {"body": "nul\x00byte"})
+    assert response.status_code == 400
+    assert "The field “body” holds a control character." in text_of(response)
+    assert "No comments yet." in text_of(web.get(f"/tickets/{number}"))
+    # Tabs and line breaks are text.
+    assert web.post(f"/tickets/{number}/comments", {"body": "a\tb\r\nc"}).status_code == 302
+
+
 def test_a_comment_without_the_csrf_token_changes_nothing(web, desk):
     number = triaged_incident(desk)
     web.login("alex")
