@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import CatalogCategory, CatalogItem, DefinitionFile, ItemStatus, Role, Ticket, User
+from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
 
 from .audit import AuditLog
 from .forms import validate_submission
@@ -153,8 +153,18 @@ class CatalogService:
             self.audit.refuse(actor, action, reason="needs process_owner")
             raise PermissionDenied("changing the catalog needs the process_owner role")
 
-    def _check_item(self, values: Mapping[str, Any]) -> None:
+    def _check_item(self, values: Mapping[str, Any], *, groups_exist: bool = True) -> None:
+        """Raise ValidationFailed naming each bad field. With ``groups_exist``, the owner and
+        fulfilment groups must be groups people are in already: a request for an item whose
+        fulfilment group does not exist would wait in a queue nobody sees. (Loading the shipped
+        catalog from the command line does not ask: its groups may come with the users later.)"""
         problems: dict[str, list[str]] = {}
+        if groups_exist:
+            named = {key: values[key] for key in ("owner_group", "fulfilment_group") if values.get(key)}
+            known = set(self.session.scalars(select(Group.name).where(Group.name.in_(set(named.values())))))
+            for key, name in named.items():
+                if name not in known:
+                    problems[key] = [f"no group {name}"]
         if "category_code" in values and self.session.scalar(
                 select(CatalogCategory).where(CatalogCategory.code == values["category_code"])) is None:
             problems["category_code"] = ["unknown category"]
@@ -171,7 +181,7 @@ class CatalogService:
         self._require_owner(actor, "catalog_create")
         if self.session.scalar(select(CatalogItem).where(CatalogItem.code == values["code"])) is not None:
             raise Conflict(f"catalog item {values['code']} exists", details={"code": values["code"]})
-        self._check_item(values)
+        self._check_item(values, groups_exist=actor is not None)
         item = CatalogItem(code=values["code"], extra={}, updated_at=self.clock.now(),
                            updated_by_id=actor.id if actor else None,
                            **{k: values[k] for k in ITEM_FIELDS if k in values})
@@ -185,7 +195,7 @@ class CatalogService:
         item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code))
         if item is None:
             raise NotFound(f"no catalog item {code}")
-        self._check_item(values)
+        self._check_item(values, groups_exist=actor is not None)
         changes = {k: values[k] for k in ITEM_FIELDS if k in values and getattr(item, k) != values[k]}
         for key, value in changes.items():
             setattr(item, key, value)

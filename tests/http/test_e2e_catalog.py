@@ -167,7 +167,8 @@ def test_only_the_process_owner_adds_and_edits_items(desk: Desk):
     olga = desk.auth("olga")
     for change, field in (({"category_code": "09.99"}, "category_code"), ({"form": "catalog-nope.json"}, "form"),
                           ({"approval_rule": "ceo"}, "approval_rule"), ({"cost": -5}, "cost"),
-                          ({"code": "lower-case"}, "code")):
+                          ({"code": "lower-case"}, "code"), ({"fulfilment_group": "NoSuchGroup"}, "fulfilment_group"),
+                          ({"owner_group": "NoSuchGroup"}, "owner_group")):
         body = assert_error(c.post("/api/v1/catalog/items", headers=olga, json={**NEW_ITEM, **change}), 422,
                             "validation_failed")
         assert set(body["details"]["fields"]) == {field}, body
