@@ -199,6 +199,7 @@ class NotificationService:
         """
         self._require_admin(actor, "webhook_create")
         self._validate(url=url, secret=secret, events=events)
+        events = _distinct_events(events)
         hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
         self.session.add(hook)
         self.session.info.pop(ACTIVE_HOOKS, None)
@@ -237,6 +238,8 @@ class NotificationService:
         self._require_admin(actor, "webhook_update", webhook_id=webhook_id)
         hook = self._webhook(webhook_id)
         self._validate(url=changes.get("url"), secret=changes.get("secret"), events=changes.get("events"))
+        if changes.get("events") is not None:
+            changes = {**changes, "events": _distinct_events(changes["events"])}
         changed = [key for key in ("url", "events", "active", "secret")
                    if key in changes and changes[key] != getattr(hook, key)]
         for key in changed:
@@ -413,3 +416,10 @@ class NotificationService:
             elif outcome == "retry":
                 report.retried += 1
         return report
+
+
+def _distinct_events(events: list[str]) -> list[str]:
+    """The events a webhook subscribes to, each once in the order given; just ``*`` when it is
+    among them (it means every event)."""
+    return ["*"] if "*" in events else list(dict.fromkeys(events))
+

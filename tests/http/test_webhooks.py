@@ -201,6 +201,15 @@ def test_the_secret_is_never_in_a_response(client, auth, dns):
     assert "secret" not in schemas["WebhookOut"]["properties"]
 
 
+def test_a_webhook_subscribes_to_each_event_once(client, auth, dns):
+    ada = auth("ada")
+    hook = made(client, ada, events=["record.resolved", "task.assigned", "record.resolved"])
+    assert hook["events"] == ["record.resolved", "task.assigned"]
+    assert made(client, ada, events=["*", "task.assigned", "*"])["events"] == ["*"]
+    patched = client.patch(f"/api/v1/webhooks/{hook['id']}", headers=ada, json={"events": ["sla.breach"] * 20})
+    assert patched.status_code == 200 and patched.get_json()["events"] == ["sla.breach"]
+
+
 def test_unknown_webhooks_are_404(client, auth):
     ada = auth("ada")
     for method, path, body in (("GET", "/api/v1/webhooks/999", None), ("PATCH", "/api/v1/webhooks/999", {"active": False}),
