@@ -49,7 +49,7 @@ class TokenView(MethodView):
         if wait:
             return _too_many_attempts(wait)
         try:
-            token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password),
+            token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password, address=address),
                                                                address=address))
         except Unauthorized:
             note_login_failure(username, address, now)

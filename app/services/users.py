@@ -158,12 +158,13 @@ class UserService:
 
     # -- authentication ---------------------------------------------------------------------------
 
-    def check_password(self, username: str, password: str) -> User:
-        """Return the active user with these credentials; raise Unauthorized (and audit it) otherwise."""
+    def check_password(self, username: str, password: str, *, address: str | None = None) -> User:
+        """Return the active user with these credentials; raise Unauthorized (and audit it, with the
+        client ``address``) otherwise."""
         user = self.session.scalar(select(User).where(User.username == username))
         ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok or not user.active:
-            self.audit.refuse(None, "login", reason="bad credentials", username=username[:128])
+            self.audit.refuse(None, "login", reason="bad credentials", username=username[:128], address=address)
             raise Unauthorized("unknown user or wrong password")
         return user
 

@@ -139,7 +139,7 @@ def login() -> Any:
         return response
     svc = services()
     try:
-        user = unit_of_work(lambda: svc.users.check_password(username, password))
+        user = unit_of_work(lambda: svc.users.check_password(username, password, address=auth.client_address()))
     except Unauthorized:
         auth.record_login_failure(username)
         return render_template("login.html", username=username, next_url=next_url,

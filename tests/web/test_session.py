@@ -329,7 +329,7 @@ def test_the_failure_that_locks_a_name_is_audited_once(web, desk, services):
     assert payload["address"] == "127.0.0.1" and payload["retry_after"] == 300
     # Every failed attempt before the lockout is a refusal in the trail too (and none after it).
     refusals = [p for _k, _a, p in sign_in_events(services, "access_denied") if p.get("action") == "login"]
-    assert len(refusals) == 5
+    assert len(refusals) == 5 and {(p["username"], p["address"]) for p in refusals} == {("alex", "127.0.0.1")}
 
 
 def test_an_api_token_and_an_api_lockout_are_audited_with_the_address(web, desk, services):
