@@ -28,8 +28,9 @@ class TicketSlaView(MethodView):
     @blp.response(200, SlaOut)
     @blp.doc(security=SECURITY)
     def get(self, number: str) -> dict[str, Any]:
-        """Each clock: target, elapsed business time, paused time, due at, state (running, paused,
-        met, breached)."""
+        """Each clock: target, elapsed business time, paused time, due at, when the warning is or
+        was due, state (running, paused, met, breached). Computed now; reading stores nothing (the
+        SLA sweep raises warnings and breaches)."""
         user = current_user()
         return {"number": number.upper(), "clocks": unit_of_work(lambda: services().sla.clocks(user, number))}
 

@@ -14,7 +14,16 @@ appended to that list, not read back), one INSERT for the new events, a SELECT o
 UPDATE (executemany) for the clocks, skipped when no stored value changed. ``SlaClock`` objects
 the session has already loaded are given the written values (``set_committed_value``), so they
 agree with the database and are not written again by a flush. ``track`` does not flush the
-session; ``refresh`` (the sweep, the SLA pages) returns ORM objects and still flushes.
+session; ``refresh`` (the sweep) returns ORM objects and still flushes.
+
+Reading and writing
+-------------------
+Only record changes (``track``) and the sweep store clocks, and only the sweep raises warnings
+and breaches. Reading a record's clocks (``ticket_clocks``: the API and the record page) replays
+its events in memory and writes nothing. A stored clock's ``next_check_at`` is ``now`` while a
+warning or breach is owed, so no store between a threshold and the next sweep can skip it, and
+its ``warning_at`` (like the one shown) is when the warning is or was due: it stays after the
+warning fired.
 
 Policy cache
 ------------
@@ -78,7 +87,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import Group, Role, SlaClock, SlaEvent, SlaPolicy, Ticket, User
+from app.models import Group, HumanTask, Role, SlaClock, SlaEvent, SlaPolicy, TaskStatus, Ticket, User, UserRole
 
 from .notifications import Person
 from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, ClockEvent, ClockState, evaluate
@@ -96,6 +105,8 @@ RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
 #: The priorities a policy may name (the records' P1-P4).
 PRIORITIES = tuple(DEFAULT_TARGETS)
 NOTIFY_TARGETS = frozenset({"assignee", "group", "group_manager", "requester"})
+#: The recipients that are the record's owners: when they come to nobody, ``_recipients`` falls back.
+OWNER_TARGETS = frozenset({"assignee", "group", "group_manager"})
 #: The escalation levels and the settings each takes (what ``_escalate`` reads).
 ESCALATION_SETTINGS: dict[str, frozenset[str]] = {
     "warning": frozenset({"notify"}),
@@ -344,15 +355,35 @@ _UPDATE_CLOCK = (_CLOCK_TABLE.update().where(_CLOCK_TABLE.c.id == bindparam("clo
                  .values({name: bindparam(name) for name in _CLOCK_VALUES}))
 
 
+def _warning_due(state: ClockState, warned: bool) -> bool:
+    """A running clock whose warning threshold has been reached and that was not warned yet."""
+    return state.state == "running" and not warned and state.warning_reached_at is not None
+
+
 def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: int | None, now: datetime) -> dict[str, Any]:
-    """What a clock row stores for ``state`` evaluated at ``now`` (in ``_CLOCK_VALUES`` order)."""
+    """What a clock row stores for ``state`` evaluated at ``now`` (in ``_CLOCK_VALUES`` order).
+
+    ``warning_at`` is when the warning is or was due (it stays once reached). ``next_check_at``
+    is the next instant the sweep has work for the clock: its warning or its due time, or ``now``
+    when a warning or a breach is owed already, which is what keeps any store between a
+    threshold and the next sweep (a record change) from moving the warning past the sweep.
+    """
     checks = [t for t in (None if warned else state.warning_at, None if escalated else state.due_at) if t]
-    if state.state == "breached" and not escalated:
+    if (state.state == "breached" and not escalated) or _warning_due(state, warned):
         checks.append(now)
     return {"policy_id": policy_id, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
             "paused_seconds": state.paused_seconds, "state": state.state, "due_at": state.due_at,
-            "warning_at": state.warning_at, "breached_at": state.breached_at, "evaluated_at": now,
+            "warning_at": state.warning_at or state.warning_reached_at, "breached_at": state.breached_at,
+            "evaluated_at": now,
             "next_check_at": min(checks) if checks and state.state in ("running", "breached") else None}
+
+
+def _clock_dict(state: ClockState) -> dict[str, Any]:
+    """A clock as the API and the pages show it (``warning_at``: when the warning is or was due)."""
+    return {"name": state.name, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
+            "paused_seconds": state.paused_seconds, "due_at": state.due_at,
+            "warning_at": state.warning_at or state.warning_reached_at, "breached_at": state.breached_at,
+            "state": state.state}
 
 
 class SlaService:
@@ -469,7 +500,8 @@ class SlaService:
         return [_Event._make(row) for row in self.session.connection().execute(_SELECT_EVENTS, {"ticket_id": self._ticket_id(ticket)})]
 
     def _add(self, ticket: Ticket, kind: str, at: datetime, *, targets: Mapping[str, float] | None = None,
-             clocks: list[str] | None = None, reason: str, pending: list[dict[str, Any]] | None = None) -> _Event:
+             clocks: list[str] | None = None, reason: str, pending: list[dict[str, Any]] | None = None,
+             kept: Mapping[str, float] | None = None) -> _Event:
         """Record one clock event (and its audit entry): written at once, or appended to ``pending``
         for the caller to write with ``_write_events``."""
         stored = dict(targets) if targets else None
@@ -478,10 +510,37 @@ class SlaService:
             self._write_events([values])
         else:
             pending.append(values)
-        self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id,
-                                   payload={"number": ticket.number, "reason": reason, "targets": dict(targets or {}),
-                                            "clocks": clocks}, actor_name="sla")
+        payload: dict[str, Any] = {"number": ticket.number, "reason": reason, "targets": dict(targets or {}), "clocks": clocks}
+        if kept:
+            payload["kept"] = dict(kept)
+        self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
         return _Event(at, kind, stored, clocks)
+
+    def _priority_change(self, ticket: Ticket, terms: Mapping[str, Any], events: Sequence[_Event], now: datetime, *,
+                         reason: str, pending: list[dict[str, Any]] | None = None) -> _Event | None:
+        """The ``priority`` event that gives the clocks the targets of ``terms``; None when it
+        would change no clock.
+
+        A stopped clock keeps the target it was measured against (``sla_clock``: a response given
+        under P4 stays met under P4), so the event names, and its audit entry announces, only the
+        targets it applies: those of the clocks still running or paused (and of clocks new to the
+        record). Stopped clocks whose target the new terms would have changed are listed as
+        ``kept`` in the audit entry, with the target they keep. The announcement and the clocks
+        shown afterwards therefore agree.
+        """
+        current = self.evaluate(ticket, terms, events=events, now=now) if events else {}
+        applied: dict[str, float] = {}
+        kept: dict[str, float] = {}
+        for name, seconds in (terms.get("targets") or {}).items():
+            state = current.get(name)
+            if state is not None and state.stopped_at is not None:
+                if state.target_seconds != seconds:
+                    kept[name] = state.target_seconds
+                continue
+            applied[name] = seconds
+        if all(name in current and current[name].target_seconds == seconds for name, seconds in applied.items()):
+            return None
+        return self._add(ticket, "priority", now, targets=applied, reason=reason, pending=pending, kept=kept)
 
     def _write_events(self, values: list[dict[str, Any]]) -> None:
         if values:
@@ -516,11 +575,11 @@ class SlaService:
             if ticket.status in terms["pauses"]:
                 events.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
         elif terms is not None:
-            last_targets = next((e.targets for e in reversed(events) if e.targets), None)
             added: list[_Event] = []
-            if "priority" in changes and last_targets != terms["targets"]:
-                added.append(self._add(ticket, "priority", now, targets=terms["targets"], reason=f"priority {ticket.priority}",
-                                       pending=pending))
+            if "priority" in changes:
+                changed = self._priority_change(ticket, terms, events, now, reason=f"priority {ticket.priority}", pending=pending)
+                if changed is not None:
+                    added.append(changed)
             if "status" in changes:
                 paused_now = ticket.status in terms["pauses"] or ticket.status in self._resolved(ticket)
                 was_paused = self._paused(events)
@@ -605,7 +664,14 @@ class SlaService:
                         float((terms or {}).get("warning_ratio", 0.75)))
 
     def refresh(self, ticket: Ticket, terms: Mapping[str, Any] | None = None) -> list[SlaClock]:
-        """Recompute and store the clocks of ``ticket``; return the stored rows (ORM objects)."""
+        """Recompute and store the clocks of ``ticket``; return the stored rows (ORM objects).
+
+        A write: only the sweep calls it (reading a record's clocks is ``ticket_clocks``, which
+        stores nothing)."""
+        return self._refresh(ticket, terms)[0]
+
+    def _refresh(self, ticket: Ticket, terms: Mapping[str, Any] | None = None) -> tuple[list[SlaClock], dict[str, ClockState]]:
+        """``refresh``, also returning the states it stored, by clock name."""
         now = self.services.runtime.clock.now()
         # The terms in force, also when the caller has none at hand (the record's SLA page):
         # the stored clocks keep naming the policy they were measured against.
@@ -626,7 +692,7 @@ class SlaService:
                 stored[name] = _Clock(row.id, row.warned, row.escalated, {key: getattr(row, key) for key in _CLOCK_VALUES}, row)
         self._store(ticket, terms, {name: states[name] for name in stored}, now, stored)
         self.session.flush()
-        return list(rows.values())
+        return list(rows.values()), states
 
     # -- the sweep: warnings, breaches, escalation ------------------------------------------------------------
 
@@ -684,16 +750,23 @@ class SlaService:
         if ticket is None:
             return counts
         terms = self.terms(ticket.kind, ticket.priority, ticket.service)
-        for clock in self.refresh(ticket, terms):
-            if clock.state == "breached" and not clock.escalated:
+        rows, states = self._refresh(ticket, terms)
+        for clock in rows:
+            state = states.get(clock.name)
+            if state is None:
+                continue
+            if state.state == "breached" and not clock.escalated:
                 clock.escalated = clock.warned = True
                 self._escalate(ticket, clock, "breach", terms)
                 counts["breaches"] += 1
-            elif clock.state == "running" and not clock.warned and clock.warning_at is None:
+            elif _warning_due(state, clock.warned):
                 clock.warned = True
                 self._escalate(ticket, clock, "warning", terms)
                 counts["warnings"] += 1
-        self.refresh(ticket, terms)
+        if counts["warnings"] or counts["breaches"]:
+            # Store the next checks of the warned and escalated clocks, under the terms now in force
+            # (a breach may have raised the priority).
+            self.refresh(ticket, self.terms(ticket.kind, ticket.priority, ticket.service))
         return counts
 
     def _escalation_rules(self, ticket: Ticket, clock: SlaClock, level: str,
@@ -717,18 +790,7 @@ class SlaService:
         if rules is None:
             return
         notifier = self.services.notifications
-        people: list[Person] = []
-        for target in rules.get("notify", []):
-            if target == "assignee" and ticket.assignee is not None:
-                people.append(ticket.assignee)
-            elif target == "requester" and ticket.requester is not None:
-                people.append(ticket.requester)
-            elif target == "group":
-                people.extend(notifier.members(ticket.assignment_group))
-            elif target == "group_manager" and ticket.assignment_group:
-                group = self.session.scalar(select(Group).where(Group.name == ticket.assignment_group))
-                if group is not None and group.manager is not None:
-                    people.append(group.manager)
+        people, fallback = self._recipients(ticket, rules, terms)
         actions: dict[str, Any] = {}
         if level == "breach" and rules.get("raise_priority") and ticket.priority in RAISE and RAISE[ticket.priority] != ticket.priority:
             actions["priority"] = (ticket.priority, RAISE[ticket.priority])
@@ -743,11 +805,87 @@ class SlaService:
                         ticket=ticket, payload={"clock": clock.name, "level": level})
         self.services.audit.record(f"sla_{'breached' if level == 'breach' else 'warning'}", None, instance_id=ticket.instance_id,
                                    payload={"number": ticket.number, "clock": clock.name, "notified": sorted({u.username for u in people}),
-                                            "actions": {k: list(v) for k, v in actions.items()}}, actor_name="sla")
-        if "priority" in actions:
-            self._add(ticket, "priority", self.services.runtime.clock.now(),
-                      targets=(self.terms(ticket.kind, ticket.priority, ticket.service) or {}).get("targets") or {},
-                      reason="escalation raised the priority")
+                                            "fallback": fallback, "actions": {k: list(v) for k, v in actions.items()}},
+                                   actor_name="sla")
+        raised = self.terms(ticket.kind, ticket.priority, ticket.service) if "priority" in actions else None
+        if raised is not None:
+            self._priority_change(ticket, raised, self._events(ticket), self.services.runtime.clock.now(),
+                                  reason="escalation raised the priority")
+
+    def _group_manager(self, name: str | None) -> User | None:
+        group = self.session.scalar(select(Group).where(Group.name == name)) if name else None
+        return group.manager if group is not None and group.manager is not None and group.manager.active else None
+
+    def _recipients(self, ticket: Ticket, rules: Mapping[str, Any],
+                    terms: Mapping[str, Any] | None) -> tuple[list[Person], str | None]:
+        """Who an escalation level notifies, and which fallback found them (None: the record's own).
+
+        The level's ``notify`` list names the record's people: ``assignee``, ``group`` (its
+        assignment group's members), ``group_manager`` and ``requester``. When it names any of
+        the record's owners (assignee, group, group manager) and they come to nobody (an
+        untriaged record has no assignee and no group; a group may have no members and no
+        manager), the escalation goes, in this order, to the first of these that has someone:
+
+        1. ``open_tasks``: whoever holds the record's open work, the queue of each ready task of
+           its process instance: the user who claimed it or the task's assigned user, else the
+           members of its candidate group (or lane), e.g. ServiceDesk for an untriaged incident;
+           and that group's manager when ``notify`` names ``group_manager``.
+        2. ``escalation_group``: the members of the group the policy escalates breaches to
+           (``breach.reassign_group``).
+        3. ``admins``: the active administrators.
+
+        So an SLA escalation is never lost silently; the audit entry names the fallback used.
+        """
+        notifier = self.services.notifications
+        notify = [target for target in rules.get("notify", []) if isinstance(target, str)]
+        owners: list[Person] = []
+        people: list[Person] = []
+        for target in notify:
+            if target == "assignee" and ticket.assignee is not None and ticket.assignee.active:
+                owners.append(ticket.assignee)
+            elif target == "requester" and ticket.requester is not None:
+                people.append(ticket.requester)
+            elif target == "group":
+                owners.extend(notifier.members(ticket.assignment_group))
+            elif target == "group_manager":
+                manager = self._group_manager(ticket.assignment_group)
+                if manager is not None:
+                    owners.append(manager)
+        if owners or not OWNER_TARGETS.intersection(notify):
+            return owners + people, None
+        found = self._queue_people(ticket, "group_manager" in notify)
+        if found:
+            return found + people, "open_tasks"
+        escalation = (terms or {}).get("escalation") or DEFAULT_ESCALATION
+        breach = escalation.get("breach") if isinstance(escalation, Mapping) else None
+        group = breach.get("reassign_group") if isinstance(breach, Mapping) else None
+        found = notifier.members(group) if _plain_text(group, MAX_GROUP_NAME) else []
+        if found:
+            return found + people, "escalation_group"
+        admins = list(self.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)
+                                           .where(UserRole.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)))
+        return [*admins, *people], "admins" if admins else None
+
+    def _queue_people(self, ticket: Ticket, managers: bool) -> list[Person]:
+        """The people holding the ready tasks of the record's process instance (see ``_recipients``)."""
+        if ticket.instance_id is None:
+            return []
+        notifier = self.services.notifications
+        found: list[Person] = []
+        tasks = self.session.scalars(select(HumanTask).where(HumanTask.instance_id == ticket.instance_id,
+                                                             HumanTask.state == TaskStatus.READY).order_by(HumanTask.id))
+        for task in tasks:
+            if task.claimed_by is not None and task.claimed_by.active:
+                found.append(task.claimed_by)
+            elif task.assigned_user:
+                found.extend(u for u in [notifier.user(task.assigned_user)] if u is not None)
+            elif task.candidate_group or task.lane:
+                group = task.candidate_group or task.lane
+                found.extend(notifier.members(group))
+                manager = self._group_manager(group) if managers else None
+                if manager is not None:
+                    found.append(manager)
+        return found
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -767,8 +905,11 @@ class SlaService:
 
     def ticket_clocks(self, ticket: Ticket) -> list[dict[str, Any]]:
         """The clocks of a record the caller may see, evaluated now (response first); [] when no
-        SLA applies (a change, a record without a priority yet)."""
-        rows = self.refresh(ticket)
-        return [{"name": r.name, "target_seconds": r.target_seconds, "elapsed_seconds": r.elapsed_seconds,
-                 "paused_seconds": r.paused_seconds, "due_at": r.due_at, "warning_at": r.warning_at,
-                 "breached_at": r.breached_at, "state": r.state} for r in sorted(rows, key=lambda r: r.name != "response")]
+        SLA applies (a change, a record without a priority yet).
+
+        Read-only: the clocks are replayed from the record's events in memory and nothing is
+        stored (an auditor's read writes nothing, and a read between a warning threshold and the
+        sweep leaves the warning to the sweep). The stored clocks are the sweep's and the record
+        changes' business."""
+        states = self.evaluate(ticket) if ticket.id is not None else {}
+        return [_clock_dict(state) for state in sorted(states.values(), key=lambda state: state.name != "response")]

@@ -46,7 +46,8 @@ Breach: a clock is breached once its elapsed business time *exceeds* its target,
 18:00 closing time, the breach happens at the next opening (a record resolved at 19:00 has
 elapsed == target and is met). ``due_at`` follows the same rule for a running clock projected from
 ``now``. ``warning_at`` is the earliest instant at which elapsed *reaches*
-``warning_ratio * target``.
+``warning_ratio * target``, projected from ``now`` (so None once reached); ``warning_reached_at``
+is the instant it did reach it, from the elapsed history (None until then).
 """
 
 from __future__ import annotations
@@ -639,7 +640,9 @@ class ClockState:
     paused or stopped). ``warning_at`` is the earliest instant a running clock's elapsed reaches
     ``warning_ratio * target`` (None if already reached, paused or stopped). ``breached_at`` is the
     first instant after which elapsed exceeded the target, from the elapsed history (may precede
-    the priority change that caused it).
+    the priority change that caused it). ``warning_reached_at`` is, likewise from the history, the
+    first instant at which elapsed reached ``warning_ratio * target`` (None if it has not): a
+    running clock has exactly one of ``warning_at`` (to come) and ``warning_reached_at`` (past).
     """
 
     name: str
@@ -651,6 +654,7 @@ class ClockState:
     warning_at: datetime | None
     stopped_at: datetime | None
     breached_at: datetime | None
+    warning_reached_at: datetime | None = None
 
 
 def _history_measure(calendar: BusinessCalendar, spans: Sequence[tuple[int, int]], horizon: int) -> int:
@@ -669,6 +673,22 @@ def _crossing(calendar: BusinessCalendar, running: Sequence[tuple[int, int]], ho
             left = target - counted
             reached = calendar._advance(begin, left) if left else begin
             return calendar._next_open(reached)
+        counted += span
+    return None
+
+
+def _reaching(calendar: BusinessCalendar, running: Sequence[tuple[int, int]], horizon: int, need: int) -> int | None:
+    """The first instant before or at ``horizon`` at which running business time reaches ``need``."""
+    counted = 0
+    for begin, end in running:
+        if begin > horizon:
+            break
+        if need <= counted:
+            return begin
+        end = min(end, horizon)
+        span = calendar._measure(begin, end)
+        if counted + span >= need:
+            return calendar._advance(begin, need - counted)
         counted += span
     return None
 
@@ -749,6 +769,8 @@ def evaluate(
         elapsed = _history_measure(calendar, running, horizon)
         paused_us = _history_measure(calendar, paused_spans, horizon)
         breached = _crossing(calendar, running, horizon, target) if elapsed > target else None
+        threshold = round(warning_ratio * target)
+        reached = _reaching(calendar, running, horizon, threshold) if elapsed >= threshold else None
         due: int | None = None
         warning: int | None = None
         if stop_at is not None:
@@ -761,7 +783,6 @@ def evaluate(
                 else:
                     left = target - elapsed
                     due = calendar._next_open(calendar._advance(now_us, left) if left else now_us)
-                threshold = round(warning_ratio * target)
                 if elapsed < threshold:
                     warning = calendar._advance(now_us, threshold - elapsed)
         states[name] = ClockState(
@@ -774,5 +795,6 @@ def evaluate(
             warning_at=None if warning is None else _from_us(warning),
             stopped_at=None if stop_at is None else _from_us(stop_at),
             breached_at=None if breached is None else _from_us(breached),
+            warning_reached_at=None if reached is None else _from_us(reached),
         )
     return states
