@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.db import COUNT_CAP
-from app.models import Ticket, TicketComment
+from app.models import Ticket, TicketComment, User
 from app.schemas import (
     CommentIn,
     CommentListOut,
@@ -45,12 +45,14 @@ def comment_dict(comment: TicketComment) -> dict[str, Any]:
     return {"id": comment.id, "author": comment.author_name, "body": comment.body, "created_at": comment.created_at}
 
 
-def ticket_detail(ticket: Ticket) -> dict[str, Any]:
+def ticket_detail(ticket: Ticket, user: User | None = None) -> dict[str, Any]:
+    """The record with its open tasks and the links ``user`` (default: the caller) may see."""
+    user = user if user is not None else current_user()
     svc = services()
     out = ticket_dict(ticket)
     instance = svc.records.instance_for(ticket)
     out["open_tasks"] = [task_dict(t) for t in svc.instances.open_tasks(instance)] if instance else []
-    out["links"] = svc.records.links(ticket)
+    out["links"] = svc.records.links(ticket, user)
     return out
 
 
@@ -74,7 +76,7 @@ class TicketView(MethodView):
     def get(self, number: str) -> dict[str, Any]:
         """A record with its open tasks, instance id and links."""
         user = current_user()
-        return ticket_detail(unit_of_work(lambda: services().records.get(user, number)))
+        return ticket_detail(unit_of_work(lambda: services().records.get(user, number)), user)
 
 
 @blp.route("/<string:number>/comments")
@@ -96,11 +98,15 @@ class CommentsView(MethodView):
 @blp.route("/<string:number>/links")
 class LinksView(MethodView):
     @blp.arguments(LinkIn)
-    @blp.response(201, TicketLinkOut(many=True))
+    @blp.response(201, TicketLinkOut(many=True), description="Linked: this record's links")
+    @blp.alt_response(200, schema=TicketLinkOut(many=True),
+                      description="Already linked (an existing link states the relation): this record's links")
     @blp.doc(security=SECURITY)
-    def post(self, body: dict[str, Any], number: str) -> list[dict[str, Any]]:
-        """Link this record to another (by number); answers with this record's links."""
+    def post(self, body: dict[str, Any], number: str) -> tuple[list[dict[str, Any]], int]:
+        """Link this record to another (by number); answers with this record's links (those the
+        caller may see): 201 when the link is new, 200 when one already stated the relation."""
         user = current_user()
         svc = services()
-        link = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
-        return svc.records.links(link.source if link.source.number == number.upper() else link.target)
+        link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
+        here = link.source if link.source.number == number.upper() else link.target
+        return svc.records.links(here, user), 201 if created else 200

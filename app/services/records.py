@@ -5,6 +5,13 @@ fields (docs/PROCESSES.md); after every engine step ``sync`` copies them, so no 
 flow. Timestamps follow the status: first response when the status first leaves its start value,
 resolved/closed on the first entry into a resolved/closed status (cleared on reopen).
 
+A mapping's ``comments`` lists variables that carry what a person says to the record's people
+(an incident's reason for reopening): a step that gives one a new, non-empty value adds it as a
+record comment by the step's actor (by the process, for a step nobody acted in).
+
+Cancelling a record's process (``cancel``) closes the record with status ``cancelled`` whatever
+the mapping's closed statuses: the process that would have set its status is gone.
+
 Links are directed and typed; each type states one relation between the two records (see
 ``LINK_RELATIONS``). A pair of records may hold several relations (related to, and caused by), but
 each relation once: a link stating what another already states, from either end, is not added.
@@ -39,7 +46,7 @@ from app.models import (
 from . import policy
 from .audit import AuditLog, json_safe
 from .forms import START_FORM_SUFFIX
-from .notifications import NotificationService
+from .notifications import NotificationService, Person
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
@@ -64,6 +71,8 @@ LINK_RELATIONS: dict[str, tuple[str, bool]] = {
 SYMMETRIC = frozenset({"related"})
 LINK_TYPES = set(LINK_RELATIONS)
 MAX_COMMENT = 20_000
+#: The escape character of the record search's LIKE patterns.
+LIKE_ESCAPE = "\\"
 #: Record fields whose values may be codes that forms give titles to. The status has the pages'
 #: own words; people and groups are names, shown as written (as the list filters them).
 TITLED_FIELDS = ("priority", "category", "service", "ci")
@@ -95,6 +104,9 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
         value = mapping.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             fail(key, "must be a list of status names")
+    comments = mapping.get("comments", [])
+    if not isinstance(comments, list) or not all(isinstance(v, str) and v.isidentifier() for v in comments):
+        fail("comments", "comments must be a list of data variable names")
 
 
 def _relation_key(source_id: int, target_id: int, link_type: str) -> tuple[str, int, int]:
@@ -105,6 +117,12 @@ def _relation_key(source_id: int, target_id: int, link_type: str) -> tuple[str, 
         low, high = sorted((source_id, target_id))
         return relation, low, high
     return (relation, source_id, target_id) if source_is_subject else (relation, target_id, source_id)
+
+
+def like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE with ``escape=LIKE_ESCAPE``: its ``%`` and ``_`` are
+    no wildcards."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
 def title_key(value: Any) -> str:
@@ -239,7 +257,15 @@ class RecordService:
         # Its lookups (the assignee, the requester to notify) do not depend on the record's own
         # pending changes: write them once, at the next flush, not piecemeal before each lookup.
         with self.session.no_autoflush:
-            return self._sync(ticket, mapping, data, actor, previous)
+            changes = self._sync(ticket, mapping, data, actor, previous)
+        for variable in mapping.get("comments") or ():
+            value = data.get(variable)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if previous is not None and variable in previous and previous[variable] == value:
+                continue
+            self.add_comment(actor, ticket, value, author_name=None if actor else "system")
+        return changes
 
     def _sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
               previous: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -346,9 +372,9 @@ class RecordService:
                 person = aliased(User)
                 query = query.join(person, person.id == column).where(person.username == filters[field])
         if filters.get("q"):
-            needle = f"%{str(filters['q']).strip().lower()}%"
-            query = query.where(or_(func.lower(Ticket.title).like(needle), func.lower(Ticket.description).like(needle),
-                                    func.lower(Ticket.number).like(needle)))
+            needle = f"%{like_escaped(str(filters['q']).strip().lower())}%"
+            query = query.where(or_(*(func.lower(column).like(needle, escape=LIKE_ESCAPE)
+                                      for column in (Ticket.title, Ticket.description, Ticket.number))))
         if filters.get("open") is not None:
             query = query.where(Ticket.closed_at.is_(None) if filters["open"] else Ticket.closed_at.is_not(None))
         query = self._visible(user, query)
@@ -388,8 +414,9 @@ class RecordService:
             found[name] = sorted(str(v) for v in self.session.scalars(query) if v)
         return found
 
-    def links(self, ticket: Ticket) -> list[dict[str, Any]]:
-        """The record's links as seen from it, oldest first.
+    def links(self, ticket: Ticket, user: User) -> list[dict[str, Any]]:
+        """The record's links as ``user`` sees them from it, oldest first: links to records the
+        user may not see (``may_see``, the rule of reading a record) are left out.
 
         Each: the other record's ``number``, ``kind``, ``title`` and ``status``; the stored
         ``link_type`` and ``direction`` ("outgoing" when this record is the link's source); the
@@ -401,6 +428,8 @@ class RecordService:
         for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):
             outgoing = link.source_id == ticket.id
             other = link.target if outgoing else link.source
+            if not self.may_see(user, other):
+                continue
             relation, source_is_subject = LINK_RELATIONS.get(link.link_type, (link.link_type, True))
             side = "both" if relation in SYMMETRIC else "subject" if outgoing == source_is_subject else "object"
             out.append({"number": other.number, "kind": other.kind, "title": other.title, "status": other.status,
@@ -532,6 +561,10 @@ class RecordService:
 
         Raises ValidationFailed for an unknown type or a record linked to itself.
         """
+        return self._link(user, source, target, link_type)[0]
+
+    def _link(self, user: User | None, source: Ticket, target: Ticket, link_type: str) -> tuple[TicketLink, bool]:
+        """``link``, and whether it added the link (False: an existing one states the relation)."""
         if link_type not in LINK_TYPES:
             raise ValidationFailed("unknown link type", details={"fields": {"link_type": [f"one of: {', '.join(sorted(LINK_TYPES))}"]}})
         if source.id == target.id:
@@ -543,7 +576,7 @@ class RecordService:
                 or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
                     (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id))).order_by(TicketLink.id)):
             if _relation_key(existing.source_id, existing.target_id, existing.link_type) == wanted:
-                return existing
+                return existing, False
         link = TicketLink(source_id=source.id, target_id=target.id, link_type=link_type, source=source, target=target,
                           created_at=self.clock.now(), created_by_id=user.id if user else None)
         self.session.add(link)
@@ -551,16 +584,47 @@ class RecordService:
         self.audit.record("records_linked", user, instance_id=source.instance_id,
                           payload={"from": source.number, "to": target.number, "link_type": link_type},
                           actor_name=None if user else "engine")
-        return link
+        return link, True
 
-    def link_numbers(self, user: User, number: str, other: str, link_type: str) -> TicketLink:
+    def link_numbers(self, user: User, number: str, other: str, link_type: str) -> tuple[TicketLink, bool]:
+        """Link record ``number`` to ``other`` for ``user`` (staff, or the requester of
+        ``number``); returns the link and whether it is new (False: an existing link already
+        states the relation, see ``link``).
+
+        Raises NotFound for a record the user may not see, PermissionDenied for an auditor or
+        another requester's record, ValidationFailed as ``link`` does.
+        """
         source = self.get(user, number, action="link")
         self._refuse_read_only(user, "link", number)
         if not user.has_role(*STAFF_ROLES) and source.requester_id != user.id:
             self.audit.refuse(user, "link", reason="not allowed", number=number)
             raise PermissionDenied("only staff or the requester may link this record")
         target = self.get(user, other, action="link")
-        return self.link(user, source, target, link_type)
+        return self._link(user, source, target, link_type)
+
+    def cancel(self, ticket: Ticket, actor: User, reason: str | None = None) -> dict[str, Any]:
+        """Close the record of a cancelled process: status ``cancelled``, ``closed_at`` now (a
+        record the process closed already is left as it is: returns no changes).
+
+        Audited as a ``record_updated`` event (with the reason); its assignee, its assignment
+        group's members and its requester are told (not the actor). Returns the changes, as
+        ``sync`` does, for the SLA clocks to stop on. ``first_response_at`` is left as it was:
+        a cancellation answers nobody.
+        """
+        if ticket.closed_at is not None:
+            return {}  # the process closed it already (a request awaiting its rating): it stays so
+        now = self.clock.now()
+        ticket.status, ticket.closed_at, ticket.updated_at = "cancelled", now, now
+        changes: dict[str, Any] = {"status": "cancelled", "closed_at": now.isoformat()}
+        self.audit.record("record_updated", actor, instance_id=ticket.instance_id,
+                          payload={"number": ticket.number, "changes": changes, "reason": reason})
+        recipients: list[Person | None] = [ticket.assignee, ticket.requester, *self.notifications.members(ticket.assignment_group)]
+        because = f"\n\nReason: {reason}" if reason else ""
+        self.notifications.notify(
+            recipients, "record.cancelled", f"{ticket.number} cancelled: {ticket.title}",
+            f"{actor.username} cancelled {ticket.number} ({ticket.title}).{because}\n\n{self.notifications.link(ticket)}",
+            ticket=ticket, payload={"reason": reason}, exclude=actor)
+        return changes
 
     def numbers(self, ticket_ids: set[int | None]) -> dict[int, str]:
         wanted = {i for i in ticket_ids if i}

@@ -165,7 +165,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         tasks = svc.instances.open_tasks(instance) if instance is not None else []
         return {"ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
-                "comments": svc.records.comments(user, number), "links": svc.records.links(ticket),
+                "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket]))}
 
     found = unit_of_work(read)
@@ -235,7 +235,7 @@ def ticket_link(number: str) -> Any:
     if not other:
         return _render_ticket(user, number, link={**form, "errors": [service_text("is required")]}, status=422)
     try:
-        unit_of_work(lambda: svc.records.link_numbers(user, number, other, link_type))
+        _link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, other, link_type))
     except NotFound:
         message = _("There is no record %(number)s that you may see.", number=other)
         return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
@@ -251,5 +251,8 @@ def ticket_link(number: str) -> Any:
     except PermissionDenied as err:
         flash(_("The link could not be added: %(reason)s", reason=err.message), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
-    flash(_("%(number)s is linked.", number=other), "success")
+    if created:
+        flash(_("%(number)s is linked.", number=other), "success")
+    else:
+        flash(_("%(number)s was already linked this way.", number=other), "info")
     return redirect(url_for("web.ticket", number=number.upper(), _anchor="links"))

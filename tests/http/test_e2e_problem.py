@@ -179,7 +179,9 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     assert links(record) == [(first, "incident", "related_incident", "outgoing"),
                              (second, "incident", "related_incident", "outgoing")]
     for incident in (first, second):
-        assert links(desk.record(incident, "rita")) == [(number, "problem", "related_incident", "incoming")]
+        assert links(desk.record(incident, "nina")) == [(number, "problem", "related_incident", "incoming")]
+        # the requester reads her incidents, not the problem: its link is left out for her
+        assert links(desk.record(incident, "rita")) == []
     triage_task = task_view(desk, number, "triage", "paul")
     assert f"Related incidents: {first}, {second}" in triage_task["instructions"]
     hidden_from(desk, number, "triage", "nina", "alex")

@@ -143,9 +143,9 @@ def test_invalid_record_mapping_is_refused_at_deploy(client, auth, users):
     assert body["details"]["file"] == "mini_ticket.record.json" and body["details"]["key"] == "kind"
 
 
-def link(client, headers, number, other, link_type):
+def link(client, headers, number, other, link_type, status=201):
     response = client.post(f"/api/v1/tickets/{number}/links", headers=headers, json={"number": other, "link_type": link_type})
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == status, response.get_json()
     return [(entry["number"], entry["link_type"], entry["direction"]) for entry in response.get_json()]
 
 
@@ -157,12 +157,12 @@ def test_a_pair_of_records_holds_each_relation_once_from_either_end(client, auth
     # a second relation between the same pair is kept beside the first (it used to be dropped)
     assert link(client, alex, "INC-000001", "INC-000002", "caused_by") == [
         ("INC-000002", "related", "outgoing"), ("INC-000002", "caused_by", "outgoing")]
-    # the same relations again, or written from the other end, add nothing
-    assert link(client, alex, "INC-000002", "INC-000001", "related") == [
+    # the same relations again, or written from the other end, add nothing: 200, not 201
+    assert link(client, alex, "INC-000002", "INC-000001", "related", status=200) == [
         ("INC-000001", "related", "incoming"), ("INC-000001", "caused_by", "incoming")]
-    assert link(client, alex, "INC-000002", "INC-000001", "related_incident") == [
+    assert link(client, alex, "INC-000002", "INC-000001", "related_incident", status=200) == [
         ("INC-000001", "related", "incoming"), ("INC-000001", "caused_by", "incoming")]
-    assert len(link(client, alex, "INC-000001", "INC-000002", "caused_by")) == 2
+    assert len(link(client, alex, "INC-000001", "INC-000002", "caused_by", status=200)) == 2
     # the opposite relation is a new one: each record causes the other
     assert link(client, alex, "INC-000002", "INC-000001", "caused_by")[-1] == ("INC-000001", "caused_by", "outgoing")
     record = services.records.by_number("INC-000001")
@@ -182,3 +182,36 @@ def test_records_linked_twice_are_commented_once(client, auth, desk):
     assert done.get_json()["data"]["commented"] == {"count": 1}
     comments = client.get("/api/v1/tickets/INC-000001/comments", headers=auth("rick")).get_json()["items"]
     assert [c["author"] for c in comments] == ["INC-000002"]
+
+
+def test_links_to_records_the_caller_may_not_see_are_left_out(client, auth, desk):
+    start_ticket(client, auth("rick"), title="HR secret: salary file exposed", group="Other")
+    start_ticket(client, auth("rita"), title="Mail is down")
+    start_ticket(client, auth("rita"), title="Cannot send mail")
+    link(client, auth("alex"), "INC-000002", "INC-000001", "related")
+    assert [e["number"] for e in client.get("/api/v1/tickets/INC-000002", headers=auth("alex")).get_json()["links"]] == [
+        "INC-000001"]
+
+    own = client.get("/api/v1/tickets/INC-000002", headers=auth("rita")).get_json()
+    assert own["links"] == [] and "HR secret" not in str(own)
+    # linking her own two records answers with her record's links: still without rick's
+    assert link(client, auth("rita"), "INC-000002", "INC-000003", "related") == [("INC-000003", "related", "outgoing")]
+    again = client.post("/api/v1/tickets/INC-000002/links", headers=auth("rita"), json={"number": "INC-000003"})
+    assert again.status_code == 200 and "HR secret" not in again.get_data(as_text=True)
+    # rick sees his record's link to rita's record no more than rita sees his
+    assert client.get("/api/v1/tickets/INC-000001", headers=auth("rick")).get_json()["links"] == []
+
+
+def test_the_search_text_matches_percent_and_underscore_literally(client, auth, desk):
+    for title in ("Disk 100% full", "snake_case names", "Printer jam"):
+        start_ticket(client, auth("rita"), title=title)
+
+    def found(q):
+        response = client.get("/api/v1/tickets", headers=auth("alex"), query_string={"q": q, "sort": "number"})
+        assert response.status_code == 200, response.get_json()
+        return [t["title"] for t in response.get_json()["items"]]
+
+    assert found("%") == ["Disk 100% full"]
+    assert found("_") == ["snake_case names"]
+    assert found("0%") == ["Disk 100% full"] and found("e_c") == ["snake_case names"]
+    assert found("\\") == [] and found("jam") == ["Printer jam"]

@@ -288,6 +288,31 @@ def test_a_requester_cannot_link_to_a_record_she_may_not_see(web, desk, rick):
     assert "Laptop broken" not in text_of(response)
 
 
+def test_the_page_leaves_out_links_to_records_the_reader_may_not_see(web_factory, desk, rick):
+    ricks = open_incident(desk, "rick", title="HR secret: salary file exposed")
+    number = open_incident(desk)
+    alex, rita = web_factory(), web_factory()
+    alex.login("alex")
+    assert alex.post(f"/tickets/{number}/links", {"other": ricks, "link_type": "related"}).status_code == 302
+    assert ricks in text_of(alex.get(f"/tickets/{number}"))
+    rita.login("rita")
+    page = text_of(rita.get(f"/tickets/{number}"))
+    assert ricks not in page and "HR secret" not in page and "No linked records." in page
+
+
+def test_linking_again_says_the_records_were_already_linked(web, desk):
+    number = triaged_incident(desk)
+    other = open_incident(desk, title="VPN slow")
+    web.login("alex")
+    web.post(f"/tickets/{number}/links", {"other": other, "link_type": "related"})
+    assert f"{other} is linked." in text_of(web.get(f"/tickets/{number}"))
+    response = web.post(f"/tickets/{number}/links", {"other": other, "link_type": "related"})
+    assert response.status_code == 302
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert f"{other} was already linked this way." in page and f"{other} is linked." not in page
+    assert page.count(f'<a href="/tickets/{other}" class="number">') == 1
+
+
 # -- language ----------------------------------------------------------------------------------------
 
 
