@@ -92,6 +92,12 @@ class CancelView(MethodView):
     @blp.response(200, InstanceOut)
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Cancel an instance; its record (if any) closes as ``cancelled`` and its SLA clocks stop.
+
+        A record's process is cancelled by agents, process owners and admins, or withdrawn by its
+        requester while no work has started (status new, submitted or awaiting approval, and no
+        one else holds one of its tasks); an instance without a record by its starter or an
+        admin. 409 if it is already over."""
         user = current_user()
         return _out(unit_of_work(lambda: services().instances.cancel(user, instance_id, body.get("reason"))))
 

@@ -257,17 +257,31 @@ class InstanceService:
         return instance
 
     def cancel(self, user: User, instance_id: int, reason: str | None = None) -> ProcessInstance:
+        """Cancel the instance: its open tasks close, and its record (if any) is closed as
+        ``cancelled``, its SLA clocks stopped and its people told (``RecordService.cancel``).
+
+        Who may: ``policy.may_cancel`` (staff, or the requester before work started).
+        Raises NotFound (not visible), PermissionDenied (audited), Conflict (already over).
+        """
         instance = self.get(user, instance_id, action="cancel")
-        if not policy.may_cancel(user, instance):
-            self._refuse(user, "cancel", instance_id=instance_id, reason="not allowed")
-            raise PermissionDenied("only the starter or an admin may cancel this instance")
         if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+            # Said before the permission: who may cancel a record depends on its status, and a
+            # finished one's is past withdrawing; "already over" is the answer that helps.
             raise Conflict(f"instance is already {instance.status}", details={"status": instance.status})
+        ticket = self.runner.ticket_for(instance)
+        allowed, why = policy.may_cancel(user, instance, ticket, self.open_tasks(instance) if ticket is not None else ())
+        if not allowed:
+            self._refuse(user, "cancel", instance_id=instance_id, reason="not allowed")
+            raise PermissionDenied(why)
         run = self.runner.load(instance, user)
         run.cancel()
         run.failure = None
         self.audit.record("instance_cancel_requested", user, instance_id=instance.id, payload={"reason": reason})
         self.runner.save(instance, run, user)
+        if ticket is not None:
+            changes = self.runner.records.cancel(ticket, user, reason)
+            if changes and self.runner.on_record_change is not None:
+                self.runner.on_record_change(ticket, changes)  # the SLA clocks stop on the closed record
         return instance
 
     def retry(self, user: User, instance_id: int, corrections: Mapping[str, Any] | None) -> ProcessInstance:

@@ -37,7 +37,8 @@ from .delivery import (
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "comment.added",
+EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "record.cancelled",
+               "comment.added",
                "task.reminder", "process.notify")
 
 

@@ -9,17 +9,30 @@ Rules (issue #2, item 6):
 - a task outside any lane belongs to the instance's starter;
 - a claimed task is completed only by its claimant; admins may reassign;
 - auditors read every instance and its history, but work on no task;
+- cancelling (``may_cancel``): an admin cancels any instance it sees. An instance with a record
+  is cancelled by the staff who run the service desk (agents, process owners) or withdrawn by
+  its requester while nobody has started work on it: the record is still in a status before
+  any work (``WITHDRAWABLE_STATUSES``: new, submitted, awaiting approval) and nobody else holds
+  one of its open tasks. Once work has started, the requester asks the desk (a comment) instead:
+  an approved change or an incident being worked on is not pulled from under the people on it.
+  An instance without a record is cancelled by its starter (or an admin);
 - an object the caller may not see answers 404 (no existence leak), one they see but may not
   change answers 403.
 """
 
 from __future__ import annotations
 
-from app.models import HumanTask, ProcessInstance, Role, User
+from collections.abc import Sequence
+
+from app.models import HumanTask, ProcessInstance, Role, Ticket, User
 
 STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
 #: Who sees every instance of a process with a lane of one of their groups.
 LANE_STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
+#: Who cancels the process of any record they see (admins too: they cancel anything).
+CANCEL_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
+#: Record statuses before anyone works on the record: its requester may still withdraw it.
+WITHDRAWABLE_STATUSES = frozenset({"new", "submitted", "awaiting_approval"})
 
 
 def is_admin(user: User) -> bool:
@@ -103,8 +116,26 @@ def may_see_instance(user: User, instance: ProcessInstance) -> bool:
     return bool(lanes & lane_groups(user))
 
 
-def may_cancel(user: User, instance: ProcessInstance) -> bool:
-    return is_admin(user) or instance.started_by_id == user.id
+def may_cancel(user: User, instance: ProcessInstance, ticket: Ticket | None = None,
+               open_tasks: Sequence[HumanTask] = ()) -> tuple[bool, str]:
+    """May the user cancel the instance (whose record is ``ticket``, whose open tasks are
+    ``open_tasks``)? Returns (allowed, reason when not); see the module's rules."""
+    if is_admin(user):
+        return True, ""
+    if ticket is None:
+        if instance.started_by_id == user.id:
+            return True, ""
+        return False, "only the starter or an admin may cancel this instance"
+    if user.has_role(*CANCEL_ROLES):
+        return True, ""
+    if ticket.requester_id != user.id or is_read_only(user):
+        return False, "only the service desk or the requester may cancel this record"
+    started = ticket.status not in WITHDRAWABLE_STATUSES or any(
+        task.claimed_by_id is not None and task.claimed_by_id != user.id for task in open_tasks)
+    if started:
+        return False, (f"work on {ticket.number} has started: only the service desk may cancel it now; "
+                       "add a comment to ask them")
+    return True, ""
 
 
 def may_send_message(user: User, instance: ProcessInstance) -> bool:
