@@ -129,6 +129,16 @@ def begin_write(session: Session) -> None:
 
 
 #: List endpoints count matches up to this many; beyond it the total is reported as a lower bound.
+#: The escape character of LIKE patterns made with :func:`like_literal`.
+LIKE_ESCAPE = "\\"
+
+
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape=LIKE_ESCAPE``: its ``%`` and ``_`` (and the
+    escape character) match only themselves."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
 COUNT_CAP = 1000
 
 

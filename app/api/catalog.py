@@ -84,7 +84,7 @@ class CatalogRequestView(MethodView):
         user = current_user()
         svc = services()
         ticket = unit_of_work(lambda: svc.catalog.request_item(user, code, body["data"]))
-        return ticket_detail(ticket)
+        return ticket_detail(ticket, user)
 
 
 def article_dict(article: KnowledgeArticle, source: str | None) -> dict[str, Any]:

@@ -45,9 +45,8 @@ def comment_dict(comment: TicketComment) -> dict[str, Any]:
     return {"id": comment.id, "author": comment.author_name, "body": comment.body, "created_at": comment.created_at}
 
 
-def ticket_detail(ticket: Ticket, user: User | None = None) -> dict[str, Any]:
-    """The record with its open tasks and the links ``user`` (default: the caller) may see."""
-    user = user if user is not None else current_user()
+def ticket_detail(ticket: Ticket, user: User) -> dict[str, Any]:
+    """The record with its open tasks and the links ``user`` may see."""
     svc = services()
     out = ticket_dict(ticket)
     instance = svc.records.instance_for(ticket)

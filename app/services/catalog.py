@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import LIKE_ESCAPE, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
 
@@ -24,11 +25,6 @@ ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilmen
 APPROVAL_RULES = ("none", "manager", "budget")
 #: Totals above this (EUR) go to the budget owners whatever the item's rule (catalog_approval.dmn).
 BUDGET_APPROVAL_ABOVE = 1000
-
-
-def _like_literal(text: str) -> str:
-    """``text`` for a LIKE pattern with ``escape="\\"``: its wildcards match only themselves."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class CatalogService:
@@ -58,13 +54,13 @@ class CatalogService:
             query = query.where(CatalogItem.status == ItemStatus.PUBLISHED)
         # Keywords and category codes are matched literally: LIKE's wildcards are escaped.
         for word in (q or "").lower().split()[:8]:
-            needle = f"%{_like_literal(word)}%"
-            query = query.where(or_(func.lower(CatalogItem.name).like(needle, escape="\\"),
-                                    func.lower(CatalogItem.description).like(needle, escape="\\"),
-                                    func.lower(CatalogItem.code).like(needle, escape="\\")))
+            needle = f"%{like_literal(word)}%"
+            query = query.where(or_(func.lower(CatalogItem.name).like(needle, escape=LIKE_ESCAPE),
+                                    func.lower(CatalogItem.description).like(needle, escape=LIKE_ESCAPE),
+                                    func.lower(CatalogItem.code).like(needle, escape=LIKE_ESCAPE)))
         if category:
             query = query.where(or_(CatalogItem.category_code == category,
-                                    CatalogItem.category_code.like(f"{_like_literal(category)}.%", escape="\\")))
+                                    CatalogItem.category_code.like(f"{like_literal(category)}.%", escape=LIKE_ESCAPE)))
         items = list(self.session.scalars(query.order_by(CatalogItem.name)))
         categories = list(self.session.scalars(select(CatalogCategory).order_by(CatalogCategory.position, CatalogCategory.code)))
         nodes: dict[str, dict[str, Any]] = {c.code: {"code": c.code, "name": c.name, "children": [], "items": []}

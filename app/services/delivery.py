@@ -36,6 +36,7 @@ check can see.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import http.client
@@ -936,8 +937,15 @@ def _webhook_opener(addresses: Sequence[IPAddress], ssl_context: ssl.SSLContext 
     # an exception) and no file:, ftp: or data: handlers. Connections go to ``addresses`` only.
     opener = urllib.request.OpenerDirector()
     opener.add_handler(_PinnedHTTPHandler(addresses))
-    opener.add_handler(_PinnedHTTPSHandler(addresses, ssl_context or ssl.create_default_context()))
+    opener.add_handler(_PinnedHTTPSHandler(addresses, ssl_context or _default_tls()))
     return opener
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's default TLS settings and CA store, loaded once: building a context reads every
+    CA certificate, and the sweeper delivers many messages."""
+    return ssl.create_default_context()
 
 
 def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload: Mapping[str, Any], *, now: int,

@@ -178,10 +178,8 @@ class InstanceRunner:
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane."""
         recipients: list[Person]
-        if task.assigned_user:
-            recipients = [u for u in [self.notifications.user(task.assigned_user)] if u is not None]
-        elif task.candidate_group or task.lane:
-            recipients = self.notifications.members(task.candidate_group or task.lane)
+        if task.assigned_user or task.candidate_group or task.lane:
+            recipients = self.notifications.task_queue(task)
         else:
             recipients = [instance.started_by] if instance.started_by else []
         if not recipients:

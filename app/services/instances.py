@@ -124,7 +124,7 @@ class InstanceService:
         instance = self.session.get(ProcessInstance, instance_id)
         if instance is None:
             raise NotFound(f"no instance {instance_id}")
-        if not (policy.may_see_instance(user, instance) or self._participant(user, instance_id)):
+        if not self.may_see(user, instance):
             self._refuse(user, action, instance_id=instance_id, reason="not visible")
             raise NotFound(f"no instance {instance_id}")
         return instance
@@ -137,8 +137,11 @@ class InstanceService:
             HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
             HumanTask.completed_by_id == user.id))
 
-    def _participant(self, user: User, instance_id: int) -> bool:
-        return self.session.scalar(self._tasks_of(user).where(HumanTask.instance_id == instance_id).limit(1)) is not None
+    def may_see(self, user: User, instance: ProcessInstance) -> bool:
+        """The user sees the instance: by policy (starter, staff of its lanes), or as one of its
+        participants (a task of it assigned to, claimed or completed by them)."""
+        return policy.may_see_instance(user, instance) or self.session.scalar(
+            self._tasks_of(user).where(HumanTask.instance_id == instance.id).limit(1)) is not None
 
     def list_instances(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
         query: Select[Any] = select(ProcessInstance)
@@ -415,7 +418,7 @@ class TaskService:
         about: Mapping[str, Any] | None = None
         if view is not None:
             about = data  # what the detail returns anyway
-        elif policy.may_see_instance(user, task.instance) or self.instances._participant(user, task.instance_id):
+        elif self.instances.may_see(user, task.instance):
             # A task no longer ready has no view: the instance's last saved data, for those who see
             # the instance (a lane member may still read a done task of an instance they do not see).
             about = task.instance.data or {}

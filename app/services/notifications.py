@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import DeliveryAttempt, Group, Notification, OutboxMessage, Role, Ticket, User, Webhook
+from app.models import DeliveryAttempt, Group, HumanTask, Notification, OutboxMessage, Role, Ticket, User, Webhook
 
 from .audit import AuditLog, json_safe
 from .delivery import (
@@ -96,6 +96,13 @@ class NotificationService:
         if not group:
             return []
         return [Recipient(*row) for row in self.session.execute(_GROUP_MEMBERS, {"group": group})]
+
+    def task_queue(self, task: HumanTask) -> list[Person]:
+        """Who may take ``task``: its assigned user, else the members of its candidate group or lane;
+        none for a task outside any lane (callers fall back to the starter or others)."""
+        if task.assigned_user:
+            return [u for u in [self.user(task.assigned_user)] if u is not None]
+        return self.members(task.candidate_group or task.lane)
 
     def user(self, username: str | None) -> Recipient | None:
         if not username:
@@ -329,10 +336,8 @@ class NotificationService:
         return webhook_target_problem(url, allow_hosts=self._allowed_host, allow_private=self._allow_private())
 
     def _allow_private(self) -> bool:
-        value = self.config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS")
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
+        # A boolean already: app/config.py coerces the environment's "1"/"true"/"yes"/"on".
+        return bool(self.config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS"))
 
     # -- delivering (sweeper) ---------------------------------------------------------------------------
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
-from app.db import COUNT_CAP, count_capped, insert_row, set_reference
+from app.db import COUNT_CAP, LIKE_ESCAPE, count_capped, insert_row, like_literal, set_reference
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogItem,
@@ -71,8 +71,6 @@ LINK_RELATIONS: dict[str, tuple[str, bool]] = {
 SYMMETRIC = frozenset({"related"})
 LINK_TYPES = set(LINK_RELATIONS)
 MAX_COMMENT = 20_000
-#: The escape character of the record search's LIKE patterns.
-LIKE_ESCAPE = "\\"
 #: Record fields whose values may be codes that forms give titles to. The status has the pages'
 #: own words; people and groups are names, shown as written (as the list filters them).
 TITLED_FIELDS = ("priority", "category", "service", "ci")
@@ -109,20 +107,21 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
         fail("comments", "comments must be a list of data variable names")
 
 
+def relation_side(link_type: str, from_source: bool) -> tuple[str, str]:
+    """The relation a link of ``link_type`` states and the side of it of the record it is seen from
+    (its source when ``from_source``): "subject", "object", or "both" for a symmetric relation."""
+    relation, source_is_subject = LINK_RELATIONS.get(link_type, (link_type, True))
+    return relation, "both" if relation in SYMMETRIC else "subject" if from_source == source_is_subject else "object"
+
+
 def _relation_key(source_id: int, target_id: int, link_type: str) -> tuple[str, int, int]:
     """What a link states, the same for every spelling of it: (relation, subject, object); the
     records in id order for a symmetric relation."""
-    relation, source_is_subject = LINK_RELATIONS.get(link_type, (link_type, True))
-    if relation in SYMMETRIC:
+    relation, side = relation_side(link_type, True)
+    if side == "both":
         low, high = sorted((source_id, target_id))
         return relation, low, high
-    return (relation, source_id, target_id) if source_is_subject else (relation, target_id, source_id)
-
-
-def like_escaped(text: str) -> str:
-    """``text`` matched literally by LIKE with ``escape=LIKE_ESCAPE``: its ``%`` and ``_`` are
-    no wildcards."""
-    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return (relation, source_id, target_id) if side == "subject" else (relation, target_id, source_id)
 
 
 def title_key(value: Any) -> str:
@@ -372,7 +371,7 @@ class RecordService:
                 person = aliased(User)
                 query = query.join(person, person.id == column).where(person.username == filters[field])
         if filters.get("q"):
-            needle = f"%{like_escaped(str(filters['q']).strip().lower())}%"
+            needle = f"%{like_literal(str(filters['q']).strip().lower())}%"
             query = query.where(or_(*(func.lower(column).like(needle, escape=LIKE_ESCAPE)
                                       for column in (Ticket.title, Ticket.description, Ticket.number))))
         if filters.get("open") is not None:
@@ -430,8 +429,7 @@ class RecordService:
             other = link.target if outgoing else link.source
             if not self.may_see(user, other):
                 continue
-            relation, source_is_subject = LINK_RELATIONS.get(link.link_type, (link.link_type, True))
-            side = "both" if relation in SYMMETRIC else "subject" if outgoing == source_is_subject else "object"
+            relation, side = relation_side(link.link_type, outgoing)
             out.append({"number": other.number, "kind": other.kind, "title": other.title, "status": other.status,
                         "link_type": link.link_type, "direction": "outgoing" if outgoing else "incoming",
                         "relation": relation, "side": side, "created_at": link.created_at})
@@ -446,9 +444,11 @@ class RecordService:
                 found.setdefault(other.id, other)
         return list(found.values())
 
-    def value_titles(self, tickets: Sequence[Ticket]) -> dict[int, dict[str, dict[str, str]]]:
+    def value_titles(self, tickets: Sequence[Ticket], fields: Collection[str] | None = None
+                     ) -> dict[int, dict[str, dict[str, str]]]:
         """How the records' coded values read: per record id, record field or ``details.<name>`` ->
-        {``title_key(value)``: title}.
+        {``title_key(value)``: title}. Catalog item names are looked up only for the values of
+        ``fields`` when given (a list page shows a few fields, not every detail).
 
         The titles are the option titles of the forms of the record's process version (its task
         forms, and its start form as deployed now) for the variables its mapping copies, and the
@@ -477,7 +477,7 @@ class RecordService:
             for ticket in tickets:
                 if ticket.instance_id in by_instance:
                     found[ticket.id] = dict(by_instance[ticket.instance_id])
-        self._add_item_names(tickets, found)
+        self._add_item_names(tickets, found, fields)
         return found
 
     def _load_titles(self, definition_id: int, start_name: str | None) -> dict[str, dict[str, str]]:
@@ -493,13 +493,16 @@ class RecordService:
                 start_form = None  # not a form: the start refuses it; the page shows values as written
         return _record_titles(forms or {}, start_form, mapping)
 
-    def _add_item_names(self, tickets: Sequence[Ticket], found: dict[int, dict[str, dict[str, str]]]) -> None:
+    def _add_item_names(self, tickets: Sequence[Ticket], found: dict[int, dict[str, dict[str, str]]],
+                        fields: Collection[str] | None) -> None:
         def coded(ticket: Ticket) -> Iterable[tuple[str, Any]]:
             for field in TITLED_FIELDS:
-                yield field, getattr(ticket, field)
+                if fields is None or field in fields:
+                    yield field, getattr(ticket, field)
             for name, value in (ticket.details or {}).items():
-                for item in value if isinstance(value, list) else [value]:
-                    yield f"details.{name}", item
+                if fields is None or f"details.{name}" in fields:
+                    for item in value if isinstance(value, list) else [value]:
+                        yield f"details.{name}", item
 
         candidates = {value for t in tickets for _key, value in coded(t)
                       if isinstance(value, str) and 0 < len(value) <= _MAX_ITEM_CODE and " " not in value}

@@ -25,10 +25,8 @@ class ReminderService:
         notifier = self.services.notifications
         if task.claimed_by is not None:
             return [task.claimed_by]
-        if task.assigned_user:
-            return [u for u in [notifier.user(task.assigned_user)] if u is not None]
-        if task.candidate_group or task.lane:
-            return notifier.members(task.candidate_group or task.lane)
+        if task.assigned_user or task.candidate_group or task.lane:
+            return notifier.task_queue(task)
         starter = task.instance.started_by
         return [starter] if starter is not None else []
 

@@ -104,9 +104,9 @@ DEFAULT_ESCALATION: dict[str, Any] = {
 RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
 #: The priorities a policy may name (the records' P1-P4).
 PRIORITIES = tuple(DEFAULT_TARGETS)
-NOTIFY_TARGETS = frozenset({"assignee", "group", "group_manager", "requester"})
 #: The recipients that are the record's owners: when they come to nobody, ``_recipients`` falls back.
 OWNER_TARGETS = frozenset({"assignee", "group", "group_manager"})
+NOTIFY_TARGETS = OWNER_TARGETS | {"requester"}
 #: The escalation levels and the settings each takes (what ``_escalate`` reads).
 ESCALATION_SETTINGS: dict[str, frozenset[str]] = {
     "warning": frozenset({"notify"}),
@@ -373,7 +373,7 @@ def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: i
         checks.append(now)
     return {"policy_id": policy_id, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
             "paused_seconds": state.paused_seconds, "state": state.state, "due_at": state.due_at,
-            "warning_at": state.warning_at or state.warning_reached_at, "breached_at": state.breached_at,
+            "warning_at": state.warning_shown_at, "breached_at": state.breached_at,
             "evaluated_at": now,
             "next_check_at": min(checks) if checks and state.state in ("running", "breached") else None}
 
@@ -382,7 +382,7 @@ def _clock_dict(state: ClockState) -> dict[str, Any]:
     """A clock as the API and the pages show it (``warning_at``: when the warning is or was due)."""
     return {"name": state.name, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
             "paused_seconds": state.paused_seconds, "due_at": state.due_at,
-            "warning_at": state.warning_at or state.warning_reached_at, "breached_at": state.breached_at,
+            "warning_at": state.warning_shown_at, "breached_at": state.breached_at,
             "state": state.state}
 
 
@@ -837,7 +837,7 @@ class SlaService:
         So an SLA escalation is never lost silently; the audit entry names the fallback used.
         """
         notifier = self.services.notifications
-        notify = [target for target in rules.get("notify", []) if isinstance(target, str)]
+        notify = rules.get("notify", [])  # checked by _escalation_rules: known recipient names
         owners: list[Person] = []
         people: list[Person] = []
         for target in notify:
@@ -877,14 +877,12 @@ class SlaService:
         for task in tasks:
             if task.claimed_by is not None and task.claimed_by.active:
                 found.append(task.claimed_by)
-            elif task.assigned_user:
-                found.extend(u for u in [notifier.user(task.assigned_user)] if u is not None)
-            elif task.candidate_group or task.lane:
-                group = task.candidate_group or task.lane
-                found.extend(notifier.members(group))
-                manager = self._group_manager(group) if managers else None
-                if manager is not None:
-                    found.append(manager)
+                continue
+            found.extend(notifier.task_queue(task))
+            group = None if task.assigned_user else task.candidate_group or task.lane
+            manager = self._group_manager(group) if managers and group else None
+            if manager is not None:
+                found.append(manager)
         return found
 
     # -- reading ------------------------------------------------------------------------------------------------

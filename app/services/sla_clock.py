@@ -656,6 +656,11 @@ class ClockState:
     breached_at: datetime | None
     warning_reached_at: datetime | None = None
 
+    @property
+    def warning_shown_at(self) -> datetime | None:
+        """When the warning is due or was reached: what pages and the API show as ``warning_at``."""
+        return self.warning_at or self.warning_reached_at
+
 
 def _history_measure(calendar: BusinessCalendar, spans: Sequence[tuple[int, int]], horizon: int) -> int:
     return sum(calendar._measure(begin, min(end, horizon)) for begin, end in spans if begin < horizon)

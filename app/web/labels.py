@@ -35,7 +35,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from app.models import Ticket
-from app.services.records import KINDS, LINK_RELATIONS, SYMMETRIC, title_key
+from app.services.records import KINDS, relation_side, title_key
 
 from .catalog_pages import CURRENCY
 
@@ -171,9 +171,7 @@ def link_label(relation: str, side: str) -> str:
 
 def link_type_label(link_type: str) -> str:
     """A link type as the link form offers it: what the other record is to the one linked from."""
-    relation, source_is_subject = LINK_RELATIONS.get(link_type, (link_type, True))
-    side = "both" if relation in SYMMETRIC else "subject" if source_is_subject else "object"
-    return link_label(relation, side)
+    return link_label(*relation_side(link_type, True))
 
 
 # -- shapes ------------------------------------------------------------------------------------------

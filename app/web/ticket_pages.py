@@ -138,7 +138,7 @@ def tickets() -> str:
     def read() -> dict[str, Any]:
         rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
         return {"rows": rows, "total": total, "choices": svc.records.filter_values(user),
-                "values": RecordValues(svc.records.value_titles(rows))}
+                "values": RecordValues(svc.records.value_titles(rows, fields=("priority",)))}
 
     found = unit_of_work(read)
     pages = max(1, -(-found["total"] // per_page))
