@@ -24,7 +24,11 @@ scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
 ``description``; ``readOnly``; ``additionalProperties`` (boolean, but unknown fields are always
 dropped anyway); ``formatMinimum``/``formatExclusiveMinimum`` on ``date``/``date-time`` fields
 (the ajv-keywords spelling: a literal, or ``{"$data": "1/<sibling>"}`` for "not before / after
-that other field", e.g. a window's end after its start). Anything else is refused at deploy time.
+that other field", e.g. a window's end after its start); conditional requirements on an object:
+``"if": {"properties": {"<sibling>": {"const": v} | {"enum": [...]}, ...}, "required": [...]}``
+with ``"then"`` and/or ``"else"`` of the form ``{"required": [...]}``, directly on the object or
+as entries of its ``allOf`` (e.g. resolution notes are required when the outcome is "resolved").
+Anything else is refused at deploy time.
 
 Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
 """
@@ -108,7 +112,7 @@ _CHOICE_KEYWORDS: Final = ("enum", "oneOf", "anyOf")
 _COMMON_KEYWORDS: Final = _ANNOTATIONS | {"type", *_CHOICE_KEYWORDS}
 _NUMERIC_KEYWORDS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
-    "object": frozenset({"properties", "required", "additionalProperties"}),
+    "object": frozenset({"properties", "required", "additionalProperties", "if", "then", "else", "allOf"}),
     "string": frozenset({"minLength", "maxLength", "pattern", "format", "formatMinimum", "formatExclusiveMinimum"}),
     "number": _NUMERIC_KEYWORDS,
     "integer": _NUMERIC_KEYWORDS,
@@ -122,6 +126,7 @@ _ORDERED_FORMATS: Final = frozenset({"date", "date-time"})
 _DATA_REF: Final = re.compile(r"1/([^/~]+)")
 _ROOT_ONLY_KEYWORDS: Final = frozenset({"$schema", "$id"})
 _CHOICE_ENTRY_KEYS: Final = frozenset({"const", "title", "description"})
+_CONDITION_KEYS: Final = frozenset({"if", "then", "else", "$comment"})
 
 # Which widgets make sense for which kind of field. "choice" means a scalar with enum/oneOf/anyOf,
 # "multichoice" an array whose items are choices, "list" an array of free items.
@@ -639,17 +644,87 @@ def _check_object(node: Mapping[str, Any], pointer: str) -> None:
                 raise _schema_error(where, f"{keyword!r} names {other!r}, which is not another text field of this object")
             if sibling.get("format") != sub.get("format"):
                 raise _schema_error(where, f"{keyword!r} names {other!r}, which does not have format {sub.get('format')!r}")
-    required = node.get("required", [])
-    if not isinstance(required, list):
-        raise _schema_error(_pointer(pointer, "required"), '"required" must be a list of property names')
+    _check_required_list(node.get("required", []), _pointer(pointer, "required"), properties, empty_ok=True)
+    _check_conditions(node, pointer, properties)
+
+
+def _check_required_list(required: Any, where: str, properties: Mapping[str, Any], *, empty_ok: bool) -> None:
+    if not isinstance(required, list) or (not required and not empty_ok):
+        raise _schema_error(where, '"required" must be a list of property names' + ("" if empty_ok else ", not empty"))
     seen: set[str] = set()
     for index, name in enumerate(required):
-        where = _pointer(pointer, "required", index)
+        entry = _pointer(where, index)
         if not isinstance(name, str) or name not in properties:
-            raise _schema_error(where, f"required field {name!r} is not a declared property")
+            raise _schema_error(entry, f"required field {name!r} is not a declared property")
         if name in seen:
-            raise _schema_error(where, f"required field {name!r} is listed twice")
+            raise _schema_error(entry, f"required field {name!r} is listed twice")
         seen.add(name)
+
+
+def _check_conditions(node: Mapping[str, Any], pointer: str, properties: Mapping[str, Any]) -> None:
+    """``if``/``then``/``else`` on an object (directly or as ``allOf`` entries): see the module doc."""
+    for keyword in ("then", "else"):
+        if keyword in node and "if" not in node:
+            raise _schema_error(_pointer(pointer, keyword), f'{keyword!r} needs an "if" beside it')
+    if "if" in node:
+        _check_condition(node, pointer, properties)
+    if "allOf" in node:
+        entries = node["allOf"]
+        where = _pointer(pointer, "allOf")
+        if not isinstance(entries, list) or not entries:
+            raise _schema_error(where, '"allOf" must be a non-empty list of {"if", "then", "else"} conditions')
+        for index, entry in enumerate(entries):
+            entry_pointer = _pointer(where, index)
+            if not isinstance(entry, Mapping) or "if" not in entry:
+                raise _schema_error(entry_pointer, 'each "allOf" entry must be an object with "if" and "then" or "else"')
+            for key in entry:
+                if key not in _CONDITION_KEYS:
+                    raise _schema_error(_pointer(entry_pointer, key), f"unsupported keyword {key!r} in a condition")
+            _check_condition(entry, entry_pointer, properties)
+
+
+def _check_condition(holder: Mapping[str, Any], pointer: str, properties: Mapping[str, Any]) -> None:
+    if "then" not in holder and "else" not in holder:
+        raise _schema_error(_pointer(pointer, "if"), '"if" needs a "then" or an "else"')
+    test = holder["if"]
+    where = _pointer(pointer, "if")
+    if not isinstance(test, Mapping) or not isinstance(test.get("properties"), Mapping) or not test["properties"]:
+        raise _schema_error(where, '"if" must be an object with "properties" naming the fields it tests')
+    for key in test:
+        if key not in ("properties", "required"):
+            raise _schema_error(_pointer(where, key), f"unsupported keyword {key!r} in an \"if\" (use properties and required)")
+    for name, rule in test["properties"].items():
+        rule_pointer = _pointer(where, "properties", name)
+        field = properties.get(name)
+        if not isinstance(field, Mapping):
+            raise _schema_error(rule_pointer, f"condition on {name!r}, which is not a declared property")
+        if field.get("type") in ("object", "array"):
+            raise _schema_error(rule_pointer, f"conditions can only test single-value fields; {name!r} is not one")
+        if not isinstance(rule, Mapping) or len(rule) != 1 or next(iter(rule)) not in ("const", "enum"):
+            raise _schema_error(rule_pointer, 'a condition on a field must be {"const": value} or {"enum": [values]}')
+        values = [rule["const"]] if "const" in rule else rule["enum"]
+        if not isinstance(values, list) or not values:
+            raise _schema_error(_pointer(rule_pointer, "enum"), '"enum" must be a non-empty list')
+        if _has_dynamic_choices(field):
+            continue  # the choices are only known at run time
+        checker = jsonschema.Draft202012Validator(dict(field), format_checker=_FORMAT_CHECKER)
+        for value in values:
+            if not checker.is_valid(value):
+                raise _schema_error(rule_pointer, f"{_format_value(value)!r} is not a value field {name!r} can have")
+    if "required" in test:
+        _check_required_list(test["required"], _pointer(where, "required"), test["properties"], empty_ok=True)
+    for keyword in ("then", "else"):
+        if keyword not in holder:
+            continue
+        branch = holder[keyword]
+        branch_pointer = _pointer(pointer, keyword)
+        if not isinstance(branch, Mapping) or set(branch) != {"required"}:
+            raise _schema_error(branch_pointer, f'{keyword!r} must be {{"required": [field names]}}')
+        _check_required_list(branch["required"], _pointer(branch_pointer, "required"), properties, empty_ok=False)
+        for index, name in enumerate(branch["required"]):
+            if properties[name].get("readOnly") is True:
+                raise _schema_error(_pointer(branch_pointer, "required", index),
+                                    f"read-only field {name!r} cannot be required by a condition")
 
 
 def _check_default(node: Mapping[str, Any], pointer: str) -> None:
@@ -879,8 +954,13 @@ def form_fields(schema: dict[str, Any], ui_schema: dict[str, Any] | None) -> lis
     ``(value, label)``; Yes/No for a boolean shown as radio/select; ``[]`` when none), ``help``,
     ``placeholder``, ``default``, ``multiple`` (array fields), ``min``, ``max``,
     ``exclusiveMinimum``, ``exclusiveMaximum``, ``minLength``, ``maxLength``, ``minItems``,
-    ``maxItems``, ``uniqueItems``, ``pattern``, ``format`` and ``step`` (1 for integers, "any" for
-    numbers). Missing facts are ``None``.
+    ``maxItems``, ``uniqueItems``, ``pattern``, ``format``, ``step`` (1 for integers, "any" for
+    numbers) and ``required_when``: for a field that is only sometimes required, the list of
+    conditions of its object that require it, each ``{"negate": bool, "tests": [{"field":
+    dotted name, "values": [...], "needed": bool}]}``, where the field is
+    required when all tests pass (``negate`` false: a ``then``) or not all pass (an ``else``); a
+    test passes when the field's value is one of ``values``, or when it has no value and is not
+    ``needed``. Missing facts are ``None`` (``required_when`` is ``[]``).
 
     Order follows each object's ``ui:order`` (``"*"`` = the remaining fields in schema order; fields
     left out of an order without ``"*"`` are appended) else schema order. Nested objects contribute
@@ -903,6 +983,20 @@ def _collect_fields(
     if not isinstance(properties, Mapping):
         return
     required = set(node.get("required") or [])
+    conditional: dict[str, list[dict[str, Any]]] = {}
+    for condition in _conditions(node):
+        test = condition["if"]
+        tests = [
+            {"field": f"{prefix}.{name}" if prefix else name,
+             "values": copy.deepcopy([rule["const"]] if "const" in rule else rule.get("enum") or []),
+             "needed": name in (test.get("required") or [])}
+            for name, rule in (test.get("properties") or {}).items() if isinstance(rule, Mapping)
+        ]
+        for keyword, negate in (("then", False), ("else", True)):
+            branch = condition.get(keyword)
+            for name in branch.get("required") or [] if isinstance(branch, Mapping) else []:
+                if name not in required:
+                    conditional.setdefault(name, []).append({"negate": negate, "tests": tests})
     for name in _ordered_names(properties, ui.get("ui:order")):
         sub = properties[name]
         if not isinstance(sub, Mapping):
@@ -914,7 +1008,9 @@ def _collect_fields(
         if sub.get("type") == "object":
             _collect_fields(sub, sub_ui, dotted, str(title), read_only, out)
             continue
-        out.append(_descriptor(sub, sub_ui, name, dotted, prefix, group_title, name in required, read_only, title))
+        descriptor = _descriptor(sub, sub_ui, name, dotted, prefix, group_title, name in required, read_only, title)
+        descriptor["required_when"] = [] if read_only else conditional.get(name, [])
+        out.append(descriptor)
 
 
 def _descriptor(
@@ -1000,6 +1096,9 @@ def validate_submission(
       (required fields must be sent; a required nested object that is absent is treated as ``{}``
       so its own required fields are reported by dotted name);
     * text of only whitespace is no answer: for a required field it "is required";
+    * a field that an object's ``if``/``then``/``else`` makes required for the answers given (read
+      only fields as stored) and that is missing "is required when “Outcome” is Resolved" (or
+      "... unless ..." for an ``else``), with the choice titles of the tested fields;
     * ``formatMinimum``/``formatExclusiveMinimum`` naming a sibling are checked when either of
       the two is submitted, on each one's submitted value, else its value in ``task_data`` (a
       form may move only one end of a window), and only when both values are valid; the error
@@ -1040,10 +1139,14 @@ def validate_submission(
         data = _unflatten(data)
 
     cleaned = _clean_object(resolved, ui, data, task_data, coerce_strings)
+    fields: dict[str, list[str]] = {}
+    for field, message in _condition_errors(resolved, ui, cleaned, ""):
+        fields[field] = [message]
+    # Conditions are left out of the schema the validator sees: they were checked just above,
+    # with messages that say which answer made the field required.
     validation_schema = _without_read_only(resolved, ui)
     validator = jsonschema.Draft202012Validator(validation_schema, format_checker=_FORMAT_CHECKER)
 
-    fields: dict[str, list[str]] = {}
     for error in validator.iter_errors(cleaned):
         for field, message in _translate_error(error):
             messages = fields.setdefault(field, [])
@@ -1123,6 +1226,84 @@ def _order_errors(
                 yield f"{prefix}{name}", f"must not be before {label}"
             elif not inclusive and value <= limit:
                 yield f"{prefix}{name}", f"must be after {label}"
+
+
+def _conditions(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``if``/``then``/``else`` conditions of an object node: the inline one, then ``allOf``'s."""
+    found = [node] if isinstance(node.get("if"), Mapping) else []
+    entries = node.get("allOf")
+    if isinstance(entries, list):
+        found.extend(entry for entry in entries if isinstance(entry, Mapping) and isinstance(entry.get("if"), Mapping))
+    return found
+
+
+def _condition_holds(test: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """A checked ``if`` with JSON Schema's meaning: a tested field that is absent does not make it
+    fail unless the ``if`` lists it in ``required``."""
+    if any(name not in values for name in test.get("required") or []):
+        return False
+    for name, rule in (test.get("properties") or {}).items():
+        if name not in values or not isinstance(rule, Mapping):
+            continue
+        allowed = [rule["const"]] if "const" in rule else rule.get("enum") or []
+        if _choice_key(values[name]) not in {_choice_key(value) for value in allowed}:
+            return False
+    return True
+
+
+def _condition_text(test: Mapping[str, Any], properties: Mapping[str, Any]) -> str:
+    """``“Outcome” is Resolved``, ``“Decision” is Reject and “Kind” is Laptop or Monitor``, or for a
+    check box without choice titles ``“Tested” is ticked`` / ``is not ticked``."""
+    parts = []
+    for name, rule in (test.get("properties") or {}).items():
+        found = properties.get(name)
+        field: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        labels = {_choice_key(value): label for value, label in _choices_of(field) or []}
+        if field.get("type") == "boolean":
+            labels = {("bool", True): "ticked", ("bool", False): "not ticked", **labels}
+        allowed = [rule["const"]] if "const" in rule else rule.get("enum") or []
+        words = " or ".join(labels.get(_choice_key(value), _format_value(value)) for value in allowed)
+        parts.append(f"“{field.get('title') or name}” is {words}")
+    return " and ".join(parts)
+
+
+def _required_by_conditions(node: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
+    """Fields of the object ``node`` that its conditions make required for ``values``, each with
+    the message that says why (``is required when “Outcome” is Resolved``)."""
+    declared = node.get("properties")
+    properties: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
+    always = set(node.get("required") or [])
+    found: dict[str, str] = {}
+    for condition in _conditions(node):
+        holds = _condition_holds(condition["if"], values)
+        branch = condition.get("then" if holds else "else")
+        if not isinstance(branch, Mapping):
+            continue
+        text = _condition_text(condition["if"], properties)
+        message = f"is required when {text}" if holds else f"is required unless {text}"
+        for name in branch.get("required") or []:
+            if name not in always:
+                found.setdefault(name, message)
+    return found
+
+
+def _condition_errors(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    """Conditionally required fields missing from ``cleaned`` (text of only spaces is removed, as
+    for a required field: it answers nothing), for the object ``node`` and nested objects."""
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping) or not isinstance(cleaned, dict):
+        return
+    for name, message in _required_by_conditions(node, cleaned).items():
+        sub = properties.get(name)
+        if not isinstance(sub, Mapping) or _is_read_only(sub, _ui_of(ui, name)):
+            continue
+        if name in cleaned and _is_blank_text(cleaned[name]):
+            del cleaned[name]
+        if name not in cleaned:
+            yield f"{prefix}{name}", message
+    for name, sub in properties.items():
+        if isinstance(sub, Mapping) and sub.get("type") == "object" and name in cleaned:
+            yield from _condition_errors(sub, _ui_of(ui, name), cleaned[name], f"{prefix}{name}.")
 
 
 def _unflatten(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -1282,8 +1463,9 @@ def _coerce_scalar(node: Mapping[str, Any], value: Any, web: bool) -> Any:
 
 
 def _without_read_only(node: Mapping[str, Any], ui: Mapping[str, Any]) -> dict[str, Any]:
-    """Copy of a resolved schema in which read-only fields accept anything and are optional."""
-    result = dict(node)
+    """Copy of a resolved schema in which read-only fields accept anything and are optional, and
+    without conditional requirements (see :func:`_condition_errors`)."""
+    result = {key: value for key, value in node.items() if key not in ("if", "then", "else", "allOf")}
     properties = node.get("properties")
     if isinstance(properties, Mapping):
         new_properties: dict[str, Any] = {}

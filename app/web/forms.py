@@ -9,6 +9,7 @@ their JSON spelling, one line per item for free lists.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,15 +45,26 @@ _SERVICE_TEXTS = {
     "is not allowed": _l("is not allowed"),
     "is invalid": _l("is invalid"),
     "has no available choices": _l("has no available choices"),
+    "is required when": _l("is required when"),
+    "is required unless": _l("is required unless"),
     "Yes": _l("Yes"),
     "No": _l("No"),
 }
 
 
+_CONDITIONAL_REQUIRED = re.compile(r"(is required (?:when|unless)) (.+)", re.S)
+
+
 def service_text(text: Any) -> str:
-    """A fixed text from the services in the page's language; anything else unchanged."""
+    """A fixed text from the services in the page's language; anything else unchanged. In "is
+    required when <condition>" only the fixed words are translated (the condition quotes the form)."""
     translated = _SERVICE_TEXTS.get(str(text))
-    return str(translated) if translated is not None else str(text)
+    if translated is not None:
+        return str(translated)
+    conditional = _CONDITIONAL_REQUIRED.fullmatch(str(text))
+    if conditional:
+        return f"{_SERVICE_TEXTS[conditional[1]]} {conditional[2]}"
+    return str(text)
 
 
 def as_text(value: Any) -> str:
@@ -91,6 +103,17 @@ class FieldView:
     description: str | None
     placeholder: str | None
     attrs: dict[str, Any]
+    required_when: list[dict[str, Any]] = field(default_factory=list)
+    """Conditions (values as control text) under which an optional field becomes required."""
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.required_when)
+
+    @property
+    def required_when_json(self) -> str:
+        """What static/js/forms.js reads to show the required mark as the answers change."""
+        return json.dumps(self.required_when, separators=(",", ":"))
 
     @property
     def help_id(self) -> str:
@@ -166,6 +189,7 @@ def build_form(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None, 
         if not sections or sections[-1].title != descriptor["group_title"]:
             sections.append(Section(descriptor["group_title"]))
         sections[-1].fields.append(view)
+    _mark_conditionally_required([f for s in sections for f in s.fields])
     general: list[str] = []
     for name, messages in errors.items():
         if name in shown:
@@ -173,6 +197,34 @@ def build_form(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None, 
         prefix = "" if name == FORM_ERROR_KEY else f"{name}: "
         general.extend(prefix + service_text(m) for m in messages)
     return FormView(sections, general)
+
+
+def _answer(view: FieldView) -> str:
+    """A control's answer as the conditions compare it (see static/js/forms.js): the checked
+    option's value, ``true``/``false`` for a checkbox, else the trimmed text ("" = no answer)."""
+    if view.widget == "checkbox":
+        return view.value or "false"
+    if view.widget == "radio":
+        return next((o.value for o in view.options if o.checked), "")
+    return view.value.strip()
+
+
+def _mark_conditionally_required(views: list[FieldView]) -> None:
+    """Show the required mark on fields that the current answers make required (the page's
+    script keeps it up to date as the user changes them; the server decides on submit)."""
+    answers = {view.name: _answer(view) for view in views}
+
+    def holds(condition: Mapping[str, Any]) -> bool:
+        passed = all(
+            (answers.get(test["field"], "") in test["values"]) if answers.get(test["field"], "")
+            else not test["needed"]
+            for test in condition["tests"]
+        )
+        return passed != condition["negate"]
+
+    for view in views:
+        if view.required_when and any(holds(c) for c in view.required_when):
+            view.required = True
 
 
 def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiDict[str, str] | None,
@@ -208,4 +260,8 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         multiple=multiple, value=value, options=options,
         errors=[service_text(m) for m in messages], help=d["help"], description=d["description"],
         placeholder=d["placeholder"], attrs={k: v for k, v in attrs.items() if v is not None},
+        required_when=[
+            {"negate": c["negate"], "tests": [dict(t, values=[as_text(v) for v in t["values"]]) for t in c["tests"]]}
+            for c in d.get("required_when") or []
+        ],
     )

@@ -209,14 +209,33 @@ def test_pending_on_customer_then_resume_then_resolve(h: Harness):
     assert run.history_path().count("investigate") == 2
 
 
-def test_incomplete_investigation_is_asked_again(h: Harness):
+def test_incomplete_investigation_is_refused_by_the_form(h: Harness):
     run = h.triage(h.start())
-    run = h.complete(run, "investigate", {"outcome": "resolve", "resolution_notes": "  "}, NINA)
+    assert h.rejects(run, "investigate", {"outcome": "resolve", "resolution_notes": "  "}) == {
+        "resolution_notes": ["is required when “Outcome” is Resolved"]}
+    assert h.rejects(run, "investigate", {"outcome": "pending", "pending_reason": "parts"}) == {
+        "pending_on": ["is required when “Outcome” is Pending: waiting for the customer or a vendor"]}
+    # Neither raises a problem: the refused answer never reaches the process.
+    assert h.rejects(run, "investigate", {"outcome": "resolve", "raise_problem": True}) == {
+        "resolution_notes": ["is required when “Outcome” is Resolved"]}
+    run = h.resolve(run)
+    assert status(run, "confirm_resolution") == "resolved"
+
+
+def test_incomplete_investigation_from_an_older_form_is_asked_again(h: Harness):
+    """The process keeps its own check for answers a form without the condition let through."""
+    run = h.triage(h.start())
+    task = h.task(run, "investigate")
+    run.complete_task(task.id, {"outcome": "resolve", "resolution_notes": "  ", "assignee": "nina"},
+                      ScriptIdentity(current_user=NINA, initiator=RITA))
+    run = h.roundtrip(run)
     again = h.task(run, "investigate")
     assert again.data["ticket_status"] == "in_progress"
     assert "Resolution notes are required" in again.data["investigation_feedback"]
     assert "Resolution notes are required" in render_instructions(again.instructions, again.data)
-    run = h.complete(run, "investigate", {"outcome": "pending"}, NINA)
+    task = h.task(run, "investigate")
+    run.complete_task(task.id, {"outcome": "pending", "assignee": "nina"}, ScriptIdentity(current_user=NINA, initiator=RITA))
+    run = h.roundtrip(run)
     again = h.task(run, "investigate")
     assert "customer or vendor" in again.data["investigation_feedback"]
     run = h.resolve(run)

@@ -306,7 +306,7 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
 def test_reanalysis_that_needs_no_change_ends_the_cycle(h: Harness):
     run = triaged(h)
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
-    run = h.complete(run, "verify_fix", {"fix_verified": False}, "pam")
+    run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "still reboots"}, "pam")
     run = h.complete(run, "analyse_root_cause",
                      {**RCA_PLAIN, "root_cause": "A user-side cache setting; fixed by the desktop policy refresh."},
                      "ann")

@@ -340,7 +340,7 @@ def test_fix_change_without_workaround_then_reanalysis_without_change(desk: Desk
     change_data = desk.instance(change["instance_id"])["data"]
     assert change_data["implementation_plan"] == f"Remove the root cause described in {number}: {root_cause}"
 
-    desk.complete(number, "verify_fix", "paul", {"fix_verified": False})
+    desk.complete(number, "verify_fix", "paul", {"fix_verified": False, "verification_notes": "the switch still reboots"})
     assert desk.record(number)["status"] == "analysis"
     desk.complete(number, "analyse_root_cause", "nina", {**RCA_PLAIN, "root_cause": "A loop through an unmanaged switch."})
     record = desk.record(number)

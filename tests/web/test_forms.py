@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -125,3 +126,60 @@ def test_values_are_written_as_validation_reads_them():
 def test_a_task_without_a_form_has_no_fields(ctx):
     form = build_form(None, None, {})
     assert form.fields == [] and not form.has_errors
+
+
+CONDITIONAL: dict[str, Any] = {
+    "type": "object",
+    "required": ["outcome"],
+    "allOf": [{"if": {"properties": {"outcome": {"const": "resolve"}}, "required": ["outcome"]},
+               "then": {"required": ["notes"]}},
+              {"if": {"properties": {"urgent": {"const": True}}, "required": ["urgent"]},
+               "then": {"required": ["phone"]}}],
+    "properties": {
+        "outcome": {"type": "string", "title": "Outcome",
+                    "oneOf": [{"const": "resolve", "title": "Resolved"}, {"const": "pending", "title": "Pending"}]},
+        "notes": {"type": "string", "title": "Notes"},
+        "urgent": {"type": "boolean", "title": "Urgent"},
+        "phone": {"type": "string", "title": "Phone"},
+    },
+}
+
+
+@pytest.mark.parametrize("widget", ["select", "radio"])
+def test_a_conditionally_required_field_shows_its_mark_for_the_answers_given(ctx, widget):
+    ui = {"outcome": {"ui:widget": widget}}
+    f = by_name(build_form(CONDITIONAL, ui, {"outcome": "pending"}))
+    assert f["notes"].conditional and not f["notes"].required and not f["phone"].required
+    assert json.loads(f["notes"].required_when_json) == [
+        {"negate": False, "tests": [{"field": "outcome", "values": ["resolve"], "needed": True}]}]
+    assert json.loads(f["phone"].required_when_json)[0]["tests"][0]["values"] == ["true"]  # as the checkbox posts it
+    f = by_name(build_form(CONDITIONAL, ui, {"outcome": "resolve", "urgent": True}))
+    assert f["notes"].required and f["phone"].required
+    # A failed post: what was chosen in it decides, not the stored data.
+    f = by_name(build_form(CONDITIONAL, ui, {"outcome": "resolve"}, MultiDict([("outcome", "pending")]), {}))
+    assert not f["notes"].required
+    assert not by_name(build_form(CONDITIONAL, ui, {}))["notes"].required  # nothing chosen yet
+    assert not f["outcome"].conditional and not f["outcome"].required_when
+
+
+def test_the_page_carries_the_conditions_and_the_script_only_when_needed(app, ctx):
+    from flask import render_template_string
+
+    page = "{% from '_form.html' import generated_form with context %}{{ generated_form(form, '/x', 'Go') }}"
+    html = render_template_string(page, form=build_form(CONDITIONAL, None, {"outcome": "pending"}))
+    assert html.count("data-required-when=") == 2 and "js/forms.js" in html
+    assert '<span class="required-when" hidden>' in html
+    html = render_template_string(page, form=build_form(CONDITIONAL, None, {"outcome": "resolve"}))
+    assert '<span class="required-when">' in html
+    html = render_template_string(page, form=build_form(SCHEMA, UI, DATA))
+    assert "data-required-when" not in html and "js/forms.js" not in html
+
+
+def test_the_reason_of_a_conditional_error_keeps_the_forms_words_in_a_translated_page(app):
+    from app.web.forms import service_text
+
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert service_text("is required when “Outcome” is Resolved") == "在以下情况下为必填项： “Outcome” is Resolved"
+        assert service_text("is required unless “Approved” is ticked").startswith("除以下情况外为必填项：")
+    with app.test_request_context("/"):
+        assert service_text("is required when “Outcome” is Resolved") == "is required when “Outcome” is Resolved"
