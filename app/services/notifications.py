@@ -37,7 +37,7 @@ from .delivery import (
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "record.cancelled",
+EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "record.closed", "record.cancelled",
                "comment.added",
                "task.reminder", "process.notify")
 

@@ -296,7 +296,7 @@ class RecordService:
         if details != (ticket.details or {}):
             ticket.details = details
         if "status" in changes:
-            self._stamp(ticket, mapping, changes)
+            self._stamp(ticket, mapping, changes, actor)
         if changes:
             ticket.updated_at = self.clock.now()
             self.audit.record("record_updated", actor, instance_id=ticket.instance_id,
@@ -304,7 +304,7 @@ class RecordService:
                               actor_name="engine" if actor is None else None)
         return changes
 
-    def _stamp(self, ticket: Ticket, mapping: Mapping[str, Any], changes: dict[str, Any]) -> None:
+    def _stamp(self, ticket: Ticket, mapping: Mapping[str, Any], changes: dict[str, Any], actor: User | None) -> None:
         now = self.clock.now()
         resolved = set(mapping.get("resolved_statuses", ["resolved"]))
         closed = set(mapping.get("closed_statuses", ["closed", "cancelled"]))
@@ -325,9 +325,23 @@ class RecordService:
         if ticket.status in closed and ticket.closed_at is None:
             ticket.closed_at = now
             changes["closed_at"] = now.isoformat()
+            self._announce_closing(ticket, actor)
         elif ticket.status not in closed and ticket.closed_at is not None:
             ticket.closed_at = None
             changes["closed_at"] = None
+
+    def _announce_closing(self, ticket: Ticket, actor: User | None) -> None:
+        """Tell the requester their record is closed (rejected, closed without their answer...),
+        with the process's ``closed_reason`` detail when it has one; not when they closed it."""
+        if ticket.requester is None or (actor is not None and actor.id == ticket.requester_id):
+            return
+        word = ticket.status.replace("_", " ")
+        reason = (ticket.details or {}).get("closed_reason")
+        because = f"\n\nReason: {reason}" if isinstance(reason, str) and reason.strip() else ""
+        self.notifications.notify(
+            [ticket.requester], "record.closed", f"{ticket.number} {word}: {ticket.title}",
+            f"{ticket.number} ({ticket.title}) is {word}.{because}\n\n{self.notifications.link(ticket)}",
+            ticket=ticket, payload={"status": ticket.status, "reason": reason if because else None})
 
     # -- visibility -----------------------------------------------------------------------------------
 

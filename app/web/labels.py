@@ -62,7 +62,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"), "rejection_reason": _l("Reason for rejection"),
     "risk": _l("Risk"), "reason": _l("Reason"), "implemented_by": _l("Implemented by"),
     "revision_count": _l("Revisions"), "item": _l("Catalog item"), "quantity": _l("Quantity"), "cost": _l("Cost"),
-    "approval": _l("Approval"), "approved_by": _l("Approved by"), "approval_comment": _l("Approval comment"),
+    "approval": _l("Approval"), "approved_by": _l("Decided by"), "approval_comment": _l("Approval comment"),
     "fulfilment_notes": _l("Fulfilment notes"), "rating": _l("Rating"), "rating_comment": _l("Rating comment"),
 }
 

@@ -82,6 +82,12 @@ class Desk:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
+    def notifications(self, who: str) -> list[dict[str, Any]]:
+        """The in-app notifications of ``who``, newest first."""
+        response = self.client.get("/api/v1/notifications?per_page=100", headers=self.auth(who))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["items"]  # type: ignore[no-any-return]
+
     def instance(self, instance_id: int, who: str = "aude") -> dict[str, Any]:
         return self.client.get(f"/api/v1/instances/{instance_id}", headers=self.auth(who)).get_json()
 

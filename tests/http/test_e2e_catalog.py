@@ -357,6 +357,11 @@ def test_line_manager_rejects(desk: Desk):
     assert record["status"] == "rejected" and record["closed_at"] is not None and record["resolved_at"] is None
     assert record["details"]["approval_comment"] == "Home working is not agreed for your role."
     assert record["details"]["approved_by"] == "mona" and record["open_tasks"] == []
+    assert record["details"]["closed_reason"] == "rejected by mona: Home working is not agreed for your role."
+    told = [n for n in desk.notifications("rita") if n["record"] == number]
+    assert [n["subject"] for n in told if "rejected" in n["subject"]] == [f"{number} rejected: {record['title']}"]
+    rejection = next(n for n in told if "rejected" in n["subject"])
+    assert "Reason: rejected by mona: Home working is not agreed for your role." in rejection["body"]
     assert desk.instance(instance_id)["status"] == "completed"
     assert statuses(desk, instance_id) == ["submitted", "rejected"]
 
@@ -390,6 +395,10 @@ def test_a_costly_order_of_a_manager_item_goes_to_the_budget_owner_who_rejects(d
     record = desk.record(number, "rita")
     assert record["status"] == "rejected" and record["closed_at"] is not None
     assert (record["details"]["approval_comment"], record["details"]["approved_by"]) == ("Two licences are enough.", "bob")
+    refused = desk.client.post(f"/api/v1/tasks/{desk.task_id(order(desk, 'SW-LICENCE')['number'], 'approve_budget')}/complete",
+                               headers=desk.auth("bob"), json={"data": {"approved": False, "approval_comment": "  "}})
+    assert refused.status_code == 422
+    assert refused.get_json()["details"]["fields"] == {"approval_comment": ["is required when “Decision” is Reject"]}
 
 
 def test_requester_without_a_line_manager_goes_to_the_budget_owners(desk: Desk):

@@ -85,6 +85,8 @@ def test_pending_on_a_vendor_then_resume(desk: Desk):
     resolve(desk, number)
     desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
     assert desk.record(number)["status"] == "closed"
+    # Closed by the requester's own answer: nothing to tell them.
+    assert not [n for n in desk.notifications("rita") if n["subject"].startswith(f"{number} closed")]
 
 
 def test_reopen_goes_back_to_the_group_and_clears_resolved_at(desk: Desk):
@@ -101,6 +103,8 @@ def test_reopen_goes_back_to_the_group_and_clears_resolved_at(desk: Desk):
     resolve(desk, number)
     desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
     assert desk.record(number)["status"] == "closed"
+    # Closed by the requester's own answer: nothing to tell them.
+    assert not [n for n in desk.notifications("rita") if n["subject"].startswith(f"{number} closed")]
 
 
 def test_reopen_without_a_reason_asks_the_requester_why(desk: Desk):
@@ -123,6 +127,8 @@ def test_no_answer_from_the_requester_closes_it_through_the_timer_sweep(desk: De
     assert report.fired == 1
     record = desk.record(number)
     assert record["status"] == "closed" and record["details"]["closed_reason"] == "auto-closed: no answer from requester"
+    told = [n for n in desk.notifications("rita") if n["subject"].startswith(f"{number} closed")]
+    assert len(told) == 1 and "Reason: auto-closed: no answer from requester" in told[0]["body"]
     late = desk.client.post(f"/api/v1/tasks/{confirm_task}/complete", headers=desk.auth("rita"), json={"data": {"confirmed": True}})
     assert_error(late, 409)
     assert "timer_fired" in [e["type"] for e in desk.history(instance_id)]
