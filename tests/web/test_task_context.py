@@ -92,7 +92,7 @@ def test_the_fulfiller_sees_the_order_and_its_approval_in_chinese(web_factory, d
     assert "请求详情" in page
     shown = context_of(page)
     assert shown["请求人"] == "rita" and shown["数量"] == "1" and "950" in shown["费用"]
-    assert shown["批准人"] == "mona" and shown["审批意见"] == "Agreed."
+    assert shown["审批人"] == "mona" and shown["审批意见"] == "Agreed."
     assert shown["This replaces an existing laptop"] == "是"  # a plain Yes / No in the page's language
     assert shown["Keyboard layout"] == "United Kingdom" and shown["Delivery location"] == "Building B, floor 2"
     assert "Fulfilment notes" not in shown and "履行说明" not in shown  # the fulfil form asks for them
