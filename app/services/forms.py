@@ -1111,6 +1111,10 @@ def validate_submission(
 
     With ``coerce_strings=True`` (HTML form posts) additionally:
 
+    * an optional field without a default that holds a value in ``task_data`` (an earlier round's
+      answer, shown in the form) and is posted empty is emptied: ``""`` for text that allows it,
+      else ``None``; the old answer is not kept;
+
     * ``""`` or whitespace (and an all-blank nested object) counts as absent, so a blank
       required field "is required";
     * dotted keys (``"address.city"``) are nested; a one-element list for a scalar field is
@@ -1147,7 +1151,7 @@ def validate_submission(
     validation_schema = _without_read_only(resolved, ui)
     validator = jsonschema.Draft202012Validator(validation_schema, format_checker=_FORMAT_CHECKER)
 
-    for error in validator.iter_errors(cleaned):
+    for error in validator.iter_errors(_without_cleared(cleaned)):
         for field, message in _translate_error(error):
             messages = fields.setdefault(field, [])
             if message not in messages:
@@ -1297,7 +1301,7 @@ def _condition_errors(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: A
         sub = properties.get(name)
         if not isinstance(sub, Mapping) or _is_read_only(sub, _ui_of(ui, name)):
             continue
-        if name in cleaned and _is_blank_text(cleaned[name]):
+        if name in cleaned and (cleaned[name] is None or _is_blank_text(cleaned[name])):
             del cleaned[name]
         if name not in cleaned:
             yield f"{prefix}{name}", message
@@ -1405,7 +1409,22 @@ def _clean_object(
             # otherwise left out: the validator reports "is required"
         elif "default" in sub:
             out[name] = copy.deepcopy(sub["default"])
+        elif web and name in value and stored_sub not in (_MISSING, None) and sub.get("type") != "object":
+            # A control the page showed filled in (an earlier round's answer) and the user emptied:
+            # the old answer is withdrawn, not kept. Text becomes "" where the field allows it.
+            out[name] = "" if sub.get("type") == "string" and _accepts(sub, "") else None
     return out
+
+
+def _accepts(node: Mapping[str, Any], value: Any) -> bool:
+    return bool(jsonschema.Draft202012Validator(dict(node), format_checker=_FORMAT_CHECKER).is_valid(value))
+
+
+def _without_cleared(value: Any) -> Any:
+    """``value`` without the ``None`` of emptied fields (see :func:`_clean_object`), for validation."""
+    if isinstance(value, dict):
+        return {key: _without_cleared(item) for key, item in value.items() if item is not None}
+    return value
 
 
 def _clean_value(node: Mapping[str, Any], ui: Mapping[str, Any], raw: Any, stored: Any, web: bool) -> Any:

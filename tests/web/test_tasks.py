@@ -187,3 +187,25 @@ def test_home_counts_sla_breaches_of_visible_open_records(web_factory, desk, ser
     assert count(text_of(alex.get("/")), "count-breaches") == 1
     rita.login("rita")
     assert count(text_of(rita.get("/")), "count-breaches") == 1  # her own record
+
+
+def test_an_answer_emptied_in_a_later_round_is_withdrawn_not_kept(web, desk):
+    number = open_incident(desk)
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    web.login("nina")
+    first = desk.task_id(number, "investigate")
+    posted = web.post(f"/tasks/{first}", {"outcome": "pending", "pending_on": "vendor",
+                                            "pending_reason": "Waiting for the vendor's firmware"})
+    assert posted.status_code == 302, text_of(posted)
+    assert desk.record(number)["status"] == "pending"
+    desk.complete(number, "resume_work", "nina", {"update_note": "Firmware arrived"})
+    second = desk.task_id(number, "investigate")
+    page = text_of(web.get(f"/tasks/{second}"))
+    assert "Waiting for the vendor&#39;s firmware" in page  # the earlier answer is shown again
+    # Resolving, the agent empties the pending fields: they must not stay on the incident.
+    posted = web.post(f"/tasks/{second}", {"outcome": "resolve", "resolution_notes": "Firmware 2.1 installed",
+                                             "pending_reason": "", "pending_on": ""})
+    assert posted.status_code == 302, text_of(posted)
+    data = desk.instance(desk.record(number)["instance_id"])["data"]
+    assert data["pending_reason"] == "" and data["pending_on"] is None
+    assert data["resolution_notes"] == "Firmware 2.1 installed"
