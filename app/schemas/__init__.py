@@ -21,8 +21,18 @@ from app.services.sla import (
 
 
 class _In(Schema):
+    """A query string: parameters it does not know (tracking tags, cache busters) are ignored."""
+
     class Meta:
         unknown = EXCLUDE
+
+
+class _Body(Schema):
+    """A JSON body: a field it does not know is refused (422 naming it), so that a misspelt
+    field in a PATCH is not answered 200 while nothing changed."""
+
+    class Meta:
+        unknown = RAISE
 
 
 class PageQuery(_In):
@@ -136,15 +146,15 @@ class TaskQuery(PageQuery):
     process_id = fields.String(load_default=None, validate=validate.Length(max=128))
 
 
-class CompleteIn(_In):
+class CompleteIn(_Body):
     data = fields.Dict(load_default=dict)
 
 
-class ReassignIn(_In):
+class ReassignIn(_Body):
     username = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-class InstanceIn(_In):
+class InstanceIn(_Body):
     process_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
     data = fields.Dict(load_default=dict)
 
@@ -171,16 +181,16 @@ class InstanceListOut(PageOut):
     items = fields.List(fields.Nested(InstanceOut))
 
 
-class MessageIn(_In):
+class MessageIn(_Body):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     payload = fields.Raw(load_default=None)
 
 
-class CancelIn(_In):
+class CancelIn(_Body):
     reason = fields.String(load_default=None, validate=validate.Length(max=2000))
 
 
-class RetryIn(_In):
+class RetryIn(_Body):
     data = fields.Dict(load_default=dict)
 
 
@@ -261,7 +271,7 @@ class TicketListOut(PageOut):
     items = fields.List(fields.Nested(TicketOut))
 
 
-class CommentIn(_In):
+class CommentIn(_Body):
     body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
 
 
@@ -276,7 +286,7 @@ class CommentListOut(Schema):
     items = fields.List(fields.Nested(CommentOut))
 
 
-class LinkIn(_In):
+class LinkIn(_Body):
     number = fields.String(required=True, validate=validate.Length(min=1, max=32))
     link_type = fields.String(load_default="related", validate=validate.Length(min=1, max=64))
 
@@ -335,7 +345,7 @@ class CatalogTreeOut(Schema):
     categories = fields.List(fields.Nested(CatalogCategoryOut))
 
 
-class CatalogItemPatch(_In):
+class CatalogItemPatch(_Body):
     name = fields.String(validate=validate.Length(min=1, max=255))
     category_code = fields.String(validate=validate.Length(min=1, max=32))
     description = fields.String(validate=validate.Length(max=20000))
@@ -356,7 +366,7 @@ class CatalogItemIn(CatalogItemPatch):
     fulfilment_group = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-class CatalogRequestIn(_In):
+class CatalogRequestIn(_Body):
     data = fields.Dict(load_default=dict)
 
 
@@ -381,7 +391,7 @@ class NotificationListOut(PageOut):
     items = fields.List(fields.Nested(NotificationOut))
 
 
-class PreferencesIn(_In):
+class PreferencesIn(_Body):
     email_opt_out = fields.Boolean(required=True)
 
 
@@ -391,13 +401,13 @@ class PreferencesOut(Schema):
     email_opt_out = fields.Boolean()
 
 
-class WebhookIn(_In):
+class WebhookIn(_Body):
     url = fields.String(required=True, validate=validate.Length(min=8, max=1000))
     secret = fields.String(required=True, load_only=True, validate=validate.Length(min=16, max=255))
     events = fields.List(fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=20))
 
 
-class WebhookPatchIn(_In):
+class WebhookPatchIn(_Body):
     """Any of the fields of :class:`WebhookIn`, with the same rules, plus ``active``; absent ones stay."""
 
     url = fields.String(validate=validate.Length(min=8, max=1000))
@@ -519,7 +529,7 @@ class SlaEscalationIn(_Settings):
     breach = fields.Nested(SlaBreachEscalationIn, allow_none=True)
 
 
-class SlaPolicyIn(_In):
+class SlaPolicyIn(_Body):
     kind = fields.String(required=True, validate=validate.OneOf(TRACKED_KINDS))
     priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
     service = fields.String(load_default="", validate=[validate.Length(max=255), _no_control_characters])

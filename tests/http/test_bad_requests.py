@@ -99,3 +99,31 @@ def test_unstorable_text_deep_in_start_data_is_named_by_its_path(client, service
     fine = desk.client.post("/api/v1/auth/token", data='{"username": "a\\tb\\n\\ud83d\\ude00", "password": "x"}',
                             content_type="application/json")
     assert fine.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("post", "/api/v1/instances", {"process_id": "incident_management", "dat": {}}, "dat"),
+    ("post", "/api/v1/tasks/1/complete", {"data": {}, "comment": "x"}, "comment"),
+    ("post", "/api/v1/tickets/INC-000001/comments", {"body": "hi", "internal": True}, "internal"),
+    ("put", "/api/v1/users/me/preferences", {"email_opt_out": True, "sms_opt_out": True}, "sms_opt_out"),
+])
+def test_a_body_field_the_api_does_not_know_is_refused_by_name(client, auth, method, path, body, field):
+    response = getattr(client, method)(path, headers=auth("rita"), json=body)
+    assert response.status_code == 422, response.get_json()
+    payload = response.get_json()
+    assert payload["error"] == "validation_failed" and field in str(payload["details"]), payload
+
+
+def test_a_misspelt_field_in_a_patch_changes_nothing_and_says_why(client, auth):
+    created = client.post("/api/v1/webhooks", headers=auth("ada"),
+                          json={"url": "https://hooks.example.org/x", "secret": "s" * 32, "events": ["*"]})
+    assert created.status_code == 201, created.get_json()
+    hook = created.get_json()
+    typo = client.patch(f"/api/v1/webhooks/{hook['id']}", headers=auth("ada"), json={"actve": False})
+    assert typo.status_code == 422 and "actve" in str(typo.get_json()["details"])
+    assert client.get(f"/api/v1/webhooks/{hook['id']}", headers=auth("ada")).get_json()["active"] is True
+
+
+def test_a_query_parameter_the_api_does_not_know_is_still_ignored(client, auth):
+    response = client.get("/api/v1/tasks?utm_source=mail&page=1", headers=auth("rita"))
+    assert response.status_code == 200
