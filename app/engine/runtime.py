@@ -421,6 +421,14 @@ class WorkflowRun:
             return dict(self._wf.data)
         last = self._wf.last_task
         data = dict(last.data) if last is not None else dict(self._wf.task_tree.data)
+        # A running subprocess keeps its own last task (the top workflow's is the last one finished
+        # outside it): while it waits on something other than a person (a timer, a message), what
+        # it did since it started is only there. Overlay its latest task when newer, oldest first.
+        since = last.last_state_change if last is not None else 0.0
+        inner = [sub.last_task for sub in self._wf.subprocesses.values()
+                 if not sub.completed and sub.last_task is not None and sub.last_task.last_state_change > since]
+        for task in sorted(inner, key=lambda t: t.last_state_change):
+            data.update(task.data)
         # Waiting human tasks carry what their preScripts set (e.g. the business status while
         # they wait); overlay them, oldest first, so parallel branches all show.
         for task in sorted(ready, key=lambda t: t.last_state_change):

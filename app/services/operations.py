@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError
 from app.models import CatalogItem, Group, ItemStatus, ProcessInstance, Ticket, User
+from app.services.audit import json_safe
 from app.services.notifications import Person
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 OPERATIONS = frozenset({
     "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
+    "get_group_members", "get_manager", "catalog_item", "get_linked_record",
 })
 
 
@@ -143,3 +144,36 @@ class PlatformOperations:
         if item is None or item.status != ItemStatus.PUBLISHED:
             raise OperationFailed(f"no published catalog item {params['code']}")
         return self.services.catalog.item_dict(item)
+
+    def op_get_linked_record(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The current state of a record linked to this instance's record (e.g. the fix change a
+        problem raised): its number, kind, title, status, whether it is still open (not closed),
+        its resolved and closed times, and the ``details`` named in ``params["details"]``.
+
+        Only linked records are read, whoever may see them: a link is made by the platform or by
+        someone who could see both records. A record that does not exist and one that is not linked
+        are refused alike, so a diagram cannot be used to probe or reveal records.
+        """
+        here = self.ticket
+        if here is None:
+            raise OperationFailed("this instance has no record to read linked records from")
+        number = str(params["number"] or "").strip().upper()
+        wanted = params.get("details") or []
+        if isinstance(wanted, str):
+            wanted = [wanted]
+        if not isinstance(wanted, list):
+            raise OperationFailed("details must be a list of detail names")
+        other = next((t for t in self.services.records.linked_tickets(here) if t.number == number), None)
+        if other is None:
+            raise OperationFailed(f"no record {number} is linked to {here.number}")
+        details = other.details or {}
+        return {
+            "number": other.number,
+            "kind": other.kind,
+            "title": other.title,
+            "status": other.status,
+            "open": other.closed_at is None,
+            "resolved_at": other.resolved_at.isoformat() if other.resolved_at else None,
+            "closed_at": other.closed_at.isoformat() if other.closed_at else None,
+            "details": {str(name): json_safe(details.get(str(name))) for name in wanted},
+        }

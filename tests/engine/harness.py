@@ -33,7 +33,7 @@ CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 #: The service-task operators of docs/PROCESSES.md.
 PLATFORM_OPERATIONS = frozenset({
     "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
-    "get_group_members", "get_manager", "catalog_item",
+    "get_group_members", "get_manager", "catalog_item", "get_linked_record",
 })
 
 #: A canned answer: the operation's parameters in, what the platform would return out.

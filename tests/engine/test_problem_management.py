@@ -1,5 +1,7 @@
 """problem_management.bpmn: every path, driven through the engine with fake platform operations
-that link the incidents, publish the known error and raise the fix changes.
+that link the incidents, publish the known error, raise the fix changes and answer what state
+each fix change's record is in (``Harness.changes``, moved on by the tests as people would move
+the change on).
 
 The shared harness (tests/engine/harness.py) round-trips the state after every step and validates
 every submission against the task's form first, as the platform does.
@@ -33,23 +35,45 @@ SOURCES = (f"{PROCESS_ID}.bpmn", f"{PROCESS_ID}.record.json")
 FORMS = ("problem-triage", "problem-rca", "problem-verify", "problem-close")
 
 
-def operations() -> FakeOperations:
-    """Links, known-error articles and fix changes as the platform would answer them, numbered from 1."""
-    articles, changes = count(1), count(1)
+#: A fix change's record as the platform answers ``get_linked_record`` (status, open, result).
+RAISED = ("assessment", True, None)
+SCHEDULED = ("scheduled", True, None)
+REJECTED = ("rejected", True, None)  # its requester revises and resubmits, or withdraws it
+VERIFYING = ("verifying", True, None)  # implemented, not yet confirmed by its requester
+IMPLEMENTED = ("review", True, "successful")
+CLOSED = ("closed", False, "successful")
+ROLLING_BACK = ("rolling_back", True, "verification_failed")
+ROLLED_BACK = ("review", True, "rolled_back")
+WITHDRAWN = ("withdrawn", False, None)
+CANCELLED = ("cancelled", False, None)
+
+
+def operations(changes: dict[str, tuple[str, bool, str | None]]) -> FakeOperations:
+    """Links, known-error articles and fix changes as the platform would answer them, numbered from 1;
+    a raised change starts in assessment, and its record reads as ``changes`` says."""
+    articles, numbers = count(1), count(1)
 
     def article(params: dict[str, Any]) -> dict[str, Any]:
         n = next(articles)
         return {"id": n, "number": f"KB-{n:06d}"}
 
     def fix_change(params: dict[str, Any]) -> dict[str, Any]:
-        n = next(changes)
+        n = next(numbers)
+        changes[f"CHG-{n:06d}"] = RAISED
         return {"instance_id": 100 + n, "number": f"CHG-{n:06d}"}
+
+    def linked_record(params: dict[str, Any]) -> dict[str, Any]:
+        status, is_open, result = changes[params["number"]]  # only the changes it raised are linked
+        return {"number": params["number"], "kind": "change", "title": "Fix", "status": status, "open": is_open,
+                "resolved_at": None, "closed_at": None if is_open else "2026-03-09T10:00:00+00:00",
+                "details": {name: result if name == "result" else None for name in params["details"]}}
 
     return FakeOperations({
         "link_records": lambda params: {"linked": list(params["numbers"])},
         "create_knowledge_article": article,
         "comment_linked_records": lambda params: {"count": 2},
         "start_process": fix_change,
+        "get_linked_record": linked_record,
     })
 
 
@@ -57,7 +81,32 @@ class Harness(ProcessHarness):
     one_at_a_time = True
 
     def __init__(self) -> None:
-        super().__init__(compiled(*SOURCES, forms="problem"), operations())
+        self.changes: dict[str, tuple[str, bool, str | None]] = {}
+        super().__init__(compiled(*SOURCES, forms="problem"), operations(self.changes))
+
+    def waiting(self, run: WorkflowRun) -> None:
+        """The problem waits for its fix change: no task for anyone, a re-check on the clock."""
+        assert run.status == "running" and run.user_tasks() == [], [t.bpmn_id for t in run.user_tasks()]
+        assert run.next_timer_at() == self.clock.now() + CHECK_INTERVAL
+        assert run.data["ticket_status"] == "fix_in_progress"
+
+    def recheck(self, run: WorkflowRun, change: str | None = None,
+                state: tuple[str, bool, str | None] | None = None) -> WorkflowRun:
+        """The fix change (optionally) moves on to ``state``; the next re-check comes due and fires."""
+        if change is not None and state is not None:
+            self.changes[change] = state
+        due = run.next_timer_at()
+        assert due is not None, "the problem is not waiting for its fix change"
+        self.clock.set(due + timedelta(seconds=1))
+        fired = run.fire_due_timers()
+        assert [f["bpmn_id"] for f in fired] == ["wait_fix_change"]
+        assert run.failure is None, run.failure
+        return self.roundtrip(run)
+
+    def implemented(self, run: WorkflowRun, change: str) -> WorkflowRun:
+        """The fix change is implemented and confirmed; at its next re-check the fix is verified."""
+        self.waiting(run)
+        return self.recheck(run, change, IMPLEMENTED)
 
     def start(self, data: dict[str, Any], starter: str = "sam") -> WorkflowRun:
         run = self.launch(data, identity(starter))
@@ -84,6 +133,7 @@ RCA_WORKAROUND = {**RCA_PLAIN, "symptoms": "Outlook shows 'Disconnected' after l
                   "workaround": "Restart Outlook after the logon script finished."}
 RCA_CHANGE = {**RCA_WORKAROUND, "fix_needs_change": True,
               "proposed_fix": "Remove the retired share from the login script in the AD group policy."}
+CHECK_INTERVAL = timedelta(hours=1)
 
 
 @pytest.fixture()
@@ -170,7 +220,8 @@ def test_plain_problem_without_incidents_workaround_or_change(h: Harness):
     record = h.record(run)
     assert record["status"] == "resolved" and record["assignee"] == "ann" and record["priority"] == "P2"
     assert record["details"] == {"root_cause": RCA_PLAIN["root_cause"], "cause_category": "configuration",
-                                 "workaround": "", "known_error_article": None, "fix_change": None}
+                                 "workaround": "", "known_error_article": None, "fix_change": None,
+                                 "fix_change_status": None}
     run = close(h, run)
     assert run.data["closure_notes"] == "Fixed and monitored for two weeks."
     assert h.record(run)["status"] == "closed"
@@ -225,7 +276,7 @@ def test_symptoms_default_to_the_description(h: Harness):
     assert article["symptoms"] == START["description"]
 
 
-def test_known_error_status_while_the_fix_change_is_raised_and_verified(h: Harness):
+def test_fix_in_progress_while_the_fix_change_is_raised_implemented_and_verified(h: Harness):
     run = triaged(h)
     before = h.clock.now()  # scripts' now() reads the engine clock
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
@@ -244,14 +295,27 @@ def test_known_error_status_while_the_fix_change_is_raised_and_verified(h: Harne
     assert before + timedelta(days=3, hours=-1) <= start <= after + timedelta(days=3)
     assert end - start == timedelta(hours=2)
 
+    # the fix is in progress: the problem waits for its change, the known error stays documented
+    h.waiting(run)
+    assert h.ops.named("get_linked_record") == [{"number": "CHG-000001", "details": ["result"]}]
+    record = h.record(run)
+    assert record["status"] == "fix_in_progress"
+    assert record["details"]["fix_change"] == "CHG-000001" and record["details"]["fix_change_status"] == "assessment"
+    assert record["details"]["known_error_article"] == "KB-000001"
+
+    run = h.implemented(run, "CHG-000001")
+    assert len(h.ops.named("get_linked_record")) == 2
     verify = h.task(run, "verify_fix")
     assert verify.name == "Verify fix" and verify.form == "problem-verify.json"
     assert verify.lane == "ProblemManagers" and "candidateGroupVar" not in verify.properties
     assert task_assignment(verify) == (None, None)  # the lane decides
-    assert verify.data["ticket_status"] == "known_error"
+    assert verify.data["ticket_status"] == "fix_in_progress"
+    assert verify.data["fix_change_outcome"] == "implemented"
+    assert "CHG-000001" in render_instructions(verify.instructions, verify.data)
+    assert "is implemented (change status: review)" in render_instructions(verify.instructions, verify.data)
+    assert run.next_timer_at() is None  # nothing more to look at
     record = h.record(run)
-    assert record["details"]["fix_change"] == "CHG-000001"
-    assert record["details"]["known_error_article"] == "KB-000001"
+    assert record["status"] == "fix_in_progress" and record["details"]["fix_change_status"] == "review"
 
     run = h.complete(run, "verify_fix", {"fix_verified": True, "verification_notes": "No disconnects for a week."},
                      "pam")
@@ -270,6 +334,7 @@ def test_change_without_workaround_uses_default_plan_and_platform_number(h: Harn
     [change] = h.ops.named("start_process")
     assert change["data"]["title"] == "Fix for problem: Core switch reboots"
     assert change["data"]["implementation_plan"].endswith("Firmware 9.1 leaks memory in the ARP table.")
+    run = h.implemented(run, "CHG-000001")
     assert h.task(run, "verify_fix").data["ticket_status"] == "fix_in_progress"
     run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
     close(h, run)
@@ -285,8 +350,9 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
             assert rca.data["fix_change"] == f"CHG-{round_no - 1:06d}"
             assert "did not remove the problem" in render_instructions(rca.instructions, rca.data)
         run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+        run = h.implemented(run, f"CHG-{round_no:06d}")
         verify = h.task(run, "verify_fix")
-        assert verify.data["fix_change"] == f"CHG-{round_no:06d}" and verify.data["ticket_status"] == "known_error"
+        assert verify.data["fix_change"] == f"CHG-{round_no:06d}" and verify.data["ticket_status"] == "fix_in_progress"
         run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "Still disconnects."}, "pam")
         depths.append(max_depth(run))
     assert depths[1] == depths[2] <= depths[0]  # finished rounds are compacted away: never deeper
@@ -296,6 +362,7 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
     assert len(h.ops.named("start_process")) == 3
 
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.implemented(run, "CHG-000004")
     run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
     record = h.record(run)
     assert record["status"] == "resolved" and record["details"]["fix_change"] == "CHG-000004"
@@ -306,6 +373,7 @@ def test_failed_fix_goes_back_to_analysis_without_deepening_the_tree(h: Harness)
 def test_reanalysis_that_needs_no_change_ends_the_cycle(h: Harness):
     run = triaged(h)
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.implemented(run, "CHG-000001")
     run = h.complete(run, "verify_fix", {"fix_verified": False, "verification_notes": "still reboots"}, "pam")
     run = h.complete(run, "analyse_root_cause",
                      {**RCA_PLAIN, "root_cause": "A user-side cache setting; fixed by the desktop policy refresh."},
@@ -313,4 +381,101 @@ def test_reanalysis_that_needs_no_change_ends_the_cycle(h: Harness):
     assert len(h.ops.named("start_process")) == 1
     record = h.record(run)
     assert record["status"] == "resolved" and record["details"]["fix_change"] == "CHG-000001"
+    close(h, run)
+
+
+# -- the fix change: the problem waits until it is implemented ------------------------------------------
+
+
+def test_the_fix_cannot_be_verified_or_closed_while_its_change_is_open(h: Harness):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    h.waiting(run)
+    assert "verify_fix" not in run.history_path() and "close_problem" not in run.history_path()
+    # the change is assessed, rejected (its requester revises it), scheduled, implemented and then
+    # checked by its requester: through all of it the problem stays in "fix in progress"
+    for state in (RAISED, REJECTED, SCHEDULED, VERIFYING):
+        run = h.recheck(run, "CHG-000001", state)
+        h.waiting(run)
+        record = h.record(run)
+        assert record["status"] == "fix_in_progress" and record["details"]["fix_change_status"] == state[0]
+        assert run.data["fix_change_outcome"] == "open"
+    assert [p["number"] for p in h.ops.named("get_linked_record")] == ["CHG-000001"] * 5
+    assert len(h.ops.named("start_process")) == 1  # one change, however often it is looked at
+
+    run = h.recheck(run, "CHG-000001", CLOSED)  # implemented and already closed: just as good
+    verify = h.task(run, "verify_fix")
+    assert verify.data["fix_change_status"] == "closed" and run.next_timer_at() is None
+    run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
+    close(h, run)
+
+
+@pytest.mark.parametrize(("state", "said"), [
+    (WITHDRAWN, "was not implemented (change status: withdrawn)"),
+    (CANCELLED, "was not implemented (change status: cancelled)"),
+    (ROLLING_BACK, "failed (change result: verification_failed)"),
+    (ROLLED_BACK, "failed (change result: rolled_back)"),
+])
+def test_a_change_withdrawn_or_failed_sends_the_problem_back_to_analysis(h: Harness, state, said):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.recheck(run, "CHG-000001", SCHEDULED)
+    run = h.recheck(run, "CHG-000001", state)
+
+    rca = h.task(run, "analyse_root_cause")  # back in the resolvers' queue, nothing to verify
+    assert task_assignment(rca) == (None, "ApplicationSupport")
+    assert rca.data["ticket_status"] == "analysis" and rca.data["fix_verified"] is False
+    text = render_instructions(rca.instructions, rca.data)
+    assert f"The fix change CHG-000001 {said}" in text and "did not remove the problem" not in text
+    assert run.next_timer_at() is None  # the old change is no longer followed
+    record = h.record(run)
+    assert record["status"] == "analysis" and record["details"]["fix_change_status"] == state[0]
+    assert "verify_fix" not in run.history_path()
+
+    # the next round's fix gets a change of its own, followed until it is implemented
+    run = h.complete(run, "analyse_root_cause", {**RCA_CHANGE, "proposed_fix": "Rewrite the login script."}, "ann")
+    assert [c["data"]["implementation_plan"] for c in h.ops.named("start_process")] == [
+        RCA_CHANGE["proposed_fix"], "Rewrite the login script."]
+    run = h.implemented(run, "CHG-000002")
+    verify = h.task(run, "verify_fix")
+    assert verify.data["fix_change"] == "CHG-000002"
+    run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
+    assert h.record(run)["details"]["fix_change"] == "CHG-000002"
+    close(h, run)
+    assert len(h.ops.named("create_knowledge_article")) == 1  # the known error was published once
+
+
+def test_the_verify_form_shows_the_change_and_keeps_it(h: Harness):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    run = h.implemented(run, "CHG-000001")
+    verify = h.task(run, "verify_fix")
+    schema, ui = h.task_forms(verify)
+    assert schema["properties"]["fix_change"]["readOnly"] is True
+    assert schema["properties"]["fix_change_status"]["readOnly"] is True
+    # read-only: what is sent for them is ignored, the task's data is kept
+    clean = validate_submission(schema, ui, {"fix_verified": True, "fix_change": "CHG-999999",
+                                             "fix_change_status": "closed"}, verify.data)
+    assert (clean["fix_change"], clean["fix_change_status"]) == ("CHG-000001", "review")
+    # a failed verification still needs its notes
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(schema, ui, {"fix_verified": False}, verify.data)
+    assert "verification_notes" in info.value.details["fields"]
+
+
+def test_a_long_wait_for_the_change_keeps_the_tree_flat(h: Harness):
+    run = triaged(h)
+    run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
+    depths, sizes = [], []
+    for n in range(1, 201):  # about eight days of hourly looks
+        run = h.recheck(run, "CHG-000001", SCHEDULED if n < 100 else VERIFYING)
+        if n % 50 == 0:
+            h.waiting(run)
+            depths.append(max_depth(run))
+            sizes.append(len(run.dump()))
+    assert max(depths) <= 70, depths  # trimmed (app/engine/trim.py): not one level per look
+    assert max(sizes) < 2 * min(sizes), sizes
+    run = h.recheck(run, "CHG-000001", IMPLEMENTED)
+    assert len(h.ops.named("get_linked_record")) == 202
+    run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
     close(h, run)

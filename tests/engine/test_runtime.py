@@ -19,6 +19,7 @@ from app.engine import (
 )
 from tests.conftest import fixture_files
 from tests.engine.harness import EngineHarness
+from tools.bpmn_builder import Diagram, pretty
 
 ALICE = ScriptIdentity(current_user={"id": 1, "username": "alice"}, initiator={"id": 1, "username": "alice"})
 
@@ -298,3 +299,37 @@ def test_settled_answers_what_status_data_and_user_tasks_answer(h: Harness):
     run.retry({"title": "fixed"}, ALICE)
     same(run)
     assert run.settled()[0] == "completed" and run.settled()[2] == []
+
+
+def _waits_inside_a_subprocess() -> bytes:
+    """start -> set -> [inner: step -> wait an hour -> after] -> review -> end."""
+    inner = Diagram("inner", "Inner")
+    inner.node("inner_start", "start", col=0)
+    inner.node("step", "script", "Step", col=1, script='stage = "waiting"\ncount = count + 1')
+    inner.node("wait", "catch", "An hour", col=2, timer=("timeDuration", '"PT1H"'))
+    inner.node("after", "script", "After", col=3, script='stage = "done"\ncount = count + 1')
+    inner.node("inner_end", "end", col=4)
+    inner.chain("inner_start", "step", "wait", "after", "inner_end")
+    d = Diagram("inner_wait", "Inner wait")
+    d.node("start", "start", col=0)
+    d.node("set", "script", "Set", col=1, script='stage = "started"\ncount = 0')
+    d.node("inner", "sub", "Inner", col=2, inner=inner)
+    d.node("review", "user", "Review", col=3)
+    d.node("end", "end", col=4)
+    d.chain("start", "set", "inner", "review", "end")
+    return pretty(d.to_xml()).encode()
+
+
+def test_data_while_waiting_on_a_timer_inside_a_subprocess_is_the_subprocess_s(h: Harness):
+    """No human task is ready, and the top workflow's last task is the one before the subprocess:
+    the data (what the record shows) is what the subprocess did since, not what it started with."""
+    h = Harness([("inner_wait.bpmn", _waits_inside_a_subprocess())])
+    run = h.start("inner_wait", {})
+    assert run.user_tasks() == [] and run.next_timer_at() is not None
+    assert (run.data["stage"], run.data["count"]) == ("waiting", 1)
+    assert run.settled()[1] == run.data
+    h.clock.advance(timedelta(hours=1, seconds=1))
+    assert [f["bpmn_id"] for f in run.fire_due_timers()] == ["wait"]
+    run = h.roundtrip(run)
+    assert [t.bpmn_id for t in run.user_tasks()] == ["review"]
+    assert (run.data["stage"], run.data["count"]) == ("done", 2)

@@ -3,7 +3,10 @@
 paul (ProblemManagers) logs, triages, verifies and closes problems; nina (NetworkTeam,
 DesktopSupport, ApplicationSupport) analyses root causes; rita raises the incidents; alex sits on
 the ServiceDesk. Known errors land in the knowledge base and on the linked incidents; fixes that
-need a change start change_enablement.
+need a change start change_enablement, whose record the problem looks at again every hour (the
+timer sweep) until the change is implemented (then the fix is verified) or withdrawn, cancelled or
+failed (then the root cause is analysed again). The fix change is nina's (she raised it by her
+analysis): cora assesses, approves and schedules it, ivan implements it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from datetime import timedelta
 
 import pytest
 
+from app.engine import OperationFailed
+from app.services.operations import PlatformOperations
+from app.services.timers import TimerService
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
 
@@ -30,6 +36,11 @@ RCA_CHANGE = {**RCA_WORKAROUND, "fix_needs_change": True,
 VERIFY_FAILED = {"fix_verified": False, "verification_notes": "Tunnels still drop at 08:40."}
 VERIFY_PASSED = {"fix_verified": True, "verification_notes": "No drops for a week."}
 CLOSE = {"closure_notes": "Fixed by the gateway change, monitored for two weeks."}
+CHANGE_ASSESS = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
+                 "implementer": "ivan", "assessment_notes": "Routine fix."}
+CHANGE_SCHEDULE = {"planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z"}
+CHANGE_IMPLEMENT = {"implementation_notes": "Applied the fix.", "actual_start": "2026-03-11T20:05:00Z",
+                    "actual_end": "2026-03-11T21:10:00Z"}
 
 
 @pytest.fixture()
@@ -94,6 +105,36 @@ def status_sequence(desk: Desk, instance_id: int) -> list[str]:
 
 def links(record: dict) -> list[tuple[str, str, str, str]]:
     return [(link["number"], link["kind"], link["link_type"], link["direction"]) for link in record["links"]]
+
+
+def approve_change(desk: Desk, change: str) -> None:
+    """The change managers assess (low risk) and approve the fix change: it is scheduled."""
+    desk.complete(change, "assess", "cora", CHANGE_ASSESS)
+    desk.complete(change, "manager_approve", "cora", {"approved": True, "approval_comment": "Go."})
+    assert desk.record(change)["status"] == "scheduled"
+
+
+def implement_change(desk: Desk, change: str, works: bool = True) -> None:
+    """Schedule, implement and have the change's requester (nina) verify it, from scheduled."""
+    desk.complete(change, "schedule", "cora", CHANGE_SCHEDULE)
+    desk.complete(change, "implement", "ivan", CHANGE_IMPLEMENT)
+    desk.complete(change, "verify", "nina", {"verified": works, "verification_notes": "Tunnels hold." if works
+                                             else "Tunnels still drop: rolling back."})
+    assert desk.record(change)["status"] == ("review" if works else "rolling_back")
+
+
+def look_again(desk: Desk, services, clock, expect: int = 1) -> None:
+    """An hour passes: the timer sweep has the waiting problems look at their fix change again."""
+    clock.advance(timedelta(hours=1, seconds=1))
+    report = TimerService(services, "test-sweeper").sweep()
+    assert (report.fired, report.failures) == (expect, 0), report
+
+
+def waiting_for_change(desk: Desk, number: str, change_status: str) -> None:
+    """The problem waits: fix in progress, no task for anyone (nothing to verify or close)."""
+    record = desk.record(number)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("fix_in_progress", change_status)
+    assert record["open_tasks"] == [] and record["resolved_at"] is None
 
 
 # -- paths ---------------------------------------------------------------------------------------------
@@ -168,7 +209,7 @@ def test_proactive_problem_is_triaged_analysed_and_closed(desk: Desk, clock):
     assert completed == [("triage", "paul"), ("analyse_root_cause", "nina"), ("close_problem", "paul")]
 
 
-def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: Desk, clock):
+def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: Desk, services, clock):
     first, second = open_incident(desk), open_incident(desk, title="VPN drops again")
     desk.complete(second, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
     number, instance_id = log_problem(desk, related_incidents=[first, second])
@@ -198,10 +239,11 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     clock.advance(timedelta(hours=2, minutes=17))
     desk.complete(number, "analyse_root_cause", "nina", RCA_CHANGE)
     record = desk.record(number)
-    assert (record["status"], record["assignee"], record["priority"]) == ("known_error", "nina", "P2")
+    assert (record["status"], record["assignee"], record["priority"]) == ("fix_in_progress", "nina", "P2")
     assert record["details"] == {
         "root_cause": RCA_CHANGE["root_cause"], "cause_category": "configuration", "workaround": RCA_CHANGE["workaround"],
-        "known_error_article": "KB-000001", "knowledge_articles": ["KB-000001"], "fix_change": "CHG-000001"}
+        "known_error_article": "KB-000001", "knowledge_articles": ["KB-000001"], "fix_change": "CHG-000001",
+        "fix_change_status": "assessment"}
 
     # the known error is published and searchable by anyone signed in
     found = knowledge(desk, "failover")
@@ -236,11 +278,19 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     assert change_data["related_problem"] == number and number in change_data["test_plan"]
     assert links(desk.record(number))[2:] == [("CHG-000001", "change", "fix_change", "outgoing")]
 
+    # the fix is verified once the change is implemented
+    waiting_for_change(desk, number, "assessment")
+    approve_change(desk, "CHG-000001")
+    clock.advance(timedelta(days=4))
+    implement_change(desk, "CHG-000001")
+    look_again(desk, services, clock)
+
     # verification is the problem manager's: not the resolver's, not the service desk's
     assert desk.ready(number) == ["verify_fix"]
     hidden_from(desk, number, "verify_fix", "nina", "alex", "rita")
-    assert "Change <strong>CHG-000001</strong> was raised" in task_view(desk, number, "verify_fix", "paul")["instructions"]
-    clock.advance(timedelta(days=4))
+    verify = task_view(desk, number, "verify_fix", "paul")
+    assert "Change <strong>CHG-000001</strong>, raised to fix" in verify["instructions"]
+    assert "is implemented (change status: review)" in verify["instructions"]
     desk.complete(number, "verify_fix", "paul", VERIFY_FAILED)
 
     # the fix failed: back to the same group's analysis queue
@@ -256,7 +306,7 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
                   "cause_category": "software_defect", "proposed_fix": "Upgrade vpn-gw-01 to firmware 9.4."}
     desk.complete(number, "analyse_root_cause", "nina", second_fix)
     record = desk.record(number)
-    assert record["status"] == "known_error"  # the workaround still stands until the fix is verified
+    assert record["status"] == "fix_in_progress"  # the workaround still stands: a known error with a fix under way
     assert (record["details"]["root_cause"], record["details"]["cause_category"], record["details"]["fix_change"]) == (
         second_fix["root_cause"], "software_defect", "CHG-000002")
     assert record["details"]["known_error_article"] == "KB-000001"
@@ -267,7 +317,10 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     for incident in (first, second):
         assert len(comments(desk, incident)) == 1
 
+    approve_change(desk, "CHG-000002")
     clock.advance(timedelta(days=4))
+    implement_change(desk, "CHG-000002")
+    look_again(desk, services, clock)
     desk.complete(number, "verify_fix", "paul", VERIFY_PASSED)
     record = desk.record(number)
     assert record["status"] == "resolved" and record["resolved_at"] == clock.now().isoformat()
@@ -284,7 +337,7 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
         "P2", "network", "NetworkTeam", "nina")
     assert desk.instance(instance_id)["status"] == "completed"
     assert status_sequence(desk, instance_id) == [
-        "analysis", "known_error", "analysis", "known_error", "resolved", "closed"]
+        "analysis", "fix_in_progress", "analysis", "fix_in_progress", "resolved", "closed"]
     events = desk.history(instance_id)
     types = [e["type"] for e in events]
     assert types.count("knowledge_published") == 1 and types.count("records_linked") == 4
@@ -325,7 +378,7 @@ def test_a_closed_incident_gets_no_workaround_comment(desk: Desk):
     assert status_sequence(desk, instance_id) == ["analysis", "resolved", "closed"]
 
 
-def test_fix_change_without_workaround_then_reanalysis_without_change(desk: Desk):
+def test_fix_change_without_workaround_then_reanalysis_without_change(desk: Desk, services, clock):
     number, instance_id = log_problem(desk, title="Core switch reboots", description="SW-CORE-2 reboots under load.")
     desk.complete(number, "triage", "paul", TRIAGE)
     root_cause = "Firmware 9.1 leaks memory in the ARP table."
@@ -340,6 +393,9 @@ def test_fix_change_without_workaround_then_reanalysis_without_change(desk: Desk
     change_data = desk.instance(change["instance_id"])["data"]
     assert change_data["implementation_plan"] == f"Remove the root cause described in {number}: {root_cause}"
 
+    approve_change(desk, "CHG-000001")
+    implement_change(desk, "CHG-000001")
+    look_again(desk, services, clock)
     desk.complete(number, "verify_fix", "paul", {"fix_verified": False, "verification_notes": "the switch still reboots"})
     assert desk.record(number)["status"] == "analysis"
     desk.complete(number, "analyse_root_cause", "nina", {**RCA_PLAIN, "root_cause": "A loop through an unmanaged switch."})
@@ -375,6 +431,131 @@ def test_a_problem_raised_from_an_incident_sends_its_workaround_back(desk: Desk)
     assert [c["author"] for c in comments(desk, incident)] == ["PRB-000001"]
     assert desk.record(incident, "rita")["details"]["knowledge_articles"] == ["KB-000001"]
     assert desk.record(incident)["status"] == "pending"
+
+
+# -- the fix change: no verification or closure before it is implemented ------------------------------
+
+
+def raised_fix(desk: Desk) -> tuple[str, int]:
+    """A triaged problem whose root cause analysis raised fix change CHG-000001."""
+    number, instance_id = log_problem(desk, title="Core switch reboots", description="SW-CORE-2 reboots under load.")
+    desk.complete(number, "triage", "paul", TRIAGE)
+    desk.complete(number, "analyse_root_cause", "nina", {
+        "cause_category": "software_defect", "root_cause": "Firmware 9.1 leaks memory in the ARP table.",
+        "fix_needs_change": True, "proposed_fix": "Upgrade SW-CORE-2 to firmware 9.4."})
+    return number, instance_id
+
+
+def test_the_problem_waits_for_its_fix_change_and_cannot_be_verified_or_closed_meanwhile(desk: Desk, services, clock):
+    number, instance_id = raised_fix(desk)
+    waiting_for_change(desk, number, "assessment")
+    assert desk.instance(instance_id)["status"] == "running"
+    # nobody has anything to verify or close: not the problem manager, not the resolver
+    for who in ("paul", "nina"):
+        inbox = desk.client.get("/api/v1/tasks?per_page=200", headers=desk.auth(who)).get_json()["items"]
+        assert [t for t in inbox if t["bpmn_id"] in ("verify_fix", "close_problem")] == []
+
+    look_again(desk, services, clock)  # nothing happened to the change yet
+    waiting_for_change(desk, number, "assessment")
+    approve_change(desk, "CHG-000001")
+    look_again(desk, services, clock)
+    waiting_for_change(desk, number, "scheduled")
+    desk.complete("CHG-000001", "schedule", "cora", CHANGE_SCHEDULE)
+    desk.complete("CHG-000001", "implement", "ivan", CHANGE_IMPLEMENT)
+    look_again(desk, services, clock)  # implemented, but its requester has not confirmed it works
+    waiting_for_change(desk, number, "verifying")
+    desk.complete("CHG-000001", "verify", "nina", {"verified": True, "verification_notes": "Stable under load."})
+    assert desk.ready(number) == []  # the problem notices at its next look, not before
+
+    look_again(desk, services, clock)
+    record = desk.record(number)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("fix_in_progress", "review")
+    assert desk.ready(number) == ["verify_fix"]
+    task = task_view(desk, number, "verify_fix", "paul")
+    assert task["data"]["fix_change"] == "CHG-000001" and task["data"]["fix_change_status"] == "review"
+    assert "is implemented (change status: review)" in task["instructions"]
+    assert any(n["subject"].startswith("New task: Verify fix") for n in desk.notifications("paul"))
+    desk.complete(number, "verify_fix", "paul", VERIFY_PASSED)
+    assert desk.record(number)["status"] == "resolved" and desk.ready(number) == ["close_problem"]
+    desk.complete(number, "close_problem", "paul", CLOSE)
+    assert desk.record(number)["status"] == "closed"
+    assert status_sequence(desk, instance_id) == ["analysis", "fix_in_progress", "resolved", "closed"]
+    assert [e["payload"]["bpmn_id"] for e in desk.history(instance_id) if e["type"] == "timer_fired"] == [
+        "wait_fix_change"] * 4
+    look_again(desk, services, clock, expect=0)  # nothing is followed any more
+
+
+def test_a_rejected_then_withdrawn_fix_change_sends_the_problem_back_to_analysis(desk: Desk, services, clock):
+    number, instance_id = raised_fix(desk)
+    desk.complete("CHG-000001", "assess", "cora", CHANGE_ASSESS)
+    desk.complete("CHG-000001", "manager_approve", "cora", {"approved": False, "approval_comment": "Firmware 9.4 is not certified."})
+    look_again(desk, services, clock)
+    waiting_for_change(desk, number, "rejected")  # its requester may still revise and resubmit it
+    desk.complete("CHG-000001", "revise", "nina", {"revision_decision": "withdraw"})
+    assert desk.record("CHG-000001")["status"] == "withdrawn"
+
+    look_again(desk, services, clock)
+    record = desk.record(number)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "withdrawn")
+    assert desk.ready(number) == ["analyse_root_cause"]
+    again = task_view(desk, number, "analyse_root_cause", "nina")
+    assert ("The fix change CHG-000001 was not implemented (change status: withdrawn): analyse again or propose "
+            "another fix.") in again["instructions"]
+    # the next analysis finds a fix without a change: resolved and closed without waiting
+    desk.complete(number, "analyse_root_cause", "nina", {**RCA_PLAIN, "root_cause": "ARP flood from a looped port."})
+    assert desk.ready(number) == ["close_problem"]
+    desk.complete(number, "close_problem", "paul", CLOSE)
+    assert status_sequence(desk, instance_id) == ["analysis", "fix_in_progress", "analysis", "resolved", "closed"]
+
+
+def test_a_failed_fix_change_sends_the_problem_back_to_analysis(desk: Desk, services, clock):
+    number, _ = raised_fix(desk)
+    approve_change(desk, "CHG-000001")
+    implement_change(desk, "CHG-000001", works=False)  # rolling back
+    look_again(desk, services, clock)
+    record = desk.record(number)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "rolling_back")
+    again = task_view(desk, number, "analyse_root_cause", "nina")
+    assert "The fix change CHG-000001 failed (change result: verification_failed)" in again["instructions"]
+    # a second fix, a second change, followed until it is implemented
+    desk.complete(number, "analyse_root_cause", "nina", {
+        "cause_category": "software_defect", "root_cause": "Firmware 9.1 leaks memory in the ARP table.",
+        "fix_needs_change": True, "proposed_fix": "Replace SW-CORE-2."})
+    waiting_for_change(desk, number, "assessment")
+    assert desk.record(number)["details"]["fix_change"] == "CHG-000002"
+    approve_change(desk, "CHG-000002")
+    implement_change(desk, "CHG-000002")
+    look_again(desk, services, clock)
+    assert desk.ready(number) == ["verify_fix"]
+    assert task_view(desk, number, "verify_fix", "paul")["data"]["fix_change"] == "CHG-000002"
+
+
+def test_a_cancelled_fix_change_sends_the_problem_back_to_analysis(desk: Desk, services, clock):
+    number, _ = raised_fix(desk)
+    change = desk.record("CHG-000001")
+    response = desk.client.post(f"/api/v1/instances/{change['instance_id']}/cancel", headers=desk.auth("ada"),
+                                json={"reason": "Superseded by the core switch replacement."})
+    assert response.status_code == 200, response.get_json()
+    assert desk.record("CHG-000001")["status"] == "cancelled"
+    look_again(desk, services, clock)
+    record = desk.record(number)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "cancelled")
+    assert desk.ready(number) == ["analyse_root_cause"]
+
+
+def test_a_diagram_reads_only_records_linked_to_its_own(desk: Desk, services):
+    incident = open_incident(desk)
+    number, instance_id = raised_fix(desk)
+    instance = services.instances.get(services.users.get_by_username("ada"), instance_id)
+    ops = PlatformOperations(services, instance, None)
+    change = ops("get_linked_record", {"number": "chg-000001", "details": ["result", "nothing"]})
+    assert change == {"number": "CHG-000001", "kind": "change", "title": f"Fix for {number}: Core switch reboots",
+                      "status": "assessment", "open": True, "resolved_at": None, "closed_at": None,
+                      "details": {"result": None, "nothing": None}}
+    for other in (incident, "CHG-999999"):  # an existing record that is not linked, one that does not exist
+        with pytest.raises(OperationFailed) as info:
+            ops("get_linked_record", {"number": other})
+        assert str(info.value) == f"no record {other} is linked to {number}"
 
 
 # -- platform bugs shown through this process --------------------------------------------------------

@@ -5,9 +5,15 @@ Run from the repository root: ``.venv/bin/python tools/processes/problem_managem
 Data contract (docs/PROCESSES.md; the record mapping is processes/problem_management.record.json):
 - start data: ``title``, ``description``; optional ``related_incidents`` (["INC-000001", ...]).
   ``record_number`` (this problem's PRB number) is read when the platform puts it in the data.
-- statuses (``ticket_status``): new -> analysis -> [known_error when a workaround is published;
-  fix_in_progress instead while a fix change runs for a problem without workaround] -> resolved
-  -> closed; a fix that fails verification goes back to analysis.
+- statuses (``ticket_status``): new -> analysis -> [known_error when a workaround is published and
+  no change is needed] -> [fix_in_progress from raising a fix change until its verification] ->
+  resolved -> closed. The known error stays documented (``known_error_article``) while the fix runs.
+- A fix change is followed until it is finished: the problem reads the change's record
+  (``get_linked_record``) when it is raised and again every ``fix_change_check_interval`` while it
+  is open. Only an implemented change (result "successful") lets the problem manager verify the
+  fix; a change that fails (verification failed, rolled back) or is withdrawn or cancelled sends
+  the problem back to root cause analysis, as does a fix that fails verification. A rejected
+  change is still open: its requester revises and resubmits or withdraws it.
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
   with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
   the task tree keeps its depth however often a fix fails. Its plane has its own lanes (to_xml).
@@ -50,6 +56,7 @@ del normalised
 # Process owners may tune these without touching the flow.
 change_lead_days = 3
 change_window_hours = 2
+fix_change_check_interval = "PT1H"  # how often an open fix change is looked at again
 # Fields later forms fill in; set here so every gateway and the record mapping can read them.
 priority = None
 category = None
@@ -65,6 +72,10 @@ fix_needs_change = False
 fix_verified = False
 known_error_article = None
 fix_change = None
+fix_change_record = None
+fix_change_status = None
+fix_change_result = None
+fix_change_outcome = None
 """
 
 RECORD_KNOWN_ERROR = """\
@@ -96,8 +107,22 @@ del problem_ref
 
 RECORD_FIX_CHANGE = """\
 fix_change = fix_change_started["number"]
-# A problem with a published workaround stays a known error until its fix is verified.
-ticket_status = "known_error" if known_error_article else "fix_in_progress"
+# The fix is in progress until the change is implemented and the fix verified (the known error, if
+# any, stays documented in known_error_article and the knowledge base).
+ticket_status = "fix_in_progress"
+"""
+
+READ_FIX_CHANGE = """\
+fix_change_status = fix_change_record["status"]
+fix_change_result = fix_change_record["details"].get("result")
+if fix_change_result == "successful":
+    fix_change_outcome = "implemented"
+elif fix_change_result in ("verification_failed", "rolled_back", "rollback_failed"):
+    fix_change_outcome = "failed"
+elif not fix_change_record["open"]:
+    fix_change_outcome = "withdrawn"  # withdrawn, cancelled, or closed without being implemented
+else:
+    fix_change_outcome = "open"  # being assessed, approved, scheduled, implemented or rejected and revised
 """
 
 
@@ -118,7 +143,12 @@ def analysis_cycle() -> Diagram:
             "Find the root cause of **{{ title }}** (priority {{ priority }}, category {{ category }}).\n\n"
             "{{ description }}\n\n"
             "{% if related_incidents %}Related incidents: {{ related_incidents | join(', ') }}\n\n{% endif %}"
-            "{% if fix_change %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}"
+            "{% if fix_change %}{% if fix_change_outcome == 'withdrawn' %}"
+            "The fix change {{ fix_change }} was not implemented (change status: {{ fix_change_status }}): "
+            "analyse again or propose another fix."
+            "{% elif fix_change_outcome == 'failed' %}"
+            "The fix change {{ fix_change }} failed (change result: {{ fix_change_result }}): analyse again."
+            "{% else %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}{% endif %}"
         ),
     )
     d.node("has_workaround", "xor", "New workaround?", lane=RESOLVERS, col=2)
@@ -158,22 +188,36 @@ def analysis_cycle() -> Diagram:
         result_variable="fix_change_started",
     )
     d.node("record_fix_change", "script", "Record fix change", lane=PM, col=10, row=1, script=RECORD_FIX_CHANGE)
+    # Wait for the change: read its record now and, while it is open, again after an interval.
+    # (Unnamed: the look-again loop comes back in where a gateway's label sits.)
+    d.node("await_fix_change", "xor", lane=PM, col=11, row=1)
     d.node(
-        "verify_fix", "user", "Verify fix", lane=PM, col=11, row=1,
+        "check_fix_change", "service", "Look up the fix change", lane=PM, col=12, row=1,
+        operator="get_linked_record",
+        params={"number": "fix_change", "details": '["result"]'},
+        result_variable="fix_change_record",
+    )
+    d.node("read_fix_change", "script", "Read the change's outcome", lane=PM, col=13, row=1, script=READ_FIX_CHANGE)
+    d.node("fix_change_finished", "xor", "Fix change implemented?", lane=PM, col=14, row=1)
+    d.node("wait_fix_change", "catch", "Look again later", lane=PM, col=15, row=2,
+           timer=("timeDuration", "fix_change_check_interval"))
+    d.node(
+        "verify_fix", "user", "Verify fix", lane=PM, col=15, row=1,
         properties={
             "formJsonSchemaFilename": "problem-verify.json",
             "formUiSchemaFilename": "problem-verify.ui.json",
             "setUserVar": "verified_by",
         },
         instructions=(
-            "Change **{{ fix_change }}** was raised to fix **{{ title }}**.\n\n"
+            "Change **{{ fix_change }}**, raised to fix **{{ title }}**, is implemented "
+            "(change status: {{ fix_change_status }}).\n\n"
             "Root cause: {{ root_cause }}\n\n"
-            "Once the change is implemented, check that the problem no longer occurs. If it still does, "
+            "Check that the problem no longer occurs. If it still does, "
             "the problem goes back to root cause analysis."
         ),
     )
-    d.node("fix_done", "xor", "Fix handled", lane=PM, col=12)
-    d.node("analysis_end", "end", "Analysis round done", lane=PM, col=13)
+    d.node("fix_done", "xor", "Fix handled", lane=PM, col=16)
+    d.node("analysis_end", "end", "Analysis round done", lane=PM, col=17)
 
     d.chain("analysis_start", "analyse_root_cause", "has_workaround")
     d.flow("has_workaround", "publish_known_error", condition="bool(workaround) and not known_error_article",
@@ -183,7 +227,14 @@ def analysis_cycle() -> Diagram:
     d.chain("publish_known_error", "tell_incidents", "record_known_error", "workaround_done", "needs_change")
     d.flow("needs_change", "plan_fix_change", condition="fix_needs_change", name="yes")
     d.flow("needs_change", "fix_done", default=True)  # no
-    d.chain("plan_fix_change", "raise_fix_change", "record_fix_change", "verify_fix", "fix_done", "analysis_end")
+    d.chain("plan_fix_change", "raise_fix_change", "record_fix_change", "await_fix_change", "check_fix_change",
+            "read_fix_change", "fix_change_finished")
+    d.flow("fix_change_finished", "verify_fix", condition='fix_change_outcome == "implemented"')  # straight: unnamed
+    d.flow("fix_change_finished", "wait_fix_change", condition='fix_change_outcome == "open"', name="still open")
+    # Withdrawn, cancelled or failed: this round ends unverified, so the next one analyses again.
+    d.flow("fix_change_finished", "fix_done", default=True, name="not implemented")
+    d.flow("wait_fix_change", "await_fix_change")
+    d.chain("verify_fix", "fix_done", "analysis_end")
     return d
 
 
