@@ -45,6 +45,7 @@ KIND_LABELS: dict[str, Any] = {"incident": _l("Incident"), "change": _l("Change"
 STATUS_LABELS: dict[str, Any] = {
     "new": _l("New"), "submitted": _l("Submitted"), "in_progress": _l("In progress"), "pending": _l("Pending"),
     "resolved": _l("Resolved"), "closed": _l("Closed"), "analysis": _l("Analysis"), "known_error": _l("Known error"),
+    "fix_in_progress": _l("Fix in progress"),
     "assessment": _l("Assessment"), "awaiting_approval": _l("Awaiting approval"), "approved": _l("Approved"),
     "rejected": _l("Rejected"), "scheduled": _l("Scheduled"), "implementing": _l("Implementing"),
     "verifying": _l("Verifying"), "rolling_back": _l("Rolling back"), "review": _l("Review"),
@@ -57,6 +58,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "pending_reason": _l("Reason for pending"), "reopen_count": _l("Times reopened"),
     "closed_reason": _l("Closed because"), "root_cause": _l("Root cause"), "workaround": _l("Workaround"),
     "known_error_article": _l("Known error article"), "fix_change": _l("Fixing change"),
+    "fix_change_status": _l("Fixing change status"),
     "implementer": _l("Implementer"), "planned_start": _l("Planned start"), "planned_end": _l("Planned end"),
     "actual_start": _l("Actual start"), "actual_end": _l("Actual end"), "result": _l("Result"),
     "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"), "rejection_reason": _l("Reason for rejection"),
