@@ -13,7 +13,7 @@ from .errors import (
     TaskNotReady,
     XmlRejected,
 )
-from .library import CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
+from .library import ACCESS_SUFFIX, CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
 from .runtime import (
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -29,6 +29,7 @@ from .sandbox import ScriptIdentity, backtracking_problem
 from .types import EngineFailure, UserTaskView
 
 __all__ = [
+    "ACCESS_SUFFIX",
     "STATUS_CANCELLED",
     "STATUS_COMPLETED",
     "STATUS_ERROR",

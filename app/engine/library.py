@@ -32,6 +32,9 @@ from .xml import parse_xml
 FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
 #: ``<process_id>.record.json`` declares how a process's data maps onto its ticket record.
 RECORD_SUFFIX = ".record.json"
+#: ``<process_id>.access.json`` declares who may start a process (read by the services at start
+#: time, not compiled into a version: changing who may start needs no new version).
+ACCESS_SUFFIX = ".access.json"
 FORM_UI_PROPERTY = "formUiSchemaFilename"
 
 _EXEC_KEYS = ("script", "prescript", "postscript")
@@ -61,6 +64,8 @@ class SourceFile:
         lower = self.name.lower()
         if lower.endswith(RECORD_SUFFIX):
             return "record"
+        if lower.endswith(ACCESS_SUFFIX):
+            return "access"
         if lower.endswith(".bpmn"):
             return "bpmn"
         if lower.endswith(".dmn"):
@@ -181,7 +186,7 @@ class ProcessLibrary:
                 raise DefinitionError("the same file name was given twice", file=source.name)
             by_name[source.name] = source
         for source in by_name.values():
-            if source.kind in ("form", "record") and (deploying is None or source.name in deploying):
+            if source.kind in ("form", "record", "access") and (deploying is None or source.name in deploying):
                 self._load_json(source)
 
         index = _LineIndex()

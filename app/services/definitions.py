@@ -11,13 +11,14 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.engine import CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
+from app.engine import ACCESS_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
 
 from .audit import AuditLog
 from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, check_form_definition, checked_start_form
 from .records import check_mapping
+from .start_rights import check_access
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class DefinitionService:
             if process.record_mapping is not None:
                 check_mapping(process.record_mapping, f"{process.process_id}.record.json")
         self._check_start_forms(merged, set(uploaded))
+        for name in sorted(uploaded):
+            if name.lower().endswith(ACCESS_SUFFIX):
+                check_access(name, uploaded[name])  # who may start the process (start_rights)
 
         deployment = Deployment(
             deployed_at=self.clock.now(),

@@ -69,7 +69,7 @@ class DemoDesk:
                                                                  "impact": "high", "urgency": "high"}))
 
         now = self.s.runtime.clock.now()
-        change = self._start("rita", "change_enablement", {
+        change = self._start("alex", "change_enablement", {
             "title": "Upgrade core switch firmware", "description": "Firmware 9.2 fixes the spanning-tree bug",
             "change_type": "normal", "reason": "Known bug causes outages",
             "planned_start": (now + timedelta(days=7)).isoformat(), "planned_end": (now + timedelta(days=7, hours=2)).isoformat(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, bindparam, false, or_, select
@@ -39,6 +39,7 @@ from .forms import (
     validate_start_data,
     validate_submission,
 )
+from .start_rights import START_RIGHTS, starter_form
 
 MAX_START_DATA_KEYS = 200
 
@@ -118,6 +119,35 @@ class InstanceService:
             return START_FORMS.get(self.session, process_id)
         except ValidationFailed:
             return None
+
+    def start_form_for(self, user: User, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """``(schema, ui_schema)`` of the process's start form as ``user`` fills it in (hidden
+        fields read-only but for staff: :func:`~app.services.start_rights.starter_form`), or None
+        when it has none. Raises ValidationFailed if the deployed form is broken."""
+        form = START_FORMS.get(self.session, process_id)
+        return None if form is None else starter_form(form[0], form[1], user)
+
+    def startable(self, user: User, process_ids: Sequence[str]) -> list[str]:
+        """Those of ``process_ids`` the user may start (their declared start roles, else any
+        starter role), in order: for offering links and buttons; :meth:`require_start` is the
+        check that refuses. A process whose access file is broken is offered to nobody."""
+        if not policy.may_start(user):
+            return []
+        rights = START_RIGHTS.get_many(self.session, process_ids)
+        return [process_id for process_id in process_ids if policy.may_start(user, rights[process_id])]
+
+    def require_start(self, user: User, process_id: str) -> None:
+        """Refuse (PermissionDenied, audited) a user who may not start ``process_id``: one
+        without a starter role, or without one of the roles its ``<process_id>.access.json``
+        declares. Raises ValidationFailed if that file is broken."""
+        if not policy.may_start(user):
+            self._refuse(user, "start", reason="no starter role", process_id=process_id)
+            raise PermissionDenied("your roles do not allow starting processes")
+        roles = START_RIGHTS.get(self.session, process_id)
+        if not policy.may_start(user, roles):
+            self._refuse(user, "start", reason="not a starter of this process", process_id=process_id)
+            raise PermissionDenied(f"your roles do not allow starting {process_id}",
+                                   details={"process_id": process_id, "start_roles": list(roles or ())})
 
     def get(self, user: User, instance_id: int, action: str = "read") -> ProcessInstance:
         """The instance if the user may see it; NotFound (audited) otherwise."""
@@ -213,6 +243,9 @@ class InstanceService:
         validated like a task's form submission (:func:`~app.services.forms.validate_start_data`)
         and only its declared fields are kept. Nothing is stored when the data is refused.
 
+        Who may start it: :meth:`require_start` (the process's declared start roles); a start
+        form's hidden fields take only their defaults from anyone but staff (:meth:`start_form_for`).
+
         ``as_system``: started by a diagram's service task on the user's behalf (no role check,
         no start contract: the diagram built the data).
         ``validated``: the caller already applied the process's start contract.
@@ -220,9 +253,8 @@ class InstanceService:
         Raises PermissionDenied, NotFound (no such process), ValidationFailed (``details.fields``
         names each bad field).
         """
-        if not as_system and not policy.may_start(user):
-            self._refuse(user, "start", reason="no starter role", process_id=process_id)
-            raise PermissionDenied("your roles do not allow starting processes")
+        if not as_system:
+            self.require_start(user, process_id)
         definition = self.definitions.latest(process_id)
         data = dict(data or {})
         if len(data) > MAX_START_DATA_KEYS:
@@ -235,7 +267,7 @@ class InstanceService:
             if validator is not None:
                 data = validator(user, data)
             else:
-                start_form = START_FORMS.get(self.session, process_id)
+                start_form = self.start_form_for(user, process_id)
                 if start_form is not None:
                     data = validate_start_data(start_form[0], start_form[1], data)
         instance, run = self.runner.start(definition, json_safe(data), user)

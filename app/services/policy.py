@@ -16,17 +16,26 @@ Rules (issue #2, item 6):
   one of its open tasks. Once work has started, the requester asks the desk (a comment) instead:
   an approved change or an incident being worked on is not pulled from under the people on it.
   An instance without a record is cancelled by its starter (or an admin);
+- starting (``may_start``): a process is started by the holders of a starter role (requester,
+  agent, approver, process owner, admin); a process whose ``<process_id>.access.json`` declares
+  ``start_roles`` only by the holders of one of those (changes and problems: the desk's staff).
+  The hidden fields of a start form (``ui:widget`` hidden: nobody is shown them) are set by the
+  staff (``DESK_STAFF_ROLES``) only: anyone else's start keeps their defaults. A diagram starting a
+  process on someone's behalf (``start_process`` operator) is not checked;
 - an object the caller may not see answers 404 (no existence leak), one they see but may not
   change answers 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from app.models import HumanTask, ProcessInstance, Role, Ticket, User
 
 STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+#: The desk's staff: who raise the processes only staff start (changes, problems) and who set the
+#: hidden fields of a start form (e.g. how long a resolved incident waits for its requester).
+DESK_STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
 #: Who sees every instance of a process with a lane of one of their groups.
 LANE_STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
 #: Who cancels the process of any record they see (admins too: they cancel anything).
@@ -44,8 +53,17 @@ def is_read_only(user: User) -> bool:
     return user.has_role(Role.AUDITOR) and not user.has_role(*STARTER_ROLES)
 
 
-def may_start(user: User) -> bool:
-    return user.has_role(*STARTER_ROLES)
+def may_start(user: User, start_roles: Collection[str] | None = None) -> bool:
+    """The user holds a starter role and, for a process that declares who starts it
+    (``start_roles``, from its ``<process_id>.access.json``; None: it does not), one of those."""
+    if not user.has_role(*STARTER_ROLES):
+        return False
+    return start_roles is None or user.has_role(*start_roles)
+
+
+def sets_hidden_start_fields(user: User) -> bool:
+    """A start form's hidden fields take the user's values (staff), not only their defaults."""
+    return user.has_role(*DESK_STAFF_ROLES)
 
 
 def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool:

@@ -22,6 +22,7 @@ from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import ItemStatus, User
 from app.services import policy
+from app.services.catalog import REQUEST_PROCESS
 from app.services.forms import FORM_ERROR_KEY
 
 from . import auth
@@ -154,12 +155,14 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
         schema, ui = svc.catalog.item_form(item)
         return {"item": _facts(svc.catalog.item_dict(item),
                                svc.catalog.expected_approval(item.approval_rule, float(item.cost or 0), user)),
-                "schema": schema, "ui": ui, "path": svc.catalog.category_path(item.category_code)}
+                "schema": schema, "ui": ui, "path": svc.catalog.category_path(item.category_code),
+                # the request process's declared starters (processes/catalog_request.access.json)
+                "may_order": bool(svc.instances.startable(user, [REQUEST_PROCESS]))}
 
     page = unit_of_work(read)
     item = page["item"]
-    may_request = policy.may_start(user) and item["status"] == ItemStatus.PUBLISHED
+    may_request = page["may_order"] and item["status"] == ItemStatus.PUBLISHED
     form = build_form(page["schema"], page["ui"], {}, submitted, errors)
     return render_template("catalog_item.html", active="catalog", item=item, path=page["path"], form=form,
                            form_description=(page["schema"] or {}).get("description"),
-                           may_request=may_request, may_start=policy.may_start(user)), status
+                           may_request=may_request, may_start=page["may_order"]), status

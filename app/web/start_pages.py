@@ -5,7 +5,9 @@ UI schema), generated like a task or catalog request form. The form is posted ba
 address; ``InstanceService.start_process`` validates it and starts the process, and the user lands
 on the new record's page. A refused form comes back with its errors beside each field (422) and the
 user's input kept. A process that is not deployed or has no start form is not found (404); a user
-who may not start processes is refused (403).
+who may not start it (``InstanceService.require_start``: no starter role, or not one of the roles
+its ``<process_id>.access.json`` declares) is refused (403, audited). The header offers the start
+pages of the processes the user may start, by the same rule.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
-from app.errors import NotFound, ValidationFailed
-from app.models import Role, User
+from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.models import User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY, validate_submission
-from app.services.instances import START_FORMS
 
 from . import auth
 from .errors import error_page, optional_url
@@ -31,13 +32,13 @@ from .views import bp, signed_in_user
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
 MAX_PROCESS_ID = 128
 
-#: The processes the header offers, with the words of their page; staff_only ones for staff roles.
-START_PAGES: dict[str, tuple[Any, bool]] = {
-    "incident_management": (_l("Report an incident"), False),
-    "change_enablement": (_l("Raise a change"), True),
-    "problem_management": (_l("Raise a problem"), True),
+#: The processes the header offers, with the words of their page; each to those who may start it
+#: (who that is, the process declares: ``processes/<process_id>.access.json``).
+START_PAGES: dict[str, Any] = {
+    "incident_management": _l("Report an incident"),
+    "change_enablement": _l("Raise a change"),
+    "problem_management": _l("Raise a problem"),
 }
-STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
 
 
 @bp.app_context_processor
@@ -46,13 +47,16 @@ def _start_links() -> dict[str, Any]:
     user = auth.current_user()
     if user is None or not policy.may_start(user):
         return {"start_links": []}
-    staff = user.has_role(*STAFF_ROLES)
-    return {"start_links": [(process_id, url_for("web.start", process_id=process_id), str(label))
-                            for process_id, (label, staff_only) in START_PAGES.items() if staff or not staff_only]}
+    startable = services().instances.startable(user, list(START_PAGES))
+    return {"start_links": [(process_id, url_for("web.start", process_id=process_id), str(START_PAGES[process_id]))
+                            for process_id in startable]}
 
 
-def _refused() -> Any:
-    return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
+def _refused(err: PermissionDenied | None = None) -> Any:
+    if err is None or err.details.get("process_id") is None:
+        return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
+    return error_page(403, _("Not allowed"), _("Your roles do not allow you to start this process."),
+                      detail=err.message)
 
 
 @bp.route("/start/<process_id>", methods=["GET", "POST"])
@@ -60,8 +64,10 @@ def start(process_id: str) -> Any:
     user = signed_in_user()
     if len(process_id) > MAX_PROCESS_ID:
         abort(404)
-    if not policy.may_start(user):
-        return _refused()
+    try:
+        unit_of_work(lambda: services().instances.require_start(user, process_id))
+    except PermissionDenied as err:
+        return _refused(err)
     if request.method == "GET":
         return _render(user, process_id)
     # The same reading as the task and catalog forms: one value as text, several as a list.
@@ -70,7 +76,7 @@ def start(process_id: str) -> Any:
     svc = services()
 
     def begin() -> dict[str, Any]:
-        schema, ui = _start_form(process_id)
+        schema, ui = _start_form(user, process_id)
         # Form values are text: coerced as a task form's are, then checked again by the start contract.
         cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
         instance = svc.instances.start_process(user, process_id, cleaned)
@@ -79,6 +85,8 @@ def start(process_id: str) -> Any:
 
     try:
         started = unit_of_work(begin)
+    except PermissionDenied as err:
+        return _refused(err)
     except ValidationFailed as err:
         return _render(user, process_id, submitted=request.form,
                        errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
@@ -90,14 +98,15 @@ def start(process_id: str) -> Any:
     return redirect(optional_url("web.ticket", number=number) or url_for("web.tasks"))
 
 
-def _start_form(process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The deployed process's start form; 404 if the process is not deployed or has none."""
+def _start_form(user: User, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The deployed process's start form as the user fills it in; 404 if the process is not
+    deployed or has none."""
     svc = services()
     try:
         svc.definitions.latest(process_id)
     except NotFound:
         abort(404)
-    form = START_FORMS.get(svc.session, process_id)
+    form = svc.instances.start_form_for(user, process_id)
     if form is None:
         abort(404)
     return form
@@ -105,9 +114,9 @@ def _start_form(process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]
 
 def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
             status: int = 200) -> Any:
-    schema, ui = unit_of_work(lambda: _start_form(process_id))
+    schema, ui = unit_of_work(lambda: _start_form(user, process_id))
     known = START_PAGES.get(process_id)
-    title = str(known[0]) if known else str(schema.get("title") or process_id)
+    title = str(known) if known else str(schema.get("title") or process_id)
     form = build_form(schema, ui, {}, submitted, errors)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
                            form=form), status

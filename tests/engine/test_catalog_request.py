@@ -289,7 +289,7 @@ def test_item_without_approval_goes_straight_to_fulfilment(h: Harness):
     assert record["details"] == {
         "item": "MSG-SHARED-MAILBOX", "quantity": 1, "cost": 0, "approval": "none", "approved_by": None,
         "approval_comment": "", "fulfilment_notes": "Delivered and handed over in person.",
-        "rating": 4, "rating_comment": "Quick and friendly."}
+        "rating": 4, "rating_comment": "Quick and friendly.", "closed_reason": None}
     assert "approve_manager" not in run.history_path() and "approve_budget" not in run.history_path()
 
 

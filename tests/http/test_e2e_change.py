@@ -54,7 +54,7 @@ def desk(client, services) -> Desk:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def raise_change(desk: Desk, change_type: str = "normal", who: str = "rita", **extra: Any) -> tuple[str, int]:
+def raise_change(desk: Desk, change_type: str = "normal", who: str = "alex", **extra: Any) -> tuple[str, int]:
     instance = desk.start(who, "change_enablement", {**CHANGE, "change_type": change_type, **extra})
     assert instance["status"] == "running", instance
     return instance["data"]["record_number"], instance["id"]
@@ -115,7 +115,7 @@ def refused(desk: Desk, number: str, bpmn_id: str, who: str, data: dict[str, Any
 
 
 def implement_and_verify(desk: Desk, number: str, verified: bool = True, implementer: str = "ivan",
-                         requester: str = "rita") -> None:
+                         requester: str = "alex") -> None:
     """Schedule -> implement -> verify, from the scheduled state."""
     record = desk.record(number)
     assert record["status"] == "scheduled" and desk.ready(number) == ["schedule"]
@@ -125,7 +125,7 @@ def implement_and_verify(desk: Desk, number: str, verified: bool = True, impleme
     assert record["status"] == "implementing" and record["assignment_group"] == "Implementers"
     assert record["details"]["planned_start"] == SCHEDULE["planned_start"]
     assert record["details"]["planned_end"] == SCHEDULE["planned_end"]
-    assert inbox(desk, "rita", number) == [] and inbox(desk, implementer, number) == ["implement"]
+    assert inbox(desk, "alex", number) == [] and inbox(desk, implementer, number) == ["implement"]
     desk.complete(number, "implement", implementer, IMPLEMENT)
     record = desk.record(number)
     assert record["status"] == "verifying" and record["assignee"] == record["details"]["implementer"]
@@ -150,19 +150,19 @@ def review(desk: Desk, number: str) -> None:
 def test_standard_change_is_pre_approved_and_goes_to_closed(desk: Desk):
     number, instance_id = raise_change(desk, "standard")
     assert number == "CHG-000001"
-    record = desk.record(number, "rita")
+    record = desk.record(number, "alex")
     assert (record["kind"], record["requester"], record["title"], record["ci"]) == (
-        "change", "rita", CHANGE["title"], "mailgw01")
+        "change", "alex", CHANGE["title"], "mailgw01")
     assert (record["status"], record["priority"], record["category"]) == ("scheduled", "low", "standard")
     assert record["assignee"] is None and record["details"]["approvers"] == []
     assert record["details"].get("implementer") is None
     # no approval at all: the change managers schedule it straight away
     assert desk.ready(number) == ["schedule"] and inbox(desk, "cora", number) == ["schedule"]
-    assert inbox(desk, "rita", number) == []
+    assert inbox(desk, "alex", number) == []
     implement_and_verify(desk, number)
     record = desk.record(number)
     assert record["status"] == "review" and record["details"]["result"] == "successful"
-    assert record["details"]["confirmed_by"] == "rita"
+    assert record["details"]["confirmed_by"] == "alex"
     review(desk, number)
 
     record = desk.record(number)
@@ -171,7 +171,7 @@ def test_standard_change_is_pre_approved_and_goes_to_closed(desk: Desk):
     assert desk.instance(instance_id)["status"] == "completed"
     assert status_trail(desk, instance_id) == ["scheduled", "implementing", "verifying", "review", "closed"]
     assert [(bpmn_id, who) for bpmn_id, who, _ in completions(desk, instance_id)] == [
-        ("schedule", "cora"), ("implement", "ivan"), ("verify", "rita"), ("review", "cora")]
+        ("schedule", "cora"), ("implement", "ivan"), ("verify", "alex"), ("review", "cora")]
 
 
 # -- normal: change manager ---------------------------------------------------------------------------
@@ -179,13 +179,13 @@ def test_standard_change_is_pre_approved_and_goes_to_closed(desk: Desk):
 
 def test_normal_low_risk_change_is_approved_by_a_change_manager(desk: Desk, clock):
     number, instance_id = raise_change(desk)
-    record = desk.record(number, "rita")
+    record = desk.record(number, "alex")
     assert (record["status"], record["category"], record["priority"]) == ("assessment", "normal", None)
     assert record["assignment_group"] == "ChangeManagers" and record["first_response_at"] is not None
     assert desk.ready(number) == ["assess"]
     # assessment is the change managers' work, not the requester's, the CAB's or the implementers'
     assess = desk.task_id(number, "assess", "cora")
-    for outsider in ("rita", "cab1", "ivan"):
+    for outsider in ("alex", "cab1", "ivan"):
         assert_error(look(desk, assess, outsider), 404)
         assert_error(complete_id(desk, assess, outsider, ASSESS_LOW), 404)
     bad = desk.complete(number, "assess", "cora", {**ASSESS_LOW, "impact": "extreme", "implementer": ""}, status=422)
@@ -219,7 +219,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(desk: Desk, cloc
     assert record["details"] == {
         "implementer": "ivan", "planned_start": SCHEDULE["planned_start"], "planned_end": SCHEDULE["planned_end"],
         "actual_start": IMPLEMENT["actual_start"], "actual_end": IMPLEMENT["actual_end"], "result": "successful",
-        "confirmed_by": "rita", "approvers": ["cora"], "risk": "low", "reason": CHANGE["reason"],
+        "confirmed_by": "alex", "approvers": ["cora"], "risk": "low", "reason": CHANGE["reason"],
         "implemented_by": "ivan", "revision_count": 0,
     }
     assert status_trail(desk, instance_id) == ["assessment", "awaiting_approval", "scheduled", "implementing",
@@ -227,17 +227,17 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(desk: Desk, cloc
     done = completions(desk, instance_id)
     assert [(bpmn_id, who) for bpmn_id, who, _ in done] == [
         ("assess", "cora"), ("manager_approve", "cora"), ("schedule", "cora"), ("implement", "ivan"),
-        ("verify", "rita"), ("review", "cora")]
+        ("verify", "alex"), ("review", "cora")]
     data = {bpmn_id: submitted for bpmn_id, _, submitted in done}
     assert data["assess"] == ASSESS_LOW
     assert data["manager_approve"]["approved"] is True and data["manager_approve"]["approval_comment"] == "Fine."
     assert data["schedule"] == SCHEDULE
     assert data["implement"] == {**IMPLEMENT, "implementer_done_by": "ivan"}  # setUserVar
-    assert data["verify"] == {"verified": True, "verification_notes": "Mail flows.", "confirmed_by": "rita"}
+    assert data["verify"] == {"verified": True, "verification_notes": "Mail flows.", "confirmed_by": "alex"}
     assert data["review"] == {"review_notes": "Done in the window.", "lessons": "None."}
     # the outsiders' attempts on the assessment are on record
     assert [(who, action) for who, action, _ in refusals(desk, instance_id)] == [
-        ("rita", "read"), ("rita", "complete"), ("cab1", "read"), ("cab1", "complete"), ("ivan", "read"),
+        ("alex", "read"), ("alex", "complete"), ("cab1", "read"), ("cab1", "complete"), ("ivan", "read"),
         ("ivan", "complete"), ("cab1", "read"), ("ivan", "read")]
 
 
@@ -302,20 +302,20 @@ def test_cab_rejection_goes_back_to_the_requester_who_resubmits_and_gets_approva
     assert desk.ready(number) == ["revise"]
     assert inbox(desk, "cab3", number) == []
     assert_error(complete_id(desk, votes["cab3"], "cab3", APPROVE), 409)
-    record = desk.record(number, "rita")
+    record = desk.record(number, "alex")
     assert record["status"] == "rejected" and record["details"]["rejection_reason"] == "No tested rollback."
     assert record["details"]["approvers"] == []
     # the revision is the requester's alone
-    revise = desk.task_id(number, "revise", "rita")
-    detail = look(desk, revise, "rita").get_json()
+    revise = desk.task_id(number, "revise", "alex")
+    detail = look(desk, revise, "alex").get_json()
     assert "No tested rollback." in detail["instructions"]
     assert detail["data"]["rejection_reason"] == "No tested rollback."
     for outsider in ("cora", "mona", "cab2"):
         assert_error(complete_id(desk, revise, outsider, {"revision_decision": "withdraw"}), 404)
-    bad = desk.complete(number, "revise", "rita", {"revision_decision": "maybe"}, status=422)
+    bad = desk.complete(number, "revise", "alex", {"revision_decision": "maybe"}, status=422)
     assert "revision_decision" in bad["details"]["fields"]
 
-    desk.complete(number, "revise", "rita", {"revision_decision": "resubmit",
+    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
                                              "revision_notes": "Rollback rehearsed in staging.",
                                              "rollback_plan": "Restore the snapshot; rehearsed on 9 March."})
     record = desk.record(number)
@@ -341,7 +341,7 @@ def test_cab_rejection_goes_back_to_the_requester_who_resubmits_and_gets_approva
                                                "awaiting_approval", "scheduled"]
     done = completions(desk, instance_id)
     assert [(b, w) for b, w, _ in done] == [
-        ("assess", "cora"), ("cab_vote", "cab1"), ("cab_vote", "cab2"), ("revise", "rita"), ("assess", "cora"),
+        ("assess", "cora"), ("cab_vote", "cab1"), ("cab_vote", "cab2"), ("revise", "alex"), ("assess", "cora"),
         ("cab_vote", "cab3"), ("cab_vote", "cab2"), ("cab_vote", "cab1")]
     assert done[3][2]["revision_decision"] == "resubmit"
     assert done[3][2]["revision_notes"] == "Rollback rehearsed in staging."
@@ -355,15 +355,15 @@ def test_rejected_change_can_be_withdrawn(desk: Desk, clock):
                   {"approved": False, "approval_comment": "Clashes with the freeze."})
     assert desk.record(number)["status"] == "rejected" and desk.ready(number) == ["revise"]
     clock.advance(timedelta(days=1))
-    desk.complete(number, "revise", "rita", {"revision_decision": "withdraw", "revision_notes": "Postponed."})
-    record = desk.record(number, "rita")
+    desk.complete(number, "revise", "alex", {"revision_decision": "withdraw", "revision_notes": "Postponed."})
+    record = desk.record(number, "alex")
     assert record["status"] == "withdrawn" and record["closed_at"] is not None and record["open_tasks"] == []
     assert record["details"]["rejection_reason"] == "Clashes with the freeze." and record["details"]["approvers"] == []
     assert record["details"]["revision_count"] == 0
     assert desk.instance(instance_id)["status"] == "completed"
     assert status_trail(desk, instance_id) == ["assessment", "awaiting_approval", "rejected", "withdrawn"]
     assert [(b, w) for b, w, _ in completions(desk, instance_id)] == [
-        ("assess", "cora"), ("manager_approve", "cora"), ("revise", "rita")]
+        ("assess", "cora"), ("manager_approve", "cora"), ("revise", "alex")]
     assert "instance_completed" in [e["type"] for e in desk.history(instance_id)]
 
 
@@ -389,7 +389,7 @@ def test_emergency_change_is_approved_by_the_emergency_cab_in_time(desk: Desk, s
     # no assessment: straight to the Emergency CAB, not to the change managers or the CAB
     assert desk.ready(number) == ["ecab_approve"]
     assert inbox(desk, "emma", number) == ["ecab_approve"]
-    for outsider in ("cora", "cab1", "rita"):
+    for outsider in ("cora", "cab1", "alex"):
         assert inbox(desk, outsider, number) == []
     detail = look(desk, desk.task_id(number, "ecab_approve"), "emma").get_json()
     assert "Decide within PT4H" in detail["instructions"]
@@ -421,16 +421,16 @@ def test_emergency_change_not_decided_in_time_is_rejected_and_change_managers_ar
     report = TimerService(services, "s").sweep()
     assert report.fired == 1 and report.instances == [instance_id]
 
-    record = desk.record(number, "rita")
+    record = desk.record(number, "alex")
     assert record["status"] == "rejected" and record["details"]["rejection_reason"] == "not approved in time"
     assert record["closed_at"] is None
-    assert desk.ready(number) == ["revise"] and inbox(desk, "rita", number) == ["revise"]
+    assert desk.ready(number) == ["revise"] and inbox(desk, "alex", number) == ["revise"]
     # the Emergency CAB's task went with the window
     assert_error(complete_id(desk, ecab, "emma", APPROVE), 409)
     [note] = timeout_notes(services, number)
     assert note.user_id == services.users.get_by_username("cora").id
     assert note.subject == f"Emergency change not approved in time: {CHANGE['title']}"
-    assert "requested by rita" in note.body and "within PT4H" in note.body
+    assert "requested by alex" in note.body and "within PT4H" in note.body
     history = desk.history(instance_id)
     assert "timer_fired" in [e["type"] for e in history]
     [sent] = [e for e in history if e["type"] == "notification_sent"]
@@ -438,7 +438,7 @@ def test_emergency_change_not_decided_in_time_is_rejected_and_change_managers_ar
     assert sent["actor"] == "engine"
 
     # the requester resubmits it as a normal change: it is assessed like any other
-    desk.complete(number, "revise", "rita", {"revision_decision": "resubmit", "change_type": "normal",
+    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "change_type": "normal",
                                              "revision_notes": "Can wait for the next window."})
     record = desk.record(number)
     assert (record["status"], record["category"], record["priority"]) == ("assessment", "normal", None)
@@ -465,7 +465,7 @@ def test_a_late_emergency_decision_loses_to_the_window_and_the_change_is_withdra
     [note] = timeout_notes(services, number)
     assert "within PT1H" in note.body
     assert "ecab_approve" not in [b for b, _, _ in completions(desk, instance_id)]
-    desk.complete(number, "revise", "rita", {"revision_decision": "withdraw"})
+    desk.complete(number, "revise", "alex", {"revision_decision": "withdraw"})
     record = desk.record(number)
     assert record["status"] == "withdrawn" and record["closed_at"] is not None
     assert desk.instance(instance_id)["status"] == "completed"
@@ -478,14 +478,14 @@ def test_a_late_emergency_decision_loses_to_the_window_and_the_change_is_withdra
 def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, restored: bool, result: str):
     number, instance_id = raise_change(desk, "standard")
     implement_and_verify(desk, number, verified=False)
-    record = desk.record(number, "rita")
+    record = desk.record(number, "alex")
     assert record["status"] == "rolling_back" and record["details"]["result"] == "verification_failed"
-    assert record["details"]["confirmed_by"] == "rita" and record["closed_at"] is None
+    assert record["details"]["confirmed_by"] == "alex" and record["closed_at"] is None
     assert desk.ready(number) == ["rollback"]
     # the implementers roll back, not the requester or the change managers
     rollback = desk.task_id(number, "rollback", "ivan")
     assert "Outbound mail bounces." in look(desk, rollback, "ivan").get_json()["instructions"]
-    for outsider in ("rita", "cora"):
+    for outsider in ("alex", "cora"):
         assert_error(complete_id(desk, rollback, outsider, {"rollback_notes": "x", "rollback_successful": True}), 404)
     desk.complete(number, "rollback", "ivan", {"rollback_notes": "Snapshot restored.", "rollback_successful": restored})
     record = desk.record(number)
@@ -497,11 +497,11 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
     assert status_trail(desk, instance_id) == ["scheduled", "implementing", "verifying", "rolling_back", "review",
                                                "closed"]
     done = completions(desk, instance_id)
-    assert [(b, w) for b, w, _ in done] == [("schedule", "cora"), ("implement", "ivan"), ("verify", "rita"),
+    assert [(b, w) for b, w, _ in done] == [("schedule", "cora"), ("implement", "ivan"), ("verify", "alex"),
                                             ("rollback", "ivan"), ("review", "cora")]
-    assert done[2][2] == {"verified": False, "verification_notes": "Outbound mail bounces.", "confirmed_by": "rita"}
+    assert done[2][2] == {"verified": False, "verification_notes": "Outbound mail bounces.", "confirmed_by": "alex"}
     assert done[3][2] == {"rollback_notes": "Snapshot restored.", "rollback_successful": restored}
-    assert refusals(desk, instance_id) == [("ivan", "read", "not visible"), ("rita", "complete", "not visible"),
+    assert refusals(desk, instance_id) == [("ivan", "read", "not visible"), ("alex", "complete", "not visible"),
                                            ("cora", "complete", "not visible")]
 
 
@@ -509,8 +509,8 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
 
 
 def test_the_requester_may_not_approve_their_own_change(desk: Desk, services):
-    # a requester who is also an approver in every approving group
-    services.users.create_user("reese", "password-1234", roles=["requester", "approver"],
+    # a member of staff who raises changes and is also an approver in every approving group
+    services.users.create_user("reese", "password-1234", roles=["agent", "approver"],
                                groups=["Requesters", "ChangeManagers", "CAB", "EmergencyCAB"])
     services.session.commit()
 
@@ -595,7 +595,7 @@ def test_the_named_implementer_may_not_approve_and_an_approver_may_not_implement
 
 
 def test_an_excluded_approver_may_not_claim_the_approval_and_block_it(desk: Desk, services):
-    services.users.create_user("reese", "password-1234", roles=["requester", "approver"],
+    services.users.create_user("reese", "password-1234", roles=["agent", "approver"],
                                groups=["Requesters", "ChangeManagers"])
     services.session.commit()
     number, instance_id = raise_change(desk, who="reese")

@@ -38,7 +38,7 @@ def desk(client, services) -> Desk:
     return Desk(client, services)
 
 
-def post_start(desk: Desk, process_id: str, data: Any, who: str = "rita") -> Any:
+def post_start(desk: Desk, process_id: str, data: Any, who: str = "alex") -> Any:
     return desk.client.post("/api/v1/instances", headers=desk.auth(who), json={"process_id": process_id, "data": data})
 
 
@@ -49,7 +49,7 @@ def stored(desk: Desk) -> tuple[int, int, int]:
             session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event_type == "instance_started")) or 0)
 
 
-def refused_fields(desk: Desk, process_id: str, data: Any, who: str = "rita") -> dict[str, list[str]]:
+def refused_fields(desk: Desk, process_id: str, data: Any, who: str = "alex") -> dict[str, list[str]]:
     before = stored(desk)
     body = assert_error(post_start(desk, process_id, data, who), 422, "validation_failed")
     assert stored(desk) == before  # nothing stored
@@ -110,7 +110,7 @@ def test_a_change_window_that_ends_before_it_starts_is_refused_at_start(desk: De
     for end in ("2026-03-10T19:00:00Z", "2026-03-10T20:00:00Z", "2026-03-10T21:00:00+02:00"):
         fields = refused_fields(desk, "change_enablement", {**CHANGE, "planned_end": end})
         assert fields == {"planned_end": ["must be after Planned start"]}, end
-    started = desk.start("rita", "change_enablement", {**CHANGE, "planned_end": "2026-03-10T23:00:00+02:00"})
+    started = desk.start("alex", "change_enablement", {**CHANGE, "planned_end": "2026-03-10T23:00:00+02:00"})
     assert started["status"] == "running"
 
 
@@ -162,7 +162,7 @@ def test_a_start_form_stored_broken_refuses_starts_rather_than_letting_anything_
 
 
 def test_a_cab_vote_comment_of_only_spaces_is_no_comment(desk: Desk):
-    number = desk.start("rita", "change_enablement", CHANGE)["data"]["record_number"]
+    number = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
     desk.complete(number, "assess", "cora", ASSESS_MEDIUM)
     vote = desk.task_id(number, "cab_vote", "cab1")  # cab1's own vote
 
@@ -176,24 +176,24 @@ def test_a_cab_vote_comment_of_only_spaces_is_no_comment(desk: Desk):
 
 
 def test_the_schedule_and_the_revision_refuse_a_window_that_ends_before_it_starts(desk: Desk):
-    standard = desk.start("rita", "change_enablement", {**CHANGE, "change_type": "standard"})["data"]["record_number"]
+    standard = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "standard"})["data"]["record_number"]
     bad = desk.complete(standard, "schedule", "cora", {"planned_start": "2026-03-11T20:00:00Z",
                                                        "planned_end": "2026-03-11T19:30:00Z"}, status=422)
     assert bad["details"]["fields"] == {"planned_end": ["must be after Confirmed start"]}
     desk.complete(standard, "schedule", "cora", {"planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z"})
 
-    number = desk.start("rita", "change_enablement", CHANGE)["data"]["record_number"]
+    number = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
     desk.complete(number, "assess", "cora", ASSESS)
     desk.complete(number, "manager_approve", "cora", {"approved": False, "approval_comment": "Clashes with the freeze."})
     # only the end moved, before the window's current start
-    bad = desk.complete(number, "revise", "rita", {"revision_decision": "resubmit",
+    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
                                                    "planned_end": "2026-03-10T19:00:00Z"}, status=422)
     assert bad["details"]["fields"] == {"planned_end": ["must be after Planned start"]}
     # only the start moved, past the window's current end
-    bad = desk.complete(number, "revise", "rita", {"revision_decision": "resubmit",
+    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
                                                    "planned_start": "2026-03-12T20:00:00Z"}, status=422)
     assert set(bad["details"]["fields"]) == {"planned_end"}
-    desk.complete(number, "revise", "rita", {"revision_decision": "resubmit", "planned_start": "2026-03-12T20:00:00Z",
+    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "planned_start": "2026-03-12T20:00:00Z",
                                              "planned_end": "2026-03-12T22:00:00Z"})
     assert desk.record(number)["details"]["planned_end"] == "2026-03-12T22:00:00Z"
 
@@ -226,7 +226,7 @@ def test_a_task_is_reassigned_only_to_someone_who_may_complete_it(desk: Desk):
 
 
 def test_a_task_is_not_reassigned_to_someone_its_separation_of_duties_excludes(desk: Desk):
-    number = desk.start("rita", "change_enablement", CHANGE)["data"]["record_number"]
+    number = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
     desk.complete(number, "assess", "cora", {**ASSESS, "implementer": "cora"})  # cora implements: she may not approve
     approve = desk.task_id(number, "manager_approve")
     body = assert_error(reassign(desk, approve, "cora"), 422, "validation_failed")

@@ -97,7 +97,7 @@ def test_refused_attempts_are_highlighted_on_the_timeline(web_factory, desk):
 def test_search_by_actor_event_type_process_instance_and_dates(web, desk, clock):
     number, instance_id = triaged_incident(desk)
     clock.advance(timedelta(days=3))
-    later = desk.start("rita", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    later = desk.start("alex", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
     web.login("ada")  # admins read the history too
 
     def seqs(query: str) -> set[str]:

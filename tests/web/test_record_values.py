@@ -95,7 +95,7 @@ def test_a_catalog_request_shows_its_item_cost_and_approval_in_words(web, desk, 
 
 
 def test_a_changes_risk_type_and_times(web, desk):
-    number = desk.start("rita", "change_enablement", {**CHANGE, "change_type": "standard"})["data"]["record_number"]
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "standard"})["data"]["record_number"]
     record = desk.record(number)
     assert (record["priority"], record["category"]) == ("low", "standard")
     web.login("alex")

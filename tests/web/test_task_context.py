@@ -99,7 +99,7 @@ def test_the_fulfiller_sees_the_order_and_its_approval_in_chinese(web_factory, d
 
 
 def test_a_change_approver_sees_the_change_but_not_what_the_form_shows_or_the_start_form_hides(web_factory, desk):
-    number = desk.start("rita", "change_enablement", CHANGE)["data"]["record_number"]
+    number = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
     desk.complete(number, "assess", "cora", {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy",
                                              "has_tested": True, "implementer": "ivan", "assessment_notes": "Routine."})
     task_id = desk.task_id(number, "manager_approve", "cora")
@@ -107,7 +107,7 @@ def test_a_change_approver_sees_the_change_but_not_what_the_form_shows_or_the_st
     cora.login("cora")
     page = text_of(cora.get(f"/tasks/{task_id}"))
     shown = context_of(page)
-    assert shown["Requester"] == "rita" and shown["Title"] == "Upgrade the mail gateway"
+    assert shown["Requester"] == "alex" and shown["Title"] == "Upgrade the mail gateway"
     assert shown["Change type"] == "Normal - assessed and approved by a change manager or the CAB"
     assert shown["Implementation plan"] == "Drain, upgrade,\nre-enable." and shown["Configuration item"] == "mailgw01"
     assert shows_instant(context_markup(page)["Planned start"], "2026-03-10T20:00:00Z")

@@ -38,7 +38,7 @@ def test_home_counts_my_tasks_the_queue_and_my_open_requests(web_factory, desk):
 
 def test_inbox_tabs_counts_filter_claim_and_release(web, desk):
     number = open_incident(desk)
-    desk.start("rita", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
+    desk.start("paul", "problem_management", {"title": "Recurring VPN drops", "description": "Weekly"})
     task_id = desk.task_id(number, "triage")
     web.login("alex")
     queue = text_of(web.get("/tasks?tab=queue"))
