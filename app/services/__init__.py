@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.engine import ProcessEngine, ProcessLibrary
+from app.models import Ticket, User
 
 from .audit import AuditLog
 from .catalog import CatalogService
@@ -60,7 +61,11 @@ class Services:
     def runner(self) -> InstanceRunner:
         return InstanceRunner(self.session, self.runtime.engine, self.audit, self.runtime.clock, self.records,
                               lambda instance, actor: PlatformOperations(self, instance, actor), self.notifications,
-                              lambda ticket, changes: self.sla.track(ticket, changes))
+                              self._record_changed)
+
+    def _record_changed(self, ticket: Ticket, changes: dict[str, Any], actor: User | None = None, /) -> None:
+        """A record changed (a step, or a comment that answers it): its SLA clocks follow."""
+        self.sla.track(ticket, changes, actor)
 
     @cached_property
     def sla(self) -> SlaService:
@@ -72,7 +77,9 @@ class Services:
 
     @cached_property
     def records(self) -> RecordService:
-        return RecordService(self.session, self.audit, self.runtime.clock, self.notifications)
+        service = RecordService(self.session, self.audit, self.runtime.clock, self.notifications)
+        service.on_answer = self._record_changed
+        return service
 
     @cached_property
     def knowledge(self) -> KnowledgeService:

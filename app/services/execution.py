@@ -8,7 +8,7 @@ exist once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
@@ -33,7 +33,14 @@ from .notifications import NotificationService, Person
 from .records import RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
-RecordHook = Callable[[Ticket, dict[str, Any]], None]
+
+
+class RecordHook(Protocol):
+    """Told of a record's changes after an engine step: ``actor`` did the step (None: the engine,
+    or a caller that does not say; the SLA clocks of a catalog request count only a person's)."""
+
+    def __call__(self, ticket: Ticket, changes: dict[str, Any], actor: User | None = None, /) -> None: ...
+
 
 #: ``session.info`` key: instance id -> its READY human task rows as the last save in this session
 #: left them. The answer to a start or completion lists them without another query (and, after the
@@ -273,7 +280,7 @@ class InstanceRunner:
                 first = not previous_data
                 changes = self.records.sync(ticket, mapping, instance.data, actor, None if first else previous_data)
                 if self.on_record_change is not None and (changes or first):
-                    self.on_record_change(ticket, changes)
+                    self.on_record_change(ticket, changes, actor)
                 write_changes(self.session, ticket)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:

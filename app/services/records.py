@@ -2,7 +2,8 @@
 
 A process declares in ``<process_id>.record.json`` which task-data variables feed which record
 fields (docs/PROCESSES.md); after every engine step ``sync`` copies them, so no code is written per
-flow. Timestamps follow the status: first response when the status first leaves its start value,
+flow. Timestamps follow the status: first response when the status first leaves its start value
+in a step by someone other than the requester, or at the first staff comment (``add_comment``);
 resolved/closed on the first entry into a resolved/closed status (cleared on reopen).
 
 A mapping's ``comments`` lists variables that carry what a person says to the record's people
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
@@ -308,7 +309,9 @@ class RecordService:
         now = self.clock.now()
         resolved = set(mapping.get("resolved_statuses", ["resolved"]))
         closed = set(mapping.get("closed_statuses", ["closed", "cancelled"]))
-        if ticket.first_response_at is None and ticket.status not in ("new", "submitted"):
+        # The requester's own step (submitting a request that goes straight to fulfilment) answers nobody.
+        by_requester = actor is not None and actor.id == ticket.requester_id
+        if ticket.first_response_at is None and ticket.status not in ("new", "submitted") and not by_requester:
             ticket.first_response_at = now
             changes["first_response_at"] = now.isoformat()
         if ticket.status in resolved and ticket.resolved_at is None:
@@ -536,29 +539,59 @@ class RecordService:
 
     # -- commands -------------------------------------------------------------------------------------
 
+    #: Told of every comment that answers a record (``answers``), with ``{"comment": id}`` and,
+    #: for the record's first response, ``first_response_at``: ``Services`` wires it to the SLA
+    #: clocks (``SlaService.track``), which stop the response clock on it. None: nobody listens.
+    on_answer: Callable[[Ticket, dict[str, Any], User | None], None] | None = None
+    #: The roles whose comments answer a record: staff who work records. Not an auditor's (read-only:
+    #: ``comment`` refuses them) and not a plain requester's.
+    ANSWERING_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+
+    def answers(self, user: User | None, ticket: Ticket) -> bool:
+        """Whether a comment by ``user`` answers ``ticket`` (is a response, for its SLA): one by
+        staff (``ANSWERING_ROLES``) who are not its requester. The requester's own comments, the
+        process's and the platform's (``user`` None: a note copied onto linked records) are not."""
+        return user is not None and user.id != ticket.requester_id and user.has_role(*self.ANSWERING_ROLES)
+
     def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None) -> TicketComment:
+        """Add a comment by ``user`` (None: by ``author_name``, the process or the platform).
+
+        A comment that ``answers`` the record stamps its ``first_response_at`` when it has none
+        (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
+        clock stops at the comment. Raises ValidationFailed for an empty or too long body.
+        """
         body = (body or "").strip()
         if not body:
             raise ValidationFailed("comment is empty", details={"fields": {"body": ["is required"]}})
         if len(body) > MAX_COMMENT:
             raise ValidationFailed("comment is too long", details={"fields": {"body": [f"at most {MAX_COMMENT} characters"]}})
+        now = self.clock.now()
         comment = TicketComment(ticket_id=ticket.id, author_id=user.id if user else None,
                                 author_name=user.username if user else (author_name or "system"), body=body,
-                                created_at=self.clock.now())
+                                created_at=now)
         self.session.add(comment)
-        if user is not None and ticket.first_response_at is None and user.id != ticket.requester_id:
-            ticket.first_response_at = self.clock.now()
-        ticket.updated_at = self.clock.now()
+        answer = self.answers(user, ticket)
+        first_response = answer and ticket.first_response_at is None
+        if first_response:
+            ticket.first_response_at = now
+        ticket.updated_at = now
         self.session.flush()
         self.audit.record("comment_added", user, instance_id=ticket.instance_id,
                           payload={"number": ticket.number, "comment_id": comment.id, "body": body[:2000]},
                           actor_name=author_name)
+        changes: dict[str, Any] = {"comment": comment.id}
+        if first_response:
+            changes["first_response_at"] = now.isoformat()
+            self.audit.record("record_updated", user, instance_id=ticket.instance_id,
+                              payload={"number": ticket.number, "changes": {"first_response_at": changes["first_response_at"]}})
         author = user.username if user else (author_name or "system")
         self.notifications.notify(
             [u for u in (ticket.requester, ticket.assignee) if u is not None], "comment.added",
             f"New comment on {ticket.number}: {ticket.title}",
             f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}",
             ticket=ticket, exclude=user)
+        if answer and self.on_answer is not None:
+            self.on_answer(ticket, changes, user)
         return comment
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:

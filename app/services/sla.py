@@ -6,6 +6,15 @@ calendar, and the result is kept in ``sla_clock`` (with the next instant worth c
 queries and for the sweep that raises warnings and breaches. A priority change recomputes the
 targets from the record's start, not from now; paused time is kept exactly.
 
+Targets and first response
+--------------------------
+The policy for (kind, priority, service) gives the targets, except that a catalog request's
+resolution target is its item's ``target_hours`` (``record_terms``). The response clock stops at
+the record's first response (``_response``): for incidents and problems when the status first
+leaves its start value or staff first comment on it; for requests (``RESPONSE_BY_PEOPLE``) at the
+first step done by someone other than the requester (an approval decision, the fulfilment) or the
+first staff comment, never at submission, since the process may route a request on at once.
+
 Cost per record change (``track``, run on every save of a record): at most four statements, all
 prepared once at import and run as Core statements on the session's connection (the ORM's unit of
 work costs several times the SQL here): a SELECT of the record's events (read once: new events are
@@ -87,7 +96,19 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import Group, HumanTask, Role, SlaClock, SlaEvent, SlaPolicy, TaskStatus, Ticket, User, UserRole
+from app.models import (
+    CatalogItem,
+    Group,
+    HumanTask,
+    Role,
+    SlaClock,
+    SlaEvent,
+    SlaPolicy,
+    TaskStatus,
+    Ticket,
+    User,
+    UserRole,
+)
 
 from .notifications import Person
 from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, ClockEvent, ClockState, evaluate
@@ -97,6 +118,11 @@ if TYPE_CHECKING:
 
 TRACKED_KINDS = ("incident", "problem", "request")
 DEFAULT_PAUSES = {"incident": ["pending"], "problem": [], "request": []}
+#: Kinds whose response clock is stopped by a person, not by the status: the first record change
+#: made by someone other than the requester (a catalog request's approval decision, its fulfilment)
+#: or the first comment that answers it. A request's status leaves "submitted" when the process
+#: routes it (an item without approval goes straight to fulfilment), which answers nobody.
+RESPONSE_BY_PEOPLE = frozenset({"request"})
 DEFAULT_ESCALATION: dict[str, Any] = {
     "warning": {"notify": ["assignee", "group"]},
     "breach": {"notify": ["assignee", "group", "group_manager"], "raise_priority": False, "reassign_group": None},
@@ -355,6 +381,11 @@ _UPDATE_CLOCK = (_CLOCK_TABLE.update().where(_CLOCK_TABLE.c.id == bindparam("clo
                  .values({name: bindparam(name) for name in _CLOCK_VALUES}))
 
 
+def _stopped(events: Sequence[_Event], name: str) -> bool:
+    """Whether a stop among ``events`` stopped clock ``name`` (a stop naming no clocks stops all)."""
+    return any(e.kind == "stop" and (e.clocks is None or name in e.clocks) for e in events)
+
+
 def _warning_due(state: ClockState, warned: bool) -> bool:
     """A running clock whose warning threshold has been reached and that was not warned yet."""
     return state.state == "running" and not warned and state.warning_reached_at is not None
@@ -531,7 +562,7 @@ class SlaService:
         current = self.evaluate(ticket, terms, events=events, now=now) if events else {}
         applied: dict[str, float] = {}
         kept: dict[str, float] = {}
-        for name, seconds in (terms.get("targets") or {}).items():
+        for name, seconds in (self.record_terms(ticket, terms).get("targets") or {}).items():
             state = current.get(name)
             if state is not None and state.stopped_at is not None:
                 if state.target_seconds != seconds:
@@ -557,8 +588,15 @@ class SlaService:
                 clocks[row.name] = self._clock(row.row_id, row)
         return events, clocks
 
-    def track(self, ticket: Ticket, changes: Mapping[str, Any]) -> None:
-        """Turn a record change into clock events, then re-evaluate and store the clocks."""
+    def track(self, ticket: Ticket, changes: Mapping[str, Any], actor: User | None = None) -> None:
+        """Turn a record change by ``actor`` (None: the engine, or not said) into clock events,
+        then re-evaluate and store the clocks.
+
+        The response clock stops at the record's first response: when ``first_response_at`` is in
+        ``changes`` (its status left its start value, or a comment answered it), or, for the kinds in
+        ``RESPONSE_BY_PEOPLE``, at the first change by a person other than the requester (a step
+        they did, or a comment that answers the record: ``changes`` then names the ``comment``).
+        """
         terms = self.terms(ticket.kind, ticket.priority, ticket.service)
         # Clock rows are only ever written from events, and events are never deleted (but with
         # their ticket, as are the clocks): a record without events has no clocks. Nothing below
@@ -570,7 +608,8 @@ class SlaService:
         if not events:
             if terms is None:
                 return
-            events.append(self._add(ticket, "start", ticket.opened_at, targets=terms["targets"], reason="record opened",
+            targets = self.record_terms(ticket, terms)["targets"]
+            events.append(self._add(ticket, "start", ticket.opened_at, targets=targets, reason="record opened",
                                     pending=pending))
             if ticket.status in terms["pauses"]:
                 events.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
@@ -591,13 +630,57 @@ class SlaService:
                 elif not paused_now and was_paused:
                     added.append(self._add(ticket, "resume", now, reason=f"status {ticket.status}", pending=pending))
             events.extend(added)
-        if ticket.first_response_at is not None and "first_response_at" in changes:
-            events.append(self._add(ticket, "stop", ticket.first_response_at, clocks=["response"], reason="first response",
-                                    pending=pending))
+        response = self._response(ticket, changes, actor, events if had_events else [], now)
+        if response is not None:
+            events.append(self._add(ticket, "stop", response[0], clocks=["response"], reason=response[1], pending=pending))
         self._write_events(pending)
         now = self.services.runtime.clock.now()
         states = self.evaluate(ticket, terms, events=events, now=now)
         self._store(ticket, terms, states, now, stored if had_events else {})
+
+    @staticmethod
+    def _response(ticket: Ticket, changes: Mapping[str, Any], actor: User | None, events: Sequence[_Event],
+                  now: datetime) -> tuple[datetime, str] | None:
+        """When the record's first response came and how (the stop event's reason), if ``changes``
+        by ``actor`` are it; None when they are not (see ``track``). ``events``: the record's
+        events, none when this change opened it (opening a record answers nobody)."""
+        how = f"comment by {actor.username}" if actor is not None and "comment" in changes else None
+        if ticket.kind in RESPONSE_BY_PEOPLE:
+            if not events or actor is None or actor.id == ticket.requester_id or _stopped(events, "response"):
+                return None
+            return now, f"first response: {how or f'step by {actor.username}'}"
+        if ticket.first_response_at is not None and "first_response_at" in changes:
+            return ticket.first_response_at, f"first response: {how}" if how else "first response"
+        return None
+
+    def record_terms(self, ticket: Ticket, terms: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``terms`` with the targets ``ticket`` takes: a catalog request's resolution (fulfilment)
+        target is its item's ``target_hours`` (the item it names in its ``item`` detail), whatever
+        the priority; its response target is the policy's, but never more than that. Other
+        records, and requests whose item is unknown, take the policy's targets as they are.
+
+        Read only when targets are set (the record's start, a priority change): a change to an
+        item's target applies to the requests opened afterwards, and to a running one only if its
+        priority changes later."""
+        hours = self._item_target_hours(ticket) if ticket.kind == "request" else None
+        if hours is None:
+            return terms
+        resolution = hours * 3600
+        targets = dict(terms.get("targets") or {})
+        targets["resolution"] = resolution
+        if "response" in targets:
+            targets["response"] = min(targets["response"], resolution)
+        return {**terms, "targets": targets}
+
+    def _item_target_hours(self, ticket: Ticket) -> int | None:
+        """The ``target_hours`` of the catalog item a request names; None without a usable one."""
+        code = (ticket.details or {}).get("item")
+        if not isinstance(code, str) or not code:
+            return None
+        hours = self.session.scalar(select(CatalogItem.target_hours).where(CatalogItem.code == code))
+        if isinstance(hours, bool) or not isinstance(hours, int) or hours <= 0:
+            return None
+        return hours
 
     def _clock(self, clock_id: int, row: Any) -> _Clock:
         """A stored clock row as ``track`` uses it; the session's object for it, if one is
