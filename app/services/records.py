@@ -3,7 +3,8 @@
 A process declares in ``<process_id>.record.json`` which task-data variables feed which record
 fields (docs/PROCESSES.md); after every engine step ``sync`` copies them, so no code is written per
 flow. Timestamps follow the status: first response when the status first leaves its start value
-in a step by someone other than the requester, or at the first staff comment (``add_comment``);
+(for a catalog request, in a step by someone other than the requester) or at the first staff
+comment (``add_comment``);
 resolved/closed on the first entry into a resolved/closed status (cleared on reopen).
 
 A mapping's ``comments`` lists variables that carry what a person says to the record's people
@@ -48,6 +49,7 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .forms import START_FORM_SUFFIX
 from .notifications import NotificationService, Person
+from .sla import RESPONSE_BY_PEOPLE
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
@@ -309,8 +311,9 @@ class RecordService:
         now = self.clock.now()
         resolved = set(mapping.get("resolved_statuses", ["resolved"]))
         closed = set(mapping.get("closed_statuses", ["closed", "cancelled"]))
-        # The requester's own step (submitting a request that goes straight to fulfilment) answers nobody.
-        by_requester = actor is not None and actor.id == ticket.requester_id
+        # A request's own submission answers nobody, even when the process routes it on at once
+        # (an item without approval goes straight to fulfilment): sla.RESPONSE_BY_PEOPLE.
+        by_requester = ticket.kind in RESPONSE_BY_PEOPLE and actor is not None and actor.id == ticket.requester_id
         if ticket.first_response_at is None and ticket.status not in ("new", "submitted") and not by_requester:
             ticket.first_response_at = now
             changes["first_response_at"] = now.isoformat()
