@@ -101,6 +101,9 @@ class HumanTask(Base):
     # Idle reminders: when the last one went out and how many.
     reminded_at: Mapped[datetime | None]
     reminder_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Who may not do the task (separation of duties, excludeUsersVars) when it became ready, as
+    #: ",alice,bob,": kept out of their queue. Claiming and completing check the live data again.
+    excluded_users: Mapped[str | None] = mapped_column(Text)
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     claimed_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[claimed_by_id])

@@ -28,6 +28,7 @@ from app.engine import (
 from app.errors import Conflict
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, Ticket, User
 
+from . import policy
 from .audit import AuditLog, json_safe
 from .notifications import NotificationService, Person
 from .records import RecordService
@@ -84,6 +85,11 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
         return str(value)[:128] if value not in (None, "") else None
 
     return read("assignedUserVar"), read("candidateGroupVar")
+
+
+def excluded_text(usernames: set[str]) -> str | None:
+    """``human_task.excluded_users``: ",alice,bob," (None for nobody), matched with LIKE."""
+    return "," + ",".join(sorted(usernames)) + "," if usernames else None
 
 
 class InstanceRunner:
@@ -189,6 +195,8 @@ class InstanceRunner:
             recipients = self.notifications.task_queue(task)
         else:
             recipients = [instance.started_by] if instance.started_by else []
+        excluded = policy.excluded_users(view.properties, view.data)
+        recipients = [p for p in recipients if p.username not in excluded]  # not asked to approve their own
         if not recipients:
             return
         approval = "excludeUsersVars" in view.properties or "approv" in f"{view.bpmn_id} {view.name}".lower()
@@ -259,6 +267,7 @@ class InstanceRunner:
                 "completed_at": None,
                 "reminded_at": None,
                 "reminder_count": 0,
+                "excluded_users": excluded_text(policy.excluded_users(view.properties, view.data)),
             })
         # The instance row as one plain UPDATE (version-checked), the rows this step closed as
         # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).

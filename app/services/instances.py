@@ -402,7 +402,8 @@ class TaskService:
         groups' (candidate group, else lane), else, outside any lane, one of the instances they
         started. A task assigned to someone else is in no other member's queue; a claimed task
         leaves the queue (it is in its claimant's Mine). An unclaimed task assigned to the user is
-        on both lists: the queue is everything they may pick up, Mine what waits for them.
+        on both lists: the queue is everything they may pick up, Mine what waits for them. A task
+        the user may not do (separation of duties: their own request's approval) is in no list.
         """
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:
@@ -421,6 +422,9 @@ class TaskService:
                     HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.is_(None)
                     & HumanTask.lane.is_(None) & (ProcessInstance.started_by_id == user.id),
                 ),
+                # Not a task they may not do (separation of duties): their own approval is not theirs to pick.
+                or_(HumanTask.excluded_users.is_(None),
+                    ~HumanTask.excluded_users.contains(f",{user.username},", autoescape=True)),
             )
         if process_id:
             query = query.where(HumanTask.process_id == process_id)

@@ -415,13 +415,15 @@ def test_requester_without_a_line_manager_goes_to_the_budget_owners(desk: Desk):
 
 
 def test_requester_may_not_approve_their_own_request(desk: Desk, services):
-    # a budget owner who orders something expensive sees the approval in the lane's queue
+    # a budget owner who orders something expensive: the approval is her lane's, but not hers
     services.users.create_user("bea", "password-1234", roles=["approver", "requester"], groups=["BudgetOwners"])
     services.session.commit()
     record = order(desk, "HW-LAPTOP-PERF", who="bea")
     number, instance_id = record["number"], record["instance_id"]
-    approve = desk.task_id(number, "approve_budget", "bea")
-    assert approve in inbox(desk, "bob")
+    approve = desk.task_id(number, "approve_budget", "bob")
+    assert approve not in inbox(desk, "bea")  # not offered to her (nor announced to her)
+    assert not [n for n in desk.notifications("bea") if n["subject"].startswith("Approval needed")]
+    assert [n for n in desk.notifications("bob") if n["subject"].startswith("Approval needed")]
     body = desk.complete(number, "approve_budget", "bea", {"approved": True}, status=403)
     assert body["error"] == "separation_of_duties" and body["message"] == "you may not approve your own request"
     assert desk.record(number)["status"] == "submitted"
