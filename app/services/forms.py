@@ -1244,13 +1244,16 @@ def _conditions(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _condition_holds(test: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     """A checked ``if`` with JSON Schema's meaning: a tested field that is absent does not make it
     fail unless the ``if`` lists it in ``required``."""
-    if any(name not in values for name in test.get("required") or []):
-        return False
+    if any(values.get(name) is None for name in test.get("required") or []):
+        return False  # None: an answer withdrawn (see _clean_object), as good as absent
     for name, rule in (test.get("properties") or {}).items():
-        if name not in values or not isinstance(rule, Mapping):
+        value = values.get(name)
+        if value is None or not isinstance(rule, Mapping):
             continue
+        if not _is_scalar(value):
+            return False  # a list or an object is no answer a test names; the validator says why
         allowed = [rule["const"]] if "const" in rule else rule.get("enum") or []
-        if _choice_key(values[name]) not in {_choice_key(value) for value in allowed}:
+        if _choice_key(value) not in {_choice_key(choice) for choice in allowed}:
             return False
     return True
 
@@ -1301,8 +1304,8 @@ def _condition_errors(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: A
         sub = properties.get(name)
         if not isinstance(sub, Mapping) or _is_read_only(sub, _ui_of(ui, name)):
             continue
-        if name in cleaned and (cleaned[name] is None or _is_blank_text(cleaned[name])):
-            del cleaned[name]
+        if name in cleaned and (cleaned[name] is None or cleaned[name] == [] or _is_blank_text(cleaned[name])):
+            del cleaned[name]  # nothing ticked answers a required choice no more than blank text
         if name not in cleaned:
             yield f"{prefix}{name}", message
     for name, sub in properties.items():
@@ -1409,7 +1412,8 @@ def _clean_object(
             # otherwise left out: the validator reports "is required"
         elif "default" in sub:
             out[name] = copy.deepcopy(sub["default"])
-        elif web and name in value and stored_sub not in (_MISSING, None) and sub.get("type") != "object":
+        elif (web and name in value and stored_sub not in (_MISSING, None) and sub.get("type") != "object"
+              and sub_ui.get("ui:widget") != "password"):  # a password is never shown again: blank keeps it
             # A control the page showed filled in (an earlier round's answer) and the user emptied:
             # the old answer is withdrawn, not kept. Text becomes "" where the field allows it.
             out[name] = "" if sub.get("type") == "string" and _accepts(sub, "") else None

@@ -403,7 +403,8 @@ class TaskService:
         started. A task assigned to someone else is in no other member's queue; a claimed task
         leaves the queue (it is in its claimant's Mine). An unclaimed task assigned to the user is
         on both lists: the queue is everything they may pick up, Mine what waits for them. A task
-        the user may not do (separation of duties: their own request's approval) is in no list.
+        the user may not do (separation of duties: their own request's approval) is not in their
+        queue (Mine still shows one assigned to them by name: the refusal then says why).
         """
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:

@@ -99,10 +99,14 @@ class NotificationService:
 
     def task_queue(self, task: HumanTask) -> list[Person]:
         """Who may take ``task``: its assigned user, else the members of its candidate group or lane;
-        none for a task outside any lane (callers fall back to the starter or others)."""
+        none for a task outside any lane (callers fall back to the starter or others). Never those
+        the task excludes (separation of duties: ``excluded_users``)."""
         if task.assigned_user:
-            return [u for u in [self.user(task.assigned_user)] if u is not None]
-        return self.members(task.candidate_group or task.lane)
+            people: list[Person] = [u for u in [self.user(task.assigned_user)] if u is not None]
+        else:
+            people = list(self.members(task.candidate_group or task.lane))
+        excluded = task.excluded_users or ""
+        return [p for p in people if f",{p.username}," not in excluded]
 
     def user(self, username: str | None) -> Recipient | None:
         if not username:

@@ -424,6 +424,11 @@ def test_requester_may_not_approve_their_own_request(desk: Desk, services):
     assert approve not in inbox(desk, "bea")  # not offered to her (nor announced to her)
     assert not [n for n in desk.notifications("bea") if n["subject"].startswith("Approval needed")]
     assert [n for n in desk.notifications("bob") if n["subject"].startswith("Approval needed")]
+    # Reminders and SLA escalations reach the task's queue the same way: without her.
+    from app.models import HumanTask
+    queue = {p.username for p in services.notifications.task_queue(services.session.get(HumanTask, approve))}
+    services.session.rollback()
+    assert "bob" in queue and "bea" not in queue
     body = desk.complete(number, "approve_budget", "bea", {"approved": True}, status=403)
     assert body["error"] == "separation_of_duties" and body["message"] == "you may not approve your own request"
     assert desk.record(number)["status"] == "submitted"

@@ -213,3 +213,31 @@ def test_conditions_cannot_test_lists_nor_require_read_only_fields():
     schema["if"] = {"properties": {"risk": {"const": "high"}}}
     details = definition_error(schema)
     assert details["pointer"] == "/then/required/0" and "read-only" in details["reason"]
+
+
+@pytest.mark.parametrize("answer", [["resolve", "pending"], {"a": 1}, ["resolve"]])
+def test_a_tested_field_holding_a_list_or_an_object_is_refused_plainly(answer: Any):
+    # Seen from a web post that repeats a radio button: a 422 naming the field, never a crash.
+    fields = errors(RESOLVE, {"outcome": answer})
+    assert list(fields) == ["outcome"]
+    with pytest.raises(ValidationFailed):
+        validate_submission(RESOLVE, None, {"outcome": "resolve", "reason": ["x"]}, {}, coerce_strings=True)
+
+
+def test_a_withdrawn_answer_tests_like_one_never_given():
+    schema = copy.deepcopy(RESOLVE)
+    schema["required"] = []
+    del schema["allOf"][0]["if"]["required"]  # JSON Schema: an absent field passes the test
+    never = errors(schema, {}, coerce_strings=True)
+    withdrawn = errors(schema, {"outcome": ""}, {"outcome": "pending"}, coerce_strings=True)
+    assert never == withdrawn == {"notes": ["is required when “Outcome” is Resolved"]}
+
+
+def test_nothing_ticked_does_not_answer_a_conditionally_required_choice_list():
+    schema = {"type": "object", "required": ["kind"],
+              "if": {"properties": {"kind": {"const": "other"}}, "required": ["kind"]}, "then": {"required": ["tags"]},
+              "properties": {"kind": {"type": "string", "enum": ["other", "usual"]},
+                             "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}}}
+    check_form_definition(schema, None, "f.json")
+    assert errors(schema, {"kind": "other"}, coerce_strings=True) == {"tags": ["is required when “kind” is other"]}
+    assert validate_submission(schema, None, {"kind": "other", "tags": "a"}, {}, coerce_strings=True)["tags"] == ["a"]

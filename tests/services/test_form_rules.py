@@ -128,3 +128,10 @@ def test_an_emptied_field_that_a_condition_requires_is_reported():
               "if": {"properties": {"pick": {"const": "b"}}, "required": ["pick"]}, "then": {"required": ["count"]}}
     assert errors(schema, {"pick": "b", "count": ""}, EARLIER, coerce_strings=True) == {
         "count": ["is required when “pick” is b"]}
+
+
+def test_a_password_is_never_shown_again_so_a_blank_one_keeps_the_stored_value():
+    schema = {"type": "object", "properties": {"secret": {"type": "string"}}}
+    ui = {"secret": {"ui:widget": "password"}}
+    assert validate_submission(schema, ui, {"secret": ""}, {"secret": "s3cret"}, coerce_strings=True) == {}
+    assert validate_submission(schema, None, {"secret": ""}, {"secret": "s3cret"}, coerce_strings=True) == {"secret": ""}
