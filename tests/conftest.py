@@ -184,3 +184,13 @@ def sent_statements(target: Engine | Connection) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(target, "before_cursor_execute", log)
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Any]:
+    """A webhook receiver on 127.0.0.1 (tests.http.helpers.Receiver), closed after the test."""
+    from tests.http.helpers import Receiver  # helpers import this module
+
+    r = Receiver()
+    yield r
+    r.close()

@@ -87,11 +87,6 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
     return read("assignedUserVar"), read("candidateGroupVar")
 
 
-def excluded_text(usernames: set[str]) -> str | None:
-    """``human_task.excluded_users``: ",alice,bob," (None for nobody), matched with LIKE."""
-    return "," + ",".join(sorted(usernames)) + "," if usernames else None
-
-
 class InstanceRunner:
     def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock,
                  records: RecordService, operations: OperationsFactory, notifications: NotificationService,
@@ -192,11 +187,10 @@ class InstanceRunner:
         """Tell the people who may work a new task: its assigned user, else its group or lane."""
         recipients: list[Person]
         if task.assigned_user or task.candidate_group or task.lane:
-            recipients = self.notifications.task_queue(task)
+            recipients = self.notifications.task_queue(task)  # without those the task excludes
         else:
-            recipients = [instance.started_by] if instance.started_by else []
-        excluded = policy.excluded_users(view.properties, view.data)
-        recipients = [p for p in recipients if p.username not in excluded]  # not asked to approve their own
+            starter = instance.started_by
+            recipients = [starter] if starter is not None and not policy.excludes(task, starter.username) else []
         if not recipients:
             return
         approval = "excludeUsersVars" in view.properties or "approv" in f"{view.bpmn_id} {view.name}".lower()
@@ -267,7 +261,7 @@ class InstanceRunner:
                 "completed_at": None,
                 "reminded_at": None,
                 "reminder_count": 0,
-                "excluded_users": excluded_text(policy.excluded_users(view.properties, view.data)),
+                "excluded_users": policy.excluded_text(policy.excluded_users(view.properties, view.data)),
             })
         # The instance row as one plain UPDATE (version-checked), the rows this step closed as
         # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).

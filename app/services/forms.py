@@ -707,9 +707,8 @@ def _check_condition(holder: Mapping[str, Any], pointer: str, properties: Mappin
             raise _schema_error(_pointer(rule_pointer, "enum"), '"enum" must be a non-empty list')
         if _has_dynamic_choices(field):
             continue  # the choices are only known at run time
-        checker = jsonschema.Draft202012Validator(dict(field), format_checker=_FORMAT_CHECKER)
         for value in values:
-            if not checker.is_valid(value):
+            if not _accepts(field, value):
                 raise _schema_error(rule_pointer, f"{_format_value(value)!r} is not a value field {name!r} can have")
     if "required" in test:
         _check_required_list(test["required"], _pointer(where, "required"), test["properties"], empty_ok=True)
@@ -988,7 +987,7 @@ def _collect_fields(
         test = condition["if"]
         tests = [
             {"field": f"{prefix}.{name}" if prefix else name,
-             "values": copy.deepcopy([rule["const"]] if "const" in rule else rule.get("enum") or []),
+             "values": copy.deepcopy(_tested_values(rule)),
              "needed": name in (test.get("required") or [])}
             for name, rule in (test.get("properties") or {}).items() if isinstance(rule, Mapping)
         ]
@@ -1241,6 +1240,11 @@ def _conditions(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
+def _tested_values(rule: Mapping[str, Any]) -> list[Any]:
+    """The values a checked ``if`` accepts for one field: ``{"const": v}`` or ``{"enum": [...]}``."""
+    return [rule["const"]] if "const" in rule else list(rule.get("enum") or [])
+
+
 def _condition_holds(test: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     """A checked ``if`` with JSON Schema's meaning: a tested field that is absent does not make it
     fail unless the ``if`` lists it in ``required``."""
@@ -1252,8 +1256,7 @@ def _condition_holds(test: Mapping[str, Any], values: Mapping[str, Any]) -> bool
             continue
         if not _is_scalar(value):
             return False  # a list or an object is no answer a test names; the validator says why
-        allowed = [rule["const"]] if "const" in rule else rule.get("enum") or []
-        if _choice_key(value) not in {_choice_key(choice) for choice in allowed}:
+        if _choice_key(value) not in {_choice_key(choice) for choice in _tested_values(rule)}:
             return False
     return True
 
@@ -1268,8 +1271,7 @@ def _condition_text(test: Mapping[str, Any], properties: Mapping[str, Any]) -> s
         labels = {_choice_key(value): label for value, label in _choices_of(field) or []}
         if field.get("type") == "boolean":
             labels = {("bool", True): "ticked", ("bool", False): "not ticked", **labels}
-        allowed = [rule["const"]] if "const" in rule else rule.get("enum") or []
-        words = " or ".join(labels.get(_choice_key(value), _format_value(value)) for value in allowed)
+        words = " or ".join(labels.get(_choice_key(value), _format_value(value)) for value in _tested_values(rule))
         parts.append(f"“{field.get('title') or name}” is {words}")
     return " and ".join(parts)
 

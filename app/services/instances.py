@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from app.models import (
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .bounded import BoundedCache
 from .definitions import DefinitionService
 from .execution import InstanceRunner, saved_open_tasks
 from .forms import (
@@ -58,10 +58,8 @@ _START_FORM_FILES = select(DefinitionFile.name, DefinitionFile.sha256).where(
 class _StartForms:
     """Parsed and checked start forms by content digest, shared by every session (few, small)."""
 
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._forms: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any] | None]] = {}
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        self._forms: BoundedCache[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any] | None]] = BoundedCache()
 
     def get(self, session: Session, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """``(schema, ui_schema)`` of the process's deployed start form, or None if it has none.
@@ -74,18 +72,14 @@ class _StartForms:
         if form_name not in digests:
             return None
         key = (digests[form_name], digests.get(ui_name))
-        with self._lock:
-            cached = self._forms.get(key)
+        cached = self._forms.get(key)
         if cached is not None:
             return cached
         contents = dict(session.execute(select(DefinitionFile.name, DefinitionFile.content)
                                         .where(DefinitionFile.name.in_(list(digests)))).tuples().all())
         # Deploys check start forms (DefinitionService.deploy); checked again for files stored before.
         schema, ui = checked_start_form(form_name, contents[form_name], ui_name, contents.get(ui_name))
-        with self._lock:
-            if len(self._forms) >= self.size:
-                self._forms.clear()
-            self._forms[key] = (schema, ui)
+        self._forms.put(key, (schema, ui))
         return schema, ui
 
 
@@ -425,7 +419,7 @@ class TaskService:
                 ),
                 # Not a task they may not do (separation of duties): their own approval is not theirs to pick.
                 or_(HumanTask.excluded_users.is_(None),
-                    ~HumanTask.excluded_users.contains(f",{user.username},", autoescape=True)),
+                    ~HumanTask.excluded_users.contains(policy.exclusion_mark(user.username), autoescape=True)),
             )
         if process_id:
             query = query.where(HumanTask.process_id == process_id)

@@ -23,6 +23,7 @@ from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import DeliveryAttempt, Group, HumanTask, Notification, OutboxMessage, Role, Ticket, User, Webhook
 
+from . import policy
 from .audit import AuditLog, json_safe
 from .delivery import (
     MAX_ATTEMPTS,
@@ -105,8 +106,7 @@ class NotificationService:
             people: list[Person] = [u for u in [self.user(task.assigned_user)] if u is not None]
         else:
             people = list(self.members(task.candidate_group or task.lane))
-        excluded = task.excluded_users or ""
-        return [p for p in people if f",{p.username}," not in excluded]
+        return [p for p in people if not policy.excludes(task, p.username)]
 
     def user(self, username: str | None) -> Recipient | None:
         if not username:

@@ -78,6 +78,35 @@ def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool
     return instance.started_by_id == user.id
 
 
+#: The roles whose comments answer a record (a first response, for its SLA): staff who work
+#: records. Not an auditor's (read-only: commenting is refused them), not a plain requester's.
+ANSWERING_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+
+
+def answers(user: User | None, ticket: Ticket) -> bool:
+    """A comment by ``user`` answers ``ticket``: one by staff (``ANSWERING_ROLES``) who are not its
+    requester. The requester's own comments, the process's and the platform's (``user`` None: a
+    note copied onto linked records) are not."""
+    return user is not None and user.id != ticket.requester_id and user.has_role(*ANSWERING_ROLES)
+
+
+def excluded_text(usernames: set[str]) -> str | None:
+    """``human_task.excluded_users`` as stored when the task becomes ready: ",alice,bob,"
+    (None for nobody), so that one user is found with ``exclusion_mark`` (also with SQL LIKE)."""
+    return "," + ",".join(sorted(usernames)) + "," if usernames else None
+
+
+def exclusion_mark(username: str) -> str:
+    """What ``excluded_text`` holds for ``username`` when it excludes them."""
+    return f",{username},"
+
+
+def excludes(task: HumanTask, username: str) -> bool:
+    """The task, as it became ready, may not be done by ``username`` (its queue leaves them out;
+    claiming and completing check the live data again: ``excluded_users``)."""
+    return exclusion_mark(username) in (task.excluded_users or "")
+
+
 def excluded_users(properties: dict[str, str], data: dict[str, object]) -> set[str]:
     """Usernames that may not complete a task (excludeUsersVars): separation of duties."""
     names: set[str] = set()

@@ -22,7 +22,6 @@ each relation once: a link stating what another already states, from either end,
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -47,6 +46,7 @@ from app.models import (
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .bounded import BoundedCache
 from .forms import START_FORM_SUFFIX
 from .notifications import NotificationService, Person
 from .sla import RESPONSE_BY_PEOPLE
@@ -180,27 +180,9 @@ def _record_titles(forms: Mapping[str, Any], start_form: Any, mapping: Mapping[s
     return found
 
 
-class _TitleCache:
-    """Titles of each process version's record values, by (content hash, start form digest): a
-    version's forms never change, its start form may be deployed again. Shared by every session."""
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._found: dict[tuple[str, str | None], dict[str, dict[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str | None]) -> dict[str, dict[str, str]] | None:
-        with self._lock:
-            return self._found.get(key)
-
-    def put(self, key: tuple[str, str | None], titles: dict[str, dict[str, str]]) -> None:
-        with self._lock:
-            if len(self._found) >= self.size:
-                self._found.clear()
-            self._found[key] = titles
-
-
-_TITLES = _TitleCache()
+#: Titles of each process version's record values, by (content hash, start form digest): a
+#: version's forms never change, its start form may be deployed again.
+_TITLES: BoundedCache[tuple[str, str | None], dict[str, dict[str, str]]] = BoundedCache()
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -542,25 +524,16 @@ class RecordService:
 
     # -- commands -------------------------------------------------------------------------------------
 
-    #: Told of every comment that answers a record (``answers``), with ``{"comment": id}`` and,
+    #: Told of every comment that answers a record (``policy.answers``), with ``{"comment": id}`` and,
     #: for the record's first response, ``first_response_at``: ``Services`` wires it to the SLA
     #: clocks (``SlaService.track``), which stop the response clock on it. None: nobody listens.
     on_answer: Callable[[Ticket, dict[str, Any], User | None], None] | None = None
-    #: The roles whose comments answer a record: staff who work records. Not an auditor's (read-only:
-    #: ``comment`` refuses them) and not a plain requester's.
-    ANSWERING_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
-
-    def answers(self, user: User | None, ticket: Ticket) -> bool:
-        """Whether a comment by ``user`` answers ``ticket`` (is a response, for its SLA): one by
-        staff (``ANSWERING_ROLES``) who are not its requester. The requester's own comments, the
-        process's and the platform's (``user`` None: a note copied onto linked records) are not."""
-        return user is not None and user.id != ticket.requester_id and user.has_role(*self.ANSWERING_ROLES)
 
     def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None) -> TicketComment:
         """Add a comment by ``user`` (None: by ``author_name``, the process or the platform).
 
-        A comment that ``answers`` the record stamps its ``first_response_at`` when it has none
-        (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
+        A comment that answers the record (``policy.answers``) stamps its ``first_response_at``
+        when it has none (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
         clock stops at the comment. Raises ValidationFailed for an empty or too long body.
         """
         body = (body or "").strip()
@@ -573,7 +546,7 @@ class RecordService:
                                 author_name=user.username if user else (author_name or "system"), body=body,
                                 created_at=now)
         self.session.add(comment)
-        answer = self.answers(user, ticket)
+        answer = policy.answers(user, ticket)
         first_response = answer and ticket.first_response_at is None
         if first_response:
             ticket.first_response_at = now

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ from app.errors import ValidationFailed
 from app.models import DefinitionFile, User
 
 from . import policy
+from .bounded import BoundedCache
 
 START_ROLES_KEY = "start_roles"
 _KNOWN_KEYS = frozenset({START_ROLES_KEY})
@@ -71,10 +71,8 @@ def check_access(name: str, content: bytes) -> tuple[str, ...]:
 class _StartRights:
     """Declared start roles by content digest, shared by every session (few, small)."""
 
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._roles: dict[str, tuple[str, ...]] = {}
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        self._roles: BoundedCache[str, tuple[str, ...]] = BoundedCache()
 
     def get(self, session: Session, process_id: str) -> tuple[str, ...] | None:
         """The roles that may start ``process_id``; None if it declares none (every starter role).
@@ -99,15 +97,11 @@ class _StartRights:
         return found
 
     def _roles_of(self, name: str, digest: str, content: bytes) -> tuple[str, ...]:
-        with self._lock:
-            cached = self._roles.get(digest)
+        cached = self._roles.get(digest)
         if cached is not None:
             return cached
         roles = check_access(name, content)  # deploys check it; checked again for files stored otherwise
-        with self._lock:
-            if len(self._roles) >= self.size:
-                self._roles.clear()
-            self._roles[digest] = roles
+        self._roles.put(digest, roles)
         return roles
 
 

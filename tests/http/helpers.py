@@ -1,8 +1,10 @@
-"""Small helpers for HTTP tests: upload files, start instances, find tasks."""
+"""Small helpers for HTTP tests: upload files, start instances, find tasks, receive webhooks."""
 
 from __future__ import annotations
 
 import io
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.conftest import fixture_files
@@ -38,3 +40,36 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict:
     if code:
         assert body["error"] == code, body
     return body
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: keeps each POST's headers (lower-case) and body, and
+    answers ``status``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks/processdesk"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5.0)
+

@@ -18,17 +18,13 @@ from sqlalchemy import func, select
 from app.errors import PermissionDenied
 from app.models import AuditEvent, ProcessInstance, Ticket
 from tests.conftest import fixture_files
+from tests.http import test_start_forms as start_forms
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error, upload
 
-INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
-            "impact": "medium", "urgency": "medium"}
-CHANGE = {"title": "Upgrade the mail gateway", "description": "Move the gateway to version 9.2.",
-          "change_type": "emergency", "reason": "Version 8 is out of support in April.",
-          "planned_start": "2026-03-10T20:00:00Z", "planned_end": "2026-03-10T22:00:00Z",
-          "implementation_plan": "Drain, upgrade, re-enable.", "rollback_plan": "Restore the VM snapshot.",
-          "test_plan": "Send and receive test mail."}
-PROBLEM = {"title": "VPN tunnels drop every morning", "description": "Between 08:30 and 09:00."}
+# The start forms' own examples; the change is an emergency one, whose window is a hidden field.
+CHANGE = {**start_forms.CHANGE, "change_type": "emergency"}
+INCIDENT, PROBLEM = start_forms.INCIDENT, start_forms.PROBLEM
 STARTS = {"problem_management": PROBLEM, "change_enablement": CHANGE, "incident_management": INCIDENT}
 
 
