@@ -27,7 +27,7 @@ from . import timer_bounds
 from .errors import DefinitionError
 from .sandbox import ScriptRuleViolation, check_source
 from .serializer import SPEC_SERIALIZER
-from .xml import parse_xml
+from .xml import canonical_xml, parse_xml
 
 FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
 #: ``<process_id>.record.json`` declares how a process's data maps onto its ticket record.
@@ -100,6 +100,12 @@ class CompiledProcess:
     files_used: tuple[str, ...]
     content_hash: str = field(default="")
     record_mapping: dict[str, Any] | None = None
+    #: the hash of versions deployed before content_hash covered canonical XML (the files' bytes)
+    legacy_hash: str = field(default="")
+
+    def same_content(self, stored_hash: str | None) -> bool:
+        """Whether a version stored with ``stored_hash`` has this content."""
+        return stored_hash is not None and stored_hash in (self.content_hash, self.legacy_hash)
 
 
 def _check_filename(name: str) -> None:
@@ -192,11 +198,14 @@ class ProcessLibrary:
         index = _LineIndex()
         parser = SpiffBpmnParser(validator=VALIDATOR)
         xml_text: dict[str, str] = {}
+        #: what a diagram's version hash covers: its content, not an editor's layout of the text
+        canonical: dict[str, bytes] = {}
         for source in by_name.values():
             if source.kind not in ("bpmn", "dmn"):
                 continue
             root = parse_xml(source.content, source.name)
             index.add(source.name, root)
+            canonical[source.name] = canonical_xml(root)
             xml_text[source.name] = source.content.decode("utf-8", errors="replace")
             try:
                 if source.kind == "bpmn":
@@ -256,10 +265,12 @@ class ProcessLibrary:
                  *([record_file.name] if record_file is not None else [])}
                 - {""}
             )
-            digest = hashlib.sha256()
+            digest, legacy = hashlib.sha256(), hashlib.sha256()
             digest.update(spec_json.encode())
+            legacy.update(spec_json.encode())
             for used in files_used:
-                digest.update(b"\0" + used.encode() + b"\0" + by_name[used].content)
+                digest.update(b"\0" + used.encode() + b"\0" + canonical.get(used, by_name[used].content))
+                legacy.update(b"\0" + used.encode() + b"\0" + by_name[used].content)
             compiled.append(
                 CompiledProcess(
                     process_id=process_id,
@@ -273,6 +284,7 @@ class ProcessLibrary:
                     called_processes=tuple(sorted(sub_dicts)),
                     files_used=tuple(files_used),
                     content_hash=digest.hexdigest(),
+                    legacy_hash=legacy.hexdigest(),
                     record_mapping=record_mapping,
                 )
             )

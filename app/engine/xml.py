@@ -63,3 +63,31 @@ def parse_xml(content: bytes, filename: str) -> etree._Element:
                 line=node.sourceline,
             )
     return root
+
+
+_DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+_DI_PLANE = f"{{{_DI_NS}}}BPMNPlane"
+
+
+def canonical_xml(root: etree._Element) -> bytes:
+    """The content of a BPMN/DMN document, independent of how an editor laid out its text.
+
+    Two files that differ only in indentation, attribute order or quoting, empty-element syntax,
+    namespace declarations or the order of the shapes and edges of a diagram plane (bpmn-js writes
+    them in its own order) give the same bytes; any change of an element, attribute, text, shape
+    position or size gives other bytes. Text that is not only whitespace (scripts, conditions,
+    documentation) is kept exactly: Python's indentation is meaning. ``root`` is not modified.
+    """
+    copy = etree.fromstring(etree.tostring(root), _parser())
+    for node in copy.iter():
+        if not isinstance(node.tag, str):
+            continue  # a comment or processing instruction: dropped by c14n (with_comments=False)
+        if node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    for plane in copy.iter(_DI_PLANE):
+        children = list(plane)
+        children.sort(key=lambda child: (str(child.tag), child.get("bpmnElement") or "", child.get("id") or ""))
+        plane[:] = children
+    return etree.tostring(copy, method="c14n2", with_comments=False)

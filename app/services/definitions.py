@@ -49,12 +49,16 @@ class DefinitionService:
         self.library = library
         self.max_bytes = max_bytes
 
-    def deploy(self, actor: User | None, uploads: Sequence[tuple[str, bytes]]) -> DeployResult:
+    def deploy(self, actor: User | None, uploads: Sequence[tuple[str, bytes]], *,
+               only_process: str | None = None) -> DeployResult:
         """Deploy all uploaded files or none of them.
 
         Uploads are merged over the files already deployed (by name), and every process in the
         result is compiled and checked. A process whose content changed gets the next version;
         the same content again keeps its version (idempotent).
+        ``only_process``: the deploy comes from that process's page, so it may give a new version
+        to that process alone; files that would create or change any other process (a shared
+        DMN, another process's diagram) are refused, naming the file and the process.
         Raises PermissionDenied, PayloadTooLarge, ValidationFailed (details name file/element/line).
         """
         if actor is not None and not actor.has_role(Role.PROCESS_OWNER, Role.ADMIN):
@@ -85,6 +89,8 @@ class DefinitionService:
             if process.record_mapping is not None:
                 check_mapping(process.record_mapping, f"{process.process_id}.record.json")
         self._check_start_forms(merged, set(uploaded))
+        if only_process is not None:
+            self._check_scope(only_process, compiled, uploaded)
         for name in sorted(uploaded):
             if name.lower().endswith(ACCESS_SUFFIX):
                 check_access(name, uploaded[name])  # who may start the process (start_rights)
@@ -134,6 +140,24 @@ class DefinitionService:
             if name == form_name and uploaded & {form_name, ui_name}:
                 checked_start_form(form_name, files[form_name], ui_name, files.get(ui_name))
 
+    def _check_scope(self, process_id: str, compiled: list[CompiledProcess], uploaded: dict[str, bytes]) -> None:
+        """Refuse a deploy from ``process_id``'s page that would create or change another process."""
+        hashes = dict(self.session.execute(
+            select(ProcessDefinition.process_id, ProcessDefinition.content_hash)
+            .where(ProcessDefinition.is_latest.is_(True))).tuples().all())
+        for process in compiled:
+            if process.process_id == process_id or process.same_content(hashes.get(process.process_id)):
+                continue
+            # The file to blame: its diagram if uploaded, else an uploaded file it uses, else the first.
+            used = [name for name in sorted(uploaded) if name in process.files_used]
+            blamed = process.filename if process.filename in uploaded else (used or sorted(uploaded))[0]
+            what = "create" if process.process_id not in hashes else "change"
+            raise ValidationFailed(
+                f"{blamed} would {what} the process '{process.process_id}', not '{process_id}': "
+                "deploy it from the process list",
+                code="invalid_definition",
+                details={"file": blamed, "process_id": process.process_id, "field": "files"})
+
     def _check_forms(self, process: CompiledProcess) -> None:
         ui_names = {t.ui_form for t in process.user_tasks if t.ui_form}
         for task in process.user_tasks:
@@ -152,7 +176,7 @@ class DefinitionService:
             .order_by(ProcessDefinition.version.desc())
             .limit(1)
         )
-        if latest is not None and latest.content_hash == process.content_hash:
+        if latest is not None and process.same_content(latest.content_hash):
             return DeployedVersion(process.process_id, latest.version, False, latest.id)
         version = (latest.version + 1) if latest else 1
         self.session.execute(

@@ -1,15 +1,20 @@
 """Pages of the process area (routes on the shared ``web`` blueprint).
 
-- ``/processes``: the deployed processes, each with its versions and running instances per version.
+- ``/processes``: the deployed processes, each with its versions and running instances per version,
+  and for process owners and admins an upload form for files of any process.
+- ``/processes/deploy`` (POST, multipart ``files``): deploys any process's files (new processes,
+  a DMN several processes share); validation errors are listed on the list page (422).
 - ``/processes/<process_id>``: its versions, the diagram of one (``?version=``), a download of its
   XML, and for process owners and admins an upload form and the in-browser editor.
 - ``/processes/<process_id>/bpmn``: the XML of a version as an attachment (as the API's
   ``GET /api/v1/definitions/<id>/bpmn``).
 - ``/processes/<process_id>/deploy`` (POST, multipart ``files``): deploys through
-  ``DefinitionService.deploy``; validation errors are listed on the page (422).
+  ``DefinitionService.deploy`` for this process only (files that would create or change another
+  process are refused); validation errors are listed on the page (422).
 - ``/processes/<process_id>/save`` (POST, form fields ``csrf_token`` and ``xml``): what
   ``static/js/modeler.js`` sends; deploys the XML as the process's file and answers JSON
-  ``{ok, versions}`` or ``{error, message, details}`` with the error's status.
+  ``{ok, changed, versions, latest, url}`` (``changed`` false: the diagram is the same as the
+  latest version, which stays) or ``{error, message, details}`` with the error's status.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import ProcessdeskError
 from app.models import Role, User
+from app.services.definitions import DeployResult
 
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
 from .views import bp, signed_in_user
@@ -51,7 +57,11 @@ def _existing(paths: tuple[str, ...]) -> list[str]:
 
 @bp.route("/processes")
 def processes() -> Any:
-    signed_in_user()
+    return _list_page()
+
+
+def _list_page(errors: list[dict[str, Any]] | None = None, message: str | None = None, status: int = 200) -> Any:
+    user = signed_in_user()
     svc = services()
 
     def read() -> list[dict[str, Any]]:
@@ -59,7 +69,34 @@ def processes() -> Any:
         return [{"definition": i["definition"], "versions": svc.definitions.versions(i["definition"].process_id),
                  "running": svc.definitions.running_counts(i["definition"].process_id)} for i in items]
 
-    return render_template("processes.html", items=unit_of_work(read), active="processes")
+    return render_template("processes.html", items=unit_of_work(read), active="processes", editor=may_deploy(user),
+                           errors=errors or [], error_message=message), status
+
+
+@bp.route("/processes/deploy", methods=["POST"])
+def processes_deploy() -> Any:
+    """Deploy files of any process (new processes, files several share) from the process list."""
+    user = signed_in_user()
+    svc = services()
+    uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
+    if not uploads:
+        return _list_page(message=_("Choose one or more files to upload."), status=422)
+    try:
+        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads))
+    except ProcessdeskError as err:
+        if err.status in (403, 404):
+            raise
+        return _list_page(errors=_error_list(err), message=_("Nothing was deployed: the files have errors."),
+                          status=err.status)
+    flash(_deployed_message(result), "success")
+    return redirect(url_for("web.processes"))
+
+
+def _deployed_message(result: DeployResult) -> str:
+    created = [f"{p.process_id} v{p.version}" for p in result.processes if p.created]
+    if created:
+        return _("Deployed: %(versions)s.", versions=", ".join(created))
+    return _("Nothing changed: the files are the same as the deployed ones.")
 
 
 def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, message: str | None = None,
@@ -122,18 +159,13 @@ def process_deploy(process_id: str) -> Any:
     if not uploads:
         return _detail_page(process_id, message=_("Choose one or more files to upload."), status=422)
     try:
-        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads))
+        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads, only_process=process_id))
     except ProcessdeskError as err:
         if err.status in (403, 404):
             raise
         return _detail_page(process_id, errors=_error_list(err),
                             message=_("Nothing was deployed: the files have errors."), status=err.status)
-    created = [f"{p.process_id} v{p.version}" for p in result.processes if p.created]
-    if created:
-        message = _("Deployed: %(versions)s.", versions=", ".join(created))
-    else:
-        message = _("Nothing changed: the files are the same as the deployed ones.")
-    flash(message, "success")
+    flash(_deployed_message(result), "success")
     return redirect(url_for("web.process", process_id=process_id))
 
 
@@ -148,11 +180,13 @@ def process_save(process_id: str) -> Any:
             return jsonify({"error": "validation_failed", "message": _("The diagram is empty."),
                             "details": {"file": latest.filename}}), 422
         filename = latest.filename
-        unit_of_work(lambda: svc.definitions.deploy(user, [(filename, xml.encode("utf-8"))]))
+        result = unit_of_work(lambda: svc.definitions.deploy(user, [(filename, xml.encode("utf-8"))],
+                                                             only_process=process_id))
         rows = unit_of_work(lambda: svc.definitions.versions(process_id))
     except ProcessdeskError as err:
         return jsonify(err.to_dict()), err.status
-    return jsonify({"ok": True, "versions": [r.version for r in rows], "latest": rows[-1].version,
+    changed = any(p.created and p.process_id == process_id for p in result.processes)
+    return jsonify({"ok": True, "changed": changed, "versions": [r.version for r in rows], "latest": rows[-1].version,
                     "url": url_for("web.process", process_id=process_id, version=rows[-1].version)})
 
 

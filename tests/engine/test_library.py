@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +266,56 @@ def test_an_error_names_the_file_it_is_in_when_another_file_has_the_same_element
     dangling = z_flow.replace(b'targetRef="compute"', b'targetRef="nowhere"')
     err = compile_error([*sources(), SourceFile("z_flow.bpmn", dangling)])
     assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "start", 4)
+
+
+# -- the version hash covers content, not an editor's layout of the text -----------------------------
+
+SHIPPED = Path(__file__).resolve().parents[2] / "processes" / "incident_management.bpmn"
+
+
+def shipped_hash(text: str) -> str:
+    """The version hash of the shipped incident diagram written as ``text``, with its files."""
+    root = SHIPPED.parents[1]
+    used = [SourceFile(p.name, p.read_bytes()) for p in sorted((root / "forms").glob("incident-*.json"))]
+    used += [SourceFile(n, (root / "processes" / n).read_bytes())
+             for n in ("priority_matrix.dmn", "incident_management.record.json")]
+    (process,) = ProcessLibrary().compile([SourceFile("incident_management.bpmn", text.encode()), *used])
+    return process.content_hash
+
+
+def reordered_plane(text: str) -> str:
+    """The diagram's shapes and edges in reverse order, as another editor may write them."""
+    head, rest = text.split("<bpmndi:BPMNPlane", 1)
+    opening, rest = rest.split(">", 1)
+    body, tail = rest.split("</bpmndi:BPMNPlane>", 1)
+    parts = re.findall(r"\s*<bpmndi:BPMN(?:Shape|Edge)\b.*?</bpmndi:BPMN(?:Shape|Edge)>", body, re.S)
+    assert "".join(parts).strip() == body.strip()
+    return head + "<bpmndi:BPMNPlane" + opening + ">" + "".join(reversed(parts)) + "\n    </bpmndi:BPMNPlane>" + tail
+
+
+def test_content_hash_ignores_layout_of_the_text_but_not_content():
+    text = SHIPPED.read_text()
+    original = shipped_hash(text)
+    # an editor's re-writing: no indentation, spaces before "/>", another quote character, shapes reordered
+    rewritten = reordered_plane(text)
+    rewritten = re.sub(r">\s+<", "><", rewritten).replace('"/>', '" />')
+    rewritten = rewritten.replace('name="Triage incident"', "name='Triage incident'")
+    assert rewritten != text
+    assert shipped_hash(rewritten) == original
+    # a moved shape is a change (the layout is part of the version)
+    moved = re.sub(r'(<bpmndi:BPMNShape id="triage_di"[^>]*>\s*<dc:Bounds x=")(\d+)', lambda m: m.group(1) + str(int(m.group(2)) + 10), text, count=1)
+    assert moved != text and shipped_hash(moved) != original
+    # a script's text is kept as written, spaces too (Python's indentation is meaning): a change
+    script = re.search(r"<bpmn:script>(.*?)</bpmn:script>", text, re.S)
+    assert script and "\n" in script.group(1)
+    spaced = text.replace(script.group(1), script.group(1).replace("\n", "  \n", 1), 1)
+    assert shipped_hash(spaced) != original
+
+
+def test_a_version_stored_with_the_old_hash_of_the_bytes_is_the_same_content():
+    files = sources()
+    first = {p.process_id: p for p in ProcessLibrary().compile(files)}
+    lane = first["lane_ticket"]
+    assert lane.legacy_hash and lane.legacy_hash != lane.content_hash
+    assert lane.same_content(lane.legacy_hash) and lane.same_content(lane.content_hash)
+    assert not lane.same_content(first["simple_request"].content_hash) and not lane.same_content(None)

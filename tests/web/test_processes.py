@@ -119,3 +119,77 @@ def test_the_compare_page_shows_two_versions(web, desk, services):
     assert "<label for=\"compare-a\">Older version</label>" in page
     # an unknown version falls back to the latest two
     assert web.get("/processes/incident_management/compare?a=9&b=x").status_code == 200
+
+
+CHANGE = ROOT / "processes" / "change_enablement.bpmn"
+FIXTURES = ROOT / "tests" / "fixtures" / "processes"
+#: a process not deployed yet (simple_request), with its forms
+NEW_PROCESS = [(name, (FIXTURES / name).read_text())
+               for name in ("simple_request.bpmn", "details-schema.json", "details-uischema.json", "approve-schema.json")]
+
+
+def upload(web, url: str, *files: tuple[str, str]) -> Any:
+    return web.post(url, {"files": [(io.BytesIO(text.encode()), name) for name, text in files]},
+                    content_type="multipart/form-data")
+
+
+def test_a_process_page_deploys_that_process_only(web, desk, services):
+    web.login("olga")
+    other = CHANGE.read_text().replace('name="Assess change"', 'name="Assess the change"', 1)
+    refused = upload(web, "/processes/incident_management/deploy", ("change_enablement.bpmn", other))
+    assert refused.status_code == 422
+    body = text_of(refused)
+    assert "Nothing was deployed" in body and "<code>change_enablement.bpmn</code>" in body
+    assert "would change the process &#39;change_enablement&#39;, not &#39;incident_management&#39;" in body
+    # with the incident's own file beside it, still nothing is deployed
+    both = upload(web, "/processes/incident_management/deploy", ("incident_management.bpmn", relabelled()),
+                  ("change_enablement.bpmn", other))
+    assert both.status_code == 422
+    assert [v.version for v in services.definitions.versions("incident_management")] == [1]
+    assert [v.version for v in services.definitions.versions("change_enablement")] == [1]
+    # a new process is not this page's either
+    created = upload(web, "/processes/incident_management/deploy", *NEW_PROCESS)
+    assert created.status_code == 422
+    assert "simple_request.bpmn would create the process &#39;simple_request&#39;" in text_of(created)
+    # another process's file as deployed is no change of it: accepted, nothing deployed
+    same = upload(web, "/processes/incident_management/deploy", ("change_enablement.bpmn", CHANGE.read_text()))
+    assert same.status_code == 302
+    assert "Nothing changed" in text_of(web.get(same.headers["Location"]))
+    # the editor's save is bound to its process the same way
+    saved = web.post("/processes/incident_management/save", {"xml": relabelled()})
+    assert saved.status_code == 200 and saved.get_json()["changed"] is True
+
+
+def test_the_process_list_deploys_files_of_any_process(web, desk, services):
+    web.login("alex")
+    assert "Upload files" not in text_of(web.get("/processes"))
+    refused = upload(web, "/processes/deploy", ("incident_management.bpmn", relabelled()))
+    assert refused.status_code == 403
+    web.login("olga")
+    page = text_of(web.get("/processes"))
+    assert "Upload files" in page and 'action="/processes/deploy"' in page
+    other = CHANGE.read_text().replace('name="Assess change"', 'name="Assess the change"', 1)
+    done = upload(web, "/processes/deploy", *NEW_PROCESS, ("change_enablement.bpmn", other))
+    assert done.status_code == 302 and done.headers["Location"].endswith("/processes")
+    page = text_of(web.get(done.headers["Location"]))
+    assert "change_enablement v2" in page and "simple_request v1" in page
+    assert services.definitions.latest("simple_request").version == 1
+    broken = upload(web, "/processes/deploy", ("incident_management.bpmn", missing_form(BPMN.read_text())))
+    assert broken.status_code == 422
+    body = text_of(broken)
+    assert "Nothing was deployed" in body and "<code>triage</code>" in body and 'id="upload-errors"' in body
+    assert services.definitions.latest("incident_management").version == 1
+    empty = web.post("/processes/deploy", {}, content_type="multipart/form-data")
+    assert empty.status_code == 422 and "Choose one or more files" in text_of(empty)
+    assert web.post("/processes/deploy", {}, content_type="multipart/form-data", csrf=False).status_code == 403
+
+
+def test_saving_the_same_diagram_in_another_layout_makes_no_version(web, desk, services):
+    web.login("olga")
+    # what an editor writes for an unchanged diagram: other indentation and empty-element syntax
+    rewritten = re.sub(r">\s+<", "><", BPMN.read_text()).replace('"/>', '" />')
+    same = web.post("/processes/incident_management/save", {"xml": rewritten})
+    assert same.status_code == 200
+    assert same.get_json()["changed"] is False and same.get_json()["versions"] == [1]
+    changed = web.post("/processes/incident_management/save", {"xml": relabelled()})
+    assert changed.get_json()["changed"] is True and changed.get_json()["versions"] == [1, 2]

@@ -130,7 +130,8 @@
       button.disabled = false;
       if (answer.body && answer.body.ok) {
         section.setAttribute("data-saved-version", String(answer.body.latest));
-        tell(msg(section, "saved", { version: answer.body.latest }), "ok");
+        /* changed false: the diagram is the latest version's; no version was made */
+        tell(msg(section, answer.body.changed === false ? "unchanged" : "saved", { version: answer.body.latest }), "ok");
         return;
       }
       if (!answer.body) {
@@ -143,6 +144,35 @@
     }).catch(function () {
       button.disabled = false;
       tell(msg(section, "failed"), "error");
+    });
+  }
+
+  /* A reference bpmn-js cannot resolve to an element of the diagram is dropped when it writes the
+   * XML. SpiffWorkflow names task data there: a multi-instance task's loopDataInputRef is the
+   * variable holding its collection (cab_members), not an element id. Put a stand-in with that id
+   * back on each such property, so saving writes the reference as it was read. */
+  function keepUnresolved(modeler, warnings) {
+    var moddle = modeler.get("moddle");
+    (warnings || []).forEach(function (warning) {
+      var element = warning.element;
+      if (!element || !element.$descriptor || typeof warning.value !== "string" || !warning.property) {
+        return;
+      }
+      var property = element.$descriptor.propertiesByName[warning.property];
+      if (!property || !property.isReference) {
+        return;
+      }
+      var standIn;
+      try {
+        standIn = moddle.create(property.type, { id: warning.value });
+      } catch (error) {
+        standIn = moddle.create("bpmn:DataInput", { id: warning.value });
+      }
+      if (property.isMany) {
+        element.get(property.name).push(standIn);
+      } else {
+        element.set(property.name, standIn);
+      }
     });
   }
 
@@ -160,7 +190,8 @@
     window.processdeskModeler = modeler;
     fetchXml(section.getAttribute("data-xml-url")).then(function (xml) {
       return modeler.importXML(xml);
-    }).then(function () {
+    }).then(function (result) {
+      keepUnresolved(modeler, result && result.warnings);
       var canvas = modeler.get("canvas");
       fit(canvas, container);
       if (typeof window.ResizeObserver === "function") {
