@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
+from app.services.instances import TaskSla
 
 
 def task_dict(task: HumanTask) -> dict[str, Any]:
@@ -23,6 +24,11 @@ def task_dict(task: HumanTask) -> dict[str, Any]:
         "created_at": task.created_at,
         "completed_at": task.completed_at,
     }
+
+
+def inbox_task_dict(task: HumanTask, sla: TaskSla) -> dict[str, Any]:
+    """``task_dict`` with the record's priority and SLA due instant (``InboxTaskOut``)."""
+    return {**task_dict(task), "priority": sla.priority, "sla_due_at": sla.due_at}
 
 
 def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask]) -> dict[str, Any]:

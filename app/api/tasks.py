@@ -9,11 +9,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from app.db import COUNT_CAP
-from app.schemas import CompleteIn, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskOut, TaskQuery
+from app.models import HumanTask
+from app.schemas import CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskQuery
 
 from . import current_user, page_args, services, unit_of_work
 from .instances import _out as instance_out
-from .serialize import task_dict
+from .serialize import inbox_task_dict
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Human tasks")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -33,6 +34,11 @@ class TaskWithContextOut(TaskDetailOut):
     context = fields.List(fields.Nested(TaskContextOut))
 
 
+def _with_sla(task: HumanTask) -> dict[str, Any]:
+    """One task's JSON with its record's priority and SLA (one query), in the request's unit of work."""
+    return inbox_task_dict(task, services().tasks.task_slas([task])[task.id])
+
+
 @blp.route("")
 class TasksView(MethodView):
     @blp.arguments(TaskQuery, location="query")
@@ -41,12 +47,22 @@ class TasksView(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The caller's group queue: unclaimed ready tasks they may pick up (their groups', and
         those assigned to them personally, not those assigned to someone else); ``mine=1`` for
-        "Mine": the tasks they claimed and the unclaimed ones assigned to them personally."""
+        "Mine": the tasks they claimed and the unclaimed ones assigned to them personally.
+        ``sort``: ``age`` (the default, oldest first), ``due`` (the record's SLA due instant,
+        soonest first, tasks without one last) or ``priority`` (the record's, P1 first, none last;
+        then by due). Each task comes with its record's ``priority`` and ``sla_due_at``."""
         user = current_user()
         page, per_page = page_args(args)
-        rows, total = unit_of_work(lambda: services().tasks.list_tasks(
-            user, mine=bool(args.get("mine")), process_id=args.get("process_id"), page=page, per_page=per_page))
-        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": [task_dict(t) for t in rows]}
+        tasks = services().tasks
+
+        def page_of_tasks() -> tuple[list[dict[str, Any]], int]:
+            rows, total = tasks.list_tasks(user, mine=bool(args.get("mine")), process_id=args.get("process_id"),
+                                           page=page, per_page=per_page, sort=args["sort"])
+            slas = tasks.task_slas(rows)  # one query for the page
+            return [inbox_task_dict(t, slas[t.id]) for t in rows], total
+
+        items, total = unit_of_work(page_of_tasks)
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": items}
 
 
 @blp.route("/<int:task_id>")
@@ -58,40 +74,46 @@ class TaskView(MethodView):
         ``context``: what it is about (the requester, the record's details and the start form's
         answers that its own form does not show), read-only."""
         user = current_user()
-        detail = unit_of_work(lambda: services().tasks.detail(user, task_id))
-        out = task_dict(detail.pop("task"))
-        out.update(detail)
-        return out
+        tasks = services().tasks
+
+        def read() -> dict[str, Any]:
+            detail = tasks.detail(user, task_id)
+            task = detail.pop("task")
+            out = inbox_task_dict(task, tasks.task_slas([task])[task.id])
+            out.update(detail)
+            return out
+
+        return unit_of_work(read)
 
 
 @blp.route("/<int:task_id>/claim")
 class ClaimView(MethodView):
-    @blp.response(200, TaskOut)
+    @blp.response(200, InboxTaskOut)
     @blp.doc(security=SECURITY)
     def post(self, task_id: int) -> dict[str, Any]:
         user = current_user()
-        return task_dict(unit_of_work(lambda: services().tasks.claim(user, task_id)))
+        return unit_of_work(lambda: _with_sla(services().tasks.claim(user, task_id)))
 
 
 @blp.route("/<int:task_id>/unclaim")
 class UnclaimView(MethodView):
-    @blp.response(200, TaskOut)
+    @blp.response(200, InboxTaskOut)
     @blp.doc(security=SECURITY)
     def post(self, task_id: int) -> dict[str, Any]:
         user = current_user()
-        return task_dict(unit_of_work(lambda: services().tasks.unclaim(user, task_id)))
+        return unit_of_work(lambda: _with_sla(services().tasks.unclaim(user, task_id)))
 
 
 @blp.route("/<int:task_id>/reassign")
 class ReassignView(MethodView):
     @blp.arguments(ReassignIn)
-    @blp.response(200, TaskOut)
+    @blp.response(200, InboxTaskOut)
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any], task_id: int) -> dict[str, Any]:
         """Admins hand a ready task to another user."""
         user = current_user()
         svc = services()
-        return task_dict(unit_of_work(lambda: svc.tasks.reassign(user, task_id, svc.users.get_by_username(body["username"]))))
+        return unit_of_work(lambda: _with_sla(svc.tasks.reassign(user, task_id, svc.users.get_by_username(body["username"]))))
 
 
 @blp.route("/<int:task_id>/complete")

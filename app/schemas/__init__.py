@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.services.instances import TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
     MAX_RESOLUTION_SECONDS,
@@ -129,7 +130,17 @@ class TaskOut(Schema):
     completed_at = fields.DateTime(allow_none=True)
 
 
-class TaskDetailOut(TaskOut):
+class InboxTaskOut(TaskOut):
+    """A task as the task endpoints show it: with its record's priority and SLA due instant."""
+
+    priority = fields.String(allow_none=True, metadata={"description": "the record's priority "
+                                                                       "(null: no record, or none set)"})
+    sla_due_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when the record's first running SLA clock breaches, in the past once breached "
+                       "(null: no record, or no running clock)"})
+
+
+class TaskDetailOut(InboxTaskOut):
     form_schema = fields.Dict(allow_none=True)
     ui_schema = fields.Dict(allow_none=True)
     data = fields.Dict()
@@ -138,12 +149,15 @@ class TaskDetailOut(TaskOut):
 
 
 class TaskListOut(PageOut):
-    items = fields.List(fields.Nested(TaskOut))
+    items = fields.List(fields.Nested(InboxTaskOut))
 
 
 class TaskQuery(PageQuery):
     mine = fields.Boolean(load_default=False)
     process_id = fields.String(load_default=None, validate=validate.Length(max=128))
+    sort = fields.String(load_default="age", validate=validate.OneOf(TASK_SORTS), metadata={
+        "description": "age: oldest first; due: SLA due soonest first (none last); "
+                       "priority: P1 first (none last), then by due"})
 
 
 class CompleteIn(_Body):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, false, or_, select
+from sqlalchemy import Select, bindparam, case, false, func, nulls_last, or_, select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app.clock import Clock
@@ -19,6 +21,7 @@ from app.models import (
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
+    SlaClock,
     TaskStatus,
     Ticket,
     User,
@@ -39,6 +42,7 @@ from .forms import (
     validate_start_data,
     validate_submission,
 )
+from .sla import PRIORITIES
 from .start_rights import START_RIGHTS, starter_form
 
 MAX_START_DATA_KEYS = 200
@@ -369,6 +373,56 @@ def _choice_titles(choices: list[tuple[Any, str]], value: Any) -> str | None:
     return ", ".join(t if t is not None else str(v) for t, v in zip(found, picked, strict=True)) if any(found) else None
 
 
+#: The orders of the task lists (``TaskService.list_tasks``' ``sort``): SLA due soonest first,
+#: record priority P1 first, or oldest first (the API's default).
+TASK_SORTS = ("due", "priority", "age")
+
+#: The SLA due instant of the record (``Ticket``) of the enclosing query: the earliest ``due_at``
+#: of its clocks. Only a running clock has one (the past breach instant once breached), so NULL
+#: for a record whose clocks are all paused or stopped, or that has none. Correlated: one look-up
+#: per record through the unique (ticket_id, name) index.
+_SLA_DUE = (select(func.min(SlaClock.due_at)).where(SlaClock.ticket_id == Ticket.id)
+            .correlate(Ticket).scalar_subquery())
+#: The earliest warning instant of the record's running clocks (stored ``warning_at`` stays once
+#: reached): passed, a running clock is at risk.
+_SLA_WARNING = (select(func.min(SlaClock.warning_at)).where(SlaClock.ticket_id == Ticket.id, SlaClock.due_at.is_not(None))
+                .correlate(Ticket).scalar_subquery())
+#: The record priority's rank: the policy priorities in order (P1 first), then any other value (a
+#: change's risk is its record priority), then none (no priority, or no record at all).
+_PRIORITY_RANK = case(*((Ticket.priority == name, rank) for rank, name in enumerate(PRIORITIES)),
+                      (Ticket.priority.is_not(None), len(PRIORITIES)), else_=len(PRIORITIES) + 1)
+#: Tasks without a due instant after those with one (NULL sorts first on SQLite, last on PostgreSQL).
+_BY_DUE = nulls_last(_SLA_DUE.asc())
+_TASK_ORDER = {"due": (_BY_DUE, HumanTask.id), "priority": (_PRIORITY_RANK, _BY_DUE, HumanTask.id), "age": (HumanTask.id,)}
+#: Built once (a reused statement keeps its cache key): the records of some instances, with SLA.
+_TASK_SLAS = select(Ticket.instance_id, Ticket.priority, _SLA_DUE.label("due_at"), _SLA_WARNING.label("warning_at")).where(
+    Ticket.instance_id.in_(bindparam("instance_ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class TaskSla:
+    """What a task's record says about its urgency (``TaskService.task_slas``).
+
+    ``priority``: the record's priority (None: no record, or none set). ``due_at``: the record's
+    SLA due instant, the earliest of its running clocks' (in the past once breached; None: no
+    record, or no running clock). ``state``, as of the clock's now: "breached" (``due_at``
+    reached), "at_risk" (a running clock's warning instant passed, not breached), "on_track", or
+    None without ``due_at``.
+    """
+
+    priority: str | None = None
+    due_at: datetime | None = None
+    state: str | None = None
+
+
+def _sla_state(due_at: datetime | None, warning_at: datetime | None, now: datetime) -> str | None:
+    if due_at is None:
+        return None
+    if due_at <= now:
+        return "breached"
+    return "at_risk" if warning_at is not None and warning_at <= now else "on_track"
+
+
 class TaskService:
     def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -386,8 +440,10 @@ class TaskService:
             raise NotFound(f"no task {task_id}")
         return task
 
-    def list_tasks(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int) -> tuple[list[HumanTask], int]:
-        """Ready tasks of the user's two inbox lists, oldest first.
+    def list_tasks(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int,
+                   sort: str = "age") -> tuple[list[HumanTask], int]:
+        """One page of the ready tasks of the user's two inbox lists, and how many there are
+        (counted up to ``COUNT_CAP``).
 
         ``mine=True``, "Mine": the tasks the user claimed, and the unclaimed ones assigned to them
         personally (assignedUserVar: waiting for them, nobody else may take them).
@@ -399,7 +455,18 @@ class TaskService:
         on both lists: the queue is everything they may pick up, Mine what waits for them. A task
         the user may not do (separation of duties: their own request's approval) is not in their
         queue (Mine still shows one assigned to them by name: the refusal then says why).
+
+        ``sort`` (one of ``TASK_SORTS``) orders the list, never what is on it: "age" (the default)
+        oldest first; "due" by the SLA due instant of the task's record, soonest (most overdue)
+        first, tasks without one (no record, or no running clock) last; "priority" by the record's
+        priority, P1 first, other values after P4 and none last, then as "due". Ties go oldest
+        first (task id), so pages neither repeat nor skip a task. "due" and "priority" work out
+        each listed task's due instant (a correlated look-up per record), "age" reads no record.
+        Raises ValidationFailed naming ``sort`` for any other value. The page's priorities and
+        due instants themselves: :meth:`task_slas`.
         """
+        if sort not in _TASK_ORDER:
+            raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(TASK_SORTS)}"]}})
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:
             query = query.where(or_(HumanTask.claimed_by_id == user.id,
@@ -424,8 +491,22 @@ class TaskService:
         if process_id:
             query = query.where(HumanTask.process_id == process_id)
         total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
-        rows = list(self.session.scalars(query.order_by(HumanTask.id).offset((page - 1) * per_page).limit(per_page)))
+        if sort != "age":
+            # At most one record per instance (ticket.instance_id is unique): no task is repeated.
+            query = query.outerjoin(Ticket, Ticket.instance_id == HumanTask.instance_id)
+        rows = list(self.session.scalars(query.order_by(*_TASK_ORDER[sort]).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
+
+    def task_slas(self, tasks: Sequence[HumanTask]) -> dict[int, TaskSla]:
+        """Each task's :class:`TaskSla` (its record's priority and SLA due instant, the state as of
+        now) by task id, in one query for all of them; a task without a record gets an empty one."""
+        instance_ids = sorted({task.instance_id for task in tasks})
+        if not instance_ids:
+            return {}
+        now = self.clock.now()
+        found = {row.instance_id: TaskSla(row.priority, row.due_at, _sla_state(row.due_at, row.warning_at, now))
+                 for row in self.session.execute(_TASK_SLAS, {"instance_ids": instance_ids})}
+        return {task.id: found.get(task.instance_id, TaskSla()) for task in tasks}
 
     def detail(self, user: User, task_id: int) -> dict[str, Any]:
         """Task with its resolved form, UI schema, current data, rendered instructions and

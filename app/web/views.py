@@ -15,6 +15,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, U
 from app.models import TaskStatus, User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY
+from app.services.instances import TASK_SORTS
 
 from . import auth
 from .errors import error_page, not_found_page
@@ -199,24 +200,27 @@ def tasks() -> str:
     tab = request.args.get("tab", "mine")
     tab = tab if tab in TABS else "mine"
     process_id = (request.args.get("process") or "").strip()[:128] or None
+    # The queue an agent works down: most urgent SLA first; an unknown order falls back to it.
+    sort = request.args.get("sort", "due")
+    sort = sort if sort in TASK_SORTS else "due"
     page = _page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
 
     def inbox() -> dict[str, Any]:
         rows, total = svc.tasks.list_tasks(user, mine=tab == "mine", process_id=process_id, page=page,
-                                           per_page=per_page)
+                                           per_page=per_page, sort=sort)
         counts = {name: svc.tasks.list_tasks(user, mine=name == "mine", process_id=process_id, page=1,
                                              per_page=1)[1] for name in TABS}
         definitions, _total = svc.definitions.list_latest(1, int(current_app.config["PER_PAGE_MAX"]))
-        return {"rows": rows, "total": total, "counts": counts,
+        return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows),
                 "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
                               for d in definitions]}
 
     found = unit_of_work(inbox)
     pages = max(1, -(-found["total"] // per_page))
-    return render_template("tasks.html", active="tasks", tab=tab, process_id=process_id, page=page, pages=pages,
-                           user=user, **found)
+    return render_template("tasks.html", active="tasks", tab=tab, process_id=process_id, sort=sort, page=page,
+                           pages=pages, user=user, **found)
 
 
 @bp.post("/tasks/<int:task_id>/claim")
