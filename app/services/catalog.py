@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -15,9 +16,10 @@ from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
 
 from .audit import AuditLog
-from .forms import validate_submission
+from .forms import resolve_form, validate_submission
 from .instances import InstanceService
 from .records import RecordService
+from .users import group_members
 
 REQUEST_PROCESS = "catalog_request"
 ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilment_group", "form", "approval_rule",
@@ -126,7 +128,11 @@ class CatalogService:
         schema = self._form_file(item.form)
         ui_name = item.form[:-5] + ".ui.json" if item.form.endswith(".json") else None
         ui = self._form_file(ui_name) if ui_name else None
-        return schema, ui
+        if schema is None:
+            return None, ui
+        # choices from the directory (options_from_group:NAME) as it is now; a request form has no task data
+        resolved, _ui = resolve_form(schema, ui, {}, partial(group_members, self.session))
+        return resolved, ui
 
     def request_form(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """``(schema, ui_schema)`` a running request's answers were given on: the form of its

@@ -6,7 +6,9 @@ single place that understands them:
 * :func:`check_form_definition` - deploy-time check that a form file stays inside the supported
   subset of JSON Schema (the customer's contract) and uses only known widgets.
 * :func:`resolve_form` - turn a stored form into the one shown to a user: dynamic option lists
-  (``"options_from_task_data_var:NAME"``) are filled in from task data.
+  are filled in, from task data (``"options_from_task_data_var:NAME"``) or from the people of a
+  group of the directory (``"options_from_group:NAME"``: its active members, so a form asks for
+  a person by picking one, never by typing a username that may not exist).
 * :func:`form_fields` - flatten a resolved form into an ordered list of field descriptors that an
   HTML renderer can walk without knowing JSON Schema.
 * :func:`validate_submission` - server-side validation of what the user sent back; returns the
@@ -42,7 +44,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 # jsonschema ships no type stubs in this environment (types-jsonschema is not a dependency).
@@ -61,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DYNAMIC_OPTIONS_PREFIX",
+    "DYNAMIC_GROUP_PREFIX",
+    "GroupMembers",
     "FORM_ERROR_KEY",
     "SUPPORTED_FORMATS",
     "SUPPORTED_WIDGETS",
@@ -95,6 +99,13 @@ SUPPORTED_FORMATS: Final[frozenset[str]] = frozenset({"date", "date-time", "emai
 
 DYNAMIC_OPTIONS_PREFIX: Final = "options_from_task_data_var:"
 """SpiffArena marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a task data name."""
+
+DYNAMIC_GROUP_PREFIX: Final = "options_from_group:"
+"""processdesk marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a group name: the
+choices are the group's active members (value the username, title the display name)."""
+
+GroupMembers = Callable[[str], Sequence[tuple[str, str]]]
+"""``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
 
 FORM_ERROR_KEY: Final = "_form"
 """Key in ``details["fields"]`` for errors about the submission as a whole (e.g. not an object)."""
@@ -214,17 +225,20 @@ def _choice_key(value: Any) -> tuple[str, Any]:
     return ("string", value)
 
 
-def _dynamic_var_name(value: Any) -> str | None:
-    """Return NAME when ``value`` is the SpiffArena dynamic-options marker, else None.
+def _dynamic_source(value: Any) -> tuple[str, str] | None:
+    """``("task_data", NAME)`` or ``("group", NAME)`` when ``value`` is a dynamic-options marker,
+    else None.
 
     Both spellings seen in SpiffArena forms are accepted: the bare string and a one-element list
     holding it (``"anyOf": ["options_from_task_data_var:fruits"]``).
     """
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    if isinstance(value, str) and value.startswith(DYNAMIC_OPTIONS_PREFIX):
-        name = value[len(DYNAMIC_OPTIONS_PREFIX) :].strip()
-        return name or None
+    if isinstance(value, str):
+        for prefix, kind in ((DYNAMIC_OPTIONS_PREFIX, "task_data"), (DYNAMIC_GROUP_PREFIX, "group")):
+            if value.startswith(prefix):
+                name = value[len(prefix):].strip()
+                return (kind, name) if name else None
     return None
 
 
@@ -491,7 +505,7 @@ def _check_node(node: Any, pointer: str, *, root: bool, in_items: bool) -> None:
         items = node.get("items")
         if items is None:
             raise _schema_error(pointer, 'an array field must define "items"')
-        if _dynamic_var_name(items) is not None:
+        if _dynamic_source(items) is not None:
             dynamic = True
         else:
             _check_node(items, _pointer(pointer, "items"), root=False, in_items=True)
@@ -512,7 +526,7 @@ def _check_annotations(node: Mapping[str, Any], pointer: str) -> None:
 
 
 def _has_dynamic_choices(node: Mapping[str, Any]) -> bool:
-    return any(_dynamic_var_name(node.get(keyword)) is not None for keyword in _CHOICE_KEYWORDS)
+    return any(_dynamic_source(node.get(keyword)) is not None for keyword in _CHOICE_KEYWORDS)
 
 
 def _check_choices(node: Mapping[str, Any], pointer: str, type_name: str | None) -> bool:
@@ -527,7 +541,7 @@ def _check_choices(node: Mapping[str, Any], pointer: str, type_name: str | None)
     if type_name in {"object", "array"}:
         raise _schema_error(where, f"{keyword!r} is only supported on scalar fields (use it in items)")
     value = node[keyword]
-    if _dynamic_var_name(value) is not None:
+    if _dynamic_source(value) is not None:
         return True
     if not isinstance(value, list) or not value:
         raise _schema_error(where, f"{keyword!r} must be a non-empty list")
@@ -739,7 +753,7 @@ def _field_kind(node: Mapping[str, Any]) -> str:
     type_name = node.get("type")
     if type_name == "array":
         items = node.get("items")
-        if _dynamic_var_name(items) is not None:
+        if _dynamic_source(items) is not None:
             return "multichoice"
         if isinstance(items, Mapping) and any(k in items for k in _CHOICE_KEYWORDS):
             return "multichoice"
@@ -811,7 +825,8 @@ def _check_order(order: Any, properties: Mapping[str, Any], where: str, is_objec
 
 
 def resolve_form(
-    schema: dict[str, Any], ui_schema: dict[str, Any] | None, task_data: Mapping[str, Any]
+    schema: dict[str, Any], ui_schema: dict[str, Any] | None, task_data: Mapping[str, Any],
+    members: GroupMembers | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(schema, ui_schema)`` ready to show a user, as deep copies (inputs are untouched).
 
@@ -826,38 +841,55 @@ def resolve_form(
     list (``"oneOf": []``): it renders with nothing to pick, and any submitted value for it fails
     validation ("has no available choices"); if the field is optional it may still be left out.
     Both cases are logged as warnings. Defaults, titles and everything else are kept as written.
+
+    ``"options_from_group:NAME"`` becomes the active members of group ``NAME`` as ``members``
+    gives them (title "Display Name (username)"); none without ``members``, or for an unknown or
+    empty group. A value given before (a default, an earlier answer) of someone no longer in the
+    group is no choice: the user picks someone who is.
     A ``None`` ui_schema becomes ``{}``. Never raises for well-formed (checked) forms.
     """
     resolved = copy.deepcopy(schema)
-    _resolve_node(resolved, task_data)
+    _resolve_node(resolved, task_data, members)
     return resolved, copy.deepcopy(ui_schema) if ui_schema is not None else {}
 
 
-def _resolve_node(node: Any, task_data: Mapping[str, Any]) -> None:
+def _resolve_node(node: Any, task_data: Mapping[str, Any], members: GroupMembers | None) -> None:
     if not isinstance(node, dict):
         return
     for keyword in _CHOICE_KEYWORDS:
-        name = _dynamic_var_name(node.get(keyword))
-        if name is not None:
+        source = _dynamic_source(node.get(keyword))
+        if source is not None:
             del node[keyword]
-            node["oneOf"] = _choices_from_task_data(task_data, name)
+            node["oneOf"] = _dynamic_choices(source, task_data, members)
     items = node.get("items")
-    name = _dynamic_var_name(items)
-    if name is not None:
-        node["items"] = {"oneOf": _choices_from_task_data(task_data, name)}
+    source = _dynamic_source(items)
+    if source is not None:
+        node["items"] = {"oneOf": _dynamic_choices(source, task_data, members)}
     else:
-        _resolve_node(items, task_data)
+        _resolve_node(items, task_data, members)
     properties = node.get("properties")
     if isinstance(properties, dict):
         for sub in properties.values():
-            _resolve_node(sub, task_data)
+            _resolve_node(sub, task_data, members)
 
 
-def _choices_from_task_data(task_data: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
-    raw = task_data.get(name) if isinstance(task_data, Mapping) else None
-    if not isinstance(raw, (list, tuple)):
-        logger.warning("form options variable %r is missing from task data or not a list", name)
-        return []
+def _dynamic_choices(source: tuple[str, str], task_data: Mapping[str, Any],
+                     members: GroupMembers | None) -> list[dict[str, Any]]:
+    kind, name = source
+    if kind == "task_data":
+        raw = task_data.get(name) if isinstance(task_data, Mapping) else None
+        if not isinstance(raw, (list, tuple)):
+            logger.warning("form options variable %r is missing from task data or not a list", name)
+            return []
+        return _choices_from_entries(raw, name)
+    people = list(members(name)) if members is not None else []
+    if not people:
+        logger.warning("form options group %r has no active members (or no directory was given)", name)
+    return _choices_from_entries([{"value": username, "label": f"{display} ({username})" if display and display != username
+                                   else username} for username, display in people], name)
+
+
+def _choices_from_entries(raw: Sequence[Any], name: str) -> list[dict[str, Any]]:
     choices: list[dict[str, Any]] = []
     seen: set[tuple[str, Any]] = set()
     for entry in raw:
@@ -1085,10 +1117,11 @@ def validate_submission(
     task_data: Mapping[str, Any],
     *,
     coerce_strings: bool = False,
+    members: GroupMembers | None = None,
 ) -> dict[str, Any]:
     """Validate a form submission server-side and return the cleaned data.
 
-    The form is first resolved against ``task_data`` (see :func:`resolve_form`). Cleaning:
+    The form is first resolved against ``task_data`` and ``members`` (see :func:`resolve_form`). Cleaning:
 
     * only declared fields are kept; unknown fields are dropped silently, at every nesting level;
     * ``None`` counts as absent; an absent optional field gets the schema ``default`` if any
@@ -1135,7 +1168,7 @@ def validate_submission(
             item ...". A submission that is not an object is reported under
             :data:`FORM_ERROR_KEY`.
     """
-    resolved, ui = resolve_form(schema, ui_schema, task_data)
+    resolved, ui = resolve_form(schema, ui_schema, task_data, members)
     if not isinstance(data, Mapping):
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": {FORM_ERROR_KEY: ["must be an object"]}})
     if coerce_strings:

@@ -44,6 +44,7 @@ from .forms import (
 )
 from .sla import PRIORITIES
 from .start_rights import START_RIGHTS, starter_form
+from .users import group_members
 
 MAX_START_DATA_KEYS = 200
 
@@ -123,7 +124,15 @@ class InstanceService:
         fields read-only but for staff: :func:`~app.services.start_rights.starter_form`), or None
         when it has none. Raises ValidationFailed if the deployed form is broken."""
         form = START_FORMS.get(self.session, process_id)
-        return None if form is None else starter_form(form[0], form[1], user)
+        if form is None:
+            return None
+        schema, ui_schema = starter_form(form[0], form[1], user)
+        # choices from the directory (options_from_group:NAME) as it is now, not as cached
+        return resolve_form(schema, ui_schema, {}, self.group_members)[0], ui_schema
+
+    def group_members(self, group: str) -> list[tuple[str, str]]:
+        """What a form's ``options_from_group:NAME`` offers: :func:`~app.services.users.group_members`."""
+        return group_members(self.session, group)
 
     def startable(self, user: User, process_ids: Sequence[str]) -> list[str]:
         """Those of ``process_ids`` the user may start (their declared start roles, else any
@@ -526,7 +535,7 @@ class TaskService:
         schema = definition.forms.get(task.form) if task.form else None
         ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
         if schema is not None:
-            schema, ui_schema = resolve_form(schema, ui_schema, data)
+            schema, ui_schema = resolve_form(schema, ui_schema, data, self.instances.group_members)
         about: Mapping[str, Any] | None = None
         if view is not None:
             about = data  # what the detail returns anyway
@@ -578,7 +587,7 @@ class TaskService:
         form = self.instances.start_form(instance.process_id, data)
         if form is not None:
             listed = {entry["name"] for entry in entries}
-            for field in form_fields(*resolve_form(form[0], form[1], data)):
+            for field in form_fields(*resolve_form(form[0], form[1], data, self.instances.group_members)):
                 value = _dotted(data, field["name"])
                 if (field["name"] in listed or field["name"].split(".")[0] in shown
                         or field["widget"] in _UNSHOWN_WIDGETS or _blank(value)):
@@ -681,7 +690,8 @@ class TaskService:
         schema = definition.forms.get(task.form) if task.form else None
         if schema is not None:
             ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
-            clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings)
+            clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings,
+                                        members=self.instances.group_members)
         else:
             clean = {}
         completer_var = view.properties.get("setUserVar")

@@ -72,6 +72,16 @@ def form(name: str | None) -> dict[str, Any] | None:
 # -- people ---------------------------------------------------------------------------------------------
 
 
+#: The directory's groups as forms see them (``options_from_group:NAME``): members with display names.
+DIRECTORY: dict[str, list[tuple[str, str]]] = {
+    "Implementers": [("ivan", "Ivan"), ("isla", "Isla")],
+}
+
+
+def members(group: str) -> list[tuple[str, str]]:
+    return DIRECTORY.get(group, [])
+
+
 def user(name: str, groups: Iterable[str] = ()) -> dict[str, Any]:
     """A user as the platform hands it to scripts."""
     return {"id": sum(map(ord, name)), "username": name, "display_name": name.title(),
@@ -187,7 +197,7 @@ class ProcessHarness(EngineHarness):
         """Submit like the platform: validate against the task's form, write ``setUserVar``, complete."""
         assert actor.current_user is not None
         schema, ui = self.task_forms(task)
-        clean = validate_submission(schema, ui, data, task.data)
+        clean = validate_submission(schema, ui, data, task.data, members=members)
         set_user_var = task.properties.get("setUserVar")
         if set_user_var:
             clean[set_user_var] = actor.current_user["username"]

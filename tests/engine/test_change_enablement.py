@@ -27,6 +27,7 @@ from tests.engine.harness import (
     form,
     identity,
     max_depth,
+    members,
     synced_record,
 )
 
@@ -508,6 +509,7 @@ def test_change_risk_decision(h: Harness, impact: str, users: int, rollback: str
     ("change-assess.json", {**ASSESS_LOW, "impact": "extreme"}, "impact"),
     ("change-assess.json", {**ASSESS_LOW, "affected_users": -1}, "affected_users"),
     ("change-assess.json", {**ASSESS_LOW, "implementer": ""}, "implementer"),
+    ("change-assess.json", {**ASSESS_LOW, "implementer": "nobody"}, "implementer"),  # not an implementer
     ("change-approve.json", {"approved": False}, "approval_comment"),
     ("change-approve.json", {"approval_comment": "ok"}, "approved"),
     ("change-revise.json", {"revision_decision": "maybe"}, "revision_decision"),
@@ -521,14 +523,14 @@ def test_change_risk_decision(h: Harness, impact: str, users: int, rollback: str
 ])
 def test_forms_refuse_bad_submissions(name: str, bad: dict[str, Any], field: str):
     with pytest.raises(ValidationFailed) as info:
-        validate_submission(form(name) or {}, form(name.replace(".json", ".ui.json")), bad, {})
+        validate_submission(form(name) or {}, form(name.replace(".json", ".ui.json")), bad, {}, members=members)
     assert field in info.value.details["fields"]
 
 
 def test_web_form_posts_are_understood():
     cleaned = validate_submission(form("change-assess.json") or {}, form("change-assess.ui.json"),
                                   {"impact": "medium", "affected_users": "250", "rollback_difficulty": "easy",
-                                   "implementer": "ivan"}, {}, coerce_strings=True)
+                                   "implementer": "ivan"}, {}, coerce_strings=True, members=members)
     assert cleaned["affected_users"] == 250 and cleaned["has_tested"] is False
     cleaned = validate_submission(form("change-approve.json") or {}, form("change-approve.ui.json"),
                                   {"approved": "false", "approval_comment": "No."},

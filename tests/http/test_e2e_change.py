@@ -626,3 +626,35 @@ def test_the_inbox_filtered_by_process_lists_the_approval_cycle_tasks(desk: Desk
     listed = desk.client.get("/api/v1/tasks?process_id=change_enablement", headers=desk.auth("cora")).get_json()
     assert [t["id"] for t in listed["items"]] == [assess["id"]]
     assert assess["process_id"] == "change_enablement"
+
+
+# -- the implementer is a person of the Implementers group, picked, not typed -------------------------------
+
+
+def test_the_implementer_is_picked_from_the_implementers_group(desk: Desk, services):
+    services.users.get_by_username("ivan").display_name = "Ivan Implementer"
+    services.session.commit()
+    # a name that is no implementer is refused at the start, naming the field and offering the group
+    response = desk.client.post("/api/v1/instances", headers=desk.auth("alex"), json={
+        "process_id": "change_enablement", "data": {**CHANGE, "change_type": "emergency", "implementer": "ivna"}})
+    body = assert_error(response, 422, "validation_failed")
+    assert body["details"]["fields"]["implementer"] == ["must be one of: Ivan Implementer (ivan)"]
+    # the assessment's form offers the group's active members, by name
+    number, instance_id = raise_change(desk)
+    assess = desk.task_id(number, "assess", "cora")
+    detail = look(desk, assess, "cora").get_json()
+    assert detail["form_schema"]["properties"]["implementer"]["oneOf"] == [
+        {"const": "ivan", "title": "Ivan Implementer (ivan)"}]
+    refused = desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "rita"}, status=422)
+    assert refused["details"]["fields"]["implementer"] == ["must be one of: Ivan Implementer (ivan)"]
+    # a new member is offered at once; one who leaves (deactivated) no longer is
+    services.users.create_user("ines", "ines-test-pw-1", roles=["agent"], groups=["Implementers"],
+                               display_name="Ines Implementer")
+    services.users.get_by_username("ivan").active = False
+    services.session.commit()
+    detail = look(desk, assess, "cora").get_json()
+    assert detail["form_schema"]["properties"]["implementer"]["oneOf"] == [
+        {"const": "ines", "title": "Ines Implementer (ines)"}]
+    desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "ivan"}, status=422)
+    desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "ines"})
+    assert desk.instance(instance_id)["data"]["implementer"] == "ines"

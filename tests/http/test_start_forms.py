@@ -226,6 +226,10 @@ def test_a_task_is_reassigned_only_to_someone_who_may_complete_it(desk: Desk):
 
 
 def test_a_task_is_not_reassigned_to_someone_its_separation_of_duties_excludes(desk: Desk):
+    users = desk.services.users
+    implementers = users.ensure_group("Implementers")
+    implementers.members.append(users.get_by_username("cora"))  # she implements too
+    desk.services.session.commit()
     number = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
     desk.complete(number, "assess", "cora", {**ASSESS, "implementer": "cora"})  # cora implements: she may not approve
     approve = desk.task_id(number, "manager_approve")

@@ -1039,3 +1039,55 @@ def test_boolean_choices_keep_the_forms_own_labels():
     fields = {f["name"]: f for f in form_fields(schema, {"approved": {"ui:widget": "radio"}, "plain": {"ui:widget": "radio"}})}
     assert fields["approved"]["choices"] == [(True, "Approve"), (False, "Reject")]
     assert fields["plain"]["choices"] == [(True, "Yes"), (False, "No")]
+
+
+# -- choices from the directory: options_from_group ----------------------------------------------------
+
+PEOPLE_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["owner"],
+    "properties": {
+        "owner": {"type": "string", "title": "Owner", "oneOf": "options_from_group:Implementers"},
+        "reviewers": {"type": "array", "title": "Reviewers", "items": "options_from_group:CAB"},
+    },
+}
+DIRECTORY = {"Implementers": [("ivan", "Ivan Implementer"), ("isla", "isla")], "CAB": [("cab1", "Carl")]}
+
+
+def directory(group: str) -> list[tuple[str, str]]:
+    return DIRECTORY.get(group, [])
+
+
+def test_group_choices_are_the_members_by_name_and_checked_on_submit():
+    check_form_definition(PEOPLE_FORM, None, "people.json")  # a deployable form
+    schema, _ui = resolve_form(PEOPLE_FORM, None, {}, directory)
+    assert schema["properties"]["owner"]["oneOf"] == [{"const": "ivan", "title": "Ivan Implementer (ivan)"},
+                                                      {"const": "isla", "title": "isla"}]
+    assert schema["properties"]["reviewers"]["items"] == {"oneOf": [{"const": "cab1", "title": "Carl (cab1)"}]}
+    assert PEOPLE_FORM["properties"]["owner"]["oneOf"] == "options_from_group:Implementers"  # input untouched
+    assert validate_submission(PEOPLE_FORM, None, {"owner": "isla", "reviewers": ["cab1"]}, {}, members=directory) == {
+        "owner": "isla", "reviewers": ["cab1"]}
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(PEOPLE_FORM, None, {"owner": "mallory", "reviewers": ["ivan"]}, {}, members=directory)
+    fields = info.value.details["fields"]
+    assert fields["owner"] == ["must be one of: Ivan Implementer (ivan), isla"] and "reviewers" in fields
+
+
+def test_group_choices_without_a_directory_or_members_offer_nobody(caplog):
+    caplog.set_level(logging.WARNING, logger="app.services.forms")
+    schema, _ui = resolve_form(PEOPLE_FORM, None, {})
+    assert schema["properties"]["owner"]["oneOf"] == []
+    assert "'Implementers' has no active members" in caplog.text
+    schema, _ui = resolve_form(PEOPLE_FORM, None, {}, lambda group: [])
+    assert schema["properties"]["owner"]["oneOf"] == []
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(PEOPLE_FORM, None, {"owner": "ivan"}, {}, members=lambda group: [])
+    assert "owner" in info.value.details["fields"]
+
+
+def test_an_empty_group_name_is_refused_at_deploy():
+    bad = copy.deepcopy(PEOPLE_FORM)
+    bad["properties"]["owner"]["oneOf"] = "options_from_group: "
+    with pytest.raises(ValidationFailed) as info:
+        check_form_definition(bad, None, "people.json")
+    assert "/properties/owner/oneOf" in str(info.value.details)

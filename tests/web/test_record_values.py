@@ -241,7 +241,9 @@ def shipped_option_titles() -> set[str]:
             for name, node in schema.get("properties", {}).items():
                 if name in variables:
                     node = node.get("items", node)
-                    titles |= {e["title"] for e in node.get("oneOf", []) + node.get("anyOf", [])}
+                    # dynamic choices (the people of a group) are a marker string: no fixed titles
+                    lists = [node.get(key) for key in ("oneOf", "anyOf")]
+                    titles |= {e["title"] for found in lists if isinstance(found, list) for e in found}
     return titles
 
 
