@@ -80,9 +80,8 @@ def canonical_xml(root: etree._Element) -> bytes:
     """
     copy = etree.fromstring(etree.tostring(root), _parser())
     for node in copy.iter():
-        if not isinstance(node.tag, str):
-            continue  # a comment or processing instruction: dropped by c14n (with_comments=False)
-        if node.text is not None and not node.text.strip():
+        # a comment's or processing instruction's own text is its content; the text after it is layout
+        if isinstance(node.tag, str) and node.text is not None and not node.text.strip():
             node.text = None
         if node.tail is not None and not node.tail.strip():
             node.tail = None

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.engine import ACCESS_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
+from app.engine import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
 
@@ -141,20 +141,38 @@ class DefinitionService:
                 checked_start_form(form_name, files[form_name], ui_name, files.get(ui_name))
 
     def _check_scope(self, process_id: str, compiled: list[CompiledProcess], uploaded: dict[str, bytes]) -> None:
-        """Refuse a deploy from ``process_id``'s page that would create or change another process."""
+        """Refuse a deploy from ``process_id``'s page that is not about that process.
+
+        Each uploaded file must be the process's: its diagram, a file it uses (called processes,
+        forms, record mapping), one of its own start form, access or record files, or a DMN file.
+        A file it shares with others (a form, a called process) may version them too, but a
+        deploy that changes other processes and not this one (a DMN only they use) is refused,
+        and so is one that would create a process.
+        """
+        own = next((p for p in compiled if p.process_id == process_id), None)
+        mine = set(own.files_used) | {own.filename} if own is not None else set()
+        mine |= {process_id + suffix for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX, ACCESS_SUFFIX, RECORD_SUFFIX)}
+        for name in sorted(uploaded):
+            if name not in mine and not name.lower().endswith(".dmn"):
+                raise ValidationFailed(
+                    f"{name} is not a file of the process '{process_id}': deploy it from the process list",
+                    code="invalid_definition", details={"file": name, "process_id": process_id, "field": "files"})
         hashes = dict(self.session.execute(
             select(ProcessDefinition.process_id, ProcessDefinition.content_hash)
             .where(ProcessDefinition.is_latest.is_(True))).tuples().all())
-        for process in compiled:
-            if process.process_id == process_id or process.same_content(hashes.get(process.process_id)):
+        changed = [p for p in compiled if not p.same_content(hashes.get(p.process_id))]
+        this_changes = any(p.process_id == process_id for p in changed)
+        dmn = sorted(name for name in uploaded if name.lower().endswith(".dmn"))
+        for process in changed:
+            if process.process_id == process_id:
                 continue
-            # The file to blame: its diagram if uploaded, else an uploaded file it uses, else the first.
-            used = [name for name in sorted(uploaded) if name in process.files_used]
-            blamed = process.filename if process.filename in uploaded else (used or sorted(uploaded))[0]
-            what = "create" if process.process_id not in hashes else "change"
+            new = process.process_id not in hashes
+            if not new and (this_changes or not dmn):
+                continue  # a file both use, or no upload of this page's made the difference
+            blamed = process.filename if process.filename in uploaded else (dmn or sorted(uploaded))[0]
             raise ValidationFailed(
-                f"{blamed} would {what} the process '{process.process_id}', not '{process_id}': "
-                "deploy it from the process list",
+                f"{blamed} would {'create' if new else 'change'} the process '{process.process_id}', "
+                f"not '{process_id}': deploy it from the process list",
                 code="invalid_definition",
                 details={"file": blamed, "process_id": process.process_id, "field": "files"})
 

@@ -140,23 +140,39 @@ def test_a_process_page_deploys_that_process_only(web, desk, services):
     assert refused.status_code == 422
     body = text_of(refused)
     assert "Nothing was deployed" in body and "<code>change_enablement.bpmn</code>" in body
-    assert "would change the process &#39;change_enablement&#39;, not &#39;incident_management&#39;" in body
+    assert "change_enablement.bpmn is not a file of the process &#39;incident_management&#39;" in body
     # with the incident's own file beside it, still nothing is deployed
     both = upload(web, "/processes/incident_management/deploy", ("incident_management.bpmn", relabelled()),
                   ("change_enablement.bpmn", other))
     assert both.status_code == 422
-    assert [v.version for v in services.definitions.versions("incident_management")] == [1]
-    assert [v.version for v in services.definitions.versions("change_enablement")] == [1]
+    # another process's start rights, start form or an unused form are not this page's either
+    for name, text in (("change_enablement.access.json", '{"start_roles": ["requester"]}'),
+                       ("change_enablement.start.json", (ROOT / "forms" / "change_enablement.start.json").read_text()),
+                       ("spare-form.json", '{"type": "object", "properties": {}}')):
+        sidecar = upload(web, "/processes/incident_management/deploy", (name, text))
+        assert sidecar.status_code == 422, name
+        assert f"{name} is not a file of the process &#39;incident_management&#39;" in text_of(sidecar)
+    # a decision table only another process uses changes that process alone: refused
+    dmn = (ROOT / "processes" / "priority_matrix.dmn").read_text()
+    changed_dmn = dmn.replace('"P4"', '"P3"', 1)
+    assert changed_dmn != dmn
+    decided = upload(web, "/processes/change_enablement/deploy", ("priority_matrix.dmn", changed_dmn))
+    assert decided.status_code == 422
+    assert "would change the process &#39;incident_management&#39;, not &#39;change_enablement&#39;" in text_of(decided)
     # a new process is not this page's either
     created = upload(web, "/processes/incident_management/deploy", *NEW_PROCESS)
     assert created.status_code == 422
-    assert "simple_request.bpmn would create the process &#39;simple_request&#39;" in text_of(created)
-    # another process's file as deployed is no change of it: accepted, nothing deployed
-    same = upload(web, "/processes/incident_management/deploy", ("change_enablement.bpmn", CHANGE.read_text()))
-    assert same.status_code == 302
-    assert "Nothing changed" in text_of(web.get(same.headers["Location"]))
+    assert "approve-schema.json is not a file of the process &#39;incident_management&#39;" in text_of(created)
+    assert [v.version for v in services.definitions.versions("incident_management")] == [1]
+    assert [v.version for v in services.definitions.versions("change_enablement")] == [1]
+    assert services.definitions.latest("incident_management").files_used  # (still the shipped version)
+    # the process's own files are deployed from its page, its start rights too
+    own = upload(web, "/processes/incident_management/deploy", ("incident_management.bpmn", relabelled()),
+                 ("incident_management.access.json", '{"start_roles": ["requester", "agent"]}'))
+    assert own.status_code == 302
+    assert "Deployed: incident_management v2." in text_of(web.get(own.headers["Location"]))
     # the editor's save is bound to its process the same way
-    saved = web.post("/processes/incident_management/save", {"xml": relabelled()})
+    saved = web.post("/processes/incident_management/save", {"xml": relabelled("Triage the incident", "Triage it")})
     assert saved.status_code == 200 and saved.get_json()["changed"] is True
 
 
