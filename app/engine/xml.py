@@ -9,6 +9,7 @@ encoding the byte scan does not see.
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 
 from lxml import etree
 
@@ -78,7 +79,7 @@ def canonical_xml(root: etree._Element) -> bytes:
     position or size gives other bytes. Text that is not only whitespace (scripts, conditions,
     documentation) is kept exactly: Python's indentation is meaning. ``root`` is not modified.
     """
-    copy = etree.fromstring(etree.tostring(root), _parser())
+    copy = deepcopy(root)
     for node in copy.iter():
         # a comment's or processing instruction's own text is its content; the text after it is layout
         if isinstance(node.tag, str) and node.text is not None and not node.text.strip():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -19,7 +18,6 @@ from .audit import AuditLog
 from .forms import resolve_form, validate_submission
 from .instances import InstanceService
 from .records import RecordService
-from .users import group_members
 
 REQUEST_PROCESS = "catalog_request"
 ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilment_group", "form", "approval_rule",
@@ -131,7 +129,7 @@ class CatalogService:
         if schema is None:
             return None, ui
         # choices from the directory (options_from_group:NAME) as it is now; a request form has no task data
-        resolved, _ui = resolve_form(schema, ui, {}, partial(group_members, self.session))
+        resolved, _ui = resolve_form(schema, ui, {}, self.instances.group_members)
         return resolved, ui
 
     def request_form(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError
-from app.models import CatalogItem, Group, ItemStatus, ProcessInstance, Ticket, User
+from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
 from app.services.audit import json_safe
 from app.services.notifications import Person
+from app.services.users import group_members
 
 if TYPE_CHECKING:
     from . import Services
@@ -130,9 +131,7 @@ class PlatformOperations:
         return {"notified": count}
 
     def op_get_group_members(self, params: dict[str, Any]) -> dict[str, Any]:
-        group = self.services.session.scalar(select(Group).where(Group.name == str(params["group"])))
-        members = sorted(u.username for u in group.members if u.active) if group else []
-        return {"members": members}
+        return {"members": sorted(username for username, _name in group_members(self.services.session, str(params["group"])))}
 
     def op_get_manager(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.services.session.scalar(select(User).where(User.username == str(params["username"])))

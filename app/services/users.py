@@ -161,10 +161,6 @@ class UserService:
             self.audit.record("user_locale_changed", user, payload={"locale": locale})
         return user
 
-    def group_members(self, group: str) -> list[tuple[str, str]]:
-        """:func:`group_members` of this session."""
-        return group_members(self.session, group)
-
     def usernames(self, ids: Iterable[int | None]) -> dict[int, str]:
         wanted = {i for i in ids if i is not None}
         if not wanted:

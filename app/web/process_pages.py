@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
@@ -76,20 +78,24 @@ def _list_page(errors: list[dict[str, Any]] | None = None, message: str | None =
 @bp.route("/processes/deploy", methods=["POST"])
 def processes_deploy() -> Any:
     """Deploy files of any process (new processes, files several share) from the process list."""
+    return _deploy_uploads(None, _list_page, url_for("web.processes"))
+
+
+def _deploy_uploads(only_process: str | None, page: Callable[..., Any], done: str) -> Any:
+    """Deploy the posted ``files`` (``only_process``: see ``DefinitionService.deploy``); on
+    success flash what was deployed and redirect to ``done``, else ``page`` lists the errors."""
     user = signed_in_user()
-    svc = services()
     uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
     if not uploads:
-        return _list_page(message=_("Choose one or more files to upload."), status=422)
+        return page(message=_("Choose one or more files to upload."), status=422)
     try:
-        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads))
+        result = unit_of_work(lambda: services().definitions.deploy(user, uploads, only_process=only_process))
     except ProcessdeskError as err:
         if err.status in (403, 404):
             raise
-        return _list_page(errors=_error_list(err), message=_("Nothing was deployed: the files have errors."),
-                          status=err.status)
+        return page(errors=_error_list(err), message=_("Nothing was deployed: the files have errors."), status=err.status)
     flash(_deployed_message(result), "success")
-    return redirect(url_for("web.processes"))
+    return redirect(done)
 
 
 def _deployed_message(result: DeployResult) -> str:
@@ -152,21 +158,9 @@ def _error_list(err: ProcessdeskError) -> list[dict[str, Any]]:
 
 @bp.route("/processes/<process_id>/deploy", methods=["POST"])
 def process_deploy(process_id: str) -> Any:
-    user = signed_in_user()
-    svc = services()
-    unit_of_work(lambda: svc.definitions.versions(process_id))  # 404 for an unknown process
-    uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
-    if not uploads:
-        return _detail_page(process_id, message=_("Choose one or more files to upload."), status=422)
-    try:
-        result = unit_of_work(lambda: svc.definitions.deploy(user, uploads, only_process=process_id))
-    except ProcessdeskError as err:
-        if err.status in (403, 404):
-            raise
-        return _detail_page(process_id, errors=_error_list(err),
-                            message=_("Nothing was deployed: the files have errors."), status=err.status)
-    flash(_deployed_message(result), "success")
-    return redirect(url_for("web.process", process_id=process_id))
+    signed_in_user()
+    unit_of_work(lambda: services().definitions.versions(process_id))  # 404 for an unknown process
+    return _deploy_uploads(process_id, partial(_detail_page, process_id), url_for("web.process", process_id=process_id))
 
 
 @bp.route("/processes/<process_id>/save", methods=["POST"])
