@@ -35,6 +35,7 @@ KINDS = {
     "xor": "exclusiveGateway",
     "and": "parallelGateway",
     "or": "inclusiveGateway",
+    "event": "eventBasedGateway",
     "call": "callActivity",
     "sub": "subProcess",
     "catch": "intermediateCatchEvent",
@@ -48,7 +49,7 @@ COL_W, LANE_H, ROW_H, LEFT, TOP, LANE_LABEL = 170, 170, 120, 70, 60, 30
 def _shape_kind(kind: str) -> str:
     if kind in ("start", "end", "catch", "throw", "boundary"):
         return "event"
-    if kind in ("xor", "and", "or"):
+    if kind in ("xor", "and", "or", "event"):
         return "gateway"
     return "task"
 

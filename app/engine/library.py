@@ -402,12 +402,21 @@ class ProcessLibrary:
                 if isinstance(value, str) and value:
                     self._check(value, "eval", task, element_id, index, key)
             event = task.get("event_definition") or {}
-            expression = event.get("expression")
-            if isinstance(expression, str) and expression:
-                self._check(expression, "eval", task, element_id, index, "expression")
-                timer_kind = _TIMER_TYPES.get(event.get("typename", ""))
-                if timer_kind:
-                    self._check_timer_literal(expression, timer_kind, task, element_id, index)
+            # An event-based gateway holds the definitions of the events after it.
+            events = [event, *(event.get("event_definitions") or [])]
+            if sum(1 for e in events if e.get("typename") in _TIMER_TYPES) > 1:
+                file, line = index.locate(element_id)
+                raise DefinitionError(  # SpiffWorkflow keeps one due time per gateway: they would share it
+                    f"'{task.get('bpmn_name') or element_id}' waits for more than one timer; an event-based gateway "
+                    "may lead to one timer event only", file=file, element_id=element_id,
+                    element_name=task.get("bpmn_name"), line=line, error_type="unsupported_element")
+            for event in events:
+                expression = event.get("expression")
+                if isinstance(expression, str) and expression:
+                    self._check(expression, "eval", task, element_id, index, "expression")
+                    timer_kind = _TIMER_TYPES.get(event.get("typename", ""))
+                    if timer_kind:
+                        self._check_timer_literal(expression, timer_kind, task, element_id, index)
             table = task.get("decision_table")
             if table:
                 self._check_decision_table(table, task, index)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,9 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _CaughtMessage
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import StandardLoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
@@ -32,7 +36,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import joins, state_change, timer_bounds, walk
+from . import event_gateway, joins, state_change, timer_bounds, walk
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .joins import stuck_join
@@ -67,6 +71,7 @@ walk.install()
 state_change.install()
 joins.install()
 timer_bounds.install()
+event_gateway.install()
 
 
 #: Service tasks call platform operations: (operation name, evaluated params) -> JSON-able result.
@@ -120,6 +125,20 @@ class SpecBundle:
     key: str
     spec: Any
     subprocess_specs: dict[str, Any]
+
+    @cached_property
+    def caught_messages(self) -> frozenset[str]:
+        """The names of the messages some event of this version (or of a subprocess it embeds or
+        calls) can catch: who may be waiting for a message, known without loading any run."""
+        names: set[str] = set()
+        for spec in (self.spec, *self.subprocess_specs.values()):
+            for task_spec in spec.task_specs.values():
+                definition = getattr(task_spec, "event_definition", None)
+                # an event-based gateway holds the definitions of the events after it
+                for one in (definition, *(getattr(definition, "event_definitions", None) or ())):
+                    if isinstance(one, _CaughtMessage):
+                        names.add(one.name)
+        return frozenset(names)
 
 
 class ProcessEngine:
@@ -450,10 +469,19 @@ class WorkflowRun:
     def next_timer_at(self) -> datetime | None:
         """The earliest due time of any waiting timer, for the scheduler's indexed column."""
         due: list[datetime] = []
+        values = []
+        gateways = False
         for event in self._wf.waiting_events():
-            if "Timer" not in event.event_type:
-                continue
-            value = event.value
+            if event.event_type == "MultipleEventDefinition":
+                gateways = True
+            elif "Timer" in event.event_type:
+                values.append(event.value)
+        if gateways:
+            # An event-based gateway waits as one task for all its events; the timer among them
+            # keeps its due time in that task's data (a gateway takes at most one timer: a second
+            # would share it, refused at deploy).
+            values += self._gateway_timer_values()
+        for value in values:
             if isinstance(value, dict):
                 value = value.get("next")
             if isinstance(value, str):
@@ -462,6 +490,15 @@ class WorkflowRun:
                 except ValueError:
                     continue
         return min(due) if due else None
+
+    def _gateway_timer_values(self) -> list[Any]:
+        found = []
+        for task in self._wf.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MultipleEventDefinition) and any(
+                    isinstance(d, TimerEventDefinition) for d in definition.event_definitions):
+                found.append(task._get_internal_data("event_value"))
+        return found
 
     def history_path(self) -> list[str]:
         """BPMN ids of completed elements, oldest first (for highlighting a diagram)."""
@@ -500,9 +537,16 @@ class WorkflowRun:
             definition = getattr(task.task_spec, "event_definition", None)
             if definition is None:
                 continue
-            if "Timer" not in type(definition).__name__:
-                if "Multiple" in type(definition).__name__:
-                    unknown += 1  # may hold a timer among its events
+            spec = task.task_spec
+            if isinstance(definition, MultipleEventDefinition):
+                # An event-based gateway: the parser moved its catch events' definitions into
+                # the gateway's, in the order of its outputs; report the timer's catch event.
+                timers = [i for i, d in enumerate(definition.event_definitions) if isinstance(d, TimerEventDefinition)]
+                if not timers:
+                    continue
+                if len(spec.outputs) == len(definition.event_definitions):
+                    spec = spec.outputs[timers[0]]
+            elif "Timer" not in type(definition).__name__:
                 continue
             value = task.internal_data.get("event_value")
             due = value.get("next") if isinstance(value, dict) else value
@@ -513,7 +557,7 @@ class WorkflowRun:
             if due_at is None:
                 unknown += 1
             elif due_at <= now:
-                due_before[task.id] = (task.task_spec.bpmn_id, task.task_spec.bpmn_name, due_at, str(value))
+                due_before[task.id] = (spec.bpmn_id, spec.bpmn_name, due_at, str(value))
         if not due_before and not unknown:
             return []  # nothing is due: no engine step needed
         self.refresh_timers(identity)
@@ -584,7 +628,10 @@ class WorkflowRun:
         """Deliver a BPMN message by name. Raises MessageNotExpected if nothing waits for it."""
         event = BpmnEvent(MessageEventDefinition(name), payload)
         try:
-            self._wf.send_event(event)
+            # on the engine's clock: catching looks at waiting timers too (an event-based
+            # gateway's), and must judge them by the time every other step does
+            with _clock(self._now):
+                self._wf.send_event(event)
         except WorkflowException:
             raise MessageNotExpected(f"this instance is not waiting for message '{name}'") from None
         self.advance(identity)
