@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     from .engine import ProcessEngine, ProcessLibrary
     from .services import Runtime
     from .services.audit import install_session_hooks
+    from .services.linked_updates import install_session_hooks as install_linked_updates
     from .services.operations import OPERATIONS
 
     app = Flask(__name__, instance_relative_config=True)
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.config["SECRET_KEY"] = settings["SECRET_KEY"]
 
     install_session_hooks()
+    install_linked_updates()
     db_engine = make_engine(settings["DATABASE_URL"], echo=bool(settings["SQL_ECHO"]))
     clock = clock or SystemClock()
     runtime = Runtime(

@@ -18,6 +18,7 @@ from .definitions import DefinitionService
 from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
+from .linked_updates import LinkedUpdates
 from .notifications import NotificationService
 from .operations import PlatformOperations
 from .records import RecordService
@@ -64,8 +65,14 @@ class Services:
                               self._record_changed)
 
     def _record_changed(self, ticket: Ticket, changes: dict[str, Any], actor: User | None = None, /) -> None:
-        """A record changed (a step, or a comment that answers it): its SLA clocks follow."""
+        """A record changed (a step, a cancellation, or a comment that answers it): its SLA clocks
+        follow, and the processes of the records linked to it hear of a new status."""
         self.sla.track(ticket, changes, actor)
+        self.linked_updates.record_changed(ticket, changes)
+
+    @cached_property
+    def linked_updates(self) -> LinkedUpdates:
+        return LinkedUpdates(self)
 
     @cached_property
     def sla(self) -> SlaService:

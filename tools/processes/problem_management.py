@@ -9,8 +9,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   no change is needed] -> [fix_in_progress from raising a fix change until its verification] ->
   resolved -> closed. The known error stays documented (``known_error_article``) while the fix runs.
 - A fix change is followed until it is finished: the problem reads the change's record
-  (``get_linked_record``) when it is raised and again every ``fix_change_check_interval`` while it
-  is open. Only an implemented change (result "successful") lets the problem manager verify the
+  (``get_linked_record``) when it is raised and again whenever the change's status moves on (the
+  platform sends the message ``fix_change_updated``) or, failing word, every
+  ``fix_change_check_interval`` while it is open. Only an implemented change (result "successful") lets the problem manager verify the
   fix; a change that fails (verification failed, rolled back) or is withdrawn or cancelled sends
   the problem back to root cause analysis, as does a fix that fails verification. A rejected
   change is still open: its requester revises and resubmits or withdraws it.
@@ -35,6 +36,9 @@ from tools.bpmn_builder import BPMN_NS, Diagram, pretty  # noqa: E402
 PROCESS_ID = "problem_management"
 CYCLE_ID = "analyse_and_fix"
 PM = "ProblemManagers"
+#: What the platform sends when a record linked as "fix_change" moves to another status
+#: (app/services/linked_updates.py: ``<link type>_updated``).
+FIX_CHANGE_UPDATED = "fix_change_updated"
 RESOLVERS = "Resolvers"
 
 REGISTER = """\
@@ -56,7 +60,7 @@ del normalised
 # Process owners may tune these without touching the flow.
 change_lead_days = 3
 change_window_hours = 2
-fix_change_check_interval = "PT1H"  # how often an open fix change is looked at again
+fix_change_check_interval = "PT1H"  # when an open fix change is looked at again without word of it
 # Fields later forms fill in; set here so every gateway and the record mapping can read them.
 priority = None
 category = None
@@ -199,8 +203,14 @@ def analysis_cycle() -> Diagram:
     )
     d.node("read_fix_change", "script", "Read the change's outcome", lane=PM, col=13, row=1, script=READ_FIX_CHANGE)
     d.node("fix_change_finished", "xor", "Fix change implemented?", lane=PM, col=14, row=1)
-    d.node("wait_fix_change", "catch", "Look again later", lane=PM, col=15, row=2,
+    # While it is open, the problem waits for word of the change: the platform sends
+    # fix_change_updated when the change's record moves to another status (app/services/linked_updates.py),
+    # and the interval is the fallback for word that could not be delivered.
+    d.node("await_fix_change_news", "event", lane=PM, col=15, row=2)
+    d.node("wait_fix_change", "catch", "Look again later", lane=PM, col=16, row=2,
            timer=("timeDuration", "fix_change_check_interval"))
+    d.node("fix_change_moved", "catch", "Fix change moved on", lane=PM, col=16, row=3,
+           message=FIX_CHANGE_UPDATED)
     d.node(
         "verify_fix", "user", "Verify fix", lane=PM, col=15, row=1,
         properties={
@@ -230,10 +240,13 @@ def analysis_cycle() -> Diagram:
     d.chain("plan_fix_change", "raise_fix_change", "record_fix_change", "await_fix_change", "check_fix_change",
             "read_fix_change", "fix_change_finished")
     d.flow("fix_change_finished", "verify_fix", condition='fix_change_outcome == "implemented"')  # straight: unnamed
-    d.flow("fix_change_finished", "wait_fix_change", condition='fix_change_outcome == "open"', name="still open")
+    d.flow("fix_change_finished", "await_fix_change_news", condition='fix_change_outcome == "open"', name="still open")
     # Withdrawn, cancelled or failed: this round ends unverified, so the next one analyses again.
     d.flow("fix_change_finished", "fix_done", default=True, name="not implemented")
+    d.flow("await_fix_change_news", "wait_fix_change")
+    d.flow("await_fix_change_news", "fix_change_moved")
     d.flow("wait_fix_change", "await_fix_change")
+    d.flow("fix_change_moved", "await_fix_change")
     d.chain("verify_fix", "fix_done", "analysis_end")
     return d
 

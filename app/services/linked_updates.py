@@ -1,0 +1,121 @@
+"""Telling a waiting process that a record linked to its own moved on.
+
+A process that waits on another record (a problem on the change raised to fix it) should learn
+at once when that record's status changes, not at its next look on the clock. So when a record
+enters another status, the running instance of every record linked to it is sent the BPMN
+message ``<link type>_updated`` (``fix_change_updated`` across a ``fix_change`` link), if its
+diagram catches a message of that name, with the payload::
+
+    {"number": "CHG-000001", "kind": "change", "status": "implementing", "link_type": "fix_change"}
+
+An instance that does not wait for it right now is left alone (the message is not kept: BPMN
+messages are not queued). The diagram reads the record itself (``get_linked_record``) to decide:
+the message only says "look now", so a missed one costs a later look, never a wrong decision.
+
+When: the status changes inside a step, a cancellation or a timer's firing, all of which tell
+``Services._record_changed``. The messages are sent just before the transaction commits (a
+``before_commit`` hook placed ahead of the audit chain's writer), once the step that moved the
+record is complete and stored: the waiting instance then reads the record as the step left it,
+in the same transaction, so both commit or neither does. Its own record may move in turn and
+tell others; a transaction sends at most ``MAX_DELIVERIES`` messages, so two diagrams that
+answer each other's news cannot loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session
+
+from app.db import TRANSACTION_SCOPED, get_by_id
+from app.engine import MessageNotExpected
+from app.models import InstanceStatus, ProcessInstance, Ticket, TicketLink
+
+if TYPE_CHECKING:
+    from . import Services
+
+log = logging.getLogger(__name__)
+
+#: The message's name is the link type with this suffix.
+MESSAGE_SUFFIX = "_updated"
+#: Messages one transaction sends at most (the rest are dropped, logged; the diagrams' own looks
+#: on the clock still find the news).
+MAX_DELIVERIES = 50
+
+#: ``session.info`` key: the deliveries this transaction still has to make (callables).
+_PENDING = TRANSACTION_SCOPED + "linked_updates"
+
+
+def message_name(link_type: str) -> str:
+    return f"{link_type}{MESSAGE_SUFFIX}"
+
+
+class LinkedUpdates:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def record_changed(self, ticket: Ticket, changes: dict[str, Any]) -> None:
+        """Queue the news of ``ticket``'s new status, if it has one, for its linked records'
+        waiting instances (sent before the commit)."""
+        if "status" not in changes or ticket.id is None:
+            return
+        pending: list[Callable[[], None]] = self.services.session.info.setdefault(_PENDING, [])
+        ticket_id, status = ticket.id, ticket.status
+        pending.append(lambda: self._tell_linked(ticket_id, status))
+
+    def _tell_linked(self, ticket_id: int, status: str) -> None:
+        session = self.services.session
+        ticket = get_by_id(session, Ticket, ticket_id)
+        if ticket is None:
+            return
+        links = session.scalars(select(TicketLink)
+                                .where(or_(TicketLink.source_id == ticket_id, TicketLink.target_id == ticket_id))
+                                .order_by(TicketLink.id))
+        told: set[tuple[int, str]] = set()
+        for link in links:
+            other = link.target if link.source_id == ticket_id else link.source
+            name = message_name(link.link_type)
+            if other.instance_id is None or (other.instance_id, name) in told:
+                continue
+            told.add((other.instance_id, name))
+            payload = {"number": ticket.number, "kind": ticket.kind, "status": status, "link_type": link.link_type}
+            self._send(other.instance_id, name, payload)
+
+    def _send(self, instance_id: int, name: str, payload: dict[str, Any]) -> None:
+        runner = self.services.runner
+        instance = get_by_id(self.services.session, ProcessInstance, instance_id)
+        if instance is None or instance.status != InstanceStatus.RUNNING:
+            return
+        if name not in runner.bundle(instance.definition).caught_messages:
+            return  # its diagram never waits for this news: no run is loaded
+        run = runner.load(instance, None)
+        try:
+            run.send_message(name, payload, runner.identity(None, instance))
+        except MessageNotExpected:
+            runner.release(instance, run)  # not waiting for it now: nothing changed
+            return
+        self.services.audit.record("message_received", None, instance_id=instance.id,
+                                   payload={"name": name, "payload": payload}, actor_name="engine")
+        runner.save(instance, run, None)
+
+
+def _deliver_pending(session: Session) -> None:
+    pending: list[Callable[[], None]] | None = session.info.get(_PENDING)
+    sent = 0
+    while pending:
+        if sent >= MAX_DELIVERIES:
+            log.warning("linked record updates: %d more deliveries dropped in one transaction", len(pending))
+            pending.clear()
+            break
+        pending.pop(0)()
+        sent += 1
+
+
+def install_session_hooks() -> None:
+    """Send the queued news before every commit, ahead of the audit chain's writer, so the
+    events of the steps it causes join this transaction's chain (idempotent)."""
+    if not event.contains(Session, "before_commit", _deliver_pending):
+        event.listen(Session, "before_commit", _deliver_pending, insert=True)
