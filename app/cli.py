@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 
 from .errors import ProcessdeskError
+from .services.content_texts import catalog_translation_files
 from .services.demo import DemoDesk
 from .unit_of_work import run_unit_of_work
 
@@ -101,8 +102,12 @@ def register_cli(app: Flask) -> None:
 
         def work() -> tuple[Any, dict[str, int] | None]:
             result = services.definitions.deploy(None, uploads) if uploads else None
-            # The catalog names request forms, so it loads after the files that hold them.
+            # The catalog names request forms, so it loads after the files that hold them; its
+            # translations are checked against it, so they deploy once it is loaded.
             counts = services.catalog.load(catalog) if catalog is not None else None
+            translations = catalog_translation_files(catalog) if catalog is not None else []
+            if translations:
+                services.definitions.deploy(None, translations)
             return result, counts
 
         try:

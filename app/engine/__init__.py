@@ -13,7 +13,15 @@ from .errors import (
     TaskNotReady,
     XmlRejected,
 )
-from .library import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, ProcessLibrary, SourceFile, UserTaskDef
+from .library import (
+    ACCESS_SUFFIX,
+    RECORD_SUFFIX,
+    TRANSLATION_SUFFIX,
+    CompiledProcess,
+    ProcessLibrary,
+    SourceFile,
+    UserTaskDef,
+)
 from .runtime import (
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -31,6 +39,7 @@ from .types import EngineFailure, UserTaskView
 __all__ = [
     "ACCESS_SUFFIX",
     "RECORD_SUFFIX",
+    "TRANSLATION_SUFFIX",
     "STATUS_CANCELLED",
     "STATUS_COMPLETED",
     "STATUS_ERROR",

@@ -35,6 +35,10 @@ RECORD_SUFFIX = ".record.json"
 #: ``<process_id>.access.json`` declares who may start a process (read by the services at start
 #: time, not compiled into a version: changing who may start needs no new version).
 ACCESS_SUFFIX = ".access.json"
+#: ``<scope>.<locale>.i18n.json`` translates a process's (or the catalog's) texts for readers of
+#: another language (app/services/content_texts.py; read at render time, never compiled: a
+#: translation makes no new version).
+TRANSLATION_SUFFIX = ".i18n.json"
 FORM_UI_PROPERTY = "formUiSchemaFilename"
 
 _EXEC_KEYS = ("script", "prescript", "postscript")
@@ -66,6 +70,8 @@ class SourceFile:
             return "record"
         if lower.endswith(ACCESS_SUFFIX):
             return "access"
+        if lower.endswith(TRANSLATION_SUFFIX):
+            return "translation"
         if lower.endswith(".bpmn"):
             return "bpmn"
         if lower.endswith(".dmn"):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +14,42 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.engine import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
-from app.models import DefinitionFile, Deployment, InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
+from app.models import (
+    CatalogCategory,
+    CatalogItem,
+    DefinitionFile,
+    Deployment,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    Role,
+    User,
+)
 
 from .audit import AuditLog
+from .content_texts import (
+    CATALOG_SCOPE,
+    TRANSLATIONS,
+    catalog_texts,
+    check_translation,
+    is_translation,
+    parse_translation_name,
+    process_texts,
+)
 from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, check_form_definition, checked_start_form
 from .records import check_mapping
 from .start_rights import check_access
+
+
+def _json_or_none(content: bytes | None) -> Any:
+    """A JSON file deployed before (and so checked then) or being checked now; None if absent or
+    broken (the form checks name a broken one)."""
+    if content is None:
+        return None
+    try:
+        return json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -94,6 +125,7 @@ class DefinitionService:
         for name in sorted(uploaded):
             if name.lower().endswith(ACCESS_SUFFIX):
                 check_access(name, uploaded[name])  # who may start the process (start_rights)
+        self._check_translations(compiled, merged, uploaded)
 
         deployment = Deployment(
             deployed_at=self.clock.now(),
@@ -153,6 +185,8 @@ class DefinitionService:
         mine = set(own.files_used) | {own.filename} if own is not None else set()
         mine |= {process_id + suffix for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX, ACCESS_SUFFIX, RECORD_SUFFIX)}
         for name in sorted(uploaded):
+            if is_translation(name) and parse_translation_name(name)[0] == process_id:
+                continue  # its translations (content_texts)
             if name not in mine and not name.lower().endswith(".dmn"):
                 raise ValidationFailed(
                     f"{name} is not a file of the process '{process_id}': deploy it from the process list",
@@ -175,6 +209,44 @@ class DefinitionService:
                 f"not '{process_id}': deploy it from the process list",
                 code="invalid_definition",
                 details={"file": blamed, "process_id": process.process_id, "field": "files"})
+
+    def _check_translations(self, compiled: list[CompiledProcess], files: Mapping[str, bytes],
+                            uploaded: Mapping[str, bytes]) -> None:
+        """Check each uploaded translation file against the content of its scope as this deploy
+        leaves it: a process (its name, tasks, forms and start form) or the catalog (content_texts).
+        Raises ValidationFailed naming the file (and the entry at fault)."""
+        by_id = {process.process_id: process for process in compiled}
+        for name in sorted(n for n in uploaded if is_translation(n)):
+            scope, _locale = parse_translation_name(name)
+            process = by_id.get(scope)
+            if process is not None:
+                starts = [_json_or_none(files.get(scope + suffix)) for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX)]
+                sources = process_texts(process.name, (t.name for t in process.user_tasks),
+                                        [*process.forms.values(), *starts])
+            elif scope == CATALOG_SCOPE:
+                sources = self._catalog_texts(files)
+            else:
+                raise ValidationFailed(
+                    f"{name}: no process '{scope}' is deployed or uploaded (a translation file is named "
+                    f"<process_id>.<locale>.i18n.json, or {CATALOG_SCOPE}.<locale>.i18n.json for the catalog)",
+                    code="invalid_definition", details={"file": name})
+            check_translation(name, uploaded[name], sources)
+
+    def _catalog_texts(self, files: Mapping[str, bytes]) -> set[str]:
+        items = list(self.session.execute(select(CatalogItem.name, CatalogItem.description, CatalogItem.form)).tuples())
+        forms = []
+        for _name, _description, form in items:
+            if form:
+                forms.append(_json_or_none(files.get(form)))
+                if form.endswith(".json"):
+                    forms.append(_json_or_none(files.get(form[:-5] + ".ui.json")))
+        return catalog_texts(self.session.scalars(select(CatalogCategory.name)),
+                             ((name, description) for name, description, _form in items), forms)
+
+    def translations(self, scope: str, locale: str) -> Mapping[str, str]:
+        """The deployed translation of ``scope`` (a process id, or ``catalog``) into ``locale``:
+        source text -> translation; empty when there is none."""
+        return TRANSLATIONS.get(self.session, scope, locale)
 
     def _check_forms(self, process: CompiledProcess) -> None:
         ui_names = {t.ui_form for t in process.user_tasks if t.ui_form}

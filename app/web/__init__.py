@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from . import auth
+from .content import init_content
 from .errors import error_page, not_found_page, optional_url
 from .i18n import HTML_LANG, LANGUAGES, init_i18n, page_language
 
@@ -43,6 +44,7 @@ def init_web(app: Flask) -> None:
     from .views import bp
 
     init_i18n(app)
+    init_content(app)
     auth.init_auth(app)
     app.register_blueprint(bp)
 

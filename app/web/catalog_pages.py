@@ -20,14 +20,15 @@ from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
-from app.models import ItemStatus, User
+from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import REQUEST_PROCESS
 from app.services.forms import FORM_ERROR_KEY
 
 from . import auth
+from .content import CATALOG_SCOPE, translator
 from .errors import error_page, optional_url
-from .forms import build_form
+from .forms import Translate, build_form, localize_form
 from .views import bp, signed_in_user
 
 #: Longest search text and category code taken from the address (longer ones are cut).
@@ -108,10 +109,24 @@ def catalog() -> str:
                 "path": svc.catalog.category_path(category) if category else []}
 
     page = unit_of_work(read)
+    translate = translator(CATALOG_SCOPE)
+    for tree in (page["everything"], page["found"]) if page["found"] is not page["everything"] else (page["found"],):
+        for node, _depth in _walk(tree):
+            node["name"] = translate(node["name"])
+            node["items"] = [_in_words(item, translate) for item in node["items"]]
     categories = [(node["code"], node["name"], depth) for node, depth in _walk(page["everything"])]
     return render_template("catalog.html", active="catalog", q=q, category=category, categories=categories,
-                           tree=page["found"], path=page["path"], total=_count(page["found"]),
+                           tree=page["found"], path=_path(page["path"], translate), total=_count(page["found"]),
                            searching=bool(q or category))
+
+
+def _in_words(item: dict[str, Any], translate: Translate) -> dict[str, Any]:
+    """An item as the page shows it: its name and description in the page's language."""
+    return {**item, "name": translate(item["name"]), "description": translate(item["description"] or "")}
+
+
+def _path(categories: list[CatalogCategory], translate: Translate) -> list[dict[str, str]]:
+    return [{"code": c.code, "name": translate(c.name)} for c in categories]
 
 
 # -- one item and its request form ------------------------------------------------------------------
@@ -160,9 +175,11 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
                 "may_order": bool(svc.instances.startable(user, [REQUEST_PROCESS]))}
 
     page = unit_of_work(read)
-    item = page["item"]
+    translate = translator(CATALOG_SCOPE)
+    item = _in_words(page["item"], translate)
     may_request = page["may_order"] and item["status"] == ItemStatus.PUBLISHED
-    form = build_form(page["schema"], page["ui"], {}, submitted, errors)
-    return render_template("catalog_item.html", active="catalog", item=item, path=page["path"], form=form,
-                           form_description=(page["schema"] or {}).get("description"),
+    form = localize_form(build_form(page["schema"], page["ui"], {}, submitted, errors), translate)
+    description = (page["schema"] or {}).get("description")
+    return render_template("catalog_item.html", active="catalog", item=item, path=_path(page["path"], translate),
+                           form=form, form_description=translate(description) if description else None,
                            may_request=may_request, may_start=page["may_order"]), status

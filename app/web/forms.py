@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
@@ -53,18 +54,71 @@ _SERVICE_TEXTS = {
 
 
 _CONDITIONAL_REQUIRED = re.compile(r"(is required (?:when|unless)) (.+)", re.S)
+_CONDITION_FIELD = re.compile(r"“([^”]*)” is ")
+#: The words a condition on a check box without choice titles uses (app.services.forms).
+_TICK_WORDS = {"ticked": _l("ticked"), "not ticked": _l("not ticked")}
+
+#: Turns a source text of the content (a title, a choice) into the page's language.
+Translate = Callable[[str], str]
 
 
-def service_text(text: Any) -> str:
-    """A fixed text from the services in the page's language; anything else unchanged. In "is
-    required when <condition>" only the fixed words are translated (the condition quotes the form)."""
+def service_text(text: Any, translate: Translate | None = None,
+                 choices: Mapping[str, list[str]] | None = None) -> str:
+    """A fixed text from the services in the page's language; anything else unchanged.
+
+    In "is required when <condition>" the condition quotes the form (“Outcome” is Resolved):
+    with ``translate`` (the content's texts, see app/web/content.py) its field titles and choices
+    are translated too, and ``choices`` (the source choice titles of each field, by the field's
+    source title) tells a choice containing "or" from two choices; without it only the fixed
+    words are."""
     translated = _SERVICE_TEXTS.get(str(text))
     if translated is not None:
         return str(translated)
     conditional = _CONDITIONAL_REQUIRED.fullmatch(str(text))
     if conditional:
-        return f"{_SERVICE_TEXTS[conditional[1]]} {conditional[2]}"
+        condition = conditional[2]
+        if translate is not None:
+            condition = _condition_text(condition, translate, choices or {}) or condition
+        return f"{_SERVICE_TEXTS[conditional[1]]} {condition}"
     return str(text)
+
+
+def _condition_text(text: str, translate: Translate, choices: Mapping[str, list[str]]) -> str | None:
+    """``“Outcome” is Resolved or Closed and “Kind” is Laptop`` (as app.services.forms writes a
+    condition) in the page's language; None if ``text`` is not written that way."""
+    parts: list[str] = []
+    rest = text
+    while True:
+        field = _CONDITION_FIELD.match(rest)
+        if field is None:
+            return None
+        title, rest = field[1], rest[field.end():]
+        known = sorted([*choices.get(title, []), *_TICK_WORDS], key=len, reverse=True)
+        words: list[str] = []
+        while True:
+            word = next((w for w in known if rest.startswith(w) and re.match(r"$| or | and “", rest[len(w):])), None)
+            if word is None:  # a value without a title: up to the next "or" / "and"
+                found = re.match(r"(.*?)(?= or | and “|$)", rest, re.S)
+                word = found[1] if found else rest
+            shown = _TICK_WORDS.get(word)
+            words.append(str(shown) if shown is not None and word not in choices.get(title, []) else translate(word))
+            rest = rest[len(word):]
+            if not rest.startswith(" or "):
+                break
+            rest = rest[len(" or "):]
+        listed = words[0]
+        for word in words[1:]:
+            listed = _("%(choices)s or %(choice)s", choices=listed, choice=word)
+        parts.append(_("“%(field)s” is %(choices)s", field=translate(title), choices=listed))
+        if not rest:
+            break
+        if not rest.startswith(" and “"):
+            return None
+        rest = rest[len(" and "):]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = _("%(conditions)s and %(condition)s", conditions=joined, condition=part)
+    return joined
 
 
 def as_text(value: Any) -> str:
@@ -84,6 +138,8 @@ class Option:
     label: str
     checked: bool
     id: str
+    source: str = ""
+    """The label as the form writes it (before any translation)."""
 
 
 @dataclass
@@ -105,6 +161,8 @@ class FieldView:
     attrs: dict[str, Any]
     required_when: list[dict[str, Any]] = field(default_factory=list)
     """Conditions (values as control text) under which an optional field becomes required."""
+    messages: list[str] = field(default_factory=list)
+    """The errors as the services wrote them (``errors`` are them in the page's language)."""
 
     @property
     def conditional(self) -> bool:
@@ -244,7 +302,8 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
     if widget == "password":
         value = ""  # never sent back to the browser
     control_id = _control_id(name)
-    options = [Option(as_text(choice), service_text(label), as_text(choice) in chosen, f"{control_id}-{index}")
+    options = [Option(as_text(choice), service_text(label), as_text(choice) in chosen, f"{control_id}-{index}",
+                      str(label))
                for index, (choice, label) in enumerate(d["choices"] or [])]
     attrs: dict[str, Any] = {}
     if widget in ("updown", "range"):
@@ -258,10 +317,29 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         name=name, id=control_id, title=d["title"], widget=widget,
         input_type=_INPUT_TYPES.get(widget), required=bool(d["required"]), readonly=bool(d["readonly"]),
         multiple=multiple, value=value, options=options,
-        errors=[service_text(m) for m in messages], help=d["help"], description=d["description"],
+        errors=[service_text(m) for m in messages], messages=list(messages), help=d["help"],
+        description=d["description"],
         placeholder=d["placeholder"], attrs={k: v for k, v in attrs.items() if v is not None},
         required_when=[
             {"negate": c["negate"], "tests": [dict(t, values=[as_text(v) for v in t["values"]]) for t in c["tests"]]}
             for c in d.get("required_when") or []
         ],
     )
+
+
+def localize_form(form: FormView, translate: Translate) -> FormView:
+    """``form`` (changed in place) with the content's texts in the page's language: section and
+    field titles, descriptions, help and placeholder texts, choice labels, and the field titles
+    and choices quoted in its errors. Values are untouched: what is submitted stays the source."""
+    choices = {f.title: [o.source for o in f.options] for f in form.fields}
+    for section in form.sections:
+        section.title = translate(section.title) if section.title else section.title
+        for view in section.fields:
+            view.errors = [service_text(m, translate, choices) for m in view.messages] or view.errors
+            view.title = translate(view.title)
+            view.description = translate(view.description) if view.description else view.description
+            view.help = translate(view.help) if view.help else view.help
+            view.placeholder = translate(view.placeholder) if view.placeholder else view.placeholder
+            for option in view.options:
+                option.label = translate(option.source or option.label)
+    return form

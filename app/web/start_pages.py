@@ -25,6 +25,7 @@ from app.services import policy
 from app.services.forms import FORM_ERROR_KEY, validate_submission
 
 from . import auth
+from .content import content_text, localized_form, process_name
 from .errors import error_page, optional_url
 from .forms import build_form
 from .views import bp, signed_in_user
@@ -114,9 +115,12 @@ def _start_form(user: User, process_id: str) -> tuple[dict[str, Any], dict[str, 
 
 def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
             status: int = 200) -> Any:
+    svc = services()
     schema, ui = unit_of_work(lambda: _start_form(user, process_id))
+    name = process_name(process_id, unit_of_work(lambda: svc.definitions.latest(process_id).name))
     known = START_PAGES.get(process_id)
-    title = str(known) if known else str(schema.get("title") or process_id)
-    form = build_form(schema, ui, {}, submitted, errors)
+    # The shipped processes' pages say what they do; another's, its start form's title or its name.
+    title = str(known) if known else (content_text(process_id, schema["title"]) if schema.get("title") else name)
+    form = localized_form(build_form(schema, ui, {}, submitted, errors), process_id)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
-                           form=form), status
+                           process_name=name, form=form), status

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import CATALOG_FILE
+from app.services.content_texts import catalog_translation_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,9 @@ class Desk:
         services.definitions.deploy(olga, shipped_files())
         catalog = ROOT / "processes" / CATALOG_FILE
         if catalog.exists():
-            services.catalog.load(json.loads(catalog.read_text()), olga)
+            document = json.loads(catalog.read_text())
+            services.catalog.load(document, olga)
+            services.definitions.deploy(olga, catalog_translation_files(document))
         services.session.commit()
 
     def auth(self, username: str) -> dict[str, str]:
