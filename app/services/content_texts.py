@@ -49,6 +49,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 #: Longest translation taken (a form's longest help text is a few hundred characters).
 MAX_TRANSLATION = 4000
 
+_DIGEST = select(DefinitionFile.sha256).where(DefinitionFile.name == bindparam("name"))
 _FILE = select(DefinitionFile.sha256, DefinitionFile.content).where(DefinitionFile.name == bindparam("name"))
 
 
@@ -199,12 +200,15 @@ class _Translations:
         if locale not in CONTENT_LOCALES:
             return {}
         name = translation_name(scope, locale)
-        row = session.execute(_FILE, {"name": name}).first()
-        if row is None:
+        digest = session.scalar(_DIGEST, {"name": name})  # the content only when not cached
+        if digest is None:
             return {}
-        digest, content = row
         cached = self._entries.get(digest)
         if cached is None:
+            row = session.execute(_FILE, {"name": name}).first()  # both again: a deploy may have come between
+            if row is None:
+                return {}
+            digest, content = row
             try:
                 cached = check_translation(name, content, None)
             except ValidationFailed:
