@@ -29,9 +29,18 @@ answer that changes between the check and the connection (DNS rebinding) cannot 
 The URL's host name still gives the ``Host`` header, the TLS server name (SNI) and the name the server
 certificate must match. :func:`webhook_target_problem` applies the same rules when a URL is saved.
 Remaining gaps: redirects are never followed and proxies never used, so neither can bypass the check;
-name resolution is not bounded by the ``timeout`` (the system resolver's own timeouts apply); and a
-public address that forwards to an internal one (an open proxy, a NAT rule) is beyond what an address
-check can see.
+and a public address that forwards to an internal one (an open proxy, a NAT rule) is beyond what an
+address check can see.
+
+Webhook time limit: the ``timeout`` of :func:`post_webhook` bounds the whole attempt — name resolution,
+connecting (to each address in turn), TLS, sending and reading the response — so neither a black-holed
+DNS server nor a receiver that answers a byte at a time holds the sweeper (or a request saving a URL)
+much past it. ``getaddrinfo`` cannot be interrupted, so it runs in a thread of its own and the caller
+stops waiting when its time is up; at most :data:`RESOLVER_THREADS` such threads exist at once, so a
+resolver that hangs holds that many threads until the system resolver gives up (its own timeouts), and
+meanwhile further look-ups wait for a free thread within their own time limit and otherwise fail as a
+time-out (IP literals need no look-up). Once connected, a watchdog shuts the connection down when the
+time is up: socket timeouts alone bound each read, not their sum.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -62,6 +72,7 @@ from typing import Any
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "RESOLVER_THREADS",
     "SECURITY_MODES",
     "DeliveryResult",
     "EmailMessage",
@@ -86,6 +97,10 @@ MAX_ATTEMPTS = 8
 #: ``none``: plain SMTP; ``starttls``: plain connection upgraded with STARTTLS (never falls back to
 #: plaintext); ``tls``: TLS from the first byte (SMTPS, usually port 465).
 SECURITY_MODES = ("none", "starttls", "tls")
+
+#: Most host-name look-ups (``getaddrinfo`` calls) that webhook deliveries and URL checks run at once in
+#: this process, each in a thread of its own; see the module docstring.
+RESOLVER_THREADS = 4
 
 # Conventional ports, used by from_config when SMTP_PORT is absent: a deployment that only says
 # SMTP_SECURITY=tls should not end up speaking TLS to port 25.
@@ -806,21 +821,38 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def resolve_host(host: str, port: int) -> list[IPAddress]:
+def resolve_host(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddress]:
     """Every address a connection to ``host`` may use, in the resolver's order, without repeats.
 
     An IP literal (see :func:`literal_address`) is its own single answer; a name is looked up with
-    ``getaddrinfo`` (IPv4 and IPv6), which may wait for DNS.
+    ``getaddrinfo`` (IPv4 and IPv6), waiting at most ``timeout`` seconds for the answer (and for a free
+    resolver thread, see :data:`RESOLVER_THREADS`). A look-up that is given up on finishes in its thread
+    and its answer is dropped.
 
     Raises:
+        TimeoutError: no answer within ``timeout``; the message names the host. It is an ``OSError``, so a
+            caller that treats every ``OSError`` as "does not resolve now" treats this the same way.
         OSError: the name does not resolve (``socket.gaierror``), or only to non-IP addresses.
         UnicodeError: the name is not a valid IDNA host name (a label longer than 63 characters, ...).
+        ValueError: ``timeout`` is not a positive number of seconds (a programming error).
     """
+    _check_timeout(timeout)
+    return _resolve(host, port, time.monotonic() + timeout)
+
+
+def _check_timeout(timeout: float) -> None:
+    # Waits on locks and sockets refuse values beyond TIMEOUT_MAX (some 292 years), and NaN fails the test.
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= threading.TIMEOUT_MAX:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[IPAddress]:
+    """:func:`resolve_host`, given the ``time.monotonic()`` by which the answer must be there."""
     literal = literal_address(host)
     if literal is not None:
         return [literal]
     found: list[IPAddress] = []
-    for family, _type, _proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    for family, _type, _proto, _name, sockaddr in _RESOLVER.getaddrinfo(host, port, deadline):
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
         address = ipaddress.ip_address(sockaddr[0])
@@ -829,6 +861,76 @@ def resolve_host(host: str, port: int) -> list[IPAddress]:
     if not found:
         raise OSError(f"{host} has no IPv4 or IPv6 address")
     return found
+
+
+@dataclass
+class _Lookup:
+    """One ``getaddrinfo`` call in its thread; ``done`` is set once ``answer`` or ``error`` is."""
+
+    host: str
+    port: int
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: list[tuple[Any, ...]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class _ResolverThreads:
+    """Runs ``socket.getaddrinfo`` in threads of its own, at most ``size`` at once, so that callers can stop
+    waiting for it.
+
+    A thread cannot cancel ``getaddrinfo``: one whose look-up hangs keeps its place until the system
+    resolver gives up, and that is what bounds the threads a dead DNS server can tie up. A new thread per
+    look-up rather than a ``concurrent.futures.ThreadPoolExecutor``: an executor queues work without limit
+    and keeps idle workers alive for good, while here a caller that finds every place taken waits only
+    within its own time limit, and no thread outlives its look-up.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._places = threading.BoundedSemaphore(size)
+
+    def getaddrinfo(self, host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+        """``socket.getaddrinfo(host, port, type=SOCK_STREAM)``, waited for until ``deadline``
+        (a ``time.monotonic()`` value).
+
+        Raises:
+            TimeoutError: no free thread, or no answer, by ``deadline``.
+            OSError: a thread could not be started.
+            Whatever ``getaddrinfo`` raised (``socket.gaierror``, ``UnicodeError``, ...).
+        """
+        if not self._places.acquire(timeout=_until(deadline)):
+            raise TimeoutError(f"{host} was not looked up: all {self.size} resolver threads are waiting for DNS")
+        lookup = _Lookup(host, port)
+        try:
+            threading.Thread(target=self._run, args=(lookup,), name=f"resolve {host}", daemon=True).start()
+        except RuntimeError as exc:
+            # The interpreter cannot start another thread (a resource limit): a transient condition.
+            self._places.release()
+            raise OSError(f"cannot look up {host}: {exc}") from None
+        if not lookup.done.wait(_until(deadline)):
+            raise TimeoutError(f"no answer from DNS for {host} in time")
+        if lookup.error is not None:
+            raise lookup.error
+        return lookup.answer
+
+    def _run(self, lookup: _Lookup) -> None:
+        try:
+            # Looked up on the module at call time, so tests can stand in for the system resolver.
+            lookup.answer = socket.getaddrinfo(lookup.host, lookup.port, type=socket.SOCK_STREAM)
+        except Exception as exc:  # handed to the caller, which raises it if it is still waiting
+            lookup.error = exc
+        finally:
+            self._places.release()
+            lookup.done.set()
+
+
+_RESOLVER = _ResolverThreads(RESOLVER_THREADS)
+
+
+def _until(deadline: float) -> float:
+    """Seconds from now to ``deadline`` (a ``time.monotonic()`` value), never negative: what lock and event
+    waits accept."""
+    return max(0.0, deadline - time.monotonic())
 
 
 def _destination_refusal(host: str, addresses: Sequence[IPAddress]) -> str | None:
@@ -848,7 +950,7 @@ def _destination_refusal(host: str, addresses: Sequence[IPAddress]) -> str | Non
 
 
 def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | None = None,
-                           allow_private: bool = False, resolve: bool = True) -> str | None:
+                           allow_private: bool = False, resolve: bool = True, timeout: float = 5.0) -> str | None:
     """Why ``url`` cannot be a webhook destination, or None: for checking a URL when it is saved.
 
     The rules of :func:`post_webhook`: an absolute http(s) URL with a host, without credentials, ASCII
@@ -856,9 +958,14 @@ def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | Non
     machine nor an address outside the public internet (see :func:`address_refusal`), whether written in
     the URL or, with ``resolve``, among the addresses the name resolves to now. A name that does not
     resolve now passes: DNS may be down or the receiver not set up yet, and :func:`post_webhook` checks
-    again before every delivery, on the addresses it then connects to. May wait for DNS; never raises
-    (except what ``allow_hosts`` raises).
+    again before every delivery, on the addresses it then connects to. So does a name that does not
+    resolve within ``timeout`` seconds, the longest this waits for DNS (see :func:`resolve_host`).
+
+    Raises:
+        ValueError: ``timeout`` is not a positive number of seconds (a programming error).
+        Anything ``allow_hosts`` raises is propagated; nothing else is raised.
     """
+    _check_timeout(timeout)
     try:
         host, port = _check_webhook_url(url)
     except _Refused as exc:
@@ -868,40 +975,119 @@ def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | Non
     if allow_private:
         return None
     addresses: list[IPAddress] = []
-    try:
-        addresses = resolve_host(host, port) if resolve else [a for a in (literal_address(host),) if a is not None]
-    except (OSError, UnicodeError):
-        pass
+    if _destination_refusal(host, ()) is None:  # a name of this machine is refused without a look-up
+        try:
+            addresses = resolve_host(host, port, timeout=timeout) if resolve else [
+                a for a in (literal_address(host),) if a is not None]
+        except (OSError, UnicodeError):
+            # Not resolving now, or not in time (TimeoutError is an OSError): left to the deliveries' checks.
+            pass
     refusal = _destination_refusal(host, addresses)
     return f"{refusal}; webhooks may not reach private networks" if refusal else None
 
 
-def _connect_any(addresses: Sequence[IPAddress], port: int, timeout: Any, source_address: Any) -> socket.socket:
-    """A TCP connection to the first of ``addresses`` that accepts one on ``port``; never asks DNS.
+class _Deadline:
+    """The end of one webhook attempt, and a watchdog that shuts its connection down when the end comes.
+
+    Socket timeouts bound each read or write, not their sum: a receiver that answers a byte at a time
+    would keep the attempt going for as long as it liked. The watchdog (a timer thread, started once a
+    connection is open) shuts down a duplicate of the connection's socket: shutdown acts on the
+    connection, not on one descriptor, so a read or write blocked in the delivering thread (a TLS one
+    too) returns at once. The duplicate is the watchdog's own until :meth:`stop` closes it under the same
+    lock, so the watchdog never touches a descriptor that http.client closed and the system reused.
+    """
+
+    def __init__(self, at: float) -> None:
+        self.at = at  # a time.monotonic() value
+        self.cut = False  # whether the watchdog shut a connection down
+        self._lock = threading.Lock()
+        self._watched: list[socket.socket] = []
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        """Seconds left, negative once the deadline has passed."""
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock``'s connection down at the deadline, unless :meth:`stop` comes first.
+
+        Raises:
+            OSError: the socket could not be duplicated (out of descriptors).
+        """
+        with self._lock:
+            self._watched.append(sock.dup())
+            if self._timer is None:
+                self._timer = threading.Timer(_until(self.at), self._cut)
+                self._timer.name = "webhook deadline"
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._watched:
+                self.cut = True
+            for sock in self._watched:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # the peer closed it already
+
+    def stop(self) -> None:
+        """End the watch: no shutdown after this returns. Never raises."""
+        with self._lock:
+            timer, watched = self._timer, self._watched
+            self._timer, self._watched = None, []
+            for sock in watched:
+                sock.close()
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+
+
+def _connect_any(addresses: Sequence[IPAddress], port: int, deadline: _Deadline, source_address: Any) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` that accepts one on ``port`` before ``deadline``; never
+    asks DNS. Each try may take what is left of the time; the socket's timeout is what is left once it is
+    open, and ``deadline`` watches the connection from then on.
 
     Raises:
-        OSError: the last address's failure (every one failed).
+        OSError: the last address's failure (every one failed); TimeoutError when the time ran out.
     """
     failure: OSError = OSError("no address to connect to")
     for address in addresses:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out before connecting to {address}")
         try:
-            return socket.create_connection((str(address), port), timeout, source_address)
+            sock = socket.create_connection((str(address), port), remaining, source_address)
         except OSError as exc:
             failure = exc
+            continue
+        try:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out connecting to {address}")
+            sock.settimeout(remaining)
+            deadline.watch(sock)
+        except OSError:
+            sock.close()
+            raise
+        return sock
     raise failure
 
 
-def _pinned(connection_class: type[http.client.HTTPConnection], addresses: Sequence[IPAddress]) -> Any:
-    """A factory of ``connection_class`` connections whose sockets go to ``addresses`` only.
+def _pinned(connection_class: type[http.client.HTTPConnection], addresses: Sequence[IPAddress],
+            deadline: _Deadline) -> Any:
+    """A factory of ``connection_class`` connections whose sockets go to ``addresses`` only, within ``deadline``.
 
     The connection keeps the URL's host name: the Host header, TLS server name and certificate check use
     it. Only the socket is opened differently, through ``_create_connection``, the hook http.client opens
-    every socket with (HTTPS wraps what it returns), so nothing resolves the name a second time.
+    every socket with (HTTPS wraps what it returns), so nothing resolves the name a second time. The
+    timeout http.client passes is not used: the deadline decides (see :func:`_connect_any`).
     """
     pinned = tuple(addresses)
 
     def create_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
-        return _connect_any(pinned, address[1], timeout, source_address)
+        return _connect_any(pinned, address[1], deadline, source_address)
 
     def factory(host: str, **kwargs: Any) -> http.client.HTTPConnection:
         connection = connection_class(host, **kwargs)
@@ -912,32 +1098,36 @@ def _pinned(connection_class: type[http.client.HTTPConnection], addresses: Seque
 
 
 class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, addresses: Sequence[IPAddress]) -> None:
+    def __init__(self, addresses: Sequence[IPAddress], deadline: _Deadline) -> None:
         super().__init__()
         self._addresses = addresses
+        self._deadline = deadline
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_pinned(http.client.HTTPConnection, self._addresses), req)
+        return self.do_open(_pinned(http.client.HTTPConnection, self._addresses, self._deadline), req)
 
 
 class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, addresses: Sequence[IPAddress], context: ssl.SSLContext) -> None:
+    def __init__(self, addresses: Sequence[IPAddress], deadline: _Deadline, context: ssl.SSLContext) -> None:
         super().__init__(context=context)
         self._addresses = addresses
+        self._deadline = deadline
         self._tls = context
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_pinned(http.client.HTTPSConnection, self._addresses), req, context=self._tls)
+        return self.do_open(_pinned(http.client.HTTPSConnection, self._addresses, self._deadline), req,
+                            context=self._tls)
 
 
-def _webhook_opener(addresses: Sequence[IPAddress], ssl_context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+def _webhook_opener(addresses: Sequence[IPAddress], deadline: _Deadline,
+                    ssl_context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
     # Deliberately bare: no ProxyHandler (the process environment must not reroute deliveries, and the
     # host the caller approved is the host we connect to), no redirect handler (a 3xx must reach us, not be
     # followed to a host nobody checked), no error processor (every status comes back as a response, not
     # an exception) and no file:, ftp: or data: handlers. Connections go to ``addresses`` only.
     opener = urllib.request.OpenerDirector()
-    opener.add_handler(_PinnedHTTPHandler(addresses))
-    opener.add_handler(_PinnedHTTPSHandler(addresses, ssl_context or _default_tls()))
+    opener.add_handler(_PinnedHTTPHandler(addresses, deadline))
+    opener.add_handler(_PinnedHTTPSHandler(addresses, deadline, ssl_context or _default_tls()))
     return opener
 
 
@@ -966,25 +1156,28 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
     addresses that were checked (see the module docstring), while the Host header, TLS server name and
     certificate check use the name. ``ssl_context`` verifies HTTPS servers (default: the system's trusted
     CAs with host name checking). Redirects are never followed and environment proxies are not used.
-    ``timeout`` applies to the connection and to each read, not to the request as a whole, nor to name
-    resolution.
+    ``timeout`` bounds the whole attempt: resolving the name, connecting, TLS, sending the request and
+    reading the response all happen within ``timeout`` seconds of the call, or the attempt is given up
+    (see the module docstring); a response whose status arrived in time counts even if its body was cut
+    short.
 
     Outcomes: 2xx ok; 3xx, and 4xx other than 408 and 429, permanent; 408, 429, 5xx and any other status
-    transient; network errors, timeouts and names that do not resolve transient; an unusable URL
-    (non-http(s) scheme, credentials, no host), a refused host or address, an empty secret, an event
-    id/type that is not printable ASCII, or a payload that is not JSON-serialisable is permanent and
-    nothing is sent. At most 64 KiB of the response body is read; the
+    transient; network errors, timeouts (a name not resolved in time included) and names that do not
+    resolve transient; an unusable URL (non-http(s) scheme, credentials, no host), a refused host or
+    address, an empty secret, an event id/type that is not printable ASCII, or a payload that is not
+    JSON-serialisable is permanent and nothing is sent. At most 64 KiB of the response body is read; the
     start of it is quoted in ``detail`` for failures.
 
     Raises:
-        ValueError: ``now`` is not a non-negative int or ``timeout`` is not positive (programming errors).
+        ValueError: ``now`` is not a non-negative int or ``timeout`` is not a positive number of seconds
+            (programming errors).
         Anything ``allow_hosts`` raises is propagated.
     """
     started = time.monotonic()
     if isinstance(now, bool) or not isinstance(now, int) or now < 0:
         raise ValueError(f"now must be a non-negative int (Unix seconds), got {now!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    _check_timeout(timeout)
+    deadline = _Deadline(started + timeout)
 
     def result(ok: bool, permanent: bool, detail: str, status: int | None = None) -> DeliveryResult:
         return DeliveryResult(ok=ok, permanent=permanent, detail=_clean_detail(detail), status=status,
@@ -1009,9 +1202,11 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
     if refusal is not None:
         return result(False, True, f"not sent: {refusal}; webhooks may not reach private networks")
     try:
-        addresses = resolve_host(host, port)
+        addresses = _resolve(host, port, deadline.at)
     except UnicodeError as exc:
         return result(False, True, f"not sent: host {host} is not a valid host name: {exc}")
+    except TimeoutError as exc:
+        return result(False, False, f"timed out after {timeout:g} s: {exc}")
     except OSError as exc:
         return result(False, False, f"connection failed: cannot resolve {host}: {exc}")
     if not allow_private:
@@ -1027,7 +1222,12 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
         "X-Processdesk-Signature": sign_webhook(secret, now, body),
     })
     try:
-        with _webhook_opener(addresses, ssl_context).open(request, timeout=timeout) as response:
+        # The timeout given here is not used: sockets get what is left of the deadline (see _connect_any).
+        with _webhook_opener(addresses, deadline, ssl_context).open(request, timeout=timeout) as response:
+            if deadline.cut:
+                # http.client takes the end of the stream for the end of the headers, so headers the
+                # watchdog cut short would pass for a whole response.
+                raise TimeoutError("cut off before the response headers were complete")
             status: int = response.status
             reason = response.reason or ""
             location = response.headers.get("Location", "")
@@ -1038,16 +1238,13 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
             except (OSError, http.client.HTTPException):
                 # The status line already says what happened; a body cut short changes nothing.
                 snippet = b""
-    except urllib.error.URLError as exc:
-        # Connection refused, DNS failure, TLS verification failure, timeout while connecting.
-        return result(False, False, f"connection failed: {exc.reason}")
-    except TimeoutError:
-        return result(False, False, f"timed out after {timeout:g} s waiting for the response")
     except (OSError, http.client.HTTPException) as exc:
-        return result(False, False, f"connection failed: {type(exc).__name__}: {exc}")
+        return result(False, False, _exchange_failure(exc, host, timeout, deadline))
     except ValueError as exc:
         # http.client.InvalidURL and friends: something about the URL we did not catch up front.
         return result(False, True, f"not sent: {exc}")
+    finally:
+        deadline.stop()
 
     summary = f"HTTP {status} {reason}".rstrip()
     if 200 <= status <= 299:
@@ -1065,6 +1262,22 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
         detail += f"; body: {text}"
     permanent = 400 <= status <= 499 and status not in (408, 429)
     return result(False, permanent, detail, status)
+
+
+def _exchange_failure(exc: OSError | http.client.HTTPException, host: str, timeout: float, deadline: _Deadline) -> str:
+    """The ``detail`` of a webhook attempt whose HTTP exchange failed with ``exc``."""
+    # urllib wraps in URLError what fails before the request is sent: connecting (refused, timed out), TLS
+    # (certificate not verified, ...) and sending; what fails later, while waiting for the response, is not.
+    sending = isinstance(exc, urllib.error.URLError)
+    if deadline.cut or deadline.remaining() <= 0:
+        # Whatever the exception says (a reset, an end of file, a TLS error), the deadline caused it.
+        phase = f"connecting to {host} or sending the request" if sending else "waiting for the response"
+        return f"timed out after {timeout:g} s {phase}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"connection failed: {exc.reason}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g} s waiting for the response"
+    return f"connection failed: {type(exc).__name__}: {exc}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from app.services.delivery import (
     MAX_ATTEMPTS,
+    RESOLVER_THREADS,
     DeliveryResult,
     EmailMessage,
     SmtpSettings,
@@ -837,6 +838,229 @@ def test_https_goes_to_the_pinned_address_but_verifies_the_url_name(
     wrong = deliver(f"https://other.example.test:{port}/ok", ssl_context=trust)
     assert not wrong.ok and not wrong.permanent and "certificate" in wrong.detail.lower(), wrong
     assert len(server.hits) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Webhook time limit: the timeout bounds the whole attempt, name resolution included
+
+
+class HangingDns(FakeDns):
+    """A :class:`FakeDns` whose names in ``hanging`` do not answer until the test sets ``release`` (or 10 s
+    pass, so that a broken test still ends). ``looked_up`` lists every name asked, IP literals included;
+    ``hung`` counts the look-ups blocked right now and ``entered`` is released once by each on arrival."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        super().__init__(real)
+        self.hanging: set[str] = set()
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self.looked_up: list[str] = []
+        self.hung = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        self.looked_up.append(name)
+        if name.lower() in self.hanging and not self.release.is_set():
+            with self._lock:
+                self.hung += 1
+            self.entered.release()
+            try:
+                self.release.wait(10.0)
+            finally:
+                with self._lock:
+                    self.hung -= 1
+        return super().__call__(host, port, *args, **kwargs)
+
+    def wait_until_hung(self, count: int) -> None:
+        for _ in range(count):
+            assert self.entered.acquire(timeout=10.0), "a look-up never reached the resolver"
+
+
+@pytest.fixture
+def hanging_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[HangingDns]:
+    fake = HangingDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    try:
+        yield fake
+    finally:
+        # The hung look-ups answer and their threads end (no_leaked_threads checks that they do).
+        fake.release.set()
+
+
+def test_a_name_that_does_not_resolve_in_time_is_a_transient_time_out(receiver: Receiver, hanging_dns: HangingDns) -> None:
+    hanging_dns.answers["slow.example.test"] = [["127.0.0.1"]]
+    hanging_dns.hanging.add("slow.example.test")
+    url = f"http://slow.example.test:{receiver.server_address[1]}/ok"
+
+    result = deliver(url, timeout=0.2)
+
+    assert not result.ok and not result.permanent and result.status is None, result
+    assert result.detail == "timed out after 0.2 s: no answer from DNS for slow.example.test in time"
+    hanging_dns.wait_until_hung(1)
+    assert hanging_dns.hung == 1  # returned while the resolver still had not answered
+    assert receiver.hits == []
+    # Once DNS answers again, so do deliveries.
+    hanging_dns.release.set()
+    assert deliver(url).ok
+    assert len(receiver.hits) == 1
+
+
+def test_the_url_check_passes_a_name_that_does_not_resolve_in_time(hanging_dns: HangingDns) -> None:
+    hanging_dns.answers["slow.example.test"] = [["10.0.0.5"]]
+    hanging_dns.hanging.add("slow.example.test")
+
+    # Like a name that does not resolve now: every delivery checks again.
+    assert webhook_target_problem("https://slow.example.test/hook", timeout=0.1) is None
+    hanging_dns.wait_until_hung(1)
+    assert hanging_dns.hung == 1
+    # What needs no DNS is still refused, without a look-up.
+    assert webhook_target_problem("http://10.0.0.5/hook", timeout=0.1) == \
+        "host 10.0.0.5 is a private address; webhooks may not reach private networks"
+    assert webhook_target_problem("http://localhost/hook", timeout=0.1) == \
+        "host localhost names this machine; webhooks may not reach private networks"
+    assert hanging_dns.looked_up == ["slow.example.test"]
+    hanging_dns.release.set()
+    assert webhook_target_problem("https://slow.example.test/hook", timeout=5.0) == \
+        "host slow.example.test resolves to 10.0.0.5, a private address; webhooks may not reach private networks"
+
+
+def test_a_hung_resolver_holds_no_more_threads_than_the_limit(hanging_dns: HangingDns) -> None:
+    before = set(threading.enumerate())
+    names = [f"slow{n}.example.test" for n in range(RESOLVER_THREADS + 3)]
+    for name in names:
+        hanging_dns.answers[name] = [["192.0.2.7"]]
+        hanging_dns.hanging.add(name)
+
+    failures: list[str] = []
+    for name in names:
+        with pytest.raises(TimeoutError) as caught:
+            resolve_host(name, 443, timeout=0.05)
+        failures.append(str(caught.value))
+    hanging_dns.wait_until_hung(RESOLVER_THREADS)
+
+    busy = f"was not looked up: all {RESOLVER_THREADS} resolver threads are waiting for DNS"
+    assert failures == [f"no answer from DNS for {name} in time" for name in names[:RESOLVER_THREADS]] + \
+        [f"{name} {busy}" for name in names[RESOLVER_THREADS:]]
+    assert hanging_dns.hung == RESOLVER_THREADS
+    assert sorted(hanging_dns.looked_up) == sorted(names[:RESOLVER_THREADS])
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert len(started) == RESOLVER_THREADS
+    # IP literals need no thread and no DNS, so they still resolve.
+    assert resolve_host("192.0.2.7", 443, timeout=0.05) == [ipaddress.ip_address("192.0.2.7")]
+
+    hanging_dns.release.set()
+    # A look-up waits for a free thread within its own time limit, so this one works once DNS answers.
+    assert resolve_host(names[-1], 443, timeout=5.0) == [ipaddress.ip_address("192.0.2.7")]
+    for thread in started:
+        thread.join(5.0)
+        assert not thread.is_alive()
+
+
+@dataclass
+class Dripper:
+    """A receiver on 127.0.0.1 that takes one request, sends ``head`` and then one byte every 20 ms until
+    the client hangs up or 10 s have passed (``gave_up``), so a client waiting for the end waits 10 s."""
+
+    head: bytes
+    tls: ssl.SSLContext | None = None
+    server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)))
+    gave_up: bool = False
+
+    @property
+    def port(self) -> int:
+        return int(self.server.getsockname()[1])
+
+    def serve(self) -> None:
+        self.server.settimeout(10.0)
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return  # nobody came: the test fails on its own
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            conn.settimeout(10.0)
+            conn.recv(65536)
+            conn.sendall(self.head)
+            ends = time.monotonic() + 10.0
+            while time.monotonic() < ends:
+                conn.sendall(b"a")
+                time.sleep(0.02)
+            self.gave_up = True
+        except OSError:
+            pass  # the client hung up
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def drip() -> Iterator[Callable[..., Dripper]]:
+    started: list[tuple[Dripper, threading.Thread]] = []
+
+    def start(head: bytes, tls: ssl.SSLContext | None = None) -> Dripper:
+        dripper = Dripper(head, tls)
+        thread = threading.Thread(target=dripper.serve, name="dripping-receiver")
+        thread.start()
+        started.append((dripper, thread))
+        return dripper
+
+    yield start
+    for dripper, thread in started:
+        thread.join(15.0)
+        dripper.server.close()
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nX-Endless: ",  # a header line that never ends
+    b"HTTP/1.1 2",  # a status line that never ends
+])
+def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_timeout(
+        drip: Callable[..., Dripper], fake_dns: FakeDns, head: bytes) -> None:
+    fake_dns.answers["drip.example.test"] = [["127.0.0.1"]]
+    dripper = drip(head)
+
+    result = deliver(f"http://drip.example.test:{dripper.port}/hook", timeout=0.3)
+
+    assert not result.ok and not result.permanent and result.status is None, result
+    assert result.detail == "timed out after 0.3 s waiting for the response"
+    assert not dripper.gave_up  # the receiver was still sending when the attempt ended
+
+
+def test_a_status_that_arrived_in_time_counts_though_the_body_is_cut_off(
+        drip: Callable[..., Dripper], fake_dns: FakeDns) -> None:
+    fake_dns.answers["drip.example.test"] = [["127.0.0.1"]]
+    dripper = drip(b"HTTP/1.1 503 Busy\r\nContent-Length: 100000\r\n\r\nplease ")
+
+    result = deliver(f"http://drip.example.test:{dripper.port}/hook", timeout=0.3)
+
+    assert not result.ok and not result.permanent and result.status == 503, result
+    assert result.detail.startswith("HTTP 503 Busy")
+    assert not dripper.gave_up
+
+
+def test_a_tls_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_timeout(
+        drip: Callable[..., Dripper], fake_dns: FakeDns, named_certificate: Certificate) -> None:
+    fake_dns.answers["hooks.example.test"] = [["127.0.0.1"]]
+    dripper = drip(b"HTTP/1.1 200 OK\r\nX-Endless: ", named_certificate.server_context())
+    trust = ssl.create_default_context(cafile=str(named_certificate.cert))
+
+    result = deliver(f"https://hooks.example.test:{dripper.port}/hook", timeout=1.0, ssl_context=trust)
+
+    assert not result.ok and not result.permanent and result.status is None, result
+    assert result.detail == "timed out after 1 s waiting for the response"
+    assert not dripper.gave_up
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), True, "5"])
+def test_time_limits_must_be_positive_numbers(timeout: Any) -> None:
+    with pytest.raises(ValueError):
+        post_webhook("https://hooks.example.test/", SECRET, "evt-1", "t", {}, now=NOW, timeout=timeout)
+    with pytest.raises(ValueError):
+        resolve_host("192.0.2.7", 443, timeout=timeout)
+    with pytest.raises(ValueError):
+        webhook_target_problem("https://hooks.example.test/", timeout=timeout)
+
 
 
 # --------------------------------------------------------------------------------------------------
