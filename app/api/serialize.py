@@ -7,8 +7,15 @@ from typing import Any
 from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
 from app.services.instances import TaskSla
 
+from . import services
 
-def task_dict(task: HumanTask) -> dict[str, Any]:
+
+def task_dict(task: HumanTask, sla: TaskSla | None = None) -> dict[str, Any]:
+    """A task as the API shows it (``TaskOut``), with its record's priority and SLA due instant:
+    from ``sla`` when the caller has it (``TaskService.task_slas``), else from
+    ``TaskService.record_sla`` (one query for all the tasks and instances of an answer)."""
+    if sla is None:
+        sla = services().tasks.record_sla(task.instance_id)
     return {
         "id": task.id,
         "instance_id": task.instance_id,
@@ -23,22 +30,21 @@ def task_dict(task: HumanTask) -> dict[str, Any]:
         "form": task.form,
         "created_at": task.created_at,
         "completed_at": task.completed_at,
+        "priority": sla.priority,
+        "sla_due_at": sla.due_at,
     }
 
 
-def inbox_task_dict(task: HumanTask, sla: TaskSla) -> dict[str, Any]:
-    """``task_dict`` with the record's priority and SLA due instant (``InboxTaskOut``)."""
-    return {**task_dict(task), "priority": sla.priority, "sla_due_at": sla.due_at}
-
-
 def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask]) -> dict[str, Any]:
+    """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant."""
+    sla = services().tasks.record_sla(instance.id) if open_tasks else TaskSla()
     return {
         "id": instance.id,
         "process_id": instance.process_id,
         "version": instance.version,
         "status": instance.status,
         "data": instance.data,
-        "open_tasks": [task_dict(t) for t in open_tasks],
+        "open_tasks": [task_dict(t, sla) for t in open_tasks],
         "started_by": instance.started_by.username if instance.started_by else None,
         "created_at": instance.created_at,
         "updated_at": instance.updated_at,

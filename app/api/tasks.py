@@ -14,7 +14,7 @@ from app.schemas import CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskD
 
 from . import current_user, page_args, services, unit_of_work
 from .instances import _out as instance_out
-from .serialize import inbox_task_dict
+from .serialize import task_dict
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Human tasks")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -36,7 +36,7 @@ class TaskWithContextOut(TaskDetailOut):
 
 def _with_sla(task: HumanTask) -> dict[str, Any]:
     """One task's JSON with its record's priority and SLA (one query), in the request's unit of work."""
-    return inbox_task_dict(task, services().tasks.task_slas([task])[task.id])
+    return task_dict(task, services().tasks.task_slas([task])[task.id])
 
 
 @blp.route("")
@@ -49,8 +49,10 @@ class TasksView(MethodView):
         those assigned to them personally, not those assigned to someone else); ``mine=1`` for
         "Mine": the tasks they claimed and the unclaimed ones assigned to them personally.
         ``sort``: ``age`` (the default, oldest first), ``due`` (the record's SLA due instant,
-        soonest first, tasks without one last) or ``priority`` (the record's, P1 first, none last;
-        then by due). Each task comes with its record's ``priority`` and ``sla_due_at``."""
+        soonest first, tasks without one last) or ``priority`` (the record's, most urgent first:
+        P1; P2 and a change's high risk; P3 and medium; P4 and low; other values; none; then by
+        due). Each task comes with its record's ``priority`` and ``sla_due_at``, as everywhere a
+        task is shown."""
         user = current_user()
         page, per_page = page_args(args)
         tasks = services().tasks
@@ -59,7 +61,7 @@ class TasksView(MethodView):
             rows, total = tasks.list_tasks(user, mine=bool(args.get("mine")), process_id=args.get("process_id"),
                                            page=page, per_page=per_page, sort=args["sort"])
             slas = tasks.task_slas(rows)  # one query for the page
-            return [inbox_task_dict(t, slas[t.id]) for t in rows], total
+            return [task_dict(t, slas[t.id]) for t in rows], total
 
         items, total = unit_of_work(page_of_tasks)
         return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP, "items": items}
@@ -79,7 +81,7 @@ class TaskView(MethodView):
         def read() -> dict[str, Any]:
             detail = tasks.detail(user, task_id)
             task = detail.pop("task")
-            out = inbox_task_dict(task, tasks.task_slas([task])[task.id])
+            out = task_dict(task, tasks.task_slas([task])[task.id])
             out.update(detail)
             return out
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .base import Base, intpk, str64, str128, str255, timestamp
 from .user import User
@@ -24,6 +24,30 @@ class RecordSequence(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+#: How urgent a record's priority is, 1 the most, for ordering work (the task lists' "priority").
+#: The SLA priorities P1-P4 rank 1-4. A change's priority is its risk (change_risk.dmn): a high-risk
+#: change ranks with a P2 (urgent, though not an outage), medium with a P3, low with a P4, so one
+#: order puts the most urgent work first whatever the record's kind. Values match exactly, as the
+#: processes write them.
+PRIORITY_RANKS: dict[str, int] = {"P1": 1, "P2": 2, "P3": 3, "P4": 4, "high": 2, "medium": 3, "low": 4}
+#: The rank of any other priority a process writes: after every known one.
+OTHER_PRIORITY_RANK = 5
+#: The rank of no priority (and, in the task lists, of a task without a record): last.
+NO_PRIORITY_RANK = 6
+
+
+def priority_rank(priority: str | None) -> int:
+    """The rank of a record priority (``PRIORITY_RANKS``; other values, then none, last)."""
+    if priority is None:
+        return NO_PRIORITY_RANK
+    return PRIORITY_RANKS.get(priority, OTHER_PRIORITY_RANK)
+
+
+#: Only records with a running SLA clock have a due instant: closed records (most of them) stay
+#: out of the indexes that order work by it, so those indexes are about as large as the open work.
+_HAS_SLA_DUE = text("sla_due_at IS NOT NULL")
+
+
 class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
@@ -34,6 +58,11 @@ class Ticket(Base):
         # tie-break (ORDER BY opened_at, id), so the index gives that order whole: a page reads
         # per_page entries however many records share an opened_at, no sort of the matches.
         Index("ix_ticket_kind_status_opened_id", "kind", "status", "opened_at", "id"),
+        # The task lists' orders (TaskService.list_tasks): records by SLA due instant, and by priority
+        # rank then due instant; the instance id lets the lists reach the tasks from the index alone.
+        Index("ix_ticket_sla_due", "sla_due_at", "instance_id", sqlite_where=_HAS_SLA_DUE, postgresql_where=_HAS_SLA_DUE),
+        Index("ix_ticket_rank_sla_due", "priority_rank", "sla_due_at", "instance_id",
+              sqlite_where=_HAS_SLA_DUE, postgresql_where=_HAS_SLA_DUE),
     )
 
     id: Mapped[intpk]
@@ -56,9 +85,28 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[timestamp]
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    #: ``priority_rank(priority)``, kept by ``_rank_priority`` whenever the priority is set.
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, default=NO_PRIORITY_RANK,
+                                               server_default=text(str(NO_PRIORITY_RANK)))
+    #: The record's SLA due instant as its stored clocks (``sla_clock``) say: the earliest ``due_at``
+    #: among them. Only a running clock has one (the past breach instant once breached), so None
+    #: while every clock is paused or stopped, or the record has none. Written by the SLA service
+    #: whenever it stores the clocks.
+    sla_due_at: Mapped[datetime | None]
+    #: The earliest ``warning_at`` of the stored clocks that have a due instant: when the first
+    #: running clock is, or was, at risk (the warning instant stays once reached). None without
+    #: ``sla_due_at``.
+    sla_warning_at: Mapped[datetime | None]
 
     requester: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
+
+    @validates("priority")
+    def _rank_priority(self, _key: str, priority: str | None) -> str | None:
+        # Every write of the priority goes through here (the process's record mapping, an SLA
+        # escalation), so the rank is written with it: by the same UPDATE.
+        self.priority_rank = priority_rank(priority)
+        return priority
 
 
 class TicketLink(Base):

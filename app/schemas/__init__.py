@@ -114,6 +114,9 @@ class DeployOut(Schema):
 
 
 class TaskOut(Schema):
+    """A task, wherever the API shows one (the task endpoints, an instance's and a record's open
+    tasks), with its record's priority and SLA due instant."""
+
     id = fields.Integer()
     instance_id = fields.Integer()
     process_id = fields.String()
@@ -128,16 +131,16 @@ class TaskOut(Schema):
     form = fields.String(allow_none=True)
     created_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
-
-
-class InboxTaskOut(TaskOut):
-    """A task as the task endpoints show it: with its record's priority and SLA due instant."""
-
-    priority = fields.String(allow_none=True, metadata={"description": "the record's priority "
-                                                                       "(null: no record, or none set)"})
+    priority = fields.String(allow_none=True, metadata={"description": "the record's priority, as the process set it "
+                                                                       "(a change's is its risk; null: no record, or "
+                                                                       "none set)"})
     sla_due_at = fields.DateTime(allow_none=True, metadata={
         "description": "when the record's first running SLA clock breaches, in the past once breached "
                        "(null: no record, or no running clock)"})
+
+
+class InboxTaskOut(TaskOut):
+    """A task as the task endpoints show it (the fields of ``TaskOut``)."""
 
 
 class TaskDetailOut(InboxTaskOut):
@@ -156,8 +159,9 @@ class TaskQuery(PageQuery):
     mine = fields.Boolean(load_default=False)
     process_id = fields.String(load_default=None, validate=validate.Length(max=128))
     sort = fields.String(load_default="age", validate=validate.OneOf(TASK_SORTS), metadata={
-        "description": "age: oldest first; due: SLA due soonest first (none last); "
-                       "priority: P1 first (none last), then by due"})
+        "description": "age: oldest first; due: SLA due soonest first (none last); priority: most urgent first "
+                       "(P1, P2 and a change's high risk, P3 and medium, P4 and low, other values, none), "
+                       "then by due"})
 
 
 class CompleteIn(_Body):

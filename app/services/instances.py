@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, case, false, func, nulls_last, or_, select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy import Select, and_, bindparam, false, func, nulls_last, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload, lazyload
 
 from app.clock import Clock
-from app.db import count_capped, get_by_id, set_reference
+from app.db import COUNT_CAP, TRANSACTION_SCOPED, count_capped, get_by_id, set_reference
 from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import (
@@ -21,11 +22,11 @@ from app.models import (
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
-    SlaClock,
     TaskStatus,
     Ticket,
     User,
 )
+from app.models.record import NO_PRIORITY_RANK, PRIORITY_RANKS
 
 from . import policy
 from .audit import AuditLog, json_safe
@@ -42,7 +43,6 @@ from .forms import (
     validate_start_data,
     validate_submission,
 )
-from .sla import PRIORITIES
 from .start_rights import START_RIGHTS, starter_form
 from .users import group_members
 
@@ -383,29 +383,46 @@ def _choice_titles(choices: list[tuple[Any, str]], value: Any) -> str | None:
 
 
 #: The orders of the task lists (``TaskService.list_tasks``' ``sort``): SLA due soonest first,
-#: record priority P1 first, or oldest first (the API's default).
+#: the record's most urgent priority first (its rank), or oldest first (the API's default).
 TASK_SORTS = ("due", "priority", "age")
 
-#: The SLA due instant of the record (``Ticket``) of the enclosing query: the earliest ``due_at``
-#: of its clocks. Only a running clock has one (the past breach instant once breached), so NULL
-#: for a record whose clocks are all paused or stopped, or that has none. Correlated: one look-up
-#: per record through the unique (ticket_id, name) index.
-_SLA_DUE = (select(func.min(SlaClock.due_at)).where(SlaClock.ticket_id == Ticket.id)
-            .correlate(Ticket).scalar_subquery())
-#: The earliest warning instant of the record's running clocks (stored ``warning_at`` stays once
-#: reached): passed, a running clock is at risk.
-_SLA_WARNING = (select(func.min(SlaClock.warning_at)).where(SlaClock.ticket_id == Ticket.id, SlaClock.due_at.is_not(None))
-                .correlate(Ticket).scalar_subquery())
-#: The record priority's rank: the policy priorities in order (P1 first), then any other value (a
-#: change's risk is its record priority), then none (no priority, or no record at all).
-_PRIORITY_RANK = case(*((Ticket.priority == name, rank) for rank, name in enumerate(PRIORITIES)),
-                      (Ticket.priority.is_not(None), len(PRIORITIES)), else_=len(PRIORITIES) + 1)
-#: Tasks without a due instant after those with one (NULL sorts first on SQLite, last on PostgreSQL).
-_BY_DUE = nulls_last(_SLA_DUE.asc())
-_TASK_ORDER = {"due": (_BY_DUE, HumanTask.id), "priority": (_PRIORITY_RANK, _BY_DUE, HumanTask.id), "age": (HumanTask.id,)}
+#: The rank of a task's record priority (``app.models.record.priority_rank``, stored with the
+#: record); a task without a record ranks as one without a priority.
+_RANK = func.coalesce(Ticket.priority_rank, NO_PRIORITY_RANK)
+#: A listed task's record (at most one per instance: ticket.instance_id is unique).
+_OF_TASK = Ticket.instance_id == HumanTask.instance_id
+#: The orders of a short list, sorted whole: tasks without a due instant after those with one (NULL
+#: sorts first on SQLite, last on PostgreSQL), oldest first within equal keys.
+_WHOLE_ORDER = {"due": (nulls_last(Ticket.sla_due_at.asc()), HumanTask.id),
+                "priority": (_RANK, nulls_last(Ticket.sla_due_at.asc()), HumanTask.id)}
+#: A list up to this long is sorted whole (the count before it has just walked it); a longer one
+#: is read in order through the records' indexes (``TaskService._sorted_tasks``).
+SORT_WHOLE_MAX = COUNT_CAP
+#: The records' order in a long list, per sort: that of the partial indexes ix_ticket_sla_due
+#: (sla_due_at, instance_id) and ix_ticket_rank_sla_due (priority_rank, sla_due_at, instance_id).
+_RECORD_KEYS = {"due": (Ticket.sla_due_at,), "priority": (Ticket.priority_rank, Ticket.sla_due_at)}
+#: The order of a long list's tasks without a due instant (no record, or no running clock).
+_UNDUE_ORDER = {"due": (HumanTask.id,), "priority": (_RANK, HumanTask.id)}
+#: Where a task without a due instant sorts in the merge of a long list's two parts: after any instant.
+_NO_DUE = datetime.max.replace(tzinfo=timezone.utc)
 #: Built once (a reused statement keeps its cache key): the records of some instances, with SLA.
-_TASK_SLAS = select(Ticket.instance_id, Ticket.priority, _SLA_DUE.label("due_at"), _SLA_WARNING.label("warning_at")).where(
+_RECORD_SLAS = select(Ticket.instance_id, Ticket.priority, Ticket.sla_due_at, Ticket.sla_warning_at).where(
     Ticket.instance_id.in_(bindparam("instance_ids", expanding=True)))
+#: ``session.info`` key: the :class:`TaskSla` of the records of the instances this transaction looked
+#: up (``TaskService.record_sla``), by instance id.
+_KNOWN_SLAS = TRANSACTION_SCOPED + "record_slas"
+
+
+class _Keyed(NamedTuple):
+    """A listed task's place in a sorted list: its id, its record's priority rank and due instant."""
+
+    id: int
+    rank: int
+    due_at: datetime | None
+
+    def key(self) -> tuple[int, datetime, int]:
+        """Its place in the "priority" order."""
+        return self.rank, self.due_at or _NO_DUE, self.id
 
 
 @dataclass(frozen=True)
@@ -466,15 +483,26 @@ class TaskService:
         queue (Mine still shows one assigned to them by name: the refusal then says why).
 
         ``sort`` (one of ``TASK_SORTS``) orders the list, never what is on it: "age" (the default)
-        oldest first; "due" by the SLA due instant of the task's record, soonest (most overdue)
-        first, tasks without one (no record, or no running clock) last; "priority" by the record's
-        priority, P1 first, other values after P4 and none last, then as "due". Ties go oldest
-        first (task id), so pages neither repeat nor skip a task. "due" and "priority" work out
-        each listed task's due instant (a correlated look-up per record), "age" reads no record.
-        Raises ValidationFailed naming ``sort`` for any other value. The page's priorities and
-        due instants themselves: :meth:`task_slas`.
+        oldest first; "due" by the SLA due instant of the task's record (``Ticket.sla_due_at``),
+        soonest (most overdue) first, tasks without one (no record, or no running clock) last;
+        "priority" by the rank of the record's priority (``Ticket.priority_rank``: P1 first, a
+        change's high risk with P2, medium with P3, low with P4, other values after them and none
+        last), then as "due". Ties go oldest first (task id), so pages neither repeat nor skip a task.
+        Raises ValidationFailed naming ``sort`` for any other value. The page's priorities and due
+        instants themselves: :meth:`task_slas`.
+
+        Cost: none of the orders reads an SLA clock; each stops at the page where it can. "age"
+        walks the ready tasks in id order. "due" and "priority" first count the list (as every
+        order does, up to ``COUNT_CAP``); a list that short (``SORT_WHOLE_MAX``) is then sorted
+        whole on its records' stored ``sla_due_at`` and ``priority_rank``. A longer one is read in
+        order (:meth:`_sorted_tasks`): its tasks whose record has a due instant through the partial
+        index of those records (ix_ticket_sla_due, ix_ticket_rank_sla_due: open work only, closed
+        records have no due instant), then the page's rows by id. Its tasks without a due instant
+        (changes, paused records, tasks without a record) are read by task id once the others run
+        out ("due"), or, for "priority", sorted by rank when one of a smaller rank than the last
+        task of the page may come before it (never when that task is a P1's).
         """
-        if sort not in _TASK_ORDER:
+        if sort not in TASK_SORTS:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(TASK_SORTS)}"]}})
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
         if mine:
@@ -499,23 +527,105 @@ class TaskService:
             )
         if process_id:
             query = query.where(HumanTask.process_id == process_id)
-        total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
-        if sort != "age":
-            # At most one record per instance (ticket.instance_id is unique): no task is repeated.
-            query = query.outerjoin(Ticket, Ticket.instance_id == HumanTask.instance_id)
-        rows = list(self.session.scalars(query.order_by(*_TASK_ORDER[sort]).offset((page - 1) * per_page).limit(per_page)))
-        return rows, total
+        total, exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
+        offset = (page - 1) * per_page
+        if sort == "age":
+            return list(self.session.scalars(query.order_by(HumanTask.id).offset(offset).limit(per_page))), total
+        if exact and total <= SORT_WHOLE_MAX:
+            return list(self.session.scalars(query.outerjoin(Ticket, _OF_TASK).order_by(*_WHOLE_ORDER[sort])
+                                             .offset(offset).limit(per_page))), total
+        ids = [row.id for row in self._sorted_tasks(query, sort, offset + per_page)[offset:]]
+        if not ids:
+            return [], total
+        found = {task.id: task for task in self.session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+        return [found[task_id] for task_id in ids if task_id in found], total
+
+    def _sorted_tasks(self, query: Select[Any], sort: str, count: int) -> list[_Keyed]:
+        """The first ``count`` tasks of the (long) list ``query`` selects, in ``sort`` order ("due"
+        or "priority"), as (id, rank, due instant); see :meth:`list_tasks`.
+
+        The tasks whose record has a due instant come first (``_due_tasks``); those without one
+        follow by task id ("due"), or take their place by rank ("priority": after the tasks with a
+        due instant of the same rank)."""
+        due = self._due_tasks(query, sort, count)
+        bound: int | None = None
+        if len(due) == count:
+            if sort == "due":
+                return due  # the page ends before the tasks without a due instant begin
+            # Only a task without a due instant of a smaller rank than the last of these comes before it.
+            bound = due[-1].rank
+            if bound <= min(PRIORITY_RANKS.values()):
+                return due
+        undue = (query.with_only_columns(HumanTask.id, _RANK, Ticket.sla_due_at).outerjoin(Ticket, _OF_TASK)
+                 .where(Ticket.sla_due_at.is_(None)))
+        if bound is not None:
+            undue = undue.where(_RANK < bound)
+        rows = [_Keyed._make(row) for row in self.session.execute(
+            undue.order_by(*_UNDUE_ORDER[sort]).limit(count - len(due) if sort == "due" else count))]
+        if sort == "due":
+            return due + rows  # every task with a due instant comes before every one without
+        return list(heapq.merge(due, rows, key=_Keyed.key))[:count]
+
+    def _due_tasks(self, query: Select[Any], sort: str, count: int) -> list[_Keyed]:
+        """The first ``count`` tasks of the list ``query`` selects whose record has a due instant,
+        in ``sort`` order, reading the records through their index in that order and stopping
+        with the page, however long the list.
+
+        The records' ready tasks are joined to them as the index yields them, and each is checked
+        for being on the list by an ``EXISTS`` on its id. That shape keeps both databases walking
+        the index: the ``EXISTS`` has an ``OFFSET 0`` so that PostgreSQL does not turn it into a
+        join, which it would plan from statistics that cannot know that the records with a due
+        instant are the ones with ready tasks (and then read all of both); SQLite, without
+        statistics, would start from the ready tasks instead, unless the join is written as a
+        LEFT JOIN, whose left side it always reads first (the ``EXISTS`` drops the rows without a
+        task). PostgreSQL keeps the plain join: a LEFT JOIN would stop it from walking the index.
+        """
+        task = aliased(HumanTask)
+        listed = query.with_only_columns(HumanTask.id).where(HumanTask.id == task.id).offset(0).exists()
+        records_first = self.session.get_bind().dialect.name == "sqlite"
+        statement = (select(task.id, Ticket.priority_rank, Ticket.sla_due_at).select_from(Ticket)
+                     .join(task, and_(task.instance_id == Ticket.instance_id, task.state == TaskStatus.READY),
+                           isouter=records_first)
+                     .where(Ticket.sla_due_at.is_not(None), listed)
+                     .order_by(*_RECORD_KEYS[sort], task.id).limit(count))
+        return [_Keyed._make(row) for row in self.session.execute(statement)]
 
     def task_slas(self, tasks: Sequence[HumanTask]) -> dict[int, TaskSla]:
         """Each task's :class:`TaskSla` (its record's priority and SLA due instant, the state as of
         now) by task id, in one query for all of them; a task without a record gets an empty one."""
-        instance_ids = sorted({task.instance_id for task in tasks})
-        if not instance_ids:
+        found = self.record_slas({task.instance_id for task in tasks})
+        return {task.id: found.get(task.instance_id, TaskSla()) for task in tasks}
+
+    def record_slas(self, instance_ids: Iterable[int]) -> dict[int, TaskSla]:
+        """The :class:`TaskSla` of the records of some instances (the state as of now) by instance
+        id, in one query (none for no instance); an instance without a record is left out. Reads
+        the record's stored ``sla_due_at`` and ``sla_warning_at``, never its clocks."""
+        wanted = sorted(set(instance_ids))
+        if not wanted:
             return {}
         now = self.clock.now()
-        found = {row.instance_id: TaskSla(row.priority, row.due_at, _sla_state(row.due_at, row.warning_at, now))
-                 for row in self.session.execute(_TASK_SLAS, {"instance_ids": instance_ids})}
-        return {task.id: found.get(task.instance_id, TaskSla()) for task in tasks}
+        return {row.instance_id: TaskSla(row.priority, row.sla_due_at, _sla_state(row.sla_due_at, row.sla_warning_at, now))
+                for row in self.session.execute(_RECORD_SLAS, {"instance_ids": wanted})}
+
+    def record_sla(self, instance_id: int) -> TaskSla:
+        """The :class:`TaskSla` of an instance's record (an empty one without a record), for
+        answers that show the tasks of one instance at a time (an instance, a record, a page of
+        instances shown one by one).
+
+        Looked up once per transaction together with those of every other instance the session
+        holds (loaded and not yet looked up), in one query: a page of instances costs one query,
+        not one per instance, nor per task. Read it for the answer, after the work: a record
+        changed later in the same transaction is not seen."""
+        known: dict[int, TaskSla] | None = self.session.info.get(_KNOWN_SLAS)
+        if known is not None and instance_id in known:
+            return known[instance_id]
+        held = {key[1][0] for key in self.session.identity_map.keys() if key[0] is ProcessInstance}
+        wanted = (held | {instance_id}) - set(known or ())
+        found = self.record_slas(wanted)
+        # Looked up only now: the query may have begun the transaction, which drops what an earlier one knew.
+        known = self.session.info.setdefault(_KNOWN_SLAS, {})
+        known.update({wanted_id: found.get(wanted_id, TaskSla()) for wanted_id in wanted})
+        return known[instance_id]
 
     def detail(self, user: User, task_id: int) -> dict[str, Any]:
         """Task with its resolved form, UI schema, current data, rendered instructions and

@@ -71,7 +71,7 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from time import monotonic
@@ -636,7 +636,7 @@ class SlaService:
         self._write_events(pending)
         now = self.services.runtime.clock.now()
         states = self.evaluate(ticket, terms, events=events, now=now)
-        self._store(ticket, terms, states, now, stored if had_events else {})
+        self._stamp_due(ticket, self._store(ticket, terms, states, now, stored if had_events else {}).values())
 
     @staticmethod
     def _response(ticket: Ticket, changes: Mapping[str, Any], actor: User | None, events: Sequence[_Event],
@@ -692,19 +692,23 @@ class SlaService:
         return _Clock(clock_id, row.warned, row.escalated, {name: row._mapping[name] for name in _CLOCK_VALUES}, None)
 
     def _store(self, ticket: Ticket, terms: Mapping[str, Any] | None, states: Mapping[str, ClockState], now: datetime,
-               stored: Mapping[str, _Clock]) -> None:
+               stored: Mapping[str, _Clock]) -> dict[str, Mapping[str, Any]]:
         """Write ``states`` over the clock rows ``stored``: one INSERT for the new rows, one
-        UPDATE for the changed ones; loaded ORM objects get the written values."""
+        UPDATE for the changed ones; loaded ORM objects get the written values. Returns what each
+        of those rows holds now (``_CLOCK_VALUES``) by clock name, those ``states`` left alone too."""
         policy_id = (terms or {}).get("policy_id")
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        held: dict[str, Mapping[str, Any]] = {name: clock.values for name, clock in stored.items()}
         for name, state in states.items():
             clock = stored.get(name)
             if clock is None:
-                inserts.append({"ticket_id": ticket.id, "name": name, "warned": False, "escalated": False,
-                                **_clock_values(state, False, False, policy_id, now)})
+                values = _clock_values(state, False, False, policy_id, now)
+                inserts.append({"ticket_id": ticket.id, "name": name, "warned": False, "escalated": False, **values})
+                held[name] = values
                 continue
             values = _clock_values(state, clock.warned, clock.escalated, policy_id, now)
+            held[name] = values
             if values != clock.values:
                 updates.append({"clock_id": clock.id, **values})
                 if clock.loaded is not None:
@@ -715,6 +719,25 @@ class SlaService:
             connection.execute(_INSERT_CLOCK, inserts)
         if updates:
             connection.execute(_UPDATE_CLOCK, updates)
+        return held
+
+    @staticmethod
+    def _stamp_due(ticket: Ticket, clocks: Iterable[Mapping[str, Any]]) -> None:
+        """Give the record what its stored clocks (``clocks``: the values of every one of its
+        clock rows) say about its due instant: ``sla_due_at``, the earliest ``due_at`` (only a
+        running clock has one), and ``sla_warning_at``, the earliest ``warning_at`` of the clocks
+        with a due instant (see ``Ticket``). Set on the record only when they change; the record's
+        own save writes them (in a step, the same UPDATE as its other fields).
+
+        Every write of clock rows ends here (``track``, ``_refresh``), so the task lists can order
+        by the record's column and show it without reading ``sla_clock``."""
+        due = [c for c in clocks if c["due_at"] is not None]
+        due_at = min((c["due_at"] for c in due), default=None)
+        warning_at = min((c["warning_at"] for c in due if c["warning_at"] is not None), default=None)
+        if ticket.sla_due_at != due_at:
+            ticket.sla_due_at = due_at
+        if ticket.sla_warning_at != warning_at:
+            ticket.sla_warning_at = warning_at
 
     def _resolved(self, ticket: Ticket) -> set[str]:
         instance = self.services.records.instance_for(ticket)
@@ -774,6 +797,7 @@ class SlaService:
             else:
                 stored[name] = _Clock(row.id, row.warned, row.escalated, {key: getattr(row, key) for key in _CLOCK_VALUES}, row)
         self._store(ticket, terms, {name: states[name] for name in stored}, now, stored)
+        self._stamp_due(ticket, ({key: getattr(row, key) for key in ("due_at", "warning_at")} for row in rows.values()))
         self.session.flush()
         return list(rows.values()), states
 

@@ -219,8 +219,11 @@ def tasks() -> str:
 
     found = unit_of_work(inbox)
     pages = max(1, -(-found["total"] // per_page))
+    from .labels import RecordValues  # labels builds on the pages that build on this module
+
+    # A record's priority worded as the record pages word it (a change's risk "high" -> "High").
     return render_template("tasks.html", active="tasks", tab=tab, process_id=process_id, sort=sort, page=page,
-                           pages=pages, user=user, **found)
+                           pages=pages, user=user, values=RecordValues(), **found)
 
 
 @bp.post("/tasks/<int:task_id>/claim")
