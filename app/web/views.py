@@ -18,6 +18,7 @@ from app.services.forms import FORM_ERROR_KEY
 from app.services.instances import TASK_SORTS
 
 from . import auth
+from .content import task_name
 from .errors import error_page, not_found_page
 from .forms import build_form
 from .i18n import LANGUAGES
@@ -235,7 +236,7 @@ def claim(task_id: int) -> Response:
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be claimed: %(reason)s", reason=err.message), "error")
         return redirect(back)
-    flash(_("You claimed “%(name)s”.", name=task.name), "success")
+    flash(_("You claimed “%(name)s”.", name=task_name(task)), "success")
     return redirect(back)
 
 
@@ -248,7 +249,7 @@ def unclaim(task_id: int) -> Response:
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be released: %(reason)s", reason=err.message), "error")
         return redirect(back)
-    flash(_("You released “%(name)s” back to the queue.", name=task.name), "success")
+    flash(_("You released “%(name)s” back to the queue.", name=task_name(task)), "success")
     return redirect(back)
 
 
@@ -278,7 +279,7 @@ def task(task_id: int) -> Any:
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be completed: %(reason)s", reason=err.message), "error")
         return redirect(url_for("web.task", task_id=task_id))
-    flash(_("Done: “%(name)s”.", name=done.name), "success")
+    flash(_("Done: “%(name)s”.", name=task_name(done)), "success")
     return redirect(url_for("web.tasks"))
 
 

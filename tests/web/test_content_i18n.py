@@ -42,7 +42,10 @@ def test_a_task_page_shows_its_name_form_choices_and_help_in_chinese(web, desk):
     assert '<option value="network"' in page and 'value="P3"' in page
     assert "Triage incident" not in page and "Assignment group" not in page
 
-    web.post(f"/tasks/{task_id}/claim")
+    queue = shown(text_of(web.get("/tasks?tab=queue")))  # the group queue: task and process names
+    assert "分派事件" in queue and "事件管理" in queue and "Triage incident" not in queue
+    claimed = shown(text_of(web.post(f"/tasks/{task_id}/claim", follow_redirects=True)))
+    assert "“分派事件”" in claimed and "Triage incident" not in claimed  # the flash names it too
     home = shown(text_of(web.get("/")))  # my tasks
     assert "分派事件" in home
     record = shown(text_of(web.get(f"/tickets/{number}")))
