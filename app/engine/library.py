@@ -410,6 +410,12 @@ class ProcessLibrary:
             event = task.get("event_definition") or {}
             # An event-based gateway holds the definitions of the events after it.
             events = [event, *(event.get("event_definitions") or [])]
+            if any(e.get("event_definitions") is not None for e in events[1:]):
+                file, line = index.locate(element_id)
+                raise DefinitionError(  # BPMN: each event after the gateway catches one event definition
+                    f"an event after the event-based gateway '{task.get('bpmn_name') or element_id}' has more than one "
+                    "event definition; each may have one", file=file, element_id=element_id,
+                    element_name=task.get("bpmn_name"), line=line, error_type="unsupported_element")
             if sum(1 for e in events if e.get("typename") in _TIMER_TYPES) > 1:
                 file, line = index.locate(element_id)
                 raise DefinitionError(  # SpiffWorkflow keeps one due time per gateway: they would share it

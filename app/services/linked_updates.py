@@ -27,11 +27,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import bindparam, event, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import TRANSACTION_SCOPED, get_by_id
 from app.engine import MessageNotExpected
+from app.errors import ProcessdeskError
 from app.models import InstanceStatus, ProcessInstance, Ticket, TicketLink
 
 if TYPE_CHECKING:
@@ -41,9 +42,13 @@ log = logging.getLogger(__name__)
 
 #: The message's name is the link type with this suffix.
 MESSAGE_SUFFIX = "_updated"
-#: Messages one transaction sends at most (the rest are dropped, logged; the diagrams' own looks
-#: on the clock still find the news).
+#: Record moves whose news one transaction passes on at most (the rest are dropped, logged; the
+#: diagrams' own looks on the clock still find the news).
 MAX_DELIVERIES = 50
+
+#: A waiting instance's row, read afresh and locked unless another transaction holds it.
+_LOCK_FREE = (select(ProcessInstance).where(ProcessInstance.id == bindparam("ident"))
+              .with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 #: ``session.info`` key: the deliveries this transaction still has to make (callables).
 _PENDING = TRANSACTION_SCOPED + "linked_updates"
@@ -86,12 +91,25 @@ class LinkedUpdates:
 
     def _send(self, instance_id: int, name: str, payload: dict[str, Any]) -> None:
         runner = self.services.runner
-        instance = get_by_id(self.services.session, ProcessInstance, instance_id)
+        session = self.services.session
+        instance = get_by_id(session, ProcessInstance, instance_id)
         if instance is None or instance.status != InstanceStatus.RUNNING:
             return
         if name not in runner.bundle(instance.definition).caught_messages:
             return  # its diagram never waits for this news: no run is loaded
-        run = runner.load(instance, None)
+        # Best effort: the news must never cost the step that moved the record. So the waiting
+        # instance is taken only if nobody holds it (PostgreSQL: its row locked now, else skipped;
+        # SQLite: this transaction already holds the write lock) and read afresh, so its version
+        # check cannot fail; and a run that cannot be loaded is skipped. Its timer looks later.
+        instance = session.scalars(_LOCK_FREE, {"ident": instance_id}).first()
+        if instance is None or instance.status != InstanceStatus.RUNNING:
+            log.info("linked record updates: instance %s is busy; it will look on its timer", instance_id)
+            return
+        try:
+            run = runner.load(instance, None)
+        except ProcessdeskError as err:
+            log.warning("linked record updates: instance %s cannot be loaded (%s)", instance_id, err)
+            return
         try:
             run.send_message(name, payload, runner.identity(None, instance))
         except MessageNotExpected:

@@ -142,3 +142,16 @@ def test_a_message_caught_while_the_timer_is_overdue_takes_one_branch_only():
         assert len(doubled) == 2  # what the fix prevents: both branches ran
     finally:
         event_gateway.install()
+
+
+def test_deploy_refuses_an_event_after_the_gateway_with_two_definitions():
+    """BPMN: each event after an event-based gateway catches one definition. SpiffWorkflow would
+    nest a second combined definition, out of reach of every check above."""
+    xml = waiting_loop().decode()
+    message = '<bpmn:messageEventDefinition id="news_msg" messageRef="msg_news">'
+    assert message in xml
+    nested = xml.replace(message, '<bpmn:timerEventDefinition id="news_timer"><bpmn:timeDuration>"P20Y"'
+                                  '</bpmn:timeDuration></bpmn:timerEventDefinition>' + message)
+    with pytest.raises(DefinitionError) as caught:
+        compile_one(nested.encode())
+    assert "more than one event definition" in caught.value.message and caught.value.element_id == "wait"

@@ -16,6 +16,8 @@ from datetime import timedelta
 import pytest
 
 from app.engine import OperationFailed
+from app.errors import Conflict
+from app.services.execution import InstanceRunner
 from app.services.operations import PlatformOperations
 from app.services.timers import TimerService
 from tests.http.desk import Desk
@@ -590,3 +592,22 @@ def test_a_requester_cannot_link_an_incident_she_may_not_see(desk: Desk):
         record = desk.record(number, "rita")
         assert secret_number not in [link["number"] for link in record["links"]]
         assert "Payroll" not in str(record)
+
+
+def test_news_the_problem_cannot_take_never_costs_the_change_its_step(desk: Desk, services, clock, monkeypatch):
+    """The problem's run cannot be loaded (say, state from an unsupported engine): the change's
+    people go on, the problem keeps waiting and catches up on its timer once it can be loaded."""
+    number, _ = raised_fix(desk)
+    real_load = InstanceRunner.load
+
+    def failing_load(runner, instance, actor=None):
+        if instance.process_id == "problem_management":
+            raise Conflict("stored state from an unsupported engine", code="unsupported_state_version")
+        return real_load(runner, instance, actor)
+
+    monkeypatch.setattr(InstanceRunner, "load", failing_load)
+    approve_change(desk, "CHG-000001")  # every step of the change still commits
+    waiting_for_change(desk, number, "assessment")  # the problem heard nothing
+    monkeypatch.setattr(InstanceRunner, "load", real_load)
+    look_again(desk, services, clock)
+    waiting_for_change(desk, number, "scheduled")
