@@ -68,6 +68,9 @@ def parse_translation_name(name: str) -> tuple[str, str]:
     Raises ValidationFailed (``invalid_definition``, ``details.file``) when the name has no
     locale or names one content is not translated into.
     """
+    if not name.endswith(TRANSLATION_SUFFIX):  # pages look the file up by this exact name
+        raise ValidationFailed(f"{name}: name a translation file <process_id>.<locale>{TRANSLATION_SUFFIX}, "
+                               f"{TRANSLATION_SUFFIX} in lower case", code="invalid_definition", details={"file": name})
     stem = name[: -len(TRANSLATION_SUFFIX)]
     scope, _dot, locale = stem.rpartition(".")
     if not scope or not locale:

@@ -49,6 +49,7 @@ def test_a_translation_deploys_without_a_new_version_and_is_read_back(desk):
 @pytest.mark.parametrize(("name", "body", "entry", "words"), [
     ("incident_management.fr.i18n.json", {"Outcome": "Résultat"}, None, "unknown locale 'fr'"),
     ("incident_management.i18n.json", {"Outcome": "结果"}, None, "<process_id>.<locale>.i18n.json"),
+    ("incident_management.zh_CN.I18N.json", {"Outcome": "结果"}, None, "in lower case"),  # never looked up
     ("incident_management.zh_CN.i18n.json", ["Outcome", "结果"], None, "JSON object"),
     ("incident_management.zh_CN.i18n.json", b'{"Outcome": "\xff"}', None, "not a UTF-8 JSON file"),
     ("incident_management.zh_CN.i18n.json", b"[" * 100_000, None, "not a UTF-8 JSON file"),
