@@ -41,7 +41,7 @@ def test_switching_to_chinese_translates_pages_flashes_and_form_errors(web, desk
     page = text_of(web.post(f"/tasks/{task_id}", {"resolution_notes": "x"}))
     assert "表单有问题，未保存任何内容。" in page and "为必填项" in page and "提交" in page
     web.post(f"/tasks/{task_id}/claim")
-    assert "您已认领“Investigate and resolve”。" in text_of(web.get(f"/tasks/{task_id}"))
+    assert "您已认领“调查并解决”。" in text_of(web.get(f"/tasks/{task_id}"))  # the task named in Chinese too
     assert "未找到" in text_of(web.get("/tasks/999999"))
 
 
