@@ -48,7 +48,7 @@ MAX_DELIVERIES = 50
 
 #: A waiting instance's row, read afresh and locked unless another transaction holds it.
 _LOCK_FREE = (select(ProcessInstance).where(ProcessInstance.id == bindparam("ident"))
-              .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+              .with_for_update(skip_locked=True, of=ProcessInstance).execution_options(populate_existing=True))
 
 #: ``session.info`` key: the deliveries this transaction still has to make (callables).
 _PENDING = TRANSACTION_SCOPED + "linked_updates"
