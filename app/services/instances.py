@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, false, func, nulls_last, or_, select
+from sqlalchemy import Select, and_, bindparam, false, func, inspect, nulls_last, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload
 
 from app.clock import Clock
@@ -32,7 +32,7 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .bounded import BoundedCache
 from .definitions import DefinitionService
-from .execution import InstanceRunner, saved_open_tasks
+from .execution import TICKETS, InstanceRunner, saved_open_tasks
 from .forms import (
     START_FORM_SUFFIX,
     START_UI_SUFFIX,
@@ -619,6 +619,11 @@ class TaskService:
         known: dict[int, TaskSla] | None = self.session.info.get(_KNOWN_SLAS)
         if known is not None and instance_id in known:
             return known[instance_id]
+        # The record the step just wrote is at hand (the runner's, as the step left it): no query.
+        ticket = self.session.info.get(TICKETS, {}).get(instance_id)
+        if ticket is not None and not inspect(ticket).expired_attributes & {"priority", "sla_due_at", "sla_warning_at"}:
+            return TaskSla(ticket.priority, ticket.sla_due_at,
+                           _sla_state(ticket.sla_due_at, ticket.sla_warning_at, self.clock.now()))
         held = {key[1][0] for key in self.session.identity_map.keys() if key[0] is ProcessInstance}
         wanted = (held | {instance_id}) - set(known or ())
         found = self.record_slas(wanted)
