@@ -168,6 +168,13 @@ class _ScopedIndex:
     def locate(self, element_id: str | None) -> tuple[str | None, int | None]:
         return self.index.locate(element_id, self.file)
 
+    def refuse(self, message: str, element_id: str | None, task: dict[str, Any],
+               error_type: str | None = None) -> DefinitionError:
+        """The deploy error for ``task`` (a spec's task dict), naming its element, file and line."""
+        file, line = self.locate(element_id)
+        return DefinitionError(message, file=file, element_id=element_id, element_name=task.get("bpmn_name"),
+                               line=line, error_type=error_type)
+
 
 class ProcessLibrary:
     """Compiles a complete set of definition files. Stateless; safe to share between threads.
@@ -407,22 +414,7 @@ class ProcessLibrary:
                 value = task.get(key)
                 if isinstance(value, str) and value:
                     self._check(value, "eval", task, element_id, index, key)
-            event = task.get("event_definition") or {}
-            # An event-based gateway holds the definitions of the events after it.
-            events = [event, *(event.get("event_definitions") or [])]
-            if any(e.get("event_definitions") is not None for e in events[1:]):
-                file, line = index.locate(element_id)
-                raise DefinitionError(  # BPMN: each event after the gateway catches one event definition
-                    f"an event after the event-based gateway '{task.get('bpmn_name') or element_id}' has more than one "
-                    "event definition; each may have one", file=file, element_id=element_id,
-                    element_name=task.get("bpmn_name"), line=line, error_type="unsupported_element")
-            if sum(1 for e in events if e.get("typename") in _TIMER_TYPES) > 1:
-                file, line = index.locate(element_id)
-                raise DefinitionError(  # SpiffWorkflow keeps one due time per gateway: they would share it
-                    f"'{task.get('bpmn_name') or element_id}' waits for more than one timer; an event-based gateway "
-                    "may lead to one timer event only", file=file, element_id=element_id,
-                    element_name=task.get("bpmn_name"), line=line, error_type="unsupported_element")
-            for event in events:
+            for event in self._events(task, element_id, index):
                 expression = event.get("expression")
                 if isinstance(expression, str) and expression:
                     self._check(expression, "eval", task, element_id, index, "expression")
@@ -435,15 +427,29 @@ class ProcessLibrary:
             operation = task.get("operation_name")
             if operation is not None:
                 if self.known_operations is not None and operation not in self.known_operations:
-                    file, line = index.locate(element_id)
-                    raise DefinitionError(
-                        f"unknown service operation '{operation}'; known: {', '.join(sorted(self.known_operations))}",
-                        file=file, element_id=element_id, element_name=task.get("bpmn_name"), line=line,
-                    )
+                    raise index.refuse(f"unknown service operation '{operation}'; known: "
+                                       f"{', '.join(sorted(self.known_operations))}", element_id, task)
                 for name, param in (task.get("operation_params") or {}).items():
                     value = param.get("value") if isinstance(param, dict) else None
                     if isinstance(value, str) and value:
                         self._check(value, "eval", task, element_id, index, f"parameter '{name}'")
+
+    @staticmethod
+    def _events(task: dict[str, Any], element_id: str | None, index: _ScopedIndex) -> list[dict[str, Any]]:
+        """The event definitions of ``task``: its own and, for an event-based gateway, those of the
+        events after it (SpiffWorkflow moves them into the gateway's). Refuses what SpiffWorkflow
+        cannot run right behind a gateway: an event with two definitions (BPMN allows one), two
+        timers (they would share the gateway's one due time)."""
+        event = task.get("event_definition") or {}
+        events = [event, *(event.get("event_definitions") or [])]
+        name = task.get("bpmn_name") or element_id
+        if any(e.get("event_definitions") is not None for e in events[1:]):
+            raise index.refuse(f"an event after the event-based gateway '{name}' has more than one event definition; "
+                               "each may have one", element_id, task, "unsupported_element")
+        if sum(1 for e in events if e.get("typename") in _TIMER_TYPES) > 1:
+            raise index.refuse(f"'{name}' waits for more than one timer; an event-based gateway may lead to one timer "
+                               "event only", element_id, task, "unsupported_element")
+        return events
 
     def _check(
         self,
@@ -457,16 +463,9 @@ class ProcessLibrary:
         try:
             check_source(source, mode)
         except ScriptRuleViolation as err:
-            file, line = index.locate(element_id)
-            raise DefinitionError(
-                f"{what} of '{task.get('bpmn_name') or element_id}' is refused: {err.message}"
-                + (f" (script line {err.line})" if err.line else ""),
-                file=file,
-                element_id=element_id,
-                element_name=task.get("bpmn_name"),
-                line=line,
-                error_type="script_rule",
-            ) from None
+            raise index.refuse(f"{what} of '{task.get('bpmn_name') or element_id}' is refused: {err.message}"
+                               + (f" (script line {err.line})" if err.line else ""),
+                               element_id, task, "script_rule") from None
 
     def _check_decision_table(
         self, table: dict[str, Any], task: dict[str, Any], index: _ScopedIndex
@@ -505,15 +504,7 @@ class ProcessLibrary:
             except ScriptRuleViolation as err:
                 first_error = first_error or err
         assert first_error is not None
-        file, line = index.locate(cell_id)
-        raise DefinitionError(
-            f"DMN cell '{text}' is refused: {first_error.message}",
-            file=file,
-            element_id=cell_id,
-            element_name=task.get("bpmn_name"),
-            line=line,
-            error_type="script_rule",
-        )
+        raise index.refuse(f"DMN cell '{text}' is refused: {first_error.message}", cell_id, task, "script_rule")
 
     def _check_timer_literal(
         self,
@@ -530,15 +521,9 @@ class ProcessLibrary:
             return  # check_source already reported syntax problems
         if not isinstance(node, ast.Constant):
             return
-        file, line = index.locate(element_id)
         try:
             timer_bounds.check_value(kind, node.value)
         except timer_bounds.TimerValueError as err:
-            raise DefinitionError(
-                f"timer expression {expression!r} is refused: {err}",
-                file=file,
-                element_id=element_id,
-                element_name=task.get("bpmn_name"),
-                line=line,
-                error_type="timer_limit" if isinstance(err, timer_bounds.TimerTooLong) else "timer_expression",
-            ) from None
+            raise index.refuse(f"timer expression {expression!r} is refused: {err}", element_id, task,
+                               "timer_limit" if isinstance(err, timer_bounds.TimerTooLong) else "timer_expression"
+                               ) from None

@@ -118,6 +118,15 @@ STATUS_CANCELLED = "cancelled"
 STATUS_ERROR = "error"
 
 
+def _due_time(value: Any) -> datetime | None:
+    """A timer's stored due value (an ISO time; a cycle's ``{"next": ...}``) as a time, if readable."""
+    due = value.get("next") if isinstance(value, dict) else value
+    try:
+        return datetime.fromisoformat(due) if isinstance(due, str) else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class SpecBundle:
     """A deployed version's parsed spec, shared read-only by every run of that version."""
@@ -468,37 +477,31 @@ class WorkflowRun:
 
     def next_timer_at(self) -> datetime | None:
         """The earliest due time of any waiting timer, for the scheduler's indexed column."""
-        due: list[datetime] = []
-        values = []
-        gateways = False
-        for event in self._wf.waiting_events():
-            if event.event_type == "MultipleEventDefinition":
-                gateways = True
-            elif "Timer" in event.event_type:
-                values.append(event.value)
-        if gateways:
-            # An event-based gateway waits as one task for all its events; the timer among them
-            # keeps its due time in that task's data (a gateway takes at most one timer: a second
-            # would share it, refused at deploy).
-            values += self._gateway_timer_values()
-        for value in values:
-            if isinstance(value, dict):
-                value = value.get("next")
-            if isinstance(value, str):
-                try:
-                    due.append(datetime.fromisoformat(value))
-                except ValueError:
-                    continue
+        due = [at for _task, _spec, value in self._waiting_timers() if (at := _due_time(value)) is not None]
         return min(due) if due else None
 
-    def _gateway_timer_values(self) -> list[Any]:
-        found = []
-        for task in self._wf.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MultipleEventDefinition) and any(
-                    isinstance(d, TimerEventDefinition) for d in definition.event_definitions):
-                found.append(task._get_internal_data("event_value"))
-        return found
+    def _waiting_timers(self) -> Iterator[tuple[Task, Any, Any]]:
+        """(waiting task, the timer event's spec, its stored due value) for every timer the run
+        waits on, from SpiffWorkflow's register of waiting events (no walk of the task tree).
+
+        An event-based gateway waits as one task for all its events: the parser moved their
+        definitions into the gateway's, in the order of its outputs, and the timer's due time is
+        kept in the gateway task's data (one timer per gateway, checked at deploy). The spec
+        reported is then the timer's catch event after the gateway."""
+        for task in self._wf.event_manager.tasks.values():
+            if task.state != TaskState.WAITING:
+                continue
+            spec = task.task_spec
+            definition = getattr(spec, "event_definition", None)
+            if isinstance(definition, MultipleEventDefinition):
+                timers = [i for i, d in enumerate(definition.event_definitions) if isinstance(d, TimerEventDefinition)]
+                if not timers:
+                    continue
+                if len(spec.outputs) == len(definition.event_definitions):
+                    spec = spec.outputs[timers[0]]
+            elif not isinstance(definition, TimerEventDefinition):
+                continue
+            yield task, spec, task.internal_data.get("event_value")
 
     def history_path(self) -> list[str]:
         """BPMN ids of completed elements, oldest first (for highlighting a diagram)."""
@@ -533,27 +536,8 @@ class WorkflowRun:
         now = (self._now or (lambda: datetime.now(timezone.utc)))()
         due_before = {}
         unknown = 0  # timers whose due time we cannot read: let the engine judge them
-        for task in self._wf.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if definition is None:
-                continue
-            spec = task.task_spec
-            if isinstance(definition, MultipleEventDefinition):
-                # An event-based gateway: the parser moved its catch events' definitions into
-                # the gateway's, in the order of its outputs; report the timer's catch event.
-                timers = [i for i, d in enumerate(definition.event_definitions) if isinstance(d, TimerEventDefinition)]
-                if not timers:
-                    continue
-                if len(spec.outputs) == len(definition.event_definitions):
-                    spec = spec.outputs[timers[0]]
-            elif "Timer" not in type(definition).__name__:
-                continue
-            value = task.internal_data.get("event_value")
-            due = value.get("next") if isinstance(value, dict) else value
-            try:
-                due_at = datetime.fromisoformat(due) if isinstance(due, str) else None
-            except ValueError:
-                due_at = None
+        for task, spec, value in self._waiting_timers():
+            due_at = _due_time(value)
             if due_at is None:
                 unknown += 1
             elif due_at <= now:

@@ -15,7 +15,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
 
 from .audit import AuditLog
-from .forms import resolve_form, validate_submission
+from .forms import catalog_ui_form, resolve_form, validate_submission
 from .instances import InstanceService
 from .records import RecordService
 
@@ -124,7 +124,7 @@ class CatalogService:
         if not item.form:
             return None, None
         schema = self._form_file(item.form)
-        ui_name = item.form[:-5] + ".ui.json" if item.form.endswith(".json") else None
+        ui_name = catalog_ui_form(item.form)
         ui = self._form_file(ui_name) if ui_name else None
         if schema is None:
             return None, ui

@@ -36,7 +36,7 @@ from .content_texts import (
     parse_translation_name,
     process_texts,
 )
-from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, check_form_definition, checked_start_form
+from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, catalog_ui_form, check_form_definition, checked_start_form
 from .records import check_mapping
 from .start_rights import check_access
 
@@ -237,9 +237,8 @@ class DefinitionService:
         forms = []
         for _name, _description, form in items:
             if form:
-                forms.append(_json_or_none(files.get(form)))
-                if form.endswith(".json"):
-                    forms.append(_json_or_none(files.get(form[:-5] + ".ui.json")))
+                ui_form = catalog_ui_form(form)
+                forms += [_json_or_none(files.get(form)), _json_or_none(files.get(ui_form) if ui_form else None)]
         return catalog_texts(self.session.scalars(select(CatalogCategory.name)),
                              ((name, description) for name, description, _form in items), forms)
 

@@ -383,6 +383,11 @@ START_FORM_SUFFIX = ".start.json"
 START_UI_SUFFIX = ".start.ui.json"
 
 
+def catalog_ui_form(form: str) -> str | None:
+    """The UI schema file beside a catalog item's request form (``x.json`` -> ``x.ui.json``)."""
+    return form[:-5] + ".ui.json" if form.endswith(".json") else None
+
+
 def checked_start_form(form_name: str, form: bytes, ui_name: str, ui: bytes | None
                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Parse and check a start form file and its optional UI file: ``(schema, ui_schema)``.

@@ -441,12 +441,15 @@ class TaskSla:
     state: str | None = None
 
 
-def _sla_state(due_at: datetime | None, warning_at: datetime | None, now: datetime) -> str | None:
+def _task_sla(priority: str | None, due_at: datetime | None, warning_at: datetime | None, now: datetime) -> TaskSla:
+    """A record's priority and stored SLA instants as a task shows them, the state as of ``now``."""
     if due_at is None:
-        return None
-    if due_at <= now:
-        return "breached"
-    return "at_risk" if warning_at is not None and warning_at <= now else "on_track"
+        state = None
+    elif due_at <= now:
+        state = "breached"
+    else:
+        state = "at_risk" if warning_at is not None and warning_at <= now else "on_track"
+    return TaskSla(priority, due_at, state)
 
 
 class TaskService:
@@ -604,7 +607,7 @@ class TaskService:
         if not wanted:
             return {}
         now = self.clock.now()
-        return {row.instance_id: TaskSla(row.priority, row.sla_due_at, _sla_state(row.sla_due_at, row.sla_warning_at, now))
+        return {row.instance_id: _task_sla(row.priority, row.sla_due_at, row.sla_warning_at, now)
                 for row in self.session.execute(_RECORD_SLAS, {"instance_ids": wanted})}
 
     def record_sla(self, instance_id: int) -> TaskSla:
@@ -622,8 +625,7 @@ class TaskService:
         # The record the step just wrote is at hand (the runner's, as the step left it): no query.
         ticket = self.session.info.get(TICKETS, {}).get(instance_id)
         if ticket is not None and not inspect(ticket).expired_attributes & {"priority", "sla_due_at", "sla_warning_at"}:
-            return TaskSla(ticket.priority, ticket.sla_due_at,
-                           _sla_state(ticket.sla_due_at, ticket.sla_warning_at, self.clock.now()))
+            return _task_sla(ticket.priority, ticket.sla_due_at, ticket.sla_warning_at, self.clock.now())
         held = {key[1][0] for key in self.session.identity_map.keys() if key[0] is ProcessInstance}
         wanted = (held | {instance_id}) - set(known or ())
         found = self.record_slas(wanted)

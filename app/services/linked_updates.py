@@ -27,13 +27,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, event, or_, select
+from sqlalchemy import bindparam, event, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from app.db import TRANSACTION_SCOPED, get_by_id
 from app.engine import MessageNotExpected
 from app.errors import ProcessdeskError
-from app.models import InstanceStatus, ProcessInstance, Ticket, TicketLink
+from app.models import InstanceStatus, ProcessDefinition, ProcessInstance, Ticket, TicketLink
 
 if TYPE_CHECKING:
     from . import Services
@@ -45,6 +45,16 @@ MESSAGE_SUFFIX = "_updated"
 #: Record moves whose news one transaction passes on at most (the rest are dropped, logged; the
 #: diagrams' own looks on the clock still find the news).
 MAX_DELIVERIES = 50
+
+#: (link, link type, instance, its version) of the running processes of the records linked to a record,
+#: either end of the link, in the order the links were made.
+_LINKED_RUNNING = union_all(*(
+    select(TicketLink.id, TicketLink.link_type, ProcessInstance.id, ProcessInstance.definition_id)
+    .join(Ticket, Ticket.id == other)
+    .join(ProcessInstance, ProcessInstance.id == Ticket.instance_id)
+    .where(here == bindparam("ticket_id"), ProcessInstance.status == InstanceStatus.RUNNING)
+    for here, other in ((TicketLink.source_id, TicketLink.target_id), (TicketLink.target_id, TicketLink.source_id))
+)).order_by(literal_column("1"))
 
 #: A waiting instance's row, read afresh and locked unless another transaction holds it.
 _LOCK_FREE = (select(ProcessInstance).where(ProcessInstance.id == bindparam("ident"))
@@ -76,32 +86,25 @@ class LinkedUpdates:
         ticket = get_by_id(session, Ticket, ticket_id)
         if ticket is None:
             return
-        links = session.scalars(select(TicketLink)
-                                .where(or_(TicketLink.source_id == ticket_id, TicketLink.target_id == ticket_id))
-                                .order_by(TicketLink.id))
         told: set[tuple[int, str]] = set()
-        for link in links:
-            other = link.target if link.source_id == ticket_id else link.source
-            name = message_name(link.link_type)
-            if other.instance_id is None or (other.instance_id, name) in told:
+        for _link, link_type, instance_id, definition_id in session.execute(_LINKED_RUNNING, {"ticket_id": ticket_id}):
+            name = message_name(link_type)
+            if (instance_id, name) in told:
                 continue
-            told.add((other.instance_id, name))
-            payload = {"number": ticket.number, "kind": ticket.kind, "status": status, "link_type": link.link_type}
-            self._send(other.instance_id, name, payload)
+            told.add((instance_id, name))
+            definition = get_by_id(session, ProcessDefinition, definition_id)
+            if definition is None or name not in self.services.runner.bundle(definition).caught_messages:
+                continue  # its diagram never waits for this news: no run is loaded
+            payload = {"number": ticket.number, "kind": ticket.kind, "status": status, "link_type": link_type}
+            self._send(instance_id, name, payload)
 
     def _send(self, instance_id: int, name: str, payload: dict[str, Any]) -> None:
         runner = self.services.runner
-        session = self.services.session
-        instance = get_by_id(session, ProcessInstance, instance_id)
-        if instance is None or instance.status != InstanceStatus.RUNNING:
-            return
-        if name not in runner.bundle(instance.definition).caught_messages:
-            return  # its diagram never waits for this news: no run is loaded
         # Best effort: the news must never cost the step that moved the record. So the waiting
         # instance is taken only if nobody holds it (PostgreSQL: its row locked now, else skipped;
         # SQLite: this transaction already holds the write lock) and read afresh, so its version
         # check cannot fail; and a run that cannot be loaded is skipped. Its timer looks later.
-        instance = session.scalars(_LOCK_FREE, {"ident": instance_id}).first()
+        instance = self.services.session.scalars(_LOCK_FREE, {"ident": instance_id}).first()
         if instance is None or instance.status != InstanceStatus.RUNNING:
             log.info("linked record updates: instance %s is busy; it will look on its timer", instance_id)
             return
