@@ -66,6 +66,7 @@ __all__ = [
     "DYNAMIC_GROUP_PREFIX",
     "GroupMembers",
     "FORM_ERROR_KEY",
+    "FormMessage",
     "SUPPORTED_FORMATS",
     "SUPPORTED_WIDGETS",
     "check_form_definition",
@@ -253,6 +254,47 @@ def _format_value(value: Any) -> str:
 
 def _plural(count: Any, word: str) -> str:
     return f"{_format_value(count)} {word}{'' if count == 1 else 's'}"
+
+
+class FormMessage(str):
+    """A form error with values in it, as the API answers it (English text), that also keeps
+    what it says as data: ``kind`` names the sentence and ``parts`` holds its values, so that a
+    page can say it in its own language without reading the English sentence back (and a choice
+    title containing "or" or a quote cannot confuse it). Fixed texts ("is required") stay plain
+    strings. The kinds and their parts:
+
+    * ``at_least_chars``, ``at_most_chars``, ``at_least_items``, ``at_most_items``: ``count``;
+    * ``at_least``, ``at_most``, ``greater_than``, ``less_than``, ``equal_to``: ``value`` (as written);
+    * ``pattern``: ``pattern``; ``one_of``: ``choices`` (the form's choice titles);
+    * ``not_before``, ``after``: ``field`` (another field's title) or ``value`` (a date as written);
+    * ``each_item``: ``item`` (what each item of a list must be: a FormMessage or a fixed text);
+    * ``required_when``, ``required_unless``: ``tests``, one ``(field title, words)`` per tested
+      field, each word ``(text, how)`` with ``how`` one of ``"choice"`` (a choice title of the
+      form), ``"tick"`` (the fixed "ticked" / "not ticked") or ``"value"`` (a value as written).
+
+    Being a ``str``, it travels as one wherever a message does (JSON answers, logs); ``str(m)``
+    drops the data."""
+
+    kind: str
+    parts: Mapping[str, Any]
+
+    def __new__(cls, text: str, kind: str, **parts: Any) -> FormMessage:
+        message = super().__new__(cls, text)
+        message.kind = kind
+        message.parts = parts
+        return message
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str, str], dict[str, Any]]:  # copy and pickle keep the data
+        return (str(self), self.kind), dict(self.parts)
+
+
+def _counted(kind: str, count: Any, word: str, verb: str) -> FormMessage:
+    return FormMessage(f"{verb} {_plural(count, word)}", kind, count=count)
+
+
+def _valued(kind: str, words: str, value: Any) -> FormMessage:
+    written = _format_value(value)
+    return FormMessage(f"{words} {written}", kind, value=written)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1254,19 +1296,21 @@ def _order_errors(
                     continue
                 sibling = properties.get(other)
                 label = sibling.get("title", other) if isinstance(sibling, Mapping) else other
+                said: dict[str, str] = {"field": str(label)}
                 bound = cleaned[other] if other in cleaned else stored.get(other)
             elif name not in cleaned:
                 continue
             else:
                 label = _format_value(bound)
+                said = {"value": label}
             current = cleaned[name] if name in cleaned else stored.get(name)
             value, limit = _instant(current, fmt), _instant(bound, fmt)
             if value is None or limit is None:
                 continue
             if inclusive and value < limit:
-                yield f"{prefix}{name}", f"must not be before {label}"
+                yield f"{prefix}{name}", FormMessage(f"must not be before {label}", "not_before", **said)
             elif not inclusive and value <= limit:
-                yield f"{prefix}{name}", f"must be after {label}"
+                yield f"{prefix}{name}", FormMessage(f"must be after {label}", "after", **said)
 
 
 def _conditions(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -1299,19 +1343,28 @@ def _condition_holds(test: Mapping[str, Any], values: Mapping[str, Any]) -> bool
     return True
 
 
-def _condition_text(test: Mapping[str, Any], properties: Mapping[str, Any]) -> str:
-    """``“Outcome” is Resolved``, ``“Decision” is Reject and “Kind” is Laptop or Monitor``, or for a
-    check box without choice titles ``“Tested” is ticked`` / ``is not ticked``."""
-    parts = []
+def _condition_tests(test: Mapping[str, Any], properties: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What a checked ``if`` asks, as :class:`FormMessage` keeps it: ``(field title, words)`` per
+    tested field, each word ``(text, how)`` (see FormMessage)."""
+    tests = []
     for name, rule in (test.get("properties") or {}).items():
         found = properties.get(name)
         field: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-        labels = {_choice_key(value): label for value, label in _choices_of(field) or []}
+        labels = {_choice_key(value): (label, "choice") for value, label in _choices_of(field) or []}
         if field.get("type") == "boolean":
-            labels = {("bool", True): "ticked", ("bool", False): "not ticked", **labels}
-        words = " or ".join(labels.get(_choice_key(value), _format_value(value)) for value in _tested_values(rule))
-        parts.append(f"“{field.get('title') or name}” is {words}")
-    return " and ".join(parts)
+            labels = {("bool", True): ("ticked", "tick"), ("bool", False): ("not ticked", "tick"), **labels}
+        words = [labels.get(_choice_key(value), (_format_value(value), "value")) for value in _tested_values(rule)]
+        tests.append((str(field.get("title") or name), words))
+    return tests
+
+
+def _condition_message(holds: bool, tests: list[tuple[str, list[tuple[str, str]]]]) -> FormMessage:
+    """``is required when “Outcome” is Resolved``, ``... unless “Decision” is Reject and “Kind” is
+    Laptop or Monitor``, or for a check box without choice titles ``“Tested” is ticked``."""
+    text = " and ".join(f"“{title}” is " + " or ".join(word for word, _how in words) for title, words in tests)
+    if holds:
+        return FormMessage(f"is required when {text}", "required_when", tests=tests)
+    return FormMessage(f"is required unless {text}", "required_unless", tests=tests)
 
 
 def _required_by_conditions(node: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
@@ -1326,8 +1379,7 @@ def _required_by_conditions(node: Mapping[str, Any], values: Mapping[str, Any]) 
         branch = condition.get("then" if holds else "else")
         if not isinstance(branch, Mapping):
             continue
-        text = _condition_text(condition["if"], properties)
-        message = f"is required when {text}" if holds else f"is required unless {text}"
+        message = _condition_message(holds, _condition_tests(condition["if"], properties))
         for name in branch.get("required") or []:
             if name not in always:
                 found.setdefault(name, message)
@@ -1565,32 +1617,32 @@ def _message_for(error: jsonschema.ValidationError) -> str:
     if keyword == "type":
         return _TYPE_MESSAGES.get(value, "has the wrong type") if isinstance(value, str) else "has the wrong type"
     if keyword == "minLength":
-        return f"must be at least {_plural(value, 'character')}"
+        return _counted("at_least_chars", value, "character", "must be at least")
     if keyword == "maxLength":
-        return f"must be at most {_plural(value, 'character')}"
+        return _counted("at_most_chars", value, "character", "must be at most")
     if keyword == "minimum":
-        return f"must be at least {_format_value(value)}"
+        return _valued("at_least", "must be at least", value)
     if keyword == "maximum":
-        return f"must be at most {_format_value(value)}"
+        return _valued("at_most", "must be at most", value)
     if keyword == "exclusiveMinimum":
-        return f"must be greater than {_format_value(value)}"
+        return _valued("greater_than", "must be greater than", value)
     if keyword == "exclusiveMaximum":
-        return f"must be less than {_format_value(value)}"
+        return _valued("less_than", "must be less than", value)
     if keyword == "pattern":
-        return f"must match the pattern {value}"
+        return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value))
     if keyword == "format":
         return _FORMAT_MESSAGES.get(str(value), "has an invalid format")
     if keyword in _CHOICE_KEYWORDS:
         labels = _choice_labels(error.schema if isinstance(error.schema, Mapping) else {}, str(keyword))
         if not labels:
             return "has no available choices"
-        return "must be one of: " + ", ".join(labels)
+        return FormMessage("must be one of: " + ", ".join(labels), "one_of", choices=labels)
     if keyword == "const":
-        return f"must be {_format_value(value)}"
+        return _valued("equal_to", "must be", value)
     if keyword == "minItems":
-        return f"must have at least {_plural(value, 'item')}"
+        return _counted("at_least_items", value, "item", "must have at least")
     if keyword == "maxItems":
-        return f"must have at most {_plural(value, 'item')}"
+        return _counted("at_most_items", value, "item", "must have at most")
     if keyword == "uniqueItems":
         return "must not contain duplicates"
     if keyword == "additionalProperties":
@@ -1616,7 +1668,7 @@ def _translate_error(error: jsonschema.ValidationError) -> Iterator[tuple[str, s
         return
     message = _message_for(error)
     if in_items:
-        message = f"each item {message}"
+        message = FormMessage(f"each item {message}", "each_item", item=message)
     yield ".".join(names) or FORM_ERROR_KEY, message
 
 

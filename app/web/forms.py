@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from app.services.forms import FORM_ERROR_KEY, form_fields
+from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 
 #: Input types of the single-line widgets; the other widgets have their own markup.
 _INPUT_TYPES = {"text": "text", "password": "password", "email": "email", "date": "date",
@@ -27,7 +27,7 @@ _INPUT_TYPES = {"text": "text", "password": "password", "email": "email", "date"
 _CHOICE_WIDGETS = {"radio", "select", "checkboxes", "checkbox"}
 
 # Fixed English texts the form service produces, translated for the page. Messages with values
-# in them ("must be at most 50 characters") are shown as the service wrote them.
+# in them ("must be at most 50 characters") come as FormMessage and are said from their parts.
 _SERVICE_TEXTS = {
     "is required": _l("is required"),
     "must be text": _l("must be text"),
@@ -53,68 +53,80 @@ _SERVICE_TEXTS = {
 }
 
 
-_CONDITIONAL_REQUIRED = re.compile(r"(is required (?:when|unless)) (.+)", re.S)
-_CONDITION_FIELD = re.compile(r"“([^”]*)” is ")
 #: The words a condition on a check box without choice titles uses (app.services.forms).
 _TICK_WORDS = {"ticked": _l("ticked"), "not ticked": _l("not ticked")}
+
+#: Sentences of FormMessage (app.services.forms) by kind, one per count where English needs two;
+#: the values are the message's parts.
+_COUNTED = {
+    "at_least_chars": (_l("must be at least %(count)s character"), _l("must be at least %(count)s characters")),
+    "at_most_chars": (_l("must be at most %(count)s character"), _l("must be at most %(count)s characters")),
+    "at_least_items": (_l("must have at least %(count)s item"), _l("must have at least %(count)s items")),
+    "at_most_items": (_l("must have at most %(count)s item"), _l("must have at most %(count)s items")),
+}
+_VALUED = {
+    "at_least": _l("must be at least %(value)s"),
+    "at_most": _l("must be at most %(value)s"),
+    "greater_than": _l("must be greater than %(value)s"),
+    "less_than": _l("must be less than %(value)s"),
+    "equal_to": _l("must be %(value)s"),
+}
 
 #: Turns a source text of the content (a title, a choice) into the page's language.
 Translate = Callable[[str], str]
 
 
-def service_text(text: Any, translate: Translate | None = None,
-                 choices: Mapping[str, list[str]] | None = None) -> str:
-    """A fixed text from the services in the page's language; anything else unchanged.
+def _same(text: str) -> str:
+    return text
 
-    In "is required when <condition>" the condition quotes the form (“Outcome” is Resolved):
-    with ``translate`` (the content's texts, see app/web/content.py) its field titles and choices
-    are translated too, and ``choices`` (the source choice titles of each field, by the field's
-    source title) tells a choice containing "or" from two choices; without it only the fixed
-    words are."""
+
+def service_text(text: Any, translate: Translate | None = None) -> str:
+    """A text from the services in the page's language; anything else unchanged.
+
+    Fixed texts ("is required") are looked up; a FormMessage (a sentence with values, such as
+    "must be at most 50 characters" or "is required when “Outcome” is Resolved") is said again from
+    its parts, and with ``translate`` (the content's texts, see app/web/content.py) the field
+    titles and choice titles it quotes are translated too; values stay as written."""
+    if isinstance(text, FormMessage):
+        return _form_message(text, translate or _same)
     translated = _SERVICE_TEXTS.get(str(text))
-    if translated is not None:
-        return str(translated)
-    conditional = _CONDITIONAL_REQUIRED.fullmatch(str(text))
-    if conditional:
-        condition = conditional[2]
-        if translate is not None:
-            condition = _condition_text(condition, translate, choices or {}) or condition
-        return f"{_SERVICE_TEXTS[conditional[1]]} {condition}"
-    return str(text)
+    return str(translated) if translated is not None else str(text)
 
 
-def _condition_text(text: str, translate: Translate, choices: Mapping[str, list[str]]) -> str | None:
-    """``“Outcome” is Resolved or Closed and “Kind” is Laptop`` (as app.services.forms writes a
-    condition) in the page's language; None if ``text`` is not written that way."""
+def _form_message(message: FormMessage, translate: Translate) -> str:
+    kind, parts = message.kind, message.parts
+    if kind in _COUNTED:
+        one, many = _COUNTED[kind]
+        return str(one if parts["count"] == 1 else many) % {"count": parts["count"]}
+    if kind in _VALUED:
+        return str(_VALUED[kind]) % {"value": parts["value"]}
+    if kind == "pattern":
+        return _("must match the pattern %(pattern)s", pattern=parts["pattern"])
+    if kind == "one_of":
+        return _("must be one of: %(choices)s", choices=", ".join(translate(c) for c in parts["choices"]))
+    if kind in ("not_before", "after"):
+        other = translate(parts["field"]) if "field" in parts else parts["value"]
+        if kind == "not_before":
+            return _("must not be before %(other)s", other=other)
+        return _("must be after %(other)s", other=other)
+    if kind == "each_item":
+        return _("each item %(message)s", message=service_text(parts["item"], translate))
+    if kind in ("required_when", "required_unless"):
+        lead = _SERVICE_TEXTS["is required when" if kind == "required_when" else "is required unless"]
+        return f"{lead} {_condition(parts['tests'], translate)}"
+    return str(message)
+
+
+def _condition(tests: list[tuple[str, list[tuple[str, str]]]], translate: Translate) -> str:
+    """``“Outcome” is Resolved or Closed and “Kind” is Laptop`` in the page's language."""
     parts: list[str] = []
-    rest = text
-    while True:
-        field = _CONDITION_FIELD.match(rest)
-        if field is None:
-            return None
-        title, rest = field[1], rest[field.end():]
-        known = sorted([*choices.get(title, []), *_TICK_WORDS], key=len, reverse=True)
-        words: list[str] = []
-        while True:
-            word = next((w for w in known if rest.startswith(w) and re.match(r"$| or | and “", rest[len(w):])), None)
-            if word is None:  # a value without a title: up to the next "or" / "and"
-                found = re.match(r"(.*?)(?= or | and “|$)", rest, re.S)
-                word = found[1] if found else rest
-            shown = _TICK_WORDS.get(word)
-            words.append(str(shown) if shown is not None and word not in choices.get(title, []) else translate(word))
-            rest = rest[len(word):]
-            if not rest.startswith(" or "):
-                break
-            rest = rest[len(" or "):]
-        listed = words[0]
-        for word in words[1:]:
+    for title, words in tests:
+        said = [str(_TICK_WORDS[word]) if how == "tick" else translate(word) if how == "choice" else word
+                for word, how in words]
+        listed = said[0]
+        for word in said[1:]:
             listed = _("%(choices)s or %(choice)s", choices=listed, choice=word)
         parts.append(_("“%(field)s” is %(choices)s", field=translate(title), choices=listed))
-        if not rest:
-            break
-        if not rest.startswith(" and “"):
-            return None
-        rest = rest[len(" and "):]
     joined = parts[0]
     for part in parts[1:]:
         joined = _("%(conditions)s and %(condition)s", conditions=joined, condition=part)
@@ -331,11 +343,10 @@ def localize_form(form: FormView, translate: Translate) -> FormView:
     """``form`` (changed in place) with the content's texts in the page's language: section and
     field titles, descriptions, help and placeholder texts, choice labels, and the field titles
     and choices quoted in its errors. Values are untouched: what is submitted stays the source."""
-    choices = {f.title: [o.source for o in f.options] for f in form.fields}
     for section in form.sections:
         section.title = translate(section.title) if section.title else section.title
         for view in section.fields:
-            view.errors = [service_text(m, translate, choices) for m in view.messages] or view.errors
+            view.errors = [service_text(m, translate) for m in view.messages] or view.errors
             view.title = translate(view.title)
             view.description = translate(view.description) if view.description else view.description
             view.help = translate(view.help) if view.help else view.help

@@ -1091,3 +1091,18 @@ def test_an_empty_group_name_is_refused_at_deploy():
     with pytest.raises(ValidationFailed) as info:
         check_form_definition(bad, None, "people.json")
     assert "/properties/owner/oneOf" in str(info.value.details)
+
+
+def test_a_form_message_is_text_for_the_api_and_keeps_its_parts_through_copy_and_pickle():
+    import copy
+    import json
+    import pickle
+
+    from app.services.forms import FormMessage
+
+    message = FormMessage("must be at most 3 characters", "at_most_chars", count=3)
+    assert json.dumps({"title": [message]}) == '{"title": ["must be at most 3 characters"]}'
+    for kept in (copy.deepcopy(message), pickle.loads(pickle.dumps(message))):
+        assert isinstance(kept, FormMessage) and kept == message
+        assert (kept.kind, dict(kept.parts)) == ("at_most_chars", {"count": 3})
+    assert type(str(message)) is str

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from flask import render_template_string
 
 from tests.web.conftest import INCIDENT, text_of
@@ -75,21 +76,38 @@ def test_a_conditional_error_names_the_field_and_the_choice_in_chinese_and_data_
 
 
 def test_a_condition_with_two_choices_and_a_choice_containing_or_is_translated_whole():
+    from app import create_app
+    from app.errors import ValidationFailed
+    from app.services.forms import validate_submission
     from app.web.forms import service_text
 
+    schema = {
+        "type": "object",
+        "allOf": [{"if": {"properties": {"cause": {"enum": ["vendor", "unknown"]}, "kind": {"const": "laptop"}},
+                          "required": ["cause", "kind"]}, "then": {"required": ["notes"]}},
+                  {"if": {"properties": {"tested": {"const": False}}, "required": ["tested"]},
+                   "else": {"required": ["proof"]}}],
+        "properties": {
+            "cause": {"type": "string", "title": "Cause", "oneOf": [
+                {"const": "vendor", "title": "Third party or vendor"}, {"const": "unknown", "title": "Unknown"}]},
+            "kind": {"type": "string", "title": "Kind", "oneOf": [{"const": "laptop", "title": "Laptop"}]},
+            "tested": {"type": "boolean", "title": "Tested"},
+            "notes": {"type": "string", "title": "Notes"},
+            "proof": {"type": "string", "title": "Proof"},
+        },
+    }
+    with pytest.raises(ValidationFailed) as refused:
+        validate_submission(schema, None, {"cause": "vendor", "kind": "laptop", "tested": True}, {})
+    fields = refused.value.details["fields"]
+    assert fields["notes"] == ["is required when “Cause” is Third party or vendor or Unknown and “Kind” is Laptop"]
+    assert fields["proof"] == ["is required unless “Tested” is not ticked"]
     words = {"Cause": "原因", "Third party or vendor": "第三方或供应商", "Unknown": "未知", "Kind": "种类",
-             "Laptop": "笔记本"}
-    choices = {"Cause": ["Third party or vendor", "Unknown"], "Kind": ["Laptop"]}
-    from app import create_app
-
+             "Laptop": "笔记本", "or": "X", "not ticked": "X"}
     with create_app({"TESTING": True}).test_request_context(headers={"Accept-Language": "zh-CN"}):
-        text = service_text("is required when “Cause” is Third party or vendor or Unknown and “Kind” is Laptop",
-                            lambda source: words.get(source, source), choices)
+        text = service_text(fields["notes"][0], lambda source: words.get(source, source))
         assert text == "在以下情况下为必填项： “原因”为第三方或供应商或未知，且“种类”为笔记本"
-        unticked = service_text("is required unless “Tested” is not ticked", lambda source: source, {})
+        unticked = service_text(fields["proof"][0], lambda source: words.get(source, source))
         assert unticked == "除以下情况外为必填项： “Tested”为未勾选"
-        unknown = service_text("is required when something else", lambda source: "X", {})
-        assert unknown == "在以下情况下为必填项： something else"
 
 
 def test_a_deployed_translation_wins_then_the_pages_catalog_then_the_source(web, desk):
@@ -121,6 +139,19 @@ def test_the_start_page_shows_the_process_and_its_form_in_chinese(web, desk):
     number = sent.headers["Location"].rsplit("/", 1)[-1]
     record = desk.record(number)
     assert record["category"] == "hardware" and record["title"] == "打印机卡纸"
+
+
+def test_a_too_long_title_is_refused_in_chinese_on_the_page_and_in_english_by_the_api(web, desk):
+    chinese(web, "rita")
+    form = {"title": "长" * 201, "description": "三楼打印机", "category": "hardware", "impact": "low", "urgency": "low"}
+    refused = web.post("/start/incident_management", form)
+    assert refused.status_code == 422
+    text = shown(text_of(refused))
+    assert "最多 200 个字符" in text and "characters" not in text
+    answer = desk.client.post("/api/v1/instances", json={"process_id": "incident_management", "data": form},
+                              headers=desk.auth("rita"))
+    assert answer.status_code == 422
+    assert answer.get_json()["details"]["fields"]["title"] == ["must be at most 200 characters"]
 
 
 def test_the_catalog_and_an_items_request_form_show_in_chinese(web, desk):

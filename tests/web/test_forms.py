@@ -175,11 +175,70 @@ def test_the_page_carries_the_conditions_and_the_script_only_when_needed(app, ct
     assert "data-required-when" not in html and "js/forms.js" not in html
 
 
+def refusal(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, list[str]]:
+    """The field messages validate_submission gives for ``data``."""
+    from app.errors import ValidationFailed
+    from app.services.forms import validate_submission
+
+    with pytest.raises(ValidationFailed) as refused:
+        validate_submission(schema, None, data, {})
+    return refused.value.details["fields"]
+
+
 def test_the_reason_of_a_conditional_error_keeps_the_forms_words_in_a_translated_page(app):
     from app.web.forms import service_text
 
+    when = refusal(CONDITIONAL, {"outcome": "resolve"})["notes"][0]
+    assert when == "is required when “Outcome” is Resolved"  # what the API answers
     with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
-        assert service_text("is required when “Outcome” is Resolved") == "在以下情况下为必填项： “Outcome” is Resolved"
-        assert service_text("is required unless “Approved” is ticked").startswith("除以下情况外为必填项：")
+        assert service_text(when) == "在以下情况下为必填项： “Outcome”为Resolved"  # no content translation here
+        assert service_text(str(when)) == "is required when “Outcome” is Resolved"  # text alone: said as written
     with app.test_request_context("/"):
-        assert service_text("is required when “Outcome” is Resolved") == "is required when “Outcome” is Resolved"
+        assert service_text(when) == "is required when “Outcome” is Resolved"
+
+
+LIMITS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "title": "Code", "minLength": 1, "maxLength": 3, "pattern": "^[A-Z]+$"},
+        "summary": {"type": "string", "title": "Summary", "minLength": 5},
+        "count": {"type": "integer", "title": "Count", "minimum": 2, "maximum": 9},
+        "ratio": {"type": "number", "title": "Ratio", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "tags": {"type": "array", "title": "Tags", "items": {"type": "string", "maxLength": 2}, "minItems": 1,
+                 "maxItems": 2},
+        "size": {"type": "string", "title": "Size", "oneOf": [{"const": "s", "title": "Small"},
+                                                               {"const": "l", "title": "Large"}]},
+        "start": {"type": "string", "title": "Planned start", "format": "date"},
+        "end": {"type": "string", "title": "Planned end", "format": "date", "formatMinimum": {"$data": "1/start"}},
+        "after": {"type": "string", "title": "After", "format": "date", "formatExclusiveMinimum": "2026-01-01"},
+    },
+}
+
+
+def test_errors_with_values_keep_english_for_the_api_and_are_said_in_chinese_on_the_page(app):
+    from app.web.forms import service_text
+
+    short = refusal(LIMITS, {"summary": "ab", "code": "abcd", "count": 1, "ratio": 1, "tags": ["a", "b", "cde"],
+                             "size": "m", "start": "2026-05-02", "end": "2026-05-01", "after": "2026-01-01"})
+    plural = refusal(LIMITS, {"count": 10, "ratio": 0, "tags": []})
+    english = {name: [str(m) for m in messages] for name, messages in {**short, **plural}.items()}
+    assert short["summary"] == ["must be at least 5 characters"] and short["code"][0] == "must be at most 3 characters"
+    assert short["code"][1] == "must match the pattern ^[A-Z]+$"
+    assert short["count"] == ["must be at least 2"] and plural["count"] == ["must be at most 9"]
+    assert short["ratio"] == ["must be less than 1"] and plural["ratio"] == ["must be greater than 0"]
+    assert set(short["tags"]) == {"must have at most 2 items", "each item must be at most 2 characters"}
+    assert plural["tags"] == ["must have at least 1 item"]
+    assert short["size"] == ["must be one of: Small, Large"]
+    assert short["end"] == ["must not be before Planned start"] and short["after"] == ["must be after 2026-01-01"]
+    with app.test_request_context("/"):
+        assert {name: [service_text(m) for m in messages] for name, messages in {**short, **plural}.items()} == english
+    words = {"Planned start": "计划开始", "Small": "小", "Large": "大"}
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        said = {name: [service_text(m, lambda source: words.get(source, source)) for m in messages]
+                for name, messages in short.items()}
+        assert said["summary"] == ["至少需要 5 个字符"] and said["code"] == ["最多 3 个字符", "必须符合格式 ^[A-Z]+$"]
+        assert said["count"] == ["不能小于 2"] and said["ratio"] == ["必须小于 1"]
+        assert set(said["tags"]) == {"最多 2 项", "每一项最多 2 个字符"}
+        assert said["size"] == ["必须是以下之一：小, 大"]
+        assert said["end"] == ["不能早于“计划开始”"] and said["after"] == ["必须晚于“2026-01-01”"]
+        assert [service_text(m) for m in plural["tags"]] == ["至少需要 1 项"]
