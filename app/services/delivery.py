@@ -8,7 +8,10 @@ and says what happened in a :class:`DeliveryResult`:
   than 408/429, a redirect, a malformed address, URL or header), so the sweeper should give up;
 * otherwise the failure is transient (network trouble, timeouts, 4xx SMTP replies, HTTP 5xx/408/429,
   server-side configuration problems such as failed authentication) and the sweeper should retry after
-  :func:`next_attempt_delay`, up to :data:`MAX_ATTEMPTS` attempts in all (see :func:`should_retry`).
+  :func:`next_attempt_delay`, up to :data:`MAX_ATTEMPTS` attempts in all (see :func:`should_retry`);
+* ``attempted`` False — nothing reached the network because this process had no room for the attempt
+  (every resolver thread busy, see below): this machine's limit, not the receiver's fault, so the sweeper
+  does not count it as an attempt and tries again after :data:`NOT_ATTEMPTED_DELAY`.
 
 Neither :func:`send_email` nor :func:`post_webhook` raises for network problems or bad message data; both
 raise ``ValueError`` only for arguments that are programming errors (documented per function).
@@ -36,15 +39,20 @@ Webhook time limit: the ``timeout`` of :func:`post_webhook` bounds the whole att
 connecting (to each address in turn), TLS, sending and reading the response — so neither a black-holed
 DNS server nor a receiver that answers a byte at a time holds the sweeper (or a request saving a URL)
 much past it. ``getaddrinfo`` cannot be interrupted, so it runs in a thread of its own and the caller
-stops waiting when its time is up; at most :data:`RESOLVER_THREADS` such threads exist at once, so a
-resolver that hangs holds that many threads until the system resolver gives up (its own timeouts), and
-meanwhile further look-ups wait for a free thread within their own time limit and otherwise fail as a
-time-out (IP literals need no look-up). Once connected, a watchdog shuts the connection down when the
-time is up: socket timeouts alone bound each read, not their sum.
+stops waiting when its time is up; the thread goes on until the system resolver answers or gives up (its
+own timeouts). Look-ups are shared: a caller asking for a (host, port) that is already being looked up
+waits for that look-up, within its own time limit, instead of starting another, so one host holds at most
+one thread however many deliveries to it are waiting — a host whose DNS hangs cannot crowd the others
+out. At most :data:`RESOLVER_THREADS` threads exist at once; when that many different hosts hang, a
+look-up for yet another host waits for a free thread within its own time limit and otherwise fails with
+:class:`ResolverBusy` (a ``TimeoutError``), which :func:`post_webhook` reports as not attempted (IP
+literals need no look-up). Once connected, a watchdog shuts the connection down when the time is up:
+socket timeouts alone bound each read, not their sum.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import hmac
@@ -72,11 +80,13 @@ from typing import Any
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "NOT_ATTEMPTED_DELAY",
     "RESOLVER_THREADS",
     "SECURITY_MODES",
     "DeliveryResult",
     "EmailMessage",
     "IPAddress",
+    "ResolverBusy",
     "SmtpSettings",
     "address_refusal",
     "canonical_json",
@@ -94,12 +104,18 @@ __all__ = [
 #: Total number of attempts (the first one included) before the sweeper gives up on a message.
 MAX_ATTEMPTS = 8
 
+#: Seconds the sweeper waits before trying a message again whose attempt was not made
+#: (``DeliveryResult.attempted`` False). Short, because the cause is local and passes (resolver threads
+#: free up as the system resolver gives up on hung names); not zero, so that a message that keeps finding
+#: no free thread is tried every half minute, not over and over in one sweep.
+NOT_ATTEMPTED_DELAY = 30.0
+
 #: ``none``: plain SMTP; ``starttls``: plain connection upgraded with STARTTLS (never falls back to
 #: plaintext); ``tls``: TLS from the first byte (SMTPS, usually port 465).
 SECURITY_MODES = ("none", "starttls", "tls")
 
 #: Most host-name look-ups (``getaddrinfo`` calls) that webhook deliveries and URL checks run at once in
-#: this process, each in a thread of its own; see the module docstring.
+#: this process, each in a thread of its own, one per (host, port) being looked up; see the module docstring.
 RESOLVER_THREADS = 4
 
 # Conventional ports, used by from_config when SMTP_PORT is absent: a deployment that only says
@@ -253,6 +269,15 @@ class DeliveryResult:
     ``status`` is the SMTP reply code or HTTP status when the server answered; ``detail`` is meant for
     operators (reply text, exception text) and never contains passwords or webhook secrets, though it may
     quote text the remote server sent; ``duration_ms`` is the wall time of the attempt.
+
+    ``attempted`` is False when nothing reached the network because this process had no room for the
+    attempt (no free resolver thread, see :data:`RESOLVER_THREADS`): not the destination's fault, so it is
+    no delivery attempt — the sweeper neither counts it nor moves the message toward dead, and tries again
+    after :data:`NOT_ATTEMPTED_DELAY`. Such a result is neither ``ok`` nor ``permanent``. (A message
+    refused before sending, ``not sent: ...``, is attempted: the refusal is about the message itself.)
+
+    Raises:
+        ValueError: ``attempted`` is False but ``ok`` or ``permanent`` is True (a programming error).
     """
 
     ok: bool
@@ -260,10 +285,18 @@ class DeliveryResult:
     detail: str
     status: int | None = None
     duration_ms: float = 0.0
+    attempted: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.attempted and (self.ok or self.permanent):
+            raise ValueError("a delivery that was not attempted can be neither ok nor permanent")
 
 
 def should_retry(result: DeliveryResult, attempts_made: int, max_attempts: int = MAX_ATTEMPTS) -> bool:
-    """Whether the sweeper should schedule another attempt after ``attempts_made`` attempts (>= 1)."""
+    """Whether the sweeper should schedule another attempt after ``attempts_made`` attempts (>= 1).
+
+    ``attempts_made`` counts attempted deliveries only: a result that was not attempted
+    (``result.attempted`` False) leaves it as it was."""
     return not result.ok and not result.permanent and attempts_made < max_attempts
 
 
@@ -826,10 +859,13 @@ def resolve_host(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddres
 
     An IP literal (see :func:`literal_address`) is its own single answer; a name is looked up with
     ``getaddrinfo`` (IPv4 and IPv6), waiting at most ``timeout`` seconds for the answer (and for a free
-    resolver thread, see :data:`RESOLVER_THREADS`). A look-up that is given up on finishes in its thread
-    and its answer is dropped.
+    resolver thread, see :data:`RESOLVER_THREADS`). While a look-up of the same ``host`` and ``port`` is
+    under way, this waits for its answer rather than asking DNS again. A look-up that is given up on
+    finishes in its thread and its answer is dropped.
 
     Raises:
+        ResolverBusy: a ``TimeoutError``: no resolver thread became free within ``timeout``, so DNS was not
+            asked; the message names the host.
         TimeoutError: no answer within ``timeout``; the message names the host. It is an ``OSError``, so a
             caller that treats every ``OSError`` as "does not resolve now" treats this the same way.
         OSError: the name does not resolve (``socket.gaierror``), or only to non-IP addresses.
@@ -863,6 +899,12 @@ def _resolve(host: str, port: int, deadline: float) -> list[IPAddress]:
     return found
 
 
+class ResolverBusy(TimeoutError):
+    """A host name was not looked up: every resolver thread (:data:`RESOLVER_THREADS`) stayed busy with
+    other hosts until the caller's time ran out. DNS was not asked, so this says nothing about the host;
+    it is a ``TimeoutError`` (and so an ``OSError``) for callers that need not tell the difference."""
+
+
 @dataclass
 class _Lookup:
     """One ``getaddrinfo`` call in its thread; ``done`` is set once ``answer`` or ``error`` is."""
@@ -875,53 +917,95 @@ class _Lookup:
 
 
 class _ResolverThreads:
-    """Runs ``socket.getaddrinfo`` in threads of its own, at most ``size`` at once, so that callers can stop
-    waiting for it.
+    """Runs ``socket.getaddrinfo`` in threads of its own, at most ``size`` at once and at most one per
+    (host, port), so that callers can stop waiting for it.
 
     A thread cannot cancel ``getaddrinfo``: one whose look-up hangs keeps its place until the system
-    resolver gives up, and that is what bounds the threads a dead DNS server can tie up. A new thread per
-    look-up rather than a ``concurrent.futures.ThreadPoolExecutor``: an executor queues work without limit
-    and keeps idle workers alive for good, while here a caller that finds every place taken waits only
-    within its own time limit, and no thread outlives its look-up.
+    resolver gives up. Callers asking for a (host, port) already being looked up wait for that look-up
+    (each within its own time limit) instead of taking another place, so however many deliveries to a
+    host whose DNS hangs are waiting, they tie up one thread, and the other places stay for other hosts.
+    A new thread per look-up rather than a ``concurrent.futures.ThreadPoolExecutor``: an executor queues
+    work without limit and keeps idle workers alive for good, while here a caller that finds every place
+    taken waits only within its own time limit, and no thread outlives its look-up. Answers are not
+    cached: a look-up that has finished is forgotten, and the next caller asks DNS again.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._places = threading.BoundedSemaphore(size)
+        # Guards _running; notified whenever a look-up ends (its place is free again).
+        self._changed = threading.Condition()
+        self._running: dict[tuple[str, int], _Lookup] = {}
 
     def getaddrinfo(self, host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
         """``socket.getaddrinfo(host, port, type=SOCK_STREAM)``, waited for until ``deadline``
-        (a ``time.monotonic()`` value).
+        (a ``time.monotonic()`` value); the answer of a look-up of ``host`` and ``port`` already under way
+        when there is one.
 
         Raises:
-            TimeoutError: no free thread, or no answer, by ``deadline``.
+            ResolverBusy: no free thread by ``deadline`` (nothing was asked of DNS).
+            TimeoutError: no answer by ``deadline``.
             OSError: a thread could not be started.
             Whatever ``getaddrinfo`` raised (``socket.gaierror``, ``UnicodeError``, ...).
         """
-        if not self._places.acquire(timeout=_until(deadline)):
-            raise TimeoutError(f"{host} was not looked up: all {self.size} resolver threads are waiting for DNS")
-        lookup = _Lookup(host, port)
-        try:
-            threading.Thread(target=self._run, args=(lookup,), name=f"resolve {host}", daemon=True).start()
-        except RuntimeError as exc:
-            # The interpreter cannot start another thread (a resource limit): a transient condition.
-            self._places.release()
-            raise OSError(f"cannot look up {host}: {exc}") from None
+        lookup = self._join_or_start(host, port, deadline)
         if not lookup.done.wait(_until(deadline)):
             raise TimeoutError(f"no answer from DNS for {host} in time")
         if lookup.error is not None:
-            raise lookup.error
-        return lookup.answer
+            raise _another(lookup.error)
+        return list(lookup.answer)  # a list of its own for each caller sharing the look-up
+
+    def _join_or_start(self, host: str, port: int, deadline: float) -> _Lookup:
+        """The look-up of ``host`` and ``port`` under way, or a new one in a place that is free by ``deadline``.
+
+        Raises:
+            ResolverBusy: every place stayed taken until ``deadline``.
+            OSError: a thread could not be started.
+        """
+        key = (host, port)
+        with self._changed:
+            while True:
+                lookup = self._running.get(key)
+                if lookup is not None:
+                    return lookup
+                if len(self._running) < self.size:
+                    break
+                remaining = _until(deadline)
+                if remaining <= 0:
+                    raise ResolverBusy(
+                        f"{host} was not looked up: all {self.size} resolver threads are waiting for DNS")
+                self._changed.wait(remaining)
+            lookup = self._running[key] = _Lookup(host, port)
+            try:
+                # Started under the lock: the thread takes it only once its look-up is over.
+                threading.Thread(target=self._run, args=(lookup,), name=f"resolve {host}", daemon=True).start()
+            except RuntimeError as exc:
+                # The interpreter cannot start another thread (a resource limit): a transient condition.
+                del self._running[key]
+                raise OSError(f"cannot look up {host}: {exc}") from None
+            return lookup
 
     def _run(self, lookup: _Lookup) -> None:
         try:
             # Looked up on the module at call time, so tests can stand in for the system resolver.
             lookup.answer = socket.getaddrinfo(lookup.host, lookup.port, type=socket.SOCK_STREAM)
-        except Exception as exc:  # handed to the caller, which raises it if it is still waiting
+        except Exception as exc:  # handed to the callers, which raise it if they are still waiting
             lookup.error = exc
         finally:
-            self._places.release()
-            lookup.done.set()
+            with self._changed:
+                del self._running[(lookup.host, lookup.port)]
+                lookup.done.set()
+                self._changed.notify_all()
+
+
+def _another(error: Exception) -> Exception:
+    """``error`` to raise once more: a copy with the same traceback, so that callers sharing one look-up
+    never raise the same exception object in two threads at once (raising writes to it); ``error`` itself
+    when it cannot be copied."""
+    try:
+        fresh = copy.copy(error)
+    except Exception:
+        return error
+    return fresh.with_traceback(error.__traceback__)
 
 
 _RESOLVER = _ResolverThreads(RESOLVER_THREADS)
@@ -1163,10 +1247,12 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
 
     Outcomes: 2xx ok; 3xx, and 4xx other than 408 and 429, permanent; 408, 429, 5xx and any other status
     transient; network errors, timeouts (a name not resolved in time included) and names that do not
-    resolve transient; an unusable URL (non-http(s) scheme, credentials, no host), a refused host or
-    address, an empty secret, an event id/type that is not printable ASCII, or a payload that is not
-    JSON-serialisable is permanent and nothing is sent. At most 64 KiB of the response body is read; the
-    start of it is quoted in ``detail`` for failures.
+    resolve transient; no resolver thread free in time (:class:`ResolverBusy`: other hosts' look-ups held
+    them all) not attempted, ``attempted`` False, with nothing sent and DNS not asked; an unusable URL
+    (non-http(s) scheme, credentials, no host), a refused host or address, an empty secret, an event
+    id/type that is not printable ASCII, or a payload that is not JSON-serialisable is permanent and
+    nothing is sent. At most 64 KiB of the response body is read; the start of it is quoted in
+    ``detail`` for failures.
 
     Raises:
         ValueError: ``now`` is not a non-negative int or ``timeout`` is not a positive number of seconds
@@ -1179,9 +1265,10 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
     _check_timeout(timeout)
     deadline = _Deadline(started + timeout)
 
-    def result(ok: bool, permanent: bool, detail: str, status: int | None = None) -> DeliveryResult:
+    def result(ok: bool, permanent: bool, detail: str, status: int | None = None,
+               attempted: bool = True) -> DeliveryResult:
         return DeliveryResult(ok=ok, permanent=permanent, detail=_clean_detail(detail), status=status,
-                              duration_ms=(time.monotonic() - started) * 1000.0)
+                              duration_ms=(time.monotonic() - started) * 1000.0, attempted=attempted)
 
     try:
         host, port = _check_webhook_url(url)
@@ -1205,6 +1292,9 @@ def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload:
         addresses = _resolve(host, port, deadline.at)
     except UnicodeError as exc:
         return result(False, True, f"not sent: host {host} is not a valid host name: {exc}")
+    except ResolverBusy as exc:
+        # Other hosts' look-ups held every thread: this machine's limit, not this host's fault.
+        return result(False, False, f"timed out after {timeout:g} s: {exc}", attempted=False)
     except TimeoutError as exc:
         return result(False, False, f"timed out after {timeout:g} s: {exc}")
     except OSError as exc:

@@ -4,6 +4,17 @@ Everything a step wants to tell people is written in the step's own transaction:
 and outbox rows for email and webhooks. The sweeper delivers outbox rows afterwards, with
 retries and back-off, logging every attempt. So a failing mail server or webhook never rolls a
 process step back, and a step that rolled back sends nothing.
+
+Attempts: a message is tried at most ``MAX_ATTEMPTS`` times, with growing delays between them
+(``next_attempt_delay``), and is ``dead`` after the last failure or after a permanent one. Only real
+attempts count. A webhook delivery that never reached the network because this process had no
+resolver thread free (``DeliveryResult.attempted`` False: other hosts' DNS look-ups held them all,
+see ``delivery.RESOLVER_THREADS``) is this machine's limit, not the receiver's fault: the message is
+deferred, its attempt count unchanged, and tried again after about ``NOT_ATTEMPTED_DELAY`` seconds
+(minus up to a tenth of jitter), with no entry in the delivery log (its ``last_error`` says why). The
+delay keeps such a message from being retried in a hot loop; and the condition does not last: one host
+holds at most one resolver thread, so all of them are busy only while as many different hosts hang, and
+those hosts' own messages fail for real, count, and go dead in the end.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .delivery import (
     MAX_ATTEMPTS,
+    NOT_ATTEMPTED_DELAY,
     DeliveryResult,
     EmailMessage,
     SmtpSettings,
@@ -49,6 +61,7 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    deferred: int = 0  # not attempted (no resolver thread free): rescheduled without counting an attempt
 
 
 ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
@@ -364,7 +377,11 @@ class NotificationService:
         return claimed
 
     def deliver(self, message_id: int, sweeper_id: str) -> str:
-        """Deliver one claimed message (outside any transaction), then record the outcome."""
+        """Deliver one claimed message (outside any transaction), then record the outcome.
+
+        Returns the message's new status (``sent``, ``dead``, ``cancelled``), ``retry`` after a failed
+        attempt with attempts left, ``deferred`` when the delivery was not attempted (see the module
+        docstring), or ``skipped`` when the message is no longer ours to deliver."""
         message = self.session.get(OutboxMessage, message_id, populate_existing=True)
         if message is None or message.claimed_by != sweeper_id or message.status != "pending":
             self.session.rollback()
@@ -391,9 +408,16 @@ class NotificationService:
         message = self.session.get(OutboxMessage, message_id, populate_existing=True)
         assert message is not None
         now = self.clock.now()
-        message.attempts += 1
         message.claimed_until = None
         message.claimed_by = None
+        if result is not None and not result.attempted:
+            # Not the receiver's fault (see the module docstring): no attempt counted, none logged, back soon.
+            message.last_error = result.detail[:2000]
+            message.next_attempt_at = now + timedelta(seconds=next_attempt_delay(1, base=NOT_ATTEMPTED_DELAY))
+            self.session.commit()
+            log.warning("outbox message %s not attempted, deferred: %s", message_id, result.detail)
+            return "deferred"
+        message.attempts += 1
         if result is None:
             message.status, message.last_error = unsent
         else:
@@ -425,6 +449,8 @@ class NotificationService:
                 report.dead += 1
             elif outcome == "retry":
                 report.retried += 1
+            elif outcome == "deferred":
+                report.deferred += 1
         return report
 
 
