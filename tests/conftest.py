@@ -171,6 +171,10 @@ def auth(services: Any, users: dict[str, Any]) -> Any:
     return headers
 
 
+#: Statements the savepoint harness itself sends around a test's transactions, which the app does not.
+HARNESS_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 @contextmanager
 def sent_statements(target: Engine | Connection) -> Iterator[list[str]]:
     """The SQL statements sent through ``target`` while the block runs (whitespace collapsed)."""

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sent_statements
+from tests.conftest import HARNESS_STATEMENTS, sent_statements
 from tests.http.desk import Desk
 from tests.http.test_task_queue_order import at, build_queue, incident
 
 #: The test's own transaction control (the app's sessions join it through savepoints).
-_TEST_ONLY = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 INSTANCES = 12
 
 
@@ -57,7 +56,7 @@ def counted(desk: Desk, connection: Any, per_page: int, who: str) -> tuple[int, 
     """The statements one page of ``per_page`` instances costs, and the page."""
     with sent_statements(connection) as sent:
         page = listing(desk, per_page, who)
-    return len([s for s in sent if not s.upper().startswith(_TEST_ONLY)]), page
+    return len([s for s in sent if not s.upper().startswith(HARNESS_STATEMENTS)]), page
 
 
 @pytest.mark.parametrize("who", ["aude", "rita"])  # all instances by role; by being their starter

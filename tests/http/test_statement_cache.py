@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from tests.conftest import HARNESS_STATEMENTS
 from tests.http.desk import Desk
 
 START = {"title": "VPN drops every hour", "description": "Since Monday", "category": "network",
@@ -21,7 +22,6 @@ TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkT
 RESOLVE = {"outcome": "resolve", "resolution_notes": "Renewed the certificate", "cause_category": "configuration"}
 
 #: The test's own transaction control (the app's sessions join it through savepoints).
-_TEST_ONLY = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
 @pytest.fixture()
@@ -44,7 +44,7 @@ def test_a_warm_lifecycle_compiles_no_statement(desk: Desk, connection: Any):
 
     def log(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
         text = " ".join(statement.split())
-        if not text.upper().startswith(_TEST_ONLY):
+        if not text.upper().startswith(HARNESS_STATEMENTS):
             seen.append((text, context.cache_hit))
 
     event.listen(connection, "before_cursor_execute", log)
