@@ -54,8 +54,8 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             services.sla.sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:
-                log.info("outbox: sent %s, retrying %s, dead %s, deferred %s", delivered.sent, delivered.retried,
-                         delivered.dead, delivered.deferred)
+                log.info("outbox: sent %s, retrying %s, dead %s, deferred %s, released %s", delivered.sent,
+                         delivered.retried, delivered.dead, delivered.deferred, delivered.released)
             return report
         finally:
             services.session.close()

@@ -15,11 +15,18 @@ deferred, its attempt count unchanged, and tried again after about ``NOT_ATTEMPT
 delay keeps such a message from being retried in a hot loop; and the condition does not last: one host
 holds at most one resolver thread, so all of them are busy only while as many different hosts hang, and
 those hosts' own messages fail for real, count, and go dead in the end.
+
+Claims: a sweep claims a batch for ``claim_seconds`` (``CLAIM_SECONDS``); once a claim has expired any
+sweeper may claim the message again. So a sweep delivers only while more than one delivery's worst case
+(``delivery_margin``) is left of its claim, and gives the rest back at once (:meth:`release`) for the
+next sweep; a slow batch (receivers or DNS that time out) never runs past its claim into another
+sweeper's, which would send the same messages twice.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,9 +69,21 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0  # not attempted (no resolver thread free): rescheduled without counting an attempt
+    released: int = 0  # claimed but not tried before the claim ran short: given back, attempts unchanged
 
 
 ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
+
+#: How long a sweep's claim on its batch lasts, in seconds.
+CLAIM_SECONDS = 120.0
+#: The time limit of one webhook delivery (post_webhook's ``timeout``: it bounds the whole attempt).
+WEBHOOK_TIMEOUT = 5.0
+#: smtplib's timeout bounds each socket operation (connecting, each reply), not the conversation, so an
+#: email has no hard limit; this many timeouts is the estimate of its worst case (a relay that hangs on
+#: connect or on one reply costs one; one that answers just in time, several).
+SMTP_TIMEOUTS_PER_EMAIL = 3
+#: Added to a delivery's worst case: recording the outcome, and clocks of sweepers that differ a little.
+RECORD_SECONDS = 1.0
 
 
 class Recipient(NamedTuple):
@@ -97,11 +116,14 @@ class _Hook(NamedTuple):
 
 
 class NotificationService:
-    def __init__(self, session: Session, audit: AuditLog, clock: Clock, config: Mapping[str, Any]) -> None:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, config: Mapping[str, Any], *,
+                 claim_seconds: float = CLAIM_SECONDS, webhook_timeout: float = WEBHOOK_TIMEOUT) -> None:
         self.session = session
         self.audit = audit
         self.clock = clock
         self.config = config
+        self.claim_seconds = claim_seconds
+        self.webhook_timeout = webhook_timeout
 
     # -- producing ------------------------------------------------------------------------------------
 
@@ -358,7 +380,7 @@ class NotificationService:
 
     # -- delivering (sweeper) ---------------------------------------------------------------------------
 
-    def claim_due(self, sweeper_id: str, limit: int = 50, lease_seconds: int = 120) -> list[int]:
+    def claim_due(self, sweeper_id: str, limit: int = 50, lease_seconds: float = CLAIM_SECONDS) -> list[int]:
         begin_write(self.session)
         now = self.clock.now()
         due = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
@@ -381,32 +403,50 @@ class NotificationService:
 
         Returns the message's new status (``sent``, ``dead``, ``cancelled``), ``retry`` after a failed
         attempt with attempts left, ``deferred`` when the delivery was not attempted (see the module
-        docstring), or ``skipped`` when the message is no longer ours to deliver."""
+        docstring), or ``skipped`` when the message is no longer ours to deliver.
+
+        The outcome is recorded only if the message is still claimed by ``sweeper_id``, checked on the row
+        locked for the write (``FOR UPDATE`` on PostgreSQL, SQLite's write lock), so no other sweeper can
+        claim it between the check and the commit. Whether the claim has *expired* by then does not matter:
+        an expired claim nobody has taken is still ours, and the attempt did happen, so it is recorded (not
+        recording it would leave the message pending and the next sweep would send it again). A message
+        another sweeper claimed meanwhile is ``skipped`` and left alone: that sweeper sends it again and
+        records its own outcome, so the message is recorded once (our duplicate send is logged as a
+        warning; :meth:`sweep` keeps its deliveries within the claim so that this does not happen)."""
         message = self.session.get(OutboxMessage, message_id, populate_existing=True)
         if message is None or message.claimed_by != sweeper_id or message.status != "pending":
             self.session.rollback()
             return "skipped"
+        hook = self.session.get(Webhook, message.webhook_id) if message.channel != "email" and message.webhook_id else None
+        # Plain values, read before the rollback: it expires the ORM objects, and reading an expired
+        # attribute would begin a transaction again and hold it open while we talk to the network.
+        channel, recipient, subject, body = message.channel, message.recipient, message.subject, message.body
+        event_id, event_type, payload = message.event_id, message.event_type, message.payload
+        target = (hook.url, hook.secret, hook.active, hook.deleted_at is not None) if hook is not None else None
         self.session.rollback()  # no transaction held open while we talk to the network
         result: DeliveryResult | None = None
         unsent = ("dead", "webhook removed or disabled")  # (status, reason) when result is None
-        if message.channel == "email":
+        if channel == "email":
             result = send_email(SmtpSettings.from_config(self.config), EmailMessage(
-                to=[message.recipient], subject=message.subject, text=message.body,
-                message_id=f"{message.event_id}@processdesk"))
-        else:
-            hook = self.session.get(Webhook, message.webhook_id) if message.webhook_id else None
-            self.session.rollback()
-            if hook is not None and hook.deleted_at is not None:
+                to=[recipient], subject=subject, text=body, message_id=f"{event_id}@processdesk"))
+        elif target is not None:
+            url, secret, active, deleted = target
+            if deleted:
                 unsent = ("cancelled", "webhook deleted")  # deleted since the message was claimed
-            elif hook is not None and hook.active:
+            elif active:
                 # The address check runs here again, on the addresses the request then goes to: DNS may
                 # answer differently than when the URL was saved.
-                result = post_webhook(hook.url, hook.secret, message.event_id, message.event_type, message.payload,
-                                      now=int(self.clock.now().timestamp()), allow_hosts=self._allowed_host,
-                                      allow_private=self._allow_private())
+                result = post_webhook(url, secret, event_id, event_type, payload,
+                                      now=int(self.clock.now().timestamp()), timeout=self.webhook_timeout,
+                                      allow_hosts=self._allowed_host, allow_private=self._allow_private())
         begin_write(self.session)
-        message = self.session.get(OutboxMessage, message_id, populate_existing=True)
-        assert message is not None
+        message = self.session.get(OutboxMessage, message_id, populate_existing=True, with_for_update=True)
+        if message is None or message.claimed_by != sweeper_id:
+            owner = message.claimed_by if message is not None else None
+            self.session.rollback()
+            log.warning("outbox message %s: claim lost to %s during delivery, outcome not recorded: %s", message_id,
+                        owner, result.detail if result is not None else unsent[1])
+            return "skipped"
         now = self.clock.now()
         message.claimed_until = None
         message.claimed_by = None
@@ -437,11 +477,49 @@ class NotificationService:
         allowed = str(self.config.get("WEBHOOK_ALLOWED_HOSTS") or "*")
         return allowed == "*" or host in {h.strip().lower() for h in allowed.split(",")}
 
+    def delivery_margin(self) -> float:
+        """Seconds a sweep keeps in hand before its claim expires: the worst case of one delivery (the
+        slower of a webhook and an email, see ``SMTP_TIMEOUTS_PER_EMAIL``) plus ``RECORD_SECONDS``."""
+        try:
+            smtp_timeout = SmtpSettings.from_config(self.config).timeout
+        except ValueError:  # a broken mail configuration fails each email on its own, not the sweep
+            smtp_timeout = SmtpSettings.timeout
+        return max(self.webhook_timeout, smtp_timeout * SMTP_TIMEOUTS_PER_EMAIL) + RECORD_SECONDS
+
+    def release(self, message_ids: list[int], sweeper_id: str) -> int:
+        """Give back messages claimed by ``sweeper_id`` but not tried: their claim is cleared, attempts and
+        ``next_attempt_at`` stay, so the next sweep takes them. Returns how many were given back."""
+        if not message_ids:
+            return 0
+        begin_write(self.session)
+        result = self.session.execute(update(OutboxMessage)
+                                      .where(OutboxMessage.id.in_(message_ids), OutboxMessage.claimed_by == sweeper_id)
+                                      .values(claimed_until=None, claimed_by=None)
+                                      .execution_options(synchronize_session=False))
+        self.session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def sweep(self, sweeper_id: str, limit: int = 50) -> DeliveryReport:
+        """Claim up to ``limit`` due messages and deliver them one by one, within the claim.
+
+        Before each delivery the sweep checks that more than :meth:`delivery_margin` is left of its claim,
+        by ``time.monotonic()`` (real time, which the deliveries take) and by the service's clock (which
+        other sweepers compare the claim with), whichever runs out first; otherwise it stops and releases
+        the messages not tried (:meth:`release`, counted in ``released``). The claim lasts
+        ``claim_seconds``, but at least twice the margin, so that a sweep always has room for deliveries."""
         report = DeliveryReport()
-        claimed = self.claim_due(sweeper_id, limit)
+        margin = self.delivery_margin()
+        claim_seconds = max(self.claim_seconds, 2 * margin)
+        # Both read before claim_due reads the clock for claimed_until: the stops are on the safe side.
+        stop_monotonic = time.monotonic() + claim_seconds - margin
+        stop_clock = self.clock.now() + timedelta(seconds=claim_seconds - margin)
+        claimed = self.claim_due(sweeper_id, limit, claim_seconds)
         report.claimed = len(claimed)
-        for message_id in claimed:
+        for index, message_id in enumerate(claimed):
+            if time.monotonic() >= stop_monotonic or self.clock.now() >= stop_clock:
+                report.released = self.release(claimed[index:], sweeper_id)
+                log.info("outbox sweep %s: claim running out, released %s messages", sweeper_id, report.released)
+                break
             outcome = self.deliver(message_id, sweeper_id)
             if outcome == "sent":
                 report.sent += 1
