@@ -104,11 +104,14 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         return _("must match the pattern %(pattern)s", pattern=parts["pattern"])
     if kind == "one_of":
         return _("must be one of: %(choices)s", choices=", ".join(translate(c) for c in parts["choices"]))
-    if kind in ("not_before", "after"):
-        other = translate(parts["field"]) if "field" in parts else parts["value"]
+    if kind in ("not_before", "after") and "field" in parts:  # another field of the form
         if kind == "not_before":
-            return _("must not be before %(other)s", other=other)
-        return _("must be after %(other)s", other=other)
+            return _("must not be before %(field)s", field=translate(parts["field"]))
+        return _("must be after %(field)s", field=translate(parts["field"]))
+    if kind in ("not_before", "after"):  # a date as written
+        if kind == "not_before":
+            return _("must not be before %(value)s", value=parts["value"])
+        return _("must be after %(value)s", value=parts["value"])
     if kind == "each_item":
         return _("each item %(message)s", message=service_text(parts["item"], translate))
     if kind in ("required_when", "required_unless"):
