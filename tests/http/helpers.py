@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -43,18 +45,23 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: keeps each POST's headers (lower-case) and body, and
-    answers ``status``."""
+    """A webhook receiver on 127.0.0.1: keeps each POST's headers (lower-case) and body, then calls
+    ``on_request`` (if set), waits ``delay`` seconds and answers ``status``."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.delay = 0.0
+        self.on_request: Callable[[], None] | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.on_request is not None:
+                    receiver.on_request()
+                time.sleep(receiver.delay)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -68,8 +75,24 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
+    @property
+    def event_ids(self) -> list[str]:
+        """The event id (``X-Processdesk-Delivery``) of each request, in order."""
+        return [headers["x-processdesk-delivery"] for headers, _body in self.requests]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5.0)
 
+
+
+def logged_attempts(services: Any) -> int:
+    """How many delivery attempts the outbox's log holds."""
+    from sqlalchemy import func, select
+
+    from app.models import DeliveryAttempt
+
+    count = services.session.scalar(select(func.count()).select_from(DeliveryAttempt))
+    services.session.rollback()
+    return int(count or 0)

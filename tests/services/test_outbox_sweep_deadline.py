@@ -10,60 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.models import DeliveryAttempt, OutboxMessage
+from app.models import OutboxMessage
 from app.services.notifications import DeliveryReport, NotificationService
+from tests.http.helpers import Receiver, logged_attempts
 
 SECRET = "a-webhook-secret-of-some-length"
-
-
-class SlowReceiver:
-    """Answers 200 to each POST after ``delay`` seconds, first calling ``on_request`` (if set); keeps the
-    ``X-Processdesk-Delivery`` (event id) of every request."""
-
-    def __init__(self) -> None:
-        self.event_ids: list[str] = []
-        self.delay = 0.0
-        self.on_request: Callable[[], None] | None = None
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.event_ids.append(self.headers["X-Processdesk-Delivery"])
-                if receiver.on_request is not None:
-                    receiver.on_request()
-                time.sleep(receiver.delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5.0)
-
-
-@pytest.fixture()
-def slow_receiver() -> Iterator[SlowReceiver]:
-    receiver = SlowReceiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture()
@@ -93,20 +50,14 @@ def messages(services: Any) -> list[OutboxMessage]:
     return rows
 
 
-def logged_attempts(services: Any) -> int:
-    count = services.session.scalar(select(func.count()).select_from(DeliveryAttempt))
-    services.session.rollback()
-    return int(count or 0)
-
-
 def test_a_slow_sweep_stops_before_its_claim_expires_and_releases_the_rest(
-        services: Any, config: dict[str, Any], clock: Any, slow_receiver: SlowReceiver) -> None:
-    ids = queue(services, slow_receiver.url, 10)
+        services: Any, config: dict[str, Any], clock: Any, receiver: Receiver) -> None:
+    ids = queue(services, receiver.url, 10)
     # A 4 s claim; one delivery's worst case is the 1 s webhook timeout (0.6 s for an email), plus 1 s to
     # record: deliveries start only in the first 2 s. Each takes 0.4 s, so about five fit.
     sweeper = NotificationService(services.session, services.audit, clock, config, claim_seconds=4, webhook_timeout=1.0)
     assert sweeper.delivery_margin() == pytest.approx(2.0)
-    slow_receiver.delay = 0.4
+    receiver.delay = 0.4
 
     started = time.monotonic()
     first = sweeper.sweep("a")
@@ -121,7 +72,7 @@ def test_a_slow_sweep_stops_before_its_claim_expires_and_releases_the_rest(
     assert all(m.claimed_by is None and m.claimed_until is None and m.attempts == 0
                and m.next_attempt_at <= clock.now() for m in released)  # the next sweep may take them at once
 
-    slow_receiver.delay = 0.0
+    receiver.delay = 0.0
     second = NotificationService(services.session, services.audit, clock, config, claim_seconds=4,
                                  webhook_timeout=1.0).sweep("b")
 
@@ -129,34 +80,34 @@ def test_a_slow_sweep_stops_before_its_claim_expires_and_releases_the_rest(
     assert [m.status for m in messages(services)] == ["sent"] * 10
     assert all(m.attempts == 1 for m in messages(services))
     event_ids = {m.event_id for m in messages(services)}
-    assert Counter(slow_receiver.event_ids) == Counter({event_id: 1 for event_id in event_ids})  # each once
+    assert Counter(receiver.event_ids) == Counter({event_id: 1 for event_id in event_ids})  # each once
     assert logged_attempts(services) == len(ids) == 10
 
 
 def test_the_sweep_also_stops_by_the_services_clock(
-        services: Any, config: dict[str, Any], clock: Any, slow_receiver: SlowReceiver) -> None:
-    queue(services, slow_receiver.url, 10)
+        services: Any, config: dict[str, Any], clock: Any, receiver: Receiver) -> None:
+    queue(services, receiver.url, 10)
     # A 120 s claim, a margin of 6 s (5 s webhook timeout + 1 s): no delivery starts after 114 s.
-    slow_receiver.on_request = lambda: clock.advance(timedelta(seconds=30))  # each delivery "takes" 30 s
+    receiver.on_request = lambda: clock.advance(timedelta(seconds=30))  # each delivery "takes" 30 s
 
     report = services.notifications.sweep("a")
 
     # Deliveries start at 0, 30, 60 and 90 s; at 120 s the claim is over.
-    assert (report.claimed, report.sent) == (10, 4) and len(slow_receiver.event_ids) == 4
+    assert (report.claimed, report.sent) == (10, 4) and len(receiver.event_ids) == 4
     assert report.released == 6
     assert [m.claimed_by for m in messages(services)] == [None] * 10
 
 
 def test_a_message_claimed_by_another_sweeper_meanwhile_is_not_recorded_by_the_first(
-        app: Any, services: Any, config: dict[str, Any], clock: Any, slow_receiver: SlowReceiver) -> None:
-    (message_id,) = queue(services, slow_receiver.url, 1)
+        app: Any, services: Any, config: dict[str, Any], clock: Any, receiver: Receiver) -> None:
+    (message_id,) = queue(services, receiver.url, 1)
     arrived, proceed = threading.Event(), threading.Event()
 
     def hold() -> None:
         arrived.set()
         assert proceed.wait(10.0)
 
-    slow_receiver.on_request = hold
+    receiver.on_request = hold
     outcome: dict[str, Any] = {}
 
     def first_sweeper() -> None:
@@ -184,7 +135,7 @@ def test_a_message_claimed_by_another_sweeper_meanwhile_is_not_recorded_by_the_f
         assert (message.status, message.attempts, message.claimed_by) == ("pending", 0, "b")
         assert logged_attempts(services) == 0
 
-        slow_receiver.on_request = None
+        receiver.on_request = None
         assert other.notifications.deliver(message_id, "b") == "sent"
         other.session.close()
     finally:
@@ -193,4 +144,4 @@ def test_a_message_claimed_by_another_sweeper_meanwhile_is_not_recorded_by_the_f
     (message,) = messages(services)
     assert (message.status, message.attempts, message.claimed_by) == ("sent", 1, None)
     assert logged_attempts(services) == 1  # recorded once, by the sweeper that held the claim
-    assert slow_receiver.event_ids == [message.event_id] * 2  # the late first delivery did reach the receiver
+    assert receiver.event_ids == [message.event_id] * 2  # the late first delivery did reach the receiver

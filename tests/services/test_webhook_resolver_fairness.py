@@ -17,9 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.models import DeliveryAttempt, OutboxMessage
+from app.models import OutboxMessage
 from app.services.delivery import (
     MAX_ATTEMPTS,
     NOT_ATTEMPTED_DELAY,
@@ -29,6 +29,7 @@ from app.services.delivery import (
     post_webhook,
     resolve_host,
 )
+from tests.http.helpers import logged_attempts
 
 SECRET = "a-webhook-secret-of-some-length"
 NOW = 1_750_000_000
@@ -258,12 +259,6 @@ def hook_message(services: Any, app: Any, receiver: Any, dns: HangingDns) -> Cal
         return row
 
     return read
-
-
-def logged_attempts(services: Any) -> int:
-    count = services.session.scalar(select(func.count()).select_from(DeliveryAttempt))
-    services.session.rollback()
-    return int(count or 0)
 
 
 def test_a_busy_resolver_defers_the_message_without_counting_an_attempt(
