@@ -54,8 +54,12 @@ from .sla import RESPONSE_BY_PEOPLE
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
 STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
-SORTABLE = {"number": Ticket.id, "opened_at": Ticket.opened_at, "updated_at": Ticket.updated_at,
-            "priority": Ticket.priority, "status": Ticket.status, "title": Ticket.title}
+#: The record list's sort keys and the columns each orders by (then by id). "priority" orders by the
+#: priority's rank, the one the task lists use (P1 first, a change's high risk with P2, none last),
+#: then by its text within a rank: the text alone would put "high" after "P4".
+SORTABLE: dict[str, tuple[Any, ...]] = {
+    "number": (Ticket.id,), "opened_at": (Ticket.opened_at,), "updated_at": (Ticket.updated_at,),
+    "priority": (Ticket.priority_rank, Ticket.priority), "status": (Ticket.status,), "title": (Ticket.title,)}
 #: What a link ``source -> target`` of each type states: ``(relation, source_is_subject)``, read as
 #: "subject <relation> object". "caused_by" and "related_incident" (what incident management and
 #: problem management write) state one relation from its two ends: the problem causes the incident.
@@ -383,7 +387,7 @@ class RecordService:
         key = sort.lstrip("-")
         if key not in SORTABLE:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
-        ordering = (direction(SORTABLE[key]), direction(Ticket.id))
+        ordering = (*(direction(column) for column in SORTABLE[key]), direction(Ticket.id))
         # The same rows, counted by id alone: where an index holds the filtered columns and the id,
         # SQLite then counts in the index without reading the records.
         counted = query.with_only_columns(Ticket.id)

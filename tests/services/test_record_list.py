@@ -71,3 +71,20 @@ def test_requesters_count_and_list_only_their_own_records(services, tickets):
     # the agent filtering by requester (a join) gets the same records and total
     assert listed(services, tickets["agent"], requester="rita", kind="incident", status="in_progress") == (numbers, 4)
     assert listed(services, tickets["agent"], sort="-number", requester="rita", kind="incident")[1] == 8
+
+
+def test_priority_sort_ranks_a_changes_risk_with_the_incident_priorities(services):
+    agent = services.users.create_user("alice", "password-1234", roles=["agent"], groups=["ServiceDesk"])
+    services.session.flush()
+    for number, kind, priority in (("INC-1", "incident", "P4"), ("CHG-1", "change", "high"), ("INC-2", "incident", None),
+                                   ("CHG-2", "change", "low"), ("INC-3", "incident", "P1"), ("CHG-3", "change", "medium"),
+                                   ("INC-4", "incident", "P3"), ("INC-5", "incident", "P2")):
+        ticket = Ticket(kind=kind, number=number, title=number, description="", status="new", details={},
+                        opened_at=T0, updated_at=T0)
+        services.session.add(ticket)
+        ticket.priority = priority  # set after construction, as the services do: keeps priority_rank
+    services.session.flush()
+    most_urgent_first, total = listed(services, agent, sort="priority")
+    # rank 1: P1; rank 2: P2, high; rank 3: P3, medium; rank 4: P4, low; no priority last
+    assert most_urgent_first == ["INC-3", "INC-5", "CHG-1", "INC-4", "CHG-3", "INC-1", "CHG-2", "INC-2"] and total == 8
+    assert listed(services, agent, sort="-priority")[0] == most_urgent_first[::-1]
