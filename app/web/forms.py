@@ -103,7 +103,11 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
     if kind == "pattern":
         return _("must match the pattern %(pattern)s", pattern=parts["pattern"])
     if kind == "one_of":
-        return _("must be one of: %(choices)s", choices=", ".join(translate(c) for c in parts["choices"]))
+        said = [translate(c) for c in parts["choices"]]
+        listed = said[0] if said else ""
+        for choice in said[1:]:  # the language's list separator ("、" in Chinese)
+            listed = _("%(choices)s, %(choice)s", choices=listed, choice=choice)
+        return _("must be one of: %(choices)s", choices=listed)
     if kind in ("not_before", "after") and "field" in parts:  # another field of the form
         if kind == "not_before":
             return _("must not be before %(field)s", field=translate(parts["field"]))

@@ -239,6 +239,6 @@ def test_errors_with_values_keep_english_for_the_api_and_are_said_in_chinese_on_
         assert said["summary"] == ["至少需要 5 个字符"] and said["code"] == ["最多 3 个字符", "必须符合格式 ^[A-Z]+$"]
         assert said["count"] == ["不能小于 2"] and said["ratio"] == ["必须小于 1"]
         assert set(said["tags"]) == {"最多 2 项", "每一项最多 2 个字符"}
-        assert said["size"] == ["必须是以下之一：小, 大"]
+        assert said["size"] == ["必须是以下之一：小、大"]
         assert said["end"] == ["不能早于“计划开始”"] and said["after"] == ["必须晚于 2026-01-01"]
         assert [service_text(m) for m in plural["tags"]] == ["至少需要 1 项"]
