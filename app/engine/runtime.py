@@ -517,13 +517,39 @@ class WorkflowRun:
 
     def advance(self, identity: ScriptIdentity | None = None) -> None:
         """Run engine steps until the run waits on people, timers or messages, or fails."""
-        self._guarded(self._wf.do_engine_steps, identity)
+        self._guarded(self._engine_steps, identity)
+
+    def _engine_steps(self) -> None:
+        """``do_engine_steps``, again for as long as an automatic task it could not reach is READY.
+
+        SpiffWorkflow looks for READY tasks with its task iterator, which stops 1,000 levels below
+        the start: a loop drawn without a wait state pushes the next task past that within one step,
+        and the step then ends as if the run waited for something, with a script READY that nothing
+        will ever run (spiffworkflow.md §7). Trimming the finished stretch (``compact``) brings it back
+        in reach. The loop ends when nothing automatic is READY, when compacting frees nothing or runs
+        nothing more, or at the step's limit of automatic tasks (``Workflow.max_engine_tasks``: RunawayStep)."""
+        self._wf.do_engine_steps()
+        while self.failure is None and self._stranded():
+            ran = self._wf.engine_tasks_run
+            if not self.compact():
+                return  # nothing left to trim: the step ends where SpiffWorkflow's did
+            self._wf.do_engine_steps()
+            if self._wf.engine_tasks_run == ran:
+                return  # still out of reach: no second try
+
+    def _stranded(self) -> bool:
+        """Whether an automatic task is READY anywhere in the run (by its task maps: no depth limit)."""
+        for workflow in (self._wf, *self._wf.subprocesses.values()):
+            for task in workflow.tasks.values():
+                if task._state == TaskState.READY and not task.task_spec.manual:
+                    return True
+        return False
 
     def refresh_timers(self, identity: ScriptIdentity | None = None) -> None:
         """Fire timers whose due time has passed, then advance."""
         def step() -> None:
             self._wf.refresh_timers()
-            self._wf.do_engine_steps()
+            self._engine_steps()
 
         self._guarded(step, identity)
 
@@ -604,7 +630,7 @@ class WorkflowRun:
         def step() -> None:
             task.data.update(dict(data))
             task.run()
-            self._wf.do_engine_steps()
+            self._engine_steps()
 
         self._guarded(step, identity)
 
@@ -640,6 +666,10 @@ class WorkflowRun:
             if task.parent is None:
                 continue  # the root of a run that never advanced (its start data was refused)
             task_id = task.id
+            try:
+                self._wf.get_task_from_id(task_id)
+            except TaskNotFoundException:
+                continue  # inside a subprocess that resetting an earlier one (its caller) removed
             with timer_bounds.deferred():  # a failed timer is computed again after the corrections
                 self._wf.reset_from_task_id(task_id)
             reset = self._wf.get_task_from_id(task_id)
@@ -656,6 +686,7 @@ class WorkflowRun:
 
     def _guarded(self, step: Any, identity: ScriptIdentity | None) -> None:
         self._changes += 1
+        self._wf.start_step()
         token = _operations.set(self.operations)
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):

@@ -11,6 +11,7 @@ import pytest
 
 from app.engine import ProcessLibrary, ScriptIdentity, SourceFile, WorkflowRun, storable
 from app.engine.runtime import _json_stable
+from app.engine.workflow import MAX_SUBPROCESS_DEPTH, Workflow
 from tests.conftest import FIXTURES, fixture_files
 from tests.engine.harness import CLOCK_START, EngineHarness
 
@@ -225,3 +226,47 @@ def test_storable_problem_names_what_cannot_be_stored(value: Any, fragment: str)
 ], ids=["int-3999-digits", "mixed", "number-keys", "deep-enough", "datetime", "date", "timedelta", "nan"])
 def test_storable_problem_accepts_what_the_state_can_hold(value: Any):
     assert storable.problem(value) is None
+
+
+# -- steps that would never end ------------------------------------------------------------------
+
+RUNAWAY_FILES = [(p.name, p.read_bytes()) for p in sorted((FIXTURES / "runaway").iterdir())]
+
+
+def test_a_process_calling_itself_fails_at_the_subprocess_depth_limit_at_once():
+    h = Harness(RUNAWAY_FILES)
+    started = time.monotonic()
+    run = h.start("selfcall", {})
+    assert time.monotonic() - started < 5
+    assert run.status == "error" and run.failure is not None
+    assert run.failure.error_type == "subprocess_depth" and run.failure.element_id == "again"
+    assert f"{MAX_SUBPROCESS_DEPTH + 1} levels deep" in run.failure.message and "'selfcall'" in run.failure.message
+    # a retry meets the same limit: an error again, not a hang
+    run.retry(None, ALICE)
+    assert h.roundtrip(run).failure.error_type == "subprocess_depth"
+
+
+def test_two_processes_calling_each_other_fail_the_same_way():
+    run = Harness(RUNAWAY_FILES).start("ping", {})
+    assert run.status == "error" and run.failure.error_type == "subprocess_depth"
+    assert run.failure.element_id in ("call_ping", "call_pong")
+
+
+def test_a_loop_without_a_wait_state_fails_at_the_step_limit_naming_an_element(monkeypatch):
+    monkeypatch.setattr(Workflow, "max_engine_tasks", 2_500)
+    h = Harness(RUNAWAY_FILES)
+    run = h.start("spin", {})
+    # past the task iterator's depth limit (about 500 rounds here), not stopped there as if waiting
+    assert run.status == "error" and run.failure.error_type == "runaway_loop"
+    assert run.failure.element_id in ("join", "s") and "more than 2,500 automatic tasks" in run.failure.message
+    assert run.user_tasks() == []
+
+
+def test_a_long_automatic_loop_that_ends_runs_to_its_end_in_one_step():
+    # 1,500 rounds of a gateway and a script: the tree passes the iterator's depth limit (1,000
+    # levels) within the step; SpiffWorkflow alone stops there with 'Count one' READY for good.
+    h = Harness(RUNAWAY_FILES)
+    run = h.start("countdown", {"left": 1_500, "counted": 0})
+    assert run.failure is None and run.status == "running"
+    [check] = run.user_tasks()
+    assert check.bpmn_id == "check" and run.data["counted"] == 1_500 and run.data["left"] == 0

@@ -54,3 +54,21 @@ def test_deep_start_data_is_never_a_500_and_never_a_duplicate(client, auth, serv
     if response.status_code == 201:
         assert response.get_json()["status"] == "error"
     assert instance_count(services) == (1 if response.status_code == 201 else 0)
+
+
+RUNAWAY_FILES = [(p.name, p.read_bytes()) for p in sorted((FIXTURES / "runaway").iterdir())]
+
+
+def test_a_process_that_calls_itself_fails_its_instance_and_the_server_keeps_serving(client, auth):
+    assert upload(client, auth("olga"), RUNAWAY_FILES).status_code == 201
+    started = time.monotonic()
+    instance = start(client, auth("rita"), "selfcall", {})
+    assert time.monotonic() - started < 10
+    assert instance["status"] == "error" and instance["error"]["element_id"] == "again"
+    assert instance["error"]["error_type"] == "subprocess_depth"
+    retried = client.post(f"/api/v1/instances/{instance['id']}/retry", json={}, headers=auth("ada"))
+    assert retried.status_code in (200, 409), retried.get_data(as_text=True)[:300]
+    if retried.status_code == 200:
+        assert retried.get_json()["status"] == "error"
+    other = start(client, auth("rita"), "countdown", {"left": 3, "counted": 0})
+    assert other["status"] == "running" and other["data"]["counted"] == 3
