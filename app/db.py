@@ -140,6 +140,9 @@ def like_literal(text: str) -> str:
 
 
 COUNT_CAP = 1000
+#: The highest page number a list takes (the API refuses more, the pages show that page): a page
+#: past the end is empty, but an offset past the database's integer range is an error.
+MAX_PAGE = 1_000_000
 
 
 def count_capped(session: Session, query: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:

@@ -384,7 +384,7 @@ class RecordService:
             query = query.where(Ticket.closed_at.is_(None) if filters["open"] else Ticket.closed_at.is_not(None))
         query = self._visible(user, query)
         direction = desc if sort.startswith("-") else asc
-        key = sort.lstrip("-")
+        key = sort.removeprefix("-")
         if key not in SORTABLE:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
         ordering = (*(direction(column) for column in SORTABLE[key]), direction(Ticket.id))

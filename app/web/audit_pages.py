@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
+from app.db import MAX_PAGE
 from app.errors import ValidationFailed
 from app.models import User
 from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
@@ -227,7 +228,7 @@ def parse_filters(args: Mapping[str, str]) -> tuple[dict[str, str], AuditFilters
 
 def _page() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 

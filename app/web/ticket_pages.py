@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
-from app.db import COUNT_CAP
+from app.db import COUNT_CAP, MAX_PAGE
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Ticket, User
 from app.services import policy
@@ -108,7 +108,7 @@ def viewer_installed() -> bool:
 
 def _page_arg() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.api import BAD_TEXT, services, unit_of_work
+from app.db import MAX_PAGE
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, Unauthorized, ValidationFailed
 from app.models import TaskStatus, User
 from app.services import policy
@@ -109,7 +110,7 @@ def _domain(err: ProcessdeskError) -> tuple[str, int]:
 
 def _page_arg() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 
