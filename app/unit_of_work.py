@@ -64,10 +64,10 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool) -> T:
                 begin_write(session)
             except OperationalError:
                 session.rollback()
-                raise Conflict("the instance is busy; try again") from None
+                raise Conflict("another change is being written; try again in a moment") from None
             return _run(services, work, retry=False)
         if _is_lock_error(err):
-            raise Conflict("the instance is busy; try again") from None
+            raise Conflict("another change is being written; try again in a moment") from None
         if err.connection_invalidated:
             raise ServiceUnavailable("the database connection was lost; try again") from None
         raise
