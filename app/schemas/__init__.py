@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.db import MAX_PAGE
 from app.services.instances import TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
@@ -37,7 +38,7 @@ class _Body(Schema):
 
 
 class PageQuery(_In):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
 
 
@@ -98,7 +99,8 @@ class DefinitionDetailOut(Schema):
 
 
 class BpmnQuery(_In):
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    #: 2**31 - 1: the largest number a version can have (an INTEGER column); past it 422, not 500
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class DeployedVersionOut(Schema):
@@ -241,6 +243,8 @@ class TicketQuery(PageQuery):
     requester = fields.String(load_default=None, validate=validate.Length(max=128))
     q = fields.String(load_default=None, validate=validate.Length(max=200))
     open = fields.Boolean(load_default=None)
+    #: only records with at least one breached SLA clock
+    breached = fields.Boolean(load_default=None)
     sort = fields.String(load_default="-opened_at", validate=validate.Length(max=40))
 
 

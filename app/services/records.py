@@ -38,6 +38,7 @@ from app.models import (
     ProcessInstance,
     RecordSequence,
     Role,
+    SlaClock,
     Ticket,
     TicketComment,
     TicketLink,
@@ -382,6 +383,9 @@ class RecordService:
                                       for column in (Ticket.title, Ticket.description, Ticket.number))))
         if filters.get("open") is not None:
             query = query.where(Ticket.closed_at.is_(None) if filters["open"] else Ticket.closed_at.is_not(None))
+        if filters.get("breached"):  # at least one SLA clock breached (SlaService.breached_open_records)
+            query = query.where(select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id, SlaClock.state == "breached")
+                                .exists())
         query = self._visible(user, query)
         direction = desc if sort.startswith("-") else asc
         key = sort.removeprefix("-")

@@ -122,6 +122,8 @@ def _list_filters() -> dict[str, Any]:
     state = request.args.get("open", "")
     if state in ("1", "0"):
         filters["open"] = state == "1"
+    if request.args.get("breached") == "1":
+        filters["breached"] = True
     return filters
 
 
@@ -143,9 +145,11 @@ def tickets() -> str:
     found = unit_of_work(read)
     pages = max(1, -(-found["total"] // per_page))
     # The query string of the current filters and sort, for the pager's links.
-    query = {**{k: v for k, v in filters.items() if k != "open"}, "sort": sort}
+    query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}
     if "open" in filters:
         query["open"] = "1" if filters["open"] else "0"
+    if filters.get("breached"):
+        query["breached"] = "1"
     return render_template(
         "tickets.html", active="tickets", filters=filters, sort=sort, sorts=SORTS, page=page, pages=pages,
         query=query, total_capped=found["total"] >= COUNT_CAP, kinds=list(KINDS), kind_labels=KIND_LABELS,
