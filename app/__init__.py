@@ -120,5 +120,5 @@ def _refuse_nul_characters() -> None:
         if "\x00" in name or "\x00" in value:
             shown = name.replace("\x00", "\\0")
             error = BadRequest(f"{location} parameter '{shown}' contains a NUL character")
-            error.data = {"messages": {location: {shown: [f"{location}: must not contain a NUL character"]}}}
+            error.data = {"messages": {location: {shown: [f"{location}: must not contain a NUL character"]}}}  # type: ignore[attr-defined]
             raise error
