@@ -111,7 +111,7 @@ from app.models import (
 )
 
 from .notifications import Person
-from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, ClockEvent, ClockState, evaluate
+from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, CalendarInvalid, ClockEvent, ClockState, evaluate
 
 if TYPE_CHECKING:
     from . import Services
@@ -294,6 +294,23 @@ def escalation_problems(escalation: object, levels: Sequence[str] | None = None)
     return problems
 
 
+def calendar_problems(calendar: object) -> dict[str, list[str]]:
+    """What is wrong with a policy's calendar, by dotted field name (``calendar.hours``,
+    ``calendar.hours.mon[0]``, ``calendar.holidays[2]``, ``calendar.timezone``; ``calendar`` for
+    the whole): the clocks' own checks (``BusinessCalendar.from_dict``, then
+    ``require_business_hours``, as ``add_business_seconds`` refuses a calendar without hours),
+    so what is saved is what the clocks can run under."""
+    if not isinstance(calendar, Mapping):
+        return {"calendar": ["must be an object"]}
+    try:
+        BusinessCalendar.from_dict(calendar).require_business_hours()
+    except CalendarInvalid as err:
+        return {f"calendar.{err.key}" if err.key else "calendar": [err.problem]}
+    except ValueError as err:
+        return {"calendar": [str(err)]}
+    return {}
+
+
 def policy_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
     """What is wrong with a policy as ``save_policy`` takes it, by dotted field name; shape
     only (whether a named group exists is the service's question)."""
@@ -318,13 +335,7 @@ def policy_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
     pauses = values.get("pause_statuses") or []
     if not isinstance(pauses, list | tuple) or not all(_plain_text(p, 64) for p in pauses):
         problems["pause_statuses"] = ["a list of statuses (at most 64 characters each)"]
-    calendar = values.get("calendar") or {}
-    try:
-        if not isinstance(calendar, Mapping):
-            raise ValueError("must be an object")
-        BusinessCalendar.from_dict(calendar)
-    except ValueError as err:
-        problems["calendar"] = [str(err)]
+    problems.update(calendar_problems(values.get("calendar") or {}))
     escalation = values.get("escalation")
     if escalation is not None:
         problems.update(escalation_problems(escalation))

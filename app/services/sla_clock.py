@@ -66,6 +66,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "DEFAULT_TARGETS",
     "BusinessCalendar",
+    "CalendarInvalid",
     "ClockEvent",
     "ClockState",
     "SlaTarget",
@@ -93,6 +94,24 @@ _MIN_YEAR, _MAX_YEAR = 2, 9998
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _KINDS = frozenset({"start", "pause", "resume", "priority", "stop"})
 _CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+#: Why a calendar without any weekly business hours cannot run a clock (no due time ever comes).
+NO_BUSINESS_HOURS = "calendar has no business hours: business time never elapses"
+
+
+class CalendarInvalid(ValueError):
+    """A calendar (or its JSON form) that cannot be used.
+
+    ``key`` names the offending part as :meth:`BusinessCalendar.from_dict` reads it: ``"timezone"``,
+    ``"hours"``, ``"hours.mon[0]"``, ``"holidays[2]"``, or ``""`` for the calendar as a whole; the
+    message is ``"<key>: <problem>"`` (``"calendar: ..."`` when ``key`` is empty).
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key or 'calendar'}: {problem}")
+        self.key = key
+        self.problem = problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,13 +158,14 @@ def _check_seconds(value: object, what: str) -> float:
 
 
 def _check_zone(key: object, what: str) -> str:
-    """``key`` if it names a zone of the system tz database; ValueError otherwise."""
+    """``key`` if it names a zone of the system tz database; CalendarInvalid (a ValueError) naming
+    ``what`` otherwise."""
     if not isinstance(key, str) or not key:
-        raise ValueError(f"{what}: expected a time zone name such as 'Europe/Berlin', got {key!r}")
+        raise CalendarInvalid(what, f"expected a time zone name such as 'Europe/Berlin', got {key!r}")
     try:
         ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(f"{what}: unknown time zone {key!r}") from exc
+        raise CalendarInvalid(what, f"unknown time zone {key!r}") from exc
     return key
 
 
@@ -182,16 +202,16 @@ def _parse_clock(value: object, what: str, *, end: bool) -> int:
     """Parse "HH:MM[:SS[.ffffff]]" as microseconds into the day; "24:00" is accepted only as an end."""
     match = _CLOCK_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{what}: expected a wall-clock time 'HH:MM', got {value!r}")
+        raise CalendarInvalid(what, f"expected a wall-clock time 'HH:MM', got {value!r}")
     hour, minute = int(match.group(1)), int(match.group(2))
     second = int(match.group(3) or 0)
     micro = int((match.group(4) or "0").ljust(6, "0"))
     if hour == 24 and minute == second == micro == 0:
         if not end:
-            raise ValueError(f"{what}: 24:00 is only valid as the end of an interval")
+            raise CalendarInvalid(what, "24:00 is only valid as the end of an interval")
         return _DAY
     if hour > 23 or minute > 59 or second > 59:
-        raise ValueError(f"{what}: not a valid wall-clock time: {value!r}")
+        raise CalendarInvalid(what, f"not a valid wall-clock time: {value!r}")
     return ((hour * 60 + minute) * 60 + second) * _US + micro
 
 
@@ -341,41 +361,46 @@ class BusinessCalendar:
 
         Every key is optional: the zone defaults to UTC, a missing ``"hours"`` means 24x7, and when
         ``"hours"`` is given a day not listed is closed. Times are "HH:MM" (seconds allowed) and
-        "24:00" may end an interval. Raises ValueError naming the offending key (``"timezone"``,
-        ``"hours.xyz"``, ``"hours.mon[0]"``, ``"holidays[2]"``, or an unknown top-level key).
+        "24:00" may end an interval. Raises CalendarInvalid (a ValueError) naming the offending key
+        (``"timezone"``, ``"hours.xyz"``, ``"hours.mon[0]"``, ``"holidays[2]"``, or an unknown
+        top-level key).
+
+        A calendar read here may still have no business hours at all (``{"hours": {}}``): it parses,
+        so stored rows always load, but no clock under it ever falls due. Whoever accepts a calendar
+        for clocks to run under checks :meth:`require_business_hours` too.
         """
         if not isinstance(data, Mapping):
-            raise ValueError(f"calendar: expected a mapping, got {type(data).__name__}")
+            raise CalendarInvalid("", f"expected a mapping, got {type(data).__name__}")
         for key in data:
             if key not in ("timezone", "hours", "holidays"):
-                raise ValueError(f"calendar: unknown key {key!r} (expected timezone, hours, holidays)")
+                raise CalendarInvalid("", f"unknown key {key!r} (expected timezone, hours, holidays)")
         zone = _check_zone(data.get("timezone", "UTC"), "timezone")
         hours = data.get("hours")
         weekly: dict[int, list[tuple[time, time]]] = {}
         if hours is None:
             weekly = {weekday: [(time(0), time(0))] for weekday in range(7)}
         elif not isinstance(hours, Mapping):
-            raise ValueError("hours: expected a mapping of day name (mon..sun) to [[start, end], ...]")
+            raise CalendarInvalid("hours", "expected a mapping of day name (mon..sun) to [[start, end], ...]")
         else:
             for name, intervals in hours.items():
                 day_name = name.lower() if isinstance(name, str) else name
                 if day_name not in _DAY_NAMES:
-                    raise ValueError(f"hours.{name}: unknown day (expected one of {', '.join(_DAY_NAMES)})")
+                    raise CalendarInvalid(f"hours.{name}", f"unknown day (expected one of {', '.join(_DAY_NAMES)})")
                 if isinstance(intervals, (str, bytes)) or not isinstance(intervals, Sequence):
-                    raise ValueError(f"hours.{name}: expected a list of [start, end] pairs")
+                    raise CalendarInvalid(f"hours.{name}", "expected a list of [start, end] pairs")
                 bucket = weekly.setdefault(_DAY_NAMES.index(day_name), [])
                 for index, pair in enumerate(intervals):
                     what = f"hours.{name}[{index}]"
                     if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-                        raise ValueError(f"{what}: expected [start, end], got {pair!r}")
+                        raise CalendarInvalid(what, f"expected [start, end], got {pair!r}")
                     start = _parse_clock(pair[0], what, end=False)
                     end = _parse_clock(pair[1], what, end=True)
                     if end <= start:
-                        raise ValueError(f"{what}: end {pair[1]} is not after start {pair[0]}")
+                        raise CalendarInvalid(what, f"end {pair[1]} is not after start {pair[0]}")
                     bucket.append((_us_time(start), _us_time(end)))
         raw_holidays = data.get("holidays", ())
         if isinstance(raw_holidays, (str, bytes)) or not isinstance(raw_holidays, Sequence):
-            raise ValueError("holidays: expected a list of ISO dates 'YYYY-MM-DD'")
+            raise CalendarInvalid("holidays", "expected a list of ISO dates 'YYYY-MM-DD'")
         days: set[date] = set()
         for index, text in enumerate(raw_holidays):
             try:
@@ -383,8 +408,14 @@ class BusinessCalendar:
                     raise TypeError
                 days.add(date.fromisoformat(text))
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"holidays[{index}]: expected an ISO date 'YYYY-MM-DD', got {text!r}") from exc
+                raise CalendarInvalid(f"holidays[{index}]", f"expected an ISO date 'YYYY-MM-DD', got {text!r}") from exc
         return cls(timezone=zone, weekly_hours=weekly, holidays=frozenset(days))
+
+    def require_business_hours(self) -> None:
+        """Raise CalendarInvalid (key ``"hours"``) if no weekday has any business hours, so that
+        business time never elapses and no clock under this calendar could ever fall due."""
+        if self._weekly == 0:
+            raise CalendarInvalid("hours", NO_BUSINESS_HOURS)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form read by :meth:`from_dict` (closed days are omitted from ``"hours"``)."""
@@ -429,8 +460,7 @@ class BusinessCalendar:
         """
         first = _to_us(_require_aware(start, "start"))
         need = round(_check_seconds(seconds, "seconds") * _US)
-        if self._weekly == 0:
-            raise ValueError("calendar has no business hours: business time never elapses")
+        self.require_business_hours()
         return _from_us(self._advance(first, need) if need else self._next_open(first))
 
     # -- internals on the microsecond scale ---------------------------------------------------
