@@ -134,6 +134,10 @@ class _LineIndex:
     def __init__(self) -> None:
         self._lines: dict[str, dict[str, int]] = {}  # file -> element id -> line
         self._files: dict[str, list[str]] = {}  # element id -> files that have it
+        #: decision id -> the DMN file SpiffWorkflow takes that decision from. A DMN cell is looked
+        #: up there: cell ids (``r1o``) are often the same in several DMN files, and never in the
+        #: BPMN file of the business rule task whose spec carries the table.
+        self.decision_files: dict[str, str] = {}
 
     def add(self, filename: str, root: etree._Element) -> None:
         lines = self._lines.setdefault(filename, {})
@@ -164,6 +168,11 @@ class _ScopedIndex:
     def __init__(self, index: _LineIndex, file: str | None) -> None:
         self.index = index
         self.file = file
+
+    def for_decision(self, decision_id: object) -> _ScopedIndex:
+        """The index looking first in the DMN file of ``decision_id`` (this one if unknown)."""
+        file = self.index.decision_files.get(decision_id) if isinstance(decision_id, str) else None
+        return _ScopedIndex(self.index, file) if file else self
 
     def locate(self, element_id: str | None) -> tuple[str | None, int | None]:
         return self.index.locate(element_id, self.file)
@@ -230,6 +239,9 @@ class ProcessLibrary:
             except etree.LxmlError as exc:
                 raise DefinitionError(f"invalid definition: {exc}", file=source.name) from None
 
+        index.decision_files.update(
+            {decision_id: dmn.filename for decision_id, dmn in parser.dmn_parsers.items() if dmn.filename}
+        )
         forms = {
             name: source for name, source in by_name.items() if source.kind == "form"
         }
@@ -423,7 +435,9 @@ class ProcessLibrary:
                         self._check_timer_literal(expression, timer_kind, task, element_id, index)
             table = task.get("decision_table")
             if table:
-                self._check_decision_table(table, task, index)
+                # the table's cells are in the DMN file the task calls, not in this spec's file
+                decision_id = (task.get("extensions") or {}).get("calledDecisionId")
+                self._check_decision_table(table, task, index.for_decision(decision_id))
             operation = task.get("operation_name")
             if operation is not None:
                 if self.known_operations is not None and operation not in self.known_operations:
