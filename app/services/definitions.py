@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.engine import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
-from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogCategory,
     CatalogItem,
@@ -71,6 +71,11 @@ class DeployResult:
 _LATEST = select(ProcessDefinition).where(ProcessDefinition.process_id == bindparam("process_id"),
                                           ProcessDefinition.is_latest.is_(True))
 
+#: The largest version number there can be: ``process_definition.version`` is an INTEGER column
+#: (32 bits on PostgreSQL). A larger number asked for names no version, and is answered as such
+#: instead of reaching the database (SQLite cannot even bind a number past 2**63 - 1).
+MAX_VERSION = 2**31 - 1
+
 
 class DefinitionService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, library: ProcessLibrary, max_bytes: int) -> None:
@@ -81,7 +86,7 @@ class DefinitionService:
         self.max_bytes = max_bytes
 
     def deploy(self, actor: User | None, uploads: Sequence[tuple[str, bytes]], *,
-               only_process: str | None = None) -> DeployResult:
+               only_process: str | None = None, base_version: int | None = None) -> DeployResult:
         """Deploy all uploaded files or none of them.
 
         Uploads are merged over the files already deployed (by name), and every process in the
@@ -90,7 +95,13 @@ class DefinitionService:
         ``only_process``: the deploy comes from that process's page, so it may give a new version
         to that process alone; files that would create or change any other process (a shared
         DMN, another process's diagram) are refused, naming the file and the process.
-        Raises PermissionDenied, PayloadTooLarge, ValidationFailed (details name file/element/line).
+        ``base_version`` (with ``only_process``): the latest version of that process the uploader's
+        copy was made from (the editor's save). When a newer version was deployed since, and this
+        deploy would change the process again, it would silently undo that newer version: Conflict
+        instead, naming both versions and who deployed the newer one when. The same content as
+        the latest version is no change and is not refused.
+        Raises PermissionDenied, PayloadTooLarge, ValidationFailed (details name file/element/line),
+        Conflict.
         """
         if actor is not None and not actor.has_role(Role.PROCESS_OWNER, Role.ADMIN):
             self.audit.refuse(actor, "deploy", reason="needs process_owner")
@@ -122,6 +133,8 @@ class DefinitionService:
         self._check_start_forms(merged, set(uploaded))
         if only_process is not None:
             self._check_scope(only_process, compiled, uploaded)
+            if base_version is not None:
+                self._check_base(only_process, compiled, base_version)
         for name in sorted(uploaded):
             if name.lower().endswith(ACCESS_SUFFIX):
                 check_access(name, uploaded[name])  # who may start the process (start_rights)
@@ -209,6 +222,24 @@ class DefinitionService:
                 f"not '{process_id}': deploy it from the process list",
                 code="invalid_definition",
                 details={"file": blamed, "process_id": process.process_id, "field": "files"})
+
+    def _check_base(self, process_id: str, compiled: list[CompiledProcess], base_version: int) -> None:
+        """Refuse a change of ``process_id`` made from ``base_version`` when that is no longer its
+        latest version (see ``deploy``)."""
+        own = next((p for p in compiled if p.process_id == process_id), None)
+        latest = self.session.scalar(_LATEST, {"process_id": process_id})
+        if own is None or latest is None or latest.version == base_version or own.same_content(latest.content_hash):
+            return
+        by = self.session.scalar(select(User.username).where(User.id == latest.deployed_by_id)) \
+            if latest.deployed_by_id is not None else None
+        when = latest.deployed_at.isoformat() if latest.deployed_at else None
+        raise Conflict(
+            f"process '{process_id}' was changed meanwhile: this diagram was made from version {base_version}, "
+            f"but version {latest.version} was deployed since" + (f" by {by}" if by else "")
+            + (f" at {when}" if when else ""),
+            details={"process_id": process_id, "base_version": base_version, "latest_version": latest.version,
+                     "deployed_by": by, "deployed_at": when},
+        )
 
     def _check_translations(self, compiled: list[CompiledProcess], files: Mapping[str, bytes],
                             uploaded: Mapping[str, bytes]) -> None:
@@ -304,9 +335,10 @@ class DefinitionService:
         return row
 
     def version(self, process_id: str, version: int | None) -> ProcessDefinition:
+        """Version ``version`` of ``process_id`` (None: the latest). Raises NotFound."""
         if version is None:
             return self.latest(process_id)
-        row = self.session.scalar(
+        row = None if not 1 <= version <= MAX_VERSION else self.session.scalar(
             select(ProcessDefinition).where(ProcessDefinition.process_id == process_id, ProcessDefinition.version == version)
         )
         if row is None:

@@ -11,10 +11,15 @@
 - ``/processes/<process_id>/deploy`` (POST, multipart ``files``): deploys through
   ``DefinitionService.deploy`` for this process only (files that would create or change another
   process are refused); validation errors are listed on the page (422).
-- ``/processes/<process_id>/save`` (POST, form fields ``csrf_token`` and ``xml``): what
-  ``static/js/modeler.js`` sends; deploys the XML as the process's file and answers JSON
-  ``{ok, changed, versions, latest, url}`` (``changed`` false: the diagram is the same as the
-  latest version, which stays) or ``{error, message, details}`` with the error's status.
+- ``/processes/<process_id>/save`` (POST, form fields ``csrf_token``, ``xml`` and
+  ``base_version``): what ``static/js/modeler.js`` sends; deploys the XML as the process's file and
+  answers JSON ``{ok, changed, versions, latest, url}`` (``changed`` false: the diagram is the same
+  as the latest version, which stays) or ``{error, message, details}`` with the error's status.
+  ``base_version`` is the process's latest version when the editor opened (the page renders it):
+  if another version was deployed since, the save would silently undo it, so it is refused with
+  409 ``conflict`` whose details name ``base_version``, ``latest_version``, ``deployed_by`` and
+  ``deployed_at`` (``DefinitionService.deploy``). Without ``base_version`` (older clients) the save
+  is not checked.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import ProcessdeskError
+from app.errors import ProcessdeskError, ValidationFailed
 from app.models import Role, User
-from app.services.definitions import DeployResult
+from app.services.definitions import MAX_VERSION, DeployResult
 
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
 from .views import bp, signed_in_user
@@ -46,11 +51,27 @@ def may_deploy(user: User) -> bool:
 
 
 def _version_arg() -> int | None:
+    """``?version=`` as a number (None: absent or not a number, i.e. the latest); a number that can
+    name no version (too large) is still passed on, so that the service answers 404."""
     try:
         value = int(request.args.get("version", ""))
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def _base_version() -> int | None:
+    """The save's ``base_version`` form field; None when absent. Raises ValidationFailed."""
+    raw = request.form.get("base_version", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_VERSION:
+        raise ValidationFailed("base_version must be a version number", details={"field": "base_version"})
+    return value
 
 
 def _existing(paths: tuple[str, ...]) -> list[str]:
@@ -174,8 +195,9 @@ def process_save(process_id: str) -> Any:
             return jsonify({"error": "validation_failed", "message": _("The diagram is empty."),
                             "details": {"file": latest.filename}}), 422
         filename = latest.filename
+        base = _base_version()
         result = unit_of_work(lambda: svc.definitions.deploy(user, [(filename, xml.encode("utf-8"))],
-                                                             only_process=process_id))
+                                                             only_process=process_id, base_version=base))
         rows = unit_of_work(lambda: svc.definitions.versions(process_id))
     except ProcessdeskError as err:
         return jsonify(err.to_dict()), err.status

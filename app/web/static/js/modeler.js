@@ -7,6 +7,12 @@
  * the XML (saveXML) with the session's CSRF token as a form POST to the save URL (same origin).
  * The answer is {ok, versions, latest, url} or {error, message, details{file, element_id, line}};
  * an error naming an element marks it (pd-invalid) and puts the message next to it.
+ * Each save carries data-base-version, the latest version when the page was drawn. When someone
+ * deployed a newer one meanwhile, the server answers 409 (details: base_version, latest_version,
+ * deployed_by, deployed_at): the page says so, keeps the diagram in the editor and offers its
+ * download (#modeler-download) and a reload (#modeler-reload). After a save that made a version,
+ * the heading, the status line and the versions table are read again from the new version's page
+ * (the address becomes that page's), and the next save is based on the new version.
  * window.processdeskModeler is the drawn Modeler/Viewer, for tests and the browser's console.
  *
  * The compare page (<section id="process-compare"> with two <figure data-xml-url>) draws two
@@ -36,7 +42,7 @@
   function msg(section, name, values) {
     var text = section.getAttribute("data-msg-" + name) || "";
     Object.keys(values || {}).forEach(function (key) {
-      text = text.replace("{" + key + "}", String(values[key]));
+      text = text.split("{" + key + "}").join(String(values[key]));
     });
     return text;
   }
@@ -106,14 +112,89 @@
     return parts.filter(Boolean).join(" · ");
   }
 
+  /* After a save made version `version`: the page's heading, status, versions table and address
+   * become those of that version; the diagram in the editor already is it. */
+  function showSaved(section, version, url) {
+    var title = document.getElementById("diagram-title");
+    if (title) {
+      title.textContent = msg(section, "heading", { version: version });
+    }
+    say(section, msg(section, "ready", { version: version }));
+    if (!url) {
+      return;
+    }
+    if (window.history && typeof window.history.replaceState === "function") {
+      window.history.replaceState(null, "", url);
+    }
+    window.fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("page request answered " + response.status);
+      }
+      return response.text();
+    }).then(function (html) {
+      var fresh = new window.DOMParser().parseFromString(html, "text/html");
+      var selector = 'section[aria-labelledby="versions-title"]';
+      var table = document.querySelector(selector);
+      var freshTable = fresh.querySelector(selector);
+      if (table && freshTable) {
+        table.innerHTML = freshTable.innerHTML;
+      }
+      var heading = document.querySelector("main h1");
+      var freshHeading = fresh.querySelector("main h1");
+      if (heading && freshHeading) {
+        heading.textContent = freshHeading.textContent;
+      }
+      var freshSection = fresh.getElementById("process-diagram");
+      if (freshSection && freshSection.getAttribute("data-xml-url")) {
+        section.setAttribute("data-xml-url", freshSection.getAttribute("data-xml-url"));
+      }
+      section.setAttribute("data-page-state", "fresh");
+    }).catch(function (error) {
+      if (window.console && error) {
+        window.console.warn("page:", error);
+      }
+    });
+  }
+
+  /* 409: a newer version was deployed since the page was drawn. The diagram stays in the editor;
+   * the owner may download it and reload. */
+  function showConflict(section, modeler, details) {
+    var when = details.deployed_at ? String(details.deployed_at).slice(0, 16).replace("T", " ") : "";
+    tell(msg(section, "conflict", {
+      who: details.deployed_by || msg(section, "someone"),
+      latest: details.latest_version,
+      base: details.base_version,
+      when: when
+    }), "error");
+    var box = document.getElementById("modeler-conflict");
+    var download = document.getElementById("modeler-download");
+    if (!box) {
+      return;
+    }
+    modeler.saveXML({ format: true }).then(function (result) {
+      if (download) {
+        if (download.href && download.href.indexOf("blob:") === 0) {
+          window.URL.revokeObjectURL(download.href);
+        }
+        download.href = window.URL.createObjectURL(new window.Blob([result.xml], { type: "application/xml" }));
+      }
+      box.hidden = false;
+    });
+  }
+
   function save(section, modeler, state, button) {
     clearMarks(modeler, state);
     button.disabled = true;
     tell(msg(section, "saving"), "");
+    var conflict = document.getElementById("modeler-conflict");
+    if (conflict) {
+      conflict.hidden = true;
+    }
     modeler.saveXML({ format: true }).then(function (result) {
       var form = new window.FormData();
       form.append(section.getAttribute("data-csrf-field") || "csrf_token", section.getAttribute("data-csrf-token") || "");
       form.append("xml", result.xml);
+      form.append("base_version", section.getAttribute("data-base-version") || "");
       return window.fetch(section.getAttribute("data-save-url"), {
         method: "POST",
         body: form,
@@ -130,8 +211,16 @@
       button.disabled = false;
       if (answer.body && answer.body.ok) {
         section.setAttribute("data-saved-version", String(answer.body.latest));
+        section.setAttribute("data-base-version", String(answer.body.latest));
         /* changed false: the diagram is the latest version's; no version was made */
         tell(msg(section, answer.body.changed === false ? "unchanged" : "saved", { version: answer.body.latest }), "ok");
+        if (answer.body.changed !== false) {
+          showSaved(section, answer.body.latest, answer.body.url);
+        }
+        return;
+      }
+      if (answer.status === 409 && answer.body && answer.body.details && answer.body.details.latest_version) {
+        showConflict(section, modeler, answer.body.details);
         return;
       }
       if (!answer.body) {
