@@ -185,11 +185,54 @@ rejection_reason = "not approved in time"
 ticket_status = "rejected"
 """
 
+BEFORE_REVISION = (
+    'before_revision = {"change_type": change_type, "planned_start": planned_start, "planned_end": planned_end, '
+    '"implementation_plan": implementation_plan, "rollback_plan": rollback_plan, "test_plan": test_plan}\n'
+)
+
 REVISE = """\
+# The form is shown filled in and says "leave empty to keep": a web post of an emptied field
+# arrives as None, so what is empty takes back the value the change had before this task.
+kept_start = not str(planned_start or "").strip()
+kept_end = not str(planned_end or "").strip()
 if revision_decision == "withdraw":
+    # A withdrawn change stays on record as it was assessed; edits only go with a resubmission.
     ticket_status = "withdrawn"
+    change_type = before_revision["change_type"]
+    planned_start = before_revision["planned_start"]
+    planned_end = before_revision["planned_end"]
+    implementation_plan = before_revision["implementation_plan"]
+    rollback_plan = before_revision["rollback_plan"]
+    test_plan = before_revision["test_plan"]
 else:
     revision_count = revision_count + 1
+    if not str(change_type or "").strip():
+        change_type = before_revision["change_type"]
+    if kept_start:
+        planned_start = before_revision["planned_start"]
+    if kept_end:
+        planned_end = before_revision["planned_end"]
+    if not str(implementation_plan or "").strip():
+        implementation_plan = before_revision["implementation_plan"]
+    if not str(rollback_plan or "").strip():
+        rollback_plan = before_revision["rollback_plan"]
+    if not str(test_plan or "").strip():
+        test_plan = before_revision["test_plan"]
+    # The form compares the two ends only when both are given. One end moved past the kept
+    # other end moves the whole window: the kept end follows, so the window keeps its length.
+    window_start = parse_datetime(planned_start)
+    window_end = parse_datetime(planned_end)
+    if window_end <= window_start and kept_start != kept_end:
+        window_length = parse_datetime(before_revision["planned_end"]) - parse_datetime(before_revision["planned_start"])
+        if window_length <= timedelta(0):
+            raise ValueError("the change's planned window ends before it starts")
+        if kept_end:
+            moved = (window_start + window_length).astimezone(timezone.utc).isoformat()
+            planned_end = moved[:-6] + "Z" if moved.endswith("+00:00") else moved
+        else:
+            moved = (window_end - window_length).astimezone(timezone.utc).isoformat()
+            planned_start = moved[:-6] + "Z" if moved.endswith("+00:00") else moved
+before_revision = None
 """
 
 MARK_SCHEDULED = 'ticket_status = "scheduled"\n'
@@ -314,6 +357,7 @@ def approval_cycle() -> Diagram:
     d.node(
         "revise", "user", "Revise or withdraw change", lane=REQUESTERS, col=14,
         properties={**_form("change-revise"), "assignedUserVar": "requester"},
+        prescript=BEFORE_REVISION,
         postscript=REVISE,
         instructions=(
             "Your change **{{ title }}** was rejected: {{ rejection_reason }}\n\n"
