@@ -98,6 +98,8 @@ else:
 ACCEPT = """\
 reopened = False
 closed_reason = "confirmed by requester"
+# What the requester says when confirming reaches the record as her comment (record mapping "comments").
+confirmation_comment = comment.strip()
 """
 
 REOPEN = """\
@@ -214,7 +216,7 @@ def work_cycle() -> Diagram:
             "formUiSchemaFilename": "incident-confirm.ui.json",
             "assignedUserVar": "requester",
         },
-        prescript='comment = ""\nreopen_reason = ""\n',
+        prescript='comment = ""\nreopen_reason = ""\nconfirmation_comment = ""\n',
         instructions=(
             "Your incident **{{ title }}** was resolved:\n\n{{ resolution_notes }}\n\n"
             "Is it fixed? Without an answer it is closed automatically after {{ auto_close_after }}."
