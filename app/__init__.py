@@ -106,16 +106,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
 
 
 def _refuse_nul_characters() -> None:
-    """400 for a NUL character in the path, the query or a submitted form, naming where: no text
-    column can hold one (PostgreSQL refuses it outright), and no field of ours needs one. JSON
-    bodies are checked by the API's own parser."""
+    """400 for a NUL character in the path or the query, naming the parameter: no text column can
+    hold one (PostgreSQL refuses it outright), and no parameter of ours needs one. JSON bodies are
+    checked by the API's own parser, and forms by the pages (naming the field in their words)."""
     from flask import request
     from werkzeug.exceptions import BadRequest
 
     places: list[tuple[str, str, str]] = [("path", name, str(value)) for name, value in (request.view_args or {}).items()]
     places += [("query", name, value) for name, value in request.args.items(multi=True)]
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        places += [("form", name, value) for name, value in request.form.items(multi=True)]
     for location, name, value in places:
         if "\x00" in name or "\x00" in value:
             shown = name.replace("\x00", "\\0")
