@@ -8,6 +8,7 @@ from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
 from .record import KnowledgeArticle, Notification, RecordSequence, Ticket, TicketComment, TicketLink
 from .sla import SlaClock, SlaEvent, SlaPolicy
+from .submission import SubmissionToken
 from .user import Group, LoginFailure, Role, User, UserRole, WebSession, user_group
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "SlaClock",
     "SlaEvent",
     "SlaPolicy",
+    "SubmissionToken",
     "Webhook",
     "CatalogCategory",
     "CatalogItem",

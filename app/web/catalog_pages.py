@@ -4,7 +4,8 @@
 form, so a search is a link); ``/catalog/<code>`` shows one item and its request form, generated
 from the item's JSON Schema and UI schema like a task form. A request is posted back to the same
 address, validated by ``CatalogService.request_item`` and answered with the new record's page, or
-the inbox while that page does not exist; a refused form comes back with its errors beside each
+the inbox while that page does not exist (the form carries a one-time token, so a request sent
+twice is ordered once: app/services/submissions.py); a refused form comes back with its errors beside each
 field (422) and the user's input kept.
 """
 
@@ -24,6 +25,8 @@ from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import REQUEST_PROCESS
 from app.services.forms import FORM_ERROR_KEY
+from app.services.submissions import FIELD as SUBMISSION_FIELD
+from app.services.submissions import SubmissionService, submissions
 
 from . import auth
 from .content import CATALOG_SCOPE, translator
@@ -143,22 +146,29 @@ def catalog_item(code: str) -> Any:
         return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
     # The same reading as the task form: one value as text, several as a list.
     data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+            for key, values in request.form.to_dict(flat=False).items()
+            if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
     svc = services()
 
-    def order() -> dict[str, Any]:
+    def order() -> tuple[dict[str, Any], str, str | None]:
         ticket = svc.catalog.request_item(user, code, data, coerce_strings=True)
-        return {"number": ticket.number, "title": ticket.title, "approval": (ticket.details or {}).get("approval")}
+        url = optional_url("web.ticket", number=ticket.number) or url_for("web.tasks")
+        return ({"title": ticket.title, "approval": (ticket.details or {}).get("approval")}, url, ticket.number)
 
     try:
-        sent = unit_of_work(order)
+        # Once per rendering of the form: sent again (a double click), it goes where the first went.
+        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), order))
     except ValidationFailed as err:
         return _render_item(user, code, submitted=request.form,
                             errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
-    message = _("Your request %(number)s “%(title)s” was sent.", number=sent["number"], title=sent["title"])
-    next_step = NEXT_STEP.get(sent["approval"] or "")
+    if sent.value is None:
+        flash(_("This form was already sent: %(number)s was created then.", number=sent.ref) if sent.ref
+              else _("This form was already sent."), "success")
+        return redirect(sent.url or url_for("web.catalog_item", code=code))
+    message = _("Your request %(number)s “%(title)s” was sent.", number=sent.ref, title=sent.value["title"])
+    next_step = NEXT_STEP.get(sent.value["approval"] or "")
     flash(f"{message} {next_step}" if next_step else message, "success")
-    return redirect(optional_url("web.ticket", number=sent["number"]) or url_for("web.tasks"))
+    return redirect(sent.url)
 
 
 def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
@@ -182,4 +192,5 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
     description = (page["schema"] or {}).get("description")
     return render_template("catalog_item.html", active="catalog", item=item, path=_path(page["path"], translate),
                            form=form, form_description=translate(description) if description else None,
-                           may_request=may_request, may_start=page["may_order"]), status
+                           may_request=may_request, may_start=page["may_order"],
+                           submission_token=SubmissionService.new_token()), status

@@ -3,7 +3,8 @@
 ``/start/<process_id>`` shows the process's start form (``forms/<process_id>.start.json`` and its
 UI schema), generated like a task or catalog request form. The form is posted back to the same
 address; ``InstanceService.start_process`` validates it and starts the process, and the user lands
-on the new record's page. A refused form comes back with its errors beside each field (422) and the
+on the new record's page. The form carries a one-time token (app/services/submissions.py): sent
+twice (a double click), it starts one process and both answers lead to its record. A refused form comes back with its errors beside each field (422) and the
 user's input kept. A process that is not deployed or has no start form is not found (404); a user
 who may not start it (``InstanceService.require_start``: no starter role, or not one of the roles
 its ``<process_id>.access.json`` declares) is refused (403, audited). The header offers the start
@@ -23,6 +24,8 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY, validate_submission
+from app.services.submissions import FIELD as SUBMISSION_FIELD
+from app.services.submissions import SubmissionService, submissions
 
 from . import auth
 from .content import content_text, localized_form, process_name
@@ -73,30 +76,38 @@ def start(process_id: str) -> Any:
         return _render(user, process_id)
     # The same reading as the task and catalog forms: one value as text, several as a list.
     data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+            for key, values in request.form.to_dict(flat=False).items()
+            if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
     svc = services()
 
-    def begin() -> dict[str, Any]:
+    def begin() -> tuple[dict[str, Any], str, str | None]:
         schema, ui = _start_form(user, process_id)
         # Form values are text: coerced as a task form's are, then checked again by the start contract.
         cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
         instance = svc.instances.start_process(user, process_id, cleaned)
         record = instance.data or {}
-        return {"number": record.get("record_number"), "title": record.get("title") or cleaned.get("title") or ""}
+        number = record.get("record_number")
+        started = {"number": number, "title": record.get("title") or cleaned.get("title") or ""}
+        url = (optional_url("web.ticket", number=number) if number else None) or url_for("web.tasks")
+        return started, url, number
 
     try:
-        started = unit_of_work(begin)
+        # Once per rendering of the form: sent again (a double click), it goes where the first went.
+        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), begin))
     except PermissionDenied as err:
         return _refused(err)
     except ValidationFailed as err:
         return _render(user, process_id, submitted=request.form,
                        errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
-    number = started["number"]
-    if not number:
+    if sent.value is None:
+        flash(_("This form was already sent: %(number)s was created then.", number=sent.ref) if sent.ref
+              else _("This form was already sent."), "success")
+        return redirect(sent.url or url_for("web.start", process_id=process_id))
+    if not sent.ref:
         flash(_("The process was started."), "success")
-        return redirect(url_for("web.tasks"))
-    flash(_("Your record %(number)s “%(title)s” was created.", number=number, title=started["title"]), "success")
-    return redirect(optional_url("web.ticket", number=number) or url_for("web.tasks"))
+        return redirect(sent.url)
+    flash(_("Your record %(number)s “%(title)s” was created.", number=sent.ref, title=sent.value["title"]), "success")
+    return redirect(sent.url)
 
 
 def _start_form(user: User, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -123,4 +134,4 @@ def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[
     title = str(known) if known else (content_text(process_id, schema["title"]) if schema.get("title") else name)
     form = localized_form(build_form(schema, ui, {}, submitted, errors), process_id)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
-                           process_name=name, form=form), status
+                           process_name=name, form=form, submission_token=SubmissionService.new_token()), status

@@ -3,14 +3,15 @@
 - ``/tickets``: the records the user may see, filtered (kind, status, priority, group, assignee,
   requester, text, open or closed), sorted and paged (``RecordService.list_tickets``).
 - ``/tickets/<number>``: one record: its fields and details, SLA clocks, open tasks, comments
-  (and a form to add one), links (and a form to add one) and the process diagram.
+  (and a form to add one, sent once however often it is posted: app/services/submissions.py), links (and a form to add one) and the process diagram.
 - ``/tickets/<number>/diagram.json``: what ``static/js/diagram.js`` draws with bpmn-js's Viewer:
   ``{xml, completed, current, failed}`` (BPMN ids). Same visibility as the page: 404 otherwise.
 
 Stored values are worded by ``labels.py`` (codes by their forms' labels, durations, money, dates),
 links from the end the page shows (``labels.RELATION_LABELS``).
 
-The diagram is the only part that needs JavaScript; the page says everything else without it.
+The diagram is the only part that needs JavaScript (``submit-once.js`` only disables the comment
+button once it is pressed); the page says everything else without it.
 bpmn-js is copied from npm into ``static/vendor/`` by ``make vendor``; while it is missing the
 page leaves the diagram out instead of loading a script that is not there.
 """
@@ -32,6 +33,8 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Ticket, User
 from app.services import policy
 from app.services.records import KINDS, MAX_COMMENT
+from app.services.submissions import FIELD as SUBMISSION_FIELD
+from app.services.submissions import SubmissionService, submissions
 
 from .forms import service_text
 from .labels import (
@@ -179,7 +182,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
         comment=comment or {"body": "", "errors": []}, link=link or {"other": "", "link_type": "related", "errors": []},
-        read_only=policy.is_read_only(user), max_comment=MAX_COMMENT,
+        read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
         kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),
@@ -213,8 +216,14 @@ def ticket_comment(number: str) -> Any:
     user = signed_in_user()
     body = request.form.get("body", "")
     svc = services()
+
+    def add() -> tuple[int, str, None]:
+        comment = svc.records.comment(user, number, body)
+        return comment.id, url_for("web.ticket", number=number.upper(), _anchor=f"comment-{comment.id}"), None
+
     try:
-        comment = unit_of_work(lambda: svc.records.comment(user, number, body))
+        # Once per rendering of the form: sent again (a double click), it goes to the first comment.
+        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), add))
     except ValidationFailed as err:
         messages = (err.details.get("fields") or {}).get("body") or [err.message]
         return _render_ticket(user, number, comment={"body": body, "errors": [_service_message(m) for m in messages]},
@@ -222,8 +231,8 @@ def ticket_comment(number: str) -> Any:
     except PermissionDenied as err:
         flash(_("The comment could not be added: %(reason)s", reason=err.message), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
-    flash(_("Your comment was added."), "success")
-    return redirect(url_for("web.ticket", number=number.upper(), _anchor=f"comment-{comment.id}"))
+    flash(_("Your comment was added.") if sent.value is not None else _("This comment was already added."), "success")
+    return redirect(sent.url or url_for("web.ticket", number=number.upper()))
 
 
 @bp.post("/tickets/<number>/links")

@@ -117,7 +117,7 @@ def test_the_item_page_shows_the_item_and_its_generated_request_form(web, desk):
     assert '<dd id="item-fulfilment">DesktopSupport</dd>' in body
     # the form follows the JSON Schema and the UI schema: order, widgets, choices, defaults, help
     assert 'action="/catalog/HW-LAPTOP"' in body and 'name="csrf_token"' in body
-    order = [m for m in re.findall(r'name="([a-z_]+)"', body) if m != "csrf_token"]
+    order = [m for m in re.findall(r'name="([a-z_]+)"', body) if m not in ("csrf_token", "submission_token")]
     assert list(dict.fromkeys(order)) == ["justification", "replacement", "old_asset_tag", "keyboard_layout",
                                          "needed_by", "delivery_location"]
     assert re.search(r'<textarea id="f-justification" name="justification"[^>]*placeholder="New starter', body)
