@@ -51,6 +51,18 @@ def fresh_database_url(tmp_dir: Path, label: str) -> str:
     return url
 
 
+def drop_fresh_database(url: str) -> None:
+    """Drop a database ``fresh_database_url`` made on PostgreSQL (a SQLite file goes with its
+    temporary folder), whoever is still connected to it."""
+    if not url.startswith("postgresql"):
+        return
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL")

@@ -21,7 +21,7 @@ THREADS = 8
 
 @pytest.fixture()
 def live_app(tmp_path: Any) -> Any:
-    from tests.conftest import fresh_database_url
+    from tests.conftest import drop_fresh_database, fresh_database_url
 
     url = fresh_database_url(tmp_path, "concurrency")
     application = create_app({**TEST_CONFIG, "DATABASE_URL": url})
@@ -39,14 +39,7 @@ def live_app(tmp_path: Any) -> Any:
     svc.session.close()
     yield application
     ext.db_engine.dispose()
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        name = url.rsplit("/", 1)[1]
-        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    drop_fresh_database(url)
 
 
 def _token(app: Any, username: str) -> dict[str, str]:

@@ -188,7 +188,7 @@ def test_tokens_older_than_a_day_are_pruned_as_new_ones_are_written(web, web_fac
 def live_app(tmp_path: Any) -> Any:
     """The app on a real, committed database (a SQLite file, or a new PostgreSQL database when
     TEST_DATABASE_URL is set), with the shipped processes and the desk's people."""
-    from tests.conftest import fresh_database_url
+    from tests.conftest import drop_fresh_database, fresh_database_url
 
     url = fresh_database_url(tmp_path, "double_submit")
     application = create_app({**TEST_CONFIG, "DATABASE_URL": url})
@@ -199,14 +199,7 @@ def live_app(tmp_path: Any) -> Any:
     yield application
     svc.session.close()
     ext.db_engine.dispose()
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        name = url.rsplit("/", 1)[1]
-        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    drop_fresh_database(url)
 
 
 THREADS = 6
