@@ -45,7 +45,7 @@ from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .storable import MAX_DATA_DEPTH, Checker
 from .trim import MAX_DEPTH, too_deep, trim
 from .types import EngineFailure, UserTaskView
-from .workflow import Workflow
+from .workflow import RunawayStep, Workflow
 
 Now = Callable[[], datetime]
 _engine_now: ContextVar[Now | None] = ContextVar("processdesk_engine_now", default=None)
@@ -699,6 +699,13 @@ class WorkflowRun:
                 error_type=f"script_{getattr(exc, 'kind', 'limit')}_limit",
                 **self._failing_element(),
             )
+        except RunawayStep as exc:
+            self.failure = self._failure_from_exception(exc)
+            # A loop stopped by the limit leaves a tree as deep as the task iterator let it grow
+            # (up to 1,000 levels): trimmed like any step's before it is stored, so a retry, a
+            # cancel or a page reading it meets a tree within MAX_DEPTH.
+            self._wf.prune_orphan_subprocesses()
+            self.compact()
         except SpiffWorkflowException as exc:
             self.failure = self._failure_from_exception(exc)
         except RecursionError:

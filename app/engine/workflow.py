@@ -28,8 +28,9 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 #: How deep subprocesses (called processes and embedded subprocesses) may nest: far more than any
 #: process of ours (the deepest goes 2 levels), far less than where opening one gets slow.
 MAX_SUBPROCESS_DEPTH = 32
-#: Automatic tasks one step may run before it must reach a wait state: room for a multi-instance
-#: task over a couple of thousand items, bounded at a few seconds of work.
+#: Automatic tasks one step may run before it must reach a wait state, counting every task inside
+#: subprocesses and multi-instance iterations (a parallel multi-instance over a subprocess of five
+#: tasks reaches it at about 1,000 items): bounded at a few seconds of work.
 MAX_ENGINE_TASKS = 5_000
 
 

@@ -13,7 +13,8 @@ from app.engine import ProcessLibrary, ScriptIdentity, SourceFile, WorkflowRun, 
 from app.engine.runtime import _json_stable
 from app.engine.workflow import MAX_SUBPROCESS_DEPTH, Workflow
 from tests.conftest import FIXTURES, fixture_files
-from tests.engine.harness import CLOCK_START, EngineHarness
+from app.engine.trim import MAX_DEPTH
+from tests.engine.harness import CLOCK_START, EngineHarness, max_depth
 
 ALICE = ScriptIdentity(current_user={"id": 1, "username": "alice"}, initiator={"id": 1, "username": "alice"})
 TIMER_FILES = [(p.name, p.read_bytes()) for p in sorted((FIXTURES / "timers").iterdir())]
@@ -260,6 +261,14 @@ def test_a_loop_without_a_wait_state_fails_at_the_step_limit_naming_an_element(m
     assert run.status == "error" and run.failure.error_type == "runaway_loop"
     assert run.failure.element_id in ("join", "s") and "more than 2,500 automatic tasks" in run.failure.message
     assert run.user_tasks() == []
+    # stored trimmed like any step (not as deep as the iterator let the loop grow), and a retry
+    # meets the limit again rather than a tree too deep for SpiffWorkflow's recursive helpers
+    assert max_depth(run) <= MAX_DEPTH
+    run.retry(None, ALICE)
+    run = h.roundtrip(run)
+    assert run.failure.error_type == "runaway_loop" and max_depth(run) <= MAX_DEPTH
+    run.cancel()  # the instance service's cancel: the stored tree takes it and round-trips
+    assert h.roundtrip(run)._wf.is_completed()
 
 
 def test_a_long_automatic_loop_that_ends_runs_to_its_end_in_one_step():
