@@ -11,9 +11,9 @@ import pytest
 
 from app.engine import ProcessLibrary, ScriptIdentity, SourceFile, WorkflowRun, storable
 from app.engine.runtime import _json_stable
+from app.engine.trim import MAX_DEPTH
 from app.engine.workflow import MAX_SUBPROCESS_DEPTH, Workflow
 from tests.conftest import FIXTURES, fixture_files
-from app.engine.trim import MAX_DEPTH
 from tests.engine.harness import CLOCK_START, EngineHarness, max_depth
 
 ALICE = ScriptIdentity(current_user={"id": 1, "username": "alice"}, initiator={"id": 1, "username": "alice"})
