@@ -690,7 +690,13 @@ class WorkflowRun:
         token = _operations.set(self.operations)
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):
-                step()
+                try:
+                    step()
+                except RunawayStep as exc:
+                    # A loop stopped by the limit leaves a tree as deep as the task iterator let it
+                    # grow (up to 1,000 levels): it is tidied below like any step's before it is
+                    # stored, so a retry, a cancel or a page reading it meets a tree within MAX_DEPTH.
+                    self.failure = self._failure_from_exception(exc)
             self._wf.prune_orphan_subprocesses()
             self.compact()
         except ScriptLimitExceeded as exc:
@@ -699,13 +705,6 @@ class WorkflowRun:
                 error_type=f"script_{getattr(exc, 'kind', 'limit')}_limit",
                 **self._failing_element(),
             )
-        except RunawayStep as exc:
-            self.failure = self._failure_from_exception(exc)
-            # A loop stopped by the limit leaves a tree as deep as the task iterator let it grow
-            # (up to 1,000 levels): trimmed like any step's before it is stored, so a retry, a
-            # cancel or a page reading it meets a tree within MAX_DEPTH.
-            self._wf.prune_orphan_subprocesses()
-            self.compact()
         except SpiffWorkflowException as exc:
             self.failure = self._failure_from_exception(exc)
         except RecursionError:

@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.db import MAX_PAGE
+from app.services.definitions import MAX_VERSION
 from app.services.instances import TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
@@ -99,8 +100,8 @@ class DefinitionDetailOut(Schema):
 
 
 class BpmnQuery(_In):
-    #: 2**31 - 1: the largest number a version can have (an INTEGER column); past it 422, not 500
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    #: past the largest number a version can have (an INTEGER column): 422, not 500
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_VERSION))
 
 
 class DeployedVersionOut(Schema):

@@ -23,6 +23,7 @@ from .notifications import NotificationService
 from .operations import PlatformOperations
 from .records import RecordService
 from .sla import SlaService
+from .submissions import SubmissionService
 from .users import UserService
 
 
@@ -57,6 +58,10 @@ class Services:
     def definitions(self) -> DefinitionService:
         return DefinitionService(self.session, self.audit, self.runtime.clock, self.runtime.library,
                                  int(self.runtime.config["MAX_UPLOAD_BYTES"]))
+
+    @cached_property
+    def submissions(self) -> SubmissionService:
+        return SubmissionService(self.session, self.runtime.clock)
 
     @cached_property
     def runner(self) -> InstanceRunner:

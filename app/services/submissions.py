@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -36,9 +36,6 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.models import SubmissionToken, User
-
-if TYPE_CHECKING:
-    from app.services import Services
 
 T = TypeVar("T")
 
@@ -126,7 +123,3 @@ class SubmissionService:
         self.session.execute(delete(SubmissionToken).where(SubmissionToken.id.in_(old))
                              .execution_options(synchronize_session=False))
 
-
-def submissions(services: Services) -> SubmissionService:
-    """The service on ``services``' session and clock (the edges' way to reach it)."""
-    return SubmissionService(services.session, services.runtime.clock)

@@ -21,14 +21,13 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.db import MAX_PAGE
 from app.errors import ValidationFailed
 from app.models import User
 from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
 
 from . import auth
 from .ticket_pages import VIEWER_SCRIPT, VIEWER_STYLES, viewer_installed
-from .views import bp, json_answer, signed_in_user
+from .views import bp, json_answer, page_arg, signed_in_user
 
 #: Query parameters of the search, in the order the form shows them.
 FILTER_KEYS = ("record", "process", "instance", "actor", "event", "from", "to")
@@ -226,13 +225,6 @@ def parse_filters(args: Mapping[str, str]) -> tuple[dict[str, str], AuditFilters
     return typed, filters, errors
 
 
-def _page() -> int:
-    try:
-        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
-    except ValueError:
-        return 1
-
-
 # -- pages ----------------------------------------------------------------------------------------------
 
 
@@ -240,7 +232,7 @@ def _page() -> int:
 def audit() -> Any:
     user = signed_in_user()
     typed, filters, errors = parse_filters(request.args)
-    page = _page()
+    page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     return _render_search(user, typed, None if errors else filters, errors, page, per_page)
 

@@ -26,11 +26,11 @@ from app.services import policy
 from app.services.catalog import REQUEST_PROCESS
 from app.services.forms import FORM_ERROR_KEY
 from app.services.submissions import FIELD as SUBMISSION_FIELD
-from app.services.submissions import SubmissionService, submissions
+from app.services.submissions import SubmissionService
 
 from . import auth
 from .content import CATALOG_SCOPE, translator
-from .errors import error_page, optional_url
+from .errors import error_page, flash_already_sent, optional_url
 from .forms import Translate, build_form, localize_form
 from .views import bp, signed_in_user
 
@@ -157,13 +157,12 @@ def catalog_item(code: str) -> Any:
 
     try:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
-        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), order))
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), order))
     except ValidationFailed as err:
         return _render_item(user, code, submitted=request.form,
                             errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
-    if sent.value is None:
-        flash(_("This form was already sent: %(number)s was created then.", number=sent.ref) if sent.ref
-              else _("This form was already sent."), "success")
+    if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
+        flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.catalog_item", code=code))
     message = _("Your request %(number)s “%(title)s” was sent.", number=sent.ref, title=sent.value["title"])
     next_step = NEXT_STEP.get(sent.value["approval"] or "")

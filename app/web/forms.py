@@ -71,6 +71,11 @@ _VALUED = {
     "less_than": _l("must be less than %(value)s"),
     "equal_to": _l("must be %(value)s"),
 }
+#: A date's order against another field of the form (its title) or a date as written.
+_ORDERED = {
+    "not_before": (_l("must not be before %(field)s"), _l("must not be before %(value)s")),
+    "after": (_l("must be after %(field)s"), _l("must be after %(value)s")),
+}
 
 #: Turns a source text of the content (a title, a choice) into the page's language.
 Translate = Callable[[str], str]
@@ -108,14 +113,11 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         for choice in said[1:]:  # the language's list separator ("、" in Chinese)
             listed = _("%(choices)s, %(choice)s", choices=listed, choice=choice)
         return _("must be one of: %(choices)s", choices=listed)
-    if kind in ("not_before", "after") and "field" in parts:  # another field of the form
-        if kind == "not_before":
-            return _("must not be before %(field)s", field=translate(parts["field"]))
-        return _("must be after %(field)s", field=translate(parts["field"]))
-    if kind in ("not_before", "after"):  # a date as written
-        if kind == "not_before":
-            return _("must not be before %(value)s", value=parts["value"])
-        return _("must be after %(value)s", value=parts["value"])
+    if kind in _ORDERED:
+        by_field, by_value = _ORDERED[kind]
+        if "field" in parts:  # another field of the form
+            return str(by_field) % {"field": translate(parts["field"])}
+        return str(by_value) % {"value": parts["value"]}  # a date as written
     if kind == "each_item":
         return _("each item %(message)s", message=service_text(parts["item"], translate))
     if kind in ("required_when", "required_unless"):

@@ -25,11 +25,11 @@ from app.models import User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY, validate_submission
 from app.services.submissions import FIELD as SUBMISSION_FIELD
-from app.services.submissions import SubmissionService, submissions
+from app.services.submissions import SubmissionService
 
 from . import auth
 from .content import content_text, localized_form, process_name
-from .errors import error_page, optional_url
+from .errors import error_page, flash_already_sent, optional_url
 from .forms import build_form
 from .views import bp, signed_in_user
 
@@ -93,15 +93,14 @@ def start(process_id: str) -> Any:
 
     try:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
-        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), begin))
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), begin))
     except PermissionDenied as err:
         return _refused(err)
     except ValidationFailed as err:
         return _render(user, process_id, submitted=request.form,
                        errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
-    if sent.value is None:
-        flash(_("This form was already sent: %(number)s was created then.", number=sent.ref) if sent.ref
-              else _("This form was already sent."), "success")
+    if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
+        flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.start", process_id=process_id))
     if not sent.ref:
         flash(_("The process was started."), "success")

@@ -28,13 +28,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
-from app.db import COUNT_CAP, MAX_PAGE
+from app.db import COUNT_CAP
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Ticket, User
 from app.services import policy
 from app.services.records import KINDS, MAX_COMMENT
 from app.services.submissions import FIELD as SUBMISSION_FIELD
-from app.services.submissions import SubmissionService, submissions
+from app.services.submissions import SubmissionService
 
 from .forms import service_text
 from .labels import (
@@ -48,7 +48,7 @@ from .labels import (
     show,
 )
 from .labels import detail_label as detail_label  # the task page words a record's details the same way
-from .views import bp, json_answer, signed_in_user
+from .views import bp, json_answer, page_arg, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
 VENDOR = Path(__file__).parent / "static" / "vendor"
@@ -109,13 +109,6 @@ def viewer_installed() -> bool:
 # -- the list ----------------------------------------------------------------------------------------
 
 
-def _page_arg() -> int:
-    try:
-        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
-    except ValueError:
-        return 1
-
-
 def _list_filters() -> dict[str, Any]:
     filters: dict[str, Any] = {}
     for name, longest in TEXT_FILTERS.items():
@@ -136,7 +129,7 @@ def tickets() -> str:
     filters = _list_filters()
     sort = request.args.get("sort", DEFAULT_SORT)
     sort = sort if sort in SORTS else DEFAULT_SORT
-    page = _page_arg()
+    page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
 
@@ -223,7 +216,7 @@ def ticket_comment(number: str) -> Any:
 
     try:
         # Once per rendering of the form: sent again (a double click), it goes to the first comment.
-        sent = unit_of_work(lambda: submissions(svc).once(user, request.form.get(SUBMISSION_FIELD), add))
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), add))
     except ValidationFailed as err:
         messages = (err.details.get("fields") or {}).get("body") or [err.message]
         return _render_ticket(user, number, comment={"body": body, "errors": [_service_message(m) for m in messages]},
@@ -231,7 +224,7 @@ def ticket_comment(number: str) -> Any:
     except PermissionDenied as err:
         flash(_("The comment could not be added: %(reason)s", reason=err.message), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
-    flash(_("Your comment was added.") if sent.value is not None else _("This comment was already added."), "success")
+    flash(_("This comment was already added.") if sent.repeated else _("Your comment was added."), "success")
     return redirect(sent.url or url_for("web.ticket", number=number.upper()))
 
 

@@ -108,7 +108,8 @@ def _domain(err: ProcessdeskError) -> tuple[str, int]:
                       detail=err.message)
 
 
-def _page_arg() -> int:
+def page_arg() -> int:
+    """The ``?page=`` of a list page: 1 when absent or not a number, at most ``MAX_PAGE``."""
     try:
         return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
@@ -205,7 +206,7 @@ def tasks() -> str:
     # The queue an agent works down: most urgent SLA first; an unknown order falls back to it.
     sort = request.args.get("sort", "due")
     sort = sort if sort in TASK_SORTS else "due"
-    page = _page_arg()
+    page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
 

@@ -45,6 +45,16 @@ def posts_to(someone: Any, path: str) -> list[str]:
     return sent
 
 
+def filled_start_form(person: Any, title: str) -> tuple[Any, list[str]]:
+    """rita on the incident start form, filled in with ``title``; she and the list of POSTs the
+    page sends from then on."""
+    rita = person(1280)
+    rita.sign_in("rita")
+    rita.go("/start/incident_management")
+    fill_incident(rita.page, title)
+    return rita, posts_to(rita, "/start/incident_management")
+
+
 def fill_incident(page: Any, title: str) -> None:
     page.get_by_label("Title").fill(title)
     page.get_by_label("Description").fill("Cannot connect from home")
@@ -60,13 +70,9 @@ def settle(page: Any) -> None:
 
 
 def test_a_double_click_on_the_start_form_reports_one_incident(live, person):
-    rita = person(1280)
-    rita.sign_in("rita")
-    rita.go("/start/incident_management")
-    page = rita.page
     title = f"VPN down {uuid.uuid4().hex[:6]}"
-    fill_incident(page, title)
-    sent = posts_to(rita, "/start/incident_management")
+    rita, sent = filled_start_form(person, title)
+    page = rita.page
     page.get_by_role("button", name="Submit").evaluate(DOUBLE_CLICK)
     page.wait_for_url(re.compile(r"/tickets/INC-\d+$"))
     settle(page)
@@ -77,13 +83,9 @@ def test_a_double_click_on_the_start_form_reports_one_incident(live, person):
 
 
 def test_sent_twice_past_the_script_the_server_still_creates_one_incident(live, person):
-    rita = person(1280)
-    rita.sign_in("rita")
-    rita.go("/start/incident_management")
-    page = rita.page
     title = f"Mail down {uuid.uuid4().hex[:6]}"
-    fill_incident(page, title)
-    sent = posts_to(rita, "/start/incident_management")
+    rita, sent = filled_start_form(person, title)
+    page = rita.page
     landed = page.locator("form[data-submit-once]").evaluate(SENT_TWICE_AT_ONCE)
     assert len(sent) == 2  # both reached the server
     assert landed[0] == landed[1] and re.fullmatch(r"/tickets/INC-\d+", landed[0]), landed
