@@ -32,12 +32,10 @@ def _out(instance: Any) -> dict[str, Any]:
 
 def _page_out(rows: list[Any]) -> list[dict[str, Any]]:
     """A page of instances as ``_out`` shows each, in a fixed number of queries whatever its size:
-    the open tasks of all of them in one, their records' SLA in one more."""
-    svc = services()
-    open_tasks = svc.instances.open_tasks_of(rows)
-    slas = svc.tasks.instance_slas(row.id for row in rows if open_tasks[row.id])
-    # an instance without open tasks was not looked up: it shows no SLA and costs none
-    return [instance_dict(row, open_tasks[row.id], slas.get(row.id)) for row in rows]
+    the open tasks of all of them in one; their records' SLA in one more (``record_sla`` looks up
+    every instance the session holds at its first call)."""
+    open_tasks = services().instances.open_tasks_of(rows)
+    return [instance_dict(row, open_tasks[row.id]) for row in rows]
 
 
 @blp.route("")

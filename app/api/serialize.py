@@ -35,11 +35,9 @@ def task_dict(task: HumanTask, sla: TaskSla | None = None) -> dict[str, Any]:
     }
 
 
-def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask], sla: TaskSla | None = None) -> dict[str, Any]:
-    """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant:
-    ``sla`` when the caller has it (``TaskService.instance_slas``), else ``TaskService.record_sla``."""
-    if sla is None:
-        sla = services().tasks.record_sla(instance.id) if open_tasks else TaskSla()
+def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask]) -> dict[str, Any]:
+    """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant."""
+    sla = services().tasks.record_sla(instance.id) if open_tasks else TaskSla()
     return {
         "id": instance.id,
         "process_id": instance.process_id,

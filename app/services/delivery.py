@@ -88,6 +88,7 @@ __all__ = [
     "IPAddress",
     "ResolverBusy",
     "SmtpSettings",
+    "WEBHOOK_TIMEOUT",
     "address_refusal",
     "canonical_json",
     "literal_address",
@@ -109,6 +110,9 @@ MAX_ATTEMPTS = 8
 #: free up as the system resolver gives up on hung names); not zero, so that a message that keeps finding
 #: no free thread is tried every half minute, not over and over in one sweep.
 NOT_ATTEMPTED_DELAY = 30.0
+#: The time limit of one webhook delivery, in seconds (``post_webhook``'s ``timeout``: it bounds the
+#: whole attempt, the address look-up included).
+WEBHOOK_TIMEOUT = 5.0
 
 #: ``none``: plain SMTP; ``starttls``: plain connection upgraded with STARTTLS (never falls back to
 #: plaintext); ``tls``: TLS from the first byte (SMTPS, usually port 465).
@@ -854,7 +858,7 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def resolve_host(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddress]:
+def resolve_host(host: str, port: int, *, timeout: float = WEBHOOK_TIMEOUT) -> list[IPAddress]:
     """Every address a connection to ``host`` may use, in the resolver's order, without repeats.
 
     An IP literal (see :func:`literal_address`) is its own single answer; a name is looked up with
@@ -1034,7 +1038,7 @@ def _destination_refusal(host: str, addresses: Sequence[IPAddress]) -> str | Non
 
 
 def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | None = None,
-                           allow_private: bool = False, resolve: bool = True, timeout: float = 5.0) -> str | None:
+                           allow_private: bool = False, resolve: bool = True, timeout: float = WEBHOOK_TIMEOUT) -> str | None:
     """Why ``url`` cannot be a webhook destination, or None: for checking a URL when it is saved.
 
     The rules of :func:`post_webhook`: an absolute http(s) URL with a host, without credentials, ASCII
@@ -1223,7 +1227,7 @@ def _default_tls() -> ssl.SSLContext:
 
 
 def post_webhook(url: str, secret: str, event_id: str, event_type: str, payload: Mapping[str, Any], *, now: int,
-                 timeout: float = 5.0, allow_hosts: Callable[[str], bool] | None = None, allow_private: bool = False,
+                 timeout: float = WEBHOOK_TIMEOUT, allow_hosts: Callable[[str], bool] | None = None, allow_private: bool = False,
                  ssl_context: ssl.SSLContext | None = None) -> DeliveryResult:
     """POST ``payload`` as canonical JSON (:func:`canonical_json`) to ``url``, signed with ``secret``.
 

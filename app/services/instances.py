@@ -424,7 +424,7 @@ _NO_DUE = datetime.max.replace(tzinfo=timezone.utc)
 _RECORD_SLAS = select(Ticket.instance_id, Ticket.priority, Ticket.sla_due_at, Ticket.sla_warning_at).where(
     Ticket.instance_id.in_(bindparam("instance_ids", expanding=True)))
 #: ``session.info`` key: the :class:`TaskSla` of the records of the instances this transaction looked
-#: up (``TaskService.instance_slas``), by instance id.
+#: up (``TaskService.record_sla``), by instance id.
 _KNOWN_SLAS = TRANSACTION_SCOPED + "record_slas"
 
 
@@ -627,43 +627,27 @@ class TaskService:
 
     def record_sla(self, instance_id: int) -> TaskSla:
         """The :class:`TaskSla` of an instance's record (an empty one without a record), for
-        answers that show the tasks of one instance at a time (an instance, a record, a task):
-        :meth:`instance_slas` for one instance."""
-        return self.instance_slas([instance_id])[instance_id]
+        answers that show the tasks of one instance at a time (an instance, a record, a page of
+        instances shown one by one).
 
-    def instance_slas(self, instance_ids: Iterable[int]) -> dict[int, TaskSla]:
-        """The :class:`TaskSla` of each instance's record by instance id (an empty one for an
-        instance without a record), for answers that show the tasks of instances (one, or a page).
-
-        Looked up once per transaction, in one query for all of them together with those of every
-        other instance the session holds (loaded and not yet looked up): a page of instances costs
-        one query, not one per instance, nor per task, whether it asks for them at once or one by
-        one. Read it for the answer, after the work: a record changed later in the same
-        transaction is not seen."""
-        out: dict[int, TaskSla] = {}
-        missing: set[int] = set()
-        known: dict[int, TaskSla] = self.session.info.get(_KNOWN_SLAS) or {}
-        tickets = self.session.info.get(TICKETS, {})
-        for instance_id in set(instance_ids):
-            if instance_id in known:
-                out[instance_id] = known[instance_id]
-                continue
-            # The record the step just wrote is at hand (the runner's, as the step left it): no query.
-            ticket = tickets.get(instance_id)
-            if ticket is not None and not inspect(ticket).expired_attributes & {"priority", "sla_due_at", "sla_warning_at"}:
-                out[instance_id] = _task_sla(ticket.priority, ticket.sla_due_at, ticket.sla_warning_at, self.clock.now())
-            else:
-                missing.add(instance_id)
-        if not missing:
-            return out
+        Looked up once per transaction together with those of every other instance the session
+        holds (loaded and not yet looked up), in one query: a page of instances costs one query,
+        not one per instance, nor per task. Read it for the answer, after the work: a record
+        changed later in the same transaction is not seen."""
+        known: dict[int, TaskSla] | None = self.session.info.get(_KNOWN_SLAS)
+        if known is not None and instance_id in known:
+            return known[instance_id]
+        # The record the step just wrote is at hand (the runner's, as the step left it): no query.
+        ticket = self.session.info.get(TICKETS, {}).get(instance_id)
+        if ticket is not None and not inspect(ticket).expired_attributes & {"priority", "sla_due_at", "sla_warning_at"}:
+            return _task_sla(ticket.priority, ticket.sla_due_at, ticket.sla_warning_at, self.clock.now())
         held = {key[1][0] for key in self.session.identity_map.keys() if key[0] is ProcessInstance}
-        wanted = (held | missing) - set(known)
+        wanted = (held | {instance_id}) - set(known or ())
         found = self.record_slas(wanted)
         # Looked up only now: the query may have begun the transaction, which drops what an earlier one knew.
         known = self.session.info.setdefault(_KNOWN_SLAS, {})
         known.update({wanted_id: found.get(wanted_id, TaskSla()) for wanted_id in wanted})
-        out.update({instance_id: known[instance_id] for instance_id in missing})
-        return out
+        return known[instance_id]
 
     def detail(self, user: User, task_id: int) -> dict[str, Any]:
         """Task with its resolved form, UI schema, current data, rendered instructions and

@@ -44,14 +44,15 @@ from app.models import DeliveryAttempt, Group, HumanTask, Notification, OutboxMe
 from . import policy
 from .audit import AuditLog, json_safe
 from .delivery import (
-    MAX_ATTEMPTS,
     NOT_ATTEMPTED_DELAY,
+    WEBHOOK_TIMEOUT,
     DeliveryResult,
     EmailMessage,
     SmtpSettings,
     next_attempt_delay,
     post_webhook,
     send_email,
+    should_retry,
     webhook_target_problem,
 )
 
@@ -76,8 +77,6 @@ ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
 
 #: How long a sweep's claim on its batch lasts, in seconds.
 CLAIM_SECONDS = 120.0
-#: The time limit of one webhook delivery (post_webhook's ``timeout``: it bounds the whole attempt).
-WEBHOOK_TIMEOUT = 5.0
 #: smtplib's timeout bounds each socket operation (connecting, each reply), not the conversation, so an
 #: email has no hard limit; this many timeouts is the estimate of its worst case (a relay that hangs on
 #: connect or on one reply costs one; one that answers just in time, several).
@@ -380,7 +379,10 @@ class NotificationService:
 
     # -- delivering (sweeper) ---------------------------------------------------------------------------
 
-    def claim_due(self, sweeper_id: str, limit: int = 50, lease_seconds: float = CLAIM_SECONDS) -> list[int]:
+    def claim_due(self, sweeper_id: str, limit: int = 50, lease_seconds: float | None = None) -> list[int]:
+        """Claim up to ``limit`` due messages for ``lease_seconds`` (this service's ``claim_seconds``
+        unless given); their ids."""
+        lease = self.claim_seconds if lease_seconds is None else lease_seconds
         begin_write(self.session)
         now = self.clock.now()
         due = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
@@ -391,7 +393,7 @@ class NotificationService:
         claimed = []
         for message_id in list(self.session.scalars(query)):
             result = self.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id, due)
-                                          .values(claimed_until=now + timedelta(seconds=lease_seconds), claimed_by=sweeper_id)
+                                          .values(claimed_until=now + timedelta(seconds=lease), claimed_by=sweeper_id)
                                           .execution_options(synchronize_session=False))
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(message_id)
@@ -465,7 +467,7 @@ class NotificationService:
                                              status=result.status, detail=result.detail[:2000], duration_ms=result.duration_ms))
             if result.ok:
                 message.status, message.sent_at, message.last_error = "sent", now, None
-            elif result.permanent or message.attempts >= MAX_ATTEMPTS:
+            elif not should_retry(result, message.attempts):
                 message.status, message.last_error = "dead", result.detail[:2000]
             else:
                 message.last_error = result.detail[:2000]
