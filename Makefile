@@ -45,7 +45,9 @@ deploy: db
 demo: deploy
 	PROCESSDESK_DEMO_MODE=1 $(FLASK) demo seed
 
+# Links in notifications point at the address served here unless PROCESSDESK_PUBLIC_URL says otherwise.
 run: setup demo
+	PROCESSDESK_PUBLIC_URL=$${PROCESSDESK_PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
 	PROCESSDESK_DEMO_MODE=1 PROCESSDESK_SCHEDULER_ENABLED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: setup
