@@ -33,6 +33,8 @@ class OutboxMessage(Base):
     # pending | sent | dead | cancelled (its webhook was deleted before it was sent)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # deliveries not attempted in a row (no resolver thread free); see notifications.MAX_DEFERRALS
+    deferrals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))

@@ -12,9 +12,11 @@ resolver thread free (``DeliveryResult.attempted`` False: other hosts' DNS look-
 see ``delivery.RESOLVER_THREADS``) is this machine's limit, not the receiver's fault: the message is
 deferred, its attempt count unchanged, and tried again after about ``NOT_ATTEMPTED_DELAY`` seconds
 (minus up to a tenth of jitter), with no entry in the delivery log (its ``last_error`` says why). The
-delay keeps such a message from being retried in a hot loop; and the condition does not last: one host
+delay keeps such a message from being retried in a hot loop; and the condition should not last: one host
 holds at most one resolver thread, so all of them are busy only while as many different hosts hang, and
-those hosts' own messages fail for real, count, and go dead in the end.
+those hosts' own messages fail for real, count, and go dead in the end. Should it last anyway, deferring
+ends: after ``MAX_DEFERRALS`` deferrals in a row the next one counts as a failed attempt. A sweep that
+met a busy resolver tries no more webhooks until the next sweep.
 
 Claims: a sweep claims a batch for ``claim_seconds`` (``CLAIM_SECONDS``); once a claim has expired any
 sweeper may claim the message again. So a sweep delivers only while more than one delivery's worst case
@@ -74,6 +76,10 @@ class DeliveryReport:
 
 
 ACTIVE_HOOKS = TRANSACTION_SCOPED + "active_webhooks"
+
+#: Deferrals in a row (deliveries not attempted, about ``NOT_ATTEMPTED_DELAY`` apart) before the next one
+#: is recorded as a failed attempt: about ten minutes of this machine having no resolver thread free.
+MAX_DEFERRALS = 20
 
 #: How long a sweep's claim on its batch lasts, in seconds.
 CLAIM_SECONDS = 120.0
@@ -453,12 +459,18 @@ class NotificationService:
         message.claimed_until = None
         message.claimed_by = None
         if result is not None and not result.attempted:
-            # Not the receiver's fault (see the module docstring): no attempt counted, none logged, back soon.
-            message.last_error = result.detail[:2000]
-            message.next_attempt_at = now + timedelta(seconds=next_attempt_delay(1, base=NOT_ATTEMPTED_DELAY))
-            self.session.commit()
-            log.warning("outbox message %s not attempted, deferred: %s", message_id, result.detail)
-            return "deferred"
+            if message.deferrals < MAX_DEFERRALS:
+                # Not the receiver's fault (see the module docstring): no attempt counted, none logged, back soon.
+                message.deferrals += 1
+                message.last_error = result.detail[:2000]
+                message.next_attempt_at = now + timedelta(seconds=next_attempt_delay(1, base=NOT_ATTEMPTED_DELAY))
+                self.session.commit()
+                log.warning("outbox message %s not attempted, deferred: %s", message_id, result.detail)
+                return "deferred"
+            # Deferred too often in a row: recorded as a failed attempt, so that the message ends in the end.
+            result = DeliveryResult(ok=False, permanent=False, duration_ms=result.duration_ms,
+                                    detail=f"not attempted {message.deferrals + 1} times in a row: {result.detail}")
+        message.deferrals = 0
         message.attempts += 1
         if result is None:
             message.status, message.last_error = unsent
@@ -508,7 +520,11 @@ class NotificationService:
         by ``time.monotonic()`` (real time, which the deliveries take) and by the service's clock (which
         other sweepers compare the claim with), whichever runs out first; otherwise it stops and releases
         the messages not tried (:meth:`release`, counted in ``released``). The claim lasts
-        ``claim_seconds``, but at least twice the margin, so that a sweep always has room for deliveries."""
+        ``claim_seconds``, but at least twice the margin, so that a sweep always has room for deliveries.
+
+        After a delivery is deferred for want of a resolver thread, the sweep tries no further webhook
+        messages (each would wait up to its time limit for a thread, in vain): it gives them back with the
+        rest, and delivers its e-mails."""
         report = DeliveryReport()
         margin = self.delivery_margin()
         claim_seconds = max(self.claim_seconds, 2 * margin)
@@ -517,12 +533,20 @@ class NotificationService:
         stop_clock = self.clock.now() + timedelta(seconds=claim_seconds - margin)
         claimed = self.claim_due(sweeper_id, limit, claim_seconds)
         report.claimed = len(claimed)
+        resolver_busy, webhooks = False, set[int]()
         for index, message_id in enumerate(claimed):
             if time.monotonic() >= stop_monotonic or self.clock.now() >= stop_clock:
-                report.released = self.release(claimed[index:], sweeper_id)
+                report.released += self.release([m for m in claimed[index:] if m not in webhooks], sweeper_id)
                 log.info("outbox sweep %s: claim running out, released %s messages", sweeper_id, report.released)
                 break
+            if resolver_busy and message_id in webhooks:
+                continue  # given back below: no second wait for a resolver thread in this sweep
             outcome = self.deliver(message_id, sweeper_id)
+            if outcome == "deferred" and not resolver_busy:
+                resolver_busy = True
+                webhooks = set(self.session.scalars(select(OutboxMessage.id).where(
+                    OutboxMessage.id.in_(claimed[index + 1:]), OutboxMessage.channel != "email")))
+                self.session.rollback()
             if outcome == "sent":
                 report.sent += 1
             elif outcome == "dead":
@@ -531,6 +555,8 @@ class NotificationService:
                 report.retried += 1
             elif outcome == "deferred":
                 report.deferred += 1
+        if webhooks:
+            report.released += self.release(sorted(webhooks), sweeper_id)
         return report
 
 

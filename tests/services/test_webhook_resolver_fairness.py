@@ -29,6 +29,7 @@ from app.services.delivery import (
     post_webhook,
     resolve_host,
 )
+from app.services.notifications import MAX_DEFERRALS
 from tests.http.helpers import logged_attempts
 
 SECRET = "a-webhook-secret-of-some-length"
@@ -302,3 +303,66 @@ def test_a_real_failure_still_counts_and_the_last_one_is_dead(
     assert message.status == "dead" and message.attempts == MAX_ATTEMPTS
     assert message.last_error is not None and message.last_error.startswith("HTTP 503")
     assert logged_attempts(services) == 1 and len(receiver.requests) == 1
+
+
+def test_deferring_ends_after_max_deferrals_in_a_row(
+        services: Any, clock: Any, receiver: Any, dns: HangingDns, hook_message: Callable[[], OutboxMessage]) -> None:
+    services.notifications.webhook_timeout = 0.5  # each busy try waits this long for a thread
+    message = hook_message()
+    services.session.get(OutboxMessage, message.id).deferrals = MAX_DEFERRALS - 1
+    services.session.commit()
+    hang_other_hosts(dns, RESOLVER_THREADS)
+
+    report = services.notifications.sweep("test")  # the last deferral still allowed
+    assert (report.deferred, report.dead) == (1, 0)
+    assert hook_message().deferrals == MAX_DEFERRALS and hook_message().attempts == MAX_ATTEMPTS - 1
+
+    clock.advance(timedelta(seconds=NOT_ATTEMPTED_DELAY))
+    report = services.notifications.sweep("test")  # one more: recorded as a failed attempt, its last
+    assert (report.deferred, report.dead) == (0, 1)
+    message = hook_message()
+    assert message.status == "dead" and message.attempts == MAX_ATTEMPTS and message.deferrals == 0
+    assert message.last_error is not None
+    assert message.last_error.startswith(f"not attempted {MAX_DEFERRALS + 1} times in a row: ")
+    assert logged_attempts(services) == 1 and receiver.requests == []
+
+
+def test_a_real_attempt_starts_the_deferral_count_again(
+        services: Any, clock: Any, receiver: Any, hook_message: Callable[[], OutboxMessage]) -> None:
+    message = hook_message()
+    row = services.session.get(OutboxMessage, message.id)
+    row.deferrals, row.attempts = MAX_DEFERRALS - 1, 1
+    services.session.commit()
+    receiver.status = 503
+
+    assert services.notifications.sweep("test").retried == 1
+
+    message = hook_message()
+    assert (message.deferrals, message.attempts, message.status) == (0, 2, "pending")
+
+
+def test_after_a_busy_resolver_the_sweep_tries_no_more_webhooks(
+        services: Any, clock: Any, receiver: Any, dns: HangingDns, hook_message: Callable[[], OutboxMessage]) -> None:
+    services.notifications.webhook_timeout = 0.5
+    other = "other.example.test"
+    dns.answers[other] = "127.0.0.1"
+    ada = services.users.get_by_username("ada")
+    services.notifications.add_webhook(ada, f"http://{other}:{receiver.port}/hook", SECRET, ["*"])
+    services.session.commit()
+    first = hook_message()
+    clock.advance(timedelta(seconds=1))  # the new messages fall due after the first: it is tried first
+    assert services.notifications.publish("task.assigned", {"subject": "y"}) == 2
+    services.session.commit()
+    hang_other_hosts(dns, RESOLVER_THREADS)
+
+    report = services.notifications.sweep("test")
+
+    # one waited for a resolver thread in vain; the other two were given back without trying
+    assert (report.claimed, report.deferred, report.released, report.sent) == (3, 1, 2, 0)
+    rows = services.session.scalars(select(OutboxMessage).order_by(OutboxMessage.deferrals)).all()
+    assert [(r.status, r.attempts, r.deferrals, r.claimed_by) for r in rows] == [
+        ("pending", 0, 0, None), ("pending", 0, 0, None), ("pending", MAX_ATTEMPTS - 1, 1, None)]
+    assert [r.last_error is None for r in rows] == [True, True, False]
+    services.session.rollback()
+    assert first.id == rows[2].id
+    assert logged_attempts(services) == 0 and receiver.requests == []
