@@ -60,6 +60,7 @@ import http.client
 import ipaddress
 import json
 import math
+import os
 import random
 import re
 import smtplib
@@ -113,6 +114,11 @@ NOT_ATTEMPTED_DELAY = 30.0
 #: The time limit of one webhook delivery, in seconds (``post_webhook``'s ``timeout``: it bounds the
 #: whole attempt, the address look-up included).
 WEBHOOK_TIMEOUT = 5.0
+
+#: The limit of one e-mail's whole SMTP conversation, in SMTP timeouts (``SmtpSettings.timeout``): the
+#: timeout bounds each socket operation, not their sum, so a relay answering a line at a time just in time
+#: would keep an e-mail going without end; at this many timeouts after the start a watchdog cuts it.
+SMTP_TIMEOUTS_PER_EMAIL = 3
 
 #: ``none``: plain SMTP; ``starttls``: plain connection upgraded with STARTTLS (never falls back to
 #: plaintext); ``tls``: TLS from the first byte (SMTPS, usually port 465).
@@ -189,7 +195,8 @@ class SmtpSettings:
 
     ``helo_name`` is the name announced in EHLO; None lets smtplib use the machine's FQDN (container host
     names are often rejected by relays, hence the option). ``timeout`` applies to each socket operation
-    (connect, every reply), not to the whole conversation.
+    (connect, every reply); the whole conversation from the connection on is cut after
+    ``SMTP_TIMEOUTS_PER_EMAIL`` times it (see :func:`send_email`).
 
     Raises:
         ValueError: a field is invalid; the message names every bad field and never shows the password.
@@ -572,12 +579,14 @@ def send_email(settings: SmtpSettings, message: EmailMessage, *, ssl_context: ss
     progress = _Progress()
     client: smtplib.SMTP | None = None
     broken = False
+    limit = settings.timeout * SMTP_TIMEOUTS_PER_EMAIL
+    deadline = _Deadline(started + limit, name="smtp deadline")
     try:
         if settings.security == "tls":
-            client = smtplib.SMTP_SSL(settings.host, settings.port, local_hostname=settings.helo_name,
-                                      timeout=settings.timeout, context=context)
+            client = _WatchedSMTPSSL(deadline, settings.host, settings.port, local_hostname=settings.helo_name,
+                                     timeout=settings.timeout, context=context)
         else:
-            client = smtplib.SMTP(settings.host, settings.port, local_hostname=settings.helo_name,
+            client = _WatchedSMTP(deadline, settings.host, settings.port, local_hostname=settings.helo_name,
                                   timeout=settings.timeout)
         progress.phase = "EHLO"
         client.ehlo_or_helo_if_needed()
@@ -609,13 +618,17 @@ def send_email(settings: SmtpSettings, message: EmailMessage, *, ssl_context: ss
         # OSError covers refused connections, DNS failures, timeouts and TLS errors; SMTPServerDisconnected
         # a dropped connection; UnicodeError a non-ASCII password that AUTH cannot encode.
         broken = True
-        detail = f"{progress.phase}: {type(exc).__name__}: {exc}"
+        if deadline.cut:
+            detail = f"{progress.phase}: cut after {limit:g} s, the limit of one e-mail ({type(exc).__name__})"
+        else:
+            detail = f"{progress.phase}: {type(exc).__name__}: {exc}"
         if progress.phase == "DATA":
             detail += f"; the server may have accepted the message (Message-ID {prepared.message_id})"
         return result(False, False, detail)
     finally:
+        deadline.stop()
         if client is not None:
-            _close(client, polite=not broken)
+            _close(client, polite=not broken and not deadline.cut)
 
 
 def _transaction(client: smtplib.SMTP, prepared: _Prepared, progress: _Progress,
@@ -665,6 +678,23 @@ def _reset(client: smtplib.SMTP) -> None:
         client.rset()
     except (smtplib.SMTPException, OSError):
         pass
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib.SMTP whose connection ``deadline`` watches from the moment it is open."""
+
+    def __init__(self, deadline: _Deadline, *args: Any, **kwargs: Any) -> None:
+        self._deadline = deadline  # before super().__init__, which connects
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self._deadline.watch(sock)
+        return sock  # type: ignore[no-any-return]
+
+
+class _WatchedSMTPSSL(_WatchedSMTP, smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL whose connection ``deadline`` watches (TLS from the first byte)."""
 
 
 def _close(client: smtplib.SMTP, *, polite: bool) -> None:
@@ -1075,7 +1105,7 @@ def webhook_target_problem(url: str, *, allow_hosts: Callable[[str], bool] | Non
 
 
 class _Deadline:
-    """The end of one webhook attempt, and a watchdog that shuts its connection down when the end comes.
+    """The end of one webhook attempt (or e-mail), and a watchdog that shuts its connection down when the end comes.
 
     Socket timeouts bound each read or write, not their sum: a receiver that answers a byte at a time
     would keep the attempt going for as long as it liked. The watchdog (a timer thread, started once a
@@ -1085,9 +1115,10 @@ class _Deadline:
     lock, so the watchdog never touches a descriptor that http.client closed and the system reused.
     """
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, name: str = "webhook deadline") -> None:
         self.at = at  # a time.monotonic() value
         self.cut = False  # whether the watchdog shut a connection down
+        self.name = name  # of the timer thread
         self._lock = threading.Lock()
         self._watched: list[socket.socket] = []
         self._timer: threading.Timer | None = None
@@ -1103,10 +1134,11 @@ class _Deadline:
             OSError: the socket could not be duplicated (out of descriptors).
         """
         with self._lock:
-            self._watched.append(sock.dup())
+            # a duplicate of the descriptor, not sock.dup(): a TLS socket cannot be duplicated, its descriptor can
+            self._watched.append(socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno())))
             if self._timer is None:
                 self._timer = threading.Timer(_until(self.at), self._cut)
-                self._timer.name = "webhook deadline"
+                self._timer.name = self.name
                 self._timer.daemon = True
                 self._timer.start()
 

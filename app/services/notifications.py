@@ -47,6 +47,7 @@ from . import policy
 from .audit import AuditLog, json_safe
 from .delivery import (
     NOT_ATTEMPTED_DELAY,
+    SMTP_TIMEOUTS_PER_EMAIL,
     WEBHOOK_TIMEOUT,
     DeliveryResult,
     EmailMessage,
@@ -83,10 +84,6 @@ MAX_DEFERRALS = 20
 
 #: How long a sweep's claim on its batch lasts, in seconds.
 CLAIM_SECONDS = 120.0
-#: smtplib's timeout bounds each socket operation (connecting, each reply), not the conversation, so an
-#: email has no hard limit; this many timeouts is the estimate of its worst case (a relay that hangs on
-#: connect or on one reply costs one; one that answers just in time, several).
-SMTP_TIMEOUTS_PER_EMAIL = 3
 #: Added to a delivery's worst case: recording the outcome, and clocks of sweepers that differ a little.
 RECORD_SECONDS = 1.0
 
@@ -493,7 +490,7 @@ class NotificationService:
 
     def delivery_margin(self) -> float:
         """Seconds a sweep keeps in hand before its claim expires: the worst case of one delivery (the
-        slower of a webhook and an email, see ``SMTP_TIMEOUTS_PER_EMAIL``) plus ``RECORD_SECONDS``."""
+        slower of a webhook and an email, each cut at its limit) plus ``RECORD_SECONDS``."""
         try:
             smtp_timeout = SmtpSettings.from_config(self.config).timeout
         except ValueError:  # a broken mail configuration fails each email on its own, not the sweep

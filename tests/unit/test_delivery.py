@@ -361,6 +361,60 @@ def test_tls_against_a_plain_server_is_transient(smtp_server: SmtpFactory, certi
     assert recorder.received == []
 
 
+class TricklingRelay:
+    """A relay on 127.0.0.1 that greets with ``220-`` continuation lines, one every ``interval`` seconds,
+    for at most ``lines`` lines: each read of the client's is answered in time, the greeting never ends.
+    ``sent`` counts the lines it got out before the client hung up. With ``tls``, TLS from the first byte."""
+
+    def __init__(self, interval: float, lines: int, context: ssl.SSLContext | None = None) -> None:
+        self.interval, self.lines, self.context = interval, lines, context
+        self.sent = 0
+        self.hung_up = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, name="trickling relay", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(10.0)
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        try:
+            if self.context is not None:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            for _ in range(self.lines):
+                conn.sendall(b"220-still greeting\r\n")
+                self.sent += 1
+                time.sleep(self.interval)
+        except OSError:
+            self.hung_up.set()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(15.0)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_relay_that_answers_just_in_time_is_cut_at_the_limit_of_one_email(tls: bool, certificate: Certificate) -> None:
+    # Each line comes within the 0.5 s timeout; without a limit on the whole conversation the greeting
+    # would hold the sweeper for all 200 lines (20 s).
+    relay = TricklingRelay(interval=0.1, lines=200, context=certificate.server_context() if tls else None)
+    try:
+        result = send_email(settings(relay.port, timeout=0.5, security="tls" if tls else "none"), message(),
+                            ssl_context=certificate.client_context())
+        assert relay.hung_up.wait(5.0), "the relay never saw the connection end"
+    finally:
+        relay.close()
+
+    assert not result.ok and not result.permanent, result
+    assert result.detail.startswith("connect: cut after 1.5 s, the limit of one e-mail"), result.detail  # the greeting
+    assert 5 <= relay.sent < 200  # it did greet for a while, and it was cut long before its end
+
+
 @pytest.mark.parametrize("bad", [
     {"subject": "Hello\r\nBcc: victim@example.test"},
     {"subject": "Hello\nX-Evil: 1"},
