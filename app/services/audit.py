@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -86,6 +86,8 @@ AUDIT_READER_ROLES = (Role.AUDITOR, Role.ADMIN)
 #: The event a refused attempt leaves, and the one a check of the chain leaves.
 REFUSED_EVENT = "access_denied"
 CHAIN_CHECKED_EVENT = "audit_chain_checked"
+#: Written for every export of the history (what was asked for, and how many events went out).
+EXPORTED_EVENT = "audit_exported"
 #: The most events one export holds; a larger search is refused (narrow it) rather than cut short.
 EXPORT_MAX_EVENTS = 50_000
 #: Events whose payload carries the data someone submitted (start, task form, retry corrections).
@@ -314,9 +316,15 @@ class AuditLog:
             batch = list(self.session.scalars(
                 query.where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(2000)))
             if not batch:
-                return rows
+                break
             rows.extend(self._rows(batch))
             last_seq = batch[-1].seq
+        # An export takes the history (comment bodies, submitted data) out of the desk: who took what is
+        # itself history. Recorded with the commit of the caller's unit of work, as every event is.
+        said = {name: value.isoformat() if isinstance(value, datetime) else value
+                for name, value in asdict(filters).items() if value is not None}
+        self.record(EXPORTED_EVENT, user, payload={"filters": said, "events": len(rows), "through_seq": last_seq})
+        return rows
 
     def last_chain_check(self, user: User) -> ChainCheck | None:
         """The most recent ``check_chain`` result, or None if the chain was never checked here."""

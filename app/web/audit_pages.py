@@ -42,6 +42,7 @@ CSV_COLUMNS = ("seq", "event_id", "occurred_at", "event_type", "actor", "actor_i
 EVENT_LABELS = {
     "access_denied": _l("Refused attempt"),
     "audit_chain_checked": _l("Audit chain checked"),
+    "audit_exported": _l("Audit history exported"),
     "instance_started": _l("Process started"),
     "instance_completed": _l("Process completed"),
     "instance_cancelled": _l("Process cancelled"),

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.models import AuditEvent
 from app.web.audit_pages import EVENT_LABELS, csv_cell
@@ -160,6 +160,22 @@ def test_the_csv_export_has_the_search_s_events_as_an_attachment(web, desk):
     assert '"assignment_group":"NetworkTeam"' in triage[0]["payload"]
     page = text_of(web.get(f"/audit?record={number}"))
     assert len(rows) == int(re.search(r"(\d+) events found", page).group(1))
+
+
+def test_an_export_is_itself_recorded_with_who_asked_for_what(web, desk, services):
+    number, _id = triaged_incident(desk)
+    web.login("aude")
+    rows = csv_rows(web.get(f"/audit.csv?record={number}&from=2026-01-01"))
+    exported = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "audit_exported")).all()
+    assert len(exported) == 1 and exported[0].actor == "aude"
+    assert exported[0].payload == {"filters": {"record_number": number, "occurred_from": "2026-01-01T00:00:00+00:00"},
+                                   "events": len(rows), "through_seq": max(int(r["seq"]) for r in rows)}
+    assert "Audit history exported" in text_of(web.get("/audit?event=audit_exported"))
+    # a refused export is recorded as a refusal, not as an export
+    web.login("rita")
+    assert web.get("/audit.csv").status_code == 403
+    assert services.session.scalar(select(func.count()).select_from(AuditEvent)
+                                   .where(AuditEvent.event_type == "audit_exported")) == 1
 
 
 def test_the_csv_export_cannot_smuggle_formulas(web, desk, services):
