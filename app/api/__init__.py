@@ -148,13 +148,30 @@ class ProcessdeskApi(Api):  # type: ignore[misc]
                 else:
                     fields[location] = per_field
             details["fields"] = fields
-        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-                415: "unsupported_media_type", 422: "validation_failed"}.get(error.code or 500, "error")
+        status = error.code or 500
+        code = _HTTP_CODES.get(status) or _snake_case(error.name) or "error"
         message = "request data is invalid" if messages else (error.description or error.name)
         response = jsonify({"error": code, "message": message, "details": details})
-        response.status_code = error.code or 500
+        response.status_code = status
+        # What the error states in headers stays (405's Allow, 401's WWW-Authenticate, 429/503's
+        # Retry-After); its Content-Type is for its HTML body, not this one.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers.add(name, value)
         return response
+
+
+#: The envelope's ``error`` for HTTP errors the API itself answers with; any other HTTP error gets
+#: werkzeug's name for it in snake_case ("Request Header Fields Too Large" ->
+#: ``request_header_fields_too_large``), so no error under /api/ is ever an HTML page.
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 422: "validation_failed", 500: "internal_error",
+               503: "unavailable"}
+
+
+def _snake_case(name: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_")
 
 
 def services() -> Services:

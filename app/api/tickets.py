@@ -61,7 +61,12 @@ class TicketsView(MethodView):
     @blp.response(200, TicketListOut)
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Records the caller may see; filter by kind, status, priority, group, assignee, requester, q; sort."""
+        """Records the caller may see; filter by kind, status, priority, group, assignee, requester, q; sort.
+
+        ``open``: true lists open records (not closed), false closed ones. ``breached``: true lists
+        records with at least one breached SLA clock, false records with none breached (including
+        records without any clock). Either one absent does not filter; any other value than
+        true/false is a 422 naming the parameter."""
         user = current_user()
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: services().records.list_tickets(user, args, args["sort"], page, per_page))

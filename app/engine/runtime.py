@@ -31,7 +31,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import StandardLoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -635,16 +635,26 @@ class WorkflowRun:
         self._guarded(step, identity)
 
     def send_message(self, name: str, payload: Any, identity: ScriptIdentity | None = None) -> None:
-        """Deliver a BPMN message by name. Raises MessageNotExpected if nothing waits for it."""
+        """Deliver a BPMN message by name and advance. Raises MessageNotExpected if nothing waits
+        for it (the run is then unchanged).
+
+        Catching is part of the step (on the engine's clock, as it looks at waiting timers too: an
+        event-based gateway's): it may already run engine code, such as opening the event
+        subprocess a message starts, and a failure there (RunawayStep: a subprocess too deep) puts
+        the instance in error naming the element, like any step's; it is not "not waiting"."""
         event = BpmnEvent(MessageEventDefinition(name), payload)
+        changes = self._changes
+
+        def step() -> None:
+            if self._wf.event_manager.catch(event, internal=False) == 0:
+                raise MessageNotExpected(f"this instance is not waiting for message '{name}'")
+            self._engine_steps()
+
         try:
-            # on the engine's clock: catching looks at waiting timers too (an event-based
-            # gateway's), and must judge them by the time every other step does
-            with _clock(self._now):
-                self._wf.send_event(event)
-        except WorkflowException:
-            raise MessageNotExpected(f"this instance is not waiting for message '{name}'") from None
-        self.advance(identity)
+            self._guarded(step, identity)
+        except MessageNotExpected:
+            self._changes = changes  # nothing caught it: the run still holds what it last dumped
+            raise
 
     def cancel(self) -> None:
         self._changes += 1

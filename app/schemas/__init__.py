@@ -243,9 +243,11 @@ class TicketQuery(PageQuery):
     assignee = fields.String(load_default=None, validate=validate.Length(max=128))
     requester = fields.String(load_default=None, validate=validate.Length(max=128))
     q = fields.String(load_default=None, validate=validate.Length(max=200))
-    open = fields.Boolean(load_default=None)
-    #: only records with at least one breached SLA clock
-    breached = fields.Boolean(load_default=None)
+    open = fields.Boolean(load_default=None, metadata={
+        "description": "true: open records only (not closed); false: closed records only; absent: both"})
+    breached = fields.Boolean(load_default=None, metadata={
+        "description": "true: records with at least one breached SLA clock; false: records with no breached "
+                       "SLA clock (none at all, or none breached); absent: both"})
     sort = fields.String(load_default="-opened_at", validate=validate.Length(max=40))
 
 
@@ -374,7 +376,9 @@ class CatalogItemPatch(_Body):
     description = fields.String(validate=validate.Length(max=20000))
     owner_group = fields.String(validate=validate.Length(min=1, max=128))
     fulfilment_group = fields.String(validate=validate.Length(min=1, max=128))
-    form = fields.String(allow_none=True, validate=validate.Length(max=128))
+    form = fields.String(allow_none=True, validate=validate.Length(max=128), metadata={
+        "description": "the item's request form: a deployed catalog request form file, catalog-<name>.json "
+                       "(null: the item asks for nothing)"})
     approval_rule = fields.String(validate=validate.OneOf(["none", "manager", "budget"]))
     cost = fields.Float(validate=validate.Range(min=0, max=10_000_000))
     target_hours = fields.Integer(validate=validate.Range(min=1, max=10_000))

@@ -25,6 +25,17 @@ ITEM_FIELDS = ("name", "category_code", "description", "owner_group", "fulfilmen
 APPROVAL_RULES = ("none", "manager", "budget")
 #: Totals above this (EUR) go to the budget owners whatever the item's rule (catalog_approval.dmn).
 BUDGET_APPROVAL_ABOVE = 1000
+#: A catalog item's request form is a form file made for the catalog: ``catalog-<name>.json`` in
+#: forms/ (its UI schema beside it as ``catalog-<name>.ui.json``). Other form files are a task's or
+#: a start form, written for data a process already holds; an item naming one would ask requesters
+#: for, say, an approval decision.
+REQUEST_FORM_PREFIX = "catalog-"
+
+
+def is_request_form(name: str) -> bool:
+    """Whether ``name`` is named like a catalog request form (``catalog-<name>.json``, not its UI file)."""
+    return (name.startswith(REQUEST_FORM_PREFIX) and name.endswith(".json") and not name.endswith(".ui.json")
+            and len(name) > len(REQUEST_FORM_PREFIX) + len(".json"))
 
 
 class CatalogService:
@@ -168,7 +179,9 @@ class CatalogService:
         if "category_code" in values and self.session.scalar(
                 select(CatalogCategory).where(CatalogCategory.code == values["category_code"])) is None:
             problems["category_code"] = ["unknown category"]
-        if values.get("form") and self._form_file(values["form"]) is None:
+        if values.get("form") and not is_request_form(values["form"]):
+            problems["form"] = [f"not a catalog request form: name a deployed {REQUEST_FORM_PREFIX}<name>.json file"]
+        elif values.get("form") and self._form_file(values["form"]) is None:
             problems["form"] = ["form file is not deployed"]
         if "approval_rule" in values and values["approval_rule"] not in APPROVAL_RULES:
             problems["approval_rule"] = [f"one of: {', '.join(APPROVAL_RULES)}"]

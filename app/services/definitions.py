@@ -126,6 +126,7 @@ class DefinitionService:
             compiled = self.library.compile([SourceFile(n, c) for n, c in sorted(merged.items())], deploying=set(uploaded))
         except DefinitionError as err:
             raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
+        self._check_executable(compiled, uploaded)
         for process in compiled:
             self._check_forms(process)
             if process.record_mapping is not None:
@@ -170,6 +171,19 @@ class DefinitionService:
             actor_name="cli" if actor is None else None,
         )
         return DeployResult(deployment.id, results, sorted(uploaded))
+
+    @staticmethod
+    def _check_executable(compiled: list[CompiledProcess], uploaded: Mapping[str, bytes]) -> None:
+        """Refuse an uploaded diagram that holds no executable process (none at all, only
+        ``isExecutable="false"`` ones, or a collaboration of such): it would be stored, yet start
+        nothing and give no process a version. Raises ValidationFailed naming the file."""
+        executable = {process.filename for process in compiled}
+        for name in sorted(uploaded):
+            if SourceFile(name, uploaded[name]).kind == "bpmn" and name not in executable:
+                raise ValidationFailed(
+                    f"no executable process in {name}: a diagram needs at least one process that is executable "
+                    '(isExecutable="true", or no isExecutable attribute)',
+                    code="invalid_definition", details={"file": name})
 
     @staticmethod
     def _check_start_forms(files: dict[str, bytes], uploaded: set[str]) -> None:

@@ -383,9 +383,11 @@ class RecordService:
                                       for column in (Ticket.title, Ticket.description, Ticket.number))))
         if filters.get("open") is not None:
             query = query.where(Ticket.closed_at.is_(None) if filters["open"] else Ticket.closed_at.is_not(None))
-        if filters.get("breached"):  # at least one SLA clock breached (SlaService.breached_open_records)
-            query = query.where(select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id, SlaClock.state == "breached")
-                                .exists())
+        if filters.get("breached") is not None:
+            # true: at least one SLA clock breached (SlaService.breached_open_records); false: none
+            # breached, so false and true split the records between them, as ``open`` does
+            breached = select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id, SlaClock.state == "breached").exists()
+            query = query.where(breached if filters["breached"] else ~breached)
         query = self._visible(user, query)
         direction = desc if sort.startswith("-") else asc
         key = sort.removeprefix("-")

@@ -1,0 +1,74 @@
+"""Every HTTP error under /api/ answers the API's JSON envelope, never an HTML page: those werkzeug
+raises for the routing (404, 405) and the body size (413), any other it may raise (431 when the
+app raises it), and a server error. What the error says in headers stays (405's Allow).
+
+A 431 for header lines too long or too many is answered by the development server's HTTP parser
+(http.server) before the request reaches the app, as an HTML page: no handler of the app sees it."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, TooManyRequests
+
+from tests.http.helpers import assert_error
+
+
+def envelope(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+    assert b"<html" not in response.data.lower()
+    return assert_error(response, status, code)
+
+
+def test_a_method_the_route_does_not_take_is_405_json_with_allow(client, auth):
+    for method, path in (("put", "/api/v1/definitions"), ("delete", "/api/v1/tickets"), ("patch", "/api/v1/tasks")):
+        response = getattr(client, method)(path, headers=auth("olga"))
+        envelope(response, 405, "method_not_allowed")
+        assert "GET" in response.headers["Allow"], (path, response.headers)
+
+
+def test_an_unknown_api_path_is_404_json(client, auth):
+    envelope(client.get("/api/v1/no-such-thing", headers=auth("olga")), 404, "not_found")
+    envelope(client.get("/api/v2/definitions"), 404, "not_found")
+
+
+def test_a_body_over_the_size_limit_is_413_json(app, client, auth):
+    too_big = io.BytesIO(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    response = client.post("/api/v1/definitions", data={"files": [(too_big, "big.bpmn")]}, headers=auth("olga"),
+                           content_type="multipart/form-data")
+    envelope(response, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (RequestHeaderFieldsTooLarge(), "request_header_fields_too_large"),
+    (TooManyRequests(retry_after=30), "too_many_requests"),
+])
+def test_any_other_http_error_raised_under_api_is_json_named_after_it(app, client, error: HTTPException, code: str):
+    def fail() -> Any:
+        raise error
+
+    app.add_url_rule("/api/v1/_test_http_error", "_test_http_error", fail)
+    body = envelope(client.get("/api/v1/_test_http_error"), error.code or 500, code)
+    assert body["message"] == error.description
+    if isinstance(error, TooManyRequests):
+        assert client.get("/api/v1/_test_http_error").headers["Retry-After"] == "30"
+
+
+def test_a_server_error_under_api_is_json_and_one_on_a_page_is_html(app, client):
+    def fail() -> Any:
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/api/v1/_test_crash", "_test_crash_api", fail)
+    app.add_url_rule("/_test_crash", "_test_crash_page", fail)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the error handlers answer
+    body = envelope(client.get("/api/v1/_test_crash"), 500, "internal_error")
+    assert "boom" not in body["message"]
+    page = client.get("/_test_crash")
+    assert page.status_code == 500 and page.mimetype == "text/html"
+
+
+def test_outside_api_a_wrong_method_is_still_a_page(client):
+    response = client.put("/login")
+    assert response.status_code == 405 and response.mimetype == "text/html"
