@@ -20,7 +20,7 @@ from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .linked_updates import LinkedUpdates
 from .notifications import NotificationService
-from .operations import PlatformOperations
+from .operations import PlatformOperations, start_with_references
 from .records import RecordService
 from .sla import SlaService
 from .submissions import SubmissionService
@@ -105,6 +105,9 @@ class Services:
     def instances(self) -> InstanceService:
         service = InstanceService(self.session, self.runner, self.definitions, self.audit, self.runtime.clock)
         service.start_validators["catalog_request"] = lambda user, data: self.catalog.validate_start(user, data)
+        # the incidents a problem is raised for: existing incidents the starter may see, or a 422
+        service.start_validators["problem_management"] = start_with_references(
+            self, "problem_management", {"related_incidents": "incident"})
         service.start_forms["catalog_request"] = lambda data: self.catalog.request_form(data)
         return service
 

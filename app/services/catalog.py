@@ -257,7 +257,13 @@ class CatalogService:
         schema, ui = self.item_form(item)
         if schema is None:
             return {}
-        return validate_submission(schema, ui, dict(data), {}, coerce_strings=coerce_strings)
+        # "today" is the UTC date, as every date the desk shows
+        return validate_submission(schema, ui, dict(data), {}, coerce_strings=coerce_strings,
+                                   today=self.clock.now().date(), known_users=self._known_users)
+
+    def _known_users(self, names: set[str]) -> set[str]:
+        """Those of ``names`` that are active users of the directory."""
+        return set(self.session.scalars(select(User.username).where(User.username.in_(names), User.active.is_(True))))
 
     def validate_start(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         """Start contract of catalog_request through POST /instances: a published item and data its

@@ -21,12 +21,16 @@ single place that understands them:
 Supported subset: ``type`` object (root and nested), string, number, integer, boolean, array (of
 scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
 ``{"const", "title"}`` choices; ``required``; ``minLength``/``maxLength``/``pattern``/``format``
-(``date``, ``date-time``, ``email``); ``minimum``/``maximum``/``exclusiveMinimum``/
+(``date``, ``date-time``, ``email``, and ``username``: a user name of the directory, see
+:func:`validate_submission`); ``minimum``/``maximum``/``exclusiveMinimum``/
 ``exclusiveMaximum``; ``minItems``/``maxItems``/``uniqueItems``; ``default``; ``title``;
 ``description``; ``readOnly``; ``additionalProperties`` (boolean, but unknown fields are always
-dropped anyway); ``formatMinimum``/``formatExclusiveMinimum`` on ``date``/``date-time`` fields
-(the ajv-keywords spelling: a literal, or ``{"$data": "1/<sibling>"}`` for "not before / after
-that other field", e.g. a window's end after its start); conditional requirements on an object:
+dropped anyway); ``formatMinimum``/``formatExclusiveMinimum``/``formatMaximum``/
+``formatExclusiveMaximum`` on ``date``/``date-time`` fields (the ajv-keywords spelling: a literal,
+or ``{"$data": "1/<sibling>"}`` for "not before / after that other field", e.g. a window's end
+after its start; and, processdesk's own, ``{"$today": "P1Y"}`` on a ``date`` field: a day
+relative to the day of the submission, e.g. "not in the past" or "at most a year ahead");
+conditional requirements on an object:
 ``"if": {"properties": {"<sibling>": {"const": v} | {"enum": [...]}, ...}, "required": [...]}``
 with ``"then"`` and/or ``"else"`` of the form ``{"required": [...]}``, directly on the object or
 as entries of its ``allOf`` (e.g. resolution notes are required when the outcome is "resolved").
@@ -37,6 +41,7 @@ Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
 
 from __future__ import annotations
 
+import calendar
 import copy
 import datetime as dt
 import html
@@ -96,7 +101,7 @@ SUPPORTED_WIDGETS: Final[frozenset[str]] = frozenset(
 )
 """Values accepted for ``ui:widget``; anything else is refused by :func:`check_form_definition`."""
 
-SUPPORTED_FORMATS: Final[frozenset[str]] = frozenset({"date", "date-time", "email"})
+SUPPORTED_FORMATS: Final[frozenset[str]] = frozenset({"date", "date-time", "email", "username"})
 
 DYNAMIC_OPTIONS_PREFIX: Final = "options_from_task_data_var:"
 """SpiffArena marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a task data name."""
@@ -106,6 +111,8 @@ DYNAMIC_GROUP_PREFIX: Final = "options_from_group:"
 choices are the group's active members (value the username, title the display name)."""
 
 GroupMembers = Callable[[str], Sequence[tuple[str, str]]]
+KnownUsers = Callable[[set[str]], set[str]]
+"""``usernames -> those of them the directory knows`` (active users): checks ``"format": "username"`` fields."""
 """``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
 
 FORM_ERROR_KEY: Final = "_form"
@@ -125,7 +132,8 @@ _COMMON_KEYWORDS: Final = _ANNOTATIONS | {"type", *_CHOICE_KEYWORDS}
 _NUMERIC_KEYWORDS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
     "object": frozenset({"properties", "required", "additionalProperties", "if", "then", "else", "allOf"}),
-    "string": frozenset({"minLength", "maxLength", "pattern", "format", "formatMinimum", "formatExclusiveMinimum"}),
+    "string": frozenset({"minLength", "maxLength", "pattern", "format", "formatMinimum", "formatExclusiveMinimum",
+                         "formatMaximum", "formatExclusiveMaximum"}),
     "number": _NUMERIC_KEYWORDS,
     "integer": _NUMERIC_KEYWORDS,
     "boolean": frozenset(),
@@ -133,7 +141,12 @@ _KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
 }
 _SCALAR_TYPES: Final = frozenset({"string", "number", "integer", "boolean"})
 #: Ordering of date/date-time fields (ajv-keywords names): keyword -> whether equal is allowed.
-_ORDER_KEYWORDS: Final[Mapping[str, bool]] = {"formatMinimum": True, "formatExclusiveMinimum": False}
+_ORDER_KEYWORDS: Final[Mapping[str, bool]] = {"formatMinimum": True, "formatExclusiveMinimum": False,
+                                              "formatMaximum": True, "formatExclusiveMaximum": False}
+_UPPER_BOUNDS: Final = frozenset({"formatMaximum", "formatExclusiveMaximum"})
+#: A bound relative to the day of the submission (``{"$today": "P1Y"}``): an ISO 8601 duration of
+#: years, months, weeks and days, optionally negative ("-P1D": yesterday; "P0D": today).
+_TODAY_SHIFT: Final = re.compile(r"(-)?P(?=\d)(?:(\d{1,3})Y)?(?:(\d{1,4})M)?(?:(\d{1,5})W)?(?:(\d{1,6})D)?")
 _ORDERED_FORMATS: Final = frozenset({"date", "date-time"})
 _DATA_REF: Final = re.compile(r"1/([^/~]+)")
 _ROOT_ONLY_KEYWORDS: Final = frozenset({"$schema", "$id"})
@@ -265,8 +278,11 @@ class FormMessage(str):
 
     * ``at_least_chars``, ``at_most_chars``, ``at_least_items``, ``at_most_items``: ``count``;
     * ``at_least``, ``at_most``, ``greater_than``, ``less_than``, ``equal_to``: ``value`` (as written);
-    * ``pattern``: ``pattern``; ``one_of``: ``choices`` (the form's choice titles);
-    * ``not_before``, ``after``: ``field`` (another field's title) or ``value`` (a date as written);
+    * ``pattern``: ``pattern``; ``one_of``: ``choices`` (the form's choice titles, what a page
+      shows) and ``values`` (the values as written, what the text lists: what a client must send);
+    * ``not_before``, ``after``, ``not_after``, ``before``: ``field`` (another field's title) or
+      ``value`` (a date as written);
+    * ``unknown_user``: ``value`` (the user name as written);
     * ``each_item``: ``item`` (what each item of a list must be: a FormMessage or a fixed text);
     * ``required_when``, ``required_unless``: ``tests``, one ``(field title, words)`` per tested
       field, each word ``(text, how)`` with ``how`` one of ``"choice"`` (a choice title of the
@@ -306,6 +322,8 @@ _DATE_TIME_RE: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 _EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+")
+#: The user names the catalog's forms ask for (as their ``pattern`` spelled it before the format).
+_USERNAME_RE: Final = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 
 
 def _is_date(value: object) -> bool:
@@ -353,6 +371,31 @@ def _is_email(value: object) -> bool:
     return all(label and not label.startswith("-") and not label.endswith("-") for label in domain.split("."))
 
 
+def _is_username(value: object) -> bool:
+    return not isinstance(value, str) or _USERNAME_RE.fullmatch(value) is not None
+
+
+def _today_shift(bound: Any) -> tuple[int, int, int] | None:
+    """``(sign, months, days)`` of a ``{"$today": "<ISO 8601 duration>"}`` bound, else None."""
+    if not (isinstance(bound, Mapping) and set(bound) == {"$today"} and isinstance(bound["$today"], str)):
+        return None
+    match = _TODAY_SHIFT.fullmatch(bound["$today"])
+    if match is None:
+        return None
+    years, months, weeks, days = (int(part or 0) for part in match.groups()[1:])
+    return (-1 if match[1] else 1), years * 12 + months, weeks * 7 + days
+
+
+def _shifted(today: dt.date, shift: tuple[int, int, int]) -> dt.date:
+    """``today`` moved by a :func:`_today_shift`: months first (the 31st becomes the month's last
+    day, 29 February the 28th), then days."""
+    sign, months, days = shift
+    count = today.year * 12 + today.month - 1 + sign * months
+    year, month = divmod(count, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(today.day, last)) + dt.timedelta(days=sign * days)
+
+
 def _instant(value: Any, fmt: str) -> dt.date | dt.datetime | None:
     """A ``date`` or ``date-time`` field's value as a comparable date / aware datetime, else None."""
     if isinstance(value, dt.datetime):
@@ -380,6 +423,7 @@ def _build_format_checker() -> jsonschema.FormatChecker:
     checker.checks("date")(_is_date)
     checker.checks("date-time")(_is_date_time)
     checker.checks("email")(_is_email)
+    checker.checks("username")(_is_username)
     return checker
 
 
@@ -389,6 +433,7 @@ _FORMAT_MESSAGES: Final[Mapping[str, str]] = {
     "date": "must be a date (YYYY-MM-DD)",
     "date-time": "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)",
     "email": "must be a valid email address",
+    "username": "must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'",
 }
 
 _TYPE_MESSAGES: Final[Mapping[str, str]] = {
@@ -681,8 +726,14 @@ def _check_order_bound(node: Mapping[str, Any], keyword: str, where: str) -> Non
     if isinstance(bound, str):
         if _instant(bound, str(fmt)) is None:
             raise _schema_error(where, f"{keyword!r} must be a {fmt} value")
+    elif isinstance(bound, Mapping) and "$today" in bound:
+        if fmt != "date":
+            raise _schema_error(where, f'{{"$today": ...}} in {keyword!r} needs a field with format date')
+        if _today_shift(bound) is None:
+            raise _schema_error(where, f'{keyword!r} must be {{"$today": "<ISO 8601 duration such as P1Y or -P1D>"}}')
     elif _order_ref(bound) is None:
-        raise _schema_error(where, f'{keyword!r} must be a {fmt} value or {{"$data": "1/<field>"}} naming a sibling field')
+        raise _schema_error(where, f'{keyword!r} must be a {fmt} value, {{"$data": "1/<field>"}} naming a sibling '
+                                   'field or {"$today": "<duration>"}')
 
 
 def _check_object(node: Mapping[str, Any], pointer: str) -> None:
@@ -1165,6 +1216,8 @@ def validate_submission(
     *,
     coerce_strings: bool = False,
     members: GroupMembers | None = None,
+    today: dt.date | None = None,
+    known_users: KnownUsers | None = None,
 ) -> dict[str, Any]:
     """Validate a form submission server-side and return the cleaned data.
 
@@ -1186,7 +1239,13 @@ def validate_submission(
       everything inside a read-only object) ignore the submitted value: the value at the same path
       in ``task_data`` is kept, else the default, else the field is left out; such values are not
       validated (the user could not fix them);
-    * whole floats for integer fields become ints.
+    * whole floats for integer fields become ints;
+    * ``formatMinimum``/``formatMaximum`` (and their exclusive forms) given as ``{"$today":
+      "P1Y"}`` are days relative to ``today`` (the caller's clock: this module reads none); without
+      ``today`` such bounds are not checked;
+    * with ``known_users``, a valid ``"format": "username"`` field that names no user of the
+      directory is refused ("nobody is not a user of the directory"); without it only the shape
+      of the name is checked.
 
     With ``coerce_strings=True`` (HTML form posts) additionally:
 
@@ -1201,7 +1260,9 @@ def validate_submission(
     * ``"3"``/``"-2"`` -> int for integer fields, decimal text -> number, ``true/on/yes/1`` and
       ``false/off/no/0`` -> booleans, text matching a non-text choice value -> that value;
     * arrays: a single string becomes a one-element list for choice arrays, or is split into
-      lines for free arrays; blank items are dropped, items are coerced as above;
+      lines for free arrays (for free lists of text also at commas and semicolons, and at spaces
+      where an item cannot hold one, as :func:`validate_start_data` reads one text); blank items
+      are dropped, items are coerced as above;
     * an absent boolean shown as a checkbox (the default widget) is ``False`` (browsers send
       nothing for an unchecked box), and an absent optional ``checkboxes`` array is ``[]`` (left
       out instead if it has ``minItems``); neither falls back to its default in this mode.
@@ -1210,8 +1271,9 @@ def validate_submission(
         ValidationFailed: ``message="form data is invalid"``,
             ``details={"fields": {"name" | "nested.name": ["message", ...]}}`` - one human message
             per broken rule per field, e.g. "is required", "must be at most 50 characters",
-            "must be one of: high, medium, low", "must be a valid email address", "must be after
-            Planned start". Errors on an array's items are reported on the array field as "each
+            "must be one of: high, medium, low" (the values to send, not the choices' titles),
+            "must be a valid email address", "must be after Planned start". Errors on an array's
+            items are reported on the array field as "each
             item ...". A submission that is not an object is reported under
             :data:`FORM_ERROR_KEY`.
     """
@@ -1235,8 +1297,11 @@ def validate_submission(
             messages = fields.setdefault(field, [])
             if message not in messages:
                 messages.append(message)
-    for field, message in _order_errors(resolved, ui, cleaned, task_data, ""):
+    for field, message in _order_errors(resolved, ui, cleaned, task_data, "", today):
         if field not in fields:  # a value that is already wrong is not compared
+            fields[field] = [message]
+    if known_users is not None:
+        for field, message in _unknown_users(resolved, ui, cleaned, "", known_users, fields):
             fields[field] = [message]
     if fields:
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": fields})
@@ -1246,13 +1311,40 @@ def validate_submission(
 _LIST_SEPARATORS: Final = re.compile(r"[\r\n,;]+")
 
 
-def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None, data: Mapping[str, Any]) -> dict[str, Any]:
+def _is_text_list(node: Mapping[str, Any]) -> bool:
+    """A free list of text: an array of string items without choices."""
+    items = node.get("items")
+    return node.get("type") == "array" and _field_kind(node) == "list" and isinstance(items, Mapping) \
+        and items.get("type") == "string"
+
+
+def _list_items(text: str, item: Mapping[str, Any]) -> list[str]:
+    """The items of a free list written as one text: separated by line breaks, commas or
+    semicolons, and by spaces where an item cannot hold them (a piece the item refuses whose words
+    it all accepts: ``"INC-000001 INC-000002"`` is two numbers, ``"Call the vendor"`` stays one)."""
+    validator = jsonschema.Draft202012Validator(dict(item), format_checker=_FORMAT_CHECKER)
+    found: list[str] = []
+    for piece in _LIST_SEPARATORS.split(text):
+        piece = piece.strip()
+        words = piece.split()
+        if len(words) > 1 and not validator.is_valid(piece) and all(validator.is_valid(word) for word in words):
+            found.extend(words)
+        elif piece:
+            found.append(piece)
+    return found
+
+
+def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None, data: Mapping[str, Any], *,
+                        today: dt.date | None = None, known_users: KnownUsers | None = None) -> dict[str, Any]:
     """Validate the data a process is started with against its start form; return it cleaned.
 
     As :func:`validate_submission` for a JSON client (no task data yet, no HTML coercions), with
     one allowance: a free list (an array of text items without choices) may also be sent as one
-    text whose items are separated by line breaks, commas or semicolons, the way people and other
-    systems pass lists of references (``"INC-000001, INC-000002"``).
+    text whose items are separated by line breaks, commas or semicolons (or spaces, for items that
+    cannot hold one), the way people and other systems pass lists of references
+    (``"INC-000001, INC-000002"``, ``"INC-000001 INC-000002"``).
+
+    ``today`` and ``known_users``: as for :func:`validate_submission`.
 
     Raises:
         ValidationFailed: as :func:`validate_submission`.
@@ -1262,16 +1354,42 @@ def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None
         data = dict(data)
         for name, value in list(data.items()):
             sub = properties.get(name) if isinstance(properties, Mapping) else None
-            if isinstance(value, str) and isinstance(sub, Mapping) and sub.get("type") == "array" \
-                    and _field_kind(sub) == "list" and (sub.get("items") or {}).get("type") == "string":
-                data[name] = [part.strip() for part in _LIST_SEPARATORS.split(value) if part.strip()]
-    return validate_submission(schema, ui_schema, data, {})
+            if isinstance(value, str) and isinstance(sub, Mapping) and _is_text_list(sub):
+                data[name] = _list_items(value, sub["items"])
+    return validate_submission(schema, ui_schema, data, {}, today=today, known_users=known_users)
+
+
+def _unknown_users(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str,
+                   known_users: KnownUsers, refused: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``"format": "username"`` fields of ``node`` (and nested objects) whose valid value names no
+    user ``known_users`` knows: one look-up for all of them. Read-only fields and fields that are
+    already refused are not asked about."""
+    named: list[tuple[str, str]] = []
+
+    def collect(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str) -> None:
+        properties = node.get("properties")
+        if not isinstance(properties, Mapping) or not isinstance(cleaned, Mapping):
+            return
+        for name, sub in properties.items():
+            if not isinstance(sub, Mapping) or _is_read_only(sub, _ui_of(ui, name)) or name not in cleaned:
+                continue
+            if sub.get("type") == "object":
+                collect(sub, _ui_of(ui, name), cleaned[name], f"{prefix}{name}.")
+            elif sub.get("format") == "username" and isinstance(cleaned[name], str) \
+                    and f"{prefix}{name}" not in refused:
+                named.append((f"{prefix}{name}", cleaned[name]))
+
+    collect(node, ui, cleaned, prefix)
+    known = known_users({value for _field, value in named}) if named else set()
+    return [(field, FormMessage(f"{value} is not a user of the directory", "unknown_user", value=value))
+            for field, value in named if value not in known]
 
 
 def _order_errors(
-    node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, stored: Any, prefix: str
+    node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, stored: Any, prefix: str, today: dt.date | None
 ) -> Iterator[tuple[str, str]]:
-    """``formatMinimum``/``formatExclusiveMinimum`` of the object ``node`` (and nested objects)."""
+    """``formatMinimum``/``formatExclusiveMinimum``/``formatMaximum``/``formatExclusiveMaximum`` of
+    the object ``node`` (and nested objects); a ``{"$today": ...}`` bound only when ``today`` is known."""
     properties = node.get("properties")
     if not isinstance(properties, Mapping) or not isinstance(cleaned, Mapping):
         return
@@ -1282,7 +1400,7 @@ def _order_errors(
             continue
         if sub.get("type") == "object":
             if name in cleaned:
-                yield from _order_errors(sub, sub_ui, cleaned[name], stored.get(name), f"{prefix}{name}.")
+                yield from _order_errors(sub, sub_ui, cleaned[name], stored.get(name), f"{prefix}{name}.", today)
             continue
         fmt = str(sub.get("format"))
         for keyword, inclusive in _ORDER_KEYWORDS.items():
@@ -1301,13 +1419,23 @@ def _order_errors(
             elif name not in cleaned:
                 continue
             else:
+                shift = _today_shift(bound)
+                if shift is not None:
+                    if today is None:
+                        continue  # the caller does not know the day (see validate_submission)
+                    bound = _shifted(today, shift).isoformat()
                 label = _format_value(bound)
                 said = {"value": label}
             current = cleaned[name] if name in cleaned else stored.get(name)
             value, limit = _instant(current, fmt), _instant(bound, fmt)
             if value is None or limit is None:
                 continue
-            if inclusive and value < limit:
+            if keyword in _UPPER_BOUNDS:
+                if inclusive and value > limit:
+                    yield f"{prefix}{name}", FormMessage(f"must not be after {label}", "not_after", **said)
+                elif not inclusive and value >= limit:
+                    yield f"{prefix}{name}", FormMessage(f"must be before {label}", "before", **said)
+            elif inclusive and value < limit:
                 yield f"{prefix}{name}", FormMessage(f"must not be before {label}", "not_before", **said)
             elif not inclusive and value <= limit:
                 yield f"{prefix}{name}", FormMessage(f"must be after {label}", "after", **said)
@@ -1535,6 +1663,8 @@ def _clean_value(node: Mapping[str, Any], ui: Mapping[str, Any], raw: Any, store
         if web and isinstance(raw, str):
             if _field_kind(node) == "multichoice":
                 raw = [raw]
+            elif _is_text_list(node):
+                raw = _list_items(raw, item_node)  # one per line, or "INC-000001, INC-000002"
             else:
                 raw = [line.strip() for line in raw.splitlines()]
         elif web and _is_scalar(raw):
@@ -1600,15 +1730,16 @@ def _without_read_only(node: Mapping[str, Any], ui: Mapping[str, Any]) -> dict[s
     return result
 
 
-def _choice_labels(schema: Mapping[str, Any], keyword: str) -> list[str]:
+def _choice_labels(schema: Mapping[str, Any], keyword: str) -> list[tuple[str, str]]:
+    """``(value as written, title)`` of each choice of a resolved field: the value is what a client
+    sends, the title what a person picks (the value itself for a choice without one, and for ``enum``)."""
     values = schema.get(keyword)
     if not isinstance(values, list):
         return []
     if keyword == "enum":
-        return [_format_value(v) for v in values]
-    return [
-        str(entry.get("title", _format_value(entry.get("const")))) for entry in values if isinstance(entry, Mapping)
-    ]
+        return [(_format_value(v), _format_value(v)) for v in values]
+    return [(_format_value(entry.get("const")), str(entry.get("title", _format_value(entry.get("const")))))
+            for entry in values if isinstance(entry, Mapping)]
 
 
 def _message_for(error: jsonschema.ValidationError) -> str:
@@ -1636,7 +1767,11 @@ def _message_for(error: jsonschema.ValidationError) -> str:
         labels = _choice_labels(error.schema if isinstance(error.schema, Mapping) else {}, str(keyword))
         if not labels:
             return "has no available choices"
-        return FormMessage("must be one of: " + ", ".join(labels), "one_of", choices=labels)
+        # The text (what the API answers) lists the values a client must send; a page, whose user
+        # picks from the titles, says the titles (``choices``).
+        values = [value for value, _title in labels]
+        return FormMessage("must be one of: " + ", ".join(values), "one_of",
+                           choices=[title for _value, title in labels], values=values)
     if keyword == "const":
         return _valued("equal_to", "must be", value)
     if keyword == "minItems":

@@ -7,15 +7,16 @@ the step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from app.engine import OperationFailed
-from app.errors import ProcessdeskError
+from app.errors import NotFound, ProcessdeskError, ValidationFailed
 from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
 from app.services.audit import json_safe
+from app.services.forms import FormMessage, validate_start_data
 from app.services.notifications import Person
 from app.services.users import group_members
 
@@ -26,6 +27,73 @@ OPERATIONS = frozenset({
     "start_process", "link_records", "create_knowledge_article", "comment_linked_records", "notify",
     "get_group_members", "get_manager", "catalog_item", "get_linked_record",
 })
+
+
+#: A record kind as a sentence names one.
+_KIND_WORDS = {"incident": "an incident", "change": "a change", "problem": "a problem", "request": "a request"}
+
+
+def linkable_records(services: Services, user: User, numbers: Iterable[Any], kind: str | None = None
+                     ) -> tuple[list[Ticket], list[FormMessage]]:
+    """The records ``numbers`` name that ``user`` may link (each once, in the order given; numbers
+    are read without surrounding spaces and in any case), and why each other one may not be:
+    ``"INC-999999 does not exist"`` (said too of a record the user may not see, so that nobody
+    learns of it this way) or, with ``kind``, ``"CHG-000003 is not an incident"``.
+
+    The one rule for linking named records, before a process starts (:func:`start_with_references`)
+    and when its diagram links them (``link_records``)."""
+    found: list[Ticket] = []
+    problems: list[FormMessage] = []
+    seen: set[str] = set()
+    for given in numbers:
+        number = str(given).strip().upper()
+        if not number or number in seen:
+            continue
+        seen.add(number)
+        try:
+            other: Ticket | None = services.records.by_number(number)
+        except NotFound:
+            other = None
+        if other is None or not services.records.may_see(user, other):
+            problems.append(FormMessage(f"{number} does not exist", "no_record", number=number))
+        elif kind is not None and other.kind != kind:
+            problems.append(FormMessage(f"{number} is not {_KIND_WORDS.get(kind, kind)}", "not_kind",
+                                        number=number, record_kind=kind))
+        else:
+            found.append(other)
+    return found, problems
+
+
+StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
+
+
+def start_with_references(services: Services, process_id: str, references: Mapping[str, str]) -> StartValidator:
+    """A start contract (``InstanceService.start_validators``) for a process whose start form names
+    records: the start form as usual (:func:`~app.services.forms.validate_start_data`), then each
+    field of ``references`` (field -> record kind, e.g. ``{"related_incidents": "incident"}``)
+    must hold only numbers of existing records of that kind the starter may see; they are kept
+    upper-cased, each once. So a process is refused before anything is stored, rather than started
+    with links that are skipped or wrong.
+
+    The validator raises ValidationFailed naming each refused field and, in it, each refused
+    entry ("INC-999999 does not exist", "CHG-000003 is not an incident")."""
+    def validate(user: User, data: dict[str, Any]) -> dict[str, Any]:
+        form = services.instances.start_form_for(user, process_id)
+        cleaned = validate_start_data(form[0], form[1], data) if form is not None else dict(data)
+        problems: dict[str, list[str]] = {}
+        for field, kind in references.items():
+            given = cleaned.get(field)
+            if given is None:
+                continue
+            found, refused = linkable_records(services, user, given if isinstance(given, list) else [given], kind)
+            if refused:
+                problems[field] = list(refused)
+            cleaned[field] = [ticket.number for ticket in found]
+        if problems:
+            raise ValidationFailed("form data is invalid", details={"fields": problems})
+        return cleaned
+
+    return validate
 
 
 class PlatformOperations:
@@ -76,27 +144,23 @@ class PlatformOperations:
         return {"instance_id": child.id, "number": child_ticket.number if child_ticket else None}
 
     def op_link_records(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Link the named records. A number that does not exist and one the instance's starter may
-        not see are skipped alike, so a diagram cannot be used to probe or reveal records."""
+        """Link the named records (``numbers``: a list, or one number), each once; with ``kind``
+        (e.g. ``"incident"``) only records of that kind. A number that does not exist, one the
+        instance's starter may not see and one of another kind are skipped (``skipped`` says which,
+        as given), so a diagram cannot be used to probe or reveal records, nor link a change where
+        an incident is meant (:func:`linkable_records`, which a start contract applies first)."""
         here = self.ticket
         if here is None:
             raise OperationFailed("this instance has no record to link from")
         numbers = params.get("numbers") or []
         if isinstance(numbers, str):
             numbers = [numbers]
-        starter = self._starter()
-        linked, skipped = [], []
-        for number in numbers:
-            try:
-                other = self.services.records.by_number(str(number))
-            except ProcessdeskError:
-                other = None
-            if other is None or not self.services.records.may_see(starter, other):
-                skipped.append(str(number))
-                continue
+        kind = params.get("kind")
+        found, refused = linkable_records(self.services, self._starter(), numbers, str(kind) if kind else None)
+        for other in found:
             self.services.records.link(self.actor, here, other, str(params.get("link_type") or "related"))
-            linked.append(other.number)
-        return {"linked": linked, "skipped": skipped}
+        return {"linked": [other.number for other in found],
+                "skipped": [str(problem.parts["number"]) for problem in refused]}
 
     def op_create_knowledge_article(self, params: dict[str, Any]) -> dict[str, Any]:
         here = self.ticket

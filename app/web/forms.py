@@ -46,6 +46,8 @@ _SERVICE_TEXTS = {
     "is not allowed": _l("is not allowed"),
     "is invalid": _l("is invalid"),
     "has no available choices": _l("has no available choices"),
+    "must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'":
+        _l("must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'"),
     "is required when": _l("is required when"),
     "is required unless": _l("is required unless"),
     "Yes": _l("Yes"),
@@ -75,7 +77,13 @@ _VALUED = {
 _ORDERED = {
     "not_before": (_l("must not be before %(field)s"), _l("must not be before %(value)s")),
     "after": (_l("must be after %(field)s"), _l("must be after %(value)s")),
+    "not_after": (_l("must not be after %(field)s"), _l("must not be after %(value)s")),
+    "before": (_l("must be before %(field)s"), _l("must be before %(value)s")),
 }
+
+#: "CHG-000003 is not an incident": a record named where only records of one kind may be.
+_NOT_KIND = {"incident": _l("%(number)s is not an incident"), "problem": _l("%(number)s is not a problem"),
+             "change": _l("%(number)s is not a change"), "request": _l("%(number)s is not a request")}
 
 #: Turns a source text of the content (a title, a choice) into the page's language.
 Translate = Callable[[str], str]
@@ -118,6 +126,13 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         if "field" in parts:  # another field of the form
             return str(by_field) % {"field": translate(parts["field"])}
         return str(by_value) % {"value": parts["value"]}  # a date as written
+    if kind == "no_record":
+        return _("%(number)s does not exist", number=parts["number"])
+    if kind == "not_kind":  # the kinds a record reference may be limited to
+        sentence = _NOT_KIND.get(parts["record_kind"])
+        return str(sentence) % {"number": parts["number"]} if sentence is not None else str(message)
+    if kind == "unknown_user":
+        return _("%(value)s is not a user of the directory", value=parts["value"])
     if kind == "each_item":
         return _("each item %(message)s", message=service_text(parts["item"], translate))
     if kind in ("required_when", "required_unless"):

@@ -638,7 +638,7 @@ def test_the_implementer_is_picked_from_the_implementers_group(desk: Desk, servi
     response = desk.client.post("/api/v1/instances", headers=desk.auth("alex"), json={
         "process_id": "change_enablement", "data": {**CHANGE, "change_type": "emergency", "implementer": "ivna"}})
     body = assert_error(response, 422, "validation_failed")
-    assert body["details"]["fields"]["implementer"] == ["must be one of: Ivan Implementer (ivan)"]
+    assert body["details"]["fields"]["implementer"] == ["must be one of: ivan"]
     # the assessment's form offers the group's active members, by name
     number, instance_id = raise_change(desk)
     assess = desk.task_id(number, "assess", "cora")
@@ -646,7 +646,7 @@ def test_the_implementer_is_picked_from_the_implementers_group(desk: Desk, servi
     assert detail["form_schema"]["properties"]["implementer"]["oneOf"] == [
         {"const": "ivan", "title": "Ivan Implementer (ivan)"}]
     refused = desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "rita"}, status=422)
-    assert refused["details"]["fields"]["implementer"] == ["must be one of: Ivan Implementer (ivan)"]
+    assert refused["details"]["fields"]["implementer"] == ["must be one of: ivan"]
     # a new member is offered at once; one who leaves (deactivated) no longer is
     services.users.create_user("ines", "ines-test-pw-1", roles=["agent"], groups=["Implementers"],
                                display_name="Ines Implementer")

@@ -480,7 +480,7 @@ def test_input_mapping_is_not_mutated() -> None:
         ({"title": "x" * 51}, "title", "must be at most 50 characters"),
         ({"title": 5}, "title", "must be text"),
         ({"priority": "urgent"}, "priority", "must be one of: high, medium, low"),
-        ({"impact": "x"}, "impact", "must be one of: High, Low"),
+        ({"impact": "x"}, "impact", "must be one of: h, l"),
         ({"count": 0}, "count", "must be at least 1"),
         ({"count": 11}, "count", "must be at most 10"),
         ({"count": 1.5}, "count", "must be a whole number"),
@@ -643,7 +643,7 @@ def test_dynamic_options_validate_against_task_data() -> None:
     }
     cleaned = validate_submission(DYNAMIC, None, {"fruit": "o", "color": "red", "many": ["red"]}, task_data)
     assert cleaned == {"fruit": "o", "color": "red", "many": ["red"]}
-    assert field_errors(DYNAMIC, {"fruit": "x"}, task_data) == {"fruit": ["must be one of: Apples, Oranges"]}
+    assert field_errors(DYNAMIC, {"fruit": "x"}, task_data) == {"fruit": ["must be one of: a, o"]}
     assert field_errors(DYNAMIC, {"fruit": "a", "many": ["blue"]}, task_data) == {
         "many": ["each item must be one of: red"]
     }
@@ -660,7 +660,7 @@ def test_dynamic_options_with_numeric_values_in_web_form() -> None:
     task_data = {"nums": [{"value": 1, "label": "One"}, {"value": 2, "label": "Two"}]}
     assert validate_submission(schema, None, {"n": "2"}, task_data, coerce_strings=True) == {"n": 2}
     assert validate_submission(schema, None, {"n": 2}, task_data) == {"n": 2}
-    assert field_errors(schema, {"n": "2"}, task_data) == {"n": ["must be one of: One, Two"]}
+    assert field_errors(schema, {"n": "2"}, task_data) == {"n": ["must be one of: 1, 2"]}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1070,7 +1070,7 @@ def test_group_choices_are_the_members_by_name_and_checked_on_submit():
     with pytest.raises(ValidationFailed) as info:
         validate_submission(PEOPLE_FORM, None, {"owner": "mallory", "reviewers": ["ivan"]}, {}, members=directory)
     fields = info.value.details["fields"]
-    assert fields["owner"] == ["must be one of: Ivan Implementer (ivan), isla"] and "reviewers" in fields
+    assert fields["owner"] == ["must be one of: ivan, isla"] and "reviewers" in fields
 
 
 def test_group_choices_without_a_directory_or_members_offer_nobody(caplog):
