@@ -48,7 +48,7 @@ from .labels import (
     show,
 )
 from .labels import detail_label as detail_label  # the task page words a record's details the same way
-from .views import bp, json_answer, page_arg, signed_in_user
+from .views import bp, json_answer, page_arg, reason_text, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
 VENDOR = Path(__file__).parent / "static" / "vendor"
@@ -222,7 +222,7 @@ def ticket_comment(number: str) -> Any:
         return _render_ticket(user, number, comment={"body": body, "errors": [_service_message(m) for m in messages]},
                               status=422)
     except PermissionDenied as err:
-        flash(_("The comment could not be added: %(reason)s", reason=err.message), "error")
+        flash(_("The comment could not be added: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
     flash(_("This comment was already added.") if sent.repeated else _("Your comment was added."), "success")
     return redirect(sent.url or url_for("web.ticket", number=number.upper()))
@@ -255,7 +255,7 @@ def ticket_link(number: str) -> Any:
             message = err.message
         return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
     except PermissionDenied as err:
-        flash(_("The link could not be added: %(reason)s", reason=err.message), "error")
+        flash(_("The link could not be added: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
     if created:
         flash(_("%(number)s is linked.", number=other), "success")

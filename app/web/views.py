@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from app.api import BAD_TEXT, services, unit_of_work
@@ -19,10 +20,10 @@ from app.services.forms import FORM_ERROR_KEY
 from app.services.instances import TASK_SORTS
 
 from . import auth
-from .content import task_name
+from .content import deployed_text, instance_translator, task_name, translate_joined
 from .errors import error_page, not_found_page
 from .forms import build_form
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, page_language
 from .i18n import SESSION_KEY as LANGUAGE_KEY
 
 # Served under /assets: the app's own static route already answers every /static/ path.
@@ -32,6 +33,42 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static"})
 
 TABS = ("mine", "queue")
+
+#: The reasons the services and the shipped processes (``excludeReason``) give for refusing an
+#: action on a task or a record, in the page's language.
+REASONS: dict[str, Any] = {
+    "the task is claimed by someone else": _l("the task is claimed by someone else"),
+    "the task is not in one of your groups' lanes": _l("the task is not in one of your groups' lanes"),
+    "auditors read tasks but do not work on them": _l("auditors read tasks but do not work on them"),
+    "the task is not claimed": _l("the task is not claimed"),
+    "the task no longer exists in the instance": _l("the task no longer exists in the instance"),
+    "a timer on this task expired before it was completed": _l("a timer on this task expired before it was completed"),
+    "separation of duties: you may not work on this task": _l("separation of duties: you may not work on this task"),
+    "you may not approve your own request": _l("you may not approve your own request"),
+    "separation of duties: the requester and the implementer may not approve this change":
+        _l("separation of duties: the requester and the implementer may not approve this change"),
+    "separation of duties: an approver may not implement this change":
+        _l("separation of duties: an approver may not implement this change"),
+    "auditors read records but do not change them": _l("auditors read records but do not change them"),
+    "only staff or the requester may link this record": _l("only staff or the requester may link this record"),
+    "task is completed": _l("the task is already done"),
+    "task is cancelled": _l("the task was cancelled by its process"),
+}
+
+
+def reason_text(reason: ProcessdeskError | str) -> str:
+    """Why the services refused, in the page's language: a known reason translated; another one
+    as written in English, and in another language as what its kind of refusal means (the
+    English reason stays in the audit log and the API's answer)."""
+    message = reason.message if isinstance(reason, ProcessdeskError) else reason
+    known = REASONS.get(message)
+    if known is not None:
+        return str(known)
+    if page_language() == "en" or not message:
+        return message
+    if isinstance(reason, Conflict):
+        return _("Someone else changed this first. Reload the page and try again.")
+    return _("You may not do this.")
 
 
 def signed_in_user() -> User:
@@ -216,7 +253,14 @@ def tasks() -> str:
         counts = {name: svc.tasks.list_tasks(user, mine=name == "mine", process_id=process_id, page=1,
                                              per_page=1)[1] for name in TABS}
         definitions, _total = svc.definitions.list_latest(1, int(current_app.config["PER_PAGE_MAX"]))
-        return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows),
+        # The record numbers the user may open (the record page answers 404 to the others).
+        # One look-up per instance of the page: RecordService has no batch of them yet.
+        records = {instance_id: svc.records.for_instance(instance_id)
+                   for instance_id in {t.instance_id for t in rows if (t.instance.data or {}).get("record_number")}}
+        linked = {instance_id: ticket.number for instance_id, ticket in records.items()
+                  if ticket is not None and svc.records.may_see(user, ticket)}
+        return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows), "linked": linked,
+                "claimable": {t.id for t in rows if may_claim(user, t)},
                 "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
                               for d in definitions]}
 
@@ -229,6 +273,19 @@ def tasks() -> str:
                            pages=pages, user=user, values=RecordValues(), **found)
 
 
+def may_claim(user: User, task: Any) -> bool:
+    """Offer "Claim" on a task: one open and unclaimed in a queue shared by a group (its candidate
+    group or lane), that the user may work on (``policy.may_work_task``: not an admin outside the
+    queue, not an auditor) and whose separation of duties does not leave them out. A task assigned
+    to one person, or belonging to the starter alone, is theirs without a claim."""
+    if task.state != TaskStatus.READY or task.claimed_by_id is not None or task.assigned_user:
+        return False
+    if not (task.candidate_group or task.lane):
+        return False
+    allowed, _reason = policy.may_work_task(user, task, task.instance)
+    return allowed and not policy.excludes(task, user.username)
+
+
 @bp.post("/tasks/<int:task_id>/claim")
 def claim(task_id: int) -> Response:
     user = signed_in_user()
@@ -236,7 +293,7 @@ def claim(task_id: int) -> Response:
     try:
         task = unit_of_work(lambda: services().tasks.claim(user, task_id))
     except (PermissionDenied, Conflict) as err:
-        flash(_("The task could not be claimed: %(reason)s", reason=err.message), "error")
+        flash(_("The task could not be claimed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(back)
     flash(_("You claimed “%(name)s”.", name=task_name(task)), "success")
     return redirect(back)
@@ -249,7 +306,7 @@ def unclaim(task_id: int) -> Response:
     try:
         task = unit_of_work(lambda: services().tasks.unclaim(user, task_id))
     except (PermissionDenied, Conflict) as err:
-        flash(_("The task could not be released: %(reason)s", reason=err.message), "error")
+        flash(_("The task could not be released: %(reason)s", reason=reason_text(err)), "error")
         return redirect(back)
     flash(_("You released “%(name)s” back to the queue.", name=task_name(task)), "success")
     return redirect(back)
@@ -279,7 +336,7 @@ def task(task_id: int) -> Any:
         return _render_task(user, task_id, submitted=request.form,
                             errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
     except (PermissionDenied, Conflict) as err:
-        flash(_("The task could not be completed: %(reason)s", reason=err.message), "error")
+        flash(_("The task could not be completed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))
     flash(_("Done: “%(name)s”.", name=task_name(done)), "success")
     return redirect(url_for("web.tasks"))
@@ -292,6 +349,9 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     def read() -> dict[str, Any]:
         detail = svc.tasks.detail(user, task_id)
         detail["record"] = svc.records.for_instance(detail["task"].instance_id)
+        # How the record's coded details read (their forms' option titles), as on the record page.
+        detail["titles"] = (svc.records.value_titles([detail["record"]]).get(detail["record"].id, {})
+                            if detail["record"] is not None else {})
         return detail
 
     detail = unit_of_work(read)
@@ -301,23 +361,43 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
                            instructions=detail["instructions"], documentation=detail["documentation"],
-                           context=_context_lines(detail["context"]),
+                           context=_context_lines(detail["context"], task.process_id, detail["titles"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
-                           claimed_by_me=task.claimed_by_id == user.id, may_work=may_work, refusal=refusal), status
+                           claimed_by_me=task.claimed_by_id == user.id, may_work=may_work,
+                           may_claim=may_claim(user, task),
+                           refusal=reason_text(refusal)), status
 
 
-def _context_lines(context: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """The task's context (TaskService.detail) as (label, text) lines: record details named and
-    values worded as the record page does, start-form answers with their form's own titles."""
-    from .ticket_pages import detail_label, detail_value  # ticket_pages builds on this module
+def _context_lines(context: list[dict[str, Any]], process_id: str,
+                   titles: Mapping[str, Mapping[str, str]]) -> list[tuple[str, Any]]:
+    """The task's context (TaskService.detail) as (label, text) lines in the page's language:
+    record details named and values worded as the record page does (``titles``: the record's
+    ``RecordService.value_titles``), start-form answers with their form's own titles and choice
+    titles, translated as the process's (or the catalog's) content is."""
+    from .labels import show  # labels builds on the pages that build on this module
+    from .ticket_pages import detail_label
 
-    lines = []
+    translate = instance_translator(process_id)
+    lines: list[tuple[str, Any]] = []
     for entry in context:
+        value = entry["value"]
         if entry["source"] == "instance":
-            label = _("Requester")
+            lines.append((_("Requester"), entry["display"] or value))
         elif entry["source"] == "record":
-            label = detail_label(entry["name"])
+            key = f"details.{entry['name']}"
+            # the titles in the content's words (a catalog item's name), the rest by the pages' catalog
+            worded = {stored: translate(title) for stored, title in (titles.get(key) or {}).items()}
+            lines.append((detail_label(entry["name"]), show(value, key, worded)))
         else:
-            label = entry["label"]
-        lines.append((label, entry["display"] or detail_value(entry["value"])))
+            label = translate_joined(translate, entry["label"], ": ",
+                                     lambda group, field: _("%(group)s: %(field)s", group=group, field=field))
+            if entry["display"]:
+                text: Any = translate_joined(translate, entry["display"], ", ",
+                                             lambda listed, choice: _("%(choices)s, %(choice)s", choices=listed,
+                                                                      choice=choice))
+            elif isinstance(value, str) and deployed_text(process_id, value) is not None:
+                text = deployed_text(process_id, value)  # a choice without a title of its own
+            else:
+                text = show(value)
+            lines.append((label, text))
     return lines

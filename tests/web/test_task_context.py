@@ -62,7 +62,7 @@ def test_the_approver_sees_what_was_ordered_by_whom_and_the_requesters_answers(w
     assert list(shown) == ["Requester", "Approval", "Cost", "Catalog item", "Quantity", "Business justification",
                            "This replaces an existing laptop", "Asset tag of the laptop it replaces",
                            "Keyboard layout", "Needed by", "Delivery location"]
-    assert shown["Requester"] == "rita" and shown["Catalog item"] == "HW-LAPTOP" and shown["Quantity"] == "1"
+    assert shown["Requester"] == "rita" and shown["Catalog item"] == "Standard laptop" and shown["Quantity"] == "1"
     assert "950" in shown["Cost"]
     assert shown["Business justification"] == "My laptop of 2019 no longer holds a charge"
     assert shown["This replaces an existing laptop"] == "Yes"
@@ -93,8 +93,8 @@ def test_the_fulfiller_sees_the_order_and_its_approval_in_chinese(web_factory, d
     shown = context_of(page)
     assert shown["请求人"] == "rita" and shown["数量"] == "1" and "950" in shown["费用"]
     assert shown["审批人"] == "mona" and shown["审批意见"] == "Agreed."
-    assert shown["This replaces an existing laptop"] == "是"  # a plain Yes / No in the page's language
-    assert shown["Keyboard layout"] == "United Kingdom" and shown["Delivery location"] == "Building B, floor 2"
+    assert shown["用于替换现有笔记本电脑"] == "是"  # the form's titles and a plain Yes / No in the page's language
+    assert shown["键盘布局"] == "英国" and shown["交付地点"] == "Building B, floor 2"
     assert "Fulfilment notes" not in shown and "履行说明" not in shown  # the fulfil form asks for them
 
 

@@ -42,9 +42,21 @@
     });
   }
 
-  function nameOf(element) {
+  /* The page's translations of the diagram's names (data-names: {"Triage incident": "分派事件"}). */
+  function translatedNames(section) {
+    try {
+      var found = JSON.parse(section.getAttribute("data-names") || "{}");
+      return found && typeof found === "object" ? found : {};
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function nameOf(element, translated) {
     var bo = element && element.businessObject;
-    return bo && bo.name ? String(bo.name).replace(/\s+/g, " ").trim() : "";
+    var name = bo && bo.name ? String(bo.name).replace(/\s+/g, " ").trim() : "";
+    var said = translated && Object.prototype.hasOwnProperty.call(translated, name) ? translated[name] : null;
+    return typeof said === "string" && said ? said : name;
   }
 
   /* Marks the shapes whose ids are in `ids`; returns the marked registry elements. */
@@ -72,14 +84,17 @@
     }
   }
 
-  function names(elements) {
-    return unique(elements.map(nameOf).filter(Boolean)).join(", ");
+  function names(elements, translated) {
+    return unique(elements.map(function (element) {
+      return nameOf(element, translated);
+    }).filter(Boolean)).join(", ");
   }
 
   function describe(section, completed, current) {
     var parts = [];
-    var done = names(completed);
-    var now = names(current);
+    var translated = translatedNames(section);
+    var done = names(completed, translated);
+    var now = names(current, translated);
     if (done) {
       parts.push((section.getAttribute("data-msg-done") || "").replace("{names}", done));
     }

@@ -369,11 +369,23 @@
     items.forEach(function (item) { canvas.addMarker(item.element, marker); });
   }
 
-  function listNames(items) {
+  /* The page's translations of the diagram's names (data-names: {"Triage incident": "分派事件"}). */
+  function translatedNames(section) {
+    try {
+      var found = JSON.parse(section.getAttribute("data-names") || "{}");
+      return found && typeof found === "object" ? found : {};
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function listNames(items, translated) {
     var names = [];
     items.forEach(function (item) {
-      if (names.indexOf(item.name) === -1) {
-        names.push(item.name);
+      var said = Object.prototype.hasOwnProperty.call(translated, item.name) ? translated[item.name] : null;
+      var name = typeof said === "string" && said ? said : item.name;
+      if (names.indexOf(name) === -1) {
+        names.push(name);
       }
     });
     return names.join(", ");
@@ -404,9 +416,10 @@
     markAll(newer, added, "pd-added");
     markAll(older, removed, "pd-removed");
     var parts = [];
-    if (changed.length) { parts.push(msg(section, "changed", { names: listNames(changed) })); }
-    if (added.length) { parts.push(msg(section, "added", { names: listNames(added) })); }
-    if (removed.length) { parts.push(msg(section, "removed", { names: listNames(removed) })); }
+    var translated = translatedNames(section);
+    if (changed.length) { parts.push(msg(section, "changed", { names: listNames(changed, translated) })); }
+    if (added.length) { parts.push(msg(section, "added", { names: listNames(added, translated) })); }
+    if (removed.length) { parts.push(msg(section, "removed", { names: listNames(removed, translated) })); }
     var summary = section.querySelector(".compare-summary");
     summary.textContent = parts.length ? parts.join(" ") : msg(section, "same");
     section.setAttribute("data-changed", changed.map(function (i) { return i.element.id; }).join(" "));
