@@ -79,8 +79,9 @@ def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool
 
 
 #: The roles whose comments answer a record (a first response, for its SLA): staff who work
-#: records. Not an auditor's (read-only: commenting is refused them), not a plain requester's.
-ANSWERING_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
+#: records. Not an auditor's (read-only: commenting is refused them), not a plain requester's, and
+#: not an approver's: a question from the CAB is no answer to the requester.
+ANSWERING_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
 
 
 def answers(user: User | None, ticket: Ticket) -> bool:

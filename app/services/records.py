@@ -34,6 +34,7 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogItem,
     DefinitionFile,
+    HumanTask,
     ProcessDefinition,
     ProcessInstance,
     RecordSequence,
@@ -54,7 +55,9 @@ from .sla import RESPONSE_BY_PEOPLE
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
-STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+#: The roles that see every record: the desk's staff, and auditors (read-only). An approver is not among
+#: them: they see the records whose decisions reach them (``may_see``), not the whole desk.
+STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
 #: The record list's sort keys and the columns each orders by (then by id). "priority" orders by the
 #: priority's rank, the one the task lists use (P1 first, a change's high risk with P2, none last),
 #: then by its text within a rank: the text alone would put "high" after "P4".
@@ -339,17 +342,34 @@ class RecordService:
     # -- visibility -----------------------------------------------------------------------------------
 
     def may_see(self, user: User, ticket: Ticket) -> bool:
+        """Staff (``STAFF_ROLES``) see every record; anyone else the records they requested, that are
+        assigned to them or their group, and those whose process has or had a task for them: assigned to,
+        claimed or completed by them, or in a lane of their group (an approver's vote, say)."""
         if user.has_role(*STAFF_ROLES):
             return True
-        return (ticket.requester_id == user.id or ticket.assignee_id == user.id
-                or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names))
+        if (ticket.requester_id == user.id or ticket.assignee_id == user.id
+                or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names)):
+            return True
+        return ticket.instance_id is not None and self.session.scalar(
+            self._tasks_for(user).where(HumanTask.instance_id == ticket.instance_id).limit(1)) is not None
+
+    @staticmethod
+    def _tasks_for(user: User) -> Select[Any]:
+        """Tasks (their ids) that show ``user`` the record of their instance (see ``may_see``)."""
+        mine = [HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
+                HumanTask.completed_by_id == user.id]
+        lanes = sorted(policy.lane_groups(user))
+        if lanes:
+            mine.append(HumanTask.candidate_group.in_(lanes))
+        return select(HumanTask.id).where(or_(*mine))
 
     def get(self, user: User, number: str, action: str = "read") -> Ticket:
         ticket = self.session.scalar(select(Ticket).where(Ticket.number == number.upper()))
         if ticket is None:
             raise NotFound(f"no record {number}")
         if not self.may_see(user, ticket):
-            self.audit.refuse(user, action, reason="record not visible", number=number)
+            # filed with the record's instance, so its history shows the attempt (the reader never sees it)
+            self.audit.refuse(user, action, reason="record not visible", number=number, instance_id=ticket.instance_id)
             raise NotFound(f"no record {number}")
         return ticket
 
@@ -362,7 +382,8 @@ class RecordService:
             return query
         groups = sorted(user.group_names)
         return query.where(or_(Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
-                               Ticket.assignment_group.in_(groups) if groups else false()))
+                               Ticket.assignment_group.in_(groups) if groups else false(),
+                               self._tasks_for(user).where(HumanTask.instance_id == Ticket.instance_id).exists()))
 
     def list_tickets(self, user: User, filters: Mapping[str, Any], sort: str, page: int, per_page: int) -> tuple[list[Ticket], int]:
         query: Select[Any] = select(Ticket)
@@ -386,7 +407,8 @@ class RecordService:
         if filters.get("breached") is not None:
             # true: at least one SLA clock breached (SlaService.breached_open_records); false: none
             # breached, so false and true split the records between them, as ``open`` does
-            breached = select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id, SlaClock.state == "breached").exists()
+            breached = (select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id, SlaClock.state == "breached")
+                        .exists())
             query = query.where(breached if filters["breached"] else ~breached)
         query = self._visible(user, query)
         direction = desc if sort.startswith("-") else asc
@@ -582,12 +604,13 @@ class RecordService:
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
         ticket = self.get(user, number, action="comment")
-        self._refuse_read_only(user, "comment", number)
+        self._refuse_read_only(user, "comment", ticket)
         return self.add_comment(user, ticket, body)
 
-    def _refuse_read_only(self, user: User, action: str, number: str) -> None:
+    def _refuse_read_only(self, user: User, action: str, ticket: Ticket) -> None:
         if policy.is_read_only(user):
-            self.audit.refuse(user, action, reason="auditors do not write", number=number)
+            self.audit.refuse(user, action, reason="auditors do not write", number=ticket.number,
+                              instance_id=ticket.instance_id)
             raise PermissionDenied("auditors read records but do not change them")
 
     def link(self, user: User | None, source: Ticket, target: Ticket, link_type: str) -> TicketLink:
@@ -631,9 +654,9 @@ class RecordService:
         another requester's record, ValidationFailed as ``link`` does.
         """
         source = self.get(user, number, action="link")
-        self._refuse_read_only(user, "link", number)
+        self._refuse_read_only(user, "link", source)
         if not user.has_role(*STAFF_ROLES) and source.requester_id != user.id:
-            self.audit.refuse(user, "link", reason="not allowed", number=number)
+            self.audit.refuse(user, "link", reason="not allowed", number=source.number, instance_id=source.instance_id)
             raise PermissionDenied("only staff or the requester may link this record")
         target = self.get(user, other, action="link")
         return self._link(user, source, target, link_type)
