@@ -566,7 +566,9 @@ class SlaPolicyIn(_Body):
                                         validate=validate.Range(min=MIN_TARGET_SECONDS, max=MAX_RESOLUTION_SECONDS))
     calendar = fields.Dict(load_default=dict)
     pause_statuses = fields.List(fields.String(validate=[validate.Length(min=1, max=64), _no_control_characters]),
-                                 load_default=list, validate=validate.Length(max=32))
+                                 load_default=None, validate=validate.Length(max=32), metadata={
+                                     "description": "record statuses during which the clocks pause; absent: the "
+                                                    "kind's default (incident: pending); [] pauses never"})
     warning_ratio = fields.Float(load_default=0.75, validate=validate.Range(min=0.05, max=0.99))
     escalation = fields.Nested(SlaEscalationIn, load_default=None, allow_none=True,
                                metadata={"description": "omitted or null: the built-in escalation"})

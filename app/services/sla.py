@@ -69,6 +69,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,6 +101,7 @@ from app.models import (
     CatalogItem,
     Group,
     HumanTask,
+    ProcessDefinition,
     Role,
     SlaClock,
     SlaEvent,
@@ -493,10 +495,14 @@ class SlaService:
         if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
             self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
             raise PermissionDenied("changing SLA policies needs the process_owner role")
+        if values.get("kind") in DEFAULT_PAUSES and values.get("pause_statuses") is None:
+            # not said: the kind's default, not "pause never" (a policy saved without the field
+            # silently stopped pausing incidents that wait on the customer)
+            values = {**values, "pause_statuses": list(DEFAULT_PAUSES[values["kind"]])}
         problems = policy_problems(values)
         escalation = values.get("escalation") or DEFAULT_ESCALATION
         if not problems:
-            problems = self._group_problems(escalation)
+            problems = self._group_problems(escalation) | self._status_problems(values["kind"], values["pause_statuses"])
         if problems:
             raise ValidationFailed("SLA policy is invalid", details={"fields": problems})
         service = values.get("service") or ""
@@ -516,6 +522,33 @@ class SlaService:
         self.session.flush()
         self.services.audit.record("sla_policy_saved", actor, payload={k: v for k, v in values.items()})
         return row
+
+    def _status_problems(self, kind: str, pauses: Sequence[str]) -> dict[str, list[str]]:
+        """A pause status that no record of ``kind`` can take (a typo would pause nothing), judged by
+        ``record_statuses``; no judgement when those are unknown."""
+        known = self.record_statuses(kind)
+        unknown = [status for status in pauses if status not in known]
+        if not known or not unknown:
+            return {}
+        return {"pause_statuses": [f"{kind} records never have status {', '.join(repr(u) for u in unknown)} "
+                                   f"(they have: {', '.join(sorted(known))})"]}
+
+    def record_statuses(self, kind: str) -> set[str]:
+        """The statuses records of ``kind`` can have, as far as can be told: those the deployed processes
+        keeping such records assign as text to their status variable (``ticket_status = "pending"``)
+        or name as resolved or closed, ``cancelled`` (the platform's), and those records already have."""
+        statuses = set(self.session.scalars(select(Ticket.status).where(Ticket.kind == kind).distinct()))
+        for xml, mapping in self.session.execute(select(ProcessDefinition.bpmn_xml, ProcessDefinition.record_mapping)
+                                                 .where(ProcessDefinition.record_mapping.is_not(None))):
+            if not isinstance(mapping, Mapping) or mapping.get("kind") != kind:
+                continue
+            variable = (mapping.get("fields") or {}).get("status")
+            if isinstance(variable, str) and variable.isidentifier():
+                statuses.update(re.findall(rf"\b{variable}\s*=\s*[\"']([\w-]{{1,64}})[\"']", xml or ""))
+            for key in ("resolved_statuses", "closed_statuses"):
+                statuses.update(str(v) for v in mapping.get(key) or ())
+            statuses.add("cancelled")
+        return statuses
 
     def _group_problems(self, escalation: object, levels: Sequence[str] = _REASSIGNING_LEVELS) -> dict[str, list[str]]:
         """A well-formed ``reassign_group`` (of ``levels``) that names no group."""
