@@ -275,7 +275,6 @@ class InstanceRunner:
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
                                        "assigned_user": assigned_user, "candidate_group": candidate_group},
                               actor_name="engine")
-            self._announce(row, view, instance, actor)
         mapping = instance.definition.record_mapping
         if mapping:
             ticket = self.ticket_for(instance)
@@ -285,6 +284,10 @@ class InstanceRunner:
                 if self.on_record_change is not None and (changes or first):
                     self.on_record_change(ticket, changes, actor)
                 write_changes(self.session, ticket)
+        # after the record's sync, so that a message about a new task names the record as this step
+        # left it (a catalog request's first approval named a record without its title)
+        for row, (view, _assigned, _group) in zip(created, opening, strict=True):
+            self._announce(row, view, instance, actor)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

@@ -322,6 +322,9 @@ def test_line_manager_approves_then_fulfilment_and_confirmation(desk: Desk):
     # rita's line manager is mona: the task is in mona's inbox and nobody else's
     approve = desk.task_id(number, "approve_manager", "mona")
     only_in_inbox_of(desk, approve, "mona")
+    # her message names the request with its title (it was sent before the record had one)
+    [asked] = [n for n in desk.notifications("mona") if n["subject"].startswith("Approval needed")]
+    assert asked["subject"].endswith(f"({number}: Standard laptop for rita)"), asked["subject"]
     not_visible(desk, approve, "rita", "bob", "cora", "alex")
     assert_error(desk.client.post(f"/api/v1/tasks/{approve}/complete", headers=desk.auth("rita"),
                                   json={"data": {"approved": True}}), 404)
