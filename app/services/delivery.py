@@ -1135,7 +1135,12 @@ class _Deadline:
         """
         with self._lock:
             # a duplicate of the descriptor, not sock.dup(): a TLS socket cannot be duplicated, its descriptor can
-            self._watched.append(socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno())))
+            duplicate = os.dup(sock.fileno())
+            try:
+                self._watched.append(socket.socket(sock.family, sock.type, sock.proto, duplicate))
+            except BaseException:
+                os.close(duplicate)
+                raise
             if self._timer is None:
                 self._timer = threading.Timer(_until(self.at), self._cut)
                 self._timer.name = self.name

@@ -111,9 +111,9 @@ DYNAMIC_GROUP_PREFIX: Final = "options_from_group:"
 choices are the group's active members (value the username, title the display name)."""
 
 GroupMembers = Callable[[str], Sequence[tuple[str, str]]]
+"""``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
 KnownUsers = Callable[[set[str]], set[str]]
 """``usernames -> those of them the directory knows`` (active users): checks ``"format": "username"`` fields."""
-"""``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
 
 FORM_ERROR_KEY: Final = "_form"
 """Key in ``details["fields"]`` for errors about the submission as a whole (e.g. not an object)."""

@@ -22,6 +22,7 @@ from app.models import (
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
+    Role,
     TaskStatus,
     Ticket,
     User,
@@ -29,7 +30,7 @@ from app.models import (
 from app.models.record import NO_PRIORITY_RANK, PRIORITY_RANKS
 
 from . import policy
-from .audit import AuditLog, json_safe
+from .audit import REFUSED_EVENT, AuditLog, json_safe
 from .bounded import BoundedCache
 from .definitions import DefinitionService
 from .execution import TICKETS, InstanceRunner, saved_open_tasks
@@ -43,6 +44,7 @@ from .forms import (
     validate_start_data,
     validate_submission,
 )
+from .records import task_reaches
 from .start_rights import START_RIGHTS, starter_form
 from .users import group_members
 
@@ -171,11 +173,10 @@ class InstanceService:
 
     @staticmethod
     def _tasks_of(user: User) -> Any:
-        """The ids of the instances with a task the user holds or held (assigned, claimed or
-        completed by them): its participants see an instance even outside its lanes."""
-        return select(HumanTask.instance_id).where(or_(
-            HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
-            HumanTask.completed_by_id == user.id))
+        """The ids of the instances with a task that reaches the user (``records.task_reaches``: in
+        their queue, or claimed or completed by them): its participants see an instance even
+        outside its lanes, as they see its record."""
+        return select(HumanTask.instance_id).where(task_reaches(user))
 
     def may_see(self, user: User, instance: ProcessInstance) -> bool:
         """The user sees the instance: by policy (starter, staff of its lanes), or as one of its
@@ -248,10 +249,14 @@ class InstanceService:
         return {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
 
     def history(self, user: User, instance_id: int) -> list[AuditEvent]:
-        self.get(user, instance_id, action="read_history")  # whoever sees an instance reads its history
-        return list(self.session.scalars(
-            select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
-        ))
+        """The instance's audit events, oldest first: whoever sees an instance reads its history, but for
+        the refused attempts on it, which only auditors and admins read (a requester would otherwise
+        learn which colleagues tried to open their record)."""
+        self.get(user, instance_id, action="read_history")
+        query = select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+        if not (policy.is_admin(user) or user.has_role(Role.AUDITOR)):
+            query = query.where(AuditEvent.event_type != REFUSED_EVENT)
+        return list(self.session.scalars(query.order_by(AuditEvent.seq)))
 
     # -- commands -----------------------------------------------------------------------------
 

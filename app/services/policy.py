@@ -3,9 +3,10 @@
 Rules (issue #2, item 6):
 - a lane's name is a group's name: its members see and may claim the lane's tasks;
 - the instances of a process are seen by the members of its lanes' groups who hold a staff
-  role (agent, approver, process owner): a lane such as "Requesters" whose tasks are each
-  assigned to one requester does not show every requester everyone's instances; anyone else
-  sees the instances they started or hold (or held) a task in;
+  role (agent, process owner): a lane such as "Requesters" whose tasks are each
+  assigned to one requester does not show every requester everyone's instances; approvers see
+  those with a task for their group (by candidate group or lane) or for them; anyone else sees the
+  instances they started or hold (or held) a task in (``records.task_reaches``);
 - a task outside any lane belongs to the instance's starter;
 - a claimed task is completed only by its claimant; admins may reassign;
 - auditors read every instance and its history, but work on no task;
@@ -36,8 +37,12 @@ STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, 
 #: The desk's staff: who raise the processes only staff start (changes, problems) and who set the
 #: hidden fields of a start form (e.g. how long a resolved incident waits for its requester).
 DESK_STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
-#: Who sees every instance of a process with a lane of one of their groups.
-LANE_STAFF_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
+#: Who sees every instance of a process with a lane of one of their groups. Not approvers: they see
+#: the instances (and records) whose tasks reach them, not every change their CAB lane appears in.
+LANE_STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
+#: Whose group's open or done tasks (by candidate group or lane) show them the task's instance and
+#: record. Not a plain requester's: a "Requesters" lane member works their own tasks, and sees no more.
+TASK_GROUP_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
 #: Who cancels the process of any record they see (admins too: they cancel anything).
 CANCEL_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
 #: Record statuses before anyone works on the record: its requester may still withdraw it.

@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy import Select, asc, bindparam, desc, false, func, or_, select, update
+from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
@@ -209,6 +209,25 @@ _TICKET_OF_INSTANCE = select(Ticket).where(Ticket.instance_id == bindparam("inst
 _USER_NAMED = select(User).where(User.username == bindparam("username"))
 
 
+def _unset(column: Any) -> Any:
+    return or_(column.is_(None), column == "")
+
+
+def task_reaches(user: User) -> Any:
+    """The condition (over HumanTask) of the tasks that show ``user`` their instance and its record:
+    those assigned to them, claimed or completed by them, and, for staff of ``policy.TASK_GROUP_ROLES``,
+    those for their group by ``policy.is_candidate`` (by candidate group or, without one, by lane),
+    whatever their state. A group member without such a role (a requester in a lane's group) works
+    the group's tasks but sees no more of them."""
+    mine = [HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
+            HumanTask.completed_by_id == user.id]
+    groups = sorted(user.group_names) if user.has_role(*policy.TASK_GROUP_ROLES) else []
+    if groups:
+        mine.append(and_(_unset(HumanTask.assigned_user), HumanTask.candidate_group.in_(groups)))
+        mine.append(and_(_unset(HumanTask.assigned_user), _unset(HumanTask.candidate_group), HumanTask.lane.in_(groups)))
+    return or_(*mine)
+
+
 class RecordService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, notifications: NotificationService) -> None:
         self.session = session
@@ -343,25 +362,16 @@ class RecordService:
 
     def may_see(self, user: User, ticket: Ticket) -> bool:
         """Staff (``STAFF_ROLES``) see every record; anyone else the records they requested, that are
-        assigned to them or their group, and those whose process has or had a task for them: assigned to,
-        claimed or completed by them, or in a lane of their group (an approver's vote, say)."""
+        assigned to them or their group, and those whose process has or had a task for them
+        (``task_reaches``: an approver's vote, say)."""
         if user.has_role(*STAFF_ROLES):
             return True
         if (ticket.requester_id == user.id or ticket.assignee_id == user.id
                 or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names)):
             return True
         return ticket.instance_id is not None and self.session.scalar(
-            self._tasks_for(user).where(HumanTask.instance_id == ticket.instance_id).limit(1)) is not None
-
-    @staticmethod
-    def _tasks_for(user: User) -> Select[Any]:
-        """Tasks (their ids) that show ``user`` the record of their instance (see ``may_see``)."""
-        mine = [HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id,
-                HumanTask.completed_by_id == user.id]
-        lanes = sorted(policy.lane_groups(user))
-        if lanes:
-            mine.append(HumanTask.candidate_group.in_(lanes))
-        return select(HumanTask.id).where(or_(*mine))
+            select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == ticket.instance_id).limit(1)
+        ) is not None
 
     def get(self, user: User, number: str, action: str = "read") -> Ticket:
         ticket = self.session.scalar(select(Ticket).where(Ticket.number == number.upper()))
@@ -373,6 +383,13 @@ class RecordService:
             raise NotFound(f"no record {number}")
         return ticket
 
+    def visible_numbers(self, user: User, instance_ids: Collection[int]) -> dict[int, str]:
+        """``{instance id: record number}`` of the records of ``instance_ids`` that ``user`` may see."""
+        if not instance_ids:
+            return {}
+        query = select(Ticket.instance_id, Ticket.number).where(Ticket.instance_id.in_(sorted(instance_ids)))
+        return {instance_id: number for instance_id, number in self.session.execute(self._visible(user, query))}
+
     def visible(self, user: User, query: Select[Any]) -> Select[Any]:
         """``query`` (over Ticket) narrowed to the records ``user`` may see."""
         return self._visible(user, query)
@@ -383,7 +400,8 @@ class RecordService:
         groups = sorted(user.group_names)
         return query.where(or_(Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
                                Ticket.assignment_group.in_(groups) if groups else false(),
-                               self._tasks_for(user).where(HumanTask.instance_id == Ticket.instance_id).exists()))
+                               select(HumanTask.id).where(task_reaches(user),
+                                                          HumanTask.instance_id == Ticket.instance_id).exists()))
 
     def list_tickets(self, user: User, filters: Mapping[str, Any], sort: str, page: int, per_page: int) -> tuple[list[Ticket], int]:
         query: Select[Any] = select(Ticket)

@@ -67,6 +67,7 @@ and the scheduler's later duties, still run.
 from __future__ import annotations
 
 import copy
+import html
 import json
 import logging
 import re
@@ -495,14 +496,16 @@ class SlaService:
         if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
             self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
             raise PermissionDenied("changing SLA policies needs the process_owner role")
-        if values.get("kind") in DEFAULT_PAUSES and values.get("pause_statuses") is None:
+        said_pauses = values.get("pause_statuses")
+        if values.get("kind") in DEFAULT_PAUSES and said_pauses is None:
             # not said: the kind's default, not "pause never" (a policy saved without the field
             # silently stopped pausing incidents that wait on the customer)
             values = {**values, "pause_statuses": list(DEFAULT_PAUSES[values["kind"]])}
         problems = policy_problems(values)
         escalation = values.get("escalation") or DEFAULT_ESCALATION
         if not problems:
-            problems = self._group_problems(escalation) | self._status_problems(values["kind"], values["pause_statuses"])
+            # only the statuses the caller named are judged: the default is the platform's own
+            problems = self._group_problems(escalation) | self._status_problems(values["kind"], said_pauses or [])
         if problems:
             raise ValidationFailed("SLA policy is invalid", details={"fields": problems})
         service = values.get("service") or ""
@@ -544,7 +547,8 @@ class SlaService:
                 continue
             variable = (mapping.get("fields") or {}).get("status")
             if isinstance(variable, str) and variable.isidentifier():
-                statuses.update(re.findall(rf"\b{variable}\s*=\s*[\"']([\w-]{{1,64}})[\"']", xml or ""))
+                # scripts sit in elements and attributes alike: read them with the XML escapes undone
+                statuses.update(re.findall(rf"\b{variable}\s*=\s*[\"']([\w-]{{1,64}})[\"']", html.unescape(xml or "")))
             for key in ("resolved_statuses", "closed_statuses"):
                 statuses.update(str(v) for v in mapping.get(key) or ())
             statuses.add("cancelled")

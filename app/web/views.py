@@ -253,12 +253,8 @@ def tasks() -> str:
         counts = {name: svc.tasks.list_tasks(user, mine=name == "mine", process_id=process_id, page=1,
                                              per_page=1)[1] for name in TABS}
         definitions, _total = svc.definitions.list_latest(1, int(current_app.config["PER_PAGE_MAX"]))
-        # The record numbers the user may open (the record page answers 404 to the others).
-        # One look-up per instance of the page: RecordService has no batch of them yet.
-        records = {instance_id: svc.records.for_instance(instance_id)
-                   for instance_id in {t.instance_id for t in rows if (t.instance.data or {}).get("record_number")}}
-        linked = {instance_id: ticket.number for instance_id, ticket in records.items()
-                  if ticket is not None and svc.records.may_see(user, ticket)}
+        # The record numbers the user may open (the record page answers 404 to the others), in one query.
+        linked = svc.records.visible_numbers(user, {t.instance_id for t in rows})
         return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows), "linked": linked,
                 "claimable": {t.id for t in rows if may_claim(user, t)},
                 "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
@@ -352,6 +348,8 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
         # How the record's coded details read (their forms' option titles), as on the record page.
         detail["titles"] = (svc.records.value_titles([detail["record"]]).get(detail["record"].id, {})
                             if detail["record"] is not None else {})
+        # linked only for those who may open it (the record page answers 404 to the others)
+        detail["record_visible"] = detail["record"] is not None and svc.records.may_see(user, detail["record"])
         return detail
 
     detail = unit_of_work(read)
@@ -360,6 +358,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     may_work, refusal = policy.may_work_task(user, task, task.instance) if ready else (False, "")
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
+                           record_visible=detail["record_visible"],
                            instructions=detail["instructions"], documentation=detail["documentation"],
                            context=_context_lines(detail["context"], task.process_id, detail["titles"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,

@@ -76,3 +76,29 @@ def test_an_approver_sees_the_change_they_vote_on_and_their_comment_answers_nobo
     stops = [e for e in desk.history(desk.record(number)["instance_id"])
              if e["type"] == "sla_stop" and "comment by cab1" in e["payload"]["reason"]]
     assert stops == []
+
+
+def test_a_lane_approver_sees_the_record_of_the_step_in_their_lane(desk: Desk):
+    # the emergency CAB's approval has no assignee and no candidate group: its lane names the group
+    number, instance_id = raise_change(desk, "emergency")
+    assert "ecab_approve" in desk.ready(number)
+    response = desk.client.get(f"/api/v1/tickets/{number}", headers=desk.auth("emma"))
+    assert response.status_code == 200, response.get_json()
+    assert desk.client.get(f"/api/v1/instances/{instance_id}", headers=desk.auth("emma")).status_code == 200
+    assert_error(desk.client.get(f"/api/v1/tickets/{number}", headers=desk.auth("cab1")), 404)
+
+
+def test_an_approver_reads_no_instance_or_history_their_record_view_would_hide(desk: Desk):
+    number, instance_id = raise_change(desk)
+    desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("alex"), json={"body": "Secret plan"})
+    # cab1's CAB lane is in the change process, but no task of this change reaches them
+    for path in (f"/api/v1/instances/{instance_id}", f"/api/v1/instances/{instance_id}/history"):
+        assert_error(desk.client.get(path, headers=desk.auth("cab1")), 404)
+    listed = desk.client.get("/api/v1/instances?process_id=change_enablement", headers=desk.auth("cab1")).get_json()
+    assert [i["id"] for i in listed["items"]] == []
+    # cab1's refused attempts are in the history for auditors, not for the change's other readers
+    types = {who: [e["type"] for e in desk.client.get(f"/api/v1/instances/{instance_id}/history",
+                                                         headers=desk.auth(who)).get_json()["events"]]
+             for who in ("alex", "aude")}
+    assert "access_denied" in types["aude"] and "access_denied" not in types["alex"]
+    assert "comment_added" in types["alex"]
