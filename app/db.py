@@ -128,9 +128,10 @@ def begin_write(session: Session) -> None:
         session.execute(text("UPDATE process_instance SET id = id WHERE 1 = 0"))
 
 
-#: List endpoints count matches up to this many; beyond it the total is reported as a lower bound.
 #: The escape character of LIKE patterns made with :func:`like_literal`.
 LIKE_ESCAPE = "\\"
+#: Keywords of a text search (catalog, knowledge) that are matched; the rest are ignored.
+SEARCH_WORDS = 8
 
 
 def like_literal(text: str) -> str:
@@ -139,6 +140,7 @@ def like_literal(text: str) -> str:
     return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
+#: List endpoints count matches up to this many; beyond it the total is reported as a lower bound.
 COUNT_CAP = 1000
 #: The highest page number a list takes (the API refuses more, the pages show that page): a page
 #: past the end is empty, but an offset past the database's integer range is an error.

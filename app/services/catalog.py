@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.db import LIKE_ESCAPE, like_literal
+from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
 
@@ -38,6 +38,13 @@ def is_request_form(name: str) -> bool:
             and len(name) > len(REQUEST_FORM_PREFIX) + len(".json"))
 
 
+def _has_words(item: CatalogItem, words: list[str], reworded: Callable[[str], str]) -> bool:
+    """Every one of ``words`` (lower case) is in the item's code, name or description, as stored or reworded."""
+    stored = [item.name, item.description or ""]
+    said = " \n".join([item.code, *stored, *(reworded(text) for text in stored if text)]).lower()
+    return all(word in said for word in words)
+
+
 class CatalogService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, instances: InstanceService,
                  records: RecordService) -> None:
@@ -58,13 +65,19 @@ class CatalogService:
             "status": item.status,
         }
 
-    def tree(self, user: User, q: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
-        """Categories as a tree, each with its items; published items only unless staff asks."""
+    def tree(self, user: User, q: str | None = None, category: str | None = None,
+             reworded: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+        """Categories as a tree, each with its items; published items only unless staff asks.
+
+        Each keyword of ``q`` (the first ``SEARCH_WORDS``) must be in an item's code, name or
+        description; with ``reworded`` (a page's translation of names and descriptions) also as
+        reworded, matched here instead of in SQL, since the database holds only the stored words."""
+        words = (q or "").lower().split()[:SEARCH_WORDS]
         query = select(CatalogItem)
         if not user.has_role(Role.PROCESS_OWNER, Role.ADMIN):
             query = query.where(CatalogItem.status == ItemStatus.PUBLISHED)
         # Keywords and category codes are matched literally: LIKE's wildcards are escaped.
-        for word in (q or "").lower().split()[:8]:
+        for word in words if reworded is None else ():
             needle = f"%{like_literal(word)}%"
             query = query.where(or_(func.lower(CatalogItem.name).like(needle, escape=LIKE_ESCAPE),
                                     func.lower(CatalogItem.description).like(needle, escape=LIKE_ESCAPE),
@@ -73,6 +86,8 @@ class CatalogService:
             query = query.where(or_(CatalogItem.category_code == category,
                                     CatalogItem.category_code.like(f"{like_literal(category)}.%", escape=LIKE_ESCAPE)))
         items = list(self.session.scalars(query.order_by(CatalogItem.name)))
+        if reworded is not None and words:
+            items = [item for item in items if _has_words(item, words, reworded)]
         categories = list(self.session.scalars(select(CatalogCategory).order_by(CatalogCategory.position, CatalogCategory.code)))
         nodes: dict[str, dict[str, Any]] = {c.code: {"code": c.code, "name": c.name, "children": [], "items": []}
                                             for c in categories}

@@ -6,7 +6,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
-from app.db import LIKE_ESCAPE, like_literal
+from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import NotFound, ValidationFailed
 from app.models import KnowledgeArticle, Ticket, User
 
@@ -48,7 +48,7 @@ class KnowledgeService:
 
     def search(self, q: str | None, page: int, per_page: int) -> tuple[list[KnowledgeArticle], int]:
         query: Select[tuple[KnowledgeArticle]] = select(KnowledgeArticle).where(KnowledgeArticle.status == "published")
-        for word in (q or "").lower().split()[:8]:
+        for word in (q or "").lower().split()[:SEARCH_WORDS]:
             # the words are literal text: a % or _ in them matches only itself (as in ticket search)
             needle = f"%{like_literal(word)}%"
             query = query.where(or_(*(func.lower(col).like(needle, escape=LIKE_ESCAPE) for col in (

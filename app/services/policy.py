@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from app.models import HumanTask, ProcessInstance, Role, Ticket, User
+from app.models import HumanTask, ProcessInstance, Role, TaskStatus, Ticket, User
 
 STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
 #: The desk's staff: who raise the processes only staff start (changes, problems) and who set the
@@ -139,6 +139,20 @@ def may_work_task(user: User, task: HumanTask, instance: ProcessInstance) -> tup
         return False, "the task is claimed by someone else"
     reason = outside_queue(user, task, instance, claimed=task.claimed_by_id == user.id)
     return reason is None, reason or ""
+
+
+def may_claim(user: User, task: HumanTask) -> bool:
+    """Whether claiming the task means something for the user (the pages offer "Claim" then): open
+    and unclaimed in a queue shared by a group (its candidate group or lane), one the user may work
+    on (:func:`may_work_task`: not an admin outside the queue, not an auditor), and one whose
+    separation of duties does not leave them out. A task assigned to one person, or belonging to the
+    starter alone, is theirs without a claim."""
+    if task.state != TaskStatus.READY or task.claimed_by_id is not None or task.assigned_user:
+        return False
+    if not (task.candidate_group or task.lane):
+        return False
+    allowed, _reason = may_work_task(user, task, task.instance)
+    return allowed and not excludes(task, user.username)
 
 
 def outside_queue(user: User, task: HumanTask, instance: ProcessInstance, *, claimed: bool,

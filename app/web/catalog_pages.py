@@ -38,8 +38,6 @@ from .views import bp, signed_in_user
 #: Longest search text and category code taken from the address (longer ones are cut).
 MAX_QUERY = 200
 MAX_CATEGORY = 32
-#: Keywords of a search matched (CatalogService.tree reads as many).
-MAX_WORDS = 8
 CURRENCY = "EUR"
 
 #: Who approves, in the words the catalog shows (keys from CatalogService.expected_approval).
@@ -105,17 +103,14 @@ def catalog() -> str:
     category = request.args.get("category", "").strip()[:MAX_CATEGORY]
     svc = services()
 
+    translate = translator(CATALOG_SCOPE)
     # In another language the search matches the names and descriptions the page shows (the
-    # catalog's translation, which only the pages read) as well as the stored English and codes:
-    # the service lists the category's items and the page keeps those every keyword matches.
-    in_words = bool(q) and page_language() != "en"
+    # catalog's translation, which only the pages read) as well as the stored English and codes.
+    reworded = translate if q and page_language() != "en" else None
 
     def read() -> dict[str, Any]:
         everything = svc.catalog.tree(user)
-        if in_words:
-            found = svc.catalog.tree(user, None, category or None)
-        else:
-            found = svc.catalog.tree(user, q or None, category or None) if q or category else everything
+        found = svc.catalog.tree(user, q or None, category or None, reworded) if q or category else everything
         for node, _depth in _walk(found):
             node["items"] = [_facts(i, svc.catalog.expected_approval(i["approval"], i["cost"], user))
                              for i in node["items"]]
@@ -123,9 +118,6 @@ def catalog() -> str:
                 "path": svc.catalog.category_path(category) if category else []}
 
     page = unit_of_work(read)
-    translate = translator(CATALOG_SCOPE)
-    if in_words:
-        page["found"] = _keep_matching(page["found"], q, translate)
     for tree in (page["everything"], page["found"]) if page["found"] is not page["everything"] else (page["found"],):
         for node, _depth in _walk(tree):
             node["name"] = translate(node["name"])
@@ -134,26 +126,6 @@ def catalog() -> str:
     return render_template("catalog.html", active="catalog", q=q, category=category, categories=categories,
                            tree=page["found"], path=_path(page["path"], translate), total=_count(page["found"]),
                            searching=bool(q or category))
-
-
-def _keep_matching(nodes: list[dict[str, Any]], q: str, translate: Translate) -> list[dict[str, Any]]:
-    """The categories of ``nodes`` (pruned as ``CatalogService.tree`` prunes a search) with the
-    items each of whose keywords (as many as the service reads) is in the item's code, name or
-    description, as stored or as the page shows them."""
-    words = q.lower().split()[:MAX_WORDS]
-
-    def matches(item: dict[str, Any]) -> bool:
-        texts = [item["code"], item["name"], item["description"] or ""]
-        texts += [translate(text) for text in texts[1:] if text]
-        said = " \n".join(texts).lower()
-        return all(word in said for word in words)
-
-    def prune(node: dict[str, Any]) -> bool:
-        node["items"] = [item for item in node["items"] if matches(item)]
-        node["children"] = [child for child in node["children"] if prune(child)]
-        return bool(node["items"] or node["children"])
-
-    return [node for node in nodes if prune(node)]
 
 
 def _in_words(item: dict[str, Any], translate: Translate) -> dict[str, Any]:

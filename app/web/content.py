@@ -65,15 +65,10 @@ def instance_translator(process_id: str) -> Translate:
     """``text -> text in the page's language`` for what an instance of ``process_id`` shows: its
     process's content, and for a catalog request also the catalog's (the item's request form it
     was started with is translated by the catalog's file)."""
-    own = translations(process_id)
-    catalog = translations(CATALOG_SCOPE) if process_id == REQUEST_PROCESS else {}
-
     def translate(text: str) -> str:
         if not text:
-            return text
-        deployed = own.get(text)
-        if deployed is None:
-            deployed = catalog.get(text)
+            return text  # gettext("") is the catalog's header
+        deployed = deployed_text(process_id, text)
         return deployed if deployed is not None else str(gettext(text))
 
     return translate

@@ -256,7 +256,7 @@ def tasks() -> str:
         # The record numbers the user may open (the record page answers 404 to the others), in one query.
         linked = svc.records.visible_numbers(user, {t.instance_id for t in rows})
         return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows), "linked": linked,
-                "claimable": {t.id for t in rows if may_claim(user, t)},
+                "claimable": {t.id for t in rows if policy.may_claim(user, t)},
                 "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
                               for d in definitions]}
 
@@ -267,19 +267,6 @@ def tasks() -> str:
     # A record's priority worded as the record pages word it (a change's risk "high" -> "High").
     return render_template("tasks.html", active="tasks", tab=tab, process_id=process_id, sort=sort, page=page,
                            pages=pages, user=user, values=RecordValues(), **found)
-
-
-def may_claim(user: User, task: Any) -> bool:
-    """Offer "Claim" on a task: one open and unclaimed in a queue shared by a group (its candidate
-    group or lane), that the user may work on (``policy.may_work_task``: not an admin outside the
-    queue, not an auditor) and whose separation of duties does not leave them out. A task assigned
-    to one person, or belonging to the starter alone, is theirs without a claim."""
-    if task.state != TaskStatus.READY or task.claimed_by_id is not None or task.assigned_user:
-        return False
-    if not (task.candidate_group or task.lane):
-        return False
-    allowed, _reason = policy.may_work_task(user, task, task.instance)
-    return allowed and not policy.excludes(task, user.username)
 
 
 @bp.post("/tasks/<int:task_id>/claim")
@@ -363,7 +350,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
                            context=_context_lines(detail["context"], task.process_id, detail["titles"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
                            claimed_by_me=task.claimed_by_id == user.id, may_work=may_work,
-                           may_claim=may_claim(user, task),
+                           may_claim=policy.may_claim(user, task),
                            refusal=reason_text(refusal)), status
 
 
@@ -394,9 +381,8 @@ def _context_lines(context: list[dict[str, Any]], process_id: str,
                 text: Any = translate_joined(translate, entry["display"], ", ",
                                              lambda listed, choice: _("%(choices)s, %(choice)s", choices=listed,
                                                                       choice=choice))
-            elif isinstance(value, str) and deployed_text(process_id, value) is not None:
-                text = deployed_text(process_id, value)  # a choice without a title of its own
-            else:
-                text = show(value)
+            else:  # a choice without a title of its own may have a deployed translation
+                deployed = deployed_text(process_id, value) if isinstance(value, str) else None
+                text = deployed if deployed is not None else show(value)
             lines.append((label, text))
     return lines
