@@ -73,10 +73,15 @@ class DefinitionView(MethodView):
     @blp.response(200, DefinitionDetailOut)
     @blp.doc(security=[{"bearer": []}])
     def get(self, process_id: str) -> dict[str, Any]:
-        """All versions of one process, with running-instance counts per version."""
-        current_user()
+        """All versions of one process, with running-instance counts per version (staff only)."""
+        user = current_user()
         svc = services()
-        rows = unit_of_work(lambda: svc.definitions.versions(process_id))
+
+        def read() -> list[Any]:
+            svc.definitions.require_reader(user, process_id)
+            return svc.definitions.versions(process_id)
+
+        rows = unit_of_work(read)
         running = svc.definitions.running_counts(process_id)
         names = _usernames({r.deployed_by_id for r in rows})
         versions = [version_dict(r, names.get(r.deployed_by_id or 0), running.get(r.version, 0)) for r in rows]
@@ -88,8 +93,14 @@ class DefinitionXmlView(MethodView):
     @blp.arguments(BpmnQuery, location="query")
     @blp.doc(security=[{"bearer": []}], responses={"200": {"description": "BPMN XML", "content": {"application/xml": {}}}})
     def get(self, args: dict[str, Any], process_id: str) -> Response:
-        """The BPMN XML of a version (latest by default)."""
-        current_user()
-        row = unit_of_work(lambda: services().definitions.version(process_id, args.get("version")))
+        """The BPMN XML of a version (latest by default; staff only)."""
+        user = current_user()
+        svc = services()
+
+        def read() -> Any:
+            svc.definitions.require_reader(user, process_id)
+            return svc.definitions.version(process_id, args.get("version"))
+
+        row = unit_of_work(read)
         return Response(row.bpmn_xml, mimetype="application/xml",
                         headers={"Content-Disposition": f'inline; filename="{row.filename}"'})

@@ -26,6 +26,7 @@ from app.models import (
     User,
 )
 
+from . import policy
 from .audit import AuditLog
 from .content_texts import (
     CATALOG_SCOPE,
@@ -341,6 +342,15 @@ class DefinitionService:
         return DeployedVersion(process.process_id, version, True, row.id)
 
     # -- reading ------------------------------------------------------------------------------
+
+    def require_reader(self, user: User, process_id: str | None = None) -> None:
+        """PermissionDenied (and a refusal in the audit chain) unless ``user`` may read process
+        definitions beyond their names (``policy.may_read_definitions``): XML, versions, counts."""
+        if not policy.may_read_definitions(user):
+            where: dict[str, Any] = {} if process_id is None else {"process_id": process_id}
+            self.audit.refuse(user, "read_definition", reason="needs a staff role", **where)
+            raise PermissionDenied("reading process definitions needs one of the roles "
+                                   + ", ".join(str(r) for r in policy.DEFINITION_READER_ROLES), details=where or None)
 
     def latest(self, process_id: str) -> ProcessDefinition:
         row = self.session.scalar(_LATEST, {"process_id": process_id})

@@ -23,6 +23,11 @@ Rules (issue #2, item 6):
   The hidden fields of a start form (``ui:widget`` hidden: nobody is shown them) are set by the
   staff (``DESK_STAFF_ROLES``) only: anyone else's start keeps their defaults. A diagram starting a
   process on someone's behalf (``start_process`` operator) is not checked;
+- process definitions (``may_read_definitions``): every signed-in user sees the list of deployed
+  processes (names and versions: what there is to start), but a diagram's XML, its versions with
+  their running-instance counts and the process pages are read by the staff who run, own or audit
+  the processes (``DEFINITION_READER_ROLES``): a diagram holds the desk's rules (approval
+  thresholds, routing, scripts) that requesters and approvers have no need to read;
 - an object the caller may not see answers 404 (no existence leak), one they see but may not
   change answers 403.
 """
@@ -45,12 +50,18 @@ LANE_STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
 TASK_GROUP_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
 #: Who cancels the process of any record they see (admins too: they cancel anything).
 CANCEL_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
+#: Roles that read process definitions: their XML, versions and running counts.
+DEFINITION_READER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
 #: Record statuses before anyone works on the record: its requester may still withdraw it.
 WITHDRAWABLE_STATUSES = frozenset({"new", "submitted", "awaiting_approval"})
 
 
 def is_admin(user: User) -> bool:
     return user.has_role(Role.ADMIN)
+
+
+def may_read_definitions(user: User) -> bool:
+    return user.has_role(*DEFINITION_READER_ROLES)
 
 
 def is_read_only(user: User) -> bool:

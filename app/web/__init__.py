@@ -27,6 +27,8 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from app.services import policy
+
 from . import auth
 from .content import init_content
 from .errors import error_page, not_found_page, optional_url
@@ -51,9 +53,11 @@ def init_web(app: Flask) -> None:
     @app.context_processor
     def _page_globals() -> dict[str, Any]:
         locale = page_language()
-        return {"web_user": auth.current_user(), "csrf_token": auth.csrf_token, "csrf_field": auth.CSRF_FIELD,
+        user = auth.current_user()
+        return {"web_user": user, "csrf_token": auth.csrf_token, "csrf_field": auth.CSRF_FIELD,
                 "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
-                "optional_url": optional_url}
+                "optional_url": optional_url,
+                "may_read_processes": user is not None and policy.may_read_definitions(user)}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

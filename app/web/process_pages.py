@@ -20,6 +20,10 @@
   409 ``conflict`` whose details name ``base_version``, ``latest_version``, ``deployed_by`` and
   ``deployed_at`` (``DefinitionService.deploy``). Without ``base_version`` (older clients) the save
   is not checked.
+
+Every page here is for the readers of process definitions (``policy.may_read_definitions``:
+agents, process owners, admins, auditors); anyone else gets the 403 page, and the menu leaves the
+area out for them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import ProcessdeskError, ValidationFailed
-from app.models import Role, User
+from app.models import ProcessDefinition, Role, User
 from app.services.definitions import MAX_VERSION, DeployResult
 
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
@@ -88,6 +92,7 @@ def _list_page(errors: list[dict[str, Any]] | None = None, message: str | None =
     svc = services()
 
     def read() -> list[dict[str, Any]]:
+        svc.definitions.require_reader(user)
         items, _total = svc.definitions.list_latest(1, PER_PAGE)
         return [{"definition": i["definition"], "versions": svc.definitions.versions(i["definition"].process_id),
                  "running": svc.definitions.running_counts(i["definition"].process_id)} for i in items]
@@ -133,6 +138,7 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
     wanted = _version_arg()
 
     def read() -> dict[str, Any]:
+        svc.definitions.require_reader(user, process_id)
         rows = svc.definitions.versions(process_id)
         shown = svc.definitions.version(process_id, wanted) if wanted else rows[-1]
         return {"rows": rows, "shown": shown, "running": svc.definitions.running_counts(process_id),
@@ -157,8 +163,7 @@ def process(process_id: str) -> Any:
 
 @bp.route("/processes/<process_id>/bpmn")
 def process_bpmn(process_id: str) -> Response:
-    signed_in_user()
-    row = unit_of_work(lambda: services().definitions.version(process_id, _version_arg()))
+    row = _readable_version(process_id)
     return Response(row.bpmn_xml, mimetype="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{row.filename}"'})
 
@@ -166,9 +171,19 @@ def process_bpmn(process_id: str) -> Response:
 @bp.route("/processes/<process_id>/diagram.xml")
 def process_diagram(process_id: str) -> Response:
     """The XML the page's viewer or editor draws (inline, same data as the download)."""
-    signed_in_user()
-    row = unit_of_work(lambda: services().definitions.version(process_id, _version_arg()))
-    return Response(row.bpmn_xml, mimetype="application/xml")
+    return Response(_readable_version(process_id).bpmn_xml, mimetype="application/xml")
+
+
+def _readable_version(process_id: str) -> ProcessDefinition:
+    """The ``?version=`` (else latest) of ``process_id``, for a signed-in reader of definitions."""
+    user = signed_in_user()
+    svc = services()
+
+    def read() -> ProcessDefinition:
+        svc.definitions.require_reader(user, process_id)
+        return svc.definitions.version(process_id, _version_arg())
+
+    return unit_of_work(read)
 
 
 def _error_list(err: ProcessdeskError) -> list[dict[str, Any]]:
@@ -209,8 +224,14 @@ def process_save(process_id: str) -> Any:
 @bp.route("/processes/<process_id>/compare")
 def process_compare(process_id: str) -> Any:
     """Two versions side by side; static/js/modeler.js marks what differs between them."""
-    signed_in_user()
-    rows = unit_of_work(lambda: services().definitions.versions(process_id))
+    user = signed_in_user()
+    svc = services()
+
+    def read() -> list[ProcessDefinition]:
+        svc.definitions.require_reader(user, process_id)
+        return svc.definitions.versions(process_id)
+
+    rows = unit_of_work(read)
     numbers = [r.version for r in rows]
 
     def pick(name: str, default: int) -> int:

@@ -27,7 +27,10 @@ def test_authorization_matrix(client, auth, services):
             matrix.append((user, method, path, body, expected))
 
     row(EVERYONE, "GET", "/api/v1/definitions", 200)
-    row(EVERYONE, "GET", "/api/v1/definitions/lane_ticket", 200)
+    row(("alex", "olga", "aude", "ada"), "GET", "/api/v1/definitions/lane_ticket", 200)
+    row(("rita", "rick", "amy"), "GET", "/api/v1/definitions/lane_ticket", 403)
+    row(("alex", "olga", "aude", "ada"), "GET", "/api/v1/definitions/lane_ticket/bpmn", 200)
+    row(("rita", "rick", "amy"), "GET", "/api/v1/definitions/lane_ticket/bpmn", 403)
     row(EVERYONE, "GET", "/api/v1/tasks", 200)
     row(EVERYONE, "GET", "/api/v1/instances", 200)
     # instance A: own for rita, lane-visible for alex (agent), foreign for rick and olga; amy (approver)

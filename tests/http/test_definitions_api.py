@@ -44,14 +44,35 @@ def test_definition_listing_detail_and_xml(client, auth):
     assert listing["total"] == 5 and len(listing["items"]) == 2 and listing["per_page"] == 2
     assert listing["items"][0]["process_id"] == "child_flow" and listing["items"][0]["deployed_by"] == "olga"
     start(client, auth("rita"), "simple_request")
-    detail = client.get("/api/v1/definitions/simple_request", headers=auth("rita")).get_json()
+    detail = client.get("/api/v1/definitions/simple_request", headers=auth("alex")).get_json()
     assert detail["latest"]["version"] == 1 and detail["latest"]["running_instances"] == 1
     assert detail["latest"]["deployed_by"] == "olga" and detail["latest"]["deployed_at"]
-    xml = client.get("/api/v1/definitions/simple_request/bpmn?version=1", headers=auth("rita"))
+    xml = client.get("/api/v1/definitions/simple_request/bpmn?version=1", headers=auth("aude"))
     assert xml.status_code == 200 and xml.mimetype == "application/xml"
     assert b'<bpmn:process id="simple_request"' in xml.data
-    assert_error(client.get("/api/v1/definitions/simple_request/bpmn?version=7", headers=auth("rita")), 404)
-    assert_error(client.get("/api/v1/definitions/nope", headers=auth("rita")), 404)
+    assert_error(client.get("/api/v1/definitions/simple_request/bpmn?version=7", headers=auth("alex")), 404)
+    assert_error(client.get("/api/v1/definitions/nope", headers=auth("alex")), 404)
+
+
+def test_only_staff_read_a_definition_beyond_its_name(client, auth, services):
+    """Requesters and approvers see the list (what there is to start) but not the diagrams' XML
+    or the versions with their running counts; each refusal is in the audit chain."""
+    deploy_all(client, auth("olga"))
+    for who in ("rita", "abe"):
+        assert client.get("/api/v1/definitions", headers=auth(who)).status_code == 200
+        for path in ("/api/v1/definitions/simple_request", "/api/v1/definitions/simple_request/bpmn",
+                     "/api/v1/definitions/simple_request/bpmn?version=1"):
+            body = assert_error(client.get(path, headers=auth(who)), 403, "forbidden")
+            assert body["details"]["process_id"] == "simple_request" and "auditor" in body["message"]
+    for who in ("alex", "olga", "aude", "ada"):
+        assert client.get("/api/v1/definitions/simple_request/bpmn", headers=auth(who)).status_code == 200
+    from sqlalchemy import select
+
+    from app.models import AuditEvent
+
+    denied = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied")).all()
+    assert sorted((e.actor, e.payload["action"], e.payload["process_id"]) for e in denied) == sorted(
+        [(who, "read_definition", "simple_request") for who in ("rita", "abe") for _ in range(3)])
 
 
 def test_deploy_needs_process_owner(client, auth, services):

@@ -209,3 +209,21 @@ def test_saving_the_same_diagram_in_another_layout_makes_no_version(web, desk, s
     assert same.get_json()["changed"] is False and same.get_json()["versions"] == [1]
     changed = web.post("/processes/incident_management/save", {"xml": relabelled()})
     assert changed.get_json()["changed"] is True and changed.get_json()["versions"] == [1, 2]
+
+
+def test_requesters_and_approvers_are_kept_out_of_the_process_area(web, desk):
+    """The process pages read definitions beyond their names: staff only, and the menu hides the
+    area from everyone else (the start pages and the catalog are theirs)."""
+    for who in ("rita", "cab1"):
+        web.login(who)
+        home = text_of(web.get("/"))
+        assert 'href="/processes"' not in home and 'href="/tasks"' in home
+        for path in ("/processes", "/processes/incident_management", "/processes/incident_management/bpmn",
+                     "/processes/incident_management/diagram.xml", "/processes/incident_management/compare"):
+            response = web.get(path)
+            assert response.status_code == 403, (who, path, response.status_code)
+            assert b"<bpmn:definitions" not in response.get_data()
+        web.logout()
+    web.login("aude")
+    assert 'href="/processes"' in text_of(web.get("/"))
+    assert web.get("/processes/incident_management/diagram.xml").status_code == 200
