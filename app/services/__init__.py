@@ -91,6 +91,7 @@ class Services:
     def records(self) -> RecordService:
         service = RecordService(self.session, self.audit, self.runtime.clock, self.notifications)
         service.on_answer = self._record_changed
+        service.on_requester_reply = self.linked_updates.requester_replied
         return service
 
     @cached_property

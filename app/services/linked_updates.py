@@ -19,6 +19,16 @@ record is complete and stored: the waiting instance then reads the record as the
 in the same transaction, so both commit or neither does. Its own record may move in turn and
 tell others; a transaction sends at most ``MAX_DELIVERIES`` messages, so two diagrams that
 answer each other's news cannot loop.
+
+The same way, a comment by a record's requester is passed to the record's own running instance as
+the message ``requester_reply`` (``REPLY_MESSAGE``), if its diagram catches one and waits for it
+now, with the payload::
+
+    {"number": "INC-000001", "comment_id": 12, "comment": "It happens on every export.", "author": "rita"}
+
+(the incident process ends a wait on the customer with it). A requester's comment is never
+refused for it: an instance that does not wait, or is busy, is left as it is, and the comment's
+notification still reaches the people on the record.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from sqlalchemy.orm import Session
 from app.db import TRANSACTION_SCOPED, get_by_id
 from app.engine import MessageNotExpected
 from app.errors import ProcessdeskError
-from app.models import InstanceStatus, ProcessDefinition, ProcessInstance, Ticket, TicketLink
+from app.models import InstanceStatus, ProcessDefinition, ProcessInstance, Ticket, TicketComment, TicketLink
 
 if TYPE_CHECKING:
     from . import Services
@@ -42,6 +52,10 @@ log = logging.getLogger(__name__)
 
 #: The message's name is the link type with this suffix.
 MESSAGE_SUFFIX = "_updated"
+#: The message a record's own process is sent when the record's requester comments on it.
+REPLY_MESSAGE = "requester_reply"
+#: Characters of the comment the reply message carries (a comment holds up to ``MAX_COMMENT``).
+REPLY_CHARS = 2000
 #: Record moves whose news one transaction passes on at most (the rest are dropped, logged; the
 #: diagrams' own looks on the clock still find the news).
 MAX_DELIVERIES = 50
@@ -80,6 +94,26 @@ class LinkedUpdates:
         pending: list[Callable[[], None]] = self.services.session.info.setdefault(_PENDING, [])
         ticket_id, status = ticket.id, ticket.status
         pending.append(lambda: self._tell_linked(ticket_id, status))
+
+    def requester_replied(self, ticket: Ticket, comment: TicketComment) -> None:
+        """Queue ``comment`` (by ``ticket``'s requester) for the record's own waiting instance."""
+        if ticket.instance_id is None:
+            return
+        pending: list[Callable[[], None]] = self.services.session.info.setdefault(_PENDING, [])
+        instance_id = ticket.instance_id
+        payload = {"number": ticket.number, "comment_id": comment.id, "comment": comment.body[:REPLY_CHARS],
+                   "author": comment.author_name}
+        pending.append(lambda: self._tell_own(instance_id, payload))
+
+    def _tell_own(self, instance_id: int, payload: dict[str, Any]) -> None:
+        session = self.services.session
+        instance = get_by_id(session, ProcessInstance, instance_id)
+        if instance is None or instance.status != InstanceStatus.RUNNING:
+            return
+        definition = get_by_id(session, ProcessDefinition, instance.definition_id)
+        if definition is None or REPLY_MESSAGE not in self.services.runner.bundle(definition).caught_messages:
+            return  # its diagram never waits for a reply: no run is loaded
+        self._send(instance_id, REPLY_MESSAGE, payload)
 
     def _tell_linked(self, ticket_id: int, status: str) -> None:
         session = self.services.session

@@ -578,13 +578,18 @@ class RecordService:
     #: for the record's first response, ``first_response_at``: ``Services`` wires it to the SLA
     #: clocks (``SlaService.track``), which stop the response clock on it. None: nobody listens.
     on_answer: Callable[[Ticket, dict[str, Any], User | None], None] | None = None
+    #: Told of every comment by the record's requester: ``Services`` wires it to
+    #: ``LinkedUpdates.requester_replied``, which passes it to the record's process (a wait on the
+    #: customer ends with their answer). None: nobody listens.
+    on_requester_reply: Callable[[Ticket, TicketComment], None] | None = None
 
     def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None) -> TicketComment:
         """Add a comment by ``user`` (None: by ``author_name``, the process or the platform).
 
         A comment that answers the record (``policy.answers``) stamps its ``first_response_at``
         when it has none (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
-        clock stops at the comment. Raises ValidationFailed for an empty or too long body.
+        clock stops at the comment. A comment by the record's requester is passed to
+        ``on_requester_reply``. Raises ValidationFailed for an empty or too long body.
         """
         body = (body or "").strip()
         if not body:
@@ -618,6 +623,8 @@ class RecordService:
             ticket=ticket, exclude=user)
         if answer and self.on_answer is not None:
             self.on_answer(ticket, changes, user)
+        if user is not None and user.id == ticket.requester_id and self.on_requester_reply is not None:
+            self.on_requester_reply(ticket, comment)
         return comment
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:

@@ -88,6 +88,19 @@ investigation_feedback = ""
 MARK_PENDING = 'ticket_status = "pending"\n'
 BACK_TO_WORK = 'ticket_status = "in_progress"\n'
 
+#: The message the platform sends a record's process when its requester comments on the record
+#: (app/services/linked_updates.py, ``REPLY_MESSAGE``).
+REQUESTER_REPLY = "requester_reply"
+
+# A reply from the requester ends a wait on the customer: the incident is back in progress and the
+# next investigation round shows the resolvers what was said (investigate's instructions).
+RESUME_ON_REPLY = """\
+ticket_status = "in_progress"
+pending_on = None
+pending_reason = ""
+investigation_feedback = "The requester replied: " + str(reply.get("comment", ""))[:1000]
+"""
+
 ASK_FOR_DETAILS = """\
 if outcome == "resolve":
     investigation_feedback = "Resolution notes are required to resolve the incident."
@@ -182,6 +195,14 @@ def investigation_cycle() -> Diagram:
     )
     d.node("back_to_work", "script", "Back to work", col=8, row=1, script=BACK_TO_WORK)
     d.node("investigation_resumed", "end", "Work resumed", col=9, row=1)
+    # While it waits, a comment from the requester arrives as a message. Pending on the customer,
+    # that is the answer: work resumes at once. Pending on a vendor, the wait goes on (a new
+    # Resume work task; the comment itself reached the resolvers as a notification).
+    d.node("requester_replied", "boundary", "Requester replied", attached_to="resume_work",
+           message=REQUESTER_REPLY, message_variable="reply")
+    d.node("reply_gateway", "xor", "Waiting on the customer?", col=8, row=2)
+    d.node("resume_on_reply", "script", "Resume on the reply", col=9, row=2, script=RESUME_ON_REPLY)
+    d.node("investigation_replied", "end", "Requester replied", col=10, row=2)
     d.node("ask_for_details", "script", "Ask for missing details", col=6, row=2, script=ASK_FOR_DETAILS)
     d.node("investigation_incomplete", "end", "Details missing", col=7, row=2)
 
@@ -197,6 +218,10 @@ def investigation_cycle() -> Diagram:
     d.flow("outcome_gateway", "ask_for_details", name="details missing", default=True)
     d.chain("mark_resolved", "investigation_resolved")
     d.chain("mark_pending", "resume_work", "back_to_work", "investigation_resumed")
+    d.flow("requester_replied", "reply_gateway")
+    d.flow("reply_gateway", "resume_on_reply", condition='pending_on == "customer"', name="customer")
+    d.flow("reply_gateway", "mark_pending", name="vendor", default=True)
+    d.chain("resume_on_reply", "investigation_replied")
     d.chain("ask_for_details", "investigation_incomplete")
     return d
 

@@ -1,0 +1,62 @@
+"""A requester's comment ends an incident's wait on the customer (the ``requester_reply`` message)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.http.desk import Desk
+from tests.http.test_e2e_incident import open_incident, resolve, triage
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def comment(desk: Desk, number: str, who: str, body: str) -> None:
+    response = desk.client.post(f"/api/v1/tickets/{number}/comments", json={"body": body}, headers=desk.auth(who))
+    assert response.status_code == 201, response.get_json()
+
+
+def set_pending(desk: Desk, number: str, on: str) -> None:
+    desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": on, "pending_reason": "need logs"})
+    assert desk.record(number)["status"] == "pending" and desk.ready(number) == ["resume_work"]
+
+
+def test_the_requesters_answer_resumes_an_incident_pending_on_them(desk: Desk):
+    number, instance_id = open_incident(desk)
+    triage(desk, number)
+    set_pending(desk, number, "customer")
+    comment(desk, number, "nina", "Please send the VPN client log.")  # the resolver's own words change nothing
+    assert desk.record(number)["status"] == "pending" and desk.ready(number) == ["resume_work"]
+
+    comment(desk, number, "rita", "Log attached: it fails at the TLS handshake.")
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and desk.ready(number) == ["investigate"]
+    assert record["details"].get("pending_on") is None
+    # the resolvers see the answer on their next round
+    task = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, 'investigate')}", headers=desk.auth("nina")).get_json()
+    assert "The requester replied: Log attached: it fails at the TLS handshake." in task["instructions"]
+    received = [e for e in desk.history(instance_id) if e["type"] == "message_received"]
+    assert [e["payload"]["name"] for e in received] == ["requester_reply"]
+    assert received[0]["payload"]["payload"]["author"] == "rita"
+
+    # the incident goes on as usual; a later comment while nobody waits for one changes nothing
+    comment(desk, number, "rita", "Thanks for looking.")
+    assert desk.record(number)["status"] == "in_progress" and desk.ready(number) == ["investigate"]
+    resolve(desk, number)
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
+    assert desk.record(number)["status"] == "closed"
+
+
+def test_a_wait_on_a_vendor_goes_on_after_the_requesters_comment(desk: Desk):
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    set_pending(desk, number, "vendor")
+    before = desk.task_id(number, "resume_work")
+    comment(desk, number, "rita", "Any news?")
+    record = desk.record(number)
+    assert record["status"] == "pending" and record["details"]["pending_on"] == "vendor"
+    assert desk.ready(number) == ["resume_work"] and desk.task_id(number, "resume_work") != before
+    desk.complete(number, "resume_work", "nina", {"update_note": "Part arrived"})
+    assert desk.record(number)["status"] == "in_progress"
