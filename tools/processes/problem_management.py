@@ -251,6 +251,15 @@ def analysis_cycle() -> Diagram:
     return d
 
 
+#: The comment each open linked incident gets when the problem closes.
+CLOSED_COMMENT = (
+    '"Problem " + (record_number or title) + " is closed. Root cause: " + (root_cause or "not recorded") + '
+    '"\\n\\nClosure notes: " + closure_notes + '
+    '("\\n\\nFix change: " + fix_change if fix_change else "") + '
+    '"\\n\\nIf this incident has the same cause, it can be resolved."'
+)
+
+
 def build() -> Diagram:
     d = Diagram(
         PROCESS_ID, "Problem management", lanes=[PM, RESOLVERS],
@@ -303,13 +312,21 @@ def build() -> Diagram:
         ),
     )
     d.node("mark_closed", "script", "Mark closed", lane=PM, col=9, script='ticket_status = "closed"')
-    d.node("end", "end", "Problem closed", lane=PM, col=10)
+    # The incidents still open on this problem hear how it ended (their people are notified of
+    # the comment), so that they can resolve the ones the fix covers.
+    d.node(
+        "tell_incidents_closed", "service", "Tell linked incidents the problem is closed", lane=PM, col=10,
+        operator="comment_linked_records",
+        params={"kind": '"incident"', "body": CLOSED_COMMENT},
+        result_variable="closure_comments",
+    )
+    d.node("end", "end", "Problem closed", lane=PM, col=11)
 
     d.chain("start", "register", "has_incidents")
     d.flow("has_incidents", "link_incidents", condition="len(related_incidents) > 0", name="yes")
     d.flow("has_incidents", "incidents_linked", default=True)  # no (straight: unnamed, see analysis_cycle)
     d.chain("link_incidents", "incidents_linked", "triage", CYCLE_ID, "mark_resolved", "close_problem",
-            "mark_closed", "end")
+            "mark_closed", "tell_incidents_closed", "end")
     return d
 
 
