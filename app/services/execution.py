@@ -87,6 +87,18 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
     return read("assignedUserVar"), read("candidateGroupVar")
 
 
+def is_approval(view: UserTaskView) -> bool:
+    """Whether a new task is announced as an approval (``approval.needed``, "Approval needed: ...")
+    rather than as work (``task.assigned``, "New task: ..."): the task's ``approval`` property
+    ("true" or "false") when it has one, else whether its id or name speaks of approving.
+    (Separation of duties, ``excludeUsersVars``, says nothing about it: the implementer of a change
+    is kept apart from its requester too.)"""
+    flag = view.properties.get("approval")
+    if flag is not None:
+        return str(flag).strip().lower() in ("true", "yes", "1")
+    return "approv" in f"{view.bpmn_id} {view.name}".lower()
+
+
 class InstanceRunner:
     def __init__(self, session: Session, engine: ProcessEngine, audit: AuditLog, clock: Clock,
                  records: RecordService, operations: OperationsFactory, notifications: NotificationService,
@@ -193,7 +205,7 @@ class InstanceRunner:
             recipients = [starter] if starter is not None and not policy.excludes(task, starter.username) else []
         if not recipients:
             return
-        approval = "excludeUsersVars" in view.properties or "approv" in f"{view.bpmn_id} {view.name}".lower()
+        approval = is_approval(view)
         ticket = self.ticket_for(instance)
         label = f"{ticket.number}: {ticket.title}" if ticket else f"{instance.process_id} #{instance.id}"
         event = "approval.needed" if approval else "task.assigned"

@@ -126,6 +126,9 @@ def implement_and_verify(desk: Desk, number: str, verified: bool = True, impleme
     assert record["details"]["planned_start"] == SCHEDULE["planned_start"]
     assert record["details"]["planned_end"] == SCHEDULE["planned_end"]
     assert inbox(desk, "alex", number) == [] and inbox(desk, implementer, number) == ["implement"]
+    # the implementer is told of work, not asked for an approval (separation of duties is no approval)
+    told = [n["subject"] for n in desk.notifications(implementer) if f"({number}:" in n["subject"]]
+    assert told and told[0].startswith("New task: Implement change") and not any("Approval" in s for s in told)
     desk.complete(number, "implement", implementer, IMPLEMENT)
     record = desk.record(number)
     assert record["status"] == "verifying" and record["assignee"] == record["details"]["implementer"]
