@@ -81,12 +81,48 @@ LINK_RELATIONS: dict[str, tuple[str, bool]] = {
 }
 SYMMETRIC = frozenset({"related"})
 LINK_TYPES = set(LINK_RELATIONS)
+#: The record kinds each link type joins, ``(source kinds, target kinds)`` (None: any kind); the
+#: types in ``SAME_KIND_LINKS`` join two records of one kind. A link that names the wrong kinds
+#: states something false (an incident "fixes" a problem) and would feed the wrong news to a
+#: diagram that waits on that type (``linked_updates``): refused.
+SAME_KIND_LINKS = frozenset({"duplicate_of", "parent", "child"})
+LINK_KINDS: dict[str, tuple[frozenset[str] | None, frozenset[str] | None]] = {
+    "related": (None, None),
+    "blocks": (None, None),
+    "caused_by": (None, frozenset({"incident", "problem", "change"})),
+    "problem": (frozenset({"incident"}), frozenset({"problem"})),
+    "related_incident": (frozenset({"incident", "problem", "change"}), frozenset({"incident"})),
+    "fix_change": (frozenset({"problem", "incident"}), frozenset({"change"})),
+    "known_error": (frozenset({"incident"}), frozenset({"problem"})),
+    **{name: (None, None) for name in SAME_KIND_LINKS},
+}
 MAX_COMMENT = 20_000
 #: Record fields whose values may be codes that forms give titles to. The status has the pages'
 #: own words; people and groups are names, shown as written (as the list filters them).
 TITLED_FIELDS = ("priority", "category", "service", "ci")
 #: The longest text taken for a catalog item code when looking up item names.
 _MAX_ITEM_CODE = 64
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
+
+
+def _kinds_text(kinds: frozenset[str]) -> str:
+    return _a(" or ".join(sorted(kinds)))
+
+
+def link_kind_error(link_type: str, source: Ticket, target: Ticket) -> str | None:
+    """Why a ``link_type`` link from ``source`` to ``target`` joins the wrong kinds of record, or None."""
+    if link_type in SAME_KIND_LINKS and source.kind != target.kind:
+        return (f"a {link_type} link joins two records of one kind: {source.number} is {_a(source.kind)}, "
+                f"{target.number} {_a(target.kind)}")
+    sources, targets = LINK_KINDS[link_type]
+    if sources is not None and source.kind not in sources:
+        return f"a {link_type} link goes from {_kinds_text(sources)}: {source.number} is {_a(source.kind)}"
+    if targets is not None and target.kind not in targets:
+        return f"a {link_type} link goes to {_kinds_text(targets)}: {target.number} is {_a(target.kind)}"
+    return None
 
 
 def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
@@ -653,6 +689,8 @@ class RecordService:
             raise ValidationFailed("unknown link type", details={"fields": {"link_type": [f"one of: {', '.join(sorted(LINK_TYPES))}"]}})
         if source.id == target.id:
             raise ValidationFailed("a record cannot link to itself", details={"fields": {"number": ["is this record"]}})
+        if (wrong := link_kind_error(link_type, source, target)) is not None:
+            raise ValidationFailed(wrong, code="link_kinds", details={"fields": {"link_type": [wrong]}})
         # A pair may hold several relations (related to, and caused by), each once: a process
         # linking what a person already linked (or the reverse) keeps the first link.
         wanted = _relation_key(source.id, target.id, link_type)

@@ -215,3 +215,29 @@ def test_the_search_text_matches_percent_and_underscore_literally(client, auth, 
     assert found("_") == ["snake_case names"]
     assert found("0%") == ["Disk 100% full"] and found("e_c") == ["snake_case names"]
     assert found("\\") == [] and found("jam") == ["Printer jam"]
+
+
+def test_a_link_type_joins_the_kinds_it_speaks_of(client, auth, services):
+    """An incident does not fix a problem: each link type names the kinds it joins, else 422
+    naming link_type, and nothing is stored."""
+    from tests.http.desk import Desk
+
+    desk = Desk(client, services)
+    incident = desk.start("rita", "incident_management", {"title": "VPN down", "description": "No tunnel",
+                                                            "category": "network", "impact": "low", "urgency": "low"})
+    problem = desk.start("paul", "problem_management", {"title": "VPN drops", "description": "Every morning"})
+    inc, prb = incident["data"]["record_number"], problem["data"]["record_number"]
+    headers = desk.auth("alex")
+    for source, target, link_type, said in (
+            (inc, prb, "fix_change", f"a fix_change link goes to a change: {prb} is a problem"),
+            (prb, inc, "fix_change", f"a fix_change link goes to a change: {inc} is an incident"),
+            (inc, prb, "related_incident", f"a related_incident link goes to an incident: {prb} is a problem"),
+            (prb, inc, "duplicate_of",
+             f"a duplicate_of link joins two records of one kind: {prb} is a problem, {inc} an incident"),
+            (prb, inc, "problem", f"a problem link goes from an incident: {prb} is a problem")):
+        body = assert_error(client.post(f"/api/v1/tickets/{source}/links", headers=headers,
+                                        json={"number": target, "link_type": link_type}), 422)
+        assert body["details"]["fields"]["link_type"] == [said], body
+    assert services.records.linked_tickets(services.records.by_number(prb)) == []
+    assert link(client, headers, inc, prb, "problem") == [(prb, "problem", "outgoing")]
+    assert link(client, headers, prb, inc, "related_incident", status=200) == [(inc, "problem", "incoming")]
