@@ -78,6 +78,24 @@ _LATEST = select(ProcessDefinition).where(ProcessDefinition.process_id == bindpa
 MAX_VERSION = 2**31 - 1
 
 
+def _checked_form(schema: dict[str, Any], ui: dict[str, Any] | None, name: str) -> None:
+    """``check_form_definition``, its refusal coded ``invalid_definition`` like every other file's."""
+    try:
+        check_form_definition(schema, ui, name)
+    except ValidationFailed as err:
+        raise ValidationFailed(err.message, code="invalid_definition", details=err.details) from None
+
+
+def _parsed_json(name: str, content: bytes | None) -> Any:
+    """A form file's JSON; ValidationFailed naming the file and line when it does not parse."""
+    try:
+        return json.loads(content or b"")
+    except ValueError as err:
+        line = getattr(err, "lineno", None)
+        raise ValidationFailed(f"{name} is not valid JSON: {err}", code="invalid_definition",
+                               details={"file": name, **({"line": line} if line else {})}) from None
+
+
 class DefinitionService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, library: ProcessLibrary, max_bytes: int) -> None:
         self.session = session
@@ -133,6 +151,7 @@ class DefinitionService:
             if process.record_mapping is not None:
                 check_mapping(process.record_mapping, f"{process.process_id}.record.json")
         self._check_start_forms(merged, set(uploaded))
+        self._check_loose_forms(compiled, merged, uploaded)
         if only_process is not None:
             self._check_scope(only_process, compiled, uploaded)
             if base_version is not None:
@@ -299,10 +318,36 @@ class DefinitionService:
             if not task.form:
                 continue
             ui = process.forms.get(task.ui_form) if task.ui_form else None
-            check_form_definition(process.forms[task.form], ui, task.form)
+            _checked_form(process.forms[task.form], ui, task.form)
         for name in ui_names - {t.form for t in process.user_tasks}:
             if not isinstance(process.forms.get(name), dict):
-                raise ValidationFailed("UI schema must be a JSON object", details={"file": name})
+                raise ValidationFailed("UI schema must be a JSON object", code="invalid_definition", details={"file": name})
+
+    @staticmethod
+    def _check_loose_forms(compiled: list[CompiledProcess], files: Mapping[str, bytes], uploaded: Mapping[str, bytes]) -> None:
+        """Check the uploaded form files no diagram of this deploy uses (a catalog item's request
+        form, or a form deployed ahead of the diagram that will name it), as every other file is
+        checked: a broken one would be stored and only refused later, by whatever first uses it.
+        A ``.ui.json`` is checked with the form beside it (``x.json`` for ``x.ui.json``)."""
+        used = {name for process in compiled for task in process.user_tasks for name in (task.form, task.ui_form) if name}
+        for name in sorted(uploaded):
+            if SourceFile(name, uploaded[name]).kind != "form" or name in used \
+                    or name.endswith(START_FORM_SUFFIX) or name.endswith(START_UI_SUFFIX):
+                continue
+            form_name = name[:-len(".ui.json")] + ".json" if name.endswith(".ui.json") else name
+            ui_name = catalog_ui_form(form_name)
+            schema = _parsed_json(form_name, files.get(form_name)) if form_name in files else None
+            ui = _parsed_json(ui_name, files.get(ui_name)) if ui_name and ui_name in files else None
+            if name == ui_name or schema is None:
+                if not isinstance(ui, dict):
+                    raise ValidationFailed(f"{name}: a UI schema must be a JSON object", code="invalid_definition",
+                                           details={"file": name})
+                if schema is None:
+                    continue  # a UI schema deployed ahead of its form: checked with it
+            if not isinstance(schema, dict):
+                raise ValidationFailed(f"{form_name}: a form must be a JSON object", code="invalid_definition",
+                                       details={"file": form_name})
+            _checked_form(schema, ui, form_name)
 
     def _store_version(self, process: CompiledProcess, deployment: Deployment, actor: User | None) -> DeployedVersion:
         latest = self.session.scalar(
