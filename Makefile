@@ -42,12 +42,15 @@ db: venv
 deploy: db
 	$(FLASK) processes deploy
 
-demo: deploy
-	PROCESSDESK_DEMO_MODE=1 $(FLASK) demo seed
+# Links in notifications point at the address `make run` serves unless PROCESSDESK_PUBLIC_URL says
+# otherwise: those the demo seed sends as well as those sent later.
+PUBLIC_URL := PROCESSDESK_PUBLIC_URL=$${PROCESSDESK_PUBLIC_URL:-http://127.0.0.1:$(PORT)}
 
-# Links in notifications point at the address served here unless PROCESSDESK_PUBLIC_URL says otherwise.
+demo: deploy
+	$(PUBLIC_URL) PROCESSDESK_DEMO_MODE=1 $(FLASK) demo seed
+
 run: setup demo
-	PROCESSDESK_PUBLIC_URL=$${PROCESSDESK_PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
+	$(PUBLIC_URL) \
 	PROCESSDESK_DEMO_MODE=1 PROCESSDESK_SCHEDULER_ENABLED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: setup
