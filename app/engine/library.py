@@ -114,6 +114,29 @@ class CompiledProcess:
         return stored_hash is not None and stored_hash in (self.content_hash, self.legacy_hash)
 
 
+_BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+#: Elements that hold flow nodes and the sequence flows between them.
+_FLOW_SCOPES = tuple(_BPMN_MODEL + tag for tag in ("process", "subProcess", "transaction", "adHocSubProcess"))
+
+
+def _check_flows(root: etree._Element, filename: str) -> None:
+    """Every sequence flow joins two elements of its own process or subprocess.
+
+    SpiffWorkflow reports a flow to an id that is not there as if two tasks shared an id (naming
+    another element); this names the flow, the end that is missing and its line."""
+    for scope in root.iter(*_FLOW_SCOPES):
+        ids = {child.get("id") for child in scope
+               if isinstance(child.tag, str) and child.get("id") and child.tag != _BPMN_MODEL + "sequenceFlow"}
+        for flow in scope.iterchildren(_BPMN_MODEL + "sequenceFlow"):
+            for end in ("sourceRef", "targetRef"):
+                ref = flow.get(end)
+                if ref is None or ref not in ids:
+                    where = scope.get("id") or scope.tag.rsplit("}", 1)[-1]
+                    said = f"names '{ref}', which is no element of {where}" if ref else "has none"
+                    raise DefinitionError(f"sequence flow '{flow.get('id')}': its {end} {said}", file=filename,
+                                          element_id=flow.get("id"), line=flow.sourceline, error_type="dangling_flow")
+
+
 def _check_filename(name: str) -> None:
     if not _SAFE_FILENAME.match(name):
         raise DefinitionError(
@@ -229,6 +252,8 @@ class ProcessLibrary:
             index.add(source.name, root)
             canonical[source.name] = canonical_xml(root)
             xml_text[source.name] = source.content.decode("utf-8", errors="replace")
+            if source.kind == "bpmn":
+                _check_flows(root, source.name)
             try:
                 if source.kind == "bpmn":
                     parser.add_bpmn_xml(root, filename=source.name)

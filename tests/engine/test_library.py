@@ -265,7 +265,7 @@ def test_an_error_names_the_file_it_is_in_when_another_file_has_the_same_element
     assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "compute", 6)
     dangling = z_flow.replace(b'targetRef="compute"', b'targetRef="nowhere"')
     err = compile_error([*sources(), SourceFile("z_flow.bpmn", dangling)])
-    assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "start", 4)
+    assert (err.file, err.element_id, err.line) == ("z_flow.bpmn", "f1", 5)  # the flow, not its source
 
 
 # -- the version hash covers content, not an editor's layout of the text -----------------------------
