@@ -60,6 +60,7 @@ approval = None
 approved = None
 approved_by = None
 approval_comment = ""
+closed_reason = None
 line_manager = None
 assignee = None
 fulfilment_notes = ""
@@ -119,7 +120,9 @@ def fulfil_cycle() -> Diagram:
             "formUiSchemaFilename": "request-confirm.ui.json",
             "assignedUserVar": "requester",
         },
-        prescript='ticket_status = "awaiting_confirmation"',
+        # Each confirmation is the requester's answer to this delivery: a comment given on an earlier
+        # round (read by the fulfilment team's next task) is not carried into this one.
+        prescript='ticket_status = "awaiting_confirmation"\nrating_comment = ""',
         instructions=(
             "Your request **{{ title }}** was fulfilled:\n\n{{ fulfilment_notes }}\n\n"
             "Please confirm you received it and rate the service."
@@ -128,6 +131,14 @@ def fulfil_cycle() -> Diagram:
     d.node("fulfil_end", "end", "Fulfilment round done", lane=REQUESTERS, col=3)
     d.chain("fulfil_start", "fulfil_request", "confirm_receipt", "fulfil_end")
     return d
+
+
+# The record's closed reason says who rejected it and why (the approver's comment, when given).
+REJECT = (
+    'ticket_status = "rejected"\n'
+    'closed_reason = "rejected by " + str(approved_by or "the approver") + ((": " + approval_comment.strip()) '
+    'if (approval_comment or "").strip() else "")'
+)
 
 
 def build() -> Diagram:
@@ -177,7 +188,7 @@ def build() -> Diagram:
         instructions=APPROVE_INSTRUCTIONS,
     )
     d.node("is_approved", "xor", "Approved?", lane=DESK, col=10, row=1)
-    d.node("reject", "script", "Mark rejected", lane=DESK, col=11, row=1, script='ticket_status = "rejected"')
+    d.node("reject", "script", "Mark rejected", lane=DESK, col=11, row=1, script=REJECT)
     d.node("end_rejected", "end", "Request rejected", lane=DESK, col=12, row=1)
 
     d.node("ready", "xor", "Ready for fulfilment", lane=DESK, col=11)
