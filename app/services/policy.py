@@ -169,11 +169,18 @@ def may_claim(user: User, task: HumanTask) -> bool:
 def outside_queue(user: User, task: HumanTask, instance: ProcessInstance, *, claimed: bool,
                   whose: str = "your") -> str | None:
     """Why the user may not work on the task (None: they may): not a candidate, and not an admin
-    who holds the claim (``claimed``)."""
+    who holds the claim (``claimed``). The reason names the queue the task is in: its one assigned
+    user, its candidate group, its lane, or its starter."""
     if is_candidate(user, task, instance) or (is_admin(user) and claimed):
         return None
     if user.has_role(Role.AUDITOR) and not is_admin(user):
         return "auditors read tasks but do not work on them"
+    if task.assigned_user:
+        return f"the task is assigned to {task.assigned_user} alone"
+    if task.candidate_group:
+        return f"the task is in the {task.candidate_group} group's queue, and that is not one of {whose} groups"
+    if not task.lane:
+        return "the task belongs to whoever started the process"
     return f"the task is not in one of {whose} groups' lanes"
 
 

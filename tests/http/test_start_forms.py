@@ -237,3 +237,18 @@ def test_a_task_is_not_reassigned_to_someone_its_separation_of_duties_excludes(d
     assert body["details"]["fields"] == {
         "username": ["separation of duties: the requester and the implementer may not approve this change"]}
     assert desk.record(number)["open_tasks"][0]["claimed_by"] is None
+
+
+def test_a_refused_reassignment_names_the_queue_the_task_is_in(desk: Desk):
+    """Reassigning a task assigned to one person, or in a group's queue, says which."""
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    investigate = desk.task_id(number, "investigate")
+    body = assert_error(reassign(desk, investigate, "alex"), 422, "validation_failed")
+    assert body["details"]["fields"] == {
+        "username": ["the task is in the NetworkTeam group's queue, and that is not one of the user's groups"]}
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Fixed",
+                                                  "cause_category": "configuration"})
+    confirm = desk.task_id(number, "confirm_resolution")
+    body = assert_error(reassign(desk, confirm, "nina"), 422, "validation_failed")
+    assert body["details"]["fields"] == {"username": ["the task is assigned to rita alone"]}
