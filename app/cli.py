@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 from flask import Flask, current_app
 
 from .errors import ProcessdeskError
+from .services.audit import UNKEYED, UNKEYED_HASH, AuditKey
 from .services.content_texts import catalog_translation_files
 from .services.demo import DemoDesk
 from .unit_of_work import run_unit_of_work
@@ -209,18 +212,82 @@ def register_cli(app: Flask) -> None:
 
     @audit_group.command("verify")
     def audit_verify() -> None:
-        """Walk the chain; exit 1 naming the first broken event."""
+        """Walk the chain under the desk's audit key; exit 1 naming the first broken event."""
         services = _services()
         try:
             report = services.audit.verify()
         finally:
             services.session.close()
         if report.ok:
-            click.echo(f"audit chain intact: {report.checked} events")
+            click.echo(f"audit chain intact: {report.checked} events, sealed with key {(report.key_id or '')[:16]}")
             return
+        if report.wrong_key:
+            click.echo(
+                f"audit chain sealed with ANOTHER KEY: it does not verify with this desk's audit key "
+                f"{(report.key_id or '')[:16]}; its head names key {(report.sealed_with or '')[:16]}. "
+                "Set PROCESSDESK_AUDIT_KEY (or SECRET_KEY) to the key it was sealed with, or rotate with "
+                "`flask audit reseal --old-key-env VAR` / `--old-secret-key-env VAR`.",
+                err=True,
+            )
+            sys.exit(1)
         click.echo(
             f"audit chain BROKEN at event seq={report.first_broken_seq} id={report.first_broken_id}: {report.reason} "
             f"({report.checked} events verified before it)",
             err=True,
         )
+        if report.reason == UNKEYED_HASH and report.first_broken_seq == 1:
+            click.echo("  a chain written before keyed sealing: after checking it is the one you upgraded, "
+                       "seal it with `flask audit reseal --legacy`", err=True)
         sys.exit(1)
+
+    @audit_group.command("reseal")
+    @click.option("--legacy", is_flag=True,
+                  help="The chain was written before keyed sealing (plain SHA-256): the one-time step after upgrading.")
+    @click.option("--old-key-env", metavar="VAR", default=None,
+                  help="Environment variable holding the AUDIT_KEY the chain is sealed with now (key rotation).")
+    @click.option("--old-secret-key-env", metavar="VAR", default=None,
+                  help="Environment variable holding the SECRET_KEY the chain's audit key was derived from.")
+    @click.option("--by", "by", default=None, help="Who reseals, as recorded in the event (default: the OS user).")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def audit_reseal(legacy: bool, old_key_env: str | None, old_secret_key_env: str | None, by: str | None,
+                     yes: bool) -> None:
+        """Verify the chain as sealed now, then rewrite every hash under the desk's audit key and record
+        an audit_chain_resealed event; all in one transaction, nothing changed if the check fails."""
+        chosen = [name for name, given in (("--legacy", legacy), ("--old-key-env", old_key_env),
+                                           ("--old-secret-key-env", old_secret_key_env)) if given]
+        if len(chosen) != 1:
+            raise click.UsageError("say what the chain is sealed with now: exactly one of --legacy, --old-key-env, "
+                                   "--old-secret-key-env")
+        source: AuditKey | Literal["unkeyed"] = UNKEYED
+        for variable, derive in ((old_key_env, AuditKey.from_text), (old_secret_key_env, AuditKey.derived_from_secret_key)):
+            if variable:
+                value = os.environ.get(variable)
+                if not value:
+                    raise click.UsageError(f"environment variable {variable} is not set or empty")
+                source = derive(value)
+        services = _services()
+        if source != UNKEYED and source == services.audit.key:
+            raise click.UsageError("the old key is the desk's current audit key; nothing to rotate")
+        if legacy and not yes:
+            click.confirm("Sealing an unkeyed chain trusts its history as stored: anybody with write access to the "
+                          "database could have rewritten it. Reseal it under the desk's audit key?", abort=True)
+        actor = f"cli:{by or _os_user()}"
+        try:
+            report = run_unit_of_work(services, lambda: services.audit.reseal(actor, source))
+        except ProcessdeskError as err:
+            _fail(err)
+            return
+        finally:
+            services.session.close()
+        if report.already:
+            click.echo(f"audit chain already sealed with key {report.key_id[:16]}: nothing to reseal")
+            return
+        click.echo(f"audit chain resealed: {report.events} events now sealed with key {report.key_id[:16]} "
+                   f"(tip {report.tip}); recorded as audit_chain_resealed by {actor}")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "unknown"

@@ -17,6 +17,11 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
     # Signs API tokens and session cookies. Default: generated once into instance/secret_key.
     "SECRET_KEY": None,
+    # Seals the audit chain (HMAC-SHA256); never stored in the database. At least 32 characters,
+    # e.g. `python -c "import secrets; print(secrets.token_urlsafe(48))"`. Default: derived from
+    # SECRET_KEY (HMAC(SECRET_KEY, "processdesk audit chain v1")), so changing SECRET_KEY changes
+    # it too; set it on its own to rotate the two separately (then `flask audit reseal`).
+    "AUDIT_KEY": None,
     # API token lifetime in seconds.
     "TOKEN_TTL_SECONDS": 12 * 3600,
     # Largest accepted upload (per request), in bytes; larger gets 413 before parsing.
@@ -73,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     "SQL_ECHO": False,
 }
 
+#: A shorter AUDIT_KEY is refused at start-up: it would be guessable offline from the stored chain.
+MIN_AUDIT_KEY_LENGTH = 32
+
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
@@ -104,6 +112,8 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
         config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'processdesk.sqlite3'}"
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _instance_secret(instance_path)
+    if config["AUDIT_KEY"] and len(str(config["AUDIT_KEY"])) < MIN_AUDIT_KEY_LENGTH:
+        raise ValueError(f"AUDIT_KEY must be at least {MIN_AUDIT_KEY_LENGTH} characters long")
     return config
 
 

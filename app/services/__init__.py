@@ -12,7 +12,7 @@ from app.clock import Clock
 from app.engine import ProcessEngine, ProcessLibrary
 from app.models import Ticket, User
 
-from .audit import AuditLog
+from .audit import AuditLog, audit_key
 from .catalog import CatalogService
 from .definitions import DefinitionService
 from .execution import InstanceRunner
@@ -46,7 +46,7 @@ class Services:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.session, self.runtime.clock)
+        return AuditLog(self.session, self.runtime.clock, audit_key(self.runtime.config))
 
     @cached_property
     def users(self) -> UserService:

@@ -23,7 +23,16 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import User
-from app.services.audit import EXPORT_MAX_EVENTS, REFUSED_EVENT, AuditFilters, AuditRow, canonical_json
+from app.services.audit import (
+    EXPORT_MAX_EVENTS,
+    HEAD_ALTERED,
+    REFUSED_EVENT,
+    UNKEYED_HASH,
+    WRONG_KEY,
+    AuditFilters,
+    AuditRow,
+    canonical_json,
+)
 
 from . import auth
 from .ticket_pages import VIEWER_SCRIPT, VIEWER_STYLES, viewer_installed
@@ -42,6 +51,7 @@ CSV_COLUMNS = ("seq", "event_id", "occurred_at", "event_type", "actor", "actor_i
 EVENT_LABELS = {
     "access_denied": _l("Refused attempt"),
     "audit_chain_checked": _l("Audit chain checked"),
+    "audit_chain_resealed": _l("Audit chain resealed"),
     "audit_exported": _l("Audit history exported"),
     "instance_started": _l("Process started"),
     "instance_completed": _l("Process completed"),
@@ -107,6 +117,10 @@ CHAIN_REASONS = {
     "link to the previous event is broken": _l("its link to the previous event is broken"),
     "event content does not match its hash": _l("its content does not match its hash"),
     "events after the last stored one were removed": _l("events after the last stored one were removed"),
+    UNKEYED_HASH: _l("it is sealed with a plain SHA-256 hash, not with the audit key "
+                     "(a chain written before keyed sealing, or a forgery)"),
+    WRONG_KEY: _l("the chain is sealed with another audit key"),
+    HEAD_ALTERED: _l("the chain's head does not match its seal (events at the end may have been removed)"),
 }
 
 #: An instance's status, in the page's language.
@@ -121,6 +135,11 @@ INSTANCE_STATUSES = {
 def chain_reason(reason: str | None) -> str:
     label = CHAIN_REASONS.get(reason or "")
     return str(label) if label is not None else reason or ""
+
+
+def short_key(key_id: str | None) -> str:
+    """A key's fingerprint as shown: its first 16 hex digits."""
+    return (key_id or "")[:16] or "—"
 
 
 def event_label(event_type: str) -> str:
@@ -255,7 +274,7 @@ def _render_search(user: User, typed: dict[str, str], filters: AuditFilters | No
     return render_template("audit.html", active="audit", typed=typed, query=query, errors=errors, page=page,
                            pages=pages, options=data["options"], chain=data["chain"], found=found,
                            event_label=event_label, summary=summary, searched=bool(query), field_names=FIELD_NAMES,
-                           chain_reason=chain_reason), 422 if errors else 200
+                           chain_reason=chain_reason, short_key=short_key), 422 if errors else 200
 
 
 @bp.get("/audit.csv")
@@ -295,6 +314,10 @@ def audit_chain_check() -> Response:
     report = check.report
     if report.ok:
         flash(_("The audit chain is intact: %(count)d events checked.", count=report.checked), "success")
+    elif report.wrong_key:
+        flash(_("The audit chain is sealed with another key: it does not verify with this desk's audit key "
+                "%(key)s; its head names key %(other)s.", key=short_key(report.key_id),
+                other=short_key(report.sealed_with)), "error")
     else:
         flash(_("The audit chain is broken at event %(seq)s: %(reason)s",
                 seq=report.first_broken_seq, reason=chain_reason(report.reason)), "error")

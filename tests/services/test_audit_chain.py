@@ -1,11 +1,14 @@
-"""The audit chain: hashes link every event; editing, deleting or reordering one is detected."""
+"""The audit chain: hashes link every event; editing, deleting or reordering one is detected.
+
+(Forging with the key's help is out of reach here: tests/services/test_audit_keyed.py covers what
+someone with only database access can do.)"""
 
 from __future__ import annotations
 
 from sqlalchemy import select, text, update
 
 from app.models import AuditEvent, AuditHead
-from app.services.audit import GENESIS_HASH, canonical_json, event_digest
+from app.services.audit import GENESIS_HASH, UNKEYED_HASH, canonical_json, unkeyed_digest
 from tests.conftest import fixture_files
 
 
@@ -63,18 +66,19 @@ def test_truncating_the_tail_is_caught(services, users):
     assert not services.audit.verify().ok
 
 
-def test_rehashing_a_forged_event_still_breaks_the_next_link(services, users):
+def test_rehashing_a_forged_event_without_the_key_is_caught_at_that_event(services, users):
     _activity(services, users)
     events = services.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
     victim = events[1]
     fields = {"seq": victim.seq, "occurred_at": victim.occurred_at.isoformat(timespec="microseconds"),
               "event_type": victim.event_type, "actor_id": victim.actor_id, "actor": "mallory",
               "instance_id": victim.instance_id, "task_id": victim.task_id, "payload": victim.payload}
-    forged = event_digest(victim.prev_hash, fields)
+    forged = unkeyed_digest(victim.prev_hash, fields)
     services.session.execute(update(AuditEvent).where(AuditEvent.id == victim.id).values(actor="mallory", hash=forged))
     services.session.expire_all()
     report = services.audit.verify()
-    assert not report.ok and report.first_broken_seq == events[2].seq
+    # Before keyed sealing this forgery held and only the next link broke; now it fails itself.
+    assert not report.ok and report.first_broken_seq == victim.seq and report.reason == UNKEYED_HASH
 
 
 def test_rolled_back_work_leaves_no_event(services, users):

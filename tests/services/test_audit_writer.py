@@ -1,13 +1,15 @@
 """The chain writer (``before_commit``): few statements per commit, the same chain as always.
 
 One commit appends all its queued events with three statements (lock and read the head, one
-executemany insert, move the head); the stored rows hash exactly as the chain has always been
-hashed, so chains written before keep verifying and new events continue them.
+executemany insert, move the head); the stored rows hash exactly as the chain's definition says
+(HMAC-SHA256 under the desk's audit key over the same input the unkeyed chain hashed), and the
+head carries the key's fingerprint and its seal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Iterator
@@ -21,7 +23,19 @@ from sqlalchemy.orm import Session
 from app.clock import SystemClock
 from app.db import make_engine, make_sessionmaker
 from app.models import AuditEvent, AuditHead
-from app.services.audit import GENESIS_HASH, AuditLog, _fields, event_digest, install_session_hooks, json_safe
+from app.services.audit import (
+    GENESIS_HASH,
+    AuditKey,
+    AuditLog,
+    _fields,
+    install_session_hooks,
+    json_safe,
+    unkeyed_digest,
+)
+from tests.conftest import TEST_CONFIG
+
+#: The tests' audit key, derived from their SECRET_KEY as the definition says (no code shared).
+TEST_AUDIT_KEY = hmac.new(TEST_CONFIG["SECRET_KEY"].encode(), b"processdesk audit chain v1", hashlib.sha256).digest()
 
 
 @pytest.fixture()
@@ -50,7 +64,8 @@ def _stored(session: Session) -> list[dict[str, Any]]:
 
 
 def _independent_digest(prev_hash: str, row: dict[str, Any]) -> str:
-    """The chain's hash written out from its definition, sharing no code with the writer."""
+    """The chain's hash written out from its definition, sharing no code with the writer: HMAC-SHA256
+    under the audit key over the previous hash, a newline and the event's canonical JSON."""
     fields = {
         "seq": row["seq"],
         "occurred_at": row["occurred_at"].astimezone(timezone.utc).isoformat(timespec="microseconds"),
@@ -62,19 +77,38 @@ def _independent_digest(prev_hash: str, row: dict[str, Any]) -> str:
         "payload": row["payload"],
     }
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256((prev_hash + "\n" + text).encode("utf-8")).hexdigest()
+    return hmac.new(TEST_AUDIT_KEY, (prev_hash + "\n" + text).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def test_digest_format_is_pinned():
-    """Known digests of the chain's format: any change to it would break every stored chain."""
+def _pinned_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     payload = json_safe({"b": "Grüße ✓", "a": [1, {"d": 2.5, "c": None}],
                          "when": datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)})
-    first = event_digest(GENESIS_HASH, _fields(1, datetime(2026, 1, 5, 9, 0, 0, 1234, tzinfo=timezone.utc),
-                                               "instance_started", 7, "rita", 3, None, payload))
+    return (_fields(1, datetime(2026, 1, 5, 9, 0, 0, 1234, tzinfo=timezone.utc), "instance_started", 7, "rita", 3,
+                    None, payload),
+            _fields(2, datetime(2026, 1, 5, 9, 0, 1, tzinfo=timezone.utc), "access_denied", None, "anonymous", None,
+                    9, {}))
+
+
+def test_unkeyed_digest_format_is_pinned():
+    """Known digests of the chain's format before keyed sealing: ``reseal --legacy`` must still
+    recognise every chain stored that way."""
+    one, two = _pinned_fields()
+    first = unkeyed_digest(GENESIS_HASH, one)
     assert first == "9e52722781d0a5612c139eb73508642690983cb0277603c2ebbad6b48e31cbeb"
-    second = event_digest(first, _fields(2, datetime(2026, 1, 5, 9, 0, 1, tzinfo=timezone.utc),
-                                         "access_denied", None, "anonymous", None, 9, {}))
+    second = unkeyed_digest(first, two)
     assert second == "f05967a8dbdc4620e849a083a84640cb48133567271d8774b96ec51d9f6226c4"
+
+
+def test_keyed_digest_format_is_pinned():
+    """Known digests and fingerprint under a fixed key: any change would break every sealed chain."""
+    key = AuditKey.derived_from_secret_key("pinned-secret-key")
+    assert key == AuditKey(hmac.new(b"pinned-secret-key", b"processdesk audit chain v1", hashlib.sha256).digest())
+    one, two = _pinned_fields()
+    first = key.digest(GENESIS_HASH, one)
+    assert first == "0c1ef7cad4eb09ac75aa1be6ab2d476aa2f6c968f765842602916a55ac2f86f7"
+    assert key.digest(first, two) == "b1de177c7884ac6d48dcccf2c79331ea09e0527c0e4720026b665e80c416efff"
+    assert key.key_id == "05eb703a45e5f2e16888c73d3266663fbac13668030943b198c9bd62f778abe9"
+    assert key.head_seal(2, key.digest(first, two)) == "d4de6ff6f7da07a3298f16828dbad036ce0265de75de119b2ed16e52ee8231de"
 
 
 def test_one_commit_appends_all_events_with_three_statements_or_two_on_postgresql(services, statements):
@@ -238,6 +272,7 @@ def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
     from tests.conftest import fresh_database_url
 
     install_session_hooks()
+    key = AuditKey.from_text("concurrent-writers-audit-key-0123456789")
     engine = make_engine(fresh_database_url(tmp_path, "audit_writers"))
     factory = make_sessionmaker(engine)
     writers, per_commit, rounds = 6, 3, 3
@@ -249,7 +284,7 @@ def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
             for r in range(rounds):
                 barrier.wait(timeout=30)
                 with factory() as session:
-                    log = AuditLog(session, SystemClock())
+                    log = AuditLog(session, SystemClock(), key)
                     for i in range(per_commit):
                         log.record("concurrent", None, actor_name=f"w{n}", payload={"round": r, "i": i})
                     session.commit()
@@ -272,6 +307,6 @@ def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
                 assert len({r["actor"] for r in run}) == 1 and [r["payload"]["i"] for r in run] == [0, 1, 2]
             assert _head_row(session) == (rows[-1]["seq"], rows[-1]["hash"], rows[-1]["id"])
             assert session.scalar(select(func.count()).select_from(AuditEvent)) == len(rows)
-            assert AuditLog(session, SystemClock()).verify().ok
+            assert AuditLog(session, SystemClock(), key).verify().ok
     finally:
         engine.dispose()

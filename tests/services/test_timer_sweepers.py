@@ -25,7 +25,7 @@ SWEEPER = textwrap.dedent('''
     import sys, time
     from app import create_app
     from app.scheduler import sweep_once
-    app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "x", "TIMER_LEASE_SECONDS": 3})
+    app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "test-secret-key-not-for-production", "TIMER_LEASE_SECONDS": 3})
     name, mode = sys.argv[2], sys.argv[3]
     if mode == "claim-and-hang":
         from app.services.timers import TimerService
