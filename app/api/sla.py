@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.models import SlaPolicy
 from app.schemas import SlaOut, SlaPolicyIn, SlaPolicyListOut, SlaPolicyOut
@@ -29,10 +30,48 @@ class TicketSlaView(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, number: str) -> dict[str, Any]:
         """Each clock: target, elapsed business time, paused time, due at, when the warning is or
-        was due, state (running, paused, met, breached). Computed now; reading stores nothing (the
-        SLA sweep raises warnings and breaches)."""
+        was due, state (running, paused, met, breached, or cancelled: stopped within target by the
+        record's cancellation, which counts in no compliance figure). Computed now; reading stores
+        nothing (the SLA sweep raises warnings and breaches)."""
         user = current_user()
         return {"number": number.upper(), "clocks": unit_of_work(lambda: services().sla.clocks(user, number))}
+
+
+# The compliance shapes are kept beside their only view (app/schemas/__init__.py is shared).
+class SlaComplianceQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(load_default=None, validate=validate.Length(max=32),
+                         metadata={"description": "incident, problem or request; absent: all"})
+
+
+class SlaComplianceClockOut(Schema):
+    name = fields.String()
+    met = fields.Integer()
+    breached = fields.Integer()
+    cancelled = fields.Integer(metadata={"description": "stopped within target by the record's cancellation: "
+                                                        "not in the percentage"})
+    open = fields.Integer(metadata={"description": "running or paused within target"})
+    percent = fields.Float(allow_none=True, metadata={"description": "met / (met + breached) * 100; "
+                                                                     "null while there is neither"})
+
+
+class SlaComplianceOut(Schema):
+    clocks = fields.List(fields.Nested(SlaComplianceClockOut))
+
+
+@blp.route("/sla/compliance")
+class ComplianceView(MethodView):
+    @blp.arguments(SlaComplianceQuery, location="query")
+    @blp.response(200, SlaComplianceOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """SLA compliance per clock over the records the caller may see, from their stored clocks:
+        met, breached, cancelled and open counts, and met / (met + breached) as a percentage.
+        Cancelled clocks are left out of the percentage."""
+        user = current_user()
+        return {"clocks": unit_of_work(lambda: services().sla.compliance(user, args.get("kind")))}
 
 
 @blp.route("/sla/policies")

@@ -25,6 +25,19 @@ the session has already loaded are given the written values (``set_committed_val
 agree with the database and are not written again by a flush. ``track`` does not flush the
 session; ``refresh`` (the sweep) returns ORM objects and still flushes.
 
+Cancelled records
+-----------------
+Cancelling a record (status ``CANCELLED_STATUS``) closes it, and closing stops its clocks with a
+``stop`` event whose reason is ``"status cancelled"`` (``CANCEL_REASON``), as every close's is
+``"status <status>"``. That stored reason is what marks the stop as a cancellation when the
+events are replayed (``_cancelling``): events stored before cancelled clocks existed say the same,
+so they replay the same way, and no column or migration is needed. A clock the cancellation stops
+is "cancelled" (``sla_clock.evaluate``: neither met nor breached, unless it breached before), in no
+compliance figure (``compliance``), never warned or escalated, and never checked by the sweep
+again (no ``next_check_at``). Clock rows of records cancelled before this rule keep the "met" they
+were stored with until they are stored again (``refresh``); what is read from events (the record's
+page, the API) shows "cancelled" at once.
+
 Reading and writing
 -------------------
 Only record changes (``track``) and the sweep store clocks, and only the sweep raises warnings
@@ -131,6 +144,12 @@ DEFAULT_ESCALATION: dict[str, Any] = {
     "breach": {"notify": ["assignee", "group", "group_manager"], "raise_priority": False, "reassign_group": None},
 }
 RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
+#: The status of a cancelled record (``RecordService.cancel``), and the reason of the stop event its
+#: close writes (``track``: ``"status <status>"``), which marks that stop as a cancellation.
+CANCELLED_STATUS = "cancelled"
+CANCEL_REASON = f"status {CANCELLED_STATUS}"
+#: The states a clock ends in; ``compliance`` counts met / (met + breached), never cancelled ones.
+FINAL_STATES = ("met", "breached", "cancelled")
 #: The priorities a policy may name (the records' P1-P4).
 PRIORITIES = tuple(DEFAULT_TARGETS)
 #: The recipients that are the record's owners: when they come to nobody, ``_recipients`` falls back.
@@ -352,6 +371,12 @@ class _Event(NamedTuple):
     kind: str
     targets: dict[str, Any] | None
     clocks: list[Any] | None
+    reason: str | None = None
+
+
+def _cancelling(event: _Event) -> bool:
+    """Whether ``event`` is the stop of the record's cancellation (see the module doc)."""
+    return event.kind == "stop" and event.reason == CANCEL_REASON
 
 
 class _Clock(NamedTuple):
@@ -373,7 +398,8 @@ _EVENT_TABLE = cast(Table, SlaEvent.__table__)
 _CLOCK_TABLE = cast(Table, SlaClock.__table__)
 _CLOCK_VALUES = ("policy_id", "target_seconds", "elapsed_seconds", "paused_seconds", "state", "due_at", "warning_at",
                  "breached_at", "evaluated_at", "next_check_at")
-_SELECT_EVENTS = (select(_EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks)
+_SELECT_EVENTS = (select(_EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks,
+                          _EVENT_TABLE.c.reason)
                   .where(_EVENT_TABLE.c.ticket_id == bindparam("ticket_id")).order_by(_EVENT_TABLE.c.id))
 _INSERT_EVENT = _EVENT_TABLE.insert()
 _CLOCK_FIELDS = ("name", "warned", "escalated", *_CLOCK_VALUES)
@@ -383,9 +409,9 @@ _EVENT_PART, _CLOCK_PART = 0, 1
 _EVENTS_THEN_CLOCKS = union_all(
     select(literal_column(str(_EVENT_PART), Integer).label("part"), _EVENT_TABLE.c.id.label("row_id"),
            _EVENT_TABLE.c.at, _EVENT_TABLE.c.kind, _EVENT_TABLE.c.targets, _EVENT_TABLE.c.clocks,
-           *(type_coerce(null(), _CLOCK_TABLE.c[name].type).label(name) for name in _CLOCK_FIELDS))
+           _EVENT_TABLE.c.reason, *(type_coerce(null(), _CLOCK_TABLE.c[name].type).label(name) for name in _CLOCK_FIELDS))
     .where(_EVENT_TABLE.c.ticket_id == bindparam("ticket_id")),
-    select(literal_column(str(_CLOCK_PART), Integer), _CLOCK_TABLE.c.id, null(), null(), null(), null(),
+    select(literal_column(str(_CLOCK_PART), Integer), _CLOCK_TABLE.c.id, null(), null(), null(), null(), null(),
            *(_CLOCK_TABLE.c[name] for name in _CLOCK_FIELDS))
     .where(_CLOCK_TABLE.c.ticket_id == bindparam("ticket_id")),
 ).order_by(literal_column("part"), literal_column("row_id"))
@@ -411,7 +437,8 @@ def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: i
     ``warning_at`` is when the warning is or was due (it stays once reached). ``next_check_at``
     is the next instant the sweep has work for the clock: its warning or its due time, or ``now``
     when a warning or a breach is owed already, which is what keeps any store between a
-    threshold and the next sweep (a record change) from moving the warning past the sweep.
+    threshold and the next sweep (a record change) from moving the warning past the sweep. A
+    clock stopped by the record's cancellation has no next check: nothing is owed for it.
     """
     checks = [t for t in (None if warned else state.warning_at, None if escalated else state.due_at) if t]
     if (state.state == "breached" and not escalated) or _warning_due(state, warned):
@@ -420,7 +447,8 @@ def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: i
             "paused_seconds": state.paused_seconds, "state": state.state, "due_at": state.due_at,
             "warning_at": state.warning_shown_at, "breached_at": state.breached_at,
             "evaluated_at": now,
-            "next_check_at": min(checks) if checks and state.state in ("running", "breached") else None}
+            "next_check_at": min(checks) if checks and state.state in ("running", "breached")
+            and state.cancelled_at is None else None}
 
 
 def _clock_dict(state: ClockState) -> dict[str, Any]:
@@ -593,7 +621,7 @@ class SlaService:
         if kept:
             payload["kept"] = dict(kept)
         self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
-        return _Event(at, kind, stored, clocks)
+        return _Event(at, kind, stored, clocks, reason)
 
     def _priority_change(self, ticket: Ticket, terms: Mapping[str, Any], events: Sequence[_Event], now: datetime, *,
                          reason: str, pending: list[dict[str, Any]] | None = None) -> _Event | None:
@@ -631,7 +659,7 @@ class SlaService:
         clocks: dict[str, _Clock] = {}
         for row in self.session.connection().execute(_EVENTS_THEN_CLOCKS, {"ticket_id": self._ticket_id(ticket)}):
             if row.part == _EVENT_PART:
-                events.append(_Event(row.at, row.kind, row.targets, row.clocks))
+                events.append(_Event(row.at, row.kind, row.targets, row.clocks, row.reason))
             else:
                 clocks[row.name] = self._clock(row.row_id, row)
         return events, clocks
@@ -672,6 +700,7 @@ class SlaService:
                 was_paused = self._paused(events)
                 closed = ticket.closed_at is not None
                 if closed:
+                    # "status cancelled" (CANCEL_REASON) is what marks a cancellation's stop
                     added.append(self._add(ticket, "stop", now, reason=f"status {ticket.status}", pending=pending))
                 elif paused_now and not was_paused:
                     added.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
@@ -813,7 +842,8 @@ class SlaService:
             return {}
         calendar = calendar_of((terms or {}).get("calendar"))
         replay = [ClockEvent(at=e.at, kind=e.kind, targets=e.targets,
-                             clocks=frozenset(e.clocks) if e.clocks is not None else None) for e in events]
+                             clocks=frozenset(e.clocks) if e.clocks is not None else None,
+                             cancelled=_cancelling(e)) for e in events]
         return evaluate(replay, calendar, now if now is not None else self.services.runtime.clock.now(),
                         float((terms or {}).get("warning_ratio", 0.75)))
 
@@ -910,6 +940,8 @@ class SlaService:
             state = states.get(clock.name)
             if state is None:
                 continue
+            if state.cancelled_at is not None:
+                continue  # the record was cancelled: nobody is to act on its clocks any more
             if state.state == "breached" and not clock.escalated:
                 clock.escalated = clock.warned = True
                 self._escalate(ticket, clock, "breach", terms)
@@ -1048,6 +1080,35 @@ class SlaService:
                  .where(SlaClock.state == "breached", Ticket.closed_at.is_(None)).distinct())
         query = self.services.records.visible(user, query)
         return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+    def compliance(self, user: User, kind: str | None = None) -> list[dict[str, Any]]:
+        """SLA compliance of the records ``user`` may see (of ``kind``, default all), per clock name
+        (response first): how many clocks are ``met``, ``breached``, ``cancelled`` and still
+        ``open`` (running or paused within target), and ``percent``, met / (met + breached) as a
+        percentage (None while there is neither). A cancelled clock is in no part of it but its
+        own count: the work was never delivered (a clock that breached before the cancellation
+        stays breached). Read from the stored clocks (``sla_clock``), one query.
+
+        Raises ValidationFailed naming ``kind`` for a kind that has no SLA clocks.
+        """
+        if kind is not None and kind not in TRACKED_KINDS:
+            raise ValidationFailed("no SLA clocks for this kind of record",
+                                   details={"fields": {"kind": [f"one of: {', '.join(TRACKED_KINDS)}"]}})
+        query = select(SlaClock.name, SlaClock.state, func.count()).join(Ticket, Ticket.id == SlaClock.ticket_id)
+        if kind is not None:
+            query = query.where(Ticket.kind == kind)
+        query = self.services.records.visible(user, query.group_by(SlaClock.name, SlaClock.state))
+        counts: dict[str, dict[str, int]] = {}
+        for name, state, count in self.session.execute(query):
+            found = counts.setdefault(name, dict.fromkeys((*FINAL_STATES, "open"), 0))
+            found[state if state in FINAL_STATES else "open"] += int(count)
+        summary = []
+        for name in sorted(counts, key=lambda name: (name != "response", name)):
+            found = counts[name]
+            finished = found["met"] + found["breached"]
+            summary.append({"name": name, **found,
+                            "percent": round(100 * found["met"] / finished, 1) if finished else None})
+        return summary
 
     def clocks(self, user: User, number: str) -> list[dict[str, Any]]:
         ticket = self.services.records.get(user, number)

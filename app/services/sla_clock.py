@@ -41,6 +41,12 @@ stop) and returns one :class:`ClockState` per clock (``"response"``, ``"resoluti
 All clocks of a record share one pause history; a stopped clock is frozen. Elapsed time is only
 counted while running, paused time only while paused, both in business seconds.
 
+Cancellation: a stop event may say the record was cancelled (``ClockEvent.cancelled``). A clock
+it stops is "cancelled", neither met nor breached (the work was never delivered, so it counts in
+no compliance figure), unless it had breached already: a clock whose elapsed time exceeded its
+target by the cancellation stays "breached". A clock stopped before (the response clock stopped
+by the first response) keeps its state ("met" or "breached"): only a clock's first stop counts.
+
 Breach: a clock is breached once its elapsed business time *exceeds* its target, so
 ``breached_at`` is the first instant after which elapsed > target: if the target is used up at
 18:00 closing time, the breach happens at the next opening (a record resolved at 19:00 has
@@ -626,16 +632,19 @@ class ClockEvent:
       record's start (elapsed time is kept). Stopped clocks keep their target. A name not seen
       before becomes a clock whose elapsed time counts from the record's start.
     * ``"stop"``: the clocks in ``clocks`` (None = all) stop for good; unknown names are ignored.
+      ``cancelled``: the stop is the record's cancellation (see the module doc).
 
     ``targets`` is stored as a read-only copy and ``clocks`` as a frozenset.
     Raises ValueError for a naive ``at``, an unknown kind, a start/priority event without targets,
-    a negative or non-finite target, targets on other kinds, or ``clocks`` on a non-stop event.
+    a negative or non-finite target, targets on other kinds, or ``clocks`` or ``cancelled`` on a
+    non-stop event.
     """
 
     at: datetime
     kind: str
     targets: Mapping[str, float] | None = field(default=None, hash=False)
     clocks: frozenset[str] | None = None
+    cancelled: bool = False
 
     def __post_init__(self) -> None:
         _require_aware(self.at, "ClockEvent.at")
@@ -658,21 +667,28 @@ class ClockEvent:
             if isinstance(self.clocks, str) or not isinstance(self.clocks, Iterable):
                 raise ValueError(f"ClockEvent.clocks must be a set of clock names, got {self.clocks!r}")
             object.__setattr__(self, "clocks", frozenset(self.clocks))
+        if not isinstance(self.cancelled, bool):
+            raise ValueError(f"ClockEvent.cancelled must be true or false, got {self.cancelled!r}")
+        if self.cancelled and self.kind != "stop":
+            raise ValueError(f"only stop events cancel, not {self.kind!r}")
 
 
 @dataclass(frozen=True)
 class ClockState:
     """One clock as of ``now`` (all datetimes aware UTC, all durations business seconds).
 
-    ``state`` is "running", "paused", "met" (stopped within target) or "breached" (elapsed exceeds
-    the target in effect, whether running, paused or stopped). ``due_at`` is the instant a running
-    clock breaches if it keeps running (the past ``breached_at`` if already breached; None while
+    ``state`` is "running", "paused", "met" (stopped within target), "cancelled" (stopped within
+    target by the record's cancellation) or "breached" (elapsed exceeds the target in effect,
+    whether running, paused or stopped; also when cancelled after that). ``due_at`` is the
+    instant a running clock breaches if it keeps running (the past ``breached_at`` if already breached; None while
     paused or stopped). ``warning_at`` is the earliest instant a running clock's elapsed reaches
     ``warning_ratio * target`` (None if already reached, paused or stopped). ``breached_at`` is the
     first instant after which elapsed exceeded the target, from the elapsed history (may precede
     the priority change that caused it). ``warning_reached_at`` is, likewise from the history, the
     first instant at which elapsed reached ``warning_ratio * target`` (None if it has not): a
     running clock has exactly one of ``warning_at`` (to come) and ``warning_reached_at`` (past).
+    ``cancelled_at`` is the instant the record's cancellation stopped the clock (None when it did
+    not: not stopped, or stopped before); its state is then "cancelled" or "breached".
     """
 
     name: str
@@ -685,6 +701,7 @@ class ClockState:
     stopped_at: datetime | None
     breached_at: datetime | None
     warning_reached_at: datetime | None = None
+    cancelled_at: datetime | None = None
 
     @property
     def warning_shown_at(self) -> datetime | None:
@@ -765,6 +782,7 @@ def evaluate(
 
     targets: dict[str, int] = {}
     stopped: dict[str, int] = {}
+    cancelled: set[str] = set()  # clocks whose (first) stop was the record's cancellation
     running: list[tuple[int, int]] = []
     paused_spans: list[tuple[int, int]] = []
     paused = False
@@ -793,7 +811,10 @@ def evaluate(
         else:  # stop
             names = targets.keys() if event.clocks is None else event.clocks & targets.keys()
             for name in names:
-                stopped.setdefault(name, at)
+                if name not in stopped:
+                    stopped[name] = at
+                    if event.cancelled:
+                        cancelled.add(name)
     (paused_spans if paused else running).append((since, now_us))
 
     can_project = calendar._weekly > 0
@@ -809,7 +830,7 @@ def evaluate(
         due: int | None = None
         warning: int | None = None
         if stop_at is not None:
-            state = "met" if elapsed <= target else "breached"
+            state = "breached" if elapsed > target else ("cancelled" if name in cancelled else "met")
         else:
             state = "breached" if elapsed > target else ("paused" if paused else "running")
             if not paused and can_project:
@@ -831,5 +852,6 @@ def evaluate(
             stopped_at=None if stop_at is None else _from_us(stop_at),
             breached_at=None if breached is None else _from_us(breached),
             warning_reached_at=None if reached is None else _from_us(reached),
+            cancelled_at=_from_us(stop_at) if stop_at is not None and name in cancelled else None,
         )
     return states

@@ -71,7 +71,7 @@ TEXT_FILTERS = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assigne
 
 CLOCK_LABELS: dict[str, Any] = {"response": _l("Response"), "resolution": _l("Resolution")}
 CLOCK_STATES: dict[str, Any] = {"running": _l("Running"), "paused": _l("Paused"), "met": _l("Met"),
-                                "breached": _l("Breached")}
+                                "breached": _l("Breached"), "cancelled": _l("Cancelled")}
 
 
 # -- small presentation helpers ----------------------------------------------------------------------

@@ -306,6 +306,37 @@ def test_stop_freezes_met_or_breached():
     assert exact["resolution"].state == "met" and exact["resolution"].breached_at is None
 
 
+def test_a_cancelling_stop_cancels_unless_met_or_breached_before():
+    cal = BusinessCalendar.always()
+    opened = datetime(2026, 5, 1, 8, tzinfo=UTC)
+    answered = ClockEvent(opened + timedelta(minutes=10), "stop", clocks=frozenset({"response"}))
+    cancelled = ClockEvent(opened + timedelta(hours=2), "stop", cancelled=True)
+    later = opened + timedelta(days=2)
+    # P1: response 15 min, resolution 4 h
+    states = evaluate([start(opened, "P1"), answered, cancelled], cal, later)
+    assert states["response"].state == "met" and states["response"].cancelled_at is None
+    resolution = states["resolution"]
+    assert resolution.state == "cancelled" and resolution.elapsed_seconds == 2 * H
+    assert resolution.cancelled_at == resolution.stopped_at == opened + timedelta(hours=2)
+    assert resolution.due_at is None and resolution.warning_at is None and resolution.breached_at is None
+    assert resolution.warning_reached_at is None  # 75 % of 4 h is 3 h: not reached by the cancellation
+    # nobody answered: the response breached at 15 min and stays breached; exactly at target is no breach
+    states = evaluate([start(opened, "P1"), cancelled], cal, later)
+    assert states["response"].state == "breached" and states["response"].breached_at == opened + timedelta(minutes=15)
+    assert states["response"].cancelled_at == opened + timedelta(hours=2)
+    exact = evaluate([start(opened, "P1"), ClockEvent(opened + timedelta(hours=4), "stop", cancelled=True)], cal, later)
+    assert exact["resolution"].state == "cancelled"
+    # the first stop counts: a cancellation after a plain stop changes nothing, and the other way round
+    closed_before, closed_after = (ClockEvent(opened + timedelta(hours=hours), "stop") for hours in (1, 3))
+    assert evaluate([start(opened, "P1"), closed_before, cancelled], cal, later)["resolution"].state == "met"
+    assert evaluate([start(opened, "P1"), cancelled, closed_after], cal, later)["resolution"].state == "cancelled"
+    # a cancellation while paused: the paused time is kept, the clock is cancelled
+    paused = [start(opened, "P1"), ClockEvent(opened + timedelta(minutes=5), "pause"), cancelled]
+    assert {s.state for s in evaluate(paused, cal, later).values()} == {"cancelled"}
+    with pytest.raises(ValueError, match="only stop events cancel"):
+        ClockEvent(opened, "pause", cancelled=True)
+
+
 def test_a_target_used_up_at_closing_time_breaches_at_the_next_opening():
     cal = office()
     opened = berlin(2026, 3, 20, 10)  # Friday; P2 resolution 8 h is used up at 18:00
@@ -398,6 +429,7 @@ def reference_evaluate(
     paused_minutes = dict.fromkeys(names, 0)
     targets: dict[str, float] = {}
     stopped: dict[str, int] = {}
+    cancelled: set[str] = set()
     paused = False
 
     def apply(minute: int) -> None:
@@ -416,6 +448,8 @@ def reference_evaluate(
                 for name in list(targets):
                     if (event.clocks is None or name in event.clocks) and name not in stopped:
                         stopped[name] = minute
+                        if event.cancelled:
+                            cancelled.add(name)
 
     for minute in range(span):
         apply(minute)
@@ -443,12 +477,14 @@ def reference_evaluate(
             "paused_seconds": 60.0 * paused_minutes[name],
             "breached_at": breached_at,
             "stopped_at": at(stopped[name]) if name in stopped else None,
+            "cancelled_at": at(stopped[name]) if name in cancelled else None,
             "due_at": None,
             "warning_at": None,
             "history": history,  # counted minutes, for tests that aim targets at them
         }
         if name in stopped:
-            row["state"] = "met" if len(history) <= target else "breached"
+            finished = "cancelled" if name in cancelled else "met"
+            row["state"] = finished if len(history) <= target else "breached"
         else:
             row["state"] = "breached" if breached_at else ("paused" if paused else "running")
             if not paused:
@@ -564,7 +600,7 @@ def histories(draw: st.DrawFn, origin: datetime, span: int) -> list[ClockEvent]:
                     st.frozensets(st.sampled_from(["response", "resolution", "followup", "other"]), min_size=1),
                 )
             )
-            events.append(ClockEvent(at, kind, clocks=clocks))
+            events.append(ClockEvent(at, kind, clocks=clocks, cancelled=draw(st.booleans())))
         else:
             events.append(ClockEvent(at, kind))
     return events
@@ -627,7 +663,8 @@ def compare_with_reference(
     for name, row in expected.items():
         state = actual[name]
         assert state.name == name
-        for key in ("target_seconds", "elapsed_seconds", "paused_seconds", "state", "breached_at", "stopped_at"):
+        for key in ("target_seconds", "elapsed_seconds", "paused_seconds", "state", "breached_at", "stopped_at",
+                    "cancelled_at"):
             assert getattr(state, key) == row[key], (name, key)
         for key in ("due_at", "warning_at"):
             got, want = getattr(state, key), row[key]
