@@ -690,7 +690,8 @@ class RecordService:
         if source.id == target.id:
             raise ValidationFailed("a record cannot link to itself", details={"fields": {"number": ["is this record"]}})
         if (wrong := link_kind_error(link_type, source, target)) is not None:
-            raise ValidationFailed(wrong, code="link_kinds", details={"fields": {"link_type": [wrong]}})
+            raise ValidationFailed(wrong, code="link_kinds", details={
+                "fields": {"link_type": [wrong]}, "source_kind": source.kind, "target_kind": target.kind})
         # A pair may hold several relations (related to, and caused by), each once: a process
         # linking what a person already linked (or the reverse) keeps the first link.
         wanted = _relation_key(source.id, target.id, link_type)

@@ -249,6 +249,11 @@ def ticket_link(number: str) -> Any:
         fields = err.details.get("fields") or {}
         if "number" in fields:
             message = _("A record cannot be linked to itself.")
+        elif err.code == "link_kinds":
+            message = _("A link “%(type)s” cannot join %(source)s (%(source_kind)s) and %(target)s (%(target_kind)s).",
+                        type=link_type_label(link_type), source=number.upper(), target=other.upper(),
+                        source_kind=KIND_LABELS.get(err.details["source_kind"], err.details["source_kind"]),
+                        target_kind=KIND_LABELS.get(err.details["target_kind"], err.details["target_kind"]))
         elif "link_type" in fields:
             message = _("Choose one of the link types offered.")
         else:

@@ -341,3 +341,19 @@ def test_an_auditor_sees_the_record_without_the_comment_and_link_forms(web_facto
     assert response.status_code == 302
     assert "auditors read records but do not change them" in text_of(aude.get(f"/tickets/{number}"))
     assert "audited" not in text_of(alex.get(f"/tickets/{number}"))
+
+
+def test_a_link_between_the_wrong_kinds_is_explained_in_the_pages_language(web, desk):
+    number = triaged_incident(desk)
+    problem_number = desk.start("alex", "problem_management", {"title": "Recurring VPN drops",
+                                                                "description": "Weekly"})["data"]["record_number"]
+    web.login("alex")
+    response = web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert re.search(rf'id="link-other-error"><span class="visually-hidden">Error: </span>A link “[^”]+” cannot join '
+                     rf'{number} \(Incident\) and {problem_number} \(Problem\)\.</p>', page), page[-3000:]
+    assert "No linked records." in page
+    web.post("/language", {"lang": "zh_CN", "next": f"/tickets/{number}"})
+    page = text_of(web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"}))
+    assert f"无法关联 {number}（事件）和 {problem_number}（问题）" in page
