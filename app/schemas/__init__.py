@@ -598,3 +598,5 @@ class SlaPolicyOut(Schema):
 
 class SlaPolicyListOut(Schema):
     items = fields.List(fields.Nested(SlaPolicyOut))
+    #: the built-in terms in force wherever no stored policy matches (no id: nothing is stored)
+    defaults = fields.List(fields.Nested(SlaPolicyOut))

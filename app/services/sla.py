@@ -595,6 +595,18 @@ class SlaService:
     def policies(self) -> list[SlaPolicy]:
         return list(self.session.scalars(select(SlaPolicy).order_by(SlaPolicy.kind, SlaPolicy.priority, SlaPolicy.service)))
 
+    @staticmethod
+    def default_policies() -> list[dict[str, Any]]:
+        """The built-in terms (``terms``) of every tracked kind and priority, in force wherever no
+        stored policy matches: shown beside the stored ones, so that an empty list of policies does
+        not read as "no SLA"."""
+        return [{"kind": kind, "priority": priority, "service": None,
+                 "response_seconds": int(DEFAULT_TARGETS[priority]["response"]),
+                 "resolution_seconds": int(DEFAULT_TARGETS[priority]["resolution"]),
+                 "calendar": {}, "pause_statuses": list(DEFAULT_PAUSES[kind]), "warning_ratio": 0.75,
+                 "escalation": copy.deepcopy(DEFAULT_ESCALATION)}
+                for kind in TRACKED_KINDS for priority in PRIORITIES]
+
     # -- tracking (after every record sync) ---------------------------------------------------------------
 
     def _ticket_id(self, ticket: Ticket) -> int:

@@ -493,3 +493,22 @@ def test_the_priority_event_announces_the_targets_the_clocks_then_show(desk: Des
     sla = clocks(desk, number)
     assert events[-1]["payload"]["targets"] == {"resolution": sla["resolution"]["target_seconds"]} == {"resolution": 4 * HOUR}
     assert events[-1]["payload"]["kept"]["response"] == sla["response"]["target_seconds"] == 8 * HOUR
+
+
+def test_the_policy_list_shows_the_built_in_terms_in_force(desk: Desk):
+    """With no stored policy the list still says what applies: the built-in terms per kind and priority."""
+    listed = desk.client.get("/api/v1/sla/policies", headers=desk.auth("alex")).get_json()
+    assert listed["items"] == []
+    defaults = {(d["kind"], d["priority"]): d for d in listed["defaults"]}
+    assert set(defaults) == {(k, p) for k in ("incident", "problem", "request") for p in ("P1", "P2", "P3", "P4")}
+    p1 = defaults[("incident", "P1")]
+    assert (p1["response_seconds"], p1["resolution_seconds"], p1["pause_statuses"], p1["calendar"]) == (
+        15 * 60, 4 * 3600, ["pending"], {})
+    assert (defaults[("request", "P4")]["response_seconds"], defaults[("request", "P4")]["resolution_seconds"]) == (
+        8 * 3600, 72 * 3600)
+    assert "id" not in p1  # nothing stored
+    # an incident opened now runs on those targets
+    number = desk.start("rita", "incident_management", {"title": "Down", "description": "All of it", "category": "network",
+                                                         "impact": "medium", "urgency": "medium"})["data"]["record_number"]
+    clocks = desk.client.get(f"/api/v1/tickets/{number}/sla", headers=desk.auth("alex")).get_json()["clocks"]
+    assert {c["name"]: c["target_seconds"] for c in clocks} == {"response": 4 * 3600, "resolution": 24 * 3600}
