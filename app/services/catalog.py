@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User
+from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User, user_group
 
 from .audit import AuditLog
 from .forms import catalog_ui_form, resolve_form, validate_submission
 from .instances import InstanceService
+from .policy import DESK_STAFF_ROLES
 from .records import RecordService
 
 REQUEST_PROCESS = "catalog_request"
@@ -268,17 +269,37 @@ class CatalogService:
 
     # -- requesting -----------------------------------------------------------------------------------
 
-    def validate_request(self, item: CatalogItem, data: Mapping[str, Any], coerce_strings: bool = False) -> dict[str, Any]:
+    def validate_request(self, item: CatalogItem, data: Mapping[str, Any], coerce_strings: bool = False, *,
+                         requester: User) -> dict[str, Any]:
         schema, ui = self.item_form(item)
         if schema is None:
             return {}
+        now = self.clock.now()
         # "today" is the UTC date, as every date the desk shows
         return validate_submission(schema, ui, dict(data), {}, coerce_strings=coerce_strings,
-                                   today=self.clock.now().date(), known_users=self._known_users)
+                                   today=now.date(), now=now, known_users=self._known_users(requester),
+                                   submitter=requester.username)
 
-    def _known_users(self, names: set[str]) -> set[str]:
-        """Those of ``names`` that are active users of the directory."""
-        return set(self.session.scalars(select(User.username).where(User.username.in_(names), User.active.is_(True))))
+    def _known_users(self, requester: User) -> Callable[[set[str]], set[str]]:
+        """The user names ``requester`` may name in a request form (``"format": "username"``).
+
+        A form that answers "no such user" for one name and takes another tells whoever asks who
+        exists. So a requester may name only people they know of already: themselves, the active
+        members of their own groups, and the people they are the line manager of. Desk staff
+        (agent, process owner, admin), who work for everyone, may name any active user. Any other
+        name gets one answer, whether nobody has it, its user is inactive or is beyond what the
+        requester may name (app.services.forms: "... is not a user you can name here", with
+        "did you mean <their own name>?" for a typo of it)."""
+        def known(names: set[str]) -> set[str]:
+            query = select(User.username).where(User.username.in_(names), User.active.is_(True))
+            if not requester.has_role(*DESK_STAFF_ROLES):
+                their_groups = select(user_group.c.group_id).where(user_group.c.user_id == requester.id)
+                colleagues = select(user_group.c.user_id).where(user_group.c.group_id.in_(their_groups))
+                query = query.where(or_(User.id == requester.id, User.manager_id == requester.id,
+                                        User.id.in_(colleagues)))
+            return set(self.session.scalars(query))
+
+        return known
 
     def validate_start(self, user: User, data: dict[str, Any]) -> dict[str, Any]:
         """Start contract of catalog_request through POST /instances: a published item and data its
@@ -290,14 +311,17 @@ class CatalogService:
         if item.status != ItemStatus.PUBLISHED:
             raise NotFound(f"no catalog item {code}")
         fields = {k: v for k, v in data.items() if k != "item"}
-        return {**self.validate_request(item, fields), "item": item.code}
+        return {**self.validate_request(item, fields, requester=user), "item": item.code}
 
     def request_item(self, user: User, code: str, data: Mapping[str, Any], coerce_strings: bool = False) -> Ticket:
         """Validate ``data`` against the item's request form and start catalog_request for it."""
         item = self.get_item(code)
         if item.status != ItemStatus.PUBLISHED:
             raise NotFound(f"no catalog item {code}")
-        clean = self.validate_request(item, data, coerce_strings)
+        # Who may not start anything is told so first: the form's answers (who may be named in
+        # it) are for requesters only.
+        self.instances.require_start(user, REQUEST_PROCESS)
+        clean = self.validate_request(item, data, coerce_strings, requester=user)
         instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code}, validated=True)
         ticket = self.records.for_instance(instance.id)
         if ticket is None:

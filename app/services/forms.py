@@ -29,12 +29,24 @@ dropped anyway); ``formatMinimum``/``formatExclusiveMinimum``/``formatMaximum``/
 ``formatExclusiveMaximum`` on ``date``/``date-time`` fields (the ajv-keywords spelling: a literal,
 or ``{"$data": "1/<sibling>"}`` for "not before / after that other field", e.g. a window's end
 after its start; and, processdesk's own, ``{"$today": "P1Y"}`` on a ``date`` field: a day
-relative to the day of the submission, e.g. "not in the past" or "at most a year ahead");
+relative to the day of the submission, e.g. "not in the past" or "at most a year ahead", and
+``{"$now": "PT5M"}`` on a ``date-time`` field: an instant relative to the moment of the submission,
+e.g. ``"formatMaximum": {"$now": "PT5M"}`` for a time that has already happened, allowing five
+minutes of clock skew between the user's device and the server);
 conditional requirements on an object:
 ``"if": {"properties": {"<sibling>": {"const": v} | {"enum": [...]}, ...}, "required": [...]}``
 with ``"then"`` and/or ``"else"`` of the form ``{"required": [...]}``, directly on the object or
 as entries of its ``allOf`` (e.g. resolution notes are required when the outcome is "resolved").
 Anything else is refused at deploy time.
+
+Every text a submission carries (any string field, and strings inside lists and nested objects) is
+refused when it holds a bidirectional formatting control (:data:`BIDI_CONTROLS`: the embeddings,
+overrides and isolates U+202A-U+202E and U+2066-U+2069). Shown in an inbox, an e-mail or an audit
+export they make text read other than it is ("Trojan Source": ``invoice``, U+202E, ``fdp.exe`` shows as
+``invoiceexe.pdf``). The implicit marks U+200E (LRM), U+200F (RLM) and U+061C (ALM) are accepted:
+each is one invisible strong character that reorders nothing beyond the punctuation beside it, and
+people writing Arabic or Hebrew among Latin text need them. Arabic and Hebrew letters themselves
+are ordinary text. :func:`bidi_control_message` gives the same check to other free text.
 
 Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
 """
@@ -44,6 +56,7 @@ from __future__ import annotations
 import calendar
 import copy
 import datetime as dt
+import difflib
 import html
 import json
 import logging
@@ -70,10 +83,12 @@ __all__ = [
     "DYNAMIC_OPTIONS_PREFIX",
     "DYNAMIC_GROUP_PREFIX",
     "GroupMembers",
+    "BIDI_CONTROLS",
     "FORM_ERROR_KEY",
     "FormMessage",
     "SUPPORTED_FORMATS",
     "SUPPORTED_WIDGETS",
+    "bidi_control_message",
     "check_form_definition",
     "form_fields",
     "render_instructions",
@@ -113,7 +128,8 @@ choices are the group's active members (value the username, title the display na
 GroupMembers = Callable[[str], Sequence[tuple[str, str]]]
 """``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
 KnownUsers = Callable[[set[str]], set[str]]
-"""``usernames -> those of them the directory knows`` (active users): checks ``"format": "username"`` fields."""
+"""``usernames -> those of them the submitter may name`` (active users of the directory, as far as
+the submitter may know them: the caller decides): checks ``"format": "username"`` fields."""
 
 FORM_ERROR_KEY: Final = "_form"
 """Key in ``details["fields"]`` for errors about the submission as a whole (e.g. not an object)."""
@@ -147,6 +163,13 @@ _UPPER_BOUNDS: Final = frozenset({"formatMaximum", "formatExclusiveMaximum"})
 #: A bound relative to the day of the submission (``{"$today": "P1Y"}``): an ISO 8601 duration of
 #: years, months, weeks and days, optionally negative ("-P1D": yesterday; "P0D": today).
 _TODAY_SHIFT: Final = re.compile(r"(-)?P(?=\d)(?:(\d{1,3})Y)?(?:(\d{1,4})M)?(?:(\d{1,5})W)?(?:(\d{1,6})D)?")
+#: A bound relative to the moment of the submission (``{"$now": "PT5M"}``): an ISO 8601 duration of
+#: weeks, days, hours, minutes and seconds, optionally negative ("-PT1H": an hour ago; "PT0S": now).
+_NOW_SHIFT: Final = re.compile(
+    r"(-)?P(?=\d|T\d)(?:(\d{1,4})W)?(?:(\d{1,5})D)?(?:T(?=\d)(?:(\d{1,6})H)?(?:(\d{1,7})M)?(?:(\d{1,9})S)?)?")
+#: An upper ``$now`` bound at most this far ahead means "now, allowing for clock skew": its error
+#: says the time "cannot be in the future" rather than naming an instant the user never typed.
+_SKEW_AT_MOST: Final = dt.timedelta(hours=1)
 _ORDERED_FORMATS: Final = frozenset({"date", "date-time"})
 _DATA_REF: Final = re.compile(r"1/([^/~]+)")
 _ROOT_ONLY_KEYWORDS: Final = frozenset({"$schema", "$id"})
@@ -183,6 +206,12 @@ class _Missing:
 
 
 _MISSING: Final = _Missing()
+
+BIDI_CONTROLS: Final[frozenset[str]] = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""The bidirectional formatting characters refused in submitted text: LRE, RLE, PDF, LRO, RLO
+(U+202A-U+202E) and LRI, RLI, FSI, PDI (U+2066-U+2069). See the module docstring for the marks
+that stay allowed."""
+_BIDI_CONTROL_RE: Final = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +311,10 @@ class FormMessage(str):
       shows) and ``values`` (the values as written, what the text lists: what a client must send);
     * ``not_before``, ``after``, ``not_after``, ``before``: ``field`` (another field's title) or
       ``value`` (a date as written);
-    * ``unknown_user``: ``value`` (the user name as written);
+    * ``in_future``: ``value`` (the latest instant taken, RFC 3339 in UTC): "cannot be in the future";
+    * ``unknown_user``: ``value`` (the user name as written) and, when the submitter seems to have
+      mistyped their own name, ``suggestion`` (that name);
+    * ``bidi_control``: ``characters`` (the code points refused, as ``U+202E, U+2066``);
     * ``each_item``: ``item`` (what each item of a list must be: a FormMessage or a fixed text);
     * ``required_when``, ``required_unless``: ``tests``, one ``(field title, words)`` per tested
       field, each word ``(text, how)`` with ``how`` one of ``"choice"`` (a choice title of the
@@ -311,6 +343,32 @@ def _counted(kind: str, count: Any, word: str, verb: str) -> FormMessage:
 def _valued(kind: str, words: str, value: Any) -> FormMessage:
     written = _format_value(value)
     return FormMessage(f"{words} {written}", kind, value=written)
+
+
+def _bidi_found(value: Any, found: dict[str, None]) -> None:
+    """Add the :data:`BIDI_CONTROLS` in ``value`` (text, or text inside lists and objects) to ``found``."""
+    if isinstance(value, str):
+        found.update(dict.fromkeys(_BIDI_CONTROL_RE.findall(value)))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _bidi_found(key, found)
+            _bidi_found(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _bidi_found(item, found)
+
+
+def bidi_control_message(value: Any) -> FormMessage | None:
+    """The error for a text (or texts inside lists and objects) holding :data:`BIDI_CONTROLS`, else None:
+    "must not contain bidirectional control characters (U+202E)", kind ``bidi_control``, part
+    ``characters``: the code points found, in order of appearance, each once ("U+202E, U+2066")."""
+    found: dict[str, None] = {}
+    _bidi_found(value, found)
+    if not found:
+        return None
+    characters = ", ".join(f"U+{ord(char):04X}" for char in found)
+    return FormMessage(f"must not contain bidirectional control characters ({characters})", "bidi_control",
+                       characters=characters)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +452,22 @@ def _shifted(today: dt.date, shift: tuple[int, int, int]) -> dt.date:
     year, month = divmod(count, 12)
     last = calendar.monthrange(year, month + 1)[1]
     return dt.date(year, month + 1, min(today.day, last)) + dt.timedelta(days=sign * days)
+
+
+def _now_shift(bound: Any) -> dt.timedelta | None:
+    """The shift of a ``{"$now": "<ISO 8601 duration>"}`` bound, else None."""
+    if not (isinstance(bound, Mapping) and set(bound) == {"$now"} and isinstance(bound["$now"], str)):
+        return None
+    match = _NOW_SHIFT.fullmatch(bound["$now"])
+    if match is None:
+        return None
+    weeks, days, hours, minutes, seconds = (int(part or 0) for part in match.groups()[1:])
+    shift = dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return -shift if match[1] else shift
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _instant(value: Any, fmt: str) -> dt.date | dt.datetime | None:
@@ -731,9 +805,14 @@ def _check_order_bound(node: Mapping[str, Any], keyword: str, where: str) -> Non
             raise _schema_error(where, f'{{"$today": ...}} in {keyword!r} needs a field with format date')
         if _today_shift(bound) is None:
             raise _schema_error(where, f'{keyword!r} must be {{"$today": "<ISO 8601 duration such as P1Y or -P1D>"}}')
+    elif isinstance(bound, Mapping) and "$now" in bound:
+        if fmt != "date-time":
+            raise _schema_error(where, f'{{"$now": ...}} in {keyword!r} needs a field with format date-time')
+        if _now_shift(bound) is None:
+            raise _schema_error(where, f'{keyword!r} must be {{"$now": "<ISO 8601 duration such as PT5M or -P1D>"}}')
     elif _order_ref(bound) is None:
         raise _schema_error(where, f'{keyword!r} must be a {fmt} value, {{"$data": "1/<field>"}} naming a sibling '
-                                   'field or {"$today": "<duration>"}')
+                                   'field, {"$today": "<duration>"} (dates) or {"$now": "<duration>"} (date-times)')
 
 
 def _check_object(node: Mapping[str, Any], pointer: str) -> None:
@@ -1218,6 +1297,8 @@ def validate_submission(
     members: GroupMembers | None = None,
     today: dt.date | None = None,
     known_users: KnownUsers | None = None,
+    now: dt.datetime | None = None,
+    submitter: str | None = None,
 ) -> dict[str, Any]:
     """Validate a form submission server-side and return the cleaned data.
 
@@ -1243,9 +1324,19 @@ def validate_submission(
     * ``formatMinimum``/``formatMaximum`` (and their exclusive forms) given as ``{"$today":
       "P1Y"}`` are days relative to ``today`` (the caller's clock: this module reads none); without
       ``today`` such bounds are not checked;
-    * with ``known_users``, a valid ``"format": "username"`` field that names no user of the
-      directory is refused ("nobody is not a user of the directory"); without it only the shape
-      of the name is checked.
+    * such bounds given as ``{"$now": "PT5M"}`` are instants relative to ``now`` (an aware
+      datetime, the caller's clock; a naive one is taken as UTC); without ``now`` they are not
+      checked. An upper bound at most an hour ahead of ``now`` (clock skew) is refused as "cannot
+      be in the future"; other ``$now`` bounds name the instant ("must not be after
+      2026-01-05T09:05:00Z"). Without ``today``, ``now``'s UTC day is today;
+    * with ``known_users``, a valid ``"format": "username"`` field that names no user
+      ``known_users`` returns is refused ("nobody is not a user you can name here", the same words
+      whether the user does not exist, is inactive or is beyond what the submitter may name, so
+      the form is no way to find out who exists); with ``submitter`` (the submitter's user name)
+      and a value close to it, the message adds "did you mean <submitter>?". Without
+      ``known_users`` only the shape of the name is checked;
+    * text holding a bidirectional formatting control (:data:`BIDI_CONTROLS`) is refused, in any
+      field that is not read-only, also inside lists ("each item ...") and nested objects.
 
     With ``coerce_strings=True`` (HTML form posts) additionally:
 
@@ -1272,7 +1363,8 @@ def validate_submission(
             ``details={"fields": {"name" | "nested.name": ["message", ...]}}`` - one human message
             per broken rule per field, e.g. "is required", "must be at most 50 characters",
             "must be one of: high, medium, low" (the values to send, not the choices' titles),
-            "must be a valid email address", "must be after Planned start". Errors on an array's
+            "must be a valid email address", "must be after Planned start", "cannot be in the
+            future", "must not contain bidirectional control characters (U+202E)". Errors on an array's
             items are reported on the array field as "each
             item ...". A submission that is not an object is reported under
             :data:`FORM_ERROR_KEY`.
@@ -1297,12 +1389,20 @@ def validate_submission(
             messages = fields.setdefault(field, [])
             if message not in messages:
                 messages.append(message)
-    for field, message in _order_errors(resolved, ui, cleaned, task_data, "", today):
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    if today is None and now is not None:
+        today = now.astimezone(dt.timezone.utc).date()
+    for field, message in _order_errors(resolved, ui, cleaned, task_data, "", today, now):
         if field not in fields:  # a value that is already wrong is not compared
             fields[field] = [message]
     if known_users is not None:
-        for field, message in _unknown_users(resolved, ui, cleaned, "", known_users, fields):
+        for field, message in _unknown_users(resolved, ui, cleaned, "", known_users, fields, submitter):
             fields[field] = [message]
+    for field, message in _bidi_errors(resolved, ui, cleaned, ""):
+        messages = fields.setdefault(field, [])
+        if message not in messages:
+            messages.append(message)
     if fields:
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": fields})
     return cleaned
@@ -1335,7 +1435,8 @@ def _list_items(text: str, item: Mapping[str, Any]) -> list[str]:
 
 
 def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None, data: Mapping[str, Any], *,
-                        today: dt.date | None = None, known_users: KnownUsers | None = None) -> dict[str, Any]:
+                        today: dt.date | None = None, known_users: KnownUsers | None = None,
+                        now: dt.datetime | None = None, submitter: str | None = None) -> dict[str, Any]:
     """Validate the data a process is started with against its start form; return it cleaned.
 
     As :func:`validate_submission` for a JSON client (no task data yet, no HTML coercions), with
@@ -1344,7 +1445,7 @@ def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None
     cannot hold one), the way people and other systems pass lists of references
     (``"INC-000001, INC-000002"``, ``"INC-000001 INC-000002"``).
 
-    ``today`` and ``known_users``: as for :func:`validate_submission`.
+    ``today``, ``now``, ``known_users`` and ``submitter``: as for :func:`validate_submission`.
 
     Raises:
         ValidationFailed: as :func:`validate_submission`.
@@ -1356,14 +1457,53 @@ def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None
             sub = properties.get(name) if isinstance(properties, Mapping) else None
             if isinstance(value, str) and isinstance(sub, Mapping) and _is_text_list(sub):
                 data[name] = _list_items(value, sub["items"])
-    return validate_submission(schema, ui_schema, data, {}, today=today, known_users=known_users)
+    return validate_submission(schema, ui_schema, data, {}, today=today, known_users=known_users, now=now,
+                               submitter=submitter)
+
+
+def _bidi_errors(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str
+                 ) -> Iterator[tuple[str, FormMessage]]:
+    """Fields of the object ``node`` (and nested objects) whose submitted value holds a
+    :data:`BIDI_CONTROLS` character, each with its message; an array's as "each item ...".
+    Read-only fields keep what is stored and are not looked at (the user could not fix them)."""
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping) or not isinstance(cleaned, Mapping):
+        return
+    for name, sub in properties.items():
+        sub_ui = _ui_of(ui, name)
+        if not isinstance(sub, Mapping) or name not in cleaned or _is_read_only(sub, sub_ui):
+            continue
+        value = cleaned[name]
+        if sub.get("type") == "object" and isinstance(value, Mapping):
+            yield from _bidi_errors(sub, sub_ui, value, f"{prefix}{name}.")
+            continue
+        message = bidi_control_message(value)
+        if message is None:
+            continue
+        if sub.get("type") == "array" and isinstance(value, list):
+            message = FormMessage(f"each item {message}", "each_item", item=message)
+        yield f"{prefix}{name}", message
+
+
+#: How alike a user name must be to the submitter's own to be taken for a typo of it (difflib ratio).
+_OWN_NAME_LIKENESS: Final = 0.7
+
+
+def _unknown_user_message(value: str, submitter: str | None) -> FormMessage:
+    if submitter and submitter != value \
+            and difflib.SequenceMatcher(None, value.lower(), submitter.lower()).ratio() >= _OWN_NAME_LIKENESS:
+        return FormMessage(f"{value} is not a user you can name here; did you mean {submitter}?", "unknown_user",
+                           value=value, suggestion=submitter)
+    return FormMessage(f"{value} is not a user you can name here", "unknown_user", value=value)
 
 
 def _unknown_users(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str,
-                   known_users: KnownUsers, refused: Mapping[str, Any]) -> list[tuple[str, str]]:
+                   known_users: KnownUsers, refused: Mapping[str, Any], submitter: str | None = None,
+                   ) -> list[tuple[str, str]]:
     """``"format": "username"`` fields of ``node`` (and nested objects) whose valid value names no
-    user ``known_users`` knows: one look-up for all of them. Read-only fields and fields that are
-    already refused are not asked about."""
+    user ``known_users`` returns: one look-up for all of them. Read-only fields and fields that are
+    already refused are not asked about. The message is the same for a user who does not exist and
+    one the submitter may not name; only the submitter's own name is offered as a correction."""
     named: list[tuple[str, str]] = []
 
     def collect(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, prefix: str) -> None:
@@ -1381,15 +1521,16 @@ def _unknown_users(node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any,
 
     collect(node, ui, cleaned, prefix)
     known = known_users({value for _field, value in named}) if named else set()
-    return [(field, FormMessage(f"{value} is not a user of the directory", "unknown_user", value=value))
-            for field, value in named if value not in known]
+    return [(field, _unknown_user_message(value, submitter)) for field, value in named if value not in known]
 
 
 def _order_errors(
-    node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, stored: Any, prefix: str, today: dt.date | None
+    node: Mapping[str, Any], ui: Mapping[str, Any], cleaned: Any, stored: Any, prefix: str, today: dt.date | None,
+    now: dt.datetime | None = None,
 ) -> Iterator[tuple[str, str]]:
     """``formatMinimum``/``formatExclusiveMinimum``/``formatMaximum``/``formatExclusiveMaximum`` of
-    the object ``node`` (and nested objects); a ``{"$today": ...}`` bound only when ``today`` is known."""
+    the object ``node`` (and nested objects); a ``{"$today": ...}`` bound only when ``today`` is
+    known, a ``{"$now": ...}`` bound only when ``now`` is."""
     properties = node.get("properties")
     if not isinstance(properties, Mapping) or not isinstance(cleaned, Mapping):
         return
@@ -1400,7 +1541,7 @@ def _order_errors(
             continue
         if sub.get("type") == "object":
             if name in cleaned:
-                yield from _order_errors(sub, sub_ui, cleaned[name], stored.get(name), f"{prefix}{name}.", today)
+                yield from _order_errors(sub, sub_ui, cleaned[name], stored.get(name), f"{prefix}{name}.", today, now)
             continue
         fmt = str(sub.get("format"))
         for keyword, inclusive in _ORDER_KEYWORDS.items():
@@ -1424,8 +1565,19 @@ def _order_errors(
                     if today is None:
                         continue  # the caller does not know the day (see validate_submission)
                     bound = _shifted(today, shift).isoformat()
-                label = _format_value(bound)
+                moved = _now_shift(bound)
+                if moved is not None:
+                    if now is None:
+                        continue  # the caller does not know the time (see validate_submission)
+                    bound = now + moved  # compared exactly; said to the second, in UTC
+                label = _rfc3339(bound) if isinstance(bound, dt.datetime) else _format_value(bound)
                 said = {"value": label}
+                if moved is not None and keyword in _UPPER_BOUNDS and dt.timedelta(0) <= moved <= _SKEW_AT_MOST:
+                    # "now, give or take the clocks": say what it means, not an instant nobody typed
+                    value, limit = _instant(cleaned[name], fmt), _instant(bound, fmt)
+                    if value is not None and limit is not None and (value > limit or (value == limit and not inclusive)):
+                        yield f"{prefix}{name}", FormMessage("cannot be in the future", "in_future", value=label)
+                    continue
             current = cleaned[name] if name in cleaned else stored.get(name)
             value, limit = _instant(current, fmt), _instant(bound, fmt)
             if value is None or limit is None:

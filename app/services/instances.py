@@ -296,7 +296,8 @@ class InstanceService:
             else:
                 start_form = self.start_form_for(user, process_id)
                 if start_form is not None:
-                    data = validate_start_data(start_form[0], start_form[1], data)
+                    now = self.clock.now()
+                    data = validate_start_data(start_form[0], start_form[1], data, today=now.date(), now=now)
         instance, run = self.runner.start(definition, json_safe(data), user)
         self.audit.record("instance_started", user, instance_id=instance.id,
                           payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})
@@ -827,8 +828,9 @@ class TaskService:
         schema = definition.forms.get(task.form) if task.form else None
         if schema is not None:
             ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
+            now = self.clock.now()  # "today" is the UTC date, as every date the desk shows
             clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings,
-                                        members=self.instances.group_members)
+                                        members=self.instances.group_members, today=now.date(), now=now)
         else:
             clean = {}
         completer_var = view.properties.get("setUserVar")

@@ -79,7 +79,8 @@ def start_with_references(services: Services, process_id: str, references: Mappi
     entry ("INC-999999 does not exist", "CHG-000003 is not an incident")."""
     def validate(user: User, data: dict[str, Any]) -> dict[str, Any]:
         form = services.instances.start_form_for(user, process_id)
-        cleaned = validate_start_data(form[0], form[1], data) if form is not None else dict(data)
+        now = services.runtime.clock.now()
+        cleaned = validate_start_data(form[0], form[1], data, today=now.date(), now=now) if form is not None else dict(data)
         problems: dict[str, list[str]] = {}
         for field, kind in references.items():
             given = cleaned.get(field)

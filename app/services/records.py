@@ -49,7 +49,7 @@ from app.models import (
 from . import policy
 from .audit import AuditLog, json_safe
 from .bounded import BoundedCache
-from .forms import START_FORM_SUFFIX
+from .forms import START_FORM_SUFFIX, bidi_control_message
 from .notifications import NotificationService, Person
 from .sla import RESPONSE_BY_PEOPLE
 
@@ -625,13 +625,17 @@ class RecordService:
         A comment that answers the record (``policy.answers``) stamps its ``first_response_at``
         when it has none (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
         clock stops at the comment. A comment by the record's requester is passed to
-        ``on_requester_reply``. Raises ValidationFailed for an empty or too long body.
+        ``on_requester_reply``. Raises ValidationFailed for an empty or too long body, or one
+        holding bidirectional control characters (as every form field refuses them).
         """
         body = (body or "").strip()
         if not body:
             raise ValidationFailed("comment is empty", details={"fields": {"body": ["is required"]}})
         if len(body) > MAX_COMMENT:
             raise ValidationFailed("comment is too long", details={"fields": {"body": [f"at most {MAX_COMMENT} characters"]}})
+        if (bidi := bidi_control_message(body)) is not None:
+            # Text that reads one way and is another (U+202E...) misleads everyone the comment reaches.
+            raise ValidationFailed("comment holds bidirectional control characters", details={"fields": {"body": [bidi]}})
         now = self.clock.now()
         comment = TicketComment(ticket_id=ticket.id, author_id=user.id if user else None,
                                 author_name=user.username if user else (author_name or "system"), body=body,

@@ -132,7 +132,14 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         sentence = _NOT_KIND.get(parts["record_kind"])
         return str(sentence) % {"number": parts["number"]} if sentence is not None else str(message)
     if kind == "unknown_user":
-        return _("%(value)s is not a user of the directory", value=parts["value"])
+        if parts.get("suggestion"):  # a typo of the user's own name
+            return _("%(value)s is not a user you can name here; did you mean %(suggestion)s?",
+                     value=parts["value"], suggestion=parts["suggestion"])
+        return _("%(value)s is not a user you can name here", value=parts["value"])
+    if kind == "in_future":
+        return _("cannot be in the future")
+    if kind == "bidi_control":
+        return _("must not contain bidirectional control characters (%(characters)s)", characters=parts["characters"])
     if kind == "each_item":
         return _("each item %(message)s", message=service_text(parts["item"], translate))
     if kind in ("required_when", "required_unless"):

@@ -42,7 +42,7 @@ APPROVE = {"approved": True, "approval_comment": "Fine."}
 SCHEDULE = {"planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z",
             "schedule_notes": "Outside the freeze."}
 IMPLEMENT = {"implementation_notes": "Upgraded, all queues drained.",
-             "actual_start": "2026-03-11T20:05:00Z", "actual_end": "2026-03-11T21:10:00Z"}
+             "actual_start": "2026-01-05T07:05:00Z", "actual_end": "2026-01-05T08:10:00Z"}
 CAB = ("cab1", "cab2", "cab3")
 
 
@@ -129,6 +129,9 @@ def implement_and_verify(desk: Desk, number: str, verified: bool = True, impleme
     # the implementer is told of work, not asked for an approval (separation of duties is no approval)
     told = [n["subject"] for n in desk.notifications(implementer) if f"({number}:" in n["subject"]]
     assert told and told[0].startswith("New task: Implement change") and not any("Approval" in s for s in told)
+    # an implementation is recorded after the fact: not ending next week
+    bad = desk.complete(number, "implement", implementer, {**IMPLEMENT, "actual_end": "2030-01-01T00:00:00Z"}, status=422)
+    assert bad["details"]["fields"] == {"actual_end": ["cannot be in the future"]}
     desk.complete(number, "implement", implementer, IMPLEMENT)
     record = desk.record(number)
     assert record["status"] == "verifying" and record["assignee"] == record["details"]["implementer"]

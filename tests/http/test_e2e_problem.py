@@ -41,8 +41,9 @@ CLOSE = {"closure_notes": "Fixed by the gateway change, monitored for two weeks.
 CHANGE_ASSESS = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
                  "implementer": "ivan", "assessment_notes": "Routine fix."}
 CHANGE_SCHEDULE = {"planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z"}
-CHANGE_IMPLEMENT = {"implementation_notes": "Applied the fix.", "actual_start": "2026-03-11T20:05:00Z",
-                    "actual_end": "2026-03-11T21:10:00Z"}
+# (times already past on the tests' clock: an implementation is recorded after the fact)
+CHANGE_IMPLEMENT = {"implementation_notes": "Applied the fix.", "actual_start": "2026-01-05T07:05:00Z",
+                    "actual_end": "2026-01-05T08:10:00Z"}
 
 
 @pytest.fixture()

@@ -60,3 +60,17 @@ def test_a_wait_on_a_vendor_goes_on_after_the_requesters_comment(desk: Desk):
     assert desk.ready(number) == ["resume_work"] and desk.task_id(number, "resume_work") != before
     desk.complete(number, "resume_work", "nina", {"update_note": "Part arrived"})
     assert desk.record(number)["status"] == "in_progress"
+
+
+def test_a_comment_that_reads_one_way_and_is_another_is_refused(desk: Desk):
+    """Bidirectional controls are refused in comments as in every form field (API and page)."""
+    number, _ = open_incident(desk)
+    response = desk.client.post(f"/api/v1/tickets/{number}/comments", json={"body": "see invoice\u202efdp.exe"},
+                                headers=desk.auth("rita"))
+    assert response.status_code == 422
+    assert response.get_json()["details"]["fields"] == {
+        "body": ["must not contain bidirectional control characters (U+202E)"]}
+    comments = desk.client.get(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita")).get_json()["items"]
+    assert comments == []
+    # right-to-left text itself is welcome
+    comment(desk, number, "rita", "\u05e9\u05dc\u05d5\u05dd - the VPN still drops")

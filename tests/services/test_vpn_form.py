@@ -2,8 +2,8 @@
 
 A contractor's access ends on a day given with the request: from today to at most a year ahead
 (``formatMinimum``/``formatMaximum`` relative to ``{"$today": ...}``, the caller's day); the person
-is named by a user name of the directory (``"format": "username"``; whether one exists is asked of
-the directory through ``known_users``).
+is named by a user name of the directory (``"format": "username"``; whether the requester may name
+it is asked of the directory through ``known_users``).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def test_the_user_must_exist_in_the_directory():
     with pytest.raises(ValidationFailed) as info:
         validate_submission(FORM, UI, {**CONTRACTOR, "for_user": "nobody"}, {}, today=TODAY, known_users=directory)
     message = info.value.details["fields"]["for_user"][0]
-    assert message == "nobody is not a user of the directory"
+    assert message == "nobody is not a user you can name here"
     assert message.kind == "unknown_user" and message.parts == {"value": "nobody"}
     assert asked == [{"nobody"}]  # one look-up
     # a badly shaped name is not looked up; without a directory only the shape is checked
