@@ -664,3 +664,16 @@ def test_the_implementer_is_picked_from_the_implementers_group(desk: Desk, servi
     desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "ivan"}, status=422)
     desk.complete(number, "assess", "cora", {**ASSESS_LOW, "implementer": "ines"})
     assert desk.instance(instance_id)["data"]["implementer"] == "ines"
+
+
+def test_a_change_is_not_planned_in_the_past(desk: Desk):
+    """The planned start (raised, confirmed or revised) is not before now (an hour's grace for an
+    emergency change already under way): a window that has passed plans nothing."""
+    response = desk.client.post("/api/v1/instances", headers=desk.auth("alex"), json={
+        "process_id": "change_enablement",
+        "data": {**CHANGE, "change_type": "normal", "planned_start": "2001-01-01T00:00:00Z",
+                 "planned_end": "2001-01-01T02:00:00Z"}})
+    body = assert_error(response, 422)
+    assert list(body["details"]["fields"]) == ["planned_start"], body
+    # an hour ago is still accepted (the clock of the tests stands at 2026-01-05 09:00 UTC)
+    raise_change(desk, planned_start="2026-01-05T08:05:00Z", planned_end="2026-01-05T10:00:00Z")
