@@ -76,12 +76,7 @@ class DefinitionView(MethodView):
         """All versions of one process, with running-instance counts per version (staff only)."""
         user = current_user()
         svc = services()
-
-        def read() -> list[Any]:
-            svc.definitions.require_reader(user, process_id)
-            return svc.definitions.versions(process_id)
-
-        rows = unit_of_work(read)
+        rows = unit_of_work(lambda: svc.definitions.versions_for(user, process_id))
         running = svc.definitions.running_counts(process_id)
         names = _usernames({r.deployed_by_id for r in rows})
         versions = [version_dict(r, names.get(r.deployed_by_id or 0), running.get(r.version, 0)) for r in rows]
@@ -95,12 +90,6 @@ class DefinitionXmlView(MethodView):
     def get(self, args: dict[str, Any], process_id: str) -> Response:
         """The BPMN XML of a version (latest by default; staff only)."""
         user = current_user()
-        svc = services()
-
-        def read() -> Any:
-            svc.definitions.require_reader(user, process_id)
-            return svc.definitions.version(process_id, args.get("version"))
-
-        row = unit_of_work(read)
+        row = unit_of_work(lambda: services().definitions.version_for(user, process_id, args.get("version")))
         return Response(row.bpmn_xml, mimetype="application/xml",
                         headers={"Content-Disposition": f'inline; filename="{row.filename}"'})

@@ -397,6 +397,16 @@ class DefinitionService:
             raise PermissionDenied("reading process definitions needs one of the roles "
                                    + ", ".join(str(r) for r in policy.DEFINITION_READER_ROLES), details=where or None)
 
+    def versions_for(self, user: User, process_id: str) -> list[ProcessDefinition]:
+        """``versions`` for a reader of definitions (``require_reader``)."""
+        self.require_reader(user, process_id)
+        return self.versions(process_id)
+
+    def version_for(self, user: User, process_id: str, version: int | None) -> ProcessDefinition:
+        """``version`` for a reader of definitions (``require_reader``)."""
+        self.require_reader(user, process_id)
+        return self.version(process_id, version)
+
     def latest(self, process_id: str) -> ProcessDefinition:
         row = self.session.scalar(_LATEST, {"process_id": process_id})
         if row is None:

@@ -138,8 +138,7 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
     wanted = _version_arg()
 
     def read() -> dict[str, Any]:
-        svc.definitions.require_reader(user, process_id)
-        rows = svc.definitions.versions(process_id)
+        rows = svc.definitions.versions_for(user, process_id)
         shown = svc.definitions.version(process_id, wanted) if wanted else rows[-1]
         return {"rows": rows, "shown": shown, "running": svc.definitions.running_counts(process_id),
                 "names": svc.users.usernames({r.deployed_by_id for r in rows})}
@@ -177,13 +176,7 @@ def process_diagram(process_id: str) -> Response:
 def _readable_version(process_id: str) -> ProcessDefinition:
     """The ``?version=`` (else latest) of ``process_id``, for a signed-in reader of definitions."""
     user = signed_in_user()
-    svc = services()
-
-    def read() -> ProcessDefinition:
-        svc.definitions.require_reader(user, process_id)
-        return svc.definitions.version(process_id, _version_arg())
-
-    return unit_of_work(read)
+    return unit_of_work(lambda: services().definitions.version_for(user, process_id, _version_arg()))
 
 
 def _error_list(err: ProcessdeskError) -> list[dict[str, Any]]:
@@ -225,13 +218,7 @@ def process_save(process_id: str) -> Any:
 def process_compare(process_id: str) -> Any:
     """Two versions side by side; static/js/modeler.js marks what differs between them."""
     user = signed_in_user()
-    svc = services()
-
-    def read() -> list[ProcessDefinition]:
-        svc.definitions.require_reader(user, process_id)
-        return svc.definitions.versions(process_id)
-
-    rows = unit_of_work(read)
+    rows = unit_of_work(lambda: services().definitions.versions_for(user, process_id))
     numbers = [r.version for r in rows]
 
     def pick(name: str, default: int) -> int:

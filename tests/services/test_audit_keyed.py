@@ -36,21 +36,14 @@ from app.services.audit import (
     audit_key,
     unkeyed_digest,
 )
-from tests.conftest import TEST_CONFIG, TEST_PASSWORD, fixture_files
+from tests.conftest import TEST_CONFIG, TEST_PASSWORD
+from tests.services.test_audit_chain import _activity
 
 EVENTS = AuditEvent.__table__
 HEAD = AuditHead.__table__
 OTHER_KEY = AuditKey.from_text("someone-elses-audit-key-0123456789abcdef")
 
 
-def _activity(services: Any, users: dict[str, Any]) -> None:
-    services.definitions.deploy(users["olga"], fixture_files())
-    services.session.commit()
-    instance = services.instances.start_process(users["rita"], "simple_request", {"note": "first"})
-    services.session.commit()
-    task = services.instances.open_tasks(instance)[0]
-    services.tasks.complete(users["rita"], task.id, {"title": "hello", "quantity": 2})
-    services.session.commit()
 
 
 def _stored(session: Session) -> list[dict[str, Any]]:
