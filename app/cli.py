@@ -235,9 +235,14 @@ def register_cli(app: Flask) -> None:
             f"({report.checked} events verified before it)",
             err=True,
         )
-        if report.reason == UNKEYED_HASH and report.first_broken_seq == 1:
+        if report.reason == UNKEYED_HASH and report.first_broken_seq == 1 and report.sealed_with is None:
             click.echo("  a chain written before keyed sealing: after checking it is the one you upgraded, "
                        "seal it with `flask audit reseal --legacy`", err=True)
+        elif report.reason == UNKEYED_HASH and report.sealed_with is not None:
+            click.echo(f"  the head names audit key {report.sealed_with[:16]}: either the desk ran after the upgrade "
+                       "(then `flask audit reseal --legacy` finds events sealed with that key after the old ones, "
+                       "which vouch for them) or the chain was rewritten without the key (then reseal refuses it)",
+                       err=True)
         sys.exit(1)
 
     @audit_group.command("reseal")

@@ -182,6 +182,9 @@ UNKEYED_HASH = "event is sealed with a plain SHA-256 hash, not with the audit ke
 WRONG_KEY = "the chain is sealed with another audit key"
 TAIL_REMOVED = "events after the last stored one were removed"
 HEAD_ALTERED = "the chain's head does not match its seal"
+HEAD_MISSING = "the chain's head row is missing"
+#: ``reseal --legacy`` of a chain whose head names a key but which holds no event sealed with it.
+KEYED_BEFORE = "the chain's head names an audit key, so it was sealed before: unkeyed events there were rewritten without the key"
 
 
 @dataclass(frozen=True)
@@ -406,11 +409,16 @@ class AuditLog:
                 break
         checked = expected_seq - 1
         if head is None:
-            return ChainReport(True, checked, key_id=key.key_id)
+            # every migrated database has the head row: without it, nothing vouches for the tail
+            return ChainReport(checked == 0, checked, None if checked == 0 else checked + 1, None,
+                               None if checked == 0 else HEAD_MISSING, key.key_id)
         if head.last_seq != checked or head.last_hash != prev_hash:
             return ChainReport(False, checked, checked + 1, None, TAIL_REMOVED, key.key_id)
-        if checked and (head.key_id != key.key_id or head.seal is None
-                        or not hmac.compare_digest(head.seal, key.head_seal(checked, prev_hash))):
+        # A head naming a key was sealed by the writer, with events: an empty chain under such a
+        # head had them all removed (a fresh desk's head names no key).
+        if (checked or head.key_id is not None) and (
+                head.key_id != key.key_id or head.seal is None
+                or not hmac.compare_digest(head.seal, key.head_seal(checked, prev_hash))):
             return ChainReport(False, checked, checked + 1, None, HEAD_ALTERED, key.key_id)
         return ChainReport(True, checked, key_id=key.key_id)
 
@@ -419,12 +427,23 @@ class AuditLog:
         another key (nothing verifies and the head names another key), or an edit."""
         key = self.key
         checked = row.seq - 1
-        if hmac.compare_digest(unkeyed_digest(prev_hash, fields), row.hash):
-            return ChainReport(False, checked, row.seq, row.id, UNKEYED_HASH, key.key_id)
         head = _read_head(self.session)
-        if checked == 0 and head is not None and head.key_id is not None and head.key_id != key.key_id:
-            return ChainReport(False, 0, row.seq, row.id, WRONG_KEY, key.key_id, head.key_id)
+        named = head.key_id if head is not None else None
+        if hmac.compare_digest(unkeyed_digest(prev_hash, fields), row.hash):
+            # ``sealed_with``: the key the head names, if any (then no chain from before the upgrade)
+            return ChainReport(False, checked, row.seq, row.id, UNKEYED_HASH, key.key_id, named)
+        # Another key when the head names one and the chain goes on unsealed by this key (its next
+        # event fails too): a first event that alone fails, under a head whose key id was swapped,
+        # was edited.
+        if checked == 0 and named is not None and named != key.key_id and not self._next_is_ours(row):
+            return ChainReport(False, 0, row.seq, row.id, WRONG_KEY, key.key_id, named)
         return ChainReport(False, checked, row.seq, row.id, CONTENT_CHANGED, key.key_id)
+
+    def _next_is_ours(self, row: Row[Any]) -> bool:
+        """Whether the event after ``row`` is sealed with this log's key over ``row``'s hash."""
+        following = next(_walk(self.session, row.seq + 1, 1), None)
+        return following is not None and following.seq == row.seq + 1 and hmac.compare_digest(
+            self.key.digest(row.hash, _row_fields(following)), following.hash)
 
     def reseal(self, actor_name: str, source: AuditKey | Literal["unkeyed"], batch_size: int = 5000) -> ResealReport:
         """Rewrite every hash of the chain under this log's key, in the caller's transaction, and
@@ -493,6 +512,10 @@ class AuditLog:
         count = expected_seq - 1
         if head.last_seq != count or head.last_hash != old_prev:
             raise refuse(None, None, TAIL_REMOVED)
+        if previous is None and head.key_id is not None and not seen_current_key:
+            # The writer names the key in the head with its first keyed event: a head naming one
+            # over a chain with none was keyed, and someone rewrote it without the key.
+            raise refuse(None, None, KEYED_BEFORE)
         # The head's seal, where the old chain had one: an unkeyed head had none until events were
         # written with this key; a keyed one always has one, by the previous key or by this one.
         seal_by = [k for k in (previous, key) if k is not None]

@@ -26,6 +26,7 @@ from app.models import User
 from app.services.audit import (
     EXPORT_MAX_EVENTS,
     HEAD_ALTERED,
+    HEAD_MISSING,
     REFUSED_EVENT,
     UNKEYED_HASH,
     WRONG_KEY,
@@ -121,6 +122,7 @@ CHAIN_REASONS = {
                      "(a chain written before keyed sealing, or a forgery)"),
     WRONG_KEY: _l("the chain is sealed with another audit key"),
     HEAD_ALTERED: _l("the chain's head does not match its seal (events at the end may have been removed)"),
+    HEAD_MISSING: _l("the chain's head row is missing"),
 }
 
 #: An instance's status, in the page's language.

@@ -27,6 +27,8 @@ from app.services.audit import (
     CONTENT_CHANGED,
     GENESIS_HASH,
     HEAD_ALTERED,
+    HEAD_MISSING,
+    KEYED_BEFORE,
     UNKEYED,
     UNKEYED_HASH,
     WRONG_KEY,
@@ -354,3 +356,50 @@ def test_the_chain_check_page_says_sealed_with_another_key(services, users, data
     page = web.get("/audit").get_data(as_text=True)
     assert "The audit chain is sealed with another key" in page
     assert "Sealed with another key" in page and services.audit.key.key_id[:16] in page
+
+
+# -- what the review found: laundering through --legacy, a missing or emptied head, a key id swapped --
+
+
+def test_reseal_legacy_refuses_a_keyed_chain_rewritten_without_the_key(services, users):
+    """Rewriting a sealed chain with plain SHA-256 but leaving the head's key id: the head says the
+    chain was keyed, and no event sealed with the key follows, so --legacy must not launder it."""
+    _activity(services, users)
+    victim = _stored(services.session)[2]
+    _rehash(services.session, 1, unkeyed_digest)  # the head keeps its key id (and stale seal)
+    services.session.execute(update(EVENTS).where(EVENTS.c.id == victim["id"]).values(actor="mallory"))
+    _rehash(services.session, 1, unkeyed_digest)
+    services.session.commit()
+    report = services.audit.verify()
+    assert report.reason == UNKEYED_HASH and report.sealed_with == services.audit.key.key_id
+    with pytest.raises(Conflict) as refused:
+        services.audit.reseal("cli:ops", UNKEYED)
+    services.session.rollback()
+    assert refused.value.details["reason"] == KEYED_BEFORE
+    assert not services.audit.verify().ok
+
+
+def test_a_missing_head_or_an_emptied_keyed_chain_is_not_intact(services, users):
+    _activity(services, users)
+    services.session.execute(delete(HEAD))
+    services.session.expire_all()
+    report = services.audit.verify()
+    assert not report.ok and report.reason == HEAD_MISSING
+    services.session.rollback()
+    # every event deleted and the head set back to its start, key id kept: not a fresh desk
+    services.session.execute(delete(EVENTS))
+    services.session.execute(update(HEAD).where(HEAD.c.id == 1).values(last_seq=0, last_hash=GENESIS_HASH,
+                                                                       last_event_id=None))
+    services.session.expire_all()
+    report = services.audit.verify()
+    assert not report.ok and report.reason == HEAD_ALTERED and report.checked == 0
+
+
+def test_an_edited_first_event_under_a_swapped_key_id_is_an_edit_not_another_key(services, users):
+    _activity(services, users)
+    first = _stored(services.session)[0]
+    services.session.execute(update(EVENTS).where(EVENTS.c.id == first["id"]).values(actor="mallory"))
+    services.session.execute(update(HEAD).where(HEAD.c.id == 1).values(key_id="f" * 64))
+    services.session.expire_all()
+    report = services.audit.verify()
+    assert not report.ok and report.reason == CONTENT_CHANGED and not report.wrong_key
