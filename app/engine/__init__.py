@@ -35,6 +35,7 @@ from .runtime import (
 )
 from .sandbox import ScriptIdentity, backtracking_problem
 from .types import EngineFailure, UserTaskView
+from .xml import drawing_only
 
 __all__ = [
     "ACCESS_SUFFIX",
@@ -64,4 +65,5 @@ __all__ = [
     "WorkflowRun",
     "XmlRejected",
     "backtracking_problem",
+    "drawing_only",
 ]

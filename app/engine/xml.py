@@ -91,3 +91,22 @@ def canonical_xml(root: etree._Element) -> bytes:
         children.sort(key=lambda child: (str(child.tag), child.get("bpmnElement") or "", child.get("id") or ""))
         plane[:] = children
     return etree.tostring(copy, method="c14n2", with_comments=False)
+
+
+_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+#: What a diagram holds beyond its drawing: the desk's rules (scripts, conditions, timer and loop
+#: expressions, task properties and instructions, service parameters) and authors' notes.
+_RULE_ELEMENTS = tuple(_MODEL + tag for tag in (
+    "script", "conditionExpression", "extensionElements", "documentation", "timeDuration", "timeDate",
+    "timeCycle", "loopCondition", "completionCondition", "loopCardinality"))
+
+
+def drawing_only(xml: str) -> str:
+    """The BPMN ``xml`` with its rules taken out (``_RULE_ELEMENTS``): shapes, names, flows and
+    layout stay, so bpmn-js draws it as before for a reader who may not read the rules."""
+    root = parse_xml(xml.encode("utf-8"), "diagram")
+    for element in list(root.iter(*_RULE_ELEMENTS)):
+        parent = element.getparent()
+        if parent is not None:
+            parent.remove(element)
+    return str(etree.tostring(root, encoding="unicode"))

@@ -6,6 +6,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, false, func, inspect, nulls_last, or_, select
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, lazyload
 
 from app.clock import Clock
 from app.db import COUNT_CAP, TRANSACTION_SCOPED, count_capped, get_by_id, set_reference
-from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun
+from app.engine import MessageNotExpected, TaskNotFound, TaskNotReady, UserTaskView, WorkflowRun, drawing_only
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     AuditEvent,
@@ -94,6 +95,12 @@ class _StartForms:
 
 
 START_FORMS = _StartForms()
+
+
+@lru_cache(maxsize=64)
+def _drawing(definition_id: int, xml: str) -> str:
+    """``drawing_only`` of a definition's XML, once per definition (a version's XML never changes)."""
+    return drawing_only(xml)
 
 
 class InstanceService:
@@ -227,10 +234,12 @@ class InstanceService:
                 found[task.instance_id].append(task)  # in id order within each instance
         return found
 
-    def diagram(self, instance: ProcessInstance) -> dict[str, Any]:
+    def diagram(self, instance: ProcessInstance, reader: User) -> dict[str, Any]:
         """The instance's diagram and where it stands, for drawing it with bpmn-js.
 
-        ``xml``: the BPMN file of the instance's own version; ``completed``: BPMN ids of the
+        ``xml``: the BPMN file of the instance's own version, for a ``reader`` who may not read
+        process definitions (``policy.may_read_definitions``: requesters, approvers) without its
+        rules (``drawing_only``: scripts, conditions, properties); ``completed``: BPMN ids of the
         elements the engine completed (oldest first, each once; finished loop rounds are compacted
         away, so a reopened incident shows its current round); ``current``: BPMN ids of the tasks
         waiting for people now; ``failed``: the element an instance in error stopped at.
@@ -238,7 +247,9 @@ class InstanceService:
         """
         run = self.runner.load(instance)
         failed = (instance.error or {}).get("element_id")
-        out = {"xml": instance.definition.bpmn_xml,
+        definition = instance.definition
+        xml = definition.bpmn_xml if policy.may_read_definitions(reader) else _drawing(definition.id, definition.bpmn_xml)
+        out = {"xml": xml,
                "completed": list(dict.fromkeys(run.history_path())),
                "current": sorted({view.bpmn_id for view in run.user_tasks()}),
                "failed": [failed] if failed else []}

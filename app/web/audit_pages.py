@@ -345,6 +345,6 @@ def audit_instance_diagram(instance_id: int) -> Any:
 
     def read() -> dict[str, Any]:
         svc.audit.require_reader(user)
-        return svc.instances.diagram(svc.instances.get(user, instance_id))
+        return svc.instances.diagram(svc.instances.get(user, instance_id), user)
 
     return json_answer(read)

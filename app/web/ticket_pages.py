@@ -199,7 +199,7 @@ def ticket_diagram(number: str) -> Any:
         instance = svc.records.instance_for(ticket)
         if instance is None:
             raise NotFound(f"{ticket.number} has no process")
-        return svc.instances.diagram(instance)
+        return svc.instances.diagram(instance, user)
 
     return json_answer(read)
 

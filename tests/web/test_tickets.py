@@ -161,6 +161,22 @@ def test_the_diagram_data_names_completed_elements_and_current_tasks(web, desk):
     assert "investigate" not in data["completed"] and data["failed"] == []
     assert 'id="incident_management"' in data["xml"] and 'bpmnElement="investigate"' in data["xml"]
     assert response.headers["Cache-Control"] == "no-store"
+    assert "<bpmn:script>" in data["xml"]  # nina is an agent: the whole diagram
+
+
+def test_a_requester_sees_the_drawing_of_her_record_without_its_rules(web, desk):
+    """The requester's diagram draws every shape and the path taken, but holds none of the desk's
+    rules: no scripts, conditions, task properties or instructions (process definitions are staff's)."""
+    number = triaged_incident(desk)
+    web.login("rita")
+    data = web.get(f"/tickets/{number}/diagram.json").get_json()
+    xml = data["xml"]
+    assert data["current"] == ["investigate"] and data["completed"][:4] == ["start", "register", "prioritise", "triage"]
+    for shape in ("investigate", "triage", "confirm_resolution", "flow_prioritise_triage"):
+        assert f'bpmnElement="{shape}"' in xml and f'id="{shape}"' in xml
+    for rule in ("<bpmn:script>", "conditionExpression", "extensionElements", "spiffworkflow:", "ticket_status =",
+                 "formJsonSchemaFilename", "<bpmn:documentation>"):
+        assert rule not in xml, rule
 
 
 def test_a_record_someone_may_not_see_is_not_found_page_and_data_alike(web_factory, desk, rick):
