@@ -91,6 +91,7 @@ def test_definition_compiles_with_platform_operators_forms_and_record_mapping(h:
     assert {t.bpmn_id: t.form for t in process.user_tasks} == {
         "triage": "incident-triage.json", "coordinate_major": "incident-major.json",
         "investigate": "incident-investigate.json", "resume_work": "incident-resume.json",
+        "resume_vendor_work": "incident-resume.json",
         "confirm_resolution": "incident-confirm.json", "explain_reopen": "incident-reopen.json",
     }
     for name, form in process.forms.items():
@@ -358,8 +359,8 @@ def test_p1_runs_major_incident_coordination_in_parallel(h: Harness):
     assert run.data["ticket_status"] == "pending"
     run = h.complete(run, "coordinate_major", {"communication_summary": "Status page updated, bridge open"}, MIKE)
     assert run.data["ticket_status"] == "pending"  # not the major branch's stale "in_progress"
-    assert ready(run) == ["resume_work"]
-    run = h.complete(run, "resume_work", {"update_note": "Vendor patched"}, NINA)
+    assert ready(run) == ["resume_vendor_work"]
+    run = h.complete(run, "resume_vendor_work", {"update_note": "Vendor patched"}, NINA)
     run = h.resolve(run)
     run = h.complete(run, "confirm_resolution", {"confirmed": False, "comment": "flaps again"}, RITA)
     run = h.resolve(run)
@@ -415,7 +416,7 @@ def test_raise_problem_starts_problem_management(h: Harness):
                  "related_incidents": ["INC-000042"]},
         "link_type": "caused_by"})]
     assert run.data["problem"] == {"instance_id": 77, "number": "PRB-000007"}
-    run = h.complete(run, "resume_work", {"update_note": "vendor answered"}, NINA)
+    run = h.complete(run, "resume_vendor_work", {"update_note": "vendor answered"}, NINA)
     investigate = h.task(run, "investigate")
     assert investigate.data["raise_problem"] is False  # not raised again by a stale tick
     run = h.resolve(run)

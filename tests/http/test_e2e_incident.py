@@ -79,8 +79,8 @@ def test_pending_on_a_vendor_then_resume(desk: Desk):
     desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": "vendor", "pending_reason": "RMA open"})
     record = desk.record(number)
     assert record["status"] == "pending" and record["details"]["pending_on"] == "vendor"
-    assert desk.ready(number) == ["resume_work"]
-    desk.complete(number, "resume_work", "nina", {"update_note": "Part arrived"})
+    assert desk.ready(number) == ["resume_vendor_work"]
+    desk.complete(number, "resume_vendor_work", "nina", {"update_note": "Part arrived"})
     assert desk.record(number)["status"] == "in_progress"
     resolve(desk, number)
     desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})

@@ -18,9 +18,12 @@ def comment(desk: Desk, number: str, who: str, body: str) -> None:
     assert response.status_code == 201, response.get_json()
 
 
-def set_pending(desk: Desk, number: str, on: str) -> None:
+def set_pending(desk: Desk, number: str, on: str) -> str:
+    """Pending on ``on``: the wait's task id (``resume_work`` on the customer, else ``resume_vendor_work``)."""
     desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": on, "pending_reason": "need logs"})
-    assert desk.record(number)["status"] == "pending" and desk.ready(number) == ["resume_work"]
+    wait = "resume_work" if on == "customer" else "resume_vendor_work"
+    assert desk.record(number)["status"] == "pending" and desk.ready(number) == [wait]
+    return wait
 
 
 def test_the_requesters_answer_resumes_an_incident_pending_on_them(desk: Desk):
@@ -49,16 +52,25 @@ def test_the_requesters_answer_resumes_an_incident_pending_on_them(desk: Desk):
     assert desk.record(number)["status"] == "closed"
 
 
-def test_a_wait_on_a_vendor_goes_on_after_the_requesters_comment(desk: Desk):
-    number, _ = open_incident(desk)
+def test_a_wait_on_a_vendor_goes_on_after_the_requesters_comments(desk: Desk, services):
+    """Pending on a vendor nothing waits for the requester: their comments leave the wait, its task
+    and the resolver's claim as they were (no new task, no message)."""
+    number, instance_id = open_incident(desk)
     triage(desk, number)
-    set_pending(desk, number, "vendor")
-    before = desk.task_id(number, "resume_work")
-    comment(desk, number, "rita", "Any news?")
+    wait = set_pending(desk, number, "vendor")
+    before = desk.task_id(number, wait)
+    claimed = desk.client.post(f"/api/v1/tasks/{before}/claim", headers=desk.auth("nina"))
+    assert claimed.status_code == 200, claimed.get_json()
+    for text in ("Any news?", "Still down.", "Hello?"):
+        comment(desk, number, "rita", text)
     record = desk.record(number)
     assert record["status"] == "pending" and record["details"]["pending_on"] == "vendor"
-    assert desk.ready(number) == ["resume_work"] and desk.task_id(number, "resume_work") != before
-    desk.complete(number, "resume_work", "nina", {"update_note": "Part arrived"})
+    assert desk.ready(number) == [wait] and desk.task_id(number, wait) == before
+    assert [t["claimed_by"] for t in record["open_tasks"]] == ["nina"]
+    assert not [e for e in desk.history(instance_id) if e["type"] in ("message_received", "task_cancelled")]
+    done = desk.client.post(f"/api/v1/tasks/{before}/complete", headers=desk.auth("nina"),
+                            json={"data": {"update_note": "Part arrived"}})
+    assert done.status_code == 200, done.get_json()
     assert desk.record(number)["status"] == "in_progress"
 
 

@@ -198,7 +198,7 @@ def test_an_answer_emptied_in_a_later_round_is_withdrawn_not_kept(web, desk):
                                             "pending_reason": "Waiting for the vendor's firmware"})
     assert posted.status_code == 302, text_of(posted)
     assert desk.record(number)["status"] == "pending"
-    desk.complete(number, "resume_work", "nina", {"update_note": "Firmware arrived"})
+    desk.complete(number, "resume_vendor_work", "nina", {"update_note": "Firmware arrived"})
     second = desk.task_id(number, "investigate")
     page = text_of(web.get(f"/tasks/{second}"))
     assert "Waiting for the vendor&#39;s firmware" in page  # the earlier answer is shown again

@@ -88,6 +88,17 @@ investigation_feedback = ""
 MARK_PENDING = 'ticket_status = "pending"\n'
 BACK_TO_WORK = 'ticket_status = "in_progress"\n'
 
+RESUME_PROPERTIES = {
+    "formJsonSchemaFilename": "incident-resume.json",
+    "formUiSchemaFilename": "incident-resume.ui.json",
+    "candidateGroupVar": "assignment_group",
+}
+RESUME_INSTRUCTIONS = (
+    "**{{ title }}** is pending on the {{ pending_on }}"
+    "{% if pending_reason %}: {{ pending_reason }}{% endif %}.\n\n"
+    "Resume the work when the answer is in and note what changed."
+)
+
 #: The message the platform sends a record's process when its requester comments on the record
 #: (app/services/linked_updates.py, ``REPLY_MESSAGE``).
 REQUESTER_REPLY = "requester_reply"
@@ -180,27 +191,18 @@ def investigation_cycle() -> Diagram:
     d.node("mark_resolved", "script", "Mark resolved", col=6, script=MARK_RESOLVED)
     d.node("investigation_resolved", "end", "Resolved", col=7)
     d.node("mark_pending", "script", "Mark pending", col=6, row=1, script=MARK_PENDING)
-    d.node(
-        "resume_work", "user", "Resume work", col=7, row=1,
-        properties={
-            "formJsonSchemaFilename": "incident-resume.json",
-            "formUiSchemaFilename": "incident-resume.ui.json",
-            "candidateGroupVar": "assignment_group",
-        },
-        instructions=(
-            "**{{ title }}** is pending on the {{ pending_on }}"
-            "{% if pending_reason %}: {{ pending_reason }}{% endif %}.\n\n"
-            "Resume the work when the answer is in and note what changed."
-        ),
-    )
-    d.node("back_to_work", "script", "Back to work", col=8, row=1, script=BACK_TO_WORK)
-    d.node("investigation_resumed", "end", "Work resumed", col=9, row=1)
-    # While it waits, a comment from the requester arrives as a message. Pending on the customer,
-    # that is the answer: work resumes at once. Pending on a vendor, the wait goes on (a new
-    # Resume work task; the comment itself reached the resolvers as a notification).
+    d.node("pending_on_whom", "xor", "Pending on whom?", col=7, row=1)
+    # Pending on the customer, a comment from the requester arrives as a message and is the answer:
+    # work resumes at once. Pending on a vendor nothing listens for one (the comment reaches the
+    # resolvers as a notification), so the requester's comments leave the wait and its claim alone.
+    d.node("resume_work", "user", "Resume work", col=8, row=1, properties=RESUME_PROPERTIES,
+           instructions=RESUME_INSTRUCTIONS)
+    d.node("resume_vendor_work", "user", "Resume work", col=8, row=3, properties=RESUME_PROPERTIES,
+           instructions=RESUME_INSTRUCTIONS)
+    d.node("back_to_work", "script", "Back to work", col=9, row=1, script=BACK_TO_WORK)
+    d.node("investigation_resumed", "end", "Work resumed", col=10, row=1)
     d.node("requester_replied", "boundary", "Requester replied", attached_to="resume_work",
            message=REQUESTER_REPLY, message_variable="reply")
-    d.node("reply_gateway", "xor", "Waiting on the customer?", col=8, row=2)
     d.node("resume_on_reply", "script", "Resume on the reply", col=9, row=2, script=RESUME_ON_REPLY)
     d.node("investigation_replied", "end", "Requester replied", col=10, row=2)
     d.node("ask_for_details", "script", "Ask for missing details", col=6, row=2, script=ASK_FOR_DETAILS)
@@ -217,11 +219,12 @@ def investigation_cycle() -> Diagram:
            name="pending")
     d.flow("outcome_gateway", "ask_for_details", name="details missing", default=True)
     d.chain("mark_resolved", "investigation_resolved")
-    d.chain("mark_pending", "resume_work", "back_to_work", "investigation_resumed")
-    d.flow("requester_replied", "reply_gateway")
-    d.flow("reply_gateway", "resume_on_reply", condition='pending_on == "customer"', name="customer")
-    d.flow("reply_gateway", "mark_pending", name="vendor", default=True)
-    d.chain("resume_on_reply", "investigation_replied")
+    d.chain("mark_pending", "pending_on_whom")
+    d.flow("pending_on_whom", "resume_work", condition='pending_on == "customer"', name="customer")
+    d.flow("pending_on_whom", "resume_vendor_work", name="vendor", default=True)
+    d.chain("resume_work", "back_to_work", "investigation_resumed")
+    d.flow("resume_vendor_work", "back_to_work")
+    d.chain("requester_replied", "resume_on_reply", "investigation_replied")
     d.chain("ask_for_details", "investigation_incomplete")
     return d
 
