@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from app.errors import ValidationFailed
 from app.schemas import BpmnQuery, DefinitionDetailOut, DefinitionListOut, DeployOut, PageQuery
+from app.services import policy
 
 from . import current_user, page_args, services, unit_of_work
 from .serialize import version_dict
@@ -27,11 +28,12 @@ class DefinitionsView(MethodView):
     @blp.response(200, DefinitionListOut)
     @blp.doc(security=[{"bearer": []}])
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Deployed processes with their latest version."""
-        current_user()
+        """Deployed processes with their latest version (who deployed it: for the readers of
+        definitions only, as the rest of a definition)."""
+        user = current_user()
         page, per_page = page_args(args)
         items, total = unit_of_work(lambda: services().definitions.list_latest(page, per_page))
-        names = _usernames({i["definition"].deployed_by_id for i in items})
+        names = _usernames({i["definition"].deployed_by_id for i in items}) if policy.may_read_definitions(user) else {}
         return {
             "page": page,
             "per_page": per_page,

@@ -79,8 +79,9 @@ class PoliciesView(MethodView):
     @blp.response(200, SlaPolicyListOut)
     @blp.doc(security=SECURITY)
     def get(self) -> dict[str, Any]:
-        """The stored policies (``items``), and the built-in terms in force for every tracked kind
-        and priority no stored policy matches (``defaults``: 24x7, P1 15 min / 4 h to P4 8 h / 72 h)."""
+        """The stored policies (``items``), and the built-in terms of every tracked kind and
+        priority (``defaults``: 24x7, P1 15 min / 4 h to P4 8 h / 72 h), which apply wherever no
+        stored policy matches (a catalog request's resolution target is its item's ``target_hours``)."""
         current_user()
         svc = services()
         return {"items": [policy_dict(p) for p in svc.sla.policies()], "defaults": svc.sla.default_policies()}

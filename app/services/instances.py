@@ -38,6 +38,7 @@ from .execution import TICKETS, InstanceRunner, saved_open_tasks
 from .forms import (
     START_FORM_SUFFIX,
     START_UI_SUFFIX,
+    bidi_control_message,
     checked_start_form,
     form_fields,
     render_instructions,
@@ -335,8 +336,12 @@ class InstanceService:
         ``cancelled``, its SLA clocks stopped and its people told (``RecordService.cancel``).
 
         Who may: ``policy.may_cancel`` (staff, or the requester before work started).
-        Raises NotFound (not visible), PermissionDenied (audited), Conflict (already over).
+        Raises NotFound (not visible), PermissionDenied (audited), Conflict (already over),
+        ValidationFailed naming ``reason`` when it holds bidirectional control characters (it is
+        told to the record's people, as any form's text).
         """
+        if reason and (bidi := bidi_control_message(reason)) is not None:
+            raise ValidationFailed("the reason holds bidirectional control characters", details={"fields": {"reason": [bidi]}})
         instance = self.get(user, instance_id, action="cancel")
         if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
             # Said before the permission: who may cancel a record depends on its status, and a

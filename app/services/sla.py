@@ -597,9 +597,10 @@ class SlaService:
 
     @staticmethod
     def default_policies() -> list[dict[str, Any]]:
-        """The built-in terms (``terms``) of every tracked kind and priority, in force wherever no
-        stored policy matches: shown beside the stored ones, so that an empty list of policies does
-        not read as "no SLA"."""
+        """The built-in terms (``terms``) of every tracked kind and priority, all of them, in force
+        wherever no stored policy matches (a catalog request's resolution target is its item's
+        ``target_hours``): shown beside the stored ones, so that an empty list of policies does not
+        read as "no SLA"."""
         return [{"kind": kind, "priority": priority, "service": None,
                  "response_seconds": int(DEFAULT_TARGETS[priority]["response"]),
                  "resolution_seconds": int(DEFAULT_TARGETS[priority]["resolution"]),

@@ -40,7 +40,7 @@ def test_changed_content_makes_the_next_version_and_instances_keep_theirs(client
 
 def test_definition_listing_detail_and_xml(client, auth):
     deploy_all(client, auth("olga"))
-    listing = client.get("/api/v1/definitions?per_page=2&page=1", headers=auth("rita")).get_json()
+    listing = client.get("/api/v1/definitions?per_page=2&page=1", headers=auth("alex")).get_json()
     assert listing["total"] == 5 and len(listing["items"]) == 2 and listing["per_page"] == 2
     assert listing["items"][0]["process_id"] == "child_flow" and listing["items"][0]["deployed_by"] == "olga"
     start(client, auth("rita"), "simple_request")
@@ -59,7 +59,9 @@ def test_only_staff_read_a_definition_beyond_its_name(client, auth, services):
     or the versions with their running counts; each refusal is in the audit chain."""
     deploy_all(client, auth("olga"))
     for who in ("rita", "abe"):
-        assert client.get("/api/v1/definitions", headers=auth(who)).status_code == 200
+        listed = client.get("/api/v1/definitions", headers=auth(who))
+        assert listed.status_code == 200 and listed.get_json()["total"] == 5
+        assert {i["deployed_by"] for i in listed.get_json()["items"]} == {None}  # who deploys is staff's to know
         for path in ("/api/v1/definitions/simple_request", "/api/v1/definitions/simple_request/bpmn",
                      "/api/v1/definitions/simple_request/bpmn?version=1"):
             body = assert_error(client.get(path, headers=auth(who)), 403, "forbidden")

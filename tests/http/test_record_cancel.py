@@ -120,3 +120,14 @@ def test_a_requester_withdraws_a_request_awaiting_approval_but_not_one_being_ful
     assert desk.record(waiting["number"])["status"] == "cancelled"
     assert_error(cancel(desk, approved["instance_id"], "rita"), 403)
     assert desk.record(approved["number"])["status"] == "fulfilment"
+
+
+def test_a_cancel_reason_that_reads_one_way_and_is_another_is_refused(desk: Desk):
+    instance = desk.start("rita", "incident_management", {"title": "VPN down", "description": "No tunnel",
+                                                           "category": "network", "impact": "low", "urgency": "low"})
+    response = desk.client.post(f"/api/v1/instances/{instance['id']}/cancel", headers=desk.auth("rita"),
+                                json={"reason": "duplicate of \u202e1000-CNI"})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"]["fields"] == {
+        "reason": ["must not contain bidirectional control characters (U+202E)"]}
+    assert desk.instance(instance["id"])["status"] == "running"
