@@ -109,16 +109,22 @@ TEST_CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture()
-def app(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator[Any]:
-    """The Flask app, its sessions joined to the test's transaction through SAVEPOINTs."""
-    application = create_app({**TEST_CONFIG, "DATABASE_URL": database_url}, clock=clock)
+def joined_app(database_url: str, connection: Connection, clock: FrozenClock, **config: Any) -> Any:
+    """A Flask app (``TEST_CONFIG`` with ``config`` over it) whose sessions join the test's
+    transaction through SAVEPOINTs."""
+    application = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, **config}, clock=clock)
     ext = application.extensions["processdesk"]
     ext.db_engine.dispose()
     ext.session_factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
                                        expire_on_commit=False)
     application.config["TESTING"] = True
-    yield application
+    return application
+
+
+@pytest.fixture()
+def app(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator[Any]:
+    """The Flask app, its sessions joined to the test's transaction through SAVEPOINTs."""
+    yield joined_app(database_url, connection, clock)
 
 
 @pytest.fixture()

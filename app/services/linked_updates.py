@@ -110,10 +110,8 @@ class LinkedUpdates:
         instance = get_by_id(session, ProcessInstance, instance_id)
         if instance is None or instance.status != InstanceStatus.RUNNING:
             return
-        definition = get_by_id(session, ProcessDefinition, instance.definition_id)
-        if definition is None or REPLY_MESSAGE not in self.services.runner.bundle(definition).caught_messages:
-            return  # its diagram never waits for a reply: no run is loaded
-        self._send(instance_id, REPLY_MESSAGE, payload)
+        if self._catches(instance.definition_id, REPLY_MESSAGE):
+            self._send(instance_id, REPLY_MESSAGE, payload)
 
     def _tell_linked(self, ticket_id: int, status: str) -> None:
         session = self.services.session
@@ -126,11 +124,15 @@ class LinkedUpdates:
             if (instance_id, name) in told:
                 continue
             told.add((instance_id, name))
-            definition = get_by_id(session, ProcessDefinition, definition_id)
-            if definition is None or name not in self.services.runner.bundle(definition).caught_messages:
-                continue  # its diagram never waits for this news: no run is loaded
+            if not self._catches(definition_id, name):
+                continue
             payload = {"number": ticket.number, "kind": ticket.kind, "status": status, "link_type": link_type}
             self._send(instance_id, name, payload)
+
+    def _catches(self, definition_id: int, name: str) -> bool:
+        """Whether the diagram of that version ever waits for message ``name`` (else no run is loaded)."""
+        definition = get_by_id(self.services.session, ProcessDefinition, definition_id)
+        return definition is not None and name in self.services.runner.bundle(definition).caught_messages
 
     def _send(self, instance_id: int, name: str, payload: dict[str, Any]) -> None:
         runner = self.services.runner

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app import create_app
 from app.clock import FrozenClock
 from app.config import load_config
 from app.errors import Conflict
@@ -38,7 +37,7 @@ from app.services.audit import (
     audit_key,
     unkeyed_digest,
 )
-from tests.conftest import TEST_CONFIG, TEST_PASSWORD
+from tests.conftest import TEST_CONFIG, TEST_PASSWORD, joined_app
 from tests.services.test_audit_chain import _activity
 
 EVENTS = AuditEvent.__table__
@@ -84,13 +83,7 @@ def _make_legacy(session: Session) -> None:
 
 def _second_app(database_url: str, connection: Connection, clock: FrozenClock, **config: Any) -> Any:
     """Another desk process on the same database (and the test's transaction), configured differently."""
-    application = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, **config}, clock=clock)
-    ext = application.extensions["processdesk"]
-    ext.db_engine.dispose()
-    ext.session_factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                       expire_on_commit=False)
-    application.config["TESTING"] = True
-    return application
+    return joined_app(database_url, connection, clock, **config)
 
 
 # -- the key --------------------------------------------------------------------------------------

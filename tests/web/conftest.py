@@ -77,3 +77,19 @@ INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "cat
 
 def text_of(response: Any) -> str:
     return str(response.get_data(as_text=True))
+
+
+def claimed_by_alex_seen_by_sam(web_factory: Any, services: Any, task_id: int, language: str | None = None) -> Any:
+    """A ServiceDesk task alex claimed, and sam (another ServiceDesk agent, signed in and on
+    ``language`` if given) who tries to claim it too: sam's client."""
+    services.users.create_user("sam", "password-1234", roles=["agent"], groups=["ServiceDesk"])
+    services.session.commit()
+    alex, sam = web_factory(), web_factory()
+    alex.login("alex")
+    sam.login("sam")
+    if language is not None:
+        sam.post("/language", {"lang": language})
+    alex.post(f"/tasks/{task_id}/claim")
+    response = sam.post(f"/tasks/{task_id}/claim")
+    assert response.status_code == 302
+    return sam

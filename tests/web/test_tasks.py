@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import INCIDENT, text_of
+from tests.web.conftest import INCIDENT, claimed_by_alex_seen_by_sam, text_of
 
 
 def open_incident(desk, **changes) -> str:
@@ -65,14 +65,7 @@ def test_inbox_tabs_counts_filter_claim_and_release(web, desk):
 def test_claiming_a_task_someone_else_holds_says_so(web_factory, desk, services):
     number = open_incident(desk)
     task_id = desk.task_id(number, "triage")
-    services.users.create_user("sam", "password-1234", roles=["agent"], groups=["ServiceDesk"])
-    services.session.commit()
-    alex, sam = web_factory(), web_factory()
-    alex.login("alex")
-    sam.login("sam")
-    alex.post(f"/tasks/{task_id}/claim")
-    response = sam.post(f"/tasks/{task_id}/claim")
-    assert response.status_code == 302
+    sam = claimed_by_alex_seen_by_sam(web_factory, services, task_id)
     page = text_of(sam.get(f"/tasks/{task_id}"))
     assert "The task could not be claimed: the task is claimed by someone else" in page
     assert "You can read this task but not work on it" in page and "<form method=\"post\" action=\"/tasks/" not in page.split("task-refused")[1]

@@ -8,7 +8,7 @@ a catalog item's name), not as the codes they are stored as.
 
 from __future__ import annotations
 
-from tests.web.conftest import INCIDENT, text_of
+from tests.web.conftest import INCIDENT, claimed_by_alex_seen_by_sam, text_of
 from tests.web.test_task_context import context_markup, context_of, order_laptop
 
 
@@ -61,14 +61,7 @@ def test_record_details_on_a_task_page_show_labels_not_codes(web_factory, desk, 
 def test_a_refusal_flashed_on_a_chinese_page_gives_its_reason_in_chinese(web_factory, desk, services):
     number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
     task_id = desk.task_id(number, "triage")
-    services.users.create_user("sam", "password-1234", roles=["agent"], groups=["ServiceDesk"])
-    services.session.commit()
-    alex, sam = web_factory(), web_factory()
-    alex.login("alex")
-    sam.login("sam")
-    sam.post("/language", {"lang": "zh_CN"})
-    alex.post(f"/tasks/{task_id}/claim")
-    assert sam.post(f"/tasks/{task_id}/claim").status_code == 302
+    sam = claimed_by_alex_seen_by_sam(web_factory, services, task_id, "zh_CN")
     page = text_of(sam.get(f"/tasks/{task_id}"))
     assert "无法认领该任务：该任务已被他人认领" in page
     assert "您可以查看此任务，但不能处理它：该任务已被他人认领" in page

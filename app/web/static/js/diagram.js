@@ -42,21 +42,13 @@
     });
   }
 
-  /* The page's translations of the diagram's names (data-names: {"Triage incident": "分派事件"}). */
-  function translatedNames(section) {
-    try {
-      var found = JSON.parse(section.getAttribute("data-names") || "{}");
-      return found && typeof found === "object" ? found : {};
-    } catch (error) {
-      return {};
-    }
-  }
+  /* The page's translations of the diagram's names: static/js/diagram-names.js. */
+  var NAMES = window.processdeskNames;
 
   function nameOf(element, translated) {
     var bo = element && element.businessObject;
     var name = bo && bo.name ? String(bo.name).replace(/\s+/g, " ").trim() : "";
-    var said = translated && Object.prototype.hasOwnProperty.call(translated, name) ? translated[name] : null;
-    return typeof said === "string" && said ? said : name;
+    return NAMES.say(translated, name);
   }
 
   /* Marks the shapes whose ids are in `ids`; returns the marked registry elements. */
@@ -92,7 +84,7 @@
 
   function describe(section, completed, current) {
     var parts = [];
-    var translated = translatedNames(section);
+    var translated = NAMES.read(section);
     var done = names(completed, translated);
     var now = names(current, translated);
     if (done) {

@@ -369,21 +369,11 @@
     items.forEach(function (item) { canvas.addMarker(item.element, marker); });
   }
 
-  /* The page's translations of the diagram's names (data-names: {"Triage incident": "分派事件"}). */
-  function translatedNames(section) {
-    try {
-      var found = JSON.parse(section.getAttribute("data-names") || "{}");
-      return found && typeof found === "object" ? found : {};
-    } catch (error) {
-      return {};
-    }
-  }
-
+  /* The page's translations of the diagram's names: static/js/diagram-names.js. */
   function listNames(items, translated) {
     var names = [];
     items.forEach(function (item) {
-      var said = Object.prototype.hasOwnProperty.call(translated, item.name) ? translated[item.name] : null;
-      var name = typeof said === "string" && said ? said : item.name;
+      var name = window.processdeskNames.say(translated, item.name);
       if (names.indexOf(name) === -1) {
         names.push(name);
       }
@@ -416,7 +406,7 @@
     markAll(newer, added, "pd-added");
     markAll(older, removed, "pd-removed");
     var parts = [];
-    var translated = translatedNames(section);
+    var translated = window.processdeskNames.read(section);
     if (changed.length) { parts.push(msg(section, "changed", { names: listNames(changed, translated) })); }
     if (added.length) { parts.push(msg(section, "added", { names: listNames(added, translated) })); }
     if (removed.length) { parts.push(msg(section, "removed", { names: listNames(removed, translated) })); }
