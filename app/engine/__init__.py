@@ -15,6 +15,7 @@ from .errors import (
 )
 from .library import (
     ACCESS_SUFFIX,
+    APPROVAL_YES,
     RECORD_SUFFIX,
     TRANSLATION_SUFFIX,
     CompiledProcess,
@@ -39,6 +40,7 @@ from .xml import drawing_only
 
 __all__ = [
     "ACCESS_SUFFIX",
+    "APPROVAL_YES",
     "RECORD_SUFFIX",
     "TRANSLATION_SUFFIX",
     "STATUS_CANCELLED",

@@ -88,6 +88,8 @@ class UserTaskDef:
     lane: str | None
     form: str | None
     ui_form: str | None
+    #: the task's ``approval`` property as written (None: absent); see APPROVAL_VALUES
+    approval: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class CompiledProcess:
         """Whether a version stored with ``stored_hash`` has this content."""
         return stored_hash is not None and stored_hash in (self.content_hash, self.legacy_hash)
 
+
+#: What a user task's ``approval`` property may say (any case): the first three mean an approval.
+APPROVAL_YES = frozenset({"true", "yes", "1"})
+APPROVAL_VALUES = APPROVAL_YES | {"false", "no", "0"}
 
 _BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 #: Elements that hold flow nodes and the sequence flows between them.
@@ -302,6 +308,7 @@ class ProcessLibrary:
                        for one in all_specs for t in self._user_tasks(one)]
             user_tasks = tuple(t for t, _ in located)
             self._check_lengths(spec.description, filename, located)
+            self._check_approval_flags(located)
             form_payload = self._collect_forms(located, forms)
             spec_json = json.dumps(
                 {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
@@ -381,6 +388,22 @@ class ProcessLibrary:
                     )
 
     @staticmethod
+    def _check_approval_flags(located: Iterable[tuple[UserTaskDef, _ScopedIndex]]) -> None:
+        """A task's ``approval`` property says whether the task is announced as an approval; a
+        value that is neither yes nor no (a typo such as "ture") would silently announce it as
+        work, so it is refused here, naming the task and its line."""
+        for task, scoped in located:
+            if task.approval is None or task.approval.strip().lower() in APPROVAL_VALUES:
+                continue
+            file, line = scoped.locate(task.bpmn_id)
+            raise DefinitionError(
+                f"user task '{task.bpmn_id[:40]}': property approval is '{task.approval[:40]}'; "
+                f"it must be one of {', '.join(sorted(APPROVAL_VALUES))}",
+                file=file, element_id=task.bpmn_id if len(task.bpmn_id) <= MAX_ELEMENT_ID_LENGTH else None,
+                line=line, error_type="invalid_property",
+            )
+
+    @staticmethod
     def _user_tasks(spec_dict: dict[str, Any]) -> Iterable[UserTaskDef]:
         for task in spec_dict.get("task_specs", {}).values():
             if task.get("typename") != "UserTask" and not task.get("manual"):
@@ -392,6 +415,7 @@ class ProcessLibrary:
                 lane=task.get("lane"),
                 form=properties.get(FORM_SCHEMA_PROPERTY),
                 ui_form=properties.get(FORM_UI_PROPERTY),
+                approval=None if properties.get("approval") is None else str(properties["approval"]),
             )
 
     @staticmethod

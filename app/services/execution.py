@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, lazyload
 from app.clock import Clock
 from app.db import TRANSACTION_SCOPED, insert_row, insert_rows, loaded_with, write_changes
 from app.engine import (
+    APPROVAL_YES,
     EngineFailure,
     Operations,
     ProcessEngine,
@@ -90,12 +91,13 @@ def task_assignment(view: UserTaskView) -> tuple[str | None, str | None]:
 def is_approval(view: UserTaskView) -> bool:
     """Whether a new task is announced as an approval (``approval.needed``, "Approval needed: ...")
     rather than as work (``task.assigned``, "New task: ..."): the task's ``approval`` property
-    ("true" or "false") when it has one, else whether its id or name speaks of approving.
+    (true/yes/1 or false/no/0, checked at deploy) when it has one, else whether its id or name
+    speaks of approving.
     (Separation of duties, ``excludeUsersVars``, says nothing about it: the implementer of a change
     is kept apart from its requester too.)"""
     flag = view.properties.get("approval")
     if flag is not None:
-        return str(flag).strip().lower() in ("true", "yes", "1")
+        return str(flag).strip().lower() in APPROVAL_YES
     return "approv" in f"{view.bpmn_id} {view.name}".lower()
 
 

@@ -1,0 +1,46 @@
+"""A user task's ``approval`` property is yes or no, or the deploy is refused naming the task."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.engine import DefinitionError, ProcessLibrary, SourceFile
+
+DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:userTask id="sign_off" name="Sign off">
+      <bpmn:extensionElements>
+        <spiffworkflow:properties>
+          <spiffworkflow:property name="approval" value="VALUE"/>
+        </spiffworkflow:properties>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sign_off"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="sign_off" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def compile_with(value: str):
+    return ProcessLibrary().compile([SourceFile("p.bpmn", DIAGRAM.replace("VALUE", value).encode())])
+
+
+@pytest.mark.parametrize("value", ["true", "false", " Yes ", "NO", "1", "0"])
+def test_yes_and_no_in_any_spelling_deploy(value):
+    (process,) = compile_with(value)
+    assert [t.approval for t in process.user_tasks] == [value]
+
+
+@pytest.mark.parametrize("value", ["ture", "", "approve", "2"])
+def test_anything_else_is_refused_naming_the_task_and_line(value):
+    with pytest.raises(DefinitionError) as caught:
+        compile_with(value)
+    assert caught.value.details() == {"file": "p.bpmn", "element_id": "sign_off", "line": 6,
+                                      "error_type": "invalid_property"}
+    assert f"property approval is '{value}'" in caught.value.message
+    assert "0, 1, false, no, true, yes" in caught.value.message
