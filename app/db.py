@@ -6,6 +6,7 @@ and explicit BEGIN so SAVEPOINTs (used by the test suite) work as documented by 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any, TypeVar, cast
 
@@ -126,6 +127,24 @@ def begin_write(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE process_instance SET id = id WHERE 1 = 0"))
+
+
+def serialize_writers(session: Session, name: str) -> None:
+    """Make the writers of one kind (``name``) take turns until this transaction ends.
+
+    For work that reads what it is about to replace and decides on it (a deploy checks the
+    latest version it would supersede): two such transactions at once would both decide on the
+    same reading, and the loser would only fail at its INSERT with a bare unique-key error. With
+    the lock the second one waits, then reads what the first committed (PostgreSQL's READ
+    COMMITTED sees it in each new statement) and decides on that. PostgreSQL: a transaction-level
+    advisory lock keyed by ``name``; SQLite: its one write lock (``begin_write``).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        begin_write(session)
+    elif dialect == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 #: The escape character of LIKE patterns made with :func:`like_literal`.

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import serialize_writers
 from app.engine import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
@@ -138,6 +139,9 @@ class DefinitionService:
                 raise ValidationFailed("the same file name was uploaded twice", details={"file": name})
             uploaded[name] = content
 
+        # Deploys take turns from here: a second one waits, then checks against what the first
+        # stored (its base version, the next version number) instead of failing at the INSERT.
+        serialize_writers(self.session, "definitions.deploy")
         stored = {f.name: f for f in self.session.scalars(select(DefinitionFile)).all()}
         merged = {name: f.content for name, f in stored.items()}
         merged.update(uploaded)
