@@ -31,7 +31,9 @@ class TicketSlaView(MethodView):
     def get(self, number: str) -> dict[str, Any]:
         """Each clock: target, elapsed business time, paused time, due at, when the warning is or
         was due, state (running, paused, met, breached, or cancelled: stopped within target by the
-        record's cancellation, which counts in no compliance figure). Computed now; reading stores
+        record's cancellation or another give-up, such as a request its approver rejected, which
+        counts in no compliance figure). A clock that breached stays breached when a priority
+        change (an escalation) gives it a longer target. Computed now; reading stores
         nothing (the SLA sweep raises warnings and breaches)."""
         user = current_user()
         return {"number": number.upper(), "clocks": unit_of_work(lambda: services().sla.clocks(user, number))}
@@ -50,8 +52,8 @@ class SlaComplianceClockOut(Schema):
     name = fields.String()
     met = fields.Integer()
     breached = fields.Integer()
-    cancelled = fields.Integer(metadata={"description": "stopped within target by the record's cancellation: "
-                                                        "not in the percentage"})
+    cancelled = fields.Integer(metadata={"description": "stopped within target by the record's cancellation "
+                                                        "(or a request's rejection): not in the percentage"})
     open = fields.Integer(metadata={"description": "running or paused within target"})
     percent = fields.Float(allow_none=True, metadata={"description": "met / (met + breached) * 100; "
                                                                      "null while there is neither"})
@@ -93,3 +95,14 @@ class PoliciesView(MethodView):
         """Create or replace the policy for (kind, priority, service) (process_owner)."""
         user = current_user()
         return policy_dict(unit_of_work(lambda: services().sla.save_policy(user, body)))
+
+
+@blp.route("/sla/policies/<int:policy_id>")
+class PolicyView(MethodView):
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, policy_id: int) -> None:
+        """Delete a stored policy (admin): the built-in terms, or the policy for any service,
+        apply again where it matched. Audited. 404 for an unknown policy."""
+        user = current_user()
+        unit_of_work(lambda: services().sla.delete_policy(user, policy_id))

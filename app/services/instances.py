@@ -809,6 +809,34 @@ class TaskService:
                           payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
         return task
 
+    def requeue(self, instance_id: int, group: str, *, reason: str, actor_name: str) -> list[HumanTask]:
+        """Move the instance's ready tasks that wait in a group queue to ``group``'s queue (an SLA
+        escalation handing the record to another group; ``app.services.sla``): each takes ``group``
+        as its candidate group, and its claimant, unless a member of ``group``, is released. Tasks
+        assigned to a person by name stay with them. Each move is audited (``task_requeued``, by
+        ``actor_name``, with ``reason``); the tasks moved are returned. No permission check: the
+        caller is the platform, not a user."""
+        moved: list[HumanTask] = []
+        for task in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                                 HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)):
+            if task.assigned_user:
+                continue
+            before = task.candidate_group or task.lane
+            claimant = task.claimed_by
+            released = claimant is not None and group not in claimant.group_names
+            if before == group and not released:
+                continue
+            task.candidate_group = group
+            if released:
+                task.claimed_by = None
+            moved.append(task)
+            self.audit.record("task_requeued", None, instance_id=instance_id, task_id=task.id, actor_name=actor_name,
+                              payload={"bpmn_id": task.bpmn_id, "from_group": before, "to_group": group, "reason": reason,
+                                       "released": claimant.username if released and claimant is not None else None})
+        if moved:
+            self._touch(moved[0].instance)
+        return moved
+
     def _why_not_assignable(self, assignee: User, task: HumanTask) -> str | None:
         """Why ``assignee`` could not complete ``task`` once it is claimed for them (None: they could).
         The same rules as claiming and completing (policy.outside_queue, excludeUsersVars)."""

@@ -25,18 +25,52 @@ the session has already loaded are given the written values (``set_committed_val
 agree with the database and are not written again by a flush. ``track`` does not flush the
 session; ``refresh`` (the sweep) returns ORM objects and still flushes.
 
-Cancelled records
------------------
+Cancelled and other given-up records
+------------------------------------
 Cancelling a record (status ``CANCELLED_STATUS``) closes it, and closing stops its clocks with a
 ``stop`` event whose reason is ``"status cancelled"`` (``CANCEL_REASON``), as every close's is
-``"status <status>"``. That stored reason is what marks the stop as a cancellation when the
-events are replayed (``_cancelling``): events stored before cancelled clocks existed say the same,
-so they replay the same way, and no column or migration is needed. A clock the cancellation stops
-is "cancelled" (``sla_clock.evaluate``: neither met nor breached, unless it breached before), in no
-compliance figure (``compliance``), never warned or escalated, and never checked by the sweep
-again (no ``next_check_at``). Clock rows of records cancelled before this rule keep the "met" they
-were stored with until they are stored again (``refresh``); what is read from events (the record's
-page, the API) shows "cancelled" at once.
+``"status <status>"``. That stored reason is what marks the stop as a give-up when the events are
+replayed (``_replay``): events stored before cancelled clocks existed say the same, so they replay
+the same way, and no column or migration is needed. A clock the give-up stops is "cancelled"
+(``sla_clock.evaluate``: neither met nor breached, unless it breached before), in no compliance
+figure (``compliance``), never warned or escalated, and never checked by the sweep again (no
+``next_check_at``).
+
+Which closing statuses are give-ups (``GIVE_UP_STATUSES``, by kind; only incidents, problems and
+requests have clocks, ``TRACKED_KINDS``): ``cancelled`` for every kind, and a catalog request's
+``rejected`` (its approver declined it: fulfilment was never owed, so the desk did not fail to
+resolve it). Nothing else: incidents and problems end ``closed`` (a resolution, met or breached);
+a change's ``rejected`` (CAB, the change manager, an approval window that ran out) and
+``withdrawn`` would be give-ups too, but changes have no SLA clocks. A rejection is also the
+approver's answer to the request (``RESPONSE_BY_PEOPLE``: an approval decision is its first
+response), so it stops the response clock as a response, met or breached, before it gives up the
+other clocks (``ANSWERING_GIVE_UPS``); a cancellation answers nobody.
+
+Clock rows stored "met" by a give-up before these rules (the rows of records cancelled before
+cancelled clocks existed, and of requests rejected before rejections were give-ups) keep that
+state until they are stored again (``refresh``), and the sweep never stores them again (nothing
+is owed). What is read from events (the record's page, the API) shows "cancelled" at once, and
+``compliance`` counts such a row as cancelled (``_given_up_rows``: one more query, over the stop
+events of the given-up records with a stored "met" clock), so no migration is needed.
+
+A breach is a fact
+------------------
+A priority change re-targets the running and paused clocks, from the record's start; an SLA
+escalation that raises the priority (``breach.raise_priority``) is one. A clock that had breached
+when the change came stays "breached" (``sla_clock.evaluate``), also when the new target is
+longer (a policy may give the higher priority a longer target, and lowering the priority by hand
+is a re-target too): its breach stays recorded (``breached_at``, the first breach), stored and
+counted in ``compliance``, and it is not escalated again; the clock shows the new target. A clock
+re-targeted before it breached simply takes the new target, shorter or longer.
+
+Escalation that hands the record to a group
+-------------------------------------------
+A breach level with ``reassign_group`` sets the record's assignment group and moves its open work
+with it (``TaskService.requeue``): each ready task of the record's process instance that waits in a
+group queue (not one assigned to a person by name, such as the requester's confirmation) goes to
+the new group's queue, and a claimant who is not a member of that group is released; each move
+is audited (``task_requeued``, actor "sla"). Tasks the process opens later take their group from
+the process's own data, as before.
 
 Reading and writing
 -------------------
@@ -148,6 +182,16 @@ RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
 #: close writes (``track``: ``"status <status>"``), which marks that stop as a cancellation.
 CANCELLED_STATUS = "cancelled"
 CANCEL_REASON = f"status {CANCELLED_STATUS}"
+#: The closing statuses that end a record's clocks as given up (see the module doc), by kind.
+GIVE_UP_STATUSES: dict[str, frozenset[str]] = {
+    "incident": frozenset({CANCELLED_STATUS}),
+    "problem": frozenset({CANCELLED_STATUS}),
+    "request": frozenset({CANCELLED_STATUS, "rejected"}),
+}
+#: Give-ups that are a person's answer to the record: they stop its response clock as a response
+#: first (for the kinds whose response is a person's, ``RESPONSE_BY_PEOPLE``).
+ANSWERING_GIVE_UPS = frozenset({"rejected"})
+_GIVE_UP_REASONS = tuple(sorted({f"status {status}" for statuses in GIVE_UP_STATUSES.values() for status in statuses}))
 #: The states a clock ends in; ``compliance`` counts met / (met + breached), never cancelled ones.
 FINAL_STATES = ("met", "breached", "cancelled")
 #: The priorities a policy may name (the records' P1-P4).
@@ -374,9 +418,35 @@ class _Event(NamedTuple):
     reason: str | None = None
 
 
-def _cancelling(event: _Event) -> bool:
-    """Whether ``event`` is the stop of the record's cancellation (see the module doc)."""
-    return event.kind == "stop" and event.reason == CANCEL_REASON
+def _given_up(kind: str, event: _Event) -> str | None:
+    """The give-up status whose close stopped the clocks with ``event`` (None: not a give-up)."""
+    if event.kind != "stop" or not event.reason or not event.reason.startswith("status "):
+        return None
+    status = event.reason.removeprefix("status ")
+    return status if status in GIVE_UP_STATUSES.get(kind, ()) else None
+
+
+def _replay(kind: str, events: Iterable[_Event]) -> list[ClockEvent]:
+    """A record's stored events as ``sla_clock.evaluate`` takes them: a give-up's stop cancels the
+    clocks it stops, after stopping the response clock as answered when the give-up is a
+    person's answer (see the module doc)."""
+    replay: list[ClockEvent] = []
+    for e in events:
+        status = _given_up(kind, e)
+        clocks = frozenset(e.clocks) if e.clocks is not None else None
+        if status in ANSWERING_GIVE_UPS and kind in RESPONSE_BY_PEOPLE:
+            replay.append(ClockEvent(at=e.at, kind="stop", clocks=frozenset({"response"})))
+        replay.append(ClockEvent(at=e.at, kind=e.kind, targets=e.targets, clocks=clocks, cancelled=status is not None))
+    return replay
+
+
+def _first_stop_cancels(replay: Sequence[ClockEvent], name: str) -> bool:
+    """Whether the first stop of clock ``name`` among the stops ``replay`` is a give-up's (in the
+    order ``sla_clock.evaluate`` applies them: by instant, then as given)."""
+    for stop in sorted(replay, key=lambda e: e.at):  # stable: simultaneous events keep their order
+        if stop.kind == "stop" and (stop.clocks is None or name in stop.clocks):
+            return stop.cancelled
+    return False
 
 
 class _Clock(NamedTuple):
@@ -553,6 +623,33 @@ class SlaService:
         self.session.flush()
         self.services.audit.record("sla_policy_saved", actor, payload={k: v for k, v in values.items()})
         return row
+
+    def delete_policy(self, actor: User, policy_id: int) -> None:
+        """Delete a stored policy: the built-in terms (``default_policies``), or a policy for any
+        service, apply again where it matched. As with a replaced policy, running clocks keep
+        the targets they were given (at their start or last priority change) and are read under
+        the terms now in force (calendar, pauses, warning ratio, escalation); their stored rows stop
+        naming the policy. Audited (``sla_policy_deleted``, with what was deleted).
+
+        Raises PermissionDenied without the admin role, NotFound for an unknown policy.
+        """
+        if not actor.has_role(Role.ADMIN):
+            self.services.audit.refuse(actor, "sla_policy_delete", reason="needs admin")
+            raise PermissionDenied("deleting SLA policies needs the admin role")
+        row = self.session.get(SlaPolicy, policy_id)
+        if row is None:
+            raise NotFound(f"no SLA policy {policy_id}", details={"id": policy_id})
+        deleted = {"id": row.id, "kind": row.kind, "priority": row.priority, "service": row.service,
+                   "response_seconds": row.response_seconds, "resolution_seconds": row.resolution_seconds,
+                   "calendar": copy.deepcopy(row.calendar), "pause_statuses": list(row.pause_statuses or []),
+                   "warning_ratio": row.warning_ratio, "escalation": copy.deepcopy(row.escalation)}
+        self._policies_written()
+        # what ON DELETE SET NULL does, also where the database does not enforce foreign keys
+        self.session.execute(update(SlaClock).where(SlaClock.policy_id == policy_id).values(policy_id=None)
+                             .execution_options(synchronize_session="fetch"))
+        self.session.delete(row)
+        self.session.flush()
+        self.services.audit.record("sla_policy_deleted", actor, payload=deleted)
 
     def _status_problems(self, kind: str, pauses: Sequence[str]) -> dict[str, list[str]]:
         """A pause status that no record of ``kind`` can take (a typo would pause nothing), judged by
@@ -854,9 +951,7 @@ class SlaService:
         if not events:
             return {}
         calendar = calendar_of((terms or {}).get("calendar"))
-        replay = [ClockEvent(at=e.at, kind=e.kind, targets=e.targets,
-                             clocks=frozenset(e.clocks) if e.clocks is not None else None,
-                             cancelled=_cancelling(e)) for e in events]
+        replay = _replay(ticket.kind, events)
         return evaluate(replay, calendar, now if now is not None else self.services.runtime.clock.now(),
                         float((terms or {}).get("warning_ratio", 0.75)))
 
@@ -998,6 +1093,10 @@ class SlaService:
         if level == "breach" and rules.get("reassign_group"):
             actions["assignment_group"] = (ticket.assignment_group, rules["reassign_group"])
             ticket.assignment_group = rules["reassign_group"]
+            if ticket.instance_id is not None:
+                # the record's open work goes with it (see the module doc)
+                self.services.tasks.requeue(ticket.instance_id, rules["reassign_group"],
+                                            reason=f"SLA breach of {ticket.number} ({clock.name})", actor_name="sla")
         word = "breached" if level == "breach" else "at risk"
         notifier.notify(people, f"sla.{level}", f"SLA {word}: {clock.name} of {ticket.number} ({ticket.title})",
                         f"The {clock.name} target of {ticket.number} is {word} (due {clock.due_at:%Y-%m-%d %H:%M} UTC). "
@@ -1100,7 +1199,9 @@ class SlaService:
         ``open`` (running or paused within target), and ``percent``, met / (met + breached) as a
         percentage (None while there is neither). A cancelled clock is in no part of it but its
         own count: the work was never delivered (a clock that breached before the cancellation
-        stays breached). Read from the stored clocks (``sla_clock``), one query.
+        stays breached; other give-ups, a request's rejection, count the same: see the module
+        doc). Read from the stored clocks (``sla_clock``), one query, and one or two more for
+        rows stored "met" by a give-up before the give-up rules (``_given_up_rows``).
 
         Raises ValidationFailed naming ``kind`` for a kind that has no SLA clocks.
         """
@@ -1115,6 +1216,10 @@ class SlaService:
         for name, state, count in self.session.execute(query):
             found = counts.setdefault(name, dict.fromkeys((*FINAL_STATES, "open"), 0))
             found[state if state in FINAL_STATES else "open"] += int(count)
+        for name, count in self._given_up_rows(user, kind).items():
+            # stored "met" before the give-up rules: cancelled, as the record's events say
+            counts[name]["met"] -= count
+            counts[name]["cancelled"] += count
         summary = []
         for name in sorted(counts, key=lambda name: (name != "response", name)):
             found = counts[name]
@@ -1122,6 +1227,36 @@ class SlaService:
             summary.append({"name": name, **found,
                             "percent": round(100 * found["met"] / finished, 1) if finished else None})
         return summary
+
+    def _given_up_rows(self, user: User, kind: str | None) -> dict[str, int]:
+        """How many of the clock rows ``compliance`` counts as "met" (records ``user`` may see, of
+        ``kind``) the record's events say were given up (see the module doc), per clock name.
+
+        Only rows stored "met" of records with a give-up's stop event are read, with those
+        records' stop events; the replay rule (``_replay``: only a clock's first stop counts) then
+        tells a clock met before the give-up (a response given before a cancellation) from one
+        the give-up stopped. Rows stored since the rules hold "cancelled" already."""
+        stored_met = (select(SlaClock.ticket_id, SlaClock.name, Ticket.kind).join(Ticket, Ticket.id == SlaClock.ticket_id)
+                      .where(SlaClock.state == "met",
+                             select(SlaEvent.id).where(SlaEvent.ticket_id == SlaClock.ticket_id, SlaEvent.kind == "stop",
+                                                       SlaEvent.reason.in_(_GIVE_UP_REASONS)).exists()))
+        if kind is not None:
+            stored_met = stored_met.where(Ticket.kind == kind)
+        stored_met = self.services.records.visible(user, stored_met)
+        rows = list(self.session.execute(stored_met))
+        if not rows:
+            return {}
+        ids = stored_met.with_only_columns(SlaClock.ticket_id)
+        stops: dict[int, list[_Event]] = {}
+        for ticket_id, at, clocks, reason in self.session.execute(
+                select(SlaEvent.ticket_id, SlaEvent.at, SlaEvent.clocks, SlaEvent.reason)
+                .where(SlaEvent.kind == "stop", SlaEvent.ticket_id.in_(ids)).order_by(SlaEvent.ticket_id, SlaEvent.id)):
+            stops.setdefault(ticket_id, []).append(_Event(at, "stop", None, clocks, reason))
+        found: dict[str, int] = {}
+        for ticket_id, name, ticket_kind in rows:
+            if _first_stop_cancels(_replay(ticket_kind, stops.get(ticket_id, [])), name):
+                found[name] = found.get(name, 0) + 1
+        return found
 
     def clocks(self, user: User, number: str) -> list[dict[str, Any]]:
         ticket = self.services.records.get(user, number)

@@ -54,6 +54,15 @@ elapsed == target and is met). ``due_at`` follows the same rule for a running cl
 ``now``. ``warning_at`` is the earliest instant at which elapsed *reaches*
 ``warning_ratio * target``, projected from ``now`` (so None once reached); ``warning_reached_at``
 is the instant it did reach it, from the elapsed history (None until then).
+
+A breach is a fact: a priority change re-targets the clocks still running or paused, but a clock
+whose elapsed time had exceeded its target when the change came stays "breached" under any
+target that follows, longer ones included (an escalation that raises the priority to one with a
+longer target must not lift the breach that caused it). Its ``target_seconds`` is the new target
+(what the record's priority now asks); its ``breached_at`` is the first breach, of whichever
+target it was (the earliest instant after which elapsed exceeded the target in force then, or
+the current target's, if earlier); ``due_at`` of such a running clock is that ``breached_at``, and
+it has no ``warning_at`` to come. It stays "breached" when it stops, also by a cancellation.
 """
 
 from __future__ import annotations
@@ -629,7 +638,8 @@ class ClockEvent:
     * ``"start"``: the clocks start running; ``targets`` names each clock and its target seconds.
     * ``"pause"`` / ``"resume"``: stop / restart counting for every clock (idempotent).
     * ``"priority"``: ``targets`` replaces the target of each named clock, measured from the
-      record's start (elapsed time is kept). Stopped clocks keep their target. A name not seen
+      record's start (elapsed time is kept). Stopped clocks keep their target. A clock already
+      breached stays breached (see the module doc). A name not seen
       before becomes a clock whose elapsed time counts from the record's start.
     * ``"stop"``: the clocks in ``clocks`` (None = all) stop for good; unknown names are ignored.
       ``cancelled``: the stop is the record's cancellation (see the module doc).
@@ -679,7 +689,8 @@ class ClockState:
 
     ``state`` is "running", "paused", "met" (stopped within target), "cancelled" (stopped within
     target by the record's cancellation) or "breached" (elapsed exceeds the target in effect,
-    whether running, paused or stopped; also when cancelled after that). ``due_at`` is the
+    or exceeded an earlier target before a priority change replaced it, whether running, paused
+    or stopped; also when cancelled after that). ``due_at`` is the
     instant a running clock breaches if it keeps running (the past ``breached_at`` if already breached; None while
     paused or stopped). ``warning_at`` is the earliest instant a running clock's elapsed reaches
     ``warning_ratio * target`` (None if already reached, paused or stopped). ``breached_at`` is the
@@ -783,6 +794,7 @@ def evaluate(
     targets: dict[str, int] = {}
     stopped: dict[str, int] = {}
     cancelled: set[str] = set()  # clocks whose (first) stop was the record's cancellation
+    breaches: dict[str, int] = {}  # clocks that breached a target a priority change then replaced: when
     running: list[tuple[int, int]] = []
     paused_spans: list[tuple[int, int]] = []
     paused = False
@@ -805,9 +817,16 @@ def evaluate(
                 paused, since = False, at
         elif event.kind == "priority":
             assert event.targets is not None
+            so_far = running if paused else [*running, (since, at)]
             for name, seconds in event.targets.items():
-                if name not in stopped:
-                    targets[name] = round(seconds * _US)
+                if name in stopped:
+                    continue
+                old = targets.get(name)
+                if old is not None and name not in breaches and _history_measure(calendar, so_far, at) > old:
+                    # a breach that happened stays one, whatever target comes next (see the module doc)
+                    crossed = _crossing(calendar, so_far, at, old)
+                    breaches[name] = at if crossed is None else crossed
+                targets[name] = round(seconds * _US)
         else:  # stop
             names = targets.keys() if event.clocks is None else event.clocks & targets.keys()
             for name in names:
@@ -825,21 +844,24 @@ def evaluate(
         elapsed = _history_measure(calendar, running, horizon)
         paused_us = _history_measure(calendar, paused_spans, horizon)
         breached = _crossing(calendar, running, horizon, target) if elapsed > target else None
+        if name in breaches and (breached is None or breaches[name] < breached):
+            breached = breaches[name]
+        over = elapsed > target or name in breaches
         threshold = round(warning_ratio * target)
         reached = _reaching(calendar, running, horizon, threshold) if elapsed >= threshold else None
         due: int | None = None
         warning: int | None = None
         if stop_at is not None:
-            state = "breached" if elapsed > target else ("cancelled" if name in cancelled else "met")
+            state = "breached" if over else ("cancelled" if name in cancelled else "met")
         else:
-            state = "breached" if elapsed > target else ("paused" if paused else "running")
+            state = "breached" if over else ("paused" if paused else "running")
             if not paused and can_project:
                 if breached is not None:
                     due = breached
                 else:
                     left = target - elapsed
                     due = calendar._next_open(calendar._advance(now_us, left) if left else now_us)
-                if elapsed < threshold:
+                if elapsed < threshold and not over:
                     warning = calendar._advance(now_us, threshold - elapsed)
         states[name] = ClockState(
             name=name,

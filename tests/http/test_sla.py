@@ -125,8 +125,9 @@ def test_breach_escalation_can_raise_priority_and_reassign(desk: Desk, services,
     assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk"
     sla = clocks(desk, number)
     assert sla["resolution"]["target_seconds"] == 8 * HOUR  # P2's default, from the record's start
-    # a later, unrelated step does not put the process's old values back on the record
-    desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": "customer", "pending_reason": "x"})
+    # the open investigation went with the record to ServiceDesk's queue; a later, unrelated step
+    # does not put the process's old values back on the record
+    desk.complete(number, "investigate", "alex", {"outcome": "pending", "pending_on": "customer", "pending_reason": "x"})
     record = desk.record(number)
     assert record["priority"] == "P2" and record["assignment_group"] == "ServiceDesk" and record["status"] == "pending"
     breach = [e for e in desk.history(record["instance_id"]) if e["type"] == "sla_breached"][0]

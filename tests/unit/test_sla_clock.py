@@ -252,7 +252,7 @@ def test_pause_and_resume_count_paused_business_time_separately():
     assert resumed["response"].warning_at is None  # 75 % (45 min) already reached
 
 
-def test_priority_up_breaches_in_the_past_and_down_lifts_it():
+def test_priority_up_breaches_in_the_past_and_down_keeps_a_breach():
     cal = office()
     opened = berlin(2026, 3, 16, 9)
     responded = ClockEvent(berlin(2026, 3, 16, 9, 10), "stop", clocks=frozenset({"response"}))
@@ -267,18 +267,39 @@ def test_priority_up_breaches_in_the_past_and_down_lifts_it():
     assert states["response"].state == "met" and states["response"].target_seconds == 8 * H
     assert states["response"].stopped_at == berlin(2026, 3, 16, 9, 10)
 
-    # P1 breached both clocks by 16:00; lowering to P4 (8 h / 72 h from the start) lifts both breaches
+    # P1 breached both clocks by 16:00; lowering to P4 (8 h / 72 h from the start) lifts neither breach:
+    # a breach that happened is a fact. The clocks show P4's targets, breached since the P1 breach.
     lowered = ClockEvent(berlin(2026, 3, 16, 16), "priority", targets=DEFAULT_TARGETS["P4"])
     before = evaluate([start(opened, "P1"), lowered], cal, berlin(2026, 3, 16, 15, 59))
     assert before["response"].breached_at == berlin(2026, 3, 16, 9, 15) and before["resolution"].state == "breached"
-    states = evaluate([start(opened, "P1"), lowered], cal, berlin(2026, 3, 16, 17))
+    for now in (berlin(2026, 3, 16, 17), berlin(2026, 3, 17, 12), berlin(2026, 3, 30, 9)):
+        states = evaluate([start(opened, "P1"), lowered], cal, now)
+        resolution, response = states["resolution"], states["response"]
+        assert resolution.state == "breached" and resolution.target_seconds == 72 * H
+        assert resolution.breached_at == resolution.due_at == berlin(2026, 3, 16, 13)
+        assert resolution.warning_at is None
+        assert response.state == "breached" and response.target_seconds == 8 * H
+        assert response.breached_at == response.due_at == berlin(2026, 3, 16, 9, 15) and response.warning_at is None
+    # stopped within the new target, it stays breached
+    closed = ClockEvent(berlin(2026, 3, 16, 17), "stop")
+    states = evaluate([start(opened, "P1"), lowered, closed], cal, berlin(2026, 3, 18, 9))
+    assert {name: state.state for name, state in states.items()} == {"response": "breached", "resolution": "breached"}
+    assert states["resolution"].breached_at == berlin(2026, 3, 16, 13)
+    # and a cancellation does not make it "cancelled"
+    cancelled = ClockEvent(berlin(2026, 3, 16, 17), "stop", cancelled=True)
+    states = evaluate([start(opened, "P1"), lowered, cancelled], cal, berlin(2026, 3, 18, 9))
+    assert {state.state for state in states.values()} == {"breached"}
+
+    # lowered before any breach, the clocks simply take the longer targets
+    early = ClockEvent(berlin(2026, 3, 16, 9, 10), "priority", targets=DEFAULT_TARGETS["P4"])
+    states = evaluate([start(opened, "P1"), early], cal, berlin(2026, 3, 16, 17))
     assert states["resolution"].state == "running" and states["resolution"].breached_at is None
     assert states["resolution"].due_at == berlin(2026, 3, 25, 11)  # 72 business hours after Monday 09:00
     response = states["response"]  # elapsed 8 h == target: not exceeded yet, breaches at the next business instant
     assert (
         response.state == "running" and response.elapsed_seconds == 8 * H and response.due_at == berlin(2026, 3, 16, 17)
     )
-    assert evaluate([start(opened, "P1"), lowered], cal, berlin(2026, 3, 16, 17, 1))["response"].breached_at == berlin(
+    assert evaluate([start(opened, "P1"), early], cal, berlin(2026, 3, 16, 17, 1))["response"].breached_at == berlin(
         2026, 3, 16, 17
     )
 
@@ -430,6 +451,7 @@ def reference_evaluate(
     targets: dict[str, float] = {}
     stopped: dict[str, int] = {}
     cancelled: set[str] = set()
+    kept: dict[str, int] = {}  # a breach a priority change came after: its counted minute
     paused = False
 
     def apply(minute: int) -> None:
@@ -443,6 +465,9 @@ def reference_evaluate(
                 assert event.targets is not None
                 for name, seconds in event.targets.items():
                     if name not in stopped:
+                        before = int(targets[name] // 60) if name in targets else None
+                        if before is not None and name not in kept and len(counted[name]) > before:
+                            kept[name] = counted[name][before]  # a breach is a fact: no later target lifts it
                         targets[name] = seconds
             elif event.kind == "stop":
                 for name in list(targets):
@@ -468,8 +493,11 @@ def reference_evaluate(
     for name, seconds in targets.items():
         target = int(seconds // 60)
         history = counted[name]
-        breached_at = at(history[target]) if len(history) > target else None
-        if breached_at and target and history[target] != history[target - 1] + 1:
+        crossed = history[target] if len(history) > target else None
+        if name in kept and (crossed is None or kept[name] < crossed):
+            crossed = kept[name]
+        breached_at = at(crossed) if crossed is not None else None
+        if len(history) > target and target and history[target] != history[target - 1] + 1:
             tally("target used up before a non-counted stretch")
         row: dict[str, object] = {
             "target_seconds": seconds,
@@ -484,13 +512,13 @@ def reference_evaluate(
         }
         if name in stopped:
             finished = "cancelled" if name in cancelled else "met"
-            row["state"] = finished if len(history) <= target else "breached"
+            row["state"] = "breached" if breached_at else finished
         else:
             row["state"] = "breached" if breached_at else ("paused" if paused else "running")
             if not paused:
                 row["due_at"] = breached_at or "beyond"
                 threshold = round(ratio * seconds) // 60
-                row["warning_at"] = "beyond" if len(history) < threshold else None
+                row["warning_at"] = "beyond" if len(history) < threshold and not breached_at else None
                 count = len(history)
                 for minute in range(span, span + lookahead):
                     if flags[minute]:
