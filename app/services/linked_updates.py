@@ -22,7 +22,9 @@ answer each other's news cannot loop.
 
 The same way, a comment by a record's requester is passed to the record's own running instance as
 the message ``requester_reply`` (``REPLY_MESSAGE``), if its diagram catches one and waits for it
-now, with the payload::
+now. A reply is a comment the requester writes as the requester (``records.is_requester_reply``):
+not one a process step wrote, and not one by a requester who also works the record (an agent who
+logged an incident and holds it as its assignee writes work notes, not answers). The payload::
 
     {"number": "INC-000001", "comment_id": 12, "comment": "It happens on every export.", "author": "rita"}
 
@@ -96,7 +98,8 @@ class LinkedUpdates:
         pending.append(lambda: self._tell_linked(ticket_id, status))
 
     def requester_replied(self, ticket: Ticket, comment: TicketComment) -> None:
-        """Queue ``comment`` (by ``ticket``'s requester) for the record's own waiting instance."""
+        """Queue ``comment`` (``ticket``'s requester's reply: ``records.is_requester_reply``) for the
+        record's own waiting instance."""
         if ticket.instance_id is None:
             return
         pending: list[Callable[[], None]] = self.services.session.info.setdefault(_PENDING, [])

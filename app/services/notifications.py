@@ -61,8 +61,13 @@ from .delivery import (
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.resolved", "record.closed", "record.cancelled",
-               "comment.added",
+#: The events a webhook may subscribe to (docs/PROCESSES.md, "Notifications and webhook events").
+#: Each delivery's JSON names the record (``record``, its number, or null) and, for those that also
+#: reach people, the ``subject`` and ``recipients``; ``record.created`` is for integrations only
+#: (nobody is notified): once per new record of any kind, after its process's first step, with its
+#: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester`` and ``opened_at``.
+EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
+               "record.closed", "record.cancelled", "comment.added",
                "task.reminder", "process.notify")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from app.engine import OperationFailed
-from app.errors import NotFound, ProcessdeskError, ValidationFailed
+from app.errors import ProcessdeskError, ValidationFailed
 from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
 from app.services.audit import json_safe
 from app.services.forms import FormMessage, validate_start_data
@@ -44,17 +44,15 @@ def linkable_records(services: Services, user: User, numbers: Iterable[Any], kin
     and when its diagram links them (``link_records``)."""
     found: list[Ticket] = []
     problems: list[FormMessage] = []
-    seen: set[str] = set()
+    wanted: list[str] = []
     for given in numbers:
         number = str(given).strip().upper()
-        if not number or number in seen:
-            continue
-        seen.add(number)
-        try:
-            other: Ticket | None = services.records.by_number(number)
-        except NotFound:
-            other = None
-        if other is None or not services.records.may_see(user, other):
+        if number and number not in wanted:
+            wanted.append(number)
+    visible = services.records.visible_by_number(user, wanted)  # one query, however many numbers
+    for number in wanted:
+        other = visible.get(number)
+        if other is None:
             problems.append(FormMessage(f"{number} does not exist", "no_record", number=number))
         elif kind is not None and other.kind != kind:
             problems.append(FormMessage(f"{number} is not {_KIND_WORDS.get(kind, kind)}", "not_kind",

@@ -29,7 +29,7 @@ from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, sel
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
-from app.db import COUNT_CAP, LIKE_ESCAPE, count_capped, insert_row, like_literal, set_reference
+from app.db import COUNT_CAP, LIKE_ESCAPE, TRANSACTION_SCOPED, count_capped, insert_row, like_literal, set_reference
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogItem,
@@ -244,6 +244,12 @@ _NEXT_NUMBER = (update(RecordSequence).where(RecordSequence.kind == bindparam("s
 _TICKET_OF_INSTANCE = select(Ticket).where(Ticket.instance_id == bindparam("instance_id"))
 _USER_NAMED = select(User).where(User.username == bindparam("username"))
 
+#: ``session.info`` key: ids of the records this transaction opened whose ``record.created`` event
+#: their first ``sync`` has yet to publish.
+_UNANNOUNCED = TRANSACTION_SCOPED + "records_unannounced"
+#: The webhook event of a new record (``NotificationService.publish``).
+CREATED_EVENT = "record.created"
+
 
 def _unset(column: Any) -> Any:
     return or_(column.is_(None), column == "")
@@ -264,6 +270,20 @@ def task_reaches(user: User) -> Any:
     return or_(*mine)
 
 
+def is_requester_reply(user: User | None, ticket: Ticket) -> bool:
+    """A comment by ``user`` on ``ticket`` is its requester's reply (what a wait on the customer
+    waits for): written by the requester, who is not also the one working the record.
+
+    A requester who is desk staff may be both (an agent logs an incident for a caller, or for
+    themselves, and investigates it): their comments while they hold the record (its assignee)
+    are their work notes, and a wait they set "on the customer" is not a wait on themselves; so
+    only the task they work resumes it. Once someone else holds the record, they are the
+    customer again. The step's own comments (a record mapping's ``comments``) are never replies:
+    what the step says is in the step's data already (``add_comment``'s ``reply``).
+    """
+    return user is not None and user.id == ticket.requester_id and user.id != ticket.assignee_id
+
+
 class RecordService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, notifications: NotificationService) -> None:
         self.session = session
@@ -280,14 +300,32 @@ class RecordService:
 
     def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any],
                     instance_id: int | None = None) -> Ticket:
+        """The new record of a process starting now. Its ``record.created`` webhook event goes out
+        with its first ``sync`` (in the same transaction), once the process's first step has set
+        its status and priority."""
         now = self.clock.now()
-        return insert_row(self.session, Ticket, {
+        ticket = insert_row(self.session, Ticket, {
             "kind": kind, "number": number, "title": _text(data.get("title"), 500) or "", "description": "",
             "status": "new", "priority": None, "category": None, "requester_id": requester.id,
             "assignment_group": None, "assignee_id": None, "service": None, "ci": None, "details": {},
             "opened_at": now, "first_response_at": None, "resolved_at": None, "closed_at": None, "updated_at": now,
             "instance_id": instance_id,
         }, requester=requester, assignee=None)
+        self.session.info.setdefault(_UNANNOUNCED, set()).add(ticket.id)
+        return ticket
+
+    def _announce_created(self, ticket: Ticket) -> None:
+        """Publish ``record.created`` for ``ticket`` if it is new in this transaction and not yet
+        announced: once per record, whatever its kind."""
+        unannounced: set[int] | None = self.session.info.get(_UNANNOUNCED)
+        if not unannounced or ticket.id not in unannounced:
+            return
+        unannounced.discard(ticket.id)
+        self.notifications.publish(CREATED_EVENT, {
+            "subject": f"{ticket.number} opened: {ticket.title}", "record": ticket.number, "number": ticket.number,
+            "kind": ticket.kind, "title": ticket.title, "status": ticket.status, "priority": ticket.priority,
+            "requester": ticket.requester.username if ticket.requester else None,
+            "opened_at": ticket.opened_at.isoformat()})
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
@@ -299,7 +337,8 @@ class RecordService:
         With ``previous`` (the instance data before this step), only variables the step changed are
         copied: the process sets record fields when it sets its variables, and a field changed on
         the record itself (an SLA escalation raising the priority) is not reverted by a later,
-        unrelated step.
+        unrelated step. A record's first sync (the step that started its process) publishes its
+        ``record.created`` webhook event (``open_record``).
         """
         # Its lookups (the assignee, the requester to notify) do not depend on the record's own
         # pending changes: write them once, at the next flush, not piecemeal before each lookup.
@@ -311,7 +350,8 @@ class RecordService:
                 continue
             if previous is not None and variable in previous and previous[variable] == value:
                 continue
-            self.add_comment(actor, ticket, value, author_name=None if actor else "system")
+            self.add_comment(actor, ticket, value, author_name=None if actor else "system", reply=False)
+        self._announce_created(ticket)
         return changes
 
     def _sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
@@ -418,6 +458,15 @@ class RecordService:
             self.audit.refuse(user, action, reason="record not visible", number=number, instance_id=ticket.instance_id)
             raise NotFound(f"no record {number}")
         return ticket
+
+    def visible_by_number(self, user: User, numbers: Collection[str]) -> dict[str, Ticket]:
+        """``{number: record}`` of the records named by ``numbers`` (as stored: upper case) that
+        ``user`` may see (``may_see``), read in one query; a number of a record that does not
+        exist or that the user may not see is absent."""
+        if not numbers:
+            return {}
+        query = self._visible(user, select(Ticket).where(Ticket.number.in_(sorted(set(numbers)))))
+        return {ticket.number: ticket for ticket in self.session.scalars(query)}
 
     def visible_numbers(self, user: User, instance_ids: Collection[int]) -> dict[int, str]:
         """``{instance id: record number}`` of the records of ``instance_ids`` that ``user`` may see."""
@@ -619,14 +668,17 @@ class RecordService:
     #: customer ends with their answer). None: nobody listens.
     on_requester_reply: Callable[[Ticket, TicketComment], None] | None = None
 
-    def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None) -> TicketComment:
+    def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None,
+                    reply: bool = True) -> TicketComment:
         """Add a comment by ``user`` (None: by ``author_name``, the process or the platform).
 
         A comment that answers the record (``policy.answers``) stamps its ``first_response_at``
         when it has none (audited as a ``record_updated`` change) and is passed to ``on_answer``, so the response
-        clock stops at the comment. A comment by the record's requester is passed to
-        ``on_requester_reply``. Raises ValidationFailed for an empty or too long body, or one
-        holding bidirectional control characters (as every form field refuses them).
+        clock stops at the comment. A comment that is the requester's reply (``is_requester_reply``)
+        is passed to ``on_requester_reply``; ``reply`` False for a comment a process step
+        wrote (the mapping's ``comments``), which is never one. Raises ValidationFailed for an
+        empty or too long body, or one holding bidirectional control characters (as every form
+        field refuses them).
         """
         body = (body or "").strip()
         if not body:
@@ -663,7 +715,7 @@ class RecordService:
             ticket=ticket, exclude=user)
         if answer and self.on_answer is not None:
             self.on_answer(ticket, changes, user)
-        if user is not None and user.id == ticket.requester_id and self.on_requester_reply is not None:
+        if reply and self.on_requester_reply is not None and is_requester_reply(user, ticket):
             self.on_requester_reply(ticket, comment)
         return comment
 

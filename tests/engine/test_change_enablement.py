@@ -354,7 +354,9 @@ def test_cab_rejection_goes_back_to_the_requester_who_resubmits_and_gets_approva
     assert run.data["approvers"] == ["erin", "dave", "carol"]
     assert [v["approver"] for v in run.data["votes"]] == ["erin", "dave", "carol"]
     assert all(v["approved"] for v in run.data["votes"])
-    assert run.data["rejection_reason"] == "No tested rollback."  # the last rejection stays on record
+    # approved now: the earlier round's rejection is no longer the change's reason
+    assert run.data["rejection_reason"] is None and run.data["rejected_by"] is None
+    assert record(run)["details"]["rejection_reason"] is None
     assert h.ops.named("get_group_members") == [{"group": "CAB"}, {"group": "CAB"}]
     run = finish(h, run, implementer="isla")
     assert record(run)["assignee"] == "isla"

@@ -429,7 +429,13 @@ def test_a_change_withdrawn_or_failed_sends_the_problem_back_to_analysis(h: Harn
     assert f"The fix change CHG-000001 {said}" in text and "did not remove the problem" not in text
     assert run.next_timer_at() is None  # the old change is no longer followed
     record = h.record(run)
-    assert record["status"] == "analysis" and record["details"]["fix_change_status"] == state[0]
+    # a failed change's status would go stale once it is no longer followed: the verdict stays
+    failed = state[2] is not None
+    assert record["status"] == "analysis" and record["details"]["fix_change_status"] == ("failed" if failed else state[0])
+    note = run.data["fix_change_note"]
+    assert note.startswith("Fix change CHG-000001 failed (change result: " if failed
+                           else f"Fix change CHG-000001 was not implemented (change status: {state[0]})")
+    assert note.endswith("The problem is back in root cause analysis, where another fix can be raised.")
     assert "verify_fix" not in run.history_path()
 
     # the next round's fix gets a change of its own, followed until it is implemented

@@ -516,7 +516,8 @@ def test_a_failed_fix_change_sends_the_problem_back_to_analysis(desk: Desk, serv
     approve_change(desk, "CHG-000001")
     implement_change(desk, "CHG-000001", works=False)  # rolling back
     record = desk.record(number)
-    assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "rolling_back")
+    # the verdict, not the change's passing status "rolling_back" (test_problem_fix_change_failed.py)
+    assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "failed")
     again = task_view(desk, number, "analyse_root_cause", "nina")
     assert "The fix change CHG-000001 failed (change result: verification_failed)" in again["instructions"]
     # a second fix, a second change, followed until it is implemented

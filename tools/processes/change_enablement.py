@@ -21,6 +21,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   notified and the change is rejected as "not approved in time" (the requester may then resubmit,
   also as a normal change, or withdraw). ``approvers`` collects who approved; the implementation
   task excludes them. Every approval task excludes ``requester`` and ``implementer``.
+- ``rejection_reason`` (and ``rejected_by``) hold the latest rejection while the change is rejected
+  and revised; a later round that approves clears them, so an approved change shows no reason for
+  a rejection that no longer stands (the audit history keeps it, ``revision_count`` counts it).
 - The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
 
@@ -147,6 +150,10 @@ if approved:
     approval_outcome = "approved"
     approvers = [decided_by]
     ticket_status = "approved"
+    # An earlier round's rejection is history now (the audit trail keeps it, revision_count counts
+    # it): the record must not show it as the reason of a change that stands approved.
+    rejection_reason = None
+    rejected_by = None
 else:
     approval_outcome = "rejected"
     approvers = []
@@ -165,6 +172,8 @@ if not rejections and len(votes) == len(cab_members):
     approval_outcome = "approved"
     approvers = [v["approver"] for v in votes]
     ticket_status = "approved"
+    rejection_reason = None  # an earlier round's, if any (see SINGLE_DECISION)
+    rejected_by = None
 else:
     approval_outcome = "rejected"
     approvers = []

@@ -14,7 +14,11 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   ``fix_change_check_interval`` while it is open. Only an implemented change (result "successful") lets the problem manager verify the
   fix; a change that fails (verification failed, rolled back) or is withdrawn or cancelled sends
   the problem back to root cause analysis, as does a fix that fails verification. A rejected
-  change is still open: its requester revises and resubmits or withdraws it.
+  change is still open: its requester revises and resubmits or withdraws it. The problem then
+  stops following the change: ``fix_change_status`` (the record's detail) keeps the verdict
+  ("failed" for a failed change; a withdrawn or cancelled change's final status), and
+  ``fix_change_note`` (a record comment, see the mapping's ``comments``) tells the problem's people
+  why it is back in analysis, where the next round may raise another fix change.
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
   with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
   the task tree keeps its depth however often a fix fails. Its plane has its own lanes (to_xml).
@@ -80,6 +84,7 @@ fix_change_record = None
 fix_change_status = None
 fix_change_result = None
 fix_change_outcome = None
+fix_change_note = ""  # the comment the problem gets when its fix change fails or is withdrawn
 """
 
 RECORD_KNOWN_ERROR = """\
@@ -119,12 +124,20 @@ ticket_status = "fix_in_progress"
 READ_FIX_CHANGE = """\
 fix_change_status = fix_change_record["status"]
 fix_change_result = fix_change_record["details"].get("result")
+fix_change_note = ""
 if fix_change_result == "successful":
     fix_change_outcome = "implemented"
 elif fix_change_result in ("verification_failed", "rolled_back", "rollback_failed"):
     fix_change_outcome = "failed"
+    # The problem stops following the change here, so its status (rolling back, in review...)
+    # would go stale on the problem: it shows the verdict instead.
+    fix_change_status = "failed"
+    fix_change_note = ("Fix change " + fix_change + " failed (change result: " + fix_change_result
+                       + "). The problem is back in root cause analysis, where another fix can be raised.")
 elif not fix_change_record["open"]:
     fix_change_outcome = "withdrawn"  # withdrawn, cancelled, or closed without being implemented
+    fix_change_note = ("Fix change " + fix_change + " was not implemented (change status: " + fix_change_status
+                       + "). The problem is back in root cause analysis, where another fix can be raised.")
 else:
     fix_change_outcome = "open"  # being assessed, approved, scheduled, implemented or rejected and revised
 """
