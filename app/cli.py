@@ -132,23 +132,92 @@ def register_cli(app: Flask) -> None:
 
     @users_group.command("create")
     @click.argument("username")
-    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-    @click.option("--group", "groups", multiple=True, help="Group (lane) name; repeatable.")
+    @click.option("--password", default=None, help="Asked for (hidden, twice) when a new user is created without it.")
+    @click.option("--group", "groups", multiple=True, help="Group (lane) name; repeatable. Created when missing.")
     @click.option("--role", "roles", multiple=True, help="Role; repeatable.")
     @click.option("--name", "display_name", default=None)
     @click.option("--email", default=None)
-    def users_create(username: str, password: str, groups: tuple[str, ...], roles: tuple[str, ...],
-                     display_name: str | None, email: str | None) -> None:
-        """Create a user, or update an existing one's password, groups and roles."""
+    @click.option("--manager", default=None, help="The line manager's username.")
+    @click.option("--update", is_flag=True,
+                  help="The user may exist already: then add the --role and --group named (keeping the others), "
+                       "and set --name, --email, --manager and --password when given.")
+    @click.option("--remove-role", "remove_roles", multiple=True, help="With --update: take this role away; repeatable.")
+    @click.option("--remove-group", "remove_groups", multiple=True,
+                  help="With --update: take the user out of this group; repeatable.")
+    def users_create(username: str, password: str | None, groups: tuple[str, ...], roles: tuple[str, ...],
+                     display_name: str | None, email: str | None, manager: str | None, update: bool,
+                     remove_roles: tuple[str, ...], remove_groups: tuple[str, ...]) -> None:
+        """Create a user. An existing user (in any letter case) is refused unless --update is given.
+
+        With --update an existing user keeps every role and group not named: --role and --group add,
+        --remove-role and --remove-group take away; a new --password ends their sessions and tokens.
+        Without --update nothing about an existing user changes (exit code 1)."""
+        if (remove_roles or remove_groups) and not update:
+            raise click.UsageError("--remove-role and --remove-group need --update")
         services = _services()
         try:
-            run_unit_of_work(services, lambda: services.users.create_user(
-                username, password, groups=groups, roles=roles, display_name=display_name, email=email))
+            existing = services.users.find(username)
+            services.session.rollback()
+            if existing is not None and not update:
+                click.echo(f"error: user {existing.username} exists already (usernames ignore letter case); "
+                           "nothing was changed. Use --update to change them.", err=True)
+                sys.exit(1)
+            if existing is None and password is None:
+                password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+            def save() -> str:
+                if existing is None:
+                    user = services.users.create_user(username, str(password), groups=groups, roles=roles,
+                                                      display_name=display_name, email=email, manager=manager)
+                    return f"user {user.username} created"
+                user = services.users.get_by_username(username)
+                changes: dict[str, Any] = {
+                    "roles": sorted((user.roles | set(roles)) - set(remove_roles)),
+                    "groups": sorted((user.group_names | set(groups)) - set(remove_groups))}
+                for key, value in (("display_name", display_name), ("email", email), ("manager", manager)):
+                    if value is not None:
+                        changes[key] = value
+                services.users.update_user(None, user.username, changes)
+                if password is not None:
+                    services.users.reset_password(None, user.username, password)
+                return f"user {user.username} updated"
+
+            click.echo(run_unit_of_work(services, save))
         except ProcessdeskError as err:
             _fail(err)
         finally:
             services.session.close()
-        click.echo(f"user {username} saved")
+
+    def _set_active(username: str, active: bool) -> None:
+        services = _services()
+        try:
+            if active:
+                user = run_unit_of_work(services, lambda: services.users.reactivate_user(None, username))
+                click.echo(f"user {user.username} is active")
+                return
+            done = run_unit_of_work(services, lambda: services.users.deactivate_user(None, username))
+            if done.already:
+                click.echo(f"user {done.user.username} was inactive already")
+                return
+            released = f"; {len(done.released)} claimed task(s) back in their queues" if done.released else ""
+            click.echo(f"user {done.user.username} deactivated: sessions and API tokens ended{released}")
+        except ProcessdeskError as err:
+            _fail(err)
+        finally:
+            services.session.close()
+
+    @users_group.command("deactivate")
+    @click.argument("username")
+    def users_deactivate(username: str) -> None:
+        """Deactivate a leaver: no sign-in, sessions and API tokens end, claimed tasks go back to their
+        queues. Refused for the last active admin."""
+        _set_active(username, False)
+
+    @users_group.command("activate")
+    @click.argument("username")
+    def users_activate(username: str) -> None:
+        """Let a deactivated user sign in again (with their old password)."""
+        _set_active(username, True)
 
     @app.cli.group("demo")
     def demo_group() -> None:
@@ -157,7 +226,8 @@ def register_cli(app: Flask) -> None:
     @demo_group.command("seed")
     @click.option("--records/--no-records", "with_records", default=True, help="Also create demo records.")
     def demo_seed(with_records: bool) -> None:
-        """Create the README's demo users, one per role. Refused unless demo mode is on."""
+        """Create the README's demo users, one per role (those that exist already are left as they
+        are, so seeding again changes nothing). Refused unless demo mode is on."""
         if not current_app.config.get("DEMO_MODE"):
             click.echo("demo mode is off (set PROCESSDESK_DEMO_MODE=1); no demo users created", err=True)
             sys.exit(1)
@@ -165,10 +235,11 @@ def register_cli(app: Flask) -> None:
         try:
             def seed() -> None:
                 for spec in DEMO_USERS:
-                    services.users.create_user(
-                        str(spec["username"]), str(spec["password"]), groups=list(spec["groups"]),
-                        roles=list(spec["roles"]), display_name=str(spec["name"]),
-                        email=f"{spec['username']}@demo.processdesk.test")
+                    if services.users.find(str(spec["username"])) is None:
+                        services.users.create_user(
+                            str(spec["username"]), str(spec["password"]), groups=list(spec["groups"]),
+                            roles=list(spec["roles"]), display_name=str(spec["name"]),
+                            email=f"{spec['username']}@demo.processdesk.test")
                 for spec in DEMO_USERS:
                     if spec.get("manager"):
                         services.users.set_manager(str(spec["username"]), str(spec["manager"]))

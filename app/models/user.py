@@ -6,7 +6,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, UniqueConstraint, inspect
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, str128, str255, timestamp
@@ -50,6 +62,12 @@ class UserRole(Base):
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(32))
+
+
+#: The unique index that makes usernames case-insensitive: "Alex" and "alex" are one user.
+#: Lookups compare ``lower(username)`` with ``lower(:name)`` so that they use it, and so that the
+#: database folds both sides alike (new usernames are ASCII: app/services/users.py).
+USERNAME_LOWER_INDEX = "uq_user_username_lower"
 
 
 class User(Base):
@@ -112,6 +130,9 @@ class User(Base):
             "email": self.email,
             "groups": sorted(self.group_names),
         }
+
+
+Index(USERNAME_LOWER_INDEX, func.lower(User.username), unique=True)
 
 
 class WebSession(Base):

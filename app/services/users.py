@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.errors import NotFound, Unauthorized, ValidationFailed
-from app.models import Group, Role, User, UserRole, WebSession, user_group
+from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
+from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
+from app.models import Group, HumanTask, Role, TaskStatus, User, UserRole, WebSession, user_group
 
 from .audit import AuditLog
 
 _VALID_ROLES = {r.value for r in Role}
+#: Who reads the user directory (users, groups, their roles): admins, and auditors who review access.
+DIRECTORY_READER_ROLES = (Role.ADMIN, Role.AUDITOR)
+#: A new username: ASCII letters, digits and ``. _ @ + -``, starting with a letter or digit. ASCII,
+#: so that "any letter case" means the same on SQLite (whose lower() folds only ASCII) and on
+#: PostgreSQL; no spaces, commas or slashes, which lists of names (separation of duties) and
+#: addresses (/users/<username>) could not carry. Names made before this rule keep working.
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+USERNAME_RULE = "must be 1-128 characters: letters a-z, digits and . _ @ + -, starting with a letter or digit"
+#: A group's name is a lane's name in the diagrams: any printable text but a slash (addresses).
+GROUP_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,128}")
+GROUP_NAME_RULE = "must be 1-128 characters, without a slash or control characters"
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MIN_PASSWORD = 8
+#: scrypt and pbkdf2 take any length, but hashing megabytes per sign-in is a denial of service.
+MAX_PASSWORD = 1024
 # A real hash to compare against when the user does not exist, so timing does not reveal names.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -67,6 +85,16 @@ def group_members(session: Session, group: str) -> list[tuple[str, str]]:
     return [(username, display or username) for username, display in rows]
 
 
+@dataclass
+class Deactivation:
+    """What deactivating a user did: the user, the open tasks handed back to their queues, and
+    whether they were inactive already (then nothing was done)."""
+
+    user: User
+    released: list[HumanTask] = field(default_factory=list)
+    already: bool = False
+
+
 class UserService:
     def __init__(self, session: Session, audit: AuditLog, secret_key: str, token_ttl: int,
                  hash_method: str = "scrypt") -> None:
@@ -76,7 +104,72 @@ class UserService:
         self._tokens = URLSafeTimedSerializer(secret_key, salt="processdesk-api-token")
         self._ttl = token_ttl
 
-    # -- management --------------------------------------------------------------------------
+    # -- reading ------------------------------------------------------------------------------------
+
+    def find(self, username: str) -> User | None:
+        """The user named ``username`` in any letter case, or None (by ``uq_user_username_lower``)."""
+        return self.session.scalar(select(User).where(func.lower(User.username) == func.lower(username.strip())))
+
+    def get_by_username(self, username: str) -> User:
+        """The user named ``username`` in any letter case; NotFound otherwise."""
+        user = self.find(username)
+        if user is None:
+            raise NotFound(f"no user {username}")
+        return user
+
+    def require_admin(self, actor: User | None, action: str) -> None:
+        """PermissionDenied (audited as a refused attempt) unless ``actor`` is an admin; None is the
+        command line or the platform itself, which may."""
+        if actor is not None and not actor.has_role(Role.ADMIN):
+            self.audit.refuse(actor, action, reason="admin only")
+            raise PermissionDenied("only administrators may manage users and groups")
+
+    def require_reader(self, actor: User, action: str) -> None:
+        """PermissionDenied (audited) unless ``actor`` is an admin or an auditor."""
+        if not actor.has_role(*DIRECTORY_READER_ROLES):
+            self.audit.refuse(actor, action, reason="admins and auditors only")
+            raise PermissionDenied("only administrators and auditors may read the user directory")
+
+    def list_users(self, actor: User, *, q: str | None = None, role: str | None = None, group: str | None = None,
+                   active: bool | None = None, page: int = 1, per_page: int = 50) -> tuple[list[User], int]:
+        """Users matching every filter given, by username, and how many match in all.
+
+        ``q``: each word (the first ``SEARCH_WORDS``) is in the username, display name or email (any
+        case, matched literally); ``role`` and ``group``: holds that role / is in that group (by its
+        exact name); ``active``: only active (True) or only deactivated (False) users."""
+        self.require_reader(actor, "list_users")
+        query = select(User)
+        for word in (q or "").lower().split()[:SEARCH_WORDS]:
+            pattern = f"%{like_literal(word)}%"
+            query = query.where(or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE)
+                                      for column in (User.username, User.display_name, User.email))))
+        if role:
+            query = query.where(select(UserRole.id).where(UserRole.user_id == User.id, UserRole.role == role).exists())
+        if group:
+            query = query.where(select(user_group.c.user_id).join(Group, Group.id == user_group.c.group_id)
+                                .where(user_group.c.user_id == User.id, Group.name == group).exists())
+        if active is not None:
+            query = query.where(User.active.is_(active))
+        total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = self.session.scalars(
+            query.options(selectinload(User.role_rows), selectinload(User.groups), selectinload(User.manager))
+            .order_by(func.lower(User.username), User.id).limit(per_page).offset((page - 1) * per_page)).all()
+        return list(rows), total
+
+    def get_user(self, actor: User, username: str) -> User:
+        """One user, for an admin or an auditor; NotFound when there is none."""
+        self.require_reader(actor, "read_user")
+        return self.get_by_username(username)
+
+    @staticmethod
+    def user_dict(user: User) -> dict[str, Any]:
+        """What the API and the pages show of a user: never the password hash."""
+        return {"username": user.username, "display_name": user.display_name, "email": user.email,
+                "active": user.active, "roles": sorted(user.roles), "groups": sorted(user.group_names),
+                "manager": user.manager.username if user.manager is not None else None, "locale": user.locale,
+                "created_at": user.created_at}
+
+    # -- creating and changing users ---------------------------------------------------------------
 
     def create_user(
         self,
@@ -87,55 +180,315 @@ class UserService:
         roles: Iterable[str] = (),
         display_name: str | None = None,
         email: str | None = None,
+        manager: str | None = None,
         actor: User | None = None,
     ) -> User:
-        """Create a user (or update an existing one's password, groups and roles)."""
+        """Create a user. ``actor`` None is the command line (or seed data): the groups named are
+        created when missing. An admin (``actor``) names groups that exist.
+
+        Raises PermissionDenied (``actor`` is no admin), Conflict ``user_exists`` (the name is taken,
+        in any letter case: update that user instead), ValidationFailed naming each bad field."""
+        self.require_admin(actor, "create_user")
         username = username.strip()
+        wanted_roles, wanted_groups = set(roles), {g.strip() for g in groups}
         problems: dict[str, list[str]] = {}
-        if not username or len(username) > 128:
-            problems["username"] = ["must be 1-128 characters"]
-        if len(password) < 8:
-            problems["password"] = ["must be at least 8 characters"]
-        bad_roles = sorted(set(roles) - _VALID_ROLES)
-        if bad_roles:
-            problems["roles"] = [f"unknown role(s): {', '.join(bad_roles)}; known: {', '.join(sorted(_VALID_ROLES))}"]
+        if not username or len(username) > 128 or not USERNAME.fullmatch(username):
+            problems["username"] = [USERNAME_RULE]
+        self._check_password(password, problems)
+        self._check_roles(wanted_roles, problems)
+        self._check_text(display_name, "display_name", problems)
+        self._check_email(email, problems)
         if problems:
             raise ValidationFailed("user data is invalid", details={"fields": problems})
-        user = self.session.scalar(select(User).where(User.username == username))
-        created = user is None
-        if user is None:
-            user = User(username=username, display_name=display_name or username, email=email,
-                        password_hash=generate_password_hash(password, method=self._hash_method), token_generation=0, active=True)
-            self.session.add(user)
-        else:
-            user.password_hash = generate_password_hash(password, method=self._hash_method)
-            user.token_generation += 1
-            self.end_web_sessions(user, "password_changed")
-            if display_name:
-                user.display_name = display_name
-            if email:
-                user.email = email
-        user.groups = [self.ensure_group(name) for name in sorted(set(groups))]
-        wanted = set(roles)
-        user.role_rows = [r for r in user.role_rows if r.role in wanted] + [
-            UserRole(role=r) for r in sorted(wanted - user.roles)
-        ]
+        taken = self.find(username)
+        if taken is not None:
+            raise Conflict(f"user {taken.username} exists already" + (
+                "" if taken.username == username else f" (usernames ignore letter case: {username} is {taken.username})"),
+                code="user_exists", details={"fields": {"username": ["is taken"]}, "existing": taken.username})
+        group_rows = self._groups(wanted_groups, create=actor is None)
+        manager_row = self._manager(manager, None)
+        user = User(username=username, display_name=(display_name or "").strip() or username,
+                    email=(email or "").strip() or None, active=True, token_generation=0,
+                    password_hash=generate_password_hash(password, method=self._hash_method))
+        user.groups = group_rows
+        user.role_rows = [UserRole(role=r) for r in sorted(wanted_roles)]
+        user.manager = manager_row
+        self.session.add(user)
         self.session.flush()
-        self.audit.record(
-            "user_created" if created else "user_updated",
-            actor,
-            payload={"username": username, "groups": sorted(set(groups)), "roles": sorted(wanted)},
-            actor_name="cli" if actor is None else None,
-        )
+        self.audit.record("user_created", actor, actor_name="cli" if actor is None else None, payload={
+            "username": username, "display_name": user.display_name, "email_set": user.email is not None,
+            "groups": sorted(wanted_groups), "roles": sorted(wanted_roles), "manager": manager_row.username if manager_row else None})
+        return user
+
+    def update_user(self, actor: User | None, username: str, changes: Mapping[str, Any]) -> User:
+        """Change what ``changes`` names of a user: ``display_name``, ``email`` (None or "" clears
+        it), ``roles`` and ``groups`` (the whole new lists), ``manager`` (a username; None clears it),
+        ``active`` (False deactivates, True reactivates: see ``deactivate_user``). Anything else,
+        the locale and the password included, stays. Audited as ``user_updated`` with each changed
+        field's value before and after (an email only as changed: the chain is append-only).
+
+        Raises PermissionDenied, NotFound, ValidationFailed naming each bad field, Conflict
+        ``last_admin`` (the change would leave no active admin)."""
+        self.require_admin(actor, "update_user")
+        user = self.get_by_username(username)
+        problems: dict[str, list[str]] = {}
+        if "display_name" in changes:
+            self._check_text(changes["display_name"], "display_name", problems, required=True)
+        if "email" in changes:
+            self._check_email(changes["email"], problems)
+        wanted_roles = set(changes["roles"]) if changes.get("roles") is not None else None
+        if wanted_roles is not None:
+            self._check_roles(wanted_roles, problems)
+        if problems:
+            raise ValidationFailed("user data is invalid", details={"fields": problems})
+        group_rows = (self._groups({g.strip() for g in changes["groups"]}, create=actor is None)
+                      if changes.get("groups") is not None else None)
+        manager_row = self._manager(changes["manager"], user) if "manager" in changes else user.manager
+        stays_admin = Role.ADMIN in (wanted_roles if wanted_roles is not None else user.roles)
+        stays_active = user.active if changes.get("active") is None else bool(changes["active"])
+        if user.active and Role.ADMIN in user.roles and not (stays_admin and stays_active):
+            self._keep_an_admin(user, "removing the admin role from" if stays_active else "deactivating")
+        diff: dict[str, dict[str, Any]] = {}
+
+        def note(field: str, before: Any, after: Any) -> None:
+            if before != after:
+                diff[field] = {"before": before, "after": after}
+
+        if "display_name" in changes:
+            new_name = str(changes["display_name"]).strip()
+            note("display_name", user.display_name, new_name)
+            user.display_name = new_name
+        if "email" in changes:
+            new_email = (changes["email"] or "").strip() or None
+            if new_email != user.email:
+                diff["email"] = {"changed": True, "set": new_email is not None}
+            user.email = new_email
+        if wanted_roles is not None:
+            note("roles", sorted(user.roles), sorted(wanted_roles))
+            user.role_rows = [r for r in user.role_rows if r.role in wanted_roles] + [
+                UserRole(role=r) for r in sorted(wanted_roles - user.roles)]
+        if group_rows is not None:
+            note("groups", sorted(user.group_names), sorted(g.name for g in group_rows))
+            user.groups = group_rows
+        if "manager" in changes:
+            note("manager", user.manager.username if user.manager else None,
+                 manager_row.username if manager_row else None)
+            user.manager = manager_row
+        self.session.flush()
+        if diff:
+            self.audit.record("user_updated", actor, actor_name="cli" if actor is None else None,
+                              payload={"username": user.username, "changes": diff})
+        if "active" in changes and changes["active"] is not None and bool(changes["active"]) != user.active:
+            if changes["active"]:
+                self.reactivate_user(actor, user.username)
+            else:
+                self.deactivate_user(actor, user.username)
+        return user
+
+    def deactivate_user(self, actor: User | None, username: str) -> Deactivation:
+        """A leaver: the user can no longer sign in, their API tokens stop working (``token_generation``
+        moves on), their web sessions end (reason ``deactivated``), and the open tasks they had
+        claimed go back to their queues (each audited ``task_unclaimed``). Their records, history,
+        groups and roles stay, so reactivating restores them. Deactivating an inactive user does
+        nothing.
+
+        Raises PermissionDenied, NotFound, Conflict ``own_account`` (an admin deactivating
+        themselves) or ``last_admin`` (the last active admin)."""
+        self.require_admin(actor, "deactivate_user")
+        user = self.get_by_username(username)
+        if not user.active:
+            return Deactivation(user, [], already=True)
+        if actor is not None and actor.id == user.id:
+            raise Conflict("you cannot deactivate your own account; ask another administrator",
+                           code="own_account", details={"username": user.username})
+        if Role.ADMIN in user.roles:
+            self._keep_an_admin(user, "deactivating")
+        user.active = False
+        user.token_generation += 1
+        self.end_web_sessions(user, "deactivated")
+        released = self._release_claims(actor, user)
+        self.session.flush()
+        self.audit.record("user_deactivated", actor, actor_name="cli" if actor is None else None,
+                          payload={"username": user.username, "released_tasks": [t.id for t in released]})
+        return Deactivation(user, released)
+
+    def reactivate_user(self, actor: User | None, username: str) -> User:
+        """Let a deactivated user sign in again (with the password they had; tokens issued before the
+        deactivation stay revoked). Reactivating an active user does nothing."""
+        self.require_admin(actor, "reactivate_user")
+        user = self.get_by_username(username)
+        if user.active:
+            return user
+        user.active = True
+        self.session.flush()
+        self.audit.record("user_reactivated", actor, actor_name="cli" if actor is None else None,
+                          payload={"username": user.username})
+        return user
+
+    def reset_password(self, actor: User | None, username: str, password: str) -> User:
+        """An administrator sets a new password: the user's API tokens and web sessions end (reason
+        ``password_changed``). Audited as ``user_password_reset`` (without the password)."""
+        self.require_admin(actor, "reset_password")
+        user = self.get_by_username(username)
+        problems: dict[str, list[str]] = {}
+        self._check_password(password, problems)
+        if problems:
+            raise ValidationFailed("the password is invalid", details={"fields": problems})
+        user.password_hash = generate_password_hash(password, method=self._hash_method)
+        user.token_generation += 1
+        self.end_web_sessions(user, "password_changed")
+        self.session.flush()
+        self.audit.record("user_password_reset", actor, actor_name="cli" if actor is None else None,
+                          payload={"username": user.username})
         return user
 
     def set_manager(self, username: str, manager: str | None) -> User:
-        """Record who approves for ``username`` as line manager (catalog approvals)."""
+        """Record who approves for ``username`` as line manager (catalog approvals); nothing (and no
+        audit event) when that is already so."""
         user = self.get_by_username(username)
-        user.manager = self.get_by_username(manager) if manager else None
-        self.session.flush()
-        self.audit.record("user_manager_set", None, payload={"username": username, "manager": manager}, actor_name="cli")
+        chosen = self.get_by_username(manager) if manager else None
+        if user.manager_id != (chosen.id if chosen else None):
+            user.manager = chosen
+            self.session.flush()
+            self.audit.record("user_manager_set", None, payload={"username": user.username,
+                                                                 "manager": chosen.username if chosen else None},
+                              actor_name="cli")
         return user
+
+    def _release_claims(self, actor: User | None, user: User) -> list[HumanTask]:
+        """Hand every open task ``user`` claimed back to its queue, as an admin's unclaim does."""
+        tasks = self.session.scalars(select(HumanTask).where(
+            HumanTask.claimed_by_id == user.id, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)).all()
+        now = self.audit.clock.now()
+        for task in tasks:
+            task.claimed_by = None
+            # bumps the instance's lock version: a completion that read the old claim loses with 409
+            task.instance.updated_at = now
+            self.audit.record("task_unclaimed", actor, instance_id=task.instance_id, task_id=task.id,
+                              actor_name="cli" if actor is None else None,
+                              payload={"previous_claimant_id": user.id, "previous_claimant": user.username,
+                                       "reason": "user_deactivated"})
+        return list(tasks)
+
+    def _keep_an_admin(self, user: User, doing: str) -> None:
+        """Conflict ``last_admin`` unless an active admin other than ``user`` remains. The other
+        admins' rows are locked (PostgreSQL) so that two admins cannot each remove the other."""
+        others = self.session.scalars(
+            select(User.id).join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+            .with_for_update(of=User)).all()
+        if not others:
+            raise Conflict(f"{doing} {user.username} would leave no active administrator; make someone else an "
+                           "admin first", code="last_admin", details={"username": user.username})
+
+    # -- groups -------------------------------------------------------------------------------------
+
+    def list_groups(self, actor: User, q: str | None = None) -> list[tuple[Group, int]]:
+        """Every group (or those whose name or description holds each word of ``q``), by name, with
+        how many active members each has."""
+        self.require_reader(actor, "list_groups")
+        members = (select(func.count()).select_from(user_group).join(User, User.id == user_group.c.user_id)
+                   .where(user_group.c.group_id == Group.id, User.active.is_(True)).scalar_subquery())
+        query = select(Group, members).options(selectinload(Group.manager)).order_by(Group.name)
+        for word in (q or "").lower().split()[:SEARCH_WORDS]:
+            pattern = f"%{like_literal(word)}%"
+            query = query.where(or_(func.lower(Group.name).like(pattern, escape=LIKE_ESCAPE),
+                                    func.lower(Group.description).like(pattern, escape=LIKE_ESCAPE)))
+        return [(group, int(count or 0)) for group, count in self.session.execute(query).tuples().all()]
+
+    def get_group(self, actor: User, name: str) -> Group:
+        self.require_reader(actor, "read_group")
+        return self._group(name)
+
+    @staticmethod
+    def group_dict(group: Group, *, members: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": group.name, "description": group.description,
+                               "manager": group.manager.username if group.manager is not None else None,
+                               "created_at": group.created_at}
+        if members:
+            out["members"] = [{"username": m.username, "display_name": m.display_name, "active": m.active}
+                              for m in sorted(group.members, key=lambda m: m.username.lower())]
+        return out
+
+    def create_group(self, actor: User | None, name: str, *, description: str | None = None,
+                     manager: str | None = None) -> Group:
+        """A new group (a lane's name is a group's name). Raises Conflict ``group_exists`` (also for a
+        name differing only in case: lanes would not tell them apart for people), ValidationFailed."""
+        self.require_admin(actor, "create_group")
+        name = (name or "").strip()
+        problems: dict[str, list[str]] = {}
+        if not GROUP_NAME.fullmatch(name):
+            problems["name"] = [GROUP_NAME_RULE]
+        self._check_text(description, "description", problems)
+        if problems:
+            raise ValidationFailed("group data is invalid", details={"fields": problems})
+        taken = self.session.scalar(select(Group).where(func.lower(Group.name) == func.lower(name)))
+        if taken is not None:
+            raise Conflict(f"group {taken.name} exists already", code="group_exists",
+                           details={"fields": {"name": ["is taken"]}, "existing": taken.name})
+        group = Group(name=name, description=(description or "").strip() or None, manager=self._manager(manager, None))
+        self.session.add(group)
+        self.session.flush()
+        self.audit.record("group_created", actor, actor_name="cli" if actor is None else None, payload={
+            "group": name, "description": group.description,
+            "manager": group.manager.username if group.manager is not None else None})
+        return group
+
+    def update_group(self, actor: User | None, name: str, changes: Mapping[str, Any]) -> Group:
+        """Change a group's ``description`` and ``manager`` (a username, told of its SLA breaches; None
+        clears it). The name stays: it is what the processes' lanes say."""
+        self.require_admin(actor, "update_group")
+        group = self._group(name)
+        problems: dict[str, list[str]] = {}
+        if "description" in changes:
+            self._check_text(changes["description"], "description", problems)
+        if problems:
+            raise ValidationFailed("group data is invalid", details={"fields": problems})
+        diff: dict[str, dict[str, Any]] = {}
+        if "description" in changes:
+            new = (changes["description"] or "").strip() or None
+            if new != group.description:
+                diff["description"] = {"before": group.description, "after": new}
+            group.description = new
+        if "manager" in changes:
+            chosen = self._manager(changes["manager"], None)
+            before = group.manager.username if group.manager else None
+            if before != (chosen.username if chosen else None):
+                diff["manager"] = {"before": before, "after": chosen.username if chosen else None}
+            group.manager = chosen
+        self.session.flush()
+        if diff:
+            self.audit.record("group_updated", actor, actor_name="cli" if actor is None else None,
+                              payload={"group": group.name, "changes": diff})
+        return group
+
+    def add_member(self, actor: User | None, name: str, username: str) -> Group:
+        """Put a user in a group (nothing if they are in it already)."""
+        self.require_admin(actor, "add_group_member")
+        group = self._group(name)
+        user = self._member(username)
+        if user not in group.members:
+            group.members.append(user)
+            self.session.flush()
+            self.audit.record("group_member_added", actor, actor_name="cli" if actor is None else None,
+                              payload={"group": group.name, "username": user.username})
+        return group
+
+    def remove_member(self, actor: User | None, name: str, username: str) -> Group:
+        """Take a user out of a group (nothing if they are not in it)."""
+        self.require_admin(actor, "remove_group_member")
+        group = self._group(name)
+        user = self._member(username)
+        if user in group.members:
+            group.members.remove(user)
+            self.session.flush()
+            self.audit.record("group_member_removed", actor, actor_name="cli" if actor is None else None,
+                              payload={"group": group.name, "username": user.username})
+        return group
+
+    def group_names(self) -> list[str]:
+        """Every group's name, for the pages' pickers."""
+        return list(self.session.scalars(select(Group.name).order_by(Group.name)))
 
     def ensure_group(self, name: str) -> Group:
         name = name.strip()
@@ -148,11 +501,72 @@ class UserService:
             self.session.flush()
         return group
 
-    def get_by_username(self, username: str) -> User:
-        user = self.session.scalar(select(User).where(User.username == username))
+    # -- checks -------------------------------------------------------------------------------------
+
+    def _group(self, name: str) -> Group:
+        group = self.session.scalar(select(Group).where(Group.name == name))
+        if group is None:
+            raise NotFound(f"no group {name}")
+        return group
+
+    def _member(self, username: str) -> User:
+        user = self.find(username or "")
         if user is None:
-            raise NotFound(f"no user {username}")
+            raise ValidationFailed(f"no user {username}", details={"fields": {"username": [f"no user {username}"]}})
         return user
+
+    def _groups(self, names: set[str], *, create: bool) -> list[Group]:
+        """The groups named: created when missing with ``create``, else ValidationFailed naming
+        ``groups`` and the unknown ones."""
+        if create:
+            return [self.ensure_group(name) for name in sorted(names)]
+        found = {g.name: g for g in self.session.scalars(select(Group).where(Group.name.in_(names)))} if names else {}
+        unknown = sorted(names - set(found))
+        if unknown:
+            raise ValidationFailed("unknown group", details={"fields": {"groups": [
+                f"no group {', '.join(unknown)}: create it first"]}})
+        return [found[name] for name in sorted(names)]
+
+    def _manager(self, username: str | None, user: User | None) -> User | None:
+        """The user named as a manager (None for none); ValidationFailed naming ``manager``."""
+        if username is None or not str(username).strip():
+            return None
+        manager = self.find(str(username))
+        if manager is None:
+            raise ValidationFailed("unknown manager", details={"fields": {"manager": [f"no user {username}"]}})
+        if user is not None and manager.id == user.id:
+            raise ValidationFailed("a user is not their own manager",
+                                   details={"fields": {"manager": ["a user cannot be their own manager"]}})
+        return manager
+
+    @staticmethod
+    def _check_password(password: Any, problems: dict[str, list[str]]) -> None:
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            problems["password"] = [f"must be at least {MIN_PASSWORD} characters"]
+        elif len(password) > MAX_PASSWORD:
+            problems["password"] = [f"must be at most {MAX_PASSWORD} characters"]
+
+    @staticmethod
+    def _check_roles(roles: set[str], problems: dict[str, list[str]]) -> None:
+        bad_roles = sorted(str(r) for r in roles - _VALID_ROLES)
+        if bad_roles:
+            problems["roles"] = [f"unknown role(s): {', '.join(bad_roles)}; known: {', '.join(sorted(_VALID_ROLES))}"]
+
+    @staticmethod
+    def _check_text(value: Any, field: str, problems: dict[str, list[str]], *, required: bool = False) -> None:
+        if value is None and not required:
+            return
+        if not isinstance(value, str) or (required and not value.strip()):
+            problems[field] = ["is required"]
+        elif len(value.strip()) > 255:
+            problems[field] = ["must be at most 255 characters"]
+
+    @staticmethod
+    def _check_email(value: Any, problems: dict[str, list[str]]) -> None:
+        if value is None or value == "":
+            return
+        if not isinstance(value, str) or len(value.strip()) > 255 or not EMAIL.fullmatch(value.strip()):
+            problems["email"] = ["is not an email address"]
 
     def set_locale(self, user: User, locale: str | None) -> User:
         """Remember the pages' language the user chose (None: follow the browser)."""
@@ -171,9 +585,9 @@ class UserService:
     # -- authentication ---------------------------------------------------------------------------
 
     def check_password(self, username: str, password: str, *, address: str | None = None) -> User:
-        """Return the active user with these credentials; raise Unauthorized (and audit it, with the
-        client ``address``) otherwise."""
-        user = self.session.scalar(select(User).where(User.username == username))
+        """Return the active user with these credentials (the username in any letter case); raise
+        Unauthorized (and audit it, with the client ``address``) otherwise."""
+        user = self.find(username) if username.strip() else None
         ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok or not user.active:
             self.audit.refuse(None, "login", reason="bad credentials", username=username[:128], address=address)
@@ -234,7 +648,7 @@ class UserService:
 
     def _end_web_sessions(self, which: Any, reason: str) -> None:
         """End the live sessions ``which`` selects; each one ended is audited as ``signed_out`` with
-        ``reason`` (signed_out, replaced, expired, password_changed)."""
+        ``reason`` (signed_out, replaced, expired, password_changed, deactivated)."""
         ended = self.session.execute(
             update(WebSession).where(which, WebSession.ended_at.is_(None))
             .values(ended_at=self.audit.clock.now(), end_reason=reason)

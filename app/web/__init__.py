@@ -42,7 +42,14 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 
 def init_web(app: Flask) -> None:
     # Each page area adds its routes to the same blueprint (one sign-in check, one error handling).
-    from . import audit_pages, catalog_pages, process_pages, start_pages, ticket_pages  # noqa: F401
+    from . import (  # noqa: F401
+        audit_pages,
+        catalog_pages,
+        process_pages,
+        start_pages,
+        ticket_pages,
+        user_pages,
+    )
     from .views import bp
 
     init_i18n(app)

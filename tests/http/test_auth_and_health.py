@@ -87,7 +87,7 @@ def test_calls_without_or_with_bad_token_are_401(client, users):
 def test_token_is_revoked_when_the_password_changes(client, users, services, auth):
     headers = auth("alex")
     assert client.get("/api/v1/tasks", headers=headers).status_code == 200
-    services.users.create_user("alex", "another-password-1", roles=["agent"], groups=["ServiceDesk"])
+    services.users.reset_password(None, "alex", "another-password-1")
     services.session.commit()
     assert_error(client.get("/api/v1/tasks", headers=headers), 401)
 

@@ -217,7 +217,7 @@ def test_the_search_text_matches_percent_and_underscore_literally(client, auth, 
     assert found("\\") == [] and found("jam") == ["Printer jam"]
 
 
-def test_a_link_type_joins_the_kinds_it_speaks_of(client, auth, services):
+def test_a_link_type_joins_the_kinds_it_speaks_of(client, services):
     """An incident does not fix a problem: each link type names the kinds it joins, else 422
     naming link_type, and nothing is stored."""
     from tests.http.desk import Desk

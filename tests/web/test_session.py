@@ -166,7 +166,7 @@ def test_timeouts_and_limits_come_from_the_config(database_url, clock):
 
 def test_a_password_change_ends_every_session(web, desk, services):
     web.login("alex")
-    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.users.reset_password(None, "alex", "a-new-password-99")
     services.session.commit()
     assert web.get("/").status_code == 302
     web.login("alex", "a-new-password-99")
@@ -205,7 +205,7 @@ def test_signing_in_again_ends_the_browser_s_previous_session(web, web_factory, 
 def test_a_password_change_ends_copies_of_the_cookie_too(web, web_factory, desk, services):
     web.login("alex")
     saved = session_cookie(web)
-    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.users.reset_password(None, "alex", "a-new-password-99")
     services.session.commit()
     assert browser_with(web_factory, saved).get("/").status_code == 302
     assert web.get("/").status_code == 302
@@ -311,7 +311,7 @@ def test_a_new_sign_in_and_a_password_change_audit_the_sessions_they_end(web, we
     web.login("alex")  # again in the same browser: the first session is replaced
     other = web_factory()
     other.login("alex")
-    services.users.create_user("alex", "a-new-password-99", roles=["agent", "requester"], groups=["ServiceDesk"])
+    services.users.reset_password(None, "alex", "a-new-password-99")
     services.session.commit()
     reasons = [payload["reason"] for _kind, _actor, payload in sign_in_events(services, "signed_out")]
     assert reasons == ["replaced", "password_changed", "password_changed"]

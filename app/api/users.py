@@ -1,0 +1,202 @@
+"""User administration: users, groups and their members.
+
+Admins and auditors read; only admins change anything (others get 403, audited as a refused
+attempt). Usernames are matched in any letter case. No answer carries a password hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.models import Group, User
+from app.schemas.users import (
+    DeactivationOut,
+    GroupIn,
+    GroupListOut,
+    GroupOut,
+    GroupPatch,
+    GroupQuery,
+    MemberIn,
+    PasswordIn,
+    UserIn,
+    UserListOut,
+    UserOut,
+    UserPatch,
+    UserQuery,
+)
+from app.services.users import UserService
+
+from . import current_user, page_args, services, unit_of_work
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="User administration: users and groups")
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _group_out(group: Group) -> dict[str, Any]:
+    out = UserService.group_dict(group, members=True)
+    out["member_count"] = sum(1 for m in out["members"] if m["active"])
+    return out
+
+
+@blp.route("/users")
+class UsersView(MethodView):
+    @blp.arguments(UserQuery, location="query")
+    @blp.response(200, UserListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Search users (admins and auditors): words in username, display name or email; filter by
+        role, group and active; paged, by username."""
+        user = current_user()
+        svc = services()
+        page, per_page = page_args(args)
+        rows, total = unit_of_work(lambda: svc.users.list_users(
+            user, q=args.get("q"), role=args.get("role"), group=args.get("group"), active=args.get("active"),
+            page=page, per_page=per_page))
+        return {"page": page, "per_page": per_page, "total": total, "total_exact": True,
+                "items": [UserService.user_dict(u) for u in rows]}
+
+    @blp.arguments(UserIn)
+    @blp.response(201, UserOut)
+    @blp.alt_response(409, description="The username is taken, in any letter case (error user_exists)")
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a user (admin). The groups must exist; the manager is a username."""
+        user = current_user()
+        svc = services()
+        created = unit_of_work(lambda: svc.users.create_user(
+            body["username"], body["password"], groups=body.get("groups") or (), roles=body.get("roles") or (),
+            display_name=body.get("display_name"), email=body.get("email"), manager=body.get("manager"), actor=user))
+        return UserService.user_dict(created)
+
+
+@blp.route("/users/<string:username>")
+class UserView(MethodView):
+    @blp.response(200, UserOut)
+    @blp.doc(security=SECURITY)
+    def get(self, username: str) -> dict[str, Any]:
+        """One user (admins and auditors), by username in any letter case."""
+        user = current_user()
+        svc = services()
+        return UserService.user_dict(unit_of_work(lambda: svc.users.get_user(user, username)))
+
+    @blp.arguments(UserPatch)
+    @blp.response(200, UserOut)
+    @blp.alt_response(409, description="The change would leave no active admin (last_admin), or deactivates "
+                                       "the caller (own_account)")
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any], username: str) -> dict[str, Any]:
+        """Change a user's display name, email, roles, groups (whole lists), manager or active flag
+        (admin). Fields not sent stay, the user's language choice and password always."""
+        user = current_user()
+        svc = services()
+        return UserService.user_dict(unit_of_work(lambda: svc.users.update_user(user, username, body)))
+
+
+def _deactivated(actor: User, username: str) -> dict[str, Any]:
+    svc = services()
+    done = unit_of_work(lambda: svc.users.deactivate_user(actor, username))
+    return {**UserService.user_dict(done.user), "released_tasks": [t.id for t in done.released]}
+
+
+@blp.route("/users/<string:username>/deactivate")
+class DeactivateView(MethodView):
+    @blp.response(200, DeactivationOut)
+    @blp.alt_response(409, description="The caller's own account (own_account) or the last active admin (last_admin)")
+    @blp.doc(security=SECURITY)
+    def post(self, username: str) -> dict[str, Any]:
+        """Deactivate a leaver (admin): no more sign-ins, their API tokens and web sessions end, and
+        the open tasks they had claimed go back to their queues. Their history stays."""
+        return _deactivated(current_user(), username)
+
+
+@blp.route("/users/<string:username>/reactivate")
+class ReactivateView(MethodView):
+    @blp.response(200, UserOut)
+    @blp.doc(security=SECURITY)
+    def post(self, username: str) -> dict[str, Any]:
+        """Let a deactivated user sign in again (admin); tokens issued before stay revoked."""
+        user = current_user()
+        svc = services()
+        return UserService.user_dict(unit_of_work(lambda: svc.users.reactivate_user(user, username)))
+
+
+@blp.route("/users/<string:username>/password")
+class PasswordView(MethodView):
+    @blp.arguments(PasswordIn)
+    @blp.response(200, UserOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
+        """Set a new password (admin): the user's API tokens and web sessions end."""
+        user = current_user()
+        svc = services()
+        return UserService.user_dict(unit_of_work(lambda: svc.users.reset_password(user, username, body["password"])))
+
+
+@blp.route("/groups")
+class GroupsView(MethodView):
+    @blp.arguments(GroupQuery, location="query")
+    @blp.response(200, GroupListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every group with its active member count (admins and auditors), by name."""
+        user = current_user()
+        svc = services()
+        rows = unit_of_work(lambda: svc.users.list_groups(user, args.get("q")))
+        return {"items": [{**UserService.group_dict(g), "member_count": count} for g, count in rows]}
+
+    @blp.arguments(GroupIn)
+    @blp.response(201, GroupOut)
+    @blp.alt_response(409, description="A group of that name exists, in any letter case (group_exists)")
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a group (admin); its name is what a diagram's lane says."""
+        user = current_user()
+        svc = services()
+        return _group_out(unit_of_work(lambda: svc.users.create_group(
+            user, body["name"], description=body.get("description"), manager=body.get("manager"))))
+
+
+@blp.route("/groups/<string:name>")
+class GroupView(MethodView):
+    @blp.response(200, GroupOut)
+    @blp.doc(security=SECURITY)
+    def get(self, name: str) -> dict[str, Any]:
+        """A group with its members (admins and auditors)."""
+        user = current_user()
+        svc = services()
+        return _group_out(unit_of_work(lambda: svc.users.get_group(user, name)))
+
+    @blp.arguments(GroupPatch)
+    @blp.response(200, GroupOut)
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        """Change a group's description or manager (admin). Its name stays: the lanes say it."""
+        user = current_user()
+        svc = services()
+        return _group_out(unit_of_work(lambda: svc.users.update_group(user, name, body)))
+
+
+@blp.route("/groups/<string:name>/members")
+class MembersView(MethodView):
+    @blp.arguments(MemberIn)
+    @blp.response(200, GroupOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        """Add a user to the group (admin); nothing if they are in it."""
+        user = current_user()
+        svc = services()
+        return _group_out(unit_of_work(lambda: svc.users.add_member(user, name, body["username"])))
+
+
+@blp.route("/groups/<string:name>/members/<string:username>")
+class MemberView(MethodView):
+    @blp.response(200, GroupOut)
+    @blp.doc(security=SECURITY)
+    def delete(self, name: str, username: str) -> dict[str, Any]:
+        """Take a user out of the group (admin); nothing if they are not in it."""
+        user = current_user()
+        svc = services()
+        return _group_out(unit_of_work(lambda: svc.users.remove_member(user, name, username)))

@@ -1,0 +1,110 @@
+"""Shapes of the user administration API (app/api/users.py): users, groups, their members.
+
+Shape only: the rules (who may, which names are taken, the last admin) are the user service's.
+No response carries a password or its hash: passwords are load-only.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.models import Role
+from app.schemas import PageOut, PageQuery, _Body, _In
+from app.services.users import MAX_PASSWORD
+
+ROLES = [role.value for role in Role]
+
+
+class UserQuery(PageQuery):
+    q = fields.String(load_default=None, validate=validate.Length(max=200),
+                      metadata={"description": "words in the username, display name or email (any case)"})
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
+    group = fields.String(load_default=None, validate=validate.Length(min=1, max=128),
+                          metadata={"description": "members of this group (its exact name)"})
+    active = fields.Boolean(load_default=None, metadata={"description": "true: active users only; false: deactivated only"})
+
+
+class UserOut(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    email = fields.String(allow_none=True)
+    active = fields.Boolean()
+    roles = fields.List(fields.String())
+    groups = fields.List(fields.String())
+    manager = fields.String(allow_none=True, metadata={"description": "the line manager's username"})
+    locale = fields.String(allow_none=True, metadata={"description": "the pages' language the user chose"})
+    created_at = fields.DateTime()
+
+
+class UserListOut(PageOut):
+    items = fields.List(fields.Nested(UserOut))
+
+
+class UserPatch(_Body):
+    display_name = fields.String(validate=validate.Length(min=1, max=255))
+    email = fields.String(allow_none=True, validate=validate.Length(max=255), metadata={"description": "null or '' clears it"})
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), validate=validate.Length(max=len(ROLES)),
+                        metadata={"description": "the user's whole new list of roles"})
+    groups = fields.List(fields.String(validate=validate.Length(min=1, max=128)), validate=validate.Length(max=500),
+                         metadata={"description": "the user's whole new list of groups (each must exist)"})
+    manager = fields.String(allow_none=True, validate=validate.Length(max=128),
+                            metadata={"description": "the line manager's username; null clears it"})
+    active = fields.Boolean(metadata={"description": "false deactivates (as POST .../deactivate), true reactivates"})
+
+
+class UserIn(UserPatch):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                             metadata={"description": "letters a-z, digits and . _ @ + -; unique in any letter case"})
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=MAX_PASSWORD))
+    active = fields.Boolean(validate=validate.Equal(True), metadata={"description": "a new user is active"})
+
+
+class PasswordIn(_Body):
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=MAX_PASSWORD))
+
+
+class DeactivationOut(UserOut):
+    released_tasks = fields.List(fields.Integer(), metadata={
+        "description": "ids of the open tasks the user had claimed, now back in their queues"})
+
+
+class GroupQuery(_In):
+    q = fields.String(load_default=None, validate=validate.Length(max=200),
+                      metadata={"description": "words in the group's name or description (any case)"})
+
+
+class GroupMemberOut(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    active = fields.Boolean()
+
+
+class GroupSummaryOut(Schema):
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    manager = fields.String(allow_none=True, metadata={"description": "told when the group's records breach an SLA"})
+    created_at = fields.DateTime()
+    member_count = fields.Integer(metadata={"description": "active members"})
+
+
+class GroupOut(GroupSummaryOut):
+    members = fields.List(fields.Nested(GroupMemberOut))
+
+
+class GroupListOut(Schema):
+    items = fields.List(fields.Nested(GroupSummaryOut))
+
+
+class GroupPatch(_Body):
+    description = fields.String(allow_none=True, validate=validate.Length(max=255))
+    manager = fields.String(allow_none=True, validate=validate.Length(max=128),
+                            metadata={"description": "a username; null clears it"})
+
+
+class GroupIn(GroupPatch):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                         metadata={"description": "a lane's name in the diagrams; no slash"})
+
+
+class MemberIn(_Body):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128))

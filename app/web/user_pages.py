@@ -1,0 +1,308 @@
+"""Pages of the user administration area (routes on the shared ``web`` blueprint).
+
+``/admin/users`` lists and searches the users (text, role, group, active or not); a user's page
+edits their display name, email, roles, groups, manager and whether they are active (unticking
+it deactivates them: no sign-in, sessions and tokens end, claimed tasks go back to the queues),
+and resets their password; ``/admin/users/new`` creates one. ``/admin/groups`` lists and creates
+groups; a group's page changes its description and manager and adds or removes members.
+
+Admins change things; auditors read the same pages without the forms; anyone else gets the 403
+page, their attempt audited (the rules are ``UserService``'s). Every form carries the session's
+CSRF token (checked for every POST by the blueprint). A refused form comes back with each
+problem beside its field (422), or the reason above the form (409: a taken name, the last
+admin, one's own account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import Conflict, ProcessdeskError, ValidationFailed
+from app.models import Role, User
+from app.services.users import MIN_PASSWORD, USERNAME_RULE
+
+from .views import bp, page_arg, signed_in_user
+
+#: Longest search text taken from the address (longer ones are cut).
+MAX_QUERY = 200
+
+#: The roles as the pages name them, in the order the forms offer them.
+ROLE_LABELS = {
+    Role.REQUESTER.value: _l("Requester"),
+    Role.AGENT.value: _l("Agent"),
+    Role.APPROVER.value: _l("Approver"),
+    Role.PROCESS_OWNER.value: _l("Process owner"),
+    Role.AUDITOR.value: _l("Auditor"),
+    Role.ADMIN.value: _l("Administrator"),
+}
+
+#: The services' field problems, in the page's language (others are shown as the service wrote them).
+FIELD_PROBLEMS: dict[str, Any] = {
+    USERNAME_RULE: _l("Use 1 to 128 characters: letters a-z, digits and . _ @ + -, starting with a letter or a digit."),
+    "is taken": _l("This name is taken (names ignore letter case)."),
+    f"must be at least {MIN_PASSWORD} characters": _l("Use at least 8 characters."),
+    "is required": _l("This field is required."),
+    "is not an email address": _l("This is not an email address."),
+    "must be at most 255 characters": _l("Use at most 255 characters."),
+    "a user cannot be their own manager": _l("A user cannot be their own manager."),
+    "must be 1-128 characters, without a slash or control characters": _l("Use 1 to 128 characters, without a slash."),
+}
+
+#: Why a change was refused (Conflict codes), in the page's language.
+CONFLICTS: dict[str, Any] = {
+    "user_exists": _l("A user of this name exists already (names ignore letter case)."),
+    "group_exists": _l("A group of this name exists already (names ignore letter case)."),
+    "last_admin": _l("This would leave no active administrator. Make someone else an administrator first."),
+    "own_account": _l("You cannot deactivate your own account. Ask another administrator."),
+}
+
+
+def _problem_text(field: str, message: str, form: Mapping[str, Any]) -> str:
+    known = FIELD_PROBLEMS.get(message)
+    if known is not None:
+        return str(known)
+    if message.startswith("no user"):
+        return _("There is no user %(name)s.", name=str(form.get(field, ""))[:128])
+    if message.startswith("no group"):
+        return _("Choose groups that exist.")
+    return message
+
+
+def _errors(err: ProcessdeskError, form: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A refusal as problems by field name (``_form`` for the form as a whole)."""
+    if isinstance(err, Conflict):
+        if err.code in ("user_exists", "group_exists"):
+            return {"username" if err.code == "user_exists" else "name": [str(CONFLICTS[err.code])]}
+        return {"_form": [str(CONFLICTS.get(err.code) or err.message)]}
+    fields = err.details.get("fields") or {}
+    if not fields:
+        return {"_form": [err.message]}
+    return {name: [_problem_text(name, str(m), form) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for name, msgs in fields.items()}
+
+
+def _is_admin(user: User) -> bool:
+    return user.has_role(Role.ADMIN)
+
+
+def _user_form_values(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The edit form's fields as ``UserService.update_user`` takes them."""
+    return {"display_name": str(form.get("display_name", "")), "email": str(form.get("email", "")),
+            "roles": request.form.getlist("roles"), "groups": request.form.getlist("groups"),
+            "manager": str(form.get("manager", "")).strip() or None, "active": form.get("active") == "1"}
+
+
+# -- the user list ----------------------------------------------------------------------------------
+
+
+@bp.get("/admin/users")
+def users() -> str:
+    user = signed_in_user()
+    q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
+    role = request.args.get("role", "")
+    role = role if role in ROLE_LABELS else ""
+    group = request.args.get("group", "").strip()[:128]
+    active_arg = request.args.get("active", "")
+    active = {"1": True, "0": False}.get(active_arg)
+    page = page_arg()
+    per_page = int(current_app.config["PER_PAGE_DEFAULT"])
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        rows, total = svc.users.list_users(user, q=q or None, role=role or None, group=group or None, active=active,
+                                           page=page, per_page=per_page)
+        return {"rows": [svc.users.user_dict(u) for u in rows], "total": total, "groups": svc.users.group_names()}
+
+    found = unit_of_work(read)
+    query = {key: value for key, value in (("q", q), ("role", role), ("group", group), ("active", active_arg))
+             if value}
+    return render_template("users.html", active="users", q=q, role=role, group=group, active_filter=active_arg,
+                           role_labels=ROLE_LABELS, pages=max(1, -(-found["total"] // per_page)), page=page,
+                           query=query, may_edit=_is_admin(user), **found)
+
+
+# -- a new user -------------------------------------------------------------------------------------
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+def user_new() -> Any:
+    user = signed_in_user()
+    svc = services()
+    if request.method == "GET":
+        unit_of_work(lambda: svc.users.require_admin(user, "create_user"))
+        return _render_new(user, {}, {})
+    form = request.form
+    values = _user_form_values(form)
+
+    def create() -> str:
+        made = svc.users.create_user(str(form.get("username", "")), str(form.get("password", "")),
+                                     groups=values["groups"], roles=values["roles"],
+                                     display_name=values["display_name"] or None, email=values["email"] or None,
+                                     manager=values["manager"], actor=user)
+        return made.username
+
+    if form.get("password", "") != form.get("password_again", ""):
+        return _render_new(user, form, {"password_again": [_("The two passwords differ.")]}, status=422)
+    try:
+        username = unit_of_work(create)
+    except (ValidationFailed, Conflict) as err:
+        return _render_new(user, form, _errors(err, form), status=err.status)
+    flash(_("User %(name)s was created.", name=username), "success")
+    return redirect(url_for("web.user", username=username))
+
+
+def _render_new(user: User, form: Mapping[str, Any], errors: dict[str, list[str]], status: int = 200) -> Any:
+    svc = services()
+    groups = unit_of_work(svc.users.group_names)
+    chosen = {"roles": request.form.getlist("roles"), "groups": request.form.getlist("groups")} if form else \
+        {"roles": [Role.REQUESTER.value], "groups": []}
+    return render_template("user_new.html", active="users", form=form, errors=errors,
+                           group_options=[(name, name) for name in groups],
+                           role_labels=ROLE_LABELS, chosen=chosen, min_password=MIN_PASSWORD), status
+
+
+# -- one user ---------------------------------------------------------------------------------------
+
+
+@bp.route("/admin/users/<username>", methods=["GET", "POST"])
+def user(username: str) -> Any:
+    me = signed_in_user()
+    svc = services()
+    if request.method == "GET":
+        return _render_user(me, username, None, {})
+    values = _user_form_values(request.form)
+    try:
+        saved = unit_of_work(lambda: svc.users.update_user(me, username, values))
+    except (ValidationFailed, Conflict) as err:
+        return _render_user(me, username, request.form, _errors(err, request.form), status=err.status)
+    if not saved.active:
+        flash(_("%(name)s was saved and is deactivated: they cannot sign in, and the tasks they had claimed went "
+                "back to their queues.", name=saved.username), "success")
+    else:
+        flash(_("%(name)s was saved.", name=saved.username), "success")
+    return redirect(url_for("web.user", username=saved.username))
+
+
+@bp.post("/admin/users/<username>/password")
+def user_password(username: str) -> Any:
+    me = signed_in_user()
+    svc = services()
+    password = request.form.get("password", "")
+    if password != request.form.get("password_again", ""):
+        return _render_user(me, username, None, {"password_again": [_("The two passwords differ.")]}, status=422)
+    try:
+        changed = unit_of_work(lambda: svc.users.reset_password(me, username, password))
+    except ValidationFailed as err:
+        return _render_user(me, username, None, _errors(err, request.form), status=err.status)
+    flash(_("The password of %(name)s was reset; their sessions and API tokens have ended.", name=changed.username),
+          "success")
+    return redirect(url_for("web.user", username=changed.username))
+
+
+def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],
+                 status: int = 200) -> Any:
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        found = svc.users.get_user(me, username)
+        return {"person": svc.users.user_dict(found), "groups": svc.users.group_names()}
+
+    page = unit_of_work(read)
+    person = page["person"]
+    if form is not None:  # a refused edit: show what was sent
+        chosen = {"roles": request.form.getlist("roles"), "groups": request.form.getlist("groups")}
+        shown = {"display_name": form.get("display_name", ""), "email": form.get("email", ""),
+                 "manager": form.get("manager", ""), "active": form.get("active") == "1"}
+    else:
+        chosen = {"roles": person["roles"], "groups": person["groups"]}
+        shown = {"display_name": person["display_name"], "email": person["email"] or "",
+                 "manager": person["manager"] or "", "active": person["active"]}
+    # groups the user is in that the list would not offer (none, unless one was just removed)
+    groups = sorted(set(page["groups"]) | set(person["groups"]))
+    return render_template("user_edit.html", active="users", person=person, shown=shown, chosen=chosen,
+                           group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
+                           is_me=person["username"] == me.username, min_password=MIN_PASSWORD), status
+
+
+# -- groups -----------------------------------------------------------------------------------------
+
+
+@bp.route("/admin/groups", methods=["GET", "POST"])
+def groups() -> Any:
+    me = signed_in_user()
+    svc = services()
+    if request.method == "GET":
+        return _render_groups(me, None, {})
+    form = request.form
+    try:
+        made = unit_of_work(lambda: svc.users.create_group(
+            me, str(form.get("name", "")), description=str(form.get("description", "")) or None,
+            manager=str(form.get("manager", "")).strip() or None))
+    except (ValidationFailed, Conflict) as err:
+        return _render_groups(me, form, _errors(err, form), status=err.status)
+    flash(_("Group %(name)s was created.", name=made.name), "success")
+    return redirect(url_for("web.group", name=made.name))
+
+
+def _render_groups(me: User, form: Mapping[str, Any] | None, errors: dict[str, list[str]], status: int = 200) -> Any:
+    svc = services()
+    q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
+    rows = unit_of_work(lambda: [(svc.users.group_dict(g), count) for g, count in svc.users.list_groups(me, q or None)])
+    return render_template("groups.html", active="users", rows=rows, q=q, form=form or {}, errors=errors,
+                           may_edit=_is_admin(me)), status
+
+
+@bp.route("/admin/groups/<name>", methods=["GET", "POST"])
+def group(name: str) -> Any:
+    me = signed_in_user()
+    svc = services()
+    if request.method == "GET":
+        return _render_group(me, name, None, {})
+    form = request.form
+    changes = {"description": str(form.get("description", "")), "manager": str(form.get("manager", "")).strip() or None}
+    try:
+        unit_of_work(lambda: svc.users.update_group(me, name, changes))
+    except ValidationFailed as err:
+        return _render_group(me, name, form, _errors(err, form), status=err.status)
+    flash(_("Group %(name)s was saved.", name=name), "success")
+    return redirect(url_for("web.group", name=name))
+
+
+@bp.post("/admin/groups/<name>/members")
+def group_member_add(name: str) -> Any:
+    me = signed_in_user()
+    svc = services()
+    username = str(request.form.get("username", "")).strip()[:128]
+    try:
+        unit_of_work(lambda: svc.users.add_member(me, name, username))
+    except ValidationFailed as err:
+        return _render_group(me, name, None, _errors(err, request.form), status=err.status)
+    flash(_("%(user)s is now a member of %(group)s.", user=username, group=name), "success")
+    return redirect(url_for("web.group", name=name))
+
+
+@bp.post("/admin/groups/<name>/members/remove")
+def group_member_remove(name: str) -> Response:
+    me = signed_in_user()
+    svc = services()
+    username = str(request.form.get("username", "")).strip()[:128]
+    unit_of_work(lambda: svc.users.remove_member(me, name, username))
+    flash(_("%(user)s was removed from %(group)s.", user=username, group=name), "success")
+    return redirect(url_for("web.group", name=name))
+
+
+def _render_group(me: User, name: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],
+                  status: int = 200) -> Any:
+    svc = services()
+    found = unit_of_work(lambda: svc.users.group_dict(svc.users.get_group(me, name), members=True))
+    shown = ({"description": form.get("description", ""), "manager": form.get("manager", "")} if form is not None
+             else {"description": found["description"] or "", "manager": found["manager"] or ""})
+    return render_template("groups_detail.html", active="users", group=found, shown=shown, errors=errors,
+                           may_edit=_is_admin(me), new_member=request.form.get("username", "") if errors else ""), status

@@ -1,0 +1,129 @@
+"""The user administration pages: an admin finds, creates, edits, deactivates users and manages
+groups through the forms (each with the CSRF token); auditors read; others get 403 and no link."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from app.models import AuditEvent
+from tests.web.conftest import PASSWORD, text_of
+
+
+def csrf_fields(page: str) -> list[str]:
+    forms = re.findall(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", page, flags=re.S)
+    return [form for form in forms if 'name="csrf_token"' not in form]
+
+
+def test_an_admin_creates_a_user_then_deactivates_them(web, web_factory, desk, services):
+    web.login("ada")
+    home = text_of(web.get("/"))
+    assert 'href="/admin/users"' in home  # the nav link
+
+    listing = text_of(web.get("/admin/users?q=rita"))
+    assert "rita" in listing and "Users found: 1" in listing and "nina" not in listing
+    by_role = text_of(web.get("/admin/users?role=auditor"))
+    assert "aude" in by_role and "Users found: 1" in by_role
+
+    form = text_of(web.get("/admin/users/new"))
+    assert not csrf_fields(form) and 'name="password_again"' in form
+    refused = web.post("/admin/users/new", {"username": "Rita", "password": "long-password-1",
+                                             "password_again": "long-password-1"})
+    assert refused.status_code == 409 and "exists already" in text_of(refused)
+    differ = web.post("/admin/users/new", {"username": "nora", "password": "long-password-1",
+                                            "password_again": "other-password-1"})
+    assert differ.status_code == 422 and "The two passwords differ." in text_of(differ)
+    bad = web.post("/admin/users/new", {"username": "nora", "password": "short", "password_again": "short",
+                                        "email": "nope"})
+    assert bad.status_code == 422
+    assert "Use at least 8 characters." in text_of(bad) and "This is not an email address." in text_of(bad)
+
+    made = web.post("/admin/users/new", {"username": "nora", "display_name": "Nora New", "email": "nora@example.test",
+                                         "password": "long-password-1", "password_again": "long-password-1",
+                                         "roles": ["agent", "requester"], "groups": ["ServiceDesk"], "manager": "mona"})
+    assert made.status_code == 302 and made.headers["Location"] == "/admin/users/nora"
+    page = text_of(web.get("/admin/users/nora"))
+    assert "User nora was created." in page and "Nora New" in page and not csrf_fields(page)
+    assert re.search(r'value="agent" checked', page) and re.search(r'value="ServiceDesk" checked', page)
+
+    nora = web_factory()
+    nora.login("NORA", "long-password-1")  # any letter case
+    assert "Nora New" in text_of(nora.get("/"))
+    assert 'href="/admin/users"' not in text_of(nora.get("/"))
+
+    saved = web.post("/admin/users/nora", {"display_name": "Nora New", "email": "nora@example.test",
+                                           "roles": ["agent", "requester"], "groups": ["ServiceDesk"],
+                                           "manager": "mona"})  # "active" unticked
+    assert saved.status_code == 302
+    assert "is deactivated" in text_of(web.get("/admin/users/nora"))
+    assert nora.get("/").status_code == 302  # signed out: the session ended
+    assert nora.post("/login", {"username": "nora", "password": "long-password-1"}).status_code == 401
+    assert "nora" in text_of(web.get("/admin/users?active=0"))
+    kinds = [e.event_type for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type.like("user_%")).order_by(AuditEvent.seq))]
+    assert kinds[-2:] == ["user_created", "user_deactivated"]
+
+
+def test_an_admin_cannot_deactivate_themselves_or_drop_the_last_admin_role(web, desk):
+    web.login("ada")
+    own = web.post("/admin/users/ada", {"display_name": "ada", "roles": ["admin"]})
+    assert own.status_code == 409 and "You cannot deactivate your own account." in text_of(own)
+    last = web.post("/admin/users/ada", {"display_name": "ada", "roles": ["agent"], "active": "1"})
+    assert last.status_code == 409 and "no active administrator" in text_of(last)
+    assert 'href="/admin/users"' in text_of(web.get("/"))  # still an admin
+
+
+def test_an_admin_resets_a_password_and_manages_a_group(web, web_factory, desk):
+    web.login("ada")
+    rita = web_factory()
+    rita.login("rita")
+    differ = web.post("/admin/users/rita/password", {"password": "new-password-1", "password_again": "x"})
+    assert differ.status_code == 422
+    reset = web.post("/admin/users/rita/password", {"password": "new-password-1", "password_again": "new-password-1"})
+    assert reset.status_code == 302
+    assert rita.get("/").status_code == 302  # her session ended
+    rita.login("rita", "new-password-1")
+
+    groups = text_of(web.get("/admin/groups"))
+    assert "ServiceDesk" in groups and not csrf_fields(groups)
+    assert web.post("/admin/groups", {"name": "servicedesk"}).status_code == 409
+    made = web.post("/admin/groups", {"name": "Payroll", "description": "Pay questions", "manager": "mona"})
+    assert made.status_code == 302 and made.headers["Location"] == "/admin/groups/Payroll"
+    assert web.post("/admin/groups/Payroll/members", {"username": "ghost"}).status_code == 422
+    assert web.post("/admin/groups/Payroll/members", {"username": "Rita"}).status_code == 302
+    page = text_of(web.get("/admin/groups/Payroll"))
+    assert "rita" in page and "Pay questions" in page and not csrf_fields(page)
+    assert web.post("/admin/groups/Payroll", {"description": "Salaries", "manager": ""}).status_code == 302
+    assert web.post("/admin/groups/Payroll/members/remove", {"username": "rita"}).status_code == 302
+    page = text_of(web.get("/admin/groups/Payroll"))
+    assert "Salaries" in page and "The group has no members." in page
+
+
+def test_others_get_403_and_no_link_and_auditors_read_without_forms(web, web_factory, desk, services):
+    web.login("rita")
+    assert 'href="/admin/users"' not in text_of(web.get("/"))
+    for path in ("/admin/users", "/admin/users/new", "/admin/users/alex", "/admin/groups", "/admin/groups/CAB"):
+        assert web.get(path).status_code == 403, path
+    assert web.post("/admin/users/alex", {"display_name": "x"}).status_code == 403
+    assert web.post("/admin/groups", {"name": "Sneaky"}).status_code == 403
+    refused = [e.payload["action"] for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "access_denied", AuditEvent.actor == "rita"))]
+    assert {"list_users", "create_user", "read_user", "update_user", "create_group"} <= set(refused)
+
+    aude = web_factory()
+    aude.login("aude")
+    page = text_of(aude.get("/admin/users/alex"))
+    assert aude.get("/admin/users").status_code == 200 and "ServiceDesk" in page
+    assert 'href="/admin/users"' in text_of(aude.get("/"))  # the auditor's nav leads there too
+    assert 'id="user-form"' not in page and 'id="password-form"' not in page
+    assert aude.post("/admin/users/alex/password", {"password": PASSWORD, "password_again": PASSWORD}).status_code == 403
+    assert aude.get("/admin/users/new").status_code == 403
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(web, desk, services):
+    web.login("ada")
+    forged = web.post("/admin/users/alex", {"display_name": "Forged", "active": "1"}, csrf=False)
+    assert forged.status_code == 403
+    services.session.expire_all()
+    assert services.users.get_by_username("alex").display_name == "alex"
