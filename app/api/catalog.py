@@ -1,4 +1,4 @@
-"""The service catalog and knowledge base."""
+"""The service catalog (the knowledge base is app/api/knowledge.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.models import KnowledgeArticle
 from app.schemas import (
     CatalogItemDetailOut,
     CatalogItemIn,
@@ -16,16 +15,13 @@ from app.schemas import (
     CatalogQuery,
     CatalogRequestIn,
     CatalogTreeOut,
-    KnowledgeListOut,
-    KnowledgeOut,
-    KnowledgeQuery,
     TicketDetailOut,
 )
 
-from . import current_user, page_args, services, unit_of_work
+from . import current_user, services, unit_of_work
 from .tickets import ticket_detail
 
-blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Service catalog and knowledge")
+blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Service catalog")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -85,34 +81,3 @@ class CatalogRequestView(MethodView):
         svc = services()
         ticket = unit_of_work(lambda: svc.catalog.request_item(user, code, body["data"]))
         return ticket_detail(ticket, user)
-
-
-def article_dict(article: KnowledgeArticle, source: str | None) -> dict[str, Any]:
-    return {"number": article.number, "title": article.title, "symptoms": article.symptoms, "cause": article.cause,
-            "workaround": article.workaround, "status": article.status, "source": source, "created_at": article.created_at}
-
-
-@blp.route("/knowledge")
-class KnowledgeView(MethodView):
-    @blp.arguments(KnowledgeQuery, location="query")
-    @blp.response(200, KnowledgeListOut)
-    @blp.doc(security=SECURITY)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Search published articles (known errors) by words in title, symptoms, cause, workaround."""
-        current_user()
-        svc = services()
-        page, per_page = page_args(args)
-        rows, total = unit_of_work(lambda: svc.knowledge.search(args.get("q"), page, per_page))
-        return {"page": page, "per_page": per_page, "total": total,
-                "items": [article_dict(a, svc.knowledge.source_number(a)) for a in rows]}
-
-
-@blp.route("/knowledge/<string:number>")
-class ArticleView(MethodView):
-    @blp.response(200, KnowledgeOut)
-    @blp.doc(security=SECURITY)
-    def get(self, number: str) -> dict[str, Any]:
-        current_user()
-        svc = services()
-        article = unit_of_work(lambda: svc.knowledge.get(number))
-        return article_dict(article, svc.knowledge.source_number(article))

@@ -6,7 +6,7 @@ from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
-from .record import KnowledgeArticle, Notification, RecordSequence, Ticket, TicketComment, TicketLink
+from .record import KnowledgeArticle, KnowledgeRevision, Notification, RecordSequence, Ticket, TicketComment, TicketLink
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
 from .user import Group, LoginFailure, Role, User, UserRole, WebSession, user_group
@@ -23,6 +23,7 @@ __all__ = [
     "CatalogItem",
     "ItemStatus",
     "KnowledgeArticle",
+    "KnowledgeRevision",
     "Notification",
     "RecordSequence",
     "Ticket",

@@ -143,6 +143,12 @@ class TicketComment(Base):
 
 
 class KnowledgeArticle(Base):
+    """A knowledge article: draft -> published -> retired (and published again). ``version``
+    counts its saved texts, from 1; each edit keeps the text it replaces as a ``KnowledgeRevision``
+    and is accepted only from a client that edited the current version (optimistic concurrency).
+    An article published from a problem (a known error) names it as ``source_ticket_id``; the
+    problem's status is read live, never copied here."""
+
     __tablename__ = "knowledge_article"
 
     id: Mapped[intpk]
@@ -155,6 +161,35 @@ class KnowledgeArticle(Base):
     source_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     created_at: Mapped[timestamp]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    updated_at: Mapped[datetime | None]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    published_at: Mapped[datetime | None]
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="selectin")
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="selectin")
+
+
+class KnowledgeRevision(Base):
+    """The text of one earlier version of an article, kept when an edit replaced it: ``version``
+    is the replaced version's number, ``created_by``/``created_at`` who replaced it and when, and
+    ``note`` the editor's optional word on why."""
+
+    __tablename__ = "knowledge_revision"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_knowledge_revision_article_version"),)
+
+    id: Mapped[intpk]
+    article_id: Mapped[int] = mapped_column(ForeignKey("knowledge_article.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    symptoms: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str] = mapped_column(Text, default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[timestamp]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    created_by: Mapped[User | None] = relationship(lazy="selectin")
 
 
 class Notification(Base):

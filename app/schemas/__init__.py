@@ -316,25 +316,6 @@ class LinkIn(_Body):
     link_type = fields.String(load_default="related", validate=validate.Length(min=1, max=64))
 
 
-class KnowledgeQuery(PageQuery):
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
-
-
-class KnowledgeOut(Schema):
-    number = fields.String()
-    title = fields.String()
-    symptoms = fields.String()
-    cause = fields.String()
-    workaround = fields.String()
-    status = fields.String()
-    source = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-
-
-class KnowledgeListOut(PageOut):
-    items = fields.List(fields.Nested(KnowledgeOut))
-
-
 class CatalogQuery(_In):
     q = fields.String(load_default=None, validate=validate.Length(max=200))
     category = fields.String(load_default=None, validate=validate.Length(max=32))

@@ -1,17 +1,100 @@
-"""Knowledge articles: known errors published from problems, searchable by everyone signed in."""
+"""Knowledge articles: known errors published from problems, and articles the desk's staff write.
+
+Lifecycle: ``draft`` -> ``published`` -> ``retired``, and a retired article may be published
+again. Drafts may be retired too (a draft nobody wants any more). The staff (``policy.
+DESK_STAFF_ROLES``: agents, process owners, admins) write drafts, edit, publish and retire;
+everyone signed in reads published articles. A draft or a retired article is not found
+(``NotFound``) by anyone else: its existence is not revealed.
+
+Each saved edit keeps the text it replaces as a ``KnowledgeRevision`` and raises the article's
+``version``. The editor names the version they edited: a stale one is a ``Conflict`` naming the
+current version (``details["current_version"]``), decided by a conditional UPDATE so that two
+concurrent edits of the same version cannot both win. An edit that changes nothing saves nothing.
+
+An article published from a problem keeps the problem as its source. What the problem is now
+(its status, and its fix change with that change's status, when the problem's details name one)
+is read each time an article is shown (``article_dicts``): never stored with the article.
+
+Every change is audited: ``knowledge_drafted``, ``knowledge_edited``, ``knowledge_published``
+(also when a problem publishes a known error, and for a republished article: ``republished``),
+``knowledge_retired``.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
-from app.errors import NotFound, ValidationFailed
-from app.models import KnowledgeArticle, Ticket, User
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.models import KnowledgeArticle, KnowledgeRevision, Ticket, User
 
+from . import policy
 from .audit import AuditLog
+from .forms import FormMessage, bidi_control_message
 from .records import RecordService
+
+DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+STATUSES = (DRAFT, PUBLISHED, RETIRED)
+#: The longest title (the column's size), text field and change note accepted.
+MAX_TITLE = 500
+MAX_TEXT = 20000
+MAX_NOTE = 500
+#: The article's texts, in the order forms and answers show them.
+TEXT_FIELDS = ("title", "symptoms", "cause", "workaround")
+#: Where each status may go: publish from a draft or a retired article; retire a draft or a
+#: published one.
+PUBLISHABLE = frozenset({DRAFT, RETIRED})
+RETIRABLE = frozenset({DRAFT, PUBLISHED})
+
+
+def is_knowledge_staff(user: User) -> bool:
+    """The user writes, edits, publishes and retires articles, and reads every status."""
+    return user.has_role(*policy.DESK_STAFF_ROLES)
+
+
+def visible_statuses(user: User) -> tuple[str, ...]:
+    return STATUSES if is_knowledge_staff(user) else (PUBLISHED,)
+
+
+def _too_long(limit: int) -> FormMessage:
+    return FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit)
+
+
+def check_texts(values: Mapping[str, Any], *, title_required: bool) -> dict[str, str]:
+    """The article's texts (and ``note``) from ``values``, cleaned (the title stripped), or
+    ValidationFailed naming each bad field: a missing or empty title (when ``title_required``, or
+    given empty), a text over its limit, bidirectional control characters (as forms refuse them)."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, str] = {}
+    for name in (*TEXT_FIELDS, "note"):
+        if name not in values or values[name] is None:
+            if name == "title" and title_required:
+                errors[name] = ["is required"]
+            continue
+        text = str(values[name])
+        if name == "title":
+            text = " ".join(text.split())  # one line: a title is shown in lists and headings
+            if not text:
+                errors[name] = ["is required"]
+                continue
+        limit = MAX_TITLE if name == "title" else MAX_NOTE if name == "note" else MAX_TEXT
+        problems: list[str] = []
+        if len(text) > limit:
+            problems.append(_too_long(limit))
+        if (bidi := bidi_control_message(text)) is not None:
+            problems.append(bidi)
+        if problems:
+            errors[name] = problems
+        else:
+            clean[name] = text
+    if errors:
+        raise ValidationFailed("the article is not valid: " + ", ".join(sorted(errors)), details={"fields": errors})
+    return clean
 
 
 class KnowledgeService:
@@ -21,6 +104,8 @@ class KnowledgeService:
         self.clock = clock
         self.records = records
 
+    # -- known errors from problems ---------------------------------------------------------------
+
     def publish(self, actor: User | None, *, title: str, symptoms: str, cause: str, workaround: str,
                 source: Ticket | None) -> KnowledgeArticle:
         """Publish a known-error article; link it from its source record and that record's incidents."""
@@ -28,9 +113,11 @@ class KnowledgeService:
         if not title:
             raise ValidationFailed("article title is empty", details={"fields": {"title": ["is required"]}})
         number = self.records.allocate_number("knowledge")
-        article = KnowledgeArticle(number=number, title=title[:500], symptoms=symptoms, cause=cause, workaround=workaround,
-                                   status="published", source_ticket_id=source.id if source else None,
-                                   created_at=self.clock.now(), created_by_id=actor.id if actor else None)
+        now = self.clock.now()
+        article = KnowledgeArticle(number=number, title=title[:MAX_TITLE], symptoms=symptoms, cause=cause,
+                                   workaround=workaround, status=PUBLISHED, version=1,
+                                   source_ticket_id=source.id if source else None, created_at=now,
+                                   created_by_id=actor.id if actor else None, published_at=now)
         self.session.add(article)
         self.session.flush()
         if source is not None:
@@ -46,8 +133,17 @@ class KnowledgeService:
                           actor_name=None if actor else "engine")
         return article
 
-    def search(self, q: str | None, page: int, per_page: int) -> tuple[list[KnowledgeArticle], int]:
-        query: Select[tuple[KnowledgeArticle]] = select(KnowledgeArticle).where(KnowledgeArticle.status == "published")
+    # -- reading ----------------------------------------------------------------------------------
+
+    def search(self, q: str | None, page: int, per_page: int, *, user: User | None = None,
+               status: str | None = None) -> tuple[list[KnowledgeArticle], int]:
+        """Articles matching every word of ``q`` (literal text) in any text or the number, newest
+        first. Published ones only, unless ``user`` is staff and asks for a ``status`` (one of
+        ``STATUSES``, or ``all``); a status the user may not read finds nothing."""
+        wanted = (PUBLISHED,) if not status else STATUSES if status == "all" else (status,)
+        allowed = visible_statuses(user) if user is not None else (PUBLISHED,)
+        statuses = [s for s in wanted if s in allowed]
+        query: Select[tuple[KnowledgeArticle]] = select(KnowledgeArticle).where(KnowledgeArticle.status.in_(statuses))
         for word in (q or "").lower().split()[:SEARCH_WORDS]:
             # the words are literal text: a % or _ in them matches only itself (as in ticket search)
             needle = f"%{like_literal(word)}%"
@@ -59,13 +155,164 @@ class KnowledgeService:
         return rows, total
 
     def get(self, number: str) -> KnowledgeArticle:
-        article = self.session.scalar(select(KnowledgeArticle).where(KnowledgeArticle.number == number.upper()))
+        """The article numbered ``number`` whatever its status (no check: see ``find``)."""
+        article = self.session.scalar(select(KnowledgeArticle).where(KnowledgeArticle.number == number.strip().upper()[:32]))
         if article is None:
             raise NotFound(f"no article {number}")
         return article
+
+    def find(self, user: User, number: str) -> KnowledgeArticle:
+        """The article if ``user`` may read it; NotFound otherwise (also for a draft or a retired
+        article that only the staff read)."""
+        article = self.get(number)
+        if article.status not in visible_statuses(user):
+            raise NotFound(f"no article {number}")
+        return article
+
+    def revisions(self, user: User, number: str) -> list[KnowledgeRevision]:
+        """The earlier texts of an article, newest first (staff only: PermissionDenied for anyone
+        else who reads the article, NotFound for who does not)."""
+        article = self.find(user, number)
+        if not is_knowledge_staff(user):
+            raise PermissionDenied("only the desk's staff read an article's earlier versions")
+        return list(self.session.scalars(select(KnowledgeRevision).where(KnowledgeRevision.article_id == article.id)
+                                         .order_by(KnowledgeRevision.version.desc())))
 
     def source_number(self, article: KnowledgeArticle) -> str | None:
         if article.source_ticket_id is None:
             return None
         ticket = self.session.get(Ticket, article.source_ticket_id)
         return ticket.number if ticket else None
+
+    def article_dicts(self, articles: Iterable[KnowledgeArticle]) -> list[dict[str, Any]]:
+        """The articles as the API and the pages show them, each with its source problem as it is
+        now (``source``, ``source_status``) and that problem's fix change (``fix_change``: number
+        and status, or None). Three queries whatever the number of articles."""
+        rows = list(articles)
+        source_ids = {a.source_ticket_id for a in rows if a.source_ticket_id is not None}
+        sources = {t.id: t for t in self.session.scalars(select(Ticket).where(Ticket.id.in_(source_ids)))} if source_ids else {}
+        fix_numbers = {str(n) for t in sources.values() if (n := (t.details or {}).get("fix_change"))}
+        fixes = {t.number: t for t in self.session.scalars(select(Ticket).where(Ticket.number.in_(fix_numbers)))} \
+            if fix_numbers else {}
+        found = []
+        for a in rows:
+            source = sources.get(a.source_ticket_id) if a.source_ticket_id is not None else None
+            fix_number = (source.details or {}).get("fix_change") if source is not None else None
+            fix = fixes.get(str(fix_number)) if fix_number else None
+            found.append({
+                "number": a.number, "title": a.title, "symptoms": a.symptoms, "cause": a.cause,
+                "workaround": a.workaround, "status": a.status, "version": a.version,
+                "source": source.number if source else None, "source_status": source.status if source else None,
+                "fix_change": {"number": str(fix_number), "status": fix.status if fix else None} if fix_number else None,
+                "created_at": a.created_at, "created_by": a.created_by.username if a.created_by else None,
+                "updated_at": a.updated_at, "updated_by": a.updated_by.username if a.updated_by else None,
+                "published_at": a.published_at})
+        return found
+
+    # -- writing (staff) --------------------------------------------------------------------------
+
+    def _staff(self, user: User, number: str | None = None) -> None:
+        if not is_knowledge_staff(user):
+            self.audit.refuse(user, "write_knowledge", reason="needs agent, process_owner or admin", number=number)
+            raise PermissionDenied("only the desk's staff write knowledge articles")
+
+    def _writable(self, user: User, number: str) -> KnowledgeArticle:
+        """The article a staff member changes: NotFound for whoever may not read it, then
+        PermissionDenied for a reader who may not write."""
+        article = self.find(user, number)
+        self._staff(user, article.number)
+        return article
+
+    @staticmethod
+    def _current(article: KnowledgeArticle, version: int | None) -> None:
+        if version is not None and version != article.version:
+            raise Conflict(f"{article.number} was changed by someone else: it is at version {article.version} now, "
+                           f"not {version}", details={"current_version": article.version})
+
+    def draft(self, user: User, values: Mapping[str, Any]) -> KnowledgeArticle:
+        """A new draft article from ``values`` (title required; symptoms, cause, workaround)."""
+        self._staff(user)
+        texts = check_texts(values, title_required=True)
+        number = self.records.allocate_number("knowledge")
+        now = self.clock.now()
+        article = KnowledgeArticle(number=number, title=texts["title"], symptoms=texts.get("symptoms", ""),
+                                   cause=texts.get("cause", ""), workaround=texts.get("workaround", ""),
+                                   status=DRAFT, version=1, created_at=now, created_by_id=user.id)
+        self.session.add(article)
+        self.session.flush()
+        self.audit.record("knowledge_drafted", user, payload={"number": number, "title": article.title})
+        return article
+
+    def edit(self, user: User, number: str, version: int, values: Mapping[str, Any]) -> KnowledgeArticle:
+        """Save new texts over ``version`` of a draft or published article (the fields given in
+        ``values``; ``note`` says why). The replaced text is kept as a revision and the version
+        goes up by one. Conflict for a stale ``version`` or a retired article (publish it again
+        first); ValidationFailed naming bad fields."""
+        article = self._writable(user, number)
+        if article.status == RETIRED:
+            raise Conflict(f"{article.number} is retired: publish it again before editing it",
+                           details={"status": article.status, "current_version": article.version})
+        self._current(article, version)
+        texts = check_texts(values, title_required=False)
+        note = texts.pop("note", "")
+        before = {name: getattr(article, name) for name in TEXT_FIELDS}
+        changed = {name: text for name, text in texts.items() if text != before[name]}
+        if not changed:
+            return article
+        now = self.clock.now()
+        # Only the edit of the version still current wins: a concurrent one finds no row.
+        result = self.session.execute(
+            update(KnowledgeArticle)
+            .where(KnowledgeArticle.id == article.id, KnowledgeArticle.version == version,
+                   KnowledgeArticle.status != RETIRED)
+            .values(**changed, version=version + 1, updated_at=now, updated_by_id=user.id)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.session.expire(article)
+            raise Conflict(f"{article.number} was changed by someone else: reload it",
+                           details={"current_version": article.version})
+        self.session.add(KnowledgeRevision(article_id=article.id, version=version, **before, note=note,
+                                           created_at=now, created_by_id=user.id))
+        self.session.flush()
+        self.session.refresh(article)
+        self.audit.record("knowledge_edited", user, payload={
+            "number": article.number, "version": article.version, "fields": sorted(changed), "note": note or None})
+        return article
+
+    def _move(self, user: User, number: str, version: int | None, allowed: frozenset[str], to: str,
+              event: str) -> KnowledgeArticle:
+        article = self._writable(user, number)
+        self._current(article, version)
+        was = article.status
+        if was not in allowed:
+            raise Conflict(f"{article.number} is {was}: it cannot be {to} now",
+                           details={"status": was, "current_version": article.version})
+        now = self.clock.now()
+        values: dict[str, Any] = {"status": to}
+        if to == PUBLISHED:
+            values["published_at"] = now
+        result = self.session.execute(
+            update(KnowledgeArticle).where(KnowledgeArticle.id == article.id, KnowledgeArticle.status == was,
+                                           KnowledgeArticle.version == article.version)
+            .values(**values).execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.session.expire(article)
+            raise Conflict(f"{article.number} was changed by someone else: reload it",
+                           details={"current_version": article.version})
+        self.session.refresh(article)
+        payload: dict[str, Any] = {"number": article.number, "title": article.title, "version": article.version,
+                                   "from": was}
+        if to == PUBLISHED:
+            payload["republished"] = was == RETIRED
+            payload["source"] = self.source_number(article)
+        self.audit.record(event, user, payload=payload)
+        return article
+
+    def publish_article(self, user: User, number: str, version: int | None = None) -> KnowledgeArticle:
+        """Publish a draft, or a retired article again (staff); Conflict when it is published
+        already or ``version`` is stale."""
+        return self._move(user, number, version, PUBLISHABLE, PUBLISHED, "knowledge_published")
+
+    def retire(self, user: User, number: str, version: int | None = None) -> KnowledgeArticle:
+        """Retire a published article or a draft (staff): only the staff read it from then on."""
+        return self._move(user, number, version, RETIRABLE, RETIRED, "knowledge_retired")

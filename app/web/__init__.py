@@ -45,6 +45,7 @@ def init_web(app: Flask) -> None:
     from . import (  # noqa: F401
         audit_pages,
         catalog_pages,
+        knowledge_pages,
         process_pages,
         start_pages,
         ticket_pages,

@@ -112,6 +112,7 @@ VALUE_LABELS: dict[str, Any] = {
     "low": _l("Low"), "medium": _l("Medium"), "high": _l("High"),
     "successful": _l("Successful"), "verification_failed": _l("Verification failed"),
     "rolled_back": _l("Rolled back"), "rollback_failed": _l("Rollback failed"),
+    "failed": _l("Failed"),  # a problem's fix change that did not fix it (fix_change_status)
     "confirmed by requester": _l("Confirmed by the requester"),
     "auto-closed: no answer from requester": _l("Closed automatically: no answer from the requester"),
 }
@@ -121,6 +122,8 @@ FIELD_VALUE_LABELS: dict[str, dict[str, Any]] = {
                          "budget_owner": _l("Budget owner")},
 }
 #: Details holding an amount of money (in the catalog's currency).
+#: Details the record page lists in a section of their own (knowledge articles, as links).
+LISTED_APART = frozenset({"knowledge_articles"})
 MONEY_DETAILS = frozenset({"cost", "price", "amount", "total", "total_cost"})
 #: Record fields shown by the head of their label ("P3" of "P3 - Normal", "Normal" of
 #: "Normal - assessed and approved ..."): codes the desk speaks in, the rest in the tooltip.
@@ -302,6 +305,8 @@ class RecordValues:
         titles = self.titles.get(ticket.id, {})
         shown = []
         for name in sorted(ticket.details or {}):
+            if name in LISTED_APART:
+                continue
             key = f"details.{name}"
             text = show(ticket.details[name], key, titles.get(key))
             if str(text).strip():

@@ -166,6 +166,8 @@ def test_numbers_money_flags_and_codes(app):
         assert show(True) == Markup('<data value="true" title="true">是</data>')
         assert show("high") == Markup('<data value="high" title="high">高</data>')
         assert money(0) == "免费"
+        # a problem's fix change that failed (details.fix_change_status)
+        assert show("failed", "details.fix_change_status") == Markup('<data value="failed" title="failed">失败</data>')
 
 
 # -- links between records -----------------------------------------------------------------------------
@@ -256,3 +258,18 @@ def test_every_option_title_a_record_shows_is_marked_and_translated(app):
         catalog = read_mo(handle)
     untranslated = sorted(t for t in titles if t not in catalog or not catalog[t].string)
     assert not untranslated, untranslated
+
+
+def test_a_records_knowledge_articles_are_links_of_their_own(web, desk, services):
+    number = resolved_incident(desk)
+    article = services.knowledge.publish(None, title="VPN client drops", symptoms="Drops every hour",
+                                         cause="Client bug", workaround="Reconnect", source=services.records.by_number(number))
+    services.session.commit()
+    web.login("alex")
+    page = text_of(web.get(f"/tickets/{number}"))
+    section = page[page.index('id="ticket-articles"'):]
+    assert f'href="/knowledge/{article.number}">{article.number}</a>' in section[:section.index("</ul>")]
+    details = page[page.index('id="ticket-details"'):page.index('id="ticket-articles"')]
+    assert article.number not in details  # listed once, as a link, not also as a detail line
+    web.post("/language", {"lang": "zh_CN"})
+    assert "知识文章" in text_of(web.get(f"/tickets/{number}"))
