@@ -46,6 +46,7 @@ from .forms import (
     validate_start_data,
     validate_submission,
 )
+from .linked_updates import sent_by_the_platform
 from .records import task_reaches
 from .start_rights import START_RIGHTS, starter_form
 from .users import group_members
@@ -321,6 +322,11 @@ class InstanceService:
         if not policy.may_send_message(user, instance):
             self._refuse(user, "send_message", instance_id=instance_id, reason="not allowed")
             raise PermissionDenied("you may not send messages to this instance")
+        if sent_by_the_platform(name):
+            self._refuse(user, "send_message", instance_id=instance_id, reason=f"message {name} is the platform's")
+            raise PermissionDenied(
+                f"message '{name}' is delivered by the platform only (from a requester's comment or a linked "
+                "record's change); comment on the record instead", code="platform_message", details={"field": "name"})
         self._require_running(instance)
         run = self.runner.load(instance, user)
         try:

@@ -47,6 +47,8 @@ from app.engine import MessageNotExpected
 from app.errors import ProcessdeskError
 from app.models import InstanceStatus, ProcessDefinition, ProcessInstance, Ticket, TicketComment, TicketLink
 
+from .records import LINK_TYPES
+
 if TYPE_CHECKING:
     from . import Services
 
@@ -82,6 +84,17 @@ _PENDING = TRANSACTION_SCOPED + "linked_updates"
 
 def message_name(link_type: str) -> str:
     return f"{link_type}{MESSAGE_SUFFIX}"
+
+
+def sent_by_the_platform(name: str) -> bool:
+    """Whether message ``name`` is news only the platform delivers: a requester's reply (made
+    from a real comment) or a linked record's move (made from the record). Whoever may send an
+    instance messages through the API must not be able to send these: a made-up reply would
+    end a wait on the customer with words nobody wrote, and a payload of the wrong shape would
+    break the step that reads it."""
+    if name == REPLY_MESSAGE:
+        return True
+    return name.endswith(MESSAGE_SUFFIX) and name[:-len(MESSAGE_SUFFIX)] in LINK_TYPES
 
 
 class LinkedUpdates:

@@ -86,3 +86,33 @@ def test_a_comment_that_reads_one_way_and_is_another_is_refused(desk: Desk):
     assert comments == []
     # right-to-left text itself is welcome
     comment(desk, number, "rita", "\u05e9\u05dc\u05d5\u05dd - the VPN still drops")
+
+
+@pytest.mark.parametrize(("who", "name", "payload"), [
+    ("rita", "requester_reply", "just a string"),  # would break the step that reads it
+    ("rita", "requester_reply", {"author": "alex", "comment": "FORGED", "number": "INC-000001"}),
+    ("nina", "requester_reply", {"author": "rita", "comment": "Words rita never wrote"}),
+    ("rita", "fix_change_updated", {"number": "CHG-000001", "status": "closed"}),
+])
+def test_the_platforms_news_cannot_be_sent_through_the_message_api(desk: Desk, services, who, name, payload):
+    """A reply is made from a real comment, a linked record's news from the record: sent through
+    the message API (by the requester, who may message her own instance, or staff) it is refused
+    with 403 naming the field, audited, and the wait goes on untouched."""
+    number, instance_id = open_incident(desk)
+    triage(desk, number)
+    set_pending(desk, number, "customer")
+    response = desk.client.post(f"/api/v1/instances/{instance_id}/messages", json={"name": name, "payload": payload},
+                                headers=desk.auth(who))
+    body = response.get_json()
+    assert response.status_code == 403, body
+    assert body["error"] == "platform_message" and body["details"] == {"field": "name"}
+    record = desk.record(number)
+    assert record["status"] == "pending" and desk.ready(number) == ["resume_work"]
+    instance = desk.client.get(f"/api/v1/instances/{instance_id}", headers=desk.auth("alex")).get_json()
+    assert instance["status"] == "running"
+    refused = [e for e in desk.history(instance_id) if e["type"] == "access_denied"]
+    assert [(e["actor"], e["payload"]["action"]) for e in refused] == [(who, "send_message")]
+    assert not [e for e in desk.history(instance_id) if e["type"] == "message_received"]
+    # the real way still works
+    comment(desk, number, "rita", "Here is the log.")
+    assert desk.record(number)["status"] == "in_progress"
