@@ -353,7 +353,10 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         attrs = {"min": d["min"] if d["min"] is not None else d["exclusiveMinimum"],
                  "max": d["max"] if d["max"] is not None else d["exclusiveMaximum"], "step": d["step"]}
     elif widget not in _CHOICE_WIDGETS:
-        attrs = {"maxlength": d["maxLength"]}
+        # A multi-value field's maxLength is each item's: as the textarea's maxlength it would cut
+        # the list the user typed (two record numbers of 32 characters fill it); items are
+        # checked one by one on submit.
+        attrs = {"maxlength": None if multiple else d["maxLength"]}
         if widget == "datetime":
             attrs["placeholder"] = "YYYY-MM-DDThh:mm:ssZ"
     return FieldView(

@@ -7,6 +7,8 @@ nothing is stored.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, ProcessInstance, Ticket, TicketLink
@@ -64,3 +66,15 @@ def test_the_start_page_names_the_wrong_entries(web, desk):
     assert sent.status_code == 302
     number = sent.headers["Location"].rsplit("/", 1)[-1]
     assert [link["number"] for link in desk.record(number)["links"]] == [incident]
+
+
+def test_the_related_incidents_box_takes_more_than_one_items_length(web, desk):
+    """Each number may be 32 characters (the items' maxLength), the box holds the whole list: a
+    maxlength of 32 on it cut three typed numbers to two and a piece, then named the piece."""
+    web.login("paul")
+    page = text_of(web.get("/start/problem_management"))
+    box = re.search(r"<textarea[^>]*name=\"related_incidents\"[^>]*>", page)
+    assert box, "no related incidents box"
+    assert "maxlength" not in box.group(0)
+    title = re.search(r"<input[^>]*name=\"title\"[^>]*>", page)
+    assert title and "maxlength=" in title.group(0)  # a one-value field keeps its limit
