@@ -36,7 +36,7 @@ from .runtime import (
 )
 from .sandbox import ScriptIdentity, backtracking_problem
 from .types import EngineFailure, UserTaskView
-from .xml import drawing_only
+from .xml import drawing_only, process_ids
 
 __all__ = [
     "ACCESS_SUFFIX",
@@ -68,4 +68,5 @@ __all__ = [
     "XmlRejected",
     "backtracking_problem",
     "drawing_only",
+    "process_ids",
 ]

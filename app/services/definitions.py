@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.db import serialize_writers
-from app.engine import ACCESS_SUFFIX, RECORD_SUFFIX, CompiledProcess, DefinitionError, ProcessLibrary, SourceFile
+from app.engine import (
+    ACCESS_SUFFIX,
+    RECORD_SUFFIX,
+    CompiledProcess,
+    DefinitionError,
+    ProcessLibrary,
+    SourceFile,
+    process_ids,
+)
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogCategory,
@@ -139,6 +147,8 @@ class DefinitionService:
                 raise ValidationFailed("the same file name was uploaded twice", details={"file": name})
             uploaded[name] = content
 
+        if only_process is not None:
+            self._check_own_diagram(only_process, uploaded)
         # Deploys take turns from here: a second one waits, then checks against what the first
         # stored (its base version, the next version number) instead of failing at the INSERT.
         serialize_writers(self.session, "definitions.deploy")
@@ -260,6 +270,26 @@ class DefinitionService:
                 f"not '{process_id}': deploy it from the process list",
                 code="invalid_definition",
                 details={"file": blamed, "process_id": process.process_id, "field": "files"})
+
+    def _check_own_diagram(self, process_id: str, uploaded: Mapping[str, bytes]) -> None:
+        """From a process's page, its own diagram file (the one its latest version came from) must
+        still hold that process: the editor's save sends whatever XML it has under that name, and
+        another process's diagram there would otherwise be refused as a duplicate of that other
+        process, which tells the uploader nothing. Raises ValidationFailed naming the file."""
+        latest = self.session.scalar(_LATEST, {"process_id": process_id})
+        if latest is None or latest.filename not in uploaded:
+            return
+        try:
+            held = process_ids(uploaded[latest.filename], latest.filename)
+        except DefinitionError as err:
+            raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
+        if process_id not in held:
+            holds = ", ".join(f"'{pid}'" for pid in held[:5]) or "no process"
+            raise ValidationFailed(
+                f"{latest.filename} is the diagram of the process '{process_id}', but this one holds {holds}: "
+                "open that process's page to change it, or deploy it from the process list",
+                code="invalid_definition",
+                details={"file": latest.filename, "process_id": process_id, "holds": held[:5], "field": "files"})
 
     def _check_base(self, process_id: str, compiled: list[CompiledProcess], base_version: int) -> None:
         """Refuse a change of ``process_id`` made from ``base_version`` when that is no longer its

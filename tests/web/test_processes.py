@@ -108,6 +108,23 @@ def test_the_editor_saves_a_new_version_and_reports_errors_as_json(web, desk, se
     assert web.post("/processes/incident_management/save", {"xml": relabelled()}, csrf=False).status_code == 403
 
 
+def test_the_editor_saving_another_processs_diagram_is_told_so(web, desk, services):
+    """The save stores the XML as the process's own file: another process's diagram there was
+    refused as "Duplicate process ID: change_enablement", which said nothing useful."""
+    web.login("olga")
+    other = (ROOT / "processes" / "change_enablement.bpmn").read_text()
+    refused = web.post("/processes/incident_management/save", {"xml": other})
+    assert refused.status_code == 422
+    body = refused.get_json()
+    assert body["error"] == "invalid_definition"
+    assert body["message"].startswith("incident_management.bpmn is the diagram of the process 'incident_management', "
+                                      "but this one holds 'change_enablement'")
+    assert body["details"] == {"file": "incident_management.bpmn", "process_id": "incident_management",
+                               "holds": ["change_enablement"], "field": "files"}
+    assert web.post("/processes/incident_management/save", {"xml": "<not-xml"}).get_json()["error"] == "invalid_definition"
+    assert services.definitions.latest("incident_management").version == 1  # nothing deployed
+
+
 def test_the_compare_page_shows_two_versions(web, desk, services):
     web.login("olga")
     assert web.post("/processes/incident_management/save", {"xml": relabelled()}).status_code == 200
