@@ -104,9 +104,20 @@ def load_json_body(raw: bytes | str) -> Any:
     return value
 
 
+#: The endpoints that read their arguments without a signed-in caller.
+OPEN_ENDPOINTS = frozenset({"auth.TokenView", "auth.HealthView"})
+
+
 class _JsonParser(FlaskParser):  # type: ignore[misc]
     """webargs' Flask parser with ``load_json_body`` (its own ``json.loads`` let a 4,301-digit
-    integer or deep nesting through as a 500)."""
+    integer or deep nesting through as a 500). Outside ``OPEN_ENDPOINTS`` the caller is
+    authenticated before anything is parsed: a request without a valid token is 401 whatever its
+    body, not 422 listing what the body lacks."""
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        if request.endpoint not in OPEN_ENDPOINTS:
+            current_user()
+        return super().parse(*args, **kwargs)
 
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json(req.mimetype):
