@@ -44,7 +44,8 @@ CONTENT_LOCALES = ("zh_CN",)
 #: The scope of the service catalog's translation file (``catalog.<locale>.i18n.json``).
 CATALOG_SCOPE = "catalog"
 #: Keys of a form (JSON Schema or UI schema) whose string values are shown as text.
-_TEXT_KEYS = frozenset({"title", "description", "ui:title", "ui:description", "ui:help", "ui:placeholder"})
+_TEXT_KEYS = frozenset({"title", "description", "ui:title", "ui:description", "ui:help", "ui:placeholder",
+                        "patternMessage"})
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 #: Longest translation taken (a form's longest help text is a few hundred characters).
 MAX_TRANSLATION = 4000

@@ -22,7 +22,10 @@ Supported subset: ``type`` object (root and nested), string, number, integer, bo
 scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
 ``{"const", "title"}`` choices; ``required``; ``minLength``/``maxLength``/``pattern``/``format``
 (``date``, ``date-time``, ``email``, and ``username``: a user name of the directory, see
-:func:`validate_submission`); ``minimum``/``maximum``/``exclusiveMinimum``/
+:func:`validate_submission`); ``patternMessage`` beside a ``pattern`` (processdesk's own: what the
+pattern asks for in words, such as "must be AT- and six digits, e.g. AT-004211", which pages show
+for a value that does not match instead of the regular expression, translated like the form's
+other texts; the API's message keeps the pattern); ``minimum``/``maximum``/``exclusiveMinimum``/
 ``exclusiveMaximum``; ``minItems``/``maxItems``/``uniqueItems``; ``default``; ``title``;
 ``description``; ``readOnly``; ``additionalProperties`` (boolean, but unknown fields are always
 dropped anyway); ``formatMinimum``/``formatExclusiveMinimum``/``formatMaximum``/
@@ -148,8 +151,8 @@ _COMMON_KEYWORDS: Final = _ANNOTATIONS | {"type", *_CHOICE_KEYWORDS}
 _NUMERIC_KEYWORDS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _KEYWORDS_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
     "object": frozenset({"properties", "required", "additionalProperties", "if", "then", "else", "allOf"}),
-    "string": frozenset({"minLength", "maxLength", "pattern", "format", "formatMinimum", "formatExclusiveMinimum",
-                         "formatMaximum", "formatExclusiveMaximum"}),
+    "string": frozenset({"minLength", "maxLength", "pattern", "patternMessage", "format", "formatMinimum",
+                         "formatExclusiveMinimum", "formatMaximum", "formatExclusiveMaximum"}),
     "number": _NUMERIC_KEYWORDS,
     "integer": _NUMERIC_KEYWORDS,
     "boolean": frozenset(),
@@ -307,7 +310,8 @@ class FormMessage(str):
 
     * ``at_least_chars``, ``at_most_chars``, ``at_least_items``, ``at_most_items``: ``count``;
     * ``at_least``, ``at_most``, ``greater_than``, ``less_than``, ``equal_to``: ``value`` (as written);
-    * ``pattern``: ``pattern``; ``one_of``: ``choices`` (the form's choice titles, what a page
+    * ``pattern``: ``pattern``, and ``message`` when the field says in words what it asks for
+      (its ``patternMessage``, as the form writes it); ``one_of``: ``choices`` (the form's choice titles, what a page
       shows) and ``values`` (the values as written, what the text lists: what a client must send);
     * ``not_before``, ``after``, ``not_after``, ``before``: ``field`` (another field's title) or
       ``value`` (a date as written);
@@ -778,6 +782,13 @@ def _check_constraints(node: Mapping[str, Any], pointer: str) -> None:
         problem = backtracking_problem(pattern, outer_limit=1)
         if problem is not None:
             raise _schema_error(where, f"the pattern {pattern!r} {problem}")
+    if "patternMessage" in node:
+        where = _pointer(pointer, "patternMessage")
+        said = node["patternMessage"]
+        if "pattern" not in node:
+            raise _schema_error(where, '"patternMessage" says what a "pattern" asks for: give the pattern too')
+        if not isinstance(said, str) or not said.strip():
+            raise _schema_error(where, '"patternMessage" must be a non-empty string')
     for keyword in _ORDER_KEYWORDS:
         if keyword in node:
             _check_order_bound(node, keyword, _pointer(pointer, keyword))
@@ -1912,6 +1923,11 @@ def _message_for(error: jsonschema.ValidationError) -> str:
     if keyword == "exclusiveMaximum":
         return _valued("less_than", "must be less than", value)
     if keyword == "pattern":
+        # The API's text keeps the pattern (what a client must send); a page says the field's
+        # own words for it, else that the value is not in the expected format.
+        said = error.schema.get("patternMessage") if isinstance(error.schema, Mapping) else None
+        if isinstance(said, str) and said.strip():
+            return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value), message=said)
         return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value))
     if keyword == "format":
         return _FORMAT_MESSAGES.get(str(value), "has an invalid format")

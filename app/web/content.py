@@ -11,8 +11,9 @@ its translations are deployed beside it (``<process_id>.<locale>.i18n.json``, ``
 
 Only what is shown changes: values submitted and stored, and the API's answers, stay the source.
 Templates reach this through ``task_name`` (a task's name: ``{{ t|task_name }}``),
-``process_name`` (``{{ process_id|process_name(name) }}``), ``content_text(scope, text)`` and
-``localized_form(form, scope)``, registered by :func:`init_content`.
+``process_name`` (``{{ process_id|process_name(name) }}``), ``content_text(scope, text)``,
+``instance_text(process_id, text)`` (what an instance shows: its process's texts, and a catalog
+request's also the catalog's) and ``localized_form(form, scope)``, registered by :func:`init_content`.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ def content_text(scope: str, text: Any) -> str:
     return translator(scope)(str(text)) if text is not None else ""
 
 
+def instance_text(process_id: str, text: Any) -> str:
+    """One text an instance of ``process_id`` shows (a task's name, a form's field title), in the
+    page's language as :func:`instance_translator` says it ("" for none)."""
+    return instance_translator(process_id)(str(text)) if text is not None else ""
+
+
 def localized_form(form: FormView, scope: str) -> FormView:
     """A generated form (app/web/forms.py) with ``scope``'s texts in the page's language."""
     return localize_form(form, translator(scope))
@@ -176,6 +183,7 @@ def init_content(app: Flask) -> None:
     app.add_template_filter(task_name, "task_name")
     app.add_template_filter(process_name, "process_name")
     app.add_template_global(content_text, "content_text")
+    app.add_template_global(instance_text, "instance_text")
     app.add_template_global(content_names, "content_names")
     app.add_template_filter(isolate_quoted, "isolate_quoted")
     app.add_template_filter(isolate, "isolate")

@@ -114,7 +114,11 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
     if kind in _VALUED:
         return str(_VALUED[kind]) % {"value": parts["value"]}
     if kind == "pattern":
-        return _("must match the pattern %(pattern)s", pattern=parts["pattern"])
+        # The field's own words for what it asks for, as its content is translated; a regular
+        # expression tells a person nothing, so without them the page says only that it is off.
+        if parts.get("message"):
+            return translate(parts["message"])
+        return _("must match the expected format")
     if kind == "one_of":
         said = [translate(c) for c in parts["choices"]]
         listed = said[0] if said else ""

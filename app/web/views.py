@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.api import BAD_TEXT, services, unit_of_work
@@ -346,12 +348,49 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
                            record_visible=detail["record_visible"],
-                           instructions=detail["instructions"], documentation=detail["documentation"],
+                           instructions=durations_in_words(detail["instructions"], detail["data"]),
+                           documentation=detail["documentation"],
                            context=_context_lines(detail["context"], task.process_id, detail["titles"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
                            claimed_by_me=task.claimed_by_id == user.id, may_work=may_work,
                            may_claim=policy.may_claim(user, task),
                            refusal=reason_text(refusal)), status
+
+
+#: The tags of rendered instructions, or the text between them.
+_TAG_OR_TEXT = re.compile(r"(<[^>]*>)")
+#: Where a value is written as it is: code the instructions quote.
+_VERBATIM = frozenset({"code", "pre"})
+
+
+def durations_in_words(instructions: str, data: Mapping[str, Any]) -> Markup:
+    """A task's rendered instructions (safe HTML: TaskService.detail) with the ISO 8601 durations
+    its process's variables put in them ("closed automatically after {{ auto_close_after }}" ->
+    "after 3 days") in words in the page's language, the duration kept in the markup
+    (``<data value="P3D">``, as record pages show one). Only the values of the task's data are
+    worded, so a duration the diagram's author wrote out stays as written; the API keeps the text
+    as rendered."""
+    from .labels import iso_duration, show  # labels builds on the pages that build on this module
+
+    durations = {value.strip() for value in data.values() if isinstance(value, str) and iso_duration(value) is not None}
+    if not instructions or not durations:
+        return Markup(instructions)
+    # Whole tokens only (not "P3D" in "XP3D-1" or a path), longest first ("P1DT2H" before "P1D").
+    token = re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(d) for d in sorted(durations, key=len, reverse=True))
+                       + r")(?![\w/-])")
+    parts: list[str] = []
+    verbatim = 0
+    for piece in _TAG_OR_TEXT.split(instructions):
+        if piece.startswith("<"):
+            name = piece.strip("</> ").split(" ", 1)[0].lower()
+            if name in _VERBATIM:
+                verbatim += -1 if piece.startswith("</") else 1
+            parts.append(piece)
+        elif verbatim or not piece:
+            parts.append(piece)
+        else:  # text of the sanitised HTML: already escaped, and a duration holds nothing to escape
+            parts.append(token.sub(lambda match: str(show(match.group(1))), piece))
+    return Markup("".join(parts))
 
 
 def _context_lines(context: list[dict[str, Any]], process_id: str,
