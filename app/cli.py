@@ -36,6 +36,7 @@ DEMO_USERS: list[dict[str, Any]] = [
                 "Facilities", "DesktopSupport"]},
     {"username": "amy", "name": "Amy Approver", "password": "amy-demo-pw", "roles": ["approver", "requester"],
      "groups": ["ChangeManagers", "CAB", "EmergencyCAB", "BudgetOwners", "ServiceOwners"]},
+    {"username": "bob", "name": "Bob Budget", "password": "bob-demo-pw", "roles": ["approver"], "groups": ["BudgetOwners"]},
     {"username": "carl", "name": "Carl CAB", "password": "carl-demo-pw", "roles": ["approver"], "groups": ["CAB"]},
     {"username": "olga", "name": "Olga Owner", "password": "olga-demo-pw", "roles": ["process_owner"], "groups": []},
     {"username": "aude", "name": "Aude Auditor", "password": "aude-demo-pw", "roles": ["auditor"], "groups": []},

@@ -20,22 +20,25 @@ from app.schemas import (
 )
 
 from . import current_user, page_args, services, unit_of_work
-from .serialize import history_dict, instance_dict
+from .serialize import hidden_variables, history_dict, instance_dict
 
 blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _out(instance: Any) -> dict[str, Any]:
-    return instance_dict(instance, services().instances.open_tasks(instance))
+    """The instance as the caller may read it: without the variables hidden from them."""
+    hidden = hidden_variables(current_user(), [instance])[instance.id]
+    return instance_dict(instance, services().instances.open_tasks(instance), hidden)
 
 
 def _page_out(rows: list[Any]) -> list[dict[str, Any]]:
     """A page of instances as ``_out`` shows each, in a fixed number of queries whatever its size:
     the open tasks of all of them in one; their records' SLA in one more (``record_sla`` looks up
-    every instance the session holds at its first call)."""
+    every instance the session holds at its first call); the hidden variables in at most one."""
     open_tasks = services().instances.open_tasks_of(rows)
-    return [instance_dict(row, open_tasks[row.id]) for row in rows]
+    hidden = hidden_variables(current_user(), rows)
+    return [instance_dict(row, open_tasks[row.id], hidden[row.id]) for row in rows]
 
 
 @blp.route("")
@@ -80,7 +83,8 @@ class HistoryView(MethodView):
         svc = services()
         events = unit_of_work(lambda: svc.instances.history(user, instance_id))
         tasks = svc.instances.tasks_by_id(instance_id)
-        return {"instance_id": instance_id, "events": [history_dict(e, tasks) for e in events]}
+        hidden = hidden_variables(user, [svc.instances.get(user, instance_id)])[instance_id]
+        return {"instance_id": instance_id, "events": [history_dict(e, tasks, hidden) for e in events]}
 
 
 @blp.route("/<int:instance_id>/messages")

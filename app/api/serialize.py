@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
+from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance, User
 from app.services.instances import TaskSla
+from app.services.records import without_variables
 
 from . import services
 
@@ -35,15 +37,24 @@ def task_dict(task: HumanTask, sla: TaskSla | None = None) -> dict[str, Any]:
     }
 
 
-def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask]) -> dict[str, Any]:
-    """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant."""
+def hidden_variables(user: User, instances: list[ProcessInstance]) -> dict[int, frozenset[str]]:
+    """Per instance id, the data variables ``user`` may not read (``RecordService.hidden_variables``:
+    the process's internal ones, for anyone but staff). Every answer that carries an instance's or a
+    task's data, or an instance's history, leaves them out."""
+    return services().records.hidden_variables(user, instances)
+
+
+def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask],
+                  hidden: Collection[str] = ()) -> dict[str, Any]:
+    """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant.
+    Its ``data`` without the variables in ``hidden`` (``hidden_variables``)."""
     sla = services().tasks.record_sla(instance.id) if open_tasks else TaskSla()
     return {
         "id": instance.id,
         "process_id": instance.process_id,
         "version": instance.version,
         "status": instance.status,
-        "data": instance.data,
+        "data": without_variables(instance.data, hidden) if hidden else instance.data,
         "open_tasks": [task_dict(t, sla) for t in open_tasks],
         "started_by": instance.started_by.username if instance.started_by else None,
         "created_at": instance.created_at,
@@ -67,9 +78,13 @@ def version_dict(row: ProcessDefinition, deployed_by: str | None, running: int =
     }
 
 
-def history_dict(event: AuditEvent, tasks: dict[int, HumanTask]) -> dict[str, Any]:
+def history_dict(event: AuditEvent, tasks: dict[int, HumanTask], hidden: Collection[str] = ()) -> dict[str, Any]:
+    """One history event; the data it carries (submitted, started or retried with) without the
+    variables in ``hidden`` (``hidden_variables``)."""
     task = tasks.get(event.task_id) if event.task_id else None
     payload = event.payload or {}
+    if hidden and isinstance(payload.get("data"), dict):
+        payload = {**payload, "data": without_variables(payload["data"], hidden)}
     return {
         "seq": event.seq,
         "type": event.event_type,

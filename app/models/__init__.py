@@ -6,7 +6,16 @@ from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
-from .record import KnowledgeArticle, KnowledgeRevision, Notification, RecordSequence, Ticket, TicketComment, TicketLink
+from .record import (
+    KnowledgeArticle,
+    KnowledgeRevision,
+    Notification,
+    RecordSequence,
+    RecordWatcher,
+    Ticket,
+    TicketComment,
+    TicketLink,
+)
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
 from .user import Group, LoginFailure, Role, User, UserRole, WebSession, user_group
@@ -26,6 +35,7 @@ __all__ = [
     "KnowledgeRevision",
     "Notification",
     "RecordSequence",
+    "RecordWatcher",
     "Ticket",
     "TicketComment",
     "TicketLink",

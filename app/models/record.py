@@ -1,4 +1,4 @@
-"""Ticket records (INC/CHG/PRB/REQ), their links, comments and number sequences; knowledge
+"""Ticket records (INC/CHG/PRB/REQ), their links, comments, watchers and number sequences; knowledge
 articles; notifications."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .base import Base, intpk, str64, str128, str255, timestamp
@@ -140,6 +140,29 @@ class TicketComment(Base):
     author_name: Mapped[str128]
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[timestamp]
+
+
+class RecordWatcher(Base):
+    """Someone a record's process told about it: one user, or one group (its members as they are
+    when the record is read). Watchers read the record (``RecordService.may_see``) but act on it no
+    more than they could without watching. Added by a diagram's ``notify`` step; never removed.
+
+    Exactly one of ``user_id`` and ``group_name`` is set; each user and each group watches a record
+    once (NULLs are distinct, so each unique constraint holds for its own kind of row only).
+    """
+
+    __tablename__ = "record_watcher"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "user_id", name="uq_record_watcher_ticket_user"),
+        UniqueConstraint("ticket_id", "group_name", name="uq_record_watcher_ticket_group"),
+        CheckConstraint("(user_id IS NULL) <> (group_name IS NULL)", name="one_watcher"),
+    )
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    group_name: Mapped[str | None] = mapped_column(String(128))
+    added_at: Mapped[timestamp]
 
 
 class KnowledgeArticle(Base):

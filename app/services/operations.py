@@ -49,7 +49,8 @@ def linkable_records(services: Services, user: User, numbers: Iterable[Any], kin
         number = str(given).strip().upper()
         if number and number not in wanted:
             wanted.append(number)
-    visible = services.records.visible_by_number(user, wanted)  # one query, however many numbers
+    # one query, however many numbers; a record the user only watches is read, not linked
+    visible = services.records.visible_by_number(user, wanted, watched=False)
     for number in wanted:
         other = visible.get(number)
         if other is None:
@@ -181,16 +182,26 @@ class PlatformOperations:
         return {"count": count}
 
     def op_notify(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Tell ``user`` and/or the members of ``group`` (``subject``, ``body``). With a record, the
+        user and the group become its watchers (``RecordService.watch``): told about the record,
+        they may read it. Who was added is audited with the notification (``watchers``)."""
         notifier = self.services.notifications
-        recipients: list[Person] = [u for u in [notifier.user(params.get("user"))] if u is not None]
+        person = notifier.user(params.get("user"))
+        recipients: list[Person] = [person] if person is not None else []
         recipients += notifier.members(params.get("group"))
         subject = str(params.get("subject") or "")
+        ticket = self.ticket
         count = notifier.notify(recipients, "process.notify", subject, str(params.get("body") or subject),
-                                ticket=self.ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
+                                ticket=ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
+        payload: dict[str, Any] = {"to_user": params.get("user"), "to_group": params.get("group"),
+                                   "subject": subject, "recipients": count}
+        if ticket is not None:
+            group = params.get("group")
+            added = self.services.records.watch(ticket, user=person, group=str(group) if group else None)
+            if added["users"] or added["groups"]:
+                payload["watchers"] = {"number": ticket.number, **added}
         self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
-                                   payload={"to_user": params.get("user"), "to_group": params.get("group"),
-                                            "subject": subject, "recipients": count},
-                                   actor_name="engine" if self.actor is None else None)
+                                   payload=payload, actor_name="engine" if self.actor is None else None)
         return {"notified": count}
 
     def op_get_group_members(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,15 @@ Rules (issue #2, item 6):
   their running-instance counts and the process pages are read by the staff who run, own or audit
   the processes (``DEFINITION_READER_ROLES``): a diagram holds the desk's rules (approval
   thresholds, routing, scripts) that requesters and approvers have no need to read;
+- a record's watchers (the users and groups a step of its process told about it, ``notify``)
+  read it, as anyone it reaches does, but act on it no more than before they watched it: a
+  comment or a link to it by someone who only watches it is refused (``RecordService.may_see``
+  with ``watched=False`` is the rule of acting);
+- internal data (``reads_internal_data``): a process's record mapping may name its working
+  variables ``internal`` (an agent's triage notes, a change's assessment notes). Only the staff
+  who read every record (``INTERNAL_DATA_ROLES``: agents, process owners, admins, auditors) read
+  them in an instance's or task's data and in its history; requesters and approvers get the data
+  without them, but for the fields of the task form they are shown (``RecordService.hidden_variables``);
 - an object the caller may not see answers 404 (no existence leak), one they see but may not
   change answers 403.
 """
@@ -52,6 +61,9 @@ TASK_GROUP_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
 CANCEL_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
 #: Roles that read process definitions: their XML, versions and running counts.
 DEFINITION_READER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+#: Who reads the variables a process marks internal (its record mapping's ``internal``): the staff who
+#: read every record (``records.STAFF_ROLES``). Not requesters, not approvers.
+INTERNAL_DATA_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
 #: Record statuses before anyone works on the record: its requester may still withdraw it.
 WITHDRAWABLE_STATUSES = frozenset({"new", "submitted", "awaiting_approval"})
 
@@ -62,6 +74,11 @@ def is_admin(user: User) -> bool:
 
 def may_read_definitions(user: User) -> bool:
     return user.has_role(*DEFINITION_READER_ROLES)
+
+
+def reads_internal_data(user: User) -> bool:
+    """The user reads a process's internal variables (``INTERNAL_DATA_ROLES``)."""
+    return user.has_role(*INTERNAL_DATA_ROLES)
 
 
 def is_read_only(user: User) -> bool:

@@ -14,6 +14,13 @@ record comment by the step's actor (by the process, for a step nobody acted in).
 Cancelling a record's process (``cancel``) closes the record with status ``cancelled`` whatever
 the mapping's closed statuses: the process that would have set its status is gone.
 
+Watchers (``watch``): the users and groups a process step told about a record (a diagram's
+``notify``) read it from then on (``may_see``, and ``_visible`` in SQL: one rule), but act on it
+no more than before: comments and links to it are refused to someone who only watches it.
+
+A mapping's ``internal`` names working variables (an agent's triage notes) that only
+``policy.INTERNAL_DATA_ROLES`` read in instance and task data (``hidden_variables``).
+
 Links are directed and typed; each type states one relation between the two records (see
 ``LINK_RELATIONS``). A pair of records may hold several relations (related to, and caused by), but
 each relation once: a link stating what another already states, from either end, is not added.
@@ -26,6 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from app.clock import Clock
@@ -34,10 +42,12 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogItem,
     DefinitionFile,
+    Group,
     HumanTask,
     ProcessDefinition,
     ProcessInstance,
     RecordSequence,
+    RecordWatcher,
     Role,
     SlaClock,
     Ticket,
@@ -152,6 +162,28 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
     comments = mapping.get("comments", [])
     if not isinstance(comments, list) or not all(isinstance(v, str) and v.isidentifier() for v in comments):
         fail("comments", "comments must be a list of data variable names")
+    internal = mapping.get("internal", [])
+    if not isinstance(internal, list) or not all(isinstance(v, str) and v.isidentifier() for v in internal):
+        fail("internal", "internal must be a list of data variable names")
+    # What the record shows (its fields, details and comments) is read by whoever sees the record:
+    # a variable copied there is not internal, and saying it is would promise what is not kept.
+    shown = {*fields.values(), *details.values(), *comments}
+    for variable in internal:
+        if variable in shown:
+            fail("internal", f"{variable} is copied onto the record (fields, details or comments), "
+                             "which everyone who sees the record reads: it cannot be internal")
+
+
+def internal_variables(mapping: Mapping[str, Any] | None) -> frozenset[str]:
+    """The data variables a record mapping marks ``internal``: staff working notes that only
+    ``policy.INTERNAL_DATA_ROLES`` read (checked at deploy by ``check_mapping``)."""
+    names = (mapping or {}).get("internal") or []
+    return frozenset(str(name) for name in names) if isinstance(names, list) else frozenset()
+
+
+def without_variables(data: Mapping[str, Any] | None, hidden: Collection[str]) -> dict[str, Any]:
+    """``data`` without the variables named in ``hidden`` (a new dict; ``data`` is left alone)."""
+    return {key: value for key, value in (data or {}).items() if key not in hidden}
 
 
 def relation_side(link_type: str, from_source: bool) -> tuple[str, str]:
@@ -267,6 +299,16 @@ def task_reaches(user: User) -> Any:
     if groups:
         mine.append(and_(_unset(HumanTask.assigned_user), HumanTask.candidate_group.in_(groups)))
         mine.append(and_(_unset(HumanTask.assigned_user), _unset(HumanTask.candidate_group), HumanTask.lane.in_(groups)))
+    return or_(*mine)
+
+
+def watched_by(user: User) -> Any:
+    """The condition (over RecordWatcher) of the watches that are ``user``'s: as themselves, or as a
+    member of a watching group (whatever their roles: the process told the group)."""
+    mine = [RecordWatcher.user_id == user.id]
+    groups = sorted(user.group_names)
+    if groups:
+        mine.append(RecordWatcher.group_name.in_(groups))
     return or_(*mine)
 
 
@@ -436,18 +478,88 @@ class RecordService:
 
     # -- visibility -----------------------------------------------------------------------------------
 
-    def may_see(self, user: User, ticket: Ticket) -> bool:
+    def may_see(self, user: User, ticket: Ticket, *, watched: bool = True) -> bool:
         """Staff (``STAFF_ROLES``) see every record; anyone else the records they requested, that are
-        assigned to them or their group, and those whose process has or had a task for them
-        (``task_reaches``: an approver's vote, say)."""
+        assigned to them or their group, those whose process has or had a task for them
+        (``task_reaches``: an approver's vote, say) and, with ``watched``, those they or one of their
+        groups watch (``watch``: a process step told them about it).
+
+        ``watched`` False is the rule of acting on a record (commenting, linking to it): a watcher
+        reads the record and no more. ``_visible`` is the same rule in SQL."""
         if user.has_role(*STAFF_ROLES):
             return True
         if (ticket.requester_id == user.id or ticket.assignee_id == user.id
                 or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names)):
             return True
-        return ticket.instance_id is not None and self.session.scalar(
-            select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == ticket.instance_id).limit(1)
+        if ticket.instance_id is not None and self.session.scalar(
+                select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == ticket.instance_id).limit(1)
+        ) is not None:
+            return True
+        return watched and self.session.scalar(
+            select(RecordWatcher.id).where(RecordWatcher.ticket_id == ticket.id, watched_by(user)).limit(1)
         ) is not None
+
+    def watch(self, ticket: Ticket, *, user: Person | None = None, group: str | None = None) -> dict[str, list[str]]:
+        """Add ``user`` and the group named ``group`` (if there is one) to the record's watchers,
+        each once: they read the record from now on (``may_see``). Returns who was added
+        (``{"users": [usernames], "groups": [names]}``, empty lists for those already watching);
+        the caller audits it with the step that told them."""
+        added: dict[str, list[str]] = {"users": [], "groups": []}
+        current = self.session.execute(select(RecordWatcher.user_id, RecordWatcher.group_name)
+                                       .where(RecordWatcher.ticket_id == ticket.id)).all()
+        now = self.clock.now()
+        if user is not None and user.id not in {row.user_id for row in current}:
+            if self._add_watcher(RecordWatcher(ticket_id=ticket.id, user_id=user.id, added_at=now)):
+                added["users"].append(user.username)
+        if (group and group not in {row.group_name for row in current}
+                and self.session.scalar(select(Group.id).where(Group.name == group)) is not None):
+            if self._add_watcher(RecordWatcher(ticket_id=ticket.id, group_name=group, added_at=now)):
+                added["groups"].append(group)
+        return added
+
+    def _add_watcher(self, row: RecordWatcher) -> bool:
+        """Insert one watcher; False if a concurrent step added the same one first (the unique
+        constraint): it watches either way, and the step goes on."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+                self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def watchers(self, ticket: Ticket) -> dict[str, list[str]]:
+        """The record's watchers: ``{"users": [usernames], "groups": [names]}``, each sorted."""
+        users = self.session.scalars(select(User.username).join(RecordWatcher, RecordWatcher.user_id == User.id)
+                                     .where(RecordWatcher.ticket_id == ticket.id))
+        groups = self.session.scalars(select(RecordWatcher.group_name).where(
+            RecordWatcher.ticket_id == ticket.id, RecordWatcher.group_name.is_not(None)))
+        return {"users": sorted(users), "groups": sorted(g for g in groups if g)}
+
+    def _refuse_watching_only(self, user: User, action: str, ticket: Ticket) -> None:
+        """PermissionDenied (audited) if ``user`` sees ``ticket`` only as a watcher: watching is reading."""
+        if not self.may_see(user, ticket, watched=False):
+            self.audit.refuse(user, action, reason="watcher only", number=ticket.number, instance_id=ticket.instance_id)
+            doing = {"comment": "comment on", "link": "link to"}.get(action, action)
+            raise PermissionDenied(f"you watch {ticket.number}: its watchers read it but do not {doing} it")
+
+    # -- internal data ------------------------------------------------------------------------------
+
+    def hidden_variables(self, user: User, instances: Iterable[ProcessInstance]) -> dict[int, frozenset[str]]:
+        """Per instance id, the data variables ``user`` may not read in its data, its tasks' data and
+        its history: none for ``policy.reads_internal_data``; for anyone else the variables its
+        process marks ``internal`` (``internal_variables``) in the instance's own version's record
+        mapping or in the latest version's, so that a variable marked later is hidden in the
+        instances started before too. One query for all the instances."""
+        listed = list(instances)
+        if not listed or policy.reads_internal_data(user):
+            return {instance.id: frozenset() for instance in listed}
+        latest = dict(self.session.execute(
+            select(ProcessDefinition.process_id, ProcessDefinition.record_mapping)
+            .where(ProcessDefinition.process_id.in_(sorted({i.process_id for i in listed})),
+                   ProcessDefinition.is_latest.is_(True))).tuples().all())
+        return {instance.id: internal_variables(instance.definition.record_mapping)
+                | internal_variables(latest.get(instance.process_id)) for instance in listed}
 
     def get(self, user: User, number: str, action: str = "read") -> Ticket:
         ticket = self.session.scalar(select(Ticket).where(Ticket.number == number.upper()))
@@ -459,13 +571,13 @@ class RecordService:
             raise NotFound(f"no record {number}")
         return ticket
 
-    def visible_by_number(self, user: User, numbers: Collection[str]) -> dict[str, Ticket]:
+    def visible_by_number(self, user: User, numbers: Collection[str], *, watched: bool = True) -> dict[str, Ticket]:
         """``{number: record}`` of the records named by ``numbers`` (as stored: upper case) that
-        ``user`` may see (``may_see``), read in one query; a number of a record that does not
-        exist or that the user may not see is absent."""
+        ``user`` may see (``may_see``, with its ``watched``), read in one query; a number of a
+        record that does not exist or that the user may not see is absent."""
         if not numbers:
             return {}
-        query = self._visible(user, select(Ticket).where(Ticket.number.in_(sorted(set(numbers)))))
+        query = self._visible(user, select(Ticket).where(Ticket.number.in_(sorted(set(numbers)))), watched=watched)
         return {ticket.number: ticket for ticket in self.session.scalars(query)}
 
     def visible_numbers(self, user: User, instance_ids: Collection[int]) -> dict[int, str]:
@@ -479,14 +591,17 @@ class RecordService:
         """``query`` (over Ticket) narrowed to the records ``user`` may see."""
         return self._visible(user, query)
 
-    def _visible(self, user: User, query: Select[Any]) -> Select[Any]:
+    def _visible(self, user: User, query: Select[Any], *, watched: bool = True) -> Select[Any]:
+        """``may_see`` in SQL: ``query`` (over Ticket) narrowed to the records ``user`` sees."""
         if user.has_role(*STAFF_ROLES):
             return query
         groups = sorted(user.group_names)
-        return query.where(or_(Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
-                               Ticket.assignment_group.in_(groups) if groups else false(),
-                               select(HumanTask.id).where(task_reaches(user),
-                                                          HumanTask.instance_id == Ticket.instance_id).exists()))
+        seen = [Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
+                Ticket.assignment_group.in_(groups) if groups else false(),
+                select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == Ticket.instance_id).exists()]
+        if watched:
+            seen.append(select(RecordWatcher.id).where(RecordWatcher.ticket_id == Ticket.id, watched_by(user)).exists())
+        return query.where(or_(*seen))
 
     def list_tickets(self, user: User, filters: Mapping[str, Any], sort: str, page: int, per_page: int) -> tuple[list[Ticket], int]:
         query: Select[Any] = select(Ticket)
@@ -722,6 +837,7 @@ class RecordService:
     def comment(self, user: User, number: str, body: str) -> TicketComment:
         ticket = self.get(user, number, action="comment")
         self._refuse_read_only(user, "comment", ticket)
+        self._refuse_watching_only(user, "comment", ticket)
         return self.add_comment(user, ticket, body)
 
     def _refuse_read_only(self, user: User, action: str, ticket: Ticket) -> None:
@@ -779,6 +895,7 @@ class RecordService:
             self.audit.refuse(user, "link", reason="not allowed", number=source.number, instance_id=source.instance_id)
             raise PermissionDenied("only staff or the requester may link this record")
         target = self.get(user, other, action="link")
+        self._refuse_watching_only(user, "link", target)
         return self._link(user, source, target, link_type)
 
     def cancel(self, ticket: Ticket, actor: User, reason: str | None = None) -> dict[str, Any]:

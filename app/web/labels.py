@@ -61,10 +61,12 @@ DETAIL_LABELS: dict[str, Any] = {
     "fix_change_status": _l("Fixing change status"),
     "implementer": _l("Implementer"), "planned_start": _l("Planned start"), "planned_end": _l("Planned end"),
     "actual_start": _l("Actual start"), "actual_end": _l("Actual end"), "result": _l("Result"),
-    "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"), "rejection_reason": _l("Reason for rejection"),
+    "verified_by": _l("Verified by"), "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"),
+    "rejection_reason": _l("Reason for rejection"),
     "risk": _l("Risk"), "reason": _l("Reason"), "implemented_by": _l("Implemented by"),
     "revision_count": _l("Revisions"), "item": _l("Catalog item"), "quantity": _l("Quantity"), "cost": _l("Cost"),
-    "approval": _l("Approval"), "approved_by": _l("Decided by"), "approval_comment": _l("Approval comment"),
+    "approval": _l("Approval"), "approved_by": _l("Approved by"), "rejected_by": _l("Rejected by"),
+    "approval_comment": _l("Approval comment"),
     "fulfilment_notes": _l("Fulfilment notes"), "rating": _l("Rating"), "rating_comment": _l("Rating comment"),
 }
 

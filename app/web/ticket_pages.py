@@ -166,7 +166,9 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         return {"ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
-                "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket]))}
+                "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
+                # told about the record by its process, not on it: they read it, nothing more
+                "watching_only": not svc.records.may_see(user, ticket, watched=False)}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]

@@ -129,7 +129,7 @@ def assert_approval_task(task: UserTaskView, requester: str) -> None:
     assert task.form == "request-approve.json" and task.ui_form == "request-approve.ui.json"
     assert task.properties["excludeUsersVars"] == "requester"
     assert task.properties["excludeReason"] == SELF_APPROVAL
-    assert task.properties["setUserVar"] == "approved_by"
+    assert task.properties["setUserVar"] == "decided_by"
     assert excluded_users(task.properties, task.data) == {requester}
     assert task.data["ticket_status"] == "submitted"
 
@@ -288,7 +288,7 @@ def test_item_without_approval_goes_straight_to_fulfilment(h: Harness):
     assert record["status"] == "closed" and record["assignee"] == "fred"
     assert record["details"] == {
         "item": "MSG-SHARED-MAILBOX", "quantity": 1, "cost": 0, "approval": "none", "approved_by": None,
-        "approval_comment": "", "fulfilment_notes": "Delivered and handed over in person.",
+        "rejected_by": None, "approval_comment": "", "fulfilment_notes": "Delivered and handed over in person.",
         "rating": 4, "rating_comment": "Quick and friendly.", "closed_reason": None}
     assert "approve_manager" not in run.history_path() and "approve_budget" not in run.history_path()
 
@@ -305,7 +305,7 @@ def test_line_manager_approves_then_fulfilment_and_confirmation(h: Harness):
     assert "Standard laptop" in text and "950 EUR" in text and "battery is swollen" in text
 
     run = h.complete(run, "approve_manager", {"approved": True, "approval_comment": "Go ahead."}, "mona")
-    assert h.record(run)["details"]["approved_by"] == "mona"
+    assert (h.record(run)["details"]["approved_by"], h.record(run)["details"]["rejected_by"]) == ("mona", None)
     run = fulfil_and_confirm(h, run, "DesktopSupport")
     record = h.record(run)
     assert record["status"] == "closed"
@@ -319,7 +319,9 @@ def test_line_manager_rejects(h: Harness):
     assert run.status == "completed" and run.user_tasks() == []
     record = h.record(run)
     assert record["status"] == "rejected"
-    assert record["details"]["approved_by"] == "mona"
+    # mona decided against it: she is on record as its rejecter, not its approver
+    assert (record["details"]["rejected_by"], record["details"]["approved_by"]) == ("mona", None)
+    assert record["details"]["closed_reason"] == "rejected by mona: Remote work is not agreed for this role."
     assert record["details"]["approval_comment"] == "Remote work is not agreed for this role."
     assert "fulfil_and_confirm" not in run.history_path()
     assert run.history_path()[-2:] == ["reject", "end_rejected"]

@@ -145,7 +145,7 @@ def finish(h: Harness, run: WorkflowRun, implementer: str = "ivan", verified: bo
     verify = h.task(run, "verify")
     assert verify.lane == "Requesters"
     assert verify.properties["assignedUserVar"] == "requester"
-    assert verify.properties["setUserVar"] == "confirmed_by"
+    assert verify.properties["setUserVar"] == "verified_by"
     with pytest.raises(NotAllowed):
         h.check_allowed(verify, implementer)
     run = h.complete(run, "verify", h.requester, {"verified": verified, "verification_notes": "Mail flows."})
@@ -269,7 +269,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(h: Harness):
     assert rec["details"] == {
         "implementer": "ivan", "planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z",
         "actual_start": "2026-03-11T20:05:00Z", "actual_end": "2026-03-11T21:10:00Z", "result": "successful",
-        "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "risk": "low",
+        "verified_by": "rita", "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "risk": "low",
         "reason": "Version 8 is out of support in April.", "implemented_by": "ivan", "revision_count": 0,
     }
     assert run.history_path().count("assess") == 1
@@ -464,7 +464,8 @@ def test_failed_verification_is_rolled_back_and_reviewed(h: Harness, restored: b
     run = h.start(change("standard"))
     run = finish(h, run, verified=False)
     assert status(run) == "rolling_back" and run.data["result"] == "verification_failed"
-    assert run.data["confirmed_by"] == "rita"
+    # rita verified it and found it broken: she confirmed nothing
+    assert run.data["verified_by"] == "rita" and run.data["confirmed_by"] is None
     rollback = h.task(run, "rollback")
     assert rollback.lane == "Implementers"
     run = h.complete(run, "rollback", "isla", {"rollback_notes": "Snapshot restored.", "rollback_successful": restored})
@@ -472,7 +473,8 @@ def test_failed_verification_is_rolled_back_and_reviewed(h: Harness, restored: b
     run = h.complete(run, "review", "mona", {"review_notes": "Rolled back.", "lessons": "Test the upgrade first."})
     assert run.status == "completed" and status(run) == "closed"
     rec = record(run)
-    assert rec["details"]["result"] == result and rec["details"]["confirmed_by"] == "rita"
+    assert rec["details"]["result"] == result
+    assert rec["details"]["verified_by"] == "rita" and rec["details"]["confirmed_by"] is None
     assert "rollback" in run.history_path()
 
 

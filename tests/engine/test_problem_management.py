@@ -312,10 +312,11 @@ def test_fix_in_progress_while_the_fix_change_is_raised_implemented_and_verified
     assert verify.data["ticket_status"] == "fix_in_progress"
     assert verify.data["fix_change_outcome"] == "implemented"
     assert "CHG-000001" in render_instructions(verify.instructions, verify.data)
-    assert "is implemented (change status: review)" in render_instructions(verify.instructions, verify.data)
+    assert "is implemented (change result: successful)" in render_instructions(verify.instructions, verify.data)
     assert run.next_timer_at() is None  # nothing more to look at
     record = h.record(run)
-    assert record["status"] == "fix_in_progress" and record["details"]["fix_change_status"] == "review"
+    # the verdict, not the status "review" the change will leave unheard-of (it is no longer followed)
+    assert record["status"] == "fix_in_progress" and record["details"]["fix_change_status"] == "successful"
 
     run = h.complete(run, "verify_fix", {"fix_verified": True, "verification_notes": "No disconnects for a week."},
                      "pam")
@@ -405,7 +406,8 @@ def test_the_fix_cannot_be_verified_or_closed_while_its_change_is_open(h: Harnes
 
     run = h.recheck(run, "CHG-000001", CLOSED)  # implemented and already closed: just as good
     verify = h.task(run, "verify_fix")
-    assert verify.data["fix_change_status"] == "closed" and run.next_timer_at() is None
+    # the verdict, however far the change had gone when it was read
+    assert verify.data["fix_change_status"] == "successful" and run.next_timer_at() is None
     run = h.complete(run, "verify_fix", {"fix_verified": True}, "pam")
     close(h, run)
 
@@ -462,7 +464,7 @@ def test_the_verify_form_shows_the_change_and_keeps_it(h: Harness):
     # read-only: what is sent for them is ignored, the task's data is kept
     clean = validate_submission(schema, ui, {"fix_verified": True, "fix_change": "CHG-999999",
                                              "fix_change_status": "closed"}, verify.data)
-    assert (clean["fix_change"], clean["fix_change_status"]) == ("CHG-000001", "review")
+    assert (clean["fix_change"], clean["fix_change_status"]) == ("CHG-000001", "successful")
     # a failed verification still needs its notes
     with pytest.raises(ValidationFailed) as info:
         validate_submission(schema, ui, {"fix_verified": False}, verify.data)

@@ -359,7 +359,9 @@ def test_line_manager_rejects(desk: Desk):
     record = desk.record(number, "rita")
     assert record["status"] == "rejected" and record["closed_at"] is not None and record["resolved_at"] is None
     assert record["details"]["approval_comment"] == "Home working is not agreed for your role."
-    assert record["details"]["approved_by"] == "mona" and record["open_tasks"] == []
+    # mona decided against it: she is on record as its rejecter, not as its approver
+    assert record["details"]["rejected_by"] == "mona" and "approved_by" not in record["details"]
+    assert record["open_tasks"] == []
     assert record["details"]["closed_reason"] == "rejected by mona: Home working is not agreed for your role."
     told = [n for n in desk.notifications("rita") if n["record"] == number]
     assert [n["subject"] for n in told if "rejected" in n["subject"]] == [f"{number} rejected: {record['title']}"]
@@ -397,7 +399,8 @@ def test_a_costly_order_of_a_manager_item_goes_to_the_budget_owner_who_rejects(d
     desk.complete(number, "approve_budget", "bob", {"approved": False, "approval_comment": "Two licences are enough."})
     record = desk.record(number, "rita")
     assert record["status"] == "rejected" and record["closed_at"] is not None
-    assert (record["details"]["approval_comment"], record["details"]["approved_by"]) == ("Two licences are enough.", "bob")
+    assert (record["details"]["approval_comment"], record["details"]["rejected_by"]) == ("Two licences are enough.", "bob")
+    assert "approved_by" not in record["details"]
     refused = desk.client.post(f"/api/v1/tasks/{desk.task_id(order(desk, 'SW-LICENCE')['number'], 'approve_budget')}/complete",
                                headers=desk.auth("bob"), json={"data": {"approved": False, "approval_comment": "  "}})
     assert refused.status_code == 422

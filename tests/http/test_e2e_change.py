@@ -168,7 +168,7 @@ def test_standard_change_is_pre_approved_and_goes_to_closed(desk: Desk):
     implement_and_verify(desk, number)
     record = desk.record(number)
     assert record["status"] == "review" and record["details"]["result"] == "successful"
-    assert record["details"]["confirmed_by"] == "alex"
+    assert record["details"]["confirmed_by"] == "alex" and record["details"]["verified_by"] == "alex"
     review(desk, number)
 
     record = desk.record(number)
@@ -225,7 +225,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(desk: Desk, cloc
     assert record["details"] == {
         "implementer": "ivan", "planned_start": SCHEDULE["planned_start"], "planned_end": SCHEDULE["planned_end"],
         "actual_start": IMPLEMENT["actual_start"], "actual_end": IMPLEMENT["actual_end"], "result": "successful",
-        "confirmed_by": "alex", "approvers": ["cora"], "risk": "low", "reason": CHANGE["reason"],
+        "verified_by": "alex", "confirmed_by": "alex", "approvers": ["cora"], "risk": "low", "reason": CHANGE["reason"],
         "implemented_by": "ivan", "revision_count": 0,
     }
     assert status_trail(desk, instance_id) == ["assessment", "awaiting_approval", "scheduled", "implementing",
@@ -239,7 +239,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(desk: Desk, cloc
     assert data["manager_approve"]["approved"] is True and data["manager_approve"]["approval_comment"] == "Fine."
     assert data["schedule"] == SCHEDULE
     assert data["implement"] == {**IMPLEMENT, "implementer_done_by": "ivan"}  # setUserVar
-    assert data["verify"] == {"verified": True, "verification_notes": "Mail flows.", "confirmed_by": "alex"}
+    assert data["verify"] == {"verified": True, "verification_notes": "Mail flows.", "verified_by": "alex"}
     assert data["review"] == {"review_notes": "Done in the window.", "lessons": "None."}
     # the outsiders' attempts on the assessment are on record
     assert [(who, action) for who, action, _ in refusals(desk, instance_id)] == [
@@ -487,7 +487,9 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
     implement_and_verify(desk, number, verified=False)
     record = desk.record(number, "alex")
     assert record["status"] == "rolling_back" and record["details"]["result"] == "verification_failed"
-    assert record["details"]["confirmed_by"] == "alex" and record["closed_at"] is None
+    # alex verified it and found it broken: he is its verifier and confirmed nothing
+    assert record["details"]["verified_by"] == "alex" and "confirmed_by" not in record["details"]
+    assert record["closed_at"] is None
     assert desk.ready(number) == ["rollback"]
     # the implementers roll back, not the requester or the change managers
     rollback = desk.task_id(number, "rollback", "ivan")
@@ -506,7 +508,7 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
     done = completions(desk, instance_id)
     assert [(b, w) for b, w, _ in done] == [("schedule", "cora"), ("implement", "ivan"), ("verify", "alex"),
                                             ("rollback", "ivan"), ("review", "cora")]
-    assert done[2][2] == {"verified": False, "verification_notes": "Outbound mail bounces.", "confirmed_by": "alex"}
+    assert done[2][2] == {"verified": False, "verification_notes": "Outbound mail bounces.", "verified_by": "alex"}
     assert done[3][2] == {"rollback_notes": "Snapshot restored.", "rollback_successful": restored}
     assert refusals(desk, instance_id) == [("ivan", "read", "not visible"), ("alex", "complete", "not visible"),
                                            ("cora", "complete", "not visible")]

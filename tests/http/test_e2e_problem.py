@@ -292,7 +292,7 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     hidden_from(desk, number, "verify_fix", "nina", "alex", "rita")
     verify = task_view(desk, number, "verify_fix", "paul")
     assert "Change <strong>CHG-000001</strong>, raised to fix" in verify["instructions"]
-    assert "is implemented (change status: review)" in verify["instructions"]
+    assert "is implemented (change result: successful)" in verify["instructions"]
     desk.complete(number, "verify_fix", "paul", VERIFY_FAILED)
 
     # the fix failed: back to the same group's analysis queue
@@ -467,11 +467,12 @@ def test_the_problem_waits_for_its_fix_change_and_cannot_be_verified_or_closed_m
     desk.complete("CHG-000001", "verify", "nina", {"verified": True, "verification_notes": "Stable under load."})
 
     record = desk.record(number)
-    assert (record["status"], record["details"]["fix_change_status"]) == ("fix_in_progress", "review")
+    # the verdict: the change is in its review now, and closes without the problem hearing of it
+    assert (record["status"], record["details"]["fix_change_status"]) == ("fix_in_progress", "successful")
     assert desk.ready(number) == ["verify_fix"]
     task = task_view(desk, number, "verify_fix", "paul")
-    assert task["data"]["fix_change"] == "CHG-000001" and task["data"]["fix_change_status"] == "review"
-    assert "is implemented (change status: review)" in task["instructions"]
+    assert task["data"]["fix_change"] == "CHG-000001" and task["data"]["fix_change_status"] == "successful"
+    assert "is implemented (change result: successful)" in task["instructions"]
     assert any(n["subject"].startswith("New task: Verify fix") for n in desk.notifications("paul"))
     desk.complete(number, "verify_fix", "paul", VERIFY_PASSED)
     assert desk.record(number)["status"] == "resolved" and desk.ready(number) == ["close_problem"]

@@ -92,7 +92,7 @@ def test_the_fulfiller_sees_the_order_and_its_approval_in_chinese(web_factory, d
     assert "请求详情" in page
     shown = context_of(page)
     assert shown["请求人"] == "rita" and shown["数量"] == "1" and "950" in shown["费用"]
-    assert shown["审批人"] == "mona" and shown["审批意见"] == "Agreed."
+    assert shown["批准人"] == "mona" and shown["审批意见"] == "Agreed."  # approved_by: "Approved by"
     assert shown["用于替换现有笔记本电脑"] == "是"  # the form's titles and a plain Yes / No in the page's language
     assert shown["键盘布局"] == "英国" and shown["交付地点"] == "Building B, floor 2"
     assert "Fulfilment notes" not in shown and "履行说明" not in shown  # the fulfil form asks for them

@@ -8,7 +8,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/catalog_reques
   ``quantity``.
 - the approval route comes from processes/catalog_approval.dmn: ``none``, ``line_manager`` (the
   requester's manager; the budget owners when there is none) or ``budget_owner``. Nobody approves
-  their own request.
+  their own request. ``decided_by`` (the approval task's setUserVar) is who decided; the record
+  shows them as ``approved_by`` when they approved and as ``rejected_by`` when they rejected, so a
+  rejected request names nobody as its approver.
 - statuses (``ticket_status``): submitted -> [rejected] | fulfilment -> awaiting_confirmation
   -> closed; "not received" goes back to fulfilment.
 - Fulfilment and confirmation are an embedded subprocess with standardLoopCharacteristics: it
@@ -58,7 +60,9 @@ except NameError:
 # Fields later steps fill in; set here so every gateway and the record mapping can read them.
 approval = None
 approved = None
+decided_by = None
 approved_by = None
+rejected_by = None
 approval_comment = ""
 closed_reason = None
 line_manager = None
@@ -84,6 +88,12 @@ line_manager = manager_lookup["manager"]
 if not line_manager or line_manager == requester:
     line_manager = None
     approval = "budget_owner"
+"""
+
+# Who decided goes under the name of what they decided (see the module docstring).
+DECIDED = """\
+approved_by = decided_by if approved else None
+rejected_by = None if approved else decided_by
 """
 
 APPROVE_INSTRUCTIONS = (
@@ -136,7 +146,7 @@ def fulfil_cycle() -> Diagram:
 # The record's closed reason says who rejected it and why (the approver's comment, when given).
 REJECT = (
     'ticket_status = "rejected"\n'
-    'closed_reason = "rejected by " + str(approved_by or "the approver") + ((": " + approval_comment.strip()) '
+    'closed_reason = "rejected by " + str(rejected_by or "the approver") + ((": " + approval_comment.strip()) '
     'if (approval_comment or "").strip() else "")'
 )
 
@@ -172,8 +182,9 @@ def build() -> Diagram:
             "assignedUserVar": "line_manager",
             "excludeUsersVars": "requester",
             "excludeReason": SELF_APPROVAL,
-            "setUserVar": "approved_by",
+            "setUserVar": "decided_by",
         },
+        postscript=DECIDED,
         instructions=APPROVE_INSTRUCTIONS,
     )
     d.node(
@@ -183,8 +194,9 @@ def build() -> Diagram:
             "formUiSchemaFilename": "request-approve.ui.json",
             "excludeUsersVars": "requester",
             "excludeReason": SELF_APPROVAL,
-            "setUserVar": "approved_by",
+            "setUserVar": "decided_by",
         },
+        postscript=DECIDED,
         instructions=APPROVE_INSTRUCTIONS,
     )
     d.node("is_approved", "xor", "Approved?", lane=DESK, col=10, row=1)

@@ -24,6 +24,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
 - ``rejection_reason`` (and ``rejected_by``) hold the latest rejection while the change is rejected
   and revised; a later round that approves clears them, so an approved change shows no reason for
   a rejection that no longer stands (the audit history keeps it, ``revision_count`` counts it).
+- ``verified_by`` is who verified the implemented change (the requester), whether it works or
+  not; ``confirmed_by`` is set to them only when they confirm it works (result "successful"), so
+  a change rolled back after a failed verification names no one as having confirmed it.
 - The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
 
@@ -102,6 +105,7 @@ revision_count = 0
 result = None
 actual_start = None
 actual_end = None
+verified_by = None
 confirmed_by = None
 implementer_done_by = None
 """
@@ -257,12 +261,16 @@ if not implementer:
 ticket_status = "verifying"
 """
 
+# verified_by (the task's setUserVar) is whoever verified, whatever the outcome; confirmed_by is
+# only set when they confirmed the change works, so a failed verification confirms nothing.
 VERIFIED = """\
 if verified:
+    confirmed_by = verified_by
     result = "successful"
     ticket_status = "review"
     assignment_group = "ChangeManagers"
 else:
+    confirmed_by = None
     result = "verification_failed"
     ticket_status = "rolling_back"
 """
@@ -442,7 +450,7 @@ def build() -> Diagram:
     )
     d.node(
         "verify", "user", "Verify change", lane=REQUESTERS, col=9.5,
-        properties={**_form("change-verify"), "assignedUserVar": "requester", "setUserVar": "confirmed_by"},
+        properties={**_form("change-verify"), "assignedUserVar": "requester", "setUserVar": "verified_by"},
         postscript=VERIFIED,
         instructions=(
             "Your change **{{ title }}** was implemented ({{ actual_start }} to {{ actual_end }}):\n\n"

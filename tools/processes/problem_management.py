@@ -14,9 +14,11 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   ``fix_change_check_interval`` while it is open. Only an implemented change (result "successful") lets the problem manager verify the
   fix; a change that fails (verification failed, rolled back) or is withdrawn or cancelled sends
   the problem back to root cause analysis, as does a fix that fails verification. A rejected
-  change is still open: its requester revises and resubmits or withdraws it. The problem then
-  stops following the change: ``fix_change_status`` (the record's detail) keeps the verdict
-  ("failed" for a failed change; a withdrawn or cancelled change's final status), and
+  change is still open: its requester revises and resubmits or withdraws it. Once the change is
+  implemented, failed, withdrawn or cancelled the problem stops following it: ``fix_change_status``
+  (the record's detail) keeps the verdict ("successful" for an implemented change, which may still
+  be in its review; "failed" for a failed change; a withdrawn or cancelled change's final status),
+  so it never shows a status the change has left. For a failed, withdrawn or cancelled change
   ``fix_change_note`` (a record comment, see the mapping's ``comments``) tells the problem's people
   why it is back in analysis, where the next round may raise another fix change.
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
@@ -127,6 +129,9 @@ fix_change_result = fix_change_record["details"].get("result")
 fix_change_note = ""
 if fix_change_result == "successful":
     fix_change_outcome = "implemented"
+    # Here too the problem stops following the change (its review and closure would never reach
+    # the problem): it shows the verdict, not the passing status "review".
+    fix_change_status = "successful"
 elif fix_change_result in ("verification_failed", "rolled_back", "rollback_failed"):
     fix_change_outcome = "failed"
     # The problem stops following the change here, so its status (rolling back, in review...)
@@ -233,7 +238,7 @@ def analysis_cycle() -> Diagram:
         },
         instructions=(
             "Change **{{ fix_change }}**, raised to fix **{{ title }}**, is implemented "
-            "(change status: {{ fix_change_status }}).\n\n"
+            "(change result: {{ fix_change_result }}).\n\n"
             "Root cause: {{ root_cause }}\n\n"
             "Check that the problem no longer occurs. If it still does, "
             "the problem goes back to root cause analysis."
