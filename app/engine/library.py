@@ -110,6 +110,9 @@ class CompiledProcess:
     record_mapping: dict[str, Any] | None = None
     #: the hash of versions deployed before content_hash covered canonical XML (the files' bytes)
     legacy_hash: str = field(default="")
+    #: the names the diagram draws (its shapes' and labelled flows', called processes' too): what a
+    #: translation of the process may translate besides its forms
+    element_names: tuple[str, ...] = ()
 
     def same_content(self, stored_hash: str | None) -> bool:
         """Whether a version stored with ``stored_hash`` has this content."""
@@ -141,6 +144,17 @@ def _check_flows(root: etree._Element, filename: str) -> None:
                     said = f"names '{ref}', which is no element of {where}" if ref else "has none"
                     raise DefinitionError(f"sequence flow '{flow.get('id')}': its {end} {said}", file=filename,
                                           element_id=flow.get("id"), line=flow.sourceline, error_type="dangling_flow")
+
+
+_BPMN_DI = "{http://www.omg.org/spec/BPMN/20100524/DI}"
+
+
+def _drawn_names(root: etree._Element) -> set[str]:
+    """The names of the elements a BPMN file draws: those a shape or an edge of its diagram
+    stands for (tasks, events, gateways, lanes, pools, labelled flows), not messages or errors."""
+    drawn = {shape.get("bpmnElement") for shape in root.iter(_BPMN_DI + "BPMNShape", _BPMN_DI + "BPMNEdge")}
+    return {str(element.get("name")) for element in root.iter()
+            if element.get("id") in drawn and (element.get("name") or "").strip()}
 
 
 def _check_filename(name: str) -> None:
@@ -249,6 +263,7 @@ class ProcessLibrary:
         index = _LineIndex()
         parser = SpiffBpmnParser(validator=VALIDATOR)
         xml_text: dict[str, str] = {}
+        drawn_names: dict[str, set[str]] = {}
         #: what a diagram's version hash covers: its content, not an editor's layout of the text
         canonical: dict[str, bytes] = {}
         for source in by_name.values():
@@ -260,6 +275,7 @@ class ProcessLibrary:
             xml_text[source.name] = source.content.decode("utf-8", errors="replace")
             if source.kind == "bpmn":
                 _check_flows(root, source.name)
+                drawn_names[source.name] = _drawn_names(root)
             try:
                 if source.kind == "bpmn":
                     parser.add_bpmn_xml(root, filename=source.name)
@@ -343,6 +359,7 @@ class ProcessLibrary:
                     content_hash=digest.hexdigest(),
                     legacy_hash=legacy.hexdigest(),
                     record_mapping=record_mapping,
+                    element_names=tuple(sorted(set().union(*(drawn_names.get(f, set()) for f in files_used)))),
                 )
             )
         return compiled

@@ -108,9 +108,11 @@ def form_texts(document: Any) -> Iterator[str]:
             yield from form_texts(entry)
 
 
-def process_texts(name: str | None, task_names: Iterable[str | None], forms: Iterable[Any]) -> set[str]:
-    """What a process scope translates: its name, its user tasks' names and its forms' texts."""
-    texts = {text for text in (name, *task_names) if text}
+def process_texts(name: str | None, task_names: Iterable[str | None], forms: Iterable[Any],
+                  drawn: Iterable[str] = ()) -> set[str]:
+    """What a process scope translates: its name, its user tasks' names, the other names its
+    diagram draws (events, gateways, lanes, labelled flows: ``drawn``) and its forms' texts."""
+    texts = {text for text in (name, *task_names, *drawn) if text}
     for document in forms:
         texts.update(form_texts(document))
     return texts

@@ -321,7 +321,7 @@ class DefinitionService:
             if process is not None:
                 starts = [_json_or_none(files.get(scope + suffix)) for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX)]
                 sources = process_texts(process.name, (t.name for t in process.user_tasks),
-                                        [*process.forms.values(), *starts])
+                                        [*process.forms.values(), *starts], process.element_names)
             elif scope == CATALOG_SCOPE:
                 sources = self._catalog_texts(files)
             else:

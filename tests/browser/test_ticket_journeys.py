@@ -172,3 +172,30 @@ def test_without_javascript_the_record_page_shows_everything_but_the_diagram(bro
         expect(page.locator("#comments .comments")).to_contain_text("Works without scripts")
     finally:
         context.close()
+
+
+def test_the_diagram_draws_its_names_in_chinese(live, person, no_diagram_because):
+    """Every name the diagram draws (events, gateways, pools, labelled flows, not only user tasks)
+    is translated by the process's deployed translation; the caption says the same names."""
+    if no_diagram_because is not None:
+        pytest.skip(no_diagram_because)
+    number = live.start_incident("Printer queue stuck (zh)")
+    live.desk.complete(number, "triage", "alex", TRIAGE)
+    nina = person(1280)
+    nina.sign_in("nina")
+    page = nina.page
+    nina.go(f"/tickets/{number}")
+    page.get_by_role("button", name="简体中文").click()
+    try:
+        expect(page.locator("#diagram")).to_have_attribute("data-state", "ready")
+        label = '#diagram-canvas g.djs-element[data-element-id="{}"] text'
+        expect(page.locator(label.format("triage"))).to_have_text("分派事件")
+        expect(page.locator(label.format("start_label"))).to_have_text("已报告事件")  # an event (its outside label)
+        expect(page.locator(label.format("incident_management_participant"))).to_have_text("事件管理")  # the pool
+        expect(page.locator("#diagram-status")).to_contain_text("分派事件")
+        page.get_by_role("button", name="打开 处理事件").click()  # the drill-down button names the subprocess in Chinese
+        expect(page.locator('#diagram-canvas g.djs-element[data-element-id="investigation"]')).to_be_visible()
+    finally:  # the language follows nina's sign-ins: the other journeys read English
+        nina.go("/")
+        page.get_by_role("button", name="English").click()
+    assert nina.errors == [], nina.console

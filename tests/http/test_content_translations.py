@@ -121,7 +121,7 @@ def _shipped_texts() -> dict[str, set[str]]:
                                                              ROOT / "forms" / f"{process_id}.start.ui.json")
                   if path.exists()]
         found[process_id] = process_texts(process.name, (t.name for t in process.user_tasks),
-                                          [*process.forms.values(), *starts])
+                                          [*process.forms.values(), *starts], process.element_names)
     catalog = json.loads((ROOT / "processes" / "catalog.json").read_text())
     texts = {item[key] for item in catalog["items"] for key in ("name", "description")}
 

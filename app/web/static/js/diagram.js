@@ -150,13 +150,38 @@
     });
   }
 
+  /* The diagram's XML with the names it draws in the page's language (the viewer only: the
+     process pages' modeler edits the diagram's own names). Unchanged when nothing is translated
+     or the XML does not parse here (bpmn-js then says why). */
+  function translatedXml(xml, translated) {
+    if (!Object.keys(translated).length || typeof window.DOMParser !== "function") {
+      return xml;
+    }
+    var doc = new window.DOMParser().parseFromString(xml, "application/xml");
+    if (doc.getElementsByTagName("parsererror").length) {
+      return xml;
+    }
+    var elements = doc.getElementsByTagName("*");
+    for (var i = 0; i < elements.length; i += 1) {
+      var name = elements[i].getAttribute("name");
+      if (name) {
+        var key = name.replace(/\s+/g, " ").trim();
+        var said = NAMES.say(translated, key);
+        if (said !== key) {
+          elements[i].setAttribute("name", said);
+        }
+      }
+    }
+    return new window.XMLSerializer().serializeToString(doc);
+  }
+
   function draw(section, data) {
     var container = section.querySelector(".diagram-canvas");
     var viewer = new window.BpmnJS({
       container: container,
       additionalModules: [{ translate: ["value", translator(section)] }]
     });
-    return viewer.importXML(data.xml).then(function () {
+    return viewer.importXML(translatedXml(data.xml, NAMES.read(section))).then(function () {
       var canvas = viewer.get("canvas");
       var registry = viewer.get("elementRegistry");
       var completed = mark(canvas, registry, data.completed, MARKERS.completed);
