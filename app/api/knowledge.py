@@ -8,7 +8,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.models import KnowledgeArticle
+from app.models import KnowledgeArticle, User
 from app.schemas.knowledge import (
     KnowledgeActionIn,
     KnowledgeIn,
@@ -25,13 +25,13 @@ blp = Blueprint("knowledge", __name__, url_prefix="/api/v1", description="Knowle
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def _one(work: Any) -> dict[str, Any]:
-    """Run ``work`` (returning an article) in one unit of work; the article as answered."""
+def _one(user: User, work: Any) -> dict[str, Any]:
+    """Run ``work`` (returning an article) in one unit of work; the article as answered to ``user``."""
     svc = services()
 
     def run() -> dict[str, Any]:
         article: KnowledgeArticle = work()
-        return svc.knowledge.article_dicts([article])[0]
+        return svc.knowledge.article_dicts([article], user)[0]
 
     return unit_of_work(run)
 
@@ -50,7 +50,7 @@ class KnowledgeView(MethodView):
 
         def read() -> tuple[list[dict[str, Any]], int]:
             rows, total = svc.knowledge.search(args.get("q"), page, per_page, user=user, status=args.get("status"))
-            return svc.knowledge.article_dicts(rows), total
+            return svc.knowledge.article_dicts(rows, user), total
 
         items, total = unit_of_work(read)
         return {"page": page, "per_page": per_page, "total": total, "items": items}
@@ -61,7 +61,7 @@ class KnowledgeView(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Write a draft article (staff: agent, process owner, admin)."""
         user = current_user()
-        return _one(lambda: services().knowledge.draft(user, body))
+        return _one(user, lambda: services().knowledge.draft(user, body))
 
 
 @blp.route("/knowledge/<string:number>")
@@ -72,7 +72,7 @@ class ArticleView(MethodView):
         """One article with its source problem's status now; drafts and retired articles are
         found by the staff only (404 for anyone else)."""
         user = current_user()
-        return _one(lambda: services().knowledge.find(user, number))
+        return _one(user, lambda: services().knowledge.find(user, number))
 
     @blp.arguments(KnowledgePatch)
     @blp.response(200, KnowledgeOut)
@@ -83,7 +83,7 @@ class ArticleView(MethodView):
         kept as a revision."""
         user = current_user()
         version = body.pop("version")
-        return _one(lambda: services().knowledge.edit(user, number, version, body))
+        return _one(user, lambda: services().knowledge.edit(user, number, version, body))
 
 
 @blp.route("/knowledge/<string:number>/publish")
@@ -94,7 +94,7 @@ class PublishView(MethodView):
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Publish a draft, or a retired article again (staff)."""
         user = current_user()
-        return _one(lambda: services().knowledge.publish_article(user, number, body.get("version")))
+        return _one(user, lambda: services().knowledge.publish_article(user, number, body.get("version")))
 
 
 @blp.route("/knowledge/<string:number>/retire")
@@ -105,7 +105,7 @@ class RetireView(MethodView):
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Retire an article (staff): from then on only the staff find it."""
         user = current_user()
-        return _one(lambda: services().knowledge.retire(user, number, body.get("version")))
+        return _one(user, lambda: services().knowledge.retire(user, number, body.get("version")))
 
 
 @blp.route("/knowledge/<string:number>/revisions")

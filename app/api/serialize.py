@@ -83,8 +83,12 @@ def history_dict(event: AuditEvent, tasks: dict[int, HumanTask], hidden: Collect
     variables in ``hidden`` (``hidden_variables``)."""
     task = tasks.get(event.task_id) if event.task_id else None
     payload = event.payload or {}
-    if hidden and isinstance(payload.get("data"), dict):
-        payload = {**payload, "data": without_variables(payload["data"], hidden)}
+    if hidden:
+        # the data a step submitted or started with, and a message's payload (what the diagram
+        # catches it into): either may hold the variables hidden from this reader
+        for key in ("data", "payload"):
+            if isinstance(payload.get(key), dict):
+                payload = {**payload, key: without_variables(payload[key], hidden)}
     return {
         "seq": event.seq,
         "type": event.event_type,

@@ -102,7 +102,7 @@ class PolicyView(MethodView):
     @blp.response(204)
     @blp.doc(security=SECURITY)
     def delete(self, policy_id: int) -> None:
-        """Delete a stored policy (admin): the built-in terms, or the policy for any service,
+        """Delete a stored policy (process_owner, as for saving one): the built-in terms, or the policy for any service,
         apply again where it matched. Audited. 404 for an unknown policy."""
         user = current_user()
         unit_of_work(lambda: services().sla.delete_policy(user, policy_id))

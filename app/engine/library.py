@@ -324,7 +324,7 @@ class ProcessLibrary:
                        for one in all_specs for t in self._user_tasks(one)]
             user_tasks = tuple(t for t, _ in located)
             self._check_lengths(spec.description, filename, located)
-            self._check_approval_flags(located)
+            self._check_approval_flags(located, deploying)
             form_payload = self._collect_forms(located, forms)
             spec_json = json.dumps(
                 {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
@@ -405,14 +405,19 @@ class ProcessLibrary:
                     )
 
     @staticmethod
-    def _check_approval_flags(located: Iterable[tuple[UserTaskDef, _ScopedIndex]]) -> None:
+    def _check_approval_flags(located: Iterable[tuple[UserTaskDef, _ScopedIndex]],
+                              deploying: Collection[str] | None) -> None:
         """A task's ``approval`` property says whether the task is announced as an approval; a
         value that is neither yes nor no (a typo such as "ture") would silently announce it as
-        work, so it is refused here, naming the task and its line."""
+        work, so it is refused here, naming the task and its line. Only in the files being
+        deployed (``deploying``, None: all): a diagram stored before this check existed must not
+        block the deploys of everything else."""
         for task, scoped in located:
             if task.approval is None or task.approval.strip().lower() in APPROVAL_VALUES:
                 continue
             file, line = scoped.locate(task.bpmn_id)
+            if deploying is not None and file not in deploying:
+                continue
             raise DefinitionError(
                 f"user task '{task.bpmn_id[:40]}': property approval is '{task.approval[:40]}'; "
                 f"it must be one of {', '.join(sorted(APPROVAL_VALUES))}",

@@ -184,25 +184,34 @@ class KnowledgeService:
         ticket = self.session.get(Ticket, article.source_ticket_id)
         return ticket.number if ticket else None
 
-    def article_dicts(self, articles: Iterable[KnowledgeArticle]) -> list[dict[str, Any]]:
-        """The articles as the API and the pages show them, each with its source problem as it is
-        now (``source``, ``source_status``) and that problem's fix change (``fix_change``: number
-        and status, or None). Three queries whatever the number of articles."""
+    def article_dicts(self, articles: Iterable[KnowledgeArticle], viewer: User) -> list[dict[str, Any]]:
+        """The articles as the API and the pages show them to ``viewer``, each with its source
+        problem as it is now (``source``, ``source_status``) and that problem's fix change
+        (``fix_change``: number and status, or None). The problem's status and its fix change only
+        when ``viewer`` may see those records (``RecordService.may_see``): a requester reading a
+        known error learns its problem's number, as before, not the records behind it. At most
+        four queries whatever the number of articles."""
         rows = list(articles)
         source_ids = {a.source_ticket_id for a in rows if a.source_ticket_id is not None}
         sources = {t.id: t for t in self.session.scalars(select(Ticket).where(Ticket.id.in_(source_ids)))} if source_ids else {}
         fix_numbers = {str(n) for t in sources.values() if (n := (t.details or {}).get("fix_change"))}
         fixes = {t.number: t for t in self.session.scalars(select(Ticket).where(Ticket.number.in_(fix_numbers)))} \
             if fix_numbers else {}
+        named = {t.number for t in sources.values()} | set(fixes)
+        seen = set(self.records.visible_by_number(viewer, named)) if named else set()
         found = []
         for a in rows:
             source = sources.get(a.source_ticket_id) if a.source_ticket_id is not None else None
-            fix_number = (source.details or {}).get("fix_change") if source is not None else None
+            shown = source is not None and source.number in seen
+            fix_number = (source.details or {}).get("fix_change") if shown and source is not None else None
             fix = fixes.get(str(fix_number)) if fix_number else None
+            if fix_number and str(fix_number) not in seen:
+                fix_number = fix = None
             found.append({
                 "number": a.number, "title": a.title, "symptoms": a.symptoms, "cause": a.cause,
                 "workaround": a.workaround, "status": a.status, "version": a.version,
-                "source": source.number if source else None, "source_status": source.status if source else None,
+                "source": source.number if source else None,
+                "source_status": source.status if source is not None and shown else None,
                 "fix_change": {"number": str(fix_number), "status": fix.status if fix else None} if fix_number else None,
                 "created_at": a.created_at, "created_by": a.created_by.username if a.created_by else None,
                 "updated_at": a.updated_at, "updated_by": a.updated_by.username if a.updated_by else None,

@@ -631,11 +631,12 @@ class SlaService:
         the terms now in force (calendar, pauses, warning ratio, escalation); their stored rows stop
         naming the policy. Audited (``sla_policy_deleted``, with what was deleted).
 
-        Raises PermissionDenied without the admin role, NotFound for an unknown policy.
+        Who may: whoever may save one (process owners and admins). Raises PermissionDenied
+        otherwise, NotFound for an unknown policy.
         """
-        if not actor.has_role(Role.ADMIN):
-            self.services.audit.refuse(actor, "sla_policy_delete", reason="needs admin")
-            raise PermissionDenied("deleting SLA policies needs the admin role")
+        if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
+            self.services.audit.refuse(actor, "sla_policy_delete", reason="needs process_owner")
+            raise PermissionDenied("deleting SLA policies needs the process_owner role")
         row = self.session.get(SlaPolicy, policy_id)
         if row is None:
             raise NotFound(f"no SLA policy {policy_id}", details={"id": policy_id})

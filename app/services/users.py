@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
+from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
 from app.models import Group, HumanTask, Role, TaskStatus, User, UserRole, WebSession, user_group
 
@@ -371,12 +371,14 @@ class UserService:
         return list(tasks)
 
     def _keep_an_admin(self, user: User, doing: str) -> None:
-        """Conflict ``last_admin`` unless an active admin other than ``user`` remains. The other
-        admins' rows are locked (PostgreSQL) so that two admins cannot each remove the other."""
+        """Conflict ``last_admin`` unless an active admin other than ``user`` remains. Such changes
+        take turns (``serialize_writers``) until their transaction ends: two admins removing each
+        other's role at once touch different rows, so row locks alone let both through and leave
+        no admin; the second now counts after the first has committed."""
+        serialize_writers(self.session, "users.admins")
         others = self.session.scalars(
             select(User.id).join(UserRole, UserRole.user_id == User.id)
-            .where(UserRole.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
-            .with_for_update(of=User)).all()
+            .where(UserRole.role == Role.ADMIN, User.active.is_(True), User.id != user.id)).all()
         if not others:
             raise Conflict(f"{doing} {user.username} would leave no active administrator; make someone else an "
                            "admin first", code="last_admin", details={"username": user.username})
@@ -491,6 +493,8 @@ class UserService:
         return list(self.session.scalars(select(Group.name).order_by(Group.name)))
 
     def ensure_group(self, name: str) -> Group:
+        """The group named ``name``, created (and audited as ``group_created`` by the command
+        line) when there is none: what ``flask users create --group`` and the demo seed name."""
         name = name.strip()
         if not name:
             raise ValidationFailed("group name is empty", details={"fields": {"group": ["is required"]}})
@@ -499,6 +503,8 @@ class UserService:
             group = Group(name=name)
             self.session.add(group)
             self.session.flush()
+            self.audit.record("group_created", None, actor_name="cli",
+                              payload={"group": name, "description": None, "manager": None})
         return group
 
     # -- checks -------------------------------------------------------------------------------------

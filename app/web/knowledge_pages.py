@@ -69,7 +69,7 @@ def knowledge() -> str:
 
     def read() -> tuple[list[dict[str, Any]], int]:
         rows, total = svc.knowledge.search(q or None, page, PER_PAGE, user=user, status=status or None)
-        return svc.knowledge.article_dicts(rows), total
+        return svc.knowledge.article_dicts(rows, user), total
 
     articles, total = unit_of_work(read)
     params = {k: v for k, v in {"q": q, "status": status}.items() if v}
@@ -91,7 +91,7 @@ def knowledge_article(number: str) -> str:
 
     def read() -> dict[str, Any]:
         article = svc.knowledge.find(user, number)
-        return {"article": svc.knowledge.article_dicts([article])[0],
+        return {"article": svc.knowledge.article_dicts([article], user)[0],
                 "revisions": svc.knowledge.revisions(user, number) if staff else []}
 
     found = unit_of_work(read)
@@ -146,7 +146,7 @@ def knowledge_edit(number: str) -> Any:
         unit_of_work(lambda: svc.knowledge.find(user, number))
         abort(403)
     if request.method == "GET":
-        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)])[0])
+        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
         return _render_form(user, article=article, values={**{n: article[n] for n in TEXT_FIELDS}, "note": ""},
                             version=article["version"])
     values = _form_values()
@@ -157,11 +157,11 @@ def knowledge_edit(number: str) -> Any:
     try:
         unit_of_work(lambda: svc.knowledge.edit(user, number, version, values))
     except ValidationFailed as err:
-        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)])[0])
+        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
         return _render_form(user, article=article, values=values, version=version, errors=_field_errors(err),
                             status=422)
     except Conflict as err:
-        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)])[0])
+        article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
         current = err.details.get("current_version", article["version"])
         notice = (_("This article is retired: publish it again before editing it.") if article["status"] == "retired"
                   else _("Someone else saved version %(version)s of this article while you were editing. Your text "

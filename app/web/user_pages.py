@@ -99,6 +99,41 @@ def _user_form_values(form: Mapping[str, Any]) -> dict[str, Any]:
             "manager": str(form.get("manager", "")).strip() or None, "active": form.get("active") == "1"}
 
 
+def _was(form: Mapping[str, Any] | None, person: Mapping[str, Any]) -> dict[str, Any]:
+    """What the edit form showed when it was opened: sent back with it (``was_*`` fields), so that
+    saving changes only what the admin changed. A refused save keeps the values first shown."""
+    if form is not None and request.form.get("was_sent") == "1":
+        return {"display_name": form.get("was_display_name", ""), "email": form.get("was_email", ""),
+                "manager": form.get("was_manager", ""), "active": form.get("was_active") == "1",
+                "roles": request.form.getlist("was_roles"), "groups": request.form.getlist("was_groups")}
+    return {"display_name": person["display_name"], "email": person["email"] or "", "manager": person["manager"] or "",
+            "active": person["active"], "roles": list(person["roles"]), "groups": list(person["groups"])}
+
+
+def _changed_values(values: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved form as changes to the user as they are now (``current``, ``user_dict``): only the
+    fields the admin changed from what the page showed, and for roles and groups the ones ticked
+    or unticked applied to the current lists. Without it a page opened before someone else's
+    change (a deactivation by the command line, a role removed on another page) would put the old
+    state back: re-activating a leaver."""
+    if request.form.get("was_sent") != "1":
+        return values  # a client that sends the whole state (no was_* fields) means it
+    was = _was(request.form, current)
+    changes: dict[str, Any] = {}
+    for name in ("display_name", "email"):
+        if values[name] != was[name]:
+            changes[name] = values[name]
+    if (values["manager"] or "") != was["manager"]:
+        changes["manager"] = values["manager"]
+    if values["active"] != was["active"]:
+        changes["active"] = values["active"]
+    for name in ("roles", "groups"):
+        picked, shown = set(values[name]), set(was[name])
+        if picked != shown:
+            changes[name] = sorted((set(current[name]) - (shown - picked)) | (picked - shown))
+    return changes
+
+
 # -- the user list ----------------------------------------------------------------------------------
 
 
@@ -178,8 +213,15 @@ def user(username: str) -> Any:
     if request.method == "GET":
         return _render_user(me, username, None, {})
     values = _user_form_values(request.form)
+
+    def save() -> User:
+        if request.form.get("was_sent") != "1" or not _is_admin(me):
+            return svc.users.update_user(me, username, values)  # the whole state, or refused as it says
+        current = svc.users.user_dict(svc.users.get_user(me, username))
+        return svc.users.update_user(me, username, _changed_values(values, current))
+
     try:
-        saved = unit_of_work(lambda: svc.users.update_user(me, username, values))
+        saved = unit_of_work(save)
     except (ValidationFailed, Conflict) as err:
         return _render_user(me, username, request.form, _errors(err, request.form), status=err.status)
     if not saved.active:
@@ -227,6 +269,7 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
     # groups the user is in that the list would not offer (none, unless one was just removed)
     groups = sorted(set(page["groups"]) | set(person["groups"]))
     return render_template("user_edit.html", active="users", person=person, shown=shown, chosen=chosen,
+                           was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD), status
 

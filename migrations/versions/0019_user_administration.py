@@ -20,6 +20,8 @@ down_revision = '0018'
 branch_labels = None
 depends_on = None
 
+#: An expression index: SQLite's reflection cannot read it back, so a later migration that
+#: rebuilds the user table with batch_alter_table must create it again itself.
 INDEX = "uq_user_username_lower"
 
 _USER = sa.table("user", sa.column("id", sa.Integer), sa.column("username", sa.String))

@@ -44,3 +44,12 @@ def test_anything_else_is_refused_naming_the_task_and_line(value):
                                       "error_type": "invalid_property"}
     assert f"property approval is '{value}'" in caught.value.message
     assert "0, 1, false, no, true, yes" in caught.value.message
+
+
+def test_a_diagram_stored_before_the_check_does_not_block_other_deploys():
+    old = SourceFile("p.bpmn", DIAGRAM.replace("VALUE", "y").encode())
+    other = SourceFile("q.bpmn", DIAGRAM.replace("VALUE", "yes").replace('id="p"', 'id="q"').encode())
+    compiled = ProcessLibrary().compile([old, other], deploying={"q.bpmn"})
+    assert sorted(p.process_id for p in compiled) == ["p", "q"]
+    with pytest.raises(DefinitionError):  # deploying it again is checked
+        ProcessLibrary().compile([old, other], deploying={"p.bpmn"})

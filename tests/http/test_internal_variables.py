@@ -174,3 +174,21 @@ def test_a_catalog_requester_and_her_approver_read_no_routing_data(desk: Desk):
     confirm = desk.task_id(number, "confirm_receipt", "rita")
     detail = get(desk, "rita", f"/api/v1/tasks/{confirm}")
     assert not hidden & set(detail["data"]) and "rating_comment" in detail["data"]
+
+
+def test_history_hides_them_in_a_messages_payload_too():
+    """A message delivered through the API lands in the instance's data like a form's: its payload
+    in the history is stripped of the hidden variables as the submitted data is."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from app.api.serialize import history_dict
+
+    event = SimpleNamespace(seq=7, event_type="message_received", actor="alex", task_id=None,
+                            occurred_at=datetime(2026, 1, 5, tzinfo=timezone.utc),
+                            payload={"name": "vendor_update", "payload": {"triage_notes": "quietly", "eta": "Friday"},
+                                     "data": {"triage_notes": "quietly", "title": "VPN down"}})
+    shown = history_dict(event, {}, frozenset({"triage_notes"}))  # type: ignore[arg-type]
+    assert shown["payload"]["payload"] == {"eta": "Friday"} and shown["data"] == {"title": "VPN down"}
+    assert shown["payload"]["name"] == "vendor_update"
+    assert history_dict(event, {})["payload"]["payload"]["triage_notes"] == "quietly"  # type: ignore[arg-type]

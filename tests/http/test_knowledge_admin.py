@@ -184,19 +184,26 @@ def test_an_article_published_from_a_problem_follows_the_problem(client, service
     desk.complete(number, "triage", "paul", TRIAGE)
     desk.complete(number, "analyse_root_cause", "nina", RCA_CHANGE)
 
-    article = client.get("/api/v1/knowledge/KB-000001", headers=desk.auth("rita")).get_json()
+    article = client.get("/api/v1/knowledge/KB-000001", headers=desk.auth("alex")).get_json()
     assert (article["status"], article["version"], article["source"]) == ("published", 1, number)
     assert article["source_status"] == "fix_in_progress"
     assert article["fix_change"] == {"number": "CHG-000001", "status": "assessment"}
     assert article["workaround"] == RCA_CHANGE["workaround"]
+    # a requester reads the known error and its problem's number, not the records she may not open
+    hers = client.get("/api/v1/knowledge/KB-000001", headers=desk.auth("rita")).get_json()
+    assert (hers["source"], hers["source_status"], hers["fix_change"]) == (number, None, None)
+    assert hers["workaround"] == RCA_CHANGE["workaround"]
+    assert client.get(f"/api/v1/tickets/{number}", headers=desk.auth("rita")).status_code == 404
 
     # the change moves on: the article says so at once (read live, not copied)
     desk.complete("CHG-000001", "assess", "cora", CHANGE_ASSESS)
     change_status = desk.record("CHG-000001")["status"]
     assert change_status != "assessment"
-    found = client.get("/api/v1/knowledge", query_string={"q": "failover"}, headers=desk.auth("rita")).get_json()
+    found = client.get("/api/v1/knowledge", query_string={"q": "failover"}, headers=desk.auth("alex")).get_json()
     assert [(a["number"], a["source_status"], a["fix_change"]["status"]) for a in found["items"]] == [
         ("KB-000001", "fix_in_progress", change_status)]
+    found = client.get("/api/v1/knowledge", query_string={"q": "failover"}, headers=desk.auth("rita")).get_json()
+    assert [(a["number"], a["source_status"], a["fix_change"]) for a in found["items"]] == [("KB-000001", None, None)]
 
     # the staff edit the known error like any article; it keeps its source
     edited = client.patch("/api/v1/knowledge/KB-000001", headers=desk.auth("paul"),

@@ -40,6 +40,8 @@ def test_update_adds_and_removes_what_it_names_and_keeps_the_rest(app, services)
     carol = user(services, "carol")
     assert carol.roles == {"agent", "approver"} and carol.group_names == {"ServiceDesk", "Finance"}
     assert carol.display_name == "Carol C"
+    made = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "group_created")).all()
+    assert {(e.actor, e.payload["group"]) for e in made} >= {("cli", "Finance")}  # a group the CLI made is on record
     assert carol.password_hash == hash_before and carol.token_generation == generation  # no --password: kept
     with_password = runner.invoke(args=["users", "create", "carol", "--update", "--password", "new-password-3",
                                         "--remove-role", "agent"])

@@ -131,14 +131,20 @@ def test_an_article_from_a_problem_shows_the_problems_status_now(web, desk, serv
     services.knowledge.publish(None, title="Known error: large mail", symptoms="Bounces over 10 MB", cause="",
                                workaround="Share a link instead.", source=problem)
     services.session.commit()
-    web.login("rita")
+    web.login("alex")
     page = text_of(web.get("/knowledge/KB-000001"))
     assert "PRB-000077" in page and 'id="kb-source-status">Known error<' in page
     assert "CHG-000078" in page and "Scheduled" in page
-    assert f'href="/tickets/{problem.number}"' not in page  # a requester does not read the problem
     assert "Written by the problem process" in page
+    # a requester reads the problem's number, not the problem or its change, which she may not open
+    web.login("rita")
+    page = text_of(web.get("/knowledge/KB-000001"))
+    assert "PRB-000077" in page and 'id="kb-source-status"' not in page and "CHG-000078" not in page
+    assert f'href="/tickets/{problem.number}"' not in page
+    assert "From problem PRB-000077<" in text_of(web.get("/knowledge?q=large+mail"))  # the list says no status either
 
     problem.status = "closed"
     services.session.commit()
+    web.login("alex")
     assert 'id="kb-source-status">Closed<' in text_of(web.get("/knowledge/KB-000001"))
     assert "(Closed)" in text_of(web.get("/knowledge?q=large+mail"))

@@ -3,6 +3,7 @@ groups through the forms (each with the CSRF token); auditors read; others get 4
 
 from __future__ import annotations
 
+import html
 import re
 
 from sqlalchemy import select
@@ -127,3 +128,49 @@ def test_a_form_without_the_csrf_token_changes_nothing(web, desk, services):
     assert forged.status_code == 403
     services.session.expire_all()
     assert services.users.get_by_username("alex").display_name == "alex"
+
+
+def form_as_sent(page: str, form_id: str) -> dict[str, list[str]]:
+    """The fields a browser sends for the form ``form_id`` as the page shows it (hidden fields,
+    text inputs, ticked boxes), without the CSRF token (the client adds its own)."""
+    form = re.search(rf'<form[^>]*id="{form_id}"[^>]*>(.*?)</form>', page, flags=re.S)
+    assert form, form_id
+    sent: dict[str, list[str]] = {}
+    for tag in re.findall(r"<input[^>]*>", form.group(1)):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        kind = re.search(r'type="([^"]+)"', tag)
+        if not name or name.group(1) == "csrf_token":
+            continue
+        if kind and kind.group(1) in ("checkbox", "radio") and " checked" not in tag:
+            continue
+        sent.setdefault(name.group(1), []).append(html.unescape(value.group(1)) if value else "")
+    return sent
+
+
+def test_a_form_opened_before_someone_elses_change_saves_only_what_was_changed_on_it(web, desk, services):
+    """A page opened while alex was active, saved after he was deactivated elsewhere (the command
+    line), with only his display name changed: alex stays deactivated and keeps the roles and
+    groups changed meanwhile. Before, the stale form re-activated the leaver."""
+    web.login("ada")
+    sent = form_as_sent(text_of(web.get("/admin/users/alex")), "user-form")
+    assert sent["active"] == ["1"] and sent["was_active"] == ["1"]
+    ada = services.users.get_by_username("ada")
+    services.users.deactivate_user(ada, "alex")
+    services.users.update_user(ada, "alex", {"groups": ["ServiceDesk", "CAB"]})  # another admin adds a group
+    services.session.commit()
+
+    sent["display_name"] = ["Alex A."]
+    sent["roles"] = [*sent["roles"], "approver"]  # ticked on this page
+    saved = web.post("/admin/users/alex", sent)
+    assert saved.status_code == 302, text_of(saved)[:500]
+    services.session.expire_all()
+    alex = services.users.get_by_username("alex")
+    assert alex.display_name == "Alex A." and alex.active is False  # still a leaver
+    assert "CAB" in alex.group_names and "approver" in alex.roles and "agent" in alex.roles
+    # saved again as shown, nothing changed: nothing to do, nothing audited
+    before = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type.like("user_%"))).all()
+    again = web.post("/admin/users/alex", form_as_sent(text_of(web.get("/admin/users/alex")), "user-form"))
+    assert again.status_code == 302
+    services.session.expire_all()
+    assert len(services.session.scalars(select(AuditEvent).where(AuditEvent.event_type.like("user_%"))).all()) == len(before)
