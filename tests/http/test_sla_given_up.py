@@ -16,18 +16,12 @@ from sqlalchemy import insert, select
 from app.models import SlaClock, SlaEvent, Ticket
 from tests.http.desk import Desk
 from tests.http.test_e2e_catalog import order
-
-INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
-            "impact": "medium", "urgency": "medium", "service": "VPN", "ci": "vpn-gw-01"}
+from tests.services.test_sla_cancelled import INCIDENT, user
 
 
 @pytest.fixture()
 def desk(client: Any, services: Any) -> Desk:
     return Desk(client, services)
-
-
-def user(services: Any, name: str) -> Any:
-    return services.users.get_by_username(name)
 
 
 def open_incident(services: Any) -> Ticket:
