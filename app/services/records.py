@@ -34,7 +34,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from app.clock import Clock
 from app.db import COUNT_CAP, LIKE_ESCAPE, TRANSACTION_SCOPED, count_capped, insert_row, like_literal, set_reference
@@ -676,10 +676,15 @@ class RecordService:
         "both" for a symmetric relation.
         """
         out = []
-        for link in self.session.scalars(select(TicketLink).where(or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)):
+        links = list(self.session.scalars(select(TicketLink).where(
+            or_(TicketLink.source_id == ticket.id, TicketLink.target_id == ticket.id)).order_by(TicketLink.id)
+            .options(selectinload(TicketLink.source), selectinload(TicketLink.target))))
+        others = [link.target if link.source_id == ticket.id else link.source for link in links]
+        # which of them the user may see, in one query (staff: all, none asked)
+        seen = None if user.has_role(*STAFF_ROLES) else set(self.visible_by_number(user, {o.number for o in others}))
+        for link, other in zip(links, others, strict=True):
             outgoing = link.source_id == ticket.id
-            other = link.target if outgoing else link.source
-            if not self.may_see(user, other):
+            if seen is not None and other.number not in seen:
                 continue
             relation, side = relation_side(link.link_type, outgoing)
             out.append({"number": other.number, "kind": other.kind, "title": other.title, "status": other.status,

@@ -59,3 +59,33 @@ def test_linkable_records_reads_every_number_in_one_query(desk: Desk, services: 
     alex = services.users.get_by_username("alex")
     _found, problems = linkable_records(services, alex, [prb], kind="incident")
     assert [str(p) for p in problems] == [f"{prb} is not an incident"]
+
+
+def test_a_records_links_are_read_in_as_many_queries_however_many_there_are(desk: Desk, services: Any):
+    """A requester's view of her record's links: the links, the records at either end and which
+    of them she may see, in a fixed number of queries (one visibility query per link before)."""
+    hers = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    rita_sees, others = [], []
+    for i in range(6):
+        rita_sees.append(desk.start("rita", "incident_management", START)["data"]["record_number"])
+        others.append(desk.start("mona", "incident_management", START)["data"]["record_number"])
+    alex = services.users.get_by_username("alex")
+
+    def statements_for(count: int) -> tuple[int, list[str]]:
+        ticket = services.records.by_number(hers)
+        for number in [*rita_sees[:count], *others[:count]]:
+            if not any(link["number"] == number for link in services.records.links(ticket, alex)):
+                services.records.link(alex, ticket, services.records.by_number(number), "related")
+        services.session.commit()
+        services.session.expunge_all()
+        rita = services.users.get_by_username("rita")
+        assert rita.roles is not None and rita.group_names is not None
+        ticket = services.records.by_number(hers)
+        with sent_statements(services.session.connection().engine) as sent:
+            shown = services.records.links(ticket, rita)
+        assert sorted(link["number"] for link in shown) == sorted(rita_sees[:count])  # mona's stay hidden
+        return len([s for s in sent if s.upper().startswith("SELECT")]), sent
+
+    few, _ = statements_for(2)
+    many, sent = statements_for(6)
+    assert many == few, sent
