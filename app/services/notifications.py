@@ -189,7 +189,10 @@ class NotificationService:
         now = self.clock.now()
         hooks: list[_Hook] | None = self.session.info.get(ACTIVE_HOOKS)
         if hooks is None:  # read once per transaction
-            hooks = self.session.info[ACTIVE_HOOKS] = [_Hook(*row) for row in self.session.execute(_ACTIVE_HOOKS)]
+            # without flushing the step's pending record changes first: the webhooks do not depend
+            # on them, and a flush here splits the record's one UPDATE in two
+            with self.session.no_autoflush:
+                hooks = self.session.info[ACTIVE_HOOKS] = [_Hook(*row) for row in self.session.execute(_ACTIVE_HOOKS)]
         rows = [{**self._outbox_row(event_type, "webhook", hook.url, event_type, "", json_safe(dict(payload)), now),
                  "webhook_id": hook.id}
                 for hook in hooks if "*" in hook.events or event_type in hook.events]

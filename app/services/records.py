@@ -554,10 +554,12 @@ class RecordService:
         listed = list(instances)
         if not listed or policy.reads_internal_data(user):
             return {instance.id: frozenset() for instance in listed}
+        # An instance of the latest version needs no other mapping (the usual case: no query).
+        older = sorted({i.process_id for i in listed if not i.definition.is_latest})
         latest = dict(self.session.execute(
             select(ProcessDefinition.process_id, ProcessDefinition.record_mapping)
-            .where(ProcessDefinition.process_id.in_(sorted({i.process_id for i in listed})),
-                   ProcessDefinition.is_latest.is_(True))).tuples().all())
+            .where(ProcessDefinition.process_id.in_(older), ProcessDefinition.is_latest.is_(True))).tuples().all()) \
+            if older else {}
         return {instance.id: internal_variables(instance.definition.record_mapping)
                 | internal_variables(latest.get(instance.process_id)) for instance in listed}
 

@@ -192,3 +192,20 @@ def test_history_hides_them_in_a_messages_payload_too():
     assert shown["payload"]["payload"] == {"eta": "Friday"} and shown["data"] == {"title": "VPN down"}
     assert shown["payload"]["name"] == "vendor_update"
     assert history_dict(event, {})["payload"]["payload"]["triage_notes"] == "quietly"  # type: ignore[arg-type]
+
+
+def test_a_variable_marked_internal_later_is_hidden_in_the_instances_started_before(desk: Desk, services: Any):
+    started = desk.start("rita", "incident_management", INCIDENT)
+    old_id = started["id"]
+    assert "impact" in instance_data(desk, "rita", old_id)
+    mapping = json.loads((ROOT / "processes" / "incident_management.record.json").read_text())
+    mapping["internal"] = [*mapping["internal"], "impact"]
+    olga = services.users.get_by_username("olga")
+    services.definitions.deploy(olga, [("incident_management.record.json", json.dumps(mapping).encode())])
+    services.session.commit()
+    assert services.definitions.latest("incident_management").version == 2
+
+    assert "impact" not in instance_data(desk, "rita", old_id)  # version 1, hidden by the latest mapping
+    new_id = desk.start("rita", "incident_management", INCIDENT)["id"]
+    assert "impact" not in instance_data(desk, "rita", new_id)  # the latest version's own
+    assert "impact" in instance_data(desk, "alex", old_id) and "impact" in instance_data(desk, "alex", new_id)
