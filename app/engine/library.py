@@ -15,6 +15,8 @@ import ast
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,6 +230,13 @@ class _ScopedIndex:
                                line=line, error_type=error_type)
 
 
+#: The last compiled sets of files and what they compiled to (``ProcessLibrary.compile``). A
+#: compiled process is frozen; callers only read its forms and mapping.
+_COMPILED: OrderedDict[tuple[Any, ...], tuple[CompiledProcess, ...]] = OrderedDict()
+_COMPILED_SIZE = 8
+_COMPILED_LOCK = threading.Lock()
+
+
 class ProcessLibrary:
     """Compiles a complete set of definition files. Stateless; safe to share between threads.
 
@@ -245,7 +254,26 @@ class ProcessLibrary:
         before); None means all. Files no process uses are checked only among these (a JSON
         file must hold a JSON object even if no task names it yet), so a file stored before a
         check existed does not block every later deploy.
+
+        The result depends on nothing but these arguments, so the last few are remembered
+        (``_COMPILED``, by the files' names and bytes): a deploy compiles every stored file with
+        the uploads, and the same set again (a redeploy, a second desk on the same files) costs
+        a lookup. A refusal is not remembered.
         """
+        key = (tuple(files), None if deploying is None else frozenset(deploying), self.known_operations)
+        with _COMPILED_LOCK:
+            known = _COMPILED.get(key)
+            if known is not None:
+                _COMPILED.move_to_end(key)
+                return list(known)
+        compiled = self._compile(files, deploying)
+        with _COMPILED_LOCK:
+            _COMPILED[key] = tuple(compiled)
+            while len(_COMPILED) > _COMPILED_SIZE:
+                _COMPILED.popitem(last=False)
+        return compiled
+
+    def _compile(self, files: Sequence[SourceFile], deploying: Collection[str] | None) -> list[CompiledProcess]:
         by_name: dict[str, SourceFile] = {}
         for source in files:
             _check_filename(source.name)

@@ -53,3 +53,17 @@ def test_a_diagram_stored_before_the_check_does_not_block_other_deploys():
     assert sorted(p.process_id for p in compiled) == ["p", "q"]
     with pytest.raises(DefinitionError):  # deploying it again is checked
         ProcessLibrary().compile([old, other], deploying={"p.bpmn"})
+
+
+def test_the_same_files_compile_once_and_a_refusal_is_not_remembered():
+    files = [SourceFile("p.bpmn", DIAGRAM.replace("VALUE", "no").encode())]
+    library = ProcessLibrary()
+    first, again = library.compile(files), library.compile(list(files))
+    assert first == again and first[0] is again[0]  # remembered: the same compiled process
+    assert first is not again  # each caller gets its own list
+    other = library.compile(files, deploying={"p.bpmn"})
+    assert other[0] is not first[0] and other == first  # other arguments: compiled again, to the same
+    broken = [SourceFile("p.bpmn", DIAGRAM.replace("VALUE", "maybe").encode())]
+    for _ in range(2):
+        with pytest.raises(DefinitionError):
+            library.compile(broken)
