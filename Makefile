@@ -29,8 +29,10 @@ vendor: npm
 	cp -R node_modules/bpmn-js/dist/assets/. $(VENDOR)/assets/
 
 # The web pages' catalogs: .po files are committed, the .mo files Flask-Babel reads are built here.
+# Only catalogs whose .po is newer than their .mo are compiled: a second `make test` running beside
+# a first (CI's two databases) must not rewrite the files the first is reading.
 translations: venv
-	$(BIN)/python -c 'from app.web.i18n import compile_catalogs; compile_catalogs(force=True)'
+	$(BIN)/python -c 'from app.web.i18n import compile_catalogs; compile_catalogs()'
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
