@@ -270,16 +270,8 @@ class KnowledgeService:
             return article
         now = self.clock.now()
         # Only the edit of the version still current wins: a concurrent one finds no row.
-        result = self.session.execute(
-            update(KnowledgeArticle)
-            .where(KnowledgeArticle.id == article.id, KnowledgeArticle.version == version,
-                   KnowledgeArticle.status != RETIRED)
-            .values(**changed, version=version + 1, updated_at=now, updated_by_id=user.id)
-            .execution_options(synchronize_session=False))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            self.session.expire(article)
-            raise Conflict(f"{article.number} was changed by someone else: reload it",
-                           details={"current_version": article.version})
+        self._write_if_unchanged(article, (KnowledgeArticle.version == version, KnowledgeArticle.status != RETIRED),
+                                 {**changed, "version": version + 1, "updated_at": now, "updated_by_id": user.id})
         self.session.add(KnowledgeRevision(article_id=article.id, version=version, **before, note=note,
                                            created_at=now, created_by_id=user.id))
         self.session.flush()
@@ -287,6 +279,18 @@ class KnowledgeService:
         self.audit.record("knowledge_edited", user, payload={
             "number": article.number, "version": article.version, "fields": sorted(changed), "note": note or None})
         return article
+
+    def _write_if_unchanged(self, article: KnowledgeArticle, still: tuple[Any, ...], values: dict[str, Any]) -> None:
+        """Write ``values`` to ``article`` in one conditional UPDATE, only while the conditions
+        ``still`` hold in the database: a concurrent change found first is a Conflict naming the
+        current version, so two writers of the same version cannot both win."""
+        result = self.session.execute(
+            update(KnowledgeArticle).where(KnowledgeArticle.id == article.id, *still)
+            .values(**values).execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.session.expire(article)
+            raise Conflict(f"{article.number} was changed by someone else: reload it",
+                           details={"current_version": article.version})
 
     def _move(self, user: User, number: str, version: int | None, allowed: frozenset[str], to: str,
               event: str) -> KnowledgeArticle:
@@ -300,14 +304,8 @@ class KnowledgeService:
         values: dict[str, Any] = {"status": to}
         if to == PUBLISHED:
             values["published_at"] = now
-        result = self.session.execute(
-            update(KnowledgeArticle).where(KnowledgeArticle.id == article.id, KnowledgeArticle.status == was,
-                                           KnowledgeArticle.version == article.version)
-            .values(**values).execution_options(synchronize_session=False))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            self.session.expire(article)
-            raise Conflict(f"{article.number} was changed by someone else: reload it",
-                           details={"current_version": article.version})
+        self._write_if_unchanged(article, (KnowledgeArticle.status == was, KnowledgeArticle.version == article.version),
+                                 values)
         self.session.refresh(article)
         payload: dict[str, Any] = {"number": article.number, "title": article.title, "version": article.version,
                                    "from": was}
