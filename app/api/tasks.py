@@ -11,11 +11,10 @@ from marshmallow import Schema, fields
 from app.db import COUNT_CAP
 from app.models import HumanTask
 from app.schemas import CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskQuery
-from app.services.records import without_variables
 
 from . import current_user, page_args, services, unit_of_work
 from .instances import _out as instance_out
-from .serialize import hidden_variables, task_dict
+from .serialize import task_dict
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Human tasks")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -80,14 +79,8 @@ class TaskView(MethodView):
         tasks = services().tasks
 
         def read() -> dict[str, Any]:
-            detail = tasks.detail(user, task_id)
+            detail = tasks.detail(user, task_id)  # without the variables hidden from the caller
             task = detail.pop("task")
-            # The data without the variables hidden from the caller, but for those of the task's
-            # own form: what the form shows, it fills in from the data.
-            own = set(((detail.get("form_schema") or {}).get("properties")) or {})
-            hidden = hidden_variables(user, [task.instance])[task.instance_id] - own
-            if hidden:
-                detail["data"] = without_variables(detail["data"], hidden)
             out = task_dict(task, tasks.task_slas([task])[task.id])
             out.update(detail)
             return out

@@ -47,7 +47,7 @@ from .forms import (
     validate_submission,
 )
 from .linked_updates import sent_by_the_platform
-from .records import task_reaches
+from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
 from .users import group_members
 
@@ -679,7 +679,8 @@ class TaskService:
 
     def detail(self, user: User, task_id: int) -> dict[str, Any]:
         """Task with its resolved form, UI schema, current data, rendered instructions and
-        ``context``: what it is about, read-only (see :meth:`_context`)."""
+        ``context``: what it is about, read-only (see :meth:`_context`); all of it without the
+        variables hidden from ``user`` (``RecordService.hidden_variables``) but for the form's own."""
         task = self.get(user, task_id)
         definition = task.instance.definition
         view: UserTaskView | None = None
@@ -694,6 +695,13 @@ class TaskService:
             self.runner.release(task.instance, run)
         schema = definition.forms.get(task.form) if task.form else None
         ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
+        # What the user may not read (the process's internal variables, for anyone but staff) is
+        # left out of everything the detail shows: its data, the instructions rendered from it and
+        # the context. The task's own form fields stay: what the form shows, it fills in from the data.
+        own = set(((schema or {}).get("properties")) or {})
+        hidden = self.runner.records.hidden_variables(user, [task.instance])[task.instance_id] - own
+        if hidden:
+            data = without_variables(data, hidden)
         if schema is not None:
             schema, ui_schema = resolve_form(schema, ui_schema, data, self.instances.group_members)
         about: Mapping[str, Any] | None = None
@@ -702,7 +710,7 @@ class TaskService:
         elif self.instances.may_see(user, task.instance):
             # A task no longer ready has no view: the instance's last saved data, for those who see
             # the instance (a lane member may still read a done task of an instance they do not see).
-            about = task.instance.data or {}
+            about = without_variables(task.instance.data, hidden) if hidden else task.instance.data or {}
         return {
             "task": task,
             "form_schema": schema,
