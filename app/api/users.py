@@ -1,15 +1,21 @@
 """User administration: users, groups and their members.
 
 Admins and auditors read; only admins change anything (others get 403, audited as a refused
-attempt). Usernames are matched in any letter case. No answer carries a password hash.
+attempt). Usernames and group names are matched in any letter case (/groups/servicedesk is
+ServiceDesk; answers give the group's own spelling). No answer carries a password hash.
+
+Deactivating a user answers with the tasks still assigned to them by name (``assigned_tasks``):
+nobody else may take those until an admin reassigns each one (POST /api/v1/tasks/<id>/reassign).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from app.models import Group, User
 from app.schemas.users import (
@@ -33,6 +39,23 @@ from . import current_user, page_args, services, unit_of_work
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="User administration: users and groups")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+class WaitingTaskOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    bpmn_id = fields.String()
+    instance_id = fields.Integer()
+    record = fields.String(allow_none=True, metadata={"description": "the number of the task's record, if any"})
+    href = fields.String(metadata={"description": "the task in the API"})
+    reassign = fields.String(metadata={"description": "where an admin POSTs {\"username\": ...} to hand it on"})
+
+
+class DeactivatedOut(DeactivationOut):
+    assigned_task_count = fields.Integer(metadata={
+        "description": "how many ready tasks wait on the user, assigned to them by name"})
+    assigned_tasks = fields.List(fields.Nested(WaitingTaskOut), metadata={
+        "description": "those tasks: nobody else may take them until an admin reassigns each one"})
 
 
 def _group_out(group: Group) -> dict[str, Any]:
@@ -97,18 +120,29 @@ class UserView(MethodView):
 
 def _deactivated(actor: User, username: str) -> dict[str, Any]:
     svc = services()
-    done = unit_of_work(lambda: svc.users.deactivate_user(actor, username))
-    return {**UserService.user_dict(done.user), "released_tasks": [t.id for t in done.released]}
+
+    def deactivate() -> dict[str, Any]:
+        done = svc.users.deactivate_user(actor, username)
+        waiting = [{**ref, "href": url_for("tasks.TaskView", task_id=ref["id"]),
+                    "reassign": url_for("tasks.ReassignView", task_id=ref["id"])}
+                   for ref in svc.users.task_refs(done.assigned)]
+        return {**UserService.user_dict(done.user), "released_tasks": [t.id for t in done.released],
+                "assigned_task_count": len(waiting), "assigned_tasks": waiting}
+
+    return unit_of_work(deactivate)
 
 
 @blp.route("/users/<string:username>/deactivate")
 class DeactivateView(MethodView):
-    @blp.response(200, DeactivationOut)
+    @blp.response(200, DeactivatedOut)
     @blp.alt_response(409, description="The caller's own account (own_account) or the last active admin (last_admin)")
     @blp.doc(security=SECURITY)
     def post(self, username: str) -> dict[str, Any]:
         """Deactivate a leaver (admin): no more sign-ins, their API tokens and web sessions end, and
-        the open tasks they had claimed go back to their queues. Their history stays."""
+        the open tasks they had claimed go back to their queues. Their history stays. The answer
+        counts and lists the ready tasks assigned to them by name (``assigned_tasks``), which wait
+        on them until an admin reassigns each (to a member of its group, or anyone for a task
+        outside any lane). Deactivating an inactive user changes nothing and lists them again."""
         return _deactivated(current_user(), username)
 
 
@@ -164,7 +198,7 @@ class GroupView(MethodView):
     @blp.response(200, GroupOut)
     @blp.doc(security=SECURITY)
     def get(self, name: str) -> dict[str, Any]:
-        """A group with its members (admins and auditors)."""
+        """A group with its members (admins and auditors), by name in any letter case."""
         user = current_user()
         svc = services()
         return _group_out(unit_of_work(lambda: svc.users.get_group(user, name)))

@@ -55,6 +55,13 @@ class Group(Base):
     manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="select")
 
 
+#: The unique index that makes group names case-insensitive: "ServiceDesk" and "servicedesk" are
+#: one group (a lane names it; people would not tell two apart). Lookups compare ``lower(name)``
+#: with ``lower(:name)`` so that they use it (app/services/users.py, ``find_group``).
+GROUP_NAME_LOWER_INDEX = "uq_group_name_lower"
+Index(GROUP_NAME_LOWER_INDEX, func.lower(Group.name), unique=True)
+
+
 class UserRole(Base):
     __tablename__ = "user_role"
     __table_args__ = (UniqueConstraint("user_id", "role"),)

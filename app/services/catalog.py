@@ -133,9 +133,10 @@ class CatalogService:
         when it is them and ``requester`` is given).
 
         What processes/catalog_approval.dmn and the diagram (as shipped) decide, so the catalog can
-        say it before anyone orders: a requester without a line manager goes to the budget owners.
-        A running request asks the decision table itself (and a larger quantity can raise its total
-        into the budget owners' range)."""
+        say it before anyone orders: a requester without a line manager goes to the budget owners,
+        and so does one whose line manager is deactivated (the running request's ``get_manager``
+        skips an inactive manager). A running request asks the decision table itself (and a larger
+        quantity can raise its total into the budget owners' range)."""
         if approval_rule == "budget" or cost > BUDGET_APPROVAL_ABOVE:
             return "budget_owner", None
         if approval_rule == "none" and cost <= 0:
@@ -143,7 +144,7 @@ class CatalogService:
         if requester is None:
             return "line_manager", None
         manager = requester.manager
-        if manager is None or manager.id == requester.id:
+        if manager is None or manager.id == requester.id or not manager.active:
             return "budget_owner", None
         return "line_manager", manager.username
 

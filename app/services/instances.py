@@ -804,7 +804,18 @@ class TaskService:
         Only to someone who may then complete it: an active user in the task's queue (its
         assigned user, candidate group, lane, or the starter of a lane-less task) or an admin
         (an admin may work a task claimed by them), and not one the task's separation of duties
-        excludes. Raises PermissionDenied (not an admin), Conflict (task not ready),
+        excludes. The task is then claimed for them.
+
+        A task assigned by name to a person who can no longer do it, deactivated or no user of
+        that name at all (a leaver's confirmation, a departed line manager's approval), would
+        wait forever: nobody else may take it. Such a task goes to its new person as its
+        *assigned user* (audited with the names ``from`` and ``to``), unclaimed, as if the process
+        had named them: it is in their inbox. Who may take it: an active user whom its separation
+        of duties does not exclude and who is, for a task of a candidate group or lane, a member of
+        that group or an admin, and for a task outside any lane, anyone (but an auditor, who only
+        reads). A task assigned to an active user stays theirs: only an admin may be handed it.
+
+        Raises PermissionDenied (not an admin), Conflict (task not ready),
         ValidationFailed naming ``username`` (the user may not work on the task).
         """
         task = self.get(admin, task_id, action="reassign")
@@ -812,11 +823,25 @@ class TaskService:
             self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id, reason="admin only")
             raise PermissionDenied("only admins may reassign tasks")
         self._require_ready(task)
-        reason = self._why_not_assignable(assignee, task)
+        # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
+        holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
+                  if task.assigned_user else None)
+        stranded = bool(task.assigned_user) and (holder is None or not holder.active)
+        reason = self._why_not_assignable(assignee, task, stranded=stranded)
         if reason:
             raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
                                    details={"fields": {"username": [reason]}})
         previous = task.claimed_by_id
+        if stranded:
+            before = task.assigned_user
+            task.assigned_user = assignee.username
+            task.claimed_by = None
+            self._touch(task.instance)
+            self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id, payload={
+                "from": before, "to": assignee.username, "from_user_id": holder.id if holder is not None else None,
+                "to_user_id": assignee.id, "assigned_user": True,
+                "reason": "assigned_user_deactivated" if holder is not None else "assigned_user_unknown"})
+            return task
         task.claimed_by = assignee
         self._touch(task.instance)
         self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id,
@@ -851,14 +876,25 @@ class TaskService:
             self._touch(moved[0].instance)
         return moved
 
-    def _why_not_assignable(self, assignee: User, task: HumanTask) -> str | None:
+    def _why_not_assignable(self, assignee: User, task: HumanTask, *, stranded: bool = False) -> str | None:
         """Why ``assignee`` could not complete ``task`` once it is claimed for them (None: they could).
-        The same rules as claiming and completing (policy.outside_queue, excludeUsersVars)."""
+        The same rules as claiming and completing (policy.outside_queue, excludeUsersVars).
+
+        ``stranded``: the task's assigned user can no longer do it (see ``reassign``); then its
+        queue is its candidate group or lane (members and admins) or, outside any lane, everyone
+        who works tasks: the assigned name is what ``reassign`` replaces."""
         if not assignee.active:
             return "the user is deactivated"
-        reason = policy.outside_queue(assignee, task, task.instance, claimed=True, whose="the user's")
-        if reason:
-            return reason
+        if stranded:
+            group = task.candidate_group or task.lane
+            if assignee.has_role(Role.AUDITOR) and not policy.is_admin(assignee):
+                return "auditors read tasks but do not work on them"
+            if group and group not in assignee.group_names and not policy.is_admin(assignee):
+                return f"the task is in the {group} group's queue, and that is not one of the user's groups"
+        else:
+            reason = policy.outside_queue(assignee, task, task.instance, claimed=True, whose="the user's")
+            if reason:
+                return reason
         run = self.runner.load(task.instance)
         try:
             return self._exclusion(assignee, task, run, whom="the user")

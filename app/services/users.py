@@ -17,7 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
-from app.models import Group, HumanTask, Role, TaskStatus, User, UserRole, WebSession, user_group
+from app.models import Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
 
 from .audit import AuditLog
 
@@ -87,11 +87,14 @@ def group_members(session: Session, group: str) -> list[tuple[str, str]]:
 
 @dataclass
 class Deactivation:
-    """What deactivating a user did: the user, the open tasks handed back to their queues, and
-    whether they were inactive already (then nothing was done)."""
+    """What deactivating a user did: the user, the open tasks handed back to their queues, the
+    ready tasks still assigned to them by name (``assigned``: nobody else may take those, so an
+    admin reassigns them, see ``TaskService.reassign``), and whether they were inactive already
+    (then nothing was done, and ``assigned`` still lists what waits on them)."""
 
     user: User
     released: list[HumanTask] = field(default_factory=list)
+    assigned: list[HumanTask] = field(default_factory=list)
     already: bool = False
 
 
@@ -217,7 +220,8 @@ class UserService:
         self.session.flush()
         self.audit.record("user_created", actor, actor_name="cli" if actor is None else None, payload={
             "username": username, "display_name": user.display_name, "email_set": user.email is not None,
-            "groups": sorted(wanted_groups), "roles": sorted(wanted_roles), "manager": manager_row.username if manager_row else None})
+            "groups": sorted(g.name for g in group_rows), "roles": sorted(wanted_roles),
+            "manager": manager_row.username if manager_row else None})
         return user
 
     def update_user(self, actor: User | None, username: str, changes: Mapping[str, Any]) -> User:
@@ -292,12 +296,17 @@ class UserService:
         groups and roles stay, so reactivating restores them. Deactivating an inactive user does
         nothing.
 
+        Tasks assigned to them by name (assignedUserVar: a requester's confirmation, an approval
+        of their line manager's) cannot go back to a queue: they stay, and are returned
+        (``assigned``) and audited (``assigned_tasks``, when there are any) so that an admin
+        reassigns them to someone who may do them.
+
         Raises PermissionDenied, NotFound, Conflict ``own_account`` (an admin deactivating
         themselves) or ``last_admin`` (the last active admin)."""
         self.require_admin(actor, "deactivate_user")
         user = self.get_by_username(username)
         if not user.active:
-            return Deactivation(user, [], already=True)
+            return Deactivation(user, [], self._assigned_tasks(user), already=True)
         if actor is not None and actor.id == user.id:
             raise Conflict("you cannot deactivate your own account; ask another administrator",
                            code="own_account", details={"username": user.username})
@@ -308,9 +317,34 @@ class UserService:
         self.end_web_sessions(user, "deactivated")
         released = self._release_claims(actor, user)
         self.session.flush()
-        self.audit.record("user_deactivated", actor, actor_name="cli" if actor is None else None,
-                          payload={"username": user.username, "released_tasks": [t.id for t in released]})
-        return Deactivation(user, released)
+        assigned = self._assigned_tasks(user)
+        payload: dict[str, Any] = {"username": user.username, "released_tasks": [t.id for t in released]}
+        if assigned:  # the key only when some wait on them: most leavers have none
+            payload["assigned_tasks"] = [t.id for t in assigned]
+        self.audit.record("user_deactivated", actor, actor_name="cli" if actor is None else None, payload=payload)
+        return Deactivation(user, released, assigned)
+
+    def tasks_waiting_on(self, actor: User, username: str) -> list[HumanTask]:
+        """The ready tasks assigned to ``username`` by name (admins and auditors): what waits on a
+        deactivated user until an admin reassigns it."""
+        self.require_reader(actor, "read_user")
+        return self._assigned_tasks(self.get_by_username(username))
+
+    def task_refs(self, tasks: Iterable[HumanTask]) -> list[dict[str, Any]]:
+        """What the API and the pages show of tasks waiting on a user: the task's id, name, BPMN id,
+        instance and its record's number (None without a record), in one query for the numbers."""
+        tasks = list(tasks)
+        numbers = dict(self.session.execute(
+            select(Ticket.instance_id, Ticket.number).where(Ticket.instance_id.in_({t.instance_id for t in tasks}))
+        ).tuples().all()) if tasks else {}
+        return [{"id": t.id, "name": t.name, "bpmn_id": t.bpmn_id, "instance_id": t.instance_id,
+                 "record": numbers.get(t.instance_id)} for t in tasks]
+
+    def _assigned_tasks(self, user: User) -> list[HumanTask]:
+        """The ready tasks assigned to ``user`` by name, by id. The name as the task holds it, as
+        ``policy.is_candidate`` compares it (by the ``human_task.assigned_user`` index)."""
+        return list(self.session.scalars(select(HumanTask).where(
+            HumanTask.assigned_user == user.username, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)))
 
     def reactivate_user(self, actor: User | None, username: str) -> User:
         """Let a deactivated user sign in again (with the password they had; tokens issued before the
@@ -493,12 +527,14 @@ class UserService:
         return list(self.session.scalars(select(Group.name).order_by(Group.name)))
 
     def ensure_group(self, name: str) -> Group:
-        """The group named ``name``, created (and audited as ``group_created`` by the command
-        line) when there is none: what ``flask users create --group`` and the demo seed name."""
+        """The group named ``name`` in any letter case (keeping the spelling it was created with:
+        ``--group servicedesk`` joins ServiceDesk), created (and audited as ``group_created`` by the
+        command line) when there is none: what ``flask users create --group`` and the demo seed
+        name. A second group differing only in case could not be stored (``uq_group_name_lower``)."""
         name = name.strip()
         if not name:
             raise ValidationFailed("group name is empty", details={"fields": {"group": ["is required"]}})
-        group = self.session.scalar(select(Group).where(Group.name == name))
+        group = self.find_group(name)
         if group is None:
             group = Group(name=name)
             self.session.add(group)
@@ -509,8 +545,17 @@ class UserService:
 
     # -- checks -------------------------------------------------------------------------------------
 
+    def find_group(self, name: str) -> Group | None:
+        """The group named ``name`` in any letter case, or None (by ``uq_group_name_lower``).
+
+        Group names are unique regardless of case, as the database folds it (SQLite's lower()
+        folds ASCII letters only), so an address such as /api/v1/groups/servicedesk reaches
+        ServiceDesk; what is shown and stored is always the group's own spelling. The diagrams'
+        lanes still name a group exactly (``policy.is_candidate``)."""
+        return self.session.scalar(select(Group).where(func.lower(Group.name) == func.lower(name.strip())))
+
     def _group(self, name: str) -> Group:
-        group = self.session.scalar(select(Group).where(Group.name == name))
+        group = self.find_group(name or "")
         if group is None:
             raise NotFound(f"no group {name}")
         return group
@@ -524,14 +569,22 @@ class UserService:
     def _groups(self, names: set[str], *, create: bool) -> list[Group]:
         """The groups named: created when missing with ``create``, else ValidationFailed naming
         ``groups`` and the unknown ones."""
+        rows: dict[int, Group] = {}  # "ServiceDesk" and "servicedesk" are one group, joined once
         if create:
-            return [self.ensure_group(name) for name in sorted(names)]
-        found = {g.name: g for g in self.session.scalars(select(Group).where(Group.name.in_(names)))} if names else {}
-        unknown = sorted(names - set(found))
+            for name in sorted(names):
+                group = self.ensure_group(name)
+                rows.setdefault(group.id, group)
+            return list(rows.values())
+        folded = {name.lower(): name for name in names}
+        found = {g.name.lower(): g for g in self.session.scalars(
+            select(Group).where(func.lower(Group.name).in_([func.lower(n) for n in names])))} if names else {}
+        unknown = sorted(name for key, name in folded.items() if key not in found)
         if unknown:
             raise ValidationFailed("unknown group", details={"fields": {"groups": [
                 f"no group {', '.join(unknown)}: create it first"]}})
-        return [found[name] for name in sorted(names)]
+        for key in sorted(folded):
+            rows.setdefault(found[key].id, found[key])
+        return list(rows.values())
 
     def _manager(self, username: str | None, user: User | None) -> User | None:
         """The user named as a manager (None for none); ValidationFailed naming ``manager``."""

@@ -3,8 +3,11 @@
 ``/admin/users`` lists and searches the users (text, role, group, active or not); a user's page
 edits their display name, email, roles, groups, manager and whether they are active (unticking
 it deactivates them: no sign-in, sessions and tokens end, claimed tasks go back to the queues),
-and resets their password; ``/admin/users/new`` creates one. ``/admin/groups`` lists and creates
-groups; a group's page changes its description and manager and adds or removes members.
+and resets their password; ``/admin/users/new`` creates one. A deactivated user's page lists the
+ready tasks still assigned to them by name (nobody else may take those), each with a form to
+reassign it (``TaskService.reassign``: to a member of its group, or anyone for a task outside any
+lane). ``/admin/groups`` lists and creates groups; a group's page changes its description and
+manager and adds or removes members. Group addresses take the name in any letter case.
 
 Admins change things; auditors read the same pages without the forms; anyone else gets the 403
 page, their attempt audited (the rules are ``UserService``'s). Every form carries the session's
@@ -214,19 +217,24 @@ def user(username: str) -> Any:
         return _render_user(me, username, None, {})
     values = _user_form_values(request.form)
 
-    def save() -> User:
+    def save() -> tuple[User, int]:
         if request.form.get("was_sent") != "1" or not _is_admin(me):
-            return svc.users.update_user(me, username, values)  # the whole state, or refused as it says
-        current = svc.users.user_dict(svc.users.get_user(me, username))
-        return svc.users.update_user(me, username, _changed_values(values, current))
+            saved = svc.users.update_user(me, username, values)  # the whole state, or refused as it says
+        else:
+            current = svc.users.user_dict(svc.users.get_user(me, username))
+            saved = svc.users.update_user(me, username, _changed_values(values, current))
+        return saved, 0 if saved.active else len(svc.users.tasks_waiting_on(me, saved.username))
 
     try:
-        saved = unit_of_work(save)
+        saved, waiting = unit_of_work(save)
     except (ValidationFailed, Conflict) as err:
         return _render_user(me, username, request.form, _errors(err, request.form), status=err.status)
     if not saved.active:
         flash(_("%(name)s was saved and is deactivated: they cannot sign in, and the tasks they had claimed went "
                 "back to their queues.", name=saved.username), "success")
+        if waiting:
+            flash(_("Tasks assigned to %(name)s by name wait on them: %(count)d. Reassign them below.",
+                    name=saved.username, count=waiting), "info")
     else:
         flash(_("%(name)s was saved.", name=saved.username), "success")
     return redirect(url_for("web.user", username=saved.username))
@@ -248,13 +256,40 @@ def user_password(username: str) -> Any:
     return redirect(url_for("web.user", username=changed.username))
 
 
+@bp.post("/admin/users/<username>/tasks/<int:task_id>/reassign")
+def user_task_reassign(username: str, task_id: int) -> Any:
+    """Hand one of the tasks waiting on a (deactivated) user to someone else; a refusal comes back
+    on the user's page beside that task's form (422), a non-admin gets the 403 page."""
+    me = signed_in_user()
+    svc = services()
+    target = str(request.form.get("assignee", "")).strip()[:128]
+
+    def reassign() -> str:
+        assignee = svc.users.find(target) if target else None
+        if assignee is None:
+            svc.users.require_admin(me, "reassign")  # a non-admin learns nothing about names
+            raise ValidationFailed("unknown user", details={"fields": {"username": [f"no user {target}"]}})
+        return svc.tasks.reassign(me, task_id, assignee).assigned_user or assignee.username
+
+    try:
+        now_with = unit_of_work(reassign)
+    except (ValidationFailed, Conflict) as err:  # not someone who may do it; or the task is done
+        problems = [_problem_text("assignee", str(m), request.form)
+                    for m in (err.details.get("fields") or {}).get("username") or [err.message]]
+        return _render_user(me, username, None, {f"assignee-{task_id}": problems}, status=err.status)
+    flash(_("Task %(task)d was reassigned to %(name)s.", task=task_id, name=now_with), "success")
+    return redirect(url_for("web.user", username=username))
+
+
 def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],
                  status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
         found = svc.users.get_user(me, username)
-        return {"person": svc.users.user_dict(found), "groups": svc.users.group_names()}
+        # what waits on a leaver by name; an active user works their own tasks
+        waiting = [] if found.active else svc.users.task_refs(svc.users.tasks_waiting_on(me, found.username))
+        return {"person": svc.users.user_dict(found), "groups": svc.users.group_names(), "waiting": waiting}
 
     page = unit_of_work(read)
     person = page["person"]
@@ -271,7 +306,8 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
     return render_template("user_edit.html", active="users", person=person, shown=shown, chosen=chosen,
                            was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
-                           is_me=person["username"] == me.username, min_password=MIN_PASSWORD), status
+                           is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
+                           reassign_to=request.form.get("assignee", "") if errors else ""), status
 
 
 # -- groups -----------------------------------------------------------------------------------------
@@ -311,7 +347,7 @@ def group(name: str) -> Any:
     form = request.form
     changes = {"description": str(form.get("description", "")), "manager": str(form.get("manager", "")).strip() or None}
     try:
-        unit_of_work(lambda: svc.users.update_group(me, name, changes))
+        name = unit_of_work(lambda: svc.users.update_group(me, name, changes).name)  # as it is spelled
     except ValidationFailed as err:
         return _render_group(me, name, form, _errors(err, form), status=err.status)
     flash(_("Group %(name)s was saved.", name=name), "success")
@@ -324,7 +360,7 @@ def group_member_add(name: str) -> Any:
     svc = services()
     username = str(request.form.get("username", "")).strip()[:128]
     try:
-        unit_of_work(lambda: svc.users.add_member(me, name, username))
+        name = unit_of_work(lambda: svc.users.add_member(me, name, username).name)
     except ValidationFailed as err:
         return _render_group(me, name, None, _errors(err, request.form), status=err.status)
     flash(_("%(user)s is now a member of %(group)s.", user=username, group=name), "success")
@@ -336,7 +372,7 @@ def group_member_remove(name: str) -> Response:
     me = signed_in_user()
     svc = services()
     username = str(request.form.get("username", "")).strip()[:128]
-    unit_of_work(lambda: svc.users.remove_member(me, name, username))
+    name = unit_of_work(lambda: svc.users.remove_member(me, name, username).name)
     flash(_("%(user)s was removed from %(group)s.", user=username, group=name), "success")
     return redirect(url_for("web.group", name=name))
 
