@@ -172,9 +172,10 @@ def register_cli(app: Flask) -> None:
                                                       display_name=display_name, email=email, manager=manager)
                     return f"user {user.username} created"
                 user = services.users.get_by_username(username)
+                removed = {name.strip().lower() for name in remove_groups}  # group names ignore case
                 changes: dict[str, Any] = {
                     "roles": sorted((user.roles | set(roles)) - set(remove_roles)),
-                    "groups": sorted((user.group_names | set(groups)) - set(remove_groups))}
+                    "groups": sorted(g for g in user.group_names | set(groups) if g.lower() not in removed)}
                 for key, value in (("display_name", display_name), ("email", email), ("manager", manager)):
                     if value is not None:
                         changes[key] = value
@@ -202,6 +203,10 @@ def register_cli(app: Flask) -> None:
                 return
             released = f"; {len(done.released)} claimed task(s) back in their queues" if done.released else ""
             click.echo(f"user {done.user.username} deactivated: sessions and API tokens ended{released}")
+            if done.assigned:
+                # nobody else may take these: an admin hands each on (POST /api/v1/tasks/<id>/reassign)
+                click.echo(f"{len(done.assigned)} task(s) assigned to {done.user.username} by name wait for an admin "
+                           "to reassign them: " + ", ".join(f"task {t.id} ({t.name})" for t in done.assigned))
         except ProcessdeskError as err:
             _fail(err)
         finally:

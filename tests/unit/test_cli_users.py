@@ -87,3 +87,30 @@ def test_demo_seed_twice_leaves_the_existing_users_as_they_are(app, services):
     rita = user(services, "rita")
     assert rita.password_hash == hash_before and rita.token_generation == generation
     assert services.session.scalar(select(func.count()).select_from(AuditEvent)) == events  # nothing changed
+
+
+def test_update_names_groups_in_any_letter_case(app, services):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "carol", "--password", "long-password-1", "--role", "agent",
+                        "--group", "ServiceDesk", "--group", "CAB"])
+    updated = runner.invoke(args=["users", "create", "carol", "--update", "--group", "servicedesk",
+                                  "--remove-group", "cab"])
+    assert updated.exit_code == 0, updated.output
+    assert user(services, "carol").group_names == {"ServiceDesk"}  # one ServiceDesk, CAB gone
+
+
+def test_deactivate_names_the_tasks_waiting_on_the_user(app, client, services):
+    from tests.http.desk import Desk
+
+    desk = Desk(client, services)
+    started = desk.start("rita", "incident_management", {
+        "title": "VPN down", "description": "Cannot connect from home", "category": "network",
+        "impact": "medium", "urgency": "medium"})
+    number = started["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Restarted it",
+                                                  "cause_category": "configuration"})
+    confirm = desk.task_id(number, "confirm_resolution")
+    done = app.test_cli_runner().invoke(args=["users", "deactivate", "rita"])
+    assert done.exit_code == 0, done.output
+    assert f"1 task(s) assigned to rita by name wait for an admin to reassign them: task {confirm} (" in done.output
