@@ -17,6 +17,7 @@ from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, Item
 from .audit import AuditLog
 from .forms import catalog_ui_form, resolve_form, validate_submission
 from .instances import InstanceService
+from . import policy
 from .policy import DESK_STAFF_ROLES
 from .records import RecordService
 
@@ -144,7 +145,7 @@ class CatalogService:
         if requester is None:
             return "line_manager", None
         manager = requester.manager
-        if manager is None or manager.id == requester.id or not manager.active:
+        if manager is None or manager.id == requester.id or not manager.active or policy.is_read_only(manager):
             return "budget_owner", None
         return "line_manager", manager.username
 

@@ -551,7 +551,9 @@ class TaskService:
         if sort not in TASK_SORTS:
             raise ValidationFailed("unknown sort key", details={"fields": {"sort": [f"one of: {', '.join(TASK_SORTS)}"]}})
         query = select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(HumanTask.state == TaskStatus.READY)
-        if mine:
+        if policy.is_read_only(user):
+            query = query.where(false())  # a read-only auditor works no task (policy.outside_queue)
+        elif mine:
             query = query.where(or_(HumanTask.claimed_by_id == user.id,
                                     HumanTask.claimed_by_id.is_(None) & (HumanTask.assigned_user == user.username)))
         else:
@@ -826,7 +828,7 @@ class TaskService:
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
         holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
                   if task.assigned_user else None)
-        stranded = bool(task.assigned_user) and (holder is None or not holder.active)
+        stranded = bool(task.assigned_user) and (holder is None or not holder.active or policy.is_read_only(holder))
         reason = self._why_not_assignable(assignee, task, stranded=stranded)
         if reason:
             raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.engine import OperationFailed
 from app.errors import ProcessdeskError, ValidationFailed
 from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
+from app.services import policy
 from app.services.audit import json_safe
 from app.services.forms import FormMessage, validate_start_data
 from app.services.notifications import Person
@@ -210,7 +211,9 @@ class PlatformOperations:
     def op_get_manager(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.services.session.scalar(select(User).where(User.username == str(params["username"])))
         manager = user.manager if user is not None else None
-        return {"manager": manager.username if manager is not None and manager.active else None}
+        # an inactive manager or a read-only auditor approves nothing: the request goes to the budget owners
+        usable = manager is not None and manager.active and not policy.is_read_only(manager)
+        return {"manager": manager.username if usable else None}
 
     def op_catalog_item(self, params: dict[str, Any]) -> dict[str, Any]:
         item = self.services.session.scalar(select(CatalogItem).where(CatalogItem.code == str(params["code"])))

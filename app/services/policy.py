@@ -187,7 +187,11 @@ def outside_queue(user: User, task: HumanTask, instance: ProcessInstance, *, cla
                   whose: str = "your") -> str | None:
     """Why the user may not work on the task (None: they may): not a candidate, and not an admin
     who holds the claim (``claimed``). The reason names the queue the task is in: its one assigned
-    user, its candidate group, its lane, or its starter."""
+    user, its candidate group, its lane, or its starter. A read-only auditor (``is_read_only``) works
+    no task, not even one in their queue (a task assigned to them by name, one of a group they are
+    in): what they approved would not be an approval."""
+    if is_read_only(user):
+        return "auditors read tasks but do not work on them"
     if is_candidate(user, task, instance) or (is_admin(user) and claimed):
         return None
     if user.has_role(Role.AUDITOR) and not is_admin(user):

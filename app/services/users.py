@@ -19,6 +19,7 @@ from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
 from app.models import Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
 
+from . import policy
 from .audit import AuditLog
 
 _VALID_ROLES = {r.value for r in Role}
@@ -75,12 +76,16 @@ def _session_hash(token: str) -> str:
 
 def group_members(session: Session, group: str) -> list[tuple[str, str]]:
     """The active members of ``group`` as ``(username, display name)``, by display name then
-    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers."""
+    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers and whom a
+    group's votes go to (``get_group_members``), so not a read-only auditor (``policy.is_read_only``:
+    works no task, so a vote of theirs would wait forever)."""
+    auditors = select(UserRole.user_id).where(UserRole.role == Role.AUDITOR.value)
+    workers = select(UserRole.user_id).where(UserRole.role.in_([r.value for r in policy.STARTER_ROLES]))
     rows = session.execute(
         select(User.username, User.display_name)
         .join(user_group, user_group.c.user_id == User.id)
         .join(Group, Group.id == user_group.c.group_id)
-        .where(Group.name == group, User.active.is_(True))
+        .where(Group.name == group, User.active.is_(True), or_(User.id.not_in(auditors), User.id.in_(workers)))
         .order_by(User.display_name, User.username)).tuples().all()
     return [(username, display or username) for username, display in rows]
 
@@ -209,7 +214,7 @@ class UserService:
                 "" if taken.username == username else f" (usernames ignore letter case: {username} is {taken.username})"),
                 code="user_exists", details={"fields": {"username": ["is taken"]}, "existing": taken.username})
         group_rows = self._groups(wanted_groups, create=actor is None)
-        manager_row = self._manager(manager, None)
+        manager_row = self._manager(manager, None, line=True)
         user = User(username=username, display_name=(display_name or "").strip() or username,
                     email=(email or "").strip() or None, active=True, token_generation=0,
                     password_hash=generate_password_hash(password, method=self._hash_method))
@@ -247,7 +252,7 @@ class UserService:
             raise ValidationFailed("user data is invalid", details={"fields": problems})
         group_rows = (self._groups({g.strip() for g in changes["groups"]}, create=actor is None)
                       if changes.get("groups") is not None else None)
-        manager_row = self._manager(changes["manager"], user) if "manager" in changes else user.manager
+        manager_row = self._manager(changes["manager"], user, line=True) if "manager" in changes else user.manager
         stays_admin = Role.ADMIN in (wanted_roles if wanted_roles is not None else user.roles)
         stays_active = user.active if changes.get("active") is None else bool(changes["active"])
         if user.active and Role.ADMIN in user.roles and not (stays_admin and stays_active):
@@ -374,6 +379,57 @@ class UserService:
         self.session.flush()
         self.audit.record("user_password_reset", actor, actor_name="cli" if actor is None else None,
                           payload={"username": user.username})
+        return user
+
+    def change_own_password(self, user: User, current_password: Any, new_password: Any, *,
+                            keep_web_session: str | None = None) -> User:
+        """The signed-in ``user`` changes their own password, proving it with the current one.
+
+        The new one follows the rules of ``reset_password`` and must differ from the current one.
+        Then the user's API tokens end (``token_generation`` moves on: an API caller needs a fresh
+        token, which the API answers with) and so do their web sessions (reason
+        ``password_changed``), all but ``keep_web_session`` (the id of the web session making the
+        change), which is moved to the new generation so that its user stays signed in there.
+        Audited as ``user_password_changed`` (without either password).
+
+        Raises ValidationFailed naming ``current_password`` (wrong: also audited as a refused
+        attempt, which the edges count against the sign-in limit) and/or ``new_password``;
+        Unauthorized when the user is deactivated."""
+        user = self.session.get(User, user.id) or user
+        if not user.active:
+            raise Unauthorized("the account is deactivated")
+        problems: dict[str, list[str]] = {}
+        # Sign-in's check (werkzeug's constant-time hash comparison); an over-long text is wrong
+        # without hashing it (hashing megabytes is a denial of service).
+        current_ok = (isinstance(current_password, str) and len(current_password) <= MAX_PASSWORD
+                      and check_password_hash(user.password_hash, current_password))
+        if not current_ok:
+            problems["current_password"] = ["is not your current password"]
+            self.audit.refuse(user, "change_own_password", reason="wrong current password")
+        rules: dict[str, list[str]] = {}
+        self._check_password(new_password, rules)
+        if rules:
+            problems["new_password"] = rules["password"]
+        elif current_ok and new_password == current_password:
+            problems["new_password"] = ["must differ from the current password"]
+        if problems:
+            raise ValidationFailed("the password was not changed", details={"fields": problems})
+        user.password_hash = generate_password_hash(new_password, method=self._hash_method)
+        user.token_generation += 1
+        kept = _session_hash(keep_web_session) if keep_web_session else None
+        if kept is None:
+            self.end_web_sessions(user, "password_changed")
+        else:
+            self._end_web_sessions((WebSession.user_id == user.id) & (WebSession.token_hash != kept),
+                                   "password_changed")
+            self.session.execute(
+                update(WebSession)
+                .where(WebSession.token_hash == kept, WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+                .values(token_generation=user.token_generation)
+                .execution_options(synchronize_session=False))
+        self.session.flush()
+        self.audit.record("user_password_changed", user, payload={
+            "username": user.username, "kept_session": kept[:_SESSION_REF] if kept else None})
         return user
 
     def set_manager(self, username: str, manager: str | None) -> User:
@@ -586,8 +642,10 @@ class UserService:
             rows.setdefault(found[key].id, found[key])
         return list(rows.values())
 
-    def _manager(self, username: str | None, user: User | None) -> User | None:
-        """The user named as a manager (None for none); ValidationFailed naming ``manager``."""
+    def _manager(self, username: str | None, user: User | None, *, line: bool = False) -> User | None:
+        """The user named as a manager (None for none); ValidationFailed naming ``manager``.
+        ``line``: a user's line manager, who approves their catalog requests, so not a read-only
+        auditor (``policy.is_read_only``: works no task). A group's manager is only told of breaches."""
         if username is None or not str(username).strip():
             return None
         manager = self.find(str(username))
@@ -596,6 +654,9 @@ class UserService:
         if user is not None and manager.id == user.id:
             raise ValidationFailed("a user is not their own manager",
                                    details={"fields": {"manager": ["a user cannot be their own manager"]}})
+        if line and policy.is_read_only(manager):
+            raise ValidationFailed("an auditor approves nothing", details={"fields": {"manager": [
+                f"{manager.username} is an auditor with no other role and approves nothing"]}})
         return manager
 
     @staticmethod
