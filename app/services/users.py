@@ -287,6 +287,9 @@ class UserService:
         if diff:
             self.audit.record("user_updated", actor, actor_name="cli" if actor is None else None,
                               payload={"username": user.username, "changes": diff})
+        if user.active and ("groups" in diff or "roles" in diff):
+            self._release_claims(actor, user, reason="groups_changed" if "groups" in diff else "roles_changed",
+                                 unworkable_only=True)
         if "active" in changes and changes["active"] is not None and bool(changes["active"]) != user.active:
             if changes["active"]:
                 self.reactivate_user(actor, user.username)
@@ -445,10 +448,17 @@ class UserService:
                               actor_name="cli")
         return user
 
-    def _release_claims(self, actor: User | None, user: User) -> list[HumanTask]:
-        """Hand every open task ``user`` claimed back to its queue, as an admin's unclaim does."""
+    def _release_claims(self, actor: User | None, user: User, *, reason: str = "user_deactivated",
+                        unworkable_only: bool = False) -> list[HumanTask]:
+        """Hand every open task ``user`` claimed back to its queue, as an admin's unclaim does;
+        ``unworkable_only``: only those the user may no longer work on (``policy.may_work_task``),
+        after their groups or roles changed: a claim they could not complete would hold the task
+        out of its queue (its group's other members no longer see it there) for nothing."""
         tasks = self.session.scalars(select(HumanTask).where(
             HumanTask.claimed_by_id == user.id, HumanTask.state == TaskStatus.READY).order_by(HumanTask.id)).all()
+        if unworkable_only:
+            user.__dict__.pop("_access_names", None)  # read at sign-in: judge by the changed groups and roles
+            tasks = [task for task in tasks if not policy.may_work_task(user, task, task.instance)[0]]
         now = self.audit.clock.now()
         for task in tasks:
             task.claimed_by = None
@@ -457,7 +467,7 @@ class UserService:
             self.audit.record("task_unclaimed", actor, instance_id=task.instance_id, task_id=task.id,
                               actor_name="cli" if actor is None else None,
                               payload={"previous_claimant_id": user.id, "previous_claimant": user.username,
-                                       "reason": "user_deactivated"})
+                                       "reason": reason})
         return list(tasks)
 
     def _keep_an_admin(self, user: User, doing: str) -> None:
@@ -576,6 +586,7 @@ class UserService:
             self.session.flush()
             self.audit.record("group_member_removed", actor, actor_name="cli" if actor is None else None,
                               payload={"group": group.name, "username": user.username})
+            self._release_claims(actor, user, reason="left_group", unworkable_only=True)
         return group
 
     def group_names(self) -> list[str]:
