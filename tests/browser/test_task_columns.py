@@ -62,3 +62,22 @@ def test_the_claimant_column_keeps_its_width_in_chinese_at_1280(live, person):
     check_short_columns(page, number, "您", "释放")
     alex.screenshot("task-columns-zh-1280")
     assert alex.errors == [], alex.console
+
+
+def test_a_title_without_spaces_does_not_widen_the_inbox_past_the_screen(live, person):
+    """A pasted address as the title (no space to break at, in any language) breaks anywhere:
+    before, the queue was 1,587 px wide at 1280 and "Claimed by" and Claim were out of sight."""
+    number = live.start_incident("https://intranet.example.com/finance/reports/monthly-close/" + "x" * 120)
+    alex = person(1280)
+    alex.sign_in("alex")
+    page = alex.page
+    english = page.get_by_role("button", name="English")
+    if english.count():  # the test above left alex's pages in Chinese
+        english.click()
+    alex.go("/tasks?tab=queue")
+    row = page.get_by_role("row").filter(has_text=number)
+    expect(row).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    claim = row.get_by_role("button", name="Claim")
+    box = claim.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1280
