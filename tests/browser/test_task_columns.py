@@ -58,7 +58,7 @@ def test_the_claimant_column_keeps_its_width_in_chinese_at_1280(live, person):
     page.get_by_role("row").filter(has_text=number).get_by_role("button", name="认领").click()
     expect(page.locator(".flashes")).to_contain_text("您已认领")
 
-    page.get_by_role("link", name="我的").click()
+    page.locator("#tab-mine").click()  # not the header's account link ("我的账户")
     check_short_columns(page, number, "您", "释放")
     alex.screenshot("task-columns-zh-1280")
     assert alex.errors == [], alex.console
