@@ -464,6 +464,9 @@ def test_not_received_goes_back_to_fulfilment(desk: Desk):
 
     fulfil(desk, number, "ivan", "Desk phone moved and connected.")
     assert desk.record(number)["resolved_at"] is not None
+    # the second confirmation starts blank: not pre-filled with the last round's "no" and its rating
+    again = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, 'confirm_receipt')}", headers=desk.auth("rita")).get_json()
+    assert again["data"].get("received") is None and again["data"].get("rating") is None
     # this round's answer gives no comment (a form leaves an empty field out): the last round's is gone
     desk.complete(number, "confirm_receipt", "rita", {"received": "yes", "rating": 4})
     record = desk.record(number, "rita")
