@@ -14,10 +14,10 @@ from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, CatalogItem, DefinitionFile, Group, ItemStatus, Role, Ticket, User, user_group
 
+from . import policy
 from .audit import AuditLog
 from .forms import catalog_ui_form, resolve_form, validate_submission
 from .instances import InstanceService
-from . import policy
 from .policy import DESK_STAFF_ROLES
 from .records import RecordService
 

@@ -133,6 +133,38 @@ class KnowledgeService:
                           actor_name=None if actor else "engine")
         return article
 
+    def revise_known_error(self, actor: User | None, number: str, *, title: str, symptoms: str, cause: str,
+                           workaround: str, source: Ticket) -> KnowledgeArticle:
+        """A problem's new analysis changed its known error: its article ``number`` takes the new
+        texts as its next version, the replaced ones kept as a revision, as an edit by hand would
+        (audited ``knowledge_edited``; its status stays: a retired article stays retired). Only
+        the article ``source`` published: for another number (or none) a new article is published
+        (:meth:`publish`), so that a diagram cannot rewrite someone else's article."""
+        article = self.session.scalar(select(KnowledgeArticle).where(
+            KnowledgeArticle.number == str(number).upper(), KnowledgeArticle.source_ticket_id == source.id))
+        if article is None:
+            return self.publish(actor, title=title, symptoms=symptoms, cause=cause, workaround=workaround, source=source)
+        wanted = {"title": title.strip()[:MAX_TITLE] or article.title, "symptoms": symptoms, "cause": cause,
+                  "workaround": workaround}
+        before = {name: getattr(article, name) for name in TEXT_FIELDS}
+        changed = {name: text for name, text in wanted.items() if text != before[name]}
+        if not changed:
+            return article
+        now = self.clock.now()
+        version = article.version
+        self._write_if_unchanged(article, (KnowledgeArticle.version == version,),
+                                 {**changed, "version": version + 1, "updated_at": now,
+                                  "updated_by_id": actor.id if actor else None})
+        note = f"{source.number}: a new analysis"
+        self.session.add(KnowledgeRevision(article_id=article.id, version=version, **before, note=note,
+                                           created_at=now, created_by_id=actor.id if actor else None))
+        self.session.flush()
+        self.session.refresh(article)
+        self.audit.record("knowledge_edited", actor, instance_id=source.instance_id, payload={
+            "number": article.number, "version": article.version, "fields": sorted(changed), "note": note},
+            actor_name=None if actor else "engine")
+        return article
+
     # -- reading ----------------------------------------------------------------------------------
 
     def search(self, q: str | None, page: int, per_page: int, *, user: User | None = None,

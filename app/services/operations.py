@@ -164,15 +164,23 @@ class PlatformOperations:
                 "skipped": [str(problem.parts["number"]) for problem in refused]}
 
     def op_create_knowledge_article(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Publish a known-error article from this record; with ``article`` (the number of one this
+        record published before), revise that one instead (``KnowledgeService.revise_known_error``)."""
         here = self.ticket
-        article = self.services.knowledge.publish(
-            self.actor, title=str(params["title"]), symptoms=str(params.get("symptoms") or ""),
-            cause=str(params.get("cause") or ""), workaround=str(params.get("workaround") or ""), source=here)
+        texts = {"title": str(params["title"]), "symptoms": str(params.get("symptoms") or ""),
+                 "cause": str(params.get("cause") or ""), "workaround": str(params.get("workaround") or "")}
+        existing = params.get("article")
+        if existing and here is not None:
+            article = self.services.knowledge.revise_known_error(self.actor, str(existing), source=here, **texts)
+        else:
+            article = self.services.knowledge.publish(self.actor, source=here, **texts)
         return {"id": article.id, "number": article.number}
 
     def op_comment_linked_records(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Comment ``body`` on each open record linked to this one (of ``kind``); an empty body
+        comments nothing (a diagram's way to say there is nothing new to tell)."""
         here = self.ticket
-        if here is None:
+        if here is None or not str(params.get("body") or "").strip():
             return {"count": 0}
         kind = params.get("kind")
         count = 0
@@ -212,8 +220,9 @@ class PlatformOperations:
         user = self.services.session.scalar(select(User).where(User.username == str(params["username"])))
         manager = user.manager if user is not None else None
         # an inactive manager or a read-only auditor approves nothing: the request goes to the budget owners
-        usable = manager is not None and manager.active and not policy.is_read_only(manager)
-        return {"manager": manager.username if usable else None}
+        if manager is None or not manager.active or policy.is_read_only(manager):
+            return {"manager": None}
+        return {"manager": manager.username}
 
     def op_catalog_item(self, params: dict[str, Any]) -> dict[str, Any]:
         item = self.services.session.scalar(select(CatalogItem).where(CatalogItem.code == str(params["code"])))

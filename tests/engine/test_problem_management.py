@@ -243,6 +243,7 @@ def test_related_incidents_are_linked_and_a_workaround_becomes_a_known_error(h: 
         "symptoms": RCA_WORKAROUND["symptoms"],
         "cause": RCA_WORKAROUND["root_cause"],
         "workaround": RCA_WORKAROUND["workaround"],
+        "article": None,  # none published yet: a new one
     }]
     assert h.ops.named("comment_linked_records") == [{
         "kind": "incident",

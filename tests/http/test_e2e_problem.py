@@ -314,10 +314,16 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     assert record["details"]["known_error_article"] == "KB-000001"
     assert [n for n, kind, *_ in links(record) if kind == "change"] == ["CHG-000001", "CHG-000002"]
     assert desk.instance(desk.record("CHG-000002")["instance_id"])["data"]["implementation_plan"] == second_fix["proposed_fix"]
-    # the known error was published once and the incidents were told once
+    # the known error was published once and the incidents were told once: the article takes the new
+    # root cause as its next version (the first kept as a revision); the workaround, unchanged, is no news
     assert knowledge(desk, "failover")["total"] == 1
     for incident in (first, second):
         assert len(comments(desk, incident)) == 1
+    article = desk.client.get("/api/v1/knowledge/KB-000001", headers=desk.auth("alex")).get_json()
+    assert (article["version"], article["cause"], article["workaround"]) == (
+        2, second_fix["root_cause"], RCA_CHANGE["workaround"])
+    revisions = desk.client.get("/api/v1/knowledge/KB-000001/revisions", headers=desk.auth("alex")).get_json()
+    assert [(r["version"], r["cause"]) for r in revisions["items"]] == [(1, RCA_CHANGE["root_cause"])]
 
     approve_change(desk, "CHG-000002")
     clock.advance(timedelta(days=4))
@@ -342,6 +348,7 @@ def test_problem_from_incidents_known_error_fix_change_fails_then_passes(desk: D
     events = desk.history(instance_id)
     types = [e["type"] for e in events]
     assert types.count("knowledge_published") == 1 and types.count("records_linked") == 4
+    assert types.count("knowledge_edited") == 1
     completed = [(e["payload"]["bpmn_id"], e["actor"]) for e in events if e["type"] == "task_completed"]
     assert completed == [("triage", "paul"), ("analyse_root_cause", "nina"), ("verify_fix", "paul"),
                          ("analyse_root_cause", "nina"), ("verify_fix", "paul"), ("close_problem", "paul")]
@@ -614,3 +621,29 @@ def test_news_the_problem_cannot_take_never_costs_the_change_its_step(desk: Desk
     monkeypatch.setattr(InstanceRunner, "load", real_load)
     look_again(desk, services, clock)
     waiting_for_change(desk, number, "scheduled")
+
+
+def test_a_new_workaround_after_a_failed_fix_revises_the_known_error_and_tells_the_incidents(desk: Desk, services, clock):
+    """QA: a second analysis with another workaround left the article and the incidents with the
+    first one. Now the article takes it as its next version and the open incidents hear of it."""
+    incident = open_incident(desk)
+    number, _instance_id = log_problem(desk, related_incidents=[incident])
+    desk.complete(number, "triage", "paul", TRIAGE)
+    desk.complete(number, "analyse_root_cause", "nina", RCA_CHANGE)
+    approve_change(desk, "CHG-000001")
+    clock.advance(timedelta(days=4))
+    implement_change(desk, "CHG-000001")
+    desk.complete(number, "verify_fix", "paul", VERIFY_FAILED)
+    better = {**RCA_CHANGE, "workaround": "Use the 5 GHz guest network until the fix is in.",
+              "proposed_fix": "Replace the gateway."}
+    desk.complete(number, "analyse_root_cause", "nina", better)
+
+    article = desk.client.get("/api/v1/knowledge/KB-000001", headers=desk.auth("rita")).get_json()
+    assert (article["version"], article["workaround"], article["status"]) == (2, better["workaround"], "published")
+    assert knowledge(desk, "guest network")["total"] == 1 and knowledge(desk, "failover profile")["total"] == 0
+    assert [c["body"] for c in comments(desk, incident)] == [
+        f"Known error KB-000001 has a workaround: {RCA_CHANGE['workaround']}",
+        f"Known error KB-000001 has a new workaround: {better['workaround']}"]
+    record = desk.record(number)
+    assert record["details"]["known_error_article"] == "KB-000001" and record["details"]["workaround"] == better["workaround"]
+    assert desk.record(incident, "rita")["details"]["knowledge_articles"] == ["KB-000001"]  # listed once

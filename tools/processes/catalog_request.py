@@ -132,7 +132,8 @@ def fulfil_cycle() -> Diagram:
         },
         # Each confirmation is the requester's answer to this delivery: a comment given on an earlier
         # round (read by the fulfilment team's next task) is not carried into this one.
-        prescript='ticket_status = "awaiting_confirmation"\nrating_comment = ""',
+        # a second round (after "not received") starts blank, not with the last round's answers
+        prescript='ticket_status = "awaiting_confirmation"\nreceived = None\nrating = None\nrating_comment = ""',
         instructions=(
             "Your request **{{ title }}** was fulfilled:\n\n{{ fulfilment_notes }}\n\n"
             "Please confirm you received it and rate the service."

@@ -453,8 +453,9 @@ def build() -> Diagram:
         properties={**_form("change-verify"), "assignedUserVar": "requester", "setUserVar": "verified_by"},
         postscript=VERIFIED,
         instructions=(
-            "Your change **{{ title }}** was implemented ({{ actual_start }} to {{ actual_end }}):\n\n"
-            "{{ implementation_notes }}\n\n**Test plan**\n\n{{ test_plan }}\n\n"
+            # not the implementation notes: they are internal, and the requester verifies (docs/PROCESSES.md)
+            "Your change **{{ title }}** was implemented ({{ actual_start }} to {{ actual_end }}).\n\n"
+            "**Test plan**\n\n{{ test_plan }}\n\n"
             "Does it work as intended? If not, the implementers roll it back."
         ),
     )

@@ -81,6 +81,8 @@ proposed_fix = ""
 fix_needs_change = False
 fix_verified = False
 known_error_article = None
+known_error_workaround = None  # the texts the article holds: a new analysis that changes them revises it
+known_error_cause = None
 fix_change = None
 fix_change_record = None
 fix_change_status = None
@@ -91,6 +93,8 @@ fix_change_note = ""  # the comment the problem gets when its fix change fails o
 
 RECORD_KNOWN_ERROR = """\
 known_error_article = known_error_kb["number"]
+known_error_workaround = workaround
+known_error_cause = root_cause
 ticket_status = "known_error"
 """
 
@@ -173,15 +177,16 @@ def analysis_cycle() -> Diagram:
             "{% else %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}{% endif %}"
         ),
     )
-    d.node("has_workaround", "xor", "New workaround?", lane=RESOLVERS, col=2)
+    d.node("has_workaround", "xor", "New or changed workaround?", lane=RESOLVERS, col=2)
     d.node(
-        "publish_known_error", "service", "Publish known error article", lane=RESOLVERS, col=3, row=1,
+        "publish_known_error", "service", "Publish or update known error article", lane=RESOLVERS, col=3, row=1,
         operator="create_knowledge_article",
         params={
             "title": '"Known error: " + title',
             "symptoms": "symptoms or description",
             "cause": "root_cause",
             "workaround": "workaround",
+            "article": "known_error_article",  # published before: revised, not published twice
         },
         result_variable="known_error_kb",
     )
@@ -190,7 +195,9 @@ def analysis_cycle() -> Diagram:
         operator="comment_linked_records",
         params={
             "kind": '"incident"',
-            "body": '"Known error " + known_error_kb["number"] + " has a workaround: " + workaround',
+            # an article revised for a new root cause alone tells nobody (an empty body comments nothing)
+            "body": '"" if workaround == known_error_workaround else "Known error " + known_error_kb["number"] '
+                    '+ (" has a new workaround: " if known_error_article else " has a workaround: ") + workaround',
         },
         result_variable="incident_comments",
     )
@@ -248,8 +255,10 @@ def analysis_cycle() -> Diagram:
     d.node("analysis_end", "end", "Analysis round done", lane=PM, col=17)
 
     d.chain("analysis_start", "analyse_root_cause", "has_workaround")
-    d.flow("has_workaround", "publish_known_error", condition="bool(workaround) and not known_error_article",
-           name="new workaround")
+    d.flow("has_workaround", "publish_known_error",
+           condition="bool(workaround) and (not known_error_article or workaround != known_error_workaround "
+                     "or root_cause != known_error_cause)",
+           name="new or changed workaround")
     # Straight flows stay unnamed: the builder puts a straight flow's label on its target.
     d.flow("has_workaround", "workaround_done", default=True)  # none, or already published
     d.chain("publish_known_error", "tell_incidents", "record_known_error", "workaround_done", "needs_change")
