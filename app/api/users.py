@@ -4,6 +4,11 @@ Admins and auditors read; only admins change anything (others get 403, audited a
 attempt). Usernames and group names are matched in any letter case (/groups/servicedesk is
 ServiceDesk; answers give the group's own spelling). No answer carries a password hash.
 
+Everyone signed in reads their own profile at ``/users/me`` and changes their own password at
+``/users/me/password``. ``me`` there always means the caller: were a user named "me", an admin
+reaches them in any other letter case (``/users/Me``), as names ignore case and the address
+``me`` is matched exactly.
+
 Deactivating a user answers with the tasks still assigned to them by name (``assigned_tasks``):
 nobody else may take those until an admin reassigns each one (POST /api/v1/tasks/<id>/reassign).
 """
@@ -17,6 +22,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from app.errors import ValidationFailed
 from app.models import Group, User
 from app.schemas.users import (
     DeactivationOut,
@@ -26,6 +32,8 @@ from app.schemas.users import (
     GroupPatch,
     GroupQuery,
     MemberIn,
+    OwnPasswordIn,
+    OwnPasswordOut,
     PasswordIn,
     UserIn,
     UserListOut,
@@ -34,8 +42,10 @@ from app.schemas.users import (
     UserQuery,
 )
 from app.services.users import UserService
+from app.web.ratelimit import client_address, login_retry_after, note_login_failure, note_login_success
 
 from . import current_user, page_args, services, unit_of_work
+from .auth import _too_many_attempts
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="User administration: users and groups")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -93,6 +103,50 @@ class UsersView(MethodView):
             body["username"], body["password"], groups=body.get("groups") or (), roles=body.get("roles") or (),
             display_name=body.get("display_name"), email=body.get("email"), manager=body.get("manager"), actor=user))
         return UserService.user_dict(created)
+
+
+@blp.route("/users/me")
+class MeView(MethodView):
+    @blp.response(200, UserOut)
+    @blp.doc(security=SECURITY)
+    def get(self) -> dict[str, Any]:
+        """The caller's own profile: name, email, roles, groups, manager, language."""
+        user = current_user()
+        return unit_of_work(lambda: UserService.user_dict(user))
+
+
+@blp.route("/users/me/password")
+class MyPasswordView(MethodView):
+    @blp.arguments(OwnPasswordIn)
+    @blp.response(200, OwnPasswordOut)
+    @blp.alt_response(429, description="Too many failed attempts (sign-ins and wrong current passwords, "
+                                       "counted together): refused until Retry-After seconds have passed")
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Change the caller's own password, naming the current one (422 names ``current_password``
+        or ``new_password``). Every API token and web session of the caller ends, the token sent
+        included: the answer carries a fresh token to use from now on. A wrong current password
+        counts against the sign-in limit of the caller's name and address (429 when reached)."""
+        user = current_user()
+        svc = services()
+        address = client_address()
+        now = svc.runtime.clock.now().timestamp()
+        wait = login_retry_after(user.username, address, now)
+        if wait:
+            return _too_many_attempts(wait)
+
+        def change() -> dict[str, Any]:
+            changed = svc.users.change_own_password(user, body["current_password"], body["new_password"])
+            return {**svc.users.issue_token(changed, address=address), "user": UserService.user_dict(changed)}
+
+        try:
+            answer = unit_of_work(change)
+        except ValidationFailed as err:
+            if "current_password" in (err.details.get("fields") or {}):
+                note_login_failure(user.username, address, now)
+            raise
+        note_login_success(user.username)
+        return answer
 
 
 @blp.route("/users/<string:username>")

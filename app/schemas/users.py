@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.models import Role
-from app.schemas import PageOut, PageQuery, _Body, _In
+from app.schemas import PageOut, PageQuery, TokenOut, _Body, _In
 from app.services.users import MAX_PASSWORD
 
 ROLES = [role.value for role in Role]
@@ -108,3 +108,18 @@ class GroupIn(GroupPatch):
 
 class MemberIn(_Body):
     username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class OwnPasswordIn(_Body):
+    """The caller's own password change. Only the length is bounded here: the rules (and which
+    field is wrong) are the user service's, so that the answer names ``current_password`` or
+    ``new_password`` the same way on the API and the page."""
+
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD))
+
+
+class OwnPasswordOut(TokenOut):
+    """A fresh bearer token: the change ended every token the caller had, the one sent included."""
+
+    user = fields.Nested(UserOut)

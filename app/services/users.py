@@ -30,6 +30,8 @@ DIRECTORY_READER_ROLES = (Role.ADMIN, Role.AUDITOR)
 #: PostgreSQL; no spaces, commas or slashes, which lists of names (separation of duties) and
 #: addresses (/users/<username>) could not carry. Names made before this rule keep working.
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+#: Names a new user may not take: the API's /users/me is whoever calls it.
+RESERVED_USERNAMES = frozenset({"me"})
 USERNAME_RULE = "must be 1-128 characters: letters a-z, digits and . _ @ + -, starting with a letter or digit"
 #: A group's name is a lane's name in the diagrams: any printable text but a slash (addresses).
 GROUP_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,128}")
@@ -202,6 +204,8 @@ class UserService:
         problems: dict[str, list[str]] = {}
         if not username or len(username) > 128 or not USERNAME.fullmatch(username):
             problems["username"] = [USERNAME_RULE]
+        elif username.lower() in RESERVED_USERNAMES:
+            problems["username"] = [f"{username} is reserved: /api/v1/users/me is the caller's own profile"]
         self._check_password(password, problems)
         self._check_roles(wanted_roles, problems)
         self._check_text(display_name, "display_name", problems)

@@ -43,6 +43,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 def init_web(app: Flask) -> None:
     # Each page area adds its routes to the same blueprint (one sign-in check, one error handling).
     from . import (  # noqa: F401
+        account_pages,
         audit_pages,
         catalog_pages,
         knowledge_pages,

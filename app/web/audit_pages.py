@@ -88,6 +88,7 @@ EVENT_LABELS = {
     "user_deactivated": _l("User deactivated"),
     "user_reactivated": _l("User reactivated"),
     "user_password_reset": _l("Password reset by an administrator"),
+    "user_password_changed": _l("Password changed by the user"),
     "group_created": _l("Group created"),
     "group_updated": _l("Group updated"),
     "group_member_added": _l("Added to a group"),

@@ -1,0 +1,79 @@
+"""The signed-in user's own account page (routes on the shared ``web`` blueprint).
+
+``/account`` shows what the desk knows of the user (name, email, roles, groups, manager, the
+pages' language) and a form to change their own password: the current one, the new one twice.
+``UserService.change_own_password`` decides; this page keeps the session that made the change
+signed in (its other web sessions and every API token end). A wrong current password counts
+against the sign-in limit of the user's name and this address (app/web/ratelimit.py), so the
+form is no way around it; once the limit is reached the form is refused (429) until it passes.
+Problems come back beside their fields (422); the CSRF token is checked by the blueprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.api import services, unit_of_work
+from app.errors import ValidationFailed
+from app.models import User
+from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
+
+from . import auth
+from .i18n import LANGUAGES
+from .user_pages import ROLE_LABELS
+from .views import bp, signed_in_user
+
+#: The user service's password problems, in the page's language (others are shown as written).
+PASSWORD_PROBLEMS: dict[str, Any] = {
+    "is not your current password": _l("This is not your current password."),
+    f"must be at least {MIN_PASSWORD} characters": _l("Use at least 8 characters."),
+    f"must be at most {MAX_PASSWORD} characters": _l("Use at most 1024 characters."),
+    "must differ from the current password": _l("Choose a password different from the current one."),
+}
+
+
+def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
+            headers: Mapping[str, str] | None = None) -> Any:
+    person = unit_of_work(lambda: UserService.user_dict(services().session.merge(user)))
+    return render_template("account.html", active="account", person=person, errors=errors or {},
+                           role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""),
+                           min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
+
+
+@bp.get("/account")
+def account() -> Any:
+    return _render(signed_in_user())
+
+
+@bp.post("/account/password")
+def account_password() -> Any:
+    user = signed_in_user()
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    if new != request.form.get("new_password_again", ""):
+        return _render(user, {"new_password_again": [_("The two passwords differ.")]}, status=422)
+    wait = auth.login_retry_after(user.username)
+    if wait:
+        minutes = max(1, -(-wait // 60))
+        return _render(user, {"current_password": [
+            _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)]},
+            status=429, headers={"Retry-After": str(wait)})
+    svc = services()
+    keep = session.get(auth.SESSION_ID_KEY)
+    try:
+        unit_of_work(lambda: svc.users.change_own_password(user, current, new,
+                                                           keep_web_session=str(keep) if keep else None))
+    except ValidationFailed as err:
+        fields = err.details.get("fields") or {}
+        if "current_password" in fields:
+            auth.record_login_failure(user.username)
+        errors = {name: [str(PASSWORD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
+        return _render(user, errors or {"_form": [err.message]}, status=422)
+    auth.record_login_success(user.username)
+    flash(_("Your password was changed. Your other sessions and your API tokens have ended."), "success")
+    return redirect(url_for("web.account"))

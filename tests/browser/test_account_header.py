@@ -1,0 +1,36 @@
+"""The name in the header leads to the user's own page (/account), and with that link the admin's
+header (the most links) still fits one line at 1280 px, in English and in Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import require_browser
+
+require_browser()
+
+HEADER_PARTS = """bar => Array.from(bar.querySelectorAll('.brand, .main-nav li, .tools form, .tools a.who'))
+    .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_the_admins_header_with_the_account_link_fits_one_line(live, person, language):
+    ada = person(1280)
+    ada.sign_in("ada")
+    if language == "zh_CN":
+        ada.page.get_by_role("button", name="简体中文").click()
+        ada.page.wait_for_load_state()
+    for path in ("/", "/tasks", "/account"):
+        ada.go(path)
+        bar = ada.page.locator(".site-header .bar")
+        tops = ada.page.evaluate(HEADER_PARTS, bar.element_handle())
+        assert max(tops) - min(tops) <= 4, (language, path, tops)
+        assert bar.bounding_box()["height"] < 64
+        assert ada.page.evaluate("document.documentElement.scrollWidth") <= 1280
+    ada.go("/")
+    ada.page.locator(".site-header a.who").click()
+    ada.page.wait_for_url(live.url + "/account")
+    heading = "我的账户" if language == "zh_CN" else "My account"
+    assert ada.page.get_by_role("heading", level=1).inner_text() == heading
+    ada.screenshot(f"account-header-1280-{language}")
+    assert ada.errors == [], ada.console
