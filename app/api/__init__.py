@@ -231,7 +231,7 @@ def init_api(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
         return response
 
-    from . import auth, catalog, definitions, instances, knowledge, notifications, sla, tasks, tickets, users
+    from . import auth, catalog, definitions, instances, knowledge, notifications, reports, sla, tasks, tickets, users
 
-    for module in (auth, definitions, instances, tasks, tickets, catalog, knowledge, notifications, sla, users):
+    for module in (auth, definitions, instances, tasks, tickets, catalog, knowledge, notifications, sla, users, reports):
         api.register_blueprint(module.blp)

@@ -22,6 +22,7 @@ from .linked_updates import LinkedUpdates
 from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
 from .records import RecordService
+from .reports import ReportService
 from .sla import SlaService
 from .submissions import SubmissionService
 from .users import UserService
@@ -97,6 +98,10 @@ class Services:
     @cached_property
     def knowledge(self) -> KnowledgeService:
         return KnowledgeService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
     def catalog(self) -> CatalogService:

@@ -48,6 +48,7 @@ def init_web(app: Flask) -> None:
         catalog_pages,
         knowledge_pages,
         process_pages,
+        report_pages,
         start_pages,
         ticket_pages,
         user_pages,

@@ -66,7 +66,7 @@ def test_a_records_links_are_read_in_as_many_queries_however_many_there_are(desk
     of them she may see, in a fixed number of queries (one visibility query per link before)."""
     hers = desk.start("rita", "incident_management", START)["data"]["record_number"]
     rita_sees, others = [], []
-    for i in range(6):
+    for _ in range(6):
         rita_sees.append(desk.start("rita", "incident_management", START)["data"]["record_number"])
         others.append(desk.start("mona", "incident_management", START)["data"]["record_number"])
     alex = services.users.get_by_username("alex")

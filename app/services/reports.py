@@ -1,0 +1,310 @@
+"""The desk manager's reports: volumes, backlog, resolution times, SLA, change outcomes, aging and
+workload, over one period and optionally one kind of record.
+
+Who: the staff who read every record (``records.STAFF_ROLES``: agents, process owners, admins,
+auditors). Anyone else is refused (403, audited as ``read_reports``): a requester's or an
+approver's "report" would count only the few records they may see, and figures that look like
+the desk's but are not would mislead more than they help. The queries still go through
+``RecordService.visible``, so the rule of what a user sees stays in one place.
+
+The period is whole UTC days, ``[from, to)``: ``to`` is not included. By default it is the 30
+days up to and including today (``to`` is tomorrow). A period ending before it starts, longer
+than ``MAX_PERIOD_DAYS`` or with a date that does not parse is a ValidationFailed naming the field.
+
+Every figure is a SQL aggregate (GROUP BY, and window functions for the median), the same on
+SQLite and PostgreSQL: no record is loaded into Python, whatever the size of the desk.
+"Now" is the application's clock, so what is open and how old it is follow it exactly.
+
+Definitions (what each section counts; "open" is a record without ``closed_at``, as the record
+list's ``open`` filter says, so a resolved incident waiting for its requester is still open):
+
+* ``volume``: per kind, the records opened (``opened_at``), resolved (``resolved_at``) and closed
+  (``closed_at``) within the period. A reopened record has no ``resolved_at`` until it is resolved
+  again, so it counts as resolved only by its latest resolution; changes have no resolved status
+  (0). Cancelled and rejected records count as closed.
+* ``backlog``: the records open now, per kind and priority (no period).
+* ``incidents_by_category`` / ``incidents_by_priority``: incidents opened within the period.
+* ``resolution``: records whose ``resolved_at`` is within the period, per kind and priority:
+  how many, and the mean and median hours from ``opened_at`` to ``resolved_at`` (calendar time,
+  not business hours; pauses included).
+* ``sla``: the stored SLA clocks (``sla_clock``) of records opened within the period, per clock
+  name: met, breached, cancelled (given up: the record's cancellation or a request's rejection,
+  see app/services/sla.py) and open (running or paused), and met / (met + breached) as a
+  percentage. Read from the stored state, as ``SlaService.compliance`` does (which has no period);
+  unlike it, rows stored "met" by a give-up before give-ups were "cancelled" are not re-read from
+  their events.
+* ``changes``: changes closed (``closed_at``) within the period by outcome: ``successful``
+  (verified), ``rolled_back`` (verification failed, rolled back), ``rollback_failed``,
+  ``withdrawn`` (rejected, then withdrawn by the requester), ``cancelled`` (the process was
+  cancelled) and ``other``; the success rate is successful / implemented (the three outcomes of
+  an implemented change) as a percentage.
+* ``aging``: the records open now per kind by age (now - ``opened_at``): under 1 day, 1 to 3,
+  3 to 7, 7 to 30 and 30 days or more (each bucket includes its lower bound).
+* ``workload``: the records open now per assignment group (None: no group).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Float, Select, and_, case, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.clock import Clock
+from app.errors import PermissionDenied, ValidationFailed
+from app.models import SlaClock, Ticket, User
+from app.models.record import priority_rank
+
+from .audit import AuditLog
+from .records import KINDS, STAFF_ROLES, RecordService
+from .sla import FINAL_STATES, TRACKED_KINDS
+
+#: The longest period a report covers, in days (a leap year).
+MAX_PERIOD_DAYS = 366
+#: The default period, in days up to and including today.
+DEFAULT_PERIOD_DAYS = 30
+#: The age buckets of the open backlog: (key, lower bound in days), youngest first; each bucket
+#: runs from its bound to the next one's.
+AGE_BUCKETS: tuple[tuple[str, int], ...] = (
+    ("days_0_1", 0), ("days_1_3", 1), ("days_3_7", 3), ("days_7_30", 7), ("days_30_plus", 30))
+#: A change's outcome by its closing status and its ``result`` detail (change_enablement.bpmn).
+IMPLEMENTED_OUTCOMES = ("successful", "rolled_back", "rollback_failed")
+CHANGE_OUTCOMES = (*IMPLEMENTED_OUTCOMES, "withdrawn", "cancelled", "other")
+
+
+class hours_between(FunctionElement[float]):
+    """Hours from the first timestamp to the second, as a float, on SQLite and PostgreSQL."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(hours_between)
+def _hours_between(element: hours_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0)"
+
+
+@compiles(hours_between, "sqlite")
+def _hours_between_sqlite(element: hours_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 24.0)"
+
+
+#: The field messages of a bad period (the pages say them in their language).
+BAD_DATE = "must be a date (YYYY-MM-DD)"
+FROM_AFTER_TO = "must not be after to"
+TOO_LONG = f"the period may be at most {MAX_PERIOD_DAYS} days"
+
+
+def _fail(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details={"fields": {field: [message]}})
+
+
+def _day(value: date | str | None, field: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        # only the plain form: fromisoformat also takes 20260105 and 2026-W02-1
+        if len(text) == 10 and text[4] == text[7] == "-":
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise _fail(field, BAD_DATE)
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def may_read_reports(user: User) -> bool:
+    """The user reads the desk's reports: the staff who see every record."""
+    return user.has_role(*STAFF_ROLES)
+
+
+class ReportService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.records = records
+
+    def period(self, start: date | str | None = None, end: date | str | None = None) -> tuple[date, date]:
+        """The report's ``[from, to)`` in whole UTC days, defaults filled; ValidationFailed naming
+        ``from`` or ``to`` for a date that does not parse, a period that ends before it starts or
+        one longer than ``MAX_PERIOD_DAYS``."""
+        first, last = _day(start, "from"), _day(end, "to")
+        if last is None:
+            last = (first + timedelta(days=DEFAULT_PERIOD_DAYS) if first is not None
+                    else self.clock.now().astimezone(timezone.utc).date() + timedelta(days=1))
+        if first is None:
+            first = last - timedelta(days=DEFAULT_PERIOD_DAYS)
+        if first > last:
+            raise _fail("from", FROM_AFTER_TO)
+        if (last - first).days > MAX_PERIOD_DAYS:
+            raise _fail("to", TOO_LONG)
+        return first, last
+
+    def summary(self, user: User, start: date | str | None = None, end: date | str | None = None,
+                kind: str | None = None) -> dict[str, Any]:
+        """Every section of the report (see the module doc) for ``user``: PermissionDenied (audited)
+        unless they may read reports, ValidationFailed naming the field for a bad period or kind."""
+        if not may_read_reports(user):
+            self.audit.refuse(user, "read_reports", reason="agents, process owners, admins and auditors only")
+            raise PermissionDenied("reports are for agents, process owners, admins and auditors")
+        kind = kind or None
+        if kind is not None and kind not in KINDS:
+            raise _fail("kind", f"one of: {', '.join(KINDS)}")
+        first, last = self.period(start, end)
+        since = datetime.combine(first, time.min, timezone.utc)
+        before = datetime.combine(last, time.min, timezone.utc)
+        now = self.clock.now()
+        kinds = [kind] if kind else list(KINDS)
+        scope = _Scope(self, user, kind, since, before)
+        changes = self._changes(scope) if kind in (None, "change") else None
+        return {
+            "period": {"from": first.isoformat(), "to": last.isoformat(), "kind": kind, "generated_at": now.isoformat()},
+            "volume": self._volume(scope, kinds),
+            "backlog": self._backlog(scope),
+            "incidents_by_category": self._incidents(scope, Ticket.category, "category") if kind in (None, "incident") else [],
+            "incidents_by_priority": self._incidents(scope, Ticket.priority, "priority") if kind in (None, "incident") else [],
+            "resolution": self._resolution(scope),
+            "sla": self._sla(scope) if kind is None or kind in TRACKED_KINDS else [],
+            "changes": changes or {"outcomes": [], "closed": 0, "implemented": 0, "successful": 0, "success_rate": None},
+            "aging": self._aging(scope, kinds, now),
+            "workload": self._workload(scope),
+        }
+
+    # -- sections -----------------------------------------------------------------------------------
+
+    def _volume(self, scope: _Scope, kinds: list[str]) -> list[dict[str, Any]]:
+        def within(column: Any) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((and_(column >= scope.since, column < scope.before), 1), else_=0)), 0)
+
+        touched = [and_(column >= scope.since, column < scope.before)
+                   for column in (Ticket.opened_at, Ticket.resolved_at, Ticket.closed_at)]
+        query = (select(Ticket.kind, within(Ticket.opened_at), within(Ticket.resolved_at), within(Ticket.closed_at))
+                 .where(touched[0] | touched[1] | touched[2]).group_by(Ticket.kind))
+        found = {row[0]: row[1:] for row in self.session.execute(scope.narrow(query))}
+        return [{"kind": k, **dict(zip(("opened", "resolved", "closed"), (int(n) for n in found.get(k, (0, 0, 0))),
+                                       strict=True))} for k in kinds]
+
+    def _backlog(self, scope: _Scope) -> list[dict[str, Any]]:
+        query = (select(Ticket.kind, Ticket.priority, func.count())
+                 .where(Ticket.closed_at.is_(None)).group_by(Ticket.kind, Ticket.priority))
+        rows = sorted(self.session.execute(scope.narrow(query)), key=lambda r: (_kind_order(r[0]), priority_rank(r[1]), r[1] or ""))
+        return [{"kind": k, "priority": p, "open": int(n)} for k, p, n in rows]
+
+    def _incidents(self, scope: _Scope, column: Any, name: str) -> list[dict[str, Any]]:
+        query = (select(column, func.count()).where(Ticket.kind == "incident", *scope.opened_within())
+                 .group_by(column))
+        rows = list(self.session.execute(scope.narrow(query, kind=False)))
+        if name == "priority":
+            rows.sort(key=lambda r: (priority_rank(r[0]), r[0] or ""))
+        else:
+            rows.sort(key=lambda r: (-int(r[1]), r[0] is None, r[0] or ""))
+        return [{name: value, "count": int(n)} for value, n in rows]
+
+    def _resolution(self, scope: _Scope) -> list[dict[str, Any]]:
+        hours = hours_between(Ticket.opened_at, Ticket.resolved_at)
+        partition = (Ticket.kind, Ticket.priority)
+        ranked = scope.narrow(select(
+            Ticket.kind.label("kind"), Ticket.priority.label("priority"), hours.label("hours"),
+            func.row_number().over(partition_by=partition, order_by=(hours, Ticket.id)).label("position"),
+            func.count().over(partition_by=partition).label("size"),
+        ).where(Ticket.resolved_at >= scope.since, Ticket.resolved_at < scope.before)).subquery()
+        # The median: the middle row of an odd count, the mean of the two middle rows of an even one
+        # (integer division on both databases).
+        middle = and_(ranked.c.position >= (ranked.c.size + 1) // 2, ranked.c.position <= (ranked.c.size + 2) // 2)
+        query = (select(ranked.c.kind, ranked.c.priority, func.count(), func.avg(ranked.c.hours),
+                        func.avg(case((middle, ranked.c.hours))))
+                 .group_by(ranked.c.kind, ranked.c.priority))
+        rows = sorted(self.session.execute(query), key=lambda r: (_kind_order(r[0]), priority_rank(r[1]), r[1] or ""))
+        return [{"kind": k, "priority": p, "count": int(n), "mean_hours": _round(mean), "median_hours": _round(median)}
+                for k, p, n, mean, median in rows]
+
+    def _sla(self, scope: _Scope) -> list[dict[str, Any]]:
+        query = (select(SlaClock.name, SlaClock.state, func.count()).join(Ticket, Ticket.id == SlaClock.ticket_id)
+                 .where(*scope.opened_within()).group_by(SlaClock.name, SlaClock.state))
+        counts: dict[str, dict[str, int]] = {}
+        for name, state, n in self.session.execute(scope.narrow(query)):
+            found = counts.setdefault(name, dict.fromkeys((*FINAL_STATES, "open"), 0))
+            found[state if state in FINAL_STATES else "open"] += int(n)
+        return [{"name": name, **counts[name], "percent": _percent(counts[name]["met"],
+                                                                   counts[name]["met"] + counts[name]["breached"])}
+                for name in sorted(counts, key=lambda name: (name != "response", name))]
+
+    def _changes(self, scope: _Scope) -> dict[str, Any]:
+        result = Ticket.details["result"].as_string()
+        query = (select(Ticket.status, result, func.count())
+                 .where(Ticket.kind == "change", Ticket.closed_at >= scope.since, Ticket.closed_at < scope.before)
+                 .group_by(Ticket.status, result))
+        counts = dict.fromkeys(CHANGE_OUTCOMES, 0)
+        for status, outcome, n in self.session.execute(scope.narrow(query, kind=False)):
+            counts[_change_outcome(status, outcome)] += int(n)
+        implemented = sum(counts[o] for o in IMPLEMENTED_OUTCOMES)
+        return {"outcomes": [{"outcome": o, "count": n} for o, n in counts.items() if n or o != "other"],
+                "closed": sum(counts.values()), "implemented": implemented, "successful": counts["successful"],
+                "success_rate": _percent(counts["successful"], implemented)}
+
+    def _aging(self, scope: _Scope, kinds: list[str], now: datetime) -> list[dict[str, Any]]:
+        # Newer than a bucket's lower bound's instant: younger than its upper bound. The bounds are
+        # instants computed here, so the comparison is a plain one on opened_at on both databases.
+        whens = [(Ticket.opened_at > now - timedelta(days=bound), key)
+                 for (key, _), (_, bound) in zip(AGE_BUCKETS, AGE_BUCKETS[1:], strict=False)]
+        bucket = case(*whens, else_=AGE_BUCKETS[-1][0])
+        query = (select(Ticket.kind, bucket, func.count()).where(Ticket.closed_at.is_(None))
+                 .group_by(Ticket.kind, bucket))
+        table = {k: dict.fromkeys((key for key, _ in AGE_BUCKETS), 0) for k in kinds}
+        for k, key, n in self.session.execute(scope.narrow(query)):
+            table.setdefault(k, dict.fromkeys((key for key, _ in AGE_BUCKETS), 0))[key] += int(n)
+        return [{"kind": k, **buckets, "total": sum(buckets.values())} for k, buckets in table.items()]
+
+    def _workload(self, scope: _Scope) -> list[dict[str, Any]]:
+        query = (select(Ticket.assignment_group, func.count()).where(Ticket.closed_at.is_(None))
+                 .group_by(Ticket.assignment_group))
+        rows = sorted(self.session.execute(scope.narrow(query)), key=lambda r: (-int(r[1]), r[0] is None, r[0] or ""))
+        return [{"group": group, "open": int(n)} for group, n in rows]
+
+
+class _Scope:
+    """One report's user, kind and period: the narrowing every section's query shares."""
+
+    def __init__(self, service: ReportService, user: User, kind: str | None, since: datetime, before: datetime) -> None:
+        self.service, self.user, self.kind, self.since, self.before = service, user, kind, since, before
+
+    def opened_within(self) -> tuple[ColumnElement[bool], ...]:
+        return Ticket.opened_at >= self.since, Ticket.opened_at < self.before
+
+    def narrow(self, query: Select[Any], *, kind: bool = True) -> Select[Any]:
+        """``query`` (over Ticket) for the report's kind (unless the section names its own) and the
+        records the user may see."""
+        if kind and self.kind is not None:
+            query = query.where(Ticket.kind == self.kind)
+        return self.service.records.visible(self.user, query)
+
+
+def _kind_order(kind: str) -> int:
+    order = list(KINDS)
+    return order.index(kind) if kind in order else len(order)
+
+
+def _change_outcome(status: str, result: str | None) -> str:
+    if status == "closed":
+        return result if result in IMPLEMENTED_OUTCOMES else "other"
+    if status in ("withdrawn", "cancelled"):
+        return status
+    return "other"
+

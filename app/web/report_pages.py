@@ -1,0 +1,136 @@
+"""The reports page (routes on the shared ``web`` blueprint).
+
+``/reports`` shows the desk manager's summary of a period (a GET form: from, to, kind, so a report
+is a link) as plain tables; ``/reports.csv`` downloads the same figures as one CSV, one row per
+figure with the section it belongs to. Who may read them and what each figure counts is
+``ReportService``'s (app/services/reports.py): anyone but agents, process owners, admins and
+auditors gets the 403 page, and their attempt is audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.api import services, unit_of_work
+from app.errors import ValidationFailed
+from app.services.records import KINDS
+from app.services.reports import AGE_BUCKETS, BAD_DATE, FROM_AFTER_TO, TOO_LONG
+
+from .audit_pages import csv_cell
+from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, label
+from .views import bp, signed_in_user
+
+#: The query parameters the form sends, and the longest value taken of each.
+PARAMS = {"from": 10, "to": 10, "kind": 16}
+CSV_COLUMNS = ("section", "kind", "subject", "measure", "value")
+AGE_LABELS: dict[str, Any] = {"days_0_1": _l("Under 1 day"), "days_1_3": _l("1 to 3 days"),
+                              "days_3_7": _l("3 to 7 days"), "days_7_30": _l("7 to 30 days"),
+                              "days_30_plus": _l("30 days or more")}
+OUTCOME_LABELS: dict[str, Any] = {
+    "successful": VALUE_LABELS["successful"], "rolled_back": VALUE_LABELS["rolled_back"],
+    "rollback_failed": VALUE_LABELS["rollback_failed"], "withdrawn": _l("Rejected, then withdrawn"),
+    "cancelled": STATUS_LABELS["cancelled"], "other": _l("Other"),
+}
+CLOCK_LABELS: dict[str, Any] = {"response": _l("First response"), "resolution": _l("Resolution")}
+#: The service's field messages, in the page's words.
+ERROR_TEXTS: dict[str, Any] = {BAD_DATE: _l("must be a date (YYYY-MM-DD)"),
+                               FROM_AFTER_TO: _l("must not be after the end of the period"),
+                               TOO_LONG: _l("the period may be at most 366 days")}
+
+
+def _typed() -> dict[str, str]:
+    return {key: (request.args.get(key) or "").strip()[:limit] for key, limit in PARAMS.items()}
+
+
+def _errors(err: ValidationFailed) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, messages in (err.details.get("fields") or {}).items():
+        message = messages[0] if isinstance(messages, list) and messages else str(messages)
+        found[key] = str(ERROR_TEXTS.get(message) or (_("choose one from the list") if key == "kind" else message))
+    return found
+
+
+def _read(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The report for the typed period and kind, or None and an error per bad field."""
+    user = signed_in_user()
+    svc = services()
+    try:
+        report = unit_of_work(lambda: svc.reports.summary(user, typed["from"] or None, typed["to"] or None,
+                                                          typed["kind"] or None))
+    except ValidationFailed as err:
+        return None, _errors(err)
+    return report, {}
+
+
+@bp.get("/reports")
+def reports() -> Any:
+    typed = _typed()
+    report, errors = _read(typed)
+    return _render(typed, report, errors)
+
+
+def _render(typed: dict[str, str], report: dict[str, Any] | None, errors: dict[str, str]) -> Any:
+    query = {key: value for key, value in typed.items() if value}
+    return render_template("reports.html", active="reports", typed=typed, report=report, errors=errors, query=query,
+                           kinds=KINDS, kind_labels=KIND_LABELS, age_buckets=[key for key, _ in AGE_BUCKETS],
+                           age_labels=AGE_LABELS, age_headers=[AGE_LABELS[key] for key, _ in AGE_BUCKETS], outcome_labels=OUTCOME_LABELS, clock_labels=CLOCK_LABELS,
+                           label=label), 422 if errors else 200
+
+
+@bp.get("/reports.csv")
+def reports_csv() -> Any:
+    typed = _typed()
+    report, errors = _read(typed)
+    if report is None:
+        return _render(typed, None, errors)
+    out = io.StringIO()
+    out.write("\ufeff")  # a byte order mark, so spreadsheet programs read the file as UTF-8
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in csv_rows(report):
+        writer.writerow([csv_cell(value) for value in row])
+    period = report["period"]
+    name = f"report-{period['from']}-{period['to']}{'-' + period['kind'] if period['kind'] else ''}.csv"
+    return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """One row per figure: (section, kind, subject, measure, value), codes as the API answers them;
+    the subject is what the figure is about within its section (a priority, category, clock,
+    outcome, age bucket or group; empty for none)."""
+    period = report["period"]
+    for measure in ("from", "to", "kind", "generated_at"):
+        yield "period", "", "", measure, period[measure]
+    for row in report["volume"]:
+        for measure in ("opened", "resolved", "closed"):
+            yield "volume", row["kind"], "", measure, row[measure]
+    for row in report["backlog"]:
+        yield "backlog", row["kind"], row["priority"], "open", row["open"]
+    for row in report["incidents_by_category"]:
+        yield "incidents_by_category", "incident", row["category"], "opened", row["count"]
+    for row in report["incidents_by_priority"]:
+        yield "incidents_by_priority", "incident", row["priority"], "opened", row["count"]
+    for row in report["resolution"]:
+        for measure in ("count", "mean_hours", "median_hours"):
+            yield "resolution", row["kind"], row["priority"], measure, row[measure]
+    for row in report["sla"]:
+        for measure in ("met", "breached", "cancelled", "open", "percent"):
+            yield "sla", period["kind"] or "", row["name"], measure, row[measure]
+    changes = report["changes"]
+    for row in changes["outcomes"]:
+        yield "changes", "change", row["outcome"], "closed", row["count"]
+    for measure in ("closed", "implemented", "successful", "success_rate"):
+        yield "changes", "change", "", measure, changes[measure]
+    for row in report["aging"]:
+        for bucket, _bound in AGE_BUCKETS:
+            yield "aging", row["kind"], bucket, "open", row[bucket]
+    for row in report["workload"]:
+        yield "workload", period["kind"] or "", row["group"], "open", row["open"]
