@@ -152,6 +152,9 @@ class TaskDetailOut(InboxTaskOut):
     data = fields.Dict()
     instructions = fields.String()
     documentation = fields.String(allow_none=True)
+    exclusion = fields.String(allow_none=True, metadata={
+        "description": "why separation of duties keeps the caller from this task (the diagram's excludeReason), "
+                       "else null: completing it would be refused (403 separation_of_duties)"})
 
 
 class TaskListOut(PageOut):

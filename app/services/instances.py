@@ -721,6 +721,10 @@ class TaskService:
             "instructions": render_instructions(view.instructions, data) if view and view.instructions else "",
             "documentation": view.documentation if view else None,
             "context": self._context(user, task, about, schema) if about is not None else [],
+            # why separation of duties keeps this user from the task (the diagram's excludeReason),
+            # so a page says so rather than offering a form whose answer would be refused
+            "exclusion": ((view.properties.get("excludeReason") or "separation of duties: you may not work on this task")
+                          if view is not None and policy.excludes(task, user.username) else None),
         }
 
     def _context(self, user: User, task: HumanTask, data: Mapping[str, Any],

@@ -345,6 +345,8 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     task = detail["task"]
     ready = task.state == TaskStatus.READY
     may_work, refusal = policy.may_work_task(user, task, task.instance) if ready else (False, "")
+    if may_work and detail["exclusion"]:
+        may_work, refusal = False, detail["exclusion"]
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
                            record_visible=detail["record_visible"],
