@@ -107,16 +107,48 @@ def load_json_body(raw: bytes | str) -> Any:
 #: The endpoints that read their arguments without a signed-in caller.
 OPEN_ENDPOINTS = frozenset({"auth.TokenView", "auth.HealthView"})
 
+#: A view method's role check, run before its arguments are parsed (``checked_first``).
+RoleCheck = Callable[[Services, User], None]
+_ROLE_CHECK = "_processdesk_role_check"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checked_first(check: RoleCheck) -> Callable[[F], F]:
+    """Run ``check`` (the service's own role check: it audits and raises PermissionDenied) before the
+    view's arguments are parsed, so that someone whose role may not do this at all is told 403,
+    not 422 listing what the body lacks. Only for checks that depend on the caller's roles alone:
+    a check on an object (may they see this task?) stays in the service, after the object is read.
+    The service checks again when it runs: this only moves the refusal ahead of the parsing."""
+    def mark(view: F) -> F:
+        setattr(view, _ROLE_CHECK, check)
+        return view
+    return mark
+
+
+def _check_roles_first(user: User) -> None:
+    """The role check ``checked_first`` set on the view method serving this request, once per request."""
+    if g.get("roles_checked"):
+        return
+    g.roles_checked = True
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = getattr(view_class, request.method.lower(), None) if view_class is not None else view
+    check: RoleCheck | None = getattr(method, _ROLE_CHECK, None)
+    if check is not None:
+        # a refusal is audited: the unit of work keeps it when it rolls back
+        unit_of_work(lambda: check(services(), user))
+
 
 class _JsonParser(FlaskParser):  # type: ignore[misc]
     """webargs' Flask parser with ``load_json_body`` (its own ``json.loads`` let a 4,301-digit
     integer or deep nesting through as a 500). Outside ``OPEN_ENDPOINTS`` the caller is
     authenticated before anything is parsed: a request without a valid token is 401 whatever its
-    body, not 422 listing what the body lacks."""
+    body, not 422 listing what the body lacks; likewise a caller whose roles may not use the
+    endpoint at all is 403 first (``checked_first``)."""
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         if request.endpoint not in OPEN_ENDPOINTS:
-            current_user()
+            _check_roles_first(current_user())
         return super().parse(*args, **kwargs)
 
     def _raw_load_json(self, req: Any) -> Any:

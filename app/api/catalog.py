@@ -18,7 +18,7 @@ from app.schemas import (
     TicketDetailOut,
 )
 
-from . import current_user, services, unit_of_work
+from . import checked_first, current_user, services, unit_of_work
 from .tickets import ticket_detail
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Service catalog")
@@ -38,6 +38,7 @@ class CatalogView(MethodView):
 
 @blp.route("/catalog/items")
 class CatalogItemsView(MethodView):
+    @checked_first(lambda svc, user: svc.catalog.require_owner(user, "catalog_create"))
     @blp.arguments(CatalogItemIn)
     @blp.response(201, CatalogItemOut)
     @blp.doc(security=SECURITY)
@@ -60,6 +61,7 @@ class CatalogItemView(MethodView):
         schema, ui = svc.catalog.item_form(item)
         return {**svc.catalog.item_dict(item), "form_schema": schema, "ui_schema": ui}
 
+    @checked_first(lambda svc, user: svc.catalog.require_owner(user, "catalog_update"))
     @blp.arguments(CatalogItemPatch)
     @blp.response(200, CatalogItemOut)
     @blp.doc(security=SECURITY)

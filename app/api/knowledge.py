@@ -19,10 +19,11 @@ from app.schemas.knowledge import (
     KnowledgeRevisionListOut,
 )
 
-from . import current_user, page_args, services, unit_of_work
+from . import checked_first, current_user, page_args, services, unit_of_work
 
 blp = Blueprint("knowledge", __name__, url_prefix="/api/v1", description="Knowledge articles")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
 
 
 def _one(user: User, work: Any) -> dict[str, Any]:
@@ -55,6 +56,7 @@ class KnowledgeView(MethodView):
         items, total = unit_of_work(read)
         return {"page": page, "per_page": per_page, "total": total, "items": items}
 
+    @checked_first(lambda svc, user: svc.knowledge.require_writer(user))
     @blp.arguments(KnowledgeIn)
     @blp.response(201, KnowledgeOut)
     @blp.doc(security=SECURITY)

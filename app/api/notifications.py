@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -23,11 +24,17 @@ from app.schemas import (
     WebhookPatchIn,
 )
 
-from . import current_user, page_args, services, unit_of_work
+from . import RoleCheck, checked_first, current_user, page_args, services, unit_of_work
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Notifications and webhooks")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
+
+
+def _webhook_admin(action: str) -> RoleCheck:
+    """The webhook admin check for ``action`` on the webhook in the address, before the body is parsed."""
+    return lambda svc, user: svc.notifications.require_admin(
+        user, action, webhook_id=(request.view_args or {}).get("webhook_id"))
 
 def _hook(row: Webhook) -> dict[str, Any]:
     # Field by field, so that the secret cannot reach a response even if the schema changes.
@@ -95,6 +102,7 @@ class PreferencesView(MethodView):
 
 @blp.route("/webhooks")
 class WebhooksView(MethodView):
+    @checked_first(lambda svc, user: svc.notifications.require_admin(user, "webhook_list"))
     @blp.arguments(PageQuery, location="query")
     @blp.response(200, WebhookListOut)
     @blp.doc(security=SECURITY)
@@ -106,6 +114,7 @@ class WebhooksView(MethodView):
         return {"page": page, "per_page": per_page, "total": total, "total_exact": total < COUNT_CAP,
                 "items": [_hook(r) for r in rows]}
 
+    @checked_first(lambda svc, user: svc.notifications.require_admin(user, "webhook_create"))
     @blp.arguments(WebhookIn)
     @blp.response(201, WebhookOut)
     @blp.doc(security=SECURITY)
@@ -127,6 +136,7 @@ class WebhookView(MethodView):
         user = current_user()
         return _hook(unit_of_work(lambda: services().notifications.get_webhook(user, webhook_id)))
 
+    @checked_first(_webhook_admin("webhook_update"))
     @blp.arguments(WebhookPatchIn)
     @blp.response(200, WebhookOut)
     @blp.doc(security=SECURITY)

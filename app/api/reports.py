@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from app.schemas.reports import ReportQuery, ReportSummaryOut
 
-from . import current_user, services, unit_of_work
+from . import checked_first, current_user, services, unit_of_work
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1", description="Reports")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -18,6 +18,7 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 @blp.route("/reports/summary")
 class SummaryView(MethodView):
+    @checked_first(lambda svc, user: svc.reports.require_reader(user))
     @blp.arguments(ReportQuery, location="query")
     @blp.response(200, ReportSummaryOut)
     @blp.alt_response(403, description="not an agent, process owner, admin or auditor")

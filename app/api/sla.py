@@ -11,7 +11,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from app.models import SlaPolicy
 from app.schemas import SlaOut, SlaPolicyIn, SlaPolicyListOut, SlaPolicyOut
 
-from . import current_user, services, unit_of_work
+from . import checked_first, current_user, services, unit_of_work
 
 blp = Blueprint("sla", __name__, url_prefix="/api/v1", description="Service level agreements")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -88,6 +88,7 @@ class PoliciesView(MethodView):
         svc = services()
         return {"items": [policy_dict(p) for p in svc.sla.policies()], "defaults": svc.sla.default_policies()}
 
+    @checked_first(lambda svc, user: svc.sla.require_policy_writer(user))
     @blp.arguments(SlaPolicyIn)
     @blp.response(200, SlaPolicyOut)
     @blp.doc(security=SECURITY)

@@ -44,10 +44,20 @@ from app.schemas.users import (
 from app.services.users import UserService
 from app.web.ratelimit import client_address, login_retry_after, note_login_failure, note_login_success
 
-from . import current_user, page_args, services, unit_of_work
+from . import RoleCheck, checked_first, current_user, page_args, services, unit_of_work
 from .auth import _too_many_attempts
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="User administration: users and groups")
+
+
+def _admin(action: str) -> RoleCheck:
+    """The service's admin check for ``action``, run before the arguments are parsed."""
+    return lambda svc, user: svc.users.require_admin(user, action)
+
+
+def _reader(action: str) -> RoleCheck:
+    """The service's directory-reader check for ``action``, run before the arguments are parsed."""
+    return lambda svc, user: svc.users.require_reader(user, action)
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -76,6 +86,7 @@ def _group_out(group: Group) -> dict[str, Any]:
 
 @blp.route("/users")
 class UsersView(MethodView):
+    @checked_first(_reader("list_users"))
     @blp.arguments(UserQuery, location="query")
     @blp.response(200, UserListOut)
     @blp.doc(security=SECURITY)
@@ -91,6 +102,7 @@ class UsersView(MethodView):
         return {"page": page, "per_page": per_page, "total": total, "total_exact": True,
                 "items": [UserService.user_dict(u) for u in rows]}
 
+    @checked_first(_admin("create_user"))
     @blp.arguments(UserIn)
     @blp.response(201, UserOut)
     @blp.alt_response(409, description="The username is taken, in any letter case (error user_exists)")
@@ -159,6 +171,7 @@ class UserView(MethodView):
         svc = services()
         return UserService.user_dict(unit_of_work(lambda: svc.users.get_user(user, username)))
 
+    @checked_first(_admin("update_user"))
     @blp.arguments(UserPatch)
     @blp.response(200, UserOut)
     @blp.alt_response(409, description="The change would leave no active admin (last_admin), or deactivates "
@@ -213,6 +226,7 @@ class ReactivateView(MethodView):
 
 @blp.route("/users/<string:username>/password")
 class PasswordView(MethodView):
+    @checked_first(_admin("reset_password"))
     @blp.arguments(PasswordIn)
     @blp.response(200, UserOut)
     @blp.doc(security=SECURITY)
@@ -225,6 +239,7 @@ class PasswordView(MethodView):
 
 @blp.route("/groups")
 class GroupsView(MethodView):
+    @checked_first(_reader("list_groups"))
     @blp.arguments(GroupQuery, location="query")
     @blp.response(200, GroupListOut)
     @blp.doc(security=SECURITY)
@@ -235,6 +250,7 @@ class GroupsView(MethodView):
         rows = unit_of_work(lambda: svc.users.list_groups(user, args.get("q")))
         return {"items": [{**UserService.group_dict(g), "member_count": count} for g, count in rows]}
 
+    @checked_first(_admin("create_group"))
     @blp.arguments(GroupIn)
     @blp.response(201, GroupOut)
     @blp.alt_response(409, description="A group of that name exists, in any letter case (group_exists)")
@@ -257,6 +273,7 @@ class GroupView(MethodView):
         svc = services()
         return _group_out(unit_of_work(lambda: svc.users.get_group(user, name)))
 
+    @checked_first(_admin("update_group"))
     @blp.arguments(GroupPatch)
     @blp.response(200, GroupOut)
     @blp.doc(security=SECURITY)
@@ -269,6 +286,7 @@ class GroupView(MethodView):
 
 @blp.route("/groups/<string:name>/members")
 class MembersView(MethodView):
+    @checked_first(_admin("add_group_member"))
     @blp.arguments(MemberIn)
     @blp.response(200, GroupOut)
     @blp.doc(security=SECURITY)

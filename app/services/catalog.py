@@ -177,7 +177,7 @@ class CatalogService:
 
     # -- changing -------------------------------------------------------------------------------------
 
-    def _require_owner(self, actor: User | None, action: str) -> None:
+    def require_owner(self, actor: User | None, action: str) -> None:
         if actor is not None and not actor.has_role(Role.PROCESS_OWNER, Role.ADMIN):
             self.audit.refuse(actor, action, reason="needs process_owner")
             raise PermissionDenied("changing the catalog needs the process_owner role")
@@ -209,7 +209,7 @@ class CatalogService:
             raise ValidationFailed("catalog item is invalid", details={"fields": problems})
 
     def create_item(self, actor: User | None, values: Mapping[str, Any]) -> CatalogItem:
-        self._require_owner(actor, "catalog_create")
+        self.require_owner(actor, "catalog_create")
         if self.session.scalar(select(CatalogItem).where(CatalogItem.code == values["code"])) is not None:
             raise Conflict(f"catalog item {values['code']} exists", details={"code": values["code"]})
         self._check_item(values, groups_exist=actor is not None)
@@ -222,7 +222,7 @@ class CatalogService:
         return item
 
     def update_item(self, actor: User | None, code: str, values: Mapping[str, Any]) -> CatalogItem:
-        self._require_owner(actor, "catalog_update")
+        self.require_owner(actor, "catalog_update")
         item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code))
         if item is None:
             raise NotFound(f"no catalog item {code}")

@@ -252,7 +252,9 @@ class KnowledgeService:
 
     # -- writing (staff) --------------------------------------------------------------------------
 
-    def _staff(self, user: User, number: str | None = None) -> None:
+    def require_writer(self, user: User, number: str | None = None) -> None:
+        """PermissionDenied (audited, with the article's number when one is named) unless ``user`` writes
+        knowledge articles (agents, process owners, admins)."""
         if not is_knowledge_staff(user):
             self.audit.refuse(user, "write_knowledge", reason="needs agent, process_owner or admin", number=number)
             raise PermissionDenied("only the desk's staff write knowledge articles")
@@ -261,7 +263,7 @@ class KnowledgeService:
         """The article a staff member changes: NotFound for whoever may not read it, then
         PermissionDenied for a reader who may not write."""
         article = self.find(user, number)
-        self._staff(user, article.number)
+        self.require_writer(user, article.number)
         return article
 
     @staticmethod
@@ -272,7 +274,7 @@ class KnowledgeService:
 
     def draft(self, user: User, values: Mapping[str, Any]) -> KnowledgeArticle:
         """A new draft article from ``values`` (title required; symptoms, cause, workaround)."""
-        self._staff(user)
+        self.require_writer(user)
         texts = check_texts(values, title_required=True)
         number = self.records.allocate_number("knowledge")
         now = self.clock.now()

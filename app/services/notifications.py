@@ -254,7 +254,7 @@ class NotificationService:
             ValidationFailed: naming each bad field; the URL is checked as deliveries will be
                 (:meth:`_url_problem`).
         """
-        self._require_admin(actor, "webhook_create")
+        self.require_admin(actor, "webhook_create")
         self._validate(url=url, secret=secret, events=events)
         events = _distinct_events(events)
         hook = Webhook(url=url, secret=secret, events=events, active=True, created_at=self.clock.now())
@@ -270,14 +270,14 @@ class NotificationService:
         Raises:
             PermissionDenied: ``actor`` is no admin.
         """
-        self._require_admin(actor, "webhook_list")
+        self.require_admin(actor, "webhook_list")
         total, _exact = count_capped(self.session, _LIVE_HOOKS)
         rows = list(self.session.scalars(_LIVE_HOOKS.order_by(Webhook.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 
     def get_webhook(self, actor: User, webhook_id: int) -> Webhook:
         """Raises: PermissionDenied (no admin); NotFound (no such webhook, or deleted)."""
-        self._require_admin(actor, "webhook_read", webhook_id=webhook_id)
+        self.require_admin(actor, "webhook_read", webhook_id=webhook_id)
         return self._webhook(webhook_id)
 
     def update_webhook(self, actor: User, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
@@ -292,7 +292,7 @@ class NotificationService:
             NotFound: no such webhook, or deleted.
             ValidationFailed: naming each bad field.
         """
-        self._require_admin(actor, "webhook_update", webhook_id=webhook_id)
+        self.require_admin(actor, "webhook_update", webhook_id=webhook_id)
         hook = self._webhook(webhook_id)
         self._validate(url=changes.get("url"), secret=changes.get("secret"), events=changes.get("events"))
         if changes.get("events") is not None:
@@ -318,7 +318,7 @@ class NotificationService:
             PermissionDenied: ``actor`` is no admin.
             NotFound: no such webhook, or already deleted.
         """
-        self._require_admin(actor, "webhook_delete", webhook_id=webhook_id)
+        self.require_admin(actor, "webhook_delete", webhook_id=webhook_id)
         hook = self._webhook(webhook_id)
         hook.deleted_at = self.clock.now()
         hook.active = False
@@ -338,7 +338,7 @@ class NotificationService:
             PermissionDenied: ``actor`` is no admin.
             NotFound: no such webhook, or deleted.
         """
-        self._require_admin(actor, "webhook_deliveries", webhook_id=webhook_id)
+        self.require_admin(actor, "webhook_deliveries", webhook_id=webhook_id)
         self._webhook(webhook_id)
         messages = list(self.session.scalars(select(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id)
                                              .order_by(OutboxMessage.id.desc()).limit(200)))
@@ -349,7 +349,7 @@ class NotificationService:
                 attempts.setdefault(attempt.message_id, []).append(attempt)
         return [(m, attempts.get(m.id, [])) for m in messages]
 
-    def _require_admin(self, actor: User, action: str, **extra: Any) -> None:
+    def require_admin(self, actor: User, action: str, **extra: Any) -> None:
         if not actor.has_role(Role.ADMIN):
             self.audit.refuse(actor, action, reason="admin only", **extra)
             raise PermissionDenied("only admins manage webhooks")

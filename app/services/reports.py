@@ -141,6 +141,12 @@ class ReportService:
         self.clock = clock
         self.records = records
 
+    def require_reader(self, user: User) -> None:
+        """PermissionDenied (audited as ``read_reports``) unless ``user`` may read reports."""
+        if not may_read_reports(user):
+            self.audit.refuse(user, "read_reports", reason="agents, process owners, admins and auditors only")
+            raise PermissionDenied("reports are for agents, process owners, admins and auditors")
+
     def period(self, start: date | str | None = None, end: date | str | None = None) -> tuple[date, date]:
         """The report's ``[from, to)`` in whole UTC days, defaults filled; ValidationFailed naming
         ``from`` or ``to`` for a date that does not parse, a period that ends before it starts or
@@ -161,9 +167,7 @@ class ReportService:
                 kind: str | None = None) -> dict[str, Any]:
         """Every section of the report (see the module doc) for ``user``: PermissionDenied (audited)
         unless they may read reports, ValidationFailed naming the field for a bad period or kind."""
-        if not may_read_reports(user):
-            self.audit.refuse(user, "read_reports", reason="agents, process owners, admins and auditors only")
-            raise PermissionDenied("reports are for agents, process owners, admins and auditors")
+        self.require_reader(user)
         kind = kind or None
         if kind is not None and kind not in KINDS:
             raise _fail("kind", f"one of: {', '.join(KINDS)}")

@@ -585,15 +585,19 @@ class SlaService:
         if not event.contains(self.session, "after_transaction_end", _policy_transaction_ended):
             event.listen(self.session, "after_transaction_end", _policy_transaction_ended)
 
+    def require_policy_writer(self, actor: User) -> None:
+        """PermissionDenied (audited) unless ``actor`` changes SLA policies (process owners, admins)."""
+        if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
+            self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
+            raise PermissionDenied("changing SLA policies needs the process_owner role")
+
     def save_policy(self, actor: User, values: Mapping[str, Any]) -> SlaPolicy:
         """Create or replace the policy for (kind, priority, service).
 
         Raises PermissionDenied without the process_owner (or admin) role, ValidationFailed
         naming each bad field (``policy_problems``, and a ``reassign_group`` that names no group).
         """
-        if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
-            self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
-            raise PermissionDenied("changing SLA policies needs the process_owner role")
+        self.require_policy_writer(actor)
         said_pauses = values.get("pause_statuses")
         if values.get("kind") in DEFAULT_PAUSES and said_pauses is None:
             # not said: the kind's default, not "pause never" (a policy saved without the field
