@@ -52,16 +52,18 @@ def test_the_claimant_column_keeps_its_width_in_chinese_at_1280(live, person):
     alex.sign_in("alex")
     page = alex.page
     page.get_by_role("button", name="简体中文").click()
+    try:
+        alex.go("/tasks?tab=queue")
+        check_short_columns(page, number, "无人", "认领")
+        page.get_by_role("row").filter(has_text=number).get_by_role("button", name="认领").click()
+        expect(page.locator(".flashes")).to_contain_text("您已认领")
 
-    alex.go("/tasks?tab=queue")
-    check_short_columns(page, number, "无人", "认领")
-    page.get_by_role("row").filter(has_text=number).get_by_role("button", name="认领").click()
-    expect(page.locator(".flashes")).to_contain_text("您已认领")
-
-    page.locator("#tab-mine").click()  # not the header's account link ("我的账户")
-    check_short_columns(page, number, "您", "释放")
-    alex.screenshot("task-columns-zh-1280")
-    assert alex.errors == [], alex.console
+        page.locator("#tab-mine").click()  # not the header's account link ("我的账户")
+        check_short_columns(page, number, "您", "释放")
+        alex.screenshot("task-columns-zh-1280")
+        assert alex.errors == [], alex.console
+    finally:  # the choice is alex's own (it follows his sign-ins): the other journeys read English
+        page.get_by_role("button", name="English").click()
 
 
 def test_a_title_without_spaces_does_not_widen_the_inbox_past_the_screen(live, person):
@@ -71,9 +73,6 @@ def test_a_title_without_spaces_does_not_widen_the_inbox_past_the_screen(live, p
     alex = person(1280)
     alex.sign_in("alex")
     page = alex.page
-    english = page.get_by_role("button", name="English")
-    if english.count():  # the test above left alex's pages in Chinese
-        english.click()
     alex.go("/tasks?tab=queue")
     row = page.get_by_role("row").filter(has_text=number)
     expect(row).to_have_count(1)
@@ -81,3 +80,11 @@ def test_a_title_without_spaces_does_not_widen_the_inbox_past_the_screen(live, p
     claim = row.get_by_role("button", name="Claim")
     box = claim.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 1280
+
+
+def test_a_title_without_spaces_fits_a_phone_too(live, person):
+    live.start_incident("https://intranet.example.com/finance/reports/quarter-close/" + "y" * 120)
+    alex = person(390)
+    alex.sign_in("alex")
+    alex.go("/tasks?tab=queue")
+    assert alex.page.evaluate("document.documentElement.scrollWidth") <= 390
