@@ -4,6 +4,9 @@
   requester, text, open or closed), sorted and paged (``RecordService.list_tickets``).
 - ``/tickets/<number>``: one record: its fields and details, SLA clocks, open tasks, comments
   (and a form to add one, sent once however often it is posted: app/services/submissions.py), links (and a form to add one) and the process diagram.
+- ``/tickets/<number>/cancel`` (POST): stop the record's process (``InstanceService.cancel``): the
+  desk's staff cancel it with a reason, its requester withdraws it (reason optional) while no work
+  has started (``policy.may_cancel``); either confirms with a ticked box, no script needed.
 - ``/tickets/<number>/diagram.json``: what ``static/js/diagram.js`` draws with bpmn-js's Viewer:
   ``{xml, completed, current, failed}`` (BPMN ids). Same visibility as the page: 404 otherwise.
 
@@ -29,8 +32,8 @@ from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
 from app.db import COUNT_CAP
-from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import Ticket, User
+from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.records import KINDS, MAX_COMMENT
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -152,18 +155,107 @@ def tickets() -> str:
         status_labels=STATUS_LABELS, label=label, **found)
 
 
+# -- stopping a record's process ---------------------------------------------------------------------
+
+#: The longest cancellation reason kept (the API's ``CancelIn``).
+MAX_REASON = 2000
+#: The reason ``policy.may_cancel`` gives a requester once work on her record has started.
+_STARTED = re.compile(r"work on (\S+) has started: only the service desk may cancel it now; add a comment to ask them")
+
+
+def stop_mode(user: User, ticket: Ticket, instance: ProcessInstance | None, open_tasks: list[HumanTask]) -> str | None:
+    """Which stop the record page offers the user: "cancel" (the desk's staff and admins: a reason
+    is required, the people on the record are told why), "withdraw" (its requester while no work has
+    started: the reason is hers to give or not), None (nothing: the process is over, or
+    ``policy.may_cancel`` refuses). Only what to offer: the route asks the service again."""
+    if instance is None or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+        return None
+    allowed, _why = policy.may_cancel(user, instance, ticket, open_tasks)
+    if not allowed:
+        return None
+    return "cancel" if _cancels_as_staff(user) else "withdraw"
+
+
+def _cancels_as_staff(user: User) -> bool:
+    """The user stops records as the desk does (``policy.CANCEL_ROLES`` or admin), so says why."""
+    return policy.is_admin(user) or user.has_role(*policy.CANCEL_ROLES)
+
+
+def _stop_refusal(err: ProcessdeskError, number: str) -> str:
+    """Why the service would not stop the record, in the page's language."""
+    started = _STARTED.fullmatch(err.message)
+    if started:
+        return _("work on %(number)s has started: only the service desk may cancel it now; add a comment to ask them",
+                 number=started.group(1))
+    if err.message == "only the service desk or the requester may cancel this record":
+        return _("only the service desk or the requester may cancel this record")
+    if isinstance(err, Conflict):
+        return _("The process of %(number)s is already over: there is nothing left to stop.", number=number.upper())
+    return reason_text(err)
+
+
+def _cancellation(events: list[Any]) -> dict[str, Any] | None:
+    """Who closed the record as cancelled, when and why: its last ``record_updated`` event that did."""
+    for event in reversed(events):
+        if event.event_type == "record_updated" and (event.payload.get("changes") or {}).get("status") == "cancelled":
+            return {"by": event.actor, "at": event.occurred_at, "reason": event.payload.get("reason")}
+    return None
+
+
+@bp.post("/tickets/<number>/cancel")
+def ticket_cancel(number: str) -> Any:
+    """Cancel (staff) or withdraw (its requester) the record's process. The reason is required of
+    the staff, the ticked confirmation of everyone; the service decides who may (403 with its reason,
+    409 once the process is over), as ``POST /api/v1/instances/<id>/cancel`` does."""
+    user = signed_in_user()
+    svc = services()
+    reason = request.form.get("reason", "").strip()
+    form: dict[str, Any] = {"reason": reason, "errors": {}, "refusal": None}
+    # The record first: one the user may not see answers 404, as the page does.
+    instance_id = unit_of_work(lambda: svc.records.get(user, number, action="cancel").instance_id)
+    if instance_id is None:
+        raise NotFound(f"{number.upper()} has no process")
+    if not reason and _cancels_as_staff(user):
+        form["errors"]["reason"] = [service_text("is required")]
+    elif len(reason) > MAX_REASON:
+        form["errors"]["reason"] = [_service_message(f"at most {MAX_REASON} characters")]
+    if request.form.get("confirm") != "yes":
+        form["errors"]["confirm"] = [_("Tick the box to confirm.")]
+    if form["errors"]:
+        return _render_ticket(user, number, stop=form, status=422)
+    try:
+        unit_of_work(lambda: svc.instances.cancel(user, instance_id, reason or None))
+    except ValidationFailed as err:
+        messages = (err.details.get("fields") or {}).get("reason") or [err.message]
+        return _render_ticket(user, number, stop={**form, "errors": {"reason": [service_text(m) for m in messages]}},
+                              status=422)
+    except (PermissionDenied, Conflict) as err:
+        return _render_ticket(user, number, stop={**form, "refusal": _stop_refusal(err, number)}, status=err.status)
+    if _cancels_as_staff(user):
+        flash(_("%(number)s was cancelled.", number=number.upper()), "success")
+    else:
+        flash(_("Your request %(number)s was withdrawn.", number=number.upper()), "success")
+    return redirect(url_for("web.ticket", number=number.upper()))
+
+
 # -- one record --------------------------------------------------------------------------------------
 
 
 def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
-                   link: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+                   link: Mapping[str, Any] | None = None, stop: Mapping[str, Any] | None = None,
+                   status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
         ticket = svc.records.get(user, number)
         instance = svc.records.instance_for(ticket)
         tasks = svc.instances.open_tasks(instance) if instance is not None else []
-        return {"ticket": ticket, "instance": instance,
+        # who stopped a cancelled record and why, for those who read its process's history
+        cancellation = (_cancellation(svc.instances.history(user, instance.id))
+                        if ticket.status == "cancelled" and instance is not None and svc.instances.may_see(user, instance)
+                        else None)
+        return {"stop_mode": stop_mode(user, ticket, instance, tasks), "cancellation": cancellation,
+                "ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
@@ -176,7 +268,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
     diagram = found["instance"] is not None and viewer_installed()
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
-        comment=comment or {"body": "", "errors": []}, link=link or {"other": "", "link_type": "related", "errors": []},
+        comment=comment or {"body": "", "errors": []}, stop=stop or {"reason": "", "errors": {}, "refusal": None},
+        max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
         kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,

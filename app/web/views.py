@@ -24,7 +24,7 @@ from app.services.instances import TASK_SORTS
 from . import auth
 from .content import deployed_text, instance_translator, task_name, translate_joined
 from .errors import error_page, not_found_page
-from .forms import build_form
+from .forms import build_form, service_text
 from .i18n import LANGUAGES, page_language
 from .i18n import SESSION_KEY as LANGUAGE_KEY
 
@@ -328,11 +328,14 @@ def task(task_id: int) -> Any:
 
 
 def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
-                 status: int = 200) -> Any:
+                 reassign: Mapping[str, Any] | None = None, status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
         detail = svc.tasks.detail(user, task_id)
+        task = detail["task"]
+        detail["candidates"] = (_reassign_candidates(task) if policy.is_admin(user) and task.state == TaskStatus.READY
+                                else None)
         detail["record"] = svc.records.for_instance(detail["task"].instance_id)
         # How the record's coded details read (their forms' option titles), as on the record page.
         detail["titles"] = (svc.records.value_titles([detail["record"]]).get(detail["record"].id, {})
@@ -356,7 +359,96 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
                            claimed_by_me=task.claimed_by_id == user.id, may_work=may_work,
                            may_claim=policy.may_claim(user, task),
-                           refusal=reason_text(refusal)), status
+                           refusal=reason_text(refusal), candidates=detail["candidates"],
+                           reassign=reassign or {"username": "", "errors": []}), status
+
+
+# -- reassigning a task (admins) --------------------------------------------------------------------
+
+
+def _reassign_candidates(task: Any) -> list[tuple[str, str]]:
+    """Whom the task page suggests an admin hand the task to, as ``(username, display name)``: the
+    active members of its candidate group or lane, its assigned user, or, outside any lane, its
+    starter; not its claimant, nor anyone its separation of duties leaves out. A suggestion only:
+    the field takes any name (another admin, say) and ``TaskService.reassign`` decides."""
+    group = task.candidate_group or task.lane
+    people = list(services().instances.group_members(group)) if group else []
+    if task.assigned_user:
+        people.insert(0, (task.assigned_user, task.assigned_user))
+    elif not group and task.instance.started_by is not None:
+        starter = task.instance.started_by
+        people.append((starter.username, starter.display_name or starter.username))
+    claimant = task.claimed_by.username if task.claimed_by is not None else None
+    seen: set[str] = set()
+    chosen = []
+    for username, display in people:
+        if username in seen or username == claimant or policy.excludes(task, username):
+            continue
+        seen.add(username)
+        chosen.append((username, display))
+    return chosen
+
+
+#: The reasons ``TaskService.reassign`` gives for a user who may not be handed a task (beside the
+#: field; the process's own ``excludeReason`` texts are in ``REASONS``).
+_ASSIGN_REASONS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"the user is deactivated"), _l("the user is deactivated")),
+    (re.compile(r"the task is in the (?P<group>.+) group's queue, and that is not one of the user's groups"),
+     _l("the task is in the %(group)s group's queue, and that is not one of the user's groups")),
+    (re.compile(r"the task is assigned to (?P<name>.+) alone"), _l("the task is assigned to %(name)s alone")),
+    (re.compile(r"the task belongs to whoever started the process"),
+     _l("the task belongs to whoever started the process")),
+    (re.compile(r"the task is not in one of the user's groups' lanes"),
+     _l("the task is not in one of the user's groups' lanes")),
+    (re.compile(r"separation of duties: the user may not work on this task"),
+     _l("separation of duties: the user may not work on this task")),
+]
+
+
+def assign_reason(text: str) -> str:
+    """Why the user named in the reassign form may not be handed the task, in the page's language."""
+    for pattern, words in _ASSIGN_REASONS:
+        match = pattern.fullmatch(text)
+        if match:
+            return str(words) % match.groupdict() if match.groupdict() else str(words)
+    return reason_text(text)
+
+
+@bp.post("/tasks/<int:task_id>/reassign")
+def reassign(task_id: int) -> Any:
+    """An admin hands a ready task to someone (``TaskService.reassign``, as the API's
+    ``POST /api/v1/tasks/<id>/reassign``): a name the service refuses is said beside the field (422);
+    a non-admin gets 403, a task that is no longer open a flash."""
+    user = signed_in_user()
+    svc = services()
+    username = request.form.get("username", "").strip()[:128]
+
+    def hand_over() -> tuple[Any, str] | None:
+        assignee = svc.users.find(username) if username else None
+        if assignee is None:
+            # Nobody to ask the service about: still 404 for a task the user may not see, 403 for
+            # a non-admin, as the service answers them; None for the admin's unknown name.
+            svc.tasks.get(user, task_id, action="reassign")
+            if not policy.is_admin(user):
+                raise PermissionDenied("only admins may reassign tasks")
+            return None
+        return svc.tasks.reassign(user, task_id, assignee), assignee.username
+
+    try:
+        done = unit_of_work(hand_over)
+    except ValidationFailed as err:
+        messages = (err.details.get("fields") or {}).get("username") or [err.message]
+        return _render_task(user, task_id, reassign={"username": username, "errors": [assign_reason(m) for m in messages]},
+                            status=422)
+    except Conflict as err:
+        flash(_("The task could not be reassigned: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(url_for("web.task", task_id=task_id))
+    if done is None:
+        message = _("There is no user %(name)s.", name=username) if username else service_text("is required")
+        return _render_task(user, task_id, reassign={"username": username, "errors": [message]}, status=422)
+    task, given_to = done
+    flash(_("“%(name)s” is now with %(username)s.", name=task_name(task), username=given_to), "success")
+    return redirect(url_for("web.task", task_id=task_id))
 
 
 #: The tags of rendered instructions, or the text between them.

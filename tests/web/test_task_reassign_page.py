@@ -1,0 +1,108 @@
+"""An admin reassigns a task from its page: the members of its queue are suggested, the service
+refuses anyone else with its reason beside the field, and nobody but an admin is offered the form
+or may post it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from app.models import AuditEvent, HumanTask
+from tests.web.conftest import INCIDENT, PASSWORD, text_of
+
+
+def triage_task(desk: Any, services: Any) -> int:
+    """The triage task of a new incident, in the ServiceDesk queue (alex, and sam added here)."""
+    services.users.create_user("sam", PASSWORD, roles=["agent"], groups=["ServiceDesk"])
+    services.session.commit()
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    return desk.task_id(number, "triage")
+
+
+def claimant(services: Any, task_id: int) -> str | None:
+    services.session.expire_all()
+    task = services.session.get(HumanTask, task_id)
+    return task.claimed_by.username if task.claimed_by is not None else None
+
+
+def reassignments(services: Any, task_id: int) -> list[tuple[str, Any]]:
+    events = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "task_reassigned",
+                                                               AuditEvent.task_id == task_id))
+    return [(e.actor, e.payload.get("to")) for e in events]
+
+
+def suggested(page: str) -> list[str]:
+    match = re.search(r'<datalist id="reassign-candidates">(.*?)</datalist>', page, re.S)
+    assert match, "the page has no list of suggestions"
+    return re.findall(r'<option value="([^"]+)">', match.group(1))
+
+
+def test_an_admin_hands_the_task_to_a_member_of_its_queue(web, desk, services):
+    task_id = triage_task(desk, services)
+    web.login("ada")
+    page = text_of(web.get(f"/tasks/{task_id}"))
+    assert 'id="reassign-form"' in page and f'action="/tasks/{task_id}/reassign"' in page
+    assert set(suggested(page)) == {"alex", "sam"}  # the ServiceDesk members, not nina nor the requester
+
+    response = web.post(f"/tasks/{task_id}/reassign", {"username": "sam"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/tasks/{task_id}")
+    page = text_of(web.get(f"/tasks/{task_id}"))
+    assert "is now with sam." in page
+    assert re.search(r"<dt>Claimed by</dt>\s*<dd>sam</dd>", page)
+    assert "sam" not in suggested(page)  # who holds it already is not suggested again
+    assert claimant(services, task_id) == "sam"
+    assert reassignments(services, task_id) == [("ada", "sam")]
+
+
+def test_someone_outside_the_queue_is_refused_beside_the_field(web, desk, services):
+    task_id = triage_task(desk, services)
+    web.login("ada")
+    response = web.post(f"/tasks/{task_id}/reassign", {"username": "nina"})
+    assert response.status_code == 422
+    page = text_of(response)
+    error = re.search(r'id="reassign-username-error">(.*?)</p>', page, re.S)
+    assert error and "the task is not in one of the user&#39;s groups&#39; lanes" in error.group(1)
+    assert 'value="nina"' in page and "<details class=\"reassign-task\" open>" in page
+    assert claimant(services, task_id) is None and reassignments(services, task_id) == []
+
+    unknown = web.post(f"/tasks/{task_id}/reassign", {"username": "zed"})
+    assert unknown.status_code == 422 and re.search(r'id="reassign-username-error">.*There is no user zed\.',
+                                                    text_of(unknown))
+    empty = web.post(f"/tasks/{task_id}/reassign", {"username": " "})
+    assert empty.status_code == 422 and re.search(r'id="reassign-username-error">.*is required', text_of(empty))
+
+    web.post("/language", {"lang": "zh_CN"})
+    chinese = text_of(web.post(f"/tasks/{task_id}/reassign", {"username": "nina"}))
+    assert "此任务不在该用户所属组的泳道中" in chinese and "将此任务交给其他人" in chinese
+    assert claimant(services, task_id) is None and reassignments(services, task_id) == []
+
+
+def test_a_non_admin_sees_no_form_and_may_not_post_it(web, desk, services):
+    task_id = triage_task(desk, services)
+    web.login("alex")  # an agent of the task's queue: sees and works it, but reassigns nothing
+    page = text_of(web.get(f"/tasks/{task_id}"))
+    assert "reassign-form" not in page and "Hand this task to someone else" not in page
+    assert web.post(f"/tasks/{task_id}/reassign", {"username": "sam"}).status_code == 403
+    assert web.post(f"/tasks/{task_id}/reassign", {"username": "nobody-here"}).status_code == 403
+    assert claimant(services, task_id) is None and reassignments(services, task_id) == []
+
+
+def test_a_post_without_the_csrf_token_is_refused(web, desk, services):
+    task_id = triage_task(desk, services)
+    web.login("ada")
+    assert web.post(f"/tasks/{task_id}/reassign", {"username": "sam"}, csrf=False).status_code == 403
+    assert claimant(services, task_id) is None
+
+
+def test_the_service_reasons_for_refusing_someone_read_in_chinese(app):
+    from app.web.views import assign_reason
+
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert assign_reason("the task is in the CAB group's queue, and that is not one of the user's groups") == (
+            "此任务在 CAB 组的队列中，而该用户不属于此组")
+        assert assign_reason("the task is assigned to mona alone") == "此任务仅分配给 mona"
+        assert assign_reason("the user is deactivated") == "该用户已停用"
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert assign_reason("the task is assigned to mona alone") == "the task is assigned to mona alone"
