@@ -339,7 +339,8 @@ class InstanceService:
 
     def cancel(self, user: User, instance_id: int, reason: str | None = None) -> ProcessInstance:
         """Cancel the instance: its open tasks close, and its record (if any) is closed as
-        ``cancelled``, its SLA clocks stopped and its people told (``RecordService.cancel``).
+        ``cancelled``, its SLA clocks stopped and its people told (``RecordService.cancel``), the
+        people its open tasks waited on (assigned by name, or claimed) among them.
 
         Who may: ``policy.may_cancel`` (staff, or the requester before work started).
         Raises NotFound (not visible), PermissionDenied (audited), Conflict (already over),
@@ -354,17 +355,21 @@ class InstanceService:
             # finished one's is past withdrawing; "already over" is the answer that helps.
             raise Conflict(f"instance is already {instance.status}", details={"status": instance.status})
         ticket = self.runner.ticket_for(instance)
-        allowed, why = policy.may_cancel(user, instance, ticket, self.open_tasks(instance) if ticket is not None else ())
+        open_tasks = self.open_tasks(instance) if ticket is not None else []
+        allowed, why = policy.may_cancel(user, instance, ticket, open_tasks)
         if not allowed:
             self._refuse(user, "cancel", instance_id=instance_id, reason="not allowed")
             raise PermissionDenied(why)
+        # whoever a task waited on (an approver by name, a claimant) hears that it will not come
+        waiting = [t.claimed_by for t in open_tasks if t.claimed_by is not None] + [
+            self.runner.notifications.user(t.assigned_user) for t in open_tasks if t.assigned_user]
         run = self.runner.load(instance, user)
         run.cancel()
         run.failure = None
         self.audit.record("instance_cancel_requested", user, instance_id=instance.id, payload={"reason": reason})
         self.runner.save(instance, run, user)
         if ticket is not None:
-            changes = self.runner.records.cancel(ticket, user, reason)
+            changes = self.runner.records.cancel(ticket, user, reason, waiting=waiting)
             if changes and self.runner.on_record_change is not None:
                 self.runner.on_record_change(ticket, changes)  # the SLA clocks stop on the closed record
         return instance

@@ -905,12 +905,14 @@ class RecordService:
         self._refuse_watching_only(user, "link", target)
         return self._link(user, source, target, link_type)
 
-    def cancel(self, ticket: Ticket, actor: User, reason: str | None = None) -> dict[str, Any]:
+    def cancel(self, ticket: Ticket, actor: User, reason: str | None = None, *,
+               waiting: Iterable[Person | None] = ()) -> dict[str, Any]:
         """Close the record of a cancelled process: status ``cancelled``, ``closed_at`` now (a
         record the process closed already is left as it is: returns no changes).
 
         Audited as a ``record_updated`` event (with the reason); its assignee, its assignment
-        group's members and its requester are told (not the actor). Returns the changes, as
+        group's members, its requester and ``waiting`` (the people its open tasks waited on: an
+        approver asked by name) are told (not the actor, each once). Returns the changes, as
         ``sync`` does, for the SLA clocks to stop on. ``first_response_at`` is left as it was:
         a cancellation answers nobody.
         """
@@ -921,7 +923,8 @@ class RecordService:
         changes: dict[str, Any] = {"status": "cancelled", "closed_at": now.isoformat()}
         self.audit.record("record_updated", actor, instance_id=ticket.instance_id,
                           payload={"number": ticket.number, "changes": changes, "reason": reason})
-        recipients: list[Person | None] = [ticket.assignee, ticket.requester, *self.notifications.members(ticket.assignment_group)]
+        recipients: list[Person | None] = [ticket.assignee, ticket.requester, *self.notifications.members(ticket.assignment_group),
+                                           *waiting]
         because = f"\n\nReason: {reason}" if reason else ""
         self.notifications.notify(
             recipients, "record.cancelled", f"{ticket.number} cancelled: {ticket.title}",
