@@ -47,6 +47,7 @@ def init_web(app: Flask) -> None:
         audit_pages,
         catalog_pages,
         knowledge_pages,
+        notification_pages,
         process_pages,
         report_pages,
         start_pages,

@@ -1,7 +1,8 @@
 """The signed-in user's own account page (routes on the shared ``web`` blueprint).
 
 ``/account`` shows what the desk knows of the user (name, email, roles, groups, manager, the
-pages' language) and a form to change their own password: the current one, the new one twice.
+pages' language), whether notifications also come by email (``/account/notifications``), and a
+form to change their own password: the current one, the new one twice.
 ``UserService.change_own_password`` decides; this page keeps the session that made the change
 signed in (its other web sessions and every API token end). A wrong current password counts
 against the sign-in limit of the user's name and this address (app/web/ratelimit.py), so the
@@ -24,6 +25,7 @@ from app.models import User
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
 
 from . import auth
+from .errors import error_page
 from .i18n import LANGUAGES
 from .user_pages import ROLE_LABELS
 from .views import bp, signed_in_user
@@ -39,8 +41,13 @@ PASSWORD_PROBLEMS: dict[str, Any] = {
 
 def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
             headers: Mapping[str, str] | None = None) -> Any:
-    person = unit_of_work(lambda: UserService.user_dict(services().session.merge(user)))
+    def read() -> tuple[dict[str, Any], bool]:
+        row = services().session.merge(user)
+        return UserService.user_dict(row), bool(row.email_opt_out)
+
+    person, email_opt_out = unit_of_work(read)
     return render_template("account.html", active="account", person=person, errors=errors or {},
+                           email_opt_out=email_opt_out,
                            role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""),
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
@@ -48,6 +55,21 @@ def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: i
 @bp.get("/account")
 def account() -> Any:
     return _render(signed_in_user())
+
+
+@bp.post("/account/notifications")
+def account_notifications() -> Any:
+    """Receive email notifications or not (``NotificationService.set_email_opt_out``, which audits
+    the change); in-app ones always arrive. A form without a choice changes nothing (422)."""
+    user = signed_in_user()
+    choice = request.form.get("email")
+    if choice not in ("on", "off"):
+        return error_page(422, _("Invalid request"), _("The request could not be used."))
+    opt_out = choice == "off"
+    unit_of_work(lambda: services().notifications.set_email_opt_out(services().session.merge(user), opt_out))
+    flash(_("You will no longer receive notifications by email.") if opt_out
+          else _("You will receive notifications by email."), "success")
+    return redirect(url_for("web.account"))
 
 
 @bp.post("/account/password")
