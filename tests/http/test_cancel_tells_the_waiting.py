@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.http.desk import Desk
-
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
+from tests.http.desk import LAPTOP, Desk
 
 
 @pytest.fixture()

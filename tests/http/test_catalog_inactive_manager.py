@@ -6,10 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.services.catalog import CatalogService
-from tests.http.desk import Desk
-
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
+from tests.http.desk import LAPTOP, Desk
 
 
 @pytest.fixture()

@@ -9,11 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent, HumanTask
-from tests.http.desk import Desk
+from tests.http.desk import LAPTOP, Desk
 from tests.http.helpers import assert_error
 
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
 INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
             "impact": "medium", "urgency": "medium", "service": "VPN"}
 

@@ -14,10 +14,8 @@ import pytest
 
 from app.services.catalog import CatalogService
 from app.services.users import group_members
-from tests.http.desk import Desk
+from tests.http.desk import LAPTOP, Desk
 
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
 PROBLEM = {"title": "VPN tunnels drop every morning",
            "description": "Home workers lose the VPN tunnel between 08:30 and 09:00."}
 

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.http.desk import Desk
+from tests.http.desk import LAPTOP, Desk
 from tests.http.helpers import assert_error
 from tests.web.conftest import WebClient
 
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
 INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
             "impact": "medium", "urgency": "medium", "service": "VPN"}
 

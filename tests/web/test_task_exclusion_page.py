@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.http.desk import Desk
+from tests.http.desk import LAPTOP, Desk
 from tests.web.conftest import WebClient, text_of
-
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
 
 
 def test_the_budget_owners_own_request_shows_why_not_a_form(desk: Desk, services: Any, web: WebClient,

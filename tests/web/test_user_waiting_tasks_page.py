@@ -3,10 +3,8 @@ each to someone else from there; auditors see the list without the forms."""
 
 from __future__ import annotations
 
+from tests.http.desk import LAPTOP
 from tests.web.conftest import text_of
-
-LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": False,
-          "keyboard_layout": "UK", "delivery_location": "Main building 2.17"}
 
 
 def order_laptop(desk) -> tuple[str, int]:
