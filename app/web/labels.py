@@ -58,7 +58,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "pending_reason": _l("Reason for pending"), "reopen_count": _l("Times reopened"),
     "closed_reason": _l("Closed because"), "root_cause": _l("Root cause"), "workaround": _l("Workaround"),
     "known_error_article": _l("Known error article"), "fix_change": _l("Fixing change"),
-    "fix_change_status": _l("Fixing change status"),
+    "fix_change_status": _l("Fixing change status"), "rollback_incident": _l("Incident for the failed rollback"),
     "implementer": _l("Implementer"), "planned_start": _l("Planned start"), "planned_end": _l("Planned end"),
     "actual_start": _l("Actual start"), "actual_end": _l("Actual end"), "result": _l("Result"),
     "verified_by": _l("Verified by"), "confirmed_by": _l("Confirmed by"), "approvers": _l("Approvers"),

@@ -43,8 +43,12 @@ APPROVAL_EXCLUSION = "separation of duties: the requester and the implementer ma
 IMPLEMENT_EXCLUSION = "separation of duties: an approver may not implement this change"
 
 
+#: What the platform answers when the change raises an incident (``start_process``).
+RAISED_INCIDENT = {"instance_id": 7, "number": "INC-000042"}
+
+
 def operations(groups: dict[str, list[str]]) -> FakeOperations:
-    """Group members and notifications as the platform would answer them for ``groups``."""
+    """Group members, notifications and a raised incident as the platform would answer them for ``groups``."""
 
     def notify(params: dict[str, Any]) -> dict[str, int]:
         if "group" in params:
@@ -54,6 +58,7 @@ def operations(groups: dict[str, list[str]]) -> FakeOperations:
     return FakeOperations({
         "get_group_members": lambda params: {"members": list(groups.get(params["group"], []))},
         "notify": notify,
+        "start_process": lambda params: dict(RAISED_INCIDENT),
     }, unexpected=OperationFailed)
 
 
@@ -271,6 +276,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(h: Harness):
         "actual_start": "2026-03-11T20:05:00Z", "actual_end": "2026-03-11T21:10:00Z", "result": "successful",
         "verified_by": "rita", "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "risk": "low",
         "reason": "Version 8 is out of support in April.", "implemented_by": "ivan", "revision_count": 0,
+        "rollback_incident": None,
     }
     assert run.history_path().count("assess") == 1
 
@@ -476,6 +482,56 @@ def test_failed_verification_is_rolled_back_and_reviewed(h: Harness, restored: b
     assert rec["details"]["result"] == result
     assert rec["details"]["verified_by"] == "rita" and rec["details"]["confirmed_by"] is None
     assert "rollback" in run.history_path()
+    if restored:  # the service is back: nothing to raise
+        assert h.ops.named("start_process") == [] and rec["details"]["rollback_incident"] is None
+        assert "raise_rollback_incident" not in run.history_path()
+
+
+def test_a_failed_rollback_raises_a_linked_incident_before_the_review(h: Harness):
+    run = h.start(change("standard", record_number="CHG-000005"))
+    run = finish(h, run, verified=False)
+    assert h.ops.named("start_process") == []
+    run = h.complete(run, "rollback", "isla", {"rollback_notes": "The snapshot would not restore.",
+                                               "rollback_successful": False})
+    assert status(run) == "review" and run.data["result"] == "rollback_failed"
+    [raised] = h.ops.named("start_process")
+    assert raised["process_id"] == "incident_management"
+    # the change causes the incident: a related_incident link from the change (app/services/records.py)
+    assert raised["link_type"] == "related_incident"
+    incident = raised["data"]
+    assert incident == {
+        "title": "Failed rollback of CHG-000005: Upgrade the mail gateway",
+        "description": incident["description"],
+        "category": "system", "impact": "high", "urgency": "high", "ci": "mailgw01",
+    }
+    assert incident["description"].startswith("Change CHG-000005 (Upgrade the mail gateway) failed its verification "
+                                               "and the rollback failed: configuration item mailgw01 may be down")
+    assert "Restore the VM snapshot." in incident["description"]
+    # the change's internal notes stay on the change: an incident is read by more than staff
+    for internal in ("Mail flows.", "The snapshot would not restore."):
+        assert internal not in incident["description"]
+    assert run.data["rollback_incident"] == "INC-000042"
+    assert record(run)["details"]["rollback_incident"] == "INC-000042"
+    review = h.task(run, "review")
+    assert "The failed rollback raised incident <strong>INC-000042</strong>." in render_instructions(
+        review.instructions, review.data)
+    run = h.complete(run, "review", "mona", {"review_notes": "Service restored by INC-000042."})
+    assert run.status == "completed" and status(run) == "closed"
+    assert len(h.ops.named("start_process")) == 1
+
+
+def test_the_raised_incident_keeps_to_its_start_form_limits(h: Harness):
+    """A diagram's start skips the incident's start form: the change keeps to its limits itself."""
+    # the longest title and rollback plan a change has (forms/change_enablement.start.json)
+    run = h.start(change("standard", title="x" * 200, rollback_plan="r" * 20000, ci=None))
+    run = finish(h, run, verified=False)
+    run = h.complete(run, "rollback", "ivan", {"rollback_notes": "No.", "rollback_successful": False})
+    [raised] = h.ops.named("start_process")
+    incident = raised["data"]
+    assert incident["title"].startswith("Failed rollback of change: xxx") and len(incident["title"]) == 200
+    assert "the service it changed may be down" in incident["description"] and incident["ci"] is None
+    assert len(incident["description"]) == 10000
+    assert run.data["rollback_incident"] == "INC-000042"
 
 
 # -- risk decision ---------------------------------------------------------------------------------------------

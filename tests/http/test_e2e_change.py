@@ -2,9 +2,9 @@
 
 Every path of processes/change_enablement.bpmn is walked by real users: standard (pre-approved),
 normal low risk (a change manager), medium/high risk (one vote per CAB member), rejection with
-revision or withdrawal, emergency (in time and timed out), failed verification with rollback, and
-separation of duties (the requester and the named implementer may not approve, an approver may not
-implement).
+revision or withdrawal, emergency (in time and timed out), failed verification with rollback (a failed
+rollback raises an incident), and separation of duties (the requester and the named implementer may
+not approve, an approver may not implement).
 """
 
 from __future__ import annotations
@@ -482,7 +482,8 @@ def test_a_late_emergency_decision_loses_to_the_window_and_the_change_is_withdra
 
 
 @pytest.mark.parametrize(("restored", "result"), [(True, "rolled_back"), (False, "rollback_failed")])
-def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, restored: bool, result: str):
+def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, services, restored: bool,
+                                                                   result: str):
     number, instance_id = raise_change(desk, "standard")
     implement_and_verify(desk, number, verified=False)
     record = desk.record(number, "alex")
@@ -496,10 +497,16 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
     assert "Outbound mail bounces." in look(desk, rollback, "ivan").get_json()["instructions"]
     for outsider in ("alex", "cora"):
         assert_error(complete_id(desk, rollback, outsider, {"rollback_notes": "x", "rollback_successful": True}), 404)
-    desk.complete(number, "rollback", "ivan", {"rollback_notes": "Snapshot restored.", "rollback_successful": restored})
+    notes = "Snapshot restored." if restored else "The snapshot would not restore."
+    desk.complete(number, "rollback", "ivan", {"rollback_notes": notes, "rollback_successful": restored})
     record = desk.record(number)
     assert record["status"] == "review" and record["details"]["result"] == result
     assert record["assignment_group"] == "ChangeManagers"
+    incidents = list(services.session.scalars(select(Ticket.number).where(Ticket.kind == "incident")))
+    if restored:  # the service is back: no incident
+        assert incidents == [] and "rollback_incident" not in record["details"] and record["links"] == []
+    else:
+        assert_rollback_incident(desk, number, incidents)
     review(desk, number)
     record = desk.record(number)
     assert record["status"] == "closed" and record["details"]["result"] == result and record["closed_at"] is not None
@@ -509,9 +516,42 @@ def test_failed_verification_is_rolled_back_and_the_result_recorded(desk: Desk, 
     assert [(b, w) for b, w, _ in done] == [("schedule", "cora"), ("implement", "ivan"), ("verify", "alex"),
                                             ("rollback", "ivan"), ("review", "cora")]
     assert done[2][2] == {"verified": False, "verification_notes": "Outbound mail bounces.", "verified_by": "alex"}
-    assert done[3][2] == {"rollback_notes": "Snapshot restored.", "rollback_successful": restored}
+    assert done[3][2] == {"rollback_notes": notes, "rollback_successful": restored}
     assert refusals(desk, instance_id) == [("ivan", "read", "not visible"), ("alex", "complete", "not visible"),
                                            ("cora", "complete", "not visible")]
+
+
+def assert_rollback_incident(desk: Desk, number: str, incidents: list[str]) -> None:
+    """A failed rollback raised one incident at once: linked both ways, high priority, at the desk's
+    triage like any incident, its number on the change and in the review's instructions."""
+    [incident] = incidents
+    record = desk.record(number)
+    assert record["details"]["rollback_incident"] == incident
+    raised = desk.record(incident)
+    assert (raised["kind"], raised["status"], raised["title"]) == (
+        "incident", "new", f"Failed rollback of {number}: Upgrade the mail gateway")
+    # impact and urgency high: the priority matrix makes it P1
+    assert raised["priority"] == "P1" and (raised["category"], raised["ci"]) == ("system", "mailgw01")
+    # its requester is who recorded the failed rollback: staff, told of it like any requester
+    assert raised["requester"] == "ivan" and raised["closed_at"] is None
+    assert "Restore the VM snapshot." in raised["description"]
+    # the change's internal notes stay on the change (an incident is read by more than staff)
+    for internal in ("Outbound mail bounces.", "The snapshot would not restore."):
+        assert internal not in raised["description"]
+    # the change causes the incident: one link, seen from both ends
+    assert [(lk["number"], lk["kind"], lk["link_type"], lk["direction"]) for lk in record["links"]] == [
+        (incident, "incident", "related_incident", "outgoing")]
+    assert [(lk["number"], lk["kind"], lk["link_type"], lk["direction"]) for lk in raised["links"]] == [
+        (number, "change", "related_incident", "incoming")]
+    # the service desk triages it like any other incident, on the P1 clock, and is told so
+    [triage] = raised["open_tasks"]
+    assert (triage["bpmn_id"], triage["lane"], triage["priority"]) == ("triage", "ServiceDesk", "P1")
+    assert triage["sla_due_at"] is not None
+    desk.task_id(incident, "triage", "alex")
+    assert any(f"({incident}:" in n["subject"] for n in desk.notifications("alex"))
+    review_task = desk.task_id(number, "review", "cora")
+    assert f"The failed rollback raised incident <strong>{incident}</strong>." in look(
+        desk, review_task, "cora").get_json()["instructions"]
 
 
 # -- separation of duties -----------------------------------------------------------------------------------

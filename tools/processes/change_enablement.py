@@ -27,6 +27,15 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
 - ``verified_by`` is who verified the implemented change (the requester), whether it works or
   not; ``confirmed_by`` is set to them only when they confirm it works (result "successful"), so
   a change rolled back after a failed verification names no one as having confirmed it.
+- A rollback that fails (result "rollback_failed") leaves the service broken: before the review the
+  change raises an incident at once (``start_process``: impact and urgency high, category
+  "system", the change's ``ci``), linked ``related_incident`` (the change causes the incident). Its
+  requester is whoever recorded the failed rollback (the platform starts it as the step's actor).
+  ``rollback_incident`` holds its number (a record detail, and in the review's instructions). Its
+  description names the change, its CI and the rollback plan that did not restore it, not the
+  verification and rollback notes: those are internal to the change, and an incident is read by
+  more than staff (its requester; on P1 the ServiceOwners it tells become its watchers). Its
+  resolvers, staff, read them on the linked change.
 - The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
 
@@ -95,6 +104,10 @@ try:
     implementer
 except NameError:
     implementer = None
+try:
+    record_number  # this change's CHG number, when the platform puts it in the data
+except NameError:
+    record_number = ""
 risk = None
 approvers = []
 approval_outcome = None
@@ -108,6 +121,7 @@ actual_end = None
 verified_by = None
 confirmed_by = None
 implementer_done_by = None
+rollback_incident = None
 """
 
 PRE_APPROVE = """\
@@ -281,6 +295,28 @@ ticket_status = "review"
 assignment_group = "ChangeManagers"
 """
 
+# A failed rollback leaves the service broken: the incident it raises is described from what the
+# change's people may all read (not the internal verification and rollback notes, see the module
+# docstring). Title and description are cut to the incident start form's limits: a diagram's start
+# skips that form's check.
+PLAN_ROLLBACK_INCIDENT = """\
+change_ref = record_number or "change"
+rollback_incident_request = {
+    "title": ("Failed rollback of " + change_ref + ": " + title)[:200],
+    "description": ("Change " + change_ref + " (" + title + ") failed its verification and the rollback failed: "
+                    + ("configuration item " + ci if ci else "the service it changed")
+                    + " may be down or degraded.\\n\\nRollback plan that did not restore it:\\n\\n" + rollback_plan
+                    + "\\n\\nThe verification and rollback notes are on " + change_ref + ".")[:10000],
+    "category": "system",
+    "impact": "high",
+    "urgency": "high",
+    "ci": ci,
+}
+del change_ref
+"""
+
+RECORD_ROLLBACK_INCIDENT = 'rollback_incident = rollback_incident_started["number"]\n'
+
 CLOSE = 'ticket_status = "closed"\n'
 
 # -- instructions -----------------------------------------------------------------------------------
@@ -410,8 +446,8 @@ def build() -> Diagram:
                       "risk-rated (change_risk.dmn) and approved by a change manager (low risk) or the CAB "
                       "(medium/high); emergency changes go to the Emergency CAB within a time window. Rejected "
                       "changes may be revised and resubmitted or withdrawn. Approved changes are scheduled, "
-                      "implemented (not by an approver), verified by the requester (rollback on failure) and "
-                      "reviewed.",
+                      "implemented (not by an approver), verified by the requester (rollback on failure; a failed "
+                      "rollback raises an incident) and reviewed.",
     )
     d.node("start", "start", "Change requested", lane=REQUESTERS, col=0)
     d.node("register", "script", "Register change", lane=REQUESTERS, col=1, script=REGISTER)
@@ -469,9 +505,26 @@ def build() -> Diagram:
             "**Rollback plan**\n\n{{ rollback_plan }}\n\nRoll the change back and record the outcome."
         ),
     )
-    d.node("to_review", "xor", None, lane=REQUESTERS, col=12.5)
+    d.node("rollback_route", "xor", "Rollback failed?", lane=IMPLEMENTERS, col=12.5)
+    d.node("plan_rollback_incident", "script", "Describe the failed rollback", lane=IMPLEMENTERS, col=13.5, row=1,
+           script=PLAN_ROLLBACK_INCIDENT)
     d.node(
-        "review", "user", "Post-implementation review", lane=MANAGERS, col=13.5,
+        "raise_rollback_incident", "service", "Raise incident for the failed rollback", lane=IMPLEMENTERS,
+        col=14.5, row=1,
+        operator="start_process",
+        params={
+            "process_id": '"incident_management"',
+            "data": "rollback_incident_request",
+            "link_type": '"related_incident"',  # the change causes the incident (app/services/records.py)
+        },
+        result_variable="rollback_incident_started",
+    )
+    d.node("record_rollback_incident", "script", "Record the incident", lane=IMPLEMENTERS, col=15.5, row=1,
+           script=RECORD_ROLLBACK_INCIDENT)
+    d.node("rollback_done", "xor", None, lane=IMPLEMENTERS, col=16.5)
+    d.node("to_review", "xor", None, lane=REQUESTERS, col=17.5)
+    d.node(
+        "review", "user", "Post-implementation review", lane=MANAGERS, col=18.5,
         properties=_form("change-review"),
         instructions=(
             "**{{ title }}** ({{ change_type }}, risk {{ risk }}): result **{{ result }}**.\n\n"
@@ -479,11 +532,12 @@ def build() -> Diagram:
             "{% if approvers %}approved by {{ approvers | join(', ') }}{% else %}pre-approved{% endif %}.\n\n"
             "{{ implementation_notes }}\n\n"
             "{% if rollback_notes %}Rollback: {{ rollback_notes }}\n\n{% endif %}"
+            "{% if rollback_incident %}The failed rollback raised incident **{{ rollback_incident }}**.\n\n{% endif %}"
             "Review the change and record the lessons learned."
         ),
     )
-    d.node("close", "script", "Close change", lane=MANAGERS, col=14.5, script=CLOSE)
-    d.node("closed", "end", "Change closed", lane=MANAGERS, col=15.5)
+    d.node("close", "script", "Close change", lane=MANAGERS, col=19.5, script=CLOSE)
+    d.node("closed", "end", "Change closed", lane=MANAGERS, col=20.5)
 
     d.chain("start", "register", "type_route")
     d.flow("type_route", "pre_approve", condition='change_type == "standard"', name="standard")
@@ -495,7 +549,11 @@ def build() -> Diagram:
     d.chain("to_schedule", "mark_scheduled", "schedule", "implement", "verify", "verified_route")
     d.flow("verified_route", "to_review", condition="verified", name="yes")
     d.flow("verified_route", "rollback", name="no", default=True)
-    d.flow("rollback", "to_review")
+    d.flow("rollback", "rollback_route")
+    d.flow("rollback_route", "plan_rollback_incident", condition='result == "rollback_failed"', name="failed")
+    d.flow("rollback_route", "rollback_done", name="rolled back", default=True)
+    d.chain("plan_rollback_incident", "raise_rollback_incident", "record_rollback_incident", "rollback_done",
+            "to_review")
     d.chain("to_review", "review", "close", "closed")
     return d
 
