@@ -362,7 +362,7 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         # checked one by one on submit.
         attrs = {"maxlength": None if multiple else d["maxLength"]}
         if widget == "datetime":
-            attrs["placeholder"] = "YYYY-MM-DDThh:mm:ssZ"
+            attrs["placeholder"] = "YYYY-MM-DD hh:mm (UTC)"
     return FieldView(
         name=name, id=control_id, title=d["title"], widget=widget,
         input_type=_INPUT_TYPES.get(widget), required=bool(d["required"]), readonly=bool(d["readonly"]),
