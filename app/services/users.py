@@ -316,7 +316,7 @@ class UserService:
         Raises PermissionDenied, NotFound, Conflict ``own_account`` (an admin deactivating
         themselves) or ``last_admin`` (the last active admin)."""
         self.require_admin(actor, "deactivate_user")
-        user = self.get_by_username(username)
+        user = self._locked(self.get_by_username(username))
         if not user.active:
             return Deactivation(user, [], self._assigned_tasks(user), already=True)
         if actor is not None and actor.id == user.id:
@@ -375,7 +375,7 @@ class UserService:
         """An administrator sets a new password: the user's API tokens and web sessions end (reason
         ``password_changed``). Audited as ``user_password_reset`` (without the password)."""
         self.require_admin(actor, "reset_password")
-        user = self.get_by_username(username)
+        user = self._locked(self.get_by_username(username))
         problems: dict[str, list[str]] = {}
         self._check_password(password, problems)
         if problems:
@@ -388,21 +388,22 @@ class UserService:
                           payload={"username": user.username})
         return user
 
-    def change_own_password(self, user: User, current_password: Any, new_password: Any, *,
-                            keep_web_session: str | None = None) -> User:
+    def change_own_password(self, user: User, current_password: Any, new_password: Any) -> User:
         """The signed-in ``user`` changes their own password, proving it with the current one.
 
         The new one follows the rules of ``reset_password`` and must differ from the current one.
         Then the user's API tokens end (``token_generation`` moves on: an API caller needs a fresh
-        token, which the API answers with) and so do their web sessions (reason
-        ``password_changed``), all but ``keep_web_session`` (the id of the web session making the
-        change), which is moved to the new generation so that its user stays signed in there.
-        Audited as ``user_password_changed`` (without either password).
+        token, which the API answers with) and so do all their web sessions (reason
+        ``password_changed``): the page making the change signs its user in again with a new
+        session, so that whoever held the old cookie is out too. The user's row is locked first, so
+        two changes (or a change and an admin's reset) take turns: the second checks the current
+        password against the first one's result. Audited as ``user_password_changed`` (without
+        either password).
 
         Raises ValidationFailed naming ``current_password`` (wrong: also audited as a refused
         attempt, which the edges count against the sign-in limit) and/or ``new_password``;
         Unauthorized when the user is deactivated."""
-        user = self.session.get(User, user.id) or user
+        user = self._locked(user)
         if not user.active:
             raise Unauthorized("the account is deactivated")
         problems: dict[str, list[str]] = {}
@@ -423,21 +424,16 @@ class UserService:
             raise ValidationFailed("the password was not changed", details={"fields": problems})
         user.password_hash = generate_password_hash(new_password, method=self._hash_method)
         user.token_generation += 1
-        kept = _session_hash(keep_web_session) if keep_web_session else None
-        if kept is None:
-            self.end_web_sessions(user, "password_changed")
-        else:
-            self._end_web_sessions((WebSession.user_id == user.id) & (WebSession.token_hash != kept),
-                                   "password_changed")
-            self.session.execute(
-                update(WebSession)
-                .where(WebSession.token_hash == kept, WebSession.user_id == user.id, WebSession.ended_at.is_(None))
-                .values(token_generation=user.token_generation)
-                .execution_options(synchronize_session=False))
+        self.end_web_sessions(user, "password_changed")
         self.session.flush()
-        self.audit.record("user_password_changed", user, payload={
-            "username": user.username, "kept_session": kept[:_SESSION_REF] if kept else None})
+        self.audit.record("user_password_changed", user, payload={"username": user.username})
         return user
+
+    def _locked(self, user: User) -> User:
+        """``user``'s row, read again and locked until the transaction ends (PostgreSQL; SQLite's
+        writers take turns anyway): what changes their password or token generation starts from
+        the committed state, not from a read another change has overtaken."""
+        return self.session.get(User, user.id, with_for_update=True, populate_existing=True) or user
 
     def set_manager(self, username: str, manager: str | None) -> User:
         """Record who approves for ``username`` as line manager (catalog approvals); nothing (and no

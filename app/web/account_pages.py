@@ -3,8 +3,9 @@
 ``/account`` shows what the desk knows of the user (name, email, roles, groups, manager, the
 pages' language), whether notifications also come by email (``/account/notifications``), and a
 form to change their own password: the current one, the new one twice.
-``UserService.change_own_password`` decides; this page keeps the session that made the change
-signed in (its other web sessions and every API token end). A wrong current password counts
+``UserService.change_own_password`` decides; every web session and API token of the user ends,
+and this browser is signed in again with a new session (a new cookie: whoever held the old one
+is out too). A wrong current password counts
 against the sign-in limit of the user's name and this address (app/web/ratelimit.py), so the
 form is no way around it; once the limit is reached the form is refused (429) until it passes.
 Problems come back beside their fields (422); the CSRF token is checked by the blueprint.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -86,10 +87,8 @@ def account_password() -> Any:
             _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)]},
             status=429, headers={"Retry-After": str(wait)})
     svc = services()
-    keep = session.get(auth.SESSION_ID_KEY)
     try:
-        unit_of_work(lambda: svc.users.change_own_password(user, current, new,
-                                                           keep_web_session=str(keep) if keep else None))
+        changed = unit_of_work(lambda: svc.users.change_own_password(user, current, new))
     except ValidationFailed as err:
         fields = err.details.get("fields") or {}
         if "current_password" in fields:
@@ -97,5 +96,8 @@ def account_password() -> Any:
         errors = {name: [str(PASSWORD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
         return _render(user, errors or {"_form": [err.message]}, status=422)
     auth.record_login_success(user.username)
+    # every session of the user ended, this one too: sign this browser in again with a new one, so
+    # that whoever held the old cookie stays out
+    auth.start_session(changed)
     flash(_("Your password was changed. Your other sessions and your API tokens have ended."), "success")
     return redirect(url_for("web.account"))

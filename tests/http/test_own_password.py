@@ -5,8 +5,10 @@ the sign-in limit, and "me" in the address is always the caller."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
+from app.errors import ValidationFailed
 from app.models import AuditEvent, WebSession
 from tests.conftest import TEST_PASSWORD
 from tests.http.helpers import assert_error
@@ -141,3 +143,19 @@ def test_me_is_always_the_caller_and_a_user_named_me_is_reached_in_another_case(
                  422)
     assert sign_in(client, "me", "reset-by-admin").status_code == 200
     assert sign_in(client, "ada", TEST_PASSWORD).status_code == 200
+
+
+def test_a_change_made_meanwhile_is_not_overwritten(app, services, users):
+    """Review: a change that read the user before another change committed passed the current
+    password check on that stale read and wrote the same token generation again, so a token the
+    first change issued stayed valid. The user's row is read again (and locked) first now."""
+    other = app.extensions["processdesk"].services()
+    try:
+        stale = other.users.find("rita")  # this request signed in before the first change
+        services.users.change_own_password(services.users.find("rita"), TEST_PASSWORD, NEW_PASSWORD)
+        services.session.commit()
+        with pytest.raises(ValidationFailed) as refused:
+            other.users.change_own_password(stale, TEST_PASSWORD, "a-third-secret-x")
+        assert set(refused.value.details["fields"]) == {"current_password"}
+    finally:
+        other.session.close()
