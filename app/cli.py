@@ -172,10 +172,11 @@ def register_cli(app: Flask) -> None:
                                                       display_name=display_name, email=email, manager=manager)
                     return f"user {user.username} created"
                 user = services.users.get_by_username(username)
-                removed = {name.strip().lower() for name in remove_groups}  # group names ignore case
+                # group names ignore case as the database folds them (find_group), not as Python does
+                removed = {found.id for name in remove_groups if (found := services.users.find_group(name))}
                 changes: dict[str, Any] = {
                     "roles": sorted((user.roles | set(roles)) - set(remove_roles)),
-                    "groups": sorted(g for g in user.group_names | set(groups) if g.lower() not in removed)}
+                    "groups": sorted({g.name for g in user.groups if g.id not in removed} | set(groups))}
                 for key, value in (("display_name", display_name), ("email", email), ("manager", manager)):
                     if value is not None:
                         changes[key] = value

@@ -898,7 +898,7 @@ class TaskService:
             return "the user is deactivated"
         if stranded:
             group = task.candidate_group or task.lane
-            if assignee.has_role(Role.AUDITOR) and not policy.is_admin(assignee):
+            if policy.is_read_only(assignee):
                 return "auditors read tasks but do not work on them"
             if group and group not in assignee.group_names and not policy.is_admin(assignee):
                 return f"the task is in the {group} group's queue, and that is not one of the user's groups"

@@ -642,15 +642,18 @@ class UserService:
                 group = self.ensure_group(name)
                 rows.setdefault(group.id, group)
             return list(rows.values())
-        folded = {name.lower(): name for name in names}
-        found = {g.name.lower(): g for g in self.session.scalars(
-            select(Group).where(func.lower(Group.name).in_([func.lower(n) for n in names])))} if names else {}
-        unknown = sorted(name for key, name in folded.items() if key not in found)
+        # each name as the database folds it (find_group: the index's lower()), not as Python does:
+        # SQLite folds ASCII letters only, so "Équipe" and "équipe" may be two groups there
+        unknown: list[str] = []
+        for name in sorted(names):
+            found = self.find_group(name)
+            if found is None:
+                unknown.append(name)
+            else:
+                rows.setdefault(found.id, found)
         if unknown:
             raise ValidationFailed("unknown group", details={"fields": {"groups": [
                 f"no group {', '.join(unknown)}: create it first"]}})
-        for key in sorted(folded):
-            rows.setdefault(found[key].id, found[key])
         return list(rows.values())
 
     def _manager(self, username: str | None, user: User | None, *, line: bool = False) -> User | None:

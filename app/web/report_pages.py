@@ -27,8 +27,9 @@ from .audit_pages import csv_cell
 from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, label
 from .views import bp, signed_in_user
 
-#: The query parameters the form sends, and the longest value taken of each.
-PARAMS = {"from": 10, "to": 10, "kind": 16}
+#: The query parameters the form sends, and the longest value taken of each (longer than any good
+#: value, so that the service refuses junk after a date as the API does, rather than cutting it off).
+PARAMS = {"from": 32, "to": 32, "kind": 32}
 CSV_COLUMNS = ("section", "kind", "subject", "measure", "value")
 AGE_LABELS: dict[str, Any] = {"days_0_1": _l("Under 1 day"), "days_1_3": _l("1 to 3 days"),
                               "days_3_7": _l("3 to 7 days"), "days_7_30": _l("7 to 30 days"),

@@ -373,8 +373,9 @@ def _reassign_candidates(task: Any) -> list[tuple[str, str]]:
     the field takes any name (another admin, say) and ``TaskService.reassign`` decides."""
     group = task.candidate_group or task.lane
     people = list(services().instances.group_members(group)) if group else []
-    if task.assigned_user:
-        people.insert(0, (task.assigned_user, task.assigned_user))
+    holder = services().users.find(task.assigned_user) if task.assigned_user else None
+    if holder is not None and holder.active and not policy.is_read_only(holder):  # not a leaver
+        people.insert(0, (holder.username, holder.display_name or holder.username))
     elif not group and task.instance.started_by is not None:
         starter = task.instance.started_by
         people.append((starter.username, starter.display_name or starter.username))
@@ -428,8 +429,11 @@ def reassign(task_id: int) -> Any:
         if assignee is None:
             # Nobody to ask the service about: still 404 for a task the user may not see, 403 for
             # a non-admin, as the service answers them; None for the admin's unknown name.
-            svc.tasks.get(user, task_id, action="reassign")
+            task = svc.tasks.get(user, task_id, action="reassign")
             if not policy.is_admin(user):
+                # audited as the service's own refusal is
+                svc.instances._refuse(user, "reassign", instance_id=task.instance_id, task_id=task.id,
+                                      reason="admin only")
                 raise PermissionDenied("only admins may reassign tasks")
             return None
         return svc.tasks.reassign(user, task_id, assignee), assignee.username

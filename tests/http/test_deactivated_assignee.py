@@ -208,3 +208,15 @@ def test_a_task_assigned_to_nobody_who_exists_can_be_handed_on(desk: Desk, servi
     audited = events(services, "task_reassigned")[-1]
     assert audited["from"] == "mona.old" and audited["from_user_id"] is None
     assert audited["reason"] == "assigned_user_unknown"
+
+
+def test_an_auditor_who_also_works_tasks_may_take_a_leavers_task(desk: Desk, services):
+    """Review: only a read-only auditor works no task; one who is also an approver in the group may
+    be handed a leaver's approval, as everywhere else."""
+    _number, approval = order_laptop(desk)
+    services.users.create_user("vera", "password-1234", roles=["auditor", "approver"], groups=["LineManagers"])
+    services.session.commit()
+    assert desk.client.post("/api/v1/users/mona/deactivate", headers=desk.auth("ada")).status_code == 200
+    moved = reassign(desk, approval, "vera")
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["assigned_user"] == "vera"

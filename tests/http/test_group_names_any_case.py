@@ -73,3 +73,21 @@ def test_a_second_spelling_cannot_be_stored_even_past_the_service(services, user
     with pytest.raises(IntegrityError):
         services.session.flush()
     services.session.rollback()
+
+
+def test_group_lists_fold_case_as_the_database_does(services, users):
+    """Review: names were matched by Python's lower(), which folds "É" while SQLite's (the index's)
+    does not: there "Équipe" and "équipe" are two groups, and a user put in both kept only one."""
+    from app.errors import Conflict
+
+    ada = services.users.get_by_username("ada")
+    services.users.create_group(ada, "Équipe")
+    try:
+        services.users.create_group(ada, "équipe")
+    except Conflict:  # PostgreSQL folds it: one group, as the index says
+        assert services.session.bind.dialect.name == "postgresql"
+        return
+    services.session.commit()
+    services.users.update_user(ada, "rita", {"groups": ["Équipe", "équipe"]})
+    services.session.commit()
+    assert services.users.get_by_username("rita").group_names == {"Équipe", "équipe"}

@@ -106,3 +106,30 @@ def test_the_service_reasons_for_refusing_someone_read_in_chinese(app):
         assert assign_reason("the user is deactivated") == "该用户已停用"
     with app.test_request_context("/", headers={"Accept-Language": "en"}):
         assert assign_reason("the task is assigned to mona alone") == "the task is assigned to mona alone"
+
+
+def test_a_non_admins_post_is_audited_whatever_the_name(web, desk, services):
+    """Review: with a name that is no user the page refused a non-admin without the audit entry
+    the service files for every other refusal."""
+    task_id = triage_task(desk, services)
+    web.login("alex")
+    for name in ("nobody-of-that-name", "", "sam"):
+        assert web.post(f"/tasks/{task_id}/reassign", {"username": name}).status_code == 403
+    services.session.expire_all()
+    refused = services.session.scalars(select(AuditEvent).where(
+        AuditEvent.event_type == "access_denied", AuditEvent.task_id == task_id)).all()
+    assert [(e.actor, e.payload["action"]) for e in refused] == [("alex", "reassign")] * 3
+
+
+def test_a_leaver_is_not_suggested_for_the_task_waiting_on_them(web, desk, services):
+    """Review: the page suggested the deactivated person a task was assigned to, whom the service
+    then refused."""
+    from tests.http.desk import LAPTOP
+
+    ordered = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("rita"), json={"data": LAPTOP})
+    number = ordered.get_json()["number"]
+    task_id = desk.task_id(number, "approve_manager")  # assigned to mona, rita's line manager
+    web.login("ada")
+    assert "mona" in suggested(text_of(web.get(f"/tasks/{task_id}")))
+    assert desk.client.post("/api/v1/users/mona/deactivate", headers=desk.auth("ada")).status_code == 200
+    assert "mona" not in suggested(text_of(web.get(f"/tasks/{task_id}")))
