@@ -34,7 +34,7 @@ from . import policy
 from .audit import REFUSED_EVENT, AuditLog, json_safe
 from .bounded import BoundedCache
 from .definitions import DefinitionService
-from .execution import TICKETS, InstanceRunner, saved_open_tasks
+from .execution import TICKETS, InstanceRunner, is_approval, saved_open_tasks
 from .forms import (
     START_FORM_SUFFIX,
     START_UI_SUFFIX,
@@ -908,9 +908,24 @@ class TaskService:
                 return reason
         run = self.runner.load(task.instance)
         try:
-            return self._exclusion(assignee, task, run, whom="the user")
+            try:
+                view = run.task_view(task.engine_task_id)
+            except TaskNotFound:
+                raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+            if is_approval(view) and self._holds_another(assignee, task):
+                # one person, one vote: a second vote of the same round in one hand decides alone
+                return f"the user holds another “{task.name}” of this instance already: one vote each"
+            return self._exclusion(assignee, task, run, view, whom="the user")
         finally:
             self.runner.release(task.instance, run)
+
+    def _holds_another(self, user: User, task: HumanTask) -> bool:
+        """Whether ``user`` already holds (by name or by claim) another ready task of the same
+        element of ``task``'s instance: a parallel vote, say."""
+        return self.session.scalar(select(HumanTask.id).where(
+            HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id == task.bpmn_id,
+            HumanTask.id != task.id, HumanTask.state == TaskStatus.READY,
+            or_(HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id)).limit(1)) is not None
 
     def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
         """Validate ``data`` against the task's form, complete the task, and advance the instance."""

@@ -720,3 +720,22 @@ def test_a_change_is_not_planned_in_the_past(desk: Desk):
     assert list(body["details"]["fields"]) == ["planned_start"], body
     # an hour ago is still accepted (the clock of the tests stands at 2026-01-05 09:00 UTC)
     raise_change(desk, planned_start="2026-01-05T08:05:00Z", planned_end="2026-01-05T10:00:00Z")
+
+
+def test_a_leavers_cab_vote_goes_to_someone_without_a_vote_of_this_round(desk: Desk, services):
+    """QA: a deactivated CAB member's vote handed to another member who had a vote already let
+    that one person cast two votes and approve the change alone. One person, one vote."""
+    number, _instance_id = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_HIGH)
+    votes = vote_ids(desk, number)
+    assert desk.client.post("/api/v1/users/cab3/deactivate", headers=desk.auth("ada")).status_code == 200
+    refused = desk.client.post(f"/api/v1/tasks/{votes['cab3']}/reassign", headers=desk.auth("ada"),
+                               json={"username": "cab1"})
+    body = assert_error(refused, 422)
+    assert "one vote each" in body["details"]["fields"]["username"][0]
+    services.users.create_user("cab4", "password-1234", roles=["approver"], groups=["CAB"])
+    services.session.commit()
+    moved = desk.client.post(f"/api/v1/tasks/{votes['cab3']}/reassign", headers=desk.auth("ada"),
+                             json={"username": "cab4"})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["assigned_user"] == "cab4"
