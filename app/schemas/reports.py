@@ -23,8 +23,9 @@ class ReportQuery(_In):
         "format": "date",
         "description": "the day after the period (YYYY-MM-DD, UTC; not included); default: tomorrow, so the "
                        f"default period is the 30 days up to and including today. At most {MAX_PERIOD_DAYS} days."})
-    kind = fields.String(load_default=None, validate=validate.OneOf(list(KINDS)),
-                         metadata={"description": "incident, change, problem or request; absent: all"})
+    kind = fields.String(load_default=None, validate=validate.OneOf(["", *KINDS]),
+                         metadata={"description": "incident, change, problem or request; absent or empty: all "
+                                                  "(as the page's form sends it)"})
 
 
 class ReportPeriodOut(Schema):

@@ -152,11 +152,14 @@ class ReportService:
         ``from`` or ``to`` for a date that does not parse, a period that ends before it starts or
         one longer than ``MAX_PERIOD_DAYS``."""
         first, last = _day(start, "from"), _day(end, "to")
-        if last is None:
-            last = (first + timedelta(days=DEFAULT_PERIOD_DAYS) if first is not None
-                    else self.clock.now().astimezone(timezone.utc).date() + timedelta(days=1))
-        if first is None:
-            first = last - timedelta(days=DEFAULT_PERIOD_DAYS)
+        try:
+            if last is None:
+                last = (first + timedelta(days=DEFAULT_PERIOD_DAYS) if first is not None
+                        else self.clock.now().astimezone(timezone.utc).date() + timedelta(days=1))
+            if first is None:
+                first = last - timedelta(days=DEFAULT_PERIOD_DAYS)
+        except OverflowError:  # a default 30 days past year 9999 or before year 1
+            raise _fail("from" if start else "to", BAD_DATE) from None
         if first > last:
             raise _fail("from", FROM_AFTER_TO)
         if (last - first).days > MAX_PERIOD_DAYS:
