@@ -38,8 +38,9 @@ _SERVICE_TEXTS = {
     "must be an object": _l("must be an object"),
     "has the wrong type": _l("has the wrong type"),
     "must be a date (YYYY-MM-DD)": _l("must be a date (YYYY-MM-DD)"),
+    # a web form also takes "YYYY-MM-DD hh:mm" as UTC (app/services/forms.py): the form's own words
     "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)":
-        _l("must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"),
+        _l("must be a date and time: YYYY-MM-DD hh:mm (UTC), or with an offset like +02:00"),
     "must be a valid email address": _l("must be a valid email address"),
     "has an invalid format": _l("has an invalid format"),
     "must not contain duplicates": _l("must not contain duplicates"),

@@ -43,6 +43,12 @@ START_PAGES: dict[str, Any] = {
     "change_enablement": _l("Raise a change"),
     "problem_management": _l("Raise a problem"),
 }
+#: Shorter words for the header where a page's own would crowd it: an admin's header (every link,
+#: the three start links, a long display name) must fit one line at 1280 px with a scroll bar.
+NAV_LABELS: dict[str, Any] = {
+    "change_enablement": _l("New change"),
+    "problem_management": _l("New problem"),
+}
 
 
 @bp.app_context_processor
@@ -52,7 +58,8 @@ def _start_links() -> dict[str, Any]:
     if user is None or not policy.may_start(user):
         return {"start_links": []}
     startable = services().instances.startable(user, list(START_PAGES))
-    return {"start_links": [(process_id, url_for("web.start", process_id=process_id), str(START_PAGES[process_id]))
+    return {"start_links": [(process_id, url_for("web.start", process_id=process_id),
+                             str(NAV_LABELS.get(process_id, START_PAGES[process_id])))
                             for process_id in startable]}
 
 

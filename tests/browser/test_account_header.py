@@ -43,3 +43,25 @@ def check_header_and_account_link(live, ada, language):
     assert ada.page.get_by_role("heading", level=1).inner_text() == heading
     ada.screenshot(f"account-header-1280-{language}")
     assert ada.errors == [], ada.console
+
+
+def test_an_admin_with_a_longer_name_still_has_one_line_with_a_scroll_bar(live, person):
+    """QA: the demo admin ("Ada Admin") got a two-line header at 1280 px in English once Reports
+    and the bell joined it; the staff's start links now use shorter words ("New change")."""
+    made = live.desk.client.post("/api/v1/users", headers=live.desk.auth("ada"), json={
+        "username": "adelheid", "password": "password-1234", "display_name": "Adelheid Admin",
+        "roles": ["admin", "agent", "process_owner"]})
+    assert made.status_code == 201, made.get_json()
+    someone = person(1280)
+    someone.page.set_viewport_size({"width": 1265, "height": 900})  # a browser's scroll bar takes 15 px
+    someone.go("/login")
+    someone.page.get_by_label("Username").fill("adelheid")
+    someone.page.get_by_label("Password").fill("password-1234")
+    someone.page.get_by_role("button", name="Sign in").click()
+    someone.page.wait_for_url(live.url + "/")
+    for path in ("/", "/tasks", "/reports"):
+        someone.go(path)
+        bar = someone.page.locator(".site-header .bar")
+        tops = someone.page.evaluate(HEADER_PARTS, bar.element_handle())
+        assert max(tops) - min(tops) <= 4, (path, tops)
+        assert someone.page.get_by_role("link", name="New change").count() == 1
