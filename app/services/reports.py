@@ -45,6 +45,7 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -193,6 +194,14 @@ class ReportService:
             "aging": self._aging(scope, kinds, now),
             "workload": self._workload(scope),
         }
+
+    def samples(self, kind: str, field: str, values: Collection[str]) -> list[Ticket]:
+        """One record of ``kind`` (the oldest) for each of ``values`` of its field ``field``: whose
+        forms say how the report's coded values read (``RecordService.value_titles``)."""
+        column = getattr(Ticket, field)
+        ids = self.session.scalars(select(func.min(Ticket.id)).where(Ticket.kind == kind, column.in_(sorted(values)))
+                                   .group_by(column)).all()
+        return list(self.session.scalars(select(Ticket).where(Ticket.id.in_(ids)))) if ids else []
 
     # -- sections -----------------------------------------------------------------------------------
 

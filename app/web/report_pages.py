@@ -24,7 +24,7 @@ from app.services.records import KINDS
 from app.services.reports import AGE_BUCKETS, BAD_DATE, FROM_AFTER_TO, TOO_LONG
 
 from .audit_pages import csv_cell
-from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, label
+from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, RecordValues, label
 from .views import bp, signed_in_user
 
 #: The query parameters the form sends, and the longest value taken of each (longer than any good
@@ -70,6 +70,22 @@ def _read(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, dict[str, st
     return report, {}
 
 
+def _category_values(report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How each incident category of the report reads on the record pages: the option title the
+    incident forms give it (in the page's language), found through one incident of each."""
+    wanted = sorted({row["category"] for row in (report or {}).get("incidents_by_category") or [] if row["category"]})
+    if not wanted:
+        return {}
+    svc = services()
+
+    def read() -> dict[str, Any]:
+        samples = svc.reports.samples("incident", "category", wanted)
+        values = RecordValues(svc.records.value_titles(samples, fields=["category"]))
+        return {str(ticket.category): values.field(ticket, "category") for ticket in samples}
+
+    return unit_of_work(read)
+
+
 @bp.get("/reports")
 def reports() -> Any:
     typed = _typed()
@@ -82,7 +98,7 @@ def _render(typed: dict[str, str], report: dict[str, Any] | None, errors: dict[s
     return render_template("reports.html", active="reports", typed=typed, report=report, errors=errors, query=query,
                            kinds=KINDS, kind_labels=KIND_LABELS, age_buckets=[key for key, _ in AGE_BUCKETS],
                            age_labels=AGE_LABELS, age_headers=[AGE_LABELS[key] for key, _ in AGE_BUCKETS], outcome_labels=OUTCOME_LABELS, clock_labels=CLOCK_LABELS,
-                           label=label), 422 if errors else 200
+                           label=label, values=RecordValues(), categories=_category_values(report)), 422 if errors else 200
 
 
 @bp.get("/reports.csv")
