@@ -1294,10 +1294,10 @@ def _descriptor(
 
 _INTEGER_TEXT: Final = re.compile(r"[+-]?\d{1,30}")
 _NUMBER_TEXT: Final = re.compile(r"[+-]?(?:\d{1,300}(?:\.\d{0,300})?|\.\d{1,300})(?:[eE][+-]?\d{1,3})?")
-#: A date and time as people type it in a web form, without a time zone: read as UTC, the zone the
-#: pages show times in ("2026-03-10 20:00", "2026-03-10T20:00:30"; what an input of type
-#: datetime-local sends too).
-_LOCAL_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?")
+#: A date and time as people type it in a web form: seconds and the zone may be left out (no zone:
+#: UTC, the zone the pages show times in), a space may stand for the T ("2026-03-10 20:00",
+#: "2026-03-10T20:00:30", "2026-03-10 20:00+02:00"; what an input of type datetime-local sends too).
+_LOCAL_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(Z|[+-]\d{2}:\d{2})?")
 _TRUE_TEXT: Final = frozenset({"true", "on", "yes", "1"})
 _FALSE_TEXT: Final = frozenset({"false", "off", "no", "0"})
 
@@ -1363,8 +1363,9 @@ def validate_submission(
       required field "is required";
     * dotted keys (``"address.city"``) are nested; a one-element list for a scalar field is
       unwrapped (``MultiDict.to_dict(flat=False)``);
-    * a ``date-time`` typed without a time zone (``2026-03-10 20:00``, seconds optional) -> that
-      instant in UTC (``2026-03-10T20:00:00Z``), the zone the pages show times in;
+    * a ``date-time`` typed with a space for the ``T``, without seconds or without a zone
+      (``2026-03-10 20:00``, ``2026-03-10 20:00+02:00``) -> RFC 3339; no zone is UTC
+      (``2026-03-10T20:00:00Z``), the zone the pages show times in;
     * ``"3"``/``"-2"`` -> int for integer fields, decimal text -> number, ``true/on/yes/1`` and
       ``false/off/no/0`` -> booleans, text matching a non-text choice value -> that value;
     * arrays: a single string becomes a one-element list for choice arrays, or is split into
@@ -1852,8 +1853,8 @@ def _coerce_scalar(node: Mapping[str, Any], value: Any, web: bool) -> Any:
         return value
     text = value.strip()
     if node.get("format") == "date-time" and (typed := _LOCAL_DATE_TIME.fullmatch(text)):
-        day, minutes, seconds = typed.groups()
-        return f"{day}T{minutes}{seconds or ':00'}Z"
+        day, minutes, seconds, zone = typed.groups()
+        return f"{day}T{minutes}{seconds or ':00'}{zone or 'Z'}"
     if type_name == "integer":
         return int(text) if _INTEGER_TEXT.fullmatch(text) else value
     if type_name == "number":

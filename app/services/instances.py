@@ -914,18 +914,22 @@ class TaskService:
                 raise Conflict("the task no longer exists in the instance", code="task_gone") from None
             if is_approval(view) and self._holds_another(assignee, task):
                 # one person, one vote: a second vote of the same round in one hand decides alone
-                return f"the user holds another “{task.name}” of this instance already: one vote each"
+                return f"the user holds or did another “{task.name}” of this round already: one vote each"
             return self._exclusion(assignee, task, run, view, whom="the user")
         finally:
             self.runner.release(task.instance, run)
 
     def _holds_another(self, user: User, task: HumanTask) -> bool:
-        """Whether ``user`` already holds (by name or by claim) another ready task of the same
-        element of ``task``'s instance: a parallel vote, say."""
+        """Whether ``user`` already has another task of the same element of ``task``'s instance in
+        this round: one ready that they hold (by name or by claim), or one they completed (a vote
+        cast). A round's parallel tasks open together, so this round is what opened with or after
+        ``task``; an earlier round's votes are older."""
         return self.session.scalar(select(HumanTask.id).where(
             HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id == task.bpmn_id,
-            HumanTask.id != task.id, HumanTask.state == TaskStatus.READY,
-            or_(HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id)).limit(1)) is not None
+            HumanTask.id != task.id, HumanTask.created_at >= task.created_at,
+            or_(and_(HumanTask.state == TaskStatus.READY,
+                     or_(HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id)),
+                and_(HumanTask.state == TaskStatus.COMPLETED, HumanTask.completed_by_id == user.id))).limit(1)) is not None
 
     def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
         """Validate ``data`` against the task's form, complete the task, and advance the instance."""

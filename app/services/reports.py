@@ -196,10 +196,11 @@ class ReportService:
         }
 
     def samples(self, kind: str, field: str, values: Collection[str]) -> list[Ticket]:
-        """One record of ``kind`` (the oldest) for each of ``values`` of its field ``field``: whose
-        forms say how the report's coded values read (``RecordService.value_titles``)."""
+        """One record of ``kind`` (the newest: its process version's forms are the current ones) for
+        each of ``values`` of its field ``field``: whose forms say how the report's coded values read
+        (``RecordService.value_titles``)."""
         column = getattr(Ticket, field)
-        ids = self.session.scalars(select(func.min(Ticket.id)).where(Ticket.kind == kind, column.in_(sorted(values)))
+        ids = self.session.scalars(select(func.max(Ticket.id)).where(Ticket.kind == kind, column.in_(sorted(values)))
                                    .group_by(column)).all()
         return list(self.session.scalars(select(Ticket).where(Ticket.id.in_(ids)))) if ids else []
 

@@ -403,8 +403,8 @@ _ASSIGN_REASONS: list[tuple[re.Pattern[str], Any]] = [
      _l("the task is not in one of the user's groups' lanes")),
     (re.compile(r"separation of duties: the user may not work on this task"),
      _l("separation of duties: the user may not work on this task")),
-    (re.compile(r"the user holds another “(?P<name>.+)” of this instance already: one vote each"),
-     _l("the user holds another “%(name)s” of this instance already: one vote each")),
+    (re.compile(r"the user holds or did another “(?P<name>.+)” of this round already: one vote each"),
+     _l("the user holds or did another “%(name)s” of this round already: one vote each")),
 ]
 
 

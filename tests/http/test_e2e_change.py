@@ -733,6 +733,11 @@ def test_a_leavers_cab_vote_goes_to_someone_without_a_vote_of_this_round(desk: D
                                json={"username": "cab1"})
     body = assert_error(refused, 422)
     assert "one vote each" in body["details"]["fields"]["username"][0]
+    # nor to one who has voted already (review: only votes still open were counted)
+    assert complete_id(desk, votes["cab2"], "cab2", APPROVE).status_code == 200
+    voted = desk.client.post(f"/api/v1/tasks/{votes['cab3']}/reassign", headers=desk.auth("ada"),
+                             json={"username": "cab2"})
+    assert "one vote each" in assert_error(voted, 422)["details"]["fields"]["username"][0]
     services.users.create_user("cab4", "password-1234", roles=["approver"], groups=["CAB"])
     services.session.commit()
     moved = desk.client.post(f"/api/v1/tasks/{votes['cab3']}/reassign", headers=desk.auth("ada"),

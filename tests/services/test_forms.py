@@ -698,13 +698,15 @@ def test_coerce_boolean(text: str, value: bool) -> None:
 @pytest.mark.parametrize(("text", "value"), [
     ("2026-03-10 20:00", "2026-03-10T20:00:00Z"), ("2026-03-10T20:00", "2026-03-10T20:00:00Z"),
     (" 2026-03-10 20:00:30 ", "2026-03-10T20:00:30Z"), ("2026-03-10T20:00:00+02:00", "2026-03-10T20:00:00+02:00"),
+    # the offset form the web's error message names (review: it said so, but only ...T20:00:00+02:00 passed)
+    ("2026-03-10 20:00+02:00", "2026-03-10T20:00:00+02:00"), ("2026-03-10T20:00Z", "2026-03-10T20:00:00Z"),
 ])
 def test_a_web_date_time_without_a_zone_is_read_as_utc(text: str, value: str) -> None:
     """QA: the web's date-time fields refused "2020-01-01T10:00" (what people type, and what a
     datetime-local input sends); the API still takes only RFC 3339 with a zone."""
     schema = obj({"at": {"type": "string", "format": "date-time"}})
     assert validate_submission(schema, None, {"at": text}, {}, coerce_strings=True) == {"at": value}
-    if "+" not in text:
+    if not text.strip().endswith(("+02:00", ":00Z")):
         assert field_errors(schema, {"at": text.strip()}) == {
             "at": ["must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"]}
     assert "at" in field_errors(schema, {"at": "2026-03-10 8pm"}, coerce_strings=True)

@@ -245,3 +245,15 @@ def test_errors_with_values_keep_english_for_the_api_and_are_said_in_chinese_on_
         assert said["size"] == ["必须是以下之一：小、大"]
         assert said["end"] == ["不能早于“计划开始”"] and said["after"] == ["必须晚于 2026-01-01"]
         assert [service_text(m) for m in plural["tags"]] == ["至少需要 1 项"]
+
+def test_a_date_time_error_names_what_the_page_takes(app):
+    """The API's message names RFC 3339; a page also takes "YYYY-MM-DD hh:mm" as UTC, and says so."""
+    from app.web.forms import service_text
+
+    schema = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}}}
+    [message] = refusal(schema, {"at": "2026-03-10 25:00"})["at"]
+    assert message == "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"
+    with app.test_request_context("/"):
+        assert service_text(message) == "must be a date and time: YYYY-MM-DD hh:mm (UTC), or with an offset like +02:00"
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert service_text(message) == "必须是日期和时间：YYYY-MM-DD hh:mm（UTC），或带时区偏移，如 +02:00"
