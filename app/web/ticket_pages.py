@@ -44,6 +44,7 @@ from .labels import (
     KIND_LABELS,
     LINK_CHOICES,
     STATUS_LABELS,
+    VALUE_LABELS,
     RecordValues,
     label,
     link_label,
@@ -272,12 +273,23 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
-        kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
+        kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, outcome=change_outcome(ticket), value_labels=VALUE_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),
         duration=duration,
         diagram_url=url_for("web.ticket_diagram", number=ticket.number) if diagram else None,
         viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES), status
 
+
+
+#: A change's results that its status alone does not tell: "closed" reads the same after a
+#: successful change and after a rollback that failed.
+MARKED_OUTCOMES = ("verification_failed", "rolled_back", "rollback_failed")
+
+
+def change_outcome(ticket: Ticket) -> str | None:
+    """The result a change's record shows beside its status (``MARKED_OUTCOMES``), else None."""
+    result = (ticket.details or {}).get("result") if ticket.kind == "change" else None
+    return result if result in MARKED_OUTCOMES else None
 
 @bp.get("/tickets/<number>")
 def ticket(number: str) -> Any:
