@@ -11,7 +11,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from app.db import MAX_PAGE
 from app.services.definitions import MAX_VERSION
-from app.services.instances import TASK_SORTS
+from app.services.instances import MAX_CANCEL_REASON, TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
     MAX_RESOLUTION_SECONDS,
@@ -211,7 +211,7 @@ class MessageIn(_Body):
 
 
 class CancelIn(_Body):
-    reason = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reason = fields.String(load_default=None, validate=validate.Length(max=MAX_CANCEL_REASON))
 
 
 class RetryIn(_Body):

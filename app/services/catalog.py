@@ -145,7 +145,7 @@ class CatalogService:
         if requester is None:
             return "line_manager", None
         manager = requester.manager
-        if manager is None or manager.id == requester.id or not manager.active or policy.is_read_only(manager):
+        if manager is None or manager.id == requester.id or not policy.works_tasks(manager):
             return "budget_owner", None
         return "line_manager", manager.username
 

@@ -396,6 +396,9 @@ class InstanceService:
         self.audit.refuse(user, action, instance_id=instance_id, task_id=task_id, reason=reason, **extra)
 
 
+#: The longest reason a cancellation keeps (the API's ``CancelIn``, the record page's form).
+MAX_CANCEL_REASON = 2000
+
 #: The task a request works on, with its instance's open task rows and its record: a step then
 #: needs no query of its own for them (InstanceRunner.save and ticket_for use them once). Built
 #: once (a reused statement keeps its cache key).
@@ -728,7 +731,7 @@ class TaskService:
             "context": self._context(user, task, about, schema) if about is not None else [],
             # why separation of duties keeps this user from the task (the diagram's excludeReason),
             # so a page says so rather than offering a form whose answer would be refused
-            "exclusion": ((view.properties.get("excludeReason") or "separation of duties: you may not work on this task")
+            "exclusion": (self._exclusion_text(view)
                           if view is not None and policy.excludes(task, user.username) else None),
         }
 
@@ -837,7 +840,7 @@ class TaskService:
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
         holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
                   if task.assigned_user else None)
-        stranded = bool(task.assigned_user) and (holder is None or not holder.active or policy.is_read_only(holder))
+        stranded = bool(task.assigned_user) and not policy.works_tasks(holder)
         reason = self._why_not_assignable(assignee, task, stranded=stranded)
         if reason:
             raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
@@ -908,10 +911,7 @@ class TaskService:
                 return reason
         run = self.runner.load(task.instance)
         try:
-            try:
-                view = run.task_view(task.engine_task_id)
-            except TaskNotFound:
-                raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+            view = self._view(task, run)
             if is_approval(view) and self._holds_another(assignee, task):
                 # one person, one vote: a second vote of the same round in one hand decides alone
                 return f"the user holds or did another “{task.name}” of this round already: one vote each"
@@ -943,10 +943,7 @@ class TaskService:
         if instance.status != InstanceStatus.RUNNING:
             raise Conflict(f"instance is {instance.status}", code="instance_not_running")
         run = self.runner.load(instance, user)
-        try:
-            view = run.task_view(task.engine_task_id)
-        except TaskNotFound:
-            raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+        view = self._view(task, run)
         self._refuse_excluded(user, task, run, "complete", view)
         definition = instance.definition
         schema = definition.forms.get(task.form) if task.form else None
@@ -1002,17 +999,27 @@ class TaskService:
             raise PermissionDenied(reason, code="separation_of_duties")
 
     @staticmethod
-    def _exclusion(user: User, task: HumanTask, run: WorkflowRun, view: UserTaskView | None = None, *,
+    def _view(task: HumanTask, run: WorkflowRun) -> UserTaskView:
+        """The task's view in its run; Conflict ``task_gone`` when the instance no longer has it."""
+        try:
+            return run.task_view(task.engine_task_id)
+        except TaskNotFound:
+            raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+
+    @staticmethod
+    def _exclusion_text(view: UserTaskView, whom: str = "you") -> str:
+        """What separation of duties says to someone it keeps off the task: the diagram's excludeReason."""
+        return view.properties.get("excludeReason") or f"separation of duties: {whom} may not work on this task"
+
+    @classmethod
+    def _exclusion(cls, user: User, task: HumanTask, run: WorkflowRun, view: UserTaskView | None = None, *,
                    whom: str = "you") -> str | None:
         """Why the task's separation of duties (excludeUsersVars) keeps ``user`` off it, or None."""
         if view is None:
-            try:
-                view = run.task_view(task.engine_task_id)
-            except TaskNotFound:
-                raise Conflict("the task no longer exists in the instance", code="task_gone") from None
+            view = cls._view(task, run)
         if user.username not in policy.excluded_users(view.properties, view.data):
             return None
-        return view.properties.get("excludeReason") or f"separation of duties: {whom} may not work on this task"
+        return cls._exclusion_text(view, whom)
 
     def _require_ready(self, task: HumanTask) -> None:
         if task.state != TaskStatus.READY:

@@ -146,24 +146,7 @@ class KnowledgeService:
             return self.publish(actor, title=title, symptoms=symptoms, cause=cause, workaround=workaround, source=source)
         wanted = {"title": title.strip()[:MAX_TITLE] or article.title, "symptoms": symptoms, "cause": cause,
                   "workaround": workaround}
-        before = {name: getattr(article, name) for name in TEXT_FIELDS}
-        changed = {name: text for name, text in wanted.items() if text != before[name]}
-        if not changed:
-            return article
-        now = self.clock.now()
-        version = article.version
-        self._write_if_unchanged(article, (KnowledgeArticle.version == version,),
-                                 {**changed, "version": version + 1, "updated_at": now,
-                                  "updated_by_id": actor.id if actor else None})
-        note = f"{source.number}: a new analysis"
-        self.session.add(KnowledgeRevision(article_id=article.id, version=version, **before, note=note,
-                                           created_at=now, created_by_id=actor.id if actor else None))
-        self.session.flush()
-        self.session.refresh(article)
-        self.audit.record("knowledge_edited", actor, instance_id=source.instance_id, payload={
-            "number": article.number, "version": article.version, "fields": sorted(changed), "note": note},
-            actor_name=None if actor else "engine")
-        return article
+        return self._revise(article, actor, wanted, f"{source.number}: a new analysis", instance_id=source.instance_id)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -298,20 +281,31 @@ class KnowledgeService:
         self._current(article, version)
         texts = check_texts(values, title_required=False)
         note = texts.pop("note", "")
+        return self._revise(article, user, texts, note, still=(KnowledgeArticle.status != RETIRED,))
+
+    def _revise(self, article: KnowledgeArticle, actor: User | None, texts: Mapping[str, str], note: str, *,
+                still: tuple[Any, ...] = (), instance_id: int | None = None) -> KnowledgeArticle:
+        """Save ``texts`` over the article's current version, if they change anything: the version
+        goes up by one, the replaced texts are kept as a revision (with ``note``), and the change is
+        audited as ``knowledge_edited`` (by the engine when there is no ``actor``). Only the write
+        of the version still current wins (and only while ``still`` holds): a concurrent one finds
+        no row (Conflict)."""
         before = {name: getattr(article, name) for name in TEXT_FIELDS}
         changed = {name: text for name, text in texts.items() if text != before[name]}
         if not changed:
             return article
         now = self.clock.now()
-        # Only the edit of the version still current wins: a concurrent one finds no row.
-        self._write_if_unchanged(article, (KnowledgeArticle.version == version, KnowledgeArticle.status != RETIRED),
-                                 {**changed, "version": version + 1, "updated_at": now, "updated_by_id": user.id})
+        version = article.version
+        by = actor.id if actor is not None else None
+        self._write_if_unchanged(article, (KnowledgeArticle.version == version, *still),
+                                 {**changed, "version": version + 1, "updated_at": now, "updated_by_id": by})
         self.session.add(KnowledgeRevision(article_id=article.id, version=version, **before, note=note,
-                                           created_at=now, created_by_id=user.id))
+                                           created_at=now, created_by_id=by))
         self.session.flush()
         self.session.refresh(article)
-        self.audit.record("knowledge_edited", user, payload={
-            "number": article.number, "version": article.version, "fields": sorted(changed), "note": note or None})
+        self.audit.record("knowledge_edited", actor, instance_id=instance_id, payload={
+            "number": article.number, "version": article.version, "fields": sorted(changed), "note": note or None},
+            actor_name=None if actor is not None else "engine")
         return article
 
     def _write_if_unchanged(self, article: KnowledgeArticle, still: tuple[Any, ...], values: dict[str, Any]) -> None:

@@ -213,13 +213,17 @@ class NotificationService:
 
     # -- reading (API) --------------------------------------------------------------------------------
 
+    def unread_count(self, user: User) -> int:
+        """How many of ``user``'s notifications are unread (one COUNT, by ``ix_notification_user_read``)."""
+        return int(self.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.user_id == user.id, Notification.read_at.is_(None))) or 0)
+
     def list_for(self, user: User, unread_only: bool, page: int, per_page: int) -> tuple[list[Notification], int, int]:
         query = select(Notification).where(Notification.user_id == user.id)
         if unread_only:
             query = query.where(Notification.read_at.is_(None))
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        unread = self.session.scalar(select(func.count()).select_from(Notification).where(
-            Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+        unread = self.unread_count(user)
         rows = list(self.session.scalars(query.order_by(Notification.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total, unread
 

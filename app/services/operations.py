@@ -220,9 +220,7 @@ class PlatformOperations:
         user = self.services.session.scalar(select(User).where(User.username == str(params["username"])))
         manager = user.manager if user is not None else None
         # an inactive manager or a read-only auditor approves nothing: the request goes to the budget owners
-        if manager is None or not manager.active or policy.is_read_only(manager):
-            return {"manager": None}
-        return {"manager": manager.username}
+        return {"manager": manager.username if manager is not None and policy.works_tasks(manager) else None}
 
     def op_catalog_item(self, params: dict[str, Any]) -> dict[str, Any]:
         item = self.services.session.scalar(select(CatalogItem).where(CatalogItem.code == str(params["code"])))

@@ -86,6 +86,13 @@ def is_read_only(user: User) -> bool:
     return user.has_role(Role.AUDITOR) and not user.has_role(*STARTER_ROLES)
 
 
+def works_tasks(user: User | None) -> bool:
+    """The user can do a task named for them: active, and not a read-only auditor. A task assigned
+    to anyone else (a leaver, an auditor, nobody of that name) waits for an admin to hand it on;
+    an approval for such a line manager goes to the budget owners instead."""
+    return user is not None and user.active and not is_read_only(user)
+
+
 def may_start(user: User, start_roles: Collection[str] | None = None) -> bool:
     """The user holds a starter role and, for a process that declares who starts it
     (``start_roles``, from its ``<process_id>.access.json``; None: it does not), one of those."""

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from app.services import policy
+from app.services.reports import may_read_reports
 
 from . import auth
 from .content import init_content
@@ -68,7 +69,8 @@ def init_web(app: Flask) -> None:
         return {"web_user": user, "csrf_token": auth.csrf_token, "csrf_field": auth.CSRF_FIELD,
                 "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
                 "optional_url": optional_url,
-                "may_read_processes": user is not None and policy.may_read_definitions(user)}
+                "may_read_processes": user is not None and policy.may_read_definitions(user),
+                "may_read_reports": user is not None and may_read_reports(user)}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -308,18 +308,24 @@ def audit_csv() -> Any:
               "error")
         query: dict[str, Any] = {key: value for key, value in typed.items() if value}
         return redirect(url_for("web.audit", **query))
-    out = io.StringIO()
-    out.write("\ufeff")  # a byte order mark, so spreadsheet programs read the file as UTF-8
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        e = row.event
-        writer.writerow([csv_cell(v) for v in (
-            e.seq, e.id, e.occurred_at.isoformat(), e.event_type, e.actor, e.actor_id,
-            e.instance_id, row.process_id, row.record_number, e.task_id, canonical_json(e.payload or {}), e.hash)])
     stamp = svc.runtime.clock.now().strftime("%Y%m%d-%H%M%S")
+    return csv_download(CSV_COLUMNS, ((
+        e.seq, e.id, e.occurred_at.isoformat(), e.event_type, e.actor, e.actor_id, e.instance_id, row.process_id,
+        row.record_number, e.task_id, canonical_json(e.payload or {}), e.hash) for row in rows for e in [row.event]),
+        f"audit-{stamp}.csv")
+
+
+def csv_download(columns: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -> Response:
+    """A CSV file to download: a byte order mark (spreadsheet programs then read it as UTF-8), CRLF
+    line ends, the header row, and every cell guarded against formulas (``csv_cell``)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(value) for value in row])
     return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.post("/audit/chain-check")

@@ -19,12 +19,12 @@ from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import services, unit_of_work
 from app.errors import ProcessdeskError
-from app.models import Notification, Ticket, User
+from app.models import Ticket, User
 
 from . import auth
 from .views import bp, page_arg, signed_in_user
@@ -33,11 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def unread_count(user: User) -> int:
-    """How many of ``user``'s notifications are unread: one COUNT over the user's rows (the
-    service's listing also counts and reads a page, more than the header needs)."""
-    query = select(func.count()).select_from(Notification).where(Notification.user_id == user.id,
-                                                                 Notification.read_at.is_(None))
-    return int(unit_of_work(lambda: services().session.scalar(query)) or 0)
+    """How many of ``user``'s notifications are unread, for the header (``NotificationService.unread_count``)."""
+    return unit_of_work(lambda: services().notifications.unread_count(user))
 
 
 @bp.app_context_processor

@@ -9,12 +9,10 @@ auditors gets the 403 page, and their attempt is audited.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -23,7 +21,7 @@ from app.errors import ValidationFailed
 from app.services.records import KINDS
 from app.services.reports import AGE_BUCKETS, BAD_DATE, FROM_AFTER_TO, TOO_LONG
 
-from .audit_pages import csv_cell
+from .audit_pages import csv_download
 from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, RecordValues, label
 from .views import bp, signed_in_user
 
@@ -31,6 +29,7 @@ from .views import bp, signed_in_user
 #: value, so that the service refuses junk after a date as the API does, rather than cutting it off).
 PARAMS = {"from": 32, "to": 32, "kind": 32}
 CSV_COLUMNS = ("section", "kind", "subject", "measure", "value")
+#: In the order of ``AGE_BUCKETS``: the aging table's columns.
 AGE_LABELS: dict[str, Any] = {"days_0_1": _l("Under 1 day"), "days_1_3": _l("1 to 3 days"),
                               "days_3_7": _l("3 to 7 days"), "days_7_30": _l("7 to 30 days"),
                               "days_30_plus": _l("30 days or more")}
@@ -58,65 +57,61 @@ def _errors(err: ValidationFailed) -> dict[str, str]:
     return found
 
 
-def _read(typed: Mapping[str, str]) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """The report for the typed period and kind, or None and an error per bad field."""
+def _read(typed: Mapping[str, str], *, titles: bool = False
+          ) -> tuple[dict[str, Any] | None, dict[str, str], dict[str, Any]]:
+    """The report for the typed period and kind, or None and an error per bad field; with
+    ``titles``, also how its incident categories read (``_category_values``), in the same transaction."""
     user = signed_in_user()
     svc = services()
+
+    def read() -> tuple[dict[str, Any], dict[str, Any]]:
+        report = svc.reports.summary(user, typed["from"] or None, typed["to"] or None, typed["kind"] or None)
+        return report, _category_values(report) if titles else {}
+
     try:
-        report = unit_of_work(lambda: svc.reports.summary(user, typed["from"] or None, typed["to"] or None,
-                                                          typed["kind"] or None))
+        report, categories = unit_of_work(read)
     except ValidationFailed as err:
-        return None, _errors(err)
-    return report, {}
+        return None, _errors(err), {}
+    return report, {}, categories
 
 
-def _category_values(report: Mapping[str, Any] | None) -> dict[str, Any]:
+def _category_values(report: Mapping[str, Any]) -> dict[str, Any]:
     """How each incident category of the report reads on the record pages: the option title the
     incident forms give it (in the page's language), found through one incident of each."""
-    wanted = sorted({row["category"] for row in (report or {}).get("incidents_by_category") or [] if row["category"]})
+    wanted = sorted({row["category"] for row in report.get("incidents_by_category") or [] if row["category"]})
     if not wanted:
         return {}
     svc = services()
-
-    def read() -> dict[str, Any]:
-        samples = svc.reports.samples("incident", "category", wanted)
-        values = RecordValues(svc.records.value_titles(samples, fields=["category"]))
-        return {str(ticket.category): values.field(ticket, "category") for ticket in samples}
-
-    return unit_of_work(read)
+    samples = svc.reports.samples("incident", "category", wanted)
+    values = RecordValues(svc.records.value_titles(samples, fields=["category"]))
+    return {str(ticket.category): values.field(ticket, "category") for ticket in samples}
 
 
 @bp.get("/reports")
 def reports() -> Any:
     typed = _typed()
-    report, errors = _read(typed)
-    return _render(typed, report, errors)
+    report, errors, categories = _read(typed, titles=True)
+    return _render(typed, report, errors, categories)
 
 
-def _render(typed: dict[str, str], report: dict[str, Any] | None, errors: dict[str, str]) -> Any:
+def _render(typed: dict[str, str], report: dict[str, Any] | None, errors: dict[str, str],
+            categories: Mapping[str, Any] | None = None) -> Any:
     query = {key: value for key, value in typed.items() if value}
     return render_template("reports.html", active="reports", typed=typed, report=report, errors=errors, query=query,
                            kinds=KINDS, kind_labels=KIND_LABELS, age_buckets=[key for key, _ in AGE_BUCKETS],
-                           age_labels=AGE_LABELS, age_headers=[AGE_LABELS[key] for key, _ in AGE_BUCKETS], outcome_labels=OUTCOME_LABELS, clock_labels=CLOCK_LABELS,
-                           label=label, values=RecordValues(), categories=_category_values(report)), 422 if errors else 200
+                           age_labels=AGE_LABELS, outcome_labels=OUTCOME_LABELS, clock_labels=CLOCK_LABELS,
+                           label=label, values=RecordValues(), categories=categories or {}), 422 if errors else 200
 
 
 @bp.get("/reports.csv")
 def reports_csv() -> Any:
     typed = _typed()
-    report, errors = _read(typed)
+    report, errors, _titles = _read(typed)
     if report is None:
         return _render(typed, None, errors)
-    out = io.StringIO()
-    out.write("\ufeff")  # a byte order mark, so spreadsheet programs read the file as UTF-8
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in csv_rows(report):
-        writer.writerow([csv_cell(value) for value in row])
     period = report["period"]
     name = f"report-{period['from']}-{period['to']}{'-' + period['kind'] if period['kind'] else ''}.csv"
-    return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return csv_download(CSV_COLUMNS, csv_rows(report), name)
 
 
 def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:

@@ -35,6 +35,7 @@ from app.db import COUNT_CAP
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
+from app.services.instances import MAX_CANCEL_REASON
 from app.services.records import KINDS, MAX_COMMENT
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
@@ -158,8 +159,8 @@ def tickets() -> str:
 
 # -- stopping a record's process ---------------------------------------------------------------------
 
-#: The longest cancellation reason kept (the API's ``CancelIn``).
-MAX_REASON = 2000
+#: The longest cancellation reason kept (as the API's ``CancelIn``).
+MAX_REASON = MAX_CANCEL_REASON
 #: The reason ``policy.may_cancel`` gives a requester once work on her record has started.
 _STARTED = re.compile(r"work on (\S+) has started: only the service desk may cancel it now; add a comment to ask them")
 

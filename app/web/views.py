@@ -374,7 +374,7 @@ def _reassign_candidates(task: Any) -> list[tuple[str, str]]:
     group = task.candidate_group or task.lane
     people = list(services().instances.group_members(group)) if group else []
     holder = services().users.find(task.assigned_user) if task.assigned_user else None
-    if holder is not None and holder.active and not policy.is_read_only(holder):  # not a leaver
+    if holder is not None and policy.works_tasks(holder):  # not a leaver
         people.insert(0, (holder.username, holder.display_name or holder.username))
     elif not group and task.instance.started_by is not None:
         starter = task.instance.started_by
