@@ -23,7 +23,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from app.errors import ValidationFailed
-from app.models import Group, User
+from app.models import Group, HumanTask, User
 from app.schemas.users import (
     DeactivationOut,
     GroupIn,
@@ -71,11 +71,16 @@ class WaitingTaskOut(Schema):
     reassign = fields.String(metadata={"description": "where an admin POSTs {\"username\": ...} to hand it on"})
 
 
-class DeactivatedOut(DeactivationOut):
+class UserDetailOut(UserOut):
     assigned_task_count = fields.Integer(metadata={
-        "description": "how many ready tasks wait on the user, assigned to them by name"})
+        "description": "an inactive user only: how many ready tasks wait on them, assigned to them by name"})
     assigned_tasks = fields.List(fields.Nested(WaitingTaskOut), metadata={
-        "description": "those tasks: nobody else may take them until an admin reassigns each one"})
+        "description": "an inactive user only: those tasks; nobody else may take them until an admin "
+                       "reassigns each one"})
+
+
+class DeactivatedOut(DeactivationOut, UserDetailOut):
+    pass
 
 
 def _group_out(group: Group) -> dict[str, Any]:
@@ -163,26 +168,43 @@ class MyPasswordView(MethodView):
 
 @blp.route("/users/<string:username>")
 class UserView(MethodView):
-    @blp.response(200, UserOut)
+    @blp.response(200, UserDetailOut)
     @blp.doc(security=SECURITY)
     def get(self, username: str) -> dict[str, Any]:
-        """One user (admins and auditors), by username in any letter case."""
+        """One user (admins and auditors), by username in any letter case; an inactive one with the
+        tasks still assigned to them by name (``assigned_tasks``)."""
         user = current_user()
         svc = services()
-        return UserService.user_dict(unit_of_work(lambda: svc.users.get_user(user, username)))
+        return unit_of_work(lambda: _user_detail(user, svc.users.get_user(user, username)))
 
     @checked_first(_admin("update_user"))
     @blp.arguments(UserPatch)
-    @blp.response(200, UserOut)
+    @blp.response(200, UserDetailOut)
     @blp.alt_response(409, description="The change would leave no active admin (last_admin), or deactivates "
                                        "the caller (own_account)")
     @blp.doc(security=SECURITY)
     def patch(self, body: dict[str, Any], username: str) -> dict[str, Any]:
         """Change a user's display name, email, roles, groups (whole lists), manager or active flag
-        (admin). Fields not sent stay, the user's language choice and password always."""
+        (admin). Fields not sent stay, the user's language choice and password always. Setting
+        ``active`` to false deactivates as POST .../deactivate does, and the answer lists the tasks
+        still assigned to the user by name (``assigned_tasks``)."""
         user = current_user()
         svc = services()
-        return UserService.user_dict(unit_of_work(lambda: svc.users.update_user(user, username, body)))
+        return unit_of_work(lambda: _user_detail(user, svc.users.update_user(user, username, body)))
+
+
+def _user_detail(actor: User, found: User, waiting: list[HumanTask] | None = None) -> dict[str, Any]:
+    """One user as the single-user answers give them: an inactive user with the tasks that wait on
+    them by name (``waiting`` when the caller already has them), so that whoever reads or
+    deactivates a leaver, by whichever route, sees what needs handing on."""
+    out = UserService.user_dict(found)
+    if found.active:
+        return out
+    svc = services()
+    tasks = svc.users.tasks_waiting_on(actor, found.username) if waiting is None else waiting
+    refs = [{**ref, "href": url_for("tasks.TaskView", task_id=ref["id"]),
+             "reassign": url_for("tasks.ReassignView", task_id=ref["id"])} for ref in svc.users.task_refs(tasks)]
+    return {**out, "assigned_task_count": len(refs), "assigned_tasks": refs}
 
 
 def _deactivated(actor: User, username: str) -> dict[str, Any]:
@@ -190,11 +212,7 @@ def _deactivated(actor: User, username: str) -> dict[str, Any]:
 
     def deactivate() -> dict[str, Any]:
         done = svc.users.deactivate_user(actor, username)
-        waiting = [{**ref, "href": url_for("tasks.TaskView", task_id=ref["id"]),
-                    "reassign": url_for("tasks.ReassignView", task_id=ref["id"])}
-                   for ref in svc.users.task_refs(done.assigned)]
-        return {**UserService.user_dict(done.user), "released_tasks": [t.id for t in done.released],
-                "assigned_task_count": len(waiting), "assigned_tasks": waiting}
+        return {**_user_detail(actor, done.user, done.assigned), "released_tasks": [t.id for t in done.released]}
 
     return unit_of_work(deactivate)
 

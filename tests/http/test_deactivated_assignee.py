@@ -83,6 +83,29 @@ def test_deactivating_names_the_tasks_waiting_on_the_person(desk: Desk, services
     assert events(services, "user_deactivated")[-1] == {"username": "sonia", "released_tasks": []}
 
 
+def test_deactivating_by_patch_and_reading_the_leaver_name_the_waiting_tasks_too(desk: Desk, services):
+    number, approval = order_laptop(desk)
+    # an active user's answer carries no such list: nothing can wait on them unseen
+    active = desk.client.get("/api/v1/users/mona", headers=desk.auth("ada")).get_json()
+    assert active["active"] is True and "assigned_tasks" not in active
+    patched = desk.client.patch("/api/v1/users/mona", json={"active": False}, headers=desk.auth("ada"))
+    assert patched.status_code == 200, patched.get_json()
+    body = patched.get_json()
+    assert body["active"] is False and body["assigned_task_count"] == 1
+    assert [(t["id"], t["record"], t["reassign"]) for t in body["assigned_tasks"]] == [
+        (approval, number, f"/api/v1/tasks/{approval}/reassign")]
+    assert events(services, "user_deactivated")[-1]["assigned_tasks"] == [approval]
+    # an auditor reading the leaver later sees the same list, until the task is handed on
+    read = desk.client.get("/api/v1/users/MONA", headers=desk.auth("aude")).get_json()
+    assert [t["id"] for t in read["assigned_tasks"]] == [approval]
+    assert reassign(desk, approval, "lena").status_code == 200
+    read = desk.client.get("/api/v1/users/mona", headers=desk.auth("aude")).get_json()
+    assert read["assigned_task_count"] == 0 and read["assigned_tasks"] == []
+    # reactivating by patch: an active user again, without the list
+    back = desk.client.patch("/api/v1/users/mona", json={"active": True}, headers=desk.auth("ada")).get_json()
+    assert back["active"] is True and "assigned_tasks" not in back
+
+
 def test_an_admin_hands_a_leavers_group_task_to_a_member_of_its_group(desk: Desk, services):
     number, approval = order_laptop(desk)
     # while mona is active, the task is hers alone: today's rule
