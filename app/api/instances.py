@@ -109,7 +109,8 @@ class CancelView(MethodView):
         A record's process is cancelled by agents, process owners and admins, or withdrawn by its
         requester while no work has started (status new, submitted or awaiting approval, and no
         one else holds one of its tasks); an instance without a record by its starter or an
-        admin. 409 if it is already over."""
+        admin. The desk's staff say why they cancel a record (``reason``, 422 when blank): its
+        people are told; a requester withdrawing her own may leave it out. 409 if it is already over."""
         user = current_user()
         return _out(unit_of_work(lambda: services().instances.cancel(user, instance_id, body.get("reason"))))
 

@@ -342,11 +342,13 @@ class InstanceService:
         ``cancelled``, its SLA clocks stopped and its people told (``RecordService.cancel``), the
         people its open tasks waited on (assigned by name, or claimed) among them.
 
-        Who may: ``policy.may_cancel`` (staff, or the requester before work started).
+        Who may: ``policy.may_cancel`` (staff, or the requester before work started). The staff
+        (``policy.cancels_as_staff``) say why they cancel a record: its people are told.
         Raises NotFound (not visible), PermissionDenied (audited), Conflict (already over),
-        ValidationFailed naming ``reason`` when it holds bidirectional control characters (it is
-        told to the record's people, as any form's text).
+        ValidationFailed naming ``reason`` when the staff give none for a record, or it holds
+        bidirectional control characters (it is told to the record's people, as any form's text).
         """
+        reason = (reason or "").strip() or None
         if reason and (bidi := bidi_control_message(reason)) is not None:
             raise ValidationFailed("the reason holds bidirectional control characters", details={"fields": {"reason": [bidi]}})
         instance = self.get(user, instance_id, action="cancel")
@@ -360,6 +362,9 @@ class InstanceService:
         if not allowed:
             self._refuse(user, "cancel", instance_id=instance_id, reason="not allowed")
             raise PermissionDenied(why)
+        if ticket is not None and reason is None and policy.cancels_as_staff(user):
+            raise ValidationFailed("say why the record is cancelled", details={"fields": {"reason": [
+                "required when the desk cancels a record: its people are told why"]}})
         # whoever a task waited on (an approver by name, a claimant) hears that it will not come
         waiting = [t.claimed_by for t in open_tasks if t.claimed_by is not None] + [
             self.runner.notifications.user(t.assigned_user) for t in open_tasks if t.assigned_user]

@@ -251,5 +251,11 @@ def may_cancel(user: User, instance: ProcessInstance, ticket: Ticket | None = No
     return True, ""
 
 
+def cancels_as_staff(user: User) -> bool:
+    """Does the user stop records as the desk does (an admin or ``CANCEL_ROLES``), so that a reason
+    is required of them (a requester withdrawing her own record gives one or not)?"""
+    return is_admin(user) or user.has_role(*CANCEL_ROLES)
+
+
 def may_send_message(user: User, instance: ProcessInstance) -> bool:
     return is_admin(user) or user.has_role(Role.AGENT) or instance.started_by_id == user.id

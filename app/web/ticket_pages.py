@@ -175,12 +175,7 @@ def stop_mode(user: User, ticket: Ticket, instance: ProcessInstance | None, open
     allowed, _why = policy.may_cancel(user, instance, ticket, open_tasks)
     if not allowed:
         return None
-    return "cancel" if _cancels_as_staff(user) else "withdraw"
-
-
-def _cancels_as_staff(user: User) -> bool:
-    """The user stops records as the desk does (``policy.CANCEL_ROLES`` or admin), so says why."""
-    return policy.is_admin(user) or user.has_role(*policy.CANCEL_ROLES)
+    return "cancel" if policy.cancels_as_staff(user) else "withdraw"
 
 
 def _stop_refusal(err: ProcessdeskError, number: str) -> str:
@@ -217,7 +212,7 @@ def ticket_cancel(number: str) -> Any:
     instance_id = unit_of_work(lambda: svc.records.get(user, number, action="cancel").instance_id)
     if instance_id is None:
         raise NotFound(f"{number.upper()} has no process")
-    if not reason and _cancels_as_staff(user):
+    if not reason and policy.cancels_as_staff(user):
         form["errors"]["reason"] = [service_text("is required")]
     elif len(reason) > MAX_REASON:
         form["errors"]["reason"] = [_service_message(f"at most {MAX_REASON} characters")]
@@ -233,7 +228,7 @@ def ticket_cancel(number: str) -> Any:
                               status=422)
     except (PermissionDenied, Conflict) as err:
         return _render_ticket(user, number, stop={**form, "refusal": _stop_refusal(err, number)}, status=err.status)
-    if _cancels_as_staff(user):
+    if policy.cancels_as_staff(user):
         flash(_("%(number)s was cancelled.", number=number.upper()), "success")
     else:
         flash(_("Your request %(number)s was withdrawn.", number=number.upper()), "success")

@@ -131,3 +131,23 @@ def test_a_cancel_reason_that_reads_one_way_and_is_another_is_refused(desk: Desk
     assert response.get_json()["details"]["fields"] == {
         "reason": ["must not contain bidirectional control characters (U+202E)"]}
     assert desk.instance(instance["id"])["status"] == "running"
+
+
+def test_the_desk_says_why_it_cancels_a_record_and_a_requester_may_not(desk: Desk, services):
+    number, instance_id = open_incident(desk)
+    for who, sent in (("alex", {}), ("ada", {"reason": "   "})):
+        body = assert_error(desk.client.post(f"/api/v1/instances/{instance_id}/cancel", headers=desk.auth(who),
+                                             json=sent), 422)
+        assert list(body["details"]["fields"]) == ["reason"], body
+    # nothing happened: the record is open, its process runs, nobody was told anything
+    assert desk.record(number)["status"] != "cancelled" and desk.instance(instance_id)["status"] == "running"
+    assert not [s for s in inbox(services, "rita") if "cancelled" in s]
+    # a requester withdrawing her own record needn't say why, and the reason kept is trimmed
+    other, other_id = open_incident(desk)
+    assert cancel(desk, other_id, "rita", None).status_code == 200
+    assert cancel(desk, instance_id, "alex", "  duplicate of another  ").status_code == 200
+    services.session.expire_all()
+    reasons = [e.payload.get("reason") for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "record_updated").order_by(AuditEvent.seq))
+        if (e.payload.get("changes") or {}).get("status") == "cancelled"]
+    assert reasons == [None, "duplicate of another"]
