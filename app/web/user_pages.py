@@ -31,7 +31,7 @@ from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
 from app.services.users import MIN_PASSWORD, USERNAME_RULE
 
-from .views import bp, page_arg, signed_in_user
+from .views import assign_reason, bp, page_arg, signed_in_user
 
 #: Longest search text taken from the address (longer ones are cut).
 MAX_QUERY = 200
@@ -274,8 +274,8 @@ def user_task_reassign(username: str, task_id: int) -> Any:
     try:
         now_with = unit_of_work(reassign)
     except (ValidationFailed, Conflict) as err:  # not someone who may do it; or the task is done
-        problems = [_problem_text("assignee", str(m), request.form)
-                    for m in (err.details.get("fields") or {}).get("username") or [err.message]]
+        problems = [_problem_text("assignee", m, request.form) if m.startswith("no user ") else assign_reason(m)
+                    for m in map(str, (err.details.get("fields") or {}).get("username") or [err.message])]
         return _render_user(me, username, None, {f"assignee-{task_id}": problems}, status=err.status)
     flash(_("Task %(task)d was reassigned to %(name)s.", task=task_id, name=now_with), "success")
     return redirect(url_for("web.user", username=username))

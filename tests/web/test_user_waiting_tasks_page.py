@@ -83,3 +83,20 @@ def test_a_group_page_in_any_letter_case_is_the_group(web, desk):
     added = web.post("/admin/groups/SERVICEDESK/members", {"username": "nina"})
     assert added.status_code == 302 and added.headers["Location"] == "/admin/groups/ServiceDesk"
     assert "nina is now a member of ServiceDesk." in text_of(web.get("/admin/groups/ServiceDesk"))
+
+
+def test_a_refused_reassignment_is_said_in_the_pages_language(web, desk, services):
+    """The refusals beside the user page's form are the task page's, translated alike."""
+    _number, approval = order_laptop(desk)
+    services.users.deactivate_user(None, "mona")
+    services.session.commit()
+    web.login("ada")
+    chinese = {"Accept-Language": "zh-CN"}
+    action = f"/admin/users/mona/tasks/{approval}/reassign"
+    for page in (web.post(action, {"assignee": "alex"}, headers=chinese),
+                 web.post(f"/tasks/{approval}/reassign", {"username": "alex"}, headers=chinese)):
+        text = text_of(page)
+        assert page.status_code == 422 and "LineManagers" in text
+        assert "not one of the user" not in text and "此任务在 LineManagers 组的队列中，而该用户不属于此组" in text
+    unknown = text_of(web.post(action, {"assignee": "ghost"}, headers=chinese))
+    assert "不存在用户 ghost。" in unknown
