@@ -744,3 +744,31 @@ def test_a_leavers_cab_vote_goes_to_someone_without_a_vote_of_this_round(desk: D
                              json={"username": "cab4"})
     assert moved.status_code == 200, moved.get_json()
     assert moved.get_json()["assigned_user"] == "cab4"
+
+
+def test_a_vote_handed_to_another_member_counts_as_theirs(desk: Desk, services):
+    """cab3 leaves while his vote waits; an admin hands it to a new CAB member, who approves: the
+    change names her among its approvers (so she may not implement it), and her vote says for whom."""
+    number, instance_id = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_MEDIUM)
+    votes = vote_ids(desk, number)
+    services.users.create_user("cab4", "password-1234", roles=["approver"], groups=["CAB"])  # joins after the call
+    services.session.commit()
+    for member in ("cab1", "cab2"):
+        assert complete_id(desk, votes[member], member, APPROVE).status_code == 200
+    assert desk.client.post("/api/v1/users/cab3/deactivate", headers=desk.auth("ada")).status_code == 200
+    handed = desk.client.post(f"/api/v1/tasks/{votes['cab3']}/reassign", headers=desk.auth("ada"),
+                              json={"username": "cab4"})
+    assert handed.status_code == 200, handed.get_json()
+    done = complete_id(desk, votes["cab3"], "cab4", {"approved": True, "approval_comment": "For cab3."})
+    assert done.status_code == 200, done.get_json()
+    record = desk.record(number)
+    assert record["status"] == "scheduled" and record["details"]["approvers"] == ["cab1", "cab2", "cab4"]
+    cast = desk.instance(instance_id, "ada")["data"]["votes"]
+    assert [(v["approver"], v.get("for")) for v in cast] == [("cab1", None), ("cab2", None), ("cab4", "cab3")]
+    # an approver does not implement: the one who voted, not the leaver she voted for
+    desk.complete(number, "schedule", "cora", SCHEDULE)
+    made_implementer = desk.client.patch("/api/v1/users/cab4", headers=desk.auth("ada"), json={
+        "roles": ["approver", "agent"], "groups": ["CAB", "Implementers"]})
+    assert made_implementer.status_code == 200, made_implementer.get_json()
+    refused(desk, number, "implement", "cab4", IMPLEMENT, IMPLEMENT_EXCLUSION)

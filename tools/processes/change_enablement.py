@@ -180,8 +180,13 @@ else:
     ticket_status = "rejected"
 """
 
+# The vote is the voter's: an admin may hand a member's vote to another member (a leaver's, say),
+# and the record must name who approved, not whom the vote was first asked of ("for").
 CAB_VOTE = """\
-vote = {"approver": approver, "approved": approved, "comment": (approval_comment or "").strip()}
+vote = {"approver": (get_current_user() or {}).get("username") or approver, "approved": approved,
+        "comment": (approval_comment or "").strip()}
+if vote["approver"] != approver:
+    vote["for"] = approver
 """
 
 TALLY = """\
