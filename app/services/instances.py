@@ -261,12 +261,14 @@ class InstanceService:
     def tasks_by_id(self, instance_id: int) -> dict[int, HumanTask]:
         return {t.id: t for t in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id))}
 
-    def history(self, user: User, instance_id: int) -> list[AuditEvent]:
-        """The instance's audit events, oldest first: whoever sees an instance reads its history, but for
-        the refused attempts on it, which only auditors and admins read (a requester would otherwise
-        learn which colleagues tried to open their record)."""
+    def history(self, user: User, instance_id: int, event_type: str | None = None) -> list[AuditEvent]:
+        """The instance's audit events (of ``event_type`` only, if given), oldest first: whoever sees
+        an instance reads its history, but for the refused attempts on it, which only auditors and
+        admins read (a requester would otherwise learn which colleagues tried to open their record)."""
         self.get(user, instance_id, action="read_history")
         query = select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+        if event_type is not None:
+            query = query.where(AuditEvent.event_type == event_type)
         if not (policy.is_admin(user) or user.has_role(Role.AUDITOR)):
             query = query.where(AuditEvent.event_type != REFUSED_EVENT)
         return list(self.session.scalars(query.order_by(AuditEvent.seq)))

@@ -248,7 +248,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         instance = svc.records.instance_for(ticket)
         tasks = svc.instances.open_tasks(instance) if instance is not None else []
         # who stopped a cancelled record and why, for those who read its process's history
-        cancellation = (_cancellation(svc.instances.history(user, instance.id))
+        cancellation = (_cancellation(svc.instances.history(user, instance.id, "record_updated"))
                         if ticket.status == "cancelled" and instance is not None and svc.instances.may_see(user, instance)
                         else None)
         return {"stop_mode": stop_mode(user, ticket, instance, tasks), "cancellation": cancellation,
