@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
@@ -28,16 +27,8 @@ from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
 from . import auth
 from .errors import error_page
 from .i18n import LANGUAGES
-from .user_pages import ROLE_LABELS
+from .user_pages import FIELD_PROBLEMS, ROLE_LABELS
 from .views import bp, signed_in_user
-
-#: The user service's password problems, in the page's language (others are shown as written).
-PASSWORD_PROBLEMS: dict[str, Any] = {
-    "is not your current password": _l("This is not your current password."),
-    f"must be at least {MIN_PASSWORD} characters": _l("Use at least 8 characters."),
-    f"must be at most {MAX_PASSWORD} characters": _l("Use at most 1024 characters."),
-    "must differ from the current password": _l("Choose a password different from the current one."),
-}
 
 
 def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
@@ -93,7 +84,7 @@ def account_password() -> Any:
         fields = err.details.get("fields") or {}
         if "current_password" in fields:
             auth.record_login_failure(user.username)
-        errors = {name: [str(PASSWORD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
+        errors = {name: [str(FIELD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
         return _render(user, errors or {"_form": [err.message]}, status=422)
     auth.record_login_success(user.username)
     # every session of the user ended, this one too: sign this browser in again with a new one, so

@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
-from app.services.users import MIN_PASSWORD, USERNAME_RULE
+from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
 from .views import assign_reason, bp, page_arg, signed_in_user
 
@@ -50,7 +50,11 @@ ROLE_LABELS = {
 FIELD_PROBLEMS: dict[str, Any] = {
     USERNAME_RULE: _l("Use 1 to 128 characters: letters a-z, digits and . _ @ + -, starting with a letter or a digit."),
     "is taken": _l("This name is taken (names ignore letter case)."),
-    f"must be at least {MIN_PASSWORD} characters": _l("Use at least 8 characters."),
+    f"must be at least {MIN_PASSWORD} characters": _l("Use at least %(count)d characters.", count=MIN_PASSWORD),
+    f"must be at most {MAX_PASSWORD} characters": _l("Use at most %(count)d characters.", count=MAX_PASSWORD),
+    # a user changing their own password (the account page)
+    "is not your current password": _l("This is not your current password."),
+    "must differ from the current password": _l("Choose a password different from the current one."),
     "is required": _l("This field is required."),
     "is not an email address": _l("This is not an email address."),
     "must be at most 255 characters": _l("Use at most 255 characters."),

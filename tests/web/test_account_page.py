@@ -136,3 +136,16 @@ def test_the_page_in_chinese(web, services, users):
     assert "8" in field_error(body, "new_password") and "characters" not in field_error(body, "new_password")
     assert change(web).status_code == 302
     assert "您的密码已修改。" in text_of(web.get("/account"))
+
+
+def test_a_too_long_password_is_said_in_the_pages_language_on_both_pages(web, web_factory, users):
+    """The account page and an admin's reset share one table of the service's password problems."""
+    long = "x" * 1025
+    chinese = {"Accept-Language": "zh-CN"}
+    admin = web_factory()
+    admin.login("ada", TEST_PASSWORD)
+    reset = admin.post("/admin/users/rita/password", {"password": long, "password_again": long}, headers=chinese)
+    web.login("rita", TEST_PASSWORD)
+    own = change(web, new=long, headers=chinese)
+    for page, field in ((reset, "password"), (own, "new_password")):
+        assert page.status_code == 422 and field_error(text_of(page), field).endswith("最多使用 1024 个字符。")
