@@ -37,6 +37,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import event_gateway, joins, state_change, timer_bounds, walk
+from .deep_stack import call_deep, require_stack_for
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .joins import stuck_join
@@ -165,6 +166,7 @@ class ProcessEngine:
         self.runs = RunCache(run_cache_size)
         self._time_limit = script_time_limit
         self._memory_limit_mb = script_memory_limit_mb
+        require_stack_for(script_memory_limit_mb)
         self._specs: OrderedDict[str, SpecBundle] = OrderedDict()
         self._cache_size = spec_cache_size
         self._lock = threading.Lock()
@@ -701,7 +703,8 @@ class WorkflowRun:
         try:
             with acting_as(identity or ScriptIdentity(current_user=None, initiator=None)), _clock(self._now):
                 try:
-                    step()
+                    # on a thread whose C stack a script cannot exhaust (app/engine/deep_stack.py)
+                    call_deep(step)
                 except RunawayStep as exc:
                     # A loop stopped by the limit leaves a tree as deep as the task iterator let it
                     # grow (up to 1,000 levels): it is tidied below like any step's before it is
