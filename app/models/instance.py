@@ -50,6 +50,9 @@ class ProcessInstance(Base):
     # A sweeper's claim on this instance's due timers; an expired claim (a killed sweeper) is free.
     timer_claimed_until: Mapped[datetime | None]
     timer_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Claims in a row that neither fired nor were given back: sweepers that died or hung on this
+    # instance's timers (app/services/timers.py puts it into error past MAX_TIMER_ATTEMPTS).
+    timer_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     # Optimistic lock: every UPDATE checks and bumps it; a lost race is a 409, never a lost update.
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 

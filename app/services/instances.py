@@ -382,12 +382,25 @@ class InstanceService:
         return instance
 
     def retry(self, user: User, instance_id: int, corrections: Mapping[str, Any] | None) -> ProcessInstance:
+        """Run a failed instance again (admins): its failed tasks go back to READY with
+        ``corrections`` applied to their data. An instance the timer sweep stopped because its
+        timers kept killing their sweeper (``timers_stuck``: nothing in the diagram failed, its
+        state is as it was) simply runs again: the next sweep fires its timers; ``corrections``
+        are refused there (ValidationFailed naming ``data``): there is no failed task to apply
+        them to."""
         instance = self.get(user, instance_id, action="retry")
         if not policy.is_admin(user):
             self._refuse(user, "retry", instance_id=instance_id, reason="admin only")
             raise PermissionDenied("only admins may retry failed instances")
         if instance.status != InstanceStatus.ERROR:
             raise Conflict("only instances in error can be retried", details={"status": instance.status})
+        if (instance.error or {}).get("error_type") == TIMERS_STUCK:
+            if corrections:
+                raise ValidationFailed("nothing failed to correct", details={"fields": {"data": [
+                    "no task failed: the instance's timers fire again as they are"]}})
+            self.audit.record("instance_retried", user, instance_id=instance.id, payload={"data": {}})
+            instance.status, instance.error = InstanceStatus.RUNNING, None
+            return instance
         run = self.runner.load(instance, user)
         self.audit.record("instance_retried", user, instance_id=instance.id, payload={"data": json_safe(dict(corrections or {}))})
         run.retry(json_safe(dict(corrections or {})), self.runner.identity(user, instance))
@@ -402,6 +415,9 @@ class InstanceService:
     def _refuse(self, user: User, action: str, *, instance_id: int | None = None, task_id: int | None = None, reason: str, **extra: Any) -> None:
         self.audit.refuse(user, action, instance_id=instance_id, task_id=task_id, reason=reason, **extra)
 
+
+#: The error of an instance whose timer claims kept dying (app/services/timers.py).
+TIMERS_STUCK = "timers_stuck"
 
 #: The longest reason a cancellation keeps (the API's ``CancelIn``, the record page's form).
 MAX_CANCEL_REASON = 2000

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
+from app.errors import ValidationFailed
 from app.models import AuditEvent, ProcessInstance
 from app.services.timers import TimerService
 from tests.conftest import FIXTURES
@@ -112,3 +114,43 @@ def test_a_timer_start_event_waits_and_the_sweep_starts_the_work(services, users
     assert TimerService(services, "s1").sweep().fired == 1
     instance = services.session.get(ProcessInstance, instance.id)
     assert instance.status == "completed" and instance.data["done"] is True
+
+
+def test_an_instance_whose_timer_claims_keep_dying_goes_into_error_and_a_retry_fires_it(services, users, clock):
+    """A sweeper that dies while firing (a crash, the OOM killer, a hang past its lease) leaves
+    its claim to expire; after MAX_TIMER_ATTEMPTS such claims in a row the instance is put into
+    error instead of taking the next sweeper down too. A claim that ends resets the count."""
+    from app.services.timers import MAX_TIMER_ATTEMPTS
+
+    poisoned, healthy = _deploy_and_start(services, users, count=2)
+    clock.advance(timedelta(hours=2))
+    for attempt in range(MAX_TIMER_ATTEMPTS):
+        dying = TimerService(services, f"dies-{attempt}", lease_seconds=60)
+        claimed = dying.claim_due()
+        assert poisoned in claimed  # ... and dies before it fires
+        if attempt == 0:
+            assert dying.fire(healthy) == 1  # the other instance's claim ended: its count is 0 again
+        clock.advance(timedelta(seconds=61))
+    survivor = TimerService(services, "survivor", lease_seconds=60)
+    report = survivor.sweep()
+    assert report.stuck == [poisoned] and report.claimed == 0 and _fired(services, poisoned) == 0
+    services.session.expire_all()
+    instance = services.session.get(ProcessInstance, poisoned)
+    assert instance.status == "error" and instance.error["error_type"] == "timers_stuck"
+    assert instance.timer_claimed_by is None and instance.timer_attempts == 0
+    [event] = services.session.scalars(select(AuditEvent).where(
+        AuditEvent.event_type == "instance_error", AuditEvent.instance_id == poisoned)).all()
+    assert event.actor == "scheduler" and event.payload["error_type"] == "timers_stuck"
+    assert survivor.sweep().claimed == 0  # in error: no sweeper takes it again
+    assert services.session.get(ProcessInstance, healthy).status == "running"
+
+    # the cause fixed, an admin retries it: it runs again and the next sweep fires its timer
+    with pytest.raises(ValidationFailed) as refused:  # nothing failed that data could correct
+        services.instances.retry(users["ada"], poisoned, {"wait_for": "PT2H"})
+    assert list(refused.value.details["fields"]) == ["data"]
+    services.session.rollback()
+    services.instances.retry(users["ada"], poisoned, None)
+    services.session.commit()
+    assert services.session.get(ProcessInstance, poisoned).status == "running"
+    assert survivor.sweep().fired == 1 and _fired(services, poisoned) == 1
+    assert services.session.get(ProcessInstance, poisoned).data["fired_count"] == 1
