@@ -28,6 +28,7 @@ sweeper's, which would send the same messages twice.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,9 @@ from .delivery import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Line breaks and control characters, which a subject may not hold (delivery refuses them).
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 #: The events a webhook may subscribe to (docs/PROCESSES.md, "Notifications and webhook events").
 #: Each delivery's JSON names the record (``record``, its number, or null) and, for those that also
@@ -172,6 +176,10 @@ class NotificationService:
         The rows go out as one multi-row INSERT per table on the session's connection (no ORM
         objects: nothing reads them back in the step), in the step's transaction."""
         now = self.clock.now()
+        # A subject is one line: a record title sent with a line break (an API client's, say) would
+        # otherwise have the mailer refuse every message about the record (no header injection:
+        # just no mail).
+        subject = " ".join(_LINE_BREAKS.sub(" ", subject).split())
         unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)}
         ticket_id = ticket.id if ticket else None
         inbox = [{"user_id": user.id, "subject": subject[:255], "body": body, "created_at": now, "ticket_id": ticket_id}

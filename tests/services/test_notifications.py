@@ -214,3 +214,19 @@ def test_idle_tasks_remind_their_group_once_per_period(desk, clock, app):
     assert sorted(subjects) == ["Reminder: Work on it (INC-000001: Mail is down) is waiting"] * 2  # alex and sam
     clock.advance(timedelta(hours=24, minutes=1))
     assert reminders.sweep() == 1
+
+
+def test_a_title_with_a_line_break_still_gets_its_mail_out_on_one_subject_line(desk, smtp):
+    """A record title sent with a line break (an API client's) went into every subject about the
+    record, and the mailer refused each such message: nobody was told by email."""
+    _, inbox = smtp
+    desk.instances.start_process(desk.users.get_by_username("rita"), "mini_ticket",
+                                 {"title": "Printer\r\nBcc: someone@example.test\u2028 down", "work_group": "ServiceDesk"})
+    desk.session.commit()
+    report = desk.notifications.sweep("test")
+    assert (report.sent, report.dead) == (2, 0)
+    subjects = {m.subject for m in outbox(desk, channel="email")}
+    assert subjects == {"New task: Work on it (INC-000001: Printer Bcc: someone@example.test down)"}
+    assert sorted(rcpt for env in inbox.messages for rcpt in env.rcpt_tos) == ["alex@example.test", "sam@example.test"]
+    headers = [env.content.decode().replace("\r\n", "\n").split("\n\n", 1)[0] for env in inbox.messages]
+    assert all("\nBcc:" not in head and "Printer Bcc: someone@example.test down" in head for head in headers)
