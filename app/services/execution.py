@@ -198,7 +198,10 @@ class InstanceRunner:
         self.engine.runs.park(instance.id, run)
 
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
-        """Tell the people who may work a new task: its assigned user, else its group or lane."""
+        """Tell the people who may work a new task: its assigned user, else its group or lane.
+        Not whoever's step opened it, who is at the desk already, unless it waits on them by
+        name: a change manager whose assessment opens her own CAB vote hears of it as the other
+        voters do (by email too, where approvers answer)."""
         recipients: list[Person]
         if task.assigned_user or task.candidate_group or task.lane:
             recipients = self.notifications.task_queue(task)  # without those the task excludes
@@ -214,7 +217,8 @@ class InstanceRunner:
         subject = f"{'Approval needed' if approval else 'New task'}: {view.name} ({label})"
         body = f"{view.name} for {label} is waiting for you: {self.notifications.link(task_id=task.id)}"
         self.notifications.notify(recipients, event, subject, body, ticket=ticket,
-                                  payload={"task_id": task.id, "task": view.bpmn_id}, exclude=actor)
+                                  payload={"task_id": task.id, "task": view.bpmn_id},
+                                  exclude=None if actor is not None and task.assigned_user == actor.username else actor)
 
     def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
         """Write the run back and bring human task rows in line with the engine's READY tasks."""
