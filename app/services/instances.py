@@ -544,7 +544,7 @@ class TaskService:
         return task
 
     def list_tasks(self, user: User, *, mine: bool, process_id: str | None, page: int, per_page: int,
-                   sort: str = "age") -> tuple[list[HumanTask], int]:
+                   sort: str = "age", assigned_in_queue: bool = True) -> tuple[list[HumanTask], int]:
         """One page of the ready tasks of the user's two inbox lists, and how many there are
         (counted up to ``COUNT_CAP``).
 
@@ -558,6 +558,9 @@ class TaskService:
         on both lists: the queue is everything they may pick up, Mine what waits for them. A task
         the user may not do (separation of duties: their own request's approval) is not in their
         queue (Mine still shows one assigned to them by name: the refusal then says why).
+        ``assigned_in_queue=False`` leaves the tasks assigned to the user by name out of the group
+        queue (the pages: there they are under Mine only, and a requester with one confirmation to
+        give does not read "1" twice, once under a group she is not in).
 
         ``sort`` (one of ``TASK_SORTS``) orders the list, never what is on it: "age" (the default)
         oldest first; "due" by the SLA due instant of the task's record (``Ticket.sla_due_at``),
@@ -593,7 +596,7 @@ class TaskService:
             query = query.where(
                 HumanTask.claimed_by_id.is_(None),
                 or_(
-                    HumanTask.assigned_user == user.username,
+                    HumanTask.assigned_user == user.username if assigned_in_queue else false(),
                     HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.in_(groups) if groups else false(),
                     HumanTask.assigned_user.is_(None) & HumanTask.candidate_group.is_(None)
                     & HumanTask.lane.in_(groups) if groups else false(),

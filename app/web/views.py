@@ -223,7 +223,8 @@ def home() -> str:
 
     def counts() -> dict[str, Any]:
         mine, mine_total = svc.tasks.list_tasks(user, mine=True, process_id=None, page=1, per_page=5)
-        _rows, queue_total = svc.tasks.list_tasks(user, mine=False, process_id=None, page=1, per_page=1)
+        _rows, queue_total = svc.tasks.list_tasks(user, mine=False, process_id=None, page=1, per_page=1,
+                                                  assigned_in_queue=False)
         _tickets, requests_total = svc.records.list_tickets(
             user, {"requester": user.username, "open": True}, "-opened_at", 1, 1)
         return {"my_tasks": mine, "my_tasks_total": mine_total, "queue_total": queue_total,
@@ -250,10 +251,11 @@ def tasks() -> str:
     svc = services()
 
     def inbox() -> dict[str, Any]:
+        # The pages' queue is what the user's groups may pick up: what waits on them by name is under Mine.
         rows, total = svc.tasks.list_tasks(user, mine=tab == "mine", process_id=process_id, page=page,
-                                           per_page=per_page, sort=sort)
+                                           per_page=per_page, sort=sort, assigned_in_queue=False)
         counts = {name: svc.tasks.list_tasks(user, mine=name == "mine", process_id=process_id, page=1,
-                                             per_page=1)[1] for name in TABS}
+                                             per_page=1, assigned_in_queue=False)[1] for name in TABS}
         definitions, _total = svc.definitions.list_latest(1, int(current_app.config["PER_PAGE_MAX"]))
         # The record numbers the user may open (the record page answers 404 to the others), in one query.
         linked = svc.records.visible_numbers(user, {t.instance_id for t in rows})
