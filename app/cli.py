@@ -87,8 +87,17 @@ def register_cli(app: Flask) -> None:
 
     @processes_group.command("deploy")
     @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-    def processes_deploy(paths: tuple[Path, ...]) -> None:
-        """Deploy files or folders (default: processes/ and forms/); all or nothing."""
+    @click.option("--reset-catalog", is_flag=True,
+                  help="Write catalog.json over the catalog items already in the database too (their cost, "
+                       "status, form...), instead of only creating the items missing from it.")
+    def processes_deploy(paths: tuple[Path, ...], reset_catalog: bool) -> None:
+        """Deploy files or folders (default: processes/ and forms/); all or nothing.
+
+        The files seed the desk; the database is the source of truth after that. A file whose exact
+        content was deployed before (as any version, even if the desk has changed it since, e.g. in
+        the modeler) is skipped: only content never deployed makes a new version. catalog.json
+        creates the items missing from the catalog and leaves those already there as they are
+        (unless --reset-catalog)."""
         chosen = list(paths) or [ROOT / "processes", ROOT / "forms"]
         uploads: list[tuple[str, bytes]] = []
         catalog: dict[str, Any] | None = None
@@ -104,18 +113,20 @@ def register_cli(app: Flask) -> None:
             return
         services = _services()
 
-        def work() -> tuple[Any, dict[str, int] | None]:
-            result = services.definitions.deploy(None, uploads) if uploads else None
+        def work() -> tuple[Any, dict[str, int] | None, list[Any]]:
+            deploy = services.definitions.deploy
+            result = deploy(None, uploads, keep_deployed=True) if uploads else None
+            skipped = list(result.skipped) if result else []
             # The catalog names request forms, so it loads after the files that hold them; its
             # translations are checked against it, so they deploy once it is loaded.
-            counts = services.catalog.load(catalog) if catalog is not None else None
+            counts = services.catalog.load(catalog, reset=reset_catalog) if catalog is not None else None
             translations = catalog_translation_files(catalog) if catalog is not None else []
             if translations:
-                services.definitions.deploy(None, translations)
-            return result, counts
+                skipped += deploy(None, translations, keep_deployed=True).skipped
+            return result, counts, skipped
 
         try:
-            result, counts = run_unit_of_work(services, work)
+            result, counts, skipped = run_unit_of_work(services, work)
         except ProcessdeskError as err:
             _fail(err)
             return
@@ -124,8 +135,15 @@ def register_cli(app: Flask) -> None:
         for process in result.processes if result else []:
             state = "new version" if process.created else "unchanged"
             click.echo(f"{process.process_id}: version {process.version} ({state})")
+        for file in skipped:
+            if file.changed_since:
+                click.echo(f"{file.name}: skipped, {file.note}")
+        if skipped:
+            click.echo(f"{len(skipped)} file(s) already deployed before: skipped (the desk's own changes stay)")
         if counts is not None:
-            click.echo(f"catalog: {counts['categories']} categories, {counts['items']} items")
+            line = f"catalog: {counts['categories']} categories, {counts['items']} items ({counts['created']} created, "
+            line += f"{counts['reset']} reset from the file)" if reset_catalog else f"{counts['kept']} left as they are)"
+            click.echo(line)
 
     @app.cli.group("users")
     def users_group() -> None:

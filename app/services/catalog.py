@@ -237,9 +237,18 @@ class CatalogService:
                               actor_name=None if actor else "cli")
         return item
 
-    def load(self, document: Mapping[str, Any], actor: User | None = None) -> dict[str, int]:
-        """Upsert the shipped catalog (processes/catalog.json): categories, then items."""
-        counts = {"categories": 0, "items": 0}
+    def load(self, document: Mapping[str, Any], actor: User | None = None, *, reset: bool = False) -> dict[str, int]:
+        """Seed the catalog from the shipped document (processes/catalog.json): categories, then items.
+
+        The document seeds the desk; the database is the source of truth after that. An item not in
+        the database is created (published unless the document says otherwise); an item already
+        there is left exactly as it is (cost, status, form, everything: what a process owner changed
+        through the API stays). ``reset`` (`flask processes deploy --reset-catalog`): the document's
+        fields are written over the items already there as well, and an item it gives no status is
+        published again. Categories, which only the document defines, take its names and order.
+        Returns the counts: ``categories``, ``items`` (in the document), ``created``, ``kept``
+        (left alone) and ``reset`` (written over)."""
+        counts = {"categories": 0, "items": 0, "created": 0, "kept": 0, "reset": 0}
 
         def walk(nodes: list[Mapping[str, Any]], parent: str | None) -> None:
             for position, node in enumerate(nodes):
@@ -255,18 +264,23 @@ class CatalogService:
         walk(list(document.get("categories", [])), None)
         self.session.flush()
         for raw in document.get("items", []):
+            counts["items"] += 1
+            exists = self.session.scalar(select(CatalogItem).where(CatalogItem.code == raw["code"])) is not None
+            if exists and not reset:
+                counts["kept"] += 1
+                continue
             values = {k: raw[k] for k in ITEM_FIELDS if k in raw}
             if "category" in raw and "category_code" not in values:
                 values["category_code"] = raw["category"]
             if "approval" in raw and "approval_rule" not in values:
                 values["approval_rule"] = raw["approval"]
             values.setdefault("status", ItemStatus.PUBLISHED)
-            exists = self.session.scalar(select(CatalogItem).where(CatalogItem.code == raw["code"])) is not None
             if exists:
                 self.update_item(actor, raw["code"], values)
+                counts["reset"] += 1
             else:
                 self.create_item(actor, {"code": raw["code"], **values})
-            counts["items"] += 1
+                counts["created"] += 1
         return counts
 
     # -- requesting -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -71,10 +71,30 @@ class DeployedVersion:
 
 
 @dataclass(frozen=True)
+class SkippedFile:
+    """An upload a ``keep_deployed`` deploy left out: some earlier deploy held its exact content."""
+
+    name: str
+    #: the desk holds other content under this name now (changed since, e.g. saved in the modeler)
+    changed_since: bool
+    #: for a diagram changed since: (process id, the newest version made from this content, the latest)
+    versions: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def note(self) -> str:
+        if self.versions:
+            return "; ".join(f"already deployed as version {version} of {process_id}; the latest is version {latest}"
+                             for process_id, version, latest in self.versions)
+        return "already deployed; the desk holds a newer content" if self.changed_since else "already deployed"
+
+
+@dataclass(frozen=True)
 class DeployResult:
     deployment_id: int | None
     processes: list[DeployedVersion]
     files: list[str]
+    #: the uploads a ``keep_deployed`` deploy left out (their content was deployed before)
+    skipped: list[SkippedFile] = field(default_factory=list)
 
 
 #: Built once: a reused statement keeps its cache key (starting an instance reads it every time).
@@ -114,7 +134,8 @@ class DefinitionService:
         self.max_bytes = max_bytes
 
     def deploy(self, actor: User | None, uploads: Sequence[tuple[str, bytes]], *,
-               only_process: str | None = None, base_version: int | None = None) -> DeployResult:
+               only_process: str | None = None, base_version: int | None = None,
+               keep_deployed: bool = False) -> DeployResult:
         """Deploy all uploaded files or none of them.
 
         Uploads are merged over the files already deployed (by name), and every process in the
@@ -128,6 +149,12 @@ class DefinitionService:
         deploy would change the process again, it would silently undo that newer version: Conflict
         instead, naming both versions and who deployed the newer one when. The same content as
         the latest version is no change and is not refused.
+        ``keep_deployed`` (the folder deploy of `flask processes deploy`, run at every start): an
+        upload whose exact bytes some earlier deploy already held under its name is left out (in
+        ``DeployResult.skipped``), even when the desk has changed that file since: the shipped files
+        seed the desk, they do not undo what was changed in it. Only content never deployed before
+        is deployed. When every upload is left out nothing is stored, and the result names the
+        latest version of each process, none created.
         Raises PermissionDenied, PayloadTooLarge, ValidationFailed (details name file/element/line),
         Conflict.
         """
@@ -152,6 +179,14 @@ class DefinitionService:
         # Deploys take turns from here: a second one waits, then checks against what the first
         # stored (its base version, the next version number) instead of failing at the INSERT.
         serialize_writers(self.session, "definitions.deploy")
+        skipped = self._deployed_before(uploaded) if keep_deployed else []
+        for left_out in skipped:
+            del uploaded[left_out.name]
+        if not uploaded:
+            latest = self.session.scalars(select(ProcessDefinition).where(ProcessDefinition.is_latest.is_(True))
+                                          .order_by(ProcessDefinition.process_id)).all()
+            return DeployResult(None, [DeployedVersion(d.process_id, d.version, False, d.id) for d in latest], [],
+                                skipped)
         stored = {f.name: f for f in self.session.scalars(select(DefinitionFile)).all()}
         merged = {name: f.content for name, f in stored.items()}
         merged.update(uploaded)
@@ -204,7 +239,36 @@ class DefinitionService:
             payload={"deployment_id": deployment.id, "files": deployment.files, "versions_created": created},
             actor_name="cli" if actor is None else None,
         )
-        return DeployResult(deployment.id, results, sorted(uploaded))
+        return DeployResult(deployment.id, results, sorted(uploaded), skipped)
+
+    def _deployed_before(self, uploaded: Mapping[str, bytes]) -> list[SkippedFile]:
+        """The uploads whose exact content (name and sha256, as each deployment records its files)
+        some earlier deploy held, whatever the desk holds under that name now."""
+        seen = {(f.get("name"), f.get("sha256")) for files in self.session.scalars(select(Deployment.files))
+                for f in files or () if isinstance(f, dict)}
+        current = dict(self.session.execute(select(DefinitionFile.name, DefinitionFile.sha256)).tuples().all())
+        skipped: list[SkippedFile] = []
+        for name, content in sorted(uploaded.items()):
+            digest = hashlib.sha256(content).hexdigest()
+            if (name, digest) not in seen:
+                continue
+            versions: tuple[tuple[str, int, int], ...] = ()
+            changed_since = current.get(name) != digest
+            if changed_since and SourceFile(name, content).kind == "bpmn":
+                # a version keeps its diagram's text (decoded as the compile decodes it)
+                text = content.decode("utf-8", errors="replace")
+                made: dict[str, int] = {}
+                for process_id, version, xml in self.session.execute(
+                        select(ProcessDefinition.process_id, ProcessDefinition.version, ProcessDefinition.bpmn_xml)
+                        .where(ProcessDefinition.filename == name)).tuples():
+                    if xml == text:
+                        made[process_id] = max(version, made.get(process_id, 0))
+                latest = dict(self.session.execute(
+                    select(ProcessDefinition.process_id, func.max(ProcessDefinition.version))
+                    .where(ProcessDefinition.process_id.in_(made)).group_by(ProcessDefinition.process_id)).tuples().all())
+                versions = tuple((pid, made[pid], latest[pid]) for pid in sorted(made))
+            skipped.append(SkippedFile(name, changed_since, versions))
+        return skipped
 
     @staticmethod
     def _check_executable(compiled: list[CompiledProcess], uploaded: Mapping[str, bytes]) -> None:
