@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, event, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -664,7 +664,7 @@ class AuditLog:
             query = query.where(AuditEvent.instance_id.in_(
                 select(ProcessInstance.id).where(ProcessInstance.process_id == filters.process_id)))
         if filters.actor:
-            query = query.where(AuditEvent.actor == filters.actor)
+            query = query.where(self._actor_is(filters.actor))
         if filters.event_type:
             query = query.where(AuditEvent.event_type == filters.event_type)
         if filters.occurred_from is not None:
@@ -672,6 +672,20 @@ class AuditLog:
         if filters.occurred_before is not None:
             query = query.where(AuditEvent.occurred_at < filters.occurred_before)
         return query
+
+    def _actor_is(self, typed: str) -> ColumnElement[bool]:
+        """The events of the actor ``typed`` names, in any letter case (usernames ignore it).
+
+        A user's events are found by its id (ix_audit_event_actor_id): each stores the username
+        (which never changes) beside the id, so these are the events whose actor reads that name,
+        whatever case it is typed in. The platform's own actors (``engine``, ``scheduler``,
+        ``cli``, ``sla``, ``system``, ``anonymous`` and the like) have no user: their stored name,
+        in any letter case."""
+        typed = typed.strip()
+        user_id = self.session.scalar(select(User.id).where(func.lower(User.username) == func.lower(typed)))
+        if user_id is not None:
+            return AuditEvent.actor_id == user_id
+        return func.lower(AuditEvent.actor) == func.lower(typed)
 
     def _rows(self, events: list[AuditEvent]) -> list[AuditRow]:
         ids = {e.instance_id for e in events if e.instance_id is not None}

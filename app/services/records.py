@@ -23,7 +23,8 @@ A mapping's ``internal`` names working variables (an agent's triage notes) that 
 
 Links are directed and typed; each type states one relation between the two records (see
 ``LINK_RELATIONS``). A pair of records may hold several relations (related to, and caused by), but
-each relation once: a link stating what another already states, from either end, is not added.
+each relation once: a link stating what another already states, from either end, is not added,
+and a directed relation one way round only: its reverse is refused (``link_reversed``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from app.clock import Clock
 from app.db import COUNT_CAP, LIKE_ESCAPE, TRANSACTION_SCOPED, count_capped, insert_row, like_literal, set_reference
@@ -90,6 +91,9 @@ LINK_RELATIONS: dict[str, tuple[str, bool]] = {
     "blocks": ("blocks", True),              # the source blocks the target
 }
 SYMMETRIC = frozenset({"related"})
+#: Each directed relation as a sentence says it: "subject <words> object".
+RELATION_WORDS = {"causes": "causes", "duplicates": "duplicates", "fixes": "fixes", "parent_of": "is the parent of",
+                  "blocks": "blocks", "documents": "documents the known error of"}
 LINK_TYPES = set(LINK_RELATIONS)
 #: The record kinds each link type joins, ``(source kinds, target kinds)`` (None: any kind); the
 #: types in ``SAME_KIND_LINKS`` join two records of one kind. A link that names the wrong kinds
@@ -613,11 +617,14 @@ class RecordService:
                 values = chosen[field] = [v.strip() for v in str(filters[field]).split(",") if v.strip()]
                 query = query.where(getattr(Ticket, field).in_(values))
         if filters.get("group"):
-            query = query.where(Ticket.assignment_group == filters["group"])
+            query = query.where(Ticket.assignment_group.in_(self._group_spellings(str(filters["group"]))))
         for field, column in (("assignee", Ticket.assignee_id), ("requester", Ticket.requester_id)):
             if filters.get(field):
-                person = aliased(User)
-                query = query.join(person, person.id == column).where(person.username == filters[field])
+                # usernames ignore letter case: the one user named so (by uq_user_username_lower),
+                # then the records by its id (indexed), not the names compared row by row
+                person = self.session.scalar(select(User.id).where(
+                    func.lower(User.username) == func.lower(str(filters[field]).strip())))
+                query = query.where(column == person if person is not None else false())
         if filters.get("q"):
             needle = f"%{like_literal(str(filters['q']).strip().lower())}%"
             query = query.where(or_(*(func.lower(column).like(needle, escape=LIKE_ESCAPE)
@@ -645,6 +652,15 @@ class RecordService:
             total, _exact = count_capped(self.session, counted)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(*ordering).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
+
+    def _group_spellings(self, typed: str) -> list[str]:
+        """The assignment group values a list filter ``typed`` matches, exactly (ix_ticket_group_status):
+        the group's own spelling when a group has that name in any letter case (``find_group``'s rule,
+        by uq_group_name_lower), and the text as typed, which a filter picked from the list's values
+        (``filter_values``: the records' stored values, a process may write a name no group has) is."""
+        typed = typed.strip()
+        group = self.session.scalar(select(Group.name).where(func.lower(Group.name) == func.lower(typed)))
+        return sorted({typed, group} if group is not None else {typed})
 
     def _count_in_index_order(self, query: Select[Any], ordering: tuple[Any, ...]) -> int:
         """``count_capped``'s total for a list of one kind and status sorted by opened_at.
@@ -858,7 +874,9 @@ class RecordService:
         the same relation (the same type, or its other spelling from the target's end, such as
         ``related_incident`` from the problem for ``caused_by`` from the incident).
 
-        Raises ValidationFailed for an unknown type or a record linked to itself.
+        Raises ValidationFailed for an unknown type, a record linked to itself, kinds the type does
+        not join (``link_kinds``) or the reverse of a directed relation the pair already holds
+        (``link_reversed``: INC-3 duplicates INC-4, so INC-4 may not be filed as INC-3's duplicate).
         """
         return self._link(user, source, target, link_type)[0]
 
@@ -873,12 +891,22 @@ class RecordService:
                 "fields": {"link_type": [wrong]}, "source_kind": source.kind, "target_kind": target.kind})
         # A pair may hold several relations (related to, and caused by), each once: a process
         # linking what a person already linked (or the reverse) keeps the first link.
+        # A directed relation holds one way round only: a record is not the duplicate of its own
+        # duplicate, the cause of its own cause, its parent's parent, nor blocks what blocks it.
         wanted = _relation_key(source.id, target.id, link_type)
+        reverse = (wanted[0], wanted[2], wanted[1])
         for existing in self.session.scalars(select(TicketLink).where(
                 or_((TicketLink.source_id == source.id) & (TicketLink.target_id == target.id),
                     (TicketLink.source_id == target.id) & (TicketLink.target_id == source.id))).order_by(TicketLink.id)):
-            if _relation_key(existing.source_id, existing.target_id, existing.link_type) == wanted:
+            stated = _relation_key(existing.source_id, existing.target_id, existing.link_type)
+            if stated == wanted:
                 return existing, False
+            if stated == reverse and wanted[0] not in SYMMETRIC:
+                if user is None:
+                    # A diagram's link (link_records, start_process) meeting the reverse a person
+                    # filed keeps that one: failing the step would stop the process for it.
+                    return existing, False
+                raise self._reversed(source, target, link_type, existing)
         link = TicketLink(source_id=source.id, target_id=target.id, link_type=link_type, source=source, target=target,
                           created_at=self.clock.now(), created_by_id=user.id if user else None)
         self.session.add(link)
@@ -887,6 +915,18 @@ class RecordService:
                           payload={"from": source.number, "to": target.number, "link_type": link_type},
                           actor_name=None if user else "engine")
         return link, True
+
+    @staticmethod
+    def _reversed(source: Ticket, target: Ticket, link_type: str, existing: TicketLink) -> ValidationFailed:
+        """The refusal of a ``link_type`` link from ``source`` to ``target`` stating the reverse of
+        ``existing`` (422 ``link_reversed``, naming ``link_type`` and the link that stands)."""
+        relation, side = relation_side(existing.link_type, existing.source_id == target.id)
+        subject, object_ = (target, source) if side == "subject" else (source, target)
+        message = (f"{subject.number} {RELATION_WORDS.get(relation, relation)} {object_.number} already: a {link_type} "
+                   f"link from {source.number} to {target.number} would state the reverse")
+        return ValidationFailed(message, code="link_reversed", details={
+            "fields": {"link_type": [message]},
+            "existing": {"from": existing.source.number, "to": existing.target.number, "link_type": existing.link_type}})
 
     def link_numbers(self, user: User, number: str, other: str, link_type: str) -> tuple[TicketLink, bool]:
         """Link record ``number`` to ``other`` for ``user`` (staff, or the requester of

@@ -357,6 +357,10 @@ def ticket_link(number: str) -> Any:
                         type=link_type_label(link_type), source=number.upper(), target=other.upper(),
                         source_kind=KIND_LABELS.get(err.details["source_kind"], err.details["source_kind"]),
                         target_kind=KIND_LABELS.get(err.details["target_kind"], err.details["target_kind"]))
+        elif err.code == "link_reversed":
+            message = _("%(target)s is already linked to %(source)s the other way round: a link “%(type)s” would "
+                        "state the reverse of it.", type=link_type_label(link_type), source=number.upper(),
+                        target=other.upper())
         elif "link_type" in fields:
             message = _("Choose one of the link types offered.")
         else:

@@ -163,12 +163,13 @@ def test_a_pair_of_records_holds_each_relation_once_from_either_end(client, auth
     assert link(client, alex, "INC-000002", "INC-000001", "related_incident", status=200) == [
         ("INC-000001", "related", "incoming"), ("INC-000001", "caused_by", "incoming")]
     assert len(link(client, alex, "INC-000001", "INC-000002", "caused_by", status=200)) == 2
-    # the opposite relation is a new one: each record causes the other
-    assert link(client, alex, "INC-000002", "INC-000001", "caused_by")[-1] == ("INC-000001", "caused_by", "outgoing")
+    # the opposite relation contradicts the one that stands: each record causing the other is refused
+    assert_error(client.post("/api/v1/tickets/INC-000002/links", headers=alex,
+                             json={"number": "INC-000001", "link_type": "caused_by"}), 422, "link_reversed")
     record = services.records.by_number("INC-000001")
     assert [t.number for t in services.records.linked_tickets(record)] == ["INC-000002"]  # each record once
     linked = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "records_linked")).all()
-    assert [e.payload["link_type"] for e in linked] == ["related", "caused_by", "caused_by"]
+    assert [e.payload["link_type"] for e in linked] == ["related", "caused_by"]
 
 
 def test_records_linked_twice_are_commented_once(client, auth, desk):
