@@ -341,6 +341,7 @@ class DefinitionService:
         another process's diagram there would otherwise be refused as a duplicate of that other
         process, which tells the uploader nothing. Raises ValidationFailed naming the file."""
         latest = self.session.scalar(_LATEST, {"process_id": process_id})
+        self._check_elsewhere(process_id, {n: c for n, c in uploaded.items() if latest is None or n != latest.filename})
         if latest is None or latest.filename not in uploaded:
             return
         try:
@@ -354,6 +355,28 @@ class DefinitionService:
                 "open that process's page to change it, or deploy it from the process list",
                 code="invalid_definition",
                 details={"file": latest.filename, "process_id": process_id, "holds": held[:5], "field": "files"})
+
+    def _check_elsewhere(self, process_id: str, uploaded: Mapping[str, bytes]) -> None:
+        """From a process's page, a diagram under another name that holds some other deployed
+        process (a copy of another process's diagram, saved under a new name) is that process's
+        business: say so, rather than let the compile refuse it as a duplicate process ID."""
+        for name in sorted(uploaded):
+            if SourceFile(name, uploaded[name]).kind != "bpmn":
+                continue
+            try:
+                held = process_ids(uploaded[name], name)
+            except DefinitionError:
+                continue  # the compile names what is wrong with it
+            for other in held:
+                if other == process_id:
+                    continue
+                found = self.session.scalar(_LATEST, {"process_id": other})
+                if found is not None and found.filename != name:
+                    raise ValidationFailed(
+                        f"{name} holds the process '{other}', deployed from {found.filename}, not this page's "
+                        f"process '{process_id}': open that process's page to change it, or deploy it from the "
+                        "process list", code="invalid_definition",
+                        details={"file": name, "process_id": process_id, "holds": [other], "field": "files"})
 
     def _check_base(self, process_id: str, compiled: list[CompiledProcess], base_version: int) -> None:
         """Refuse a change of ``process_id`` made from ``base_version`` when that is no longer its

@@ -244,3 +244,18 @@ def test_requesters_and_approvers_are_kept_out_of_the_process_area(web, desk):
     web.login("aude")
     assert 'href="/processes"' in text_of(web.get("/"))
     assert web.get("/processes/incident_management/diagram.xml").status_code == 200
+
+
+def test_uploading_another_processs_diagram_on_a_process_page_says_whose_it_is(web, desk, services):
+    """A copy of the change diagram saved under a new name and uploaded on the incident page was
+    refused as "Duplicate process ID: change_enablement"."""
+    web.login("olga")
+    copy = (ROOT / "processes" / "change_enablement.bpmn").read_bytes()
+    refused = web.client.post("/processes/incident_management/deploy", data={
+        "csrf_token": web.token(), "files": [(io.BytesIO(copy), "change_enablement_v3.bpmn")]},
+        content_type="multipart/form-data")
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "change_enablement_v3.bpmn holds the process &#39;change_enablement&#39;, deployed from " \
+           "change_enablement.bpmn" in page and "Duplicate process ID" not in page
+    assert services.definitions.latest("change_enablement").version == 1
