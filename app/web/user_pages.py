@@ -364,10 +364,13 @@ def group_member_add(name: str) -> Any:
     svc = services()
     username = str(request.form.get("username", "")).strip()[:128]
     try:
-        name = unit_of_work(lambda: svc.users.add_member(me, name, username).name)
+        name, username, already = unit_of_work(lambda: _membership(svc, me, name, username, add=True))
     except ValidationFailed as err:
         return _render_group(me, name, None, _errors(err, request.form), status=err.status)
-    flash(_("%(user)s is now a member of %(group)s.", user=username, group=name), "success")
+    if already:
+        flash(_("%(user)s is a member of %(group)s already.", user=username, group=name), "info")
+    else:
+        flash(_("%(user)s is now a member of %(group)s.", user=username, group=name), "success")
     return redirect(url_for("web.group", name=name))
 
 
@@ -376,9 +379,22 @@ def group_member_remove(name: str) -> Response:
     me = signed_in_user()
     svc = services()
     username = str(request.form.get("username", "")).strip()[:128]
-    name = unit_of_work(lambda: svc.users.remove_member(me, name, username).name)
-    flash(_("%(user)s was removed from %(group)s.", user=username, group=name), "success")
+    name, username, was = unit_of_work(lambda: _membership(svc, me, name, username, add=False))
+    if was:
+        flash(_("%(user)s was removed from %(group)s.", user=username, group=name), "success")
+    else:
+        flash(_("%(user)s was not a member of %(group)s.", user=username, group=name), "info")
     return redirect(url_for("web.group", name=name))
+
+
+def _membership(svc: Any, me: User, name: str, username: str, *, add: bool) -> tuple[str, str, bool]:
+    """Add ``username`` to (or remove them from) group ``name``: the group's and the user's names
+    as spelled, and whether they were a member before (the flash says what happened, not what was
+    asked)."""
+    group, person = svc.users.find_group(name), svc.users.find(username)
+    before = group is not None and person is not None and person in group.members
+    done = (svc.users.add_member if add else svc.users.remove_member)(me, name, username)
+    return done.name, person.username if person is not None else username, before
 
 
 def _render_group(me: User, name: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],

@@ -94,11 +94,18 @@ def test_an_admin_resets_a_password_and_manages_a_group(web, web_factory, desk):
     assert web.post("/admin/groups/Payroll/members", {"username": "ghost"}).status_code == 422
     assert web.post("/admin/groups/Payroll/members", {"username": "Rita"}).status_code == 302
     page = text_of(web.get("/admin/groups/Payroll"))
+    assert "rita is now a member of Payroll." in page  # her name as it is spelled, not as typed
     assert "rita" in page and "Pay questions" in page and not csrf_fields(page)
+    # adding her again changes nothing, and the page says so
+    assert web.post("/admin/groups/payroll/members", {"username": "RITA"}).status_code == 302
+    again = text_of(web.get("/admin/groups/Payroll"))
+    assert "rita is a member of Payroll already." in again and "is now a member" not in again
     assert web.post("/admin/groups/Payroll", {"description": "Salaries", "manager": ""}).status_code == 302
     assert web.post("/admin/groups/Payroll/members/remove", {"username": "rita"}).status_code == 302
     page = text_of(web.get("/admin/groups/Payroll"))
-    assert "Salaries" in page and "The group has no members." in page
+    assert "Salaries" in page and "The group has no members." in page and "rita was removed from Payroll." in page
+    assert web.post("/admin/groups/Payroll/members/remove", {"username": "rita"}).status_code == 302
+    assert "rita was not a member of Payroll." in text_of(web.get("/admin/groups/Payroll"))
 
 
 def test_others_get_403_and_no_link_and_auditors_read_without_forms(web, web_factory, desk, services):
