@@ -100,6 +100,10 @@ def test_reopen_goes_back_to_the_group_and_clears_resolved_at(desk: Desk):
         assert record["status"] == "in_progress" and record["resolved_at"] is None
         assert record["details"]["reopen_count"] == round_no
         assert desk.ready(number) == ["investigate"]
+        investigate = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, 'investigate')}",
+                                      headers=desk.auth("ada")).get_json()
+        said = ("Reopened once" if round_no == 1 else "Reopened twice") + f"; last reason: still broken {round_no}"
+        assert said in investigate["instructions"] and "time(s)" not in investigate["instructions"]
     resolve(desk, number)
     desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
     assert desk.record(number)["status"] == "closed"

@@ -175,7 +175,8 @@ def investigation_cycle() -> Diagram:
             "Investigate **{{ title }}** ({{ priority }}, {{ category }}"
             "{% if service %}, service {{ service }}{% endif %}{% if ci %}, CI {{ ci }}{% endif %}).\n\n"
             "{{ description }}\n\n"
-            "{% if reopen_count %}Reopened {{ reopen_count }} time(s); last reason: {{ reopen_reason }}\n\n{% endif %}"
+            "{% if reopen_count %}Reopened {% if reopen_count == 1 %}once{% elif reopen_count == 2 %}twice"
+            "{% else %}{{ reopen_count }} times{% endif %}; last reason: {{ reopen_reason }}\n\n{% endif %}"
             "Resolve it with resolution notes, or set it pending on the customer or a vendor."
         ),
     )
