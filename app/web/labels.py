@@ -221,6 +221,11 @@ def money(value: int | float | Decimal) -> str:
     return _("Free") if not value else str(format_currency(value, CURRENCY))
 
 
+def is_instant(text: str) -> bool:
+    """Is ``text`` an ISO 8601 date or date-time, as ``show`` words one?"""
+    return _instant(text) is not None
+
+
 def _instant(text: str) -> datetime | date | None:
     try:
         if _DATE.fullmatch(text):

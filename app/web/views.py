@@ -467,19 +467,22 @@ _VERBATIM = frozenset({"code", "pre"})
 
 def durations_in_words(instructions: str, data: Mapping[str, Any]) -> Markup:
     """A task's rendered instructions (safe HTML: TaskService.detail) with the ISO 8601 durations
-    its process's variables put in them ("closed automatically after {{ auto_close_after }}" ->
-    "after 3 days") in words in the page's language, the duration kept in the markup
-    (``<data value="P3D">``, as record pages show one). Only the values of the task's data are
-    worded, so a duration the diagram's author wrote out stays as written; the API keeps the text
-    as rendered."""
-    from .labels import iso_duration, show  # labels builds on the pages that build on this module
+    and date-times its process's variables put in them ("closed automatically after {{
+    auto_close_after }}" -> "after 3 days"; "Planned: {{ planned_start }}" -> "Planned: 12/5/26,
+    10:00 AM") as the page's language says them, the value kept in the markup (``<data
+    value="P3D">``, ``<time datetime=...>``, as record pages show them). Only the values of the
+    task's data are worded, so what the diagram's author wrote out stays as written; the API keeps
+    the text as rendered."""
+    from .labels import is_instant, iso_duration, show  # labels builds on the pages that build on this module
 
-    durations = {value.strip() for value in data.values() if isinstance(value, str) and iso_duration(value) is not None}
+    durations = {value.strip() for value in data.values()
+                 if isinstance(value, str) and (iso_duration(value) is not None or is_instant(value.strip()))}
     if not instructions or not durations:
         return Markup(instructions)
-    # Whole tokens only (not "P3D" in "XP3D-1" or a path), longest first ("P1DT2H" before "P1D").
-    token = re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(d) for d in sorted(durations, key=len, reverse=True))
-                       + r")(?![\w/-])")
+    # Whole tokens only (not "P3D" in "XP3D-1" or a path), longest first ("P1DT2H" before "P1D";
+    # a date-time before the date it starts with).
+    token = re.compile(r"(?<![\w/.:-])(" + "|".join(re.escape(d) for d in sorted(durations, key=len, reverse=True))
+                       + r")(?![\w/:+-])")
     parts: list[str] = []
     verbatim = 0
     for piece in _TAG_OR_TEXT.split(instructions):
@@ -490,7 +493,7 @@ def durations_in_words(instructions: str, data: Mapping[str, Any]) -> Markup:
             parts.append(piece)
         elif verbatim or not piece:
             parts.append(piece)
-        else:  # text of the sanitised HTML: already escaped, and a duration holds nothing to escape
+        else:  # text of the sanitised HTML: already escaped; a duration or date-time holds nothing to escape
             parts.append(token.sub(lambda match: str(show(match.group(1))), piece))
     return Markup("".join(parts))
 

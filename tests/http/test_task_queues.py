@@ -100,8 +100,12 @@ def test_the_lists_filter_by_process(desk: Desk):
 
 
 def test_the_inbox_tabs_and_home_count_what_the_lists_show(desk: Desk, app: Any):
+    """The pages' group queue leaves out what waits on the user by name: mona's approval is under
+    Mine only (it used to be counted twice, once under a group queue), though the API's list of
+    everything she may pick up still holds it."""
     _number, approval = order_laptop(desk)
-    for who, expected in {"mona": {"mine": 1, "queue": 1}, "lena": {"mine": 0, "queue": 0}}.items():
+    assert listed(desk, "mona", mine=False) == [approval]
+    for who, expected in {"mona": {"mine": 1, "queue": 0}, "lena": {"mine": 0, "queue": 0}}.items():
         web = WebClient(app.test_client())
         web.login(who)
         for tab in ("mine", "queue"):

@@ -165,3 +165,20 @@ def test_only_whole_durations_from_the_tasks_data_are_worded(app):
         shown = str(durations_in_words(rendered, data))
     assert shown.startswith('<p>Wait <data value="PT4H" title="PT4H">4 hours</data>, not P3D; see /docs/PT4H and XPT4H-2.</p>')
     assert shown.endswith("<pre><code>timer = PT4H</code></pre>")
+
+
+def test_date_times_from_the_tasks_data_are_shown_as_the_record_page_shows_them(app):
+    """A change's instructions said "Planned: 2026-12-05T10:00:00Z to ..." while the same page
+    showed "12/5/26, 10:00 AM"; a date-time written into the text by hand stays as written."""
+    from app.web.labels import show
+    from app.web.views import durations_in_words
+
+    data = {"planned_start": "2026-12-05T10:00:00Z", "planned_end": "2026-12-05T12:00:00Z", "day": "2026-12-05"}
+    rendered = ("<p>Planned: 2026-12-05T10:00:00Z to 2026-12-05T12:00:00Z.</p>"
+                "<p>Freeze from 2026-12-24T00:00:00Z; window day 2026-12-05.</p><pre><code>2026-12-05T10:00:00Z</code></pre>")
+    with app.test_request_context("/"):
+        shown = str(durations_in_words(rendered, data))
+        start, end, day = (str(show(data[k])) for k in ("planned_start", "planned_end", "day"))
+    assert start.startswith('<time datetime="2026-12-05T10:00:00Z">') and "2026-12-05T10" not in start.split(">", 1)[1]
+    assert shown == (f"<p>Planned: {start} to {end}.</p><p>Freeze from 2026-12-24T00:00:00Z; window day {day}.</p>"
+                     "<pre><code>2026-12-05T10:00:00Z</code></pre>")
