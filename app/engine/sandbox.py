@@ -64,15 +64,43 @@ the budget compares ``getrusage(RUSAGE_SELF).ru_maxrss`` with a baseline taken a
 the call, at least every 10 ms of script time and after every 16 MiB of guarded allocations, and
 raises ``ScriptLimitExceeded(kind='memory')`` past ``memory_limit_mb``.
 
+Regular expressions: ``re_match``/``re_search``/``re_sub`` take patterns in Python ``re`` syntax
+(checked with ``re``, so what ``re`` refuses raises ``re.error`` as before) and match with the
+``regex`` package, which releases the GIL while matching and accepts a timeout.  The timeout is what
+is left of the script's time budget; a match that runs out ends the script like the time limit does
+(``ScriptLimitExceeded(kind='time')``, sticky like every breach).  Outside a budgeted call the
+helpers allow 2 s.  An expression that names a ``re_*`` helper is always run budgeted, even without
+loops (a gateway condition or DMN cell is often a single call).  When a pattern is first compiled
+(and, for form patterns, at deploy time) :func:`backtracking_problem` refuses the classic
+exponential shapes: nested unbounded quantifiers (``(a+)+``) and alternations inside an unbounded
+repeat whose alternatives can match the same text (``(a|a)*``, ``(\\d|\\d\\d)*``, ``(a|ab)*c``).
+``regex``-only syntax that ``re`` reads differently is neutralised: a ``{`` that is no repeat for
+``re`` is escaped (``regex`` would read ``a{e<=1}`` as fuzzy matching), a POSIX class in a set
+(``[[:digit:]]``) raises ``re.error``.  Compiled patterns are cached (256).
+
 Remaining gaps (honest list; run engine steps in a worker process with rlimits as the backstop)
 --------------------------------------------------------------------------------------------
 * Cooperative limits only see Python-level progress.  One long C-level operation cannot be
-  interrupted: regular-expression backtracking (nested unbounded quantifiers such as ``(a+)+`` are
-  refused, but alternation-based patterns like ``(a|a)*`` and polynomial ones are not detected),
-  ``==``/``hash``/``sorted`` over structures built by heavy sharing (``t = (t, t)`` sixty times makes
-  a comparison take 2**60 steps), big C loops such as ``sorted(range(10**7))`` (bounded, ~seconds).
-* Hashing a tuple nested ~10**5 levels deep (``t = (t,)`` in a loop, then ``{t}``) overflows the C
-  stack and kills the interpreter on CPython 3.11; nothing in-process prevents that.
+  interrupted: ``==``/``hash``/``sorted`` over structures built by heavy sharing (``t = (t, t)``
+  sixty times makes a comparison take 2**60 steps) and big C loops such as
+  ``sorted(range(10**7))`` (bounded, ~seconds) still run to their end.
+* Regular-expression backtracking is no longer unbounded but the bound is ``regex``'s: its timeout
+  counts *process CPU time* (all threads), not wall-clock time, so on a CPU-starved machine a
+  catastrophic match can take a few times the remaining budget in wall time (the GIL is released
+  meanwhile, so other requests keep being served).  Polynomial shapes the static check lets
+  through for scripts (``^(.*?,){11}P``, ``(?:a{1,2}){1,60}c``) simply run into that timeout.
+* ``regex`` is ``re``-compatible in syntax, not in every character class: its ``\\w``/``\\b``
+  follow Unicode's word definition (combining marks are word characters; superscript digits and
+  vulgar fractions such as ``²``/``½`` are not, unlike ``re``), its ``\\s`` leaves out
+  ``\\x1c``-``\\x1f`` and its ``\\d`` uses its own Unicode tables (about 110 recent digits differ).
+  ASCII and precomposed (NFC) text match as with ``re``.
+* Hashing a tuple nested ~10**5 levels deep (``t = (t,)`` in a loop, then ``{t}``)
+  recurses in C and overflows a normal 8 MiB C stack (SIGSEGV, the whole process dies) on CPython
+  3.11.  The engine contains it: ``WorkflowRun`` runs every engine step through
+  :func:`app.engine.deep_stack.call_deep`, on a thread with a stack of at least 1 GiB (four times
+  the script memory limit), and the memory limit stops a script before it can build a
+  structure that deep.  Code that calls :class:`RestrictedEnvironment` directly, outside the
+  engine, must do the same (``call_deep``); nothing in this module prevents the crash by itself.
 * ``ru_maxrss`` is the process *peak*: if the process already peaked higher before the script, the
   script may use up to that headroom unnoticed; in a threaded server, allocations by other threads
   during the call count against the script (false positives are possible, escapes are not).
@@ -114,6 +142,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from types import CodeType, ModuleType
 from typing import Any, NamedTuple, NoReturn, cast
 
+import regex as _regex_module
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer, copy_locations
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
@@ -1124,68 +1153,259 @@ class _MathHelpers:
         return "<script helper math: floor, ceil, sqrt, fabs, trunc, isclose, pi, e, inf>"
 
 
-def _load_regex_internals() -> tuple[Any, Any] | None:
-    # The pattern parser is private (re._parser since 3.11, sre_parse before); without it the
-    # nested-quantifier check is skipped and only the length bounds apply.
+def _load_regex_internals() -> tuple[Any, Any, Any] | None:
+    # The pattern parser and compiler are private (re._parser/re._compiler since 3.11, sre_parse
+    # before); without them the backtracking check is skipped and only the length bounds and the
+    # matching timeout apply.
     try:
-        return importlib.import_module("re._parser"), importlib.import_module("re._constants")
+        return (
+            importlib.import_module("re._parser"),
+            importlib.import_module("re._constants"),
+            importlib.import_module("re._compiler"),
+        )
     except ImportError:  # pragma: no cover - other Python versions
         return None
 
 
 _REGEX_INTERNALS = _load_regex_internals()
 
+#: Characters every first-character comparison tries, besides those the pattern names: all of
+#: Latin-1 and a few representatives of Unicode categories (digit, letter, space, case oddities).
+_PROBE_CHARS = "".join(map(chr, range(256))) + "\u0660\u0394\u03c9\u0431\u2003\u3000\u4e00\u017f\u212a\U0001f600"
+
+_NESTED_REPEAT = (
+    "has a repeat inside a repeat (like '(a+)+'), which can take exponential time; rewrite it "
+    "without nested quantifiers"
+)
+_OVERLAPPING_BRANCHES = (
+    "has an alternation inside a repeat whose alternatives can match the same text (like "
+    "'(a|a)*', '(\\d|\\d\\d)*' or '(a|ab)*'), which can take exponential time; make the "
+    "alternatives start with different characters (e.g. '(ab?)*' instead of '(a|ab)*')"
+)
+
+
+class _FirstChars:
+    """Which characters sub-patterns can start with, approximately (for the overlap check): each
+    single-character item (literal, set, ``.``) is compiled on its own and tried on probes."""
+
+    def __init__(self, parser: Any, constants: Any, compiler: Any, state: Any) -> None:
+        self.parser = parser
+        self.c = constants
+        self.compiler = compiler
+        self.state = state
+        self.repeats = {
+            op for op in (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None))
+            if op is not None
+        }
+        self.single = {constants.LITERAL, constants.NOT_LITERAL, constants.IN, constants.ANY}
+        self.zero_width = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
+        self._compiled: dict[tuple[str, int], Any] = {}
+
+    def first(self, items: Any, flags: int) -> tuple[list[tuple[Any, int]], bool]:
+        """(single-character items, with their flags, that can come first; whether ``items``
+        can match the empty string).  An item it does not understand counts as "any character"."""
+        atoms: list[tuple[Any, int]] = []
+        for op, av in items:
+            if op in self.single:
+                atoms.append(((op, av), flags))
+                return atoms, False
+            if op in self.zero_width:
+                continue
+            nullable = True
+            if op == self.c.SUBPATTERN:
+                inner, nullable = self.first(av[3], (flags | av[1]) & ~av[2])
+            elif op in self.repeats:
+                inner, nullable = self.first(av[2], flags)
+                nullable = nullable or av[0] == 0
+            elif op == getattr(self.c, "ATOMIC_GROUP", None):
+                inner, nullable = self.first(av, flags)
+            elif op == self.c.BRANCH:
+                inner, nullable = [], False
+                for branch in av[1]:
+                    more, empty = self.first(branch, flags)
+                    inner.extend(more)
+                    nullable = nullable or empty
+            else:  # back references, conditionals: anything, possibly nothing
+                inner = [((self.c.ANY, None), flags | 16)]  # 16: re.DOTALL
+            atoms.extend(inner)
+            if not nullable:
+                return atoms, False
+        return atoms, True
+
+    def any_overlap(self, starts: list[list[tuple[Any, int]]]) -> bool:
+        """Whether two of ``starts`` (first items of alternatives) accept a common character."""
+        probes = set(_PROBE_CHARS)
+        for atoms in starts:
+            for (op, av), _flags in atoms:
+                codes = [av] if op in (self.c.LITERAL, self.c.NOT_LITERAL) else []
+                if op == self.c.IN:
+                    for sop, sav in av:
+                        if sop == self.c.LITERAL:
+                            codes.append(sav)
+                        elif sop == self.c.RANGE:
+                            codes.extend(sav)
+                for code in codes:
+                    ch = chr(code)
+                    probes.update(c for c in (ch, ch.lower(), ch.upper(), ch.swapcase()) if len(c) == 1)
+        taken: set[str] = set()
+        for atoms in starts:
+            # a case-sensitive literal accepts just itself; everything else is tried on the probes
+            hits = {chr(av) for (op, av), flags in atoms
+                    if op == self.c.LITERAL and not (flags | self.state.flags) & re.IGNORECASE}
+            matchers = [self._matcher(item, flags) for item, flags in atoms
+                        if item[0] != self.c.LITERAL or (flags | self.state.flags) & re.IGNORECASE]
+            if matchers:
+                hits.update(p for p in probes if any(m.fullmatch(p) for m in matchers))
+            if hits & taken:
+                return True
+            taken |= hits
+        return False
+
+    def _matcher(self, item: Any, flags: int) -> Any:
+        key = (repr(item), flags)
+        found = self._compiled.get(key)
+        if found is None:
+            sub = self.parser.SubPattern(self.state, [item])
+            found = self._compiled[key] = self.compiler.compile(sub, flags | self.state.flags)
+        return found
+
 
 def backtracking_problem(pattern: str, outer_limit: int = 64) -> str | None:
-    """Why ``pattern`` may backtrack catastrophically, or None: an unbounded repeat (one allowing
-    more than 64 rounds) inside a repeat allowing more than ``outer_limit`` rounds. Scripts use
-    64 (refusing ``(a+)+``, ``(\\w+\\s?)*``); form patterns, matched on every submission, use 1,
-    which also refuses polynomial shapes such as ``(.*a){20}``. Alternation-based patterns
-    (``(a|a)*``) are not detected. A pattern that does not parse is left to ``re.compile``."""
+    """Why ``pattern`` may backtrack catastrophically, or None.
+
+    Two shapes count, each inside a repeat allowing more than ``outer_limit`` rounds:
+
+    * an unbounded repeat (one allowing more than 64 rounds): ``(a+)+``, ``(\\w+\\s?)*``;
+    * an alternation whose alternatives can match the same text: two alternatives that can start
+      with the same character or can both match nothing (``(ab|[a-c]d)*``, ``(a?|b?)*``), or one that
+      can match nothing after a start the alternatives share (``(a|ab)*c``, ``(\\d|\\d\\d)*``:
+      Python's parser factors the common start out, leaving an empty alternative).
+
+    Scripts use 64; form patterns, matched on every submission, use 1, which also refuses
+    polynomial shapes such as ``(.*a){20}``. A pattern that does not parse is left to the
+    compiler. Returns a phrase to follow "the pattern ..." / "regular expression ..."."""
     if _REGEX_INTERNALS is None:  # pragma: no cover
         return None
-    parser, constants = _REGEX_INTERNALS
+    parser, constants, compiler = _REGEX_INTERNALS
     try:
         tree = parser.parse(pattern)
     except Exception:
         return None
     repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None))
+    firsts = _FirstChars(parser, constants, compiler, tree.state)
 
-    def children(av: Any) -> Iterator[Any]:
+    def children(av: Any) -> Iterator[tuple[Any, int]]:
         if isinstance(av, parser.SubPattern):
-            yield av
+            yield av, 0
         elif isinstance(av, (tuple, list)):
             for item in av:
                 yield from children(item)
 
-    stack: list[tuple[Any, bool]] = [(tree, False)]
+    def branches_overlap(branches: list[Any], after_shared_start: bool, flags: int) -> bool:
+        try:
+            starts = [firsts.first(branch, flags) for branch in branches]
+        except RecursionError:  # nested too deeply to look into: do not take the risk
+            return True
+        empties = sum(1 for _atoms, empty in starts if empty)
+        if empties >= 2 or (empties and after_shared_start):
+            return True
+        return firsts.any_overlap([atoms for atoms, _empty in starts])
+
+    stack: list[tuple[Any, bool, int]] = [(tree, False, tree.state.flags)]
     while stack:
-        sub, inside_repeat = stack.pop()
-        for op, av in sub:
+        sub, inside_repeat, flags = stack.pop()
+        for index, (op, av) in enumerate(sub):
             is_repeat = op in repeats and op is not None
             if is_repeat and av[1] > 64 and inside_repeat:
-                return ("has a repeat inside a repeat (like '(a+)+'), which can take exponential "
-                        "time; rewrite it without nested quantifiers")
-            for child in children(av):
-                stack.append((child, inside_repeat or (is_repeat and av[1] > outer_limit)))
+                return _NESTED_REPEAT
+            if op == constants.BRANCH and inside_repeat and branches_overlap(av[1], index > 0, flags):
+                return _OVERLAPPING_BRANCHES
+            inner_flags = (flags | av[1]) & ~av[2] if op == constants.SUBPATTERN else flags
+            for child, _ in children(av):
+                stack.append((child, inside_repeat or (is_repeat and av[1] > outer_limit), inner_flags))
     return None
 
 
 def _refuse_backtracking(pattern: str) -> None:
-    """Refuse patterns with an unbounded repeat inside another one (``(a+)+``, ``(\\w+\\s?)*``):
-    the classic exponential-backtracking shape, which C-level matching can not be stopped in."""
+    """Refuse the classic exponential-backtracking shapes (:func:`backtracking_problem`) when a
+    pattern is first compiled; the matching timeout bounds whatever the check misses."""
     problem = backtracking_problem(pattern)
     if problem is not None:
         raise ScriptRuleViolation(f"regular expression {problem}")
 
 
+#: Unescaped '{' that ``re`` reads as a repeat ('{2}', '{1,3}', '{,4}', '{2,}'); any other '{' is a
+#: literal for ``re`` but may open a fuzzy-matching constraint (``a{e<=1}``) for ``regex``.
+_RE_REPEAT_BRACE = re.compile(r"\{(?!\})\d*(?:,\d*)?\}")
+#: A POSIX class inside a set ('[[:digit:]]'): ``regex`` reads it as a class, ``re`` as characters.
+_POSIX_CLASS = re.compile(r"\[[^\]]*\[:\^?\w+:\]")
+_ESCAPE_PAIR = re.compile(r"\\N\{[^}]*\}|\\.", re.S)
+
+
+def _regex_syntax(pattern: str) -> str:
+    """``pattern`` (already accepted by ``re``) as ``regex`` must read it to match what ``re``
+    would: '{' that is no repeat becomes '\\{'.  Raises re.error for a POSIX class in a set."""
+    if _POSIX_CLASS.search(_ESCAPE_PAIR.sub("", pattern)):
+        raise re.error("POSIX classes such as '[[:digit:]]' are not supported; use '\\d', '\\s', '[a-z]' ...")
+    if "{" not in pattern:
+        return pattern
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        escape = _ESCAPE_PAIR.match(pattern, i)
+        if escape:
+            out.append(escape.group())
+            i = escape.end()
+            continue
+        ch = pattern[i]
+        out.append("\\{" if ch == "{" and not _RE_REPEAT_BRACE.match(pattern, i) else ch)
+        i += 1
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=256)
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
+def _compile_pattern(pattern: str) -> Any:
+    """The compiled ``regex`` pattern (matched with a timeout) for ``pattern`` in ``re`` syntax.
+
+    Raises ScriptRuleViolation for a backtracking shape, re.error for what ``re`` refuses."""
     _refuse_backtracking(pattern)
-    return re.compile(pattern)
+    translated = _regex_syntax(pattern)
+    re.compile(pattern)  # the syntax (and its errors) scripts get is that of ``re``
+    return _regex_module.compile(translated)
 
 
-def _regex(pattern: Any, subject: Any) -> tuple[re.Pattern[str], str]:
+#: Matching timeout when no script budget is active (helpers called outside a budgeted call).
+_UNBUDGETED_REGEX_SECONDS = 2.0
+
+
+def _regex_deadline() -> tuple[_Budget | None, float]:
+    """(active budget, seconds left for one match): what the running script has left of its time
+    limit, or :data:`_UNBUDGETED_REGEX_SECONDS` outside a budgeted call.  Raises the time limit
+    if nothing is left."""
+    budget = _ACTIVE_BUDGET.get()
+    if budget is None:
+        return None, _UNBUDGETED_REGEX_SECONDS
+    if budget.tripped is not None:
+        raise budget.exception()
+    remaining = budget.deadline - time.monotonic()
+    if remaining <= 0:
+        budget.trip("time", budget.time_limit, f"script exceeded its time limit of {budget.time_limit:g} s")
+    # a floor, so a nearly spent budget still lets a trivial match finish (the tick trips next)
+    return budget, max(remaining, 0.001)
+
+
+def _regex_timed_out(budget: _Budget | None, timeout: float) -> NoReturn:
+    """A match ran out of time: the script's time limit (sticky, like any budget breach)."""
+    if budget is not None:
+        budget.trip(
+            "time",
+            budget.time_limit,
+            f"script exceeded its time limit of {budget.time_limit:g} s (in a regular expression match)",
+        )
+    raise ScriptLimitExceeded("time", timeout, f"regular expression match exceeded {timeout:g} s")
+
+
+def _regex(pattern: Any, subject: Any) -> tuple[Any, str]:
     if not isinstance(pattern, str) or not isinstance(subject, str):
         raise TypeError("pattern and string must be strings")
     if len(pattern) > MAX_REGEX_PATTERN:
@@ -1196,11 +1416,11 @@ def _regex(pattern: Any, subject: Any) -> tuple[re.Pattern[str], str]:
 
 
 class RegexMatch:
-    """Result of ``re_match``/``re_search``: the read-only part of ``re.Match``."""
+    """Result of ``re_match``/``re_search``: the read-only part of a match object."""
 
     __slots__ = ("_match",)
 
-    def __init__(self, match: re.Match[str]) -> None:
+    def __init__(self, match: Any) -> None:
         self._match = match
 
     def group(self, *groups: int | str) -> Any:
@@ -1234,14 +1454,22 @@ class RegexMatch:
 def re_match(pattern: str, string: str) -> RegexMatch | None:
     """``re.match``: match at the start of ``string``; ``None`` if it does not match."""
     rx, subject = _regex(pattern, string)
-    found = rx.match(subject)
+    budget, timeout = _regex_deadline()
+    try:
+        found = rx.match(subject, timeout=timeout)
+    except TimeoutError:
+        _regex_timed_out(budget, timeout)
     return RegexMatch(found) if found else None
 
 
 def re_search(pattern: str, string: str) -> RegexMatch | None:
     """``re.search``: first match anywhere in ``string``; ``None`` if none."""
     rx, subject = _regex(pattern, string)
-    found = rx.search(subject)
+    budget, timeout = _regex_deadline()
+    try:
+        found = rx.search(subject, timeout=timeout)
+    except TimeoutError:
+        _regex_timed_out(budget, timeout)
     return RegexMatch(found) if found else None
 
 
@@ -1254,18 +1482,23 @@ def re_sub(pattern: str, repl: str, string: str, count: int = 0) -> str:
     pieces: list[str] = []
     total = 0
     last = 0
-    for done, found in enumerate(rx.finditer(subject)):
-        if count and done >= count:
-            break
-        if not done & 0x3FF:
-            _tick_active()
-        chunk = repl if literal else found.expand(repl)
-        pieces.append(subject[last : found.start()])
-        pieces.append(chunk)
-        total += found.start() - last + len(chunk)
-        if total > MAX_TEXT_LENGTH:
-            _refuse(MAX_TEXT_LENGTH, f"re_sub would produce more than {MAX_TEXT_LENGTH} characters")
-        last = found.end()
+    budget, timeout = _regex_deadline()
+    try:
+        # the timeout covers the whole iteration (it runs from the creation of the iterator)
+        for done, found in enumerate(rx.finditer(subject, timeout=timeout)):
+            if count and done >= count:
+                break
+            if not done & 0x3FF:
+                _tick_active()
+            chunk = repl if literal else found.expand(repl)
+            pieces.append(subject[last : found.start()])
+            pieces.append(chunk)
+            total += found.start() - last + len(chunk)
+            if total > MAX_TEXT_LENGTH:
+                _refuse(MAX_TEXT_LENGTH, f"re_sub would produce more than {MAX_TEXT_LENGTH} characters")
+            last = found.end()
+    except TimeoutError:
+        _regex_timed_out(budget, timeout)
     pieces.append(subject[last:])
     return "".join(pieces)
 
@@ -1683,6 +1916,9 @@ class _SandboxTransformer(RestrictingNodeTransformer):
         return _call("_fjoin_", parts, node)
 
 
+_REGEX_HELPER_NAMES = frozenset({"re_match", "re_search", "re_sub"})
+
+
 class _Compiled(NamedTuple):
     code: CodeType
     needs_budget: bool
@@ -1727,7 +1963,10 @@ def _compile_cached(source: str, mode: str, filename: str) -> _Compiled | _Refus
             return _Refusal(found.group(2), int(found.group(1)), None)
         return _Refusal(builtins.str(first), None, None)
     assert result.code is not None
-    return _Compiled(result.code, _BUDGET in result.used_names)
+    # The regex helpers match with a timeout taken from the budget: an expression naming one
+    # runs budgeted even without loops (a DMN cell such as re_match(p, x) is one call).
+    uses = result.used_names
+    return _Compiled(result.code, _BUDGET in uses or not _REGEX_HELPER_NAMES.isdisjoint(uses))
 
 
 def _compile(source: Any, mode: str, filename: str = "<string>") -> _Compiled:
