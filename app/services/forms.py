@@ -16,7 +16,7 @@ single place that understands them:
 * :func:`validate_start_data` - the same for the data a process is started with, against the
   process's start form.
 * :func:`render_instructions` - ``instructionsForEndUser``: sandboxed Jinja2, then Markdown, then an
-  HTML sanitiser.
+  HTML sanitiser (app/services/instructions.py; re-exported here).
 
 Supported subset: ``type`` object (root and nested), string, number, integer, boolean, array (of
 scalar items, typically a multi-select); ``enum``; ``oneOf``/``anyOf`` lists of
@@ -57,28 +57,28 @@ Nothing here imports Flask: errors are :class:`app.errors.ValidationFailed`.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import contextvars
 import copy
 import datetime as dt
 import difflib
-import html
 import json
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 # jsonschema ships no type stubs in this environment (types-jsonschema is not a dependency).
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
-import nh3
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context, TemplateReference
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markdown_it import MarkdownIt
+import regex
 
 from app.engine import backtracking_problem
 from app.errors import ValidationFailed
+
+from .instructions import render_instructions
 
 logger = logging.getLogger(__name__)
 
@@ -507,6 +507,84 @@ def _build_format_checker() -> jsonschema.FormatChecker:
 
 _FORMAT_CHECKER: Final = _build_format_checker()
 
+
+# --------------------------------------------------------------------------------------------
+# Patterns (matched with the ``regex`` package, under a time limit)
+# --------------------------------------------------------------------------------------------
+
+#: Longest one ``pattern`` may take to match one value. A form's patterns (codes, user names,
+#: durations) match a value of a few hundred characters in microseconds, so a thousand times that is
+#: still far from a false alarm on a loaded server, while a catastrophic pattern stops the (single
+#: threaded) worker for at most this long per value.
+PATTERN_TIMEOUT_SECONDS: Final = 0.1
+#: All the pattern matching of one validation (a list field matches each item, a form has several
+#: fields): once spent, the patterns still to match count as timed out.
+PATTERN_BUDGET_SECONDS: Final = 0.25
+_PATTERN_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("form_pattern_deadline",
+                                                                                 default=None)
+
+
+class _PatternTimedOut(jsonschema.ValidationError):
+    """A ``pattern`` whose match was stopped by :data:`PATTERN_TIMEOUT_SECONDS`."""
+
+
+@contextlib.contextmanager
+def _pattern_budget() -> Iterator[None]:
+    """Limit the pattern matching of one validation to :data:`PATTERN_BUDGET_SECONDS` (the outermost wins)."""
+    if _PATTERN_DEADLINE.get() is not None:
+        yield
+        return
+    token = _PATTERN_DEADLINE.set(time.monotonic() + PATTERN_BUDGET_SECONDS)
+    try:
+        yield
+    finally:
+        _PATTERN_DEADLINE.reset(token)
+
+
+@lru_cache(maxsize=512)
+def _compiled_pattern(pattern: str) -> Any:
+    try:
+        return regex.compile(pattern)
+    except regex.error:
+        # Deploys check patterns with ``re``; the few that only ``re`` reads (none shipped) are
+        # matched as before, by ``re`` (the deploy-time backtracking check still applies to them).
+        return re.compile(pattern)
+
+
+def _pattern_search(pattern: str, text: str) -> bool | None:
+    """Whether ``pattern`` matches somewhere in ``text`` (JSON Schema semantics); None when the
+    match ran out of time."""
+    timeout = PATTERN_TIMEOUT_SECONDS
+    deadline = _PATTERN_DEADLINE.get()
+    if deadline is not None:
+        timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            return None
+    compiled = _compiled_pattern(pattern)
+    if not isinstance(compiled, regex.Pattern):
+        return compiled.search(text) is not None
+    try:
+        return compiled.search(text, timeout=timeout) is not None
+    except TimeoutError:
+        return None
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+                     ) -> Iterator[jsonschema.ValidationError]:
+    if not validator.is_type(instance, "string"):
+        return
+    found = _pattern_search(pattern, instance)
+    if found is None:
+        yield _PatternTimedOut(f"{instance!r} could not be matched against {pattern!r} in time")
+    elif not found:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: JSON Schema 2020-12 whose ``pattern`` is matched by :func:`_pattern_search` (Python's ``re``,
+#: jsonschema's default, has no time limit: one crafted value could stop the server for minutes).
+_FormValidator: Final = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                                     {"pattern": _pattern_keyword})
+
 _FORMAT_MESSAGES: Final[Mapping[str, str]] = {
     "date": "must be a date (YYYY-MM-DD)",
     "date-time": "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)",
@@ -929,7 +1007,7 @@ def _check_condition(holder: Mapping[str, Any], pointer: str, properties: Mappin
 
 
 def _check_default(node: Mapping[str, Any], pointer: str) -> None:
-    validator = jsonschema.Draft202012Validator(dict(node), format_checker=_FORMAT_CHECKER)
+    validator = _FormValidator(dict(node), format_checker=_FORMAT_CHECKER)
     for error in validator.iter_errors(node["default"]):
         field, message = next(_translate_error(error), (FORM_ERROR_KEY, "is invalid"))
         subject = "the default value" if field == FORM_ERROR_KEY else f"the default value's {field!r}"
@@ -1302,6 +1380,7 @@ _TRUE_TEXT: Final = frozenset({"true", "on", "yes", "1"})
 _FALSE_TEXT: Final = frozenset({"false", "off", "no", "0"})
 
 
+@_pattern_budget()
 def validate_submission(
     schema: dict[str, Any],
     ui_schema: dict[str, Any] | None,
@@ -1400,7 +1479,7 @@ def validate_submission(
     # Conditions are left out of the schema the validator sees: they were checked just above,
     # with messages that say which answer made the field required.
     validation_schema = _without_read_only(resolved, ui)
-    validator = jsonschema.Draft202012Validator(validation_schema, format_checker=_FORMAT_CHECKER)
+    validator = _FormValidator(validation_schema, format_checker=_FORMAT_CHECKER)
 
     for error in validator.iter_errors(_without_cleared(cleaned)):
         for field, message in _translate_error(error):
@@ -1440,7 +1519,7 @@ def _list_items(text: str, item: Mapping[str, Any]) -> list[str]:
     """The items of a free list written as one text: separated by line breaks, commas or
     semicolons, and by spaces where an item cannot hold them (a piece the item refuses whose words
     it all accepts: ``"INC-000001 INC-000002"`` is two numbers, ``"Call the vendor"`` stays one)."""
-    validator = jsonschema.Draft202012Validator(dict(item), format_checker=_FORMAT_CHECKER)
+    validator = _FormValidator(dict(item), format_checker=_FORMAT_CHECKER)
     found: list[str] = []
     for piece in _LIST_SEPARATORS.split(text):
         piece = piece.strip()
@@ -1452,6 +1531,7 @@ def _list_items(text: str, item: Mapping[str, Any]) -> list[str]:
     return found
 
 
+@_pattern_budget()
 def validate_start_data(schema: dict[str, Any], ui_schema: dict[str, Any] | None, data: Mapping[str, Any], *,
                         today: dt.date | None = None, known_users: KnownUsers | None = None,
                         now: dt.datetime | None = None, submitter: str | None = None) -> dict[str, Any]:
@@ -1811,7 +1891,7 @@ def _clean_object(
 
 
 def _accepts(node: Mapping[str, Any], value: Any) -> bool:
-    return bool(jsonschema.Draft202012Validator(dict(node), format_checker=_FORMAT_CHECKER).is_valid(value))
+    return bool(_FormValidator(dict(node), format_checker=_FORMAT_CHECKER).is_valid(value))
 
 
 def _without_cleared(value: Any) -> Any:
@@ -1936,6 +2016,13 @@ def _message_for(error: jsonschema.ValidationError) -> str:
         # The API's text keeps the pattern (what a client must send); a page says the field's
         # own words for it, else that the value is not in the expected format.
         said = error.schema.get("patternMessage") if isinstance(error.schema, Mapping) else None
+        if isinstance(error, _PatternTimedOut):
+            # Same kind for pages (a person reads what the field asks for); the API says why.
+            text = (f"could not be checked against the pattern {value} in time: "
+                    f"send a shorter or simpler value")
+            if isinstance(said, str) and said.strip():
+                return FormMessage(text, "pattern", pattern=str(value), message=said, timed_out=True)
+            return FormMessage(text, "pattern", pattern=str(value), timed_out=True)
         if isinstance(said, str) and said.strip():
             return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value), message=said)
         return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value))
@@ -1984,186 +2071,3 @@ def _translate_error(error: jsonschema.ValidationError) -> Iterator[tuple[str, s
         message = FormMessage(f"each item {message}", "each_item", item=message)
     yield ".".join(names) or FORM_ERROR_KEY, message
 
-
-# --------------------------------------------------------------------------------------------
-# Instructions (instructionsForEndUser)
-# --------------------------------------------------------------------------------------------
-
-# Filters that only transform values. Excluded on purpose: ones that can build huge strings from a
-# small template (center, indent, format, wordwrap, replace), ones that reach into objects by name
-# (attr, map, select/reject*attr) and markup helpers that make no sense before Markdown.
-_SAFE_FILTERS: Final = frozenset(
-    {
-        "abs",
-        "capitalize",
-        "count",
-        "d",
-        "default",
-        "dictsort",
-        "first",
-        "float",
-        "int",
-        "join",
-        "last",
-        "length",
-        "list",
-        "lower",
-        "max",
-        "min",
-        "reverse",
-        "round",
-        "sort",
-        "string",
-        "sum",
-        "title",
-        "trim",
-        "truncate",
-        "unique",
-        "upper",
-        "wordcount",
-    }
-)
-_MAX_SEQUENCE_PRODUCT: Final = 100_000
-_MAX_EXPONENT: Final = 100
-_MAX_RENDERED_CHARS: Final = 200_000
-
-
-class _InstructionsEnvironment(ImmutableSandboxedEnvironment):
-    """Sandbox that fails loudly on unsafe access and refuses memory bombs via ``*``/``**``."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # Jinja only flags dunders that exist on the object; a missing one (``{{ d.__dict__ }}``
-        # on a dict) silently falls back to item lookup. Treat every dunder as an escape attempt.
-        if attribute.startswith("__"):
-            raise SecurityError(f"access to attribute {attribute!r} is not allowed")
-        return super().getattr(obj, attribute)
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # Jinja's default returns an Undefined that renders as "" under ChainableUndefined, which
-        # would hide an escape attempt; raising makes it visible (logged + error notice).
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and _is_number(right) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for sequence, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, (str, list, tuple))
-                    and isinstance(count, int)
-                    and len(sequence) * count > _MAX_SEQUENCE_PRODUCT
-                ):
-                    raise SecurityError("repetition too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _finalize(value: Any) -> Any:
-    # Only data should print: None as nothing, and no reprs of template internals, methods or
-    # classes (e.g. "{{ self }}" or "{{ items.append }}"), which tell a reader nothing useful.
-    if value is None or isinstance(value, (TemplateReference, type)) or callable(value):
-        return ""
-    return value
-
-
-def _build_environment() -> _InstructionsEnvironment:
-    env = _InstructionsEnvironment(autoescape=False, undefined=ChainableUndefined, finalize=_finalize)
-    # Only task data is visible: drop range/dict/lipsum/cycler/joiner/namespace.
-    env.globals.clear()
-    env.filters = {name: func for name, func in env.filters.items() if name in _SAFE_FILTERS}
-    return env
-
-
-_ENVIRONMENT: Final = _build_environment()
-# Raw HTML off: anything tag-like (from the template or from task data) is shown as text.
-_MARKDOWN: Final = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-_SANITIZER: Final = nh3.Cleaner(
-    tags={
-        "a",
-        "p",
-        "br",
-        "hr",
-        "strong",
-        "em",
-        "b",
-        "i",
-        "s",
-        "del",
-        "code",
-        "pre",
-        "blockquote",
-        "ul",
-        "ol",
-        "li",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "table",
-        "thead",
-        "tbody",
-        "tr",
-        "th",
-        "td",
-    },
-    clean_content_tags={"script", "style"},
-    attributes={"a": {"href", "title"}, "ol": {"start"}},
-    url_schemes={"http", "https", "mailto"},
-    link_rel="noopener noreferrer nofollow",
-)
-
-
-def _error_notice(text: str) -> str:
-    return f'<p class="instructions-error">{html.escape(text)}</p>'
-
-
-def render_instructions(template: str | None, task_data: Mapping[str, Any]) -> str:
-    """Render a task's ``instructionsForEndUser`` to safe HTML.
-
-    Steps: the text is a Jinja2 template rendered in a hardened
-    :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` (autoescape off - escaping happens in the
-    Markdown step) that sees only the task data's string keys: no globals, a short list of pure
-    filters, unknown names (``{{ config }}``, ``{{ a.b.c }}``) render as empty, ``None``/methods/
-    ``{{ self }}`` render as empty, attribute access to private or unsafe members is an error. The
-    result is Markdown rendered by markdown-it-py (CommonMark + tables + strikethrough, raw HTML
-    off, so ``<script>`` shows as text), then sanitised with nh3: basic formatting tags only, links
-    restricted to http/https/mailto (or relative), no scripts, styles or ``on*`` attributes.
-
-    Never raises for a bad template: syntax errors, sandbox ``SecurityError`` and runtime errors are
-    logged (warning) and an escaped ``<p class="instructions-error">`` notice is returned instead,
-    without any data from the failed render. ``None`` or ``""`` gives ``""``.
-    """
-    if not template:
-        return ""
-    context = {key: value for key, value in task_data.items() if isinstance(key, str)}
-    try:
-        text = _ENVIRONMENT.from_string(template).render(context)
-    except TemplateSyntaxError as exc:
-        logger.warning("instructions template syntax error on line %s: %s", exc.lineno, exc.message)
-        return _error_notice(
-            f"The instructions could not be displayed: template syntax error on line {exc.lineno}: {exc.message}"
-        )
-    except SecurityError as exc:
-        logger.warning("instructions template blocked by the sandbox: %s", exc)
-        return _error_notice(
-            "The instructions could not be displayed: the template uses an operation that is not allowed."
-        )
-    except (
-        TemplateError,
-        ArithmeticError,
-        LookupError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        RecursionError,
-    ) as exc:
-        # Instructions are advisory: a broken template must not make the task unusable.
-        logger.warning("instructions template failed to render: %s: %s", type(exc).__name__, exc)
-        return _error_notice("The instructions could not be displayed: the template failed to render.")
-    if len(text) > _MAX_RENDERED_CHARS:
-        logger.warning("instructions template rendered %d characters; refused", len(text))
-        return _error_notice("The instructions could not be displayed: they are too long.")
-    return _SANITIZER.clean(_MARKDOWN.render(text))

@@ -41,11 +41,11 @@ from .forms import (
     bidi_control_message,
     checked_start_form,
     form_fields,
-    render_instructions,
     resolve_form,
     validate_start_data,
     validate_submission,
 )
+from .instructions import render_instructions
 from .linked_updates import sent_by_the_platform
 from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
