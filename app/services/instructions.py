@@ -411,6 +411,10 @@ class _InstructionsEnvironment(ImmutableSandboxedEnvironment):
         return _check_built("".join(collected), "the output")
 
 
+#: ASCII punctuation, which CommonMark lets a backslash make literal.
+_MARKDOWN_PUNCTUATION: Final = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def _finalize(value: Any) -> Any:
     # Only data should print: None as nothing, and no reprs of template internals, methods or
     # classes (e.g. "{{ self }}" or "{{ items.append }}"), which tell a reader nothing useful.
@@ -418,7 +422,12 @@ def _finalize(value: Any) -> Any:
         return ""
     if not isinstance(value, str) and _text_size(value) > _MAX_BUILT_LENGTH:
         _too_big("the output")
-    return value
+    if isinstance(value, bool | int | float):
+        return value
+    # A value is text, never Markdown: the template's author writes the formatting; what a
+    # requester typed into a description ("# Urgent", a table, [a link](http://...)) must not
+    # become a heading, a table or a link in an agent's instructions.
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", value if isinstance(value, str) else str(value))
 
 
 def _checked_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:

@@ -1036,11 +1036,15 @@ def test_runtime_error_is_notice() -> None:
     assert ERROR_CLASS in render_instructions("{{ missing() }}", {})
 
 
-def test_task_data_markdown_is_rendered_but_sanitised() -> None:
-    html = render_instructions("{{ body }}", {"body": "**hi** [x](javascript:alert(1)) <b onmouseover=x>y</b>"})
-    assert "<strong>hi</strong>" in html
-    assert 'href="javascript' not in html
-    assert "<b " not in html
+def test_task_data_is_shown_as_text_never_as_markdown() -> None:
+    """What a requester typed must not become a heading, a table or a link in an agent's
+    instructions: only the template's own text is Markdown."""
+    html = render_instructions("**{{ title }}**\n\n{{ body }}", {
+        "title": "VPN *down*", "body": "# Urgent\n| a | b |\n|---|---|\n**hi** [x](http://evil.example/) "
+                                        "[y](javascript:alert(1)) <b onmouseover=x>y</b>"})
+    assert "<strong>VPN *down*</strong>" in html  # the template's bold, the value's stars as typed
+    assert "# Urgent" in html and "**hi** [x](http://evil.example/)" in html
+    assert "<h1>" not in html and "<table>" not in html and "<a " not in html and "<b " not in html
 
 
 def test_include_and_import_are_not_possible() -> None:
