@@ -31,8 +31,9 @@ from app.engine.sandbox import (
 )
 
 TIME_LIMIT = 0.5
-#: Loose on purpose: these are behaviour checks, not benchmarks (CI machines are slow and noisy).
-MAX_ELAPSED = 12.0
+#: Loose on purpose: these are behaviour checks, not benchmarks (CI machines are slow and noisy: a
+#: CI run beside other work once took 12.4 s here).
+MAX_ELAPSED = 60.0
 
 
 @pytest.fixture
@@ -303,13 +304,13 @@ HUGE: dict[str, str] = {
 
 
 @pytest.mark.parametrize("script", list(HUGE.values()), ids=list(HUGE))
-def test_huge_allocations_are_refused_before_allocating(env: RestrictedEnvironment, script: str) -> None:
+def test_huge_allocations_are_refused_before_allocating(script: str) -> None:
+    # A time limit no busy machine reaches: the refusal must be the memory guard's, before allocating.
+    env = RestrictedEnvironment(time_limit=MAX_ELAPSED, memory_limit_mb=256)
     peak_before = _peak_rss_mb()
-    started = time.monotonic()
     with pytest.raises(ScriptLimitExceeded) as info:
         env.execute(script, {})
     assert info.value.kind == "memory"
-    assert time.monotonic() - started < 1.0
     assert _peak_rss_mb() - peak_before < 200
 
 
