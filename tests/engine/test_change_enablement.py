@@ -388,7 +388,8 @@ def test_repeated_resubmissions_keep_the_task_tree_flat(h: Harness):
     for _ in range(4):
         run = h.complete(run, "assess", "mona", ASSESS_LOW)
         run = h.complete(run, "manager_approve", "max", {"approved": False, "approval_comment": "Not yet."})
-        run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit"})
+        run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit",
+                                                 "revision_notes": "Added the missing rollback test."})
         depths.append(max_depth(run))
     assert run.data["revision_count"] == 4
     assert len(set(depths)) == 1, depths
@@ -438,7 +439,8 @@ def test_emergency_change_not_approved_in_time_is_rejected_and_managers_are_told
     assert [t.bpmn_id for t in run.user_tasks()] == ["revise"]
 
     # The requester resubmits it as a normal change: it is assessed like any other.
-    run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit", "change_type": "normal"})
+    run = h.complete(run, "revise", "rita", {"revision_decision": "resubmit", "change_type": "normal",
+                                             "revision_notes": "Not urgent after all: raised as a normal change."})
     assert [t.bpmn_id for t in run.user_tasks()] == ["assess"]
     assert run.data["change_type"] == "normal" and status(run) == "assessment" and run.data["risk"] is None
     assert run.next_timer_at() is None

@@ -60,8 +60,9 @@ def test_web_post_is_what_the_qa_saw():
     run = rejected(h)
     view = h.task(run, "revise")
     schema, ui = h.task_forms(view)
-    clean = validate_submission(schema, ui, {"revision_decision": "resubmit", "implementation_plan": "",
-                                             "planned_end": ""}, view.data, coerce_strings=True, members=members)
+    clean = validate_submission(schema, ui, {"revision_decision": "resubmit", "revision_notes": "Plans detailed.",
+                                             "implementation_plan": "", "planned_end": ""},
+                                view.data, coerce_strings=True, members=members)
     assert clean["implementation_plan"] is None and clean["planned_end"] is None
 
 
@@ -88,8 +89,8 @@ def test_emptied_plans_and_window_keep_the_current_values(h: Harness):
 
 def test_end_left_empty_with_a_start_past_it_moves_the_window_keeping_its_length(h: Harness):
     run = rejected(h)
-    run = post_revise(h, run, {"revision_decision": "resubmit", "planned_start": "2026-03-12T20:00:00Z",
-                               "planned_end": ""})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Moved two days later.",
+                               "planned_start": "2026-03-12T20:00:00Z", "planned_end": ""})
     assert run.data["planned_start"] == "2026-03-12T20:00:00Z"
     assert run.data["planned_end"] == "2026-03-12T22:00:00Z"  # two hours, as before
     assert record(run)["details"]["planned_end"] == "2026-03-12T22:00:00Z"
@@ -97,22 +98,22 @@ def test_end_left_empty_with_a_start_past_it_moves_the_window_keeping_its_length
 
 def test_end_left_empty_with_a_start_inside_the_window_keeps_the_end(h: Harness):
     run = rejected(h)
-    run = post_revise(h, run, {"revision_decision": "resubmit", "planned_start": "2026-03-10T21:00:00Z",
-                               "planned_end": ""})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Starts an hour later.",
+                               "planned_start": "2026-03-10T21:00:00Z", "planned_end": ""})
     assert (run.data["planned_start"], run.data["planned_end"]) == ("2026-03-10T21:00:00Z", WINDOW["planned_end"])
 
 
 def test_start_left_empty_with_an_end_before_it_moves_the_window_keeping_its_length(h: Harness):
     run = rejected(h)
-    run = post_revise(h, run, {"revision_decision": "resubmit", "planned_start": "",
-                               "planned_end": "2026-03-09T10:00:00Z"})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Moved to the earlier window.",
+                               "planned_start": "", "planned_end": "2026-03-09T10:00:00Z"})
     assert (run.data["planned_start"], run.data["planned_end"]) == ("2026-03-09T08:00:00Z", "2026-03-09T10:00:00Z")
 
 
 def test_start_left_empty_with_a_later_end_extends_the_window(h: Harness):
     run = rejected(h)
-    run = post_revise(h, run, {"revision_decision": "resubmit", "planned_start": "",
-                               "planned_end": "2026-03-11T02:00:00Z"})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Longer window for the tests.",
+                               "planned_start": "", "planned_end": "2026-03-11T02:00:00Z"})
     assert (run.data["planned_start"], run.data["planned_end"]) == (WINDOW["planned_start"], "2026-03-11T02:00:00Z")
 
 
@@ -128,10 +129,12 @@ def test_withdrawal_keeps_the_change_as_it_was(h: Harness):
 
 def test_kept_values_survive_a_second_round(h: Harness):
     run = rejected(h)
-    run = post_revise(h, run, {"revision_decision": "resubmit", "implementation_plan": "Drain, upgrade v9.2.1."})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Named the target version.",
+                               "implementation_plan": "Drain, upgrade v9.2.1."})
     run = h.complete(run, "assess", "mona", ASSESS_LOW)
     run = h.complete(run, "manager_approve", "max", {"approved": False, "approval_comment": "Still thin."})
-    run = post_revise(h, run, {"revision_decision": "resubmit", "implementation_plan": "", "planned_end": ""})
+    run = post_revise(h, run, {"revision_decision": "resubmit", "revision_notes": "Answered the review again.",
+                               "implementation_plan": "", "planned_end": ""})
     assert run.data["revision_count"] == 2
     assert run.data["implementation_plan"] == "Drain, upgrade v9.2.1."
     assert run.data["planned_end"] == WINDOW["planned_end"]

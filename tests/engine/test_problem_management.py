@@ -42,7 +42,7 @@ REJECTED = ("rejected", True, None)  # its requester revises and resubmits, or w
 VERIFYING = ("verifying", True, None)  # implemented, not yet confirmed by its requester
 IMPLEMENTED = ("review", True, "successful")
 CLOSED = ("closed", False, "successful")
-ROLLING_BACK = ("rolling_back", True, "verification_failed")
+ROLLING_BACK = ("rolling_back", True, "verification_failed")  # failed its verification: no final result yet
 ROLLED_BACK = ("review", True, "rolled_back")
 WITHDRAWN = ("withdrawn", False, None)
 CANCELLED = ("cancelled", False, None)
@@ -414,29 +414,40 @@ def test_the_fix_cannot_be_verified_or_closed_while_its_change_is_open(h: Harnes
 
 
 @pytest.mark.parametrize(("state", "said"), [
-    (WITHDRAWN, "was not implemented (change status: withdrawn)"),
-    (CANCELLED, "was not implemented (change status: cancelled)"),
-    (ROLLING_BACK, "failed (change result: verification_failed)"),
-    (ROLLED_BACK, "failed (change result: rolled_back)"),
+    (WITHDRAWN, "The fix change CHG-000001 was not implemented (change status: withdrawn)"),
+    (CANCELLED, "The fix change CHG-000001 was not implemented (change status: cancelled)"),
+    (ROLLED_BACK, "Fix change CHG-000001 failed its verification and was rolled back."),
+    (("review", True, "rollback_failed"), "Fix change CHG-000001 failed its verification and its rollback failed: "
+                                          "the change raised an incident for the service it left broken."),
+    (("cancelled", False, "verification_failed"),  # cancelled while it was being rolled back
+     "Fix change CHG-000001 failed its verification and was cancelled before its rollback was recorded."),
 ])
 def test_a_change_withdrawn_or_failed_sends_the_problem_back_to_analysis(h: Harness, state, said):
     run = triaged(h)
     run = h.complete(run, "analyse_root_cause", RCA_CHANGE, "ann")
     run = h.recheck(run, "CHG-000001", SCHEDULED)
+    if state[2] is not None:
+        # failed its verification and being rolled back: still open, the problem waits for the
+        # change's final result and says nothing yet
+        run = h.recheck(run, "CHG-000001", ROLLING_BACK)
+        h.waiting(run)
+        record = h.record(run)
+        assert record["status"] == "fix_in_progress" and record["details"]["fix_change_status"] == "rolling_back"
+        assert run.data["fix_change_outcome"] == "open" and run.data["fix_change_note"] == ""
     run = h.recheck(run, "CHG-000001", state)
 
     rca = h.task(run, "analyse_root_cause")  # back in the resolvers' queue, nothing to verify
     assert task_assignment(rca) == (None, "ApplicationSupport")
     assert rca.data["ticket_status"] == "analysis" and rca.data["fix_verified"] is False
     text = render_instructions(rca.instructions, rca.data)
-    assert f"The fix change CHG-000001 {said}" in text and "did not remove the problem" not in text
+    assert said in text and "did not remove the problem" not in text
     assert run.next_timer_at() is None  # the old change is no longer followed
     record = h.record(run)
     # a failed change's status would go stale once it is no longer followed: the verdict stays
     failed = state[2] is not None
     assert record["status"] == "analysis" and record["details"]["fix_change_status"] == ("failed" if failed else state[0])
     note = run.data["fix_change_note"]
-    assert note.startswith("Fix change CHG-000001 failed (change result: " if failed
+    assert note.startswith("Fix change CHG-000001 failed its verification" if failed
                            else f"Fix change CHG-000001 was not implemented (change status: {state[0]})")
     assert note.endswith("The problem is back in root cause analysis, where another fix can be raised.")
     assert "verify_fix" not in run.history_path()

@@ -332,11 +332,15 @@ def test_cab_rejection_goes_back_to_the_requester_who_resubmits_and_gets_approva
     assert data["rollback_plan"] == "Restore the snapshot; rehearsed on 9 March."
     assert data["implementation_plan"] == CHANGE["implementation_plan"]  # left out = kept
     assess = look(desk, desk.task_id(number, "assess", "cora"), "cora").get_json()
-    assert "Resubmitted 1 time(s). Last rejection: No tested rollback." in assess["instructions"]
+    assert "<strong>Resubmitted once</strong> after a rejection: No tested rollback." in assess["instructions"]
+    assert "What changed: Rollback rehearsed in staging." in assess["instructions"]
 
     desk.complete(number, "assess", "cora", {**ASSESS_HIGH, "rollback_difficulty": "easy"})
     assert desk.record(number)["priority"] == "medium"
     new_votes = vote_ids(desk, number)
+    # the CAB deciding again reads what changed too
+    vote = look(desk, new_votes["cab1"], "cab1").get_json()
+    assert "What changed: Rollback rehearsed in staging." in vote["instructions"]
     assert sorted(new_votes) == list(CAB) and not set(new_votes.values()) & set(votes.values())
     for member in ("cab3", "cab2", "cab1"):
         desk.complete(number, "cab_vote", member, APPROVE)

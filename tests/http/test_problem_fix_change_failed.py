@@ -1,9 +1,11 @@
 """A problem whose fix change fails or is abandoned says so, and stays so.
 
-Once its fix change fails (verification failed, rolled back) the problem stops following it and
-goes back to root cause analysis, where the next round may raise another fix change. Its record
-must not keep the change's passing status ("rolling_back") as if it were current: it shows the
-verdict ("failed"), however the change goes on, and the problem's people read why in a comment.
+Once its fix change fails (its verification failed and its rollback is recorded) the problem stops
+following it and goes back to root cause analysis, where the next round may raise another fix
+change. While the change is being rolled back the problem follows it on, silently; once it is
+rolled back the record must not keep a passing status of the change as if it were current: it
+shows the verdict ("failed"), however the change goes on, and the problem's people read why in a
+comment.
 A withdrawn or cancelled change's final status is the verdict, with the same comment.
 """
 
@@ -44,16 +46,21 @@ def test_a_failed_fix_change_shows_failed_on_the_problem_however_the_change_goes
     desk.complete("CHG-000001", "verify", "nina", {"verified": False, "verification_notes": "Still reboots."})
     assert desk.record("CHG-000001")["status"] == "rolling_back"
 
+    # being rolled back, the change has no final result yet: the problem follows it on, silently
+    waiting_for_change(desk, number, "rolling_back")
+    assert system_comments(desk, number) == []
+
+    # the rollback is recorded: the change failed, and the problem says so in words
+    desk.complete("CHG-000001", "rollback", "ivan", {"rollback_successful": True, "rollback_notes": "Restored 9.1."})
     record = desk.record(number)
     assert (record["status"], record["details"]["fix_change_status"]) == ("analysis", "failed")
     assert system_comments(desk, number) == [
-        f"Fix change CHG-000001 failed (change result: verification_failed). {BACK_IN_ANALYSIS}"]
+        f"Fix change CHG-000001 failed its verification and was rolled back. {BACK_IN_ANALYSIS}"]
     # the people working the problem are told (the comment's notification reaches its requester)
     assert any(n["subject"] == f"New comment on {number}: Core switch reboots" for n in desk.notifications("paul"))
 
-    # the change rolls back and is reviewed and closed: the problem no longer follows it, and its
-    # record still says what became of the fix rather than a status the change left long ago
-    desk.complete("CHG-000001", "rollback", "ivan", {"rollback_successful": True, "rollback_notes": "Restored 9.1."})
+    # the change is reviewed and closed: the problem no longer follows it, and its record still
+    # says what became of the fix rather than a status the change left long ago
     desk.complete("CHG-000001", "review", "cora", {"review_notes": "Firmware not ready.", "lessons": "Test longer."})
     assert desk.record("CHG-000001")["status"] == "closed"
     record = desk.record(number)

@@ -186,14 +186,16 @@ def test_the_schedule_and_the_revision_refuse_a_window_that_ends_before_it_start
     desk.complete(number, "assess", "cora", ASSESS)
     desk.complete(number, "manager_approve", "cora", {"approved": False, "approval_comment": "Clashes with the freeze."})
     # only the end moved, before the window's current start
-    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
+    notes = "Moved out of the freeze."
+    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "revision_notes": notes,
                                                    "planned_end": "2026-03-10T19:00:00Z"}, status=422)
     assert bad["details"]["fields"] == {"planned_end": ["must be after Planned start"]}
     # only the start moved, past the window's current end
-    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
+    bad = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "revision_notes": notes,
                                                    "planned_start": "2026-03-12T20:00:00Z"}, status=422)
     assert set(bad["details"]["fields"]) == {"planned_end"}
-    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "planned_start": "2026-03-12T20:00:00Z",
+    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "revision_notes": notes,
+                                             "planned_start": "2026-03-12T20:00:00Z",
                                              "planned_end": "2026-03-12T22:00:00Z"})
     assert desk.record(number)["details"]["planned_end"] == "2026-03-12T22:00:00Z"
 

@@ -44,6 +44,7 @@ def test_a_start_past_the_kept_end_moves_the_window(web_factory, desk):
     alex.login("alex")
     revise_id = desk.task_id(number, "revise", "alex")
     done = alex.post(f"/tasks/{revise_id}", {"revision_decision": "resubmit",
+                                             "revision_notes": "Moved two days later, after the freeze.",
                                              "planned_start": "2026-03-12T20:00:00Z", "planned_end": ""})
     assert done.status_code == 302, text_of(done)[:500]
     details = desk.record(number)["details"]

@@ -38,6 +38,11 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   resolvers, staff, read them on the linked change.
 - The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
+- A rejected change's revise task shows the change as it stands (description, window, plans); a
+  resubmission needs ``revision_notes`` (forms/change-revise.json requires them when the decision is
+  "resubmit"), which the next round's assessor and approvers read with the count ("Resubmitted
+  once", "twice", "3 times") and the rejection they answer. They are not internal: the change
+  managers, CAB and Emergency CAB members who read them hold the approver role.
 
 The builder's XML is adjusted here (not in the shared builder) in three ways:
 
@@ -337,6 +342,14 @@ PLANS = (
     "**Rollback plan**\n\n{{ rollback_plan }}\n\n"
     "**Test plan**\n\n{{ test_plan }}\n\n"
 )
+#: A resubmitted change: how often, the rejection it answers and what its requester changed (the
+#: form requires revision notes with a resubmission). Not internal: the assessors and approvers read it.
+REVISION = (
+    "{% if revision_count %}**Resubmitted "
+    "{% if revision_count == 1 %}once{% elif revision_count == 2 %}twice{% else %}{{ revision_count }} times{% endif %}"
+    "** after a rejection: {{ rejection_reason }}\n\n"
+    "{% if revision_notes %}What changed: {{ revision_notes }}\n\n{% endif %}{% endif %}"
+)
 
 
 def _form(name: str) -> dict[str, str]:
@@ -351,11 +364,8 @@ def approval_cycle() -> Diagram:
     d.node(
         "assess", "user", "Assess change", lane=MANAGERS, col=3,
         properties=_form("change-assess"),
-        instructions=SUMMARY + PLANS + (
-            "{% if revision_count %}Resubmitted {{ revision_count }} time(s). "
-            "Last rejection: {{ rejection_reason }}\n\n{{ revision_notes }}\n\n{% endif %}"
-            "Assess impact, reach, rollback and testing, and name who will implement the change."
-        ),
+        instructions=SUMMARY + REVISION + PLANS
+        + "Assess impact, reach, rollback and testing, and name who will implement the change.",
     )
     d.node("assess_risk", "rule", "Determine risk", lane=MANAGERS, col=4, decision="change_risk")
     d.node("request_approval", "script", "Request approval", lane=MANAGERS, col=5, script=REQUEST_APPROVAL)
@@ -374,7 +384,7 @@ def approval_cycle() -> Diagram:
         postscript=CAB_VOTE,
         documentation="One task per eligible CAB member, in parallel. All must approve; the first rejection "
                       "cancels the open votes.",
-        instructions=SUMMARY + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
+        instructions=SUMMARY + REVISION + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
         + "Approve or reject. A rejection needs a reason; it ends the vote.",
     )
     d.node("tally", "script", "Count CAB votes", lane=CAB, col=11, script=TALLY)
@@ -383,14 +393,14 @@ def approval_cycle() -> Diagram:
         "manager_approve", "user", "Change manager approval", lane=MANAGERS, col=11, row=1,
         properties={**_form("change-approve"), **APPROVAL_EXCLUDES},
         postscript=SINGLE_DECISION,
-        instructions=SUMMARY + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
+        instructions=SUMMARY + REVISION + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
         + "Approve or reject this change. A rejection needs a reason.",
     )
     d.node(
         "ecab_approve", "user", "Emergency CAB approval", lane=ECAB, col=10,
         properties={**_form("change-approve"), **APPROVAL_EXCLUDES},
         postscript=SINGLE_DECISION,
-        instructions="**Emergency change.** " + SUMMARY
+        instructions="**Emergency change.** " + SUMMARY + REVISION
         + "{% if implementer %}Implementer: {{ implementer }}\n\n{% endif %}" + PLANS
         + "Decide within {{ emergency_approval_window }}; without a decision the change is rejected "
         "and the change managers are told.",
@@ -417,9 +427,14 @@ def approval_cycle() -> Diagram:
         properties={**_form("change-revise"), "assignedUserVar": "requester"},
         prescript=BEFORE_REVISION,
         postscript=REVISE,
+        # The change as it stands, so that the requester sees what they are changing (the form's
+        # fields are left empty to keep a value).
         instructions=(
-            "Your change **{{ title }}** was rejected: {{ rejection_reason }}\n\n"
-            "Resubmit it with updated plans (it is assessed and approved again), or withdraw it."
+            "Your change **{{ title }}** was rejected{% if rejected_by %} by {{ rejected_by }}{% endif %}: "
+            "{{ rejection_reason }}\n\n"
+            "Resubmit it, saying what changed and updating the type, window or plans below as needed (it is "
+            "assessed and approved again), or withdraw it.\n\n"
+            "**The change as it stands**\n\n" + SUMMARY + PLANS
         ),
     )
     d.node("round_revised", "end", "Resubmitted or withdrawn", lane=REQUESTERS, col=15)

@@ -12,15 +12,24 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   (``get_linked_record``) when it is raised and again whenever the change's status moves on (the
   platform sends the message ``fix_change_updated``) or, failing word, every
   ``fix_change_check_interval`` while it is open. Only an implemented change (result "successful") lets the problem manager verify the
-  fix; a change that fails (verification failed, rolled back) or is withdrawn or cancelled sends
-  the problem back to root cause analysis, as does a fix that fails verification. A rejected
-  change is still open: its requester revises and resubmits or withdraws it. Once the change is
-  implemented, failed, withdrawn or cancelled the problem stops following it: ``fix_change_status``
-  (the record's detail) keeps the verdict ("successful" for an implemented change, which may still
-  be in its review; "failed" for a failed change; a withdrawn or cancelled change's final status),
-  so it never shows a status the change has left. For a failed, withdrawn or cancelled change
-  ``fix_change_note`` (a record comment, see the mapping's ``comments``) tells the problem's people
-  why it is back in analysis, where the next round may raise another fix change.
+  fix; a change that fails (its verification failed: once its rollback is recorded, rolled back or
+  failed) or is withdrawn or cancelled sends the problem back to root cause analysis, as does a fix
+  that fails verification. A change being rolled back is still followed, so the problem learns its
+  final result. A rejected change is still open: its requester revises and resubmits or withdraws
+  it. Once the change is implemented, failed, withdrawn or cancelled the problem stops following
+  it: ``fix_change_status`` (the record's detail) keeps the verdict ("successful" for an implemented
+  change, which may still be in its review; "failed" for a failed change; a withdrawn or cancelled
+  change's final status), so it never shows a status the change has left. For a failed, withdrawn
+  or cancelled change ``fix_change_note`` (a record comment, see the mapping's ``comments``) tells
+  the problem's people in words what became of it (``fix_change_summary``: "failed its verification
+  and was rolled back") and that the problem is back in analysis, where the next round may raise
+  another fix change. That next analysis makes the failed change history: ``fix_change``,
+  ``fix_change_status`` and the rest are cleared unless it raises a new change, and the change's
+  number goes to ``previous_fix_changes`` (instance data, quoted in the analysis and closure
+  instructions; the record's links and the audit trail keep it too), so
+  the closure and the known error article (its "Fixing change" is the problem's ``fix_change``) do
+  not name a change that fixed nothing. A change implemented in an earlier round whose fix failed
+  verification stays ``fix_change`` until another fix change replaces it.
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
   with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
   the task tree keeps its depth however often a fix fails. Its plane has its own lanes (to_xml).
@@ -88,7 +97,10 @@ fix_change_record = None
 fix_change_status = None
 fix_change_result = None
 fix_change_outcome = None
+fix_change_summary = ""  # what became of a fix change that failed or was not implemented, in words
 fix_change_note = ""  # the comment the problem gets when its fix change fails or is withdrawn
+# previous_fix_changes, the earlier fix changes that failed, were not implemented or did not fix
+# it, is set only once there is one (HISTORY): a problem without one shows no such detail.
 """
 
 RECORD_KNOWN_ERROR = """\
@@ -120,7 +132,16 @@ fix_change_request = {
 del problem_ref
 """
 
+# previous_fix_changes is a new list each time it grows (the loop merges lists item by item).
 RECORD_FIX_CHANGE = """\
+if fix_change:
+    # implemented in an earlier round but it did not remove the problem: history now
+    try:
+        previous_fix_changes
+    except NameError:
+        previous_fix_changes = []
+    if fix_change not in previous_fix_changes:
+        previous_fix_changes = previous_fix_changes + [fix_change]
 fix_change = fix_change_started["number"]
 # The fix is in progress until the change is implemented and the fix verified (the known error, if
 # any, stays documented in known_error_article and the knowledge base).
@@ -131,24 +152,55 @@ READ_FIX_CHANGE = """\
 fix_change_status = fix_change_record["status"]
 fix_change_result = fix_change_record["details"].get("result")
 fix_change_note = ""
+fix_change_summary = ""
 if fix_change_result == "successful":
     fix_change_outcome = "implemented"
     # Here too the problem stops following the change (its review and closure would never reach
     # the problem): it shows the verdict, not the passing status "review".
     fix_change_status = "successful"
-elif fix_change_result in ("verification_failed", "rolled_back", "rollback_failed"):
+elif fix_change_result in ("rolled_back", "rollback_failed") or (
+        fix_change_result == "verification_failed" and not fix_change_record["open"]):
     fix_change_outcome = "failed"
-    # The problem stops following the change here, so its status (rolling back, in review...)
-    # would go stale on the problem: it shows the verdict instead.
+    # The problem stops following the change here, so its status (in review, closed...) would go
+    # stale on the problem: it shows the verdict instead.
     fix_change_status = "failed"
-    fix_change_note = ("Fix change " + fix_change + " failed (change result: " + fix_change_result
-                       + "). The problem is back in root cause analysis, where another fix can be raised.")
+    if fix_change_result == "rolled_back":
+        fix_change_summary = "Fix change " + fix_change + " failed its verification and was rolled back."
+    elif fix_change_result == "rollback_failed":
+        fix_change_summary = ("Fix change " + fix_change + " failed its verification and its rollback failed: "
+                              + "the change raised an incident for the service it left broken.")
+    else:  # cancelled or closed while it was being rolled back
+        fix_change_summary = ("Fix change " + fix_change + " failed its verification and was "
+                              + fix_change_record["status"] + " before its rollback was recorded.")
+    fix_change_note = fix_change_summary + " The problem is back in root cause analysis, where another fix can be raised."
 elif not fix_change_record["open"]:
     fix_change_outcome = "withdrawn"  # withdrawn, cancelled, or closed without being implemented
-    fix_change_note = ("Fix change " + fix_change + " was not implemented (change status: " + fix_change_status
-                       + "). The problem is back in root cause analysis, where another fix can be raised.")
+    fix_change_summary = "Fix change " + fix_change + " was not implemented (change status: " + fix_change_status + ")."
+    fix_change_note = fix_change_summary + " The problem is back in root cause analysis, where another fix can be raised."
 else:
-    fix_change_outcome = "open"  # being assessed, approved, scheduled, implemented or rejected and revised
+    # being assessed, approved, scheduled, implemented, rejected and revised, or rolled back after a
+    # failed verification: its final result is not known yet, so the problem follows it on
+    fix_change_outcome = "open"
+"""
+
+# A new analysis after a failed or abandoned fix change: that change is history (the audit trail,
+# the record's links and previous_fix_changes keep it), not the problem's fix any more. The fix
+# fields are cleared unless this analysis raises a new change (RECORD_FIX_CHANGE sets them again),
+# so neither the closure nor the known error article names a change that did not fix anything.
+ANALYSED = """\
+if fix_change and fix_change_outcome in ("failed", "withdrawn"):
+    try:
+        previous_fix_changes
+    except NameError:
+        previous_fix_changes = []
+    if fix_change not in previous_fix_changes:
+        previous_fix_changes = previous_fix_changes + [fix_change]
+    fix_change = None
+    fix_change_status = None
+    fix_change_result = None
+    fix_change_outcome = None
+    fix_change_record = None
+    fix_change_summary = ""
 """
 
 
@@ -165,6 +217,7 @@ def analysis_cycle() -> Diagram:
             "setUserVar": "assignee",
         },
         prescript='ticket_status = "analysis"\nfix_verified = False',
+        postscript=ANALYSED,
         instructions=(
             "Find the root cause of **{{ title }}** (priority {{ priority }}, category {{ category }}).\n\n"
             "{{ description }}\n\n"
@@ -173,8 +226,9 @@ def analysis_cycle() -> Diagram:
             "The fix change {{ fix_change }} was not implemented (change status: {{ fix_change_status }}): "
             "analyse again or propose another fix."
             "{% elif fix_change_outcome == 'failed' %}"
-            "The fix change {{ fix_change }} failed (change result: {{ fix_change_result }}): analyse again."
+            "{{ fix_change_summary }} Analyse again or propose another fix."
             "{% else %}The fix change {{ fix_change }} did not remove the problem: analyse again.{% endif %}{% endif %}"
+            "{% if previous_fix_changes %}\n\nEarlier fix changes: {{ previous_fix_changes | join(', ') }}{% endif %}"
         ),
     )
     d.node("has_workaround", "xor", "New or changed workaround?", lane=RESOLVERS, col=2)
@@ -335,6 +389,8 @@ def build() -> Diagram:
             "**{{ title }}** is resolved.\n\nRoot cause: {{ root_cause }}\n\n"
             "{% if known_error_article %}Known error article: {{ known_error_article }}\n\n{% endif %}"
             "{% if fix_change %}Fix change: {{ fix_change }}\n\n{% endif %}"
+            "{% if previous_fix_changes %}Earlier fix changes that did not fix it: "
+            "{{ previous_fix_changes | join(', ') }}\n\n{% endif %}"
             "Record the closure notes to close the problem."
         ),
     )
