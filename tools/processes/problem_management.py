@@ -132,16 +132,21 @@ fix_change_request = {
 del problem_ref
 """
 
-# previous_fix_changes is a new list each time it grows (the loop merges lists item by item).
-RECORD_FIX_CHANGE = """\
-if fix_change:
-    # implemented in an earlier round but it did not remove the problem: history now
+# The problem's fix change goes to previous_fix_changes (inside an ``if fix_change:``), a new list
+# each time it grows (the loop merges lists item by item).
+INTO_HISTORY = """\
     try:
         previous_fix_changes
     except NameError:
         previous_fix_changes = []
     if fix_change not in previous_fix_changes:
         previous_fix_changes = previous_fix_changes + [fix_change]
+"""
+
+RECORD_FIX_CHANGE = """\
+if fix_change:
+    # implemented in an earlier round but it did not remove the problem: history now
+""" + INTO_HISTORY + """\
 fix_change = fix_change_started["number"]
 # The fix is in progress until the change is implemented and the fix verified (the known error, if
 # any, stays documented in known_error_article and the knowledge base).
@@ -189,12 +194,7 @@ else:
 # so neither the closure nor the known error article names a change that did not fix anything.
 ANALYSED = """\
 if fix_change and fix_change_outcome in ("failed", "withdrawn"):
-    try:
-        previous_fix_changes
-    except NameError:
-        previous_fix_changes = []
-    if fix_change not in previous_fix_changes:
-        previous_fix_changes = previous_fix_changes + [fix_change]
+""" + INTO_HISTORY + """\
     fix_change = None
     fix_change_status = None
     fix_change_result = None
