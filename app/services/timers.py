@@ -9,10 +9,10 @@ until the lease runs out.
 
 A poisoned instance, one whose timer path kills or hangs whatever fires it (a process crash, the
 kernel's out-of-memory killer, a script stuck in one C call), must not take every sweeper down in
-turn forever: each claim counts in ``timer_attempts``, a claim that ends (fired, failed with an
-error the sweep handles, or given back) sets it to 0, and an instance found due after
-``MAX_TIMER_ATTEMPTS`` claims in a row that never ended goes into error (``timers_stuck``,
-audited) instead of being claimed again. An admin retries it (POST /api/v1/instances/<id>/retry)
+turn forever: each attempt to fire it counts in ``timer_attempts`` (committed before the step
+runs), an attempt that ends (fired, failed with an error the sweep survives, or given back) sets
+it to 0, and an instance found due after ``MAX_TIMER_ATTEMPTS`` attempts in a row that never
+ended goes into error (``timers_stuck``, audited) instead of being claimed again. An admin retries it (POST /api/v1/instances/<id>/retry)
 once the cause is fixed, or cancels it.
 """
 
@@ -85,8 +85,7 @@ class TimerService:
             result = session.execute(
                 update(ProcessInstance)
                 .where(ProcessInstance.id == instance_id, due)
-                .values(timer_claimed_until=now + self.lease, timer_claimed_by=self.sweeper_id,
-                        timer_attempts=ProcessInstance.timer_attempts + 1)
+                .values(timer_claimed_until=now + self.lease, timer_claimed_by=self.sweeper_id)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -98,7 +97,10 @@ class TimerService:
         """Put an instance whose timer claims keep dying into error, if it is still due and free
         (another sweeper may have done it). Unlike a claim this changes the instance: its version
         moves on, so a request holding the old one loses with a 409."""
-        instance = self.services.session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id, due))
+        instance = self.services.session.scalar(
+            select(ProcessInstance).where(ProcessInstance.id == instance_id, due,
+                                          ProcessInstance.timer_attempts >= MAX_TIMER_ATTEMPTS)
+            .execution_options(populate_existing=True))
         if instance is None:
             return False
         instance.status = InstanceStatus.ERROR
@@ -117,8 +119,19 @@ class TimerService:
         return True
 
     def fire(self, instance_id: int) -> int:
-        """Fire the due timers of one claimed instance in its own transaction; return how many fired."""
+        """Fire the due timers of one claimed instance in its own transaction; return how many fired.
+
+        The attempt is counted (``timer_attempts``, committed) before the step runs, so a sweeper
+        that dies in it leaves the count behind; one that finishes sets it back to 0. Only the
+        instance actually tried counts: the others a dead sweeper had claimed with it wait for the
+        lease, uncounted."""
         session = self.services.session
+        begin_write(session)
+        session.execute(update(ProcessInstance)
+                        .where(ProcessInstance.id == instance_id, ProcessInstance.timer_claimed_by == self.sweeper_id)
+                        .values(timer_attempts=ProcessInstance.timer_attempts + 1)
+                        .execution_options(synchronize_session=False))
+        session.commit()
         begin_write(session)
         instance = session.get(ProcessInstance, instance_id, populate_existing=True)
         if instance is None or instance.timer_claimed_by != self.sweeper_id:
@@ -160,7 +173,7 @@ class TimerService:
         report = SweepReport()
         try:
             claimed = self.claim_due(limit, stuck=report.stuck)
-        except OperationalError as err:
+        except (OperationalError, StaleDataError) as err:
             self.services.session.rollback()
             log.info("timer sweep: could not claim now: %s", err)
             return report
@@ -175,10 +188,12 @@ class TimerService:
                 report.conflicts += 1
                 log.info("timer sweep: instance %s changed or busy: %s", instance_id, err)
                 self.release(instance_id)
-            except ProcessdeskError as err:
+            except Exception as err:  # noqa: BLE001 - one instance's failure is not the batch's
                 self.services.session.rollback()
                 report.failures += 1
-                log.warning("timer sweep: instance %s failed: %s", instance_id, err.message)
+                message = err.message if isinstance(err, ProcessdeskError) else repr(err)
+                log.warning("timer sweep: instance %s failed: %s", instance_id, message,
+                            exc_info=not isinstance(err, ProcessdeskError))
                 # The sweep survived it: not a claim that died. The claim itself stays until its
                 # lease ends, so a failing instance is tried again a lease later, not every sweep.
                 self.release(instance_id, keep_claim=True)

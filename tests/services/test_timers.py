@@ -116,24 +116,36 @@ def test_a_timer_start_event_waits_and_the_sweep_starts_the_work(services, users
     assert instance.status == "completed" and instance.data["done"] is True
 
 
-def test_an_instance_whose_timer_claims_keep_dying_goes_into_error_and_a_retry_fires_it(services, users, clock):
+def test_an_instance_whose_timer_claims_keep_dying_goes_into_error_and_a_retry_fires_it(services, users, clock,
+                                                                                          monkeypatch):
     """A sweeper that dies while firing (a crash, the OOM killer, a hang past its lease) leaves
-    its claim to expire; after MAX_TIMER_ATTEMPTS such claims in a row the instance is put into
-    error instead of taking the next sweeper down too. A claim that ends resets the count."""
+    its claim to expire; after MAX_TIMER_ATTEMPTS such attempts in a row the instance is put into
+    error instead of taking the next sweeper down too. Only the instance being fired counts: the
+    others the dead sweeper had claimed with it were never tried, and are fired later as usual."""
     from app.services.timers import MAX_TIMER_ATTEMPTS
 
     poisoned, healthy = _deploy_and_start(services, users, count=2)
+    load = services.runner.load
+
+    def dies_on_the_poisoned_one(instance, actor):
+        if instance.id == poisoned:
+            raise SystemExit("killed while firing")  # nothing in the sweep survives this
+        return load(instance, actor)
+
+    monkeypatch.setattr(services.runner, "load", dies_on_the_poisoned_one)
     clock.advance(timedelta(hours=2))
     for attempt in range(MAX_TIMER_ATTEMPTS):
         dying = TimerService(services, f"dies-{attempt}", lease_seconds=60)
-        claimed = dying.claim_due()
-        assert poisoned in claimed  # ... and dies before it fires
-        if attempt == 0:
-            assert dying.fire(healthy) == 1  # the other instance's claim ended: its count is 0 again
+        with pytest.raises(SystemExit):
+            dying.sweep()  # it claimed both, tried the poisoned one first and died there
+        services.session.rollback()
         clock.advance(timedelta(seconds=61))
+    services.session.expire_all()
+    attempts = {i: services.session.get(ProcessInstance, i).timer_attempts for i in (poisoned, healthy)}
+    assert attempts == {poisoned: MAX_TIMER_ATTEMPTS, healthy: 0}
     survivor = TimerService(services, "survivor", lease_seconds=60)
     report = survivor.sweep()
-    assert report.stuck == [poisoned] and report.claimed == 0 and _fired(services, poisoned) == 0
+    assert report.stuck == [poisoned] and report.instances == [healthy] and _fired(services, poisoned) == 0
     services.session.expire_all()
     instance = services.session.get(ProcessInstance, poisoned)
     assert instance.status == "error" and instance.error["error_type"] == "timers_stuck"
@@ -142,7 +154,9 @@ def test_an_instance_whose_timer_claims_keep_dying_goes_into_error_and_a_retry_f
         AuditEvent.event_type == "instance_error", AuditEvent.instance_id == poisoned)).all()
     assert event.actor == "scheduler" and event.payload["error_type"] == "timers_stuck"
     assert survivor.sweep().claimed == 0  # in error: no sweeper takes it again
-    assert services.session.get(ProcessInstance, healthy).status == "running"
+    healthy_row = services.session.get(ProcessInstance, healthy)
+    assert healthy_row.status == "running" and _fired(services, healthy) == 1 and healthy_row.timer_attempts == 0
+    monkeypatch.setattr(services.runner, "load", load)
 
     # the cause fixed, an admin retries it: it runs again and the next sweep fires its timer
     with pytest.raises(ValidationFailed) as refused:  # nothing failed that data could correct
@@ -154,3 +168,23 @@ def test_an_instance_whose_timer_claims_keep_dying_goes_into_error_and_a_retry_f
     assert services.session.get(ProcessInstance, poisoned).status == "running"
     assert survivor.sweep().fired == 1 and _fired(services, poisoned) == 1
     assert services.session.get(ProcessInstance, poisoned).data["fired_count"] == 1
+
+
+def test_an_unexpected_error_on_one_instance_does_not_abandon_the_rest_of_the_sweep(services, users, clock,
+                                                                                    monkeypatch):
+    broken, fine = _deploy_and_start(services, users, count=2)
+    load = services.runner.load
+
+    def breaks_on_one(instance, actor):
+        if instance.id == broken:
+            raise TypeError("a bug in a step")
+        return load(instance, actor)
+
+    monkeypatch.setattr(services.runner, "load", breaks_on_one)
+    clock.advance(timedelta(hours=2))
+    report = TimerService(services, "s1", lease_seconds=60).sweep()
+    assert (report.failures, report.instances) == (1, [fine]) and _fired(services, fine) == 1
+    services.session.expire_all()
+    row = services.session.get(ProcessInstance, broken)
+    # the sweeper survived it: not an attempt that died, and the claim waits out its lease
+    assert row.status == "running" and row.timer_attempts == 0 and row.timer_claimed_by == "s1"
