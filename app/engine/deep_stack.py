@@ -18,13 +18,19 @@ memory), so the hand-over costs a queue put and an event wait, not a thread star
 The function runs in a copy of the caller's context (``contextvars``: the acting user, the clock,
 Flask's application context), the caller waits for it, and whatever it raises (``BaseException``
 included: a script's ``ScriptLimitExceeded``) is raised again in the caller. Calls made from a
-worker run in place. A forked child (gunicorn's workers) starts with no workers: the parent's
-threads do not survive a fork.
+worker run in place. A caller interrupted while it waits (Ctrl-C; a server's timeout or shutdown
+raising SystemExit) interrupts the step with the same exception and waits until it has unwound,
+so nothing runs on the step's session once the caller goes on. Where no thread can be started
+(an address-space limit smaller than the stack) the function runs in place, with a warning
+logged once. A forked child (gunicorn's workers) starts with no workers: the parent's threads do
+not survive a fork.
 """
 
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import logging
 import os
 import queue
 import threading
@@ -42,7 +48,10 @@ MIN_STACK_BYTES = 1 << 30
 #: stack as heap; the margin covers the memory check's interval and other frames on the stack).
 _STACK_PER_MEMORY = 4
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
+_warned = False
 _stack_bytes = MIN_STACK_BYTES
 _idle: list[_Worker] = []
 _local = threading.local()
@@ -98,19 +107,33 @@ class _Worker(threading.Thread):
             del job
 
 
-def _take() -> _Worker:
+def _take() -> _Worker | None:
+    """An idle worker, or a new one; None when no thread can be started (an address-space limit
+    too small for the stack, say): the caller then runs in place, as before this module."""
+    global _warned
     with _lock:
         while _idle:
             worker = _idle.pop()
             if worker.pid == os.getpid() and worker.is_alive():
                 return worker
         size = _stack_bytes
-        previous = threading.stack_size(size)
+        try:
+            previous = threading.stack_size(size)
+        except (ValueError, RuntimeError):
+            previous = None
         try:
             worker = _Worker(size)
             worker.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            if not _warned:
+                _warned = True
+                log.warning("no thread with a %d MiB stack could be started (%s): diagram code runs on the "
+                            "caller's stack, where a deeply nested structure can crash the process",
+                            size >> 20, exc)
+            return None
         finally:
-            threading.stack_size(previous)
+            if previous is not None:
+                threading.stack_size(previous)
     return worker
 
 
@@ -127,10 +150,22 @@ def call_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     result, or what it raised, raised again here."""
     if getattr(_local, "deep", False):
         return fn(*args, **kwargs)
-    job = _Job(lambda: fn(*args, **kwargs), contextvars.copy_context())
     worker = _take()
+    if worker is None:
+        return fn(*args, **kwargs)
+    job = _Job(lambda: fn(*args, **kwargs), contextvars.copy_context())
     worker.jobs.put(job)
-    job.done.wait()
+    try:
+        job.done.wait()
+    except BaseException as exc:
+        # The caller is interrupted (Ctrl-C, a server's timeout or shutdown raising SystemExit):
+        # interrupt the step as it would have been on the caller's own thread, and wait until it
+        # has unwound, so that nothing runs on its session once the caller goes on. The worker
+        # is retired, not reused.
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident or 0), ctypes.py_object(type(exc)))
+        job.done.wait()
+        worker.jobs.put(None)
+        raise
     _give_back(worker)
     if job.error is not None:
         error, job.error = job.error, None

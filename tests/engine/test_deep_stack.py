@@ -111,3 +111,47 @@ def test_a_forked_child_starts_its_own_workers():
     done = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True, timeout=60,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_an_interrupted_caller_interrupts_the_step_and_waits_until_it_has_unwound():
+    """Ctrl-C, or a server's timeout raising SystemExit, reaches the caller waiting on the worker:
+    the step is interrupted as it would have been on the caller's own thread, and the caller goes
+    on only once it has unwound (nothing may run on the step's session afterwards)."""
+    import signal
+    import time
+
+    class Stop(Exception):
+        pass
+
+    progress: list[object] = []
+
+    def step() -> None:
+        try:
+            for _ in range(500):
+                time.sleep(0.01)
+                progress.append(1)
+        finally:
+            progress.append("unwound")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Stop()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(Stop):
+            deep_stack.call_deep(step)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert progress[-1] == "unwound" and len(progress) < 400  # stopped, and finished stopping
+    assert deep_stack.call_deep(lambda: 6 * 7) == 42  # a fresh worker serves the next call
+
+
+def test_without_a_thread_to_start_the_function_runs_in_place(monkeypatch):
+    def cannot_start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(deep_stack, "_idle", [])
+    monkeypatch.setattr(deep_stack._Worker, "start", cannot_start)
+    assert deep_stack.call_deep(lambda: threading.current_thread().name) == threading.current_thread().name
