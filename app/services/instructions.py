@@ -422,12 +422,22 @@ def _finalize(value: Any) -> Any:
         return ""
     if not isinstance(value, str) and _text_size(value) > _MAX_BUILT_LENGTH:
         _too_big("the output")
-    if isinstance(value, bool | int | float):
-        return value
-    # A value is text, never Markdown: the template's author writes the formatting; what a
-    # requester typed into a description ("# Urgent", a table, [a link](http://...)) must not
-    # become a heading, a table or a link in an agent's instructions.
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", value if isinstance(value, str) else str(value))
+    return value
+
+
+def _as_text(value: Any) -> Any:
+    """Task data as the template sees it: every string in it (in lists and dicts too, not their
+    keys) with its Markdown punctuation escaped. A value is text, never Markdown: what a requester
+    typed into a description ("# Urgent", a table, [a link](http://...)) must not become a heading,
+    a table or a link in an agent's instructions, while the template's own text, literals, macros
+    and blocks stay the author's Markdown. (A value put in a code span shows its escapes.)"""
+    if isinstance(value, str):
+        return _MARKDOWN_PUNCTUATION.sub(r"\\\1", value)
+    if isinstance(value, dict):
+        return {key: _as_text(item) for key, item in value.items()}
+    if isinstance(value, list):  # (stored task data is JSON: it holds no tuples)
+        return [_as_text(item) for item in value]
+    return value
 
 
 def _checked_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -517,7 +527,7 @@ def _render_limited(template: str, context: dict[str, Any]) -> str:
     previous = sys.gettrace()
     sys.settrace(budget.trace)
     try:
-        return compiled.render(context)
+        return compiled.render(_as_text(context))
     finally:
         sys.settrace(previous)
         _ACTIVE_BUDGET.reset(token)
