@@ -408,7 +408,8 @@ class _InstructionsEnvironment(ImmutableSandboxedEnvironment):
             if total > _MAX_BUILT_LENGTH:
                 _too_big("the output")
             collected.append(piece)
-        return _check_built("".join(collected), "the output")
+        # what the template itself wrote (its data already escaped as it was printed)
+        return _AuthorText(_check_built("".join(collected), "the output"))
 
 
 #: ASCII punctuation, which CommonMark lets a backslash make literal.
@@ -422,22 +423,20 @@ def _finalize(value: Any) -> Any:
         return ""
     if not isinstance(value, str) and _text_size(value) > _MAX_BUILT_LENGTH:
         _too_big("the output")
-    return value
+    if isinstance(value, _AuthorText | bool | int | float):
+        return value
+    # A printed value is text, never Markdown: what a requester typed into a description ("#
+    # Urgent", a table, [a link](http://...)) must not become a heading, a table or a link in an
+    # agent's instructions. The template's own text formats, and so does what its macros and
+    # ``set`` blocks write (_AuthorText); a literal printed with {{ }} is text like any value. The
+    # data itself is not changed, so conditions compare what was stored ("in_progress").
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", value if isinstance(value, str) else str(value))
 
 
-def _as_text(value: Any) -> Any:
-    """Task data as the template sees it: every string in it (in lists and dicts too, not their
-    keys) with its Markdown punctuation escaped. A value is text, never Markdown: what a requester
-    typed into a description ("# Urgent", a table, [a link](http://...)) must not become a heading,
-    a table or a link in an agent's instructions, while the template's own text, literals, macros
-    and blocks stay the author's Markdown. (A value put in a code span shows its escapes.)"""
-    if isinstance(value, str):
-        return _MARKDOWN_PUNCTUATION.sub(r"\\\1", value)
-    if isinstance(value, dict):
-        return {key: _as_text(item) for key, item in value.items()}
-    if isinstance(value, list):  # (stored task data is JSON: it holds no tuples)
-        return [_as_text(item) for item in value]
-    return value
+class _AuthorText(str):
+    """Text the template wrote itself (a macro's or a ``set`` block's output): printed as written."""
+
+    __slots__ = ()
 
 
 def _checked_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -527,7 +526,7 @@ def _render_limited(template: str, context: dict[str, Any]) -> str:
     previous = sys.gettrace()
     sys.settrace(budget.trace)
     try:
-        return compiled.render(_as_text(context))
+        return compiled.render(context)
     finally:
         sys.settrace(previous)
         _ACTIVE_BUDGET.reset(token)

@@ -1047,16 +1047,17 @@ def test_task_data_is_shown_as_text_never_as_markdown() -> None:
     assert "<h1>" not in html and "<table>" not in html and "<a " not in html and "<b " not in html
 
 
-def test_the_authors_markdown_stays_markdown_through_literals_macros_and_blocks() -> None:
-    """Only the data is text: what the template itself writes, however it writes it, formats."""
+def test_the_authors_markdown_stays_markdown_through_macros_and_blocks() -> None:
+    """What the template writes formats, through its macros and set blocks too; a printed value
+    (a literal in {{ }} included) is text; conditions compare the data as stored."""
     html = render_instructions(
         "{% macro bold(x) %}**{{ x }}**{% endmacro %}{{ bold(title) }} {{ '_urgent_' if urgent }}\n\n"
         "{% set note %}**Note:** see [the guide](https://wiki.example/vpn){% endset %}{{ note }}\n\n"
-        "{{ people | join(', ') }}",
-        {"title": "VPN *down*", "urgent": True, "people": ["a_b", "c*d"]})
-    assert "<strong>VPN *down*</strong> <em>urgent</em>" in html
+        "{{ people | join(', ') }}{% if status == 'in_progress' %} (in progress){% endif %}",
+        {"title": "VPN *down*", "urgent": True, "people": ["a_b", "c*d"], "status": "in_progress"})
+    assert "<strong>VPN *down*</strong> _urgent_" in html
     assert '<strong>Note:</strong> see <a href="https://wiki.example/vpn" rel="noopener noreferrer nofollow">the guide</a>' in html
-    assert "a_b, c*d" in html
+    assert "a_b, c*d (in progress)" in html
 
 
 def test_include_and_import_are_not_possible() -> None:
