@@ -14,11 +14,12 @@ from playwright.sync_api import expect  # noqa: E402
 REQ_NUMBER = re.compile(r"REQ-\d+")
 
 
-def open_from_queue(someone, number: str, task_name: str) -> None:
-    """From any page: the inbox's group queue, the record's row, its task."""
+def open_from_queue(someone, number: str, task_name: str, tab: str = "Group queue") -> None:
+    """From any page: the inbox's tab (the group queue; "Mine" for a task that waits on them by
+    name), the record's row, its task."""
     page = someone.page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
-    page.get_by_role("link", name=re.compile(r"^Group queue")).click()
+    page.get_by_role("link", name=re.compile(rf"^{tab}")).click()
     row = page.get_by_role("row").filter(has_text=number)
     expect(row).to_have_count(1)
     expect(row).to_contain_text(task_name)
@@ -78,7 +79,7 @@ def test_journey_1_a_laptop_is_ordered_approved_fulfilled_and_confirmed(live, pe
     # -- mona, rita's line manager, approves it from her inbox ---------------------------------------
     mona = person(1280)
     mona.sign_in("mona")
-    open_from_queue(mona, number, "Approve as line manager")
+    open_from_queue(mona, number, "Approve as line manager", tab="Mine")  # hers by name
     page = mona.page
     expect(page.locator(".instructions")).to_contain_text("rita requests Standard laptop")
     expect(page.locator(".instructions")).to_contain_text("My laptop of 2019 no longer holds a charge")
@@ -101,7 +102,7 @@ def test_journey_1_a_laptop_is_ordered_approved_fulfilled_and_confirmed(live, pe
     assert live.desk.record(number)["status"] == "awaiting_confirmation"
 
     # -- rita confirms receipt and rates the service -------------------------------------------------
-    open_from_queue(rita, number, "Confirm receipt and rate")
+    open_from_queue(rita, number, "Confirm receipt and rate", tab="Mine")
     page = rita.page
     expect(page.locator(".instructions")).to_contain_text("Laptop AT-104233 handed over at desk B2-14")
     page.get_by_role("group", name="Did you receive what you ordered?").get_by_label("Yes", exact=True).check()
