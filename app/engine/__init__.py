@@ -34,7 +34,7 @@ from .runtime import (
     SpecBundle,
     WorkflowRun,
 )
-from .sandbox import ScriptIdentity, backtracking_problem
+from .sandbox import ScriptIdentity, backtracking_problem, compile_as_re
 from .types import EngineFailure, UserTaskView
 from .xml import drawing_only, process_ids
 
@@ -57,6 +57,7 @@ __all__ = [
     "ProcessEngine",
     "ProcessLibrary",
     "ScriptIdentity",
+    "compile_as_re",
     "SourceFile",
     "SpecBundle",
     "StateVersionError",

@@ -1363,15 +1363,22 @@ def _regex_syntax(pattern: str) -> str:
     return "".join(out)
 
 
+def compile_as_re(pattern: str) -> Any:
+    """``pattern``, written for Python's ``re``, compiled with the ``regex`` package (which matches
+    with a timeout) so that it matches what ``re`` would: forms' patterns use it too. Raises
+    re.error for what ``re`` refuses or what the two would read differently."""
+    translated = _regex_syntax(pattern)
+    re.compile(pattern)
+    return _regex_module.compile(translated)
+
+
 @functools.lru_cache(maxsize=256)
 def _compile_pattern(pattern: str) -> Any:
     """The compiled ``regex`` pattern (matched with a timeout) for ``pattern`` in ``re`` syntax.
 
     Raises ScriptRuleViolation for a backtracking shape, re.error for what ``re`` refuses."""
     _refuse_backtracking(pattern)
-    translated = _regex_syntax(pattern)
-    re.compile(pattern)  # the syntax (and its errors) scripts get is that of ``re``
-    return _regex_module.compile(translated)
+    return compile_as_re(pattern)  # the syntax (and its errors) scripts get is that of ``re``
 
 
 #: Matching timeout when no script budget is active (helpers called outside a budgeted call).

@@ -75,7 +75,7 @@ from typing import Any, Final
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import regex
 
-from app.engine import backtracking_problem
+from app.engine import backtracking_problem, compile_as_re
 from app.errors import ValidationFailed
 
 from .instructions import render_instructions
@@ -544,8 +544,9 @@ def _pattern_budget() -> Iterator[None]:
 @lru_cache(maxsize=512)
 def _compiled_pattern(pattern: str) -> Any:
     try:
-        return regex.compile(pattern)
-    except regex.error:
+        # as ``re`` reads it (a "{" that is no repeat is a brace, not regex's fuzzy matching)
+        return compile_as_re(pattern)
+    except (re.error, regex.error):
         # Deploys check patterns with ``re``; the few that only ``re`` reads (none shipped) are
         # matched as before, by ``re`` (the deploy-time backtracking check still applies to them).
         return re.compile(pattern)

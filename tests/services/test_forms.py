@@ -631,6 +631,14 @@ def test_pattern_is_searched_not_anchored_like_json_schema() -> None:
     assert field_errors(schema, {"p": "abc"}) == {"p": ["must match the pattern [0-9]"]}
 
 
+def test_a_pattern_matches_as_pythons_re_reads_it() -> None:
+    """Patterns match with the regex package (for its timeout), which reads "{e<=1}" as fuzzy
+    matching; a form's pattern means what re means by it: here a literal brace."""
+    schema = obj({"p": {"type": "string", "pattern": "^a{e<=1}$"}})
+    assert validate_submission(schema, None, {"p": "a{e<=1}"}, {}) == {"p": "a{e<=1}"}
+    assert field_errors(schema, {"p": "b"}) == {"p": ["must match the pattern ^a{e<=1}$"]}
+
+
 # ----------------------------------------------------------------------------------------------
 # validate_submission: dynamic options
 # ----------------------------------------------------------------------------------------------
