@@ -34,7 +34,21 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, event, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -682,10 +696,13 @@ class AuditLog:
         ``cli``, ``sla``, ``system``, ``anonymous`` and the like) have no user: their stored name,
         in any letter case."""
         typed = typed.strip()
+        by_name = func.lower(AuditEvent.actor) == func.lower(typed)
         user_id = self.session.scalar(select(User.id).where(func.lower(User.username) == func.lower(typed)))
         if user_id is not None:
-            return AuditEvent.actor_id == user_id
-        return func.lower(AuditEvent.actor) == func.lower(typed)
+            # and the events filed under that name without a user (a platform actor a user shares
+            # a name with, a comment's author by name): nothing the name finds is left out
+            return or_(AuditEvent.actor_id == user_id, and_(AuditEvent.actor_id.is_(None), by_name))
+        return by_name
 
     def _rows(self, events: list[AuditEvent]) -> list[AuditRow]:
         ids = {e.instance_id for e in events if e.instance_id is not None}

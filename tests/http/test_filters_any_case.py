@@ -132,3 +132,18 @@ def test_the_filters_stay_on_the_indexes(connection, services, records, users):
         where = statement.split(" WHERE ", 1)[1]
         assert "username" not in where and "lower(" not in where, statement
         assert "ticket.assignee_id = " in where and "ticket.assignment_group IN (" in where, statement
+
+
+def test_a_user_who_shares_a_platform_actors_name_does_not_hide_its_events(services, users):
+    """Filtering the history by "scheduler" finds the sweep's events even once a user of that name
+    exists (their own events are found too)."""
+    from app.services.audit import AuditFilters
+
+    services.audit.record("timer_fired", None, payload={"n": 1}, actor_name="scheduler")
+    services.session.commit()
+    before = services.audit.search(users["aude"], AuditFilters(actor="Scheduler"), 1, 50)
+    services.users.create_user("scheduler", "password-1234", roles=["requester"])
+    services.session.commit()
+    after = services.audit.search(users["aude"], AuditFilters(actor="SCHEDULER"), 1, 50)
+    assert [r.event.event_type for r in before.rows] == ["timer_fired"]
+    assert "timer_fired" in [r.event.event_type for r in after.rows]
