@@ -107,6 +107,20 @@ def service_text(text: Any, translate: Translate | None = None) -> str:
     return str(translated) if translated is not None else str(text)
 
 
+#: A UTC instant as the services write a bound ("2026-11-29T21:14:48Z").
+_UTC_INSTANT = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2})?(?:\.\d+)?Z")
+
+
+def _as_typed(value: str) -> str:
+    """A bound as the page's date-time fields are typed ("YYYY-MM-DD hh:mm", UTC): a UTC instant
+    "2026-11-29T21:14:48Z" reads "2026-11-29 21:14:48 UTC"; a date or anything else as written."""
+    instant = _UTC_INSTANT.fullmatch(value)
+    if instant is None:
+        return value
+    seconds = instant.group(3) if instant.group(3) not in (None, ":00") else ""
+    return f"{instant.group(1)} {instant.group(2)}{seconds} UTC"
+
+
 def _form_message(message: FormMessage, translate: Translate) -> str:
     kind, parts = message.kind, message.parts
     if kind in _COUNTED:
@@ -130,7 +144,7 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         by_field, by_value = _ORDERED[kind]
         if "field" in parts:  # another field of the form
             return str(by_field) % {"field": translate(parts["field"])}
-        return str(by_value) % {"value": parts["value"]}  # a date as written
+        return str(by_value) % {"value": _as_typed(str(parts["value"]))}
     if kind == "no_record":
         return _("%(number)s does not exist", number=parts["number"])
     if kind == "not_kind":  # the kinds a record reference may be limited to

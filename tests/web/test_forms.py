@@ -257,3 +257,19 @@ def test_a_date_time_error_names_what_the_page_takes(app):
         assert service_text(message) == "must be a date and time: YYYY-MM-DD hh:mm (UTC), or with an offset like +02:00"
     with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
         assert service_text(message) == "必须是日期和时间：YYYY-MM-DD hh:mm（UTC），或带时区偏移，如 +02:00"
+
+
+def test_a_time_bound_is_said_as_the_pages_date_time_fields_are_typed(app):
+    """"must not be before 2026-11-29T21:14:48Z" stood next to a field whose hint is
+    "YYYY-MM-DD hh:mm (UTC)"; the API keeps the ISO instant."""
+    from app.services.forms import FormMessage
+    from app.web.forms import service_text
+
+    bound = FormMessage("must not be before 2026-11-29T21:14:48Z", "not_before", value="2026-11-29T21:14:48Z")
+    whole = FormMessage("must be after 2026-11-29T21:14:00Z", "after", value="2026-11-29T21:14:00Z")
+    day = FormMessage("must be after 2026-01-01", "after", value="2026-01-01")
+    with app.test_request_context("/"):
+        assert service_text(bound) == "must not be before 2026-11-29 21:14:48 UTC"
+        assert service_text(whole) == "must be after 2026-11-29 21:14 UTC"
+        assert service_text(day) == "must be after 2026-01-01"
+    assert str(bound) == "must not be before 2026-11-29T21:14:48Z"
