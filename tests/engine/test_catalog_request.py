@@ -302,7 +302,7 @@ def test_line_manager_approves_then_fulfilment_and_confirmation(h: Harness):
     assert task_assignment(approve) == ("mona", None)
     assert_approval_task(approve, "rita")
     text = render_instructions(approve.instructions, approve.data)
-    assert "Standard laptop" in text and "950 EUR" in text and "battery is swollen" in text
+    assert "Standard laptop" in text and "950.00 EUR" in text and "battery is swollen" in text
 
     run = h.complete(run, "approve_manager", {"approved": True, "approval_comment": "Go ahead."}, "mona")
     assert (h.record(run)["details"]["approved_by"], h.record(run)["details"]["rejected_by"]) == ("mona", None)
