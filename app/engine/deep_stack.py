@@ -37,13 +37,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["MIN_STACK_BYTES", "call_deep", "require_stack_for", "stack_bytes"]
+__all__ = ["MAX_IDLE", "MIN_STACK_BYTES", "call_deep", "require_stack_for", "stack_bytes"]
 
 T = TypeVar("T")
 
 #: The smallest stack a worker gets: 16 times the default script memory limit (256 MiB) would be
 #: 4 GiB; 1 GiB already holds 16 million levels, four times what 256 MiB of tuples can build.
 MIN_STACK_BYTES = 1 << 30
+#: Idle workers kept for the next calls (one per thread that runs steps at once: a threaded
+#: server's request threads and the sweeper); a burst beyond that starts workers that then end.
+MAX_IDLE = 8
 #: How many times the script memory limit a worker's stack holds (a level costs about as much
 #: stack as heap; the margin covers the memory check's interval and other frames on the stack).
 _STACK_PER_MEMORY = 4
@@ -139,10 +142,10 @@ def _take() -> _Worker | None:
 
 def _give_back(worker: _Worker) -> None:
     with _lock:
-        if worker.stack >= _stack_bytes and worker.pid == os.getpid():
+        if worker.stack >= _stack_bytes and worker.pid == os.getpid() and len(_idle) < MAX_IDLE:
             _idle.append(worker)
             return
-    worker.jobs.put(None)
+    worker.jobs.put(None)  # a burst's extra workers end: at most MAX_IDLE wait for the next call
 
 
 def call_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

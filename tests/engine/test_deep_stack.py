@@ -155,3 +155,16 @@ def test_without_a_thread_to_start_the_function_runs_in_place(monkeypatch):
     monkeypatch.setattr(deep_stack, "_idle", [])
     monkeypatch.setattr(deep_stack._Worker, "start", cannot_start)
     assert deep_stack.call_deep(lambda: threading.current_thread().name) == threading.current_thread().name
+
+
+def test_a_burst_of_callers_leaves_at_most_max_idle_workers_waiting(monkeypatch):
+    monkeypatch.setattr(deep_stack, "_idle", [])
+    monkeypatch.setattr(deep_stack, "MAX_IDLE", 2)
+    callers = 5
+    barrier = threading.Barrier(callers, timeout=10)
+    threads = [threading.Thread(target=lambda: deep_stack.call_deep(barrier.wait)) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert len(deep_stack._idle) == 2  # the other three ended
