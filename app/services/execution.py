@@ -32,7 +32,7 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 from . import policy
 from .audit import AuditLog, json_safe
 from .notifications import NotificationService, Person
-from .records import RecordService
+from .records import RESOLVED_TOLD, RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
 
@@ -208,10 +208,13 @@ class InstanceRunner:
         else:
             starter = instance.started_by
             recipients = [starter] if starter is not None and not policy.excludes(task, starter.username) else []
+        ticket = self.ticket_for(instance)
+        told = self.session.info.get(RESOLVED_TOLD, {}).get(ticket.id) if ticket is not None else None
+        if told is not None:  # the requester just heard it is resolved, and to check and confirm
+            recipients = [person for person in recipients if person.id != told]
         if not recipients:
             return
         approval = is_approval(view)
-        ticket = self.ticket_for(instance)
         label = f"{ticket.number}: {ticket.title}" if ticket else f"{instance.process_id} #{instance.id}"
         event = "approval.needed" if approval else "task.assigned"
         subject = f"{'Approval needed' if approval else 'New task'}: {view.name} ({label})"

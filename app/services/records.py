@@ -283,6 +283,9 @@ _USER_NAMED = select(User).where(User.username == bindparam("username"))
 #: ``session.info`` key: ids of the records this transaction opened whose ``record.created`` event
 #: their first ``sync`` has yet to publish.
 _UNANNOUNCED = TRANSACTION_SCOPED + "records_unannounced"
+#: Record id -> the requester told in this transaction that it is resolved (execution._announce
+#: then spares them a second notice for the confirmation task the same step gives them).
+RESOLVED_TOLD = TRANSACTION_SCOPED + "resolved_told"
 #: The webhook event of a new record (``NotificationService.publish``).
 CREATED_EVENT = "record.created"
 
@@ -456,6 +459,8 @@ class RecordService:
                 f"{ticket.number} resolved: {ticket.title}",
                 f"{ticket.number} ({ticket.title}) is resolved. Please check and confirm: "
                 f"{self.notifications.link(ticket)}", ticket=ticket)
+            if ticket.requester_id is not None:
+                self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = ticket.requester_id
         elif ticket.status not in resolved | closed and ticket.resolved_at is not None:
             ticket.resolved_at = None  # reopened
             changes["resolved_at"] = None

@@ -183,3 +183,20 @@ def test_an_agent_raises_a_problem_from_the_incident(desk: Desk):
     problem = desk.record("PRB-000001")
     assert number in problem["title"] and problem["status"] in ("new", "triage")
     assert [link["number"] for link in problem["links"]] == [number]
+
+
+def test_a_resolution_tells_the_requester_once(desk: Desk):
+    """She used to get two notices for one resolution: "resolved" and "New task: Confirm
+    resolution". The resolved notice says to check and confirm; the task is on the record."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    resolve(desk, number)
+    subjects = [n["subject"] for n in desk.notifications("rita")]
+    assert [s for s in subjects if number in s and ("resolved" in s or "Confirm" in s)] == [
+        f"{number} resolved: {START['title']}"]
+    assert desk.ready(number) == ["confirm_resolution"]
+    # reopened and resolved again: told again, once
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "still broken"})
+    resolve(desk, number)
+    again = [n["subject"] for n in desk.notifications("rita")]
+    assert sum(1 for s in again if "Confirm resolution" in s) == 0 and sum(1 for s in again if "resolved" in s) == 2
