@@ -90,12 +90,16 @@ def register_cli(app: Flask) -> None:
     @click.option("--reset-catalog", is_flag=True,
                   help="Write catalog.json over the catalog items already in the database too (their cost, "
                        "status, form...), instead of only creating the items missing from it.")
-    def processes_deploy(paths: tuple[Path, ...], reset_catalog: bool) -> None:
+    @click.option("--force", is_flag=True,
+                  help="Deploy every file as it is, even content some version already held (to bring "
+                       "back an earlier version).")
+    def processes_deploy(paths: tuple[Path, ...], reset_catalog: bool, force: bool) -> None:
         """Deploy files or folders (default: processes/ and forms/); all or nothing.
 
         The files seed the desk; the database is the source of truth after that. A file whose exact
         content was deployed before (as any version, even if the desk has changed it since, e.g. in
-        the modeler) is skipped: only content never deployed makes a new version. catalog.json
+        the modeler) is skipped: only content never deployed makes a new version (--force deploys
+        it all, to bring back an earlier version). catalog.json
         creates the items missing from the catalog and leaves those already there as they are
         (unless --reset-catalog)."""
         chosen = list(paths) or [ROOT / "processes", ROOT / "forms"]
@@ -115,14 +119,14 @@ def register_cli(app: Flask) -> None:
 
         def work() -> tuple[Any, dict[str, int] | None, list[Any]]:
             deploy = services.definitions.deploy
-            result = deploy(None, uploads, keep_deployed=True) if uploads else None
+            result = deploy(None, uploads, keep_deployed=not force) if uploads else None
             skipped = list(result.skipped) if result else []
             # The catalog names request forms, so it loads after the files that hold them; its
             # translations are checked against it, so they deploy once it is loaded.
             counts = services.catalog.load(catalog, reset=reset_catalog) if catalog is not None else None
             translations = catalog_translation_files(catalog) if catalog is not None else []
             if translations:
-                skipped += deploy(None, translations, keep_deployed=True).skipped
+                skipped += deploy(None, translations, keep_deployed=not force).skipped
             return result, counts, skipped
 
         try:

@@ -200,3 +200,17 @@ def test_upload_of_earlier_content_outside_the_cli_still_makes_a_version(app: An
     assert kept.skipped[0].versions == ((PROCESS, 2, 3),)
     assert [v.version for v in _versions(services)] == [1, 2, 3]
 
+
+
+def test_force_brings_back_content_deployed_before(app: Any, services: Any, users: Any, tmp_path: Path) -> None:
+    """An administrator rolling back from the command line: --force deploys the file as it is."""
+    _cli_deploy(app)
+    _save_in_modeler(services, users["olga"], _renamed(SHIPPED_DIAGRAM, " (v2)"))
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    (folder / DIAGRAM).write_bytes(SHIPPED_DIAGRAM)
+    _cli_deploy(app, str(folder))
+    assert [v.version for v in _versions(services)] == [1, 2]  # skipped: version 1 held it
+    _cli_deploy(app, "--force", str(folder))
+    versions = _versions(services)
+    assert [v.version for v in versions] == [1, 2, 3] and versions[-1].content_hash == versions[0].content_hash
