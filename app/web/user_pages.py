@@ -220,6 +220,12 @@ def user(username: str) -> Any:
     if request.method == "GET":
         return _render_user(me, username, None, {})
     values = _user_form_values(request.form)
+    if (request.form.get("was_sent") == "1" and request.form.get("was_active") == "1" and not values["active"]
+            and request.form.get("confirm_deactivate") != "yes"):
+        # Unticking a box is easily done by mistake, and deactivating ends someone's sessions.
+        return _render_user(me, username, request.form, {"confirm_deactivate": [_(
+            "Deactivating ends their sessions and API tokens and sends their claimed tasks back to their queues: "
+            "tick the box to confirm.")]}, status=422)
 
     def save() -> tuple[User, int]:
         if request.form.get("was_sent") != "1" or not _is_admin(me):

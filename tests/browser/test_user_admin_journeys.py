@@ -4,6 +4,8 @@ sees no Users link and gets the 403 page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser.conftest import require_browser
@@ -35,6 +37,11 @@ def test_an_admin_creates_a_user_and_deactivates_them(person, width):
     expect(page.get_by_label("Display name")).to_have_value("Lee Leaver")
 
     page.get_by_label("Active", exact=True).uncheck()
+    page.get_by_role("button", name="Save").click()
+    # unticking a box is easily done by mistake: the page asks to confirm, nothing saved yet
+    expect(page.locator("#confirm_deactivate-error")).to_contain_text("tick the box to confirm")
+    expect(page.get_by_label("Active", exact=True)).not_to_be_checked()
+    page.get_by_label(re.compile(r"^Yes, deactivate ")).check()
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".flash-success")).to_contain_text("is deactivated")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Deactivated")

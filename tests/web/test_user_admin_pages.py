@@ -181,3 +181,18 @@ def test_a_form_opened_before_someone_elses_change_saves_only_what_was_changed_o
     assert again.status_code == 302
     services.session.expire_all()
     assert len(services.session.scalars(select(AuditEvent).where(AuditEvent.event_type.like("user_%"))).all()) == len(before)
+
+
+def test_unticking_active_asks_to_confirm_before_deactivating(web, desk, services):
+    web.login("ada")
+    form = {"was_sent": "1", "was_active": "1", "was_display_name": "rita", "display_name": "rita",
+            "roles": ["requester"], "was_roles": ["requester"]}
+    asked = web.post("/admin/users/rita", form, headers={"Accept-Language": "zh-CN"})
+    assert asked.status_code == 422
+    page = text_of(asked)
+    assert 'name="confirm_deactivate" value="yes" required' in page and "是，停用 rita" in page
+    assert services.users.get_by_username("rita").active  # nothing saved
+    done = web.post("/admin/users/rita", {**form, "confirm_deactivate": "yes"})
+    assert done.status_code == 302
+    services.session.expire_all()
+    assert not services.users.get_by_username("rita").active
