@@ -38,7 +38,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.clock import Clock
-from app.db import COUNT_CAP, LIKE_ESCAPE, TRANSACTION_SCOPED, count_capped, insert_row, like_literal, set_reference
+from app.db import (
+    COUNT_CAP,
+    LIKE_ESCAPE,
+    TRANSACTION_SCOPED,
+    count_capped,
+    insert_row,
+    like_literal,
+    serialize_writers,
+    set_reference,
+)
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogItem,
@@ -898,6 +907,9 @@ class RecordService:
         # linking what a person already linked (or the reverse) keeps the first link.
         # A directed relation holds one way round only: a record is not the duplicate of its own
         # duplicate, the cause of its own cause, its parent's parent, nor blocks what blocks it.
+        # Links between one pair take turns: two people filing reversed links at once would each
+        # find the other's not yet there and store both (PostgreSQL; SQLite writes one at a time).
+        serialize_writers(self.session, f"ticket_link:{min(source.id, target.id)}:{max(source.id, target.id)}")
         wanted = _relation_key(source.id, target.id, link_type)
         reverse = (wanted[0], wanted[2], wanted[1])
         for existing in self.session.scalars(select(TicketLink).where(
