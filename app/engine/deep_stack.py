@@ -165,7 +165,8 @@ def call_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # interrupt the step as it would have been on the caller's own thread, and wait until it
         # has unwound, so that nothing runs on its session once the caller goes on. The worker
         # is retired, not reused.
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident or 0), ctypes.py_object(type(exc)))
+        if not job.done.is_set():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident or 0), ctypes.py_object(type(exc)))
         job.done.wait()
         worker.jobs.put(None)
         raise
