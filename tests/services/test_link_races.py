@@ -43,7 +43,8 @@ def test_reversed_links_filed_at_once_store_one(live_app: Any) -> None:
         barrier = threading.Barrier(2)
         outcomes: list[Any] = [None, None]
 
-        def file(i: int, source: str, target: str) -> None:
+        def file(i: int, source: str, target: str, barrier: threading.Barrier = barrier,
+                 outcomes: list[Any] = outcomes) -> None:
             svc = ext.services()
             try:
                 alex = svc.users.get_by_username("alex")
