@@ -98,7 +98,7 @@ rejected_by = None if approved else decided_by
 
 APPROVE_INSTRUCTIONS = (
     "**{{ requester }}** requests **{{ catalog.name }}**{% if quantity > 1 %} (x{{ quantity }}){% endif %}.\n\n"
-    "Cost: {{ '%.2f' % cost }} EUR. Fulfilled by {{ fulfilment_group }}.\n\n"
+    "Cost: {{ '%.2f' % cost if cost is number else cost }} EUR. Fulfilled by {{ fulfilment_group }}.\n\n"
     "Justification: {{ justification }}"
 )
 
