@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, false, func, inspect, nulls_last, or_, select, text
+from sqlalchemy import Select, and_, bindparam, false, func, inspect, nulls_last, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload
 
 from app.clock import Clock
@@ -609,11 +609,6 @@ class TaskService:
             )
         if process_id:
             query = query.where(HumanTask.process_id == process_id)
-        if self.session.get_bind().dialect.name == "postgresql":
-            # A page of the inbox reads a few hundred rows at most; with a large table PostgreSQL
-            # plans the count as a parallel scan, and starting its workers took 30 of the 40 ms
-            # the count cost at 100,000 instances (bench d). For this read-only request only.
-            self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         total, exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         offset = (page - 1) * per_page
         if sort == "age":
