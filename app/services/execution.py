@@ -223,8 +223,19 @@ class InstanceRunner:
                                   payload={"task_id": task.id, "task": view.bpmn_id},
                                   exclude=None if actor is not None and task.assigned_user == actor.username else actor)
 
-    def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None) -> None:
-        """Write the run back and bring human task rows in line with the engine's READY tasks."""
+    def outside_changes(self, instance: ProcessInstance, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The record's values the platform changed outside the process (``RecordService.outside_changes``)."""
+        ticket = self.ticket_for(instance)
+        if ticket is None:
+            return {}
+        return self.records.outside_changes(ticket, instance.definition.record_mapping, data)
+
+    def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None,
+             shown: Mapping[str, Any] | None = None) -> None:
+        """Write the run back and bring human task rows in line with the engine's READY tasks.
+
+        ``shown``: variables whose values the step started from other than the saved data's (the
+        record's ``outside_changes``): the record's sync compares with those."""
         previous_status, previous_error, previous_data = instance.status, instance.error, instance.data
         status, data, views = run.settled()
         instance.state = run.dump()
@@ -301,7 +312,8 @@ class InstanceRunner:
             ticket = self.ticket_for(instance)
             if ticket is not None:
                 first = not previous_data
-                changes = self.records.sync(ticket, mapping, instance.data, actor, None if first else previous_data)
+                before = None if first else {**previous_data, **shown} if shown else previous_data
+                changes = self.records.sync(ticket, mapping, instance.data, actor, before)
                 if self.on_record_change is not None and (changes or first):
                     self.on_record_change(ticket, changes, actor)
                 write_changes(self.session, ticket)

@@ -726,6 +726,7 @@ class TaskService:
             try:
                 view = run.task_view(task.engine_task_id)
                 data = json_safe(view.data)
+                data.update(self.runner.outside_changes(task.instance, data))
             except TaskNotFound:
                 view = None
             self.runner.release(task.instance, run)
@@ -971,12 +972,15 @@ class TaskService:
         run = self.runner.load(instance, user)
         view = self._view(task, run)
         self._refuse_excluded(user, task, run, "complete", view)
+        # What an SLA escalation changed on the record, the step continues from (the form showed it).
+        outside = self.runner.outside_changes(instance, view.data)
+        current = {**view.data, **outside} if outside else view.data
         definition = instance.definition
         schema = definition.forms.get(task.form) if task.form else None
         if schema is not None:
             ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
             now = self.clock.now()  # "today" is the UTC date, as every date the desk shows
-            clean = validate_submission(schema, ui_schema, dict(data or {}), view.data, coerce_strings=coerce_strings,
+            clean = validate_submission(schema, ui_schema, dict(data or {}), current, coerce_strings=coerce_strings,
                                         members=self.instances.group_members, today=now.date(), now=now)
         else:
             clean = {}
@@ -998,7 +1002,8 @@ class TaskService:
             raise Conflict("a timer on this task expired before it was completed", code="timer_expired",
                            details={"task_id": task.id})
         try:
-            run.complete_task(task.engine_task_id, clean, self.runner.identity(user, instance), timers_fired=True)
+            run.complete_task(task.engine_task_id, {**outside, **clean}, self.runner.identity(user, instance),
+                              timers_fired=True)
         except TaskNotReady as err:
             if err.error_type == "timer_expired":
                 # Persist the timer's win, then tell the caller: their submission lost the race.
@@ -1013,7 +1018,7 @@ class TaskService:
             set_reference(task, "claimed_by", user)
         self.audit.record("task_completed", user, instance_id=instance.id, task_id=task.id,
                           payload={"bpmn_id": task.bpmn_id, "name": task.name, "data": json_safe(clean)})
-        self.runner.save(instance, run, user)
+        self.runner.save(instance, run, user, shown=outside)
         return instance
 
     def _refuse_excluded(self, user: User, task: HumanTask, run: WorkflowRun, action: str,

@@ -280,6 +280,13 @@ def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
+#: Record fields the platform itself changes outside the record's process: an SLA escalation
+#: raises the priority or hands the record to another group (app/services/sla.py). The process's
+#: own variable still holds the old value; :meth:`RecordService.outside_changes` finds the
+#: difference, so that the next step taken with a person continues from the record.
+OUTSIDE_FIELDS = ("priority", "assignment_group")
+
+
 # Statements of every step, built once (a reused statement keeps its cache key; SQLAlchemy
 # would otherwise derive it again on each call).
 _NEXT_NUMBER = (update(RecordSequence).where(RecordSequence.kind == bindparam("sequence_kind"))
@@ -387,6 +394,24 @@ class RecordService:
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
+
+    @staticmethod
+    def outside_changes(ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+        """``{variable: record value}`` for the :data:`OUTSIDE_FIELDS` the platform changed on the
+        record since the process last set them (the record no longer shows the variable's value).
+
+        The task form shows these values (``TaskService.detail``), and the step a person takes
+        continues from them (``TaskService.complete``): an incident whose priority an escalation
+        raised to P1 is triaged, and routed by its gateways, as a P1, and an agent who picks P2
+        there sets the record back to P2 (``sync`` compares with what the record showed)."""
+        fields = mapping.get("fields") or {}
+        changed: dict[str, Any] = {}
+        for field in OUTSIDE_FIELDS:
+            variable = fields.get(field)
+            current = getattr(ticket, field)
+            if variable and variable in data and current is not None and _text(data[variable], 255) != current:
+                changed[variable] = current
+        return changed
 
     def sync(self, ticket: Ticket, mapping: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
              previous: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -69,8 +69,12 @@ A breach level with ``reassign_group`` sets the record's assignment group and mo
 with it (``TaskService.requeue``): each ready task of the record's process instance that waits in a
 group queue (not one assigned to a person by name, such as the requester's confirmation) goes to
 the new group's queue, and a claimant who is not a member of that group is released; each move
-is audited (``task_requeued``, actor "sla"). Tasks the process opens later take their group from
-the process's own data, as before.
+is audited (``task_requeued``, actor "sla").
+
+The process's own variables (its priority, its assignment group) still hold the old values; the
+next task a person works shows the record's (``RecordService.outside_changes``) and the step
+continues from them, so its gateways route a raised P1 as a P1 and the work it opens goes to the
+new group. An agent who then picks another value sets it on the record.
 
 Reading and writing
 -------------------
