@@ -659,8 +659,14 @@ class WorkflowRun:
             raise
 
     def cancel(self) -> None:
+        # A cancelled workflow counts as completed with empty end data, and its subprocesses as
+        # done: ``data`` would fall back to the last task finished outside them (what the instance
+        # held when it entered one), and the record's sync would copy that back. What the instance
+        # held when it was cancelled becomes its end data instead.
+        data = self.data
         self._changes += 1
         self._wf.cancel()
+        self._wf.data.update(data)
 
     def retry(self, corrections: Mapping[str, Any] | None, identity: ScriptIdentity) -> None:
         """Put failed tasks back to READY, apply ``corrections`` to their data, and advance."""
