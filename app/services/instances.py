@@ -188,10 +188,16 @@ class InstanceService:
         return select(HumanTask.instance_id).where(task_reaches(user))
 
     def may_see(self, user: User, instance: ProcessInstance) -> bool:
-        """The user sees the instance: by policy (starter, staff of its lanes), or as one of its
-        participants (a task of it assigned to, claimed or completed by them)."""
-        return policy.may_see_instance(user, instance) or self.session.scalar(
-            self._tasks_of(user).where(HumanTask.instance_id == instance.id).limit(1)) is not None
+        """The user sees the instance: by policy (starter, staff of its lanes), as one of its
+        participants (a task of it assigned to, claimed or completed by them), or as someone who
+        acts on its record (``RecordService.may_see`` without ``watched``: the desk's staff, who
+        see and cancel every record, its requester, assignee and group). A watcher reads the
+        record, not the process behind it."""
+        if policy.may_see_instance(user, instance) or self.session.scalar(
+                self._tasks_of(user).where(HumanTask.instance_id == instance.id).limit(1)) is not None:
+            return True
+        ticket = self.runner.ticket_for(instance)
+        return ticket is not None and self.runner.records.may_see(user, ticket, watched=False)
 
     def list_instances(self, user: User, *, process_id: str | None, status: str | None, page: int, per_page: int) -> tuple[list[ProcessInstance], int]:
         query: Select[Any] = select(ProcessInstance)
@@ -210,8 +216,9 @@ class InstanceService:
                 for def_id, lanes in self.session.execute(select(ProcessDefinition.id, ProcessDefinition.lanes))
                 if set(lanes or []) & groups
             ]
+            records = self.runner.records.acted_on(user, select(Ticket.instance_id).where(Ticket.instance_id.is_not(None)))
             query = query.where(or_(ProcessInstance.started_by_id == user.id, ProcessInstance.definition_id.in_(visible_defs),
-                                    ProcessInstance.id.in_(self._tasks_of(user))))
+                                    ProcessInstance.id.in_(self._tasks_of(user)), ProcessInstance.id.in_(records)))
         total, _exact = count_capped(self.session, query)  # "1000+" beyond COUNT_CAP
         rows = list(self.session.scalars(query.order_by(ProcessInstance.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total

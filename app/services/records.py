@@ -636,6 +636,11 @@ class RecordService:
         """``query`` (over Ticket) narrowed to the records ``user`` may see."""
         return self._visible(user, query)
 
+    def acted_on(self, user: User, query: Select[Any]) -> Select[Any]:
+        """``query`` (over Ticket) narrowed to the records ``user`` may act on (``may_see`` without
+        ``watched``): whose process instances they see (``InstanceService.may_see``)."""
+        return self._visible(user, query, watched=False)
+
     def _visible(self, user: User, query: Select[Any], *, watched: bool = True) -> Select[Any]:
         """``may_see`` in SQL: ``query`` (over Ticket) narrowed to the records ``user`` sees."""
         if user.has_role(*STAFF_ROLES):

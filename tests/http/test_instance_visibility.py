@@ -52,3 +52,23 @@ def test_a_requester_who_holds_a_task_in_the_instance_sees_it(desk: Desk, servic
     inbox = desk.client.get("/api/v1/tasks", headers=desk.auth("lena")).get_json()["items"]
     assert [t for t in inbox if t["instance_id"] == instance_id], inbox
     assert visible(desk, "lena", instance_id) == (200, 200, True)
+
+
+def test_who_acts_on_a_record_sees_its_process_and_cancels_it(desk: Desk, services):
+    """QA: a process owner (in no lane's group) was offered "Cancel" on every record, and the
+    cancellation answered 404: the instance behind the record was not hers to see. Whoever
+    acts on a record (the desk's staff, its requester, assignee and group) sees its process;
+    a watcher reads the record only."""
+    services.users.create_user("nico", "password-1234", roles=["agent"], groups=["Facilities"])
+    services.session.commit()
+    change = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal"})
+    number = change["data"]["record_number"]
+    assert desk.client.get(f"/api/v1/tickets/{number}", headers=desk.auth("olga")).status_code == 200
+    # process owner and an agent of no lane of the change process: they see every record, so its process too
+    assert visible(desk, "olga", change["id"]) == (200, 200, True)
+    assert visible(desk, "nico", change["id"]) == (200, 200, True)
+    assert visible(desk, "rick", change["id"]) == (404, 404, False)  # still nobody else's
+    response = desk.client.post(f"/api/v1/instances/{change['id']}/cancel", headers=desk.auth("olga"),
+                                json={"reason": "Raised twice"})
+    assert response.status_code == 200, response.get_json()
+    assert desk.record(number)["status"] == "cancelled"
