@@ -255,7 +255,9 @@ def parse_filters(args: Mapping[str, str]) -> tuple[dict[str, str], AuditFilters
         instance_id=instance_id,
         # Whole days in UTC, the zone every time on these pages is shown in.
         occurred_from=datetime.combine(start, time.min, timezone.utc) if start else None,
-        occurred_before=datetime.combine(end + timedelta(days=1), time.min, timezone.utc) if end else None,
+        # The last day there is (9999-12-31) has no next day: up to its end, then.
+        occurred_before=(datetime.combine(end + timedelta(days=1), time.min, timezone.utc) if end and end < date.max
+                         else datetime.max.replace(tzinfo=timezone.utc) if end else None),
     )
     return typed, filters, errors
 
