@@ -660,6 +660,11 @@ class RecordService:
             if filters.get(field):
                 values = chosen[field] = [v.strip() for v in str(filters[field]).split(",") if v.strip()]
                 query = query.where(getattr(Ticket, field).in_(values))
+        unknown = [kind for kind in chosen.get("kind", ()) if kind not in KINDS]
+        if unknown:
+            # A misspelt kind would list nothing, which reads as "there are none".
+            raise ValidationFailed("unknown record kind", details={"fields": {"kind": [
+                f"no kind {', '.join(unknown)}: one of {', '.join(KINDS)} (several separated by commas)"]}})
         if filters.get("group"):
             query = query.where(Ticket.assignment_group.in_(self._group_spellings(str(filters["group"]))))
         for field, column in (("assignee", Ticket.assignee_id), ("requester", Ticket.requester_id)):

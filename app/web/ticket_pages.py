@@ -120,6 +120,10 @@ def _list_filters() -> dict[str, Any]:
         value = (request.args.get(name) or "").strip()[:longest]
         if value:
             filters[name] = value
+    if "kind" in filters:  # the page offers the kinds there are; a link with another lists them all
+        kinds = [kind for kind in (k.strip() for k in filters.pop("kind").split(",")) if kind in KINDS]
+        if kinds:
+            filters["kind"] = ",".join(kinds)
     state = request.args.get("open", "")
     if state in ("1", "0"):
         filters["open"] = state == "1"

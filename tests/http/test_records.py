@@ -106,6 +106,10 @@ def test_ticket_list_filters_sort_and_visibility(client, auth, desk):
     assert client.get("/api/v1/tickets", headers=auth("rick")).get_json()["total"] == 2  # own + group Other
     assert_error(client.get("/api/v1/tickets/INC-000001", headers=auth("rick")), 404)
     assert_error(client.get("/api/v1/tickets?sort=bogus", headers=auth("alex")), 422)
+    # a misspelt kind is named, not answered with an empty list that reads "there are none"
+    wrong = client.get("/api/v1/tickets?kind=incident,catalog_request", headers=auth("alex"))
+    assert_error(wrong, 422)
+    assert "catalog_request" in wrong.get_json()["details"]["fields"]["kind"][0]
 
 
 def test_comments_and_links_errors(client, auth, desk):
