@@ -99,7 +99,7 @@ def _hours_between_sqlite(element: hours_between, compiler: SQLCompiler, **kw: A
 
 #: The field messages of a bad period (the pages say them in their language).
 BAD_DATE = "must be a date (YYYY-MM-DD)"
-FROM_AFTER_TO = "must not be after to"
+FROM_AFTER_TO = "must be before to (the period runs up to the day to, not including it)"
 TOO_LONG = f"the period may be at most {MAX_PERIOD_DAYS} days"
 
 
@@ -150,7 +150,8 @@ class ReportService:
 
     def period(self, start: date | str | None = None, end: date | str | None = None) -> tuple[date, date]:
         """The report's ``[from, to)`` in whole UTC days, defaults filled; ValidationFailed naming
-        ``from`` or ``to`` for a date that does not parse, a period that ends before it starts or
+        ``from`` or ``to`` for a date that does not parse, a period that ends before it starts (or
+        where it starts: ``to`` is not included, so that period is empty) or
         one longer than ``MAX_PERIOD_DAYS``."""
         first, last = _day(start, "from"), _day(end, "to")
         try:
@@ -161,7 +162,7 @@ class ReportService:
                 first = last - timedelta(days=DEFAULT_PERIOD_DAYS)
         except OverflowError:  # a default 30 days past year 9999 or before year 1
             raise _fail("from" if start else "to", BAD_DATE) from None
-        if first > last:
+        if first >= last:  # [from, to): the same day twice is an empty period
             raise _fail("from", FROM_AFTER_TO)
         if (last - first).days > MAX_PERIOD_DAYS:
             raise _fail("to", TOO_LONG)

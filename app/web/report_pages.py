@@ -41,7 +41,7 @@ OUTCOME_LABELS: dict[str, Any] = {
 CLOCK_LABELS: dict[str, Any] = {"response": _l("First response"), "resolution": _l("Resolution")}
 #: The service's field messages, in the page's words.
 ERROR_TEXTS: dict[str, Any] = {BAD_DATE: _l("must be a date (YYYY-MM-DD)"),
-                               FROM_AFTER_TO: _l("must not be after the end of the period"),
+                               FROM_AFTER_TO: _l("must be before the end of the period, which is not included"),
                                TOO_LONG: _l("the period may be at most 366 days")}
 
 

@@ -97,7 +97,8 @@ def test_a_group_name_is_not_a_formula_in_the_csv(web: Any, desk: Any) -> None:
 
 @pytest.mark.parametrize(("query", "field", "message"), [
     ("from=2026-02-30", "from", "must be a date (YYYY-MM-DD)"),
-    ("from=2026-01-10&to=2026-01-09", "from", "must not be after the end of the period"),
+    ("from=2026-01-10&to=2026-01-09", "from", "must be before the end of the period, which is not included"),
+    ("from=2026-01-10&to=2026-01-10", "from", "must be before the end of the period, which is not included"),
     ("from=2025-01-01&to=2026-01-03", "to", "the period may be at most 366 days"),
     ("kind=outage", "kind", "choose one from the list"),
     ("from=2026-01-05zzz", "from", "must be a date (YYYY-MM-DD)"),  # the API refuses it too: not cut off
@@ -130,7 +131,7 @@ def test_the_page_in_chinese(web: Any, built: Any) -> None:
     assert "成功率：50.0%（已实施的 2 个变更中有 1 个成功）。" in page
     assert cells(page, "report-workload")[2] == ["（无）", "2"]
     bad = text_of(web.get("/reports?from=2026-01-10&to=2026-01-09"))
-    assert "不能晚于期间的结束日期" in bad and "无法生成报表。" in bad
+    assert "必须早于期间的结束日期（结束日期本身不包括在内）" in bad and "无法生成报表。" in bad
     # coded values read as on the record pages, not as codes (QA: "network", "high" on the zh page)
     categories = [row[0] for row in cells(page, "report-incident-categories")[1:]]
     assert categories and not set(categories) & {"network", "software", "hardware"}
