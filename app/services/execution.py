@@ -197,6 +197,13 @@ class InstanceRunner:
         transaction commits; see ``save``."""
         self.engine.runs.park(instance.id, run)
 
+    @staticmethod
+    def _waits_on(task: HumanTask, instance: ProcessInstance, person: User) -> bool:
+        """The new task waits on ``person`` by name, or, outside any lane, as the instance's starter."""
+        if task.assigned_user:
+            return task.assigned_user == person.username
+        return not task.candidate_group and not task.lane and instance.started_by_id == person.id
+
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane.
         Not whoever's step opened it, who is at the desk already, unless it waits on them by
@@ -317,6 +324,8 @@ class InstanceRunner:
                 if self.on_record_change is not None and (changes or first):
                     self.on_record_change(ticket, changes, actor)
                 write_changes(self.session, ticket)
+                self.records.tell_resolved(ticket, lambda requester: any(
+                    self._waits_on(row, instance, requester) for row in created))
         # after the record's sync, so that a message about a new task names the record as this step
         # left it (a catalog request's first approval named a record without its title)
         for row, (view, _assigned, _group) in zip(created, opening, strict=True):

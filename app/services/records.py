@@ -299,9 +299,13 @@ _USER_NAMED = select(User).where(User.username == bindparam("username"))
 #: ``session.info`` key: ids of the records this transaction opened whose ``record.created`` event
 #: their first ``sync`` has yet to publish.
 _UNANNOUNCED = TRANSACTION_SCOPED + "records_unannounced"
-#: Record id -> the requester told in this transaction that it is resolved (execution._announce
-#: then spares them a second notice for the confirmation task the same step gives them).
+#: Record id -> the requester told in this transaction that it is resolved and asked to confirm
+#: (execution._announce then spares them a second notice for the confirmation task the same step
+#: gives them).
 RESOLVED_TOLD = TRANSACTION_SCOPED + "resolved_told"
+#: Record id -> the record, resolved by this step's sync; its requester is told once the step's new
+#: tasks are known (``tell_resolved``: asked to confirm only if one of them is theirs).
+RESOLVED_UNTOLD = TRANSACTION_SCOPED + "resolved_untold"
 #: The webhook event of a new record (``NotificationService.publish``).
 CREATED_EVENT = "record.created"
 
@@ -391,6 +395,21 @@ class RecordService:
             "kind": ticket.kind, "title": ticket.title, "status": ticket.status, "priority": ticket.priority,
             "requester": ticket.requester.username if ticket.requester else None,
             "opened_at": ticket.opened_at.isoformat()})
+
+    def tell_resolved(self, ticket: Ticket, asked: Callable[[User], bool]) -> None:
+        """Tell the requester of ``ticket``, if this step's sync resolved it, that it is resolved;
+        ask them to check and confirm only if ``asked(requester)``: the step gave them a task (an
+        incident's confirmation; a problem has none, and its requester is only told)."""
+        if self.session.info.get(RESOLVED_UNTOLD, {}).pop(ticket.id, None) is None or ticket.requester is None:
+            return
+        requester = ticket.requester
+        ask = asked(requester)
+        self.notifications.notify(
+            [requester], "record.resolved", f"{ticket.number} resolved: {ticket.title}",
+            f"{ticket.number} ({ticket.title}) is resolved.{' Please check and confirm:' if ask else ''} "
+            f"{self.notifications.link(ticket)}", ticket=ticket)
+        if ask:
+            self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = requester.id
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
@@ -488,13 +507,8 @@ class RecordService:
         if ticket.status in resolved and ticket.resolved_at is None:
             ticket.resolved_at = now
             changes["resolved_at"] = now.isoformat()
-            self.notifications.notify(
-                [ticket.requester] if ticket.requester else [], "record.resolved",
-                f"{ticket.number} resolved: {ticket.title}",
-                f"{ticket.number} ({ticket.title}) is resolved. Please check and confirm: "
-                f"{self.notifications.link(ticket)}", ticket=ticket)
             if ticket.requester_id is not None:
-                self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = ticket.requester_id
+                self.session.info.setdefault(RESOLVED_UNTOLD, {})[ticket.id] = ticket
         elif ticket.status not in resolved | closed and ticket.resolved_at is not None:
             ticket.resolved_at = None  # reopened
             changes["resolved_at"] = None

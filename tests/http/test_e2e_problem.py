@@ -651,3 +651,18 @@ def test_a_new_workaround_after_a_failed_fix_revises_the_known_error_and_tells_t
     record = desk.record(number)
     assert record["details"]["known_error_article"] == "KB-000001" and record["details"]["workaround"] == better["workaround"]
     assert desk.record(incident, "rita")["details"]["knowledge_articles"] == ["KB-000001"]  # listed once
+
+
+def test_a_resolved_problem_tells_its_requester_without_asking_for_a_confirmation(desk: Desk):
+    """QA: a problem's requester read "... is resolved. Please check and confirm", for a step a
+    problem does not have, and a requester who is a problem manager then missed the notice of
+    the "Close problem" task (the resolved notice stood in for it). An incident's requester, who
+    gets the confirmation task, is still asked once."""
+    number, _ = log_problem(desk)  # paul, a problem manager
+    desk.complete(number, "triage", "paul", TRIAGE)
+    desk.complete(number, "analyse_root_cause", "nina", RCA_PLAIN)
+    assert desk.record(number)["status"] == "resolved"
+    notes = [n for n in desk.notifications("paul") if number in n["subject"]]
+    [resolved] = [n for n in notes if n["subject"].startswith(f"{number} resolved")]
+    assert "is resolved." in resolved["body"] and "confirm" not in resolved["body"].lower()
+    assert [n["subject"] for n in notes if n["subject"].startswith("New task: Close problem")], notes
