@@ -294,11 +294,13 @@ class ChainCheck:
 
 @dataclass(frozen=True)
 class DataField:
-    """One submitted or changed value: its key, the form's title for it (if known), the value."""
+    """One submitted or changed value: its key, the form's title for it (if known), the value,
+    and the title the form gives that value (a choice's: "Approve" for ``true``), if any."""
 
     key: str
     title: str | None
     value: Any
+    value_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -753,14 +755,26 @@ def _data_fields(event_type: str, payload: dict[str, Any], schema: dict[str, Any
     elif event_type == "record_updated" and isinstance(payload.get("changes"), dict):
         values = payload["changes"]
     else:
-        values = {k: v for k, v in payload.items() if k not in ("bpmn_id", "name")}
+        # What an event's payload leaves empty it says nothing about ("SLA clock stopped: targets {}")
+        values = {k: v for k, v in payload.items() if k not in ("bpmn_id", "name") and v not in (None, {}, [], "")}
     properties = (schema or {}).get("properties") or {}
     fields = []
     for key, value in values.items():
         spec = properties.get(key)
         title = spec.get("title") if isinstance(spec, dict) and isinstance(spec.get("title"), str) else None
-        fields.append(DataField(str(key), title, value))
+        fields.append(DataField(str(key), title, value, _choice_title(spec, value)))
     return fields
+
+
+def _choice_title(spec: Any, value: Any) -> str | None:
+    """The title a form's ``oneOf`` choice gives ``value`` (``{"const": true, "title": "Approve"}``),
+    if it has one: the same value of the same type (``true`` is no choice titled for ``1``)."""
+    choices = spec.get("oneOf") if isinstance(spec, dict) else None
+    for choice in choices if isinstance(choices, list) else ():
+        if (isinstance(choice, dict) and "const" in choice and type(choice["const"]) is type(value)
+                and choice["const"] == value and isinstance(choice.get("title"), str)):
+            return str(choice["title"])
+    return None
 
 
 _EVENTS = cast(Table, AuditEvent.__table__)

@@ -66,7 +66,8 @@ def test_an_auditor_finds_an_instance_by_record_number_and_opens_its_timeline(we
     assert f"History of instance {instance_id}" in timeline and number in timeline
     completed = timeline.split('data-event-type="task_completed"')[1].split("</tr>")[0]
     assert "alex" in completed and "Triage incident" in completed
-    assert "<dt>Assignment group</dt>" in completed and "<dd>NetworkTeam</dd>" in completed
+    # a choice reads as the form titles it, with the value stored
+    assert "<dt>Assignment group</dt>" in completed and '<dd>Network team <span class="muted">(NetworkTeam)</span></dd>' in completed
     assert "<dt>Triage notes</dt>" in completed and "<dd>Looks like the VPN gateway</dd>" in completed
     started = timeline.split('data-event-type="instance_started"')[1].split("</tr>")[0]
     assert "rita" in started and "<dd>VPN down</dd>" in started
@@ -257,3 +258,27 @@ def test_every_event_type_the_app_records_has_a_label_on_the_pages():
                 for name in re.findall(r'\.record\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8"))}
     assert len(recorded) > 20
     assert sorted(recorded - set(EVENT_LABELS)) == []
+
+
+def test_the_timeline_names_choices_and_leaves_out_empty_payload_values(web, desk, services):
+    """QA: a vote read "Decision true", a refused attempt "Refused: Refused attempt", and SLA
+    events listed the values they do not have ("targets {}", "clocks —")."""
+    number, instance_id = triaged_incident(desk)
+    timeline = services.audit.instance_timeline(services.users.get_by_username("aude"), instance_id)
+    for entry in timeline.entries:
+        # submitted data and a record's changes keep their empty values: clearing a field is news
+        if entry.event.event_type not in ("task_completed", "instance_started", "record_updated"):
+            assert all(f.value not in (None, {}, [], "") for f in entry.fields), entry
+    web.login("aude")
+    page = text_of(web.get(f"/audit/instances/{instance_id}"))
+    assert "Refused: Refused" not in page
+
+
+def test_a_choice_is_shown_by_its_title_with_its_value():
+    from app.services.audit import _data_fields
+    schema = {"properties": {"approved": {"type": "boolean", "title": "Decision",
+                                          "oneOf": [{"const": True, "title": "Approve"}, {"const": False, "title": "Reject"}]},
+                             "count": {"type": "integer", "oneOf": [{"const": True, "title": "Yes"}]}}}
+    fields = {f.key: f for f in _data_fields("task_completed", {"data": {"approved": False, "count": 1}}, schema)}
+    assert (fields["approved"].title, fields["approved"].value_title) == ("Decision", "Reject")
+    assert fields["count"].value_title is None  # 1 is not the choice true
