@@ -233,9 +233,10 @@ class InstanceRunner:
     def outside_changes(self, instance: ProcessInstance, data: Mapping[str, Any]) -> dict[str, Any]:
         """The record's values the platform changed outside the process (``RecordService.outside_changes``)."""
         ticket = self.ticket_for(instance)
-        if ticket is None:
+        mapping = instance.definition.record_mapping
+        if ticket is None or not mapping:
             return {}
-        return self.records.outside_changes(ticket, instance.definition.record_mapping, data)
+        return self.records.outside_changes(ticket, mapping, data)
 
     def save(self, instance: ProcessInstance, run: WorkflowRun, actor: User | None,
              shown: Mapping[str, Any] | None = None) -> None:
