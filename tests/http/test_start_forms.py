@@ -168,11 +168,12 @@ def test_a_cab_vote_comment_of_only_spaces_is_no_comment(desk: Desk):
 
     def cast(comment: str) -> Any:
         return desk.client.post(f"/api/v1/tasks/{vote}/complete", headers=desk.auth("cab1"),
-                                json={"data": {"approved": True, "approval_comment": comment}})
+                                json={"data": {"approved": False, "approval_comment": comment}})
 
+    # a rejection needs a reason (an approval needs none: forms/change-approve.json)
     bad = assert_error(cast(" \t\n "), 422, "validation_failed")
-    assert bad["details"]["fields"] == {"approval_comment": ["is required"]}
-    assert cast("Fine.").status_code == 200
+    assert bad["details"]["fields"] == {"approval_comment": ["is required when “Decision” is Reject"]}
+    assert cast("No tested rollback.").status_code == 200
 
 
 def test_the_schedule_and_the_revision_refuse_a_window_that_ends_before_it_starts(desk: Desk):
