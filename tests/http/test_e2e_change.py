@@ -441,7 +441,7 @@ def test_emergency_change_not_decided_in_time_is_rejected_and_change_managers_ar
     [note] = timeout_notes(services, number)
     assert note.user_id == services.users.get_by_username("cora").id
     assert note.subject == f"Emergency change not approved in time: {CHANGE['title']}"
-    assert "requested by alex" in note.body and "within PT4H" in note.body
+    assert "requested by alex" in note.body and "within 4 hours." in note.body
     history = desk.history(instance_id)
     assert "timer_fired" in [e["type"] for e in history]
     [sent] = [e for e in history if e["type"] == "notification_sent"]
@@ -474,7 +474,7 @@ def test_a_late_emergency_decision_loses_to_the_window_and_the_change_is_withdra
     assert record["status"] == "rejected" and record["details"]["rejection_reason"] == "not approved in time"
     assert record["details"]["approvers"] == []
     [note] = timeout_notes(services, number)
-    assert "within PT1H" in note.body
+    assert "within 1 hour." in note.body
     assert "ecab_approve" not in [b for b, _, _ in completions(desk, instance_id)]
     desk.complete(number, "revise", "alex", {"revision_decision": "withdraw"})
     record = desk.record(number)

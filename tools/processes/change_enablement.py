@@ -38,6 +38,12 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   resolvers, staff, read them on the linked change.
 - The assess -> approve -> revise cycle is the embedded subprocess ``change_approval_cycle`` with
   standardLoopCharacteristics: it repeats while ``revision_decision == "resubmit"``.
+  Each round opens unanswered: ``approved`` and ``approval_comment`` (the approval form, whoever
+  decides) are reset when the round begins, and ``revision_notes`` when the revise task opens, so a
+  later round never shows the previous round's "Reject", its comment or its "What changed". Only a
+  rejection needs a comment (forms/change-approve.json). ``vote``, ``approved`` and
+  ``approval_comment`` are internal, as ``votes`` is: the rejection's reason reaches the approvers
+  and the requester as ``rejection_reason``.
 - A rejected change's revise task shows the change as it stands (description, window, plans); a
   resubmission needs ``revision_notes`` (forms/change-revise.json requires them when the decision is
   "resubmit"), which the next round's assessor and approvers read with the count ("Resubmitted
@@ -101,6 +107,15 @@ if not emergency_approval_window:
 emergency_approval_window = str(emergency_approval_window).strip().upper()
 if parse_duration(emergency_approval_window) <= timedelta(0):
     raise ValueError("emergency_approval_window must be a positive ISO 8601 duration such as PT4H")
+# The window in words for the change managers' notice ("4 hours", "1 day 2 hours"): a notice is
+# read as it is written, while a task page words the duration itself (in the page's language).
+window_minutes = int(parse_duration(emergency_approval_window).total_seconds() // 60)
+window_words = []
+for amount, unit in ((window_minutes // 1440, "day"), (window_minutes % 1440 // 60, "hour"), (window_minutes % 60, "minute")):
+    if amount:
+        window_words.append(str(amount) + " " + unit + ("" if amount == 1 else "s"))
+emergency_approval_window_words = " ".join(window_words) or emergency_approval_window
+del window_minutes, window_words, amount, unit
 try:
     ci
 except NameError:
@@ -120,6 +135,7 @@ rejection_reason = None
 rejected_by = None
 revision_decision = None
 revision_count = 0
+revision_notes = None
 result = None
 actual_start = None
 actual_end = None
@@ -138,13 +154,17 @@ ticket_status = "approved"
 
 # Runs at the start of every round of the approval cycle. Lists that cross the loop boundary are
 # reset here: the loop merges each round's data into the previous round's, so a stale list would
-# be merged item by item instead of replaced.
+# be merged item by item instead of replaced. The approval form's answers are reset too: each
+# round's approver (and each CAB member) decides afresh, not on the previous round's "Reject" and
+# comment shown filled in (None is no answer: the form then requires one).
 BEGIN_ROUND = """\
 approval_outcome = None
 revision_decision = None
 approvers = []
 votes = []
 cab_members = []
+approved = None
+approval_comment = None
 if change_type == "emergency":
     risk = "high"
     ticket_status = "awaiting_approval"
@@ -222,9 +242,12 @@ rejection_reason = "not approved in time"
 ticket_status = "rejected"
 """
 
+# Each revision says what changed this time: the form opens empty, not with the notes of the
+# revision before (the instance's history keeps those, with the task that wrote them).
 BEFORE_REVISION = (
     'before_revision = {"change_type": change_type, "planned_start": planned_start, "planned_end": planned_end, '
     '"implementation_plan": implementation_plan, "rollback_plan": rollback_plan, "test_plan": test_plan}\n'
+    'revision_notes = None\n'
 )
 
 REVISE = """\
@@ -414,7 +437,7 @@ def approval_cycle() -> Diagram:
             "group": '"ChangeManagers"',
             "subject": '"Emergency change not approved in time: " + title',
             "body": '"The Emergency CAB did not decide on " + title + " (requested by " + requester + ") within "'
-                    ' + emergency_approval_window + ". The change is rejected; the requester may resubmit it."',
+                    ' + emergency_approval_window_words + ". The change is rejected; the requester may resubmit it."',
         },
         result_variable="managers_notified",
     )
