@@ -19,7 +19,8 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   it. Once the change is implemented, failed, withdrawn or cancelled the problem stops following
   it: ``fix_change_status`` (the record's detail) keeps the verdict ("successful" for an implemented
   change, which may still be in its review; "failed" for a failed change; a withdrawn or cancelled
-  change's final status), so it never shows a status the change has left. For a failed, withdrawn
+  change's final status; "not_verified" once the problem manager found that an implemented change
+  did not fix the problem), so it never shows a status the change has left. For a failed, withdrawn
   or cancelled change ``fix_change_note`` (a record comment, see the mapping's ``comments``) tells
   the problem's people in words what became of it (``fix_change_summary``: "failed its verification
   and was rolled back") and that the problem is back in analysis, where the next round may raise
@@ -30,6 +31,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/problem_manage
   the closure and the known error article (its "Fixing change" is the problem's ``fix_change``) do
   not name a change that fixed nothing. A change implemented in an earlier round whose fix failed
   verification stays ``fix_change`` until another fix change replaces it.
+- The fix verification opens unanswered every round (its preScript clears ``fix_verified`` and
+  ``verification_notes``). A verification that fails sets ``fix_change_status`` to "not_verified"
+  and ``fix_change_note`` to a comment with the verification notes (by the problem manager).
 - The analysis cycle (root cause, known error, fix change, verification) is an embedded subprocess
   with standardLoopCharacteristics: it repeats while a fix change was needed and not verified, so
   the task tree keeps its depth however often a fix fails. Its plane has its own lanes (to_xml).
@@ -203,6 +207,25 @@ if fix_change and fix_change_outcome in ("failed", "withdrawn"):
     fix_change_summary = ""
 """
 
+# Each verification opens unanswered (None is no answer: the form asks for one), not with "No" or
+# an earlier round's notes.
+BEFORE_VERIFICATION = "fix_verified = None\nverification_notes = None\n"
+
+# A fix that failed verification is no successful fix any more: the record says it was not verified
+# (the change stays fix_change until another fix change replaces it) and a comment by the problem
+# manager tells the problem's people why, as fix_change_note does for a failed change.
+VERIFIED_FIX = """\
+if fix_verified:
+    fix_change_note = ""
+else:
+    fix_change_status = "not_verified"
+    checked = str(verification_notes or "").strip()
+    fix_change_note = ("Fix change " + fix_change + " was implemented but the fix failed verification"
+                       + (": " + checked if checked else ".")
+                       + "\\n\\nThe problem is back in root cause analysis, where another fix can be raised.")
+    del checked
+"""
+
 
 def analysis_cycle() -> Diagram:
     """One round of root cause analysis, known error, fix change and fix verification."""
@@ -297,6 +320,8 @@ def analysis_cycle() -> Diagram:
             "formUiSchemaFilename": "problem-verify.ui.json",
             "setUserVar": "verified_by",
         },
+        prescript=BEFORE_VERIFICATION,
+        postscript=VERIFIED_FIX,
         instructions=(
             "Change **{{ fix_change }}**, raised to fix **{{ title }}**, is implemented "
             "(change result: {{ fix_change_result }}).\n\n"
