@@ -115,6 +115,7 @@ VALUE_LABELS: dict[str, Any] = {
     "successful": _l("Successful"), "verification_failed": _l("Verification failed"),
     "rolled_back": _l("Rolled back"), "rollback_failed": _l("Rollback failed"),
     "failed": _l("Failed"),  # a problem's fix change that did not fix it (fix_change_status)
+    "not_verified": _l("Not verified"),  # ... or that was implemented but failed the problem's verification
     "confirmed by requester": _l("Confirmed by the requester"),
     "auto-closed: no answer from requester": _l("Closed automatically: no answer from the requester"),
 }
