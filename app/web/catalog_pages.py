@@ -23,7 +23,7 @@ from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
-from app.services.catalog import REQUEST_PROCESS
+from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
 from app.services.forms import FORM_ERROR_KEY
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
@@ -74,6 +74,21 @@ def _approval(approval: str, approver: str | None) -> str:
     if approval == "line_manager" and approver:
         return _("Your line manager, %(name)s, approves it first.", name=approver)
     return str(APPROVAL_WORDS[approval])
+
+
+def _with_quantity(text: str, approval: str, cost: float, schema: dict[str, Any] | None) -> str:
+    """``text`` (who approves one unit) and, for an item ordered in quantities (its form has a
+    ``quantity``) whose total can pass the budget owners' threshold, from how many on they decide
+    (QA: the page named the line manager for ten licences that went to the budget owners)."""
+    quantity = ((schema or {}).get("properties") or {}).get("quantity")
+    if approval == "budget_owner" or cost <= 0 or not isinstance(quantity, dict):
+        return text
+    most = quantity.get("maximum")
+    from_count = int(BUDGET_APPROVAL_ABOVE // cost) + 1  # the first count whose total is over the threshold
+    if isinstance(most, int) and most < from_count:
+        return text
+    return " ".join((text, _("From %(count)d on (over %(limit)s in total), a budget owner approves it.",
+                              count=from_count, limit=format_currency(BUDGET_APPROVAL_ABOVE, CURRENCY))))
 
 
 def _facts(item: dict[str, Any], approval: tuple[str, str | None]) -> dict[str, Any]:
@@ -182,8 +197,10 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
     def read() -> dict[str, Any]:
         item = svc.catalog.get_item(code, user)
         schema, ui = svc.catalog.item_form(item)
-        return {"item": _facts(svc.catalog.item_dict(item),
-                               svc.catalog.expected_approval(item.approval_rule, float(item.cost or 0), user)),
+        facts = _facts(svc.catalog.item_dict(item),
+                       approval := svc.catalog.expected_approval(item.approval_rule, float(item.cost or 0), user))
+        facts["approval_text"] = _with_quantity(facts["approval_text"], approval[0], float(item.cost or 0), schema)
+        return {"item": facts,
                 "schema": schema, "ui": ui, "path": svc.catalog.category_path(item.category_code),
                 # the request process's declared starters (processes/catalog_request.access.json)
                 "may_order": bool(svc.instances.startable(user, [REQUEST_PROCESS]))}

@@ -151,6 +151,25 @@ def test_the_words_match_what_the_running_request_decides(web_factory, desk, ser
         assert desk.record(number)["details"]["approval"] == approval, (who, code)
 
 
+def test_an_item_ordered_in_quantities_says_from_how_many_a_budget_owner_decides(web_factory, desk, services):
+    """QA: SW-LICENCE (EUR 180 a licence) named the line manager, and ten licences went to the
+    budget owners. The page says from which count on they do, and a request agrees."""
+    person = web_factory()
+    person.login("rita")
+    body = text_of(person.get("/catalog/SW-LICENCE"))
+    assert re.search(r'<dd id="item-approval">Your line manager, mona, approves it first\. '
+                     r'From 6 on \(over €1,000\.00 in total\), a budget owner approves it\.</dd>', body), body
+    licences = {"software": "visio", "licensed_users": "rita", "justification": "Diagrams for the network plan"}
+    for count, approval in ((5, "line_manager"), (6, "budget_owner")):
+        assert person.post("/catalog/SW-LICENCE", {**licences, "quantity": str(count)}).status_code == 302
+        number = requests_of(services, "rita")[0].number
+        assert desk.record(number)["details"]["approval"] == approval, count
+        person.get("/catalog/SW-LICENCE")  # a fresh form (each request takes a one-time token)
+    # an item without quantities, or one whose largest order stays under the threshold, says nothing of it
+    laptop = text_of(person.get("/catalog/HW-LAPTOP"))
+    assert '<dd id="item-approval">Your line manager, mona, approves it first.</dd>' in laptop
+
+
 def test_expected_approval_follows_the_shipped_decision_table(desk, services):
     expected = CatalogService.expected_approval
     assert expected("budget", 0) == ("budget_owner", None)
