@@ -924,7 +924,19 @@ class RecordService:
         ticket = self.get(user, number, action="comment")
         self._refuse_read_only(user, "comment", ticket)
         self._refuse_watching_only(user, "comment", ticket)
+        if not self.may_comment(user, ticket):
+            # A closed record's process has ended: a requester's comment would reach nobody who
+            # works on it (QA: it only mailed the former assignee). The desk's staff may still note.
+            self.audit.refuse(user, "comment", reason="record closed", number=ticket.number, instance_id=ticket.instance_id)
+            raise PermissionDenied(f"{ticket.number} is closed: nobody works on it any more. "
+                                   f"Report a new one that mentions {ticket.number}")
         return self.add_comment(user, ticket, body)
+
+    @staticmethod
+    def may_comment(user: User, ticket: Ticket) -> bool:
+        """Whether ``user`` may comment on ``ticket`` as far as its state goes: an open record, or
+        any for the desk's staff (``STAFF_ROLES``)."""
+        return ticket.closed_at is None or user.has_role(*STAFF_ROLES)
 
     def _refuse_read_only(self, user: User, action: str, ticket: Ticket) -> None:
         if policy.is_read_only(user):

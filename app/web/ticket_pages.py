@@ -261,7 +261,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more
-                "watching_only": not svc.records.may_see(user, ticket, watched=False)}
+                "watching_only": not svc.records.may_see(user, ticket, watched=False),
+                "closed_to_comments": not svc.records.may_comment(user, ticket)}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]

@@ -376,3 +376,27 @@ def test_a_link_between_the_wrong_kinds_is_explained_in_the_pages_language(web, 
     web.post("/language", {"lang": "zh_CN", "next": f"/tickets/{number}"})
     page = text_of(web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"}))
     assert f"无法关联 {number}（事件）和 {problem_number}（问题）" in page
+
+
+def test_a_closed_record_takes_no_more_comments_from_its_requester(web_factory, desk):
+    """QA: a requester's comment on a closed record reached nobody working on it (it only mailed
+    the former assignee). She is told to report a new one; the desk's staff may still note."""
+    number = triaged_incident(desk)
+    svc = desk.services
+    ticket = svc.records.by_number(number)
+    svc.instances.cancel(svc.users.get_by_username("alex"), ticket.instance_id, "Raised twice")
+    svc.session.commit()
+    rita = web_factory()
+    rita.login("rita")
+    page = text_of(rita.get(f"/tickets/{number}"))
+    assert 'id="closed-to-comments"' in page and f"report a new one and mention {number}" in page
+    assert f'action="/tickets/{number}/comments"' not in page
+    refused = rita.post(f"/tickets/{number}/comments", {"body": "It is broken again"})
+    assert refused.status_code == 302
+    assert "is closed: nobody works on it any more" in text_of(rita.get(f"/tickets/{number}"))
+    alex = web_factory()
+    alex.login("alex")
+    assert f'action="/tickets/{number}/comments"' in text_of(alex.get(f"/tickets/{number}"))
+    assert alex.post(f"/tickets/{number}/comments", {"body": "Duplicate of an earlier report"}).status_code == 302
+    bodies = [c.body for c in svc.records.comments(svc.users.get_by_username("aude"), number)]
+    assert "It is broken again" not in bodies and "Duplicate of an earlier report" in bodies
