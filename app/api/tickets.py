@@ -10,6 +10,8 @@ from flask_smorest import Blueprint
 from app.db import COUNT_CAP
 from app.models import Ticket, TicketComment, User
 from app.schemas import (
+    ArticleRefIn,
+    AttachedArticlesOut,
     CommentIn,
     CommentListOut,
     CommentOut,
@@ -20,7 +22,7 @@ from app.schemas import (
     TicketQuery,
 )
 
-from . import current_user, page_args, services, unit_of_work
+from . import checked_first, current_user, page_args, services, unit_of_work
 from .serialize import task_dict
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets", description="Ticket records")
@@ -114,3 +116,20 @@ class LinksView(MethodView):
         link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
         here = link.source if link.source.number == number.upper() else link.target
         return svc.records.links(here, user), 201 if created else 200
+
+
+@blp.route("/<string:number>/articles")
+class ArticlesView(MethodView):
+    @checked_first(lambda svc, user: svc.knowledge.require_attacher(user))
+    @blp.arguments(ArticleRefIn)
+    @blp.response(201, AttachedArticlesOut, description="Attached: the record's articles")
+    @blp.alt_response(200, schema=AttachedArticlesOut, description="Already attached: the record's articles")
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], number: str) -> tuple[dict[str, Any], int]:
+        """Attach a published knowledge article (by number) to this record, as the desk's staff do
+        for the article that describes its fault: 201 when new on it, 200 when it was there; 422
+        naming ``number`` for an article that is not there or not published."""
+        user = current_user()
+        ticket, attached = unit_of_work(lambda: services().knowledge.attach(user, number, body["number"]))
+        return {"knowledge_articles": list((ticket.details or {}).get("knowledge_articles") or []),
+                "attached": attached}, 201 if attached else 200

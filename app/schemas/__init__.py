@@ -319,6 +319,15 @@ class LinkIn(_Body):
     link_type = fields.String(load_default="related", validate=validate.Length(min=1, max=64))
 
 
+class ArticleRefIn(_Body):
+    number = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class AttachedArticlesOut(Schema):
+    knowledge_articles = fields.List(fields.String())
+    attached = fields.Boolean()
+
+
 class CatalogQuery(_In):
     q = fields.String(load_default=None, validate=validate.Length(max=200))
     category = fields.String(load_default=None, validate=validate.Length(max=32))

@@ -233,6 +233,46 @@ class KnowledgeService:
                 "published_at": a.published_at})
         return found
 
+    # -- articles on records ----------------------------------------------------------------------
+
+    def require_attacher(self, user: User, ticket: Ticket | None = None) -> None:
+        """PermissionDenied (audited, naming the record when known) unless ``user`` attaches
+        articles to records: the desk's staff (``is_knowledge_staff``)."""
+        if not is_knowledge_staff(user):
+            self.audit.refuse(user, "attach_article", reason="needs agent, process_owner or admin",
+                              number=ticket.number if ticket else None, instance_id=ticket.instance_id if ticket else None)
+            raise PermissionDenied("only the desk's staff attach knowledge articles to records")
+
+    def attach(self, user: User, ticket_number: str, article_number: str) -> tuple[Ticket, bool]:
+        """Attach published article ``article_number`` to record ``ticket_number`` (its details'
+        ``knowledge_articles``, where a problem's known error lists itself on its incidents): the
+        article that describes the record's fault or answers its question, as an agent attaches it
+        in a service desk tool. The desk's staff only (``is_knowledge_staff``), on a record they act
+        on (not as a mere watcher); audited ``knowledge_attached``. Returns the record and whether
+        the article was new on it (attached twice, it is listed once).
+
+        NotFound for a record the user does not see; PermissionDenied (audited) for anyone but the
+        staff; ValidationFailed naming ``number`` for an article that is not there or not
+        published (a draft is not ready to point to, a retired one no longer holds)."""
+        ticket = self.records.get(user, ticket_number, action="attach_article")
+        self.require_attacher(user, ticket)
+        article = self.session.scalar(select(KnowledgeArticle).where(
+            KnowledgeArticle.number == article_number.strip().upper()[:32]))
+        if article is None or article.status != PUBLISHED:
+            why = "no such article" if article is None else f"it is {article.status}: only a published article is attached"
+            raise ValidationFailed("article cannot be attached", details={"fields": {"number": [
+                f"{article_number.strip().upper()[:32]}: {why}"]}})
+        details = dict(ticket.details or {})
+        listed = [str(n) for n in details.get("knowledge_articles") or []]
+        if article.number in listed:
+            return ticket, False
+        details["knowledge_articles"] = [*listed, article.number]
+        ticket.details = details
+        ticket.updated_at = self.clock.now()
+        self.audit.record("knowledge_attached", user, instance_id=ticket.instance_id,
+                          payload={"number": ticket.number, "article": article.number, "title": article.title})
+        return ticket, True
+
     # -- writing (staff) --------------------------------------------------------------------------
 
     def require_writer(self, user: User, number: str | None = None) -> None:

@@ -77,6 +77,7 @@ EVENT_LABELS = {
     "knowledge_drafted": _l("Knowledge article drafted"),
     "knowledge_edited": _l("Knowledge article edited"),
     "knowledge_retired": _l("Knowledge article retired"),
+    "knowledge_attached": _l("Knowledge article attached"),
     "notification_sent": _l("Notification sent"),
     "definitions_deployed": _l("Definitions deployed"),
     "token_issued": _l("API token issued"),

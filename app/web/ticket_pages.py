@@ -336,6 +336,28 @@ def ticket_comment(number: str) -> Any:
     return redirect(sent.url or url_for("web.ticket", number=number.upper()))
 
 
+#: A knowledge article's number (the "KB" sequence): the link form attaches the article.
+ARTICLE_NUMBER = re.compile(r"KB-\d+")
+
+
+def _attach_article(user: User, number: str, form: dict[str, Any]) -> Any:
+    """The link form named a knowledge article: attach it to the record (``KnowledgeService.attach``)."""
+    other = form["other"]
+    try:
+        _ticket, attached = unit_of_work(lambda: services().knowledge.attach(user, number, other))
+    except ValidationFailed:
+        message = _("%(number)s is no published knowledge article.", number=other)
+        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+    except PermissionDenied as err:
+        flash(_("The article could not be attached: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(url_for("web.ticket", number=number.upper()))
+    if attached:
+        flash(_("Knowledge article %(number)s is attached.", number=other), "success")
+    else:
+        flash(_("Knowledge article %(number)s was already attached.", number=other), "info")
+    return redirect(url_for("web.ticket", number=number.upper(), _anchor="knowledge"))
+
+
 @bp.post("/tickets/<number>/links")
 def ticket_link(number: str) -> Any:
     user = signed_in_user()
@@ -348,6 +370,8 @@ def ticket_link(number: str) -> Any:
     form = {"other": other, "link_type": link_type, "errors": []}
     if not other:
         return _render_ticket(user, number, link={**form, "errors": [service_text("is required")]}, status=422)
+    if ARTICLE_NUMBER.fullmatch(other):
+        return _attach_article(user, number, form)
     try:
         _link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, other, link_type))
     except NotFound:

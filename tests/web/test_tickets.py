@@ -400,3 +400,22 @@ def test_a_closed_record_takes_no_more_comments_from_its_requester(web_factory, 
     assert alex.post(f"/tickets/{number}/comments", {"body": "Duplicate of an earlier report"}).status_code == 302
     bodies = [c.body for c in svc.records.comments(svc.users.get_by_username("aude"), number)]
     assert "It is broken again" not in bodies and "Duplicate of an earlier report" in bodies
+
+
+def test_the_link_form_attaches_a_knowledge_article(web, desk):
+    """QA: an agent typed KB-000001 into the link form and read "There is no record KB-000001"."""
+    svc = desk.services
+    alex = svc.users.get_by_username("alex")
+    kb = svc.knowledge.draft(alex, {"title": "VPN drops after sleep", "symptoms": "Tunnel lost",
+                                    "cause": "Power saving", "workaround": "Turn off NIC power saving"})
+    svc.knowledge.publish_article(alex, kb.number)
+    svc.session.commit()
+    number = triaged_incident(desk)
+    web.login("alex")
+    sent = web.post(f"/tickets/{number}/links", {"other": kb.number.lower(), "link_type": "known_error"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("#knowledge")
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert f"Knowledge article {kb.number} is attached." in page
+    assert f'href="/knowledge/{kb.number}"' in page
+    wrong = web.post(f"/tickets/{number}/links", {"other": "KB-999999", "link_type": "related"})
+    assert wrong.status_code == 422 and "KB-999999 is no published knowledge article." in text_of(wrong)
