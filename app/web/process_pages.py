@@ -34,12 +34,14 @@ from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import ProcessdeskError, ValidationFailed
 from app.models import ProcessDefinition, Role, User
 from app.services.definitions import MAX_VERSION, DeployResult
+from app.services.version_diff import PartChange, compare
 
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
 from .views import bp, signed_in_user
@@ -214,12 +216,18 @@ def process_save(process_id: str) -> Any:
                     "url": url_for("web.process", process_id=process_id, version=rows[-1].version)})
 
 
+#: The compare page's words for what a version holds besides its drawing (version_diff.PartChange).
+PART_KINDS = {"form": _l("Form"), "decision": _l("Decision table"), "record": _l("Record")}
+PART_STATES = {"added": _l("added"), "removed": _l("removed"), "changed": _l("changed")}
+
+
 @bp.route("/processes/<process_id>/compare")
 def process_compare(process_id: str) -> Any:
     """Two versions side by side; static/js/modeler.js marks what differs between them."""
     user = signed_in_user()
     rows = unit_of_work(lambda: services().definitions.versions_for(user, process_id))
     numbers = [r.version for r in rows]
+    by_number = {r.version: r.id for r in rows}
 
     def pick(name: str, default: int) -> int:
         try:
@@ -230,7 +238,14 @@ def process_compare(process_id: str) -> Any:
 
     older = pick("a", numbers[-2] if len(numbers) > 1 else numbers[-1])
     newer = pick("b", numbers[-1])
+
+    def parts() -> list[PartChange]:
+        session = services().session
+        a, b = session.get(ProcessDefinition, by_number[older]), session.get(ProcessDefinition, by_number[newer])
+        return compare(a, b) if a is not None and b is not None else []
+
     viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
     return render_template("process_compare.html", process_id=process_id, rows=rows, older=older, newer=newer,
+                           parts=unit_of_work(parts), part_kinds=PART_KINDS, part_states=PART_STATES,
                            active="processes", viewer_script=VIEWER_SCRIPT if viewer else None,
                            diagram_styles=_existing(VIEWER_STYLES) if viewer else [])

@@ -138,6 +138,34 @@ def test_the_compare_page_shows_two_versions(web, desk, services):
     assert web.get("/processes/incident_management/compare?a=9&b=x").status_code == 200
 
 
+def test_the_compare_page_lists_changed_forms_and_decision_tables(web, desk, services):
+    """QA: a version whose priority matrix and triage form changed read "The two versions have the
+    same elements": the drawing is the same. The page lists what else changed, as each version
+    was deployed."""
+    import json
+    dmn = (ROOT / "processes" / "priority_matrix.dmn").read_text()
+    rule_9 = dmn.index('<rule id="rule_9">')
+    changed_dmn = dmn[:rule_9] + dmn[rule_9:].replace('"P4"', '"P3"', 1)
+    form = json.loads((ROOT / "forms" / "incident-triage.json").read_text())
+    form["properties"]["escalate_to_vendor"] = {"type": "boolean", "title": "Escalate to the vendor"}
+    form["required"] = [*form["required"], "escalate_to_vendor"]
+    olga = services.users.get_by_username("olga")
+    services.definitions.deploy(olga, [("priority_matrix.dmn", changed_dmn.encode()),
+                                       ("incident-triage.json", json.dumps(form).encode())])
+    services.session.commit()
+    assert services.definitions.latest("incident_management").version == 2
+    web.login("olga")
+    page = text_of(web.get("/processes/incident_management/compare?a=1&b=2"))
+    parts = page.split('id="compare-parts"')[1].split("</section>")[0]
+    assert '<li data-kind="decision" data-state="changed"><strong>Decision table <code>prioritise</code></strong>: changed' in parts
+    assert "rule 9: &#34;low&#34;, &#34;low&#34; -&gt; &#34;P4&#34;  =&gt;  &#34;low&#34;, &#34;low&#34; -&gt; &#34;P3&#34;" in parts
+    assert '<strong>Form <code>incident-triage.json</code></strong>: changed' in parts
+    assert "fields added: escalate_to_vendor" in parts and "now required: escalate_to_vendor" in parts
+    assert parts.count("<li data-kind=") == 2  # nothing else differs
+    same = text_of(web.get("/processes/incident_management/compare?a=2&b=2"))
+    assert "v2 and v2 use the same forms, decision tables and record mapping." in same
+
+
 CHANGE = ROOT / "processes" / "change_enablement.bpmn"
 FIXTURES = ROOT / "tests" / "fixtures" / "processes"
 #: a process not deployed yet (simple_request), with its forms
