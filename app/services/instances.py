@@ -533,6 +533,10 @@ def _task_sla(priority: str | None, due_at: datetime | None, warning_at: datetim
     return TaskSla(priority, due_at, state)
 
 
+#: Why someone may not reassign a task (``policy.may_reassign``).
+REASSIGN_REFUSED = "only admins, and agents of the task's group for a task that waits for nobody by name, may reassign it"
+
+
 class TaskService:
     def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -847,7 +851,8 @@ class TaskService:
         return task
 
     def reassign(self, admin: User, task_id: int, assignee: User) -> HumanTask:
-        """Admins hand a task to someone else; audited with both names.
+        """Admins hand a task to someone else, agents a task of their own group's queue that waits
+        for nobody by name (``policy.may_reassign``); audited with both names.
 
         Only to someone who may then complete it: an active user in the task's queue (its
         assigned user, candidate group, lane, or the starter of a lane-less task) or an admin
@@ -863,13 +868,14 @@ class TaskService:
         that group or an admin, and for a task outside any lane, anyone (but an auditor, who only
         reads). A task assigned to an active user stays theirs: only an admin may be handed it.
 
-        Raises PermissionDenied (not an admin), Conflict (task not ready),
+        Raises PermissionDenied (``REASSIGN_REFUSED``), Conflict (task not ready),
         ValidationFailed naming ``username`` (the user may not work on the task).
         """
         task = self.get(admin, task_id, action="reassign")
-        if not policy.is_admin(admin):
-            self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id, reason="admin only")
-            raise PermissionDenied("only admins may reassign tasks")
+        if not policy.may_reassign(admin, task):
+            self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id,
+                                   reason="not an admin or an agent of the task's group")
+            raise PermissionDenied(REASSIGN_REFUSED)
         self._require_ready(task)
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
         holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))

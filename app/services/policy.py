@@ -229,6 +229,17 @@ def may_see_instance(user: User, instance: ProcessInstance) -> bool:
     return bool(lanes & lane_groups(user))
 
 
+def may_reassign(user: User, task: HumanTask) -> bool:
+    """Admins hand any task on; an agent, a task of their own group's queue (its candidate group,
+    else its lane) that waits for nobody by name: as a service desk's agents hand a ticket to a
+    colleague, or take over one a colleague claimed and left (QA: only admins could, so a claim
+    held by someone on leave stopped the work)."""
+    if is_admin(user):
+        return True
+    group = task.candidate_group or task.lane
+    return bool(group) and not task.assigned_user and user.has_role(Role.AGENT) and group in user.group_names
+
+
 def may_cancel(user: User, instance: ProcessInstance, ticket: Ticket | None = None,
                open_tasks: Sequence[HumanTask] = ()) -> tuple[bool, str]:
     """May the user cancel the instance (whose record is ``ticket``, whose open tasks are

@@ -19,7 +19,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, U
 from app.models import TaskStatus, User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY
-from app.services.instances import TASK_SORTS
+from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
 
 from . import auth
 from .content import deployed_text, instance_translator, task_name, translate_joined
@@ -336,7 +336,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     def read() -> dict[str, Any]:
         detail = svc.tasks.detail(user, task_id)
         task = detail["task"]
-        detail["candidates"] = (_reassign_candidates(task) if policy.is_admin(user) and task.state == TaskStatus.READY
+        detail["candidates"] = (_reassign_candidates(task) if policy.may_reassign(user, task) and task.state == TaskStatus.READY
                                 else None)
         detail["record"] = svc.records.for_instance(detail["task"].instance_id)
         # How the record's coded details read (their forms' option titles), as on the record page.
@@ -421,7 +421,7 @@ def assign_reason(text: str) -> str:
 
 @bp.post("/tasks/<int:task_id>/reassign")
 def reassign(task_id: int) -> Any:
-    """An admin hands a ready task to someone (``TaskService.reassign``, as the API's
+    """An admin, or an agent of the task's group, hands a ready task to someone (``TaskService.reassign``, as the API's
     ``POST /api/v1/tasks/<id>/reassign``): a name the service refuses is said beside the field (422);
     a non-admin gets 403, a task that is no longer open a flash."""
     user = signed_in_user()
@@ -434,11 +434,11 @@ def reassign(task_id: int) -> Any:
             # Nobody to ask the service about: still 404 for a task the user may not see, 403 for
             # a non-admin, as the service answers them; None for the admin's unknown name.
             task = svc.tasks.get(user, task_id, action="reassign")
-            if not policy.is_admin(user):
+            if not policy.may_reassign(user, task):
                 # audited as the service's own refusal is
                 svc.instances._refuse(user, "reassign", instance_id=task.instance_id, task_id=task.id,
-                                      reason="admin only")
-                raise PermissionDenied("only admins may reassign tasks")
+                                      reason="not an admin or an agent of the task's group")
+                raise PermissionDenied(REASSIGN_REFUSED)
             return None
         return svc.tasks.reassign(user, task_id, assignee), assignee.username
 

@@ -79,14 +79,23 @@ def test_someone_outside_the_queue_is_refused_beside_the_field(web, desk, servic
     assert claimant(services, task_id) is None and reassignments(services, task_id) == []
 
 
-def test_a_non_admin_sees_no_form_and_may_not_post_it(web, desk, services):
+def test_who_reads_a_task_but_may_not_hand_it_on_sees_no_form(web, desk, services):
     task_id = triage_task(desk, services)
-    web.login("alex")  # an agent of the task's queue: sees and works it, but reassigns nothing
+    web.login("aude")  # an auditor reads every task and works none
     page = text_of(web.get(f"/tasks/{task_id}"))
     assert "reassign-form" not in page and "Hand this task to someone else" not in page
     assert web.post(f"/tasks/{task_id}/reassign", {"username": "sam"}).status_code == 403
     assert web.post(f"/tasks/{task_id}/reassign", {"username": "nobody-here"}).status_code == 403
     assert claimant(services, task_id) is None and reassignments(services, task_id) == []
+
+
+def test_an_agent_of_the_tasks_queue_hands_it_to_a_colleague(web, desk, services):
+    """QA: only admins could reassign; an agent hands a task of their own group's queue on."""
+    task_id = triage_task(desk, services)
+    web.login("alex")
+    assert "reassign-form" in text_of(web.get(f"/tasks/{task_id}"))
+    assert web.post(f"/tasks/{task_id}/reassign", {"username": "sam"}).status_code == 302
+    assert claimant(services, task_id) == "sam"
 
 
 def test_a_post_without_the_csrf_token_is_refused(web, desk, services):
@@ -112,13 +121,13 @@ def test_a_non_admins_post_is_audited_whatever_the_name(web, desk, services):
     """Review: with a name that is no user the page refused a non-admin without the audit entry
     the service files for every other refusal."""
     task_id = triage_task(desk, services)
-    web.login("alex")
+    web.login("aude")
     for name in ("nobody-of-that-name", "", "sam"):
         assert web.post(f"/tasks/{task_id}/reassign", {"username": name}).status_code == 403
     services.session.expire_all()
     refused = services.session.scalars(select(AuditEvent).where(
         AuditEvent.event_type == "access_denied", AuditEvent.task_id == task_id)).all()
-    assert [(e.actor, e.payload["action"]) for e in refused] == [("alex", "reassign")] * 3
+    assert [(e.actor, e.payload["action"]) for e in refused] == [("aude", "reassign")] * 3
 
 
 def test_a_leaver_is_not_suggested_for_the_task_waiting_on_them(web, desk, services):

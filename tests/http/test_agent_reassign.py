@@ -1,0 +1,64 @@
+"""Agents hand a task of their own group's queue to a colleague (QA: only admins could reassign,
+so a claim held by an agent on leave stopped the work until an admin came by). Not a task
+assigned to someone by name, not one of another group's queue, not as a non-agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.models import AuditEvent
+from tests.http.desk import Desk
+from tests.http.helpers import assert_error
+from tests.http.test_e2e_incident import open_incident, triage
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    desk = Desk(client, services)
+    services.users.create_user("nils", "password-1234", roles=["agent"], groups=["NetworkTeam"])
+    services.session.commit()
+    return desk
+
+
+def reassign(desk: Desk, task_id: int, who: str, to: str) -> Any:
+    return desk.client.post(f"/api/v1/tasks/{task_id}/reassign", headers=desk.auth(who), json={"username": to})
+
+
+def test_an_agent_hands_a_colleagues_claimed_task_to_another_member(desk: Desk, services):
+    number, _ = open_incident(desk)
+    triage(desk, number)  # to NetworkTeam
+    task_id = desk.task_id(number, "investigate", "nina")
+    assert desk.client.post(f"/api/v1/tasks/{task_id}/claim", headers=desk.auth("nina")).status_code == 200
+    moved = reassign(desk, task_id, "nils", "nils")  # nina is away: nils takes it over
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["claimed_by"] == "nils"
+    [event] = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "task_reassigned")).all()
+    assert event.actor == "nils" and event.payload["to"] == "nils"
+    # and back to nina, by nils; never to someone outside the group
+    assert reassign(desk, task_id, "nils", "nina").status_code == 200
+    refused = assert_error(reassign(desk, task_id, "nina", "alex"), 422)
+    assert "group" in refused["details"]["fields"]["username"][0]
+
+
+def test_who_may_not_reassign(desk: Desk):
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    work = desk.task_id(number, "investigate", "nina")
+    assert_error(reassign(desk, work, "alex", "alex"), 404)  # ServiceDesk: not his group's task, not visible
+    assert_error(reassign(desk, work, "aude", "nina"), 403)  # sees it, works nothing
+
+def test_a_task_waiting_for_someone_by_name_is_not_an_agents_to_hand_on(desk: Desk, services):
+    from app.services import policy
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Restarted the tunnel",
+                                                   "cause_category": "configuration"})
+    confirm = desk.task_id(number, "confirm_resolution")
+    task = services.tasks.get(services.users.get_by_username("ada"), confirm)
+    assert task.assigned_user == "rita"
+    for agent in ("nina", "alex", "nils"):
+        assert not policy.may_reassign(services.users.get_by_username(agent), task), agent
+    assert policy.may_reassign(services.users.get_by_username("ada"), task)
