@@ -194,6 +194,12 @@ class ProcessdeskApi(Api):  # type: ignore[misc]
         status = error.code or 500
         code = _HTTP_CODES.get(status) or _snake_case(error.name) or "error"
         message = "request data is invalid" if messages else (error.description or error.name)
+        if status == 413:
+            # werkzeug's "The data value transmitted exceeds the capacity limit" names no limit.
+            limit = int(current_app.config["MAX_UPLOAD_BYTES"])
+            message = (f"the request is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB); "
+                       "the files of one upload count together")
+            details["limit_bytes"] = limit
         response = jsonify({"error": code, "message": message, "details": details})
         response.status_code = status
         # What the error states in headers stays (405's Allow, 401's WWW-Authenticate, 429/503's

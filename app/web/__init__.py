@@ -94,6 +94,10 @@ def _install_error_pages(app: Flask) -> None:
             return api_handler(err)
         if err.code == 404:
             return not_found_page()
+        if err.code == 413:
+            return error_page(413, _("Too large"), _(
+                "What you sent is larger than %(size)s. The files of one upload count together: send "
+                "fewer or smaller files at a time.", size=upload_limit_text(app)))
         if err.code is not None and err.code >= 500:
             # Do not touch the database again to show who is signed in: it may be what failed.
             g.setdefault("web_user", None)
@@ -103,3 +107,9 @@ def _install_error_pages(app: Flask) -> None:
                           detail=err.name)
 
     app.register_error_handler(HTTPException, _http_error)
+
+
+def upload_limit_text(app: Any) -> str:
+    """The largest upload (``MAX_UPLOAD_BYTES``, all files of one request together) in MB or KB."""
+    limit = int(app.config["MAX_UPLOAD_BYTES"])
+    return f"{limit / 1024 / 1024:.3g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.3g} KB"

@@ -38,7 +38,11 @@ def test_a_body_over_the_size_limit_is_413_json(app, client, auth):
     too_big = io.BytesIO(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1))
     response = client.post("/api/v1/definitions", data={"files": [(too_big, "big.bpmn")]}, headers=auth("olga"),
                            content_type="multipart/form-data")
-    envelope(response, 413, "payload_too_large")
+    body = envelope(response, 413, "payload_too_large")
+    # QA: werkzeug's "exceeds the capacity limit" named neither the limit nor that files count together
+    limit = app.config["MAX_UPLOAD_BYTES"]
+    assert body["details"]["limit_bytes"] == limit and f"{limit:,} bytes" in body["message"]
+    assert "the files of one upload count together" in body["message"]
 
 
 @pytest.mark.parametrize(("error", "code"), [

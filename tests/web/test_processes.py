@@ -287,3 +287,14 @@ def test_uploading_another_processs_diagram_on_a_process_page_says_whose_it_is(w
     assert "change_enablement_v3.bpmn holds the process &#39;change_enablement&#39;, deployed from " \
            "change_enablement.bpmn" in page and "Duplicate process ID" not in page
     assert services.definitions.latest("change_enablement").version == 1
+
+
+def test_an_upload_over_the_limit_says_how_large_an_upload_may_be(web, desk, app):
+    """QA: two 4 MB files answered "The data value transmitted exceeds the capacity limit": no limit
+    named, and nothing said that the files of one upload count together."""
+    web.login("olga")
+    big = "x" * (app.config["MAX_CONTENT_LENGTH"] // 2 + 1024)
+    refused = upload(web, "/processes/deploy", ("one.bpmn", big), ("two.bpmn", big))
+    assert refused.status_code == 413
+    page = text_of(refused)
+    assert "larger than 5 MB" in page and "The files of one upload count together" in page
