@@ -43,6 +43,75 @@ ACCESS_SUFFIX = ".access.json"
 TRANSLATION_SUFFIX = ".i18n.json"
 FORM_UI_PROPERTY = "formUiSchemaFilename"
 
+#: How deeply a definition's JSON file (a form, UI schema, record mapping, access or start file)
+#: may nest lists and objects. The API takes request bodies 64 levels deep (app.api's
+#: MAX_JSON_DEPTH); a form schema spends two levels per nested field ("properties", the field), so
+#: twice that is room for any form the API can fill in. Much deeper files would reach recursive code
+#: (the parser itself, the form checks, copying and storing a version) as a RecursionError, a 500.
+MAX_JSON_FILE_DEPTH = 128
+
+
+class JsonFileError(ValueError):
+    """A definition's JSON file that cannot be taken: ``reason`` says why, ``line`` where (if known),
+    ``key`` the key written twice (``load_json_file(unique_keys=True)``)."""
+
+    def __init__(self, reason: str, line: int | None = None, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.line, self.key = reason, line, key
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _json_depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests lists and objects, counted up to ``limit + 1`` (iterative: any
+    depth is measured without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= limit:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
+    """The JSON a definition file holds (any JSON value: the caller checks its shape).
+
+    Raises JsonFileError when it is not UTF-8, not JSON (with the line), nests lists and objects
+    more than ``MAX_JSON_FILE_DEPTH`` levels deep, or (``unique_keys``) writes a key twice in one
+    object, where ``json`` would silently keep the last one."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JsonFileError("not UTF-8") from None
+    deep = f"lists or objects nested more than {MAX_JSON_FILE_DEPTH} levels deep"
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
+    except _DuplicateKey as err:
+        raise JsonFileError(f"the key {err.key!r} appears twice in one object", key=err.key) from None
+    except json.JSONDecodeError as err:
+        raise JsonFileError(f"not valid JSON: {err.msg}", line=err.lineno) from None
+    except RecursionError:
+        raise JsonFileError(deep) from None
+    if _json_depth(value, MAX_JSON_FILE_DEPTH) > MAX_JSON_FILE_DEPTH:
+        raise JsonFileError(deep)
+    return value
+
+
 _EXEC_KEYS = ("script", "prescript", "postscript")
 _TIMER_TYPES = {
     "DurationTimerEventDefinition": "duration",
@@ -471,11 +540,10 @@ class ProcessLibrary:
     @staticmethod
     def _load_json(source: SourceFile) -> dict[str, Any]:
         try:
-            parsed = json.loads(source.content.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise DefinitionError("file is not UTF-8", file=source.name) from None
-        except json.JSONDecodeError as err:
-            raise DefinitionError(f"not valid JSON: {err.msg}", file=source.name, line=err.lineno) from None
+            parsed = load_json_file(source.content)
+        except JsonFileError as err:
+            reason = "file is not UTF-8" if err.reason == "not UTF-8" else err.reason
+            raise DefinitionError(reason, file=source.name, line=err.line) from None
         if not isinstance(parsed, dict):
             raise DefinitionError("file must hold a JSON object", file=source.name)
         return parsed
@@ -499,13 +567,10 @@ class ProcessLibrary:
                         line=line,
                     )
                 try:
-                    parsed = json.loads(forms[form_name].content.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise DefinitionError("form file is not UTF-8", file=form_name) from None
-                except json.JSONDecodeError as err:
-                    raise DefinitionError(
-                        f"form file is not valid JSON: {err.msg}", file=form_name, line=err.lineno
-                    ) from None
+                    parsed = load_json_file(forms[form_name].content)
+                except JsonFileError as err:
+                    raise DefinitionError(f"form file is {err.reason}" if err.reason.startswith("not ")
+                                          else f"form file: {err.reason}", file=form_name, line=err.line) from None
                 if not isinstance(parsed, dict):
                     raise DefinitionError("form file must hold a JSON object", file=form_name)
                 payload[form_name] = parsed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from app.engine import (
     SourceFile,
     process_ids,
 )
+from app.engine.library import JsonFileError, load_json_file
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogCategory,
@@ -57,8 +57,8 @@ def _json_or_none(content: bytes | None) -> Any:
     if content is None:
         return None
     try:
-        return json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return load_json_file(content)
+    except JsonFileError:
         return None
 
 
@@ -118,11 +118,11 @@ def _checked_form(schema: dict[str, Any], ui: dict[str, Any] | None, name: str) 
 def _parsed_json(name: str, content: bytes | None) -> Any:
     """A form file's JSON; ValidationFailed naming the file and line when it does not parse."""
     try:
-        return json.loads(content or b"")
-    except ValueError as err:
-        line = getattr(err, "lineno", None)
-        raise ValidationFailed(f"{name} is not valid JSON: {err}", code="invalid_definition",
-                               details={"file": name, **({"line": line} if line else {})}) from None
+        return load_json_file(content or b"")
+    except JsonFileError as err:
+        raise ValidationFailed(f"{name} is {err.reason}" if err.reason.startswith("not ") else f"{name}: {err.reason}",
+                               code="invalid_definition",
+                               details={"file": name, **({"line": err.line} if err.line else {})}) from None
 
 
 class DefinitionService:

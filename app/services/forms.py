@@ -62,7 +62,6 @@ import contextvars
 import copy
 import datetime as dt
 import difflib
-import json
 import logging
 import math
 import re
@@ -76,6 +75,7 @@ import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import regex
 
 from app.engine import backtracking_problem, compile_as_re
+from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 
 from .instructions import render_instructions
@@ -649,9 +649,10 @@ def checked_start_form(form_name: str, form: bytes, ui_name: str, ui: bytes | No
 
 def _json_object_file(name: str, content: bytes) -> dict[str, Any]:
     try:
-        parsed = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        parsed = None
+        parsed = load_json_file(content)
+    except JsonFileError as err:
+        raise ValidationFailed(f"form file {name} is not a JSON object: {err.reason}", code="invalid_definition",
+                               details={"file": name, **({"line": err.line} if err.line else {})}) from None
     if not isinstance(parsed, dict):
         raise ValidationFailed(f"form file {name} is not a JSON object", code="invalid_definition",
                                details={"file": name})

@@ -20,7 +20,6 @@ their submitted values are ignored and the diagram's defaults apply (``starter_f
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.engine import ACCESS_SUFFIX
+from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 from app.models import DefinitionFile, User
 
@@ -47,15 +47,17 @@ def check_access(name: str, content: bytes) -> tuple[str, ...]:
     """The start roles an access file declares.
 
     Raises ValidationFailed (code ``invalid_definition``, ``details.file`` naming the file) if it
-    is not a JSON object holding only ``start_roles``, a list of starter role names.
+    is not a JSON object holding only ``start_roles``, a list of starter role names, or nests
+    deeper than any such file (``load_json_file``).
     """
-    def refuse(reason: str) -> ValidationFailed:
-        return ValidationFailed(f"{name}: {reason}", code="invalid_definition", details={"file": name})
+    def refuse(reason: str, **more: Any) -> ValidationFailed:
+        return ValidationFailed(f"{name}: {reason}", code="invalid_definition", details={"file": name, **more})
 
     try:
-        parsed = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise refuse("not a UTF-8 JSON file") from None
+        parsed = load_json_file(content)
+    except JsonFileError as err:
+        where = {"line": err.line} if err.line else {}
+        raise refuse(f"not a UTF-8 JSON file ({err.reason})", **where) from None
     if not isinstance(parsed, Mapping):
         raise refuse("must hold a JSON object")
     unknown = sorted(set(parsed) - _KNOWN_KEYS)

