@@ -22,6 +22,7 @@ from app.engine import (
     process_ids,
 )
 from app.engine.library import JsonFileError, load_json_file
+from app.engine.xml import parse_xml
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogCategory,
@@ -96,6 +97,8 @@ class DeployResult:
     #: the uploads a ``keep_deployed`` deploy left out (their content was deployed before)
     skipped: list[SkippedFile] = field(default_factory=list)
 
+
+_PROCESS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
 
 #: Built once: a reused statement keeps its cache key (starting an instance reads it every time).
 _LATEST = select(ProcessDefinition).where(ProcessDefinition.process_id == bindparam("process_id"),
@@ -187,6 +190,7 @@ class DefinitionService:
                                           .order_by(ProcessDefinition.process_id)).all()
             return DeployResult(None, [DeployedVersion(d.process_id, d.version, False, d.id) for d in latest], [],
                                 skipped)
+        self._check_kept_processes(uploaded)
         stored = {f.name: f for f in self.session.scalars(select(DefinitionFile)).all()}
         merged = {name: f.content for name, f in stored.items()}
         merged.update(uploaded)
@@ -240,6 +244,55 @@ class DefinitionService:
             actor_name="cli" if actor is None else None,
         )
         return DeployResult(deployment.id, results, sorted(uploaded), skipped)
+
+    def _check_kept_processes(self, uploaded: Mapping[str, bytes]) -> None:
+        """An uploaded diagram that replaces a stored one (same name) must still define, as an
+        executable process, every process whose latest version came from that file, unless another
+        diagram of this deploy takes it over: uploads are merged over the stored files by name, so
+        another process's diagram uploaded under that name would leave the process without its
+        diagram (its translations and next deploys refused, its name then taken by the newcomer).
+        Every deploy is checked (API, process list, modeler, folder deploy with or without
+        ``--force``); from a process's page ``_check_own_diagram`` has said it first for that
+        process. Raises ValidationFailed naming the file and the process."""
+        diagrams = {name: content for name, content in uploaded.items() if SourceFile(name, content).kind == "bpmn"}
+        if not diagrams:
+            return
+        held: dict[str, list[str]] = {}
+        for process_id, filename in self.session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.filename)
+                .where(ProcessDefinition.is_latest.is_(True), ProcessDefinition.filename.in_(sorted(diagrams)))
+                .order_by(ProcessDefinition.process_id)).tuples():
+            held.setdefault(filename, []).append(process_id)
+        if not held:
+            return
+        defined: dict[str, dict[str, Any]] = {}  # file -> process id -> its <process> element
+        for name, content in sorted(diagrams.items()):
+            try:
+                root = parse_xml(content, name)
+            except DefinitionError:
+                continue  # the compile names what is wrong with it
+            defined[name] = {str(p.get("id")): p for p in root.iter(_PROCESS_TAG) if p.get("id")}
+        # as SpiffWorkflow reads it: executable unless isExecutable says otherwise
+        executable = {pid for processes in defined.values() for pid, p in processes.items()
+                      if p.get("isExecutable", "true") == "true"}
+        for name in sorted(held):
+            if name not in defined or not any(pid in executable for pid in defined[name]):
+                continue  # not parsed, or no executable process at all: _check_executable says so
+            for process_id in held[name]:
+                if process_id in executable:
+                    continue
+                holds = [pid for pid in defined[name] if pid in executable][:5]
+                said = ", ".join(f"'{pid}'" for pid in holds) or "no executable process"
+                element = defined[name].get(process_id)
+                how = ("defines it as not executable (isExecutable=\"false\")" if element is not None
+                       else f"does not define it (it holds {said})")
+                where = {"element_id": process_id, "line": element.sourceline} if element is not None else {}
+                raise ValidationFailed(
+                    f"{name} is the diagram of the process '{process_id}', but the uploaded {name} {how}: "
+                    f"'{process_id}' would be left without its diagram. To deploy another process, upload it "
+                    f"under another file name; to change '{process_id}', upload a diagram that still defines it",
+                    code="invalid_definition",
+                    details={"file": name, **where, "process_id": process_id, "holds": holds, "field": "files"})
 
     def _deployed_before(self, uploaded: Mapping[str, bytes]) -> list[SkippedFile]:
         """The uploads whose exact content (name and sha256, as each deployment records its files)

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import DefinitionFile, Deployment, ProcessDefinition
-from tests.http.desk import Desk
+from tests.http.desk import ROOT, Desk
 from tests.http.helpers import assert_error, upload
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -68,6 +68,47 @@ def refused(desk: Desk, files: list[tuple[str, bytes]], who: str = "olga") -> di
     body = assert_error(upload(desk.client, desk.auth(who), files), 422, "invalid_definition")
     assert stored(desk) == before
     return body
+
+
+# -- 1. another process's diagram under a stored diagram's name ------------------------------------
+
+def test_another_process_under_a_stored_diagrams_name_is_refused_naming_the_file_and_the_process(desk: Desk):
+    body = refused(desk, [("problem_management.bpmn", diagram("hijack_p"))])
+    assert body["details"]["file"] == "problem_management.bpmn"
+    assert body["details"]["process_id"] == "problem_management"
+    assert body["details"]["holds"] == ["hijack_p"]
+    assert "'problem_management'" in body["message"] and "another file name" in body["message"], body
+    # problem_management keeps its diagram: its translation still deploys, its XML is the shipped one
+    shipped = (ROOT / "processes" / "problem_management.bpmn").read_bytes()
+    xml = desk.client.get("/api/v1/definitions/problem_management/bpmn", headers=desk.auth("olga"))
+    assert xml.status_code == 200 and xml.data == shipped
+    i18n = (ROOT / "processes" / "problem_management.zh_CN.i18n.json").read_bytes()
+    again = upload(desk.client, desk.auth("olga"), [("problem_management.zh_CN.i18n.json", i18n)])
+    assert again.status_code in (200, 201), again.get_json()
+    assert_error(desk.client.get("/api/v1/definitions/hijack_p", headers=desk.auth("olga")), 404)
+    # under a name of its own it deploys
+    created = upload(desk.client, desk.auth("olga"), [("hijack_p.bpmn", diagram("hijack_p"))])
+    assert created.status_code == 201, created.get_json()
+
+
+def test_a_stored_process_turned_not_executable_beside_another_is_refused_naming_it_and_its_line(desk: Desk):
+    # one executable process in the file (so the diagram runs something), problem_management off
+    off = diagram("side").replace(
+        b"</bpmn:definitions>",
+        b'<bpmn:process id="problem_management" isExecutable="false">\n</bpmn:process>\n</bpmn:definitions>')
+    body = refused(desk, [("problem_management.bpmn", off)])
+    assert body["details"]["file"] == "problem_management.bpmn"
+    assert body["details"]["process_id"] == "problem_management"
+    assert body["details"]["holds"] == ["side"]
+    assert body["details"]["line"] == 8
+    assert "not executable" in body["message"]
+
+
+def test_a_stored_diagram_with_no_executable_process_left_keeps_its_own_refusal(desk: Desk):
+    shipped = (ROOT / "processes" / "problem_management.bpmn").read_bytes()
+    off = shipped.replace(b'isExecutable="true"', b'isExecutable="false"', 1)
+    body = refused(desk, [("problem_management.bpmn", off)])
+    assert body["message"].startswith("no executable process in problem_management.bpmn"), body
 
 
 # -- 2. JSON files nested too deeply --------------------------------------------------------------
