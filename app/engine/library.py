@@ -12,6 +12,7 @@ that happens to use the same id.
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import json
 import re
@@ -228,6 +229,45 @@ def _drawn_names(root: etree._Element) -> set[str]:
             if element.get("id") in drawn and (element.get("name") or "").strip()}
 
 
+_CALL_ACTIVITY = _BPMN_MODEL + "callActivity"
+_PROCESS = _BPMN_MODEL + "process"
+#: SpiffWorkflow's words for a called element it has no process for (BpmnParser.get_spec).
+_NOT_FOUND = re.compile(r"The process '(?P<id>.*)' was not found\.", re.DOTALL)
+
+
+def _missing_called_process(exc: ValidationException, roots: dict[str, etree._Element], index: _LineIndex,
+                            filename: str) -> DefinitionError | None:
+    """The deploy error for a call activity whose ``calledElement`` names no process, naming the
+    call activity, its file and line; None when ``exc`` is about something else.
+
+    SpiffWorkflow says only which process it did not find, and offers as alternatives every id it
+    has a parser for, embedded subprocesses among them (which no call activity can call as a
+    process). This names the call activity (in the compiled process's file first) and suggests
+    only processes of the files at hand whose ids are close to the missing one."""
+    found = _NOT_FOUND.match(str(exc.args[0]) if exc.args else "")
+    if found is None:
+        return None
+    missing = found.group("id")
+    files = [filename, *sorted(n for n in roots if n != filename)]
+    call, call_file = next(((element, name) for name in files if name in roots
+                            for element in roots[name].iter(_CALL_ACTIVITY)
+                            if element.get("calledElement") == missing), (None, filename))
+    processes = sorted({str(p.get("id")) for root in roots.values() for p in root.iter(_PROCESS)
+                        if p.get("id") and p.get("isExecutable", "true") == "true"})
+    close = difflib.get_close_matches(missing, processes, n=3, cutoff=0.8)
+    hint = f"; did you mean {' or '.join(repr(p) for p in close)}?" if close else ""
+    if call is None:
+        return DefinitionError(f"the called process '{missing[:128]}' is not deployed or uploaded{hint}",
+                               file=filename, error_type="missing_process")
+    call_id = call.get("id")
+    file, line = index.locate(call_id, call_file)
+    return DefinitionError(
+        f"call activity '{call_id}' calls the process '{missing[:128]}', which is not deployed or uploaded "
+        f"(calledElement names the id of an executable process in a deployed or uploaded .bpmn file){hint}",
+        file=file, element_id=call_id, element_name=call.get("name"), line=line or call.sourceline,
+        error_type="missing_process")
+
+
 def _check_filename(name: str) -> None:
     if not _SAFE_FILENAME.match(name):
         raise DefinitionError(
@@ -363,10 +403,12 @@ class ProcessLibrary:
         drawn_names: dict[str, set[str]] = {}
         #: what a diagram's version hash covers: its content, not an editor's layout of the text
         canonical: dict[str, bytes] = {}
+        roots: dict[str, etree._Element] = {}
         for source in by_name.values():
             if source.kind not in ("bpmn", "dmn"):
                 continue
             root = parse_xml(source.content, source.name)
+            roots[source.name] = root
             index.add(source.name, root)
             canonical[source.name] = canonical_xml(root)
             xml_text[source.name] = source.content.decode("utf-8", errors="replace")
@@ -407,7 +449,8 @@ class ProcessLibrary:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)
             except ValidationException as exc:
-                raise self._from_validation(exc, index, filename) from None
+                raise (_missing_called_process(exc, roots, index, filename)
+                       or self._from_validation(exc, index, filename)) from None
             except Exception as exc:  # SpiffWorkflow raises bare errors for some broken models
                 raise DefinitionError(
                     f"cannot build process '{process_id}': {exc}", file=filename

@@ -132,3 +132,24 @@ def test_a_json_file_a_little_too_deep_is_refused_too(desk: Desk):
     body = refused(desk, [("problem_management.start.json", b'{"a":' * 200 + b"1" + b"}" * 200)])
     assert body["details"]["file"] == "problem_management.start.json"
     assert "nested more than 128 levels deep" in body["message"], body
+
+
+# -- 3. a call activity calling no process --------------------------------------------------------
+
+def test_a_call_activity_calling_no_process_is_named_with_its_line(desk: Desk):
+    body = refused(desk, [("caller.bpmn", calling("no_such_process"))])
+    details = body["details"]
+    assert (details["file"], details["element_id"], details["line"]) == ("caller.bpmn", "call", 5), body
+    assert "'no_such_process'" in body["message"]
+    assert "did you mean" not in body["message"].lower()
+
+
+def test_only_processes_are_suggested_for_a_missing_called_process_not_embedded_subprocesses(desk: Desk):
+    body = refused(desk, [("caller.bpmn", calling("analyse_and_fixx"))])
+    assert body["details"]["element_id"] == "call"
+    # analyse_and_fix is an embedded subprocess of problem_management: no process to call
+    assert "analyse_and_fix" not in body["message"].replace("analyse_and_fixx", ""), body
+    typo = refused(desk, [("caller.bpmn", calling("incident_managment"))])
+    assert "did you mean 'incident_management'?" in typo["message"], typo
+    for sub in ("work", "investigation", "change_approval_cycle", "fulfil_and_confirm"):
+        assert f"'{sub}'" not in typo["message"]
