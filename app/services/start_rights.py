@@ -20,6 +20,7 @@ their submitted values are ignored and the diagram's defaults apply (``starter_f
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,19 +44,25 @@ _ACCESS_FILES = select(DefinitionFile.name, DefinitionFile.sha256, DefinitionFil
     DefinitionFile.name.in_(bindparam("names", expanding=True)))
 
 
-def check_access(name: str, content: bytes) -> tuple[str, ...]:
+def check_access(name: str, content: bytes, *, deploying: bool = True) -> tuple[str, ...]:
     """The start roles an access file declares.
 
-    Raises ValidationFailed (code ``invalid_definition``, ``details.file`` naming the file) if it
-    is not a JSON object holding only ``start_roles``, a list of starter role names, or nests
-    deeper than any such file (``load_json_file``).
+    Raises ValidationFailed (code ``invalid_definition``, ``details.file`` naming the file, with
+    the ``line`` or the ``role`` at fault when there is one) if it is not a JSON object holding
+    only ``start_roles``, a list of starter role names (an unknown one is named), or nests deeper
+    than any such file (``load_json_file``). A file being deployed (``deploying``) may not write
+    a key twice either: JSON would keep the last, so who may start would not be what the file
+    seems to say. A file stored before that check (``deploying=False``, read at start) is read
+    as it was then.
     """
     def refuse(reason: str, **more: Any) -> ValidationFailed:
         return ValidationFailed(f"{name}: {reason}", code="invalid_definition", details={"file": name, **more})
 
     try:
-        parsed = load_json_file(content)
+        parsed = load_json_file(content, unique_keys=deploying)
     except JsonFileError as err:
+        if err.key is not None:
+            raise refuse(f"the key {err.key!r} appears twice; write it once", key=err.key) from None
         where = {"line": err.line} if err.line else {}
         raise refuse(f"not a UTF-8 JSON file ({err.reason})", **where) from None
     if not isinstance(parsed, Mapping):
@@ -65,8 +72,13 @@ def check_access(name: str, content: bytes) -> tuple[str, ...]:
         raise refuse(f"unknown key {unknown[0]!r}; an access file holds {START_ROLES_KEY!r}")
     roles = parsed.get(START_ROLES_KEY)
     allowed = [str(role) for role in policy.STARTER_ROLES]
-    if not isinstance(roles, list) or not all(isinstance(role, str) and role in allowed for role in roles):
+    if not isinstance(roles, list):
         raise refuse(f"{START_ROLES_KEY!r} must be a list of starter roles: {', '.join(allowed)}")
+    for role in roles:
+        if not isinstance(role, str) or role not in allowed:
+            shown = repr(role)[:80] if isinstance(role, str) else json.dumps(role)[:80]
+            raise refuse(f"{START_ROLES_KEY!r} names {shown}, which is no starter role; the starter roles are "
+                         f"{', '.join(allowed)}", role=role[:128] if isinstance(role, str) else shown)
     return tuple(dict.fromkeys(roles))
 
 
@@ -102,7 +114,7 @@ class _StartRights:
         cached = self._roles.get(digest)
         if cached is not None:
             return cached
-        roles = check_access(name, content)  # deploys check it; checked again for files stored otherwise
+        roles = check_access(name, content, deploying=False)  # deploys check it; checked again for files stored otherwise
         self._roles.put(digest, roles)
         return roles
 

@@ -153,3 +153,17 @@ def test_only_processes_are_suggested_for_a_missing_called_process_not_embedded_
     assert "did you mean 'incident_management'?" in typo["message"], typo
     for sub in ("work", "investigation", "change_approval_cycle", "fulfil_and_confirm"):
         assert f"'{sub}'" not in typo["message"]
+
+
+# -- 4. access files ------------------------------------------------------------------------------
+
+def test_an_access_file_writing_a_key_twice_is_refused(desk: Desk):
+    body = refused(desk, [("problem_management.access.json", b'{"start_roles":["agent"],"start_roles":["admin"]}')])
+    assert body["details"] == {"file": "problem_management.access.json", "key": "start_roles"}
+    assert "'start_roles' appears twice" in body["message"]
+
+
+def test_an_unknown_role_in_an_access_file_is_named(desk: Desk):
+    body = refused(desk, [("problem_management.access.json", b'{"start_roles":["agent","agnet"]}')])
+    assert body["details"] == {"file": "problem_management.access.json", "role": "agnet"}
+    assert "'agnet'" in body["message"]

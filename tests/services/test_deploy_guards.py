@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from app.errors import ValidationFailed
 from app.models import DefinitionFile, Deployment, ProcessDefinition
+from app.services.start_rights import START_RIGHTS, check_access
 from tests.conftest import fixture_files
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -98,3 +99,12 @@ def test_the_folder_deploy_refuses_it_too(app, services, users, deployed, tmp_pa
     assert result.exit_code == 1, result.output
     assert "simple_request.bpmn" in result.output and "'simple_request'" in result.output
     assert stored(services) == before
+
+
+def test_an_access_file_stored_before_the_duplicate_check_still_reads_as_before():
+    twice = b'{"start_roles":["agent"],"start_roles":["admin"]}'
+    with pytest.raises(ValidationFailed) as info:
+        check_access("x.access.json", twice)
+    assert info.value.details == {"file": "x.access.json", "key": "start_roles"}
+    assert check_access("x.access.json", twice, deploying=False) == ("admin",)
+    assert START_RIGHTS._roles_of("x.access.json", "digest-of-twice", twice) == ("admin",)
