@@ -79,6 +79,7 @@ from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 
 from .instructions import render_instructions
+from .users import USERNAME_RULE, is_username
 
 logger = logging.getLogger(__name__)
 
@@ -384,8 +385,6 @@ _DATE_TIME_RE: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 _EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+")
-#: The user names the catalog's forms ask for (as their ``pattern`` spelled it before the format).
-_USERNAME_RE: Final = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 
 
 def _is_date(value: object) -> bool:
@@ -434,7 +433,9 @@ def _is_email(value: object) -> bool:
 
 
 def _is_username(value: object) -> bool:
-    return not isinstance(value, str) or _USERNAME_RE.fullmatch(value) is not None
+    """A name a user can have: the directory's own rule (users.is_username), so a form takes every
+    user the desk can create, and no name it could not."""
+    return not isinstance(value, str) or is_username(value)
 
 
 def _today_shift(bound: Any) -> tuple[int, int, int] | None:
@@ -590,7 +591,7 @@ _FORMAT_MESSAGES: Final[Mapping[str, str]] = {
     "date": "must be a date (YYYY-MM-DD)",
     "date-time": "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)",
     "email": "must be a valid email address",
-    "username": "must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'",
+    "username": f"must be a user name ({USERNAME_RULE.removeprefix('must be ')})",
 }
 
 _TYPE_MESSAGES: Final[Mapping[str, str]] = {

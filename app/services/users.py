@@ -33,6 +33,14 @@ USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 #: Names a new user may not take: the API's /users/me is whoever calls it.
 RESERVED_USERNAMES = frozenset({"me"})
 USERNAME_RULE = "must be 1-128 characters: letters a-z, digits and . _ @ + -, starting with a letter or digit"
+MAX_USERNAME = 128
+
+
+def is_username(name: str) -> bool:
+    """Whether ``name`` has the shape of a new user's name (``USERNAME_RULE``): what
+    ``create_user`` takes, and what a form's ``"format": "username"`` field takes (forms.py)."""
+    return 0 < len(name) <= MAX_USERNAME and USERNAME.fullmatch(name) is not None
+
 #: A group's name is a lane's name in the diagrams: any printable text but a slash (addresses).
 GROUP_NAME = re.compile(r"[^/\x00-\x1f\x7f]{1,128}")
 GROUP_NAME_RULE = "must be 1-128 characters, without a slash or control characters"
@@ -202,7 +210,7 @@ class UserService:
         username = username.strip()
         wanted_roles, wanted_groups = set(roles), {g.strip() for g in groups}
         problems: dict[str, list[str]] = {}
-        if not username or len(username) > 128 or not USERNAME.fullmatch(username):
+        if not is_username(username):
             problems["username"] = [USERNAME_RULE]
         elif username.lower() in RESERVED_USERNAMES:
             problems["username"] = [f"{username} is reserved: /api/v1/users/me is the caller's own profile"]

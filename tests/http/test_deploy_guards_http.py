@@ -167,3 +167,24 @@ def test_an_unknown_role_in_an_access_file_is_named(desk: Desk):
     body = refused(desk, [("problem_management.access.json", b'{"start_roles":["agent","agnet"]}')])
     assert body["details"] == {"file": "problem_management.access.json", "role": "agnet"}
     assert "'agnet'" in body["message"]
+
+
+# -- 5. user names in catalog forms ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["j.doe@corp", "1carl", "Carl.K", "c", "x" * 128])
+def test_the_vpn_form_takes_every_name_the_directory_takes(desk: Desk, name: str):
+    desk.services.users.create_user(name, "password-1234", roles=["requester"], groups=["Finance"])
+    desk.services.session.commit()
+    response = desk.client.post("/api/v1/catalog/NET-VPN/requests", headers=desk.auth("alex"),
+                                json={"data": {"profile": "employee", "justification": "Works from home.",
+                                               "for_user": name}})
+    assert response.status_code == 201, response.get_json()
+
+
+@pytest.mark.parametrize("name", ["carl k", " carl", "-carl", "x" * 129, "carl/k"])
+def test_the_vpn_form_refuses_what_the_directory_refuses(desk: Desk, name: str):
+    response = desk.client.post("/api/v1/catalog/NET-VPN/requests", headers=desk.auth("alex"),
+                                json={"data": {"profile": "employee", "justification": "Works from home.",
+                                               "for_user": name}})
+    body = assert_error(response, 422, "validation_failed")
+    assert body["details"]["fields"]["for_user"][0].startswith("must be a user name"), body

@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 
 from app.errors import ValidationFailed
 from app.models import DefinitionFile, Deployment, ProcessDefinition
+from app.services import users as users_module
+from app.services.forms import validate_submission
 from app.services.start_rights import START_RIGHTS, check_access
 from tests.conftest import fixture_files
 
@@ -108,3 +110,26 @@ def test_an_access_file_stored_before_the_duplicate_check_still_reads_as_before(
     assert info.value.details == {"file": "x.access.json", "key": "start_roles"}
     assert check_access("x.access.json", twice, deploying=False) == ("admin",)
     assert START_RIGHTS._roles_of("x.access.json", "digest-of-twice", twice) == ("admin",)
+
+
+FORM = {"type": "object", "properties": {"for_user": {"type": "string", "format": "username"}}}
+
+
+def form_takes(name: str) -> bool:
+    try:
+        validate_submission(FORM, None, {"for_user": name}, {})
+    except ValidationFailed:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["j.doe@corp", "1carl", "Carl", "c", "a+b", "x" * 128, "x" * 129, "carl k",
+                                  " carl", "-carl", "carl/k", "carl,k", "é"])
+def test_a_username_field_takes_exactly_what_the_directory_takes(name: str):
+    assert form_takes(name) == users_module.is_username(name)
+
+
+def test_the_rule_is_the_directorys_own(monkeypatch):
+    # one rule: changing the directory's changes the form's
+    monkeypatch.setattr(users_module, "USERNAME", users_module.re.compile(r"zz[a-z]*"))
+    assert form_takes("zzcarl") and not form_takes("carl")

@@ -90,7 +90,8 @@ def test_without_todays_date_the_relative_bounds_are_not_checked():
     assert check({**CONTRACTOR, "valid_until": "1999-01-01"}, today=None)["valid_until"] == "1999-01-01"
 
 
-@pytest.mark.parametrize("name", ["Carl", "carl k", "c", "1carl", "carl@example.com", " carl.k", "x" * 65])
+# the directory's rule (app.services.users.is_username): "Carl", "1carl", "carl@example.com" are names
+@pytest.mark.parametrize("name", ["carl k", " carl.k", "-carl", "carl/k", "x" * 129])
 def test_the_user_name_has_the_directorys_shape(name):
     fields = refused({**CONTRACTOR, "for_user": name})
     assert list(fields) == ["for_user"]
