@@ -47,8 +47,8 @@ _SERVICE_TEXTS = {
     "is not allowed": _l("is not allowed"),
     "is invalid": _l("is invalid"),
     "has no available choices": _l("has no available choices"),
-    "must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'":
-        _l("must be a user name: a lower-case letter, then lower-case letters, digits, '.', '_' or '-'"),
+    "must be a user name (1-128 characters: letters a-z, digits and . _ @ + -, starting with a letter or digit)":
+        _l("must be a user name (1-128 characters: letters a-z, digits and . _ @ + -, starting with a letter or digit)"),
     "is required when": _l("is required when"),
     "is required unless": _l("is required unless"),
     "Yes": _l("Yes"),
