@@ -573,10 +573,15 @@ class UserService:
         return group
 
     def add_member(self, actor: User | None, name: str, username: str) -> Group:
-        """Put a user in a group (nothing if they are in it already)."""
+        """Put a user in a group (nothing if they are in it already). A deactivated user is
+        refused (ValidationFailed naming ``username``): a leaver gains no queue (QA: the group
+        then listed them among its members while its member count left them out)."""
         self.require_admin(actor, "add_group_member")
         group = self._group(name)
         user = self._member(username)
+        if user not in group.members and not user.active:
+            raise ValidationFailed("the user is deactivated", details={"fields": {"username": [
+                f"{user.username} is deactivated: reactivate them first"]}})
         if user not in group.members:
             group.members.append(user)
             self.session.flush()

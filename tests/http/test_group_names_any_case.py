@@ -91,3 +91,14 @@ def test_group_lists_fold_case_as_the_database_does(services, users):
     services.users.update_user(ada, "rita", {"groups": ["Équipe", "équipe"]})
     services.session.commit()
     assert services.users.get_by_username("rita").group_names == {"Équipe", "équipe"}
+
+
+def test_a_deactivated_user_joins_no_group(client, auth, services, users):
+    """QA: a leaver could be added to a group, which then listed them among its members while its
+    member count left them out."""
+    assert client.post("/api/v1/users/rita/deactivate", headers=auth("ada")).status_code == 200
+    refused = assert_error(client.post("/api/v1/groups/ServiceDesk/members", json={"username": "rita"},
+                                       headers=auth("ada")), 422, "validation_failed")
+    assert "reactivate" in refused["details"]["fields"]["username"][0]
+    members = client.get("/api/v1/groups/ServiceDesk", headers=auth("ada")).get_json()["members"]
+    assert [m["username"] for m in members] == ["alex"]
