@@ -292,6 +292,9 @@ class _LineIndex:
         #: up there: cell ids (``r1o``) are often the same in several DMN files, and never in the
         #: BPMN file of the business rule task whose spec carries the table.
         self.decision_files: dict[str, str] = {}
+        #: (file, source element id, condition text) -> (sequence flow id, its name): a gateway's
+        #: condition in a spec names the gateway; the flow that carries it is what was edited.
+        self._flows: dict[tuple[str, str, str], tuple[str, str | None]] = {}
 
     def add(self, filename: str, root: etree._Element) -> None:
         lines = self._lines.setdefault(filename, {})
@@ -302,6 +305,17 @@ class _LineIndex:
             if node_id and node_id not in lines:
                 lines[node_id] = node.sourceline or 0
                 self._files.setdefault(node_id, []).append(filename)
+            if node_id and etree.QName(node).localname == "sequenceFlow" and node.get("sourceRef"):
+                for child in node:
+                    if isinstance(child.tag, str) and etree.QName(child).localname == "conditionExpression":
+                        key = (filename, str(node.get("sourceRef")), (child.text or "").strip())
+                        self._flows.setdefault(key, (node_id, node.get("name")))
+
+    def flow(self, file: str | None, source_id: str | None, condition: str) -> tuple[str, str | None] | None:
+        """The sequence flow leaving ``source_id`` in ``file`` whose condition reads ``condition``."""
+        if not file or not source_id:
+            return None
+        return self._flows.get((file, source_id, condition.strip()))
 
     def locate(self, element_id: str | None, file: str | None = None) -> tuple[str | None, int | None]:
         """(file, line) of ``element_id``, looked up in ``file`` first; ``file`` (line None)
@@ -628,7 +642,12 @@ class ProcessLibrary:
             for cond in task.get("cond_task_specs") or []:
                 condition = cond.get("condition") if isinstance(cond, dict) else None
                 if condition:
-                    self._check(condition, "eval", task, element_id, index, "condition")
+                    # named on the flow that carries it (QA: the gateway was blamed and marked)
+                    flow = index.index.flow(index.locate(element_id)[0], element_id, condition)
+                    if flow is not None:
+                        self._check(condition, "eval", {**task, "bpmn_name": flow[1]}, flow[0], index, "condition")
+                    else:
+                        self._check(condition, "eval", task, element_id, index, "condition")
             for key in ("cardinality", "condition", "loop_condition"):
                 value = task.get(key)
                 if isinstance(value, str) and value:

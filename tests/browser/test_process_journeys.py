@@ -101,3 +101,32 @@ def test_journey_3_a_process_owner_saves_a_new_version_in_the_editor(live, perso
                if text.startswith("Failed to load resource") and "422" in text and url.endswith("/save")]
     assert len(refused) == 1
     assert [text for text, url in olga.console if (text, url) not in refused] == []
+
+
+def test_a_refused_condition_inside_a_collapsed_subprocess_is_shown_where_it_is(live, person):
+    """QA: a broken condition on a flow inside the collapsed "Work on incident" subprocess was
+    blamed on the gateway, and marked on a plane nobody was looking at. The flow is marked, on
+    its subprocess's plane, which the modeler now shows."""
+    olga = person(1280)
+    olga.sign_in("olga")
+    olga.go("/processes/incident_management")
+    page = olga.page
+    expect(page.locator("#process-diagram")).to_have_attribute("data-state", "ready")
+    page.evaluate("""async () => {
+        const modeler = window.processdeskModeler;
+        const { xml } = await modeler.saveXML();
+        window.processdeskOriginalXml = xml;
+        const broken = xml.replace(/(id="flow_outcome_gateway_mark_resolved"[^>]*>\\s*<bpmn:conditionExpression[^>]*>)[^<]*/,
+                                   '$1outcome == ');
+        if (broken === xml) { throw new Error('the condition was not found'); }
+        await modeler.importXML(broken);
+    }""")
+    page.get_by_role("button", name="Save as new version").click()
+    expect(page.locator("#modeler-message")).to_contain_text("flow_outcome_gateway_mark_resolved")
+    expect(page.locator('.djs-element.pd-invalid[data-element-id="flow_outcome_gateway_mark_resolved"]')).to_have_count(1)
+    root = page.evaluate("() => window.processdeskModeler.get('canvas').getRootElement().id")
+    assert root != page.evaluate("() => window.processdeskModeler.get('canvas').findRoot("
+                                 "window.processdeskModeler.get('elementRegistry').get('triage')).id")
+    assert page.evaluate("() => window.processdeskModeler.get('canvas').findRoot("
+                         "window.processdeskModeler.get('elementRegistry').get('flow_outcome_gateway_mark_resolved')).id") == root
+    page.evaluate("() => window.processdeskModeler.importXML(window.processdeskOriginalXml)")

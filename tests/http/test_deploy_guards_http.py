@@ -188,3 +188,22 @@ def test_the_vpn_form_refuses_what_the_directory_refuses(desk: Desk, name: str):
                                                "for_user": name}})
     body = assert_error(response, 422, "validation_failed")
     assert body["details"]["fields"]["for_user"][0].startswith("must be a user name"), body
+
+
+def test_a_refused_condition_names_the_flow_that_carries_it(desk, services):
+    """QA: a broken condition on a sequence flow was blamed on its gateway (and the modeler marked
+    the gateway): the flow is what was edited, and where it is."""
+    from app.errors import ValidationFailed
+    from tests.http.desk import ROOT
+    xml = (ROOT / "processes" / "incident_management.bpmn").read_text()
+    old = 'outcome == "resolve" and len(resolution_notes.strip()) &gt; 0</bpmn:conditionExpression>'
+    assert old in xml
+    broken = xml.replace(old, "outcome == </bpmn:conditionExpression>")
+    line = next(n for n, text in enumerate(broken.splitlines(), start=1)
+                if 'id="flow_outcome_gateway_mark_resolved"' in text)
+    olga = services.users.get_by_username("olga")
+    with pytest.raises(ValidationFailed) as refused:
+        services.definitions.deploy(olga, [("incident_management.bpmn", broken.encode())])
+    details = refused.value.details
+    assert details["element_id"] == "flow_outcome_gateway_mark_resolved" and details["line"] == line
+    assert details["file"] == "incident_management.bpmn" and "condition of 'resolved'" in refused.value.message

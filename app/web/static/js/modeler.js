@@ -91,7 +91,23 @@
     if (!element) {
       return;
     }
-    modeler.get("canvas").addMarker(element, INVALID);
+    var canvas = modeler.get("canvas");
+    // An element inside a collapsed subprocess is drawn on that subprocess's own plane: show that
+    // plane, and the element on it, or the mark is made where nobody looks.
+    if (typeof canvas.findRoot === "function") {
+      var root = canvas.findRoot(element);
+      if (root && root !== canvas.getRootElement()) {
+        canvas.setRootElement(root);
+      }
+    }
+    if (typeof canvas.scrollToElement === "function") {
+      try {
+        canvas.scrollToElement(element);
+      } catch (ignored) {
+        /* a connection without a box to scroll to: the plane is shown, that will do */
+      }
+    }
+    canvas.addMarker(element, INVALID);
     state.marked.push(element);
     var note = document.createElement("div");
     note.className = "pd-invalid-note";
