@@ -92,7 +92,7 @@ def test_definition_compiles_with_platform_operators_forms_and_record_mapping(h:
         "triage": "incident-triage.json", "coordinate_major": "incident-major.json",
         "investigate": "incident-investigate.json", "resume_work": "incident-resume.json",
         "resume_vendor_work": "incident-resume.json",
-        "confirm_resolution": "incident-confirm.json", "explain_reopen": "incident-reopen.json",
+        "confirm_resolution": "incident-confirm.json",
     }
     for name, form in process.forms.items():
         if not name.endswith(".ui.json"):
@@ -281,14 +281,12 @@ def test_many_reopens_keep_the_state_flat(h: Harness):
     assert max(growth[1:]) < 200, growth
 
 
-def test_reopen_without_reason_asks_the_requester_why(h: Harness):
+def test_no_without_a_reason_is_refused_by_the_form(h: Harness):
     run = h.resolve(h.triage(h.start()))
-    run = h.complete(run, "confirm_resolution", {"confirmed": False}, RITA)
-    explain = h.task(run, "explain_reopen")
-    assert explain.name == "Explain why it is not fixed" and explain.properties["assignedUserVar"] == "requester"
-    assert run.data["ticket_status"] == "resolved"
-    assert "reopen_reason" in h.rejects(run, "explain_reopen", {"reopen_reason": " "})
-    run = h.complete(run, "explain_reopen", {"reopen_reason": "Still no VPN on Wi-Fi"}, RITA)
+    assert h.rejects(run, "confirm_resolution", {"confirmed": False}) == {
+        "comment": ["is required when “Is the incident fixed?” is No, reopen it"]}
+    assert "comment" in h.rejects(run, "confirm_resolution", {"confirmed": False, "comment": "  "})
+    run = h.complete(run, "confirm_resolution", {"confirmed": False, "comment": "Still no VPN on Wi-Fi"}, RITA)
     investigate = h.task(run, "investigate")
     assert investigate.data["reopen_reason"] == "Still no VPN on Wi-Fi" and investigate.data["reopen_count"] == 1
     assert run.data["ticket_status"] == "in_progress"
@@ -326,15 +324,19 @@ def test_auto_close_after_a_reopen_leaves_both_loops(h: Harness):
     assert run.data["closed_reason"] == "auto-closed: no answer from requester"
 
 
-def test_no_reason_and_no_answer_auto_closes_too(h: Harness):
+def test_no_without_a_reason_from_an_older_form_reopens_and_never_auto_closes(h: Harness):
+    """An answer a form without the condition let through still reopens at once: no wait for a
+    reason that could end in an auto-close."""
     run = h.resolve(h.triage(h.start()))
-    run = h.complete(run, "confirm_resolution", {"confirmed": False}, RITA)
-    assert ready(run) == ["explain_reopen"]
-    h.clock.advance(timedelta(days=3, seconds=1))
+    task = h.task(run, "confirm_resolution")
+    run.complete_task(task.id, {"confirmed": False}, ScriptIdentity(current_user=RITA, initiator=RITA))
+    run = h.roundtrip(run)
+    assert ready(run) == ["investigate"] and run.data["ticket_status"] == "in_progress"
+    assert h.task(run, "investigate").data["reopen_count"] == 1
+    h.clock.advance(timedelta(days=30))
     run.refresh_timers()
     run = h.roundtrip(run)
-    assert run.status == "completed" and run.data["ticket_status"] == "closed"
-    assert run.data["closed_reason"] == "auto-closed: no answer from requester"
+    assert run.status == "running" and ready(run) == ["investigate"]
 
 
 def test_p1_runs_major_incident_coordination_in_parallel(h: Harness):

@@ -111,14 +111,15 @@ def test_reopen_goes_back_to_the_group_and_clears_resolved_at(desk: Desk):
     assert not [n for n in desk.notifications("rita") if n["subject"].startswith(f"{number} closed")]
 
 
-def test_reopen_without_a_reason_asks_the_requester_why(desk: Desk):
+def test_reopen_without_a_reason_is_refused_and_with_one_goes_back_at_once(desk: Desk):
     number, _ = open_incident(desk)
     triage(desk, number)
     resolve(desk, number)
-    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False})
-    assert desk.ready(number) == ["explain_reopen"]
-    desk.complete(number, "explain_reopen", "rita", {"reopen_reason": "Still cannot connect"})
-    assert desk.ready(number) == ["investigate"]
+    refused = desk.complete(number, "confirm_resolution", "rita", {"confirmed": False}, status=422)
+    assert refused["details"]["fields"] == {"comment": ["is required when “Is the incident fixed?” is No, reopen it"]}
+    assert desk.ready(number) == ["confirm_resolution"]
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still cannot connect"})
+    assert desk.ready(number) == ["investigate"] and desk.record(number)["status"] == "in_progress"
 
 
 def test_no_answer_from_the_requester_closes_it_through_the_timer_sweep(desk: Desk, services, clock):

@@ -50,11 +50,11 @@ def test_the_reason_given_when_answering_becomes_the_requesters_comment_each_tim
     assert comments(desk, number, "rita") == [("rita", "still broken"), ("rita", "still broken"), ("rita", "works now")]
 
 
-def test_the_reason_asked_for_afterwards_becomes_the_requesters_comment(desk: Desk, services):
+def test_a_no_without_a_reason_is_refused_and_adds_no_comment(desk: Desk, services):
     number = resolved_incident(desk)
-    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False})
-    assert comments(desk, number) == []
-    desk.complete(number, "explain_reopen", "rita", {"reopen_reason": "Still cannot connect"})
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False}, status=422)
+    assert comments(desk, number) == [] and desk.record(number)["status"] == "resolved"
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still cannot connect"})
     assert comments(desk, number) == [("rita", "Still cannot connect")]
     types = [e["type"] for e in desk.history(desk.record(number)["instance_id"])]
     assert "comment_added" in types

@@ -15,8 +15,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
   its depth: the work cycle (investigation + requester confirmation) repeats while ``reopened``;
   inside it the investigation cycle repeats until ``ticket_status == "resolved"`` (a pending round
   waits for "Resume work").
-- No answer from the requester within ``auto_close_after``: interrupting timers on the confirm
-  tasks close the incident and set ``reopened = False`` so the work cycle ends.
+- Confirm resolution: "No" needs a reason (the form's condition) and reopens the incident at once;
+  no answer at all within ``auto_close_after`` closes it (interrupting timer, ``reopened = False``
+  so the work cycle ends). A "No" never ends in an auto-close.
 - P1: a parallel branch notifies ServiceOwners and asks MajorIncidentManagers to coordinate; both
   branches join before closure. Task data is per branch: the later branch wins at the join, and
   the platform's instance data overlays the data of every waiting human task. So the coordination
@@ -126,9 +127,10 @@ closed_reason = "confirmed by requester"
 confirmation_comment = comment.strip()
 """
 
+# A "No" reopens at once: the form requires a reason with it (an answer from an older form without
+# that condition reopens too, without one).
 REOPEN = """\
-if not reopen_reason:
-    reopen_reason = comment.strip()
+reopen_reason = comment.strip()
 reopened = True
 reopen_count = reopen_count + 1
 ticket_status = "in_progress"
@@ -176,7 +178,8 @@ def investigation_cycle() -> Diagram:
             "{% if service %}, service {{ service }}{% endif %}{% if ci %}, CI {{ ci }}{% endif %}).\n\n"
             "{{ description }}\n\n"
             "{% if reopen_count %}Reopened {% if reopen_count == 1 %}once{% elif reopen_count == 2 %}twice"
-            "{% else %}{{ reopen_count }} times{% endif %}; last reason: {{ reopen_reason }}\n\n{% endif %}"
+            "{% else %}{{ reopen_count }} times{% endif %}"
+            "{% if reopen_reason %}; last reason: {{ reopen_reason }}{% endif %}\n\n{% endif %}"
             "Resolve it with resolution notes, or set it pending on the customer or a vendor."
         ),
     )
@@ -248,7 +251,8 @@ def work_cycle() -> Diagram:
         prescript='comment = ""\nreopen_reason = ""\nconfirmation_comment = ""\n',
         instructions=(
             "Your incident **{{ title }}** was resolved:\n\n{{ resolution_notes }}\n\n"
-            "Is it fixed? Without an answer it is closed automatically after {{ auto_close_after }}."
+            "Is it fixed? If not, answer No and tell us what is still wrong: the incident goes back to the "
+            "resolvers at once. Without an answer it is closed automatically after {{ auto_close_after }}."
         ),
     )
     d.node("confirm_timeout", "boundary", "No answer", attached_to="confirm_resolution",
@@ -256,31 +260,17 @@ def work_cycle() -> Diagram:
     d.node("confirmed_gateway", "xor", "Fixed?", col=3)
     d.node("accept_resolution", "script", "Accept resolution", col=4, script=ACCEPT)
     d.node("work_confirmed", "end", "Confirmed", col=5)
-    d.node(
-        "explain_reopen", "user", "Explain why it is not fixed", col=4, row=2,
-        properties={
-            "formJsonSchemaFilename": "incident-reopen.json",
-            "formUiSchemaFilename": "incident-reopen.ui.json",
-            "assignedUserVar": "requester",
-        },
-        instructions="You said **{{ title }}** is not fixed. Tell the resolvers what is still wrong.",
-    )
-    d.node("explain_timeout", "boundary", "No answer", attached_to="explain_reopen",
-           timer=("timeDuration", "auto_close_after"))
     d.node("reopen_incident", "script", "Reopen incident", col=5, row=1, script=REOPEN)
     d.node("work_reopened", "end", "Reopened", col=6, row=1)
-    d.node("auto_close", "script", "Auto-close", col=5, row=3, script=AUTO_CLOSE)
-    d.node("work_auto_closed", "end", "Auto-closed", col=6, row=3)
+    d.node("auto_close", "script", "Auto-close", col=5, row=2, script=AUTO_CLOSE)
+    d.node("work_auto_closed", "end", "Auto-closed", col=6, row=2)
 
     d.chain("work_start", "investigation", "confirm_resolution", "confirmed_gateway")
     d.flow("confirmed_gateway", "accept_resolution", condition="confirmed", name="yes")
-    d.flow("confirmed_gateway", "reopen_incident", condition="not confirmed and len(comment.strip()) > 0",
-           name="no, with reason")
-    d.flow("confirmed_gateway", "explain_reopen", name="no reason given", default=True)
+    d.flow("confirmed_gateway", "reopen_incident", name="no", default=True)
     d.chain("accept_resolution", "work_confirmed")
-    d.chain("explain_reopen", "reopen_incident", "work_reopened")
+    d.chain("reopen_incident", "work_reopened")
     d.flow("confirm_timeout", "auto_close")
-    d.flow("explain_timeout", "auto_close")
     d.chain("auto_close", "work_auto_closed")
     return d
 

@@ -1,0 +1,97 @@
+"""An incident's requester-facing rules, through the API with the real services and database:
+
+* a "No" to Confirm resolution needs a reason and reopens the incident at once (no second task that
+  could time out into an auto-close with the resolution SLA shown as met);
+* a reopened incident starts its next work round with an empty investigation form, and its record
+  no longer shows the resolution the requester rejected;
+* pending on the customer, the requester is told what is needed and how to answer, reminded a
+  bounded number of times, and after the wait limit the work goes back to the resolvers (never an
+  auto-close); a reply ends the wait and the reminders.
+
+Timers are fired by the real sweep (``TimerService``) on the tests' controllable clock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.services.timers import TimerService
+from tests.http.desk import Desk
+
+START = {"title": "Printer jams", "description": "PR-204 jams on every page", "category": "hardware",
+         "impact": "medium", "urgency": "medium"}
+PENDING = {"outcome": "pending", "pending_on": "customer", "pending_reason": "Please send photo"}
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def open_incident(desk: Desk, who: str = "rita", **changes: Any) -> tuple[str, int]:
+    instance = desk.start(who, "incident_management", {**START, **changes})
+    number = instance["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    return number, instance["id"]
+
+
+def resolve(desk: Desk, number: str, notes: str = "Cleaned the rollers") -> None:
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": notes,
+                                                  "cause_category": "hardware_failure"})
+
+
+def sweep(services: Any) -> int:
+    return TimerService(services, "test-sweeper").sweep().fired
+
+
+def sla(desk: Desk, number: str) -> dict[str, dict[str, Any]]:
+    response = desk.client.get(f"/api/v1/tickets/{number}/sla", headers=desk.auth("alex"))
+    assert response.status_code == 200, response.get_json()
+    return {c["name"]: c for c in response.get_json()["clocks"]}
+
+
+def task(desk: Desk, number: str, bpmn_id: str, who: str = "nina") -> dict[str, Any]:
+    response = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, bpmn_id)}", headers=desk.auth(who))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def subjects(desk: Desk, who: str, number: str) -> list[str]:
+    """The subjects of ``who``'s notifications about ``number``, oldest first."""
+    return [n["subject"] for n in reversed(desk.notifications(who)) if number in n["subject"]]
+
+
+# -- 1. "No" reopens at once ---------------------------------------------------------------------------
+
+
+def test_no_needs_a_reason_and_reopens_at_once_for_the_resolvers(desk: Desk, services, clock):
+    number, instance_id = open_incident(desk)
+    resolve(desk, number)
+    assert desk.record(number)["status"] == "resolved"
+    told_before = subjects(desk, "nina", number)
+
+    refused = desk.complete(number, "confirm_resolution", "rita", {"confirmed": False}, status=422)
+    assert refused["details"]["fields"] == {"comment": ["is required when “Is the incident fixed?” is No, reopen it"]}
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "  "}, status=422)
+    assert desk.ready(number) == ["confirm_resolution"] and desk.record(number)["status"] == "resolved"
+
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still jams on page 2"})
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["resolved_at"] is None and record["closed_at"] is None
+    assert record["details"]["reopen_count"] == 1
+    assert desk.ready(number) == ["investigate"]  # straight back to the resolvers: no second requester task
+    # the group is told of the new round and of her reason, as on every reopen
+    assert sorted(subjects(desk, "nina", number)[len(told_before):]) == [
+        f"New comment on {number}: Printer jams", f"New task: Investigate and resolve ({number}: Printer jams)"]
+    assert sla(desk, number)["resolution"]["state"] == "running"
+
+    # nothing in the reopened incident can time out into a close
+    clock.advance(timedelta(days=30))
+    sweep(services)
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["closed_at"] is None
+    assert record["details"].get("closed_reason") is None
+    assert desk.instance(instance_id)["status"] == "running"
