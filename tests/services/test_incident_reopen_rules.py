@@ -95,3 +95,41 @@ def test_no_needs_a_reason_and_reopens_at_once_for_the_resolvers(desk: Desk, ser
     assert record["status"] == "in_progress" and record["closed_at"] is None
     assert record["details"].get("closed_reason") is None
     assert desk.instance(instance_id)["status"] == "running"
+
+
+# -- 3. a new round starts clean ----------------------------------------------------------------------
+
+
+def test_a_reopened_incident_does_not_keep_the_rejected_resolution(desk: Desk):
+    number, _ = open_incident(desk)
+    resolve(desk, number, "Cleaned the rollers")
+    record = desk.record(number)
+    assert (record["details"]["resolution_notes"], record["details"]["cause_category"]) == (
+        "Cleaned the rollers", "hardware_failure")
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still jams on page 2"})
+
+    details = desk.record(number)["details"]
+    assert details["resolution_notes"] == "" and details["cause_category"] is None
+    investigate = task(desk, number, "investigate")
+    data = investigate["data"]
+    assert (data["outcome"], data["resolution_notes"], data["cause_category"]) == ("", "", None)
+    assert "The resolution the requester rejected: Cleaned the rollers" in investigate["instructions"]
+    assert "last reason: Still jams on page 2" in investigate["instructions"]
+    # the outcome alone no longer resolves it
+    bad = desk.complete(number, "investigate", "nina", {"outcome": "resolve"}, status=422)
+    assert set(bad["details"]["fields"]) == {"resolution_notes"}
+
+    resolve(desk, number, "Replaced the fuser unit")
+    assert desk.record(number)["details"]["resolution_notes"] == "Replaced the fuser unit"
+    confirm = task(desk, number, "confirm_resolution", "rita")
+    assert "Replaced the fuser unit" in confirm["instructions"] and "Cleaned the rollers" not in confirm["instructions"]
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
+    record = desk.record(number)
+    assert record["status"] == "closed" and record["details"]["resolution_notes"] == "Replaced the fuser unit"
+
+
+def test_a_round_after_a_wait_does_not_come_back_preset_to_pending(desk: Desk):
+    number, _ = open_incident(desk)
+    desk.complete(number, "investigate", "nina", {**PENDING, "pending_on": "vendor"})
+    desk.complete(number, "resume_vendor_work", "nina", {"update_note": "Part arrived"})
+    assert task(desk, number, "investigate")["data"]["outcome"] == ""

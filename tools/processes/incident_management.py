@@ -15,6 +15,9 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
   its depth: the work cycle (investigation + requester confirmation) repeats while ``reopened``;
   inside it the investigation cycle repeats until ``ticket_status == "resolved"`` (a pending round
   waits for "Resume work").
+- Each work round starts with a clean investigation form: ``outcome``, ``resolution_notes`` and
+  ``cause_category`` are cleared (so the record's resolution details are too); the resolution the
+  requester rejected is kept as ``previous_resolution_notes`` and shown in the instructions.
 - Confirm resolution: "No" needs a reason (the form's condition) and reopens the incident at once;
   no answer at all within ``auto_close_after`` closes it (interrupting timer, ``reopened = False``
   so the work cycle ends). A "No" never ends in an auto-close.
@@ -72,13 +75,20 @@ except NameError:
 # copies of these variables that could overwrite the work branch's values at the join.
 PREPARE_WORK = """\
 reopened = False
-outcome = ""
-resolution_notes = ""
-cause_category = None
+previous_resolution_notes = ""
 pending_on = None
 pending_reason = ""
 investigation_feedback = ""
 closed_reason = None
+"""
+
+# Runs at the start of every work round (the first and each after a reopen): the investigation form
+# starts empty, so a reopened incident cannot be resolved again with one click and the old text, and
+# the record (which copies these variables) no longer shows the resolution the requester rejected.
+START_ROUND = """\
+outcome = ""
+resolution_notes = ""
+cause_category = None
 """
 
 MARK_RESOLVED = """\
@@ -87,7 +97,7 @@ investigation_feedback = ""
 """
 
 MARK_PENDING = 'ticket_status = "pending"\n'
-BACK_TO_WORK = 'ticket_status = "in_progress"\n'
+BACK_TO_WORK = 'ticket_status = "in_progress"\noutcome = ""\n'
 
 RESUME_PROPERTIES = {
     "formJsonSchemaFilename": "incident-resume.json",
@@ -108,6 +118,7 @@ REQUESTER_REPLY = "requester_reply"
 # next investigation round shows the resolvers what was said (investigate's instructions).
 RESUME_ON_REPLY = """\
 ticket_status = "in_progress"
+outcome = ""
 pending_on = None
 pending_reason = ""
 investigation_feedback = "The requester replied: " + str(reply.get("comment", ""))[:1000]
@@ -128,9 +139,11 @@ confirmation_comment = comment.strip()
 """
 
 # A "No" reopens at once: the form requires a reason with it (an answer from an older form without
-# that condition reopens too, without one).
+# that condition reopens too, without one). The rejected resolution is kept for the next round's
+# instructions; the next round (START_ROUND) clears the resolution itself.
 REOPEN = """\
 reopen_reason = comment.strip()
+previous_resolution_notes = resolution_notes
 reopened = True
 reopen_count = reopen_count + 1
 ticket_status = "in_progress"
@@ -179,7 +192,9 @@ def investigation_cycle() -> Diagram:
             "{{ description }}\n\n"
             "{% if reopen_count %}Reopened {% if reopen_count == 1 %}once{% elif reopen_count == 2 %}twice"
             "{% else %}{{ reopen_count }} times{% endif %}"
-            "{% if reopen_reason %}; last reason: {{ reopen_reason }}{% endif %}\n\n{% endif %}"
+            "{% if reopen_reason %}; last reason: {{ reopen_reason }}{% endif %}\n\n"
+            "{% if previous_resolution_notes %}The resolution the requester rejected: "
+            "{{ previous_resolution_notes }}\n\n{% endif %}{% endif %}"
             "Resolve it with resolution notes, or set it pending on the customer or a vendor."
         ),
     )
@@ -236,13 +251,14 @@ def investigation_cycle() -> Diagram:
 def work_cycle() -> Diagram:
     d = Diagram("work_cycle", "Work cycle")
     d.node("work_start", "start", "Work round", col=0)
+    d.node("start_round", "script", "Clear the last resolution", col=1, script=START_ROUND)
     d.node(
-        "investigation", "sub", "Investigation cycle", col=1,
+        "investigation", "sub", "Investigation cycle", col=2,
         inner=investigation_cycle(), loop_condition='ticket_status != "resolved"',
         documentation="Repeats until the incident is resolved; a pending round ends with Resume work.",
     )
     d.node(
-        "confirm_resolution", "user", "Confirm resolution", col=2,
+        "confirm_resolution", "user", "Confirm resolution", col=3,
         properties={
             "formJsonSchemaFilename": "incident-confirm.json",
             "formUiSchemaFilename": "incident-confirm.ui.json",
@@ -257,15 +273,15 @@ def work_cycle() -> Diagram:
     )
     d.node("confirm_timeout", "boundary", "No answer", attached_to="confirm_resolution",
            timer=("timeDuration", "auto_close_after"))
-    d.node("confirmed_gateway", "xor", "Fixed?", col=3)
-    d.node("accept_resolution", "script", "Accept resolution", col=4, script=ACCEPT)
-    d.node("work_confirmed", "end", "Confirmed", col=5)
+    d.node("confirmed_gateway", "xor", "Fixed?", col=4)
+    d.node("accept_resolution", "script", "Accept resolution", col=5, script=ACCEPT)
+    d.node("work_confirmed", "end", "Confirmed", col=6)
     d.node("reopen_incident", "script", "Reopen incident", col=5, row=1, script=REOPEN)
     d.node("work_reopened", "end", "Reopened", col=6, row=1)
     d.node("auto_close", "script", "Auto-close", col=5, row=2, script=AUTO_CLOSE)
     d.node("work_auto_closed", "end", "Auto-closed", col=6, row=2)
 
-    d.chain("work_start", "investigation", "confirm_resolution", "confirmed_gateway")
+    d.chain("work_start", "start_round", "investigation", "confirm_resolution", "confirmed_gateway")
     d.flow("confirmed_gateway", "accept_resolution", condition="confirmed", name="yes")
     d.flow("confirmed_gateway", "reopen_incident", name="no", default=True)
     d.chain("accept_resolution", "work_confirmed")
