@@ -17,7 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from app.models import OutboxMessage
 from app.services.timers import TimerService
 from tests.http.desk import Desk
 
@@ -133,3 +135,106 @@ def test_a_round_after_a_wait_does_not_come_back_preset_to_pending(desk: Desk):
     desk.complete(number, "investigate", "nina", {**PENDING, "pending_on": "vendor"})
     desk.complete(number, "resume_vendor_work", "nina", {"update_note": "Part arrived"})
     assert task(desk, number, "investigate")["data"]["outcome"] == ""
+
+
+# -- 2. pending on the customer -----------------------------------------------------------------------
+
+
+def test_pending_on_the_customer_tells_reminds_and_then_gives_the_work_back(desk: Desk, services, clock):
+    services.session.execute(select(OutboxMessage.id))  # the table exists: mail is queued in the step
+    rita = services.users.get_by_username("rita")
+    rita.email = "rita@example.invalid"
+    services.session.commit()
+    number, instance_id = open_incident(desk)
+    desk.complete(number, "investigate", "nina", PENDING)
+    assert desk.record(number)["status"] == "pending" and desk.ready(number) == ["resume_work"]
+
+    # the requester hears at once what is needed and how to answer, in-app and by e-mail
+    asked = [n for n in desk.notifications("rita") if n["subject"] == f"{number} needs your answer: Printer jams"]
+    assert len(asked) == 1
+    assert "Please send photo" in asked[0]["body"] and f"add a comment to {number}" in asked[0]["body"]
+    mails = services.session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email",
+                                                                 OutboxMessage.recipient == "rita@example.invalid")).all()
+    assert [m.subject for m in mails if "needs your answer" in m.subject] == [f"{number} needs your answer: Printer jams"]
+
+    wait = desk.task_id(number, "resume_work")
+    claimed = desk.client.post(f"/api/v1/tasks/{wait}/claim", headers=desk.auth("nina"))
+    assert claimed.status_code == 200, claimed.get_json()
+    assert sla(desk, number)["resolution"]["state"] == "paused"
+
+    def reminders() -> list[str]:
+        return [s for s in subjects(desk, "rita", number) if s.startswith("Reminder:")]
+
+    clock.advance(timedelta(days=1, hours=23))
+    sweep(services)
+    assert reminders() == []
+    clock.advance(timedelta(hours=1, minutes=1))  # two days after asking
+    assert sweep(services) == 1
+    assert reminders() == [f"Reminder: {number} needs your answer: Printer jams"]
+    record = desk.record(number)
+    # a reminder leaves the wait as it is: same task, still claimed, still pending
+    assert record["status"] == "pending" and desk.task_id(number, "resume_work") == wait
+    assert [t["claimed_by"] for t in record["open_tasks"]] == ["nina"]
+
+    clock.advance(timedelta(days=2))  # four days
+    sweep(services)
+    assert len(reminders()) == 2
+    clock.advance(timedelta(days=2))  # six days: the reminders are bounded (two by default)
+    sweep(services)
+    assert len(reminders()) == 2 and desk.record(number)["status"] == "pending"
+
+    told_before = subjects(desk, "nina", number)
+    clock.advance(timedelta(days=1))  # seven days: back to the resolvers, not closed
+    sweep(services)
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["closed_at"] is None
+    assert record["details"].get("pending_on") is None
+    assert desk.ready(number) == ["investigate"]
+    investigate = task(desk, number, "investigate")
+    assert "The requester did not answer" in investigate["instructions"]
+    assert "Please send photo" in investigate["instructions"]
+    assert subjects(desk, "nina", number)[len(told_before):] == [f"New task: Investigate and resolve ({number}: Printer jams)"]
+    assert sla(desk, number)["resolution"]["state"] in ("running", "breached")
+
+    clock.advance(timedelta(days=30))
+    sweep(services)
+    assert desk.record(number)["status"] == "in_progress" and len(reminders()) == 2
+    assert desk.instance(instance_id)["status"] == "running"
+
+
+def test_a_reply_ends_the_wait_and_its_reminders(desk: Desk, services, clock):
+    number, _ = open_incident(desk)
+    desk.complete(number, "investigate", "nina", PENDING)
+    response = desk.client.post(f"/api/v1/tickets/{number}/comments", json={"body": "Photo attached"},
+                                headers=desk.auth("rita"))
+    assert response.status_code == 201, response.get_json()
+    assert desk.record(number)["status"] == "in_progress" and desk.ready(number) == ["investigate"]
+    clock.advance(timedelta(days=8))
+    sweep(services)
+    assert [s for s in subjects(desk, "rita", number) if s.startswith("Reminder:")] == []
+    investigate = task(desk, number, "investigate")
+    assert "The requester replied: Photo attached" in investigate["instructions"]
+    assert "did not answer" not in investigate["instructions"]
+
+
+def test_staff_may_shorten_the_waits_as_process_data(desk: Desk, services, clock):
+    """The durations are process data like ``auto_close_after``: staff (and integrations) set them;
+    a requester's values are ignored (hidden start fields)."""
+    ignored = desk.start("rita", "incident_management", {**START, "customer_reminder_every": "PT1M",
+                                                         "customer_reminders": 5, "customer_wait_limit": "PT2M"})
+    assert (ignored["data"]["customer_reminder_every"], ignored["data"]["customer_reminders"],
+            ignored["data"]["customer_wait_limit"]) == ("P2D", 2, "P7D")
+
+    number, _ = open_incident(desk, "alex", customer_reminder_every="PT1H", customer_reminders=1,
+                              customer_wait_limit="PT3H")
+    desk.complete(number, "investigate", "nina", PENDING)
+    assert desk.record(number)["status"] == "pending"
+    for _ in range(2):  # one reminder after an hour, no second one
+        clock.advance(timedelta(hours=1, minutes=1))
+        sweep(services)
+    assert [s for s in subjects(desk, "alex", number) if s.startswith("Reminder:")] == [
+        f"Reminder: {number} needs your answer: Printer jams"]
+    assert desk.record(number)["status"] == "pending"
+    clock.advance(timedelta(hours=1))
+    sweep(services)
+    assert desk.record(number)["status"] == "in_progress" and desk.ready(number) == ["investigate"]

@@ -6,7 +6,11 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
 
 - start data: ``title``, ``description``, ``category`` (hardware | software | network | human |
   system), ``impact`` and ``urgency`` (high | medium | low); optional ``service``, ``ci`` and
-  ``auto_close_after`` (ISO 8601 duration the requester has to confirm, default ``"P3D"``).
+  ``auto_close_after`` (ISO 8601 duration the requester has to confirm, default ``"P3D"``);
+  while an incident is pending on the customer: ``customer_reminder_every`` (ISO 8601 duration
+  between reminders to the requester, default ``"P2D"``), ``customer_reminders`` (how many
+  reminders at most, 1..10, default 2) and ``customer_wait_limit`` (ISO 8601 duration after which
+  the work goes back to the resolvers, default ``"P7D"``).
   ``record_number`` (this incident's INC number) is read when the platform puts it in the data.
 - ``priority`` ("P1".."P4") comes from priority_matrix.dmn and may be corrected at triage.
 - statuses (``ticket_status``): new -> in_progress -> [pending -> in_progress]* -> resolved
@@ -21,6 +25,11 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
 - Confirm resolution: "No" needs a reason (the form's condition) and reopens the incident at once;
   no answer at all within ``auto_close_after`` closes it (interrupting timer, ``reopened = False``
   so the work cycle ends). A "No" never ends in an auto-close.
+- Pending on the customer: the requester is told what the resolvers wait for and how to answer (a
+  comment on the record, the ``requester_reply`` message), reminded every
+  ``customer_reminder_every`` (``customer_reminders`` times at most, a non-interrupting cycle timer),
+  and after ``customer_wait_limit`` without an answer the incident is back in progress in the
+  resolvers' queue with a note saying so; it is never closed for the silence, the resolvers decide.
 - P1: a parallel branch notifies ServiceOwners and asks MajorIncidentManagers to coordinate; both
   branches join before closure. Task data is per branch: the later branch wins at the join, and
   the platform's instance data overlays the data of every waiting human task. So the coordination
@@ -57,6 +66,20 @@ try:
     auto_close_after
 except NameError:
     auto_close_after = "P3D"
+# ... and how a wait on the customer goes: reminders to the requester, then back to the resolvers.
+try:
+    customer_reminder_every
+except NameError:
+    customer_reminder_every = "P2D"
+try:
+    customer_reminders
+except NameError:
+    customer_reminders = 2
+customer_reminders = min(max(int(customer_reminders), 1), 10)
+try:
+    customer_wait_limit
+except NameError:
+    customer_wait_limit = "P7D"
 try:
     service
 except NameError:
@@ -122,6 +145,34 @@ outcome = ""
 pending_on = None
 pending_reason = ""
 investigation_feedback = "The requester replied: " + str(reply.get("comment", ""))[:1000]
+"""
+
+# Pending on the customer, the requester hears what the resolvers wait for and how to answer: a
+# comment on the record is the answer (``requester_reply``), and ends the wait at once.
+ASK_CUSTOMER_SUBJECT = '(record_number or "Your incident") + " needs your answer: " + title'
+ASK_CUSTOMER_BODY = (
+    '"The resolvers of " + (record_number or "your incident") + " (" + title + ") are waiting for you: "'
+    ' + (pending_reason.strip() or "please tell them more about the problem.") + "\\n\\n"'
+    ' + "To answer, add a comment to " + (record_number or "the incident")'
+    ' + " (open it from your notifications or your requests): the work goes on as soon as you reply."'
+)
+REMIND_CUSTOMER_SUBJECT = '"Reminder: " + ' + ASK_CUSTOMER_SUBJECT
+REMIND_CUSTOMER_BODY = (
+    ASK_CUSTOMER_BODY + ' + "\\n\\nWithout an answer the resolvers take the incident back in a few days."'
+)
+#: A cycle timer: ``customer_reminders`` reminders, one every ``customer_reminder_every``.
+CUSTOMER_REMINDER_CYCLE = '"R" + str(customer_reminders) + "/" + customer_reminder_every'
+
+# No answer from the customer: the incident is back in progress (the SLA clock runs again) and the
+# next investigation round tells the resolvers; they decide what happens (never an auto-close).
+CUSTOMER_SILENT = """\
+ticket_status = "in_progress"
+outcome = ""
+investigation_feedback = ("The requester did not answer within " + customer_wait_limit + " (asked: "
+                          + (pending_reason.strip() or "no reason given") + "). Decide how to go on: resolve it, "
+                          + "ask again (pending on the customer) or wait on a vendor.")
+pending_on = None
+pending_reason = ""
 """
 
 ASK_FOR_DETAILS = """\
@@ -214,16 +265,35 @@ def investigation_cycle() -> Diagram:
     # Pending on the customer, a comment from the requester arrives as a message and is the answer:
     # work resumes at once. Pending on a vendor nothing listens for one (the comment reaches the
     # resolvers as a notification), so the requester's comments leave the wait and its claim alone.
-    d.node("resume_work", "user", "Resume work", col=8, row=1, properties=RESUME_PROPERTIES,
+    d.node(
+        "tell_requester_pending", "service", "Ask the requester", col=8, row=1,
+        operator="notify",
+        params={"user": "requester", "subject": ASK_CUSTOMER_SUBJECT, "body": ASK_CUSTOMER_BODY},
+        result_variable="requester_asked",
+    )
+    d.node("resume_work", "user", "Resume work", col=9, row=1, properties=RESUME_PROPERTIES,
            instructions=RESUME_INSTRUCTIONS)
-    d.node("resume_vendor_work", "user", "Resume work", col=8, row=3, properties=RESUME_PROPERTIES,
+    d.node("resume_vendor_work", "user", "Resume work", col=9, row=4, properties=RESUME_PROPERTIES,
            instructions=RESUME_INSTRUCTIONS)
-    d.node("back_to_work", "script", "Back to work", col=9, row=1, script=BACK_TO_WORK)
-    d.node("investigation_resumed", "end", "Work resumed", col=10, row=1)
+    d.node("back_to_work", "script", "Back to work", col=10, row=1, script=BACK_TO_WORK)
+    d.node("investigation_resumed", "end", "Work resumed", col=11, row=1)
     d.node("requester_replied", "boundary", "Requester replied", attached_to="resume_work",
            message=REQUESTER_REPLY, message_variable="reply")
-    d.node("resume_on_reply", "script", "Resume on the reply", col=9, row=2, script=RESUME_ON_REPLY)
-    d.node("investigation_replied", "end", "Requester replied", col=10, row=2)
+    d.node("resume_on_reply", "script", "Resume on the reply", col=10, row=2, script=RESUME_ON_REPLY)
+    d.node("investigation_replied", "end", "Requester replied", col=11, row=2)
+    d.node("reminder_due", "boundary", "Reminder due", attached_to="resume_work",
+           timer=("timeCycle", CUSTOMER_REMINDER_CYCLE), interrupting=False)
+    d.node(
+        "remind_requester", "service", "Remind the requester", col=10, row=0,
+        operator="notify",
+        params={"user": "requester", "subject": REMIND_CUSTOMER_SUBJECT, "body": REMIND_CUSTOMER_BODY},
+        result_variable="requester_reminded",
+    )
+    d.node("reminder_sent", "end", "Reminder sent", col=11, row=0)
+    d.node("customer_silent", "boundary", "No answer", attached_to="resume_work",
+           timer=("timeDuration", "customer_wait_limit"))
+    d.node("back_to_resolvers", "script", "Back to the resolvers", col=10, row=3, script=CUSTOMER_SILENT)
+    d.node("investigation_unanswered", "end", "No answer from the requester", col=11, row=3)
     d.node("ask_for_details", "script", "Ask for missing details", col=6, row=2, script=ASK_FOR_DETAILS)
     d.node("investigation_incomplete", "end", "Details missing", col=7, row=2)
 
@@ -239,11 +309,14 @@ def investigation_cycle() -> Diagram:
     d.flow("outcome_gateway", "ask_for_details", name="details missing", default=True)
     d.chain("mark_resolved", "investigation_resolved")
     d.chain("mark_pending", "pending_on_whom")
-    d.flow("pending_on_whom", "resume_work", condition='pending_on == "customer"', name="customer")
+    d.flow("pending_on_whom", "tell_requester_pending", condition='pending_on == "customer"', name="customer")
+    d.flow("tell_requester_pending", "resume_work")
     d.flow("pending_on_whom", "resume_vendor_work", name="vendor", default=True)
     d.chain("resume_work", "back_to_work", "investigation_resumed")
     d.flow("resume_vendor_work", "back_to_work")
     d.chain("requester_replied", "resume_on_reply", "investigation_replied")
+    d.chain("reminder_due", "remind_requester", "reminder_sent")
+    d.chain("customer_silent", "back_to_resolvers", "investigation_unanswered")
     d.chain("ask_for_details", "investigation_incomplete")
     return d
 
