@@ -66,6 +66,7 @@ import logging
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
@@ -1840,7 +1841,10 @@ def _normalise_raw(node: Mapping[str, Any], raw: Any, web: bool) -> Any:
 
 
 def _is_blank_text(value: Any) -> bool:
-    return isinstance(value, str) and not value.strip()
+    """Text with nothing to read: empty, whitespace, or only invisible format characters (a zero
+    width space U+200B, a joiner, a BOM; QA: resolution notes of zero-width spaces resolved an
+    incident)."""
+    return isinstance(value, str) and all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
 
 
 def _clean_object(

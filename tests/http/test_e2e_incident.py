@@ -201,3 +201,13 @@ def test_a_resolution_tells_the_requester_once(desk: Desk):
     resolve(desk, number)
     again = [n["subject"] for n in desk.notifications("rita")]
     assert sum(1 for s in again if "Confirm resolution" in s) == 0 and sum(1 for s in again if "resolved" in s) == 2
+
+
+def test_resolution_notes_of_invisible_characters_resolve_nothing(desk: Desk):
+    """QA: notes made of zero-width spaces resolved the incident."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    refused = desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "\u200b\u200b\u200b",
+                                                            "cause_category": "configuration"}, status=422)
+    assert "resolution_notes" in refused["details"]["fields"]
+    assert desk.record(number)["status"] != "resolved"
