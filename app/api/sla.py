@@ -6,10 +6,10 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields
 
 from app.models import SlaPolicy
-from app.schemas import SlaOut, SlaPolicyIn, SlaPolicyListOut, SlaPolicyOut
+from app.schemas import Length, SlaOut, SlaPolicyIn, SlaPolicyListOut, SlaPolicyOut
 
 from . import checked_first, current_user, services, unit_of_work
 
@@ -44,7 +44,7 @@ class SlaComplianceQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    kind = fields.String(load_default=None, validate=validate.Length(max=32),
+    kind = fields.String(load_default=None, validate=Length(max=32),
                          metadata={"description": "incident, problem or request; absent: all"})
 
 

@@ -23,6 +23,35 @@ from app.services.sla import (
 )
 
 
+class Length(validate.Length):
+    """``validate.Length`` in the API's words ("at most 2000 characters"; QA: marshmallow's own read
+    "Longer than maximum length 2000."): characters for text, items for a list."""
+
+    def _format_error(self, value: Any, message: str) -> str:
+        unit = "characters" if isinstance(value, str) else "items"
+        if value == "" and (self.min or 0) > 0:
+            return "is required"
+        if self.equal is not None:
+            text = f"must be exactly {{equal}} {unit}"
+        elif self.min is not None and self.max is not None:
+            text = f"must be {{min}} to {{max}} {unit}" if self.min > 0 else f"at most {{max}} {unit}"
+        elif self.min is not None:
+            text = f"at least {{min}} {unit}"
+        else:
+            text = f"at most {{max}} {unit}"
+        return text.format(min=self.min, max=self.max, equal=self.equal)
+
+
+class Range(validate.Range):
+    """``validate.Range`` in the API's words ("at least 60"; marshmallow's own read "Must be greater
+    than or equal to 60.")."""
+
+    # formatted twice, as marshmallow's own: first the operators (unused here), then the bounds
+    message_min = "at least {{min}}"
+    message_max = "at most {{max}}"
+    message_all = "must be from {{min}} to {{max}}"
+
+
 class _In(Schema):
     """A query string: parameters it does not know (tracking tags, cache busters) are ignored."""
 
@@ -39,8 +68,8 @@ class _Body(Schema):
 
 
 class PageQuery(_In):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=200))
+    page = fields.Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(load_default=None, validate=Range(min=1, max=200))
 
 
 class PageOut(Schema):
@@ -51,8 +80,8 @@ class PageOut(Schema):
 
 
 class TokenIn(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+    username = fields.String(required=True, validate=Length(min=1, max=128))
+    password = fields.String(required=True, validate=Length(min=1, max=1024), load_only=True)
 
 
 class TokenOut(Schema):
@@ -101,7 +130,7 @@ class DefinitionDetailOut(Schema):
 
 class BpmnQuery(_In):
     #: past the largest number a version can have (an INTEGER column): 422, not 500
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_VERSION))
+    version = fields.Integer(load_default=None, validate=Range(min=1, max=MAX_VERSION))
 
 
 class DeployedVersionOut(Schema):
@@ -163,7 +192,7 @@ class TaskListOut(PageOut):
 
 class TaskQuery(PageQuery):
     mine = fields.Boolean(load_default=False)
-    process_id = fields.String(load_default=None, validate=validate.Length(max=128))
+    process_id = fields.String(load_default=None, validate=Length(max=128))
     sort = fields.String(load_default="age", validate=validate.OneOf(TASK_SORTS), metadata={
         "description": "age: oldest first; due: SLA due soonest first (none last); priority: most urgent first "
                        "(P1, P2 and a change's high risk, P3 and medium, P4 and low, other values, none), "
@@ -175,16 +204,16 @@ class CompleteIn(_Body):
 
 
 class ReassignIn(_Body):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    username = fields.String(required=True, validate=Length(min=1, max=128))
 
 
 class InstanceIn(_Body):
-    process_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    process_id = fields.String(required=True, validate=Length(min=1, max=128))
     data = fields.Dict(load_default=dict)
 
 
 class InstanceQuery(PageQuery):
-    process_id = fields.String(load_default=None, validate=validate.Length(max=128))
+    process_id = fields.String(load_default=None, validate=Length(max=128))
     status = fields.String(load_default=None, validate=validate.OneOf(["running", "completed", "cancelled", "error"]))
 
 
@@ -206,12 +235,12 @@ class InstanceListOut(PageOut):
 
 
 class MessageIn(_Body):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    name = fields.String(required=True, validate=Length(min=1, max=255))
     payload = fields.Raw(load_default=None)
 
 
 class CancelIn(_Body):
-    reason = fields.String(load_default=None, validate=validate.Length(max=MAX_CANCEL_REASON))
+    reason = fields.String(load_default=None, validate=Length(max=MAX_CANCEL_REASON))
 
 
 class RetryIn(_Body):
@@ -238,20 +267,20 @@ class HistoryOut(Schema):
 
 
 class TicketQuery(PageQuery):
-    kind = fields.String(load_default=None, validate=validate.Length(max=100))
-    status = fields.String(load_default=None, validate=validate.Length(max=200))
-    priority = fields.String(load_default=None, validate=validate.Length(max=100))
-    category = fields.String(load_default=None, validate=validate.Length(max=100))
-    group = fields.String(load_default=None, validate=validate.Length(max=128))
-    assignee = fields.String(load_default=None, validate=validate.Length(max=128))
-    requester = fields.String(load_default=None, validate=validate.Length(max=128))
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    kind = fields.String(load_default=None, validate=Length(max=100))
+    status = fields.String(load_default=None, validate=Length(max=200))
+    priority = fields.String(load_default=None, validate=Length(max=100))
+    category = fields.String(load_default=None, validate=Length(max=100))
+    group = fields.String(load_default=None, validate=Length(max=128))
+    assignee = fields.String(load_default=None, validate=Length(max=128))
+    requester = fields.String(load_default=None, validate=Length(max=128))
+    q = fields.String(load_default=None, validate=Length(max=200))
     open = fields.Boolean(load_default=None, metadata={
         "description": "true: open records only (not closed); false: closed records only; absent: both"})
     breached = fields.Boolean(load_default=None, metadata={
         "description": "true: records with at least one breached SLA clock; false: records with no breached "
                        "SLA clock (none at all, or none breached); absent: both"})
-    sort = fields.String(load_default="-opened_at", validate=validate.Length(max=40))
+    sort = fields.String(load_default="-opened_at", validate=Length(max=40))
 
 
 class TicketOut(Schema):
@@ -300,7 +329,7 @@ class TicketListOut(PageOut):
 
 
 class CommentIn(_Body):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    body = fields.String(required=True, validate=Length(min=1, max=20000))
 
 
 class CommentOut(Schema):
@@ -315,12 +344,12 @@ class CommentListOut(Schema):
 
 
 class LinkIn(_Body):
-    number = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    link_type = fields.String(load_default="related", validate=validate.Length(min=1, max=64))
+    number = fields.String(required=True, validate=Length(min=1, max=32))
+    link_type = fields.String(load_default="related", validate=Length(min=1, max=64))
 
 
 class ArticleRefIn(_Body):
-    number = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    number = fields.String(required=True, validate=Length(min=1, max=32))
 
 
 class AttachedArticlesOut(Schema):
@@ -329,8 +358,8 @@ class AttachedArticlesOut(Schema):
 
 
 class CatalogQuery(_In):
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
-    category = fields.String(load_default=None, validate=validate.Length(max=32))
+    q = fields.String(load_default=None, validate=Length(max=200))
+    category = fields.String(load_default=None, validate=Length(max=32))
 
 
 class CatalogItemOut(Schema):
@@ -364,26 +393,26 @@ class CatalogTreeOut(Schema):
 
 
 class CatalogItemPatch(_Body):
-    name = fields.String(validate=validate.Length(min=1, max=255))
-    category_code = fields.String(validate=validate.Length(min=1, max=32))
-    description = fields.String(validate=validate.Length(max=20000))
-    owner_group = fields.String(validate=validate.Length(min=1, max=128))
-    fulfilment_group = fields.String(validate=validate.Length(min=1, max=128))
-    form = fields.String(allow_none=True, validate=validate.Length(max=128), metadata={
+    name = fields.String(validate=Length(min=1, max=255))
+    category_code = fields.String(validate=Length(min=1, max=32))
+    description = fields.String(validate=Length(max=20000))
+    owner_group = fields.String(validate=Length(min=1, max=128))
+    fulfilment_group = fields.String(validate=Length(min=1, max=128))
+    form = fields.String(allow_none=True, validate=Length(max=128), metadata={
         "description": "the item's request form: a deployed catalog request form file, catalog-<name>.json "
                        "(null: the item asks for nothing)"})
     approval_rule = fields.String(validate=validate.OneOf(["none", "manager", "budget"]))
-    cost = fields.Float(validate=validate.Range(min=0, max=10_000_000))
-    target_hours = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    cost = fields.Float(validate=Range(min=0, max=10_000_000))
+    target_hours = fields.Integer(validate=Range(min=1, max=10_000))
     status = fields.String(validate=validate.OneOf(["draft", "published", "retired"]))
 
 
 class CatalogItemIn(CatalogItemPatch):
-    code = fields.String(required=True, validate=[validate.Length(min=2, max=64), validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]*$")])
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    category_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    owner_group = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    fulfilment_group = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    code = fields.String(required=True, validate=[Length(min=2, max=64), validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]*$")])
+    name = fields.String(required=True, validate=Length(min=1, max=255))
+    category_code = fields.String(required=True, validate=Length(min=1, max=32))
+    owner_group = fields.String(required=True, validate=Length(min=1, max=128))
+    fulfilment_group = fields.String(required=True, validate=Length(min=1, max=128))
 
 
 class CatalogRequestIn(_Body):
@@ -422,17 +451,17 @@ class PreferencesOut(Schema):
 
 
 class WebhookIn(_Body):
-    url = fields.String(required=True, validate=validate.Length(min=8, max=1000))
-    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=16, max=255))
-    events = fields.List(fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=20))
+    url = fields.String(required=True, validate=Length(min=8, max=1000))
+    secret = fields.String(required=True, load_only=True, validate=Length(min=16, max=255))
+    events = fields.List(fields.String(validate=Length(max=64)), required=True, validate=Length(min=1, max=20))
 
 
 class WebhookPatchIn(_Body):
     """Any of the fields of :class:`WebhookIn`, with the same rules, plus ``active``; absent ones stay."""
 
-    url = fields.String(validate=validate.Length(min=8, max=1000))
-    secret = fields.String(load_only=True, validate=validate.Length(min=16, max=255))
-    events = fields.List(fields.String(validate=validate.Length(max=64)), validate=validate.Length(min=1, max=20))
+    url = fields.String(validate=Length(min=8, max=1000))
+    secret = fields.String(load_only=True, validate=Length(min=16, max=255))
+    events = fields.List(fields.String(validate=Length(max=64)), validate=Length(min=1, max=20))
     active = fields.Boolean()
 
 
@@ -537,7 +566,7 @@ class SlaBreachEscalationIn(SlaWarningEscalationIn):
     raise_priority = fields.Boolean(load_default=False, truthy={True}, falsy={False},
                                     metadata={"description": "raise the record's priority one step (P4 -> P3 ...)"})
     reassign_group = fields.String(load_default=None, allow_none=True,
-                                   validate=[validate.Length(min=1, max=MAX_GROUP_NAME), _no_control_characters],
+                                   validate=[Length(min=1, max=MAX_GROUP_NAME), _no_control_characters],
                                    metadata={"description": "name of an existing group to hand the record to"})
 
 
@@ -552,17 +581,17 @@ class SlaEscalationIn(_Settings):
 class SlaPolicyIn(_Body):
     kind = fields.String(required=True, validate=validate.OneOf(TRACKED_KINDS))
     priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
-    service = fields.String(load_default="", validate=[validate.Length(max=255), _no_control_characters])
+    service = fields.String(load_default="", validate=[Length(max=255), _no_control_characters])
     response_seconds = fields.Integer(required=True, strict=True,
-                                      validate=validate.Range(min=MIN_TARGET_SECONDS, max=MAX_RESPONSE_SECONDS))
+                                      validate=Range(min=MIN_TARGET_SECONDS, max=MAX_RESPONSE_SECONDS))
     resolution_seconds = fields.Integer(required=True, strict=True,
-                                        validate=validate.Range(min=MIN_TARGET_SECONDS, max=MAX_RESOLUTION_SECONDS))
+                                        validate=Range(min=MIN_TARGET_SECONDS, max=MAX_RESOLUTION_SECONDS))
     calendar = fields.Dict(load_default=dict)
-    pause_statuses = fields.List(fields.String(validate=[validate.Length(min=1, max=64), _no_control_characters]),
-                                 load_default=None, validate=validate.Length(max=32), metadata={
+    pause_statuses = fields.List(fields.String(validate=[Length(min=1, max=64), _no_control_characters]),
+                                 load_default=None, validate=Length(max=32), metadata={
                                      "description": "record statuses during which the clocks pause; absent: the "
                                                     "kind's default (incident: pending); [] pauses never"})
-    warning_ratio = fields.Float(load_default=0.75, validate=validate.Range(min=0.05, max=0.99))
+    warning_ratio = fields.Float(load_default=0.75, validate=Range(min=0.05, max=0.99))
     escalation = fields.Nested(SlaEscalationIn, load_default=None, allow_none=True,
                                metadata={"description": "omitted or null: the built-in escalation"})
 

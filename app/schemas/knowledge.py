@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.schemas import Length, Range
 from app.services.knowledge import STATUSES
 
 from . import PageOut, PageQuery, _Body
 
 
 class KnowledgeQuery(PageQuery):
-    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    q = fields.String(load_default=None, validate=Length(max=200))
     status = fields.String(load_default=None, validate=validate.OneOf([*STATUSES, "all"]), metadata={
         "description": "staff only: draft, published, retired or all (default published); others always "
                        "find published articles only"})
@@ -58,7 +59,7 @@ class KnowledgeIn(_Body):
 
 
 class KnowledgePatch(_Body):
-    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+    version = fields.Integer(required=True, strict=True, validate=Range(min=1),
                              metadata={"description": "the version the edit was made on"})
     title = fields.String()
     symptoms = fields.String()
@@ -68,7 +69,7 @@ class KnowledgePatch(_Body):
 
 
 class KnowledgeActionIn(_Body):
-    version = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1), metadata={
+    version = fields.Integer(load_default=None, strict=True, validate=Range(min=1), metadata={
         "description": "the version the caller read (optional): a stale one answers 409"})
 
 

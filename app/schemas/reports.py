@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.schemas import Length
 from app.services.records import KINDS
 from app.services.reports import CHANGE_OUTCOMES, MAX_PERIOD_DAYS
 
@@ -17,9 +18,9 @@ from . import _In
 
 class ReportQuery(_In):
     # Strings: the service parses them (only YYYY-MM-DD), so the page and the API say the same.
-    start = fields.String(data_key="from", load_default=None, validate=validate.Length(max=32), metadata={
+    start = fields.String(data_key="from", load_default=None, validate=Length(max=32), metadata={
         "format": "date", "description": "first day (YYYY-MM-DD, UTC) of the period; default: 30 days before `to`"})
-    end = fields.String(data_key="to", load_default=None, validate=validate.Length(max=32), metadata={
+    end = fields.String(data_key="to", load_default=None, validate=Length(max=32), metadata={
         "format": "date",
         "description": "the day after the period (YYYY-MM-DD, UTC; not included); default: tomorrow, so the "
                        f"default period is the 30 days up to and including today. At most {MAX_PERIOD_DAYS} days."})

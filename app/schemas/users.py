@@ -9,17 +9,17 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.models import Role
-from app.schemas import PageOut, PageQuery, TokenOut, _Body, _In
+from app.schemas import Length, PageOut, PageQuery, TokenOut, _Body, _In
 from app.services.users import MAX_PASSWORD
 
 ROLES = [role.value for role in Role]
 
 
 class UserQuery(PageQuery):
-    q = fields.String(load_default=None, validate=validate.Length(max=200),
+    q = fields.String(load_default=None, validate=Length(max=200),
                       metadata={"description": "words in the username, display name or email (any case)"})
     role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
-    group = fields.String(load_default=None, validate=validate.Length(min=1, max=128),
+    group = fields.String(load_default=None, validate=Length(min=1, max=128),
                           metadata={"description": "members of this group (its exact name)"})
     active = fields.Boolean(load_default=None, metadata={"description": "true: active users only; false: deactivated only"})
 
@@ -41,26 +41,26 @@ class UserListOut(PageOut):
 
 
 class UserPatch(_Body):
-    display_name = fields.String(validate=validate.Length(min=1, max=255))
-    email = fields.String(allow_none=True, validate=validate.Length(max=255), metadata={"description": "null or '' clears it"})
-    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), validate=validate.Length(max=len(ROLES)),
+    display_name = fields.String(validate=Length(min=1, max=255))
+    email = fields.String(allow_none=True, validate=Length(max=255), metadata={"description": "null or '' clears it"})
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), validate=Length(max=len(ROLES)),
                         metadata={"description": "the user's whole new list of roles"})
-    groups = fields.List(fields.String(validate=validate.Length(min=1, max=128)), validate=validate.Length(max=500),
+    groups = fields.List(fields.String(validate=Length(min=1, max=128)), validate=Length(max=500),
                          metadata={"description": "the user's whole new list of groups (each must exist)"})
-    manager = fields.String(allow_none=True, validate=validate.Length(max=128),
+    manager = fields.String(allow_none=True, validate=Length(max=128),
                             metadata={"description": "the line manager's username; null clears it"})
     active = fields.Boolean(metadata={"description": "false deactivates (as POST .../deactivate), true reactivates"})
 
 
 class UserIn(UserPatch):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    username = fields.String(required=True, validate=Length(min=1, max=128),
                              metadata={"description": "letters a-z, digits and . _ @ + -; unique in any letter case"})
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=MAX_PASSWORD))
+    password = fields.String(required=True, load_only=True, validate=Length(min=8, max=MAX_PASSWORD))
     active = fields.Boolean(validate=validate.Equal(True), metadata={"description": "a new user is active"})
 
 
 class PasswordIn(_Body):
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=MAX_PASSWORD))
+    password = fields.String(required=True, load_only=True, validate=Length(min=8, max=MAX_PASSWORD))
 
 
 class DeactivationOut(UserOut):
@@ -69,7 +69,7 @@ class DeactivationOut(UserOut):
 
 
 class GroupQuery(_In):
-    q = fields.String(load_default=None, validate=validate.Length(max=200),
+    q = fields.String(load_default=None, validate=Length(max=200),
                       metadata={"description": "words in the group's name or description (any case)"})
 
 
@@ -96,18 +96,18 @@ class GroupListOut(Schema):
 
 
 class GroupPatch(_Body):
-    description = fields.String(allow_none=True, validate=validate.Length(max=255))
-    manager = fields.String(allow_none=True, validate=validate.Length(max=128),
+    description = fields.String(allow_none=True, validate=Length(max=255))
+    manager = fields.String(allow_none=True, validate=Length(max=128),
                             metadata={"description": "a username; null clears it"})
 
 
 class GroupIn(GroupPatch):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    name = fields.String(required=True, validate=Length(min=1, max=128),
                          metadata={"description": "a lane's name in the diagrams; no slash"})
 
 
 class MemberIn(_Body):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    username = fields.String(required=True, validate=Length(min=1, max=128))
 
 
 class OwnPasswordIn(_Body):
@@ -115,8 +115,8 @@ class OwnPasswordIn(_Body):
     field is wrong) are the user service's, so that the answer names ``current_password`` or
     ``new_password`` the same way on the API and the page."""
 
-    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD))
-    new_password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD))
+    current_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
+    new_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
 
 
 class OwnPasswordOut(TokenOut):

@@ -76,3 +76,19 @@ def test_a_server_error_under_api_is_json_and_one_on_a_page_is_html(app, client)
 def test_outside_api_a_wrong_method_is_still_a_page(client):
     response = client.put("/login")
     assert response.status_code == 405 and response.mimetype == "text/html"
+
+
+def test_length_and_range_errors_read_in_the_apis_words(client, auth, services):
+    """QA: marshmallow's own "Longer than maximum length 2000.", "Length must be between 1 and
+    20000." and "Must be greater than or equal to 60 ..." answered beside the field."""
+    from tests.http.test_instances_tasks_api import deploy_all, start
+    deploy_all(client, auth("olga"))
+    instance = start(client, auth("rita"), "lane_ticket")
+    too_long = assert_error(client.post(f"/api/v1/instances/{instance['id']}/cancel", headers=auth("rita"),
+                                        json={"reason": "x" * 5000}), 422)
+    assert too_long["details"]["fields"]["reason"][0].startswith("at most ") and "characters" in too_long["details"]["fields"]["reason"][0]
+    policy = assert_error(client.put("/api/v1/sla/policies", headers=auth("olga"), json={
+        "kind": "incident", "priority": "P3", "response_seconds": 5, "resolution_seconds": 7200}), 422)
+    assert policy["details"]["fields"]["response_seconds"] == ["must be from 60 to 31536000"]
+    paged = assert_error(client.get("/api/v1/tickets?per_page=500", headers=auth("alex")), 422)
+    assert paged["details"]["fields"]["per_page"] == ["must be from 1 to 200"]
