@@ -18,7 +18,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,6 +330,17 @@ class _LineIndex:
         return file, None
 
 
+def _choice_values(field: Any) -> list[Any] | None:
+    """The values a form field offers as choices (``oneOf`` consts, else ``enum``), or None."""
+    if not isinstance(field, dict):
+        return None
+    one_of = field.get("oneOf")
+    if isinstance(one_of, list) and one_of and all(isinstance(c, dict) and "const" in c for c in one_of):
+        return [c["const"] for c in one_of]
+    enum = field.get("enum")
+    return list(enum) if isinstance(enum, list) and enum else None
+
+
 class _ScopedIndex:
     """A ``_LineIndex`` looking in one file first: the file whose spec is being checked."""
 
@@ -480,6 +491,7 @@ class ProcessLibrary:
             self._check_lengths(spec.description, filename, located)
             self._check_approval_flags(located, deploying)
             form_payload = self._collect_forms(located, forms)
+            self._check_decision_outputs(all_specs, form_payload, index, filename)
             spec_json = json.dumps(
                 {"spec": spec_dict, "subprocess_specs": sub_dicts}, sort_keys=True, separators=(",", ":")
             )
@@ -632,6 +644,48 @@ class ProcessLibrary:
                     raise DefinitionError("form file must hold a JSON object", file=form_name)
                 payload[form_name] = parsed
         return payload
+
+    @staticmethod
+    def _check_decision_outputs(specs: Sequence[dict[str, Any]], forms: Mapping[str, Any], index: _LineIndex,
+                                filename: str) -> None:
+        """A decision table's output that a form of the same process offers as a choice (``oneOf``
+        consts or an ``enum``) must give one of the form's values, where the cell is a literal
+        (QA: a priority matrix giving "P9" opened records no SLA applied to, and nothing said so).
+        A cell that is an expression is decided when it runs."""
+        choices: dict[str, tuple[list[Any], str]] = {}  # variable -> (values, the form offering them)
+        for form_name, form in sorted(forms.items()):
+            properties = form.get("properties") if isinstance(form, dict) else None
+            for variable, prop in (properties if isinstance(properties, dict) else {}).items():
+                values = _choice_values(prop)
+                if values is not None and variable not in choices:
+                    choices[variable] = (values, form_name)
+        if not choices:
+            return
+        for spec in specs:
+            scoped = _ScopedIndex(index, spec.get("file") or filename)
+            for task in (spec.get("task_specs") or {}).values():
+                table = task.get("decision_table")
+                if not table:
+                    continue
+                cells = scoped.for_decision((task.get("extensions") or {}).get("calledDecisionId"))
+                outputs = {column.get("id"): column.get("name") for column in table.get("outputs") or []}
+                for rule in table.get("rules") or []:
+                    for entry in rule.get("output_entries") or []:
+                        variable = outputs.get(entry.get("output_id"))
+                        if variable not in choices:
+                            continue
+                        try:
+                            value = ast.literal_eval((entry.get("text") or "").strip())
+                        except (ValueError, SyntaxError, MemoryError, RecursionError):
+                            continue
+                        allowed, form_name = choices[variable]
+                        if not any(type(v) is type(value) and v == value for v in allowed):
+                            offered = ", ".join(json.dumps(v) for v in allowed)
+                            raise cells.refuse(
+                                f"rule {rule.get('row_number') or rule.get('id')} of the decision of "
+                                f"'{task.get('bpmn_name') or task.get('bpmn_id')}' gives {variable} {json.dumps(value)}, "
+                                f"which the form {form_name} does not offer ({offered})",
+                                entry.get("id") or rule.get("id"), task, "invalid_output")
 
     def _check_expressions(self, spec_dict: dict[str, Any], index: _ScopedIndex) -> None:
         for task in spec_dict.get("task_specs", {}).values():

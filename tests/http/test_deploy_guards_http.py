@@ -207,3 +207,24 @@ def test_a_refused_condition_names_the_flow_that_carries_it(desk, services):
     details = refused.value.details
     assert details["element_id"] == "flow_outcome_gateway_mark_resolved" and details["line"] == line
     assert details["file"] == "incident_management.bpmn" and "condition of 'resolved'" in refused.value.message
+
+
+def test_a_decision_giving_a_value_its_processs_form_does_not_offer_is_refused(desk, services):
+    """QA: the priority matrix changed to give "P9" deployed, and low/low incidents then opened as
+    P9 records that no SLA applied to. The triage form offers P1-P4: the rule is named instead."""
+    from app.errors import ValidationFailed
+    from tests.http.desk import ROOT
+    dmn = (ROOT / "processes" / "priority_matrix.dmn").read_text()
+    rule_9 = dmn.index('<rule id="rule_9">')
+    broken = dmn[:rule_9] + dmn[rule_9:].replace('"P4"', '"P9"', 1)
+    line = next(n for n, text in enumerate(broken.splitlines(), start=1) if 'id="rule_9_priority"' in text)
+    olga = services.users.get_by_username("olga")
+    with pytest.raises(ValidationFailed) as refused:
+        services.definitions.deploy(olga, [("priority_matrix.dmn", broken.encode())])
+    details = refused.value.details
+    assert (details["file"], details["element_id"], details["line"]) == ("priority_matrix.dmn", "rule_9_priority", line)
+    assert 'gives priority "P9", which the form incident-triage.json does not offer' in refused.value.message
+    # a value the form offers deploys
+    services.session.rollback()
+    fine = dmn[:rule_9] + dmn[rule_9:].replace('"P4"', '"P3"', 1)
+    services.definitions.deploy(olga, [("priority_matrix.dmn", fine.encode())])
