@@ -66,6 +66,10 @@ class DefinitionsView(MethodView):
             "deployment_id": result.deployment_id,
             "processes": [{"process_id": p.process_id, "version": p.version, "created": p.created} for p in result.processes],
             "files": result.files,
+            # lanes that name no group: their tasks wait for an admin until such a group exists
+            "warnings": [{**w, "message": f"lane '{w['lane']}' of {w['process_id']} v{w['version']} names no group: "
+                                          "only admins can work its tasks until a group of that name exists"}
+                         for w in result.warnings],
         }
         return body, 201 if any(p.created for p in result.processes) else 200
 

@@ -139,10 +139,19 @@ class DeployedVersionOut(Schema):
     created = fields.Boolean()
 
 
+class DeployWarningOut(Schema):
+    process_id = fields.String()
+    version = fields.Integer()
+    lane = fields.String()
+    message = fields.String()
+
+
 class DeployOut(Schema):
     deployment_id = fields.Integer(allow_none=True)
     processes = fields.List(fields.Nested(DeployedVersionOut))
     files = fields.List(fields.String())
+    warnings = fields.List(fields.Nested(DeployWarningOut), metadata={
+        "description": "each new version's lane that names no group: only admins work its tasks until one exists"})
 
 
 class TaskOut(Schema):

@@ -29,6 +29,7 @@ from app.models import (
     CatalogItem,
     DefinitionFile,
     Deployment,
+    Group,
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
@@ -96,6 +97,9 @@ class DeployResult:
     files: list[str]
     #: the uploads a ``keep_deployed`` deploy left out (their content was deployed before)
     skipped: list[SkippedFile] = field(default_factory=list)
+    #: ``{process_id, version, lane}`` of each new version's lane that names no group: its tasks
+    #: wait for admins until a group of that name exists (``lanes_without_group``)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 _PROCESS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
@@ -243,7 +247,22 @@ class DefinitionService:
             payload={"deployment_id": deployment.id, "files": deployment.files, "versions_created": created},
             actor_name="cli" if actor is None else None,
         )
-        return DeployResult(deployment.id, results, sorted(uploaded), skipped)
+        warnings = [{"process_id": r.process_id, "version": r.version, "lane": lane}
+                     for r in results if r.created
+                     for lane in self.lanes_without_group(self.session.get(ProcessDefinition, r.definition_id))]
+        return DeployResult(deployment.id, results, sorted(uploaded), skipped, warnings)
+
+    def lanes_without_group(self, definition: ProcessDefinition | None) -> list[str]:
+        """The lanes of ``definition`` whose name is no group's, spelled exactly (a task's lane is
+        matched with its worker's group names as written: policy.is_candidate): nobody is a member,
+        so their tasks wait for an admin (QA: a diagram with a lane "NoSuchTeam" deployed, and its
+        tasks could be worked by nobody else). A warning, not a refusal: the group may be created
+        after the diagram."""
+        lanes = [str(lane) for lane in (definition.lanes if definition is not None else None) or []]
+        if not lanes:
+            return []
+        known = set(self.session.scalars(select(Group.name).where(Group.name.in_(lanes))))
+        return [lane for lane in lanes if lane not in known]
 
     def _check_kept_processes(self, uploaded: Mapping[str, bytes]) -> None:
         """An uploaded diagram that replaces a stored one (same name) must still define, as an

@@ -123,6 +123,10 @@ def _deploy_uploads(only_process: str | None, page: Callable[..., Any], done: st
             raise
         return page(errors=_error_list(err), message=_("Nothing was deployed: the files have errors."), status=err.status)
     flash(_deployed_message(result), "success")
+    for warning in result.warnings:
+        flash(_("The lane “%(lane)s” of %(process)s names no group: only admins can work its tasks until a group "
+                "of that name exists.", lane=warning["lane"], process=f"{warning['process_id']} v{warning['version']}"),
+              "warning")
     return redirect(done)
 
 

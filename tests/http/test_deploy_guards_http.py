@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -228,3 +229,26 @@ def test_a_decision_giving_a_value_its_processs_form_does_not_offer_is_refused(d
     services.session.rollback()
     fine = dmn[:rule_9] + dmn[rule_9:].replace('"P4"', '"P3"', 1)
     services.definitions.deploy(olga, [("priority_matrix.dmn", fine.encode())])
+
+
+def test_a_lane_that_names_no_group_is_deployed_with_a_warning(desk, client):
+    """QA: a diagram with a lane "NoSuchTeam" deployed silently, and its tasks could be worked by
+    nobody but admins. It still deploys (the group may come later), with a warning naming it."""
+    from tests.http.desk import ROOT
+    xml = (ROOT / "tests" / "fixtures" / "processes" / "lane_ticket.bpmn").read_text()
+    xml = xml.replace('id="lane_ticket" name="Lane ticket"', 'id="lane_ticket_qa" name="Lane ticket QA"')
+    xml = xml.replace('name="Approvers"', 'name="NoSuchTeam"')
+    files = {"files": [(io.BytesIO(xml.encode()), "lane_ticket_qa.bpmn")]}
+    forms = ROOT / "tests" / "fixtures" / "processes"
+    for name in ("triage-schema.json", "approve-schema.json", "ticket_priority.dmn"):
+        files["files"].append((io.BytesIO((forms / name).read_bytes()), name))
+    response = client.post("/api/v1/definitions", data=files, headers=desk.auth("olga"), content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    [warning] = response.get_json()["warnings"]
+    assert (warning["process_id"], warning["version"], warning["lane"]) == ("lane_ticket_qa", 1, "NoSuchTeam")
+    assert "names no group" in warning["message"]
+    # the shipped processes' lanes are all groups of the desk: no warning
+    again = client.post("/api/v1/definitions", data={"files": [(io.BytesIO(xml.replace("NoSuchTeam", "CAB").encode()),
+                                                                "lane_ticket_qa.bpmn")]},
+                        headers=desk.auth("olga"), content_type="multipart/form-data")
+    assert again.status_code == 201 and again.get_json()["warnings"] == []

@@ -298,3 +298,17 @@ def test_an_upload_over_the_limit_says_how_large_an_upload_may_be(web, desk, app
     assert refused.status_code == 413
     page = text_of(refused)
     assert "larger than 5 MB" in page and "The files of one upload count together" in page
+
+
+def test_a_lane_that_names_no_group_is_flashed_after_the_deploy(web, desk):
+    xml = (FIXTURES / "lane_ticket.bpmn").read_text()
+    xml = xml.replace('id="lane_ticket" name="Lane ticket"', 'id="lane_ticket_qa" name="Lane ticket QA"')
+    xml = xml.replace('name="Approvers"', 'name="NoSuchTeam"')
+    web.login("olga")
+    files = [("lane_ticket_qa.bpmn", xml)] + [(name, (FIXTURES / name).read_text())
+                                             for name in ("triage-schema.json", "approve-schema.json", "ticket_priority.dmn")]
+    sent = upload(web, "/processes/deploy", *files)
+    assert sent.status_code == 302
+    page = text_of(web.get(sent.headers["Location"]))
+    assert "Deployed: lane_ticket_qa v1." in page
+    assert 'class="flash flash-warning"' in page and "names no group: only admins can work its tasks" in page
