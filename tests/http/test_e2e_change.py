@@ -776,3 +776,4 @@ def test_a_vote_handed_to_another_member_counts_as_theirs(desk: Desk, services):
         "roles": ["approver", "agent"], "groups": ["CAB", "Implementers"]})
     assert made_implementer.status_code == 200, made_implementer.get_json()
     refused(desk, number, "implement", "cab4", IMPLEMENT, IMPLEMENT_EXCLUSION)
+

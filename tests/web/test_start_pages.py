@@ -106,3 +106,15 @@ def test_the_page_is_in_chinese(web, desk):
     web.post("/language", {"lang": "zh_CN"})
     body = text_of(web.get("/start/incident_management"))
     assert "报告事件" in body and "提交" in body
+
+
+def test_a_bad_emergency_window_is_explained_beside_the_field(web, desk):
+    """QA: "soon" read "must match the pattern ^(?=.*[1-9])P(?=[0-9T])..." on the page."""
+    web.login("alex")
+    refused = web.post("/start/change_enablement", {
+        "title": "Patch the mail gateway", "description": "CVE fix", "reason": "Security", "change_type": "emergency",
+        "implementer": "ivan", "emergency_approval_window": "soon"})
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "must be a duration such as PT4H (4 hours), PT30M or P1D" in page
+    assert "must match the pattern" not in page
