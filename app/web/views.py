@@ -231,7 +231,7 @@ def home() -> str:
                 "open_requests_total": requests_total, "breaches_total": svc.sla.breached_open_records(user)}
 
     return render_template("home.html", active="home", **unit_of_work(counts), user=user,
-                           may_request=policy.may_start(user))
+                           may_request=policy.may_start(user), read_only=policy.is_read_only(user))
 
 
 # -- the inbox --------------------------------------------------------------------------------------

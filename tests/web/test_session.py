@@ -383,3 +383,15 @@ def test_old_failures_leave_the_table(web, desk, services, clock):
     assert sorted(set(left)) == [("address", "127.0.0.1"), ("name", "dora")] and len(left) == 10
     web.login("nina")  # a success clears only its own name's failures
     assert len(failure_rows(services)) == 10
+
+
+def test_an_auditors_home_does_not_send_her_to_the_group_queue(web, desk):
+    """QA: an auditor's home page said "you do not work on tasks", then "Take a task from the
+    group queue"."""
+    web.login("aude")
+    page = text_of(web.get("/"))
+    assert "you do not work on tasks" in page and "Take a task from the group queue" not in page
+    assert "Nothing is waiting for you." in page
+    web.logout()
+    web.login("alex")
+    assert "Take a task from the group queue" in text_of(web.get("/"))
