@@ -20,7 +20,12 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   -> one Emergency CAB member within ``emergency_approval_window``, else ChangeManagers are
   notified and the change is rejected as "not approved in time" (the requester may then resubmit,
   also as a normal change, or withdraw). ``approvers`` collects who approved; the implementation
-  task excludes them. Every approval task excludes ``requester`` and ``implementer``.
+  task excludes them. Every approval task excludes ``requester`` and ``implementer``, so each route
+  first checks someone else may decide: no eligible CAB member -> a change manager decides; no
+  eligible change manager (``eligible_managers``) for a low-risk change -> the CAB votes; nobody
+  eligible in either group -> ChangeManagers are notified ("Nobody may approve change ...") and the
+  change manager approval waits in their queue for an eligible one. ``approval_note`` says why on
+  the approval task.
 - ``rejection_reason`` (and ``rejected_by``) hold the latest rejection while the change is rejected
   and revised; a later round that approves clears them, so an approved change shows no reason for
   a rejection that no longer stands (the audit history keeps it, ``revision_count`` counts it).
@@ -165,6 +170,9 @@ votes = []
 cab_members = []
 approved = None
 approval_comment = None
+eligible_managers = []
+cab_checked = False
+approval_note = None
 if change_type == "emergency":
     risk = "high"
     ticket_status = "awaiting_approval"
@@ -180,11 +188,32 @@ ticket_status = "awaiting_approval"
 """
 
 # The requester and the implementer may not vote; leaving them out keeps "all must approve"
-# reachable. If nobody is left, a change manager decides instead.
+# reachable. If nobody is left, a change manager decides instead (PICK_MANAGERS checks there is one).
 PICK_CAB = """\
 members = cab_lookup["members"] if cab_lookup and cab_lookup.get("members") else []
 cab_members = sorted(set(m for m in members if m and m != requester and m != implementer))
 votes = []
+cab_checked = True
+if not cab_members:
+    approval_note = ("No CAB member may vote on this change (the requester and the implementer may not "
+                     "approve it), so a change manager decides.")
+"""
+
+# The change manager route checks the same way: the approval task excludes the requester and the
+# implementer, so a ChangeManagers group made only of them would leave the task waiting for someone
+# who is refused (403) when they try. A low-risk change then goes to the CAB; when the CAB has
+# nobody eligible either, the change managers are told and the task waits in their queue for an
+# eligible change manager (one who joins the group, or one an admin hands the task to).
+PICK_MANAGERS = """\
+members = manager_lookup["members"] if manager_lookup and manager_lookup.get("members") else []
+eligible_managers = sorted(set(m for m in members if m and m != requester and m != implementer))
+if not eligible_managers and not cab_checked:
+    approval_note = ("No change manager may approve this change (the requester and the implementer may not "
+                     "approve it), so the CAB decides.")
+elif not eligible_managers:
+    approval_note = ("Nobody may approve this change yet: the requester and the implementer may not approve it, "
+                     "and no other change manager or CAB member is available. It waits here for a change manager "
+                     "who is neither (one who joins ChangeManagers, or one an admin hands this task to).")
 """
 
 SINGLE_DECISION = """\
@@ -365,6 +394,8 @@ PLANS = (
     "**Rollback plan**\n\n{{ rollback_plan }}\n\n"
     "**Test plan**\n\n{{ test_plan }}\n\n"
 )
+#: Why this approval came to this approver (or waits): no eligible change manager or CAB member.
+APPROVAL_NOTE = "{% if approval_note %}**{{ approval_note }}**\n\n{% endif %}"
 #: A resubmitted change: how often, the rejection it answers and what its requester changed (the
 #: form requires revision notes with a resubmission). Not internal: the assessors and approvers read it.
 REVISION = (
@@ -408,16 +439,37 @@ def approval_cycle() -> Diagram:
         documentation="One task per eligible CAB member, in parallel. All must approve; the first rejection "
                       "cancels the open votes.",
         instructions=SUMMARY + REVISION + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
-        + "Approve or reject. A rejection needs a reason; it ends the vote.",
+        + APPROVAL_NOTE + "Approve or reject. A rejection needs a reason; it ends the vote.",
     )
     d.node("tally", "script", "Count CAB votes", lane=CAB, col=11, script=TALLY)
+    d.node(
+        "find_managers", "service", "Find change managers", lane=MANAGERS, col=7, row=1,
+        operator="get_group_members", params={"group": '"ChangeManagers"'}, result_variable="manager_lookup",
+    )
+    d.node("pick_managers", "script", "Select eligible change managers", lane=MANAGERS, col=8, row=1,
+           script=PICK_MANAGERS)
+    d.node("managers_available", "xor", "Eligible change managers?", lane=MANAGERS, col=9, row=1)
+    d.node(
+        "notify_no_approver", "service", "Notify: nobody may approve", lane=MANAGERS, col=9.5, row=2,
+        operator="notify",
+        params={
+            "group": '"ChangeManagers"',
+            "subject": '"Nobody may approve change " + (record_number + ": " if record_number else "") + title',
+            "body": '"Nobody may approve " + (record_number + " " if record_number else "") + title + ": the requester ("'
+                    ' + requester + ")" + (" and the implementer (" + implementer + ")" if implementer else "")'
+                    ' + " may not approve it, and no other change manager or CAB member is available. The change'
+                    ' manager approval waits in the ChangeManagers queue until a change manager who is neither'
+                    ' joins ChangeManagers, or an admin hands the task to one."',
+        },
+        result_variable="no_approver_notified",
+    )
     d.node("manager_route", "xor", None, lane=MANAGERS, col=10, row=1)
     d.node(
         "manager_approve", "user", "Change manager approval", lane=MANAGERS, col=11, row=1,
         properties={**_form("change-approve"), **APPROVAL_EXCLUDES},
         postscript=SINGLE_DECISION,
         instructions=SUMMARY + REVISION + "Risk: **{{ risk }}**; implementer: {{ implementer }}\n\n" + PLANS
-        + "Approve or reject this change. A rejection needs a reason.",
+        + APPROVAL_NOTE + "Approve or reject this change. A rejection needs a reason.",
     )
     d.node(
         "ecab_approve", "user", "Emergency CAB approval", lane=ECAB, col=10,
@@ -466,11 +518,16 @@ def approval_cycle() -> Diagram:
     d.flow("route", "ecab_approve", condition='change_type == "emergency"', name="emergency")
     d.flow("route", "assess", name="normal", default=True)
     d.chain("assess", "assess_risk", "request_approval", "risk_route")
-    d.flow("risk_route", "manager_route", condition='risk == "low"', name="low")
+    d.flow("risk_route", "find_managers", condition='risk == "low"', name="low")
     d.flow("risk_route", "find_cab", name="medium or high", default=True)
     d.chain("find_cab", "pick_cab", "cab_available")
     d.flow("cab_available", "cab_vote", condition="len(cab_members) > 0", name="yes")
-    d.flow("cab_available", "manager_route", name="none", default=True)
+    d.flow("cab_available", "find_managers", name="none", default=True)
+    d.chain("find_managers", "pick_managers", "managers_available")
+    d.flow("managers_available", "manager_route", condition="len(eligible_managers) > 0", name="yes")
+    d.flow("managers_available", "find_cab", condition="not cab_checked", name="none: ask the CAB")
+    d.flow("managers_available", "notify_no_approver", name="nobody", default=True)
+    d.flow("notify_no_approver", "manager_route")
     d.chain("cab_vote", "tally", "decided")
     d.chain("manager_route", "manager_approve", "decided")
     d.flow("ecab_approve", "decided")

@@ -1,0 +1,126 @@
+"""change_enablement: who may approve, and moving a rejected change's window.
+
+QA found two things, both through the API with the shipped processes:
+
+* The change manager approval never checked that anyone may approve: with the requester or the
+  implementer as the only ChangeManager the task waited in the queue, refusing (403 separation of
+  duties) whoever tried, and nobody was told. The CAB route already checked for eligible members.
+  Now a low-risk change without an eligible change manager goes to the CAB, and when neither group
+  has anyone eligible the change managers are told and the approval waits for one.
+* The Revise form said "Leave empty to keep the current end. A start moved past it moves the whole
+  window", but it was shown with the planned end filled in and compared a moved start with the
+  stored end: moving only the start was refused ("must be after Planned start"), also through the
+  API with ``planned_end`` left out or null. Now the window is not pre-filled on that form (the
+  instructions show it), so an end left out or null keeps the window's length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.models import Notification, Ticket
+from tests.http.desk import Desk
+
+CHANGE = {
+    "title": "Upgrade the mail gateway", "description": "Move the gateway to version 9.2.",
+    "reason": "Version 8 is out of support in April.", "planned_start": "2026-03-10T20:00:00Z",
+    "planned_end": "2026-03-10T22:00:00Z", "implementation_plan": "Drain, upgrade, re-enable.",
+    "rollback_plan": "Restore the VM snapshot.", "test_plan": "Send and receive test mail.", "ci": "mailgw01",
+}
+ASSESS_LOW = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
+              "implementer": "ivan", "assessment_notes": "Routine."}
+ASSESS_HIGH = {**ASSESS_LOW, "impact": "high", "rollback_difficulty": "hard", "affected_users": 5000}
+APPROVE = {"approved": True}
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def raise_change(desk: Desk, who: str = "alex", **extra: Any) -> tuple[str, int]:
+    instance = desk.start(who, "change_enablement", {**CHANGE, "change_type": "normal", **extra})
+    return instance["data"]["record_number"], instance["id"]
+
+
+def task(desk: Desk, number: str, bpmn_id: str, who: str) -> dict[str, Any]:
+    response = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, bpmn_id, who)}", headers=desk.auth(who))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def notices(services, number: str, prefix: str) -> list[Notification]:
+    ticket_id = services.session.scalar(select(Ticket.id).where(Ticket.number == number))
+    return [n for n in services.session.scalars(select(Notification).where(Notification.ticket_id == ticket_id))
+            if n.subject.startswith(prefix)]
+
+
+def only_change_manager_is_the_implementer(services) -> None:
+    """Irma implements changes and is the only change manager (cora has left the group)."""
+    users = services.users
+    users.create_user("irma", "password-1234", roles=["agent", "approver"], groups=["Implementers", "ChangeManagers"])
+    users.remove_member(None, "ChangeManagers", "cora")
+    services.session.commit()
+
+
+# -- 1. the change manager route checks that someone may approve ----------------------------------------
+
+
+def test_a_low_risk_change_whose_only_change_manager_implements_it_goes_to_the_cab(desk: Desk, services):
+    only_change_manager_is_the_implementer(services)
+    number, _ = raise_change(desk)
+    desk.complete(number, "assess", "irma", {**ASSESS_LOW, "implementer": "irma"})
+    record = desk.record(number)
+    assert record["details"]["risk"] == "low" and record["status"] == "awaiting_approval"
+    # not a change manager approval that only irma could see and irma may not complete
+    assert desk.ready(number) == ["cab_vote", "cab_vote", "cab_vote"]
+    vote = task(desk, number, "cab_vote", "cab1")
+    assert "No change manager may approve this change" in vote["instructions"]
+    for member in ("cab1", "cab2", "cab3"):
+        desk.complete(number, "cab_vote", member, APPROVE)
+    record = desk.record(number)
+    assert record["status"] == "scheduled" and sorted(record["details"]["approvers"]) == ["cab1", "cab2", "cab3"]
+
+
+def test_a_requester_who_is_the_only_change_manager_does_not_hold_the_approval(desk: Desk, services):
+    services.users.remove_member(None, "ChangeManagers", "cora")
+    services.users.add_member(None, "ChangeManagers", "alex")
+    services.session.commit()
+    number, _ = raise_change(desk, who="alex")
+    desk.complete(number, "assess", "alex", ASSESS_LOW)
+    assert desk.ready(number) == ["cab_vote", "cab_vote", "cab_vote"]
+
+
+def test_nobody_eligible_tells_the_change_managers_and_the_approval_waits_for_one(desk: Desk, services):
+    only_change_manager_is_the_implementer(services)
+    for member in ("cab1", "cab2", "cab3"):
+        services.users.remove_member(None, "CAB", member)
+    services.session.commit()
+    number, _ = raise_change(desk)
+    desk.complete(number, "assess", "irma", {**ASSESS_HIGH, "implementer": "irma"})
+    assert desk.record(number)["status"] == "awaiting_approval"
+    assert desk.ready(number) == ["manager_approve"]
+    [notice] = notices(services, number, "Nobody may approve change")
+    assert notice.subject == f"Nobody may approve change {number}: {CHANGE['title']}"
+    assert "the requester (alex) and the implementer (irma) may not approve it" in notice.body
+    assert notice.user_id == services.users.get_by_username("irma").id
+    # irma still may not decide; a change manager who joins the group finds the waiting approval
+    desk.complete(number, "manager_approve", "irma", APPROVE, status=403)
+    approve = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, 'manager_approve')}", headers=desk.auth("ada"))
+    assert "Nobody may approve this change yet" in approve.get_json()["instructions"]
+    services.users.add_member(None, "ChangeManagers", "cora")
+    services.session.commit()
+    desk.complete(number, "manager_approve", "cora", APPROVE)
+    record = desk.record(number)
+    assert record["status"] == "scheduled" and record["details"]["approvers"] == ["cora"]
+
+
+def test_an_eligible_change_manager_still_decides_a_low_risk_change_alone(desk: Desk, services):
+    number, _ = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    assert desk.ready(number) == ["manager_approve"]
+    assert notices(services, number, "Nobody may approve") == []
+    assert "may approve" not in task(desk, number, "manager_approve", "cora")["instructions"]
