@@ -118,9 +118,58 @@ def test_nobody_eligible_tells_the_change_managers_and_the_approval_waits_for_on
     assert record["status"] == "scheduled" and record["details"]["approvers"] == ["cora"]
 
 
-def test_an_eligible_change_manager_still_decides_a_low_risk_change_alone(desk: Desk, services):
+# -- 2. a rejected change's window moves with its start ----------------------------------------------------
+
+
+def rejected(desk: Desk) -> str:
     number, _ = raise_change(desk)
     desk.complete(number, "assess", "cora", ASSESS_LOW)
-    assert desk.ready(number) == ["manager_approve"]
-    assert notices(services, number, "Nobody may approve") == []
-    assert "may approve" not in task(desk, number, "manager_approve", "cora")["instructions"]
+    desk.complete(number, "manager_approve", "cora", {"approved": False, "approval_comment": "Clashes with the freeze."})
+    assert desk.record(number)["status"] == "rejected"
+    return number
+
+
+def revise(desk: Desk, number: str, status: int = 200, **window: Any) -> dict[str, Any]:
+    return desk.complete(number, "revise", "alex", {"revision_decision": "resubmit",
+                                                    "revision_notes": "Moved after the freeze.", **window},
+                         status=status)
+
+
+def test_the_revise_form_shows_the_window_in_its_instructions_not_filled_in(desk: Desk):
+    number = rejected(desk)
+    revise_task = task(desk, number, "revise", "alex")
+    # "Leave empty to keep": a filled-in end would be posted back unchanged and refuse a moved start
+    assert revise_task["data"].get("planned_start") is None and revise_task["data"].get("planned_end") is None
+    assert f"Planned: {CHANGE['planned_start']} to {CHANGE['planned_end']}" in revise_task["instructions"]
+    # the record keeps showing the window while the requester revises
+    assert desk.record(number)["details"]["planned_end"] == CHANGE["planned_end"]
+    revise(desk, number)  # a window left alone is kept
+    details = desk.record(number)["details"]
+    assert (details["planned_start"], details["planned_end"]) == (CHANGE["planned_start"], CHANGE["planned_end"])
+
+
+@pytest.mark.parametrize("end", ["left out", None])
+def test_a_start_moved_past_the_end_moves_the_window_keeping_its_length(desk: Desk, end: Any):
+    number = rejected(desk)
+    # an end that is given must still be after the start
+    refused = revise(desk, number, status=422, planned_start="2026-03-12T20:00:00Z", planned_end="2026-03-12T19:00:00Z")
+    assert refused["details"]["fields"]["planned_end"] == ["must be after Planned start"]
+    window: dict[str, Any] = {"planned_start": "2026-03-12T20:00:00Z"}
+    if end != "left out":
+        window["planned_end"] = end
+    revise(desk, number, **window)
+    details = desk.record(number)["details"]
+    assert details["planned_start"] == "2026-03-12T20:00:00Z"
+    assert details["planned_end"] == "2026-03-12T22:00:00Z"  # two hours, as before
+    assert desk.record(number)["status"] == "assessment"
+
+
+def test_a_start_and_end_both_given_set_the_window(desk: Desk):
+    number = rejected(desk)
+    revise(desk, number, planned_start="2026-03-12T20:00:00Z", planned_end="2026-03-13T01:00:00Z")
+    details = desk.record(number)["details"]
+    assert (details["planned_start"], details["planned_end"]) == ("2026-03-12T20:00:00Z", "2026-03-13T01:00:00Z")
+    # the next round's revise form is again not filled in with the (new) window
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    desk.complete(number, "manager_approve", "cora", {"approved": False, "approval_comment": "Still clashes."})
+    assert task(desk, number, "revise", "alex")["data"].get("planned_end") is None

@@ -49,7 +49,10 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   rejection needs a comment (forms/change-approve.json). ``vote``, ``approved`` and
   ``approval_comment`` are internal, as ``votes`` is: the rejection's reason reaches the approvers
   and the requester as ``rejection_reason``.
-- A rejected change's revise task shows the change as it stands (description, window, plans); a
+- A rejected change's revise task shows the change as it stands (description, window, plans). Its
+  form is filled in with the type and plans but not the window (the instructions show it): each
+  field left empty keeps its value, and an end left empty with the start moved past it moves the
+  whole window, which keeps its length; an end given must be after the start. A
   resubmission needs ``revision_notes`` (forms/change-revise.json requires them when the decision is
   "resubmit"), which the next round's assessor and approvers read with the count ("Resubmitted
   once", "twice", "3 times") and the rejection they answer. They are not internal: the change
@@ -273,15 +276,30 @@ ticket_status = "rejected"
 
 # Each revision says what changed this time: the form opens empty, not with the notes of the
 # revision before (the instance's history keeps those, with the task that wrote them).
+# The window is not filled in (the instructions show it, from before_revision): the form checks
+# the end against the start with the stored value of the end not sent, so a filled-in end (posted
+# back unchanged by a browser, or kept by the API when left out or null) would refuse a start moved
+# past it, which the help says moves the whole window. The record keeps showing the window: a
+# variable that is not there is not copied onto it.
 BEFORE_REVISION = (
     'before_revision = {"change_type": change_type, "planned_start": planned_start, "planned_end": planned_end, '
     '"implementation_plan": implementation_plan, "rollback_plan": rollback_plan, "test_plan": test_plan}\n'
     'revision_notes = None\n'
+    'del planned_start, planned_end\n'
 )
 
 REVISE = """\
-# The form is shown filled in and says "leave empty to keep": a web post of an emptied field
-# arrives as None, so what is empty takes back the value the change had before this task.
+# The form is shown filled in (but for the window, see BEFORE_REVISION) and says "leave empty to
+# keep": a web post of an emptied field arrives as None, a field left out is not there at all, so
+# what is empty takes back the value the change had before this task.
+try:
+    planned_start
+except NameError:
+    planned_start = None
+try:
+    planned_end
+except NameError:
+    planned_end = None
 kept_start = not str(planned_start or "").strip()
 kept_end = not str(planned_end or "").strip()
 if revision_decision == "withdraw":
@@ -509,7 +527,9 @@ def approval_cycle() -> Diagram:
             "{{ rejection_reason }}\n\n"
             "Resubmit it, saying what changed and updating the type, window or plans below as needed (it is "
             "assessed and approved again), or withdraw it.\n\n"
-            "**The change as it stands**\n\n" + SUMMARY + PLANS
+            "**The change as it stands**\n\n" + SUMMARY.replace("{{ planned_start }} to {{ planned_end }}",
+                                                               "{{ before_revision.planned_start }} to "
+                                                               "{{ before_revision.planned_end }}") + PLANS
         ),
     )
     d.node("round_revised", "end", "Resubmitted or withdrawn", lane=REQUESTERS, col=15)
