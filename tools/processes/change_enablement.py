@@ -50,9 +50,10 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/change_enablem
   ``approval_comment`` are internal, as ``votes`` is: the rejection's reason reaches the approvers
   and the requester as ``rejection_reason``.
 - A rejected change's revise task shows the change as it stands (description, window, plans). Its
-  form is filled in with the type and plans but not the window (the instructions show it): each
-  field left empty keeps its value, and an end left empty with the start moved past it moves the
-  whole window, which keeps its length; an end given must be after the start. A
+  form is filled in with the type, start and plans but not the planned end (the instructions show
+  it): each field left empty keeps its value, and an end left empty (or out, or null) with the start
+  moved past it moves the whole window, which keeps its length; an end given must be after the
+  start. A
   resubmission needs ``revision_notes`` (forms/change-revise.json requires them when the decision is
   "resubmit"), which the next round's assessor and approvers read with the count ("Resubmitted
   once", "twice", "3 times") and the rejection they answer. They are not internal: the change
@@ -276,26 +277,23 @@ ticket_status = "rejected"
 
 # Each revision says what changed this time: the form opens empty, not with the notes of the
 # revision before (the instance's history keeps those, with the task that wrote them).
-# The window is not filled in (the instructions show it, from before_revision): the form checks
-# the end against the start with the stored value of the end not sent, so a filled-in end (posted
-# back unchanged by a browser, or kept by the API when left out or null) would refuse a start moved
-# past it, which the help says moves the whole window. The record keeps showing the window: a
+# The planned end is not filled in (the instructions show it, from before_revision): the form
+# checks the end against the start with the stored value of the end not sent, so a filled-in end
+# (posted back unchanged by a browser, or kept by the API when left out or null) would refuse a
+# start moved past it, which the help says moves the whole window. The start stays, so an end that
+# is given is still checked against the start it keeps. The record keeps showing the end: a
 # variable that is not there is not copied onto it.
 BEFORE_REVISION = (
     'before_revision = {"change_type": change_type, "planned_start": planned_start, "planned_end": planned_end, '
     '"implementation_plan": implementation_plan, "rollback_plan": rollback_plan, "test_plan": test_plan}\n'
     'revision_notes = None\n'
-    'del planned_start, planned_end\n'
+    'del planned_end\n'
 )
 
 REVISE = """\
-# The form is shown filled in (but for the window, see BEFORE_REVISION) and says "leave empty to
-# keep": a web post of an emptied field arrives as None, a field left out is not there at all, so
-# what is empty takes back the value the change had before this task.
-try:
-    planned_start
-except NameError:
-    planned_start = None
+# The form is shown filled in (but for the planned end, see BEFORE_REVISION) and says "leave empty
+# to keep": a web post of an emptied field arrives as None, an end left out is not there at all,
+# so what is empty takes back the value the change had before this task.
 try:
     planned_end
 except NameError:
@@ -527,9 +525,8 @@ def approval_cycle() -> Diagram:
             "{{ rejection_reason }}\n\n"
             "Resubmit it, saying what changed and updating the type, window or plans below as needed (it is "
             "assessed and approved again), or withdraw it.\n\n"
-            "**The change as it stands**\n\n" + SUMMARY.replace("{{ planned_start }} to {{ planned_end }}",
-                                                               "{{ before_revision.planned_start }} to "
-                                                               "{{ before_revision.planned_end }}") + PLANS
+            "**The change as it stands**\n\n" + SUMMARY.replace("to {{ planned_end }}",
+                                                               "to {{ before_revision.planned_end }}") + PLANS
         ),
     )
     d.node("round_revised", "end", "Resubmitted or withdrawn", lane=REQUESTERS, col=15)
