@@ -13,12 +13,14 @@ QA found, through the API with the shipped catalog:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from app.models import Notification, Ticket
+from app.services.timers import TimerService
 from tests.http.desk import LAPTOP, Desk
 
 
@@ -48,6 +50,87 @@ def notices(services, number: str, prefix: str) -> list[Notification]:
     ticket_id = services.session.scalar(select(Ticket.id).where(Ticket.number == number))
     return [n for n in services.session.scalars(select(Notification).where(Notification.ticket_id == ticket_id))
             if n.subject.startswith(prefix)]
+
+
+def sweep(services) -> int:
+    return TimerService(services, "test-sweeper").sweep().fired  # type: ignore[no-any-return]
+
+
+# -- 3. an unconfirmed request is reminded, then closes ------------------------------------------------------
+
+
+def test_an_unconfirmed_request_reminds_the_requester_then_closes_with_a_reason(desk: Desk, services, clock):
+    number = fulfilled(desk)
+    confirm = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, 'confirm_receipt', 'rita')}",
+                              headers=desk.auth("rita")).get_json()
+    assert "closed automatically after 5 days" in confirm["instructions"]
+    clock.advance(timedelta(days=1, hours=23))
+    assert sweep(services) == 0 and notices(services, number, "Please confirm receipt") == []
+
+    clock.advance(timedelta(hours=2))  # two days: a reminder, the confirmation stays open
+    assert sweep(services) == 1
+    [reminder] = notices(services, number, "Please confirm receipt")
+    assert reminder.user_id == services.users.get_by_username("rita").id
+    assert reminder.subject == f"Please confirm receipt: {number}: {desk.record(number)['title']}"
+    assert "closed automatically after 5 days" in reminder.body
+    assert desk.record(number)["status"] == "awaiting_confirmation" and desk.ready(number) == ["confirm_receipt"]
+
+    clock.advance(timedelta(days=3))  # five days without an answer
+    assert sweep(services) == 1
+    record = desk.record(number)
+    assert record["status"] == "closed" and record["closed_at"] is not None
+    assert record["details"]["closed_reason"] == "auto-closed: receipt not confirmed within 5 days"
+    assert record["details"].get("rating") is None
+    assert desk.ready(number) == []
+    [told] = [n for n in desk.notifications("rita") if n["subject"] == f"{number} closed: {record['title']}"]
+    assert "Reason: auto-closed: receipt not confirmed within 5 days" in told["body"]
+
+
+def test_a_confirmation_after_the_reminder_closes_the_request_and_stops_the_timer(desk: Desk, services, clock):
+    number = fulfilled(desk)
+    clock.advance(timedelta(days=2, hours=1))
+    assert sweep(services) == 1 and len(notices(services, number, "Please confirm receipt")) == 1
+    desk.complete(number, "confirm_receipt", "rita", {"received": "yes", "rating": 4})
+    record = desk.record(number)
+    assert record["status"] == "closed" and record["details"].get("closed_reason") is None
+    assert record["details"]["rating"] == 4
+    clock.advance(timedelta(days=10))
+    assert sweep(services) == 0
+
+
+def test_not_received_starts_a_new_round_with_its_own_timers(desk: Desk, services, clock):
+    number = fulfilled(desk)
+    clock.advance(timedelta(days=4))
+    # 4. "not received" needs a comment, not a rating
+    desk.complete(number, "confirm_receipt", "rita", {"received": "no", "rating_comment": "Nothing arrived."})
+    assert desk.record(number)["status"] == "fulfilment"
+    desk.complete(number, "fulfil_request", "nina", {"fulfilment_notes": "Delivered to the right desk this time."})
+    clock.advance(timedelta(days=4))  # nine days after the first delivery, four after the second
+    sweep(services)
+    assert desk.record(number)["status"] == "awaiting_confirmation"
+    clock.advance(timedelta(days=1, minutes=1))
+    sweep(services)
+    assert desk.record(number)["status"] == "closed"
+
+
+def test_a_diagram_or_test_may_set_shorter_confirmation_times(desk: Desk, services, clock):
+    rita = services.users.get_by_username("rita")
+    instance = services.instances.start_process(
+        rita, "catalog_request", {**LAPTOP, "item": "HW-LAPTOP", "confirm_reminder_after": "PT1H",
+                                  "auto_close_after": "PT2H"}, validated=True)
+    services.session.commit()
+    number = desk.instance(instance.id)["data"]["record_number"]
+    desk.complete(number, "approve_manager", "mona", {"approved": True})
+    desk.complete(number, "fulfil_request", "nina", {"fulfilment_notes": "Handed over."})
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert sweep(services) == 1
+    [reminder] = notices(services, number, "Please confirm receipt")
+    assert "closed automatically after 2 hours" in reminder.body
+    clock.advance(timedelta(hours=1))
+    assert sweep(services) == 1
+    record = desk.record(number)
+    assert record["status"] == "closed"
+    assert record["details"]["closed_reason"] == "auto-closed: receipt not confirmed within 2 hours"
 
 
 # -- 4. the request forms' checks ---------------------------------------------------------------------------

@@ -13,6 +13,13 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/catalog_reques
   rejected request names nobody as its approver.
 - statuses (``ticket_status``): submitted -> [rejected] | fulfilment -> awaiting_confirmation
   -> closed; "not received" goes back to fulfilment.
+- A requester who does not answer the confirmation is reminded once after
+  ``confirm_reminder_after`` (ISO 8601 duration, default ``"P2D"``; a non-interrupting timer) and
+  the request closes on its own after ``auto_close_after`` (default ``"P5D"``; an interrupting
+  timer), with ``closed_reason`` "auto-closed: receipt not confirmed within 5 days" on the record,
+  as an incident closes when its requester does not confirm the resolution. Both durations may be
+  set in the start data by whatever starts the process without the catalog form (a diagram, the
+  tests); the catalog's request forms do not ask for them.
 - Fulfilment and confirmation are an embedded subprocess with standardLoopCharacteristics: it
   repeats until the requester confirms receipt, so the task tree keeps its depth. Its plane has its
   own lanes (to_xml).
@@ -57,6 +64,28 @@ try:
     justification
 except NameError:
     justification = ""
+# How long the requester has to confirm receipt before a reminder, and before the request closes
+# on its own (ISO 8601 durations; see the module docstring).
+try:
+    confirm_reminder_after
+except NameError:
+    confirm_reminder_after = "P2D"
+try:
+    auto_close_after
+except NameError:
+    auto_close_after = "P5D"
+confirm_reminder_after = str(confirm_reminder_after or "P2D").strip().upper()
+auto_close_after = str(auto_close_after or "P5D").strip().upper()
+if parse_duration(confirm_reminder_after) <= timedelta(0) or parse_duration(auto_close_after) <= timedelta(0):
+    raise ValueError("confirm_reminder_after and auto_close_after must be positive ISO 8601 durations such as P5D")
+# The time left in words for the requester ("5 days", "1 day 2 hours"): read as it is written.
+close_minutes = int(parse_duration(auto_close_after).total_seconds() // 60)
+close_words = []
+for amount, unit in ((close_minutes // 1440, "day"), (close_minutes % 1440 // 60, "hour"), (close_minutes % 60, "minute")):
+    if amount:
+        close_words.append(str(amount) + " " + unit + ("" if amount == 1 else "s"))
+auto_close_after_words = " ".join(close_words) or auto_close_after
+del close_minutes, close_words, amount, unit
 # Fields later steps fill in; set here so every gateway and the record mapping can read them.
 approval = None
 approved = None
@@ -94,6 +123,12 @@ if not line_manager or line_manager == requester:
 DECIDED = """\
 approved_by = decided_by if approved else None
 rejected_by = None if approved else decided_by
+"""
+
+# No answer within auto_close_after: the request is closed (the cycle's loop ends on "no_answer").
+AUTO_CLOSE = """\
+received = "no_answer"
+closed_reason = "auto-closed: receipt not confirmed within " + auto_close_after_words
 """
 
 APPROVE_INSTRUCTIONS = (
@@ -136,11 +171,33 @@ def fulfil_cycle() -> Diagram:
         prescript='ticket_status = "awaiting_confirmation"\nreceived = None\nrating = None\nrating_comment = ""',
         instructions=(
             "Your request **{{ title }}** was fulfilled:\n\n{{ fulfilment_notes }}\n\n"
-            "Please confirm you received it and rate the service."
+            "Please confirm you received it and rate the service. Without an answer the request is closed "
+            "automatically after {{ auto_close_after_words }}."
         ),
     )
+    d.node("confirm_reminder", "boundary", "Not confirmed yet", attached_to="confirm_receipt",
+           timer=("timeDuration", "confirm_reminder_after"), interrupting=False)
+    d.node("confirm_timeout", "boundary", "No answer", attached_to="confirm_receipt",
+           timer=("timeDuration", "auto_close_after"))
+    d.node(
+        "remind_requester", "service", "Remind requester", lane=REQUESTERS, col=3, row=1,
+        operator="notify",
+        params={
+            "user": "requester",
+            "subject": '"Please confirm receipt: " + (record_number + ": " if record_number else "") + title',
+            "body": '"Your request " + (record_number + " " if record_number else "") + title + " was fulfilled:'
+                    ' did you receive it? Please confirm and rate the service. Without an answer the request is'
+                    ' closed automatically after " + auto_close_after_words + " from the fulfilment."',
+        },
+        result_variable="reminder_sent",
+    )
+    d.node("reminded", "end", "Requester reminded", lane=REQUESTERS, col=4, row=1)
+    d.node("auto_close", "script", "Auto-close", lane=REQUESTERS, col=3, row=2, script=AUTO_CLOSE)
+    d.node("fulfil_auto_closed", "end", "Auto-closed", lane=REQUESTERS, col=4, row=2)
     d.node("fulfil_end", "end", "Fulfilment round done", lane=REQUESTERS, col=3)
     d.chain("fulfil_start", "fulfil_request", "confirm_receipt", "fulfil_end")
+    d.chain("confirm_reminder", "remind_requester", "reminded")
+    d.chain("confirm_timeout", "auto_close", "fulfil_auto_closed")
     return d
 
 
@@ -209,8 +266,9 @@ def build() -> Diagram:
            script='ticket_status = "fulfilment"')
     d.node(
         CYCLE_ID, "sub", "Fulfil and confirm", lane=FULFILMENT, col=13,
-        inner=fulfil_cycle(), loop_condition='received != "yes"',
-        documentation="Repeats until the requester confirms they received the item.",
+        inner=fulfil_cycle(), loop_condition='received not in ("yes", "no_answer")',
+        documentation="Repeats until the requester confirms they received the item, or the request closes "
+                      "without an answer.",
     )
     d.node("close", "script", "Mark closed", lane=DESK, col=14, script='ticket_status = "closed"')
     d.node("end", "end", "Request closed", lane=DESK, col=15)
