@@ -252,3 +252,18 @@ def test_a_lane_that_names_no_group_is_deployed_with_a_warning(desk, client):
                                                                 "lane_ticket_qa.bpmn")]},
                         headers=desk.auth("olga"), content_type="multipart/form-data")
     assert again.status_code == 201 and again.get_json()["warnings"] == []
+
+
+@pytest.mark.parametrize(("person", "accepted"), [("j.doe@corp", True), ("1carl", True), ("Carl.K", True),
+                                                  ("carl smith", False), (".carl", False), ("x" * 129, False)])
+def test_a_catalog_username_field_takes_the_directorys_names(desk, person, accepted):
+    """The desk move, application access and shared mailbox forms still asked for the old shape
+    (a lower-case letter first, at most 64): names the directory takes were refused."""
+    data = {"person": person, "current_location": "B2.17", "new_location": "C1.04", "move_date": "2099-06-01",
+            "justification": "Joining the network team"}
+    response = desk.client.post("/api/v1/catalog/FAC-DESK-MOVE/requests", headers=desk.auth("rita"), json={"data": data})
+    if accepted:
+        assert response.status_code == 201, response.get_json()
+    else:
+        body = assert_error(response, 422)
+        assert "person" in body["details"]["fields"]
