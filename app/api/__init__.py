@@ -18,6 +18,7 @@ from webargs.core import is_json
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.exceptions import HTTPException
 
+from app.engine.library import json_depth
 from app.errors import ProcessdeskError, Unauthorized
 from app.models import User
 from app.services import Services
@@ -41,18 +42,6 @@ def _bounded_int(literal: str) -> int:
 
 def _no_constant(literal: str) -> Any:
     raise ValueError(f"{literal} is not JSON")
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and objects (iterative: any depth is measured safely)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level <= MAX_JSON_DEPTH:
-                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
 
 
 #: Characters no stored text may hold: NUL and the other C0 controls but tab, newline and carriage
@@ -94,7 +83,7 @@ def load_json_body(raw: bytes | str) -> Any:
         raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text or " ", 0) from None
     except ValueError as err:
         raise json.JSONDecodeError(str(err), text or " ", 0) from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text or " ", 0)
     if "\\u" in text:  # only an escape can smuggle such a character in
         where = bad_text_path(value)

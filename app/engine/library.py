@@ -76,7 +76,7 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _json_depth(value: Any, limit: int) -> int:
+def json_depth(value: Any, limit: int) -> int:
     """How deeply ``value`` nests lists and objects, counted up to ``limit + 1`` (iterative: any
     depth is measured without recursion)."""
     deepest, stack = 0, [(value, 1)]
@@ -108,7 +108,7 @@ def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
         raise JsonFileError(f"not valid JSON: {err.msg}", line=err.lineno) from None
     except RecursionError:
         raise JsonFileError(deep) from None
-    if _json_depth(value, MAX_JSON_FILE_DEPTH) > MAX_JSON_FILE_DEPTH:
+    if json_depth(value, MAX_JSON_FILE_DEPTH) > MAX_JSON_FILE_DEPTH:
         raise JsonFileError(deep)
     return value
 
