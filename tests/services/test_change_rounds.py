@@ -20,18 +20,9 @@ from sqlalchemy import select
 from app.models import Notification, Ticket
 from app.services.timers import TimerService
 from tests.http.desk import Desk
+from tests.http.test_e2e_change import ASSESS_HIGH, ASSESS_LOW, CAB, CHANGE
 
-CHANGE = {
-    "title": "Upgrade the mail gateway", "description": "Move the gateway to version 9.2.",
-    "reason": "Version 8 is out of support in April.", "planned_start": "2026-03-10T20:00:00Z",
-    "planned_end": "2026-03-10T22:00:00Z", "implementation_plan": "Drain, upgrade, re-enable.",
-    "rollback_plan": "Restore the VM snapshot.", "test_plan": "Send and receive test mail.", "ci": "mailgw01",
-}
-ASSESS_LOW = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
-              "implementer": "ivan", "assessment_notes": "Routine."}
-ASSESS_HIGH = {**ASSESS_LOW, "impact": "high", "rollback_difficulty": "hard", "affected_users": 5000}
 REJECT_R1 = {"approved": False, "approval_comment": "REJECT-R1"}
-CAB = ("cab1", "cab2", "cab3")
 
 
 @pytest.fixture()
@@ -48,17 +39,6 @@ def task_data(desk: Desk, number: str, bpmn_id: str, who: str) -> dict[str, Any]
     response = desk.client.get(f"/api/v1/tasks/{desk.task_id(number, bpmn_id, who)}", headers=desk.auth(who))
     assert response.status_code == 200, response.get_json()
     return response.get_json()  # type: ignore[no-any-return]
-
-
-def vote_ids(desk: Desk, number: str) -> dict[str, int]:
-    open_votes = {t["id"] for t in desk.record(number)["open_tasks"] if t["bpmn_id"] == "cab_vote"}
-    found = {}
-    for member in CAB:
-        items = desk.client.get("/api/v1/tasks?per_page=200", headers=desk.auth(member)).get_json()["items"]
-        mine = [t["id"] for t in items if t["id"] in open_votes]
-        if mine:
-            [found[member]] = mine
-    return found
 
 
 def resubmit(desk: Desk, number: str, notes: str) -> None:

@@ -23,16 +23,8 @@ from sqlalchemy import select
 
 from app.models import Notification, Ticket
 from tests.http.desk import Desk
+from tests.http.test_e2e_change import ASSESS_HIGH, ASSESS_LOW, CHANGE
 
-CHANGE = {
-    "title": "Upgrade the mail gateway", "description": "Move the gateway to version 9.2.",
-    "reason": "Version 8 is out of support in April.", "planned_start": "2026-03-10T20:00:00Z",
-    "planned_end": "2026-03-10T22:00:00Z", "implementation_plan": "Drain, upgrade, re-enable.",
-    "rollback_plan": "Restore the VM snapshot.", "test_plan": "Send and receive test mail.", "ci": "mailgw01",
-}
-ASSESS_LOW = {"impact": "low", "affected_users": 20, "rollback_difficulty": "easy", "has_tested": True,
-              "implementer": "ivan", "assessment_notes": "Routine."}
-ASSESS_HIGH = {**ASSESS_LOW, "impact": "high", "rollback_difficulty": "hard", "affected_users": 5000}
 APPROVE = {"approved": True}
 
 
