@@ -233,11 +233,15 @@ def may_reassign(user: User, task: HumanTask) -> bool:
     """Admins hand any task on; an agent, a task of their own group's queue (its candidate group,
     else its lane) that waits for nobody by name: as a service desk's agents hand a ticket to a
     colleague, or take over one a colleague claimed and left (QA: only admins could, so a claim
-    held by someone on leave stopped the work)."""
+    held by someone on leave stopped the work). Not a task under separation of duties (one that
+    excludes anyone: an approval, a CAB vote): who decides is not for a colleague to pick (review:
+    an agent in the change managers' group handed the approval of his own change to an approver
+    he chose)."""
     if is_admin(user):
         return True
     group = task.candidate_group or task.lane
-    return bool(group) and not task.assigned_user and user.has_role(Role.AGENT) and group in user.group_names
+    return (bool(group) and not task.assigned_user and not (task.excluded_users or "").strip(",")
+            and user.has_role(Role.AGENT) and group in user.group_names)
 
 
 def may_cancel(user: User, instance: ProcessInstance, ticket: Ticket | None = None,

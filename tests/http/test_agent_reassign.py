@@ -62,3 +62,19 @@ def test_a_task_waiting_for_someone_by_name_is_not_an_agents_to_hand_on(desk: De
     for agent in ("nina", "alex", "nils"):
         assert not policy.may_reassign(services.users.get_by_username(agent), task), agent
     assert policy.may_reassign(services.users.get_by_username("ada"), task)
+
+
+def test_an_agent_reassigns_no_task_under_separation_of_duties(desk: Desk, services):
+    """Review: an agent in the change managers' group took the claim of his own change's
+    approval from a colleague and handed it to an approver he chose."""
+    from tests.http.test_e2e_change import ASSESS_LOW, raise_change
+    services.users.create_user("zed", "password-1234", roles=["agent", "requester"], groups=["ChangeManagers"])
+    services.users.create_user("cody", "password-1234", roles=["approver"], groups=["ChangeManagers"])
+    services.session.commit()
+    number, _ = raise_change(desk, who="zed")
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    approval = desk.task_id(number, "manager_approve", "cora")
+    assert desk.client.post(f"/api/v1/tasks/{approval}/claim", headers=desk.auth("cora")).status_code == 200
+    assert_error(reassign(desk, approval, "zed", "cody"), 403)
+    assert desk.client.get(f"/api/v1/tasks/{approval}", headers=desk.auth("ada")).get_json()["claimed_by"] == "cora"
+    assert reassign(desk, approval, "ada", "cody").status_code == 200  # an admin still may
