@@ -267,6 +267,11 @@ class UserService:
         manager_row = self._manager(changes["manager"], user, line=True) if "manager" in changes else user.manager
         stays_admin = Role.ADMIN in (wanted_roles if wanted_roles is not None else user.roles)
         stays_active = user.active if changes.get("active") is None else bool(changes["active"])
+        joined = sorted({g.name for g in group_rows or []} - set(user.group_names))
+        if joined and not stays_active:
+            # a leaver gains no queue (as add_member refuses); the groups they had stay theirs
+            raise ValidationFailed("the user is deactivated", details={"fields": {"groups": [
+                f"{user.username} is deactivated: reactivate them before adding groups ({', '.join(joined)})"]}})
         if user.active and Role.ADMIN in user.roles and not (stays_admin and stays_active):
             self._keep_an_admin(user, "removing the admin role from" if stays_active else "deactivating")
         diff: dict[str, dict[str, Any]] = {}

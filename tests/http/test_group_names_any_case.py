@@ -102,3 +102,17 @@ def test_a_deactivated_user_joins_no_group(client, auth, services, users):
     assert "reactivate" in refused["details"]["fields"]["username"][0]
     members = client.get("/api/v1/groups/ServiceDesk", headers=auth("ada")).get_json()["members"]
     assert [m["username"] for m in members] == ["alex"]
+
+
+def test_nor_through_a_patch_of_their_groups(client, auth, services, users):
+    """Review: PATCH /users/<name> {"groups": [...]} still put a deactivated user in a group."""
+    assert client.post("/api/v1/users/rita/deactivate", headers=auth("ada")).status_code == 200
+    before = client.get("/api/v1/users/rita", headers=auth("ada")).get_json()["groups"]
+    refused = assert_error(client.patch("/api/v1/users/rita", json={"groups": [*before, "ServiceDesk"]},
+                                        headers=auth("ada")), 422, "validation_failed")
+    assert "reactivate" in refused["details"]["fields"]["groups"][0]
+    # keeping or dropping groups is fine
+    kept = client.patch("/api/v1/users/rita", json={"groups": before}, headers=auth("ada"))
+    assert kept.status_code == 200, kept.get_json()
+    members = client.get("/api/v1/groups/ServiceDesk", headers=auth("ada")).get_json()["members"]
+    assert "rita" not in [m["username"] for m in members]
