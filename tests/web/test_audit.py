@@ -264,6 +264,8 @@ def test_the_timeline_names_choices_and_leaves_out_empty_payload_values(web, des
     """QA: a vote read "Decision true", a refused attempt "Refused: Refused attempt", and SLA
     events listed the values they do not have ("targets {}", "clocks —")."""
     number, instance_id = triaged_incident(desk)
+    # a refused attempt on it: cab1 (an approver of no lane of the incident) opens the instance
+    assert desk.client.get(f"/api/v1/instances/{instance_id}", headers=desk.auth("cab1")).status_code == 404
     timeline = services.audit.instance_timeline(services.users.get_by_username("aude"), instance_id)
     for entry in timeline.entries:
         # submitted data and a record's changes keep their empty values: clearing a field is news
@@ -271,7 +273,8 @@ def test_the_timeline_names_choices_and_leaves_out_empty_payload_values(web, des
             assert all(f.value not in (None, {}, [], "") for f in entry.fields), entry
     web.login("aude")
     page = text_of(web.get(f"/audit/instances/{instance_id}"))
-    assert "Refused: Refused" not in page
+    refused = page.split('data-event-type="access_denied"')[1].split("</tr>")[0]
+    assert refused.count("Refused attempt") == 1 and "Refused:" not in refused
 
 
 def test_a_choice_is_shown_by_its_title_with_its_value():
