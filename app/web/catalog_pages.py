@@ -84,7 +84,11 @@ def _with_quantity(text: str, approval: str, cost: float, schema: dict[str, Any]
     if approval == "budget_owner" or cost <= 0 or not isinstance(quantity, dict):
         return text
     most = quantity.get("maximum")
-    from_count = int(BUDGET_APPROVAL_ABOVE // cost) + 1  # the first count whose total is over the threshold
+    from_count = int(BUDGET_APPROVAL_ABOVE // cost) + 1  # the first count whose total is over the threshold ...
+    while from_count > 1 and (from_count - 1) * cost > BUDGET_APPROVAL_ABOVE:
+        from_count -= 1  # ... as the request computes it (count * cost, in floating point)
+    while from_count * cost <= BUDGET_APPROVAL_ABOVE:
+        from_count += 1
     if isinstance(most, int) and most < from_count:
         return text
     return " ".join((text, _("From %(count)d on (over %(limit)s in total), a budget owner approves it.",

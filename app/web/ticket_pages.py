@@ -36,6 +36,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, V
 from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.instances import MAX_CANCEL_REASON
+from app.services.knowledge import is_knowledge_staff
 from app.services.records import KINDS, MAX_COMMENT
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
@@ -273,6 +274,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         comment=comment or {"body": "", "errors": []}, stop=stop or {"reason": "", "errors": {}, "refusal": None},
         max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
+        may_attach_articles=is_knowledge_staff(user),
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
         kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, outcome=change_outcome(ticket), value_labels=VALUE_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),

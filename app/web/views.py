@@ -39,6 +39,10 @@ TABS = ("mine", "queue")
 #: The reasons the services and the shipped processes (``excludeReason``) give for refusing an
 #: action on a task or a record, in the page's language.
 REASONS: dict[str, Any] = {
+    REASSIGN_REFUSED: _l("only admins, and agents of the task's group for a task that waits for nobody by name, "
+                         "may reassign it"),
+    "only the desk's staff attach knowledge articles to records":
+        _l("only the desk's staff attach knowledge articles to records"),
     "the task is claimed by someone else": _l("the task is claimed by someone else"),
     "the task is not in one of your groups' lanes": _l("the task is not in one of your groups' lanes"),
     "auditors read tasks but do not work on them": _l("auditors read tasks but do not work on them"),

@@ -419,3 +419,13 @@ def test_the_link_form_attaches_a_knowledge_article(web, desk):
     assert f'href="/knowledge/{kb.number}"' in page
     wrong = web.post(f"/tickets/{number}/links", {"other": "KB-999999", "link_type": "related"})
     assert wrong.status_code == 422 and "KB-999999 is no published knowledge article." in text_of(wrong)
+
+
+def test_the_link_form_offers_articles_to_the_staff_only(web_factory, desk):
+    """Review: the link form told requesters they could attach a knowledge article, which they may not."""
+    number = triaged_incident(desk)
+    rita, alex = web_factory(), web_factory()
+    rita.login("rita")
+    alex.login("alex")
+    assert "knowledge article to attach" not in text_of(rita.get(f"/tickets/{number}"))
+    assert "knowledge article to attach" in text_of(alex.get(f"/tickets/{number}"))
