@@ -269,11 +269,12 @@ def test_a_savepoint_commit_appends_and_the_outer_rollback_removes(services):
 def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
     """Writers in separate connections, released together: the head lock serialises them, so no
     commit fails, sequences have no gaps or duplicates and each commit's events stay together."""
-    from tests.conftest import fresh_database_url
+    from tests.conftest import drop_fresh_database, fresh_database_url
 
     install_session_hooks()
     key = AuditKey.from_text("concurrent-writers-audit-key-0123456789")
-    engine = make_engine(fresh_database_url(tmp_path, "audit_writers"))
+    url = fresh_database_url(tmp_path, "audit_writers")
+    engine = make_engine(url)
     factory = make_sessionmaker(engine)
     writers, per_commit, rounds = 6, 3, 3
     barrier = threading.Barrier(writers)
@@ -310,3 +311,4 @@ def test_concurrent_committers_each_append_a_whole_unbroken_run(tmp_path):
             assert AuditLog(session, SystemClock(), key).verify().ok
     finally:
         engine.dispose()
+        drop_fresh_database(url)  # a PostgreSQL database of its own, left behind otherwise

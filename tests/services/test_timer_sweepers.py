@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app import create_app
 from app.clock import FrozenClock
 from app.models import AuditEvent, ProcessInstance
-from tests.conftest import FIXTURES, TEST_CONFIG, fresh_database_url
+from tests.conftest import FIXTURES, TEST_CONFIG, drop_fresh_database, fresh_database_url
 
 TIMERS = 200
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +85,7 @@ def test_three_sweepers_fire_each_of_200_timers_exactly_once(tmp_path):
     report = svc.audit.verify()
     svc.session.close()
     app.extensions["processdesk"].db_engine.dispose()
+    drop_fresh_database(url)  # a PostgreSQL database of its own, left behind otherwise
     assert len(instances) == TIMERS
     assert (len(fired), duplicates, missed, claims_left) == (TIMERS, [], [], [])
     assert report.ok
