@@ -365,6 +365,7 @@ def test_rejected_change_can_be_withdrawn(desk: Desk, clock):
     desk.complete(number, "manager_approve", "cora",
                   {"approved": False, "approval_comment": "Clashes with the freeze."})
     assert desk.record(number)["status"] == "rejected" and desk.ready(number) == ["revise"]
+    assert desk.record(number)["details"]["rejected_by"] == "cora"  # QA: the record did not say who rejected it
     clock.advance(timedelta(days=1))
     desk.complete(number, "revise", "alex", {"revision_decision": "withdraw", "revision_notes": "Postponed."})
     record = desk.record(number, "alex")
