@@ -395,3 +395,11 @@ def test_an_auditors_home_does_not_send_her_to_the_group_queue(web, desk):
     web.logout()
     web.login("alex")
     assert "Take a task from the group queue" in text_of(web.get("/"))
+
+
+def test_every_page_says_its_times_are_utc(web, desk):
+    """QA: record times had no time zone, while the forms' placeholders said UTC."""
+    web.login("rita")
+    assert "Times are shown in UTC." in text_of(web.get("/"))
+    web.post("/language", {"lang": "zh_CN"})
+    assert "时间均以 UTC 显示。" in text_of(web.get("/tickets"))
