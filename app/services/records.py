@@ -736,13 +736,16 @@ class RecordService:
         limited = query.order_by(*ordering).limit(COUNT_CAP + 1).subquery()
         return min(int(self.session.scalar(select(func.count()).select_from(limited)) or 0), COUNT_CAP)
 
-    def filter_values(self, user: User) -> dict[str, list[str]]:
+    def filter_values(self, user: User, kinds: Collection[str] = ()) -> dict[str, list[str]]:
         """The values a record list can be filtered by: the distinct statuses, priorities and
-        assignment groups of the records the user may see, sorted."""
+        assignment groups of the records the user may see (of ``kinds`` only, when the list is
+        filtered by kind: QA, a change list offered the incidents' statuses), sorted."""
         found: dict[str, list[str]] = {}
         for name, column in (("status", Ticket.status), ("priority", Ticket.priority),
                              ("group", Ticket.assignment_group)):
             query = self._visible(user, select(column).where(column.is_not(None)).distinct())
+            if kinds:
+                query = query.where(Ticket.kind.in_(list(kinds)))
             found[name] = sorted(str(v) for v in self.session.scalars(query) if v)
         return found
 

@@ -145,7 +145,8 @@ def tickets() -> str:
 
     def read() -> dict[str, Any]:
         rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
-        return {"rows": rows, "total": total, "choices": svc.records.filter_values(user),
+        kinds = [k for k in str(filters.get("kind") or "").split(",") if k]
+        return {"rows": rows, "total": total, "choices": svc.records.filter_values(user, kinds),
                 "values": RecordValues(svc.records.value_titles(rows, fields=("priority",)))}
 
     found = unit_of_work(read)

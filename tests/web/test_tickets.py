@@ -429,3 +429,23 @@ def test_the_link_form_offers_articles_to_the_staff_only(web_factory, desk):
     alex.login("alex")
     assert "knowledge article to attach" not in text_of(rita.get(f"/tickets/{number}"))
     assert "knowledge article to attach" in text_of(alex.get(f"/tickets/{number}"))
+
+
+def test_a_kind_filter_narrows_the_status_choices_to_that_kind(web, desk):
+    """QA: the change list's Status filter offered every status on the desk (an incident's
+    "In progress" among them)."""
+    triaged_incident(desk)
+    desk.start("alex", "change_enablement", {
+        "title": "Upgrade the mail gateway", "description": "Move to 9.2", "reason": "Support ends",
+        "planned_start": "2026-03-10T20:00:00Z", "planned_end": "2026-03-10T22:00:00Z", "change_type": "normal",
+        "implementation_plan": "Upgrade", "rollback_plan": "Snapshot", "test_plan": "Send mail", "ci": "mailgw01"})
+    web.login("alex")
+
+    def statuses(page: str) -> list[str]:
+        select = page.split('id="filter-status"')[1].split("</select>")[0]
+        return re.findall(r'<option value="([^"]+)"', select)
+
+    everything = statuses(text_of(web.get("/tickets")))
+    assert "in_progress" in everything and "assessment" in everything
+    changes = statuses(text_of(web.get("/tickets?kind=change")))
+    assert "assessment" in changes and "in_progress" not in changes
