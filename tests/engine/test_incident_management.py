@@ -377,7 +377,9 @@ def test_p1_runs_major_incident_coordination_in_parallel(h: Harness):
     assert end["ticket_status"] == "closed" and end["reopen_count"] == 1 and end["pending_on"] == "vendor"
     assert end["communication_summary"] == "Status page updated, bridge open"
     assert end["major_incident_coordinated"] is True
-    assert [c[0] for c in h.ops.calls] == ["notify"]
+    # the service owners: told of the P1, then that it is closed
+    assert [c[0] for c in h.ops.calls] == ["notify", "notify"]
+    assert end["tell_service_owners"] is True
 
 
 def test_p1_closure_waits_for_the_coordination_and_keeps_work_data(h: Harness):

@@ -163,6 +163,10 @@ def test_p1_runs_the_major_incident_path_and_notifies_service_owners(desk: Desk,
     desk.complete(number, "coordinate_major", "mike", {"communication_summary": "Bridge closed, status page updated"})
     assert desk.record(number)["status"] == "closed"
     assert desk.instance(instance_id)["status"] == "completed"
+    # QA: the service owners told of the P1 heard nothing more; they are told it is closed
+    closed = [n for n in services.session.scalars(select(Notification)) if n.subject.startswith("Major incident closed")]
+    assert [(n.subject, n.user_id) for n in closed] == [
+        ("Major incident closed: VPN down", services.users.get_by_username("sonia").id)]
 
 
 def test_triage_can_raise_the_priority_to_p1(desk: Desk):

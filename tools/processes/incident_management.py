@@ -206,7 +206,15 @@ ticket_status = "closed"
 closed_reason = "auto-closed: no answer from requester"
 """
 
-CLOSE = 'ticket_status = "closed"\n'
+# The service owners told of a major incident are told when it closes too (QA: they heard nothing
+# more). service_owners_notified exists only where the major branch ran.
+CLOSE = """\
+ticket_status = "closed"
+try:
+    tell_service_owners = bool(service_owners_notified)
+except NameError:
+    tell_service_owners = False
+"""
 
 # The major branch must not carry stale copies of what the work branch owns: at the join the later
 # branch's data wins, and the platform reads the instance data from the latest task overlaid with
@@ -422,7 +430,18 @@ def build() -> Diagram:
     d.node("major_done", "xor", None, lane=MAJOR, col=8)
     d.node("work_done", "and", "Work done", lane=DESK, col=9)
     d.node("close", "script", "Close incident", lane=DESK, col=10, script=CLOSE)
-    d.node("end", "end", "Incident closed", lane=DESK, col=11)
+    d.node("closed_major", "xor", "Major incident?", lane=DESK, col=11)
+    d.node(
+        "notify_service_owners_closed", "service", "Tell service owners it is closed", lane=MAJOR, col=12, row=1,
+        operator="notify",
+        params={
+            "group": '"ServiceOwners"',
+            "subject": '"Major incident closed: " + title',
+            "body": '"Major incident " + (record_number or "") + " (" + title + ") is closed."',
+        },
+        result_variable="service_owners_told_closed",
+    )
+    d.node("end", "end", "Incident closed", lane=DESK, col=13)
 
     d.chain("start", "register", "prioritise", "triage", "start_work")
     d.flow("start_work", "prepare_work")
@@ -432,7 +451,10 @@ def build() -> Diagram:
     d.flow("major_gateway", "major_done", name="no", default=True)
     d.chain("notify_service_owners", "coordinate_major", "major_done")
     d.flow("major_done", "work_done")
-    d.chain("work_done", "close", "end")
+    d.chain("work_done", "close", "closed_major")
+    d.flow("closed_major", "notify_service_owners_closed", condition="tell_service_owners", name="yes")
+    d.flow("closed_major", "end", name="no", default=True)
+    d.flow("notify_service_owners_closed", "end")
     return d
 
 
