@@ -45,10 +45,11 @@ def _no_constant(literal: str) -> Any:
 
 
 #: Characters no stored text may hold: NUL and the other C0 controls but tab, newline and carriage
-#: return (PostgreSQL refuses NUL in text; none of them is anything a person typed), and lone UTF-16
-#: surrogates (no UTF-8 spelling: the database driver fails on them). JSON can only carry them
-#: escaped (``\\u0000``, ``\\ud800``), as raw ones are a syntax error.
-BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+#: return (PostgreSQL refuses NUL in text; none of them is anything a person typed), DEL and the C1
+#: controls (U+0080-U+009F: U+009B is a terminal's escape, as ESC is; QA stored both in a comment),
+#: and lone UTF-16 surrogates (no UTF-8 spelling: the database driver fails on them). JSON carries
+#: C0 controls and surrogates only escaped (``\\u0000``, ``\\ud800``); raw ones are a syntax error.
+BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def bad_text_path(value: Any, path: str = "") -> str | None:

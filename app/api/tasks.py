@@ -112,10 +112,12 @@ class ReassignView(MethodView):
     @blp.response(200, InboxTaskOut)
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any], task_id: int) -> dict[str, Any]:
-        """Admins hand a ready task to another user."""
+        """Admins hand a ready task to another user; agents, a task of their group's queue that waits
+        for nobody by name and excludes nobody, to a member of that group."""
         user = current_user()
         svc = services()
-        return unit_of_work(lambda: _with_sla(svc.tasks.reassign(user, task_id, svc.users.get_by_username(body["username"]))))
+        return unit_of_work(lambda: _with_sla(svc.tasks.reassign_to(user, task_id, body["username"],
+                                                                    svc.users.get_by_username)))
 
 
 @blp.route("/<int:task_id>/complete")

@@ -871,12 +871,13 @@ class TaskService:
         Raises PermissionDenied (``REASSIGN_REFUSED``), Conflict (task not ready),
         ValidationFailed naming ``username`` (the user may not work on the task).
         """
-        task = self.get(admin, task_id, action="reassign")
-        if not policy.may_reassign(admin, task):
-            self.instances._refuse(admin, "reassign", instance_id=task.instance_id, task_id=task.id,
-                                   reason="not an admin or an agent of the task's group")
-            raise PermissionDenied(REASSIGN_REFUSED)
+        task = self._reassignable(admin, task_id)
         self._require_ready(task)
+        group = task.candidate_group or task.lane
+        if not policy.is_admin(admin) and group not in assignee.group_names:
+            # an agent hands the work on within the team, not out of its queue (QA: to an admin)
+            raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}", details={"fields": {
+                "username": [f"the task is in the {group} group's queue, and that is not one of the user's groups"]}})
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
         holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
                   if task.assigned_user else None)
@@ -901,6 +902,24 @@ class TaskService:
         self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id,
                           payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
         return task
+
+    def _reassignable(self, actor: User, task_id: int) -> HumanTask:
+        """The task ``actor`` may reassign: NotFound (audited) for one they may not see, then
+        PermissionDenied (audited, ``REASSIGN_REFUSED``) unless ``policy.may_reassign``."""
+        task = self.get(actor, task_id, action="reassign")
+        if not policy.may_reassign(actor, task):
+            self.instances._refuse(actor, "reassign", instance_id=task.instance_id, task_id=task.id,
+                                   reason="not an admin or an agent of the task's group")
+            raise PermissionDenied(REASSIGN_REFUSED)
+        return task
+
+    def reassign_to(self, actor: User, task_id: int, username: str, find: Callable[[str], User]) -> HumanTask:
+        """:meth:`reassign` to the user ``find(username)`` gives (``UserService.get_by_username``:
+        NotFound for a name nobody has), looked up only once the task is one ``actor`` may
+        reassign: a caller who may not learns nothing of which names exist (QA: "no user ghost"
+        against "no task 1" listed the directory for any requester)."""
+        self._reassignable(actor, task_id)
+        return self.reassign(actor, task_id, find(username))
 
     def requeue(self, instance_id: int, group: str, *, reason: str, actor_name: str) -> list[HumanTask]:
         """Move the instance's ready tasks that wait in a group queue to ``group``'s queue (an SLA

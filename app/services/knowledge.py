@@ -252,10 +252,14 @@ class KnowledgeService:
         the article was new on it (attached twice, it is listed once).
 
         NotFound for a record the user does not see; PermissionDenied (audited) for anyone but the
-        staff; ValidationFailed naming ``number`` for an article that is not there or not
-        published (a draft is not ready to point to, a retired one no longer holds)."""
+        staff; Conflict ``record_closed`` for a closed record; ValidationFailed naming ``number``
+        for an article that is not there or not published (a draft is not ready to point to, a
+        retired one no longer holds)."""
         ticket = self.records.get(user, ticket_number, action="attach_article")
         self.require_attacher(user, ticket)
+        if ticket.closed_at is not None:
+            # a closed record's details no longer change (QA: an attach rewrote a closed record)
+            raise Conflict(f"{ticket.number} is closed: its articles no longer change", code="record_closed")
         article = self.session.scalar(select(KnowledgeArticle).where(
             KnowledgeArticle.number == article_number.strip().upper()[:32]))
         if article is None or article.status != PUBLISHED:

@@ -74,6 +74,10 @@ def init_web(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
+        if request.path.startswith("/api/"):
+            # answers hold tokens and records: no cache keeps them, no browser guesses their type
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")

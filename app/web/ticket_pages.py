@@ -351,7 +351,7 @@ def _attach_article(user: User, number: str, form: dict[str, Any]) -> Any:
     except ValidationFailed:
         message = _("%(number)s is no published knowledge article.", number=other)
         return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
-    except PermissionDenied as err:
+    except (PermissionDenied, Conflict) as err:
         flash(_("The article could not be attached: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
     if attached:

@@ -275,9 +275,9 @@ def user_task_reassign(username: str, task_id: int) -> Any:
     target = str(request.form.get("assignee", "")).strip()[:128]
 
     def reassign() -> str:
+        svc.users.require_admin(me, "reassign")  # first: a non-admin learns nothing about names (QA)
         assignee = svc.users.find(target) if target else None
         if assignee is None:
-            svc.users.require_admin(me, "reassign")  # a non-admin learns nothing about names
             raise ValidationFailed("unknown user", details={"fields": {"username": [f"no user {target}"]}})
         return svc.tasks.reassign(me, task_id, assignee).assigned_user or assignee.username
 

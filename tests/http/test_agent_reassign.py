@@ -78,3 +78,28 @@ def test_an_agent_reassigns_no_task_under_separation_of_duties(desk: Desk, servi
     assert_error(reassign(desk, approval, "zed", "cody"), 403)
     assert desk.client.get(f"/api/v1/tasks/{approval}", headers=desk.auth("ada")).get_json()["claimed_by"] == "cora"
     assert reassign(desk, approval, "ada", "cody").status_code == 200  # an admin still may
+
+
+def test_a_caller_who_may_not_reassign_learns_no_usernames(desk: Desk):
+    """QA: "no user ghost" (404) against "no task 1" (404) told any requester which names exist."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    work = desk.task_id(number, "investigate", "nina")
+    real = assert_error(reassign(desk, work, "rita", "olga"), 404)
+    made_up = assert_error(reassign(desk, work, "rita", "ghost-of-nobody"), 404)
+    assert real == made_up  # the same answer: the task's
+    assert "no task" in real["message"]
+    refused = assert_error(reassign(desk, work, "aude", "ghost-of-nobody"), 403)  # sees it, may not: 403 first
+    assert "ghost" not in refused["message"]
+    assert "no user ghost-of-nobody" in assert_error(reassign(desk, work, "nils", "ghost-of-nobody"), 404)["message"]
+
+
+def test_an_agent_hands_work_on_within_the_team_only(desk: Desk):
+    """QA: an agent handed a ServiceDesk task to an admin outside the group."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    work = desk.task_id(number, "investigate", "nina")
+    refused = assert_error(reassign(desk, work, "nils", "ada"), 422)
+    assert refused["details"]["fields"]["username"] == [
+        "the task is in the NetworkTeam group's queue, and that is not one of the user's groups"]
+    assert reassign(desk, work, "ada", "ada").status_code == 200  # an admin may take it

@@ -92,3 +92,24 @@ def test_length_and_range_errors_read_in_the_apis_words(client, auth, services):
     assert policy["details"]["fields"]["response_seconds"] == ["must be from 60 to 31536000"]
     paged = assert_error(client.get("/api/v1/tickets?per_page=500", headers=auth("alex")), 422)
     assert paged["details"]["fields"]["per_page"] == ["must be from 1 to 200"]
+
+
+def test_api_answers_are_not_cached_or_sniffed(client, auth):
+    """QA: JSON answers, the token's among them, had no Cache-Control and no X-Content-Type-Options."""
+    from tests.conftest import TEST_PASSWORD
+    token = client.post("/api/v1/auth/token", json={"username": "rita", "password": TEST_PASSWORD})
+    assert token.status_code == 200 and token.get_json()["token"]
+    for response in (token, client.get("/api/v1/tickets", headers=auth("alex")), client.get("/api/v1/nope")):
+        assert response.headers.get("Cache-Control") == "no-store"
+        assert response.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+@pytest.mark.parametrize("control", ["\u0085", "\u009b", "\u007f"])
+def test_c1_controls_and_del_are_refused_like_c0_ones(client, auth, control):
+    """QA: U+0085 and U+009B (a terminal's CSI escape) were stored in a comment."""
+    from tests.http.test_instances_tasks_api import deploy_all
+    deploy_all(client, auth("olga"))
+    response = client.post("/api/v1/instances", headers=auth("rita"),
+                           json={"process_id": "lane_ticket", "data": {"title": f"Printer{control}[31m on fire"}})
+    body = assert_error(response, 400)  # as a C0 control is: the body is refused before it is read
+    assert "data.title holds a control character" in body["details"]["fields"]["json"][0]

@@ -69,3 +69,16 @@ def test_only_the_desks_staff_attach_and_only_published_articles(desk: Desk):
 def test_a_requester_is_refused_before_her_body_is_read(desk: Desk):
     number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
     assert_error(desk.client.post(f"/api/v1/tickets/{number}/articles", json={}, headers=desk.auth("rita")), 403)
+
+
+def test_a_closed_record_takes_no_article(desk: Desk, services):
+    """QA: an attach rewrote a closed record's details and its updated_at."""
+    kb = article(desk)
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    ticket = services.records.by_number(number)
+    services.instances.cancel(services.users.get_by_username("alex"), ticket.instance_id, "Raised twice")
+    services.session.commit()
+    before = desk.record(number)["updated_at"]
+    assert_error(attach(desk, number, "alex", kb), 409, "record_closed")
+    after = desk.record(number)
+    assert after["updated_at"] == before and "knowledge_articles" not in after["details"]
