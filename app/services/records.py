@@ -537,7 +537,8 @@ class RecordService:
 
     def may_see(self, user: User, ticket: Ticket, *, watched: bool = True) -> bool:
         """Staff (``STAFF_ROLES``) see every record; anyone else the records they requested, that are
-        assigned to them or their group, those whose process has or had a task for them
+        assigned to them or their group (or to a group they manage: the SLA escalates a breach to
+        the group's manager), those whose process has or had a task for them
         (``task_reaches``: an approver's vote, say) and, with ``watched``, those they or one of their
         groups watch (``watch``: a process step told them about it).
 
@@ -547,6 +548,10 @@ class RecordService:
             return True
         if (ticket.requester_id == user.id or ticket.assignee_id == user.id
                 or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names)):
+            return True
+        if ticket.assignment_group is not None and self.session.scalar(
+                select(Group.id).where(Group.name == ticket.assignment_group, Group.manager_id == user.id).limit(1)
+        ) is not None:
             return True
         if ticket.instance_id is not None and self.session.scalar(
                 select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == ticket.instance_id).limit(1)
@@ -662,6 +667,7 @@ class RecordService:
         groups = sorted(user.group_names)
         seen = [Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
                 Ticket.assignment_group.in_(groups) if groups else false(),
+                Ticket.assignment_group.in_(select(Group.name).where(Group.manager_id == user.id)),
                 select(HumanTask.id).where(task_reaches(user), HumanTask.instance_id == Ticket.instance_id).exists()]
         if watched:
             seen.append(select(RecordWatcher.id).where(RecordWatcher.ticket_id == Ticket.id, watched_by(user)).exists())

@@ -1094,22 +1094,45 @@ class SlaService:
         if rules is None:
             return
         notifier = self.services.notifications
-        people, fallback = self._recipients(ticket, rules, terms)
         actions: dict[str, Any] = {}
         if level == "breach" and rules.get("raise_priority") and ticket.priority in RAISE and RAISE[ticket.priority] != ticket.priority:
             actions["priority"] = (ticket.priority, RAISE[ticket.priority])
             ticket.priority = RAISE[ticket.priority]
-        if level == "breach" and rules.get("reassign_group"):
-            actions["assignment_group"] = (ticket.assignment_group, rules["reassign_group"])
-            ticket.assignment_group = rules["reassign_group"]
+        # who loses the record's work to another group hears why (QA: a released claimant read only
+        # that a target was breached, and the new group heard nothing)
+        let_go: list[User] = []
+        group = rules.get("reassign_group") if level == "breach" else None
+        if group and group != ticket.assignment_group:
+            actions["assignment_group"] = (ticket.assignment_group, group)
+            ticket.assignment_group = group
+            assignee = ticket.assignee
+            if assignee is not None and group not in assignee.group_names:
+                # the record is the new group's to assign (QA: it kept naming someone outside it)
+                actions["assignee"] = (assignee.username, None)
+                ticket.assignee = None
+                let_go.append(assignee)
             if ticket.instance_id is not None:
                 # the record's open work goes with it (see the module doc)
-                self.services.tasks.requeue(ticket.instance_id, rules["reassign_group"],
+                let_go += [t.claimed_by for t in self.session.scalars(select(HumanTask).where(
+                    HumanTask.instance_id == ticket.instance_id, HumanTask.state == TaskStatus.READY))
+                    if t.claimed_by is not None and group not in t.claimed_by.group_names]
+                self.services.tasks.requeue(ticket.instance_id, group,
                                             reason=f"SLA breach of {ticket.number} ({clock.name})", actor_name="sla")
+        # the record as the actions left it: its new group's people are told, not the old group's
+        people, fallback = self._recipients(ticket, rules, terms)
+        people = self._readers(ticket, people + [p for p in let_go if p.active])
+        if actions:
+            now = self.services.runtime.clock.now()
+            ticket.updated_at = now  # QA: an escalation's changes did not show as an update
+            self.services.audit.record("record_updated", None, instance_id=ticket.instance_id, actor_name="sla",
+                                       payload={"number": ticket.number,
+                                                "changes": {name: new for name, (_old, new) in actions.items()}})
         word = "breached" if level == "breach" else "at risk"
+        moved = f" It now goes to {group}." if "assignment_group" in actions else ""
         notifier.notify(people, f"sla.{level}", f"SLA {word}: {clock.name} of {ticket.number} ({ticket.title})",
-                        f"The {clock.name} target of {ticket.number} is {word} (due {clock.due_at:%Y-%m-%d %H:%M} UTC). "
-                        f"{notifier.link(ticket)}" if clock.due_at else f"The {clock.name} target of {ticket.number} is {word}.",
+                        f"The {clock.name} target of {ticket.number} is {word} (due {clock.due_at:%Y-%m-%d %H:%M} UTC).{moved} "
+                        f"{notifier.link(ticket)}" if clock.due_at
+                        else f"The {clock.name} target of {ticket.number} is {word}.{moved}",
                         ticket=ticket, payload={"clock": clock.name, "level": level})
         self.services.audit.record(f"sla_{'breached' if level == 'breach' else 'warning'}", None, instance_id=ticket.instance_id,
                                    payload={"number": ticket.number, "clock": clock.name, "notified": sorted({u.username for u in people}),
@@ -1119,6 +1142,21 @@ class SlaService:
         if raised is not None:
             self._priority_change(ticket, raised, self._events(ticket), self.services.runtime.clock.now(),
                                   reason="escalation raised the priority")
+
+    def _readers(self, ticket: Ticket, people: list[Person]) -> list[Person]:
+        """``people`` without those who may not open ``ticket`` (``RecordService.may_see``), each
+        once: a notice about a record reaches nobody it would show a 404 (QA: a group manager of no
+        right to the record got its title by e-mail)."""
+        kept: list[Person] = []
+        seen: set[int] = set()
+        for person in people:
+            if person.id in seen:
+                continue
+            seen.add(person.id)
+            user = person if isinstance(person, User) else self.session.get(User, person.id)
+            if user is not None and user.active and self.services.records.may_see(user, ticket):
+                kept.append(person)
+        return kept
 
     def _group_manager(self, name: str | None) -> User | None:
         group = self.session.scalar(select(Group).where(Group.name == name)) if name else None
@@ -1159,6 +1197,10 @@ class SlaService:
                 manager = self._group_manager(ticket.assignment_group)
                 if manager is not None:
                     owners.append(manager)
+        if owners and OWNER_TARGETS.intersection(notify):
+            # and whoever the record's open work waits on by name or claim (QA: a request waiting
+            # for its approver warned the fulfilment group, never the approver who held it)
+            owners += self._task_holders(ticket)
         if owners or not OWNER_TARGETS.intersection(notify):
             return owners + people, None
         found = self._queue_people(ticket, "group_manager" in notify)
@@ -1173,6 +1215,20 @@ class SlaService:
         admins = list(self.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)
                                            .where(UserRole.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)))
         return [*admins, *people], "admins" if admins else None
+
+    def _task_holders(self, ticket: Ticket) -> list[Person]:
+        """The active users who claimed a ready task of the record's process, or to whom one is
+        assigned by name (``NotificationService.user`` finds active users only)."""
+        if ticket.instance_id is None:
+            return []
+        holders: list[Person] = []
+        for task in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == ticket.instance_id,
+                                                                 HumanTask.state == TaskStatus.READY)):
+            if task.claimed_by is not None and task.claimed_by.active:
+                holders.append(task.claimed_by)
+            elif task.assigned_user:
+                holders += [u for u in [self.services.notifications.user(task.assigned_user)] if u is not None]
+        return holders
 
     def _queue_people(self, ticket: Ticket, managers: bool) -> list[Person]:
         """The people holding the ready tasks of the record's process instance (see ``_recipients``)."""

@@ -439,10 +439,10 @@ def test_with_no_open_task_either_the_escalation_goes_to_the_policy_group_then_t
     assert services.sla.sweep()["breaches"] == 4
     assert _breach_notices(services, to_group) == {"nina"}  # NetworkTeam, the group the policy escalates to
     assert _breach_notices(services, to_admins) == {"ada"}
-    # the first breach found nobody and went to NetworkTeam (and handed the record to it): the second
-    # breach notifies the record's new group as its own
+    # the first breach hands the record to NetworkTeam, whose people it then tells as the record's
+    # own group (it had none), as the second breach does
     first, second = _events_of(desk, to_group, "sla_breached")
-    assert (first["payload"]["fallback"], second["payload"]["fallback"]) == ("escalation_group", None)
+    assert (first["payload"]["fallback"], second["payload"]["fallback"]) == (None, None)
     assert first["payload"]["actions"] == {"assignment_group": [None, "NetworkTeam"]}
     assert {e["payload"]["fallback"] for e in _events_of(desk, to_admins, "sla_breached")} == {"admins"}
 
