@@ -918,8 +918,13 @@ class RecordService:
             self.audit.record("record_updated", user, instance_id=ticket.instance_id,
                               payload={"number": ticket.number, "changes": {"first_response_at": changes["first_response_at"]}})
         author = user.username if user else (author_name or "system")
+        # the requester and whoever works the record: its assignee, else its group (QA: a comment
+        # on an unassigned record reached nobody, one on a leaver's was mailed to the leaver)
+        working: list[Person] = [ticket.assignee] if ticket.assignee is not None and ticket.assignee.active else []
+        if not working:
+            working = self.notifications.members(ticket.assignment_group)
         self.notifications.notify(
-            [u for u in (ticket.requester, ticket.assignee) if u is not None], "comment.added",
+            [u for u in (ticket.requester, *working) if u is not None and getattr(u, "active", True)], "comment.added",
             f"New comment on {ticket.number}: {ticket.title}",
             f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}",
             ticket=ticket, exclude=user)

@@ -96,3 +96,28 @@ def test_a_request_waiting_for_its_approver_warns_the_approver(desk: Desk, servi
     clock.advance(timedelta(hours=3))
     services.sla.sweep()
     assert "mona" in breach_notices(services, number)
+
+
+def comment_notices(services, number: str) -> set[str]:
+    rows = services.session.scalars(select(Notification.user_id).where(Notification.subject.like(f"New comment on {number}:%")))
+    return {services.session.get(User, uid).username for uid in rows}
+
+
+def test_a_requesters_comment_reaches_the_group_when_nobody_or_a_leaver_holds_the_record(desk: Desk, services):
+    """QA: a comment on an unassigned record reached nobody; one on a deactivated assignee's
+    record was mailed to the leaver only."""
+    services.users.create_user("nils", "password-1234", roles=["agent"], groups=["NetworkTeam"])
+    services.session.commit()
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    assert desk.record(number)["assignee"] is None
+    sent = desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita"), json={"body": "Any news?"})
+    assert sent.status_code == 201, sent.get_json()
+    assert comment_notices(services, number) == {"nina", "nils"}  # the group
+    desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": "vendor", "pending_reason": "RMA"})
+    assert desk.client.post("/api/v1/users/nina/deactivate", headers=desk.auth("ada")).status_code == 200
+    services.session.execute(Notification.__table__.delete())
+    services.session.commit()
+    sent = desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita"), json={"body": "Still?"})
+    assert sent.status_code == 201
+    assert comment_notices(services, number) == {"nils"}  # not the leaver
