@@ -75,6 +75,10 @@ EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", 
                "task.reminder", "process.notify")
 
 
+#: How often a delivery waiting for its turned-off webhook is looked at again, in seconds.
+DISABLED_RECHECK_SECONDS = 300
+
+
 @dataclass
 class DeliveryReport:
     claimed: int = 0
@@ -450,7 +454,8 @@ class NotificationService:
         target = (hook.url, hook.secret, hook.active, hook.deleted_at is not None) if hook is not None else None
         self.session.rollback()  # no transaction held open while we talk to the network
         result: DeliveryResult | None = None
-        unsent = ("dead", "webhook removed or disabled")  # (status, reason) when result is None
+        unsent = ("dead", "webhook removed")  # (status, reason) when result is None
+        paused = False
         if channel == "email":
             result = send_email(SmtpSettings.from_config(self.config), EmailMessage(
                 to=[recipient], subject=subject, text=body, message_id=f"{event_id}@processdesk"))
@@ -458,7 +463,9 @@ class NotificationService:
             url, secret, active, deleted = target
             if deleted:
                 unsent = ("cancelled", "webhook deleted")  # deleted since the message was claimed
-            elif active:
+            elif not active:
+                paused = True  # turned off, not deleted: its deliveries wait for it (QA: they died)
+            else:
                 # The address check runs here again, on the addresses the request then goes to: DNS may
                 # answer differently than when the URL was saved.
                 result = post_webhook(url, secret, event_id, event_type, payload,
@@ -475,6 +482,13 @@ class NotificationService:
         now = self.clock.now()
         message.claimed_until = None
         message.claimed_by = None
+        if paused:
+            # Nothing was sent: no attempt counted. Looked at again now and then; sent once the hook
+            # is turned on again (only deleting a webhook cancels what it has pending).
+            message.last_error = "webhook disabled: waiting for it to be turned on again"
+            message.next_attempt_at = now + timedelta(seconds=DISABLED_RECHECK_SECONDS)
+            self.session.commit()
+            return "deferred"
         if result is not None and not result.attempted:
             if message.deferrals < MAX_DEFERRALS:
                 # Not the receiver's fault (see the module docstring): no attempt counted, none logged, back soon.

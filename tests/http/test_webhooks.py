@@ -386,3 +386,27 @@ def test_a_message_claimed_before_its_webhook_was_deleted_is_not_sent(client, au
     assert receiver.requests == []
     message = services.session.get(OutboxMessage, claimed, populate_existing=True)
     assert message.status == "cancelled"
+
+
+def test_a_turned_off_webhook_keeps_its_pending_deliveries_for_when_it_is_on_again(
+        client, auth, services, config, receiver, clock):
+    """QA: turning a webhook off for maintenance killed its pending retries ("dead", an attempt
+    counted though nothing was sent); only deleting it should cancel them."""
+    config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = True
+    ada = auth("ada")
+    hook = made(client, ada, url=receiver.url)
+    receiver.status = 500
+    queue_event(services)
+    assert services.notifications.sweep("test").retried == 1  # one real attempt, failed
+    assert client.patch(f"/api/v1/webhooks/{hook['id']}", headers=ada, json={"active": False}).status_code == 200
+    clock.advance(timedelta(hours=1))
+    services.notifications.sweep("test")
+    (message,) = services.session.scalars(select(OutboxMessage).where(OutboxMessage.webhook_id == hook["id"])
+                                          .execution_options(populate_existing=True)).all()
+    assert (message.status, message.attempts) == ("pending", 1) and "disabled" in message.last_error
+    assert len(receiver.requests) == 1
+    receiver.status = 200
+    assert client.patch(f"/api/v1/webhooks/{hook['id']}", headers=ada, json={"active": True}).status_code == 200
+    clock.advance(timedelta(hours=1))
+    assert services.notifications.sweep("test").sent == 1
+    assert len(receiver.requests) == 2
