@@ -200,7 +200,10 @@ class PlatformOperations:
         recipients += notifier.members(params.get("group"))
         subject = str(params.get("subject") or "")
         ticket = self.ticket
-        count = notifier.notify(recipients, "process.notify", subject, str(params.get("body") or subject),
+        body = str(params.get("body") or subject)
+        if ticket is not None:
+            body = f"{body}\n\n{notifier.link(ticket)}"  # as every other notice about a record (QA: none had one)
+        count = notifier.notify(recipients, "process.notify", subject, body,
                                 ticket=ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
         payload: dict[str, Any] = {"to_user": params.get("user"), "to_group": params.get("group"),
                                    "subject": subject, "recipients": count}

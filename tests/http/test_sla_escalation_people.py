@@ -121,3 +121,14 @@ def test_a_requesters_comment_reaches_the_group_when_nobody_or_a_leaver_holds_th
     sent = desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita"), json={"body": "Still?"})
     assert sent.status_code == 201
     assert comment_notices(services, number) == {"nils"}  # not the leaver
+
+
+def test_a_diagrams_notice_about_a_record_links_to_it(desk: Desk, services):
+    """QA: the notices of the diagrams' notify steps ("needs your answer", "Major incident (P1)")
+    were the only ones without a link to the record."""
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    desk.complete(number, "investigate", "nina", {"outcome": "pending", "pending_on": "customer",
+                                                   "pending_reason": "Please send a photo of the error"})
+    [notice] = [n for n in desk.notifications("rita") if "needs your answer" in n["subject"]]
+    assert notice["body"].rstrip().endswith(f"/tickets/{number}")

@@ -158,7 +158,8 @@ ASK_CUSTOMER_BODY = (
 )
 REMIND_CUSTOMER_SUBJECT = '"Reminder: " + ' + ASK_CUSTOMER_SUBJECT
 REMIND_CUSTOMER_BODY = (
-    ASK_CUSTOMER_BODY + ' + "\\n\\nWithout an answer the resolvers take the incident back in a few days."'
+    # no claim of when: the wait's length is process data (QA: "in a few days" was wrong at PT70S)
+    ASK_CUSTOMER_BODY + ' + "\\n\\nWithout an answer, the incident goes back to the resolvers after a while."'
 )
 #: A cycle timer: ``customer_reminders`` reminders, one every ``customer_reminder_every``.
 CUSTOMER_REMINDER_CYCLE = '"R" + str(customer_reminders) + "/" + customer_reminder_every'
