@@ -275,7 +275,7 @@ def test_normal_low_risk_change_is_approved_by_a_change_manager(h: Harness):
     assert rec["details"] == {
         "implementer": "ivan", "planned_start": "2026-03-11T20:00:00Z", "planned_end": "2026-03-11T21:30:00Z",
         "actual_start": "2026-03-11T20:05:00Z", "actual_end": "2026-03-11T21:10:00Z", "result": "successful",
-        "verified_by": "rita", "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "risk": "low",
+        "verified_by": "rita", "confirmed_by": "rita", "approvers": ["max"], "rejection_reason": None, "rejected_by": None, "risk": "low",
         "reason": "Version 8 is out of support in April.", "implemented_by": "ivan", "revision_count": 0,
         "rollback_incident": None,
     }
