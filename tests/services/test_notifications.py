@@ -212,8 +212,14 @@ def test_idle_tasks_remind_their_group_once_per_period(desk, clock, app):
     assert reminders.sweep() == 0  # not again within the period
     subjects = [n.subject for n in desk.session.scalars(select(Notification).where(Notification.subject.like("Reminder:%")))]
     assert sorted(subjects) == ["Reminder: Work on it (INC-000001: Mail is down) is waiting"] * 2  # alex and sam
+    bodies = {n.body for n in desk.session.scalars(select(Notification).where(Notification.subject.like("Reminder:%")))}
+    assert len(bodies) == 1 and bodies.pop().startswith("Work on it for INC-000001: Mail is down has waited 25 hours:")
     clock.advance(timedelta(hours=24, minutes=1))
     assert reminders.sweep() == 1
+    # the time it waited, not the reminder count times the period (QA: 72 h idle read "more than 24 hours")
+    latest = desk.session.scalars(select(Notification).where(Notification.subject.like("Reminder:%"))
+                                  .order_by(Notification.id.desc())).first()
+    assert latest.body.startswith("Work on it for INC-000001: Mail is down has waited 2 days:")
 
 
 def test_a_title_with_a_line_break_still_gets_its_mail_out_on_one_subject_line(desk, smtp):
