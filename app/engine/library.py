@@ -30,7 +30,7 @@ from . import timer_bounds
 from .errors import DefinitionError
 from .sandbox import ScriptRuleViolation, check_source
 from .serializer import SPEC_SERIALIZER
-from .xml import canonical_xml, parse_xml
+from .xml import PROCESS_TAG, canonical_xml, parse_xml
 
 FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
 #: ``<process_id>.record.json`` declares how a process's data maps onto its ticket record.
@@ -230,7 +230,8 @@ def _drawn_names(root: etree._Element) -> set[str]:
 
 
 _CALL_ACTIVITY = _BPMN_MODEL + "callActivity"
-_PROCESS = _BPMN_MODEL + "process"
+_SEQUENCE_FLOW = _BPMN_MODEL + "sequenceFlow"
+_CONDITION = _BPMN_MODEL + "conditionExpression"
 #: SpiffWorkflow's words for a called element it has no process for (BpmnParser.get_spec).
 _NOT_FOUND = re.compile(r"The process '(?P<id>.*)' was not found\.", re.DOTALL)
 
@@ -252,7 +253,7 @@ def _missing_called_process(exc: ValidationException, roots: dict[str, etree._El
     call, call_file = next(((element, name) for name in files if name in roots
                             for element in roots[name].iter(_CALL_ACTIVITY)
                             if element.get("calledElement") == missing), (None, filename))
-    processes = sorted({str(p.get("id")) for root in roots.values() for p in root.iter(_PROCESS)
+    processes = sorted({str(p.get("id")) for root in roots.values() for p in root.iter(PROCESS_TAG)
                         if p.get("id") and p.get("isExecutable", "true") == "true"})
     close = difflib.get_close_matches(missing, processes, n=3, cutoff=0.8)
     hint = f"; did you mean {' or '.join(repr(p) for p in close)}?" if close else ""
@@ -305,11 +306,10 @@ class _LineIndex:
             if node_id and node_id not in lines:
                 lines[node_id] = node.sourceline or 0
                 self._files.setdefault(node_id, []).append(filename)
-            if node_id and etree.QName(node).localname == "sequenceFlow" and node.get("sourceRef"):
-                for child in node:
-                    if isinstance(child.tag, str) and etree.QName(child).localname == "conditionExpression":
-                        key = (filename, str(node.get("sourceRef")), (child.text or "").strip())
-                        self._flows.setdefault(key, (node_id, node.get("name")))
+            if node_id and node.tag == _SEQUENCE_FLOW and node.get("sourceRef"):
+                for child in node.iterchildren(_CONDITION):
+                    key = (filename, str(node.get("sourceRef")), (child.text or "").strip())
+                    self._flows.setdefault(key, (node_id, node.get("name")))
 
     def flow(self, file: str | None, source_id: str | None, condition: str) -> tuple[str, str | None] | None:
         """The sequence flow leaving ``source_id`` in ``file`` whose condition reads ``condition``."""
@@ -355,6 +355,10 @@ class _ScopedIndex:
 
     def locate(self, element_id: str | None) -> tuple[str | None, int | None]:
         return self.index.locate(element_id, self.file)
+
+    def flow(self, source_id: str | None, condition: str) -> tuple[str, str | None] | None:
+        """The sequence flow leaving ``source_id`` (in its file) whose condition reads ``condition``."""
+        return self.index.flow(self.locate(source_id)[0], source_id, condition)
 
     def refuse(self, message: str, element_id: str | None, task: dict[str, Any],
                error_type: str | None = None) -> DefinitionError:
@@ -697,7 +701,7 @@ class ProcessLibrary:
                 condition = cond.get("condition") if isinstance(cond, dict) else None
                 if condition:
                     # named on the flow that carries it (QA: the gateway was blamed and marked)
-                    flow = index.index.flow(index.locate(element_id)[0], element_id, condition)
+                    flow = index.flow(element_id, condition)
                     if flow is not None:
                         self._check(condition, "eval", {**task, "bpmn_name": flow[1]}, flow[0], index, "condition")
                     else:

@@ -112,10 +112,11 @@ def drawing_only(xml: str) -> str:
     return str(etree.tostring(root, encoding="unicode"))
 
 
-_PROCESS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
+#: A BPMN ``<process>`` element's tag (lxml's ``{namespace}name``).
+PROCESS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
 
 
 def process_ids(content: bytes, filename: str) -> list[str]:
     """The ids of the processes a BPMN file defines, in the order written (hardened parsing;
     XmlRejected for what ``parse_xml`` refuses)."""
-    return [str(p.get("id")) for p in parse_xml(content, filename).iter(_PROCESS_TAG) if p.get("id")]
+    return [str(p.get("id")) for p in parse_xml(content, filename).iter(PROCESS_TAG) if p.get("id")]

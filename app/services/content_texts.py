@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.engine import TRANSLATION_SUFFIX
+from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 from app.models import DefinitionFile
 
@@ -145,21 +146,6 @@ def catalog_translation_files(document: Mapping[str, Any]) -> list[tuple[str, by
 # -- checking and reading ------------------------------------------------------------------------------
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _Duplicate(key)
-        seen[key] = value
-    return seen
-
-
-class _Duplicate(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
 def check_translation(name: str, content: bytes, sources: Collection[str] | None) -> dict[str, str]:
     """The entries of translation file ``name``.
 
@@ -175,10 +161,10 @@ def check_translation(name: str, content: bytes, sources: Collection[str] | None
 
     parse_translation_name(name)
     try:
-        parsed = json.loads(content.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
-    except _Duplicate as err:
-        raise refuse(f"the entry {err.key!r} appears twice", err.key) from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        parsed = load_json_file(content, unique_keys=True)
+    except JsonFileError as err:
+        if err.key is not None:
+            raise refuse(f"the entry {err.key!r} appears twice", err.key) from None
         raise refuse("not a UTF-8 JSON file") from None
     if not isinstance(parsed, dict):
         raise refuse("must hold a JSON object of source texts and their translations")

@@ -22,7 +22,7 @@ from app.engine import (
     process_ids,
 )
 from app.engine.library import JsonFileError, load_json_file
-from app.engine.xml import parse_xml
+from app.engine.xml import PROCESS_TAG, parse_xml
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from app.models import (
     CatalogCategory,
@@ -101,8 +101,6 @@ class DeployResult:
     #: wait for admins until a group of that name exists (``lanes_without_group``)
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
-
-_PROCESS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
 
 #: Built once: a reused statement keeps its cache key (starting an instance reads it every time).
 _LATEST = select(ProcessDefinition).where(ProcessDefinition.process_id == bindparam("process_id"),
@@ -290,7 +288,7 @@ class DefinitionService:
                 root = parse_xml(content, name)
             except DefinitionError:
                 continue  # the compile names what is wrong with it
-            defined[name] = {str(p.get("id")): p for p in root.iter(_PROCESS_TAG) if p.get("id")}
+            defined[name] = {str(p.get("id")): p for p in root.iter(PROCESS_TAG) if p.get("id")}
         # as SpiffWorkflow reads it: executable unless isExecutable says otherwise
         executable = {pid for processes in defined.values() for pid, p in processes.items()
                       if p.get("isExecutable", "true") == "true"}

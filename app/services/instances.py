@@ -871,7 +871,10 @@ class TaskService:
         Raises PermissionDenied (``REASSIGN_REFUSED``), Conflict (task not ready),
         ValidationFailed naming ``username`` (the user may not work on the task).
         """
-        task = self._reassignable(admin, task_id)
+        return self.hand_over(admin, self.reassignable(admin, task_id), assignee)
+
+    def hand_over(self, admin: User, task: HumanTask, assignee: User) -> HumanTask:
+        """:meth:`reassign` of a task :meth:`reassignable` gave."""
         self._require_ready(task)
         group = task.candidate_group or task.lane
         if not policy.is_admin(admin) and group not in assignee.group_names:
@@ -903,7 +906,7 @@ class TaskService:
                           payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
         return task
 
-    def _reassignable(self, actor: User, task_id: int) -> HumanTask:
+    def reassignable(self, actor: User, task_id: int) -> HumanTask:
         """The task ``actor`` may reassign: NotFound (audited) for one they may not see, then
         PermissionDenied (audited, ``REASSIGN_REFUSED``) unless ``policy.may_reassign``."""
         task = self.get(actor, task_id, action="reassign")
@@ -918,8 +921,8 @@ class TaskService:
         NotFound for a name nobody has), looked up only once the task is one ``actor`` may
         reassign: a caller who may not learns nothing of which names exist (QA: "no user ghost"
         against "no task 1" listed the directory for any requester)."""
-        self._reassignable(actor, task_id)
-        return self.reassign(actor, task_id, find(username))
+        task = self.reassignable(actor, task_id)
+        return self.hand_over(actor, task, find(username))
 
     def requeue(self, instance_id: int, group: str, *, reason: str, actor_name: str) -> list[HumanTask]:
         """Move the instance's ready tasks that wait in a group queue to ``group``'s queue (an SLA

@@ -1200,7 +1200,7 @@ class SlaService:
         if owners and OWNER_TARGETS.intersection(notify):
             # and whoever the record's open work waits on by name or claim (QA: a request waiting
             # for its approver warned the fulfilment group, never the approver who held it)
-            owners += self._task_holders(ticket)
+            owners += self._queue_people(ticket, managers=False, named_only=True)
         if owners or not OWNER_TARGETS.intersection(notify):
             return owners + people, None
         found = self._queue_people(ticket, "group_manager" in notify)
@@ -1216,22 +1216,10 @@ class SlaService:
                                            .where(UserRole.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)))
         return [*admins, *people], "admins" if admins else None
 
-    def _task_holders(self, ticket: Ticket) -> list[Person]:
-        """The active users who claimed a ready task of the record's process, or to whom one is
-        assigned by name (``NotificationService.user`` finds active users only)."""
-        if ticket.instance_id is None:
-            return []
-        holders: list[Person] = []
-        for task in self.session.scalars(select(HumanTask).where(HumanTask.instance_id == ticket.instance_id,
-                                                                 HumanTask.state == TaskStatus.READY)):
-            if task.claimed_by is not None and task.claimed_by.active:
-                holders.append(task.claimed_by)
-            elif task.assigned_user:
-                holders += [u for u in [self.services.notifications.user(task.assigned_user)] if u is not None]
-        return holders
-
-    def _queue_people(self, ticket: Ticket, managers: bool) -> list[Person]:
-        """The people holding the ready tasks of the record's process instance (see ``_recipients``)."""
+    def _queue_people(self, ticket: Ticket, managers: bool, named_only: bool = False) -> list[Person]:
+        """The people holding the ready tasks of the record's process instance (see ``_recipients``);
+        ``named_only``: only the claimants and the users tasks are assigned to by name, not the
+        members of a task's group."""
         if ticket.instance_id is None:
             return []
         notifier = self.services.notifications
@@ -1241,6 +1229,8 @@ class SlaService:
         for task in tasks:
             if task.claimed_by is not None and task.claimed_by.active:
                 found.append(task.claimed_by)
+                continue
+            if named_only and not task.assigned_user:
                 continue
             found.extend(notifier.task_queue(task))
             group = None if task.assigned_user else task.candidate_group or task.lane

@@ -433,18 +433,13 @@ def reassign(task_id: int) -> Any:
     username = request.form.get("username", "").strip()[:128]
 
     def hand_over() -> tuple[Any, str] | None:
+        # 404 for a task the user may not see, 403 for one they may not reassign (audited), before
+        # any name is looked up; None for an unknown name, said beside the field.
+        task = svc.tasks.reassignable(user, task_id)
         assignee = svc.users.find(username) if username else None
         if assignee is None:
-            # Nobody to ask the service about: still 404 for a task the user may not see, 403 for
-            # a non-admin, as the service answers them; None for the admin's unknown name.
-            task = svc.tasks.get(user, task_id, action="reassign")
-            if not policy.may_reassign(user, task):
-                # audited as the service's own refusal is
-                svc.instances._refuse(user, "reassign", instance_id=task.instance_id, task_id=task.id,
-                                      reason="not an admin or an agent of the task's group")
-                raise PermissionDenied(REASSIGN_REFUSED)
             return None
-        return svc.tasks.reassign(user, task_id, assignee), assignee.username
+        return svc.tasks.hand_over(user, task, assignee), assignee.username
 
     try:
         done = unit_of_work(hand_over)
