@@ -133,7 +133,11 @@ def test_the_render_cannot_overflow_the_c_stack():
     # so a template cannot build one; task data could hold one, and the render runs on a deep stack.
     script = textwrap.dedent("""
         import sys
+        from app.services import instructions
         from app.services.instructions import render_instructions
+        # A loaded CI machine must not turn the deep render below into a time-limit refusal: this
+        # test is about the stack, so the clock gets room.
+        instructions._RENDER_SECONDS = 30
         template = ("{% set ns = namespace(t=()) %}{% for i in range(100000) %}{% set ns.t = (ns.t,) %}"
                     "{% endfor %}{% for i in range(100000) %}{% set ns.t = (ns.t,) %}{% endfor %}{{ {ns.t: 1} }}")
         print("namespace:", "instructions-error" in render_instructions(template, {}))
