@@ -204,13 +204,34 @@ class InstanceRunner:
             return task.assigned_user == person.username
         return not task.candidate_group and not task.lane and instance.started_by_id == person.id
 
-    def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
+    def _returning_holder(self, view: UserTaskView, assigned_user: str | None, queue: str | None,
+                          excluded: set[str]) -> User | None:
+        """Who a new task of a group's queue opens claimed by: the user its ``claimForUserVar``
+        names (an incident's assignee, when the requester reopens it or work resumes after a
+        pending wait), if they may still work it: active, not a read-only auditor, a member of the
+        task's group, not left out by its separation of duties. None otherwise (the task waits
+        in the queue as usual). The record keeps its assignee, and the work goes back to them,
+        as a reopened ticket does in a service desk; the group may still take it over."""
+        variable = view.properties.get("claimForUserVar")
+        name = view.data.get(variable) if variable else None
+        if not isinstance(name, str) or not name or assigned_user or not queue or name in excluded:
+            return None
+        user = self.session.scalars(select(User).where(User.username == name)).one_or_none()
+        if user is None or not policy.works_tasks(user) or queue not in user.group_names:
+            return None
+        return user
+
+    def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None,
+                  holder: User | None = None) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane.
         Not whoever's step opened it, who is at the desk already, unless it waits on them by
         name: a change manager whose assessment opens her own CAB vote hears of it as the other
-        voters do (by email too, where approvers answer)."""
+        voters do (by email too, where approvers answer). A task that opens claimed by the
+        record's holder (``holder``) is theirs: only they hear of it."""
         recipients: list[Person]
-        if task.assigned_user or task.candidate_group or task.lane:
+        if holder is not None:
+            recipients = [holder]
+        elif task.assigned_user or task.candidate_group or task.lane:
             recipients = self.notifications.task_queue(task)  # without those the task excludes
         else:
             starter = instance.started_by
@@ -275,13 +296,15 @@ class InstanceRunner:
                 row.state = TaskStatus.CANCELLED
                 self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": row.bpmn_id})
-        opening: list[tuple[UserTaskView, str | None, str | None]] = []
+        opening: list[tuple[UserTaskView, str | None, str | None, User | None]] = []
         values: list[dict[str, Any]] = []
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
             assigned_user, candidate_group = task_assignment(view)
-            opening.append((view, assigned_user, candidate_group))
+            excluded = policy.excluded_users(view.properties, view.data)
+            holder = self._returning_holder(view, assigned_user, candidate_group or view.lane, excluded)
+            opening.append((view, assigned_user, candidate_group, holder))
             values.append({
                 "instance_id": instance.id,
                 "engine_task_id": engine_id,
@@ -295,13 +318,13 @@ class InstanceRunner:
                 "state": TaskStatus.READY,
                 "assigned_user": assigned_user,
                 "candidate_group": candidate_group,
-                "claimed_by_id": None,
+                "claimed_by_id": holder.id if holder is not None else None,
                 "completed_by_id": None,
                 "created_at": self.clock.now(),
                 "completed_at": None,
                 "reminded_at": None,
                 "reminder_count": 0,
-                "excluded_users": policy.excluded_text(policy.excluded_users(view.properties, view.data)),
+                "excluded_users": policy.excluded_text(excluded),
             })
         # The instance row as one plain UPDATE (version-checked), the rows this step closed as
         # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).
@@ -309,12 +332,17 @@ class InstanceRunner:
         for row in rows:  # the task this step completed is among them
             write_changes(self.session, row)
         created = insert_rows(self.session, HumanTask, values)
-        for row, (view, assigned_user, candidate_group) in zip(created, opening, strict=True):
+        for row, (view, assigned_user, candidate_group, holder) in zip(created, opening, strict=True):
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
                                        "assigned_user": assigned_user, "candidate_group": candidate_group},
                               actor_name="engine")
+            if holder is not None:
+                self.audit.record("task_claimed", None, instance_id=instance.id, task_id=row.id,
+                                  payload={"bpmn_id": view.bpmn_id, "claimed_for": holder.username,
+                                           "reason": "returned to the record's holder"},
+                                  actor_name="engine")
         mapping = instance.definition.record_mapping
         if mapping:
             ticket = self.ticket_for(instance)
@@ -329,8 +357,8 @@ class InstanceRunner:
                     self._waits_on(row, instance, requester) for row in created))
         # after the record's sync, so that a message about a new task names the record as this step
         # left it (a catalog request's first approval named a record without its title)
-        for row, (view, _assigned, _group) in zip(created, opening, strict=True):
-            self._announce(row, view, instance, actor)
+        for row, (view, _assigned, _group, holder) in zip(created, opening, strict=True):
+            self._announce(row, view, instance, actor, holder)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

@@ -106,7 +106,9 @@ class Desk:
         assert matches, f"{bpmn_id} not ready on {number}; ready: {self.ready(number)}"
         if who is not None:
             # the task must be in the user's inbox, as a person would find it
-            inbox = self.client.get("/api/v1/tasks?per_page=200", headers=self.auth(who)).get_json()["items"]
+            # (the group queue, or Mine: a task claimed for them, like a reopened incident's)
+            inbox = [task for mine in (0, 1) for task in self.client.get(
+                f"/api/v1/tasks?per_page=200&mine={mine}", headers=self.auth(who)).get_json()["items"]]
             mine = [t["id"] for t in inbox if t["id"] in {m["id"] for m in matches}]
             assert mine, f"{bpmn_id} of {number} is not in {who}'s inbox"
             return mine[0]

@@ -238,3 +238,69 @@ def test_staff_may_shorten_the_waits_as_process_data(desk: Desk, services, clock
     clock.advance(timedelta(hours=1))
     sweep(services)
     assert desk.record(number)["status"] == "in_progress" and desk.ready(number) == ["investigate"]
+
+
+# -- 4. the work goes back to whoever held it ---------------------------------------------------------
+
+
+def second_resolver(desk: Desk, services) -> None:
+    """noor: a second member of nina's NetworkTeam, who would see the group's queue."""
+    services.users.create_user("noor", "password-1234", roles=["agent"], groups=["NetworkTeam"])
+    services.session.commit()
+
+
+def test_a_reopened_incident_goes_back_to_its_resolver(desk: Desk, services):
+    second_resolver(desk, services)
+    number, instance_id = open_incident(desk)
+    resolve(desk, number)
+    noor_before = subjects(desk, "noor", number)
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still jams on page 2"})
+
+    investigate = task(desk, number, "investigate")
+    assert investigate["claimed_by"] == "nina"
+    assert desk.record(number)["assignee"] == "nina"
+    # only the holder hears of it; the rest of the group sees it claimed, as on a claim
+    assert f"New task: Investigate and resolve ({number}: Printer jams)" in subjects(desk, "nina", number)
+    assert not any(s.startswith("New task") for s in subjects(desk, "noor", number)[len(noor_before):])
+    refused = desk.client.post(f"/api/v1/tasks/{investigate['id']}/complete", headers=desk.auth("noor"),
+                               json={"data": {"outcome": "resolve", "resolution_notes": "x", "cause_category": "other"}})
+    assert refused.status_code == 403, refused.get_json()
+    claims = [e for e in desk.history(instance_id) if e["type"] == "task_claimed"]
+    assert [(e["actor"], e["payload"]["claimed_for"]) for e in claims] == [("engine", "nina")]
+    resolve(desk, number, "Replaced the fuser unit")
+    assert desk.record(number)["status"] == "resolved"
+
+
+@pytest.mark.parametrize("leaves", ["group", "desk"])
+def test_a_reopened_incident_whose_resolver_left_waits_in_the_queue(desk: Desk, services, leaves):
+    second_resolver(desk, services)
+    number, _ = open_incident(desk)
+    resolve(desk, number)
+    ada = services.users.get_by_username("ada")
+    if leaves == "group":
+        services.users.remove_member(ada, "NetworkTeam", "nina")
+    else:
+        services.users.deactivate_user(ada, "nina")
+    services.session.commit()
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": False, "comment": "Still jams on page 2"})
+
+    assert task(desk, number, "investigate", "noor")["claimed_by"] is None
+    assert f"New task: Investigate and resolve ({number}: Printer jams)" in subjects(desk, "noor", number)
+    desk.complete(number, "investigate", "noor", {"outcome": "resolve", "resolution_notes": "Fuser",
+                                                  "cause_category": "hardware_failure"})
+    assert desk.record(number)["assignee"] == "noor"
+
+
+def test_work_resumed_after_a_wait_goes_back_to_who_set_it_pending(desk: Desk, services):
+    second_resolver(desk, services)
+    number, _ = open_incident(desk)
+    desk.complete(number, "investigate", "nina", {**PENDING, "pending_on": "vendor"})
+    assert task(desk, number, "resume_vendor_work")["claimed_by"] == "nina"
+    desk.complete(number, "resume_vendor_work", "nina", {"update_note": "Part arrived"})
+    assert task(desk, number, "investigate")["claimed_by"] == "nina"
+    # she may give it back to the group, whose members may then take it
+    released = desk.client.post(f"/api/v1/tasks/{desk.task_id(number, 'investigate')}/unclaim", headers=desk.auth("nina"))
+    assert released.status_code == 200, released.get_json()
+    desk.complete(number, "investigate", "noor", {"outcome": "resolve", "resolution_notes": "Fuser",
+                                                  "cause_category": "hardware_failure"})
+    assert desk.record(number)["assignee"] == "noor"

@@ -149,6 +149,7 @@ def fulfil_cycle() -> Diagram:
             "formUiSchemaFilename": "request-fulfil.ui.json",
             "candidateGroupVar": "fulfilment_group",
             "setUserVar": "assignee",
+            "claimForUserVar": "assignee",
         },
         prescript='ticket_status = "fulfilment"',
         instructions=(

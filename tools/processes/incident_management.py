@@ -126,6 +126,7 @@ RESUME_PROPERTIES = {
     "formJsonSchemaFilename": "incident-resume.json",
     "formUiSchemaFilename": "incident-resume.ui.json",
     "candidateGroupVar": "assignment_group",
+    "claimForUserVar": "assignee",
 }
 RESUME_INSTRUCTIONS = (
     "**{{ title }}** is pending on the {{ pending_on }}"
@@ -242,6 +243,7 @@ def investigation_cycle() -> Diagram:
             "formUiSchemaFilename": "incident-investigate.ui.json",
             "candidateGroupVar": "assignment_group",
             "setUserVar": "assignee",
+            "claimForUserVar": "assignee",
         },
         prescript="raise_problem = False\n",
         postscript='investigation_feedback = ""\n',

@@ -238,6 +238,7 @@ def analysis_cycle() -> Diagram:
             "formUiSchemaFilename": "problem-rca.ui.json",
             "candidateGroupVar": "assignment_group",
             "setUserVar": "assignee",
+            "claimForUserVar": "assignee",
         },
         prescript='ticket_status = "analysis"\nfix_verified = False',
         postscript=ANALYSED,
