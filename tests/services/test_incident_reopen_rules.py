@@ -304,3 +304,35 @@ def test_work_resumed_after_a_wait_goes_back_to_who_set_it_pending(desk: Desk, s
     desk.complete(number, "investigate", "noor", {"outcome": "resolve", "resolution_notes": "Fuser",
                                                   "cause_category": "hardware_failure"})
     assert desk.record(number)["assignee"] == "noor"
+
+
+# -- 5. a comment instead of an answer ----------------------------------------------------------------
+
+
+def test_a_requester_comment_on_a_resolved_incident_reopens_it(desk: Desk, services, clock):
+    number, instance_id = open_incident(desk)
+    resolve(desk, number)
+    # staff notes on the resolved record do not reopen it
+    note = desk.client.post(f"/api/v1/tickets/{number}/comments", json={"body": "Closing notes"},
+                            headers=desk.auth("nina"))
+    assert note.status_code == 201, note.get_json()
+    assert desk.record(number)["status"] == "resolved" and desk.ready(number) == ["confirm_resolution"]
+    assert "or comment on the incident" in task(desk, number, "confirm_resolution", "rita")["instructions"]
+
+    reply = desk.client.post(f"/api/v1/tickets/{number}/comments", json={"body": "Still jams on page 2"},
+                             headers=desk.auth("rita"))
+    assert reply.status_code == 201, reply.get_json()
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["resolved_at"] is None
+    assert record["details"]["reopen_count"] == 1 and record["details"]["resolution_notes"] == ""
+    assert desk.ready(number) == ["investigate"]
+    investigate = task(desk, number, "investigate")
+    assert investigate["claimed_by"] == "nina"
+    assert "last reason: Still jams on page 2" in investigate["instructions"]
+    assert "The resolution the requester rejected: Cleaned the rollers" in investigate["instructions"]
+    assert sla(desk, number)["resolution"]["state"] == "running"
+    # the auto-close timer went with the confirmation
+    clock.advance(timedelta(days=30))
+    sweep(services)
+    assert desk.record(number)["status"] == "in_progress"
+    assert desk.instance(instance_id)["status"] == "running"

@@ -24,7 +24,8 @@ Data contract (docs/PROCESSES.md; the record mapping is processes/incident_manag
   requester rejected is kept as ``previous_resolution_notes`` and shown in the instructions.
 - Confirm resolution: "No" needs a reason (the form's condition) and reopens the incident at once;
   no answer at all within ``auto_close_after`` closes it (interrupting timer, ``reopened = False``
-  so the work cycle ends). A "No" never ends in an auto-close.
+  so the work cycle ends). A "No" never ends in an auto-close. A comment by the requester while
+  the confirmation waits (``requester_reply``) reopens it as a "No" with that comment as the reason.
 - Pending on the customer: the requester is told what the resolvers wait for and how to answer (a
   comment on the record, the ``requester_reply`` message), reminded every
   ``customer_reminder_every`` (``customer_reminders`` times at most, a non-interrupting cycle timer),
@@ -202,6 +203,11 @@ reopen_count = reopen_count + 1
 ticket_status = "in_progress"
 """
 
+# The requester comments instead of answering (a reply to the "resolved" e-mail, a comment on the
+# record): what she wrote is her reason, and the incident reopens as on "No". The comment is on the
+# record already, and reaches the resolvers as every requester comment does.
+REOPEN_ON_REPLY = 'comment = str(reply.get("comment", ""))[:1000]\n' + REOPEN
+
 AUTO_CLOSE = """\
 reopened = False
 ticket_status = "closed"
@@ -351,8 +357,9 @@ def work_cycle() -> Diagram:
         prescript='comment = ""\nreopen_reason = ""\nconfirmation_comment = ""\n',
         instructions=(
             "Your incident **{{ title }}** was resolved:\n\n{{ resolution_notes }}\n\n"
-            "Is it fixed? If not, answer No and tell us what is still wrong: the incident goes back to the "
-            "resolvers at once. Without an answer it is closed automatically after {{ auto_close_after }}."
+            "Is it fixed? If not, answer No and tell us what is still wrong, or comment on the incident: it "
+            "goes back to the resolvers at once. Without an answer it is closed automatically after "
+            "{{ auto_close_after }}."
         ),
     )
     d.node("confirm_timeout", "boundary", "No answer", attached_to="confirm_resolution",
@@ -362,6 +369,10 @@ def work_cycle() -> Diagram:
     d.node("work_confirmed", "end", "Confirmed", col=6)
     d.node("reopen_incident", "script", "Reopen incident", col=5, row=1, script=REOPEN)
     d.node("work_reopened", "end", "Reopened", col=6, row=1)
+    d.node("requester_commented", "boundary", "Requester commented", attached_to="confirm_resolution",
+           message=REQUESTER_REPLY, message_variable="reply")
+    d.node("reopen_on_comment", "script", "Reopen on the comment", col=5, row=3, script=REOPEN_ON_REPLY)
+    d.node("work_reopened_by_comment", "end", "Reopened", col=6, row=3)
     d.node("auto_close", "script", "Auto-close", col=5, row=2, script=AUTO_CLOSE)
     d.node("work_auto_closed", "end", "Auto-closed", col=6, row=2)
 
@@ -372,6 +383,7 @@ def work_cycle() -> Diagram:
     d.chain("reopen_incident", "work_reopened")
     d.flow("confirm_timeout", "auto_close")
     d.chain("auto_close", "work_auto_closed")
+    d.chain("requester_commented", "reopen_on_comment", "work_reopened_by_comment")
     return d
 
 
