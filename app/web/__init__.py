@@ -39,6 +39,10 @@ from .i18n import HTML_LANG, LANGUAGES, init_i18n, page_language
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
                            "frame-ancestors 'none'")
+#: Everything else (a diagram's XML, CSV, JSON, assets) is data, never a page: opened in a tab it
+#: runs nothing. A diagram's XML may hold XHTML elements (BPMN lets extension elements hold any
+#: namespace), and a browser runs an ``<html:script>`` of an XML document it shows.
+DATA_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 def init_web(app: Flask) -> None:
@@ -83,6 +87,9 @@ def init_web(app: Flask) -> None:
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("Referrer-Policy", "same-origin")
             response.headers.setdefault("X-Frame-Options", "DENY")
+        else:
+            response.headers.setdefault("Content-Security-Policy", DATA_SECURITY_POLICY)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
     _install_error_pages(app)

@@ -312,3 +312,26 @@ def test_a_lane_that_names_no_group_is_flashed_after_the_deploy(web, desk):
     page = text_of(web.get(sent.headers["Location"]))
     assert "Deployed: lane_ticket_qa v1." in page
     assert 'class="flash flash-warning"' in page and "names no group: only admins can work its tasks" in page
+
+
+def test_a_diagram_with_an_xhtml_script_runs_nothing_when_its_xml_is_opened(web, desk, services):
+    """Security QA: a process owner deployed a diagram whose extension elements held an
+    ``<h:script>`` in the XHTML namespace (the BPMN schema lets extensions hold any namespace). Its
+    ``diagram.xml``, served inline as application/xml with no Content-Security-Policy, ran that
+    script in the site's origin for any agent or admin who opened the link (Chromium runs XHTML
+    scripts in XML documents): the owner's script then acted as the admin."""
+    xml = BPMN.read_text().replace(
+        '<bpmn:definitions ', '<bpmn:definitions xmlns:h="http://www.w3.org/1999/xhtml" ', 1).replace(
+        '<bpmn:startEvent id="start" name="Incident reported">', '<bpmn:startEvent id="start" name="Incident '
+        'reported"><bpmn:extensionElements><h:script>alert(document.domain)</h:script></bpmn:extensionElements>', 1)
+    olga = services.users.get_by_username("olga")
+    services.definitions.deploy(olga, [("incident_management.bpmn", xml.encode())])
+    services.session.commit()
+    web.login("alex")
+    response = web.get("/processes/incident_management/diagram.xml?version=2")
+    assert response.status_code == 200 and b"<h:script>" in response.get_data()
+    csp = response.headers.get("Content-Security-Policy", "")
+    assert "default-src 'none'" in csp and "sandbox" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    api = desk.client.get("/api/v1/definitions/incident_management/bpmn?version=2", headers=desk.auth("alex"))
+    assert "default-src 'none'" in api.headers.get("Content-Security-Policy", "")
