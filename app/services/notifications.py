@@ -175,7 +175,7 @@ class NotificationService:
     def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str, body: str, *,
                ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
                exclude: User | None = None) -> int:
-        """In-app and email notifications for each recipient (once each), plus webhook events.
+        """In-app and email notifications for each active recipient (once each), plus webhook events.
 
         The rows go out as one multi-row INSERT per table on the session's connection (no ORM
         objects: nothing reads them back in the step), in the step's transaction."""
@@ -184,7 +184,10 @@ class NotificationService:
         # otherwise have the mailer refuse every message about the record (no header injection:
         # just no mail).
         subject = " ".join(_LINE_BREAKS.sub(" ", subject).split())
-        unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)}
+        # A leaver (a deactivated user row) hears nothing more, whichever step names them: group
+        # members and named users read for the purpose (``Recipient``) are active already.
+        unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)
+                  and (not isinstance(u, User) or u.active)}
         ticket_id = ticket.id if ticket else None
         inbox = [{"user_id": user.id, "subject": subject[:255], "body": body, "created_at": now, "ticket_id": ticket_id}
                  for user in unique.values()]
