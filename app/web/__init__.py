@@ -7,14 +7,14 @@ scripts from this site only).
 
 Settings, read from the app config (``create_app({...})``), with their defaults:
 
-=================================  ========  ==============================================================
+=================================  ========  ===================================================================================
 ``WEB_IDLE_MINUTES``               30        a session unused this long ends
 ``WEB_ABSOLUTE_HOURS``             12        a session this old ends, however busy
 ``WEB_LOGIN_MAX_FAILURES``         5         failed sign-ins per username within the window before 429
 ``WEB_LOGIN_MAX_FAILURES_PER_IP``  20        failed sign-ins per client address within the window
 ``WEB_LOGIN_WINDOW_SECONDS``       300       the sliding window of both limits
-``PREFERRED_URL_SCHEME``           http      ``https`` marks the session cookie Secure (so does a TLS request)
-=================================  ========  ==============================================================
+``PREFERRED_URL_SCHEME``           http      ``https`` marks the session cookie Secure and sends HSTS (so does a TLS request)
+=================================  ========  ===================================================================================
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 #: runs nothing. A diagram's XML may hold XHTML elements (BPMN lets extension elements hold any
 #: namespace), and a browser runs an ``<html:script>`` of an XML document it shows.
 DATA_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+#: Sent on every answer of a site served over HTTPS.
+HSTS = "max-age=31536000"
 
 
 def init_web(app: Flask) -> None:
@@ -90,6 +92,10 @@ def init_web(app: Flask) -> None:
         else:
             response.headers.setdefault("Content-Security-Policy", DATA_SECURITY_POLICY)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.is_secure or app.config.get("PREFERRED_URL_SCHEME") == "https":
+            # Served over HTTPS: browsers keep to it for a year (no later plain-HTTP visit whose
+            # cookie or form a network attacker could read).
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     _install_error_pages(app)

@@ -36,6 +36,7 @@ def test_login_page_binds_its_labels_and_sends_security_headers(web, desk):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "same-origin"
     assert page.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in page.headers  # plain HTTP: a browser would ignore it
 
 
 def test_sign_in_sets_an_httponly_lax_cookie_and_goes_where_the_user_was_heading(web, desk):
@@ -58,6 +59,17 @@ def test_the_cookie_is_secure_under_https(app, desk):
     app.config["PREFERRED_URL_SCHEME"] = "https"
     plain = WebClient(app.test_client()).get("/login")
     assert "Secure" in plain.headers["Set-Cookie"]
+
+
+def test_a_site_served_over_https_tells_browsers_to_keep_to_it(app, client, desk):
+    from tests.web.conftest import WebClient
+
+    page = WebClient(app.test_client()).get("/login", base_url="https://desk.example")
+    assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    api = client.get("/api/v1/health", base_url="https://desk.example")
+    assert api.headers["Strict-Transport-Security"] == "max-age=31536000"
+    app.config["PREFERRED_URL_SCHEME"] = "https"  # TLS ends at a proxy in front of the site
+    assert "Strict-Transport-Security" in WebClient(app.test_client()).get("/login").headers
 
 
 def test_a_wrong_password_keeps_the_name_and_says_why_without_saying_which(web, desk):
