@@ -28,8 +28,9 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 def _out(instance: Any) -> dict[str, Any]:
     """The instance as the caller may read it: without the variables hidden from them."""
-    hidden = hidden_variables(current_user(), [instance])[instance.id]
-    return instance_dict(instance, services().instances.open_tasks(instance), hidden)
+    user = current_user()
+    hidden = hidden_variables(user, [instance])[instance.id]
+    return instance_dict(instance, services().instances.open_tasks(instance), hidden, user)
 
 
 def _page_out(rows: list[Any]) -> list[dict[str, Any]]:
@@ -37,8 +38,9 @@ def _page_out(rows: list[Any]) -> list[dict[str, Any]]:
     the open tasks of all of them in one; their records' SLA in one more (``record_sla`` looks up
     every instance the session holds at its first call); the hidden variables in at most one."""
     open_tasks = services().instances.open_tasks_of(rows)
-    hidden = hidden_variables(current_user(), rows)
-    return [instance_dict(row, open_tasks[row.id], hidden[row.id]) for row in rows]
+    user = current_user()
+    hidden = hidden_variables(user, rows)
+    return [instance_dict(row, open_tasks[row.id], hidden[row.id], user) for row in rows]
 
 
 @blp.route("")
@@ -84,7 +86,7 @@ class HistoryView(MethodView):
         events = unit_of_work(lambda: svc.instances.history(user, instance_id))
         tasks = svc.instances.tasks_by_id(instance_id)
         hidden = hidden_variables(user, [svc.instances.get(user, instance_id)])[instance_id]
-        return {"instance_id": instance_id, "events": [history_dict(e, tasks, hidden) for e in events]}
+        return {"instance_id": instance_id, "events": [history_dict(e, tasks, hidden, user) for e in events]}
 
 
 @blp.route("/<int:instance_id>/messages")

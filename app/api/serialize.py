@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from app.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance, User
+from app.services import policy
 from app.services.instances import TaskSla
 from app.services.records import without_variables
 
@@ -44,10 +45,23 @@ def hidden_variables(user: User, instances: list[ProcessInstance]) -> dict[int, 
     return services().records.hidden_variables(user, instances)
 
 
+def error_for(user: User, error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An instance's ``error`` as ``user`` may read it. Staff who read a process's internals
+    (``policy.reads_internal_data``) get all of it; anyone else (the requester who started it, an
+    approver) where it stopped and that the desk can see why: not the script's source line, its
+    exception or its message, which may quote data hidden from them."""
+    if error is None or policy.reads_internal_data(user):
+        return error
+    where = error.get("element_name") or error.get("element_id") or "a step"
+    return {"element_id": error.get("element_id"), "element_name": error.get("element_name"),
+            "message": f"the process stopped with an error at {where}; the desk's staff see why and can retry it"}
+
+
 def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask],
-                  hidden: Collection[str] = ()) -> dict[str, Any]:
+                  hidden: Collection[str] = (), reader: User | None = None) -> dict[str, Any]:
     """An instance (``InstanceOut``); its open tasks carry its record's priority and SLA due instant.
-    Its ``data`` without the variables in ``hidden`` (``hidden_variables``)."""
+    Its ``data`` without the variables in ``hidden`` (``hidden_variables``), its ``error`` as
+    ``reader`` may read it (``error_for``; whole without a reader)."""
     sla = services().tasks.record_sla(instance.id) if open_tasks else TaskSla()
     return {
         "id": instance.id,
@@ -59,7 +73,7 @@ def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask],
         "started_by": instance.started_by.username if instance.started_by else None,
         "created_at": instance.created_at,
         "updated_at": instance.updated_at,
-        "error": instance.error,
+        "error": error_for(reader, instance.error) if reader is not None else instance.error,
     }
 
 
@@ -78,11 +92,15 @@ def version_dict(row: ProcessDefinition, deployed_by: str | None, running: int =
     }
 
 
-def history_dict(event: AuditEvent, tasks: dict[int, HumanTask], hidden: Collection[str] = ()) -> dict[str, Any]:
+def history_dict(event: AuditEvent, tasks: dict[int, HumanTask], hidden: Collection[str] = (),
+                 reader: User | None = None) -> dict[str, Any]:
     """One history event; the data it carries (submitted, started or retried with) without the
-    variables in ``hidden`` (``hidden_variables``)."""
+    variables in ``hidden`` (``hidden_variables``); an error's details as ``reader`` may read them
+    (``error_for``)."""
     task = tasks.get(event.task_id) if event.task_id else None
     payload = event.payload or {}
+    if reader is not None and event.event_type == "instance_error":
+        payload = error_for(reader, payload) or {}
     if hidden:
         # the data a step submitted or started with, and a message's payload (what the diagram
         # catches it into): either may hold the variables hidden from this reader

@@ -169,8 +169,19 @@ def test_error_and_admin_retry_with_corrected_data(client, auth):
     deploy_all(client, auth("olga"))
     instance = start(client, auth("rita"), "fragile", {"divisor": 0})
     assert instance["status"] == "error" and instance["open_tasks"] == []
+    # the requester who started it reads where it stopped, not the script's line, exception or message
     error = instance["error"]
+    assert error["element_id"] == "divide" and set(error) == {"element_id", "element_name", "message"}
+    assert "the desk's staff see why" in error["message"] and "division" not in error["message"]
+    history = client.get(f"/api/v1/instances/{instance['id']}/history", headers=auth("rita")).get_json()["events"]
+    assert [set(e["payload"]) for e in history if e["type"] == "instance_error"] == [
+        {"element_id", "element_name", "message"}]
+    # staff read all of it, in the instance and in its history
+    error = client.get(f"/api/v1/instances/{instance['id']}", headers=auth("ada")).get_json()["error"]
     assert error["element_id"] == "divide" and error["line"] == 2 and error["error_type"] == "ZeroDivisionError"
+    assert "division" in error["message"] and error["error_line"]
+    history = client.get(f"/api/v1/instances/{instance['id']}/history", headers=auth("aude")).get_json()["events"]
+    assert [e["payload"]["error_type"] for e in history if e["type"] == "instance_error"] == ["ZeroDivisionError"]
     assert_error(client.post(f"/api/v1/instances/{instance['id']}/retry", headers=auth("rita"), json={}), 403)
     again = client.post(f"/api/v1/instances/{instance['id']}/retry", headers=auth("ada"), json={"data": {"divisor": 4}})
     assert again.status_code == 200, again.get_json()
