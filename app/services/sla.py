@@ -839,14 +839,18 @@ class SlaService:
                   now: datetime) -> tuple[datetime, str] | None:
         """When the record's first response came and how (the stop event's reason), if ``changes``
         by ``actor`` are it; None when they are not (see ``track``). ``events``: the record's
-        events, none when this change opened it (opening a record answers nobody)."""
+        events, none when this change starts its clocks (opening a record answers nobody; a
+        record answered before its clocks started, by ``first_response_at``, was answered then)."""
         how = f"comment by {actor.username}" if actor is not None and "comment" in changes else None
         if ticket.kind in RESPONSE_BY_PEOPLE:
             if not events or actor is None or actor.id == ticket.requester_id or _stopped(events, "response"):
                 return None
             return now, f"first response: {how or f'step by {actor.username}'}"
-        if ticket.first_response_at is not None and "first_response_at" in changes:
-            return ticket.first_response_at, f"first response: {how}" if how else "first response"
+        if ticket.first_response_at is not None and ("first_response_at" in changes or not events):
+            # No events: the clocks start now, and the record was answered before they could (a
+            # problem has no priority, so no clocks, until triage; staff may comment before that).
+            return ticket.first_response_at, f"first response: {how}" if how and "first_response_at" in changes \
+                else "first response"
         return None
 
     def record_terms(self, ticket: Ticket, terms: Mapping[str, Any]) -> Mapping[str, Any]:

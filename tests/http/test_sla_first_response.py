@@ -96,3 +96,23 @@ def test_comments_that_answer_nobody_leave_the_response_clock_running(desk: Desk
     [stop] = events(desk, number, "sla_stop")
     assert stop["payload"]["reason"] == "first response"
     assert clocks(desk, number)["response"]["state"] == "met"
+
+
+def test_a_problem_answered_before_its_priority_is_set_has_its_response_met_when_the_clocks_start(desk: Desk, clock):
+    """A problem has no priority, so no clocks, until triage: a staff comment before that is still
+    its first response. The clocks start at triage, from the record's opening, with that response
+    given (QA: the response clock ran on from triage and breached, as if nobody had answered)."""
+    problem = {"title": "VPN tunnels drop every morning", "description": "Between 08:30 and 09:00."}
+    number = desk.start("alex", "problem_management", problem)["data"]["record_number"]
+    clock.advance(timedelta(minutes=20))
+    comment(desk, number, "paul", "Collecting the gateway logs.")
+    clock.advance(timedelta(minutes=40))
+    desk.complete(number, "triage", "paul", {"priority": "P2", "category": "network", "assignment_group": "NetworkTeam",
+                                              "triage_notes": "Recurring."})  # P2: response 1 h, resolution 8 h
+    clock.advance(timedelta(hours=3))
+    sla = clocks(desk, number)
+    assert sla["response"]["state"] == "met" and sla["response"]["elapsed_seconds"] == 20 * 60
+    assert sla["response"]["due_at"] is None and sla["response"]["breached_at"] is None
+    assert sla["resolution"]["state"] == "running" and sla["resolution"]["elapsed_seconds"] == 4 * HOUR
+    [stop] = events(desk, number, "sla_stop")
+    assert stop["payload"]["clocks"] == ["response"]
