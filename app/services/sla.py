@@ -61,7 +61,8 @@ when the change came stays "breached" (``sla_clock.evaluate``), also when the ne
 longer (a policy may give the higher priority a longer target, and lowering the priority by hand
 is a re-target too): its breach stays recorded (``breached_at``, the first breach), stored and
 counted in ``compliance``, and it is not escalated again; the clock shows the new target. A clock
-re-targeted before it breached simply takes the new target, shorter or longer.
+re-targeted before it breached simply takes the new target, shorter or longer; when a longer one
+puts its warning threshold ahead again, the warning it had is owed again when that comes.
 
 Escalation that hands the record to a group
 -------------------------------------------
@@ -492,12 +493,18 @@ _EVENTS_THEN_CLOCKS = union_all(
 _SELECT_CLOCK_OBJECTS = select(SlaClock).where(SlaClock.ticket_id == bindparam("ticket_id"))
 _INSERT_CLOCK = _CLOCK_TABLE.insert()
 _UPDATE_CLOCK = (_CLOCK_TABLE.update().where(_CLOCK_TABLE.c.id == bindparam("clock_id"))
-                 .values({name: bindparam(name) for name in _CLOCK_VALUES}))
+                 .values({name: bindparam(name) for name in ("warned", *_CLOCK_VALUES)}))
 
 
 def _stopped(events: Sequence[_Event], name: str) -> bool:
     """Whether a stop among ``events`` stopped clock ``name`` (a stop naming no clocks stops all)."""
     return any(e.kind == "stop" and (e.clocks is None or name in e.clocks) for e in events)
+
+
+def _warning_to_come(state: ClockState) -> bool:
+    """A running or paused clock that has not reached its warning threshold (under its target now:
+    a priority change may have given it a longer one since it was warned)."""
+    return state.state in ("running", "paused") and state.warning_reached_at is None
 
 
 def _warning_due(state: ClockState, warned: bool) -> bool:
@@ -907,12 +914,15 @@ class SlaService:
                 inserts.append({"ticket_id": ticket.id, "name": name, "warned": False, "escalated": False, **values})
                 held[name] = values
                 continue
-            values = _clock_values(state, clock.warned, clock.escalated, policy_id, now)
+            # a warning sent for a target a priority change has since lengthened is owed again
+            # when the new threshold comes (QA: the breach came unannounced)
+            warned = clock.warned and not _warning_to_come(state)
+            values = _clock_values(state, warned, clock.escalated, policy_id, now)
             held[name] = values
-            if values != clock.values:
-                updates.append({"clock_id": clock.id, **values})
+            if values != clock.values or warned != clock.warned:
+                updates.append({"clock_id": clock.id, "warned": warned, **values})
                 if clock.loaded is not None:
-                    for key, value in values.items():
+                    for key, value in {"warned": warned, **values}.items():
                         set_committed_value(clock.loaded, key, value)
         connection = self.session.connection()
         if inserts:

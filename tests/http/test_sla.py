@@ -513,3 +513,26 @@ def test_the_policy_list_shows_the_built_in_terms_in_force(desk: Desk):
                                                          "impact": "medium", "urgency": "medium"})["data"]["record_number"]
     clocks = desk.client.get(f"/api/v1/tickets/{number}/sla", headers=desk.auth("alex")).get_json()["clocks"]
     assert {c["name"]: c["target_seconds"] for c in clocks} == {"response": 4 * 3600, "resolution": 24 * 3600}
+
+
+def test_a_clock_warned_then_given_a_longer_target_is_warned_again_before_its_new_breach(desk: Desk, services, clock):
+    """Triage that lowers the priority after the warning gives the clock a new target and a new
+    warning instant: the desk is warned again when that comes, not told only of the breach (QA:
+    the page showed the new warning instant, the sweep never sent it, the breach came unannounced)."""
+    number = desk.start("rita", "incident_management", {**START, "impact": "high"})["data"]["record_number"]
+    assert desk.record(number)["priority"] == "P2"  # resolution 8 h, warned at 6 h
+    clock.advance(timedelta(hours=6, minutes=30))
+    assert services.sla.sweep() == {"warnings": 1, "breaches": 1}  # resolution warned, response breached
+    services.session.commit()
+    clock.advance(timedelta(minutes=30))
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    resolution = clocks(desk, number)["resolution"]  # P3: 24 h from the start, warned at 18 h
+    assert resolution["state"] == "running" and resolution["target_seconds"] == 24 * HOUR
+    assert resolution["warning_at"].startswith((clock.now() + timedelta(hours=11)).strftime("%Y-%m-%dT%H:%M"))
+    assert services.sla.sweep() == {"warnings": 0, "breaches": 0}
+    clock.advance(timedelta(hours=11, minutes=30))  # 18 h 30 after opening
+    assert services.sla.sweep() == {"warnings": 1, "breaches": 0}
+    services.session.commit()
+    warnings = [e["payload"]["clock"] for e in _events_of(desk, number, "sla_warning")]
+    assert warnings == ["resolution", "resolution"]
+    assert services.sla.sweep() == {"warnings": 0, "breaches": 0}  # once
