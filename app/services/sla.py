@@ -605,6 +605,9 @@ class SlaService:
     def save_policy(self, actor: User, values: Mapping[str, Any]) -> SlaPolicy:
         """Create or replace the policy for (kind, priority, service).
 
+        Running clocks of the records it applies to keep their targets and are read under its
+        other terms from now on; the sweep looks at them again soon (``_check_again``).
+
         Raises PermissionDenied without the process_owner (or admin) role, ValidationFailed
         naming each bad field (``policy_problems``, and a ``reassign_group`` that names no group).
         """
@@ -636,6 +639,7 @@ class SlaService:
         row.escalation = copy.deepcopy(dict(escalation))
         row.updated_at = self.services.runtime.clock.now()
         self.session.flush()
+        self._check_again(row.kind, row.priority)
         self.services.audit.record("sla_policy_saved", actor, payload={k: v for k, v in values.items()})
         return row
 
@@ -643,8 +647,8 @@ class SlaService:
         """Delete a stored policy: the built-in terms (``default_policies``), or a policy for any
         service, apply again where it matched. As with a replaced policy, running clocks keep
         the targets they were given (at their start or last priority change) and are read under
-        the terms now in force (calendar, pauses, warning ratio, escalation); their stored rows stop
-        naming the policy. Audited (``sla_policy_deleted``, with what was deleted).
+        the terms now in force (calendar, pauses, warning ratio, escalation), and the sweep looks at
+        them again soon (``_check_again``); their stored rows stop naming the policy. Audited (``sla_policy_deleted``, with what was deleted).
 
         Who may: whoever may save one (process owners and admins). Raises PermissionDenied
         otherwise, NotFound for an unknown policy.
@@ -663,9 +667,24 @@ class SlaService:
         # what ON DELETE SET NULL does, also where the database does not enforce foreign keys
         self.session.execute(update(SlaClock).where(SlaClock.policy_id == policy_id).values(policy_id=None)
                              .execution_options(synchronize_session="fetch"))
+        kind, priority = row.kind, row.priority
         self.session.delete(row)
         self.session.flush()
+        self._check_again(kind, priority)
         self.services.audit.record("sla_policy_deleted", actor, payload=deleted)
+
+    def _check_again(self, kind: str, priority: str) -> None:
+        """Have the sweep look again, soon, at the clocks of the open records of ``kind`` and
+        ``priority`` that it checks later: they are read under the terms now in force (calendar,
+        warning ratio), so their warning and due instants may now come before the stored
+        ``next_check_at`` (QA: a policy switched from business hours to 24x7 breached records a day
+        before the sweep, the breached list and the task lists saw it). "Soon" is once the other
+        processes' policy caches have let the old terms go (``POLICY_CACHE_SECONDS``); the sweep then
+        stores each clock's instants under the new terms."""
+        soon = self.services.runtime.clock.now() + timedelta(seconds=POLICY_CACHE_SECONDS)
+        tickets = select(Ticket.id).where(Ticket.kind == kind, Ticket.priority == priority, Ticket.closed_at.is_(None))
+        self.session.execute(update(SlaClock).where(SlaClock.next_check_at > soon, SlaClock.ticket_id.in_(tickets))
+                             .values(next_check_at=soon).execution_options(synchronize_session="fetch"))
 
     def _status_problems(self, kind: str, pauses: Sequence[str]) -> dict[str, list[str]]:
         """A pause status that no record of ``kind`` can take (a typo would pause nothing), judged by

@@ -4,10 +4,12 @@ and nothing is stored."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import func, select
 
-from app.models import SlaPolicy
+from app.models import SlaClock, SlaPolicy, Ticket
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
 
@@ -84,3 +86,39 @@ def test_a_calendar_with_some_business_hours_is_saved_and_clocks_fall_due(desk: 
     number = desk.start("rita", "incident_management", START)["data"]["record_number"]
     clocks = desk.client.get(f"/api/v1/tickets/{number}/sla", headers=desk.auth("alex")).get_json()["clocks"]
     assert clocks and all(c["due_at"] is not None for c in clocks), clocks
+
+
+def test_a_calendar_changed_under_running_clocks_is_swept_by_their_new_due_instants(desk: Desk, clock):
+    """Running clocks are read under the calendar now in force; the sweep must look at them by the
+    new instants too, not by the ones stored under the old calendar (QA: business hours replaced by
+    24x7, the record page said breached while the sweep, the breached list and the task lists
+    waited days for the instants stored before)."""
+    office = {"timezone": "UTC", "hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}}
+    assert _put(desk, office).status_code == 200  # P4: resolution 72 business hours, warned at 54
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]  # Monday 09:00
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P4", "assignment_group": "NetworkTeam"})
+    clock.advance(timedelta(hours=1))
+    assert _put(desk, {}).status_code == 200  # 24x7 from now on: warned Wednesday 15:00, due Thursday 09:00
+    services = desk.services
+    clock.advance(timedelta(days=2, hours=5, minutes=30))  # Wednesday 15:30
+    assert services.sla.sweep() == {"warnings": 1, "breaches": 0}
+    clock.advance(timedelta(hours=18))  # Thursday 09:30
+    assert services.sla.sweep() == {"warnings": 0, "breaches": 1}
+    services.session.commit()
+    resolution = services.session.scalar(select(SlaClock).join(Ticket, Ticket.id == SlaClock.ticket_id)
+                                         .where(Ticket.number == number, SlaClock.name == "resolution"))
+    assert resolution.state == "breached" and resolution.escalated
+    assert resolution.breached_at == datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)
+    assert services.sla.breached_open_records(services.users.get_by_username("aude")) == 1
+
+
+def test_deleting_a_business_hours_policy_has_the_sweep_follow_the_built_in_24x7_terms(desk: Desk, clock):
+    office = {"timezone": "UTC", "hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}}
+    saved = _put(desk, office)
+    assert saved.status_code == 200
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]  # Monday 09:00
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P4", "assignment_group": "NetworkTeam"})
+    deleted = desk.client.delete(f"/api/v1/sla/policies/{saved.get_json()['id']}", headers=desk.auth("olga"))
+    assert deleted.status_code == 204
+    clock.advance(timedelta(days=3, minutes=30))  # Thursday 09:30: the built-in 72 h (24x7) are over
+    assert desk.services.sla.sweep() == {"warnings": 0, "breaches": 1}
