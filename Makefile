@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run test test-postgres bench lint setup venv npm vendor translations db deploy demo clean
+.PHONY: run test test-postgres bench lint setup venv npm vendor translations db deploy demo backup clean
 
 setup: venv npm vendor translations
 
@@ -60,6 +60,10 @@ test: setup
 
 test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+backup: venv
+	mkdir -p backups
+	$(FLASK) db backup backups/processdesk-$$(date -u +%Y%m%dT%H%M%SZ).pdbak.gz
 
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

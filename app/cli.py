@@ -81,6 +81,46 @@ def register_cli(app: Flask) -> None:
         upgrade_database(current_app.config["DATABASE_URL"])
         click.echo("database is at the newest schema")
 
+    @db_group.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    def db_backup(path: Path) -> None:
+        """Write every row of the database to PATH (a new gzip file; app/services/backup.py)."""
+        from .services.backup import write_backup
+
+        engine = current_app.extensions["processdesk"].db_engine
+        try:
+            summary = write_backup(engine, path, now=_services().runtime.clock.now())
+        except ProcessdeskError as err:
+            _fail(err)
+        click.echo(f"backup written to {summary.path}: {summary.total} rows of {len(summary.rows)} tables, "
+                   f"schema {summary.schema}")
+
+    @db_group.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    def db_restore(path: Path) -> None:
+        """Restore a backup into this desk's database, which must be new (`flask db upgrade`) and
+        at the backup's schema; all or nothing. Then checks the restored audit chain."""
+        from .services.backup import read_backup
+
+        engine = current_app.extensions["processdesk"].db_engine
+        try:
+            summary = read_backup(engine, path)
+        except ProcessdeskError as err:
+            _fail(err)
+        click.echo(f"restored {summary.total} rows of {len(summary.rows)} tables from {summary.path}")
+        services = _services()
+        try:
+            report = services.audit.verify()
+        finally:
+            services.session.close()
+        if report.ok:
+            click.echo(f"audit chain intact: {report.checked} events")
+        else:
+            click.echo("the restored audit chain does not verify under this desk's audit key: run "
+                       "`flask audit verify` for why (a desk restored with another PROCESSDESK_AUDIT_KEY "
+                       "or SECRET_KEY needs the key it was sealed with)", err=True)
+            sys.exit(1)
+
     @app.cli.group("processes")
     def processes_group() -> None:
         """Deploy and validate BPMN/DMN/form files."""
