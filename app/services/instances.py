@@ -526,7 +526,7 @@ def _task_sla(priority: str | None, due_at: datetime | None, warning_at: datetim
     """A record's priority and stored SLA instants as a task shows them, the state as of ``now``."""
     if due_at is None:
         state = None
-    elif due_at <= now:
+    elif due_at < now:  # breached once elapsed *exceeds* the target (sla_clock), not at it
         state = "breached"
     else:
         state = "at_risk" if warning_at is not None and warning_at <= now else "on_track"

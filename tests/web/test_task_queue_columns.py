@@ -5,6 +5,7 @@ records A to E, F of another group, X without a record)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -71,6 +72,13 @@ def test_the_queue_shows_each_records_priority_and_sla_due_marked_breached_or_at
     assert '<span class="priority priority-P3">P3</span>' in cell(a, "Priority")
     assert '<span class="priority priority-P1">P1</span>' in cell(c, "Priority")
     assert cell(x, "Priority") == ' class="priority-cell"><span class="muted">none</span>'
+
+    # 13:05 on the dot: C's target is used up, not exceeded: at risk still, breached a moment later
+    # (as its clock says: a breach is elapsed time *over* the target)
+    clock.set(at(13, 5))
+    assert 'class="sla sla-at-risk"' in rows(alex_sees(web_factory))[queue["C"]]
+    clock.set(at(13, 5) + timedelta(seconds=1))
+    assert 'class="sla sla-breached"' in rows(alex_sees(web_factory))[queue["C"]]
 
     # 14:00: C and D have breached too; neither B (warned at 15:05) nor E (at 15:57) is at risk yet ...
     clock.set(at(14, 0))
