@@ -513,7 +513,7 @@ class TaskSla:
     ``priority``: the record's priority (None: no record, or none set). ``due_at``: the record's
     SLA due instant, the earliest of its running clocks' (in the past once breached; None: no
     record, or no running clock). ``state``, as of the clock's now: "breached" (``due_at``
-    reached), "at_risk" (a running clock's warning instant passed, not breached), "on_track", or
+    passed), "at_risk" (a running clock's warning instant passed, not breached), "on_track", or
     None without ``due_at``.
     """
 
