@@ -170,7 +170,9 @@ def write_backup(engine: Engine, path: Path, *, now: datetime) -> BackupSummary:
                     codecs = spec["codecs"]
                     count = 0
                     order = list(table.primary_key.columns) or list(table.columns)
-                    result = connection.execute(select(*_selected(table, codecs)).order_by(*order))
+                    # streamed (a server-side cursor on PostgreSQL): a large desk is never all in memory
+                    result = connection.execute(select(*_selected(table, codecs)).order_by(*order)
+                                                .execution_options(stream_results=True, yield_per=BATCH))
                     for row in result:
                         _write_line(out, digest, [index, [_encode(c, v) for c, v in zip(codecs, row, strict=True)]])
                         count += 1
