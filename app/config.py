@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_TTL_SECONDS": 12 * 3600,
     # Largest accepted upload (per request), in bytes; larger gets 413 before parsing.
     "MAX_UPLOAD_BYTES": 5 * 1024 * 1024,
+    # Largest file attached to a record, in bytes (10 MiB). The attachment routes alone accept a
+    # request this large (plus its multipart envelope); every other route keeps MAX_UPLOAD_BYTES.
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    # Most files one record holds.
+    "ATTACHMENT_MAX_COUNT": 50,
     # Wall-clock budget of one script / expression evaluation, in seconds.
     "SCRIPT_TIME_LIMIT": 2.0,
     # Memory growth budget of one script evaluation, in MiB.
@@ -83,7 +88,8 @@ MIN_AUDIT_KEY_LENGTH = 32
 
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
-             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
+             "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 

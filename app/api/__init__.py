@@ -186,9 +186,13 @@ class ProcessdeskApi(Api):  # type: ignore[misc]
         message = "request data is invalid" if messages else (error.description or error.name)
         if status == 413:
             # werkzeug's "The data value transmitted exceeds the capacity limit" names no limit.
-            limit = int(current_app.config["MAX_UPLOAD_BYTES"])
-            message = (f"the request is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB); "
-                       "the files of one upload count together")
+            limit = upload_limit()
+            if request.endpoint in ATTACHMENT_ENDPOINTS:
+                message = f"the file is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB)"
+                details["fields"] = {"file": [f"at most {limit} bytes"]}
+            else:
+                message = (f"the request is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB); "
+                           "the files of one upload count together")
             details["limit_bytes"] = limit
         response = jsonify({"error": code, "message": message, "details": details})
         response.status_code = status
@@ -211,6 +215,28 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 def _snake_case(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_")
+
+
+#: The routes that take a record's attachment (the API's and the record page's): a request to them
+#: may hold a file of ATTACHMENT_MAX_BYTES, larger than the MAX_UPLOAD_BYTES every other route keeps.
+ATTACHMENT_ENDPOINTS = frozenset({"tickets.AttachmentsView", "web.ticket_attach"})
+#: What a multipart request holds besides its file (boundaries, part headers, the CSRF field).
+MULTIPART_ENVELOPE = 64 * 1024
+
+
+def upload_limit() -> int:
+    """The largest upload this request may send, in bytes: ATTACHMENT_MAX_BYTES on the attachment
+    routes (``ATTACHMENT_ENDPOINTS``), MAX_UPLOAD_BYTES (all files of one request together) elsewhere."""
+    key = "ATTACHMENT_MAX_BYTES" if request.endpoint in ATTACHMENT_ENDPOINTS else "MAX_UPLOAD_BYTES"
+    return int(current_app.config[key])
+
+
+def _attachment_request_limit() -> None:
+    """Let an attachment route's request be as large as its file may be (the app's
+    MAX_CONTENT_LENGTH is MAX_UPLOAD_BYTES' limit). Runs before anything reads the body (the
+    pages' CSRF check reads the form)."""
+    if request.endpoint in ATTACHMENT_ENDPOINTS:
+        request.max_content_length = upload_limit() + MULTIPART_ENVELOPE
 
 
 def services() -> Services:
@@ -249,6 +275,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = ProcessdeskApi(app)
+    app.before_request(_attachment_request_limit)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
     @app.errorhandler(ProcessdeskError)

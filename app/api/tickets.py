@@ -1,17 +1,21 @@
-"""Ticket records: list, detail, comments, links."""
+"""Ticket records: list, detail, comments, attachments, links."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.db import COUNT_CAP
-from app.models import Ticket, TicketComment, User
+from app.models import Ticket, TicketAttachment, TicketComment, User
 from app.schemas import (
     ArticleRefIn,
     AttachedArticlesOut,
+    AttachmentListOut,
+    AttachmentOut,
     CommentIn,
     CommentListOut,
     CommentOut,
@@ -21,6 +25,7 @@ from app.schemas import (
     TicketListOut,
     TicketQuery,
 )
+from app.services.attachments import served_type
 
 from . import checked_first, current_user, page_args, services, unit_of_work
 from .serialize import task_dict
@@ -45,6 +50,35 @@ def ticket_dict(ticket: Ticket) -> dict[str, Any]:
 
 def comment_dict(comment: TicketComment) -> dict[str, Any]:
     return {"id": comment.id, "author": comment.author_name, "body": comment.body, "created_at": comment.created_at}
+
+
+def attachment_dict(attachment: TicketAttachment) -> dict[str, Any]:
+    return {"id": attachment.id, "filename": attachment.filename, "size": attachment.size,
+            "content_type": attachment.content_type, "sha256": attachment.sha256,
+            "uploaded_by": attachment.uploaded_by, "uploaded_at": attachment.uploaded_at}
+
+
+def uploaded_file() -> tuple[str | None, str | None, bytes | None]:
+    """The multipart field ``file`` of this request: ``(filename, claimed content type, bytes)``,
+    all None when the field is missing (the service says so, naming it)."""
+    upload = request.files.get("file")
+    if upload is None:
+        return None, None, None
+    return upload.filename, upload.mimetype, upload.read()
+
+
+def attachment_response(attachment: TicketAttachment) -> Response:
+    """A download of ``attachment``: always saved, never shown in the page (Content-Disposition
+    ``attachment``, its name in RFC 5987's ``filename*`` and an ASCII fallback), served as the type
+    its bytes prove (``served_type``), with nosniff (the app adds its sandbox CSP)."""
+    name = attachment.filename
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    response = Response(attachment.data, content_type=served_type(name, attachment.data))
+    response.headers["Content-Disposition"] = disposition
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def ticket_detail(ticket: Ticket, user: User) -> dict[str, Any]:
@@ -99,6 +133,45 @@ class CommentsView(MethodView):
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         user = current_user()
         return comment_dict(unit_of_work(lambda: services().records.comment(user, number, body["body"])))
+
+
+@blp.route("/<string:number>/attachments")
+class AttachmentsView(MethodView):
+    @blp.response(200, AttachmentListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        """The record's attached files, oldest first (whoever may read the record)."""
+        user = current_user()
+        return {"items": [attachment_dict(a) for a in unit_of_work(lambda: services().attachments.attachments(user, number))]}
+
+    @blp.response(201, AttachmentOut)
+    @blp.doc(security=SECURITY, requestBody={
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}})
+    def post(self, number: str) -> dict[str, Any]:
+        """Attach a file (multipart field ``file``), as who may comment on the record may: 403 for
+        an auditor, a watcher, or (but for the desk's staff) a closed record, as comments. 422
+        naming ``file`` when it is missing or empty, or the record holds ATTACHMENT_MAX_COUNT files
+        (``too_many_attachments``); 413 naming ``file`` above ATTACHMENT_MAX_BYTES (10 MiB).
+        Its name is cut to a safe base name."""
+        user = current_user()
+        filename, content_type, data = uploaded_file()
+        return attachment_dict(unit_of_work(
+            lambda: services().attachments.attach(user, number, filename, content_type, data)))
+
+
+@blp.route("/<string:number>/attachments/<int:attachment_id>")
+class AttachmentView(MethodView):
+    @blp.doc(security=SECURITY, responses={"200": {
+        "description": "The file's bytes, always as a download (Content-Disposition: attachment); "
+                       "Content-Type image/png, image/jpeg, image/gif, application/pdf or text/plain "
+                       "when its bytes are one, else application/octet-stream",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    def get(self, number: str, attachment_id: int) -> Response:
+        """Download one attached file (404 for an id of another record's file)."""
+        user = current_user()
+        return attachment_response(unit_of_work(lambda: services().attachments.attachment(user, number, attachment_id)))
 
 
 @blp.route("/<string:number>/links")

@@ -13,6 +13,7 @@ from .record import (
     RecordSequence,
     RecordWatcher,
     Ticket,
+    TicketAttachment,
     TicketComment,
     TicketLink,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "RecordSequence",
     "RecordWatcher",
     "Ticket",
+    "TicketAttachment",
     "TicketComment",
     "TicketLink",
     "AuditEvent",

@@ -1,4 +1,4 @@
-"""Ticket records (INC/CHG/PRB/REQ), their links, comments, watchers and number sequences; knowledge
+"""Ticket records (INC/CHG/PRB/REQ), their links, comments, attachments, watchers and number sequences; knowledge
 articles; notifications."""
 
 from __future__ import annotations
@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .base import Base, intpk, str64, str128, str255, timestamp
@@ -140,6 +151,29 @@ class TicketComment(Base):
     author_name: Mapped[str128]
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[timestamp]
+
+
+class TicketAttachment(Base):
+    """A file attached to a record (a screenshot, a log), stored in the database with the record:
+    one backup holds both, and whoever may read the record reads its files (``RecordService``).
+
+    ``filename`` is the sanitised base name the uploader sent; ``content_type`` what their client
+    claimed, kept for the list only: downloads choose their own type (app/api/tickets.py).
+    ``data`` is deferred: lists of attachments never read the bytes.
+    """
+
+    __tablename__ = "ticket_attachment"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str255]
+    content_type: Mapped[str128]
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    uploaded_by: Mapped[str128]
+    uploaded_at: Mapped[timestamp]
 
 
 class RecordWatcher(Base):

@@ -352,6 +352,21 @@ class CommentListOut(Schema):
     items = fields.List(fields.Nested(CommentOut))
 
 
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    size = fields.Integer(metadata={"description": "bytes"})
+    content_type = fields.String(metadata={"description": "what the uploader's client claimed; "
+                                                           "downloads are served as their bytes prove"})
+    sha256 = fields.String()
+    uploaded_by = fields.String()
+    uploaded_at = fields.DateTime()
+
+
+class AttachmentListOut(Schema):
+    items = fields.List(fields.Nested(AttachmentOut))
+
+
 class LinkIn(_Body):
     number = fields.String(required=True, validate=Length(min=1, max=32))
     link_type = fields.String(load_default="related", validate=Length(min=1, max=64))

@@ -12,6 +12,7 @@ from app.clock import Clock
 from app.engine import ProcessEngine, ProcessLibrary
 from app.models import Ticket, User
 
+from .attachments import AttachmentService
 from .audit import AuditLog, audit_key
 from .catalog import CatalogService
 from .definitions import DefinitionService
@@ -94,6 +95,12 @@ class Services:
         service.on_answer = self._record_changed
         service.on_requester_reply = self.linked_updates.requester_replied
         return service
+
+    @cached_property
+    def attachments(self) -> AttachmentService:
+        cfg = self.runtime.config
+        return AttachmentService(self.session, self.audit, self.runtime.clock, self.records,
+                                 max_bytes=int(cfg["ATTACHMENT_MAX_BYTES"]), max_count=int(cfg["ATTACHMENT_MAX_COUNT"]))
 
     @cached_property
     def knowledge(self) -> KnowledgeService:

@@ -602,7 +602,7 @@ class RecordService:
         """PermissionDenied (audited) if ``user`` sees ``ticket`` only as a watcher: watching is reading."""
         if not self.may_see(user, ticket, watched=False):
             self.audit.refuse(user, action, reason="watcher only", number=ticket.number, instance_id=ticket.instance_id)
-            doing = {"comment": "comment on", "link": "link to"}.get(action, action)
+            doing = {"comment": "comment on", "link": "link to", "attach": "attach files to"}.get(action, action)
             raise PermissionDenied(f"you watch {ticket.number}: its watchers read it but do not {doing} it")
 
     # -- internal data ------------------------------------------------------------------------------
@@ -935,16 +935,23 @@ class RecordService:
         return comment
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
-        ticket = self.get(user, number, action="comment")
-        self._refuse_read_only(user, "comment", ticket)
-        self._refuse_watching_only(user, "comment", ticket)
+        return self.add_comment(user, self.adding_to(user, number, "comment"), body)
+
+    def adding_to(self, user: User, number: str, action: str) -> Ticket:
+        """The record ``number`` for ``user`` to add to (``action``: "comment", "attach"): one rule
+        for what the record's people add to it. NotFound as ``get``; PermissionDenied (audited)
+        for a read-only auditor, someone who only watches the record, or a closed record unless
+        ``user`` is the desk's staff (``may_comment``)."""
+        ticket = self.get(user, number, action=action)
+        self._refuse_read_only(user, action, ticket)
+        self._refuse_watching_only(user, action, ticket)
         if not self.may_comment(user, ticket):
             # A closed record's process has ended: a requester's comment would reach nobody who
             # works on it (QA: it only mailed the former assignee). The desk's staff may still note.
-            self.audit.refuse(user, "comment", reason="record closed", number=ticket.number, instance_id=ticket.instance_id)
+            self.audit.refuse(user, action, reason="record closed", number=ticket.number, instance_id=ticket.instance_id)
             raise PermissionDenied(f"{ticket.number} is closed: nobody works on it any more. "
                                    f"Report a new one that mentions {ticket.number}")
-        return self.add_comment(user, ticket, body)
+        return ticket
 
     @staticmethod
     def may_comment(user: User, ticket: Ticket) -> bool:

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from app.api import upload_limit
 from app.services import policy
 from app.services.reports import may_read_reports
 
@@ -127,6 +128,7 @@ def _install_error_pages(app: Flask) -> None:
 
 
 def upload_limit_text(app: Any) -> str:
-    """The largest upload (``MAX_UPLOAD_BYTES``, all files of one request together) in MB or KB."""
-    limit = int(app.config["MAX_UPLOAD_BYTES"])
+    """The largest upload of this request (``app.api.upload_limit``: ``MAX_UPLOAD_BYTES``, all
+    files of one request together; an attachment's ``ATTACHMENT_MAX_BYTES``) in MB or KB."""
+    limit = upload_limit()
     return f"{limit / 1024 / 1024:.3g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.3g} KB"

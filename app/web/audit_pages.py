@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "timer_fired": _l("Timer fired"),
     "record_updated": _l("Record updated"),
     "comment_added": _l("Comment added"),
+    "attachment_added": _l("File attached"),
     "records_linked": _l("Records linked"),
     "knowledge_published": _l("Knowledge article published"),
     "knowledge_drafted": _l("Knowledge article drafted"),

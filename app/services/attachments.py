@@ -1,0 +1,168 @@
+"""Files attached to records: screenshots and logs the record's people add.
+
+One rule with comments (``RecordService.adding_to``): who may comment on a record may attach to
+it; a read-only auditor, someone who only watches the record, and (unless they are the desk's
+staff) anyone once the record is closed may not. Whoever may read the record (``RecordService.get``)
+lists and downloads its files; an attachment id of another record, or of a record the reader may
+not see, is not found.
+
+What the uploader's client claims about a file is not trusted: its name is cut to a safe base
+name (``clean_filename``) and its type is kept for the list only; a download is served as one of
+a few types its bytes prove (``served_type``), else as ``application/octet-stream``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, undefer
+
+from app.clock import Clock
+from app.db import serialize_writers
+from app.errors import NotFound, PayloadTooLarge, ValidationFailed
+from app.models import TicketAttachment, User
+
+from .audit import AuditLog
+from .records import RecordService
+
+#: The longest file name kept, in characters (the column holds 255); a longer one keeps its end
+#: (the extension) and loses the middle of its stem.
+MAX_FILENAME = 200
+#: The name of a file whose name is nothing once cleaned (only dots, separators or control characters).
+FALLBACK_FILENAME = "attachment"
+#: A client's content type as kept: ``type/subtype`` in RFC 6838's characters, without parameters.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+UNKNOWN_TYPE = "application/octet-stream"
+#: Extensions of files that are text when their bytes are UTF-8 (logs mostly).
+_TEXT_EXTENSIONS = frozenset({"txt", "log", "text", "csv", "out", "err"})
+#: Unicode categories dropped from names: controls, format characters (bidirectional overrides
+#: make "gpj.exe" read as "exe.jpg"), line and paragraph separators.
+_DROPPED = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def clean_filename(name: str | None) -> str:
+    """The base name of ``name`` (the part after its last ``/`` or ``\\``), without control and
+    format characters, spaces and dots at either end, at most ``MAX_FILENAME`` characters (its end
+    kept); ``FALLBACK_FILENAME`` when nothing is left."""
+    text = re.split(r"[/\\]", name or "")[-1]
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED)
+    text = unicodedata.normalize("NFC", text).strip(" .")
+    if len(text) > MAX_FILENAME:
+        stem, dot, extension = text.rpartition(".")
+        if dot and 0 < len(extension) <= 16 and stem:
+            text = stem[:MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension
+        else:
+            text = text[:MAX_FILENAME].rstrip(" .")
+    return text or FALLBACK_FILENAME
+
+
+def clean_content_type(value: str | None) -> str:
+    """The type the client claimed (``type/subtype``, lower case, parameters dropped), or
+    ``application/octet-stream`` for none or anything that is not one."""
+    media = (value or "").split(";", 1)[0].strip().lower()
+    return media if _MEDIA_TYPE.fullmatch(media) else UNKNOWN_TYPE
+
+
+def served_type(filename: str, data: bytes) -> str:
+    """The Content-Type a download is served with: PNG, JPEG, GIF or PDF when the bytes start as
+    one does, UTF-8 text for a text file's name (``.txt``, ``.log``...) whose bytes are UTF-8
+    without NUL, else ``application/octet-stream``. Never the type the uploader claimed."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if extension in _TEXT_EXTENSIONS and b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return UNKNOWN_TYPE
+        return "text/plain; charset=utf-8"
+    return UNKNOWN_TYPE
+
+
+def size_text(limit: int) -> str:
+    """A byte count as people read it: "10 MiB", "512 KiB", "100 bytes"."""
+    if limit >= 1024 * 1024:
+        return f"{limit / 1024 / 1024:.3g} MiB"
+    if limit >= 1024:
+        return f"{limit / 1024:.3g} KiB"
+    return f"{limit} bytes"
+
+
+class AttachmentService:
+    """Attach files to records, list and read them (the rules in the module's docstring)."""
+
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService, *,
+                 max_bytes: int, max_count: int) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.records = records
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    def attach(self, user: User, number: str, filename: str | None, content_type: str | None,
+               data: bytes | None) -> TicketAttachment:
+        """Attach ``data`` (None: no file was sent) to the record ``number`` as ``filename``.
+
+        Raises NotFound / PermissionDenied as ``RecordService.adding_to``; ValidationFailed naming
+        ``file`` for no file or an empty one, and for a record that holds ``max_count`` files
+        already (code ``too_many_attachments``); PayloadTooLarge naming ``file`` for one larger
+        than ``max_bytes``. Audited as ``attachment_added``; the record's ``updated_at`` moves."""
+        ticket = self.records.adding_to(user, number, "attach")
+        if data is None:
+            raise ValidationFailed("send the file in the multipart field 'file'",
+                                   details={"fields": {"file": ["is required"]}})
+        if not data:
+            raise ValidationFailed("the file is empty", details={"fields": {"file": ["is empty"]}})
+        if len(data) > self.max_bytes:
+            raise PayloadTooLarge(f"the file is larger than {self.max_bytes:,} bytes ({size_text(self.max_bytes)})",
+                                  details={"fields": {"file": [f"at most {self.max_bytes} bytes"]},
+                                           "limit_bytes": self.max_bytes})
+        # Two uploads at once would each count the files before the other's: they take turns.
+        serialize_writers(self.session, f"ticket_attachment:{ticket.id}")
+        held = self.session.scalar(select(func.count()).select_from(TicketAttachment)
+                                   .where(TicketAttachment.ticket_id == ticket.id)) or 0
+        if held >= self.max_count:
+            raise ValidationFailed(f"{ticket.number} holds {held} files, the most a record may hold",
+                                   code="too_many_attachments",
+                                   details={"fields": {"file": [f"at most {self.max_count} files per record"]},
+                                            "limit_count": self.max_count})
+        now = self.clock.now()
+        name = clean_filename(filename)
+        attachment = TicketAttachment(
+            ticket_id=ticket.id, filename=name, content_type=clean_content_type(content_type), size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user.id, uploaded_by=user.username,
+            uploaded_at=now)
+        self.session.add(attachment)
+        ticket.updated_at = now
+        self.session.flush()
+        self.audit.record("attachment_added", user, instance_id=ticket.instance_id, payload={
+            "number": ticket.number, "attachment_id": attachment.id, "filename": name, "size": attachment.size,
+            "sha256": attachment.sha256})
+        return attachment
+
+    def attachments(self, user: User, number: str) -> list[TicketAttachment]:
+        """The files of the record ``number`` (without their bytes), oldest first; NotFound as
+        ``RecordService.get``."""
+        ticket = self.records.get(user, number)
+        return list(self.session.scalars(select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id)
+                                         .order_by(TicketAttachment.id)))
+
+    def attachment(self, user: User, number: str, attachment_id: int) -> TicketAttachment:
+        """One file of the record ``number`` with its bytes. NotFound as ``RecordService.get``,
+        and for an id that is no file of this record."""
+        ticket = self.records.get(user, number, action="download")
+        found = self.session.scalar(select(TicketAttachment).options(undefer(TicketAttachment.data)).where(
+            TicketAttachment.id == attachment_id, TicketAttachment.ticket_id == ticket.id))
+        if found is None:
+            raise NotFound(f"no attachment {attachment_id} on {ticket.number}")
+        return found
