@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from app.api import upload_limit
+from app.errors import ProcessdeskError
 from app.services import policy
 from app.services.reports import may_read_reports
 
@@ -112,6 +113,15 @@ def _install_error_pages(app: Flask) -> None:
             return api_handler(err)
         if err.code == 404:
             return not_found_page()
+        if err.code == 413 and request.endpoint == "web.ticket_attach" and auth.current_user() is not None:
+            # A file far too large to read: said beside the attachment form, as one a little too large
+            # (a record the user may not see gets the plain page below: nothing about it is said).
+            from .ticket_pages import attach_too_large
+
+            try:
+                return attach_too_large(str((request.view_args or {}).get("number", "")))
+            except ProcessdeskError:
+                pass
         if err.code == 413:
             return error_page(413, _("Too large"), _(
                 "What you sent is larger than %(size)s. The files of one upload count together: send "

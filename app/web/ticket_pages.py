@@ -4,6 +4,9 @@
   requester, text, open or closed), sorted and paged (``RecordService.list_tickets``).
 - ``/tickets/<number>``: one record: its fields and details, SLA clocks, open tasks, comments
   (and a form to add one, sent once however often it is posted: app/services/submissions.py), links (and a form to add one) and the process diagram.
+- ``/tickets/<number>/attachments`` (POST, multipart field ``file``): attach a file, as who may
+  comment may (``AttachmentService``); ``/tickets/<number>/attachments/<id>`` downloads one, as the
+  API does (always as a download, typed by its bytes).
 - ``/tickets/<number>/cancel`` (POST): stop the record's process (``InstanceService.cancel``): the
   desk's staff cancel it with a reason, its requester withdraws it (reason optional) while no work
   has started (``policy.may_cancel``); either confirms with a ticked box, no script needed.
@@ -31,8 +34,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
+from app.api.tickets import attachment_response, uploaded_file
 from app.db import COUNT_CAP
-from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.instances import MAX_CANCEL_REASON
@@ -106,6 +110,15 @@ def _service_message(text: str) -> str:
     if match:
         return _("at most %(count)s characters", count=match.group(1))
     return service_text(text)
+
+
+def file_size(size: int) -> str:
+    """A file's size as the attachment list shows it: bytes, KB or MB (of 1,024)."""
+    if size < 1024:
+        return _("%(count)s bytes", count=size)
+    if size < 1024 * 1024:
+        return _("%(size)s KB", size=f"{size / 1024:.3g}")
+    return _("%(size)s MB", size=f"{size / 1024 / 1024:.3g}")
 
 
 def viewer_installed() -> bool:
@@ -246,7 +259,7 @@ def ticket_cancel(number: str) -> Any:
 
 def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
                    link: Mapping[str, Any] | None = None, stop: Mapping[str, Any] | None = None,
-                   status: int = 200) -> Any:
+                   attach: Mapping[str, Any] | None = None, status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
@@ -261,6 +274,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
+                "attachments": svc.attachments.attachments(user, number),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more
                 "watching_only": not svc.records.may_see(user, ticket, watched=False),
@@ -272,7 +286,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
     diagram = found["instance"] is not None and viewer_installed()
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
-        comment=comment or {"body": "", "errors": []}, stop=stop or {"reason": "", "errors": {}, "refusal": None},
+        comment=comment or {"body": "", "errors": []}, attach=attach or {"errors": []}, file_size=file_size,
+        attachment_limit=file_size(int(current_app.config["ATTACHMENT_MAX_BYTES"])), stop=stop or {"reason": "", "errors": {}, "refusal": None},
         max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
         may_attach_articles=is_knowledge_staff(user),
@@ -337,6 +352,52 @@ def ticket_comment(number: str) -> Any:
         return redirect(url_for("web.ticket", number=number.upper()))
     flash(_("This comment was already added.") if sent.repeated else _("Your comment was added."), "success")
     return redirect(sent.url or url_for("web.ticket", number=number.upper()))
+
+
+def _attach_error(err: ProcessdeskError, number: str) -> str:
+    """Why the service did not take the file, in the page's language."""
+    if isinstance(err, PayloadTooLarge):
+        return _("The file is larger than %(size)s.", size=file_size(int(err.details.get("limit_bytes") or 0)))
+    if err.code == "too_many_attachments":
+        return _("%(number)s holds %(count)s files, the most a record may hold.", number=number.upper(),
+                 count=err.details.get("limit_count"))
+    if (err.details.get("fields") or {}).get("file") == ["is empty"]:
+        return _("The file is empty.")
+    return _("Choose a file to attach.")
+
+
+def attach_too_large(number: str) -> Any:
+    """The record page for a file far larger than ``ATTACHMENT_MAX_BYTES`` (werkzeug refused the
+    request before it was read): the error beside the form, as for one a little too large."""
+    user = signed_in_user()
+    limit = int(current_app.config["ATTACHMENT_MAX_BYTES"])
+    error = PayloadTooLarge("too large", details={"limit_bytes": limit})
+    return _render_ticket(user, number, attach={"errors": [_attach_error(error, number)]}, status=413)
+
+
+@bp.post("/tickets/<number>/attachments")
+def ticket_attach(number: str) -> Any:
+    """Attach the file of the form's ``file`` field (a form sent without choosing one: none)."""
+    user = signed_in_user()
+    filename, content_type, data = uploaded_file()
+    if not filename and not data:
+        filename = content_type = data = None  # the browser's empty part for "no file chosen"
+    try:
+        attachment = unit_of_work(lambda: services().attachments.attach(user, number, filename, content_type, data))
+    except (ValidationFailed, PayloadTooLarge) as err:
+        return _render_ticket(user, number, attach={"errors": [_attach_error(err, number)]}, status=err.status)
+    except PermissionDenied as err:
+        flash(_("The file could not be attached: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(url_for("web.ticket", number=number.upper()))
+    flash(_("%(name)s is attached.", name=attachment.filename), "success")
+    return redirect(url_for("web.ticket", number=number.upper(), _anchor=f"attachment-{attachment.id}"))
+
+
+@bp.get("/tickets/<number>/attachments/<int:attachment_id>")
+def ticket_attachment(number: str, attachment_id: int) -> Any:
+    """One attached file, as ``GET /api/v1/tickets/<number>/attachments/<id>`` serves it."""
+    user = signed_in_user()
+    return attachment_response(unit_of_work(lambda: services().attachments.attachment(user, number, attachment_id)))
 
 
 #: A knowledge article's number (the "KB" sequence): the link form attaches the article.
