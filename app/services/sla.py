@@ -155,6 +155,7 @@ from app.models import (
     Group,
     HumanTask,
     ProcessDefinition,
+    ProcessInstance,
     Role,
     SlaClock,
     SlaEvent,
@@ -1046,6 +1047,10 @@ class SlaService:
         for ticket_id in sorted(set(due)):
             try:
                 begin_write(self.session)
+                if not self._take(ticket_id):
+                    # Another sweeper or a request is on it: the next sweep checks it again.
+                    self.session.rollback()
+                    continue
                 found = self._sweep_record(ticket_id)
                 self.session.commit()
             except OperationalError as err:
@@ -1065,6 +1070,41 @@ class SlaService:
                 counts[key] += value
         self.session.commit()
         return counts
+
+    def _take(self, ticket_id: int) -> bool:
+        """Lock one record for this sweeper's transaction, with what its escalation writes (its
+        process instance, clocks and ready tasks), and forget what the session read of them before;
+        False when another sweeper or a request holds any of them.
+
+        Several sweepers run at once (each web worker's scheduler, ``flask scheduler run``): two
+        that read the same due clock would both raise its warning or breach, notifying everyone
+        twice. The locks are taken with SKIP LOCKED and never waited for, so a sweeper never waits
+        on a request that may be waiting on it (a deadlock that could cost the request its work).
+        SQLite: ``begin_write`` already holds the database's one write lock.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        session = self.session
+        row = session.execute(select(Ticket.instance_id).where(Ticket.id == ticket_id)
+                              .with_for_update(skip_locked=True)).first()
+        if row is None:
+            return False
+        instance_id = row[0]
+        if instance_id is not None:
+            if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True)) is None:
+                return False
+            ready = (HumanTask.instance_id == instance_id, HumanTask.state == TaskStatus.READY)
+            wanted = session.scalar(select(func.count()).select_from(HumanTask).where(*ready))
+            if len(session.scalars(select(HumanTask.id).where(*ready).with_for_update(skip_locked=True)).all()) != wanted:
+                return False
+        wanted = session.scalar(select(func.count()).select_from(SlaClock).where(SlaClock.ticket_id == ticket_id))
+        locked = session.scalars(select(SlaClock.id).where(SlaClock.ticket_id == ticket_id).with_for_update(skip_locked=True))
+        if len(locked.all()) != wanted:
+            return False
+        # Another sweeper may have warned or escalated the record since this session read it.
+        session.expire_all()
+        return True
 
     def _put_off(self, ticket_id: int, until: datetime) -> None:
         """Check a record that failed its sweep again at ``until``, not at every sweep: retried at
