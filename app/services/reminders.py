@@ -42,6 +42,11 @@ class ReminderService:
             HumanTask.state == TaskStatus.READY,
             or_(and_(HumanTask.reminded_at.is_(None), HumanTask.created_at < cutoff), HumanTask.reminded_at < cutoff),
         ).order_by(HumanTask.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            # Several sweepers run at once (each web worker's scheduler, `flask scheduler run`):
+            # a task another one is reminding is its (skipped, not waited for), else both would
+            # remind everyone. SQLite: begin_write already holds the one write lock.
+            due = due.with_for_update(skip_locked=True, of=HumanTask)
         count = 0
         for task in session.scalars(due):
             task.reminded_at = self.services.runtime.clock.now()
