@@ -11,6 +11,14 @@ unit of work runs once more, holding the write lock from its start (``begin_writ
 waits its turn instead of failing: a sign-in that lands on the scheduler's sweep, or twenty at
 once, all succeed. The first attempt was rolled back whole (its audit events and inserted rows
 go with it), so running the work again is safe.
+
+The same holds on PostgreSQL for a unit of work that loses the instance's version check
+(``StaleDataError``) to another transaction that committed first: it runs again, up to
+``STALE_RETRIES`` times, on what that one committed, as SQLite would have run it after it. Work on
+another task of the instance (three CAB members voting at once) then succeeds instead of being
+refused as "changed by someone else" (a web form lost its input with that refusal); work that
+truly collides meets the state the winner left and is refused for it (a second completion of one
+task: 409 "task is completed"). Only when the retries are used up does the race answer 409.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from app.services import Services
 
 T = TypeVar("T")
 
+#: How many times a unit of work that lost an instance's version check runs again (each loser of a
+#: race of N writers on one instance wins at the latest on its N-th run).
+STALE_RETRIES = 8
+
 
 def _is_lock_error(err: OperationalError) -> bool:
     text = str(err.orig).lower() if err.orig is not None else str(err).lower()
@@ -34,10 +46,10 @@ def _is_lock_error(err: OperationalError) -> bool:
 
 
 def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
-    return _run(services, work, retry=True)
+    return _run(services, work, retry=True, stale_retries=STALE_RETRIES)
 
 
-def _run(services: Services, work: Callable[[], T], *, retry: bool) -> T:
+def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retries: int = 0) -> T:
     session = services.session
     try:
         result = work()
@@ -53,6 +65,8 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool) -> T:
         raise
     except StaleDataError:
         session.rollback()
+        if stale_retries > 0:
+            return _run(services, work, retry=retry, stale_retries=stale_retries - 1)
         raise Conflict("the instance was changed by someone else; reload and try again") from None
     except IntegrityError:
         session.rollback()
@@ -65,7 +79,7 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool) -> T:
             except OperationalError:
                 session.rollback()
                 raise Conflict("another change is being written; try again in a moment") from None
-            return _run(services, work, retry=False)
+            return _run(services, work, retry=False, stale_retries=stale_retries)
         if _is_lock_error(err):
             raise Conflict("another change is being written; try again in a moment") from None
         if err.connection_invalidated:
