@@ -520,10 +520,13 @@ _FORMAT_CHECKER: Final = _build_format_checker()
 #: threaded) worker for at most this long per value.
 PATTERN_TIMEOUT_SECONDS: Final = 0.1
 #: All the pattern matching of one validation (a list field matches each item, a form has several
-#: fields): once spent, the patterns still to match count as timed out.
+#: fields): once spent, the patterns still to match count as timed out. Only the time spent matching
+#: counts: the rest of the validation (a directory lookup for a field's choices, a thread of a
+#: loaded worker waiting its turn) took this budget before and timed out simple patterns.
 PATTERN_BUDGET_SECONDS: Final = 0.25
-_PATTERN_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("form_pattern_deadline",
-                                                                                 default=None)
+#: The budget left to the patterns of the validation running (a one-item list, spent as they match).
+_PATTERN_LEFT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("form_pattern_left",
+                                                                                   default=None)
 
 
 class _PatternTimedOut(jsonschema.ValidationError):
@@ -533,14 +536,14 @@ class _PatternTimedOut(jsonschema.ValidationError):
 @contextlib.contextmanager
 def _pattern_budget() -> Iterator[None]:
     """Limit the pattern matching of one validation to :data:`PATTERN_BUDGET_SECONDS` (the outermost wins)."""
-    if _PATTERN_DEADLINE.get() is not None:
+    if _PATTERN_LEFT.get() is not None:
         yield
         return
-    token = _PATTERN_DEADLINE.set(time.monotonic() + PATTERN_BUDGET_SECONDS)
+    token = _PATTERN_LEFT.set([PATTERN_BUDGET_SECONDS])
     try:
         yield
     finally:
-        _PATTERN_DEADLINE.reset(token)
+        _PATTERN_LEFT.reset(token)
 
 
 @lru_cache(maxsize=512)
@@ -558,18 +561,22 @@ def _pattern_search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` matches somewhere in ``text`` (JSON Schema semantics); None when the
     match ran out of time."""
     timeout = PATTERN_TIMEOUT_SECONDS
-    deadline = _PATTERN_DEADLINE.get()
-    if deadline is not None:
-        timeout = min(timeout, deadline - time.monotonic())
+    left = _PATTERN_LEFT.get()
+    if left is not None:
+        timeout = min(timeout, left[0])
         if timeout <= 0:
             return None
     compiled = _compiled_pattern(pattern)
     if not isinstance(compiled, regex.Pattern):
         return compiled.search(text) is not None
+    started = time.monotonic()
     try:
         return compiled.search(text, timeout=timeout) is not None
     except TimeoutError:
         return None
+    finally:
+        if left is not None:
+            left[0] -= time.monotonic() - started
 
 
 def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
