@@ -20,10 +20,12 @@ from app.models import TaskStatus, User
 from app.services import policy
 from app.services.forms import FORM_ERROR_KEY
 from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
+from app.services.submissions import FIELD as SUBMISSION_FIELD
+from app.services.submissions import SubmissionService
 
 from . import auth
 from .content import deployed_text, instance_translator, task_name, translate_joined
-from .errors import error_page, not_found_page
+from .errors import error_page, flash_already_sent, not_found_page
 from .forms import build_form, service_text
 from .i18n import LANGUAGES, page_language
 from .i18n import SESSION_KEY as LANGUAGE_KEY
@@ -315,22 +317,27 @@ def task(task_id: int) -> Any:
     # One value as text, several as a list: validate_submission then splits a free list's textarea
     # into lines and wraps a single ticked box of a multi-choice into a list.
     data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items() if key != auth.CSRF_FIELD}
+            for key, values in request.form.to_dict(flat=False).items() if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
 
-    def complete() -> Any:
+    def complete() -> tuple[Any, str, None]:
         svc.tasks.complete(user, task_id, data, coerce_strings=True)
-        return svc.tasks.get(user, task_id)
+        return svc.tasks.get(user, task_id), url_for("web.tasks"), None
 
     try:
-        done = unit_of_work(complete)
+        # Once per rendering of the form: sent again (a double click, back and Submit), it goes
+        # where the first went instead of being told the task it just did could not be completed.
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), complete))
     except ValidationFailed as err:
         return _render_task(user, task_id, submitted=request.form,
                             errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be completed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))
-    flash(_("Done: “%(name)s”.", name=task_name(done)), "success")
-    return redirect(url_for("web.tasks"))
+    if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
+        flash_already_sent(None)
+        return redirect(sent.url or url_for("web.tasks"))
+    flash(_("Done: “%(name)s”.", name=task_name(sent.value)), "success")
+    return redirect(sent.url)
 
 
 def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
@@ -357,7 +364,10 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     if may_work and detail["exclusion"]:
         may_work, refusal = False, detail["exclusion"]
     form = build_form(detail["form_schema"], detail["ui_schema"], detail["data"], submitted, errors)
+    # A form refused for its errors keeps its token: nothing was done, so it may be sent again.
+    token = SubmissionService.usable(submitted.get(SUBMISSION_FIELD)) if submitted is not None else None
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
+                           submission_token=token or SubmissionService.new_token(),
                            record_visible=detail["record_visible"],
                            instructions=durations_in_words(detail["instructions"], detail["data"]),
                            documentation=detail["documentation"],

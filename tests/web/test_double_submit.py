@@ -1,5 +1,6 @@
 """A create form sent twice (a double click) creates one record: the start, catalog request and
-comment forms carry a one-time token (app/services/submissions.py)."""
+comment forms carry a one-time token (app/services/submissions.py). So does a task's form: sent
+twice, the task is done once and the second send says so instead of "could not be completed"."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.models import SubmissionToken, Ticket, TicketComment
+from app.models import AuditEvent, SubmissionToken, Ticket, TicketComment
 from app.services.submissions import SubmissionService
 from tests.conftest import TEST_CONFIG
 from tests.http.desk import Desk
@@ -162,6 +163,43 @@ def test_the_create_forms_disable_their_button_once_sent_by_a_script_of_the_site
     assert served.status_code == 200 and b"data-submit-once" in served.data
 
 
+# -- a task's form ------------------------------------------------------------------------------------
+
+
+def test_a_task_form_sent_twice_completes_the_task_once_and_both_end_in_the_inbox(web, desk, services):
+    """A double click, or the browser's back button and Submit again: the second send found the
+    task done and said "The task could not be completed: task is completed", as if the work had
+    been lost."""
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    task_id = desk.task_id(number, "triage")
+    web.login("alex")
+    url = f"/tasks/{task_id}"
+    token = submission_token(text_of(web.get(url)))
+    first = web.post(url, {**TRIAGE, "submission_token": token})
+    assert first.status_code == 302 and first.headers["Location"] == "/tasks"
+    assert "Done: “Triage incident”." in text_of(web.get("/tasks"))
+    second = web.post(url, {**TRIAGE, "submission_token": token})
+    assert second.status_code == 302 and second.headers["Location"] == "/tasks"
+    page = text_of(web.get("/tasks"))
+    assert "could not be completed" not in page and "This form was already sent." in page
+    completed = services.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.event_type == "task_completed", AuditEvent.task_id == task_id))
+    assert completed == 1
+
+
+def test_a_task_form_refused_for_its_errors_keeps_its_token_for_the_corrected_send(web, desk, services):
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    task_id = desk.task_id(number, "triage")
+    web.login("alex")
+    url = f"/tasks/{task_id}"
+    token = submission_token(text_of(web.get(url)))
+    refused = web.post(url, {**TRIAGE, "priority": "P9", "submission_token": token})
+    assert refused.status_code == 422 and submission_token(text_of(refused))
+    done = web.post(url, {**TRIAGE, "submission_token": submission_token(text_of(refused))})
+    assert done.status_code == 302 and done.headers["Location"] == "/tasks"
+    assert desk.record(number)["status"] == "in_progress"
+
+
 # -- expiry -------------------------------------------------------------------------------------------
 
 
@@ -253,3 +291,15 @@ def test_simultaneous_sends_of_one_comment_add_it_once(live_app):
     assert all(status == 302 for status, _location in results), results
     assert len({location for _status, location in results}) == 1
     assert _count(live_app, select(func.count()).select_from(TicketComment).where(TicketComment.body == "On it")) == 1
+
+
+def test_simultaneous_sends_of_one_task_form_complete_it_once(live_app):
+    number = live_app.desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    task_id = live_app.desk.task_id(number, "triage")
+    live_app.desk.services.session.close()
+    token = SubmissionService.new_token()
+    results = _race(live_app, "alex", f"/tasks/{task_id}", {**TRIAGE, "submission_token": token})
+    # every send lands where the first went: none is told the task could not be completed
+    assert results == [(302, "/tasks")] * THREADS, results
+    assert _count(live_app, select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.event_type == "task_completed", AuditEvent.task_id == task_id)) == 1

@@ -1,4 +1,4 @@
-// Create forms (start, catalog request, comment) are sent once: after the first submit their
+// Create forms (start, catalog request, comment) and task forms are sent once: after the first submit their
 // buttons are disabled and a second submit event is cancelled, so a double click sends one POST.
 // The server is the real guard (a one-time token, app/services/submissions.py); this only spares
 // the second request. A page restored from the back/forward cache gets its buttons back.
