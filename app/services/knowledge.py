@@ -257,6 +257,9 @@ class KnowledgeService:
         retired one no longer holds)."""
         ticket = self.records.get(user, ticket_number, action="attach_article")
         self.require_attacher(user, ticket)
+        # Its list as it is now, and kept so until this commits: two attachments at once would
+        # both find the article missing (listed once, audited twice) or each drop the other's.
+        self.session.refresh(ticket, attribute_names=["details", "closed_at"], with_for_update=True)
         if ticket.closed_at is not None:
             # a closed record's details no longer change (QA: an attach rewrote a closed record)
             raise Conflict(f"{ticket.number} is closed: its articles no longer change", code="record_closed")

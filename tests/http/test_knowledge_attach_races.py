@@ -1,0 +1,67 @@
+"""Articles attached to one record at the same moment (two agents, or one double click): each is
+listed once, none is lost, and each attachment is audited once.
+
+Runs against a real, committed database (a SQLite file, or a fresh PostgreSQL database when
+TEST_DATABASE_URL is set), with threads released together by a barrier.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from app.clock import FrozenClock
+from app.models import AuditEvent
+from tests.conftest import TEST_CONFIG, drop_fresh_database, fresh_database_url
+from tests.http.desk import Desk
+from tests.http.test_knowledge_attach import INCIDENT, article
+
+
+@pytest.fixture()
+def live(tmp_path: Any) -> Any:
+    url = fresh_database_url(tmp_path, "attach_races")
+    application = create_app({**TEST_CONFIG, "DATABASE_URL": url}, clock=FrozenClock())
+    services = application.extensions["processdesk"].services()
+    yield application, Desk(application.test_client(), services)
+    services.session.close()
+    application.extensions["processdesk"].db_engine.dispose()
+    drop_fresh_database(url)
+
+
+def _together(application: Any, calls: list[tuple[str, dict[str, str], dict[str, Any]]]) -> list[int]:
+    barrier = threading.Barrier(len(calls))
+    codes: list[Any] = [None] * len(calls)
+
+    def post(i: int, path: str, headers: dict[str, str], body: dict[str, Any]) -> None:
+        client = application.test_client()
+        barrier.wait()
+        codes[i] = client.post(path, json=body, headers=headers).status_code
+
+    threads = [threading.Thread(target=post, args=(i, *call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return codes
+
+
+def test_simultaneous_attachments_are_all_kept_and_each_listed_and_audited_once(live: Any) -> None:
+    application, desk = live
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    first, second = article(desk), article(desk)
+    alex = desk.auth("alex")
+    desk.services.session.close()
+    path = f"/api/v1/tickets/{number}/articles"
+    codes = _together(application, [(path, alex, {"number": first}), (path, alex, {"number": first}),
+                                    (path, alex, {"number": second}), (path, alex, {"number": first})])
+    assert sorted(codes) == [200, 200, 201, 201], codes
+    assert sorted(desk.record(number)["details"]["knowledge_articles"]) == sorted([first, second])
+    attached = desk.services.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.event_type == "knowledge_attached"))
+    assert attached == 2
+    assert desk.services.audit.verify().ok
+    desk.services.session.close()
