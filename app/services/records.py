@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, or_, select, update
+from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -294,6 +294,7 @@ _NEXT_NUMBER = (update(RecordSequence).where(RecordSequence.kind == bindparam("s
                 .returning(RecordSequence.last_value, RecordSequence.prefix)
                 .execution_options(synchronize_session=False))
 _TICKET_OF_INSTANCE = select(Ticket).where(Ticket.instance_id == bindparam("instance_id"))
+_LOCK_DETAILS = select(Ticket.details).where(Ticket.id == bindparam("ticket_id")).with_for_update()
 _USER_NAMED = select(User).where(User.username == bindparam("username"))
 
 #: ``session.info`` key: ids of the records this transaction opened whose ``record.created`` event
@@ -484,7 +485,8 @@ class RecordService:
                 details[name] = json_safe(data[variable])
                 changes[f"details.{name}"] = details[name]
         if details != (ticket.details or {}):
-            ticket.details = details
+            ticket.details = self._merged_details(ticket, {key[len("details."):]: value for key, value in changes.items()
+                                                           if key.startswith("details.")}, details)
         if "status" in changes:
             self._stamp(ticket, mapping, changes, actor)
         if changes:
@@ -493,6 +495,23 @@ class RecordService:
                               payload={"number": ticket.number, "changes": changes},
                               actor_name="engine" if actor is None else None)
         return changes
+
+    def _merged_details(self, ticket: Ticket, changed: Mapping[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+        """The record's details with this step's ``changed`` entries over them as they are now.
+
+        The step read the record before it ran; the details are one column, written whole, so what
+        another transaction wrote into them meanwhile (an article an agent attached) would be
+        put back. On PostgreSQL the stored details are read again and locked until this commits
+        (a writer that read them stays behind this one); SQLite's one writer already saw them
+        (``details``, as read)."""
+        if ticket.id is None or self.session.get_bind().dialect.name != "postgresql":
+            return details
+        stored = self.session.execute(_LOCK_DETAILS, {"ticket_id": ticket.id}).scalar()
+        # What this transaction already set on them before the step's sync stays too.
+        history = inspect(ticket).attrs.details.history
+        loaded = (history.deleted or history.unchanged or [None])[0] or {}
+        own = {key: value for key, value in (ticket.details or {}).items() if key not in loaded or loaded[key] != value}
+        return {**(stored or {}), **own, **changed}
 
     def _stamp(self, ticket: Ticket, mapping: Mapping[str, Any], changes: dict[str, Any], actor: User | None) -> None:
         now = self.clock.now()

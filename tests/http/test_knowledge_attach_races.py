@@ -65,3 +65,25 @@ def test_simultaneous_attachments_are_all_kept_and_each_listed_and_audited_once(
     assert attached == 2
     assert desk.services.audit.verify().ok
     desk.services.session.close()
+
+
+def test_an_article_attached_while_a_step_updates_the_record_is_kept(live: Any) -> None:
+    """A step writes the record's details (an incident's resolution notes) from what it read
+    before: an article attached meanwhile was answered 201 and then dropped by the step's write."""
+    application, desk = live
+    kb = article(desk)
+    for _ in range(4):
+        number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+        desk.complete(number, "triage", "alex", {"category": "software", "priority": "P3", "assignment_group": "NetworkTeam"})
+        task_id = desk.task_id(number, "investigate")
+        nina, alex = desk.auth("nina"), desk.auth("alex")
+        desk.services.session.close()
+        codes = _together(application, [
+            (f"/api/v1/tasks/{task_id}/complete", nina,
+             {"data": {"outcome": "resolve", "resolution_notes": "Cleared the cached password", "cause_category": "configuration"}}),
+            (f"/api/v1/tickets/{number}/articles", alex, {"number": kb})])
+        assert codes == [200, 201], codes
+        record = desk.record(number)
+        assert record["details"]["knowledge_articles"] == [kb], record["details"]
+        assert record["details"]["resolution_notes"] == "Cleared the cached password"
+        desk.services.session.close()
