@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -123,6 +123,10 @@ class KnowledgeService:
         if source is not None:
             targets = [source, *self.records.linked_tickets(source, "incident")]
             for ticket in targets:
+                if ticket is not source and not inspect(ticket).attrs.details.history.has_changes():
+                    # Another process's record: read as it is now and kept so until this commits,
+                    # or its own step's write at the same moment is put back (or drops this one).
+                    self.session.refresh(ticket, attribute_names=["details"], with_for_update=True)
                 details = dict(ticket.details or {})
                 articles = list(details.get("knowledge_articles", []))
                 if number not in articles:

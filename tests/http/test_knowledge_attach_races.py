@@ -87,3 +87,30 @@ def test_an_article_attached_while_a_step_updates_the_record_is_kept(live: Any) 
         assert record["details"]["knowledge_articles"] == [kb], record["details"]
         assert record["details"]["resolution_notes"] == "Cleared the cached password"
         desk.services.session.close()
+
+
+def test_a_known_error_published_while_its_incident_is_resolved_keeps_both(live: Any) -> None:
+    """A problem's analysis publishes its known error onto the related incidents' details, from
+    what it read of them before: an incident resolved at the same moment lost its resolution notes
+    (or the incident's step, written second, dropped the article)."""
+    from tests.http.test_e2e_problem import PROBLEM, RCA_WORKAROUND, TRIAGE
+
+    application, desk = live
+    for round_no in range(3):
+        incident = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+        desk.complete(incident, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+        problem = desk.start("paul", "problem_management", {**PROBLEM, "related_incidents": incident})["data"]["record_number"]
+        desk.complete(problem, "triage", "paul", TRIAGE)
+        analysis, investigation = desk.task_id(problem, "analyse_root_cause"), desk.task_id(incident, "investigate")
+        nina = desk.auth("nina")
+        desk.services.session.close()
+        codes = _together(application, [
+            (f"/api/v1/tasks/{analysis}/complete", nina, {"data": RCA_WORKAROUND}),
+            (f"/api/v1/tasks/{investigation}/complete", nina,
+             {"data": {"outcome": "resolve", "resolution_notes": "Reconnected the tunnel", "cause_category": "configuration"}})])
+        assert codes == [200, 200], codes
+        details = desk.record(incident)["details"]
+        article_number = desk.record(problem)["details"]["known_error_article"]
+        assert details.get("knowledge_articles") == [article_number], (round_no, details)
+        assert details.get("resolution_notes") == "Reconnected the tunnel", (round_no, details)
+        desk.services.session.close()
