@@ -127,3 +127,37 @@ def test_a_double_click_on_the_comment_form_adds_one_comment(live, person):
     expect(page.locator("ol.comments li").filter(has_text=body)).to_have_count(1)
     assert count(live, select(func.count()).select_from(TicketComment).where(TicketComment.body == body)) == 1
     assert rita.errors == []
+
+
+def test_back_to_the_start_form_after_reporting_shows_it_empty(live, person):
+    """Back from the new record to its start form shows a new, empty form: the browser does not
+    fill it in again with what was sent (a second Submit would report the incident twice)."""
+    title = f"Back button {uuid.uuid4().hex[:6]}"
+    rita, _sent = filled_start_form(person, title)
+    page = rita.page
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile(r"/tickets/INC-\d+$"))
+    page.go_back()
+    page.wait_for_url(re.compile(r"/start/incident_management$"))
+    expect(page.get_by_label("Title")).to_have_value("")
+    expect(page.get_by_label("Description")).to_have_value("")
+    expect(page.get_by_role("group", name=re.compile("Impact")).get_by_label("Medium")).not_to_be_checked()
+    assert tickets_titled(live, title) == 1
+    assert rita.errors == []
+
+
+def test_back_to_the_record_after_commenting_shows_the_comment_box_empty(live, person):
+    number = live.start_incident(f"Printer {uuid.uuid4().hex[:6]}")
+    rita = person(1280)
+    rita.sign_in("rita")
+    rita.go(f"/tickets/{number}")
+    page = rita.page
+    body = f"Still broken {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Add a comment").fill(body)
+    page.get_by_role("button", name="Add comment").click()
+    page.wait_for_url(re.compile(rf"/tickets/{number}#comment-\d+$"))
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/tickets/{number}$"))
+    expect(page.locator("ol.comments li").filter(has_text=body)).to_have_count(1)
+    expect(page.get_by_label("Add a comment")).to_have_value("")
+    assert rita.errors == []
