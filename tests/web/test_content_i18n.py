@@ -178,3 +178,22 @@ def test_the_task_name_filter_gives_the_task_list_its_translated_names(app, desk
         assert render_template_string(template, t=task) == "分派事件 / 事件管理"
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert render_template_string(template, t=task) == "Triage incident / Incident management"
+
+
+def test_the_process_pages_and_the_audit_filter_name_processes_in_chinese(web, desk):
+    """The process list, a process's page and the audit search's process choices name each
+    process as the task and record pages do: in the page's language."""
+    chinese(web, "ada")
+    listing = shown(text_of(web.get("/processes")))
+    assert "事件管理" in listing and "服务目录请求" in listing
+    assert "Incident management" not in listing and "Catalog request" not in listing
+    page = text_of(web.get("/processes/incident_management"))
+    assert "<h1>事件管理</h1>" in page and "<title>事件管理 · processdesk</title>" in page
+    audit = text_of(web.get("/audit"))
+    assert '<option value="incident_management">事件管理</option>' in audit
+    assert "Incident management" not in shown(audit)
+
+    web.post("/language", {"lang": "en"})
+    assert "<h1>Incident management</h1>" in text_of(web.get("/processes/incident_management"))
+    assert "Incident management" in shown(text_of(web.get("/processes")))
+    assert '<option value="incident_management">Incident management</option>' in text_of(web.get("/audit"))
