@@ -29,8 +29,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "password-1234"
-#: The two widths every journey runs at: a laptop and a phone.
-VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
+#: The two widths every journey runs at: a laptop and a phone; and a small phone's, for the pages
+#: that must fit it too.
+VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844},
+             375: {"width": 375, "height": 667}}
 
 
 def _why_not_runnable() -> str | None:

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tests.browser.conftest import require_browser
+from tests.http.desk import LAPTOP
 
 require_browser()
 
@@ -83,3 +84,21 @@ def test_journey_4_an_auditor_reads_an_incident_s_history_and_exports_it(live, p
     expect(rita.page.get_by_role("main")).not_to_contain_text(number)
 
     assert aude.errors == [] and rita.errors == [], (aude.console, rita.console)
+
+
+def test_the_search_fits_a_small_phone_with_a_requests_long_field_names(live, person):
+    """On a 375 px phone the events' cards fit the window: a record update lists field names such
+    as ``details.approval_comment,`` that are longer than the space beside each label, and they
+    wrap instead of pushing the page sideways."""
+    ordered = live.desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=live.desk.auth("rita"),
+                                    json={"data": LAPTOP})
+    assert ordered.status_code == 201, ordered.get_json()
+    number = ordered.get_json()["number"]
+    aude = person(375)
+    aude.sign_in("aude")
+    aude.go(f"/audit?record={number}")
+    page = aude.page
+    update = page.locator("#audit-results").get_by_role("row").filter(has_text="Record updated")
+    expect(update).to_contain_text("details.approval_comment")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    aude.screenshot("audit-search-375")
