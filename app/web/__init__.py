@@ -132,7 +132,7 @@ def _install_error_pages(app: Flask) -> None:
             return error_page(err.code, _("Something went wrong"),
                               _("The server could not complete the request. Try again in a moment."))
         return error_page(err.code or 400, _("Request not handled"), _("The request could not be completed."),
-                          detail=err.name)
+                          detail=err.name if page_language() == "en" else None)
 
     app.register_error_handler(HTTPException, _http_error)
 

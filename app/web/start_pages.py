@@ -31,7 +31,7 @@ from . import auth
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import build_form
-from .views import bp, signed_in_user
+from .views import bp, error_detail, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
 MAX_PROCESS_ID = 128
@@ -67,7 +67,7 @@ def _refused(err: PermissionDenied | None = None) -> Any:
     if err is None or err.details.get("process_id") is None:
         return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
     return error_page(403, _("Not allowed"), _("Your roles do not allow you to start this process."),
-                      detail=err.message)
+                      detail=error_detail(err.message))
 
 
 @bp.route("/start/<process_id>", methods=["GET", "POST"])

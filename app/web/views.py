@@ -79,6 +79,18 @@ def reason_text(reason: ProcessdeskError | str) -> str:
     return _("You may not do this.")
 
 
+def error_detail(message: str | None) -> str | None:
+    """A refusal's reason under an error page's own words: translated when known; else as the
+    service wrote it on an English page, and not at all on another (the page's title and message
+    say it in its language; the English reason stays in the audit log and the API's answer)."""
+    if not message:
+        return None
+    known = REASONS.get(message)
+    if known is not None:
+        return str(known)
+    return message if page_language() == "en" else None
+
+
 def signed_in_user() -> User:
     """The user of a page behind the sign-in (the before_request hook has made sure of one)."""
     user = auth.current_user()
@@ -143,14 +155,16 @@ def _domain(err: ProcessdeskError) -> tuple[str, int]:
     if isinstance(err, NotFound):
         return not_found_page()
     if isinstance(err, PermissionDenied):
-        return error_page(403, _("Not allowed"), _("You may not do this."), detail=err.message)
+        return error_page(403, _("Not allowed"), _("You may not do this."), detail=error_detail(err.message))
     if isinstance(err, Conflict):
         return error_page(409, _("Changed in the meantime"),
-                          _("Someone else changed this first. Reload the page and try again."), detail=err.message)
+                          _("Someone else changed this first. Reload the page and try again."),
+                          detail=error_detail(err.message))
     if isinstance(err, ValidationFailed):
-        return error_page(422, _("Invalid request"), _("The request could not be used."), detail=err.message)
+        return error_page(422, _("Invalid request"), _("The request could not be used."),
+                          detail=error_detail(err.message))
     return error_page(err.status, _("Something went wrong"), _("The request could not be completed."),
-                      detail=err.message)
+                      detail=error_detail(err.message))
 
 
 def page_arg() -> int:

@@ -183,3 +183,26 @@ def test_date_times_from_the_tasks_data_are_shown_as_the_record_page_shows_them(
     assert start.startswith('<time datetime="2026-12-05T10:00:00Z">') and "2026-12-05T10" not in start.split(">", 1)[1]
     assert shown == (f"<p>Planned: {start} to {end}.</p><p>Freeze from 2026-12-24T00:00:00Z; window day {day}.</p>"
                      "<pre><code>2026-12-05T10:00:00Z</code></pre>")
+
+
+def test_a_chinese_error_page_says_nothing_in_english(web, web_factory, desk):
+    """A refusal's English reason (the API's and the audit log's) stays off a Chinese error page
+    unless the page has it in Chinese; an English page still gives it."""
+    web.login("alex")
+    web.post("/language", {"lang": "zh_CN"})
+    for path, status in (("/audit", 403), ("/admin/users", 403), ("/tickets?priority=%00", 400)):
+        response = web.get(path)
+        assert response.status_code == status
+        shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text_of(response).split("<main")[1]))
+        assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", shown), (path, shown)
+        assert "错误" in shown
+    rita = web_factory()
+    rita.login("rita")
+    rita.post("/language", {"lang": "zh_CN"})
+    refused = rita.get("/start/problem_management")
+    assert refused.status_code == 403
+    shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text_of(refused).split("<main")[1]))
+    assert "您的角色不允许启动此流程" in shown and not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", shown), shown
+
+    web.post("/language", {"lang": "en"})
+    assert "only auditors and administrators may read the audit history" in text_of(web.get("/audit"))
