@@ -29,7 +29,7 @@ from app.services.knowledge import MAX_NOTE, MAX_TEXT, MAX_TITLE, STATUSES, TEXT
 
 from .forms import service_text
 from .labels import STATUS_LABELS, label
-from .views import bp, page_arg, reason_text, signed_in_user
+from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
 
 #: Longest search text taken from the address (longer ones are cut).
 MAX_QUERY = 200
@@ -57,7 +57,7 @@ def _number(number: str) -> str:
 
 
 @bp.get("/knowledge")
-def knowledge() -> str:
+def knowledge() -> Any:
     user = signed_in_user()
     staff = is_knowledge_staff(user)
     q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
@@ -72,6 +72,9 @@ def knowledge() -> str:
         return svc.knowledge.article_dicts(rows, user), total
 
     articles, total = unit_of_work(read)
+    beyond = past_the_last_page(page, total, PER_PAGE)
+    if beyond is not None:
+        return beyond
     params = {k: v for k, v in {"q": q, "status": status}.items() if v}
     return render_template("knowledge.html", active="knowledge", q=q, status=status, staff=staff, articles=articles,
                            total=total, page=page, pages=max(1, -(-total // PER_PAGE)), params=params,

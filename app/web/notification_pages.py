@@ -27,7 +27,7 @@ from app.errors import ProcessdeskError
 from app.models import Ticket, User
 
 from . import auth
-from .views import bp, page_arg, signed_in_user
+from .views import bp, page_arg, past_the_last_page, signed_in_user
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ def notifications() -> Any:
         return {"rows": rows, "total": total, "unread": unread, "links": links}
 
     found = unit_of_work(read)
+    beyond = past_the_last_page(page, found["total"], per_page)
+    if beyond is not None:
+        return beyond
     return render_template("notifications.html", active="notifications", unread_only=unread_only, page=page,
                            pages=max(1, -(-found["total"] // per_page)),
                            params={"unread": "1"} if unread_only else {}, **found)

@@ -58,7 +58,7 @@ from .labels import (
     show,
 )
 from .labels import detail_label as detail_label  # the task page words a record's details the same way
-from .views import bp, json_answer, page_arg, reason_text, signed_in_user
+from .views import bp, json_answer, page_arg, past_the_last_page, reason_text, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
 VENDOR = Path(__file__).parent / "static" / "vendor"
@@ -147,7 +147,7 @@ def _list_filters() -> dict[str, Any]:
 
 
 @bp.get("/tickets")
-def tickets() -> str:
+def tickets() -> Any:
     user = signed_in_user()
     filters = _list_filters()
     sort = request.args.get("sort", DEFAULT_SORT)
@@ -163,6 +163,10 @@ def tickets() -> str:
                 "values": RecordValues(svc.records.value_titles(rows, fields=("priority",)))}
 
     found = unit_of_work(read)
+    if found["total"] < COUNT_CAP:  # (a capped count knows no last page)
+        beyond = past_the_last_page(page, found["total"], per_page)
+        if beyond is not None:
+            return beyond
     pages = max(1, -(-found["total"] // per_page))
     # The query string of the current filters and sort, for the pager's links.
     query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}

@@ -31,7 +31,7 @@ from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
-from .views import assign_reason, bp, page_arg, signed_in_user
+from .views import assign_reason, bp, page_arg, past_the_last_page, signed_in_user
 
 #: Longest search text taken from the address (longer ones are cut).
 MAX_QUERY = 200
@@ -145,7 +145,7 @@ def _changed_values(values: dict[str, Any], current: Mapping[str, Any]) -> dict[
 
 
 @bp.get("/admin/users")
-def users() -> str:
+def users() -> Any:
     user = signed_in_user()
     q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
     role = request.args.get("role", "")
@@ -163,6 +163,9 @@ def users() -> str:
         return {"rows": [svc.users.user_dict(u) for u in rows], "total": total, "groups": svc.users.group_names()}
 
     found = unit_of_work(read)
+    beyond = past_the_last_page(page, found["total"], per_page)
+    if beyond is not None:
+        return beyond
     query = {key: value for key, value in (("q", q), ("role", role), ("group", group), ("active", active_arg))
              if value}
     return render_template("users.html", active="users", q=q, role=role, group=group, active_filter=active_arg,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -167,6 +168,18 @@ def _domain(err: ProcessdeskError) -> tuple[str, int]:
                       detail=error_detail(err.message))
 
 
+def past_the_last_page(page: int, total: int, per_page: int) -> Response | None:
+    """A list page asked for past its last page (the list shrank under it: items read, closed or
+    claimed; an old link): a redirect to the last page, its filters kept, rather than an empty
+    page saying there is nothing. None when the page is within the list, or the list is empty."""
+    last = max(1, -(-total // per_page))
+    if total <= 0 or page <= last:
+        return None
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
+    return redirect(url_for(str(request.endpoint), **request.view_args or {}) + "?"
+                    + urlencode([("page", str(last)), *args]))
+
+
 def page_arg() -> int:
     """The ``?page=`` of a list page: 1 when absent or not a number, at most ``MAX_PAGE``."""
     try:
@@ -258,7 +271,7 @@ def home() -> str:
 
 
 @bp.get("/tasks")
-def tasks() -> str:
+def tasks() -> Any:
     user = signed_in_user()
     tab = request.args.get("tab", "mine")
     tab = tab if tab in TABS else "mine"
@@ -285,6 +298,9 @@ def tasks() -> str:
                               for d in definitions]}
 
     found = unit_of_work(inbox)
+    beyond = past_the_last_page(page, found["total"], per_page)
+    if beyond is not None:
+        return beyond
     pages = max(1, -(-found["total"] // per_page))
     from .labels import RecordValues  # labels builds on the pages that build on this module
 

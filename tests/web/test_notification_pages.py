@@ -177,3 +177,22 @@ def test_the_pages_in_chinese(web, desk, services):
     assert "电子邮件通知" in account and "同时通过电子邮件接收" in account
     web.post("/account/notifications", {"email": "off"})
     assert "您将不再通过电子邮件接收通知。" in text_of(web.get("/account"))
+
+
+def test_marking_the_last_one_on_the_last_page_read_goes_to_the_page_before(web, desk, services, monkeypatch, app):
+    """Unread, page 2 of 2, one notification: marked read, it leaves page 2 empty. The user lands
+    on the last page there is (the unread she still has), not on an empty page that says she has
+    none."""
+    monkeypatch.setitem(app.config, "PER_PAGE_DEFAULT", 2)
+    notes = [notify(services, "rita", f"Note {n}") for n in range(3)]
+    web.login("rita")
+    page_two = text_of(web.get("/notifications?unread=1&page=2"))
+    assert subjects(page_two) == ["Note 0"]
+    done = web.post(f"/notifications/{notes[0]}/read", {"next": "/notifications?unread=1&page=2"},
+                    follow_redirects=True)
+    shown = text_of(done)
+    assert subjects(shown) == ["Note 2", "Note 1"]
+    assert "You have no unread notifications." not in shown
+    assert '<a href="/notifications?unread=1" id="tab-unread" aria-current="page">' in shown
+    # past the end of every notification, the last page as well
+    assert subjects(text_of(web.get("/notifications?page=9", follow_redirects=True))) == ["Note 0"]

@@ -148,3 +148,17 @@ def test_the_new_columns_speak_chinese(web, desk, queue, clock):
     assert ">优先级</th>" in page
     assert '<span class="sla-mark">已违约</span>' in page and '<span class="sla-mark">即将违约</span>' in page
     assert 'data-label="SLA 截止时间"' in page and 'data-label="优先级"' in page
+
+
+def test_claiming_the_last_task_of_the_last_queue_page_lands_on_the_page_before(web, desk, queue, app):
+    """The only task on the queue's last page, claimed from there, leaves that page empty: the
+    agent comes back to the last page there is, not to one saying no task is waiting."""
+    app.config["PER_PAGE_DEFAULT"] = 5
+    web.login("alex")
+    last = text_of(web.get("/tasks?tab=queue&sort=priority&page=2"))
+    assert list(rows(last)) == ids(queue, "X")
+    task_id = ids(queue, "X")[0]
+    page = text_of(web.post(f"/tasks/{task_id}/claim", {"next": "/tasks?tab=queue&sort=priority&page=2"},
+                            follow_redirects=True))
+    assert "No task is waiting for you or your groups." not in page
+    assert list(rows(page)) == ids(queue, "CDAEB")

@@ -449,3 +449,19 @@ def test_a_kind_filter_narrows_the_status_choices_to_that_kind(web, desk):
     assert "in_progress" in everything and "assessment" in everything
     changes = statuses(text_of(web.get("/tickets?kind=change")))
     assert "assessment" in changes and "in_progress" not in changes
+
+
+def test_a_page_past_the_last_shows_the_last_page_with_the_filters_kept(web, desk, app):
+    """A list that shrank under a page (records closed, or a bookmarked page) does not say "no
+    record matches" beside "Records found: 2": a page past the last is the last page."""
+    first, second = open_incident(desk), open_incident(desk)
+    web.login("alex")
+    app.config["PER_PAGE_DEFAULT"] = 1
+    answer = web.get("/tickets?kind=incident&sort=number&page=7")
+    assert answer.status_code == 302
+    location = answer.headers["Location"]
+    assert "page=2" in location and "kind=incident" in location and "sort=number" in location
+    last = text_of(web.get(location))
+    assert numbers_listed(last) == [second] and "Page 2 of 2" in last and first not in numbers_listed(last)
+    # nothing to show at all: the first page says so, without a redirect
+    assert web.get("/tickets?q=nothing-matches-this&page=3").status_code == 200
