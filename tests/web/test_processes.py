@@ -33,7 +33,7 @@ def test_the_list_shows_processes_with_versions_and_running_counts(web, desk, se
     web.login("alex")
     body = text_of(web.get("/processes"))
     assert 'href="/processes/incident_management"' in body
-    row = re.search(r'href="/processes/incident_management\?version=1">v1</a></td>\s*<td>[^<]*</td>\s*<td>(\d+)</td>', body)
+    row = re.search(r'href="/processes/incident_management\?version=1">v1</a></td>\s*<td><time [^>]*>[^<]*</time></td>\s*<td>(\d+)</td>', body)
     assert row and int(row.group(1)) >= 1
 
 
@@ -335,3 +335,17 @@ def test_a_diagram_with_an_xhtml_script_runs_nothing_when_its_xml_is_opened(web,
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     api = desk.client.get("/api/v1/definitions/incident_management/bpmn?version=2", headers=desk.auth("alex"))
     assert "default-src 'none'" in api.headers.get("Content-Security-Policy", "")
+
+
+def test_the_process_pages_write_deployment_times_as_the_other_pages_do(web, desk, services):
+    """A version's deployment time reads like every other time on the pages (the record list's
+    short date and time, in the page's language), not as an ISO timestamp only these pages use."""
+    web.login("alex")
+    deployed = services.definitions.latest("incident_management").deployed_at
+    from flask_babel import format_datetime
+    with web.client.application.test_request_context():
+        expected = format_datetime(deployed, "short")
+    for path in ("/processes", "/processes/incident_management"):
+        body = text_of(web.get(path))
+        assert f'<td><time datetime="{deployed.isoformat()}">{expected}</time></td>' in body, path
+        assert deployed.strftime("%Y-%m-%d %H:%M") not in body, path
