@@ -27,3 +27,17 @@ def test_a_long_unbroken_title_wraps_in_the_heading_and_the_list(live, person):
     alex.go("/tickets")
     assert alex.page.locator("td.title", has_text=LONG[:40]).count() == 1
     assert page_width(alex.page) <= 1280
+
+
+def test_a_long_unbroken_title_wraps_in_the_notifications(live, person):
+    """The notification of a new task names the record's title in its subject: a long unbroken
+    one wraps there too, on a phone and on a laptop."""
+    number = live.start_incident(LONG)
+    for width in (390, 1280):
+        alex = person(width)
+        alex.sign_in("alex")
+        alex.go("/notifications")
+        subject = alex.page.locator("h2.notice-subject", has_text=number)
+        assert subject.count() == 1
+        assert LONG in subject.inner_text().replace("\n", "")
+        assert page_width(alex.page) <= width
