@@ -4,6 +4,8 @@ inside the record's heading and the record list instead of widening the page pas
 
 from __future__ import annotations
 
+import re
+
 from tests.browser.conftest import require_browser
 
 require_browser()
@@ -41,3 +43,37 @@ def test_a_long_unbroken_title_wraps_in_the_notifications(live, person):
         assert subject.count() == 1
         assert LONG in subject.inner_text().replace("\n", "")
         assert page_width(alex.page) <= width
+
+
+def test_a_long_unbroken_title_wraps_in_flashes_links_and_the_knowledge_list(live, person):
+    """Where else a typed title shows: the flash that says the record was created, another
+    record's list of linked records, the knowledge base's list. None widens a phone's page."""
+    alex = person(390)
+    alex.sign_in("alex")
+    page = alex.page
+    alex.go("/start/incident_management")
+    page.get_by_label("Title").fill(LONG)
+    page.get_by_label("Description").fill("Cannot open it")
+    for group in ("Impact", "Urgency"):
+        page.get_by_role("group", name=re.compile(group)).get_by_label(re.compile("^Low")).check()
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile(r"/tickets/INC-\d+$"))
+    number = page.url.rsplit("/", 1)[1]
+    assert LONG in page.locator(".flash-success").inner_text().replace("\n", "")
+    assert page_width(page) <= 390
+
+    other = live.start_incident("Printer offline")
+    alex.go(f"/tickets/{other}")
+    page.locator("#link-other").fill(number)
+    page.get_by_role("button", name="Add link").click()
+    page.wait_for_url(re.compile(rf"/tickets/{other}#links$"))
+    assert LONG in page.locator("#links").inner_text().replace("\n", "")
+    assert page_width(page) <= 390
+
+    alex.go("/knowledge/new")
+    page.get_by_label("Title").fill(LONG)
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_url(re.compile(r"/knowledge/KB-\d+$"))
+    alex.go("/knowledge?status=draft")
+    assert LONG in page.locator("#kb-articles").inner_text().replace("\n", "")
+    assert page_width(page) <= 390
