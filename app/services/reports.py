@@ -153,7 +153,18 @@ class ReportService:
         ``from`` or ``to`` for a date that does not parse, a period that ends before it starts (or
         where it starts: ``to`` is not included, so that period is empty) or
         one longer than ``MAX_PERIOD_DAYS``."""
-        first, last = _day(start, "from"), _day(end, "to")
+        # Both dates read before either is refused: two mistyped dates are named together.
+        fields: dict[str, list[str]] = {}
+        days: dict[str, date | None] = {}
+        for field, value in (("from", start), ("to", end)):
+            try:
+                days[field] = _day(value, field)
+            except ValidationFailed as err:
+                fields.update(err.details["fields"])
+        if fields:
+            raise ValidationFailed("; ".join(f"{field}: {messages[0]}" for field, messages in fields.items()),
+                                   details={"fields": fields})
+        first, last = days["from"], days["to"]
         try:
             if last is None:
                 last = (first + timedelta(days=DEFAULT_PERIOD_DAYS) if first is not None

@@ -114,6 +114,17 @@ def test_a_bad_period_comes_back_with_the_field_named(web: Any, desk: Any, query
         assert 'id="report-volume"' not in page
 
 
+def test_two_bad_dates_are_both_named_at_once(web: Any, desk: Any) -> None:
+    """Both dates mistyped: the page marks both, not the first one and then, once it is fixed, the
+    other; the API names both fields too."""
+    web.login("alex")
+    page = text_of(web.get("/reports?from=2026-02-30&to=soon"))
+    assert 'id="r-from-error"' in page and 'id="r-to-error"' in page
+    answer = desk.client.get("/api/v1/reports/summary?from=2026-02-30&to=soon", headers=desk.auth("alex"))
+    assert answer.status_code == 422
+    assert set(answer.get_json()["details"]["fields"]) == {"from", "to"}
+
+
 @pytest.mark.parametrize("name", ["rita", "cora"])
 def test_requesters_and_approvers_get_the_403_page_and_no_link(web: Any, desk: Any, name: str) -> None:
     web.login(name)
