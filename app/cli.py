@@ -55,6 +55,15 @@ def _fail(err: ProcessdeskError) -> None:
     sys.exit(1)
 
 
+def _verify_chain():  # type: ignore[no-untyped-def]
+    """The audit chain's report under the desk's key (``AuditLog.verify``)."""
+    services = _services()
+    try:
+        return services.audit.verify()
+    finally:
+        services.session.close()
+
+
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
@@ -108,11 +117,7 @@ def register_cli(app: Flask) -> None:
         except ProcessdeskError as err:
             _fail(err)
         click.echo(f"restored {summary.total} rows of {len(summary.rows)} tables from {summary.path}")
-        services = _services()
-        try:
-            report = services.audit.verify()
-        finally:
-            services.session.close()
+        report = _verify_chain()
         if report.ok:
             click.echo(f"audit chain intact: {report.checked} events")
         else:
@@ -353,11 +358,7 @@ def register_cli(app: Flask) -> None:
     @audit_group.command("verify")
     def audit_verify() -> None:
         """Walk the chain under the desk's audit key; exit 1 naming the first broken event."""
-        services = _services()
-        try:
-            report = services.audit.verify()
-        finally:
-            services.session.close()
+        report = _verify_chain()
         if report.ok:
             click.echo(f"audit chain intact: {report.checked} events, sealed with key {(report.key_id or '')[:16]}")
             return
