@@ -15,7 +15,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.api import BAD_TEXT, services, unit_of_work
-from app.db import MAX_PAGE
+from app.db import COUNT_CAP, MAX_PAGE
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, Unauthorized, ValidationFailed
 from app.models import TaskStatus, User
 from app.services import policy
@@ -171,9 +171,10 @@ def _domain(err: ProcessdeskError) -> tuple[str, int]:
 def past_the_last_page(page: int, total: int, per_page: int) -> Response | None:
     """A list page asked for past its last page (the list shrank under it: items read, closed or
     claimed; an old link): a redirect to the last page, its filters kept, rather than an empty
-    page saying there is nothing. None when the page is within the list, or the list is empty."""
+    page saying there is nothing. None when the page is within the list, or the list is empty,
+    or its count stopped at ``COUNT_CAP`` (a lower bound: the list goes on past that page)."""
     last = max(1, -(-total // per_page))
-    if total <= 0 or page <= last:
+    if total <= 0 or total >= COUNT_CAP or page <= last:
         return None
     args = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
     return redirect(url_for(str(request.endpoint), **request.view_args or {}) + "?"

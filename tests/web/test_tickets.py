@@ -465,3 +465,20 @@ def test_a_page_past_the_last_shows_the_last_page_with_the_filters_kept(web, des
     assert numbers_listed(last) == [second] and "Page 2 of 2" in last and first not in numbers_listed(last)
     # nothing to show at all: the first page says so, without a redirect
     assert web.get("/tickets?q=nothing-matches-this&page=3").status_code == 200
+
+
+def test_a_page_past_a_capped_count_is_not_sent_back(web, desk, app, monkeypatch):
+    """A list counted only up to COUNT_CAP ("1000+") goes on past the page that count reaches:
+    that page and the ones after it are served, not redirected back (a desk with 5,000 records)."""
+    from app import db as app_db
+    from app.services import records as record_service
+    from app.web import views as web_views
+
+    for module in (app_db, record_service, web_views):
+        monkeypatch.setattr(module, "COUNT_CAP", 2)
+    numbers = [open_incident(desk) for _ in range(3)]
+    web.login("alex")
+    app.config["PER_PAGE_DEFAULT"] = 1
+    answer = web.get("/tickets?kind=incident&sort=number&page=3")
+    assert answer.status_code == 200
+    assert numbers_listed(text_of(answer)) == [numbers[2]]
