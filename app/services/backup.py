@@ -353,7 +353,8 @@ def _insert(connection: Connection, table: Table, spec: dict[str, Any], rows: li
         statement = statement.values({
             column.name: cast(bindparam(f"{column.name}__json", type_=Text), column.type) if postgres
             else bindparam(f"{column.name}__json", type_=Text) for column in json_columns})
-        rows = [{(f"{k}__json" if k in {c.name for c in json_columns} else k): v for k, v in row.items()} for row in rows]
+        renamed = {column.name: f"{column.name}__json" for column in json_columns}
+        rows = [{renamed.get(key, key): value for key, value in row.items()} for row in rows]
     connection.execute(statement, rows)
 
 

@@ -216,7 +216,7 @@ class InstanceRunner:
         name = view.data.get(variable) if variable else None
         if not isinstance(name, str) or not name or assigned_user or not queue or name in excluded:
             return None
-        user = self.session.scalars(select(User).where(User.username == name)).one_or_none()
+        user = self.records.named_user(name)
         if user is None or not policy.works_tasks(user) or queue not in user.group_names:
             return None
         return user

@@ -467,7 +467,7 @@ class RecordService:
                 continue
             value = data[variable]
             if field == "assignee":
-                user = self.session.scalar(_USER_NAMED, {"username": str(value)}) if value else None
+                user = self.named_user(str(value)) if value else None
                 if (user.id if user else None) != ticket.assignee_id:
                     changes["assignee"] = user.username if user else None
                     set_reference(ticket, "assignee", user)  # written without a flush
@@ -495,6 +495,10 @@ class RecordService:
                               payload={"number": ticket.number, "changes": changes},
                               actor_name="engine" if actor is None else None)
         return changes
+
+    def named_user(self, username: str) -> User | None:
+        """The user whose name is exactly ``username`` (as a process's data names them), or None."""
+        return self.session.scalar(_USER_NAMED, {"username": username})  # type: ignore[no-any-return]
 
     def _merged_details(self, ticket: Ticket, changed: Mapping[str, Any], details: dict[str, Any]) -> dict[str, Any]:
         """The record's details with this step's ``changed`` entries over them as they are now.
@@ -943,7 +947,7 @@ class RecordService:
         if not working:
             working = self.notifications.members(ticket.assignment_group)
         self.notifications.notify(
-            [u for u in (ticket.requester, *working) if u is not None and getattr(u, "active", True)], "comment.added",
+            [ticket.requester, *working], "comment.added",
             f"New comment on {ticket.number}: {ticket.title}",
             f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}",
             ticket=ticket, exclude=user)

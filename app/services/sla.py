@@ -1094,17 +1094,20 @@ class SlaService:
             if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == instance_id)
                               .with_for_update(skip_locked=True)) is None:
                 return False
-            ready = (HumanTask.instance_id == instance_id, HumanTask.state == TaskStatus.READY)
-            wanted = session.scalar(select(func.count()).select_from(HumanTask).where(*ready))
-            if len(session.scalars(select(HumanTask.id).where(*ready).with_for_update(skip_locked=True)).all()) != wanted:
+            if not self._all_locked(HumanTask.id, HumanTask.instance_id == instance_id,
+                                    HumanTask.state == TaskStatus.READY):
                 return False
-        wanted = session.scalar(select(func.count()).select_from(SlaClock).where(SlaClock.ticket_id == ticket_id))
-        locked = session.scalars(select(SlaClock.id).where(SlaClock.ticket_id == ticket_id).with_for_update(skip_locked=True))
-        if len(locked.all()) != wanted:
+        if not self._all_locked(SlaClock.id, SlaClock.ticket_id == ticket_id):
             return False
         # Another sweeper may have warned or escalated the record since this session read it.
         session.expire_all()
         return True
+
+    def _all_locked(self, key: Any, *where: Any) -> bool:
+        """Lock the rows ``where`` selects (by their ``key`` column) without waiting: True when
+        every one of them could be locked, False when another transaction holds one."""
+        wanted = self.session.scalar(select(func.count(key)).where(*where))
+        return len(self.session.scalars(select(key).where(*where).with_for_update(skip_locked=True)).all()) == wanted
 
     def _put_off(self, ticket_id: int, until: datetime) -> None:
         """Check a record that failed its sweep again at ``until``, not at every sweep: retried at
