@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, insert, inspect, select, text, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import InstanceState, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -221,14 +237,21 @@ def loaded_with(obj: object, key: str) -> tuple[bool, Any]:
     return (True, values[key]) if key in values else (False, None)
 
 
-_WRITES: dict[tuple[type, tuple[str, ...]], Any] = {}
+_WRITES: dict[tuple[type, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
-def write_changes(session: Session, obj: object) -> bool:
+def write_changes(session: Session, obj: object, merge: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
     """Write a loaded row's changed columns now, as one plain UPDATE by primary key (checking
     and bumping its version column, if the mapper has one), and mark them unchanged in the
     session. The unit of work costs about half a millisecond per flush of a row; this is the
     fast path for the rows every step writes (an instance, its record).
+
+    ``merge``: on PostgreSQL, changed JSON object columns written as ``column || patch`` (jsonb)
+    instead of whole: the patch's keys over the object as it is stored when the row is written,
+    so keys another transaction wrote meanwhile stay (PostgreSQL evaluates the expression again
+    on the row a concurrent writer left). The session keeps this transaction's view of the
+    column. Elsewhere (SQLite's one writer already saw the stored object) the column is
+    written whole.
 
     Returns False, writing nothing, when the ORM must do it: a new or deleted row, or a change
     to a relationship or the key (which a flush turns into columns). A lost race raises the
@@ -255,18 +278,24 @@ def write_changes(session: Session, obj: object) -> bool:
     version_key = mapper.get_property_by_column(version).key if version is not None else None
     if version_key in changed:
         return False
-    cache_key = (mapper.class_, changed)
+    merged = tuple(key for key in changed if key in merge) \
+        if merge and session.get_bind().dialect.name == "postgresql" else ()
+    cache_key = (mapper.class_, changed, merged)
     statement = _WRITES.get(cache_key)
     if statement is None:
         table = cast(Table, mapper.local_table)
         key_column = mapper.primary_key[0]
         targets: dict[str, Any] = {columns[key].columns[0].name: bindparam(f"v_{key}") for key in changed}
+        for key in merged:
+            column = columns[key].columns[0]
+            targets[column.name] = func.coalesce(column, literal_column("'{}'::jsonb")).op("||")(
+                bindparam(f"v_{key}", type_=JSONB))
         statement = update(table).where(key_column == bindparam("w_ident"))
         if version is not None:
             statement = statement.where(version == bindparam("w_version"))
             targets[version.name] = bindparam("w_next_version")
         statement = _WRITES[cache_key] = statement.values(targets)
-    params = {f"v_{key}": values[key] for key in changed}
+    params = {f"v_{key}": merge[key] if key in merged else values[key] for key in changed}  # type: ignore[index]
     params["w_ident"] = ident
     if version_key is not None:
         params["w_version"] = values[version_key]

@@ -352,7 +352,9 @@ class InstanceRunner:
                 changes = self.records.sync(ticket, mapping, instance.data, actor, before)
                 if self.on_record_change is not None and (changes or first):
                     self.on_record_change(ticket, changes, actor)
-                write_changes(self.session, ticket)
+                patch = self.records.details_patch(ticket)
+                if not write_changes(self.session, ticket, {"details": patch} if patch else None) and patch:
+                    self.records.keep_stored_details(ticket, patch)  # the flush writes it whole
                 self.records.tell_resolved(ticket, lambda requester: any(
                     self._waits_on(row, instance, requester) for row in created))
         # after the record's sync, so that a message about a new task names the record as this step

@@ -485,8 +485,7 @@ class RecordService:
                 details[name] = json_safe(data[variable])
                 changes[f"details.{name}"] = details[name]
         if details != (ticket.details or {}):
-            ticket.details = self._merged_details(ticket, {key[len("details."):]: value for key, value in changes.items()
-                                                           if key.startswith("details.")}, details)
+            ticket.details = details
         if "status" in changes:
             self._stamp(ticket, mapping, changes, actor)
         if changes:
@@ -500,22 +499,25 @@ class RecordService:
         """The user whose name is exactly ``username`` (as a process's data names them), or None."""
         return self.session.scalar(_USER_NAMED, {"username": username})  # type: ignore[no-any-return]
 
-    def _merged_details(self, ticket: Ticket, changed: Mapping[str, Any], details: dict[str, Any]) -> dict[str, Any]:
-        """The record's details with this step's ``changed`` entries over them as they are now.
-
-        The step read the record before it ran; the details are one column, written whole, so what
-        another transaction wrote into them meanwhile (an article an agent attached) would be
-        put back. On PostgreSQL the stored details are read again and locked until this commits
-        (a writer that read them stays behind this one); SQLite's one writer already saw them
-        (``details``, as read)."""
-        if ticket.id is None or self.session.get_bind().dialect.name != "postgresql":
-            return details
-        stored = self.session.execute(_LOCK_DETAILS, {"ticket_id": ticket.id}).scalar()
-        # What this transaction already set on them before the step's sync stays too.
+    def details_patch(self, ticket: Ticket) -> dict[str, Any] | None:
+        """The details entries this transaction set on ``ticket`` (its steps' syncs, and what was
+        set on them before), to be written over the details as stored (``write_changes``'s
+        ``merge``): the details are one column, and the step read them before it ran, so writing
+        them whole would put back what another transaction wrote into them meanwhile (an article
+        an agent attached). None if this transaction changed none."""
         history = inspect(ticket).attrs.details.history
-        loaded = (history.deleted or history.unchanged or [None])[0] or {}
-        own = {key: value for key, value in (ticket.details or {}).items() if key not in loaded or loaded[key] != value}
-        return {**(stored or {}), **own, **changed}
+        if not history.added:
+            return None
+        loaded = (history.deleted or [None])[0] or {}
+        return {key: value for key, value in (ticket.details or {}).items() if key not in loaded or loaded[key] != value}
+
+    def keep_stored_details(self, ticket: Ticket, patch: Mapping[str, Any]) -> None:
+        """For a record the unit of work writes whole: its details as stored now (read and locked
+        until this commits) with ``patch`` over them. Only PostgreSQL has other writers to keep."""
+        if ticket.id is None or self.session.get_bind().dialect.name != "postgresql":
+            return
+        stored = self.session.execute(_LOCK_DETAILS, {"ticket_id": ticket.id}).scalar()
+        ticket.details = {**(stored or {}), **patch}
 
     def _stamp(self, ticket: Ticket, mapping: Mapping[str, Any], changes: dict[str, Any], actor: User | None) -> None:
         now = self.clock.now()
