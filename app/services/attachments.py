@@ -6,6 +6,16 @@ staff) anyone once the record is closed may not. Whoever may read the record (``
 lists and downloads its files; an attachment id of another record, or of a record the reader may
 not see, is not found.
 
+A new file is told (``attachment.added``) to the people a comment on the record tells
+(``RecordService.tell_record_people``: its requester and whoever works it), but not to who attached
+it. A record has no files (nor comments) that some of its readers may not read, so nobody is told
+of a file they cannot download.
+
+Deleting a file (``delete``) is for who attached it while the record is not closed, the agents of
+the record's group and admins (``policy.may_delete_attachment``). Its bytes go; the audit history
+keeps an ``attachment_deleted`` event with its name, size, SHA-256 and who attached it (the event's
+actor deleted it), chained like every event. A deleted file is not found afterwards.
+
 What the uploader's client claims about a file is not trusted: its name is cut to a safe base
 name (``clean_filename``) and its type is kept for the list only; a download is served as one of
 a few types its bytes prove (``served_type``), else as ``application/octet-stream``.
@@ -16,15 +26,17 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from app.clock import Clock
 from app.db import serialize_writers
-from app.errors import NotFound, PayloadTooLarge, ValidationFailed
-from app.models import TicketAttachment, User
+from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from app.models import Ticket, TicketAttachment, User
 
+from . import policy
 from .audit import AuditLog
 from .records import RecordService
 
@@ -36,6 +48,8 @@ FALLBACK_FILENAME = "attachment"
 #: A client's content type as kept: ``type/subtype`` in RFC 6838's characters, without parameters.
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 UNKNOWN_TYPE = "application/octet-stream"
+#: Why a watcher who attached a file before they only watched the record may not delete it.
+WATCHER_DELETES_NOT = "you watch this record: its watchers read it but do not delete its files"
 #: Extensions of files that are text when their bytes are UTF-8 (logs mostly).
 _TEXT_EXTENSIONS = frozenset({"txt", "log", "text", "csv", "out", "err"})
 #: Unicode categories dropped from names: controls, format characters (bidirectional overrides
@@ -148,12 +162,48 @@ class AttachmentService:
         self.audit.record("attachment_added", user, instance_id=ticket.instance_id, payload={
             "number": ticket.number, "attachment_id": attachment.id, "filename": name, "size": attachment.size,
             "sha256": attachment.sha256})
+        self.records.tell_record_people(
+            ticket, user, "attachment.added", f"{user.username} attached {name} to {ticket.number}",
+            f"{user.username} attached file {name} ({size_text(attachment.size)}) to {ticket.number} "
+            f"({ticket.title}).\n\n{self.records.notifications.link(ticket)}",
+            payload={"attachment_id": attachment.id, "filename": name, "size": attachment.size})
         return attachment
+
+    def delete(self, user: User, number: str, attachment_id: int) -> TicketAttachment:
+        """Delete the file ``attachment_id`` of the record ``number``; returns it (its bytes gone).
+
+        Raises NotFound as ``RecordService.get``, and for an id that is no file of this record
+        (another record's, or one deleted already); PermissionDenied (audited) for who may not
+        (``policy.may_delete_attachment``) or sees the record only as a watcher. Audited as
+        ``attachment_deleted``; the record's ``updated_at`` moves."""
+        ticket = self.records.get(user, number, action="delete_attachment")
+        # Two deletes of one file at once: the second waits, then finds it gone (404, not a 500).
+        serialize_writers(self.session, f"ticket_attachment:{ticket.id}")
+        found = self._of_record(ticket, attachment_id)
+        allowed, reason = policy.may_delete_attachment(user, ticket, found)
+        if allowed and not self.records.may_see(user, ticket, watched=False):
+            allowed, reason = False, WATCHER_DELETES_NOT
+        if not allowed:
+            self.audit.refuse(user, "delete_attachment", reason=reason, number=ticket.number,
+                              instance_id=ticket.instance_id, attachment_id=found.id)
+            raise PermissionDenied(reason)
+        self.session.delete(found)
+        ticket.updated_at = self.clock.now()
+        self.session.flush()
+        self.audit.record("attachment_deleted", user, instance_id=ticket.instance_id, payload={
+            "number": ticket.number, "attachment_id": found.id, "filename": found.filename, "size": found.size,
+            "sha256": found.sha256, "uploaded_by": found.uploaded_by,
+            "uploaded_at": found.uploaded_at.isoformat()})
+        return found
 
     def attachments(self, user: User, number: str) -> list[TicketAttachment]:
         """The files of the record ``number`` (without their bytes), oldest first; NotFound as
         ``RecordService.get``."""
-        ticket = self.records.get(user, number)
+        return self.of_record(self.records.get(user, number))
+
+    def of_record(self, ticket: Ticket) -> list[TicketAttachment]:
+        """The files of ``ticket``, a record the caller has read already (``RecordService.get``),
+        without their bytes, oldest first: one query."""
         return list(self.session.scalars(select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id)
                                          .order_by(TicketAttachment.id)))
 
@@ -161,7 +211,19 @@ class AttachmentService:
         """One file of the record ``number`` with its bytes. NotFound as ``RecordService.get``,
         and for an id that is no file of this record."""
         ticket = self.records.get(user, number, action="download")
-        found = self.session.scalar(select(TicketAttachment).options(undefer(TicketAttachment.data)).where(
+        return self._of_record(ticket, attachment_id, undefer(TicketAttachment.data))
+
+    def deletable(self, user: User, ticket: Ticket, attachments: list[TicketAttachment]) -> set[int]:
+        """The ids of those of ``attachments`` (files of ``ticket``) that ``user`` may delete, by
+        ``delete``'s rule (what the record page offers a delete button for)."""
+        if not attachments or not self.records.may_see(user, ticket, watched=False):
+            return set()
+        return {a.id for a in attachments if policy.may_delete_attachment(user, ticket, a)[0]}
+
+    def _of_record(self, ticket: Ticket, attachment_id: int, *options: Any) -> TicketAttachment:
+        """The file ``attachment_id`` if it is one of ``ticket``'s, else NotFound (another record's
+        id is no file of this one)."""
+        found = self.session.scalar(select(TicketAttachment).options(*options).where(
             TicketAttachment.id == attachment_id, TicketAttachment.ticket_id == ticket.id))
         if found is None:
             raise NotFound(f"no attachment {attachment_id} on {ticket.number}")

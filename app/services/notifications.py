@@ -71,7 +71,7 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: (nobody is notified): once per new record of any kind, after its process's first step, with its
 #: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
-               "record.closed", "record.cancelled", "comment.added",
+               "record.closed", "record.cancelled", "comment.added", "attachment.added",
                "task.reminder", "process.notify")
 
 

@@ -37,6 +37,11 @@ Rules (issue #2, item 6):
   who read every record (``INTERNAL_DATA_ROLES``: agents, process owners, admins, auditors) read
   them in an instance's or task's data and in its history; requesters and approvers get the data
   without them, but for the fields of the task form they are shown (``RecordService.hidden_variables``);
+- deleting an attached file (``may_delete_attachment``): an admin deletes any; an agent of the
+  record's group (its ``assignment_group``: who work the record, as ``may_reassign`` lets them hand
+  on its tasks) deletes any file of it, whatever the record's state; whoever attached the file
+  deletes it while the record is not closed (a closed record keeps what it held, as it takes no
+  more comments from them). Nobody else, and never a read-only auditor;
 - an object the caller may not see answers 404 (no existence leak), one they see but may not
   change answers 403.
 """
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from app.models import HumanTask, ProcessInstance, Role, TaskStatus, Ticket, User
+from app.models import HumanTask, ProcessInstance, Role, TaskStatus, Ticket, TicketAttachment, User
 
 STARTER_ROLES = (Role.REQUESTER, Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN)
 #: The desk's staff: who raise the processes only staff start (changes, problems) and who set the
@@ -66,6 +71,9 @@ DEFINITION_READER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDI
 INTERNAL_DATA_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
 #: Record statuses before anyone works on the record: its requester may still withdraw it.
 WITHDRAWABLE_STATUSES = frozenset({"new", "submitted", "awaiting_approval"})
+#: Why ``may_delete_attachment`` refuses (the pages translate them).
+ATTACHMENT_NOT_YOURS = "only who attached a file, the agents of the record's group and admins may delete it"
+ATTACHMENT_RECORD_CLOSED = "the record is closed: only the agents of its group and admins may delete its files"
 
 
 def is_admin(user: User) -> bool:
@@ -274,3 +282,19 @@ def cancels_as_staff(user: User) -> bool:
 
 def may_send_message(user: User, instance: ProcessInstance) -> bool:
     return is_admin(user) or user.has_role(Role.AGENT) or instance.started_by_id == user.id
+
+
+def may_delete_attachment(user: User, ticket: Ticket, attachment: TicketAttachment) -> tuple[bool, str]:
+    """May the user delete ``attachment``, a file of ``ticket``? Returns (allowed, reason when not);
+    see the module's rules."""
+    if is_admin(user):
+        return True, ""
+    if is_read_only(user):
+        return False, "auditors read records but do not change them"
+    if user.has_role(Role.AGENT) and ticket.assignment_group and ticket.assignment_group in user.group_names:
+        return True, ""
+    if attachment.uploaded_by_id != user.id:
+        return False, ATTACHMENT_NOT_YOURS
+    if ticket.closed_at is not None:
+        return False, ATTACHMENT_RECORD_CLOSED
+    return True, ""

@@ -943,21 +943,27 @@ class RecordService:
             self.audit.record("record_updated", user, instance_id=ticket.instance_id,
                               payload={"number": ticket.number, "changes": {"first_response_at": changes["first_response_at"]}})
         author = user.username if user else (author_name or "system")
-        # the requester and whoever works the record: its assignee, else its group (QA: a comment
-        # on an unassigned record reached nobody, one on a leaver's was mailed to the leaver)
-        working: list[Person] = [ticket.assignee] if ticket.assignee is not None and ticket.assignee.active else []
-        if not working:
-            working = self.notifications.members(ticket.assignment_group)
-        self.notifications.notify(
-            [ticket.requester, *working], "comment.added",
-            f"New comment on {ticket.number}: {ticket.title}",
-            f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}",
-            ticket=ticket, exclude=user)
+        self.tell_record_people(
+            ticket, user, "comment.added", f"New comment on {ticket.number}: {ticket.title}",
+            f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}")
         if answer and self.on_answer is not None:
             self.on_answer(ticket, changes, user)
         if reply and self.on_requester_reply is not None and is_requester_reply(user, ticket):
             self.on_requester_reply(ticket, comment)
         return comment
+
+    def tell_record_people(self, ticket: Ticket, actor: User | None, event_type: str, subject: str, body: str,
+                           payload: Mapping[str, Any] | None = None) -> int:
+        """Tell the people what is added to ``ticket`` concerns (a comment, a file), but ``actor``:
+        its requester and whoever works the record, its assignee, else the active members of its
+        group (QA: a comment on an unassigned record reached nobody, one on a leaver's was mailed
+        to the leaver). Each of them reads the record and all of it: a record has no comments or
+        files that its requester may not read. Returns how many were told."""
+        working: list[Person] = [ticket.assignee] if ticket.assignee is not None and ticket.assignee.active else []
+        if not working:
+            working = self.notifications.members(ticket.assignment_group)
+        return self.notifications.notify([ticket.requester, *working], event_type, subject, body,
+                                         ticket=ticket, payload=payload, exclude=actor)
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
         return self.add_comment(user, self.adding_to(user, number, "comment"), body)
