@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, request
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -52,10 +52,13 @@ def comment_dict(comment: TicketComment) -> dict[str, Any]:
     return {"id": comment.id, "author": comment.author_name, "body": comment.body, "created_at": comment.created_at}
 
 
-def attachment_dict(attachment: TicketAttachment) -> dict[str, Any]:
+def attachment_dict(attachment: TicketAttachment, number: str) -> dict[str, Any]:
+    """``attachment`` of the record ``number`` as the API lists it: its metadata and where to
+    download it, never its bytes."""
     return {"id": attachment.id, "filename": attachment.filename, "size": attachment.size,
             "content_type": attachment.content_type, "sha256": attachment.sha256,
-            "uploaded_by": attachment.uploaded_by, "uploaded_at": attachment.uploaded_at}
+            "uploaded_by": attachment.uploaded_by, "uploaded_at": attachment.uploaded_at,
+            "download_url": url_for("tickets.AttachmentView", number=number, attachment_id=attachment.id)}
 
 
 def uploaded_file() -> tuple[str | None, str | None, bytes | None]:
@@ -82,12 +85,14 @@ def attachment_response(attachment: TicketAttachment) -> Response:
 
 
 def ticket_detail(ticket: Ticket, user: User) -> dict[str, Any]:
-    """The record with its open tasks and the links ``user`` may see."""
+    """The record with its open tasks, the links ``user`` may see and its files' metadata (one
+    query, without their bytes)."""
     svc = services()
     out = ticket_dict(ticket)
     instance = svc.records.instance_for(ticket)
     out["open_tasks"] = [task_dict(t) for t in svc.instances.open_tasks(instance)] if instance else []
     out["links"] = svc.records.links(ticket, user)
+    out["attachments"] = [attachment_dict(a, ticket.number) for a in svc.attachments.of_record(ticket)]
     return out
 
 
@@ -114,7 +119,8 @@ class TicketView(MethodView):
     @blp.response(200, TicketDetailOut)
     @blp.doc(security=SECURITY)
     def get(self, number: str) -> dict[str, Any]:
-        """A record with its open tasks, instance id and links."""
+        """A record with its open tasks, instance id, links and attached files (their metadata and
+        ``download_url``, not their bytes)."""
         user = current_user()
         return ticket_detail(unit_of_work(lambda: services().records.get(user, number)), user)
 
@@ -142,7 +148,8 @@ class AttachmentsView(MethodView):
     def get(self, number: str) -> dict[str, Any]:
         """The record's attached files, oldest first (whoever may read the record)."""
         user = current_user()
-        return {"items": [attachment_dict(a) for a in unit_of_work(lambda: services().attachments.attachments(user, number))]}
+        items = unit_of_work(lambda: services().attachments.attachments(user, number))
+        return {"items": [attachment_dict(a, number.upper()) for a in items]}
 
     @blp.response(201, AttachmentOut)
     @blp.doc(security=SECURITY, requestBody={
@@ -158,7 +165,7 @@ class AttachmentsView(MethodView):
         user = current_user()
         filename, content_type, data = uploaded_file()
         return attachment_dict(unit_of_work(
-            lambda: services().attachments.attach(user, number, filename, content_type, data)))
+            lambda: services().attachments.attach(user, number, filename, content_type, data)), number.upper())
 
 
 @blp.route("/<string:number>/attachments/<int:attachment_id>")
@@ -172,6 +179,16 @@ class AttachmentView(MethodView):
         """Download one attached file (404 for an id of another record's file)."""
         user = current_user()
         return attachment_response(unit_of_work(lambda: services().attachments.attachment(user, number, attachment_id)))
+
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, number: str, attachment_id: int) -> None:
+        """Delete one attached file: who attached it while the record is not closed, the agents of
+        the record's group and admins (else 403); 404 for an id of another record's file or one
+        deleted already. Its bytes go; the audit history keeps ``attachment_deleted`` with its
+        name, size and SHA-256."""
+        user = current_user()
+        unit_of_work(lambda: services().attachments.delete(user, number, attachment_id))
 
 
 @blp.route("/<string:number>/links")

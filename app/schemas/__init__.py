@@ -328,9 +328,23 @@ class TicketLinkOut(Schema):
     created_at = fields.DateTime()
 
 
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    size = fields.Integer(metadata={"description": "bytes"})
+    content_type = fields.String(metadata={"description": "what the uploader's client claimed; "
+                                                           "downloads are served as their bytes prove"})
+    sha256 = fields.String()
+    uploaded_by = fields.String()
+    uploaded_at = fields.DateTime()
+    download_url = fields.String(metadata={"description": "where the file's bytes are downloaded (this API's path)"})
+
+
 class TicketDetailOut(TicketOut):
     open_tasks = fields.List(fields.Nested(TaskOut))
     links = fields.List(fields.Nested(TicketLinkOut))
+    attachments = fields.List(fields.Nested(AttachmentOut),
+                              metadata={"description": "the record's files, oldest first, without their bytes"})
 
 
 class TicketListOut(PageOut):
@@ -350,17 +364,6 @@ class CommentOut(Schema):
 
 class CommentListOut(Schema):
     items = fields.List(fields.Nested(CommentOut))
-
-
-class AttachmentOut(Schema):
-    id = fields.Integer()
-    filename = fields.String()
-    size = fields.Integer(metadata={"description": "bytes"})
-    content_type = fields.String(metadata={"description": "what the uploader's client claimed; "
-                                                           "downloads are served as their bytes prove"})
-    sha256 = fields.String()
-    uploaded_by = fields.String()
-    uploaded_at = fields.DateTime()
 
 
 class AttachmentListOut(Schema):
