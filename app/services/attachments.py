@@ -221,10 +221,10 @@ class AttachmentService:
         return {a.id for a in attachments if policy.may_delete_attachment(user, ticket, a)[0]}
 
     def _of_record(self, ticket: Ticket, attachment_id: int, *options: Any) -> TicketAttachment:
-        """The file ``attachment_id`` if it is one of ``ticket``'s, else NotFound (another record's
-        id is no file of this one)."""
+        """The file ``attachment_id`` if it is one of ``ticket``'s, else NotFound naming
+        ``attachment_id`` in its details (another record's id is no file of this one)."""
         found = self.session.scalar(select(TicketAttachment).options(*options).where(
             TicketAttachment.id == attachment_id, TicketAttachment.ticket_id == ticket.id))
         if found is None:
-            raise NotFound(f"no attachment {attachment_id} on {ticket.number}")
+            raise NotFound(f"no attachment {attachment_id} on {ticket.number}", details={"attachment_id": attachment_id})
         return found

@@ -6,7 +6,8 @@
   (and a form to add one, sent once however often it is posted: app/services/submissions.py), links (and a form to add one) and the process diagram.
 - ``/tickets/<number>/attachments`` (POST, multipart field ``file``): attach a file, as who may
   comment may (``AttachmentService``); ``/tickets/<number>/attachments/<id>`` downloads one, as the
-  API does (always as a download, typed by its bytes).
+  API does (always as a download, typed by its bytes); ``.../<id>/delete`` (POST) deletes one, for
+  who may (``policy.may_delete_attachment``): the page offers its button to them only.
 - ``/tickets/<number>/cancel`` (POST): stop the record's process (``InstanceService.cancel``): the
   desk's staff cancel it with a reason, its requester withdraws it (reason optional) while no work
   has started (``policy.may_cancel``); either confirms with a ticked box, no script needed.
@@ -270,6 +271,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         ticket = svc.records.get(user, number)
         instance = svc.records.instance_for(ticket)
         tasks = svc.instances.open_tasks(instance) if instance is not None else []
+        attachments = svc.attachments.of_record(ticket)
         # who stopped a cancelled record and why, for those who read its process's history
         cancellation = (_cancellation(svc.instances.history(user, instance.id, "record_updated"))
                         if ticket.status == "cancelled" and instance is not None and svc.instances.may_see(user, instance)
@@ -278,7 +280,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
-                "attachments": svc.attachments.attachments(user, number),
+                "attachments": attachments, "deletable": svc.attachments.deletable(user, ticket, attachments),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more
                 "watching_only": not svc.records.may_see(user, ticket, watched=False),
@@ -402,6 +404,27 @@ def ticket_attachment(number: str, attachment_id: int) -> Any:
     """One attached file, as ``GET /api/v1/tickets/<number>/attachments/<id>`` serves it."""
     user = signed_in_user()
     return attachment_response(unit_of_work(lambda: services().attachments.attachment(user, number, attachment_id)))
+
+
+@bp.post("/tickets/<number>/attachments/<int:attachment_id>/delete")
+def ticket_attachment_delete(number: str, attachment_id: int) -> Any:
+    """Delete one attached file (``AttachmentService.delete``); a file deleted already (the button
+    pressed twice) is said so on the record's page, a record the user may not see is not found."""
+    user = signed_in_user()
+    svc = services()
+    back = url_for("web.ticket", number=number.upper(), _anchor="attachments")
+    try:
+        deleted = unit_of_work(lambda: svc.attachments.delete(user, number, attachment_id))
+    except PermissionDenied as err:
+        flash(_("The file could not be deleted: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(back)
+    except NotFound as err:
+        if "attachment_id" not in err.details:
+            raise  # the record itself: not found, as its page
+        flash(_("This file is no longer attached."), "info")
+        return redirect(back)
+    flash(_("%(name)s was deleted.", name=deleted.filename), "success")
+    return redirect(back)
 
 
 #: A knowledge article's number (the "KB" sequence): the link form attaches the article.

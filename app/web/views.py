@@ -19,8 +19,10 @@ from app.db import COUNT_CAP, MAX_PAGE
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, Unauthorized, ValidationFailed
 from app.models import TaskStatus, User
 from app.services import policy
+from app.services.attachments import WATCHER_DELETES_NOT
 from app.services.forms import FORM_ERROR_KEY
 from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
+from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -60,6 +62,9 @@ REASONS: dict[str, Any] = {
         _l("separation of duties: an approver may not implement this change"),
     "auditors read records but do not change them": _l("auditors read records but do not change them"),
     "only staff or the requester may link this record": _l("only staff or the requester may link this record"),
+    ATTACHMENT_NOT_YOURS: _l("only who attached a file, the agents of the record's group and admins may delete it"),
+    ATTACHMENT_RECORD_CLOSED: _l("the record is closed: only the agents of its group and admins may delete its files"),
+    WATCHER_DELETES_NOT: _l("you watch this record: its watchers read it but do not delete its files"),
     "task is completed": _l("the task is already done"),
     "task is cancelled": _l("the task was cancelled by its process"),
 }
