@@ -73,6 +73,7 @@ EVENT_LABELS = {
     "record_updated": _l("Record updated"),
     "comment_added": _l("Comment added"),
     "attachment_added": _l("File attached"),
+    "attachment_deleted": _l("File deleted"),
     "records_linked": _l("Records linked"),
     "knowledge_published": _l("Knowledge article published"),
     "knowledge_drafted": _l("Knowledge article drafted"),
