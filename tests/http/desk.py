@@ -8,6 +8,8 @@ with a BPMN id as a given user, complete it (asserting the HTTP status), read th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,23 @@ class Desk:
 
     def history(self, instance_id: int) -> list[dict[str, Any]]:
         return self.client.get(f"/api/v1/instances/{instance_id}/history", headers=self.auth("aude")).get_json()["events"]
+
+
+@contextmanager
+def committed_desk(tmp_path: Path, label: str) -> Iterator[tuple[Any, Desk]]:
+    """(the app, a Desk on it) on a database of its own that requests really commit to (a SQLite
+    file, or a new PostgreSQL database when TEST_DATABASE_URL is set), for race tests whose
+    threads each send requests with their own client; the database is dropped after."""
+    from app import create_app
+    from app.clock import FrozenClock
+    from tests.conftest import TEST_CONFIG, drop_fresh_database, fresh_database_url
+
+    url = fresh_database_url(tmp_path, label)
+    application = create_app({**TEST_CONFIG, "DATABASE_URL": url}, clock=FrozenClock())
+    services = application.extensions["processdesk"].services()
+    try:
+        yield application, Desk(application.test_client(), services)
+    finally:
+        services.session.close()
+        application.extensions["processdesk"].db_engine.dispose()
+        drop_fresh_database(url)

@@ -13,23 +13,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
-from app.clock import FrozenClock
 from app.models import AuditEvent
-from tests.conftest import TEST_CONFIG, drop_fresh_database, fresh_database_url
-from tests.http.desk import Desk
+from tests.http.desk import committed_desk
 from tests.http.test_knowledge_attach import INCIDENT, article
 
 
 @pytest.fixture()
 def live(tmp_path: Any) -> Any:
-    url = fresh_database_url(tmp_path, "attach_races")
-    application = create_app({**TEST_CONFIG, "DATABASE_URL": url}, clock=FrozenClock())
-    services = application.extensions["processdesk"].services()
-    yield application, Desk(application.test_client(), services)
-    services.session.close()
-    application.extensions["processdesk"].db_engine.dispose()
-    drop_fresh_database(url)
+    with committed_desk(tmp_path, "attach_races") as pair:
+        yield pair
 
 
 def _together(application: Any, calls: list[tuple[str, dict[str, str], dict[str, Any]]]) -> list[int]:
