@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.languages import LANGUAGES
+
 DEFAULTS: dict[str, Any] = {
     # SQLAlchemy URL. Default: a SQLite file in the instance folder.
     "DATABASE_URL": None,
@@ -61,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_SENDER": "processdesk@localhost",
     "SMTP_TIMEOUT": 10.0,
+    # The language of whoever chose none (en | zh_CN): the notices they are sent (mail and
+    # in-app), and the pages when their browser asks for no language the desk speaks.
+    "DEFAULT_LANGUAGE": "en",
     # Where people open the links in notifications.
     "PUBLIC_URL": "http://127.0.0.1:5000",
     # Comma-separated host names webhooks may be sent to, or * for any (admins configure webhooks).
@@ -118,6 +123,8 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
         config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'processdesk.sqlite3'}"
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _instance_secret(instance_path)
+    if config["DEFAULT_LANGUAGE"] not in LANGUAGES:
+        raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {config['DEFAULT_LANGUAGE']!r}")
     if config["AUDIT_KEY"] and len(str(config["AUDIT_KEY"])) < MIN_AUDIT_KEY_LENGTH:
         raise ValueError(f"AUDIT_KEY must be at least {MIN_AUDIT_KEY_LENGTH} characters long")
     return config

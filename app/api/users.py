@@ -34,6 +34,7 @@ from app.schemas.users import (
     MemberIn,
     OwnPasswordIn,
     OwnPasswordOut,
+    OwnProfilePatch,
     PasswordIn,
     UserIn,
     UserListOut,
@@ -118,7 +119,8 @@ class UsersView(MethodView):
         svc = services()
         created = unit_of_work(lambda: svc.users.create_user(
             body["username"], body["password"], groups=body.get("groups") or (), roles=body.get("roles") or (),
-            display_name=body.get("display_name"), email=body.get("email"), manager=body.get("manager"), actor=user))
+            display_name=body.get("display_name"), email=body.get("email"), manager=body.get("manager"),
+            locale=body.get("locale"), actor=user))
         return UserService.user_dict(created)
 
 
@@ -130,6 +132,17 @@ class MeView(MethodView):
         """The caller's own profile: name, email, roles, groups, manager, language."""
         user = current_user()
         return unit_of_work(lambda: UserService.user_dict(user))
+
+    @blp.arguments(OwnProfilePatch)
+    @blp.response(200, UserOut)
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Choose the caller's own language (``locale``: en, zh_CN, or null for none): the pages'
+        after their next sign-in, and the notifications they are sent from now on (422 naming
+        ``locale`` for another)."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: UserService.user_dict(svc.users.set_locale(svc.session.merge(user), body["locale"])))
 
 
 @blp.route("/users/me/password")
@@ -184,8 +197,9 @@ class UserView(MethodView):
                                        "the caller (own_account)")
     @blp.doc(security=SECURITY)
     def patch(self, body: dict[str, Any], username: str) -> dict[str, Any]:
-        """Change a user's display name, email, roles, groups (whole lists), manager or active flag
-        (admin). Fields not sent stay, the user's language choice and password always. Setting
+        """Change a user's display name, email, roles, groups (whole lists), manager, language
+        (``locale``: en, zh_CN, or null for the site's default) or active flag (admin). Fields not
+        sent stay, the password always. Setting
         ``active`` to false deactivates as POST .../deactivate does, and the answer lists the tasks
         still assigned to the user by name (``assigned_tasks``)."""
         user = current_user()

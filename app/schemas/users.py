@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.languages import LANGUAGES
 from app.models import Role
 from app.schemas import Length, PageOut, PageQuery, TokenOut, _Body, _In
 from app.services.users import MAX_PASSWORD
 
 ROLES = [role.value for role in Role]
+
+
+#: The user's language: the pages' (unless they switch) and the notices' they are sent.
+LOCALE = fields.String(allow_none=True, validate=validate.OneOf(list(LANGUAGES)), metadata={
+    "description": "the user's language, for the pages and the notifications they are sent; "
+                   "null: the pages follow the browser, notifications the site's default language"})
 
 
 class UserQuery(PageQuery):
@@ -32,7 +39,8 @@ class UserOut(Schema):
     roles = fields.List(fields.String())
     groups = fields.List(fields.String())
     manager = fields.String(allow_none=True, metadata={"description": "the line manager's username"})
-    locale = fields.String(allow_none=True, metadata={"description": "the pages' language the user chose"})
+    locale = fields.String(allow_none=True, metadata={
+        "description": "the language the user chose (pages and notifications); null: none chosen"})
     created_at = fields.DateTime()
 
 
@@ -50,6 +58,7 @@ class UserPatch(_Body):
     manager = fields.String(allow_none=True, validate=Length(max=128),
                             metadata={"description": "the line manager's username; null clears it"})
     active = fields.Boolean(metadata={"description": "false deactivates (as POST .../deactivate), true reactivates"})
+    locale = LOCALE
 
 
 class UserIn(UserPatch):
@@ -108,6 +117,13 @@ class GroupIn(GroupPatch):
 
 class MemberIn(_Body):
     username = fields.String(required=True, validate=Length(min=1, max=128))
+
+
+class OwnProfilePatch(_Body):
+    """What a user changes of their own profile: their language (an admin changes the rest)."""
+
+    locale = fields.String(required=True, allow_none=True, validate=validate.OneOf(list(LANGUAGES)),
+                           metadata=LOCALE.metadata)
 
 
 class OwnPasswordIn(_Body):

@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
+from app.languages import language_problem
 from app.models import Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
 
 from . import policy
@@ -199,6 +200,7 @@ class UserService:
         display_name: str | None = None,
         email: str | None = None,
         manager: str | None = None,
+        locale: str | None = None,
         actor: User | None = None,
     ) -> User:
         """Create a user. ``actor`` None is the command line (or seed data): the groups named are
@@ -218,6 +220,8 @@ class UserService:
         self._check_roles(wanted_roles, problems)
         self._check_text(display_name, "display_name", problems)
         self._check_email(email, problems)
+        if language_problem(locale):
+            problems["locale"] = [str(language_problem(locale))]
         if problems:
             raise ValidationFailed("user data is invalid", details={"fields": problems})
         taken = self.find(username)
@@ -228,7 +232,7 @@ class UserService:
         group_rows = self._groups(wanted_groups, create=actor is None)
         manager_row = self._manager(manager, None, line=True)
         user = User(username=username, display_name=(display_name or "").strip() or username,
-                    email=(email or "").strip() or None, active=True, token_generation=0,
+                    email=(email or "").strip() or None, locale=locale, active=True, token_generation=0,
                     password_hash=generate_password_hash(password, method=self._hash_method))
         user.groups = group_rows
         user.role_rows = [UserRole(role=r) for r in sorted(wanted_roles)]
@@ -238,14 +242,15 @@ class UserService:
         self.audit.record("user_created", actor, actor_name="cli" if actor is None else None, payload={
             "username": username, "display_name": user.display_name, "email_set": user.email is not None,
             "groups": sorted(g.name for g in group_rows), "roles": sorted(wanted_roles),
-            "manager": manager_row.username if manager_row else None})
+            "manager": manager_row.username if manager_row else None, **({"locale": locale} if locale else {})})
         return user
 
     def update_user(self, actor: User | None, username: str, changes: Mapping[str, Any]) -> User:
         """Change what ``changes`` names of a user: ``display_name``, ``email`` (None or "" clears
         it), ``roles`` and ``groups`` (the whole new lists), ``manager`` (a username; None clears it),
-        ``active`` (False deactivates, True reactivates: see ``deactivate_user``). Anything else,
-        the locale and the password included, stays. Audited as ``user_updated`` with each changed
+        ``active`` (False deactivates, True reactivates: see ``deactivate_user``), ``locale`` (the
+        user's language, app/languages.py; None: the site's default). Anything else, the password
+        included, stays. Audited as ``user_updated`` with each changed
         field's value before and after (an email only as changed: the chain is append-only).
 
         Raises PermissionDenied, NotFound, ValidationFailed naming each bad field, Conflict
@@ -257,6 +262,8 @@ class UserService:
             self._check_text(changes["display_name"], "display_name", problems, required=True)
         if "email" in changes:
             self._check_email(changes["email"], problems)
+        if "locale" in changes and language_problem(changes["locale"]):
+            problems["locale"] = [str(language_problem(changes["locale"]))]
         wanted_roles = set(changes["roles"]) if changes.get("roles") is not None else None
         if wanted_roles is not None:
             self._check_roles(wanted_roles, problems)
@@ -300,6 +307,9 @@ class UserService:
             note("manager", user.manager.username if user.manager else None,
                  manager_row.username if manager_row else None)
             user.manager = manager_row
+        if "locale" in changes:
+            note("locale", user.locale, changes["locale"])
+            user.locale = changes["locale"]
         self.session.flush()
         if diff:
             self.audit.record("user_updated", actor, actor_name="cli" if actor is None else None,
@@ -721,7 +731,13 @@ class UserService:
             problems["email"] = ["is not an email address"]
 
     def set_locale(self, user: User, locale: str | None) -> User:
-        """Remember the pages' language the user chose (None: follow the browser)."""
+        """Remember the language the user chose for the pages and the notices they are sent (None:
+        the pages follow the browser, the notices the site's ``DEFAULT_LANGUAGE``).
+
+        Raises ValidationFailed naming ``locale`` for a language the desk does not speak."""
+        problem = language_problem(locale)
+        if problem:
+            raise ValidationFailed(f"locale {problem}", details={"fields": {"locale": [problem]}})
         if user.locale != locale:
             user.locale = locale
             self.audit.record("user_locale_changed", user, payload={"locale": locale})

@@ -1,7 +1,9 @@
 """The signed-in user's own account page (routes on the shared ``web`` blueprint).
 
-``/account`` shows what the desk knows of the user (name, email, roles, groups, manager, the
-pages' language), whether notifications also come by email (``/account/notifications``), and a
+``/account`` shows what the desk knows of the user (name, email, roles, groups, manager), their
+language (``/account/language``: the pages' and the notifications', or none chosen: the pages
+follow the browser and notifications come in the site's default language), whether
+notifications also come by email (``/account/notifications``), and a
 form to change their own password: the current one, the new one twice.
 ``UserService.change_own_password`` decides; every web session and API token of the user ends,
 and this browser is signed in again with a new session (a new cookie: whoever held the old one
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from app.api import services, unit_of_work
@@ -27,19 +29,22 @@ from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
 from . import auth
 from .errors import error_page
 from .i18n import LANGUAGES
+from .i18n import SESSION_KEY as LANGUAGE_KEY
 from .user_pages import FIELD_PROBLEMS, ROLE_LABELS
 from .views import bp, signed_in_user
 
 
 def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
-            headers: Mapping[str, str] | None = None) -> Any:
+            headers: Mapping[str, str] | None = None, language_errors: Mapping[str, list[str]] | None = None) -> Any:
     def read() -> tuple[dict[str, Any], bool]:
         row = services().session.merge(user)
         return UserService.user_dict(row), bool(row.email_opt_out)
 
     person, email_opt_out = unit_of_work(read)
+    default = str(current_app.config.get("DEFAULT_LANGUAGE") or "en")
     return render_template("account.html", active="account", person=person, errors=errors or {},
-                           email_opt_out=email_opt_out,
+                           email_opt_out=email_opt_out, language_errors=language_errors or {},
+                           languages=LANGUAGES, default_language=LANGUAGES.get(default, default),
                            role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""),
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
@@ -47,6 +52,25 @@ def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: i
 @bp.get("/account")
 def account() -> Any:
     return _render(signed_in_user())
+
+
+@bp.post("/account/language")
+def account_language() -> Any:
+    """Choose one's language (``UserService.set_locale``, audited), or none ("": the pages follow
+    the browser, notifications come in the site's default language). This browser shows the
+    choice at once. Another value is refused beside the field (422)."""
+    user = signed_in_user()
+    chosen = request.form.get("locale", "")
+    if chosen and chosen not in LANGUAGES:
+        return _render(user, language_errors={"locale": [_("Choose one of the languages offered.")]}, status=422)
+    svc = services()
+    unit_of_work(lambda: svc.users.set_locale(svc.session.merge(user), chosen or None))
+    if chosen:
+        session[LANGUAGE_KEY] = chosen
+    else:
+        session.pop(LANGUAGE_KEY, None)
+    flash(_("Your language was saved."), "success")
+    return redirect(url_for("web.account"))
 
 
 @bp.post("/account/notifications")

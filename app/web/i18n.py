@@ -1,7 +1,9 @@
 """Languages of the web pages: English (the source strings) and Simplified Chinese.
 
-The locale is the one the user picked with the language switch (kept in their session), else the
-best match of the browser's Accept-Language, else English. Catalogs live in ``translations/``
+The locale is the one the user picked with the language switch (kept in their session; a signed-in
+user's choice is also theirs, ``User.locale``, and follows them to their next sign-in), else the
+best match of the browser's Accept-Language, else the site's ``DEFAULT_LANGUAGE`` (English unless
+configured). The languages themselves are app/languages.py's. Catalogs live in ``translations/``
 beside this module as ``.po`` files. Simplified Chinese is ``zh_CN`` in the session and the
 switch, but its catalog folder is ``zh_Hans_CN``: Babel resolves ``zh_CN`` to that full CLDR name
 (script included) and Flask-Babel looks the catalog up by it; the ``.mo`` files Flask-Babel reads are build products
@@ -19,13 +21,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
+
+from app.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
-#: Locale code -> the language's own name, as the switch shows it.
-LANGUAGES: dict[str, str] = {"en": "English", "zh_CN": "简体中文"}
+__all__ = ["HTML_LANG", "LANGUAGES", "SESSION_KEY", "TRANSLATIONS_DIR", "compile_catalogs", "init_i18n",
+           "page_language", "select_locale"]
 
 #: What the html element's lang attribute says for each locale (BCP 47).
 HTML_LANG: dict[str, str] = {"en": "en", "zh_CN": "zh-CN"}
@@ -44,7 +48,10 @@ def select_locale() -> str:
     best = request.accept_languages.best_match(["en", *_CHINESE_TAGS])
     if best in _CHINESE_TAGS:
         return "zh_CN"
-    return "en"
+    if best is not None:
+        return "en"
+    default = current_app.config.get("DEFAULT_LANGUAGE")
+    return str(default) if default in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def page_language() -> str:

@@ -1,0 +1,113 @@
+"""The languages the desk speaks, and texts written to people in their own language.
+
+The web pages pick their language per request (app/web/i18n.py). What the desk writes to people
+outside a request (notification mails and in-app notices, written while a step runs or a sweep
+sends reminders) is in each reader's language instead: the one they chose (``User.locale``: the
+header's language switch or their account page, or an admin through the users API), else the
+site's ``DEFAULT_LANGUAGE``. One notice about one event to an English and a Chinese reader is
+written twice, once in each.
+
+So those texts are not formatted where they are written but described: a :class:`Text` is an
+English message with ``%(name)s`` placeholders and the values to put in them, rendered per reader
+by :func:`render`. A value may itself be a :class:`Text` (a word such as "breached") or a
+:class:`Content` (a process's own words, such as a task's name, translated by the process's
+deployed translation file as the pages translate it: app/services/content_texts.py). The
+messages' translations are ``translations/<locale>/LC_MESSAGES/notices.po`` beside the pages'
+(app/web/translations), read here from the ``.po`` itself, so that nothing needs compiling
+before a sweep can write Chinese. To add a message: write ``Text("...")`` and add its entry to
+each ``notices.po`` (tests/services/test_notice_languages.py checks every one has one).
+
+Nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Language code -> the language's own name, as the pages offer it. English is the source.
+LANGUAGES: dict[str, str] = {"en": "English", "zh_CN": "简体中文"}
+#: The language of people who chose none, unless the site's ``DEFAULT_LANGUAGE`` says otherwise.
+DEFAULT_LANGUAGE = "en"
+
+CATALOG_DIR = Path(__file__).parent / "web" / "translations"
+NOTICES_DOMAIN = "notices"
+#: Catalog folder of each language: Babel resolves zh_CN to its full CLDR name (app/web/i18n.py).
+_CATALOG_FOLDERS = {"zh_CN": "zh_Hans_CN"}
+
+#: ``(scope, source text, language) -> the text in that language``: a process's own words.
+ContentLookup = Callable[[str, str, str], str]
+
+
+def language_problem(value: Any) -> str | None:
+    """Why ``value`` is no language a user may choose (None: it is one, or None for no choice)."""
+    if value is None or (isinstance(value, str) and value in LANGUAGES):
+        return None
+    return f"must be one of {', '.join(LANGUAGES)} (or null: the site's default)"
+
+
+def reader_language(chosen: str | None, default: str | None) -> str:
+    """The language to write to someone in: the one they chose, else the site's default."""
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return str(default) if default in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True, init=False)
+class Text:
+    """An English message (``%(name)s`` placeholders) and its values, rendered per reader."""
+
+    message: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, message: str, **values: Any) -> None:
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "values", values)
+
+
+@dataclass(frozen=True)
+class Content:
+    """A text of ``scope``'s content (a process id, or ``catalog``): shown translated where the
+    scope's deployed translation into the reader's language has it, else as it is."""
+
+    scope: str
+    text: str
+
+
+def render(value: Any, language: str, content: ContentLookup | None = None) -> str:
+    """``value`` (a str, :class:`Text` or :class:`Content`) written in ``language``. A message
+    without a translation, or whose translation does not format with its values, is English."""
+    if isinstance(value, Content):
+        return content(value.scope, value.text, language) if content is not None and language != "en" else value.text
+    if not isinstance(value, Text):
+        return "" if value is None else str(value)
+    values = {name: render(v, language, content) if isinstance(v, Text | Content) else v
+              for name, v in value.values.items()}
+    translated = _catalog(language).get(value.message)
+    if translated:
+        try:
+            return translated % values if values else translated
+        except (KeyError, TypeError, ValueError):
+            pass  # a translation with a broken placeholder: the English is better than nothing
+    return value.message % values if values else value.message
+
+
+def catalog_path(language: str) -> Path:
+    folder = _CATALOG_FOLDERS.get(language, language)
+    return CATALOG_DIR / folder / "LC_MESSAGES" / f"{NOTICES_DOMAIN}.po"
+
+
+@functools.cache
+def _catalog(language: str) -> Mapping[str, str]:
+    """The translated messages of ``language`` (empty for English, or without a catalog)."""
+    from babel.messages.pofile import read_po
+
+    path = catalog_path(language)
+    if language == "en" or not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=_CATALOG_FOLDERS.get(language, language), abort_invalid=True)
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
