@@ -27,6 +27,7 @@ from app.engine import (
     WorkflowRun,
 )
 from app.errors import Conflict
+from app.languages import Content, Text
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, TaskStatus, Ticket, User
 
 from . import policy
@@ -245,8 +246,12 @@ class InstanceRunner:
         approval = is_approval(view)
         label = f"{ticket.number}: {ticket.title}" if ticket else f"{instance.process_id} #{instance.id}"
         event = "approval.needed" if approval else "task.assigned"
-        subject = f"{'Approval needed' if approval else 'New task'}: {view.name} ({label})"
-        body = f"{view.name} for {label} is waiting for you: {self.notifications.link(task_id=task.id)}"
+        # the task's name as the task list shows it to each reader (its process's translation)
+        said = {"task": Content(task.process_id, view.name), "label": label}
+        subject = (Text("Approval needed: %(task)s (%(label)s)", **said) if approval
+                   else Text("New task: %(task)s (%(label)s)", **said))
+        body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=self.notifications.link(task_id=task.id),
+                    **said)
         self.notifications.notify(recipients, event, subject, body, ticket=ticket,
                                   payload={"task_id": task.id, "task": view.bpmn_id},
                                   exclude=None if actor is not None and task.assigned_user == actor.username else actor)

@@ -42,10 +42,12 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.languages import ContentLookup, Text, reader_language, render
 from app.models import DeliveryAttempt, Group, HumanTask, Notification, OutboxMessage, Role, Ticket, User, Webhook
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .content_texts import TRANSLATIONS
 from .delivery import (
     NOT_ATTEMPTED_DELAY,
     SMTP_TIMEOUTS_PER_EMAIL,
@@ -108,13 +110,14 @@ class Recipient(NamedTuple):
     username: str
     email: str | None
     email_opt_out: bool
+    locale: str | None  # the language they chose (None: the site's default)
 
 
 #: Anyone ``notify`` can reach: a user row at hand, or a recipient read for the purpose.
 Person = User | Recipient
 
 # Statements of every step, built once (a reused statement keeps its cache key).
-_RECIPIENT_COLUMNS = (User.id, User.username, User.email, User.email_opt_out)
+_RECIPIENT_COLUMNS = (User.id, User.username, User.email, User.email_opt_out, User.locale)
 _GROUP_MEMBERS = (select(*_RECIPIENT_COLUMNS).join(User.groups)
                   .where(Group.name == bindparam("group"), User.active.is_(True)).order_by(User.id))
 _ACTIVE_USER = select(*_RECIPIENT_COLUMNS).where(User.username == bindparam("username"), User.active.is_(True))
@@ -172,32 +175,61 @@ class NotificationService:
             return f"{base}/tickets/{ticket.number}"
         return base
 
-    def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str, body: str, *,
+    def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str | Text, body: str | Text, *,
                ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
                exclude: User | None = None) -> int:
         """In-app and email notifications for each active recipient (once each), plus webhook events.
 
+        ``subject`` and ``body`` are written in each recipient's language (app/languages.py: a
+        :class:`~app.languages.Text` is rendered per language, a plain str is the same for all):
+        the one they chose, else the site's ``DEFAULT_LANGUAGE``. Webhook events carry the English
+        subject, which integrations may rely on.
+
         The rows go out as one multi-row INSERT per table on the session's connection (no ORM
         objects: nothing reads them back in the step), in the step's transaction."""
         now = self.clock.now()
-        # A subject is one line: a record title sent with a line break (an API client's, say) would
-        # otherwise have the mailer refuse every message about the record (no header injection:
-        # just no mail).
-        subject = " ".join(_LINE_BREAKS.sub(" ", subject).split())
         # A leaver (a deactivated user row) hears nothing more, whichever step names them: group
         # members and named users read for the purpose (``Recipient``) are active already.
         unique = {u.id: u for u in recipients if u is not None and (exclude is None or u.id != exclude.id)
                   and (not isinstance(u, User) or u.active)}
         ticket_id = ticket.id if ticket else None
-        inbox = [{"user_id": user.id, "subject": subject[:255], "body": body, "created_at": now, "ticket_id": ticket_id}
-                 for user in unique.values()]
-        mail = [self._outbox_row(event_type, "email", user.email, subject, body, {"user": user.username}, now)
-                for user in unique.values() if user.email and not user.email_opt_out]
+        written: dict[str, tuple[str, str]] = {}
+        lookup = self._content_lookup()
+
+        def words(language: str) -> tuple[str, str]:
+            if language not in written:
+                # A subject is one line: a record title sent with a line break (an API client's, say)
+                # would otherwise have the mailer refuse every message about the record (no header
+                # injection: just no mail).
+                line = " ".join(_LINE_BREAKS.sub(" ", render(subject, language, lookup)).split())
+                written[language] = (line, render(body, language, lookup))
+            return written[language]
+
+        default = self.config.get("DEFAULT_LANGUAGE")
+        inbox, mail = [], []
+        for user in unique.values():
+            title, text = words(reader_language(user.locale, default))
+            inbox.append({"user_id": user.id, "subject": title[:255], "body": text, "created_at": now,
+                          "ticket_id": ticket_id})
+            if user.email and not user.email_opt_out:
+                mail.append(self._outbox_row(event_type, "email", user.email, title, text, {"user": user.username}, now))
         self._insert(Notification, inbox)
         self._insert(OutboxMessage, mail)
-        self.publish(event_type, {"subject": subject, "record": ticket.number if ticket else None,
+        self.publish(event_type, {"subject": words("en")[0], "record": ticket.number if ticket else None,
                                   "recipients": sorted(u.username for u in unique.values()), **(payload or {})})
         return len(unique)
+
+    def _content_lookup(self) -> ContentLookup:
+        """A process's own words in a language, as its deployed translation file has them (each
+        file read once per notice)."""
+        read: dict[tuple[str, str], Mapping[str, str]] = {}
+
+        def lookup(scope: str, text: str, language: str) -> str:
+            if (scope, language) not in read:
+                read[scope, language] = TRANSLATIONS.get(self.session, scope, language)
+            return read[scope, language].get(text, text)
+
+        return lookup
 
     def publish(self, event_type: str, payload: Mapping[str, Any]) -> int:
         """Queue one signed webhook delivery per active subscription to ``event_type``."""

@@ -49,6 +49,7 @@ from app.db import (
     set_reference,
 )
 from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.languages import Text
 from app.models import (
     CatalogItem,
     DefinitionFile,
@@ -72,6 +73,10 @@ from .bounded import BoundedCache
 from .forms import START_FORM_SUFFIX, bidi_control_message
 from .notifications import NotificationService, Person
 from .sla import RESPONSE_BY_PEOPLE
+
+#: How a notice says a record's closing status, in its reader's language (another status: as it is).
+CLOSED_WORDS = {"closed": Text("closed"), "rejected": Text("rejected"), "withdrawn": Text("withdrawn"),
+                "cancelled": Text("cancelled")}
 
 RECORD_FIELDS = ("title", "description", "status", "priority", "category", "assignment_group", "assignee", "service", "ci")
 KINDS = {"incident": "INC", "change": "CHG", "problem": "PRB", "request": "REQ"}
@@ -405,10 +410,11 @@ class RecordService:
             return
         requester = ticket.requester
         ask = asked(requester)
+        said = {"number": ticket.number, "title": ticket.title, "link": self.notifications.link(ticket)}
         self.notifications.notify(
-            [requester], "record.resolved", f"{ticket.number} resolved: {ticket.title}",
-            f"{ticket.number} ({ticket.title}) is resolved.{' Please check and confirm:' if ask else ''} "
-            f"{self.notifications.link(ticket)}", ticket=ticket)
+            [requester], "record.resolved", Text("%(number)s resolved: %(title)s", **said),
+            Text("%(number)s (%(title)s) is resolved. Please check and confirm: %(link)s", **said) if ask
+            else Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket)
         if ask:
             self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = requester.id
 
@@ -550,13 +556,15 @@ class RecordService:
         with the process's ``closed_reason`` detail when it has one; not when they closed it."""
         if ticket.requester is None or (actor is not None and actor.id == ticket.requester_id):
             return
-        word = ticket.status.replace("_", " ")
+        word = CLOSED_WORDS.get(ticket.status) or ticket.status.replace("_", " ")
         reason = (ticket.details or {}).get("closed_reason")
-        because = f"\n\nReason: {reason}" if isinstance(reason, str) and reason.strip() else ""
+        given = isinstance(reason, str) and bool(reason.strip())
+        said = {"number": ticket.number, "title": ticket.title, "status": word, "link": self.notifications.link(ticket)}
         self.notifications.notify(
-            [ticket.requester], "record.closed", f"{ticket.number} {word}: {ticket.title}",
-            f"{ticket.number} ({ticket.title}) is {word}.{because}\n\n{self.notifications.link(ticket)}",
-            ticket=ticket, payload={"status": ticket.status, "reason": reason if because else None})
+            [ticket.requester], "record.closed", Text("%(number)s %(status)s: %(title)s", **said),
+            Text("%(number)s (%(title)s) is %(status)s.\n\nReason: %(reason)s\n\n%(link)s", reason=reason, **said)
+            if given else Text("%(number)s (%(title)s) is %(status)s.\n\n%(link)s", **said),
+            ticket=ticket, payload={"status": ticket.status, "reason": reason if given else None})
 
     # -- visibility -----------------------------------------------------------------------------------
 
@@ -944,15 +952,17 @@ class RecordService:
                               payload={"number": ticket.number, "changes": {"first_response_at": changes["first_response_at"]}})
         author = user.username if user else (author_name or "system")
         self.tell_record_people(
-            ticket, user, "comment.added", f"New comment on {ticket.number}: {ticket.title}",
-            f"{author} wrote on {ticket.number}:\n\n{body[:2000]}\n\n{self.notifications.link(ticket)}")
+            ticket, user, "comment.added",
+            Text("New comment on %(number)s: %(title)s", number=ticket.number, title=ticket.title),
+            Text("%(author)s wrote on %(number)s:\n\n%(comment)s\n\n%(link)s", author=author, number=ticket.number,
+                 comment=body[:2000], link=self.notifications.link(ticket)))
         if answer and self.on_answer is not None:
             self.on_answer(ticket, changes, user)
         if reply and self.on_requester_reply is not None and is_requester_reply(user, ticket):
             self.on_requester_reply(ticket, comment)
         return comment
 
-    def tell_record_people(self, ticket: Ticket, actor: User | None, event_type: str, subject: str, body: str,
+    def tell_record_people(self, ticket: Ticket, actor: User | None, event_type: str, subject: str | Text, body: str | Text,
                            payload: Mapping[str, Any] | None = None) -> int:
         """Tell the people what is added to ``ticket`` concerns (a comment, a file), but ``actor``:
         its requester and whoever works the record, its assignee, else the active members of its
@@ -1095,10 +1105,12 @@ class RecordService:
                           payload={"number": ticket.number, "changes": changes, "reason": reason})
         recipients: list[Person | None] = [ticket.assignee, ticket.requester, *self.notifications.members(ticket.assignment_group),
                                            *waiting]
-        because = f"\n\nReason: {reason}" if reason else ""
+        said = {"actor": actor.username, "number": ticket.number, "title": ticket.title,
+                "link": self.notifications.link(ticket)}
         self.notifications.notify(
-            recipients, "record.cancelled", f"{ticket.number} cancelled: {ticket.title}",
-            f"{actor.username} cancelled {ticket.number} ({ticket.title}).{because}\n\n{self.notifications.link(ticket)}",
+            recipients, "record.cancelled", Text("%(number)s cancelled: %(title)s", **said),
+            Text("%(actor)s cancelled %(number)s (%(title)s).\n\nReason: %(reason)s\n\n%(link)s", reason=reason, **said)
+            if reason else Text("%(actor)s cancelled %(number)s (%(title)s).\n\n%(link)s", **said),
             ticket=ticket, payload={"reason": reason}, exclude=actor)
         return changes
 

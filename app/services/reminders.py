@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from app.db import begin_write
+from app.languages import Content, Text
 from app.models import HumanTask, TaskStatus
 
 from .notifications import Person
@@ -54,10 +55,12 @@ class ReminderService:
             people = self.recipients(task)
             ticket = self.services.records.for_instance(task.instance_id)
             label = f"{ticket.number}: {ticket.title}" if ticket else f"{task.process_id} #{task.instance_id}"
+            said = {"task": Content(task.process_id, task.name), "label": label}
             self.services.notifications.notify(
-                people, "task.reminder", f"Reminder: {task.name} ({label}) is waiting",
-                f"{task.name} for {label} has waited {_waited(task.reminded_at - task.created_at)}: "
-                f"{self.services.notifications.link(task_id=task.id)}",
+                people, "task.reminder", Text("Reminder: %(task)s (%(label)s) is waiting", **said),
+                Text("%(task)s for %(label)s has waited %(waited)s: %(link)s",
+                     waited=_waited(task.reminded_at - task.created_at),
+                     link=self.services.notifications.link(task_id=task.id), **said),
                 ticket=ticket, payload={"task_id": task.id, "reminder": task.reminder_count})
             self.services.audit.record("task_reminder_sent", None, instance_id=task.instance_id, task_id=task.id,
                                        payload={"reminder": task.reminder_count, "recipients": sorted(u.username for u in people)},
@@ -67,11 +70,11 @@ class ReminderService:
         return count
 
 
-def _waited(span: timedelta) -> str:
+def _waited(span: timedelta) -> Text:
     """How long a task has waited, in whole hours or, from two days on, whole days (QA: a task
     first reminded after 72 hours read "more than 24 hours": the reminder count times the
     interval, not the time it waited)."""
     hours = max(int(span.total_seconds() // 3600), 0)
     if hours >= 48:
-        return f"{hours // 24} days"
-    return "1 hour" if hours == 1 else f"{hours} hours"
+        return Text("%(count)d days", count=hours // 24)
+    return Text("1 hour") if hours == 1 else Text("%(count)d hours", count=hours)

@@ -150,6 +150,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import begin_write
 from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.languages import Text
 from app.models import (
     CatalogItem,
     Group,
@@ -183,6 +184,9 @@ DEFAULT_ESCALATION: dict[str, Any] = {
     "warning": {"notify": ["assignee", "group"]},
     "breach": {"notify": ["assignee", "group", "group_manager"], "raise_priority": False, "reassign_group": None},
 }
+#: How a notice names each clock, in its reader's language.
+CLOCK_WORDS = {"response": Text("response"), "resolution": Text("resolution")}
+
 RAISE = {"P4": "P3", "P3": "P2", "P2": "P1", "P1": "P1"}
 #: The status of a cancelled record (``RecordService.cancel``), and the reason of the stop event its
 #: close writes (``track``: ``"status <status>"``), which marks that stop as a cancellation.
@@ -1203,12 +1207,14 @@ class SlaService:
             self.services.audit.record("record_updated", None, instance_id=ticket.instance_id, actor_name="sla",
                                        payload={"number": ticket.number,
                                                 "changes": {name: new for name, (_old, new) in actions.items()}})
-        word = "breached" if level == "breach" else "at risk"
-        moved = f" It now goes to {group}." if "assignment_group" in actions else ""
-        notifier.notify(people, f"sla.{level}", f"SLA {word}: {clock.name} of {ticket.number} ({ticket.title})",
-                        f"The {clock.name} target of {ticket.number} is {word} (due {clock.due_at:%Y-%m-%d %H:%M} UTC).{moved} "
-                        f"{notifier.link(ticket)}" if clock.due_at
-                        else f"The {clock.name} target of {ticket.number} is {word}.{moved}",
+        said: dict[str, Any] = {"clock": CLOCK_WORDS.get(clock.name, clock.name), "number": ticket.number,
+                                "title": ticket.title, "word": Text("breached") if level == "breach" else Text("at risk"),
+                                "moved": Text(" It now goes to %(group)s.", group=group) if "assignment_group" in actions
+                                else ""}
+        notifier.notify(people, f"sla.{level}", Text("SLA %(word)s: %(clock)s of %(number)s (%(title)s)", **said),
+                        Text("The %(clock)s target of %(number)s is %(word)s (due %(due)s UTC).%(moved)s %(link)s",
+                             due=f"{clock.due_at:%Y-%m-%d %H:%M}", link=notifier.link(ticket), **said) if clock.due_at
+                        else Text("The %(clock)s target of %(number)s is %(word)s.%(moved)s", **said),
                         ticket=ticket, payload={"clock": clock.name, "level": level})
         self.services.audit.record(f"sla_{'breached' if level == 'breach' else 'warning'}", None, instance_id=ticket.instance_id,
                                    payload={"number": ticket.number, "clock": clock.name, "notified": sorted({u.username for u in people}),
