@@ -185,6 +185,9 @@ class CompiledProcess:
     #: the names the diagram draws (its shapes' and labelled flows', called processes' too): what a
     #: translation of the process may translate besides its forms
     element_names: tuple[str, ...] = ()
+    #: the instructions (``instructionsForEndUser`` templates) and documentation of its user tasks,
+    #: called processes' too: what a translation may also translate, for the task page
+    task_texts: tuple[str, ...] = ()
 
     def same_content(self, stored_hash: str | None) -> bool:
         """Whether a version stored with ``stored_hash`` has this content."""
@@ -530,6 +533,7 @@ class ProcessLibrary:
                     legacy_hash=legacy.hexdigest(),
                     record_mapping=record_mapping,
                     element_names=tuple(sorted(set().union(*(drawn_names.get(f, set()) for f in files_used)))),
+                    task_texts=tuple(sorted({text for one in all_specs for text in self._task_texts(one)})),
                 )
             )
         return compiled
@@ -609,6 +613,17 @@ class ProcessLibrary:
                 ui_form=properties.get(FORM_UI_PROPERTY),
                 approval=None if properties.get("approval") is None else str(properties["approval"]),
             )
+
+    @staticmethod
+    def _task_texts(spec_dict: dict[str, Any]) -> Iterable[str]:
+        """The instructions and documentation of the user tasks of one spec, as the task page
+        gets them (``WorkflowRun.task_view``)."""
+        for task in spec_dict.get("task_specs", {}).values():
+            if task.get("typename") != "UserTask" and not task.get("manual"):
+                continue
+            for text in ((task.get("extensions") or {}).get("instructionsForEndUser"), task.get("documentation")):
+                if isinstance(text, str) and text.strip():
+                    yield text
 
     @staticmethod
     def _load_json(source: SourceFile) -> dict[str, Any]:

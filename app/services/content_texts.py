@@ -6,8 +6,8 @@ language, ``<scope>.<locale>.i18n.json``::
     {"Triage incident": "分派事件", "Outcome": "处理结果", "Resolved": "已解决"}
 
 ``scope`` is a process id (the file translates the process's name, the names of its user tasks,
-including those of the processes it calls, and every text of the forms its tasks use and of its
-start form) or ``catalog`` (the service catalog's category names, item names and descriptions,
+including those of the processes it calls, their instructions and documentation, and every text
+of the forms its tasks use and of its start form) or ``catalog`` (the service catalog's category names, item names and descriptions,
 and the request forms its items name). ``locale`` is one of :data:`CONTENT_LOCALES`. Each entry
 maps a source text, exactly as the English content writes it, to its translation. Texts are
 keyed by their source text, like a gettext catalog, rather than by a key path into each file: one
@@ -110,10 +110,12 @@ def form_texts(document: Any) -> Iterator[str]:
 
 
 def process_texts(name: str | None, task_names: Iterable[str | None], forms: Iterable[Any],
-                  drawn: Iterable[str] = ()) -> set[str]:
+                  drawn: Iterable[str] = (), task_texts: Iterable[str] = ()) -> set[str]:
     """What a process scope translates: its name, its user tasks' names, the other names its
-    diagram draws (events, gateways, lanes, labelled flows: ``drawn``) and its forms' texts."""
-    texts = {text for text in (name, *task_names, *drawn) if text}
+    diagram draws (events, gateways, lanes, labelled flows: ``drawn``), its user tasks'
+    instructions and documentation (``task_texts``: an instructions template is translated whole,
+    by another template the task's data fills in alike) and its forms' texts."""
+    texts = {text for text in (name, *task_names, *drawn, *task_texts) if text}
     for document in forms:
         texts.update(form_texts(document))
     return texts

@@ -478,7 +478,8 @@ class DefinitionService:
             if process is not None:
                 starts = [_json_or_none(files.get(scope + suffix)) for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX)]
                 sources = process_texts(process.name, (t.name for t in process.user_tasks),
-                                        [*process.forms.values(), *starts], process.element_names)
+                                        [*process.forms.values(), *starts], process.element_names,
+                                        process.task_texts)
             elif scope == CATALOG_SCOPE:
                 sources = self._catalog_texts(files)
             else:

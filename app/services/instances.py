@@ -33,6 +33,7 @@ from app.models.record import NO_PRIORITY_RANK, PRIORITY_RANKS
 from . import policy
 from .audit import REFUSED_EVENT, AuditLog, json_safe
 from .bounded import BoundedCache
+from .content_texts import TRANSLATIONS
 from .definitions import DefinitionService
 from .execution import TICKETS, InstanceRunner, is_approval, saved_open_tasks
 from .forms import (
@@ -724,10 +725,13 @@ class TaskService:
         known.update({wanted_id: found.get(wanted_id, TaskSla()) for wanted_id in wanted})
         return known[instance_id]
 
-    def detail(self, user: User, task_id: int) -> dict[str, Any]:
+    def detail(self, user: User, task_id: int, language: str | None = None) -> dict[str, Any]:
         """Task with its resolved form, UI schema, current data, rendered instructions and
         ``context``: what it is about, read-only (see :meth:`_context`); all of it without the
-        variables hidden from ``user`` (``RecordService.hidden_variables``) but for the form's own."""
+        variables hidden from ``user`` (``RecordService.hidden_variables``) but for the form's own.
+
+        ``language`` (a page's; None: the source texts, as the API answers) has the instructions
+        and documentation as the process's deployed translation into it has them, if it does."""
         task = self.get(user, task_id)
         definition = task.instance.definition
         view: UserTaskView | None = None
@@ -759,13 +763,17 @@ class TaskService:
             # A task no longer ready has no view: the instance's last saved data, for those who see
             # the instance (a lane member may still read a done task of an instance they do not see).
             about = without_variables(task.instance.data, hidden) if hidden else task.instance.data or {}
+        translated = (TRANSLATIONS.get(self.session, task.process_id, language)
+                      if view is not None and language and (view.instructions or view.documentation) else {})
         return {
             "task": task,
             "form_schema": schema,
             "ui_schema": ui_schema,
             "data": data,
-            "instructions": render_instructions(view.instructions, data) if view and view.instructions else "",
-            "documentation": view.documentation if view else None,
+            "instructions": render_instructions(view.instructions, data, translation=translated.get(view.instructions))
+            if view and view.instructions else "",
+            "documentation": translated.get(view.documentation, view.documentation) if view and view.documentation
+            else None,
             "context": self._context(user, task, about, schema) if about is not None else [],
             # why separation of duties keeps this user from the task (the diagram's excludeReason),
             # so a page says so rather than offering a form whose answer would be refused

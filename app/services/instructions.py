@@ -514,8 +514,12 @@ _SANITIZER: Final = nh3.Cleaner(
 )
 
 
+#: How a failed render's notice starts (rendered Markdown cannot: raw HTML is off).
+_ERROR_START = '<p class="instructions-error">'
+
+
 def _error_notice(text: str) -> str:
-    return f'<p class="instructions-error">{html.escape(text)}</p>'
+    return f"{_ERROR_START}{html.escape(text)}</p>"
 
 
 def _render_limited(template: str, context: dict[str, Any]) -> str:
@@ -532,8 +536,10 @@ def _render_limited(template: str, context: dict[str, Any]) -> str:
         _ACTIVE_BUDGET.reset(token)
 
 
-def render_instructions(template: str | None, task_data: Mapping[str, Any]) -> str:
-    """Render a task's ``instructionsForEndUser`` to safe HTML.
+def render_instructions(template: str | None, task_data: Mapping[str, Any], *, translation: str | None = None) -> str:
+    """Render a task's ``instructionsForEndUser`` to safe HTML; in the reader's language when
+    ``translation`` (the template's translation: app/services/content_texts.py) is given, unless
+    that fails to render, when the source template is rendered instead (logged).
 
     Steps: the text is a Jinja2 template rendered in a hardened
     :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` (autoescape off - escaping happens in the
@@ -555,6 +561,11 @@ def render_instructions(template: str | None, task_data: Mapping[str, Any]) -> s
     runtime errors are logged (warning) and an escaped ``<p class="instructions-error">`` notice is returned instead,
     without any data from the failed render. ``None`` or ``""`` gives ``""``.
     """
+    if translation:
+        shown = render_instructions(translation, task_data)
+        if not shown.startswith(_ERROR_START):
+            return shown
+        logger.warning("translated instructions failed to render; the source text is shown")
     if not template:
         return ""
     context = {key: value for key, value in task_data.items() if isinstance(key, str)}

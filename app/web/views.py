@@ -381,7 +381,8 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     svc = services()
 
     def read() -> dict[str, Any]:
-        detail = svc.tasks.detail(user, task_id)
+        # instructions and documentation in the page's language where the process translates them
+        detail = svc.tasks.detail(user, task_id, page_language())
         task = detail["task"]
         detail["candidates"] = (_reassign_candidates(task) if policy.may_reassign(user, task) and task.state == TaskStatus.READY
                                 else None)

@@ -121,7 +121,8 @@ def _shipped_texts() -> dict[str, set[str]]:
                                                              ROOT / "forms" / f"{process_id}.start.ui.json")
                   if path.exists()]
         found[process_id] = process_texts(process.name, (t.name for t in process.user_tasks),
-                                          [*process.forms.values(), *starts], process.element_names)
+                                          [*process.forms.values(), *starts], process.element_names,
+                                          process.task_texts)
     catalog = json.loads((ROOT / "processes" / "catalog.json").read_text())
     texts = {item[key] for item in catalog["items"] for key in ("name", "description")}
 
@@ -162,3 +163,25 @@ def test_every_shipped_text_has_a_simplified_chinese_translation():
         assert not missing, f"{scope}: no zh_CN translation of {missing}"
         assert not set(translated) - texts  # the deploy refuses these anyway
         assert all(text.strip() for text in translated.values())
+
+
+def test_the_shipped_translations_of_task_instructions_render_as_their_source_does():
+    """Each instructions template's translation is a template too: filled in with the same data,
+    it renders (no error notice), with the data's values where the source has them."""
+    from app.services.instructions import render_instructions
+
+    data = {"title": "VPN down", "description": "Cannot connect", "requester": "rita", "quantity": 2, "cost": 950,
+            "catalog": {"name": "Standard laptop", "target_hours": 24}, "revision_count": 2, "reopen_count": 3,
+            "approvers": ["amy", "carl"], "related_incidents": ["INC-000001"], "fix_change": "CHG-000002"}
+    checked = 0
+    for process in _compiled():
+        translated = json.loads((ROOT / "processes" / f"{process.process_id}.zh_CN.i18n.json").read_text())
+        for text in process.task_texts:
+            source = render_instructions(text, data)
+            shown = render_instructions(translated[text], data)
+            assert "instructions-error" not in source + shown, (process.process_id, text[:60], shown)
+            for value in ("VPN down", "rita", "Standard laptop", "CHG-000002"):
+                assert (value in source) == (value in shown), (process.process_id, text[:60], value)
+            checked += 1
+    assert checked >= 20
+
