@@ -58,3 +58,11 @@ def test_the_language_form_is_in_chinese_for_chinese_readers(web, desk):
     web.post("/language", {"lang": "zh_CN"})
     page = text_of(web.get("/account"))
     assert "您的语言" in page and "未选择：跟随浏览器" in page and "通知使用 English" in page
+
+
+def test_a_browser_asking_for_no_language_the_desk_speaks_gets_the_sites_default(web, app):
+    assert '<html lang="en">' in text_of(web.get("/login", headers={"Accept-Language": "fr-FR"}))
+    app.config["DEFAULT_LANGUAGE"] = "zh_CN"
+    assert '<html lang="zh-CN">' in text_of(web.get("/login", headers={"Accept-Language": "fr-FR"}))
+    assert '<html lang="zh-CN">' in text_of(web.get("/login"))  # none asked for
+    assert '<html lang="en">' in text_of(web.get("/login", headers={"Accept-Language": "en-GB"}))  # asked: kept
