@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, undefer
 from app.clock import Clock
 from app.db import serialize_writers
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from app.languages import Text
 from app.models import Ticket, TicketAttachment, User
 
 from . import policy
@@ -163,9 +164,12 @@ class AttachmentService:
             "number": ticket.number, "attachment_id": attachment.id, "filename": name, "size": attachment.size,
             "sha256": attachment.sha256})
         self.records.tell_record_people(
-            ticket, user, "attachment.added", f"{user.username} attached {name} to {ticket.number}",
-            f"{user.username} attached file {name} ({size_text(attachment.size)}) to {ticket.number} "
-            f"({ticket.title}).\n\n{self.records.notifications.link(ticket)}",
+            ticket, user, "attachment.added",
+            Text("%(author)s attached %(filename)s to %(number)s", author=user.username, filename=name,
+                 number=ticket.number),
+            Text("%(author)s attached file %(filename)s (%(size)s) to %(number)s (%(title)s).\n\n%(link)s",
+                 author=user.username, filename=name, size=size_text(attachment.size), number=ticket.number,
+                 title=ticket.title, link=self.records.notifications.link(ticket)),
             payload={"attachment_id": attachment.id, "filename": name, "size": attachment.size})
         return attachment
 

@@ -122,6 +122,17 @@ def test_the_requester_hears_of_comments_resolution_and_cancellation_in_chinese(
     assert notices(desk, "alex")[-1][0] != "INC-000002 已取消：Printer jam"  # the actor is not told
 
 
+def test_a_new_file_is_told_in_each_readers_language(desk):
+    start(desk)
+    alex = desk.users.get_by_username("alex")
+    desk.attachments.attach(alex, "INC-000001", "bounce.log", "text/plain", b"550 mailbox full\n")
+    desk.session.commit()
+    subject, body = notices(desk, "rita")[-1]
+    assert subject == "alex 向 INC-000001 添加了附件 bounce.log"
+    assert body.startswith("alex 向 INC-000001（Mail is down）添加了附件 bounce.log（17 bytes）。")
+    assert not any("bounce.log" in s for s, _ in notices(desk, "alex"))  # who attached it is not told
+
+
 def test_whoever_chose_no_language_gets_the_sites_default(desk, app, smtp):
     _, inbox = smtp
     app.extensions["processdesk"].runtime.config["DEFAULT_LANGUAGE"] = "zh_CN"
