@@ -130,7 +130,8 @@ def test_the_auto_close_delay_in_the_confirmation_instructions_is_said_in_words(
     assert '<data value="P3D" title="P3D">3 days</data>' in shown  # the duration kept in the markup
     web.post("/language", {"lang": "zh_CN"})
     shown = _instructions(text_of(web.get(f"/tasks/{task_id}")))
-    assert "after 3 天" in _as_text(shown) and "P3D" not in _as_text(shown)
+    # the instructions in Chinese (the process's translation), the delay in Chinese words
+    assert "事件将在 3 天 后自动关闭" in _as_text(shown) and "P3D" not in _as_text(shown)
     # the API keeps the instructions as rendered
     detail = web.get(f"/api/v1/tasks/{task_id}", headers=desk.auth("rita")).get_json()
     assert "closed automatically after P3D." in detail["instructions"]
@@ -154,7 +155,7 @@ def test_the_emergency_cab_is_told_its_window_in_words(web, desk):
     shown = _instructions(text_of(web.get(f"/tasks/{task_id}")))
     assert "Decide within 4 hours;" in _as_text(shown) and "PT4H" not in _as_text(shown)
     web.post("/language", {"lang": "zh_CN"})
-    assert "Decide within 4 小时;" in _as_text(_instructions(text_of(web.get(f"/tasks/{task_id}"))))
+    assert "请在 4 小时 内作出决定" in _as_text(_instructions(text_of(web.get(f"/tasks/{task_id}"))))
 
 
 def test_only_whole_durations_from_the_tasks_data_are_worded(app):
