@@ -155,7 +155,9 @@ def test_the_emergency_cab_is_told_its_window_in_words(web, desk):
     shown = _instructions(text_of(web.get(f"/tasks/{task_id}")))
     assert "Decide within 4 hours;" in _as_text(shown) and "PT4H" not in _as_text(shown)
     web.post("/language", {"lang": "zh_CN"})
-    assert "请在 4 小时 内作出决定" in _as_text(_instructions(text_of(web.get(f"/tasks/{task_id}"))))
+    shown = _as_text(_instructions(text_of(web.get(f"/tasks/{task_id}"))))
+    assert "请在 4 小时 内作出决定" in shown
+    assert "（紧急变更，配置项 mailgw01）" in shown and "emergency" not in shown  # the type's value in words
 
 
 def test_only_whole_durations_from_the_tasks_data_are_worded(app):
