@@ -117,7 +117,7 @@ class ReassignView(MethodView):
         user = current_user()
         svc = services()
         return unit_of_work(lambda: _with_sla(svc.tasks.reassign_to(user, task_id, body["username"],
-                                                                    svc.users.get_by_username)))
+                                                                    svc.users.find)))
 
 
 @blp.route("/<int:task_id>/complete")

@@ -887,8 +887,7 @@ class TaskService:
         group = task.candidate_group or task.lane
         if not policy.is_admin(admin) and group not in assignee.group_names:
             # an agent hands the work on within the team, not out of its queue (QA: to an admin)
-            raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}", details={"fields": {
-                "username": [f"the task is in the {group} group's queue, and that is not one of the user's groups"]}})
+            raise self._outside_team(task, assignee.username)
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
         holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
                   if task.assigned_user else None)
@@ -924,13 +923,37 @@ class TaskService:
             raise PermissionDenied(REASSIGN_REFUSED)
         return task
 
-    def reassign_to(self, actor: User, task_id: int, username: str, find: Callable[[str], User]) -> HumanTask:
-        """:meth:`reassign` to the user ``find(username)`` gives (``UserService.get_by_username``:
-        NotFound for a name nobody has), looked up only once the task is one ``actor`` may
-        reassign: a caller who may not learns nothing of which names exist (QA: "no user ghost"
-        against "no task 1" listed the directory for any requester)."""
+    def reassign_to(self, actor: User, task_id: int, username: str, find: Callable[[str], User | None]) -> HumanTask:
+        """:meth:`reassign` to the user ``find(username)`` gives (``UserService.find``: None for a
+        name nobody has), looked up only once the task is one ``actor`` may reassign: a caller who
+        may not learns nothing of which names exist (QA: "no user ghost" against "no task 1" listed
+        the directory for any requester). Nor does an agent who may: see :meth:`named_assignee`."""
         task = self.reassignable(actor, task_id)
-        return self.hand_over(actor, task, find(username))
+        assignee = self.named_assignee(actor, task, username, find)
+        if assignee is None:
+            raise NotFound(f"no user {username}")
+        return self.hand_over(actor, task, assignee)
+
+    def named_assignee(self, actor: User, task: HumanTask, username: str,
+                       find: Callable[[str], User | None]) -> User | None:
+        """The user ``username`` names as the one to hand ``task`` to, for ``actor`` (who may
+        reassign it: :meth:`reassignable`). None for a name nobody has, told to an admin only, who
+        reads the directory anyway. An agent, who does not, gets for such a name the refusal a user
+        outside the task's group gets (ValidationFailed naming ``username``): the reassign form
+        told "no user X" from "not one of the user's groups", so any agent could list the
+        directory through it (security review)."""
+        assignee = find(username)
+        if assignee is None and not policy.is_admin(actor):
+            raise self._outside_team(task, username)
+        return assignee
+
+    @staticmethod
+    def _outside_team(task: HumanTask, username: str) -> ValidationFailed:
+        """An agent's refusal of ``username`` for ``task``: not a member of its queue's group (or no
+        user at all: the same words, see :meth:`named_assignee`)."""
+        group = task.candidate_group or task.lane
+        return ValidationFailed(f"the task cannot be reassigned to {username}", details={"fields": {
+            "username": [f"the task is in the {group} group's queue, and that is not one of the user's groups"]}})
 
     def requeue(self, instance_id: int, group: str, *, reason: str, actor_name: str) -> list[HumanTask]:
         """Move the instance's ready tasks that wait in a group queue to ``group``'s queue (an SLA

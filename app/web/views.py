@@ -481,9 +481,10 @@ def reassign(task_id: int) -> Any:
 
     def hand_over() -> tuple[Any, str] | None:
         # 404 for a task the user may not see, 403 for one they may not reassign (audited), before
-        # any name is looked up; None for an unknown name, said beside the field.
+        # any name is looked up; None for an unknown name (told to an admin only: an agent is told
+        # what a user outside the group is), said beside the field.
         task = svc.tasks.reassignable(user, task_id)
-        assignee = svc.users.find(username) if username else None
+        assignee = svc.tasks.named_assignee(user, task, username, svc.users.find) if username else None
         if assignee is None:
             return None
         return svc.tasks.hand_over(user, task, assignee), assignee.username

@@ -91,7 +91,22 @@ def test_a_caller_who_may_not_reassign_learns_no_usernames(desk: Desk):
     assert "no task" in real["message"]
     refused = assert_error(reassign(desk, work, "aude", "ghost-of-nobody"), 403)  # sees it, may not: 403 first
     assert "ghost" not in refused["message"]
-    assert "no user ghost-of-nobody" in assert_error(reassign(desk, work, "nils", "ghost-of-nobody"), 404)["message"]
+    assert "no user ghost-of-nobody" in assert_error(reassign(desk, work, "ada", "ghost-of-nobody"), 404)["message"]
+
+
+def test_an_agent_cannot_tell_an_unknown_name_from_someone_outside_the_group(desk: Desk):
+    """Security review: an agent who may reassign a task got 404 "no user X" for a made-up name and
+    422 "not one of the user's groups" for a real user outside the group: the reassign form listed
+    the directory to anyone who may hand on one task. Both now answer alike (an admin, who reads
+    the directory, is still told the name is unknown)."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    work = desk.task_id(number, "investigate", "nina")
+    real = assert_error(reassign(desk, work, "nils", "olga"), 422)  # olga exists, in no group of the task
+    made_up = assert_error(reassign(desk, work, "nils", "ghost-of-nobody"), 422)
+    assert real["details"] == made_up["details"]
+    assert real["message"].replace("olga", "X") == made_up["message"].replace("ghost-of-nobody", "X")
+    assert "not one of the user's groups" in made_up["details"]["fields"]["username"][0]
 
 
 def test_an_agent_hands_work_on_within_the_team_only(desk: Desk):

@@ -142,3 +142,19 @@ def test_a_leaver_is_not_suggested_for_the_task_waiting_on_them(web, desk, servi
     assert "mona" in suggested(text_of(web.get(f"/tasks/{task_id}")))
     assert desk.client.post("/api/v1/users/mona/deactivate", headers=desk.auth("ada")).status_code == 200
     assert "mona" not in suggested(text_of(web.get(f"/tasks/{task_id}")))
+
+
+def test_an_agent_is_told_alike_of_an_unknown_name_and_of_someone_outside_the_group(web, desk, services):
+    """Security review: the page said "There is no user zed." to an agent, and "not one of the
+    user's groups" for a real user outside the group: an agent could list the directory with it."""
+    task_id = triage_task(desk, services)
+    web.login("alex")
+    errors = []
+    for name in ("rita", "zed"):
+        response = web.post(f"/tasks/{task_id}/reassign", {"username": name})
+        assert response.status_code == 422
+        error = re.search(r'id="reassign-username-error">(.*?)</p>', text_of(response), re.S)
+        assert error is not None
+        errors.append(error.group(1))
+    assert errors[0] == errors[1] and "not one of the user&#39;s groups" in errors[0]
+    assert claimant(services, task_id) is None and reassignments(services, task_id) == []
