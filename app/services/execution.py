@@ -218,7 +218,7 @@ class InstanceRunner:
         if not isinstance(name, str) or not name or assigned_user or not queue or name in excluded:
             return None
         user = self.records.named_user(name)
-        if user is None or not policy.works_tasks(user) or queue not in user.group_names:
+        if user is None or not policy.works_tasks(user) or queue not in policy.queue_groups(user):
             return None
         return user
 

@@ -603,7 +603,7 @@ class TaskService:
             query = query.where(or_(HumanTask.claimed_by_id == user.id,
                                     HumanTask.claimed_by_id.is_(None) & (HumanTask.assigned_user == user.username)))
         else:
-            groups = sorted(user.group_names)
+            groups = sorted(policy.queue_groups(user))
             # The same precedence as policy.is_candidate: assigned user, candidate group, lane, starter.
             query = query.where(
                 HumanTask.claimed_by_id.is_(None),
@@ -885,7 +885,7 @@ class TaskService:
         """:meth:`reassign` of a task :meth:`reassignable` gave."""
         self._require_ready(task)
         group = task.candidate_group or task.lane
-        if not policy.is_admin(admin) and group not in assignee.group_names:
+        if not policy.is_admin(admin) and group not in policy.queue_groups(assignee):
             # an agent hands the work on within the team, not out of its queue (QA: to an admin)
             raise self._outside_team(task, assignee.username)
         # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
@@ -969,7 +969,7 @@ class TaskService:
                 continue
             before = task.candidate_group or task.lane
             claimant = task.claimed_by
-            released = claimant is not None and group not in claimant.group_names
+            released = claimant is not None and group not in policy.queue_groups(claimant)
             if before == group and not released:
                 continue
             task.candidate_group = group
@@ -996,7 +996,7 @@ class TaskService:
             group = task.candidate_group or task.lane
             if policy.is_read_only(assignee):
                 return "auditors read tasks but do not work on them"
-            if group and group not in assignee.group_names and not policy.is_admin(assignee):
+            if group and group not in policy.queue_groups(assignee) and not policy.is_admin(assignee):
                 return f"the task is in the {group} group's queue, and that is not one of the user's groups"
         else:
             reason = policy.outside_queue(assignee, task, task.instance, claimed=True, whose="the user's")

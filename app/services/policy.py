@@ -1,7 +1,16 @@
 """Who may do what. Pure functions over users, instances and tasks: no queries, no I/O.
 
 Rules (issue #2, item 6):
-- a lane's name is a group's name: its members see and may claim the lane's tasks;
+- a lane's name is a group's name: its members who hold a role that works a group's queue
+  (``QUEUE_ROLES``: agent, approver, process owner, admin) see and may claim the lane's tasks, and
+  those of the groups a task names as its candidate group (``queue_groups``). A member with only
+  the requester role (or only the auditor's) gets no queue from the group: a requester put into
+  the service desk's group (by mistake, or a distribution list mirrored from a directory) neither
+  picks up nor is handed its work, nor reads the records assigned to it. What waits for her by
+  name (a "Requesters" lane's tasks are each assigned to one requester) is hers as before.
+  (Security review; as a ServiceNow assignment group's members are its fulfillers, a group's
+  queue is its staff's. Adding a requester to a group stays allowed: "Requesters" and
+  "LineManagers" hold requesters and approvers whose tasks come by name);
 - the instances of a process are seen by the members of its lanes' groups who hold a staff
   role (agent, process owner): a lane such as "Requesters" whose tasks are each
   assigned to one requester does not show every requester everyone's instances; approvers see
@@ -62,6 +71,9 @@ LANE_STAFF_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
 #: Whose group's open or done tasks (by candidate group or lane) show them the task's instance and
 #: record. Not a plain requester's: a "Requesters" lane member works their own tasks, and sees no more.
 TASK_GROUP_ROLES = (Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER)
+#: Whose group memberships give them the groups' queues (``queue_groups``): who works a group's
+#: tasks. Not a plain requester (see the module's rules), not a read-only auditor.
+QUEUE_ROLES = (*TASK_GROUP_ROLES, Role.ADMIN)
 #: Who cancels the process of any record they see (admins too: they cancel anything).
 CANCEL_ROLES = (Role.AGENT, Role.PROCESS_OWNER)
 #: Roles that read process definitions: their XML, versions and running counts.
@@ -114,15 +126,22 @@ def sets_hidden_start_fields(user: User) -> bool:
     return user.has_role(*DESK_STAFF_ROLES)
 
 
+def queue_groups(user: User) -> set[str]:
+    """The groups whose queues (candidate group, else lane) are the user's: all their groups for
+    a holder of one of ``QUEUE_ROLES``, none for anyone else (see the module's rules)."""
+    return set(user.group_names) if user.has_role(*QUEUE_ROLES) else set()
+
+
 def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool:
     """The task is in the user's queue. In order: the one assigned user (assignedUserVar), the
-    candidate group (candidateGroupVar, over the lane), the lane's group, else the starter."""
+    candidate group (candidateGroupVar, over the lane), the lane's group (of ``queue_groups``
+    both), else the starter."""
     if task.assigned_user:
         return task.assigned_user == user.username
     if task.candidate_group:
-        return task.candidate_group in user.group_names
+        return task.candidate_group in queue_groups(user)
     if task.lane:
-        return task.lane in user.group_names
+        return task.lane in queue_groups(user)
     return instance.started_by_id == user.id
 
 

@@ -580,7 +580,7 @@ class RecordService:
         if user.has_role(*STAFF_ROLES):
             return True
         if (ticket.requester_id == user.id or ticket.assignee_id == user.id
-                or (ticket.assignment_group is not None and ticket.assignment_group in user.group_names)):
+                or (ticket.assignment_group is not None and ticket.assignment_group in policy.queue_groups(user))):
             return True
         if ticket.assignment_group is not None and self.session.scalar(
                 select(Group.id).where(Group.name == ticket.assignment_group, Group.manager_id == user.id).limit(1)
@@ -697,7 +697,7 @@ class RecordService:
         """``may_see`` in SQL: ``query`` (over Ticket) narrowed to the records ``user`` sees."""
         if user.has_role(*STAFF_ROLES):
             return query
-        groups = sorted(user.group_names)
+        groups = sorted(policy.queue_groups(user))  # the assignment group's staff: see policy's rules
         seen = [Ticket.requester_id == user.id, Ticket.assignee_id == user.id,
                 Ticket.assignment_group.in_(groups) if groups else false(),
                 Ticket.assignment_group.in_(select(Group.name).where(Group.manager_id == user.id)),

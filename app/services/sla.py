@@ -167,6 +167,7 @@ from app.models import (
     UserRole,
 )
 
+from . import policy
 from .notifications import Person
 from .sla_clock import DEFAULT_TARGETS, BusinessCalendar, CalendarInvalid, ClockEvent, ClockState, evaluate
 
@@ -1186,7 +1187,7 @@ class SlaService:
             actions["assignment_group"] = (ticket.assignment_group, group)
             ticket.assignment_group = group
             assignee = ticket.assignee
-            if assignee is not None and group not in assignee.group_names:
+            if assignee is not None and group not in policy.queue_groups(assignee):
                 # the record is the new group's to assign (QA: it kept naming someone outside it)
                 actions["assignee"] = (assignee.username, None)
                 ticket.assignee = None
@@ -1195,7 +1196,7 @@ class SlaService:
                 # the record's open work goes with it (see the module doc)
                 let_go += [t.claimed_by for t in self.session.scalars(select(HumanTask).where(
                     HumanTask.instance_id == ticket.instance_id, HumanTask.state == TaskStatus.READY))
-                    if t.claimed_by is not None and group not in t.claimed_by.group_names]
+                    if t.claimed_by is not None and group not in policy.queue_groups(t.claimed_by)]
                 self.services.tasks.requeue(ticket.instance_id, group,
                                             reason=f"SLA breach of {ticket.number} ({clock.name})", actor_name="sla")
         # the record as the actions left it: its new group's people are told, not the old group's

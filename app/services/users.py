@@ -87,16 +87,17 @@ def _session_hash(token: str) -> str:
 
 def group_members(session: Session, group: str) -> list[tuple[str, str]]:
     """The active members of ``group`` as ``(username, display name)``, by display name then
-    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers and whom a
-    group's votes go to (``get_group_members``), so not a read-only auditor (``policy.is_read_only``:
-    works no task, so a vote of theirs would wait forever)."""
-    auditors = select(UserRole.user_id).where(UserRole.role == Role.AUDITOR.value)
-    workers = select(UserRole.user_id).where(UserRole.role.in_([r.value for r in policy.STARTER_ROLES]))
+    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers, whom a
+    group's votes go to (``get_group_members``) and whom a task page suggests for the group's work:
+    the members who work the group's queue (``policy.QUEUE_ROLES``), so not a read-only auditor
+    (works no task, so a vote of theirs would wait forever) nor a plain requester (a group's work
+    is its staff's: see ``policy``'s rules)."""
+    workers = select(UserRole.user_id).where(UserRole.role.in_([r.value for r in policy.QUEUE_ROLES]))
     rows = session.execute(
         select(User.username, User.display_name)
         .join(user_group, user_group.c.user_id == User.id)
         .join(Group, Group.id == user_group.c.group_id)
-        .where(Group.name == group, User.active.is_(True), or_(User.id.not_in(auditors), User.id.in_(workers)))
+        .where(Group.name == group, User.active.is_(True), User.id.in_(workers))
         .order_by(User.display_name, User.username)).tuples().all()
     return [(username, display or username) for username, display in rows]
 

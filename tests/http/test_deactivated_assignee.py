@@ -117,9 +117,13 @@ def test_an_admin_hands_a_leavers_group_task_to_a_member_of_its_group(desk: Desk
     refused_for_username(reassign(desk, approval, "sam"), "LineManagers")  # not of the lane's group
     refused_for_username(reassign(desk, approval, "aude"), "auditors")
     refused_for_username(reassign(desk, approval, "mona"), "deactivated")
-    # separation of duties holds: rita, made a line manager, still may not approve her own request
+    # a line manager's approval is an approver's: rita, a requester put into the group, is no one to hand it to
     assert desk.client.post("/api/v1/groups/linemanagers/members", json={"username": "rita"},
                             headers=desk.auth("ada")).status_code == 200
+    refused_for_username(reassign(desk, approval, "rita"), "LineManagers")
+    # separation of duties holds: rita, made an approver too, still may not approve her own request
+    services.users.update_user(None, "rita", {"roles": ["requester", "approver"]})
+    services.session.commit()
     refused_for_username(reassign(desk, approval, "rita"), "your own request")
     assert assert_error(reassign(desk, approval, "ghost"), 404)
     task = desk.client.get(f"/api/v1/tasks/{approval}", headers=desk.auth("aude")).get_json()
