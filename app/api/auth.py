@@ -39,6 +39,9 @@ class TokenView(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Exchange username and password for a bearer token.
 
+        Optionally named (``label``) and shorter-lived (``expires_in``, seconds); the user lists
+        their tokens at ``/users/me/tokens`` and revokes one with ``DELETE /users/me/tokens/<id>``.
+
         Failed attempts are limited per username and per client address, together with the web
         sign-in's (the same counts and ``WEB_LOGIN_*`` settings, app/web/ratelimit.py)."""
         svc = services()
@@ -50,7 +53,8 @@ class TokenView(MethodView):
             return _too_many_attempts(wait)
         try:
             token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password, address=address),
-                                                               address=address))
+                                                               address=address, label=body.get("label"),
+                                                               expires_in=body.get("expires_in")))
         except Unauthorized:
             note_login_failure(username, address, now)
             raise

@@ -4,8 +4,11 @@ Admins and auditors read; only admins change anything (others get 403, audited a
 attempt). Usernames and group names are matched in any letter case (/groups/servicedesk is
 ServiceDesk; answers give the group's own spelling). No answer carries a password hash.
 
-Everyone signed in reads their own profile at ``/users/me`` and changes their own password at
-``/users/me/password``. ``me`` there always means the caller: were a user named "me", an admin
+Everyone signed in reads their own profile at ``/users/me``, changes their own password at
+``/users/me/password``, lists their live API tokens at ``/users/me/tokens`` and revokes one with
+``DELETE /users/me/tokens/<id>`` (the token in use too: the API's sign-out). An admin does the same
+for anyone at ``/users/<username>/tokens`` (auditors read the list); a token id of another user
+than the one addressed answers 404. ``me`` there always means the caller: were a user named "me", an admin
 reaches them in any other letter case (``/users/Me``), as names ignore case and the address
 ``me`` is matched exactly.
 
@@ -24,6 +27,7 @@ from marshmallow import Schema, fields
 
 from app.errors import ValidationFailed
 from app.models import Group, HumanTask, User
+from app.schemas import TokenListOut
 from app.schemas.users import (
     DeactivationOut,
     GroupIn,
@@ -177,6 +181,33 @@ class MyPasswordView(MethodView):
             raise
         note_login_success(user.username)
         return answer
+
+
+@blp.route("/users/<string:username>/tokens")
+class UserTokensView(MethodView):
+    @blp.response(200, TokenListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, username: str) -> dict[str, Any]:
+        """The live API tokens (not revoked, not expired) of ``me`` (the caller) or, for admins and
+        auditors, of any user, newest first: id, label, when made, last used (to the minute) and
+        expiring. Never a token's secret."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: {"items": [UserService.token_dict(row, user.current_token_id)
+                                               for row in svc.users.list_tokens(user, username)]})
+
+
+@blp.route("/users/<string:username>/tokens/<int:token_id>")
+class UserTokenView(MethodView):
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, username: str, token_id: int) -> None:
+        """Revoke one live API token of ``me`` (the caller, the token in use included) or, for admins,
+        of any user: it answers 401 from its next request on. Audited. 404 for an id that is no
+        live token of that user."""
+        user = current_user()
+        svc = services()
+        unit_of_work(lambda: svc.users.revoke_token(user, username, token_id))
 
 
 @blp.route("/users/<string:username>")

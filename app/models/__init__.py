@@ -19,9 +19,10 @@ from .record import (
 )
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
-from .user import Group, LoginFailure, Role, User, UserRole, WebSession, user_group
+from .user import ApiToken, Group, LoginFailure, Role, User, UserRole, WebSession, user_group
 
 __all__ = [
+    "ApiToken",
     "DeliveryAttempt",
     "OutboxMessage",
     "SlaClock",

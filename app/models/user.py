@@ -105,6 +105,16 @@ class User(Base):
         (UserService.user_for_token); used until a collection itself is loaded or replaced."""
         self.__dict__["_access_names"] = (frozenset(roles), frozenset(groups))
 
+    def know_token(self, token_id: int) -> None:
+        """The API token this request authenticated with (UserService.user_for_token)."""
+        self.__dict__["_token_id"] = token_id
+
+    @property
+    def current_token_id(self) -> int | None:
+        """The id of the API token this request authenticated with; None for a web session."""
+        token_id: int | None = self.__dict__.get("_token_id")
+        return token_id
+
     def _known(self, collection: str) -> tuple[frozenset[str], frozenset[str]] | None:
         """The names read at authentication, while ``collection`` is neither loaded nor has
         changes queued for it (``group.members.append(user)`` queues one on ``user.groups``)."""
@@ -165,6 +175,34 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None]
     # signed_out | expired | password_changed | replaced
     end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class ApiToken(Base):
+    """One bearer token for the API, so that it can be listed and revoked on its own.
+
+    The token's secret is 256 random bits sent to its user once, at sign-in; the row keeps only
+    its keyed SHA-256 (``token_hash``, an HMAC under the app's SECRET_KEY: the table cannot be
+    replayed as tokens, and a new SECRET_KEY ends every token, as it did when tokens were signed).
+    Each API request reads its row by that unique index, with the user: a token revoked
+    (``revoked_at``), past ``expires_at`` or past the configured lifetime since ``created_at``,
+    whose user's ``token_generation`` moved on (password change, deactivation) or whose user is
+    inactive, is refused. ``last_used_at`` is refreshed at most once a minute (as a web session's
+    ``seen_at``). ``label`` is what its user named it at sign-in, if anything.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str | None] = mapped_column(String(128))
+    # The user's token_generation at sign-in: a password change bumps the user's and so ends it.
+    token_generation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
 
 class LoginFailure(Base):

@@ -82,12 +82,32 @@ class PageOut(Schema):
 class TokenIn(Schema):
     username = fields.String(required=True, validate=Length(min=1, max=128))
     password = fields.String(required=True, validate=Length(min=1, max=1024), load_only=True)
+    label = fields.String(load_default=None, allow_none=True, validate=Length(max=128), metadata={
+        "description": "what the token is for (a script, a CI job): shown in the token list"})
+    expires_in = fields.Integer(load_default=None, allow_none=True, strict=True, metadata={
+        "description": "seconds the token lives, from 60 up to the desk's token lifetime (the default)"})
 
 
 class TokenOut(Schema):
-    token = fields.String()
+    token = fields.String(metadata={"description": "the secret: shown this once, stored nowhere"})
     token_type = fields.String()
     expires_in = fields.Integer()
+    id = fields.Integer(metadata={"description": "the token's id in /users/me/tokens (to revoke it)"})
+    label = fields.String(allow_none=True)
+    expires_at = fields.DateTime()
+
+
+class TokenInfoOut(Schema):
+    id = fields.Integer()
+    label = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True, metadata={"description": "to the minute"})
+    expires_at = fields.DateTime()
+    current = fields.Boolean(metadata={"description": "the token of this very request"})
+
+
+class TokenListOut(Schema):
+    items = fields.List(fields.Nested(TokenInfoOut))
 
 
 class HealthOut(Schema):

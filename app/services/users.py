@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -10,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -18,7 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
 from app.languages import language_problem
-from app.models import Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
+from app.models import ApiToken, Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
 
 from . import policy
 from .audit import AuditLog
@@ -63,6 +63,23 @@ _USER_WITH_ACCESS = (
     .outerjoin(Group, Group.id == user_group.c.group_id)
     .where(User.id == bindparam("uid"))
 )
+
+#: An API token with its user and the user's role and group names, in one statement, by the unique
+#: index on the token's hash (rows: roles x groups, a handful).
+_TOKEN_WITH_ACCESS = (
+    select(ApiToken, User, UserRole.role, Group.name).select_from(ApiToken)
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(user_group, user_group.c.user_id == User.id)
+    .outerjoin(Group, Group.id == user_group.c.group_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+#: How old a token's ``last_used_at`` may get before a request writes it again (as WEB_SESSION_TOUCH).
+TOKEN_TOUCH = timedelta(minutes=1)
+#: The shortest life a sign-in may ask for its token (``expires_in``, seconds).
+MIN_TOKEN_SECONDS = 60
+MAX_TOKEN_LABEL = 128
 
 #: A web session with its user, by the unique index on the hash of the cookie's session id.
 _WEB_SESSION_USER = (
@@ -121,7 +138,7 @@ class UserService:
         self.session = session
         self._hash_method = hash_method
         self.audit = audit
-        self._tokens = URLSafeTimedSerializer(secret_key, salt="processdesk-api-token")
+        self._token_key = hashlib.sha256(b"processdesk-api-token:" + secret_key.encode()).digest()
         self._ttl = token_ttl
 
     # -- reading ------------------------------------------------------------------------------------
@@ -832,27 +849,111 @@ class UserService:
 
     # -- API tokens -------------------------------------------------------------------------------
 
-    def issue_token(self, user: User, *, address: str | None = None) -> dict[str, Any]:
-        token = self._tokens.dumps({"uid": user.id, "gen": user.token_generation})
-        self.audit.record("token_issued", user, payload={"channel": "api", "address": address} if address else {})
-        return {"token": token, "token_type": "Bearer", "expires_in": self._ttl}
+    def _token_hash(self, token: str) -> str:
+        return hmac.new(self._token_key, token.encode(), hashlib.sha256).hexdigest()
+
+    def issue_token(self, user: User, *, address: str | None = None, label: str | None = None,
+                    expires_in: int | None = None) -> dict[str, Any]:
+        """A new API token for ``user``, named ``label`` (optional, at most 128 characters) and living
+        ``expires_in`` seconds (optional: 60 up to the configured lifetime, which is the default).
+        The answer holds the token's secret, which nothing stores (the row keeps its keyed hash):
+        its only sight. Audited as ``token_issued`` with the token's id and the client ``address``.
+        Raises ValidationFailed naming ``label`` or ``expires_in``."""
+        problems: dict[str, list[str]] = {}
+        label = label.strip() if isinstance(label, str) else None
+        if label and len(label) > MAX_TOKEN_LABEL:
+            problems["label"] = [f"must be at most {MAX_TOKEN_LABEL} characters"]
+        seconds = self._ttl if expires_in is None else expires_in
+        if (not isinstance(seconds, int) or isinstance(seconds, bool)
+                or not MIN_TOKEN_SECONDS <= seconds <= max(self._ttl, MIN_TOKEN_SECONDS)):
+            problems["expires_in"] = [f"must be a whole number of seconds from {MIN_TOKEN_SECONDS} to {self._ttl}"]
+        if problems:
+            raise ValidationFailed("the token was not issued", details={"fields": problems})
+        now = self.audit.clock.now()
+        secret = secrets.token_urlsafe(32)
+        row = ApiToken(token_hash=self._token_hash(secret), user_id=user.id, label=label or None,
+                       token_generation=user.token_generation, created_at=now,
+                       expires_at=now + timedelta(seconds=seconds))
+        self.session.add(row)
+        self.session.flush()
+        payload: dict[str, Any] = {"channel": "api", "token_id": row.id}
+        if address:
+            payload["address"] = address
+        self.audit.record("token_issued", user, payload=payload)
+        return {"token": secret, "token_type": "Bearer", "expires_in": seconds, "id": row.id,
+                "label": row.label, "expires_at": row.expires_at}
 
     def user_for_token(self, token: str) -> User:
-        """Verify a bearer token: signature, age, user still active, not revoked."""
-        try:
-            claims = self._tokens.loads(token, max_age=self._ttl)
-        except SignatureExpired:
-            raise Unauthorized("token expired", code="token_expired") from None
-        except BadSignature:
-            raise Unauthorized("invalid token") from None
-        uid = claims.get("uid")
+        """Verify a bearer token: a live row (not revoked, not expired), its user active and their
+        tokens not ended since (``token_generation``). Notes the use (at most once a minute:
+        ``TOKEN_TOUCH``; the caller's unit of work writes it). The token's id is the user's
+        ``current_token_id`` for this request. Raises Unauthorized (code ``token_expired`` for an
+        expired one)."""
+        now = self.audit.clock.now()
+        rows = self.session.execute(_TOKEN_WITH_ACCESS, {"token_hash": self._token_hash(token)}).all()
+        if not rows:
+            raise Unauthorized("invalid token")
+        row, user = rows[0][0], rows[0][1]
+        if row.revoked_at is not None or not user.active or user.token_generation != row.token_generation:
+            raise Unauthorized("invalid token")
+        if now >= row.expires_at or now - row.created_at > timedelta(seconds=self._ttl):
+            raise Unauthorized("token expired", code="token_expired")
+        if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH:
+            row.last_used_at = now
         # Every request checks the caller's roles and groups: their names come with the user
         # (loading the two collections as ORM rows costs several times more).
-        rows = self.session.execute(_USER_WITH_ACCESS, {"uid": uid}).all() if isinstance(uid, int) else []
-        user: User | None = rows[0][0] if rows else None
-        if user is None or not user.active or user.token_generation != claims.get("gen"):
-            raise Unauthorized("invalid token")
-        roles = {role for _user, role, _group in rows if role is not None}
-        groups = {group for _user, _role, group in rows if group is not None}
+        roles = {role for _token, _user, role, _group in rows if role is not None}
+        groups = {group for _token, _user, _role, group in rows if group is not None}
         user.know_access(roles, groups)
+        user.know_token(row.id)
         return user
+
+    def _token_owner(self, actor: User, username: str, action: str, *, admin: bool) -> User:
+        """Whose tokens ``username`` names for ``actor``: ``me`` (exactly) is the caller; anyone
+        else's are an admin's to revoke (``admin``) and a directory reader's to read."""
+        if username == "me":
+            return actor
+        if admin:
+            self.require_admin(actor, action)
+        else:
+            self.require_reader(actor, action)
+        return self.get_by_username(username)
+
+    def _live_tokens(self, owner: User) -> Any:
+        now = self.audit.clock.now()
+        return select(ApiToken).where(
+            ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None), ApiToken.token_generation == owner.token_generation,
+            ApiToken.expires_at > now, ApiToken.created_at >= now - timedelta(seconds=self._ttl))
+
+    def list_tokens(self, actor: User, username: str) -> list[ApiToken]:
+        """The live API tokens of ``username`` (``me``: the caller's own; anyone else's for an
+        admin or an auditor, PermissionDenied otherwise, NotFound for no such user), newest first:
+        revoked, expired and ended ones are left out. Never a secret: the rows hold none."""
+        owner = self._token_owner(actor, username, "list_tokens", admin=False)
+        return list(self.session.scalars(self._live_tokens(owner).order_by(ApiToken.created_at.desc(),
+                                                                           ApiToken.id.desc())))
+
+    def revoke_token(self, actor: User, username: str, token_id: int) -> ApiToken:
+        """Revoke the live token ``token_id`` of ``username`` (``me``: the caller's own, the one in
+        use included; anyone else's for an admin, PermissionDenied otherwise): its next request
+        answers 401. Audited as ``token_revoked`` (the token's id and label, whose it was). Raises
+        NotFound (audited as a refused attempt) for an id that is no live token of that user, so an
+        id of someone else's token is as unknown as one nobody has."""
+        owner = self._token_owner(actor, username, "revoke_token", admin=True)
+        row = self.session.scalar(self._live_tokens(owner).where(ApiToken.id == token_id).with_for_update())
+        if row is None:
+            self.audit.refuse(actor, "revoke_token", reason="no live token of that user", token_id=token_id,
+                              username=owner.username)
+            raise NotFound(f"no token {token_id}")
+        row.revoked_at = self.audit.clock.now()
+        row.revoked_by_id = actor.id
+        self.session.flush()
+        self.audit.record("token_revoked", actor, payload={"token_id": row.id, "label": row.label,
+                                                           "username": owner.username})
+        return row
+
+    @staticmethod
+    def token_dict(row: ApiToken, current_id: int | None = None) -> dict[str, Any]:
+        """One token as lists show it: never its secret nor its hash."""
+        return {"id": row.id, "label": row.label, "created_at": row.created_at, "last_used_at": row.last_used_at,
+                "expires_at": row.expires_at, "current": row.id == current_id}

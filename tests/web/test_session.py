@@ -349,7 +349,9 @@ def test_an_api_token_and_an_api_lockout_are_audited_with_the_address(web, desk,
     for _ in range(5):
         web.client.post("/api/v1/auth/token", json={"username": "nina", "password": "wrong"})
     issued = sign_in_events(services, "token_issued")
-    assert issued[-1][1] == "alex" and issued[-1][2] == {"channel": "api", "address": "127.0.0.1"}
+    assert issued[-1][1] == "alex" and issued[-1][2] == {"channel": "api", "address": "127.0.0.1",
+                                                         "token_id": issued[-1][2]["token_id"]}
+    assert isinstance(issued[-1][2]["token_id"], int)
     assert [p["username"] for _k, _a, p in sign_in_events(services, "sign_in_locked")] == ["nina"]
 
 
