@@ -3,7 +3,8 @@
 ``/account`` shows what the desk knows of the user (name, email, roles, groups, manager), their
 language (``/account/language``: the pages' and the notifications', or none chosen: the pages
 follow the browser and notifications come in the site's default language), whether
-notifications also come by email (``/account/notifications``), and a
+notifications also come by email (``/account/notifications``), their live API tokens, each with a
+button that revokes it (``/account/tokens/<id>/revoke``), and a
 form to change their own password: the current one, the new one twice.
 ``UserService.change_own_password`` decides; every web session and API token of the user ends,
 and this browser is signed in again with a new session (a new cookie: whoever held the old one
@@ -36,14 +37,16 @@ from .views import bp, signed_in_user
 
 def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
             headers: Mapping[str, str] | None = None, language_errors: Mapping[str, list[str]] | None = None) -> Any:
-    def read() -> tuple[dict[str, Any], bool]:
+    def read() -> tuple[dict[str, Any], bool, list[dict[str, Any]]]:
         row = services().session.merge(user)
-        return UserService.user_dict(row), bool(row.email_opt_out)
+        tokens = [{**UserService.token_dict(t), "revoke_url": url_for("web.account_token_revoke", token_id=t.id)}
+                  for t in services().users.list_tokens(row, "me")]
+        return UserService.user_dict(row), bool(row.email_opt_out), tokens
 
-    person, email_opt_out = unit_of_work(read)
+    person, email_opt_out, tokens = unit_of_work(read)
     default = str(current_app.config.get("DEFAULT_LANGUAGE") or "en")
     return render_template("account.html", active="account", person=person, errors=errors or {},
-                           email_opt_out=email_opt_out, language_errors=language_errors or {},
+                           email_opt_out=email_opt_out, language_errors=language_errors or {}, tokens=tokens,
                            languages=LANGUAGES, default_language=LANGUAGES.get(default, default),
                            role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""),
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
@@ -85,6 +88,18 @@ def account_notifications() -> Any:
     unit_of_work(lambda: services().notifications.set_email_opt_out(services().session.merge(user), opt_out))
     flash(_("You will no longer receive notifications by email.") if opt_out
           else _("You will receive notifications by email."), "success")
+    return redirect(url_for("web.account"))
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+def account_token_revoke(token_id: int) -> Any:
+    """Revoke one of the user's own API tokens (``UserService.revoke_token``, which audits it): it
+    answers 401 from its next request on. Another user's token, or one already ended, is not found
+    (404)."""
+    user = signed_in_user()
+    svc = services()
+    unit_of_work(lambda: svc.users.revoke_token(svc.session.merge(user), "me", token_id))
+    flash(_("API token #%(id)d was revoked: it no longer works.", id=token_id), "success")
     return redirect(url_for("web.account"))
 
 

@@ -83,6 +83,7 @@ EVENT_LABELS = {
     "notification_sent": _l("Notification sent"),
     "definitions_deployed": _l("Definitions deployed"),
     "token_issued": _l("API token issued"),
+    "token_revoked": _l("API token revoked"),
     "signed_in": _l("Signed in"),
     "signed_out": _l("Signed out"),
     "sign_in_locked": _l("Sign-in locked after failed attempts"),

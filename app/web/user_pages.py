@@ -269,6 +269,17 @@ def user_password(username: str) -> Any:
     return redirect(url_for("web.user", username=changed.username))
 
 
+@bp.post("/admin/users/<username>/tokens/<int:token_id>/revoke")
+def user_token_revoke(username: str, token_id: int) -> Any:
+    """An admin revokes one API token of the user (``UserService.revoke_token``: audited; 403 for
+    anyone else, 404 for an id that is no live token of this user)."""
+    me = signed_in_user()
+    svc = services()
+    unit_of_work(lambda: svc.users.revoke_token(me, username, token_id))
+    flash(_("API token #%(id)d of %(name)s was revoked: it no longer works.", id=token_id, name=username), "success")
+    return redirect(url_for("web.user", username=username))
+
+
 @bp.post("/admin/users/<username>/tasks/<int:task_id>/reassign")
 def user_task_reassign(username: str, task_id: int) -> Any:
     """Hand one of the tasks waiting on a (deactivated) user to someone else; a refusal comes back
@@ -302,7 +313,11 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
         found = svc.users.get_user(me, username)
         # what waits on a leaver by name; an active user works their own tasks
         waiting = [] if found.active else svc.users.task_refs(svc.users.tasks_waiting_on(me, found.username))
-        return {"person": svc.users.user_dict(found), "groups": svc.users.group_names(), "waiting": waiting}
+        tokens = [{**svc.users.token_dict(t), "revoke_url": url_for("web.user_token_revoke", username=found.username,
+                                                                     token_id=t.id) if _is_admin(me) else None}
+                  for t in svc.users.list_tokens(me, found.username)]
+        return {"person": svc.users.user_dict(found), "groups": svc.users.group_names(), "waiting": waiting,
+                "tokens": tokens}
 
     page = unit_of_work(read)
     person = page["person"]
@@ -320,6 +335,7 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
                            was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
+                           tokens=page["tokens"],
                            reassign_to=request.form.get("assignee", "") if errors else ""), status
 
 
