@@ -864,8 +864,8 @@ class UserService:
         if label and len(label) > MAX_TOKEN_LABEL:
             problems["label"] = [f"must be at most {MAX_TOKEN_LABEL} characters"]
         seconds = self._ttl if expires_in is None else expires_in
-        if (not isinstance(seconds, int) or isinstance(seconds, bool)
-                or not MIN_TOKEN_SECONDS <= seconds <= max(self._ttl, MIN_TOKEN_SECONDS)):
+        if expires_in is not None and (not isinstance(expires_in, int) or isinstance(expires_in, bool)
+                                       or not MIN_TOKEN_SECONDS <= expires_in <= self._ttl):
             problems["expires_in"] = [f"must be a whole number of seconds from {MIN_TOKEN_SECONDS} to {self._ttl}"]
         if problems:
             raise ValidationFailed("the token was not issued", details={"fields": problems})
