@@ -870,6 +870,15 @@ class UserService:
         if problems:
             raise ValidationFailed("the token was not issued", details={"fields": problems})
         now = self.audit.clock.now()
+        # The user's tokens that can no longer work are forgotten on the way (as their old web
+        # sessions are at sign-in), so the table keeps each user's live tokens and recent ones only;
+        # what happened to each is in the audit trail.
+        self.session.execute(
+            delete(ApiToken)
+            .where(ApiToken.user_id == user.id,
+                   or_(ApiToken.expires_at <= now, ApiToken.created_at < now - timedelta(seconds=self._ttl),
+                       ApiToken.revoked_at.is_not(None), ApiToken.token_generation != user.token_generation))
+            .execution_options(synchronize_session=False))
         secret = secrets.token_urlsafe(32)
         row = ApiToken(token_hash=self._token_hash(secret), user_id=user.id, label=label or None,
                        token_generation=user.token_generation, created_at=now,
@@ -909,9 +918,10 @@ class UserService:
         return user
 
     def _token_owner(self, actor: User, username: str, action: str, *, admin: bool) -> User:
-        """Whose tokens ``username`` names for ``actor``: ``me`` (exactly) is the caller; anyone
-        else's are an admin's to revoke (``admin``) and a directory reader's to read."""
-        if username == "me":
+        """Whose tokens ``username`` names for ``actor``: ``me`` (exactly) or their own name (any
+        letter case) is the caller; anyone else's are an admin's to revoke (``admin``) and a
+        directory reader's to read."""
+        if username == "me" or username.strip().lower() == actor.username.lower():
             return actor
         if admin:
             self.require_admin(actor, action)

@@ -129,6 +129,27 @@ def test_an_admin_lists_and_revokes_a_users_tokens(client, users, services, auth
     assert_error(client.get("/api/v1/users/nobody/tokens", headers=auth("ada")), 404)
 
 
+def test_a_user_reaches_their_own_tokens_by_name_too(client, users):
+    token = sign_in(client, "alex")
+    assert [t["id"] for t in tokens(client, bearer(token), "Alex")] == [token["id"]]
+    assert client.delete(f"/api/v1/users/alex/tokens/{token['id']}", headers=bearer(token)).status_code == 204
+
+
+def test_tokens_that_can_no_longer_work_are_forgotten_at_the_next_sign_in(client, users, services, clock):
+    from app.models import ApiToken
+
+    short, kept = sign_in(client, "alex", expires_in=60), sign_in(client, "alex")
+    revoked = sign_in(client, "alex")
+    assert client.delete(f"/api/v1/users/me/tokens/{revoked['id']}", headers=bearer(kept)).status_code == 204
+    clock.advance(timedelta(minutes=2))
+    fresh = sign_in(client, "alex")
+    services.session.expire_all()
+    rows = services.session.scalars(select(ApiToken.id).where(ApiToken.user_id == users["alex"].id)).all()
+    assert sorted(rows) == sorted([kept["id"], fresh["id"]]), (short["id"], revoked["id"])
+    [event] = revoked_events(services)  # the revocation stays in the audit trail
+    assert event.payload["token_id"] == revoked["id"]
+
+
 def test_a_password_change_ends_every_listed_token(client, users, services):
     first, second = sign_in(client, "alex"), sign_in(client, "alex")
     services.users.reset_password(None, "alex", "another-password-1")
