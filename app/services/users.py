@@ -53,19 +53,9 @@ MAX_PASSWORD = 1024
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-#: The user with each role and group name, in one statement (rows: roles x groups, a handful).
-#: Built once: a reused statement keeps its cache key, which SQLAlchemy would otherwise derive
-#: per call.
-_USER_WITH_ACCESS = (
-    select(User, UserRole.role, Group.name).select_from(User)
-    .outerjoin(UserRole, UserRole.user_id == User.id)
-    .outerjoin(user_group, user_group.c.user_id == User.id)
-    .outerjoin(Group, Group.id == user_group.c.group_id)
-    .where(User.id == bindparam("uid"))
-)
-
 #: An API token with its user and the user's role and group names, in one statement, by the unique
-#: index on the token's hash (rows: roles x groups, a handful).
+#: index on the token's hash (rows: roles x groups, a handful). Built once: a reused statement keeps
+#: its cache key, which SQLAlchemy would otherwise derive per call.
 _TOKEN_WITH_ACCESS = (
     select(ApiToken, User, UserRole.role, Group.name).select_from(ApiToken)
     .join(User, User.id == ApiToken.user_id)
