@@ -78,3 +78,10 @@ def test_the_token_list_reads_in_chinese(web, client, users):
     web.post("/language", {"lang": "zh_CN"})
     page = text_of(web.get("/account"))
     assert "API 令牌" in page and "撤销" in page and "最后使用" in page
+
+
+def test_a_label_is_shown_as_text(web, client, users):
+    sign_in(client, "rick", "<img src=x onerror=alert(1)>")
+    web.login("rick", TEST_PASSWORD)
+    page = text_of(web.get("/account"))
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
