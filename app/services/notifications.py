@@ -43,7 +43,18 @@ from app.clock import Clock
 from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.languages import ContentLookup, Text, reader_language, render
-from app.models import DeliveryAttempt, Group, HumanTask, Notification, OutboxMessage, Role, Ticket, User, Webhook
+from app.models import (
+    DeliveryAttempt,
+    Group,
+    HumanTask,
+    Notification,
+    OutboxMessage,
+    Role,
+    Ticket,
+    User,
+    UserRole,
+    Webhook,
+)
 
 from . import policy
 from .audit import AuditLog, json_safe
@@ -120,6 +131,9 @@ Person = User | Recipient
 _RECIPIENT_COLUMNS = (User.id, User.username, User.email, User.email_opt_out, User.locale)
 _GROUP_MEMBERS = (select(*_RECIPIENT_COLUMNS).join(User.groups)
                   .where(Group.name == bindparam("group"), User.active.is_(True)).order_by(User.id))
+#: The members of a group who work its queue (``policy.QUEUE_ROLES``): whom a new task of it is told to.
+_QUEUE_MEMBERS = _GROUP_MEMBERS.where(User.id.in_(
+    select(UserRole.user_id).where(UserRole.role.in_([r.value for r in policy.QUEUE_ROLES]))))
 _ACTIVE_USER = select(*_RECIPIENT_COLUMNS).where(User.username == bindparam("username"), User.active.is_(True))
 _INSERTS = {Notification: insert(Notification), OutboxMessage: insert(OutboxMessage)}
 _ACTIVE_HOOKS = (select(Webhook.id, Webhook.url, Webhook.events)
@@ -152,13 +166,15 @@ class NotificationService:
         return [Recipient(*row) for row in self.session.execute(_GROUP_MEMBERS, {"group": group})]
 
     def task_queue(self, task: HumanTask) -> list[Person]:
-        """Who may take ``task``: its assigned user, else the members of its candidate group or lane;
-        none for a task outside any lane (callers fall back to the starter or others). Never those
-        the task excludes (separation of duties: ``excluded_users``)."""
+        """Who may take ``task``: its assigned user, else the members of its candidate group or lane
+        who work its queue (``policy.queue_groups``: not a plain requester in the group, who may not
+        open the task); none for a task outside any lane (callers fall back to the starter or
+        others). Never those the task excludes (separation of duties: ``excluded_users``)."""
         if task.assigned_user:
             people: list[Person] = [u for u in [self.user(task.assigned_user)] if u is not None]
         else:
-            people = list(self.members(task.candidate_group or task.lane))
+            group = task.candidate_group or task.lane
+            people = [Recipient(*row) for row in self.session.execute(_QUEUE_MEMBERS, {"group": group})] if group else []
         return [p for p in people if not policy.excludes(task, p.username)]
 
     def user(self, username: str | None) -> Recipient | None:

@@ -64,3 +64,11 @@ def test_the_groups_member_lists_leave_her_out(desk: Desk, services):
     the task page suggests: the group's staff only."""
     members = [name for name, _display in services.instances.group_members("ServiceDesk")]
     assert "alex" in members and "rae" not in members
+
+
+def test_a_new_task_of_the_groups_queue_is_announced_to_its_staff_only(desk: Desk):
+    """She was told of every new task of the group's queue (with the record's number and title),
+    none of which she may open."""
+    number, _ = open_incident(desk)
+    assert any(number in n["subject"] for n in desk.notifications("alex"))
+    assert not [n for n in desk.notifications("rae") if number in n["subject"]]
