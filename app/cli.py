@@ -19,6 +19,8 @@ from .services.demo import DemoDesk
 from .unit_of_work import run_unit_of_work
 
 ROOT = Path(__file__).resolve().parent.parent
+#: sysexits.h codes `flask mail ingest` exits with (mail servers read them).
+EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM = 65, 67, 75, 77
 #: The shipped service catalog in processes/: loaded by `processes deploy`, not deployed as a form.
 CATALOG_FILE = "catalog.json"
 
@@ -350,6 +352,48 @@ def register_cli(app: Flask) -> None:
             return
         click.echo(f"sweeping every {current_app.config['SWEEP_SECONDS']} s; Ctrl-C to stop")
         run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
+
+    @app.cli.group("mail")
+    def mail_group() -> None:
+        """The mail gateway (inbound e-mail)."""
+
+    @mail_group.command("ingest")
+    def mail_ingest() -> None:
+        """Take one e-mail message on standard input (a mail server's pipe delivery): a reply
+        becomes a comment on its record, any other message a new incident (app/services/mail.py).
+
+        Exit status (sysexits, which Postfix and Exim read): 0 created, commented, ignored or a
+        duplicate; 67 (EX_NOUSER) a sender who is no active user; 65 (EX_DATAERR) a message that is
+        malformed or too large, or that the desk refused as data (a file too large); 77 (EX_NOPERM)
+        a sender who may not do this (a closed record, one they may not see); 75 (EX_TEMPFAIL)
+        temporary trouble (deliver again later). A line on standard error says why."""
+        from .errors import Conflict, ServiceUnavailable
+        from .mail_gateway import receive_mail
+        from .services.mail import FAILED, REFUSED
+
+        services = _services()
+        limit = int(current_app.config["MAIL_MAX_BYTES"])
+        raw = sys.stdin.buffer.read(limit + 1)
+        try:
+            outcome = receive_mail(services, raw)
+        except (Conflict, ServiceUnavailable) as err:
+            click.echo(f"temporary failure: {err.message}", err=True)
+            sys.exit(EX_TEMPFAIL)
+        except ProcessdeskError as err:
+            click.echo(f"refused: {err.message}", err=True)
+            sys.exit(EX_DATAERR)
+        finally:
+            services.session.close()
+        line = f"{outcome.outcome}{' (duplicate)' if outcome.duplicate else ''}"
+        line += f" {outcome.number}" if outcome.number else ""
+        line += f": {outcome.reason}" if outcome.reason else ""
+        if outcome.outcome == REFUSED:
+            click.echo(line, err=True)
+            sys.exit(EX_NOUSER)
+        if outcome.outcome == FAILED and not outcome.duplicate:
+            click.echo(line, err=True)
+            sys.exit(EX_NOPERM if outcome.status in (403, 404) else EX_DATAERR)
+        click.echo(line)
 
     @app.cli.group("audit")
     def audit_group() -> None:

@@ -66,6 +66,14 @@ DEFAULTS: dict[str, Any] = {
     # The language of whoever chose none (en | zh_CN): the notices they are sent (mail and
     # in-app), and the pages when their browser asks for no language the desk speaks.
     "DEFAULT_LANGUAGE": "en",
+    # Inbound e-mail (the mail gateway: `flask mail ingest`, POST /api/v1/mail/inbound). The bearer
+    # token the HTTP route takes (compared in constant time); unset, the route answers 404.
+    "MAIL_INBOUND_TOKEN": None,
+    # Largest message the gateway takes, in bytes (25 MiB), attachments and encoding included.
+    "MAIL_MAX_BYTES": 25 * 1024 * 1024,
+    # Impact and urgency of an incident raised by e-mail (low | medium | high).
+    "MAIL_INCIDENT_IMPACT": "low",
+    "MAIL_INCIDENT_URGENCY": "low",
     # Where people open the links in notifications.
     "PUBLIC_URL": "http://127.0.0.1:5000",
     # Comma-separated host names webhooks may be sent to, or * for any (admins configure webhooks).
@@ -94,7 +102,7 @@ MIN_AUDIT_KEY_LENGTH = 32
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
-             "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+             "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 

@@ -187,7 +187,10 @@ class ProcessdeskApi(Api):  # type: ignore[misc]
         if status == 413:
             # werkzeug's "The data value transmitted exceeds the capacity limit" names no limit.
             limit = upload_limit()
-            if request.endpoint in ATTACHMENT_ENDPOINTS:
+            if request.endpoint in MAIL_ENDPOINTS:
+                message = f"the message is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MiB)"
+                details["fields"] = {"message": [f"at most {limit} bytes"]}
+            elif request.endpoint in ATTACHMENT_ENDPOINTS:
                 message = f"the file is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB)"
                 details["fields"] = {"file": [f"at most {limit} bytes"]}
             else:
@@ -220,6 +223,8 @@ def _snake_case(name: str | None) -> str:
 #: The routes that take a record's attachment (the API's and the record page's): a request to them
 #: may hold a file of ATTACHMENT_MAX_BYTES, larger than the MAX_UPLOAD_BYTES every other route keeps.
 ATTACHMENT_ENDPOINTS = frozenset({"tickets.AttachmentsView", "web.ticket_attach"})
+#: The route that takes a raw e-mail message of up to MAIL_MAX_BYTES (the mail gateway).
+MAIL_ENDPOINTS = frozenset({"mail.InboundView"})
 #: What a multipart request holds besides its file (boundaries, part headers, the CSRF field).
 MULTIPART_ENVELOPE = 64 * 1024
 
@@ -227,6 +232,8 @@ MULTIPART_ENVELOPE = 64 * 1024
 def upload_limit() -> int:
     """The largest upload this request may send, in bytes: ATTACHMENT_MAX_BYTES on the attachment
     routes (``ATTACHMENT_ENDPOINTS``), MAX_UPLOAD_BYTES (all files of one request together) elsewhere."""
+    if request.endpoint in MAIL_ENDPOINTS:
+        return int(current_app.config["MAIL_MAX_BYTES"])
     key = "ATTACHMENT_MAX_BYTES" if request.endpoint in ATTACHMENT_ENDPOINTS else "MAX_UPLOAD_BYTES"
     return int(current_app.config[key])
 
@@ -237,6 +244,8 @@ def _attachment_request_limit() -> None:
     pages' CSRF check reads the form)."""
     if request.endpoint in ATTACHMENT_ENDPOINTS:
         request.max_content_length = upload_limit() + MULTIPART_ENVELOPE
+    elif request.endpoint in MAIL_ENDPOINTS:
+        request.max_content_length = upload_limit()
 
 
 def services() -> Services:
@@ -286,7 +295,21 @@ def init_api(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
         return response
 
-    from . import auth, catalog, definitions, instances, knowledge, notifications, reports, sla, tasks, tickets, users
+    from . import (
+        auth,
+        catalog,
+        definitions,
+        instances,
+        knowledge,
+        mail,
+        notifications,
+        reports,
+        sla,
+        tasks,
+        tickets,
+        users,
+    )
 
-    for module in (auth, definitions, instances, tasks, tickets, catalog, knowledge, notifications, sla, users, reports):
+    for module in (auth, definitions, instances, tasks, tickets, catalog, knowledge, notifications, sla, users, reports,
+                   mail):
         api.register_blueprint(module.blp)

@@ -5,6 +5,7 @@ from .base import Base, utcnow
 from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
+from .mail import InboundMail
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
 from .record import (
     KnowledgeArticle,
@@ -23,6 +24,7 @@ from .user import ApiToken, Group, LoginFailure, Role, User, UserRole, WebSessio
 
 __all__ = [
     "ApiToken",
+    "InboundMail",
     "DeliveryAttempt",
     "OutboxMessage",
     "SlaClock",

@@ -669,3 +669,30 @@ class SlaPolicyListOut(Schema):
     items = fields.List(fields.Nested(SlaPolicyOut))
     #: the built-in terms in force wherever no stored policy matches (no id: nothing is stored)
     defaults = fields.List(fields.Nested(SlaPolicyOut))
+
+
+class InboundMailResultOut(Schema):
+    outcome = fields.String(metadata={"description": "created | commented | refused | ignored | failed"})
+    number = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    duplicate = fields.Boolean(metadata={"description": "delivered before: nothing was done again"})
+
+
+class InboundMailOut(Schema):
+    id = fields.Integer()
+    message_id = fields.String()
+    outcome = fields.String()
+    number = fields.String(allow_none=True)
+    sender = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    size = fields.Integer()
+    received_at = fields.DateTime()
+    retried_at = fields.DateTime(allow_none=True)
+
+
+class InboundMailListOut(Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    items = fields.List(fields.Nested(InboundMailOut))

@@ -20,6 +20,7 @@ from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .linked_updates import LinkedUpdates
+from .mail import MailService
 from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
 from .records import RecordService
@@ -101,6 +102,11 @@ class Services:
         cfg = self.runtime.config
         return AttachmentService(self.session, self.audit, self.runtime.clock, self.records,
                                  max_bytes=int(cfg["ATTACHMENT_MAX_BYTES"]), max_count=int(cfg["ATTACHMENT_MAX_COUNT"]))
+
+    @cached_property
+    def mail(self) -> MailService:
+        return MailService(self.session, self.runtime.clock, self.records, self.attachments, self.instances,
+                           self.runtime.config)
 
     @cached_property
     def knowledge(self) -> KnowledgeService:

@@ -221,6 +221,10 @@ class NotificationService:
                 written[language] = (line, render(body, language, lookup))
             return written[language]
 
+        # The mail's Message-ID is its row's event_id (``deliver``): a reply's In-Reply-To finds the
+        # row, and ``record`` the record it answers (app/services/mail.py). A reply also finds it by
+        # the record number in the subject, which every mail about a record names.
+        about = {"record": ticket.number} if ticket is not None else {}
         default = self.config.get("DEFAULT_LANGUAGE")
         inbox, mail = [], []
         for user in unique.values():
@@ -228,7 +232,9 @@ class NotificationService:
             inbox.append({"user_id": user.id, "subject": title[:255], "body": text, "created_at": now,
                           "ticket_id": ticket_id})
             if user.email and not user.email_opt_out:
-                mail.append(self._outbox_row(event_type, "email", user.email, title, text, {"user": user.username}, now))
+                mail_subject = f"[{ticket.number}] {title}" if ticket is not None and ticket.number not in title else title
+                mail.append(self._outbox_row(event_type, "email", user.email, mail_subject, text,
+                                             {"user": user.username, **about}, now))
         self._insert(Notification, inbox)
         self._insert(OutboxMessage, mail)
         self.publish(event_type, {"subject": words("en")[0], "record": ticket.number if ticket else None,

@@ -147,6 +147,10 @@ def test_without_a_token_every_route_that_takes_arguments_is_401_whatever_it_is_
                 continue
             tried += 1
             response = client.open(url + "?page=x&per_page=x&bogus=1", method=method.upper(), json={"bogus": [1]})
+            if (method, path) == ("post", "/api/v1/mail/inbound"):
+                # the mail gateway's own token, not a user's: without MAIL_INBOUND_TOKEN the route is off
+                assert response.status_code == 404, response.get_json()
+                continue
             assert response.status_code == 401, (method, url, response.get_json())
             assert response.get_json()["error"] in ("unauthorized", "token_expired"), (method, url)
     assert tried >= 15

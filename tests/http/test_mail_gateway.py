@@ -1,0 +1,310 @@
+"""The mail gateway (app/services/mail.py): real MIME messages built with the stdlib ``email``
+package, taken through POST /api/v1/mail/inbound and `flask mail ingest`."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.models import InboundMail, OutboxMessage
+from tests.conftest import joined_app
+from tests.http.desk import Desk
+from tests.http.test_e2e_incident import resolve, triage
+
+TOKEN = "inbound-mail-token-for-tests-0123456789"
+OWN = "desk@processdesk.example"
+EMAILS = {"rita": "Rita@Example.org", "alex": "alex@example.org", "nina": "nina@example.org",
+          "aude": "aude@example.org", "ada": "ada@example.org"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture()
+def app(database_url, connection, clock) -> Any:
+    return joined_app(database_url, connection, clock, MAIL_INBOUND_TOKEN=TOKEN, SMTP_SENDER=OWN,
+                      ATTACHMENT_MAX_BYTES=4096, MAIL_MAX_BYTES=64 * 1024)
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    made = Desk(client, services)
+    for name, email in EMAILS.items():
+        services.users.update_user(None, name, {"email": email})
+    services.session.commit()
+    return made
+
+
+def mail(sender: str = "rita@example.org", subject: str = "Printer on floor 3 jams", text: str | None = "It jams on every page.",
+         *, html: str | None = None, files: list[tuple[str, str, bytes]] = (), **headers: str) -> bytes:  # type: ignore[assignment]
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "servicedesk@processdesk.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    if text is not None:
+        msg.set_content(text)
+    if html is not None:
+        if text is None:
+            msg.set_content(html, subtype="html")
+        else:
+            msg.add_alternative(html, subtype="html")
+    for filename, ctype, data in files:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def post(desk: Desk, raw: bytes, status: int = 200, token: str | None = TOKEN, ctype: str = "message/rfc822") -> dict[str, Any]:
+    headers = {"Content-Type": ctype}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    response = desk.client.post("/api/v1/mail/inbound", data=raw, headers=headers)
+    assert response.status_code == status, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def comments(desk: Desk, number: str) -> list[tuple[str, str]]:
+    response = desk.client.get(f"/api/v1/tickets/{number}/comments", headers=desk.auth("aude"))
+    return [(c["author"], c["body"]) for c in response.get_json()["items"]]
+
+
+def logged(desk: Desk) -> list[InboundMail]:
+    return list(desk.services.session.scalars(select(InboundMail).order_by(InboundMail.id)))
+
+
+def new_incident(desk: Desk, **kwargs: Any) -> str:
+    answer = post(desk, mail(**kwargs))
+    assert answer["outcome"] == "created", answer
+    return str(answer["number"])
+
+
+def test_a_new_mail_raises_an_incident_for_its_sender(desk: Desk):
+    answer = post(desk, mail("Rita Requester <RITA@example.org>"))
+    assert answer == {"outcome": "created", "number": "INC-000001", "reason": "raised by rita", "duplicate": False}
+    record = desk.record("INC-000001")
+    assert (record["title"], record["description"], record["requester"]) == (
+        "Printer on floor 3 jams", "It jams on every page.", "rita")
+    assert record["open_tasks"] and record["status"] != "closed"
+    [row] = logged(desk)
+    assert (row.outcome, row.number, row.sender) == ("created", "INC-000001", "rita@example.org")
+
+
+def test_a_reply_naming_the_record_in_its_subject_is_the_senders_comment(desk: Desk):
+    number = new_incident(desk)
+    text = "Which printer exactly?\n\nOn Mon, 30 Nov 2026 at 07:00, Rita <rita@example.org> wrote:\n> It jams on every page."
+    answer = post(desk, mail("alex@example.org", f"Re: [{number}] Printer on floor 3 jams", text))
+    assert (answer["outcome"], answer["number"]) == ("commented", number)
+    assert comments(desk, number) == [("alex", "Which printer exactly?")]
+
+
+def test_a_reply_to_our_mail_by_in_reply_to_is_a_comment_on_its_record(desk: Desk, services):
+    number = new_incident(desk)
+    post(desk, mail("alex@example.org", f"{number}: anything", "Please send the model."))  # mails rita
+    sent = services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.channel == "email", OutboxMessage.recipient == EMAILS["rita"])).all()
+    assert sent and all(number in m.subject for m in sent)
+    ours = sent[-1]
+    assert ours.payload["record"] == number
+    reply = mail("rita@example.org", "Re: your question", "It is the HP in room 3.12\n> Please send the model.",
+                 In_Reply_To=f"<{ours.event_id}@processdesk>", References=f"<other@example.org> <{ours.event_id}@processdesk>")
+    answer = post(desk, reply)
+    assert (answer["outcome"], answer["number"]) == ("commented", number)
+    assert comments(desk, number)[-1] == ("rita", "It is the HP in room 3.12")
+
+
+def test_outgoing_mails_name_the_record_in_the_subject_and_carry_our_message_id(desk: Desk, services):
+    """A record's mail whose words lack its number gets it in brackets; the Message-ID delivery
+    sends is the row's event_id at processdesk, which the gateway maps back."""
+    number = new_incident(desk)
+    ticket = services.records.by_number(number)
+    rita = services.users.get_by_username("rita")
+    services.notifications.notify([rita], "test.event", "Something happened", "body", ticket=ticket)
+    row = services.session.scalars(select(OutboxMessage).where(OutboxMessage.event_type == "test.event")).one()
+    assert row.subject == f"[{number}] Something happened" and row.payload["record"] == number
+    services.session.rollback()
+
+
+def test_a_requesters_reply_by_mail_reopens_her_resolved_incident_as_a_comment_does(desk: Desk):
+    number = new_incident(desk)
+    triage(desk, number, priority="P3", category="hardware")
+    resolve(desk, number)
+    assert desk.record(number)["status"] == "resolved"
+    answer = post(desk, mail("rita@example.org", f"Re: {number} resolved", "Still jams, sorry."))
+    assert answer["outcome"] == "commented"
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["resolved_at"] is None
+    assert ("rita", "Still jams, sorry.") in comments(desk, number)
+
+
+def test_files_in_a_mail_become_the_records_attachments(desk: Desk):
+    number = new_incident(desk, files=[("screen.png", "image/png", PNG), ("../../etc/log.txt", "text/plain", b"E42\n")])
+    files = desk.record(number)["attachments"]
+    assert [(f["filename"], f["size"], f["uploaded_by"]) for f in files] == [
+        ("screen.png", len(PNG), "rita"), ("log.txt", 4, "rita")]
+    answer = post(desk, mail("alex@example.org", f"Re: [{number}]", None, files=[("trace.txt", "text/plain", b"trace")]))
+    assert answer["outcome"] == "commented"
+    assert [f["filename"] for f in desk.record(number)["attachments"]][-1] == "trace.txt"
+    assert comments(desk, number) == [("alex", "Attached by e-mail: trace.txt")]
+
+
+def test_a_file_over_the_limit_fails_the_whole_mail_and_creates_nothing(desk: Desk):
+    answer = post(desk, mail(files=[("big.bin", "application/octet-stream", b"x" * 5000)]))
+    assert answer["outcome"] == "failed" and "big.bin" in answer["reason"] and answer["number"] is None
+    assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 0
+    assert [r.outcome for r in logged(desk)] == ["failed"]
+
+
+def test_an_html_only_mail_gives_its_text_without_scripts_or_styles(desk: Desk):
+    html = ("<html><head><title>T</title><style>p{color:red}</style></head><body>"
+            "<p>Screen is <b>black</b> &amp; beeps</p><script>alert('x')</script><div>since&nbsp;Monday</div></body></html>")
+    number = new_incident(desk, text=None, html=html)
+    assert desk.record(number)["description"] == "Screen is black & beeps\n\nsince Monday"
+
+
+def test_plain_text_is_preferred_over_its_html_alternative(desk: Desk):
+    number = new_incident(desk, text="plain words", html="<p>html words</p>")
+    assert desk.record(number)["description"] == "plain words"
+    assert desk.record(number)["attachments"] == []
+
+
+def test_an_rfc2047_subject_and_a_latin1_body_are_decoded(desk: Desk):
+    raw = (b"From: rita@example.org\r\nTo: desk@example.org\r\nMessage-ID: <latin@example.org>\r\n"
+           b"Subject: =?ISO-8859-1?Q?Drucker_im_B=FCro?= =?UTF-8?B?IOaJk+WNsOacug==?=\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\nDer Drucker im B\xfcro druckt nicht.\r\n")
+    number = post(desk, raw)["number"]
+    record = desk.record(number)
+    assert record["title"] == "Drucker im Büro 打印机"
+    assert record["description"] == "Der Drucker im Büro druckt nicht."
+
+
+def test_a_subject_that_decodes_to_a_line_break_stays_one_line(desk: Desk):
+    # written raw: EmailMessage would decode the word when setting it and write the line break itself
+    raw = (b"From: rita@example.org\r\nSubject: =?UTF-8?Q?hello=0D=0ABcc:_evil@example.org?=\r\n"
+           b"Message-ID: <crlf@example.org>\r\n\r\nbody\r\n")
+    number = post(desk, raw)["number"]
+    assert desk.record(number)["title"] == "hello Bcc: evil@example.org"
+
+
+def test_an_unknown_or_inactive_sender_is_refused_and_recorded(desk: Desk, services):
+    answer = post(desk, mail("mallory@example.org"))
+    assert answer["outcome"] == "refused" and "mallory@example.org" in answer["reason"]
+    services.users.deactivate_user(None, "nina")
+    services.session.commit()
+    assert "inactive" in post(desk, mail("nina@example.org"))["reason"]
+    assert [r.outcome for r in logged(desk)] == ["refused", "refused"]
+    assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 0
+
+
+@pytest.mark.parametrize(("headers", "sender", "why"), [
+    ({"Auto_Submitted": "auto-replied"}, "rita@example.org", "Auto-Submitted"),
+    ({"Precedence": "bulk"}, "rita@example.org", "Precedence"),
+    ({"Return_Path": "<>"}, "rita@example.org", "bounce"),
+    ({}, "MAILER-DAEMON@example.org", "MAILER-DAEMON"),
+    ({}, OWN.upper(), "own address"),
+])
+def test_auto_replies_bulk_mail_bounces_and_our_own_mail_are_ignored(desk: Desk, headers, sender, why):
+    answer = post(desk, mail(sender, **headers))
+    assert answer["outcome"] == "ignored" and why in answer["reason"]
+    assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 0
+
+
+def test_auto_submitted_no_is_a_person_writing(desk: Desk):
+    assert post(desk, mail(Auto_Submitted="no"))["outcome"] == "created"
+
+
+def test_a_message_delivered_twice_makes_one_record(desk: Desk):
+    raw = mail()
+    first, second = post(desk, raw), post(desk, raw)
+    assert (first["outcome"], first["duplicate"]) == ("created", False)
+    assert second == {**first, "duplicate": True}
+    assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 1
+    reply = mail("alex@example.org", f"Re: [{first['number']}]", "one comment")
+    assert [post(desk, reply)["outcome"] for _ in range(2)] == ["commented", "commented"]
+    assert comments(desk, first["number"]) == [("alex", "one comment")]
+
+
+def test_a_failed_message_is_tried_again_when_delivered_again(desk: Desk, services):
+    raw = mail("aude@example.org")  # an auditor starts nothing
+    assert post(desk, raw)["outcome"] == "failed"
+    services.users.update_user(None, "aude", {"email": None})
+    services.users.update_user(None, "rita", {"email": "aude@example.org"})
+    services.session.commit()
+    again = post(desk, raw)
+    assert (again["outcome"], again["duplicate"]) == ("created", False)
+    [row] = logged(desk)
+    assert row.outcome == "created" and row.retried_at is not None
+
+
+def test_a_requesters_reply_on_a_closed_record_fails_and_says_why(desk: Desk):
+    number = new_incident(desk)
+    triage(desk, number, priority="P3", category="hardware")
+    resolve(desk, number)
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
+    answer = post(desk, mail("rita@example.org", f"Re: [{number}]", "thanks"))
+    assert answer["outcome"] == "failed" and "closed" in answer["reason"] and answer["number"] == number
+
+
+def test_oversize_and_malformed_messages_are_client_errors(desk: Desk):
+    big = mail(text="x" * (70 * 1024))
+    error = post(desk, big, 413)
+    assert error["details"]["fields"] == {"message": [f"at most {64 * 1024} bytes"]}
+    for raw in (b"", b"\x00\xff garbage without headers", b"Subject: no sender\r\n\r\nbody"):
+        error = post(desk, raw, 422)
+        assert error["error"] == "malformed_message" and "message" in error["details"]["fields"]
+    assert logged(desk) == []
+
+
+def test_the_inbound_route_takes_only_its_token(desk: Desk, app):
+    raw = mail()
+    assert post(desk, raw, 401, token=None)["error"] == "unauthorized"
+    assert post(desk, raw, 401, token="wrong")["error"] == "unauthorized"
+    assert post(desk, raw, 401, token=desk.auth("ada")["Authorization"].split()[1])["error"] == "unauthorized"
+    assert post(desk, raw, 415, ctype="application/json")["details"]["fields"] == {
+        "Content-Type": ["must be message/rfc822"]}
+    app.config["MAIL_INBOUND_TOKEN"] = None
+    assert post(desk, raw, 404)["error"] == "not_found"
+    assert logged(desk) == []
+
+
+def test_admins_list_the_inbound_messages(desk: Desk):
+    post(desk, mail())
+    post(desk, mail("mallory@example.org"))
+    response = desk.client.get("/api/v1/mail/inbound", headers=desk.auth("ada"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["total"] == 2 and [i["outcome"] for i in body["items"]] == ["refused", "created"]
+    assert desk.client.get("/api/v1/mail/inbound", headers=desk.auth("alex")).status_code == 403
+    assert desk.client.get("/api/v1/mail/inbound").status_code == 401
+
+
+# -- flask mail ingest --------------------------------------------------------------------------------
+
+
+def ingest(app: Any, raw: bytes) -> tuple[int, str, str]:
+    """`flask mail ingest` with ``raw`` on standard input: (exit status, stdout, stderr)."""
+    result = app.test_cli_runner().invoke(args=["mail", "ingest"], input=raw)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_cli_exit_status_says_what_became_of_the_message(desk: Desk, app):
+    raw = mail()
+    code, out, _ = ingest(app, raw)
+    assert code == 0 and out.startswith("created INC-000001")
+    code, out, _ = ingest(app, raw)
+    assert code == 0 and "duplicate" in out
+    assert ingest(app, mail(Auto_Submitted="auto-replied"))[0] == 0
+    code, _, err = ingest(app, mail("mallory@example.org"))
+    assert code == 67 and "mallory@example.org" in err
+    code, _, err = ingest(app, b"no headers here")
+    assert code == 65 and "not a readable e-mail" in err
+    assert ingest(app, mail(text="x" * (70 * 1024)))[0] == 65
+    assert ingest(app, mail("aude@example.org"))[0] == 77  # may not start incidents
+    assert ingest(app, mail(files=[("big.bin", "application/octet-stream", b"x" * 5000)]))[0] == 65
+    code, out, _ = ingest(app, mail("alex@example.org", "Re: [INC-000001]", "on it"))
+    assert code == 0 and out.startswith("commented INC-000001")
