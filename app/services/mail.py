@@ -21,7 +21,8 @@
   comment on that record through ``RecordService.comment``: the API's rules, whoever may comment,
   and what a comment does (a requester's reply resumes an incident waiting on them, or reopens a
   resolved one). Quoted text (``> ...`` lines, from an "On ... wrote:" line or an "Original
-  Message" line on) is cut off. A subject number of no record at all is not a reply.
+  Message" line on) is cut off. A number of a record the sender may not see (or of none) makes
+  no reply: such a mail raises a new incident, whether the record exists or not.
 * **Anything else** raises a new incident with the sender as its requester, as the API's start
   of ``incident_management`` does (the same start rights and start form): title the subject,
   description the text, impact and urgency ``MAIL_INCIDENT_IMPACT`` / ``MAIL_INCIDENT_URGENCY``.
@@ -76,6 +77,8 @@ MAX_COMMENT_TEXT = 20_000
 CUT_MARK = "\n[... cut: the e-mail was longer]"
 NO_SUBJECT = "(no subject)"
 NO_TEXT = "(the e-mail had no text)"
+#: Message-IDs of In-Reply-To and References looked up (the newest ones).
+MAX_REFERENCES = 50
 #: MIME parts of one message / nesting of multiparts; beyond that the message is refused as malformed.
 MAX_PARTS = 500
 MAX_DEPTH = 20
@@ -449,17 +452,17 @@ class MailService:
 
     def _act(self, mail: ParsedMail) -> MailOutcome:
         key = mail.key
-        own = str(self.config.get("SMTP_SENDER") or "").strip().lower()
+        own = {addr.strip().lower() for _name, addr in getaddresses([str(self.config.get("SMTP_SENDER") or "")]) if addr}
         if mail.junk is not None:
             return MailOutcome(IGNORED, reason=mail.junk, message_id=key)
-        if mail.sender is not None and own and mail.sender == own:
+        if mail.sender is not None and mail.sender in own:
             return MailOutcome(IGNORED, reason="sent by this desk's own address", message_id=key)
         if mail.sender is None:
             return MailOutcome(REFUSED, reason=f"From names {mail.sender_count} addresses: whose is it?", message_id=key)
         user, why = self._user(mail.sender)
         if user is None:
             return MailOutcome(REFUSED, reason=why, message_id=key)
-        number = self._replied_record(mail)
+        number = self._replied_record(user, mail)
         if number is not None:
             return self._comment(user, number, mail)
         return self._new_incident(user, mail)
@@ -475,24 +478,28 @@ class MailService:
             return None, f"{address} is the address of an inactive user"
         return None, f"{address} is no user's address"
 
-    def _replied_record(self, mail: ParsedMail) -> str | None:
-        """The number of the record ``mail`` answers: one our mail it replies to was about, else
-        one its subject names that exists; None when it answers none."""
-        ours = [m.group(1) for ref in mail.in_reply_to if (m := OUR_MESSAGE_ID.fullmatch(ref))]
+    def _replied_record(self, user: User, mail: ParsedMail) -> str | None:
+        """The number of the record ``mail`` answers: one a mail of ours it replies to was about,
+        else one its subject names; only a record ``user`` may see. None when it answers none: a
+        record the sender may not see is as good as none (their mail raises a new incident either
+        way, so that the answer does not tell them whether it exists)."""
+        candidates: list[str] = []
+        ours = [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
         if ours:
             rows = {row.event_id: row for row in self.session.execute(
                 select(OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.payload)
                 .where(OutboxMessage.event_id.in_(ours), OutboxMessage.channel == "email"))}
             for event_id in ours:
                 row = rows.get(event_id)
-                if row is None:
-                    continue
-                number = (row.payload or {}).get("record") or self._number_in(row.subject)
+                number = ((row.payload or {}).get("record") or self._number_in(row.subject)) if row is not None else None
                 if isinstance(number, str) and number:
-                    return number.upper()
-        number = self._number_in(mail.subject)
-        if number is not None and self.session.scalar(select(Ticket.id).where(Ticket.number == number)) is not None:
-            return number
+                    candidates.append(number.upper())
+        if (number := self._number_in(mail.subject)) is not None:
+            candidates.append(number)
+        for number in dict.fromkeys(candidates):
+            ticket = self.session.scalar(select(Ticket).where(Ticket.number == number))
+            if ticket is not None and self.records.may_see(user, ticket):
+                return number
         return None
 
     def _number_in(self, text: str) -> str | None:

@@ -17,14 +17,14 @@ from tests.http.test_e2e_incident import resolve, triage
 
 TOKEN = "inbound-mail-token-for-tests-0123456789"
 OWN = "desk@processdesk.example"
-EMAILS = {"rita": "Rita@Example.org", "alex": "alex@example.org", "nina": "nina@example.org",
+EMAILS = {"rita": "Rita@Example.org", "mona": "mona@example.org", "alex": "alex@example.org", "nina": "nina@example.org",
           "aude": "aude@example.org", "ada": "ada@example.org"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture()
 def app(database_url, connection, clock) -> Any:
-    return joined_app(database_url, connection, clock, MAIL_INBOUND_TOKEN=TOKEN, SMTP_SENDER=OWN,
+    return joined_app(database_url, connection, clock, MAIL_INBOUND_TOKEN=TOKEN, SMTP_SENDER=f"Processdesk <{OWN}>",
                       ATTACHMENT_MAX_BYTES=4096, MAIL_MAX_BYTES=64 * 1024)
 
 
@@ -115,6 +115,17 @@ def test_a_reply_to_our_mail_by_in_reply_to_is_a_comment_on_its_record(desk: Des
     answer = post(desk, reply)
     assert (answer["outcome"], answer["number"]) == ("commented", number)
     assert comments(desk, number)[-1] == ("rita", "It is the HP in room 3.12")
+
+
+def test_a_record_number_the_sender_may_not_see_makes_no_reply_but_a_new_incident(desk: Desk):
+    """Whether INC-000001 exists is none of mona's business: her mail naming it raises her own
+    incident, as one naming a number that exists nowhere does."""
+    number = new_incident(desk)
+    answer = post(desk, mail("mona@example.org", f"Re: [{number}] me too", "Mine jams too."))
+    assert (answer["outcome"], answer["number"]) == ("created", "INC-000002")
+    answer = post(desk, mail("mona@example.org", "Re: [INC-000999] me too", "Mine jams too."))
+    assert (answer["outcome"], answer["number"]) == ("created", "INC-000003")
+    assert comments(desk, number) == []
 
 
 def test_outgoing_mails_name_the_record_in_the_subject_and_carry_our_message_id(desk: Desk, services):
