@@ -52,6 +52,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -404,14 +405,32 @@ class MailService:
     def receive(self, mail: ParsedMail) -> MailOutcome:
         """Act on ``mail`` once (module docstring) and record what became of it.
 
+        The message's ``inbound_mail`` row is written (or, for a message that failed before,
+        locked) first: the same message delivered twice at once is acted on by one delivery while
+        the other waits for it, then answers as a duplicate.
+
         Raises what the record services raise when the desk refuses the work (PermissionDenied,
         NotFound, ValidationFailed, PayloadTooLarge): the caller rolls back and calls
         ``record_failure``."""
-        earlier = self._earlier(mail)
-        if earlier is not None and earlier.outcome != FAILED:
-            return MailOutcome(earlier.outcome, earlier.number, earlier.reason, duplicate=True, message_id=earlier.message_id)
+        row = self._earlier(mail)
+        if row is None:
+            row = InboundMail(message_id=mail.key, outcome=FAILED, reason="being taken", size=mail.size,
+                              received_at=self.clock.now())
+            try:
+                with self.session.begin_nested():
+                    self.session.add(row)
+                    self.session.flush()
+            except IntegrityError:
+                # a delivery of the same message at the same moment wrote it first and is done now
+                row = self._earlier(mail)
+                if row is None:
+                    raise
+        elif row.outcome == FAILED:
+            row.retried_at = self.clock.now()
+        if row.outcome != FAILED:
+            return MailOutcome(row.outcome, row.number, row.reason, duplicate=True, message_id=row.message_id)
         outcome = self._act(mail)
-        self._record(mail, earlier, outcome)
+        self._record(mail, row, outcome)
         return outcome
 
     def record_failure(self, mail: ParsedMail, error: ProcessdeskError) -> MailOutcome:
@@ -422,6 +441,8 @@ class MailService:
             return MailOutcome(earlier.outcome, earlier.number, earlier.reason, duplicate=True, message_id=earlier.message_id)
         number = error.details.get("number") if isinstance(error.details.get("number"), str) else None
         outcome = MailOutcome(FAILED, number, error.message[:2000], message_id=mail.key, status=error.status)
+        if earlier is not None:
+            earlier.retried_at = self.clock.now()
         self._record(mail, earlier, outcome)
         return outcome
 
@@ -438,13 +459,13 @@ class MailService:
     # -- inside receive ---------------------------------------------------------------------------------
 
     def _earlier(self, mail: ParsedMail) -> InboundMail | None:
-        return self.session.scalar(select(InboundMail).where(InboundMail.message_id == mail.key))
+        """The row of an earlier delivery of ``mail``, locked (PostgreSQL: a delivery at the same
+        moment waits here, then reads what the first one made of it)."""
+        return self.session.scalar(select(InboundMail).where(InboundMail.message_id == mail.key)
+                                   .with_for_update().execution_options(populate_existing=True))
 
     def _record(self, mail: ParsedMail, earlier: InboundMail | None, outcome: MailOutcome) -> None:
-        now = self.clock.now()
-        row = earlier or InboundMail(message_id=mail.key, received_at=now)
-        if earlier is not None:
-            row.retried_at = now
+        row = earlier or InboundMail(message_id=mail.key, received_at=self.clock.now())
         row.outcome, row.number, row.reason = outcome.outcome, outcome.number, outcome.reason
         row.sender, row.subject, row.size = (mail.sender or "")[:255] or None, mail.subject[:255] or None, mail.size
         self.session.add(row)
