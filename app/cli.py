@@ -365,8 +365,9 @@ def register_cli(app: Flask) -> None:
         Exit status (sysexits, which Postfix and Exim read): 0 created, commented, ignored or a
         duplicate; 67 (EX_NOUSER) a sender who is no active user; 65 (EX_DATAERR) a message that is
         malformed or too large, or that the desk refused as data (a file too large); 77 (EX_NOPERM)
-        a sender who may not do this (a closed record, one they may not see); 75 (EX_TEMPFAIL)
-        temporary trouble (deliver again later). A line on standard error says why."""
+        a sender who may not do this (a closed record, no right to raise incidents); 75
+        (EX_TEMPFAIL) temporary trouble, or any unexpected error (the mail server keeps the
+        message and delivers it again later). A line on standard error says why."""
         from .errors import Conflict, ServiceUnavailable
         from .mail_gateway import receive_mail
         from .services.mail import FAILED, REFUSED
@@ -382,6 +383,9 @@ def register_cli(app: Flask) -> None:
         except ProcessdeskError as err:
             click.echo(f"refused: {err.message}", err=True)
             sys.exit(EX_DATAERR)
+        except Exception as err:  # noqa: BLE001 - whatever broke, the mail server keeps the message and tries again
+            click.echo(f"temporary failure: {type(err).__name__}: {err}"[:500], err=True)
+            sys.exit(EX_TEMPFAIL)
         finally:
             services.session.close()
         line = f"{outcome.outcome}{' (duplicate)' if outcome.duplicate else ''}"

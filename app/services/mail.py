@@ -307,9 +307,9 @@ def _junk(msg: Message, sender: str | None, sender_count: int) -> str | None:
         return "empty sender (Return-Path: <>): a bounce"
     if msg.get_content_type() == "multipart/report":
         return "a delivery or disposition report"
-    if sender_count == 0 or sender is None:
+    if sender_count == 0:
         return "empty sender"
-    if sender.split("@", 1)[0] in ("mailer-daemon", "mailer_daemon"):
+    if sender is not None and sender.split("@", 1)[0] in ("mailer-daemon", "mailer_daemon"):
         return "a bounce from MAILER-DAEMON"
     return None
 

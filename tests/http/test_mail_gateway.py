@@ -208,7 +208,9 @@ def test_an_unknown_or_inactive_sender_is_refused_and_recorded(desk: Desk, servi
     services.users.deactivate_user(None, "nina")
     services.session.commit()
     assert "inactive" in post(desk, mail("nina@example.org"))["reason"]
-    assert [r.outcome for r in logged(desk)] == ["refused", "refused"]
+    both = post(desk, mail("rita@example.org, alex@example.org"))
+    assert both["outcome"] == "refused" and "2 addresses" in both["reason"]
+    assert [r.outcome for r in logged(desk)] == ["refused", "refused", "refused"]
     assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 0
 
 
