@@ -545,7 +545,8 @@ class MailService:
 
     def _new_incident(self, user: User, mail: ParsedMail) -> MailOutcome:
         data = {
-            "title": _cut(mail.subject, MAX_TITLE) if mail.subject else NO_SUBJECT,
+            "title": (mail.subject if len(mail.subject) <= MAX_TITLE else mail.subject[:MAX_TITLE - 1].rstrip() + "\u2026")
+            or NO_SUBJECT,
             "description": _cut(mail.text, MAX_DESCRIPTION) if mail.text else NO_TEXT,
             "impact": str(self.config.get("MAIL_INCIDENT_IMPACT") or "low"),
             "urgency": str(self.config.get("MAIL_INCIDENT_URGENCY") or "low"),

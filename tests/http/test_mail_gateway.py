@@ -177,6 +177,18 @@ def test_an_html_only_mail_gives_its_text_without_scripts_or_styles(desk: Desk):
     assert desk.record(number)["description"] == "Screen is black & beeps\n\nsince Monday"
 
 
+def test_a_long_subject_and_text_are_cut_to_the_start_forms_limits(desk: Desk):
+    number = new_incident(desk, subject="word " * 100, text="line\n" * 4000)
+    record = desk.record(number)
+    assert len(record["title"]) == 200 and record["title"].endswith("\u2026") and "\n" not in record["title"]
+    assert len(record["description"]) <= 10_000 and record["description"].endswith("the e-mail was longer]")
+
+
+def test_an_empty_subject_and_body_still_raise_an_incident(desk: Desk):
+    number = new_incident(desk, subject="", text=None)
+    assert (desk.record(number)["title"], desk.record(number)["description"]) == ("(no subject)", "(the e-mail had no text)")
+
+
 def test_plain_text_is_preferred_over_its_html_alternative(desk: Desk):
     number = new_incident(desk, text="plain words", html="<p>html words</p>")
     assert desk.record(number)["description"] == "plain words"
