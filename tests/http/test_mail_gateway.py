@@ -220,9 +220,12 @@ def test_an_unknown_or_inactive_sender_is_refused_and_recorded(desk: Desk, servi
     services.users.deactivate_user(None, "nina")
     services.session.commit()
     assert "inactive" in post(desk, mail("nina@example.org"))["reason"]
-    both = post(desk, mail("rita@example.org, alex@example.org"))
+    services.users.update_user(None, "alex", {"email": "RITA@example.org"})
+    services.session.commit()
+    assert "more than one active user" in post(desk, mail("rita@example.org"))["reason"]
+    both = post(desk, mail("rita@example.org, nina@example.org"))
     assert both["outcome"] == "refused" and "2 addresses" in both["reason"]
-    assert [r.outcome for r in logged(desk)] == ["refused", "refused", "refused"]
+    assert [r.outcome for r in logged(desk)] == ["refused"] * 4
     assert desk.client.get("/api/v1/tickets", headers=desk.auth("aude")).get_json()["total"] == 0
 
 
