@@ -28,8 +28,9 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   how many, and the mean and median hours from ``opened_at`` to ``resolved_at`` (calendar time,
   not business hours; pauses included).
 * ``sla``: the stored SLA clocks (``sla_clock``) of records opened within the period, per clock
-  name: met, breached, cancelled (given up: the record's cancellation or a request's rejection,
-  see app/services/sla.py) and open (running or paused), and met / (met + breached) as a
+  name: met, breached, cancelled (given up: the record's cancellation before any resolution or a
+  request's rejection, see app/services/sla.py; a record cancelled once resolved counts as met or
+  breached at its resolution) and open (running or paused), and met / (met + breached) as a
   percentage. Read from the stored state, as ``SlaService.compliance`` does (which has no period);
   unlike it, rows stored "met" by a give-up before give-ups were "cancelled" are not re-read from
   their events.

@@ -64,6 +64,25 @@ counted in ``compliance``, and it is not escalated again; the clock shows the ne
 re-targeted before it breached simply takes the new target, shorter or longer; when a longer one
 puts its warning threshold ahead again, the warning it had is owed again when that comes.
 
+The clocks are measured from the record's start under the calendar of the terms in force (a
+retroactive start, as a re-attached SLA in ServiceNow). A priority (or service) change that
+moves the record to a policy with another business calendar would therefore re-measure the time
+before the change too: five Saturday hours are five on a 24x7 calendar and none on an office one,
+so a breach that happened under the old terms could vanish. It does not, because the change first
+records every breach that had happened as a ``breach`` event (``_keep_breaches``): the clocks its
+stored rows show "breached", or running past their stored due instant (nothing moves that instant
+between two stores, as every clock event stores the clocks), each at the instant it breached
+under the terms in force then. The replay keeps such a clock "breached" from that instant on
+under any later calendar and target (``sla_clock``: a recorded breach), in the record's clocks,
+the stored rows and ``compliance``; it is not escalated again (its row stays escalated), and a
+breach is recorded once. The exact rules:
+
+* what breached before the change stays breached, running, paused or stopped, with its first
+  breach instant as ``breached_at`` (earlier than the change, possibly a Saturday);
+* a clock that had not breached is measured under the new terms from the record's start, and may
+  breach at once (office hours to 24x7) or later; that is a new breach, escalated as any other;
+* the targets follow the new priority, as above; the service alone changes no target.
+
 Escalation that hands the record to a group
 -------------------------------------------
 A breach level with ``reassign_group`` sets the record's assignment group and moves its open work
@@ -507,6 +526,25 @@ def _stopped(events: Sequence[_Event], name: str) -> bool:
     return any(e.kind == "stop" and (e.clocks is None or name in e.clocks) for e in events)
 
 
+def _recorded_breaches(clocks: Mapping[str, Mapping[str, Any]], events: Sequence[_Event],
+                       now: datetime) -> dict[str, datetime]:
+    """The clocks whose stored row (``clocks``: its ``_CLOCK_VALUES`` by clock name) says they had
+    breached by ``now``, and when, without a ``breach`` event among ``events`` yet: stored
+    "breached" (at its ``breached_at``), or stored running with a due instant now past (it breached
+    then: every clock event stores the clocks again, so nothing moved that instant since).
+    See "A breach is a fact" in the module doc."""
+    known = {str(name) for e in events if e.kind == "breach" for name in e.clocks or ()}
+    found: dict[str, datetime] = {}
+    for name, values in clocks.items():
+        if name in known:
+            continue
+        if values.get("state") == "breached" and values.get("breached_at") is not None:
+            found[name] = values["breached_at"]
+        elif values.get("state") == "running" and values.get("due_at") is not None and values["due_at"] < now:
+            found[name] = values["due_at"]
+    return found
+
+
 def _warning_to_come(state: ClockState) -> bool:
     """A running or paused clock that has not reached its warning threshold (under its target now:
     a priority change may have given it a longer one since it was warned)."""
@@ -774,6 +812,18 @@ class SlaService:
         self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
         return _Event(at, kind, stored, clocks, reason)
 
+    def _keep_breaches(self, ticket: Ticket, clocks: Mapping[str, Mapping[str, Any]], events: Sequence[_Event],
+                       now: datetime, *, reason: str, pending: list[dict[str, Any]] | None = None) -> list[_Event]:
+        """Record, as ``breach`` events, the breaches the stored ``clocks`` show by ``now`` that no
+        event records yet (``_recorded_breaches``), before a change that has the clocks read under
+        other terms (another priority's or service's policy, whose calendar may not show them);
+        one event per breach instant. Returns the events (written, or appended to ``pending``)."""
+        instants: dict[datetime, list[str]] = {}
+        for name, at in _recorded_breaches(clocks, events, now).items():
+            instants.setdefault(at, []).append(name)
+        return [self._add(ticket, "breach", at, clocks=sorted(names), reason=f"breached before {reason}", pending=pending)
+                for at, names in sorted(instants.items())]
+
     def _priority_change(self, ticket: Ticket, terms: Mapping[str, Any], events: Sequence[_Event], now: datetime, *,
                          reason: str, pending: list[dict[str, Any]] | None = None) -> _Event | None:
         """The ``priority`` event that gives the clocks the targets of ``terms``; None when it
@@ -842,6 +892,11 @@ class SlaService:
                 events.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
         elif terms is not None:
             added: list[_Event] = []
+            if "priority" in changes or "service" in changes:
+                # the clocks are read under the new terms from here on: what breached stays breached
+                events.extend(self._keep_breaches(ticket, {name: clock.values for name, clock in stored.items()}, events,
+                                                  now, reason=f"priority {ticket.priority}" if "priority" in changes
+                                                  else f"service {ticket.service or ''}".rstrip(), pending=pending))
             if "priority" in changes:
                 changed = self._priority_change(ticket, terms, events, now, reason=f"priority {ticket.priority}", pending=pending)
                 if changed is not None:
@@ -1223,8 +1278,12 @@ class SlaService:
                                    actor_name="sla")
         raised = self.terms(ticket.kind, ticket.priority, ticket.service) if "priority" in actions else None
         if raised is not None:
-            self._priority_change(ticket, raised, self._events(ticket), self.services.runtime.clock.now(),
-                                  reason="escalation raised the priority")
+            now = self.services.runtime.clock.now()
+            events = self._events(ticket)
+            stored = {row.name: {key: getattr(row, key) for key in _CLOCK_VALUES}
+                      for row in self.session.scalars(_SELECT_CLOCK_OBJECTS, {"ticket_id": ticket.id})}
+            events += self._keep_breaches(ticket, stored, events, now, reason="escalation raised the priority")
+            self._priority_change(ticket, raised, events, now, reason="escalation raised the priority")
 
     def _readers(self, ticket: Ticket, people: list[Person]) -> list[Person]:
         """``people`` without those who may not open ``ticket`` (``RecordService.may_see``), each

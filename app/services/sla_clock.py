@@ -63,6 +63,13 @@ longer target must not lift the breach that caused it). Its ``target_seconds`` i
 target it was (the earliest instant after which elapsed exceeded the target in force then, or
 the current target's, if earlier); ``due_at`` of such a running clock is that ``breached_at``, and
 it has no ``warning_at`` to come. It stays "breached" when it stops, also by a cancellation.
+
+A breach may also be given as a fact: a ``"breach"`` event says that the clocks it names breached
+at its instant (the caller records one when a change is about to have the clocks read under other
+terms, such as another business calendar, under which the elapsed time might no longer exceed the
+target). A named clock that had not stopped by then is "breached" from that instant on, whatever
+the calendar and targets it is replayed under, exactly as a breach found at a priority change; the
+earlier of the recorded instant and any breach the replay finds is its ``breached_at``.
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ _UNIX_EPOCH = (datetime(1970, 1, 1) - _EPOCH) // _ONE_US + _DAY
 _PROBE = 6 * 3600 * _US
 _MIN_YEAR, _MAX_YEAR = 2, 9998
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_KINDS = frozenset({"start", "pause", "resume", "priority", "stop"})
+_KINDS = frozenset({"start", "pause", "resume", "priority", "stop", "breach"})
 _CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
 
 
@@ -643,11 +650,13 @@ class ClockEvent:
       before becomes a clock whose elapsed time counts from the record's start.
     * ``"stop"``: the clocks in ``clocks`` (None = all) stop for good; unknown names are ignored.
       ``cancelled``: the stop is the record's cancellation (see the module doc).
+    * ``"breach"``: the clocks in ``clocks`` (a non-empty set) breached at ``at``, a recorded fact
+      (see the module doc); clocks stopped before, and unknown names, are ignored.
 
     ``targets`` is stored as a read-only copy and ``clocks`` as a frozenset.
     Raises ValueError for a naive ``at``, an unknown kind, a start/priority event without targets,
-    a negative or non-finite target, targets on other kinds, or ``clocks`` or ``cancelled`` on a
-    non-stop event.
+    a negative or non-finite target, targets on other kinds, ``clocks`` on an event that is not a
+    stop or a breach (a breach without clocks), or ``cancelled`` on a non-stop event.
     """
 
     at: datetime
@@ -672,11 +681,13 @@ class ClockEvent:
         elif self.targets is not None:
             raise ValueError(f"only start and priority events carry targets, not {self.kind!r}")
         if self.clocks is not None:
-            if self.kind != "stop":
-                raise ValueError(f"only stop events name clocks, not {self.kind!r}")
+            if self.kind not in ("stop", "breach"):
+                raise ValueError(f"only stop and breach events name clocks, not {self.kind!r}")
             if isinstance(self.clocks, str) or not isinstance(self.clocks, Iterable):
                 raise ValueError(f"ClockEvent.clocks must be a set of clock names, got {self.clocks!r}")
             object.__setattr__(self, "clocks", frozenset(self.clocks))
+        if self.kind == "breach" and not self.clocks:
+            raise ValueError("a 'breach' event names the clocks that breached")
         if not isinstance(self.cancelled, bool):
             raise ValueError(f"ClockEvent.cancelled must be true or false, got {self.cancelled!r}")
         if self.cancelled and self.kind != "stop":
@@ -794,7 +805,7 @@ def evaluate(
     targets: dict[str, int] = {}
     stopped: dict[str, int] = {}
     cancelled: set[str] = set()  # clocks whose (first) stop was the record's cancellation
-    breaches: dict[str, int] = {}  # clocks that breached a target a priority change then replaced: when
+    breaches: dict[str, int] = {}  # clocks that breached a target since replaced, or recorded as breached: when
     running: list[tuple[int, int]] = []
     paused_spans: list[tuple[int, int]] = []
     paused = False
@@ -827,6 +838,11 @@ def evaluate(
                     crossed = _crossing(calendar, so_far, at, old)
                     breaches[name] = at if crossed is None else crossed
                 targets[name] = round(seconds * _US)
+        elif event.kind == "breach":
+            assert event.clocks is not None
+            for name in event.clocks & targets.keys():
+                if name not in stopped and (name not in breaches or at < breaches[name]):
+                    breaches[name] = at  # a recorded fact (see the module doc)
         else:  # stop
             names = targets.keys() if event.clocks is None else event.clocks & targets.keys()
             for name in names:

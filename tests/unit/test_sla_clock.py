@@ -327,6 +327,32 @@ def test_stop_freezes_met_or_breached():
     assert exact["resolution"].state == "met" and exact["resolution"].breached_at is None
 
 
+def test_a_recorded_breach_holds_under_any_calendar_and_target_that_follows():
+    """A ``breach`` event is a fact: an office calendar that counts no time before Monday (so no
+    breach of its own) keeps the clock breached from the recorded instant, running or stopped."""
+    saturday = datetime(2026, 1, 10, 8, tzinfo=UTC)
+    weekdays = office("UTC")
+    breach = ClockEvent(saturday + timedelta(hours=4), "breach", clocks=frozenset({"response"}))
+    raised = ClockEvent(saturday + timedelta(hours=5), "priority", targets=DEFAULT_TARGETS["P2"])
+    now = saturday + timedelta(hours=6)
+    assert evaluate([start(saturday, "P3"), raised], weekdays, now)["response"].state == "running"  # no fact: lifted
+    states = evaluate([start(saturday, "P3"), breach, raised], weekdays, now)
+    response = states["response"]
+    assert response.state == "breached" and response.breached_at == saturday + timedelta(hours=4)
+    assert response.target_seconds == H and response.due_at == response.breached_at and response.warning_at is None
+    assert states["resolution"].state == "running" and states["resolution"].breached_at is None
+    stopped = ClockEvent(saturday + timedelta(hours=5, minutes=30), "stop", clocks=frozenset({"response"}))
+    assert evaluate([start(saturday, "P3"), breach, raised, stopped], weekdays, now)["response"].state == "breached"
+    # a breach recorded after the clock stopped, or of a clock the record does not have, changes nothing
+    late = ClockEvent(saturday + timedelta(hours=5, minutes=45), "breach", clocks=frozenset({"response", "other"}))
+    after = evaluate([start(saturday, "P3"), raised, stopped, late], weekdays, now)
+    assert after["response"].state == "met" and set(after) == {"response", "resolution"}
+    with pytest.raises(ValueError, match="names the clocks"):
+        ClockEvent(saturday, "breach")
+    with pytest.raises(ValueError, match="only stop and breach events name clocks"):
+        ClockEvent(saturday, "pause", clocks=frozenset({"response"}))
+
+
 def test_a_cancelling_stop_cancels_unless_met_or_breached_before():
     cal = BusinessCalendar.always()
     opened = datetime(2026, 5, 1, 8, tzinfo=UTC)
