@@ -36,6 +36,16 @@ the same way, and no column or migration is needed. A clock the give-up stops is
 figure (``compliance``), never warned or escalated, and never checked by the sweep again (no
 ``next_check_at``).
 
+A record cancelled after it was resolved (resolved, then cancelled while its requester was still
+to confirm, which closes it) gave nothing up: the resolution was delivered, and its clocks were
+paused at it (a resolved status pauses them), so its resolution clock ends "met" or "breached"
+as it stood at the resolution and counts in ``compliance`` and the reports like any closed
+record's. Its stop's reason says so (``"status cancelled after resolution"``, ``AFTER_RESOLUTION``;
+written when ``resolved_at`` is set at the close: a reopened record has none, so a record
+reopened and then cancelled did give up), which is not a give-up's reason. A record cancelled
+before any resolution ends "cancelled" as above. Records resolved and cancelled before this rule
+keep the reason they were stored with, and so their "cancelled" clocks.
+
 Which closing statuses are give-ups (``GIVE_UP_STATUSES``, by kind; only incidents, problems and
 requests have clocks, ``TRACKED_KINDS``): ``cancelled`` for every kind, and a catalog request's
 ``rejected`` (its approver declined it: fulfilment was never owed, so the desk did not fail to
@@ -221,6 +231,9 @@ GIVE_UP_STATUSES: dict[str, frozenset[str]] = {
 #: Give-ups that are a person's answer to the record: they stop its response clock as a response
 #: first (for the kinds whose response is a person's, ``RESPONSE_BY_PEOPLE``).
 ANSWERING_GIVE_UPS = frozenset({"rejected"})
+#: Added to the reason of a give-up's stop when the record was resolved (``resolved_at``) when it
+#: came: such a stop is no give-up (the replay reads the status as "cancelled after resolution").
+AFTER_RESOLUTION = " after resolution"
 _GIVE_UP_REASONS = tuple(sorted({f"status {status}" for statuses in GIVE_UP_STATUSES.values() for status in statuses}))
 #: The states a clock ends in; ``compliance`` counts met / (met + breached), never cancelled ones.
 FINAL_STATES = ("met", "breached", "cancelled")
@@ -906,8 +919,12 @@ class SlaService:
                 was_paused = self._paused(events)
                 closed = ticket.closed_at is not None
                 if closed:
-                    # "status cancelled" (CANCEL_REASON) is what marks a cancellation's stop
-                    added.append(self._add(ticket, "stop", now, reason=f"status {ticket.status}", pending=pending))
+                    # "status cancelled" (CANCEL_REASON) is what marks a cancellation's stop; one after
+                    # the resolution gives nothing up (see the module doc)
+                    reason = f"status {ticket.status}"
+                    if ticket.resolved_at is not None and ticket.status in GIVE_UP_STATUSES.get(ticket.kind, ()):
+                        reason += AFTER_RESOLUTION
+                    added.append(self._add(ticket, "stop", now, reason=reason, pending=pending))
                 elif paused_now and not was_paused:
                     added.append(self._add(ticket, "pause", now, reason=f"status {ticket.status}", pending=pending))
                 elif not paused_now and was_paused:
