@@ -77,21 +77,25 @@ puts its warning threshold ahead again, the warning it had is owed again when th
 The clocks are measured from the record's start under the calendar of the terms in force (a
 retroactive start, as a re-attached SLA in ServiceNow). A priority (or service) change that
 moves the record to a policy with another business calendar would therefore re-measure the time
-before the change too: five Saturday hours are five on a 24x7 calendar and none on an office one,
-so a breach that happened under the old terms could vanish. It does not, because the change first
-records every breach that had happened as a ``breach`` event (``_keep_breaches``): the clocks its
-stored rows show "breached", or running past their stored due instant (nothing moves that instant
-between two stores, as every clock event stores the clocks), each at the instant it breached
-under the terms in force then. The replay keeps such a clock "breached" from that instant on
-under any later calendar and target (``sla_clock``: a recorded breach), in the record's clocks,
-the stored rows and ``compliance``; it is not escalated again (its row stays escalated), and a
-breach is recorded once. The exact rules:
+before the change too: five Saturday hours are five on a 24x7 calendar and none on an office one.
+A breach that happened under the old terms could vanish, and a response met within two office
+hours across a weekend could turn "breached" under 24x7. Neither happens: before the change, what
+the stored clock rows settled and the new terms would read otherwise is recorded as events
+(``_keep_verdicts``), and the replay (``sla_clock``) holds to them under any later terms:
 
-* what breached before the change stays breached, running, paused or stopped, with its first
-  breach instant as ``breached_at`` (earlier than the change, possibly a Saturday);
-* a clock that had not breached is measured under the new terms from the record's start, and may
-  breach at once (office hours to 24x7) or later; that is a new breach, escalated as any other;
-* the targets follow the new priority, as above; the service alone changes no target.
+* each breach that had happened, as a ``breach`` event at its instant: the clocks stored
+  "breached", or running past their stored due instant (nothing moves that instant between two
+  stores, as every clock event stores the clocks). Such a clock, running, paused or stopped,
+  stays "breached" with that first breach instant as ``breached_at`` (before the change, possibly
+  a Saturday), in the record's clocks, the stored rows and ``compliance``; it is not escalated
+  again (its row stays escalated); a breach is recorded once;
+* the elapsed time of each clock stopped before the change, as a ``measured`` event: it keeps
+  that figure, and so its verdict ("met" stays met), under any later calendar;
+* a clock still running or paused is measured under the new terms from the record's start, and
+  may breach at once (office hours to 24x7) or later: that is a new breach, escalated as any
+  other. The targets follow the new priority as above; the service alone changes no target.
+
+Nothing is recorded when the new terms read the clocks as stored (the same calendar).
 
 Escalation that hands the record to a group
 -------------------------------------------
@@ -825,17 +829,35 @@ class SlaService:
         self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
         return _Event(at, kind, stored, clocks, reason)
 
-    def _keep_breaches(self, ticket: Ticket, clocks: Mapping[str, Mapping[str, Any]], events: Sequence[_Event],
-                       now: datetime, *, reason: str, pending: list[dict[str, Any]] | None = None) -> list[_Event]:
-        """Record, as ``breach`` events, the breaches the stored ``clocks`` show by ``now`` that no
-        event records yet (``_recorded_breaches``), before a change that has the clocks read under
-        other terms (another priority's or service's policy, whose calendar may not show them);
-        one event per breach instant. Returns the events (written, or appended to ``pending``)."""
+    def _keep_verdicts(self, ticket: Ticket, terms: Mapping[str, Any] | None, clocks: Mapping[str, Mapping[str, Any]],
+                       events: Sequence[_Event], now: datetime, *, reason: str,
+                       pending: list[dict[str, Any]] | None = None) -> list[_Event]:
+        """Before a change that has the clocks read under ``terms`` (another priority's or
+        service's policy, whose calendar may count the time before the change differently),
+        record what the stored ``clocks`` (``_CLOCK_VALUES`` by name) settled and ``terms`` would
+        not show: each breach that happened (``_recorded_breaches``) as a ``breach`` event (one
+        per instant), and the elapsed time of each stopped clock as one ``measured`` event. See
+        "A breach is a fact" in the module doc. Returns the events (written, or appended to
+        ``pending``); none when ``terms`` read the clocks as stored."""
+        breaches = _recorded_breaches(clocks, events, now)
+        stopped = {name: values for name, values in clocks.items() if values.get("state") in FINAL_STATES}
+        if not breaches and not stopped:
+            return []
+        states = self.evaluate(ticket, terms, events=events, now=now)
         instants: dict[datetime, list[str]] = {}
-        for name, at in _recorded_breaches(clocks, events, now).items():
-            instants.setdefault(at, []).append(name)
-        return [self._add(ticket, "breach", at, clocks=sorted(names), reason=f"breached before {reason}", pending=pending)
-                for at, names in sorted(instants.items())]
+        for name, at in breaches.items():
+            state = states.get(name)
+            if state is not None and (state.breached_at is None or state.breached_at > at):
+                instants.setdefault(at, []).append(name)
+        added = [self._add(ticket, "breach", at, clocks=sorted(names), reason=f"breached before {reason}", pending=pending)
+                 for at, names in sorted(instants.items())]
+        measured = {name: float(values["elapsed_seconds"]) for name, values in stopped.items()
+                    if name in states and states[name].stopped_at is not None
+                    and abs(states[name].elapsed_seconds - float(values["elapsed_seconds"])) > 1e-6}
+        if measured:
+            added.append(self._add(ticket, "measured", now, targets=measured, reason=f"measured before {reason}",
+                                   pending=pending))
+        return added
 
     def _priority_change(self, ticket: Ticket, terms: Mapping[str, Any], events: Sequence[_Event], now: datetime, *,
                          reason: str, pending: list[dict[str, Any]] | None = None) -> _Event | None:
@@ -907,8 +929,8 @@ class SlaService:
             added: list[_Event] = []
             if "priority" in changes or "service" in changes:
                 # the clocks are read under the new terms from here on: what breached stays breached
-                events.extend(self._keep_breaches(ticket, {name: clock.values for name, clock in stored.items()}, events,
-                                                  now, reason=f"priority {ticket.priority}" if "priority" in changes
+                events.extend(self._keep_verdicts(ticket, terms, {name: clock.values for name, clock in stored.items()},
+                                                  events, now, reason=f"priority {ticket.priority}" if "priority" in changes
                                                   else f"service {ticket.service or ''}".rstrip(), pending=pending))
             if "priority" in changes:
                 changed = self._priority_change(ticket, terms, events, now, reason=f"priority {ticket.priority}", pending=pending)
@@ -1299,7 +1321,7 @@ class SlaService:
             events = self._events(ticket)
             stored = {row.name: {key: getattr(row, key) for key in _CLOCK_VALUES}
                       for row in self.session.scalars(_SELECT_CLOCK_OBJECTS, {"ticket_id": ticket.id})}
-            events += self._keep_breaches(ticket, stored, events, now, reason="escalation raised the priority")
+            events += self._keep_verdicts(ticket, raised, stored, events, now, reason="escalation raised the priority")
             self._priority_change(ticket, raised, events, now, reason="escalation raised the priority")
 
     def _readers(self, ticket: Ticket, people: list[Person]) -> list[Person]:

@@ -70,6 +70,12 @@ terms, such as another business calendar, under which the elapsed time might no 
 target). A named clock that had not stopped by then is "breached" from that instant on, whatever
 the calendar and targets it is replayed under, exactly as a breach found at a priority change; the
 earlier of the recorded instant and any breach the replay finds is its ``breached_at``.
+
+Likewise a ``"measured"`` event gives, for clocks that had stopped by its instant, the business
+seconds each had elapsed when it stopped (measured under the terms in force then): such a clock's
+``elapsed_seconds`` is that figure under any later calendar, so a clock met under office hours is
+not found breached by a 24x7 calendar that counts the weekend before its stop. Its state follows
+from that figure, its target and any breach (recorded or found).
 """
 
 from __future__ import annotations
@@ -114,7 +120,7 @@ _UNIX_EPOCH = (datetime(1970, 1, 1) - _EPOCH) // _ONE_US + _DAY
 _PROBE = 6 * 3600 * _US
 _MIN_YEAR, _MAX_YEAR = 2, 9998
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_KINDS = frozenset({"start", "pause", "resume", "priority", "stop", "breach"})
+_KINDS = frozenset({"start", "pause", "resume", "priority", "stop", "breach", "measured"})
 _CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
 
 
@@ -652,6 +658,8 @@ class ClockEvent:
       ``cancelled``: the stop is the record's cancellation (see the module doc).
     * ``"breach"``: the clocks in ``clocks`` (a non-empty set) breached at ``at``, a recorded fact
       (see the module doc); clocks stopped before, and unknown names, are ignored.
+    * ``"measured"``: ``targets`` names clocks stopped by ``at`` and the business seconds each had
+      elapsed when it stopped, a recorded fact (see the module doc); other names are ignored.
 
     ``targets`` is stored as a read-only copy and ``clocks`` as a frozenset.
     Raises ValueError for a naive ``at``, an unknown kind, a start/priority event without targets,
@@ -669,7 +677,7 @@ class ClockEvent:
         _require_aware(self.at, "ClockEvent.at")
         if self.kind not in _KINDS:
             raise ValueError(f"ClockEvent.kind must be one of {sorted(_KINDS)}, got {self.kind!r}")
-        if self.kind in ("start", "priority"):
+        if self.kind in ("start", "priority", "measured"):
             if not isinstance(self.targets, Mapping):
                 raise ValueError(f"a {self.kind!r} event needs targets: a mapping of clock name to seconds")
             checked: dict[str, float] = {}
@@ -679,7 +687,7 @@ class ClockEvent:
                 checked[name] = _check_seconds(seconds, f"ClockEvent.targets[{name!r}]")
             object.__setattr__(self, "targets", MappingProxyType(checked))
         elif self.targets is not None:
-            raise ValueError(f"only start and priority events carry targets, not {self.kind!r}")
+            raise ValueError(f"only start, priority and measured events carry targets, not {self.kind!r}")
         if self.clocks is not None:
             if self.kind not in ("stop", "breach"):
                 raise ValueError(f"only stop and breach events name clocks, not {self.kind!r}")
@@ -806,6 +814,7 @@ def evaluate(
     stopped: dict[str, int] = {}
     cancelled: set[str] = set()  # clocks whose (first) stop was the record's cancellation
     breaches: dict[str, int] = {}  # clocks that breached a target since replaced, or recorded as breached: when
+    measured: dict[str, int] = {}  # stopped clocks whose elapsed time was recorded: the figure
     running: list[tuple[int, int]] = []
     paused_spans: list[tuple[int, int]] = []
     paused = False
@@ -838,6 +847,11 @@ def evaluate(
                     crossed = _crossing(calendar, so_far, at, old)
                     breaches[name] = at if crossed is None else crossed
                 targets[name] = round(seconds * _US)
+        elif event.kind == "measured":
+            assert event.targets is not None
+            for name, seconds in event.targets.items():
+                if name in stopped:
+                    measured[name] = round(seconds * _US)  # a recorded fact (see the module doc)
         elif event.kind == "breach":
             assert event.clocks is not None
             for name in event.clocks & targets.keys():
@@ -857,7 +871,7 @@ def evaluate(
     for name, target in targets.items():
         stop_at = stopped.get(name)
         horizon = now_us if stop_at is None else stop_at
-        elapsed = _history_measure(calendar, running, horizon)
+        elapsed = measured[name] if name in measured else _history_measure(calendar, running, horizon)
         paused_us = _history_measure(calendar, paused_spans, horizon)
         breached = _crossing(calendar, running, horizon, target) if elapsed > target else None
         if name in breaches and (breached is None or breaches[name] < breached):

@@ -133,3 +133,21 @@ def test_a_clock_that_had_not_breached_can_breach_under_the_new_terms(desk: Desk
     retarget(services, number, "P2")  # built-in P2: 24x7, respond within 1 h
     sla = clocks(desk, number)
     assert sla["response"]["state"] == "breached" and sla["response"]["breached_at"].startswith("2026-01-10T09:00")
+
+
+def test_a_clock_met_under_office_hours_stays_met_when_the_record_moves_to_24x7(desk: Desk, services, clock):
+    """A stopped clock keeps its verdict: answered after 2 office hours (a weekend between), it was met,
+    and a 24x7 calendar that counts the weekend does not make it breached after the fact."""
+    body = {"kind": "incident", "priority": "P3", "response_seconds": 4 * 3600, "resolution_seconds": 24 * 3600,
+            "calendar": OFFICE, "pause_statuses": ["pending"]}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=body).status_code == 200
+    clock.set(datetime(2026, 1, 9, 16, 0, tzinfo=timezone.utc))  # Friday 16:00
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    clock.set(datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc))  # Monday 10:00: 2 office hours later
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    assert clocks(desk, number)["response"]["state"] == "met"
+    ticket = retarget(services, number, "P1")  # built-in P1: 24x7
+    sla = clocks(desk, number)
+    assert sla["response"]["state"] == "met" and sla["response"]["elapsed_seconds"] == 2 * HOUR
+    assert stored(services, ticket)["response"].state == "met"
+    assert compliance(desk)["response"]["met"] == 1

@@ -353,6 +353,22 @@ def test_a_recorded_breach_holds_under_any_calendar_and_target_that_follows():
         ClockEvent(saturday, "pause", clocks=frozenset({"response"}))
 
 
+def test_a_measured_stopped_clock_keeps_its_elapsed_time_under_any_calendar():
+    friday = datetime(2026, 1, 9, 16, tzinfo=UTC)  # office(): 08-18 UTC on weekdays
+    answered = ClockEvent(friday + timedelta(days=2, hours=18), "stop", clocks=frozenset({"response"}))  # Mon 10:00
+    raised = ClockEvent(friday + timedelta(days=2, hours=19), "priority", targets=DEFAULT_TARGETS["P1"])
+    now = friday + timedelta(days=3)
+    assert evaluate([start(friday, "P3"), answered], office("UTC"), now)["response"].elapsed_seconds == 4 * H
+    # read under 24x7 afterwards, the 66 wall-clock hours count: no fact, breached after the fact
+    assert evaluate([start(friday, "P3"), answered, raised], BusinessCalendar.always(), now)["response"].state == "breached"
+    kept = ClockEvent(raised.at, "measured", targets={"response": 4 * H, "resolution": 9 * H})
+    states = evaluate([start(friday, "P3"), answered, kept, raised], BusinessCalendar.always(), now)
+    assert states["response"].state == "met" and states["response"].elapsed_seconds == 4 * H
+    assert states["response"].target_seconds == 4 * H  # P3's: a stopped clock keeps its target
+    # the running resolution clock was not stopped: the figure does not apply to it
+    assert states["resolution"].elapsed_seconds == (now - friday).total_seconds()
+
+
 def test_a_cancelling_stop_cancels_unless_met_or_breached_before():
     cal = BusinessCalendar.always()
     opened = datetime(2026, 5, 1, 8, tzinfo=UTC)
