@@ -97,6 +97,10 @@ the stored clock rows settled and the new terms would read otherwise is recorded
 
 Nothing is recorded when the new terms read the clocks as stored (the same calendar).
 
+The sweep records each breach it escalates the same way (``_record_breach``, with no audit entry
+of its own: ``sla_breached`` says it), so a policy saved later with another calendar, which
+applies to the running clocks from then on (``save_policy``), does not lift it either.
+
 Escalation that hands the record to a group
 -------------------------------------------
 A breach level with ``reassign_group`` sets the record's assignment group and moves its open work
@@ -667,7 +671,8 @@ class SlaService:
         """Create or replace the policy for (kind, priority, service).
 
         Running clocks of the records it applies to keep their targets and are read under its
-        other terms from now on; the sweep looks at them again soon (``_check_again``).
+        other terms from now on; the sweep looks at them again soon (``_check_again``). A breach
+        the sweep raised stays (it is recorded: ``_record_breach``).
 
         Raises PermissionDenied without the process_owner (or admin) role, ValidationFailed
         naming each bad field (``policy_problems``, and a ``reassign_group`` that names no group).
@@ -814,19 +819,21 @@ class SlaService:
 
     def _add(self, ticket: Ticket, kind: str, at: datetime, *, targets: Mapping[str, float] | None = None,
              clocks: list[str] | None = None, reason: str, pending: list[dict[str, Any]] | None = None,
-             kept: Mapping[str, float] | None = None) -> _Event:
-        """Record one clock event (and its audit entry): written at once, or appended to ``pending``
-        for the caller to write with ``_write_events``."""
+             kept: Mapping[str, float] | None = None, audit: bool = True) -> _Event:
+        """Record one clock event (and, unless not ``audit``, its audit entry): written at once, or
+        appended to ``pending`` for the caller to write with ``_write_events``."""
         stored = dict(targets) if targets else None
         values = {"ticket_id": ticket.id, "at": at, "kind": kind, "targets": stored, "clocks": clocks, "reason": reason}
         if pending is None:
             self._write_events([values])
         else:
             pending.append(values)
-        payload: dict[str, Any] = {"number": ticket.number, "reason": reason, "targets": dict(targets or {}), "clocks": clocks}
-        if kept:
-            payload["kept"] = dict(kept)
-        self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
+        if audit:
+            payload: dict[str, Any] = {"number": ticket.number, "reason": reason, "targets": dict(targets or {}),
+                                       "clocks": clocks}
+            if kept:
+                payload["kept"] = dict(kept)
+            self.services.audit.record(f"sla_{kind}", None, instance_id=ticket.instance_id, payload=payload, actor_name="sla")
         return _Event(at, kind, stored, clocks, reason)
 
     def _keep_verdicts(self, ticket: Ticket, terms: Mapping[str, Any] | None, clocks: Mapping[str, Mapping[str, Any]],
@@ -1236,6 +1243,7 @@ class SlaService:
                 continue  # the record was cancelled: nobody is to act on its clocks any more
             if state.state == "breached" and not clock.escalated:
                 clock.escalated = clock.warned = True
+                self._record_breach(ticket, clock.name, state)
                 self._escalate(ticket, clock, "breach", terms)
                 counts["breaches"] += 1
             elif _warning_due(state, clock.warned):
@@ -1247,6 +1255,15 @@ class SlaService:
             # (a breach may have raised the priority).
             self.refresh(ticket, self.terms(ticket.kind, ticket.priority, ticket.service))
         return counts
+
+    def _record_breach(self, ticket: Ticket, name: str, state: ClockState) -> None:
+        """Keep the breach the sweep is escalating as a ``breach`` event, unless one records it
+        already: a policy saved later with another calendar, under which the clock's elapsed time
+        would not exceed its target, applies to the clock from then on but does not lift it (see
+        "A breach is a fact" in the module doc). Audited as the ``sla_breached`` it comes with."""
+        if state.breached_at is None or any(e.kind == "breach" and name in (e.clocks or ()) for e in self._events(ticket)):
+            return
+        self._add(ticket, "breach", state.breached_at, clocks=[name], reason="breach escalated", audit=False)
 
     def _escalation_rules(self, ticket: Ticket, clock: SlaClock, level: str,
                           terms: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

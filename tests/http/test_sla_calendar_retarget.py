@@ -151,3 +151,24 @@ def test_a_clock_met_under_office_hours_stays_met_when_the_record_moves_to_24x7(
     assert sla["response"]["state"] == "met" and sla["response"]["elapsed_seconds"] == 2 * HOUR
     assert stored(services, ticket)["response"].state == "met"
     assert compliance(desk)["response"]["met"] == 1
+
+
+def test_a_policy_moved_to_an_office_calendar_does_not_lift_a_breach_the_sweep_raised(desk: Desk, services, clock):
+    """A policy's new calendar applies to the running clocks from then on (app/services/sla.py,
+    ``save_policy``), but a breach the sweep raised is recorded and stays."""
+    clock.set(SATURDAY)
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    clock.advance(timedelta(hours=5))
+    assert services.sla.sweep()["breaches"] == 1
+    ticket = services.session.scalar(select(Ticket).where(Ticket.number == number))
+    assert breach_events(services, ticket) == ["response"]
+    body = {"kind": "incident", "priority": "P3", "response_seconds": 4 * 3600, "resolution_seconds": 24 * 3600,
+            "calendar": OFFICE, "pause_statuses": ["pending"]}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=body).status_code == 200
+    clock.advance(timedelta(minutes=1))
+    services.sla.sweep()
+    sla = clocks(desk, number)
+    assert sla["response"]["state"] == "breached" and sla["response"]["breached_at"].startswith("2026-01-10T12:00")
+    assert sla["resolution"]["state"] == "running" and sla["resolution"]["elapsed_seconds"] == 0
+    assert stored(services, ticket)["response"].state == "breached"
+    assert compliance(desk)["response"]["breached"] == 1
