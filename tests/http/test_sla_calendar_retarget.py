@@ -172,3 +172,22 @@ def test_a_policy_moved_to_an_office_calendar_does_not_lift_a_breach_the_sweep_r
     assert sla["resolution"]["state"] == "running" and sla["resolution"]["elapsed_seconds"] == 0
     assert stored(services, ticket)["response"].state == "breached"
     assert compliance(desk)["response"]["breached"] == 1
+
+
+def test_a_service_change_onto_a_policy_with_office_hours_keeps_the_breach(desk: Desk, services, clock):
+    """A policy may be per service: a record moved to another service is read under that policy's
+    calendar (its targets stay until the priority changes), and keeps what breached before."""
+    body = {"kind": "incident", "priority": "P3", "service": "VPN", "response_seconds": 4 * 3600,
+            "resolution_seconds": 24 * 3600, "calendar": OFFICE, "pause_statuses": ["pending"]}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=body).status_code == 200
+    clock.set(SATURDAY)
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]  # no service: built-in 24x7
+    clock.advance(timedelta(hours=5))
+    ticket = services.session.scalar(select(Ticket).where(Ticket.number == number))
+    ticket.service = "VPN"
+    services.sla.track(ticket, {"service": "VPN"})
+    services.session.commit()
+    sla = clocks(desk, number)
+    assert sla["response"]["state"] == "breached" and sla["response"]["breached_at"].startswith("2026-01-10T12:00")
+    assert sla["resolution"]["state"] == "running" and sla["resolution"]["elapsed_seconds"] == 0
+    assert breach_events(services, ticket) == ["response"]
