@@ -59,6 +59,7 @@ def init_web(app: Flask) -> None:
         notification_pages,
         process_pages,
         report_pages,
+        sla_pages,
         start_pages,
         ticket_pages,
         user_pages,
