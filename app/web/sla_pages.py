@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import Role, User
-from app.services.sla import PRIORITIES, TRACKED_KINDS
+from app.services.sla import MAX_RESOLUTION_SECONDS, MAX_RESPONSE_SECONDS, MIN_TARGET_SECONDS, PRIORITIES, TRACKED_KINDS
 
 from .labels import KIND_LABELS, STATUS_LABELS, label
 from .views import bp, signed_in_user
@@ -76,8 +76,11 @@ def _values(form: Mapping[str, Any], rows: list[dict[str, Any]], errors: dict[st
         errors["kind"] = [_("Choose a kind of record.")]
     if priority not in PRIORITIES:
         errors["priority"] = [_("Choose a priority.")]
-    response = _whole(form, "response_minutes", 1, 10**7, errors)
-    resolution = _whole(form, "resolution_minutes", 1, 10**7, errors)
+    low = MIN_TARGET_SECONDS // 60
+    response = _whole(form, "response_minutes", low, MAX_RESPONSE_SECONDS // 60, errors)
+    resolution = _whole(form, "resolution_minutes", low, MAX_RESOLUTION_SECONDS // 60, errors)
+    if response is not None and resolution is not None and response > resolution:
+        errors["response_minutes"] = [_("The response target must not exceed the resolution target.")]
     percent = _whole(form, "warn_at_percent", MIN_WARN_PERCENT, MAX_WARN_PERCENT, errors)
     base = next((r for r in rows if (r["kind"], r["priority"], r["service"]) == (kind, priority, service)), None) \
         or next((r for r in rows if (r["kind"], r["priority"], r["service"]) == (kind, priority, "")), None) or {}

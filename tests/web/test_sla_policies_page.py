@@ -81,9 +81,11 @@ def test_bad_values_come_back_beside_their_fields(web, desk, services):
         assert response.status_code == 422, (field, value)
         page = text_of(response)
         assert f'id="{field}-error"' in page, (field, value)
-    # the service's own checks, by the form's field names
     page = text_of(web.post("/sla/policies", {**FORM, "response_minutes": "600", "resolution_minutes": "60"}))
-    assert 'id="response_minutes-error"' in page and "must not exceed resolution_seconds" in page
+    assert 'id="response_minutes-error"' in page and "must not exceed the resolution target" in page
+    # the service's own checks, by the form's field names
+    refused = web.post("/sla/policies", {**FORM, "service": "x" * 300})
+    assert refused.status_code == 422 and 'id="service-error"' in text_of(refused)
     assert stored(services) == []
     assert web.post("/sla/policies", FORM, csrf=False).status_code == 403  # no CSRF token
 
