@@ -369,6 +369,18 @@ def test_a_measured_stopped_clock_keeps_its_elapsed_time_under_any_calendar():
     assert states["resolution"].elapsed_seconds == (now - friday).total_seconds()
 
 
+def test_a_pause_across_a_weekend_and_a_dst_change_counts_business_time_only():
+    """Calendars have their own zone (not UTC only): Berlin office hours, paused Friday 17:00 CET and
+    resumed Monday 09:00 CEST, after the spring-forward Sunday."""
+    cal = office()
+    opened = berlin(2026, 3, 27, 16)
+    events = [ClockEvent(opened, "start", targets={"resolution": 8 * H}), ClockEvent(berlin(2026, 3, 27, 17), "pause"),
+              ClockEvent(berlin(2026, 3, 30, 9), "resume")]
+    state = evaluate(events, cal, berlin(2026, 3, 30, 10))["resolution"]
+    assert state.elapsed_seconds == 2 * H and state.paused_seconds == 2 * H  # Fri 17-18 and Mon 08-09 paused
+    assert state.due_at == berlin(2026, 3, 30, 16)  # 6 business hours from Monday 10:00 CEST
+
+
 def test_a_cancelling_stop_cancels_unless_met_or_breached_before():
     cal = BusinessCalendar.always()
     opened = datetime(2026, 5, 1, 8, tzinfo=UTC)
