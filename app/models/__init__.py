@@ -3,6 +3,7 @@
 from .audit import AuditEvent, AuditHead
 from .base import Base, utcnow
 from .catalog import CatalogCategory, CatalogItem, ItemStatus
+from .cmdb import CiClass, CiRelationKind, CiRelationship, CiStatus, ConfigurationItem
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .mail import InboundMail
@@ -33,6 +34,11 @@ __all__ = [
     "SubmissionToken",
     "Webhook",
     "CatalogCategory",
+    "CiClass",
+    "CiRelationKind",
+    "CiRelationship",
+    "CiStatus",
+    "ConfigurationItem",
     "CatalogItem",
     "ItemStatus",
     "KnowledgeArticle",

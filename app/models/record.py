@@ -88,7 +88,9 @@ class Ticket(Base):
     assignment_group: Mapped[str | None] = mapped_column(String(128))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     service: Mapped[str | None] = mapped_column(String(255))
-    ci: Mapped[str | None] = mapped_column(String(255))
+    #: The configuration item the record is about: free text, or a CMDB CI's name (indexed: a CI
+    #: page lists the records that name it).
+    ci: Mapped[str | None] = mapped_column(String(255), index=True)
     details: Mapped[dict[str, Any]]
     opened_at: Mapped[timestamp]
     first_response_at: Mapped[datetime | None]

@@ -1,0 +1,87 @@
+"""The configuration management database: configuration items (CIs) and how they relate.
+
+A CI's ``name`` is the key records use in their free-text ``ci`` field (``Ticket.ci``): the CMDB
+reads records by it, never the other way round, so a record that names no CI keeps working.
+A relationship ``source -> target`` of a ``kind`` reads "source <kind> target" (an application
+``runs_on`` a server, a service ``depends_on`` an application); one per (source, target, kind),
+never from a CI to itself.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, intpk, str128, timestamp
+from .user import Group, User
+
+
+class CiClass(StrEnum):
+    HARDWARE = "hardware"
+    SOFTWARE = "software"
+    NETWORK = "network"
+    SERVICE = "service"
+    OTHER = "other"
+
+
+class CiStatus(StrEnum):
+    PLANNED = "planned"
+    IN_SERVICE = "in_service"
+    MAINTENANCE = "maintenance"
+    RETIRED = "retired"
+
+
+class CiRelationKind(StrEnum):
+    DEPENDS_ON = "depends_on"
+    RUNS_ON = "runs_on"
+    CONNECTS_TO = "connects_to"
+
+
+class ConfigurationItem(Base):
+    __tablename__ = "configuration_item"
+    __table_args__ = (
+        Index("ix_configuration_item_class_status", "ci_class", "status"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    ci_class: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=CiStatus.IN_SERVICE)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    support_group_id: Mapped[int | None] = mapped_column(ForeignKey("group.id"))
+    location: Mapped[str] = mapped_column(String(255), default="")
+    serial_number: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[timestamp]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    updated_at: Mapped[timestamp]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="selectin")
+    support_group: Mapped[Group | None] = relationship(foreign_keys=[support_group_id], lazy="selectin")
+
+
+class CiRelationship(Base):
+    __tablename__ = "ci_relationship"
+    __table_args__ = (
+        UniqueConstraint("source_id", "target_id", "kind", name="uq_ci_relationship_source_target_kind"),
+        CheckConstraint("source_id <> target_id", name="not_self"),
+    )
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("configuration_item.id", ondelete="CASCADE"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("configuration_item.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[timestamp]
+    created_by: Mapped[str128]
+
+    source: Mapped[ConfigurationItem] = relationship(foreign_keys=[source_id], lazy="joined")
+    target: Mapped[ConfigurationItem] = relationship(foreign_keys=[target_id], lazy="joined")
+
+
+#: One CI per name whatever its letter case ("VPN-GW-01" and "vpn-gw-01" are one thing); lookups
+#: compare ``lower(name)`` with ``lower(:name)`` so that they use it.
+CI_NAME_LOWER_INDEX = "uq_configuration_item_name_lower"
+Index(CI_NAME_LOWER_INDEX, func.lower(ConfigurationItem.name), unique=True)
