@@ -298,6 +298,7 @@ def init_api(app: Flask) -> None:
     from . import (
         auth,
         catalog,
+        cmdb,
         definitions,
         instances,
         knowledge,
@@ -310,6 +311,6 @@ def init_api(app: Flask) -> None:
         users,
     )
 
-    for module in (auth, definitions, instances, tasks, tickets, catalog, knowledge, notifications, sla, users, reports,
-                   mail):
+    for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
+                   reports, mail):
         api.register_blueprint(module.blp)

@@ -31,6 +31,8 @@ class Role(StrEnum):
     PROCESS_OWNER = "process_owner"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    #: Writes the configuration management database (app/services/cmdb.py); nothing else.
+    CONFIGURATION_MANAGER = "configuration_manager"
 
 
 user_group = Table(

@@ -15,6 +15,7 @@ from app.models import Ticket, User
 from .attachments import AttachmentService
 from .audit import AuditLog, audit_key
 from .catalog import CatalogService
+from .cmdb import CmdbService
 from .definitions import DefinitionService
 from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
@@ -113,6 +114,10 @@ class Services:
         return KnowledgeService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
+    def cmdb(self) -> CmdbService:
+        return CmdbService(self.session, self.audit, self.runtime.clock, self.records, self.users)
+
+    @cached_property
     def reports(self) -> ReportService:
         return ReportService(self.session, self.audit, self.runtime.clock, self.records)
 
@@ -128,6 +133,8 @@ class Services:
         service.start_validators["problem_management"] = start_with_references(
             self, "problem_management", {"related_incidents": "incident"})
         service.start_forms["catalog_request"] = lambda data: self.catalog.request_form(data)
+        # a record's ci may not name a retired configuration item (started or worked by a person)
+        service.data_checks.append(lambda definition, data: self.cmdb.check_record_data(definition, data))
         return service
 
     @cached_property

@@ -57,6 +57,8 @@ MAX_START_DATA_KEYS = 200
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
 #: ``(schema, ui_schema)`` of the form a running instance's start data was entered on, from that
 #: data (e.g. the ordered catalog item's request form), or None.
+#: A check of data a person sends (``InstanceService.data_checks``): the process version and the data.
+DataCheck = Callable[[ProcessDefinition, Mapping[str, Any]], None]
 StartFormLookup = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any] | None] | None]
 #: Widgets whose values a page does not repeat back (a secret, or a value nobody was shown).
 _UNSHOWN_WIDGETS = frozenset({"hidden", "password"})
@@ -119,6 +121,10 @@ class InstanceService:
         #: Per-process start forms beyond ``<process_id>.start.json``, for showing what a running
         #: instance was started with (e.g. the catalog item's request form for catalog_request).
         self.start_forms: dict[str, StartFormLookup] = {}
+        #: Checks of the data a person starts an instance with or completes a task with, after its
+        #: form's: each raises ValidationFailed naming the variable (e.g. a record's ``ci`` naming a
+        #: retired configuration item: app/services/cmdb.py).
+        self.data_checks: list[DataCheck] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -321,6 +327,8 @@ class InstanceService:
                 if start_form is not None:
                     now = self.clock.now()
                     data = validate_start_data(start_form[0], start_form[1], data, today=now.date(), now=now)
+            for check in self.data_checks:
+                check(definition, data)
         instance, run = self.runner.start(definition, json_safe(data), user)
         self.audit.record("instance_started", user, instance_id=instance.id,
                           payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})
@@ -1050,6 +1058,8 @@ class TaskService:
                                         members=self.instances.group_members, today=now.date(), now=now)
         else:
             clean = {}
+        for check in self.instances.data_checks:
+            check(definition, clean)
         completer_var = view.properties.get("setUserVar")
         if completer_var:
             clean[completer_var] = user.username

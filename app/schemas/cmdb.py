@@ -1,0 +1,102 @@
+"""Configuration item schemas: the list's filters, a CI with its relationships, the records that
+name it and its impact, and the bodies that create, change and relate CIs.
+
+The fields' rules (lengths, known owners and groups, unique names) are the service's
+(``app.services.cmdb``), so the API and the pages refuse the same input with the same messages;
+these schemas check the shape only.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.schemas import Length
+from app.services.cmdb import RELATION_KINDS
+
+from . import PageOut, PageQuery, _Body
+
+
+class CiQuery(PageQuery):
+    q = fields.String(load_default=None, validate=Length(max=200),
+                      metadata={"description": "words in the name, description, location or serial number"})
+    ci_class = fields.String(load_default=None, data_key="class", validate=Length(max=200),
+                             metadata={"description": "hardware, software, network, service, other (comma-separated)"})
+    status = fields.String(load_default=None, validate=Length(max=200),
+                           metadata={"description": "planned, in_service, maintenance, retired (comma-separated)"})
+
+
+class CiOut(Schema):
+    name = fields.String()
+    ci_class = fields.String(data_key="class")
+    status = fields.String()
+    description = fields.String()
+    owner = fields.String(allow_none=True)
+    support_group = fields.String(allow_none=True)
+    location = fields.String()
+    serial_number = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CiListOut(PageOut):
+    items = fields.List(fields.Nested(CiOut))
+
+
+class CiRelationshipOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "depends_on, runs_on or connects_to: source <kind> target"})
+    direction = fields.String(metadata={"description": "outgoing (this CI is the source) or incoming"})
+    source = fields.String()
+    target = fields.String()
+    ci = fields.String(metadata={"description": "the other CI"})
+    ci_class = fields.String(data_key="class")
+    status = fields.String()
+
+
+class CiRecordOut(Schema):
+    number = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    title = fields.String()
+    open = fields.Boolean()
+    opened_at = fields.DateTime()
+
+
+class CiImpactOut(Schema):
+    name = fields.String()
+    ci_class = fields.String(data_key="class")
+    status = fields.String()
+    depth = fields.Integer(metadata={"description": "1: directly on this CI"})
+    via = fields.String(metadata={"description": "the CI it depends or runs on, on the way to this one"})
+    kind = fields.String()
+
+
+class CiDetailOut(CiOut):
+    relationships = fields.List(fields.Nested(CiRelationshipOut))
+    records = fields.List(fields.Nested(CiRecordOut), metadata={
+        "description": "records whose ci is this CI's name that the caller sees, open ones first (at most 50)"})
+    records_total = fields.Integer()
+    impact = fields.List(fields.Nested(CiImpactOut), metadata={
+        "description": "CIs that depend or run on this one, directly or transitively (depth at most 6)"})
+    impact_truncated = fields.Boolean()
+    impacted_services = fields.List(fields.String())
+
+
+class CiPatch(_Body):
+    ci_class = fields.String(data_key="class")
+    status = fields.String()
+    description = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True, metadata={"description": "a username; null or empty: none"})
+    support_group = fields.String(allow_none=True, metadata={"description": "a group name; null or empty: none"})
+    location = fields.String(allow_none=True)
+    serial_number = fields.String(allow_none=True)
+
+
+class CiIn(CiPatch):
+    name = fields.String(required=True, validate=Length(min=1, max=255))
+    ci_class = fields.String(data_key="class", required=True)
+
+
+class CiRelationshipIn(_Body):
+    target = fields.String(required=True, validate=Length(min=1, max=255))
+    kind = fields.String(required=True, validate=validate.OneOf(RELATION_KINDS))

@@ -1,0 +1,457 @@
+"""The configuration management database (CMDB): configuration items and their relationships.
+
+Who: the desk's staff who read every record (``READER_ROLES``: agents, process owners, admins,
+auditors) and configuration managers read the CMDB; admins and configuration managers
+(``WRITER_ROLES``) write it. Anyone else (a requester, an approver) is refused: 403 for the list
+and for creating (there is no object to hide), 404 for a CI by name (no existence leak), as the
+rest of the desk answers.
+
+A CI's ``name`` is the key records use in their free-text ``ci`` field. It is unique whatever the
+letter case and fixed once the CI exists: renaming it would silently cut it off from the records
+that name it. A CI is never deleted while a record names it: it is retired (status ``retired``),
+and stays readable with its history; one nobody names may be deleted (its relationships go with it).
+
+Records and CIs: a CI shows the records whose ``ci`` is its name (exactly as stored; open ones
+first), as far as the reader may see them (``RecordService``'s rule). A record started or
+worked with a ``ci`` naming a *retired* CI is refused (``check_record_data``: 422 naming the
+variable, ``ci`` in the shipped processes); a name the CMDB does not know stays accepted as free
+text, as before the CMDB existed, since callers and diagrams already send such names and a desk
+fills its CMDB over time.
+
+Relationships read "source <kind> target": ``depends_on`` and ``runs_on`` carry impact (when the
+target fails, the source is affected), ``connects_to`` does not (a link between two network
+devices says nothing about which one needs the other). The impact of a CI is every CI that
+depends on it or runs on it, directly or through others, breadth first up to ``IMPACT_DEPTH``
+levels and ``IMPACT_LIMIT`` CIs, each once (cycles end there).
+
+Every change is audited: ``ci_created``, ``ci_updated`` (the changed fields, before and after),
+``ci_retired``, ``ci_deleted``, ``ci_relationship_added``, ``ci_relationship_removed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.models import (
+    CiClass,
+    CiRelationKind,
+    CiRelationship,
+    CiStatus,
+    ConfigurationItem,
+    ProcessDefinition,
+    Role,
+    Ticket,
+    User,
+)
+
+from .audit import AuditLog
+from .forms import bidi_control_message
+from .records import RecordService
+from .users import UserService
+
+CLASSES = tuple(c.value for c in CiClass)
+STATUSES = tuple(s.value for s in CiStatus)
+RELATION_KINDS = tuple(k.value for k in CiRelationKind)
+#: The relationship kinds along which a failure spreads to the source.
+IMPACT_KINDS = (CiRelationKind.DEPENDS_ON.value, CiRelationKind.RUNS_ON.value)
+IMPACT_DEPTH = 6
+IMPACT_LIMIT = 200
+#: How many records naming a CI its page and answer list (open ones first).
+RECORD_LIMIT = 50
+READER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR, Role.CONFIGURATION_MANAGER)
+WRITER_ROLES = (Role.ADMIN, Role.CONFIGURATION_MANAGER)
+MAX_NAME = 255
+MAX_DESCRIPTION = 20_000
+MAX_LOCATION = 255
+MAX_SERIAL = 128
+#: The CI's fields a create or an update takes, besides ``name``.
+FIELDS = ("ci_class", "status", "description", "owner", "support_group", "location", "serial_number")
+
+
+def may_read(user: User) -> bool:
+    return user.has_role(*READER_ROLES)
+
+
+def may_write(user: User) -> bool:
+    return user.has_role(*WRITER_ROLES)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class CmdbService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService,
+                 users: UserService) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.records = records
+        self.users = users
+
+    # -- who --------------------------------------------------------------------------------------
+
+    def require_reader(self, user: User, action: str = "read_cmdb", name: str | None = None) -> None:
+        """PermissionDenied (audited) unless ``user`` reads the CMDB."""
+        if not may_read(user):
+            self.audit.refuse(user, action, reason="needs agent, process_owner, admin, auditor or configuration_manager",
+                              ci=name)
+            raise PermissionDenied("only the desk's staff read the configuration management database")
+
+    def require_writer(self, user: User, action: str = "write_cmdb", name: str | None = None) -> None:
+        """PermissionDenied (audited) unless ``user`` writes the CMDB (admins, configuration managers)."""
+        if not may_write(user):
+            self.audit.refuse(user, action, reason="needs admin or configuration_manager", ci=name)
+            raise PermissionDenied("only administrators and configuration managers change the configuration "
+                                   "management database")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _named(self, name: str) -> ConfigurationItem | None:
+        text = name.strip()
+        if not text or len(text) > MAX_NAME:
+            return None
+        found: ConfigurationItem | None = self.session.scalar(
+            select(ConfigurationItem).where(func.lower(ConfigurationItem.name) == func.lower(text)))
+        return found
+
+    def find(self, user: User, name: str, action: str = "read_ci") -> ConfigurationItem:
+        """The CI named ``name`` (any letter case) for a reader; NotFound for anyone else (audited)
+        and for a name no CI has."""
+        if not may_read(user):
+            self.audit.refuse(user, action, reason="not a CMDB reader", ci=name[:MAX_NAME])
+            raise NotFound(f"no configuration item {name[:MAX_NAME]}")
+        ci = self._named(name)
+        if ci is None:
+            raise NotFound(f"no configuration item {name[:MAX_NAME]}")
+        return ci
+
+    def search(self, user: User, *, ci_class: str | None = None, status: str | None = None, q: str | None = None,
+               page: int = 1, per_page: int = 50) -> tuple[list[ConfigurationItem], int]:
+        """CIs of ``ci_class`` and ``status`` (comma-separated choices) whose name, description,
+        location or serial number holds every word of ``q`` (literally, any case), by name.
+        PermissionDenied for who does not read the CMDB; ValidationFailed naming an unknown
+        ``ci_class`` or ``status``."""
+        self.require_reader(user, "list_cis")
+        query: Select[tuple[ConfigurationItem]] = select(ConfigurationItem)
+        for field, value, known in (("class", ci_class, CLASSES), ("status", status, STATUSES)):
+            if not value:
+                continue
+            chosen = [v.strip() for v in value.split(",") if v.strip()]
+            unknown = [v for v in chosen if v not in known]
+            if unknown:
+                raise ValidationFailed(f"unknown {field}", details={"fields": {field: [f"one of: {', '.join(known)}"]}})
+            column = ConfigurationItem.ci_class if field == "class" else ConfigurationItem.status
+            query = query.where(column.in_(chosen))
+        for word in (q or "").lower().split()[:SEARCH_WORDS]:
+            needle = f"%{like_literal(word)}%"
+            query = query.where(or_(*(func.lower(column).like(needle, escape=LIKE_ESCAPE) for column in (
+                ConfigurationItem.name, ConfigurationItem.description, ConfigurationItem.location,
+                ConfigurationItem.serial_number))))
+        total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = self.session.scalars(query.order_by(func.lower(ConfigurationItem.name), ConfigurationItem.id)
+                                    .offset((page - 1) * per_page).limit(per_page))
+        return list(rows), total
+
+    def relationships(self, ci: ConfigurationItem) -> list[CiRelationship]:
+        """The CI's relationships either way round, outgoing first, each by kind and the other CI's name."""
+        rows = self.session.scalars(select(CiRelationship).where(
+            or_(CiRelationship.source_id == ci.id, CiRelationship.target_id == ci.id)))
+        return sorted(rows, key=lambda r: (r.source_id != ci.id, r.kind,
+                                           (r.target if r.source_id == ci.id else r.source).name.lower()))
+
+    def records_naming(self, user: User, ci: ConfigurationItem, limit: int = RECORD_LIMIT) -> tuple[list[Ticket], int]:
+        """The records whose ``ci`` is the CI's name that ``user`` may see: open ones first, then
+        newest first, at most ``limit``; and how many there are in all."""
+        query = self.records._visible(user, select(Ticket).where(Ticket.ci == ci.name))
+        total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = self.session.scalars(query.order_by(case((Ticket.closed_at.is_(None), 0), else_=1),
+                                                   Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit))
+        return list(rows), total
+
+    def impact(self, ci: ConfigurationItem, *, depth: int = IMPACT_DEPTH,
+               limit: int = IMPACT_LIMIT) -> tuple[list[dict[str, Any]], bool]:
+        """The CIs a failure of ``ci`` reaches: those that depend on it or run on it (``IMPACT_KINDS``),
+        directly (depth 1) or through others, breadth first, each once with the CI it is reached
+        through (``via``); a cycle ends where it meets a CI already found. Returns the CIs and
+        whether the walk stopped at ``depth`` or ``limit`` with more to find. One query per level."""
+        seen = {ci.id}
+        frontier = [ci.id]
+        found: list[dict[str, Any]] = []
+        names = {ci.id: ci.name}
+        level = 0
+        while frontier:
+            rows = self.session.execute(
+                select(CiRelationship.source_id, CiRelationship.target_id, CiRelationship.kind)
+                .where(CiRelationship.target_id.in_(frontier), CiRelationship.kind.in_(IMPACT_KINDS))
+                .order_by(CiRelationship.target_id, CiRelationship.source_id)).all()
+            fresh = [(row.source_id, row.target_id, row.kind) for row in rows if row.source_id not in seen]
+            if not fresh:
+                return found, False
+            if level >= depth:
+                return found, True
+            level += 1
+            items = {item.id: item for item in self.session.scalars(
+                select(ConfigurationItem).where(ConfigurationItem.id.in_({s for s, _, _ in fresh})))}
+            frontier = []
+            for source_id, target_id, kind in fresh:
+                if source_id in seen:
+                    continue  # reached twice on this level
+                if len(found) >= limit:
+                    return found, True
+                seen.add(source_id)
+                item = items[source_id]
+                names[item.id] = item.name
+                frontier.append(item.id)
+                found.append({"name": item.name, "ci_class": item.ci_class, "status": item.status, "depth": level,
+                              "via": names[target_id], "kind": kind})
+        return found, False
+
+    def existing_names(self, names: list[str]) -> dict[str, str]:
+        """``{name as given: the CI's own name}`` for those of ``names`` a CI has (any letter case):
+        for linking a record's ``ci`` to its CI. No check: callers show links to CMDB readers only."""
+        wanted = {n.strip().lower(): n for n in names if n and n.strip() and len(n.strip()) <= MAX_NAME}
+        if not wanted:
+            return {}
+        rows = self.session.scalars(select(ConfigurationItem.name).where(
+            func.lower(ConfigurationItem.name).in_(sorted(wanted))))
+        return {wanted[name.lower()]: name for name in rows if name.lower() in wanted}
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def check_record_data(self, definition: ProcessDefinition, data: Mapping[str, Any]) -> None:
+        """Refuse data that sets a record's ``ci`` to a retired CI's name: ValidationFailed naming
+        the variable the process's record mapping copies to ``ci``. Any other value (a CI in
+        service, a name the CMDB does not know, nothing) passes."""
+        variable = ((definition.record_mapping or {}).get("fields") or {}).get("ci")
+        if not variable or not isinstance(data.get(variable), str):
+            return
+        ci = self._named(data[variable])
+        if ci is not None and ci.status == CiStatus.RETIRED:
+            raise ValidationFailed(f"configuration item {ci.name} is retired", details={"fields": {variable: [
+                f"{ci.name} is retired: name a configuration item in service"]}})
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _clean(self, values: Mapping[str, Any], *, creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The given fields cleaned (``owner`` and ``support_group`` as a user and a group, or None)
+        and the problems, per field."""
+        errors: dict[str, list[str]] = {}
+        clean: dict[str, Any] = {}
+
+        def text(field: str, limit: int, *, one_line: bool = True) -> None:
+            if field not in values:
+                return
+            raw = values[field]
+            value = "" if raw is None else str(raw)
+            value = _one_line(value) if one_line else value.strip()
+            if len(value) > limit:
+                errors.setdefault(field, []).append(f"must be at most {limit} characters")
+            elif (bidi := bidi_control_message(value)) is not None:
+                errors.setdefault(field, []).append(str(bidi))
+            else:
+                clean[field] = value
+
+        if creating:
+            text("name", MAX_NAME)
+            if not clean.get("name") and "name" not in errors:
+                errors["name"] = ["is required"]
+            elif "/" in clean.get("name", ""):
+                errors["name"] = ["must not hold a slash (/): the name is part of the CI's address"]
+        # the class is "class" to its callers (a Python keyword here)
+        for field, key, known in (("ci_class", "class", CLASSES), ("status", "status", STATUSES)):
+            if field in values:
+                if values[field] in known:
+                    clean[field] = values[field]
+                else:
+                    errors[key] = [f"one of: {', '.join(known)}"]
+            elif creating and field == "ci_class":
+                errors[key] = ["is required"]
+        text("description", MAX_DESCRIPTION, one_line=False)
+        text("location", MAX_LOCATION)
+        text("serial_number", MAX_SERIAL)
+        if "owner" in values:
+            who = values["owner"]
+            if who is None or str(who).strip() == "":
+                clean["owner"] = None
+            else:
+                owner = self.users.find(str(who)[:128])
+                if owner is None or not owner.active:
+                    errors["owner"] = [f"{str(who)[:128]}: no such active user"]
+                else:
+                    clean["owner"] = owner
+        if "support_group" in values:
+            name = values["support_group"]
+            if name is None or str(name).strip() == "":
+                clean["support_group"] = None
+            else:
+                group = self.users.find_group(str(name)[:128])
+                if group is None:
+                    errors["support_group"] = [f"{str(name)[:128]}: no such group"]
+                else:
+                    clean["support_group"] = group
+        return clean, errors
+
+    @staticmethod
+    def _shown(field: str, value: Any) -> Any:
+        if field == "owner":
+            return value.username if value is not None else None
+        if field == "support_group":
+            return value.name if value is not None else None
+        return value
+
+    def create(self, user: User, values: Mapping[str, Any]) -> ConfigurationItem:
+        """A new CI from ``values`` (``name`` and ``ci_class`` required; ``status`` defaults to
+        in_service). PermissionDenied for who may not write; ValidationFailed naming each bad field
+        (``name`` when a CI of that name exists, in any letter case)."""
+        self.require_writer(user, "create_ci")
+        clean, errors = self._clean(values, creating=True)
+        if "name" in clean and self._named(clean["name"]) is not None:
+            errors["name"] = [f"a configuration item named {clean['name']} exists"]
+        if errors:
+            raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
+                                   details={"fields": errors})
+        now = self.clock.now()
+        ci = ConfigurationItem(name=clean["name"], ci_class=clean["ci_class"],
+                               status=clean.get("status", CiStatus.IN_SERVICE.value),
+                               description=clean.get("description", ""), location=clean.get("location", ""),
+                               serial_number=clean.get("serial_number", ""), owner=clean.get("owner"),
+                               support_group=clean.get("support_group"), created_at=now, created_by_id=user.id,
+                               updated_at=now, updated_by_id=user.id)
+        self.session.add(ci)
+        self.session.flush()
+        self.audit.record("ci_created", user, payload={
+            "ci": ci.name, **{f: self._shown(f, getattr(ci, f)) for f in FIELDS if f != "description"}})
+        return ci
+
+    def update(self, user: User, name: str, values: Mapping[str, Any]) -> ConfigurationItem:
+        """Change the fields given in ``values`` (not the name). Audited ``ci_updated`` with each
+        changed field's old and new value (``ci_retired`` when it retires the CI); a change that
+        changes nothing saves nothing. NotFound / PermissionDenied / ValidationFailed as ``create``."""
+        ci = self.find(user, name, "update_ci")
+        self.require_writer(user, "update_ci", ci.name)
+        clean, errors = self._clean(values, creating=False)
+        if errors:
+            raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
+                                   details={"fields": errors})
+        changes: dict[str, dict[str, Any]] = {}
+        for field, value in clean.items():
+            before = getattr(ci, field)
+            if before != value:
+                changes[field] = {"from": self._shown(field, before), "to": self._shown(field, value)}
+                setattr(ci, field, value)
+        if not changes:
+            return ci
+        ci.updated_at = self.clock.now()
+        ci.updated_by_id = user.id
+        self.session.flush()
+        if "description" in changes:
+            changes["description"] = {"changed": True}  # long text: the chain keeps that it changed
+        retired = changes.get("status", {}).get("to") == CiStatus.RETIRED
+        self.audit.record("ci_retired" if retired else "ci_updated", user, payload={"ci": ci.name, "changes": changes})
+        return ci
+
+    def retire(self, user: User, name: str) -> ConfigurationItem:
+        """Retire the CI (it stays, with its relationships and the records naming it; new records
+        may no longer name it). Conflict ``ci_retired`` when it is retired already."""
+        ci = self.find(user, name, "retire_ci")
+        self.require_writer(user, "retire_ci", ci.name)
+        if ci.status == CiStatus.RETIRED:
+            raise Conflict(f"{ci.name} is retired already", code="ci_retired", details={"status": ci.status})
+        return self.update(user, ci.name, {"status": CiStatus.RETIRED.value})
+
+    def delete(self, user: User, name: str) -> str:
+        """Delete a CI that no record names (its relationships go with it); Conflict
+        ``ci_referenced`` naming how many records name it otherwise: retire it instead."""
+        ci = self.find(user, name, "delete_ci")
+        self.require_writer(user, "delete_ci", ci.name)
+        named = int(self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.ci == ci.name)) or 0)
+        if named:
+            raise Conflict(f"{named} record(s) name {ci.name}: retire it instead", code="ci_referenced",
+                           details={"records": named})
+        gone = ci.name
+        for row in self.relationships(ci):
+            self.session.delete(row)
+        self.session.delete(ci)
+        self.session.flush()
+        self.audit.record("ci_deleted", user, payload={"ci": gone})
+        return gone
+
+    def add_relationship(self, user: User, name: str, target: str, kind: str) -> tuple[CiRelationship, bool]:
+        """``name <kind> target``; returns the relationship and whether it is new (once per source,
+        target and kind). ValidationFailed naming ``kind`` (unknown) or ``target`` (no such CI, the
+        CI itself, a retired CI); Conflict ``ci_retired`` when the CI itself is retired."""
+        ci = self.find(user, name, "relate_ci")
+        self.require_writer(user, "relate_ci", ci.name)
+        if kind not in RELATION_KINDS:
+            raise ValidationFailed("unknown relationship kind", details={"fields": {"kind": [
+                f"one of: {', '.join(RELATION_KINDS)}"]}})
+        if ci.status == CiStatus.RETIRED:
+            raise Conflict(f"{ci.name} is retired: it takes no new relationships", code="ci_retired")
+        other = self._named(str(target or ""))
+        why = ("no such configuration item" if other is None else "a configuration item is not related to itself"
+               if other.id == ci.id else "it is retired" if other.status == CiStatus.RETIRED else None)
+        if why is not None:
+            raise ValidationFailed("the relationship is not valid", details={"fields": {"target": [
+                f"{str(target or '')[:MAX_NAME]}: {why}"]}})
+        assert other is not None
+        existing = self.session.scalar(select(CiRelationship).where(
+            CiRelationship.source_id == ci.id, CiRelationship.target_id == other.id, CiRelationship.kind == kind))
+        if existing is not None:
+            return existing, False
+        row = CiRelationship(source_id=ci.id, target_id=other.id, kind=kind, created_at=self.clock.now(),
+                             created_by=user.username)
+        self.session.add(row)
+        self.session.flush()
+        self.audit.record("ci_relationship_added", user, payload={"ci": ci.name, "kind": kind, "target": other.name,
+                                                                   "relationship_id": row.id})
+        return row, True
+
+    def remove_relationship(self, user: User, name: str, relationship_id: int) -> None:
+        """Remove one of the CI's relationships (either way round); NotFound for an id that is
+        not one of this CI's."""
+        ci = self.find(user, name, "relate_ci")
+        self.require_writer(user, "relate_ci", ci.name)
+        row = self.session.get(CiRelationship, relationship_id)
+        if row is None or ci.id not in (row.source_id, row.target_id):
+            raise NotFound(f"no relationship {relationship_id} of {ci.name}")
+        payload = {"ci": ci.name, "source": row.source.name, "kind": row.kind, "target": row.target.name,
+                   "relationship_id": row.id}
+        self.session.delete(row)
+        self.session.flush()
+        self.audit.record("ci_relationship_removed", user, payload=payload)
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def summary(ci: ConfigurationItem) -> dict[str, Any]:
+        return {"name": ci.name, "ci_class": ci.ci_class, "status": ci.status, "description": ci.description,
+                "owner": ci.owner.username if ci.owner else None,
+                "support_group": ci.support_group.name if ci.support_group else None,
+                "location": ci.location, "serial_number": ci.serial_number,
+                "created_at": ci.created_at, "updated_at": ci.updated_at}
+
+    def detail(self, user: User, ci: ConfigurationItem) -> dict[str, Any]:
+        """The CI as its page and the API show it to ``user``: its fields, relationships either way,
+        the records naming it that ``user`` sees (open first) and its impact."""
+        records, total = self.records_naming(user, ci)
+        impacted, truncated = self.impact(ci)
+        relations = []
+        for row in self.relationships(ci):
+            outgoing = row.source_id == ci.id
+            other = row.target if outgoing else row.source
+            relations.append({"id": row.id, "kind": row.kind, "direction": "outgoing" if outgoing else "incoming",
+                              "source": row.source.name, "target": row.target.name, "ci": other.name,
+                              "ci_class": other.ci_class, "status": other.status})
+        return {**self.summary(ci), "relationships": relations,
+                "records": [{"number": t.number, "kind": t.kind, "status": t.status, "title": t.title,
+                             "open": t.closed_at is None, "opened_at": t.opened_at} for t in records],
+                "records_total": total, "impact": impacted, "impact_truncated": truncated,
+                "impacted_services": [i["name"] for i in impacted if i["ci_class"] == CiClass.SERVICE]}
