@@ -52,7 +52,7 @@ from app.models import (
 )
 
 from .audit import AuditLog
-from .forms import bidi_control_message
+from .forms import FormMessage, bidi_control_message
 from .records import RecordService
 from .users import UserService
 
@@ -253,9 +253,10 @@ class CmdbService:
             value = "" if raw is None else str(raw)
             value = _one_line(value) if one_line else value.strip()
             if len(value) > limit:
-                errors.setdefault(field, []).append(f"must be at most {limit} characters")
+                errors.setdefault(field, []).append(
+                    FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit))
             elif (bidi := bidi_control_message(value)) is not None:
-                errors.setdefault(field, []).append(str(bidi))
+                errors.setdefault(field, []).append(bidi)
             else:
                 clean[field] = value
 

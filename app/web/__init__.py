@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 from app.api import upload_limit
 from app.errors import ProcessdeskError
 from app.services import policy
+from app.services.cmdb import may_read as cmdb_may_read
 from app.services.reports import may_read_reports
 
 from . import auth
@@ -55,6 +56,7 @@ def init_web(app: Flask) -> None:
         account_pages,
         audit_pages,
         catalog_pages,
+        cmdb_pages,
         knowledge_pages,
         notification_pages,
         process_pages,
@@ -79,6 +81,7 @@ def init_web(app: Flask) -> None:
                 "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
                 "optional_url": optional_url,
                 "may_read_processes": user is not None and policy.may_read_definitions(user),
+                "may_read_cmdb": user is not None and cmdb_may_read(user),
                 "may_read_reports": user is not None and may_read_reports(user)}
 
     @app.after_request

@@ -40,6 +40,7 @@ from app.db import COUNT_CAP
 from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
+from app.services.cmdb import may_read as may_read_cmdb
 from app.services.instances import MAX_CANCEL_REASON
 from app.services.knowledge import is_knowledge_staff
 from app.services.records import KINDS, MAX_COMMENT
@@ -284,7 +285,10 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more
                 "watching_only": not svc.records.may_see(user, ticket, watched=False),
-                "closed_to_comments": not svc.records.may_comment(user, ticket)}
+                "closed_to_comments": not svc.records.may_comment(user, ticket),
+                # the record's configuration item links to its CMDB page, for those who read it
+                "ci_name": svc.cmdb.existing_names([ticket.ci]).get(ticket.ci) if ticket.ci and may_read_cmdb(user)
+                else None}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]

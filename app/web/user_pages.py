@@ -44,6 +44,7 @@ ROLE_LABELS = {
     Role.PROCESS_OWNER.value: _l("Process owner"),
     Role.AUDITOR.value: _l("Auditor"),
     Role.ADMIN.value: _l("Administrator"),
+    Role.CONFIGURATION_MANAGER.value: _l("Configuration manager"),
 }
 
 #: The services' field problems, in the page's language (others are shown as the service wrote them).

@@ -54,7 +54,7 @@ def test_names_are_unique_whatever_their_case_and_found_so(services, people):
 def test_impact_is_transitive_bounded_and_ends_at_a_cycle(services, people):
     # a chain c0 <- c1 <- ... <- c9 (each depends on the one before), closed into a cycle
     chain = [ci(services, people, f"c{i}") for i in range(10)]
-    for before, after in zip(chain, chain[1:]):
+    for before, after in zip(chain, chain[1:], strict=False):
         services.cmdb.add_relationship(people["ada"], after.name, before.name, "depends_on" if after.id % 2 else "runs_on")
     services.cmdb.add_relationship(people["ada"], "c0", "c9", "depends_on")
     impacted, truncated = services.cmdb.impact(chain[0])

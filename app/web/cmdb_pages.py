@@ -1,0 +1,244 @@
+"""Pages of the configuration management database (routes on the shared ``web`` blueprint).
+
+``/cmdb`` lists the configuration items (a GET form filters by class, status and words), for the
+desk's staff and configuration managers; ``/cmdb/cis/<name>`` shows one: its attributes, its
+relationships either way, the records that name it (open ones first) and its impact (what depends
+or runs on it, through others too). Admins and configuration managers also get ``/cmdb/new``,
+``/cmdb/cis/<name>/edit``, the retire button and the relationship forms (POST with the CSRF token
+like every form). Anyone else is told the pages are not there (404). Every decision is
+``CmdbService``'s (app/services/cmdb.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.services.cmdb import (
+    CLASSES,
+    MAX_DESCRIPTION,
+    MAX_LOCATION,
+    MAX_NAME,
+    MAX_SERIAL,
+    RELATION_KINDS,
+    STATUSES,
+    may_read,
+    may_write,
+)
+from app.services.forms import FORM_ERROR_KEY
+
+from .forms import service_text
+from .labels import KIND_LABELS, STATUS_LABELS, label
+from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
+
+PER_PAGE = 25
+MAX_QUERY = 200
+CLASS_LABELS: dict[str, Any] = {"hardware": _l("Hardware"), "software": _l("Software"), "network": _l("Network"),
+                                "service": _l("Service"), "other": _l("Other")}
+CI_STATUS_LABELS: dict[str, Any] = {"planned": _l("Planned"), "in_service": _l("In service"),
+                                    "maintenance": _l("In maintenance"), "retired": _l("Retired")}
+#: How a relationship reads from its source ("depends on") and from its target ("needed by").
+OUTGOING_LABELS: dict[str, Any] = {"depends_on": _l("Depends on"), "runs_on": _l("Runs on"),
+                                   "connects_to": _l("Connects to")}
+INCOMING_LABELS: dict[str, Any] = {"depends_on": _l("Depended on by"), "runs_on": _l("Hosts"),
+                                   "connects_to": _l("Connected from")}
+FIELD_LABELS: dict[str, Any] = {"name": _l("Name"), "class": _l("Class"), "status": _l("Status"),
+                                "description": _l("Description"), "owner": _l("Owner"),
+                                "support_group": _l("Support group"), "location": _l("Location"),
+                                "serial_number": _l("Serial number"), "target": _l("Configuration item"),
+                                "kind": _l("Relationship")}
+FIELD_HELP: dict[str, Any] = {
+    "name": _l("The name records give in their configuration item field; it cannot be changed later."),
+    "owner": _l("A user name (optional)."),
+    "support_group": _l("The group that supports it (optional)."),
+}
+LIMITS = {"name": MAX_NAME, "description": MAX_DESCRIPTION, "location": MAX_LOCATION, "serial_number": MAX_SERIAL,
+          "owner": 128, "support_group": 128}
+FORM_FIELDS = ("name", "class", "status", "owner", "support_group", "location", "serial_number", "description")
+
+
+def _reader() -> Any:
+    user = signed_in_user()
+    if not may_read(user):
+        abort(404)
+    return user
+
+
+def _name(name: str) -> str:
+    if len(name) > MAX_NAME:
+        abort(404)
+    return name
+
+
+def _labels() -> dict[str, Any]:
+    return {"class_labels": CLASS_LABELS, "ci_status_labels": CI_STATUS_LABELS, "label": label,
+            "classes": CLASSES, "ci_statuses": STATUSES}
+
+
+# -- the list ---------------------------------------------------------------------------------------
+
+
+@bp.get("/cmdb")
+def cmdb() -> Any:
+    user = _reader()
+    q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
+    ci_class = request.args.get("class", "")
+    ci_class = ci_class if ci_class in CLASSES else ""
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
+    page = page_arg()
+    svc = services()
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        rows, total = svc.cmdb.search(user, ci_class=ci_class or None, status=status or None, q=q or None,
+                                      page=page, per_page=PER_PAGE)
+        return [svc.cmdb.summary(ci) for ci in rows], total
+
+    items, total = unit_of_work(read)
+    beyond = past_the_last_page(page, total, PER_PAGE)
+    if beyond is not None:
+        return beyond
+    params = {k: v for k, v in {"q": q, "class": ci_class, "status": status}.items() if v}
+    return render_template("cmdb.html", active="cmdb", items=items, total=total, page=page,
+                           pages=max(1, -(-total // PER_PAGE)), params=params, q=q, ci_class=ci_class, status=status,
+                           searching=bool(params), writer=may_write(user), **_labels())
+
+
+# -- one CI -----------------------------------------------------------------------------------------
+
+
+def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+    svc = services()
+    ci = unit_of_work(lambda: svc.cmdb.detail(user, svc.cmdb.find(user, name)))
+    return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=may_write(user),
+                           relate=relate or {"target": "", "kind": "depends_on", "errors": {}},
+                           relation_kinds=RELATION_KINDS, outgoing_labels=OUTGOING_LABELS,
+                           incoming_labels=INCOMING_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
+                           fields=FIELD_LABELS, **_labels()), status
+
+
+@bp.get("/cmdb/cis/<name>")
+def cmdb_ci(name: str) -> Any:
+    return _render_ci(_reader(), _name(name))
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def _writer(name: str | None = None) -> Any:
+    """The signed-in writer; 404 for who does not read the CMDB (or reads no such CI), 403 for a reader."""
+    user = _reader()
+    if not may_write(user):
+        if name is not None:
+            unit_of_work(lambda: services().cmdb.find(user, name))
+        abort(403)
+    return user
+
+
+def _form_values() -> dict[str, str]:
+    return {name: request.form.get(name, "") for name in FORM_FIELDS}
+
+
+def _service_values(values: Mapping[str, str], *, creating: bool) -> dict[str, Any]:
+    taken = {"ci_class" if k == "class" else k: v for k, v in values.items() if k != "name"}
+    if creating:
+        taken["name"] = values.get("name", "")
+    return taken
+
+
+def _field_errors(err: ValidationFailed) -> dict[str, list[str]]:
+    fields = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+    return {name: [service_text(m) for m in messages] for name, messages in fields.items()}
+
+
+def _render_form(*, ci: Mapping[str, Any] | None, values: Mapping[str, str],
+                 errors: Mapping[str, list[str]] | None = None, status: int = 200) -> Any:
+    return render_template("cmdb_form.html", active="cmdb", ci=ci, values=values, errors=errors or {},
+                           fields=FIELD_LABELS, help=FIELD_HELP, limits=LIMITS, form_error_key=FORM_ERROR_KEY,
+                           **_labels()), status
+
+
+@bp.route("/cmdb/new", methods=["GET", "POST"])
+def cmdb_new() -> Any:
+    user = _writer()
+    if request.method == "GET":
+        return _render_form(ci=None, values={**dict.fromkeys(FORM_FIELDS, ""), "class": "hardware",
+                                             "status": "in_service"})
+    values = _form_values()
+    svc = services()
+    try:
+        name = unit_of_work(lambda: svc.cmdb.create(user, _service_values(values, creating=True)).name)
+    except ValidationFailed as err:
+        return _render_form(ci=None, values=values, errors=_field_errors(err), status=422)
+    flash(_("Configuration item %(name)s was created.", name=name), "success")
+    return redirect(url_for("web.cmdb_ci", name=name))
+
+
+@bp.route("/cmdb/cis/<name>/edit", methods=["GET", "POST"])
+def cmdb_edit(name: str) -> Any:
+    name = _name(name)
+    user = _writer(name)
+    svc = services()
+    ci = unit_of_work(lambda: svc.cmdb.summary(svc.cmdb.find(user, name)))
+    if request.method == "GET":
+        values = {field: ci["ci_class" if field == "class" else field] or "" for field in FORM_FIELDS}
+        return _render_form(ci=ci, values=values)
+    values = {**_form_values(), "name": ci["name"]}
+    try:
+        unit_of_work(lambda: svc.cmdb.update(user, ci["name"], _service_values(values, creating=False)))
+    except ValidationFailed as err:
+        return _render_form(ci=ci, values=values, errors=_field_errors(err), status=422)
+    flash(_("Your changes to %(name)s were saved.", name=ci["name"]), "success")
+    return redirect(url_for("web.cmdb_ci", name=ci["name"]))
+
+
+@bp.post("/cmdb/cis/<name>/retire")
+def cmdb_retire(name: str) -> Response:
+    name = _name(name)
+    user = _writer(name)
+    svc = services()
+    try:
+        retired = unit_of_work(lambda: svc.cmdb.retire(user, name).name)
+    except Conflict as err:
+        flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(url_for("web.cmdb_ci", name=name))
+    flash(_("%(name)s is retired: new records can no longer name it.", name=retired), "success")
+    return redirect(url_for("web.cmdb_ci", name=retired))
+
+
+@bp.post("/cmdb/cis/<name>/relationships")
+def cmdb_relate(name: str) -> Any:
+    name = _name(name)
+    user = _writer(name)
+    target, kind = request.form.get("target", "").strip(), request.form.get("kind", "")
+    svc = services()
+    try:
+        new = unit_of_work(lambda: svc.cmdb.add_relationship(user, name, target, kind)[1])
+    except ValidationFailed as err:
+        return _render_ci(user, name, relate={"target": target, "kind": kind, "errors": _field_errors(err)}, status=422)
+    except Conflict as err:
+        flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(url_for("web.cmdb_ci", name=name))
+    flash(_("The relationship was added.") if new else _("That relationship was there already."), "success")
+    return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))
+
+
+@bp.post("/cmdb/cis/<name>/relationships/<int:relationship_id>/delete")
+def cmdb_unrelate(name: str, relationship_id: int) -> Response:
+    name = _name(name)
+    user = _writer(name)
+    svc = services()
+    try:
+        unit_of_work(lambda: svc.cmdb.remove_relationship(user, name, relationship_id))
+    except NotFound:
+        flash(_("That relationship is no longer there."), "error")
+    else:
+        flash(_("The relationship was removed."), "success")
+    return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))

@@ -1,0 +1,113 @@
+"""The CMDB pages: an admin creates, edits, relates and retires a configuration item through
+CSRF-protected forms; an agent reads the list and the item (with its records and impact) but gets
+no form; a requester finds no CMDB at all; errors stand beside their fields; a record's
+configuration item links to its page; the pages read in Chinese."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.web.conftest import INCIDENT, text_of
+
+GATEWAY = {"name": "vpn-gw-01", "class": "network", "status": "in_service", "owner": "nina",
+           "support_group": "NetworkTeam", "location": "DC1 rack 4", "serial_number": "FTX1234",
+           "description": "The VPN concentrator."}
+
+
+def create(web: Any, **changes: str) -> Any:
+    response = web.post("/cmdb/new", {**GATEWAY, **changes})
+    assert response.status_code == 302, text_of(response)[:800]
+    return response
+
+
+def test_an_admin_writes_an_agent_reads_a_requester_finds_nothing(web_factory, desk):
+    admin, agent, requester = web_factory(), web_factory(), web_factory()
+    admin.login("ada")
+    agent.login("alex")
+    requester.login("rita")
+
+    form = text_of(admin.get("/cmdb/new"))
+    assert 'name="csrf_token"' in form and 'id="ci-f-class"' in form
+    assert admin.post("/cmdb/new", GATEWAY, csrf=False).status_code == 403  # no CSRF token, nothing saved
+    assert create(admin).headers["Location"] == "/cmdb/cis/vpn-gw-01"
+    create(admin, name="vpn", **{"class": "service"}, owner="", support_group="", serial_number="", location="")
+    related = admin.post("/cmdb/cis/vpn/relationships", {"kind": "depends_on", "target": "VPN-GW-01"})
+    assert related.status_code == 302
+    page = text_of(admin.get("/cmdb/cis/vpn-gw-01"))
+    assert 'id="ci-edit"' in page and 'id="ci-retire"' in page and "Depended on by" in page
+    assert "Services affected: vpn" in page and "Nothing depends on this item." not in page
+
+    edited = admin.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "status": "maintenance", "location": "DC2"})
+    assert edited.status_code == 302
+    page = text_of(admin.get(edited.headers["Location"]))
+    assert "Your changes to vpn-gw-01 were saved." in page and "In maintenance" in page and "DC2" in page
+
+    # the agent: the nav link, the list with its filters, the item; no form, 403 on the forms
+    listing = text_of(agent.get("/cmdb?class=network"))
+    assert 'aria-current="page">CMDB<' in listing and 'href="/cmdb/cis/vpn-gw-01"' in listing
+    assert 'href="/cmdb/cis/vpn"' not in listing and 'id="ci-new"' not in listing
+    item = text_of(agent.get("/cmdb/cis/VPN-GW-01"))
+    assert "FTX1234" in item and 'id="ci-edit"' not in item and "/relationships" not in item
+    for url in ("/cmdb/new", "/cmdb/cis/vpn-gw-01/edit"):
+        assert agent.get(url).status_code == 403
+    assert agent.post("/cmdb/cis/vpn-gw-01/retire").status_code == 403
+    assert agent.post("/cmdb/cis/vpn/relationships", {"kind": "runs_on", "target": "vpn-gw-01"}).status_code == 403
+    assert agent.get("/cmdb/cis/nothing-here").status_code == 404
+
+    # the requester: no link, no pages (not found, not forbidden)
+    assert 'href="/cmdb"' not in text_of(requester.get("/"))
+    for url in ("/cmdb", "/cmdb/cis/vpn-gw-01", "/cmdb/new", "/cmdb/cis/vpn-gw-01/edit"):
+        assert requester.get(url).status_code == 404, url
+    assert requester.post("/cmdb/cis/vpn-gw-01/retire").status_code == 404
+
+    # retired with a POST carrying the CSRF token
+    assert admin.post("/cmdb/cis/vpn-gw-01/retire", csrf=False).status_code == 403
+    retired = admin.post("/cmdb/cis/vpn-gw-01/retire")
+    assert retired.status_code == 302
+    page = text_of(admin.get(retired.headers["Location"]))
+    assert "vpn-gw-01 is retired: new records can no longer name it." in page and 'id="ci-retire"' not in page
+
+
+def test_errors_stand_beside_their_fields_and_the_input_is_kept(web, desk):
+    web.login("ada")
+    create(web)
+    refused = web.post("/cmdb/new", {**GATEWAY, "name": "VPN-gw-01", "owner": "nobody", "location": "<b>kept</b>"})
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "The form has problems. Nothing was saved." in page
+    assert re.search(r'id="ci-f-name-error">.*a configuration item named VPN-gw-01 exists', page)
+    assert re.search(r'id="ci-f-owner-error">.*nobody: no such active user', page)
+    assert 'value="&lt;b&gt;kept&lt;/b&gt;"' in page and "<b>kept</b>" not in page
+    # a relationship to itself or to nothing comes back beside the form
+    refused = web.post("/cmdb/cis/vpn-gw-01/relationships", {"kind": "runs_on", "target": "vpn-gw-01"})
+    assert refused.status_code == 422 and "a configuration item is not related to itself" in text_of(refused)
+
+
+def test_a_records_ci_links_to_its_page_and_the_ci_lists_its_records(web_factory, desk):
+    admin, agent, requester = web_factory(), web_factory(), web_factory()
+    admin.login("ada")
+    agent.login("alex")
+    requester.login("rita")
+    create(admin)
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    other = desk.start("rita", "incident_management", {**INCIDENT, "ci": "unknown-box"})["data"]["record_number"]
+
+    assert 'id="ticket-ci"><a href="/cmdb/cis/vpn-gw-01">' in text_of(agent.get(f"/tickets/{number}"))
+    assert 'id="ticket-ci">unknown-box<' in text_of(agent.get(f"/tickets/{other}"))
+    # the requester reads her record, not the CMDB: no link
+    assert 'id="ticket-ci">vpn-gw-01<' in text_of(requester.get(f"/tickets/{number}"))
+    page = text_of(agent.get("/cmdb/cis/vpn-gw-01"))
+    assert f'href="/tickets/{number}"' in page and f'href="/tickets/{other}"' not in page
+
+
+def test_the_pages_read_in_chinese(web, desk):
+    web.login("ada")
+    create(web)
+    web.post("/language", {"lang": "zh_CN"})
+    listing = text_of(web.get("/cmdb"))
+    assert "配置项" in listing and "网络" in listing and "运行中" in listing
+    item = text_of(web.get("/cmdb/cis/vpn-gw-01"))
+    assert "影响" in item and "关系" in item and "停用" in item
+    form = text_of(web.get("/cmdb/new"))
+    assert "新建配置项" in form and "序列号" in form
