@@ -9,13 +9,30 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from app.errors import NotFound
-from app.models import Ticket
+from app.models import ConfigurationItem, Ticket
 
 if TYPE_CHECKING:
     from . import Services
 
 SHIPPED = ("incident_management", "change_enablement", "problem_management", "catalog_request")
 INCIDENT = {"description": "Reported by phone", "category": "network", "impact": "medium", "urgency": "medium"}
+#: The demo CMDB: (name, class, status, owner, support group, location, serial number, description).
+CIS = (
+    ("core-sw-01", "network", "in_service", "ivan", "NetworkTeam", "DC1 rack 2", "FOC2231X0AB", "Core switch, building A"),
+    ("wifi-ctrl-01", "network", "in_service", "ivan", "NetworkTeam", "DC1 rack 2", "WLC-5520-77", "Wireless LAN controller"),
+    ("pr-204", "hardware", "maintenance", None, "DesktopSupport", "Floor 2, room 204", "PR204-HP-M607", "Floor 2 printer"),
+    ("mail-srv-01", "hardware", "in_service", "ivan", "MessagingTeam", "DC1 rack 5", "CZJ93401KQ", "Mail server host"),
+    ("exchange", "software", "in_service", "ivan", "MessagingTeam", "", "", "Exchange Server 2019"),
+    ("email", "service", "in_service", "alex", "MessagingTeam", "", "", "Email for everyone"),
+    ("intranet", "service", "in_service", "alex", "ApplicationSupport", "", "", "The company intranet"),
+    ("fax-01", "hardware", "retired", None, None, "Floor 1", "FX-1999-01", "The old fax machine"),
+)
+#: The demo CMDB's relationships: source, kind, target.
+CI_RELATIONS = (
+    ("wifi-ctrl-01", "depends_on", "core-sw-01"), ("pr-204", "connects_to", "core-sw-01"),
+    ("exchange", "runs_on", "mail-srv-01"), ("email", "depends_on", "exchange"),
+    ("mail-srv-01", "connects_to", "core-sw-01"), ("intranet", "depends_on", "core-sw-01"),
+)
 
 
 class DemoDesk:
@@ -41,12 +58,14 @@ class DemoDesk:
                 self.s.definitions.latest(process_id)
         except NotFound:
             return []  # the shipped processes are not deployed: users only
+        self._seed_cmdb()
         made: list[Any] = []
         triage = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
         resolve = {"outcome": "resolve", "resolution_notes": "Replaced the patch cable", "cause_category": "hardware_failure"}
 
-        made.append(self._start("rita", "incident_management", {**INCIDENT, "title": "Wi-Fi drops on floor 3"}))
-        work = self._start("rita", "incident_management", {**INCIDENT, "title": "Printer PR-204 offline"})
+        made.append(self._start("rita", "incident_management", {**INCIDENT, "title": "Wi-Fi drops on floor 3",
+                                                                      "ci": "wifi-ctrl-01"}))
+        work = self._start("rita", "incident_management", {**INCIDENT, "title": "Printer PR-204 offline", "ci": "pr-204"})
         self._do(work, "triage", "alex", triage)
         made.append(work)
         pending = self._start("rita", "incident_management", {**INCIDENT, "title": "Laptop battery swells",
@@ -55,7 +74,7 @@ class DemoDesk:
         self._do(pending, "investigate", "alex", {"outcome": "pending", "pending_on": "vendor",
                                                   "pending_reason": "Replacement battery ordered"})
         made.append(pending)
-        resolved = self._start("rita", "incident_management", {**INCIDENT, "title": "Cannot reach intranet"})
+        resolved = self._start("rita", "incident_management", {**INCIDENT, "title": "Cannot reach intranet", "ci": "intranet"})
         self._do(resolved, "triage", "alex", triage)
         self._do(resolved, "investigate", "alex", resolve)
         made.append(resolved)
@@ -66,7 +85,7 @@ class DemoDesk:
         self._do(closed, "confirm_resolution", "rita", {"confirmed": True, "comment": "Thanks!"})
         made.append(closed)
         made.append(self._start("rita", "incident_management", {**INCIDENT, "title": "Email down for the whole office",
-                                                                 "impact": "high", "urgency": "high"}))
+                                                                 "impact": "high", "urgency": "high", "ci": "mail-srv-01"}))
 
         now = self.s.runtime.clock.now()
         change = self._start("alex", "change_enablement", {
@@ -74,7 +93,7 @@ class DemoDesk:
             "change_type": "normal", "reason": "Known bug causes outages",
             "planned_start": (now + timedelta(days=7)).isoformat(), "planned_end": (now + timedelta(days=7, hours=2)).isoformat(),
             "implementation_plan": "Upgrade standby, fail over, upgrade primary", "rollback_plan": "Boot previous image",
-            "test_plan": "Ping sweep and VLAN checks"})
+            "test_plan": "Ping sweep and VLAN checks", "ci": "core-sw-01"})
         self._do(change, "assess", "amy", {"impact": "high", "affected_users": 400, "rollback_difficulty": "hard",
                                                   "has_tested": True, "implementer": "ivan",
                                                   "assessment_notes": "Tested in the lab"})
@@ -101,6 +120,20 @@ class DemoDesk:
             if ticket is not None:
                 numbers.append(ticket.number)
         return numbers
+
+    def _seed_cmdb(self) -> None:
+        """The demo configuration items and their relationships (by the demo admin), when the
+        CMDB is empty; a support group the desk does not have is left out."""
+        if self.s.session.scalar(select(func.count()).select_from(ConfigurationItem)):
+            return
+        admin = self._user("admin")
+        for name, ci_class, status, owner, group, location, serial, description in CIS:
+            self.s.cmdb.create(admin, {
+                "name": name, "ci_class": ci_class, "status": status, "owner": owner,
+                "support_group": group if group and self.s.users.find_group(group) else None,
+                "location": location, "serial_number": serial, "description": description})
+        for source, kind, target in CI_RELATIONS:
+            self.s.cmdb.add_relationship(admin, source, target, kind)
 
     def _laptop_fields(self) -> dict[str, Any]:
         item = self.s.catalog.get_item("HW-LAPTOP")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.models import ProcessDefinition, User
 from tests.conftest import FIXTURES
@@ -53,7 +53,7 @@ def test_demo_seed_only_in_demo_mode(app, services):
 
 
 def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services):
-    from app.models import Ticket
+    from app.models import CiRelationship, ConfigurationItem, Ticket
 
     runner = app.test_cli_runner()
     deployed = runner.invoke(args=["processes", "deploy"])
@@ -65,6 +65,12 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     states = {t.number: t.status for t in services.session.scalars(select(Ticket))}
     assert {n[:3] for n in states} == {"INC", "CHG", "PRB", "REQ"}
     assert {"new", "in_progress", "pending", "resolved", "closed"} <= set(states.values())
+    # a handful of configuration items, which the demo records name
+    cis = {ci.name: ci.status for ci in services.session.scalars(select(ConfigurationItem))}
+    assert len(cis) >= 5 and "retired" in cis.values()
+    named = {t.ci for t in services.session.scalars(select(Ticket)) if t.ci}
+    assert named and named <= set(cis) and all(cis[name] != "retired" for name in named)
+    assert services.session.scalar(select(func.count()).select_from(CiRelationship))
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent
