@@ -355,8 +355,11 @@ class CmdbService:
         self.session.flush()
         if "description" in changes:
             changes["description"] = {"changed": True}  # long text: the chain keeps that it changed
-        retired = changes.get("status", {}).get("to") == CiStatus.RETIRED
-        self.audit.record("ci_retired" if retired else "ci_updated", user, payload={"ci": ci.name, "changes": changes})
+        payload = {"ci": ci.name, "changes": changes}
+        if changes.get("status", {}).get("to") == CiStatus.RETIRED:
+            self.audit.record("ci_retired", user, payload=payload)
+        else:
+            self.audit.record("ci_updated", user, payload=payload)
         return ci
 
     def retire(self, user: User, name: str) -> ConfigurationItem:
