@@ -111,3 +111,17 @@ def test_the_pages_read_in_chinese(web, desk):
     assert "影响" in item and "关系" in item and "停用" in item
     form = text_of(web.get("/cmdb/new"))
     assert "新建配置项" in form and "序列号" in form
+
+
+def test_the_start_page_refuses_a_retired_ci_beside_its_field(web_factory, desk):
+    admin, requester = web_factory(), web_factory()
+    admin.login("ada")
+    requester.login("rita")
+    create(admin)
+    assert admin.post("/cmdb/cis/vpn-gw-01/retire").status_code == 302
+    form = {key: INCIDENT[key] for key in ("title", "description", "category", "impact", "urgency", "service", "ci")}
+    refused = requester.post("/start/incident_management", form)
+    assert refused.status_code == 422
+    assert re.search(r'id="f-ci-error">.*vpn-gw-01 is retired', text_of(refused))
+    # an unknown name is free text, as before
+    assert requester.post("/start/incident_management", {**form, "ci": "my desk phone"}).status_code == 302
