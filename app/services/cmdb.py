@@ -214,15 +214,14 @@ class CmdbService:
                               "via": names[target_id], "kind": kind})
         return found, False
 
-    def existing_names(self, names: list[str]) -> dict[str, str]:
-        """``{name as given: the CI's own name}`` for those of ``names`` a CI has (any letter case):
-        for linking a record's ``ci`` to its CI. No check: callers show links to CMDB readers only."""
-        wanted = {n.strip().lower(): n for n in names if n and n.strip() and len(n.strip()) <= MAX_NAME}
+    def existing_names(self, names: list[str]) -> set[str]:
+        """Those of ``names`` that are a CI's name exactly as written: the records a CI lists
+        (``records_naming``) are those whose ``ci`` is its name as written, so a record links to
+        its CI when, and only when, the CI lists it. No check: callers link for CMDB readers only."""
+        wanted = sorted({n for n in names if n and len(n) <= MAX_NAME})
         if not wanted:
-            return {}
-        rows = self.session.scalars(select(ConfigurationItem.name).where(
-            func.lower(ConfigurationItem.name).in_(sorted(wanted))))
-        return {wanted[name.lower()]: name for name in rows if name.lower() in wanted}
+            return set()
+        return set(self.session.scalars(select(ConfigurationItem.name).where(ConfigurationItem.name.in_(wanted))))
 
     # -- records ----------------------------------------------------------------------------------
 

@@ -287,7 +287,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "watching_only": not svc.records.may_see(user, ticket, watched=False),
                 "closed_to_comments": not svc.records.may_comment(user, ticket),
                 # the record's configuration item links to its CMDB page, for those who read it
-                "ci_name": svc.cmdb.existing_names([ticket.ci]).get(ticket.ci) if ticket.ci and may_read_cmdb(user)
+                "ci_name": ticket.ci if ticket.ci and may_read_cmdb(user) and svc.cmdb.existing_names([ticket.ci])
                 else None}
 
     found = unit_of_work(read)

@@ -97,8 +97,12 @@ def test_a_records_ci_links_to_its_page_and_the_ci_lists_its_records(web_factory
     assert "<dt>Configuration item</dt><dd>unknown-box</dd>" in text_of(agent.get(f"/tickets/{other}"))
     # the requester reads her record, not the CMDB: no link
     assert "<dt>Configuration item</dt><dd>vpn-gw-01</dd>" in text_of(requester.get(f"/tickets/{number}"))
+    # a record names a CI as written: another spelling is neither linked nor listed
+    cased = desk.start("rita", "incident_management", {**INCIDENT, "ci": "VPN-GW-01"})["data"]["record_number"]
+    assert "<dt>Configuration item</dt><dd>VPN-GW-01</dd>" in text_of(agent.get(f"/tickets/{cased}"))
     page = text_of(agent.get("/cmdb/cis/vpn-gw-01"))
     assert f'href="/tickets/{number}"' in page and f'href="/tickets/{other}"' not in page
+    assert f'href="/tickets/{cased}"' not in page
 
 
 def test_the_pages_read_in_chinese(web, desk):
