@@ -170,7 +170,7 @@ class CmdbService:
     def records_naming(self, user: User, ci: ConfigurationItem, limit: int = RECORD_LIMIT) -> tuple[list[Ticket], int]:
         """The records whose ``ci`` is the CI's name that ``user`` may see: open ones first, then
         newest first, at most ``limit``; and how many there are in all."""
-        query = self.records._visible(user, select(Ticket).where(Ticket.ci == ci.name))
+        query = self.records.visible(user, select(Ticket).where(Ticket.ci == ci.name))
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = self.session.scalars(query.order_by(case((Ticket.closed_at.is_(None), 0), else_=1),
                                                    Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit))

@@ -55,10 +55,10 @@ from .users import group_members
 MAX_START_DATA_KEYS = 200
 
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
-#: ``(schema, ui_schema)`` of the form a running instance's start data was entered on, from that
-#: data (e.g. the ordered catalog item's request form), or None.
 #: A check of data a person sends (``InstanceService.data_checks``): the process version and the data.
 DataCheck = Callable[[ProcessDefinition, Mapping[str, Any]], None]
+#: ``(schema, ui_schema)`` of the form a running instance's start data was entered on, from that
+#: data (e.g. the ordered catalog item's request form), or None.
 StartFormLookup = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any] | None] | None]
 #: Widgets whose values a page does not repeat back (a secret, or a value nobody was shown).
 _UNSHOWN_WIDGETS = frozenset({"hidden", "password"})
