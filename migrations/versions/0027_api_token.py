@@ -6,8 +6,8 @@ the unique ``token_hash`` of an ``api_token`` row, with its label, expiry, last 
 revocation; every API request reads that row. Tokens signed before this revision are refused
 (their users sign in again; they lived 12 hours at most). The table starts empty.
 
-Numbered 0027: revisions 0025 and 0026 were being written alongside this one. Until they land this
-revision follows 0024; whoever merges the three chains it after 0026 (``down_revision``).
+Numbered 0027 and following 0024: the numbers 0025 and 0026 were kept for work written alongside
+it that in the end needed no migration.
 
 Revision ID: 0027
 Revises: 0024

@@ -6,7 +6,7 @@ records' free-text ``ci`` field names them. A relationship joins two different C
 The tables start empty.
 
 Revision ID: 0028
-Revises: 0024
+Revises: 0027
 Create Date: 2026-11-30 07:30:00.000000
 """
 
@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0028'
-# Chained after the head this was written on; re-chain when 0025-0027 are merged before it.
-down_revision = '0024'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

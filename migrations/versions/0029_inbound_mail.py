@@ -6,7 +6,7 @@ incident or a comment on the record it answers. Each message is recorded once by
 why. The table starts empty.
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-11-30 07:40:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0029'
-down_revision = '0027'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
