@@ -59,12 +59,51 @@ class _In(Schema):
         unknown = EXCLUDE
 
 
+class JsonNumber(fields.Float):
+    """A body's number: a JSON number, never text ("12"), which ``fields.Float`` reads as 12."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)  # type: ignore[no-any-return]
+
+
+class JsonBoolean(fields.Boolean):
+    """A body's boolean: true or false, never 0, 1 or text ("off", "yes"), which ``fields.Boolean``
+    reads as booleans (``0 in {False}`` holds in Python, so ``falsy={False}`` alone lets 0 through)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def _json_typed(field: fields.Field) -> None:
+    """Make ``field`` (and the items of a list field) take JSON's own types only: an integer a
+    JSON integer (1.5 was read as 1, "12" as 12), a boolean true or false (0, "off" and "yes"
+    were read as booleans: ``active: 0`` deactivated a user)."""
+    if isinstance(field, fields.Integer):
+        field.strict = True
+    elif isinstance(field, fields.Boolean) and not isinstance(field, JsonBoolean):
+        raise TypeError(f"{field.name}: a body's boolean is a JsonBoolean (fields.Boolean reads 0 and text)")
+    elif isinstance(field, fields.Number) and not isinstance(field, JsonNumber):
+        raise TypeError(f"{field.name}: a body's number is a JsonNumber (fields.Float reads text)")
+    elif isinstance(field, fields.List):
+        _json_typed(field.inner)
+
+
 class _Body(Schema):
     """A JSON body: a field it does not know is refused (422 naming it), so that a misspelt
-    field in a PATCH is not answered 200 while nothing changed."""
+    field in a PATCH is not answered 200 while nothing changed. Its values have JSON's types:
+    marshmallow's leniency (text for numbers and booleans, 1.5 for an integer) is for query
+    strings, which are all text (``_json_typed``)."""
 
     class Meta:
         unknown = RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        super().on_bind_field(field_name, field_obj)
+        _json_typed(field_obj)
 
 
 class PageQuery(_In):
@@ -449,7 +488,7 @@ class CatalogItemPatch(_Body):
         "description": "the item's request form: a deployed catalog request form file, catalog-<name>.json "
                        "(null: the item asks for nothing)"})
     approval_rule = fields.String(validate=validate.OneOf(["none", "manager", "budget"]))
-    cost = fields.Float(validate=Range(min=0, max=10_000_000))
+    cost = JsonNumber(validate=Range(min=0, max=10_000_000))
     target_hours = fields.Integer(validate=Range(min=1, max=10_000))
     status = fields.String(validate=validate.OneOf(["draft", "published", "retired"]))
 
@@ -488,7 +527,7 @@ class NotificationListOut(PageOut):
 
 
 class PreferencesIn(_Body):
-    email_opt_out = fields.Boolean(required=True)
+    email_opt_out = JsonBoolean(required=True)
 
 
 class PreferencesOut(Schema):
@@ -509,7 +548,7 @@ class WebhookPatchIn(_Body):
     url = fields.String(validate=Length(min=8, max=1000))
     secret = fields.String(load_only=True, validate=Length(min=16, max=255))
     events = fields.List(fields.String(validate=Length(max=64)), validate=Length(min=1, max=20))
-    active = fields.Boolean()
+    active = JsonBoolean()
 
 
 class WebhookOut(Schema):
@@ -597,11 +636,8 @@ def _dotted(messages: Any, path: str = "", into: dict[str, list[str]] | None = N
     return into
 
 
-class _Settings(Schema):
-    """A nested settings object: unknown keys are errors, not silently dropped."""
-
-    class Meta:
-        unknown = RAISE
+class _Settings(_Body):
+    """A nested settings object: unknown keys are errors, not silently dropped (as in a body)."""
 
 
 class SlaWarningEscalationIn(_Settings):
@@ -610,7 +646,7 @@ class SlaWarningEscalationIn(_Settings):
 
 
 class SlaBreachEscalationIn(SlaWarningEscalationIn):
-    raise_priority = fields.Boolean(load_default=False, truthy={True}, falsy={False},
+    raise_priority = JsonBoolean(load_default=False,
                                     metadata={"description": "raise the record's priority one step (P4 -> P3 ...)"})
     reassign_group = fields.String(load_default=None, allow_none=True,
                                    validate=[Length(min=1, max=MAX_GROUP_NAME), _no_control_characters],
@@ -638,7 +674,7 @@ class SlaPolicyIn(_Body):
                                  load_default=None, validate=Length(max=32), metadata={
                                      "description": "record statuses during which the clocks pause; absent: the "
                                                     "kind's default (incident: pending); [] pauses never"})
-    warning_ratio = fields.Float(load_default=0.75, validate=Range(min=0.05, max=0.99))
+    warning_ratio = JsonNumber(load_default=0.75, validate=Range(min=0.05, max=0.99))
     escalation = fields.Nested(SlaEscalationIn, load_default=None, allow_none=True,
                                metadata={"description": "omitted or null: the built-in escalation"})
 

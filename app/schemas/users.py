@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app.languages import LANGUAGES
 from app.models import Role
-from app.schemas import Length, PageOut, PageQuery, TokenOut, _Body, _In
+from app.schemas import JsonBoolean, Length, PageOut, PageQuery, TokenOut, _Body, _In
 from app.services.users import MAX_PASSWORD
 
 ROLES = [role.value for role in Role]
@@ -57,7 +57,7 @@ class UserPatch(_Body):
                          metadata={"description": "the user's whole new list of groups (each must exist)"})
     manager = fields.String(allow_none=True, validate=Length(max=128),
                             metadata={"description": "the line manager's username; null clears it"})
-    active = fields.Boolean(metadata={"description": "false deactivates (as POST .../deactivate), true reactivates"})
+    active = JsonBoolean(metadata={"description": "false deactivates (as POST .../deactivate), true reactivates"})
     locale = LOCALE
 
 
@@ -65,7 +65,7 @@ class UserIn(UserPatch):
     username = fields.String(required=True, validate=Length(min=1, max=128),
                              metadata={"description": "letters a-z, digits and . _ @ + -; unique in any letter case"})
     password = fields.String(required=True, load_only=True, validate=Length(min=8, max=MAX_PASSWORD))
-    active = fields.Boolean(validate=validate.Equal(True), metadata={"description": "a new user is active"})
+    active = JsonBoolean(validate=validate.Equal(True), metadata={"description": "a new user is active"})
 
 
 class PasswordIn(_Body):

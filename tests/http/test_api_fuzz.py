@@ -1,0 +1,446 @@
+"""A robustness pass over every route of the JSON API, driven by its own OpenAPI document.
+
+For each operation the document lists, signed in as an admin (and, for a sample, as a requester),
+the test sends malformed input: each documented body field replaced by values of the wrong type or
+out of range (``VALUES``), bodies that are not JSON or not the declared content type, unknown and
+out-of-range query parameters, and path parameters that are no id the route could hold. Every
+answer must be below 500 and a JSON envelope; a 400/422 about a field names it; a refused request
+writes nothing (row counts of every table but the audit trail, which records refusals).
+
+Each request runs in a SAVEPOINT that is rolled back after it, so what one accepted request does
+(deactivating a user, changing a password) cannot change what the next one meets. Generation is
+deterministic: fixed lists of values, operations in the document's order.
+
+A failure lists every offending (method, path, case, status, body start) at once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models.base import Base
+from tests.http.desk import LAPTOP, Desk
+
+START = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
+         "impact": "medium", "urgency": "medium", "service": "VPN", "ci": "vpn-gw-01"}
+ARTICLE = {"title": "Outlook asks for the password again", "symptoms": "A prompt every few minutes.",
+           "cause": "A stale cached credential.", "workaround": "Remove the cached credential."}
+PASSWORD = "password-1234"
+
+
+class Raw:
+    """A JSON literal json.dumps cannot write (``1e309``: Python reads it as infinity)."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+#: The wrong values each body field is sent with, by name (the case names in a failure).
+VALUES: dict[str, Any] = {
+    "null": None, "true": True, "false": False, "zero": 0, "negative": -1, "int64_overflow": 2**63,
+    "huge_int": 10**30, "float": 1.5, "float_overflow": Raw("1e309"), "negative_overflow": Raw("-1e309"),
+    "tiny_float": Raw("1e-400"), "string": "x", "numeric_string": "12", "empty_string": "",
+    "nul": "a\x00b", "surrogate": "\ud800", "huge_string": "x" * (1 << 20), "list": ["x"],
+    "list_of_null": [None], "object": {"a": 1}, "deep_object": _deep(50),
+}
+
+#: Bodies that are not a JSON object, sent as application/json.
+NOT_JSON: dict[str, bytes] = {
+    "empty": b"", "truncated": b'{"a": ', "null": b"null", "list": b"[]", "number": b"123", "string": b'"s"',
+    "not_utf8": b"\xff\xfe{}", "nan": b'{"a": NaN}', "trailing": b"{} {}", "deep": b"[" * 2000 + b"]" * 2000,
+    "bom": b"\xef\xbb\xbf{}",
+}
+
+#: Path parameter values no route holds: too large for any id column, negative, not a number, NUL.
+BAD_PATH_VALUES = ["99999999999999999999999", str(2**63), str(2**31), "-1", "0", "abc", "%00", "a%00b",
+                   "%ED%A0%80", "x" * 3000, "INC-99999999999999999999", "KB-99999999999999999999",
+                   "INC-%00", "%20", "..%2F..%2Fetc"]
+
+#: The ones also sent as a requester (refused earlier or otherwise than an admin).
+REQUESTER_PATH_VALUES = {"99999999999999999999999", "a%00b", "INC-99999999999999999999", "KB-99999999999999999999"}
+
+#: Query values every parameter is sent with; integer and boolean ones get more.
+BAD_QUERY_VALUES = ["", "%00", "%ED%A0%80", "x" * 5000, "-1", "abc", "99999999999999999999999"]
+BAD_INT_QUERY_VALUES = ["0", "-1", "1.5", str(10**9), str(2**63), "1e309", "NaN"]
+BAD_BOOL_QUERY_VALUES = ["maybe", "2", "-1"]
+BAD_DATE_QUERY_VALUES = ["2026-13-45", "99999-01-01", "0000-00-00", "2026-01-01T25:00", "1e309"]
+
+#: Routes whose success answer is not JSON (a file download).
+NOT_JSON_ANSWERS = {"/api/v1/definitions/{process_id}/bpmn", "/api/v1/tickets/{number}/attachments/{attachment_id}"}
+
+#: Tables a refused request may write: the audit trail (a refusal is audited) and the sign-in
+#: attempts (a failed sign-in counts towards the lockout).
+MAY_CHANGE_ON_REFUSAL = {"audit_event", "audit_head", "login_failure"}
+
+
+@dataclass
+class World:
+    desk: Desk
+    connection: Any
+    params: dict[str, str]
+    bodies: dict[tuple[str, str], dict[str, Any]]
+    spec: dict[str, Any]
+    #: the row counts every request starts from (each is rolled back)
+    baseline: dict[str, int]
+    failures: list[str] = field(default_factory=list)
+    sent: int = 0
+
+    def schema(self, ref_or_schema: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in ref_or_schema:
+            return self.schema(self.spec["components"]["schemas"][ref_or_schema["$ref"].rsplit("/", 1)[-1]])
+        return ref_or_schema
+
+
+def _counts(connection: Any) -> dict[str, int]:
+    tables = [t for name, t in Base.metadata.tables.items() if name not in MAY_CHANGE_ON_REFUSAL]
+    row = connection.execute(select(*[select(func.count()).select_from(t).scalar_subquery() for t in tables])).one()
+    return dict(zip([t.name for t in tables], row, strict=True))
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, ops in spec["paths"].items():
+        shared = ops.get("parameters", [])
+        for method, op in ops.items():
+            if method == "parameters":
+                continue
+            yield method.upper(), path, {**op, "parameters": [*shared, *op.get("parameters", [])]}
+
+
+@pytest.fixture()
+def world(client: Any, services: Any, connection: Any) -> World:
+    desk = Desk(client, services)
+    incident = desk.start("rita", "incident_management", START)
+    number = incident["data"]["record_number"]
+    other = desk.start("rita", "incident_management", {**START, "title": "Second"})["data"]["record_number"]
+    record = desk.record(number)
+    task_id = record["open_tasks"][0]["id"]
+    rita, ada, alex = desk.auth("rita"), desk.auth("ada"), desk.auth("alex")
+    attached = client.post(f"/api/v1/tickets/{number}/attachments", headers=rita,
+                           data={"file": (io.BytesIO(b"log line\n"), "vpn.log", "text/plain")},
+                           content_type="multipart/form-data")
+    assert attached.status_code == 201, attached.get_json()
+    article = client.post("/api/v1/knowledge", json=ARTICLE, headers=alex)
+    assert article.status_code == 201, article.get_json()
+    hook = client.post("/api/v1/webhooks", headers=ada,
+                       json={"url": "https://hooks.example.org/x", "secret": "s" * 32, "events": ["*"]})
+    assert hook.status_code == 201, hook.get_json()
+    policy = client.put("/api/v1/sla/policies", headers=ada, json={
+        "kind": "incident", "priority": "P3", "response_seconds": 3600, "resolution_seconds": 7200})
+    assert policy.status_code == 200, policy.get_json()
+    notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
+    item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
+    new_item = {k: item[k] for k in ("name", "description", "owner_group", "fulfilment_group", "form",
+                                     "target_hours") if item.get(k) is not None}
+    new_item.update(category_code=item["category"], approval_rule=item["approval"])
+    params = {
+        "process_id": "incident_management", "instance_id": str(incident["id"]), "task_id": str(task_id),
+        "number": number, "attachment_id": str(attached.get_json()["id"]), "code": "HW-LAPTOP",
+        "webhook_id": str(hook.get_json()["id"]), "policy_id": str(policy.get_json()["id"]),
+        "notification_id": str(notes[0]["id"]) if notes else "1", "username": "rita", "name": "ServiceDesk",
+    }
+    kb = article.get_json()["number"]
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/api/v1/auth/token"): {"username": "rita", "password": PASSWORD},
+        ("POST", "/api/v1/instances"): {"process_id": "incident_management", "data": START},
+        ("POST", "/api/v1/instances/{instance_id}/messages"): {"name": "customer_reply", "payload": {}},
+        ("POST", "/api/v1/instances/{instance_id}/cancel"): {"reason": "A duplicate."},
+        ("POST", "/api/v1/instances/{instance_id}/retry"): {"data": {}},
+        ("POST", "/api/v1/tasks/{task_id}/reassign"): {"username": "alex"},
+        ("POST", "/api/v1/tasks/{task_id}/complete"): {"data": {"priority": "P3"}},
+        ("POST", "/api/v1/tickets/{number}/comments"): {"body": "Any news?"},
+        ("POST", "/api/v1/tickets/{number}/links"): {"number": other, "link_type": "related"},
+        ("POST", "/api/v1/tickets/{number}/articles"): {"number": kb},
+        ("POST", "/api/v1/catalog/items"): {**new_item, "code": "HW-FUZZ", "cost": 10},
+        ("PATCH", "/api/v1/catalog/items/{code}"): {"name": "Laptop"},
+        ("POST", "/api/v1/catalog/{code}/requests"): {"data": LAPTOP},
+        ("POST", "/api/v1/knowledge"): ARTICLE,
+        ("PATCH", "/api/v1/knowledge/{number}"): {"version": 1, "title": "Outlook prompts"},
+        ("POST", "/api/v1/knowledge/{number}/publish"): {"version": 1},
+        ("POST", "/api/v1/knowledge/{number}/retire"): {"version": 1},
+        ("PUT", "/api/v1/users/me/preferences"): {"email_opt_out": True},
+        ("POST", "/api/v1/webhooks"): {"url": "https://hooks.example.org/y", "secret": "t" * 32, "events": ["*"]},
+        ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"active": False},
+        ("PUT", "/api/v1/sla/policies"): {"kind": "incident", "priority": "P2", "response_seconds": 3600,
+                                          "resolution_seconds": 7200},
+        ("POST", "/api/v1/users"): {"username": "nora", "password": "a-long-password"},
+        ("PATCH", "/api/v1/users/me"): {"locale": "en"},
+        ("POST", "/api/v1/users/me/password"): {"current_password": PASSWORD, "new_password": "another-long-pw"},
+        ("PATCH", "/api/v1/users/{username}"): {"display_name": "Rita"},
+        ("POST", "/api/v1/users/{username}/password"): {"password": "a-long-password-2"},
+        ("POST", "/api/v1/groups"): {"name": "FuzzGroup"},
+        ("PATCH", "/api/v1/groups/{name}"): {"description": "The desk"},
+        ("POST", "/api/v1/groups/{name}/members"): {"username": "alex"},
+    }
+    spec = client.get("/api/v1/openapi.json").get_json()
+    services.session.commit()
+    return World(desk, connection, params, bodies, spec, _counts(connection))
+
+
+def encode(body: Any) -> bytes:
+    raws: dict[str, str] = {}
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, Raw):
+            key = f"__raw_{len(raws)}__"
+            raws[key] = value.literal
+            return key
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    text = json.dumps(swap(body))
+    for key, literal in raws.items():
+        text = text.replace(f'"{key}"', literal)
+    return text.encode()
+
+
+def fill(path: str, params: dict[str, str], **override: str) -> str:
+    for name, value in {**params, **override}.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def send(world: World, who: str, method: str, path: str, case: str, *, field_name: str | None = None,
+         data: bytes | dict[str, Any] | None = None, content_type: str | None = None,
+         query: str = "", json_answer: bool = True) -> Any:
+    """Send one request in a SAVEPOINT rolled back after it; note what breaks the rules."""
+    client = world.desk.client
+    savepoint = world.connection.begin_nested()
+    try:
+        url = path + (f"?{query}" if query else "")
+        response = client.open(url, method=method, headers=world.desk.auth(who), data=data,
+                               content_type=content_type)
+        world.sent += 1
+        status = response.status_code
+        if os.environ.get("FUZZ_LOG"):
+            with open(os.environ["FUZZ_LOG"], "a") as log:
+                log.write(f"{status} {who} {method} {path[:80]} {case} {response.get_data()[:200]!r}\n")
+        where = f"{who} {method} {path[:80]} {case}: {status} {response.get_data()[:160]!r}"
+        if status >= 500:
+            world.failures.append(where)
+        elif (status >= 400 or json_answer) and status != 204 and response.mimetype != "application/json":
+            world.failures.append(f"{where} (not JSON: {response.mimetype})")
+        elif status >= 400:
+            body = response.get_json()
+            if set(body) != {"error", "message", "details"}:
+                world.failures.append(f"{where} (not the error envelope)")
+            elif field_name is not None and status in (400, 422) and field_name not in json.dumps(body):
+                world.failures.append(f"{where} (does not name {field_name})")
+            elif (after := _counts(world.connection)) != world.baseline:
+                changed = {t: (world.baseline[t], after[t]) for t in after if world.baseline[t] != after[t]}
+                world.failures.append(f"{where} (refused, yet wrote {changed})")
+        return response
+    finally:
+        if savepoint.is_active:
+            savepoint.rollback()
+        world.desk.services.session.expire_all()
+
+
+def report(world: World) -> None:
+    assert not world.failures, f"{len(world.failures)} of {world.sent} requests broke the rules:\n" + "\n".join(
+        world.failures)
+
+
+def json_fields(world: World, op: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    return dict(world.schema(content["application/json"]["schema"]).get("properties", {}))
+
+
+def json_type(value: Any) -> str:
+    """``value``'s JSON type, as OpenAPI names it."""
+    if isinstance(value, Raw):
+        return "number"
+    for kind, name in ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                       (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    raise TypeError(value)
+
+
+def takes(described: dict[str, Any], value: Any) -> bool:
+    """Whether a field ``described`` so in the document may take ``value``'s JSON type."""
+    kind, sent = described.get("type"), json_type(value)
+    if kind is None or sent == kind or (kind, sent) == ("number", "integer"):
+        return True
+    return sent == "null" and bool(described.get("nullable"))
+
+
+def test_every_route_under_api_is_in_the_document_and_every_body_has_a_valid_base(app: Any, world: World) -> None:
+    documented = {(m, p) for m, p, _ in operations(world.spec)}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint == "api-docs.openapi_json":
+            continue
+        path = rule.rule
+        for converter in ("int:", "string:"):
+            path = path.replace("<" + converter, "{")
+        path = path.replace(">", "}")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            assert (method, path) in documented, (method, path)
+    for method, path, op in operations(world.spec):
+        if json_fields(world, op) is not None:
+            assert (method, path) in world.bodies, f"give {method} {path} a valid body in world()"
+
+
+def _field_cases(world: World, who: str, only: set[str] | None = None) -> None:
+    for method, path, op in operations(world.spec):
+        fields = json_fields(world, op)
+        if fields is None:
+            continue
+        url = fill(path, world.params)
+        base = world.bodies[(method, path)]
+        for name, described in fields.items():
+            described = world.schema(described)
+            for case, value in VALUES.items():
+                if only is not None and case not in only:
+                    continue
+                response = send(world, who, method, url, f"{name}={case}", field_name=name,
+                                data=encode({**base, name: value}), content_type="application/json")
+                if response.status_code < 300 and not takes(described, value):
+                    world.failures.append(f"{who} {method} {path} {name}={case}: {response.status_code}, a "
+                                          f"{json_type(value)} taken for a {described.get('type')}")
+
+
+def test_each_body_field_of_the_wrong_type_or_size_is_refused_naming_it(world: World) -> None:
+    _field_cases(world, "ada")
+    report(world)
+
+
+#: Fields inside a body's objects: (method, path, dotted field, the body around it); the task's
+#: form is sent by an agent of its lane (an admin is refused before the form is read).
+CALENDAR = {"timezone": "Europe/Berlin", "hours": {"mon": [["08:00", "18:00"]]}, "holidays": ["2026-12-25"]}
+NESTED: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("PUT", "/api/v1/sla/policies", "calendar.timezone", {"calendar": CALENDAR}),
+    ("PUT", "/api/v1/sla/policies", "calendar.hours", {"calendar": CALENDAR}),
+    ("PUT", "/api/v1/sla/policies", "calendar.hours.mon", {"calendar": CALENDAR}),
+    ("PUT", "/api/v1/sla/policies", "calendar.holidays", {"calendar": CALENDAR}),
+    ("PUT", "/api/v1/sla/policies", "escalation.breach.raise_priority", {"escalation": {"breach": {}}}),
+    ("PUT", "/api/v1/sla/policies", "escalation.breach.reassign_group", {"escalation": {"breach": {}}}),
+    ("PUT", "/api/v1/sla/policies", "escalation.warning.notify", {"escalation": {"warning": {}}}),
+    ("POST", "/api/v1/instances", "data.title", {}),
+    ("POST", "/api/v1/instances", "data.impact", {}),
+    ("POST", "/api/v1/tasks/{task_id}/complete", "data.priority", {}),
+    ("POST", "/api/v1/catalog/{code}/requests", "data.justification", {}),
+    ("POST", "/api/v1/instances/{instance_id}/messages", "payload.reply", {}),
+]
+
+
+def _set(body: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``body`` with the field at ``dotted`` set to ``value``."""
+    copy = json.loads(json.dumps(body))
+    *outer, last = dotted.split(".")
+    where = copy
+    for key in outer:
+        where = where.setdefault(key, {})
+    where[last] = value
+    return copy
+
+
+def test_each_nested_field_of_the_wrong_type_or_size_is_refused_naming_it(world: World) -> None:
+    for method, path, dotted, around in NESTED:
+        base = {**world.bodies[(method, path)], **json.loads(json.dumps(around))}
+        url = fill(path, world.params)
+        for case, value in VALUES.items():
+            who = "alex" if "/tasks/" in path else "ada"
+            send(world, who, method, url, f"{dotted}={case}", field_name=dotted.rsplit(".", 1)[-1],
+                 data=encode(_set(base, dotted, value)), content_type="application/json")
+    report(world)
+
+
+def test_a_requester_sending_wrong_field_types_gets_no_server_error(world: World) -> None:
+    _field_cases(world, "rita", only={"null", "int64_overflow", "float_overflow", "huge_string", "deep_object",
+                                      "list"})
+    report(world)
+
+
+def test_bodies_that_are_not_json_or_not_the_declared_type_are_refused(world: World) -> None:
+    for method, path, op in operations(world.spec):
+        content = op.get("requestBody", {}).get("content", {})
+        if not content:
+            continue
+        url = fill(path, world.params)
+        for who in ("ada", "rita"):
+            for case, raw in NOT_JSON.items():
+                send(world, who, method, url, f"body={case}", data=raw, content_type="application/json")
+            base = world.bodies.get((method, path), {})
+            send(world, who, method, url, "text/plain", data=encode(base), content_type="text/plain")
+            send(world, who, method, url, "form", data={"x": "1"}, content_type="application/x-www-form-urlencoded")
+            send(world, who, method, url, "multipart", data={"file": (io.BytesIO(b"x"), "x.txt")},
+                 content_type="multipart/form-data")
+            send(world, who, method, url, "no content type", data=encode(base))
+    report(world)
+
+
+def test_uploads_with_odd_names_or_no_file_are_refused(world: World) -> None:
+    for url, part in ((fill("/api/v1/tickets/{number}/attachments", world.params), "file"),
+                      ("/api/v1/definitions", "files")):
+        for case, filename in (("nul name", b"a\x00b.log"), ("not utf-8 name", b"\xed\xa0\x80.log"),
+                               ("long name", b"x" * 5000), ("empty name", b""), ("slashes", b"../../etc/passwd"),
+                               ("control", b"a\x1b[2J.bpmn"), ("quote", b'a"b.log')):
+            raw = (b"--fz\r\nContent-Disposition: form-data; name=\"" + part.encode() + b"\"; filename=\"" + filename
+                   + b"\"\r\nContent-Type: text/plain\r\n\r\n<x/>\r\n--fz--\r\n")
+            send(world, "ada", "POST", url, case, field_name="file", data=raw,
+                 content_type="multipart/form-data; boundary=fz")
+        send(world, "ada", "POST", url, "other part", data={"zzz": (io.BytesIO(b"x"), "x.log")},
+             content_type="multipart/form-data")
+        send(world, "ada", "POST", url, "text part", data={part: "just text"}, content_type="multipart/form-data")
+        send(world, "ada", "POST", url, "broken multipart", data=b"--x\r\nno end", content_type="multipart/form-data")
+        send(world, "ada", "POST", url, "no boundary", data=b"abc", content_type="multipart/form-data; boundary=")
+    report(world)
+
+
+def test_bad_query_parameters_are_refused_or_ignored(world: World) -> None:
+    for method, path, op in operations(world.spec):
+        if method != "GET":
+            continue
+        url = fill(path, world.params)
+        json_answer = path not in NOT_JSON_ANSWERS
+        send(world, "ada", method, url, "unknown", query="zzz=1", json_answer=json_answer)
+        for parameter in op["parameters"]:
+            if parameter["in"] != "query":
+                continue
+            name = parameter["name"]
+            kind = parameter.get("schema", {}).get("type")
+            values = list(BAD_QUERY_VALUES)
+            if kind == "integer":
+                values += BAD_INT_QUERY_VALUES
+            if kind == "boolean":
+                values += BAD_BOOL_QUERY_VALUES
+            if name in ("from", "to"):
+                values += BAD_DATE_QUERY_VALUES
+            for value in values:
+                send(world, "ada", method, url, f"{name}={value[:20]}", field_name=name, query=f"{name}={value}",
+                     json_answer=json_answer)
+            send(world, "ada", method, url, f"{name} twice", query=f"{name}=1&{name}=2", json_answer=json_answer)
+    report(world)
+
+
+def test_path_parameters_no_route_holds_are_not_found_or_refused(world: World) -> None:
+    for method, path, op in operations(world.spec):
+        names = [p["name"] for p in op["parameters"] if p["in"] == "path"]
+        base = world.bodies.get((method, path))
+        for name in names:
+            for value in BAD_PATH_VALUES:
+                url = fill(path, world.params, **{name: value})
+                for who in ("ada", "rita") if value in REQUESTER_PATH_VALUES else ("ada",):
+                    send(world, who, method, url, f"{name}={value[:30]}",
+                         data=encode(base) if base is not None else None,
+                         content_type="application/json" if base is not None else None,
+                         json_answer=path not in NOT_JSON_ANSWERS)
+    report(world)
