@@ -11,7 +11,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.schemas import Length, Range
-from app.services.knowledge import STATUSES
+from app.services.knowledge import MAX_VERSION, STATUSES
 
 from . import PageOut, PageQuery, _Body
 
@@ -59,7 +59,7 @@ class KnowledgeIn(_Body):
 
 
 class KnowledgePatch(_Body):
-    version = fields.Integer(required=True, strict=True, validate=Range(min=1),
+    version = fields.Integer(required=True, strict=True, validate=Range(min=1, max=MAX_VERSION),
                              metadata={"description": "the version the edit was made on"})
     title = fields.String()
     symptoms = fields.String()
@@ -69,7 +69,7 @@ class KnowledgePatch(_Body):
 
 
 class KnowledgeActionIn(_Body):
-    version = fields.Integer(load_default=None, strict=True, validate=Range(min=1), metadata={
+    version = fields.Integer(load_default=None, strict=True, validate=Range(min=1, max=MAX_VERSION), metadata={
         "description": "the version the caller read (optional): a stale one answers 409"})
 
 

@@ -44,6 +44,8 @@ STATUSES = (DRAFT, PUBLISHED, RETIRED)
 MAX_TITLE = 500
 MAX_TEXT = 20000
 MAX_NOTE = 500
+#: The largest version an article can reach: its ``version`` column is a 32-bit integer.
+MAX_VERSION = 2**31 - 1
 #: The article's texts, in the order forms and answers show them.
 TEXT_FIELDS = ("title", "symptoms", "cause", "workaround")
 #: Where each status may go: publish from a draft or a retired article; retire a draft or a
