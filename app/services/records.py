@@ -285,6 +285,16 @@ def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
+#: The longest text each record field the process writes may hold: its column's length (QA: a
+#: start's ``priority`` of 20 characters, or a group name of 200, was cut to 255 and failed on
+#: PostgreSQL's VARCHAR(16) and VARCHAR(128) as a 500; SQLite kept it whole); 20,000 characters
+#: for the description, a TEXT column.
+FIELD_LIMITS: dict[str, int] = {
+    field: getattr(Ticket.__table__.c[field].type, "length", None) or 20_000
+    for field in RECORD_FIELDS if field != "assignee"
+}
+
+
 #: Record fields the platform itself changes outside the record's process: an SLA escalation
 #: raises the priority or hands the record to another group (app/services/sla.py). The process's
 #: own variable still holds the old value; :meth:`RecordService.outside_changes` finds the
@@ -380,7 +390,7 @@ class RecordService:
         its status and priority."""
         now = self.clock.now()
         ticket = insert_row(self.session, Ticket, {
-            "kind": kind, "number": number, "title": _text(data.get("title"), 500) or "", "description": "",
+            "kind": kind, "number": number, "title": _text(data.get("title"), FIELD_LIMITS["title"]) or "", "description": "",
             "status": "new", "priority": None, "category": None, "requester_id": requester.id,
             "assignment_group": None, "assignee_id": None, "service": None, "ci": None, "details": {},
             "opened_at": now, "first_response_at": None, "resolved_at": None, "closed_at": None, "updated_at": now,
@@ -435,7 +445,7 @@ class RecordService:
         for field in OUTSIDE_FIELDS:
             variable = fields.get(field)
             current = getattr(ticket, field)
-            if variable and variable in data and current is not None and _text(data[variable], 255) != current:
+            if variable and variable in data and current is not None and _text(data[variable], FIELD_LIMITS[field]) != current:
                 changed[variable] = current
         return changed
 
@@ -478,8 +488,7 @@ class RecordService:
                     changes["assignee"] = user.username if user else None
                     set_reference(ticket, "assignee", user)  # written without a flush
                 continue
-            limit = 20_000 if field == "description" else 500 if field == "title" else 255
-            text_value = _text(value, limit)
+            text_value = _text(value, FIELD_LIMITS[field])
             if field in ("title", "description"):
                 text_value = text_value or ""
             if getattr(ticket, field) != text_value:
