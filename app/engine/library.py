@@ -54,11 +54,12 @@ MAX_JSON_FILE_DEPTH = 128
 
 class JsonFileError(ValueError):
     """A definition's JSON file that cannot be taken: ``reason`` says why, ``line`` where (if known),
-    ``key`` the key written twice (``load_json_file(unique_keys=True)``)."""
+    ``key`` the key written twice (``load_json_file(unique_keys=True)``), ``at`` the dotted path
+    of text no database stores."""
 
-    def __init__(self, reason: str, line: int | None = None, key: str | None = None) -> None:
+    def __init__(self, reason: str, line: int | None = None, key: str | None = None, at: str | None = None) -> None:
         super().__init__(reason)
-        self.reason, self.line, self.key = reason, line, key
+        self.reason, self.line, self.key, self.at = reason, line, key, at
 
 
 class _DuplicateKey(Exception):
@@ -89,12 +90,39 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+#: Text no database stores: NUL (PostgreSQL's text and jsonb refuse it) and a lone UTF-16 surrogate
+#: (no UTF-8 spelling). JSON spells them only escaped (``\\u0000``, ``\\ud800``).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_at(value: Any) -> str | None:
+    """Where in ``value`` a key or string holds ``_UNSTORABLE`` text ("title",
+    "properties.notes.enum[2]"; "(the top level)" for a bare string), or None."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return where or "(the top level)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{key}" if where else str(key)
+                if _UNSTORABLE.search(key):
+                    return f"a key in {where}" if where else "a key"
+                stack.append((child, inner))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
 def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
     """The JSON a definition file holds (any JSON value: the caller checks its shape).
 
     Raises JsonFileError when it is not UTF-8, not JSON (with the line), nests lists and objects
-    more than ``MAX_JSON_FILE_DEPTH`` levels deep, or (``unique_keys``) writes a key twice in one
-    object, where ``json`` would silently keep the last one."""
+    more than ``MAX_JSON_FILE_DEPTH`` levels deep, (``unique_keys``) writes a key twice in one
+    object, where ``json`` would silently keep the last one, or escapes a NUL or a lone surrogate
+    into a string (QA: a form file with ``"\\u0000"`` in a title was a 500 on PostgreSQL, whose
+    jsonb refuses it)."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -110,6 +138,9 @@ def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
         raise JsonFileError(deep) from None
     if json_depth(value, MAX_JSON_FILE_DEPTH) > MAX_JSON_FILE_DEPTH:
         raise JsonFileError(deep)
+    if "\\u" in text and (where := _unstorable_at(value)) is not None:
+        raise JsonFileError(f"{where} holds a NUL character or an unpaired surrogate (\\u0000, \\ud800-\\udfff)",
+                            at=where)
     return value
 
 

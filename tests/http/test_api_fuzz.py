@@ -525,3 +525,34 @@ def test_bad_authorization_headers_and_other_methods_are_refused(world: World) -
                                                and response.mimetype != "application/json"):
                 world.failures.append(f"{other} {path}: {response.status_code} {response.get_data()[:160]!r}")
     report(world)
+
+
+def _files_with(folder: str, name: str, old: bytes, new: bytes) -> bytes:
+    """A multipart body of every fixture file of ``folder`` with ``old`` replaced by ``new`` in ``name``."""
+    from tests.conftest import FIXTURES
+
+    body = b""
+    for path in sorted((FIXTURES / folder).iterdir()):
+        content = path.read_bytes()
+        if path.name == name:
+            assert old in content, (name, old)
+            content = content.replace(old, new)
+        body += (b"--fz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + path.name.encode()
+                 + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + content + b"\r\n")
+    return body + b"--fz--\r\n"
+
+
+@pytest.mark.parametrize(("folder", "name", "old", "new"), [
+    ("processes", "details-schema.json", b'"Order details"', b'"Order\\u0000details"'),
+    ("processes", "details-schema.json", b'"Order details"', b'"Order \\ud800"'),
+    ("processes", "details-schema.json", b'"notes"', b'"no\\u0000tes"'),
+    ("records", "mini_ticket.record.json", b'"workaround": "workaround"', b'"work\\u0000around": "workaround"'),
+])
+def test_definition_files_with_text_no_database_stores_are_refused_naming_the_file(
+        world: World, folder: str, name: str, old: bytes, new: bytes) -> None:
+    """QA: PostgreSQL's jsonb refuses ``\\u0000`` (and no UTF-8 spells a lone surrogate): a form
+    file holding one was a 500 when deployed."""
+    response = send(world, "ada", "POST", "/api/v1/definitions", name, field_name=name,
+                    data=_files_with(folder, name, old, new), content_type="multipart/form-data; boundary=fz")
+    report(world)
+    assert response.status_code == 422 and "NUL character or an unpaired surrogate" in response.get_json()["message"]
