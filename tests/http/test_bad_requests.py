@@ -62,6 +62,18 @@ def test_json_bodies_too_deep_too_long_or_not_json_are_refused_before_anything_r
     assert response.status_code == 201, response.get_json()
 
 
+@pytest.mark.parametrize("literal", ["1e309", "-1e309", "1" * 400 + ".0"])
+def test_a_number_beyond_a_float_is_refused_naming_where_it_is(client, auth, literal):
+    """QA: ``1e309`` read as infinity went into the start data, stored as ``Infinity``: no JSON,
+    and on PostgreSQL (jsonb) a 500."""
+    upload(client, auth("olga"), fixture_files())
+    raw = f'{{"process_id": "simple_request", "data": {{"title": "ok", "sizes": [1, {literal}]}}}}'
+    assert "data.sizes[1] is a number beyond the range of a 64-bit float" in body_error(post_raw(client, auth("rita"), raw))
+    assert client.get("/api/v1/instances", headers=auth("rita")).get_json()["total"] == 0
+    fine = post_raw(client, auth("rita"), '{"process_id": "simple_request", "data": {"title": "ok", "n": 1e308, "m": 1e-400}}')
+    assert fine.status_code == 201, fine.get_json()
+
+
 def test_a_body_that_is_not_json_is_refused_with_415_naming_the_content_type(client):
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         response = client.post("/api/v1/auth/token", data='{"username": "alex", "password": "x"}',
