@@ -15,6 +15,7 @@ import ast
 import difflib
 import hashlib
 import json
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -95,20 +96,25 @@ def json_depth(value: Any, limit: int) -> int:
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _unstorable_at(value: Any) -> str | None:
-    """Where in ``value`` a key or string holds ``_UNSTORABLE`` text ("title",
-    "properties.notes.enum[2]"; "(the top level)" for a bare string), or None."""
+def _unstorable_at(value: Any) -> tuple[str, str] | None:
+    """(where, what) of the first key or string in ``value`` holding ``_UNSTORABLE`` text, or
+    number beyond a 64-bit float (``1e309`` reads as infinity, written back as ``Infinity``: no
+    JSON); where is a dotted path ("title", "properties.notes.enum[2]"), or None."""
+    text = "a NUL character or an unpaired surrogate (\\u0000, \\ud800-\\udfff)"
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, where = stack.pop()
         if isinstance(item, str):
             if _UNSTORABLE.search(item):
-                return where or "(the top level)"
+                return where or "(the top level)", f"holds {text}"
+        elif isinstance(item, float):
+            if math.isinf(item):
+                return where or "(the top level)", "is a number beyond the range of a 64-bit float"
         elif isinstance(item, dict):
             for key, child in item.items():
                 inner = f"{where}.{key}" if where else str(key)
                 if _UNSTORABLE.search(key):
-                    return f"a key in {where}" if where else "a key"
+                    return (f"a key in {where}" if where else "a key"), f"holds {text}"
                 stack.append((child, inner))
         elif isinstance(item, list):
             stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
@@ -120,9 +126,9 @@ def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
 
     Raises JsonFileError when it is not UTF-8, not JSON (with the line), nests lists and objects
     more than ``MAX_JSON_FILE_DEPTH`` levels deep, (``unique_keys``) writes a key twice in one
-    object, where ``json`` would silently keep the last one, or escapes a NUL or a lone surrogate
-    into a string (QA: a form file with ``"\\u0000"`` in a title was a 500 on PostgreSQL, whose
-    jsonb refuses it)."""
+    object, where ``json`` would silently keep the last one, escapes a NUL or a lone surrogate into
+    a string or has a number beyond a float (QA: a form file with ``"\\u0000"`` in a title, or
+    ``-1e309`` among its examples, was a 500 on PostgreSQL, whose jsonb refuses them)."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -138,9 +144,8 @@ def load_json_file(content: bytes, *, unique_keys: bool = False) -> Any:
         raise JsonFileError(deep) from None
     if json_depth(value, MAX_JSON_FILE_DEPTH) > MAX_JSON_FILE_DEPTH:
         raise JsonFileError(deep)
-    if "\\u" in text and (where := _unstorable_at(value)) is not None:
-        raise JsonFileError(f"{where} holds a NUL character or an unpaired surrogate (\\u0000, \\ud800-\\udfff)",
-                            at=where)
+    if (found := _unstorable_at(value)) is not None:
+        raise JsonFileError(f"{found[0]} {found[1]}", at=found[0])
     return value
 
 

@@ -168,7 +168,7 @@ def check_translation(name: str, content: bytes, sources: Collection[str] | None
         if err.key is not None:
             raise refuse(f"the entry {err.key!r} appears twice", err.key) from None
         if err.at is not None:
-            raise refuse(f"the translation of {err.at!r} has a control character (NUL or an unpaired surrogate)",
+            raise refuse(f"the translation of {err.at!r} has a control character or is no text: {err.reason}",
                          err.at) from None
         raise refuse("not a UTF-8 JSON file") from None
     if not isinstance(parsed, dict):

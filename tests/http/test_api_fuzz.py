@@ -547,12 +547,17 @@ def _files_with(folder: str, name: str, old: bytes, new: bytes) -> bytes:
     ("processes", "details-schema.json", b'"Order details"', b'"Order \\ud800"'),
     ("processes", "details-schema.json", b'"notes"', b'"no\\u0000tes"'),
     ("records", "mini_ticket.record.json", b'"workaround": "workaround"', b'"work\\u0000around": "workaround"'),
+    ("processes", "details-schema.json", b'"maximum": 100', b'"maximum": 100, "default": 1e309'),
+    ("processes", "details-schema.json", b'"title": "Notes"', b'"title": "Notes", "examples": [-1e309]'),
 ])
-def test_definition_files_with_text_no_database_stores_are_refused_naming_the_file(
+def test_definition_files_with_values_no_database_stores_are_refused_naming_the_file(
         world: World, folder: str, name: str, old: bytes, new: bytes) -> None:
-    """QA: PostgreSQL's jsonb refuses ``\\u0000`` (and no UTF-8 spells a lone surrogate): a form
-    file holding one was a 500 when deployed."""
+    """QA: PostgreSQL's jsonb refuses ``\\u0000`` and ``Infinity`` (what ``1e309`` is read as), and no
+    UTF-8 spells a lone surrogate: a form file holding one was a 500 when deployed."""
     response = send(world, "ada", "POST", "/api/v1/definitions", name, field_name=name,
                     data=_files_with(folder, name, old, new), content_type="multipart/form-data; boundary=fz")
     report(world)
-    assert response.status_code == 422 and "NUL character or an unpaired surrogate" in response.get_json()["message"]
+    body = response.get_json()
+    assert response.status_code == 422 and body["details"]["file"] == name, body
+    assert "NUL character or an unpaired surrogate" in body["message"] or "beyond the range of a 64-bit float" in body[
+        "message"], body
