@@ -104,7 +104,8 @@ REQUESTER_PATH_VALUES = {"99999999999999999999999", "a%00b", "INC-99999999999999
 BAD_QUERY_VALUES = ["", "%00", "%ED%A0%80", "x" * 5000, "-1", "abc", "99999999999999999999999"]
 BAD_INT_QUERY_VALUES = ["0", "-1", "1.5", str(10**9), str(2**63), "1e309", "NaN"]
 BAD_BOOL_QUERY_VALUES = ["maybe", "2", "-1"]
-BAD_DATE_QUERY_VALUES = ["2026-13-45", "99999-01-01", "0000-00-00", "2026-01-01T25:00", "1e309"]
+BAD_DATE_QUERY_VALUES = ["2026-13-45", "99999-01-01", "0000-00-00", "2026-01-01T25:00", "1e309", "0001-01-01", "9999-12-31",
+                         "9999-12-31T23:59:59", "2026-01-01T00:00:00+14:00", "2026-01-01T00:00:00-23:59"]
 
 #: Routes whose success answer is not JSON (a file download).
 NOT_JSON_ANSWERS = {"/api/v1/definitions/{process_id}/bpmn", "/api/v1/tickets/{number}/attachments/{attachment_id}"}
