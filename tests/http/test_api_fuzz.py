@@ -1,17 +1,22 @@
 """A robustness pass over every route of the JSON API, driven by its own OpenAPI document.
 
 For each operation the document lists, signed in as an admin (and, for a sample, as a requester),
-the test sends malformed input: each documented body field replaced by values of the wrong type or
-out of range (``VALUES``), bodies that are not JSON or not the declared content type, unknown and
-out-of-range query parameters, and path parameters that are no id the route could hold. Every
-answer must be below 500 and a JSON envelope; a 400/422 about a field names it; a refused request
+the test sends malformed input: each documented body field replaced by values of the wrong JSON
+type, at its edges or its documented maxLength (``values_for``), a sample of fields inside bodies
+(``NESTED``: form data, SLA calendars and escalations), bodies that are not JSON or not the
+declared content type, unknown and out-of-range query parameters, path parameters that are no id
+the route could hold, bad Authorization headers, other methods, odd upload names and definition
+files holding what no database stores. Every answer must be below 500 and a JSON envelope; a
+400/422 about a field names it; a value of the wrong JSON type is not taken; a refused request
 writes nothing (row counts of every table but the audit trail, which records refusals).
 
 Each request runs in a SAVEPOINT that is rolled back after it, so what one accepted request does
 (deactivating a user, changing a password) cannot change what the next one meets. Generation is
 deterministic: fixed lists of values, operations in the document's order.
 
-A failure lists every offending (method, path, case, status, body start) at once.
+A failure lists every offending (method, path, case, status, body start) at once; with
+``FUZZ_LOG=<file>`` every answer is written there. Run it on PostgreSQL too (TEST_DATABASE_URL):
+it refuses what SQLite stores (NUL in text, text longer than a VARCHAR, ``Infinity`` in jsonb).
 """
 
 from __future__ import annotations
