@@ -176,6 +176,13 @@ def world(client: Any, services: Any, connection: Any) -> World:
     policy = client.put("/api/v1/sla/policies", headers=ada, json={
         "kind": "incident", "priority": "P3", "response_seconds": 3600, "resolution_seconds": 7200})
     assert policy.status_code == 200, policy.get_json()
+    for ci in ({"name": "fuzz-mail-01", "class": "hardware"}, {"name": "fuzz-mail-svc", "class": "service"}):
+        made = client.post("/api/v1/cis", headers=ada, json=ci)
+        assert made.status_code == 201, made.get_json()
+    related = client.post("/api/v1/cis/fuzz-mail-svc/relationships", headers=ada,
+                          json={"target": "fuzz-mail-01", "kind": "runs_on"})
+    assert related.status_code == 201, related.get_json()
+    tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
     item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
     new_item = {k: item[k] for k in ("name", "description", "owner_group", "fulfilment_group", "form",
@@ -186,7 +193,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "number": number, "attachment_id": str(attached.get_json()["id"]), "code": "HW-LAPTOP",
         "webhook_id": str(hook.get_json()["id"]), "policy_id": str(policy.get_json()["id"]),
         "notification_id": str(notes[0]["id"]) if notes else "1", "username": "rita", "name": "ServiceDesk",
-        "article": article.get_json()["number"],
+        "article": article.get_json()["number"], "ci": "fuzz-mail-svc",
+        "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -220,6 +228,9 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/groups"): {"name": "FuzzGroup"},
         ("PATCH", "/api/v1/groups/{name}"): {"description": "The desk"},
         ("POST", "/api/v1/groups/{name}/members"): {"username": "alex"},
+        ("POST", "/api/v1/cis"): {"name": "fuzz-switch-01", "class": "network"},
+        ("PATCH", "/api/v1/cis/{name}"): {"location": "Room 2"},
+        ("POST", "/api/v1/cis/{name}/relationships"): {"target": "fuzz-mail-01", "kind": "depends_on"},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()
@@ -249,6 +260,8 @@ def fill(path: str, params: dict[str, str], **override: str) -> str:
     /knowledge, a record's elsewhere), those in ``override`` over them."""
     if path.startswith("/api/v1/knowledge/"):
         params = {**params, "number": params["article"]}
+    if path.startswith("/api/v1/cis/"):
+        params = {**params, "name": params["ci"]}
     for name, value in {**params, **override}.items():
         path = path.replace("{" + name + "}", value)
     return path
