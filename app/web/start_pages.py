@@ -44,8 +44,10 @@ START_PAGES: dict[str, Any] = {
     "problem_management": _l("Raise a problem"),
 }
 #: Shorter words for the header where a page's own would crowd it: an admin's header (every link,
-#: the three start links, a long display name) must fit one line at 1280 px with a scroll bar.
+#: the three start links, the CMDB, a long display name) must fit one line at 1280 px with a scroll
+#: bar. Who starts incidents only (a requester) keeps "Report an incident".
 NAV_LABELS: dict[str, Any] = {
+    "incident_management": _l("New incident"),
     "change_enablement": _l("New change"),
     "problem_management": _l("New problem"),
 }
@@ -58,8 +60,9 @@ def _start_links() -> dict[str, Any]:
     if user is None or not policy.may_start(user):
         return {"start_links": []}
     startable = services().instances.startable(user, list(START_PAGES))
+    words = NAV_LABELS if len(startable) > 1 else START_PAGES
     return {"start_links": [(process_id, url_for("web.start", process_id=process_id),
-                             str(NAV_LABELS.get(process_id, START_PAGES[process_id])))
+                             str(words.get(process_id, START_PAGES[process_id])))
                             for process_id in startable]}
 
 

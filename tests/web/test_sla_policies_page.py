@@ -94,3 +94,14 @@ def test_the_page_in_chinese(web, desk):
     web.login("olga")
     page = text_of(web.get("/sla/policies", headers={"Accept-Language": "zh-CN"}))
     assert "SLA 策略" in page and "预警阈值" in page
+
+
+def test_the_reports_page_leads_to_the_policies_and_the_header_stays_short(web, desk):
+    """The header had no room for an SLA link next to the CMDB's (an admin's header wrapped at
+    1280 px): the policies are reached from the reports' SLA section."""
+    web.login("alex")
+    page = text_of(web.get("/reports"))
+    assert 'id="sla-policies-link" href="/sla/policies"' in page or 'href="/sla/policies" id="sla-policies-link"' in page
+    header = page.split('class="main-nav"', 1)[1].split("</nav>", 1)[0]
+    assert "/sla/policies" not in header
+    assert 'aria-current="page">Reports<' in text_of(web.get("/sla/policies"))

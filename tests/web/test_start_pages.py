@@ -88,7 +88,8 @@ def test_staff_see_change_and_problem_and_can_open_them(web, desk):
     web.login("alex")
     bar = nav(text_of(web.get("/")))
     # the header's shorter words for staff's start pages (an admin's header fits one line at 1280 px)
-    assert "New change" in bar and "New problem" in bar and "Report an incident" in bar
+    assert "New change" in bar and "New problem" in bar and "New incident" in bar
+    assert "Report an incident" not in bar  # a requester's words (they start incidents only)
     assert web.get("/start/change_enablement").status_code == 200
     assert "<h1>Raise a problem</h1>" in text_of(web.get("/start/problem_management"))
 
