@@ -31,6 +31,7 @@ from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
+from .i18n import LANGUAGES
 from .views import assign_reason, bp, page_arg, past_the_last_page, signed_in_user
 
 #: Longest search text taken from the address (longer ones are cut).
@@ -101,10 +102,14 @@ def _is_admin(user: User) -> bool:
 
 
 def _user_form_values(form: Mapping[str, Any]) -> dict[str, Any]:
-    """The edit form's fields as ``UserService.update_user`` takes them."""
-    return {"display_name": str(form.get("display_name", "")), "email": str(form.get("email", "")),
-            "roles": request.form.getlist("roles"), "groups": request.form.getlist("groups"),
-            "manager": str(form.get("manager", "")).strip() or None, "active": form.get("active") == "1"}
+    """The edit form's fields as ``UserService.update_user`` takes them (the language only when the
+    form has the field: an older form or client that sends none keeps the user's)."""
+    values = {"display_name": str(form.get("display_name", "")), "email": str(form.get("email", "")),
+              "roles": request.form.getlist("roles"), "groups": request.form.getlist("groups"),
+              "manager": str(form.get("manager", "")).strip() or None, "active": form.get("active") == "1"}
+    if "locale" in form:
+        values["locale"] = str(form.get("locale", "")).strip() or None
+    return values
 
 
 def _was(form: Mapping[str, Any] | None, person: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,9 +118,11 @@ def _was(form: Mapping[str, Any] | None, person: Mapping[str, Any]) -> dict[str,
     if form is not None and request.form.get("was_sent") == "1":
         return {"display_name": form.get("was_display_name", ""), "email": form.get("was_email", ""),
                 "manager": form.get("was_manager", ""), "active": form.get("was_active") == "1",
-                "roles": request.form.getlist("was_roles"), "groups": request.form.getlist("was_groups")}
+                "roles": request.form.getlist("was_roles"), "groups": request.form.getlist("was_groups"),
+                "locale": form.get("was_locale", "")}
     return {"display_name": person["display_name"], "email": person["email"] or "", "manager": person["manager"] or "",
-            "active": person["active"], "roles": list(person["roles"]), "groups": list(person["groups"])}
+            "active": person["active"], "roles": list(person["roles"]), "groups": list(person["groups"]),
+            "locale": person["locale"] or ""}
 
 
 def _changed_values(values: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,6 +142,8 @@ def _changed_values(values: dict[str, Any], current: Mapping[str, Any]) -> dict[
         changes["manager"] = values["manager"]
     if values["active"] != was["active"]:
         changes["active"] = values["active"]
+    if "locale" in values and (values["locale"] or "") != was["locale"]:
+        changes["locale"] = values["locale"]
     for name in ("roles", "groups"):
         picked, shown = set(values[name]), set(was[name])
         if picked != shown:
@@ -325,18 +334,19 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
     if form is not None:  # a refused edit: show what was sent
         chosen = {"roles": request.form.getlist("roles"), "groups": request.form.getlist("groups")}
         shown = {"display_name": form.get("display_name", ""), "email": form.get("email", ""),
-                 "manager": form.get("manager", ""), "active": form.get("active") == "1"}
+                 "manager": form.get("manager", ""), "active": form.get("active") == "1",
+                 "locale": form.get("locale", person["locale"] or "")}
     else:
         chosen = {"roles": person["roles"], "groups": person["groups"]}
         shown = {"display_name": person["display_name"], "email": person["email"] or "",
-                 "manager": person["manager"] or "", "active": person["active"]}
+                 "manager": person["manager"] or "", "active": person["active"], "locale": person["locale"] or ""}
     # groups the user is in that the list would not offer (none, unless one was just removed)
     groups = sorted(set(page["groups"]) | set(person["groups"]))
     return render_template("user_edit.html", active="users", person=person, shown=shown, chosen=chosen,
                            was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
-                           tokens=page["tokens"],
+                           tokens=page["tokens"], languages=LANGUAGES,
                            reassign_to=request.form.get("assignee", "") if errors else ""), status
 
 

@@ -152,6 +152,9 @@ def form_as_sent(page: str, form_id: str) -> dict[str, list[str]]:
         if kind and kind.group(1) in ("checkbox", "radio") and " checked" not in tag:
             continue
         sent.setdefault(name.group(1), []).append(html.unescape(value.group(1)) if value else "")
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form.group(1), flags=re.S):
+        chosen = re.search(r'<option value="([^"]*)"[^>]*\sselected', options)
+        sent[name] = [html.unescape(chosen.group(1)) if chosen else ""]
     return sent
 
 
@@ -196,3 +199,30 @@ def test_unticking_active_asks_to_confirm_before_deactivating(web, desk, service
     assert done.status_code == 302
     services.session.expire_all()
     assert not services.users.get_by_username("rita").active
+
+
+def test_an_admin_sets_a_users_language_and_a_stale_form_keeps_the_one_chosen_meanwhile(web, desk, services):
+    web.login("ada")
+    sent = form_as_sent(text_of(web.get("/admin/users/rita")), "user-form")
+    assert sent["locale"] == [""] and sent["was_locale"] == [""]  # none chosen yet
+    refused = web.post("/admin/users/rita", {**sent, "locale": "xx"})
+    assert refused.status_code == 422
+    assert 'class="field has-error"' in text_of(refused) and 'id="field-locale"' in text_of(refused)
+    services.session.expire_all()
+    assert services.users.get_by_username("rita").locale is None  # nothing saved
+
+    saved = web.post("/admin/users/rita", {**sent, "locale": "zh_CN"})
+    assert saved.status_code == 302
+    services.session.expire_all()
+    assert services.users.get_by_username("rita").locale == "zh_CN"
+    assert '<option value="zh_CN" lang="zh-CN" selected>' in text_of(web.get("/admin/users/rita"))
+
+    # a page opened now, saved after English was chosen for her elsewhere, with only her name changed
+    stale = form_as_sent(text_of(web.get("/admin/users/rita")), "user-form")
+    services.users.update_user(services.users.get_by_username("ada"), "rita", {"locale": "en"})  # another page
+    services.session.commit()
+    stale["display_name"] = ["Rita R."]
+    assert web.post("/admin/users/rita", stale).status_code == 302
+    services.session.expire_all()
+    rita = services.users.get_by_username("rita")
+    assert rita.display_name == "Rita R." and rita.locale == "en"
