@@ -217,6 +217,11 @@ class AttachmentService:
         ticket = self.records.get(user, number, action="download")
         return self._of_record(ticket, attachment_id, undefer(TicketAttachment.data))
 
+    def attachment_of(self, ticket: Ticket, attachment_id: int) -> TicketAttachment:
+        """The file ``attachment_id`` of ``ticket``, a record the caller has read already
+        (``RecordService.get``), without its bytes; NotFound naming ``attachment_id`` else."""
+        return self._of_record(ticket, attachment_id)
+
     def deletable(self, user: User, ticket: Ticket, attachments: list[TicketAttachment]) -> set[int]:
         """The ids of those of ``attachments`` (files of ``ticket``) that ``user`` may delete, by
         ``delete``'s rule (what the record page offers a delete button for)."""

@@ -410,6 +410,32 @@ def ticket_attachment(number: str, attachment_id: int) -> Any:
     return attachment_response(unit_of_work(lambda: services().attachments.attachment(user, number, attachment_id)))
 
 
+@bp.get("/tickets/<number>/attachments/<int:attachment_id>/delete")
+def ticket_attachment_delete_confirm(number: str, attachment_id: int) -> Any:
+    """Ask before deleting a file (the record page's Delete leads here; a click in the list was
+    all it took before): its name, size and who attached it, a CSRF-checked form that deletes it,
+    and the way back. Who may not delete it gets the 403 page; another record's file is not found."""
+    user = signed_in_user()
+    svc = services()
+
+    def read() -> tuple[Ticket, Any, bool]:
+        ticket = svc.records.get(user, number)
+        found = svc.attachments.attachment_of(ticket, attachment_id)
+        return ticket, found, found.id in svc.attachments.deletable(user, ticket, [found])
+
+    try:
+        ticket, found, allowed = unit_of_work(read)
+    except NotFound as err:
+        if "attachment_id" not in err.details:
+            raise
+        flash(_("This file is no longer attached."), "info")
+        return redirect(url_for("web.ticket", number=number.upper(), _anchor="attachments"))
+    if not allowed:
+        raise PermissionDenied(policy.ATTACHMENT_NOT_YOURS)
+    return render_template("attachment_delete.html", active="tickets", ticket=ticket, attachment=found,
+                           file_size=file_size)
+
+
 @bp.post("/tickets/<number>/attachments/<int:attachment_id>/delete")
 def ticket_attachment_delete(number: str, attachment_id: int) -> Any:
     """Delete one attached file (``AttachmentService.delete``); a file deleted already (the button

@@ -28,12 +28,15 @@ def test_an_agent_attaches_a_log_and_deletes_it_from_the_record_page(live, perso
         files=[{"name": "vpn.log", "mimeType": "text/plain", "buffer": b"Tunnel lost at 09:12\n"}])
     page.get_by_role("button", name="Attach file").click()
     expect(page.locator(".flashes")).to_contain_text("vpn.log is attached.")
-    expect(files.get_by_role("link", name="vpn.log")).to_be_visible()
+    expect(files.get_by_role("link", name="vpn.log", exact=True)).to_be_visible()
 
-    delete = files.get_by_role("button", name=re.compile(r"^Delete\s+vpn\.log$"))
+    delete = files.get_by_role("link", name=re.compile(r"^Delete\s+vpn\.log$"))
     expect(delete).to_be_visible()
     nina.screenshot("ticket-attachment-delete-390")
     delete.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete vpn.log?")  # asked first
+    nina.screenshot("ticket-attachment-delete-confirm-390")
+    page.get_by_role("button", name=re.compile(r"^Delete\s+vpn\.log$")).click()
     expect(page.locator(".flashes")).to_contain_text("vpn.log was deleted.")
     expect(files).to_contain_text("No files attached.")
     assert nina.errors == [], nina.console

@@ -1,5 +1,6 @@
-"""Deleting an attached file on the record page: a button (a CSRF-checked POST form) for who may
-delete it only, the flash afterwards, a second press, and refusals in the page's language."""
+"""Deleting an attached file on the record page: a Delete link for who may delete it only, a page
+that asks first (its CSRF-checked POST form deletes), the flash afterwards, a second press, and
+refusals in the page's language."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def attached(web, number: str, filename: str = "vpn.log") -> int:
 
 
 def delete_form(page: str, number: str, attachment_id: int) -> str | None:
+    """The record page's Delete link for the file (None without one)."""
+    found = re.search(rf'<a href="/tickets/{number}/attachments/{attachment_id}/delete"[^>]*>(.*?)</a>', page, re.S)
+    return found.group(1) if found else None
+
+
+def confirm_form(page: str, number: str, attachment_id: int) -> str | None:
     found = re.search(rf'<form method="post" action="/tickets/{number}/attachments/{attachment_id}/delete"[^>]*>'
                       r"(.*?)</form>", page, re.S)
     return found.group(1) if found else None
@@ -30,8 +37,16 @@ def test_the_uploader_deletes_a_file_with_the_pages_button(web, desk, services):
     number = open_incident(desk)
     web.login("rita")
     attachment_id = attached(web, number)
-    form = delete_form(text_of(web.get(f"/tickets/{number}")), number, attachment_id)
+    link = delete_form(text_of(web.get(f"/tickets/{number}")), number, attachment_id)
+    assert link and link.startswith("Delete<") and "vpn.log" in link
+    asked = web.get(f"/tickets/{number}/attachments/{attachment_id}/delete")  # the link asks first
+    assert asked.status_code == 200
+    form = confirm_form(text_of(asked), number, attachment_id)
     assert form and 'name="csrf_token"' in form and ">Delete<" in form and "vpn.log" in form
+    assert "<h1 id=\"delete-title\">Delete <bdi>vpn.log</bdi>?</h1>" in text_of(asked) or "Delete vpn.log?" in text_of(asked)
+    assert f'href="/tickets/{number}#attachments">Keep it</a>' in text_of(asked)
+    rita = services.users.get_by_username("rita")
+    assert [a.id for a in services.attachments.attachments(rita, number)] == [attachment_id]  # asking deletes nothing
 
     done = web.post(f"/tickets/{number}/attachments/{attachment_id}/delete")
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/tickets/{number}#attachments")
@@ -63,6 +78,7 @@ def test_only_who_may_delete_is_offered_the_button_and_others_are_told_why(web_f
     attachment_id = attached(rita, number)
 
     assert delete_form(text_of(alex.get(f"/tickets/{number}")), number, attachment_id) is None
+    assert alex.get(f"/tickets/{number}/attachments/{attachment_id}/delete").status_code == 403  # nor the question
     refused = alex.post(f"/tickets/{number}/attachments/{attachment_id}/delete")
     assert refused.status_code == 302
     assert ("The file could not be deleted: only who attached a file, the agents of the record&#39;s group and "
@@ -73,6 +89,7 @@ def test_only_who_may_delete_is_offered_the_button_and_others_are_told_why(web_f
 
     # who may not see the record: not found, as the page itself
     assert mona.post(f"/tickets/{number}/attachments/{attachment_id}/delete").status_code == 404
+    assert mona.get(f"/tickets/{number}/attachments/{attachment_id}/delete").status_code == 404
 
     assert delete_form(text_of(nina.get(f"/tickets/{number}")), number, attachment_id) is not None
     nina.post("/language", {"lang": "zh_CN"})
