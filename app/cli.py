@@ -42,6 +42,8 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"username": "carl", "name": "Carl CAB", "password": "carl-demo-pw", "roles": ["approver"], "groups": ["CAB"]},
     {"username": "olga", "name": "Olga Owner", "password": "olga-demo-pw", "roles": ["process_owner"], "groups": []},
     {"username": "aude", "name": "Aude Auditor", "password": "aude-demo-pw", "roles": ["auditor"], "groups": []},
+    {"username": "cora", "name": "Cora Config", "password": "cora-demo-pw", "roles": ["configuration_manager"],
+     "groups": []},
     {"username": "admin", "name": "Ada Admin", "password": "admin-demo-pw", "roles": ["admin"], "groups": []},
 ]
 

@@ -71,6 +71,10 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     named = {t.ci for t in services.session.scalars(select(Ticket)) if t.ci}
     assert named and named <= set(cis) and all(cis[name] != "retired" for name in named)
     assert services.session.scalar(select(func.count()).select_from(CiRelationship))
+    # every role has its demo user, the CMDB's keeper too
+    from app.models import Role
+    held = {role for user in services.session.scalars(select(User)) for role in user.roles}
+    assert {role.value for role in Role} <= held
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent

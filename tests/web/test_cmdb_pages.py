@@ -129,3 +129,17 @@ def test_the_start_page_refuses_a_retired_ci_beside_its_field(web_factory, desk)
     assert re.search(r'id="f-ci-error">.*vpn-gw-01 is retired', text_of(refused))
     # an unknown name is free text, as before
     assert requester.post("/start/incident_management", {**form, "ci": "my desk phone"}).status_code == 302
+
+
+def test_a_configuration_manager_alone_keeps_the_cmdb_and_every_page_of_theirs_answers(web, desk, services):
+    """A user (as the demo's cora) holding the configuration_manager role only: her pages must work without
+    any of the desk's other roles."""
+    services.users.create_user("cody", "password-1234", roles=["configuration_manager"], groups=[])
+    services.session.commit()
+    web.login("cody")
+    home = web.get("/")
+    assert home.status_code == 200 and 'href="/cmdb"' in text_of(home)
+    for path in ("/tasks", "/cmdb", "/cmdb/new", "/account", "/notifications"):
+        assert web.get(path).status_code == 200, path
+    made = create(web)
+    assert made.status_code == 302, text_of(made)[-1500:]
