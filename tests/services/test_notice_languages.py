@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from sqlalchemy import select
@@ -22,19 +21,11 @@ from sqlalchemy import select
 from app.config import load_config
 from app.languages import Text, catalog_path, render
 from app.models import Notification, OutboxMessage
-from tests.services.test_notifications import RECORD_FILES, Inbox, free_port
+from tests.services.test_notifications import RECORD_FILES
+from tests.services.test_notifications import smtp as smtp  # the fixture: a real SMTP server on 127.0.0.1
 
 APP = Path(__file__).resolve().parents[2] / "app"
 TRANSLATION = ("mini_ticket.zh_CN.i18n.json", json.dumps({"Work on it": "处理问题"}, ensure_ascii=False).encode())
-
-
-@pytest.fixture()
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
 
 
 @pytest.fixture()
