@@ -594,6 +594,7 @@ class SlaClockOut(Schema):
     name = fields.String()
     target_seconds = fields.Float()
     elapsed_seconds = fields.Float()
+    warning_seconds = fields.Float()
     paused_seconds = fields.Float()
     due_at = fields.DateTime(allow_none=True)
     warning_at = fields.DateTime(allow_none=True)

@@ -597,10 +597,13 @@ def _clock_values(state: ClockState, warned: bool, escalated: bool, policy_id: i
             and state.cancelled_at is None else None}
 
 
-def _clock_dict(state: ClockState) -> dict[str, Any]:
-    """A clock as the API and the pages show it (``warning_at``: when the warning is or was due)."""
+def _clock_dict(state: ClockState, warning_ratio: float) -> dict[str, Any]:
+    """A clock as the API and the pages show it (``warning_at``: when the warning is or was due;
+    ``warning_seconds``: the elapsed time at which the policy warns, its ``warning_ratio`` of the
+    target)."""
     return {"name": state.name, "target_seconds": state.target_seconds, "elapsed_seconds": state.elapsed_seconds,
-            "paused_seconds": state.paused_seconds, "due_at": state.due_at,
+            "warning_seconds": round(state.target_seconds * warning_ratio), "paused_seconds": state.paused_seconds,
+            "due_at": state.due_at,
             "warning_at": state.warning_shown_at, "breached_at": state.breached_at,
             "state": state.state}
 
@@ -1526,5 +1529,9 @@ class SlaService:
         stored (an auditor's read writes nothing, and a read between a warning threshold and the
         sweep leaves the warning to the sweep). The stored clocks are the sweep's and the record
         changes' business."""
-        states = self.evaluate(ticket) if ticket.id is not None else {}
-        return [_clock_dict(state) for state in sorted(states.values(), key=lambda state: state.name != "response")]
+        if ticket.id is None:
+            return []
+        terms = self.terms(ticket.kind, ticket.priority, ticket.service)
+        states = self.evaluate(ticket, terms)
+        ratio = float((terms or {}).get("warning_ratio", 0.75))
+        return [_clock_dict(state, ratio) for state in sorted(states.values(), key=lambda state: state.name != "response")]
