@@ -55,6 +55,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     # Imported here so that `import app.models` (Alembic, scripts) does not pull in the engine.
     from .db import make_engine, make_sessionmaker
     from .engine import ProcessEngine, ProcessLibrary
+    from .request_log import configure_logging
+    from .request_log import install as install_request_log
     from .services import Runtime
     from .services.audit import install_session_hooks
     from .services.linked_updates import install_session_hooks as install_linked_updates
@@ -67,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
     app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_BYTES"]) + 64 * 1024
     app.config["SECRET_KEY"] = settings["SECRET_KEY"]
 
+    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"])
     install_session_hooks()
     install_linked_updates()
     db_engine = make_engine(settings["DATABASE_URL"], echo=bool(settings["SQL_ECHO"]))
@@ -83,6 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, clock: Clock | None =
         config=settings,
     )
     app.extensions["processdesk"] = Extension(db_engine, make_sessionmaker(db_engine), runtime)
+    install_request_log(app)  # first of the request hooks: the others' lines name the request
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

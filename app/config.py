@@ -94,12 +94,18 @@ DEFAULTS: dict[str, Any] = {
     "WEB_LOGIN_WINDOW_SECONDS": 300,
     # Echo SQL (debugging only).
     "SQL_ECHO": False,
+    # The application log on standard error (app.request_log): text (a readable line) or json
+    # (an object per line), at DEBUG | INFO | WARNING | ERROR; every line names its request's id.
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+    # One INFO line per request: method, path (no query string), status, duration, user, address.
+    "ACCESS_LOG": True,
 }
 
 #: A shorter AUDIT_KEY is refused at start-up: it would be guessable offline from the stored chain.
 MIN_AUDIT_KEY_LENGTH = 32
 
-_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
+_BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "ACCESS_LOG", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
              "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
@@ -135,6 +141,9 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
         raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {config['DEFAULT_LANGUAGE']!r}")
     if config["AUDIT_KEY"] and len(str(config["AUDIT_KEY"])) < MIN_AUDIT_KEY_LENGTH:
         raise ValueError(f"AUDIT_KEY must be at least {MIN_AUDIT_KEY_LENGTH} characters long")
+    from app.request_log import check_settings
+
+    check_settings(config)
     return config
 
 

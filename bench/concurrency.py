@@ -75,6 +75,7 @@ class Server:
             "--env", f"DATABASE_URL={url}",
             "--env", f"SECRET_KEY={BENCH_CONFIG['SECRET_KEY']}",
             "--env", "PROCESSDESK_SCHEDULER_ENABLED=0",
+            "--env", "PROCESSDESK_ACCESS_LOG=0",
             "--env", f"PROCESSDESK_PASSWORD_HASH_METHOD={BENCH_CONFIG['PASSWORD_HASH_METHOD']}",
         ]
         if worker_class == "gthread":

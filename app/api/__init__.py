@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from app.engine.library import json_depth
 from app.errors import ProcessdeskError, Unauthorized
 from app.models import User
+from app.request_log import current_request_id
 from app.services import Services
 from app.unit_of_work import run_unit_of_work
 
@@ -227,6 +228,8 @@ class ProcessdeskApi(Api):  # type: ignore[misc]
                 message = (f"the request is larger than {limit:,} bytes ({limit / 1024 / 1024:.3g} MB); "
                            "the files of one upload count together")
             details["limit_bytes"] = limit
+        if status >= 500:  # the reference the server's log names the failure by (app.request_log)
+            details["request_id"] = current_request_id()
         response = jsonify({"error": code, "message": message, "details": details})
         response.status_code = status
         # What the error states in headers stays (405's Allow, 401's WWW-Authenticate, 429/503's

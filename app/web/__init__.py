@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from app.api import upload_limit
 from app.errors import ProcessdeskError
+from app.request_log import current_request_id
 from app.services import policy
 from app.services.cmdb import may_read as cmdb_may_read
 from app.services.reports import may_read_reports
@@ -134,7 +135,8 @@ def _install_error_pages(app: Flask) -> None:
             # Do not touch the database again to show who is signed in: it may be what failed.
             g.setdefault("web_user", None)
             return error_page(err.code, _("Something went wrong"),
-                              _("The server could not complete the request. Try again in a moment."))
+                              _("The server could not complete the request. Try again in a moment."),
+                              reference=current_request_id())
         return error_page(err.code or 400, _("Request not handled"), _("The request could not be completed."),
                           detail=err.name if page_language() == "en" else None)
 
