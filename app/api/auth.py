@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
 from typing import Any
 
-from flask import jsonify
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from app.errors import ProcessdeskError, Unauthorized
@@ -16,6 +19,7 @@ from app.web.ratelimit import client_address, login_retry_after, note_login_fail
 
 from . import services, unit_of_work
 
+log = logging.getLogger(__name__)
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and health")
 
 
@@ -62,12 +66,45 @@ class TokenView(MethodView):
         return token
 
 
+@lru_cache(maxsize=1)
+def expected_schema() -> str | None:
+    """The newest migration of this code (Alembic's head), read once per process."""
+    from alembic.script import ScriptDirectory
+
+    from app.cli import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()  # type: ignore[no-any-return]
+
+
 @blp.route("/health")
 class HealthView(MethodView):
     @blp.response(200, HealthOut)
-    def get(self) -> dict[str, Any]:
-        """Liveness and database reachability; needs no token."""
+    @blp.alt_response(503, schema=HealthOut, description="Not ready: the problems say why")
+    def get(self) -> Any:
+        """Liveness and readiness; needs no token. 503 when the database cannot be reached, its
+        schema is not the one this code expects (run ``flask db upgrade``), or the scheduler this
+        process should run has stopped; ``problems`` says which, and nothing of the connection."""
         svc = services()
-        svc.session.execute(text("SELECT 1"))
-        svc.session.rollback()
-        return {"status": "ok", "database": svc.session.get_bind().dialect.name}
+        answer: dict[str, Any] = {"status": "ok", "database": svc.session.get_bind().dialect.name,
+                                  "schema": None, "expected_schema": expected_schema(), "problems": []}
+        try:
+            answer["schema"] = svc.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            log.warning("health: the database did not answer", exc_info=True)
+            answer["problems"].append("the database cannot be reached or has no schema")
+        finally:
+            svc.session.rollback()
+        if answer["schema"] is not None and answer["schema"] != answer["expected_schema"]:
+            answer["problems"].append(f"the database schema is {answer['schema']}, this code expects "
+                                      f"{answer['expected_schema']}: run flask db upgrade")
+        scheduler = current_app.extensions.get("processdesk_scheduler")
+        if scheduler is not None:
+            answer["scheduler"] = "running" if scheduler.running else "stopped"
+            if not scheduler.running:
+                answer["problems"].append("the scheduler of this process has stopped: timers and SLA clocks wait")
+        if not answer["problems"]:
+            return answer
+        answer["status"] = "unavailable"
+        response = jsonify(HealthOut().dump(answer))
+        response.status_code = 503
+        return response

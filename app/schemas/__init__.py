@@ -152,6 +152,10 @@ class TokenListOut(Schema):
 class HealthOut(Schema):
     status = fields.String()
     database = fields.String()
+    schema = fields.String(allow_none=True)
+    expected_schema = fields.String(allow_none=True)
+    scheduler = fields.String()
+    problems = fields.List(fields.String())
 
 
 class VersionOut(Schema):

@@ -1,15 +1,55 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from tests.conftest import TEST_PASSWORD
+from sqlalchemy import text
+
+from app import create_app
+from tests.conftest import TEST_CONFIG, TEST_PASSWORD
 from tests.http.helpers import assert_error
 
 
 def test_health_needs_no_token(client, app):
     response = client.get("/api/v1/health")
     assert response.status_code == 200
-    assert response.get_json()["status"] == "ok"
+    body = response.get_json()
+    assert body["status"] == "ok" and body["problems"] == []
+    assert re.fullmatch(r"\d{4}", body["schema"]) and body["schema"] == body["expected_schema"]
+
+
+def test_health_is_503_while_the_schema_is_behind_the_code(client, connection):
+    expected = client.get("/api/v1/health").get_json()["expected_schema"]
+    connection.execute(text("UPDATE alembic_version SET version_num = '0028'"))
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert (body["status"], body["schema"]) == ("unavailable", "0028")
+    assert body["problems"] == [f"the database schema is 0028, this code expects {expected}: run flask db upgrade"]
+
+
+def test_health_is_503_without_the_database_and_names_no_connection_detail(tmp_path):
+    unreachable = create_app({**TEST_CONFIG, "DATABASE_URL": "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/gone"})
+    response = unreachable.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["problems"] == ["the database cannot be reached or has no schema"] and body["schema"] is None
+    assert "s3cret" not in response.get_data(as_text=True) and ":1/" not in response.get_data(as_text=True)
+
+
+def test_health_is_503_when_the_scheduler_of_the_process_stopped(client, app):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    app.extensions["processdesk_scheduler"] = scheduler
+    stopped = client.get("/api/v1/health")
+    assert stopped.status_code == 503 and stopped.get_json()["scheduler"] == "stopped"
+    scheduler.start()
+    try:
+        running = client.get("/api/v1/health")
+        assert running.status_code == 200 and running.get_json()["scheduler"] == "running"
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 def test_token_roundtrip(client, users):
