@@ -99,7 +99,11 @@ Nothing is recorded when the new terms read the clocks as stored (the same calen
 
 The sweep records each breach it escalates the same way (``_record_breach``, with no audit entry
 of its own: ``sla_breached`` says it), so a policy saved later with another calendar, which
-applies to the running clocks from then on (``save_policy``), does not lift it either.
+applies to the running clocks from then on (``save_policy``), does not lift it either. Likewise
+each clock that stops (answered, closed) records what it measured as a ``measured`` event with
+its stop (``track``), so that such a policy edit does not re-measure it either: "met" stays met.
+Records stopped before that rule have no such event; for them a later calendar edit of their
+policy still re-reads a stopped clock.
 
 Escalation that hands the record to a group
 -------------------------------------------
@@ -965,9 +969,20 @@ class SlaService:
         response = self._response(ticket, changes, actor, events if had_events else [], now)
         if response is not None:
             events.append(self._add(ticket, "stop", response[0], clocks=["response"], reason=response[1], pending=pending))
-        self._write_events(pending)
+        stops = [e for e in events[len(events) - len(pending):] if e.kind == "stop"] if pending else []
         now = self.services.runtime.clock.now()
         states = self.evaluate(ticket, terms, events=events, now=now)
+        if stops:
+            # What a clock measured when it stopped is kept as a fact (a ``measured`` event), so a
+            # later edit of its policy's calendar cannot turn "met" into "breached" or back (a
+            # cancelled clock is cancelled under any calendar: nothing to keep).
+            stopping = set().union(*(e.clocks if e.clocks is not None else states.keys() for e in stops))
+            fixed = {name: states[name].elapsed_seconds for name in sorted(stopping)
+                     if name in states and states[name].stopped_at is not None and states[name].cancelled_at is None}
+            if fixed:
+                events.append(self._add(ticket, "measured", now, targets=fixed, reason="measured when stopped",
+                                        pending=pending))
+        self._write_events(pending)
         self._stamp_due(ticket, self._store(ticket, terms, states, now, stored if had_events else {}).values())
 
     @staticmethod

@@ -191,3 +191,30 @@ def test_a_service_change_onto_a_policy_with_office_hours_keeps_the_breach(desk:
     assert sla["response"]["state"] == "breached" and sla["response"]["breached_at"].startswith("2026-01-10T12:00")
     assert sla["resolution"]["state"] == "running" and sla["resolution"]["elapsed_seconds"] == 0
     assert breach_events(services, ticket) == ["response"]
+
+
+def test_a_clock_met_under_office_hours_stays_met_when_its_policy_moves_to_24x7(desk: Desk, services, clock):
+    """The policy itself changes calendar after the response (no priority or service change): the
+    stopped clock keeps what it measured when it stopped (a ``measured`` event written with the
+    stop), on the record's page, the stored row after any later refresh, and compliance."""
+    body = {"kind": "incident", "priority": "P3", "response_seconds": 4 * 3600, "resolution_seconds": 24 * 3600,
+            "calendar": OFFICE, "pause_statuses": ["pending"]}
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=body).status_code == 200
+    clock.set(datetime(2026, 1, 9, 16, 0, tzinfo=timezone.utc))  # Friday 16:00
+    number = desk.start("rita", "incident_management", START)["data"]["record_number"]
+    clock.set(datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc))  # Monday 10:00: 2 office hours later
+    desk.complete(number, "triage", "alex", {"category": "hardware", "priority": "P3", "assignment_group": "NetworkTeam"})
+    assert clocks(desk, number)["response"]["state"] == "met"
+
+    moved = {**body, "calendar": {}}  # 24x7: the weekend would count, 42 h against 4
+    assert desk.client.put("/api/v1/sla/policies", headers=desk.auth("olga"), json=moved).status_code == 200
+    clock.advance(timedelta(minutes=5))
+    sla = clocks(desk, number)
+    assert sla["response"]["state"] == "met" and sla["response"]["elapsed_seconds"] == 2 * HOUR
+    ticket = services.session.scalar(select(Ticket).where(Ticket.number == number))
+    services.sla.refresh(ticket)  # a later store (the sweep, the next record change) keeps it too
+    services.session.commit()
+    assert stored(services, ticket)["response"].state == "met"
+    assert compliance(desk)["response"]["met"] == 1
+    # the resolution clock, still running, is read under the new calendar: 24x7 from the start
+    assert sla["resolution"]["state"] == "breached"
