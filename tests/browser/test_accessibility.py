@@ -8,6 +8,7 @@ and the first elements: a page read by screen reader or keyboard only is the sam
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from tests.browser.conftest import VIEWPORTS, Person, require_browser
 
 require_browser()
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
@@ -68,10 +70,11 @@ def test_the_pages_of_each_kind_of_user_pass_axe(live, person):
     anonymous = person(1280)
     check(anonymous, "/login", problems)
 
+    item = json.loads((ROOT / "processes" / "catalog.json").read_text())["items"][0]["code"]
     rita = person(1280)
     rita.sign_in("rita")
-    for path in ("/", "/tickets", f"/tickets/{number}", "/start/incident_management", "/catalog", "/knowledge",
-                 "/account", "/notifications"):
+    for path in ("/", "/tickets", f"/tickets/{number}", "/start/incident_management", "/catalog",
+                 f"/catalog/{item}", "/knowledge", "/account", "/notifications"):
         check(rita, path, problems)
 
     alex = person(1280)
