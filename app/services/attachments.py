@@ -14,7 +14,9 @@ of a file they cannot download.
 Deleting a file (``delete``) is for who attached it while the record is not closed, the agents of
 the record's group and admins (``policy.may_delete_attachment``). Its bytes go; the audit history
 keeps an ``attachment_deleted`` event with its name, size, SHA-256 and who attached it (the event's
-actor deleted it), chained like every event. A deleted file is not found afterwards.
+actor deleted it), chained like every event. A deleted file is not found afterwards. Its deletion
+is told (``attachment.deleted``, naming the file and who deleted it) to whom its attaching would
+be, but not to who deleted it.
 
 What the uploader's client claims about a file is not trusted: its name is cut to a safe base
 name (``clean_filename``) and its type is kept for the list only; a download is served as one of
@@ -179,7 +181,8 @@ class AttachmentService:
         Raises NotFound as ``RecordService.get``, and for an id that is no file of this record
         (another record's, or one deleted already); PermissionDenied (audited) for who may not
         (``policy.may_delete_attachment``) or sees the record only as a watcher. Audited as
-        ``attachment_deleted``; the record's ``updated_at`` moves."""
+        ``attachment_deleted``; told as ``attachment.deleted`` to the record's people
+        (``RecordService.tell_record_people``) but ``user``; the record's ``updated_at`` moves."""
         ticket = self.records.get(user, number, action="delete_attachment")
         # Two deletes of one file at once: the second waits, then finds it gone (404, not a 500).
         serialize_writers(self.session, f"ticket_attachment:{ticket.id}")
@@ -198,6 +201,15 @@ class AttachmentService:
             "number": ticket.number, "attachment_id": found.id, "filename": found.filename, "size": found.size,
             "sha256": found.sha256, "uploaded_by": found.uploaded_by,
             "uploaded_at": found.uploaded_at.isoformat()})
+        # Told as its attaching was (QA: a requester heard of an agent's file, never of its going).
+        self.records.tell_record_people(
+            ticket, user, "attachment.deleted",
+            Text("%(author)s deleted %(filename)s from %(number)s", author=user.username, filename=found.filename,
+                 number=ticket.number),
+            Text("%(author)s deleted file %(filename)s (%(size)s) from %(number)s (%(title)s).\n\n%(link)s",
+                 author=user.username, filename=found.filename, size=size_text(found.size), number=ticket.number,
+                 title=ticket.title, link=self.records.notifications.link(ticket)),
+            payload={"attachment_id": found.id, "filename": found.filename, "size": found.size})
         return found
 
     def attachments(self, user: User, number: str) -> list[TicketAttachment]:

@@ -85,7 +85,7 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
                "record.closed", "record.cancelled", "comment.added", "attachment.added",
-               "task.reminder", "process.notify")
+               "attachment.deleted", "task.reminder", "process.notify")
 
 
 #: How often a delivery waiting for its turned-off webhook is looked at again, in seconds.

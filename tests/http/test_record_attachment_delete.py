@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent
+from app.services.attachments import size_text
+from app.services.notifications import EVENT_TYPES
 from tests.conftest import sent_statements
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
@@ -85,6 +87,31 @@ def test_a_new_file_is_told_to_the_records_people_but_its_uploader(desk: Desk):
     assert [n["subject"] for n in desk.notifications("nina") if n["subject"] == subject] == [subject]
     assert not [n for n in desk.notifications("rita") if "attached" in n["subject"]]
     assert not [n for n in desk.notifications("alex") if "attached" in n["subject"]]  # triaged it, does not work it
+
+
+def test_a_deleted_file_is_told_to_whom_its_attaching_was_but_who_deleted_it(desk: Desk, services):
+    """Deleting a file told nobody: the requester learnt of the agent's file and never of its going."""
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    sent = attach(desk, number, "nina", PNG, filename="trace.png").get_json()
+    assert delete(desk, number, sent["id"], "nina").status_code == 204
+    subject = f"nina deleted trace.png from {number}"
+    [told] = [n for n in desk.notifications("rita") if n["subject"] == subject]
+    assert told["body"].startswith(f"nina deleted file trace.png ({size_text(len(PNG))}) from {number} (VPN down).")
+    assert not [n for n in desk.notifications("nina") if "deleted" in n["subject"]]  # who deleted it
+    assert not [n for n in desk.notifications("alex") if "deleted" in n["subject"]]  # triaged it, does not work it
+
+    # the requester deletes her own: the group that works the record hears of it
+    hers = attach(desk, number, "rita", PNG, filename="error.png").get_json()
+    assert delete(desk, number, hers["id"], "rita").status_code == 204
+    assert [n["subject"] for n in desk.notifications("nina") if "deleted" in n["subject"]] == [
+        f"rita deleted error.png from {number}"]
+    assert not [n for n in desk.notifications("rita") if n["subject"] == f"rita deleted error.png from {number}"]
+    # webhooks may subscribe to it, and a refused delete tells nobody
+    assert "attachment.deleted" in EVENT_TYPES
+    kept = attach(desk, number, "rita", PNG, filename="kept.png").get_json()
+    assert_error(delete(desk, number, kept["id"], "alex"), 403, "forbidden")
+    assert not [n for n in desk.notifications("rita") if "kept.png" in n["subject"] and "deleted" in n["subject"]]
 
 
 def test_the_record_lists_its_files_metadata_in_one_query_without_their_bytes(desk: Desk, services):

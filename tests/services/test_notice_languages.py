@@ -124,6 +124,35 @@ def test_a_new_file_is_told_in_each_readers_language(desk):
     assert not any("bounce.log" in s for s, _ in notices(desk, "alex"))  # who attached it is not told
 
 
+def test_a_deleted_file_is_told_in_each_readers_language_in_app_and_by_mail(desk, smtp):
+    """Deleting a file tells whom attaching it told (the requester, the record's group here), but not
+    who deleted it: in-app and by mail, each in the reader's language, naming the file and who
+    deleted it."""
+    _, inbox = smtp
+    start(desk)
+    rita = desk.users.get_by_username("rita")
+    sent = desk.attachments.attach(rita, "INC-000001", "bounce.log", "text/plain", b"550 mailbox full\n")
+    desk.session.commit()
+    desk.notifications.sweep("test")  # the new task's and the new file's mails
+    inbox.messages.clear()
+    desk.attachments.delete(rita, "INC-000001", sent.id)
+    desk.session.commit()
+    link = desk.notifications.link(desk.records.by_number("INC-000001"))
+    assert notices(desk, "alex")[-1] == (
+        "rita deleted bounce.log from INC-000001",
+        f"rita deleted file bounce.log (17 bytes) from INC-000001 (Mail is down).\n\n{link}")
+    assert notices(desk, "sam")[-1] == (
+        "rita 从 INC-000001 删除了附件 bounce.log",
+        f"rita 从 INC-000001（Mail is down）删除了附件 bounce.log（17 bytes）。\n\n{link}")
+    assert not any("deleted" in s or "删除" in s for s, _ in notices(desk, "rita"))  # who deleted it is not told
+    assert desk.notifications.sweep("test").sent == 2
+    got = mails(inbox)
+    assert set(got) == {"alex", "sam"}
+    assert got["alex"]["Subject"] == "rita deleted bounce.log from INC-000001"
+    assert got["sam"]["Subject"] == "rita 从 INC-000001 删除了附件 bounce.log"
+    assert got["sam"].get_content().startswith("rita 从 INC-000001（Mail is down）删除了附件 bounce.log（17 bytes）。")
+
+
 def test_whoever_chose_no_language_gets_the_sites_default(desk, app, smtp):
     _, inbox = smtp
     app.extensions["processdesk"].runtime.config["DEFAULT_LANGUAGE"] = "zh_CN"
