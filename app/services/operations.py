@@ -193,7 +193,11 @@ class PlatformOperations:
     def op_notify(self, params: dict[str, Any]) -> dict[str, Any]:
         """Tell ``user`` and/or the members of ``group`` (``subject``, ``body``). With a record, the
         user and the group become its watchers (``RecordService.watch``): told about the record,
-        they may read it. Who was added is audited with the notification (``watchers``)."""
+        they may read it; a group's watch is read by its members whose queue it is
+        (``policy.watching_groups``), and of the group only those who may read the record are
+        told (``RecordService.readers``: not a member who only requests, whom the body, often the
+        record's description, is not for). Who was added is audited with the notification
+        (``watchers``)."""
         notifier = self.services.notifications
         person = notifier.user(params.get("user"))
         recipients: list[Person] = [person] if person is not None else []
@@ -201,17 +205,18 @@ class PlatformOperations:
         subject = str(params.get("subject") or "")
         ticket = self.ticket
         body = str(params.get("body") or subject)
+        added: dict[str, list[str]] = {"users": [], "groups": []}
         if ticket is not None:
             body = f"{body}\n\n{notifier.link(ticket)}"  # as every other notice about a record (QA: none had one)
+            group = params.get("group")
+            added = self.services.records.watch(ticket, user=person, group=str(group) if group else None)
+            recipients = self.services.records.readers(ticket, recipients)  # once they watch it
         count = notifier.notify(recipients, "process.notify", subject, body,
                                 ticket=ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
         payload: dict[str, Any] = {"to_user": params.get("user"), "to_group": params.get("group"),
                                    "subject": subject, "recipients": count}
-        if ticket is not None:
-            group = params.get("group")
-            added = self.services.records.watch(ticket, user=person, group=str(group) if group else None)
-            if added["users"] or added["groups"]:
-                payload["watchers"] = {"number": ticket.number, **added}
+        if ticket is not None and (added["users"] or added["groups"]):
+            payload["watchers"] = {"number": ticket.number, **added}
         self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
                                    payload=payload, actor_name="engine" if self.actor is None else None)
         return {"notified": count}

@@ -40,7 +40,11 @@ Rules (issue #2, item 6):
 - a record's watchers (the users and groups a step of its process told about it, ``notify``)
   read it, as anyone it reaches does, but act on it no more than before they watched it: a
   comment or a link to it by someone who only watches it is refused (``RecordService.may_see``
-  with ``watched=False`` is the rule of acting);
+  with ``watched=False`` is the rule of acting). A watching group shows the record to its members
+  whose queue it is (``watching_groups``: as the records assigned to a group show themselves to
+  its staff only), not to a member who only requests: a step telling a group tells those of its
+  members who may read the record, and them only (QA: a requester in ServiceOwners read, and was
+  mailed, every major incident). Taking the role away takes the sight away;
 - internal data (``reads_internal_data``): a process's record mapping may name its working
   variables ``internal`` (an agent's triage notes, a change's assessment notes). Only the staff
   who read every record (``INTERNAL_DATA_ROLES``: agents, process owners, admins, auditors) read
@@ -130,6 +134,14 @@ def queue_groups(user: User) -> set[str]:
     """The groups whose queues (candidate group, else lane) are the user's: all their groups for
     a holder of one of ``QUEUE_ROLES``, none for anyone else (see the module's rules)."""
     return set(user.group_names) if user.has_role(*QUEUE_ROLES) else set()
+
+
+def watching_groups(user: User) -> set[str]:
+    """The groups whose watches (``RecordService.watch``) show the user a record: those whose
+    queues are theirs (``queue_groups``), while they are active. A member who only requests reads
+    nothing through a group's watch (see the module's rules), nor does a leaver; the desk's staff
+    and auditors read every record anyway."""
+    return queue_groups(user) if user.active else set()
 
 
 def is_candidate(user: User, task: HumanTask, instance: ProcessInstance) -> bool:

@@ -16,7 +16,9 @@ the mapping's closed statuses: the process that would have set its status is gon
 
 Watchers (``watch``): the users and groups a process step told about a record (a diagram's
 ``notify``) read it from then on (``may_see``, and ``_visible`` in SQL: one rule), but act on it
-no more than before: comments and links to it are refused to someone who only watches it.
+no more than before: comments and links to it are refused to someone who only watches it. A
+group's watch is read by its members whose queue it is (``policy.watching_groups``), as they are
+when the record is read; the step tells only those of the group who may read the record (``readers``).
 
 A mapping's ``internal`` names working variables (an agent's triage notes) that only
 ``policy.INTERNAL_DATA_ROLES`` read in instance and task data (``hidden_variables``).
@@ -346,10 +348,11 @@ def task_reaches(user: User) -> Any:
 
 
 def watched_by(user: User) -> Any:
-    """The condition (over RecordWatcher) of the watches that are ``user``'s: as themselves, or as a
-    member of a watching group (whatever their roles: the process told the group)."""
+    """The condition (over RecordWatcher) of the watches that are ``user``'s: as themselves (the
+    process named them), or as a member of a watching group whose queue is theirs
+    (``policy.watching_groups``: not a member who only requests)."""
     mine = [RecordWatcher.user_id == user.id]
-    groups = sorted(user.group_names)
+    groups = sorted(policy.watching_groups(user))
     if groups:
         mine.append(RecordWatcher.group_name.in_(groups))
     return or_(*mine)
@@ -620,6 +623,16 @@ class RecordService:
             if self._add_watcher(RecordWatcher(ticket_id=ticket.id, group_name=group, added_at=now)):
                 added["groups"].append(group)
         return added
+
+    def readers(self, ticket: Ticket, people: Iterable[Person]) -> list[Person]:
+        """Those of ``people`` who may read ``ticket`` (``may_see``), in the order given: what a
+        notice about it may tell. Their user rows are read in one query (a leaver's too: the notice
+        leaves them out anyway)."""
+        listed = list(people)
+        users = {user.id: user for user in self.session.scalars(
+            select(User).where(User.id.in_(sorted({p.id for p in listed})))
+            .options(selectinload(User.role_rows), selectinload(User.groups)))} if listed else {}
+        return [p for p in listed if p.id in users and self.may_see(users[p.id], ticket)]
 
     def _add_watcher(self, row: RecordWatcher) -> bool:
         """Insert one watcher; False if a concurrent step added the same one first (the unique

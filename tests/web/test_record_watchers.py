@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import AuditEvent
+from app.models import AuditEvent, Notification, OutboxMessage
 from app.models.record import RecordWatcher
 from app.services.operations import PlatformOperations
 from tests.http.desk import Desk
@@ -145,3 +145,89 @@ def test_may_see_and_the_sql_rule_agree_for_watchers(desk: Desk, people: None, s
     assert not records.may_see(amy, ticket, watched=False)
     assert records.visible_by_number(amy, [number], watched=False) == {}
     assert not records.may_see(rick, ticket) and records.visible_by_number(rick, [number]) == {}
+
+
+def told(desk: Desk, services: Any, who: str, subject: str) -> list[str]:
+    """The bodies of ``who``'s in-app notices with ``subject`` (read in the database: a leaver's
+    token no longer signs in)."""
+    user = services.users.get_by_username(who)
+    services.session.expire_all()
+    return [n.body for n in services.session.scalars(select(Notification).where(
+        Notification.user_id == user.id, Notification.subject == subject).order_by(Notification.id))]
+
+
+def notify_again(services: Any, number: str, subject: str) -> dict[str, Any]:
+    """A later notify step of the record's process telling ServiceOwners (as its closing one does)."""
+    ticket = services.records.by_number(number)
+    result = PlatformOperations(services, services.records.instance_for(ticket), None)(
+        "notify", {"group": "ServiceOwners", "subject": subject})
+    services.session.commit()
+    return dict(result)
+
+
+@pytest.fixture()
+def mixed_group(desk: Desk, people: None, services: Any) -> None:
+    """ServiceOwners as a directory mirrors it: beside amy (approver) and sonia (agent), rae who only
+    requests, otto who left (deactivated), and rita, the P1's requester, who only requests too."""
+    services.users.create_user("rae", PASSWORD, roles=["requester"], groups=["ServiceOwners"])
+    services.users.create_user("otto", PASSWORD, roles=["approver"], groups=["ServiceOwners"])
+    services.users.deactivate_user(None, "otto")
+    services.users.update_user(None, "rita", {"groups": ["Requesters", "ServiceOwners"]})
+    services.session.commit()
+
+
+def test_a_group_told_of_a_record_lets_only_its_members_who_may_read_it_read_and_hear_of_it(
+        desk: Desk, mixed_group: None, services: Any):
+    """The notify step made every member of the group a reader of the P1 and mailed each its
+    description: rae, who only requests, too. Its members who work a group's queue
+    (``policy.QUEUE_ROLES``) read it through the group's watch, and whoever reads it anyway (its
+    requester) is told as before; rae is neither told nor reads it, nor is otto, who left."""
+    number, instance_id = open_p1(desk)
+    triage(desk, number)
+    subject = "Major incident (P1): VPN down"
+    for reader in ("amy", "sonia", "rita"):
+        [body] = told(desk, services, reader, subject)
+        assert P1["description"] in body and number in body
+    assert told(desk, services, "rae", subject) == [] and told(desk, services, "otto", subject) == []
+    assert not [m for m in services.session.scalars(select(OutboxMessage)) if m.recipient.startswith(("rae", "otto"))]
+
+    records = services.records
+    ticket = records.by_number(number)
+    assert records.watchers(ticket) == {"users": [], "groups": ["ServiceOwners"]}
+    for who in ("rae", "otto"):
+        user = services.users.get_by_username(who)
+        assert not records.may_see(user, ticket) and records.visible_by_number(user, [number]) == {}
+    assert_error(api(desk, "rae", f"/api/v1/tickets/{number}"), 404)
+    assert_error(api(desk, "rae", f"/api/v1/tickets/{number}/comments"), 404)
+    assert number not in listed(desk, "rae")
+    assert api(desk, "amy", f"/api/v1/tickets/{number}").status_code == 200
+    [sent] = [e for e in desk.history(instance_id) if e["type"] == "notification_sent"]
+    assert sent["payload"]["recipients"] == 3  # amy, sonia, rita
+
+
+def test_a_member_who_loses_the_role_neither_reads_the_watched_record_nor_hears_of_it(
+        desk: Desk, people: None, services: Any):
+    number, _ = open_p1(desk)
+    triage(desk, number)
+    assert api(desk, "amy", f"/api/v1/tickets/{number}").status_code == 200
+    # her approver role taken away (she stays in ServiceOwners): the group's watch shows her nothing more
+    services.users.update_user(None, "amy", {"roles": ["requester"]})
+    services.session.commit()
+    assert_error(api(desk, "amy", f"/api/v1/tickets/{number}"), 404)
+    assert number not in listed(desk, "amy")
+    assert notify_again(services, number, f"Update on {number}") == {"notified": 1}  # sonia
+    assert told(desk, services, "amy", f"Update on {number}") == []
+    assert len(told(desk, services, "sonia", f"Update on {number}")) == 1
+    # given the role back, she reads it again: the group still watches it
+    services.users.update_user(None, "amy", {"roles": ["approver"]})
+    services.session.commit()
+    assert api(desk, "amy", f"/api/v1/tickets/{number}").status_code == 200
+
+
+def test_a_deactivated_member_is_not_told_of_the_watched_record(desk: Desk, people: None, services: Any):
+    number, _ = open_p1(desk)
+    triage(desk, number)
+    services.users.deactivate_user(None, "amy")
+    services.session.commit()
+    assert notify_again(services, number, f"Update on {number}") == {"notified": 1}  # sonia
+    assert told(desk, services, "amy", f"Update on {number}") == []
