@@ -165,6 +165,14 @@ class NotificationService:
             return []
         return [Recipient(*row) for row in self.session.execute(_GROUP_MEMBERS, {"group": group})]
 
+    def queue_members(self, group: str | None) -> list[Person]:
+        """The active members of ``group`` who work its queue (``policy.QUEUE_ROLES``), in id order:
+        who read the records assigned to it (``policy.queue_groups``), so whom news of them is for.
+        Not a member who only requests or only audits."""
+        if not group:
+            return []
+        return [Recipient(*row) for row in self.session.execute(_QUEUE_MEMBERS, {"group": group})]
+
     def task_queue(self, task: HumanTask) -> list[Person]:
         """Who may take ``task``: its assigned user, else the members of its candidate group or lane
         who work its queue (``policy.queue_groups``: not a plain requester in the group, who may not

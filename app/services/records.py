@@ -986,14 +986,16 @@ class RecordService:
 
     def tell_record_people(self, ticket: Ticket, actor: User | None, event_type: str, subject: str | Text, body: str | Text,
                            payload: Mapping[str, Any] | None = None) -> int:
-        """Tell the people what is added to ``ticket`` concerns (a comment, a file), but ``actor``:
-        its requester and whoever works the record, its assignee, else the active members of its
-        group (QA: a comment on an unassigned record reached nobody, one on a leaver's was mailed
-        to the leaver). Each of them reads the record and all of it: a record has no comments or
-        files that its requester may not read. Returns how many were told."""
+        """Tell the people what is added to (or deleted from) ``ticket`` concerns (a comment, a
+        file), but ``actor``: its requester and whoever works the record, its assignee, else the
+        active members of its group who work its queue (``NotificationService.queue_members``: QA:
+        a comment on an unassigned record reached nobody, one on a leaver's was mailed to the
+        leaver, and a member who only requests, who may not open the record, was mailed its
+        comments). Each of them reads the record and all of it: a record has no comments or files
+        that its requester may not read. Returns how many were told."""
         working: list[Person] = [ticket.assignee] if ticket.assignee is not None and ticket.assignee.active else []
         if not working:
-            working = self.notifications.members(ticket.assignment_group)
+            working = self.notifications.queue_members(ticket.assignment_group)
         return self.notifications.notify([ticket.requester, *working], event_type, subject, body,
                                          ticket=ticket, payload=payload, exclude=actor)
 
@@ -1113,7 +1115,7 @@ class RecordService:
         record the process closed already is left as it is: returns no changes).
 
         Audited as a ``record_updated`` event (with the reason); its assignee, its assignment
-        group's members, its requester and ``waiting`` (the people its open tasks waited on: an
+        group's members who work its queue, its requester and ``waiting`` (the people its open tasks waited on: an
         approver asked by name) are told (not the actor, each once). Returns the changes, as
         ``sync`` does, for the SLA clocks to stop on. ``first_response_at`` is left as it was:
         a cancellation answers nobody.
@@ -1125,8 +1127,9 @@ class RecordService:
         changes: dict[str, Any] = {"status": "cancelled", "closed_at": now.isoformat()}
         self.audit.record("record_updated", actor, instance_id=ticket.instance_id,
                           payload={"number": ticket.number, "changes": changes, "reason": reason})
-        recipients: list[Person | None] = [ticket.assignee, ticket.requester, *self.notifications.members(ticket.assignment_group),
-                                           *waiting]
+        # of its group, those who may read it (its staff), as for a comment (``tell_record_people``)
+        recipients: list[Person | None] = [ticket.assignee, ticket.requester,
+                                           *self.notifications.queue_members(ticket.assignment_group), *waiting]
         said = {"actor": actor.username, "number": ticket.number, "title": ticket.title,
                 "link": self.notifications.link(ticket)}
         self.notifications.notify(

@@ -7,6 +7,8 @@ still works what is assigned to her by name (a "Requesters" lane's tasks are).""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.http.desk import Desk
@@ -72,3 +74,38 @@ def test_a_new_task_of_the_groups_queue_is_announced_to_its_staff_only(desk: Des
     number, _ = open_incident(desk)
     assert any(number in n["subject"] for n in desk.notifications("alex"))
     assert not [n for n in desk.notifications("rae") if number in n["subject"]]
+
+
+def told(desk: Desk, who: str, number: str) -> list[str]:
+    return [n["subject"] for n in desk.notifications(who) if number in n["subject"]]
+
+
+def test_the_groups_records_comments_files_and_cancelling_are_not_told_to_her(desk: Desk):
+    """She was told of every comment on the group's records (its body too), every file added to or
+    deleted from them and their cancelling: records she may not open. The record's people are its
+    requester and whoever works it: of its group, its staff (``policy.QUEUE_ROLES``)."""
+    number, _ = open_incident(desk)
+    triage(desk, number)  # to NetworkTeam, nobody assigned yet: the group works it
+    before = told(desk, "rae", number)
+    assert desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita"),
+                            json={"body": "It fails again from the hotel"}).status_code == 201
+    sent = desk.client.post(f"/api/v1/tickets/{number}/attachments", headers=desk.auth("rita"),
+                            data={"file": (io.BytesIO(b"timeout"), "vpn.log")}, content_type="multipart/form-data")
+    assert sent.status_code == 201
+    assert desk.client.delete(f"/api/v1/tickets/{number}/attachments/{sent.get_json()['id']}",
+                              headers=desk.auth("rita")).status_code == 204
+    assert desk.client.post(f"/api/v1/instances/{desk.record(number)['instance_id']}/cancel",
+                            headers=desk.auth("nina"), json={"reason": "duplicate"}).status_code == 200
+    assert len(told(desk, "nina", number)) >= 3  # the group's agent heard of the comment and the files
+    assert told(desk, "rae", number) == before
+
+
+def test_a_member_whose_role_is_taken_away_is_told_no_more_of_the_groups_records(desk: Desk, services):
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    services.users.update_user(None, "nina", {"roles": ["requester"]})
+    services.session.commit()
+    before = told(desk, "nina", number)
+    assert desk.client.post(f"/api/v1/tickets/{number}/comments", headers=desk.auth("rita"),
+                            json={"body": "Any news?"}).status_code == 201
+    assert told(desk, "nina", number) == before
