@@ -1383,7 +1383,7 @@ class SlaService:
         """Who an escalation level notifies, and which fallback found them (None: the record's own).
 
         The level's ``notify`` list names the record's people: ``assignee``, ``group`` (its
-        assignment group's members), ``group_manager`` and ``requester``. When it names any of
+        assignment group's members who work its queue), ``group_manager`` and ``requester``. When it names any of
         the record's owners (assignee, group, group manager) and they come to nobody (an
         untriaged record has no assignee and no group; a group may have no members and no
         manager), the escalation goes, in this order, to the first of these that has someone:
@@ -1408,7 +1408,7 @@ class SlaService:
             elif target == "requester" and ticket.requester is not None:
                 people.append(ticket.requester)
             elif target == "group":
-                owners.extend(notifier.members(ticket.assignment_group))
+                owners.extend(notifier.queue_members(ticket.assignment_group))
             elif target == "group_manager":
                 manager = self._group_manager(ticket.assignment_group)
                 if manager is not None:
@@ -1425,7 +1425,7 @@ class SlaService:
         escalation = (terms or {}).get("escalation") or DEFAULT_ESCALATION
         breach = escalation.get("breach") if isinstance(escalation, Mapping) else None
         group = breach.get("reassign_group") if isinstance(breach, Mapping) else None
-        found = notifier.members(group) if _plain_text(group, MAX_GROUP_NAME) else []
+        found = notifier.queue_members(group) if _plain_text(group, MAX_GROUP_NAME) else []
         if found:
             return found + people, "escalation_group"
         admins = list(self.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)

@@ -537,3 +537,20 @@ def test_a_clock_warned_then_given_a_longer_target_is_warned_again_before_its_ne
     warnings = [e["payload"]["clock"] for e in _events_of(desk, number, "sla_warning")]
     assert warnings == ["resolution", "resolution"]
     assert services.sla.sweep() == {"warnings": 0, "breaches": 0}  # once
+
+
+def test_a_group_of_requesters_only_counts_as_nobody_and_the_escalation_falls_back(desk: Desk, services, clock):
+    """The record's group has no member who works its queue (rita only requests): its members may
+    not open the record, so the breach goes on to the fallbacks instead of reaching no one."""
+    from app.models import HumanTask, Ticket
+
+    number = desk.start("mona", "incident_management", START)["data"]["record_number"]
+    ticket = services.session.scalar(select(Ticket).where(Ticket.number == number))
+    ticket.assignment_group = "Requesters"
+    for task in services.session.scalars(select(HumanTask).where(HumanTask.instance_id == ticket.instance_id)):
+        task.state = "cancelled"  # no open work either: the policy's group, then the admins
+    services.session.commit()
+    clock.advance(timedelta(hours=25))
+    assert services.sla.sweep()["breaches"] == 2
+    assert "ada" in _breach_notices(services, number) and "rita" not in _breach_notices(services, number)
+    assert {e["payload"]["fallback"] for e in _events_of(desk, number, "sla_breached")} == {"admins"}
