@@ -99,6 +99,21 @@ class ReportAgingOut(Schema):
     total = fields.Integer()
 
 
+class ReportScoreOut(Schema):
+    score = fields.Integer()
+    count = fields.Integer()
+
+
+class ReportSatisfactionOut(Schema):
+    kind = fields.String()
+    closed = fields.Integer(metadata={"description": "records of the kind closed in the period"})
+    rated = fields.Integer(metadata={"description": "of them, those whose requester gave a rating (1-5)"})
+    response_rate = fields.Float(allow_none=True, metadata={"description": "rated / closed, percent"})
+    mean = fields.Float(allow_none=True)
+    scores = fields.List(fields.Nested(ReportScoreOut))
+    satisfied = fields.Float(allow_none=True, metadata={"description": "rated 4 or 5, percent of the rated"})
+
+
 class ReportWorkloadOut(Schema):
     group = fields.String(allow_none=True, metadata={"description": "assignment group; null: none"})
     open = fields.Integer()
@@ -113,5 +128,6 @@ class ReportSummaryOut(Schema):
     resolution = fields.List(fields.Nested(ReportResolutionOut))
     sla = fields.List(fields.Nested(ReportSlaOut))
     changes = fields.Nested(ReportChangesOut)
+    satisfaction = fields.List(fields.Nested(ReportSatisfactionOut))
     aging = fields.List(fields.Nested(ReportAgingOut))
     workload = fields.List(fields.Nested(ReportWorkloadOut))

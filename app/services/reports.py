@@ -39,6 +39,12 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   ``withdrawn`` (rejected, then withdrawn by the requester), ``cancelled`` (the process was
   cancelled) and ``other``; the success rate is successful / implemented (the three outcomes of
   an implemented change) as a percentage.
+* ``satisfaction``: the ratings requesters gave (``rating`` in a record's details, 1 to 5: an
+  incident's confirmation, a catalog request's receipt) on the records closed within the period,
+  per kind that asks for one (``RATED_KINDS``): closed, rated (and rated / closed as the response
+  rate), the mean, how many gave each score, and the share satisfied (4 or 5 of the rated). A
+  record counts with its latest rating (a reopened incident is rated again); anything else stored
+  under ``rating`` counts as not rated.
 * ``aging``: the records open now per kind by age (now - ``opened_at``): under 1 day, 1 to 3,
   3 to 7, 7 to 30 and 30 days or more (each bucket includes its lower bound).
 * ``workload``: the records open now per assignment group (None: no group).
@@ -66,6 +72,9 @@ from .audit import AuditLog
 from .records import KINDS, STAFF_ROLES, RecordService
 from .sla import FINAL_STATES, TRACKED_KINDS
 
+#: The kinds whose requesters rate the service when they confirm (``satisfaction``), and the scores.
+RATED_KINDS = ("incident", "request")
+SCORES = (1, 2, 3, 4, 5)
 #: The longest period a report covers, in days (a leap year).
 MAX_PERIOD_DAYS = 366
 #: The default period, in days up to and including today.
@@ -204,6 +213,7 @@ class ReportService:
             "resolution": self._resolution(scope),
             "sla": self._sla(scope) if kind is None or kind in TRACKED_KINDS else [],
             "changes": changes or {"outcomes": [], "closed": 0, "implemented": 0, "successful": 0, "success_rate": None},
+            "satisfaction": self._satisfaction(scope, [k for k in kinds if k in RATED_KINDS]),
             "aging": self._aging(scope, kinds, now),
             "workload": self._workload(scope),
         }
@@ -289,6 +299,32 @@ class ReportService:
                 "closed": sum(counts.values()), "implemented": implemented, "successful": counts["successful"],
                 "success_rate": _percent(counts["successful"], implemented)}
 
+    def _satisfaction(self, scope: _Scope, kinds: list[str]) -> list[dict[str, Any]]:
+        if not kinds:
+            return []
+        # read as text and counted here: a rating is whatever a process stored, and a cast in SQL
+        # would fail the whole report on one odd value (PostgreSQL refuses CAST('great' AS int))
+        rating = Ticket.details["rating"].as_string()
+        query = (select(Ticket.kind, rating, func.count())
+                 .where(Ticket.kind.in_(kinds), Ticket.closed_at >= scope.since, Ticket.closed_at < scope.before)
+                 .group_by(Ticket.kind, rating))
+        closed = dict.fromkeys(kinds, 0)
+        scores = {k: dict.fromkeys(SCORES, 0) for k in kinds}
+        for k, value, n in self.session.execute(scope.narrow(query, kind=False)):
+            closed[k] += int(n)
+            score = _score(value)
+            if score is not None:
+                scores[k][score] += int(n)
+        rows = []
+        for k in kinds:
+            rated = sum(scores[k].values())
+            total = sum(score * n for score, n in scores[k].items())
+            rows.append({"kind": k, "closed": closed[k], "rated": rated, "response_rate": _percent(rated, closed[k]),
+                         "mean": _round(total / rated) if rated else None,
+                         "scores": [{"score": score, "count": n} for score, n in scores[k].items()],
+                         "satisfied": _percent(scores[k][4] + scores[k][5], rated)})
+        return rows
+
     def _aging(self, scope: _Scope, kinds: list[str], now: datetime) -> list[dict[str, Any]]:
         # Newer than a bucket's lower bound's instant: younger than its upper bound. The bounds are
         # instants computed here, so the comparison is a plain one on opened_at on both databases.
@@ -324,6 +360,12 @@ class _Scope:
         if kind and self.kind is not None:
             query = query.where(Ticket.kind == self.kind)
         return self.service.records.visible(self.user, query)
+
+
+def _score(value: Any) -> int | None:
+    """A stored rating as a score of ``SCORES``; None for anything else (absent, null, text)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text in {str(score) for score in SCORES} else None
 
 
 def _kind_order(kind: str) -> int:

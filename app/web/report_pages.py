@@ -141,6 +141,11 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
         yield "changes", "change", row["outcome"], "closed", row["count"]
     for measure in ("closed", "implemented", "successful", "success_rate"):
         yield "changes", "change", "", measure, changes[measure]
+    for row in report["satisfaction"]:
+        for measure in ("closed", "rated", "response_rate", "mean", "satisfied"):
+            yield "satisfaction", row["kind"], "", measure, row[measure]
+        for entry in row["scores"]:
+            yield "satisfaction", row["kind"], entry["score"], "rated", entry["count"]
     for row in report["aging"]:
         for bucket, _bound in AGE_BUCKETS:
             yield "aging", row["kind"], bucket, "open", row[bucket]

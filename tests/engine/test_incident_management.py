@@ -103,7 +103,7 @@ def test_definition_compiles_with_platform_operators_forms_and_record_mapping(h:
     check_mapping(mapping, "incident_management.record.json")
     assert mapping["fields"]["status"] == "ticket_status" and mapping["prefix"] == "INC"
     assert set(mapping["details"]) == {"resolution_notes", "cause_category", "pending_on", "pending_reason",
-                                       "reopen_count", "closed_reason"}
+                                       "reopen_count", "closed_reason", "rating"}
     bpmn = (ROOT / "processes" / "incident_management.bpmn").read_text()
     for plane in ("incident_management_plane", "work_plane", "investigation_plane"):
         assert f'id="{plane}"' in bpmn, f"diagram layout missing for {plane}"

@@ -79,7 +79,7 @@ def test_the_csv_holds_every_section(web: Any, built: Any) -> None:
     assert ["aging", "incident", "days_1_3", "open", "2"] in rows
     assert ["workload", "", "", "open", "2"] in rows
     assert {row[0] for row in rows[1:]} == {"period", "volume", "backlog", "incidents_by_category",
-                                             "incidents_by_priority", "resolution", "sla", "changes", "aging",
+                                             "incidents_by_priority", "resolution", "sla", "changes", "satisfaction", "aging",
                                              "workload"}
 
 

@@ -354,7 +354,7 @@ def work_cycle() -> Diagram:
             "formUiSchemaFilename": "incident-confirm.ui.json",
             "assignedUserVar": "requester",
         },
-        prescript='comment = ""\nreopen_reason = ""\nconfirmation_comment = ""\n',
+        prescript='comment = ""\nreopen_reason = ""\nconfirmation_comment = ""\nrating = None\n',
         instructions=(
             "Your incident **{{ title }}** was resolved:\n\n{{ resolution_notes }}\n\n"
             "Is it fixed? If not, answer No and tell us what is still wrong, or comment on the incident: it "
