@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+
 import pytest
 from sqlalchemy import select
 
