@@ -96,6 +96,7 @@ class Services:
         service = RecordService(self.session, self.audit, self.runtime.clock, self.notifications)
         service.on_answer = self._record_changed
         service.on_requester_reply = self.linked_updates.requester_replied
+        service.ci_name = lambda name: self.cmdb.hold_name(name)
         return service
 
     @cached_property

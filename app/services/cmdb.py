@@ -33,7 +33,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -65,6 +66,8 @@ IMPACT_DEPTH = 6
 IMPACT_LIMIT = 200
 #: How many records naming a CI its page and answer list (open ones first).
 RECORD_LIMIT = 50
+#: How many records one statement of a rename gives the new name.
+RENAME_BATCH = 500
 READER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR, Role.CONFIGURATION_MANAGER)
 WRITER_ROLES = (Role.ADMIN, Role.CONFIGURATION_MANAGER)
 MAX_NAME = 255
@@ -259,11 +262,13 @@ class CmdbService:
             else:
                 clean[field] = value
 
-        if creating:
+        if creating or "name" in values:  # a create names the CI; an update may rename it
             text("name", MAX_NAME)
             if not clean.get("name") and "name" not in errors:
+                clean.pop("name", None)
                 errors["name"] = ["is required"]
             elif "/" in clean.get("name", ""):
+                del clean["name"]
                 errors["name"] = ["must not hold a slash (/): the name is part of the CI's address"]
         # the class is "class" to its callers (a Python keyword here)
         for field, key, known in (("ci_class", "class", CLASSES), ("status", "status", STATUSES)):
@@ -332,12 +337,24 @@ class CmdbService:
         return ci
 
     def update(self, user: User, name: str, values: Mapping[str, Any]) -> ConfigurationItem:
-        """Change the fields given in ``values`` (not the name). Audited ``ci_updated`` with each
-        changed field's old and new value (``ci_retired`` when it retires the CI); a change that
-        changes nothing saves nothing. NotFound / PermissionDenied / ValidationFailed as ``create``."""
+        """Change the fields given in ``values``. Audited ``ci_updated`` with each changed field's
+        old and new value (``ci_retired`` when it retires the CI); a change that changes nothing
+        saves nothing. NotFound / PermissionDenied / ValidationFailed as ``create``.
+
+        A ``name`` renames the CI (checked as on create; another letter case of its own name is a
+        rename too), and the records naming it follow in this transaction (``_rename``): the
+        event then also says how many (``records``)."""
         ci = self.find(user, name, "update_ci")
         self.require_writer(user, "update_ci", ci.name)
         clean, errors = self._clean(values, creating=False)
+        new_name = clean.pop("name", None)
+        if new_name == ci.name:
+            new_name = None
+        if new_name is not None:
+            ci = self._lock_for_rename(ci, name)
+            other = self._named(new_name)
+            if other is not None and other.id != ci.id:
+                errors["name"] = [f"a configuration item named {new_name} exists"]
         if errors:
             raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
                                    details={"fields": errors})
@@ -347,6 +364,10 @@ class CmdbService:
             if before != value:
                 changes[field] = {"from": self._shown(field, before), "to": self._shown(field, value)}
                 setattr(ci, field, value)
+        followed = None
+        if new_name is not None:
+            changes["name"] = {"from": ci.name, "to": new_name}
+            followed = self._rename(user, ci, new_name)
         if not changes:
             return ci
         ci.updated_at = self.clock.now()
@@ -354,12 +375,79 @@ class CmdbService:
         self.session.flush()
         if "description" in changes:
             changes["description"] = {"changed": True}  # long text: the chain keeps that it changed
-        payload = {"ci": ci.name, "changes": changes}
+        payload: dict[str, Any] = {"ci": ci.name, "changes": changes}
+        if followed is not None:
+            payload["records"] = followed
         if changes.get("status", {}).get("to") == CiStatus.RETIRED:
             self.audit.record("ci_retired", user, payload=payload)
         else:
             self.audit.record("ci_updated", user, payload=payload)
         return ci
+
+    def _lock_for_rename(self, ci: ConfigurationItem, asked: str) -> ConfigurationItem:
+        """The CI locked until the transaction ends (PostgreSQL: ``FOR UPDATE``, which waits for
+        every record writer holding the CI by ``hold_name``; SQLite: its writers take turns, and
+        the unit of work runs again one that read before another committed), read again as it is
+        now; NotFound when a rename committed meanwhile took the name ``asked`` from it."""
+        locked = self.session.scalar(select(ConfigurationItem).where(ConfigurationItem.id == ci.id)
+                                     .with_for_update().execution_options(populate_existing=True))
+        if locked is None or locked.name.lower() != asked.strip().lower():
+            raise NotFound(f"no configuration item {asked[:MAX_NAME]}")
+        return locked
+
+    def _rename(self, user: User, ci: ConfigurationItem, new_name: str) -> int:
+        """Give the locked ``ci`` its new name, and every record naming it (its ``ci`` the old name
+        in any letter case, as ``_named`` finds CIs) the new one, each audited ``record_updated``
+        with ``ci_renamed`` (from, to). Returns how many records followed.
+
+        Nothing is left naming the old name: a record writer naming the CI holds it
+        (``hold_name``) until it commits, so on PostgreSQL either it commits first (the lock
+        taken here waited for it, and the records read below, after the lock, include its
+        record) or it waits for this rename and stores the new name. A unique-name race lost to
+        a create at the same moment is ValidationFailed naming ``name``, as the check above."""
+        old = ci.name
+        ci.name = new_name
+        try:
+            with self.session.begin_nested():
+                self.session.flush()
+        except IntegrityError:
+            ci.name = old
+            raise ValidationFailed("the configuration item is not valid: name", details={"fields": {
+                "name": [f"a configuration item named {new_name} exists"]}}) from None
+        rows = self.session.execute(
+            select(Ticket.id, Ticket.number, Ticket.instance_id, Ticket.ci)
+            .where(func.lower(Ticket.ci) == old.lower()).order_by(Ticket.id).with_for_update()).all()
+        now = self.clock.now()
+        for chunk in range(0, len(rows), RENAME_BATCH):
+            ids = [row.id for row in rows[chunk:chunk + RENAME_BATCH]]
+            self.session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(ci=new_name, updated_at=now)
+                                 .execution_options(synchronize_session="fetch"))
+        for row in rows:
+            self.audit.record("record_updated", user, instance_id=row.instance_id, payload={
+                "number": row.number, "changes": {"ci": new_name}, "ci_renamed": {"from": row.ci, "to": new_name}})
+        return len(rows)
+
+    def hold_name(self, value: str) -> str:
+        """The ``ci`` a record being written now stores for ``value``: ``value`` itself, unless it
+        named a CI that a rename committing meanwhile renamed: then the CI's new name.
+
+        On PostgreSQL the CI ``value`` names is held (``FOR KEY SHARE``, which record writers
+        share with each other and with every other change of the CI, but not with a rename's
+        ``FOR UPDATE``) until this transaction ends, so a rename either waits for this record
+        to commit and renames it too, or has renamed the CI before this reads it here. SQLite's
+        writers take turns already: nothing to hold."""
+        if self.session.get_bind().dialect.name != "postgresql" or not value or len(value) > MAX_NAME:
+            return value
+        # The CI is found by name in this statement's snapshot and locked by id: when a rename
+        # holds it, the lock waits for it and then reads the row as the rename left it (a lock by
+        # name would then find nothing, and the record would keep the old name).
+        named = (select(ConfigurationItem.id).where(func.lower(ConfigurationItem.name) == func.lower(value))
+                 .scalar_subquery())
+        current = self.session.scalar(select(ConfigurationItem.name).where(ConfigurationItem.id == named)
+                                      .with_for_update(read=True, key_share=True))
+        if current is None or current.lower() == value.lower():
+            return value
+        return str(current)
 
     def retire(self, user: User, name: str) -> ConfigurationItem:
         """Retire the CI (it stays, with its relationships and the records naming it; new records

@@ -494,6 +494,8 @@ class RecordService:
             text_value = _text(value, FIELD_LIMITS[field])
             if field in ("title", "description"):
                 text_value = text_value or ""
+            elif field == "ci" and text_value and self.ci_name is not None:
+                text_value = self.ci_name(text_value)
             if getattr(ticket, field) != text_value:
                 changes[field] = text_value
                 setattr(ticket, field, text_value)
@@ -932,6 +934,11 @@ class RecordService:
     #: ``LinkedUpdates.requester_replied``, which passes it to the record's process (a wait on the
     #: customer ends with their answer). None: nobody listens.
     on_requester_reply: Callable[[Ticket, TicketComment], None] | None = None
+    #: Given the ``ci`` a process step writes on a record, the ``ci`` to store: ``Services`` wires
+    #: it to ``CmdbService.hold_name``, which holds the CI named until the step commits (so a
+    #: rename at the same moment carries the record along) and gives the new name of a CI renamed
+    #: meanwhile. None: stored as given.
+    ci_name: Callable[[str], str] | None = None
 
     def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None,
                     reply: bool = True) -> TicketComment:
