@@ -66,7 +66,8 @@ class CiView(MethodView):
     @blp.response(200, CiDetailOut)
     @blp.doc(security=SECURITY)
     def patch(self, body: dict[str, Any], name: str) -> dict[str, Any]:
-        """Change a CI's fields (not its name: records name it)."""
+        """Change a CI's fields; a new ``name`` renames it, and the records naming it follow (its
+        old address answers 404 from then on)."""
         user = current_user()
         return _detail(user, lambda: services().cmdb.update(user, name, body))
 

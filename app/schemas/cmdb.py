@@ -83,6 +83,8 @@ class CiDetailOut(CiOut):
 
 
 class CiPatch(_Body):
+    name = fields.String(validate=Length(min=1, max=255), metadata={
+        "description": "a new name renames the CI and the records naming it (any letter case) with it"})
     ci_class = fields.String(data_key="class")
     status = fields.String()
     description = fields.String(allow_none=True)

@@ -7,8 +7,10 @@ and for creating (there is no object to hide), 404 for a CI by name (no existenc
 rest of the desk answers.
 
 A CI's ``name`` is the key records use in their free-text ``ci`` field. It is unique whatever the
-letter case and fixed once the CI exists: renaming it would silently cut it off from the records
-that name it. A CI is never deleted while a record names it: it is retired (status ``retired``),
+letter case. A rename (``update`` with a ``name``) gives the records naming the old name, in any
+letter case, the new one in the same transaction, so none is cut off from its CI (``_rename``,
+``hold_name``: also a record written at the same moment); the old name then names nothing, and its
+address answers 404 (a new CI may take it, so nothing redirects from it). A CI is never deleted while a record names it: it is retired (status ``retired``),
 and stays readable with its history; one nobody names may be deleted (its relationships go with it).
 
 Records and CIs: a CI shows the records whose ``ci`` is its name (exactly as stored; open ones
@@ -24,7 +26,9 @@ devices says nothing about which one needs the other). The impact of a CI is eve
 depends on it or runs on it, directly or through others, breadth first up to ``IMPACT_DEPTH``
 levels and ``IMPACT_LIMIT`` CIs, each once (cycles end there).
 
-Every change is audited: ``ci_created``, ``ci_updated`` (the changed fields, before and after),
+Every change is audited: ``ci_created``, ``ci_updated`` (the changed fields, before and after; a
+rename's ``name`` too, with how many ``records`` followed, each of which gets a ``record_updated``
+with ``ci_renamed``),
 ``ci_retired``, ``ci_deleted``, ``ci_relationship_added``, ``ci_relationship_removed``.
 """
 

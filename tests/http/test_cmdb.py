@@ -117,9 +117,11 @@ def test_bad_input_names_the_field(desk: Desk):
     for body, field in cases:
         body = assert_error(client.post("/api/v1/cis", json=body, headers=ada), 422)
         assert field in body["details"]["fields"], (field, body)
-    # the name is fixed once the CI exists: records name it
-    assert "name" in assert_error(client.patch("/api/v1/cis/vpn-gw-01", json={"name": "y"}, headers=ada),
-                                  422)["details"]["fields"]
+    # a rename is checked as a create's name is
+    create(desk, name="vpn-gw-02")
+    for name in ("VPN-GW-02", "a/b", "", "  ", "x" * 256, 7):
+        assert "name" in assert_error(client.patch("/api/v1/cis/vpn-gw-01", json={"name": name}, headers=ada),
+                                      422)["details"]["fields"], name
     assert "class" in assert_error(client.patch("/api/v1/cis/vpn-gw-01", json={"class": "big"}, headers=ada),
                                    422)["details"]["fields"]
     for query, field in (({"class": "big"}, "class"), ({"status": "gone"}, "status"), ({"page": 0}, "page")):
@@ -238,3 +240,39 @@ def test_a_configuration_manager_outside_the_desk_sees_the_ci_not_the_records_of
     detail = desk.client.get("/api/v1/cis/vpn-gw-01", headers=desk.auth("cmo")).get_json()
     assert detail["records"] == [] and detail["records_total"] == 0
     assert desk.client.get("/api/v1/cis/vpn-gw-01", headers=desk.auth("alex")).get_json()["records_total"] == 1
+
+
+def test_a_rename_takes_the_records_along_and_the_old_name_answers_404(desk: Desk, services):
+    create(desk)
+    relate(desk, create(desk, name="vpn-svc", **{"class": "service"})["name"], "vpn-gw-01", "depends_on")
+    named = desk.start("rita", "incident_management", {**INCIDENT, "ci": "vpn-gw-01"})["data"]["record_number"]
+    other = desk.start("rita", "incident_management", {**INCIDENT, "ci": "printer-3"})["data"]["record_number"]
+    for who, status in (("rita", 404), ("alex", 403), ("aude", 403)):
+        assert_error(desk.client.patch("/api/v1/cis/vpn-gw-01", json={"name": "vpn-gw-new"}, headers=desk.auth(who)),
+                     status)
+    assert desk.record(named)["ci"] == "vpn-gw-01"
+
+    response = desk.client.patch("/api/v1/cis/VPN-GW-01", json={"name": "vpn-gw-new"}, headers=desk.auth("cmo"))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["name"] == "vpn-gw-new"
+    assert body["records"] == []  # a configuration manager outside the desk sees no one's records
+    assert [(r["direction"], r["ci"]) for r in body["relationships"]] == [("incoming", "vpn-svc")]
+    assert [r["number"] for r in desk.client.get("/api/v1/cis/vpn-gw-new", headers=desk.auth("alex"))
+            .get_json()["records"]] == [named]
+    assert (desk.record(named)["ci"], desk.record(other)["ci"]) == ("vpn-gw-new", "printer-3")
+    assert_error(desk.client.get("/api/v1/cis/vpn-gw-01", headers=desk.auth("alex")), 404, "not_found")
+    assert_error(desk.client.patch("/api/v1/cis/vpn-gw-01", json={"location": "x"}, headers=desk.auth("ada")), 404)
+    impact = desk.client.get("/api/v1/cis/vpn-gw-new", headers=desk.auth("alex")).get_json()["impact"]
+    assert [(i["name"], i["via"]) for i in impact] == [("vpn-svc", "vpn-gw-new")]
+    assert desk.client.get("/api/v1/cis/vpn-svc", headers=desk.auth("alex")).get_json()["relationships"][0]["ci"] \
+        == "vpn-gw-new"
+
+    [updated] = events(services, "ci_updated")
+    assert (updated["actor"], updated["ci"], updated["changes"], updated["records"]) == (
+        "cmo", "vpn-gw-new", {"name": {"from": "vpn-gw-01", "to": "vpn-gw-new"}}, 1)
+    followed = [e for e in events(services, "record_updated") if "ci_renamed" in e]
+    assert [(e["number"], e["actor"], e["changes"], e["ci_renamed"]) for e in followed] == [
+        (named, "cmo", {"ci": "vpn-gw-new"}, {"from": "vpn-gw-01", "to": "vpn-gw-new"})]
+    # the old name is free again: a new CI may take it
+    assert create(desk, name="vpn-gw-01")["records"] == []
