@@ -4,7 +4,8 @@
 desk's staff and configuration managers; ``/cmdb/cis/<name>`` shows one: its attributes, its
 relationships either way, the records that name it (open ones first) and its impact (what depends
 or runs on it, through others too). Admins and configuration managers also get ``/cmdb/new``,
-``/cmdb/cis/<name>/edit``, the retire button and the relationship forms (POST with the CSRF token
+``/cmdb/cis/<name>/edit`` (which renames too: the page moves to the new name, and the old address
+answers 404 like any name no CI has), the retire button and the relationship forms (POST with the CSRF token
 like every form). Anyone else is told the pages are not there (404). Every decision is
 ``CmdbService``'s (app/services/cmdb.py).
 """
@@ -55,7 +56,8 @@ FIELD_LABELS: dict[str, Any] = {"name": _l("Name"), "class": _l("Class"), "statu
                                 "serial_number": _l("Serial number"), "target": _l("Configuration item"),
                                 "kind": _l("Relationship")}
 FIELD_HELP: dict[str, Any] = {
-    "name": _l("The name records give in their configuration item field; it cannot be changed later."),
+    "name": _l("The name records give in their configuration item field. A new name is given to the records "
+               "that name it too."),
     "owner": _l("A user name (optional)."),
     "support_group": _l("The group that supports it (optional)."),
 }
@@ -146,11 +148,8 @@ def _form_values() -> dict[str, str]:
     return {name: request.form.get(name, "") for name in FORM_FIELDS}
 
 
-def _service_values(values: Mapping[str, str], *, creating: bool) -> dict[str, Any]:
-    taken = {"ci_class" if k == "class" else k: v for k, v in values.items() if k != "name"}
-    if creating:
-        taken["name"] = values.get("name", "")
-    return taken
+def _service_values(values: Mapping[str, str]) -> dict[str, Any]:
+    return {"ci_class" if k == "class" else k: v for k, v in values.items()}
 
 
 def _field_errors(err: ValidationFailed) -> dict[str, list[str]]:
@@ -174,7 +173,7 @@ def cmdb_new() -> Any:
     values = _form_values()
     svc = services()
     try:
-        name = unit_of_work(lambda: svc.cmdb.create(user, _service_values(values, creating=True)).name)
+        name = unit_of_work(lambda: svc.cmdb.create(user, _service_values(values)).name)
     except ValidationFailed as err:
         return _render_form(ci=None, values=values, errors=_field_errors(err), status=422)
     flash(_("Configuration item %(name)s was created.", name=name), "success")
@@ -190,13 +189,14 @@ def cmdb_edit(name: str) -> Any:
     if request.method == "GET":
         values = {field: ci["ci_class" if field == "class" else field] or "" for field in FORM_FIELDS}
         return _render_form(ci=ci, values=values)
-    values = {**_form_values(), "name": ci["name"]}
+    values = _form_values()
     try:
-        unit_of_work(lambda: svc.cmdb.update(user, ci["name"], _service_values(values, creating=False)))
+        saved = unit_of_work(lambda: svc.cmdb.update(user, ci["name"], _service_values(values)).name)
     except ValidationFailed as err:
         return _render_form(ci=ci, values=values, errors=_field_errors(err), status=422)
-    flash(_("Your changes to %(name)s were saved.", name=ci["name"]), "success")
-    return redirect(url_for("web.cmdb_ci", name=ci["name"]))
+    # renamed: the page is at the new name; the old address answers 404 (a new CI may take the name)
+    flash(_("Your changes to %(name)s were saved.", name=saved), "success")
+    return redirect(url_for("web.cmdb_ci", name=saved))
 
 
 @bp.post("/cmdb/cis/<name>/retire")

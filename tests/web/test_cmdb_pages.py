@@ -143,3 +143,31 @@ def test_a_configuration_manager_alone_keeps_the_cmdb_and_every_page_of_theirs_a
         assert web.get(path).status_code == 200, path
     made = create(web)
     assert made.status_code == 302, text_of(made)[-1500:]
+
+
+def test_the_edit_form_renames_and_the_records_follow(web_factory, desk):
+    admin, agent = web_factory(), web_factory()
+    admin.login("ada")
+    agent.login("alex")
+    create(admin)
+    number = desk.start("rita", "incident_management", INCIDENT)["data"]["record_number"]
+    form = text_of(admin.get("/cmdb/cis/vpn-gw-01/edit"))
+    assert 'id="ci-f-name"' in form and 'value="vpn-gw-01"' in form
+
+    create(admin, name="vpn-gw-02")
+    refused = admin.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "name": "VPN-GW-02"})
+    assert refused.status_code == 422
+    assert re.search(r'id="ci-f-name-error">.*a configuration item named VPN-GW-02 exists', text_of(refused))
+    refused = admin.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "name": "vpn/gw"})
+    assert refused.status_code == 422 and 'value="vpn/gw"' in text_of(refused)
+    assert agent.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "name": "x"}).status_code == 403
+    assert admin.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "name": "gw-x"}, csrf=False).status_code == 403
+
+    renamed = admin.post("/cmdb/cis/vpn-gw-01/edit", {**GATEWAY, "name": "vpn-gw-main"})
+    assert renamed.status_code == 302 and renamed.headers["Location"] == "/cmdb/cis/vpn-gw-main"
+    assert "Your changes to vpn-gw-main were saved." in text_of(admin.get(renamed.headers["Location"]))
+    assert f'href="/tickets/{number}"' in text_of(agent.get("/cmdb/cis/vpn-gw-main"))
+    # the old address names nothing now: not found, no redirect (a new CI may take the name)
+    assert agent.get("/cmdb/cis/vpn-gw-01").status_code == 404
+    assert admin.get("/cmdb/cis/vpn-gw-01/edit").status_code == 404
+    assert '<a id="ticket-ci" href="/cmdb/cis/vpn-gw-main">vpn-gw-main</a>' in text_of(agent.get(f"/tickets/{number}"))
