@@ -298,10 +298,11 @@ FIELD_LIMITS: dict[str, int] = {
 
 
 #: Record fields the platform itself changes outside the record's process: an SLA escalation
-#: raises the priority or hands the record to another group (app/services/sla.py). The process's
-#: own variable still holds the old value; :meth:`RecordService.outside_changes` finds the
-#: difference, so that the next step taken with a person continues from the record.
-OUTSIDE_FIELDS = ("priority", "assignment_group")
+#: raises the priority or hands the record to another group (app/services/sla.py), a configuration
+#: item's rename gives its records its new name (app/services/cmdb.py). The process's own variable
+#: still holds the old value; :meth:`RecordService.outside_changes` finds the difference, so that
+#: the next step taken with a person continues from the record.
+OUTSIDE_FIELDS = ("priority", "assignment_group", "ci")
 
 
 # Statements of every step, built once (a reused statement keeps its cache key; SQLAlchemy

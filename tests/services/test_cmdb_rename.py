@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import AuditEvent, Ticket
+from app.models import AuditEvent, HumanTask, TaskStatus, Ticket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "records"
 
@@ -128,3 +128,24 @@ def test_a_record_started_with_the_new_name_after_a_rename_lists_on_the_ci(servi
     services.session.commit()
     detail = services.cmdb.detail(people["ada"], services.cmdb.find(people["ada"], "db-01-primary"))
     assert [r["number"] for r in detail["records"]] == [number]
+
+
+def test_a_task_worked_after_a_rename_shows_and_keeps_the_new_name(services, people):
+    """The process's own variable still holds the old name: the task form shows the record's (as
+    for an escalated priority), and the step taken with it does not put the old name back."""
+    deploy_mini_ticket(services, people["olga"])
+    services.cmdb.create(people["ada"], {"name": "mail-gw", "ci_class": "network"})
+    services.session.commit()
+    number = start(services, people["rita"], "Mail is down", "mail-gw")
+    services.session.commit()
+    services.cmdb.update(people["ada"], "mail-gw", {"name": "mail-gw-2"})
+    services.session.commit()
+    instance_id = services.session.scalar(select(Ticket.instance_id).where(Ticket.number == number))
+    work = services.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                           HumanTask.bpmn_id == "work", HumanTask.state == TaskStatus.READY))
+    shown = services.tasks.detail(people["alex"], work.id)["data"]
+    assert shown["symptoms"] == "mail-gw-2"
+    services.tasks.complete(people["alex"], work.id, {**{k: v for k, v in shown.items() if k == "symptoms"},
+                                                      "workaround": "webmail"})
+    services.session.commit()
+    assert ci_of(services, number) == "mail-gw-2"
