@@ -10,8 +10,9 @@ A CI's ``name`` is the key records use in their free-text ``ci`` field. It is un
 letter case. A rename (``update`` with a ``name``) gives the records naming the old name, in any
 letter case, the new one in the same transaction, so none is cut off from its CI (``_rename``,
 ``hold_name``: also a record written at the same moment); the old name then names nothing, and its
-address answers 404 (a new CI may take it, so nothing redirects from it). A CI is never deleted while a record names it: it is retired (status ``retired``),
-and stays readable with its history; one nobody names may be deleted (its relationships go with it).
+address answers 404 (a new CI may take it, so nothing redirects from it). A CI is never deleted
+while a record names it: it is retired (status ``retired``), and stays readable with its history;
+one nobody names may be deleted (its relationships go with it).
 
 Records and CIs: a CI shows the records whose ``ci`` is its name (exactly as stored; open ones
 first), as far as the reader may see them (``RecordService``'s rule). A record started or

@@ -5,8 +5,9 @@ desk's staff and configuration managers; ``/cmdb/cis/<name>`` shows one: its att
 relationships either way, the records that name it (open ones first) and its impact (what depends
 or runs on it, through others too). Admins and configuration managers also get ``/cmdb/new``,
 ``/cmdb/cis/<name>/edit`` (which renames too: the page moves to the new name, and the old address
-answers 404 like any name no CI has), the retire button and the relationship forms (POST with the CSRF token
-like every form). Anyone else is told the pages are not there (404). Every decision is
+answers 404 like any name no CI has), the retire button and the relationship forms (POST with the
+CSRF token like every form); a reader gets 403 there. Anyone else is told the pages are not there
+(404). Every decision is
 ``CmdbService``'s (app/services/cmdb.py).
 """
 
