@@ -495,7 +495,9 @@ class RecordService:
             text_value = _text(value, FIELD_LIMITS[field])
             if field in ("title", "description"):
                 text_value = text_value or ""
-            elif field == "ci" and text_value and self.ci_name is not None:
+            elif field == "ci" and text_value and text_value != ticket.ci and self.ci_name is not None:
+                # only a step that names another CI holds it: one that leaves the record's CI as it
+                # is writes no ``ci``, and a rename meanwhile carries the record along by itself
                 text_value = self.ci_name(text_value)
             if getattr(ticket, field) != text_value:
                 changes[field] = text_value
