@@ -20,6 +20,7 @@ Settings, read from the app config (``create_app({...})``), with their defaults:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask, g, request
@@ -30,14 +31,12 @@ from werkzeug.wrappers import Response
 from app.api import upload_limit
 from app.errors import ProcessdeskError
 from app.request_log import current_request_id
-from app.services import policy
-from app.services.cmdb import may_read as cmdb_may_read
-from app.services.reports import may_read_reports
 
 from . import auth
 from .content import init_content
 from .errors import error_page, not_found_page, optional_url
 from .i18n import HTML_LANG, LANGUAGES, init_i18n, page_language
+from .nav import header_links
 
 #: Scripts, styles and images from this site only; no inline script or style; never framed.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -81,9 +80,8 @@ def init_web(app: Flask) -> None:
         return {"web_user": user, "csrf_token": auth.csrf_token, "csrf_field": auth.CSRF_FIELD,
                 "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
                 "optional_url": optional_url,
-                "may_read_processes": user is not None and policy.may_read_definitions(user),
-                "may_read_cmdb": user is not None and cmdb_may_read(user),
-                "may_read_reports": user is not None and may_read_reports(user)}
+                # the header's management links, in the bar or in its menu (app/web/nav.py)
+                "header_links": partial(header_links, user)}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -134,7 +134,7 @@ def sla_policy_delete(policy_id: int) -> Response:
 
 def _render(me: User, rows: list[dict[str, Any]], form: Mapping[str, Any], errors: dict[str, list[str]],
             status: int = 200) -> Any:
-    return render_template("sla_policies.html", active="reports", rows=rows, form=form, errors=errors,
+    return render_template("sla_policies.html", active="sla", rows=rows, form=form, errors=errors,
                            may_edit=_may_edit(me), kinds=TRACKED_KINDS, priorities=PRIORITIES, label=label,
                            kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
                            min_percent=MIN_WARN_PERCENT, max_percent=MAX_WARN_PERCENT), status

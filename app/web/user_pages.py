@@ -374,7 +374,7 @@ def _render_groups(me: User, form: Mapping[str, Any] | None, errors: dict[str, l
     svc = services()
     q = " ".join(request.args.get("q", "").split())[:MAX_QUERY]
     rows = unit_of_work(lambda: [(svc.users.group_dict(g), count) for g, count in svc.users.list_groups(me, q or None)])
-    return render_template("groups.html", active="users", rows=rows, q=q, form=form or {}, errors=errors,
+    return render_template("groups.html", active="groups", rows=rows, q=q, form=form or {}, errors=errors,
                            may_edit=_is_admin(me)), status
 
 
@@ -439,5 +439,5 @@ def _render_group(me: User, name: str, form: Mapping[str, Any] | None, errors: d
     found = unit_of_work(lambda: svc.users.group_dict(svc.users.get_group(me, name), members=True))
     shown = ({"description": form.get("description", ""), "manager": form.get("manager", "")} if form is not None
              else {"description": found["description"] or "", "manager": found["manager"] or ""})
-    return render_template("groups_detail.html", active="users", group=found, shown=shown, errors=errors,
+    return render_template("groups_detail.html", active="groups", group=found, shown=shown, errors=errors,
                            may_edit=_is_admin(me), new_member=request.form.get("username", "") if errors else ""), status

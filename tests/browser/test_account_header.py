@@ -9,7 +9,7 @@ from tests.browser.conftest import require_browser
 
 require_browser()
 
-HEADER_PARTS = """bar => Array.from(bar.querySelectorAll('.brand, .main-nav li, .tools form, .tools a.who'))
+HEADER_PARTS = """bar => Array.from(bar.querySelectorAll('.brand, .main-nav > ul > li, .tools form, .tools a.who'))
     .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))"""
 
 

@@ -85,7 +85,7 @@ def test_the_admins_header_fits_one_line_at_1280_px(live, person):
     for path in ("/", "/tasks"):
         ada.go(path)
         bar = ada.page.locator(".site-header .bar")
-        tops = ada.page.evaluate("""bar => Array.from(bar.querySelectorAll('.brand, .main-nav li, .tools form'))
+        tops = ada.page.evaluate("""bar => Array.from(bar.querySelectorAll('.brand, .main-nav > ul > li, .tools form'))
             .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))""",
                                  bar.element_handle())
         assert max(tops) - min(tops) <= 4, (path, tops)  # every part of the header on one line

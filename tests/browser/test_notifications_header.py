@@ -12,7 +12,7 @@ require_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
-HEADER_PARTS = """bar => Array.from(bar.querySelectorAll('.brand, .main-nav li, .tools form, .tools a'))
+HEADER_PARTS = """bar => Array.from(bar.querySelectorAll('.brand, .main-nav > ul > li, .tools form, .tools a'))
     .map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))"""
 
 
