@@ -26,7 +26,7 @@ from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
-from . import auth
+from . import auth, refused_forms
 from .content import deployed_text, instance_translator, task_name, translate_joined
 from .errors import error_page, flash_already_sent, not_found_page
 from .forms import build_form, service_text
@@ -348,7 +348,11 @@ def unclaim(task_id: int) -> Response:
 def task(task_id: int) -> Any:
     user = signed_in_user()
     svc = services()
+    page = f"task:{task_id}"
     if request.method == "GET":
+        refused = refused_forms.take(page)  # sent back by the redirect below: shown once
+        if refused is not None:
+            return _render_task(user, task_id, submitted=refused[0], errors=refused[1])
         return _render_task(user, task_id)
     # One value as text, several as a list: validate_submission then splits a free list's textarea
     # into lines and wraps a single ticked box of a multi-choice into a list.
@@ -364,8 +368,12 @@ def task(task_id: int) -> Any:
         # where the first went instead of being told the task it just did could not be completed.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), complete))
     except ValidationFailed as err:
-        return _render_task(user, task_id, submitted=request.form,
-                            errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+        # Post/Redirect/Get: no POST's answer in the history for Back or Reload to send again
+        # (app/web/refused_forms.py); a form too large to keep is answered here, as before.
+        if refused_forms.keep(page, request.form, errors):
+            return redirect(url_for("web.task", task_id=task_id), 303)
+        return _render_task(user, task_id, submitted=request.form, errors=errors, status=422)
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be completed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))

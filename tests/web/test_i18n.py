@@ -38,7 +38,7 @@ def test_switching_to_chinese_translates_pages_flashes_and_form_errors(web, desk
     home = text_of(web.get("/"))
     assert "我的任务" in home and "欢迎，nina" in home
     task_id = desk.task_id(number, "investigate", "nina")
-    page = text_of(web.post(f"/tasks/{task_id}", {"resolution_notes": "x"}))
+    page = text_of(web.post(f"/tasks/{task_id}", {"resolution_notes": "x"}, follow_redirects=True))
     assert "表单有问题，未保存任何内容。" in page and "为必填项" in page and "提交" in page
     web.post(f"/tasks/{task_id}/claim")
     assert "您已认领“调查并解决”。" in text_of(web.get(f"/tasks/{task_id}"))  # the task named in Chinese too

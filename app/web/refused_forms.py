@@ -1,0 +1,97 @@
+"""A form refused for its errors, carried across a redirect to its page (Post/Redirect/Get).
+
+A form answered with its page re-rendered left a POST's answer in the browser's history: Back to
+it showed Chromium's "Confirm Form Resubmission" page (ERR_CACHE_MISS), Reload sent the form
+again. So the view keeps what was sent and what was wrong in the session, answers 303 to the
+form's own address, and that GET shows them, once (``take`` removes them).
+
+The session is a signed cookie (app/web/auth.py), so what is kept stays small:
+
+* one refused form at a time, for one page (``page``: the endpoint and object id); another refusal
+  replaces it, and it is dropped after ``KEEP_SECONDS`` (the redirect follows at once: a form
+  refused long ago and seen again later would surprise);
+* the errors as the services gave them: a ``FormMessage`` (a sentence with values, which the page
+  says again in its own language) is kept with its kind and parts, not as its English text;
+* the form's text fields only (never an uploaded file, which is not in ``request.form``), without
+  the CSRF token (the page renders the session's own);
+* when the cookie would outgrow ``MAX_COOKIE_BYTES`` (browsers refuse cookies over 4,096 bytes)
+  nothing is kept and ``keep`` answers False: the caller renders the page itself, as before (a very
+  long text refused; its Back still asks to resubmit, its text is not lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app, session
+from werkzeug.datastructures import MultiDict
+
+from app.services.forms import FormMessage
+
+from .auth import CSRF_FIELD, now_seconds
+
+#: The session key of the kept form.
+KEY = "refused_form"
+#: How long after the refusal its page still shows it.
+KEEP_SECONDS = 120
+#: How a FormMessage is marked among the kept errors.
+MESSAGE_TAG = "form_message"
+#: The largest session cookie value a refusal may make (the cookie's name and attributes take the rest).
+MAX_COOKIE_BYTES = 3800
+
+
+def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[str]]) -> bool:
+    """Keep ``form`` and its ``errors`` for the next GET of ``page``; False when they would make
+    the session cookie too large (nothing is kept then)."""
+    values = [[name, value] for name, value in form.items(multi=True) if name != CSRF_FIELD]
+    session[KEY] = {"page": page, "at": now_seconds(), "values": values,
+                    "errors": {str(name): [_stored(m) for m in messages] for name, messages in errors.items()}}
+    if _cookie_bytes() > MAX_COOKIE_BYTES:
+        session.pop(KEY, None)
+        return False
+    return True
+
+
+def take(page: str) -> tuple[MultiDict[str, str], dict[str, list[str]]] | None:
+    """The form refused on ``page`` and its errors, once; None when there is none (or it is stale)."""
+    kept: Any = session.get(KEY)
+    if not isinstance(kept, dict) or kept.get("page") != page:
+        return None
+    session.pop(KEY, None)
+    try:
+        if now_seconds() - float(kept["at"]) > KEEP_SECONDS:
+            return None
+        values = MultiDict([(str(name), str(value)) for name, value in kept["values"]])
+        errors = {str(name): [_restored(m) for m in messages] for name, messages in dict(kept["errors"]).items()}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return values, errors
+
+
+def _stored(value: Any) -> Any:
+    """A message (or one of its parts) as the session keeps it: JSON with Flask's tags (tuples stay tuples)."""
+    if isinstance(value, FormMessage):
+        return {MESSAGE_TAG: [str(value), value.kind, {key: _stored(part) for key, part in value.parts.items()}]}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_stored(item) for item in value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {MESSAGE_TAG}:
+        text, kind, parts = value[MESSAGE_TAG]
+        return FormMessage(str(text), str(kind), **{str(key): _restored(part) for key, part in dict(parts).items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(_restored(item) for item in value)
+    return value
+
+
+def _cookie_bytes() -> int:
+    """The size of the session cookie's value as it would be sent now."""
+    serializer = current_app.session_interface.get_signing_serializer(current_app)  # type: ignore[attr-defined]
+    if serializer is None:
+        return 0
+    return len(serializer.dumps(dict(session)))
