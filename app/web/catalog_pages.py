@@ -28,7 +28,7 @@ from app.services.forms import FORM_ERROR_KEY
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
-from . import auth
+from . import auth, refused_forms
 from .content import CATALOG_SCOPE, translator
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import Translate, build_form, localize_form
@@ -164,7 +164,11 @@ def catalog_item(code: str) -> Any:
     user = signed_in_user()
     if len(code) > 64:
         abort(404)
+    page = f"catalog:{code}"
     if request.method == "GET":
+        refused = refused_forms.take(page)  # sent back by the redirect below: shown once
+        if refused is not None:
+            return _render_item(user, code, submitted=refused[0], errors=refused[1])
         return _render_item(user, code)
     if not policy.may_start(user):
         return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
@@ -183,8 +187,11 @@ def catalog_item(code: str) -> Any:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), order))
     except ValidationFailed as err:
-        return _render_item(user, code, submitted=request.form,
-                            errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+        # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
+        if refused_forms.keep(page, request.form, errors):
+            return redirect(url_for("web.catalog_item", code=code), 303)
+        return _render_item(user, code, submitted=request.form, errors=errors, status=422)
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
         flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.catalog_item", code=code))

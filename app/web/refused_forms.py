@@ -3,7 +3,9 @@
 A form answered with its page re-rendered left a POST's answer in the browser's history: Back to
 it showed Chromium's "Confirm Form Resubmission" page (ERR_CACHE_MISS), Reload sent the form
 again. So the view keeps what was sent and what was wrong in the session, answers 303 to the
-form's own address, and that GET shows them, once (``take`` removes them).
+form's own address, and that GET shows them, once (``take`` removes them). Used by the forms
+built from JSON Schema: a task's (app/web/views.py), a start form (start_pages.py) and a catalog
+request (catalog_pages.py).
 
 The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 

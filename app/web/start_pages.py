@@ -27,7 +27,7 @@ from app.services.forms import FORM_ERROR_KEY, validate_submission
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
-from . import auth
+from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import build_form
@@ -82,7 +82,11 @@ def start(process_id: str) -> Any:
         unit_of_work(lambda: services().instances.require_start(user, process_id))
     except PermissionDenied as err:
         return _refused(err)
+    page = f"start:{process_id}"
     if request.method == "GET":
+        refused = refused_forms.take(page)  # sent back by the redirect below: shown once
+        if refused is not None:
+            return _render(user, process_id, submitted=refused[0], errors=refused[1])
         return _render(user, process_id)
     # The same reading as the task and catalog forms: one value as text, several as a list.
     data = {key: values[0] if len(values) == 1 else values
@@ -107,8 +111,11 @@ def start(process_id: str) -> Any:
     except PermissionDenied as err:
         return _refused(err)
     except ValidationFailed as err:
-        return _render(user, process_id, submitted=request.form,
-                       errors=err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}, status=422)
+        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+        # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
+        if refused_forms.keep(page, request.form, errors):
+            return redirect(url_for("web.start", process_id=process_id), 303)
+        return _render(user, process_id, submitted=request.form, errors=errors, status=422)
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
         flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.start", process_id=process_id))

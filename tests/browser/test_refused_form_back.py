@@ -1,7 +1,7 @@
-"""Back and Reload after a task form was refused, in real Chromium: the refusal is answered with a
-redirect to the task page (Post/Redirect/Get, app/web/views.py), so no history entry is a POST's
-answer. Before, Back to it showed Chromium's "Confirm Form Resubmission" page (ERR_CACHE_MISS)
-and Reload sent the form again."""
+"""Back and Reload after a task, start or catalog request form was refused, in real Chromium: the
+refusal is answered with a redirect to the form's page (Post/Redirect/Get, app/web/refused_forms.py),
+so no history entry is a POST's answer. Before, Back to it showed Chromium's "Confirm Form
+Resubmission" page (ERR_CACHE_MISS) and Reload sent the form again."""
 
 from __future__ import annotations
 
@@ -100,3 +100,46 @@ def test_reload_after_a_refused_task_form_does_not_send_it_again(live, person):
     expect(page.get_by_role("status")).to_contain_text("Done: “Investigate and resolve”.")
     assert len(sent) == 2
     assert nina.errors == [], nina.console
+
+
+def test_back_and_reload_after_a_refused_start_form(live, person):
+    alex = person(1280)
+    alex.sign_in("alex")
+    alex.go("/start/incident_management")
+    page = alex.page
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.get_by_label("Description").fill("No title given")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#f-title-error")).to_contain_text("is required")
+    expect(page.get_by_label("Description")).to_have_value("No title given")
+    assert page.url == f"{live.url}/start/incident_management"
+    page.reload(wait_until="load")
+    assert len(sent) == 1, sent
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
+    page.wait_for_url(re.compile(r"/tasks$"))
+    problem = go_back(page)
+    assert problem is None, problem
+    assert_a_real_page(page, "Report an incident")
+    assert len(sent) == 1, sent
+    assert alex.errors == [], alex.console
+
+
+def test_back_after_a_refused_catalog_request(live, person):
+    rita = person(1280)
+    rita.sign_in("rita")
+    rita.go("/catalog/HW-LAPTOP")
+    page = rita.page
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.get_by_label("Business justification").fill("My laptop of 2019 no longer holds a charge")
+    page.get_by_role("button", name="Send request").click()  # the delivery location is missing
+    expect(page.locator("#f-delivery_location-error")).to_have_text("Error: is required")
+    expect(page.get_by_label("Business justification")).to_have_value("My laptop of 2019 no longer holds a charge")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
+    page.wait_for_url(re.compile(r"/tasks$"))
+    problem = go_back(page)
+    assert problem is None, problem
+    assert_a_real_page(page, "Standard laptop")
+    assert len(sent) == 1, sent
+    assert rita.errors == [], rita.console
