@@ -133,7 +133,7 @@ def _finish(response: Response) -> Response:
         return response
     response.headers[HEADER] = request_id
     if (current_app.config["ACCESS_LOG"] and access_log.isEnabledFor(logging.INFO)
-            and not request.path.startswith("/static/")):
+            and not (request.endpoint or "").endswith("static")):  # not each stylesheet and icon
         from app.web.ratelimit import client_address
 
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000

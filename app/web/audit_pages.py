@@ -109,7 +109,7 @@ EVENT_LABELS = {
     "sla_priority": _l("SLA targets changed with the priority"),
     "sla_stop": _l("SLA clock stopped"),
     "sla_breach": _l("SLA breach recorded before the terms changed"),
-    "sla_measured": _l("SLA time of stopped clocks recorded before the terms changed"),
+    "sla_measured": _l("SLA time of stopped clocks recorded"),
     "sla_warning": _l("SLA at risk"),
     "sla_breached": _l("SLA breached"),
     "sla_escalation_skipped": _l("SLA escalation skipped (bad policy settings)"),

@@ -147,3 +147,9 @@ def test_log_settings_read_in_any_case(tmp_path):
     finally:
         configure_logging("text", "INFO")
         made.extensions["processdesk"].db_engine.dispose()
+
+
+def test_the_pages_files_write_no_access_line(client, log_lines):
+    answer = client.get("/assets/css/app.css")
+    assert answer.status_code == 200 and answer.headers["X-Request-Id"]
+    assert [entry for entry in parsed(log_lines) if entry["logger"] == "app.requests"] == []
