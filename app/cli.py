@@ -355,6 +355,24 @@ def register_cli(app: Flask) -> None:
         click.echo(f"sweeping every {current_app.config['SWEEP_SECONDS']} s; Ctrl-C to stop")
         run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
 
+    @app.cli.group("retention")
+    def retention_group() -> None:
+        """Data retention: purge old operational rows (README "Retention")."""
+
+    @retention_group.command("run")
+    @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+    def retention_run(dry_run: bool) -> None:
+        """Delete the rows past their RETENTION_*_DAYS now (the scheduler does it daily), printing
+        the count per table; audited when it deleted anything."""
+        services = _services()
+        try:
+            report = services.retention.purge(dry_run=dry_run, actor_name="cli")
+        finally:
+            services.session.close()
+        for table, count in report.deleted.items():
+            click.echo(f"{table:<20} {count}")
+        click.echo(f"{report.total} rows {'would be deleted (dry run)' if dry_run else 'deleted'}")
+
     @app.cli.group("mail")
     def mail_group() -> None:
         """The mail gateway (inbound e-mail)."""

@@ -92,6 +92,25 @@ DEFAULTS: dict[str, Any] = {
     "WEB_LOGIN_MAX_FAILURES": 5,
     "WEB_LOGIN_MAX_FAILURES_PER_IP": 20,
     "WEB_LOGIN_WINDOW_SECONDS": 300,
+    # Data retention (app/services/retention.py; README "Retention"): how many days old operational
+    # rows are kept before the daily purge deletes them; 0 keeps them forever. Never the audit
+    # trail, records, instances or anything else the audit history refers to.
+    # Outbox e-mails and webhook calls that were sent (and their delivery attempts), from sending.
+    "RETENTION_OUTBOX_SENT_DAYS": 30,
+    # Outbox messages given up on (dead) or cancelled, from their last attempt.
+    "RETENTION_OUTBOX_DEAD_DAYS": 90,
+    # In-app notifications that were read, from reading; unread ones, from creation (0, or at
+    # least the read period: an unread notice is never dropped before a read one).
+    "RETENTION_NOTIFICATIONS_READ_DAYS": 90,
+    "RETENTION_NOTIFICATIONS_UNREAD_DAYS": 365,
+    # The inbound mail log, which is also the gateway's memory of Message-IDs: a message delivered
+    # again after this many days is taken as a new one. 0, or at least RETENTION_MIN_INBOUND_MAIL_DAYS.
+    "RETENTION_INBOUND_MAIL_DAYS": 90,
+    # API tokens and web sessions that ended (expired, revoked, signed out), from their end.
+    "RETENTION_TOKENS_DAYS": 30,
+    # The hour (UTC, 0-23) from which the scheduler runs the daily purge; the first sweeper to ask
+    # after it runs it, once a day however many sweepers there are.
+    "RETENTION_RUN_HOUR": 2,
     # Echo SQL (debugging only).
     "SQL_ECHO": False,
     # The application log on standard error (app.request_log): text (a readable line) or json
@@ -105,10 +124,20 @@ DEFAULTS: dict[str, Any] = {
 #: A shorter AUDIT_KEY is refused at start-up: it would be guessable offline from the stored chain.
 MIN_AUDIT_KEY_LENGTH = 32
 
+#: The retention periods, in days (0 = keep forever).
+RETENTION_DAYS_KEYS = ("RETENTION_OUTBOX_SENT_DAYS", "RETENTION_OUTBOX_DEAD_DAYS", "RETENTION_NOTIFICATIONS_READ_DAYS",
+                       "RETENTION_NOTIFICATIONS_UNREAD_DAYS", "RETENTION_INBOUND_MAIL_DAYS", "RETENTION_TOKENS_DAYS")
+#: Mail servers retry a delivery for up to five days (RFC 5321 suggests at least 4-5): the gateway
+#: remembers Message-IDs at least a week, so a retried message is not taken for a new one.
+RETENTION_MIN_INBOUND_MAIL_DAYS = 7
+#: Longest period accepted (100 years): a larger number is a typo, and would overflow dates.
+RETENTION_MAX_DAYS = 36500
+
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "ACCESS_LOG", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
-             "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX"}
+             "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX",
+             "RETENTION_RUN_HOUR", *RETENTION_DAYS_KEYS}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 
@@ -116,7 +145,10 @@ def _coerce(key: str, value: str) -> Any:
     if key in _BOOL_KEYS:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if key in _INT_KEYS:
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"PROCESSDESK_{key} must be a whole number, not {value!r}") from None
     if key in _FLOAT_KEYS:
         return float(value)
     return value
@@ -144,7 +176,32 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
     from app.request_log import check_settings
 
     check_settings(config)
+    check_retention(config)
     return config
+
+
+def check_retention(config: Mapping[str, Any]) -> None:
+    """Refuse retention settings the purge could not honour, naming the setting (ValueError)."""
+    for key in (*RETENTION_DAYS_KEYS, "RETENTION_RUN_HOUR"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{key} must be a whole number, not {value!r}")
+    for key in RETENTION_DAYS_KEYS:
+        if not 0 <= config[key] <= RETENTION_MAX_DAYS:
+            raise ValueError(f"{key} must be a number of days from 0 (keep forever) to {RETENTION_MAX_DAYS}, "
+                             f"not {config[key]}")
+    if not 0 <= config["RETENTION_RUN_HOUR"] <= 23:
+        raise ValueError(f"RETENTION_RUN_HOUR must be an hour from 0 to 23 (UTC), not {config['RETENTION_RUN_HOUR']}")
+    mail_days = config["RETENTION_INBOUND_MAIL_DAYS"]
+    if 0 < mail_days < RETENTION_MIN_INBOUND_MAIL_DAYS:
+        raise ValueError(f"RETENTION_INBOUND_MAIL_DAYS must be 0 (keep forever) or at least "
+                         f"{RETENTION_MIN_INBOUND_MAIL_DAYS}: the inbound mail log is how the mail gateway knows a "
+                         f"message it has seen, and mail servers retry deliveries for days, not {mail_days}")
+    read, unread = config["RETENTION_NOTIFICATIONS_READ_DAYS"], config["RETENTION_NOTIFICATIONS_UNREAD_DAYS"]
+    if unread and (not read or unread < read):
+        raise ValueError(f"RETENTION_NOTIFICATIONS_UNREAD_DAYS must be 0 (keep forever) or at least "
+                         f"RETENTION_NOTIFICATIONS_READ_DAYS ({read or 'forever'}): an unread notification is kept "
+                         f"at least as long as a read one, not {unread}")
 
 
 def _instance_secret(instance_path: str) -> str:

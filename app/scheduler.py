@@ -61,10 +61,32 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             services.session.close()
 
 
+#: How often each sweeper asks whether today's retention purge is still to run (one of them runs it).
+RETENTION_CHECK_SECONDS = 600.0
+
+
+def retention_once(app: Flask, sweeper_id: str | None = None) -> Any:
+    """Run the daily retention purge if no sweeper ran it today (app.services.retention); returns its
+    PurgeReport, or None when it was not this sweeper's to run. A job of its own, so that a long
+    first purge never holds up timers and mail."""
+    with app.app_context():
+        services = app.extensions["processdesk"].services()
+        try:
+            report = services.retention.run_daily(sweeper_id or sweeper_name())
+            if report is not None:
+                log.info("retention: deleted %s rows (%s)", report.total,
+                         ", ".join(f"{table} {count}" for table, count in report.deleted.items() if count))
+            return report
+        finally:
+            services.session.close()
+
+
 def _add_jobs(scheduler: Any, app: Flask) -> None:
     sweeper_id = sweeper_name()
     scheduler.add_job(sweep_once, "interval", seconds=float(app.config["SWEEP_SECONDS"]), args=[app, sweeper_id],
                       id="timer_sweep", max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.add_job(retention_once, "interval", seconds=RETENTION_CHECK_SECONDS, args=[app, sweeper_id],
+                      id="retention", max_instances=1, coalesce=True, replace_existing=True)
 
 
 def start_background(app: Flask) -> BackgroundScheduler:

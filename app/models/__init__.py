@@ -5,6 +5,7 @@ from .base import Base, utcnow
 from .catalog import CatalogCategory, CatalogItem, ItemStatus
 from .cmdb import CiClass, CiRelationKind, CiRelationship, CiStatus, ConfigurationItem
 from .definition import DefinitionFile, Deployment, ProcessDefinition
+from .housekeeping import HousekeepingRun
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
 from .mail import InboundMail
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
@@ -26,6 +27,7 @@ from .user import ApiToken, Group, LoginFailure, Role, User, UserRole, WebSessio
 __all__ = [
     "ApiToken",
     "InboundMail",
+    "HousekeepingRun",
     "DeliveryAttempt",
     "OutboxMessage",
     "SlaClock",

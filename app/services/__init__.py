@@ -26,6 +26,7 @@ from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
 from .records import RecordService
 from .reports import ReportService
+from .retention import RetentionService
 from .sla import SlaService
 from .submissions import SubmissionService
 from .users import UserService
@@ -109,6 +110,10 @@ class Services:
     def mail(self) -> MailService:
         return MailService(self.session, self.runtime.clock, self.records, self.attachments, self.instances,
                            self.runtime.config)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        return RetentionService(self.session, self.audit, self.runtime.clock, self.runtime.config)
 
     @cached_property
     def knowledge(self) -> KnowledgeService:
