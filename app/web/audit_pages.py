@@ -87,6 +87,7 @@ EVENT_LABELS = {
     "ci_relationship_added": _l("Configuration item relationship added"),
     "ci_relationship_removed": _l("Configuration item relationship removed"),
     "notification_sent": _l("Notification sent"),
+    "retention_purged": _l("Old operational data purged"),
     "definitions_deployed": _l("Definitions deployed"),
     "token_issued": _l("API token issued"),
     "token_revoked": _l("API token revoked"),

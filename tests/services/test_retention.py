@@ -418,3 +418,9 @@ def test_the_defaults_pass_their_own_checks():
     check_retention(DEFAULTS)
     assert DEFAULTS["RETENTION_OUTBOX_DEAD_DAYS"] > DEFAULTS["RETENTION_OUTBOX_SENT_DAYS"]
     assert DEFAULTS["RETENTION_NOTIFICATIONS_UNREAD_DAYS"] > DEFAULTS["RETENTION_NOTIFICATIONS_READ_DAYS"]
+
+
+def test_the_purge_event_has_a_label_on_the_audit_pages():
+    from app.web.audit_pages import EVENT_LABELS
+
+    assert PURGED_EVENT in EVENT_LABELS
