@@ -346,11 +346,16 @@ def register_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Sweep once and exit (cron-style).")
     def scheduler_run(once: bool) -> None:
         """Sweep due timers every SWEEP_SECONDS (several of these may run at once)."""
-        from .scheduler import run_blocking, sweep_once
+        from .scheduler import retention_once, run_blocking, sweep_once
 
         if once:
-            report = sweep_once(current_app._get_current_object())  # type: ignore[attr-defined]
+            app_object = current_app._get_current_object()  # type: ignore[attr-defined]
+            report = sweep_once(app_object)
             click.echo(f"claimed {report.claimed}, fired {report.fired}, conflicts {report.conflicts}")
+            # cron-style deployments purge too: the first --once after the run hour, once a day
+            purged = retention_once(app_object)
+            if purged is not None:
+                click.echo(f"retention: deleted {purged.total} rows")
             return
         click.echo(f"sweeping every {current_app.config['SWEEP_SECONDS']} s; Ctrl-C to stop")
         run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]

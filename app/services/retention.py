@@ -44,7 +44,9 @@ lets exactly one of them run the purge that day. `flask retention run` purges at
 the schedule says, and ``--dry-run`` counts without deleting.
 
 A purge that deleted anything leaves one ``retention_purged`` audit event with the counts per table
-and the periods in force, so auditors see that housekeeping happened and what it took.
+and the periods in force, so auditors see that housekeeping happened and what it took. A purge
+that breaks off (a database error) records what its committed batches deleted, with
+``broken_off`` saying why, before the error goes on.
 
 Unlike most services this one commits: bounded transactions are its point.
 """
@@ -151,16 +153,28 @@ class RetentionService:
         records one ``retention_purged`` audit event (as ``actor_name``) with the counts."""
         now = self.clock.now()
         report = PurgeReport(dry_run=dry_run)
-        for target in self._targets():
-            report.deleted[target.table.name] = 0
-            for child, _ in target.children:
-                report.deleted[child.name] = 0
-            self._purge_table(target, now, report)
+        try:
+            for target in self._targets():
+                report.deleted[target.table.name] = 0
+                for child, _ in target.children:
+                    report.deleted[child.name] = 0
+                self._purge_table(target, now, report)
+        except Exception as err:
+            # The batches committed so far stay deleted: the trail says so before the error goes on.
+            self.session.rollback()
+            if not dry_run and report.total:
+                self._record(report, actor_name, error=f"{type(err).__name__}: {err}"[:500])
+            raise
         if not dry_run and report.total:
-            self.audit.record(PURGED_EVENT, None, actor_name=actor_name,
-                              payload={"deleted": report.deleted, "retention_days": self.periods()})
-            self.session.commit()
+            self._record(report, actor_name)
         return report
+
+    def _record(self, report: PurgeReport, actor_name: str, error: str | None = None) -> None:
+        payload: dict[str, Any] = {"deleted": report.deleted, "retention_days": self.periods()}
+        if error is not None:
+            payload["broken_off"] = error
+        self.audit.record(PURGED_EVENT, None, actor_name=actor_name, payload=payload)
+        self.session.commit()
 
     def _targets(self) -> list[_Target]:
         def outbox(now: datetime) -> tuple[ColumnElement[bool], Any] | None:

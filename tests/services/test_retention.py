@@ -424,3 +424,33 @@ def test_the_purge_event_has_a_label_on_the_audit_pages():
     from app.web.audit_pages import EVENT_LABELS
 
     assert PURGED_EVENT in EVENT_LABELS
+
+
+def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, clock, monkeypatch):
+    s, now = services.session, clock.now()
+    outbox(s, now, status="sent", created=DAY * 40, sent=DAY * 40)
+    note(s, users["rita"], now, DAY * 400)
+    s.commit()
+    service = services.retention
+    real = service._purge_table
+
+    def purge_table(target: Any, when: datetime, report: Any) -> None:
+        if target.table.name == "notification":
+            raise RuntimeError("connection lost")
+        real(target, when, report)
+
+    monkeypatch.setattr(service, "_purge_table", purge_table)
+    with pytest.raises(RuntimeError):
+        service.purge()
+    [event] = purge_events(services)
+    assert event.payload["deleted"]["outbox_message"] == 1 and "connection lost" in event.payload["broken_off"]
+    assert s.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_a_cron_style_scheduler_run_purges_once_a_day(app, services, users, clock):
+    note(services.session, users["rita"], clock.now(), DAY * 400)
+    services.session.commit()
+    first = app.test_cli_runner().invoke(args=["scheduler", "run", "--once"])
+    assert first.exit_code == 0 and "retention: deleted 1 rows" in first.output, first.output
+    second = app.test_cli_runner().invoke(args=["scheduler", "run", "--once"])
+    assert second.exit_code == 0 and "retention" not in second.output, second.output
