@@ -260,6 +260,9 @@ class RetentionService:
             ids = [row[0] for row in rows if row[2]]
             if ids and report.dry_run:
                 report.deleted[target.table.name] += len(ids)
+                for child, parent_id in target.children:
+                    report.deleted[child.name] += int(self.session.scalar(
+                        select(func.count()).select_from(child).where(parent_id.in_(ids))) or 0)
             elif ids:
                 # still past its period now (read again under the DELETE's lock): else it stays
                 still = select(pk).where(pk.in_(ids), clause)

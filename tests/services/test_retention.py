@@ -237,6 +237,7 @@ def test_a_dry_run_counts_and_deletes_nothing(services, users, clock):
     s.commit()
     dry = services.retention.purge(dry_run=True)
     assert dry.dry_run and dry.deleted["outbox_message"] == 1 and dry.deleted["notification"] == 1
+    assert dry.deleted["delivery_attempt"] == 2
     assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
     assert s.scalar(select(func.count()).select_from(Notification)) == 1
     assert purge_events(services) == []
