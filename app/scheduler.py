@@ -1,4 +1,5 @@
-"""APScheduler wiring: one periodic sweep; each run is app context -> one service -> commits.
+"""APScheduler wiring: one periodic sweep, and the daily retention purge (asked for every ten
+minutes, run by one sweeper a day); each run is app context -> one service -> commits.
 
 The job table is tiny on purpose: due times live in our own tables (see app.services.timers),
 APScheduler only provides the heartbeat. `make run` runs the sweep inside the web process;
