@@ -6,7 +6,8 @@
 * **Duplicates.** Each message is recorded once in ``inbound_mail`` by its Message-ID (the SHA-256
   of its bytes when it has none). A message delivered again is not acted on again: the answer is
   the first delivery's outcome with ``duplicate`` set. Only a message that ``failed`` before is
-  tried again.
+  tried again. The rows are kept ``RETENTION_INBOUND_MAIL_DAYS`` (app/services/retention.py): a
+  message delivered again after its row is purged is taken as a new message.
 * **Loops and junk** are ``ignored`` (recorded, nothing created): ``Auto-Submitted`` other than
   ``no`` (vacation replies, other desks' notices), ``X-Autoreply``, ``Precedence: bulk/junk/list``,
   an empty sender (``Return-Path: <>`` or an empty From), a ``MAILER-DAEMON`` sender or a delivery
