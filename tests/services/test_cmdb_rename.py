@@ -14,18 +14,10 @@ from sqlalchemy import select
 
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import AuditEvent, HumanTask, TaskStatus, Ticket
+from tests.services import test_cmdb
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "records"
-
-
-@pytest.fixture()
-def people(services: Any) -> dict[str, Any]:
-    made = {name: services.users.create_user(name, "password-1234", roles=roles, groups=groups)
-            for name, roles, groups in (("olga", ["process_owner"], []), ("rita", ["requester"], []),
-                                        ("alex", ["agent"], ["ServiceDesk"]), ("ada", ["admin"], []),
-                                        ("cmo", ["configuration_manager"], []))}
-    services.session.commit()
-    return made
+people = test_cmdb.people  # the fixture: the CMDB tests' people
 
 
 def deploy_mini_ticket(services: Any, olga: Any) -> None:
