@@ -82,7 +82,7 @@ class DemoDesk:
                                                               "urgency": "low"})
         self._do(closed, "triage", "alex", {**triage, "priority": "P4"})
         self._do(closed, "investigate", "alex", resolve)
-        self._do(closed, "confirm_resolution", "rita", {"confirmed": True, "comment": "Thanks!"})
+        self._do(closed, "confirm_resolution", "rita", {"confirmed": True, "rating": 5, "comment": "Thanks!"})
         made.append(closed)
         made.append(self._start("rita", "incident_management", {**INCIDENT, "title": "Email down for the whole office",
                                                                  "impact": "high", "urgency": "high", "ci": "mail-srv-01"}))

@@ -65,6 +65,9 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     states = {t.number: t.status for t in services.session.scalars(select(Ticket))}
     assert {n[:3] for n in states} == {"INC", "CHG", "PRB", "REQ"}
     assert {"new", "in_progress", "pending", "resolved", "closed"} <= set(states.values())
+    # the closed incident was rated, so the reports' satisfaction section has a figure to show
+    assert [t.details.get("rating") for t in services.session.scalars(select(Ticket))
+            if t.kind == "incident" and t.status == "closed"] == [5]
     # a handful of configuration items, which the demo records name
     cis = {ci.name: ci.status for ci in services.session.scalars(select(ConfigurationItem))}
     assert len(cis) >= 5 and "retired" in cis.values()
