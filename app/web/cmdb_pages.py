@@ -36,6 +36,7 @@ from app.services.cmdb import (
 )
 from app.services.forms import FORM_ERROR_KEY
 
+from . import refused_forms
 from .forms import service_text
 from .labels import KIND_LABELS, STATUS_LABELS, label
 from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
@@ -153,9 +154,31 @@ def _service_values(values: Mapping[str, str]) -> dict[str, Any]:
     return {"ci_class" if k == "class" else k: v for k, v in values.items()}
 
 
-def _field_errors(err: ValidationFailed) -> dict[str, list[str]]:
-    fields = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+def _raw_errors(err: ValidationFailed) -> dict[str, list[Any]]:
+    return dict(err.details.get("fields") or {FORM_ERROR_KEY: [err.message]})
+
+
+def _field_errors(err: ValidationFailed | Mapping[str, list[Any]]) -> dict[str, list[str]]:
+    fields = _raw_errors(err) if isinstance(err, ValidationFailed) else err
     return {name: [service_text(m) for m in messages] for name, messages in fields.items()}
+
+
+def _refused(page: str, err: ValidationFailed, again: str, ci: Mapping[str, Any] | None,
+             values: Mapping[str, str]) -> Any:
+    """Post/Redirect/Get for a refused form (app/web/refused_forms.py): its values and errors wait
+    in the session for the GET of ``again``, so Back and Reload send nothing; answered in place
+    (422) when they are too large to keep."""
+    if refused_forms.keep(page, request.form, _raw_errors(err)):
+        return redirect(again, 303)
+    return _render_form(ci=ci, values=values, errors=_field_errors(err), status=422)
+
+
+def _taken(page: str) -> tuple[dict[str, str], dict[str, list[str]]] | None:
+    """The form refused on ``page`` and its errors, once (see ``_refused``)."""
+    refused = refused_forms.take(page)
+    if refused is None:
+        return None
+    return {name: refused[0].get(name, "") for name in FORM_FIELDS}, _field_errors(refused[1])
 
 
 def _render_form(*, ci: Mapping[str, Any] | None, values: Mapping[str, str],
@@ -168,7 +191,11 @@ def _render_form(*, ci: Mapping[str, Any] | None, values: Mapping[str, str],
 @bp.route("/cmdb/new", methods=["GET", "POST"])
 def cmdb_new() -> Any:
     user = _writer()
+    page = "cmdb:new"
     if request.method == "GET":
+        refused = _taken(page)
+        if refused is not None:
+            return _render_form(ci=None, values=refused[0], errors=refused[1])
         return _render_form(ci=None, values={**dict.fromkeys(FORM_FIELDS, ""), "class": "hardware",
                                              "status": "in_service"})
     values = _form_values()
@@ -176,7 +203,7 @@ def cmdb_new() -> Any:
     try:
         name = unit_of_work(lambda: svc.cmdb.create(user, _service_values(values)).name)
     except ValidationFailed as err:
-        return _render_form(ci=None, values=values, errors=_field_errors(err), status=422)
+        return _refused(page, err, url_for("web.cmdb_new"), None, values)
     flash(_("Configuration item %(name)s was created.", name=name), "success")
     return redirect(url_for("web.cmdb_ci", name=name))
 
@@ -187,14 +214,18 @@ def cmdb_edit(name: str) -> Any:
     user = _writer(name)
     svc = services()
     ci = unit_of_work(lambda: svc.cmdb.summary(svc.cmdb.find(user, name)))
+    page = f"cmdb:edit:{ci['name']}"
     if request.method == "GET":
+        refused = _taken(page)
+        if refused is not None:
+            return _render_form(ci=ci, values=refused[0], errors=refused[1])
         values = {field: ci["ci_class" if field == "class" else field] or "" for field in FORM_FIELDS}
         return _render_form(ci=ci, values=values)
     values = _form_values()
     try:
         saved = unit_of_work(lambda: svc.cmdb.update(user, ci["name"], _service_values(values)).name)
     except ValidationFailed as err:
-        return _render_form(ci=ci, values=values, errors=_field_errors(err), status=422)
+        return _refused(page, err, url_for("web.cmdb_edit", name=ci["name"]), ci, values)
     # renamed: the page is at the new name; the old address answers 404 (a new CI may take the name)
     flash(_("Your changes to %(name)s were saved.", name=saved), "success")
     return redirect(url_for("web.cmdb_ci", name=saved))
