@@ -69,6 +69,13 @@ EXPECTED: dict[str, Any] = {
                              {"outcome": "rollback_failed", "count": 0}, {"outcome": "withdrawn", "count": 1},
                              {"outcome": "cancelled", "count": 0}],
                 "closed": 3, "implemented": 2, "successful": 1, "success_rate": 50.0},
+    # the four incidents closed in the period were confirmed without a rating; no request closed
+    "satisfaction": [
+        {"kind": "incident", "closed": 4, "rated": 0, "response_rate": 0.0, "mean": None,
+         "scores": [{"score": score, "count": 0} for score in (1, 2, 3, 4, 5)], "satisfied": None},
+        {"kind": "request", "closed": 0, "rated": 0, "response_rate": None, "mean": None,
+         "scores": [{"score": score, "count": 0} for score in (1, 2, 3, 4, 5)], "satisfied": None},
+    ],
     "aging": [
         {"kind": "incident", "days_0_1": 1, "days_1_3": 2, "days_3_7": 0, "days_7_30": 1, "days_30_plus": 0, "total": 4},
         {"kind": "change", "days_0_1": 0, "days_1_3": 0, "days_3_7": 0, "days_7_30": 0, "days_30_plus": 0, "total": 0},
