@@ -44,7 +44,9 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   per kind that asks for one (``RATED_KINDS``): closed, rated (and rated / closed as the response
   rate), the mean, how many gave each score, and the share satisfied (4 or 5 of the rated). A
   record counts with its latest rating (a reopened incident is rated again); anything else stored
-  under ``rating`` counts as not rated.
+  under ``rating`` counts as not rated. A record given up without a rating (withdrawn or
+  cancelled, a rejected request: ``sla.GIVE_UP_STATUSES``) is not counted at all: its requester
+  was never asked, and counted among the closed it lowered the response rate.
 * ``aging``: the records open now per kind by age (now - ``opened_at``): under 1 day, 1 to 3,
   3 to 7, 7 to 30 and 30 days or more (each bucket includes its lower bound).
 * ``workload``: the records open now per assignment group (None: no group).
@@ -70,7 +72,7 @@ from app.models.record import priority_rank
 
 from .audit import AuditLog
 from .records import KINDS, STAFF_ROLES, RecordService
-from .sla import FINAL_STATES, TRACKED_KINDS
+from .sla import FINAL_STATES, GIVE_UP_STATUSES, TRACKED_KINDS
 
 #: The kinds whose requesters rate the service when they confirm (``satisfaction``), and the scores.
 RATED_KINDS = ("incident", "request")
@@ -305,14 +307,16 @@ class ReportService:
         # read as text and counted here: a rating is whatever a process stored, and a cast in SQL
         # would fail the whole report on one odd value (PostgreSQL refuses CAST('great' AS int))
         rating = Ticket.details["rating"].as_string()
-        query = (select(Ticket.kind, rating, func.count())
+        query = (select(Ticket.kind, Ticket.status, rating, func.count())
                  .where(Ticket.kind.in_(kinds), Ticket.closed_at >= scope.since, Ticket.closed_at < scope.before)
-                 .group_by(Ticket.kind, rating))
+                 .group_by(Ticket.kind, Ticket.status, rating))
         closed = dict.fromkeys(kinds, 0)
         scores = {k: dict.fromkeys(SCORES, 0) for k in kinds}
-        for k, value, n in self.session.execute(scope.narrow(query, kind=False)):
-            closed[k] += int(n)
+        for k, status, value, n in self.session.execute(scope.narrow(query, kind=False)):
             score = _score(value)
+            if score is None and status in GIVE_UP_STATUSES.get(k, ()):
+                continue  # withdrawn, cancelled or rejected before anyone asked for a rating
+            closed[k] += int(n)
             if score is not None:
                 scores[k][score] += int(n)
         rows = []

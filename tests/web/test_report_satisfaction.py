@@ -13,7 +13,9 @@ from sqlalchemy import select
 from app.models import Ticket
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
+from tests.http.test_e2e_catalog import confirm, fulfil, order
 from tests.http.test_reopen_comment import resolve, resolved_incident
+from tests.web.conftest import INCIDENT
 
 
 @pytest.fixture()
@@ -92,3 +94,25 @@ def test_the_page_and_the_csv_show_the_ratings(desk: Desk, web):
     assert ["satisfaction", "incident", "4", "rated", "1"] in rows
     web.post("/language", {"lang": "zh_CN"})
     assert "请求人满意度" in web.get("/reports").get_data(as_text=True)
+
+
+def test_records_closed_without_being_asked_for_a_rating_leave_the_response_rate_alone(desk: Desk):
+    """A withdrawn incident and a rejected request are closed too, but their requesters were never
+    asked to rate: counted among the closed, they lowered the response rate (1 of 3 rated read 33 %)."""
+    rated = resolved_incident(desk)
+    desk.complete(rated, "confirm_resolution", "rita", {"confirmed": True, "rating": 4})
+    withdrawn = desk.start("rita", "incident_management", INCIDENT)
+    cancelled = desk.client.post(f"/api/v1/instances/{withdrawn['id']}/cancel", headers=desk.auth("rita"), json={})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    assert desk.record(withdrawn["data"]["record_number"])["status"] == "cancelled"
+    asked = order(desk, "NET-VPN")["number"]
+    desk.complete(asked, "approve_manager", "mona", {"approved": True})
+    fulfil(desk, asked, "nina")
+    confirm(desk, asked, rating=5)
+    refused = order(desk, "NET-VPN")["number"]
+    desk.complete(refused, "approve_manager", "mona", {"approved": False, "approval_comment": "Not needed."})
+    assert desk.record(refused)["status"] == "rejected"
+
+    rows = report(desk)
+    assert (rows["incident"]["closed"], rows["incident"]["rated"], rows["incident"]["response_rate"]) == (1, 1, 100.0)
+    assert (rows["request"]["closed"], rows["request"]["rated"], rows["request"]["response_rate"]) == (1, 1, 100.0)
