@@ -125,7 +125,7 @@ def _require_sign_in() -> Response | None:
             flash(_("Your session has expired. Please sign in again."), "info")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("web.login", next=target))
-    if request.method == "POST":
+    if _takes_a_form():
         auth.check_csrf()
         for name, value in request.form.items(multi=True):
             if BAD_TEXT.search(value):
@@ -135,6 +135,15 @@ def _require_sign_in() -> Response | None:
                     _("The field “%(field)s” holds a control character. Remove it and try again.",
                       field=name[:64])))
     return None
+
+
+def _takes_a_form() -> bool:
+    """Whether this request may change something, and so must carry the form's CSRF token: a POST,
+    and a HEAD to a page that also takes a form (its view, which serves HEAD as it serves GET, tells
+    GET from POST by ``request.method == "GET"``, so a HEAD would run its POST branch)."""
+    if request.method == "POST":
+        return True
+    return request.method == "HEAD" and request.url_rule is not None and "POST" in (request.url_rule.methods or ())
 
 
 @bp.after_request
