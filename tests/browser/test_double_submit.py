@@ -28,6 +28,9 @@ SENT_TWICE_AT_ONCE = """f => Promise.all([1, 2].map(() =>
 
 def count(live: Any, query: Any) -> int:
     session = live.desk.services.session
+    # read in a transaction of its own: another journey's helper may have left one open on this
+    # session, whose snapshot (SQLite) predates the records this journey made
+    session.rollback()
     try:
         return int(session.scalar(query) or 0)
     finally:
