@@ -83,13 +83,6 @@ EXPECTED: dict[str, Any] = {
         {"kind": "request", "days_0_1": 0, "days_1_3": 0, "days_3_7": 0, "days_7_30": 0, "days_30_plus": 0, "total": 0},
     ],
     "workload": [{"group": "NetworkTeam", "open": 2}, {"group": None, "open": 2}],
-    # A, D, B1 and B2 were confirmed without a rating
-    "satisfaction": [
-        {"kind": "incident", "closed": 4, "rated": 0, "response_rate": 0.0, "mean": None,
-         "scores": [{"score": s, "count": 0} for s in (1, 2, 3, 4, 5)], "satisfied": None},
-        {"kind": "request", "closed": 0, "rated": 0, "response_rate": None, "mean": None,
-         "scores": [{"score": s, "count": 0} for s in (1, 2, 3, 4, 5)], "satisfied": None},
-    ],
 }
 
 
