@@ -39,8 +39,12 @@ PING_IDLE_SECONDS = 1.0
 
 
 def make_engine(url: str, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS) -> Engine:
-    """Create the engine for ``url`` with the per-dialect settings this app relies on."""
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    """Create the engine for ``url`` with the per-dialect settings this app relies on.
+
+    A failed statement's error (and so its traceback in the log) names the statement but not the
+    values bound to it, which may be a webhook's secret or a password hash; ``echo`` (SQL_ECHO, a
+    developer's switch) shows them."""
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": not echo}
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

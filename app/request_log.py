@@ -34,6 +34,9 @@ LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TEXT_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s [%(request_id)s] %(message)s"
 #: Attributes every LogRecord has; what a call adds beyond them (``extra=``) goes into the JSON line.
+#: What a logged path may not carry as it is: control characters (a decoded %0A would start a line
+#: a reader takes for another request's) and Unicode's line and paragraph separators.
+_UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 access_log = logging.getLogger("app.requests")
 
@@ -119,6 +122,11 @@ def _start() -> None:
     g.request_started = time.perf_counter()
 
 
+def _loggable(path: str) -> str:
+    """``path`` with what could break or forge a log line percent-encoded again (as UTF-8)."""
+    return _UNSAFE_IN_LINE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), path)
+
+
 def _user_name() -> str | None:
     for key in ("user", "web_user"):
         user = g.get(key)
@@ -137,8 +145,9 @@ def _finish(response: Response) -> Response:
         from app.web.ratelimit import client_address
 
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        access_log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, duration, extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
+        path = _loggable(request.path)
+        access_log.info("%s %s %s %.1f ms", request.method, path, response.status_code, duration, extra={
+            "method": request.method, "path": path, "status": response.status_code,
             "duration_ms": round(duration, 1), "user": _user_name(), "address": client_address()})
     return response
 

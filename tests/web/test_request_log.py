@@ -153,3 +153,36 @@ def test_the_pages_files_write_no_access_line(client, log_lines):
     answer = client.get("/assets/css/app.css")
     assert answer.status_code == 200 and answer.headers["X-Request-Id"]
     assert [entry for entry in parsed(log_lines) if entry["logger"] == "app.requests"] == []
+
+
+def test_a_path_cannot_forge_a_text_log_line(client):
+    """A path's decoded control characters (%0A, %0D, a Unicode line separator) are escaped in the
+    text line: one request, one line, and nothing a reader takes for another request's line."""
+    stream = io.StringIO()
+    try:
+        configure_logging("text", "INFO", stream)
+        client.get("/api/v1/x%0D%0A2026-11-30T00:00:00.000Z INFO app.requests [forged] GET /admin 200%E2%80%A8%1B[2J")
+    finally:
+        configure_logging("text", "INFO")
+    written = stream.getvalue()
+    assert len(written.splitlines()) == 1 and "\x1b" not in written and "\u2028" not in written
+    assert "/api/v1/x%0D%0A2026" in written and "%E2%80%A8%1B" in written
+
+
+def test_a_failed_statement_logs_no_parameters(failing, app, client, log_lines):
+    """A traceback of a failed SQL statement names the statement, not the values bound to it: they
+    may be a webhook's secret or a password hash."""
+    from sqlalchemy import text
+
+    secret = "-".join(("hunter2", "secret"))  # not in the traceback's source lines
+
+    def failing_statement() -> str:
+        services = app.extensions["processdesk"]
+        with services.db_engine.connect() as connection:
+            connection.execute(text("SELECT * FROM no_such_table WHERE x = :secret"), {"secret": secret})
+        return "unreachable"
+
+    app.add_url_rule("/api/v1/test-sql-boom", "test_sql_boom", failing_statement)
+    assert client.get("/api/v1/test-sql-boom").status_code == 500
+    [failure] = [entry for entry in parsed(log_lines) if "exception" in entry]
+    assert "no_such_table" in failure["exception"] and "hunter2-secret" not in log_lines.getvalue()
