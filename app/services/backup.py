@@ -271,6 +271,9 @@ def read_backup(engine: Engine, path: Path) -> BackupSummary:
             pending.setdefault(index, []).append(row)
             counts[spec["name"]] += 1
             if len(pending[index]) >= BATCH:
+                # the last rows of the tables before it (fewer than a batch) first: it may refer to them
+                for earlier in sorted(i for i in pending if i < index):
+                    _insert(connection, tables[specs[earlier]["name"]], specs[earlier], pending.pop(earlier))
                 _insert(connection, tables[spec["name"]], spec, pending.pop(index))
         if footer is None:
             raise _broken("the file ends before its last line: it was cut off")

@@ -191,3 +191,20 @@ def test_a_sqlite_desk_moves_into_postgresql(made, tmp_path):
     desk.client, desk.services, desk.headers = target.app.test_client(), target.services, {}
     desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
     assert desk.start("rita", "incident_management", START)["data"]["record_number"] == "INC-000002"
+
+
+def test_a_restore_inserts_a_table_after_the_tables_it_refers_to_whatever_their_sizes(made, tmp_path, monkeypatch):
+    """A table that fills a batch is written at once; the last rows of the tables before it (fewer
+    than a batch, so still waiting) go in first, or its foreign keys find no row to refer to (QA:
+    a desk with 500 API tokens and 11 users could not be restored)."""
+    from app.services import backup
+
+    source = new_desk(made, tmp_path, "batch_source")
+    working_desk(source)
+    path = tmp_path / "desk.pdbak.gz"
+    summary = write_backup(source.ext.db_engine, path, now=source.services.runtime.clock.now())
+    monkeypatch.setattr(backup, "BATCH", 4)
+    target = new_desk(made, tmp_path, "batch_target")
+    assert read_backup(target.ext.db_engine, path).rows == summary.rows
+    assert table_rows(target.url) == table_rows(source.url)
+    assert target.services.audit.verify().ok
