@@ -152,8 +152,22 @@ def _finish(response: Response) -> Response:
     return response
 
 
+class _NoDevServerRequestLine(logging.Filter):
+    """Drops the development server's own line per request (werkzeug's ``log_request``, which
+    ``make run`` printed beside this module's): two lines per request, the second with the query
+    string. Its other lines (the address it serves on, its errors) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.rstrip().endswith('"%s" %s %s'))
+
+
 def install(app: Flask) -> None:
-    """Give every request an id and, when ``ACCESS_LOG`` is on, its log line. The id is set
-    before any other hook runs, so that their log lines and errors name it too."""
+    """Give every request an id and, when ``ACCESS_LOG`` is on, its log line (and not the
+    development server's too). The id is set before any other hook runs, so that their log
+    lines and errors name it too."""
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_finish)
+    if app.config["ACCESS_LOG"]:
+        dev_server = logging.getLogger("werkzeug")
+        if not any(isinstance(f, _NoDevServerRequestLine) for f in dev_server.filters):
+            dev_server.addFilter(_NoDevServerRequestLine())

@@ -186,3 +186,33 @@ def test_a_failed_statement_logs_no_parameters(failing, app, client, log_lines):
     assert client.get("/api/v1/test-sql-boom").status_code == 500
     [failure] = [entry for entry in parsed(log_lines) if "exception" in entry]
     assert "no_such_table" in failure["exception"] and "hunter2-secret" not in log_lines.getvalue()
+
+
+def test_the_development_server_writes_no_second_line_per_request(app):
+    """``make run`` (werkzeug's server) printed its own line beside each access line, with the
+    query string; its other lines stay."""
+    import logging
+
+    from werkzeug.serving import WSGIRequestHandler
+
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(record.getMessage())
+
+    handler = Keep()
+    logger = logging.getLogger("werkzeug")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        line = WSGIRequestHandler.__new__(WSGIRequestHandler)
+        line.client_address, line.command, line.request_version = ("127.0.0.1", 5), "GET", "HTTP/1.1"
+        line.path, line.requestline = "/api/v1/tasks?secret=hunter2", "GET /api/v1/tasks?secret=hunter2 HTTP/1.1"
+        line.log_request(200, 10)
+        logger.info(" * Running on %s", "http://127.0.0.1:5000")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert kept == [" * Running on http://127.0.0.1:5000"]
