@@ -33,10 +33,10 @@ HEADER = "X-Request-Id"
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TEXT_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s [%(request_id)s] %(message)s"
-#: Attributes every LogRecord has; what a call adds beyond them (``extra=``) goes into the JSON line.
 #: What a logged path may not carry as it is: control characters (a decoded %0A would start a line
 #: a reader takes for another request's) and Unicode's line and paragraph separators.
 _UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Attributes every LogRecord has; what a call adds beyond them (``extra=``) goes into the JSON line.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 access_log = logging.getLogger("app.requests")
 
