@@ -24,7 +24,6 @@ from app.errors import ValidationFailed
 from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
-from app.services.forms import FORM_ERROR_KEY
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -187,11 +186,10 @@ def catalog_item(code: str) -> Any:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), order))
     except ValidationFailed as err:
-        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
         # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
-        if refused_forms.keep(page, request.form, errors):
-            return redirect(url_for("web.catalog_item", code=code), 303)
-        return _render_item(user, code, submitted=request.form, errors=errors, status=422)
+        return (refused_forms.back_to_form(page, err, url_for("web.catalog_item", code=code))
+                or _render_item(user, code, submitted=request.form, errors=refused_forms.field_errors(err),
+                                status=422))
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
         flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.catalog_item", code=code))

@@ -154,23 +154,17 @@ def _service_values(values: Mapping[str, str]) -> dict[str, Any]:
     return {"ci_class" if k == "class" else k: v for k, v in values.items()}
 
 
-def _raw_errors(err: ValidationFailed) -> dict[str, list[Any]]:
-    return dict(err.details.get("fields") or {FORM_ERROR_KEY: [err.message]})
-
-
 def _field_errors(err: ValidationFailed | Mapping[str, list[Any]]) -> dict[str, list[str]]:
-    fields = _raw_errors(err) if isinstance(err, ValidationFailed) else err
+    fields = refused_forms.field_errors(err) if isinstance(err, ValidationFailed) else err
     return {name: [service_text(m) for m in messages] for name, messages in fields.items()}
 
 
 def _refused(page: str, err: ValidationFailed, again: str, ci: Mapping[str, Any] | None,
              values: Mapping[str, str]) -> Any:
-    """Post/Redirect/Get for a refused form (app/web/refused_forms.py): its values and errors wait
-    in the session for the GET of ``again``, so Back and Reload send nothing; answered in place
-    (422) when they are too large to keep."""
-    if refused_forms.keep(page, request.form, _raw_errors(err)):
-        return redirect(again, 303)
-    return _render_form(ci=ci, values=values, errors=_field_errors(err), status=422)
+    """Post/Redirect/Get for a refused form (``refused_forms.back_to_form``); answered in place
+    (422) when its values and errors are too large to keep."""
+    return (refused_forms.back_to_form(page, err, again)
+            or _render_form(ci=ci, values=values, errors=_field_errors(err), status=422))
 
 
 def _taken(page: str) -> tuple[dict[str, str], dict[str, list[str]]] | None:

@@ -26,10 +26,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, session
+from flask import current_app, redirect, request, session
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
 
-from app.services.forms import FormMessage
+from app.errors import ValidationFailed
+from app.services.forms import FORM_ERROR_KEY, FormMessage
 
 from .auth import CSRF_FIELD, now_seconds
 
@@ -41,6 +43,20 @@ KEEP_SECONDS = 120
 MESSAGE_TAG = "form_message"
 #: The largest session cookie value a refusal may make (the cookie's name and attributes take the rest).
 MAX_COOKIE_BYTES = 3800
+
+
+def field_errors(err: ValidationFailed) -> dict[str, list[Any]]:
+    """A refusal's messages by field (the whole form's under ``FORM_ERROR_KEY`` when it names none)."""
+    return dict(err.details.get("fields") or {FORM_ERROR_KEY: [err.message]})
+
+
+def back_to_form(page: str, err: ValidationFailed, url: str) -> Response | None:
+    """Post/Redirect/Get for this request's refused form: its values and ``err``'s messages kept
+    for the next GET of ``page``, and a 303 to ``url`` (the form's own address); None when they are
+    too large to keep, and the caller renders the form in place (422) as before."""
+    if keep(page, request.form, field_errors(err)):
+        return redirect(url, 303)
+    return None
 
 
 def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[str]]) -> bool:

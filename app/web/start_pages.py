@@ -23,7 +23,7 @@ from app.api import services, unit_of_work
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
-from app.services.forms import FORM_ERROR_KEY, validate_submission
+from app.services.forms import validate_submission
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -111,11 +111,10 @@ def start(process_id: str) -> Any:
     except PermissionDenied as err:
         return _refused(err)
     except ValidationFailed as err:
-        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
         # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
-        if refused_forms.keep(page, request.form, errors):
-            return redirect(url_for("web.start", process_id=process_id), 303)
-        return _render(user, process_id, submitted=request.form, errors=errors, status=422)
+        return (refused_forms.back_to_form(page, err, url_for("web.start", process_id=process_id))
+                or _render(user, process_id, submitted=request.form, errors=refused_forms.field_errors(err),
+                           status=422))
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
         flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.start", process_id=process_id))

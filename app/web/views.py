@@ -20,7 +20,6 @@ from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, U
 from app.models import TaskStatus, User
 from app.services import policy
 from app.services.attachments import WATCHER_DELETES_NOT
-from app.services.forms import FORM_ERROR_KEY
 from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
 from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -377,12 +376,11 @@ def task(task_id: int) -> Any:
         # where the first went instead of being told the task it just did could not be completed.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), complete))
     except ValidationFailed as err:
-        errors = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
         # Post/Redirect/Get: no POST's answer in the history for Back or Reload to send again
         # (app/web/refused_forms.py); a form too large to keep is answered here, as before.
-        if refused_forms.keep(page, request.form, errors):
-            return redirect(url_for("web.task", task_id=task_id), 303)
-        return _render_task(user, task_id, submitted=request.form, errors=errors, status=422)
+        return (refused_forms.back_to_form(page, err, url_for("web.task", task_id=task_id))
+                or _render_task(user, task_id, submitted=request.form, errors=refused_forms.field_errors(err),
+                                status=422))
     except (PermissionDenied, Conflict) as err:
         flash(_("The task could not be completed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))
