@@ -358,6 +358,11 @@ def _policy_transaction_ended(session: Session, transaction: SessionTransaction)
             cache.invalidate()
 
 
+def may_write_policies(user: User) -> bool:
+    """Whether ``user`` saves and deletes SLA policies: process owners and admins."""
+    return user.has_role(Role.ADMIN, Role.PROCESS_OWNER)
+
+
 @lru_cache(maxsize=256)
 def _parse_calendar(text: str) -> BusinessCalendar:
     return BusinessCalendar.from_dict(json.loads(text))
@@ -670,7 +675,7 @@ class SlaService:
 
     def require_policy_writer(self, actor: User) -> None:
         """PermissionDenied (audited) unless ``actor`` changes SLA policies (process owners, admins)."""
-        if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
+        if not may_write_policies(actor):
             self.services.audit.refuse(actor, "sla_policy_save", reason="needs process_owner")
             raise PermissionDenied("changing SLA policies needs the process_owner role")
 
@@ -726,7 +731,7 @@ class SlaService:
         Who may: whoever may save one (process owners and admins). Raises PermissionDenied
         otherwise, NotFound for an unknown policy.
         """
-        if not actor.has_role(Role.ADMIN, Role.PROCESS_OWNER):
+        if not may_write_policies(actor):
             self.services.audit.refuse(actor, "sla_policy_delete", reason="needs process_owner")
             raise PermissionDenied("deleting SLA policies needs the process_owner role")
         row = self.session.get(SlaPolicy, policy_id)

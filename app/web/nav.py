@@ -31,6 +31,7 @@ from app.services import policy
 from app.services.audit import AUDIT_READER_ROLES
 from app.services.cmdb import may_read as cmdb_may_read
 from app.services.reports import may_read_reports
+from app.services.sla import may_write_policies
 from app.services.users import DIRECTORY_READER_ROLES
 
 from .errors import optional_url
@@ -38,7 +39,6 @@ from .errors import optional_url
 #: The roles whose holders get the menu: the links they see are theirs to run the desk with.
 MANAGING_ROLES = (Role.ADMIN, Role.PROCESS_OWNER, Role.AUDITOR, Role.CONFIGURATION_MANAGER)
 #: Who edits the SLA policies (app/web/sla_pages.py); others read them from the reports page.
-SLA_EDITOR_ROLES = (Role.ADMIN, Role.PROCESS_OWNER)
 #: A page's ``active`` -> the page whose link stands for it when its own is not offered.
 PARENTS = {"sla": "reports", "groups": "users"}
 
@@ -68,7 +68,7 @@ def _candidates(user: User) -> list[tuple[str, str, str]]:
         ("cmdb", "web.cmdb", _("CMDB"), cmdb_may_read(user)),
         ("processes", "web.processes", _("Processes"), policy.may_read_definitions(user)),
         ("reports", "web.reports", _("Reports"), may_read_reports(user)),
-        ("sla", "web.sla_policies", _("SLA policies"), user.has_role(*SLA_EDITOR_ROLES)),
+        ("sla", "web.sla_policies", _("SLA policies"), may_write_policies(user)),
         ("audit", "web.audit", _("Audit"), user.has_role(*AUDIT_READER_ROLES)),
         ("users", "web.users", _("Users"), user.has_role(*DIRECTORY_READER_ROLES)),
         ("groups", "web.groups", _("Groups"), user.has_role(*DIRECTORY_READER_ROLES)),

@@ -25,8 +25,15 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
-from app.models import Role, User
-from app.services.sla import MAX_RESOLUTION_SECONDS, MAX_RESPONSE_SECONDS, MIN_TARGET_SECONDS, PRIORITIES, TRACKED_KINDS
+from app.models import User
+from app.services.sla import (
+    MAX_RESOLUTION_SECONDS,
+    MAX_RESPONSE_SECONDS,
+    MIN_TARGET_SECONDS,
+    PRIORITIES,
+    TRACKED_KINDS,
+    may_write_policies,
+)
 
 from .labels import KIND_LABELS, STATUS_LABELS, label
 from .views import bp, signed_in_user
@@ -39,7 +46,7 @@ MIN_WARN_PERCENT, MAX_WARN_PERCENT = 5, 99
 
 
 def _may_edit(user: User) -> bool:
-    return user.has_role(Role.ADMIN, Role.PROCESS_OWNER)
+    return may_write_policies(user)
 
 
 def _rows(svc: Any) -> list[dict[str, Any]]:
