@@ -19,10 +19,18 @@ another task of the instance (three CAB members voting at once) then succeeds in
 refused as "changed by someone else" (a web form lost its input with that refusal); work that
 truly collides meets the state the winner left and is refused for it (a second completion of one
 task: 409 "task is completed"). Only when the retries are used up does the race answer 409.
+
+PostgreSQL also ends a transaction itself when it cannot order it with others: a deadlock (two
+units of work locking the same rows in opposite orders, as a CI rename and a step that writes a
+record naming that CI may) or a serialization failure. The server rolled that one back whole, and
+the other went on, so it runs again, up to ``LOCK_RETRIES`` times, after a short pause that grows
+with each try; a client that would have been told 409 "another change is being written" sees
+its change made.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,6 +46,10 @@ T = TypeVar("T")
 #: How many times a unit of work that lost an instance's version check runs again (each loser of a
 #: race of N writers on one instance wins at the latest on its N-th run).
 STALE_RETRIES = 8
+#: How many times a unit of work that PostgreSQL ended for a deadlock or a serialization failure
+#: runs again, and the pause before the first rerun (doubled for each later one).
+LOCK_RETRIES = 3
+LOCK_RETRY_PAUSE_SECONDS = 0.05
 
 
 def _is_lock_error(err: OperationalError) -> bool:
@@ -46,10 +58,11 @@ def _is_lock_error(err: OperationalError) -> bool:
 
 
 def run_unit_of_work(services: Services, work: Callable[[], T]) -> T:
-    return _run(services, work, retry=True, stale_retries=STALE_RETRIES)
+    return _run(services, work, retry=True, stale_retries=STALE_RETRIES, lock_retries=LOCK_RETRIES)
 
 
-def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retries: int = 0) -> T:
+def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retries: int = 0,
+         lock_retries: int = 0) -> T:
     session = services.session
     try:
         result = work()
@@ -66,7 +79,7 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retrie
     except StaleDataError:
         session.rollback()
         if stale_retries > 0:
-            return _run(services, work, retry=retry, stale_retries=stale_retries - 1)
+            return _run(services, work, retry=retry, stale_retries=stale_retries - 1, lock_retries=lock_retries)
         raise Conflict("the instance was changed by someone else; reload and try again") from None
     except IntegrityError:
         session.rollback()
@@ -80,6 +93,9 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retrie
                 session.rollback()
                 raise Conflict("another change is being written; try again in a moment") from None
             return _run(services, work, retry=False, stale_retries=stale_retries)
+        if lock_retries > 0 and _is_lock_error(err) and session.get_bind().dialect.name == "postgresql":
+            time.sleep(LOCK_RETRY_PAUSE_SECONDS * 2 ** (LOCK_RETRIES - lock_retries))
+            return _run(services, work, retry=retry, stale_retries=stale_retries, lock_retries=lock_retries - 1)
         if _is_lock_error(err):
             raise Conflict("another change is being written; try again in a moment") from None
         if err.connection_invalidated:
