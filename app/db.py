@@ -22,6 +22,7 @@ from sqlalchemy import (
     insert,
     inspect,
     literal_column,
+    make_url,
     select,
     text,
     update,
@@ -36,9 +37,15 @@ from sqlalchemy.pool import StaticPool
 #: A pooled server connection idle for longer than this is pinged when it is checked out (and
 #: replaced if it is dead); one in steady use is not. See ``_ping_when_idle``.
 PING_IDLE_SECONDS = 1.0
+#: How long opening a PostgreSQL connection may take before it fails (libpq's ``connect_timeout``),
+#: unless the URL sets its own: a server that accepts the connection and never answers (a host gone
+#: behind a firewall that drops packets, a server stuck in recovery) would otherwise hold the request,
+#: or the health probe, for as long as the system's TCP timeouts, minutes. Failing fast answers 503.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
-def make_engine(url: str, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS) -> Engine:
+def make_engine(url: str, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS,
+                connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
     """Create the engine for ``url`` with the per-dialect settings this app relies on.
 
     A failed statement's error (and so its traceback in the log) names the statement but not the
@@ -55,6 +62,8 @@ def make_engine(url: str, echo: bool = False, ping_idle_seconds: float = PING_ID
         return engine
     kwargs["pool_size"] = 10
     kwargs["max_overflow"] = 20
+    if "connect_timeout" not in make_url(url).query:
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout_seconds}
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine, ping_idle_seconds)
     return engine
