@@ -76,6 +76,24 @@ def expected_schema() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()  # type: ignore[no-any-return]
 
 
+#: The key in ``app.extensions`` that says whether this process's last health probe found the
+#: database down.
+HEALTH_STATE_KEY = "processdesk_health_db_down"
+
+
+def _note_database(*, answered: bool) -> None:
+    """Log a change of the database's state as the health probe sees it, once: the first probe that
+    finds it unreachable writes the error and its traceback, the next ones (a load balancer asks
+    every few seconds) nothing more, the first one it answers again one line."""
+    extensions = current_app.extensions
+    was_down = bool(extensions.get(HEALTH_STATE_KEY))
+    if not answered and not was_down:
+        log.warning("health: the database did not answer", exc_info=True)
+    elif answered and was_down:
+        log.warning("health: the database answers again")
+    extensions[HEALTH_STATE_KEY] = not answered
+
+
 @blp.route("/health")
 class HealthView(MethodView):
     @blp.response(200, HealthOut)
@@ -90,8 +108,10 @@ class HealthView(MethodView):
         try:
             answer["schema"] = svc.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError:
-            log.warning("health: the database did not answer", exc_info=True)
+            _note_database(answered=False)
             answer["problems"].append("the database cannot be reached or has no schema")
+        else:
+            _note_database(answered=True)
         finally:
             svc.session.rollback()
         if answer["schema"] is not None and answer["schema"] != answer["expected_schema"]:

@@ -153,3 +153,26 @@ def test_openapi_document_lists_the_contract_paths(client):
         assert path in doc["paths"], path
     assert "InstanceIn" in doc["components"]["schemas"]
     assert "429" in doc["paths"]["/api/v1/auth/token"]["post"]["responses"]
+
+
+def test_health_logs_an_unreachable_database_once_and_its_return_once(tmp_path, caplog):
+    """A load balancer probes every few seconds: an outage is one traceback, not one per probe."""
+    url = f"sqlite:///{tmp_path / 'later.db'}"
+    probed = create_app({**TEST_CONFIG, "DATABASE_URL": url})
+    client = probed.test_client()
+    caplog.set_level("WARNING", logger="app.api.auth")
+    for _ in range(3):  # the file has no schema yet: no alembic_version table
+        assert client.get("/api/v1/health").status_code == 503
+    down = [r for r in caplog.records if r.getMessage() == "health: the database did not answer"]
+    assert len(down) == 1 and down[0].exc_info is not None
+    with probed.extensions["processdesk"].db_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+    for _ in range(2):
+        assert client.get("/api/v1/health").get_json()["schema"] == "0001"
+    assert [r.getMessage() for r in caplog.records].count("health: the database answers again") == 1
+    caplog.clear()
+    with probed.extensions["processdesk"].db_engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    assert client.get("/api/v1/health").status_code == 503
+    assert [r.getMessage() for r in caplog.records] == ["health: the database did not answer"]
