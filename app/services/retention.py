@@ -33,7 +33,8 @@ own, and stay.
 
 Batches. Each table is walked in primary-key order, ``batch_size`` rows (500) per transaction: the
 batch's rows that are past their period are deleted by id (the condition checked again in the
-DELETE, so a row that changed meanwhile stays) and the transaction commits, so no lock is held
+DELETE, so a row that changed meanwhile stays; a message is locked before its attempts go, so
+one put back to pending meanwhile keeps them) and the transaction commits, so no lock is held
 for long and sweepers, requests and the mail gateway go on meanwhile. Rows are written in
 time order, so the walk stops at the first batch that reaches rows younger than the newest cutoff:
 a run reads the old end of each table, not all of it, and needs no index of its own.
@@ -263,12 +264,18 @@ class RetentionService:
                 for child, parent_id in target.children:
                     report.deleted[child.name] += int(self.session.scalar(
                         select(func.count()).select_from(child).where(parent_id.in_(ids))) or 0)
-            elif ids:
-                # still past its period now (read again under the DELETE's lock): else it stays
-                still = select(pk).where(pk.in_(ids), clause)
+            elif ids and target.children:
+                # Those still past their period, locked until the commit (PostgreSQL; SQLite's
+                # write lock is held already): a message put back to pending between the deletes of
+                # its attempts and of itself would stay, without the attempts.
+                locked = list(self.session.scalars(select(pk).where(pk.in_(ids), clause).with_for_update()))
                 for child, parent_id in target.children:
                     report.deleted[child.name] += _rowcount(self.session.execute(
-                        delete(child).where(parent_id.in_(still))))
+                        delete(child).where(parent_id.in_(locked))))
+                report.deleted[target.table.name] += _rowcount(self.session.execute(
+                    delete(target.table).where(pk.in_(locked))))
+            elif ids:
+                # still past its period now (read again under the DELETE's lock): else it stays
                 report.deleted[target.table.name] += _rowcount(self.session.execute(
                     delete(target.table).where(pk.in_(ids), clause)))
             self.session.commit()

@@ -4,12 +4,13 @@ batches, audited, and run once a day however many sweepers ask."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from app import create_app
 from app.clock import FrozenClock
@@ -378,6 +379,56 @@ def test_concurrent_sweepers_purge_once(tmp_path: Any) -> None:
     finally:
         services.session.close()
         application.extensions["processdesk"].db_engine.dispose()
+        drop_fresh_database(url)
+
+
+def test_a_dead_message_put_back_to_pending_during_the_purge_keeps_its_attempts(tmp_path: Any) -> None:
+    """An admin retries a dead message (status back to pending, uncommitted) as the purge reaches it:
+    the purge waits for that change and then leaves the message, and its attempts, whole. PostgreSQL
+    only: SQLite's purge holds the write lock, so the retry waits for the purge instead."""
+    url = fresh_database_url(tmp_path, "retention_retry")
+    if not url.startswith("postgresql"):
+        drop_fresh_database(url)
+        pytest.skip("row locks: PostgreSQL (TEST_DATABASE_URL)")
+    clock = FrozenClock(datetime(2026, 3, 2, 3, 0, tzinfo=timezone.utc))
+    application = create_app({**TEST_CONFIG, "DATABASE_URL": url}, clock=clock)
+    ext = application.extensions["processdesk"]
+    admin, purger = ext.services(), ext.services()
+    try:
+        dead_days = DAY * DEFAULTS["RETENTION_OUTBOX_DEAD_DAYS"]
+        message = outbox(admin.session, clock.now(), status="dead", created=dead_days + DAY, due=dead_days + DAY,
+                         attempts=3)
+        admin.session.commit()
+        admin.session.execute(update(OutboxMessage).where(OutboxMessage.id == message).values(status="pending"))
+        outcome: dict[str, Any] = {}
+
+        def purge() -> None:
+            try:
+                outcome["report"] = purger.retention.purge()
+            except Exception as err:  # noqa: BLE001 - reported by the assertion below
+                outcome["error"] = err
+
+        purging = threading.Thread(target=purge)
+        purging.start()
+        with ext.db_engine.connect() as conn:  # until the purge waits on the retry's row lock
+            for _ in range(500):
+                if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'")).scalar():
+                    break
+                conn.commit()
+                time.sleep(0.02)
+        admin.session.commit()
+        purging.join(timeout=60)
+        assert "error" not in outcome, outcome
+        assert outcome["report"].deleted["outbox_message"] == 0
+        assert outcome["report"].deleted["delivery_attempt"] == 0
+        admin.session.expire_all()
+        assert admin.session.scalar(select(func.count()).select_from(DeliveryAttempt)
+                                    .where(DeliveryAttempt.message_id == message)) == 3
+    finally:
+        admin.session.close()
+        purger.session.close()
+        ext.db_engine.dispose()
         drop_fresh_database(url)
 
 
