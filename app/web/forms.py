@@ -236,6 +236,17 @@ class FieldView:
         return json.dumps(self.required_when, separators=(",", ":"))
 
     @property
+    def clearable(self) -> bool:
+        """An optional single choice shown as radio buttons gets a "No answer" button: once one of
+        its options is clicked, a radio group has no other way back to no answer. One the answers
+        may make required gets it too (it is refused on submit then, as an empty field is)."""
+        return self.widget == "radio" and not self.readonly and (not self.required or self.conditional)
+
+    @property
+    def answered(self) -> bool:
+        return any(option.checked for option in self.options)
+
+    @property
     def help_id(self) -> str:
         return f"{self.id}-help"
 

@@ -147,6 +147,30 @@ def test_a_boolean_radio_and_a_checkbox_round_trip(web_factory, desk):
     assert desk.record(number)["status"] == "closed"
 
 
+def test_an_optional_radio_choice_can_be_taken_back(web_factory, desk):
+    """The confirmation's rating is optional: its radio group has a "No answer" button (checked
+    until a score is), which sends no rating; the required "Is it fixed?" has none."""
+    number = open_incident(desk)
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Fixed"})
+    rita = web_factory()
+    rita.login("rita")
+    confirm_id = desk.task_id(number, "confirm_resolution", "rita")
+    page = text_of(rita.get(f"/tasks/{confirm_id}"))
+    assert re.search(r'<input type="radio" id="f-rating-none" name="rating" value="" checked>', page)
+    assert 'id="f-confirmed-none"' not in page
+    # a score, refused with the form (no comment for "reopen"): the score is kept, "No answer" unchecked
+    refused = rita.post(f"/tasks/{confirm_id}", {"confirmed": "false", "rating": "4", "comment": ""})
+    assert refused.status_code == 303
+    again = text_of(rita.get(f"/tasks/{confirm_id}"))
+    assert 'name="rating" value="4" checked' in again and 'id="f-rating-none" name="rating" value="">' in again
+    # then taken back: "No answer" sends an empty rating, stored as none
+    done = rita.post(f"/tasks/{confirm_id}", {"confirmed": "true", "rating": "", "comment": "works"})
+    assert done.status_code == 302
+    record = desk.record(number)
+    assert record["status"] == "closed" and record["details"].get("rating") is None
+
+
 def test_a_task_of_another_group_is_not_found_like_a_missing_one(web_factory, desk):
     number = open_incident(desk)
     triage_id = desk.task_id(number, "triage")
