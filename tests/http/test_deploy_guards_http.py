@@ -254,16 +254,26 @@ def test_a_lane_that_names_no_group_is_deployed_with_a_warning(desk, client):
     assert again.status_code == 201 and again.get_json()["warnings"] == []
 
 
-@pytest.mark.parametrize(("person", "accepted"), [("j.doe@corp", True), ("1carl", True), ("Carl.K", True),
-                                                  ("carl smith", False), (".carl", False), ("x" * 129, False)])
-def test_a_catalog_username_field_takes_the_directorys_names(desk, person, accepted):
-    """The desk move, application access and shared mailbox forms still asked for the old shape
-    (a lower-case letter first, at most 64): names the directory takes were refused."""
+@pytest.mark.parametrize(("person", "refusal"), [
+    ("j.doe@corp", None), ("1carl", None), ("Carl.K", None),
+    # the directory's shape, but nobody the requester may name (here: nobody at all)
+    ("carl.k2", "carl.k2 is not a user you can name here"),
+    ("carl smith", "must be a user name"), (".carl", "must be a user name"), ("x" * 129, "must be a user name"),
+])
+def test_a_catalog_username_field_takes_the_people_of_the_directory(desk, person, refusal):
+    """The desk move, application access and shared mailbox forms once asked for the old shape (a
+    lower-case letter first, at most 64), then for any name of the directory's shape: a typo went
+    to fulfilment as a person nobody could find. Now, like the VPN form, they take people the
+    requester may name (here colleagues of rita's group) and say which name is none."""
+    for name in ("j.doe@corp", "1carl", "Carl.K"):
+        desk.services.users.create_user(name, "password-1234", roles=["requester"], groups=["Requesters"])
+    desk.services.session.commit()
     data = {"person": person, "current_location": "B2.17", "new_location": "C1.04", "move_date": "2099-06-01",
             "justification": "Joining the network team"}
     response = desk.client.post("/api/v1/catalog/FAC-DESK-MOVE/requests", headers=desk.auth("rita"), json={"data": data})
-    if accepted:
+    if refusal is None:
         assert response.status_code == 201, response.get_json()
     else:
         body = assert_error(response, 422)
-        assert "person" in body["details"]["fields"]
+        assert list(body["details"]["fields"]) == ["person"]
+        assert body["details"]["fields"]["person"][0].startswith(refusal), body
