@@ -164,8 +164,13 @@ class RetentionService:
             # The batches committed so far stay deleted: the trail says so before the error goes on.
             self.session.rollback()
             if not dry_run and report.total:
-                self._record(report, actor_name, error=f"{type(err).__name__}: {err}"[:500])
-            raise
+                try:
+                    self._record(report, actor_name, error=f"{type(err).__name__}: {err}"[:500])
+                except Exception:  # the database that broke the purge off may refuse this too
+                    self.session.rollback()
+                    log.exception("retention: %d rows were deleted, but the audit event saying so could not be "
+                                  "written: %s", report.total, report.deleted)
+            raise  # the error that broke the purge off, not one of writing about it
         if not dry_run and report.total:
             self._record(report, actor_name)
         return report

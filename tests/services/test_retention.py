@@ -499,6 +499,31 @@ def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, 
     assert s.scalar(select(func.count()).select_from(Notification)) == 1
 
 
+def test_a_purge_broken_off_by_an_error_raises_that_error_even_if_its_audit_event_fails(services, users, clock,
+                                                                                        monkeypatch, caplog):
+    s, now = services.session, clock.now()
+    outbox(s, now, status="sent", created=DAY * 40, sent=DAY * 40)
+    note(s, users["rita"], now, DAY * 400)
+    s.commit()
+    service = services.retention
+    real = service._purge_table
+
+    def purge_table(target: Any, when: datetime, report: Any) -> None:
+        if target.table.name == "notification":
+            raise RuntimeError("connection lost")
+        real(target, when, report)
+
+    def record(*_args: Any, **_kwargs: Any) -> None:
+        raise ConnectionError("still no database")
+
+    monkeypatch.setattr(service, "_purge_table", purge_table)
+    monkeypatch.setattr(service.audit, "record", record)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        service.purge()
+    [logged] = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert "1 rows were deleted" in logged.getMessage() and logged.exc_info is not None
+
+
 def test_a_cron_style_scheduler_run_purges_once_a_day(app, services, users, clock):
     note(services.session, users["rita"], clock.now(), DAY * 400)
     services.session.commit()
