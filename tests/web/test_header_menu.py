@@ -85,6 +85,9 @@ def test_the_current_page_is_marked_in_the_menu_and_on_its_summary(web: Any, des
     assert markup is not None
     assert re.findall(r'<a href="([^"]+)"[^>]* aria-current="page"', markup) == [current]
     assert '<summary class="has-current">' in markup
+    # said to a screen reader too, which hears the closed menu's name only
+    assert re.search(r'<summary class="has-current">\w+<span class="visually-hidden"> \(the current page is in this '
+                     r'menu\)</span>', markup)
     assert 'aria-current="page"' not in nav(body).replace(markup, "")
 
 
@@ -92,7 +95,7 @@ def test_a_page_outside_the_menu_leaves_it_unmarked(web: Any, desk: Any) -> None
     web.login("ada")
     body = text_of(web.get("/tasks"))
     markup = menu(body) or ""
-    assert "aria-current" not in markup and "has-current" not in markup
+    assert "aria-current" not in markup and "has-current" not in markup and "the current page" not in markup
 
 
 def test_an_agent_on_the_sla_policies_has_reports_marked(web: Any, desk: Any) -> None:
