@@ -11,7 +11,10 @@ and this browser is signed in again with a new session (a new cookie: whoever he
 is out too). A wrong current password counts
 against the sign-in limit of the user's name and this address (app/web/ratelimit.py), so the
 form is no way around it; once the limit is reached the form is refused (429) until it passes.
-Problems come back beside their fields (422); the CSRF token is checked by the blueprint.
+Problems come back beside their fields: a refused form is answered with a redirect to this page,
+which says them once (Post/Redirect/Get, app/web/refused_forms.py; the passwords are not kept,
+the session cookie being signed, not encrypted); in place (422) when they are too large to keep.
+The CSRF token is checked by the blueprint.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import User
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
 
-from . import auth
+from . import auth, refused_forms
 from .errors import error_page
 from .i18n import LANGUAGES
 from .i18n import SESSION_KEY as LANGUAGE_KEY
@@ -52,9 +56,26 @@ def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: i
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
 
+#: The keys of the page's forms as their refusals are kept (app/web/refused_forms.py).
+LANGUAGE_PAGE, PASSWORD_PAGE = "account:language", "account:password"
+
+
 @bp.get("/account")
 def account() -> Any:
-    return _render(signed_in_user())
+    user = signed_in_user()
+    refused = refused_forms.take(LANGUAGE_PAGE)
+    if refused is not None:
+        return _render(user, language_errors=refused[1])
+    refused = refused_forms.take(PASSWORD_PAGE)
+    if refused is not None:
+        return _render(user, refused[1])
+    return _render(user)
+
+
+def _back(page: str, errors: dict[str, list[str]]) -> Response | None:
+    """Post/Redirect/Get for a refused form of the page: its problems kept for the next GET (and
+    no field of it: the language offered is chosen again, the passwords are typed again)."""
+    return refused_forms.back_with(page, errors, url_for("web.account"), omit=lambda name: True)
 
 
 @bp.post("/account/language")
@@ -65,7 +86,8 @@ def account_language() -> Any:
     user = signed_in_user()
     chosen = request.form.get("locale", "")
     if chosen and chosen not in LANGUAGES:
-        return _render(user, language_errors={"locale": [_("Choose one of the languages offered.")]}, status=422)
+        errors = {"locale": [_("Choose one of the languages offered.")]}
+        return _back(LANGUAGE_PAGE, errors) or _render(user, language_errors=errors, status=422)
     svc = services()
     unit_of_work(lambda: svc.users.set_locale(svc.session.merge(user), chosen or None))
     if chosen:
@@ -109,7 +131,8 @@ def account_password() -> Any:
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     if new != request.form.get("new_password_again", ""):
-        return _render(user, {"new_password_again": [_("The two passwords differ.")]}, status=422)
+        errors = {"new_password_again": [_("The two passwords differ.")]}
+        return _back(PASSWORD_PAGE, errors) or _render(user, errors, status=422)
     wait = auth.login_retry_after(user.username)
     if wait:
         minutes = max(1, -(-wait // 60))
@@ -124,7 +147,8 @@ def account_password() -> Any:
         if "current_password" in fields:
             auth.record_login_failure(user.username)
         errors = {name: [str(FIELD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
-        return _render(user, errors or {"_form": [err.message]}, status=422)
+        errors = errors or {"_form": [err.message]}
+        return _back(PASSWORD_PAGE, errors) or _render(user, errors, status=422)
     auth.record_login_success(user.username)
     # every session of the user ended, this one too: sign this browser in again with a new one, so
     # that whoever held the old cookie stays out

@@ -7,7 +7,8 @@ published from with that problem's status now (and its fix change), and for the 
 earlier versions and the publish / retire buttons. ``/knowledge/new`` and
 ``/knowledge/<number>/edit`` are the staff's forms: the edit form carries the version it was
 opened on, so an edit over someone else's comes back (409) with the input kept and the current
-version named. Every decision is ``KnowledgeService``'s (app/services/knowledge.py); a draft or
+version named. A refused form is answered with a redirect to its page, which shows the input and
+the problems once (Post/Redirect/Get, app/web/refused_forms.py). Every decision is ``KnowledgeService``'s (app/services/knowledge.py); a draft or
 retired article is "not found" for anyone but the staff.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
@@ -27,6 +29,7 @@ from app.models import User
 from app.services.forms import FORM_ERROR_KEY
 from app.services.knowledge import MAX_NOTE, MAX_TEXT, MAX_TITLE, STATUSES, TEXT_FIELDS, is_knowledge_staff
 
+from . import refused_forms
 from .forms import service_text
 from .labels import STATUS_LABELS, label
 from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
@@ -44,6 +47,8 @@ FIELD_HELP: dict[str, Any] = {
     "workaround": _l("What to do until it is fixed, step by step."),
     "note": _l("Why you changed the article (optional); kept with its history."),
 }
+#: How a stale edit (a Conflict, not a problem with a field) is marked among a refused form's errors.
+STALE_KEY = "_stale"
 LIMITS = {"title": MAX_TITLE, "symptoms": MAX_TEXT, "cause": MAX_TEXT, "workaround": MAX_TEXT, "note": MAX_NOTE}
 
 
@@ -110,9 +115,28 @@ def _form_values() -> dict[str, str]:
     return {name: request.form.get(name, "") for name in (*TEXT_FIELDS, "note")}
 
 
-def _field_errors(err: ValidationFailed) -> dict[str, list[str]]:
-    fields = err.details.get("fields") or {FORM_ERROR_KEY: [err.message]}
+def _field_errors(err: ValidationFailed | Mapping[str, list[Any]]) -> dict[str, list[str]]:
+    fields = refused_forms.field_errors(err) if isinstance(err, ValidationFailed) else err
     return {name: [service_text(m) for m in messages] for name, messages in fields.items()}
+
+
+def _taken(page: str) -> tuple[dict[str, str], str, dict[str, list[str]]] | None:
+    """The form refused on ``page`` (its text fields, the version it was sent with) and its
+    problems, once; None when there is none."""
+    refused = refused_forms.take(page)
+    if refused is None:
+        return None
+    values, errors = refused
+    return ({name: values.get(name, "") for name in (*TEXT_FIELDS, "note")}, values.get("version", ""),
+            _field_errors(errors))
+
+
+def _stale_notice(article: Mapping[str, Any], current: int) -> str:
+    """Why an edit was not saved: the article was retired, or someone else saved ``current``."""
+    if article["status"] == "retired":
+        return _("This article is retired: publish it again before editing it.")
+    return _("Someone else saved version %(version)s of this article while you were editing. Your text is kept "
+             "below: compare it with the article, then save again to replace version %(version)s.", version=current)
 
 
 def _render_form(user: User, *, article: Mapping[str, Any] | None, values: Mapping[str, str], version: int | None,
@@ -127,14 +151,21 @@ def knowledge_new() -> Any:
     user = signed_in_user()
     if not is_knowledge_staff(user):
         abort(404)
+    page = "knowledge:new"
     if request.method == "GET":
+        refused = _taken(page)
+        if refused is not None:
+            return _render_form(user, article=None, values=refused[0], version=None, errors=refused[2])
         return _render_form(user, article=None, values=dict.fromkeys((*TEXT_FIELDS, "note"), ""), version=None)
     values = _form_values()
     svc = services()
     try:
         number = unit_of_work(lambda: svc.knowledge.draft(user, values).number)
     except ValidationFailed as err:
-        return _render_form(user, article=None, values=values, version=None, errors=_field_errors(err), status=422)
+        # Post/Redirect/Get (app/web/refused_forms.py): Back and Reload send nothing; in place when too large.
+        return (refused_forms.back_to_form(page, err, url_for("web.knowledge_new"))
+                or _render_form(user, article=None, values=values, version=None, errors=_field_errors(err),
+                                status=422))
     flash(_("Draft %(number)s was saved. Publish it when it is ready.", number=number), "success")
     return redirect(url_for("web.knowledge_article", number=number))
 
@@ -148,8 +179,18 @@ def knowledge_edit(number: str) -> Any:
         # a published article exists for them, but is not theirs to change; anything else is not found
         unit_of_work(lambda: svc.knowledge.find(user, number))
         abort(403)
+    page = f"knowledge:edit:{number}"
     if request.method == "GET":
         article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
+        refused = _taken(page)
+        if refused is not None:
+            # the version the refused form was sent with (after a stale edit, the current one: saving
+            # again replaces it); a refusal for its fields still meets someone else's save
+            sent_version = int(refused[1]) if refused[1].isdigit() else 0
+            errors = refused[2]
+            stale = errors.pop(STALE_KEY, None)
+            return _render_form(user, article=article, values=refused[0], version=sent_version, errors=errors,
+                                notice=_stale_notice(article, sent_version) if stale else None)
         return _render_form(user, article=article, values={**{n: article[n] for n in TEXT_FIELDS}, "note": ""},
                             version=article["version"])
     values = _form_values()
@@ -160,18 +201,23 @@ def knowledge_edit(number: str) -> Any:
     try:
         unit_of_work(lambda: svc.knowledge.edit(user, number, version, values))
     except ValidationFailed as err:
+        back = refused_forms.back_to_form(page, err, url_for("web.knowledge_edit", number=number))
+        if back is not None:
+            return back
         article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
         return _render_form(user, article=article, values=values, version=version, errors=_field_errors(err),
                             status=422)
     except Conflict as err:
         article = unit_of_work(lambda: svc.knowledge.article_dicts([svc.knowledge.find(user, number)], user)[0])
-        current = err.details.get("current_version", article["version"])
-        notice = (_("This article is retired: publish it again before editing it.") if article["status"] == "retired"
-                  else _("Someone else saved version %(version)s of this article while you were editing. Your text "
-                         "is kept below: compare it with the article, then save again to replace version %(version)s.",
-                         version=current))
-        # The form now edits the current version: saving again is a deliberate overwrite.
-        return _render_form(user, article=article, values=values, version=int(current), notice=notice, status=409)
+        current = int(err.details.get("current_version", article["version"]))
+        # The form now edits the current version: saving again is a deliberate overwrite. Sent back
+        # to the form's page as a refusal is (Post/Redirect/Get), the text kept; in place when too large.
+        kept = MultiDict(request.form)
+        kept.setlist("version", [str(current)])
+        if refused_forms.keep(page, kept, {STALE_KEY: [str(current)]}):
+            return redirect(url_for("web.knowledge_edit", number=number), 303)
+        return _render_form(user, article=article, values=values, version=current,
+                            notice=_stale_notice(article, current), status=409)
     flash(_("Your changes to %(number)s were saved.", number=number), "success")
     return redirect(url_for("web.knowledge_article", number=number))
 

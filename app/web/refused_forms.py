@@ -5,7 +5,8 @@ it showed Chromium's "Confirm Form Resubmission" page (ERR_CACHE_MISS), Reload s
 again. So the view keeps what was sent and what was wrong in the session, answers 303 to the
 form's own address, and that GET shows them, once (``take`` removes them). Used by the forms
 built from JSON Schema: a task's (app/web/views.py), a start form (start_pages.py) and a catalog
-request (catalog_pages.py).
+request (catalog_pages.py); and by the CMDB, knowledge, user and group administration, SLA policy
+and account forms, whose refusals are errors by field (``back_with``).
 
 The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 
@@ -15,7 +16,9 @@ The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 * the errors as the services gave them: a ``FormMessage`` (a sentence with values, which the page
   says again in its own language) is kept with its kind and parts, not as its English text;
 * the form's text fields only (never an uploaded file, which is not in ``request.form``), without
-  the CSRF token (the page renders the session's own);
+  the CSRF token (the page renders the session's own), and without what ``omit`` names: a form with
+  passwords passes ``omit=secret`` (the cookie is signed, not encrypted: whoever holds it reads it;
+  a password field is shown empty again anyway);
 * when the cookie would outgrow ``MAX_COOKIE_BYTES`` (browsers refuse cookies over 4,096 bytes)
   nothing is kept and ``keep`` answers False: the caller renders the page itself, as before (a very
   long text refused; its Back still asks to resubmit, its text is not lost).
@@ -23,7 +26,7 @@ The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import current_app, redirect, request, session
@@ -50,19 +53,35 @@ def field_errors(err: ValidationFailed) -> dict[str, list[Any]]:
     return dict(err.details.get("fields") or {FORM_ERROR_KEY: [err.message]})
 
 
-def back_to_form(page: str, err: ValidationFailed, url: str) -> Response | None:
+def secret(name: str) -> bool:
+    """A field never kept in the session: a password (``omit=secret``)."""
+    return "password" in name.lower()
+
+
+def back_to_form(page: str, err: ValidationFailed, url: str, *,
+                 omit: Callable[[str], bool] | None = None) -> Response | None:
     """Post/Redirect/Get for this request's refused form: its values and ``err``'s messages kept
     for the next GET of ``page``, and a 303 to ``url`` (the form's own address); None when they are
     too large to keep, and the caller renders the form in place (422) as before."""
-    if keep(page, request.form, field_errors(err)):
+    return back_with(page, field_errors(err), url, omit=omit)
+
+
+def back_with(page: str, errors: Mapping[str, list[Any]], url: str, *,
+              omit: Callable[[str], bool] | None = None) -> Response | None:
+    """``back_to_form`` for a refusal the page has already put as messages by field (``errors``:
+    a check of the page's own, or a service's refusal read by the page); the fields ``omit`` names
+    are not kept."""
+    if keep(page, request.form, errors, omit=omit):
         return redirect(url, 303)
     return None
 
 
-def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[str]]) -> bool:
-    """Keep ``form`` and its ``errors`` for the next GET of ``page``; False when they would make
-    the session cookie too large (nothing is kept then)."""
-    values = [[name, value] for name, value in form.items(multi=True) if name != CSRF_FIELD]
+def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[Any]], *,
+         omit: Callable[[str], bool] | None = None) -> bool:
+    """Keep ``form`` (but the fields ``omit`` names) and its ``errors`` for the next GET of ``page``;
+    False when they would make the session cookie too large (nothing is kept then)."""
+    values = [[name, value] for name, value in form.items(multi=True)
+              if name != CSRF_FIELD and not (omit is not None and omit(name))]
     session[KEY] = {"page": page, "at": now_seconds(), "values": values,
                     "errors": {str(name): [_stored(m) for m in messages] for name, messages in errors.items()}}
     if _cookie_bytes() > MAX_COOKIE_BYTES:

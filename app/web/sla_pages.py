@@ -7,7 +7,9 @@ set a policy's targets and warning threshold with the form below the list (an "E
 it from a row) and delete a stored policy; what the form does not show (the calendar, pause
 statuses and escalation) is kept from the policy it replaces, or the built-in terms. Saving is
 ``SlaService.save_policy``, so the page refuses what the API refuses, each problem beside its
-field (422); others get the 403 page (audited by the service). Every form carries the session's
+field: answered with a redirect to the page, which shows the input and the problems once
+(Post/Redirect/Get, app/web/refused_forms.py; in place, 422, when too large to keep); others get
+the 403 page (audited by the service). Every form carries the session's
 CSRF token (checked for every POST by the blueprint).
 
 The warning threshold is shown and entered as a whole percentage of the target (5-99 %), stored
@@ -35,12 +37,15 @@ from app.services.sla import (
     may_write_policies,
 )
 
+from . import refused_forms
 from .labels import KIND_LABELS, STATUS_LABELS, label
 from .views import bp, signed_in_user
 
 #: The form's fields and the policy values they stand for (minutes and percent on the page).
 FORM_FIELDS = {"kind": "kind", "priority": "priority", "service": "service", "response_minutes": "response_seconds",
                "resolution_minutes": "resolution_seconds", "warn_at_percent": "warning_ratio"}
+#: The key of the policy form as its refusal is kept (app/web/refused_forms.py).
+PAGE = "sla:policy"
 #: Bounds of the warning threshold as the page takes it (``policy_problems``: 0.05-0.99).
 MIN_WARN_PERCENT, MAX_WARN_PERCENT = 5, 99
 
@@ -114,6 +119,9 @@ def sla_policies() -> Any:
     svc = services()
     if request.method == "GET":
         rows = unit_of_work(lambda: _rows(svc))
+        refused = refused_forms.take(PAGE)
+        if refused is not None:
+            return _render(me, rows, refused[0], refused[1])
         chosen = next((r for r in rows if (r["kind"], r["priority"], r["service"]) == (
             request.args.get("kind"), request.args.get("priority"), request.args.get("service", ""))), None)
         return _render(me, rows, _form_of(chosen) if chosen else {}, {})
@@ -121,12 +129,14 @@ def sla_policies() -> Any:
     rows = unit_of_work(lambda: _rows(svc))
     errors: dict[str, list[str]] = {}
     values = _values(request.form, rows, errors)
+    if not errors:
+        try:
+            unit_of_work(lambda: svc.sla.save_policy(me, values))
+        except ValidationFailed as err:
+            errors = _field_errors(err)
     if errors:
-        return _render(me, rows, request.form, errors, status=422)
-    try:
-        unit_of_work(lambda: svc.sla.save_policy(me, values))
-    except ValidationFailed as err:
-        return _render(me, rows, request.form, _field_errors(err), status=err.status)
+        return (refused_forms.back_with(PAGE, errors, url_for("web.sla_policies"))
+                or _render(me, rows, request.form, errors, status=422))
     flash(_("The SLA policy was saved."), "success")
     return redirect(url_for("web.sla_policies"))
 

@@ -12,8 +12,10 @@ manager and adds or removes members. Group addresses take the name in any letter
 Admins change things; auditors read the same pages without the forms; anyone else gets the 403
 page, their attempt audited (the rules are ``UserService``'s). Every form carries the session's
 CSRF token (checked for every POST by the blueprint). A refused form comes back with each
-problem beside its field (422), or the reason above the form (409: a taken name, the last
-admin, one's own account).
+problem beside its field, or the reason above the form (a taken name, the last admin, one's own
+account): answered with a redirect to the form's page, which shows the input and the problems
+once (Post/Redirect/Get, app/web/refused_forms.py; never a password, which is not kept); in place
+(422, 409) when they are too large to keep.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
@@ -31,6 +34,7 @@ from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
+from . import refused_forms
 from .i18n import LANGUAGES
 from .views import assign_reason, bp, page_arg, past_the_last_page, signed_in_user
 
@@ -47,6 +51,9 @@ ROLE_LABELS = {
     Role.ADMIN.value: _l("Administrator"),
     Role.CONFIGURATION_MANAGER.value: _l("Configuration manager"),
 }
+
+#: The forms of a user's page: the user, their password, a task waiting on them to reassign.
+USER_FORMS = ("edit", "password", "reassign")
 
 #: The services' field problems, in the page's language (others are shown as the service wrote them).
 FIELD_PROBLEMS: dict[str, Any] = {
@@ -101,24 +108,40 @@ def _is_admin(user: User) -> bool:
     return user.has_role(Role.ADMIN)
 
 
-def _user_form_values(form: Mapping[str, Any]) -> dict[str, Any]:
+def _back(page: str, errors: dict[str, list[str]], url: str) -> Response | None:
+    """Post/Redirect/Get for a refused form (app/web/refused_forms.py): its fields but the passwords
+    and ``errors`` kept for the next GET of ``page``, and a 303 to ``url``; None when too large to
+    keep (the caller answers in place, as before)."""
+    return refused_forms.back_with(page, errors, url, omit=refused_forms.secret)
+
+
+def _taken(*pages: str) -> tuple[str, MultiDict[str, str], dict[str, list[str]]] | None:
+    """The form refused on one of ``pages`` (the forms of one page), which, and its problems, once."""
+    for page in pages:
+        refused = refused_forms.take(page)
+        if refused is not None:
+            return page, refused[0], refused[1]
+    return None
+
+
+def _user_form_values(form: MultiDict[str, str]) -> dict[str, Any]:
     """The edit form's fields as ``UserService.update_user`` takes them (the language only when the
     form has the field: an older form or client that sends none keeps the user's)."""
     values = {"display_name": str(form.get("display_name", "")), "email": str(form.get("email", "")),
-              "roles": request.form.getlist("roles"), "groups": request.form.getlist("groups"),
+              "roles": form.getlist("roles"), "groups": form.getlist("groups"),
               "manager": str(form.get("manager", "")).strip() or None, "active": form.get("active") == "1"}
     if "locale" in form:
         values["locale"] = str(form.get("locale", "")).strip() or None
     return values
 
 
-def _was(form: Mapping[str, Any] | None, person: Mapping[str, Any]) -> dict[str, Any]:
+def _was(form: MultiDict[str, str] | None, person: Mapping[str, Any]) -> dict[str, Any]:
     """What the edit form showed when it was opened: sent back with it (``was_*`` fields), so that
     saving changes only what the admin changed. A refused save keeps the values first shown."""
-    if form is not None and request.form.get("was_sent") == "1":
+    if form is not None and form.get("was_sent") == "1":
         return {"display_name": form.get("was_display_name", ""), "email": form.get("was_email", ""),
                 "manager": form.get("was_manager", ""), "active": form.get("was_active") == "1",
-                "roles": request.form.getlist("was_roles"), "groups": request.form.getlist("was_groups"),
+                "roles": form.getlist("was_roles"), "groups": form.getlist("was_groups"),
                 "locale": form.get("was_locale", "")}
     return {"display_name": person["display_name"], "email": person["email"] or "", "manager": person["manager"] or "",
             "active": person["active"], "roles": list(person["roles"]), "groups": list(person["groups"]),
@@ -190,9 +213,13 @@ def users() -> Any:
 def user_new() -> Any:
     user = signed_in_user()
     svc = services()
+    page = "users:new"
+    unit_of_work(lambda: svc.users.require_admin(user, "create_user"))  # before any word about the fields
     if request.method == "GET":
-        unit_of_work(lambda: svc.users.require_admin(user, "create_user"))
-        return _render_new(user, {}, {})
+        refused = _taken(page)
+        if refused is not None:
+            return _render_new(user, refused[1], refused[2])
+        return _render_new(user, None, {})
     form = request.form
     values = _user_form_values(form)
 
@@ -204,21 +231,25 @@ def user_new() -> Any:
         return made.username
 
     if form.get("password", "") != form.get("password_again", ""):
-        return _render_new(user, form, {"password_again": [_("The two passwords differ.")]}, status=422)
-    try:
-        username = unit_of_work(create)
-    except (ValidationFailed, Conflict) as err:
-        return _render_new(user, form, _errors(err, form), status=err.status)
-    flash(_("User %(name)s was created.", name=username), "success")
-    return redirect(url_for("web.user", username=username))
+        errors, status = {"password_again": [_("The two passwords differ.")]}, 422
+    else:
+        try:
+            username = unit_of_work(create)
+        except (ValidationFailed, Conflict) as err:
+            errors, status = _errors(err, form), err.status
+        else:
+            flash(_("User %(name)s was created.", name=username), "success")
+            return redirect(url_for("web.user", username=username))
+    return _back(page, errors, url_for("web.user_new")) or _render_new(user, form, errors, status=status)
 
 
-def _render_new(user: User, form: Mapping[str, Any], errors: dict[str, list[str]], status: int = 200) -> Any:
+def _render_new(user: User, form: MultiDict[str, str] | None, errors: dict[str, list[str]], status: int = 200) -> Any:
+    """The new-user form: empty (``form`` None), or as it was sent and refused."""
     svc = services()
     groups = unit_of_work(svc.users.group_names)
-    chosen = {"roles": request.form.getlist("roles"), "groups": request.form.getlist("groups")} if form else \
+    chosen = {"roles": form.getlist("roles"), "groups": form.getlist("groups")} if form is not None else \
         {"roles": [Role.REQUESTER.value], "groups": []}
-    return render_template("user_new.html", active="users", form=form, errors=errors,
+    return render_template("user_new.html", active="users", form=form or {}, errors=errors,
                            group_options=[(name, name) for name in groups],
                            role_labels=ROLE_LABELS, chosen=chosen, min_password=MIN_PASSWORD), status
 
@@ -231,14 +262,23 @@ def user(username: str) -> Any:
     me = signed_in_user()
     svc = services()
     if request.method == "GET":
-        return _render_user(me, username, None, {})
+        refused = _taken(*(_user_page(username, form) for form in USER_FORMS))
+        if refused is None:
+            return _render_user(me, username, None, {})
+        # the user form as it was sent, or (another form of the page refused) the user as they are
+        return _render_user(me, username, refused[1] if refused[0] == _user_page(username, "edit") else None,
+                            refused[2], sent=refused[1])
     values = _user_form_values(request.form)
+    again = url_for("web.user", username=username)
     if (request.form.get("was_sent") == "1" and request.form.get("was_active") == "1" and not values["active"]
             and request.form.get("confirm_deactivate") != "yes"):
         # Unticking a box is easily done by mistake, and deactivating ends someone's sessions.
-        return _render_user(me, username, request.form, {"confirm_deactivate": [_(
+        _existing(me, username, "update_user")
+        errors = {"confirm_deactivate": [_(
             "Deactivating ends their sessions and API tokens and sends their claimed tasks back to their queues: "
-            "tick the box to confirm.")]}, status=422)
+            "tick the box to confirm.")]}
+        return (_back(_user_page(username, "edit"), errors, again)
+                or _render_user(me, username, request.form, errors, status=422))
 
     def save() -> tuple[User, int]:
         if request.form.get("was_sent") != "1" or not _is_admin(me):
@@ -251,7 +291,9 @@ def user(username: str) -> Any:
     try:
         saved, waiting = unit_of_work(save)
     except (ValidationFailed, Conflict) as err:
-        return _render_user(me, username, request.form, _errors(err, request.form), status=err.status)
+        errors = _errors(err, request.form)
+        return (_back(_user_page(username, "edit"), errors, again)
+                or _render_user(me, username, request.form, errors, status=err.status))
     if not saved.active:
         flash(_("%(name)s was saved and is deactivated: they cannot sign in, and the tasks they had claimed went "
                 "back to their queues.", name=saved.username), "success")
@@ -269,14 +311,20 @@ def user_password(username: str) -> Any:
     svc = services()
     password = request.form.get("password", "")
     if password != request.form.get("password_again", ""):
-        return _render_user(me, username, None, {"password_again": [_("The two passwords differ.")]}, status=422)
-    try:
-        changed = unit_of_work(lambda: svc.users.reset_password(me, username, password))
-    except ValidationFailed as err:
-        return _render_user(me, username, None, _errors(err, request.form), status=err.status)
-    flash(_("The password of %(name)s was reset; their sessions and API tokens have ended.", name=changed.username),
-          "success")
-    return redirect(url_for("web.user", username=changed.username))
+        _existing(me, username, "reset_password")
+        errors, status = {"password_again": [_("The two passwords differ.")]}, 422
+    else:
+        try:
+            changed = unit_of_work(lambda: svc.users.reset_password(me, username, password))
+        except ValidationFailed as err:
+            errors, status = _errors(err, request.form), err.status
+        else:
+            flash(_("The password of %(name)s was reset; their sessions and API tokens have ended.",
+                    name=changed.username), "success")
+            return redirect(url_for("web.user", username=changed.username))
+    # nothing of the form is kept: it has only the two passwords
+    return (_back(_user_page(username, "password"), errors, url_for("web.user", username=username))
+            or _render_user(me, username, None, errors, status=status))
 
 
 @bp.post("/admin/users/<username>/tokens/<int:token_id>/revoke")
@@ -310,14 +358,37 @@ def user_task_reassign(username: str, task_id: int) -> Any:
     except (ValidationFailed, Conflict) as err:  # not someone who may do it; or the task is done
         problems = [_problem_text("assignee", m, request.form) if m.startswith("no user ") else assign_reason(m)
                     for m in map(str, (err.details.get("fields") or {}).get("username") or [err.message])]
-        return _render_user(me, username, None, {f"assignee-{task_id}": problems}, status=err.status)
+        errors = {f"assignee-{task_id}": problems}
+        return (_back(_user_page(username, "reassign"), errors, url_for("web.user", username=username))
+                or _render_user(me, username, None, errors, status=err.status))
     flash(_("Task %(task)d was reassigned to %(name)s.", task=task_id, name=now_with), "success")
     return redirect(url_for("web.user", username=username))
 
 
-def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],
-                 status: int = 200) -> Any:
+def _user_page(username: str, form: str) -> str:
+    """The key of one of the forms of a user's page (``USER_FORMS``) as its refusal is kept."""
+    return f"users:{form}:{username}"
+
+
+def _existing(me: User, username: str, action: str) -> None:
+    """What the service would refuse first (403 for who is no admin, 404 for no such user), for a
+    form the page refuses before the service sees it."""
     svc = services()
+
+    def check() -> None:
+        svc.users.require_admin(me, action)
+        svc.users.get_by_username(username)
+
+    unit_of_work(check)
+
+
+def _render_user(me: User, username: str, form: MultiDict[str, str] | None, errors: dict[str, list[str]],
+                 status: int = 200, *, sent: MultiDict[str, str] | None = None) -> Any:
+    """A user's page: the user as they are, or the user form as it was sent and refused (``form``);
+    ``sent``: the refused form of the page, when it was brought back by a redirect (the request's
+    own otherwise)."""
+    svc = services()
+    sent = sent if sent is not None else request.form
 
     def read() -> dict[str, Any]:
         found = svc.users.get_user(me, username)
@@ -332,7 +403,7 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
     page = unit_of_work(read)
     person = page["person"]
     if form is not None:  # a refused edit: show what was sent
-        chosen = {"roles": request.form.getlist("roles"), "groups": request.form.getlist("groups")}
+        chosen = {"roles": form.getlist("roles"), "groups": form.getlist("groups")}
         shown = {"display_name": form.get("display_name", ""), "email": form.get("email", ""),
                  "manager": form.get("manager", ""), "active": form.get("active") == "1",
                  "locale": form.get("locale", person["locale"] or "")}
@@ -347,7 +418,7 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
                            tokens=page["tokens"], languages=LANGUAGES,
-                           reassign_to=request.form.get("assignee", "") if errors else ""), status
+                           reassign_to=sent.get("assignee", "") if errors else ""), status
 
 
 # -- groups -----------------------------------------------------------------------------------------
@@ -357,7 +428,11 @@ def _render_user(me: User, username: str, form: Mapping[str, Any] | None, errors
 def groups() -> Any:
     me = signed_in_user()
     svc = services()
+    page = "groups:new"
     if request.method == "GET":
+        refused = _taken(page)
+        if refused is not None:
+            return _render_groups(me, refused[1], refused[2])
         return _render_groups(me, None, {})
     form = request.form
     try:
@@ -365,7 +440,9 @@ def groups() -> Any:
             me, str(form.get("name", "")), description=str(form.get("description", "")) or None,
             manager=str(form.get("manager", "")).strip() or None))
     except (ValidationFailed, Conflict) as err:
-        return _render_groups(me, form, _errors(err, form), status=err.status)
+        errors = _errors(err, form)
+        return (_back(page, errors, url_for("web.groups"))
+                or _render_groups(me, form, errors, status=err.status))
     flash(_("Group %(name)s was created.", name=made.name), "success")
     return redirect(url_for("web.group", name=made.name))
 
@@ -383,13 +460,20 @@ def group(name: str) -> Any:
     me = signed_in_user()
     svc = services()
     if request.method == "GET":
-        return _render_group(me, name, None, {})
+        refused = _taken(_group_page(name, "edit"), _group_page(name, "members"))
+        if refused is None:
+            return _render_group(me, name, None, {})
+        # the group form as it was sent, or (a member refused) the group as it is
+        return _render_group(me, name, refused[1] if refused[0] == _group_page(name, "edit") else None,
+                             refused[2], sent=refused[1])
     form = request.form
     changes = {"description": str(form.get("description", "")), "manager": str(form.get("manager", "")).strip() or None}
     try:
         name = unit_of_work(lambda: svc.users.update_group(me, name, changes).name)  # as it is spelled
     except ValidationFailed as err:
-        return _render_group(me, name, form, _errors(err, form), status=err.status)
+        errors = _errors(err, form)
+        return (_back(_group_page(name, "edit"), errors, url_for("web.group", name=name))
+                or _render_group(me, name, form, errors, status=err.status))
     flash(_("Group %(name)s was saved.", name=name), "success")
     return redirect(url_for("web.group", name=name))
 
@@ -402,7 +486,9 @@ def group_member_add(name: str) -> Any:
     try:
         name, username, already = unit_of_work(lambda: _membership(svc, me, name, username, add=True))
     except ValidationFailed as err:
-        return _render_group(me, name, None, _errors(err, request.form), status=err.status)
+        errors = _errors(err, request.form)
+        return (_back(_group_page(name, "members"), errors, url_for("web.group", name=name))
+                or _render_group(me, name, None, errors, status=err.status))
     if already:
         flash(_("%(user)s is a member of %(group)s already.", user=username, group=name), "info")
     else:
@@ -433,11 +519,19 @@ def _membership(svc: Any, me: User, name: str, username: str, *, add: bool) -> t
     return done.name, person.username if person is not None else username, before
 
 
+def _group_page(name: str, form: str) -> str:
+    """The key of one of the forms of a group's page (the group, a member to add) as its refusal is kept."""
+    return f"groups:{form}:{name}"
+
+
 def _render_group(me: User, name: str, form: Mapping[str, Any] | None, errors: dict[str, list[str]],
-                  status: int = 200) -> Any:
+                  status: int = 200, *, sent: Mapping[str, Any] | None = None) -> Any:
+    """A group's page: the group as it is, or its form as it was sent and refused (``form``);
+    ``sent``: the refused form of the page brought back by a redirect (the request's own otherwise)."""
     svc = services()
+    sent = sent if sent is not None else request.form
     found = unit_of_work(lambda: svc.users.group_dict(svc.users.get_group(me, name), members=True))
     shown = ({"description": form.get("description", ""), "manager": form.get("manager", "")} if form is not None
              else {"description": found["description"] or "", "manager": found["manager"] or ""})
     return render_template("groups_detail.html", active="groups", group=found, shown=shown, errors=errors,
-                           may_edit=_is_admin(me), new_member=request.form.get("username", "") if errors else ""), status
+                           may_edit=_is_admin(me), new_member=sent.get("username", "") if errors else ""), status

@@ -5,6 +5,7 @@ the revision history, and an article from a problem shows the problem's status n
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -78,17 +79,21 @@ def test_errors_stand_beside_their_fields_and_the_input_is_kept(web, desk):
     web.login("alex")
     refused = web.post("/knowledge/new", {"title": "  ", "symptoms": "<b>kept</b>", "cause": "Bad \u202edriver",
                                           "workaround": ""})
-    assert refused.status_code == 422
-    page = text_of(refused)
+    # answered with a redirect to the form (Post/Redirect/Get), whose next rendering shows them once
+    assert refused.status_code == 303 and refused.headers["Location"] == "/knowledge/new"
+    page = text_of(web.get("/knowledge/new"))
     assert "The form has problems. Nothing was saved." in page
     assert re.search(r'id="kb-f-title-error">.*is required', page)
     assert re.search(r'id="kb-f-cause-error">.*bidirectional control characters \(U\+202E\)', page)
     assert "&lt;b&gt;kept&lt;/b&gt;</textarea>" in page and "<b>kept</b>" not in page
     assert 'value="Bad \u202edriver"' not in page and "Bad \u202edriver</textarea>" in page
+    again = text_of(web.get("/knowledge/new"))
+    assert "The form has problems." not in again and "kept" not in again  # once
 
     # in Chinese the same errors read in Chinese
     web.post("/language", {"lang": "zh_CN"})
-    chinese = text_of(web.post("/knowledge/new", {"title": "", "symptoms": "", "cause": "", "workaround": ""}))
+    assert web.post("/knowledge/new", {"title": "", "symptoms": "", "cause": "", "workaround": ""}).status_code == 303
+    chinese = text_of(web.get("/knowledge/new"))
     assert "为必填项" in chinese and "新文章" in chinese and "保存草稿" in chinese
 
 
@@ -108,11 +113,15 @@ def test_a_stale_edit_comes_back_with_the_input_kept_and_history_is_kept(web_fac
     assert saved.status_code == 302
     stale = olga.post(f"/knowledge/{number}/edit", {"version": "1", "title": "Olga's title", "symptoms": "Olga's text",
                                                      "cause": "", "workaround": "", "note": ""})
-    assert stale.status_code == 409
-    page = text_of(stale)
+    # sent back to the form, as a refusal is (Post/Redirect/Get): the text kept, the version now 2
+    assert stale.status_code == 303 and stale.headers["Location"] == f"/knowledge/{number}/edit"
+    page = text_of(olga.get(f"/knowledge/{number}/edit"))
     assert "Someone else saved version 2 of this article while you were editing." in page
     assert 'value="Olga&#39;s title"' in page and "Olga&#39;s text</textarea>" in page
     assert form_value(page, "version") == "2"  # saving again is a deliberate replacement of version 2
+    assert "The form has problems." not in page
+    reloaded = text_of(olga.get(f"/knowledge/{number}/edit"))  # once: then the article as it is
+    assert "Someone else saved" not in reloaded and "Blank pages.</textarea>" in reloaded
 
     article = text_of(alex.get(f"/knowledge/{number}"))
     assert "Empty toner." in article and 'id="kb-article-version">Version 2<' in article
@@ -148,3 +157,29 @@ def test_an_article_from_a_problem_shows_the_problems_status_now(web, desk, serv
     web.login("alex")
     assert 'id="kb-source-status">Closed<' in text_of(web.get("/knowledge/KB-000001"))
     assert "(Closed)" in text_of(web.get("/knowledge?q=large+mail"))
+
+
+def test_a_refused_edit_comes_back_once_on_its_own_form_with_the_version_it_was_sent_with(web, desk):
+    web.login("alex")
+    number = write_draft(web)
+    other = write_draft(web, title="Scanner SC-1 jams")
+    refused = web.post(f"/knowledge/{number}/edit", {"version": "1", "title": "T" * 501, "symptoms": "Kept text.",
+                                                     "cause": "", "workaround": "", "note": "why"})
+    assert refused.status_code == 303 and refused.headers["Location"] == f"/knowledge/{number}/edit"
+    assert "Kept text." not in text_of(web.get(f"/knowledge/{other}/edit"))  # another article's form: not there
+    page = text_of(web.get(f"/knowledge/{number}/edit"))
+    assert re.search(r'id="kb-f-title-error">', page) and "Kept text.</textarea>" in page
+    assert form_value(page, "version") == "1" and "Someone else saved" not in page
+    again = text_of(web.get(f"/knowledge/{number}/edit"))
+    assert 'id="kb-f-title-error"' not in again and "Pages come out empty.</textarea>" in again
+
+
+def test_a_refused_form_too_large_for_the_session_cookie_is_answered_in_place(web, desk):
+    """Text that does not compress (random letters) past the cookie's room: nothing is kept, the
+    page answers 422 itself with the input, as before."""
+    web.login("alex")
+    long_text = os.urandom(3000).hex()  # 6,000 characters, within the article's limit
+    refused = web.post("/knowledge/new", {"title": "", "symptoms": long_text, "cause": "", "workaround": ""})
+    assert refused.status_code == 422
+    assert long_text in text_of(refused) and re.search(r'id="kb-f-title-error">', text_of(refused))
+    assert 'id="kb-f-title-error"' not in text_of(web.get("/knowledge/new"))  # nothing was kept for later

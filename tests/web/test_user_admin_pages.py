@@ -4,12 +4,25 @@ groups through the forms (each with the CSRF token); auditors read; others get 4
 from __future__ import annotations
 
 import html
+import os
 import re
+from typing import Any
 
 from sqlalchemy import select
 
 from app.models import AuditEvent
 from tests.web.conftest import PASSWORD, text_of
+
+
+def refused(web: Any, url: str, form: dict[str, Any], page: str | None = None, **kwargs: Any) -> str:
+    """Post a form that is refused: answered with a redirect (303) to its page (``url`` unless
+    given), whose next rendering is returned; the one after shows the refusal no more."""
+    answer = web.post(url, form, **kwargs)
+    assert answer.status_code == 303, (answer.status_code, text_of(answer)[:300])
+    assert answer.headers["Location"] == (page or url)
+    shown = text_of(web.get(page or url, **kwargs))
+    assert 'class="field has-error"' not in text_of(web.get(page or url, **kwargs))  # once
+    return shown
 
 
 def csrf_fields(page: str) -> list[str]:
@@ -29,16 +42,17 @@ def test_an_admin_creates_a_user_then_deactivates_them(web, web_factory, desk, s
 
     form = text_of(web.get("/admin/users/new"))
     assert not csrf_fields(form) and 'name="password_again"' in form
-    refused = web.post("/admin/users/new", {"username": "Rita", "password": "long-password-1",
-                                             "password_again": "long-password-1"})
-    assert refused.status_code == 409 and "exists already" in text_of(refused)
-    differ = web.post("/admin/users/new", {"username": "nora", "password": "long-password-1",
-                                            "password_again": "other-password-1"})
-    assert differ.status_code == 422 and "The two passwords differ." in text_of(differ)
-    bad = web.post("/admin/users/new", {"username": "nora", "password": "short", "password_again": "short",
-                                        "email": "nope"})
-    assert bad.status_code == 422
-    assert "Use at least 8 characters." in text_of(bad) and "This is not an email address." in text_of(bad)
+    taken = refused(web, "/admin/users/new", {"username": "Rita", "password": "long-password-1",
+                                               "password_again": "long-password-1"})
+    assert "exists already" in taken and 'value="Rita"' in taken
+    differ = refused(web, "/admin/users/new", {"username": "nora", "password": "long-password-1",
+                                               "password_again": "other-password-1", "roles": ["agent"]})
+    assert "The two passwords differ." in differ and 'value="nora"' in differ
+    assert re.search(r'value="agent" checked', differ) and not re.search(r'value="requester" checked', differ)
+    assert "long-password-1" not in differ and "other-password-1" not in differ
+    bad = refused(web, "/admin/users/new", {"username": "nora", "password": "short", "password_again": "short",
+                                            "email": "nope"})
+    assert "Use at least 8 characters." in bad and "This is not an email address." in bad
 
     made = web.post("/admin/users/new", {"username": "nora", "display_name": "Nora New", "email": "nora@example.test",
                                          "password": "long-password-1", "password_again": "long-password-1",
@@ -69,9 +83,13 @@ def test_an_admin_creates_a_user_then_deactivates_them(web, web_factory, desk, s
 def test_an_admin_cannot_deactivate_themselves_or_drop_the_last_admin_role(web, desk):
     web.login("ada")
     own = web.post("/admin/users/ada", {"display_name": "ada", "roles": ["admin"]})
-    assert own.status_code == 409 and "You cannot deactivate your own account." in text_of(own)
+    assert own.status_code == 303 and "You cannot deactivate your own account." in text_of(web.get("/admin/users/ada"))
     last = web.post("/admin/users/ada", {"display_name": "ada", "roles": ["agent"], "active": "1"})
-    assert last.status_code == 409 and "no active administrator" in text_of(last)
+    assert last.status_code == 303
+    page = text_of(web.get("/admin/users/ada"))
+    assert "no active administrator" in page
+    assert re.search(r'value="agent" checked', page) and not re.search(r'value="admin" checked', page)  # as sent
+    assert re.search(r'value="admin" checked', text_of(web.get("/admin/users/ada")))  # once: then as she is
     assert 'href="/admin/users"' in text_of(web.get("/"))  # still an admin
 
 
@@ -79,8 +97,13 @@ def test_an_admin_resets_a_password_and_manages_a_group(web, web_factory, desk):
     web.login("ada")
     rita = web_factory()
     rita.login("rita")
-    differ = web.post("/admin/users/rita/password", {"password": "new-password-1", "password_again": "x"})
-    assert differ.status_code == 422
+    differ = refused(web, "/admin/users/rita/password", {"password": "new-password-1", "password_again": "x"},
+                     page="/admin/users/rita")
+    assert "The two passwords differ." in differ and "new-password-1" not in differ
+    short = refused(web, "/admin/users/rita/password", {"password": "short", "password_again": "short"},
+                    page="/admin/users/rita")
+    assert "Use at least 8 characters." in short
+    assert web.post("/admin/users/ghost/password", {"password": "new-password-1", "password_again": "x"}).status_code == 404
     reset = web.post("/admin/users/rita/password", {"password": "new-password-1", "password_again": "new-password-1"})
     assert reset.status_code == 302
     assert rita.get("/").status_code == 302  # her session ended
@@ -88,10 +111,14 @@ def test_an_admin_resets_a_password_and_manages_a_group(web, web_factory, desk):
 
     groups = text_of(web.get("/admin/groups"))
     assert "ServiceDesk" in groups and not csrf_fields(groups)
-    assert web.post("/admin/groups", {"name": "servicedesk"}).status_code == 409
+    taken = refused(web, "/admin/groups", {"name": "servicedesk", "description": "Again"})
+    assert "exists already" in taken and 'value="servicedesk"' in taken and 'value="Again"' in taken
     made = web.post("/admin/groups", {"name": "Payroll", "description": "Pay questions", "manager": "mona"})
     assert made.status_code == 302 and made.headers["Location"] == "/admin/groups/Payroll"
-    assert web.post("/admin/groups/Payroll/members", {"username": "ghost"}).status_code == 422
+    ghost = refused(web, "/admin/groups/Payroll/members", {"username": "ghost"}, page="/admin/groups/Payroll")
+    assert "There is no user ghost." in ghost and 'value="ghost"' in ghost
+    bad_manager = refused(web, "/admin/groups/Payroll", {"description": "Kept words", "manager": "ghost"})
+    assert "There is no user ghost." in bad_manager and 'value="Kept words"' in bad_manager
     assert web.post("/admin/groups/Payroll/members", {"username": "Rita"}).status_code == 302
     page = text_of(web.get("/admin/groups/Payroll"))
     assert "rita is now a member of Payroll." in page  # her name as it is spelled, not as typed
@@ -126,6 +153,12 @@ def test_others_get_403_and_no_link_and_auditors_read_without_forms(web, web_fac
     assert 'href="/admin/users"' in text_of(aude.get("/"))  # the auditor's nav leads there too
     assert 'id="user-form"' not in page and 'id="password-form"' not in page
     assert aude.post("/admin/users/alex/password", {"password": PASSWORD, "password_again": PASSWORD}).status_code == 403
+    # a form the page itself refuses (two passwords that differ, an unticking not confirmed) is
+    # theirs no more than one the service refuses: 403, and nothing kept for the page
+    assert aude.post("/admin/users/alex/password", {"password": PASSWORD, "password_again": "x"}).status_code == 403
+    assert aude.post("/admin/users/alex", {"was_sent": "1", "was_active": "1", "display_name": "alex"}).status_code == 403
+    assert aude.post("/admin/users/new", {"username": "x", "password": PASSWORD, "password_again": "y"}).status_code == 403
+    assert 'class="field has-error"' not in text_of(aude.get("/admin/users/alex"))
     assert aude.get("/admin/users/new").status_code == 403
 
 
@@ -190,9 +223,7 @@ def test_unticking_active_asks_to_confirm_before_deactivating(web, desk, service
     web.login("ada")
     form = {"was_sent": "1", "was_active": "1", "was_display_name": "rita", "display_name": "rita",
             "roles": ["requester"], "was_roles": ["requester"]}
-    asked = web.post("/admin/users/rita", form, headers={"Accept-Language": "zh-CN"})
-    assert asked.status_code == 422
-    page = text_of(asked)
+    page = refused(web, "/admin/users/rita", form, headers={"Accept-Language": "zh-CN"})
     assert 'name="confirm_deactivate" value="yes" required' in page and "是，停用 rita" in page
     assert services.users.get_by_username("rita").active  # nothing saved
     done = web.post("/admin/users/rita", {**form, "confirm_deactivate": "yes"})
@@ -205,9 +236,8 @@ def test_an_admin_sets_a_users_language_and_a_stale_form_keeps_the_one_chosen_me
     web.login("ada")
     sent = form_as_sent(text_of(web.get("/admin/users/rita")), "user-form")
     assert sent["locale"] == [""] and sent["was_locale"] == [""]  # none chosen yet
-    refused = web.post("/admin/users/rita", {**sent, "locale": "xx"})
-    assert refused.status_code == 422
-    assert 'class="field has-error"' in text_of(refused) and 'id="field-locale"' in text_of(refused)
+    page = refused(web, "/admin/users/rita", {**sent, "locale": "xx"})
+    assert 'class="field has-error"' in page and 'id="field-locale"' in page
     services.session.expire_all()
     assert services.users.get_by_username("rita").locale is None  # nothing saved
 
@@ -226,3 +256,19 @@ def test_an_admin_sets_a_users_language_and_a_stale_form_keeps_the_one_chosen_me
     services.session.expire_all()
     rita = services.users.get_by_username("rita")
     assert rita.display_name == "Rita R." and rita.locale == "en"
+
+
+def test_a_refused_form_too_large_for_the_session_cookie_is_answered_in_place(web, desk):
+    """Text that does not compress (random letters) past the cookie's room: nothing is kept, the
+    page answers itself (422) with the input, as before the redirect."""
+    web.login("ada")
+    long_text = os.urandom(3000).hex()  # 6,000 characters
+    new = web.post("/admin/users/new", {"username": "nora", "display_name": long_text, "roles": ["agent"],
+                                        "password": "long-password-1", "password_again": "long-password-1"})
+    assert new.status_code == 422 and long_text in text_of(new) and 'value="nora"' in text_of(new)
+    assert re.search(r'value="agent" checked', text_of(new))
+    edit = web.post("/admin/users/rita", {"display_name": long_text, "roles": ["requester"], "active": "1"})
+    assert edit.status_code == 422 and long_text in text_of(edit)
+    group = web.post("/admin/groups/CAB", {"description": long_text, "manager": "ghost"})
+    assert group.status_code == 422 and long_text in text_of(group)
+    assert 'class="field has-error"' not in text_of(web.get("/admin/users/new"))  # nothing was kept for later
