@@ -6,10 +6,11 @@ everyone, and for the desk's staff drafts and retired ones too, by a status choi
 published from with that problem's status now (and its fix change), and for the staff its
 earlier versions and the publish / retire buttons. ``/knowledge/new`` and
 ``/knowledge/<number>/edit`` are the staff's forms: the edit form carries the version it was
-opened on, so an edit over someone else's comes back (409) with the input kept and the current
-version named. A refused form is answered with a redirect to its page, which shows the input and
-the problems once (Post/Redirect/Get, app/web/refused_forms.py). Every decision is ``KnowledgeService``'s (app/services/knowledge.py); a draft or
-retired article is "not found" for anyone but the staff.
+opened on, so an edit over someone else's comes back with the input kept and the current version
+named. A refused form (its fields, or such a stale edit) is answered with a redirect to its page,
+which shows the input and the problems once (Post/Redirect/Get, app/web/refused_forms.py; in place,
+422 or 409, when too large to keep). Every decision is ``KnowledgeService``'s
+(app/services/knowledge.py); a draft or retired article is "not found" for anyone but the staff.
 """
 
 from __future__ import annotations

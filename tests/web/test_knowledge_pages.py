@@ -183,3 +183,8 @@ def test_a_refused_form_too_large_for_the_session_cookie_is_answered_in_place(we
     assert refused.status_code == 422
     assert long_text in text_of(refused) and re.search(r'id="kb-f-title-error">', text_of(refused))
     assert 'id="kb-f-title-error"' not in text_of(web.get("/knowledge/new"))  # nothing was kept for later
+    number = write_draft(web)
+    stale = web.post(f"/knowledge/{number}/edit", {"version": "7", "title": "Long", "symptoms": long_text,
+                                                   "cause": "", "workaround": "", "note": ""})
+    assert stale.status_code == 409 and long_text in text_of(stale)  # over version 1: answered in place too
+    assert "Someone else saved version 1" in text_of(stale) and form_value(text_of(stale), "version") == "1"
