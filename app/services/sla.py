@@ -617,6 +617,11 @@ def _clock_dict(state: ClockState, warning_ratio: float) -> dict[str, Any]:
             "state": state.state}
 
 
+def _service_key(service: str | None) -> str:
+    """A service name as policies are matched by it: letter case and surrounding spaces ignored."""
+    return (service or "").strip().lower()
+
+
 class SlaService:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -625,12 +630,18 @@ class SlaService:
     # -- policies ---------------------------------------------------------------------------------------
 
     def policy(self, kind: str, priority: str | None, service: str | None) -> SlaPolicy | None:
-        """The stored policy for (kind, priority, service), else for any service; None if none."""
+        """The stored policy for (kind, priority, service), else for any service; None if none.
+
+        The service is matched ignoring letter case and surrounding spaces, as the desk matches
+        user, group and CI names: a record's affected service is typed by its requester ("vpn")
+        and a policy's by whoever set it ("VPN")."""
         if not priority:
             return None
-        rows = self.session.scalars(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.priority == priority,
-                                                            SlaPolicy.service.in_([service or "", ""]))).all()
-        exact = [r for r in rows if r.service and r.service == service]
+        wanted = _service_key(service)
+        # a kind and priority have a few policies: compared here, as SQLite's lower() knows ASCII only
+        rows = self.session.scalars(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.priority == priority)
+                                    .order_by(SlaPolicy.id)).all()
+        exact = [r for r in rows if r.service and _service_key(r.service) == wanted]
         fallback = exact or [r for r in rows if not r.service]
         return fallback[0] if fallback else None
 
@@ -640,7 +651,7 @@ class SlaService:
             row = self.policy(kind, priority, service)
             return _StoredPolicy.of(row) if row is not None else None
         cache = _policy_cache(self.services.runtime)
-        key = (kind, priority, service or "")
+        key = (kind, priority, _service_key(service))
         hit, value = cache.get(key)
         if hit:
             return value
@@ -702,13 +713,16 @@ class SlaService:
             problems = self._group_problems(escalation) | self._status_problems(values["kind"], said_pauses or [])
         if problems:
             raise ValidationFailed("SLA policy is invalid", details={"fields": problems})
-        service = values.get("service") or ""
+        service = (values.get("service") or "").strip()
         self._policies_written()
-        row = self.session.scalar(select(SlaPolicy).where(SlaPolicy.kind == values["kind"], SlaPolicy.priority == values["priority"],
-                                                          SlaPolicy.service == service))
+        # "vpn" saves over the policy for "VPN" (one service, however typed), in the new spelling
+        row = next((r for r in self.session.scalars(select(SlaPolicy).where(
+            SlaPolicy.kind == values["kind"], SlaPolicy.priority == values["priority"]).order_by(SlaPolicy.id))
+            if _service_key(r.service) == _service_key(service)), None)
         if row is None:
             row = SlaPolicy(kind=values["kind"], priority=values["priority"], service=service)
             self.session.add(row)
+        row.service = service
         row.response_seconds = int(values["response_seconds"])
         row.resolution_seconds = int(values["resolution_seconds"])
         row.calendar = dict(values.get("calendar") or {})

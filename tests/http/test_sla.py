@@ -554,3 +554,20 @@ def test_a_group_of_requesters_only_counts_as_nobody_and_the_escalation_falls_ba
     assert services.sla.sweep()["breaches"] == 2
     assert "ada" in _breach_notices(services, number) and "rita" not in _breach_notices(services, number)
     assert {e["payload"]["fallback"] for e in _events_of(desk, number, "sla_breached")} == {"admins"}
+
+
+def test_a_service_policy_matches_the_service_however_its_letters_are_cased(desk: Desk):
+    """A requester types the affected service ("vpn"), the policy names it "VPN": one service. And
+    saving a policy for "Vpn " replaces the one for "VPN" instead of adding a second."""
+    olga = desk.auth("olga")
+    body = {"kind": "incident", "priority": "P3", "service": "VPN", "response_seconds": 600, "resolution_seconds": 6000}
+    assert desk.client.put("/api/v1/sla/policies", headers=olga, json=body).status_code == 200
+    targets = {}
+    for typed in ("VPN", "vpn", " Vpn ", "Printing"):
+        number = desk.start("rita", "incident_management", {**START, "service": typed})["data"]["record_number"]
+        targets[typed] = clocks(desk, number)["response"]["target_seconds"]
+    assert targets == {"VPN": 600, "vpn": 600, " Vpn ": 600, "Printing": 4 * HOUR}
+    again = desk.client.put("/api/v1/sla/policies", headers=olga, json={**body, "service": "Vpn ", "response_seconds": 900})
+    assert again.status_code == 200, again.get_json()
+    stored = [p for p in desk.client.get("/api/v1/sla/policies", headers=olga).get_json()["items"] if p["service"]]
+    assert [(p["service"], p["response_seconds"]) for p in stored] == [("Vpn", 900)]
