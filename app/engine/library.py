@@ -257,6 +257,94 @@ def _check_flows(root: etree._Element, filename: str) -> None:
                                           element_id=flow.get("id"), line=flow.sourceline, error_type="dangling_flow")
 
 
+#: The flow nodes a sequence flow can join (activities, events, gateways), by their local name.
+_ACTIVITIES = frozenset({"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
+                         "sendTask", "receiveTask", "callActivity", "subProcess", "transaction", "adHocSubProcess"})
+_FLOW_NODES = _ACTIVITIES | frozenset({
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway"})
+
+
+def _local(element: etree._Element) -> str:
+    return str(element.tag).rsplit("}", 1)[-1] if isinstance(element.tag, str) else ""
+
+
+def _link_name(event: etree._Element) -> str | None:
+    link = event.find(_BPMN_MODEL + "linkEventDefinition")
+    return None if link is None else (link.get("name") or event.get("name") or "")
+
+
+def _check_connected(root: etree._Element, filename: str) -> None:
+    """Every step of a process or subprocess can be reached from its start, and every path ends.
+
+    A diagram whose flows were deleted in the modeler deploys as valid BPMN: SpiffWorkflow runs the
+    start event, finds nowhere to go and completes the instance at once, and the record it opened
+    waits for a step that never comes. So, in each process and (not event-) subprocess:
+
+    * each flow node is reached along sequence flows from a start event (or from a boundary event
+      of a reached activity, or a link catch event whose link throw is reached); event
+      subprocesses and an ad-hoc subprocess's inner steps are entered otherwise and need no
+      incoming flow;
+    * each flow node but an end event, a link throw event and an event subprocess has an outgoing
+      flow: BPMN lets a path end at any activity ("implicit end"), but a step left without one in
+      an editor is almost always a flow deleted by mistake.
+
+    The first problem found is refused (an unreachable element before a dead end: a deleted flow
+    leaves both, and its target is the one to name), naming the element and its line."""
+    for scope in root.iter(_BPMN_MODEL + "process", _BPMN_MODEL + "subProcess", _BPMN_MODEL + "transaction"):
+        nodes = {child.get("id"): child for child in scope
+                 if _local(child) in _FLOW_NODES and child.get("id")}
+        outgoing: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+        for flow in scope.iterchildren(_BPMN_MODEL + "sequenceFlow"):
+            source, target = flow.get("sourceRef"), flow.get("targetRef")
+            if source in outgoing and target in nodes:
+                outgoing[source].append(target)
+
+        def exempt(node: etree._Element) -> bool:
+            """An event subprocess: entered by its own start event, left by its end."""
+            return _local(node) == "subProcess" and node.get("triggeredByEvent") == "true"
+
+        boundaries: dict[str, list[str]] = {}
+        for node_id, node in nodes.items():
+            if _local(node) == "boundaryEvent" and node.get("attachedToRef"):
+                boundaries.setdefault(node.get("attachedToRef") or "", []).append(node_id)
+        catches: dict[str, list[str]] = {}
+        for node_id, node in nodes.items():
+            if _local(node) == "intermediateCatchEvent" and (name := _link_name(node)) is not None:
+                catches.setdefault(name, []).append(node_id)
+        reached: set[str] = set()
+        waiting = [node_id for node_id, node in nodes.items() if _local(node) == "startEvent"]
+        while waiting:
+            node_id = waiting.pop()
+            if node_id in reached:
+                continue
+            reached.add(node_id)
+            node = nodes[node_id]
+            waiting.extend(outgoing[node_id])
+            waiting.extend(boundaries.get(node_id, ()))
+            if _local(node) == "intermediateThrowEvent" and (name := _link_name(node)) is not None:
+                waiting.extend(catches.get(name, ()))
+        if not any(_local(node) == "startEvent" for node in nodes.values()):
+            continue  # SpiffWorkflow refuses a process without a start event in its own words
+        def label(node_id: str, node: etree._Element) -> str:
+            return f"{_local(node)} '{node.get('name')}' ({node_id})" if node.get("name") else f"{_local(node)} '{node_id}'"
+
+        for node_id, node in nodes.items():  # first what cannot be reached: the deleted flow's target
+            if node_id not in reached and not exempt(node):
+                raise DefinitionError(
+                    f"{label(node_id, node)} cannot be reached from the start event: no sequence flow leads to it",
+                    file=filename, element_id=node_id, line=node.sourceline, error_type="unreachable")
+        for node_id, node in nodes.items():
+            if exempt(node):
+                continue
+            ends_here = _local(node) == "endEvent" or (
+                _local(node) == "intermediateThrowEvent" and _link_name(node) is not None)
+            if not ends_here and not outgoing[node_id]:
+                raise DefinitionError(
+                    f"{label(node_id, node)} has no outgoing sequence flow: connect it to the next step or to "
+                    f"an end event", file=filename, element_id=node_id, line=node.sourceline, error_type="dead_end")
+
+
 _BPMN_DI = "{http://www.omg.org/spec/BPMN/20100524/DI}"
 
 
@@ -482,6 +570,7 @@ class ProcessLibrary:
             xml_text[source.name] = source.content.decode("utf-8", errors="replace")
             if source.kind == "bpmn":
                 _check_flows(root, source.name)
+                _check_connected(root, source.name)
                 drawn_names[source.name] = _drawn_names(root)
             try:
                 if source.kind == "bpmn":

@@ -13,12 +13,13 @@ DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:userTask id="ut" name="Do it"/>
     <bpmn:endEvent id="end"/>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="ut"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="ut" targetRef="end"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="ut" targetRef="sub"/>
     <bpmn:subProcess id="sub">
       <bpmn:startEvent id="sub_start"/>
       <bpmn:endEvent id="sub_end"/>
       <bpmn:sequenceFlow id="f3" sourceRef="sub_start" targetRef="sub_end"/>
     </bpmn:subProcess>
+    <bpmn:sequenceFlow id="f4" sourceRef="sub" targetRef="end"/>
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -33,7 +34,7 @@ def test_the_intact_diagram_compiles():
 
 
 @pytest.mark.parametrize(("old", "new", "flow", "said", "line"), [
-    ('id="f2" sourceRef="ut" targetRef="end"', 'id="f2" sourceRef="ut" targetRef="nowhere"', "f2",
+    ('id="f2" sourceRef="ut" targetRef="sub"', 'id="f2" sourceRef="ut" targetRef="nowhere"', "f2",
      "sequence flow 'f2': its targetRef names 'nowhere', which is no element of p", 8),
     ('id="f1" sourceRef="start"', 'id="f1" sourceRef="f2"', "f1",
      "sequence flow 'f1': its sourceRef names 'f2', which is no element of p", 7),
