@@ -128,9 +128,20 @@ def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
                            fields=FIELD_LABELS, **_labels()), status
 
 
+def _relate_page(name: str) -> str:
+    """What a refused relationship form of the CI ``name`` is kept under (``cmdb_relate``)."""
+    return f"cmdb:relate:{name}"
+
+
 @bp.get("/cmdb/cis/<name>")
 def cmdb_ci(name: str) -> Any:
-    return _render_ci(_reader(), _name(name))
+    user, name = _reader(), _name(name)
+    refused = refused_forms.take(_relate_page(name))  # sent back by ``cmdb_relate``: shown once
+    if refused is not None:
+        values, errors = refused
+        return _render_ci(user, name, relate={"target": values.get("target", "").strip(), "kind": values.get("kind", ""),
+                                              "errors": _field_errors(errors)})
+    return _render_ci(user, name)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -248,7 +259,11 @@ def cmdb_relate(name: str) -> Any:
     try:
         new = unit_of_work(lambda: svc.cmdb.add_relationship(user, name, target, kind)[1])
     except ValidationFailed as err:
-        return _render_ci(user, name, relate={"target": target, "kind": kind, "errors": _field_errors(err)}, status=422)
+        # Post/Redirect/Get (app/web/refused_forms.py); in place when too large to keep.
+        return (refused_forms.back_to_form(_relate_page(name), err,
+                                           url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))
+                or _render_ci(user, name, relate={"target": target, "kind": kind, "errors": _field_errors(err)},
+                              status=422))
     except Conflict as err:
         flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.cmdb_ci", name=name))

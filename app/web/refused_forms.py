@@ -5,8 +5,11 @@ it showed Chromium's "Confirm Form Resubmission" page (ERR_CACHE_MISS), Reload s
 again. So the view keeps what was sent and what was wrong in the session, answers 303 to the
 form's own address, and that GET shows them, once (``take`` removes them). Used by the forms
 built from JSON Schema: a task's (app/web/views.py), a start form (start_pages.py) and a catalog
-request (catalog_pages.py); and by the CMDB, knowledge, user and group administration, SLA policy
-and account forms, whose refusals are errors by field (``back_with``).
+request (catalog_pages.py); the CMDB's forms (cmdb_pages.py), a task's reassign form (views.py),
+the record page's forms (ticket_pages.py: each under its own ``page``, so that its errors are shown
+beside it alone), and the knowledge, user and group administration, SLA policy and account forms.
+Refusals a page words itself (its own checks, a service's refusal read by the page) go through
+``back_with``.
 
 The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 
@@ -66,12 +69,13 @@ def back_to_form(page: str, err: ValidationFailed, url: str, *,
     return back_with(page, field_errors(err), url, omit=omit)
 
 
-def back_with(page: str, errors: Mapping[str, list[Any]], url: str, *,
+def back_with(page: str, errors: Mapping[str, list[Any]], url: str, form: MultiDict[str, str] | None = None, *,
               omit: Callable[[str], bool] | None = None) -> Response | None:
-    """``back_to_form`` for a refusal the page has already put as messages by field (``errors``:
-    a check of the page's own, or a service's refusal read by the page); the fields ``omit`` names
-    are not kept."""
-    if keep(page, request.form, errors, omit=omit):
+    """``back_to_form`` for errors the view words itself (a form checked by the page, or a refusal
+    said in the page's words): ``form`` (this request's, by default) but the fields ``omit`` names,
+    and ``errors``, kept for the next GET of ``page``, a 303 to ``url``; None when too large to keep
+    (the caller answers in place)."""
+    if keep(page, request.form if form is None else form, errors, omit=omit):
         return redirect(url, 303)
     return None
 

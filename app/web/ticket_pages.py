@@ -11,6 +11,9 @@
 - ``/tickets/<number>/cancel`` (POST): stop the record's process (``InstanceService.cancel``): the
   desk's staff cancel it with a reason, its requester withdraws it (reason optional) while no work
   has started (``policy.may_cancel``); either confirms with a ticked box, no script needed.
+- A form of the record page refused for its errors (cancel, comment, attach, link) answers 303 to
+  the page, which shows what was sent and the errors beside that form, once (Post/Redirect/Get:
+  app/web/refused_forms.py): Back and Reload send nothing again.
 - ``/tickets/<number>/diagram.json``: what ``static/js/diagram.js`` draws with bpmn-js's Viewer:
   ``{xml, completed, current, failed}`` (BPMN ids). Same visibility as the page: 404 otherwise.
 
@@ -33,6 +36,8 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.api.tickets import attachment_response, uploaded_file
@@ -47,6 +52,7 @@ from app.services.records import KINDS, MAX_COMMENT
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
+from . import refused_forms
 from .forms import service_text
 from .labels import (
     KIND_LABELS,
@@ -231,8 +237,8 @@ def ticket_cancel(number: str) -> Any:
     409 once the process is over), as ``POST /api/v1/instances/<id>/cancel`` does."""
     user = signed_in_user()
     svc = services()
-    reason = request.form.get("reason", "").strip()
-    form: dict[str, Any] = {"reason": reason, "errors": {}, "refusal": None}
+    form = _stop_form(request.form)
+    reason = form["reason"]
     # The record first: one the user may not see answers 404, as the page does.
     instance_id = unit_of_work(lambda: svc.records.get(user, number, action="cancel").instance_id)
     if instance_id is None:
@@ -244,13 +250,14 @@ def ticket_cancel(number: str) -> Any:
     if request.form.get("confirm") != "yes":
         form["errors"]["confirm"] = [_("Tick the box to confirm.")]
     if form["errors"]:
-        return _render_ticket(user, number, stop=form, status=422)
+        return _back_to_record(number, "stop", form["errors"]) or _render_ticket(user, number, stop=form, status=422)
     try:
         unit_of_work(lambda: svc.instances.cancel(user, instance_id, reason or None))
     except ValidationFailed as err:
         messages = (err.details.get("fields") or {}).get("reason") or [err.message]
-        return _render_ticket(user, number, stop={**form, "errors": {"reason": [service_text(m) for m in messages]}},
-                              status=422)
+        errors = {"reason": [service_text(m) for m in messages]}
+        return (_back_to_record(number, "stop", errors)
+                or _render_ticket(user, number, stop={**form, "errors": errors}, status=422))
     except (PermissionDenied, Conflict) as err:
         return _render_ticket(user, number, stop={**form, "refusal": _stop_refusal(err, number)}, status=err.status)
     if policy.cancels_as_staff(user):
@@ -258,6 +265,58 @@ def ticket_cancel(number: str) -> Any:
     else:
         flash(_("Your request %(number)s was withdrawn.", number=number.upper()), "success")
     return redirect(url_for("web.ticket", number=number.upper()))
+
+
+# -- a refused form, back on the record page ----------------------------------------------------------
+
+#: The record page's forms a refusal sends back to it (Post/Redirect/Get, app/web/refused_forms.py),
+#: and where on the page each is (the redirect's fragment: the error beside it is in view).
+RECORD_FORMS = {"stop": "record-actions", "comment": "comment-form", "attach": "attach-form", "link": "link-form"}
+
+
+def _record_form_page(number: str, form: str) -> str:
+    """What a refused ``form`` of the record page is kept under: its own, so that its errors are
+    said beside it and not beside the page's other forms."""
+    return f"ticket:{number.upper()}:{form}"
+
+
+def _back_to_record(number: str, form: str, errors: Mapping[str, list[str]],
+                    values: MultiDict[str, str] | None = None) -> Response | None:
+    """Post/Redirect/Get for a refused ``form`` of the record page: its text fields (``values``,
+    this request's by default) and ``errors`` kept for the page's next GET, a 303 to the page; None
+    when they are too large to keep (the caller renders the page in place, as before). The errors are
+    kept in the page's words: the page that shows them follows at once, in the same language."""
+    url = url_for("web.ticket", number=number.upper(), _anchor=RECORD_FORMS[form])
+    return refused_forms.back_with(_record_form_page(number, form), errors, url, values)
+
+
+def _refused_record_form(number: str) -> dict[str, Any]:
+    """The record page's form refused just before (``_back_to_record``) as ``_render_ticket``
+    takes it (``{"comment": {...}}``), once; nothing when there is none."""
+    for form in RECORD_FORMS:
+        kept = refused_forms.take(_record_form_page(number, form))
+        if kept is None:
+            continue
+        values, errors = kept
+        if form == "stop":
+            return {"stop": {**_stop_form(values), "errors": errors}}
+        if form == "comment":
+            return {"comment": {"body": values.get("body", ""), "errors": errors.get("body", [])}}
+        if form == "attach":
+            return {"attach": {"errors": errors.get("file", [])}}
+        return {"link": {**_link_form(values), "errors": errors.get("other", [])}}
+    return {}
+
+
+def _stop_form(values: MultiDict[str, str]) -> dict[str, Any]:
+    """The cancel (withdraw) form as sent, without errors yet."""
+    return {"reason": values.get("reason", "").strip(), "errors": {}, "refusal": None}
+
+
+def _link_form(values: MultiDict[str, str]) -> dict[str, Any]:
+    """The link form as sent (the number as the page looks it up), without errors yet."""
+    return {"other": values.get("other", "").strip().upper()[:32], "link_type": values.get("link_type", "related"),
+            "errors": []}
 
 
 # -- one record --------------------------------------------------------------------------------------
@@ -322,7 +381,8 @@ def change_outcome(ticket: Ticket) -> str | None:
 
 @bp.get("/tickets/<number>")
 def ticket(number: str) -> Any:
-    return _render_ticket(signed_in_user(), number)
+    user = signed_in_user()
+    return _render_ticket(user, number, **_refused_record_form(number))
 
 
 @bp.get("/tickets/<number>/diagram.json")
@@ -354,9 +414,11 @@ def ticket_comment(number: str) -> Any:
         # Once per rendering of the form: sent again (a double click), it goes to the first comment.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), add))
     except ValidationFailed as err:
-        messages = (err.details.get("fields") or {}).get("body") or [err.message]
-        return _render_ticket(user, number, comment={"body": body, "errors": [_service_message(m) for m in messages]},
-                              status=422)
+        messages = [_service_message(m) for m in (err.details.get("fields") or {}).get("body") or [err.message]]
+        # Post/Redirect/Get: Back and Reload do not send the comment again; a text too long to keep
+        # is answered here, as before.
+        return (_back_to_record(number, "comment", {"body": messages})
+                or _render_ticket(user, number, comment={"body": body, "errors": messages}, status=422))
     except PermissionDenied as err:
         flash(_("The comment could not be added: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
@@ -382,7 +444,18 @@ def attach_too_large(number: str) -> Any:
     user = signed_in_user()
     limit = int(current_app.config["ATTACHMENT_MAX_BYTES"])
     error = PayloadTooLarge("too large", details={"limit_bytes": limit})
-    return _render_ticket(user, number, attach={"errors": [_attach_error(error, number)]}, status=413)
+    # A record the user may not see is not found (NotFound: the plain 413 page says nothing of it).
+    unit_of_work(lambda: services().records.get(user, number, action="attach"))
+    return _attach_refused(user, number, error)
+
+
+def _attach_refused(user: User, number: str, err: ProcessdeskError) -> Any:
+    """The attachment form's error beside it, on the record page the refusal redirects to (in place
+    when too large to keep). No file is kept (a file is not in the session), and the form has no
+    other field to keep: the request's form is not read (a file far too large was never read)."""
+    errors = [_attach_error(err, number)]
+    return (_back_to_record(number, "attach", {"file": errors}, MultiDict())
+            or _render_ticket(user, number, attach={"errors": errors}, status=err.status))
 
 
 @bp.post("/tickets/<number>/attachments")
@@ -395,7 +468,7 @@ def ticket_attach(number: str) -> Any:
     try:
         attachment = unit_of_work(lambda: services().attachments.attach(user, number, filename, content_type, data))
     except (ValidationFailed, PayloadTooLarge) as err:
-        return _render_ticket(user, number, attach={"errors": [_attach_error(err, number)]}, status=err.status)
+        return _attach_refused(user, number, err)
     except PermissionDenied as err:
         flash(_("The file could not be attached: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
@@ -467,8 +540,7 @@ def _attach_article(user: User, number: str, form: dict[str, Any]) -> Any:
     try:
         _ticket, attached = unit_of_work(lambda: services().knowledge.attach(user, number, other))
     except ValidationFailed:
-        message = _("%(number)s is no published knowledge article.", number=other)
-        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+        return _link_refused(user, number, form, _("%(number)s is no published knowledge article.", number=other))
     except (PermissionDenied, Conflict) as err:
         flash(_("The article could not be attached: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
@@ -479,25 +551,29 @@ def _attach_article(user: User, number: str, form: dict[str, Any]) -> Any:
     return redirect(url_for("web.ticket", number=number.upper(), _anchor="knowledge"))
 
 
+def _link_refused(user: User, number: str, form: Mapping[str, Any], message: str) -> Any:
+    """The link form's ``message`` beside it, on the record page the refusal redirects to (in place when too large to keep)."""
+    return (_back_to_record(number, "link", {"other": [message]})
+            or _render_ticket(user, number, link={**form, "errors": [message]}, status=422))
+
+
 @bp.post("/tickets/<number>/links")
 def ticket_link(number: str) -> Any:
     user = signed_in_user()
-    other = request.form.get("other", "").strip().upper()[:32]
-    link_type = request.form.get("link_type", "related")
+    form = _link_form(request.form)
+    other, link_type = form["other"], form["link_type"]
     svc = services()
     # The record of the page first: one the user may not see answers 404 like the page does, and a
     # number not found afterwards is the other record's, said beside the field.
     unit_of_work(lambda: svc.records.get(user, number, action="link"))
-    form = {"other": other, "link_type": link_type, "errors": []}
     if not other:
-        return _render_ticket(user, number, link={**form, "errors": [service_text("is required")]}, status=422)
+        return _link_refused(user, number, form, service_text("is required"))
     if ARTICLE_NUMBER.fullmatch(other):
         return _attach_article(user, number, form)
     try:
         _link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, other, link_type))
     except NotFound:
-        message = _("There is no record %(number)s that you may see.", number=other)
-        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+        return _link_refused(user, number, form, _("There is no record %(number)s that you may see.", number=other))
     except ValidationFailed as err:
         fields = err.details.get("fields") or {}
         if "number" in fields:
@@ -515,7 +591,7 @@ def ticket_link(number: str) -> Any:
             message = _("Choose one of the link types offered.")
         else:
             message = err.message
-        return _render_ticket(user, number, link={**form, "errors": [message]}, status=422)
+        return _link_refused(user, number, form, message)
     except PermissionDenied as err:
         flash(_("The link could not be added: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))

@@ -361,6 +361,10 @@ def task(task_id: int) -> Any:
         refused = refused_forms.take(page)  # sent back by the redirect below: shown once
         if refused is not None:
             return _render_task(user, task_id, submitted=refused[0], errors=refused[1])
+        reassign = refused_forms.take(_reassign_page(task_id))  # sent back by ``reassign``: shown once
+        if reassign is not None:
+            return _render_task(user, task_id, reassign={"username": reassign[0].get("username", "").strip()[:128],
+                                                         "errors": reassign[1].get("username", [])})
         return _render_task(user, task_id)
     # One value as text, several as a list: validate_submission then splits a free list's textarea
     # into lines and wraps a single ticked box of a multi-choice into a list.
@@ -485,11 +489,26 @@ def assign_reason(text: str) -> str:
     return reason_text(text)
 
 
+def _reassign_page(task_id: int) -> str:
+    """What a refused reassign form is kept under (not the task form's ``task:<id>``: its errors
+    are said beside the reassign form alone)."""
+    return f"task:{task_id}:reassign"
+
+
+def _reassign_refused(user: User, task_id: int, username: str, messages: list[str]) -> Any:
+    """Post/Redirect/Get for a refused reassign form (app/web/refused_forms.py): the name and why
+    it was refused (in the page's words) kept for the task page's next GET, a 303 to it; the page
+    in place (422) when too large to keep."""
+    return (refused_forms.back_with(_reassign_page(task_id), {"username": messages},
+                                    url_for("web.task", task_id=task_id, _anchor="reassign"))
+            or _render_task(user, task_id, reassign={"username": username, "errors": messages}, status=422))
+
+
 @bp.post("/tasks/<int:task_id>/reassign")
 def reassign(task_id: int) -> Any:
     """An admin, or an agent of the task's group, hands a ready task to someone (``TaskService.reassign``, as the API's
-    ``POST /api/v1/tasks/<id>/reassign``): a name the service refuses is said beside the field (422);
-    a non-admin gets 403, a task that is no longer open a flash."""
+    ``POST /api/v1/tasks/<id>/reassign``): a name the service refuses is said beside the field, on
+    the task page a 303 leads back to; a non-admin gets 403, a task that is no longer open a flash."""
     user = signed_in_user()
     svc = services()
     username = request.form.get("username", "").strip()[:128]
@@ -508,14 +527,13 @@ def reassign(task_id: int) -> Any:
         done = unit_of_work(hand_over)
     except ValidationFailed as err:
         messages = (err.details.get("fields") or {}).get("username") or [err.message]
-        return _render_task(user, task_id, reassign={"username": username, "errors": [assign_reason(m) for m in messages]},
-                            status=422)
+        return _reassign_refused(user, task_id, username, [assign_reason(m) for m in messages])
     except Conflict as err:
         flash(_("The task could not be reassigned: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))
     if done is None:
         message = _("There is no user %(name)s.", name=username) if username else service_text("is required")
-        return _render_task(user, task_id, reassign={"username": username, "errors": [message]}, status=422)
+        return _reassign_refused(user, task_id, username, [message])
     task, given_to = done
     flash(_("“%(name)s” is now with %(username)s.", name=task_name(task), username=given_to), "success")
     return redirect(url_for("web.task", task_id=task_id))

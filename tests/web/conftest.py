@@ -79,6 +79,17 @@ def text_of(response: Any) -> str:
     return str(response.get_data(as_text=True))
 
 
+def refused_to(web: WebClient, response: Any, location: str, **kwargs: Any) -> str:
+    """A form refused for its errors, Post/Redirect/Get (app/web/refused_forms.py): its answer is a
+    303 to ``location`` (the form's page, with its fragment), and the page there, fetched once (with
+    ``kwargs``, say ``headers``), says what was wrong (the text of that GET)."""
+    assert response.status_code == 303, (response.status_code, text_of(response)[:300])
+    assert response.headers["Location"] == location
+    page = web.get(location.split("#")[0], **kwargs)
+    assert page.status_code == 200, page.status_code
+    return text_of(page)
+
+
 def claimed_by_alex_seen_by_sam(web_factory: Any, services: Any, task_id: int, language: str | None = None) -> Any:
     """A ServiceDesk task alex claimed, and sam (another ServiceDesk agent, signed in and on
     ``language`` if given) who tries to claim it too: sam's client."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.web.conftest import INCIDENT, text_of
+from tests.web.conftest import INCIDENT, refused_to, text_of
 
 GATEWAY = {"name": "vpn-gw-01", "class": "network", "status": "in_service", "owner": "nina",
            "support_group": "NetworkTeam", "location": "DC1 rack 4", "serial_number": "FTX1234",
@@ -82,8 +82,14 @@ def test_errors_stand_beside_their_fields_and_the_input_is_kept(web, desk):
     assert 'value="&lt;b&gt;kept&lt;/b&gt;"' in page and "<b>kept</b>" not in page
     assert "The form has problems" not in text_of(web.get("/cmdb/new"))  # shown once
     # a relationship to itself or to nothing comes back beside the form
-    refused = web.post("/cmdb/cis/vpn-gw-01/relationships", {"kind": "runs_on", "target": "vpn-gw-01"})
-    assert refused.status_code == 422 and "a configuration item is not related to itself" in text_of(refused)
+    refused = web.post("/cmdb/cis/vpn-gw-01/relationships", {"kind": "runs_on", "target": " vpn-gw-01 "})
+    assert "not related to itself" not in text_of(web.get("/cmdb/new"))  # not beside another CMDB form
+    page = refused_to(web, refused, "/cmdb/cis/vpn-gw-01#ci-relationships")
+    assert re.search(r'<div class="error-summary" role="alert"><ul><li>[^<]*a configuration item is not related to '
+                     r'itself</li></ul></div>', page), page
+    assert 'id="ci-rel-target" name="target" value="vpn-gw-01"' in page and '<option value="runs_on" selected>' in page
+    again = text_of(web.get("/cmdb/cis/vpn-gw-01"))
+    assert "not related to itself" not in again and 'name="target" value=""' in again  # shown once
 
 
 def test_a_records_ci_links_to_its_page_and_the_ci_lists_its_records(web_factory, desk):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.models import AuditEvent
-from tests.web.conftest import INCIDENT, PASSWORD, text_of
+from tests.web.conftest import INCIDENT, PASSWORD, refused_to, text_of
 
 TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
 LAPTOP = {"justification": "The battery swells; the laptop is four years old.", "replacement": True,
@@ -99,14 +99,18 @@ def test_an_agent_cancels_with_a_reason_the_reason_required(web, desk, services)
     page = text_of(web.get(f"/tickets/{number}"))
     assert has_stop_form(page) and "Cancel the record" in page and "Withdraw request" not in page
 
-    missing = web.post(f"/tickets/{number}/cancel", {"reason": "  ", "confirm": "yes"})
-    assert missing.status_code == 422
-    assert re.search(r'id="stop-reason-error">.*is required</p>', text_of(missing))
-    assert 'aria-invalid="true" aria-describedby="stop-reason-error"' in text_of(missing)
-    unconfirmed = web.post(f"/tickets/{number}/cancel", {"reason": "Raised twice"})
-    assert unconfirmed.status_code == 422
-    assert re.search(r'id="stop-confirm-error">.*Tick the box to confirm\.</p>', text_of(unconfirmed))
-    assert ">Raised twice</textarea>" in text_of(unconfirmed)  # what was typed is kept
+    # Post/Redirect/Get: the record page the refusal leads back to says it beside the form, once
+    back = f"/tickets/{number}#record-actions"
+    missing = refused_to(web, web.post(f"/tickets/{number}/cancel", {"reason": "  ", "confirm": "yes"}), back)
+    assert re.search(r'id="stop-reason-error">.*is required</p>', missing)
+    assert 'aria-invalid="true" aria-describedby="stop-reason-error"' in missing
+    assert '<details class="stop-record" open>' in missing and missing.count('class="field-error"') == 1
+    unconfirmed = refused_to(web, web.post(f"/tickets/{number}/cancel", {"reason": "Raised twice"}), back)
+    assert re.search(r'id="stop-confirm-error">.*Tick the box to confirm\.</p>', unconfirmed)
+    assert ">Raised twice</textarea>" in unconfirmed  # what was typed is kept
+    again = text_of(web.get(f"/tickets/{number}"))
+    assert 'id="stop-confirm-error"' not in again and "Raised twice" not in again
+    assert '<details class="stop-record">' in again
     assert desk.record(number)["status"] != "cancelled" and cancel_reasons(services, number) == []
 
     response = web.post(f"/tickets/{number}/cancel", {"reason": "Raised twice", "confirm": "yes"})
@@ -160,7 +164,7 @@ def test_the_chinese_page_words_the_actions_and_the_refusal(web, desk):
     assert "Withdraw" not in page
 
     unconfirmed = web.post(f"/tickets/{number}/cancel", {"reason": ""})
-    assert unconfirmed.status_code == 422 and "请勾选此框以确认。" in text_of(unconfirmed)
+    assert "请勾选此框以确认。" in refused_to(web, unconfirmed, f"/tickets/{number}#record-actions")
 
     triage = desk.task_id(number, "triage")
     assert desk.client.post(f"/api/v1/tasks/{triage}/claim", headers=desk.auth("alex")).status_code == 200

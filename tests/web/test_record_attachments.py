@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from tests.web.conftest import INCIDENT, text_of
+from tests.web.conftest import INCIDENT, PASSWORD, refused_to, text_of
 
 LOG = b"Tunnel lost at 09:12\nretrying...\n"
 
@@ -58,20 +58,35 @@ def test_the_forms_errors_are_said_beside_the_field_in_the_pages_language(web, d
     web.login("rita")
     nothing = web.post(f"/tickets/{number}/attachments", {"file": (io.BytesIO(b""), "")},
                        content_type="multipart/form-data")  # what a browser sends with no file chosen
-    assert nothing.status_code == 422
+    # Post/Redirect/Get: the record page the refusal leads to says it beside the form, once
+    back = f"/tickets/{number}#attach-form"
+    page = refused_to(web, nothing, back)
     assert re.search(r'id="attach-file-error"><span class="visually-hidden">Error: </span>Choose a file to attach\.</p>',
-                     text_of(nothing))
-    assert "The file is empty." in text_of(send(web, number, b""))
+                     page)
+    assert page.count('class="field-error"') == 1  # beside the attachment form alone
+    assert 'id="attach-file-error"' not in text_of(web.get(f"/tickets/{number}"))
+    assert "The file is empty." in refused_to(web, send(web, number, b""), back)
     web.post("/language", {"lang": "zh_CN", "next": f"/tickets/{number}"})
-    assert "文件是空的。" in text_of(send(web, number, b""))
+    assert "文件是空的。" in refused_to(web, send(web, number, b""), back)
 
 
 def test_a_file_too_large_to_read_is_said_beside_the_form(web, desk, app):
     number = open_incident(desk)
     web.login("rita")
     refused = send(web, number, b"x" * (app.config["ATTACHMENT_MAX_BYTES"] + 128 * 1024))
-    assert refused.status_code == 413
-    assert 'id="attach-file-error"' in text_of(refused) and "The file is larger than 10 MB." in text_of(refused)
+    page = refused_to(web, refused, f"/tickets/{number}#attach-form")  # Post/Redirect/Get, as the others
+    assert 'id="attach-file-error"' in page and "The file is larger than 10 MB." in page
+    assert "No files attached." in page
+
+
+def test_a_file_too_large_to_read_for_a_record_one_may_not_see_says_nothing_of_it(web, desk, app, services):
+    number = open_incident(desk)
+    services.users.create_user("rick", PASSWORD, roles=["requester"], groups=["Requesters"])
+    services.session.commit()
+    web.login("rick")
+    refused = send(web, number, b"x" * (app.config["ATTACHMENT_MAX_BYTES"] + 128 * 1024))
+    assert refused.status_code == 413 and "Too large" in text_of(refused)
+    assert "VPN down" not in text_of(refused) and "Location" not in refused.headers
 
 
 def test_an_auditor_reads_the_files_but_is_offered_no_form_and_may_not_post_one(web_factory, desk):

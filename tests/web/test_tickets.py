@@ -3,12 +3,13 @@ clocks, open tasks, comments, links and the diagram's data; who may see what."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 from app.web import ticket_pages
-from tests.web.conftest import INCIDENT, PASSWORD, text_of
+from tests.web.conftest import INCIDENT, PASSWORD, refused_to, text_of
 
 TRIAGE = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
 
@@ -236,11 +237,44 @@ def test_an_empty_comment_is_refused_beside_its_field(web, desk):
     number = triaged_incident(desk)
     web.login("alex")
     response = web.post(f"/tickets/{number}/comments", {"body": "   "})
-    assert response.status_code == 422
-    page = text_of(response)
+    # Post/Redirect/Get: the record page the refusal leads to says it beside the field, once
+    page = refused_to(web, response, f"/tickets/{number}#comment-form")
     assert '<p class="field-error" id="comment-body-error"><span class="visually-hidden">Error: </span>is required</p>' in page
     assert 'aria-describedby="comment-body-help comment-body-error" aria-invalid="true"' in page
     assert "No comments yet." in page
+    again = text_of(web.get(f"/tickets/{number}"))
+    assert 'id="comment-body-error"' not in again and 'aria-invalid="true"' not in again
+
+
+def test_a_refused_comment_comes_back_with_its_text_beside_its_own_form_only(web, desk):
+    number = triaged_incident(desk)
+    other = triaged_incident(desk, title="Printer jammed")
+    web.login("alex")
+    text = "See the log: " + "x" * ticket_pages.MAX_COMMENT  # too long, and kept (it compresses well)
+    response = web.post(f"/tickets/{number}/comments", {"body": text})
+    assert response.status_code == 303
+    # not on another record's page, nor beside another form of its own
+    assert 'id="comment-body-error"' not in text_of(web.get(f"/tickets/{other}"))
+    page = refused_to(web, response, f"/tickets/{number}#comment-form")
+    assert f'aria-invalid="true">{text}</textarea>' in page
+    assert re.search(r'id="comment-body-error"><span class="visually-hidden">Error: </span>at most 20000 characters</p>',
+                     page)
+    assert page.count('class="field-error"') == 1 and 'id="link-other-error"' not in page
+    assert "No comments yet." in page
+    assert text not in text_of(web.get(f"/tickets/{number}"))  # once
+
+
+def test_a_refused_comment_too_long_to_keep_is_answered_in_place(web, desk):
+    """Text that does not compress past the session cookie's room: nothing is kept, the page
+    answers 422 itself with the text (its Back still asks to resubmit; its text is not lost)."""
+    number = triaged_incident(desk)
+    web.login("alex")
+    text = os.urandom(ticket_pages.MAX_COMMENT // 2).hex() + "!"
+    response = web.post(f"/tickets/{number}/comments", {"body": text})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert f">{text}</textarea>" in page and "at most 20000 characters" in page
+    assert text not in text_of(web.get(f"/tickets/{number}"))
 
 
 def test_a_control_character_in_a_form_is_refused_naming_the_field(web, desk):
@@ -289,12 +323,15 @@ def test_records_are_linked_from_the_page_and_shown_on_both(web, desk):
 def test_a_link_that_cannot_be_made_is_explained_beside_the_field(web, desk, other, message):
     number = triaged_incident(desk)
     web.login("alex")
-    response = web.post(f"/tickets/{number}/links", {"other": number if other == "SELF" else other,
-                                                     "link_type": "related"})
-    assert response.status_code == 422
-    page = text_of(response)
+    sent = number if other == "SELF" else other
+    response = web.post(f"/tickets/{number}/links", {"other": f" {sent.lower()} ", "link_type": "related"})
+    page = refused_to(web, response, f"/tickets/{number}#link-form")
     assert f'<p class="field-error" id="link-other-error"><span class="visually-hidden">Error: </span>{message}</p>' in page
     assert 'aria-invalid="true"' in page and "No linked records." in page
+    assert f'id="link-other" name="other" value="{sent}"' in page  # as looked up: the number in capitals
+    assert page.count('class="field-error"') == 1  # beside the link form alone
+    again = text_of(web.get(f"/tickets/{number}"))
+    assert 'id="link-other-error"' not in again and 'id="link-other" name="other" value=""' in again
 
 
 def test_a_requester_cannot_link_to_a_record_she_may_not_see(web, desk, rick):
@@ -302,9 +339,9 @@ def test_a_requester_cannot_link_to_a_record_she_may_not_see(web, desk, rick):
     number = open_incident(desk)
     web.login("rita")
     response = web.post(f"/tickets/{number}/links", {"other": ricks, "link_type": "related"})
-    assert response.status_code == 422
-    assert f"There is no record {ricks} that you may see." in text_of(response)
-    assert "Laptop broken" not in text_of(response)
+    page = refused_to(web, response, f"/tickets/{number}#link-form")
+    assert f"There is no record {ricks} that you may see." in page
+    assert "Laptop broken" not in page
 
 
 def test_the_page_leaves_out_links_to_records_the_reader_may_not_see(web_factory, desk, rick):
@@ -344,7 +381,8 @@ def test_the_record_pages_speak_chinese(web, desk):
         assert text in page, text
     listing = text_of(web.get("/tickets"))
     assert "记录" in listing and "全部类型" in listing
-    assert "为必填项" in text_of(web.post(f"/tickets/{number}/comments", {"body": ""}))
+    assert "为必填项" in refused_to(web, web.post(f"/tickets/{number}/comments", {"body": ""}),
+                                 f"/tickets/{number}#comment-form")
 
 
 def test_an_auditor_sees_the_record_without_the_comment_and_link_forms(web_factory, desk):
@@ -368,13 +406,14 @@ def test_a_link_between_the_wrong_kinds_is_explained_in_the_pages_language(web, 
                                                                 "description": "Weekly"})["data"]["record_number"]
     web.login("alex")
     response = web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"})
-    assert response.status_code == 422
-    page = text_of(response)
+    page = refused_to(web, response, f"/tickets/{number}#link-form")
     assert re.search(rf'id="link-other-error"><span class="visually-hidden">Error: </span>A link “[^”]+” cannot join '
                      rf'{number} \(Incident\) and {problem_number} \(Problem\)\.</p>', page), page[-3000:]
     assert "No linked records." in page
+    assert '<option value="fix_change" selected>' in page  # the link type as sent
     web.post("/language", {"lang": "zh_CN", "next": f"/tickets/{number}"})
-    page = text_of(web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"}))
+    page = refused_to(web, web.post(f"/tickets/{number}/links", {"other": problem_number, "link_type": "fix_change"}),
+                      f"/tickets/{number}#link-form")
     assert f"无法关联 {number}（事件）和 {problem_number}（问题）" in page
 
 
@@ -418,7 +457,8 @@ def test_the_link_form_attaches_a_knowledge_article(web, desk):
     assert f"Knowledge article {kb.number} is attached." in page
     assert f'href="/knowledge/{kb.number}"' in page
     wrong = web.post(f"/tickets/{number}/links", {"other": "KB-999999", "link_type": "related"})
-    assert wrong.status_code == 422 and "KB-999999 is no published knowledge article." in text_of(wrong)
+    page = refused_to(web, wrong, f"/tickets/{number}#link-form")
+    assert "KB-999999 is no published knowledge article." in page and 'value="KB-999999"' in page
 
 
 def test_the_link_form_offers_articles_to_the_staff_only(web_factory, desk):
