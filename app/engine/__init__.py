@@ -23,6 +23,7 @@ from .library import (
     SourceFile,
     UserTaskDef,
 )
+from .operation_call import OperationCall, current_operation_call, literal_text
 from .runtime import (
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -52,12 +53,14 @@ __all__ = [
     "EngineError",
     "EngineFailure",
     "MessageNotExpected",
+    "OperationCall",
     "OperationFailed",
     "Operations",
     "ProcessEngine",
     "ProcessLibrary",
     "ScriptIdentity",
     "compile_as_re",
+    "current_operation_call",
     "SourceFile",
     "SpecBundle",
     "StateVersionError",
@@ -69,5 +72,6 @@ __all__ = [
     "XmlRejected",
     "backtracking_problem",
     "drawing_only",
+    "literal_text",
     "process_ids",
 ]

@@ -29,6 +29,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from . import timer_bounds
 from .errors import DefinitionError
+from .operation_call import literal_text
 from .sandbox import ScriptRuleViolation, check_source
 from .serializer import SPEC_SERIALIZER
 from .xml import PROCESS_TAG, canonical_xml, parse_xml
@@ -224,6 +225,10 @@ class CompiledProcess:
     #: the instructions (``instructionsForEndUser`` templates) and documentation of its user tasks,
     #: called processes' too: what a translation may also translate, for the task page
     task_texts: tuple[str, ...] = ()
+    #: ``(operator, parameter, text)`` for each service-task parameter written as one string
+    #: literal (called processes' too): the texts an operation may show people as the diagram
+    #: wrote them (a ``notify`` subject), which a translation may then translate
+    literal_params: tuple[tuple[str, str, str], ...] = ()
 
     def same_content(self, stored_hash: str | None) -> bool:
         """Whether a version stored with ``stored_hash`` has this content."""
@@ -659,6 +664,7 @@ class ProcessLibrary:
                     record_mapping=record_mapping,
                     element_names=tuple(sorted(set().union(*(drawn_names.get(f, set()) for f in files_used)))),
                     task_texts=tuple(sorted({text for one in all_specs for text in self._task_texts(one)})),
+                    literal_params=tuple(sorted({found for one in all_specs for found in self._literal_params(one)})),
                 )
             )
         return compiled
@@ -749,6 +755,19 @@ class ProcessLibrary:
             for text in ((task.get("extensions") or {}).get("instructionsForEndUser"), task.get("documentation")):
                 if isinstance(text, str) and text.strip():
                     yield text
+
+    @staticmethod
+    def _literal_params(spec_dict: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
+        """``(operator, parameter, text)`` of the service tasks of one spec whose parameter is one
+        string literal, as the engine tells the operation at run time (``OperationCall.literals``)."""
+        for task in spec_dict.get("task_specs", {}).values():
+            operation = task.get("operation_name")
+            if not isinstance(operation, str):
+                continue
+            for name, param in (task.get("operation_params") or {}).items():
+                text = literal_text(param.get("value")) if isinstance(param, dict) else None
+                if text is not None:
+                    yield operation, str(name), text
 
     @staticmethod
     def _load_json(source: SourceFile) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .deep_stack import call_deep, require_stack_for
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .joins import stuck_join
+from .operation_call import OperationCall, literal_text, operation_call
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
 from .storable import MAX_DATA_DEPTH, Checker
@@ -97,8 +98,12 @@ class _PlatformScriptEngine(PythonScriptEngine):
         params = {key: value.get("value") for key, value in (kwargs.get("operation_params") or {}).items()}
         if handler is None:
             raise WorkflowTaskException(f"no platform operations available for '{name}'", task=task)
+        written = getattr(task.task_spec, "operation_params", None) or {}
+        literals = {key: text for key, value in written.items()
+                    if isinstance(value, dict) and (text := literal_text(value.get("value"))) is not None}
         try:
-            result = handler(name, params)
+            with operation_call(OperationCall(data=task.data, literals=literals)):
+                result = handler(name, params)
         except OperationFailed as err:
             raise WorkflowTaskException(f"operation '{name}' failed: {err}", task=task) from None
         return json.dumps(result, default=str)
