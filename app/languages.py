@@ -11,7 +11,9 @@ So those texts are not formatted where they are written but described: a :class:
 English message with ``%(name)s`` placeholders and the values to put in them, rendered per reader
 by :func:`render`. A value may itself be a :class:`Text` (a word such as "breached") or a
 :class:`Content` (a process's own words, such as a task's name, translated by the process's
-deployed translation file as the pages translate it: app/services/content_texts.py). The
+deployed translation file as the pages translate it: app/services/content_texts.py). A
+:class:`ContentTemplate` is a process's own words with placeholders (a ``notify`` step's subject):
+translated so, then filled in with the process's data, which is never translated. The
 messages' translations are ``translations/<locale>/LC_MESSAGES/notices.po`` beside the pages'
 (app/web/translations), read here from the ``.po`` itself, so that nothing needs compiling
 before a sweep can write Chinese. To add a message: write ``Text("...")`` and add its entry to
@@ -23,10 +25,13 @@ Nothing here imports Flask.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Language code -> the language's own name, as the pages offer it. English is the source.
 LANGUAGES: dict[str, str] = {"en": "English", "zh_CN": "简体中文"}
@@ -77,14 +82,36 @@ class Content:
     text: str
 
 
+@dataclass(frozen=True)
+class ContentTemplate:
+    """A template of ``scope``'s content (a ``notify`` step's subject or body) and ``fill``, which
+    fills a template in with the process's data: the template is translated as a :class:`Content`
+    is, then filled. ``fill`` raises ValueError for a template that cannot be filled: a translation
+    that fails so gives way to the source template (logged), whose failure is raised."""
+
+    scope: str
+    text: str
+    fill: Callable[[str], str] = field(compare=False, repr=False)
+
+
 def render(value: Any, language: str, content: ContentLookup | None = None) -> str:
-    """``value`` (a str, :class:`Text` or :class:`Content`) written in ``language``. A message
-    without a translation, or whose translation does not format with its values, is English."""
+    """``value`` (a str, :class:`Text`, :class:`Content` or :class:`ContentTemplate`) written in
+    ``language``. A message without a translation, or whose translation does not format with its
+    values, is English."""
     if isinstance(value, Content):
         return content(value.scope, value.text, language) if content is not None and language != "en" else value.text
+    if isinstance(value, ContentTemplate):
+        words = content(value.scope, value.text, language) if content is not None and language != "en" else value.text
+        if words != value.text:
+            try:
+                return value.fill(words)
+            except ValueError as err:
+                log.warning("the %s translation of a template of %s does not render (%s): the source is written",
+                            language, value.scope, err)
+        return value.fill(value.text)
     if not isinstance(value, Text):
         return "" if value is None else str(value)
-    values = {name: render(v, language, content) if isinstance(v, Text | Content) else v
+    values = {name: render(v, language, content) if isinstance(v, Text | Content | ContentTemplate) else v
               for name, v in value.values.items()}
     translated = _catalog(language).get(value.message)
     if translated:

@@ -6,8 +6,9 @@ language, ``<scope>.<locale>.i18n.json``::
     {"Triage incident": "分派事件", "Outcome": "处理结果", "Resolved": "已解决"}
 
 ``scope`` is a process id (the file translates the process's name, the names of its user tasks,
-including those of the processes it calls, their instructions and documentation, and every text
-of the forms its tasks use and of its start form) or ``catalog`` (the service catalog's category names, item names and descriptions,
+including those of the processes it calls, their instructions and documentation, every text
+of the forms its tasks use and of its start form, and the subjects and bodies of its ``notify``
+steps written as templates: :data:`NOTICE_PARAMS`) or ``catalog`` (the service catalog's category names, item names and descriptions,
 and the request forms its items name). ``locale`` is one of :data:`CONTENT_LOCALES`. Each entry
 maps a source text, exactly as the English content writes it, to its translation. Texts are
 keyed by their source text, like a gettext catalog, rather than by a key path into each file: one
@@ -20,6 +21,14 @@ non-empty strings, each entry's source text one the scope's content has) and rea
 shown, by its current content (cached by digest), never compiled into a version: translating
 makes no new version of the process. Stored values and submitted data never change; the API keeps
 the source texts.
+
+A ``notify`` step's subject or body written as one string literal is a template of the process's
+words: ``"Please confirm receipt: {{ record_number }}"``, filled in from the step's data as an
+instructions template is (app/services/instructions.py, as plain text). Its entry translates the
+template, which is then filled in with the same values (the values themselves, what people
+typed, are never translated); each recipient reads the notice in their own language
+(app/services/notifications.py). A subject or body an expression computes (``"Closed: " +
+title``) is made of data at run time: it is no text of the scope and goes out as computed.
 """
 
 from __future__ import annotations
@@ -48,6 +57,9 @@ CATALOG_SCOPE = "catalog"
 _TEXT_KEYS = frozenset({"title", "description", "ui:title", "ui:description", "ui:help", "ui:placeholder",
                         "patternMessage"})
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+#: The parameters of a service-task operator whose value, written as one string literal, is a
+#: template of the process's own words shown to people: translatable like its task names.
+NOTICE_PARAMS: Mapping[str, frozenset[str]] = {"notify": frozenset({"subject", "body"})}
 #: Longest translation taken (a form's longest help text is a few hundred characters).
 MAX_TRANSLATION = 4000
 
@@ -109,13 +121,22 @@ def form_texts(document: Any) -> Iterator[str]:
             yield from form_texts(entry)
 
 
+def notice_texts(literal_params: Iterable[tuple[str, str, str]]) -> set[str]:
+    """The notice templates among a process's literal service-task parameters
+    (``CompiledProcess.literal_params``: operator, parameter, text): see :data:`NOTICE_PARAMS`."""
+    return {text for operator, param, text in literal_params
+            if param in NOTICE_PARAMS.get(operator, ()) and text.strip()}
+
+
 def process_texts(name: str | None, task_names: Iterable[str | None], forms: Iterable[Any],
-                  drawn: Iterable[str] = (), task_texts: Iterable[str] = ()) -> set[str]:
+                  drawn: Iterable[str] = (), task_texts: Iterable[str] = (), notices: Iterable[str] = ()) -> set[str]:
     """What a process scope translates: its name, its user tasks' names, the other names its
     diagram draws (events, gateways, lanes, labelled flows: ``drawn``), its user tasks'
     instructions and documentation (``task_texts``: an instructions template is translated whole,
-    by another template the task's data fills in alike) and its forms' texts."""
-    texts = {text for text in (name, *task_names, *drawn, *task_texts) if text}
+    by another template the task's data fills in alike), the subjects and bodies its ``notify``
+    steps write as templates (``notices``: :func:`notice_texts`, translated whole alike) and its
+    forms' texts."""
+    texts = {text for text in (name, *task_names, *drawn, *task_texts, *notices) if text}
     for document in forms:
         texts.update(form_texts(document))
     return texts
@@ -181,7 +202,8 @@ def check_translation(name: str, content: bytes, sources: Collection[str] | None
                          f"{MAX_TRANSLATION} characters", source)
         if sources is not None and source not in sources:
             raise refuse(f"{source!r} is no text of the content this file translates (a title, description, "
-                         f"help text, choice, task or process name, exactly as the English writes it)", source)
+                         f"help text, choice, task or process name, instructions, or a notify step's subject or "
+                         f"body template, exactly as the English writes it)", source)
     return parsed
 
 

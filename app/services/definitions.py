@@ -45,6 +45,7 @@ from .content_texts import (
     catalog_texts,
     check_translation,
     is_translation,
+    notice_texts,
     parse_translation_name,
     process_texts,
 )
@@ -479,7 +480,7 @@ class DefinitionService:
                 starts = [_json_or_none(files.get(scope + suffix)) for suffix in (START_FORM_SUFFIX, START_UI_SUFFIX)]
                 sources = process_texts(process.name, (t.name for t in process.user_tasks),
                                         [*process.forms.values(), *starts], process.element_names,
-                                        process.task_texts)
+                                        process.task_texts, notice_texts(process.literal_params))
             elif scope == CATALOG_SCOPE:
                 sources = self._catalog_texts(files)
             else:

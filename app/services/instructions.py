@@ -416,13 +416,20 @@ class _InstructionsEnvironment(ImmutableSandboxedEnvironment):
 _MARKDOWN_PUNCTUATION: Final = re.compile(r"([!-/:-@\[-`{-~])")
 
 
-def _finalize(value: Any) -> Any:
+def _finalize_plain(value: Any) -> Any:
+    """What a value prints as in a plain-text template (a notice: :func:`render_text`)."""
     # Only data should print: None as nothing, and no reprs of template internals, methods or
     # classes (e.g. "{{ self }}" or "{{ items.append }}"), which tell a reader nothing useful.
     if value is None or isinstance(value, (TemplateReference, type)) or callable(value):
         return ""
     if not isinstance(value, str) and _text_size(value) > _MAX_BUILT_LENGTH:
         _too_big("the output")
+    return value
+
+
+def _finalize(value: Any) -> Any:
+    """What a value prints as in instructions: as in plain text, then kept from Markdown."""
+    value = _finalize_plain(value)
     if isinstance(value, _AuthorText | bool | int | float):
         return value
     # A printed value is text, never Markdown: what a requester typed into a description ("#
@@ -464,8 +471,11 @@ def _checked_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     return checked
 
 
-def _build_environment() -> _InstructionsEnvironment:
-    env = _InstructionsEnvironment(autoescape=False, undefined=ChainableUndefined, finalize=_finalize)
+def _build_environment(*, plain: bool = False) -> _InstructionsEnvironment:
+    """The sandbox for instructions, or with ``plain`` for plain text (no Markdown after it: values
+    print as they are, and the text ends as its template does)."""
+    env = _InstructionsEnvironment(autoescape=False, undefined=ChainableUndefined,
+                                   finalize=_finalize_plain if plain else _finalize, keep_trailing_newline=plain)
     # Only task data is visible: drop range/dict/lipsum/cycler/joiner/namespace (so no template
     # can build a structure across loop iterations, such as a deeply nested tuple).
     env.globals.clear()
@@ -474,6 +484,8 @@ def _build_environment() -> _InstructionsEnvironment:
 
 
 _ENVIRONMENT: Final = _build_environment()
+#: The same sandbox and limits for plain-text templates (:func:`render_text`): no Markdown after it.
+_PLAIN_ENVIRONMENT: Final = _build_environment(plain=True)
 # Raw HTML off: anything tag-like (from the template or from task data) is shown as text.
 _MARKDOWN: Final = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 _SANITIZER: Final = nh3.Cleaner(
@@ -522,9 +534,9 @@ def _error_notice(text: str) -> str:
     return f"{_ERROR_START}{html.escape(text)}</p>"
 
 
-def _render_limited(template: str, context: dict[str, Any]) -> str:
+def _render_limited(template: str, context: dict[str, Any], environment: _InstructionsEnvironment = _ENVIRONMENT) -> str:
     """Compile and render ``template`` under a :class:`_RenderBudget` (this thread only)."""
-    compiled = _ENVIRONMENT.from_string(template)
+    compiled = environment.from_string(template)
     budget = _RenderBudget()
     token = _ACTIVE_BUDGET.set(budget)
     previous = sys.gettrace()
@@ -600,3 +612,31 @@ def render_instructions(template: str | None, task_data: Mapping[str, Any], *, t
         logger.warning("instructions template rendered %d characters; refused", len(text))
         return _error_notice("The instructions could not be displayed: they are too long.")
     return _SANITIZER.clean(_MARKDOWN.render(text))
+
+
+class TemplateFailed(ValueError):
+    """A plain-text template (:func:`render_text`) that cannot be rendered; the message says why,
+    without any of the data."""
+
+
+def render_text(template: str, data: Mapping[str, Any]) -> str:
+    """``template`` (a Jinja template, as instructions are: the same sandbox, limits and deep-stack
+    thread, and the data's string keys only) filled in with ``data``, as plain text: no Markdown,
+    values printed as they are (None as nothing). For a notice's subject and body.
+
+    Raises TemplateFailed for a syntax error, an operation the sandbox refuses (a limit
+    included), a runtime error, or a text longer than instructions may be.
+    """
+    context = {key: value for key, value in data.items() if isinstance(key, str)}
+    try:
+        text = call_deep(_render_limited, template, context, _PLAIN_ENVIRONMENT)
+    except TemplateSyntaxError as exc:
+        raise TemplateFailed(f"template syntax error on line {exc.lineno}: {exc.message}") from None
+    except SecurityError:
+        raise TemplateFailed("the template uses an operation that is not allowed") from None
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError,
+            MemoryError) as exc:
+        raise TemplateFailed(f"the template failed to render: {type(exc).__name__}") from None
+    if len(text) > _MAX_RENDERED_CHARS:
+        raise TemplateFailed("the text is too long")
+    return str(text)

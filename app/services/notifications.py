@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.db import TRANSACTION_SCOPED, begin_write, count_capped
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.languages import ContentLookup, Text, reader_language, render
+from app.languages import ContentLookup, ContentTemplate, Text, reader_language, render
 from app.models import (
     DeliveryAttempt,
     Group,
@@ -199,13 +199,16 @@ class NotificationService:
             return f"{base}/tickets/{ticket.number}"
         return base
 
-    def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str | Text, body: str | Text, *,
+    def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str | Text | ContentTemplate,
+               body: str | Text | ContentTemplate, *,
                ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
                exclude: User | None = None) -> int:
         """In-app and email notifications for each active recipient (once each), plus webhook events.
 
         ``subject`` and ``body`` are written in each recipient's language (app/languages.py: a
-        :class:`~app.languages.Text` is rendered per language, a plain str is the same for all):
+        :class:`~app.languages.Text` is rendered per language, a
+        :class:`~app.languages.ContentTemplate` translated by its process's translation file and
+        then filled in, a plain str is the same for all):
         the one they chose, else the site's ``DEFAULT_LANGUAGE``. Webhook events carry the English
         subject, which integrations may rely on.
 

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from app.engine import OperationFailed
+from app.engine import OperationFailed, current_operation_call
 from app.errors import ProcessdeskError, ValidationFailed
+from app.languages import ContentTemplate, render
 from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.audit import json_safe
 from app.services.forms import FormMessage, validate_start_data
+from app.services.instructions import TemplateFailed, render_text
 from app.services.notifications import Person
 from app.services.users import group_members
 
@@ -197,29 +199,61 @@ class PlatformOperations:
         (``policy.watching_groups``), and of the group only those who may read the record are
         told (``RecordService.readers``: not a member who only requests, whom the body, often the
         record's description, is not for). Who was added is audited with the notification
-        (``watchers``)."""
+        (``watchers``).
+
+        A subject or body the diagram writes as one string literal is a template of the process's
+        words (app/services/content_texts.py): each recipient gets it translated into their
+        language by the process's translation file, then filled in from the step's data
+        (:func:`~app.services.instructions.render_text`); the audit and webhooks keep the English.
+        A template that does not render fails the step, naming it. One an expression computes is
+        sent as computed, to everyone alike."""
         notifier = self.services.notifications
         person = notifier.user(params.get("user"))
         recipients: list[Person] = [person] if person is not None else []
         recipients += notifier.members(params.get("group"))
-        subject = str(params.get("subject") or "")
         ticket = self.ticket
-        body = str(params.get("body") or subject)
+        # as every other notice about a record (QA: none had one)
+        suffix = f"\n\n{notifier.link(ticket)}" if ticket is not None else ""
+        subject = self._notice_text(params, "subject", "")
+        body = self._notice_text(params, "body" if params.get("body") else "subject", suffix)
+        try:
+            english = render(subject, "en")
+        except TemplateFailed as err:
+            raise OperationFailed(f"the subject does not render: {err}") from None
+        try:
+            render(body, "en")
+        except TemplateFailed as err:
+            raise OperationFailed(f"the body does not render: {err}") from None
         added: dict[str, list[str]] = {"users": [], "groups": []}
         if ticket is not None:
-            body = f"{body}\n\n{notifier.link(ticket)}"  # as every other notice about a record (QA: none had one)
             group = params.get("group")
             added = self.services.records.watch(ticket, user=person, group=str(group) if group else None)
             recipients = self.services.records.readers(ticket, recipients)  # once they watch it
         count = notifier.notify(recipients, "process.notify", subject, body,
                                 ticket=ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
         payload: dict[str, Any] = {"to_user": params.get("user"), "to_group": params.get("group"),
-                                   "subject": subject, "recipients": count}
+                                   "subject": english, "recipients": count}
         if ticket is not None and (added["users"] or added["groups"]):
             payload["watchers"] = {"number": ticket.number, **added}
         self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
                                    payload=payload, actor_name="engine" if self.actor is None else None)
         return {"notified": count}
+
+    def _notice_text(self, params: dict[str, Any], name: str, suffix: str) -> str | ContentTemplate:
+        """Parameter ``name`` of a ``notify`` step, followed by ``suffix``: a template of the
+        instance's process when the diagram wrote it as one string literal (the engine says so:
+        ``current_operation_call``), else the text as evaluated, never read as a template (it may
+        hold what somebody typed)."""
+        call, instance = current_operation_call(), self.instance
+        template = call.literals.get(name) if call is not None else None
+        if call is None or instance is None or not template or not template.strip():
+            return str(params.get(name) or "") + suffix
+        data = call.data
+
+        def fill(text: str) -> str:
+            return render_text(text, data) + suffix
+
+        return ContentTemplate(instance.process_id, template, fill)
 
     def op_get_group_members(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"members": sorted(username for username, _name in group_members(self.services.session, str(params["group"])))}

@@ -110,7 +110,7 @@ def test_the_api_keeps_the_source_texts_whatever_the_language(desk):
 
 def _shipped_texts() -> dict[str, set[str]]:
     """The texts of each shipped process (and the catalog), read the way the deploy reads them."""
-    from app.services.content_texts import process_texts
+    from app.services.content_texts import notice_texts, process_texts
 
     found: dict[str, set[str]] = {}
     for bpmn in sorted((ROOT / "processes").glob("*.bpmn")):
@@ -122,7 +122,7 @@ def _shipped_texts() -> dict[str, set[str]]:
                   if path.exists()]
         found[process_id] = process_texts(process.name, (t.name for t in process.user_tasks),
                                           [*process.forms.values(), *starts], process.element_names,
-                                          process.task_texts)
+                                          process.task_texts, notice_texts(process.literal_params))
     catalog = json.loads((ROOT / "processes" / "catalog.json").read_text())
     texts = {item[key] for item in catalog["items"] for key in ("name", "description")}
 
@@ -185,3 +185,28 @@ def test_the_shipped_translations_of_task_instructions_render_as_their_source_do
             checked += 1
     assert checked >= 20
 
+
+
+def test_the_shipped_translations_of_notify_templates_fill_in_as_their_source_does():
+    """Each notify step's subject and body template has a translation that is a template too:
+    filled in with the same data (with and without the optional values), it renders, with the
+    data's values where the source has them."""
+    from app.services.content_texts import notice_texts
+    from app.services.instructions import render_text
+
+    full = {"title": "VPN down", "description": "Cannot connect", "requester": "rita", "record_number": "INC-000007",
+            "implementer": "ivan", "pending_reason": "Send a photo", "emergency_approval_window_words": "4 hours",
+            "auto_close_after_words": "3 days"}
+    bare = {**full, "record_number": None, "implementer": None, "pending_reason": "  "}
+    checked = 0
+    for process in _compiled():
+        translated = json.loads((ROOT / "processes" / f"{process.process_id}.zh_CN.i18n.json").read_text())
+        for text in notice_texts(process.literal_params):
+            for data in (full, bare):
+                source, shown = render_text(text, data), render_text(translated[text], data)
+                for value in ("VPN down", "Cannot connect", "rita", "INC-000007", "ivan", "Send a photo", "4 hours",
+                              "3 days"):
+                    assert (value in source) == (value in shown), (process.process_id, text[:60], value)
+                assert "{{" not in shown and "{%" not in shown
+            checked += 1
+    assert checked == 14  # the subjects and bodies of the shipped notify steps

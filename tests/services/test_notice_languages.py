@@ -28,16 +28,24 @@ APP = Path(__file__).resolve().parents[2] / "app"
 TRANSLATION = ("mini_ticket.zh_CN.i18n.json", json.dumps({"Work on it": "处理问题"}, ensure_ascii=False).encode())
 
 
-@pytest.fixture()
-def desk(services, app, smtp):
+#: (username, roles, groups, language) of the readers: English and Chinese, chosen or the default.
+READERS = (("olga", ["process_owner"], [], None), ("rita", ["requester"], [], "zh_CN"),
+           ("alex", ["agent"], ["ServiceDesk"], None), ("sam", ["agent"], ["ServiceDesk"], "zh_CN"),
+           ("amy", ["approver"], ["Approvers"], "en"))
+
+
+def readers(services, app, smtp, people=READERS) -> None:
+    """Mail to the test SMTP server, and ``people``, each with an address and a language."""
     port, _ = smtp
     app.extensions["processdesk"].runtime.config.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port})
-    for name, roles, groups, locale in (("olga", ["process_owner"], [], None), ("rita", ["requester"], [], "zh_CN"),
-                                        ("alex", ["agent"], ["ServiceDesk"], None),
-                                        ("sam", ["agent"], ["ServiceDesk"], "zh_CN"),
-                                        ("amy", ["approver"], ["Approvers"], "en")):
+    for name, roles, groups, locale in people:
         services.users.create_user(name, "password-1234", roles=roles, groups=groups, email=f"{name}@example.test",
                                    locale=locale)
+
+
+@pytest.fixture()
+def desk(services, app, smtp):
+    readers(services, app, smtp)
     services.definitions.deploy(services.users.get_by_username("olga"), [*RECORD_FILES, TRANSLATION])
     services.session.commit()
     return services
