@@ -42,6 +42,13 @@ KINDS = {
     "throw": "intermediateThrowEvent",
     "boundary": "boundaryEvent",
 }
+def literal(text: str) -> str:
+    """``text`` as a service-task parameter written as one string literal: for a ``notify``
+    subject or body, a template of the process's own words that its translation file translates
+    and the step's data fills in (``{{ title }}``; app/services/content_texts.py)."""
+    return repr(text)
+
+
 SIZES = {"event": (36, 36), "task": (120, 80), "gateway": (50, 50)}
 COL_W, LANE_H, ROW_H, LEFT, TOP, LANE_LABEL = 170, 170, 120, 70, 60, 30
 

@@ -24,8 +24,11 @@ from app.engine import (
     SourceFile,
     UserTaskView,
     WorkflowRun,
+    current_operation_call,
 )
+from app.services.content_texts import NOTICE_PARAMS
 from app.services.forms import validate_submission
+from app.services.instructions import render_text
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where every harness clock starts.
@@ -110,11 +113,21 @@ class FakeOperations:
 
     def __call__(self, name: str, params: dict[str, Any]) -> Any:
         assert name in PLATFORM_OPERATIONS, name
-        self.calls.append((name, params))
+        self.calls.append((name, self._as_written(name, params)))
         answer = self.answers.get(name)
         if answer is None:
             raise self.unexpected(f"unexpected operation {name}")
         return answer(params)
+
+    @staticmethod
+    def _as_written(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with a notice's templates (a subject or body the diagram wrote as one string
+        literal) filled in from the step's data, as the platform writes them in English."""
+        call = current_operation_call()
+        if call is None:
+            return params
+        return {**params, **{key: render_text(text, call.data) for key, text in call.literals.items()
+                             if key in NOTICE_PARAMS.get(name, ())}}
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The parameters of every call to ``name``, in order."""

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from lxml import etree  # noqa: E402
 
-from tools.bpmn_builder import BPMN_NS, Diagram, pretty  # noqa: E402
+from tools.bpmn_builder import BPMN_NS, Diagram, literal, pretty  # noqa: E402
 
 PROCESS_ID = "catalog_request"
 CYCLE_ID = "fulfil_and_confirm"
@@ -185,10 +185,12 @@ def fulfil_cycle() -> Diagram:
         operator="notify",
         params={
             "user": "requester",
-            "subject": '"Please confirm receipt: " + (record_number + ": " if record_number else "") + title',
-            "body": '"Your request " + (record_number + " " if record_number else "") + title + " was fulfilled:'
-                    ' did you receive it? Please confirm and rate the service. Without an answer the request is'
-                    ' closed automatically after " + auto_close_after_words + " from the fulfilment."',
+            "subject": literal("Please confirm receipt: {% if record_number %}{{ record_number }}: {% endif %}"
+                               "{{ title }}"),
+            "body": literal("Your request {% if record_number %}{{ record_number }} {% endif %}{{ title }} was"
+                            " fulfilled: did you receive it? Please confirm and rate the service. Without an answer"
+                            " the request is closed automatically after {{ auto_close_after_words }} from the"
+                            " fulfilment."),
         },
         result_variable="reminder_sent",
     )

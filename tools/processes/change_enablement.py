@@ -82,7 +82,7 @@ if str(ROOT) not in sys.path:
 
 from lxml import etree  # noqa: E402
 
-from tools.bpmn_builder import BPMN_NS, SPIFF_NS, Diagram, pretty  # noqa: E402
+from tools.bpmn_builder import BPMN_NS, SPIFF_NS, Diagram, literal, pretty  # noqa: E402
 
 PROCESS_ID = "change_enablement"
 CYCLE_ID = "change_approval_cycle"
@@ -470,12 +470,13 @@ def approval_cycle() -> Diagram:
         operator="notify",
         params={
             "group": '"ChangeManagers"',
-            "subject": '"Nobody may approve change " + (record_number + ": " if record_number else "") + title',
-            "body": '"Nobody may approve " + (record_number + " " if record_number else "") + title + ": the requester ("'
-                    ' + requester + ")" + (" and the implementer (" + implementer + ")" if implementer else "")'
-                    ' + " may not approve it, and no other change manager or CAB member is available. The change'
-                    ' manager approval waits in the ChangeManagers queue until a change manager who is neither'
-                    ' joins ChangeManagers, or an admin hands the task to one."',
+            "subject": literal("Nobody may approve change {% if record_number %}{{ record_number }}: {% endif %}"
+                               "{{ title }}"),
+            "body": literal("Nobody may approve {% if record_number %}{{ record_number }} {% endif %}{{ title }}: the"
+                            " requester ({{ requester }}){% if implementer %} and the implementer ({{ implementer }})"
+                            "{% endif %} may not approve it, and no other change manager or CAB member is available."
+                            " The change manager approval waits in the ChangeManagers queue until a change manager"
+                            " who is neither joins ChangeManagers, or an admin hands the task to one."),
         },
         result_variable="no_approver_notified",
     )
@@ -503,9 +504,10 @@ def approval_cycle() -> Diagram:
         operator="notify",
         params={
             "group": '"ChangeManagers"',
-            "subject": '"Emergency change not approved in time: " + title',
-            "body": '"The Emergency CAB did not decide on " + title + " (requested by " + requester + ") within "'
-                    ' + emergency_approval_window_words + ". The change is rejected; the requester may resubmit it."',
+            "subject": literal("Emergency change not approved in time: {{ title }}"),
+            "body": literal("The Emergency CAB did not decide on {{ title }} (requested by {{ requester }}) within"
+                            " {{ emergency_approval_window_words }}. The change is rejected; the requester may"
+                            " resubmit it."),
         },
         result_variable="managers_notified",
     )

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools.bpmn_builder import Diagram, pretty  # noqa: E402
+from tools.bpmn_builder import Diagram, literal, pretty  # noqa: E402
 
 PROCESS_ID = "incident_management"
 DESK = "ServiceDesk"
@@ -151,17 +151,20 @@ investigation_feedback = "The requester replied: " + str(reply.get("comment", ""
 
 # Pending on the customer, the requester hears what the resolvers wait for and how to answer: a
 # comment on the record is the answer (``requester_reply``), and ends the wait at once.
-ASK_CUSTOMER_SUBJECT = '(record_number or "Your incident") + " needs your answer: " + title'
+# Templates of the process's words (``literal``): each reader gets them in their language, filled
+# in from the data (the translation file translates them; docs/PROCESSES.md).
+_YOUR_INCIDENT = "{% if record_number %}{{ record_number }}{% else %}your incident{% endif %}"
+ASK_CUSTOMER_SUBJECT = "{% if record_number %}{{ record_number }}{% else %}Your incident{% endif %} needs your answer: {{ title }}"
 ASK_CUSTOMER_BODY = (
-    '"The resolvers of " + (record_number or "your incident") + " (" + title + ") are waiting for you: "'
-    ' + (pending_reason.strip() or "please tell them more about the problem.") + "\\n\\n"'
-    ' + "To answer, add a comment to " + (record_number or "the incident")'
-    ' + " (open it from your notifications or your requests): the work goes on as soon as you reply."'
+    "The resolvers of " + _YOUR_INCIDENT + " ({{ title }}) are waiting for you: "
+    "{% if pending_reason | trim %}{{ pending_reason | trim }}{% else %}please tell them more about the problem.{% endif %}"
+    "\n\nTo answer, add a comment to {% if record_number %}{{ record_number }}{% else %}the incident{% endif %}"
+    " (open it from your notifications or your requests): the work goes on as soon as you reply."
 )
-REMIND_CUSTOMER_SUBJECT = '"Reminder: " + ' + ASK_CUSTOMER_SUBJECT
+REMIND_CUSTOMER_SUBJECT = "Reminder: " + ASK_CUSTOMER_SUBJECT
 REMIND_CUSTOMER_BODY = (
     # no claim of when: the wait's length is process data (QA: "in a few days" was wrong at PT70S)
-    ASK_CUSTOMER_BODY + ' + "\\n\\nWithout an answer, the incident goes back to the resolvers after a while."'
+    ASK_CUSTOMER_BODY + "\n\nWithout an answer, the incident goes back to the resolvers after a while."
 )
 #: A cycle timer: ``customer_reminders`` reminders, one every ``customer_reminder_every``.
 CUSTOMER_REMINDER_CYCLE = '"R" + str(customer_reminders) + "/" + customer_reminder_every'
@@ -285,7 +288,7 @@ def investigation_cycle() -> Diagram:
     d.node(
         "tell_requester_pending", "service", "Ask the requester", col=8, row=1,
         operator="notify",
-        params={"user": "requester", "subject": ASK_CUSTOMER_SUBJECT, "body": ASK_CUSTOMER_BODY},
+        params={"user": "requester", "subject": literal(ASK_CUSTOMER_SUBJECT), "body": literal(ASK_CUSTOMER_BODY)},
         result_variable="requester_asked",
     )
     d.node("resume_work", "user", "Resume work", col=9, row=1, properties=RESUME_PROPERTIES,
@@ -303,7 +306,8 @@ def investigation_cycle() -> Diagram:
     d.node(
         "remind_requester", "service", "Remind the requester", col=10, row=0,
         operator="notify",
-        params={"user": "requester", "subject": REMIND_CUSTOMER_SUBJECT, "body": REMIND_CUSTOMER_BODY},
+        params={"user": "requester", "subject": literal(REMIND_CUSTOMER_SUBJECT),
+                "body": literal(REMIND_CUSTOMER_BODY)},
         result_variable="requester_reminded",
     )
     d.node("reminder_sent", "end", "Reminder sent", col=11, row=0)
@@ -424,8 +428,8 @@ def build() -> Diagram:
         operator="notify",
         params={
             "group": '"ServiceOwners"',
-            "subject": '"Major incident (P1): " + title',
-            "body": '"Major incident " + (record_number or "") + " reported by " + requester + ": " + description',
+            "subject": literal("Major incident (P1): {{ title }}"),
+            "body": literal("Major incident {{ record_number }} reported by {{ requester }}: {{ description }}"),
         },
         result_variable="service_owners_notified",
     )
@@ -451,8 +455,8 @@ def build() -> Diagram:
         operator="notify",
         params={
             "group": '"ServiceOwners"',
-            "subject": '"Major incident closed: " + title',
-            "body": '"Major incident " + (record_number or "") + " (" + title + ") is closed."',
+            "subject": literal("Major incident closed: {{ title }}"),
+            "body": literal("Major incident {{ record_number }} ({{ title }}) is closed."),
         },
         result_variable="service_owners_told_closed",
     )
