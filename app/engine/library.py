@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -201,6 +201,16 @@ class UserTaskDef:
     approval: str | None = None
 
 
+class LiteralParam(NamedTuple):
+    """A service-task parameter the diagram writes as one string literal (``OperationCall.literals``
+    at run time)."""
+
+    operator: str
+    parameter: str
+    text: str
+    element_id: str
+
+
 @dataclass(frozen=True)
 class CompiledProcess:
     """A process ready to store as a definition version."""
@@ -225,10 +235,10 @@ class CompiledProcess:
     #: the instructions (``instructionsForEndUser`` templates) and documentation of its user tasks,
     #: called processes' too: what a translation may also translate, for the task page
     task_texts: tuple[str, ...] = ()
-    #: ``(operator, parameter, text)`` for each service-task parameter written as one string
-    #: literal (called processes' too): the texts an operation may show people as the diagram
-    #: wrote them (a ``notify`` subject), which a translation may then translate
-    literal_params: tuple[tuple[str, str, str], ...] = ()
+    #: each service-task parameter written as one string literal (called processes' too): the
+    #: texts an operation may show people as the diagram wrote them (a ``notify`` subject), which a
+    #: translation may then translate
+    literal_params: tuple[LiteralParam, ...] = ()
 
     def same_content(self, stored_hash: str | None) -> bool:
         """Whether a version stored with ``stored_hash`` has this content."""
@@ -757,9 +767,9 @@ class ProcessLibrary:
                     yield text
 
     @staticmethod
-    def _literal_params(spec_dict: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
-        """``(operator, parameter, text)`` of the service tasks of one spec whose parameter is one
-        string literal, as the engine tells the operation at run time (``OperationCall.literals``)."""
+    def _literal_params(spec_dict: dict[str, Any]) -> Iterable[LiteralParam]:
+        """The parameters of the service tasks of one spec written as one string literal, as the
+        engine tells the operation at run time (``OperationCall.literals``)."""
         for task in spec_dict.get("task_specs", {}).values():
             operation = task.get("operation_name")
             if not isinstance(operation, str):
@@ -767,7 +777,7 @@ class ProcessLibrary:
             for name, param in (task.get("operation_params") or {}).items():
                 text = literal_text(param.get("value")) if isinstance(param, dict) else None
                 if text is not None:
-                    yield operation, str(name), text
+                    yield LiteralParam(operation, str(name), text, str(task.get("bpmn_id") or task.get("name") or ""))
 
     @staticmethod
     def _load_json(source: SourceFile) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.engine import TRANSLATION_SUFFIX
+from app.engine import TRANSLATION_SUFFIX, LiteralParam
 from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 from app.models import DefinitionFile
@@ -121,11 +121,16 @@ def form_texts(document: Any) -> Iterator[str]:
             yield from form_texts(entry)
 
 
-def notice_texts(literal_params: Iterable[tuple[str, str, str]]) -> set[str]:
+def notice_params(literal_params: Iterable[LiteralParam]) -> list[LiteralParam]:
     """The notice templates among a process's literal service-task parameters
-    (``CompiledProcess.literal_params``: operator, parameter, text): see :data:`NOTICE_PARAMS`."""
-    return {text for operator, param, text in literal_params
-            if param in NOTICE_PARAMS.get(operator, ()) and text.strip()}
+    (``CompiledProcess.literal_params``): see :data:`NOTICE_PARAMS`."""
+    return [found for found in literal_params
+            if found.parameter in NOTICE_PARAMS.get(found.operator, ()) and found.text.strip()]
+
+
+def notice_texts(literal_params: Iterable[LiteralParam]) -> set[str]:
+    """The texts of :func:`notice_params`."""
+    return {found.text for found in notice_params(literal_params)}
 
 
 def process_texts(name: str | None, task_names: Iterable[str | None], forms: Iterable[Any],

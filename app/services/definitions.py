@@ -45,11 +45,13 @@ from .content_texts import (
     catalog_texts,
     check_translation,
     is_translation,
+    notice_params,
     notice_texts,
     parse_translation_name,
     process_texts,
 )
 from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, catalog_ui_form, check_form_definition, checked_start_form
+from .instructions import template_problem
 from .records import check_mapping
 from .start_rights import check_access
 
@@ -215,6 +217,7 @@ class DefinitionService:
         for name in sorted(uploaded):
             if name.lower().endswith(ACCESS_SUFFIX):
                 check_access(name, uploaded[name])  # who may start the process (start_rights)
+        self._check_notice_templates(compiled, uploaded)
         self._check_translations(compiled, merged, uploaded)
 
         deployment = Deployment(
@@ -467,6 +470,22 @@ class DefinitionService:
                      "deployed_by": by, "deployed_at": when},
         )
 
+    @staticmethod
+    def _check_notice_templates(compiled: list[CompiledProcess], uploaded: Mapping[str, bytes]) -> None:
+        """A ``notify`` step's subject or body written as a template (content_texts.NOTICE_PARAMS) must
+        be one: refused at deploy rather than failing the step. Only in the diagrams being deployed:
+        one stored before this check existed must not block the deploys of everything else."""
+        for process in compiled:
+            if process.filename not in uploaded:
+                continue
+            for found in notice_params(process.literal_params):
+                problem = template_problem(found.text)
+                if problem is not None:
+                    raise ValidationFailed(
+                        f"{process.filename}: the {found.parameter} of '{found.element_id}' is no template: {problem}",
+                        code="invalid_definition",
+                        details={"file": process.filename, "element_id": found.element_id, "field": found.parameter})
+
     def _check_translations(self, compiled: list[CompiledProcess], files: Mapping[str, bytes],
                             uploaded: Mapping[str, bytes]) -> None:
         """Check each uploaded translation file against the content of its scope as this deploy
@@ -488,7 +507,19 @@ class DefinitionService:
                     f"{name}: no process '{scope}' is deployed or uploaded (a translation file is named "
                     f"<process_id>.<locale>.i18n.json, or {CATALOG_SCOPE}.<locale>.i18n.json for the catalog)",
                     code="invalid_definition", details={"file": name})
-            check_translation(name, uploaded[name], sources)
+            entries = check_translation(name, uploaded[name], sources)
+            if process is not None:
+                self._check_translated_templates(name, entries, notice_texts(process.literal_params))
+
+    @staticmethod
+    def _check_translated_templates(name: str, entries: Mapping[str, str], templates: set[str]) -> None:
+        """The translation of a notice template must be a template too (else each reader would get the
+        English anyway): refused naming the entry."""
+        for source in sorted(templates & entries.keys()):
+            problem = template_problem(entries[source])
+            if problem is not None:
+                raise ValidationFailed(f"{name}: the translation of {source[:80]!r} is no template: {problem}",
+                                       code="invalid_definition", details={"file": name, "entry": source[:200]})
 
     def _catalog_texts(self, files: Mapping[str, bytes]) -> set[str]:
         items = list(self.session.execute(select(CatalogItem.name, CatalogItem.description, CatalogItem.form)).tuples())

@@ -619,6 +619,17 @@ class TemplateFailed(ValueError):
     without any of the data."""
 
 
+def template_problem(template: str) -> str | None:
+    """Why ``template`` cannot be a template of :func:`render_text` (its syntax), else None."""
+    try:
+        call_deep(_PLAIN_ENVIRONMENT.parse, template)
+    except TemplateSyntaxError as exc:
+        return f"template syntax error on line {exc.lineno}: {exc.message}"
+    except (RecursionError, MemoryError):
+        return "the template is nested too deeply"
+    return None
+
+
 def render_text(template: str, data: Mapping[str, Any]) -> str:
     """``template`` (a Jinja template, as instructions are: the same sandbox, limits and deep-stack
     thread, and the data's string keys only) filled in with ``data``, as plain text: no Markdown,

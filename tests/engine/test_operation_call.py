@@ -49,7 +49,7 @@ def test_the_operation_knows_the_literal_parameters_and_the_data():
 
 
 def test_the_compiled_process_lists_its_literal_parameters():
-    assert compiled().literal_params == (("notify", "group", "Ops"), ("notify", "subject", TEMPLATE))
+    assert compiled().literal_params == (("notify", "group", "Ops", "tell"), ("notify", "subject", TEMPLATE, "tell"))
 
 
 @pytest.mark.parametrize(("expression", "text"), [

@@ -127,7 +127,8 @@ def test_without_a_translation_everyone_reads_the_filled_in_source(desk):
 
 
 def test_a_translation_that_does_not_render_gives_way_to_the_source(desk, caplog):
-    deploy(desk, files({SUBJECT: "{{ title 需要碳粉", BODY: "{{ requester }} 为 {{ title.x.y() }} 申请碳粉"}))
+    # both are templates (the deploy checks that), but fail on this step's data
+    deploy(desk, files({SUBJECT: "{{ title + 1 }} 需要碳粉", BODY: "{{ requester }} 为 {{ title.x.y() }} 申请碳粉"}))
     start(desk, {"title": "HP-7", "urgent": False})
     subject, body = notices(desk, "sam")[0]
     assert subject == "Toner needed for HP-7" and body.startswith("rita asked for toner for HP-7.")
@@ -135,11 +136,27 @@ def test_a_translation_that_does_not_render_gives_way_to_the_source(desk, caplog
 
 
 def test_a_source_template_that_does_not_render_fails_the_step_naming_it(desk):
-    deploy(desk, files(subject=literal("Toner needed for {{ title")))
+    deploy(desk, files(subject=literal("Toner needed for {{ title + 1 }}")))
     instance = start(desk, {"title": "HP-7"})
     assert instance.status == "error"
-    assert "the subject does not render: template syntax error" in instance.error["message"]
+    assert "the subject does not render: the template failed to render: TypeError" in instance.error["message"]
     assert notices(desk, "sam") == []
+
+
+def test_the_deploy_refuses_a_notice_template_that_is_none(desk):
+    olga = desk.users.get_by_username("olga")
+    with pytest.raises(ValidationFailed) as refused:
+        desk.definitions.deploy(olga, files(body=literal("Toner for {{ title")))
+    assert refused.value.code == "invalid_definition"
+    assert refused.value.details == {"file": "toner_demo.bpmn", "element_id": "tell_desk", "field": "body"}
+    assert "template syntax error" in refused.value.message
+    desk.session.rollback()
+    deploy(desk, files())
+    with pytest.raises(ValidationFailed) as refused:
+        desk.definitions.deploy(olga, [("toner_demo.zh_CN.i18n.json",
+                                        json.dumps({**ZH, SUBJECT: "{{ title 需要碳粉"}, ensure_ascii=False).encode())])
+    assert refused.value.details == {"file": "toner_demo.zh_CN.i18n.json", "entry": SUBJECT}
+    assert "is no template: template syntax error" in refused.value.message
 
 
 def test_the_deploy_takes_the_templates_as_texts_of_the_process_and_refuses_others(desk):
