@@ -216,14 +216,12 @@ class PlatformOperations:
         suffix = f"\n\n{notifier.link(ticket)}" if ticket is not None else ""
         subject = self._notice_text(params, "subject", "")
         body = self._notice_text(params, "body" if params.get("body") else "subject", suffix)
-        try:
-            english = render(subject, "en")
-        except TemplateFailed as err:
-            raise OperationFailed(f"the subject does not render: {err}") from None
-        try:
-            render(body, "en")
-        except TemplateFailed as err:
-            raise OperationFailed(f"the body does not render: {err}") from None
+        english: dict[str, str] = {}
+        for what, text in (("subject", subject), ("body", body)):
+            try:
+                english[what] = render(text, "en")
+            except TemplateFailed as err:
+                raise OperationFailed(f"the {what} does not render: {err}") from None
         added: dict[str, list[str]] = {"users": [], "groups": []}
         if ticket is not None:
             group = params.get("group")
@@ -232,7 +230,7 @@ class PlatformOperations:
         count = notifier.notify(recipients, "process.notify", subject, body,
                                 ticket=ticket, payload={"to_user": params.get("user"), "to_group": params.get("group")})
         payload: dict[str, Any] = {"to_user": params.get("user"), "to_group": params.get("group"),
-                                   "subject": english, "recipients": count}
+                                   "subject": english["subject"], "recipients": count}
         if ticket is not None and (added["users"] or added["groups"]):
             payload["watchers"] = {"number": ticket.number, **added}
         self.services.audit.record("notification_sent", self.actor, instance_id=self.instance.id if self.instance else None,
