@@ -107,7 +107,11 @@ class CatalogService:
         return [r for r in roots if prune(r)]
 
     def get_item(self, code: str, user: User | None = None) -> CatalogItem:
+        """The item ``code`` names; item codes are capitals (the API's rule), so ``hw-laptop``, typed
+        or linked in lower case, names HW-LAPTOP, as record and article numbers do."""
         item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code))
+        if item is None and code != code.upper():
+            item = self.session.scalar(select(CatalogItem).where(CatalogItem.code == code.upper()))
         staff = user is not None and user.has_role(Role.PROCESS_OWNER, Role.ADMIN)
         if item is None or (item.status != ItemStatus.PUBLISHED and not staff):
             raise NotFound(f"no catalog item {code}")

@@ -163,6 +163,10 @@ def catalog_item(code: str) -> Any:
     user = signed_in_user()
     if len(code) > 64:
         abort(404)
+    if request.method == "GET" and code != code.upper():
+        # the item's own address (one page per item for bookmarks and the refused-form memory)
+        item = unit_of_work(lambda: services().catalog.get_item(code, user))
+        return redirect(url_for("web.catalog_item", code=item.code), 301)
     page = f"catalog:{code}"
     if request.method == "GET":
         refused = refused_forms.take(page)  # sent back by the redirect below: shown once

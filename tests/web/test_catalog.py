@@ -190,6 +190,16 @@ def test_unknown_items_are_not_found(web, desk):
     assert web.post("/catalog/NOPE", {"x": "1"}).status_code == 404
 
 
+def test_an_item_address_in_lower_case_leads_to_the_item(web, desk):
+    """Record and article numbers are found however they are cased; item codes too."""
+    web.login("rita")
+    moved = web.get("/catalog/hw-laptop")
+    assert moved.status_code == 301 and moved.headers["Location"] == "/catalog/HW-LAPTOP"
+    assert web.get("/catalog/nope").status_code == 404
+    api = desk.client.get("/api/v1/catalog/items/net-vpn", headers=desk.auth("rita"))
+    assert api.status_code == 200 and api.get_json()["code"] == "NET-VPN"
+
+
 def test_the_catalog_needs_signing_in(web, desk):
     response = web.get("/catalog/HW-LAPTOP")
     assert response.status_code == 302 and response.headers["Location"] == "/login?next=/catalog/HW-LAPTOP"
