@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -545,6 +545,17 @@ _TAG_OR_TEXT = re.compile(r"(<[^>]*>)")
 _VERBATIM = frozenset({"code", "pre"})
 
 
+def _texts(data: Any, depth: int = 3) -> Iterator[str]:
+    """The strings among ``data``'s values, and among those of the objects and lists it holds (a few
+    levels: a change's ``before_revision`` keeps the planned end its revise task shows)."""
+    values = data.values() if isinstance(data, Mapping) else data if isinstance(data, list) else ()
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif depth > 1 and isinstance(value, Mapping | list):
+            yield from _texts(value, depth - 1)
+
+
 def durations_in_words(instructions: str, data: Mapping[str, Any]) -> Markup:
     """A task's rendered instructions (safe HTML: TaskService.detail) with the ISO 8601 durations
     and date-times its process's variables put in them ("closed automatically after {{
@@ -555,8 +566,8 @@ def durations_in_words(instructions: str, data: Mapping[str, Any]) -> Markup:
     the text as rendered."""
     from .labels import is_instant, iso_duration, show  # labels builds on the pages that build on this module
 
-    durations = {value.strip() for value in data.values()
-                 if isinstance(value, str) and (iso_duration(value) is not None or is_instant(value.strip()))}
+    durations = {value.strip() for value in _texts(data)
+                 if iso_duration(value) is not None or is_instant(value.strip())}
     if not instructions or not durations:
         return Markup(instructions)
     # Whole tokens only (not "P3D" in "XP3D-1" or a path), longest first ("P1DT2H" before "P1D";

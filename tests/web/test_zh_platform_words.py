@@ -210,3 +210,19 @@ def test_a_chinese_error_page_says_nothing_in_english(web, web_factory, desk):
 
     web.post("/language", {"lang": "en"})
     assert "only auditors and administrators may read the audit history" in text_of(web.get("/audit"))
+
+
+def test_a_date_time_kept_inside_an_object_of_the_data_is_shown_too(app):
+    """A change's revise task shows its planned end from ``before_revision`` (the form's own field is
+    left empty): "Planned: 12/7/26, 1:08 PM to 2026-12-07T15:08:28.700286+00:00" on one line."""
+    from app.web.labels import show
+    from app.web.views import durations_in_words
+
+    end = "2026-12-07T15:08:28.700286+00:00"
+    data = {"planned_start": "2026-12-07T13:08:00Z", "before_revision": {"planned_end": end, "plans": ["PT2H"]}}
+    rendered = f"<p>Planned: 2026-12-07T13:08:00Z to {end}, about PT2H.</p>"
+    with app.test_request_context("/"):
+        shown = str(durations_in_words(rendered, data))
+        worded = [str(show(value)) for value in ("2026-12-07T13:08:00Z", end, "PT2H")]
+    assert shown == f"<p>Planned: {worded[0]} to {worded[1]}, about {worded[2]}.</p>"
+    assert worded[1].startswith(f'<time datetime="{end}">')
