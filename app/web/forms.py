@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from flask_babel import gettext as _
@@ -119,6 +120,20 @@ def _as_typed(value: str) -> str:
         return value
     seconds = instant.group(3) if instant.group(3) not in (None, ":00") else ""
     return f"{instant.group(1)} {instant.group(2)}{seconds} UTC"
+
+
+def _typed_instant(value: str) -> str:
+    """A stored date-time as its field is typed ("YYYY-MM-DD hh:mm", UTC, as the placeholder says;
+    the seconds when there are any): "2026-12-05T10:00:00Z" was shown as stored, and
+    "2026-12-07T15:08:28.700286+00:00" too. Anything that is no date-time with a zone stays as it is."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None or not value.strip()[:4].isdigit():
+        return value
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%d %H:%M:%S" if utc.second else "%Y-%m-%d %H:%M")
 
 
 def _form_message(message: FormMessage, translate: Translate) -> str:
@@ -374,6 +389,8 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         value = "\n".join(as_text(v) for v in items) if multiple else as_text(stored)
     if widget == "password":
         value = ""  # never sent back to the browser
+    elif widget == "datetime" and (submitted is None or d["readonly"]):
+        value = _typed_instant(value)
     control_id = _control_id(name)
     options = [Option(as_text(choice), service_text(label), as_text(choice) in chosen, f"{control_id}-{index}",
                       str(label))

@@ -119,6 +119,30 @@ def test_defaults_fill_empty_fields(ctx):
     assert [o.value for o in f["group"].options if o.checked] == ["ServiceDesk"]
 
 
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("2026-12-05T10:00:00Z", "2026-12-05 10:00"),
+    ("2026-12-07T15:08:28.700286+00:00", "2026-12-07 15:08:28"),
+    ("2026-12-07T17:30:00+02:00", "2026-12-07 15:30"),  # in UTC, as the placeholder says
+    ("2026-12-07T17:30:00", "2026-12-07T17:30:00"),  # no zone: not an instant the desk stored
+    ("next week", "next week"),
+])
+def test_a_stored_date_time_is_shown_as_its_field_is_typed(ctx, stored, shown):
+    """The placeholder says "YYYY-MM-DD hh:mm (UTC)"; the field held "2026-12-05T10:00:00Z"."""
+    f = by_name(build_form(SCHEMA, UI, {**DATA, "at": stored}))
+    assert f["at"].value == shown
+    if shown != stored:  # and what it holds reads back as the same instant
+        sent = validate_submission(SCHEMA, UI, {**DATA, "at": shown}, {}, coerce_strings=True)
+        assert sent["at"].replace("Z", "+00:00")[:19] == _utc(stored)[:19]
+    typed = by_name(build_form(SCHEMA, UI, DATA, MultiDict([("at", "2026-12-05T10:00:00Z")]), {}))
+    assert typed["at"].value == "2026-12-05T10:00:00Z"  # what was typed comes back as typed
+
+
+def _utc(text: str) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(text).astimezone(timezone.utc).isoformat()
+
+
 def test_values_are_written_as_validation_reads_them():
     assert [as_text(v) for v in (None, True, False, 3, 2.0, 2.5, "x")] == ["", "true", "false", "3", "2", "2.5", "x"]
 
