@@ -92,6 +92,12 @@ DEFAULTS: dict[str, Any] = {
     "WEB_LOGIN_MAX_FAILURES": 5,
     "WEB_LOGIN_MAX_FAILURES_PER_IP": 20,
     "WEB_LOGIN_WINDOW_SECONDS": 300,
+    # "Forgot your password?" (app/services/password_reset.py): how long the link mailed to a user
+    # works, in minutes (1-1440), and how many such requests one client address may make within
+    # WEB_LOGIN_WINDOW_SECONDS (beyond them nothing is sent, and the page says the same).
+    # Each user is sent at most three links an hour, whatever the address.
+    "PASSWORD_RESET_MINUTES": 30,
+    "PASSWORD_RESET_MAX_PER_IP": 10,
     # Data retention (app/services/retention.py; README "Retention"): how many days old operational
     # rows are kept before the daily purge deletes them; 0 keeps them forever. Never the audit
     # trail, records, instances or anything else the audit history refers to.
@@ -137,7 +143,7 @@ _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "ACCESS_LOG", "SCHEDULER_ENABLED", "WEBHO
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
              "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX",
-             "RETENTION_RUN_HOUR", *RETENTION_DAYS_KEYS}
+             "RETENTION_RUN_HOUR", "PASSWORD_RESET_MINUTES", "PASSWORD_RESET_MAX_PER_IP", *RETENTION_DAYS_KEYS}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
 
 
@@ -177,7 +183,23 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
 
     check_settings(config)
     check_retention(config)
+    check_password_reset(config)
     return config
+
+
+#: The longest a password reset link may work: a day.
+MAX_PASSWORD_RESET_MINUTES = 24 * 60
+
+
+def check_password_reset(config: Mapping[str, Any]) -> None:
+    """Refuse password reset settings that make no sense, naming the setting (ValueError)."""
+    minutes = config["PASSWORD_RESET_MINUTES"]
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_PASSWORD_RESET_MINUTES:
+        raise ValueError(f"PASSWORD_RESET_MINUTES must be a whole number of minutes from 1 to "
+                         f"{MAX_PASSWORD_RESET_MINUTES}, not {minutes!r}")
+    per_ip = config["PASSWORD_RESET_MAX_PER_IP"]
+    if isinstance(per_ip, bool) or not isinstance(per_ip, int) or per_ip < 1:
+        raise ValueError(f"PASSWORD_RESET_MAX_PER_IP must be a whole number of at least 1, not {per_ip!r}")
 
 
 def check_retention(config: Mapping[str, Any]) -> None:

@@ -10,7 +10,9 @@ The log goes to standard error through the ``app`` logger (Flask's ``app.logger`
 module's ``logging.getLogger(__name__)`` below it): ``LOG_FORMAT`` ``text`` (one readable line)
 or ``json`` (one object per line, for a log shipper), at ``LOG_LEVEL``. ``ACCESS_LOG`` adds one
 INFO line per request (``app.requests``): method, path without its query string (a query may
-carry what should not be kept), status, duration, the signed-in user and the client address.
+carry what should not be kept), status, duration, the signed-in user and the client address. A
+path that itself carries a secret (a password reset link's token: ``SECRET_PATH_ARGS``) is written
+with that part as ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import secrets
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import IO, Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -39,6 +42,9 @@ _UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: Attributes every LogRecord has; what a call adds beyond them (``extra=``) goes into the JSON line.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 access_log = logging.getLogger("app.requests")
+#: Endpoint -> the path argument that is a secret, which the access log never writes.
+SECRET_PATH_ARGS = {"web.password_reset": "token"}
+REDACTED = "[redacted]"
 
 
 def current_request_id() -> str | None:
@@ -127,6 +133,16 @@ def _loggable(path: str) -> str:
     return _UNSAFE_IN_LINE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), path)
 
 
+def _logged_path() -> str:
+    """This request's path as the access log writes it: a secret in it redacted."""
+    path = request.path
+    secret_arg = SECRET_PATH_ARGS.get(request.endpoint or "")
+    secret = (request.view_args or {}).get(secret_arg) if secret_arg else None
+    if secret:
+        path = path.replace(str(secret), REDACTED)
+    return _loggable(path)
+
+
 def _user_name() -> str | None:
     for key in ("user", "web_user"):
         user = g.get(key)
@@ -145,11 +161,17 @@ def _finish(response: Response) -> Response:
         from app.web.ratelimit import client_address
 
         duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        path = _loggable(request.path)
+        path = _logged_path()
         access_log.info("%s %s %s %.1f ms", request.method, path, response.status_code, duration, extra={
             "method": request.method, "path": path, "status": response.status_code,
             "duration_ms": round(duration, 1), "user": _user_name(), "address": client_address()})
     return response
+
+
+def _log_exception(app: Flask, exc_info: Any) -> None:
+    """Flask's line for an unhandled error, with the path as the access log writes it (a secret
+    in it redacted)."""
+    app.logger.error("Exception on %s [%s]", _logged_path(), request.method, exc_info=exc_info)
 
 
 class _NoDevServerRequestLine(logging.Filter):
@@ -167,6 +189,7 @@ def install(app: Flask) -> None:
     lines and errors name it too."""
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_finish)
+    app.log_exception = partial(_log_exception, app)  # type: ignore[method-assign]
     if app.config["ACCESS_LOG"]:
         dev_server = logging.getLogger("werkzeug")
         if not any(isinstance(f, _NoDevServerRequestLine) for f in dev_server.filters):

@@ -22,10 +22,21 @@ from .record import (
 )
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
-from .user import ApiToken, Group, LoginFailure, Role, User, UserRole, WebSession, user_group
+from .user import (
+    ApiToken,
+    Group,
+    LoginFailure,
+    PasswordResetToken,
+    Role,
+    User,
+    UserRole,
+    WebSession,
+    user_group,
+)
 
 __all__ = [
     "ApiToken",
+    "PasswordResetToken",
     "InboundMail",
     "HousekeepingRun",
     "DeliveryAttempt",

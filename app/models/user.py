@@ -223,3 +223,28 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(160))
     at: Mapped[float] = mapped_column(Float)
 
+
+
+class PasswordResetToken(Base):
+    """One "Forgot your password?" link, so that it works once and not for long.
+
+    The link carries 256 random bits; the row keeps only their keyed SHA-256 (``token_hash``, an
+    HMAC under the app's SECRET_KEY, as ``ApiToken``), so the table cannot be replayed as links.
+    A token works until ``expires_at`` (``PASSWORD_RESET_MINUTES`` after ``created_at``), once
+    (``used_at``), while it is its user's newest (a newer one ends it: ``ended_at``) and while the
+    user's ``token_generation`` is the one it was issued under (a password change or a
+    deactivation ends it too). The rows of the last hour also count the mails sent per user
+    (app/services/password_reset.py); older expired rows are purged (app/services/retention.py).
+    """
+
+    __tablename__ = "password_reset_token"
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_generation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    # A newer link of the same user replaced it before it was used.
+    ended_at: Mapped[datetime | None]

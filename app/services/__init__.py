@@ -24,6 +24,7 @@ from .linked_updates import LinkedUpdates
 from .mail import MailService
 from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
+from .password_reset import PasswordResetService
 from .records import RecordService
 from .reports import ReportService
 from .retention import RetentionService
@@ -58,6 +59,12 @@ class Services:
         cfg = self.runtime.config
         return UserService(self.session, self.audit, cfg["SECRET_KEY"], int(cfg["TOKEN_TTL_SECONDS"]),
                            cfg.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+    @cached_property
+    def password_reset(self) -> PasswordResetService:
+        cfg = self.runtime.config
+        return PasswordResetService(self.session, self.audit, self.runtime.clock, self.users, self.notifications,
+                                    secret_key=cfg["SECRET_KEY"], minutes=int(cfg["PASSWORD_RESET_MINUTES"]))
 
     @cached_property
     def definitions(self) -> DefinitionService:

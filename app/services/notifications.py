@@ -252,6 +252,21 @@ class NotificationService:
                                   "recipients": sorted(u.username for u in unique.values()), **(payload or {})})
         return len(unique)
 
+    def url(self, path: str) -> str:
+        """The address of ``path`` (starting with a slash) where people open the desk (``PUBLIC_URL``)."""
+        return str(self.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/") + path
+
+    def email_user(self, user: User, event_type: str, subject: Text, body: Text) -> None:
+        """One e-mail to ``user`` alone, in their language, through the outbox; no in-app notice and
+        no webhook event. For a message the user asked for themselves (a password reset link), so
+        it goes out whether or not they take notifications by email; nothing without an address."""
+        if not user.email:
+            return
+        language = reader_language(user.locale, self.config.get("DEFAULT_LANGUAGE"))
+        title = " ".join(_LINE_BREAKS.sub(" ", render(subject, language)).split())
+        self._insert(OutboxMessage, [self._outbox_row(event_type, "email", user.email, title, render(body, language),
+                                                      {"user": user.username}, self.clock.now())])
+
     def _content_lookup(self) -> ContentLookup:
         """A process's own words in a language, as its deployed translation file has them (each
         file read once per notice)."""

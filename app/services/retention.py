@@ -23,6 +23,10 @@ forever; README "Retention"):
 * ``submission_token`` and ``login_failure``: past their own fixed windows (a day,
   ``submissions.KEEP``; ``WEB_LOGIN_WINDOW_SECONDS``). The app prunes both as new rows come; the
   purge only takes what that pruning leaves behind when no new rows come.
+* ``password_reset_token``: an hour (``password_reset.RATE_WINDOW``: the rows of the last hour count
+  each user's reset mails) after the link expired. Used and replaced links are past their expiry
+  soon enough. The app prunes a user's old rows when they ask again; the audit trail keeps what
+  happened (``password_reset_requested``, ``password_reset_done``).
 
 Never touched: the audit chain (append-only and tamper-evident: a missing event breaks it),
 records, instances, tasks, users, webhooks, SLA events, comments, knowledge, definitions. None of
@@ -75,11 +79,13 @@ from app.models import (
     LoginFailure,
     Notification,
     OutboxMessage,
+    PasswordResetToken,
     SubmissionToken,
     WebSession,
 )
 
 from .audit import AuditLog
+from .password_reset import RATE_WINDOW as PASSWORD_RESET_KEEP
 from .submissions import KEEP as SUBMISSION_TOKEN_KEEP
 
 log = logging.getLogger(__name__)
@@ -234,6 +240,10 @@ class RetentionService:
             cutoff = now.timestamp() - float(self.config["WEB_LOGIN_WINDOW_SECONDS"])
             return LoginFailure.at <= cutoff, cutoff
 
+        def password_reset_token(now: datetime) -> tuple[ColumnElement[bool], Any] | None:
+            cutoff = now - PASSWORD_RESET_KEEP
+            return PasswordResetToken.expires_at < cutoff, cutoff
+
         def table(model: type[Any]) -> Table:
             return cast(Table, model.__table__)
 
@@ -246,6 +256,7 @@ class RetentionService:
             _Target(table(WebSession), WebSession.created_at, web_session),
             _Target(table(SubmissionToken), SubmissionToken.created_at, submission_token),
             _Target(table(LoginFailure), LoginFailure.at, login_failure),
+            _Target(table(PasswordResetToken), PasswordResetToken.created_at, password_reset_token),
         ]
 
     def _purge_table(self, target: _Target, now: datetime, report: PurgeReport) -> None:

@@ -460,6 +460,26 @@ class UserService:
         self.audit.record("user_password_changed", user, payload={"username": user.username})
         return user
 
+    def set_forgotten_password(self, user: User, new_password: Any, *, reason: str = "password_reset") -> User:
+        """Set ``user``'s password without the current one: the caller has proven the right to by
+        other means (a password reset link, app/services/password_reset.py). The rules are those
+        of ``reset_password``; the user's API tokens and all their web sessions end (``reason``).
+        Not audited here: the caller records why it was allowed.
+
+        Raises ValidationFailed naming ``new_password``; Unauthorized when the user is deactivated."""
+        user = self._locked(user)
+        if not user.active:
+            raise Unauthorized("the account is deactivated")
+        rules: dict[str, list[str]] = {}
+        self._check_password(new_password, rules)
+        if rules:
+            raise ValidationFailed("the password was not changed", details={"fields": {"new_password": rules["password"]}})
+        user.password_hash = generate_password_hash(new_password, method=self._hash_method)
+        user.token_generation += 1
+        self.end_web_sessions(user, reason)
+        self.session.flush()
+        return user
+
     def _locked(self, user: User) -> User:
         """``user``'s row, read again and locked until the transaction ends (PostgreSQL; SQLite's
         writers take turns anyway): what changes their password or token generation starts from

@@ -12,7 +12,9 @@ Settings, read from the app config (``create_app({...})``), with their defaults:
 ``WEB_ABSOLUTE_HOURS``             12        a session this old ends, however busy
 ``WEB_LOGIN_MAX_FAILURES``         5         failed sign-ins per username within the window before 429
 ``WEB_LOGIN_MAX_FAILURES_PER_IP``  20        failed sign-ins per client address within the window
-``WEB_LOGIN_WINDOW_SECONDS``       300       the sliding window of both limits
+``WEB_LOGIN_WINDOW_SECONDS``       300       the sliding window of both limits (and of the next one)
+``PASSWORD_RESET_MAX_PER_IP``      10        "Forgot your password?" requests per client address within the window
+``PASSWORD_RESET_MINUTES``         30        how long a password reset link works
 ``PREFERRED_URL_SCHEME``           http      ``https`` marks the session cookie Secure and sends HSTS (so does a TLS request)
 =================================  ========  ===================================================================================
 """
@@ -59,6 +61,7 @@ def init_web(app: Flask) -> None:
         cmdb_pages,
         knowledge_pages,
         notification_pages,
+        password_reset_pages,
         process_pages,
         report_pages,
         sla_pages,

@@ -26,6 +26,8 @@ from app.models import LoginFailure
 
 #: ``app.extensions`` key of the application's LoginThrottle.
 EXTENSION_KEY = "processdesk_login_throttle"
+#: ``app.extensions`` key of the per-address limit of "Forgot your password?" requests.
+RESET_EXTENSION_KEY = "processdesk_reset_throttle"
 
 #: Longest key stored (the column's width); longer names and addresses are cut to it.
 MAX_KEY_LENGTH = 160
@@ -144,6 +146,35 @@ def note_login_failure(username: str, address: str, now: float) -> None:
 def note_login_success(username: str) -> None:
     throttle = login_throttle()
     _in_transaction(lambda session: throttle.record_success(session, username))
+
+
+def note_reset_request(address: str, now: float) -> bool:
+    """Count a "Forgot your password?" request from ``address``; False when the address has
+    made ``PASSWORD_RESET_MAX_PER_IP`` already within ``WEB_LOGIN_WINDOW_SECONDS`` (then nothing
+    is sent; the page says what it says to everyone). Every request counts, whether it names an
+    account or not, so the limit tells nothing either. The rows are ``login_failure`` rows of
+    kind "reset", over the sign-in limits' window, so their pruning and purge are the same."""
+    limiter = reset_throttle()
+
+    def work(session: Session) -> bool:
+        if limiter.retry_after(session, [address], now):
+            return False
+        limiter.record_failure(session, [address], now)
+        return True
+
+    return _in_transaction(work)
+
+
+def reset_throttle(app: Flask | None = None) -> LoginRateLimiter:
+    """The application's per-address limit of password reset requests, made on first use."""
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    limiter: LoginRateLimiter | None = app.extensions.get(RESET_EXTENSION_KEY)
+    if limiter is None:
+        limiter = LoginRateLimiter("reset", int(app.config.get("PASSWORD_RESET_MAX_PER_IP", 10)),
+                                   float(app.config.get("WEB_LOGIN_WINDOW_SECONDS", 300)))
+        app.extensions[RESET_EXTENSION_KEY] = limiter
+    return limiter
 
 
 def name_key(username: str) -> str:

@@ -36,7 +36,8 @@ from .i18n import SESSION_KEY as LANGUAGE_KEY
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 #: Endpoints a visitor may reach without signing in.
-PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static"})
+#: (The password reset pages: app/web/password_reset_pages.py.)
+PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static", "web.forgot_password", "web.password_reset"})
 
 TABS = ("mine", "queue")
 

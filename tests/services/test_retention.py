@@ -259,7 +259,8 @@ def test_a_purge_that_deleted_something_leaves_one_audit_event_with_the_counts(s
     [event] = purge_events(services)
     assert event.actor == "cli" and event.instance_id is None
     assert event.payload["deleted"] == {"outbox_message": 2, "delivery_attempt": 2, "notification": 1, "inbound_mail": 0,
-                                        "api_token": 0, "web_session": 0, "submission_token": 0, "login_failure": 0}
+                                        "api_token": 0, "web_session": 0, "submission_token": 0, "login_failure": 0,
+                                        "password_reset_token": 0}
     assert event.payload["retention_days"]["RETENTION_OUTBOX_SENT_DAYS"] == 30
     assert services.audit.verify().ok
 
@@ -531,3 +532,22 @@ def test_a_cron_style_scheduler_run_purges_once_a_day(app, services, users, cloc
     assert first.exit_code == 0 and "retention: deleted 1 rows" in first.output, first.output
     second = app.test_cli_runner().invoke(args=["scheduler", "run", "--once"])
     assert second.exit_code == 0 and "retention" not in second.output, second.output
+
+
+def test_password_reset_links_go_an_hour_after_they_expired(services, users, clock):
+    from app.models import PasswordResetToken
+
+    s, now, rita = services.session, clock.now(), users["rita"]
+
+    def link(expired: timedelta) -> int:
+        row = PasswordResetToken(token_hash=uuid.uuid4().hex, user_id=rita.id, token_generation=0,
+                                 created_at=now - expired - timedelta(minutes=30), expires_at=now - expired)
+        s.add(row)
+        s.flush()
+        return row.id
+
+    link(timedelta(hours=1) + PAST)
+    kept = {link(timedelta(hours=1) - timedelta(minutes=1)), link(-timedelta(minutes=10))}
+    s.commit()
+    report = services.retention.purge()
+    assert ids(s, PasswordResetToken) == kept and report.deleted["password_reset_token"] == 1
