@@ -175,7 +175,7 @@ class WebSession(Base):
     created_at: Mapped[datetime]
     seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    # signed_out | expired | password_changed | replaced
+    # signed_out | expired | password_changed | password_reset | replaced | deactivated
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
 

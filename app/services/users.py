@@ -844,7 +844,7 @@ class UserService:
 
     def _end_web_sessions(self, which: Any, reason: str) -> None:
         """End the live sessions ``which`` selects; each one ended is audited as ``signed_out`` with
-        ``reason`` (signed_out, replaced, expired, password_changed, deactivated)."""
+        ``reason`` (signed_out, replaced, expired, password_changed, password_reset, deactivated)."""
         ended = self.session.execute(
             update(WebSession).where(which, WebSession.ended_at.is_(None))
             .values(ended_at=self.audit.clock.now(), end_reason=reason)

@@ -179,3 +179,20 @@ def test_the_mail_arrives_over_smtp_with_a_link_that_works(app, web, services, p
     done = web.post(match.group(1), {"new_password": NEW, "new_password_again": NEW})
     assert done.status_code == 303
     web.login("rita", NEW)
+
+
+def test_a_server_error_on_the_link_logs_its_path_redacted(app, web, services, people, log_lines, monkeypatch):
+    from app.services.password_reset import PasswordResetService
+
+    ask(web, "rita")
+    token = link_token(services)
+
+    def boom(self: Any, token: str) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(PasswordResetService, "link_user", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 as in production, not raise into the test
+    assert web.get(f"/login/reset/{token}").status_code == 500
+    [failure] = [line for line in parsed(log_lines) if "exception" in line]
+    assert failure["message"] == "Exception on /login/reset/[redacted] [GET]"
+    assert token not in log_lines.getvalue()
