@@ -34,7 +34,7 @@ from app.api import upload_limit
 from app.errors import ProcessdeskError
 from app.request_log import current_request_id
 
-from . import auth
+from . import auth, unsent_forms
 from .content import init_content
 from .errors import error_page, not_found_page, optional_url
 from .i18n import HTML_LANG, LANGUAGES, init_i18n, page_language
@@ -84,7 +84,9 @@ def init_web(app: Flask) -> None:
                 "languages": LANGUAGES, "locale": locale, "html_lang": HTML_LANG.get(locale, "en"),
                 "optional_url": optional_url,
                 # the header's management links, in the bar or in its menu (app/web/nav.py)
-                "header_links": partial(header_links, user)}
+                "header_links": partial(header_links, user),
+                # a form its user sent after the session ended, back in the form (app/web/unsent_forms.py)
+                "unsent_form": lambda: unsent_forms.take(user.id if user is not None else None)}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -138,13 +138,20 @@ def start_session(user: User) -> None:
         return svc.users.start_web_session(user, forget_after_seconds=state.absolute_seconds,
                                            address=client_address())
 
+    from . import unsent_forms  # it builds on this module
+
     token = unit_of_work(work)
     language = session.get(LANGUAGE_KEY)
+    # a form this user sent after their last session ended goes on to the page it was on (only theirs)
+    unsent = unsent_forms.carried(session.get(unsent_forms.KEY), user.id)
     session.clear()
     if language:
         session[LANGUAGE_KEY] = language
+    if unsent is not None:
+        session[unsent_forms.KEY] = unsent
     now = now_seconds()
-    session.update({SESSION_ID_KEY: token, "login_at": now, "seen_at": now, CSRF_FIELD: secrets.token_urlsafe(32)})
+    session.update({SESSION_ID_KEY: token, "login_at": now, "seen_at": now, CSRF_FIELD: secrets.token_urlsafe(32),
+                    unsent_forms.OWNER_KEY: user.id})
     g.web_user = user
 
 

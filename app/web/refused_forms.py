@@ -88,7 +88,7 @@ def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[Any]], 
               if name != CSRF_FIELD and not (omit is not None and omit(name))]
     session[KEY] = {"page": page, "at": now_seconds(), "values": values,
                     "errors": {str(name): [_stored(m) for m in messages] for name, messages in errors.items()}}
-    if _cookie_bytes() > MAX_COOKIE_BYTES:
+    if cookie_bytes() > MAX_COOKIE_BYTES:
         session.pop(KEY, None)
         return False
     return True
@@ -130,7 +130,7 @@ def _restored(value: Any) -> Any:
     return value
 
 
-def _cookie_bytes() -> int:
+def cookie_bytes() -> int:
     """The size of the session cookie's value as it would be sent now."""
     serializer = current_app.session_interface.get_signing_serializer(current_app)  # type: ignore[attr-defined]
     if serializer is None:

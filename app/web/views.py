@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -25,7 +25,7 @@ from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
-from . import auth, refused_forms
+from . import auth, refused_forms, unsent_forms
 from .content import deployed_text, instance_translator, task_name, translate_joined
 from .errors import error_page, flash_already_sent, not_found_page
 from .forms import build_form, service_text
@@ -119,11 +119,25 @@ def json_answer(read: Callable[[], Any]) -> Any:
 def _require_sign_in() -> Response | None:
     if request.endpoint == "web.static":
         return None
+    # whose session this was and its form token, read before an expiry clears them
+    owner, token = session.get(unsent_forms.OWNER_KEY), session.get(auth.CSRF_FIELD)
     user = auth.current_user()
     if user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if _wants_json():
+            # a page's script (the modeler's save): it says so itself, a sign-in page is no answer for it
+            response = jsonify({"error": "signed_out", "details": {},
+                                "message": "you are signed out (your session ended): sign in again"})
+            response.status_code = 401
+            return response
         if g.get("session_expired"):
             flash(_("Your session has expired. Please sign in again."), "info")
-        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        target: str | None = request.full_path.rstrip("?")
+        if request.method != "GET":
+            # back to the page the form was on, what was typed kept for its user (unsent_forms.py)
+            target = _page_of_the_form()
+            unsent_forms.keep(owner, token)
+            if not g.get("session_expired"):
+                flash(_("You were signed out, so the form you sent was not taken. Please sign in again."), "info")
         return redirect(url_for("web.login", next=target))
     if _takes_a_form():
         auth.check_csrf()
@@ -134,6 +148,25 @@ def _require_sign_in() -> Response | None:
                     400, _("Invalid request"),
                     _("The field “%(field)s” holds a control character. Remove it and try again.",
                       field=name[:64])))
+    return None
+
+
+def _wants_json() -> bool:
+    """A script's request (it asks for JSON first), not a page's."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes["application/json"] > request.accept_mimetypes["text/html"]
+
+
+def _page_of_the_form() -> str | None:
+    """Where a form that could not be taken was sent from: the Referer when it is a page of this
+    site, else the form's own address when that answers GET too (a task's page), else none."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.scheme in ("http", "https"):
+        path = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+        if auth.safe_next(path):
+            return path
+    if request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
+        return request.path
     return None
 
 

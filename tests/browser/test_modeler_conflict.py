@@ -99,3 +99,23 @@ def test_a_save_from_a_stale_editor_is_refused_and_the_diagram_kept(live, person
                if text.startswith("Failed to load resource") and "409" in text and url.endswith("/save")]
     assert len(refused) == 1
     assert [text for text, url in olga.console if (text, url) not in refused] == []
+
+
+def test_a_save_after_the_session_ended_says_so_and_offers_the_diagram(live, person):
+    """The save used to say "the server did not answer. Try again.", which could never work."""
+    start = latest(live).version
+    olga = person(1280)
+    olga.sign_in("olga")
+    page = open_editor(olga)
+    rename(page, "triage", "Triage (after a long lunch)")
+    services = live.desk.services
+    services.session.rollback()  # a fresh transaction: SQLite refuses a write on an old snapshot
+    services.users.end_web_sessions(services.users.get_by_username("olga"), "expired")
+    services.session.commit()
+    page.get_by_role("button", name=SAVE_BUTTON).click()
+    expect(page.locator("#modeler-message")).to_contain_text("Not saved: you are signed out (your session ended).")
+    expect(page.locator("#modeler-conflict")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download your diagram").click()
+    assert 'name="Triage (after a long lunch)"' in open(download.value.path(), encoding="utf-8").read()
+    assert latest(live).version == start

@@ -182,6 +182,14 @@
       base: details.base_version,
       when: when
     }), "error");
+    offerDownload(modeler, null);
+  }
+
+  /* The conflict box's "Download your diagram" (the editor's diagram as a file), said with ``text``. */
+  function offerDownload(modeler, text) {
+    if (text) {
+      tell(text, "error");
+    }
     var box = document.getElementById("modeler-conflict");
     var download = document.getElementById("modeler-download");
     if (!box) {
@@ -237,6 +245,11 @@
       }
       if (answer.status === 409 && answer.body && answer.body.details && answer.body.details.latest_version) {
         showConflict(section, modeler, answer.body.details);
+        return;
+      }
+      if (answer.status === 401) {
+        /* the session ended while the diagram was drawn: saving again cannot work from this page */
+        offerDownload(modeler, msg(section, "signedout"));
         return;
       }
       if (!answer.body) {
