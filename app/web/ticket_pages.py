@@ -420,10 +420,30 @@ def ticket_comment(number: str) -> Any:
         return (_back_to_record(number, "comment", {"body": messages})
                 or _render_ticket(user, number, comment={"body": body, "errors": messages}, status=422))
     except PermissionDenied as err:
+        if _closed_meanwhile(user, number):
+            # The record was closed (or cancelled) while the comment was typed: said in the page's
+            # words, and the text shown back on the page, to copy into a new record.
+            closed = _("%(number)s was closed meanwhile: nobody works on it any more, so your comment was not "
+                       "added. If the problem is back, report a new one and mention %(number)s.",
+                       number=number.upper())
+            sent_back = _back_to_record(number, "comment", {"body": [closed]})
+            if sent_back is not None:
+                return sent_back
+            flash(closed, "error")
+            return redirect(url_for("web.ticket", number=number.upper()))
         flash(_("The comment could not be added: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.ticket", number=number.upper()))
     flash(_("This comment was already added.") if sent.repeated else _("Your comment was added."), "success")
     return redirect(sent.url or url_for("web.ticket", number=number.upper()))
+
+
+def _closed_meanwhile(user: User, number: str) -> bool:
+    """Whether ``user`` may read record ``number`` but it is closed to their comments."""
+    svc = services()
+    try:
+        return unit_of_work(lambda: not svc.records.may_comment(user, svc.records.get(user, number)))
+    except ProcessdeskError:
+        return False
 
 
 def _attach_error(err: ProcessdeskError, number: str) -> str:

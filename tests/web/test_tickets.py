@@ -430,15 +430,21 @@ def test_a_closed_record_takes_no_more_comments_from_its_requester(web_factory, 
     page = text_of(rita.get(f"/tickets/{number}"))
     assert 'id="closed-to-comments"' in page and f"report a new one and mention {number}" in page
     assert f'action="/tickets/{number}/comments"' not in page
-    refused = rita.post(f"/tickets/{number}/comments", {"body": "It is broken again"})
-    assert refused.status_code == 302
-    assert "is closed: nobody works on it any more" in text_of(rita.get(f"/tickets/{number}"))
+    # sent from a page opened before the record closed: said as such, the text shown back to copy
+    back = refused_to(rita, rita.post(f"/tickets/{number}/comments", {"body": "It is broken <again>"}),
+                      f"/tickets/{number}#comment-form")
+    assert f"{number} was closed meanwhile: nobody works on it any more, so your comment was not added." in back
+    assert '<pre class="comment-body">It is broken &lt;again&gt;</pre>' in back
+    assert 'id="comment-not-added"' not in text_of(rita.get(f"/tickets/{number}"))  # once
+    chinese = refused_to(rita, rita.post(f"/tickets/{number}/comments", {"body": "又坏了"}, headers={"Accept-Language": "zh-CN"}),
+                         f"/tickets/{number}#comment-form", headers={"Accept-Language": "zh-CN"})
+    assert f"{number} 在此期间已关闭" in chinese and "又坏了" in chinese and "您无权" not in chinese
     alex = web_factory()
     alex.login("alex")
     assert f'action="/tickets/{number}/comments"' in text_of(alex.get(f"/tickets/{number}"))
     assert alex.post(f"/tickets/{number}/comments", {"body": "Duplicate of an earlier report"}).status_code == 302
     bodies = [c.body for c in svc.records.comments(svc.users.get_by_username("aude"), number)]
-    assert "It is broken again" not in bodies and "Duplicate of an earlier report" in bodies
+    assert "It is broken <again>" not in bodies and "又坏了" not in bodies and "Duplicate of an earlier report" in bodies
 
 
 def test_the_link_form_attaches_a_knowledge_article(web, desk):
