@@ -44,7 +44,7 @@ from app.services.definitions import MAX_VERSION, DeployResult
 from app.services.version_diff import PartChange, compare
 
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
-from .views import bp, signed_in_user
+from .views import bp, reason_text, signed_in_user
 
 MODELER_SCRIPT = "vendor/bpmn-modeler.production.min.js"
 MODELER_STYLES = ("vendor/assets/bpmn-js.css", "vendor/assets/diagram-js.css",
@@ -218,6 +218,38 @@ def process_save(process_id: str) -> Any:
     changed = any(p.created and p.process_id == process_id for p in result.processes)
     return jsonify({"ok": True, "changed": changed, "versions": [r.version for r in rows], "latest": rows[-1].version,
                     "url": url_for("web.process", process_id=process_id, version=rows[-1].version)})
+
+
+@bp.route("/processes/<process_id>/versions/<int:version>/restore", methods=["POST"])
+def process_restore(process_id: str, version: int) -> Any:
+    """An earlier version's diagram deployed again, as the next version: the way back from a
+    version that went wrong (its running instances stay on it). Refused like any deploy (the
+    diagram checked against the files in force now: a form it names that was removed since),
+    and only from the latest version the page showed (``base_version``), as the editor's save."""
+    user = signed_in_user()
+    svc = services()
+    page = url_for("web.process", process_id=process_id)
+    try:
+        old = unit_of_work(lambda: svc.definitions.version_for(user, process_id, version))
+        latest = unit_of_work(lambda: svc.definitions.latest(process_id))
+        if old.version == latest.version:
+            flash(_("Version %(version)s is the latest version already.", version=old.version), "info")
+            return redirect(page)
+        xml = old.bpmn_xml.encode("utf-8")
+        base = _base_version() or latest.version
+        result = unit_of_work(lambda: svc.definitions.deploy(user, [(latest.filename, xml)], only_process=process_id,
+                                                             base_version=base))
+    except ProcessdeskError as err:
+        flash(_("Version %(version)s could not be deployed again: %(reason)s", version=version,
+                reason=reason_text(err)), "error")
+        return redirect(page)
+    created = [p.version for p in result.processes if p.created and p.process_id == process_id]
+    if not created:
+        flash(_("Nothing changed: the diagram is the same as the latest version."), "info")
+        return redirect(page)
+    flash(_("Version %(new)s is version %(old)s's diagram again; new instances start on it.",
+            new=created[0], old=old.version), "success")
+    return redirect(url_for("web.process", process_id=process_id, version=created[0]))
 
 
 #: The compare page's words for what a version holds besides its drawing (version_diff.PartChange).

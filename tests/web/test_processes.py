@@ -349,3 +349,35 @@ def test_the_process_pages_write_deployment_times_as_the_other_pages_do(web, des
         body = text_of(web.get(path))
         assert f'<td><time datetime="{deployed.isoformat()}">{expected}</time></td>' in body, path
         assert deployed.strftime("%Y-%m-%d %H:%M") not in body, path
+
+
+def test_an_earlier_version_is_deployed_again_as_the_next_one(web, web_factory, desk, services):
+    """The way back from a version that went wrong: v1's diagram again as v3; v2's instances stay."""
+    web.login("olga")
+    assert web.post("/processes/incident_management/save", {"xml": relabelled()}).get_json()["latest"] == 2
+    page = text_of(web.get("/processes/incident_management"))
+    assert 'action="/processes/incident_management/versions/1/restore"' in page
+    assert "/versions/2/restore" not in page  # the latest has none
+    restored = web.post("/processes/incident_management/versions/1/restore", {"base_version": "2"})
+    assert restored.status_code == 302 and restored.headers["Location"] == "/processes/incident_management?version=3"
+    assert "Version 3 is version 1&#39;s diagram again" in text_of(web.get(restored.headers["Location"]))
+    latest = services.definitions.latest("incident_management")
+    assert latest.version == 3 and 'name="Triage incident"' in latest.bpmn_xml
+    # a page that showed an older latest: refused as the editor's save is, nothing deployed
+    stale = web.post("/processes/incident_management/versions/2/restore", {"base_version": "2"})
+    assert stale.status_code == 302
+    assert "could not be deployed again" in text_of(web.get("/processes/incident_management"))
+    assert services.definitions.latest("incident_management").version == 3
+    # the latest itself: nothing to do
+    web.post("/processes/incident_management/versions/3/restore", {"base_version": "3"})
+    assert "is the latest version already" in text_of(web.get("/processes/incident_management"))
+    # agents may not; nor without the form's CSRF token; an unknown version is 404
+    alex = web_factory()
+    alex.login("alex")
+    assert alex.post("/processes/incident_management/versions/1/restore", {"base_version": "3"}).status_code == 302
+    assert services.definitions.latest("incident_management").version == 3
+    assert "/restore" not in text_of(alex.get("/processes/incident_management"))
+    assert web.post("/processes/incident_management/versions/1/restore", {"base_version": "3"},
+                    csrf=False).status_code == 403
+    assert web.post("/processes/incident_management/versions/99/restore", {"base_version": "3"}).status_code == 302
+    assert services.definitions.latest("incident_management").version == 3
