@@ -226,3 +226,18 @@ def test_a_date_time_kept_inside_an_object_of_the_data_is_shown_too(app):
         worded = [str(show(value)) for value in ("2026-12-07T13:08:00Z", end, "PT2H")]
     assert shown == f"<p>Planned: {worded[0]} to {worded[1]}, about {worded[2]}.</p>"
     assert worded[1].startswith(f'<time datetime="{end}">')
+
+
+def test_a_catalog_requests_auto_close_delay_is_said_in_the_readers_words(web, desk):
+    """QA: the Chinese confirmation read "请求将在 5 days 后自动关闭" (the delay written in English
+    by the process's script)."""
+    from tests.services.test_catalog_request_rules import fulfilled
+
+    number = fulfilled(desk)
+    task_id = desk.task_id(number, "confirm_receipt", "rita")
+    web.login("rita")
+    shown = _instructions(text_of(web.get(f"/tasks/{task_id}")))
+    assert "closed automatically after 5 days." in _as_text(shown)
+    web.post("/language", {"lang": "zh_CN"})
+    shown = _instructions(text_of(web.get(f"/tasks/{task_id}")))
+    assert "请求将在 5 天 后自动关闭" in _as_text(shown) and "days" not in _as_text(shown)

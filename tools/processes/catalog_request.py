@@ -173,7 +173,8 @@ def fulfil_cycle() -> Diagram:
         instructions=(
             "Your request **{{ title }}** was fulfilled:\n\n{{ fulfilment_notes }}\n\n"
             "Please confirm you received it and rate the service. Without an answer the request is closed "
-            "automatically after {{ auto_close_after_words }}."
+            # the duration itself: the task page says it in the reader's language ("5 days", "5 天")
+            "automatically after {{ auto_close_after }}."
         ),
     )
     d.node("confirm_reminder", "boundary", "Not confirmed yet", attached_to="confirm_receipt",
