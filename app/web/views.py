@@ -420,6 +420,15 @@ def task(task_id: int) -> Any:
                 or _render_task(user, task_id, submitted=request.form, errors=refused_forms.field_errors(err),
                                 status=422))
     except (PermissionDenied, Conflict) as err:
+        ended = _ended_meanwhile(user, task_id)
+        if ended is not None:
+            # The task ended while the form was filled in (another voter decided, a timer fired,
+            # someone else completed it): said as such, and what was entered shown on its page.
+            flash(ended, "error")
+            sent_back = refused_forms.back_with(page, {UNSENT_KEY: [ended]}, url_for("web.task", task_id=task_id))
+            if sent_back is not None:
+                return sent_back
+            return redirect(url_for("web.task", task_id=task_id))
         flash(_("The task could not be completed: %(reason)s", reason=reason_text(err)), "error")
         return redirect(url_for("web.task", task_id=task_id))
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
@@ -427,6 +436,27 @@ def task(task_id: int) -> Any:
         return redirect(sent.url or url_for("web.tasks"))
     flash(_("Done: “%(name)s”.", name=task_name(sent.value)), "success")
     return redirect(sent.url)
+
+
+#: The errors key under which a task form sent after its task ended is kept (shown, not as a field error).
+UNSENT_KEY = "_task_ended"
+
+
+def _ended_meanwhile(user: User, task_id: int) -> str | None:
+    """Why the task ``user`` just sent a form for is no longer open to it, when that is the reason
+    its form was refused: it was completed (by whom) or cancelled by its process; else None."""
+    try:
+        task = unit_of_work(lambda: services().tasks.get(user, task_id))
+    except ProcessdeskError:
+        return None
+    if task.state == TaskStatus.COMPLETED:
+        who = task.completed_by.username if task.completed_by is not None else _("someone")
+        return _("%(who)s completed this task before your answer reached it, so your answer was not recorded. "
+                 "What you entered is shown below.", who=who)
+    if task.state == TaskStatus.CANCELLED:
+        return _("This task ended before your answer reached it: its process went on without it (for a vote, "
+                 "the decision was already taken). Your answer was not recorded; what you entered is shown below.")
+    return None
 
 
 def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
@@ -463,6 +493,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
                            documentation=detail["documentation"],
                            context=_context_lines(detail["context"], task.process_id, detail["titles"]),
                            form=form, form_title=(detail["form_schema"] or {}).get("title"), ready=ready,
+                           unsent=form if not ready and errors and UNSENT_KEY in errors else None,
                            claimed_by_me=task.claimed_by_id == user.id, may_work=may_work,
                            may_claim=policy.may_claim(user, task),
                            refusal=reason_text(refusal), candidates=detail["candidates"],

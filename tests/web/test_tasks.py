@@ -229,3 +229,38 @@ def test_an_answer_emptied_in_a_later_round_is_withdrawn_not_kept(web, desk):
     data = desk.instance(desk.record(number)["instance_id"])["data"]
     assert data["pending_reason"] == "" and data["pending_on"] is None
     assert data["resolution_notes"] == "Firmware 2.1 installed"
+
+
+def test_an_answer_sent_after_its_task_ended_is_said_and_shown_back(web_factory, desk):
+    """QA: a CAB member's late vote (another had decided) read "the task was cancelled by its
+    process", and her comment was gone. Now the page says why and shows what was entered."""
+    number = open_incident(desk)
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Fixed"})
+    confirm_id = desk.task_id(number, "confirm_resolution", "rita")
+    rita = web_factory()
+    rita.login("rita")
+    assert rita.get(f"/tasks/{confirm_id}").status_code == 200  # the form is open...
+    svc = desk.services
+    svc.instances.cancel(svc.users.get_by_username("alex"), svc.records.by_number(number).instance_id, "Duplicate")
+    svc.session.commit()  # ...while the desk cancels the record
+    sent = rita.post(f"/tasks/{confirm_id}", {"confirmed": "false", "rating": "2", "comment": "Still <broken> at 9"})
+    assert sent.status_code == 303 and sent.headers["Location"] == f"/tasks/{confirm_id}"
+    page = text_of(rita.get(f"/tasks/{confirm_id}"))
+    assert "This task ended before your answer reached it" in page
+    unsent = page.split('id="task-unsent"', 1)[1].split("</section>", 1)[0]
+    assert "Still &lt;broken&gt; at 9" in unsent and "2 - dissatisfied" in unsent and "No, reopen it" in unsent
+    assert 'id="task-unsent"' not in text_of(rita.get(f"/tasks/{confirm_id}"))  # once
+
+
+def test_an_answer_sent_after_someone_else_completed_the_task_names_them(web_factory, desk):
+    number = open_incident(desk)
+    triage_id = desk.task_id(number, "triage")
+    sam = web_factory()
+    sam.login("alex")
+    assert sam.get(f"/tasks/{triage_id}").status_code == 200
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    sent = sam.post(f"/tasks/{triage_id}", {"category": "hardware", "priority": "P2", "assignment_group": "ServiceDesk"})
+    assert sent.status_code == 303
+    page = text_of(sam.get(f"/tasks/{triage_id}"))
+    assert "alex completed this task before your answer reached it" in page and 'id="task-unsent"' in page
