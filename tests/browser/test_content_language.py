@@ -52,3 +52,24 @@ def _work_the_task_in_chinese(live, nina, number):
     record = live.desk.record(number)
     assert record["status"] == "resolved" and record["details"]["cause_category"] == "third_party"
     nina.screenshot("content-language")
+
+
+def test_switching_the_language_keeps_what_was_typed(live, person):
+    """QA: a half-written incident report came back empty when rita switched to Chinese."""
+    rita = person(1280)
+    rita.sign_in("rita")
+    rita.go("/start/incident_management")
+    page = rita.page
+    page.get_by_label("Title").fill("Printer on floor 3 prints blank pages")
+    page.get_by_label("Description").fill("Since this morning; the toner is new.")
+    page.get_by_role("button", name="简体中文").click()
+    try:
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#f-title")).to_have_value("Printer on floor 3 prints blank pages")
+        expect(page.locator("#f-description")).to_have_value("Since this morning; the toner is new.")
+        page.reload()  # kept for that one switch only
+        expect(page.locator("#f-title")).to_have_value("")
+    finally:
+        rita.go("/")
+        page.get_by_role("button", name="English").click()
+    assert rita.errors == [], rita.console
