@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 
 from tests.browser.conftest import require_browser
+from tests.browser.test_refused_form_back import assert_a_real_page, go_back
 
 require_browser()
 
@@ -32,21 +33,6 @@ def posts(page: Any) -> list[str]:
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
     return sent
-
-
-def go_back(page: Any) -> str | None:
-    """Back, as the button does; the navigation error Chromium reported, if any."""
-    try:
-        page.go_back(wait_until="load")
-    except Exception as err:  # playwright's Error: net::ERR_CACHE_MISS for a POST's answer
-        return str(err)
-    return None
-
-
-def assert_a_real_page(page: Any, heading: str) -> None:
-    """Not Chromium's error page (chrome-error://chromewebdata/): the site's page, its heading."""
-    assert page.evaluate("location.protocol") == "http:", page.evaluate("location.href")
-    expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
 
 
 def to_tasks_and_back(page: Any) -> str | None:

@@ -479,7 +479,9 @@ def test_the_purge_event_has_a_label_on_the_audit_pages():
     assert PURGED_EVENT in EVENT_LABELS
 
 
-def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, clock, monkeypatch):
+def breaking_off(services: Any, users: Any, clock: Any, monkeypatch: Any) -> RetentionService:
+    """The retention service over an old sent message and an old notification, whose purge of
+    notifications fails ("connection lost") after the outbox's batch committed."""
     s, now = services.session, clock.now()
     outbox(s, now, status="sent", created=DAY * 40, sent=DAY * 40)
     note(s, users["rita"], now, DAY * 400)
@@ -493,6 +495,12 @@ def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, 
         real(target, when, report)
 
     monkeypatch.setattr(service, "_purge_table", purge_table)
+    return service  # type: ignore[no-any-return]
+
+
+def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, clock, monkeypatch):
+    s = services.session
+    service = breaking_off(services, users, clock, monkeypatch)
     with pytest.raises(RuntimeError):
         service.purge()
     [event] = purge_events(services)
@@ -502,22 +510,11 @@ def test_a_purge_that_breaks_off_still_records_what_it_deleted(services, users, 
 
 def test_a_purge_broken_off_by_an_error_raises_that_error_even_if_its_audit_event_fails(services, users, clock,
                                                                                         monkeypatch, caplog):
-    s, now = services.session, clock.now()
-    outbox(s, now, status="sent", created=DAY * 40, sent=DAY * 40)
-    note(s, users["rita"], now, DAY * 400)
-    s.commit()
-    service = services.retention
-    real = service._purge_table
-
-    def purge_table(target: Any, when: datetime, report: Any) -> None:
-        if target.table.name == "notification":
-            raise RuntimeError("connection lost")
-        real(target, when, report)
+    service = breaking_off(services, users, clock, monkeypatch)
 
     def record(*_args: Any, **_kwargs: Any) -> None:
         raise ConnectionError("still no database")
 
-    monkeypatch.setattr(service, "_purge_table", purge_table)
     monkeypatch.setattr(service.audit, "record", record)
     with pytest.raises(RuntimeError, match="connection lost"):
         service.purge()
