@@ -132,7 +132,9 @@ def _require_sign_in() -> Response | None:
         if g.get("session_expired"):
             flash(_("Your session has expired. Please sign in again."), "info")
         target: str | None = request.full_path.rstrip("?")
-        if request.method != "GET":
+        if request.endpoint == "web.logout":
+            target = None  # signed out already (in another tab): nothing was lost
+        elif request.method != "GET":
             # back to the page the form was on, what was typed kept for its user (unsent_forms.py)
             target = _page_of_the_form()
             unsent_forms.keep(owner, token)

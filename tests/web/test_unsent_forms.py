@@ -98,3 +98,13 @@ def test_a_script_is_told_401_instead_of_a_sign_in_page(web, desk, clock):
     answer = web.post("/processes/incident_management/save", {"xml": "<x/>"},
                       headers={"Accept": "application/json"})
     assert answer.status_code == 401 and answer.get_json()["error"] == "signed_out"
+
+
+def test_signing_out_in_a_tab_already_signed_out_says_nothing_was_lost(web, desk):
+    web.login("rita")
+    with web.client.session_transaction() as session:
+        token = session["csrf_token"]
+    web.logout()  # another tab
+    answer = web.post("/logout", {"csrf_token": token}, csrf=False)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert "was not taken" not in text_of(web.get("/login"))
