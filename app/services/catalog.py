@@ -161,8 +161,9 @@ class CatalogService:
         ui = self._form_file(ui_name) if ui_name else None
         if schema is None:
             return None, ui
-        # choices from the directory (options_from_group:NAME) as it is now; a request form has no task data
-        resolved, _ui = resolve_form(schema, ui, {}, self.instances.group_members)
+        # choices from the directory (options_from_group:NAME, options_from_groups:FILTER) as it is now;
+        # a request form has no task data
+        resolved, _ui = resolve_form(schema, ui, {}, self.instances.group_members, self.instances.offered_groups)
         return resolved, ui
 
     def request_form(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

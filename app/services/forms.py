@@ -8,7 +8,10 @@ single place that understands them:
 * :func:`resolve_form` - turn a stored form into the one shown to a user: dynamic option lists
   are filled in, from task data (``"options_from_task_data_var:NAME"``) or from the people of a
   group of the directory (``"options_from_group:NAME"``: its active members, so a form asks for
-  a person by picking one, never by typing a username that may not exist).
+  a person by picking one, never by typing a username that may not exist), or from the groups
+  of the directory (``"options_from_groups:with_agents"``: the groups with at least one active
+  agent, so a record's work goes to any group that can work it, one an admin created included,
+  and never to a group nobody works; see ``users.GROUP_FILTERS``).
 * :func:`form_fields` - flatten a resolved form into an ordered list of field descriptors that an
   HTML renderer can walk without knowing JSON Schema.
 * :func:`validate_submission` - server-side validation of what the user sent back; returns the
@@ -80,14 +83,16 @@ from app.engine.library import JsonFileError, load_json_file
 from app.errors import ValidationFailed
 
 from .instructions import render_instructions
-from .users import USERNAME_RULE, is_username
+from .users import GROUP_FILTERS, USERNAME_RULE, is_username
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DYNAMIC_OPTIONS_PREFIX",
     "DYNAMIC_GROUP_PREFIX",
+    "DYNAMIC_GROUPS_PREFIX",
     "GroupMembers",
+    "GroupsOffered",
     "BIDI_CONTROLS",
     "FORM_ERROR_KEY",
     "FormMessage",
@@ -130,8 +135,16 @@ DYNAMIC_GROUP_PREFIX: Final = "options_from_group:"
 """processdesk marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a group name: the
 choices are the group's active members (value the username, title the display name)."""
 
+DYNAMIC_GROUPS_PREFIX: Final = "options_from_groups:"
+"""processdesk marker: ``"enum"``/``"oneOf"``/``"anyOf"`` given as this prefix + a filter of
+``users.GROUP_FILTERS`` (``with_agents``): the choices are the directory's groups of that filter
+(value the group's name, title the name, with its description when it has one)."""
+
 GroupMembers = Callable[[str], Sequence[tuple[str, str]]]
 """``group name -> [(username, display name), ...]``: the active members, as the directory has them now."""
+GroupsOffered = Callable[[str], Sequence[tuple[str, "str | None"]]]
+"""``filter -> [(group name, description or None), ...]``: the groups of a filter of
+``users.GROUP_FILTERS``, as the directory has them now."""
 KnownUsers = Callable[[set[str]], set[str]]
 """``usernames -> those of them the submitter may name`` (active users of the directory, as far as
 the submitter may know them: the caller decides): checks ``"format": "username"`` fields."""
@@ -273,9 +286,16 @@ def _choice_key(value: Any) -> tuple[str, Any]:
     return ("string", value)
 
 
+_DYNAMIC_PREFIXES: Final = ((DYNAMIC_OPTIONS_PREFIX, "task_data"), (DYNAMIC_GROUP_PREFIX, "group"),
+                             (DYNAMIC_GROUPS_PREFIX, "groups"))
+#: What every dynamic-options marker starts with: a text of this shape that is no valid marker is
+#: refused at deploy with what is wrong with it, not taken for a choice or a malformed list.
+_MARKER_START: Final = "options_from_"
+
+
 def _dynamic_source(value: Any) -> tuple[str, str] | None:
-    """``("task_data", NAME)`` or ``("group", NAME)`` when ``value`` is a dynamic-options marker,
-    else None.
+    """``("task_data", NAME)``, ``("group", NAME)`` or ``("groups", FILTER)`` when ``value`` is a
+    dynamic-options marker, else None (also for a malformed one: see :func:`_marker_problem`).
 
     Both spellings seen in SpiffArena forms are accepted: the bare string and a one-element list
     holding it (``"anyOf": ["options_from_task_data_var:fruits"]``).
@@ -283,11 +303,34 @@ def _dynamic_source(value: Any) -> tuple[str, str] | None:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if isinstance(value, str):
-        for prefix, kind in ((DYNAMIC_OPTIONS_PREFIX, "task_data"), (DYNAMIC_GROUP_PREFIX, "group")):
+        for prefix, kind in _DYNAMIC_PREFIXES:
             if value.startswith(prefix):
                 name = value[len(prefix):].strip()
+                if kind == "groups" and name not in GROUP_FILTERS:
+                    return None
                 return (kind, name) if name else None
     return None
+
+
+def _marker_problem(value: Any) -> str | None:
+    """Why ``value`` (a choice list, or an array's ``items``) is a malformed dynamic-options marker:
+    a text starting ``options_from_`` (alone or as a one-element list) that :func:`_dynamic_source`
+    does not take. None for a valid marker and for anything else."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str) or not value.startswith(_MARKER_START) or _dynamic_source(value) is not None:
+        return None
+    filters = ", ".join(f"{DYNAMIC_GROUPS_PREFIX}{name}" for name in GROUP_FILTERS)
+    if value.startswith(DYNAMIC_GROUPS_PREFIX) or value == DYNAMIC_GROUPS_PREFIX.rstrip(":"):
+        given = value[len(DYNAMIC_GROUPS_PREFIX):].strip()
+        return (f"{value!r} names {'an unknown group filter ' + repr(given) if given else 'no group filter'}: "
+                f"use {filters}")
+    if value.startswith(DYNAMIC_GROUP_PREFIX):
+        return f"{value!r} names no group: use {DYNAMIC_GROUP_PREFIX}NAME"
+    if value.startswith(DYNAMIC_OPTIONS_PREFIX):
+        return f"{value!r} names no task data variable: use {DYNAMIC_OPTIONS_PREFIX}NAME"
+    return (f"unknown dynamic options {value!r}: use {DYNAMIC_OPTIONS_PREFIX}NAME, {DYNAMIC_GROUP_PREFIX}NAME "
+            f"or {filters}")
 
 
 def _format_value(value: Any) -> str:
@@ -320,6 +363,9 @@ class FormMessage(str):
     * ``in_future``: ``value`` (the latest instant taken, RFC 3339 in UTC): "cannot be in the future";
     * ``unknown_user``: ``value`` (the user name as written) and, when the submitter seems to have
       mistyped their own name, ``suggestion`` (that name);
+    * ``not_offered_group``: ``value`` (the group name as sent), ``filter`` (of the
+      ``options_from_groups:FILTER`` offering them), ``choices`` and ``values`` (the
+      groups offered: titles and names, as for ``one_of``; both empty when none is);
     * ``bidi_control``: ``characters`` (the code points refused, as ``U+202E, U+2066``);
     * ``each_item``: ``item`` (what each item of a list must be: a FormMessage or a fixed text);
     * ``required_when``, ``required_unless``: ``tests``, one ``(field title, words)`` per tested
@@ -764,6 +810,9 @@ def _check_node(node: Any, pointer: str, *, root: bool, in_items: bool) -> None:
         items = node.get("items")
         if items is None:
             raise _schema_error(pointer, 'an array field must define "items"')
+        problem = _marker_problem(items)
+        if problem is not None:
+            raise _schema_error(_pointer(pointer, "items"), problem)
         if _dynamic_source(items) is not None:
             dynamic = True
         else:
@@ -800,7 +849,15 @@ def _check_choices(node: Mapping[str, Any], pointer: str, type_name: str | None)
     if type_name in {"object", "array"}:
         raise _schema_error(where, f"{keyword!r} is only supported on scalar fields (use it in items)")
     value = node[keyword]
-    if _dynamic_source(value) is not None:
+    problem = _marker_problem(value)
+    if problem is not None:
+        raise _schema_error(where, problem)
+    source = _dynamic_source(value)
+    if source is not None:
+        if source[0] in ("group", "groups") and type_name not in (None, "string"):
+            # the choices are user or group names: a number or boolean field could match none
+            raise _schema_error(_pointer(pointer, "type"), f"choices from {_MARKER_START}{source[0]} are names: "
+                                                           f'the field\'s "type" must be "string"')
         return True
     if not isinstance(value, list) or not value:
         raise _schema_error(where, f"{keyword!r} must be a non-empty list")
@@ -1103,7 +1160,7 @@ def _check_order(order: Any, properties: Mapping[str, Any], where: str, is_objec
 
 def resolve_form(
     schema: dict[str, Any], ui_schema: dict[str, Any] | None, task_data: Mapping[str, Any],
-    members: GroupMembers | None = None,
+    members: GroupMembers | None = None, groups: GroupsOffered | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(schema, ui_schema)`` ready to show a user, as deep copies (inputs are untouched).
 
@@ -1123,35 +1180,50 @@ def resolve_form(
     gives them (title "Display Name (username)"); none without ``members``, or for an unknown or
     empty group. A value given before (a default, an earlier answer) of someone no longer in the
     group is no choice: the user picks someone who is.
+
+    ``"options_from_groups:FILTER"`` becomes the groups ``groups`` gives for the filter (value the
+    group's name, title the name, or "Name – description" for a group with a description); none
+    without ``groups``. Likewise a default or earlier answer naming a group no longer offered (its
+    last agent left, or it is gone) is no choice.
     A ``None`` ui_schema becomes ``{}``. Never raises for well-formed (checked) forms.
     """
     resolved = copy.deepcopy(schema)
-    _resolve_node(resolved, task_data, members)
+    _resolve_node(resolved, task_data, _Directory(members, groups))
     return resolved, copy.deepcopy(ui_schema) if ui_schema is not None else {}
 
 
-def _resolve_node(node: Any, task_data: Mapping[str, Any], members: GroupMembers | None) -> None:
+class _Directory:
+    """Where the choices of a form's directory markers come from (either may be None: none)."""
+
+    __slots__ = ("members", "groups")
+
+    def __init__(self, members: GroupMembers | None, groups: GroupsOffered | None) -> None:
+        self.members = members
+        self.groups = groups
+
+
+def _resolve_node(node: Any, task_data: Mapping[str, Any], directory: _Directory) -> None:
     if not isinstance(node, dict):
         return
     for keyword in _CHOICE_KEYWORDS:
         source = _dynamic_source(node.get(keyword))
         if source is not None:
             del node[keyword]
-            node["oneOf"] = _dynamic_choices(source, task_data, members)
+            node["oneOf"] = _dynamic_choices(source, task_data, directory)
     items = node.get("items")
     source = _dynamic_source(items)
     if source is not None:
-        node["items"] = {"oneOf": _dynamic_choices(source, task_data, members)}
+        node["items"] = {"oneOf": _dynamic_choices(source, task_data, directory)}
     else:
-        _resolve_node(items, task_data, members)
+        _resolve_node(items, task_data, directory)
     properties = node.get("properties")
     if isinstance(properties, dict):
         for sub in properties.values():
-            _resolve_node(sub, task_data, members)
+            _resolve_node(sub, task_data, directory)
 
 
 def _dynamic_choices(source: tuple[str, str], task_data: Mapping[str, Any],
-                     members: GroupMembers | None) -> list[dict[str, Any]]:
+                     directory: _Directory) -> list[dict[str, Any]]:
     kind, name = source
     if kind == "task_data":
         raw = task_data.get(name) if isinstance(task_data, Mapping) else None
@@ -1159,6 +1231,13 @@ def _dynamic_choices(source: tuple[str, str], task_data: Mapping[str, Any],
             logger.warning("form options variable %r is missing from task data or not a list", name)
             return []
         return _choices_from_entries(raw, name)
+    if kind == "groups":
+        found = list(directory.groups(name)) if directory.groups is not None else []
+        if not found:
+            logger.warning("form options %s%s offer no group (or no directory was given)", DYNAMIC_GROUPS_PREFIX, name)
+        return _choices_from_entries([{"value": group, "label": f"{group} – {description}" if description else group}
+                                      for group, description in found], name)
+    members = directory.members
     people = list(members(name)) if members is not None else []
     if not people:
         logger.warning("form options group %r has no active members (or no directory was given)", name)
@@ -1400,6 +1479,7 @@ def validate_submission(
     *,
     coerce_strings: bool = False,
     members: GroupMembers | None = None,
+    groups: GroupsOffered | None = None,
     today: dt.date | None = None,
     known_users: KnownUsers | None = None,
     now: dt.datetime | None = None,
@@ -1407,7 +1487,8 @@ def validate_submission(
 ) -> dict[str, Any]:
     """Validate a form submission server-side and return the cleaned data.
 
-    The form is first resolved against ``task_data`` and ``members`` (see :func:`resolve_form`). Cleaning:
+    The form is first resolved against ``task_data``, ``members`` and ``groups`` (see
+    :func:`resolve_form`). Cleaning:
 
     * only declared fields are kept; unknown fields are dropped silently, at every nesting level;
     * ``None`` counts as absent; an absent optional field gets the schema ``default`` if any
@@ -1441,7 +1522,12 @@ def validate_submission(
       and a value close to it, the message adds "did you mean <submitter>?". Without
       ``known_users`` only the shape of the name is checked;
     * text holding a bidirectional formatting control (:data:`BIDI_CONTROLS`) is refused, in any
-      field that is not read-only, also inside lists ("each item ...") and nested objects.
+      field that is not read-only, also inside lists ("each item ...") and nested objects;
+    * a field whose choices are groups (``options_from_groups:with_agents``) refuses a group that is
+      not offered (unknown, removed, or without an active agent now) with a message that says so:
+      "MessagingTeam is not a group with an active agent; must be one of: ServiceDesk, ..."
+      (FormMessage kind ``not_offered_group``). Only where ``schema`` still holds the marker: a
+      form resolved before (start and request forms are) says "must be one of: ..." as for any choice.
 
     With ``coerce_strings=True`` (HTML form posts) additionally:
 
@@ -1477,7 +1563,7 @@ def validate_submission(
             item ...". A submission that is not an object is reported under
             :data:`FORM_ERROR_KEY`.
     """
-    resolved, ui = resolve_form(schema, ui_schema, task_data, members)
+    resolved, ui = resolve_form(schema, ui_schema, task_data, members, groups)
     if not isinstance(data, Mapping):
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": {FORM_ERROR_KEY: ["must be an object"]}})
     if coerce_strings:
@@ -1512,8 +1598,44 @@ def validate_submission(
         if message not in messages:
             messages.append(message)
     if fields:
+        _say_groups_not_offered(schema, resolved, cleaned, "", fields)
         raise ValidationFailed(_SUBMISSION_INVALID, details={"fields": fields})
     return cleaned
+
+
+#: What a group of each filter of ``users.GROUP_FILTERS`` is, in the refusal of a group not offered.
+_GROUP_FILTER_WORDS: Final[Mapping[str, str]] = {"with_agents": "a group with an active agent"}
+
+
+def _say_groups_not_offered(schema: Mapping[str, Any], resolved: Mapping[str, Any], cleaned: Any, prefix: str,
+                            fields: dict[str, list[str]]) -> None:
+    """Say a group not offered as such: in ``fields``, the "must be one of" (or "has no available
+    choices") of a text field whose choices ``schema`` takes from ``options_from_groups:FILTER``
+    becomes a ``not_offered_group`` message naming the value sent. A person who picked a group
+    that has since lost its agents (or a client that names one) learns why it is refused, not only
+    what else there is."""
+    properties, shown = schema.get("properties"), resolved.get("properties")
+    if not isinstance(properties, Mapping) or not isinstance(shown, Mapping) or not isinstance(cleaned, Mapping):
+        return
+    for name, sub in properties.items():
+        if not isinstance(sub, Mapping) or not isinstance(shown.get(name), Mapping):
+            continue
+        if sub.get("type") == "object":
+            _say_groups_not_offered(sub, shown[name], cleaned.get(name), f"{prefix}{name}.", fields)
+            continue
+        sources = [_dynamic_source(sub.get(keyword)) for keyword in _CHOICE_KEYWORDS if keyword in sub]
+        value, messages = cleaned.get(name), fields.get(f"{prefix}{name}")
+        if not sources or sources[0] is None or sources[0][0] != "groups" or not isinstance(value, str) or not messages:
+            continue
+        labels = _choice_labels(shown[name], "oneOf")
+        values = [offered for offered, _title in labels]
+        what = _GROUP_FILTER_WORDS.get(sources[0][1], "a group offered here")
+        text = (f"{value} is not {what}; must be one of: {', '.join(values)}" if values
+                else f"{value} is not {what}; no group is offered now")
+        said = FormMessage(text, "not_offered_group", value=value, filter=sources[0][1],
+                           choices=[title for _value, title in labels], values=values)
+        fields[f"{prefix}{name}"] = [said if (isinstance(m, FormMessage) and m.kind == "one_of")
+                                     or m == "has no available choices" else m for m in messages]
 
 
 _LIST_SEPARATORS: Final = re.compile(r"[\r\n,;]+")

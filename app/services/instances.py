@@ -50,7 +50,7 @@ from .instructions import render_instructions
 from .linked_updates import sent_by_the_platform
 from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
-from .users import group_members
+from .users import group_members, offered_groups
 
 MAX_START_DATA_KEYS = 200
 
@@ -148,12 +148,17 @@ class InstanceService:
         if form is None:
             return None
         schema, ui_schema = starter_form(form[0], form[1], user)
-        # choices from the directory (options_from_group:NAME) as it is now, not as cached
-        return resolve_form(schema, ui_schema, {}, self.group_members)[0], ui_schema
+        # choices from the directory (options_from_group:NAME, options_from_groups:FILTER) as it is
+        # now, not as cached
+        return resolve_form(schema, ui_schema, {}, self.group_members, self.offered_groups)[0], ui_schema
 
     def group_members(self, group: str) -> list[tuple[str, str]]:
         """What a form's ``options_from_group:NAME`` offers: :func:`~app.services.users.group_members`."""
         return group_members(self.session, group)
+
+    def offered_groups(self, which: str) -> list[tuple[str, str | None]]:
+        """What a form's ``options_from_groups:FILTER`` offers: :func:`~app.services.users.offered_groups`."""
+        return offered_groups(self.session, which)
 
     def startable(self, user: User, process_ids: Sequence[str]) -> list[str]:
         """Those of ``process_ids`` the user may start (their declared start roles, else any
@@ -763,7 +768,8 @@ class TaskService:
         if hidden:
             data = without_variables(data, hidden)
         if schema is not None:
-            schema, ui_schema = resolve_form(schema, ui_schema, data, self.instances.group_members)
+            schema, ui_schema = resolve_form(schema, ui_schema, data, self.instances.group_members,
+                                             self.instances.offered_groups)
         about: Mapping[str, Any] | None = None
         if view is not None:
             about = data  # what the detail returns anyway
@@ -823,7 +829,8 @@ class TaskService:
         form = self.instances.start_form(instance.process_id, data)
         if form is not None:
             listed = {entry["name"] for entry in entries}
-            for field in form_fields(*resolve_form(form[0], form[1], data, self.instances.group_members)):
+            for field in form_fields(*resolve_form(form[0], form[1], data, self.instances.group_members,
+                                                   self.instances.offered_groups)):
                 value = _dotted(data, field["name"])
                 if (field["name"] in listed or field["name"].split(".")[0] in shown
                         or field["widget"] in _UNSHOWN_WIDGETS or _blank(value)):
@@ -1055,7 +1062,8 @@ class TaskService:
             ui_schema = definition.forms.get(task.ui_form) if task.ui_form else None
             now = self.clock.now()  # "today" is the UTC date, as every date the desk shows
             clean = validate_submission(schema, ui_schema, dict(data or {}), current, coerce_strings=coerce_strings,
-                                        members=self.instances.group_members, today=now.date(), now=now)
+                                        members=self.instances.group_members, groups=self.instances.offered_groups,
+                                        today=now.date(), now=now)
         else:
             clean = {}
         for check in self.instances.data_checks:

@@ -94,7 +94,8 @@ def _session_hash(token: str) -> str:
 
 def group_members(session: Session, group: str) -> list[tuple[str, str]]:
     """The active members of ``group`` as ``(username, display name)``, by display name then
-    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers, whom a
+    username; none for an unknown group. What a form's ``options_from_group:NAME`` offers (its
+    ``options_from_groups:FILTER`` offers groups: :func:`offered_groups`), whom a
     group's votes go to (``get_group_members``) and whom a task page suggests for the group's work:
     the members who work the group's queue (``policy.QUEUE_ROLES``), so not a read-only auditor
     (works no task, so a vote of theirs would wait forever) nor a plain requester (a group's work
@@ -107,6 +108,33 @@ def group_members(session: Session, group: str) -> list[tuple[str, str]]:
         .where(Group.name == group, User.active.is_(True), User.id.in_(workers))
         .order_by(User.display_name, User.username)).tuples().all()
     return [(username, display or username) for username, display in rows]
+
+
+#: The filters a form's ``"options_from_groups:FILTER"`` may name (app/services/forms.py checks them
+#: at deploy), each the groups :func:`offered_groups` lists for it:
+#:
+#: * ``with_agents``: the groups with at least one active member who has the agent role, the people
+#:   who work records. A group with nobody who works its queue is a dead end for a record's work
+#:   (nobody sees or claims it), so it is not offered: a group an admin has just created appears as
+#:   soon as it has an agent, and one whose last agent left or was deactivated disappears. A group of
+#:   approvers only (a CAB, budget owners) decides, it does not work records; an admin alone is not
+#:   the desk's staff either.
+GROUP_FILTERS = ("with_agents",)
+
+
+def offered_groups(session: Session, which: str) -> list[tuple[str, str | None]]:
+    """The groups of filter ``which`` (:data:`GROUP_FILTERS`) as ``(name, description)``, by name
+    in any letter case; none for an unknown filter. What a form's ``options_from_groups:FILTER``
+    offers, when the form is shown and when it is submitted: the directory as it is now."""
+    if which != "with_agents":
+        return []
+    agents = (select(user_group.c.group_id)
+              .join(User, User.id == user_group.c.user_id)
+              .join(UserRole, UserRole.user_id == User.id)
+              .where(User.active.is_(True), UserRole.role == Role.AGENT.value))
+    rows = session.execute(select(Group.name, Group.description).where(Group.id.in_(agents))
+                           .order_by(func.lower(Group.name), Group.name)).tuples().all()
+    return [(name, description) for name, description in rows]
 
 
 @dataclass

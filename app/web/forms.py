@@ -155,6 +155,12 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
         for choice in said[1:]:  # the language's list separator ("、" in Chinese)
             listed = _("%(choices)s, %(choice)s", choices=listed, choice=choice)
         return _("must be one of: %(choices)s", choices=listed)
+    if kind == "not_offered_group" and parts.get("filter") == "with_agents":
+        # the select beside it lists the groups offered: the page says why this one is not
+        if parts["values"]:
+            return _("%(value)s is not a group with an active agent: choose one of the groups offered",
+                     value=parts["value"])
+        return _("%(value)s is not a group with an active agent, and no group has one now", value=parts["value"])
     if kind in _ORDERED:
         by_field, by_value = _ORDERED[kind]
         if "field" in parts:  # another field of the form

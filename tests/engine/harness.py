@@ -85,6 +85,18 @@ def members(group: str) -> list[tuple[str, str]]:
     return DIRECTORY.get(group, [])
 
 
+#: The groups forms offer as ``options_from_groups:with_agents`` (those with an active agent), with
+#: descriptions; CAB (approvers only) and groups that do not exist are not among them.
+AGENT_GROUPS: list[tuple[str, str | None]] = [
+    ("ApplicationSupport", None), ("DesktopSupport", None), ("MessagingTeam", "E-mail and calendars"),
+    ("NetworkTeam", None), ("ServiceDesk", None),
+]
+
+
+def offered_groups(which: str) -> list[tuple[str, str | None]]:
+    return AGENT_GROUPS if which == "with_agents" else []
+
+
 def user(name: str, groups: Iterable[str] = ()) -> dict[str, Any]:
     """A user as the platform hands it to scripts."""
     return {"id": sum(map(ord, name)), "username": name, "display_name": name.title(),
@@ -210,7 +222,7 @@ class ProcessHarness(EngineHarness):
         """Submit like the platform: validate against the task's form, write ``setUserVar``, complete."""
         assert actor.current_user is not None
         schema, ui = self.task_forms(task)
-        clean = validate_submission(schema, ui, data, task.data, members=members)
+        clean = validate_submission(schema, ui, data, task.data, members=members, groups=offered_groups)
         set_user_var = task.properties.get("setUserVar")
         if set_user_var:
             clean[set_user_var] = actor.current_user["username"]

@@ -15,7 +15,7 @@ from app.engine import ScriptIdentity, TaskNotReady, WorkflowRun
 from app.errors import ValidationFailed
 from app.services.forms import check_form_definition, render_instructions, validate_submission
 from app.services.records import check_mapping
-from tests.engine.harness import ROOT, FakeOperations, ProcessHarness, compiled, max_depth, user
+from tests.engine.harness import ROOT, FakeOperations, ProcessHarness, compiled, max_depth, offered_groups, user
 
 PROCESS_ID = "incident_management"
 SOURCES = (f"{PROCESS_ID}.bpmn", "priority_matrix.dmn", f"{PROCESS_ID}.record.json")
@@ -48,7 +48,7 @@ class Harness(ProcessHarness):
         task = self.task(run, bpmn_id)
         schema, ui = self.task_forms(task)
         with pytest.raises(ValidationFailed) as info:
-            validate_submission(schema, ui, data, task.data)
+            validate_submission(schema, ui, data, task.data, groups=offered_groups)
         return info.value.details["fields"]
 
     # common steps
@@ -408,6 +408,22 @@ def test_triage_changes_priority_category_and_group(h: Harness):
     assert investigate.data["category"] == "hardware" and investigate.data["assignment_group"] == "DesktopSupport"
     assert ready(run) == ["investigate"]  # P2 is not a major incident
     assert h.ops.calls == []
+
+
+def test_triage_offers_any_group_with_an_agent_and_the_work_follows_it(h: Harness):
+    """The triage form's groups come from the directory (``options_from_groups:with_agents``), and the
+    diagram routes the work by the variable (candidateGroupVar), not by a list of known groups."""
+    run = h.start()
+    triage = h.task(run, "triage")
+    schema, _ui = h.task_forms(triage)
+    assert schema["properties"]["assignment_group"]["oneOf"] == "options_from_groups:with_agents"
+    assert schema["properties"]["assignment_group"]["default"] == "ServiceDesk"
+    assert h.rejects(run, "triage", {"category": "network", "priority": "P3", "assignment_group": "CAB"}).keys() == {
+        "assignment_group"}
+    run = h.triage(run, assignment_group="MessagingTeam")
+    investigate = h.task(run, "investigate")
+    assert investigate.properties["candidateGroupVar"] == "assignment_group"
+    assert investigate.data["assignment_group"] == "MessagingTeam"
 
 
 def test_triage_to_p1_starts_the_major_incident_path(h: Harness):

@@ -27,6 +27,7 @@ from tests.engine.harness import (
     compiled,
     identity,
     max_depth,
+    offered_groups,
     source_files,
 )
 
@@ -178,7 +179,7 @@ def test_deploys_with_the_platform_operators_and_its_forms():
 
 @pytest.mark.parametrize(("form", "data", "field"), [
     ("problem-triage", {**TRIAGE, "priority": "P5"}, "priority"),
-    ("problem-triage", {**TRIAGE, "assignment_group": "Facilities"}, "assignment_group"),
+    ("problem-triage", {**TRIAGE, "assignment_group": "CAB"}, "assignment_group"),  # no agent: not offered
     ("problem-triage", {"priority": "P1", "assignment_group": "NetworkTeam"}, "category"),
     ("problem-rca", {"cause_category": "configuration", "fix_needs_change": False}, "root_cause"),
     ("problem-rca", {**RCA_PLAIN, "cause_category": "gremlins"}, "cause_category"),
@@ -188,7 +189,8 @@ def test_deploys_with_the_platform_operators_and_its_forms():
 ])
 def test_forms_refuse_bad_submissions(h: Harness, form: str, data: dict[str, Any], field: str):
     with pytest.raises(ValidationFailed) as info:
-        validate_submission(h.process.forms[f"{form}.json"], h.process.forms[f"{form}.ui.json"], data, {})
+        validate_submission(h.process.forms[f"{form}.json"], h.process.forms[f"{form}.ui.json"], data, {},
+                            groups=offered_groups)
     assert field in info.value.details["fields"]
 
 

@@ -158,8 +158,9 @@ def test_proactive_problem_is_triaged_analysed_and_closed(desk: Desk, clock):
     assert "Related incidents" not in task_view(desk, number, "triage", "paul")["instructions"]
     assert_error(desk.client.post(f"/api/v1/tasks/{desk.task_id(number, 'triage')}/complete",
                                   headers=desk.auth("aude"), json={"data": TRIAGE}), 403)
+    # CAB has no agent: approvers decide changes, they work no analysis
     bad = desk.complete(number, "triage", "paul", {"priority": "P5", "category": "software",
-                                                   "assignment_group": "Facilities"}, status=422)
+                                                   "assignment_group": "CAB"}, status=422)
     assert set(bad["details"]["fields"]) == {"priority", "assignment_group"}
 
     clock.advance(timedelta(minutes=30))

@@ -1135,6 +1135,108 @@ def test_an_empty_group_name_is_refused_at_deploy():
     assert "/properties/owner/oneOf" in str(info.value.details)
 
 
+# -- choices from the directory: options_from_groups --------------------------------------------------
+
+GROUPS_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["assignment_group"],
+    "properties": {
+        "assignment_group": {"type": "string", "title": "Assignment group", "default": "ServiceDesk",
+                             "oneOf": "options_from_groups:with_agents"},
+        "also": {"type": "array", "title": "Also tell", "items": ["options_from_groups:with_agents"]},
+        "handover": {"type": "object", "title": "Handover", "properties": {
+            "to": {"type": "string", "title": "To", "enum": "options_from_groups:with_agents"}}},
+    },
+}
+AGENT_GROUPS = [("MessagingTeam", "E-mail and calendars"), ("ServiceDesk", None)]
+
+
+def agent_groups(which: str) -> list[tuple[str, str | None]]:
+    return AGENT_GROUPS if which == "with_agents" else []
+
+
+def test_group_choices_are_the_groups_offered_with_their_descriptions():
+    check_form_definition(GROUPS_FORM, {"assignment_group": {"ui:widget": "select"}}, "groups.json")
+    schema, _ui = resolve_form(GROUPS_FORM, None, {}, None, agent_groups)
+    offered = [{"const": "MessagingTeam", "title": "MessagingTeam – E-mail and calendars"},
+               {"const": "ServiceDesk", "title": "ServiceDesk"}]
+    assert schema["properties"]["assignment_group"] == {"type": "string", "title": "Assignment group",
+                                                        "default": "ServiceDesk", "oneOf": offered}
+    assert schema["properties"]["also"]["items"] == {"oneOf": offered}
+    assert schema["properties"]["handover"]["properties"]["to"]["oneOf"] == offered
+    assert GROUPS_FORM["properties"]["assignment_group"]["oneOf"] == "options_from_groups:with_agents"  # untouched
+    fields = {f["name"]: f for f in form_fields(schema, None)}
+    assert fields["assignment_group"]["choices"] == [("MessagingTeam", "MessagingTeam – E-mail and calendars"),
+                                                     ("ServiceDesk", "ServiceDesk")]
+    assert validate_submission(GROUPS_FORM, None, {"assignment_group": "MessagingTeam", "also": ["ServiceDesk"],
+                                                   "handover": {"to": "ServiceDesk"}}, {}, groups=agent_groups) == {
+        "assignment_group": "MessagingTeam", "also": ["ServiceDesk"], "handover": {"to": "ServiceDesk"}}
+    # the default is kept when the field is left out (when the default is still offered)
+    assert validate_submission({**GROUPS_FORM, "required": []}, None, {}, {}, groups=agent_groups)[
+        "assignment_group"] == "ServiceDesk"
+
+
+def test_a_group_not_offered_is_refused_with_what_it_is_not():
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(GROUPS_FORM, None, {"assignment_group": "NightShift", "also": ["CAB"],
+                                                "handover": {"to": "CAB"}}, {}, groups=agent_groups)
+    fields = info.value.details["fields"]
+    said = fields["assignment_group"]
+    assert said == ["NightShift is not a group with an active agent; must be one of: MessagingTeam, ServiceDesk"]
+    assert (said[0].kind, said[0].parts["value"], said[0].parts["values"], said[0].parts["filter"]) == (
+        "not_offered_group", "NightShift", ["MessagingTeam", "ServiceDesk"], "with_agents")
+    assert said[0].parts["choices"] == ["MessagingTeam – E-mail and calendars", "ServiceDesk"]
+    assert fields["handover.to"] == ["CAB is not a group with an active agent; must be one of: MessagingTeam, ServiceDesk"]
+    assert fields["also"] == ["each item must be one of: MessagingTeam, ServiceDesk"]  # a list says it per item
+    # no group offered at all (or no directory): still the field's own message, not an empty list
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(GROUPS_FORM, None, {"assignment_group": "ServiceDesk"}, {}, groups=lambda which: [])
+    assert info.value.details["fields"] == {
+        "assignment_group": ["ServiceDesk is not a group with an active agent; no group is offered now"]}
+    # a value of another type is said as such, not as a group
+    with pytest.raises(ValidationFailed) as info:
+        validate_submission(GROUPS_FORM, None, {"assignment_group": 7}, {}, groups=agent_groups)
+    assert all(m.startswith("must") for m in info.value.details["fields"]["assignment_group"])
+
+
+def test_group_choices_without_a_directory_offer_none(caplog):
+    caplog.set_level(logging.WARNING, logger="app.services.forms")
+    schema, _ui = resolve_form(GROUPS_FORM, None, {}, directory)
+    assert schema["properties"]["assignment_group"]["oneOf"] == []
+    assert "options_from_groups:with_agents offer no group" in caplog.text
+
+
+@pytest.mark.parametrize(("choices", "pointer", "reason"), [
+    ("options_from_groups:everyone", "/properties/assignment_group/oneOf", "unknown group filter 'everyone'"),
+    ("options_from_groups:", "/properties/assignment_group/oneOf", "names no group filter"),
+    ("options_from_groups", "/properties/assignment_group/oneOf", "use options_from_groups:with_agents"),
+    (["options_from_groups:With_Agents"], "/properties/assignment_group/oneOf", "unknown group filter 'With_Agents'"),
+    ("options_from_grups:with_agents", "/properties/assignment_group/oneOf", "unknown dynamic options"),
+    ("options_from_task_data_var: ", "/properties/assignment_group/oneOf", "names no task data variable"),
+])
+def test_a_malformed_group_source_is_refused_at_deploy_saying_what_is_wrong(choices: Any, pointer: str, reason: str):
+    bad = copy.deepcopy(GROUPS_FORM)
+    bad["properties"]["assignment_group"]["oneOf"] = choices
+    with pytest.raises(ValidationFailed) as info:
+        check_form_definition(bad, None, "groups.json")
+    assert info.value.details["pointer"] == pointer and reason in info.value.details["reason"], info.value.details
+
+
+def test_group_sources_need_a_text_field_and_a_known_filter_in_items_too():
+    bad = copy.deepcopy(GROUPS_FORM)
+    bad["properties"]["assignment_group"]["type"] = "integer"
+    with pytest.raises(ValidationFailed) as info:
+        check_form_definition(bad, None, "groups.json")
+    assert info.value.details["pointer"] == "/properties/assignment_group/type"
+    assert 'must be "string"' in info.value.details["reason"]
+    bad = copy.deepcopy(GROUPS_FORM)
+    bad["properties"]["also"]["items"] = "options_from_groups:all"
+    with pytest.raises(ValidationFailed) as info:
+        check_form_definition(bad, None, "groups.json")
+    assert info.value.details["pointer"] == "/properties/also/items"
+    assert "unknown group filter 'all'" in info.value.details["reason"]
+
+
 def test_a_form_message_is_text_for_the_api_and_keeps_its_parts_through_copy_and_pickle():
     import copy
     import json

@@ -66,8 +66,10 @@ def test_an_auditor_finds_an_instance_by_record_number_and_opens_its_timeline(we
     assert f"History of instance {instance_id}" in timeline and number in timeline
     completed = timeline.split('data-event-type="task_completed"')[1].split("</tr>")[0]
     assert "alex" in completed and "Triage incident" in completed
-    # a choice reads as the form titles it, with the value stored
-    assert "<dt>Assignment group</dt>" in completed and '<dd>Network team <span class="muted">(NetworkTeam)</span></dd>' in completed
+    # a choice reads as the form titles it, with the value stored; a group (offered from the
+    # directory, no title in the form) as its name
+    assert "<dt>Category</dt>" in completed and '<dd>Network <span class="muted">(network)</span></dd>' in completed
+    assert "<dt>Assignment group</dt>" in completed and "<dd>NetworkTeam</dd>" in completed
     assert "<dt>Triage notes</dt>" in completed and "<dd>Looks like the VPN gateway</dd>" in completed
     started = timeline.split('data-event-type="instance_started"')[1].split("</tr>")[0]
     assert "rita" in started and "<dd>VPN down</dd>" in started

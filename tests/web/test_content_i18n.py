@@ -35,9 +35,11 @@ def test_a_task_page_shows_its_name_form_choices_and_help_in_chinese(web, desk):
     assert "<title>分派事件 · processdesk</title>" in page and "<h1>分派事件</h1>" in page
     assert '<h2 id="form-title">分派事件</h2>' in page  # the form's own title
     text = shown(page)
-    for words in ("类别", "优先级", "处理组", "分派备注", "P3 - 一般", "网络组", "人为错误",
+    for words in ("类别", "优先级", "处理组", "分派备注", "P3 - 一般", "人为错误",
                   "已根据影响范围 × 紧急程度矩阵预先设定；如矩阵判断有误，请修改。"):
         assert words in text, words
+    # the groups are the directory's, by name (data, not the form's words)
+    assert '<option value="NetworkTeam">NetworkTeam</option>' in page
     assert 'placeholder="类别或优先级调整的原因，以及初步发现"' in page
     # the values sent are the form's own
     assert '<option value="network"' in page and 'value="P3"' in page
