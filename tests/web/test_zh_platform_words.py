@@ -26,7 +26,8 @@ def test_the_audit_timeline_labels_submitted_data_by_the_processs_translation(we
                              ("Triage notes", "分派备注")):
         assert f"<dt>{chinese}</dt>" in completed and f"<dt>{english}</dt>" not in completed
     # a choice reads as the form titles it, in the page's language, beside what was submitted
-    assert '<dd>网络组 <span class="muted">(NetworkTeam)</span></dd>' in completed, completed
+    assert '<dd>网络 <span class="muted">(network)</span></dd>' in completed, completed
+    assert "<dd>NetworkTeam</dd>" in completed  # a group (from the directory) by its name
     assert "分派事件" in completed and "Triage incident" not in completed  # the task's name
     assert "事件管理" in page.split('id="instance-facts"')[1].split("</dl>")[0]  # the process's name
     # a key the form has no title for is shown as stored
