@@ -92,7 +92,7 @@ def password_reset(token: str) -> Any:
             return _ended_link(err)
         return _render(token, {"new_password_again": [_("The two passwords differ.")]}, status=422)
     try:
-        unit_of_work(lambda: svc.password_reset.complete_reset(token, new, address=auth.client_address()))
+        user = unit_of_work(lambda: svc.password_reset.complete_reset(token, new, address=auth.client_address()))
     except NotFound as err:
         return _ended_link(err)
     except Unauthorized:  # deactivated between the check and the change
@@ -101,5 +101,8 @@ def password_reset(token: str) -> Any:
         fields = err.details.get("fields") or {}
         errors = {name: [str(FIELD_PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
         return _render(token, errors or {"_form": [err.message]}, status=422)
+    # Locked out by failed sign-ins is why many ask for a new password: the name's count ends with
+    # the old password (the address's stays: one account's reset must not lift guessing at others)
+    ratelimit.note_login_success(user.username)
     flash(_("Your password was changed; sign in with the new one."), "success")
     return _no_referrer(redirect(url_for("web.login"), code=303))

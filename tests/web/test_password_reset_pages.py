@@ -196,3 +196,15 @@ def test_a_server_error_on_the_link_logs_its_path_redacted(app, web, services, p
     [failure] = [line for line in parsed(log_lines) if "exception" in line]
     assert failure["message"] == "Exception on /login/reset/[redacted] [GET]"
     assert token not in log_lines.getvalue()
+
+
+def test_a_reset_lifts_the_lockout_of_the_accounts_failed_sign_ins(web, web_factory, services, people):
+    """QA: locked out after six wrong passwords, rita reset hers and was still refused (429)."""
+    guesser = web_factory()
+    for _ in range(6):  # one more than the name's limit (WEB_LOGIN_MAX_FAILURES, 5)
+        guesser.post("/login", {"username": "rita", "password": "not-her-password"})
+    assert guesser.post("/login", {"username": "rita", "password": PASSWORD}).status_code == 429
+    ask(web, "rita")
+    token = link_token(services)
+    assert web.post(f"/login/reset/{token}", {"new_password": NEW, "new_password_again": NEW}).status_code == 303
+    web.login("rita", NEW)
