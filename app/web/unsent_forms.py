@@ -53,8 +53,9 @@ def keep(owner: Any, token: Any) -> bool:
     sent = request.form.get(CSRF_FIELD)
     if not isinstance(owner, int) or not isinstance(token, str) or not sent or not hmac.compare_digest(sent, token):
         return False
-    values = [[name, value] for name, value in request.form.items(multi=True) if _kept_field(name) and value.strip()]
-    if not values:
+    # empty ones too: a field emptied before sending comes back empty, not as the page drew it
+    values = [[name, value] for name, value in request.form.items(multi=True) if _kept_field(name)]
+    if not any(value.strip() for _name, value in values):
         return False
     session[KEY] = {"owner": owner, "action": request.path, "at": now_seconds(), "values": values}
     if refused_forms.cookie_bytes() > refused_forms.MAX_COOKIE_BYTES:

@@ -27,6 +27,15 @@
     if (!form || !Array.isArray(kept.values)) {
       return;
     }
+    /* A box is ticked exactly when the form sent it: an unticked box sends nothing, so one the
+     * page draws ticked (a role the user had) but that was unticked before sending stays unticked. */
+    Array.prototype.forEach.call(form.elements, function (element) {
+      if ((element.type || "").toLowerCase() === "checkbox") {
+        element.checked = kept.values.some(function (pair) {
+          return pair[0] === element.name && pair[1] === element.value;
+        });
+      }
+    });
     var used = {};
     kept.values.forEach(function (pair) {
       var name = pair[0];
@@ -39,11 +48,14 @@
         if (type === "hidden" || type === "file" || type === "password" || type === "submit") {
           return;
         }
-        if (type === "radio" || type === "checkbox") {
+        if (type === "radio") {
           if (element.value === value) {
             element.checked = true;
           }
           return;
+        }
+        if (type === "checkbox") {
+          return; /* set above */
         }
         if (element.tagName === "SELECT") {
           Array.prototype.forEach.call(element.options, function (option) {
