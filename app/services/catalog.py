@@ -312,13 +312,16 @@ class CatalogService:
         requester may name (app.services.forms: "... is not a user you can name here", with
         "did you mean <their own name>?" for a typo of it)."""
         def known(names: set[str]) -> set[str]:
-            query = select(User.username).where(User.username.in_(names), User.active.is_(True))
+            # user names ignore letter case in the directory (sign-in, reassign): "RITA" names rita
+            query = select(User.username).where(func.lower(User.username).in_({n.lower() for n in names}),
+                                                User.active.is_(True))
             if not requester.has_role(*DESK_STAFF_ROLES):
                 their_groups = select(user_group.c.group_id).where(user_group.c.user_id == requester.id)
                 colleagues = select(user_group.c.user_id).where(user_group.c.group_id.in_(their_groups))
                 query = query.where(or_(User.id == requester.id, User.manager_id == requester.id,
                                         User.id.in_(colleagues)))
-            return set(self.session.scalars(query))
+            found = {name.lower() for name in self.session.scalars(query)}
+            return {name for name in names if name.lower() in found}
 
         return known
 

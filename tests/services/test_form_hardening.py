@@ -267,6 +267,9 @@ def refusal(services: Any, who: str, for_user: str) -> FormMessage:
     ("mona", "zed"),
     ("alex", "zed"),    # desk staff work for everyone
     ("olga", "rina"),
+    ("rita", "RITA"),   # user names ignore letter case, as at sign-in (QA: "RITA" was refused)
+    ("rita", "Rina"),
+    ("alex", "ZED"),
 ])
 def test_a_requester_names_people_they_know_of(people, services, who, for_user):
     assert ask(services, who, for_user)["for_user"] == for_user
@@ -279,6 +282,7 @@ def test_a_requester_names_people_they_know_of(people, services, who, for_user):
     ("rita", "gone"),    # inactive, though in her group
     ("alex", "nobody"),
     ("alex", "gone"),
+    ("rita", "ZED"),     # in any letter case
 ])
 def test_anyone_else_gets_the_same_answer_as_nobody(people, services, who, for_user):
     message = refusal(services, who, for_user)
