@@ -348,7 +348,8 @@ def _check_connected(root: etree._Element, filename: str) -> None:
             if node_id not in reached and not exempt(node):
                 raise DefinitionError(
                     f"{label(node_id, node)} cannot be reached from the start event: no sequence flow leads to it",
-                    file=filename, element_id=node_id, line=node.sourceline, error_type="unreachable")
+                    file=filename, element_id=node_id, element_name=node.get("name"), line=node.sourceline,
+                    error_type="unreachable")
         for node_id, node in nodes.items():
             if exempt(node):
                 continue
@@ -357,7 +358,8 @@ def _check_connected(root: etree._Element, filename: str) -> None:
             if not ends_here and not outgoing[node_id]:
                 raise DefinitionError(
                     f"{label(node_id, node)} has no outgoing sequence flow: connect it to the next step or to "
-                    f"an end event", file=filename, element_id=node_id, line=node.sourceline, error_type="dead_end")
+                    f"an end event", file=filename, element_id=node_id, element_name=node.get("name"),
+                    line=node.sourceline, error_type="dead_end")
 
 
 _BPMN_DI = "{http://www.omg.org/spec/BPMN/20100524/DI}"

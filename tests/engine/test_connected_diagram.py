@@ -69,7 +69,8 @@ def test_a_step_no_flow_leads_to_is_refused_naming_it_and_its_line():
     # (first in the file) cannot be reached
     error = refusal('    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="triage"/>\n', "")
     assert error.message == "userTask 'Triage' (triage) cannot be reached from the start event: no sequence flow leads to it"
-    assert error.details() == {"file": "p.bpmn", "element_id": "triage", "line": 5, "error_type": "unreachable"}
+    assert error.details() == {"file": "p.bpmn", "element_id": "triage", "element_name": "Triage", "line": 5,
+                               "error_type": "unreachable"}
 
 
 def test_a_step_reached_only_from_an_unreachable_one_is_refused_too():
@@ -96,7 +97,8 @@ def test_a_step_left_without_a_way_out_is_refused():
                     '    <bpmn:sequenceFlow id="f6" sourceRef="late" targetRef="escalated"/>\n')
     assert error.message == ("manualTask 'Escalate' (escalate) has no outgoing sequence flow: connect it to the next "
                              "step or to an end event")
-    assert error.details() == {"file": "p.bpmn", "element_id": "escalate", "line": 11, "error_type": "dead_end"}
+    assert error.details() == {"file": "p.bpmn", "element_id": "escalate", "element_name": "Escalate", "line": 11,
+                               "error_type": "dead_end"}
 
 
 def test_an_unconnected_step_inside_a_subprocess_is_refused():

@@ -381,3 +381,21 @@ def test_an_earlier_version_is_deployed_again_as_the_next_one(web, web_factory, 
                     csrf=False).status_code == 403
     assert web.post("/processes/incident_management/versions/99/restore", {"base_version": "3"}).status_code == 302
     assert services.definitions.latest("incident_management").version == 3
+
+
+def test_a_diagram_with_a_step_no_flow_leads_to_is_refused_in_the_pages_language(web, desk, services):
+    """QA: the modeler's refusal of an unreachable step was English on a Chinese page."""
+    xml = BPMN.read_text()
+    flow = re.search(r'<bpmn:sequenceFlow id="[^"]+" sourceRef="start" targetRef="([^"]+)"\s*/>', xml)
+    assert flow, "the shipped incident diagram starts with a plain flow"
+    broken = xml.replace(flow.group(0), "", 1)
+    web.login("olga")
+    refused = web.post("/processes/incident_management/save", {"xml": broken}, headers={"Accept-Language": "en"})
+    assert refused.status_code == 422
+    body = refused.get_json()
+    assert body["details"]["element_id"] == flow.group(1) and body["details"]["error_type"] == "unreachable"
+    assert body["message"].endswith("cannot be reached from the start event: no sequence flow leads to it.")
+    web.post("/language", {"lang": "zh_CN"})
+    chinese = web.post("/processes/incident_management/save", {"xml": broken}).get_json()
+    assert chinese["message"].startswith("无法从开始事件到达“") and "cannot" not in chinese["message"]
+    assert services.definitions.latest("incident_management").version == 1
