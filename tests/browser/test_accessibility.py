@@ -74,6 +74,7 @@ def reset_link(live: Any) -> str:
     svc.session.commit()
     body = svc.session.scalars(select(OutboxMessage.body).where(OutboxMessage.recipient == "axel@example.test")
                                .order_by(OutboxMessage.id.desc())).first()
+    svc.session.rollback()  # no read left open: SQLite refuses a later write from this session's old snapshot
     return "/login/reset/" + str(body).split("/login/reset/", 1)[1].split()[0]
 
 
