@@ -41,9 +41,10 @@ def journey(live, person, inbox):
     fiona.page.wait_for_url(live.url + "/login/forgot?sent=1")
     assert "If an account matches, we sent a link" in fiona.page.locator("#forgot-sent").inner_text()
 
-    assert live.desk.services.notifications.sweep("browser-test").sent == 1
-    [envelope] = inbox.messages
-    assert envelope.rcpt_tos == ["fiona@example.test"]
+    # the shared live desk may hold other journeys' mails too: fiona's is the one sent to her
+    assert live.desk.services.notifications.sweep("browser-test").sent >= 1
+    live.desk.services.session.rollback()  # nothing left open on the shared session
+    [envelope] = [m for m in inbox.messages if m.rcpt_tos == ["fiona@example.test"]]
     body = email.message_from_bytes(envelope.content, policy=email.policy.default).get_body(
         preferencelist=("plain",)).get_content()
     link = re.search(re.escape(live.url) + r"/login/reset/[A-Za-z0-9_-]+", body)
