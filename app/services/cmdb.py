@@ -95,6 +95,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _name_taken(name: str) -> FormMessage:
+    return FormMessage(f"a configuration item named {name} exists", "ci_name_taken", value=name)
+
+
 class CmdbService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService,
                  users: UserService) -> None:
@@ -294,7 +298,8 @@ class CmdbService:
             else:
                 owner = self.users.find(str(who)[:128])
                 if owner is None or not owner.active:
-                    errors["owner"] = [f"{str(who)[:128]}: no such active user"]
+                    errors["owner"] = [FormMessage(f"{str(who)[:128]}: no such active user", "ci_no_user",
+                                                   value=str(who)[:128])]
                 else:
                     clean["owner"] = owner
         if "support_group" in values:
@@ -324,7 +329,7 @@ class CmdbService:
         self.require_writer(user, "create_ci")
         clean, errors = self._clean(values, creating=True)
         if "name" in clean and self._named(clean["name"]) is not None:
-            errors["name"] = [f"a configuration item named {clean['name']} exists"]
+            errors["name"] = [_name_taken(clean['name'])]
         if errors:
             raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
                                    details={"fields": errors})
@@ -359,7 +364,7 @@ class CmdbService:
             ci = self._lock_for_rename(ci, name)
             other = self._named(new_name)
             if other is not None and other.id != ci.id:
-                errors["name"] = [f"a configuration item named {new_name} exists"]
+                errors["name"] = [_name_taken(new_name)]
         if errors:
             raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
                                    details={"fields": errors})
@@ -418,7 +423,7 @@ class CmdbService:
         except IntegrityError:
             ci.name = old
             raise ValidationFailed("the configuration item is not valid: name", details={"fields": {
-                "name": [f"a configuration item named {new_name} exists"]}}) from None
+                "name": [_name_taken(new_name)]}}) from None
         rows = self.session.execute(
             select(Ticket.id, Ticket.number, Ticket.instance_id, Ticket.ci)
             .where(func.lower(Ticket.ci) == old.lower()).order_by(Ticket.id).with_for_update()).all()
@@ -491,12 +496,17 @@ class CmdbService:
                 f"one of: {', '.join(RELATION_KINDS)}"]}})
         if ci.status == CiStatus.RETIRED:
             raise Conflict(f"{ci.name} is retired: it takes no new relationships", code="ci_retired")
-        other = self._named(str(target or ""))
-        why = ("no such configuration item" if other is None else "a configuration item is not related to itself"
-               if other.id == ci.id else "it is retired" if other.status == CiStatus.RETIRED else None)
+        said = str(target or "").strip()[:MAX_NAME]
+        if not said:
+            raise ValidationFailed("the relationship is not valid", details={"fields": {"target": ["is required"]}})
+        other = self._named(said)
+        # a sentence with the name in it (FormMessage): the pages say it in their language
+        why = (("no such configuration item", "ci_unknown") if other is None
+               else ("a configuration item is not related to itself", "ci_itself") if other.id == ci.id
+               else ("it is retired", "ci_retired") if other.status == CiStatus.RETIRED else None)
         if why is not None:
             raise ValidationFailed("the relationship is not valid", details={"fields": {"target": [
-                f"{str(target or '')[:MAX_NAME]}: {why}"]}})
+                FormMessage(f"{said}: {why[0]}", why[1], value=said)]}})
         assert other is not None
         existing = self.session.scalar(select(CiRelationship).where(
             CiRelationship.source_id == ci.id, CiRelationship.target_id == other.id, CiRelationship.kind == kind))

@@ -74,6 +74,12 @@ _VALUED = {
     "greater_than": _l("must be greater than %(value)s"),
     "less_than": _l("must be less than %(value)s"),
     "equal_to": _l("must be %(value)s"),
+    # the CMDB's (app/services/cmdb.py): a relationship's target, a name in use
+    "ci_unknown": _l("%(value)s: no such configuration item"),
+    "ci_itself": _l("%(value)s: a configuration item is not related to itself"),
+    "ci_retired": _l("%(value)s: it is retired"),
+    "ci_name_taken": _l("a configuration item named %(value)s exists"),
+    "ci_no_user": _l("%(value)s: no such active user"),
 }
 #: A date's order against another field of the form (its title) or a date as written.
 _ORDERED = {

@@ -90,6 +90,16 @@ def test_errors_stand_beside_their_fields_and_the_input_is_kept(web, desk):
     assert 'id="ci-rel-target" name="target" value="vpn-gw-01"' in page and '<option value="runs_on" selected>' in page
     again = text_of(web.get("/cmdb/cis/vpn-gw-01"))
     assert "not related to itself" not in again and 'name="target" value=""' in again  # shown once
+    # in Chinese too (QA: the refusals stayed English on Chinese pages), an empty target said as such
+    chinese = {"Accept-Language": "zh-CN"}
+    for target, said in (("nosuch-ci", "nosuch-ci：没有此配置项"), ("vpn-gw-01", "vpn-gw-01：配置项不能与自身关联"),
+                         ("", "为必填项")):
+        page = refused_to(web, web.post("/cmdb/cis/vpn-gw-01/relationships", {"kind": "runs_on", "target": target},
+                                        headers=chinese), "/cmdb/cis/vpn-gw-01#ci-relationships", headers=chinese)
+        assert said in page and "configuration item" not in page.split('class="error-summary"', 1)[1][:300], target
+    page = refused_to(web, web.post("/cmdb/new", {**GATEWAY, "name": "VPN-gw-01", "owner": "nobody"}, headers=chinese),
+                      "/cmdb/new", headers=chinese)
+    assert "已存在名为 VPN-gw-01 的配置项" in page and "nobody：没有此在职用户" in page
 
 
 def test_a_records_ci_links_to_its_page_and_the_ci_lists_its_records(web_factory, desk):
