@@ -75,7 +75,9 @@ def account() -> Any:
 def _back(page: str, errors: dict[str, list[str]]) -> Response | None:
     """Post/Redirect/Get for a refused form of the page: its problems kept for the next GET (and
     no field of it: the language offered is chosen again, the passwords are typed again)."""
-    return refused_forms.back_with(page, errors, url_for("web.account"), omit=lambda name: True)
+    # to the refused form itself: the page is long, its error would be out of view at the top
+    anchor = {LANGUAGE_PAGE: "language-form", PASSWORD_PAGE: "password-form"}.get(page)
+    return refused_forms.back_with(page, errors, url_for("web.account", _anchor=anchor), omit=lambda name: True)
 
 
 @bp.post("/account/language")

@@ -269,7 +269,7 @@ def user(username: str) -> Any:
         return _render_user(me, username, refused[1] if refused[0] == _user_page(username, "edit") else None,
                             refused[2], sent=refused[1])
     values = _user_form_values(request.form)
-    again = url_for("web.user", username=username)
+    again = url_for("web.user", username=username, _anchor="user-form")
     if (request.form.get("was_sent") == "1" and request.form.get("was_active") == "1" and not values["active"]
             and request.form.get("confirm_deactivate") != "yes"):
         # Unticking a box is easily done by mistake, and deactivating ends someone's sessions.
@@ -323,7 +323,7 @@ def user_password(username: str) -> Any:
                     name=changed.username), "success")
             return redirect(url_for("web.user", username=changed.username))
     # nothing of the form is kept: it has only the two passwords
-    return (_back(_user_page(username, "password"), errors, url_for("web.user", username=username))
+    return (_back(_user_page(username, "password"), errors, url_for("web.user", username=username, _anchor="password-form"))
             or _render_user(me, username, None, errors, status=status))
 
 
@@ -359,7 +359,8 @@ def user_task_reassign(username: str, task_id: int) -> Any:
         problems = [_problem_text("assignee", m, request.form) if m.startswith("no user ") else assign_reason(m)
                     for m in map(str, (err.details.get("fields") or {}).get("username") or [err.message])]
         errors = {f"assignee-{task_id}": problems}
-        return (_back(_user_page(username, "reassign"), errors, url_for("web.user", username=username))
+        return (_back(_user_page(username, "reassign"), errors,
+                      url_for("web.user", username=username, _anchor="waiting-tasks"))
                 or _render_user(me, username, None, errors, status=err.status))
     flash(_("Task %(task)d was reassigned to %(name)s.", task=task_id, name=now_with), "success")
     return redirect(url_for("web.user", username=username))
@@ -472,7 +473,7 @@ def group(name: str) -> Any:
         name = unit_of_work(lambda: svc.users.update_group(me, name, changes).name)  # as it is spelled
     except ValidationFailed as err:
         errors = _errors(err, form)
-        return (_back(_group_page(name, "edit"), errors, url_for("web.group", name=name))
+        return (_back(_group_page(name, "edit"), errors, url_for("web.group", name=name, _anchor="group-form"))
                 or _render_group(me, name, form, errors, status=err.status))
     flash(_("Group %(name)s was saved.", name=name), "success")
     return redirect(url_for("web.group", name=name))
@@ -487,7 +488,7 @@ def group_member_add(name: str) -> Any:
         name, username, already = unit_of_work(lambda: _membership(svc, me, name, username, add=True))
     except ValidationFailed as err:
         errors = _errors(err, request.form)
-        return (_back(_group_page(name, "members"), errors, url_for("web.group", name=name))
+        return (_back(_group_page(name, "members"), errors, url_for("web.group", name=name, _anchor="member-form"))
                 or _render_group(me, name, None, errors, status=err.status))
     if already:
         flash(_("%(user)s is a member of %(group)s already.", user=username, group=name), "info")

@@ -121,7 +121,7 @@ def test_a_refused_password_change_and_sla_policy_send_nothing_on_reload(live, p
     page.locator("#field-new_password_again").fill("a-brand-new-secret")
     page.get_by_role("button", name="Change password").click()
     expect(page.locator("#current_password-error")).to_contain_text("This is not your current password.")
-    assert page.url == f"{live.url}/account"
+    assert page.url == f"{live.url}/account#password-form"
     expect(page.locator("#field-current_password")).to_have_value("")
     page.reload(wait_until="load")
     assert_a_real_page(page, "My account")

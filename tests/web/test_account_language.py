@@ -46,7 +46,7 @@ def test_a_language_not_offered_is_refused_beside_the_field(web, desk, services)
     web.login("rita")
     refused = web.post("/account/language", {"locale": "fr"})
     # answered with a redirect to the page (Post/Redirect/Get), which says why once
-    assert refused.status_code == 303 and refused.headers["Location"] == "/account"
+    assert refused.status_code == 303 and refused.headers["Location"] == "/account#language-form"
     page = text_of(web.get("/account"))
     assert re.search(r'<p class="field-error" id="locale-error">.*Choose one of the languages offered\.', page)
     assert 'aria-describedby="locale-error"' in page

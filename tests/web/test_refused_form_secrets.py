@@ -47,7 +47,7 @@ def test_a_refused_new_user_keeps_the_name_and_roles_but_no_password(app, web, d
 def test_a_refused_password_reset_keeps_no_password(app, web, desk):
     web.login("ada")
     answer = web.post("/admin/users/rita/password", {"password": SECRETS[1], "password_again": SECRETS[2]})
-    assert answer.status_code == 303 and answer.headers["Location"] == "/admin/users/rita"
+    assert answer.status_code == 303 and answer.headers["Location"] == "/admin/users/rita#password-form"
     assert assert_kept_without_secrets(app, web, "users:password:rita")["values"] == []
     assert "The two passwords differ." in text_of(web.get("/admin/users/rita"))
 
@@ -56,7 +56,7 @@ def test_a_refused_own_password_change_keeps_no_password(app, web, desk):
     web.login("rita")
     answer = web.post("/account/password", {"current_password": SECRETS[0], "new_password": SECRETS[1],
                                             "new_password_again": SECRETS[1]})
-    assert answer.status_code == 303 and answer.headers["Location"] == "/account"
+    assert answer.status_code == 303 and answer.headers["Location"] == "/account#password-form"
     assert assert_kept_without_secrets(app, web, "account:password")["values"] == []
     page = text_of(web.get("/account"))
     assert "This is not your current password." in page

@@ -39,7 +39,7 @@ def test_the_page_of_a_leaver_lists_the_tasks_waiting_on_them_and_reassigns_them
 
     # refused: sent back to the page (Post/Redirect/Get), which says why beside the task's form, once
     refused = web.post(action, {"assignee": "alex"})
-    assert refused.status_code == 303 and refused.headers["Location"] == "/admin/users/mona"
+    assert refused.status_code == 303 and refused.headers["Location"] == "/admin/users/mona#waiting-tasks"
     shown = text_of(web.get("/admin/users/mona"))
     assert "LineManagers" in shown and 'aria-invalid="true"' in shown and 'value="alex"' in shown
     assert 'aria-invalid="true"' not in text_of(web.get("/admin/users/mona"))
