@@ -7,7 +7,9 @@ back to the page and the text gone. Now:
 * the sign-in leads back to the page the form was on (the request's Referer when it is a page of
   this site, else the form's own address when that is a page), with the usual "session expired";
 * what was typed is kept in the (signed) session cookie, bounded like a refused form's
-  (``refused_forms.MAX_COOKIE_BYTES``): text fields only, never a password, a CSRF or one-time
+  (``refused_forms.MAX_COOKIE_BYTES``): text fields only, never a field named as a password
+  (``refused_forms.secret``; a form field drawn with the password widget under another name is not
+  known here and would be kept: no shipped form has one), a CSRF or one-time
   submission token or a file;
 * only for the user whose session it was: the cookie names the signed-in user (``OWNER_KEY``,
   set at sign-in), so on a shared computer somebody else who signs in next never sees it, and a
