@@ -92,6 +92,8 @@ EVENT_LABELS = {
     "token_issued": _l("API token issued"),
     "token_revoked": _l("API token revoked"),
     "signed_in": _l("Signed in"),
+    "password_reset_requested": _l("Password reset link sent"),
+    "password_reset_done": _l("Password reset with a link"),
     "signed_out": _l("Signed out"),
     "sign_in_locked": _l("Sign-in locked after failed attempts"),
     "user_created": _l("User created"),
