@@ -27,10 +27,10 @@ from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
-from . import auth, refused_forms
+from . import refused_forms
 from .content import CATALOG_SCOPE, translator
 from .errors import error_page, flash_already_sent, optional_url
-from .forms import Translate, build_form, localize_form
+from .forms import Translate, build_form, localize_form, submitted_data
 from .i18n import page_language
 from .views import bp, signed_in_user
 
@@ -175,10 +175,7 @@ def catalog_item(code: str) -> Any:
         return _render_item(user, code)
     if not policy.may_start(user):
         return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
-    # The same reading as the task form: one value as text, several as a list.
-    data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items()
-            if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
+    data = submitted_data(request.form)
     svc = services()
 
     def order() -> tuple[dict[str, Any], str, str | None]:

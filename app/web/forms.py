@@ -21,6 +21,10 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
+from app.services.submissions import FIELD as SUBMISSION_FIELD
+
+from .auth import CSRF_FIELD
+from .refused_forms import SECRETS_FIELD
 
 #: Input types of the single-line widgets; the other widgets have their own markup.
 _INPUT_TYPES = {"text": "text", "password": "password", "email": "email", "date": "date",
@@ -219,6 +223,16 @@ def as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def submitted_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    """A sent form's answers as the task, start and catalog forms read them: one value as text,
+    several as a list (``validate_submission`` then splits a free list's textarea into lines and
+    wraps a single ticked box of a multi-choice into a list); the page's own fields (CSRF and
+    submission tokens, the list of secret fields) left out."""
+    return {key: values[0] if len(values) == 1 else values
+            for key, values in form.to_dict(flat=False).items()
+            if key not in (CSRF_FIELD, SUBMISSION_FIELD, SECRETS_FIELD)}
 
 
 @dataclass

@@ -19,9 +19,11 @@ The session is a signed cookie (app/web/auth.py), so what is kept stays small:
 * the errors as the services gave them: a ``FormMessage`` (a sentence with values, which the page
   says again in its own language) is kept with its kind and parts, not as its English text;
 * the form's text fields only (never an uploaded file, which is not in ``request.form``), without
-  the CSRF token (the page renders the session's own), and without what ``omit`` names: a form with
-  passwords passes ``omit=secret`` (the cookie is signed, not encrypted: whoever holds it reads it;
-  a password field is shown empty again anyway);
+  the CSRF token (the page renders the session's own), without what ``omit`` names (a form with
+  passwords passes ``omit=secret``: the cookie is signed, not encrypted, so whoever holds it reads
+  it; a password field is shown empty again anyway), and without the fields the form itself names
+  as secret (``SECRETS_FIELD``: a form built from JSON Schema marks each field drawn with the
+  password widget, whatever its name, app/web/templates/_form.html);
 * when the cookie would outgrow ``MAX_COOKIE_BYTES`` (browsers refuse cookies over 4,096 bytes)
   nothing is kept and ``keep`` answers False: the caller renders the page itself, as before (a very
   long text refused; its Back still asks to resubmit, its text is not lost).
@@ -49,6 +51,10 @@ KEEP_SECONDS = 120
 MESSAGE_TAG = "form_message"
 #: The largest session cookie value a refusal may make (the cookie's name and attributes take the rest).
 MAX_COOKIE_BYTES = 3800
+#: A form's own list of its secret fields: one hidden input of this name per field drawn with the
+#: password widget, its value the field's name. Whoever sends the form could leave it out, but it
+#: keeps only their own typing out of their own cookie: nothing to gain by it.
+SECRETS_FIELD = "_secret"
 
 
 def field_errors(err: ValidationFailed) -> dict[str, list[Any]]:
@@ -59,6 +65,15 @@ def field_errors(err: ValidationFailed) -> dict[str, list[Any]]:
 def secret(name: str) -> bool:
     """A field never kept in the session: a password (``omit=secret``)."""
     return "password" in name.lower()
+
+
+def kept_values(form: MultiDict[str, str], omit: Callable[[str], bool] | None = None) -> list[list[str]]:
+    """``form``'s fields as a session keeps them: without the CSRF token, the form's list of its
+    secret fields (``SECRETS_FIELD``) and the fields it names, and what ``omit`` names."""
+    listed = set(form.getlist(SECRETS_FIELD))
+    return [[name, value] for name, value in form.items(multi=True)
+            if name not in (CSRF_FIELD, SECRETS_FIELD) and name not in listed
+            and not (omit is not None and omit(name))]
 
 
 def back_to_form(page: str, err: ValidationFailed, url: str, *,
@@ -84,8 +99,7 @@ def keep(page: str, form: MultiDict[str, str], errors: Mapping[str, list[Any]], 
          omit: Callable[[str], bool] | None = None) -> bool:
     """Keep ``form`` (but the fields ``omit`` names) and its ``errors`` for the next GET of ``page``;
     False when they would make the session cookie too large (nothing is kept then)."""
-    values = [[name, value] for name, value in form.items(multi=True)
-              if name != CSRF_FIELD and not (omit is not None and omit(name))]
+    values = kept_values(form, omit)
     session[KEY] = {"page": page, "at": now_seconds(), "values": values,
                     "errors": {str(name): [_stored(m) for m in messages] for name, messages in errors.items()}}
     if cookie_bytes() > MAX_COOKIE_BYTES:

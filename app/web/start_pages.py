@@ -30,7 +30,7 @@ from app.services.submissions import SubmissionService
 from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
-from .forms import build_form
+from .forms import build_form, submitted_data
 from .views import bp, error_detail, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
@@ -88,10 +88,7 @@ def start(process_id: str) -> Any:
         if refused is not None:
             return _render(user, process_id, submitted=refused[0], errors=refused[1])
         return _render(user, process_id)
-    # The same reading as the task and catalog forms: one value as text, several as a list.
-    data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items()
-            if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
+    data = submitted_data(request.form)
     svc = services()
 
     def begin() -> tuple[dict[str, Any], str, str | None]:

@@ -8,9 +8,8 @@ back to the page and the text gone. Now:
   this site, else the form's own address when that is a page), with the usual "session expired";
 * what was typed is kept in the (signed) session cookie, bounded like a refused form's
   (``refused_forms.MAX_COOKIE_BYTES``): text fields only, never a field named as a password
-  (``refused_forms.secret``; a form field drawn with the password widget under another name is not
-  known here and would be kept: no shipped form has one), a CSRF or one-time
-  submission token or a file;
+  (``refused_forms.secret``) or drawn with the password widget under another name (the form lists
+  those, ``refused_forms.SECRETS_FIELD``), a CSRF or one-time submission token or a file;
 * only for the user whose session it was: the cookie names the signed-in user (``OWNER_KEY``,
   set at sign-in), so on a shared computer somebody else who signs in next never sees it, and a
   form sent with no sign-in known at all (signed out in another tab) keeps nothing; and only a
@@ -43,8 +42,8 @@ OWNER_KEY = "owner"
 KEEP_SECONDS = 3600
 
 
-def _kept_field(name: str) -> bool:
-    return name not in (CSRF_FIELD, SUBMISSION_FIELD) and not refused_forms.secret(name)
+def _unkept(name: str) -> bool:
+    return name == SUBMISSION_FIELD or refused_forms.secret(name)
 
 
 def keep(owner: Any, token: Any) -> bool:
@@ -56,7 +55,7 @@ def keep(owner: Any, token: Any) -> bool:
     if not isinstance(owner, int) or not isinstance(token, str) or not sent or not hmac.compare_digest(sent, token):
         return False
     # empty ones too: a field emptied before sending comes back empty, not as the page drew it
-    values = [[name, value] for name, value in request.form.items(multi=True) if _kept_field(name)]
+    values = refused_forms.kept_values(request.form, _unkept)
     if not any(value.strip() for _name, value in values):
         return False
     session[KEY] = {"owner": owner, "action": request.path, "at": now_seconds(), "values": values}

@@ -28,7 +28,7 @@ from app.services.submissions import SubmissionService
 from . import auth, refused_forms, unsent_forms
 from .content import deployed_text, instance_translator, task_name, translate_joined
 from .errors import error_page, flash_already_sent, not_found_page
-from .forms import build_form, service_text
+from .forms import build_form, service_text, submitted_data
 from .i18n import LANGUAGES, page_language
 from .i18n import SESSION_KEY as LANGUAGE_KEY
 
@@ -402,10 +402,7 @@ def task(task_id: int) -> Any:
             return _render_task(user, task_id, reassign={"username": reassign[0].get("username", "").strip()[:128],
                                                          "errors": reassign[1].get("username", [])})
         return _render_task(user, task_id)
-    # One value as text, several as a list: validate_submission then splits a free list's textarea
-    # into lines and wraps a single ticked box of a multi-choice into a list.
-    data = {key: values[0] if len(values) == 1 else values
-            for key, values in request.form.to_dict(flat=False).items() if key not in (auth.CSRF_FIELD, SUBMISSION_FIELD)}
+    data = submitted_data(request.form)
 
     def complete() -> tuple[Any, str, None]:
         svc.tasks.complete(user, task_id, data, coerce_strings=True)
