@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,9 @@ class ContentTemplate:
 
     scope: str
     text: str
-    fill: Callable[[str], str] = field(compare=False, repr=False)
+    fill: Callable[[str, str], str] = field(compare=False, repr=False)
+    """``fill(template, language)``: the template filled in for a reader of ``language`` (which
+    words the values as that reader reads them: a duration)."""
 
 
 def render(value: Any, language: str, content: ContentLookup | None = None) -> str:
@@ -104,11 +107,11 @@ def render(value: Any, language: str, content: ContentLookup | None = None) -> s
         words = content(value.scope, value.text, language) if content is not None and language != "en" else value.text
         if words != value.text:
             try:
-                return value.fill(words)
+                return value.fill(words, language)
             except ValueError as err:
                 log.warning("the %s translation of a template of %s does not render (%s): the source is written",
                             language, value.scope, err)
-        return value.fill(value.text)
+        return value.fill(value.text, language)
     if not isinstance(value, Text):
         return "" if value is None else str(value)
     values = {name: render(v, language, content) if isinstance(v, Text | Content | ContentTemplate) else v
@@ -120,6 +123,53 @@ def render(value: Any, language: str, content: ContentLookup | None = None) -> s
         except (KeyError, TypeError, ValueError):
             pass  # a translation with a broken placeholder: the English is better than nothing
     return value.message % values if values else value.message
+
+
+#: An ISO 8601 duration ("P3D", "PT2H30M", "P1W"): its years, months, weeks, days, hours, minutes, seconds.
+ISO_DURATION = re.compile(r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+                          r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+#: The units of :data:`ISO_DURATION`'s groups, in order.
+DURATION_UNITS = ("year", "month", "week", "day", "hour", "minute", "second")
+
+
+def duration_amounts(text: str) -> list[tuple[str, int | float]] | None:
+    """An ISO 8601 duration's amounts by unit as written, the zero ones left out ("P1DT2H" ->
+    [("day", 1), ("hour", 2)]; "PT0S" -> []); None when ``text`` is not one. Not normalised: "PT48H"
+    is 48 hours, as its author wrote it. The pages and the notices word these in their language."""
+    match = ISO_DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    amounts: list[tuple[str, int | float]] = []
+    for unit, amount in zip(DURATION_UNITS, match.groups(), strict=True):
+        if amount and float(amount):
+            amounts.append((unit, float(amount) if unit == "second" else int(amount)))
+    return amounts
+
+
+def _duration_part(unit: str, amount: int | float) -> Text:
+    # Singular and plural as two messages each: the notices' translation check reads Text calls only.
+    if unit == "second":
+        return Text("1 second") if amount == 1 else Text("%(num)s seconds", num=f"{amount:g}")
+    count = int(amount)
+    return {
+        "year": lambda: Text("1 year") if count == 1 else Text("%(num)d years", num=count),
+        "month": lambda: Text("1 month") if count == 1 else Text("%(num)d months", num=count),
+        "week": lambda: Text("1 week") if count == 1 else Text("%(num)d weeks", num=count),
+        "day": lambda: Text("1 day") if count == 1 else Text("%(num)d days", num=count),
+        "hour": lambda: Text("1 hour") if count == 1 else Text("%(num)d hours", num=count),
+        "minute": lambda: Text("1 minute") if count == 1 else Text("%(num)d minutes", num=count),
+    }[unit]()
+
+
+def duration_words(text: str, language: str) -> str | None:
+    """An ISO 8601 duration in words in ``language`` ("P3D" -> "3 days", "3 天"), as a notice says
+    it; None when ``text`` is not one."""
+    amounts = duration_amounts(text)
+    if amounts is None:
+        return None
+    if not amounts:
+        return render(Text("%(num)d minutes", num=0), language)
+    return " ".join(render(_duration_part(unit, amount), language) for unit, amount in amounts)
 
 
 def catalog_path(language: str) -> Path:

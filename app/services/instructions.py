@@ -427,6 +427,24 @@ def _finalize_plain(value: Any) -> Any:
     return value
 
 
+#: How :func:`render_text` words a printed value for its reader, when its caller says (a notice's
+#: ISO 8601 durations in the reader's language); a value it answers None for prints as it is.
+_WORDING: contextvars.ContextVar[Callable[[str], str | None] | None] = contextvars.ContextVar("wording", default=None)
+
+
+def _finalize_worded(value: Any) -> Any:
+    """What a value prints as in a plain-text template: as :func:`_finalize_plain` says, a text
+    then worded as :data:`_WORDING` says (a whole printed value only: never the template's own
+    words, nor a duration inside somebody's sentence)."""
+    value = _finalize_plain(value)
+    word = _WORDING.get()
+    if word is not None and isinstance(value, str):
+        worded = word(value)
+        if worded is not None:
+            return worded
+    return value
+
+
 def _finalize(value: Any) -> Any:
     """What a value prints as in instructions: as in plain text, then kept from Markdown."""
     value = _finalize_plain(value)
@@ -475,7 +493,7 @@ def _build_environment(*, plain: bool = False) -> _InstructionsEnvironment:
     """The sandbox for instructions, or with ``plain`` for plain text (no Markdown after it: values
     print as they are, and the text ends as its template does)."""
     env = _InstructionsEnvironment(autoescape=False, undefined=ChainableUndefined,
-                                   finalize=_finalize_plain if plain else _finalize, keep_trailing_newline=plain)
+                                   finalize=_finalize_worded if plain else _finalize, keep_trailing_newline=plain)
     # Only task data is visible: drop range/dict/lipsum/cycler/joiner/namespace (so no template
     # can build a structure across loop iterations, such as a deeply nested tuple).
     env.globals.clear()
@@ -630,15 +648,18 @@ def template_problem(template: str) -> str | None:
     return None
 
 
-def render_text(template: str, data: Mapping[str, Any]) -> str:
+def render_text(template: str, data: Mapping[str, Any], *, word: Callable[[str], str | None] | None = None) -> str:
     """``template`` (a Jinja template, as instructions are: the same sandbox, limits and deep-stack
     thread, and the data's string keys only) filled in with ``data``, as plain text: no Markdown,
-    values printed as they are (None as nothing). For a notice's subject and body.
+    values printed as they are (None as nothing), but for those ``word`` words (a text printed by
+    ``{{ }}`` for which it answers a text: a notice's durations in its reader's language; the data
+    itself is unchanged, so conditions compare what was stored). For a notice's subject and body.
 
     Raises TemplateFailed for a syntax error, an operation the sandbox refuses (a limit
     included), a runtime error, or a text longer than instructions may be.
     """
     context = {key: value for key, value in data.items() if isinstance(key, str)}
+    wording = _WORDING.set(word)
     try:
         text = call_deep(_render_limited, template, context, _PLAIN_ENVIRONMENT)
     except TemplateSyntaxError as exc:
@@ -648,6 +669,8 @@ def render_text(template: str, data: Mapping[str, Any]) -> str:
     except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError,
             MemoryError) as exc:
         raise TemplateFailed(f"the template failed to render: {type(exc).__name__}") from None
+    finally:
+        _WORDING.reset(wording)
     if len(text) > _MAX_RENDERED_CHARS:
         raise TemplateFailed("the text is too long")
     return str(text)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.engine import OperationFailed, current_operation_call
 from app.errors import ProcessdeskError, ValidationFailed
-from app.languages import ContentTemplate, render
+from app.languages import ContentTemplate, duration_words, render
 from app.models import CatalogItem, ItemStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.audit import json_safe
@@ -248,8 +248,9 @@ class PlatformOperations:
             return str(params.get(name) or "") + suffix
         data = call.data
 
-        def fill(text: str) -> str:
-            return render_text(text, data) + suffix
+        def fill(text: str, language: str) -> str:
+            # An ISO 8601 duration printed whole ("{{ auto_close_after }}") in the reader's words.
+            return render_text(text, data, word=lambda value: duration_words(value, language)) + suffix
 
         return ContentTemplate(instance.process_id, template, fill)
 

@@ -34,6 +34,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
+from app.languages import duration_amounts
 from app.models import Ticket
 from app.services.records import KINDS, relation_side, title_key
 
@@ -132,8 +133,6 @@ MONEY_DETAILS = frozenset({"cost", "price", "amount", "total", "total_cost"})
 #: "Normal - assessed and approved ..."): codes the desk speaks in, the rest in the tooltip.
 SHORT_FIELDS = frozenset({"priority", "category"})
 
-_DURATION = re.compile(r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
-                       r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _SNAKE_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
@@ -187,24 +186,21 @@ def link_type_label(link_type: str) -> str:
 
 def iso_duration(text: str) -> str | None:
     """An ISO 8601 duration in words ("P3D" -> "3 days", "PT2H30M" -> "2 hours 30 minutes"); None
-    if ``text`` is not one."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
+    if ``text`` is not one (the notices word them so too: app.languages.duration_words)."""
+    amounts = duration_amounts(text)
+    if amounts is None:
         return None
-    years, months, weeks, days, hours, minutes, seconds = match.groups()
     # Singular and plural as two messages each (the translation check reads gettext calls only).
-    units = (
-        (years, lambda n: _("1 year") if n == 1 else _("%(num)d years", num=n)),
-        (months, lambda n: _("1 month") if n == 1 else _("%(num)d months", num=n)),
-        (weeks, lambda n: _("1 week") if n == 1 else _("%(num)d weeks", num=n)),
-        (days, lambda n: _("1 day") if n == 1 else _("%(num)d days", num=n)),
-        (hours, lambda n: _("1 hour") if n == 1 else _("%(num)d hours", num=n)),
-        (minutes, lambda n: _("1 minute") if n == 1 else _("%(num)d minutes", num=n)),
-    )
-    parts = [word(int(amount)) for amount, word in units if amount and int(amount)]
-    if seconds and float(seconds):
-        whole = float(seconds)
-        parts.append(_("1 second") if whole == 1 else _("%(num)s seconds", num=format_decimal(whole)))
+    units = {
+        "year": lambda n: _("1 year") if n == 1 else _("%(num)d years", num=n),
+        "month": lambda n: _("1 month") if n == 1 else _("%(num)d months", num=n),
+        "week": lambda n: _("1 week") if n == 1 else _("%(num)d weeks", num=n),
+        "day": lambda n: _("1 day") if n == 1 else _("%(num)d days", num=n),
+        "hour": lambda n: _("1 hour") if n == 1 else _("%(num)d hours", num=n),
+        "minute": lambda n: _("1 minute") if n == 1 else _("%(num)d minutes", num=n),
+        "second": lambda n: _("1 second") if n == 1 else _("%(num)s seconds", num=format_decimal(n)),
+    }
+    parts = [units[unit](amount) for unit, amount in amounts]
     return " ".join(parts) if parts else _("%(num)d minutes", num=0)
 
 

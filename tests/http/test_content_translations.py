@@ -195,8 +195,8 @@ def test_the_shipped_translations_of_notify_templates_fill_in_as_their_source_do
     from app.services.instructions import render_text
 
     full = {"title": "VPN down", "description": "Cannot connect", "requester": "rita", "record_number": "INC-000007",
-            "implementer": "ivan", "pending_reason": "Send a photo", "emergency_approval_window_words": "4 hours",
-            "auto_close_after_words": "3 days"}
+            "implementer": "ivan", "pending_reason": "Send a photo", "emergency_approval_window": "4 hours",
+            "auto_close_after": "3 days"}
     bare = {**full, "record_number": None, "implementer": None, "pending_reason": "  "}
     checked = 0
     for process in _compiled():

@@ -466,6 +466,23 @@ def test_emergency_change_not_decided_in_time_is_rejected_and_change_managers_ar
     assert len(timeout_notes(services, number)) == 1
 
 
+
+def test_the_timeout_notice_words_the_window_in_its_readers_language(desk: Desk, services, clock):
+    """The diagram prints the window as the process holds it (PT4H); the notice words it for each
+    reader, Chinese for a change manager who reads Chinese, in the subject's translation too."""
+    services.users.set_locale(services.users.get_by_username("cora"), "zh_CN")
+    services.session.commit()
+    number, _instance_id = raise_change(desk, "emergency")
+    clock.advance(timedelta(hours=4, seconds=1))
+    assert TimerService(services, "s").sweep().fired == 1
+    ticket_id = services.session.scalar(select(Ticket.id).where(Ticket.number == number))
+    [note] = services.session.scalars(select(Notification).where(
+        Notification.ticket_id == ticket_id, Notification.user_id == services.users.get_by_username("cora").id,
+        Notification.subject.contains(CHANGE["title"])))
+    assert note.subject.startswith("紧急变更") and "4 小时" in note.body
+    assert "4 hours" not in note.body and "PT4H" not in note.body
+
+
 def test_a_late_emergency_decision_loses_to_the_window_and_the_change_is_withdrawn(desk: Desk, services, clock):
     number, instance_id = raise_change(desk, "emergency", emergency_approval_window="PT1H")
     clock.advance(timedelta(hours=1, minutes=1))

@@ -87,6 +87,19 @@ def test_an_unconfirmed_request_reminds_the_requester_then_closes_with_a_reason(
     assert "Reason: auto-closed: receipt not confirmed within 5 days" in told["body"]
 
 
+def test_the_reminder_words_the_delay_in_a_chinese_requesters_language(desk: Desk, services, clock):
+    """The diagram prints auto_close_after as the process holds it (P5D); the notice words it."""
+    services.users.set_locale(services.users.get_by_username("rita"), "zh_CN")
+    services.session.commit()
+    number = fulfilled(desk)
+    clock.advance(timedelta(days=2, hours=1))
+    assert sweep(services) == 1
+    [reminder] = [n for n in services.session.scalars(select(Notification).where(
+        Notification.user_id == services.users.get_by_username("rita").id)) if n.subject.startswith("请确认")]
+    assert number in reminder.subject and "交付后 5 天 自动关闭" in reminder.body
+    assert "5 days" not in reminder.body and "P5D" not in reminder.body
+
+
 def test_a_confirmation_after_the_reminder_closes_the_request_and_stops_the_timer(desk: Desk, services, clock):
     number = fulfilled(desk)
     clock.advance(timedelta(days=2, hours=1))

@@ -78,7 +78,8 @@ confirm_reminder_after = str(confirm_reminder_after or "P2D").strip().upper()
 auto_close_after = str(auto_close_after or "P5D").strip().upper()
 if parse_duration(confirm_reminder_after) <= timedelta(0) or parse_duration(auto_close_after) <= timedelta(0):
     raise ValueError("confirm_reminder_after and auto_close_after must be positive ISO 8601 durations such as P5D")
-# The time left in words for the requester ("5 days", "1 day 2 hours"): read as it is written.
+# The delay in words for the record's closed reason ("5 days", "1 day 2 hours"), stored as written;
+# the reminder's notice prints auto_close_after itself, which a notice words in its reader's language.
 close_minutes = int(parse_duration(auto_close_after).total_seconds() // 60)
 close_words = []
 for amount, unit in ((close_minutes // 1440, "day"), (close_minutes % 1440 // 60, "hour"), (close_minutes % 60, "minute")):
@@ -190,7 +191,7 @@ def fulfil_cycle() -> Diagram:
                                "{{ title }}"),
             "body": literal("Your request {% if record_number %}{{ record_number }} {% endif %}{{ title }} was"
                             " fulfilled: did you receive it? Please confirm and rate the service. Without an answer"
-                            " the request is closed automatically after {{ auto_close_after_words }} from the"
+                            " the request is closed automatically after {{ auto_close_after }} from the"
                             " fulfilment."),
         },
         result_variable="reminder_sent",

@@ -116,15 +116,6 @@ if not emergency_approval_window:
 emergency_approval_window = str(emergency_approval_window).strip().upper()
 if parse_duration(emergency_approval_window) <= timedelta(0):
     raise ValueError("emergency_approval_window must be a positive ISO 8601 duration such as PT4H")
-# The window in words for the change managers' notice ("4 hours", "1 day 2 hours"): a notice is
-# read as it is written, while a task page words the duration itself (in the page's language).
-window_minutes = int(parse_duration(emergency_approval_window).total_seconds() // 60)
-window_words = []
-for amount, unit in ((window_minutes // 1440, "day"), (window_minutes % 1440 // 60, "hour"), (window_minutes % 60, "minute")):
-    if amount:
-        window_words.append(str(amount) + " " + unit + ("" if amount == 1 else "s"))
-emergency_approval_window_words = " ".join(window_words) or emergency_approval_window
-del window_minutes, window_words, amount, unit
 try:
     ci
 except NameError:
@@ -506,7 +497,7 @@ def approval_cycle() -> Diagram:
             "group": '"ChangeManagers"',
             "subject": literal("Emergency change not approved in time: {{ title }}"),
             "body": literal("The Emergency CAB did not decide on {{ title }} (requested by {{ requester }}) within"
-                            " {{ emergency_approval_window_words }}. The change is rejected; the requester may"
+                            " {{ emergency_approval_window }}. The change is rejected; the requester may"
                             " resubmit it."),
         },
         result_variable="managers_notified",
