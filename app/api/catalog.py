@@ -78,8 +78,10 @@ class CatalogRequestView(MethodView):
     @blp.response(201, TicketDetailOut)
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any], code: str) -> dict[str, Any]:
-        """Request an item with its form's data: starts catalog_request; answers with the REQ record."""
+        """Request an item with its form's data: starts catalog_request; answers with the REQ record.
+        ``on_behalf_of`` (agents and admins): the user name of the colleague it is for, who is its requester."""
         user = current_user()
         svc = services()
-        ticket = unit_of_work(lambda: svc.catalog.request_item(user, code, body["data"]))
+        ticket = unit_of_work(lambda: svc.catalog.request_item(user, code, body["data"],
+                                                               on_behalf_of=body.get("on_behalf_of")))
         return ticket_detail(ticket, user)

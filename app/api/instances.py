@@ -62,7 +62,8 @@ class InstancesView(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Start the latest version of a process with start data."""
         user = current_user()
-        instance = unit_of_work(lambda: services().instances.start_process(user, body["process_id"], body["data"]))
+        instance = unit_of_work(lambda: services().instances.start_process(
+            user, body["process_id"], body["data"], on_behalf_of=body.get("on_behalf_of")))
         return _out(instance)
 
 

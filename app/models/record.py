@@ -85,6 +85,9 @@ class Ticket(Base):
     priority: Mapped[str | None] = mapped_column(String(16), index=True)
     category: Mapped[str | None] = mapped_column(String(64))
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    #: Who logged the record for its requester (a service desk agent taking a call: the caller is
+    #: the requester); None when the requester raised it themselves.
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     assignment_group: Mapped[str | None] = mapped_column(String(128))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     service: Mapped[str | None] = mapped_column(String(255))
@@ -113,6 +116,8 @@ class Ticket(Base):
 
     requester: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
+    # Read only where a record is shown whole (its page, the API's record), and only when set.
+    opened_by: Mapped[User | None] = relationship(lazy="select", foreign_keys=[opened_by_id])
 
     @validates("priority")
     def _rank_priority(self, _key: str, priority: str | None) -> str | None:

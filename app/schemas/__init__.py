@@ -282,6 +282,8 @@ class ReassignIn(_Body):
 class InstanceIn(_Body):
     process_id = fields.String(required=True, validate=Length(min=1, max=128))
     data = fields.Dict(load_default=dict)
+    #: The user name of the person the process is started for (agents and admins: a caller's incident).
+    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=128))
 
 
 class InstanceQuery(PageQuery):
@@ -404,6 +406,8 @@ class AttachmentOut(Schema):
 
 
 class TicketDetailOut(TicketOut):
+    opened_by = fields.String(allow_none=True, metadata={
+        "description": "who logged the record for its requester (an agent taking a call); null: the requester did"})
     open_tasks = fields.List(fields.Nested(TaskOut))
     links = fields.List(fields.Nested(TicketLinkOut))
     attachments = fields.List(fields.Nested(AttachmentOut),
@@ -507,6 +511,8 @@ class CatalogItemIn(CatalogItemPatch):
 
 class CatalogRequestIn(_Body):
     data = fields.Dict(load_default=dict)
+    #: The user name of the person the item is requested for (agents and admins).
+    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=128))
 
 
 # -- notifications and webhooks ------------------------------------------------------------------------

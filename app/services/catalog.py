@@ -337,16 +337,22 @@ class CatalogService:
         fields = {k: v for k, v in data.items() if k != "item"}
         return {**self.validate_request(item, fields, requester=user), "item": item.code}
 
-    def request_item(self, user: User, code: str, data: Mapping[str, Any], coerce_strings: bool = False) -> Ticket:
-        """Validate ``data`` against the item's request form and start catalog_request for it."""
+    def request_item(self, user: User, code: str, data: Mapping[str, Any], coerce_strings: bool = False, *,
+                     on_behalf_of: Any = None) -> Ticket:
+        """Validate ``data`` against the item's request form and start catalog_request for it;
+        ``on_behalf_of``: the user name of the colleague it is for (``InstanceService.caller_for``),
+        whose request it is (their manager approves it, they confirm receipt)."""
         item = self.get_item(code)
         if item.status != ItemStatus.PUBLISHED:
             raise NotFound(f"no catalog item {code}")
         # Who may not start anything is told so first: the form's answers (who may be named in
         # it) are for requesters only.
         self.instances.require_start(user, REQUEST_PROCESS)
+        caller = self.instances.caller_for(user, REQUEST_PROCESS, on_behalf_of)
+        # the form is filled in by ``user``: the people they may name (staff: anyone) are the form's
         clean = self.validate_request(item, data, coerce_strings, requester=user)
-        instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code}, validated=True)
+        instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code}, validated=True,
+                                                caller=caller)
         ticket = self.records.for_instance(instance.id)
         if ticket is None:
             raise Conflict("the catalog request process declares no record", details={"process_id": REQUEST_PROCESS})

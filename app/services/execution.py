@@ -32,7 +32,7 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 
 from . import policy
 from .audit import AuditLog, json_safe
-from .notifications import NotificationService, Person
+from .notifications import STARTED_FOR_EVENT, NotificationService, Person
 from .records import RESOLVED_TOLD, RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
@@ -128,18 +128,26 @@ class InstanceRunner:
     def bundle(self, definition: ProcessDefinition) -> SpecBundle:
         return self.engine.spec(definition.spec_key, lambda: definition.spec_json)
 
-    def identity(self, user: User | None, instance: ProcessInstance | None) -> ScriptIdentity:
-        """Who acts and who started, read (with their groups) only if a script asks."""
+    def identity(self, user: User | None, instance: ProcessInstance | None, *,
+                 starter_user: User | None = None) -> ScriptIdentity:
+        """Who acts and who started (``starter_user`` before the instance exists: the requester
+        somebody starts it for), read (with their groups) only if a script asks."""
         def starter() -> dict[str, Any] | None:
             if instance is not None and instance.started_by_id is not None:
-                starter_user = self.session.get(User, instance.started_by_id)
-                return starter_user.as_script_dict() if starter_user else None
-            return user.as_script_dict() if user is not None else None
+                stored = self.session.get(User, instance.started_by_id)
+                return stored.as_script_dict() if stored else None
+            initiator = starter_user or user
+            return initiator.as_script_dict() if initiator is not None else None
 
         return ScriptIdentity(current_user=user.as_script_dict if user is not None else None, initiator=starter)
 
-    def start(self, definition: ProcessDefinition, data: Mapping[str, Any], user: User) -> tuple[ProcessInstance, WorkflowRun]:
-        """Create the instance row (and its record, when the process declares one), then run it."""
+    def start(self, definition: ProcessDefinition, data: Mapping[str, Any], user: User, *,
+              requester: User | None = None) -> tuple[ProcessInstance, WorkflowRun]:
+        """Create the instance row (and its record, when the process declares one), then run it.
+        ``requester``: the person ``user`` starts it for (a caller whose incident an agent logs),
+        who is then its starter, as if they had started it, and the record's requester; the record
+        names ``user`` as who opened it."""
+        starter = requester or user
         now = self.clock.now()
         data = dict(data)
         mapping = definition.record_mapping
@@ -155,19 +163,39 @@ class InstanceRunner:
             "serializer_version": WorkflowRun.serializer_version,
             "data": {},
             "error": None,
-            "started_by_id": user.id,
+            "started_by_id": starter.id,
             "created_at": now,
             "updated_at": now,
             "next_timer_at": None,
             "timer_claimed_until": None,
             "timer_claimed_by": None,
             "lock_version": 1,
-        }, definition=definition, started_by=user)
+        }, definition=definition, started_by=starter)
         if mapping and number:
-            ticket = self.records.open_record(mapping["kind"], number, user, data, instance_id=instance.id)
+            ticket = self.records.open_record(mapping["kind"], number, starter, data, instance_id=instance.id,
+                                              opened_by=user if requester is not None else None)
             self.session.info.setdefault(TICKETS, {})[instance.id] = ticket
-        run = self.engine.start(self.bundle(definition), data, self.identity(user, None), self.operations(instance, user))
+        run = self.engine.start(self.bundle(definition), data, self.identity(user, None, starter_user=requester),
+                                self.operations(instance, user))
         return instance, run
+
+    def tell_started_for(self, instance: ProcessInstance, requester: User, by: User) -> None:
+        """Tell ``requester`` that ``by`` started ``instance`` for them: where its record is, which
+        is theirs now (a caller hears the number of the incident the agent logged)."""
+        ticket = self.ticket_for(instance)
+        name = by.display_name or by.username
+        if ticket is None:  # a process without a record: its name, as its pages show it
+            process = Content(instance.process_id, instance.definition.name or instance.process_id)
+            self.notifications.notify([requester], STARTED_FOR_EVENT,
+                                      Text("%(name)s started %(process)s for you", name=name, process=process),
+                                      Text("%(name)s started %(process)s for you.", name=name, process=process),
+                                      payload={"by": by.username})
+            return
+        said = {"number": ticket.number, "title": ticket.title, "name": name, "link": self.notifications.link(ticket)}
+        self.notifications.notify(
+            [requester], STARTED_FOR_EVENT, Text("%(number)s was logged for you: %(title)s", **said),
+            Text("%(name)s logged %(number)s (%(title)s) for you. Follow it, add to it or answer questions "
+                 "about it here: %(link)s", **said), ticket=ticket, payload={"by": by.username})
 
     def load(self, instance: ProcessInstance, actor: User | None = None) -> WorkflowRun:
         """The instance's run: the one a previous request parked if it matches the stored state

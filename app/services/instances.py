@@ -39,6 +39,7 @@ from .execution import TICKETS, InstanceRunner, is_approval, saved_open_tasks
 from .forms import (
     START_FORM_SUFFIX,
     START_UI_SUFFIX,
+    FormMessage,
     bidi_control_message,
     checked_start_form,
     form_fields,
@@ -53,6 +54,9 @@ from .start_rights import START_RIGHTS, starter_form
 from .users import group_members, offered_groups
 
 MAX_START_DATA_KEYS = 200
+#: Where a start names the person it is for (:meth:`InstanceService.caller_for`): the API's body
+#: key, the start and catalog pages' field.
+ON_BEHALF_FIELD = "on_behalf_of"
 
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
 #: A check of data a person sends (``InstanceService.data_checks``): the process version and the data.
@@ -182,6 +186,36 @@ class InstanceService:
             raise PermissionDenied(f"your roles do not allow starting {process_id}",
                                    details={"process_id": process_id, "start_roles": list(roles or ())})
 
+    def caller_for(self, user: User, process_id: str, named: Any) -> User | None:
+        """The person ``user`` starts ``process_id`` for, as ``named`` (a user name, any letter
+        case) names them: a service desk agent logging a caller's incident, or ordering a catalog
+        item for a colleague. The caller becomes the starter and the record's requester, as if
+        they had started it themselves: their confirmation task, their notices, their record.
+        None when ``named`` names nobody (None or blank) or ``user`` themselves.
+
+        Raises PermissionDenied (audited) when ``user`` may not start for others
+        (``policy.starts_for_others``: agents and admins), ValidationFailed naming
+        ``ON_BEHALF_FIELD`` when the name is no active user's or that user could not start the
+        process themselves (its start roles: a requester is never made the requester of a process
+        only the desk's staff raise)."""
+        if named is None or (isinstance(named, str) and not named.strip()):
+            return None
+        if not policy.starts_for_others(user):
+            self._refuse(user, "start", reason="not allowed on behalf of others", process_id=process_id)
+            raise PermissionDenied("only service desk agents and admins start a process on somebody else's behalf",
+                                   code="forbidden", details={"field": ON_BEHALF_FIELD})
+        said = str(named).strip()[:128]
+        caller = self.session.scalar(select(User).where(func.lower(User.username) == said.lower()))
+        if caller is None or not caller.active:
+            raise ValidationFailed("no such active user", details={"fields": {ON_BEHALF_FIELD: [
+                FormMessage(f"{said}: no such active user", "no_active_user", value=said)]}})
+        if caller.id == user.id:
+            return None
+        if not policy.may_start(caller, START_RIGHTS.get(self.session, process_id)):
+            raise ValidationFailed(f"{caller.username} may not start {process_id}", details={"fields": {ON_BEHALF_FIELD: [
+                FormMessage(f"{caller.username} may not start this process", "may_not_start", value=caller.username)]}})
+        return caller
+
     def get(self, user: User, instance_id: int, action: str = "read") -> ProcessInstance:
         """The instance if the user may see it; NotFound (audited) otherwise."""
         instance = self.session.get(ProcessInstance, instance_id)
@@ -295,7 +329,8 @@ class InstanceService:
     # -- commands -----------------------------------------------------------------------------
 
     def start_process(self, user: User, process_id: str, data: Mapping[str, Any] | None, *,
-                      as_system: bool = False, validated: bool = False) -> ProcessInstance:
+                      as_system: bool = False, validated: bool = False, on_behalf_of: Any = None,
+                      caller: User | None = None) -> ProcessInstance:
         """Start the latest version of ``process_id`` with ``data``; the engine advances to its first wait.
 
         The start contract: a validator registered in :attr:`start_validators` for the process
@@ -310,12 +345,16 @@ class InstanceService:
         ``as_system``: started by a diagram's service task on the user's behalf (no role check,
         no start contract: the diagram built the data).
         ``validated``: the caller already applied the process's start contract.
+        ``on_behalf_of``: the user name of the person it is started for (:meth:`caller_for`), or
+        ``caller``, when the caller already read it so.
 
         Raises PermissionDenied, NotFound (no such process), ValidationFailed (``details.fields``
         names each bad field).
         """
         if not as_system:
             self.require_start(user, process_id)
+        if caller is None and not as_system:
+            caller = self.caller_for(user, process_id, on_behalf_of)
         definition = self.definitions.latest(process_id)
         data = dict(data or {})
         if len(data) > MAX_START_DATA_KEYS:
@@ -334,10 +373,14 @@ class InstanceService:
                     data = validate_start_data(start_form[0], start_form[1], data, today=now.date(), now=now)
             for check in self.data_checks:
                 check(definition, data)
-        instance, run = self.runner.start(definition, json_safe(data), user)
-        self.audit.record("instance_started", user, instance_id=instance.id,
-                          payload={"process_id": process_id, "version": definition.version, "data": json_safe(data)})
+        instance, run = self.runner.start(definition, json_safe(data), user, requester=caller)
+        payload = {"process_id": process_id, "version": definition.version, "data": json_safe(data)}
+        if caller is not None:
+            payload["on_behalf_of"] = caller.username
+        self.audit.record("instance_started", user, instance_id=instance.id, payload=payload)
         self.runner.save(instance, run, user)
+        if caller is not None:
+            self.runner.tell_started_for(instance, caller, user)
         return instance
 
     def send_message(self, user: User, instance_id: int, name: str, payload: Any) -> ProcessInstance:

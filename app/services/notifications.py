@@ -85,7 +85,9 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
                "record.closed", "record.cancelled", "comment.added", "attachment.added",
-               "attachment.deleted", "task.reminder", "process.notify")
+               "attachment.deleted", "task.reminder", "process.notify", "process.started_for")
+#: A process started (a record logged) on somebody's behalf: they are told (``by``: who started it).
+STARTED_FOR_EVENT = "process.started_for"
 
 
 #: How often a delivery waiting for its turned-off webhook is looked at again, in seconds.

@@ -125,6 +125,16 @@ def may_start(user: User, start_roles: Collection[str] | None = None) -> bool:
     return start_roles is None or user.has_role(*start_roles)
 
 
+#: Who may start a process for somebody else (a caller's incident, a colleague's catalog order):
+#: the service desk's agents, and admins.
+FOR_OTHERS_ROLES = (Role.AGENT, Role.ADMIN)
+
+
+def starts_for_others(user: User) -> bool:
+    """The user may start a process on somebody else's behalf (``FOR_OTHERS_ROLES``)."""
+    return user.has_role(*FOR_OTHERS_ROLES)
+
+
 def sets_hidden_start_fields(user: User) -> bool:
     """A start form's hidden fields take the user's values (staff), not only their defaults."""
     return user.has_role(*DESK_STAFF_ROLES)

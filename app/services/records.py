@@ -388,18 +388,19 @@ class RecordService:
         return f"{row.prefix}-{row.last_value:06d}"
 
     def open_record(self, kind: str, number: str, requester: User, data: Mapping[str, Any],
-                    instance_id: int | None = None) -> Ticket:
-        """The new record of a process starting now. Its ``record.created`` webhook event goes out
-        with its first ``sync`` (in the same transaction), once the process's first step has set
-        its status and priority."""
+                    instance_id: int | None = None, *, opened_by: User | None = None) -> Ticket:
+        """The new record of a process starting now (``opened_by``: who logged it for its
+        requester, if not the requester). Its ``record.created`` webhook event goes out with its
+        first ``sync`` (in the same transaction), once the process's first step has set its status
+        and priority."""
         now = self.clock.now()
         ticket = insert_row(self.session, Ticket, {
             "kind": kind, "number": number, "title": _text(data.get("title"), FIELD_LIMITS["title"]) or "", "description": "",
             "status": "new", "priority": None, "category": None, "requester_id": requester.id,
             "assignment_group": None, "assignee_id": None, "service": None, "ci": None, "details": {},
             "opened_at": now, "first_response_at": None, "resolved_at": None, "closed_at": None, "updated_at": now,
-            "instance_id": instance_id,
-        }, requester=requester, assignee=None)
+            "instance_id": instance_id, "opened_by_id": opened_by.id if opened_by is not None else None,
+        }, requester=requester, assignee=None, opened_by=opened_by)
         self.session.info.setdefault(_UNANNOUNCED, set()).add(ticket.id)
         return ticket
 

@@ -1,0 +1,153 @@
+"""A service desk agent logs a record for somebody else (``on_behalf_of``).
+
+The caller on the phone is the record's requester, as if they had raised it: the record is in
+their list, their confirmation task is theirs, they are told the number; the record names the
+agent who logged it (``opened_by``) and the audit trail keeps who did what. Only agents and admins
+may; the person must be an active user who could start the process themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import AuditEvent, Ticket
+from tests.http.desk import LAPTOP, Desk
+from tests.http.helpers import assert_error
+
+INCIDENT = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
+            "impact": "medium", "urgency": "medium", "service": "VPN"}
+PROBLEM = {"title": "VPN tunnels drop every morning", "description": "Between 08:30 and 09:00."}
+
+
+@pytest.fixture()
+def desk(client: Any, services: Any) -> Desk:
+    return Desk(client, services)
+
+
+def start(desk: Desk, who: str, for_whom: Any, process_id: str = "incident_management",
+          data: dict[str, Any] | None = None) -> Any:
+    return desk.client.post("/api/v1/instances", headers=desk.auth(who),
+                            json={"process_id": process_id, "data": data or INCIDENT, "on_behalf_of": for_whom})
+
+
+def tickets(services: Any) -> int:
+    services.session.rollback()
+    count = services.session.scalar(select(func.count()).select_from(Ticket))
+    services.session.rollback()
+    return int(count or 0)
+
+
+def started_events(services: Any) -> list[tuple[str, dict[str, Any]]]:
+    services.session.rollback()
+    found = [(e.actor, e.payload) for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "instance_started").order_by(AuditEvent.seq))]
+    services.session.rollback()
+    return found
+
+
+def test_an_agent_logs_a_callers_incident_which_is_then_the_callers(desk: Desk, services):
+    answer = start(desk, "alex", "RITA ")  # any letter case, spaces around
+    assert answer.status_code == 201, answer.get_json()
+    number = answer.get_json()["data"]["record_number"]
+    started = desk.instance(answer.get_json()["id"])
+    assert (started["data"].get("requester"), started.get("started_by")) == ("rita", "rita"), started
+
+    record = desk.record(number, "rita")  # she reads it: it is hers
+    assert (record["requester"], record["opened_by"]) == ("rita", "alex")
+    mine = desk.client.get("/api/v1/tickets?requester=rita", headers=desk.auth("rita")).get_json()["items"]
+    assert [t["number"] for t in mine] == [number]
+
+    # she is told, with the number and who logged it; alex is not told about his own call
+    [told] = [n for n in desk.notifications("rita") if number in n["subject"]]
+    assert told["subject"] == f"{number} was logged for you: {INCIDENT['title']}"
+    assert told["body"].startswith(f"alex logged {number} ") and f"/tickets/{number}" in told["body"]
+    assert not [n for n in desk.notifications("alex") if "logged for you" in n["subject"]]
+
+    # the audit trail: alex acted, for rita
+    [(actor, payload)] = started_events(services)
+    assert actor == "alex" and payload["on_behalf_of"] == "rita"
+
+    # the work goes on as for her own incident: she confirms the resolution
+    desk.complete(number, "triage", "alex", {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"})
+    desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "New certificate",
+                                                  "cause_category": "configuration"})
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": True, "rating": 5})
+    assert desk.record(number)["status"] == "closed"
+
+
+def test_an_incident_logged_for_oneself_or_nobody_names_no_opener(desk: Desk):
+    for named in ("alex", "", None):
+        answer = start(desk, "alex", named)
+        assert answer.status_code == 201, answer.get_json()
+        record = desk.record(answer.get_json()["data"]["record_number"])
+        assert (record["requester"], record["opened_by"]) == ("alex", None)
+
+
+def test_a_requester_may_not_log_for_somebody_else(desk: Desk, services):
+    body = assert_error(start(desk, "rita", "alex"), 403, "forbidden")
+    assert body["details"]["field"] == "on_behalf_of"
+    assert tickets(services) == 0
+
+
+@pytest.mark.parametrize("named", ["nobody", "x" * 128])
+def test_the_caller_must_be_an_active_user(desk: Desk, services, named):
+    body = assert_error(start(desk, "alex", named), 422)
+    assert body["details"]["fields"]["on_behalf_of"] == [f"{named}: no such active user"]
+    assert tickets(services) == 0
+
+
+def test_a_leaver_is_no_caller(desk: Desk, services):
+    services.users.deactivate_user(services.users.get_by_username("ada"), "rita")
+    services.session.commit()
+    body = assert_error(start(desk, "alex", "rita"), 422)
+    assert body["details"]["fields"]["on_behalf_of"] == ["rita: no such active user"]
+    assert tickets(services) == 0
+
+
+def test_the_caller_must_be_able_to_start_the_process_themselves(desk: Desk, services):
+    """Problems are raised by the desk's staff: a requester is never made a problem's requester."""
+    body = assert_error(start(desk, "alex", "rita", "problem_management", PROBLEM), 422)
+    assert body["details"]["fields"]["on_behalf_of"] == ["rita may not start this process"]
+    assert tickets(services) == 0
+    answer = start(desk, "alex", "nina", "problem_management", PROBLEM)  # an agent may raise one
+    assert answer.status_code == 201, answer.get_json()
+    assert desk.record(answer.get_json()["data"]["record_number"])["requester"] == "nina"
+
+
+def test_an_overlong_name_is_refused_by_the_schema(desk: Desk, services):
+    body = assert_error(start(desk, "alex", "x" * 129), 422)
+    assert "on_behalf_of" in str(body["details"])
+    assert tickets(services) == 0
+
+
+def test_an_agent_orders_a_laptop_for_a_colleague_whose_manager_approves_it(desk: Desk, services):
+    answer = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("alex"),
+                              json={"data": LAPTOP, "on_behalf_of": "rita"})
+    assert answer.status_code == 201, answer.get_json()
+    record = answer.get_json()
+    assert (record["requester"], record["opened_by"]) == ("rita", "alex")
+    number = record["number"]
+    desk.complete(number, "approve_manager", "mona", {"approved": True})  # rita's manager, not alex's
+    desk.complete(number, "fulfil_request", "nina", {"fulfilment_notes": "Laptop AT-777001 handed over."})
+    assert desk.ready(number) == ["confirm_receipt"]
+    desk.task_id(number, "confirm_receipt", "rita")  # in her inbox
+    [told] = [n for n in desk.notifications("rita") if n["subject"].startswith(f"{number} was logged for you")]
+    assert told["body"].startswith(f"alex logged {number} ")
+
+
+def test_a_requester_may_not_order_for_somebody_else(desk: Desk, services):
+    answer = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("rita"),
+                              json={"data": LAPTOP, "on_behalf_of": "mona"})
+    assert assert_error(answer, 403, "forbidden")["details"]["field"] == "on_behalf_of"
+    assert tickets(services) == 0
+
+
+def test_a_chinese_caller_is_told_in_chinese(desk: Desk, services):
+    services.users.set_locale(services.users.get_by_username("rita"), "zh_CN")
+    services.session.commit()
+    number = start(desk, "alex", "rita").get_json()["data"]["record_number"]
+    [told] = [n for n in desk.notifications("rita") if number in n["subject"]]
+    assert told["subject"] == f"已为您登记 {number}：{INCIDENT['title']}" and told["body"].startswith("alex 已为您登记")
