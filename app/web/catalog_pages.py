@@ -20,17 +20,27 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
-from app.errors import ValidationFailed
+from app.errors import PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
+from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
 from . import refused_forms
 from .content import CATALOG_SCOPE, translator
 from .errors import error_page, flash_already_sent, optional_url
-from .forms import Translate, build_form, localize_form, submitted_data
+from .forms import (
+    CALLER_FIELD,
+    FOR_OTHERS_REFUSED,
+    Translate,
+    build_form,
+    caller_errors,
+    localize_form,
+    submitted_data,
+    with_caller_field,
+)
 from .i18n import page_language
 from .views import bp, signed_in_user
 
@@ -179,13 +189,20 @@ def catalog_item(code: str) -> Any:
     svc = services()
 
     def order() -> tuple[dict[str, Any], str, str | None]:
-        ticket = svc.catalog.request_item(user, code, data, coerce_strings=True)
+        ticket = svc.catalog.request_item(user, code, data, coerce_strings=True,
+                                          on_behalf_of=request.form.get(CALLER_FIELD))
         url = optional_url("web.ticket", number=ticket.number) or url_for("web.tasks")
-        return ({"title": ticket.title, "approval": (ticket.details or {}).get("approval")}, url, ticket.number)
+        return ({"title": ticket.title, "approval": (ticket.details or {}).get("approval"),
+                 "for": ticket.requester.username if ticket.requester and ticket.requester_id != user.id else None},
+                url, ticket.number)
 
     try:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), order))
+    except PermissionDenied as err:
+        if err.details.get("field") == ON_BEHALF_FIELD:
+            return error_page(403, _("Not allowed"), str(FOR_OTHERS_REFUSED))
+        raise
     except ValidationFailed as err:
         # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
         return (refused_forms.back_to_form(page, err, url_for("web.catalog_item", code=code))
@@ -194,8 +211,12 @@ def catalog_item(code: str) -> Any:
     if sent.repeated or sent.value is None:  # (value is None exactly when repeated)
         flash_already_sent(sent.ref)
         return redirect(sent.url or url_for("web.catalog_item", code=code))
-    message = _("Your request %(number)s “%(title)s” was sent.", number=sent.ref, title=sent.value["title"])
-    next_step = NEXT_STEP.get(sent.value["approval"] or "")
+    message = (_("Request %(number)s “%(title)s” was sent for %(name)s, who is told its number.", number=sent.ref,
+                 title=sent.value["title"], name=sent.value["for"]) if sent.value.get("for")
+               else _("Your request %(number)s “%(title)s” was sent.", number=sent.ref, title=sent.value["title"]))
+    next_step = (_("It now waits for their line manager's approval.")
+                 if sent.value.get("for") and sent.value["approval"] == "line_manager"
+                 else NEXT_STEP.get(sent.value["approval"] or ""))
     flash(f"{message} {next_step}" if next_step else message, "success")
     return redirect(sent.url)
 
@@ -219,7 +240,10 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
     translate = translator(CATALOG_SCOPE)
     item = _in_words(page["item"], translate)
     may_request = page["may_order"] and item["status"] == ItemStatus.PUBLISHED
+    errors, for_caller = caller_errors(errors)
     form = localize_form(build_form(page["schema"], page["ui"], {}, submitted, errors), translate)
+    if policy.starts_for_others(user):
+        with_caller_field(form, submitted, for_caller)
     description = (page["schema"] or {}).get("description")
     return render_template("catalog_item.html", active="catalog", item=item, path=_path(page["path"], translate),
                            form=form, form_description=translate(description) if description else None,

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
+from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 
 from .auth import CSRF_FIELD
@@ -84,6 +85,9 @@ _VALUED = {
     "ci_retired": _l("%(value)s: it is retired"),
     "ci_name_taken": _l("a configuration item named %(value)s exists"),
     "ci_no_user": _l("%(value)s: no such active user"),
+    # a start for somebody else (app/services/instances.py caller_for)
+    "no_active_user": _l("%(value)s: no such active user"),
+    "may_not_start": _l("%(value)s may not start this process"),
 }
 #: A date's order against another field of the form (its title) or a date as written.
 _ORDERED = {
@@ -225,14 +229,43 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+#: The start and catalog pages' "Requested for" control, offered to who may start a process for
+#: somebody else (``policy.starts_for_others``). Never one of the form's answers: their names may
+#: not start with "_"; the service names its errors ``ON_BEHALF_FIELD``.
+CALLER_FIELD = "_on_behalf_of"
+#: What a page says to who sends "Requested for" without the right to (``policy.starts_for_others``).
+FOR_OTHERS_REFUSED = _l("Only service desk agents and administrators log a record for somebody else.")
+
+
+def caller_errors(errors: Mapping[str, list[Any]] | None) -> tuple[dict[str, list[Any]], list[Any]]:
+    """A refusal's errors apart from those of the "Requested for" control, and those."""
+    rest = dict(errors or {})
+    return rest, list(rest.pop(ON_BEHALF_FIELD, []))
+
+
+def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, messages: list[Any]) -> FormView:
+    """``form`` (changed in place) opening with the "Requested for" control: the user name of the
+    person a service desk agent starts it for (a caller on the phone), kept as typed when the form
+    is refused; ``messages``: its errors (``caller_errors``)."""
+    value = submitted.get(CALLER_FIELD, "") if submitted is not None else ""
+    form.sections.insert(0, Section(None, [FieldView(
+        name=CALLER_FIELD, id=_control_id(CALLER_FIELD), title=_("Requested for"), widget="text", input_type="text",
+        required=False, readonly=False, multiple=False, value=value, options=[],
+        errors=[service_text(m) for m in messages], messages=list(messages),
+        help=_("The user name of the person who asked (a caller): the record is theirs, and they are told its "
+               "number. Leave it empty when it is for you."),
+        description=None, placeholder=None, attrs={"maxlength": 128})]))
+    return form
+
+
 def submitted_data(form: MultiDict[str, str]) -> dict[str, Any]:
     """A sent form's answers as the task, start and catalog forms read them: one value as text,
     several as a list (``validate_submission`` then splits a free list's textarea into lines and
     wraps a single ticked box of a multi-choice into a list); the page's own fields (CSRF and
-    submission tokens, the list of secret fields) left out."""
+    submission tokens, the list of secret fields, "Requested for") left out."""
     return {key: values[0] if len(values) == 1 else values
             for key, values in form.to_dict(flat=False).items()
-            if key not in (CSRF_FIELD, SUBMISSION_FIELD, SECRETS_FIELD)}
+            if key not in (CSRF_FIELD, SUBMISSION_FIELD, SECRETS_FIELD, CALLER_FIELD)}
 
 
 @dataclass

@@ -24,13 +24,14 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
 from app.services.forms import validate_submission
+from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
 from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
-from .forms import build_form, submitted_data
+from .forms import CALLER_FIELD, FOR_OTHERS_REFUSED, build_form, caller_errors, submitted_data, with_caller_field
 from .views import bp, error_detail, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
@@ -67,6 +68,8 @@ def _start_links() -> dict[str, Any]:
 
 
 def _refused(err: PermissionDenied | None = None) -> Any:
+    if err is not None and err.details.get("field") == ON_BEHALF_FIELD:
+        return error_page(403, _("Not allowed"), str(FOR_OTHERS_REFUSED))
     if err is None or err.details.get("process_id") is None:
         return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
     return error_page(403, _("Not allowed"), _("Your roles do not allow you to start this process."),
@@ -95,10 +98,12 @@ def start(process_id: str) -> Any:
         schema, ui = _start_form(user, process_id)
         # Form values are text: coerced as a task form's are, then checked again by the start contract.
         cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
-        instance = svc.instances.start_process(user, process_id, cleaned)
+        instance = svc.instances.start_process(user, process_id, cleaned, on_behalf_of=request.form.get(CALLER_FIELD))
         record = instance.data or {}
         number = record.get("record_number")
-        started = {"number": number, "title": record.get("title") or cleaned.get("title") or ""}
+        started = {"number": number, "title": record.get("title") or cleaned.get("title") or "",
+                   "for": instance.started_by.username if instance.started_by and instance.started_by_id != user.id
+                   else None}
         url = (optional_url("web.ticket", number=number) if number else None) or url_for("web.tasks")
         return started, url, number
 
@@ -118,7 +123,11 @@ def start(process_id: str) -> Any:
     if not sent.ref:
         flash(_("The process was started."), "success")
         return redirect(sent.url)
-    flash(_("Your record %(number)s “%(title)s” was created.", number=sent.ref, title=sent.value["title"]), "success")
+    if sent.value.get("for"):
+        flash(_("Record %(number)s “%(title)s” was logged for %(name)s, who is told its number.", number=sent.ref,
+                title=sent.value["title"], name=sent.value["for"]), "success")
+    else:
+        flash(_("Your record %(number)s “%(title)s” was created.", number=sent.ref, title=sent.value["title"]), "success")
     return redirect(sent.url)
 
 
@@ -144,6 +153,9 @@ def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[
     known = START_PAGES.get(process_id)
     # The shipped processes' pages say what they do; another's, its start form's title or its name.
     title = str(known) if known else (content_text(process_id, schema["title"]) if schema.get("title") else name)
+    errors, for_caller = caller_errors(errors)
     form = localized_form(build_form(schema, ui, {}, submitted, errors), process_id)
+    if policy.starts_for_others(user):
+        with_caller_field(form, submitted, for_caller)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
                            process_name=name, form=form, submission_token=SubmissionService.new_token()), status
