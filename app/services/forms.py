@@ -2071,6 +2071,10 @@ def _coerce_scalar(node: Mapping[str, Any], value: Any, web: bool) -> Any:
     if node.get("format") == "date-time" and (typed := _LOCAL_DATE_TIME.fullmatch(text)):
         day, minutes, seconds, zone = typed.groups()
         return f"{day}T{minutes}{seconds or ':00'}{zone or 'Z'}"
+    if node.get("format") in SUPPORTED_FORMATS:
+        # A user name, an address, a date typed or pasted with a space around it: what was meant
+        # is plain, and none of them has one of its own.
+        return text
     if type_name == "integer":
         return int(text) if _INTEGER_TEXT.fullmatch(text) else value
     if type_name == "number":

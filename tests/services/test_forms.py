@@ -683,6 +683,17 @@ def test_coerce_integer_and_number() -> None:
     assert cleaned["ratio"] == 0.25
 
 
+def test_a_formatted_text_from_a_page_is_taken_without_the_spaces_around_it() -> None:
+    """A user name, an address or a date pasted with a space around it means what it says; a
+    page's plain text keeps its spaces, and the API's values are taken as sent (and refused so)."""
+    schema = obj({"who": {"type": "string", "format": "username"}, "mail": {"type": "string", "format": "email"},
+                  "day": {"type": "string", "format": "date"}, "note": {"type": "string"}})
+    data = {"who": " mona ", "mail": "mona@example.test\t", "day": " 2026-05-01", "note": " as typed "}
+    assert validate_submission(schema, None, data, {}, coerce_strings=True) == {
+        "who": "mona", "mail": "mona@example.test", "day": "2026-05-01", "note": " as typed "}
+    assert set(field_errors(schema, data)) == {"who", "mail", "day"}
+
+
 @pytest.mark.parametrize("text", ["3.5", "abc", "1e3", "0x10", "nan"])
 def test_coerce_integer_refuses_non_integers(text: str) -> None:
     fields = field_errors(TICKET, {"title": "Hello", "count": text}, coerce_strings=True)
