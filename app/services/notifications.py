@@ -82,7 +82,7 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Each delivery's JSON names the record (``record``, its number, or null) and, for those that also
 #: reach people, the ``subject`` and ``recipients``; ``record.created`` is for integrations only
 #: (nobody is notified): once per new record of any kind, after its process's first step, with its
-#: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester`` and ``opened_at``.
+#: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester``, ``opened_by`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
                "record.closed", "record.cancelled", "comment.added", "attachment.added",
                "attachment.deleted", "task.reminder", "process.notify", "process.started_for")

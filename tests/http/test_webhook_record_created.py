@@ -64,10 +64,23 @@ def test_every_new_record_is_announced_once_to_its_subscribers(desk: Desk, servi
     ]
     first = sent[0][1]
     assert first["title"] == START["title"] and first["opened_at"] == desk.record(incident)["opened_at"]
+    assert [payload["opened_by"] for _event, payload in sent] == [None] * 4  # each raised by its requester
     # "*" hears it too; a webhook for other events does not
     assert [p["number"] for e, p in deliveries(services, everything) if e == "record.created"] == [
         incident, request, problem, "CHG-000001"]
     assert [e for e, _ in deliveries(services, other)] == []
+
+
+def test_a_record_logged_for_a_caller_names_who_logged_it(desk: Desk, services: Any):
+    hook = subscribe(desk, ["record.created", "process.started_for"])
+    answer = desk.client.post("/api/v1/instances", headers=desk.auth("alex"),
+                              json={"process_id": "incident_management", "data": START, "on_behalf_of": "rita"})
+    assert answer.status_code == 201, answer.get_json()
+    number = answer.get_json()["data"]["record_number"]
+    sent = dict(deliveries(services, hook))
+    assert (sent["record.created"]["requester"], sent["record.created"]["opened_by"]) == ("rita", "alex")
+    told = sent["process.started_for"]
+    assert (told["record"], told["recipients"], told["by"]) == (number, ["rita"], "alex")
 
 
 def test_record_created_is_a_known_event_and_unknown_ones_are_refused(desk: Desk):
