@@ -205,7 +205,7 @@ class InstanceService:
             raise PermissionDenied("only service desk agents and admins start a process on somebody else's behalf",
                                    code="forbidden", details={"field": ON_BEHALF_FIELD})
         said = str(named).strip()[:128]
-        caller = self.session.scalar(select(User).where(func.lower(User.username) == said.lower()))
+        caller = self.session.scalar(select(User).where(func.lower(User.username) == func.lower(said)))
         if caller is None or not caller.active:
             raise ValidationFailed("no such active user", details={"fields": {ON_BEHALF_FIELD: [
                 FormMessage(f"{said}: no such active user", "no_active_user", value=said)]}})
