@@ -434,7 +434,9 @@ def test_emergency_change_not_approved_in_time_is_rejected_and_managers_are_told
     run = h.roundtrip(run)
     [notice] = h.ops.named("notify")
     assert notice["group"] == "ChangeManagers"
-    assert "not approved in time" in notice["subject"] and "within 1 hour." in notice["body"]
+    # the engine alone prints the window as the process holds it; the platform's notice words it
+    # in each reader's language (tests/http/test_e2e_change.py)
+    assert "not approved in time" in notice["subject"] and "within PT1H." in notice["body"]
     assert status(run) == "rejected" and run.data["rejection_reason"] == "not approved in time"
     assert run.data["managers_notified"] == {"notified": 2}
     assert [t.bpmn_id for t in run.user_tasks()] == ["revise"]

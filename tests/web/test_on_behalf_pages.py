@@ -72,7 +72,10 @@ def test_a_requester_sending_the_field_anyway_is_refused(web: WebClient, desk: A
     web.login("rita")
     answer = web.post("/start/incident_management", {**FORM, CALLER_FIELD: "alex"})
     assert answer.status_code == 403
-    assert "Not allowed" in text_of(answer)
+    said = "Only service desk agents and administrators log a record for somebody else."
+    assert said in text_of(answer)
+    answer = web.post("/catalog/HW-LAPTOP", {**LAPTOP, CALLER_FIELD: "alex"})
+    assert answer.status_code == 403 and said in text_of(answer)
     assert tickets(services) == 0
 
 
