@@ -348,9 +348,9 @@ class CatalogService:
         # Who may not start anything is told so first: the form's answers (who may be named in
         # it) are for requesters only.
         self.instances.require_start(user, REQUEST_PROCESS)
-        caller = self.instances.caller_for(user, REQUEST_PROCESS, on_behalf_of)
         # the form is filled in by ``user``: the people they may name (staff: anyone) are the form's
-        clean = self.validate_request(item, data, coerce_strings, requester=user)
+        caller, clean = self.instances.caller_and(user, REQUEST_PROCESS, on_behalf_of,
+                                                  lambda: self.validate_request(item, data, coerce_strings, requester=user))
         instance = self.instances.start_process(user, REQUEST_PROCESS, {**clean, "item": item.code}, validated=True,
                                                 caller=caller)
         ticket = self.records.for_instance(instance.id)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, and_, bindparam, false, func, inspect, nulls_last, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload, lazyload
@@ -58,6 +58,7 @@ MAX_START_DATA_KEYS = 200
 #: key, the start and catalog pages' field.
 ON_BEHALF_FIELD = "on_behalf_of"
 
+T = TypeVar("T")
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
 #: A check of data a person sends (``InstanceService.data_checks``): the process version and the data.
 DataCheck = Callable[[ProcessDefinition, Mapping[str, Any]], None]
@@ -216,6 +217,21 @@ class InstanceService:
                 FormMessage(f"{caller.username} may not start this process", "may_not_start", value=caller.username)]}})
         return caller
 
+    def caller_and(self, user: User, process_id: str, named: Any, check: Callable[[], T]) -> tuple[User | None, T]:
+        """:meth:`caller_for` and ``check()`` (the form's own validation), both asked: when both
+        refuse, one ValidationFailed names the fields of both (an agent sees at once that the
+        caller's name and the description are wrong, not one after the other)."""
+        try:
+            caller = self.caller_for(user, process_id, named)
+        except ValidationFailed as refused:
+            try:
+                check()
+            except ValidationFailed as also:
+                fields = {**(refused.details.get("fields") or {}), **(also.details.get("fields") or {})}
+                raise ValidationFailed(also.message, details={**also.details, "fields": fields}) from None
+            raise
+        return caller, check()
+
     def get(self, user: User, instance_id: int, action: str = "read") -> ProcessInstance:
         """The instance if the user may see it; NotFound (audited) otherwise."""
         instance = self.session.get(ProcessInstance, instance_id)
@@ -353,28 +369,35 @@ class InstanceService:
         """
         if not as_system:
             self.require_start(user, process_id)
-        if caller is None and not as_system:
-            caller = self.caller_for(user, process_id, on_behalf_of)
         definition = self.definitions.latest(process_id)
-        data = dict(data or {})
-        if len(data) > MAX_START_DATA_KEYS:
+        given = dict(data or {})
+        if len(given) > MAX_START_DATA_KEYS:
             raise ValidationFailed("too many data fields", details={"fields": {"data": [f"at most {MAX_START_DATA_KEYS} keys"]}})
-        bad = [k for k in data if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
+        bad = [k for k in given if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
         if bad:
             raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
-        if not (as_system or validated):
-            validator = self.start_validators.get(process_id)
-            if validator is not None:
-                data = validator(user, data)
-            else:
-                start_form = self.start_form_for(user, process_id)
-                if start_form is not None:
-                    now = self.clock.now()
-                    data = validate_start_data(start_form[0], start_form[1], data, today=now.date(), now=now)
-            for check in self.data_checks:
-                check(definition, data)
-        instance, run = self.runner.start(definition, json_safe(data), user, requester=caller)
-        payload = {"process_id": process_id, "version": definition.version, "data": json_safe(data)}
+
+        def contract() -> dict[str, Any]:
+            checked = given
+            if not (as_system or validated):
+                validator = self.start_validators.get(process_id)
+                if validator is not None:
+                    checked = validator(user, checked)
+                else:
+                    start_form = self.start_form_for(user, process_id)
+                    if start_form is not None:
+                        now = self.clock.now()
+                        checked = validate_start_data(start_form[0], start_form[1], checked, today=now.date(), now=now)
+                for check in self.data_checks:
+                    check(definition, checked)
+            return checked
+
+        if caller is None and not as_system:
+            caller, started_with = self.caller_and(user, process_id, on_behalf_of, contract)
+        else:
+            started_with = contract()
+        instance, run = self.runner.start(definition, json_safe(started_with), user, requester=caller)
+        payload = {"process_id": process_id, "version": definition.version, "data": json_safe(started_with)}
         if caller is not None:
             payload["on_behalf_of"] = caller.username
         self.audit.record("instance_started", user, instance_id=instance.id, payload=payload)

@@ -97,8 +97,9 @@ def start(process_id: str) -> Any:
     def begin() -> tuple[dict[str, Any], str, str | None]:
         schema, ui = _start_form(user, process_id)
         # Form values are text: coerced as a task form's are, then checked again by the start contract.
-        cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
-        instance = svc.instances.start_process(user, process_id, cleaned, on_behalf_of=request.form.get(CALLER_FIELD))
+        caller, cleaned = svc.instances.caller_and(user, process_id, request.form.get(CALLER_FIELD),
+                                                   lambda: validate_submission(schema, ui, data, {}, coerce_strings=True))
+        instance = svc.instances.start_process(user, process_id, cleaned, caller=caller)
         record = instance.data or {}
         number = record.get("record_number")
         started = {"number": number, "title": record.get("title") or cleaned.get("title") or "",

@@ -99,6 +99,15 @@ def test_the_caller_must_be_an_active_user(desk: Desk, services, named):
     assert tickets(services) == 0
 
 
+def test_a_wrong_caller_and_a_wrong_form_are_refused_together(desk: Desk, services):
+    body = assert_error(start(desk, "alex", "nobody", data={**INCIDENT, "impact": "huge", "title": ""}), 422)
+    assert set(body["details"]["fields"]) == {"on_behalf_of", "impact", "title"}
+    answer = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("alex"),
+                              json={"data": {**LAPTOP, "justification": ""}, "on_behalf_of": "nobody"})
+    assert set(assert_error(answer, 422)["details"]["fields"]) == {"on_behalf_of", "justification"}
+    assert tickets(services) == 0
+
+
 def test_a_leaver_is_no_caller(desk: Desk, services):
     services.users.deactivate_user(services.users.get_by_username("ada"), "rita")
     services.session.commit()

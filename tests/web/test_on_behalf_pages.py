@@ -58,6 +58,14 @@ def test_an_unknown_caller_is_refused_beside_the_field_with_the_answers_kept(web
     assert 'href="#f-_on_behalf_of"' in page  # the error summary leads to the field
 
 
+def test_the_caller_is_refused_with_the_forms_own_errors(web: WebClient, desk: Any, services: Any) -> None:
+    web.login("alex")
+    answer = web.post("/start/incident_management", {**FORM, "description": "", CALLER_FIELD: "nobody"})
+    page = refused_to(web, answer, "/start/incident_management")
+    assert "nobody: no such active user" in page and 'id="f-description-error"' in page
+    assert tickets(services) == 0
+
+
 def test_the_refusal_reads_in_chinese(web: WebClient, desk: Any, services: Any) -> None:
     web.login("alex")
     web.post("/language", {"lang": "zh_CN"})
