@@ -282,8 +282,8 @@ class ReassignIn(_Body):
 class InstanceIn(_Body):
     process_id = fields.String(required=True, validate=Length(min=1, max=128))
     data = fields.Dict(load_default=dict)
-    #: The user name of the person the process is started for (agents and admins: a caller's incident).
-    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=128))
+    #: The user name (or e-mail address) of the person the process is started for (agents and admins: a caller's incident).
+    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=255))
 
 
 class InstanceQuery(PageQuery):
@@ -511,8 +511,8 @@ class CatalogItemIn(CatalogItemPatch):
 
 class CatalogRequestIn(_Body):
     data = fields.Dict(load_default=dict)
-    #: The user name of the person the item is requested for (agents and admins).
-    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=128))
+    #: The user name (or e-mail address) of the person the item is requested for (agents and admins).
+    on_behalf_of = fields.String(load_default=None, allow_none=True, validate=Length(max=255))
 
 
 # -- notifications and webhooks ------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from .instructions import render_instructions
 from .linked_updates import sent_by_the_platform
 from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
-from .users import group_members, offered_groups
+from .users import group_members, offered_groups, person_named
 
 MAX_START_DATA_KEYS = 200
 #: Where a start names the person it is for (:meth:`InstanceService.caller_for`): the API's body
@@ -189,7 +189,7 @@ class InstanceService:
 
     def caller_for(self, user: User, process_id: str, named: Any) -> User | None:
         """The person ``user`` starts ``process_id`` for, as ``named`` (a user name, any letter
-        case) names them: a service desk agent logging a caller's incident, or ordering a catalog
+        case, or an active user's e-mail address: ``users.person_named``) names them: a service desk agent logging a caller's incident, or ordering a catalog
         item for a colleague. The caller becomes the starter and the record's requester, as if
         they had started it themselves: their confirmation task, their notices, their record.
         None when ``named`` names nobody (None or blank) or ``user`` themselves.
@@ -205,8 +205,8 @@ class InstanceService:
             self._refuse(user, "start", reason="not allowed on behalf of others", process_id=process_id)
             raise PermissionDenied("only service desk agents and admins start a process on somebody else's behalf",
                                    code="forbidden", details={"field": ON_BEHALF_FIELD})
-        said = str(named).strip()[:128]
-        caller = self.session.scalar(select(User).where(func.lower(User.username) == func.lower(said)))
+        said = str(named).strip()[:255]
+        caller = person_named(self.session, said)
         if caller is None or not caller.active:
             raise ValidationFailed("no such active user", details={"fields": {ON_BEHALF_FIELD: [
                 FormMessage(f"{said}: no such active user", "no_active_user", value=said)]}})

@@ -44,7 +44,7 @@ from app.models import PasswordResetToken, User
 
 from .audit import AuditLog
 from .notifications import NotificationService
-from .users import UserService
+from .users import UserService, person_named
 
 #: How many reset mails one user may be sent within ``RATE_WINDOW``.
 MAILS_PER_USER = 3
@@ -116,16 +116,7 @@ class PasswordResetService:
         return True
 
     def _match(self, name: str) -> User | None:
-        if not name or len(name) > 255:
-            return None
-        user = self.users.find(name)
-        if user is not None:
-            return user
-        if "@" not in name:
-            return None
-        matches = self.session.scalars(select(User).where(
-            func.lower(User.email) == name.lower(), User.active.is_(True)).limit(2)).all()
-        return matches[0] if len(matches) == 1 else None
+        return person_named(self.session, name)
 
     # -- using the link -------------------------------------------------------------------------------
 

@@ -92,6 +92,21 @@ def _session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def person_named(session: Session, text: str) -> User | None:
+    """The user ``text`` names: their user name in any letter case, else the e-mail address of
+    exactly one active user, in any letter case (a caller on the phone spells out their address);
+    None otherwise. As "Forgot your password?" and an agent's "Requested for" read a name."""
+    text = text.strip()
+    if not text or len(text) > 255:
+        return None
+    user = session.scalar(select(User).where(func.lower(User.username) == func.lower(text)))
+    if user is not None or "@" not in text:
+        return user
+    matches = session.scalars(select(User).where(
+        func.lower(User.email) == func.lower(text), User.active.is_(True)).limit(2)).all()
+    return matches[0] if len(matches) == 1 else None
+
+
 def group_members(session: Session, group: str) -> list[tuple[str, str]]:
     """The active members of ``group`` as ``(username, display name)``, by display name then
     username; none for an unknown group. What a form's ``options_from_group:NAME`` offers (its

@@ -252,9 +252,9 @@ def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, mes
         name=CALLER_FIELD, id=_control_id(CALLER_FIELD), title=_("Requested for"), widget="text", input_type="text",
         required=False, readonly=False, multiple=False, value=value, options=[],
         errors=[service_text(m) for m in messages], messages=list(messages),
-        help=_("The user name of the person who asked (a caller): the record is theirs, and they are told its "
-               "number. Leave it empty when it is for you."),
-        description=None, placeholder=None, attrs={"maxlength": 128})]))
+        help=_("The user name or e-mail address of the person who asked (a caller): the record is theirs, and "
+               "they are told its number. Leave it empty when it is for you."),
+        description=None, placeholder=None, attrs={"maxlength": 255})]))
     return form
 
 

@@ -92,7 +92,7 @@ def test_a_requester_may_not_log_for_somebody_else(desk: Desk, services):
     assert tickets(services) == 0
 
 
-@pytest.mark.parametrize("named", ["nobody", "x" * 128])
+@pytest.mark.parametrize("named", ["nobody", "x" * 255, "nobody@example.test"])
 def test_the_caller_must_be_an_active_user(desk: Desk, services, named):
     body = assert_error(start(desk, "alex", named), 422)
     assert body["details"]["fields"]["on_behalf_of"] == [f"{named}: no such active user"]
@@ -106,6 +106,14 @@ def test_a_wrong_caller_and_a_wrong_form_are_refused_together(desk: Desk, servic
                               json={"data": {**LAPTOP, "justification": ""}, "on_behalf_of": "nobody"})
     assert set(assert_error(answer, 422)["details"]["fields"]) == {"on_behalf_of", "justification"}
     assert tickets(services) == 0
+
+
+def test_a_caller_is_found_by_their_e_mail_address(desk: Desk, services):
+    services.users.update_user(services.users.get_by_username("ada"), "rita", {"email": "Rita.Requester@example.test"})
+    services.session.commit()
+    answer = start(desk, "alex", "rita.requester@EXAMPLE.test")
+    assert answer.status_code == 201, answer.get_json()
+    assert desk.record(answer.get_json()["data"]["record_number"])["requester"] == "rita"
 
 
 def test_a_leaver_is_no_caller(desk: Desk, services):
@@ -127,7 +135,7 @@ def test_the_caller_must_be_able_to_start_the_process_themselves(desk: Desk, ser
 
 
 def test_an_overlong_name_is_refused_by_the_schema(desk: Desk, services):
-    body = assert_error(start(desk, "alex", "x" * 129), 422)
+    body = assert_error(start(desk, "alex", "x" * 256), 422)
     assert "on_behalf_of" in str(body["details"])
     assert tickets(services) == 0
 
