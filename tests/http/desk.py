@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text
+from sqlalchemy import Connection, Integer, Table, delete, func, insert, select, text
 
 from app.cli import CATALOG_FILE
 from app.models.base import Base
@@ -88,7 +88,7 @@ class _Snapshot:
         if connection.dialect.name == "postgresql":  # the ids given here are not the sequences' own
             for table in self.changed:
                 column = table.c.get("id")
-                if column is not None and column.autoincrement is not False and self.rows[table.name]:
+                if column is not None and isinstance(column.type, Integer) and self.rows[table.name]:
                     connection.execute(text(
                         f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), :top)"),
                         {"top": max(row["id"] for row in self.rows[table.name])})
