@@ -87,7 +87,7 @@ class Ticket(Base):
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     #: Who logged the record for its requester (a service desk agent taking a call: the caller is
     #: the requester); None when the requester raised it themselves.
-    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     assignment_group: Mapped[str | None] = mapped_column(String(128))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     service: Mapped[str | None] = mapped_column(String(255))

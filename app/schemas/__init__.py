@@ -348,6 +348,8 @@ class TicketQuery(PageQuery):
     group = fields.String(load_default=None, validate=Length(max=128))
     assignee = fields.String(load_default=None, validate=Length(max=128))
     requester = fields.String(load_default=None, validate=Length(max=128))
+    opened_by = fields.String(load_default=None, validate=Length(max=128), metadata={
+        "description": "the user name of who logged the records for their requesters (an agent's calls)"})
     q = fields.String(load_default=None, validate=Length(max=200))
     open = fields.Boolean(load_default=None, metadata={
         "description": "true: open records only (not closed); false: closed records only; absent: both"})

@@ -749,7 +749,8 @@ class RecordService:
                 f"no kind {', '.join(unknown)}: one of {', '.join(KINDS)} (several separated by commas)"]}})
         if filters.get("group"):
             query = query.where(Ticket.assignment_group.in_(self._group_spellings(str(filters["group"]))))
-        for field, column in (("assignee", Ticket.assignee_id), ("requester", Ticket.requester_id)):
+        for field, column in (("assignee", Ticket.assignee_id), ("requester", Ticket.requester_id),
+                              ("opened_by", Ticket.opened_by_id)):
             if filters.get(field):
                 # usernames ignore letter case: the one user named so (by uq_user_username_lower),
                 # then the records by its id (indexed), not the names compared row by row

@@ -85,7 +85,8 @@ SORTS: dict[str, Any] = {
 }
 DEFAULT_SORT = "-opened_at"
 #: Filters of the list: query parameter -> longest value kept.
-TEXT_FILTERS = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assignee": 128, "requester": 128, "q": 200}
+TEXT_FILTERS = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assignee": 128, "requester": 128,
+                "opened_by": 128, "q": 200}
 
 CLOCK_LABELS: dict[str, Any] = {"response": _l("Response"), "resolution": _l("Resolution")}
 CLOCK_STATES: dict[str, Any] = {"running": _l("Running"), "paused": _l("Paused"), "met": _l("Met"),

@@ -78,6 +78,15 @@ def test_an_agent_logs_a_callers_incident_which_is_then_the_callers(desk: Desk, 
     assert desk.record(number)["status"] == "closed"
 
 
+def test_the_records_an_agent_logged_are_listed_by_opened_by(desk: Desk):
+    logged = start(desk, "alex", "rita").get_json()["data"]["record_number"]
+    start(desk, "alex", None)  # his own
+    desk.start("rita", "incident_management", INCIDENT)  # hers, raised by her
+    listed = desk.client.get("/api/v1/tickets?opened_by=ALEX", headers=desk.auth("nina")).get_json()["items"]
+    assert [t["number"] for t in listed] == [logged]
+    assert desk.client.get("/api/v1/tickets?opened_by=nobody", headers=desk.auth("nina")).get_json()["items"] == []
+
+
 def test_an_incident_logged_for_oneself_or_nobody_names_no_opener(desk: Desk):
     for named in ("alex", "", None):
         answer = start(desk, "alex", named)

@@ -44,7 +44,9 @@ def test_an_agent_logs_a_callers_incident_from_the_page(web: WebClient, desk: An
     assert "on_behalf_of" not in str(started["data"])  # the control is no answer of the form
     page = text_of(web.get(f"/tickets/{number}"))
     assert f"Record {number} “{FORM['title']}” was logged for rita, who is told its number." in page
-    assert '<dd id="opened-by">' in page and "Logged by" in page
+    assert '<dd id="opened-by"><a href="/tickets?opened_by=alex"' in page and "Logged by" in page
+    listed = text_of(web.get("/tickets?opened_by=alex"))
+    assert f"/tickets/{number}" in listed and 'id="filter-opened-by" name="opened_by" value="alex"' in listed
 
 
 def test_an_unknown_caller_is_refused_beside_the_field_with_the_answers_kept(web: WebClient, desk: Any,
