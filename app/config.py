@@ -98,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     # Each user is sent at most three links an hour, whatever the address.
     "PASSWORD_RESET_MINUTES": 30,
     "PASSWORD_RESET_MAX_PER_IP": 10,
+    # The least time the form's answer takes, in seconds (0-5): a name with an account (a token, a
+    # mail, an audit event written) and one without answer alike in time as in words.
+    "PASSWORD_RESET_ANSWER_SECONDS": 0.3,
     # Data retention (app/services/retention.py; README "Retention"): how many days old operational
     # rows are kept before the daily purge deletes them; 0 keeps them forever. Never the audit
     # trail, records, instances or anything else the audit history refers to.
@@ -144,7 +147,7 @@ _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES",
              "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
              "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX",
              "RETENTION_RUN_HOUR", "PASSWORD_RESET_MINUTES", "PASSWORD_RESET_MAX_PER_IP", *RETENTION_DAYS_KEYS}
-_FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS"}
+_FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS", "PASSWORD_RESET_ANSWER_SECONDS"}
 
 
 def _coerce(key: str, value: str) -> Any:
@@ -189,6 +192,8 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
 
 #: The longest a password reset link may work: a day.
 MAX_PASSWORD_RESET_MINUTES = 24 * 60
+#: The longest ``PASSWORD_RESET_ANSWER_SECONDS`` (a page that long to answer is long enough).
+MAX_RESET_ANSWER_SECONDS = 5
 
 
 def check_password_reset(config: Mapping[str, Any]) -> None:
@@ -200,6 +205,10 @@ def check_password_reset(config: Mapping[str, Any]) -> None:
     per_ip = config["PASSWORD_RESET_MAX_PER_IP"]
     if isinstance(per_ip, bool) or not isinstance(per_ip, int) or per_ip < 1:
         raise ValueError(f"PASSWORD_RESET_MAX_PER_IP must be a whole number of at least 1, not {per_ip!r}")
+    floor = config["PASSWORD_RESET_ANSWER_SECONDS"]
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= MAX_RESET_ANSWER_SECONDS:
+        raise ValueError(f"PASSWORD_RESET_ANSWER_SECONDS must be a number of seconds from 0 to "
+                         f"{MAX_RESET_ANSWER_SECONDS}, not {floor!r}")
 
 
 def check_retention(config: Mapping[str, Any]) -> None:

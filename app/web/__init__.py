@@ -15,6 +15,7 @@ Settings, read from the app config (``create_app({...})``), with their defaults:
 ``WEB_LOGIN_WINDOW_SECONDS``       300       the sliding window of both limits (and of the next one)
 ``PASSWORD_RESET_MAX_PER_IP``      10        "Forgot your password?" requests per client address within the window
 ``PASSWORD_RESET_MINUTES``         30        how long a password reset link works
+``PASSWORD_RESET_ANSWER_SECONDS``  0.3       the least time "Forgot your password?" takes to answer (known names and unknown alike)
 ``PREFERRED_URL_SCHEME``           http      ``https`` marks the session cookie Secure and sends HSTS (so does a TLS request)
 =================================  ========  ===================================================================================
 """

@@ -5,7 +5,9 @@ shared ``web`` blueprint; ``PasswordResetService`` in app/services/password_rese
 a 303 to ``/login/forgot?sent=1``, which says that if an account matches, a link went to its
 e-mail address: whether the account exists, is active, has an address, or has had too many links
 already, or this address has asked too often (``PASSWORD_RESET_MAX_PER_IP``), the answer is the
-same, so the form tells nobody who has an account.
+same, so the form tells nobody who has an account; nor does the time it takes: the answer takes at
+least ``PASSWORD_RESET_ANSWER_SECONDS`` (0.3 s; writing a token, a mail and an audit event for a
+known name takes a few milliseconds more than finding none, which a patient asker could time).
 
 ``/login/reset/<token>`` is the link in the mail: the new password twice. A link that does not
 work (never issued: 404; used, replaced, expired: 410) shows one page saying so, with a link to
@@ -20,10 +22,11 @@ Both forms carry the CSRF token like every form (the blueprint checks it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -51,12 +54,16 @@ def _no_referrer(response: Response) -> Response:
 def forgot_password() -> Any:
     if request.method == "GET":
         return render_template("password_forgot.html", sent=request.args.get("sent") == "1")
+    began = time.monotonic()
     name = request.form.get("name", "").strip()
     if name and len(name) <= MAX_NAME:
         address = auth.client_address()
         if ratelimit.note_reset_request(address, auth.now_seconds()):
             svc = services()
             unit_of_work(lambda: svc.password_reset.request_reset(name, address=address))
+    left = float(current_app.config.get("PASSWORD_RESET_ANSWER_SECONDS", 0)) - (time.monotonic() - began)
+    if left > 0:
+        time.sleep(left)
     return redirect(url_for("web.forgot_password", sent="1"), code=303)
 
 

@@ -224,3 +224,10 @@ def test_both_steps_are_audited_without_the_link(services, people):
     everything = json.dumps([e.payload for e in services.session.scalars(select(AuditEvent))])
     assert token not in everything and row_hash not in everything
     assert services.audit.verify().ok
+
+
+@pytest.mark.parametrize("value", [-0.1, 5.5, "slow", True])
+def test_a_bad_answer_time_setting_is_refused_at_start(tmp_path, value):
+    with pytest.raises(ValueError, match="PASSWORD_RESET_ANSWER_SECONDS"):
+        create_app({**TEST_CONFIG, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "PASSWORD_RESET_ANSWER_SECONDS": value})
+    assert DEFAULTS["PASSWORD_RESET_ANSWER_SECONDS"] == 0.3

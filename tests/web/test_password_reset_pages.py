@@ -82,6 +82,37 @@ def test_known_unknown_inactive_and_addressless_accounts_get_identical_answers(w
     assert len(mails(services)) == 1
 
 
+def test_known_and_unknown_names_are_answered_after_the_same_time(app, web, services, people, monkeypatch):
+    """The answer waits out ``PASSWORD_RESET_ANSWER_SECONDS`` from when the request began, however
+    long its work took (a token, a mail and an audit event for a known name; nothing for another):
+    read off a clock the test moves, never the real one."""
+    from app.web import password_reset_pages
+
+    now = [100.0]
+    slept: list[float] = []
+    work = {"rita": 0.012, "nobody": 0.001}  # what each name's request costs on this fake clock
+    real = password_reset_pages.services
+
+    def timed_services() -> Any:
+        now[0] += work[current[0]]
+        return real()
+
+    monkeypatch.setattr(password_reset_pages.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(password_reset_pages.time, "sleep", lambda seconds: (slept.append(seconds),
+                                                                             now.__setitem__(0, now[0] + seconds)))
+    monkeypatch.setattr(password_reset_pages, "services", timed_services)
+    app.config["PASSWORD_RESET_ANSWER_SECONDS"] = 0.3
+    current = [""]
+    ended = []
+    for name in ("rita", "nobody"):
+        current[0] = name
+        began = now[0]
+        assert ask(web, name).status_code == 303
+        ended.append(round(now[0] - began, 6))
+    assert ended == [0.3, 0.3] and slept == [pytest.approx(0.288), pytest.approx(0.299)]
+    assert [m.recipient for m in mails(services)] == ["rita@example.test"]
+
+
 def test_an_address_over_its_limit_is_answered_the_same_and_sends_nothing(app, web, services, people):
     app.config["PASSWORD_RESET_MAX_PER_IP"] = 2
     answers = [ask(web, name) for name in ("nobody", "rita", "rita")]
