@@ -89,7 +89,7 @@ def ticket_detail(ticket: Ticket, user: User) -> dict[str, Any]:
     query, without their bytes)."""
     svc = services()
     out = ticket_dict(ticket)
-    out["opened_by"] = ticket.opened_by.username if ticket.opened_by_id is not None and ticket.opened_by else None
+    out["opened_by"] = ticket.opened_by_name
     instance = svc.records.instance_for(ticket)
     out["open_tasks"] = [task_dict(t) for t in svc.instances.open_tasks(instance)] if instance else []
     out["links"] = svc.records.links(ticket, user)

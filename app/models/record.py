@@ -119,6 +119,12 @@ class Ticket(Base):
     # Read only where a record is shown whole (its page, the API's record), and only when set.
     opened_by: Mapped[User | None] = relationship(lazy="select", foreign_keys=[opened_by_id])
 
+    @property
+    def opened_by_name(self) -> str | None:
+        """The user name of who logged the record for its requester; None when the requester
+        raised it (then without reading ``opened_by``)."""
+        return self.opened_by.username if self.opened_by_id is not None and self.opened_by is not None else None
+
     @validates("priority")
     def _rank_priority(self, _key: str, priority: str | None) -> str | None:
         # Every write of the priority goes through here (the process's record mapping, an SLA

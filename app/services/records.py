@@ -415,7 +415,7 @@ class RecordService:
             "subject": f"{ticket.number} opened: {ticket.title}", "record": ticket.number, "number": ticket.number,
             "kind": ticket.kind, "title": ticket.title, "status": ticket.status, "priority": ticket.priority,
             "requester": ticket.requester.username if ticket.requester else None,
-            "opened_by": ticket.opened_by.username if ticket.opened_by_id is not None and ticket.opened_by else None,
+            "opened_by": ticket.opened_by_name,
             "opened_at": ticket.opened_at.isoformat()})
 
     def tell_resolved(self, ticket: Ticket, asked: Callable[[User], bool]) -> None:

@@ -92,6 +92,11 @@ def _session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def user_named(session: Session, username: str) -> User | None:
+    """The user named ``username`` in any letter case, or None (by ``uq_user_username_lower``)."""
+    return session.scalar(select(User).where(func.lower(User.username) == func.lower(username.strip())))
+
+
 def person_named(session: Session, text: str) -> User | None:
     """The user ``text`` names: their user name in any letter case, else the e-mail address of
     exactly one active user, in any letter case (a caller on the phone spells out their address);
@@ -99,7 +104,7 @@ def person_named(session: Session, text: str) -> User | None:
     text = text.strip()
     if not text or len(text) > 255:
         return None
-    user = session.scalar(select(User).where(func.lower(User.username) == func.lower(text)))
+    user = user_named(session, text)
     if user is not None or "@" not in text:
         return user
     matches = session.scalars(select(User).where(
@@ -177,8 +182,8 @@ class UserService:
     # -- reading ------------------------------------------------------------------------------------
 
     def find(self, username: str) -> User | None:
-        """The user named ``username`` in any letter case, or None (by ``uq_user_username_lower``)."""
-        return self.session.scalar(select(User).where(func.lower(User.username) == func.lower(username.strip())))
+        """The user named ``username`` in any letter case, or None (:func:`user_named`)."""
+        return user_named(self.session, username)
 
     def get_by_username(self, username: str) -> User:
         """The user named ``username`` in any letter case; NotFound otherwise."""

@@ -24,7 +24,6 @@ from app.errors import PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
-from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -33,10 +32,10 @@ from .content import CATALOG_SCOPE, translator
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import (
     CALLER_FIELD,
-    FOR_OTHERS_REFUSED,
     Translate,
     build_form,
     caller_errors,
+    for_others_refused,
     localize_form,
     submitted_data,
     with_caller_field,
@@ -200,9 +199,10 @@ def catalog_item(code: str) -> Any:
         # Once per rendering of the form: sent again (a double click), it goes where the first went.
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), order))
     except PermissionDenied as err:
-        if err.details.get("field") == ON_BEHALF_FIELD:
-            return error_page(403, _("Not allowed"), str(FOR_OTHERS_REFUSED))
-        raise
+        refused = for_others_refused(err)
+        if refused is None:
+            raise
+        return refused
     except ValidationFailed as err:
         # Post/Redirect/Get, as the task form (app/web/refused_forms.py): Back and Reload send nothing.
         return (refused_forms.back_to_form(page, err, url_for("web.catalog_item", code=code))

@@ -20,11 +20,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from app.errors import PermissionDenied
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 
 from .auth import CSRF_FIELD
+from .errors import error_page
 from .refused_forms import SECRETS_FIELD
 
 #: Input types of the single-line widgets; the other widgets have their own markup.
@@ -235,6 +237,13 @@ def as_text(value: Any) -> str:
 CALLER_FIELD = "_on_behalf_of"
 #: What a page says to who sends "Requested for" without the right to (``policy.starts_for_others``).
 FOR_OTHERS_REFUSED = _l("Only service desk agents and administrators log a record for somebody else.")
+
+
+def for_others_refused(err: PermissionDenied) -> Any | None:
+    """The 403 page for a refusal of "Requested for" (a requester sent the field anyway), else None."""
+    if err.details.get("field") != ON_BEHALF_FIELD:
+        return None
+    return error_page(403, _("Not allowed"), str(FOR_OTHERS_REFUSED))
 
 
 def caller_errors(errors: Mapping[str, list[Any]] | None) -> tuple[dict[str, list[Any]], list[Any]]:

@@ -24,14 +24,13 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
 from app.services.forms import validate_submission
-from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
 from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
-from .forms import CALLER_FIELD, FOR_OTHERS_REFUSED, build_form, caller_errors, submitted_data, with_caller_field
+from .forms import CALLER_FIELD, build_form, caller_errors, for_others_refused, submitted_data, with_caller_field
 from .views import bp, error_detail, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
@@ -68,8 +67,8 @@ def _start_links() -> dict[str, Any]:
 
 
 def _refused(err: PermissionDenied | None = None) -> Any:
-    if err is not None and err.details.get("field") == ON_BEHALF_FIELD:
-        return error_page(403, _("Not allowed"), str(FOR_OTHERS_REFUSED))
+    if err is not None and (for_others := for_others_refused(err)) is not None:
+        return for_others
     if err is None or err.details.get("process_id") is None:
         return error_page(403, _("Not allowed"), _("You may read records but not start processes."))
     return error_page(403, _("Not allowed"), _("Your roles do not allow you to start this process."),

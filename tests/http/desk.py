@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, Table, delete, func, insert, select, text
 
 from app.cli import CATALOG_FILE
-from app.models.base import Base
+from app.services.backup import _tables
 from app.services.content_texts import catalog_translation_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,12 +55,6 @@ def shipped_files() -> list[tuple[str, bytes]]:
             if path.is_file() and path.suffix in (".bpmn", ".dmn", ".json") and path.name != CATALOG_FILE:
                 files.append((path.name, path.read_bytes()))
     return files
-
-
-def _tables() -> list[Table]:
-    import app.models  # noqa: F401  (every model registers its table)
-
-    return list(Base.metadata.sorted_tables)
 
 
 def _dump(connection: Connection, tables: list[Table]) -> dict[str, list[dict[str, Any]]]:

@@ -22,6 +22,17 @@ def tickets(services: Any) -> int:
     return count
 
 
+def logged(web: WebClient, desk: Any, url: str, form: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """alex sends ``form`` to ``url`` for rita: the new record's number and the record, which is
+    hers and names him as who logged it."""
+    answer = web.post(url, {**form, CALLER_FIELD: "Rita"})
+    assert answer.status_code == 302, text_of(answer)[:500]
+    number = answer.headers["Location"].rsplit("/", 1)[-1]
+    record = desk.record(number)
+    assert (record["requester"], record["opened_by"]) == ("rita", "alex")
+    return number, record
+
+
 def test_an_agent_sees_the_field_and_a_requester_does_not(web_factory: Any, desk: Any) -> None:
     alex, rita = web_factory(), web_factory()
     alex.login("alex")
@@ -35,11 +46,7 @@ def test_an_agent_sees_the_field_and_a_requester_does_not(web_factory: Any, desk
 
 def test_an_agent_logs_a_callers_incident_from_the_page(web: WebClient, desk: Any, services: Any) -> None:
     web.login("alex")
-    answer = web.post("/start/incident_management", {**FORM, CALLER_FIELD: "Rita"})
-    assert answer.status_code == 302, text_of(answer)[:500]
-    number = answer.headers["Location"].rsplit("/", 1)[-1]
-    record = desk.record(number)
-    assert (record["requester"], record["opened_by"]) == ("rita", "alex")
+    number, record = logged(web, desk, "/start/incident_management", FORM)
     started = desk.instance(record["instance_id"])
     assert "on_behalf_of" not in str(started["data"])  # the control is no answer of the form
     page = text_of(web.get(f"/tickets/{number}"))
@@ -91,11 +98,7 @@ def test_a_requester_sending_the_field_anyway_is_refused(web: WebClient, desk: A
 
 def test_an_agent_orders_a_laptop_for_a_colleague(web: WebClient, desk: Any, services: Any) -> None:
     web.login("alex")
-    answer = web.post("/catalog/HW-LAPTOP", {**LAPTOP, CALLER_FIELD: "rita"})
-    assert answer.status_code == 302, text_of(answer)[:500]
-    number = answer.headers["Location"].rsplit("/", 1)[-1]
-    record = desk.record(number)
-    assert (record["requester"], record["opened_by"]) == ("rita", "alex")
+    number, record = logged(web, desk, "/catalog/HW-LAPTOP", LAPTOP)
     page = text_of(web.get(f"/tickets/{number}"))
     assert (f"Request {number} “{record['title']}” was sent for rita, who is told its number. "
             "It now waits for their line manager&#39;s approval.") in page
