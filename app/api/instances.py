@@ -9,6 +9,8 @@ from flask_smorest import Blueprint
 
 from app.db import COUNT_CAP
 from app.schemas import (
+    CallerListOut,
+    CallerQuery,
     CancelIn,
     HistoryOut,
     InstanceIn,
@@ -65,6 +67,18 @@ class InstancesView(MethodView):
         instance = unit_of_work(lambda: services().instances.start_process(
             user, body["process_id"], body["data"], on_behalf_of=body.get("on_behalf_of")))
         return _out(instance)
+
+
+@blp.route("/callers")
+class CallersView(MethodView):
+    @blp.arguments(CallerQuery, location="query")
+    @blp.response(200, CallerListOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Whom an agent or admin may start a process for (``on_behalf_of``), by words of their
+        name or e-mail address: at most 8 active people who could start it themselves."""
+        user = current_user()
+        return {"items": unit_of_work(lambda: services().instances.callers(user, args["process_id"], args.get("q")))}
 
 
 @blp.route("/<int:instance_id>")

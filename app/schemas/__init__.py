@@ -291,6 +291,24 @@ class InstanceQuery(PageQuery):
     status = fields.String(load_default=None, validate=validate.OneOf(["running", "completed", "cancelled", "error"]))
 
 
+class CallerQuery(_In):
+    process_id = fields.String(required=True, validate=Length(min=1, max=128),
+                               metadata={"description": "the process to be started for the person"})
+    q = fields.String(load_default=None, validate=Length(max=200),
+                      metadata={"description": "words in the username, display name or e-mail address (any case; "
+                                               "at least 2 characters, else nothing is suggested)"})
+
+
+class CallerOut(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    email = fields.String(allow_none=True)
+
+
+class CallerListOut(Schema):
+    items = fields.List(fields.Nested(CallerOut))
+
+
 class InstanceOut(Schema):
     id = fields.Integer()
     process_id = fields.String()

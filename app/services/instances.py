@@ -27,6 +27,7 @@ from app.models import (
     TaskStatus,
     Ticket,
     User,
+    UserRole,
 )
 from app.models.record import NO_PRIORITY_RANK, PRIORITY_RANKS
 
@@ -51,12 +52,16 @@ from .instructions import render_instructions
 from .linked_updates import sent_by_the_platform
 from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
-from .users import group_members, offered_groups, person_named
+from .users import group_members, offered_groups, person_named, users_with_words
 
 MAX_START_DATA_KEYS = 200
 #: Where a start names the person it is for (:meth:`InstanceService.caller_for`): the API's body
 #: key, the start and catalog pages' field.
 ON_BEHALF_FIELD = "on_behalf_of"
+#: How many people "Requested for" suggests at most (:meth:`InstanceService.callers`), and the
+#: fewest characters typed before it suggests any.
+CALLER_SUGGESTIONS = 8
+CALLER_MIN_TEXT = 2
 
 T = TypeVar("T")
 StartValidator = Callable[[User, dict[str, Any]], dict[str, Any]]
@@ -216,6 +221,36 @@ class InstanceService:
             raise ValidationFailed(f"{caller.username} may not start {process_id}", details={"fields": {ON_BEHALF_FIELD: [
                 FormMessage(f"{caller.username} may not start this process", "may_not_start", value=caller.username)]}})
         return caller
+
+    def callers(self, user: User, process_id: str, text: str | None, limit: int = CALLER_SUGGESTIONS) -> list[dict[str, Any]]:
+        """The people ``user`` (an agent or admin) may log ``process_id`` for whose username,
+        display name or e-mail address holds each word of ``text``: what "Requested for" suggests
+        as an agent types (at most ``limit``, by display name; username, display name, e-mail).
+
+        Active users who could start the process themselves (:meth:`caller_for` takes no other),
+        not ``user`` (for oneself the field stays empty). Nothing for fewer than
+        ``CALLER_MIN_TEXT`` characters: a suggestion box is not a way to list the directory.
+        Raises PermissionDenied (audited) like :meth:`caller_for` and :meth:`require_start`,
+        NotFound for a process that is not deployed."""
+        if not policy.starts_for_others(user):
+            self._refuse(user, "suggest_callers", reason="not allowed on behalf of others", process_id=process_id)
+            raise PermissionDenied("only service desk agents and admins start a process on somebody else's behalf",
+                                   code="forbidden")
+        self.require_start(user, process_id)
+        self.definitions.latest(process_id)
+        text = (text or "").strip()
+        if len(text) < CALLER_MIN_TEXT:
+            return []
+        query = users_with_words(select(User), text).where(User.active.is_(True), User.id != user.id)
+        start_roles = START_RIGHTS.get(self.session, process_id)
+        for roles in (policy.STARTER_ROLES, start_roles):
+            if roles is not None:
+                query = query.where(select(UserRole.id).where(
+                    UserRole.user_id == User.id, UserRole.role.in_([str(r) for r in roles])).exists())
+        rows = self.session.execute(
+            query.with_only_columns(User.username, User.display_name, User.email)
+            .order_by(func.lower(User.display_name), func.lower(User.username)).limit(limit)).all()
+        return [{"username": r.username, "display_name": r.display_name, "email": r.email} for r in rows]
 
     def caller_and(self, user: User, process_id: str, named: Any, check: Callable[[], T]) -> tuple[User | None, T]:
         """:meth:`caller_for` and ``check()`` (the form's own validation), both asked: when both

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -110,6 +110,16 @@ def person_named(session: Session, text: str) -> User | None:
     matches = session.scalars(select(User).where(
         func.lower(User.email) == func.lower(text), User.active.is_(True)).limit(2)).all()
     return matches[0] if len(matches) == 1 else None
+
+
+def users_with_words(query: Select[Any], q: str | None) -> Select[Any]:
+    """``query`` (of users) narrowed to those with each word of ``q`` (the first ``SEARCH_WORDS``)
+    in their username, display name or email: any letter case, matched literally."""
+    for word in (q or "").lower().split()[:SEARCH_WORDS]:
+        pattern = f"%{like_literal(word)}%"
+        query = query.where(or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE)
+                                  for column in (User.username, User.display_name, User.email))))
+    return query
 
 
 def group_members(session: Session, group: str) -> list[tuple[str, str]]:
@@ -213,11 +223,7 @@ class UserService:
         case, matched literally); ``role`` and ``group``: holds that role / is in that group (by its
         exact name); ``active``: only active (True) or only deactivated (False) users."""
         self.require_reader(actor, "list_users")
-        query = select(User)
-        for word in (q or "").lower().split()[:SEARCH_WORDS]:
-            pattern = f"%{like_literal(word)}%"
-            query = query.where(or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE)
-                                      for column in (User.username, User.display_name, User.email))))
+        query = users_with_words(select(User), q)
         if role:
             query = query.where(select(UserRole.id).where(UserRole.user_id == User.id, UserRole.role == role).exists())
         if group:

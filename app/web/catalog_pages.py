@@ -243,7 +243,7 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
     errors, for_caller = caller_errors(errors)
     form = localize_form(build_form(page["schema"], page["ui"], {}, submitted, errors), translate)
     if policy.starts_for_others(user):
-        with_caller_field(form, submitted, for_caller)
+        with_caller_field(form, submitted, for_caller, REQUEST_PROCESS)
     description = (page["schema"] or {}).get("description")
     return render_template("catalog_item.html", active="catalog", item=item, path=_path(page["path"], translate),
                            form=form, form_description=translate(description) if description else None,

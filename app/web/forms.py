@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
@@ -252,10 +253,13 @@ def caller_errors(errors: Mapping[str, list[Any]] | None) -> tuple[dict[str, lis
     return rest, list(rest.pop(ON_BEHALF_FIELD, []))
 
 
-def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, messages: list[Any]) -> FormView:
+def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, messages: list[Any],
+                      process_id: str) -> FormView:
     """``form`` (changed in place) opening with the "Requested for" control: the user name of the
-    person a service desk agent starts it for (a caller on the phone), kept as typed when the form
-    is refused; ``messages``: its errors (``caller_errors``)."""
+    person a service desk agent starts ``process_id`` for (a caller on the phone), kept as typed
+    when the form is refused; ``messages``: its errors (``caller_errors``). As the agent types, the
+    page's script (js/suggest.js) offers the people whose name or address holds the words
+    (``web.callers``: ``InstanceService.callers``); without script it is a plain text field."""
     value = submitted.get(CALLER_FIELD, "") if submitted is not None else ""
     form.sections.insert(0, Section(None, [FieldView(
         name=CALLER_FIELD, id=_control_id(CALLER_FIELD), title=_("Requested for"), widget="text", input_type="text",
@@ -263,7 +267,8 @@ def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, mes
         errors=[service_text(m) for m in messages], messages=list(messages),
         help=_("The user name or e-mail address of the person who asked (a caller): the record is theirs, and "
                "they are told its number. Leave it empty when it is for you."),
-        description=None, placeholder=None, attrs={"maxlength": 255})]))
+        description=None, placeholder=None,
+        attrs={"maxlength": 255, "suggest": url_for("web.callers", process_id=process_id)})]))
     return form
 
 

@@ -31,7 +31,7 @@ from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import CALLER_FIELD, build_form, caller_errors, for_others_refused, submitted_data, with_caller_field
-from .views import bp, error_detail, signed_in_user
+from .views import bp, error_detail, json_answer, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
 MAX_PROCESS_ID = 128
@@ -156,6 +156,17 @@ def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[
     errors, for_caller = caller_errors(errors)
     form = localized_form(build_form(schema, ui, {}, submitted, errors), process_id)
     if policy.starts_for_others(user):
-        with_caller_field(form, submitted, for_caller)
+        with_caller_field(form, submitted, for_caller, process_id)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
                            process_name=name, form=form, submission_token=SubmissionService.new_token()), status
+
+
+@bp.get("/start/<process_id>/callers")
+def callers(process_id: str) -> Any:
+    """The "Requested for" control's suggestions as its agent types (js/suggest.js):
+    ``{"items": [{"username", "display_name", "email"}]}`` (``InstanceService.callers``); 403 for
+    who may not start for others, 404 for a process not deployed."""
+    user = signed_in_user()
+    svc = services()
+    text = request.args.get("q", "")[:200]
+    return json_answer(lambda: {"items": svc.instances.callers(user, process_id[:MAX_PROCESS_ID], text)})

@@ -1,5 +1,5 @@
 """An agent takes a call and logs the caller's incident in Chromium ("Requested for" on the start
-page): a mistyped caller is refused beside the field with what was typed kept, the right one makes
+page): the field offers people as the agent types, a mistyped caller is refused beside the field with what was typed kept, the right one makes
 the record the caller's, and the record page names the agent who logged it."""
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ def test_an_agent_logs_a_callers_incident(live, person):
     expect(page.locator("#f-_on_behalf_of-error")).to_contain_text("ritta: no such active user")
     expect(page.get_by_label("Title")).to_have_value(title)
     expect(caller).to_have_value("ritta")
+    # typing offers the people the words name (js/suggest.js): rita, not the agent himself
+    caller.fill("")
+    caller.press_sequentially("Rit", delay=30)
+    offered = page.locator("#f-_on_behalf_of-suggestions option")
+    expect(offered).to_have_count(1)
+    expect(offered).to_have_attribute("value", "rita")
     caller.fill("rita")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r"/tickets/INC-\d+$"))

@@ -177,3 +177,67 @@ def test_a_chinese_caller_is_told_in_chinese(desk: Desk, services):
     number = start(desk, "alex", "rita").get_json()["data"]["record_number"]
     [told] = [n for n in desk.notifications("rita") if number in n["subject"]]
     assert told["subject"] == f"已为您登记 {number}：{INCIDENT['title']}" and told["body"].startswith("alex 已为您登记")
+
+
+def callers(desk: Desk, who: str, q: Any, process_id: str = "incident_management") -> Any:
+    return desk.client.get("/api/v1/instances/callers", headers=desk.auth(who),
+                           query_string={"process_id": process_id, **({"q": q} if q is not None else {})})
+
+
+def caller_names(desk: Desk, who: str, q: Any, process_id: str = "incident_management") -> list[str]:
+    answer = callers(desk, who, q, process_id)
+    assert answer.status_code == 200, answer.get_json()
+    return [person["username"] for person in answer.get_json()["items"]]
+
+
+def test_an_agent_is_offered_callers_by_words_of_their_name_or_address(desk: Desk, services):
+    users = services.users
+    ada = users.get_by_username("ada")
+    users.update_user(ada, "rita", {"display_name": "Rita Requester", "email": "rita.r@example.test"})
+    users.update_user(ada, "mona", {"display_name": "Mona Manager", "email": "mona@finance.example.test"})
+    services.session.commit()
+    [rita] = callers(desk, "alex", "REQUEST").get_json()["items"]  # a word of the display name, any case
+    assert rita == {"username": "rita", "display_name": "Rita Requester", "email": "rita.r@example.test"}
+    assert caller_names(desk, "alex", "finance") == ["mona"]  # a word of the address
+    assert caller_names(desk, "alex", "m manager") == ["mona"]  # every word must match
+    assert caller_names(desk, "alex", "a") == []  # one character suggests nobody
+    # alex, who types, is not offered: for himself the field stays empty
+    assert caller_names(desk, "ada", "al") == ["alex"]
+    assert caller_names(desk, "alex", "al") == []
+
+
+def test_callers_offered_are_active_people_who_could_start_the_process(desk: Desk, services):
+    assert "rita" in caller_names(desk, "alex", "rit")
+    # problems are raised by staff: rita is no caller for one, nina (an agent) is
+    assert caller_names(desk, "alex", "rit", "problem_management") == []
+    assert caller_names(desk, "alex", "nin", "problem_management") == ["nina"]
+    # an auditor holds no starter role
+    assert caller_names(desk, "alex", "aud") == []
+    services.users.deactivate_user(services.users.get_by_username("ada"), "rita")
+    services.session.commit()
+    assert caller_names(desk, "alex", "rit") == []
+
+
+def test_at_most_eight_callers_are_offered_with_like_characters_taken_literally(desk: Desk, services):
+    users = services.users
+    for n in range(10):
+        users.create_user(f"caller{n}", "password-1234", roles=["requester"], display_name=f"Caller {9 - n}")
+    users.create_user("per_cent", "password-1234", roles=["requester"], display_name="100% sure")
+    services.session.commit()
+    offered = caller_names(desk, "alex", "caller")
+    assert offered == [f"caller{n}" for n in range(9, 1, -1)]  # by display name: Caller 0 .. Caller 7
+    # "%" and "_" are no wildcards: as such they would match caller0 ("0..." and "r0")
+    assert caller_names(desk, "alex", "0%") == ["per_cent"]
+    assert caller_names(desk, "alex", "r_") == ["per_cent"]
+
+
+def test_requesters_are_refused_callers_and_unknown_processes_are_not_found(desk: Desk, services):
+    body = assert_error(callers(desk, "rita", "al"), 403, "forbidden")
+    assert "on somebody else's behalf" in body["message"]
+    services.session.rollback()
+    refused = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied")).all()
+    assert [e.payload.get("action") for e in refused][-1:] == ["suggest_callers"], [e.payload for e in refused]
+    services.session.rollback()
+    assert_error(callers(desk, "alex", "al", "no_such_process"), 404)
+    assert "process_id" in str(assert_error(desk.client.get("/api/v1/instances/callers?q=al",
+                                                           headers=desk.auth("alex")), 422)["details"])

@@ -42,6 +42,24 @@ def test_an_agent_sees_the_field_and_a_requester_does_not(web_factory: Any, desk
     assert f'name="{CALLER_FIELD}"' in text_of(alex.get("/catalog/HW-LAPTOP"))
     for url in ("/start/incident_management", "/catalog/HW-LAPTOP"):
         assert CALLER_FIELD not in text_of(rita.get(url)) and "Requested for" not in text_of(rita.get(url))
+    # the field suggests people as alex types (js/suggest.js asks the address it names)
+    assert (f'list="f-{CALLER_FIELD}-suggestions" data-suggest="/start/incident_management/callers"' in page
+            and f'<datalist id="f-{CALLER_FIELD}-suggestions"></datalist>' in page and "js/suggest.js" in page)
+    assert 'data-suggest="/start/catalog_request/callers"' in text_of(alex.get("/catalog/HW-LAPTOP"))
+
+
+def test_the_suggestions_are_the_services_and_refused_as_json(web_factory: Any, desk: Any) -> None:
+    alex, rita = web_factory(), web_factory()
+    alex.login("alex")
+    rita.login("rita")
+    answer = alex.get("/start/incident_management/callers?q=rit")
+    assert answer.status_code == 200 and [p["username"] for p in answer.get_json()["items"]] == ["rita"]
+    assert alex.get("/start/problem_management/callers?q=rit").get_json() == {"items": []}
+    assert alex.get("/start/no_such_process/callers?q=rit").status_code == 404
+    refused = rita.get("/start/incident_management/callers?q=ale")
+    assert refused.status_code == 403 and refused.get_json()["error"] == "forbidden"
+    signed_out = web_factory().get("/start/incident_management/callers?q=ale", headers={"Accept": "application/json"})
+    assert signed_out.status_code == 401 and signed_out.get_json()["error"] == "signed_out"
 
 
 def test_an_agent_logs_a_callers_incident_from_the_page(web: WebClient, desk: Any, services: Any) -> None:
