@@ -295,7 +295,8 @@ class UserService:
         manager_row = self._manager(manager, None, line=True)
         user = User(username=username, display_name=(display_name or "").strip() or username,
                     email=(email or "").strip() or None, locale=locale, active=True, token_generation=0,
-                    password_hash=generate_password_hash(password, method=self._hash_method))
+                    password_hash=generate_password_hash(password, method=self._hash_method),
+                    created_at=self.audit.clock.now())
         user.groups = group_rows
         user.role_rows = [UserRole(role=r) for r in sorted(wanted_roles)]
         user.manager = manager_row
@@ -633,7 +634,8 @@ class UserService:
         if taken is not None:
             raise Conflict(f"group {taken.name} exists already", code="group_exists",
                            details={"fields": {"name": ["is taken"]}, "existing": taken.name})
-        group = Group(name=name, description=(description or "").strip() or None, manager=self._manager(manager, None))
+        group = Group(name=name, description=(description or "").strip() or None, manager=self._manager(manager, None),
+                      created_at=self.audit.clock.now())
         self.session.add(group)
         self.session.flush()
         self.audit.record("group_created", actor, actor_name="cli" if actor is None else None, payload={
@@ -713,7 +715,7 @@ class UserService:
             raise ValidationFailed("group name is empty", details={"fields": {"group": ["is required"]}})
         group = self.find_group(name)
         if group is None:
-            group = Group(name=name)
+            group = Group(name=name, created_at=self.audit.clock.now())
             self.session.add(group)
             self.session.flush()
             self.audit.record("group_created", None, actor_name="cli",
