@@ -6,6 +6,7 @@ name, and the line (of the XML file for definition errors, of the script for run
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -21,6 +22,7 @@ class EngineError(Exception):
         element_name: str | None = None,
         line: int | None = None,
         error_type: str | None = None,
+        parts: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -29,6 +31,9 @@ class EngineError(Exception):
         self.element_name = element_name
         self.line = line
         self.error_type = error_type
+        #: The values the message says, by name, for a page that says it in another language
+        #: (``error_type`` names the sentence); not part of ``details()``.
+        self.parts: dict[str, Any] = dict(parts or {})
 
     def details(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

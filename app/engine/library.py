@@ -269,7 +269,8 @@ def _check_flows(root: etree._Element, filename: str) -> None:
                     where = scope.get("id") or scope.tag.rsplit("}", 1)[-1]
                     said = f"names '{ref}', which is no element of {where}" if ref else "has none"
                     raise DefinitionError(f"sequence flow '{flow.get('id')}': its {end} {said}", file=filename,
-                                          element_id=flow.get("id"), line=flow.sourceline, error_type="dangling_flow")
+                                          element_id=flow.get("id"), line=flow.sourceline, error_type="dangling_flow",
+                                          parts={"flow": flow.get("id"), "end": end, "ref": ref, "scope": where})
 
 
 #: The flow nodes a sequence flow can join (activities, events, gateways), by their local name.
@@ -403,14 +404,15 @@ def _missing_called_process(exc: ValidationException, roots: dict[str, etree._El
     hint = f"; did you mean {' or '.join(repr(p) for p in close)}?" if close else ""
     if call is None:
         return DefinitionError(f"the called process '{missing[:128]}' is not deployed or uploaded{hint}",
-                               file=filename, error_type="missing_process")
+                               file=filename, error_type="missing_process",
+                               parts={"process": missing[:128], "close": close})
     call_id = call.get("id")
     file, line = index.locate(call_id, call_file)
     return DefinitionError(
         f"call activity '{call_id}' calls the process '{missing[:128]}', which is not deployed or uploaded "
         f"(calledElement names the id of an executable process in a deployed or uploaded .bpmn file){hint}",
         file=file, element_id=call_id, element_name=call.get("name"), line=line or call.sourceline,
-        error_type="missing_process")
+        error_type="missing_process", parts={"process": missing[:128], "close": close, "call": call_id})
 
 
 def _check_filename(name: str) -> None:
@@ -505,11 +507,12 @@ class _ScopedIndex:
         return self.index.flow(self.locate(source_id)[0], source_id, condition)
 
     def refuse(self, message: str, element_id: str | None, task: dict[str, Any],
-               error_type: str | None = None) -> DefinitionError:
-        """The deploy error for ``task`` (a spec's task dict), naming its element, file and line."""
+               error_type: str | None = None, **parts: Any) -> DefinitionError:
+        """The deploy error for ``task`` (a spec's task dict), naming its element, file and line;
+        ``parts``: the values ``message`` says (``EngineError.parts``)."""
         file, line = self.locate(element_id)
         return DefinitionError(message, file=file, element_id=element_id, element_name=task.get("bpmn_name"),
-                               line=line, error_type=error_type)
+                               line=line, error_type=error_type, parts=parts)
 
 
 #: The last compiled sets of files and what they compiled to (``ProcessLibrary.compile``). A
@@ -597,7 +600,8 @@ class ProcessLibrary:
             except ValidationException as exc:
                 raise self._from_validation(exc, index, source.name) from None
             except etree.LxmlError as exc:
-                raise DefinitionError(f"invalid definition: {exc}", file=source.name) from None
+                raise DefinitionError(f"invalid definition: {exc}", file=source.name, error_type="invalid_xml",
+                                      parts={"reason": str(exc)}) from None
 
         index.decision_files.update(
             {decision_id: dmn.filename for decision_id, dmn in parser.dmn_parsers.items() if dmn.filename}
@@ -700,6 +704,8 @@ class ProcessLibrary:
             element_id=element_id,
             element_name=getattr(exc, "name", "") or None,
             line=int(line) if line else None,
+            error_type="engine_refused",
+            parts={"reason": message},
         )
 
     @staticmethod
@@ -897,7 +903,9 @@ class ProcessLibrary:
             if operation is not None:
                 if self.known_operations is not None and operation not in self.known_operations:
                     raise index.refuse(f"unknown service operation '{operation}'; known: "
-                                       f"{', '.join(sorted(self.known_operations))}", element_id, task)
+                                       f"{', '.join(sorted(self.known_operations))}", element_id, task,
+                                       "unknown_operation",
+                                       operation=operation, known=", ".join(sorted(self.known_operations)))
                 for name, param in (task.get("operation_params") or {}).items():
                     value = param.get("value") if isinstance(param, dict) else None
                     if isinstance(value, str) and value:
@@ -934,7 +942,8 @@ class ProcessLibrary:
         except ScriptRuleViolation as err:
             raise index.refuse(f"{what} of '{task.get('bpmn_name') or element_id}' is refused: {err.message}"
                                + (f" (script line {err.line})" if err.line else ""),
-                               element_id, task, "script_rule") from None
+                               element_id, task, "script_rule", what=what, element=task.get("bpmn_name") or element_id,
+                               reason=err.message, script_line=err.line) from None
 
     def _check_decision_table(
         self, table: dict[str, Any], task: dict[str, Any], index: _ScopedIndex
@@ -973,7 +982,8 @@ class ProcessLibrary:
             except ScriptRuleViolation as err:
                 first_error = first_error or err
         assert first_error is not None
-        raise index.refuse(f"DMN cell '{text}' is refused: {first_error.message}", cell_id, task, "script_rule")
+        raise index.refuse(f"DMN cell '{text}' is refused: {first_error.message}", cell_id, task, "script_rule",
+                           cell=text, reason=first_error.message)
 
     def _check_timer_literal(
         self,
@@ -994,5 +1004,5 @@ class ProcessLibrary:
             timer_bounds.check_value(kind, node.value)
         except timer_bounds.TimerValueError as err:
             raise index.refuse(f"timer expression {expression!r} is refused: {err}", element_id, task,
-                               "timer_limit" if isinstance(err, timer_bounds.TimerTooLong) else "timer_expression"
-                               ) from None
+                               "timer_limit" if isinstance(err, timer_bounds.TimerTooLong) else "timer_expression",
+                               expression=expression, reason=str(err)) from None

@@ -50,10 +50,27 @@ from .content_texts import (
     parse_translation_name,
     process_texts,
 )
-from .forms import START_FORM_SUFFIX, START_UI_SUFFIX, catalog_ui_form, check_form_definition, checked_start_form
+from .forms import (
+    START_FORM_SUFFIX,
+    START_UI_SUFFIX,
+    FormMessage,
+    catalog_ui_form,
+    check_form_definition,
+    checked_start_form,
+)
 from .instructions import template_problem
 from .records import check_mapping
 from .start_rights import check_access
+
+
+def refused_definition(err: DefinitionError) -> ValidationFailed:
+    """The engine's refusal of a deploy as the API answers it (422 ``invalid_definition``, the
+    file, element and line in ``details``), its message a FormMessage when the engine gave its
+    values (``error_type`` and ``parts``): a page says it in its own language."""
+    message: str = err.message
+    if err.error_type and err.parts:
+        message = FormMessage(err.message, err.error_type, **err.parts)
+    return ValidationFailed(message, code="invalid_definition", details=err.details())
 
 
 def _json_or_none(content: bytes | None) -> Any:
@@ -202,7 +219,7 @@ class DefinitionService:
         try:
             compiled = self.library.compile([SourceFile(n, c) for n, c in sorted(merged.items())], deploying=set(uploaded))
         except DefinitionError as err:
-            raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
+            raise refused_definition(err) from None
         self._check_executable(compiled, uploaded)
         for process in compiled:
             self._check_forms(process)
@@ -352,9 +369,9 @@ class DefinitionService:
         executable = {process.filename for process in compiled}
         for name in sorted(uploaded):
             if SourceFile(name, uploaded[name]).kind == "bpmn" and name not in executable:
-                raise ValidationFailed(
+                raise ValidationFailed(FormMessage(
                     f"no executable process in {name}: a diagram needs at least one process that is executable "
-                    '(isExecutable="true", or no isExecutable attribute)',
+                    '(isExecutable="true", or no isExecutable attribute)', "no_executable_process", file=name),
                     code="invalid_definition", details={"file": name})
 
     @staticmethod
@@ -421,7 +438,7 @@ class DefinitionService:
         try:
             held = process_ids(uploaded[latest.filename], latest.filename)
         except DefinitionError as err:
-            raise ValidationFailed(err.message, code="invalid_definition", details=err.details()) from None
+            raise refused_definition(err) from None
         if process_id not in held:
             holds = ", ".join(f"'{pid}'" for pid in held[:5]) or "no process"
             raise ValidationFailed(

@@ -43,6 +43,7 @@ from app.models import ProcessDefinition, Role, User
 from app.services.definitions import MAX_VERSION, DeployResult
 from app.services.version_diff import PartChange, compare
 
+from .deploy_messages import deploy_message
 from .ticket_pages import VENDOR, VIEWER_SCRIPT, VIEWER_STYLES
 from .views import bp, reason_text, signed_in_user
 
@@ -185,23 +186,10 @@ def _readable_version(process_id: str) -> ProcessDefinition:
     return unit_of_work(lambda: services().definitions.version_for(user, process_id, _version_arg()))
 
 
-def _definition_message(err: ProcessdeskError) -> str:
-    """A deploy's refusal in the page's language where the page has its words (the API's stays
-    English): the diagram's connectivity, named by the element's name, else its id."""
-    details = err.details or {}
-    element = details.get("element_name") or details.get("element_id") or ""
-    if details.get("error_type") == "unreachable":
-        return _("“%(element)s” cannot be reached from the start event: no sequence flow leads to it.", element=element)
-    if details.get("error_type") == "dead_end":
-        return _("“%(element)s” has no outgoing sequence flow: connect it to the next step or to an end event.",
-                 element=element)
-    return err.message
-
-
 def _error_list(err: ProcessdeskError) -> list[dict[str, Any]]:
     details = err.details or {}
     return [{"file": details.get("file"), "element_id": details.get("element_id"), "line": details.get("line"),
-             "message": _definition_message(err)}]
+             "message": deploy_message(err)}]
 
 
 @bp.route("/processes/<process_id>/deploy", methods=["POST"])
@@ -227,7 +215,7 @@ def process_save(process_id: str) -> Any:
                                                              only_process=process_id, base_version=base))
         rows = unit_of_work(lambda: svc.definitions.versions(process_id))
     except ProcessdeskError as err:
-        return jsonify({**err.to_dict(), "message": _definition_message(err)}), err.status
+        return jsonify({**err.to_dict(), "message": deploy_message(err)}), err.status
     changed = any(p.created and p.process_id == process_id for p in result.processes)
     return jsonify({"ok": True, "changed": changed, "versions": [r.version for r in rows], "latest": rows[-1].version,
                     "url": url_for("web.process", process_id=process_id, version=rows[-1].version)})

@@ -29,7 +29,7 @@ def test_the_editor_cannot_save_a_diagram_that_runs_nothing(web, desk, services)
     assert refused.status_code == 422, refused.get_data(as_text=True)[:300]
     body = refused.get_json()
     assert body["error"] == "invalid_definition" and body["details"]["file"] == "incident_management.bpmn"
-    assert body["message"].startswith("no executable process in incident_management.bpmn"), body
+    assert body["message"].startswith("No executable process in incident_management.bpmn: a diagram needs"), body
     assert versions(services) == [1]
 
 
@@ -39,5 +39,5 @@ def test_the_upload_form_of_the_process_refuses_it_too(web, desk, services):
                         {"files": (io.BytesIO(not_executable().encode()), "incident_management.bpmn")},
                         content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "no executable process in incident_management.bpmn" in response.get_data(as_text=True)
+    assert "No executable process in incident_management.bpmn" in response.get_data(as_text=True)
     assert versions(services) == [1]
