@@ -17,6 +17,8 @@ from app.schemas.knowledge import (
     KnowledgePatch,
     KnowledgeQuery,
     KnowledgeRevisionListOut,
+    RelatedOut,
+    RelatedQuery,
 )
 
 from . import checked_first, current_user, page_args, services, unit_of_work
@@ -64,6 +66,20 @@ class KnowledgeView(MethodView):
         """Write a draft article (staff: agent, process owner, admin)."""
         user = current_user()
         return _one(user, lambda: services().knowledge.draft(user, body))
+
+
+@blp.route("/knowledge/related")
+class RelatedView(MethodView):
+    @blp.arguments(RelatedQuery, location="query")
+    @blp.response(200, RelatedOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Published articles about a problem described in words (``q``, an incident's title): any
+        of its words counts, best matches first, at most 5. What a portal offers a requester to read
+        before raising an incident."""
+        user = current_user()
+        svc = services()
+        return {"items": unit_of_work(lambda: svc.knowledge.article_dicts(svc.knowledge.related(args.get("q")), user))}
 
 
 @blp.route("/knowledge/<string:number>")

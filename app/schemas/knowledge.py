@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from app.schemas import Length, Range
 from app.services.knowledge import MAX_VERSION, STATUSES
 
-from . import PageOut, PageQuery, _Body
+from . import PageOut, PageQuery, _Body, _In
 
 
 class KnowledgeQuery(PageQuery):
@@ -21,6 +21,11 @@ class KnowledgeQuery(PageQuery):
     status = fields.String(load_default=None, validate=validate.OneOf([*STATUSES, "all"]), metadata={
         "description": "staff only: draft, published, retired or all (default published); others always "
                        "find published articles only"})
+
+
+class RelatedQuery(_In):
+    q = fields.String(load_default=None, validate=Length(max=500), metadata={
+        "description": "what the problem is, in the requester's words (an incident's title)"})
 
 
 class FixChangeOut(Schema):
@@ -48,6 +53,10 @@ class KnowledgeOut(Schema):
 
 
 class KnowledgeListOut(PageOut):
+    items = fields.List(fields.Nested(KnowledgeOut))
+
+
+class RelatedOut(Schema):
     items = fields.List(fields.Nested(KnowledgeOut))
 
 

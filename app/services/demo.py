@@ -59,6 +59,7 @@ class DemoDesk:
         except NotFound:
             return []  # the shipped processes are not deployed: users only
         self._seed_cmdb()
+        self._seed_knowledge()
         made: list[Any] = []
         triage = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
         resolve = {"outcome": "resolve", "resolution_notes": "Replaced the patch cable", "cause_category": "hardware_failure"}
@@ -120,6 +121,24 @@ class DemoDesk:
             if ticket is not None:
                 numbers.append(ticket.number)
         return numbers
+
+    def _seed_knowledge(self) -> None:
+        """Published answers to common problems: what the incident's start page offers as a
+        requester types the title (try "my wifi keeps dropping")."""
+        alex = self._user("alex")
+        for title, symptoms, cause, workaround in (
+            ("Wi-Fi drops every few minutes", "The laptop loses the corporate Wi-Fi and finds it again a minute later.",
+             "The laptop roams between access points on the 2.4 GHz band.",
+             "Connect to the corp-5G network instead of corp; forget the old network first."),
+            ("Printer shows as offline", "Print jobs wait in the queue; the printer says Offline.",
+             "The printer got a new address from DHCP.",
+             "Switch the printer off and on, then remove and add it again from the print server."),
+            ("VPN disconnects after sleep", "After the laptop wakes up the VPN client shows Disconnected.",
+             "The client keeps the old tunnel after the network changes.",
+             "Quit the VPN client and start it again; install the latest client from the software centre."),
+        ):
+            self.s.knowledge.publish(alex, title=title, symptoms=symptoms, cause=cause, workaround=workaround,
+                                     source=None)
 
     def _seed_cmdb(self) -> None:
         """The demo configuration items and their relationships (by the demo admin), when the

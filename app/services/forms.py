@@ -213,7 +213,9 @@ _WIDGET_KINDS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 _UI_STRING_KEYS: Final = frozenset({"ui:help", "ui:placeholder", "ui:title", "ui:description"})
-_UI_BOOL_KEYS: Final = frozenset({"ui:disabled", "ui:readonly", "ui:autofocus"})
+#: ``ui:suggestArticles``: as the user types in the field (a text or textarea), the page offers the
+#: published knowledge articles about what it says (app/web/static/js/related-articles.js).
+_UI_BOOL_KEYS: Final = frozenset({"ui:disabled", "ui:readonly", "ui:autofocus", "ui:suggestArticles"})
 
 
 class _Missing:
@@ -1439,6 +1441,7 @@ def _descriptor(
         "choices": choices,
         "help": ui.get("ui:help"),
         "placeholder": ui.get("ui:placeholder"),
+        "suggest_articles": ui.get("ui:suggestArticles") is True,
         "default": copy.deepcopy(node.get("default")),
         "multiple": type_name == "array",
         "min": facts.get("minimum"),

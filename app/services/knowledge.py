@@ -22,10 +22,11 @@ Every change is audited: ``knowledge_drafted``, ``knowledge_edited``, ``knowledg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, func, inspect, or_, select, update
+from sqlalchemy import Select, case, func, inspect, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -52,6 +53,63 @@ TEXT_FIELDS = ("title", "symptoms", "cause", "workaround")
 #: published one.
 PUBLISHABLE = frozenset({DRAFT, RETIRED})
 RETIRABLE = frozenset({DRAFT, PUBLISHED})
+
+
+#: Words too common to tell one problem from another: left out of what :meth:`KnowledgeService.related`
+#: looks for (shorter words are left out anyway).
+_COMMON_WORDS = frozenset("""
+    about after again all also and any are because been before but can cannot could did does doesn
+    don for from get gets got had has have how into isn its just keep keeps more not now off once
+    only our out over please since some still than that the their them then there these they this
+    too very was wasn were what when where which while who why will with won would you your
+""".split())
+#: A run of Han characters (Chinese has no spaces between words: its pairs of characters are looked for).
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[^\W_]+")
+#: At most so many words of a text are looked for; at most so many articles are suggested.
+RELATED_WORDS = 8
+RELATED_ARTICLES = 5
+
+
+def _stem(word: str) -> str:
+    """``word`` without an English ending that varies between the same problem's descriptions
+    ("dropping", "drops", "dropped": "drop"; "crashes": "crash"; "minutes": "minut", found in
+    "minute" too), as a part of a word to look for."""
+    if not word.isascii():
+        return word
+    for ending, shortest in (("ing", 6), ("ed", 5), ("es", 5), ("s", 4)):
+        if word.endswith(ending) and len(word) >= shortest and not word.endswith("ss"):
+            stem = word[: -len(ending)]
+            if ending in ("ing", "ed") and len(stem) > 3 and stem[-1] == stem[-2]:
+                stem = stem[:-1]  # dropp-ing, runn-ing
+            return stem
+    return word
+
+
+def _kept(word: str) -> list[str]:
+    if len(word) < 3 or word in _COMMON_WORDS:
+        return []
+    stem = _stem(word)
+    return [stem] if len(stem) >= 3 and stem not in _COMMON_WORDS else []
+
+
+def related_terms(text: str) -> list[str]:
+    """What of ``text`` (a requester's description of a problem) :meth:`KnowledgeService.related`
+    looks for: its distinct words of three letters or more that are not common ones, lowercased
+    and without a varying English ending (``_stem``), and each pair of adjacent Han characters;
+    the first ``RELATED_WORDS``. Punctuation and "_" part words."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        runs = _HAN.findall(word)
+        if runs:
+            found = [run[i:i + 2] for run in runs for i in range(max(1, len(run) - 1))]
+            found += [kept for rest in _HAN.sub(" ", word).split() for kept in _kept(rest)]
+        else:
+            found = _kept(word)
+        for term in found:
+            if term not in terms:
+                terms.append(term)
+    return terms[:RELATED_WORDS]
 
 
 def is_knowledge_staff(user: User) -> bool:
@@ -174,6 +232,32 @@ class KnowledgeService:
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(self.session.scalars(query.order_by(KnowledgeArticle.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
+
+    def related(self, text: str | None, limit: int = RELATED_ARTICLES) -> list[KnowledgeArticle]:
+        """Published articles about what ``text`` describes, best first: what a requester typing
+        the title of an incident is offered to read before sending it (self-help).
+
+        Unlike :meth:`search` (every word must be there), an article is found by any of the
+        text's words (``related_terms``): each found in its title counts two, found in its
+        symptoms, cause or workaround one, and an article counting less than two is left out (one
+        shared word of the body is chance). Ties: the newest first."""
+        terms = related_terms(text or "")
+        if not terms:
+            return []
+        body = (KnowledgeArticle.symptoms, KnowledgeArticle.cause, KnowledgeArticle.workaround)
+
+        def found(column: Any, term: str) -> Any:
+            return func.lower(column).like(f"%{like_literal(term)}%", escape=LIKE_ESCAPE)
+
+        score: Any = literal(0)
+        for term in terms:
+            score = score + case((found(KnowledgeArticle.title, term), 2), else_=0) + case(
+                (or_(*(found(column, term) for column in body)), 1), else_=0)
+        scored = select(KnowledgeArticle.id, score.label("score")).where(
+            KnowledgeArticle.status == PUBLISHED).subquery()
+        ranked = select(KnowledgeArticle).join(scored, scored.c.id == KnowledgeArticle.id).where(
+            scored.c.score >= 2).order_by(scored.c.score.desc(), KnowledgeArticle.id.desc()).limit(limit)
+        return list(self.session.scalars(ranked))
 
     def get(self, number: str) -> KnowledgeArticle:
         """The article numbered ``number`` whatever its status (no check: see ``find``)."""

@@ -479,6 +479,8 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         attrs = {"maxlength": None if multiple else d["maxLength"]}
         if widget == "datetime":
             attrs["placeholder"] = "YYYY-MM-DD hh:mm (UTC)"
+        if d.get("suggest_articles") and widget in ("text", "textarea") and not d["readonly"]:
+            attrs["articles"] = url_for("web.related_articles")
     return FieldView(
         name=name, id=control_id, title=d["title"], widget=widget,
         input_type=_INPUT_TYPES.get(widget), required=bool(d["required"]), readonly=bool(d["readonly"]),

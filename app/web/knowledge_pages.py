@@ -33,7 +33,7 @@ from app.services.knowledge import MAX_NOTE, MAX_TEXT, MAX_TITLE, STATUSES, TEXT
 from . import refused_forms
 from .forms import service_text
 from .labels import STATUS_LABELS, label
-from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
+from .views import bp, json_answer, page_arg, past_the_last_page, reason_text, signed_in_user
 
 #: Longest search text taken from the address (longer ones are cut).
 MAX_QUERY = 200
@@ -86,6 +86,22 @@ def knowledge() -> Any:
                            total=total, page=page, pages=max(1, -(-total // PER_PAGE)), params=params,
                            searching=bool(q or status), statuses=ARTICLE_STATUS_LABELS,
                            record_statuses=STATUS_LABELS, label=label)
+
+
+@bp.get("/knowledge/related")
+def related_articles() -> Any:
+    """What a form field with ``ui:suggestArticles`` offers as its user types
+    (js/related-articles.js): ``{"items": [{"number", "title", "url"}]}``, the published articles
+    about the words sent (``KnowledgeService.related``), best first."""
+    signed_in_user()
+    svc = services()
+    text = request.args.get("q", "")[:500]
+
+    def read() -> dict[str, Any]:
+        return {"items": [{"number": a.number, "title": a.title, "url": url_for("web.knowledge_article", number=a.number)}
+                          for a in svc.knowledge.related(text)]}
+
+    return json_answer(read)
 
 
 # -- one article ------------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     from app.models import Role
     held = {role for user in services.session.scalars(select(User)) for role in user.roles}
     assert {role.value for role in Role} <= held
+    # published answers, which the incident's start page offers as a requester types the title
+    assert [a.title for a in services.knowledge.related("my wifi keeps dropping")] == ["Wi-Fi drops every few minutes"]
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent
