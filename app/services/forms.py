@@ -214,7 +214,7 @@ _WIDGET_KINDS: Final[Mapping[str, frozenset[str]]] = {
 
 _UI_STRING_KEYS: Final = frozenset({"ui:help", "ui:placeholder", "ui:title", "ui:description"})
 #: ``ui:suggestArticles``: as the user types in the field (a text or textarea), the page offers the
-#: published knowledge articles about what it says (app/web/static/js/related-articles.js).
+#: published knowledge articles about what it says (app/web/static/js/as-you-type.js).
 _UI_BOOL_KEYS: Final = frozenset({"ui:disabled", "ui:readonly", "ui:autofocus", "ui:suggestArticles"})
 
 

@@ -333,6 +333,17 @@ class KnowledgeService:
                               number=ticket.number if ticket else None, instance_id=ticket.instance_id if ticket else None)
             raise PermissionDenied("only the desk's staff attach knowledge articles to records")
 
+    def suggested_for(self, user: User, ticket: Ticket, limit: int = 3) -> list[KnowledgeArticle]:
+        """The published articles about what ``ticket`` says (its title, then its description:
+        :meth:`related`) that it does not list yet: what its page offers the desk's staff to
+        attach with one click. None for anyone else, or for a closed record (its articles no
+        longer change: :meth:`attach`)."""
+        if not is_knowledge_staff(user) or ticket.closed_at is not None:
+            return []
+        listed = {str(n) for n in (ticket.details or {}).get("knowledge_articles") or []}
+        found = self.related(f"{ticket.title} {ticket.description or ''}", limit=limit + len(listed))
+        return [a for a in found if a.number not in listed][:limit]
+
     def attach(self, user: User, ticket_number: str, article_number: str) -> tuple[Ticket, bool]:
         """Attach published article ``article_number`` to record ``ticket_number`` (its details'
         ``knowledge_articles``, where a problem's known error lists itself on its incidents): the

@@ -258,7 +258,7 @@ def with_caller_field(form: FormView, submitted: MultiDict[str, str] | None, mes
     """``form`` (changed in place) opening with the "Requested for" control: the user name of the
     person a service desk agent starts ``process_id`` for (a caller on the phone), kept as typed
     when the form is refused; ``messages``: its errors (``caller_errors``). As the agent types, the
-    page's script (js/suggest.js) offers the people whose name or address holds the words
+    page's script (js/as-you-type.js) offers the people whose name or address holds the words
     (``web.callers``: ``InstanceService.callers``); without script it is a plain text field."""
     value = submitted.get(CALLER_FIELD, "") if submitted is not None else ""
     form.sections.insert(0, Section(None, [FieldView(

@@ -91,7 +91,7 @@ def knowledge() -> Any:
 @bp.get("/knowledge/related")
 def related_articles() -> Any:
     """What a form field with ``ui:suggestArticles`` offers as its user types
-    (js/related-articles.js): ``{"items": [{"number", "title", "url"}]}``, the published articles
+    (js/as-you-type.js): ``{"items": [{"number", "title", "url"}]}``, the published articles
     about the words sent (``KnowledgeService.related``), best first."""
     signed_in_user()
     svc = services()

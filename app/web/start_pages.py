@@ -163,7 +163,7 @@ def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[
 
 @bp.get("/start/<process_id>/callers")
 def callers(process_id: str) -> Any:
-    """The "Requested for" control's suggestions as its agent types (js/suggest.js):
+    """The "Requested for" control's suggestions as its agent types (js/as-you-type.js):
     ``{"items": [{"username", "display_name", "email"}]}`` (``InstanceService.callers``); 403 for
     who may not start for others, 404 for a process not deployed."""
     user = signed_in_user()

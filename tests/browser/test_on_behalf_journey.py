@@ -28,7 +28,7 @@ def test_an_agent_logs_a_callers_incident(live, person):
     expect(page.locator("#f-_on_behalf_of-error")).to_contain_text("ritta: no such active user")
     expect(page.get_by_label("Title")).to_have_value(title)
     expect(caller).to_have_value("ritta")
-    # typing offers the people the words name (js/suggest.js): rita, not the agent himself
+    # typing offers the people the words name (js/as-you-type.js): rita, not the agent himself
     caller.fill("")
     caller.press_sequentially("Rit", delay=30)
     offered = page.locator("#f-_on_behalf_of-suggestions option")

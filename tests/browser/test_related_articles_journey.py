@@ -1,5 +1,5 @@
 """A requester writing an incident's title in Chromium is offered the knowledge articles about it
-(js/related-articles.js): a link that opens the article in a new tab, the form left as it was."""
+(js/as-you-type.js): a link that opens the article in a new tab, the form left as it was."""
 
 from __future__ import annotations
 

@@ -75,3 +75,23 @@ def numbers_of(services: Any, title: str) -> str:
 def test_the_newest_of_equal_matches_comes_first_and_five_at_most(services):
     numbers = [article(services, f"Wi-Fi outage in building {n}") for n in range(7)]
     assert related(services, "wifi outage") == list(reversed(numbers))[:5]
+
+
+def test_a_records_suggestions_are_for_the_staff_while_it_is_open_and_leave_out_what_it_lists(services):
+    from datetime import datetime, timezone
+
+    from app.models import Ticket
+    users = services.users
+    users.create_user("agent1", "password-1234", roles=["agent"])
+    users.create_user("req1", "password-1234", roles=["requester"])
+    vpn = article(services, "VPN drops every few minutes")
+    tunnel = article(services, "VPN tunnel resets", symptoms="The vpn drops overnight.")
+    ticket = Ticket(kind="incident", number="INC-900001", title="VPN drops", description="at home, every evening",
+                    status="new", details={"knowledge_articles": [tunnel]})
+    services.session.add(ticket)
+    services.session.flush()
+    agent, requester = users.get_by_username("agent1"), users.get_by_username("req1")
+    assert [a.number for a in services.knowledge.suggested_for(agent, ticket)] == [vpn]
+    assert services.knowledge.suggested_for(requester, ticket) == []
+    ticket.closed_at = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    assert services.knowledge.suggested_for(agent, ticket) == []

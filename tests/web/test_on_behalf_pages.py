@@ -42,9 +42,9 @@ def test_an_agent_sees_the_field_and_a_requester_does_not(web_factory: Any, desk
     assert f'name="{CALLER_FIELD}"' in text_of(alex.get("/catalog/HW-LAPTOP"))
     for url in ("/start/incident_management", "/catalog/HW-LAPTOP"):
         assert CALLER_FIELD not in text_of(rita.get(url)) and "Requested for" not in text_of(rita.get(url))
-    # the field suggests people as alex types (js/suggest.js asks the address it names)
+    # the field suggests people as alex types (js/as-you-type.js asks the address it names)
     assert (f'list="f-{CALLER_FIELD}-suggestions" data-suggest="/start/incident_management/callers"' in page
-            and f'<datalist id="f-{CALLER_FIELD}-suggestions"></datalist>' in page and "js/suggest.js" in page)
+            and f'<datalist id="f-{CALLER_FIELD}-suggestions"></datalist>' in page and "js/as-you-type.js" in page)
     assert 'data-suggest="/start/catalog_request/callers"' in text_of(alex.get("/catalog/HW-LAPTOP"))
 
 

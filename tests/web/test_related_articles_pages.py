@@ -1,12 +1,12 @@
 """The incident's start page offers knowledge articles as the requester types the title
-(``"ui:suggestArticles"`` in forms/incident_management.start.ui.json, js/related-articles.js):
+(``"ui:suggestArticles"`` in forms/incident_management.start.ui.json, js/as-you-type.js):
 the page holds the panel, ``/knowledge/related`` answers the script, the API answers other clients."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.web.conftest import text_of
+from tests.web.conftest import INCIDENT, text_of
 
 
 def published(services: Any) -> tuple[str, str]:
@@ -21,7 +21,7 @@ def test_the_incident_title_has_the_panel_and_other_fields_do_not(web, web_facto
     web.login("rita")
     page = text_of(web.get("/start/incident_management"))
     assert ('id="f-title-articles" data-articles-for="f-title" data-articles="/knowledge/related"' in page
-            and "Articles that may help" in page and "js/related-articles.js" in page)
+            and "Articles that may help" in page and "js/as-you-type.js" in page)
     assert page.count("data-articles-for=") == 1
     web.post("/language", {"lang": "zh_CN"})
     assert "可能有帮助的文章" in text_of(web.get("/start/incident_management"))
@@ -53,3 +53,23 @@ def test_the_api_answers_them_as_articles(desk, services):
     too_long = desk.client.get("/api/v1/knowledge/related?q=" + "x" * 501, headers=desk.auth("rita"))
     assert too_long.status_code == 422 and "q" in str(too_long.get_json()["details"])
     assert vpn not in str(answer.get_json())
+
+
+def test_the_staff_attach_a_suggested_article_to_a_record_with_one_click(web, web_factory, desk, services):
+    vpn, printer = published(services)
+    number = desk.start("rita", "incident_management", {**INCIDENT, "title": "VPN keeps dropping at home"})[
+        "data"]["record_number"]
+    web.login("alex")
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert 'id="suggested-articles"' in page and f'<input type="hidden" name="other" value="{vpn}">' in page
+    assert printer not in page
+    attached = web.post(f"/tickets/{number}/links", {"other": vpn, "link_type": "related"})
+    assert attached.status_code == 302
+    assert desk.record(number)["details"]["knowledge_articles"] == [vpn]
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert f"Knowledge article {vpn} is attached." in page
+    assert 'id="suggested-articles"' not in page and f'href="/knowledge/{vpn}"' in page  # listed, no longer offered
+    # the requester reads the record, attaches nothing, and is offered nothing to attach
+    rita = web_factory()
+    rita.login("rita")
+    assert 'id="suggested-articles"' not in text_of(rita.get(f"/tickets/{number}"))
