@@ -10,6 +10,8 @@ from flask_smorest import Blueprint
 
 from app.models import KnowledgeArticle, User
 from app.schemas.knowledge import (
+    FeedbackIn,
+    FeedbackOut,
     KnowledgeActionIn,
     KnowledgeIn,
     KnowledgeListOut,
@@ -102,6 +104,19 @@ class ArticleView(MethodView):
         user = current_user()
         version = body.pop("version")
         return _one(user, lambda: services().knowledge.edit(user, number, version, body))
+
+
+@blp.route("/knowledge/<string:number>/feedback")
+class FeedbackView(MethodView):
+    @blp.arguments(FeedbackIn)
+    @blp.response(200, FeedbackOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Say whether a published article helped (``helpful``): one answer per reader, sent again
+        it replaces theirs. Everyone who reads the article may; 409 ``not_published`` for a draft
+        or a retired one. Answers the article's counts and the caller's answer."""
+        user = current_user()
+        return unit_of_work(lambda: services().knowledge.rate(user, number, body["helpful"]))
 
 
 @blp.route("/knowledge/<string:number>/publish")

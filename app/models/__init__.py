@@ -11,6 +11,7 @@ from .mail import InboundMail
 from .notify import DeliveryAttempt, OutboxMessage, Webhook
 from .record import (
     KnowledgeArticle,
+    KnowledgeFeedback,
     KnowledgeRevision,
     Notification,
     RecordSequence,
@@ -55,6 +56,7 @@ __all__ = [
     "CatalogItem",
     "ItemStatus",
     "KnowledgeArticle",
+    "KnowledgeFeedback",
     "KnowledgeRevision",
     "Notification",
     "RecordSequence",

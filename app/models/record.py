@@ -262,6 +262,21 @@ class KnowledgeRevision(Base):
     created_by: Mapped[User | None] = relationship(lazy="selectin")
 
 
+class KnowledgeFeedback(Base):
+    """One reader's answer to "Was this article helpful?": ``helpful`` true or false, one row per
+    reader and article (asked again, the answer changes; ``updated_at`` when it last did)."""
+
+    __tablename__ = "knowledge_feedback"
+    __table_args__ = (UniqueConstraint("article_id", "user_id", name="uq_knowledge_feedback_article_user"),)
+
+    id: Mapped[intpk]
+    article_id: Mapped[int] = mapped_column(ForeignKey("knowledge_article.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    helpful: Mapped[bool]
+    created_at: Mapped[timestamp]
+    updated_at: Mapped[timestamp]
+
+
 class Notification(Base):
     """An in-app notification for one user."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas import Length, Range
+from app.schemas import JsonBoolean, Length, Range
 from app.services.knowledge import MAX_VERSION, STATUSES
 
 from . import PageOut, PageQuery, _Body, _In
@@ -50,6 +50,10 @@ class KnowledgeOut(Schema):
     updated_at = fields.DateTime(allow_none=True)
     updated_by = fields.String(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
+    helpful_count = fields.Integer(metadata={"description": "readers who said the article helped"})
+    not_helpful_count = fields.Integer(metadata={"description": "readers who said it did not"})
+    my_feedback = fields.Boolean(allow_none=True, metadata={
+        "description": "the caller's own answer: true (helped), false (did not), null (none given)"})
 
 
 class KnowledgeListOut(PageOut):
@@ -58,6 +62,17 @@ class KnowledgeListOut(PageOut):
 
 class RelatedOut(Schema):
     items = fields.List(fields.Nested(KnowledgeOut))
+
+
+class FeedbackIn(_Body):
+    helpful = JsonBoolean(required=True, metadata={"description": "true: the article helped; false: it did not"})
+
+
+class FeedbackOut(Schema):
+    number = fields.String()
+    helpful_count = fields.Integer()
+    not_helpful_count = fields.Integer()
+    my_feedback = fields.Boolean(allow_none=True)
 
 
 class KnowledgeIn(_Body):

@@ -27,12 +27,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Select, case, func, inspect, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import KnowledgeArticle, KnowledgeRevision, Ticket, User
+from app.models import KnowledgeArticle, KnowledgeFeedback, KnowledgeRevision, Ticket, User
 
 from . import policy
 from .audit import AuditLog
@@ -68,6 +69,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+")
 #: At most so many words of a text are looked for; at most so many articles are suggested.
 RELATED_WORDS = 8
+#: An article nobody said was helpful or not (``KnowledgeService.feedback_of``).
+_NO_FEEDBACK: Mapping[str, Any] = {"helpful_count": 0, "not_helpful_count": 0, "my_feedback": None}
 RELATED_ARTICLES = 5
 
 
@@ -240,7 +243,8 @@ class KnowledgeService:
         Unlike :meth:`search` (every word must be there), an article is found by any of the
         text's words (``related_terms``): each found in its title counts two, found in its
         symptoms, cause or workaround one, and an article counting less than two is left out (one
-        shared word of the body is chance). Ties: the newest first."""
+        shared word of the body is chance). Ties: the one more readers found helpful (:meth:`rate`:
+        helpful answers less unhelpful ones), then the newest."""
         terms = related_terms(text or "")
         if not terms:
             return []
@@ -255,8 +259,12 @@ class KnowledgeService:
                 (or_(*(found(column, term) for column in body)), 1), else_=0)
         scored = select(KnowledgeArticle.id, score.label("score")).where(
             KnowledgeArticle.status == PUBLISHED).subquery()
-        ranked = select(KnowledgeArticle).join(scored, scored.c.id == KnowledgeArticle.id).where(
-            scored.c.score >= 2).order_by(scored.c.score.desc(), KnowledgeArticle.id.desc()).limit(limit)
+        votes = select(KnowledgeFeedback.article_id, func.sum(case((KnowledgeFeedback.helpful, 1), else_=-1)).label("net")
+                       ).group_by(KnowledgeFeedback.article_id).subquery()
+        ranked = (select(KnowledgeArticle).join(scored, scored.c.id == KnowledgeArticle.id)
+                  .outerjoin(votes, votes.c.article_id == KnowledgeArticle.id).where(scored.c.score >= 2)
+                  .order_by(scored.c.score.desc(), func.coalesce(votes.c.net, 0).desc(), KnowledgeArticle.id.desc())
+                  .limit(limit))
         return list(self.session.scalars(ranked))
 
     def get(self, number: str) -> KnowledgeArticle:
@@ -304,6 +312,7 @@ class KnowledgeService:
             if fix_numbers else {}
         named = {t.number for t in sources.values()} | set(fixes)
         seen = set(self.records.visible_by_number(viewer, named)) if named else set()
+        votes = self.feedback_of([a.id for a in rows], viewer)
         found = []
         for a in rows:
             source = sources.get(a.source_ticket_id) if a.source_ticket_id is not None else None
@@ -320,8 +329,60 @@ class KnowledgeService:
                 "fix_change": {"number": str(fix_number), "status": fix.status if fix else None} if fix_number else None,
                 "created_at": a.created_at, "created_by": a.created_by.username if a.created_by else None,
                 "updated_at": a.updated_at, "updated_by": a.updated_by.username if a.updated_by else None,
-                "published_at": a.published_at})
+                "published_at": a.published_at, **votes.get(a.id, _NO_FEEDBACK)})
         return found
+
+    def feedback_of(self, article_ids: list[int], viewer: User) -> dict[int, dict[str, Any]]:
+        """Per article: how many readers found it helpful (``helpful_count``) and how many did not
+        (``not_helpful_count``), and ``viewer``'s own answer (``my_feedback``: true, false or None
+        for none), in one query. Articles nobody answered for are left out."""
+        if not article_ids:
+            return {}
+        answers = self.session.execute(select(
+            KnowledgeFeedback.article_id,
+            func.sum(case((KnowledgeFeedback.helpful, 1), else_=0)),
+            func.sum(case((KnowledgeFeedback.helpful, 0), else_=1)),
+            func.max(case((KnowledgeFeedback.user_id == viewer.id, case((KnowledgeFeedback.helpful, 2), else_=1)),
+                          else_=0)),
+        ).where(KnowledgeFeedback.article_id.in_(article_ids)).group_by(KnowledgeFeedback.article_id)).all()
+        return {article_id: {"helpful_count": int(yes or 0), "not_helpful_count": int(no or 0),
+                             "my_feedback": {2: True, 1: False}.get(int(mine or 0))}
+                for article_id, yes, no, mine in answers}
+
+    def rate(self, user: User, number: str, helpful: bool) -> dict[str, Any]:
+        """``user``'s answer to "Was this article helpful?" for published article ``number``: one
+        per reader, an answer given again replaces theirs. Everyone who reads the article may
+        answer (a requester who found the fix is who the question is for). Audited
+        ``knowledge_rated`` when the answer is new or changed. Returns the article's counts and
+        the answer (``feedback_of``).
+
+        NotFound for an article ``user`` may not read; Conflict ``not_published`` for a draft or a
+        retired one (staff read them, readers do not answer for them)."""
+        article = self.find(user, number)
+        if article.status != PUBLISHED:
+            raise Conflict(f"{article.number} is {article.status}: only a published article is rated",
+                           code="not_published")
+        now = self.clock.now()
+        mine = select(KnowledgeFeedback).where(KnowledgeFeedback.article_id == article.id,
+                                               KnowledgeFeedback.user_id == user.id)
+        row = self.session.scalar(mine.with_for_update())
+        changed = False
+        if row is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(KnowledgeFeedback(article_id=article.id, user_id=user.id, helpful=helpful,
+                                                       created_at=now, updated_at=now))
+                changed = True
+            except IntegrityError:  # the same reader's answer from another tab, a moment earlier
+                row = self.session.scalar(mine.with_for_update())
+        if row is not None:
+            changed = row.helpful != helpful
+            if changed:
+                row.helpful, row.updated_at = helpful, now
+        if changed:
+            self.audit.record("knowledge_rated", user, payload={"article": article.number, "helpful": helpful})
+        self.session.flush()
+        return {"number": article.number, **self.feedback_of([article.id], user).get(article.id, _NO_FEEDBACK)}
 
     # -- articles on records ----------------------------------------------------------------------
 

@@ -260,6 +260,23 @@ def _action(number: str, act: str) -> Response:
     return redirect(url_for("web.knowledge_article", number=number))
 
 
+@bp.post("/knowledge/<number>/feedback")
+def knowledge_feedback(number: str) -> Response:
+    """"Was this article helpful?" answered (``KnowledgeService.rate``): back to the article,
+    which says the answer given."""
+    user = signed_in_user()
+    number = _number(number)
+    answer = request.form.get("helpful", "")
+    if answer not in ("yes", "no"):
+        flash(_("Choose whether the article helped."), "error")
+        return redirect(url_for("web.knowledge_article", number=number))
+    try:
+        unit_of_work(lambda: services().knowledge.rate(user, number, answer == "yes"))
+    except Conflict as err:
+        flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
+    return redirect(url_for("web.knowledge_article", number=number, _anchor="kb-feedback"))
+
+
 @bp.post("/knowledge/<number>/publish")
 def knowledge_publish(number: str) -> Response:
     return _action(number, "publish")

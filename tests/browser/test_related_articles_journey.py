@@ -41,6 +41,10 @@ def test_a_requester_is_offered_an_article_while_typing_the_title(live, person):
     article_tab = opened.value
     article_tab.wait_for_load_state()
     expect(article_tab.locator("body")).to_contain_text("Press the source button twice.")
+    # it answered her question: she says so, which the desk counts
+    article_tab.get_by_role("button", name="Yes, it helped").click()
+    expect(article_tab.locator("#kb-my-feedback")).to_have_text("You said it helped. Thank you.")
+    expect(article_tab.get_by_role("button", name="Yes, it helped")).to_have_attribute("aria-pressed", "true")
     article_tab.close()
 
     # the form is as it was; words nothing matches hide the panel again

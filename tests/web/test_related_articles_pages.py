@@ -73,3 +73,44 @@ def test_the_staff_attach_a_suggested_article_to_a_record_with_one_click(web, we
     rita = web_factory()
     rita.login("rita")
     assert 'id="suggested-articles"' not in text_of(rita.get(f"/tickets/{number}"))
+
+
+def test_a_reader_says_whether_an_article_helped_and_the_staff_see_the_counts(web, web_factory, desk, services):
+    vpn, _printer = published(services)
+    web.login("rita")
+    page = text_of(web.get(f"/knowledge/{vpn}"))
+    assert "Was this article helpful?" in page and 'id="kb-my-feedback"' not in page
+    assert 'id="kb-feedback-counts"' not in page  # the counts are the staff's
+    answered = web.post(f"/knowledge/{vpn}/feedback", {"helpful": "no"})
+    assert answered.status_code == 302 and answered.headers["Location"].endswith(f"/knowledge/{vpn}#kb-feedback")
+    page = text_of(web.get(f"/knowledge/{vpn}"))
+    assert "You said it did not help." in page and 'value="no" aria-pressed="true"' in page
+    web.post(f"/knowledge/{vpn}/feedback", {"helpful": "yes"})  # she changes her mind
+    assert "You said it helped. Thank you." in text_of(web.get(f"/knowledge/{vpn}"))
+    assert "Choose whether the article helped." in text_of(
+        web.client.get(web.post(f"/knowledge/{vpn}/feedback", {"helpful": "maybe"}).headers["Location"]))
+    assert web.post(f"/knowledge/{vpn}/feedback", {"helpful": "yes"}, csrf=False).status_code == 403
+    alex = web_factory()
+    alex.login("alex")
+    alex.post(f"/knowledge/{vpn}/feedback", {"helpful": "no"})
+    assert "Readers' answers: helped 1, did not help 1." in text_of(alex.get(f"/knowledge/{vpn}"))
+    alex.post("/language", {"lang": "zh_CN"})
+    assert "读者反馈：有帮助 1，没有帮助 1。" in text_of(alex.get(f"/knowledge/{vpn}"))
+
+
+def test_the_api_takes_an_answer_and_shows_the_counts(desk, services):
+    vpn, _printer = published(services)
+
+    def answer(who: str, body: Any) -> Any:
+        return desk.client.post(f"/api/v1/knowledge/{vpn}/feedback", headers=desk.auth(who), json=body)
+
+    assert answer("rita", {"helpful": True}).get_json() == {
+        "number": vpn, "helpful_count": 1, "not_helpful_count": 0, "my_feedback": True}
+    assert answer("mona", {"helpful": False}).get_json()["not_helpful_count"] == 1
+    refused = answer("rita", {"helpful": "yes"})
+    assert refused.status_code == 422 and "helpful" in str(refused.get_json()["details"])
+    assert answer("rita", {}).status_code == 422
+    assert desk.client.post("/api/v1/knowledge/KB-999999/feedback", headers=desk.auth("rita"),
+                            json={"helpful": True}).status_code == 404
+    article = desk.client.get(f"/api/v1/knowledge/{vpn}", headers=desk.auth("mona")).get_json()
+    assert (article["helpful_count"], article["not_helpful_count"], article["my_feedback"]) == (1, 1, False)
