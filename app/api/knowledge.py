@@ -48,13 +48,15 @@ class KnowledgeView(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search articles by words in title, symptoms, cause, workaround or number: published ones;
-        the staff may ask for drafts, retired articles or all (status)."""
+        the staff may ask for drafts, retired articles or all (status). Newest first, or by how
+        helpful readers found them (sort)."""
         user = current_user()
         svc = services()
         page, per_page = page_args(args)
 
         def read() -> tuple[list[dict[str, Any]], int]:
-            rows, total = svc.knowledge.search(args.get("q"), page, per_page, user=user, status=args.get("status"))
+            rows, total = svc.knowledge.search(args.get("q"), page, per_page, user=user, status=args.get("status"),
+                                               sort=args["sort"])
             return svc.knowledge.article_dicts(rows, user), total
 
         items, total = unit_of_work(read)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.schemas import JsonBoolean, Length, Range
-from app.services.knowledge import MAX_VERSION, STATUSES
+from app.services.knowledge import MAX_VERSION, SORTS, STATUSES
 
 from . import PageOut, PageQuery, _Body, _In
 
@@ -21,6 +21,9 @@ class KnowledgeQuery(PageQuery):
     status = fields.String(load_default=None, validate=validate.OneOf([*STATUSES, "all"]), metadata={
         "description": "staff only: draft, published, retired or all (default published); others always "
                        "find published articles only"})
+    sort = fields.String(load_default="newest", validate=validate.OneOf(SORTS), metadata={
+        "description": "newest (default), most_helpful or least_helpful: by readers' answers to "
+                       "\"Was this article helpful?\" (helped less did not help)"})
 
 
 class RelatedQuery(_In):

@@ -115,6 +115,17 @@ def related_terms(text: str) -> list[str]:
     return terms[:RELATED_WORDS]
 
 
+#: How :meth:`KnowledgeService.search` may order what it finds.
+SORTS = ("newest", "most_helpful", "least_helpful")
+
+
+def _votes() -> Any:
+    """Per article that readers answered for: helpful answers less unhelpful ones (``net``)."""
+    return select(KnowledgeFeedback.article_id,
+                  func.sum(case((KnowledgeFeedback.helpful, 1), else_=-1)).label("net")
+                  ).group_by(KnowledgeFeedback.article_id).subquery()
+
+
 def is_knowledge_staff(user: User) -> bool:
     """The user writes, edits, publishes and retires articles, and reads every status."""
     return user.has_role(*policy.DESK_STAFF_ROLES)
@@ -218,10 +229,13 @@ class KnowledgeService:
     # -- reading ----------------------------------------------------------------------------------
 
     def search(self, q: str | None, page: int, per_page: int, *, user: User | None = None,
-               status: str | None = None) -> tuple[list[KnowledgeArticle], int]:
-        """Articles matching every word of ``q`` (literal text) in any text or the number, newest
-        first. Published ones only, unless ``user`` is staff and asks for a ``status`` (one of
-        ``STATUSES``, or ``all``); a status the user may not read finds nothing."""
+               status: str | None = None, sort: str = "newest") -> tuple[list[KnowledgeArticle], int]:
+        """Articles matching every word of ``q`` (literal text) in any text or the number, in the
+        order ``sort`` names (``SORTS``: the newest first, or by readers' answers to "Was this
+        article helpful?", helpful less unhelpful: the most helpful first, or the least, which the
+        staff look at to see what needs work). Published ones only, unless ``user`` is staff and
+        asks for a ``status`` (one of ``STATUSES``, or ``all``); a status the user may not read
+        finds nothing."""
         wanted = (PUBLISHED,) if not status else STATUSES if status == "all" else (status,)
         allowed = visible_statuses(user) if user is not None else (PUBLISHED,)
         statuses = [s for s in wanted if s in allowed]
@@ -233,6 +247,11 @@ class KnowledgeService:
                 KnowledgeArticle.title, KnowledgeArticle.symptoms, KnowledgeArticle.cause, KnowledgeArticle.workaround,
                 KnowledgeArticle.number))))
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if sort in ("most_helpful", "least_helpful"):
+            votes = _votes()
+            net = func.coalesce(votes.c.net, 0)
+            query = query.outerjoin(votes, votes.c.article_id == KnowledgeArticle.id).order_by(
+                net.desc() if sort == "most_helpful" else net.asc())
         rows = list(self.session.scalars(query.order_by(KnowledgeArticle.id.desc()).offset((page - 1) * per_page).limit(per_page)))
         return rows, total
 
@@ -259,8 +278,7 @@ class KnowledgeService:
                 (or_(*(found(column, term) for column in body)), 1), else_=0)
         scored = select(KnowledgeArticle.id, score.label("score")).where(
             KnowledgeArticle.status == PUBLISHED).subquery()
-        votes = select(KnowledgeFeedback.article_id, func.sum(case((KnowledgeFeedback.helpful, 1), else_=-1)).label("net")
-                       ).group_by(KnowledgeFeedback.article_id).subquery()
+        votes = _votes()
         ranked = (select(KnowledgeArticle).join(scored, scored.c.id == KnowledgeArticle.id)
                   .outerjoin(votes, votes.c.article_id == KnowledgeArticle.id).where(scored.c.score >= 2)
                   .order_by(scored.c.score.desc(), func.coalesce(votes.c.net, 0).desc(), KnowledgeArticle.id.desc())

@@ -28,7 +28,15 @@ from app.api import services, unit_of_work
 from app.errors import Conflict, ValidationFailed
 from app.models import User
 from app.services.forms import FORM_ERROR_KEY
-from app.services.knowledge import MAX_NOTE, MAX_TEXT, MAX_TITLE, STATUSES, TEXT_FIELDS, is_knowledge_staff
+from app.services.knowledge import (
+    MAX_NOTE,
+    MAX_TEXT,
+    MAX_TITLE,
+    SORTS,
+    STATUSES,
+    TEXT_FIELDS,
+    is_knowledge_staff,
+)
 
 from . import refused_forms
 from .forms import service_text
@@ -70,21 +78,26 @@ def knowledge() -> Any:
     status = request.args.get("status", "") if staff else ""
     if status not in (*STATUSES, "all"):
         status = ""
+    sort = request.args.get("sort", "") if staff else ""
+    if sort not in SORTS:
+        sort = ""
     page = page_arg()
     svc = services()
 
     def read() -> tuple[list[dict[str, Any]], int]:
-        rows, total = svc.knowledge.search(q or None, page, PER_PAGE, user=user, status=status or None)
+        rows, total = svc.knowledge.search(q or None, page, PER_PAGE, user=user, status=status or None,
+                                           sort=sort or "newest")
         return svc.knowledge.article_dicts(rows, user), total
 
     articles, total = unit_of_work(read)
     beyond = past_the_last_page(page, total, PER_PAGE)
     if beyond is not None:
         return beyond
-    params = {k: v for k, v in {"q": q, "status": status}.items() if v}
-    return render_template("knowledge.html", active="knowledge", q=q, status=status, staff=staff, articles=articles,
+    params = {k: v for k, v in {"q": q, "status": status, "sort": sort}.items() if v}
+    return render_template("knowledge.html", active="knowledge", q=q, status=status, sort=sort, staff=staff,
+                           articles=articles,
                            total=total, page=page, pages=max(1, -(-total // PER_PAGE)), params=params,
-                           searching=bool(q or status), statuses=ARTICLE_STATUS_LABELS,
+                           searching=bool(q or status or sort), statuses=ARTICLE_STATUS_LABELS,
                            record_statuses=STATUS_LABELS, label=label)
 
 

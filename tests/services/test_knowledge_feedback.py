@@ -76,3 +76,22 @@ def test_of_equally_matching_suggestions_the_more_helpful_comes_first(services, 
     # a better match still comes first whatever its answers
     services.knowledge.rate(people["cy"], newer, False)
     assert [a.number for a in services.knowledge.related("vpn drops office")] == [newer, older]
+
+
+def test_the_staff_list_the_least_and_the_most_helpful_first(services, people):
+    good, bad, unrated = (publish(services, title) for title in ("Good answer", "Bad answer", "Nobody asked"))
+    knowledge = services.knowledge
+    knowledge.rate(people["ann"], good, True)
+    knowledge.rate(people["ben"], good, True)
+    knowledge.rate(people["ann"], bad, False)
+
+    def listed(sort: str) -> list[str]:
+        rows, total = knowledge.search(None, 1, 10, user=people["cy"], sort=sort)
+        assert total == 3
+        return [a.number for a in rows]
+
+    assert listed("newest") == [unrated, bad, good]
+    assert listed("most_helpful") == [good, unrated, bad]
+    assert listed("least_helpful") == [bad, unrated, good]
+    rows, _total = knowledge.search(None, 1, 1, user=people["cy"], sort="least_helpful")
+    assert [a.number for a in rows] == [bad]  # paged in that order

@@ -114,3 +114,23 @@ def test_the_api_takes_an_answer_and_shows_the_counts(desk, services):
                             json={"helpful": True}).status_code == 404
     article = desk.client.get(f"/api/v1/knowledge/{vpn}", headers=desk.auth("mona")).get_json()
     assert (article["helpful_count"], article["not_helpful_count"], article["my_feedback"]) == (1, 1, False)
+
+
+def test_the_staff_order_the_list_by_the_answers_and_see_them(web, web_factory, desk, services):
+    vpn, printer = published(services)
+    for who in ("rita", "mona"):
+        desk.client.post(f"/api/v1/knowledge/{printer}/feedback", headers=desk.auth(who), json={"helpful": False})
+    web.login("alex")
+    page = text_of(web.get("/knowledge?sort=least_helpful"))
+    assert page.index(f'id="kb-{printer}"') < page.index(f'id="kb-{vpn}"')
+    assert "Readers' answers: helped 0, did not help 2." in page and '<option value="least_helpful" selected>' in page
+    page = text_of(web.get("/knowledge?sort=most_helpful"))
+    assert page.index(f'id="kb-{vpn}"') < page.index(f'id="kb-{printer}"')
+    # requesters find articles, not the staff's figures or order
+    rita = web_factory()
+    rita.login("rita")
+    page = text_of(rita.get("/knowledge?sort=least_helpful"))
+    assert "Readers' answers" not in page and 'id="kb-sort"' not in page
+    api = desk.client.get("/api/v1/knowledge?sort=least_helpful", headers=desk.auth("rita")).get_json()
+    assert [a["number"] for a in api["items"]][0] == printer
+    assert desk.client.get("/api/v1/knowledge?sort=best", headers=desk.auth("rita")).status_code == 422
