@@ -215,6 +215,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/knowledge/{number}"): {"version": 1, "title": "Outlook prompts"},
         ("POST", "/api/v1/knowledge/{number}/publish"): {"version": 1},
         ("POST", "/api/v1/knowledge/{number}/retire"): {"version": 1},
+        ("POST", "/api/v1/knowledge/{number}/feedback"): {"helpful": True},
         ("PUT", "/api/v1/users/me/preferences"): {"email_opt_out": True},
         ("POST", "/api/v1/webhooks"): {"url": "https://hooks.example.org/y", "secret": "t" * 32, "events": ["*"]},
         ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"active": False},
