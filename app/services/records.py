@@ -818,6 +818,21 @@ class RecordService:
             found[name] = sorted(str(v) for v in self.session.scalars(query) if v)
         return found
 
+    def requesters_open_records(self, user: User, ticket: Ticket, limit: int = 5) -> tuple[list[Ticket], int]:
+        """The other open records of ``ticket``'s requester, newest first (at most ``limit``), and
+        how many there are: what the record's page shows the desk's staff (``STAFF_ROLES``) so that
+        an agent sees the caller's other problems at once, and a duplicate. Nothing for anyone
+        else (a requester sees their own list; an approver's view of someone's records would be
+        partial) or a record without requester."""
+        if ticket.requester_id is None or not user.has_role(*STAFF_ROLES):
+            return [], 0
+        query = self.visible(user, select(Ticket).where(
+            Ticket.requester_id == ticket.requester_id, Ticket.closed_at.is_(None), Ticket.id != ticket.id))
+        total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = list(self.session.scalars(query.order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(limit))) \
+            if total else []
+        return rows, total
+
     def links(self, ticket: Ticket, user: User) -> list[dict[str, Any]]:
         """The record's links as ``user`` sees them from it, oldest first: links to records the
         user may not see (``may_see``, the rule of reading a record) are left out.

@@ -349,6 +349,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 # the record's configuration item links to its CMDB page, for those who read it
                 "ci_name": ticket.ci if ticket.ci and may_read_cmdb(user) and svc.cmdb.existing_names([ticket.ci])
                 else None,
+                # the requester's other open records: the caller's other problems, or a duplicate
+                "requester_open": svc.records.requesters_open_records(user, ticket),
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
                 if not policy.is_read_only(user) and svc.records.may_see(user, ticket, watched=False) else []}
