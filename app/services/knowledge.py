@@ -69,9 +69,9 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+")
 #: At most so many words of a text are looked for; at most so many articles are suggested.
 RELATED_WORDS = 8
+RELATED_ARTICLES = 5
 #: An article nobody said was helpful or not (``KnowledgeService.feedback_of``).
 _NO_FEEDBACK: Mapping[str, Any] = {"helpful_count": 0, "not_helpful_count": 0, "my_feedback": None}
-RELATED_ARTICLES = 5
 
 
 def _stem(word: str) -> str:
