@@ -80,6 +80,7 @@ EVENT_LABELS = {
     "knowledge_edited": _l("Knowledge article edited"),
     "knowledge_retired": _l("Knowledge article retired"),
     "knowledge_attached": _l("Knowledge article attached"),
+    "knowledge_rated": _l("Knowledge article rated"),
     "ci_created": _l("Configuration item created"),
     "ci_updated": _l("Configuration item changed"),
     "ci_retired": _l("Configuration item retired"),
