@@ -27,6 +27,8 @@
 * **Anything else** raises a new incident with the sender as its requester, as the API's start
   of ``incident_management`` does (the same start rights and start form): title the subject,
   description the text, impact and urgency ``MAIL_INCIDENT_IMPACT`` / ``MAIL_INCIDENT_URGENCY``.
+  The sender is told its number (``mail.received``: in-app and by mail, about the record, so a
+  reply threads back to it), with up to three published knowledge articles that may answer it.
 * **Files** in the message become the record's attachments through ``AttachmentService.attach``
   (its size and count limits). The text is the ``text/plain`` body, else the text of the HTML
   body (without scripts, styles or markup).
@@ -58,11 +60,14 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.languages import Text
 from app.models import InboundMail, OutboxMessage, RecordSequence, Ticket, User
 
 from .attachments import AttachmentService, size_text
 from .forms import BIDI_CONTROLS
 from .instances import InstanceService
+from .knowledge import KnowledgeService
+from .notifications import MAIL_RECEIVED_EVENT, NotificationService
 from .records import RecordService
 
 #: The outcomes recorded in ``inbound_mail``.
@@ -73,6 +78,10 @@ INCIDENT_PROCESS = "incident_management"
 #: The incident start form's limits (forms/incident_management.start.json).
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
+#: The acknowledgement of a new incident lists at most so many articles, found from its subject
+#: and the start of its text (so many characters).
+ACKNOWLEDGED_ARTICLES = 3
+ACKNOWLEDGE_TEXT = 300
 #: A comment made from a mail keeps at most this much of its text.
 MAX_COMMENT_TEXT = 20_000
 #: What is cut from a text that was too long.
@@ -388,13 +397,16 @@ class MailService:
     """Take parsed messages: record each once, then create, comment, refuse or ignore (module docstring)."""
 
     def __init__(self, session: Session, clock: Clock, records: RecordService, attachments: AttachmentService,
-                 instances: InstanceService, config: Mapping[str, Any]) -> None:
+                 instances: InstanceService, config: Mapping[str, Any], *,
+                 notifications: NotificationService, knowledge: KnowledgeService) -> None:
         self.session = session
         self.clock = clock
         self.records = records
         self.attachments = attachments
         self.instances = instances
         self.config = config
+        self.notifications = notifications
+        self.knowledge = knowledge
 
     @property
     def max_bytes(self) -> int:
@@ -558,7 +570,28 @@ class MailService:
             raise NotFound(f"{INCIDENT_PROCESS} opened no record")
         for item in mail.files:
             self._attach(user, ticket.number, item)
+        self._acknowledge(user, ticket, mail)
         return MailOutcome(CREATED, ticket.number, f"raised by {user.username}", message_id=mail.key)
+
+    def _acknowledge(self, user: User, ticket: Ticket, mail: ParsedMail) -> None:
+        """Tell the sender the number their e-mail was logged under, as a help desk's auto-reply
+        does (they have no page to read it from): in their language, in-app and by mail (unless
+        they turned mail off), about the record, so that their reply to it is a comment on it. With
+        the published articles that may already answer it (``KnowledgeService.related`` of the
+        subject and the text's start), as the incident's start page offers them."""
+        articles = self.knowledge.related(f"{ticket.title} {mail.text[:ACKNOWLEDGE_TEXT]}", limit=ACKNOWLEDGED_ARTICLES)
+        said = {"number": ticket.number, "title": ticket.title, "link": self.notifications.link(ticket)}
+        subject = Text("%(number)s received: %(title)s", **said)
+        if articles:
+            listed = "\n".join(f"- {a.number} {a.title}: {self.notifications.link(article=a.number)}" for a in articles)
+            body = Text("Thank you: your e-mail is logged as %(number)s (%(title)s). Reply to this e-mail to add "
+                        "to it, or follow it here: %(link)s\n\nThese published articles may already answer it:\n"
+                        "%(articles)s", articles=listed, **said)
+        else:
+            body = Text("Thank you: your e-mail is logged as %(number)s (%(title)s). Reply to this e-mail to add "
+                        "to it, or follow it here: %(link)s", **said)
+        self.notifications.notify([user], MAIL_RECEIVED_EVENT, subject, body, ticket=ticket,
+                                  payload={"articles": [a.number for a in articles]})
 
     def _attach(self, user: User, number: str, item: MailFile) -> None:
         try:

@@ -85,9 +85,12 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester``, ``opened_by`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
                "record.closed", "record.cancelled", "comment.added", "attachment.added",
-               "attachment.deleted", "task.reminder", "process.notify", "process.started_for")
+               "attachment.deleted", "task.reminder", "process.notify", "process.started_for", "mail.received")
 #: A process started (a record logged) on somebody's behalf: they are told (``by``: who started it).
 STARTED_FOR_EVENT = "process.started_for"
+#: An e-mail raised a record (app/services/mail.py): its sender is told the number, and the
+#: published articles that may already answer it (``articles``: their numbers).
+MAIL_RECEIVED_EVENT = "mail.received"
 
 
 #: How often a delivery waiting for its turned-off webhook is looked at again, in seconds.
@@ -193,8 +196,12 @@ class NotificationService:
         row = self.session.execute(_ACTIVE_USER, {"username": username}).first()
         return Recipient(*row) if row is not None else None
 
-    def link(self, ticket: Ticket | None = None, task_id: int | None = None) -> str:
+    def link(self, ticket: Ticket | None = None, task_id: int | None = None, article: str | None = None) -> str:
+        """The address, on the site's ``PUBLIC_URL``, of a task, a record, a knowledge article (its
+        number), else of the site."""
         base = str(self.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+        if article is not None:
+            return f"{base}/knowledge/{article}"
         if task_id is not None:
             return f"{base}/tasks/{task_id}"
         if ticket is not None:

@@ -336,3 +336,43 @@ def test_the_cli_exit_status_says_what_became_of_the_message(desk: Desk, app):
     assert ingest(app, mail(files=[("big.bin", "application/octet-stream", b"x" * 5000)]))[0] == 65
     code, out, _ = ingest(app, mail("alex@example.org", "Re: [INC-000001]", "on it"))
     assert code == 0 and out.startswith("commented INC-000001")
+
+
+def acknowledgements(services: Any, recipient: str) -> list[OutboxMessage]:
+    services.session.rollback()
+    found = list(services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.channel == "email", OutboxMessage.event_type == "mail.received",
+        OutboxMessage.recipient == recipient).order_by(OutboxMessage.id)))
+    services.session.rollback()
+    return found
+
+
+def test_the_sender_is_told_the_number_with_the_articles_that_may_answer_it(desk: Desk, services):
+    article = services.knowledge.publish(None, title="Printer jams on every page", symptoms="", cause="",
+                                         workaround="Take out the blue roller and clean it.", source=None)
+    kb = article.number
+    services.session.commit()
+    number = new_incident(desk)
+    [told] = acknowledgements(services, EMAILS["rita"])
+    assert told.subject == f"{number} received: Printer on floor 3 jams"
+    assert told.body.startswith(f"Thank you: your e-mail is logged as {number} (Printer on floor 3 jams). "
+                                "Reply to this e-mail to add to it")
+    assert f"/tickets/{number}" in told.body
+    assert f"These published articles may already answer it:\n- {kb} Printer jams on every page: " in told.body
+    assert told.body.rstrip().endswith(f"/knowledge/{kb}") and told.payload["record"] == number
+    # in the app as well, and her reply to the mail is a comment on the record
+    assert any(n["subject"] == told.subject for n in desk.notifications("rita"))
+    reply = mail("rita@example.org", f"Re: {told.subject}", "The roller trick worked, thanks.",
+                 In_Reply_To=f"<{told.event_id}@processdesk>")
+    assert (post(desk, reply)["outcome"], comments(desk, number)) == (
+        "commented", [("rita", "The roller trick worked, thanks.")])
+    assert len(acknowledgements(services, EMAILS["rita"])) == 1  # a comment is not acknowledged again
+
+
+def test_the_acknowledgement_without_articles_and_in_the_senders_language(desk: Desk, services):
+    services.users.update_user(services.users.get_by_username("ada"), "mona", {"locale": "zh_CN"})
+    services.session.commit()
+    number = new_incident(desk, sender="mona@example.org", subject="Badge reader broken", text="At the main door.")
+    [told] = acknowledgements(services, EMAILS["mona"])
+    assert told.subject == f"已收到 {number}：Badge reader broken"
+    assert told.body.startswith(f"谢谢：您的邮件已登记为 {number}（Badge reader broken）。") and "文章" not in told.body
