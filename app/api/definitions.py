@@ -9,7 +9,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.errors import ValidationFailed
-from app.schemas import BpmnQuery, DefinitionDetailOut, DefinitionListOut, DeployOut, PageQuery
+from app.schemas import (
+    BpmnQuery,
+    DefinitionDetailOut,
+    DefinitionListOut,
+    DeployOut,
+    PageQuery,
+    TaskStatsOut,
+    TaskStatsQuery,
+)
 from app.services import policy
 
 from . import current_user, page_args, services, unit_of_work
@@ -99,3 +107,16 @@ class DefinitionXmlView(MethodView):
         row = unit_of_work(lambda: services().definitions.version_for(user, process_id, args.get("version")))
         return Response(row.bpmn_xml, mimetype="application/xml",
                         headers={"Content-Disposition": f'inline; filename="{row.filename}"'})
+
+
+@blp.route("/<string:process_id>/task-stats")
+class TaskStatsView(MethodView):
+    @blp.arguments(TaskStatsQuery, location="query")
+    @blp.response(200, TaskStatsOut)
+    @blp.doc(security=[{"bearer": []}])
+    def get(self, args: dict[str, Any], process_id: str) -> dict[str, Any]:
+        """Where the process's work waits (staff only): per user task, the tasks waiting now and
+        the oldest one's wait, and the tasks done within the last ``days`` with their mean and
+        median hours from creation to completion."""
+        user = current_user()
+        return unit_of_work(lambda: services().definitions.task_statistics(user, process_id, args["days"]))

@@ -82,6 +82,8 @@ class HumanTask(Base):
         # An instance's open tasks, read with the task of every step: without the state in the
         # index, an instance that looped 10,000 times had all its task rows scanned per step.
         Index("ix_human_task_instance_state", "instance_id", "state"),
+        # Where a process's work waits (app/services/task_stats.py): its tasks by state.
+        Index("ix_human_task_process_state", "process_id", "state"),
     )
 
     id: Mapped[intpk]

@@ -191,6 +191,30 @@ class DefinitionDetailOut(Schema):
     versions = fields.List(fields.Nested(VersionOut))
 
 
+class TaskStatsQuery(_In):
+    days = fields.Integer(load_default=30, validate=Range(min=1, max=366), metadata={
+        "description": "the period of the figures of done tasks, in days up to now (default 30)"})
+
+
+class TaskStatOut(Schema):
+    bpmn_id = fields.String()
+    name = fields.String()
+    waiting = fields.Integer(metadata={"description": "tasks ready now"})
+    oldest_waiting_hours = fields.Float(allow_none=True, metadata={"description": "how long the oldest of them has waited"})
+    done = fields.Integer(metadata={"description": "tasks completed within the period"})
+    mean_hours = fields.Float(allow_none=True, metadata={"description": "mean hours from creation to completion"})
+    median_hours = fields.Float(allow_none=True)
+
+
+class TaskStatsOut(Schema):
+    process_id = fields.String()
+    days = fields.Integer()
+    since = fields.String()
+    now = fields.String()
+    busiest = fields.String(allow_none=True, metadata={"description": "the user task with the most tasks waiting"})
+    items = fields.List(fields.Nested(TaskStatOut))
+
+
 class BpmnQuery(_In):
     #: past the largest number a version can have (an INTEGER column): 422, not 500
     version = fields.Integer(load_default=None, validate=Range(min=1, max=MAX_VERSION))

@@ -61,6 +61,9 @@ from .forms import (
 from .instructions import template_problem
 from .records import check_mapping
 from .start_rights import check_access
+from .task_stats import DEFAULT_DAYS as DEFAULT_STAT_DAYS
+from .task_stats import MAX_DAYS as MAX_STAT_DAYS
+from .task_stats import task_statistics
 
 
 def refused_definition(err: DefinitionError) -> ValidationFailed:
@@ -637,6 +640,17 @@ class DefinitionService:
             self.audit.refuse(user, "read_definition", reason="needs a staff role", **where)
             raise PermissionDenied("reading process definitions needs one of the roles "
                                    + ", ".join(str(r) for r in policy.DEFINITION_READER_ROLES), details=where or None)
+
+    def task_statistics(self, user: User, process_id: str, days: int = DEFAULT_STAT_DAYS) -> dict[str, Any]:
+        """Where ``process_id``'s work waits (app/services/task_stats.py), for a reader of
+        definitions (``require_reader``); NotFound for a process not deployed, ValidationFailed
+        naming ``days`` outside 1 to ``MAX_STAT_DAYS``."""
+        self.require_reader(user, process_id)
+        if not 1 <= days <= MAX_STAT_DAYS:
+            raise ValidationFailed(f"days must be 1 to {MAX_STAT_DAYS}", details={"fields": {"days": [
+                f"must be between 1 and {MAX_STAT_DAYS}"]}})
+        latest = self.latest(process_id)
+        return task_statistics(self.session, process_id, list(latest.user_tasks or []), self.clock.now(), days)
 
     def versions_for(self, user: User, process_id: str) -> list[ProcessDefinition]:
         """``versions`` for a reader of definitions (``require_reader``)."""

@@ -148,7 +148,8 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
         rows = svc.definitions.versions_for(user, process_id)
         shown = svc.definitions.version(process_id, wanted) if wanted else rows[-1]
         return {"rows": rows, "shown": shown, "running": svc.definitions.running_counts(process_id),
-                "names": svc.users.usernames({r.deployed_by_id for r in rows})}
+                "names": svc.users.usernames({r.deployed_by_id for r in rows}),
+                "stats": svc.definitions.task_statistics(user, process_id)}
 
     data = unit_of_work(read)
     editor = may_deploy(user)
