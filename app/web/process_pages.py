@@ -152,6 +152,8 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
                 "stats": svc.definitions.task_statistics(user, process_id)}
 
     data = unit_of_work(read)
+    # the tasks waiting at each user task, drawn as a badge on its shape (js/modeler.js)
+    data["waiting"] = {item["bpmn_id"]: item["waiting"] for item in data["stats"]["items"] if item["waiting"]}
     editor = may_deploy(user)
     viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
     modeler = editor and (VENDOR.parent / MODELER_SCRIPT).is_file()

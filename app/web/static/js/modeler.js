@@ -294,6 +294,28 @@
     });
   }
 
+  /* The tasks waiting now at each user task (data-waiting: {"<bpmn id>": count}, the page's "Where
+     the work waits"), as a badge on the task's shape. Only drawn: saving ignores overlays. */
+  function showWaiting(section, modeler) {
+    var waiting;
+    try {
+      waiting = JSON.parse(section.getAttribute("data-waiting") || "{}");
+    } catch (error) {
+      return;
+    }
+    var registry = modeler.get("elementRegistry");
+    var overlays = modeler.get("overlays");
+    Object.keys(waiting).forEach(function (id) {
+      var element = registry.get(id);
+      if (!element || !waiting[id]) { return; }
+      var badge = document.createElement("span");
+      badge.className = "waiting-badge";
+      badge.textContent = String(waiting[id]);
+      badge.title = msg(section, "waiting", { count: waiting[id] });
+      overlays.add(element, "waiting", { position: { top: -10, right: 10 }, html: badge });
+    });
+  }
+
   function start(section) {
     section.hidden = false;
     var container = section.querySelector(".diagram-canvas");
@@ -317,6 +339,7 @@
           window.requestAnimationFrame(function () { fit(canvas, container); });
         }).observe(container);
       }
+      showWaiting(section, modeler);
       say(section, msg(section, "ready", { version: (section.getAttribute("data-xml-url").match(/version=(\d+)/) || [])[1] || "" }));
       section.setAttribute("data-state", "ready");
       var button = document.getElementById("modeler-save");
