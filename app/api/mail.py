@@ -54,7 +54,7 @@ class InboundView(MethodView):
         """Take one raw e-mail message (the body, ``message/rfc822``) as `flask mail ingest` does.
 
         The bearer token is MAIL_INBOUND_TOKEN (401 otherwise; 404 while it is unset), not a
-        user's. 200 with the outcome (created, commented, refused, ignored, failed; ``duplicate``
+        user's. 200 with the outcome (created, commented, decided, refused, ignored, failed; ``duplicate``
         for a message taken before); 415 naming Content-Type for another body type, 422 naming
         ``message`` for a malformed one, 413 above MAIL_MAX_BYTES."""
         inbound_token_check()

@@ -16,7 +16,8 @@ class InboundMail(Base):
     ``message_id`` is the message's Message-ID without its angle brackets (``sha256:<hex>`` of the
     raw bytes when it has none, or one longer than the column): unique, so a message delivered
     twice is acted on once. ``outcome`` is one of ``created`` (a new incident), ``commented`` (a
-    reply on ``number``), ``refused`` (an unknown or inactive sender), ``ignored`` (auto-replies,
+    reply on ``number``), ``decided`` (an approver's yes or no answered the approval of ``number``),
+    ``refused`` (an unknown or inactive sender), ``ignored`` (auto-replies,
     bulk mail, bounces, our own mail) or ``failed`` (the desk said no: the record is closed, a file
     is too large...; a later delivery of the same message is tried again). ``reason`` says why.
     """

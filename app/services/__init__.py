@@ -116,7 +116,8 @@ class Services:
     @cached_property
     def mail(self) -> MailService:
         return MailService(self.session, self.runtime.clock, self.records, self.attachments, self.instances,
-                           self.runtime.config, notifications=self.notifications, knowledge=self.knowledge)
+                           self.runtime.config, notifications=self.notifications, knowledge=self.knowledge,
+                           tasks=self.tasks)
 
     @cached_property
     def retention(self) -> RetentionService:

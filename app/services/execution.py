@@ -32,6 +32,7 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .forms import decision_fields
 from .notifications import STARTED_FOR_EVENT, NotificationService, Person
 from .records import RESOLVED_TOLD, RecordService
 
@@ -278,8 +279,13 @@ class InstanceRunner:
         said = {"task": Content(task.process_id, view.name), "label": label}
         subject = (Text("Approval needed: %(task)s (%(label)s)", **said) if approval
                    else Text("New task: %(task)s (%(label)s)", **said))
-        body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=self.notifications.link(task_id=task.id),
-                    **said)
+        link = self.notifications.link(task_id=task.id)
+        if approval and task.form and decision_fields(instance.definition.forms.get(task.form)) is not None:
+            # a reply to this mail decides it (app/services/mail.py): say how
+            body = Text("%(task)s for %(label)s is waiting for you: %(link)s\n\nTo decide by e-mail, reply with "
+                        "APPROVE or REJECT as the first word, and your reason after it.", link=link, **said)
+        else:
+            body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=link, **said)
         self.notifications.notify(recipients, event, subject, body, ticket=ticket,
                                   payload={"task_id": task.id, "task": view.bpmn_id},
                                   exclude=None if actor is not None and task.assigned_user == actor.username else actor)

@@ -716,6 +716,30 @@ def _json_object_file(name: str, content: bytes) -> dict[str, Any]:
     return parsed
 
 
+def decision_fields(schema: Mapping[str, Any] | None) -> tuple[str, str | None] | None:
+    """The fields an approver's yes or no fills, when a reply by e-mail answers the form
+    (app/services/mail.py): its decision, a required yes/no field (``approved`` when there is
+    one, else the first), and its comment, the first text field whose name holds "comment" (None
+    without one). None for a form with no required yes/no field: it is answered on its page."""
+    if not isinstance(schema, Mapping):
+        return None
+    properties = schema.get("properties")
+    required = schema.get("required")
+    if not isinstance(properties, Mapping) or not isinstance(required, list):
+        return None
+
+    def editable(name: str, kind: str) -> bool:
+        node = properties.get(name)
+        return isinstance(node, Mapping) and node.get("type") == kind and not node.get("readOnly")
+
+    booleans = [name for name in required if isinstance(name, str) and editable(name, "boolean")]
+    if not booleans:
+        return None
+    decision = "approved" if "approved" in booleans else booleans[0]
+    comment = next((name for name in properties if "comment" in name and editable(name, "string")), None)
+    return decision, comment
+
+
 def check_form_definition(schema: dict[str, Any], ui_schema: dict[str, Any] | None, filename: str) -> None:
     """Check a form file (and its UI schema) at deploy time.
 

@@ -24,6 +24,10 @@
   resolved one). Quoted text (``> ...`` lines, from an "On ... wrote:" line or an "Original
   Message" line on) is cut off. A number of a record the sender may not see (or of none) makes
   no reply: such a mail raises a new incident, whether the record exists or not.
+* **An approver's answer**: a reply to the mail that asked its sender for an approval
+  (``approval.needed``, which carries the task's id) starting with a yes or a no completes that
+  task as the sender through ``TaskService.complete`` (``_decision``), the rest of its text the
+  comment; its failures (not theirs to decide, a reason the form requires) fail the mail.
 * **Anything else** raises a new incident with the sender as its requester, as the API's start
   of ``incident_management`` does (the same start rights and start form): title the subject,
   description the text, impact and urgency ``MAIL_INCIDENT_IMPACT`` / ``MAIL_INCIDENT_URGENCY``.
@@ -61,18 +65,24 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.languages import Text
-from app.models import InboundMail, OutboxMessage, RecordSequence, Ticket, User
+from app.models import HumanTask, InboundMail, OutboxMessage, RecordSequence, Ticket, User
 
 from .attachments import AttachmentService, size_text
-from .forms import BIDI_CONTROLS
-from .instances import InstanceService
+from .forms import BIDI_CONTROLS, decision_fields
+from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .notifications import MAIL_RECEIVED_EVENT, NotificationService
 from .records import RecordService
 
 #: The outcomes recorded in ``inbound_mail``.
-CREATED, COMMENTED, REFUSED, IGNORED, FAILED = "created", "commented", "refused", "ignored", "failed"
-OUTCOMES = (CREATED, COMMENTED, REFUSED, IGNORED, FAILED)
+CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED = (
+    "created", "commented", "decided", "refused", "ignored", "failed")
+OUTCOMES = (CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED)
+#: The first word of a reply to an approval's mail that approves, or rejects, any letter case.
+APPROVE_WORDS = frozenset({"approve", "approved", "yes", "同意", "批准"})
+REJECT_WORDS = frozenset({"reject", "rejected", "no", "拒绝", "驳回"})
+#: A reply's first word and what follows it (the comment), past any punctuation between them.
+_FIRST_WORD = re.compile(r"\s*([^\W\d_]+)[\s.,:;!\-\u3002\uff0c\uff1a\uff01]*(.*)", re.DOTALL)
 #: The process a new mail starts.
 INCIDENT_PROCESS = "incident_management"
 #: The incident start form's limits (forms/incident_management.start.json).
@@ -398,7 +408,7 @@ class MailService:
 
     def __init__(self, session: Session, clock: Clock, records: RecordService, attachments: AttachmentService,
                  instances: InstanceService, config: Mapping[str, Any], *,
-                 notifications: NotificationService, knowledge: KnowledgeService) -> None:
+                 notifications: NotificationService, knowledge: KnowledgeService, tasks: TaskService) -> None:
         self.session = session
         self.clock = clock
         self.records = records
@@ -407,6 +417,7 @@ class MailService:
         self.config = config
         self.notifications = notifications
         self.knowledge = knowledge
+        self.tasks = tasks
 
     @property
     def max_bytes(self) -> int:
@@ -496,6 +507,9 @@ class MailService:
         user, why = self._user(mail.sender)
         if user is None:
             return MailOutcome(REFUSED, reason=why, message_id=key)
+        decided = self._decision(user, mail)
+        if decided is not None:
+            return decided
         number = self._replied_record(user, mail)
         if number is not None:
             return self._comment(user, number, mail)
@@ -511,6 +525,51 @@ class MailService:
         if found:
             return None, f"{address} is the address of an inactive user"
         return None, f"{address} is no user's address"
+
+    def _decision(self, user: User, mail: ParsedMail) -> MailOutcome | None:
+        """A reply to the mail that asked ``user`` for an approval (``approval.needed``), whose
+        text starts with a yes or a no (``APPROVE_WORDS``, ``REJECT_WORDS``): the approval task
+        completed as ``user`` with that decision and the rest of the text as its comment
+        (``decision_fields`` of its form), by ``TaskService.complete``, whose rules all apply (who
+        may, a task still waiting, the form's: a rejection may need a reason). None for any other
+        mail, which goes on as a comment or a new incident."""
+        ours = [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
+        if not ours:
+            return None
+        asked = [row.payload["task_id"] for row in self.session.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.event_id.in_(ours), OutboxMessage.channel == "email",
+                                                OutboxMessage.event_type == "approval.needed"))
+            if isinstance((row.payload or {}).get("task_id"), int)]
+        said = _FIRST_WORD.match(strip_quoted(mail.text))
+        if not asked or said is None:
+            return None
+        word = said.group(1).lower()
+        if word not in APPROVE_WORDS and word not in REJECT_WORDS:
+            return None
+        task = self.session.get(HumanTask, asked[0])
+        form = task.instance.definition.forms.get(task.form) if task is not None and task.form else None
+        fields = decision_fields(form)
+        if task is None or fields is None:
+            return None
+        decision, comment_field = fields
+        approved = word in APPROVE_WORDS
+        data: dict[str, Any] = {decision: approved}
+        comment = _cut(said.group(2).strip(), MAX_COMMENT_TEXT)
+        if comment and comment_field is not None:
+            data[comment_field] = comment
+        ticket = self.records.for_instance(task.instance_id)
+        number = ticket.number if ticket is not None else None
+        try:
+            self.tasks.complete(user, task.id, data)
+        except ProcessdeskError as err:
+            fields = err.details.get("fields") if isinstance(err, ValidationFailed) else None
+            if isinstance(fields, Mapping) and fields:  # which answer the form refused, for the log
+                err.message = f"{err.message}: " + "; ".join(
+                    f"{name} {', '.join(str(m) for m in messages)}" for name, messages in fields.items())
+            err.details = {**err.details, **({"number": number} if number else {})}
+            raise
+        return MailOutcome(DECIDED, number, f"{'approved' if approved else 'rejected'} by {user.username} "
+                                            f"({task.bpmn_id}, task {task.id})", message_id=mail.key)
 
     def _replied_record(self, user: User, mail: ParsedMail) -> str | None:
         """The number of the record ``mail`` answers: one a mail of ours it replies to was about,

@@ -244,7 +244,9 @@ class NotificationService:
         # The mail's Message-ID is its row's event_id (``deliver``): a reply's In-Reply-To finds the
         # row, and ``record`` the record it answers (app/services/mail.py). A reply also finds it by
         # the record number in the subject, which every mail about a record names.
-        about = {"record": ticket.number} if ticket is not None else {}
+        about: dict[str, Any] = {"record": ticket.number} if ticket is not None else {}
+        if payload and isinstance(payload.get("task_id"), int):
+            about["task_id"] = payload["task_id"]  # a reply to an approval's mail decides it (mail.py)
         default = self.config.get("DEFAULT_LANGUAGE")
         inbox, mail = [], []
         for user in unique.values():

@@ -376,3 +376,54 @@ def test_the_acknowledgement_without_articles_and_in_the_senders_language(desk: 
     [told] = acknowledgements(services, EMAILS["mona"])
     assert told.subject == f"已收到 {number}：Badge reader broken"
     assert told.body.startswith(f"谢谢：您的邮件已登记为 {number}（Badge reader broken）。") and "文章" not in told.body
+
+
+def asked_to_approve(desk: Desk, services: Any, who: str = "mona") -> tuple[str, OutboxMessage]:
+    """rita orders a laptop; her line manager mona is asked to approve it by mail: the record's
+    number and that mail."""
+    from tests.http.desk import LAPTOP
+    answer = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("rita"), json={"data": LAPTOP})
+    assert answer.status_code == 201, answer.get_json()
+    number = answer.get_json()["number"]
+    services.session.rollback()
+    [asked] = services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.channel == "email", OutboxMessage.event_type == "approval.needed",
+        OutboxMessage.recipient == EMAILS[who])).all()
+    services.session.rollback()
+    return number, asked
+
+
+def test_an_approver_approves_by_replying_to_the_mail(desk: Desk, services):
+    number, asked = asked_to_approve(desk, services)
+    assert "reply with APPROVE or REJECT as the first word" in asked.body and asked.payload["task_id"]
+    reply = mail("mona@example.org", f"Re: {asked.subject}", "Approved. Four years is long enough.\n\n> the request",
+                 In_Reply_To=f"<{asked.event_id}@processdesk>")
+    answer = post(desk, reply)
+    assert (answer["outcome"], answer["number"]) == ("decided", number), answer
+    assert answer["reason"].startswith("approved by mona (approve_manager")
+    data = desk.instance(desk.record(number)["instance_id"])["data"]
+    assert (data["approved"], data["approval_comment"]) == (True, "Four years is long enough.")
+    assert comments(desk, number) == []  # a decision, not a comment
+    # the same mail delivered again decides nothing twice
+    assert post(desk, reply)["duplicate"] is True
+
+
+def test_a_rejection_by_mail_needs_its_reason_as_the_form_does(desk: Desk, services):
+    number, asked = asked_to_approve(desk, services)
+    bare = post(desk, mail("mona@example.org", "Re: it", "Reject", In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert (bare["outcome"], bare["number"]) == ("failed", number)
+    assert bare["reason"].startswith("form data is invalid: approval_comment is required"), bare
+    answer = post(desk, mail("mona@example.org", "Re: it", "拒绝：请先用旧电脑。", In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert answer["outcome"] == "decided" and answer["reason"].startswith("rejected by mona")
+    data = desk.instance(desk.record(number)["instance_id"])["data"]
+    assert (data["approved"], data["approval_comment"]) == (False, "请先用旧电脑。")
+
+
+def test_a_reply_without_a_decision_or_from_someone_else_is_no_decision(desk: Desk, services):
+    number, asked = asked_to_approve(desk, services)
+    talk = post(desk, mail("mona@example.org", "Re: it", "Which model is it?", In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert (talk["outcome"], comments(desk, number)) == ("commented", [("mona", "Which model is it?")])
+    # rita cannot approve her own laptop by replying with mona's message id
+    forged = post(desk, mail("rita@example.org", "Re: it", "Approve", In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert forged["outcome"] == "failed" and forged["reason"] == f"no task {asked.payload['task_id']}"
+    assert desk.instance(desk.record(number)["instance_id"])["data"].get("approved") is None
