@@ -562,10 +562,10 @@ class MailService:
         try:
             self.tasks.complete(user, task.id, data)
         except ProcessdeskError as err:
-            fields = err.details.get("fields") if isinstance(err, ValidationFailed) else None
-            if isinstance(fields, Mapping) and fields:  # which answer the form refused, for the log
+            refused = err.details.get("fields") if isinstance(err, ValidationFailed) else None
+            if isinstance(refused, Mapping) and refused:  # which answer the form refused, for the log
                 err.message = f"{err.message}: " + "; ".join(
-                    f"{name} {', '.join(str(m) for m in messages)}" for name, messages in fields.items())
+                    f"{name} {', '.join(str(m) for m in messages)}" for name, messages in refused.items())
             err.details = {**err.details, **({"number": number} if number else {})}
             raise
         return MailOutcome(DECIDED, number, f"{'approved' if approved else 'rejected'} by {user.username} "
