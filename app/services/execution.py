@@ -279,14 +279,13 @@ class InstanceRunner:
         said = {"task": Content(task.process_id, view.name), "label": label}
         subject = (Text("Approval needed: %(task)s (%(label)s)", **said) if approval
                    else Text("New task: %(task)s (%(label)s)", **said))
-        link = self.notifications.link(task_id=task.id)
-        if approval and task.form and decision_fields(instance.definition.forms.get(task.form)) is not None:
-            # a reply to this mail decides it (app/services/mail.py): say how
-            body = Text("%(task)s for %(label)s is waiting for you: %(link)s\n\nTo decide by e-mail, reply with "
-                        "APPROVE or REJECT as the first word, and your reason after it.", link=link, **said)
-        else:
-            body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=link, **said)
+        body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=self.notifications.link(task_id=task.id),
+                    **said)
+        # a reply to an approval's mail decides it (app/services/mail.py): the mail says how
+        by_mail = approval and task.form and decision_fields(instance.definition.forms.get(task.form)) is not None
         self.notifications.notify(recipients, event, subject, body, ticket=ticket,
+                                  mail_note=Text("To decide by e-mail, reply with APPROVE or REJECT as the first word, "
+                                                 "and your reason after it.") if by_mail else None,
                                   payload={"task_id": task.id, "task": view.bpmn_id},
                                   exclude=None if actor is not None and task.assigned_user == actor.username else actor)
 

@@ -211,8 +211,9 @@ class NotificationService:
     def notify(self, recipients: Iterable[Person | None], event_type: str, subject: str | Text | ContentTemplate,
                body: str | Text | ContentTemplate, *,
                ticket: Ticket | None = None, payload: Mapping[str, Any] | None = None,
-               exclude: User | None = None) -> int:
+               exclude: User | None = None, mail_note: Text | None = None) -> int:
         """In-app and email notifications for each active recipient (once each), plus webhook events.
+        ``mail_note``: a paragraph the e-mail alone ends with (how to answer it by reply).
 
         ``subject`` and ``body`` are written in each recipient's language (app/languages.py: a
         :class:`~app.languages.Text` is rendered per language, a
@@ -232,6 +233,15 @@ class NotificationService:
         written: dict[str, tuple[str, str]] = {}
         lookup = self._content_lookup()
 
+        noted: dict[str, str] = {}
+
+        def note(language: str) -> str:
+            if mail_note is None:
+                return ""
+            if language not in noted:
+                noted[language] = "\n\n" + render(mail_note, language, lookup)
+            return noted[language]
+
         def words(language: str) -> tuple[str, str]:
             if language not in written:
                 # A subject is one line: a record title sent with a line break (an API client's, say)
@@ -250,12 +260,13 @@ class NotificationService:
         default = self.config.get("DEFAULT_LANGUAGE")
         inbox, mail = [], []
         for user in unique.values():
-            title, text = words(reader_language(user.locale, default))
+            language = reader_language(user.locale, default)
+            title, text = words(language)
             inbox.append({"user_id": user.id, "subject": title[:255], "body": text, "created_at": now,
                           "ticket_id": ticket_id})
             if user.email and not user.email_opt_out:
                 mail_subject = f"[{ticket.number}] {title}" if ticket is not None and ticket.number not in title else title
-                mail.append(self._outbox_row(event_type, "email", user.email, mail_subject, text,
+                mail.append(self._outbox_row(event_type, "email", user.email, mail_subject, text + note(language),
                                              {"user": user.username, **about}, now))
         self._insert(Notification, inbox)
         self._insert(OutboxMessage, mail)

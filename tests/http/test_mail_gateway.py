@@ -395,7 +395,11 @@ def asked_to_approve(desk: Desk, services: Any, who: str = "mona") -> tuple[str,
 
 def test_an_approver_approves_by_replying_to_the_mail(desk: Desk, services):
     number, asked = asked_to_approve(desk, services)
-    assert "reply with APPROVE or REJECT as the first word" in asked.body and asked.payload["task_id"]
+    assert asked.body.endswith("\n\nTo decide by e-mail, reply with APPROVE or REJECT as the first word, and your "
+                               "reason after it.") and asked.payload["task_id"]
+    # the notice in the app is not a mail to reply to: it says nothing of replying
+    [in_app] = [n for n in desk.notifications("mona") if n["subject"] == asked.subject.split("] ", 1)[-1]]
+    assert "reply" not in in_app["body"] and in_app["body"] == asked.body.split("\n\n")[0]
     reply = mail("mona@example.org", f"Re: {asked.subject}", "Approved. Four years is long enough.\n\n> the request",
                  In_Reply_To=f"<{asked.event_id}@processdesk>")
     answer = post(desk, reply)
@@ -409,7 +413,10 @@ def test_an_approver_approves_by_replying_to_the_mail(desk: Desk, services):
 
 
 def test_a_rejection_by_mail_needs_its_reason_as_the_form_does(desk: Desk, services):
+    services.users.update_user(services.users.get_by_username("ada"), "mona", {"locale": "zh_CN"})
+    services.session.commit()
     number, asked = asked_to_approve(desk, services)
+    assert "第一个词写“同意”或“拒绝”" in asked.body  # in her language
     bare = post(desk, mail("mona@example.org", "Re: it", "Reject", In_Reply_To=f"<{asked.event_id}@processdesk>"))
     assert (bare["outcome"], bare["number"]) == ("failed", number)
     assert bare["reason"].startswith("form data is invalid: approval_comment is required"), bare
