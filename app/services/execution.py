@@ -393,8 +393,10 @@ class InstanceRunner:
                 patch = self.records.details_patch(ticket)
                 if not write_changes(self.session, ticket, {"details": patch} if patch else None) and patch:
                     self.records.keep_stored_details(ticket, patch)  # the flush writes it whole
-                self.records.tell_resolved(ticket, lambda requester: any(
-                    self._waits_on(row, instance, requester) for row in created))
+                self.records.tell_resolved(ticket, lambda requester: next(
+                    (row for row in created if self._waits_on(row, instance, requester)), None),
+                    answerable=lambda row: row.form is not None and decision_fields(
+                        instance.definition.forms.get(row.form)) is not None)
         # after the record's sync, so that a message about a new task names the record as this step
         # left it (a catalog request's first approval named a record without its title)
         for row, (view, _assigned, _group, holder) in zip(created, opening, strict=True):

@@ -78,9 +78,13 @@ from .records import RecordService
 CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED = (
     "created", "commented", "decided", "refused", "ignored", "failed")
 OUTCOMES = (CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED)
-#: The first word of a reply to an approval's mail that approves, or rejects, any letter case.
-APPROVE_WORDS = frozenset({"approve", "approved", "yes", "同意", "批准"})
-REJECT_WORDS = frozenset({"reject", "rejected", "no", "拒绝", "驳回"})
+#: The first word of a reply to an approval's mail that approves, or rejects (or to a resolved
+#: record's mail that confirms it works again, or says it does not), any letter case.
+APPROVE_WORDS = frozenset({"approve", "approved", "yes", "confirm", "confirmed", "同意", "批准", "是", "确认"})
+REJECT_WORDS = frozenset({"reject", "rejected", "no", "reopen", "拒绝", "驳回", "否"})
+#: The mails whose reply may answer a task they name (``task_id``): an approval's, and a
+#: resolved record's asking its requester to confirm.
+DECIDED_BY_REPLY = ("approval.needed", "record.resolved")
 #: A reply's first word and what follows it (the comment), past any punctuation between them.
 _FIRST_WORD = re.compile(r"\s*([^\W\d_]+)[\s.,:;!\-\u3002\uff0c\uff1a\uff01]*(.*)", re.DOTALL)
 #: The process a new mail starts.
@@ -527,8 +531,9 @@ class MailService:
         return None, f"{address} is no user's address"
 
     def _decision(self, user: User, mail: ParsedMail) -> MailOutcome | None:
-        """A reply to the mail that asked ``user`` for an approval (``approval.needed``), whose
-        text starts with a yes or a no (``APPROVE_WORDS``, ``REJECT_WORDS``): the approval task
+        """A reply to the mail that asked ``user`` for an approval (``approval.needed``), or to
+        confirm that their resolved record works again (``record.resolved``), whose text starts
+        with a yes or a no (``APPROVE_WORDS``, ``REJECT_WORDS``): the task the mail names
         completed as ``user`` with that decision and the rest of the text as its comment
         (``decision_fields`` of its form), by ``TaskService.complete``, whose rules all apply (who
         may, a task still waiting, the form's: a rejection may need a reason). None for any other
@@ -538,7 +543,7 @@ class MailService:
             return None
         asked = [row.payload["task_id"] for row in self.session.execute(
             select(OutboxMessage.payload).where(OutboxMessage.event_id.in_(ours), OutboxMessage.channel == "email",
-                                                OutboxMessage.event_type == "approval.needed"))
+                                                OutboxMessage.event_type.in_(DECIDED_BY_REPLY)))
             if isinstance((row.payload or {}).get("task_id"), int)]
         said = _FIRST_WORD.match(strip_quoted(mail.text))
         if not asked or said is None:
@@ -568,7 +573,7 @@ class MailService:
                     f"{name} {', '.join(str(m) for m in messages)}" for name, messages in refused.items())
             err.details = {**err.details, **({"number": number} if number else {})}
             raise
-        return MailOutcome(DECIDED, number, f"{'approved' if approved else 'rejected'} by {user.username} "
+        return MailOutcome(DECIDED, number, f"{'yes' if approved else 'no'} from {user.username} "
                                             f"({task.bpmn_id}, task {task.id})", message_id=mail.key)
 
     def _replied_record(self, user: User, mail: ParsedMail) -> str | None:

@@ -418,19 +418,27 @@ class RecordService:
             "opened_by": ticket.opened_by_name,
             "opened_at": ticket.opened_at.isoformat()})
 
-    def tell_resolved(self, ticket: Ticket, asked: Callable[[User], bool]) -> None:
+    def tell_resolved(self, ticket: Ticket, asked: Callable[[User], HumanTask | None],
+                      answerable: Callable[[HumanTask], bool] = lambda _task: False) -> None:
         """Tell the requester of ``ticket``, if this step's sync resolved it, that it is resolved;
-        ask them to check and confirm only if ``asked(requester)``: the step gave them a task (an
-        incident's confirmation; a problem has none, and its requester is only told)."""
+        ask them to check and confirm only if ``asked(requester)`` is a task the step gave them (an
+        incident's confirmation; a problem has none, and its requester is only told). When
+        ``answerable(task)`` (its form takes a yes or a no: ``forms.decision_fields``), the mail
+        names the task and says that a reply starting with YES or NO answers it (app/services/mail.py)."""
         if self.session.info.get(RESOLVED_UNTOLD, {}).pop(ticket.id, None) is None or ticket.requester is None:
             return
         requester = ticket.requester
-        ask = asked(requester)
+        task = asked(requester)
+        ask = task is not None
+        by_mail = task is not None and answerable(task)
         said = {"number": ticket.number, "title": ticket.title, "link": self.notifications.link(ticket)}
         self.notifications.notify(
             [requester], "record.resolved", Text("%(number)s resolved: %(title)s", **said),
             Text("%(number)s (%(title)s) is resolved. Please check and confirm: %(link)s", **said) if ask
-            else Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket)
+            else Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket,
+            payload={"task_id": task.id} if by_mail and task is not None else None,
+            mail_note=Text("To answer by e-mail, reply with YES as the first word if it works again, or with NO "
+                           "and what still fails.") if by_mail else None)
         if ask:
             self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = requester.id
 

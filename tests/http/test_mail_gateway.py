@@ -404,7 +404,7 @@ def test_an_approver_approves_by_replying_to_the_mail(desk: Desk, services):
                  In_Reply_To=f"<{asked.event_id}@processdesk>")
     answer = post(desk, reply)
     assert (answer["outcome"], answer["number"]) == ("decided", number), answer
-    assert answer["reason"].startswith("approved by mona (approve_manager")
+    assert answer["reason"].startswith("yes from mona (approve_manager")
     data = desk.instance(desk.record(number)["instance_id"])["data"]
     assert (data["approved"], data["approval_comment"]) == (True, "Four years is long enough.")
     assert comments(desk, number) == []  # a decision, not a comment
@@ -421,7 +421,7 @@ def test_a_rejection_by_mail_needs_its_reason_as_the_form_does(desk: Desk, servi
     assert (bare["outcome"], bare["number"]) == ("failed", number)
     assert bare["reason"].startswith("form data is invalid: approval_comment is required"), bare
     answer = post(desk, mail("mona@example.org", "Re: it", "拒绝：请先用旧电脑。", In_Reply_To=f"<{asked.event_id}@processdesk>"))
-    assert answer["outcome"] == "decided" and answer["reason"].startswith("rejected by mona")
+    assert answer["outcome"] == "decided" and answer["reason"].startswith("no from mona")
     data = desk.instance(desk.record(number)["instance_id"])["data"]
     assert (data["approved"], data["approval_comment"]) == (False, "请先用旧电脑。")
 
@@ -434,3 +434,49 @@ def test_a_reply_without_a_decision_or_from_someone_else_is_no_decision(desk: De
     forged = post(desk, mail("rita@example.org", "Re: it", "Approve", In_Reply_To=f"<{asked.event_id}@processdesk>"))
     assert forged["outcome"] == "failed" and forged["reason"] == f"no task {asked.payload['task_id']}"
     assert desk.instance(desk.record(number)["instance_id"])["data"].get("approved") is None
+
+
+def resolved_mail(desk: Desk, services: Any) -> tuple[str, OutboxMessage]:
+    """rita's incident, raised by mail, resolved by nina: its number and the mail asking rita to confirm."""
+    number = new_incident(desk)
+    triage(desk, number, priority="P3", category="hardware")
+    resolve(desk, number)
+    services.session.rollback()
+    [told] = services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
+        OutboxMessage.recipient == EMAILS["rita"])).all()
+    services.session.rollback()
+    return number, told
+
+
+def test_the_requester_confirms_a_resolution_by_replying_yes(desk: Desk, services):
+    number, told = resolved_mail(desk, services)
+    assert told.body.endswith("To answer by e-mail, reply with YES as the first word if it works again, or with NO "
+                              "and what still fails.") and told.payload["task_id"]
+    answer = post(desk, mail("rita@example.org", f"Re: {told.subject}", "Yes - the printer works again, thanks!",
+                             In_Reply_To=f"<{told.event_id}@processdesk>"))
+    assert (answer["outcome"], answer["number"]) == ("decided", number), answer
+    assert answer["reason"].startswith("yes from rita (confirm_resolution")
+    record = desk.record(number)
+    assert record["status"] == "closed"
+    data = desk.instance(record["instance_id"])["data"]
+    assert (data["confirmed"], data["comment"]) == (True, "the printer works again, thanks!")
+
+
+def test_a_no_reopens_it_with_what_still_fails_and_other_words_are_a_comment(desk: Desk, services):
+    number, told = resolved_mail(desk, services)
+    answer = post(desk, mail("rita@example.org", "Re: it", "No. It still jams on page two.",
+                             In_Reply_To=f"<{told.event_id}@processdesk>"))
+    assert answer["outcome"] == "decided" and answer["reason"].startswith("no from rita")
+    record = desk.record(number)
+    assert record["status"] == "in_progress" and record["resolved_at"] is None
+    assert desk.instance(record["instance_id"])["data"]["comment"] == "It still jams on page two."
+    # a bare NO says nothing of what fails: the form asks for it, the mail fails and says so
+    resolve(desk, number)
+    services.session.rollback()
+    latest = services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
+        OutboxMessage.recipient == EMAILS["rita"]).order_by(OutboxMessage.id.desc())).first()
+    services.session.rollback()
+    bare = post(desk, mail("rita@example.org", "Re: it", "no", In_Reply_To=f"<{latest.event_id}@processdesk>"))
+    assert bare["outcome"] == "failed" and "comment is required" in bare["reason"], bare
