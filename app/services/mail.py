@@ -31,6 +31,7 @@
 * **Anything else** raises a new incident with the sender as its requester, as the API's start
   of ``incident_management`` does (the same start rights and start form): title the subject,
   description the text, impact and urgency ``MAIL_INCIDENT_IMPACT`` / ``MAIL_INCIDENT_URGENCY``.
+  A desk agent's forward ("Fwd:") of a user's mail is raised for that user (``_forwarded_for``).
   The sender is told its number (``mail.received``: in-app and by mail, about the record, so a
   reply threads back to it), with up to three published knowledge articles that may answer it.
 * **Files** in the message become the record's attachments through ``AttachmentService.attach``
@@ -67,12 +68,14 @@ from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskE
 from app.languages import Text
 from app.models import HumanTask, InboundMail, OutboxMessage, RecordSequence, Ticket, User
 
+from . import policy as desk_policy
 from .attachments import AttachmentService, size_text
 from .forms import BIDI_CONTROLS, decision_fields
 from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .notifications import MAIL_RECEIVED_EVENT, NotificationService
 from .records import RecordService
+from .users import person_named
 
 #: The outcomes recorded in ``inbound_mail``.
 CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED = (
@@ -92,6 +95,10 @@ INCIDENT_PROCESS = "incident_management"
 #: The incident start form's limits (forms/incident_management.start.json).
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
+#: A forwarded mail's subject mark ("Fwd:", "FW:", "转发："), and the line of its text that names
+#: whom the forwarded message was from (the first "From:" or "发件人:" line).
+FORWARD_MARK = re.compile(r"\s*(?:fwd?|转发)\s*[:：]", re.IGNORECASE)
+FORWARDED_FROM = re.compile(r"^[ \t>]*(?:from|发件人)\s*[:：][ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
 #: The acknowledgement of a new incident lists at most so many articles, found from its subject
 #: and the start of its text (so many characters).
 ACKNOWLEDGED_ARTICLES = 3
@@ -620,22 +627,42 @@ class MailService:
             raise
         return MailOutcome(COMMENTED, number, f"comment {comment.id} by {user.username}", message_id=mail.key)
 
+    def _forwarded_for(self, user: User, mail: ParsedMail) -> tuple[User | None, str]:
+        """Who a service desk agent's forwarded mail is for, and its subject without the forward's
+        mark: a mail from someone who logs records for others (``policy.starts_for_others``) whose
+        subject starts "Fwd:" (``FORWARD_MARK``) and whose text names the original sender on a
+        "From:" line, when that address is an active user's (``users.person_named``). (None, the
+        subject as it is) otherwise: the incident is the sender's own."""
+        marked = FORWARD_MARK.match(mail.subject)
+        if marked is None or not desk_policy.starts_for_others(user):
+            return None, mail.subject
+        subject = mail.subject[marked.end():].strip()
+        line = FORWARDED_FROM.search(mail.text)
+        addresses = [address for _name, address in getaddresses([line.group(1)])] if line else []
+        caller = person_named(self.session, addresses[0]) if len(addresses) == 1 and "@" in addresses[0] else None
+        if caller is None or not caller.active or caller.id == user.id:
+            return None, subject
+        return caller, subject
+
     def _new_incident(self, user: User, mail: ParsedMail) -> MailOutcome:
+        caller, subject = self._forwarded_for(user, mail)
         data = {
-            "title": (mail.subject if len(mail.subject) <= MAX_TITLE else mail.subject[:MAX_TITLE - 1].rstrip() + "\u2026")
+            "title": (subject if len(subject) <= MAX_TITLE else subject[:MAX_TITLE - 1].rstrip() + "\u2026")
             or NO_SUBJECT,
             "description": _cut(mail.text, MAX_DESCRIPTION) if mail.text else NO_TEXT,
             "impact": str(self.config.get("MAIL_INCIDENT_IMPACT") or "low"),
             "urgency": str(self.config.get("MAIL_INCIDENT_URGENCY") or "low"),
         }
-        instance = self.instances.start_process(user, INCIDENT_PROCESS, data)
+        instance = self.instances.start_process(user, INCIDENT_PROCESS, data,
+                                                on_behalf_of=caller.username if caller is not None else None)
         ticket = self.records.for_instance(instance.id)
         if ticket is None:  # the deployed diagram opens no record: nothing to answer the sender with
             raise NotFound(f"{INCIDENT_PROCESS} opened no record")
         for item in mail.files:
             self._attach(user, ticket.number, item)
         self._acknowledge(user, ticket, mail)
-        return MailOutcome(CREATED, ticket.number, f"raised by {user.username}", message_id=mail.key)
+        raised = f"raised by {user.username}" + (f" for {caller.username}" if caller is not None else "")
+        return MailOutcome(CREATED, ticket.number, raised, message_id=mail.key)
 
     def _acknowledge(self, user: User, ticket: Ticket, mail: ParsedMail) -> None:
         """Tell the sender the number their e-mail was logged under, as a help desk's auto-reply

@@ -480,3 +480,32 @@ def test_a_no_reopens_it_with_what_still_fails_and_other_words_are_a_comment(des
     services.session.rollback()
     bare = post(desk, mail("rita@example.org", "Re: it", "no", In_Reply_To=f"<{latest.event_id}@processdesk>"))
     assert bare["outcome"] == "failed" and "comment is required" in bare["reason"], bare
+
+
+FORWARDED = ("Could you look at this one?\n\n---------- Forwarded message ---------\nFrom: Rita Requester <{sender}>\n"
+             "Date: Mon, 30 Nov 2026 at 08:00\nSubject: Printer on floor 3 jams\nTo: alex@example.org\n\n"
+             "It jams on every page.")
+
+
+def test_an_agent_forwards_a_users_mail_and_the_incident_is_theirs(desk: Desk, services):
+    answer = post(desk, mail("alex@example.org", "Fwd: Printer on floor 3 jams",
+                             FORWARDED.format(sender="RITA@example.org")))
+    assert (answer["outcome"], answer["reason"]) == ("created", "raised by alex for rita"), answer
+    record = desk.record(answer["number"])
+    assert (record["title"], record["requester"], record["opened_by"]) == ("Printer on floor 3 jams", "rita", "alex")
+    assert any(n["subject"].startswith(f"{answer['number']} was logged for you") for n in desk.notifications("rita"))
+
+
+@pytest.mark.parametrize("sender, subject, sent_from, requester, title", [
+    # a requester's forward is her own incident, subject as written
+    ("mona@example.org", "Fwd: Printer on floor 3 jams", "rita@example.org", "mona", "Fwd: Printer on floor 3 jams"),
+    # an agent's forward of a mail from nobody the desk knows is the agent's
+    ("alex@example.org", "FW: Printer on floor 3 jams", "someone@elsewhere.example", "alex", "Printer on floor 3 jams"),
+    # an agent's mail that is no forward is the agent's
+    ("alex@example.org", "Printer on floor 3 jams", "rita@example.org", "alex", "Printer on floor 3 jams"),
+])
+def test_other_forwards_are_the_senders_own(desk: Desk, sender, subject, sent_from, requester, title):
+    answer = post(desk, mail(sender, subject, FORWARDED.format(sender=sent_from)))
+    assert answer["outcome"] == "created"
+    record = desk.record(answer["number"])
+    assert (record["requester"], record["opened_by"], record["title"]) == (requester, None, title)
