@@ -75,18 +75,26 @@ _NO_FEEDBACK: Mapping[str, Any] = {"helpful_count": 0, "not_helpful_count": 0, "
 
 
 def _stem(word: str) -> str:
-    """``word`` without an English ending that varies between the same problem's descriptions
-    ("dropping", "drops", "dropped": "drop"; "crashes": "crash"; "minutes": "minut", found in
-    "minute" too), as a part of a word to look for."""
+    """``word`` without an English ending that varies between the same problem's descriptions,
+    as a part of a word to look for: "dropping", "drops", "dropped": "drop"; "crashes": "crash";
+    "files": "file"; "minutes": "minute". Letters English doubles before -ing and -ed are undone
+    ("runn-ing"); a word's own double letter stays ("calling": "call", "missing": "miss"), as
+    do "-eed" ("speed"), "-ss", "-us" and "-is" ("access", "status", "analysis")."""
     if not word.isascii():
         return word
-    for ending, shortest in (("ing", 6), ("ed", 5), ("es", 5), ("s", 4)):
-        if word.endswith(ending) and len(word) >= shortest and not word.endswith("ss"):
-            stem = word[: -len(ending)]
-            if ending in ("ing", "ed") and len(stem) > 3 and stem[-1] == stem[-2]:
-                stem = stem[:-1]  # dropp-ing, runn-ing
-            return stem
+    if word.endswith("ing") and len(word) >= 6:
+        return _undouble(word[:-3])
+    if word.endswith("ed") and len(word) >= 5 and not word.endswith("eed"):
+        return _undouble(word[:-2])
+    if word.endswith("es") and len(word) >= 5 and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return word[:-2]
+    if word.endswith("s") and len(word) >= 4 and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
     return word
+
+
+def _undouble(stem: str) -> str:
+    return stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] in "bdgmnprt" else stem
 
 
 def _kept(word: str) -> list[str]:
@@ -374,9 +382,13 @@ class KnowledgeService:
         ``knowledge_rated`` when the answer is new or changed. Returns the article's counts and
         the answer (``feedback_of``).
 
-        NotFound for an article ``user`` may not read; Conflict ``not_published`` for a draft or a
-        retired one (staff read them, readers do not answer for them)."""
+        NotFound for an article ``user`` may not read; PermissionDenied (audited) for a read-only
+        auditor (``policy.is_read_only``), who writes nothing; Conflict ``not_published`` for a
+        draft or a retired one (staff read them, readers do not answer for them)."""
         article = self.find(user, number)
+        if policy.is_read_only(user):
+            self.audit.refuse(user, "rate_article", reason="read-only role", number=article.number)
+            raise PermissionDenied("an auditor reads the knowledge base and answers nothing")
         if article.status != PUBLISHED:
             raise Conflict(f"{article.number} is {article.status}: only a published article is rated",
                            code="not_published")

@@ -66,7 +66,7 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.errors import NotFound, PayloadTooLarge, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.languages import Text
-from app.models import HumanTask, InboundMail, OutboxMessage, RecordSequence, Ticket, User
+from app.models import HumanTask, InboundMail, OutboxMessage, RecordSequence, TaskStatus, Ticket, User
 
 from . import policy as desk_policy
 from .attachments import AttachmentService, size_text
@@ -83,13 +83,16 @@ CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED = (
 OUTCOMES = (CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED)
 #: The first word of a reply to an approval's mail that approves, or rejects (or to a resolved
 #: record's mail that confirms it works again, or says it does not), any letter case.
-APPROVE_WORDS = frozenset({"approve", "approved", "yes", "confirm", "confirmed", "同意", "批准", "是", "确认"})
+APPROVE_WORDS = frozenset({"approve", "approved", "yes", "confirm", "confirmed", "同意", "批准", "是", "是的", "确认"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "reopen", "拒绝", "驳回", "否"})
 #: The mails whose reply may answer a task they name (``task_id``): an approval's, and a
 #: resolved record's asking its requester to confirm.
 DECIDED_BY_REPLY = ("approval.needed", "record.resolved")
-#: A reply's first word and what follows it (the comment), past any punctuation between them.
-_FIRST_WORD = re.compile(r"\s*([^\W\d_]+)[\s.,:;!\-\u3002\uff0c\uff1a\uff01]*(.*)", re.DOTALL)
+#: A reply's first word when it stands alone, ending its line or followed by a punctuation mark
+#: ("No." or "No, ..." decide; "No problem" and "No objection" do not), and what follows it (the
+#: comment). Han text has no spaces: its run of characters up to a punctuation mark is the word.
+_FIRST_WORD = re.compile(
+    r"\s*([^\W\d_]+)(?:[ \t]*[.,:;!\-\u2013\u2014\u3001\u3002\uff0c\uff1a\uff1b\uff01]+|[ \t]*(?:\n|$))(.*)", re.DOTALL)
 #: The process a new mail starts.
 INCIDENT_PROCESS = "incident_management"
 #: The incident start form's limits (forms/incident_management.start.json).
@@ -98,6 +101,7 @@ MAX_DESCRIPTION = 10_000
 #: A forwarded mail's subject mark ("Fwd:", "FW:", "转发："), and the line of its text that names
 #: whom the forwarded message was from (the first "From:" or "发件人:" line).
 FORWARD_MARK = re.compile(r"\s*(?:fwd?|转发)\s*[:：]", re.IGNORECASE)
+EMAIL_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 FORWARDED_FROM = re.compile(r"^[ \t>]*(?:from|发件人)\s*[:：][ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
 #: The acknowledgement of a new incident lists at most so many articles, found from its subject
 #: and the start of its text (so many characters).
@@ -122,6 +126,10 @@ _HEADER_START = re.compile(rb"[!-9;-~]{1,200}:")
 #: Characters no stored text holds (as the API's BAD_TEXT), bidirectional controls among them.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + "".join(BIDI_CONTROLS) + "]")
 _QUOTE_HEAD = re.compile(r"^\s*(On\s.{0,300}\swrote:|-{2,}\s*Original Message\s*-{2,})\s*$", re.IGNORECASE)
+#: Outlook quotes the message it answers under a block of headers: a "From:" line, then a "Sent:"
+#: (or "Date:") line.
+_OUTLOOK_FROM = re.compile(r"^\s*\*?(From|发件人)\s*\*?\s*[:：]", re.IGNORECASE)
+_OUTLOOK_SENT = re.compile(r"^\s*\*?(Sent|Date|发送时间)\s*\*?\s*[:：]", re.IGNORECASE)
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 
 
@@ -270,12 +278,15 @@ def html_text(html: str) -> str:
 def strip_quoted(text: str) -> str:
     """``text`` without what it quotes: lines starting with ``>``, and everything from an
     "On ... wrote:" or "-----Original Message-----" line on (also an "On ..." line that wraps
-    before "wrote:"). The text itself when nothing of it would be left."""
+    before "wrote:"), or from Outlook's "From: ..." line followed by a "Sent: ..." one. The text
+    itself when nothing of it would be left."""
     lines = text.split("\n")
     kept: list[str] = []
     for index, line in enumerate(lines):
         joined = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
         if _QUOTE_HEAD.match(line) or (line.lstrip().startswith("On ") and _QUOTE_HEAD.match(joined)):
+            break
+        if _OUTLOOK_FROM.match(line) and index + 1 < len(lines) and _OUTLOOK_SENT.match(lines[index + 1]):
             break
         if line.lstrip().startswith(">"):
             continue
@@ -548,10 +559,12 @@ class MailService:
         ours = [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
         if not ours:
             return None
-        asked = [row.payload["task_id"] for row in self.session.execute(
-            select(OutboxMessage.payload).where(OutboxMessage.event_id.in_(ours), OutboxMessage.channel == "email",
-                                                OutboxMessage.event_type.in_(DECIDED_BY_REPLY)))
-            if isinstance((row.payload or {}).get("task_id"), int)]
+        named = {row.event_id: row.payload["task_id"] for row in self.session.execute(
+            select(OutboxMessage.event_id, OutboxMessage.payload).where(
+                OutboxMessage.event_id.in_(ours), OutboxMessage.channel == "email",
+                OutboxMessage.event_type.in_(DECIDED_BY_REPLY)))
+            if isinstance((row.payload or {}).get("task_id"), int)}
+        asked = [named[event_id] for event_id in ours if event_id in named]  # In-Reply-To first
         said = _FIRST_WORD.match(strip_quoted(mail.text))
         if not asked or said is None:
             return None
@@ -559,14 +572,17 @@ class MailService:
         if word not in APPROVE_WORDS and word not in REJECT_WORDS:
             return None
         task = self.session.get(HumanTask, asked[0])
-        form = task.instance.definition.forms.get(task.form) if task is not None and task.form else None
+        if task is None or task.state != TaskStatus.READY:
+            return None  # decided already (by someone else, or on the page): the reply is a comment
+        form = task.instance.definition.forms.get(task.form) if task.form else None
         fields = decision_fields(form)
-        if task is None or fields is None:
+        if fields is None:
             return None
         decision, comment_field = fields
         approved = word in APPROVE_WORDS
         data: dict[str, Any] = {decision: approved}
-        comment = _cut(said.group(2).strip(), MAX_COMMENT_TEXT)
+        longest = ((form or {}).get("properties", {}).get(comment_field) or {}).get("maxLength") if comment_field else None
+        comment = _cut(said.group(2).strip(), longest if isinstance(longest, int) and longest > 0 else MAX_COMMENT_TEXT)
         if comment and comment_field is not None:
             data[comment_field] = comment
         ticket = self.records.for_instance(task.instance_id)
@@ -638,9 +654,14 @@ class MailService:
             return None, mail.subject
         subject = mail.subject[marked.end():].strip()
         line = FORWARDED_FROM.search(mail.text)
-        addresses = [address for _name, address in getaddresses([line.group(1)])] if line else []
-        caller = person_named(self.session, addresses[0]) if len(addresses) == 1 and "@" in addresses[0] else None
+        # "Alice <alice@corp>", "Smith, Alice <alice@corp>", "Alice [mailto:alice@corp]": one address
+        addresses = {found.lower() for found in EMAIL_ADDRESS.findall(line.group(1))} if line else set()
+        caller = person_named(self.session, addresses.pop()) if len(addresses) == 1 else None
         if caller is None or not caller.active or caller.id == user.id:
+            return None, subject
+        try:
+            self.instances.caller_for(user, INCIDENT_PROCESS, caller.username)  # one who may raise incidents
+        except ValidationFailed:
             return None, subject
         return caller, subject
 

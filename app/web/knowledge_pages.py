@@ -25,8 +25,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import User
+from app.services import policy
 from app.services.forms import FORM_ERROR_KEY
 from app.services.knowledge import (
     MAX_NOTE,
@@ -134,6 +135,7 @@ def knowledge_article(number: str) -> str:
 
     found = unit_of_work(read)
     return render_template("knowledge_article.html", active="knowledge", **found, staff=staff,
+                           read_only=policy.is_read_only(user),
                            statuses=ARTICLE_STATUS_LABELS, record_statuses=STATUS_LABELS, label=label,
                            fields=FIELD_LABELS)
 
@@ -285,7 +287,7 @@ def knowledge_feedback(number: str) -> Response:
         return redirect(url_for("web.knowledge_article", number=number))
     try:
         unit_of_work(lambda: services().knowledge.rate(user, number, answer == "yes"))
-    except Conflict as err:
+    except (Conflict, PermissionDenied) as err:
         flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
     return redirect(url_for("web.knowledge_article", number=number, _anchor="kb-feedback"))
 

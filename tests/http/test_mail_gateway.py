@@ -509,3 +509,36 @@ def test_other_forwards_are_the_senders_own(desk: Desk, sender, subject, sent_fr
     assert answer["outcome"] == "created"
     record = desk.record(answer["number"])
     assert (record["requester"], record["opened_by"], record["title"]) == (requester, None, title)
+
+
+@pytest.mark.parametrize("text", ["No problem, thanks for sorting it!", "No objection from me", "Yes the laptop is needed",
+                                  "同意没问题"])
+def test_a_reply_whose_first_word_does_not_stand_alone_is_a_comment(desk: Desk, services, text):
+    number, asked = asked_to_approve(desk, services)
+    answer = post(desk, mail("mona@example.org", "Re: it", text, In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert (answer["outcome"], comments(desk, number)) == ("commented", [("mona", text)])
+    assert desk.instance(desk.record(number)["instance_id"])["data"].get("approved") is None
+
+
+def test_a_decision_under_an_outlook_quote_and_a_long_reason_and_a_decided_task(desk: Desk, services):
+    number, asked = asked_to_approve(desk, services)
+    text = ("是的，" + "很好。" * 800 + "\n\nFrom: Processdesk <desk@processdesk.example>\nSent: Monday\n"
+            "Subject: Approval needed\n\nRita asks for a laptop.")
+    answer = post(desk, mail("mona@example.org", "RE: it", text, In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert answer["outcome"] == "decided", answer
+    data = desk.instance(desk.record(number)["instance_id"])["data"]
+    # the quoted mail is not the comment, which is cut to the form's 2,000 characters
+    assert data["approved"] is True and "Rita asks" not in data["approval_comment"]
+    assert len(data["approval_comment"]) <= 2000 and data["approval_comment"].startswith("很好。")
+    # the task is decided: another yes to the same mail is a comment, not a failure
+    again = post(desk, mail("mona@example.org", "RE: it", "Yes.", In_Reply_To=f"<{asked.event_id}@processdesk>"))
+    assert again["outcome"] == "commented"
+
+
+def test_an_outlook_style_forward_is_raised_for_its_sender(desk: Desk):
+    text = ("FYI\n\n________________________________\nFrom: Requester, Rita <rita@example.org>\nSent: Monday\n"
+            "To: Alex\nSubject: Printer on floor 3 jams\n\nIt jams on every page.")
+    answer = post(desk, mail("alex@example.org", "FW: Printer on floor 3 jams", text))
+    assert answer["reason"] == "raised by alex for rita"
+    text = text.replace("Requester, Rita <rita@example.org>", "Rita Requester [mailto:rita@example.org]")
+    assert post(desk, mail("alex@example.org", "FW: Printer on floor 3 jams", text))["reason"] == "raised by alex for rita"

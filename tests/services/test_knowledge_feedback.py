@@ -95,3 +95,13 @@ def test_the_staff_list_the_least_and_the_most_helpful_first(services, people):
     assert listed("least_helpful") == [bad, unrated, good]
     rows, _total = knowledge.search(None, 1, 1, user=people["cy"], sort="least_helpful")
     assert [a.number for a in rows] == [bad]  # paged in that order
+
+
+def test_an_auditor_reads_but_does_not_rate(services, people):
+    number = publish(services, "Printer jams")
+    services.users.create_user("audrey", "password-1234", roles=["auditor"])
+    services.session.flush()
+    from app.errors import PermissionDenied
+    with pytest.raises(PermissionDenied):
+        services.knowledge.rate(services.users.get_by_username("audrey"), number, True)
+    assert services.session.scalars(select(KnowledgeFeedback)).all() == []

@@ -134,3 +134,15 @@ def test_the_staff_order_the_list_by_the_answers_and_see_them(web, web_factory, 
     api = desk.client.get("/api/v1/knowledge?sort=least_helpful", headers=desk.auth("rita")).get_json()
     assert [a["number"] for a in api["items"]][0] == printer
     assert desk.client.get("/api/v1/knowledge?sort=best", headers=desk.auth("rita")).status_code == 422
+
+
+def test_an_auditor_reads_an_article_without_the_question(web, desk, services):
+    vpn, _printer = published(services)
+    web.login("aude")
+    assert "Was this article helpful?" not in text_of(web.get(f"/knowledge/{vpn}"))
+    refused = web.post(f"/knowledge/{vpn}/feedback", {"helpful": "yes"})
+    assert "an auditor reads the knowledge base and answers nothing" in text_of(web.client.get(refused.headers["Location"]))
+    article = desk.client.get(f"/api/v1/knowledge/{vpn}", headers=desk.auth("aude")).get_json()
+    assert article["helpful_count"] == 0
+    assert desk.client.post(f"/api/v1/knowledge/{vpn}/feedback", headers=desk.auth("aude"),
+                            json={"helpful": True}).status_code == 403

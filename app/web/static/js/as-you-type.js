@@ -23,6 +23,7 @@
       var text = field.value.trim();
       if (text === shown) { return; }
       if (text.length < fewest) {
+        asked++;  // an answer still on its way is for words no longer there
         shown = text;
         show([]);
         return;
