@@ -122,8 +122,18 @@ def _session_user() -> User | None:
         end_session(revoke=expired, reason="expired")
         g.session_expired = expired
         return None
-    session["seen_at"] = now
+    if not _script_read():
+        session["seen_at"] = now
     return user
+
+
+def _script_read() -> bool:
+    """A page's script reading JSON (what a field suggests as its user types, a diagram): it
+    leaves the cookie as it is. A cookie session is written whole: an answer to such a read,
+    arriving after the form the user sent meanwhile, put back the session from before the form
+    and lost its message ("Record INC-... was logged"). Pages and form posts keep the session
+    alive; a script's read right after one of them needs not."""
+    return request.method == "GET" and request.accept_mimetypes.best == "application/json"
 
 
 def start_session(user: User) -> None:

@@ -146,3 +146,14 @@ def test_an_auditor_reads_an_article_without_the_question(web, desk, services):
     assert article["helpful_count"] == 0
     assert desk.client.post(f"/api/v1/knowledge/{vpn}/feedback", headers=desk.auth("aude"),
                             json={"helpful": True}).status_code == 403
+
+
+def test_a_scripts_read_leaves_the_session_cookie_as_it_is(web, desk, services):
+    """A suggestion fetched while the user sends the form must not answer with the session from
+    before the form: it would put it back in the browser, and lose the form's message."""
+    published(services)
+    web.login("rita")
+    read = web.get("/knowledge/related?q=vpn", headers={"Accept": "application/json"})
+    assert read.status_code == 200 and "Set-Cookie" not in read.headers
+    page = web.get("/start/incident_management")
+    assert page.status_code == 200 and "Set-Cookie" in page.headers  # a page keeps the session alive
