@@ -39,8 +39,9 @@
   body (without scripts, styles or markup).
 
 When the desk refuses the work itself (a closed record, a file too large, no right to start
-incidents) the edge rolls the work back and records the message as ``failed`` with the reason
-in a second transaction (``record_failure``; app/mail_gateway.py runs the two).
+incidents, a rejection without its reason) the edge rolls the work back and records the message
+as ``failed`` with the reason in a second transaction (``record_failure``; app/mail_gateway.py
+runs the two), and a sender who is a user is told so by mail, once per message.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ MAX_DESCRIPTION = 10_000
 FORWARD_MARK = re.compile(r"\s*(?:fwd?|转发)\s*[:：]", re.IGNORECASE)
 EMAIL_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 FORWARDED_FROM = re.compile(r"^[ \t>]*(?:from|发件人)\s*[:：][ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+#: The outbox event of the mail that tells a sender their message was not taken (``_tell_failed``).
+MAIL_FAILED_EVENT = "mail.failed"
 #: The acknowledgement of a new incident lists at most so many articles, found from its subject
 #: and the start of its text (so many characters).
 ACKNOWLEDGED_ARTICLES = 3
@@ -490,7 +493,25 @@ class MailService:
         if earlier is not None:
             earlier.retried_at = self.clock.now()
         self._record(mail, earlier, outcome)
+        if earlier is None and mail.sender is not None:  # its first failure: the sender is told once
+            sender, _why = self._user(mail.sender)
+            if sender is not None:
+                self._tell_failed(sender, mail, outcome)
         return outcome
+
+    def _tell_failed(self, user: User, mail: ParsedMail, outcome: MailOutcome) -> None:
+        """Tell ``user`` by mail that the desk did not take their message, and why: the inbound
+        route answers the mail server 200 whatever became of the message, so nothing bounces, and
+        an approver whose "Reject" lacked its reason would otherwise never learn it was not taken."""
+        number = outcome.number
+        ticket = self.session.scalar(select(Ticket).where(Ticket.number == number)) if number else None
+        link = self.notifications.link(ticket) if ticket is not None and self.records.may_see(user, ticket) \
+            else self.notifications.link()
+        said = {"subject": mail.subject or NO_SUBJECT, "reason": outcome.reason or "", "link": link}
+        self.notifications.email_user(
+            user, MAIL_FAILED_EVENT, Text("Your e-mail was not taken: %(subject)s", **said),
+            Text("The service desk could not take your e-mail “%(subject)s”: %(reason)s\n\nNothing was changed. "
+                 "Put it right and send it again, or answer on the desk's pages: %(link)s", **said))
 
     def recent(self, user: User, page: int, per_page: int) -> tuple[list[InboundMail], int]:
         """The messages received, newest first (admins only: PermissionDenied, audited, for others)."""

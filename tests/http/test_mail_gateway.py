@@ -343,6 +343,7 @@ def acknowledgements(services: Any, recipient: str) -> list[OutboxMessage]:
     found = list(services.session.scalars(select(OutboxMessage).where(
         OutboxMessage.channel == "email", OutboxMessage.event_type == "mail.received",
         OutboxMessage.recipient == recipient).order_by(OutboxMessage.id)))
+    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
     services.session.rollback()
     return found
 
@@ -389,6 +390,7 @@ def asked_to_approve(desk: Desk, services: Any, who: str = "mona") -> tuple[str,
     [asked] = services.session.scalars(select(OutboxMessage).where(
         OutboxMessage.channel == "email", OutboxMessage.event_type == "approval.needed",
         OutboxMessage.recipient == EMAILS[who])).all()
+    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
     services.session.rollback()
     return number, asked
 
@@ -445,6 +447,7 @@ def resolved_mail(desk: Desk, services: Any) -> tuple[str, OutboxMessage]:
     [told] = services.session.scalars(select(OutboxMessage).where(
         OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
         OutboxMessage.recipient == EMAILS["rita"])).all()
+    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
     services.session.rollback()
     return number, told
 
@@ -477,6 +480,7 @@ def test_a_no_reopens_it_with_what_still_fails_and_other_words_are_a_comment(des
     latest = services.session.scalars(select(OutboxMessage).where(
         OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
         OutboxMessage.recipient == EMAILS["rita"]).order_by(OutboxMessage.id.desc())).first()
+    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
     services.session.rollback()
     bare = post(desk, mail("rita@example.org", "Re: it", "no", In_Reply_To=f"<{latest.event_id}@processdesk>"))
     assert bare["outcome"] == "failed" and "comment is required" in bare["reason"], bare
@@ -542,3 +546,29 @@ def test_an_outlook_style_forward_is_raised_for_its_sender(desk: Desk):
     assert answer["reason"] == "raised by alex for rita"
     text = text.replace("Requester, Rita <rita@example.org>", "Rita Requester [mailto:rita@example.org]")
     assert post(desk, mail("alex@example.org", "FW: Printer on floor 3 jams", text))["reason"] == "raised by alex for rita"
+
+
+def failure_notices(services: Any, recipient: str) -> list[OutboxMessage]:
+    services.session.rollback()
+    found = list(services.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.event_type == "mail.failed", OutboxMessage.recipient == recipient).order_by(OutboxMessage.id)))
+    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
+    services.session.rollback()
+    return found
+
+
+def test_a_sender_whose_mail_was_not_taken_is_told_why_once(desk: Desk, services):
+    number, asked = asked_to_approve(desk, services)
+    reply = mail("mona@example.org", "Re: laptop", "Reject", In_Reply_To=f"<{asked.event_id}@processdesk>")
+    assert post(desk, reply)["outcome"] == "failed"
+    [told] = failure_notices(services, EMAILS["mona"])
+    assert told.subject == "Your e-mail was not taken: Re: laptop"
+    assert told.body.startswith("The service desk could not take your e-mail “Re: laptop”: form data is invalid: "
+                                "approval_comment is required")
+    assert f"/tickets/{number}" in told.body
+    # delivered again, it fails again, and she is not told twice
+    assert post(desk, reply)["outcome"] == "failed"
+    assert len(failure_notices(services, EMAILS["mona"])) == 1
+    # unknown senders are refused, not failed: nobody is written to
+    assert post(desk, mail("nobody@example.net", "Hello", "Hi"))["outcome"] == "refused"
+    assert failure_notices(services, "nobody@example.net") == []
