@@ -119,6 +119,23 @@ class ReportWorkloadOut(Schema):
     open = fields.Integer()
 
 
+class ReportArticleOut(Schema):
+    number = fields.String()
+    title = fields.String()
+    helped = fields.Integer()
+    not_helped = fields.Integer()
+
+
+class ReportKnowledgeOut(Schema):
+    published = fields.Integer(metadata={"description": "articles published in the period"})
+    attached = fields.Integer(metadata={"description": "articles attached to records in the period"})
+    helped = fields.Integer(metadata={"description": "readers' answers in the period that an article helped"})
+    not_helped = fields.Integer(metadata={"description": "and that it did not"})
+    helpful_share = fields.Float(allow_none=True, metadata={"description": "helped / all answers, percent"})
+    needs_work = fields.List(fields.Nested(ReportArticleOut), metadata={
+        "description": "the articles most often said not to help in the period"})
+
+
 class ReportSummaryOut(Schema):
     period = fields.Nested(ReportPeriodOut)
     volume = fields.List(fields.Nested(ReportVolumeOut))
@@ -131,3 +148,4 @@ class ReportSummaryOut(Schema):
     satisfaction = fields.List(fields.Nested(ReportSatisfactionOut))
     aging = fields.List(fields.Nested(ReportAgingOut))
     workload = fields.List(fields.Nested(ReportWorkloadOut))
+    knowledge = fields.Nested(ReportKnowledgeOut)

@@ -50,6 +50,11 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
 * ``aging``: the records open now per kind by age (now - ``opened_at``): under 1 day, 1 to 3,
   3 to 7, 7 to 30 and 30 days or more (each bucket includes its lower bound).
 * ``workload``: the records open now per assignment group (None: no group).
+* ``knowledge``: self-help and the knowledge base's health in the period (whatever the kind):
+  articles published (``published_at``), articles attached to records (``knowledge_attached``
+  audit events), readers' answers to "Was this article helpful?" given or changed (``updated_at``)
+  that it helped and that it did not, the share that it helped, and the articles most often said
+  not to help (at most ``NEEDS_WORK``, with their answers of the period): what needs work.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.clock import Clock
 from app.errors import PermissionDenied, ValidationFailed
-from app.models import SlaClock, Ticket, User
+from app.models import AuditEvent, KnowledgeArticle, KnowledgeFeedback, SlaClock, Ticket, User
 from app.models.record import priority_rank
 
 from .audit import AuditLog
@@ -85,6 +90,8 @@ DEFAULT_PERIOD_DAYS = 30
 #: runs from its bound to the next one's.
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (
     ("days_0_1", 0), ("days_1_3", 1), ("days_3_7", 3), ("days_7_30", 7), ("days_30_plus", 30))
+#: How many articles the knowledge section lists as needing work, at most.
+NEEDS_WORK = 5
 #: A change's outcome by its closing status and its ``result`` detail (change_enablement.bpmn).
 IMPLEMENTED_OUTCOMES = ("successful", "rolled_back", "rollback_failed")
 CHANGE_OUTCOMES = (*IMPLEMENTED_OUTCOMES, "withdrawn", "cancelled", "other")
@@ -218,6 +225,7 @@ class ReportService:
             "satisfaction": self._satisfaction(scope, [k for k in kinds if k in RATED_KINDS]),
             "aging": self._aging(scope, kinds, now),
             "workload": self._workload(scope),
+            "knowledge": self._knowledge(scope),
         }
 
     def samples(self, kind: str, field: str, values: Collection[str]) -> list[Ticket]:
@@ -347,6 +355,35 @@ class ReportService:
                  .group_by(Ticket.assignment_group))
         rows = sorted(self.session.execute(scope.narrow(query)), key=lambda r: (-int(r[1]), r[0] is None, r[0] or ""))
         return [{"group": group, "open": int(n)} for group, n in rows]
+
+
+    def _knowledge(self, scope: _Scope) -> dict[str, Any]:
+        def within(column: Any) -> ColumnElement[bool]:
+            return and_(column >= scope.since, column < scope.before)
+
+        def answers(helped: bool) -> Any:
+            return select(func.count()).select_from(KnowledgeFeedback).where(
+                KnowledgeFeedback.helpful.is_(helped), within(KnowledgeFeedback.updated_at)).scalar_subquery()
+
+        # the four counts in one statement
+        published, attached, helped, not_helped = (int(n or 0) for n in self.session.execute(select(
+            select(func.count()).select_from(KnowledgeArticle).where(within(KnowledgeArticle.published_at))
+            .scalar_subquery(),
+            select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.event_type == "knowledge_attached", within(AuditEvent.occurred_at)).scalar_subquery(),
+            answers(True), answers(False))).one())
+        unhelpful = func.sum(case((KnowledgeFeedback.helpful, 0), else_=1))
+        worst = self.session.execute(
+            select(KnowledgeArticle.number, KnowledgeArticle.title, func.sum(case((KnowledgeFeedback.helpful, 1), else_=0)),
+                   unhelpful)
+            .join(KnowledgeFeedback, KnowledgeFeedback.article_id == KnowledgeArticle.id)
+            .where(within(KnowledgeFeedback.updated_at))
+            .group_by(KnowledgeArticle.id, KnowledgeArticle.number, KnowledgeArticle.title)
+            .having(unhelpful > 0).order_by(unhelpful.desc(), KnowledgeArticle.number).limit(NEEDS_WORK)).all()
+        return {"published": int(published), "attached": int(attached), "helped": helped, "not_helped": not_helped,
+                "helpful_share": _percent(helped, helped + not_helped),
+                "needs_work": [{"number": number, "title": title, "helped": int(yes or 0), "not_helped": int(no or 0)}
+                               for number, title, yes, no in worst]}
 
 
 class _Scope:

@@ -151,3 +151,9 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
             yield "aging", row["kind"], bucket, "open", row[bucket]
     for row in report["workload"]:
         yield "workload", period["kind"] or "", row["group"], "open", row["open"]
+    knowledge = report["knowledge"]
+    for measure in ("published", "attached", "helped", "not_helped", "helpful_share"):
+        yield "knowledge", "", "", measure, knowledge[measure]
+    for row in knowledge["needs_work"]:
+        for measure in ("helped", "not_helped"):
+            yield "knowledge", "", row["number"], measure, row[measure]

@@ -52,6 +52,19 @@ def test_the_page_shows_the_figures(web: Any, built: Any) -> None:
     assert "Success rate: 50.0% (1 of 2 implemented changes were successful)." in page
     assert cells(page, "report-aging")[1] == ["Incident", "1", "2", "0", "1", "0", "4"]
     assert cells(page, "report-workload")[1:] == [["NetworkTeam", "2"], ["(none)", "2"]]
+    assert '<dd id="knowledge-published">0</dd>' in page and 'id="report-knowledge-needs-work"' not in page
+
+
+def test_the_knowledge_section_lists_the_articles_that_need_work(web: Any, desk: Any, services: Any) -> None:
+    article = services.knowledge.publish(None, title="Printer jams", symptoms="", cause="", workaround="", source=None)
+    number = article.number
+    services.session.commit()
+    for name, helped in (("rita", False), ("mona", True)):
+        desk.client.post(f"/api/v1/knowledge/{number}/feedback", headers=desk.auth(name), json={"helpful": helped})
+    web.login("olga")
+    page = text_of(web.get("/reports"))  # the 30 days up to today (the test clock's)
+    assert '<dd id="knowledge-published">1</dd>' in page and '<dd id="knowledge-share">50.0%</dd>' in page
+    assert cells(page, "report-knowledge-needs-work")[1:] == [[f"{number} Printer jams", "1", "1"]]
 
 
 def test_one_kind_shows_its_sections(web: Any, built: Any) -> None:
@@ -81,7 +94,8 @@ def test_the_csv_holds_every_section(web: Any, built: Any) -> None:
     assert ["workload", "", "", "open", "2"] in rows
     assert {row[0] for row in rows[1:]} == {"period", "volume", "backlog", "incidents_by_category",
                                              "incidents_by_priority", "resolution", "sla", "changes", "satisfaction", "aging",
-                                             "workload"}
+                                             "workload", "knowledge"}
+    assert ["knowledge", "", "", "published", "0"] in rows
 
 
 def test_a_group_name_is_not_a_formula_in_the_csv(web: Any, desk: Any) -> None:
