@@ -36,8 +36,17 @@ class FixChangeOut(Schema):
     status = fields.String(allow_none=True)
 
 
-class KnowledgeOut(Schema):
+class FeedbackOut(Schema):
+    """An article's answers to "Was this article helpful?" (``KnowledgeService.feedback_of``)."""
+
     number = fields.String()
+    helpful_count = fields.Integer(metadata={"description": "readers who said the article helped"})
+    not_helpful_count = fields.Integer(metadata={"description": "readers who said it did not"})
+    my_feedback = fields.Boolean(allow_none=True, metadata={
+        "description": "the caller's own answer: true (helped), false (did not), null (none given)"})
+
+
+class KnowledgeOut(FeedbackOut):
     title = fields.String()
     symptoms = fields.String()
     cause = fields.String()
@@ -53,10 +62,6 @@ class KnowledgeOut(Schema):
     updated_at = fields.DateTime(allow_none=True)
     updated_by = fields.String(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
-    helpful_count = fields.Integer(metadata={"description": "readers who said the article helped"})
-    not_helpful_count = fields.Integer(metadata={"description": "readers who said it did not"})
-    my_feedback = fields.Boolean(allow_none=True, metadata={
-        "description": "the caller's own answer: true (helped), false (did not), null (none given)"})
 
 
 class KnowledgeListOut(PageOut):
@@ -69,13 +74,6 @@ class RelatedOut(Schema):
 
 class FeedbackIn(_Body):
     helpful = JsonBoolean(required=True, metadata={"description": "true: the article helped; false: it did not"})
-
-
-class FeedbackOut(Schema):
-    number = fields.String()
-    helpful_count = fields.Integer()
-    not_helpful_count = fields.Integer()
-    my_feedback = fields.Boolean(allow_none=True)
 
 
 class KnowledgeIn(_Body):

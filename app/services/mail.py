@@ -298,6 +298,11 @@ def strip_quoted(text: str) -> str:
     return result or text.strip()
 
 
+def _our_references(mail: ParsedMail) -> list[str]:
+    """The event ids of the mails of ours ``mail`` answers (In-Reply-To first, then References)."""
+    return [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
+
+
 def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
     if depth > MAX_DEPTH:
         raise malformed(f"MIME parts nested more than {MAX_DEPTH} deep")
@@ -577,7 +582,7 @@ class MailService:
         (``decision_fields`` of its form), by ``TaskService.complete``, whose rules all apply (who
         may, a task still waiting, the form's: a rejection may need a reason). None for any other
         mail, which goes on as a comment or a new incident."""
-        ours = [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
+        ours = _our_references(mail)
         if not ours:
             return None
         named = {row.event_id: row.payload["task_id"] for row in self.session.execute(
@@ -626,7 +631,7 @@ class MailService:
         record the sender may not see is as good as none (their mail raises a new incident either
         way, so that the answer does not tell them whether it exists)."""
         candidates: list[str] = []
-        ours = [m.group(1) for ref in mail.in_reply_to[:MAX_REFERENCES] if (m := OUR_MESSAGE_ID.fullmatch(ref))]
+        ours = _our_references(mail)
         if ours:
             rows = {row.event_id: row for row in self.session.execute(
                 select(OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.payload)

@@ -59,7 +59,7 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -114,6 +114,21 @@ def _hours_between(element: hours_between, compiler: SQLCompiler, **kw: Any) -> 
 def _hours_between_sqlite(element: hours_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
     return f"((julianday({end}) - julianday({start})) * 24.0)"
+
+
+def ranked_hours(hours: Any, partition: Sequence[Any], tie: Any) -> tuple[Any, ...]:
+    """The columns :func:`median_hours` reads from a subquery: ``hours``, its rank within its
+    ``partition`` (``tie`` orders equal hours) and the partition's size."""
+    return (hours.label("hours"), func.row_number().over(partition_by=partition, order_by=(hours, tie)).label("position"),
+            func.count().over(partition_by=partition).label("size"))
+
+
+def median_hours(ranked: Any) -> Any:
+    """The median of a group of ``ranked`` (a subquery with :func:`ranked_hours`' columns): the
+    middle row of an odd count, the mean of the two middle rows of an even one (integer division on
+    both databases)."""
+    middle = and_(ranked.c.position >= (ranked.c.size + 1) // 2, ranked.c.position <= (ranked.c.size + 2) // 2)
+    return func.avg(case((middle, ranked.c.hours)))
 
 
 #: The field messages of a bad period (the pages say them in their language).
@@ -271,15 +286,9 @@ class ReportService:
         hours = hours_between(Ticket.opened_at, Ticket.resolved_at)
         partition = (Ticket.kind, Ticket.priority)
         ranked = scope.narrow(select(
-            Ticket.kind.label("kind"), Ticket.priority.label("priority"), hours.label("hours"),
-            func.row_number().over(partition_by=partition, order_by=(hours, Ticket.id)).label("position"),
-            func.count().over(partition_by=partition).label("size"),
+            Ticket.kind.label("kind"), Ticket.priority.label("priority"), *ranked_hours(hours, partition, Ticket.id),
         ).where(Ticket.resolved_at >= scope.since, Ticket.resolved_at < scope.before)).subquery()
-        # The median: the middle row of an odd count, the mean of the two middle rows of an even one
-        # (integer division on both databases).
-        middle = and_(ranked.c.position >= (ranked.c.size + 1) // 2, ranked.c.position <= (ranked.c.size + 2) // 2)
-        query = (select(ranked.c.kind, ranked.c.priority, func.count(), func.avg(ranked.c.hours),
-                        func.avg(case((middle, ranked.c.hours))))
+        query = (select(ranked.c.kind, ranked.c.priority, func.count(), func.avg(ranked.c.hours), median_hours(ranked))
                  .group_by(ranked.c.kind, ranked.c.priority))
         rows = sorted(self.session.execute(query), key=lambda r: (_kind_order(r[0]), priority_rank(r[1]), r[1] or ""))
         return [{"kind": k, "priority": p, "count": int(n), "mean_hours": _round(mean), "median_hours": _round(median)}

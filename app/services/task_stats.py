@@ -15,12 +15,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import HumanTask, TaskStatus
 
-from .reports import hours_between
+from .reports import hours_between, median_hours, ranked_hours
 
 #: The period the figures of done tasks cover by default, and at most, in days up to now.
 DEFAULT_DAYS = 30
@@ -45,14 +45,10 @@ def task_statistics(session: Session, process_id: str, user_tasks: list[dict[str
         select(HumanTask.bpmn_id, func.count(), func.min(HumanTask.created_at))
         .where(own, HumanTask.state == TaskStatus.READY).group_by(HumanTask.bpmn_id))}
     hours = hours_between(HumanTask.created_at, HumanTask.completed_at)
-    ranked = select(
-        HumanTask.bpmn_id.label("bpmn_id"), hours.label("hours"),
-        func.row_number().over(partition_by=HumanTask.bpmn_id, order_by=(hours, HumanTask.id)).label("position"),
-        func.count().over(partition_by=HumanTask.bpmn_id).label("size"),
-    ).where(own, HumanTask.state == TaskStatus.COMPLETED, HumanTask.completed_at >= since).subquery()
-    middle = and_(ranked.c.position >= (ranked.c.size + 1) // 2, ranked.c.position <= (ranked.c.size + 2) // 2)
+    ranked = select(HumanTask.bpmn_id.label("bpmn_id"), *ranked_hours(hours, (HumanTask.bpmn_id,), HumanTask.id)).where(
+        own, HumanTask.state == TaskStatus.COMPLETED, HumanTask.completed_at >= since).subquery()
     done = {bpmn_id: (int(count), mean, median) for bpmn_id, count, mean, median in session.execute(
-        select(ranked.c.bpmn_id, func.count(), func.avg(ranked.c.hours), func.avg(case((middle, ranked.c.hours))))
+        select(ranked.c.bpmn_id, func.count(), func.avg(ranked.c.hours), median_hours(ranked))
         .group_by(ranked.c.bpmn_id))}
     names = {str(t["bpmn_id"]): t.get("name") or str(t["bpmn_id"]) for t in user_tasks}
     order = [*names, *sorted((set(waiting) | set(done)) - set(names))]

@@ -333,6 +333,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         instance = svc.records.instance_for(ticket)
         tasks = svc.instances.open_tasks(instance) if instance is not None else []
         attachments = svc.attachments.of_record(ticket)
+        watching_only = not svc.records.may_see(user, ticket, watched=False)
         # who stopped a cancelled record and why, for those who read its process's history
         cancellation = (_cancellation(svc.instances.history(user, instance.id, "record_updated"))
                         if ticket.status == "cancelled" and instance is not None and svc.instances.may_see(user, instance)
@@ -344,7 +345,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "attachments": attachments, "deletable": svc.attachments.deletable(user, ticket, attachments),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more
-                "watching_only": not svc.records.may_see(user, ticket, watched=False),
+                "watching_only": watching_only,
                 "closed_to_comments": not svc.records.may_comment(user, ticket),
                 # the record's configuration item links to its CMDB page, for those who read it
                 "ci_name": ticket.ci if ticket.ci and may_read_cmdb(user) and svc.cmdb.existing_names([ticket.ci])
@@ -353,7 +354,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "requester_open": svc.records.requesters_open_records(user, ticket),
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
-                if not policy.is_read_only(user) and svc.records.may_see(user, ticket, watched=False) else []}
+                if not policy.is_read_only(user) and not watching_only else []}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]

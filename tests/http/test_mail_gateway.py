@@ -338,14 +338,21 @@ def test_the_cli_exit_status_says_what_became_of_the_message(desk: Desk, app):
     assert code == 0 and out.startswith("commented INC-000001")
 
 
-def acknowledgements(services: Any, recipient: str) -> list[OutboxMessage]:
+def mails_of(services: Any, event_type: str, recipient: str) -> list[OutboxMessage]:
+    """The mails of ``event_type`` the desk wrote to ``recipient``, oldest first, as they were read:
+    detached, so that reading them later reloads nothing in a transaction of the test's own,
+    which would wrap (and its rollback hide) the writes of the requests sent meanwhile."""
     services.session.rollback()
     found = list(services.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.channel == "email", OutboxMessage.event_type == "mail.received",
+        OutboxMessage.channel == "email", OutboxMessage.event_type == event_type,
         OutboxMessage.recipient == recipient).order_by(OutboxMessage.id)))
-    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
+    services.session.expunge_all()
     services.session.rollback()
     return found
+
+
+def acknowledgements(services: Any, recipient: str) -> list[OutboxMessage]:
+    return mails_of(services, "mail.received", recipient)
 
 
 def test_the_sender_is_told_the_number_with_the_articles_that_may_answer_it(desk: Desk, services):
@@ -386,12 +393,7 @@ def asked_to_approve(desk: Desk, services: Any, who: str = "mona") -> tuple[str,
     answer = desk.client.post("/api/v1/catalog/HW-LAPTOP/requests", headers=desk.auth("rita"), json={"data": LAPTOP})
     assert answer.status_code == 201, answer.get_json()
     number = answer.get_json()["number"]
-    services.session.rollback()
-    [asked] = services.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.channel == "email", OutboxMessage.event_type == "approval.needed",
-        OutboxMessage.recipient == EMAILS[who])).all()
-    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
-    services.session.rollback()
+    [asked] = mails_of(services, "approval.needed", EMAILS[who])
     return number, asked
 
 
@@ -443,12 +445,7 @@ def resolved_mail(desk: Desk, services: Any) -> tuple[str, OutboxMessage]:
     number = new_incident(desk)
     triage(desk, number, priority="P3", category="hardware")
     resolve(desk, number)
-    services.session.rollback()
-    [told] = services.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
-        OutboxMessage.recipient == EMAILS["rita"])).all()
-    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
-    services.session.rollback()
+    [told] = mails_of(services, "record.resolved", EMAILS["rita"])
     return number, told
 
 
@@ -476,12 +473,7 @@ def test_a_no_reopens_it_with_what_still_fails_and_other_words_are_a_comment(des
     assert desk.instance(record["instance_id"])["data"]["comment"] == "It still jams on page two."
     # a bare NO says nothing of what fails: the form asks for it, the mail fails and says so
     resolve(desk, number)
-    services.session.rollback()
-    latest = services.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.channel == "email", OutboxMessage.event_type == "record.resolved",
-        OutboxMessage.recipient == EMAILS["rita"]).order_by(OutboxMessage.id.desc())).first()
-    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
-    services.session.rollback()
+    latest = mails_of(services, "record.resolved", EMAILS["rita"])[-1]
     bare = post(desk, mail("rita@example.org", "Re: it", "no", In_Reply_To=f"<{latest.event_id}@processdesk>"))
     assert bare["outcome"] == "failed" and "comment is required" in bare["reason"], bare
 
@@ -549,12 +541,7 @@ def test_an_outlook_style_forward_is_raised_for_its_sender(desk: Desk):
 
 
 def failure_notices(services: Any, recipient: str) -> list[OutboxMessage]:
-    services.session.rollback()
-    found = list(services.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.event_type == "mail.failed", OutboxMessage.recipient == recipient).order_by(OutboxMessage.id)))
-    services.session.expunge_all()  # the rows keep what was read: no reload in a later transaction
-    services.session.rollback()
-    return found
+    return mails_of(services, "mail.failed", recipient)
 
 
 def test_a_sender_whose_mail_was_not_taken_is_told_why_once(desk: Desk, services):
