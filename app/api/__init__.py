@@ -372,6 +372,7 @@ def init_api(app: Flask) -> None:
         mail,
         notifications,
         reports,
+        schedule,
         sla,
         tasks,
         tickets,
@@ -379,5 +380,5 @@ def init_api(app: Flask) -> None:
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   reports, mail):
+                   reports, mail, schedule):
         api.register_blueprint(module.blp)

@@ -21,6 +21,7 @@ from .record import (
     TicketComment,
     TicketLink,
 )
+from .schedule import ChangeFreeze
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
 from .user import (
@@ -36,6 +37,7 @@ from .user import (
 )
 
 __all__ = [
+    "ChangeFreeze",
     "ApiToken",
     "PasswordResetToken",
     "InboundMail",

@@ -57,6 +57,8 @@ def priority_rank(priority: str | None) -> int:
 #: Only records with a running SLA clock have a due instant: closed records (most of them) stay
 #: out of the indexes that order work by it, so those indexes are about as large as the open work.
 _HAS_SLA_DUE = text("sla_due_at IS NOT NULL")
+#: Only records with a planned window (changes, once planned) are on the change schedule.
+_HAS_PLANNED = text("planned_start_at IS NOT NULL")
 
 
 class Ticket(Base):
@@ -74,6 +76,10 @@ class Ticket(Base):
         Index("ix_ticket_sla_due", "sla_due_at", "instance_id", sqlite_where=_HAS_SLA_DUE, postgresql_where=_HAS_SLA_DUE),
         Index("ix_ticket_rank_sla_due", "priority_rank", "sla_due_at", "instance_id",
               sqlite_where=_HAS_SLA_DUE, postgresql_where=_HAS_SLA_DUE),
+        # The change schedule's read: the planned windows that reach into a range (only records with
+        # a window, changes, are in it).
+        Index("ix_ticket_planned", "planned_start_at", "planned_end_at",
+              sqlite_where=_HAS_PLANNED, postgresql_where=_HAS_PLANNED),
     )
 
     id: Mapped[intpk]
@@ -113,6 +119,11 @@ class Ticket(Base):
     #: running clock is, or was, at risk (the warning instant stays once reached). None without
     #: ``sla_due_at``.
     sla_warning_at: Mapped[datetime | None]
+    #: The window the record's work is planned for (a change's planned start and end), copied from
+    #: the variables its record mapping's ``schedule`` names (``RecordService.sync``); both set or
+    #: neither. The change schedule (app/services/schedule.py) reads them.
+    planned_start_at: Mapped[datetime | None]
+    planned_end_at: Mapped[datetime | None]
 
     requester: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])

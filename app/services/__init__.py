@@ -28,6 +28,7 @@ from .password_reset import PasswordResetService
 from .records import RecordService
 from .reports import ReportService
 from .retention import RetentionService
+from .schedule import ScheduleService
 from .sla import SlaService
 from .submissions import SubmissionService
 from .users import UserService
@@ -105,6 +106,7 @@ class Services:
         service.on_answer = self._record_changed
         service.on_requester_reply = self.linked_updates.requester_replied
         service.ci_name = lambda name: self.cmdb.hold_name(name)
+        service.window_check = lambda *planned: self.schedule.check_window(*planned)
         return service
 
     @cached_property
@@ -130,6 +132,10 @@ class Services:
     @cached_property
     def cmdb(self) -> CmdbService:
         return CmdbService(self.session, self.audit, self.runtime.clock, self.records, self.users)
+
+    @cached_property
+    def schedule(self) -> ScheduleService:
+        return ScheduleService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
     def reports(self) -> ReportService:

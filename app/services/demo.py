@@ -105,6 +105,12 @@ class DemoDesk:
             "planned_end": (now + timedelta(days=1, hours=1)).isoformat(), "implementation_plan": "Add queue",
             "rollback_plan": "Remove queue", "test_plan": "Print a test page"}))
 
+        # a freeze after the planned changes: on the change schedule, refusing changes planned into it
+        frozen_from = (now + timedelta(days=10)).replace(hour=18, minute=0, second=0, microsecond=0)
+        self.s.schedule.add_freeze(self._user("admin"), {
+            "name": "Month-end close", "starts_at": frozen_from, "ends_at": frozen_from + timedelta(hours=36),
+            "reason": "Finance closes the month: no changes to production systems."})
+
         problem = self._start("alex", "problem_management", {"title": "Recurring Wi-Fi drops",
                                                              "description": "Several incidents a week on floor 3"})
         self._do(problem, "triage", "alex", {"priority": "P3", "category": "network", "assignment_group": "NetworkTeam"})

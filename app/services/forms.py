@@ -104,6 +104,7 @@ __all__ = [
     "render_instructions",
     "resolve_form",
     "validate_start_data",
+    "typed_instant",
     "validate_submission",
 ]
 
@@ -1494,6 +1495,19 @@ _NUMBER_TEXT: Final = re.compile(r"[+-]?(?:\d{1,300}(?:\.\d{0,300})?|\.\d{1,300}
 #: "2026-03-10T20:00:30", "2026-03-10 20:00+02:00"; what an input of type datetime-local sends too).
 _LOCAL_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(Z|[+-]\d{2}:\d{2})?")
 _TRUE_TEXT: Final = frozenset({"true", "on", "yes", "1"})
+
+
+def typed_instant(value: str) -> dt.datetime | None:
+    """A date and time as people type it in a web form (``_LOCAL_DATE_TIME``: no zone is UTC) as an
+    aware datetime; None for anything else (a day that does not exist, 25:00)."""
+    typed = _LOCAL_DATE_TIME.fullmatch(value.strip())
+    if typed is None:
+        return None
+    day, minutes, seconds, zone = typed.groups()
+    try:
+        return dt.datetime.fromisoformat(f"{day}T{minutes}{seconds or ':00'}{'+00:00' if zone in (None, 'Z') else zone}")
+    except ValueError:
+        return None
 _FALSE_TEXT: Final = frozenset({"false", "off", "no", "0"})
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, and_, asc, bindparam, desc, false, func, inspect, or_, select, update
@@ -185,6 +186,9 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
     internal = mapping.get("internal", [])
     if not isinstance(internal, list) or not all(isinstance(v, str) and v.isidentifier() for v in internal):
         fail("internal", "internal must be a list of data variable names")
+    schedule = mapping.get("schedule")
+    if schedule is not None:
+        _check_schedule(schedule, fail)
     # What the record shows (its fields, details and comments) is read by whoever sees the record:
     # a variable copied there is not internal, and saying it is would promise what is not kept.
     shown = {*fields.values(), *details.values(), *comments}
@@ -192,6 +196,43 @@ def check_mapping(mapping: Mapping[str, Any], filename: str) -> None:
         if variable in shown:
             fail("internal", f"{variable} is copied onto the record (fields, details or comments), "
                              "which everyone who sees the record reads: it cannot be internal")
+
+
+def _check_schedule(schedule: Any, fail: Callable[[str, str], NoReturn]) -> None:
+    """A mapping's ``schedule``: ``{"start": variable, "end": variable, "exempt": {variable: [values]}}``,
+    the variables holding the record's planned window (date-time strings) and, optional, the values
+    that exempt a record from freeze windows (a change whose ``change_type`` is ``emergency``)."""
+    if not isinstance(schedule, dict):
+        fail("schedule", "schedule must name the start and end variables of the planned window")
+    for key in ("start", "end"):
+        variable = schedule.get(key)
+        if not isinstance(variable, str) or not variable.isidentifier():
+            fail(f"schedule.{key}", "must name a data variable")
+    if schedule["start"] == schedule["end"]:
+        fail("schedule.end", "the start and the end are different variables")
+    unknown = sorted(set(schedule) - {"start", "end", "exempt"})
+    if unknown:
+        fail(f"schedule.{unknown[0]}", "unknown key; known: start, end, exempt")
+    exempt = schedule.get("exempt", {})
+    if not isinstance(exempt, dict):
+        fail("schedule.exempt", "exempt must map data variable names to lists of values")
+    for variable, values in exempt.items():
+        if not isinstance(variable, str) or not variable.isidentifier():
+            fail("schedule.exempt", f"{variable!r} is not a data variable name")
+        if not isinstance(values, list) or not values or not all(isinstance(v, (str, int, bool)) for v in values):
+            fail(f"schedule.exempt.{variable}", "must be a list of values (text, numbers, true or false)")
+
+
+def window_instant(value: Any) -> datetime | None:
+    """A planned window's end as a process holds it (an RFC 3339 date-time string, a form's
+    ``date-time``) as an aware UTC datetime; None for anything else (no time zone included)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
 
 
 def internal_variables(mapping: Mapping[str, Any] | None) -> frozenset[str]:
@@ -519,6 +560,9 @@ class RecordService:
                 changes[f"details.{name}"] = details[name]
         if details != (ticket.details or {}):
             ticket.details = details
+        schedule = mapping.get("schedule")
+        if schedule:
+            self._plan(ticket, schedule, data, actor, previous)
         if "status" in changes:
             self._stamp(ticket, mapping, changes, actor)
         if changes:
@@ -527,6 +571,23 @@ class RecordService:
                               payload={"number": ticket.number, "changes": changes},
                               actor_name="engine" if actor is None else None)
         return changes
+
+    def _plan(self, ticket: Ticket, schedule: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
+              previous: Mapping[str, Any] | None) -> None:
+        """Copy the planned window the step set onto the record's columns (None when it is not a
+        whole window: both ends instants, the end after the start). A person's step that moves the
+        window has it checked (``window_check``: a freeze refuses it); one that leaves it where it
+        was is not, nor is a step the process takes alone."""
+        start_var, end_var = schedule["start"], schedule["end"]
+        if previous is not None and all(previous.get(v) == data.get(v) for v in (start_var, end_var)):
+            return
+        start, end = window_instant(data.get(start_var)), window_instant(data.get(end_var))
+        if start is None or end is None or end <= start:
+            start = end = None
+        if (ticket.planned_start_at, ticket.planned_end_at) != (start, end):
+            ticket.planned_start_at, ticket.planned_end_at = start, end
+        if actor is not None and start is not None and end is not None and self.window_check is not None:
+            self.window_check(ticket, schedule, data, start, end)
 
     def named_user(self, username: str) -> User | None:
         """The user whose name is exactly ``username`` (as a process's data names them), or None."""
@@ -968,6 +1029,11 @@ class RecordService:
     #: rename at the same moment carries the record along) and gives the new name of a CI renamed
     #: meanwhile. None: stored as given.
     ci_name: Callable[[str], str] | None = None
+    #: Given a record whose window a person's step planned (the record, the mapping's ``schedule``,
+    #: the step's data, the window's start and end), raises ValidationFailed if it may not be
+    #: planned there: ``Services`` wires it to ``ScheduleService.check_window`` (freeze windows).
+    #: None: any window.
+    window_check: Callable[[Ticket, Mapping[str, Any], Mapping[str, Any], datetime, datetime], None] | None = None
 
     def add_comment(self, user: User | None, ticket: Ticket, body: str, *, author_name: str | None = None,
                     reply: bool = True) -> TicketComment:

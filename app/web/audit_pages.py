@@ -119,6 +119,8 @@ EVENT_LABELS = {
     "sla_escalation_skipped": _l("SLA escalation skipped (bad policy settings)"),
     "sla_policy_saved": _l("SLA policy saved"),
     "sla_policy_deleted": _l("SLA policy deleted"),
+    "change_freeze_added": _l("Change freeze added"),
+    "change_freeze_removed": _l("Change freeze removed"),
     "catalog_item_created": _l("Catalog item created"),
     "catalog_item_updated": _l("Catalog item updated"),
     "notification_preferences_changed": _l("Notification preferences changed"),

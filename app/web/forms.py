@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
+from app.services import schedule
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -62,6 +63,10 @@ _SERVICE_TEXTS = {
     "is required unless": _l("is required unless"),
     "Yes": _l("Yes"),
     "No": _l("No"),
+    # a change freeze's (app/services/schedule.py)
+    schedule.ENDS_BEFORE_START: _l("must be after the start"),
+    schedule.TOO_LONG: _l("must be within a year of the start"),
+    schedule.ALREADY_OVER: _l("is past: a freeze that is over holds nothing"),
 }
 
 
@@ -193,6 +198,9 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
             return _("%(value)s is not a user you can name here; did you mean %(suggestion)s?",
                      value=parts["value"], suggestion=parts["suggestion"])
         return _("%(value)s is not a user you can name here", value=parts["value"])
+    if kind == "in_freeze":  # a planned window in a change freeze (app/services/schedule.py)
+        return _("the planned window overlaps the change freeze “%(name)s” (%(starts)s to %(ends)s): plan it before "
+                 "or after the freeze", name=parts["name"], starts=_as_typed(parts["starts"]), ends=_as_typed(parts["ends"]))
     if kind == "in_future":
         return _("cannot be in the future")
     if kind == "bidi_control":

@@ -37,6 +37,7 @@ from markupsafe import Markup, escape
 from app.languages import duration_amounts
 from app.models import Ticket
 from app.services.records import KINDS, relation_side, title_key
+from app.services.schedule import Clash
 
 from .catalog_pages import CURRENCY
 
@@ -316,3 +317,11 @@ class RecordValues:
             if str(text).strip():
                 shown.append((detail_label(name), text))
         return shown
+
+
+def clash_text(clash: Clash) -> str:
+    """What a clash is, in the page's language (the schedule and the record page)."""
+    if clash.kind == "freeze":
+        return (_("in the freeze “%(name)s” (emergency: allowed)", name=clash.name) if clash.exempt
+                else _("in the freeze “%(name)s”", name=clash.name))
+    return _("same configuration item and time as %(number)s", number=clash.number)

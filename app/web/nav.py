@@ -7,9 +7,9 @@ without JavaScript; static/js/header-menu.js closes it on Escape and on a click 
 
 Which links, per user:
 
-* the candidates, in this order: CMDB, Processes, Reports, SLA policies, Audit, Users, Groups, each
+* the candidates, in this order: CMDB, Processes, Change schedule, Reports, SLA policies, Audit, Users, Groups, each
   offered only to those who may open it (the same checks as the pages themselves);
-* a user without a managing role (an agent) keeps the few they have (CMDB, Processes, Reports) in
+* a user without a managing role (an agent) keeps the few they have (CMDB, Processes, Change schedule, Reports) in
   the bar: they have room, and those pages are part of their daily work; requesters have none;
 * a user with a managing role gets them in the menu, unless the menu would hold a single link (a
   configuration manager's CMDB), which then stays in the bar.
@@ -31,6 +31,7 @@ from app.services import policy
 from app.services.audit import AUDIT_READER_ROLES
 from app.services.cmdb import may_read as cmdb_may_read
 from app.services.reports import may_read_reports
+from app.services.schedule import reads_schedule
 from app.services.sla import may_write_policies
 from app.services.users import DIRECTORY_READER_ROLES
 
@@ -67,6 +68,7 @@ def _candidates(user: User) -> list[tuple[str, str, str]]:
     offered = [
         ("cmdb", "web.cmdb", _("CMDB"), cmdb_may_read(user)),
         ("processes", "web.processes", _("Processes"), policy.may_read_definitions(user)),
+        ("schedule", "web.change_schedule", _("Change schedule"), reads_schedule(user)),
         ("reports", "web.reports", _("Reports"), may_read_reports(user)),
         ("sla", "web.sla_policies", _("SLA policies"), may_write_policies(user)),
         ("audit", "web.audit", _("Audit"), user.has_role(*AUDIT_READER_ROLES)),

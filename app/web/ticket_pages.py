@@ -60,6 +60,7 @@ from .labels import (
     STATUS_LABELS,
     VALUE_LABELS,
     RecordValues,
+    clash_text,
     label,
     link_label,
     link_type_label,
@@ -352,6 +353,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 else None,
                 # the requester's other open records: the caller's other problems, or a duplicate
                 "requester_open": svc.records.requesters_open_records(user, ticket),
+                # what its planned window (a change's) overlaps: freezes, other work on its CI
+                "clashes": svc.schedule.clashes_for(user, ticket) if ticket.planned_start_at is not None else [],
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
                 if not policy.is_read_only(user) and not watching_only else []}
@@ -370,7 +373,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
         kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, outcome=change_outcome(ticket), value_labels=VALUE_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),
-        duration=duration,
+        duration=duration, clash_text=clash_text,
         diagram_url=url_for("web.ticket_diagram", number=ticket.number) if diagram else None,
         viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES), status
 

@@ -474,7 +474,13 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
                             if detail["record"] is not None else {})
         # linked only for those who may open it (the record page answers 404 to the others)
         detail["record_visible"] = detail["record"] is not None and svc.records.may_see(user, detail["record"])
+        # what the record's planned window overlaps, for whoever plans it again (the schedule task)
+        record = detail["record"]
+        detail["clashes"] = (svc.schedule.clashes_for(user, record) if record is not None and detail["record_visible"]
+                             and record.planned_start_at is not None and task.state == TaskStatus.READY else [])
         return detail
+
+    from .labels import clash_text  # labels builds on the pages that build on this module
 
     detail = unit_of_work(read)
     task = detail["task"]
@@ -487,7 +493,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
     token = SubmissionService.usable(submitted.get(SUBMISSION_FIELD)) if submitted is not None else None
     return render_template("task.html", active="tasks", task=task, record=detail["record"],
                            submission_token=token or SubmissionService.new_token(),
-                           record_visible=detail["record_visible"],
+                           record_visible=detail["record_visible"], clashes=detail["clashes"], clash_text=clash_text,
                            instructions=durations_in_words(detail["instructions"], detail["data"]),
                            documentation=detail["documentation"],
                            context=_context_lines(detail["context"], task.process_id, detail["titles"]),

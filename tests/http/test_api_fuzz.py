@@ -36,6 +36,7 @@ from tests.http.desk import LAPTOP, Desk
 
 START = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
          "impact": "medium", "urgency": "medium", "service": "VPN", "ci": "vpn-gw-01"}
+FREEZE = {"name": "Quarter close", "starts_at": "2026-03-10T18:00:00Z", "ends_at": "2026-03-11T06:00:00Z"}
 ARTICLE = {"title": "Outlook asks for the password again", "symptoms": "A prompt every few minutes.",
            "cause": "A stale cached credential.", "workaround": "Remove the cached credential."}
 PASSWORD = "password-1234"
@@ -182,6 +183,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
     related = client.post("/api/v1/cis/fuzz-mail-svc/relationships", headers=ada,
                           json={"target": "fuzz-mail-01", "kind": "runs_on"})
     assert related.status_code == 201, related.get_json()
+    freeze = client.post("/api/v1/schedule/freezes", headers=ada, json=FREEZE)
+    assert freeze.status_code == 201, freeze.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
     item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
@@ -195,6 +198,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "notification_id": str(notes[0]["id"]) if notes else "1", "username": "rita", "name": "ServiceDesk",
         "article": article.get_json()["number"], "ci": "fuzz-mail-svc",
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
+        "freeze_id": str(freeze.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -232,6 +236,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/cis"): {"name": "fuzz-switch-01", "class": "network"},
         ("PATCH", "/api/v1/cis/{name}"): {"location": "Room 2"},
         ("POST", "/api/v1/cis/{name}/relationships"): {"target": "fuzz-mail-01", "kind": "depends_on"},
+        ("POST", "/api/v1/schedule/freezes"): {**FREEZE, "name": "Second freeze"},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()

@@ -32,13 +32,13 @@ def hrefs(markup: str) -> list[str]:
     return re.findall(r'<a href="([^"]+)"', markup)
 
 
-MANAGEMENT = ["/cmdb", "/processes", "/reports", "/sla/policies", "/audit", "/admin/users", "/admin/groups"]
+MANAGEMENT = ["/cmdb", "/processes", "/schedule", "/reports", "/sla/policies", "/audit", "/admin/users", "/admin/groups"]
 
 
 @pytest.mark.parametrize(("username", "label", "links"), [
     ("ada", "Admin", MANAGEMENT),
-    ("olga", "Manage", ["/cmdb", "/processes", "/reports", "/sla/policies"]),
-    ("aude", "Manage", ["/cmdb", "/processes", "/reports", "/audit", "/admin/users", "/admin/groups"]),
+    ("olga", "Manage", ["/cmdb", "/processes", "/schedule", "/reports", "/sla/policies"]),
+    ("aude", "Manage", ["/cmdb", "/processes", "/schedule", "/reports", "/audit", "/admin/users", "/admin/groups"]),
 ])
 def test_a_managing_role_gets_the_menu_and_the_bar_keeps_none_of_its_links(web: Any, desk: Any, username: str,
                                                                            label: str, links: list[str]) -> None:
@@ -53,9 +53,9 @@ def test_a_managing_role_gets_the_menu_and_the_bar_keeps_none_of_its_links(web: 
 
 
 @pytest.mark.parametrize(("username", "bar"), [
-    ("alex", ["/cmdb", "/processes", "/reports"]),  # an agent: the pages of his daily work, no menu
+    ("alex", ["/cmdb", "/processes", "/schedule", "/reports"]),  # an agent: the pages of his daily work, no menu
     ("rita", []),
-    ("mona", []),
+    ("mona", ["/schedule"]),  # an approver: the changes he may be asked to approve
 ])
 def test_requesters_and_agents_get_no_menu(web: Any, desk: Any, username: str, bar: list[str]) -> None:
     web.login(username)
@@ -77,6 +77,7 @@ def test_a_menu_of_one_link_is_that_link_in_the_bar(web: Any, desk: Any) -> None
 @pytest.mark.parametrize(("path", "current"), [
     ("/admin/users", "/admin/users"), ("/admin/groups", "/admin/groups"), ("/sla/policies", "/sla/policies"),
     ("/audit", "/audit"), ("/processes", "/processes"), ("/cmdb", "/cmdb"), ("/reports", "/reports"),
+    ("/schedule", "/schedule"),
 ])
 def test_the_current_page_is_marked_in_the_menu_and_on_its_summary(web: Any, desk: Any, path: str, current: str) -> None:
     web.login("ada")

@@ -1,0 +1,108 @@
+"""The change schedule: planned records with their clashes, and freeze windows
+(app/services/schedule.py decides)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.models import ChangeFreeze, Ticket
+from app.schemas.schedule import ClashesOut, FreezeIn, FreezeListOut, FreezeOut, ScheduleOut, ScheduleQuery
+from app.services.schedule import Clash
+
+from . import checked_first, current_user, services, unit_of_work
+
+blp = Blueprint("schedule", __name__, url_prefix="/api/v1", description="Change schedule and freezes")
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def freeze_dict(row: ChangeFreeze) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "reason": row.reason, "ci": row.ci, "starts_at": row.starts_at,
+            "ends_at": row.ends_at, "created_at": row.created_at,
+            "created_by": row.created_by.username if row.created_by is not None else None}
+
+
+def planned_dict(ticket: Ticket, clashes: list[Clash]) -> dict[str, Any]:
+    return {"number": ticket.number, "kind": ticket.kind, "title": ticket.title, "status": ticket.status,
+            "category": ticket.category, "priority": ticket.priority, "ci": ticket.ci,
+            "assignment_group": ticket.assignment_group,
+            "assignee": ticket.assignee.username if ticket.assignee is not None else None,
+            "planned_start_at": ticket.planned_start_at, "planned_end_at": ticket.planned_end_at,
+            "closed": ticket.closed_at is not None, "clashes": [asdict(c) for c in clashes]}
+
+
+@blp.route("/schedule")
+class ScheduleView(MethodView):
+    @blp.arguments(ScheduleQuery, location="query")
+    @blp.response(200, ScheduleOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The planned records the caller may see whose windows reach into the range (open ones;
+        closed too with ``include_closed``), earliest first, each with its clashes (freezes holding
+        for it, other open records' windows on its CI), and the freezes in the range. 422 naming
+        ``to`` for a range that ends before it starts or spans more than 92 days."""
+        user = current_user()
+        svc = services()
+
+        def read() -> dict[str, Any]:
+            start = args.get("start") or svc.runtime.clock.now()
+            view = svc.schedule.window(user, start, args.get("end"), ci=args.get("ci"),
+                                       include_closed=args["include_closed"])
+            return {"start": view.starts_at, "end": view.ends_at, "truncated": view.truncated,
+                    "records": [planned_dict(t, view.clashes.get(t.id, [])) for t in view.records],
+                    "freezes": [freeze_dict(f) for f in view.freezes]}
+
+        return unit_of_work(read)
+
+
+@blp.route("/schedule/freezes")
+class FreezesView(MethodView):
+    @blp.response(200, FreezeListOut)
+    @blp.doc(security=SECURITY)
+    def get(self) -> dict[str, Any]:
+        """The freezes not over yet, earliest first (everyone signed in)."""
+        current_user()
+        return {"items": unit_of_work(lambda: [freeze_dict(f) for f in services().schedule.freezes()])}
+
+    @checked_first(lambda svc, user: svc.schedule.require_freeze_manager(user))
+    @blp.arguments(FreezeIn)
+    @blp.response(201, FreezeOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add a freeze (process owners, admins): no change that is not exempt (emergency changes)
+        may be planned to run in it, on its CI or, without one, anywhere. Changes planned in it
+        before stay planned and show it as a clash. Audited."""
+        user = current_user()
+        return unit_of_work(lambda: freeze_dict(services().schedule.add_freeze(user, body)))
+
+
+@blp.route("/schedule/freezes/<int:freeze_id>")
+class FreezeView(MethodView):
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, freeze_id: int) -> None:
+        """Remove a freeze (process owners, admins). Audited; 404 for an unknown id."""
+        user = current_user()
+        unit_of_work(lambda: services().schedule.remove_freeze(user, freeze_id))
+
+
+@blp.route("/tickets/<string:number>/clashes")
+class ClashesView(MethodView):
+    @blp.response(200, ClashesOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        """What the record's planned window overlaps: freezes holding for its CI, then other open
+        records' windows on its CI that the caller may see. Empty for a record without a window
+        or closed."""
+        user = current_user()
+        svc = services()
+
+        def read() -> dict[str, Any]:
+            ticket = svc.records.get(user, number)
+            return {"number": ticket.number, "planned_start": ticket.planned_start_at, "planned_end": ticket.planned_end_at,
+                    "clashes": [asdict(c) for c in svc.schedule.clashes_for(user, ticket)]}
+
+        return unit_of_work(read)

@@ -1,0 +1,324 @@
+"""The change schedule: when planned work runs, the freeze windows in which it may not, and where
+the two meet (a change schedule with blackout windows and conflict detection, as service desks
+know it).
+
+A record's planned window is what its process holds in the variables its record mapping's
+``schedule`` names (the change process: ``planned_start`` and ``planned_end``), copied onto the
+record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
+(``RecordService._plan``).
+
+* **Freezes** (:class:`~app.models.ChangeFreeze`): a period in which no change may be planned,
+  everywhere or on one configuration item. Process owners and admins add and remove them
+  (audited). A person's step that moves a record's window into one is refused: ValidationFailed
+  naming the start variable and the freeze (:meth:`ScheduleService.check_window`), so nothing of
+  the step is stored. Records the mapping's ``schedule.exempt`` names (emergency changes) may be
+  planned in a freeze; they show it as a clash. A freeze added later does not stop work already
+  planned in it: the record and the schedule show the clash, and moving the window is refused
+  only if the new window is frozen too.
+* **Clashes**: what a planned, open record's window overlaps: freezes that hold for it, and the
+  windows of other open records on the same configuration item (two changes to one server in
+  the same night). Shown, never refused: the change manager decides.
+* **The schedule** (:meth:`ScheduleService.window`): the planned records a user may see whose
+  windows reach into a range of at most :data:`MAX_RANGE_DAYS`, with the freezes in it and each
+  record's clashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.models import ChangeFreeze, ProcessInstance, Role, Ticket, User
+
+from .audit import AuditLog
+from .forms import FormMessage, bidi_control_message
+from .records import RecordService
+
+#: The longest range one read of the schedule covers (about a quarter).
+MAX_RANGE_DAYS = 92
+#: The range a read without an end covers.
+DEFAULT_RANGE_DAYS = 28
+#: The most planned records one read of the schedule lists (earliest first); ``truncated`` says
+#: when there were more.
+MAX_ENTRIES = 500
+#: The longest freeze (a year); and the limits of its texts (the name's is its column's).
+MAX_FREEZE_DAYS = 366
+NAME_MAX = 128
+REASON_MAX = 2000
+CI_MAX = 255
+#: The freeze's fixed refusals (the pages say them in their own language: app/web/forms.py).
+ENDS_BEFORE_START = "must be after the start"
+TOO_LONG = "must be within a year of the start"
+ALREADY_OVER = "is past: a freeze that is over holds nothing"
+
+
+def may_manage_freezes(user: User) -> bool:
+    """Whether ``user`` adds and removes freeze windows: process owners and admins, who set the
+    desk's rules (as for SLA policies)."""
+    return user.has_role(Role.ADMIN, Role.PROCESS_OWNER)
+
+
+def reads_schedule(user: User) -> bool:
+    """Whether the pages offer ``user`` the schedule: whoever works in the desk (not a requester
+    alone, who plans no change, nor a configuration manager alone; they may still read it: the
+    freezes, and the records they see)."""
+    return user.has_role(Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _holds_for(freeze: ChangeFreeze, ci: str | None) -> bool:
+    """Whether ``freeze`` holds for work on ``ci``: a freeze without a CI holds for all work."""
+    return freeze.ci is None or (ci is not None and freeze.ci.casefold() == ci.casefold())
+
+
+@dataclass(frozen=True)
+class Clash:
+    """What a planned window overlaps: a freeze (``kind`` "freeze", ``freeze_id``) or another
+    record's window on the same configuration item (``kind`` "record", ``number``)."""
+
+    kind: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    ci: str | None
+    freeze_id: int | None = None
+    number: str | None = None
+    #: For a freeze: whether the record's process lets it be planned there (an emergency change).
+    exempt: bool = False
+
+
+@dataclass
+class Schedule:
+    """One read of the schedule: the range, the planned records in it (earliest start first),
+    their clashes by record id, and the freezes reaching into the range."""
+
+    starts_at: datetime
+    ends_at: datetime
+    records: list[Ticket]
+    freezes: list[ChangeFreeze]
+    clashes: dict[int, list[Clash]] = field(default_factory=dict)
+    truncated: bool = False
+
+
+class ScheduleService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.records = records
+
+    # -- freezes ------------------------------------------------------------------------------------
+
+    def freezes(self, starts_at: datetime | None = None, ends_at: datetime | None = None) -> list[ChangeFreeze]:
+        """The freezes reaching into [starts_at, ends_at), earliest first; by default those not
+        over yet. Everyone signed in reads them: a requester planning a change needs to know."""
+        query = select(ChangeFreeze).where(ChangeFreeze.ends_at > (starts_at or self.clock.now()))
+        if ends_at is not None:
+            query = query.where(ChangeFreeze.starts_at < ends_at)
+        return list(self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)))
+
+    def require_freeze_manager(self, user: User, action: str = "change_freeze_add") -> None:
+        """PermissionDenied (audited) unless ``user`` may manage freezes (``may_manage_freezes``)."""
+        if not may_manage_freezes(user):
+            self.audit.refuse(user, action, reason="needs process_owner or admin")
+            raise PermissionDenied("managing change freezes needs the process_owner or admin role")
+
+    def add_freeze(self, user: User, values: Mapping[str, Any]) -> ChangeFreeze:
+        """A new freeze from ``values``: ``name`` (one line, at most 128 characters), ``starts_at``
+        and ``ends_at`` (aware datetimes; the end after the start and not past, at most a year
+        apart), optional ``ci`` (a configuration item's name: the freeze holds for it alone) and
+        ``reason``. Audited (``change_freeze_added``).
+
+        Raises PermissionDenied (``require_freeze_manager``), ValidationFailed naming each field
+        that is wrong.
+        """
+        self.require_freeze_manager(user)
+        clean = self._clean(values)
+        row = ChangeFreeze(**clean, created_by_id=user.id, created_at=self.clock.now())
+        self.session.add(row)
+        self.session.flush()
+        self.audit.record("change_freeze_added", user, payload={"id": row.id, **self._described(row)})
+        return row
+
+    def remove_freeze(self, user: User, freeze_id: int) -> None:
+        """Remove a freeze (audited ``change_freeze_removed``, with what it was). NotFound for an
+        unknown id; PermissionDenied as for adding one."""
+        self.require_freeze_manager(user, "change_freeze_remove")
+        row = self.session.get(ChangeFreeze, freeze_id)
+        if row is None:
+            raise NotFound(f"no change freeze {freeze_id}", details={"id": freeze_id})
+        described = {"id": row.id, **self._described(row)}
+        self.session.delete(row)
+        self.session.flush()
+        self.audit.record("change_freeze_removed", user, payload=described)
+
+    @staticmethod
+    def _described(row: ChangeFreeze) -> dict[str, Any]:
+        return {"name": row.name, "starts_at": _utc_text(row.starts_at), "ends_at": _utc_text(row.ends_at),
+                "ci": row.ci, "reason": row.reason}
+
+    def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[Any]] = {}
+
+        def text(name: str, limit: int, *, one_line: bool) -> str:
+            raw = values.get(name)
+            if raw is not None and not isinstance(raw, str):
+                errors[name] = ["must be text"]
+                return ""
+            value = " ".join((raw or "").split()) if one_line else (raw or "").strip()
+            if len(value) > limit:
+                errors[name] = [FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit)]
+            elif (bidi := bidi_control_message(value)) is not None:
+                errors[name] = [bidi]
+            return value
+
+        name = text("name", NAME_MAX, one_line=True)
+        if not name and "name" not in errors:
+            errors["name"] = ["is required"]
+        reason = text("reason", REASON_MAX, one_line=False)
+        ci = text("ci", CI_MAX, one_line=True) or None
+        starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
+        for key, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+            if not isinstance(moment, datetime) or moment.tzinfo is None:
+                errors[key] = ["is required" if moment is None else "must be a date-time with a time zone"]
+        if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) and not errors.keys() & {"starts_at", "ends_at"}:
+            if ends_at <= starts_at:
+                errors["ends_at"] = [ENDS_BEFORE_START]
+            elif ends_at - starts_at > timedelta(days=MAX_FREEZE_DAYS):
+                errors["ends_at"] = [TOO_LONG]
+            elif ends_at <= self.clock.now():
+                errors["ends_at"] = [ALREADY_OVER]
+        if errors:
+            raise ValidationFailed("the freeze is not valid", details={"fields": errors})
+        return {"name": name, "reason": reason, "ci": ci, "starts_at": starts_at, "ends_at": ends_at}
+
+    def _frozen(self, starts_at: datetime, ends_at: datetime, ci: str | None) -> list[ChangeFreeze]:
+        """The freezes overlapping [starts_at, ends_at) that hold for work on ``ci``."""
+        query = select(ChangeFreeze).where(ChangeFreeze.starts_at < ends_at, ChangeFreeze.ends_at > starts_at)
+        query = query.where(ChangeFreeze.ci.is_(None) if ci is None
+                            else or_(ChangeFreeze.ci.is_(None), func.lower(ChangeFreeze.ci) == ci.lower()))
+        return list(self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)))
+
+    # -- planning -----------------------------------------------------------------------------------
+
+    def check_window(self, ticket: Ticket, schedule: Mapping[str, Any], data: Mapping[str, Any],
+                     starts_at: datetime, ends_at: datetime) -> None:
+        """Refuse a window a person's step planned for ``ticket`` that overlaps a freeze holding for
+        its configuration item, unless the step's data exempts it (``schedule.exempt``, e.g. an
+        emergency change): ValidationFailed naming the start variable, the freeze and its period
+        (a FormMessage ``in_freeze``: ``name``, ``starts``, ``ends``). Called from the record's sync
+        (``RecordService.window_check``), so the whole step is refused."""
+        if _exempt(schedule, data):
+            return
+        frozen = self._frozen(starts_at, ends_at, ticket.ci)
+        if not frozen:
+            return
+        freeze = frozen[0]
+        starts, ends = _utc_text(freeze.starts_at), _utc_text(freeze.ends_at)
+        message = FormMessage(f"the planned window overlaps the change freeze “{freeze.name}” ({starts} to {ends}): "
+                              "plan it before or after the freeze", "in_freeze", name=freeze.name, starts=starts, ends=ends)
+        raise ValidationFailed(f"the planned window overlaps the change freeze “{freeze.name}”",
+                               details={"fields": {schedule["start"]: [message]},
+                                        "freeze": {"id": freeze.id, "name": freeze.name, "starts_at": starts, "ends_at": ends}})
+
+    def clashes_for(self, viewer: User, ticket: Ticket) -> list[Clash]:
+        """What ``ticket``'s planned window overlaps: the freezes holding for its configuration
+        item, then the windows of other open records on it that ``viewer`` may see. Nothing when
+        it has no window or is closed."""
+        if ticket.planned_start_at is None or ticket.planned_end_at is None or ticket.closed_at is not None:
+            return []
+        return self._clashes([ticket], viewer, self._exempt_records([ticket]))[ticket.id]
+
+    def window(self, viewer: User, starts_at: datetime, ends_at: datetime | None = None, *, ci: str | None = None,
+               include_closed: bool = False) -> Schedule:
+        """The schedule from ``starts_at`` to ``ends_at`` (default :data:`DEFAULT_RANGE_DAYS` later):
+        the planned records ``viewer`` may see whose windows reach into it (open ones, and closed
+        ones too with ``include_closed``), at most :data:`MAX_ENTRIES`, on ``ci`` alone if given;
+        the freezes reaching into it; each open record's clashes.
+
+        Raises ValidationFailed (field ``to``) for an end not after the start or a range longer
+        than :data:`MAX_RANGE_DAYS`."""
+        ends_at = ends_at or starts_at + timedelta(days=DEFAULT_RANGE_DAYS)
+        if ends_at <= starts_at:
+            raise ValidationFailed("the end of the range must be after its start", details={"fields": {"to": ["must be after from"]}})
+        if ends_at - starts_at > timedelta(days=MAX_RANGE_DAYS):
+            raise ValidationFailed(f"the range spans at most {MAX_RANGE_DAYS} days",
+                                   details={"fields": {"to": [f"at most {MAX_RANGE_DAYS} days after from"]}})
+        query = _overlapping(starts_at, ends_at)
+        if not include_closed:
+            query = query.where(Ticket.closed_at.is_(None))
+        if ci:
+            query = query.where(func.lower(Ticket.ci) == ci.lower())
+        query = self.records.visible(viewer, query).order_by(Ticket.planned_start_at, Ticket.id).limit(MAX_ENTRIES + 1)
+        rows = list(self.session.scalars(query).unique())
+        truncated = len(rows) > MAX_ENTRIES
+        rows = rows[:MAX_ENTRIES]
+        freezes = [f for f in self.freezes(starts_at, ends_at) if not ci or _holds_for(f, ci)]
+        open_rows = [row for row in rows if row.closed_at is None]
+        clashes = self._clashes(open_rows, viewer, self._exempt_records(open_rows)) if open_rows else {}
+        return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated)
+
+    def _exempt_records(self, tickets: Sequence[Ticket]) -> dict[int, bool]:
+        """Whether each ticket's process lets it be planned in a freeze, by its data as it stands."""
+        ids = [t.instance_id for t in tickets if t.instance_id is not None]
+        instances = {row.id: row for row in self.session.scalars(
+            select(ProcessInstance).where(ProcessInstance.id.in_(ids)))} if ids else {}
+        exempt: dict[int, bool] = {}
+        for ticket in tickets:
+            instance = instances.get(ticket.instance_id) if ticket.instance_id is not None else None
+            schedule = ((instance.definition.record_mapping or {}).get("schedule") or {}) if instance else {}
+            exempt[ticket.id] = instance is not None and _exempt(schedule, instance.data or {})
+        return exempt
+
+    def _clashes(self, tickets: Sequence[Ticket], viewer: User | None, exempt: Mapping[int, bool]) -> dict[int, list[Clash]]:
+        """Each open, planned ticket's clashes: with one read of the freezes and one of the other
+        open records on their configuration items over the span of all their windows."""
+        found: dict[int, list[Clash]] = {ticket.id: [] for ticket in tickets}
+        planned = [t for t in tickets if t.planned_start_at is not None and t.planned_end_at is not None]
+        if not planned:
+            return found
+        earliest = min(t.planned_start_at for t in planned if t.planned_start_at is not None)
+        latest = max(t.planned_end_at for t in planned if t.planned_end_at is not None)
+        freezes = self.freezes(earliest, latest)
+        cis = sorted({t.ci.lower() for t in planned if t.ci})
+        others: list[Ticket] = []
+        if cis:
+            query = _overlapping(earliest, latest).where(Ticket.closed_at.is_(None), func.lower(Ticket.ci).in_(cis))
+            if viewer is not None:
+                query = self.records.visible(viewer, query)
+            others = list(self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique())
+        for ticket in planned:
+            start, end = ticket.planned_start_at, ticket.planned_end_at
+            assert start is not None and end is not None
+            mine = found[ticket.id]
+            for freeze in freezes:
+                if freeze.starts_at < end and freeze.ends_at > start and _holds_for(freeze, ticket.ci):
+                    mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
+                                      freeze_id=freeze.id, exempt=exempt.get(ticket.id, False)))
+            for other in others:
+                if (other.id != ticket.id and ticket.ci and other.ci and other.ci.lower() == ticket.ci.lower()
+                        and other.planned_start_at is not None and other.planned_end_at is not None
+                        and other.planned_start_at < end and other.planned_end_at > start):
+                    mine.append(Clash("record", other.title, other.planned_start_at, other.planned_end_at, other.ci,
+                                      number=other.number))
+        return found
+
+
+def _exempt(schedule: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+    return any(data.get(variable) in values for variable, values in (schedule.get("exempt") or {}).items())
+
+
+def _overlapping(starts_at: datetime, ends_at: datetime) -> Any:
+    """Records whose planned window reaches into [starts_at, ends_at)."""
+    return select(Ticket).where(Ticket.planned_start_at.is_not(None), Ticket.planned_start_at < ends_at,
+                                Ticket.planned_end_at > starts_at)

@@ -1,0 +1,161 @@
+"""The change schedule page (routes on the shared ``web`` blueprint).
+
+``/schedule`` shows a period of 7, 14 or 28 days from a chosen day (default: today, 14 days):
+every planned record the user may see whose window reaches into it (open ones; closed ones too on
+request), as a row with its window in words and as a bar on a time line, with the freezes shaded
+behind it, and what it clashes with (``ScheduleService.window``). Earlier / Later move by the
+period. Below, the freezes of the period; process owners and admins add a freeze with the form
+there (times typed as on every form of the desk: "YYYY-MM-DD hh:mm", UTC unless an offset is
+given) and remove one. A refused freeze comes back to the form with each problem beside its
+field (Post/Redirect/Get, app/web/refused_forms.py); others get the 403 page (audited by the
+service). Every form carries the session's CSRF token (checked for every POST by the blueprint).
+
+The time line is drawn as SVG rectangles placed by their attributes: the page's content security
+policy allows no inline styles, and a rectangle's geometry is no style.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from app.api import services, unit_of_work
+from app.errors import ValidationFailed
+from app.models import User
+from app.services.forms import typed_instant
+from app.services.schedule import Schedule, may_manage_freezes
+
+from . import refused_forms
+from .forms import service_text
+from .labels import STATUS_LABELS, clash_text, label
+from .views import bp, signed_in_user
+
+#: The periods the page shows, in days; the default.
+PERIODS = (7, 14, 28)
+DEFAULT_PERIOD = 14
+#: The width of the time line in SVG units (it is drawn stretched to the column's width).
+SCALE = 1000
+#: The key of the freeze form as its refusal is kept (app/web/refused_forms.py).
+PAGE = "schedule:freeze"
+#: The freeze form's fields, as the service names them.
+FREEZE_FIELDS = ("name", "starts_at", "ends_at", "ci", "reason")
+#: What a date-time the page cannot read is told (said in the page's language by ``service_text``).
+NOT_A_DATE_TIME = "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A period placed on the time line: its start and width in SVG units, cut to the period."""
+
+    x: float
+    width: float
+
+
+def _span(view: Schedule, starts_at: datetime, ends_at: datetime) -> Span:
+    whole = (view.ends_at - view.starts_at).total_seconds()
+    left = max(starts_at, view.starts_at) - view.starts_at
+    right = min(ends_at, view.ends_at) - view.starts_at
+    x = left.total_seconds() / whole * SCALE
+    # a window of minutes in a month would be a hairline: at least a visible sliver
+    return Span(round(x, 2), round(max(right.total_seconds() / whole * SCALE - x, 2.0), 2))
+
+
+def _first_day(text: str | None, today: date) -> tuple[date, str | None]:
+    if not text:
+        return today, None
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return today, _("Enter a day as YYYY-MM-DD.")
+
+
+def _freeze_values(form: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The freeze the form asks for (times read as typed) and the times it could not read."""
+    values: dict[str, Any] = {name: form.get(name, "") for name in FREEZE_FIELDS}
+    errors: dict[str, list[Any]] = {}
+    for name in ("starts_at", "ends_at"):
+        typed = str(values[name]).strip()
+        if not typed:
+            values[name] = None
+            continue
+        values[name] = typed_instant(typed)
+        if values[name] is None:
+            errors[name] = [NOT_A_DATE_TIME]
+    return values, errors
+
+
+@bp.get("/schedule")
+def change_schedule() -> Any:
+    me = signed_in_user()
+    refused = refused_forms.take(PAGE)
+    return _page(me, *(refused if refused else ({}, {})))
+
+
+def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) -> Any:
+    svc = services()
+    today = svc.runtime.clock.now().date()
+    first, day_error = _first_day(request.args.get("from"), today)
+    period = request.args.get("days", type=int)
+    period = period if period in PERIODS else DEFAULT_PERIOD
+    ci = " ".join(request.args.get("ci", "").split())[:255]
+    include_closed = request.args.get("closed") == "1"
+    starts_at = datetime.combine(first, time(), timezone.utc)
+    view = unit_of_work(lambda: svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci or None,
+                                                    include_closed=include_closed))
+    rows = [{"ticket": t, "span": _span(view, t.planned_start_at, t.planned_end_at), "clashes": view.clashes.get(t.id, [])}
+            for t in view.records if t.planned_start_at is not None and t.planned_end_at is not None]
+    bands = [{"freeze": f, "span": _span(view, f.starts_at, f.ends_at)} for f in view.freezes]
+    days = [first + timedelta(days=n) for n in range(period)]
+    links = {"earlier": first - timedelta(days=period), "later": first + timedelta(days=period), "today": today}
+    shown: dict[str, Any] = {"days": period, **({"ci": ci} if ci else {}), **({"closed": "1"} if include_closed else {})}
+
+    def page_url(endpoint: str, day: date, **values: Any) -> str:
+        """``endpoint``'s address keeping the period shown (from ``day``): the forms come back to it."""
+        arguments: dict[str, Any] = {**values, **shown, "from": day.isoformat()}
+        return url_for(endpoint, **arguments)
+
+    return render_template("schedule.html", active="schedule", view=view, rows=rows, bands=bands, days=days,
+                           period=period, periods=PERIODS, first=first, day_error=day_error, ci=ci,
+                           include_closed=include_closed, links=links, page_url=page_url,
+                           may_manage=may_manage_freezes(me),
+                           form=form, errors={k: [service_text(m) for m in v] for k, v in errors.items()},
+                           scale=SCALE, today=today, clash_text=clash_text, label=label,
+                           status_labels=STATUS_LABELS), status
+
+
+@bp.post("/schedule/freezes")
+def schedule_freeze_add() -> Any:
+    me = signed_in_user()
+    svc = services()
+    unit_of_work(lambda: svc.schedule.require_freeze_manager(me))  # 403 before any word about the fields
+    values, errors = _freeze_values(request.form)
+    back = _back()
+    if not errors:
+        try:
+            freeze = unit_of_work(lambda: svc.schedule.add_freeze(me, values))
+        except ValidationFailed as err:
+            errors = refused_forms.field_errors(err)
+        else:
+            flash(_("The freeze “%(name)s” was added: no change that needs approval may be planned in it.", name=freeze.name),
+                  "success")
+            return redirect(back + "#freezes", 303)
+    return refused_forms.back_with(PAGE, errors, back + "#freeze-form") or _page(me, request.form, errors, 422)
+
+
+@bp.post("/schedule/freezes/<int:freeze_id>/delete")
+def schedule_freeze_delete(freeze_id: int) -> Response:
+    me = signed_in_user()
+    unit_of_work(lambda: services().schedule.remove_freeze(me, freeze_id))
+    flash(_("The freeze was removed."), "success")
+    return redirect(_back() + "#freezes", 303)
+
+
+def _back() -> str:
+    """The schedule as the form's page showed it (its period, kept in the form's address)."""
+    shown: dict[str, Any] = {k: v for k, v in request.args.items() if k in ("from", "days", "ci", "closed")}
+    return url_for("web.change_schedule", **shown)

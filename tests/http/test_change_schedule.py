@@ -1,0 +1,219 @@
+"""The change schedule: freeze windows refuse changes planned into them, emergency changes may run
+there, and planned windows that overlap a freeze or another change on the same CI show as clashes.
+
+Through the API with the shipped change process (its record mapping's ``schedule``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.errors import ValidationFailed
+from app.models import AuditEvent, ChangeFreeze, ProcessInstance, Ticket
+from app.services.records import check_mapping
+from tests.http.desk import ROOT, Desk
+from tests.http.test_e2e_change import ASSESS_LOW, CHANGE
+
+#: A freeze over the night CHANGE is planned for (2026-03-10 20:00-22:00 UTC).
+YEAR_END = {"name": "Quarter close", "starts_at": "2026-03-10T18:00:00Z", "ends_at": "2026-03-11T06:00:00Z",
+            "reason": "Finance closes the quarter."}
+LATER = {"planned_start": "2026-03-12T20:00:00Z", "planned_end": "2026-03-12T22:00:00Z"}
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def add_freeze(desk: Desk, body: dict[str, Any], who: str = "olga", status: int = 201) -> dict[str, Any]:
+    response = desk.client.post("/api/v1/schedule/freezes", headers=desk.auth(who), json=body)
+    assert response.status_code == status, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def start_change(desk: Desk, status: int = 201, who: str = "alex", **extra: Any) -> dict[str, Any]:
+    response = desk.client.post("/api/v1/instances", headers=desk.auth(who), json={
+        "process_id": "change_enablement", "data": {**CHANGE, "change_type": "normal", **extra}})
+    assert response.status_code == status, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def schedule(desk: Desk, who: str = "alex", **query: str) -> dict[str, Any]:
+    response = desk.client.get("/api/v1/schedule", headers=desk.auth(who),
+                               query_string={"from": "2026-03-01T00:00:00Z", **query})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def clashes(desk: Desk, number: str, who: str = "alex") -> list[dict[str, Any]]:
+    response = desk.client.get(f"/api/v1/tickets/{number}/clashes", headers=desk.auth(who))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["clashes"]  # type: ignore[no-any-return]
+
+
+def test_a_change_planned_into_a_freeze_is_refused_and_nothing_is_stored(desk: Desk, services):
+    freeze = add_freeze(desk, YEAR_END)
+    assert (freeze["name"], freeze["ci"], freeze["created_by"]) == ("Quarter close", None, "olga")
+    before = services.session.scalar(select(func.count()).select_from(Ticket))
+    refused = start_change(desk, status=422)
+    problems = refused["details"]["fields"]["planned_start"]
+    assert "Quarter close" in problems[0] and "2026-03-10T18:00:00Z to 2026-03-11T06:00:00Z" in problems[0]
+    assert refused["details"]["freeze"]["id"] == freeze["id"]
+    services.session.rollback()
+    assert services.session.scalar(select(func.count()).select_from(Ticket)) == before
+    assert services.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+    # a window that ends when the freeze starts, or starts when it ends, is outside it
+    before_it = start_change(desk, planned_start="2026-03-10T16:00:00Z", planned_end="2026-03-10T18:00:00Z")
+    after_it = start_change(desk, planned_start="2026-03-11T06:00:00Z", planned_end="2026-03-11T07:00:00Z")
+    numbers = {before_it["data"]["record_number"], after_it["data"]["record_number"]}
+    assert {r["number"] for r in schedule(desk)["records"]} == numbers
+
+
+def test_an_emergency_change_may_run_in_a_freeze_and_shows_it(desk: Desk):
+    freeze = add_freeze(desk, YEAR_END)
+    number = start_change(desk, change_type="emergency")["data"]["record_number"]
+    found = clashes(desk, number)
+    assert [(c["kind"], c["freeze_id"], c["exempt"]) for c in found] == [("freeze", freeze["id"], True)]
+    record = next(r for r in schedule(desk)["records"] if r["number"] == number)
+    assert (record["planned_start"], record["planned_end"]) == ("2026-03-10T20:00:00+00:00", "2026-03-10T22:00:00+00:00")
+    assert record["category"] == "emergency" and record["clashes"] == found
+
+
+def test_a_freeze_on_one_ci_holds_for_that_ci_alone(desk: Desk):
+    add_freeze(desk, {**YEAR_END, "ci": "MAILGW01"})  # CI names compare without case
+    start_change(desk, status=422)
+    other = start_change(desk, ci="web01")["data"]["record_number"]
+    assert clashes(desk, other) == []
+    # the schedule of one CI: its records and the freezes that hold for it
+    assert schedule(desk, ci="web01")["freezes"] == []
+    assert [f["ci"] for f in schedule(desk, ci="mailgw01")["freezes"]] == ["MAILGW01"]
+
+
+def test_moving_a_window_into_a_freeze_is_refused_and_a_later_freeze_is_a_clash(desk: Desk, services):
+    started = start_change(desk, **LATER)
+    number = started["data"]["record_number"]
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    desk.complete(number, "manager_approve", "cora", {"approved": True})
+    freeze = add_freeze(desk, {**YEAR_END, "starts_at": "2026-03-12T00:00:00Z", "ends_at": "2026-03-13T00:00:00Z"})
+    # planned before the freeze existed: it stays planned there, and shows the clash
+    assert [c["name"] for c in clashes(desk, number)] == ["Quarter close"]
+    assert [c["exempt"] for c in clashes(desk, number)] == [False]
+    # confirming the window where it stands is not moving it
+    assert desk.ready(number) == ["schedule"]
+    moved = desk.complete(number, "schedule", "cora", {"planned_start": "2026-03-12T21:00:00Z",
+                                                       "planned_end": "2026-03-12T23:00:00Z"}, status=422)
+    assert list(moved["details"]["fields"]) == ["planned_start"]
+    assert desk.ready(number) == ["schedule"]
+    def window() -> tuple[str, str]:
+        planned = next(r for r in schedule(desk)["records"] if r["number"] == number)
+        return planned["planned_start"], planned["planned_end"]
+
+    assert window() == ("2026-03-12T20:00:00+00:00", "2026-03-12T22:00:00+00:00")
+    desk.complete(number, "schedule", "cora", {"planned_start": "2026-03-14T20:00:00Z", "planned_end": "2026-03-14T21:00:00Z"})
+    assert window() == ("2026-03-14T20:00:00+00:00", "2026-03-14T21:00:00+00:00")
+    assert desk.record(number)["details"]["planned_start"] == "2026-03-14T20:00:00Z"
+    assert clashes(desk, number) == []
+    # removing the freeze: audited with what it was
+    response = desk.client.delete(f"/api/v1/schedule/freezes/{freeze['id']}", headers=desk.auth("olga"))
+    assert response.status_code == 204
+    assert desk.client.delete(f"/api/v1/schedule/freezes/{freeze['id']}", headers=desk.auth("olga")).status_code == 404
+    events = {e.event_type: e.payload for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type.like("change_freeze_%")))}
+    assert events["change_freeze_added"]["name"] == events["change_freeze_removed"]["name"] == "Quarter close"
+    assert events["change_freeze_removed"]["starts_at"] == "2026-03-12T00:00:00Z"
+
+
+def test_two_open_changes_on_one_ci_in_one_night_clash_with_each_other(desk: Desk):
+    first = start_change(desk)["data"]["record_number"]
+    second = start_change(desk, planned_start="2026-03-10T21:30:00Z", planned_end="2026-03-10T23:00:00Z")["data"]["record_number"]
+    elsewhere = start_change(desk, ci="web01")["data"]["record_number"]
+    assert [(c["kind"], c["number"]) for c in clashes(desk, first)] == [("record", second)]
+    assert [(c["kind"], c["number"]) for c in clashes(desk, second)] == [("record", first)]
+    assert clashes(desk, elsewhere) == []
+    listed = {r["number"]: [c["number"] for c in r["clashes"]] for r in schedule(desk)["records"]}
+    assert listed == {first: [second], second: [first], elsewhere: []}
+    # the schedule lists earliest first
+    assert [r["number"] for r in schedule(desk)["records"]][-1] == second
+
+
+def test_the_schedule_shows_each_user_the_records_they_may_see(desk: Desk, services):
+    number = start_change(desk)["data"]["record_number"]
+    assert [r["number"] for r in schedule(desk, who="olga")["records"]] == [number]
+    # a requester who is no party to the change sees the freezes, not the change
+    add_freeze(desk, {**YEAR_END, "starts_at": "2026-03-20T00:00:00Z", "ends_at": "2026-03-21T00:00:00Z"})
+    seen = schedule(desk, who="rita")
+    assert seen["records"] == [] and [f["name"] for f in seen["freezes"]] == ["Quarter close"]
+    response = desk.client.get(f"/api/v1/tickets/{number}/clashes", headers=desk.auth("rita"))
+    assert response.status_code == 404
+
+
+def test_the_range_and_the_closed_records(desk: Desk):
+    number = start_change(desk)["data"]["record_number"]
+    assert schedule(desk, to="2026-03-10T20:00:00Z")["records"] == []  # ends as the window starts
+    assert [r["number"] for r in schedule(desk, **{"from": "2026-03-10T21:59:00Z"})["records"]] == [number]
+    for query, message in (({"to": "2026-02-01T00:00:00Z"}, "must be after from"),
+                           ({"to": "2026-06-02T00:00:00Z"}, "at most 92 days after from")):
+        response = desk.client.get("/api/v1/schedule", headers=desk.auth("alex"),
+                                   query_string={"from": "2026-03-01T00:00:00Z", **query})
+        assert response.status_code == 422 and response.get_json()["details"]["fields"]["to"] == [message]
+    response = desk.client.get("/api/v1/schedule?from=2026-03-01T00:00:00", headers=desk.auth("alex"))
+    assert response.status_code == 422 and "from" in response.get_json()["details"]["fields"]
+    # the default range starts now (2026-01-05) and spans 28 days
+    default = desk.client.get("/api/v1/schedule", headers=desk.auth("alex")).get_json()
+    assert (default["from"], default["to"]) == ("2026-01-05T09:00:00+00:00", "2026-02-02T09:00:00+00:00")
+
+
+def test_who_may_add_freezes_and_what_a_freeze_must_be(desk: Desk, services, clock):
+    for who in ("alex", "rita", "cora", "aude"):
+        refused = add_freeze(desk, {}, who=who, status=403)
+        assert "process_owner or admin" in refused["message"]
+    refusals = [e.payload for e in services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "access_denied"))]
+    assert [r["action"] for r in refusals].count("change_freeze_add") == 4
+    add_freeze(desk, YEAR_END, who="ada")
+    cases = [
+        ({**YEAR_END, "name": "  "}, "name", "is required"),
+        ({**YEAR_END, "name": "x" * 129}, "name", "must be at most 128 characters"),
+        ({**YEAR_END, "ends_at": YEAR_END["starts_at"]}, "ends_at", "must be after the start"),
+        ({**YEAR_END, "ends_at": "2027-03-12T00:00:00Z"}, "ends_at", "must be within a year of the start"),
+        ({**YEAR_END, "starts_at": "2025-12-01T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"}, "ends_at", "is past"),
+        ({**YEAR_END, "reason": "r" * 2001}, "reason", "must be at most 2000 characters"),
+        ({**YEAR_END, "ci": "mail\u202egw"}, "ci", "U+202E"),
+    ]
+    for body, field, words in cases:
+        refused = add_freeze(desk, body, status=422)
+        assert list(refused["details"]["fields"]) == [field], (body, refused)
+        assert words in refused["details"]["fields"][field][0]
+    for body, field in (({**YEAR_END, "starts_at": "2026-03-10T18:00:00"}, "starts_at"),
+                        ({k: v for k, v in YEAR_END.items() if k != "name"}, "name"),
+                        ({**YEAR_END, "colour": "red"}, "colour")):
+        refused = add_freeze(desk, body, status=422)
+        assert field in json.dumps(refused["details"]), refused
+    assert services.session.scalar(select(func.count()).select_from(ChangeFreeze)) == 1
+    # the list: freezes not over yet
+    listed = desk.client.get("/api/v1/schedule/freezes", headers=desk.auth("rita")).get_json()["items"]
+    assert [f["name"] for f in listed] == ["Quarter close"]
+    clock.advance(timedelta(days=70))
+    assert desk.client.get("/api/v1/schedule/freezes", headers=desk.auth("rita")).get_json()["items"] == []
+
+
+@pytest.mark.parametrize(("schedule_value", "key", "words"), [
+    ("planned_start", "schedule", "must name the start and end"),
+    ({"start": "planned start", "end": "planned_end"}, "schedule.start", "must name a data variable"),
+    ({"start": "planned_start", "end": "planned_start"}, "schedule.end", "different variables"),
+    ({"start": "planned_start", "end": "planned_end", "colour": 1}, "schedule.colour", "unknown key"),
+    ({"start": "planned_start", "end": "planned_end", "exempt": {"change_type": "emergency"}},
+     "schedule.exempt.change_type", "must be a list of values"),
+    ({"start": "planned_start", "end": "planned_end", "exempt": []}, "schedule.exempt", "must map"),
+])
+def test_the_deploy_refuses_a_bad_schedule(schedule_value: Any, key: str, words: str):
+    mapping = json.loads((ROOT / "processes" / "change_enablement.record.json").read_text())
+    check_mapping(mapping, "change_enablement.record.json")  # the shipped one passes
+    with pytest.raises(ValidationFailed) as raised:
+        check_mapping({**mapping, "schedule": schedule_value}, "change_enablement.record.json")
+    assert raised.value.details == {"file": "change_enablement.record.json", "key": key}
+    assert words in raised.value.message

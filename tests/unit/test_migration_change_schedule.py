@@ -1,0 +1,73 @@
+"""Migration 0035 copies the planned window of the changes that exist already from their details
+onto the new columns (both ends instants with a zone, the end after the start; anything else stays
+unplanned), on SQLite and on PostgreSQL, and goes back."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+from alembic import command
+from sqlalchemy import Integer, String, column, create_engine, inspect, select, table, text
+
+from app.cli import alembic_config
+from app.models.base import JSONType, UTCDateTime
+from tests.conftest import fresh_database_url
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+# The table as revision 0034 has it (the model has moved on).
+TICKET = table("ticket", column("id", Integer), column("kind", String), column("number", String), column("title", String),
+               column("description", String), column("status", String), column("details", JSONType),
+               column("opened_at", UTCDateTime()), column("updated_at", UTCDateTime()))
+NEW_COLUMNS = {"planned_start_at", "planned_end_at"}
+
+#: number: (kind, details, expected (planned_start_at, planned_end_at))
+RECORDS = {
+    "CHG-1": ("change", {"planned_start": "2026-03-10T20:00:00Z", "planned_end": "2026-03-10T22:00:00Z"},
+              (datetime(2026, 3, 10, 20, tzinfo=timezone.utc), datetime(2026, 3, 10, 22, tzinfo=timezone.utc))),
+    # an offset is a zone: stored in UTC
+    "CHG-2": ("change", {"planned_start": "2026-03-10T21:00:00+02:00", "planned_end": "2026-03-10T23:30:00+02:00"},
+              (datetime(2026, 3, 10, 19, tzinfo=timezone.utc), datetime(2026, 3, 10, 21, 30, tzinfo=timezone.utc))),
+    # no zone, no end, the end before the start, not text: unplanned
+    "CHG-3": ("change", {"planned_start": "2026-03-10T20:00:00", "planned_end": "2026-03-10T22:00:00"}, (None, None)),
+    "CHG-4": ("change", {"planned_start": "2026-03-10T20:00:00Z"}, (None, None)),
+    "CHG-5": ("change", {"planned_start": "2026-03-10T22:00:00Z", "planned_end": "2026-03-10T20:00:00Z"}, (None, None)),
+    "CHG-6": ("change", {"planned_start": 20260310, "planned_end": None}, (None, None)),
+    # only changes have a window
+    "INC-1": ("incident", {"planned_start": "2026-03-10T20:00:00Z", "planned_end": "2026-03-10T22:00:00Z"}, (None, None)),
+}
+
+
+def test_existing_changes_get_their_planned_window_and_the_migration_goes_back(tmp_path):
+    url = fresh_database_url(tmp_path, "schedule")
+    engine = create_engine(url)
+    try:
+        command.downgrade(alembic_config(url), "0034")
+        engine.dispose()
+        assert not NEW_COLUMNS & {c["name"] for c in inspect(engine).get_columns("ticket")}
+        assert "change_freeze" not in inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            for index, (number, (kind, details, _expected)) in enumerate(RECORDS.items(), start=1):
+                conn.execute(TICKET.insert().values(id=index, kind=kind, number=number, title="t", description="",
+                                                    status="new", details=details, opened_at=NOW, updated_at=NOW))
+        command.upgrade(alembic_config(url), "head")
+        engine.dispose()
+        migrated = table("ticket", column("number", String), column("planned_start_at", UTCDateTime()),
+                         column("planned_end_at", UTCDateTime()))
+        with engine.connect() as conn:
+            found = {row.number: (row.planned_start_at, row.planned_end_at) for row in conn.execute(select(migrated))}
+            assert found == {number: expected for number, (_k, _d, expected) in RECORDS.items()}
+            assert "ix_ticket_planned" in {ix["name"] for ix in inspect(conn).get_indexes("ticket")}
+            assert "change_freeze" in inspect(conn).get_table_names()
+        command.downgrade(alembic_config(url), "0034")
+        engine.dispose()
+        assert not NEW_COLUMNS & {c["name"] for c in inspect(engine).get_columns("ticket")}
+        with engine.connect() as conn:  # the records themselves are untouched
+            assert conn.execute(text("SELECT count(*) FROM ticket")).scalar() == len(RECORDS)
+    finally:
+        engine.dispose()
+        if os.environ.get("TEST_DATABASE_URL"):
+            admin = create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+            admin.dispose()

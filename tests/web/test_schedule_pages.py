@@ -1,0 +1,139 @@
+"""The change schedule page: planned changes on a time line with the freezes behind them and their
+clashes, the freeze form for process owners and admins (refused input beside its field), and a
+start page that refuses a change planned into a freeze beside its planned start."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.models import ChangeFreeze
+from tests.http.test_e2e_change import ASSESS_LOW, CHANGE
+from tests.web.conftest import refused_to, text_of
+
+FREEZE = {"name": "Quarter close", "starts_at": "2026-03-10 18:00", "ends_at": "2026-03-11 06:00", "ci": "",
+          "reason": "Finance closes the quarter."}
+PERIOD = "/schedule?from=2026-03-09&days=7"
+
+
+def freezes(services: Any) -> list[ChangeFreeze]:
+    services.session.expire_all()
+    return list(services.session.scalars(select(ChangeFreeze)))
+
+
+def test_an_agent_sees_planned_changes_their_clashes_and_no_freeze_form(web, desk):
+    first = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal"})["data"]["record_number"]
+    second = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal",
+                                                      "planned_start": "2026-03-10T21:00:00Z"})["data"]["record_number"]
+    web.login("alex")
+    home = text_of(web.get("/"))
+    assert 'href="/schedule"' in home  # offered in the header
+    page = text_of(web.get(PERIOD))
+    assert 'id="freeze-form"' not in page and "Remove" not in page
+    row = page[page.index(f'id="planned-{first}"'):page.index(f'id="planned-{second}"')]
+    assert "2026-03-10 20:00</time> – <time" in row and "mailgw01" in row
+    assert f"same configuration item and time as {second}" in row and 'class="clashing"' in row
+    # on a 7-day line from 2026-03-09, 20:00 on the 10th is 1 day 20 h in: 1000 * 44 / 168
+    bar = re.search(r'<rect class="bar clash" x="([\d.]+)" y="5" width="([\d.]+)"', row)
+    assert bar is not None and (float(bar.group(1)), float(bar.group(2))) == (261.9, 11.9)
+    # another week shows neither; the pager keeps the period
+    later = text_of(web.get("/schedule?from=2026-03-16&days=7"))
+    assert first not in later and "No planned work in this period." in later
+    assert 'href="/schedule?days=7&amp;from=2026-03-09" rel="prev"' in later
+    assert web.get("/schedule?from=2026-13-01").status_code == 200  # an impossible day: told, today shown
+    assert "Enter a day as YYYY-MM-DD." in text_of(web.get("/schedule?from=2026-13-01"))
+
+
+def test_a_process_owner_adds_and_removes_a_freeze_and_the_start_page_refuses_a_change_in_it(web, desk, services):
+    web.login("alex")
+    assert web.post("/schedule/freezes?from=2026-03-09&days=7", FREEZE).status_code == 403
+    assert freezes(services) == []
+    web.logout()
+
+    web.login("olga")
+    page = text_of(web.get(PERIOD))
+    assert 'id="freeze-form"' in page
+    where = "/schedule?from=2026-03-09&days=7"
+    refused = refused_to(web, web.post(where.replace("/schedule", "/schedule/freezes"),
+                                       {**FREEZE, "starts_at": "10 March", "ends_at": "2026-03-10 17:00"}),
+                         where + "#freeze-form")
+    assert "must be a date and time: YYYY-MM-DD hh:mm (UTC)" in refused and 'value="10 March"' in refused
+    refused = refused_to(web, web.post(where.replace("/schedule", "/schedule/freezes"),
+                                       {**FREEZE, "ends_at": "2026-03-10 17:00"}), where + "#freeze-form")
+    assert 'id="ends_at-error"' in refused and "must be after the start" in refused
+    assert freezes(services) == []
+    added = web.post(where.replace("/schedule", "/schedule/freezes"), FREEZE)
+    assert added.status_code == 303 and added.headers["Location"] == where + "#freezes"
+    [freeze] = freezes(services)
+    assert (freeze.starts_at.isoformat(), freeze.ends_at.isoformat()) == ("2026-03-10T18:00:00+00:00", "2026-03-11T06:00:00+00:00")
+    page = text_of(web.get(PERIOD))
+    assert "The freeze “Quarter close” was added" in page or "Quarter close" in page
+    assert f'id="freeze-{freeze.id}"' in page and '<rect class="freeze-band"' in page
+    web.logout()
+
+    # the start page: the planned start is refused beside its field, naming the freeze
+    web.login("alex")
+    form = {**CHANGE, "change_type": "normal", "planned_start": "2026-03-10 20:00", "planned_end": "2026-03-10 22:00"}
+    response = web.post("/start/change_enablement", form)
+    shown = refused_to(web, response, response.headers.get("Location", ""))
+    assert "overlaps the change freeze “Quarter close” (2026-03-10 18:00 UTC to 2026-03-11 06:00 UTC)" in shown
+    assert 'id="planned_start-error"' in shown or "planned_start" in shown
+    web.logout()
+
+    web.login("olga")
+    removed = web.post(f"/schedule/freezes/{freeze.id}/delete?from=2026-03-09&days=7")
+    assert removed.status_code == 303 and removed.headers["Location"] == where + "#freezes"
+    assert services.session.scalar(select(func.count()).select_from(ChangeFreeze)) == 0
+    assert web.post(f"/schedule/freezes/{freeze.id}/delete").status_code == 404
+
+
+def test_the_page_reads_in_chinese(web, desk):
+    desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency"})
+    web.login("olga")
+    web.post("/language", {"lang": "zh_CN"})
+    web.post("/schedule/freezes?from=2026-03-09&days=7", FREEZE)
+    page = text_of(web.get(PERIOD))
+    assert "变更日程" in page and "添加冻结期" in page and "冻结期“Quarter close”内（紧急：允许）" in page
+    refused = text_of(web.get(web.post("/schedule/freezes?from=2026-03-09&days=7",
+                                       {**FREEZE, "ends_at": "2026-03-10 17:00"}).headers["Location"].split("#")[0]))
+    assert "必须晚于开始时间" in refused
+
+
+def test_the_record_page_shows_the_window_and_what_it_clashes_with(web, desk, services):
+    services.schedule.add_freeze(services.users.get_by_username("olga"), {
+        "name": "Quarter close", "starts_at": datetime(2026, 3, 10, 18, tzinfo=timezone.utc),
+        "ends_at": datetime(2026, 3, 11, 6, tzinfo=timezone.utc)})
+    services.session.commit()
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency"})["data"]["record_number"]
+    other = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency", "title": "Patch"})["data"]["record_number"]
+    web.login("alex")
+    page = text_of(web.get(f"/tickets/{number}"))
+    window = page[page.index('id="planned-window"'):page.index("</ul>", page.index('id="planned-window"'))]
+    assert "2026-03-10 20:00</time> – <time" in window
+    assert f'href="/schedule?from=2026-03-10&amp;days=7#planned-{number}"' in window
+    assert "in the freeze “Quarter close” (emergency: allowed)" in window
+    assert f'<a href="/tickets/{other}">same configuration item and time as {other}</a>' in window
+    # an incident has no window
+    incident = desk.start("rita", "incident_management", {"title": "Printer offline", "description": "PR-204",
+                                                          "category": "hardware", "impact": "low", "urgency": "low"})
+    assert 'id="planned-window"' not in text_of(web.get(f"/tickets/{incident['data']['record_number']}"))
+
+
+def test_the_schedule_task_warns_of_a_freeze_added_after_the_window_was_planned(web, desk, services):
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal"})["data"]["record_number"]
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    desk.complete(number, "manager_approve", "cora", {"approved": True})
+    task_id = desk.task_id(number, "schedule", "cora")
+    web.login("cora")
+    assert 'id="task-clashes"' not in text_of(web.get(f"/tasks/{task_id}"))
+    services.schedule.add_freeze(services.users.get_by_username("olga"), {
+        "name": "Quarter close", "starts_at": datetime(2026, 3, 10, 21, tzinfo=timezone.utc),
+        "ends_at": datetime(2026, 3, 11, 6, tzinfo=timezone.utc)})
+    services.session.commit()
+    page = text_of(web.get(f"/tasks/{task_id}"))
+    notice = page[page.index('id="task-clashes"'):page.index("</div>", page.index('id="task-clashes"'))]
+    assert "The planned window (2026-03-10 20:00 – 2026-03-10 22:00 UTC) clashes:" in notice
+    assert "in the freeze “Quarter close”" in notice and "emergency" not in notice
