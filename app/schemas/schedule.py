@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from . import _Body
+from . import Length, _Body
 
 
 class ScheduleQuery(Schema):
@@ -20,7 +20,8 @@ class ScheduleQuery(Schema):
                                  metadata={"description": "the range's start (RFC 3339 with a zone); default now"})
     end = fields.AwareDateTime(data_key="to", load_default=None,
                                metadata={"description": "the range's end; default 28 days after its start, at most 92"})
-    ci = fields.String(load_default=None, metadata={"description": "only records and freezes of this configuration item"})
+    ci = fields.String(load_default=None, validate=Length(max=255),
+                       metadata={"description": "only records and freezes of this configuration item"})
     include_closed = fields.Boolean(load_default=False, metadata={"description": "closed records too (default: open ones)"})
 
 

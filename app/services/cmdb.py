@@ -46,6 +46,7 @@ from app.clock import Clock
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import (
+    ChangeFreeze,
     CiClass,
     CiRelationKind,
     CiRelationship,
@@ -435,6 +436,9 @@ class CmdbService:
         for row in rows:
             self.audit.record("record_updated", user, instance_id=row.instance_id, payload={
                 "number": row.number, "changes": {"ci": new_name}, "ci_renamed": {"from": row.ci, "to": new_name}})
+        # a change freeze on the CI holds for it by its new name (app/services/schedule.py)
+        self.session.execute(update(ChangeFreeze).where(func.lower(ChangeFreeze.ci) == old.lower()).values(ci=new_name)
+                             .execution_options(synchronize_session="fetch"))
         return len(rows)
 
     def hold_name(self, value: str) -> str:

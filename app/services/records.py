@@ -223,16 +223,33 @@ def _check_schedule(schedule: Any, fail: Callable[[str, str], NoReturn]) -> None
             fail(f"schedule.exempt.{variable}", "must be a list of values (text, numbers, true or false)")
 
 
+#: The instants a planned window or a freeze may hold: beyond them, a day's arithmetic (the schedule's
+#: ranges, a zone's offset) would leave what datetime can hold (QA: 9999-12-31T23:30-01:00 was a
+#: 500 on the start of a change).
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def in_instant_range(moment: datetime) -> datetime | None:
+    """``moment`` (aware) in UTC if it lies in [EARLIEST_INSTANT, LATEST_INSTANT), else None."""
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+    return utc if EARLIEST_INSTANT <= utc < LATEST_INSTANT else None
+
+
 def window_instant(value: Any) -> datetime | None:
     """A planned window's end as a process holds it (an RFC 3339 date-time string, a form's
-    ``date-time``) as an aware UTC datetime; None for anything else (no time zone included)."""
+    ``date-time``) as an aware UTC datetime; None for anything else (no time zone included, a year
+    outside ``EARLIEST_INSTANT``-``LATEST_INSTANT``)."""
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     except ValueError:
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    return in_instant_range(moment) if moment.tzinfo is not None else None
 
 
 def internal_variables(mapping: Mapping[str, Any] | None) -> frozenset[str]:
@@ -562,7 +579,7 @@ class RecordService:
             ticket.details = details
         schedule = mapping.get("schedule")
         if schedule:
-            self._plan(ticket, schedule, data, actor, previous)
+            self._plan(ticket, mapping, schedule, data, actor, previous)
         if "status" in changes:
             self._stamp(ticket, mapping, changes, actor)
         if changes:
@@ -572,20 +589,31 @@ class RecordService:
                               actor_name="engine" if actor is None else None)
         return changes
 
-    def _plan(self, ticket: Ticket, schedule: Mapping[str, Any], data: Mapping[str, Any], actor: User | None,
-              previous: Mapping[str, Any] | None) -> None:
+    def _plan(self, ticket: Ticket, mapping: Mapping[str, Any], schedule: Mapping[str, Any], data: Mapping[str, Any],
+              actor: User | None, previous: Mapping[str, Any] | None) -> None:
         """Copy the planned window the step set onto the record's columns (None when it is not a
-        whole window: both ends instants, the end after the start). A person's step that moves the
-        window has it checked (``window_check``: a freeze refuses it); one that leaves it where it
-        was is not, nor is a step the process takes alone."""
+        whole window: both ends instants, the end after the start).
+
+        A person's step has the window checked (``window_check``: a freeze refuses it) when it
+        plans it: the process's first step, or one that moves it to other instants (the same
+        instants written another way, ``+01:00`` for ``Z``, move nothing), names another
+        configuration item, or changes what exempts it (an emergency change made a normal one
+        keeps its window only outside a freeze). A step that leaves all of them as they were is
+        not checked (a freeze added after the window was planned does not stop the work: it shows
+        as a clash), nor is a step the process takes alone."""
         start_var, end_var = schedule["start"], schedule["end"]
-        if previous is not None and all(previous.get(v) == data.get(v) for v in (start_var, end_var)):
+        ci_var = (mapping.get("fields") or {}).get("ci")
+        terms = (*(schedule.get("exempt") or {}), *((ci_var,) if ci_var else ()))
+        if previous is not None and all(previous.get(v) == data.get(v) for v in (start_var, end_var, *terms)):
             return
         start, end = window_instant(data.get(start_var)), window_instant(data.get(end_var))
         if start is None or end is None or end <= start:
             start = end = None
-        if (ticket.planned_start_at, ticket.planned_end_at) != (start, end):
+        moved = (ticket.planned_start_at, ticket.planned_end_at) != (start, end)
+        if moved:
             ticket.planned_start_at, ticket.planned_end_at = start, end
+        if previous is not None and not moved and all(previous.get(v) == data.get(v) for v in terms):
+            return
         if actor is not None and start is not None and end is not None and self.window_check is not None:
             self.window_check(ticket, schedule, data, start, end)
 

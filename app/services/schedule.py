@@ -27,19 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.errors import NotFound, PermissionDenied, ValidationFailed
-from app.models import ChangeFreeze, ProcessInstance, Role, Ticket, User
+from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, Ticket, User
 
 from .audit import AuditLog
 from .forms import FormMessage, bidi_control_message
-from .records import RecordService
+from .records import RecordService, in_instant_range
 
 #: The longest range one read of the schedule covers (about a quarter).
 MAX_RANGE_DAYS = 92
@@ -57,6 +57,7 @@ CI_MAX = 255
 ENDS_BEFORE_START = "must be after the start"
 TOO_LONG = "must be within a year of the start"
 ALREADY_OVER = "is past: a freeze that is over holds nothing"
+OUT_OF_RANGE = "must be in the years 1900 to 8999"
 
 
 def may_manage_freezes(user: User) -> bool:
@@ -73,12 +74,18 @@ def reads_schedule(user: User) -> bool:
 
 
 def _utc_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _same_ci(one: str | None, other: str | None) -> bool:
+    """Whether two records' or freezes' configuration items are one (names compared without
+    letter case, in Python: SQLite's lower() folds ASCII letters only)."""
+    return one is not None and other is not None and one.lower() == other.lower()
 
 
 def _holds_for(freeze: ChangeFreeze, ci: str | None) -> bool:
     """Whether ``freeze`` holds for work on ``ci``: a freeze without a CI holds for all work."""
-    return freeze.ci is None or (ci is not None and freeze.ci.casefold() == ci.casefold())
+    return freeze.ci is None or _same_ci(freeze.ci, ci)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,8 @@ class ScheduleService:
         for key, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
             if not isinstance(moment, datetime) or moment.tzinfo is None:
                 errors[key] = ["is required" if moment is None else "must be a date-time with a time zone"]
+            elif in_instant_range(moment) is None:
+                errors[key] = [OUT_OF_RANGE]
         if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) and not errors.keys() & {"starts_at", "ends_at"}:
             if ends_at <= starts_at:
                 errors["ends_at"] = [ENDS_BEFORE_START]
@@ -200,14 +209,14 @@ class ScheduleService:
                 errors["ends_at"] = [ALREADY_OVER]
         if errors:
             raise ValidationFailed("the freeze is not valid", details={"fields": errors})
-        return {"name": name, "reason": reason, "ci": ci, "starts_at": starts_at, "ends_at": ends_at}
+        assert isinstance(starts_at, datetime) and isinstance(ends_at, datetime)
+        return {"name": name, "reason": reason, "ci": ci, "starts_at": starts_at.astimezone(timezone.utc),
+                "ends_at": ends_at.astimezone(timezone.utc)}
 
     def _frozen(self, starts_at: datetime, ends_at: datetime, ci: str | None) -> list[ChangeFreeze]:
         """The freezes overlapping [starts_at, ends_at) that hold for work on ``ci``."""
         query = select(ChangeFreeze).where(ChangeFreeze.starts_at < ends_at, ChangeFreeze.ends_at > starts_at)
-        query = query.where(ChangeFreeze.ci.is_(None) if ci is None
-                            else or_(ChangeFreeze.ci.is_(None), func.lower(ChangeFreeze.ci) == ci.lower()))
-        return list(self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)))
+        return [f for f in self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)) if _holds_for(f, ci)]
 
     # -- planning -----------------------------------------------------------------------------------
 
@@ -248,6 +257,9 @@ class ScheduleService:
 
         Raises ValidationFailed (field ``to``) for an end not after the start or a range longer
         than :data:`MAX_RANGE_DAYS`."""
+        for name, moment in (("from", starts_at), ("to", ends_at)):
+            if moment is not None and in_instant_range(moment) is None:
+                raise ValidationFailed(f"{name} is out of range", details={"fields": {name: [OUT_OF_RANGE]}})
         ends_at = ends_at or starts_at + timedelta(days=DEFAULT_RANGE_DAYS)
         if ends_at <= starts_at:
             raise ValidationFailed("the end of the range must be after its start", details={"fields": {"to": ["must be after from"]}})
@@ -271,13 +283,15 @@ class ScheduleService:
     def _exempt_records(self, tickets: Sequence[Ticket]) -> dict[int, bool]:
         """Whether each ticket's process lets it be planned in a freeze, by its data as it stands."""
         ids = [t.instance_id for t in tickets if t.instance_id is not None]
-        instances = {row.id: row for row in self.session.scalars(
-            select(ProcessInstance).where(ProcessInstance.id.in_(ids)))} if ids else {}
+        # the data and the mapping alone: not the instance's saved workflow, nor its version's forms
+        found = {row.id: (row.data, row.record_mapping) for row in self.session.execute(
+            select(ProcessInstance.id, ProcessInstance.data, ProcessDefinition.record_mapping)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .where(ProcessInstance.id.in_(ids)))} if ids else {}
         exempt: dict[int, bool] = {}
         for ticket in tickets:
-            instance = instances.get(ticket.instance_id) if ticket.instance_id is not None else None
-            schedule = ((instance.definition.record_mapping or {}).get("schedule") or {}) if instance else {}
-            exempt[ticket.id] = instance is not None and _exempt(schedule, instance.data or {})
+            data, mapping = found.get(ticket.instance_id, (None, None)) if ticket.instance_id is not None else (None, None)
+            exempt[ticket.id] = data is not None and _exempt((mapping or {}).get("schedule") or {}, data)
         return exempt
 
     def _clashes(self, tickets: Sequence[Ticket], viewer: User | None, exempt: Mapping[int, bool]) -> dict[int, list[Clash]]:
@@ -290,13 +304,14 @@ class ScheduleService:
         earliest = min(t.planned_start_at for t in planned if t.planned_start_at is not None)
         latest = max(t.planned_end_at for t in planned if t.planned_end_at is not None)
         freezes = self.freezes(earliest, latest)
-        cis = sorted({t.ci.lower() for t in planned if t.ci})
+        cis = {t.ci.lower() for t in planned if t.ci}
         others: list[Ticket] = []
         if cis:
-            query = _overlapping(earliest, latest).where(Ticket.closed_at.is_(None), func.lower(Ticket.ci).in_(cis))
+            query = _overlapping(earliest, latest).where(Ticket.closed_at.is_(None), Ticket.ci.is_not(None))
             if viewer is not None:
                 query = self.records.visible(viewer, query)
-            others = list(self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique())
+            others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
+                      if t.ci is not None and t.ci.lower() in cis]
         for ticket in planned:
             start, end = ticket.planned_start_at, ticket.planned_end_at
             assert start is not None and end is not None
@@ -306,7 +321,7 @@ class ScheduleService:
                     mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
                                       freeze_id=freeze.id, exempt=exempt.get(ticket.id, False)))
             for other in others:
-                if (other.id != ticket.id and ticket.ci and other.ci and other.ci.lower() == ticket.ci.lower()
+                if (other.id != ticket.id and _same_ci(other.ci, ticket.ci)
                         and other.planned_start_at is not None and other.planned_end_at is not None
                         and other.planned_start_at < end and other.planned_end_at > start):
                     mine.append(Clash("record", other.title, other.planned_start_at, other.planned_end_at, other.ci,

@@ -67,6 +67,7 @@ _SERVICE_TEXTS = {
     schedule.ENDS_BEFORE_START: _l("must be after the start"),
     schedule.TOO_LONG: _l("must be within a year of the start"),
     schedule.ALREADY_OVER: _l("is past: a freeze that is over holds nothing"),
+    schedule.OUT_OF_RANGE: _l("must be in the years 1900 to 8999"),
 }
 
 

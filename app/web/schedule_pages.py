@@ -28,6 +28,7 @@ from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import User
 from app.services.forms import typed_instant
+from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
 from app.services.schedule import Schedule, may_manage_freezes
 
 from . import refused_forms
@@ -66,12 +67,17 @@ def _span(view: Schedule, starts_at: datetime, ends_at: datetime) -> Span:
 
 
 def _first_day(text: str | None, today: date) -> tuple[date, str | None]:
+    """The first day the page shows: the one asked for (YYYY-MM-DD, in the years the desk keeps
+    windows in: the period and the pager's links stay in them), else today, with a word why."""
     if not text:
         return today, None
     try:
-        return date.fromisoformat(text), None
+        day = date.fromisoformat(text)
     except ValueError:
         return today, _("Enter a day as YYYY-MM-DD.")
+    if not EARLIEST_INSTANT.date() + timedelta(days=max(PERIODS)) <= day < LATEST_INSTANT.date() - timedelta(days=2 * max(PERIODS)):
+        return today, _("Enter a day in the years 1900 to 8999.")
+    return day, None
 
 
 def _freeze_values(form: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:

@@ -3,7 +3,10 @@
 ``ticket.planned_start_at`` / ``planned_end_at`` hold the window a record's mapping names in its
 ``schedule`` (the change process: ``planned_start``, ``planned_end``), indexed for the schedule's
 reads. Changes stored before this revision kept the window in their details only: it is copied
-from there. ``change_freeze`` holds the freeze (blackout) windows.
+from there. The change process's versions deployed before gain the mapping's ``schedule`` (a
+version's record mapping is stored with it, and its running changes stay on it): otherwise a change
+in flight would keep its copied window when it is moved again, and no freeze would hold for it.
+``change_freeze`` holds the freeze (blackout) windows.
 
 Revision ID: 0035
 Revises: 0034
@@ -17,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = '0035'
 down_revision = '0034'
@@ -24,6 +28,10 @@ branch_labels = None
 depends_on = None
 
 _PLANNED = sa.text("planned_start_at IS NOT NULL")
+_EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+#: What the shipped change process's record mapping gains (processes/change_enablement.record.json).
+_SCHEDULE = {"start": "planned_start", "end": "planned_end", "exempt": {"change_type": ["emergency"]}}
 
 
 def _instant(value: Any) -> datetime | None:
@@ -31,9 +39,11 @@ def _instant(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-    except ValueError:
+        utc = moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    # the range the desk keeps windows in (app/services/records.py window_instant)
+    return utc if utc is not None and _EARLIEST <= utc < _LATEST else None
 
 
 def upgrade() -> None:
@@ -59,6 +69,29 @@ def upgrade() -> None:
     )
     op.create_index('ix_change_freeze_window', 'change_freeze', ['starts_at', 'ends_at'], unique=False)
     _copy_planned_windows()
+    _schedule_deployed_changes(add=True)
+
+
+def _schedule_deployed_changes(*, add: bool) -> None:
+    """The deployed versions of the change process whose record mapping copies the window to its
+    details (as the shipped one does): ``schedule`` added (or, going back, removed)."""
+    bind = op.get_bind()
+    definition = sa.table('process_definition', sa.column('id', sa.Integer), sa.column('process_id', sa.String),
+                          sa.column('record_mapping', sa.JSON().with_variant(JSONB(), 'postgresql')))
+    rows = bind.execute(sa.select(definition.c.id, definition.c.record_mapping)
+                        .where(definition.c.process_id == 'change_enablement')).all()
+    for row_id, mapping in rows:
+        if not isinstance(mapping, dict) or mapping.get('kind') != 'change':
+            continue
+        details = mapping.get('details') or {}
+        if add and 'schedule' not in mapping and details.get('planned_start') == 'planned_start' \
+                and details.get('planned_end') == 'planned_end':
+            changed = {**mapping, 'schedule': _SCHEDULE}
+        elif not add and mapping.get('schedule') == _SCHEDULE:
+            changed = {k: v for k, v in mapping.items() if k != 'schedule'}
+        else:
+            continue
+        bind.execute(sa.update(definition).where(definition.c.id == row_id).values(record_mapping=changed))
 
 
 def _copy_planned_windows() -> None:
@@ -80,6 +113,7 @@ def _copy_planned_windows() -> None:
 
 
 def downgrade() -> None:
+    _schedule_deployed_changes(add=False)
     op.drop_index('ix_change_freeze_window', table_name='change_freeze')
     op.drop_table('change_freeze')
     op.drop_index('ix_ticket_planned', table_name='ticket')

@@ -217,3 +217,57 @@ def test_the_deploy_refuses_a_bad_schedule(schedule_value: Any, key: str, words:
         check_mapping({**mapping, "schedule": schedule_value}, "change_enablement.record.json")
     assert raised.value.details == {"file": "change_enablement.record.json", "key": key}
     assert words in raised.value.message
+
+
+def test_an_emergency_change_made_normal_may_not_keep_its_window_in_a_freeze(desk: Desk):
+    add_freeze(desk, YEAR_END)
+    number = start_change(desk, change_type="emergency")["data"]["record_number"]
+    desk.complete(number, "ecab_approve", "emma", {"approved": False, "approval_comment": "Not an emergency."})
+    assert desk.ready(number) == ["revise"]
+    refused = desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "change_type": "normal",
+                                                       "revision_notes": "A normal change after all."}, status=422)
+    assert list(refused["details"]["fields"]) == ["planned_start"] and "Quarter close" in refused["details"]["fields"]["planned_start"][0]
+    assert desk.ready(number) == ["revise"]
+    desk.complete(number, "revise", "alex", {"revision_decision": "resubmit", "change_type": "normal",
+                                             "revision_notes": "A normal change, after the close.", **LATER})
+    assert desk.ready(number) == ["assess"] and clashes(desk, number) == []
+
+
+def test_the_same_instants_written_another_way_do_not_move_the_window(desk: Desk):
+    number = start_change(desk, planned_start="2026-03-12T21:00:00+01:00", planned_end="2026-03-12T23:00:00+01:00")["data"]["record_number"]
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    desk.complete(number, "manager_approve", "cora", {"approved": True})
+    add_freeze(desk, {**YEAR_END, "starts_at": "2026-03-12T00:00:00Z", "ends_at": "2026-03-13T00:00:00Z"})
+    # the window as the page shows it (UTC): confirmed where it stands, not moved into the freeze
+    desk.complete(number, "schedule", "cora", {"planned_start": "2026-03-12T20:00:00Z", "planned_end": "2026-03-12T22:00:00Z"})
+    assert desk.ready(number) == ["implement"]
+    assert [c["name"] for c in clashes(desk, number)] == ["Quarter close"]
+
+
+def test_instants_beyond_the_years_the_desk_keeps_are_refused_or_left_unplanned(desk: Desk, client):
+    # a process may hold such a window (its own form's rules): the record is not planned by it
+    far = start_change(desk, planned_start="9999-12-31T20:00:00-01:00", planned_end="9999-12-31T23:30:00-01:00")
+    assert far["data"]["record_number"] not in {r["number"] for r in schedule(desk)["records"]}
+    assert desk.record(far["data"]["record_number"])["details"]["planned_start"] == "9999-12-31T20:00:00-01:00"
+    for query, field in (({"from": "9999-12-31T00:00:00Z"}, "from"), ({"from": "0001-01-01T00:00:00+01:00"}, "from"),
+                         ({"to": "9999-12-31T23:59:59-05:00"}, "to")):
+        response = client.get("/api/v1/schedule", headers=desk.auth("alex"), query_string=query)
+        assert response.status_code == 422, (query, response.get_json())
+        assert response.get_json()["details"]["fields"][field] == ["must be in the years 1900 to 8999"]
+    refused = add_freeze(desk, {**YEAR_END, "ends_at": "9999-12-31T23:30:00-01:00"}, status=422)
+    assert refused["details"]["fields"] == {"ends_at": ["must be in the years 1900 to 8999"]}
+
+
+def test_a_freeze_is_stored_and_audited_in_utc_and_follows_its_ci_when_renamed(desk: Desk, services, client):
+    made = client.post("/api/v1/cis", headers=desk.auth("ada"), json={"name": "mailgw01", "class": "hardware"})
+    assert made.status_code == 201, made.get_json()
+    freeze = add_freeze(desk, {**YEAR_END, "starts_at": "2026-03-10T20:00:00+02:00", "ci": "MailGW01"})
+    assert freeze["starts_at"] == "2026-03-10T18:00:00+00:00"
+    added = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_added")).one()
+    assert added.payload["starts_at"] == "2026-03-10T18:00:00Z"
+    renamed = client.patch("/api/v1/cis/mailgw01", headers=desk.auth("ada"), json={"name": "mailgw-prod-01"})
+    assert renamed.status_code == 200, renamed.get_json()
+    listed = client.get("/api/v1/schedule/freezes", headers=desk.auth("alex")).get_json()["items"]
+    assert [f["ci"] for f in listed] == ["mailgw-prod-01"]
+    # and holds for the changes on it
+    assert "Quarter close" in start_change(desk, ci="mailgw-prod-01", status=422)["details"]["fields"]["planned_start"][0]

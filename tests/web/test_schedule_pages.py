@@ -45,6 +45,9 @@ def test_an_agent_sees_planned_changes_their_clashes_and_no_freeze_form(web, des
     assert 'href="/schedule?days=7&amp;from=2026-03-09" rel="prev"' in later
     assert web.get("/schedule?from=2026-13-01").status_code == 200  # an impossible day: told, today shown
     assert "Enter a day as YYYY-MM-DD." in text_of(web.get("/schedule?from=2026-13-01"))
+    for far in ("9999-12-31", "0001-01-03"):  # beyond the years the desk keeps: told, today shown
+        response = web.get(f"/schedule?from={far}&days=7")
+        assert response.status_code == 200 and "Enter a day in the years 1900 to 8999." in text_of(response)
 
 
 def test_a_process_owner_adds_and_removes_a_freeze_and_the_start_page_refuses_a_change_in_it(web, desk, services):
