@@ -85,7 +85,8 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: ``number``, ``kind``, ``title``, ``status``, ``priority``, ``requester``, ``opened_by`` and ``opened_at``.
 EVENT_TYPES = ("task.assigned", "approval.needed", "sla.warning", "sla.breach", "record.created", "record.resolved",
                "record.closed", "record.cancelled", "comment.added", "attachment.added",
-               "attachment.deleted", "task.reminder", "process.notify", "process.started_for", "mail.received")
+               "attachment.deleted", "task.reminder", "process.notify", "process.started_for", "mail.received",
+               "change.frozen")
 #: A process started (a record logged) on somebody's behalf: they are told (``by``: who started it).
 STARTED_FOR_EVENT = "process.started_for"
 #: An e-mail raised a record (app/services/mail.py): its sender is told the number, and the

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.languages import Text
 from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, Ticket, User
 
 from .audit import AuditLog
@@ -53,6 +54,8 @@ MAX_FREEZE_DAYS = 366
 NAME_MAX = 128
 REASON_MAX = 2000
 CI_MAX = 255
+#: The event of a freeze added over planned work: each record's people are told (webhooks too).
+FROZEN_EVENT = "change.frozen"
 #: The freeze's fixed refusals (the pages say them in their own language: app/web/forms.py).
 ENDS_BEFORE_START = "must be after the start"
 TOO_LONG = "must be within a year of the start"
@@ -71,6 +74,11 @@ def reads_schedule(user: User) -> bool:
     alone, who plans no change, nor a configuration manager alone; they may still read it: the
     freezes, and the records they see)."""
     return user.has_role(Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+
+
+def _shown(moment: datetime) -> str:
+    """An instant as the pages show it: "2026-03-10 20:00" (UTC)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def _utc_text(moment: datetime) -> str:
@@ -154,8 +162,37 @@ class ScheduleService:
         row = ChangeFreeze(**clean, created_by_id=user.id, created_at=self.clock.now())
         self.session.add(row)
         self.session.flush()
-        self.audit.record("change_freeze_added", user, payload={"id": row.id, **self._described(row)})
+        told = self._tell_planned_in(row, user)
+        self.audit.record("change_freeze_added", user, payload={"id": row.id, **self._described(row), "planned_in_it": told})
         return row
+
+    def _tell_planned_in(self, freeze: ChangeFreeze, actor: User) -> list[str]:
+        """Tell the people of each open record planned in ``freeze`` (its requester, and its
+        assignee or else its queue: ``RecordService.tell_record_people``), but ``actor``, that the
+        freeze now covers its window (event ``change.frozen``): to move it, or, for an exempt one
+        (an emergency change), that it may go ahead. At most :data:`MAX_ENTRIES` records, earliest
+        first. Returns their numbers."""
+        query = _overlapping(freeze.starts_at, freeze.ends_at).where(Ticket.closed_at.is_(None))
+        planned = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
+                   if _holds_for(freeze, t.ci)][:MAX_ENTRIES]
+        exempt = self._exempt_records(planned)
+        for ticket in planned:
+            assert ticket.planned_start_at is not None and ticket.planned_end_at is not None
+            said = {"number": ticket.number, "title": ticket.title, "name": freeze.name,
+                    "starts": _shown(freeze.starts_at), "ends": _shown(freeze.ends_at),
+                    "start": _shown(ticket.planned_start_at), "end": _shown(ticket.planned_end_at),
+                    "link": self.records.notifications.link(ticket)}
+            body = (Text("The change freeze “%(name)s” (%(starts)s to %(ends)s UTC) covers the planned window of "
+                         "%(number)s (%(title)s): %(start)s to %(end)s UTC.\n\nAs an emergency change it may go "
+                         "ahead; the freeze shows as a clash.\n\n%(link)s", **said)
+                    if exempt.get(ticket.id) else
+                    Text("The change freeze “%(name)s” (%(starts)s to %(ends)s UTC) covers the planned window of "
+                         "%(number)s (%(title)s): %(start)s to %(end)s UTC.\n\nPlan it before or after the "
+                         "freeze.\n\n%(link)s", **said))
+            self.records.tell_record_people(
+                ticket, actor, FROZEN_EVENT, Text("%(number)s: the change freeze “%(name)s” covers its planned window", **said),
+                body, payload={"freeze_id": freeze.id, "freeze": freeze.name, "exempt": exempt.get(ticket.id, False)})
+        return [t.number for t in planned]
 
     def remove_freeze(self, user: User, freeze_id: int) -> None:
         """Remove a freeze (audited ``change_freeze_removed``, with what it was). NotFound for an

@@ -271,3 +271,27 @@ def test_a_freeze_is_stored_and_audited_in_utc_and_follows_its_ci_when_renamed(d
     assert [f["ci"] for f in listed] == ["mailgw-prod-01"]
     # and holds for the changes on it
     assert "Quarter close" in start_change(desk, ci="mailgw-prod-01", status=422)["details"]["fields"]["planned_start"][0]
+
+
+def test_the_people_of_changes_planned_in_a_new_freeze_are_told(desk: Desk, services):
+    normal = start_change(desk)["data"]["record_number"]
+    emergency = start_change(desk, change_type="emergency", title="Replace the failed disk")["data"]["record_number"]
+    elsewhere = start_change(desk, ci="web01")["data"]["record_number"]
+    later = start_change(desk, **LATER)["data"]["record_number"]
+    add_freeze(desk, {**YEAR_END, "ci": "mailgw01"})
+
+    def frozen(who: str) -> dict[str, dict[str, Any]]:
+        return {n["record"]: n for n in desk.notifications(who) if "the change freeze" in n["subject"]}
+
+    # the requester, and the queue of a change nobody holds yet (the change managers)
+    for who in ("alex", "cora"):
+        told = frozen(who)
+        assert set(told) == {normal, emergency}, (who, told)
+        assert told[normal]["subject"] == f"{normal}: the change freeze “Quarter close” covers its planned window"
+        assert "2026-03-10 20:00 to 2026-03-10 22:00 UTC" in told[normal]["body"]
+        assert "Plan it before or after the freeze." in told[normal]["body"]
+        assert "As an emergency change it may go ahead" in told[emergency]["body"]
+    assert frozen("olga") == {}  # who added it is not told
+    added = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_added")).one()
+    assert added.payload["planned_in_it"] == [normal, emergency]
+    assert elsewhere not in added.payload["planned_in_it"] and later not in added.payload["planned_in_it"]
