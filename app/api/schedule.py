@@ -10,7 +10,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.models import ChangeFreeze, Ticket
-from app.schemas.schedule import ClashesOut, FreezeIn, FreezeListOut, FreezeOut, ScheduleOut, ScheduleQuery
+from app.schemas.schedule import (
+    ClashesOut,
+    FreezeIn,
+    FreezeListOut,
+    FreezeOut,
+    ScheduleOut,
+    ScheduleQuery,
+    WindowClashesOut,
+    WindowQuery,
+)
 from app.services.schedule import Clash
 
 from . import checked_first, current_user, services, unit_of_work
@@ -56,6 +65,23 @@ class ScheduleView(MethodView):
                     "freezes": [freeze_dict(f) for f in view.freezes]}
 
         return unit_of_work(read)
+
+
+@blp.route("/schedule/clashes")
+class WindowClashesView(MethodView):
+    @blp.arguments(WindowQuery, location="query")
+    @blp.response(200, WindowClashesOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """What a window would clash with if it were planned now, before anything is sent: the
+        freezes holding for the CI and the other open records on it the caller may see. With
+        ``number``, for that record (404 unless the caller sees it): its CI by default, its own
+        window left out, exempt as its data is. 422 naming ``to`` (or ``from``) for an end not after
+        the start or an instant out of range."""
+        user = current_user()
+        clashes = unit_of_work(lambda: services().schedule.preview(
+            user, args["start"], args["end"], ci=args.get("ci"), number=args.get("number")))
+        return {"clashes": [asdict(c) for c in clashes]}
 
 
 @blp.route("/schedule/freezes")

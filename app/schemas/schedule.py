@@ -25,6 +25,18 @@ class ScheduleQuery(Schema):
     include_closed = fields.Boolean(load_default=False, metadata={"description": "closed records too (default: open ones)"})
 
 
+class WindowQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    start = fields.AwareDateTime(data_key="from", required=True, metadata={"description": "the window's start (RFC 3339 with a zone)"})
+    end = fields.AwareDateTime(data_key="to", required=True, metadata={"description": "the window's end"})
+    ci = fields.String(load_default=None, validate=Length(max=255),
+                       metadata={"description": "the configuration item (default: the record's)"})
+    number = fields.String(load_default=None, validate=Length(max=32),
+                           metadata={"description": "the record being planned again: its own window is left out"})
+
+
 class ClashOut(Schema):
     kind = fields.String(metadata={"description": "freeze, or record (another open record's window on the same CI)"})
     name = fields.String(metadata={"description": "the freeze's name, or the other record's title"})
@@ -82,6 +94,10 @@ class FreezeIn(_Body):
     ci = fields.String(load_default=None, allow_none=True,
                        metadata={"description": "a configuration item: the freeze holds for it alone; absent: for all changes"})
     reason = fields.String(load_default="", metadata={"description": "at most 2000 characters"})
+
+
+class WindowClashesOut(Schema):
+    clashes = fields.List(fields.Nested(ClashOut))
 
 
 class ClashesOut(Schema):

@@ -214,6 +214,8 @@ _WIDGET_KINDS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 _UI_STRING_KEYS: Final = frozenset({"ui:help", "ui:placeholder", "ui:title", "ui:description"})
+#: ``ui:scheduleCheck`` (an object, ``_check_schedule_check``): on a planned window's start field, as
+#: the user types the window the page says what it would clash with (app/services/schedule.py).
 #: ``ui:suggestArticles``: as the user types in the field (a text or textarea), the page offers the
 #: published knowledge articles about what it says (app/web/static/js/as-you-type.js).
 _UI_BOOL_KEYS: Final = frozenset({"ui:disabled", "ui:readonly", "ui:autofocus", "ui:suggestArticles"})
@@ -1124,7 +1126,7 @@ def _field_kind(node: Mapping[str, Any]) -> str:
     return str(type_name)
 
 
-def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str) -> None:
+def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str, siblings: Mapping[str, Any] | None = None) -> None:
     if not isinstance(ui, Mapping):
         raise _DefinitionError("ui_schema", pointer, "a UI schema entry must be a JSON object")
     properties = node.get("properties", {}) if node.get("type") == "object" else {}
@@ -1132,7 +1134,9 @@ def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str) -> None:
         where = _pointer(pointer, key)
         if not isinstance(key, str):
             raise _DefinitionError("ui_schema", where, "UI schema keys must be strings")
-        if key == "ui:widget":
+        if key == "ui:scheduleCheck":
+            _check_schedule_check(value, node, siblings or {}, where)
+        elif key == "ui:widget":
             _check_widget(value, node, where)
         elif key == "ui:order":
             _check_order(value, properties, where, node.get("type") == "object")
@@ -1148,9 +1152,27 @@ def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str) -> None:
             items = node.get("items")
             _check_ui_node(value, items if isinstance(items, Mapping) else {}, where)
         elif key in properties:
-            _check_ui_node(value, properties[key], where)
+            _check_ui_node(value, properties[key], where, properties)
         else:
             raise _DefinitionError("ui_schema", where, f"{key!r} is not a field of the form")
+
+
+def _check_schedule_check(value: Any, node: Mapping[str, Any], siblings: Mapping[str, Any], where: str) -> None:
+    """``ui:scheduleCheck`` on a window's start field: ``{"end": field, "ci": field}`` naming the
+    window's end (a ``date-time`` field beside it) and, optional, the configuration item's field
+    beside it (a text field); the start is a ``date-time`` field too."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("end"), str) or set(value) - {"end", "ci"}:
+        raise _DefinitionError("ui_schema", where, "'ui:scheduleCheck' must be an object naming the window's "
+                                                   "\"end\" field and, optional, its \"ci\" field")
+    if node.get("format") != "date-time":
+        raise _DefinitionError("ui_schema", where, "'ui:scheduleCheck' belongs on a date-time field (the window's start)")
+    end = siblings.get(value["end"])
+    if not isinstance(end, Mapping) or end.get("format") != "date-time" or value["end"] == where.rsplit("/", 2)[-2]:
+        raise _DefinitionError("ui_schema", where, f"end: {value['end']!r} is not another date-time field beside it")
+    ci = value.get("ci")
+    if ci is not None and (not isinstance(ci, str) or not isinstance(siblings.get(ci), Mapping)
+                           or siblings[ci].get("type") != "string"):
+        raise _DefinitionError("ui_schema", where, f"ci: {ci!r} is not a text field beside it")
 
 
 def _check_widget(widget: Any, node: Mapping[str, Any], where: str) -> None:
@@ -1467,6 +1489,7 @@ def _descriptor(
         "help": ui.get("ui:help"),
         "placeholder": ui.get("ui:placeholder"),
         "suggest_articles": ui.get("ui:suggestArticles") is True,
+        "schedule_check": ui.get("ui:scheduleCheck") if isinstance(ui.get("ui:scheduleCheck"), Mapping) else None,
         "default": copy.deepcopy(node.get("default")),
         "multiple": type_name == "array",
         "min": facts.get("minimum"),

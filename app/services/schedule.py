@@ -112,6 +112,17 @@ class Clash:
     exempt: bool = False
 
 
+@dataclass(frozen=True)
+class _Window:
+    """A planned window to find clashes for: its record's (``record_id``) or one being typed."""
+
+    starts_at: datetime
+    ends_at: datetime
+    ci: str | None
+    record_id: int | None
+    exempt: bool
+
+
 @dataclass
 class Schedule:
     """One read of the schedule: the range, the planned records in it (earliest start first),
@@ -331,39 +342,62 @@ class ScheduleService:
             exempt[ticket.id] = data is not None and _exempt((mapping or {}).get("schedule") or {}, data)
         return exempt
 
-    def _clashes(self, tickets: Sequence[Ticket], viewer: User | None, exempt: Mapping[int, bool]) -> dict[int, list[Clash]]:
-        """Each open, planned ticket's clashes: with one read of the freezes and one of the other
-        open records on their configuration items over the span of all their windows."""
-        found: dict[int, list[Clash]] = {ticket.id: [] for ticket in tickets}
-        planned = [t for t in tickets if t.planned_start_at is not None and t.planned_end_at is not None]
-        if not planned:
+    def _clashes(self, tickets: Sequence[Ticket], viewer: User, exempt: Mapping[int, bool]) -> dict[int, list[Clash]]:
+        """Each open, planned ticket's clashes (``_window_clashes``), with one read of the freezes
+        and one of the other open records over the span of all their windows."""
+        windows = {t.id: _Window(t.planned_start_at, t.planned_end_at, t.ci, t.id, exempt.get(t.id, False))
+                   for t in tickets if t.planned_start_at is not None and t.planned_end_at is not None}
+        found = self._window_clashes(list(windows.values()), viewer)
+        return {t.id: found[id(windows[t.id])] if t.id in windows else [] for t in tickets}
+
+    def _window_clashes(self, windows: Sequence[_Window], viewer: User) -> dict[int, list[Clash]]:
+        """What each window (keyed by ``id(window)``) overlaps: the freezes holding for its
+        configuration item, then the windows of the other open records on it that ``viewer``
+        may see (not its own record's)."""
+        found: dict[int, list[Clash]] = {id(w): [] for w in windows}
+        if not windows:
             return found
-        earliest = min(t.planned_start_at for t in planned if t.planned_start_at is not None)
-        latest = max(t.planned_end_at for t in planned if t.planned_end_at is not None)
+        earliest, latest = min(w.starts_at for w in windows), max(w.ends_at for w in windows)
         freezes = self.freezes(earliest, latest)
-        cis = {t.ci.lower() for t in planned if t.ci}
+        cis = {w.ci.lower() for w in windows if w.ci}
         others: list[Ticket] = []
         if cis:
-            query = _overlapping(earliest, latest).where(Ticket.closed_at.is_(None), Ticket.ci.is_not(None))
-            if viewer is not None:
-                query = self.records.visible(viewer, query)
+            query = self.records.visible(viewer, _overlapping(earliest, latest).where(
+                Ticket.closed_at.is_(None), Ticket.ci.is_not(None)))
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
-        for ticket in planned:
-            start, end = ticket.planned_start_at, ticket.planned_end_at
-            assert start is not None and end is not None
-            mine = found[ticket.id]
+        for window in windows:
+            start, end, mine = window.starts_at, window.ends_at, found[id(window)]
             for freeze in freezes:
-                if freeze.starts_at < end and freeze.ends_at > start and _holds_for(freeze, ticket.ci):
+                if freeze.starts_at < end and freeze.ends_at > start and _holds_for(freeze, window.ci):
                     mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
-                                      freeze_id=freeze.id, exempt=exempt.get(ticket.id, False)))
+                                      freeze_id=freeze.id, exempt=window.exempt))
             for other in others:
-                if (other.id != ticket.id and _same_ci(other.ci, ticket.ci)
+                if (other.id != window.record_id and _same_ci(other.ci, window.ci)
                         and other.planned_start_at is not None and other.planned_end_at is not None
                         and other.planned_start_at < end and other.planned_end_at > start):
                     mine.append(Clash("record", other.title, other.planned_start_at, other.planned_end_at, other.ci,
                                       number=other.number))
         return found
+
+    def preview(self, viewer: User, starts_at: datetime, ends_at: datetime, *, ci: str | None = None,
+                number: str | None = None) -> list[Clash]:
+        """What a window would clash with if planned now (a form's window as it is typed): for the
+        record ``number`` (which ``viewer`` must see: NotFound otherwise) on its CI unless ``ci``
+        names another, leaving out its own window and exempt as its data is; else for a new
+        record on ``ci``, not exempt. ValidationFailed naming ``to`` (``from``) for an end not
+        after the start or an instant out of range."""
+        for name, moment in (("from", starts_at), ("to", ends_at)):
+            if in_instant_range(moment) is None:
+                raise ValidationFailed(f"{name} is out of range", details={"fields": {name: [OUT_OF_RANGE]}})
+        if ends_at <= starts_at:
+            raise ValidationFailed("the end of the window must be after its start",
+                                   details={"fields": {"to": ["must be after from"]}})
+        record = self.records.get(viewer, number) if number else None
+        exempt = self._exempt_records([record])[record.id] if record is not None else False
+        window = _Window(starts_at, ends_at, ci or (record.ci if record is not None else None),
+                         record.id if record is not None else None, exempt)
+        return self._window_clashes([window], viewer)[id(window)]
 
 
 def _exempt(schedule: Mapping[str, Any], data: Mapping[str, Any]) -> bool:

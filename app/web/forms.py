@@ -490,6 +490,12 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
             attrs["placeholder"] = "YYYY-MM-DD hh:mm (UTC)"
         if d.get("suggest_articles") and widget in ("text", "textarea") and not d["readonly"]:
             attrs["articles"] = url_for("web.related_articles")
+        if d.get("schedule_check") and widget == "datetime" and not d["readonly"]:
+            beside = name[:len(name) - len(d["key"])]  # the fields it names are in its own group
+            attrs["clashes"] = url_for("web.schedule_clashes")
+            attrs["window_end"] = _control_id(beside + d["schedule_check"]["end"])
+            ci = d["schedule_check"].get("ci")
+            attrs["window_ci"] = _control_id(beside + ci) if ci else ""
     return FieldView(
         name=name, id=control_id, title=d["title"], widget=widget,
         input_type=_INPUT_TYPES.get(widget), required=bool(d["required"]), readonly=bool(d["readonly"]),

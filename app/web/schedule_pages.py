@@ -29,12 +29,12 @@ from app.errors import ValidationFailed
 from app.models import User
 from app.services.forms import typed_instant
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
-from app.services.schedule import Schedule, may_manage_freezes
+from app.services.schedule import Clash, Schedule, may_manage_freezes
 
 from . import refused_forms
 from .forms import service_text
 from .labels import STATUS_LABELS, clash_text, label
-from .views import bp, signed_in_user
+from .views import bp, json_answer, signed_in_user
 
 #: The periods the page shows, in days; the default.
 PERIODS = (7, 14, 28)
@@ -132,6 +132,33 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
                            form=form, errors={k: [service_text(m) for m in v] for k, v in errors.items()},
                            scale=SCALE, today=today, clash_text=clash_text, label=label,
                            status_labels=STATUS_LABELS), status
+
+
+@bp.get("/schedule/clashes")
+def schedule_clashes() -> Any:
+    """What a form's planned window clashes with as its user types it (``ui:scheduleCheck``,
+    js/as-you-type.js): ``{"items": [{"text", "url"}]}``, each clash in the page's language, with a
+    link to the other record or to the freeze on the schedule (``ScheduleService.preview``).
+    Nothing while the window is not two readable times, the end after the start."""
+    me = signed_in_user()
+    start, end = (typed_instant(request.args.get(name, "")[:40]) for name in ("from", "to"))
+    if start is None or end is None or end <= start:
+        return {"items": []}
+    ci = " ".join(request.args.get("ci", "").split())[:255] or None
+    number = request.args.get("number", "")[:32] or None
+    svc = services()
+
+    def where(clash: Clash) -> str:
+        if clash.number:
+            return url_for("web.ticket", number=clash.number)
+        week: dict[str, Any] = {"from": clash.starts_at.date().isoformat(), "days": 7}
+        return url_for("web.change_schedule", **week) + "#freezes"
+
+    def read() -> dict[str, Any]:
+        return {"items": [{"text": clash_text(c), "url": where(c)}
+                          for c in svc.schedule.preview(me, start, end, ci=ci, number=number)]}
+
+    return json_answer(read)
 
 
 @bp.post("/schedule/freezes")

@@ -4,6 +4,8 @@ the page's form, an agent sees an emergency change planned in it on the time lin
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from tests.browser.conftest import require_browser
 from tests.http.test_e2e_change import CHANGE
 
@@ -52,3 +54,26 @@ def test_a_freeze_is_added_shown_behind_the_changes_in_it_and_removed(live, pers
     expect(page.locator(".flash-success")).to_contain_text("The freeze was removed.")
     expect(page.locator("#freezes + table tbody tr", has_text="Storage migration")).to_have_count(0)
     assert owner.errors == [], owner.console
+
+
+def test_the_start_form_says_what_a_window_clashes_with_as_it_is_typed(live, person):
+    owner = live.desk.services.users.get_by_username("olga")
+    live.desk.services.schedule.add_freeze(owner, {"name": "Rack move", "ci": "brw-sched-02",
+                                                   "starts_at": datetime(2026, 4, 1, 18, tzinfo=timezone.utc),
+                                                   "ends_at": datetime(2026, 4, 2, 6, tzinfo=timezone.utc)})
+    live.desk.services.session.commit()
+    agent = person(1280)
+    agent.sign_in("alex")
+    agent.go("/start/change_enablement")
+    page = agent.page
+    panel = page.locator("section.window-clashes")
+    expect(panel).to_be_hidden()
+    page.locator("#f-planned_start").fill("2026-04-01 20:00")
+    page.locator("#f-planned_end").fill("2026-04-01 22:00")
+    page.locator("#f-ci").fill("brw-sched-02")
+    expect(panel).to_be_visible()
+    expect(panel.locator("li a")).to_have_text(["in the freeze “Rack move”"])
+    page.locator("#f-planned_start").fill("2026-04-02 07:00")
+    page.locator("#f-planned_end").fill("2026-04-02 08:00")
+    expect(panel).to_be_hidden()
+    assert agent.errors == [], agent.console

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from app.errors import ValidationFailed
 from app.models import AuditEvent, ChangeFreeze, ProcessInstance, Ticket
+from app.services.forms import check_form_definition
 from app.services.records import check_mapping
 from tests.http.desk import ROOT, Desk
 from tests.http.test_e2e_change import ASSESS_LOW, CHANGE
@@ -295,3 +296,49 @@ def test_the_people_of_changes_planned_in_a_new_freeze_are_told(desk: Desk, serv
     added = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_added")).one()
     assert added.payload["planned_in_it"] == [normal, emergency]
     assert elsewhere not in added.payload["planned_in_it"] and later not in added.payload["planned_in_it"]
+
+
+def test_a_window_is_checked_before_it_is_sent(desk: Desk, client):
+    add_freeze(desk, YEAR_END)
+    number = start_change(desk, change_type="emergency")["data"]["record_number"]
+
+    def preview(who: str = "alex", status: int = 200, **query: str) -> Any:
+        response = client.get("/api/v1/schedule/clashes", headers=desk.auth(who), query_string=query)
+        assert response.status_code == status, response.get_json()
+        return response.get_json()
+
+    # a new change on the CI: the freeze, and the emergency change planned there
+    found = preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z", "ci": "MAILGW01"})["clashes"]
+    assert [(c["kind"], c["name"], c["exempt"]) for c in found] == [
+        ("freeze", "Quarter close", False), ("record", CHANGE["title"], False)]
+    # the emergency change planned again: its own window left out, exempt as its data is, its CI
+    found = preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z", "number": number})["clashes"]
+    assert [(c["kind"], c["exempt"]) for c in found] == [("freeze", True)]
+    assert preview(**{"from": "2026-03-11T07:00:00Z", "to": "2026-03-11T08:00:00Z", "number": number})["clashes"] == []
+    # another CI: neither (the freeze holds for every CI: it stays)
+    assert [c["kind"] for c in preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z",
+                                          "ci": "web01"})["clashes"]] == ["freeze"]
+    # a record the caller may not see is 404; a window backwards or unbounded is 422 naming the field
+    assert preview("rita", 404, **{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z", "number": number})
+    assert preview(status=422, **{"from": "2026-03-10T23:00:00Z", "to": "2026-03-10T21:00:00Z"})["details"]["fields"] == {
+        "to": ["must be after from"]}
+    assert "from" in preview(status=422, to="2026-03-10T21:00:00Z")["details"]["fields"]
+
+
+@pytest.mark.parametrize(("check", "reason"), [
+    (True, "must be an object naming"),
+    ({"end": "planned_end", "colour": "red"}, "must be an object naming"),
+    ({"end": "title"}, "'title' is not another date-time field beside it"),
+    ({"end": "planned_start"}, "'planned_start' is not another date-time field beside it"),
+    ({"end": "planned_end", "ci": "change_type_count"}, "is not a text field beside it"),
+])
+def test_the_deploy_refuses_a_bad_schedule_check(check: Any, reason: str):
+    schema = json.loads((ROOT / "forms" / "change_enablement.start.json").read_text())
+    ui = json.loads((ROOT / "forms" / "change_enablement.start.ui.json").read_text())
+    check_form_definition(schema, ui, "change_enablement.start.ui.json")  # the shipped one passes
+    with pytest.raises(ValidationFailed) as raised:
+        check_form_definition(schema, {**ui, "planned_start": {"ui:scheduleCheck": check}}, "change_enablement.start.ui.json")
+    assert reason in raised.value.details["reason"] and raised.value.details["pointer"] == "/planned_start/ui:scheduleCheck"
+    with pytest.raises(ValidationFailed) as raised:  # on a field that is no date-time
+        check_form_definition(schema, {**ui, "title": {"ui:scheduleCheck": {"end": "planned_end"}}}, "x.ui.json")
+    assert "belongs on a date-time field" in raised.value.details["reason"]

@@ -140,3 +140,35 @@ def test_the_schedule_task_warns_of_a_freeze_added_after_the_window_was_planned(
     notice = page[page.index('id="task-clashes"'):page.index("</div>", page.index('id="task-clashes"'))]
     assert "The planned window (2026-03-10 20:00 – 2026-03-10 22:00 UTC) clashes:" in notice
     assert "in the freeze “Quarter close”" in notice and "emergency" not in notice
+
+
+def test_the_change_forms_say_what_a_window_clashes_with_as_it_is_typed(web, desk, services):
+    services.schedule.add_freeze(services.users.get_by_username("olga"), {
+        "name": "Quarter close", "starts_at": datetime(2026, 3, 10, 18, tzinfo=timezone.utc),
+        "ends_at": datetime(2026, 3, 11, 6, tzinfo=timezone.utc)})
+    services.session.commit()
+    web.login("alex")
+    start = text_of(web.get("/start/change_enablement"))
+    panel = re.search(r'<section class="window-clashes"[^>]*>', start)
+    assert panel is not None
+    assert 'data-clashes="/schedule/clashes"' in panel.group(0) and 'data-window-end="f-planned_end"' in panel.group(0)
+    assert 'data-window-ci="f-ci"' in panel.group(0) and 'data-record=""' in panel.group(0)
+    # what the page's script asks, with the times as typed (UTC)
+    answer = web.get("/schedule/clashes?from=2026-03-10 20:00&to=2026-03-10 22:00&ci=mailgw01").get_json()
+    assert answer == {"items": [{"text": "in the freeze “Quarter close”", "url": "/schedule?from=2026-03-10&days=7#freezes"}]}
+    for half_typed in ("from=2026-03-10 2&to=2026-03-10 22:00", "from=2026-03-10 22:00&to=2026-03-10 20:00", "to=x"):
+        assert web.get(f"/schedule/clashes?{half_typed}").get_json() == {"items": []}
+    # the schedule task of a change: its own record, its own window left out
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal",
+                                                      "planned_start": "2026-03-12T20:00:00Z",
+                                                      "planned_end": "2026-03-12T22:00:00Z"})["data"]["record_number"]
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    desk.complete(number, "manager_approve", "cora", {"approved": True})
+    web.logout()
+    web.login("cora")
+    task = text_of(web.get(f"/tasks/{desk.task_id(number, 'schedule', 'cora')}"))
+    assert f'data-record="{number}"' in task and 'data-window-ci=""' in task
+    assert web.get(f"/schedule/clashes?from=2026-03-12 20:00&to=2026-03-12 22:00&number={number}").get_json() == {"items": []}
+    web.logout()
+    web.login("rita")  # a record she may not see: the page script's error envelope, 404
+    assert web.get(f"/schedule/clashes?from=2026-03-12 20:00&to=2026-03-12 22:00&number={number}").status_code == 404

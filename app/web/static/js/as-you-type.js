@@ -7,7 +7,12 @@
 // - section[data-articles-for=<a field's id>][data-articles] (below a field with
 //   "ui:suggestArticles", the incident's title): the published knowledge articles about what it
 //   says, as links that open in a new tab so the form and what was typed stay; hidden when there
-//   are none (KnowledgeService.related).
+//   are none (KnowledgeService.related);
+// - section[data-clashes-for=<a window's start field id>][data-clashes] (below a field with
+//   "ui:scheduleCheck", a change's planned start): what the window typed in it and in its end
+//   field (data-window-end) would clash with, on the configuration item typed in data-window-ci's
+//   field or the record's (data-record): freezes and other changes, as links; hidden when nothing
+//   (ScheduleService.preview).
 // Without this script, or when a request fails, the fields are plain fields: what is typed is sent
 // as it is and the server checks it. A page may load the script twice (both uses): each element
 // is taken once.
@@ -92,5 +97,58 @@
       panel.hidden = articles.length === 0;
     });
     if (field.value.trim().length >= 3) { ask(); }  // a form sent back with its title kept
+  });
+
+  document.querySelectorAll("section[data-clashes-for][data-clashes]").forEach(function (panel) {
+    var start = document.getElementById(panel.getAttribute("data-clashes-for"));
+    var end = document.getElementById(panel.getAttribute("data-window-end"));
+    var ci = panel.getAttribute("data-window-ci") ? document.getElementById(panel.getAttribute("data-window-ci")) : null;
+    var list = panel.querySelector("ul");
+    if (!start || !end || !list || taken(panel)) { return; }
+    var timer = null;
+    var asked = 0;
+
+    function show(clashes) {
+      list.replaceChildren();
+      clashes.forEach(function (clash) {
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = clash.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = clash.text;
+        item.appendChild(link);
+        list.appendChild(item);
+      });
+      panel.hidden = clashes.length === 0;
+    }
+
+    function ask() {
+      var from = start.value.trim();
+      var to = end.value.trim();
+      var mine = ++asked;
+      if (from.length < 16 || to.length < 16) { show([]); return; }  // "YYYY-MM-DD hh:mm" at least
+      var query = "?from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to) +
+        "&number=" + encodeURIComponent(panel.getAttribute("data-record") || "") +
+        (ci ? "&ci=" + encodeURIComponent(ci.value.trim()) : "");
+      fetch(panel.getAttribute("data-clashes") + query, {
+        headers: { "Accept": "application/json" },
+        credentials: "same-origin"
+      }).then(function (response) {
+        return response.ok ? response.json() : null;
+      }).then(function (body) {
+        if (mine !== asked || !body || !Array.isArray(body.items)) { return; }
+        show(body.items);
+      }).catch(function () { /* nothing said: the server checks the window when the form is sent */ });
+    }
+
+    [start, end, ci].forEach(function (field) {
+      if (!field) { return; }
+      field.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(ask, 400);
+      });
+    });
+    ask();  // a window already filled in: the planned one, or a form sent back
   });
 })();
