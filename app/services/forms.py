@@ -1126,7 +1126,8 @@ def _field_kind(node: Mapping[str, Any]) -> str:
     return str(type_name)
 
 
-def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str, siblings: Mapping[str, Any] | None = None) -> None:
+def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str, siblings: Mapping[str, Any] | None = None,
+                   field_key: str | None = None) -> None:
     if not isinstance(ui, Mapping):
         raise _DefinitionError("ui_schema", pointer, "a UI schema entry must be a JSON object")
     properties = node.get("properties", {}) if node.get("type") == "object" else {}
@@ -1135,7 +1136,7 @@ def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str, siblings: Map
         if not isinstance(key, str):
             raise _DefinitionError("ui_schema", where, "UI schema keys must be strings")
         if key == "ui:scheduleCheck":
-            _check_schedule_check(value, node, siblings or {}, where)
+            _check_schedule_check(value, node, siblings or {}, where, field_key)
         elif key == "ui:widget":
             _check_widget(value, node, where)
         elif key == "ui:order":
@@ -1152,12 +1153,13 @@ def _check_ui_node(ui: Any, node: Mapping[str, Any], pointer: str, siblings: Map
             items = node.get("items")
             _check_ui_node(value, items if isinstance(items, Mapping) else {}, where)
         elif key in properties:
-            _check_ui_node(value, properties[key], where, properties)
+            _check_ui_node(value, properties[key], where, properties, key)
         else:
             raise _DefinitionError("ui_schema", where, f"{key!r} is not a field of the form")
 
 
-def _check_schedule_check(value: Any, node: Mapping[str, Any], siblings: Mapping[str, Any], where: str) -> None:
+def _check_schedule_check(value: Any, node: Mapping[str, Any], siblings: Mapping[str, Any], where: str,
+                          field_key: str | None) -> None:
     """``ui:scheduleCheck`` on a window's start field: ``{"end": field, "ci": field}`` naming the
     window's end (a ``date-time`` field beside it) and, optional, the configuration item's field
     beside it (a text field); the start is a ``date-time`` field too."""
@@ -1167,11 +1169,11 @@ def _check_schedule_check(value: Any, node: Mapping[str, Any], siblings: Mapping
     if node.get("format") != "date-time":
         raise _DefinitionError("ui_schema", where, "'ui:scheduleCheck' belongs on a date-time field (the window's start)")
     end = siblings.get(value["end"])
-    if not isinstance(end, Mapping) or end.get("format") != "date-time" or value["end"] == where.rsplit("/", 2)[-2]:
+    if not isinstance(end, Mapping) or end.get("format") != "date-time" or value["end"] == field_key:
         raise _DefinitionError("ui_schema", where, f"end: {value['end']!r} is not another date-time field beside it")
     ci = value.get("ci")
-    if ci is not None and (not isinstance(ci, str) or not isinstance(siblings.get(ci), Mapping)
-                           or siblings[ci].get("type") != "string"):
+    if ci is not None and (not isinstance(ci, str) or ci in (field_key, value["end"])
+                           or not isinstance(siblings.get(ci), Mapping) or siblings[ci].get("type") != "string"):
         raise _DefinitionError("ui_schema", where, f"ci: {ci!r} is not a text field beside it")
 
 

@@ -25,7 +25,7 @@ record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -173,19 +173,25 @@ class ScheduleService:
         row = ChangeFreeze(**clean, created_by_id=user.id, created_at=self.clock.now())
         self.session.add(row)
         self.session.flush()
-        told = self._tell_planned_in(row, user)
-        self.audit.record("change_freeze_added", user, payload={"id": row.id, **self._described(row), "planned_in_it": told})
+        told, more = self._tell_planned_in(row, user)
+        self.audit.record("change_freeze_added", user, payload={"id": row.id, **self._described(row), "planned_in_it": told,
+                                                                "more_planned_in_it": more})
         return row
 
-    def _tell_planned_in(self, freeze: ChangeFreeze, actor: User) -> list[str]:
-        """Tell the people of each open record planned in ``freeze`` (its requester, and its
-        assignee or else its queue: ``RecordService.tell_record_people``), but ``actor``, that the
-        freeze now covers its window (event ``change.frozen``): to move it, or, for an exempt one
-        (an emergency change), that it may go ahead. At most :data:`MAX_ENTRIES` records, earliest
-        first. Returns their numbers."""
-        query = _overlapping(freeze.starts_at, freeze.ends_at).where(Ticket.closed_at.is_(None))
-        planned = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
-                   if _holds_for(freeze, t.ci)][:MAX_ENTRIES]
+    def _tell_planned_in(self, freeze: ChangeFreeze, actor: User) -> tuple[list[str], bool]:
+        """Tell the people of each open record whose window in ``freeze`` is still to come (its
+        requester, and its assignee or else its queue: ``RecordService.tell_record_people``), but
+        ``actor``, that the freeze now covers it (event ``change.frozen``): to move it, or, for an
+        exempt one (an emergency change), that it may go ahead. A window over before now is not
+        told (a freeze may start in the past). At most :data:`MAX_ENTRIES` records, earliest first.
+        Returns their numbers, and whether there were more."""
+        query = _overlapping(max(freeze.starts_at, self.clock.now()), freeze.ends_at).where(Ticket.closed_at.is_(None))
+        if freeze.ci is not None:
+            query = query.where(_ci_among(Ticket.ci, [freeze.ci]))
+        rows = self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
+        planned = [t for t in rows if _holds_for(freeze, t.ci)]
+        more = len(planned) > MAX_ENTRIES
+        planned = planned[:MAX_ENTRIES]
         exempt = self._exempt_records(planned)
         for ticket in planned:
             assert ticket.planned_start_at is not None and ticket.planned_end_at is not None
@@ -203,7 +209,7 @@ class ScheduleService:
             self.records.tell_record_people(
                 ticket, actor, FROZEN_EVENT, Text("%(number)s: the change freeze “%(name)s” covers its planned window", **said),
                 body, payload={"freeze_id": freeze.id, "freeze": freeze.name, "exempt": exempt.get(ticket.id, False)})
-        return [t.number for t in planned]
+        return [t.number for t in planned], more
 
     def remove_freeze(self, user: User, freeze_id: int) -> None:
         """Remove a freeze (audited ``change_freeze_removed``, with what it was). NotFound for an
@@ -363,7 +369,7 @@ class ScheduleService:
         others: list[Ticket] = []
         if cis:
             query = self.records.visible(viewer, _overlapping(earliest, latest).where(
-                Ticket.closed_at.is_(None), Ticket.ci.is_not(None)))
+                Ticket.closed_at.is_(None), _ci_among(Ticket.ci, cis)))
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
         for window in windows:
@@ -384,20 +390,34 @@ class ScheduleService:
                 number: str | None = None) -> list[Clash]:
         """What a window would clash with if planned now (a form's window as it is typed): for the
         record ``number`` (which ``viewer`` must see: NotFound otherwise) on its CI unless ``ci``
-        names another, leaving out its own window and exempt as its data is; else for a new
-        record on ``ci``, not exempt. ValidationFailed naming ``to`` (``from``) for an end not
-        after the start or an instant out of range."""
+        names another, leaving out its own window; else for a new record on ``ci``. Every freeze
+        holding for it is listed as not exempt: whether the record is exempt (an emergency change)
+        is decided by the data it is sent with, which the form may be changing too.
+        ValidationFailed naming ``to`` (``from``) for an end not after the start, a window longer
+        than :data:`MAX_RANGE_DAYS`, or an instant out of range."""
         for name, moment in (("from", starts_at), ("to", ends_at)):
             if in_instant_range(moment) is None:
                 raise ValidationFailed(f"{name} is out of range", details={"fields": {name: [OUT_OF_RANGE]}})
         if ends_at <= starts_at:
             raise ValidationFailed("the end of the window must be after its start",
                                    details={"fields": {"to": ["must be after from"]}})
+        if ends_at - starts_at > timedelta(days=MAX_RANGE_DAYS):
+            raise ValidationFailed(f"a window spans at most {MAX_RANGE_DAYS} days",
+                                   details={"fields": {"to": [f"at most {MAX_RANGE_DAYS} days after from"]}})
         record = self.records.get(viewer, number) if number else None
-        exempt = self._exempt_records([record])[record.id] if record is not None else False
         window = _Window(starts_at, ends_at, ci or (record.ci if record is not None else None),
-                         record.id if record is not None else None, exempt)
+                         record.id if record is not None else None, False)
         return self._window_clashes([window], viewer)[id(window)]
+
+
+def _ci_among(column: Any, cis: Iterable[str]) -> Any:
+    """A first cut in SQL of the rows whose ``column`` names one of ``cis`` without letter case:
+    exact where the names are ASCII (SQLite's lower() folds ASCII letters only), else every row
+    naming a CI; the caller compares in Python (``_same_ci``) either way."""
+    names = sorted({ci.lower() for ci in cis})
+    if all(name.isascii() for name in names):
+        return func.lower(column).in_(names)
+    return column.is_not(None)
 
 
 def _exempt(schedule: Mapping[str, Any], data: Mapping[str, Any]) -> bool:

@@ -274,12 +274,14 @@ def test_a_freeze_is_stored_and_audited_in_utc_and_follows_its_ci_when_renamed(d
     assert "Quarter close" in start_change(desk, ci="mailgw-prod-01", status=422)["details"]["fields"]["planned_start"][0]
 
 
-def test_the_people_of_changes_planned_in_a_new_freeze_are_told(desk: Desk, services):
+def test_the_people_of_changes_planned_in_a_new_freeze_are_told(desk: Desk, services, clock):
+    done = start_change(desk, planned_start="2026-01-05T10:00:00Z", planned_end="2026-01-05T11:00:00Z")["data"]["record_number"]
     normal = start_change(desk)["data"]["record_number"]
     emergency = start_change(desk, change_type="emergency", title="Replace the failed disk")["data"]["record_number"]
     elsewhere = start_change(desk, ci="web01")["data"]["record_number"]
     later = start_change(desk, **LATER)["data"]["record_number"]
-    add_freeze(desk, {**YEAR_END, "ci": "mailgw01"})
+    clock.advance(timedelta(hours=3))  # the first change's window is over: a freeze from before it tells nobody of it
+    add_freeze(desk, {**YEAR_END, "starts_at": "2026-01-01T00:00:00Z", "ci": "mailgw01"})
 
     def frozen(who: str) -> dict[str, dict[str, Any]]:
         return {n["record"]: n for n in desk.notifications(who) if "the change freeze" in n["subject"]}
@@ -294,7 +296,8 @@ def test_the_people_of_changes_planned_in_a_new_freeze_are_told(desk: Desk, serv
         assert "As an emergency change it may go ahead" in told[emergency]["body"]
     assert frozen("olga") == {}  # who added it is not told
     added = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_added")).one()
-    assert added.payload["planned_in_it"] == [normal, emergency]
+    assert added.payload["planned_in_it"] == [normal, emergency] and added.payload["more_planned_in_it"] is False
+    assert done not in frozen("alex")
     assert elsewhere not in added.payload["planned_in_it"] and later not in added.payload["planned_in_it"]
 
 
@@ -311,9 +314,10 @@ def test_a_window_is_checked_before_it_is_sent(desk: Desk, client):
     found = preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z", "ci": "MAILGW01"})["clashes"]
     assert [(c["kind"], c["name"], c["exempt"]) for c in found] == [
         ("freeze", "Quarter close", False), ("record", CHANGE["title"], False)]
-    # the emergency change planned again: its own window left out, exempt as its data is, its CI
+    # the emergency change planned again: its own window left out, its CI; whether it is exempt is
+    # for the data it is sent with (the form may be changing its type too)
     found = preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z", "number": number})["clashes"]
-    assert [(c["kind"], c["exempt"]) for c in found] == [("freeze", True)]
+    assert [(c["kind"], c["exempt"]) for c in found] == [("freeze", False)]
     assert preview(**{"from": "2026-03-11T07:00:00Z", "to": "2026-03-11T08:00:00Z", "number": number})["clashes"] == []
     # another CI: neither (the freeze holds for every CI: it stays)
     assert [c["kind"] for c in preview(**{"from": "2026-03-10T21:00:00Z", "to": "2026-03-10T23:00:00Z",
@@ -323,6 +327,8 @@ def test_a_window_is_checked_before_it_is_sent(desk: Desk, client):
     assert preview(status=422, **{"from": "2026-03-10T23:00:00Z", "to": "2026-03-10T21:00:00Z"})["details"]["fields"] == {
         "to": ["must be after from"]}
     assert "from" in preview(status=422, to="2026-03-10T21:00:00Z")["details"]["fields"]
+    assert preview(status=422, **{"from": "1900-01-01T00:00:00Z", "to": "8998-12-31T00:00:00Z"})["details"]["fields"] == {
+        "to": ["at most 92 days after from"]}
 
 
 @pytest.mark.parametrize(("check", "reason"), [
@@ -331,6 +337,7 @@ def test_a_window_is_checked_before_it_is_sent(desk: Desk, client):
     ({"end": "title"}, "'title' is not another date-time field beside it"),
     ({"end": "planned_start"}, "'planned_start' is not another date-time field beside it"),
     ({"end": "planned_end", "ci": "change_type_count"}, "is not a text field beside it"),
+    ({"end": "planned_end", "ci": "planned_end"}, "is not a text field beside it"),
 ])
 def test_the_deploy_refuses_a_bad_schedule_check(check: Any, reason: str):
     schema = json.loads((ROOT / "forms" / "change_enablement.start.json").read_text())

@@ -137,8 +137,8 @@
       }).then(function (response) {
         return response.ok ? response.json() : null;
       }).then(function (body) {
-        if (mine !== asked || !body || !Array.isArray(body.items)) { return; }
-        show(body.items);
+        if (mine !== asked) { return; }
+        show(body && Array.isArray(body.items) ? body.items : []);  // a refused window: nothing to say
       }).catch(function () { /* nothing said: the server checks the window when the form is sent */ });
     }
 
