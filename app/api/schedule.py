@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,7 +22,8 @@ from app.schemas.schedule import (
     WindowClashesOut,
     WindowQuery,
 )
-from app.services.schedule import Clash
+from app.services.icalendar import calendar
+from app.services.schedule import ENGLISH_WORDS, Clash, calendar_events
 
 from . import checked_first, current_user, services, unit_of_work
 
@@ -65,6 +68,30 @@ class ScheduleView(MethodView):
                     "freezes": [freeze_dict(f) for f in view.freezes]}
 
         return unit_of_work(read)
+
+
+@blp.route("/schedule.ics")
+class ScheduleCalendarView(MethodView):
+    @blp.arguments(ScheduleQuery, location="query")
+    @blp.doc(security=SECURITY, responses={"200": {"description": "an iCalendar file (RFC 5545)",
+                                                   "content": {"text/calendar": {}}}})
+    def get(self, args: dict[str, Any]) -> Response:
+        """The schedule of ``GET /schedule`` (the same range and filters) as an iCalendar file:
+        one event per planned record (its number stays its UID, so importing the file again
+        updates the events) and one free-time event per freeze, in English."""
+        user = current_user()
+        svc = services()
+
+        def read() -> str:
+            start = args.get("start") or svc.runtime.clock.now()
+            view = svc.schedule.window(user, start, args.get("end"), ci=args.get("ci"), include_closed=args["include_closed"])
+            site = svc.notifications.link()
+            return calendar("processdesk change schedule", calendar_events(
+                view, urlsplit(site).hostname or "processdesk", svc.notifications.link, site + "/schedule", ENGLISH_WORDS),
+                svc.runtime.clock.now())
+
+        return Response(unit_of_work(read), mimetype="text/calendar",
+                        headers={"Content-Disposition": 'attachment; filename="change-schedule.ics"'})
 
 
 @blp.route("/schedule/clashes")

@@ -25,7 +25,7 @@ record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,6 +40,7 @@ from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, T
 
 from .audit import AuditLog
 from .forms import FormMessage, bidi_control_message
+from .icalendar import Event
 from .records import RecordService, in_instant_range
 
 #: The longest range one read of the schedule covers (about a quarter).
@@ -428,3 +429,50 @@ def _overlapping(starts_at: datetime, ends_at: datetime) -> Any:
     """Records whose planned window reaches into [starts_at, ends_at)."""
     return select(Ticket).where(Ticket.planned_start_at.is_not(None), Ticket.planned_start_at < ends_at,
                                 Ticket.planned_end_at > starts_at)
+
+
+def clash_in_english(clash: Clash) -> str:
+    """What a clash is, in English (the API's calendar; the pages say it in theirs)."""
+    if clash.kind == "freeze":
+        return f"in the freeze “{clash.name}”" + (" (emergency: allowed)" if clash.exempt else "")
+    return f"same configuration item and time as {clash.number}"
+
+
+#: The English words of the API's calendar export.
+ENGLISH_WORDS: CalendarWords
+
+
+@dataclass(frozen=True)
+class CalendarWords:
+    """How a calendar export says things, in its reader's language (the edges': a page's, the API's
+    English): a record's status, a clash, a freeze's event title from its name."""
+
+    status: Callable[[str], str]
+    clash: Callable[[Clash], str]
+    freeze: Callable[[str], str]
+
+
+def calendar_events(view: Schedule, host: str, record_link: Callable[[Ticket], str], freeze_link: str,
+                    words: CalendarWords) -> list[Event]:
+    """The schedule read as calendar events: each planned record (its number and title; its status,
+    configuration item and clashes in the description; its CI as the location; a link to it), then
+    each freeze (free time: it makes nobody busy). UIDs are the record's number and the freeze's id
+    at ``host``, so a calendar that imports the file again updates its events."""
+    events = []
+    for ticket in view.records:
+        if ticket.planned_start_at is None or ticket.planned_end_at is None:
+            continue
+        link = record_link(ticket)
+        said = [words.status(ticket.status), *(words.clash(c) for c in view.clashes.get(ticket.id, [])), link]
+        events.append(Event(f"{ticket.number}@{host}", ticket.planned_start_at, ticket.planned_end_at,
+                            f"{ticket.number} {ticket.title}", "\n".join(said), location=ticket.ci, url=link,
+                            categories=tuple(c for c in (ticket.kind, ticket.category) if c)))
+    for freeze in view.freezes:
+        events.append(Event(f"freeze-{freeze.id}@{host}", freeze.starts_at, freeze.ends_at, words.freeze(freeze.name),
+                            "\n".join(part for part in (freeze.reason, freeze_link) if part), location=freeze.ci,
+                            url=freeze_link, transparent=True))
+    return events
+
+
+ENGLISH_WORDS = CalendarWords(status=lambda status: status.replace("_", " "), clash=clash_in_english,
+                              freeze=lambda name: f"Change freeze: {name}")

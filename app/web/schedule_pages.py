@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -28,8 +29,9 @@ from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import User
 from app.services.forms import typed_instant
+from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
-from app.services.schedule import Clash, Schedule, may_manage_freezes
+from app.services.schedule import CalendarWords, Clash, Schedule, calendar_events, may_manage_freezes
 
 from . import refused_forms
 from .forms import service_text
@@ -132,6 +134,33 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
                            form=form, errors={k: [service_text(m) for m in v] for k, v in errors.items()},
                            scale=SCALE, today=today, clash_text=clash_text, label=label,
                            status_labels=STATUS_LABELS), status
+
+
+@bp.get("/schedule.ics")
+def change_schedule_calendar() -> Any:
+    """The period the page shows (the same ``from``, ``days``, ``ci`` and ``closed``) as an
+    iCalendar file to import into a calendar, in the page's language."""
+    me = signed_in_user()
+    svc = services()
+    first, _error = _first_day(request.args.get("from"), svc.runtime.clock.now().date())
+    period = request.args.get("days", type=int)
+    period = period if period in PERIODS else DEFAULT_PERIOD
+    ci = " ".join(request.args.get("ci", "").split())[:255] or None
+    starts_at = datetime.combine(first, time(), timezone.utc)
+    words = CalendarWords(status=lambda status: str(label(STATUS_LABELS, status)), clash=clash_text,
+                          freeze=lambda name: _("Change freeze: %(name)s", name=name))
+
+    def read() -> str:
+        view = svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci,
+                                   include_closed=request.args.get("closed") == "1")
+        site = svc.notifications.link()
+        week: dict[str, Any] = {"from": first.isoformat(), "days": period}
+        return calendar(_("processdesk change schedule"), calendar_events(
+            view, urlsplit(site).hostname or "processdesk", svc.notifications.link,
+            site + url_for("web.change_schedule", **week), words), svc.runtime.clock.now())
+
+    return Response(unit_of_work(read), mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="change-schedule-{first.isoformat()}.ics"'})
 
 
 @bp.get("/schedule/clashes")

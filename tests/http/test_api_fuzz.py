@@ -114,7 +114,8 @@ BAD_DATE_QUERY_VALUES = ["2026-13-45", "99999-01-01", "0000-00-00", "2026-01-01T
                          "9999-12-31T23:59:59", "2026-01-01T00:00:00+14:00", "2026-01-01T00:00:00-23:59"]
 
 #: Routes whose success answer is not JSON (a file download).
-NOT_JSON_ANSWERS = {"/api/v1/definitions/{process_id}/bpmn", "/api/v1/tickets/{number}/attachments/{attachment_id}"}
+NOT_JSON_ANSWERS = {"/api/v1/definitions/{process_id}/bpmn", "/api/v1/tickets/{number}/attachments/{attachment_id}",
+                    "/api/v1/schedule.ics"}
 
 #: Tables a refused request may write: the audit trail (a refusal is audited) and the sign-in
 #: attempts (a failed sign-in counts towards the lockout).

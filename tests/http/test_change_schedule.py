@@ -349,3 +349,23 @@ def test_the_deploy_refuses_a_bad_schedule_check(check: Any, reason: str):
     with pytest.raises(ValidationFailed) as raised:  # on a field that is no date-time
         check_form_definition(schema, {**ui, "title": {"ui:scheduleCheck": {"end": "planned_end"}}}, "x.ui.json")
     assert "belongs on a date-time field" in raised.value.details["reason"]
+
+
+def test_the_schedule_as_a_calendar_file(desk: Desk, client):
+    freeze = add_freeze(desk, {**YEAR_END, "starts_at": "2026-03-11T00:00:00Z"})
+    number = start_change(desk, title="Upgrade, then reboot")["data"]["record_number"]
+    response = client.get("/api/v1/schedule.ics?from=2026-03-01T00:00:00Z", headers=desk.auth("alex"))
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="change-schedule.ics"'
+    lines = response.get_data(as_text=True).replace("\r\n ", "").split("\r\n")
+    event = lines[lines.index(f"UID:{number}@127.0.0.1") - 1:]
+    event = event[:event.index("END:VEVENT") + 1]
+    assert "DTSTART:20260310T200000Z" in event and "DTEND:20260310T220000Z" in event
+    assert f"SUMMARY:{number} Upgrade\\, then reboot" in event and "LOCATION:mailgw01" in event
+    assert f"URL:http://127.0.0.1:5000/tickets/{number}" in event
+    assert f"UID:freeze-{freeze['id']}@127.0.0.1" in lines and "SUMMARY:Change freeze: Quarter close" in lines
+    # a requester who is no party to the change: the freeze alone
+    theirs = client.get("/api/v1/schedule.ics?from=2026-03-01T00:00:00Z", headers=desk.auth("rita")).get_data(as_text=True)
+    assert number not in theirs and "Quarter close" in theirs
+    refused = client.get("/api/v1/schedule.ics?from=2026-03-01T00:00:00Z&to=2026-01-01T00:00:00Z", headers=desk.auth("alex"))
+    assert refused.status_code == 422 and refused.get_json()["details"]["fields"] == {"to": ["must be after from"]}

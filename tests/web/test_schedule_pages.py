@@ -172,3 +172,23 @@ def test_the_change_forms_say_what_a_window_clashes_with_as_it_is_typed(web, des
     web.logout()
     web.login("rita")  # a record she may not see: the page script's error envelope, 404
     assert web.get(f"/schedule/clashes?from=2026-03-12 20:00&to=2026-03-12 22:00&number={number}").status_code == 404
+
+
+def test_the_period_downloads_as_a_calendar_in_the_pages_language(web, desk):
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency"})["data"]["record_number"]
+    web.login("olga")
+    web.post("/schedule/freezes?from=2026-03-09&days=7", FREEZE)
+    page = text_of(web.get(PERIOD))
+    assert 'href="/schedule.ics?days=7&amp;from=2026-03-09" id="schedule-ics"' in page
+    web.post("/language", {"lang": "zh_CN"})
+    response = web.get("/schedule.ics?days=7&from=2026-03-09")
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="change-schedule-2026-03-09.ics"'
+    lines = response.get_data(as_text=True).replace("\r\n ", "").split("\r\n")
+    assert "X-WR-CALNAME:processdesk 变更日程" in lines and "SUMMARY:变更冻结期：Quarter close" in lines
+    assert f"UID:{number}@127.0.0.1" in lines
+    description = next(line for line in lines if line.startswith("DESCRIPTION:") and "tickets" in line)
+    assert "在冻结期“Quarter close”内（紧急：允许）" in description
+    # another week: neither
+    other = web.get("/schedule.ics?days=7&from=2026-04-06").get_data(as_text=True)
+    assert number not in other and "Quarter close" not in other
