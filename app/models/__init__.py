@@ -21,7 +21,7 @@ from .record import (
     TicketComment,
     TicketLink,
 )
-from .schedule import ChangeFreeze
+from .schedule import ChangeFreeze, ScheduleFeed
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .submission import SubmissionToken
 from .user import (
@@ -38,6 +38,7 @@ from .user import (
 
 __all__ = [
     "ChangeFreeze",
+    "ScheduleFeed",
     "ApiToken",
     "PasswordResetToken",
     "InboundMail",

@@ -1,10 +1,11 @@
-"""Change freeze windows: periods in which no planned change may be scheduled (app/services/schedule.py)."""
+"""Change freeze windows: periods in which no planned change may be scheduled; users' calendar
+subscriptions to the change schedule (app/services/schedule.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, str128, timestamp
@@ -35,3 +36,24 @@ class ChangeFreeze(Base):
     created_at: Mapped[timestamp]
 
     created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class ScheduleFeed(Base):
+    """A user's calendar subscription to the change schedule: the address
+    ``/schedule/feed/<secret>.ics`` that a calendar (Outlook, Google Calendar) reads on its own,
+    with no session. The row keeps the secret's keyed hash only; one per user (a new one replaces
+    it). It reads as its user would, and ends with their password change (``token_generation``,
+    as their API tokens) or their deactivation."""
+
+    __tablename__ = "schedule_feed"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[timestamp]
+    #: When a calendar last read it, to the hour (a calendar reads every few minutes to hours: the
+    #: row is written at most hourly).
+    last_read_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")

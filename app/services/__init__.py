@@ -135,7 +135,7 @@ class Services:
 
     @cached_property
     def schedule(self) -> ScheduleService:
-        return ScheduleService(self.session, self.audit, self.runtime.clock, self.records)
+        return ScheduleService(self.session, self.audit, self.runtime.clock, self.records, self.runtime.config["SECRET_KEY"])
 
     @cached_property
     def reports(self) -> ReportService:

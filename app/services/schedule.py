@@ -25,18 +25,21 @@ record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.languages import Text
-from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, Ticket, User
+from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, ScheduleFeed, Ticket, User
 
 from .audit import AuditLog
 from .forms import FormMessage, bidi_control_message
@@ -50,6 +53,10 @@ DEFAULT_RANGE_DAYS = 28
 #: The most planned records one read of the schedule lists (earliest first); ``truncated`` says
 #: when there were more.
 MAX_ENTRIES = 500
+#: The days a calendar subscription shows before and after the day it is read (together within
+#: MAX_RANGE_DAYS).
+FEED_DAYS_BEFORE = 7
+FEED_DAYS_AFTER = 84
 #: The longest freeze (a year); and the limits of its texts (the name's is its column's).
 MAX_FREEZE_DAYS = 366
 NAME_MAX = 128
@@ -138,11 +145,67 @@ class Schedule:
 
 
 class ScheduleService:
-    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService) -> None:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService, secret_key: str) -> None:
         self.session = session
         self.audit = audit
         self.clock = clock
         self.records = records
+        # a key of its own: a subscription secret is no API token, nor the other way round
+        self._feed_key = hashlib.sha256(b"processdesk-schedule-feed:" + secret_key.encode()).digest()
+
+    # -- calendar subscriptions ----------------------------------------------------------------------
+
+    def _feed_hash(self, secret: str) -> str:
+        return hmac.new(self._feed_key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def feed_of(self, user: User) -> ScheduleFeed | None:
+        """``user``'s calendar subscription, if they have one that works (made since their last
+        password change)."""
+        row = self.session.scalar(select(ScheduleFeed).where(ScheduleFeed.user_id == user.id))
+        return row if row is not None and row.token_generation == user.token_generation else None
+
+    def open_feed(self, user: User) -> str:
+        """A new calendar subscription for ``user`` (anyone the pages offer the schedule:
+        ``reads_schedule``; PermissionDenied, audited, otherwise), replacing theirs: the secret of
+        its address, which nothing stores (the row keeps its keyed hash), so this is its only
+        sight. Audited (``schedule_feed_opened``; ``replaced`` when an older one stopped)."""
+        if not reads_schedule(user):
+            self.audit.refuse(user, "schedule_feed_open", reason="needs a role that works in the desk")
+            raise PermissionDenied("a calendar subscription to the change schedule needs a role that works in the desk")
+        result = self.session.execute(delete(ScheduleFeed).where(ScheduleFeed.user_id == user.id))
+        replaced = bool(result.rowcount)  # type: ignore[attr-defined]
+        secret = secrets.token_urlsafe(32)
+        row = ScheduleFeed(user_id=user.id, token_hash=self._feed_hash(secret), token_generation=user.token_generation,
+                           created_at=self.clock.now())
+        self.session.add(row)
+        self.session.flush()
+        self.audit.record("schedule_feed_opened", user, payload={"id": row.id, "replaced": replaced})
+        return secret
+
+    def close_feed(self, user: User) -> None:
+        """Stop ``user``'s calendar subscription: its address answers 404 from now on. Audited
+        (``schedule_feed_closed``). NotFound when they have none."""
+        row = self.session.scalar(select(ScheduleFeed).where(ScheduleFeed.user_id == user.id))
+        if row is None:
+            raise NotFound("no calendar subscription")
+        self.session.delete(row)
+        self.session.flush()
+        self.audit.record("schedule_feed_closed", user, payload={"id": row.id})
+
+    def feed_window(self, secret: str) -> tuple[User, Schedule]:
+        """What the subscription address with ``secret`` shows: its user, and the schedule as they
+        may see it from :data:`FEED_DAYS_BEFORE` days ago to :data:`FEED_DAYS_AFTER` days ahead,
+        closed records too. NotFound for a secret no working subscription has (unknown, stopped,
+        replaced, its user's password changed or their account deactivated): it says no more."""
+        row = self.session.scalar(select(ScheduleFeed).where(ScheduleFeed.token_hash == self._feed_hash(secret[:100])))
+        if row is None or not row.user.active or row.token_generation != row.user.token_generation:
+            raise NotFound("no such calendar subscription")
+        now = self.clock.now()
+        if row.last_read_at is None or now - row.last_read_at >= timedelta(hours=1):
+            row.last_read_at = now.replace(minute=0, second=0, microsecond=0)
+        start = now - timedelta(days=FEED_DAYS_BEFORE)
+        return row.user, self.window(row.user, start, start + timedelta(days=FEED_DAYS_BEFORE + FEED_DAYS_AFTER),
+                                     include_closed=True)
 
     # -- freezes ------------------------------------------------------------------------------------
 

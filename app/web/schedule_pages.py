@@ -21,17 +21,27 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.models import User
 from app.services.forms import typed_instant
 from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
-from app.services.schedule import CalendarWords, Clash, Schedule, calendar_events, may_manage_freezes
+from app.services.schedule import (
+    FEED_DAYS_AFTER,
+    FEED_DAYS_BEFORE,
+    CalendarWords,
+    Clash,
+    Schedule,
+    calendar_events,
+    may_manage_freezes,
+    reads_schedule,
+)
 
 from . import refused_forms
 from .forms import service_text
@@ -48,6 +58,8 @@ PAGE = "schedule:freeze"
 #: The freeze form's fields, as the service names them.
 FREEZE_FIELDS = ("name", "starts_at", "ends_at", "ci", "reason")
 #: What a date-time the page cannot read is told (said in the page's language by ``service_text``).
+#: The session key of a new subscription's secret, until the page shows it (once).
+FEED_SECRET = "schedule_feed_secret"
 NOT_A_DATE_TIME = "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"
 
 
@@ -127,13 +139,30 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
         arguments: dict[str, Any] = {**values, **shown, "from": day.isoformat()}
         return url_for(endpoint, **arguments)
 
+    feed = unit_of_work(lambda: svc.schedule.feed_of(me))
+    secret = session.pop(FEED_SECRET, None)
+    feed_url = svc.notifications.link() + url_for("web.schedule_feed", secret=secret) if secret and feed else None
     return render_template("schedule.html", active="schedule", view=view, rows=rows, bands=bands, days=days,
+                           feed=feed, feed_url=feed_url, may_subscribe=reads_schedule(me),
+                           feed_days=(FEED_DAYS_BEFORE, FEED_DAYS_AFTER),
                            period=period, periods=PERIODS, first=first, day_error=day_error, ci=ci,
                            include_closed=include_closed, links=links, page_url=page_url,
                            may_manage=may_manage_freezes(me),
                            form=form, errors={k: [service_text(m) for m in v] for k, v in errors.items()},
                            scale=SCALE, today=today, clash_text=clash_text, label=label,
                            status_labels=STATUS_LABELS), status
+
+
+def _calendar(svc: Any, view: Schedule, first: date, period: int) -> str:
+    """``view`` as an iCalendar file in the current language, its freezes linking to the schedule
+    from ``first`` for ``period`` days."""
+    words = CalendarWords(status=lambda status: str(label(STATUS_LABELS, status)), clash=clash_text,
+                          freeze=lambda name: _("Change freeze: %(name)s", name=name))
+    site = svc.notifications.link()
+    week: dict[str, Any] = {"from": first.isoformat(), "days": period}
+    return calendar(_("processdesk change schedule"), calendar_events(
+        view, urlsplit(site).hostname or "processdesk", svc.notifications.link,
+        site + url_for("web.change_schedule", **week), words), svc.runtime.clock.now())
 
 
 @bp.get("/schedule.ics")
@@ -147,20 +176,50 @@ def change_schedule_calendar() -> Any:
     period = period if period in PERIODS else DEFAULT_PERIOD
     ci = " ".join(request.args.get("ci", "").split())[:255] or None
     starts_at = datetime.combine(first, time(), timezone.utc)
-    words = CalendarWords(status=lambda status: str(label(STATUS_LABELS, status)), clash=clash_text,
-                          freeze=lambda name: _("Change freeze: %(name)s", name=name))
-
     def read() -> str:
         view = svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci,
                                    include_closed=request.args.get("closed") == "1")
-        site = svc.notifications.link()
-        week: dict[str, Any] = {"from": first.isoformat(), "days": period}
-        return calendar(_("processdesk change schedule"), calendar_events(
-            view, urlsplit(site).hostname or "processdesk", svc.notifications.link,
-            site + url_for("web.change_schedule", **week), words), svc.runtime.clock.now())
+        return _calendar(svc, view, first, period)
 
     return Response(unit_of_work(read), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="change-schedule-{first.isoformat()}.ics"'})
+
+
+@bp.post("/schedule/feed")
+def schedule_feed_open() -> Response:
+    """A new calendar subscription address for the user (the old one, if any, stops): shown once,
+    on the page the redirect leads to (kept in the session until then)."""
+    me = signed_in_user()
+    session[FEED_SECRET] = unit_of_work(lambda: services().schedule.open_feed(me))
+    flash(_("Your calendar subscription address is below: copy it now, it is shown this once."), "success")
+    return redirect(_back() + "#feed", 303)
+
+
+@bp.post("/schedule/feed/close")
+def schedule_feed_close() -> Response:
+    me = signed_in_user()
+    unit_of_work(lambda: services().schedule.close_feed(me))
+    flash(_("Your calendar subscription was stopped: its address no longer answers."), "success")
+    return redirect(_back() + "#feed", 303)
+
+
+@bp.get("/schedule/feed/<secret>.ics")
+def schedule_feed(secret: str) -> Response:
+    """A calendar subscription (no session: the secret in the address is the key): the schedule as
+    its user sees it, in their language (``ScheduleService.feed_window``). Anything else is a bare
+    404, which says nothing about why."""
+    svc = services()
+
+    def read() -> str:
+        user, view = svc.schedule.feed_window(secret)
+        with force_locale(user.locale or str(current_app.config.get("DEFAULT_LANGUAGE") or "en")):
+            return _calendar(svc, view, svc.runtime.clock.now().date() - timedelta(days=FEED_DAYS_BEFORE), 7)
+
+    try:
+        body = unit_of_work(read)
+    except NotFound:
+        return Response("no such calendar subscription\n", status=404, mimetype="text/plain")
+    return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})
 
 
 @bp.get("/schedule/clashes")

@@ -37,7 +37,9 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 
 #: Endpoints a visitor may reach without signing in.
 #: (The password reset pages: app/web/password_reset_pages.py.)
-PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static", "web.forgot_password", "web.password_reset"})
+#: ``web.schedule_feed``: a calendar reading a subscription address has no session; its secret is the key.
+PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static", "web.forgot_password", "web.password_reset",
+                              "web.schedule_feed"})
 
 TABS = ("mine", "queue")
 

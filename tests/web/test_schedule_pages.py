@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.models import ChangeFreeze
+from app.models import AuditEvent, ChangeFreeze
 from tests.http.test_e2e_change import ASSESS_LOW, CHANGE
 from tests.web.conftest import refused_to, text_of
 
@@ -192,3 +192,74 @@ def test_the_period_downloads_as_a_calendar_in_the_pages_language(web, desk):
     # another week: neither
     other = web.get("/schedule.ics?days=7&from=2026-04-06").get_data(as_text=True)
     assert number not in other and "Quarter close" not in other
+
+
+def feed_address(page: str) -> str:
+    found = re.search(r'id="feed-address" readonly value="http://127\.0\.0\.1:5000(/schedule/feed/[^"]+\.ics)"', page)
+    assert found is not None, page[page.find('id="feed"'):][:600]
+    return found.group(1)
+
+
+def test_a_calendar_subscribes_to_the_schedule_with_a_secret_address(web, web_factory, desk, services, clock):
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal",
+                                                      "planned_start": "2026-01-10T20:00:00Z",
+                                                      "planned_end": "2026-01-10T22:00:00Z"})["data"]["record_number"]
+    web.login("alex")
+    assert 'id="feed-address"' not in text_of(web.get("/schedule"))
+    made = web.post("/schedule/feed?days=7")
+    assert made.status_code == 303 and made.headers["Location"].endswith("/schedule?days=7#feed")
+    page = text_of(web.get("/schedule?days=7"))
+    address = feed_address(page)
+    assert "You subscribed on 2026-01-05 09:00 UTC." in page
+    assert 'id="feed-address"' not in text_of(web.get("/schedule"))  # shown once
+    web.logout()
+
+    # a calendar: no session, the address is the key
+    calendar_client = web_factory()
+    answer = calendar_client.get(address)
+    assert answer.status_code == 200 and answer.mimetype == "text/calendar"
+    assert "Set-Cookie" not in answer.headers
+    assert f"UID:{number}@127.0.0.1" in answer.get_data(as_text=True).replace("\r\n ", "")
+    events = [e.event_type for e in services.session.scalars(select(AuditEvent).where(
+        AuditEvent.event_type.like("schedule_feed_%")))]
+    assert events == ["schedule_feed_opened"]
+    # a changed secret, a new address, a stopped one, a password change: 404, the same each time
+    assert calendar_client.get(address[:-6] + "x.ics").status_code == 404
+    web.login("alex")
+    web.post("/schedule/feed")
+    second = feed_address(text_of(web.get("/schedule")))
+    assert second != address and calendar_client.get(address).status_code == 404
+    assert calendar_client.get(second).status_code == 200
+    web.post("/schedule/feed/close")
+    assert calendar_client.get(second).status_code == 404
+    assert "Your calendar subscription was stopped" in text_of(web.get("/schedule"))
+    web.post("/schedule/feed")
+    third = feed_address(text_of(web.get("/schedule")))
+    services.users.change_own_password(services.users.get_by_username("alex"), "password-1234", "another-password-99")
+    services.session.commit()
+    assert calendar_client.get(third).status_code == 404
+    # requesters plan no changes: no subscription
+    web.logout()
+    web.login("rita")
+    assert 'id="feed"' not in text_of(web.get("/schedule"))
+    assert web.post("/schedule/feed").status_code == 403
+
+
+def test_a_subscription_reads_as_its_user_in_their_language(web, web_factory, desk, services):
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency"})["data"]["record_number"]
+    cora = services.users.get_by_username("cora")
+    cora.locale = "zh_CN"
+    services.session.commit()
+    services.schedule.add_freeze(services.users.get_by_username("olga"), {
+        "name": "Quarter close", "starts_at": datetime(2026, 1, 6, tzinfo=timezone.utc),
+        "ends_at": datetime(2026, 1, 7, tzinfo=timezone.utc)})
+    services.session.commit()
+    web.login("cora")
+    web.post("/schedule/feed")
+    address = feed_address(text_of(web.get("/schedule")))
+    body = web_factory().get(address).get_data(as_text=True).replace("\r\n ", "")
+    assert "SUMMARY:变更冻结期：Quarter close" in body
+    assert f"UID:{number}@127.0.0.1" in body  # ten weeks ahead: within the twelve it shows
+    services.users.deactivate_user(services.users.get_by_username("ada"), "cora")  # a leaver's calendar reads nothing more
+    services.session.commit()
+    assert web_factory().get(address).status_code == 404
