@@ -19,38 +19,52 @@
 (function () {
   "use strict";
 
-  function whileTyping(field, address, fewest, pauseMs, show) {
-    var timer = null;
+  // Questions to a JSON address that answers {"items": [...]}, one at a time: an answer to an
+  // older question is dropped, and a refused or failed one shows nothing. ask(null): nothing to
+  // ask (too little typed), so nothing shown.
+  function asker(address, show) {
     var asked = 0;
-    var shown = null;
-
-    function ask() {
-      var text = field.value.trim();
-      if (text === shown) { return; }
-      if (text.length < fewest) {
-        asked++;  // an answer still on its way is for words no longer there
-        shown = text;
-        show([]);
-        return;
-      }
+    return function ask(query) {
       var mine = ++asked;
-      fetch(address + "?q=" + encodeURIComponent(text), {
+      if (query === null) { show([]); return; }
+      fetch(address + "?" + query, {
         headers: { "Accept": "application/json" },
         credentials: "same-origin"
       }).then(function (response) {
         return response.ok ? response.json() : null;
       }).then(function (body) {
-        if (mine !== asked || !body || !Array.isArray(body.items)) { return; }
-        shown = text;
-        show(body.items);
-      }).catch(function () { /* nothing offered: the field works as it is */ });
-    }
+        if (mine === asked) { show(body && Array.isArray(body.items) ? body.items : []); }
+      }).catch(function () {
+        if (mine === asked) { show([]); }  // the field works as it is: the server checks what is sent
+      });
+    };
+  }
 
-    field.addEventListener("input", function () {
-      window.clearTimeout(timer);
-      timer = window.setTimeout(ask, pauseMs);
+  // Asks about what ``fields`` hold (``query()``: the question, or null) a pause after typing in
+  // any of them stops, and not twice in a row about the same. Returns the check, to run it now.
+  function afterTyping(fields, pauseMs, query, ask) {
+    var timer = null;
+    var last;
+    function check() {
+      var question = query();
+      if (question === last) { return; }
+      last = question;
+      ask(question);
+    }
+    fields.forEach(function (field) {
+      field.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(check, pauseMs);
+      });
     });
-    return ask;
+    return check;
+  }
+
+  function words(field, fewest) {
+    return function () {
+      var text = field.value.trim();
+      return text.length < fewest ? null : "q=" + encodeURIComponent(text);
+    };
   }
 
   function taken(element) {
@@ -59,10 +73,19 @@
     return false;
   }
 
+  function link(href, text) {
+    var anchor = document.createElement("a");
+    anchor.href = href;
+    anchor.target = "_blank";
+    anchor.rel = "noopener";
+    anchor.textContent = text;
+    return anchor;
+  }
+
   document.querySelectorAll("input[data-suggest][list]").forEach(function (input) {
     var list = document.getElementById(input.getAttribute("list"));
     if (!list || taken(input)) { return; }
-    whileTyping(input, input.getAttribute("data-suggest"), 2, 200, function (people) {
+    afterTyping([input], 200, words(input, 2), asker(input.getAttribute("data-suggest"), function (people) {
       list.replaceChildren();
       people.forEach(function (person) {
         var option = document.createElement("option");
@@ -71,32 +94,27 @@
         option.textContent = option.label;
         list.appendChild(option);
       });
-    });
+    }));
   });
 
   document.querySelectorAll("section[data-articles-for][data-articles]").forEach(function (panel) {
     var field = document.getElementById(panel.getAttribute("data-articles-for"));
     var list = panel.querySelector("ul");
     if (!field || !list || taken(panel)) { return; }
-    var ask = whileTyping(field, panel.getAttribute("data-articles"), 3, 400, function (articles) {
+    var check = afterTyping([field], 400, words(field, 3), asker(panel.getAttribute("data-articles"), function (articles) {
       list.replaceChildren();
       articles.forEach(function (article) {
         var item = document.createElement("li");
-        var link = document.createElement("a");
-        link.href = article.url;
-        link.target = "_blank";
-        link.rel = "noopener";
-        link.textContent = article.title;
         var number = document.createElement("span");
         number.className = "article-number";
         number.textContent = " (" + article.number + ")";
-        item.appendChild(link);
+        item.appendChild(link(article.url, article.title));
         item.appendChild(number);
         list.appendChild(item);
       });
       panel.hidden = articles.length === 0;
-    });
-    if (field.value.trim().length >= 3) { ask(); }  // a form sent back with its title kept
+    }));
+    if (field.value.trim().length >= 3) { check(); }  // a form sent back with its title kept
   });
 
   document.querySelectorAll("section[data-clashes-for][data-clashes]").forEach(function (panel) {
@@ -105,50 +123,23 @@
     var ci = panel.getAttribute("data-window-ci") ? document.getElementById(panel.getAttribute("data-window-ci")) : null;
     var list = panel.querySelector("ul");
     if (!start || !end || !list || taken(panel)) { return; }
-    var timer = null;
-    var asked = 0;
-
-    function show(clashes) {
+    function typedWindow() {
+      var from = start.value.trim();
+      var to = end.value.trim();
+      if (from.length < 16 || to.length < 16) { return null; }  // "YYYY-MM-DD hh:mm" at least
+      return "from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to) +
+        "&number=" + encodeURIComponent(panel.getAttribute("data-record") || "") +
+        (ci ? "&ci=" + encodeURIComponent(ci.value.trim()) : "");
+    }
+    var check = afterTyping([start, end, ci].filter(Boolean), 400, typedWindow, asker(panel.getAttribute("data-clashes"), function (clashes) {
       list.replaceChildren();
       clashes.forEach(function (clash) {
         var item = document.createElement("li");
-        var link = document.createElement("a");
-        link.href = clash.url;
-        link.target = "_blank";
-        link.rel = "noopener";
-        link.textContent = clash.text;
-        item.appendChild(link);
+        item.appendChild(link(clash.url, clash.text));
         list.appendChild(item);
       });
       panel.hidden = clashes.length === 0;
-    }
-
-    function ask() {
-      var from = start.value.trim();
-      var to = end.value.trim();
-      var mine = ++asked;
-      if (from.length < 16 || to.length < 16) { show([]); return; }  // "YYYY-MM-DD hh:mm" at least
-      var query = "?from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to) +
-        "&number=" + encodeURIComponent(panel.getAttribute("data-record") || "") +
-        (ci ? "&ci=" + encodeURIComponent(ci.value.trim()) : "");
-      fetch(panel.getAttribute("data-clashes") + query, {
-        headers: { "Accept": "application/json" },
-        credentials: "same-origin"
-      }).then(function (response) {
-        return response.ok ? response.json() : null;
-      }).then(function (body) {
-        if (mine !== asked) { return; }
-        show(body && Array.isArray(body.items) ? body.items : []);  // a refused window: nothing to say
-      }).catch(function () { /* nothing said: the server checks the window when the form is sent */ });
-    }
-
-    [start, end, ci].forEach(function (field) {
-      if (!field) { return; }
-      field.addEventListener("input", function () {
-        window.clearTimeout(timer);
-        timer = window.setTimeout(ask, 400);
-      });
-    });
-    ask();  // a window already filled in: the planned one, or a form sent back
+    }));
+    check();  // a window already filled in: the planned one, or a form sent back
   });
 })();
