@@ -43,7 +43,7 @@ _UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 access_log = logging.getLogger("app.requests")
 #: Endpoint -> the path argument that is a secret, which the access log never writes.
-SECRET_PATH_ARGS = {"web.password_reset": "token"}
+SECRET_PATH_ARGS = {"web.password_reset": "token", "web.schedule_feed": "secret"}
 REDACTED = "[redacted]"
 
 

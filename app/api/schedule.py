@@ -87,8 +87,9 @@ class ScheduleCalendarView(MethodView):
             view = svc.schedule.window(user, start, args.get("end"), ci=args.get("ci"), include_closed=args["include_closed"])
             site = svc.notifications.link()
             return calendar("processdesk change schedule", calendar_events(
-                view, urlsplit(site).hostname or "processdesk", svc.notifications.link, site + "/schedule", ENGLISH_WORDS),
-                svc.runtime.clock.now())
+                view, urlsplit(site).hostname or "processdesk", svc.notifications.link,
+                lambda freeze: f"{site}/schedule?from={freeze.starts_at.date().isoformat()}&days=7#freeze-{freeze.id}",
+                ENGLISH_WORDS), svc.runtime.clock.now())
 
         return Response(unit_of_work(read), mimetype="text/calendar",
                         headers={"Content-Disposition": 'attachment; filename="change-schedule.ics"'})

@@ -66,8 +66,9 @@ def instant(moment: datetime) -> str:
 
 
 def text(value: str) -> str:
-    """A TEXT value: backslash, semicolon and comma escaped, line breaks as ``\\n``, controls dropped."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    """A TEXT value: backslash, semicolon and comma escaped, line breaks (CR, LF, NEL and Unicode's
+    line and paragraph separators, which some readers split lines on) as ``\\n``, controls dropped."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n").replace("\x85", "\n")
     value = _CONTROLS.sub("", value)
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 

@@ -194,8 +194,8 @@ class ScheduleService:
 
     def feed_window(self, secret: str) -> tuple[User, Schedule]:
         """What the subscription address with ``secret`` shows: its user, and the schedule as they
-        may see it from :data:`FEED_DAYS_BEFORE` days ago to :data:`FEED_DAYS_AFTER` days ahead,
-        closed records too. NotFound for a secret no working subscription has (unknown, stopped,
+        may see it from :data:`FEED_DAYS_BEFORE` days ago to :data:`FEED_DAYS_AFTER` days ahead:
+        the open records (a closed one's window holds no work), at most :data:`MAX_ENTRIES`. NotFound for a secret no working subscription has (unknown, stopped,
         replaced, its user's password changed or their account deactivated): it says no more."""
         row = self.session.scalar(select(ScheduleFeed).where(ScheduleFeed.token_hash == self._feed_hash(secret[:100])))
         if row is None or not row.user.active or row.token_generation != row.user.token_generation:
@@ -204,8 +204,7 @@ class ScheduleService:
         if row.last_read_at is None or now - row.last_read_at >= timedelta(hours=1):
             row.last_read_at = now.replace(minute=0, second=0, microsecond=0)
         start = now - timedelta(days=FEED_DAYS_BEFORE)
-        return row.user, self.window(row.user, start, start + timedelta(days=FEED_DAYS_BEFORE + FEED_DAYS_AFTER),
-                                     include_closed=True)
+        return row.user, self.window(row.user, start, start + timedelta(days=FEED_DAYS_BEFORE + FEED_DAYS_AFTER))
 
     # -- freezes ------------------------------------------------------------------------------------
 
@@ -515,12 +514,13 @@ class CalendarWords:
     freeze: Callable[[str], str]
 
 
-def calendar_events(view: Schedule, host: str, record_link: Callable[[Ticket], str], freeze_link: str,
-                    words: CalendarWords) -> list[Event]:
+def calendar_events(view: Schedule, host: str, record_link: Callable[[Ticket], str],
+                    freeze_link: Callable[[ChangeFreeze], str], words: CalendarWords) -> list[Event]:
     """The schedule read as calendar events: each planned record (its number and title; its status,
-    configuration item and clashes in the description; its CI as the location; a link to it), then
-    each freeze (free time: it makes nobody busy). UIDs are the record's number and the freeze's id
-    at ``host``, so a calendar that imports the file again updates its events."""
+    configuration item and clashes in the description; its CI as the location; a link to it; a
+    closed one as free time: its window holds no work any more), then each freeze (free time: it
+    makes nobody busy; a link to the schedule where it starts). UIDs are the record's number and
+    the freeze's id at ``host``, so a calendar that imports the file again updates its events."""
     events = []
     for ticket in view.records:
         if ticket.planned_start_at is None or ticket.planned_end_at is None:
@@ -529,11 +529,13 @@ def calendar_events(view: Schedule, host: str, record_link: Callable[[Ticket], s
         said = [words.status(ticket.status), *(words.clash(c) for c in view.clashes.get(ticket.id, [])), link]
         events.append(Event(f"{ticket.number}@{host}", ticket.planned_start_at, ticket.planned_end_at,
                             f"{ticket.number} {ticket.title}", "\n".join(said), location=ticket.ci, url=link,
-                            categories=tuple(c for c in (ticket.kind, ticket.category) if c)))
+                            categories=tuple(c for c in (ticket.kind, ticket.category) if c),
+                            transparent=ticket.closed_at is not None))
     for freeze in view.freezes:
+        link = freeze_link(freeze)
         events.append(Event(f"freeze-{freeze.id}@{host}", freeze.starts_at, freeze.ends_at, words.freeze(freeze.name),
-                            "\n".join(part for part in (freeze.reason, freeze_link) if part), location=freeze.ci,
-                            url=freeze_link, transparent=True))
+                            "\n".join(part for part in (freeze.reason, link) if part), location=freeze.ci,
+                            url=link, transparent=True))
     return events
 
 

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
-from app.models import User
+from app.models import ChangeFreeze, User
 from app.services.forms import typed_instant
 from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
@@ -153,16 +153,19 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
                            status_labels=STATUS_LABELS), status
 
 
-def _calendar(svc: Any, view: Schedule, first: date, period: int) -> str:
-    """``view`` as an iCalendar file in the current language, its freezes linking to the schedule
-    from ``first`` for ``period`` days."""
+def _calendar(svc: Any, view: Schedule) -> str:
+    """``view`` as an iCalendar file in the current language, each freeze linking to the week of
+    the schedule where it starts."""
     words = CalendarWords(status=lambda status: str(label(STATUS_LABELS, status)), clash=clash_text,
                           freeze=lambda name: _("Change freeze: %(name)s", name=name))
     site = svc.notifications.link()
-    week: dict[str, Any] = {"from": first.isoformat(), "days": period}
+
+    def freeze_link(freeze: ChangeFreeze) -> str:
+        week: dict[str, Any] = {"from": freeze.starts_at.date().isoformat(), "days": 7}
+        return site + url_for("web.change_schedule", **week) + f"#freeze-{freeze.id}"
+
     return calendar(_("processdesk change schedule"), calendar_events(
-        view, urlsplit(site).hostname or "processdesk", svc.notifications.link,
-        site + url_for("web.change_schedule", **week), words), svc.runtime.clock.now())
+        view, urlsplit(site).hostname or "processdesk", svc.notifications.link, freeze_link, words), svc.runtime.clock.now())
 
 
 @bp.get("/schedule.ics")
@@ -179,7 +182,7 @@ def change_schedule_calendar() -> Any:
     def read() -> str:
         view = svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci,
                                    include_closed=request.args.get("closed") == "1")
-        return _calendar(svc, view, first, period)
+        return _calendar(svc, view)
 
     return Response(unit_of_work(read), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="change-schedule-{first.isoformat()}.ics"'})
@@ -213,13 +216,13 @@ def schedule_feed(secret: str) -> Response:
     def read() -> str:
         user, view = svc.schedule.feed_window(secret)
         with force_locale(user.locale or str(current_app.config.get("DEFAULT_LANGUAGE") or "en")):
-            return _calendar(svc, view, svc.runtime.clock.now().date() - timedelta(days=FEED_DAYS_BEFORE), 7)
+            return _calendar(svc, view)
 
     try:
         body = unit_of_work(read)
     except NotFound:
         return Response("no such calendar subscription\n", status=404, mimetype="text/plain")
-    return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})
+    return Response(body, mimetype="text/calendar")
 
 
 @bp.get("/schedule/clashes")

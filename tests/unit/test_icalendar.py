@@ -32,6 +32,7 @@ def test_text_values_are_escaped_and_controls_dropped():
     assert text("a;b,c\\d") == "a\\;b\\,c\\\\d"
     assert text("two\r\nlines\rand\nmore") == "two\\nlines\\nand\\nmore"
     assert text("bell\x07 and tab\tkept") == "bell and tab\tkept"
+    assert text("line\u2028separator\u2029paragraph\x85next") == "line\\nseparator\\nparagraph\\nnext"
 
 
 def test_a_calendar_holds_one_event_each_with_its_fields():

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, ChangeFreeze
 from tests.http.test_e2e_change import ASSESS_LOW, CHANGE
 from tests.web.conftest import refused_to, text_of
+from tests.web.test_request_log import log_lines as log_lines  # the fixture: the app log as JSON lines
+from tests.web.test_request_log import parsed
 
 FREEZE = {"name": "Quarter close", "starts_at": "2026-03-10 18:00", "ends_at": "2026-03-11 06:00", "ci": "",
           "reason": "Finance closes the quarter."}
@@ -263,3 +265,33 @@ def test_a_subscription_reads_as_its_user_in_their_language(web, web_factory, de
     services.users.deactivate_user(services.users.get_by_username("ada"), "cora")  # a leaver's calendar reads nothing more
     services.session.commit()
     assert web_factory().get(address).status_code == 404
+
+
+def test_the_access_log_never_writes_a_subscription_secret(web, web_factory, desk, log_lines):
+    web.login("alex")
+    web.post("/schedule/feed")
+    address = feed_address(text_of(web.get("/schedule")))
+    assert web_factory().get(address).status_code == 200
+    assert web_factory().get(address[:-6] + "x.ics").status_code == 404
+    paths = [line["path"] for line in parsed(log_lines) if line.get("logger") == "app.requests"]
+    assert paths.count("/schedule/feed/[redacted].ics") == 2
+    assert not [path for path in paths if address.split("/")[-1][:20] in path]
+
+
+def test_a_calendar_shows_closed_work_as_free_time_and_links_each_freeze_to_its_week(web, desk, services, client):
+    started = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal"})
+    number = started["data"]["record_number"]
+    cancelled = client.post(f"/api/v1/instances/{started['id']}/cancel", headers=desk.auth("alex"),
+                            json={"reason": "Not needed after all."})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    services.schedule.add_freeze(services.users.get_by_username("olga"), {
+        "name": "Quarter close", "starts_at": datetime(2026, 3, 12, 18, tzinfo=timezone.utc),
+        "ends_at": datetime(2026, 3, 13, 6, tzinfo=timezone.utc)})
+    services.session.commit()
+    web.login("alex")
+    lines = web.get("/schedule.ics?days=7&from=2026-03-09&closed=1").get_data(as_text=True).replace("\r\n ", "").split("\r\n")
+    event = lines[lines.index(f"UID:{number}@127.0.0.1"):]
+    assert event[:event.index("END:VEVENT")][-1] == "TRANSP:TRANSPARENT"
+    assert any(line.startswith("URL:http://127.0.0.1:5000/schedule?from=2026-03-12&days=7#freeze-") for line in lines)
+    # not asked for closed records: the cancelled change is not in it
+    assert number not in web.get("/schedule.ics?days=7&from=2026-03-09").get_data(as_text=True)
