@@ -418,6 +418,7 @@ def build_form(schema: dict[str, Any] | None, ui_schema: dict[str, Any] | None, 
             sections.append(Section(descriptor["group_title"]))
         sections[-1].fields.append(view)
     _mark_conditionally_required([f for s in sections for f in s.fields])
+    _clashes_below_the_window([f for s in sections for f in s.fields])
     general: list[str] = []
     for name, messages in errors.items():
         if name in shown:
@@ -435,6 +436,18 @@ def _answer(view: FieldView) -> str:
     if view.widget == "radio":
         return next((o.value for o in view.options if o.checked), "")
     return view.value.strip()
+
+
+def _clashes_below_the_window(views: list[FieldView]) -> None:
+    """What a window clashes with (``ui:scheduleCheck`` on its start) is said below its end field,
+    where the window is whole: the start field's panel moves there (below the start when the end
+    is not on the form, as a read-only or hidden one is not)."""
+    by_id = {view.id: view for view in views}
+    for view in views:
+        end = by_id.get(view.attrs.get("window_end", ""))
+        if "clashes" in view.attrs and end is not None and end is not view:
+            end.attrs.update(clashes=view.attrs.pop("clashes"), window_start=view.id,
+                             window_end=view.attrs.pop("window_end"), window_ci=view.attrs.pop("window_ci"))
 
 
 def _mark_conditionally_required(views: list[FieldView]) -> None:
@@ -493,6 +506,7 @@ def _field_view(d: Mapping[str, Any], data: Mapping[str, Any], submitted: MultiD
         if d.get("schedule_check") and widget == "datetime" and not d["readonly"]:
             beside = name[:len(name) - len(d["key"])]  # the fields it names are in its own group
             attrs["clashes"] = url_for("web.schedule_clashes")
+            attrs["window_start"] = control_id
             attrs["window_end"] = _control_id(beside + d["schedule_check"]["end"])
             ci = d["schedule_check"].get("ci")
             attrs["window_ci"] = _control_id(beside + ci) if ci else ""

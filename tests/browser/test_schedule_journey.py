@@ -73,6 +73,7 @@ def test_the_start_form_says_what_a_window_clashes_with_as_it_is_typed(live, per
     page.locator("#f-ci").fill("brw-sched-02")
     expect(panel).to_be_visible()
     expect(panel.locator("li a")).to_have_text(["in the freeze “Rack move”"])
+    agent.screenshot("change-start-clashes")
     page.locator("#f-planned_start").fill("2026-04-02 07:00")
     page.locator("#f-planned_end").fill("2026-04-02 08:00")
     expect(panel).to_be_hidden()

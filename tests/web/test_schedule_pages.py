@@ -153,7 +153,9 @@ def test_the_change_forms_say_what_a_window_clashes_with_as_it_is_typed(web, des
     start = text_of(web.get("/start/change_enablement"))
     panel = re.search(r'<section class="window-clashes"[^>]*>', start)
     assert panel is not None
-    assert 'data-clashes="/schedule/clashes"' in panel.group(0) and 'data-window-end="f-planned_end"' in panel.group(0)
+    assert 'data-clashes-for="f-planned_start"' in panel.group(0) and 'data-window-end="f-planned_end"' in panel.group(0)
+    assert 'data-clashes="/schedule/clashes"' in panel.group(0)
+    assert start.index('id="f-planned_end"') < start.index('class="window-clashes"')  # below the whole window
     assert 'data-window-ci="f-ci"' in panel.group(0) and 'data-record=""' in panel.group(0)
     # what the page's script asks, with the times as typed (UTC)
     answer = web.get("/schedule/clashes?from=2026-03-10 20:00&to=2026-03-10 22:00&ci=mailgw01").get_json()
