@@ -46,6 +46,7 @@ class ClashOut(Schema):
     freeze_id = fields.Integer(allow_none=True)
     number = fields.String(allow_none=True)
     exempt = fields.Boolean(metadata={"description": "a freeze the record may be planned in (an emergency change)"})
+    through = fields.Boolean(metadata={"description": "a freeze on another CI (ci) that depends on or runs on the record's"})
 
 
 class PlannedRecordOut(Schema):

@@ -135,7 +135,10 @@ class Services:
 
     @cached_property
     def schedule(self) -> ScheduleService:
-        return ScheduleService(self.session, self.audit, self.runtime.clock, self.records, self.runtime.config["SECRET_KEY"])
+        service = ScheduleService(self.session, self.audit, self.runtime.clock, self.records, self.runtime.config["SECRET_KEY"])
+        # a freeze on a service holds for the CIs it depends on or runs on (app/services/cmdb.py)
+        service.related_cis = lambda name, upward: self.cmdb.related_names(name, upward=upward)
+        return service
 
     @cached_property
     def reports(self) -> ReportService:

@@ -227,6 +227,30 @@ class CmdbService:
                               "via": names[target_id], "kind": kind})
         return found, False
 
+    def related_names(self, name: str, *, upward: bool) -> set[str]:
+        """The names of the CIs ``name``'s CI is tied to by ``IMPACT_KINDS``, directly or through
+        others (at most ``IMPACT_DEPTH`` levels and ``IMPACT_LIMIT`` CIs): ``upward``, those that
+        depend on it or run on it (what its failure reaches, as ``impact``); else those it depends
+        on or runs on (what it stands on). Empty for a name no CI has. One query per level."""
+        ci = self._named(name)
+        if ci is None:
+            return set()
+        near, far = (CiRelationship.target_id, CiRelationship.source_id) if upward else \
+            (CiRelationship.source_id, CiRelationship.target_id)
+        seen, frontier = {ci.id}, {ci.id}
+        for _level in range(IMPACT_DEPTH):
+            found = set(self.session.scalars(select(far).where(near.in_(frontier), CiRelationship.kind.in_(IMPACT_KINDS))))
+            frontier = found - seen
+            if not frontier:
+                break
+            seen |= frontier
+            if len(seen) > IMPACT_LIMIT:
+                break
+        seen.discard(ci.id)
+        if not seen:
+            return set()
+        return set(self.session.scalars(select(ConfigurationItem.name).where(ConfigurationItem.id.in_(sorted(seen)))))
+
     def existing_names(self, names: list[str]) -> set[str]:
         """Those of ``names`` that are a CI's name exactly as written: the records a CI lists
         (``records_naming``) are those whose ``ci`` is its name as written, so a record links to

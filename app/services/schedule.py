@@ -99,9 +99,11 @@ def _same_ci(one: str | None, other: str | None) -> bool:
     return one is not None and other is not None and one.lower() == other.lower()
 
 
-def _holds_for(freeze: ChangeFreeze, ci: str | None) -> bool:
-    """Whether ``freeze`` holds for work on ``ci``: a freeze without a CI holds for all work."""
-    return freeze.ci is None or _same_ci(freeze.ci, ci)
+def _holds_for(freeze: ChangeFreeze, held: Callable[[], set[str]]) -> bool:
+    """Whether ``freeze`` holds for work on a CI: one without a CI holds for all work, one on a CI
+    for work on the CIs ``held()`` names (lower case: the CI, and those that depend on it or run
+    on it: ``ScheduleService._held``)."""
+    return freeze.ci is None or freeze.ci.lower() in held()
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class Clash:
     number: str | None = None
     #: For a freeze: whether the record's process lets it be planned there (an emergency change).
     exempt: bool = False
+    #: For a freeze on another CI (``ci``) that depends on or runs on the record's: True.
+    through: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,27 @@ class ScheduleService:
         self.records = records
         # a key of its own: a subscription secret is no API token, nor the other way round
         self._feed_key = hashlib.sha256(b"processdesk-schedule-feed:" + secret_key.encode()).digest()
+
+    #: Given a CI's name and a direction, the names of the CIs tied to it (``upward``: those that
+    #: depend on it or run on it; else those it stands on): ``Services`` wires it to
+    #: ``CmdbService.related_names``. None: a freeze on a CI holds for that CI alone.
+    related_cis: Callable[[str, bool], set[str]] | None = None
+
+    def _held(self, ci: str | None, known: dict[str, set[str]] | None = None) -> Callable[[], set[str]]:
+        """The CIs (lower case) a freeze may name to hold for work on ``ci``: the CI, and those
+        that depend on it or run on it (a freeze on a service holds for the servers it runs on),
+        looked up once when first asked (in ``known``, shared by the calls of one read)."""
+        def held() -> set[str]:
+            if ci is None:
+                return set()
+            key = ci.lower()
+            if known is not None and key in known:
+                return known[key]
+            names = {key} | ({n.lower() for n in self.related_cis(ci, True)} if self.related_cis else set())
+            if known is not None:
+                known[key] = names
+            return names
+        return held
 
     # -- calendar subscriptions ----------------------------------------------------------------------
 
@@ -249,10 +274,13 @@ class ScheduleService:
         told (a freeze may start in the past). At most :data:`MAX_ENTRIES` records, earliest first.
         Returns their numbers, and whether there were more."""
         query = _overlapping(max(freeze.starts_at, self.clock.now()), freeze.ends_at).where(Ticket.closed_at.is_(None))
+        under: set[str] | None = None
         if freeze.ci is not None:
-            query = query.where(_ci_among(Ticket.ci, [freeze.ci]))
+            # the CI, and what it stands on (a freeze on a service holds for the servers it runs on)
+            under = {freeze.ci.lower()} | {n.lower() for n in (self.related_cis(freeze.ci, False) if self.related_cis else ())}
+            query = query.where(_ci_among(Ticket.ci, under))
         rows = self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
-        planned = [t for t in rows if _holds_for(freeze, t.ci)]
+        planned = [t for t in rows if under is None or (t.ci is not None and t.ci.lower() in under)]
         more = len(planned) > MAX_ENTRIES
         planned = planned[:MAX_ENTRIES]
         exempt = self._exempt_records(planned)
@@ -333,7 +361,8 @@ class ScheduleService:
     def _frozen(self, starts_at: datetime, ends_at: datetime, ci: str | None) -> list[ChangeFreeze]:
         """The freezes overlapping [starts_at, ends_at) that hold for work on ``ci``."""
         query = select(ChangeFreeze).where(ChangeFreeze.starts_at < ends_at, ChangeFreeze.ends_at > starts_at)
-        return [f for f in self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)) if _holds_for(f, ci)]
+        held = self._held(ci)
+        return [f for f in self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)) if _holds_for(f, held)]
 
     # -- planning -----------------------------------------------------------------------------------
 
@@ -392,7 +421,8 @@ class ScheduleService:
         rows = list(self.session.scalars(query).unique())
         truncated = len(rows) > MAX_ENTRIES
         rows = rows[:MAX_ENTRIES]
-        freezes = [f for f in self.freezes(starts_at, ends_at) if not ci or _holds_for(f, ci)]
+        held = self._held(ci)
+        freezes = [f for f in self.freezes(starts_at, ends_at) if not ci or _holds_for(f, held)]
         open_rows = [row for row in rows if row.closed_at is None]
         clashes = self._clashes(open_rows, viewer, self._exempt_records(open_rows)) if open_rows else {}
         return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated)
@@ -435,12 +465,15 @@ class ScheduleService:
                 Ticket.closed_at.is_(None), _ci_among(Ticket.ci, cis)))
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
+        known: dict[str, set[str]] = {}
         for window in windows:
             start, end, mine = window.starts_at, window.ends_at, found[id(window)]
+            held = self._held(window.ci, known)
             for freeze in freezes:
-                if freeze.starts_at < end and freeze.ends_at > start and _holds_for(freeze, window.ci):
+                if freeze.starts_at < end and freeze.ends_at > start and _holds_for(freeze, held):
                     mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
-                                      freeze_id=freeze.id, exempt=window.exempt))
+                                      freeze_id=freeze.id, exempt=window.exempt,
+                                      through=freeze.ci is not None and not _same_ci(freeze.ci, window.ci)))
             for other in others:
                 if (other.id != window.record_id and _same_ci(other.ci, window.ci)
                         and other.planned_start_at is not None and other.planned_end_at is not None
@@ -496,7 +529,8 @@ def _overlapping(starts_at: datetime, ends_at: datetime) -> Any:
 def clash_in_english(clash: Clash) -> str:
     """What a clash is, in English (the API's calendar; the pages say it in theirs)."""
     if clash.kind == "freeze":
-        return f"in the freeze “{clash.name}”" + (" (emergency: allowed)" if clash.exempt else "")
+        return (f"in the freeze “{clash.name}”" + (f" of {clash.ci}, which depends on this configuration item" if clash.through else "")
+                + (" (emergency: allowed)" if clash.exempt else ""))
     return f"same configuration item and time as {clash.number}"
 
 

@@ -321,6 +321,11 @@ class RecordValues:
 
 def clash_text(clash: Clash) -> str:
     """What a clash is, in the page's language (the schedule and the record page)."""
+    if clash.kind == "freeze" and clash.through:
+        return (_("in the freeze “%(name)s” of %(ci)s, which depends on this configuration item (emergency: allowed)",
+                  name=clash.name, ci=clash.ci) if clash.exempt
+                else _("in the freeze “%(name)s” of %(ci)s, which depends on this configuration item",
+                       name=clash.name, ci=clash.ci))
     if clash.kind == "freeze":
         return (_("in the freeze “%(name)s” (emergency: allowed)", name=clash.name) if clash.exempt
                 else _("in the freeze “%(name)s”", name=clash.name))

@@ -369,3 +369,39 @@ def test_the_schedule_as_a_calendar_file(desk: Desk, client):
     assert number not in theirs and "Quarter close" in theirs
     refused = client.get("/api/v1/schedule.ics?from=2026-03-01T00:00:00Z&to=2026-01-01T00:00:00Z", headers=desk.auth("alex"))
     assert refused.status_code == 422 and refused.get_json()["details"]["fields"] == {"to": ["must be after from"]}
+
+
+def test_a_freeze_on_a_service_holds_for_the_cis_it_stands_on(desk: Desk, client, services):
+    ada = desk.auth("ada")
+    for name, kind in (("payroll-svc", "service"), ("payroll-app", "software"), ("db-01", "hardware"), ("web01", "hardware")):
+        assert client.post("/api/v1/cis", headers=ada, json={"name": name, "class": kind}).status_code == 201
+    for source, target, kind in (("payroll-svc", "payroll-app", "depends_on"), ("payroll-app", "db-01", "runs_on")):
+        made = client.post(f"/api/v1/cis/{source}/relationships", headers=ada, json={"target": target, "kind": kind})
+        assert made.status_code == 201, made.get_json()
+    planned = start_change(desk, ci="db-01", change_type="emergency")["data"]["record_number"]
+    add_freeze(desk, {**YEAR_END, "ci": "Payroll-Svc"})
+    # the database payroll runs on is frozen with it, two levels down; another server is not
+    refused = start_change(desk, ci="db-01", status=422)
+    assert "Quarter close" in refused["details"]["fields"]["planned_start"][0]
+    start_change(desk, ci="web01")
+    [clash] = clashes(desk, planned)
+    assert (clash["ci"], clash["through"], clash["exempt"]) == ("Payroll-Svc", True, True)
+    # told: the people of the change planned on what the service stands on
+    added = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_added")).one()
+    assert added.payload["planned_in_it"] == [planned]
+    # the schedule of the database lists the service's freeze
+    assert [f["ci"] for f in schedule(desk, ci="db-01")["freezes"]] == ["Payroll-Svc"]
+    lines = client.get("/api/v1/schedule.ics?from=2026-03-01T00:00:00Z", headers=desk.auth("alex")).get_data(as_text=True)
+    assert "of Payroll-Svc\\, which depends on this configuration item (emergency: allowed)" in lines.replace("\r\n ", "")
+
+
+def test_the_cis_a_freeze_reaches_end_at_cycles(desk: Desk, client, services):
+    ada = desk.auth("ada")
+    for name in ("ring-a", "ring-b", "ring-c"):
+        assert client.post("/api/v1/cis", headers=ada, json={"name": name, "class": "software"}).status_code == 201
+    for source, target in (("ring-a", "ring-b"), ("ring-b", "ring-c"), ("ring-c", "ring-a")):
+        made = client.post(f"/api/v1/cis/{source}/relationships", headers=ada, json={"target": target, "kind": "depends_on"})
+        assert made.status_code == 201, made.get_json()
+    assert services.cmdb.related_names("ring-a", upward=True) == {"ring-b", "ring-c"}
+    assert services.cmdb.related_names("RING-A", upward=False) == {"ring-b", "ring-c"}
+    assert services.cmdb.related_names("no-such-ci", upward=True) == set()

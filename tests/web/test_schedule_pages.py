@@ -297,3 +297,18 @@ def test_a_calendar_shows_closed_work_as_free_time_and_links_each_freeze_to_its_
     assert any(line.startswith("URL:http://127.0.0.1:5000/schedule?from=2026-03-12&days=7#freeze-") for line in lines)
     # not asked for closed records: the cancelled change is not in it
     assert number not in web.get("/schedule.ics?days=7&from=2026-03-09").get_data(as_text=True)
+
+
+def test_a_freeze_reached_through_a_service_is_said_so(web, desk, services, client):
+    ada = desk.auth("ada")
+    for name, kind in (("payroll-svc", "service"), ("db-01", "hardware")):
+        assert client.post("/api/v1/cis", headers=ada, json={"name": name, "class": kind}).status_code == 201
+    assert client.post("/api/v1/cis/payroll-svc/relationships", headers=ada,
+                       json={"target": "db-01", "kind": "runs_on"}).status_code == 201
+    number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "emergency", "ci": "db-01"})["data"]["record_number"]
+    web.login("olga")
+    web.post("/schedule/freezes?from=2026-03-09&days=7", {**FREEZE, "ci": "payroll-svc"})
+    page = text_of(web.get(f"/tickets/{number}"))
+    assert "in the freeze “Quarter close” of payroll-svc, which depends on this configuration item (emergency: allowed)" in page
+    web.post("/language", {"lang": "zh_CN"})
+    assert "在 payroll-svc 的冻结期“Quarter close”内" in text_of(web.get(f"/tickets/{number}"))
