@@ -17,6 +17,7 @@ from app.schemas.schedule import (
     FreezeIn,
     FreezeListOut,
     FreezeOut,
+    FreezePatch,
     ScheduleOut,
     ScheduleQuery,
     WindowClashesOut,
@@ -135,6 +136,17 @@ class FreezesView(MethodView):
 
 @blp.route("/schedule/freezes/<int:freeze_id>")
 class FreezeView(MethodView):
+    @checked_first(lambda svc, user: svc.schedule.require_freeze_manager(user, "change_freeze_change"))
+    @blp.arguments(FreezePatch)
+    @blp.response(200, FreezeOut)
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any], freeze_id: int) -> dict[str, Any]:
+        """Change a freeze (process owners, admins): the fields sent, checked again as for a new
+        one. The people of the open changes it now covers and did not before are told. Audited;
+        404 for an unknown id."""
+        user = current_user()
+        return unit_of_work(lambda: freeze_dict(services().schedule.change_freeze(user, freeze_id, body)))
+
     @blp.response(204)
     @blp.doc(security=SECURITY)
     def delete(self, freeze_id: int) -> None:

@@ -97,6 +97,14 @@ class FreezeIn(_Body):
     reason = fields.String(load_default="", metadata={"description": "at most 2000 characters"})
 
 
+class FreezePatch(_Body):
+    name = fields.String(metadata={"description": "one line, at most 128 characters"})
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    ci = fields.String(allow_none=True, metadata={"description": "null: for all changes"})
+    reason = fields.String()
+
+
 class WindowClashesOut(Schema):
     clashes = fields.List(fields.Nested(ClashOut))
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -266,13 +266,35 @@ class ScheduleService:
                                                                 "more_planned_in_it": more})
         return row
 
-    def _tell_planned_in(self, freeze: ChangeFreeze, actor: User) -> tuple[list[str], bool]:
-        """Tell the people of each open record whose window in ``freeze`` is still to come (its
-        requester, and its assignee or else its queue: ``RecordService.tell_record_people``), but
-        ``actor``, that the freeze now covers it (event ``change.frozen``): to move it, or, for an
-        exempt one (an emergency change), that it may go ahead. A window over before now is not
-        told (a freeze may start in the past). At most :data:`MAX_ENTRIES` records, earliest first.
-        Returns their numbers, and whether there were more."""
+    def get_freeze(self, freeze_id: int) -> ChangeFreeze:
+        """One freeze (everyone signed in reads freezes); NotFound for an unknown id."""
+        row = self.session.get(ChangeFreeze, freeze_id)
+        if row is None:
+            raise NotFound(f"no change freeze {freeze_id}", details={"id": freeze_id})
+        return row
+
+    def change_freeze(self, user: User, freeze_id: int, values: Mapping[str, Any]) -> ChangeFreeze:
+        """Change a freeze: the fields ``values`` holds (as for ``add_freeze``; the others stay), all
+        checked again as for a new one. The people of the open records the changed freeze covers
+        and the freeze as it was did not are told, as for a new freeze. Audited
+        (``change_freeze_changed``: what it was, what it is). NotFound for an unknown id;
+        PermissionDenied as for adding one; ValidationFailed naming each field that is wrong."""
+        self.require_freeze_manager(user, "change_freeze_change")
+        row = self.get_freeze(freeze_id)
+        before = self._described(row)
+        covered = {t.number for t in self._planned_in(row)[0]}
+        clean = self._clean({**{k: getattr(row, k) for k in ("name", "reason", "ci", "starts_at", "ends_at")}, **values})
+        for key, value in clean.items():
+            setattr(row, key, value)
+        self.session.flush()
+        told, more = self._tell_planned_in(row, user, covered)
+        self.audit.record("change_freeze_changed", user, payload={"id": row.id, "was": before, **self._described(row),
+                                                                  "planned_in_it": told, "more_planned_in_it": more})
+        return row
+
+    def _planned_in(self, freeze: ChangeFreeze) -> tuple[list[Ticket], bool]:
+        """The open records whose window in ``freeze`` is still to come (a freeze may start in the
+        past), earliest first, at most :data:`MAX_ENTRIES`; and whether there were more."""
         query = _overlapping(max(freeze.starts_at, self.clock.now()), freeze.ends_at).where(Ticket.closed_at.is_(None))
         under: set[str] | None = None
         if freeze.ci is not None:
@@ -281,8 +303,16 @@ class ScheduleService:
             query = query.where(_ci_among(Ticket.ci, under))
         rows = self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
         planned = [t for t in rows if under is None or (t.ci is not None and t.ci.lower() in under)]
-        more = len(planned) > MAX_ENTRIES
-        planned = planned[:MAX_ENTRIES]
+        return planned[:MAX_ENTRIES], len(planned) > MAX_ENTRIES
+
+    def _tell_planned_in(self, freeze: ChangeFreeze, actor: User, told_before: Collection[str] = ()) -> tuple[list[str], bool]:
+        """Tell the people of each open record ``_planned_in`` the freeze (its requester, and its
+        assignee or else its queue: ``RecordService.tell_record_people``), but ``actor`` and the
+        records in ``told_before``, that the freeze now covers it (event ``change.frozen``): to
+        move it, or, for an exempt one (an emergency change), that it may go ahead. Returns the
+        numbers of those told, and whether more were planned in it than were looked at."""
+        found, more = self._planned_in(freeze)
+        planned = [t for t in found if t.number not in told_before]
         exempt = self._exempt_records(planned)
         for ticket in planned:
             assert ticket.planned_start_at is not None and ticket.planned_end_at is not None
@@ -306,9 +336,7 @@ class ScheduleService:
         """Remove a freeze (audited ``change_freeze_removed``, with what it was). NotFound for an
         unknown id; PermissionDenied as for adding one."""
         self.require_freeze_manager(user, "change_freeze_remove")
-        row = self.session.get(ChangeFreeze, freeze_id)
-        if row is None:
-            raise NotFound(f"no change freeze {freeze_id}", details={"id": freeze_id})
+        row = self.get_freeze(freeze_id)
         described = {"id": row.id, **self._described(row)}
         self.session.delete(row)
         self.session.flush()

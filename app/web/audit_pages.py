@@ -121,6 +121,7 @@ EVENT_LABELS = {
     "sla_policy_deleted": _l("SLA policy deleted"),
     "change_freeze_added": _l("Change freeze added"),
     "change_freeze_removed": _l("Change freeze removed"),
+    "change_freeze_changed": _l("Change freeze changed"),
     "schedule_feed_opened": _l("Calendar subscription made"),
     "schedule_feed_closed": _l("Calendar subscription stopped"),
     "catalog_item_created": _l("Catalog item created"),

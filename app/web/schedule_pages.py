@@ -113,7 +113,15 @@ def _freeze_values(form: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
 def change_schedule() -> Any:
     me = signed_in_user()
     refused = refused_forms.take(PAGE)
-    return _page(me, *(refused if refused else ({}, {})))
+    if refused:
+        return _page(me, *refused)
+    editing = request.args.get("edit", type=int)
+    if editing and may_manage_freezes(me):
+        freeze = unit_of_work(lambda: services().schedule.get_freeze(editing))
+        return _page(me, {"name": freeze.name, "starts_at": freeze.starts_at.strftime("%Y-%m-%d %H:%M"),
+                          "ends_at": freeze.ends_at.strftime("%Y-%m-%d %H:%M"), "ci": freeze.ci or "",
+                          "reason": freeze.reason}, {})
+    return _page(me, {}, {})
 
 
 def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) -> Any:
@@ -142,7 +150,9 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
     feed = unit_of_work(lambda: svc.schedule.feed_of(me))
     secret = session.pop(FEED_SECRET, None)
     feed_url = svc.notifications.link() + url_for("web.schedule_feed", secret=secret) if secret and feed else None
+    editing = request.args.get("edit", type=int) if may_manage_freezes(me) else None
     return render_template("schedule.html", active="schedule", view=view, rows=rows, bands=bands, days=days,
+                           editing=editing,
                            feed=feed, feed_url=feed_url, may_subscribe=reads_schedule(me),
                            feed_days=(FEED_DAYS_BEFORE, FEED_DAYS_AFTER),
                            period=period, periods=PERIODS, first=first, day_error=day_error, ci=ci,
@@ -268,6 +278,25 @@ def schedule_freeze_add() -> Any:
             flash(_("The freeze “%(name)s” was added: no change that needs approval may be planned in it.", name=freeze.name),
                   "success")
             return redirect(back + "#freezes", 303)
+    return refused_forms.back_with(PAGE, errors, back + "#freeze-form") or _page(me, request.form, errors, 422)
+
+
+@bp.post("/schedule/freezes/<int:freeze_id>/edit")
+def schedule_freeze_edit(freeze_id: int) -> Any:
+    me = signed_in_user()
+    svc = services()
+    unit_of_work(lambda: svc.schedule.require_freeze_manager(me, "change_freeze_change"))
+    values, errors = _freeze_values(request.form)
+    if not errors:
+        try:
+            freeze = unit_of_work(lambda: svc.schedule.change_freeze(me, freeze_id, values))
+        except ValidationFailed as err:
+            errors = refused_forms.field_errors(err)
+        else:
+            flash(_("The freeze “%(name)s” was changed.", name=freeze.name), "success")
+            return redirect(_back() + "#freezes", 303)
+    shown: dict[str, Any] = {k: v for k, v in request.args.items() if k in ("from", "days", "ci", "closed")}
+    back = url_for("web.change_schedule", **shown, edit=freeze_id)
     return refused_forms.back_with(PAGE, errors, back + "#freeze-form") or _page(me, request.form, errors, 422)
 
 

@@ -238,6 +238,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/cis/{name}"): {"location": "Room 2"},
         ("POST", "/api/v1/cis/{name}/relationships"): {"target": "fuzz-mail-01", "kind": "depends_on"},
         ("POST", "/api/v1/schedule/freezes"): {**FREEZE, "name": "Second freeze"},
+        ("PATCH", "/api/v1/schedule/freezes/{freeze_id}"): {"reason": "Finance closes the quarter."},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()

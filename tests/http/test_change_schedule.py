@@ -405,3 +405,32 @@ def test_the_cis_a_freeze_reaches_end_at_cycles(desk: Desk, client, services):
     assert services.cmdb.related_names("ring-a", upward=True) == {"ring-b", "ring-c"}
     assert services.cmdb.related_names("RING-A", upward=False) == {"ring-b", "ring-c"}
     assert services.cmdb.related_names("no-such-ci", upward=True) == set()
+
+
+def test_a_freeze_is_changed_and_the_changes_it_newly_covers_are_told(desk: Desk, client, services):
+    first = start_change(desk)["data"]["record_number"]
+    later = start_change(desk, **LATER)["data"]["record_number"]
+    freeze = add_freeze(desk, YEAR_END)
+    url = f"/api/v1/schedule/freezes/{freeze['id']}"
+
+    def told(number: str) -> int:
+        return len([n for n in desk.notifications("alex") if n["record"] == number and "the change freeze" in n["subject"]])
+
+    assert (told(first), told(later)) == (1, 0)
+    changed = client.patch(url, headers=desk.auth("olga"), json={"ends_at": "2026-03-13T00:00:00Z", "name": "Quarter close+"})
+    assert changed.status_code == 200, changed.get_json()
+    assert (changed.get_json()["name"], changed.get_json()["ends_at"]) == ("Quarter close+", "2026-03-13T00:00:00+00:00")
+    assert changed.get_json()["reason"] == YEAR_END["reason"]  # what was not sent stays
+    assert (told(first), told(later)) == (1, 1)  # the newly covered one alone
+    event = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "change_freeze_changed")).one()
+    assert event.payload["was"]["ends_at"] == "2026-03-11T06:00:00Z" and event.payload["ends_at"] == "2026-03-13T00:00:00Z"
+    assert event.payload["planned_in_it"] == [later]
+    # checked again as a new one; others may not; an unknown one is 404
+    refused = client.patch(url, headers=desk.auth("olga"), json={"ends_at": "2026-03-01T00:00:00Z"})
+    assert refused.status_code == 422 and refused.get_json()["details"]["fields"] == {"ends_at": ["must be after the start"]}
+    assert client.patch(url, headers=desk.auth("alex"), json={"name": "Mine"}).status_code == 403
+    assert client.patch("/api/v1/schedule/freezes/999999", headers=desk.auth("olga"), json={"name": "x"}).status_code == 404
+    assert client.patch(url, headers=desk.auth("olga"), json={"colour": "red"}).status_code == 422
+    # a CI set to null: the freeze holds for every change again
+    assert client.patch(url, headers=desk.auth("olga"), json={"ci": "web01"}).get_json()["ci"] == "web01"
+    assert client.patch(url, headers=desk.auth("olga"), json={"ci": None}).get_json()["ci"] is None

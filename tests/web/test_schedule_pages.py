@@ -312,3 +312,26 @@ def test_a_freeze_reached_through_a_service_is_said_so(web, desk, services, clie
     assert "in the freeze “Quarter close” of payroll-svc, which depends on this configuration item (emergency: allowed)" in page
     web.post("/language", {"lang": "zh_CN"})
     assert "在 payroll-svc 的冻结期“Quarter close”内" in text_of(web.get(f"/tickets/{number}"))
+
+
+def test_a_process_owner_changes_a_freeze_on_the_page(web, desk, services):
+    web.login("olga")
+    web.post("/schedule/freezes?from=2026-03-09&days=7", FREEZE)
+    [freeze] = freezes(services)
+    page = text_of(web.get(PERIOD))
+    assert f'href="/schedule?edit={freeze.id}&amp;days=7&amp;from=2026-03-09#freeze-form"' in page
+    form = text_of(web.get(f"/schedule?edit={freeze.id}&days=7&from=2026-03-09"))
+    assert "Change the freeze" in form and 'value="2026-03-10 18:00"' in form
+    assert f'action="/schedule/freezes/{freeze.id}/edit?days=7&amp;from=2026-03-09"' in form
+    where = f"/schedule/freezes/{freeze.id}/edit?days=7&from=2026-03-09"
+    refused = refused_to(web, web.post(where, {**FREEZE, "ends_at": "2026-03-10 17:00"}),
+                         f"/schedule?days=7&from=2026-03-09&edit={freeze.id}#freeze-form")
+    assert "must be after the start" in refused and "Change the freeze" in refused
+    saved = web.post(where, {**FREEZE, "name": "Quarter close (extended)", "ends_at": "2026-03-12 06:00"})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith("#freezes")
+    [freeze] = freezes(services)
+    assert (freeze.name, freeze.ends_at.isoformat()) == ("Quarter close (extended)", "2026-03-12T06:00:00+00:00")
+    web.logout()
+    web.login("alex")
+    assert web.post(where, FREEZE).status_code == 403
+    assert "edit=" not in text_of(web.get(PERIOD))
