@@ -5,7 +5,6 @@ on PostgreSQL, and goes back."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 from alembic import command
@@ -13,7 +12,7 @@ from sqlalchemy import Boolean, Integer, String, column, create_engine, inspect,
 
 from app.cli import alembic_config
 from app.models.base import JSONType, UTCDateTime
-from tests.conftest import fresh_database_url
+from tests.conftest import drop_fresh_database, fresh_database_url
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 # The table as revision 0034 has it (the model has moved on).
@@ -94,8 +93,4 @@ def test_existing_changes_get_their_planned_window_and_the_migration_goes_back(t
                 1: SHIPPED_MAPPING, 2: OTHER_MAPPING}
     finally:
         engine.dispose()
-        if os.environ.get("TEST_DATABASE_URL"):
-            admin = create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
+        drop_fresh_database(url)

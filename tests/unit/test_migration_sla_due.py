@@ -3,7 +3,6 @@ priority rank, computed in SQL from their clocks and priorities, on SQLite and o
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 
 from alembic import command
@@ -11,7 +10,7 @@ from sqlalchemy import Boolean, Float, Integer, String, column, create_engine, i
 
 from app.cli import alembic_config
 from app.models.base import JSONType, UTCDateTime
-from tests.conftest import fresh_database_url
+from tests.conftest import drop_fresh_database, fresh_database_url
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -79,8 +78,4 @@ def test_existing_records_get_their_due_instant_and_rank_and_the_migration_goes_
             assert conn.execute(text("SELECT count(*) FROM ticket")).scalar() == len(RECORDS)
     finally:
         engine.dispose()
-        if os.environ.get("TEST_DATABASE_URL"):
-            admin = create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
+        drop_fresh_database(url)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from app.cli import alembic_config
 from app.models import Base
-from tests.conftest import fresh_database_url
+from tests.conftest import drop_fresh_database, fresh_database_url
 
 
 def ticket_indexes(engine):
@@ -44,8 +42,4 @@ def test_list_order_index_migration_downgrades_and_upgrades_again(tmp_path):
         assert ticket_indexes(engine)["ix_ticket_kind_status_opened_id"] == ["kind", "status", "opened_at", "id"]
     finally:
         engine.dispose()
-        if os.environ.get("TEST_DATABASE_URL"):
-            admin = create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
+        drop_fresh_database(url)
