@@ -399,7 +399,8 @@ class ScheduleService:
         """Refuse a window a person's step planned for ``ticket`` that overlaps a freeze holding for
         its configuration item, unless the step's data exempts it (``schedule.exempt``, e.g. an
         emergency change): ValidationFailed naming the start variable, the freeze and its period
-        (a FormMessage ``in_freeze``: ``name``, ``starts``, ``ends``). Called from the record's sync
+        (a FormMessage ``in_freeze``: ``name``, ``starts``, ``ends``; and ``ci`` when the freeze is on
+        another CI that depends on or runs on the record's). Called from the record's sync
         (``RecordService.window_check``), so the whole step is refused."""
         if _exempt(schedule, data):
             return
@@ -408,11 +409,17 @@ class ScheduleService:
             return
         freeze = frozen[0]
         starts, ends = _utc_text(freeze.starts_at), _utc_text(freeze.ends_at)
-        message = FormMessage(f"the planned window overlaps the change freeze “{freeze.name}” ({starts} to {ends}): "
-                              "plan it before or after the freeze", "in_freeze", name=freeze.name, starts=starts, ends=ends)
+        if freeze.ci is not None and not _same_ci(freeze.ci, ticket.ci):
+            message = FormMessage(f"the planned window overlaps the change freeze “{freeze.name}” of {freeze.ci}, which "
+                                  f"depends on this configuration item ({starts} to {ends}): plan it before or after the "
+                                  "freeze", "in_freeze", name=freeze.name, starts=starts, ends=ends, ci=freeze.ci)
+        else:
+            message = FormMessage(f"the planned window overlaps the change freeze “{freeze.name}” ({starts} to {ends}): "
+                                  "plan it before or after the freeze", "in_freeze", name=freeze.name, starts=starts, ends=ends)
         raise ValidationFailed(f"the planned window overlaps the change freeze “{freeze.name}”",
                                details={"fields": {schedule["start"]: [message]},
-                                        "freeze": {"id": freeze.id, "name": freeze.name, "starts_at": starts, "ends_at": ends}})
+                                        "freeze": {"id": freeze.id, "name": freeze.name, "starts_at": starts, "ends_at": ends,
+                                                   "ci": freeze.ci}})
 
     def clashes_for(self, viewer: User, ticket: Ticket) -> list[Clash]:
         """What ``ticket``'s planned window overlaps: the freezes holding for its configuration

@@ -199,6 +199,10 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
             return _("%(value)s is not a user you can name here; did you mean %(suggestion)s?",
                      value=parts["value"], suggestion=parts["suggestion"])
         return _("%(value)s is not a user you can name here", value=parts["value"])
+    if kind == "in_freeze" and parts.get("ci"):  # a change freeze on a CI that stands on the record's
+        return _("the planned window overlaps the change freeze “%(name)s” of %(ci)s, which depends on this configuration "
+                 "item (%(starts)s to %(ends)s): plan it before or after the freeze", name=parts["name"], ci=parts["ci"],
+                 starts=_as_typed(parts["starts"]), ends=_as_typed(parts["ends"]))
     if kind == "in_freeze":  # a planned window in a change freeze (app/services/schedule.py)
         return _("the planned window overlaps the change freeze “%(name)s” (%(starts)s to %(ends)s): plan it before "
                  "or after the freeze", name=parts["name"], starts=_as_typed(parts["starts"]), ends=_as_typed(parts["ends"]))

@@ -382,7 +382,10 @@ def test_a_freeze_on_a_service_holds_for_the_cis_it_stands_on(desk: Desk, client
     add_freeze(desk, {**YEAR_END, "ci": "Payroll-Svc"})
     # the database payroll runs on is frozen with it, two levels down; another server is not
     refused = start_change(desk, ci="db-01", status=422)
-    assert "Quarter close" in refused["details"]["fields"]["planned_start"][0]
+    assert refused["details"]["fields"]["planned_start"] == [
+        "the planned window overlaps the change freeze “Quarter close” of Payroll-Svc, which depends on this "
+        "configuration item (2026-03-10T18:00:00Z to 2026-03-11T06:00:00Z): plan it before or after the freeze"]
+    assert refused["details"]["freeze"]["ci"] == "Payroll-Svc"
     start_change(desk, ci="web01")
     [clash] = clashes(desk, planned)
     assert (clash["ci"], clash["through"], clash["exempt"]) == ("Payroll-Svc", True, True)

@@ -312,6 +312,16 @@ def test_a_freeze_reached_through_a_service_is_said_so(web, desk, services, clie
     assert "in the freeze “Quarter close” of payroll-svc, which depends on this configuration item (emergency: allowed)" in page
     web.post("/language", {"lang": "zh_CN"})
     assert "在 payroll-svc 的冻结期“Quarter close”内" in text_of(web.get(f"/tickets/{number}"))
+    web.post("/language", {"lang": "en"})
+    web.logout()
+    # a normal change on the database is refused beside its start, naming the service's freeze
+    web.login("alex")
+    form = {**CHANGE, "change_type": "normal", "ci": "db-01", "planned_start": "2026-03-10 20:00",
+            "planned_end": "2026-03-10 22:00"}
+    response = web.post("/start/change_enablement", form)
+    shown = refused_to(web, response, response.headers.get("Location", ""))
+    assert ("the planned window overlaps the change freeze “Quarter close” of payroll-svc, which depends on this "
+            "configuration item (2026-03-10 18:00 UTC to 2026-03-11 06:00 UTC)") in shown
 
 
 def test_a_process_owner_changes_a_freeze_on_the_page(web, desk, services):
