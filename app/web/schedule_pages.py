@@ -124,17 +124,35 @@ def change_schedule() -> Any:
     return _page(me, {}, {})
 
 
+@dataclass(frozen=True)
+class _Period:
+    """The period a request asks for (``from``, ``days``, ``ci``, ``closed``), as the page reads it."""
+
+    first: date
+    day_error: str | None
+    days: int
+    ci: str
+    include_closed: bool
+
+    @classmethod
+    def asked(cls, today: date) -> _Period:
+        first, day_error = _first_day(request.args.get("from"), today)
+        days = request.args.get("days", type=int)
+        return cls(first, day_error, days if days in PERIODS else DEFAULT_PERIOD,
+                   " ".join(request.args.get("ci", "").split())[:255], request.args.get("closed") == "1")
+
+    def read(self, svc: Any, me: User) -> Schedule:
+        starts_at = datetime.combine(self.first, time(), timezone.utc)
+        return svc.schedule.window(me, starts_at, starts_at + timedelta(days=self.days), ci=self.ci or None,
+                                   include_closed=self.include_closed)
+
+
 def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) -> Any:
     svc = services()
     today = svc.runtime.clock.now().date()
-    first, day_error = _first_day(request.args.get("from"), today)
-    period = request.args.get("days", type=int)
-    period = period if period in PERIODS else DEFAULT_PERIOD
-    ci = " ".join(request.args.get("ci", "").split())[:255]
-    include_closed = request.args.get("closed") == "1"
-    starts_at = datetime.combine(first, time(), timezone.utc)
-    view = unit_of_work(lambda: svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci or None,
-                                                    include_closed=include_closed))
+    asked = _Period.asked(today)
+    first, day_error, period, ci, include_closed = asked.first, asked.day_error, asked.days, asked.ci, asked.include_closed
+    view = unit_of_work(lambda: asked.read(svc, me))
     rows = [{"ticket": t, "span": _span(view, t.planned_start_at, t.planned_end_at), "clashes": view.clashes.get(t.id, [])}
             for t in view.records if t.planned_start_at is not None and t.planned_end_at is not None]
     bands = [{"freeze": f, "span": _span(view, f.starts_at, f.ends_at)} for f in view.freezes]
@@ -184,18 +202,9 @@ def change_schedule_calendar() -> Any:
     iCalendar file to import into a calendar, in the page's language."""
     me = signed_in_user()
     svc = services()
-    first, _error = _first_day(request.args.get("from"), svc.runtime.clock.now().date())
-    period = request.args.get("days", type=int)
-    period = period if period in PERIODS else DEFAULT_PERIOD
-    ci = " ".join(request.args.get("ci", "").split())[:255] or None
-    starts_at = datetime.combine(first, time(), timezone.utc)
-    def read() -> str:
-        view = svc.schedule.window(me, starts_at, starts_at + timedelta(days=period), ci=ci,
-                                   include_closed=request.args.get("closed") == "1")
-        return _calendar(svc, view)
-
-    return Response(unit_of_work(read), mimetype="text/calendar",
-                    headers={"Content-Disposition": f'attachment; filename="change-schedule-{first.isoformat()}.ics"'})
+    asked = _Period.asked(svc.runtime.clock.now().date())
+    return Response(unit_of_work(lambda: _calendar(svc, asked.read(svc, me))), mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="change-schedule-{asked.first.isoformat()}.ics"'})
 
 
 @bp.post("/schedule/feed")
