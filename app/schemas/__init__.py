@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.db import MAX_PAGE
+from app.services import task_stats
 from app.services.definitions import MAX_VERSION
 from app.services.instances import MAX_CANCEL_REASON, TASK_SORTS
 from app.services.sla import (
@@ -192,8 +193,8 @@ class DefinitionDetailOut(Schema):
 
 
 class TaskStatsQuery(_In):
-    days = fields.Integer(load_default=30, validate=Range(min=1, max=366), metadata={
-        "description": "the period of the figures of done tasks, in days up to now (default 30)"})
+    days = fields.Integer(load_default=task_stats.DEFAULT_DAYS, validate=Range(min=1, max=task_stats.MAX_DAYS), metadata={
+        "description": f"the period of the figures of done tasks, in days up to now (default {task_stats.DEFAULT_DAYS})"})
 
 
 class TaskStatOut(Schema):

@@ -32,7 +32,7 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 
 from . import policy
 from .audit import AuditLog, json_safe
-from .forms import decision_fields
+from .forms import decision_fields_of
 from .notifications import STARTED_FOR_EVENT, NotificationService, Person
 from .records import RESOLVED_TOLD, RecordService
 
@@ -282,7 +282,7 @@ class InstanceRunner:
         body = Text("%(task)s for %(label)s is waiting for you: %(link)s", link=self.notifications.link(task_id=task.id),
                     **said)
         # a reply to an approval's mail decides it (app/services/mail.py): the mail says how
-        by_mail = approval and task.form and decision_fields(instance.definition.forms.get(task.form)) is not None
+        by_mail = approval and decision_fields_of(instance.definition.forms, task.form) is not None
         self.notifications.notify(recipients, event, subject, body, ticket=ticket,
                                   mail_note=Text("To decide by e-mail, reply with APPROVE or REJECT as the first word, "
                                                  "and your reason after it.") if by_mail else None,
@@ -395,8 +395,7 @@ class InstanceRunner:
                     self.records.keep_stored_details(ticket, patch)  # the flush writes it whole
                 self.records.tell_resolved(ticket, lambda requester: next(
                     (row for row in created if self._waits_on(row, instance, requester)), None),
-                    answerable=lambda row: row.form is not None and decision_fields(
-                        instance.definition.forms.get(row.form)) is not None)
+                    answerable=lambda row: decision_fields_of(instance.definition.forms, row.form) is not None)
         # after the record's sync, so that a message about a new task names the record as this step
         # left it (a catalog request's first approval named a record without its title)
         for row, (view, _assigned, _group, holder) in zip(created, opening, strict=True):

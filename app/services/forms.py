@@ -96,12 +96,14 @@ __all__ = [
     "BIDI_CONTROLS",
     "FORM_ERROR_KEY",
     "FormMessage",
+    "FORMAT_MESSAGES",
     "SUPPORTED_FORMATS",
     "SUPPORTED_WIDGETS",
     "bidi_control_message",
     "check_form_definition",
     "form_fields",
     "render_instructions",
+    "rfc3339",
     "resolve_form",
     "validate_start_data",
     "typed_instant",
@@ -523,7 +525,8 @@ def _now_shift(bound: Any) -> dt.timedelta | None:
     return -shift if match[1] else shift
 
 
-def _rfc3339(moment: dt.datetime) -> str:
+def rfc3339(moment: dt.datetime) -> str:
+    """An instant as RFC 3339 in UTC, to the second: ``2026-03-10T20:00:00Z``."""
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -646,7 +649,7 @@ def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Mappin
 _FormValidator: Final = jsonschema.validators.extend(jsonschema.Draft202012Validator,
                                                      {"pattern": _pattern_keyword})
 
-_FORMAT_MESSAGES: Final[Mapping[str, str]] = {
+FORMAT_MESSAGES: Final[Mapping[str, str]] = {
     "date": "must be a date (YYYY-MM-DD)",
     "date-time": "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)",
     "email": "must be a valid email address",
@@ -717,6 +720,12 @@ def _json_object_file(name: str, content: bytes) -> dict[str, Any]:
         raise ValidationFailed(f"form file {name} is not a JSON object", code="invalid_definition",
                                details={"file": name})
     return parsed
+
+
+def decision_fields_of(forms: Mapping[str, Any], form: str | None) -> tuple[str, str | None] | None:
+    """``decision_fields`` of the form a task names (``form``) among its process version's
+    ``forms``; None for a task without a form."""
+    return decision_fields(forms.get(form)) if form else None
 
 
 def decision_fields(schema: Mapping[str, Any] | None) -> tuple[str, str | None] | None:
@@ -1867,7 +1876,7 @@ def _order_errors(
                     if now is None:
                         continue  # the caller does not know the time (see validate_submission)
                     bound = now + moved  # compared exactly; said to the second, in UTC
-                label = _rfc3339(bound) if isinstance(bound, dt.datetime) else _format_value(bound)
+                label = rfc3339(bound) if isinstance(bound, dt.datetime) else _format_value(bound)
                 said = {"value": label}
                 if moved is not None and keyword in _UPPER_BOUNDS and dt.timedelta(0) <= moved <= _SKEW_AT_MOST:
                     # "now, give or take the clocks": say what it means, not an instant nobody typed
@@ -2233,7 +2242,7 @@ def _message_for(error: jsonschema.ValidationError) -> str:
             return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value), message=said)
         return FormMessage(f"must match the pattern {value}", "pattern", pattern=str(value))
     if keyword == "format":
-        return _FORMAT_MESSAGES.get(str(value), "has an invalid format")
+        return FORMAT_MESSAGES.get(str(value), "has an invalid format")
     if keyword in _CHOICE_KEYWORDS:
         labels = _choice_labels(error.schema if isinstance(error.schema, Mapping) else {}, str(keyword))
         if not labels:

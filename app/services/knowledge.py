@@ -127,6 +127,16 @@ def related_terms(text: str) -> list[str]:
 SORTS = ("newest", "most_helpful", "least_helpful")
 
 
+def helped_count() -> Any:
+    """Per group of feedback rows: how many said the article helped."""
+    return func.sum(case((KnowledgeFeedback.helpful, 1), else_=0))
+
+
+def not_helped_count() -> Any:
+    """Per group of feedback rows: how many said the article did not help."""
+    return func.sum(case((KnowledgeFeedback.helpful, 0), else_=1))
+
+
 def _votes() -> Any:
     """Per article that readers answered for: helpful answers less unhelpful ones (``net``)."""
     return select(KnowledgeFeedback.article_id,
@@ -366,8 +376,8 @@ class KnowledgeService:
             return {}
         answers = self.session.execute(select(
             KnowledgeFeedback.article_id,
-            func.sum(case((KnowledgeFeedback.helpful, 1), else_=0)),
-            func.sum(case((KnowledgeFeedback.helpful, 0), else_=1)),
+            helped_count(),
+            not_helped_count(),
             func.max(case((KnowledgeFeedback.user_id == viewer.id, case((KnowledgeFeedback.helpful, 2), else_=1)),
                           else_=0)),
         ).where(KnowledgeFeedback.article_id.in_(article_ids)).group_by(KnowledgeFeedback.article_id)).all()

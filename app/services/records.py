@@ -604,7 +604,8 @@ class RecordService:
         start_var, end_var = schedule["start"], schedule["end"]
         ci_var = (mapping.get("fields") or {}).get("ci")
         terms = (*(schedule.get("exempt") or {}), *((ci_var,) if ci_var else ()))
-        if previous is not None and all(previous.get(v) == data.get(v) for v in (start_var, end_var, *terms)):
+        kept_terms = previous is not None and all(previous.get(v) == data.get(v) for v in terms)
+        if kept_terms and previous is not None and all(previous.get(v) == data.get(v) for v in (start_var, end_var)):
             return
         start, end = window_instant(data.get(start_var)), window_instant(data.get(end_var))
         if start is None or end is None or end <= start:
@@ -612,7 +613,7 @@ class RecordService:
         moved = (ticket.planned_start_at, ticket.planned_end_at) != (start, end)
         if moved:
             ticket.planned_start_at, ticket.planned_end_at = start, end
-        if previous is not None and not moved and all(previous.get(v) == data.get(v) for v in terms):
+        if kept_terms and not moved:
             return
         if actor is not None and start is not None and end is not None and self.window_check is not None:
             self.window_check(ticket, schedule, data, start, end)

@@ -76,6 +76,7 @@ from app.models import AuditEvent, KnowledgeArticle, KnowledgeFeedback, SlaClock
 from app.models.record import priority_rank
 
 from .audit import AuditLog
+from .knowledge import helped_count, not_helped_count
 from .records import KINDS, STAFF_ROLES, RecordService
 from .sla import FINAL_STATES, GIVE_UP_STATUSES, TRACKED_KINDS
 
@@ -381,10 +382,9 @@ class ReportService:
             select(func.count()).select_from(AuditEvent).where(
                 AuditEvent.event_type == "knowledge_attached", within(AuditEvent.occurred_at)).scalar_subquery(),
             answers(True), answers(False))).one())
-        unhelpful = func.sum(case((KnowledgeFeedback.helpful, 0), else_=1))
+        unhelpful = not_helped_count()
         worst = self.session.execute(
-            select(KnowledgeArticle.number, KnowledgeArticle.title, func.sum(case((KnowledgeFeedback.helpful, 1), else_=0)),
-                   unhelpful)
+            select(KnowledgeArticle.number, KnowledgeArticle.title, helped_count(), unhelpful)
             .join(KnowledgeFeedback, KnowledgeFeedback.article_id == KnowledgeArticle.id)
             .where(within(KnowledgeFeedback.updated_at))
             .group_by(KnowledgeArticle.id, KnowledgeArticle.number, KnowledgeArticle.title)

@@ -42,7 +42,7 @@ from app.languages import Text
 from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, ScheduleFeed, Ticket, User
 
 from .audit import AuditLog
-from .forms import FormMessage, bidi_control_message
+from .forms import FormMessage, bidi_control_message, rfc3339
 from .icalendar import Event
 from .records import RecordService, in_instant_range
 
@@ -87,10 +87,6 @@ def reads_schedule(user: User) -> bool:
 def _shown(moment: datetime) -> str:
     """An instant as the pages show it: "2026-03-10 20:00" (UTC)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _same_ci(one: str | None, other: str | None) -> bool:
@@ -165,17 +161,16 @@ class ScheduleService:
     def _held(self, ci: str | None, known: dict[str, set[str]] | None = None) -> Callable[[], set[str]]:
         """The CIs (lower case) a freeze may name to hold for work on ``ci``: the CI, and those
         that depend on it or run on it (a freeze on a service holds for the servers it runs on),
-        looked up once when first asked (in ``known``, shared by the calls of one read)."""
+        looked up once, when first asked (in ``known`` when given: shared by the calls of one read)."""
+        known = {} if known is None else known
+
         def held() -> set[str]:
             if ci is None:
                 return set()
             key = ci.lower()
-            if known is not None and key in known:
-                return known[key]
-            names = {key} | ({n.lower() for n in self.related_cis(ci, True)} if self.related_cis else set())
-            if known is not None:
-                known[key] = names
-            return names
+            if key not in known:
+                known[key] = {key} | ({n.lower() for n in self.related_cis(ci, True)} if self.related_cis else set())
+            return known[key]
         return held
 
     # -- calendar subscriptions ----------------------------------------------------------------------
@@ -344,7 +339,7 @@ class ScheduleService:
 
     @staticmethod
     def _described(row: ChangeFreeze) -> dict[str, Any]:
-        return {"name": row.name, "starts_at": _utc_text(row.starts_at), "ends_at": _utc_text(row.ends_at),
+        return {"name": row.name, "starts_at": rfc3339(row.starts_at), "ends_at": rfc3339(row.ends_at),
                 "ci": row.ci, "reason": row.reason}
 
     def _clean(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,9 +383,8 @@ class ScheduleService:
 
     def _frozen(self, starts_at: datetime, ends_at: datetime, ci: str | None) -> list[ChangeFreeze]:
         """The freezes overlapping [starts_at, ends_at) that hold for work on ``ci``."""
-        query = select(ChangeFreeze).where(ChangeFreeze.starts_at < ends_at, ChangeFreeze.ends_at > starts_at)
         held = self._held(ci)
-        return [f for f in self.session.scalars(query.order_by(ChangeFreeze.starts_at, ChangeFreeze.id)) if _holds_for(f, held)]
+        return [f for f in self.freezes(starts_at, ends_at) if _holds_for(f, held)]
 
     # -- planning -----------------------------------------------------------------------------------
 
@@ -408,7 +402,7 @@ class ScheduleService:
         if not frozen:
             return
         freeze = frozen[0]
-        starts, ends = _utc_text(freeze.starts_at), _utc_text(freeze.ends_at)
+        starts, ends = rfc3339(freeze.starts_at), rfc3339(freeze.ends_at)
         if freeze.ci is not None and not _same_ci(freeze.ci, ticket.ci):
             message = FormMessage(f"the planned window overlaps the change freeze “{freeze.name}” of {freeze.ci}, which "
                                   f"depends on this configuration item ({starts} to {ends}): plan it before or after the "
@@ -569,10 +563,6 @@ def clash_in_english(clash: Clash) -> str:
     return f"same configuration item and time as {clash.number}"
 
 
-#: The English words of the API's calendar export.
-ENGLISH_WORDS: CalendarWords
-
-
 @dataclass(frozen=True)
 class CalendarWords:
     """How a calendar export says things, in its reader's language (the edges': a page's, the API's
@@ -608,5 +598,6 @@ def calendar_events(view: Schedule, host: str, record_link: Callable[[Ticket], s
     return events
 
 
+#: The English words of the API's calendar export.
 ENGLISH_WORDS = CalendarWords(status=lambda status: status.replace("_", " "), clash=clash_in_english,
                               freeze=lambda name: f"Change freeze: {name}")

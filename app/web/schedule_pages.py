@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
 from app.models import ChangeFreeze, User
-from app.services.forms import typed_instant
+from app.services.forms import FORMAT_MESSAGES, typed_instant
 from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
 from app.services.schedule import (
@@ -57,10 +57,11 @@ SCALE = 1000
 PAGE = "schedule:freeze"
 #: The freeze form's fields, as the service names them.
 FREEZE_FIELDS = ("name", "starts_at", "ends_at", "ci", "reason")
-#: What a date-time the page cannot read is told (said in the page's language by ``service_text``).
 #: The session key of a new subscription's secret, until the page shows it (once).
 FEED_SECRET = "schedule_feed_secret"
-NOT_A_DATE_TIME = "must be a date and time (YYYY-MM-DDThh:mm:ssZ or with an offset like +02:00)"
+#: What a date-time the page cannot read is told: the forms' own words, which ``service_text``
+#: says in the page's language.
+NOT_A_DATE_TIME = FORMAT_MESSAGES["date-time"]
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
     today = svc.runtime.clock.now().date()
     asked = _Period.asked(today)
     first, day_error, period, ci, include_closed = asked.first, asked.day_error, asked.days, asked.ci, asked.include_closed
-    view = unit_of_work(lambda: asked.read(svc, me))
+    view, feed = unit_of_work(lambda: (asked.read(svc, me), svc.schedule.feed_of(me)))
     rows = [{"ticket": t, "span": _span(view, t.planned_start_at, t.planned_end_at), "clashes": view.clashes.get(t.id, [])}
             for t in view.records if t.planned_start_at is not None and t.planned_end_at is not None]
     bands = [{"freeze": f, "span": _span(view, f.starts_at, f.ends_at)} for f in view.freezes]
@@ -165,17 +166,16 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
         arguments: dict[str, Any] = {**values, **shown, "from": day.isoformat()}
         return url_for(endpoint, **arguments)
 
-    feed = unit_of_work(lambda: svc.schedule.feed_of(me))
     secret = session.pop(FEED_SECRET, None)
     feed_url = svc.notifications.link() + url_for("web.schedule_feed", secret=secret) if secret and feed else None
-    editing = request.args.get("edit", type=int) if may_manage_freezes(me) else None
+    may_manage = may_manage_freezes(me)
     return render_template("schedule.html", active="schedule", view=view, rows=rows, bands=bands, days=days,
-                           editing=editing,
+                           editing=request.args.get("edit", type=int) if may_manage else None,
                            feed=feed, feed_url=feed_url, may_subscribe=reads_schedule(me),
                            feed_days=(FEED_DAYS_BEFORE, FEED_DAYS_AFTER),
                            period=period, periods=PERIODS, first=first, day_error=day_error, ci=ci,
                            include_closed=include_closed, links=links, page_url=page_url,
-                           may_manage=may_manage_freezes(me),
+                           may_manage=may_manage,
                            form=form, errors={k: [service_text(m) for m in v] for k, v in errors.items()},
                            scale=SCALE, today=today, clash_text=clash_text, label=label,
                            status_labels=STATUS_LABELS), status

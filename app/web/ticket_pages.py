@@ -354,7 +354,7 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 # the requester's other open records: the caller's other problems, or a duplicate
                 "requester_open": svc.records.requesters_open_records(user, ticket),
                 # what its planned window (a change's) overlaps: freezes, other work on its CI
-                "clashes": svc.schedule.clashes_for(user, ticket) if ticket.planned_start_at is not None else [],
+                "clashes": svc.schedule.clashes_for(user, ticket),
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
                 if not policy.is_read_only(user) and not watching_only else []}

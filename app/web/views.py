@@ -479,7 +479,7 @@ def _render_task(user: User, task_id: int, *, submitted: Any = None, errors: dic
         # what the record's planned window overlaps, for whoever plans it again (the schedule task)
         record = detail["record"]
         detail["clashes"] = (svc.schedule.clashes_for(user, record) if record is not None and detail["record_visible"]
-                             and record.planned_start_at is not None and task.state == TaskStatus.READY else [])
+                             and task.state == TaskStatus.READY else [])
         return detail
 
     from .labels import clash_text  # labels builds on the pages that build on this module

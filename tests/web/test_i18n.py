@@ -93,6 +93,6 @@ def test_a_signed_in_users_language_choice_follows_them_to_another_browser(web_f
 def test_the_services_format_messages_are_all_translated_on_the_pages():
     """Review: the username rule changed in the service and its words on the pages stayed the old
     rule's, so a Chinese page showed the new message in English."""
-    from app.services.forms import _FORMAT_MESSAGES
+    from app.services.forms import FORMAT_MESSAGES
     from app.web.forms import _SERVICE_TEXTS
-    assert set(_FORMAT_MESSAGES.values()) <= set(_SERVICE_TEXTS)
+    assert set(FORMAT_MESSAGES.values()) <= set(_SERVICE_TEXTS)
