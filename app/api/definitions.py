@@ -1,4 +1,4 @@
-"""Deploy and read process definitions."""
+"""Deploy and read process definitions; move a version's instances to another."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app.schemas import (
     TaskStatsOut,
     TaskStatsQuery,
 )
+from app.schemas.migration import VersionMigrateIn, VersionMigrationOut
 from app.services import policy
 
 from . import current_user, page_args, services, unit_of_work
@@ -120,3 +121,20 @@ class TaskStatsView(MethodView):
         median hours from creation to completion."""
         user = current_user()
         return unit_of_work(lambda: services().definitions.task_statistics(user, process_id, args["days"]))
+
+
+@blp.route("/<string:process_id>/migrate")
+class VersionMigrateView(MethodView):
+    @blp.arguments(VersionMigrateIn)
+    @blp.response(200, VersionMigrationOut)
+    @blp.doc(security=[{"bearer": []}])
+    def post(self, body: dict[str, Any], process_id: str) -> dict[str, Any]:
+        """Move the running and failed instances of ``from_version`` to ``to_version`` (default:
+        the latest; process owners, admins), each in its own transaction: the ones that cannot
+        move stay as they were and are listed with why. At most 200 a call (``remaining``, then
+        call again with ``after`` = ``next_after``); ``dry_run`` moves nothing."""
+        user = current_user()
+        result = services().migration.migrate_version(
+            user, process_id, body["from_version"], body.get("to_version"), transaction=unit_of_work,
+            dry_run=body["dry_run"], after=body["after"])
+        return result.to_dict()

@@ -1,4 +1,4 @@
-"""Start, list, inspect, message, cancel and retry process instances."""
+"""Start, list, inspect, message, cancel, retry and move (to another version) process instances."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from app.schemas import (
     MessageIn,
     RetryIn,
 )
+from app.schemas.migration import MigratedOut, MigrateIn, MigrationPlanOut, MigrationQuery
 
 from . import current_user, page_args, services, unit_of_work
 from .serialize import hidden_variables, history_dict, instance_dict
@@ -141,3 +142,33 @@ class RetryView(MethodView):
         """Retry an instance in error, optionally with corrected data (admin)."""
         user = current_user()
         return _out(unit_of_work(lambda: services().instances.retry(user, instance_id, body.get("data"))))
+
+
+@blp.route("/<int:instance_id>/migration")
+class MigrationPlanView(MethodView):
+    @blp.arguments(MigrationQuery, location="query")
+    @blp.response(200, MigrationPlanOut)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """What moving the instance to another version of its process would do (process owners,
+        admins): ``possible``, and by BPMN id the open tasks kept as they are, those prepared again
+        (changed), the finished elements cut from the history, and what refuses it."""
+        user = current_user()
+        instance, target, plan = unit_of_work(lambda: services().migration.plan(user, instance_id, args.get("version")))
+        return {"instance_id": instance.id, "from_version": instance.version, "to_version": target.version,
+                **plan.to_dict()}
+
+
+@blp.route("/<int:instance_id>/migrate")
+class MigrateView(MethodView):
+    @blp.arguments(MigrateIn)
+    @blp.response(200, MigratedOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Move a running or failed instance to another version of its process (default: the
+        latest; process owners, admins). Its open tasks keep their ids, claims and timers; 422
+        ``migration_refused`` naming the open tasks (``unmapped``) or subprocesses the version lacks."""
+        user = current_user()
+        instance, from_version, plan = unit_of_work(lambda: services().migration.migrate(user, instance_id, body.get("version")))
+        return {**_out(instance), "migration": {"instance_id": instance.id, "from_version": from_version,
+                                                "to_version": instance.version, **plan.to_dict()}}

@@ -24,6 +24,7 @@ from .library import (
     SourceFile,
     UserTaskDef,
 )
+from .migration import MigrationPlan, MigrationRefused
 from .operation_call import OperationCall, current_operation_call, literal_text
 from .runtime import (
     STATUS_CANCELLED,
@@ -54,6 +55,8 @@ __all__ = [
     "EngineError",
     "EngineFailure",
     "LiteralParam",
+    "MigrationPlan",
+    "MigrationRefused",
     "MessageNotExpected",
     "OperationCall",
     "OperationFailed",

@@ -41,6 +41,7 @@ from .deep_stack import call_deep, require_stack_for
 from .errors import EngineError, MessageNotExpected, TaskNotFound, TaskNotReady
 from .iterations import MergedIterations
 from .joins import stuck_join
+from .migration import MigrationPlan, MigrationRefused, migrate, plan_migration
 from .operation_call import OperationCall, literal_text, operation_call
 from .sandbox import RestrictedEnvironment, ScriptIdentity, ScriptLimitExceeded, acting_as
 from .serializer import STATE_VERSION, dump_state, load_specs, load_state
@@ -704,6 +705,34 @@ class WorkflowRun:
                     reset.parent.data.update(dict(corrections))
         self.failure = None
         self.advance(identity)
+
+    def migration_plan(self, bundle: SpecBundle) -> MigrationPlan:
+        """What moving this run onto ``bundle`` (another version of its process) would do."""
+        return plan_migration(self._wf, bundle.spec, bundle.subprocess_specs)
+
+    def migrate(self, bundle: SpecBundle, identity: ScriptIdentity) -> MigrationPlan:
+        """Move this run onto ``bundle`` and advance it (app/engine/migration.py). Raises
+        MigrationRefused when it cannot be moved, or when the new version fails on the way (a
+        changed task's pre-script, a task it made automatic): the run is then to be dropped, the
+        stored state being what counts. An instance in error stays in error (its retry runs the
+        new version)."""
+        prior = self.failure
+        self.failure = None
+        moved: list[MigrationPlan] = []
+
+        def step() -> None:
+            moved.append(migrate(self._wf, bundle.spec, bundle.subprocess_specs))
+            self._engine_steps()
+
+        self._guarded(step, identity)
+        if self.failure is not None:
+            failure = self.failure
+            raise MigrationRefused(f"the new version fails at once: {failure.message}",
+                                   moved[0] if moved else None, element_id=failure.element_id,
+                                   element_name=failure.element_name, line=failure.line)
+        self.bundle = bundle
+        self.failure = prior if prior is not None else self._failure_from_tasks()
+        return moved[0]
 
     # -- internals ----------------------------------------------------------------------------------
 

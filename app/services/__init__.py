@@ -22,6 +22,7 @@ from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .linked_updates import LinkedUpdates
 from .mail import MailService
+from .migration import MigrationService
 from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
 from .password_reset import PasswordResetService
@@ -159,6 +160,11 @@ class Services:
         # a record's ci may not name a retired configuration item (started or worked by a person)
         service.data_checks.append(lambda definition, data: self.cmdb.check_record_data(definition, data))
         return service
+
+    @cached_property
+    def migration(self) -> MigrationService:
+        return MigrationService(self.session, self.runner, self.instances, self.definitions, self.audit,
+                                self.runtime.clock)
 
     @cached_property
     def tasks(self) -> TaskService:

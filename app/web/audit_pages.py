@@ -60,6 +60,7 @@ EVENT_LABELS = {
     "instance_cancel_requested": _l("Cancellation requested"),
     "instance_error": _l("Process error"),
     "instance_retried": _l("Process retried"),
+    "instance_migrated": _l("Process moved to another version"),
     "message_received": _l("Message received"),
     "task_ready": _l("Task ready"),
     "task_claimed": _l("Task claimed"),

@@ -208,6 +208,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/instances/{instance_id}/messages"): {"name": "customer_reply", "payload": {}},
         ("POST", "/api/v1/instances/{instance_id}/cancel"): {"reason": "A duplicate."},
         ("POST", "/api/v1/instances/{instance_id}/retry"): {"data": {}},
+        ("POST", "/api/v1/instances/{instance_id}/migrate"): {"version": 1},
+        ("POST", "/api/v1/definitions/{process_id}/migrate"): {"from_version": 1, "dry_run": True},
         ("POST", "/api/v1/tasks/{task_id}/reassign"): {"username": "alex"},
         ("POST", "/api/v1/tasks/{task_id}/complete"): {"data": {"priority": "P3"}},
         ("POST", "/api/v1/tickets/{number}/comments"): {"body": "Any news?"},

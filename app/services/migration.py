@@ -1,0 +1,220 @@
+"""Moving running instances onto another version of their process (process owners and admins).
+
+A deployed fix reaches only the instances started after it; the ones already running stay on the
+version they started with. Moving them is what this service does, one instance or every instance
+of a version at once, as Camunda's instance migration does. The engine decides what can move
+(app/engine/migration.py): every open task needs its element in the new version. The platform
+keeps everything it knows about the instance: its open task rows (same ids, claims and links; a
+task's name, form, lane and assignment follow the new version), its record (synced with the new
+version's record mapping from the next step), its timers' due times, and the audit history, which
+gains ``instance_migrated``.
+
+Rules: only a running instance, or one in error (moving it to a fixed version and retrying is how
+a diagram's bug is undone), moves; to another version of its own process; refused as a whole,
+nothing stored, when the engine refuses (422 naming the elements) or when the new version fails
+on the way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.engine import MigrationPlan, MigrationRefused
+from app.errors import Conflict, PermissionDenied, ValidationFailed
+from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Role, TaskStatus, User
+
+from .audit import AuditLog
+from .definitions import DefinitionService
+from .execution import InstanceRunner, saved_open_tasks, task_assignment
+from .instances import InstanceService
+
+#: Runs a piece of work in a transaction of its own (the edge's unit of work).
+Transaction = Callable[[Callable[[], Any]], Any]
+#: Who moves instances: who deploys.
+MIGRATE_ROLES = (Role.PROCESS_OWNER, Role.ADMIN)
+#: Statuses an instance moves in.
+MOVABLE = (InstanceStatus.RUNNING, InstanceStatus.ERROR)
+#: Instances one bulk call moves at most (the rest: call again; ``remaining`` says how many).
+
+MAX_BATCH = 200
+
+
+@dataclass
+class BatchResult:
+    """What moving a version's instances did."""
+
+    process_id: str
+    from_version: int
+    to_version: int
+    moved: list[int] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    remaining: int = 0
+    next_after: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"process_id": self.process_id, "from_version": self.from_version, "to_version": self.to_version,
+                "moved": self.moved, "refused": self.refused, "remaining": self.remaining, "next_after": self.next_after, "dry_run": self.dry_run}
+
+
+def refusal_details(plan: MigrationPlan | None, target: ProcessDefinition) -> dict[str, Any]:
+    """The 422's details: the version asked for and why it cannot take the instance."""
+    details: dict[str, Any] = {"version": target.version}
+    if plan is not None:
+        details.update(unmapped=list(plan.unmapped), history=list(plan.history), processes=list(plan.processes))
+    return details
+
+
+def refusal_text(plan: MigrationPlan | None, fallback: str) -> str:
+    """One sentence on why, naming the elements."""
+    if plan is None:
+        return fallback
+    parts = []
+    if plan.unmapped:
+        parts.append("open tasks the version lacks: " + ", ".join(plan.unmapped))
+    if plan.processes:
+        parts.append("open subprocesses the version lacks: " + ", ".join(plan.processes))
+    if plan.history:
+        parts.append("finished branching elements the version lacks: " + ", ".join(plan.history))
+    return "; ".join(parts) or fallback
+
+
+class MigrationService:
+    def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService,
+                 definitions: DefinitionService, audit: AuditLog, clock: Clock) -> None:
+        self.session = session
+        self.runner = runner
+        self.instances = instances
+        self.definitions = definitions
+        self.audit = audit
+        self.clock = clock
+
+    # -- one instance -----------------------------------------------------------------------------
+
+    def plan(self, user: User, instance_id: int, version: int | None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
+        """What moving the instance to ``version`` (None: the latest) would do; changes nothing."""
+        instance, target = self._checked(user, instance_id, version, "migration_plan")
+        run = self.runner.load(instance, user)
+        try:
+            return instance, target, run.migration_plan(self.runner.bundle(target))
+        finally:
+            self.runner.release(instance, run)
+
+    def migrate(self, user: User, instance_id: int, version: int | None) -> tuple[ProcessInstance, int, MigrationPlan]:
+        """Move the instance to ``version`` (None: the latest). Raises NotFound (not visible),
+        PermissionDenied (audited), Conflict (finished instance), ValidationFailed naming
+        ``version`` (the same version, or the engine refuses: ``details`` name the elements).
+        Returns the instance, the version it ran before, and what the move did."""
+        instance, target = self._checked(user, instance_id, version, "migrate")
+        from_version = instance.version
+        return instance, from_version, self._move(user, instance, target)
+
+    def _checked(self, user: User, instance_id: int, version: int | None,
+                 action: str) -> tuple[ProcessInstance, ProcessDefinition]:
+        instance = self.instances.get(user, instance_id, action=action)
+        if not user.has_role(*MIGRATE_ROLES):
+            self.audit.refuse(user, action, instance_id=instance_id, reason="needs process_owner")
+            raise PermissionDenied("moving instances to another version needs the process_owner role")
+        if instance.status not in MOVABLE:
+            raise Conflict(f"instance is {instance.status}: only running or failed instances move",
+                           code="instance_not_running", details={"status": instance.status})
+        target = self._target(instance.process_id, version)
+        if target.id == instance.definition_id:
+            raise ValidationFailed(f"the instance already runs version {target.version}",
+                                   details={"fields": {"version": [f"the instance already runs version {target.version}"]}})
+        return instance, target
+
+    def _target(self, process_id: str, version: int | None) -> ProcessDefinition:
+        return self.definitions.version(process_id, version)
+
+    def _move(self, user: User, instance: ProcessInstance, target: ProcessDefinition) -> MigrationPlan:
+        run = self.runner.load(instance, user)  # taken from the run cache, if there: never parked again unless saved
+        from_version = instance.version
+        try:
+            plan = run.migrate(self.runner.bundle(target), self.runner.identity(user, instance))
+        except MigrationRefused as refused:
+            text = refusal_text(refused.plan, refused.message)
+            details = refusal_details(refused.plan, target)
+            if refused.element_id:
+                details["element_id"] = refused.element_id
+            details["fields"] = {"version": [text]}
+            raise ValidationFailed(f"instance {instance.id} cannot move to version {target.version}: {text}",
+                                   code="migration_refused", details=details) from None
+        instance.definition_id = target.id
+        instance.definition = target
+        instance.version = target.version
+        self.audit.record("instance_migrated", user, instance_id=instance.id, payload={
+            "process_id": instance.process_id, "from_version": from_version, "to_version": target.version,
+            "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped)})
+        self.runner.save(instance, run, user)
+        self._follow_new_version(instance, run)
+        return plan
+
+    def _follow_new_version(self, instance: ProcessInstance, run: Any) -> None:
+        """The open task rows that stayed take their name, form, lane and assignment from the new
+        version (a row opened by this save has them already)."""
+        views = {view.id: view for view in run.user_tasks()}
+        rows = saved_open_tasks(self.session, instance.id)
+        if rows is None:
+            rows = list(self.session.scalars(select(HumanTask).where(
+                HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)))
+        for row in rows:
+            view = views.get(row.engine_task_id)
+            if view is None:
+                continue
+            assigned_user, candidate_group = task_assignment(view)
+            for name, value in (("bpmn_id", view.bpmn_id), ("name", view.name[:255]), ("form", view.form),
+                                ("ui_form", view.ui_form), ("lane", view.lane), ("assigned_user", assigned_user),
+                                ("candidate_group", candidate_group)):
+                if getattr(row, name) != value:
+                    setattr(row, name, value)
+        self.session.flush()
+
+    # -- a whole version --------------------------------------------------------------------------
+
+    def migrate_version(self, user: User, process_id: str, from_version: int, to_version: int | None, *,
+                        transaction: Transaction, dry_run: bool = False, after: int = 0) -> BatchResult:
+        """Move the running and failed instances of ``from_version`` to ``to_version`` (None: the
+        latest), oldest first, at most ``MAX_BATCH`` of them with an id above ``after``. Each moves in
+        its own ``transaction`` (the edge's unit of work) or is refused on its own, staying as it was
+        and listed with why. ``dry_run``: plan only, nothing stored. ``remaining``: how many more
+        there are (call again with ``after`` = ``next_after``)."""
+        def look() -> tuple[BatchResult, list[int]]:
+            if not user.has_role(*MIGRATE_ROLES):
+                self.audit.refuse(user, "migrate", reason="needs process_owner", process_id=process_id)
+                raise PermissionDenied("moving instances to another version needs the process_owner role")
+            source = self.definitions.version(process_id, from_version)
+            target = self._target(process_id, to_version)
+            if target.id == source.id:
+                message = f"the instances already run version {target.version}"
+                raise ValidationFailed(message, details={"fields": {"to_version": [message]}})
+            movable = (ProcessInstance.definition_id == source.id, ProcessInstance.status.in_(MOVABLE),
+                       ProcessInstance.id > after)
+            ids = list(self.session.scalars(select(ProcessInstance.id).where(*movable)
+                                            .order_by(ProcessInstance.id).limit(MAX_BATCH)))
+            total = int(self.session.scalar(select(func.count()).select_from(ProcessInstance).where(*movable)) or 0)
+            return BatchResult(process_id, source.version, target.version, dry_run=dry_run,
+                               remaining=total - len(ids), next_after=ids[-1] if ids else after), ids
+
+        result, ids = transaction(look)
+        for instance_id in ids:
+            try:
+                if dry_run:
+                    _instance, _target, plan = transaction(functools.partial(self.plan, user, instance_id, result.to_version))
+                    if not plan.possible:
+                        raise ValidationFailed(refusal_text(plan, "refused"), details=refusal_details(plan, _target))
+                else:
+                    transaction(functools.partial(self.migrate, user, instance_id, result.to_version))
+            except (ValidationFailed, Conflict) as refused:
+                result.refused.append({"instance_id": instance_id, "message": refused.message,
+                                       **{k: v for k, v in refused.details.items() if k != "fields"}})
+                continue
+            result.moved.append(instance_id)
+        return result

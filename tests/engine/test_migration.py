@@ -1,0 +1,215 @@
+"""Moving a running instance onto another version of its process (app/engine/migration.py).
+
+Every move is followed by a dump -> load -> dump round trip against the new version, and the run
+then finishes under the new version's flows."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from app.clock import FrozenClock
+from app.engine import MigrationRefused, ProcessEngine, ProcessLibrary, ScriptIdentity, SourceFile, WorkflowRun
+from app.engine.runtime import SpecBundle
+from tests.engine.harness import CLOCK_START
+from tools.bpmn_builder import Diagram, pretty
+
+FORMS = ("a.json", "b.json")
+ACTOR = ScriptIdentity(current_user={"id": 1, "username": "u"}, initiator={"id": 1, "username": "u"})
+
+
+def version(*, extra_step: bool = False, triage_form: str = "a.json", drop_intake: bool = False,
+            timer: str = '"PT4H"', review_script: str | None = None, split: bool = False) -> bytes:
+    d = Diagram("flow", "Flow")
+    d.node("start", "start", col=0)
+    chain = ["start"]
+    if not drop_intake:
+        d.node("intake", "script", "Intake", col=1, script="seen = 1")
+        chain.append("intake")
+    if split:
+        d.node("fork", "and", col=1.5)
+        d.node("side", "script", "Side", col=1.7, row=1, script="side = 1")
+        d.node("merge", "and", col=1.8)
+        chain += ["fork", "side", "merge"]
+        d.flow("fork", "merge")
+    d.node("triage", "user", "Triage", col=2, properties={"formJsonSchemaFilename": triage_form})
+    d.node("remind", "boundary", "Remind", attached_to="triage", timer=("timeDuration", timer), interrupting=False)
+    d.node("reminded", "script", "Reminded", col=3, row=1, script="reminders = 1")
+    d.node("remind_end", "end", col=4, row=1)
+    chain.append("triage")
+    if extra_step:
+        d.node("assess", "user", "Assess", col=3)
+        chain.append("assess")
+    if review_script is not None:
+        d.node("review", "script", "Review", col=4, script=review_script)
+    else:
+        d.node("review", "user", "Review", col=4)
+    d.node("end", "end", col=5)
+    chain += ["review", "end"]
+    d.chain(*chain)
+    d.chain("remind", "reminded", "remind_end")
+    return pretty(d.to_xml()).encode()
+
+
+class Desk:
+    def __init__(self) -> None:
+        self.clock = FrozenClock(CLOCK_START)
+        self.engine = ProcessEngine(script_time_limit=2.0, now=self.clock.now)
+
+    def bundle(self, xml: bytes) -> SpecBundle:
+        forms = [SourceFile(name, json.dumps({"type": "object", "properties": {}}).encode()) for name in FORMS]
+        [process] = ProcessLibrary().compile([SourceFile("flow.bpmn", xml), *forms])
+        return self.engine.spec(process.content_hash, process.spec_json)
+
+    def roundtrip(self, run: WorkflowRun) -> WorkflowRun:
+        first = run.dump()
+        again = self.engine.restore(run.bundle, first, run.serializer_version)
+        assert json.loads(again.dump()) == json.loads(first)
+        return again
+
+    def complete(self, run: WorkflowRun, bpmn_id: str, data: dict | None = None) -> WorkflowRun:
+        [task] = [t for t in run.user_tasks() if t.bpmn_id == bpmn_id]
+        run.complete_task(task.id, data or {}, ACTOR)
+        return self.roundtrip(run)
+
+
+@pytest.fixture()
+def desk() -> Desk:
+    return Desk()
+
+
+def open_ids(run: WorkflowRun) -> list[str]:
+    return sorted(t.bpmn_id for t in run.user_tasks())
+
+
+def test_an_open_task_keeps_its_id_and_the_run_follows_the_new_flows(desk: Desk):
+    v1, v2 = desk.bundle(version()), desk.bundle(version(extra_step=True))
+    run = desk.engine.start(v1, {}, ACTOR)
+    [triage] = run.user_tasks()
+    plan = run.migrate(v2, ACTOR)
+    assert plan.possible and plan.kept == ("remind", "triage") and plan.changed == ()
+    run = desk.roundtrip(run)
+    assert run.bundle is v2
+    [moved] = run.user_tasks()
+    assert moved.id == triage.id and moved.bpmn_id == "triage"
+    run = desk.complete(run, "triage")
+    assert open_ids(run) == ["assess"]
+    run = desk.complete(run, "assess")
+    run = desk.complete(run, "review")
+    assert run.status == "completed"
+
+
+def test_a_waiting_timer_keeps_its_due_time_unless_it_changed(desk: Desk):
+    v1 = desk.bundle(version())
+    same_timer, new_timer = desk.bundle(version(extra_step=True)), desk.bundle(version(timer='"PT8H"'))
+    for target in (same_timer, new_timer):
+        run = desk.engine.start(v1, {}, ACTOR)
+        before = run.next_timer_at()
+        desk.clock.advance(timedelta(hours=1))
+        run.migrate(target, ACTOR)
+        run = desk.roundtrip(run)
+        assert run.next_timer_at() == (before if target is same_timer else desk.clock.now() + timedelta(hours=8))
+        due = run.next_timer_at()
+        desk.clock.advance(due - desk.clock.now() - timedelta(minutes=1))
+        run.refresh_timers(ACTOR)
+        assert "reminded" not in run.history_path()
+        desk.clock.advance(timedelta(minutes=2))
+        run.refresh_timers(ACTOR)
+        assert "reminded" in run.history_path() and open_ids(run) == ["triage"]
+
+
+def test_a_changed_task_is_reported_and_prepared_again(desk: Desk):
+    v1, v2 = desk.bundle(version()), desk.bundle(version(triage_form="b.json"))
+    run = desk.engine.start(v1, {}, ACTOR)
+    plan = run.migrate(v2, ACTOR)
+    assert plan.changed == ("triage",) and plan.kept == ("remind",)
+    run = desk.roundtrip(run)
+    assert run.user_tasks()[0].form == "b.json"
+
+
+def test_an_open_task_the_version_lacks_is_refused_naming_it(desk: Desk):
+    v1, v2 = desk.bundle(version(extra_step=True)), desk.bundle(version())
+    run = desk.engine.start(v1, {}, ACTOR)
+    run = desk.complete(run, "triage")
+    assert open_ids(run) == ["assess"]
+    plan = run.migration_plan(v2)
+    assert not plan.possible and plan.unmapped == ("assess",)
+    with pytest.raises(MigrationRefused) as info:
+        run.migrate(v2, ACTOR)
+    assert info.value.plan is not None and info.value.plan.unmapped == ("assess",)
+
+
+def test_finished_history_the_version_dropped_is_cut_out(desk: Desk):
+    v1, v2 = desk.bundle(version()), desk.bundle(version(drop_intake=True))
+    run = desk.engine.start(v1, {}, ACTOR)
+    plan = run.migrate(v2, ACTOR)
+    assert plan.possible and plan.dropped == ("intake",)
+    run = desk.roundtrip(run)
+    assert "intake" not in run.history_path() and run.data["seen"] == 1
+    run = desk.complete(run, "triage")
+    run = desk.complete(run, "review")
+    assert run.status == "completed"
+
+
+def test_a_dropped_branching_element_in_the_history_is_refused(desk: Desk):
+    v1, v2 = desk.bundle(version(split=True)), desk.bundle(version())
+    run = desk.engine.start(v1, {}, ACTOR)
+    plan = run.migration_plan(v2)
+    assert not plan.possible and "fork" in plan.history
+
+
+def test_a_version_that_fails_at_once_is_refused_and_the_stored_state_stands(desk: Desk):
+    v1, v2 = desk.bundle(version()), desk.bundle(version(review_script="x = 1 / 0"))
+    run = desk.engine.start(v1, {}, ACTOR)
+    run = desk.complete(run, "triage")
+    stored = run.dump()
+    with pytest.raises(MigrationRefused):
+        run.migrate(v2, ACTOR)
+    again = desk.engine.restore(v1, stored, WorkflowRun.serializer_version)
+    assert open_ids(again) == ["review"]
+
+
+def test_a_failed_instance_moved_to_a_fixed_version_is_retried_by_the_new_script(desk: Desk):
+    broken, fixed = desk.bundle(version(review_script="x = 1 / 0")), desk.bundle(version(review_script="x = 2"))
+    run = desk.engine.start(broken, {}, ACTOR)
+    run = desk.complete(run, "triage")
+    assert run.status == "error" and run.failure is not None and run.failure.element_id == "review"
+    plan = run.migrate(fixed, ACTOR)
+    assert plan.changed == ("review",)
+    assert run.status == "error"  # still failed until retried
+    run = desk.roundtrip(run)
+    run.retry(None, ACTOR)
+    run = desk.roundtrip(run)
+    assert run.status == "completed" and run.data["x"] == 2
+
+
+def test_an_open_task_inside_a_subprocess_moves_with_it(desk: Desk):
+    def outer(extra: bool) -> bytes:
+        inner = Diagram("inner", "Inner")
+        inner.node("i_start", "start", col=0)
+        inner.node("work", "user", "Work", col=1)
+        steps = ["i_start", "work"]
+        if extra:
+            inner.node("check", "user", "Check", col=2)
+            steps.append("check")
+        inner.node("i_end", "end", col=3)
+        inner.chain(*steps, "i_end")
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("sub", "sub", "Sub", col=1, inner=inner)
+        d.node("end", "end", col=2)
+        d.chain("start", "sub", "end")
+        return pretty(d.to_xml()).encode()
+
+    v1, v2 = desk.bundle(outer(False)), desk.bundle(outer(True))
+    run = desk.engine.start(v1, {}, ACTOR)
+    [work] = run.user_tasks()
+    run.migrate(v2, ACTOR)
+    run = desk.roundtrip(run)
+    assert [t.id for t in run.user_tasks()] == [work.id]
+    run = desk.complete(run, "work")
+    assert open_ids(run) == ["check"]
+    run = desk.complete(run, "check")
+    assert run.status == "completed"

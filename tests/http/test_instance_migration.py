@@ -1,0 +1,157 @@
+"""Moving running instances to another version of their process, through the API
+(app/services/migration.py): one instance, or every instance of a version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.http.desk import Desk
+from tests.http.helpers import assert_error, upload
+from tools.bpmn_builder import Diagram, pretty
+
+ROOT = Path(__file__).resolve().parents[2]
+START = {"title": "Printer jams", "description": "Every second page", "category": "hardware",
+         "impact": "medium", "urgency": "medium"}
+TRIAGE = {"category": "hardware", "priority": "P3", "assignment_group": "DesktopSupport"}
+
+
+@pytest.fixture()
+def desk(client, services) -> Desk:
+    return Desk(client, services)
+
+
+def deploy(desk: Desk, files: list[tuple[str, bytes]]) -> dict:
+    response = upload(desk.client, desk.auth("olga"), files)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def incident_v2(desk: Desk) -> None:
+    """The shipped incident process with its investigation task renamed."""
+    xml = (ROOT / "processes" / "incident_management.bpmn").read_text(encoding="utf-8")
+    changed = xml.replace('name="Investigate and resolve"', 'name="Investigate and diagnose"')
+    assert changed != xml
+    deploy(desk, [("incident_management.bpmn", changed.encode())])
+
+
+def flow(*steps: str) -> bytes:
+    """A process 'mig_flow' of user tasks in a row, open to staff (no record)."""
+    d = Diagram("mig_flow", "Migration flow")
+    d.node("start", "start", col=0)
+    for i, step in enumerate(steps, start=1):
+        d.node(step, "user", step.title(), col=i)
+    d.node("end", "end", col=len(steps) + 1)
+    d.chain("start", *steps, "end")
+    return pretty(d.to_xml()).encode()
+
+
+def start_flow(desk: Desk) -> dict:
+    response = desk.client.post("/api/v1/instances", headers=desk.auth("olga"),
+                                json={"process_id": "mig_flow", "data": {}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def complete(desk: Desk, instance: dict, bpmn_id: str, who: str = "olga") -> dict:
+    [task] = [t for t in instance["open_tasks"] if t["bpmn_id"] == bpmn_id]
+    response = desk.client.post(f"/api/v1/tasks/{task['id']}/complete", headers=desk.auth(who), json={"data": {}})
+    assert response.status_code == 200, response.get_json()
+    return desk.instance(instance["id"], "olga")
+
+
+def migrate(desk: Desk, instance_id: int, who: str = "olga", **body: object):
+    return desk.client.post(f"/api/v1/instances/{instance_id}/migrate", headers=desk.auth(who), json=body)
+
+
+def test_a_running_incident_moves_keeping_its_task_claim_and_record(desk: Desk):
+    instance = desk.start("rita", "incident_management", START)
+    number = instance["data"]["record_number"]
+    triage_id = desk.task_id(number, "triage")
+    assert desk.client.post(f"/api/v1/tasks/{triage_id}/claim", headers=desk.auth("alex")).status_code == 200
+    incident_v2(desk)
+
+    plan = desk.client.get(f"/api/v1/instances/{instance['id']}/migration", headers=desk.auth("olga")).get_json()
+    assert plan["possible"] is True and plan["from_version"] == 1 and plan["to_version"] == 2
+    assert "triage" in plan["kept"] and plan["unmapped"] == []
+
+    response = migrate(desk, instance["id"])
+    assert response.status_code == 200, response.get_json()
+    moved = response.get_json()
+    assert moved["version"] == 2 and moved["migration"]["from_version"] == 1
+    [triage] = [t for t in moved["open_tasks"] if t["bpmn_id"] == "triage"]
+    assert triage["id"] == triage_id and triage["claimed_by"] == "alex"
+    events = [e for e in desk.history(instance["id"]) if e["type"] == "instance_migrated"]
+    assert len(events) == 1 and events[0]["actor"] == "olga"
+
+    desk.complete(number, "triage", "alex", TRIAGE)
+    investigate = [t for t in desk.record(number)["open_tasks"] if t["bpmn_id"] == "investigate"]
+    assert investigate and investigate[0]["name"] == "Investigate and diagnose"
+    assert desk.record(number)["priority"] == "P3"
+
+    again = migrate(desk, instance["id"], version=2)
+    body = assert_error(again, 422, "validation_failed")
+    assert "version" in body["details"]["fields"]
+
+
+def test_only_process_owners_and_admins_move_instances(desk: Desk):
+    instance = desk.start("rita", "incident_management", START)
+    incident_v2(desk)
+    for who, status in (("alex", 403), ("rita", 403), ("aude", 403), ("mona", 404)):
+        assert_error(migrate(desk, instance["id"], who), status)
+        assert desk.client.get(f"/api/v1/instances/{instance['id']}/migration",
+                               headers=desk.auth(who)).status_code == status
+    assert desk.instance(instance["id"])["version"] == 1
+    assert migrate(desk, instance["id"], "ada").status_code == 200
+    assert_error(migrate(desk, 999_999), 404)
+
+
+def test_an_open_task_the_version_lacks_refuses_the_move_naming_it(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    instance = complete(desk, start_flow(desk), "first")
+    task_ids = [t["id"] for t in instance["open_tasks"]]
+    deploy(desk, [("mig_flow.bpmn", flow("first"))])
+    plan = desk.client.get(f"/api/v1/instances/{instance['id']}/migration?version=2",
+                           headers=desk.auth("olga")).get_json()
+    assert plan["possible"] is False and plan["unmapped"] == ["second"]
+    body = assert_error(migrate(desk, instance["id"], version=2), 422, "migration_refused")
+    assert body["details"]["unmapped"] == ["second"] and "second" in body["details"]["fields"]["version"][0]
+    after = desk.instance(instance["id"], "olga")
+    assert after["version"] == 1 and [t["id"] for t in after["open_tasks"]] == task_ids
+    assert_error(migrate(desk, instance["id"], version=7), 404)
+
+
+def test_a_finished_instance_does_not_move(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", flow("first"))])
+    instance = complete(desk, start_flow(desk), "first")
+    assert instance["status"] == "completed"
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    assert_error(migrate(desk, instance["id"]), 409, "instance_not_running")
+
+
+def test_a_version_s_instances_move_together_and_the_refused_stay(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    at_first = [start_flow(desk) for _ in range(3)]
+    at_second = complete(desk, start_flow(desk), "first")
+    deploy(desk, [("mig_flow.bpmn", flow("first"))])
+    url = "/api/v1/definitions/mig_flow/migrate"
+
+    dry = desk.client.post(url, headers=desk.auth("olga"), json={"from_version": 1, "dry_run": True}).get_json()
+    assert dry["dry_run"] is True and dry["moved"] == [i["id"] for i in at_first]
+    assert [r["instance_id"] for r in dry["refused"]] == [at_second["id"]] and dry["refused"][0]["unmapped"] == ["second"]
+    assert all(desk.instance(i["id"], "olga")["version"] == 1 for i in at_first)
+
+    assert_error(desk.client.post(url, headers=desk.auth("alex"), json={"from_version": 1}), 403)
+    assert_error(desk.client.post(url, headers=desk.auth("olga"), json={"from_version": 2}), 422)
+    assert_error(desk.client.post(url, headers=desk.auth("olga"), json={"from_version": 9}), 404)
+    assert_error(desk.client.post(url, headers=desk.auth("olga"), json={"from_version": "1"}), 422)
+
+    done = desk.client.post(url, headers=desk.auth("olga"), json={"from_version": 1}).get_json()
+    assert done["moved"] == [i["id"] for i in at_first] and done["remaining"] == 0 and done["to_version"] == 2
+    assert [r["instance_id"] for r in done["refused"]] == [at_second["id"]]
+    moved = desk.instance(at_first[0]["id"], "olga")
+    assert moved["version"] == 2
+    moved = complete(desk, moved, "first")
+    assert moved["status"] == "completed"
+    assert desk.instance(at_second["id"], "olga")["version"] == 1
