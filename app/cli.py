@@ -198,6 +198,41 @@ def register_cli(app: Flask) -> None:
             line += f"{counts['reset']} reset from the file)" if reset_catalog else f"{counts['kept']} left as they are)"
             click.echo(line)
 
+    @processes_group.command("migrate")
+    @click.argument("process_id")
+    @click.option("--from", "from_version", type=int, required=True, help="The version whose instances move.")
+    @click.option("--to", "to_version", type=int, default=None, help="The version they move to (default: the latest).")
+    @click.option("--dry-run", is_flag=True, help="Say what would move and what would not; move nothing.")
+    def processes_migrate(process_id: str, from_version: int, to_version: int | None, dry_run: bool) -> None:
+        """Move the running and failed instances of a version to another version of their process.
+
+        Each instance moves in its own transaction; one at a task the version lacks stays where it
+        is and is named with why (exit status 1 then). Audited (instance_migrated)."""
+        services = _services()
+        after, moved, refused = 0, 0, 0
+        try:
+            while True:
+                result = services.migration.migrate_version(
+                    None, process_id, from_version, to_version, transaction=lambda work: run_unit_of_work(services, work),
+                    dry_run=dry_run, after=after)
+                moved += len(result.moved)
+                refused += len(result.refused)
+                for item in result.refused:
+                    click.echo(f"instance {item['instance_id']}: stays on version {result.from_version}: {item['message']}")
+                if not result.remaining:
+                    break
+                after = result.next_after
+        except ProcessdeskError as err:
+            _fail(err)
+            return
+        finally:
+            services.session.close()
+        verb = "would move" if dry_run else "moved"
+        click.echo(f"{process_id}: {moved} instance(s) {verb} from version {from_version} to version "
+                   f"{result.to_version}; {refused} stay")
+        if refused:
+            sys.exit(1)
+
     @app.cli.group("users")
     def users_group() -> None:
         """Manage users, groups and roles."""

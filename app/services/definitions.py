@@ -687,11 +687,11 @@ class DefinitionService:
             raise NotFound(f"no process definition '{process_id}'", details={"process_id": process_id})
         return rows
 
-    def running_counts(self, process_id: str) -> dict[int, int]:
-        """Running instances per version of ``process_id``."""
+    def running_counts(self, process_id: str, statuses: tuple[str, ...] = (InstanceStatus.RUNNING,)) -> dict[int, int]:
+        """Running instances (or those in ``statuses``) per version of ``process_id``."""
         rows = self.session.execute(
             select(ProcessInstance.version, func.count())
-            .where(ProcessInstance.process_id == process_id, ProcessInstance.status == InstanceStatus.RUNNING)
+            .where(ProcessInstance.process_id == process_id, ProcessInstance.status.in_(statuses))
             .group_by(ProcessInstance.version)
         ).all()
         return {int(version): int(count) for version, count in rows}

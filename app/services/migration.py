@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.engine import MigrationPlan, MigrationRefused
-from app.errors import Conflict, PermissionDenied, ValidationFailed
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Role, TaskStatus, User
 
 from .audit import AuditLog
@@ -98,7 +98,7 @@ class MigrationService:
 
     # -- one instance -----------------------------------------------------------------------------
 
-    def plan(self, user: User, instance_id: int, version: int | None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
+    def plan(self, user: User | None, instance_id: int, version: int | None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
         """What moving the instance to ``version`` (None: the latest) would do; changes nothing."""
         instance, target = self._checked(user, instance_id, version, "migration_plan")
         run = self.runner.load(instance, user)
@@ -107,7 +107,7 @@ class MigrationService:
         finally:
             self.runner.release(instance, run)
 
-    def migrate(self, user: User, instance_id: int, version: int | None) -> tuple[ProcessInstance, int, MigrationPlan]:
+    def migrate(self, user: User | None, instance_id: int, version: int | None) -> tuple[ProcessInstance, int, MigrationPlan]:
         """Move the instance to ``version`` (None: the latest). Raises NotFound (not visible),
         PermissionDenied (audited), Conflict (finished instance), ValidationFailed naming
         ``version`` (the same version, or the engine refuses: ``details`` name the elements).
@@ -116,10 +116,15 @@ class MigrationService:
         from_version = instance.version
         return instance, from_version, self._move(user, instance, target)
 
-    def _checked(self, user: User, instance_id: int, version: int | None,
+    def _checked(self, user: User | None, instance_id: int, version: int | None,
                  action: str) -> tuple[ProcessInstance, ProcessDefinition]:
-        instance = self.instances.get(user, instance_id, action=action)
-        if not user.has_role(*MIGRATE_ROLES):
+        if user is None:  # the command line (flask processes migrate): the operator of the desk
+            instance = self.session.get(ProcessInstance, instance_id)
+            if instance is None:
+                raise NotFound(f"no instance {instance_id}")
+        else:
+            instance = self.instances.get(user, instance_id, action=action)
+        if user is not None and not user.has_role(*MIGRATE_ROLES):
             self.audit.refuse(user, action, instance_id=instance_id, reason="needs process_owner")
             raise PermissionDenied("moving instances to another version needs the process_owner role")
         if instance.status not in MOVABLE:
@@ -134,7 +139,7 @@ class MigrationService:
     def _target(self, process_id: str, version: int | None) -> ProcessDefinition:
         return self.definitions.version(process_id, version)
 
-    def _move(self, user: User, instance: ProcessInstance, target: ProcessDefinition) -> MigrationPlan:
+    def _move(self, user: User | None, instance: ProcessInstance, target: ProcessDefinition) -> MigrationPlan:
         run = self.runner.load(instance, user)  # taken from the run cache, if there: never parked again unless saved
         from_version = instance.version
         try:
@@ -150,7 +155,8 @@ class MigrationService:
         instance.definition_id = target.id
         instance.definition = target
         instance.version = target.version
-        self.audit.record("instance_migrated", user, instance_id=instance.id, payload={
+        self.audit.record("instance_migrated", user, actor_name="command line" if user is None else None,
+                          instance_id=instance.id, payload={
             "process_id": instance.process_id, "from_version": from_version, "to_version": target.version,
             "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped)})
         self.runner.save(instance, run, user)
@@ -179,15 +185,16 @@ class MigrationService:
 
     # -- a whole version --------------------------------------------------------------------------
 
-    def migrate_version(self, user: User, process_id: str, from_version: int, to_version: int | None, *,
+    def migrate_version(self, user: User | None, process_id: str, from_version: int, to_version: int | None, *,
                         transaction: Transaction, dry_run: bool = False, after: int = 0) -> BatchResult:
         """Move the running and failed instances of ``from_version`` to ``to_version`` (None: the
-        latest), oldest first, at most ``MAX_BATCH`` of them with an id above ``after``. Each moves in
+        latest), oldest first, at most ``MAX_BATCH`` of them with an id above ``after``; ``user`` None:
+        the command line. Each moves in
         its own ``transaction`` (the edge's unit of work) or is refused on its own, staying as it was
         and listed with why. ``dry_run``: plan only, nothing stored. ``remaining``: how many more
         there are (call again with ``after`` = ``next_after``)."""
         def look() -> tuple[BatchResult, list[int]]:
-            if not user.has_role(*MIGRATE_ROLES):
+            if user is not None and not user.has_role(*MIGRATE_ROLES):
                 self.audit.refuse(user, "migrate", reason="needs process_owner", process_id=process_id)
                 raise PermissionDenied("moving instances to another version needs the process_owner role")
             source = self.definitions.version(process_id, from_version)

@@ -11,6 +11,8 @@
 - ``/processes/<process_id>/deploy`` (POST, multipart ``files``): deploys through
   ``DefinitionService.deploy`` for this process only (files that would create or change another
   process are refused); validation errors are listed on the page (422).
+- ``/processes/<process_id>/versions/<version>/migrate`` (POST): moves that version's running and
+  failed instances to the latest version (``process_migrate``).
 - ``/processes/<process_id>/save`` (POST, form fields ``csrf_token``, ``xml`` and
   ``base_version``): what ``static/js/modeler.js`` sends; deploys the XML as the process's file and
   answers JSON ``{ok, changed, versions, latest, url}`` (``changed`` false: the diagram is the same
@@ -41,6 +43,7 @@ from app.api import services, unit_of_work
 from app.errors import ProcessdeskError, ValidationFailed
 from app.models import ProcessDefinition, Role, User
 from app.services.definitions import MAX_VERSION, DeployResult
+from app.services.migration import MOVABLE
 from app.services.version_diff import PartChange, compare
 
 from .deploy_messages import deploy_message
@@ -144,17 +147,20 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
     svc = services()
     wanted = _version_arg()
 
+    editor = may_deploy(user)
+
     def read() -> dict[str, Any]:
         rows = svc.definitions.versions_for(user, process_id)
         shown = svc.definitions.version(process_id, wanted) if wanted else rows[-1]
         return {"rows": rows, "shown": shown, "running": svc.definitions.running_counts(process_id),
+                # what a version's move button moves (process owners and admins)
+                "movable": svc.definitions.running_counts(process_id, MOVABLE) if editor and len(rows) > 1 else {},
                 "names": svc.users.usernames({r.deployed_by_id for r in rows}),
                 "stats": svc.definitions.task_statistics(user, process_id)}
 
     data = unit_of_work(read)
     # the tasks waiting at each user task, drawn as a badge on its shape (js/modeler.js)
     data["waiting"] = {item["bpmn_id"]: item["waiting"] for item in data["stats"]["items"] if item["waiting"]}
-    editor = may_deploy(user)
     viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
     modeler = editor and (VENDOR.parent / MODELER_SCRIPT).is_file()
     styles = _existing(MODELER_STYLES if modeler else VIEWER_STYLES) if (viewer or modeler) else []
@@ -254,6 +260,57 @@ def process_restore(process_id: str, version: int) -> Any:
     flash(_("Version %(new)s is version %(old)s's diagram again; new instances start on it.",
             new=created[0], old=old.version), "success")
     return redirect(url_for("web.process", process_id=process_id, version=created[0]))
+
+
+#: How many refused instances the flash after a move names (the API lists them all).
+NAMED_REFUSALS = 10
+
+
+@bp.route("/processes/<process_id>/versions/<int:version>/migrate", methods=["POST"])
+def process_migrate(process_id: str, version: int) -> Any:
+    """Move the running and failed instances of ``version`` to the latest version (process owners
+    and admins): each moves on its own, and those that cannot stay and are named with why
+    (``MigrationService.migrate_version``). ``latest_version``: the version the page offered, so
+    that a version deployed since is not moved to unseen."""
+    user = signed_in_user()
+    svc = services()
+    page = url_for("web.process", process_id=process_id)
+    offered = request.form.get("latest_version", "")
+    try:
+        result = svc.migration.migrate_version(user, process_id, version, int(offered) if offered.isdigit() else None,
+                                               transaction=unit_of_work)
+    except ProcessdeskError as err:
+        flash(_("The instances of version %(version)s were not moved: %(reason)s", version=version,
+                reason=reason_text(err)), "error")
+        return redirect(page)
+    if result.moved:
+        flash(_("Instances of version %(old)s moved to version %(new)s: %(count)s.", count=len(result.moved),
+                old=result.from_version, new=result.to_version), "success")
+    elif not result.refused:
+        flash(_("Version %(version)s has no running or failed instances to move.", version=version), "info")
+    if result.refused:
+        named = "; ".join(_refused_text(item) for item in result.refused[:NAMED_REFUSALS])
+        more = len(result.refused) - NAMED_REFUSALS
+        flash(_("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(result.refused),
+                old=result.from_version, why=named + (_(" and %(more)s more", more=more) if more > 0 else "")), "error")
+    if result.remaining:
+        flash(_("Instances of version %(old)s left to move: %(count)s (move them again).", count=result.remaining,
+                old=result.from_version), "info")
+    return redirect(page)
+
+
+def _refused_text(item: dict[str, Any]) -> str:
+    """Why one instance stayed, in the page's language, naming the elements."""
+    reasons = []
+    if item.get("unmapped"):
+        reasons.append(_("open tasks the version lacks: %(ids)s", ids=", ".join(item["unmapped"])))
+    if item.get("processes"):
+        reasons.append(_("open subprocesses the version lacks: %(ids)s", ids=", ".join(item["processes"])))
+    if item.get("history"):
+        reasons.append(_("finished branching elements the version lacks: %(ids)s", ids=", ".join(item["history"])))
+    if not reasons:
+        reasons.append(item.get("message") or "")
+    return _("#%(id)s (%(why)s)", id=item["instance_id"], why="; ".join(reasons))
 
 
 #: The compare page's words for what a version holds besides its drawing (version_diff.PartChange).

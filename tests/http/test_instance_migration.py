@@ -155,3 +155,23 @@ def test_a_version_s_instances_move_together_and_the_refused_stay(desk: Desk):
     moved = complete(desk, moved, "first")
     assert moved["status"] == "completed"
     assert desk.instance(at_second["id"], "olga")["version"] == 1
+
+
+def test_the_command_line_moves_a_version_s_instances_and_names_those_that_stay(app, desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    at_first = start_flow(desk)
+    at_second = complete(desk, start_flow(desk), "first")
+    deploy(desk, [("mig_flow.bpmn", flow("first"))])
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["processes", "migrate", "mig_flow", "--from", "1", "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "1 instance(s) would move from version 1 to version 2; 1 stay" in dry.output
+    assert f"instance {at_second['id']}: stays on version 1" in dry.output and "second" in dry.output
+    assert desk.instance(at_first["id"], "olga")["version"] == 1
+    done = runner.invoke(args=["processes", "migrate", "mig_flow", "--from", "1"])
+    assert "1 instance(s) moved from version 1 to version 2; 1 stay" in done.output
+    assert desk.instance(at_first["id"], "olga")["version"] == 2
+    events = [e for e in desk.history(at_first["id"]) if e["type"] == "instance_migrated"]
+    assert [e["actor"] for e in events] == ["command line"]
+    unknown = runner.invoke(args=["processes", "migrate", "mig_flow", "--from", "5"])
+    assert unknown.exit_code != 0 and "no version 5" in unknown.output

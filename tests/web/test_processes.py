@@ -399,3 +399,36 @@ def test_a_diagram_with_a_step_no_flow_leads_to_is_refused_in_the_pages_language
     chinese = web.post("/processes/incident_management/save", {"xml": broken}).get_json()
     assert chinese["message"].startswith("无法从开始事件到达“") and "cannot" not in chinese["message"]
     assert services.definitions.latest("incident_management").version == 1
+
+
+def test_a_version_s_instances_move_to_the_latest_from_the_process_page(web, web_factory, desk, services):
+    """A fix saved as version 2 reaches the incidents already running on version 1."""
+    first = start_incident(services)
+    web.login("olga")
+    page = text_of(web.get("/processes/incident_management"))
+    assert "/versions/1/migrate" not in page  # one version: nowhere to move to
+    assert web.post("/processes/incident_management/save", {"xml": relabelled()}).get_json()["latest"] == 2
+    second = start_incident(services)
+    page = text_of(web.get("/processes/incident_management"))
+    assert 'action="/processes/incident_management/versions/1/migrate"' in page
+    assert "/versions/2/migrate" not in page and "Move the instances (1)" in page
+    # agents may not (the button is not theirs either); nor without the form's CSRF token
+    alex = web_factory()
+    alex.login("alex")
+    assert "/migrate" not in text_of(alex.get("/processes/incident_management"))
+    alex.post("/processes/incident_management/versions/1/migrate", {"latest_version": "2"})
+    assert web.post("/processes/incident_management/versions/1/migrate", {"latest_version": "2"},
+                    csrf=False).status_code == 403
+    assert services.instances.get(services.users.get_by_username("olga"), first.id).version == 1
+    moved = web.post("/processes/incident_management/versions/1/migrate", {"latest_version": "2"})
+    assert moved.status_code == 302 and moved.headers["Location"] == "/processes/incident_management"
+    assert "Instances of version 1 moved to version 2: 1." in text_of(web.get("/processes/incident_management"))
+    services.session.expire_all()
+    olga = services.users.get_by_username("olga")
+    assert services.instances.get(olga, first.id).version == 2
+    assert services.instances.get(olga, second.id).version == 2
+    [triage] = [t for t in services.instances.open_tasks(services.instances.get(olga, first.id))]
+    assert triage.name == "Triage the incident"
+    again = web.post("/processes/incident_management/versions/1/migrate", {"latest_version": "2"})
+    assert again.status_code == 302
+    assert "has no running or failed instances to move" in text_of(web.get("/processes/incident_management"))
