@@ -26,6 +26,7 @@ leaves the caller to drop the run (it may be half moved): the stored state is un
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +191,9 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
             if task.id not in part.workflow.tasks:
                 continue  # removed with the branch of a task reset before it
             if task.id in changed:
-                task.reset_branch(None)
+                # with its own data: what it was given when it became ready (a multi-instance
+                # item, a message) is not its parent's to give again
+                task.reset_branch(copy.deepcopy(task.data))
             elif not any(child._state & _OPEN for child in task.children):
                 _predict_again(task, again=not task._state & TaskState.ERROR)
         if part.workflow.last_task is not None and part.workflow.last_task.id not in part.workflow.tasks:

@@ -213,3 +213,84 @@ def test_an_open_task_inside_a_subprocess_moves_with_it(desk: Desk):
     assert open_ids(run) == ["check"]
     run = desk.complete(run, "check")
     assert run.status == "completed"
+
+
+def test_a_changed_multi_instance_task_keeps_each_instance_s_item(desk: Desk):
+    def voting(form: str) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("setup", "script", "Set up", col=1, script="members = ['ann', 'ben', 'cid']")
+        d.node("vote", "user", "Vote", col=2, properties={"formJsonSchemaFilename": form},
+               multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot"})
+        d.node("end", "end", col=3)
+        d.chain("start", "setup", "vote", "end")
+        return pretty(d.to_xml()).encode()
+
+    v1, v2 = desk.bundle(voting("a.json")), desk.bundle(voting("b.json"))
+    run = desk.engine.start(v1, {}, ACTOR)
+    before = {t.id: t.data["member"] for t in run.user_tasks()}
+    assert sorted(before.values()) == ["ann", "ben", "cid"]
+    [first] = [t for t in run.user_tasks() if t.data["member"] == "ann"]
+    run.complete_task(first.id, {"ballot": "yes"}, ACTOR)
+    run = desk.roundtrip(run)
+    plan = run.migrate(v2, ACTOR)
+    assert "vote" in plan.changed
+    run = desk.roundtrip(run)
+    after = {t.id: (t.data["member"], t.form) for t in run.user_tasks()}
+    assert after == {i: (m, "b.json") for i, m in before.items() if m != "ann"}
+    for task in run.user_tasks():
+        run.complete_task(task.id, {"ballot": "no"}, ACTOR)
+    run = desk.roundtrip(run)
+    assert run.status == "completed" and sorted(run.data["votes"]) == ["no", "no", "yes"]
+
+
+def test_open_parallel_branches_move_and_join_under_the_new_version(desk: Desk):
+    def fork(after: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("split", "and", col=1)
+        d.node("left", "user", "Left", col=2)
+        d.node("right", "user", "Right", col=2, row=1)
+        d.node("join", "and", col=3)
+        steps = ["join"]
+        if after:
+            d.node("wrap_up", "user", "Wrap up", col=4)
+            steps.append("wrap_up")
+        d.node("end", "end", col=5)
+        d.chain("start", "split", "left", "join")
+        d.chain("split", "right", "join")
+        d.chain(*steps, "end")
+        return pretty(d.to_xml()).encode()
+
+    v1, v2 = desk.bundle(fork(False)), desk.bundle(fork(True))
+    run = desk.engine.start(v1, {}, ACTOR)
+    run = desk.complete(run, "left", {"l": 1})  # the join waits for the right branch
+    run.migrate(v2, ACTOR)
+    run = desk.roundtrip(run)
+    assert open_ids(run) == ["right"]
+    run = desk.complete(run, "right", {"r": 2})
+    assert open_ids(run) == ["wrap_up"]
+    run = desk.complete(run, "wrap_up")
+    assert run.status == "completed" and run.data["l"] == 1 and run.data["r"] == 2
+
+
+def test_a_compacted_loop_moves_and_keeps_its_count():
+    from tests.engine.test_compaction import loop_diagram
+
+    desk = Desk()
+    v1 = desk.bundle(loop_diagram())
+    v2 = desk.bundle(loop_diagram().replace(b'name="Work"', b'name="Work on it"'))
+    run = desk.engine.start(v1, {}, ACTOR)
+    for _ in range(30):
+        [task] = run.user_tasks()
+        run.complete_task(task.id, {"again": True}, ACTOR)
+    run = desk.roundtrip(run)
+    [work] = run.user_tasks()
+    plan = run.migrate(v2, ACTOR)
+    assert "work" in plan.changed
+    run = desk.roundtrip(run)
+    [moved] = run.user_tasks()
+    assert moved.id == work.id and moved.name == "Work on it"
+    run.complete_task(moved.id, {"again": False}, ACTOR)
+    run = desk.roundtrip(run)
+    assert run.status == "completed" and run.data["rounds"] == 31
