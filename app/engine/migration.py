@@ -6,18 +6,24 @@ ids (so their rows, claims and links stay), its timers keep their due times, its
 
 How elements are matched: SpiffWorkflow's ``SpecDiff`` aligns the old version's task specs with the
 new one's by BPMN id first, then by position (a renamed task between two matched ones). Per
-workflow of the run (the top one, each open embedded or called subprocess):
+workflow of the run (the top one, each embedded or called subprocess):
 
 - every task still open (ready, waiting, started, failed) must have a counterpart, else the move is
-  refused naming the elements (``unmapped``), as is an open subprocess whose process the version
-  no longer has;
+  refused naming the elements (``unmapped``), as is an open subprocess whose process the version no
+  longer has, or whose element now calls another process (``processes``). A waiting boundary event
+  the version removed is not such a task: it goes (the task it was attached to stays);
 - finished history whose element the version dropped is cut out where the tree runs single file
   (as ``trim`` does for old loop rounds: our audit history keeps every step); a finished element
-  that the version dropped and that branched (a parallel split) is refused (``history``);
-- an open task whose element changed other than in its flows (a new form, a new timer, another
-  script) is put back to be prepared again by the new version (its pre-script runs again, a changed
-  timer is armed anew from the move); one that did not change is left exactly as it is; what is
-  predicted after each open task is predicted again from the new version's flows.
+  that the version dropped and that branched with more than one branch left (a parallel split) is
+  refused (``history``). A finished subprocess whose element the version dropped, or that now
+  calls another process, is dropped from the engine's history;
+- an open task whose element changed other than in its flows (a new form, another script) is put
+  back to be prepared again by the new version, with its own data (its pre-script runs again); a
+  waiting event is armed anew only when its event changed (another timer). A task that has already
+  started branches of its own (a cycle timer that fired) is left as it is. Everything else open is
+  left exactly as it is, and what is predicted after it is predicted again from the new version's
+  flows (a step added after a running multi-instance or loop runs after it);
+- boundary events the version added to an open task are armed from the move.
 
 After the move the run advances (a task the new version made automatic runs), and the caller
 stores it as after any step. What cannot be moved cleanly raises :class:`MigrationRefused` and
@@ -27,10 +33,16 @@ leaves the caller to drop the run (it may be half moved): the stored state is un
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import EngineError
@@ -42,6 +54,7 @@ _OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERRO
 _RESET = TaskState.READY | TaskState.WAITING
 #: What is only predicted: recomputed from the new version's flows.
 _PREDICTED = TaskState.PREDICTED_MASK | TaskState.FUTURE
+_FINISHED = TaskState.FINISHED_MASK
 #: Spec attributes that say where an element leads, not what it is.
 _FLOW_KEYS = frozenset({"inputs", "outputs"})
 
@@ -64,11 +77,12 @@ class MigrationPlan:
     history: tuple[str, ...]
     #: Open subprocesses (embedded or called) whose process the version lacks: refused.
     processes: tuple[str, ...]
-    #: Open tasks whose element changed: prepared again by the new version.
+    #: Open tasks whose element changed: a ready or waiting one is prepared again by the new
+    #: version (an event only when its event changed), a failed one retried by it.
     changed: tuple[str, ...]
     #: Open tasks moved as they are.
     kept: tuple[str, ...]
-    #: Finished elements the version lacks, cut out of the engine's history.
+    #: Finished elements, and waiting boundary events, the version lacks: cut from the engine's history.
     dropped: tuple[str, ...]
 
     @property
@@ -82,12 +96,21 @@ class MigrationPlan:
 
 
 def _element(spec: Any) -> str:
-    return str(spec.bpmn_id or spec.name)
+    """The BPMN id people know an element by; SpiffWorkflow's own parts (``x.BoundaryEventSplit``)
+    by the element they belong to."""
+    return str(spec.bpmn_id or spec.name.split(".")[0])
 
 
 def _named(spec: Any) -> bool:
-    """A BPMN element people drew (not one of SpiffWorkflow's own: start, end join, root)."""
+    """A BPMN element people drew (not one of SpiffWorkflow's own: start, joins, splits, root)."""
     return bool(getattr(spec, "bpmn_id", None))
+
+
+def _boundary_event(task: Any) -> bool:
+    """A waiting event attached to a task (its parent is the task's boundary-event split)."""
+    parent = task.parent
+    return parent is not None and isinstance(parent.task_spec, BoundaryEventSplit) and isinstance(
+        task.task_spec, CatchingEvent)
 
 
 @dataclass
@@ -102,28 +125,22 @@ class _Part:
     def new_spec(self, task: Any) -> Any:
         return self.alignment.get(task.task_spec)
 
-    def changed(self, task: Any) -> bool:
-        return bool(set(self.changes.get(task.task_spec) or ()) - _FLOW_KEYS)
+    def changed_keys(self, task: Any) -> set[str]:
+        return set(self.changes.get(task.task_spec) or ()) - _FLOW_KEYS
 
 
-def _parts(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> tuple[list[_Part], list[str]]:
-    """The run's workflows aligned with the target specs, and the open subprocesses whose
-    process the target lacks."""
-    registry = SPEC_SERIALIZER.registry
-    parts = [_Part(workflow, spec, *_aligned(registry, workflow.spec, spec))]
-    missing: list[str] = []
-    for sub in workflow.subprocesses.values():
-        target = subprocess_specs.get(sub.spec.name)
-        if target is None:
-            if any(t._state & _OPEN for t in sub.tasks.values()):
-                missing.append(sub.spec.name)
-            continue
-        parts.append(_Part(sub, target, *_aligned(registry, sub.spec, target)))
-    return parts, missing
+@dataclass
+class _Survey:
+    """The run read against the target: its parts, and what the plan reports."""
+
+    parts: list[_Part]
+    missing: list[str]
+    #: subprocess ids dropped with the move (finished, their element gone or calling another process)
+    dropped_subprocesses: list[Any]
 
 
-def _aligned(registry: Any, original: Any, new: Any) -> tuple[dict[Any, Any], dict[Any, list[str]]]:
-    diff = SpecDiff(registry, original, new)
+def _aligned(original: Any, new: Any) -> tuple[dict[Any, Any], dict[Any, list[str]]]:
+    diff = SpecDiff(SPEC_SERIALIZER.registry, original, new)
     alignment = {old: new_spec for old, new_spec in diff.alignment.items() if new_spec is not None}
     # SpiffWorkflow's own elements (the start, the end join, the root) keep their names in every version.
     for name, old in original.task_specs.items():
@@ -132,37 +149,124 @@ def _aligned(registry: Any, original: Any, new: Any) -> tuple[dict[Any, Any], di
     return alignment, diff.comparisons
 
 
-def _cuttable(task: Any) -> bool:
-    """A finished task that can leave the tree: a leaf, or a completed link in a single file."""
-    return bool(task._state & TaskState.FINISHED_MASK) and task._parent is not None and (
-        not task._children or (len(task._children) == 1 and task._state == TaskState.COMPLETED))
+def _survey(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> _Survey:
+    """The run's workflows aligned with the target specs. A subprocess follows its element: the
+    element's new version names the process it runs (an embedded subprocess's own spec, or the
+    called process)."""
+    top = _Part(workflow, spec, *_aligned(workflow.spec, spec))
+    parts_of = {id(workflow): top}
+    owners: dict[Any, tuple[Any, Any]] = {}
+    for one in (workflow, *workflow.subprocesses.values()):
+        for task in one.tasks.values():
+            owners[task.id] = (task, one)
+    parts, missing, dropped = [top], [], []
+    for sub_id, sub in workflow.subprocesses.items():  # in the order they opened: callers first
+        owner, owner_workflow = owners.get(sub_id, (None, None))
+        owner_part = parts_of.get(id(owner_workflow))
+        new_owner = owner_part.new_spec(owner) if owner is not None and owner_part is not None else None
+        runs = getattr(new_owner, "spec", None)
+        target = subprocess_specs.get(runs) if runs == sub.spec.name else None
+        if target is None:
+            if any(t._state & _OPEN for t in sub.tasks.values()):
+                missing.append(sub.spec.name)
+            else:
+                dropped.append(sub_id)
+            continue
+        part = _Part(sub, target, *_aligned(sub.spec, target))
+        parts.append(part)
+        parts_of[id(sub)] = part
+    return _Survey(parts, missing, dropped)
+
+
+def _cuts(part: _Part, dropped_subprocesses: set[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(waiting boundary events to remove, finished tasks to cut, finished tasks that cannot be
+    cut) of ``part``: the tasks whose element the version dropped, cut leaves first, as cutting
+    leaves a branching task single file."""
+    tasks = part.workflow.tasks
+    events = [t for t in tasks.values() if part.new_spec(t) is None and t._state == TaskState.WAITING
+              and _boundary_event(t)]
+    gone = {t.id for t in events}
+    children = {t.id: [c for c in t._children if c not in gone] for t in tasks.values()}
+    dropped = [t for t in tasks.values() if part.new_spec(t) is None and t._state & _FINISHED]
+    owners = set(part.workflow.top_workflow.subprocesses) - dropped_subprocesses
+    cut: list[Any] = []
+    left = [t for t in dropped if t.id not in owners and t._parent is not None]
+    progress = True
+    while progress:
+        progress = False
+        for task in list(left):
+            kids = children[task.id]
+            if not kids or (len(kids) == 1 and task._state == TaskState.COMPLETED):
+                cut.append(task)
+                left.remove(task)
+                parent_kids = children[task._parent]
+                at = parent_kids.index(task.id)
+                parent_kids[at:at + 1] = kids
+                progress = True
+    stuck = [t for t in dropped if t not in cut]
+    return events, cut, stuck
 
 
 def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
     """What moving ``workflow`` onto ``spec`` would do; changes nothing."""
-    parts, missing = _parts(workflow, spec, subprocess_specs)
+    survey = _survey(workflow, spec, subprocess_specs)
     unmapped: set[str] = set()
     history: set[str] = set()
     changed: set[str] = set()
     kept: set[str] = set()
     dropped: set[str] = set()
-    owners = set(workflow.subprocesses)
-    for part in parts:
+    gone_subs = set(survey.dropped_subprocesses)
+    for part in survey.parts:
+        events, cut, stuck = _cuts(part, gone_subs)
+        history.update(_element(t.task_spec) for t in stuck)
+        dropped.update(_element(t.task_spec) for t in (*events, *cut) if _named(t.task_spec))
+        event_ids = {t.id for t in events}
         for task in part.workflow.tasks.values():
-            state = task._state
+            if not task._state & _OPEN or task.id in event_ids:
+                continue
             if part.new_spec(task) is None:
-                if state & _OPEN:
-                    unmapped.add(_element(task.task_spec))
-                elif state & TaskState.FINISHED_MASK:
-                    if task.id in owners or not _cuttable(task):
-                        history.add(_element(task.task_spec))
-                    elif _named(task.task_spec):
-                        dropped.add(_element(task.task_spec))
-            elif state & _OPEN and _named(task.task_spec):
-                (changed if part.changed(task) else kept).add(_element(task.task_spec))
+                unmapped.add(_element(task.task_spec))
+            elif _named(task.task_spec):
+                (changed if part.changed_keys(task) else kept).add(_element(task.task_spec))
     return MigrationPlan(unmapped=tuple(sorted(unmapped)), history=tuple(sorted(history)),
-                         processes=tuple(sorted(missing)), changed=tuple(sorted(changed - unmapped)),
+                         processes=tuple(sorted(survey.missing)), changed=tuple(sorted(changed - unmapped)),
                          kept=tuple(sorted(kept - changed - unmapped)), dropped=tuple(sorted(dropped)))
+
+
+def _prepared_again(part: _Part, task: Any) -> bool:
+    """Whether the move resets ``task``: open and ready or waiting, its element changed in what it
+    is (an event: in what it waits for, not in its label), and no branch of its own started yet."""
+    if not task._state & _RESET:
+        return False
+    keys = part.changed_keys(task)
+    if isinstance(task.task_spec, CatchingEvent) and "typename" not in keys:
+        new = part.new_spec(task)
+        keys = {"event_definition"} if new is not None and _waits_for(task.task_spec) != _waits_for(new) else set()
+    return bool(keys) and all(child._state & _PREDICTED for child in task.children)
+
+
+def _definition(value: Any) -> Any:
+    """An event definition as data, without the labels (``name``, ``description``) it carries."""
+    if isinstance(value, dict):
+        return {k: _definition(v) for k, v in value.items() if k not in ("name", "description")}
+    if isinstance(value, list):
+        return [_definition(v) for v in value]
+    return value
+
+
+def _waits_for(spec: Any) -> Any:
+    """What a catching event waits for: its event definition without labels."""
+    return _definition(SPEC_SERIALIZER.registry.convert(spec.event_definition))
+
+
+def _timers(spec: Any) -> list[Any]:
+    """The timer definitions among what ``spec`` waits for (an event-based gateway's included)."""
+    definition = getattr(spec, "event_definition", None)
+    if definition is None:
+        return []
+    found = _definition(SPEC_SERIALIZER.registry.convert(definition))
+    parts = found.get("event_definitions", [found]) if isinstance(found, dict) else []
+    return [p for p in parts if isinstance(p, dict) and "Timer" in str(p.get("typename", ""))]
 
 
 def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
@@ -171,35 +275,52 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
     plan = plan_migration(workflow, spec, subprocess_specs)
     if not plan.possible:
         raise MigrationRefused("the instance cannot be moved to that version", plan)
-    parts, _missing = _parts(workflow, spec, subprocess_specs)
-    # 1. every task onto its element of the new version; what the version dropped leaves the history
-    changed: set[Any] = set()
-    for part in parts:
-        changed.update(t.id for t in part.workflow.tasks.values() if t._state & _RESET and part.changed(t))
-        dropped = [t for t in part.workflow.tasks.values()
-                   if part.new_spec(t) is None and t._state & TaskState.FINISHED_MASK]
+    survey = _survey(workflow, spec, subprocess_specs)
+    gone_subs = set(survey.dropped_subprocesses)
+    reset: set[Any] = set()
+    #: timers whose due time outlives the reset of their task: the same timers, another event beside them
+    due: dict[Any, Any] = {}
+    for part in survey.parts:
+        for task in part.workflow.tasks.values():
+            if _prepared_again(part, task):
+                reset.add(task.id)
+                value = task.internal_data.get("event_value")
+                timers = _timers(task.task_spec)
+                if value is not None and timers and timers == _timers(part.new_spec(task)):
+                    due[task.id] = value
+        events, cut, _stuck = _cuts(part, gone_subs)
+        for event in events:  # a boundary event the version removed: the task it waited beside stays
+            part.workflow.top_workflow.event_manager.remove_task(event)
+            part.workflow._remove_task(event.id)
+        # 1. every task onto its element of the new version; what the version dropped leaves the history
         part.workflow.spec = part.target
         for task in part.workflow.tasks.values():
             new_spec = part.new_spec(task)
             if new_spec is not None:
                 task.task_spec = new_spec
-        _cut(part.workflow.tasks, dropped)
+        _cut(part.workflow.tasks, cut)
+    for sub_id in survey.dropped_subprocesses:
+        del workflow.subprocesses[sub_id]
     workflow.subprocess_specs = subprocess_specs
     # 2. open tasks: prepared again where their element changed, else their predictions renewed
-    for part in parts:
+    for part in survey.parts:
         for task in [t for t in part.workflow.tasks.values() if t._state & _OPEN]:
             if task.id not in part.workflow.tasks:
                 continue  # removed with the branch of a task reset before it
-            if task.id in changed:
+            _arm_added_boundary_events(task)
+            if task.id in reset:
                 # with its own data: what it was given when it became ready (a multi-instance
                 # item, a message) is not its parent's to give again
                 task.reset_branch(copy.deepcopy(task.data))
-            elif not any(child._state & _OPEN for child in task.children):
-                _predict_again(task, again=not task._state & TaskState.ERROR)
+                if task.id in due and task._state == TaskState.WAITING:
+                    task.internal_data["event_value"] = due[task.id]
+            else:
+                _predict_again(task)
         if part.workflow.last_task is not None and part.workflow.last_task.id not in part.workflow.tasks:
             part.workflow.last_task = None
+    _register_waiting_events(workflow, survey.parts)
     # 3. nothing may still point at the old version
-    for part in parts:
+    for part in survey.parts:
         for task in part.workflow.tasks.values():
             if part.target.task_specs.get(task.task_spec.name) is not task.task_spec:
                 raise MigrationRefused(
@@ -208,29 +329,95 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
     return plan
 
 
-def _cut(tasks: dict[Any, Any], dropped: list[Any]) -> None:
-    """Remove finished tasks whose element the version dropped (the plan found each cuttable).
-    A cut task's child is hung where it was, so every remaining task keeps its ancestors."""
-    for task in dropped:
+def _cut(tasks: dict[Any, Any], cut: list[Any]) -> None:
+    """Remove the finished tasks in ``cut`` (in the order ``_cuts`` found them cuttable). A cut
+    task's child is hung where it was, so every remaining task keeps its ancestors."""
+    for task in cut:
         parent = tasks[task._parent]
-        if task._children:
-            child = tasks[task._children[0]]
-            parent._children[parent._children.index(task.id)] = child.id
-            child._parent = parent.id
-        else:
-            parent._children.remove(task.id)
+        at = parent._children.index(task.id)
+        parent._children[at:at + 1] = task._children
+        for child_id in task._children:
+            tasks[child_id]._parent = parent.id
         del tasks[task.id]
 
 
-def _predict_again(task: Any, again: bool) -> None:
-    """Drop what is predicted below ``task`` and, if ``again``, predict it again from its (new)
-    element. (A failed task's predictions come back with its retry, which resets it.)"""
-    for child in list(task.children):
-        if child._state & _PREDICTED:
-            task.workflow._remove_task(child.id)
-    if not again:
+def _arm_added_boundary_events(task: Any) -> None:
+    """Boundary events the new version attaches to the open ``task``: a split is put above it if
+    it had none, and each event missing under the split is added and armed (a timer counts from
+    the move). Events of a task inside an unfinished multi-instance are not touched."""
+    if not task._state & (TaskState.READY | TaskState.STARTED):
         return
-    task.task_spec._predict_hook(task)
+    splits = [s for s in task.task_spec.inputs if isinstance(s, BoundaryEventSplit)]
+    if not splits:
+        return
+    [split_spec] = splits
+    parent = task.parent
+    if parent is None:
+        return
+    if parent.task_spec is not split_spec:
+        if parent.task_spec not in split_spec.inputs:
+            return  # reached another way (a multi-instance item): leave it
+        split = Task(task.workflow, split_spec, state=TaskState.COMPLETED)
+        split.data = copy.deepcopy(parent.data)
+        at = parent._children.index(task.id)
+        parent._children[at] = split.id
+        split._parent = parent.id
+        split._children = [task.id]
+        task._parent = split.id
+        split.last_state_change = time.time()
+        _place_before(task.workflow.tasks, split.id, task.id)
+        parent = split
+    have = {child.task_spec for child in parent.children}
+    for event_spec in [s for s in parent.task_spec.outputs if s not in have]:
+        event = parent._add_child(event_spec, TaskState.FUTURE)
+        event.task_spec._update(event)
+        _predict_again(event)
+
+
+def _place_before(tasks: dict[Any, Any], new_id: Any, before_id: Any) -> None:
+    """Put ``new_id`` just before ``before_id`` in the workflow's task map: a stored task's data is
+    rebuilt from its parent's, in the map's order, so a parent must come before its children."""
+    ordered = list(tasks.items())
+    new = tasks[new_id]
+    tasks.clear()
+    for key, value in ordered:
+        if key == before_id:
+            tasks[new_id] = new
+        if key != new_id:
+            tasks[key] = value
+
+
+def _predict_again(task: Any) -> None:
+    """Drop what is predicted below ``task`` and predict it again from its (new) element.
+
+    A task with open children (a running multi-instance or loop) keeps them, and gets the
+    successor the new version names; a failed task's predictions come back with its retry."""
+    own = getattr(task.task_spec, "task_spec", None) if isinstance(task.task_spec, LoopTask) else None
+    for child in list(task.children):
+        if child._state & _PREDICTED and (own is None or child.task_spec.name != own):
+            task.workflow._remove_task(child.id)
+    if task._state & TaskState.ERROR:
+        return
+    if own is None and not any(child._state & _OPEN for child in task.children):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, CycleTimerEventDefinition):
+            task.task_spec._predict_hook(task)
+    else:
+        have = {child.task_spec for child in task.children}
+        for output in task.task_spec.outputs:
+            if output not in have:
+                task._add_child(output, TaskState.FUTURE)
     for child in task.children:
         if child._state & _PREDICTED:
             child.task_spec._predict(child, mask=_PREDICTED)
+
+
+def _register_waiting_events(workflow: Any, parts: list[_Part]) -> None:
+    """SpiffWorkflow's register of waiting events, as a restore of the moved run would build it
+    (removed and reset tasks may linger in it otherwise)."""
+    register = workflow.event_manager.tasks
+    register.clear()
+    for part in parts:
+        for task in part.workflow.tasks.values():
+            if isinstance(task.task_spec, CatchingEvent) and task._state == TaskState.WAITING:
+                register[task.id] = task

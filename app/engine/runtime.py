@@ -716,17 +716,23 @@ class WorkflowRun:
         changed task's pre-script, a task it made automatic): the run is then to be dropped, the
         stored state being what counts. An instance in error stays in error (its retry runs the
         new version)."""
-        prior = self.failure
-        self.failure = None
+        prior = self.failure  # kept while moving: a failed run's steps stay as a failed run's
         moved: list[MigrationPlan] = []
 
         def step() -> None:
             moved.append(migrate(self._wf, bundle.spec, bundle.subprocess_specs))
             self._engine_steps()
 
-        self._guarded(step, identity)
-        if self.failure is not None:
+        try:
+            self._guarded(step, identity)
+        except EngineError:
+            raise
+        except Exception as exc:  # what SpiffWorkflow raises outside its own errors, on a tree it cannot move
+            raise MigrationRefused(f"the instance could not be moved: {type(exc).__name__}: {exc}",
+                                   moved[0] if moved else None) from exc
+        if self.failure is not prior:
             failure = self.failure
+            assert failure is not None
             raise MigrationRefused(f"the new version fails at once: {failure.message}",
                                    moved[0] if moved else None, element_id=failure.element_id,
                                    element_name=failure.element_name, line=failure.line)

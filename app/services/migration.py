@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.engine import MigrationPlan, MigrationRefused
-from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Role, TaskStatus, User
 
+from . import policy
 from .audit import AuditLog
 from .definitions import DefinitionService
 from .execution import InstanceRunner, saved_open_tasks, task_assignment
@@ -98,35 +99,42 @@ class MigrationService:
 
     # -- one instance -----------------------------------------------------------------------------
 
-    def plan(self, user: User | None, instance_id: int, version: int | None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
+    def plan(self, user: User | None, instance_id: int, version: int | None, *,
+             from_definition_id: int | None = None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
         """What moving the instance to ``version`` (None: the latest) would do; changes nothing."""
-        instance, target = self._checked(user, instance_id, version, "migration_plan")
+        instance, target = self._checked(user, instance_id, version, "migration_plan", from_definition_id)
         run = self.runner.load(instance, user)
         try:
             return instance, target, run.migration_plan(self.runner.bundle(target))
         finally:
             self.runner.release(instance, run)
 
-    def migrate(self, user: User | None, instance_id: int, version: int | None) -> tuple[ProcessInstance, int, MigrationPlan]:
+    def migrate(self, user: User | None, instance_id: int, version: int | None, *,
+                from_definition_id: int | None = None) -> tuple[ProcessInstance, int, MigrationPlan]:
         """Move the instance to ``version`` (None: the latest). Raises NotFound (not visible),
         PermissionDenied (audited), Conflict (finished instance), ValidationFailed naming
         ``version`` (the same version, or the engine refuses: ``details`` name the elements).
-        Returns the instance, the version it ran before, and what the move did."""
-        instance, target = self._checked(user, instance_id, version, "migrate")
+        ``from_definition_id``: the version the caller found it on (a bulk move): Conflict if it
+        moved since. Returns the instance, the version it ran before, and what the move did."""
+        instance, target = self._checked(user, instance_id, version, "migrate", from_definition_id)
         from_version = instance.version
         return instance, from_version, self._move(user, instance, target)
 
-    def _checked(self, user: User | None, instance_id: int, version: int | None,
-                 action: str) -> tuple[ProcessInstance, ProcessDefinition]:
-        if user is None:  # the command line (flask processes migrate): the operator of the desk
+    def _checked(self, user: User | None, instance_id: int, version: int | None, action: str,
+                 from_definition_id: int | None = None) -> tuple[ProcessInstance, ProcessDefinition]:
+        if user is None or user.has_role(*MIGRATE_ROLES):
+            # the command line, or who deploys: they move any instance of a process, as they
+            # deploy its versions, whether or not its lanes are theirs
             instance = self.session.get(ProcessInstance, instance_id)
             if instance is None:
                 raise NotFound(f"no instance {instance_id}")
         else:
-            instance = self.instances.get(user, instance_id, action=action)
-        if user is not None and not user.has_role(*MIGRATE_ROLES):
+            self.instances.get(user, instance_id, action=action)  # NotFound (audited) if not visible
             self.audit.refuse(user, action, instance_id=instance_id, reason="needs process_owner")
             raise PermissionDenied("moving instances to another version needs the process_owner role")
+        if from_definition_id is not None and instance.definition_id != from_definition_id:
+            raise Conflict(f"instance {instance.id} runs version {instance.version} now",
+                           code="instance_moved", details={"version": instance.version})
         if instance.status not in MOVABLE:
             raise Conflict(f"instance is {instance.status}: only running or failed instances move",
                            code="instance_not_running", details={"status": instance.status})
@@ -160,12 +168,13 @@ class MigrationService:
             "process_id": instance.process_id, "from_version": from_version, "to_version": target.version,
             "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped)})
         self.runner.save(instance, run, user)
-        self._follow_new_version(instance, run)
+        self._follow_new_version(instance, run, user)
         return plan
 
-    def _follow_new_version(self, instance: ProcessInstance, run: Any) -> None:
-        """The open task rows that stayed take their name, form, lane and assignment from the new
-        version (a row opened by this save has them already)."""
+    def _follow_new_version(self, instance: ProcessInstance, run: Any, actor: User | None) -> None:
+        """The open task rows that stayed take their name, form, lane, assignment and separation of
+        duties from the new version (a row opened by this save has them already); a claim the new
+        version leaves outside the task's queue, or keeps from its holder, is released (audited)."""
         views = {view.id: view for view in run.user_tasks()}
         rows = saved_open_tasks(self.session, instance.id)
         if rows is None:
@@ -176,11 +185,21 @@ class MigrationService:
             if view is None:
                 continue
             assigned_user, candidate_group = task_assignment(view)
+            excluded = policy.excluded_text(policy.excluded_users(view.properties, view.data))
             for name, value in (("bpmn_id", view.bpmn_id), ("name", view.name[:255]), ("form", view.form),
                                 ("ui_form", view.ui_form), ("lane", view.lane), ("assigned_user", assigned_user),
-                                ("candidate_group", candidate_group)):
+                                ("candidate_group", candidate_group), ("excluded_users", excluded)):
                 if getattr(row, name) != value:
                     setattr(row, name, value)
+            holder = row.claimed_by
+            if holder is not None and (not policy.may_work_task(holder, row, instance)[0]
+                                       or policy.excludes(row, holder.username)):
+                # the new version put the task in another queue, or keeps its holder out of it
+                row.claimed_by = None
+                self.audit.record("task_unclaimed", actor, instance_id=instance.id, task_id=row.id,
+                                  actor_name="command line" if actor is None else None,
+                                  payload={"previous_claimant_id": holder.id, "previous_claimant": holder.username,
+                                           "reason": f"moved to version {instance.version}: not in the task's queue"})
         self.session.flush()
 
     # -- a whole version --------------------------------------------------------------------------
@@ -193,11 +212,14 @@ class MigrationService:
         its own ``transaction`` (the edge's unit of work) or is refused on its own, staying as it was
         and listed with why. ``dry_run``: plan only, nothing stored. ``remaining``: how many more
         there are (call again with ``after`` = ``next_after``)."""
+        source_ids: list[int] = []
+
         def look() -> tuple[BatchResult, list[int]]:
             if user is not None and not user.has_role(*MIGRATE_ROLES):
                 self.audit.refuse(user, "migrate", reason="needs process_owner", process_id=process_id)
                 raise PermissionDenied("moving instances to another version needs the process_owner role")
             source = self.definitions.version(process_id, from_version)
+            source_ids.append(source.id)
             target = self._target(process_id, to_version)
             if target.id == source.id:
                 message = f"the instances already run version {target.version}"
@@ -214,12 +236,14 @@ class MigrationService:
         for instance_id in ids:
             try:
                 if dry_run:
-                    _instance, _target, plan = transaction(functools.partial(self.plan, user, instance_id, result.to_version))
+                    instance, target, plan = transaction(functools.partial(
+                        self.plan, user, instance_id, result.to_version, from_definition_id=source_ids[0]))
                     if not plan.possible:
-                        raise ValidationFailed(refusal_text(plan, "refused"), details=refusal_details(plan, _target))
+                        raise ValidationFailed(refusal_text(plan, "refused"), details=refusal_details(plan, target))
                 else:
-                    transaction(functools.partial(self.migrate, user, instance_id, result.to_version))
-            except (ValidationFailed, Conflict) as refused:
+                    transaction(functools.partial(self.migrate, user, instance_id, result.to_version,
+                                                  from_definition_id=source_ids[0]))
+            except ProcessdeskError as refused:  # this one stays; the others still move
                 result.refused.append({"instance_id": instance_id, "message": refused.message,
                                        **{k: v for k, v in refused.details.items() if k != "fields"}})
                 continue

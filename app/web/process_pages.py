@@ -161,6 +161,10 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
     data = unit_of_work(read)
     # the tasks waiting at each user task, drawn as a badge on its shape (js/modeler.js)
     data["waiting"] = {item["bpmn_id"]: item["waiting"] for item in data["stats"]["items"] if item["waiting"]}
+    # a move that stopped part way goes on after the last instance it looked at
+    move_version, move_after = request.args.get("move_version", ""), request.args.get("move_after", "")
+    data["move_after"] = ({int(move_version): int(move_after)} if move_version.isdigit() and move_after.isdigit()
+                          and len(move_version) < 11 and len(move_after) < 19 else {})
     viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
     modeler = editor and (VENDOR.parent / MODELER_SCRIPT).is_file()
     styles = _existing(MODELER_STYLES if modeler else VIEWER_STYLES) if (viewer or modeler) else []
@@ -264,6 +268,8 @@ def process_restore(process_id: str, version: int) -> Any:
 
 #: How many refused instances the flash after a move names (the API lists them all).
 NAMED_REFUSALS = 10
+#: Batches of instances (``migration.MAX_BATCH`` each) one click of "Move" moves at most.
+WEB_BATCHES = 5
 
 
 @bp.route("/processes/<process_id>/versions/<int:version>/migrate", methods=["POST"])
@@ -271,31 +277,45 @@ def process_migrate(process_id: str, version: int) -> Any:
     """Move the running and failed instances of ``version`` to the latest version (process owners
     and admins): each moves on its own, and those that cannot stay and are named with why
     (``MigrationService.migrate_version``). ``latest_version``: the version the page offered, so
-    that a version deployed since is not moved to unseen."""
+    that a version deployed since is not moved to unseen; ``after``: where the last click stopped
+    (the page's ``move_after``)."""
     user = signed_in_user()
     svc = services()
     page = url_for("web.process", process_id=process_id)
     offered = request.form.get("latest_version", "")
+    after = request.form.get("after", "")
+    moved: list[int] = []
+    refused: list[dict[str, Any]] = []
     try:
-        result = svc.migration.migrate_version(user, process_id, version, int(offered) if offered.isdigit() else None,
-                                               transaction=unit_of_work)
+        # a few batches a click (each instance its own transaction); the rest continue after the
+        # last one looked at, so instances that stay never hold the others back
+        for _batch in range(WEB_BATCHES):
+            result = svc.migration.migrate_version(
+                user, process_id, version, int(offered) if offered.isdigit() else None, transaction=unit_of_work,
+                after=int(after) if after.isdigit() and len(after) < 19 else 0)
+            moved += result.moved
+            refused += result.refused
+            after = str(result.next_after)
+            if not result.remaining:
+                break
     except ProcessdeskError as err:
         flash(_("The instances of version %(version)s were not moved: %(reason)s", version=version,
                 reason=reason_text(err)), "error")
         return redirect(page)
-    if result.moved:
-        flash(_("Instances of version %(old)s moved to version %(new)s: %(count)s.", count=len(result.moved),
+    if moved:
+        flash(_("Instances of version %(old)s moved to version %(new)s: %(count)s.", count=len(moved),
                 old=result.from_version, new=result.to_version), "success")
-    elif not result.refused:
+    elif not refused:
         flash(_("Version %(version)s has no running or failed instances to move.", version=version), "info")
-    if result.refused:
-        named = "; ".join(_refused_text(item) for item in result.refused[:NAMED_REFUSALS])
-        more = len(result.refused) - NAMED_REFUSALS
-        flash(_("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(result.refused),
+    if refused:
+        named = "; ".join(_refused_text(item) for item in refused[:NAMED_REFUSALS])
+        more = len(refused) - NAMED_REFUSALS
+        flash(_("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(refused),
                 old=result.from_version, why=named + (_(" and %(more)s more", more=more) if more > 0 else "")), "error")
     if result.remaining:
         flash(_("Instances of version %(old)s left to move: %(count)s (move them again).", count=result.remaining,
                 old=result.from_version), "info")
+        return redirect(url_for("web.process", process_id=process_id, move_version=version, move_after=result.next_after))
     return redirect(page)
 
 

@@ -175,3 +175,84 @@ def test_the_command_line_moves_a_version_s_instances_and_names_those_that_stay(
     assert [e["actor"] for e in events] == ["command line"]
     unknown = runner.invoke(args=["processes", "migrate", "mig_flow", "--from", "5"])
     assert unknown.exit_code != 0 and "no version 5" in unknown.output
+
+
+def laned(lane: str) -> bytes:
+    """'mig_flow' with its one task in ``lane``."""
+    d = Diagram("mig_flow", "Migration flow", lanes=["ServiceDesk", "NetworkTeam"])
+    d.node("start", "start", lane="ServiceDesk", col=0)
+    d.node("first", "user", "First", lane=lane, col=1)
+    d.node("end", "end", lane="ServiceDesk", col=2)
+    d.chain("start", "first", "end")
+    return pretty(d.to_xml()).encode()
+
+
+def test_a_claim_the_new_version_puts_outside_the_queue_is_released(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", laned("ServiceDesk"))])
+    instance = start_flow(desk)
+    [task] = instance["open_tasks"]
+    assert desk.client.post(f"/api/v1/tasks/{task['id']}/claim", headers=desk.auth("alex")).status_code == 200
+    deploy(desk, [("mig_flow.bpmn", laned("NetworkTeam"))])
+    moved = migrate(desk, instance["id"]).get_json()
+    [after] = moved["open_tasks"]
+    assert after["id"] == task["id"] and after["lane"] == "NetworkTeam" and after["claimed_by"] is None
+    released = [e for e in desk.history(instance["id"]) if e["type"] == "task_unclaimed"]
+    assert len(released) == 1 and released[0]["payload"]["previous_claimant"] == "alex"
+    nina = desk.client.post(f"/api/v1/tasks/{task['id']}/claim", headers=desk.auth("nina"))
+    assert nina.status_code == 200, nina.get_json()  # NetworkTeam's queue now
+
+
+def test_a_claim_the_new_version_still_allows_is_kept(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", laned("ServiceDesk"))])
+    instance = start_flow(desk)
+    [task] = instance["open_tasks"]
+    assert desk.client.post(f"/api/v1/tasks/{task['id']}/claim", headers=desk.auth("alex")).status_code == 200
+    deploy(desk, [("mig_flow.bpmn", laned("ServiceDesk").replace(b'name="First"', b'name="First step"'))])
+    [after] = migrate(desk, instance["id"]).get_json()["open_tasks"]
+    assert after["claimed_by"] == "alex" and after["name"] == "First step"
+
+
+def test_owners_move_every_instance_of_a_version_seen_or_not(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    own = start_flow(desk)
+    others = desk.client.post("/api/v1/instances", headers=desk.auth("ada"), json={"process_id": "mig_flow", "data": {}})
+    assert others.status_code == 201
+    assert desk.client.get(f"/api/v1/instances/{others.get_json()['id']}", headers=desk.auth("olga")).status_code == 404
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second", "third"))])
+    done = desk.client.post("/api/v1/definitions/mig_flow/migrate", headers=desk.auth("olga"),
+                            json={"from_version": 1}).get_json()
+    assert done["moved"] == [own["id"], others.get_json()["id"]] and done["refused"] == []
+
+
+def test_a_bulk_move_leaves_an_instance_moved_elsewhere_since_where_it_is(desk: Desk, services):
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    instance = start_flow(desk)
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second", "third"))])
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second", "fourth"))])
+    assert migrate(desk, instance["id"], version=3).status_code == 200
+    version_one = services.definitions.version("mig_flow", 1)
+    olga = services.users.get_by_username("olga")
+    from app.errors import Conflict
+
+    with pytest.raises(Conflict) as info:
+        services.migration.migrate(olga, instance["id"], 2, from_definition_id=version_one.id)
+    assert info.value.code == "instance_moved" and info.value.details == {"version": 3}
+    services.session.rollback()
+    assert desk.instance(instance["id"], "olga")["version"] == 3
+
+
+def test_a_refused_move_leaves_the_instance_working_on_its_version(desk: Desk):
+    """The run the refused move changed in memory is not the one the next step works on."""
+    deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
+    instance = complete(desk, start_flow(desk), "first")
+    d = Diagram("mig_flow", "Migration flow")
+    d.node("start", "start", col=0)
+    d.node("first", "user", "First", col=1)
+    d.node("second", "script", "Second", col=2, script="x = 1 / 0")
+    d.node("end", "end", col=3)
+    d.chain("start", "first", "second", "end")
+    deploy(desk, [("mig_flow.bpmn", pretty(d.to_xml()).encode())])
+    body = assert_error(migrate(desk, instance["id"]), 422, "migration_refused")
+    assert "division by zero" in body["message"] and body["details"]["element_id"] == "second"
+    done = complete(desk, desk.instance(instance["id"], "olga"), "second")
+    assert done["status"] == "completed" and done["version"] == 1
