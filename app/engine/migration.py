@@ -37,10 +37,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -57,6 +58,8 @@ _PREDICTED = TaskState.PREDICTED_MASK | TaskState.FUTURE
 _FINISHED = TaskState.FINISHED_MASK
 #: Spec attributes that say where an element leads, not what it is.
 _FLOW_KEYS = frozenset({"inputs", "outputs"})
+#: Spec attributes that only label an element.
+_LABEL_KEYS = frozenset({"bpmn_name", "description", "documentation", "lane", "extensions"})
 
 
 class MigrationRefused(EngineError):
@@ -77,6 +80,10 @@ class MigrationPlan:
     history: tuple[str, ...]
     #: Open subprocesses (embedded or called) whose process the version lacks: refused.
     processes: tuple[str, ...]
+    #: Open elements the running instance cannot follow into the new version: a running
+    #: multi-instance or loop whose kind or collection changed, a join waiting for branches whose
+    #: incoming flows changed: refused.
+    incompatible: tuple[str, ...]
     #: Open tasks whose element changed: a ready or waiting one is prepared again by the new
     #: version (an event only when its event changed), a failed one retried by it.
     changed: tuple[str, ...]
@@ -84,15 +91,18 @@ class MigrationPlan:
     kept: tuple[str, ...]
     #: Finished elements, and waiting boundary events, the version lacks: cut from the engine's history.
     dropped: tuple[str, ...]
+    #: Boundary events the version adds to open tasks: armed from the move.
+    armed: tuple[str, ...] = ()
 
     @property
     def possible(self) -> bool:
-        return not (self.unmapped or self.history or self.processes)
+        return not (self.unmapped or self.history or self.processes or self.incompatible)
 
     def to_dict(self) -> dict[str, Any]:
         return {"possible": self.possible, "unmapped": list(self.unmapped), "history": list(self.history),
-                "processes": list(self.processes), "changed": list(self.changed), "kept": list(self.kept),
-                "dropped": list(self.dropped)}
+                "processes": list(self.processes), "incompatible": list(self.incompatible),
+                "changed": list(self.changed), "kept": list(self.kept), "dropped": list(self.dropped),
+                "armed": list(self.armed)}
 
 
 def _element(spec: Any) -> str:
@@ -178,10 +188,13 @@ def _survey(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> _Surv
     return _Survey(parts, missing, dropped)
 
 
-def _cuts(part: _Part, dropped_subprocesses: set[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+def _cuts(part: _Part, dropped_subprocesses: set[Any]) -> tuple[list[Any], list[tuple[Any, bool]], list[Any]]:
     """(waiting boundary events to remove, finished tasks to cut, finished tasks that cannot be
     cut) of ``part``: the tasks whose element the version dropped, cut leaves first, as cutting
-    leaves a branching task single file."""
+    leaves a branching task single file. A cut task's data is what its descendants and anything
+    that reads its parent again (a waiting event, a join, a retry) must still see: it is folded
+    into its parent when that parent has no other branch (``True`` with the task), and a cut that
+    would lose it (a task that changed the data, beside another branch) is not made."""
     tasks = part.workflow.tasks
     events = [t for t in tasks.values() if part.new_spec(t) is None and t._state == TaskState.WAITING
               and _boundary_event(t)]
@@ -189,22 +202,79 @@ def _cuts(part: _Part, dropped_subprocesses: set[Any]) -> tuple[list[Any], list[
     children = {t.id: [c for c in t._children if c not in gone] for t in tasks.values()}
     dropped = [t for t in tasks.values() if part.new_spec(t) is None and t._state & _FINISHED]
     owners = set(part.workflow.top_workflow.subprocesses) - dropped_subprocesses
-    cut: list[Any] = []
+    cut: list[tuple[Any, bool]] = []
     left = [t for t in dropped if t.id not in owners and t._parent is not None]
     progress = True
     while progress:
         progress = False
         for task in list(left):
             kids = children[task.id]
-            if not kids or (len(kids) == 1 and task._state == TaskState.COMPLETED):
-                cut.append(task)
-                left.remove(task)
-                parent_kids = children[task._parent]
-                at = parent_kids.index(task.id)
-                parent_kids[at:at + 1] = kids
-                progress = True
-    stuck = [t for t in dropped if t not in cut]
+            siblings = children[task._parent]
+            single = len(siblings) == 1
+            if kids and not (len(kids) == 1 and task._state == TaskState.COMPLETED):
+                continue  # branching
+            fold = single and task._state == TaskState.COMPLETED
+            if not fold and kids and task.data != tasks[task._parent].data:
+                continue  # its data would be lost to what comes after it
+            cut.append((task, fold))
+            left.remove(task)
+            at = siblings.index(task.id)
+            siblings[at:at + 1] = kids
+            progress = True
+    done = {t.id for t, _fold in cut}
+    stuck = [t for t in dropped if t.id not in done]
     return events, cut, stuck
+
+
+def _open_elsewhere(part: _Part, task: Any) -> bool:
+    """An open task the running instance cannot carry into the new version as it is: a running
+    multi-instance or loop changed in more than its label or flows (another kind, another
+    collection), or a join waiting for branches whose incoming flows changed (an arrival would wait
+    for the wrong branches, or never count)."""
+    if task._state == TaskState.STARTED and isinstance(task.task_spec, LoopTask):
+        return bool(part.changed_keys(task) - _LABEL_KEYS)
+    if task._state == TaskState.WAITING and isinstance(task.task_spec, UnstructuredJoin) \
+            and not isinstance(task.task_spec, _EndJoin):  # the end waits for every branch, however many
+        return "inputs" in set(part.changes.get(task.task_spec) or ())
+    return False
+
+
+def _fired_boundary_events(part: _Part, task: Any) -> list[str]:
+    """For a waiting boundary-event join the version removed: the boundary events of its split
+    that fired (their branches are history), which is why it cannot move."""
+    if not isinstance(task.task_spec, BoundaryEventJoin):
+        return []
+    split = task.parent
+    while split is not None and not isinstance(split.task_spec, BoundaryEventSplit):
+        split = split.parent
+    if split is None:
+        return []
+    return [_element(c.task_spec) for c in split.children if _boundary_event(c)
+            and c._state & _FINISHED and part.new_spec(c) is None] or [_element(split.task_spec)]
+
+
+def _changed(part: _Part, task: Any) -> bool:
+    """The element of an open task changed in what it is (an event: in what it waits for, not in
+    its label)."""
+    keys = part.changed_keys(task)
+    if isinstance(task.task_spec, CatchingEvent) and "typename" not in keys:
+        new = part.new_spec(task)
+        return new is not None and _waits_for(task.task_spec) != _waits_for(new)
+    return bool(keys)
+
+
+def _armed(part: _Part, task: Any) -> list[Any]:
+    """The boundary-event specs the new version attaches to the open ``task`` that it lacks."""
+    new = part.new_spec(task)
+    if new is None or not task._state & (TaskState.READY | TaskState.STARTED | TaskState.ERROR):
+        return []
+    splits = [s for s in new.inputs if isinstance(s, BoundaryEventSplit)]
+    if len(splits) != 1 or task.parent is None:
+        return []
+    parent = task.parent
+    have = {part.new_spec(child) or child.task_spec for child in parent.children} \
+        if part.new_spec(parent) is splits[0] or parent.task_spec is splits[0] else set()
+    return [s for s in splits[0].outputs if s not in have and s is not new]
 
 
 def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
@@ -216,33 +286,46 @@ def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -
     kept: set[str] = set()
     dropped: set[str] = set()
     gone_subs = set(survey.dropped_subprocesses)
+    incompatible: set[str] = set()
+    armed: set[str] = set()
     for part in survey.parts:
         events, cut, stuck = _cuts(part, gone_subs)
-        history.update(_element(t.task_spec) for t in stuck)
-        dropped.update(_element(t.task_spec) for t in (*events, *cut) if _named(t.task_spec))
+        for task in stuck:  # SpiffWorkflow's own split of a task's boundary events: name the events
+            named = [c for c in task.children if _named(c.task_spec) and part.new_spec(c) is None] \
+                if isinstance(task.task_spec, BoundaryEventSplit) else []
+            if named:
+                history.update(_element(c.task_spec) for c in named)
+            else:
+                history.add(_element(task.task_spec))
+        dropped.update(_element(t.task_spec) for t in (*events, *(c for c, _fold in cut)) if _named(t.task_spec))
         event_ids = {t.id for t in events}
         for task in part.workflow.tasks.values():
             if not task._state & _OPEN or task.id in event_ids:
                 continue
             if part.new_spec(task) is None:
-                unmapped.add(_element(task.task_spec))
-            elif _named(task.task_spec):
-                (changed if part.changed_keys(task) else kept).add(_element(task.task_spec))
+                fired = _fired_boundary_events(part, task)
+                if fired:  # the join of a task whose boundary event went its own way, which the version removed
+                    history.update(fired)
+                else:
+                    unmapped.add(_element(task.task_spec))
+                continue
+            if _open_elsewhere(part, task):
+                incompatible.add(_element(task.task_spec))
+            armed.update(_element(spec) for spec in _armed(part, task))
+            if _named(task.task_spec):
+                (changed if _changed(part, task) else kept).add(_element(task.task_spec))
     return MigrationPlan(unmapped=tuple(sorted(unmapped)), history=tuple(sorted(history)),
-                         processes=tuple(sorted(survey.missing)), changed=tuple(sorted(changed - unmapped)),
-                         kept=tuple(sorted(kept - changed - unmapped)), dropped=tuple(sorted(dropped)))
+                         processes=tuple(sorted(survey.missing)), incompatible=tuple(sorted(incompatible)),
+                         changed=tuple(sorted(changed - unmapped)), kept=tuple(sorted(kept - changed - unmapped)),
+                         dropped=tuple(sorted(dropped)), armed=tuple(sorted(armed)))
 
 
 def _prepared_again(part: _Part, task: Any) -> bool:
-    """Whether the move resets ``task``: open and ready or waiting, its element changed in what it
-    is (an event: in what it waits for, not in its label), and no branch of its own started yet."""
+    """Whether the move resets ``task``: open and ready or waiting, its element changed
+    (``_changed``), and no branch of its own started yet."""
     if not task._state & _RESET:
         return False
-    keys = part.changed_keys(task)
-    if isinstance(task.task_spec, CatchingEvent) and "typename" not in keys:
-        new = part.new_spec(task)
-        keys = {"event_definition"} if new is not None and _waits_for(task.task_spec) != _waits_for(new) else set()
-    return bool(keys) and all(child._state & _PREDICTED for child in task.children)
+    return _changed(part, task) and all(child._state & _PREDICTED for child in task.children)
 
 
 def _definition(value: Any) -> Any:
@@ -280,10 +363,14 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
     reset: set[Any] = set()
     #: timers whose due time outlives the reset of their task: the same timers, another event beside them
     due: dict[Any, Any] = {}
+    internal: dict[Any, dict[str, Any]] = {}
     for part in survey.parts:
         for task in part.workflow.tasks.values():
             if _prepared_again(part, task):
                 reset.add(task.id)
+                if not isinstance(task.task_spec, CatchingEvent):
+                    # a multi-instance item's key and value, kept over the reset
+                    internal[task.id] = copy.deepcopy(task.internal_data)
                 value = task.internal_data.get("event_value")
                 timers = _timers(task.task_spec)
                 if value is not None and timers and timers == _timers(part.new_spec(task)):
@@ -298,7 +385,7 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
             new_spec = part.new_spec(task)
             if new_spec is not None:
                 task.task_spec = new_spec
-        _cut(part.workflow.tasks, cut)
+        _cut(part.workflow, cut)
     for sub_id in survey.dropped_subprocesses:
         del workflow.subprocesses[sub_id]
     workflow.subprocess_specs = subprocess_specs
@@ -314,6 +401,8 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
                 task.reset_branch(copy.deepcopy(task.data))
                 if task.id in due and task._state == TaskState.WAITING:
                     task.internal_data["event_value"] = due[task.id]
+                if task.id in internal:
+                    task.internal_data = {**internal[task.id], **task.internal_data}
             else:
                 _predict_again(task)
         if part.workflow.last_task is not None and part.workflow.last_task.id not in part.workflow.tasks:
@@ -329,15 +418,22 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
     return plan
 
 
-def _cut(tasks: dict[Any, Any], cut: list[Any]) -> None:
+def _cut(workflow: Any, cut: list[tuple[Any, bool]]) -> None:
     """Remove the finished tasks in ``cut`` (in the order ``_cuts`` found them cuttable). A cut
-    task's child is hung where it was, so every remaining task keeps its ancestors."""
-    for task in cut:
+    task's child is hung where it was, so every remaining task keeps its ancestors; its data goes
+    to its parent when ``fold`` (the parent then holds what the cut step left), and so does the
+    workflow's last task."""
+    tasks = workflow.tasks
+    for task, fold in cut:
         parent = tasks[task._parent]
+        if fold:
+            parent.data = task.data
         at = parent._children.index(task.id)
         parent._children[at:at + 1] = task._children
         for child_id in task._children:
             tasks[child_id]._parent = parent.id
+        if workflow.last_task is not None and workflow.last_task.id == task.id:
+            workflow.last_task = parent
         del tasks[task.id]
 
 
@@ -345,7 +441,7 @@ def _arm_added_boundary_events(task: Any) -> None:
     """Boundary events the new version attaches to the open ``task``: a split is put above it if
     it had none, and each event missing under the split is added and armed (a timer counts from
     the move). Events of a task inside an unfinished multi-instance are not touched."""
-    if not task._state & (TaskState.READY | TaskState.STARTED):
+    if not task._state & (TaskState.READY | TaskState.STARTED | TaskState.ERROR):
         return
     splits = [s for s in task.task_spec.inputs if isinstance(s, BoundaryEventSplit)]
     if not splits:
@@ -402,11 +498,12 @@ def _predict_again(task: Any) -> None:
         definition = getattr(task.task_spec, "event_definition", None)
         if not isinstance(definition, CycleTimerEventDefinition):
             task.task_spec._predict_hook(task)
-    else:
+    elif own is not None:  # a running multi-instance or loop: its successor beside its items
         have = {child.task_spec for child in task.children}
         for output in task.task_spec.outputs:
             if output not in have:
                 task._add_child(output, TaskState.FUTURE)
+    # else: an event whose branches already run (a cycle timer that fired) keeps them as they are
     for child in task.children:
         if child._state & _PREDICTED:
             child.task_spec._predict(child, mask=_PREDICTED)

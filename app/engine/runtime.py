@@ -721,7 +721,8 @@ class WorkflowRun:
 
         def step() -> None:
             moved.append(migrate(self._wf, bundle.spec, bundle.subprocess_specs))
-            self._engine_steps()
+            if prior is None:  # a failed run stays where it failed until its retry (a script stopped
+                self._engine_steps()  # by its time limit is READY: the move must not run it)
 
         try:
             self._guarded(step, identity)

@@ -30,31 +30,39 @@ class VersionMigrateIn(_Body):
         "description": "only instances with a higher id (the last answer's next_after)"})
 
 
-class MigrationPlanOut(Schema):
+class _WhyNot(Schema):
+    """What refuses a move, by BPMN id."""
+
     instance_id = fields.Integer()
+    unmapped = fields.List(fields.String(), metadata={"description": "open tasks the version lacks (refused)"})
+    history = fields.List(fields.String(), metadata={
+        "description": "finished elements the version lacks that cannot leave the history (refused)"})
+    incompatible = fields.List(fields.String(), metadata={
+        "description": "open elements the instance cannot follow: a running multi-instance or loop of "
+                       "another kind or collection, a join waiting on changed incoming flows (refused)"})
+    processes = fields.List(fields.String(), metadata={
+        "description": "open subprocesses whose process the version lacks, or whose element calls another (refused)"})
+
+
+class MigrationPlanOut(_WhyNot):
     from_version = fields.Integer()
     to_version = fields.Integer()
     possible = fields.Boolean()
-    unmapped = fields.List(fields.String(), metadata={"description": "open tasks the version lacks (refused)"})
-    history = fields.List(fields.String(), metadata={
-        "description": "finished branching elements the version lacks (refused)"})
-    processes = fields.List(fields.String(), metadata={"description": "open subprocesses the version lacks (refused)"})
-    changed = fields.List(fields.String(), metadata={"description": "open tasks prepared again by the new version"})
+    changed = fields.List(fields.String(), metadata={"description": "open tasks whose element changed"})
     kept = fields.List(fields.String(), metadata={"description": "open tasks moved as they are"})
-    dropped = fields.List(fields.String(), metadata={"description": "finished elements cut from the engine's history"})
+    dropped = fields.List(fields.String(), metadata={
+        "description": "finished elements and waiting boundary events the version lacks, cut from the engine's history"})
+    armed = fields.List(fields.String(), metadata={"description": "boundary events added to open tasks, armed"})
 
 
 class MigratedOut(InstanceOut):
     migration = fields.Nested(MigrationPlanOut)
 
 
-class RefusedMoveOut(Schema):
-    instance_id = fields.Integer()
+class RefusedMoveOut(_WhyNot):
     message = fields.String()
-    version = fields.Integer()
-    unmapped = fields.List(fields.String())
-    history = fields.List(fields.String())
-    processes = fields.List(fields.String())
+    version = fields.Integer(metadata={"description": "the version it was to move to"})
+    current_version = fields.Integer(metadata={"description": "the version it runs now, when it was moved since"})
     element_id = fields.String()
     status = fields.String()
 

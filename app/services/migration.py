@@ -69,7 +69,8 @@ def refusal_details(plan: MigrationPlan | None, target: ProcessDefinition) -> di
     """The 422's details: the version asked for and why it cannot take the instance."""
     details: dict[str, Any] = {"version": target.version}
     if plan is not None:
-        details.update(unmapped=list(plan.unmapped), history=list(plan.history), processes=list(plan.processes))
+        details.update(unmapped=list(plan.unmapped), history=list(plan.history), processes=list(plan.processes),
+                       incompatible=list(plan.incompatible))
     return details
 
 
@@ -83,7 +84,9 @@ def refusal_text(plan: MigrationPlan | None, fallback: str) -> str:
     if plan.processes:
         parts.append("open subprocesses the version lacks: " + ", ".join(plan.processes))
     if plan.history:
-        parts.append("finished branching elements the version lacks: " + ", ".join(plan.history))
+        parts.append("finished elements the version lacks that cannot leave the history: " + ", ".join(plan.history))
+    if plan.incompatible:
+        parts.append("open elements the instance cannot follow into the version: " + ", ".join(plan.incompatible))
     return "; ".join(parts) or fallback
 
 
@@ -134,7 +137,7 @@ class MigrationService:
             raise PermissionDenied("moving instances to another version needs the process_owner role")
         if from_definition_id is not None and instance.definition_id != from_definition_id:
             raise Conflict(f"instance {instance.id} runs version {instance.version} now",
-                           code="instance_moved", details={"version": instance.version})
+                           code="instance_moved", details={"current_version": instance.version})
         if instance.status not in MOVABLE:
             raise Conflict(f"instance is {instance.status}: only running or failed instances move",
                            code="instance_not_running", details={"status": instance.status})

@@ -327,7 +327,11 @@ def _refused_text(item: dict[str, Any]) -> str:
     if item.get("processes"):
         reasons.append(_("open subprocesses the version lacks: %(ids)s", ids=", ".join(item["processes"])))
     if item.get("history"):
-        reasons.append(_("finished branching elements the version lacks: %(ids)s", ids=", ".join(item["history"])))
+        reasons.append(_("finished elements the version lacks that cannot leave the history: %(ids)s",
+                         ids=", ".join(item["history"])))
+    if item.get("incompatible"):
+        reasons.append(_("open elements the instance cannot follow into the version: %(ids)s",
+                         ids=", ".join(item["incompatible"])))
     if not reasons:
         reasons.append(item.get("message") or "")
     return _("#%(id)s (%(why)s)", id=item["instance_id"], why="; ".join(reasons))

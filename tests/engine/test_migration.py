@@ -557,3 +557,163 @@ def test_a_waiting_timer_changed_into_a_message_waits_for_the_message(desk: Desk
     assert run.status == "running"
     run.send_message("go", {}, ACTOR)
     assert run.status == "completed"
+
+
+# -- what a second review found ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["timer", "message"])
+def test_a_dropped_step_s_data_stays_for_what_waits_after_it(desk: Desk, kind: str):
+    def waiting(bump: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("init", "script", "Init", col=1, script="priority = 3")
+        steps = ["start", "init"]
+        if bump:
+            d.node("bump", "script", "Bump", col=2, script="priority = 1")
+            steps.append("bump")
+        if kind == "timer":
+            d.node("wait", "catch", "Wait", col=3, timer=("timeDuration", '"PT1H"'))
+        else:
+            d.node("wait", "catch", "Wait", col=3, message="go")
+        d.node("after", "user", "After", col=4)
+        d.node("end", "end", col=5)
+        d.chain(*steps, "wait", "after", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(waiting(True)), {}, ACTOR)
+    plan = run.migrate(desk.bundle(waiting(False)), ACTOR)
+    assert plan.dropped == ("bump",)
+    run = desk.roundtrip(run)
+    assert run.data == {"priority": 1}  # the workflow's last task was the cut one
+    if kind == "timer":
+        desk.clock.advance(timedelta(hours=2))
+        run.refresh_timers(ACTOR)
+    else:
+        run.send_message("go", {}, ACTOR)
+    run = desk.roundtrip(run)
+    assert run.user_tasks()[0].data["priority"] == 1
+
+
+def test_a_changed_multi_instance_over_a_dict_completes(desk: Desk):
+    def voting(form: str) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("setup", "script", "Set up", col=1, script="members = {'a': 'ann', 'b': 'ben'}")
+        d.node("vote", "user", "Vote", col=2, properties={"formJsonSchemaFilename": form},
+               multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot"})
+        d.node("end", "end", col=3)
+        d.chain("start", "setup", "vote", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(voting("a.json")), {}, ACTOR)
+    run.migrate(desk.bundle(voting("b.json")), ACTOR)
+    run = desk.roundtrip(run)
+    for task in run.user_tasks():
+        run.complete_task(task.id, {"ballot": task.data["member"] + "!"}, ACTOR)
+    run = desk.roundtrip(run)
+    assert run.status == "completed" and run.data["votes"] == {"a": "ann!", "b": "ben!"}
+
+
+def test_a_running_multi_instance_of_another_kind_refuses_the_move(desk: Desk):
+    def voting(sequential: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("setup", "script", "Set up", col=1, script="members = ['ann', 'ben', 'cid']")
+        d.node("vote", "user", "Vote", col=2, multi={"collection": "members", "item": "member", "output": "votes",
+                                                     "output_item": "ballot", "sequential": sequential})
+        d.node("end", "end", col=3)
+        d.chain("start", "setup", "vote", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(voting(False)), {}, ACTOR)
+    plan = run.migration_plan(desk.bundle(voting(True)))
+    assert not plan.possible and plan.incompatible == ("vote",)
+
+
+def test_a_join_waiting_on_branches_whose_flows_changed_refuses_the_move(desk: Desk):
+    def fork(check: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("split", "and", col=1)
+        d.node("left", "user", "Left", col=2)
+        d.node("right", "user", "Right", col=2, row=1)
+        d.node("join", "and", col=4)
+        d.node("end", "end", col=5)
+        d.chain("start", "split", "left")
+        if check:
+            d.node("check", "user", "Check", col=3)
+            d.chain("left", "check", "join")
+        else:
+            d.chain("left", "join")
+        d.chain("split", "right", "join", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(fork(False)), {}, ACTOR)
+    run = desk.complete(run, "left")  # arrived at the join, which waits for the right branch
+    plan = run.migration_plan(desk.bundle(fork(True)))
+    assert not plan.possible and plan.incompatible == ("join",)
+    assert desk.engine.start(desk.bundle(fork(False)), {}, ACTOR).migration_plan(desk.bundle(fork(True))).possible
+
+
+def test_a_fired_reminder_cannot_be_removed_and_the_refusal_names_it(desk: Desk):
+    run = desk.engine.start(desk.bundle(version()), {}, ACTOR)
+    desk.clock.advance(timedelta(hours=5))
+    run.refresh_timers(ACTOR)
+    assert "reminded" in run.history_path()
+    plan = run.migration_plan(desk.bundle(version(remind=False)))
+    assert not plan.possible and "remind" in plan.history and plan.unmapped == () and plan.incompatible == ()
+
+
+def test_a_label_only_timer_change_is_reported_kept(desk: Desk):
+    run = desk.engine.start(desk.bundle(with_boundaries(True, False)), {}, ACTOR)
+    plan = run.migrate(desk.bundle(with_boundaries(True, True, "Nudge")), ACTOR)
+    assert plan.kept == ("remind", "triage") and plan.changed == () and plan.armed == ("escalate",)
+
+
+def test_a_failed_task_given_a_boundary_timer_by_the_fix_has_it_after_the_retry(desk: Desk):
+    def routed(script: str, timer: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("route", "script", "Route", col=1, script=script)
+        if timer:
+            d.node("slow", "boundary", "Too slow", attached_to="route", timer=("timeDuration", '"PT1H"'))
+            d.node("slow_end", "end", col=2, row=1)
+            d.chain("slow", "slow_end")
+        d.node("triage", "user", "Triage", col=2)
+        d.node("end", "end", col=3)
+        d.chain("start", "route", "triage", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(routed("x = 1 / 0", False)), {}, ACTOR)
+    assert run.status == "error"
+    plan = run.migrate(desk.bundle(routed("x = 2", True)), ACTOR)
+    assert plan.armed == ("slow",)
+    run = desk.roundtrip(run)
+    run.retry(None, ACTOR)
+    run = desk.roundtrip(run)
+    assert open_ids(run) == ["triage"] and run.data["x"] == 2
+    run = desk.complete(run, "triage")
+    assert run.status == "completed"
+
+
+def test_moving_an_instance_a_time_limit_stopped_runs_nothing_until_its_retry():
+    desk = Desk()
+    desk.engine = ProcessEngine(script_time_limit=0.3, now=desk.clock.now)
+
+    def spinning(script: str) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("calc", "script", "Calc", col=1, script=script)
+        d.node("work", "user", "Work", col=2)
+        d.node("end", "end", col=3)
+        d.chain("start", "calc", "work", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(spinning("n = 0\nwhile True:\n    n = n + 1")), {}, ACTOR)
+    assert run.status == "error" and run.failure is not None
+    run.migrate(desk.bundle(spinning("n = 1")), ACTOR)
+    assert run.status == "error" and open_ids(run) == [] and "calc" not in run.history_path()
+    run = desk.roundtrip(run)
+    run.retry(None, ACTOR)
+    assert open_ids(run) == ["work"] and run.data["n"] == 1

@@ -236,7 +236,7 @@ def test_a_bulk_move_leaves_an_instance_moved_elsewhere_since_where_it_is(desk: 
 
     with pytest.raises(Conflict) as info:
         services.migration.migrate(olga, instance["id"], 2, from_definition_id=version_one.id)
-    assert info.value.code == "instance_moved" and info.value.details == {"version": 3}
+    assert info.value.code == "instance_moved" and info.value.details == {"current_version": 3}
     services.session.rollback()
     assert desk.instance(instance["id"], "olga")["version"] == 3
 
