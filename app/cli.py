@@ -215,6 +215,7 @@ def register_cli(app: Flask) -> None:
                 result = services.migration.migrate_version(
                     None, process_id, from_version, to_version, transaction=lambda work: run_unit_of_work(services, work),
                     dry_run=dry_run, after=after)
+                to_version = result.to_version  # every batch to the version the first one chose
                 moved += len(result.moved)
                 refused += len(result.refused)
                 for item in result.refused:

@@ -131,8 +131,11 @@ class VersionMigrateView(MethodView):
     def post(self, body: dict[str, Any], process_id: str) -> dict[str, Any]:
         """Move the running and failed instances of ``from_version`` to ``to_version`` (default:
         the latest; process owners, admins), each in its own transaction: the ones that cannot
-        move stay as they were and are listed with why. At most 200 a call (``remaining``, then
-        call again with ``after`` = ``next_after``); ``dry_run`` moves nothing."""
+        move stay as they were and are listed with why (``code``: ``migration_refused``,
+        ``instance_moved``, ``instance_not_running``...). At most 200 a call (``remaining``, then call
+        again with ``after`` = ``next_after`` and ``to_version`` = the first answer's, so that a
+        version deployed meanwhile is not moved to); ``dry_run`` moves nothing and checks the
+        elements only (a new version that fails at once refuses the real move still)."""
         user = current_user()
         result = services().migration.migrate_version(
             user, process_id, body["from_version"], body.get("to_version"), transaction=unit_of_work,

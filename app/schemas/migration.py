@@ -60,6 +60,7 @@ class MigratedOut(InstanceOut):
 
 
 class RefusedMoveOut(_WhyNot):
+    code = fields.String(metadata={"description": "migration_refused, instance_moved, instance_not_running, ..."})
     message = fields.String()
     version = fields.Integer(metadata={"description": "the version it was to move to"})
     current_version = fields.Integer(metadata={"description": "the version it runs now, when it was moved since"})

@@ -289,6 +289,11 @@ class InstanceRunner:
                                   payload={"task_id": task.id, "task": view.bpmn_id},
                                   exclude=None if actor is not None and task.assigned_user == actor.username else actor)
 
+    def announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None) -> None:
+        """``_announce`` for a task that stays open but waits on other people now (an instance
+        moved to a version that puts it in another queue)."""
+        self._announce(task, view, instance, actor)
+
     def outside_changes(self, instance: ProcessInstance, data: Mapping[str, Any]) -> dict[str, Any]:
         """The record's values the platform changed outside the process (``RecordService.outside_changes``)."""
         ticket = self.ticket_for(instance)

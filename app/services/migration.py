@@ -102,10 +102,12 @@ class MigrationService:
 
     # -- one instance -----------------------------------------------------------------------------
 
-    def plan(self, user: User | None, instance_id: int, version: int | None, *,
-             from_definition_id: int | None = None) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
-        """What moving the instance to ``version`` (None: the latest) would do; changes nothing."""
-        instance, target = self._checked(user, instance_id, version, "migration_plan", from_definition_id)
+    def plan(self, user: User | None, instance_id: int, version: int | None, *, from_definition_id: int | None = None,
+             any_instance: bool = False) -> tuple[ProcessInstance, ProcessDefinition, MigrationPlan]:
+        """What moving the instance to ``version`` (None: the latest) would do; changes nothing.
+        The elements are checked, not the new version's scripts: a move the plan allows is still
+        refused if the new version fails at once (a changed task's pre-script)."""
+        instance, target = self._checked(user, instance_id, version, "migration_plan", from_definition_id, any_instance)
         run = self.runner.load(instance, user)
         try:
             return instance, target, run.migration_plan(self.runner.bundle(target))
@@ -113,28 +115,33 @@ class MigrationService:
             self.runner.release(instance, run)
 
     def migrate(self, user: User | None, instance_id: int, version: int | None, *,
-                from_definition_id: int | None = None) -> tuple[ProcessInstance, int, MigrationPlan]:
+                from_definition_id: int | None = None,
+                any_instance: bool = False) -> tuple[ProcessInstance, int, MigrationPlan]:
         """Move the instance to ``version`` (None: the latest). Raises NotFound (not visible),
         PermissionDenied (audited), Conflict (finished instance), ValidationFailed naming
         ``version`` (the same version, or the engine refuses: ``details`` name the elements).
         ``from_definition_id``: the version the caller found it on (a bulk move): Conflict if it
-        moved since. Returns the instance, the version it ran before, and what the move did."""
-        instance, target = self._checked(user, instance_id, version, "migrate", from_definition_id)
+        moved since. ``any_instance``: a bulk move's, where process owners move the instances they
+        do not see too (one at a time, the instance must be visible: its answer shows its data).
+        Returns the instance, the version it ran before, and what the move did."""
+        instance, target = self._checked(user, instance_id, version, "migrate", from_definition_id, any_instance)
         from_version = instance.version
         return instance, from_version, self._move(user, instance, target)
 
     def _checked(self, user: User | None, instance_id: int, version: int | None, action: str,
-                 from_definition_id: int | None = None) -> tuple[ProcessInstance, ProcessDefinition]:
-        if user is None or user.has_role(*MIGRATE_ROLES):
-            # the command line, or who deploys: they move any instance of a process, as they
-            # deploy its versions, whether or not its lanes are theirs
+                 from_definition_id: int | None = None,
+                 any_instance: bool = False) -> tuple[ProcessInstance, ProcessDefinition]:
+        if user is None or (any_instance and user.has_role(*MIGRATE_ROLES)):
+            # the command line, or who deploys moving a version's instances: every instance of the
+            # version, whether or not its lanes are theirs (the answer names ids, not data)
             instance = self.session.get(ProcessInstance, instance_id)
             if instance is None:
                 raise NotFound(f"no instance {instance_id}")
         else:
-            self.instances.get(user, instance_id, action=action)  # NotFound (audited) if not visible
-            self.audit.refuse(user, action, instance_id=instance_id, reason="needs process_owner")
-            raise PermissionDenied("moving instances to another version needs the process_owner role")
+            instance = self.instances.get(user, instance_id, action=action)  # NotFound (audited) if not visible
+            if not user.has_role(*MIGRATE_ROLES):
+                self.audit.refuse(user, action, instance_id=instance_id, reason="needs process_owner")
+                raise PermissionDenied("moving instances to another version needs the process_owner role")
         if from_definition_id is not None and instance.definition_id != from_definition_id:
             raise Conflict(f"instance {instance.id} runs version {instance.version} now",
                            code="instance_moved", details={"current_version": instance.version})
@@ -151,7 +158,11 @@ class MigrationService:
         return self.definitions.version(process_id, version)
 
     def _move(self, user: User | None, instance: ProcessInstance, target: ProcessDefinition) -> MigrationPlan:
-        run = self.runner.load(instance, user)  # taken from the run cache, if there: never parked again unless saved
+        # What the move makes happen (a task the version made automatic, the record's fields that
+        # follow) is saved as the engine's doing, not the mover's: no first response on the record's
+        # SLA, no comment in their name. Scripts see the mover as the current user (a pre-script run
+        # again reads who acts), and the audit names them.
+        run = self.runner.load(instance, None)  # from the run cache, if there: never parked again unless saved
         from_version = instance.version
         try:
             plan = run.migrate(self.runner.bundle(target), self.runner.identity(user, instance))
@@ -170,7 +181,7 @@ class MigrationService:
                           instance_id=instance.id, payload={
             "process_id": instance.process_id, "from_version": from_version, "to_version": target.version,
             "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped)})
-        self.runner.save(instance, run, user)
+        self.runner.save(instance, run, None)
         self._follow_new_version(instance, run, user)
         return plan
 
@@ -189,6 +200,7 @@ class MigrationService:
                 continue
             assigned_user, candidate_group = task_assignment(view)
             excluded = policy.excluded_text(policy.excluded_users(view.properties, view.data))
+            queue = (row.assigned_user, row.candidate_group, row.lane)
             for name, value in (("bpmn_id", view.bpmn_id), ("name", view.name[:255]), ("form", view.form),
                                 ("ui_form", view.ui_form), ("lane", view.lane), ("assigned_user", assigned_user),
                                 ("candidate_group", candidate_group), ("excluded_users", excluded)):
@@ -203,6 +215,8 @@ class MigrationService:
                                   actor_name="command line" if actor is None else None,
                                   payload={"previous_claimant_id": holder.id, "previous_claimant": holder.username,
                                            "reason": f"moved to version {instance.version}: not in the task's queue"})
+            if (row.assigned_user, row.candidate_group, row.lane) != queue and row.claimed_by is None:
+                self.runner.announce(row, view, instance, None)  # its new queue hears of it as of a new task
         self.session.flush()
 
     # -- a whole version --------------------------------------------------------------------------
@@ -240,14 +254,15 @@ class MigrationService:
             try:
                 if dry_run:
                     instance, target, plan = transaction(functools.partial(
-                        self.plan, user, instance_id, result.to_version, from_definition_id=source_ids[0]))
+                        self.plan, user, instance_id, result.to_version, from_definition_id=source_ids[0],
+                        any_instance=True))
                     if not plan.possible:
                         raise ValidationFailed(refusal_text(plan, "refused"), details=refusal_details(plan, target))
                 else:
                     transaction(functools.partial(self.migrate, user, instance_id, result.to_version,
-                                                  from_definition_id=source_ids[0]))
+                                                  from_definition_id=source_ids[0], any_instance=True))
             except ProcessdeskError as refused:  # this one stays; the others still move
-                result.refused.append({"instance_id": instance_id, "message": refused.message,
+                result.refused.append({"instance_id": instance_id, "code": refused.code, "message": refused.message,
                                        **{k: v for k, v in refused.details.items() if k != "fields"}})
                 continue
             result.moved.append(instance_id)

@@ -162,9 +162,8 @@ def _detail_page(process_id: str, errors: list[dict[str, Any]] | None = None, me
     # the tasks waiting at each user task, drawn as a badge on its shape (js/modeler.js)
     data["waiting"] = {item["bpmn_id"]: item["waiting"] for item in data["stats"]["items"] if item["waiting"]}
     # a move that stopped part way goes on after the last instance it looked at
-    move_version, move_after = request.args.get("move_version", ""), request.args.get("move_after", "")
-    data["move_after"] = ({int(move_version): int(move_after)} if move_version.isdigit() and move_after.isdigit()
-                          and len(move_version) < 11 and len(move_after) < 19 else {})
+    move_version, move_after = _number(request.args.get("move_version")), _number(request.args.get("move_after"))
+    data["move_after"] = {move_version: move_after} if move_version and move_after else {}
     viewer = (VENDOR.parent / VIEWER_SCRIPT).is_file()
     modeler = editor and (VENDOR.parent / MODELER_SCRIPT).is_file()
     styles = _existing(MODELER_STYLES if modeler else VIEWER_STYLES) if (viewer or modeler) else []
@@ -282,41 +281,49 @@ def process_migrate(process_id: str, version: int) -> Any:
     user = signed_in_user()
     svc = services()
     page = url_for("web.process", process_id=process_id)
-    offered = request.form.get("latest_version", "")
-    after = request.form.get("after", "")
+    target = _number(request.form.get("latest_version"))
+    after = _number(request.form.get("after")) or 0
     moved: list[int] = []
     refused: list[dict[str, Any]] = []
+    result = None
     try:
         # a few batches a click (each instance its own transaction); the rest continue after the
         # last one looked at, so instances that stay never hold the others back
         for _batch in range(WEB_BATCHES):
-            result = svc.migration.migrate_version(
-                user, process_id, version, int(offered) if offered.isdigit() else None, transaction=unit_of_work,
-                after=int(after) if after.isdigit() and len(after) < 19 else 0)
+            result = svc.migration.migrate_version(user, process_id, version, target, transaction=unit_of_work,
+                                                   after=after)
             moved += result.moved
             refused += result.refused
-            after = str(result.next_after)
+            after, target = result.next_after, result.to_version  # every batch to the same version
             if not result.remaining:
                 break
     except ProcessdeskError as err:
         flash(_("The instances of version %(version)s were not moved: %(reason)s", version=version,
                 reason=reason_text(err)), "error")
-        return redirect(page)
-    if moved:
+        if not moved:
+            return redirect(page)
+    if moved and target is not None:
         flash(_("Instances of version %(old)s moved to version %(new)s: %(count)s.", count=len(moved),
-                old=result.from_version, new=result.to_version), "success")
-    elif not refused:
+                old=version, new=target), "success")
+    elif not refused and result is not None:
         flash(_("Version %(version)s has no running or failed instances to move.", version=version), "info")
     if refused:
         named = "; ".join(_refused_text(item) for item in refused[:NAMED_REFUSALS])
         more = len(refused) - NAMED_REFUSALS
+        if more > 0:
+            named += _(" and %(more)s more", more=more)
         flash(_("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(refused),
-                old=result.from_version, why=named + (_(" and %(more)s more", more=more) if more > 0 else "")), "error")
-    if result.remaining:
+                old=version, why=named), "error")
+    if result is not None and result.remaining:
         flash(_("Instances of version %(old)s left to move: %(count)s (move them again).", count=result.remaining,
-                old=result.from_version), "info")
+                old=version), "info")
         return redirect(url_for("web.process", process_id=process_id, move_version=version, move_after=result.next_after))
     return redirect(page)
+
+
+def _number(text: str | None) -> int | None:
+    """A positive whole number from a form field or query argument (ASCII digits, at most 18), else None."""
+    return int(text) if text and len(text) <= 18 and text.isascii() and text.isdigit() and int(text) > 0 else None
 
 
 def _refused_text(item: dict[str, Any]) -> str:
@@ -333,7 +340,14 @@ def _refused_text(item: dict[str, Any]) -> str:
         reasons.append(_("open elements the instance cannot follow into the version: %(ids)s",
                          ids=", ".join(item["incompatible"])))
     if not reasons:
-        reasons.append(item.get("message") or "")
+        code = item.get("code")
+        if code == "instance_moved":
+            reasons.append(_("it was moved to version %(version)s since", version=item.get("current_version")))
+        elif code == "instance_not_running":
+            reasons.append(_("it is %(status)s now", status=item.get("status")))
+        else:  # the new version failed at once: the engine's words, as on the instance's error
+            reasons.append(_("the new version fails at once: %(reason)s",
+                             reason=str(item.get("message") or "").rpartition("fails at once: ")[2]))
     return _("#%(id)s (%(why)s)", id=item["instance_id"], why="; ".join(reasons))
 
 

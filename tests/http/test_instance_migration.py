@@ -219,9 +219,15 @@ def test_owners_move_every_instance_of_a_version_seen_or_not(desk: Desk):
     assert others.status_code == 201
     assert desk.client.get(f"/api/v1/instances/{others.get_json()['id']}", headers=desk.auth("olga")).status_code == 404
     deploy(desk, [("mig_flow.bpmn", flow("first", "second", "third"))])
+    # one at a time, the answer is the instance with its data: only one they may see
+    assert_error(migrate(desk, others.get_json()["id"]), 404)
+    assert_error(desk.client.get(f"/api/v1/instances/{others.get_json()['id']}/migration",
+                                 headers=desk.auth("olga")), 404)
     done = desk.client.post("/api/v1/definitions/mig_flow/migrate", headers=desk.auth("olga"),
                             json={"from_version": 1}).get_json()
     assert done["moved"] == [own["id"], others.get_json()["id"]] and done["refused"] == []
+    assert set(done) == {"process_id", "from_version", "to_version", "dry_run", "moved", "refused", "remaining",
+                         "next_after"}  # ids, no data
 
 
 def test_a_bulk_move_leaves_an_instance_moved_elsewhere_since_where_it_is(desk: Desk, services):
@@ -242,7 +248,7 @@ def test_a_bulk_move_leaves_an_instance_moved_elsewhere_since_where_it_is(desk: 
 
 
 def test_a_refused_move_leaves_the_instance_working_on_its_version(desk: Desk):
-    """The run the refused move changed in memory is not the one the next step works on."""
+    """The next step works on the version the instance stayed on, as if no move was tried."""
     deploy(desk, [("mig_flow.bpmn", flow("first", "second"))])
     instance = complete(desk, start_flow(desk), "first")
     d = Diagram("mig_flow", "Migration flow")
@@ -256,3 +262,34 @@ def test_a_refused_move_leaves_the_instance_working_on_its_version(desk: Desk):
     assert "division by zero" in body["message"] and body["details"]["element_id"] == "second"
     done = complete(desk, desk.instance(instance["id"], "olga"), "second")
     assert done["status"] == "completed" and done["version"] == 1
+
+
+def test_a_task_the_move_puts_in_another_queue_is_announced_there(desk: Desk):
+    deploy(desk, [("mig_flow.bpmn", laned("ServiceDesk"))])
+    instance = start_flow(desk)
+    deploy(desk, [("mig_flow.bpmn", laned("NetworkTeam"))])
+    before = len(desk.notifications("nina"))
+    assert migrate(desk, instance["id"]).status_code == 200
+    told = desk.notifications("nina")[: len(desk.notifications("nina")) - before]
+    assert [n["subject"] for n in told] == [f"New task: First (mig_flow #{instance['id']})"]
+
+
+def test_a_move_is_not_the_desk_s_first_response_on_the_record(desk: Desk):
+    """The move re-prepares a catalog approval whose new pre-script writes a mapped detail: the
+    record changes, but nobody answered the requester."""
+    from tests.http.test_e2e_catalog import order
+
+    record = order(desk, "HW-LAPTOP")
+    xml = (ROOT / "processes" / "catalog_request.bpmn").read_text(encoding="utf-8")
+    marker = "<spiffworkflow:postScript>approved_by = decided_by if approved else None"
+    assert marker in xml
+    changed = xml.replace(marker, '<spiffworkflow:preScript>approval_comment = "awaiting " + line_manager'
+                                  "</spiffworkflow:preScript>" + marker, 1)
+    deploy(desk, [("catalog_request.bpmn", changed.encode())])
+    moved = migrate(desk, record["instance_id"])
+    assert moved.status_code == 200 and moved.get_json()["migration"]["changed"]
+    after = desk.record(record["number"])
+    assert after["details"]["approval_comment"].startswith("awaiting ")
+    assert after["first_response_at"] is None
+    clocks = desk.client.get(f"/api/v1/tickets/{record['number']}/sla", headers=desk.auth("aude")).get_json()
+    assert [c["state"] for c in clocks["clocks"] if c["name"] == "response"] == ["running"], clocks

@@ -462,3 +462,34 @@ def test_a_move_that_stops_part_way_goes_on_after_the_instances_that_stay(web, d
     assert [desk.instance(m["id"], "olga")["version"] for m in movers] == [2, 2]
     assert desk.instance(stays["id"], "olga")["version"] == 1
     assert clicks[-1] == "/processes/mig_flow" and len(clicks) == 3
+
+
+def test_move_numbers_that_are_not_ascii_digits_are_ignored_not_a_server_error(web, desk):
+    from tests.http.helpers import upload
+    from tests.http.test_instance_migration import flow, start_flow
+
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first"))]).status_code == 201
+    start_flow(desk)
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first", "second"))]).status_code == 201
+    web.login("olga")
+    for query in ("move_version=%C2%B2&move_after=1", "move_version=1&move_after=%C2%B2", "move_version=1&move_after=-4"):
+        page = web.get(f"/processes/mig_flow?{query}")
+        assert page.status_code == 200 and 'name="after"' not in text_of(page)
+    for form in ({"latest_version": "¹"}, {"latest_version": "2", "after": "²"}, {"latest_version": "2", "after": "9" * 40}):
+        answer = web.post("/processes/mig_flow/versions/1/migrate", form)
+        assert answer.status_code == 302, form
+    assert desk.instance(1, "olga")["version"] == 2
+
+
+def test_why_an_instance_stays_is_said_in_the_page_s_language(web, desk):
+    from tests.http.helpers import upload
+    from tests.http.test_instance_migration import complete, flow, start_flow
+
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first", "second"))]).status_code == 201
+    stays = complete(desk, start_flow(desk), "first")
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first"))]).status_code == 201
+    web.login("olga")
+    web.post("/language", {"lang": "zh_CN"})
+    web.post("/processes/mig_flow/versions/1/migrate", {"latest_version": "2"})
+    page = text_of(web.get("/processes/mig_flow"))
+    assert f"#{stays['id']}（该版本缺少的未完成任务：second）" in page
