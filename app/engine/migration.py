@@ -11,7 +11,10 @@ workflow of the run (the top one, each embedded or called subprocess):
 - every task still open (ready, waiting, started, failed) must have a counterpart, else the move is
   refused naming the elements (``unmapped``), as is an open subprocess whose process the version no
   longer has, or whose element now calls another process (``processes``). A waiting boundary event
-  the version removed is not such a task: it goes (the task it was attached to stays);
+  the version removed is not such a task: it goes (the task it was attached to stays). Refused too
+  (``incompatible``, ``_open_elsewhere``): what the running instance cannot follow (a running
+  multi-instance of another kind, a join that would wait for a branch never taken, a task matched
+  by its place onto another kind of element or after an added one);
 - finished history whose element the version dropped is cut out where the tree runs single file
   (as ``trim`` does for old loop rounds: our audit history keeps every step); a finished element
   that the version dropped and that branched with more than one branch left (a parallel split) is
@@ -40,7 +43,9 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
 from SpiffWorkflow.task import Task
@@ -226,17 +231,73 @@ def _cuts(part: _Part, dropped_subprocesses: set[Any]) -> tuple[list[Any], list[
     return events, cut, stuck
 
 
-def _open_elsewhere(part: _Part, task: Any) -> bool:
-    """An open task the running instance cannot carry into the new version as it is: a running
-    multi-instance or loop changed in more than its label or flows (another kind, another
-    collection), or a join waiting for branches whose incoming flows changed (an arrival would wait
-    for the wrong branches, or never count)."""
+def _open_elsewhere(part: _Part, task: Any, added: set[Any], ahead: set[Any]) -> str | None:
+    """An open task the running instance cannot carry into the new version as it is:
+
+    - a running multi-instance or loop changed in more than its label or flows (its kind, its
+      collection, output, completion or loop condition);
+    - a join waiting for branches whose incoming flows changed (an arrival would wait for the wrong
+      branches, or never count), or one predicted below this task, whose split is already behind,
+      with an incoming flow no open task leads to;
+    - a task matched by its place that lands on another kind of element, or after an element the
+      version added (a step put before it would be skipped, a subprocess put around it not entered);
+    - a task the version puts after a parallel or inclusive split it never passed (the join after
+      it would wait for the split's other branches for ever).
+
+    Returns the element to name (the join, for a join), or None."""
     if task._state == TaskState.STARTED and isinstance(task.task_spec, LoopTask):
-        return bool(part.changed_keys(task) - _LABEL_KEYS)
-    if task._state == TaskState.WAITING and isinstance(task.task_spec, UnstructuredJoin) \
-            and not isinstance(task.task_spec, _EndJoin):  # the end waits for every branch, however many
-        return "inputs" in set(part.changes.get(task.task_spec) or ())
-    return False
+        if part.changed_keys(task) - _LABEL_KEYS:
+            return _element(task.task_spec)
+    if task._state == TaskState.WAITING and _counting_join(task.task_spec):
+        if "inputs" in set(part.changes.get(task.task_spec) or ()):
+            return _element(task.task_spec)
+    new = part.new_spec(task)
+    if new is None:
+        return None
+    if new.name != task.task_spec.name and _named(task.task_spec) and (
+            "typename" in part.changed_keys(task) or any(spec in added for spec in new.inputs)):
+        return _element(task.task_spec)
+    parent = task.parent
+    parent_new = (part.new_spec(parent) or parent.task_spec) if parent is not None else None
+    for spec in new.inputs:
+        if spec is not parent_new and isinstance(spec, (ParallelGateway, InclusiveGateway)) and len(spec.outputs) > 1:
+            return _element(task.task_spec)
+    return _join_behind(part, task, ahead)
+
+
+def _counting_join(spec: Any) -> bool:
+    """A parallel or inclusive join: it counts the branches that arrived (the end does not)."""
+    return isinstance(spec, UnstructuredJoin) and not isinstance(spec, _EndJoin)
+
+
+def _join_behind(part: _Part, task: Any, ahead: set[Any]) -> str | None:
+    """A join predicted below the open ``task``, with changed incoming flows, whose split the
+    instance has passed (no split is predicted between them), with an incoming flow that no open
+    task of the instance leads to (``ahead``): it would wait for a branch the instance never took."""
+    stack = [c for c in task.children if c._state & _PREDICTED]
+    while stack:
+        child = stack.pop()
+        new = part.new_spec(child) or child.task_spec
+        if _counting_join(child.task_spec) and "inputs" in set(part.changes.get(child.task_spec) or ()):
+            if any(spec not in ahead for spec in new.inputs):
+                return _element(new)
+        if len(child.task_spec.outputs) > 1 and isinstance(child.task_spec, (ParallelGateway, InclusiveGateway)):
+            continue  # a split still to come: its join is predicted anew from it
+        stack.extend(c for c in child.children if c._state & _PREDICTED)
+    return None
+
+
+def _ahead(part: _Part) -> set[Any]:
+    """The new version's elements that the workflow's open tasks lead to (themselves included)."""
+    seen: set[Any] = set()
+    stack = [part.new_spec(t) for t in part.workflow.tasks.values() if t._state & _OPEN]
+    while stack and len(seen) < 10_000:
+        spec = stack.pop()
+        if spec is None or spec in seen:
+            continue
+        seen.add(spec)
+        stack.extend(spec.outputs)
+    return seen
 
 
 def _fired_boundary_events(part: _Part, task: Any) -> list[str]:
@@ -266,15 +327,28 @@ def _changed(part: _Part, task: Any) -> bool:
 def _armed(part: _Part, task: Any) -> list[Any]:
     """The boundary-event specs the new version attaches to the open ``task`` that it lacks."""
     new = part.new_spec(task)
-    if new is None or not task._state & (TaskState.READY | TaskState.STARTED | TaskState.ERROR):
+    if new is None or task.parent is None:
         return []
-    splits = [s for s in new.inputs if isinstance(s, BoundaryEventSplit)]
-    if len(splits) != 1 or task.parent is None:
+    split = _split_of(new, task)
+    if split is None:
         return []
     parent = task.parent
     have = {part.new_spec(child) or child.task_spec for child in parent.children} \
-        if part.new_spec(parent) is splits[0] or parent.task_spec is splits[0] else set()
-    return [s for s in splits[0].outputs if s not in have and s is not new]
+        if (part.new_spec(parent) or parent.task_spec) is split else set()
+    return [s for s in split.outputs if s not in have and s is not new]
+
+
+def _split_of(spec: Any, task: Any) -> Any:
+    """The boundary-event split the (new) ``spec`` of the open ``task`` hangs below, if it has
+    boundary events and the task can take them: not a boundary event itself, not an item of a
+    multi-instance (the events belong to the whole)."""
+    splits = [s for s in spec.inputs if isinstance(s, BoundaryEventSplit)]
+    if len(splits) != 1 or isinstance(spec, splits[0].event_type):
+        return None
+    parent = task.parent
+    if parent is not None and isinstance(parent.task_spec, LoopTask):
+        return None
+    return splits[0]
 
 
 def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
@@ -299,6 +373,8 @@ def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -
                 history.add(_element(task.task_spec))
         dropped.update(_element(t.task_spec) for t in (*events, *(c for c, _fold in cut)) if _named(t.task_spec))
         event_ids = {t.id for t in events}
+        added = set(part.target.task_specs.values()) - set(part.alignment.values())
+        ahead = _ahead(part)
         for task in part.workflow.tasks.values():
             if not task._state & _OPEN or task.id in event_ids:
                 continue
@@ -309,8 +385,9 @@ def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -
                 else:
                     unmapped.add(_element(task.task_spec))
                 continue
-            if _open_elsewhere(part, task):
-                incompatible.add(_element(task.task_spec))
+            elsewhere = _open_elsewhere(part, task, added, ahead)
+            if elsewhere is not None:
+                incompatible.add(elsewhere)
             armed.update(_element(spec) for spec in _armed(part, task))
             if _named(task.task_spec):
                 (changed if _changed(part, task) else kept).add(_element(task.task_spec))
@@ -408,13 +485,15 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
         if part.workflow.last_task is not None and part.workflow.last_task.id not in part.workflow.tasks:
             part.workflow.last_task = None
     _register_waiting_events(workflow, survey.parts)
-    # 3. nothing may still point at the old version
+    # 3. nothing may still point at the old version, and no boundary-event join waits without its split
     for part in survey.parts:
         for task in part.workflow.tasks.values():
-            if part.target.task_specs.get(task.task_spec.name) is not task.task_spec:
+            if part.target.task_specs.get(task.task_spec.name) is not task.task_spec or (
+                    isinstance(task.task_spec, BoundaryEventJoin) and not task._state & _FINISHED
+                    and task.find_ancestor(task.task_spec.split_task) is None):
                 raise MigrationRefused(
                     f"'{_element(task.task_spec)}' could not be moved to the new version", plan,
-                    element_id=task.task_spec.bpmn_id)
+                    element_id=task.task_spec.bpmn_id or _element(task.task_spec))
     return plan
 
 
@@ -440,19 +519,12 @@ def _cut(workflow: Any, cut: list[tuple[Any, bool]]) -> None:
 def _arm_added_boundary_events(task: Any) -> None:
     """Boundary events the new version attaches to the open ``task``: a split is put above it if
     it had none, and each event missing under the split is added and armed (a timer counts from
-    the move). Events of a task inside an unfinished multi-instance are not touched."""
-    if not task._state & (TaskState.READY | TaskState.STARTED | TaskState.ERROR):
-        return
-    splits = [s for s in task.task_spec.inputs if isinstance(s, BoundaryEventSplit)]
-    if not splits:
-        return
-    [split_spec] = splits
+    the move)."""
+    split_spec = _split_of(task.task_spec, task)
     parent = task.parent
-    if parent is None:
+    if split_spec is None or parent is None:
         return
     if parent.task_spec is not split_spec:
-        if parent.task_spec not in split_spec.inputs:
-            return  # reached another way (a multi-instance item): leave it
         split = Task(task.workflow, split_spec, state=TaskState.COMPLETED)
         split.data = copy.deepcopy(parent.data)
         at = parent._children.index(task.id)

@@ -38,8 +38,9 @@ class _WhyNot(Schema):
     history = fields.List(fields.String(), metadata={
         "description": "finished elements the version lacks that cannot leave the history (refused)"})
     incompatible = fields.List(fields.String(), metadata={
-        "description": "open elements the instance cannot follow: a running multi-instance or loop of "
-                       "another kind or collection, a join waiting on changed incoming flows (refused)"})
+        "description": "open elements the instance cannot follow (refused): a running multi-instance or loop "
+                       "whose loop settings changed, a join that would wait for a branch the instance passed or "
+                       "never took, an open task matched by place onto another kind or after an added element"})
     processes = fields.List(fields.String(), metadata={
         "description": "open subprocesses whose process the version lacks, or whose element calls another (refused)"})
 

@@ -180,7 +180,8 @@ class MigrationService:
         self.audit.record("instance_migrated", user, actor_name="command line" if user is None else None,
                           instance_id=instance.id, payload={
             "process_id": instance.process_id, "from_version": from_version, "to_version": target.version,
-            "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped)})
+            "changed": list(plan.changed), "kept": list(plan.kept), "dropped": list(plan.dropped),
+            "armed": list(plan.armed)})
         self.runner.save(instance, run, None)
         self._follow_new_version(instance, run, user)
         return plan

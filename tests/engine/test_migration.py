@@ -6,6 +6,7 @@ then finishes under the new version's flows."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -652,7 +653,7 @@ def test_a_join_waiting_on_branches_whose_flows_changed_refuses_the_move(desk: D
     run = desk.engine.start(desk.bundle(fork(False)), {}, ACTOR)
     run = desk.complete(run, "left")  # arrived at the join, which waits for the right branch
     plan = run.migration_plan(desk.bundle(fork(True)))
-    assert not plan.possible and plan.incompatible == ("join",)
+    assert not plan.possible and "join" in plan.incompatible
     assert desk.engine.start(desk.bundle(fork(False)), {}, ACTOR).migration_plan(desk.bundle(fork(True))).possible
 
 
@@ -717,3 +718,112 @@ def test_moving_an_instance_a_time_limit_stopped_runs_nothing_until_its_retry():
     run = desk.roundtrip(run)
     run.retry(None, ACTOR)
     assert open_ids(run) == ["work"] and run.data["n"] == 1
+
+
+# -- what a fourth review found ------------------------------------------------------------------------
+
+
+def test_a_join_given_a_branch_the_instance_never_took_refuses_the_move(desk: Desk):
+    def fork(third: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("split", "and", col=1)
+        d.node("left", "user", "Left", col=2)
+        d.node("right", "user", "Right", col=2, row=1)
+        d.node("join", "and", col=3)
+        d.node("end", "end", col=4)
+        d.chain("start", "split", "left", "join", "end")
+        d.chain("split", "right", "join")
+        if third:
+            d.node("mid", "user", "Mid", col=2, row=2)
+            d.chain("split", "mid", "join")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(fork(False)), {}, ACTOR)
+    plan = run.migration_plan(desk.bundle(fork(True)))
+    assert not plan.possible and plan.incompatible == ("join",)
+
+
+def test_a_boundary_timer_is_armed_on_a_task_whose_predecessor_the_version_changed(desk: Desk):
+    def flow(pre: bool, escalate: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        steps = ["start"]
+        if pre:
+            d.node("pre", "script", "Pre", col=1, script="pre = 1")
+            steps.append("pre")
+        d.node("triage", "user", "Triage", col=2)
+        if escalate:
+            d.node("escalate", "boundary", "Escalate", attached_to="triage", timer=("timeDuration", '"PT1H"'))
+            d.node("escalated", "user", "Escalated", col=3, row=1)
+            d.node("esc_end", "end", col=4, row=1)
+            d.chain("escalate", "escalated", "esc_end")
+        d.node("end", "end", col=4)
+        d.chain(*steps, "triage", "end")
+        return pretty(d.to_xml()).encode()
+
+    run = desk.engine.start(desk.bundle(flow(False, False)), {}, ACTOR)
+    plan = run.migrate(desk.bundle(flow(True, True)), ACTOR)
+    assert plan.armed == ("escalate",)
+    run = desk.roundtrip(run)
+    assert run.next_timer_at() == desk.clock.now() + timedelta(hours=1)
+    run = desk.complete(run, "triage")
+    assert run.status == "completed"
+
+
+def test_a_boundary_timer_added_to_a_waiting_receive_task_is_armed(desk: Desk):
+    def receive(timer: bool) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("wait", "catch", "Wait", col=1, message="go")
+        d.node("after", "user", "After", col=2)
+        d.node("end", "end", col=3)
+        d.chain("start", "wait", "after", "end")
+        if timer:
+            d.node("late", "boundary", "Late", attached_to="wait", timer=("timeDuration", '"PT1H"'))
+            d.node("chase", "user", "Chase", col=2, row=1)
+            d.node("l_end", "end", col=3, row=1)
+            d.chain("late", "chase", "l_end")
+        text = pretty(d.to_xml())
+        # the message catch as a receive task: a task that waits, to which boundary events attach
+        text = re.sub(r'<bpmn:intermediateCatchEvent id="wait"(.*?)</bpmn:intermediateCatchEvent>',
+                      lambda m: '<bpmn:receiveTask id="wait" messageRef="msg_go"' + re.sub(
+                          r"<bpmn:messageEventDefinition.*?(/>|</bpmn:messageEventDefinition>)", "", m.group(1),
+                          flags=re.S) + "</bpmn:receiveTask>", text, flags=re.S)
+        return text.encode()
+
+    run = desk.engine.start(desk.bundle(receive(False)), {}, ACTOR)
+    plan = run.migrate(desk.bundle(receive(True)), ACTOR)
+    assert plan.armed == ("late",)
+    run = desk.roundtrip(run)
+    assert run.next_timer_at() == desk.clock.now() + timedelta(hours=1)
+    run.send_message("go", {}, ACTOR)
+    run = desk.roundtrip(run)
+    assert open_ids(run) == ["after"] and run.next_timer_at() is None
+
+
+def test_an_open_task_matched_by_place_after_an_added_step_or_into_another_kind_is_refused(desk: Desk):
+    def flow(middle: list[tuple[str, str]]) -> bytes:
+        d = Diagram("flow", "Flow")
+        d.node("start", "start", col=0)
+        d.node("intake", "script", "Intake", col=1, script="seen = 1")
+        for i, (node_id, kind) in enumerate(middle, start=2):
+            if kind == "sub":
+                inner = Diagram("inner", "Inner")
+                inner.node("i_start", "start", col=0)
+                inner.node("triage", "user", "Triage", col=1)
+                inner.node("i_end", "end", col=2)
+                inner.chain("i_start", "triage", "i_end")
+                d.node(node_id, "sub", "Sub", col=i, inner=inner)
+            else:
+                d.node(node_id, kind, node_id.title(), col=i)
+        d.node("review", "user", "Review", col=6)
+        d.node("end", "end", col=7)
+        d.chain("start", "intake", *[m[0] for m in middle], "review", "end")
+        return pretty(d.to_xml()).encode()
+
+    v1 = desk.bundle(flow([("triage", "user")]))
+    for middle in ([("triage_a", "user"), ("triage_b", "user")], [("sub", "sub")]):
+        run = desk.engine.start(v1, {}, ACTOR)
+        plan = run.migration_plan(desk.bundle(flow(middle)))
+        assert not plan.possible and plan.incompatible == ("triage",), middle
