@@ -243,17 +243,25 @@ def test_an_open_task_inside_a_subprocess_moves_with_it(desk: Desk):
     assert run.status == "completed"
 
 
-def test_a_changed_multi_instance_task_keeps_each_instance_s_item(desk: Desk):
-    def voting(form: str) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("setup", "script", "Set up", col=1, script="members = ['ann', 'ben', 'cid']")
-        d.node("vote", "user", "Vote", col=2, properties={"formJsonSchemaFilename": form},
-               multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot"})
-        d.node("end", "end", col=3)
-        d.chain("start", "setup", "vote", "end")
-        return pretty(d.to_xml()).encode()
+def voting(form: str = "a.json", members: str = "['ann', 'ben', 'cid']", *, sequential: bool = False,
+           review: bool = False) -> bytes:
+    """A vote of every member (a multi-instance user task), then an optional review."""
+    d = Diagram("flow", "Flow")
+    d.node("start", "start", col=0)
+    d.node("setup", "script", "Set up", col=1, script=f"members = {members}")
+    d.node("vote", "user", "Vote", col=2, properties={"formJsonSchemaFilename": form},
+           multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot",
+                  "sequential": sequential})
+    steps = ["start", "setup", "vote"]
+    if review:
+        d.node("review", "user", "Review", col=3)
+        steps.append("review")
+    d.node("end", "end", col=4)
+    d.chain(*steps, "end")
+    return pretty(d.to_xml()).encode()
 
+
+def test_a_changed_multi_instance_task_keeps_each_instance_s_item(desk: Desk):
     v1, v2 = desk.bundle(voting("a.json")), desk.bundle(voting("b.json"))
     run = desk.engine.start(v1, {}, ACTOR)
     before = {t.id: t.data["member"] for t in run.user_tasks()}
@@ -456,24 +464,10 @@ def test_a_changed_cycle_timer_that_fired_keeps_the_tasks_it_opened(desk: Desk):
 
 
 def test_a_step_added_after_a_running_multi_instance_or_loop_runs_after_it(desk: Desk):
-    def voting(review: bool) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("setup", "script", "Set up", col=1, script="members = ['ann', 'ben']")
-        d.node("vote", "user", "Vote", col=2,
-               multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot"})
-        steps = ["start", "setup", "vote"]
-        if review:
-            d.node("review", "user", "Review", col=3)
-            steps.append("review")
-        d.node("end", "end", col=4)
-        d.chain(*steps, "end")
-        return pretty(d.to_xml()).encode()
-
     for source, target, after in ((False, True, ["review"]), (True, False, [])):
-        run = desk.engine.start(desk.bundle(voting(source)), {}, ACTOR)
-        assert run.migration_plan(desk.bundle(voting(target))).possible
-        run.migrate(desk.bundle(voting(target)), ACTOR)
+        run = desk.engine.start(desk.bundle(voting(members="['ann', 'ben']", review=source)), {}, ACTOR)
+        assert run.migration_plan(desk.bundle(voting(members="['ann', 'ben']", review=target))).possible
+        run.migrate(desk.bundle(voting(members="['ann', 'ben']", review=target)), ACTOR)
         run = desk.roundtrip(run)
         for task in run.user_tasks():
             run.complete_task(task.id, {"ballot": 1}, ACTOR)
@@ -597,18 +591,9 @@ def test_a_dropped_step_s_data_stays_for_what_waits_after_it(desk: Desk, kind: s
 
 
 def test_a_changed_multi_instance_over_a_dict_completes(desk: Desk):
-    def voting(form: str) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("setup", "script", "Set up", col=1, script="members = {'a': 'ann', 'b': 'ben'}")
-        d.node("vote", "user", "Vote", col=2, properties={"formJsonSchemaFilename": form},
-               multi={"collection": "members", "item": "member", "output": "votes", "output_item": "ballot"})
-        d.node("end", "end", col=3)
-        d.chain("start", "setup", "vote", "end")
-        return pretty(d.to_xml()).encode()
-
-    run = desk.engine.start(desk.bundle(voting("a.json")), {}, ACTOR)
-    run.migrate(desk.bundle(voting("b.json")), ACTOR)
+    members = "{'a': 'ann', 'b': 'ben'}"
+    run = desk.engine.start(desk.bundle(voting("a.json", members)), {}, ACTOR)
+    run.migrate(desk.bundle(voting("b.json", members)), ACTOR)
     run = desk.roundtrip(run)
     for task in run.user_tasks():
         run.complete_task(task.id, {"ballot": task.data["member"] + "!"}, ACTOR)
@@ -617,18 +602,8 @@ def test_a_changed_multi_instance_over_a_dict_completes(desk: Desk):
 
 
 def test_a_running_multi_instance_of_another_kind_refuses_the_move(desk: Desk):
-    def voting(sequential: bool) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("setup", "script", "Set up", col=1, script="members = ['ann', 'ben', 'cid']")
-        d.node("vote", "user", "Vote", col=2, multi={"collection": "members", "item": "member", "output": "votes",
-                                                     "output_item": "ballot", "sequential": sequential})
-        d.node("end", "end", col=3)
-        d.chain("start", "setup", "vote", "end")
-        return pretty(d.to_xml()).encode()
-
-    run = desk.engine.start(desk.bundle(voting(False)), {}, ACTOR)
-    plan = run.migration_plan(desk.bundle(voting(True)))
+    run = desk.engine.start(desk.bundle(voting()), {}, ACTOR)
+    plan = run.migration_plan(desk.bundle(voting(sequential=True)))
     assert not plan.possible and plan.incompatible == ("vote",)
 
 
