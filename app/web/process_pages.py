@@ -277,12 +277,14 @@ def process_migrate(process_id: str, version: int) -> Any:
     and admins): each moves on its own, and those that cannot stay and are named with why
     (``MigrationService.migrate_version``). ``latest_version``: the version the page offered, so
     that a version deployed since is not moved to unseen; ``after``: where the last click stopped
-    (the page's ``move_after``)."""
+    (the page's ``move_after``); ``dry_run=1`` (the "Check first" button): say what would move and
+    what would stay, moving nothing (the elements are checked, not the new version's scripts)."""
     user = signed_in_user()
     svc = services()
     page = url_for("web.process", process_id=process_id)
     target = _number(request.form.get("latest_version"))
     after = _number(request.form.get("after")) or 0
+    dry_run = request.form.get("dry_run") == "1"
     moved: list[int] = []
     refused: list[dict[str, Any]] = []
     result = None
@@ -291,7 +293,7 @@ def process_migrate(process_id: str, version: int) -> Any:
         # last one looked at, so instances that stay never hold the others back
         for _batch in range(WEB_BATCHES):
             result = svc.migration.migrate_version(user, process_id, version, target, transaction=unit_of_work,
-                                                   after=after)
+                                                   after=after, dry_run=dry_run)
             moved += result.moved
             refused += result.refused
             after, target = result.next_after, result.to_version  # every batch to the same version
@@ -302,7 +304,10 @@ def process_migrate(process_id: str, version: int) -> Any:
                 reason=reason_text(err)), "error")
         if not moved:
             return redirect(page)
-    if moved and target is not None:
+    if dry_run:
+        flash(_("Checked, nothing moved: instances of version %(old)s that would move to version %(new)s: "
+                "%(count)s.", count=len(moved), old=version, new=target), "info")
+    elif moved and target is not None:
         flash(_("Instances of version %(old)s moved to version %(new)s: %(count)s.", count=len(moved),
                 old=version, new=target), "success")
     elif not refused and result is not None:
@@ -312,9 +317,11 @@ def process_migrate(process_id: str, version: int) -> Any:
         more = len(refused) - NAMED_REFUSALS
         if more > 0:
             named += _(" and %(more)s more", more=more)
-        flash(_("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(refused),
+        flash(_("Instances that would stay on version %(old)s: %(count)s. %(why)s", count=len(refused),
+                old=version, why=named) if dry_run else
+              _("Instances that stay on version %(old)s: %(count)s. %(why)s", count=len(refused),
                 old=version, why=named), "error")
-    if result is not None and result.remaining:
+    if result is not None and result.remaining and not dry_run:
         flash(_("Instances of version %(old)s left to move: %(count)s (move them again).", count=result.remaining,
                 old=version), "info")
         return redirect(url_for("web.process", process_id=process_id, move_version=version, move_after=result.next_after))

@@ -493,3 +493,21 @@ def test_why_an_instance_stays_is_said_in_the_page_s_language(web, desk):
     web.post("/processes/mig_flow/versions/1/migrate", {"latest_version": "2"})
     page = text_of(web.get("/processes/mig_flow"))
     assert f"#{stays['id']}（该版本缺少的未完成任务：second）" in page
+
+
+def test_check_first_says_what_would_move_and_moves_nothing(web, desk):
+    from tests.http.helpers import upload
+    from tests.http.test_instance_migration import complete, flow, start_flow
+
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first", "second"))]).status_code == 201
+    stays = complete(desk, start_flow(desk), "first")
+    moves = start_flow(desk)
+    assert upload(desk.client, desk.auth("olga"), [("mig_flow.bpmn", flow("first"))]).status_code == 201
+    web.login("olga")
+    assert 'name="dry_run" value="1"' in text_of(web.get("/processes/mig_flow"))
+    checked = web.post("/processes/mig_flow/versions/1/migrate", {"latest_version": "2", "dry_run": "1"})
+    assert checked.status_code == 302 and checked.headers["Location"] == "/processes/mig_flow"
+    page = text_of(web.get("/processes/mig_flow"))
+    assert "Checked, nothing moved: instances of version 1 that would move to version 2: 1." in page
+    assert f"Instances that would stay on version 1: 1. #{stays['id']} (open tasks the version lacks: second)" in page
+    assert desk.instance(moves["id"], "olga")["version"] == 1 and desk.instance(stays["id"], "olga")["version"] == 1
