@@ -36,7 +36,6 @@ leaves the caller to drop the run (it may be half moved): the stored state is un
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -532,7 +531,8 @@ def _arm_added_boundary_events(task: Any) -> None:
         split._parent = parent.id
         split._children = [task.id]
         task._parent = split.id
-        split.last_state_change = time.time()
+        # finished when the task became ready: the joins' rounds read this order (app/engine/joins.py)
+        split.last_state_change = parent.last_state_change
         _place_before(task.workflow.tasks, split.id, task.id)
         parent = split
     have = {child.task_spec for child in parent.children}
