@@ -155,8 +155,7 @@ class MigrationPlanView(MethodView):
         (changed), the finished elements cut from the history, and what refuses it."""
         user = current_user()
         instance, target, plan = unit_of_work(lambda: services().migration.plan(user, instance_id, args.get("version")))
-        return {"instance_id": instance.id, "from_version": instance.version, "to_version": target.version,
-                **plan.to_dict()}
+        return _plan_out(instance.id, instance.version, target.version, plan)
 
 
 @blp.route("/<int:instance_id>/migrate")
@@ -170,5 +169,9 @@ class MigrateView(MethodView):
         ``migration_refused`` naming the open tasks (``unmapped``) or subprocesses the version lacks."""
         user = current_user()
         instance, from_version, plan = unit_of_work(lambda: services().migration.migrate(user, instance_id, body.get("version")))
-        return {**_out(instance), "migration": {"instance_id": instance.id, "from_version": from_version,
-                                                "to_version": instance.version, **plan.to_dict()}}
+        return {**_out(instance), "migration": _plan_out(instance.id, from_version, instance.version, plan)}
+
+
+def _plan_out(instance_id: int, from_version: int, to_version: int, plan: Any) -> dict[str, Any]:
+    """A move (done or planned) as MigrationPlanOut shows it."""
+    return {"instance_id": instance_id, "from_version": from_version, "to_version": to_version, **plan.to_dict()}

@@ -352,7 +352,14 @@ def _split_of(spec: Any, task: Any) -> Any:
 
 def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
     """What moving ``workflow`` onto ``spec`` would do; changes nothing."""
-    survey = _survey(workflow, spec, subprocess_specs)
+    return _plan(_survey(workflow, spec, subprocess_specs))[0]
+
+
+_Cuts = tuple[list[Any], list[tuple[Any, bool]], list[Any]]
+
+
+def _plan(survey: _Survey) -> tuple[MigrationPlan, list[_Cuts]]:
+    """The plan of ``survey``, and each part's ``_cuts`` (which ``migrate`` makes)."""
     unmapped: set[str] = set()
     history: set[str] = set()
     changed: set[str] = set()
@@ -361,8 +368,8 @@ def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -
     gone_subs = set(survey.dropped_subprocesses)
     incompatible: set[str] = set()
     armed: set[str] = set()
-    for part in survey.parts:
-        events, cut, stuck = _cuts(part, gone_subs)
+    cuts = [_cuts(part, gone_subs) for part in survey.parts]
+    for part, (events, cut, stuck) in zip(survey.parts, cuts, strict=True):
         for task in stuck:  # SpiffWorkflow's own split of a task's boundary events: name the events
             named = [c for c in task.children if _named(c.task_spec) and part.new_spec(c) is None] \
                 if isinstance(task.task_spec, BoundaryEventSplit) else []
@@ -390,10 +397,11 @@ def plan_migration(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -
             armed.update(_element(spec) for spec in _armed(part, task))
             if _named(task.task_spec):
                 (changed if _changed(part, task) else kept).add(_element(task.task_spec))
-    return MigrationPlan(unmapped=tuple(sorted(unmapped)), history=tuple(sorted(history)),
+    plan = MigrationPlan(unmapped=tuple(sorted(unmapped)), history=tuple(sorted(history)),
                          processes=tuple(sorted(survey.missing)), incompatible=tuple(sorted(incompatible)),
                          changed=tuple(sorted(changed - unmapped)), kept=tuple(sorted(kept - changed - unmapped)),
                          dropped=tuple(sorted(dropped)), armed=tuple(sorted(armed)))
+    return plan, cuts
 
 
 def _prepared_again(part: _Part, task: Any) -> bool:
@@ -420,10 +428,9 @@ def _waits_for(spec: Any) -> Any:
 
 def _timers(spec: Any) -> list[Any]:
     """The timer definitions among what ``spec`` waits for (an event-based gateway's included)."""
-    definition = getattr(spec, "event_definition", None)
-    if definition is None:
+    if getattr(spec, "event_definition", None) is None:
         return []
-    found = _definition(SPEC_SERIALIZER.registry.convert(definition))
+    found = _waits_for(spec)
     parts = found.get("event_definitions", [found]) if isinstance(found, dict) else []
     return [p for p in parts if isinstance(p, dict) and "Timer" in str(p.get("typename", ""))]
 
@@ -431,16 +438,15 @@ def _timers(spec: Any) -> list[Any]:
 def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> MigrationPlan:
     """Move ``workflow`` (a whole run) onto ``spec`` and its subprocess specs, or raise
     :class:`MigrationRefused` (the run may then be half moved: drop it). Does not advance it."""
-    plan = plan_migration(workflow, spec, subprocess_specs)
+    survey = _survey(workflow, spec, subprocess_specs)
+    plan, cuts = _plan(survey)
     if not plan.possible:
         raise MigrationRefused("the instance cannot be moved to that version", plan)
-    survey = _survey(workflow, spec, subprocess_specs)
-    gone_subs = set(survey.dropped_subprocesses)
     reset: set[Any] = set()
     #: timers whose due time outlives the reset of their task: the same timers, another event beside them
     due: dict[Any, Any] = {}
     internal: dict[Any, dict[str, Any]] = {}
-    for part in survey.parts:
+    for part, (events, cut, _stuck) in zip(survey.parts, cuts, strict=True):
         for task in part.workflow.tasks.values():
             if _prepared_again(part, task):
                 reset.add(task.id)
@@ -451,7 +457,6 @@ def migrate(workflow: Any, spec: Any, subprocess_specs: dict[str, Any]) -> Migra
                 timers = _timers(task.task_spec)
                 if value is not None and timers and timers == _timers(part.new_spec(task)):
                     due[task.id] = value
-        events, cut, _stuck = _cuts(part, gone_subs)
         for event in events:  # a boundary event the version removed: the task it waited beside stays
             part.workflow.top_workflow.event_manager.remove_task(event)
             part.workflow._remove_task(event.id)

@@ -163,8 +163,7 @@ class Services:
 
     @cached_property
     def migration(self) -> MigrationService:
-        return MigrationService(self.session, self.runner, self.instances, self.definitions, self.audit,
-                                self.runtime.clock)
+        return MigrationService(self.session, self.runner, self.instances, self.definitions, self.audit)
 
     @cached_property
     def tasks(self) -> TaskService:

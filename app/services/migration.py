@@ -25,10 +25,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.clock import Clock
 from app.engine import MigrationPlan, MigrationRefused
 from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
-from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInstance, Role, TaskStatus, User
+from app.models import InstanceStatus, ProcessDefinition, ProcessInstance, Role, User
 
 from . import policy
 from .audit import AuditLog
@@ -92,13 +91,12 @@ def refusal_text(plan: MigrationPlan | None, fallback: str) -> str:
 
 class MigrationService:
     def __init__(self, session: Session, runner: InstanceRunner, instances: InstanceService,
-                 definitions: DefinitionService, audit: AuditLog, clock: Clock) -> None:
+                 definitions: DefinitionService, audit: AuditLog) -> None:
         self.session = session
         self.runner = runner
         self.instances = instances
         self.definitions = definitions
         self.audit = audit
-        self.clock = clock
 
     # -- one instance -----------------------------------------------------------------------------
 
@@ -126,7 +124,7 @@ class MigrationService:
         Returns the instance, the version it ran before, and what the move did."""
         instance, target = self._checked(user, instance_id, version, "migrate", from_definition_id, any_instance)
         from_version = instance.version
-        return instance, from_version, self._move(user, instance, target)
+        return instance, from_version, self._move(user, instance, target, from_version)
 
     def _checked(self, user: User | None, instance_id: int, version: int | None, action: str,
                  from_definition_id: int | None = None,
@@ -148,22 +146,19 @@ class MigrationService:
         if instance.status not in MOVABLE:
             raise Conflict(f"instance is {instance.status}: only running or failed instances move",
                            code="instance_not_running", details={"status": instance.status})
-        target = self._target(instance.process_id, version)
+        target = self.definitions.version(instance.process_id, version)
         if target.id == instance.definition_id:
             raise ValidationFailed(f"the instance already runs version {target.version}",
                                    details={"fields": {"version": [f"the instance already runs version {target.version}"]}})
         return instance, target
 
-    def _target(self, process_id: str, version: int | None) -> ProcessDefinition:
-        return self.definitions.version(process_id, version)
-
-    def _move(self, user: User | None, instance: ProcessInstance, target: ProcessDefinition) -> MigrationPlan:
+    def _move(self, user: User | None, instance: ProcessInstance, target: ProcessDefinition,
+              from_version: int) -> MigrationPlan:
         # What the move makes happen (a task the version made automatic, the record's fields that
         # follow) is saved as the engine's doing, not the mover's: no first response on the record's
         # SLA, no comment in their name. Scripts see the mover as the current user (a pre-script run
         # again reads who acts), and the audit names them.
         run = self.runner.load(instance, None)  # from the run cache, if there: never parked again unless saved
-        from_version = instance.version
         try:
             plan = run.migrate(self.runner.bundle(target), self.runner.identity(user, instance))
         except MigrationRefused as refused:
@@ -191,11 +186,7 @@ class MigrationService:
         duties from the new version (a row opened by this save has them already); a claim the new
         version leaves outside the task's queue, or keeps from its holder, is released (audited)."""
         views = {view.id: view for view in run.user_tasks()}
-        rows = saved_open_tasks(self.session, instance.id)
-        if rows is None:
-            rows = list(self.session.scalars(select(HumanTask).where(
-                HumanTask.instance_id == instance.id, HumanTask.state == TaskStatus.READY)))
-        for row in rows:
+        for row in saved_open_tasks(self.session, instance.id) or []:  # what the save just left open
             view = views.get(row.engine_task_id)
             if view is None:
                 continue
@@ -238,7 +229,7 @@ class MigrationService:
                 raise PermissionDenied("moving instances to another version needs the process_owner role")
             source = self.definitions.version(process_id, from_version)
             source_ids.append(source.id)
-            target = self._target(process_id, to_version)
+            target = self.definitions.version(process_id, to_version)
             if target.id == source.id:
                 message = f"the instances already run version {target.version}"
                 raise ValidationFailed(message, details={"fields": {"to_version": [message]}})

@@ -280,25 +280,35 @@ def test_a_changed_multi_instance_task_keeps_each_instance_s_item(desk: Desk):
     assert run.status == "completed" and sorted(run.data["votes"]) == ["no", "no", "yes"]
 
 
-def test_open_parallel_branches_move_and_join_under_the_new_version(desk: Desk):
-    def fork(after: bool) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("split", "and", col=1)
-        d.node("left", "user", "Left", col=2)
+def fork(*, right_script: str | None = None, check: bool = False, mid: bool = False, wrap_up: bool = False) -> bytes:
+    """A parallel split into ``left`` and ``right`` (user tasks, or ``right`` a script) joined
+    again; optionally a ``check`` between left and the join, a third branch ``mid``, and a
+    ``wrap_up`` after the join."""
+    d = Diagram("flow", "Flow")
+    d.node("start", "start", col=0)
+    d.node("split", "and", col=1)
+    d.node("left", "user", "Left", col=2)
+    if right_script is None:
         d.node("right", "user", "Right", col=2, row=1)
-        d.node("join", "and", col=3)
-        steps = ["join"]
-        if after:
-            d.node("wrap_up", "user", "Wrap up", col=4)
-            steps.append("wrap_up")
-        d.node("end", "end", col=5)
-        d.chain("start", "split", "left", "join")
-        d.chain("split", "right", "join")
-        d.chain(*steps, "end")
-        return pretty(d.to_xml()).encode()
+    else:
+        d.node("right", "script", "Right", col=2, row=1, script=right_script)
+    d.node("join", "and", col=4)
+    d.node("end", "end", col=6)
+    d.chain("start", "split", "left", *(["check"] if check else []), "join")
+    if check:
+        d.node("check", "user", "Check", col=3)
+    d.chain("split", "right", "join")
+    if mid:
+        d.node("mid", "user", "Mid", col=2, row=2)
+        d.chain("split", "mid", "join")
+    if wrap_up:
+        d.node("wrap_up", "user", "Wrap up", col=5)
+    d.chain("join", *(["wrap_up"] if wrap_up else []), "end")
+    return pretty(d.to_xml()).encode()
 
-    v1, v2 = desk.bundle(fork(False)), desk.bundle(fork(True))
+
+def test_open_parallel_branches_move_and_join_under_the_new_version(desk: Desk):
+    v1, v2 = desk.bundle(fork()), desk.bundle(fork(wrap_up=True))
     run = desk.engine.start(v1, {}, ACTOR)
     run = desk.complete(run, "left", {"l": 1})  # the join waits for the right branch
     run.migrate(v2, ACTOR)
@@ -509,19 +519,7 @@ def test_a_finished_call_whose_element_now_calls_another_process_moves(desk: Des
 
 
 def test_a_failed_branch_beside_a_waiting_join_moves_to_the_fix_and_retries(desk: Desk):
-    def fork(script: str) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("split", "and", col=1)
-        d.node("left", "user", "Left", col=2)
-        d.node("right", "script", "Right", col=2, row=1, script=script)
-        d.node("join", "and", col=3)
-        d.node("end", "end", col=5)
-        d.chain("start", "split", "left", "join", "end")
-        d.chain("split", "right", "join")
-        return pretty(d.to_xml()).encode()
-
-    broken, fixed = desk.bundle(fork("x = 1 / 0")), desk.bundle(fork("x = 2"))
+    broken, fixed = desk.bundle(fork(right_script="x = 1 / 0")), desk.bundle(fork(right_script="x = 2"))
     run = desk.engine.start(broken, {}, ACTOR)
     run = desk.complete(run, "left")
     assert run.status == "error"
@@ -608,28 +606,11 @@ def test_a_running_multi_instance_of_another_kind_refuses_the_move(desk: Desk):
 
 
 def test_a_join_waiting_on_branches_whose_flows_changed_refuses_the_move(desk: Desk):
-    def fork(check: bool) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("split", "and", col=1)
-        d.node("left", "user", "Left", col=2)
-        d.node("right", "user", "Right", col=2, row=1)
-        d.node("join", "and", col=4)
-        d.node("end", "end", col=5)
-        d.chain("start", "split", "left")
-        if check:
-            d.node("check", "user", "Check", col=3)
-            d.chain("left", "check", "join")
-        else:
-            d.chain("left", "join")
-        d.chain("split", "right", "join", "end")
-        return pretty(d.to_xml()).encode()
-
-    run = desk.engine.start(desk.bundle(fork(False)), {}, ACTOR)
+    run = desk.engine.start(desk.bundle(fork()), {}, ACTOR)
     run = desk.complete(run, "left")  # arrived at the join, which waits for the right branch
-    plan = run.migration_plan(desk.bundle(fork(True)))
+    plan = run.migration_plan(desk.bundle(fork(check=True)))
     assert not plan.possible and "join" in plan.incompatible
-    assert desk.engine.start(desk.bundle(fork(False)), {}, ACTOR).migration_plan(desk.bundle(fork(True))).possible
+    assert desk.engine.start(desk.bundle(fork()), {}, ACTOR).migration_plan(desk.bundle(fork(check=True))).possible
 
 
 def test_a_fired_reminder_cannot_be_removed_and_the_refusal_names_it(desk: Desk):
@@ -699,23 +680,8 @@ def test_moving_an_instance_a_time_limit_stopped_runs_nothing_until_its_retry():
 
 
 def test_a_join_given_a_branch_the_instance_never_took_refuses_the_move(desk: Desk):
-    def fork(third: bool) -> bytes:
-        d = Diagram("flow", "Flow")
-        d.node("start", "start", col=0)
-        d.node("split", "and", col=1)
-        d.node("left", "user", "Left", col=2)
-        d.node("right", "user", "Right", col=2, row=1)
-        d.node("join", "and", col=3)
-        d.node("end", "end", col=4)
-        d.chain("start", "split", "left", "join", "end")
-        d.chain("split", "right", "join")
-        if third:
-            d.node("mid", "user", "Mid", col=2, row=2)
-            d.chain("split", "mid", "join")
-        return pretty(d.to_xml()).encode()
-
-    run = desk.engine.start(desk.bundle(fork(False)), {}, ACTOR)
-    plan = run.migration_plan(desk.bundle(fork(True)))
+    run = desk.engine.start(desk.bundle(fork()), {}, ACTOR)
+    plan = run.migration_plan(desk.bundle(fork(mid=True)))
     assert not plan.possible and plan.incompatible == ("join",)
 
 
