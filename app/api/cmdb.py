@@ -9,7 +9,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.models import User
-from app.schemas.cmdb import CiDetailOut, CiIn, CiListOut, CiPatch, CiQuery, CiRelationshipIn, CiRelationshipOut
+from app.schemas.cmdb import (
+    CiDetailOut,
+    CiIn,
+    CiListOut,
+    CiPatch,
+    CiQuery,
+    CiRelationshipIn,
+    CiRelationshipOut,
+    CiWindowIn,
+    CiWindowOut,
+)
+from app.services.maintenance import describe
 
 from . import checked_first, current_user, page_args, services, unit_of_work
 
@@ -118,3 +129,33 @@ class RelationshipView(MethodView):
         """Remove one of the CI's relationships."""
         user = current_user()
         unit_of_work(lambda: services().cmdb.remove_relationship(user, name, relationship_id))
+
+
+@blp.route("/cis/<string:name>/windows")
+class WindowsView(MethodView):
+    @blp.arguments(CiWindowIn)
+    @blp.response(201, CiWindowOut)
+    @blp.alt_response(200, schema=CiWindowOut, description="the same window was there already")
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], name: str) -> Any:
+        """Add a weekly maintenance window to the CI (admins, configuration managers): changes
+        planned on it outside its windows show the clash (201, or 200 when it was there)."""
+        user = current_user()
+        svc = services()
+
+        def work() -> tuple[dict[str, Any], bool]:
+            row, new = svc.maintenance.add(user, name, body)
+            return describe(row, svc.runtime.clock.now()), new
+
+        answer, new = unit_of_work(work)
+        return answer, 201 if new else 200
+
+
+@blp.route("/cis/<string:name>/windows/<int:window_id>")
+class WindowView(MethodView):
+    @blp.response(204)
+    @blp.doc(security=SECURITY)
+    def delete(self, name: str, window_id: int) -> None:
+        """Remove one of the CI's maintenance windows."""
+        user = current_user()
+        unit_of_work(lambda: services().maintenance.remove(user, name, window_id))

@@ -55,7 +55,8 @@ class ScheduleView(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The planned records the caller may see whose windows reach into the range (open ones;
         closed too with ``include_closed``), earliest first, each with its clashes (freezes holding
-        for it, other open records' windows on its CI), and the freezes in the range. 422 naming
+        for it, other open records' windows on its CI, being outside its CI's maintenance windows),
+        the freezes in the range, and with ``ci``, that CI's maintenance windows in it. 422 naming
         ``to`` for a range that ends before it starts or spans more than 92 days."""
         user = current_user()
         svc = services()
@@ -66,7 +67,9 @@ class ScheduleView(MethodView):
                                        include_closed=args["include_closed"])
             return {"start": view.starts_at, "end": view.ends_at, "truncated": view.truncated,
                     "records": [planned_dict(t, view.clashes.get(t.id, [])) for t in view.records],
-                    "freezes": [freeze_dict(f) for f in view.freezes]}
+                    "freezes": [freeze_dict(f) for f in view.freezes],
+                    "maintenance": [{"starts_at": opens, "ends_at": closes} for opens, closes in view.maintenance]
+                    if view.maintained else None}
 
         return unit_of_work(read)
 

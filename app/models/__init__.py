@@ -3,7 +3,7 @@
 from .audit import AuditEvent, AuditHead
 from .base import Base, utcnow
 from .catalog import CatalogCategory, CatalogItem, ItemStatus
-from .cmdb import CiClass, CiRelationKind, CiRelationship, CiStatus, ConfigurationItem
+from .cmdb import CiClass, CiMaintenanceWindow, CiRelationKind, CiRelationship, CiStatus, ConfigurationItem
 from .definition import DefinitionFile, Deployment, ProcessDefinition
 from .housekeeping import HousekeepingRun
 from .instance import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
@@ -53,6 +53,7 @@ __all__ = [
     "CatalogCategory",
     "CiClass",
     "CiRelationKind",
+    "CiMaintenanceWindow",
     "CiRelationship",
     "CiStatus",
     "ConfigurationItem",

@@ -85,3 +85,31 @@ class CiRelationship(Base):
 #: compare ``lower(name)`` with ``lower(:name)`` so that they use it.
 CI_NAME_LOWER_INDEX = "uq_configuration_item_name_lower"
 Index(CI_NAME_LOWER_INDEX, func.lower(ConfigurationItem.name), unique=True)
+
+
+class CiMaintenanceWindow(Base):
+    """A weekly maintenance window of a CI: on the weekdays ``days`` names (a bit each, Monday 1
+    to Sunday 64), from ``start_minute`` to ``end_minute`` after midnight, wall-clock time in the
+    IANA zone ``timezone`` (so a window stays at 02:00 local across daylight saving). An end at or
+    before the start ends on the next day (22:00 to 02:00; equal: 24 hours). Changes planned on the
+    CI outside every window show it as a clash (app/services/maintenance.py)."""
+
+    __tablename__ = "ci_maintenance_window"
+    __table_args__ = (
+        CheckConstraint("days >= 1 AND days <= 127", name="days_bits"),
+        CheckConstraint("start_minute >= 0 AND start_minute < 1440", name="start_in_day"),
+        CheckConstraint("end_minute >= 0 AND end_minute < 1440", name="end_in_day"),
+    )
+
+    id: Mapped[intpk]
+    ci_id: Mapped[int] = mapped_column(ForeignKey("configuration_item.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str128] = mapped_column(default="")
+    days: Mapped[int]
+    start_minute: Mapped[int]
+    end_minute: Mapped[int]
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[timestamp]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    ci: Mapped[ConfigurationItem] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")

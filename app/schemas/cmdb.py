@@ -71,7 +71,22 @@ class CiImpactOut(Schema):
     kind = fields.String()
 
 
+class CiWindowOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    days = fields.List(fields.String(), metadata={"description": "mon, tue, wed, thu, fri, sat, sun"})
+    start = fields.String(metadata={"description": "hh:mm, on the clocks of timezone"})
+    end = fields.String(metadata={"description": "hh:mm; at or before the start: on the next day (equal: 24 hours)"})
+    timezone = fields.String(metadata={"description": "an IANA time zone"})
+    next_start = fields.DateTime(allow_none=True, metadata={"description": "when it next opens (UTC)"})
+    next_end = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    created_by = fields.String(allow_none=True)
+
+
 class CiDetailOut(CiOut):
+    maintenance_windows = fields.List(fields.Nested(CiWindowOut), metadata={
+        "description": "when work on it is meant to happen; none: at any time"})
     relationships = fields.List(fields.Nested(CiRelationshipOut))
     records = fields.List(fields.Nested(CiRecordOut), metadata={
         "description": "records whose ci is this CI's name that the caller sees, open ones first (at most 50)"})
@@ -102,3 +117,11 @@ class CiIn(CiPatch):
 class CiRelationshipIn(_Body):
     target = fields.String(required=True, validate=Length(min=1, max=255))
     kind = fields.String(required=True, validate=validate.OneOf(RELATION_KINDS))
+
+
+class CiWindowIn(_Body):
+    days = fields.List(fields.String(), required=True, metadata={"description": "mon ... sun, at least one"})
+    start = fields.String(required=True, metadata={"description": "hh:mm"})
+    end = fields.String(required=True, metadata={"description": "hh:mm; at or before the start: on the next day"})
+    timezone = fields.String(load_default="UTC", metadata={"description": "an IANA time zone (default UTC)"})
+    name = fields.String(load_default="", metadata={"description": "one line, at most 128 characters"})

@@ -38,8 +38,9 @@ class WindowQuery(Schema):
 
 
 class ClashOut(Schema):
-    kind = fields.String(metadata={"description": "freeze, or record (another open record's window on the same CI)"})
-    name = fields.String(metadata={"description": "the freeze's name, or the other record's title"})
+    kind = fields.String(metadata={"description": "freeze; record (another open record's window on the same CI); "
+                                                  "maintenance (outside the maintenance windows of the CI)"})
+    name = fields.String(metadata={"description": "the freeze's name, the other record's title, or the CI"})
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     ci = fields.String(allow_none=True)
@@ -47,6 +48,9 @@ class ClashOut(Schema):
     number = fields.String(allow_none=True)
     exempt = fields.Boolean(metadata={"description": "a freeze the record may be planned in (an emergency change)"})
     through = fields.Boolean(metadata={"description": "a freeze on another CI (ci) that depends on or runs on the record's"})
+    next_start = fields.DateTime(allow_none=True, metadata={
+        "description": "maintenance: the next stretch of the CI's windows long enough for the window (null: none in 92 days)"})
+    next_end = fields.DateTime(allow_none=True)
 
 
 class PlannedRecordOut(Schema):
@@ -76,12 +80,19 @@ class FreezeOut(Schema):
     created_by = fields.String(allow_none=True)
 
 
+class StretchOut(Schema):
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+
+
 class ScheduleOut(Schema):
     start = fields.DateTime(data_key="from")
     end = fields.DateTime(data_key="to")
     records = fields.List(fields.Nested(PlannedRecordOut))
     freezes = fields.List(fields.Nested(FreezeOut))
     truncated = fields.Boolean(metadata={"description": "more records than the 500 listed (earliest first)"})
+    maintenance = fields.List(fields.Nested(StretchOut), allow_none=True, metadata={
+        "description": "with ci: the stretches of its maintenance windows in the range (null: it has none)"})
 
 
 class FreezeListOut(Schema):

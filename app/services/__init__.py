@@ -22,6 +22,7 @@ from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
 from .linked_updates import LinkedUpdates
 from .mail import MailService
+from .maintenance import MaintenanceService
 from .migration import MigrationService
 from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
@@ -132,14 +133,22 @@ class Services:
 
     @cached_property
     def cmdb(self) -> CmdbService:
-        return CmdbService(self.session, self.audit, self.runtime.clock, self.records, self.users)
+        service = CmdbService(self.session, self.audit, self.runtime.clock, self.records, self.users)
+        service.windows_of = lambda ci: self.maintenance.described(ci)
+        return service
 
     @cached_property
     def schedule(self) -> ScheduleService:
         service = ScheduleService(self.session, self.audit, self.runtime.clock, self.records, self.runtime.config["SECRET_KEY"])
         # a freeze on a service holds for the CIs it depends on or runs on (app/services/cmdb.py)
         service.related_cis = lambda name, upward: self.cmdb.related_names(name, upward=upward)
+        # a change outside its CI's maintenance windows shows it (app/services/maintenance.py)
+        service.maintenance_rules = lambda names: self.maintenance.rules_for(names)
         return service
+
+    @cached_property
+    def maintenance(self) -> MaintenanceService:
+        return MaintenanceService(self.session, self.audit, self.runtime.clock, self.cmdb)
 
     @cached_property
     def reports(self) -> ReportService:

@@ -35,7 +35,7 @@ with ``ci_renamed``),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select, update
@@ -108,6 +108,10 @@ class CmdbService:
         self.clock = clock
         self.records = records
         self.users = users
+
+    #: The CI's maintenance windows as answered (``Services`` wires it to
+    #: ``MaintenanceService.described``, which builds on this service).
+    windows_of: Callable[[ConfigurationItem], list[dict[str, Any]]] | None = None
 
     # -- who --------------------------------------------------------------------------------------
 
@@ -585,6 +589,7 @@ class CmdbService:
                               "source": row.source.name, "target": row.target.name, "ci": other.name,
                               "ci_class": other.ci_class, "status": other.status})
         return {**self.summary(ci), "relationships": relations,
+                "maintenance_windows": self.windows_of(ci) if self.windows_of else [],
                 "records": [{"number": t.number, "kind": t.kind, "status": t.status, "title": t.title,
                              "open": t.closed_at is None, "opened_at": t.opened_at} for t in records],
                 "records_total": total, "impact": impacted, "impact_truncated": truncated,

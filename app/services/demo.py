@@ -34,6 +34,13 @@ CI_RELATIONS = (
     ("mail-srv-01", "connects_to", "core-sw-01"), ("intranet", "depends_on", "core-sw-01"),
 )
 
+#: The demo CMDB's maintenance windows: configuration item, window.
+CI_WINDOWS = (
+    ("core-sw-01", {"name": "Weekend nights", "days": ["sat", "sun"], "start": "01:00", "end": "05:00",
+                    "timezone": "Europe/London"}),
+    ("mail-srv-01", {"name": "Sunday early", "days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "UTC"}),
+)
+
 
 class DemoDesk:
     def __init__(self, services: Services) -> None:
@@ -159,6 +166,9 @@ class DemoDesk:
                 "location": location, "serial_number": serial, "description": description})
         for source, kind, target in CI_RELATIONS:
             self.s.cmdb.add_relationship(admin, source, target, kind)
+        # when work on them is agreed: the demo's network change is planned outside these, and shows it
+        for ci, window in CI_WINDOWS:
+            self.s.maintenance.add(admin, ci, window)
 
     def _laptop_fields(self) -> dict[str, Any]:
         item = self.s.catalog.get_item("HW-LAPTOP")

@@ -17,7 +17,9 @@ record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
   only if the new window is frozen too.
 * **Clashes**: what a planned, open record's window overlaps: freezes that hold for it, and the
   windows of other open records on the same configuration item (two changes to one server in
-  the same night). Shown, never refused: the change manager decides.
+  the same night); and, for a configuration item with maintenance windows, a window that does not
+  lie within one of them (app/services/maintenance.py), with the next one long enough. Shown,
+  never refused: the change manager decides.
 * **The schedule** (:meth:`ScheduleService.window`): the planned records a user may see whose
   windows reach into a range of at most :data:`MAX_RANGE_DAYS`, with the freezes in it and each
   record's clashes.
@@ -44,6 +46,7 @@ from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, S
 from .audit import AuditLog
 from .forms import FormMessage, bidi_control_message, rfc3339
 from .icalendar import Event
+from .maintenance import Rule, covers, next_fit, occurrences
 from .records import RecordService, in_instant_range
 
 #: The longest range one read of the schedule covers (about a quarter).
@@ -105,7 +108,10 @@ def _holds_for(freeze: ChangeFreeze, held: Callable[[], set[str]]) -> bool:
 @dataclass(frozen=True)
 class Clash:
     """What a planned window overlaps: a freeze (``kind`` "freeze", ``freeze_id``) or another
-    record's window on the same configuration item (``kind`` "record", ``number``)."""
+    record's window on the same configuration item (``kind`` "record", ``number``); or, ``kind``
+    "maintenance", that it lies outside the maintenance windows of its configuration item ``ci``
+    (``starts_at``/``ends_at`` its own window; ``next_start``/``next_end`` the next stretch of
+    them long enough for it, None when none is within 92 days)."""
 
     kind: str
     name: str
@@ -118,6 +124,8 @@ class Clash:
     exempt: bool = False
     #: For a freeze on another CI (``ci``) that depends on or runs on the record's: True.
     through: bool = False
+    next_start: datetime | None = None
+    next_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,10 @@ class Schedule:
     freezes: list[ChangeFreeze]
     clashes: dict[int, list[Clash]] = field(default_factory=dict)
     truncated: bool = False
+    #: Read for one configuration item: the stretches of its maintenance windows in the range
+    #: (none when it has no windows; then ``maintained`` is False).
+    maintenance: list[tuple[datetime, datetime]] = field(default_factory=list)
+    maintained: bool = False
 
 
 class ScheduleService:
@@ -157,6 +169,9 @@ class ScheduleService:
     #: depend on it or run on it; else those it stands on): ``Services`` wires it to
     #: ``CmdbService.related_names``. None: a freeze on a CI holds for that CI alone.
     related_cis: Callable[[str, bool], set[str]] | None = None
+    #: Given CI names, the maintenance windows of those that have some, by lower-case name:
+    #: ``Services`` wires it to ``MaintenanceService.rules_for``. None: no CI has windows.
+    maintenance_rules: Callable[[Iterable[str]], dict[str, list[Rule]]] | None = None
 
     def _held(self, ci: str | None, known: dict[str, set[str]] | None = None) -> Callable[[], set[str]]:
         """The CIs (lower case) a freeze may name to hold for work on ``ci``: the CI, and those
@@ -454,7 +469,9 @@ class ScheduleService:
         freezes = [f for f in self.freezes(starts_at, ends_at) if not ci or _holds_for(f, held)]
         open_rows = [row for row in rows if row.closed_at is None]
         clashes = self._clashes(open_rows, viewer, self._exempt_records(open_rows)) if open_rows else {}
-        return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated)
+        rules = (self.maintenance_rules([ci]).get(ci.lower()) if ci and self.maintenance_rules else None) or []
+        return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated,
+                        occurrences(rules, starts_at, ends_at), bool(rules))
 
     def _exempt_records(self, tickets: Sequence[Ticket]) -> dict[int, bool]:
         """Whether each ticket's process lets it be planned in a freeze, by its data as it stands."""
@@ -495,6 +512,10 @@ class ScheduleService:
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
         known: dict[str, set[str]] = {}
+        rules = self.maintenance_rules(cis) if cis and self.maintenance_rules else {}
+        # the next stretch long enough, per CI and length: a schedule's changes often share both
+        fits: dict[tuple[str, timedelta], tuple[datetime, datetime] | None] = {}
+        now = self.clock.now()
         for window in windows:
             start, end, mine = window.starts_at, window.ends_at, found[id(window)]
             held = self._held(window.ci, known)
@@ -503,6 +524,14 @@ class ScheduleService:
                     mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
                                       freeze_id=freeze.id, exempt=window.exempt,
                                       through=freeze.ci is not None and not _same_ci(freeze.ci, window.ci)))
+            ci_rules = rules.get(window.ci.lower()) if window.ci else None
+            if ci_rules and not covers(ci_rules, start, end):
+                key = (window.ci.lower() if window.ci else "", end - start)
+                if key not in fits:
+                    fits[key] = next_fit(ci_rules, now, end - start)
+                fit = fits[key]
+                mine.append(Clash("maintenance", window.ci or "", start, end, window.ci, exempt=window.exempt,
+                                  next_start=fit[0] if fit else None, next_end=fit[1] if fit else None))
             for other in others:
                 if (other.id != window.record_id and _same_ci(other.ci, window.ci)
                         and other.planned_start_at is not None and other.planned_end_at is not None
@@ -560,6 +589,10 @@ def clash_in_english(clash: Clash) -> str:
     if clash.kind == "freeze":
         return (f"in the freeze “{clash.name}”" + (f" of {clash.ci}, which depends on this configuration item" if clash.through else "")
                 + (" (emergency: allowed)" if clash.exempt else ""))
+    if clash.kind == "maintenance":
+        fit = (f"; the next one long enough: {_shown(clash.next_start)} to {_shown(clash.next_end)} UTC"
+               if clash.next_start is not None and clash.next_end is not None else ", none of which is long enough")
+        return (f"outside the maintenance windows of {clash.ci}" + fit + (" (emergency: allowed)" if clash.exempt else ""))
     return f"same configuration item and time as {clash.number}"
 
 

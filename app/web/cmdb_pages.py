@@ -35,6 +35,8 @@ from app.services.cmdb import (
     may_write,
 )
 from app.services.forms import FORM_ERROR_KEY
+from app.services.maintenance import DAYS, zone_names
+from app.services.maintenance import NAME_MAX as WINDOW_NAME_MAX
 
 from . import refused_forms
 from .forms import service_text
@@ -63,6 +65,13 @@ FIELD_HELP: dict[str, Any] = {
     "owner": _l("A user name (optional)."),
     "support_group": _l("The group that supports it (optional)."),
 }
+#: A maintenance window's days, short and whole, and its form's fields.
+DAY_LABELS: dict[str, Any] = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
+                              "sat": _l("Sat"), "sun": _l("Sun")}
+DAY_NAMES: dict[str, Any] = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _l("Wednesday"), "thu": _l("Thursday"),
+                             "fri": _l("Friday"), "sat": _l("Saturday"), "sun": _l("Sunday")}
+WINDOW_FIELDS: dict[str, Any] = {"name": _l("Name"), "days": _l("Days of the week"), "start": _l("Opens at"),
+                                 "end": _l("Closes at"), "timezone": _l("Time zone")}
 LIMITS = {"name": MAX_NAME, "description": MAX_DESCRIPTION, "location": MAX_LOCATION, "serial_number": MAX_SERIAL,
           "owner": 128, "support_group": 128}
 FORM_FIELDS = ("name", "class", "status", "owner", "support_group", "location", "serial_number", "description")
@@ -118,11 +127,17 @@ def cmdb() -> Any:
 # -- one CI -----------------------------------------------------------------------------------------
 
 
-def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
+               window: Mapping[str, Any] | None = None, status: int = 200) -> Any:
     svc = services()
     ci = unit_of_work(lambda: svc.cmdb.detail(user, svc.cmdb.find(user, name)))
-    return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=may_write(user),
+    writer = may_write(user)
+    return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=writer,
                            relate=relate or {"target": "", "kind": "depends_on", "errors": {}},
+                           window=window or {"name": "", "days": [], "start": "", "end": "", "timezone": "UTC",
+                                             "errors": {}},
+                           days=DAYS, day_labels=DAY_LABELS, day_names=DAY_NAMES, window_fields=WINDOW_FIELDS,
+                           window_name_max=WINDOW_NAME_MAX, zones=sorted(zone_names()) if writer else [],
                            relation_kinds=RELATION_KINDS, outgoing_labels=OUTGOING_LABELS,
                            incoming_labels=INCOMING_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
                            fields=FIELD_LABELS, **_labels()), status
@@ -133,6 +148,19 @@ def _relate_page(name: str) -> str:
     return f"cmdb:relate:{name}"
 
 
+def _window_page(name: str) -> str:
+    """What a refused maintenance window form of the CI ``name`` is kept under (``cmdb_window_add``)."""
+    return f"cmdb:window:{name}"
+
+
+def _window_form(values: Mapping[str, Any], errors: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """The maintenance window form as sent (``values`` a MultiDict: the days are boxes), with its errors."""
+    getlist = getattr(values, "getlist", None)
+    days = getlist("days") if getlist is not None else []
+    return {"name": values.get("name", ""), "days": [d for d in days if d in DAYS], "start": values.get("start", ""),
+            "end": values.get("end", ""), "timezone": values.get("timezone", ""), "errors": _field_errors(errors)}
+
+
 @bp.get("/cmdb/cis/<name>")
 def cmdb_ci(name: str) -> Any:
     user, name = _reader(), _name(name)
@@ -141,6 +169,9 @@ def cmdb_ci(name: str) -> Any:
         values, errors = refused
         return _render_ci(user, name, relate={"target": values.get("target", "").strip(), "kind": values.get("kind", ""),
                                               "errors": _field_errors(errors)})
+    refused = refused_forms.take(_window_page(name))  # sent back by ``cmdb_window_add``
+    if refused is not None:
+        return _render_ci(user, name, window=_window_form(*refused))
     return _render_ci(user, name)
 
 
@@ -283,3 +314,43 @@ def cmdb_unrelate(name: str, relationship_id: int) -> Response:
     else:
         flash(_("The relationship was removed."), "success")
     return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))
+
+
+@bp.post("/cmdb/cis/<name>/windows")
+def cmdb_window_add(name: str) -> Any:
+    name = _name(name)
+    user = _writer(name)
+    form = request.form
+    values = {"name": form.get("name", ""), "days": form.getlist("days"), "start": form.get("start", ""),
+              "end": form.get("end", ""), "timezone": form.get("timezone", "").strip()}
+    svc = services()
+    back = url_for("web.cmdb_ci", name=name, _anchor="ci-windows")
+    try:
+        new = unit_of_work(lambda: svc.maintenance.add(user, name, values)[1])
+    except ValidationFailed as err:
+        return (refused_forms.back_to_form(_window_page(name), err, back)
+                or _render_ci(user, name, window=_window_form(form, refused_forms.field_errors(err)), status=422))
+    except Conflict as err:
+        if err.code == "too_many_windows":
+            flash(_("%(name)s has %(count)d maintenance windows, the most an item has: remove one first.",
+                    name=name, count=int(err.details.get("windows", 0))), "error")
+        else:
+            flash(_("Nothing was done: %(reason)s", reason=reason_text(err)), "error")
+        return redirect(back)
+    flash(_("The maintenance window was added: changes planned outside the windows show it.") if new
+          else _("That maintenance window was there already."), "success")
+    return redirect(back)
+
+
+@bp.post("/cmdb/cis/<name>/windows/<int:window_id>/delete")
+def cmdb_window_remove(name: str, window_id: int) -> Response:
+    name = _name(name)
+    user = _writer(name)
+    svc = services()
+    try:
+        unit_of_work(lambda: svc.maintenance.remove(user, name, window_id))
+    except NotFound:
+        flash(_("That maintenance window is no longer there."), "error")
+    else:
+        flash(_("The maintenance window was removed."), "success")
+    return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-windows"))

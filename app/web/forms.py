@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import schedule
+from app.services import maintenance, schedule
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -68,6 +68,11 @@ _SERVICE_TEXTS = {
     schedule.TOO_LONG: _l("must be within a year of the start"),
     schedule.ALREADY_OVER: _l("is past: a freeze that is over holds nothing"),
     schedule.OUT_OF_RANGE: _l("must be in the years 1900 to 8999"),
+    # a maintenance window's (app/services/maintenance.py)
+    maintenance.NO_DAYS: _l("choose at least one day"),
+    maintenance.BAD_TIME: _l("must be a time of day as hh:mm (00:00 to 23:59)"),
+    maintenance.BAD_ZONE: _l("must be a time zone such as Europe/Berlin or UTC"),
+    maintenance.UNKNOWN_DAY: _l("must be days of the week"),
 }
 
 

@@ -329,4 +329,14 @@ def clash_text(clash: Clash) -> str:
     if clash.kind == "freeze":
         return (_("in the freeze “%(name)s” (emergency: allowed)", name=clash.name) if clash.exempt
                 else _("in the freeze “%(name)s”", name=clash.name))
+    if clash.kind == "maintenance":
+        if clash.next_start is None or clash.next_end is None:
+            return (_("outside the maintenance windows of %(ci)s, none of which is long enough (emergency: allowed)",
+                      ci=clash.ci) if clash.exempt
+                    else _("outside the maintenance windows of %(ci)s, none of which is long enough", ci=clash.ci))
+        start, end = (moment.strftime("%Y-%m-%d %H:%M") for moment in (clash.next_start, clash.next_end))
+        return (_("outside the maintenance windows of %(ci)s; the next one long enough: %(start)s – %(end)s UTC "
+                  "(emergency: allowed)", ci=clash.ci, start=start, end=end) if clash.exempt
+                else _("outside the maintenance windows of %(ci)s; the next one long enough: %(start)s – %(end)s UTC",
+                       ci=clash.ci, start=start, end=end))
     return _("same configuration item and time as %(number)s", number=clash.number)

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
 from app.models import ChangeFreeze, User
+from app.services.cmdb import may_read as may_read_cmdb
 from app.services.forms import FORMAT_MESSAGES, typed_instant
 from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
@@ -157,6 +158,9 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
     rows = [{"ticket": t, "span": _span(view, t.planned_start_at, t.planned_end_at), "clashes": view.clashes.get(t.id, [])}
             for t in view.records if t.planned_start_at is not None and t.planned_end_at is not None]
     bands = [{"freeze": f, "span": _span(view, f.starts_at, f.ends_at)} for f in view.freezes]
+    # one CI's maintenance windows, shaded behind its changes (a change outside them shows the clash)
+    maintenance = [{"span": _span(view, opens, closes), "starts_at": opens, "ends_at": closes}
+                   for opens, closes in view.maintenance]
     days = [first + timedelta(days=n) for n in range(period)]
     links = {"earlier": first - timedelta(days=period), "later": first + timedelta(days=period), "today": today}
     shown: dict[str, Any] = {"days": period, **({"ci": ci} if ci else {}), **({"closed": "1"} if include_closed else {})}
@@ -170,6 +174,7 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
     feed_url = svc.notifications.link() + url_for("web.schedule_feed", secret=secret) if secret and feed else None
     may_manage = may_manage_freezes(me)
     return render_template("schedule.html", active="schedule", view=view, rows=rows, bands=bands, days=days,
+                           maintenance=maintenance, may_read_cmdb=may_read_cmdb(me),
                            editing=request.args.get("edit", type=int) if may_manage else None,
                            feed=feed, feed_url=feed_url, may_subscribe=reads_schedule(me),
                            feed_days=(FEED_DAYS_BEFORE, FEED_DAYS_AFTER),
@@ -261,6 +266,10 @@ def schedule_clashes() -> Any:
     def where(clash: Clash) -> str:
         if clash.number:
             return url_for("web.ticket", number=clash.number)
+        if clash.kind == "maintenance":  # the CI's schedule in the week of the next window that fits
+            moment = clash.next_start or clash.starts_at
+            shown: dict[str, Any] = {"from": moment.date().isoformat(), "days": 7, "ci": clash.ci}
+            return url_for("web.change_schedule", **shown)
         week: dict[str, Any] = {"from": clash.starts_at.date().isoformat(), "days": 7}
         return url_for("web.change_schedule", **week) + "#freezes"
 

@@ -184,6 +184,9 @@ def world(client: Any, services: Any, connection: Any) -> World:
     related = client.post("/api/v1/cis/fuzz-mail-svc/relationships", headers=ada,
                           json={"target": "fuzz-mail-01", "kind": "runs_on"})
     assert related.status_code == 201, related.get_json()
+    window = client.post("/api/v1/cis/fuzz-mail-svc/windows", headers=ada,
+                         json={"days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Europe/Berlin"})
+    assert window.status_code == 201, window.get_json()
     freeze = client.post("/api/v1/schedule/freezes", headers=ada, json=FREEZE)
     assert freeze.status_code == 201, freeze.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
@@ -199,7 +202,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "notification_id": str(notes[0]["id"]) if notes else "1", "username": "rita", "name": "ServiceDesk",
         "article": article.get_json()["number"], "ci": "fuzz-mail-svc",
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
-        "freeze_id": str(freeze.get_json()["id"]),
+        "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -239,6 +242,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/cis"): {"name": "fuzz-switch-01", "class": "network"},
         ("PATCH", "/api/v1/cis/{name}"): {"location": "Room 2"},
         ("POST", "/api/v1/cis/{name}/relationships"): {"target": "fuzz-mail-01", "kind": "depends_on"},
+        ("POST", "/api/v1/cis/{name}/windows"): {"days": ["sat"], "start": "22:00", "end": "02:00", "name": "Nightly"},
         ("POST", "/api/v1/schedule/freezes"): {**FREEZE, "name": "Second freeze"},
         ("PATCH", "/api/v1/schedule/freezes/{freeze_id}"): {"reason": "Finance closes the quarter."},
     }

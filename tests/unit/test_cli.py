@@ -74,6 +74,10 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     named = {t.ci for t in services.session.scalars(select(Ticket)) if t.ci}
     assert named and named <= set(cis) and all(cis[name] != "retired" for name in named)
     assert services.session.scalar(select(func.count()).select_from(CiRelationship))
+    # maintenance windows, outside which the demo's network change is planned: the schedule shows it
+    network_change = next(t for t in services.session.scalars(select(Ticket)) if t.ci == "core-sw-01" and t.kind == "change")
+    admin = services.users.get_by_username("admin")
+    assert [c.kind for c in services.schedule.clashes_for(admin, network_change)] == ["maintenance"]
     # every role has its demo user, the CMDB's keeper too
     from app.models import Role
     held = {role for user in services.session.scalars(select(User)) for role in user.roles}

@@ -1,0 +1,289 @@
+"""Maintenance windows: the weekly times when work on a configuration item is meant to happen
+(Sunday 02:00 to 06:00 in Berlin for a database server; every night 22:00 to 02:00 for the
+branch routers), as service desks agree them with the business.
+
+A window (:class:`~app.models.CiMaintenanceWindow`) names weekdays, a start and an end in
+wall-clock time of an IANA zone, so "02:00 Berlin" stays 02:00 in Berlin across daylight saving.
+An end at or before the start ends on the next day; an equal one makes the day whole (24 hours).
+Occurrences that touch or overlap are one stretch of time: Saturday and Sunday 00:00 to 00:00 hold
+a change from Saturday evening to Sunday morning.
+
+A CI without windows may be worked on at any time. A change planned on a CI that has windows,
+whose planned window does not lie within one stretch of them, shows a clash ``maintenance`` on the
+schedule, the record, the task and the forms as they are typed (``ScheduleService``), with the next
+stretch long enough for it. Shown, never refused, as the other clashes: the change manager
+decides (an emergency change is marked as allowed, as in a freeze).
+
+Who: the CMDB's readers read a CI's windows; its writers (admins, configuration managers) add and
+remove them, audited (``ci_window_added``, ``ci_window_removed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models import CiMaintenanceWindow, CiStatus, ConfigurationItem, User
+
+from .audit import AuditLog
+from .cmdb import CmdbService
+from .forms import FormMessage, bidi_control_message
+
+#: The weekdays as the API names them, Monday first (bit 1 << index).
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: The most windows one CI has.
+MAX_WINDOWS = 20
+NAME_MAX = 128
+#: How far ahead the next stretch long enough for a change is looked for.
+LOOKAHEAD_DAYS = 92
+#: The fixed refusals (the pages say them in their own language: app/web/forms.py).
+NO_DAYS = "choose at least one day"
+BAD_TIME = "must be a time of day as hh:mm (00:00 to 23:59)"
+BAD_ZONE = "must be a time zone such as Europe/Berlin or UTC"
+UNKNOWN_DAY = f"each one of: {', '.join(DAYS)}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A window as the arithmetic needs it: weekday bits, start and end minutes, the zone's name."""
+
+    days: int
+    start_minute: int
+    end_minute: int
+    zone: str
+
+    @classmethod
+    def of(cls, row: CiMaintenanceWindow) -> Rule:
+        return cls(row.days, row.start_minute, row.end_minute, row.timezone)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """Every IANA zone name this machine knows (the system's zoneinfo, else the tzdata package)."""
+    return frozenset(available_timezones())
+
+
+def _at(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """``minute`` after midnight of ``day`` on the clocks of ``zone``, as UTC. A time that a
+    daylight-saving jump skips is read with the offset before the jump (fold 0)."""
+    local = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=zone)
+    return local.astimezone(timezone.utc)
+
+
+def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The spans, earliest first, with those that touch or overlap joined into one."""
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def occurrences(rules: Sequence[Rule], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The stretches of maintenance time (UTC, earliest first, touching occurrences joined) that
+    reach into [start, end)."""
+    spans = []
+    for rule in rules:
+        zone = _zone(rule.zone)
+        first = start.astimezone(zone).date() - timedelta(days=2)
+        last = end.astimezone(zone).date()
+        day = first
+        while day <= last:
+            if rule.days & (1 << day.weekday()):
+                opens = _at(day, rule.start_minute, zone)
+                closes = _at(day + timedelta(days=1) if rule.end_minute <= rule.start_minute else day,
+                             rule.end_minute, zone)
+                if opens < closes and closes > start and opens < end:
+                    spans.append((opens, closes))
+            day += timedelta(days=1)
+    return _merged(spans)
+
+
+def covers(rules: Sequence[Rule], start: datetime, end: datetime) -> bool:
+    """Whether [start, end) lies within one stretch of the windows ``rules``."""
+    return any(opens <= start and end <= closes for opens, closes in occurrences(rules, start, end))
+
+
+def next_fit(rules: Sequence[Rule], after: datetime, length: timedelta) -> tuple[datetime, datetime] | None:
+    """The first stretch of the windows that opens at or after ``after`` and lasts at least
+    ``length``, within :data:`LOOKAHEAD_DAYS`; None when there is none. Looked for a week at a time
+    (with a week's overlap, so a stretch across the seam is seen whole)."""
+    for week in range(0, LOOKAHEAD_DAYS, 7):
+        begin = after + timedelta(days=week)
+        for opens, closes in occurrences(rules, begin, begin + timedelta(days=14)):
+            if opens >= after and closes - opens >= length:
+                return opens, closes
+    return None
+
+
+def day_bits(names: Iterable[str]) -> int:
+    bits = 0
+    for name in names:
+        bits |= 1 << DAYS.index(name)
+    return bits
+
+
+def day_names(bits: int) -> list[str]:
+    return [name for index, name in enumerate(DAYS) if bits & (1 << index)]
+
+
+def clock_minute(text: str) -> int | None:
+    """``"hh:mm"`` (ASCII digits, 00:00 to 23:59) as minutes after midnight; None otherwise."""
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or len(hours) not in (1, 2) or len(minutes) != 2 or not (hours + minutes).isascii() \
+            or not (hours + minutes).isdigit():
+        return None
+    h, m = int(hours), int(minutes)
+    return h * 60 + m if h < 24 and m < 60 else None
+
+
+def clock_text(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def describe(row: CiMaintenanceWindow, now: datetime) -> dict[str, Any]:
+    """A window as the API answers it, with its next opening from ``now``."""
+    rule = Rule.of(row)
+    upcoming = next_fit([rule], now, timedelta(0))
+    return {"id": row.id, "name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
+            "end": clock_text(row.end_minute), "timezone": row.timezone,
+            "next_start": upcoming[0] if upcoming else None, "next_end": upcoming[1] if upcoming else None,
+            "created_at": row.created_at, "created_by": row.created_by.username if row.created_by else None}
+
+
+class MaintenanceService:
+    def __init__(self, session: Session, audit: AuditLog, clock: Clock, cmdb: CmdbService) -> None:
+        self.session = session
+        self.audit = audit
+        self.clock = clock
+        self.cmdb = cmdb
+
+    def windows(self, ci: ConfigurationItem) -> list[CiMaintenanceWindow]:
+        """The CI's windows: by first day, then start."""
+        rows = self.session.scalars(select(CiMaintenanceWindow).where(CiMaintenanceWindow.ci_id == ci.id)
+                                    .order_by(CiMaintenanceWindow.id))
+        return sorted(rows, key=lambda w: ((w.days & -w.days).bit_length(), w.start_minute, w.id))
+
+    def described(self, ci: ConfigurationItem) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        return [describe(row, now) for row in self.windows(ci)]
+
+    def rules_for(self, names: Iterable[str]) -> dict[str, list[Rule]]:
+        """The windows of the CIs ``names`` names (any letter case), by lower-case CI name; a name
+        that is no CI, or a CI without windows, is left out."""
+        wanted = {name.lower() for name in names if name}
+        if not wanted:
+            return {}
+        query = select(ConfigurationItem.name, CiMaintenanceWindow).join(
+            CiMaintenanceWindow, CiMaintenanceWindow.ci_id == ConfigurationItem.id)
+        if all(name.isascii() for name in wanted):  # SQLite's lower() folds ASCII letters only
+            query = query.where(func.lower(ConfigurationItem.name).in_(sorted(wanted)))
+        found: dict[str, list[Rule]] = {}
+        for ci_name, row in self.session.execute(query.order_by(CiMaintenanceWindow.id)):
+            if ci_name.lower() in wanted:
+                found.setdefault(ci_name.lower(), []).append(Rule.of(row))
+        return found
+
+    def _clean(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """A window's fields from the API's or the page's values, and what is wrong with them, by
+        field (``name``, ``days``, ``start``, ``end``, ``timezone``)."""
+        errors: dict[str, list[Any]] = {}
+        clean: dict[str, Any] = {}
+        name = values.get("name")
+        if name is None:
+            name = ""
+        if not isinstance(name, str):
+            errors["name"] = ["must be text"]
+        else:
+            name = " ".join(name.split())
+            if len(name) > NAME_MAX:
+                errors["name"] = [FormMessage(f"must be at most {NAME_MAX} characters", "at_most_chars", count=NAME_MAX)]
+            elif (bidi := bidi_control_message(name)) is not None:
+                errors["name"] = [bidi]
+            clean["name"] = name
+        days = values.get("days")
+        if not isinstance(days, (list, tuple)) or not days:
+            errors["days"] = [NO_DAYS]
+        elif any(not isinstance(d, str) or d not in DAYS for d in days):
+            errors["days"] = [UNKNOWN_DAY]
+        else:
+            clean["days"] = day_bits(days)
+        for field in ("start", "end"):
+            said = values.get(field)
+            minute = clock_minute(said) if isinstance(said, str) else None
+            if minute is None:
+                errors[field] = [BAD_TIME]
+            clean[field] = minute
+        zone = values.get("timezone")
+        zone = "UTC" if zone is None or zone == "" else zone
+        if not isinstance(zone, str) or zone not in zone_names():
+            errors["timezone"] = [BAD_ZONE]
+        else:
+            try:
+                _zone(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                errors["timezone"] = [BAD_ZONE]
+            clean["timezone"] = zone
+        return clean, errors
+
+    def add(self, user: User, name: str, values: Mapping[str, Any]) -> tuple[CiMaintenanceWindow, bool]:
+        """A new window of the CI ``name`` (admins and configuration managers); returns it and
+        whether it is new (the same days, times and zone again: the one there, not a second).
+        ValidationFailed naming each wrong field; Conflict ``ci_retired`` for a retired CI and
+        ``too_many_windows`` beyond :data:`MAX_WINDOWS`."""
+        ci = self.cmdb.find(user, name, "add_ci_window")
+        self.cmdb.require_writer(user, "add_ci_window", ci.name)
+        clean, errors = self._clean(values)
+        if errors:
+            raise ValidationFailed("the maintenance window is not valid", details={"fields": errors})
+        if ci.status == CiStatus.RETIRED:
+            raise Conflict(f"{ci.name} is retired: it takes no maintenance windows", code="ci_retired")
+        existing = self.windows(ci)
+        for row in existing:
+            if (row.days, row.start_minute, row.end_minute, row.timezone) == (
+                    clean["days"], clean["start"], clean["end"], clean["timezone"]):
+                return row, False
+        if len(existing) >= MAX_WINDOWS:
+            raise Conflict(f"{ci.name} has {MAX_WINDOWS} maintenance windows, the most a configuration item has",
+                           code="too_many_windows", details={"windows": len(existing)})
+        row = CiMaintenanceWindow(ci_id=ci.id, name=clean["name"], days=clean["days"], start_minute=clean["start"],
+                                  end_minute=clean["end"], timezone=clean["timezone"], created_at=self.clock.now(),
+                                  created_by_id=user.id)
+        self.session.add(row)
+        self.session.flush()
+        self.audit.record("ci_window_added", user, payload={"ci": ci.name, **self._said(row)})
+        return row, True
+
+    def remove(self, user: User, name: str, window_id: int) -> None:
+        """Remove one of the CI's windows; NotFound for an id that is not one of this CI's."""
+        ci = self.cmdb.find(user, name, "remove_ci_window")
+        self.cmdb.require_writer(user, "remove_ci_window", ci.name)
+        row = self.session.get(CiMaintenanceWindow, window_id)
+        if row is None or row.ci_id != ci.id:
+            raise NotFound(f"no maintenance window {window_id} of {ci.name}")
+        payload = {"ci": ci.name, **self._said(row)}
+        self.session.delete(row)
+        self.session.flush()
+        self.audit.record("ci_window_removed", user, payload=payload)
+
+    @staticmethod
+    def _said(row: CiMaintenanceWindow) -> dict[str, Any]:
+        return {"window_id": row.id, "name": row.name, "days": day_names(row.days),
+                "start": clock_text(row.start_minute), "end": clock_text(row.end_minute), "timezone": row.timezone}
