@@ -20,6 +20,7 @@ remove them, audited (``ci_window_added``, ``ci_window_removed``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -37,6 +38,8 @@ from app.models import CiMaintenanceWindow, CiStatus, ConfigurationItem, User
 from .audit import AuditLog
 from .cmdb import CmdbService
 from .forms import FormMessage, bidi_control_message
+
+log = logging.getLogger(__name__)
 
 #: The weekdays as the API names them, Monday first (bit 1 << index).
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -66,15 +69,27 @@ class Rule:
         return cls(row.days, row.start_minute, row.end_minute, row.timezone)
 
 
+#: Names the system's zoneinfo lists that are no zone of the IANA database: the host's own setting
+#: (which means another zone on another machine), and files of the database's build.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """The zone ``name``; UTC (and a warning in the log) for a stored name this machine does not
+    know, so that a desk restored onto a machine with an older zone database keeps answering."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("maintenance window time zone %r is unknown here: read as UTC", name)
+        return ZoneInfo("UTC")
 
 
 @lru_cache(maxsize=1)
 def zone_names() -> frozenset[str]:
-    """Every IANA zone name this machine knows (the system's zoneinfo, else the tzdata package)."""
-    return frozenset(available_timezones())
+    """Every IANA zone name this machine knows (the system's zoneinfo, else the tzdata package),
+    but the host's ``localtime`` and the database's build files."""
+    return frozenset(available_timezones()) - NOT_ZONES
 
 
 def _at(day: date, minute: int, zone: ZoneInfo) -> datetime:
@@ -98,39 +113,53 @@ def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, 
 
 def occurrences(rules: Sequence[Rule], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The stretches of maintenance time (UTC, earliest first, touching occurrences joined) that
-    reach into [start, end)."""
+    reach into [start, end). The occurrences of the two days before ``start`` are joined in too, so
+    a stretch that opened before it shows where it opened (up to two days back); one that goes on
+    after ``end`` is followed to the occurrences of ``end``'s day only. Costs a step per day and
+    window of the range: callers bound it."""
     spans = []
     for rule in rules:
         zone = _zone(rule.zone)
-        first = start.astimezone(zone).date() - timedelta(days=2)
+        day = start.astimezone(zone).date() - timedelta(days=2)
         last = end.astimezone(zone).date()
-        day = first
         while day <= last:
             if rule.days & (1 << day.weekday()):
                 opens = _at(day, rule.start_minute, zone)
                 closes = _at(day + timedelta(days=1) if rule.end_minute <= rule.start_minute else day,
                              rule.end_minute, zone)
-                if opens < closes and closes > start and opens < end:
+                if opens < closes:
                     spans.append((opens, closes))
             day += timedelta(days=1)
-    return _merged(spans)
+    return [(opens, closes) for opens, closes in _merged(spans) if closes > start and opens < end]
 
 
 def covers(rules: Sequence[Rule], start: datetime, end: datetime) -> bool:
-    """Whether [start, end) lies within one stretch of the windows ``rules``."""
-    return any(opens <= start and end <= closes for opens, closes in occurrences(rules, start, end))
+    """Whether [start, end) lies within one stretch of the windows ``rules``. Only the first
+    :data:`LOOKAHEAD_DAYS` of a longer window are looked at: windows that leave no gap for that
+    long are taken to be open throughout (so a change planned for years costs what one of three
+    months does)."""
+    limit = min(end, start + timedelta(days=LOOKAHEAD_DAYS))
+    return any(opens <= start and limit <= closes for opens, closes in occurrences(rules, start, limit))
+
+
+def ahead(rules: Sequence[Rule], after: datetime) -> list[tuple[datetime, datetime]]:
+    """The stretches of the windows that open from ``after`` until :data:`LOOKAHEAD_DAYS` later (a
+    week beyond is read too, so that one opening late in the period is seen whole): what
+    :func:`first_fit` picks from, read once for any number of lengths."""
+    horizon = after + timedelta(days=LOOKAHEAD_DAYS)
+    return [(opens, closes) for opens, closes in occurrences(rules, after, horizon + timedelta(days=7))
+            if after <= opens < horizon]
+
+
+def first_fit(stretches: Sequence[tuple[datetime, datetime]], length: timedelta) -> tuple[datetime, datetime] | None:
+    """The first of ``stretches`` (from :func:`ahead`) that lasts at least ``length``."""
+    return next(((opens, closes) for opens, closes in stretches if closes - opens >= length), None)
 
 
 def next_fit(rules: Sequence[Rule], after: datetime, length: timedelta) -> tuple[datetime, datetime] | None:
-    """The first stretch of the windows that opens at or after ``after`` and lasts at least
-    ``length``, within :data:`LOOKAHEAD_DAYS`; None when there is none. Looked for a week at a time
-    (with a week's overlap, so a stretch across the seam is seen whole)."""
-    for week in range(0, LOOKAHEAD_DAYS, 7):
-        begin = after + timedelta(days=week)
-        for opens, closes in occurrences(rules, begin, begin + timedelta(days=14)):
-            if opens >= after and closes - opens >= length:
-                return opens, closes
-    return None
+    """The first stretch of the windows that opens at or after ``after`` (one open then does not
+    count) within :data:`LOOKAHEAD_DAYS` and lasts at least ``length``; None when there is none."""
+    return first_fit(ahead(rules, after), length)
 
 
 def day_bits(names: Iterable[str]) -> int:
@@ -237,7 +266,7 @@ class MaintenanceService:
             errors["timezone"] = [BAD_ZONE]
         else:
             try:
-                _zone(zone)
+                ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 errors["timezone"] = [BAD_ZONE]
             clean["timezone"] = zone

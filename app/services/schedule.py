@@ -18,8 +18,8 @@ record's ``planned_start_at`` / ``planned_end_at`` by every step that sets them
 * **Clashes**: what a planned, open record's window overlaps: freezes that hold for it, and the
   windows of other open records on the same configuration item (two changes to one server in
   the same night); and, for a configuration item with maintenance windows, a window that does not
-  lie within one of them (app/services/maintenance.py), with the next one long enough. Shown,
-  never refused: the change manager decides.
+  lie within one of them (app/services/maintenance.py), with the next one long enough: to the
+  desk's staff (``sees_windows``). Shown, never refused: the change manager decides.
 * **The schedule** (:meth:`ScheduleService.window`): the planned records a user may see whose
   windows reach into a range of at most :data:`MAX_RANGE_DAYS`, with the freezes in it and each
   record's clashes.
@@ -44,9 +44,10 @@ from app.languages import Text
 from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, ScheduleFeed, Ticket, User
 
 from .audit import AuditLog
+from .cmdb import may_read as reads_cmdb
 from .forms import FormMessage, bidi_control_message, rfc3339
 from .icalendar import Event
-from .maintenance import Rule, covers, next_fit, occurrences
+from .maintenance import Rule, ahead, covers, first_fit, occurrences
 from .records import RecordService, in_instant_range
 
 #: The longest range one read of the schedule covers (about a quarter).
@@ -85,6 +86,14 @@ def reads_schedule(user: User) -> bool:
     alone, who plans no change, nor a configuration manager alone; they may still read it: the
     freezes, and the records they see)."""
     return user.has_role(Role.AGENT, Role.APPROVER, Role.PROCESS_OWNER, Role.ADMIN, Role.AUDITOR)
+
+
+def sees_windows(user: User) -> bool:
+    """Whether ``user`` is told the maintenance windows of configuration items (the stretches on a
+    CI's schedule, and the clash of a window outside them): the desk's staff, who plan, approve and
+    keep changes and CIs. A requester is not: to them a CI's windows would tell that the CMDB has
+    it, which the CMDB does not tell them."""
+    return reads_schedule(user) or reads_cmdb(user)
 
 
 def _shown(moment: datetime) -> str:
@@ -469,7 +478,8 @@ class ScheduleService:
         freezes = [f for f in self.freezes(starts_at, ends_at) if not ci or _holds_for(f, held)]
         open_rows = [row for row in rows if row.closed_at is None]
         clashes = self._clashes(open_rows, viewer, self._exempt_records(open_rows)) if open_rows else {}
-        rules = (self.maintenance_rules([ci]).get(ci.lower()) if ci and self.maintenance_rules else None) or []
+        rules = (self.maintenance_rules([ci]).get(ci.lower())
+                 if ci and self.maintenance_rules and sees_windows(viewer) else None) or []
         return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated,
                         occurrences(rules, starts_at, ends_at), bool(rules))
 
@@ -512,9 +522,10 @@ class ScheduleService:
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
         known: dict[str, set[str]] = {}
-        rules = self.maintenance_rules(cis) if cis and self.maintenance_rules else {}
-        # the next stretch long enough, per CI and length: a schedule's changes often share both
-        fits: dict[tuple[str, timedelta], tuple[datetime, datetime] | None] = {}
+        # the CIs' maintenance windows (for the desk's staff: ``sees_windows``); the stretches ahead
+        # read once per CI
+        rules = self.maintenance_rules(cis) if cis and self.maintenance_rules and sees_windows(viewer) else {}
+        stretches: dict[str, list[tuple[datetime, datetime]]] = {}
         now = self.clock.now()
         for window in windows:
             start, end, mine = window.starts_at, window.ends_at, found[id(window)]
@@ -525,12 +536,12 @@ class ScheduleService:
                                       freeze_id=freeze.id, exempt=window.exempt,
                                       through=freeze.ci is not None and not _same_ci(freeze.ci, window.ci)))
             ci_rules = rules.get(window.ci.lower()) if window.ci else None
-            if ci_rules and not covers(ci_rules, start, end):
-                key = (window.ci.lower() if window.ci else "", end - start)
-                if key not in fits:
-                    fits[key] = next_fit(ci_rules, now, end - start)
-                fit = fits[key]
-                mine.append(Clash("maintenance", window.ci or "", start, end, window.ci, exempt=window.exempt,
+            if window.ci and ci_rules and not covers(ci_rules, start, end):
+                key = window.ci.lower()
+                if key not in stretches:
+                    stretches[key] = ahead(ci_rules, now)
+                fit = first_fit(stretches[key], end - start)
+                mine.append(Clash("maintenance", window.ci, start, end, window.ci, exempt=window.exempt,
                                   next_start=fit[0] if fit else None, next_end=fit[1] if fit else None))
             for other in others:
                 if (other.id != window.record_id and _same_ci(other.ci, window.ci)

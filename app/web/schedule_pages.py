@@ -158,7 +158,7 @@ def _page(me: User, form: Any, errors: dict[str, list[Any]], status: int = 200) 
     rows = [{"ticket": t, "span": _span(view, t.planned_start_at, t.planned_end_at), "clashes": view.clashes.get(t.id, [])}
             for t in view.records if t.planned_start_at is not None and t.planned_end_at is not None]
     bands = [{"freeze": f, "span": _span(view, f.starts_at, f.ends_at)} for f in view.freezes]
-    # one CI's maintenance windows, shaded behind its changes (a change outside them shows the clash)
+    # one CI's maintenance windows, on a row of their own (a change outside them shows the clash)
     maintenance = [{"span": _span(view, opens, closes), "starts_at": opens, "ends_at": closes}
                    for opens, closes in view.maintenance]
     days = [first + timedelta(days=n) for n in range(period)]

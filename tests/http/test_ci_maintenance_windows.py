@@ -106,6 +106,8 @@ def test_configuration_managers_add_and_remove_windows_and_readers_see_them(desk
     ({"days": ["sun"], "start": "02:00", "end": 6}, "end"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Mars/Olympus"}, "timezone"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "../../etc/passwd"}, "timezone"),
+    ({"days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "localtime"}, "timezone"),
+    ({"days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Factory"}, "timezone"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "name": "x" * 129}, "name"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "name": "evil\u202etxt"}, "name"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "every": "week"}, "every"),
@@ -198,3 +200,20 @@ def test_a_renamed_ci_keeps_its_windows_and_a_deleted_one_takes_them_along(desk:
     from app.models import CiMaintenanceWindow
     services.session.rollback()
     assert len(services.session.scalars(select(CiMaintenanceWindow)).all()) == 1
+
+
+def test_the_desk_s_staff_are_told_the_windows_and_a_requester_is_not(desk: Desk):
+    add_window(desk, SUNDAY_NIGHT)
+    number = start_change(desk)
+    # the change manager (an approver, who reads no CMDB page) is told, as the agents are
+    assert [c["kind"] for c in clashes(desk, number, who="cora")] == ["maintenance"]
+    week = {"from": "2026-03-09T00:00:00Z", "to": "2026-03-16T00:00:00Z"}
+    cora = desk.client.get("/api/v1/schedule", headers=desk.auth("cora"), query_string={**week, "ci": "vpn-gw-01"})
+    assert len(cora.get_json()["maintenance"]) == 1
+    # a requester asking after a CI learns nothing of it: no stretches, no clash as typed
+    for ci in ("vpn-gw-01", "no-such-ci"):
+        rita = desk.client.get("/api/v1/schedule", headers=desk.auth("rita"), query_string={**week, "ci": ci})
+        assert rita.status_code == 200 and rita.get_json()["maintenance"] is None
+        typed = desk.client.get("/api/v1/schedule/clashes", headers=desk.auth("rita"), query_string={
+            "from": "2026-03-10T20:00:00Z", "to": "2026-03-10T22:00:00Z", "ci": ci})
+        assert typed.status_code == 200 and typed.get_json()["clashes"] == []

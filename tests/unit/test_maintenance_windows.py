@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.services import maintenance
 from app.services.maintenance import (
+    LOOKAHEAD_DAYS,
     Rule,
     clock_minute,
     clock_text,
@@ -86,6 +88,43 @@ def test_the_next_stretch_long_enough_for_a_change():
     assert next_fit([long], at("2026-03-15 03:00"), timedelta(hours=1)) == (at("2026-03-22 02:00"), at("2026-03-22 06:00"))
     # a window once a year would be found within 92 days only
     assert next_fit([rule(["mon"], "00:00", "01:00")], monday, timedelta(hours=2)) is None
+
+
+def test_a_stretch_already_open_is_not_the_next_one_and_none_opens_beyond_the_lookahead():
+    weekdays = rule(["mon", "tue", "wed", "thu", "fri"], "00:00", "00:00")
+    wednesday = at("2026-03-11 00:00")
+    # open since Monday: the next stretch is the following week's, not "Wednesday to Saturday"
+    assert next_fit([weekdays], wednesday, timedelta(hours=1)) == (at("2026-03-16 00:00"), at("2026-03-21 00:00"))
+    # a stretch that opened before the range starts shows where it opened (and goes on to the end's day)
+    assert occurrences([weekdays], wednesday, at("2026-03-12 00:00")) == [(at("2026-03-09 00:00"), at("2026-03-13 00:00"))]
+    # a whole Sunday in Berlin lasts 25 hours once a year (the clocks go back on 25 October 2026):
+    # a 24.5-hour change fits then only, 95 days after 22 July, beyond the 92 days looked at
+    sunday = rule(["sun"], "00:00", "00:00", "Europe/Berlin")
+    assert next_fit([sunday], at("2026-07-22 00:00"), timedelta(hours=24, minutes=30)) is None
+    assert next_fit([sunday], at("2026-08-01 00:00"), timedelta(hours=24, minutes=30)) == (
+        at("2026-10-24 22:00"), at("2026-10-25 23:00"))
+
+
+def test_a_change_planned_for_years_is_looked_at_for_the_lookahead_only(monkeypatch):
+    """One change planned from 2026 to 3026 must not make every schedule read walk a thousand
+    years of windows: the work is bounded by the lookahead, whatever the window's length."""
+    steps = []
+    real = maintenance._at
+    monkeypatch.setattr(maintenance, "_at", lambda *args: steps.append(1) or real(*args))
+    daily = [rule(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "22:00", "02:00"), rule(["sat"], "00:00", "00:00")]
+    start, end = at("2026-01-06 00:00"), at("3026-01-06 00:00")
+    assert not covers(daily, start, end)
+    always = [rule(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "00:00", "00:00", "Europe/Berlin")]
+    assert covers(always, start, end)  # no gap in the 92 days looked at: open throughout
+    assert len(steps) <= 2 * 3 * (LOOKAHEAD_DAYS + 4) * 2, len(steps)
+
+
+def test_a_stored_zone_this_machine_does_not_know_is_read_as_utc(caplog):
+    gone = Rule(day_bits(["sun"]), 120, 360, "Nowhere/Gone")
+    assert occurrences([gone], at("2026-03-09 00:00"), at("2026-03-16 00:00")) == [
+        (at("2026-03-15 02:00"), at("2026-03-15 06:00"))]
+    assert "Nowhere/Gone" in caplog.text
+    assert "localtime" not in maintenance.zone_names() and "Europe/Berlin" in maintenance.zone_names()
 
 
 def test_times_of_day_and_days_are_read_strictly():
