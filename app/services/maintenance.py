@@ -14,8 +14,10 @@ schedule, the record, the task and the forms as they are typed (``ScheduleServic
 stretch long enough for it. Shown, never refused, as the other clashes: the change manager
 decides (an emergency change is marked as allowed, as in a freeze).
 
-Who: the CMDB's readers read a CI's windows; its writers (admins, configuration managers) add and
-remove them, audited (``ci_window_added``, ``ci_window_removed``).
+Who: the CMDB's readers read a CI's windows on its page and answer; the desk's staff are told them
+on the schedule and in the clash (``schedule.sees_windows``; a requester is not); the CMDB's writers
+(admins, configuration managers) add and remove them, audited (``ci_window_added``,
+``ci_window_removed``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ CSRF token like every form); a reader gets 403 there. Anyone else is told the pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -302,18 +302,25 @@ def cmdb_relate(name: str) -> Any:
     return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))
 
 
-@bp.post("/cmdb/cis/<name>/relationships/<int:relationship_id>/delete")
-def cmdb_unrelate(name: str, relationship_id: int) -> Response:
+def _remove_part(name: str, remove: Callable[[Any, Any, str], None], anchor: str, gone: str, done: str) -> Response:
+    """Remove a part of the CI ``name`` (``remove(services, user, name)``) for a writer; back to the
+    page's ``anchor`` saying ``done``, or ``gone`` when the part was no longer there."""
     name = _name(name)
     user = _writer(name)
     svc = services()
     try:
-        unit_of_work(lambda: svc.cmdb.remove_relationship(user, name, relationship_id))
+        unit_of_work(lambda: remove(svc, user, name))
     except NotFound:
-        flash(_("That relationship is no longer there."), "error")
+        flash(gone, "error")
     else:
-        flash(_("The relationship was removed."), "success")
-    return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-relationships"))
+        flash(done, "success")
+    return redirect(url_for("web.cmdb_ci", name=name, _anchor=anchor))
+
+
+@bp.post("/cmdb/cis/<name>/relationships/<int:relationship_id>/delete")
+def cmdb_unrelate(name: str, relationship_id: int) -> Response:
+    return _remove_part(name, lambda svc, user, ci: svc.cmdb.remove_relationship(user, ci, relationship_id),
+                        "ci-relationships", _("That relationship is no longer there."), _("The relationship was removed."))
 
 
 @bp.post("/cmdb/cis/<name>/windows")
@@ -344,13 +351,5 @@ def cmdb_window_add(name: str) -> Any:
 
 @bp.post("/cmdb/cis/<name>/windows/<int:window_id>/delete")
 def cmdb_window_remove(name: str, window_id: int) -> Response:
-    name = _name(name)
-    user = _writer(name)
-    svc = services()
-    try:
-        unit_of_work(lambda: svc.maintenance.remove(user, name, window_id))
-    except NotFound:
-        flash(_("That maintenance window is no longer there."), "error")
-    else:
-        flash(_("The maintenance window was removed."), "success")
-    return redirect(url_for("web.cmdb_ci", name=name, _anchor="ci-windows"))
+    return _remove_part(name, lambda svc, user, ci: svc.maintenance.remove(user, ci, window_id), "ci-windows",
+                        _("That maintenance window is no longer there."), _("The maintenance window was removed."))
