@@ -49,7 +49,8 @@ class ClashOut(Schema):
     exempt = fields.Boolean(metadata={"description": "a freeze the record may be planned in (an emergency change)"})
     through = fields.Boolean(metadata={"description": "a freeze on another CI (ci) that depends on or runs on the record's"})
     next_start = fields.DateTime(allow_none=True, metadata={
-        "description": "maintenance: the next stretch of the CI's windows long enough for the window (null: none in 92 days)"})
+        "description": "maintenance: the first stretch of the CI's windows from the window's start (or now) "
+                       "long enough for it (null: none opens within 92 days)"})
     next_end = fields.DateTime(allow_none=True)
 
 

@@ -144,24 +144,29 @@ def covers(rules: Sequence[Rule], start: datetime, end: datetime) -> bool:
     return any(opens <= start and limit <= closes for opens, closes in occurrences(rules, start, limit))
 
 
-def ahead(rules: Sequence[Rule], after: datetime) -> list[tuple[datetime, datetime]]:
-    """The stretches of the windows that open from ``after`` until :data:`LOOKAHEAD_DAYS` later (a
-    week beyond is read too, so that one opening late in the period is seen whole): what
-    :func:`first_fit` picks from, read once for any number of lengths."""
+def ahead(rules: Sequence[Rule], begin: datetime, last: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """The stretches of the windows that open from ``begin`` until :data:`LOOKAHEAD_DAYS` after
+    ``last`` (default ``begin``), a week beyond read too so that one opening late in the period is
+    seen whole: what :func:`first_fit` picks from, read once for any number of changes whose
+    searches start between ``begin`` and ``last``."""
+    horizon = (last or begin) + timedelta(days=LOOKAHEAD_DAYS)
+    return [(opens, closes) for opens, closes in occurrences(rules, begin, horizon + timedelta(days=7))
+            if begin <= opens < horizon]
+
+
+def first_fit(stretches: Sequence[tuple[datetime, datetime]], length: timedelta,
+              after: datetime) -> tuple[datetime, datetime] | None:
+    """The first of ``stretches`` (from :func:`ahead`) that opens from ``after`` until
+    :data:`LOOKAHEAD_DAYS` later and lasts at least ``length``."""
     horizon = after + timedelta(days=LOOKAHEAD_DAYS)
-    return [(opens, closes) for opens, closes in occurrences(rules, after, horizon + timedelta(days=7))
-            if after <= opens < horizon]
-
-
-def first_fit(stretches: Sequence[tuple[datetime, datetime]], length: timedelta) -> tuple[datetime, datetime] | None:
-    """The first of ``stretches`` (from :func:`ahead`) that lasts at least ``length``."""
-    return next(((opens, closes) for opens, closes in stretches if closes - opens >= length), None)
+    return next(((opens, closes) for opens, closes in stretches
+                 if after <= opens < horizon and closes - opens >= length), None)
 
 
 def next_fit(rules: Sequence[Rule], after: datetime, length: timedelta) -> tuple[datetime, datetime] | None:
     """The first stretch of the windows that opens at or after ``after`` (one open then does not
     count) within :data:`LOOKAHEAD_DAYS` and lasts at least ``length``; None when there is none."""
-    return first_fit(ahead(rules, after), length)
+    return first_fit(ahead(rules, after), length, after)
 
 
 def day_bits(names: Iterable[str]) -> int:

@@ -119,8 +119,8 @@ class Clash:
     """What a planned window overlaps: a freeze (``kind`` "freeze", ``freeze_id``) or another
     record's window on the same configuration item (``kind`` "record", ``number``); or, ``kind``
     "maintenance", that it lies outside the maintenance windows of its configuration item ``ci``
-    (``starts_at``/``ends_at`` its own window; ``next_start``/``next_end`` the next stretch of
-    them long enough for it, None when none is within 92 days)."""
+    (``starts_at``/``ends_at`` its own window; ``next_start``/``next_end`` the first stretch of
+    them from its start, or from now, long enough for it; None when none opens within 92 days)."""
 
     kind: str
     name: str
@@ -522,11 +522,21 @@ class ScheduleService:
             others = [t for t in self.session.scalars(query.order_by(Ticket.planned_start_at, Ticket.id)).unique()
                       if t.ci is not None and t.ci.lower() in cis]
         known: dict[str, set[str]] = {}
-        # the CIs' maintenance windows (for the desk's staff: ``sees_windows``); the stretches ahead
-        # read once per CI
+        # the CIs' maintenance windows (for the desk's staff: ``sees_windows``), the windows outside
+        # them, and for each CI the stretches ahead of those, read once: a window's next fit is
+        # looked for from its start (from now for one planned in the past)
         rules = self.maintenance_rules(cis) if cis and self.maintenance_rules and sees_windows(viewer) else {}
-        stretches: dict[str, list[tuple[datetime, datetime]]] = {}
         now = self.clock.now()
+        outside: dict[int, datetime] = {}
+        for window in windows:
+            found_rules = rules.get(window.ci.lower()) if window.ci else None
+            if found_rules and not covers(found_rules, window.starts_at, window.ends_at):
+                outside[id(window)] = max(now, window.starts_at)
+        stretches: dict[str, list[tuple[datetime, datetime]]] = {}
+        for window in windows:
+            if id(window) in outside and window.ci and window.ci.lower() not in stretches:
+                afters = [outside[id(w)] for w in windows if id(w) in outside and _same_ci(w.ci, window.ci)]
+                stretches[window.ci.lower()] = ahead(rules[window.ci.lower()], min(afters), max(afters))
         for window in windows:
             start, end, mine = window.starts_at, window.ends_at, found[id(window)]
             held = self._held(window.ci, known)
@@ -535,12 +545,8 @@ class ScheduleService:
                     mine.append(Clash("freeze", freeze.name, freeze.starts_at, freeze.ends_at, freeze.ci,
                                       freeze_id=freeze.id, exempt=window.exempt,
                                       through=freeze.ci is not None and not _same_ci(freeze.ci, window.ci)))
-            ci_rules = rules.get(window.ci.lower()) if window.ci else None
-            if window.ci and ci_rules and not covers(ci_rules, start, end):
-                key = window.ci.lower()
-                if key not in stretches:
-                    stretches[key] = ahead(ci_rules, now)
-                fit = first_fit(stretches[key], end - start)
+            if id(window) in outside and window.ci:
+                fit = first_fit(stretches[window.ci.lower()], end - start, outside[id(window)])
                 mine.append(Clash("maintenance", window.ci, start, end, window.ci, exempt=window.exempt,
                                   next_start=fit[0] if fit else None, next_end=fit[1] if fit else None))
             for other in others:

@@ -253,7 +253,9 @@ def schedule_feed(secret: str) -> Response:
 def schedule_clashes() -> Any:
     """What a form's planned window clashes with as its user types it (``ui:scheduleCheck``,
     js/as-you-type.js): ``{"items": [{"text", "url"}]}``, each clash in the page's language, with a
-    link to the other record or to the freeze on the schedule (``ScheduleService.preview``).
+    link to the other record or to the freeze on the schedule (``ScheduleService.preview``); one
+    outside a CI's maintenance windows also has ``window`` (``from``, ``to`` as the form's fields
+    are typed, UTC): the window typed, as long, moved to the next maintenance window that holds it.
     Nothing while the window is not two readable times, the end after the start."""
     me = signed_in_user()
     start, end = (typed_instant(request.args.get(name, "")[:40]) for name in ("from", "to"))
@@ -273,9 +275,16 @@ def schedule_clashes() -> Any:
         week: dict[str, Any] = {"from": clash.starts_at.date().isoformat(), "days": 7}
         return url_for("web.change_schedule", **week) + "#freezes"
 
+    def item(clash: Clash) -> dict[str, Any]:
+        said: dict[str, Any] = {"text": clash_text(clash), "url": where(clash)}
+        if clash.kind == "maintenance" and clash.next_start is not None:
+            # the same length, moved to the next window that holds it: the form offers to plan it then
+            moved = (clash.next_start, clash.next_start + (end - start))
+            said["window"] = {"from": moved[0].strftime("%Y-%m-%d %H:%M"), "to": moved[1].strftime("%Y-%m-%d %H:%M")}
+        return said
+
     def read() -> dict[str, Any]:
-        return {"items": [{"text": clash_text(c), "url": where(c)}
-                          for c in svc.schedule.preview(me, start, end, ci=ci, number=number)]}
+        return {"items": [item(c) for c in svc.schedule.preview(me, start, end, ci=ci, number=number)]}
 
     return json_answer(read)
 

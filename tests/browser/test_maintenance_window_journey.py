@@ -1,7 +1,7 @@
 """Maintenance windows in Chromium: an admin adds a CI's weekly window with the CI page's form
 (a form sent without a day comes back with the error and what was typed), at laptop and phone
 widths; an agent typing a change's window outside it on the start form is told so, with the next
-window long enough, and the CI's schedule shades the windows behind its changes."""
+window long enough, plans it then with a click, and the CI's schedule draws the windows."""
 
 from __future__ import annotations
 
@@ -53,11 +53,12 @@ def test_an_admin_adds_a_window_and_an_agent_is_told_a_change_is_outside_it(live
     form.locator("#f-ci").fill(ci)
     expect(panel).to_be_visible()
     expect(panel.locator("li a")).to_have_text([f"outside the maintenance windows of {ci}; the next one long "
-                                                "enough: 2026-01-11 01:00 – 2026-01-11 05:00 UTC"])
-    # within the window (Sunday 15 March, 02:30 to 04:00 in Berlin): nothing to say
-    form.locator("#f-planned_start").fill("2026-03-15 01:30")
-    form.locator("#f-planned_end").fill("2026-03-15 03:00")
-    expect(panel).to_be_hidden()
+                                                "enough: 2026-03-15 01:00 – 2026-03-15 05:00 UTC"])
+    # planned then with a click: as long, within the window (Sunday 15 March, 02:00 to 04:00 in Berlin)
+    form.get_by_role("button", name="Plan it then: 2026-03-15 01:00 – 2026-03-15 03:00 UTC").click()
+    expect(form.locator("#f-planned_start")).to_have_value("2026-03-15 01:00")
+    expect(form.locator("#f-planned_end")).to_have_value("2026-03-15 03:00")
+    expect(panel).to_be_hidden()  # asked again: nothing to say
     agent.go(f"/schedule?from=2026-03-09&days=7&ci={ci}")
     expect(agent.page.locator("#maintenance-row")).to_contain_text(f"the windows of {ci}")
     expect(agent.page.locator("#maintenance-row rect.maintenance-band")).to_have_count(1)  # Sunday the 15th

@@ -139,7 +139,11 @@ def test_a_change_outside_the_windows_shows_the_clash_with_the_next_window_long_
     found = clashes(desk, before)
     assert [(c["kind"], c["name"], c["ci"], c["exempt"]) for c in found] == [("maintenance", "vpn-gw-01", "vpn-gw-01", False)]
     assert (found[0]["starts_at"], found[0]["ends_at"]) == ("2026-03-10T20:00:00+00:00", "2026-03-10T22:00:00+00:00")
-    assert (found[0]["next_start"], found[0]["next_end"]) == ("2026-01-11T01:00:00+00:00", "2026-01-11T05:00:00+00:00")
+    # the first Sunday night from its planned start: 15 March, 02:00 in Berlin
+    assert (found[0]["next_start"], found[0]["next_end"]) == ("2026-03-15T01:00:00+00:00", "2026-03-15T05:00:00+00:00")
+    # one planned from half an hour ago: the first from now (Sunday 11 January)
+    started = start_change(desk, planned_start="2026-01-05T08:30:00Z", planned_end="2026-01-05T10:30:00Z")
+    assert [(c["kind"], c["next_start"]) for c in clashes(desk, started)] == [("maintenance", "2026-01-11T01:00:00+00:00")]
     inside = start_change(desk, **INSIDE)
     assert clashes(desk, inside) == []
     # the record names the CI in another letter case: the same CI, the same windows
@@ -182,7 +186,7 @@ def test_the_check_as_a_window_is_typed_says_it_too(desk: Desk):
         return response.get_json()["clashes"]  # type: ignore[no-any-return]
 
     outside = preview(**{"from": "2026-03-10T20:00:00Z", "to": "2026-03-10T22:00:00Z", "ci": "vpn-gw-01"})
-    assert [(c["kind"], c["next_start"]) for c in outside] == [("maintenance", "2026-01-11T01:00:00+00:00")]
+    assert [(c["kind"], c["next_start"]) for c in outside] == [("maintenance", "2026-03-15T01:00:00+00:00")]
     assert preview(**{"from": INSIDE["planned_start"], "to": INSIDE["planned_end"], "ci": "vpn-gw-01"}) == []
     assert preview(**{"from": "2026-03-10T20:00:00Z", "to": "2026-03-10T22:00:00Z", "ci": "web01"}) == []
 

@@ -103,7 +103,7 @@ def test_a_change_outside_the_windows_shows_the_clash_on_its_pages(web, desk, se
     assert web.post("/cmdb/cis/mailgw01/windows", SUNDAY_NIGHT).status_code == 302
     number = desk.start("alex", "change_enablement", {**CHANGE, "change_type": "normal"})["data"]["record_number"]
     said = ("outside the maintenance windows of mailgw01; the next one long enough: "
-            "2026-01-11 01:00 – 2026-01-11 05:00 UTC")
+            "2026-03-15 01:00 – 2026-03-15 05:00 UTC")  # the first Sunday night from its start
     assert said in text_of(web.get(f"/tickets/{number}"))
     page = text_of(web.get("/schedule?from=2026-03-09&days=7"))
     assert said in page and 'id="maintenance-row"' not in page  # the windows are drawn for one CI's schedule
@@ -116,14 +116,15 @@ def test_a_change_outside_the_windows_shows_the_clash_on_its_pages(web, desk, se
     # as a window is typed (the forms' check): the clash, linking to the CI's schedule in the week that fits
     typed = web.get("/schedule/clashes", query_string={"from": "2026-03-11 20:00", "to": "2026-03-11 22:00",
                                                        "ci": "mailgw01"}).get_json()
-    assert typed["items"] == [{"text": said, "url": "/schedule?from=2026-01-11&days=7&ci=mailgw01"}]
+    assert typed["items"] == [{"text": said, "url": "/schedule?from=2026-03-15&days=7&ci=mailgw01",
+                               "window": {"from": "2026-03-15 01:00", "to": "2026-03-15 03:00"}}]
     inside = web.get("/schedule/clashes", query_string={"from": "2026-03-15 01:30", "to": "2026-03-15 03:00",
                                                         "ci": "mailgw01"}).get_json()
     assert inside["items"] == []
     web.post("/language", {"lang": "zh_CN"})
     chinese = text_of(web.get(f"/tickets/{number}"))
     assert "mailgw01" in chinese and "outside the maintenance windows" not in chinese
-    assert "2026-01-11 01:00" in chinese
+    assert "2026-03-15 01:00" in chinese
 
 
 def test_a_retired_ci_offers_no_form_and_the_twenty_first_window_is_refused_in_words(web, desk, services):

@@ -12,7 +12,8 @@
 //   "ui:scheduleCheck", a change's planned start): what the window typed in it and in its end
 //   field (data-window-end) would clash with, on the configuration item typed in data-window-ci's
 //   field or the record's (data-record): freezes and other changes, as links; hidden when nothing
-//   (ScheduleService.preview).
+//   (ScheduleService.preview). A window outside the CI's maintenance windows comes with the next one
+//   that holds it ("window"): a button (its label in data-plan-label) puts it in the two fields.
 // Without this script, or when a request fails, the fields are plain fields: what is typed is sent
 // as it is and the server checks it. A page may load the script twice (both uses): each element
 // is taken once.
@@ -136,6 +137,21 @@
       clashes.forEach(function (clash) {
         var item = document.createElement("li");
         item.appendChild(link(clash.url, clash.text));
+        if (clash.window && clash.window.from && clash.window.to) {
+          var plan = document.createElement("button");
+          plan.type = "button";
+          plan.className = "link-button plan-window";
+          plan.textContent = (panel.getAttribute("data-plan-label") || "%(start)s – %(end)s")
+            .replace("%(start)s", clash.window.from).replace("%(end)s", clash.window.to);
+          plan.addEventListener("click", function () {
+            start.value = clash.window.from;
+            end.value = clash.window.to;
+            check();  // ask again about the window now in the fields
+            start.focus();
+          });
+          item.appendChild(document.createTextNode(" "));
+          item.appendChild(plan);
+        }
         list.appendChild(item);
       });
       panel.hidden = clashes.length === 0;
