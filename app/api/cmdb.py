@@ -19,6 +19,7 @@ from app.schemas.cmdb import (
     CiRelationshipOut,
     CiWindowIn,
     CiWindowOut,
+    CiWindowPatch,
 )
 from app.services.maintenance import describe
 
@@ -153,6 +154,15 @@ class WindowsView(MethodView):
 
 @blp.route("/cis/<string:name>/windows/<int:window_id>")
 class WindowView(MethodView):
+    @blp.arguments(CiWindowPatch)
+    @blp.response(200, CiWindowOut)
+    @blp.doc(security=SECURITY)
+    def patch(self, body: dict[str, Any], name: str, window_id: int) -> dict[str, Any]:
+        """Change one of the CI's maintenance windows (the fields sent; the others stay)."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: describe(svc.maintenance.change(user, name, window_id, body), svc.runtime.clock.now()))
+
     @blp.response(204)
     @blp.doc(security=SECURITY)
     def delete(self, name: str, window_id: int) -> None:

@@ -125,3 +125,11 @@ class CiWindowIn(_Body):
     end = fields.String(required=True, metadata={"description": "hh:mm; at or before the start: on the next day"})
     timezone = fields.String(load_default="UTC", metadata={"description": "an IANA time zone (default UTC)"})
     name = fields.String(load_default="", metadata={"description": "one line, at most 128 characters"})
+
+
+class CiWindowPatch(_Body):
+    days = fields.List(fields.String(), metadata={"description": "mon ... sun, at least one"})
+    start = fields.String(metadata={"description": "hh:mm"})
+    end = fields.String(metadata={"description": "hh:mm; at or before the start: on the next day"})
+    timezone = fields.String(metadata={"description": "an IANA time zone"})
+    name = fields.String(metadata={"description": "one line, at most 128 characters"})

@@ -16,8 +16,8 @@ decides (an emergency change is marked as allowed, as in a freeze).
 
 Who: the CMDB's readers read a CI's windows on its page and answer; the desk's staff are told them
 on the schedule and in the clash (``schedule.sees_windows``; a requester is not); the CMDB's writers
-(admins, configuration managers) add and remove them, audited (``ci_window_added``,
-``ci_window_removed``).
+(admins, configuration managers) add and change and remove them, audited (``ci_window_added``,
+``ci_window_changed``, ``ci_window_removed``).
 """
 
 from __future__ import annotations
@@ -307,13 +307,42 @@ class MaintenanceService:
         self.audit.record("ci_window_added", user, payload={"ci": ci.name, **self._said(row)})
         return row, True
 
+    def change(self, user: User, name: str, window_id: int, values: Mapping[str, Any]) -> CiMaintenanceWindow:
+        """Change one of the CI's windows: the fields ``values`` holds (as for ``add``; the others
+        stay), all checked again. NotFound for an id that is not one of this CI's; ValidationFailed
+        naming each wrong field; Conflict ``window_exists`` when it would be the same as another of
+        the CI's windows. Audited (``ci_window_changed``: what it was, what it is)."""
+        ci = self.cmdb.find(user, name, "change_ci_window")
+        self.cmdb.require_writer(user, "change_ci_window", ci.name)
+        row = self._window_of(ci, window_id)
+        before = self._said(row)
+        current = {"name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
+                   "end": clock_text(row.end_minute), "timezone": row.timezone}
+        clean, errors = self._clean({**current, **values})
+        if errors:
+            raise ValidationFailed("the maintenance window is not valid", details={"fields": errors})
+        for other in self.windows(ci):
+            if other.id != row.id and (other.days, other.start_minute, other.end_minute, other.timezone) == (
+                    clean["days"], clean["start"], clean["end"], clean["timezone"]):
+                raise Conflict(f"{ci.name} has that maintenance window already", code="window_exists",
+                               details={"window_id": other.id})
+        row.name, row.days, row.start_minute, row.end_minute, row.timezone = (
+            clean["name"], clean["days"], clean["start"], clean["end"], clean["timezone"])
+        self.session.flush()
+        self.audit.record("ci_window_changed", user, payload={"ci": ci.name, "was": before, **self._said(row)})
+        return row
+
+    def _window_of(self, ci: ConfigurationItem, window_id: int) -> CiMaintenanceWindow:
+        row = self.session.get(CiMaintenanceWindow, window_id)
+        if row is None or row.ci_id != ci.id:
+            raise NotFound(f"no maintenance window {window_id} of {ci.name}")
+        return row
+
     def remove(self, user: User, name: str, window_id: int) -> None:
         """Remove one of the CI's windows; NotFound for an id that is not one of this CI's."""
         ci = self.cmdb.find(user, name, "remove_ci_window")
         self.cmdb.require_writer(user, "remove_ci_window", ci.name)
-        row = self.session.get(CiMaintenanceWindow, window_id)
-        if row is None or row.ci_id != ci.id:
-            raise NotFound(f"no maintenance window {window_id} of {ci.name}")
+        row = self._window_of(ci, window_id)
         payload = {"ci": ci.name, **self._said(row)}
         self.session.delete(row)
         self.session.flush()

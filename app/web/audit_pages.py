@@ -89,6 +89,7 @@ EVENT_LABELS = {
     "ci_relationship_added": _l("Configuration item relationship added"),
     "ci_relationship_removed": _l("Configuration item relationship removed"),
     "ci_window_added": _l("Maintenance window added"),
+    "ci_window_changed": _l("Maintenance window changed"),
     "ci_window_removed": _l("Maintenance window removed"),
     "notification_sent": _l("Notification sent"),
     "retention_purged": _l("Old operational data purged"),

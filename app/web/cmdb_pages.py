@@ -128,14 +128,18 @@ def cmdb() -> Any:
 
 
 def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
-               window: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+               window: Mapping[str, Any] | None = None, editing: int | None = None, status: int = 200) -> Any:
     svc = services()
     ci = unit_of_work(lambda: svc.cmdb.detail(user, svc.cmdb.find(user, name)))
     writer = may_write(user)
+    edited = next((w for w in ci["maintenance_windows"] if w["id"] == editing), None) if writer else None
+    if edited is not None and window is None:  # "Change" on one of the windows: the form holds it
+        window = {**{k: edited[k] for k in ("name", "days", "start", "end", "timezone")}, "errors": {}}
     return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=writer,
                            relate=relate or {"target": "", "kind": "depends_on", "errors": {}},
                            window=window or {"name": "", "days": [], "start": "", "end": "", "timezone": "UTC",
                                              "errors": {}},
+                           editing=edited["id"] if edited else None,
                            days=DAYS, day_labels=DAY_LABELS, day_names=DAY_NAMES, window_fields=WINDOW_FIELDS,
                            window_name_max=WINDOW_NAME_MAX, zones=sorted(zone_names()) if writer else [],
                            relation_kinds=RELATION_KINDS, outgoing_labels=OUTGOING_LABELS,
@@ -148,9 +152,10 @@ def _relate_page(name: str) -> str:
     return f"cmdb:relate:{name}"
 
 
-def _window_page(name: str) -> str:
-    """What a refused maintenance window form of the CI ``name`` is kept under (``cmdb_window_add``)."""
-    return f"cmdb:window:{name}"
+def _window_page(name: str, window_id: int | None = None) -> str:
+    """What a refused maintenance window form of the CI ``name`` is kept under (``cmdb_window_add``,
+    or ``cmdb_window_edit`` of ``window_id``)."""
+    return f"cmdb:window:{name}" + (f":{window_id}" if window_id is not None else "")
 
 
 def _window_form(values: Mapping[str, Any], errors: Mapping[str, list[Any]]) -> dict[str, Any]:
@@ -169,10 +174,11 @@ def cmdb_ci(name: str) -> Any:
         values, errors = refused
         return _render_ci(user, name, relate={"target": values.get("target", "").strip(), "kind": values.get("kind", ""),
                                               "errors": _field_errors(errors)})
-    refused = refused_forms.take(_window_page(name))  # sent back by ``cmdb_window_add``
+    editing = request.args.get("edit_window", type=int)
+    refused = refused_forms.take(_window_page(name, editing))  # sent back by ``cmdb_window_add`` / ``_edit``
     if refused is not None:
-        return _render_ci(user, name, window=_window_form(*refused))
-    return _render_ci(user, name)
+        return _render_ci(user, name, window=_window_form(*refused), editing=editing)
+    return _render_ci(user, name, editing=editing)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -323,20 +329,25 @@ def cmdb_unrelate(name: str, relationship_id: int) -> Response:
                         "ci-relationships", _("That relationship is no longer there."), _("The relationship was removed."))
 
 
+def _window_values() -> dict[str, Any]:
+    form = request.form
+    return {"name": form.get("name", ""), "days": form.getlist("days"), "start": form.get("start", ""),
+            "end": form.get("end", ""), "timezone": form.get("timezone", "").strip()}
+
+
 @bp.post("/cmdb/cis/<name>/windows")
 def cmdb_window_add(name: str) -> Any:
     name = _name(name)
     user = _writer(name)
-    form = request.form
-    values = {"name": form.get("name", ""), "days": form.getlist("days"), "start": form.get("start", ""),
-              "end": form.get("end", ""), "timezone": form.get("timezone", "").strip()}
+    values = _window_values()
     svc = services()
     back = url_for("web.cmdb_ci", name=name, _anchor="ci-windows")
     try:
         new = unit_of_work(lambda: svc.maintenance.add(user, name, values)[1])
     except ValidationFailed as err:
         return (refused_forms.back_to_form(_window_page(name), err, back)
-                or _render_ci(user, name, window=_window_form(form, refused_forms.field_errors(err)), status=422))
+                or _render_ci(user, name, window=_window_form(request.form, refused_forms.field_errors(err)),
+                              status=422))
     except Conflict as err:
         if err.code == "too_many_windows":
             flash(_("%(name)s has %(count)d maintenance windows, the most an item has: remove one first.",
@@ -346,6 +357,30 @@ def cmdb_window_add(name: str) -> Any:
         return redirect(back)
     flash(_("The maintenance window was added: changes planned outside the windows show it.") if new
           else _("That maintenance window was there already."), "success")
+    return redirect(back)
+
+
+@bp.post("/cmdb/cis/<name>/windows/<int:window_id>/edit")
+def cmdb_window_edit(name: str, window_id: int) -> Any:
+    name = _name(name)
+    user = _writer(name)
+    values = _window_values()
+    svc = services()
+    back = url_for("web.cmdb_ci", name=name, _anchor="ci-windows")
+    try:
+        unit_of_work(lambda: svc.maintenance.change(user, name, window_id, values))
+    except ValidationFailed as err:
+        again = url_for("web.cmdb_ci", name=name, edit_window=window_id, _anchor="ci-window-form")
+        return (refused_forms.back_to_form(_window_page(name, window_id), err, again)
+                or _render_ci(user, name, window=_window_form(request.form, refused_forms.field_errors(err)),
+                              editing=window_id, status=422))
+    except NotFound:
+        flash(_("That maintenance window is no longer there."), "error")
+        return redirect(back)
+    except Conflict:
+        flash(_("Nothing was changed: %(name)s has that maintenance window already.", name=name), "error")
+        return redirect(url_for("web.cmdb_ci", name=name, edit_window=window_id, _anchor="ci-window-form"))
+    flash(_("The maintenance window was changed."), "success")
     return redirect(back)
 
 

@@ -243,6 +243,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/cis/{name}"): {"location": "Room 2"},
         ("POST", "/api/v1/cis/{name}/relationships"): {"target": "fuzz-mail-01", "kind": "depends_on"},
         ("POST", "/api/v1/cis/{name}/windows"): {"days": ["sat"], "start": "22:00", "end": "02:00", "name": "Nightly"},
+        ("PATCH", "/api/v1/cis/{name}/windows/{window_id}"): {"end": "05:00"},
         ("POST", "/api/v1/schedule/freezes"): {**FREEZE, "name": "Second freeze"},
         ("PATCH", "/api/v1/schedule/freezes/{freeze_id}"): {"reason": "Finance closes the quarter."},
     }

@@ -221,3 +221,35 @@ def test_the_desk_s_staff_are_told_the_windows_and_a_requester_is_not(desk: Desk
         typed = desk.client.get("/api/v1/schedule/clashes", headers=desk.auth("rita"), query_string={
             "from": "2026-03-10T20:00:00Z", "to": "2026-03-10T22:00:00Z", "ci": ci})
         assert typed.status_code == 200 and typed.get_json()["clashes"] == []
+
+
+def test_a_window_is_changed_field_by_field_checked_again_and_audited(desk: Desk, services):
+    window = add_window(desk, SUNDAY_NIGHT)
+    other = add_window(desk, {"days": ["sat"], "start": "01:00", "end": "03:00"})
+    url = f"/api/v1/cis/vpn-gw-01/windows/{window['id']}"
+    changed = desk.client.patch(url, json={"end": "07:00", "name": "Sunday, longer"}, headers=desk.auth("cmo"))
+    assert changed.status_code == 200, changed.get_json()
+    body = changed.get_json()
+    assert (body["id"], body["days"], body["start"], body["end"], body["timezone"], body["name"]) == (
+        window["id"], ["sun"], "02:00", "07:00", "Europe/Berlin", "Sunday, longer")
+    # a change of 5 hours on Sunday 15 March now fits (02:00 to 07:00 in Berlin)
+    number = start_change(desk, planned_start="2026-03-15T01:00:00Z", planned_end="2026-03-15T06:00:00Z")
+    assert clashes(desk, number) == []
+    for bad, field in (({"days": []}, "days"), ({"start": "7"}, "start"), ({"timezone": "localtime"}, "timezone"),
+                       ({"every": "week"}, "every"), ({"days": "sun"}, "days")):
+        refused = assert_error(desk.client.patch(url, json=bad, headers=desk.auth("cmo")), 422)
+        assert field in refused["details"].get("fields", refused["details"]), (bad, refused)
+    # the same as the CI's other window: refused, naming it
+    same = assert_error(desk.client.patch(url, json={"days": ["sat"], "start": "01:00", "end": "03:00",
+                                                     "timezone": "UTC"}, headers=desk.auth("cmo")), 409, "window_exists")
+    assert same["details"]["window_id"] == other["id"]
+    # nobody else, nor through another CI
+    assert_error(desk.client.patch(url, json={"end": "08:00"}, headers=desk.auth("alex")), 403)
+    assert_error(desk.client.patch(url, json={"end": "08:00"}, headers=desk.auth("rita")), 404)
+    assert desk.client.post("/api/v1/cis", json={**GATEWAY, "name": "web01"}, headers=desk.auth("ada")).status_code == 201
+    assert_error(desk.client.patch(f"/api/v1/cis/web01/windows/{window['id']}", json={"end": "08:00"},
+                                   headers=desk.auth("cmo")), 404)
+    read = desk.client.get("/api/v1/cis/vpn-gw-01", headers=desk.auth("alex")).get_json()
+    assert {w["id"]: w["end"] for w in read["maintenance_windows"]} == {window["id"]: "07:00", other["id"]: "03:00"}
+    [audited] = events(services, "ci_window_changed")
+    assert (audited["actor"], audited["was"]["end"], audited["end"], audited["name"]) == ("cmo", "06:00", "07:00", "Sunday, longer")

@@ -139,3 +139,27 @@ def test_a_retired_ci_offers_no_form_and_the_twenty_first_window_is_refused_in_w
     page = text_of(web.get(ITEM))
     assert 'id="ci-window-form"' not in page and len(windows(services)) == 20
     assert GATEWAY["name"] == "vpn-gw-01"
+
+
+def test_a_window_is_changed_with_the_same_form(web, desk, services):
+    web.login("ada")
+    create(web)
+    assert web.post(f"{ITEM}/windows", SUNDAY_NIGHT).status_code == 302
+    [row] = windows(services)
+    row_id = row.id
+    page = text_of(web.get(f"{ITEM}?edit_window={row_id}"))
+    form = page[page.index('id="ci-window-form"'):]
+    assert f'action="/cmdb/cis/vpn-gw-01/windows/{row_id}/edit"' in page and "Change the maintenance window" in form
+    assert 'name="days" value="sun" checked' in form and 'name="start" value="02:00"' in form
+    assert 'value="Europe/Berlin"' in form and 'value="Sunday night"' in form
+    # refused: back to the same window's form, with what was typed
+    refused = web.post(f"{ITEM}/windows/{row_id}/edit", {**SUNDAY_NIGHT, "days": [], "end": "07:00"})
+    page = refused_to(web, refused, f"{ITEM}?edit_window={row_id}#ci-window-form")
+    assert "Days of the week: choose at least one day" in page and 'name="end" value="07:00"' in page
+    assert f'action="/cmdb/cis/vpn-gw-01/windows/{row_id}/edit"' in page
+    saved = web.post(f"{ITEM}/windows/{row_id}/edit", {**SUNDAY_NIGHT, "days": ["sat", "sun"], "end": "07:00"})
+    assert saved.status_code == 302 and saved.headers["Location"] == f"{ITEM}#ci-windows"
+    assert "The maintenance window was changed." in text_of(web.get(ITEM))
+    [row] = windows(services)
+    assert (row.days, row.end_minute) == (32 + 64, 7 * 60)
+    assert web.post(f"{ITEM}/windows/{row_id}/edit", SUNDAY_NIGHT, csrf=False).status_code == 403
