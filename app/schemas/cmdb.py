@@ -78,6 +78,7 @@ class CiWindowOut(Schema):
     start = fields.String(metadata={"description": "hh:mm, on the clocks of timezone"})
     end = fields.String(metadata={"description": "hh:mm; at or before the start: on the next day (equal: 24 hours)"})
     timezone = fields.String(metadata={"description": "an IANA time zone"})
+    open_until = fields.DateTime(allow_none=True, metadata={"description": "while it is open: when it closes"})
     next_start = fields.DateTime(allow_none=True, metadata={"description": "when it next opens (UTC)"})
     next_end = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()

@@ -96,10 +96,12 @@ class DemoDesk:
                                                                  "impact": "high", "urgency": "high", "ci": "mail-srv-01"}))
 
         now = self.s.runtime.clock.now()
+        # in a week, at 10:00 UTC: outside the core switch's weekend night windows, whenever seeded
+        upgrade = (now + timedelta(days=7)).replace(hour=10, minute=0, second=0, microsecond=0)
         change = self._start("alex", "change_enablement", {
             "title": "Upgrade core switch firmware", "description": "Firmware 9.2 fixes the spanning-tree bug",
             "change_type": "normal", "reason": "Known bug causes outages",
-            "planned_start": (now + timedelta(days=7)).isoformat(), "planned_end": (now + timedelta(days=7, hours=2)).isoformat(),
+            "planned_start": upgrade.isoformat(), "planned_end": (upgrade + timedelta(hours=2)).isoformat(),
             "implementation_plan": "Upgrade standby, fail over, upgrade primary", "rollback_plan": "Boot previous image",
             "test_plan": "Ping sweep and VLAN checks", "ci": "core-sw-01"})
         self._do(change, "assess", "amy", {"impact": "high", "affected_users": 400, "rollback_difficulty": "hard",

@@ -59,16 +59,18 @@ UNKNOWN_DAY = f"each one of: {', '.join(DAYS)}"
 
 @dataclass(frozen=True)
 class Rule:
-    """A window as the arithmetic needs it: weekday bits, start and end minutes, the zone's name."""
+    """A window as the arithmetic needs it: weekday bits, start and end minutes, the zone's name;
+    and its CI's name as the CMDB has it."""
 
     days: int
     start_minute: int
     end_minute: int
     zone: str
+    ci: str = ""
 
     @classmethod
-    def of(cls, row: CiMaintenanceWindow) -> Rule:
-        return cls(row.days, row.start_minute, row.end_minute, row.timezone)
+    def of(cls, row: CiMaintenanceWindow, ci: str = "") -> Rule:
+        return cls(row.days, row.start_minute, row.end_minute, row.timezone, ci)
 
 
 #: Names the system's zoneinfo lists that are no zone of the IANA database: the host's own setting
@@ -195,10 +197,12 @@ def clock_text(minute: int) -> str:
 
 
 def describe(row: CiMaintenanceWindow, now: datetime) -> dict[str, Any]:
-    """A window as the API answers it, with its next opening from ``now``."""
+    """A window as the API answers it, with its next opening from ``now`` and, while it is open,
+    when it closes."""
     rule = Rule.of(row)
     upcoming = next_fit([rule], now, timedelta(0))
-    return {"id": row.id, "name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
+    current = [closes for opens, closes in occurrences([rule], now, now + timedelta(minutes=1)) if opens <= now]
+    return {"open_until": current[0] if current else None, "id": row.id, "name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
             "end": clock_text(row.end_minute), "timezone": row.timezone,
             "next_start": upcoming[0] if upcoming else None, "next_end": upcoming[1] if upcoming else None,
             "created_at": row.created_at, "created_by": row.created_by.username if row.created_by else None}
@@ -234,7 +238,7 @@ class MaintenanceService:
         found: dict[str, list[Rule]] = {}
         for ci_name, row in self.session.execute(query.order_by(CiMaintenanceWindow.id)):
             if ci_name.lower() in wanted:
-                found.setdefault(ci_name.lower(), []).append(Rule.of(row))
+                found.setdefault(ci_name.lower(), []).append(Rule.of(row, ci_name))
         return found
 
     def _clean(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:

@@ -47,7 +47,7 @@ from .audit import AuditLog
 from .cmdb import may_read as reads_cmdb
 from .forms import FormMessage, bidi_control_message, rfc3339
 from .icalendar import Event
-from .maintenance import Rule, ahead, covers, first_fit, occurrences
+from .maintenance import LOOKAHEAD_DAYS, Rule, ahead, covers, first_fit, occurrences
 from .records import RecordService, in_instant_range
 
 #: The longest range one read of the schedule covers (about a quarter).
@@ -160,9 +160,9 @@ class Schedule:
     clashes: dict[int, list[Clash]] = field(default_factory=dict)
     truncated: bool = False
     #: Read for one configuration item: the stretches of its maintenance windows in the range
-    #: (none when it has no windows; then ``maintained`` is False).
+    #: (none when it has no windows); and that CI's name as the CMDB has it (None: it has none).
     maintenance: list[tuple[datetime, datetime]] = field(default_factory=list)
-    maintained: bool = False
+    maintained: str | None = None
 
 
 class ScheduleService:
@@ -481,7 +481,7 @@ class ScheduleService:
         rules = (self.maintenance_rules([ci]).get(ci.lower())
                  if ci and self.maintenance_rules and sees_windows(viewer) else None) or []
         return Schedule(starts_at, ends_at, rows, freezes, clashes, truncated,
-                        occurrences(rules, starts_at, ends_at), bool(rules))
+                        occurrences(rules, starts_at, ends_at), rules[0].ci if rules else None)
 
     def _exempt_records(self, tickets: Sequence[Ticket]) -> dict[int, bool]:
         """Whether each ticket's process lets it be planned in a freeze, by its data as it stands."""
@@ -532,11 +532,7 @@ class ScheduleService:
             found_rules = rules.get(window.ci.lower()) if window.ci else None
             if found_rules and not covers(found_rules, window.starts_at, window.ends_at):
                 outside[id(window)] = max(now, window.starts_at)
-        stretches: dict[str, list[tuple[datetime, datetime]]] = {}
-        for window in windows:
-            if id(window) in outside and window.ci and window.ci.lower() not in stretches:
-                afters = [outside[id(w)] for w in windows if id(w) in outside and _same_ci(w.ci, window.ci)]
-                stretches[window.ci.lower()] = ahead(rules[window.ci.lower()], min(afters), max(afters))
+        fits = self._fits(windows, outside, rules)
         for window in windows:
             start, end, mine = window.starts_at, window.ends_at, found[id(window)]
             held = self._held(window.ci, known)
@@ -546,7 +542,7 @@ class ScheduleService:
                                       freeze_id=freeze.id, exempt=window.exempt,
                                       through=freeze.ci is not None and not _same_ci(freeze.ci, window.ci)))
             if id(window) in outside and window.ci:
-                fit = first_fit(stretches[window.ci.lower()], end - start, outside[id(window)])
+                fit = fits[id(window)]
                 mine.append(Clash("maintenance", window.ci, start, end, window.ci, exempt=window.exempt,
                                   next_start=fit[0] if fit else None, next_end=fit[1] if fit else None))
             for other in others:
@@ -556,6 +552,33 @@ class ScheduleService:
                     mine.append(Clash("record", other.title, other.planned_start_at, other.planned_end_at, other.ci,
                                       number=other.number))
         return found
+
+    @staticmethod
+    def _fits(windows: Sequence[_Window], outside: Mapping[int, datetime],
+              rules: Mapping[str, list[Rule]]) -> dict[int, tuple[datetime, datetime] | None]:
+        """For each window outside its CI's maintenance windows (``outside``: from when its next
+        fit is looked for), the first stretch from then long enough for it. The stretches are read
+        once per CI and run of starts lying within the lookahead of the run's first (a schedule's
+        changes mostly share one), so a change planned centuries ahead costs a read of its own,
+        not every day in between."""
+        fits: dict[int, tuple[datetime, datetime] | None] = {}
+        by_ci: dict[str, list[_Window]] = {}
+        for window in windows:
+            if id(window) in outside and window.ci:
+                by_ci.setdefault(window.ci.lower(), []).append(window)
+        for key, listed in by_ci.items():
+            listed.sort(key=lambda w: outside[id(w)])
+            runs: list[list[_Window]] = []
+            for window in listed:
+                if runs and outside[id(window)] - outside[id(runs[-1][0])] <= timedelta(days=LOOKAHEAD_DAYS):
+                    runs[-1].append(window)
+                else:
+                    runs.append([window])
+            for run in runs:
+                stretches = ahead(rules[key], outside[id(run[0])], outside[id(run[-1])])
+                for member in run:
+                    fits[id(member)] = first_fit(stretches, member.ends_at - member.starts_at, outside[id(member)])
+        return fits
 
     def preview(self, viewer: User, starts_at: datetime, ends_at: datetime, *, ci: str | None = None,
                 number: str | None = None) -> list[Clash]:

@@ -253,3 +253,31 @@ def test_a_window_is_changed_field_by_field_checked_again_and_audited(desk: Desk
     assert {w["id"]: w["end"] for w in read["maintenance_windows"]} == {window["id"]: "07:00", other["id"]: "03:00"}
     [audited] = events(services, "ci_window_changed")
     assert (audited["actor"], audited["was"]["end"], audited["end"], audited["name"]) == ("cmo", "06:00", "07:00", "Sunday, longer")
+
+
+def test_changes_planned_centuries_apart_cost_a_bounded_read(desk: Desk, monkeypatch):
+    """A change from 2026 to 8999 and another in 8998 on a CI with windows: a read of 8998's
+    schedule must not walk the seven thousand years between their starts (a review found it took
+    40 s). Counted in steps of the window arithmetic, not in time."""
+    from app.services import maintenance
+
+    add_window(desk, {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "02:00"})
+    add_window(desk, SUNDAY_NIGHT)
+    start_change(desk, planned_start="2026-03-10T20:00:00Z", planned_end="8999-01-01T00:00:00Z")
+    late = start_change(desk, planned_start="8998-12-08T12:00:00Z", planned_end="8998-12-08T13:00:00Z")
+    steps = []
+    real = maintenance._at
+    monkeypatch.setattr(maintenance, "_at", lambda *args: steps.append(1) or real(*args))
+    read = desk.client.get("/api/v1/schedule", headers=desk.auth("alex"), query_string={"from": "8998-12-01T00:00:00Z"})
+    assert read.status_code == 200, read.get_json()
+    fits = {r["number"]: [c["next_start"] for c in r["clashes"] if c["kind"] == "maintenance"] for r in read.get_json()["records"]}
+    assert fits[late] == ["8998-12-09T01:00:00+00:00"]  # from its start (a Saturday): Sunday night in Berlin
+    assert len(steps) < 4 * 2 * 2 * (2 * 92 + 20), len(steps)
+
+
+def test_a_window_open_now_says_until_when(desk: Desk):
+    # the desk's clock: Monday 09:00 UTC
+    window = add_window(desk, {"days": ["mon"], "start": "08:00", "end": "10:00"})
+    assert window["open_until"] == "2026-01-05T10:00:00+00:00"
+    assert window["next_start"] == "2026-01-12T08:00:00+00:00"  # the next opening: next Monday
+    assert add_window(desk, SUNDAY_NIGHT)["open_until"] is None

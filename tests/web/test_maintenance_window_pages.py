@@ -63,6 +63,9 @@ def test_an_admin_adds_and_removes_a_window_an_agent_reads_it(web_factory, desk,
     assert agent.post(f"{ITEM}/windows/{row_id}/delete").status_code == 403
     assert len(windows(services)) == 2
 
+    # the audit's results table says which CI and window each event was about
+    audit = text_of(admin.get("/audit"))
+    assert "vpn-gw-01: sun 02:00–06:00 Europe/Berlin" in audit
     removed = admin.post(f"{ITEM}/windows/{row_id}/delete")
     assert removed.status_code == 302 and removed.headers["Location"] == f"{ITEM}#ci-windows"
     assert "The maintenance window was removed." in text_of(admin.get(ITEM))
@@ -111,6 +114,10 @@ def test_a_change_outside_the_windows_shows_the_clash_on_its_pages(web, desk, se
     row = page[page.index('id="maintenance-row"'):]
     row = row[:row.index("</tr>")]
     assert 'href="/cmdb/cis/mailgw01#ci-windows">the windows of mailgw01</a>' in row
+    assert "<title>2026-03-15 01:00 – 2026-03-15 05:00 UTC</title>" in row  # the band says its times
+    # the filter typed in another letter case: the CI as the CMDB names it, and its link works
+    shouted = text_of(web.get("/schedule?from=2026-03-09&days=7&ci=MAILGW01"))
+    assert 'href="/cmdb/cis/mailgw01#ci-windows">the windows of mailgw01</a>' in shouted
     assert row.count('class="maintenance-band"') == 1  # Sunday 15 March, on the windows' own row
     assert page.count('class="maintenance-band"') == 1
     # as a window is typed (the forms' check): the clash, linking to the CI's schedule in the week that fits
