@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": False,
     # A ready task idle this many hours reminds its assignee or group (0 = never), at most this often.
     "TASK_REMINDER_HOURS": 24,
+    # An asset's warranty ending within this many days is told to its owner and support group,
+    # once per end date (0 = never; app/services/warranty.py).
+    "WARRANTY_NOTICE_DAYS": 30,
     # Web sessions: idle and absolute timeouts; sign-in failures allowed per username and per
     # client address within the window before 429.
     "WEB_IDLE_MINUTES": 30,
@@ -144,7 +147,7 @@ RETENTION_MAX_DAYS = 36500
 
 _BOOL_KEYS = {"DEMO_MODE", "SQL_ECHO", "ACCESS_LOG", "SCHEDULER_ENABLED", "WEBHOOK_ALLOW_PRIVATE_NETWORKS"}
 _INT_KEYS = {"WEB_IDLE_MINUTES", "WEB_ABSOLUTE_HOURS", "WEB_LOGIN_MAX_FAILURES", "WEB_LOGIN_MAX_FAILURES_PER_IP",
-             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
+             "WEB_LOGIN_WINDOW_SECONDS", "TASK_REMINDER_HOURS", "WARRANTY_NOTICE_DAYS", "TIMER_LEASE_SECONDS", "TOKEN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "ATTACHMENT_MAX_BYTES",
              "MAIL_MAX_BYTES", "ATTACHMENT_MAX_COUNT", "SCRIPT_MEMORY_LIMIT_MB", "RUN_CACHE_SIZE", "PER_PAGE_DEFAULT", "PER_PAGE_MAX",
              "RETENTION_RUN_HOUR", "PASSWORD_RESET_MINUTES", "PASSWORD_RESET_MAX_PER_IP", *RETENTION_DAYS_KEYS}
 _FLOAT_KEYS = {"SCRIPT_TIME_LIMIT", "SWEEP_SECONDS", "PASSWORD_RESET_ANSWER_SECONDS"}

@@ -52,6 +52,9 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             from app.services.reminders import ReminderService
 
             ReminderService(services).sweep()
+            from app.services.warranty import WarrantyService
+
+            WarrantyService(services).sweep()
             services.sla.sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:

@@ -42,13 +42,15 @@ class CisView(MethodView):
     @blp.response(200, CiListOut)
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Configuration items by name, filtered by class, status (comma-separated) and words (q)."""
+        """Configuration items by name, filtered by class, status (comma-separated), words (q), who
+        they are assigned to and their warranty."""
         user = current_user()
         svc = services()
         page, per_page = page_args(args)
 
         def read() -> tuple[list[dict[str, Any]], int]:
             rows, total = svc.cmdb.search(user, ci_class=args.get("ci_class"), status=args.get("status"),
+                                          assigned_to=args.get("assigned_to"), warranty=args.get("warranty"),
                                           q=args.get("q"), page=page, per_page=per_page)
             return [svc.cmdb.summary(ci) for ci in rows], total
 

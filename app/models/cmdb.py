@@ -9,9 +9,11 @@ never from a CI to itself.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, str128, timestamp
@@ -54,6 +56,16 @@ class ConfigurationItem(Base):
     support_group_id: Mapped[int | None] = mapped_column(ForeignKey("group.id"))
     location: Mapped[str] = mapped_column(String(255), default="")
     serial_number: Mapped[str] = mapped_column(String(128), default="")
+    # the asset it is, when it is one (a laptop, a server): who uses it, whence it came, what it
+    # cost, and until when its warranty holds (app/services/cmdb.py; warranty notices: warranty.py)
+    asset_tag: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    vendor: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    purchased_on: Mapped[date | None] = mapped_column(Date)
+    warranty_until: Mapped[date | None] = mapped_column(Date, index=True)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    #: The ``warranty_until`` its people were last told is ending (a new date is told again).
+    warranty_noticed_for: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[timestamp]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     updated_at: Mapped[timestamp]
@@ -61,6 +73,7 @@ class ConfigurationItem(Base):
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="selectin")
     support_group: Mapped[Group | None] = relationship(foreign_keys=[support_group_id], lazy="selectin")
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id], lazy="selectin")
 
 
 class CiRelationship(Base):

@@ -23,6 +23,10 @@ class CiQuery(PageQuery):
                              metadata={"description": "hardware, software, network, service, other (comma-separated)"})
     status = fields.String(load_default=None, validate=Length(max=200),
                            metadata={"description": "planned, in_service, maintenance, retired (comma-separated)"})
+    assigned_to = fields.String(load_default=None, validate=Length(max=128),
+                                metadata={"description": "assets assigned to this user"})
+    warranty = fields.String(load_default=None, validate=Length(max=16), metadata={
+        "description": "expired (ended before today), or 30, 60, 90: ends within so many days"})
 
 
 class CiOut(Schema):
@@ -34,6 +38,12 @@ class CiOut(Schema):
     support_group = fields.String(allow_none=True)
     location = fields.String()
     serial_number = fields.String()
+    asset_tag = fields.String()
+    assigned_to = fields.String(allow_none=True, metadata={"description": "the user it is assigned to"})
+    vendor = fields.String()
+    purchased_on = fields.Date(allow_none=True)
+    warranty_until = fields.Date(allow_none=True, metadata={"description": "the last day of its warranty"})
+    cost = fields.Decimal(allow_none=True, as_string=True, places=2, metadata={"description": "as text: \"1299.00\""})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -108,6 +118,13 @@ class CiPatch(_Body):
     support_group = fields.String(allow_none=True, metadata={"description": "a group name; null or empty: none"})
     location = fields.String(allow_none=True)
     serial_number = fields.String(allow_none=True)
+    asset_tag = fields.String(allow_none=True, metadata={"description": "unique whatever the letter case; at most 64"})
+    assigned_to = fields.String(allow_none=True, metadata={"description": "a username; null or empty: nobody"})
+    vendor = fields.String(allow_none=True)
+    purchased_on = fields.Raw(allow_none=True, metadata={"description": "YYYY-MM-DD; null or empty: none"})
+    warranty_until = fields.Raw(allow_none=True, metadata={
+        "description": "YYYY-MM-DD, the warranty's last day, not before the purchase; null or empty: none"})
+    cost = fields.Raw(allow_none=True, metadata={"description": "a number or text of at least 0, two decimals at most"})
 
 
 class CiIn(CiPatch):

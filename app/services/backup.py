@@ -35,7 +35,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     Engine,
     Float,
     LargeBinary,
@@ -93,6 +94,8 @@ def _codec(column: Column[Any]) -> str:
         return "decimal"
     if isinstance(kind, Boolean):
         return "bool"
+    if isinstance(kind, Date):
+        return "date"
     return "plain"
 
 
@@ -105,7 +108,7 @@ def _tables() -> list[Table]:
 def _encode(codec: str, value: Any) -> Any:
     if value is None:
         return None
-    if codec == "datetime":
+    if codec in ("datetime", "date"):
         return value.isoformat()
     if codec == "bytes":
         return base64.b64encode(bytes(value)).decode("ascii")
@@ -123,6 +126,8 @@ def _decode(codec: str, value: Any) -> Any:
         return base64.b64decode(value)
     if codec == "decimal":
         return Decimal(value)
+    if codec == "date":
+        return date.fromisoformat(value)
     return value
 
 

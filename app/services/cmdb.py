@@ -36,6 +36,8 @@ with ``ci_renamed``),
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select, update
@@ -80,8 +82,19 @@ MAX_NAME = 255
 MAX_DESCRIPTION = 20_000
 MAX_LOCATION = 255
 MAX_SERIAL = 128
-#: The CI's fields a create or an update takes, besides ``name``.
-FIELDS = ("ci_class", "status", "description", "owner", "support_group", "location", "serial_number")
+MAX_ASSET_TAG = 64
+MAX_VENDOR = 128
+#: The most an asset's cost is (its column's 12 digits, two after the point).
+MAX_COST = Decimal("9999999999.99")
+#: The CI's fields a create or an update takes, besides ``name``; the asset's among them.
+ASSET_FIELDS = ("asset_tag", "assigned_to", "vendor", "purchased_on", "warranty_until", "cost")
+FIELDS = ("ci_class", "status", "description", "owner", "support_group", "location", "serial_number", *ASSET_FIELDS)
+#: The warranty filter's choices: ended, or ending within so many days.
+WARRANTY_CHOICES = ("expired", "30", "60", "90")
+#: The fixed refusals of the asset's fields (the pages say them in their language: app/web/forms.py).
+NOT_A_DAY = "must be a date (YYYY-MM-DD)"
+BAD_COST = "must be an amount of at least 0, with at most two decimals"
+BOUGHT_AFTER_WARRANTY = "must not end before the purchase date"
 
 
 def may_read(user: User) -> bool:
@@ -94,6 +107,46 @@ def may_write(user: User) -> bool:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+#: A value that is no day or no amount (None is: "none").
+_WRONG: Any = object()
+
+
+def _day(value: Any) -> Any:
+    """A date field's value: None for none (null, empty), the date for "YYYY-MM-DD" (years 1900 to
+    8999), else ``_WRONG``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if len(text) != 10 or not text.isascii():
+        return _WRONG
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return _WRONG
+    return day if 1900 <= day.year <= 8999 else _WRONG
+
+
+def _amount(value: Any) -> Any:
+    """A cost: None for none, else a Decimal of at least 0 with at most two decimals, at most
+    :data:`MAX_COST` (a JSON number, or text as a form sends it: "1299.00"); else ``_WRONG``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return _WRONG
+    text = str(value).strip()
+    if not text.isascii():
+        return _WRONG
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return _WRONG
+    if not amount.is_finite() or amount < 0 or amount > MAX_COST or amount != amount.quantize(Decimal("0.01")):
+        return _WRONG
+    return amount.quantize(Decimal("0.01"))
 
 
 def _name_taken(name: str) -> FormMessage:
@@ -151,13 +204,27 @@ class CmdbService:
         return ci
 
     def search(self, user: User, *, ci_class: str | None = None, status: str | None = None, q: str | None = None,
+               assigned_to: str | None = None, warranty: str | None = None,
                page: int = 1, per_page: int = 50) -> tuple[list[ConfigurationItem], int]:
         """CIs of ``ci_class`` and ``status`` (comma-separated choices) whose name, description,
-        location or serial number holds every word of ``q`` (literally, any case), by name.
+        location, serial number or asset tag holds every word of ``q`` (literally, any case), by
+        name; assigned to the user ``assigned_to``; whose warranty ``warranty`` ("expired": ended
+        before today; "30", "60", "90": ends within so many days from today, not ended).
         PermissionDenied for who does not read the CMDB; ValidationFailed naming an unknown
-        ``ci_class`` or ``status``."""
+        ``ci_class``, ``status`` or ``warranty``."""
         self.require_reader(user, "list_cis")
         query: Select[tuple[ConfigurationItem]] = select(ConfigurationItem)
+        if assigned_to:
+            holder = self.users.find(assigned_to[:128])
+            query = query.where(ConfigurationItem.assigned_to_id == (holder.id if holder is not None else -1))
+        if warranty:
+            if warranty not in WARRANTY_CHOICES:
+                raise ValidationFailed("unknown warranty", details={"fields": {"warranty": [
+                    f"one of: {', '.join(WARRANTY_CHOICES)}"]}})
+            today = self.clock.now().date()
+            query = query.where(ConfigurationItem.warranty_until < today) if warranty == "expired" else query.where(
+                ConfigurationItem.warranty_until >= today,
+                ConfigurationItem.warranty_until <= today + timedelta(days=int(warranty)))
         for field, value, known in (("class", ci_class, CLASSES), ("status", status, STATUSES)):
             if not value:
                 continue
@@ -171,7 +238,7 @@ class CmdbService:
             needle = f"%{like_literal(word)}%"
             query = query.where(or_(*(func.lower(column).like(needle, escape=LIKE_ESCAPE) for column in (
                 ConfigurationItem.name, ConfigurationItem.description, ConfigurationItem.location,
-                ConfigurationItem.serial_number))))
+                ConfigurationItem.serial_number, ConfigurationItem.asset_tag))))
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = self.session.scalars(query.order_by(func.lower(ConfigurationItem.name), ConfigurationItem.id)
                                     .offset((page - 1) * per_page).limit(per_page))
@@ -320,17 +387,34 @@ class CmdbService:
         text("description", MAX_DESCRIPTION, one_line=False)
         text("location", MAX_LOCATION)
         text("serial_number", MAX_SERIAL)
-        if "owner" in values:
-            who = values["owner"]
+        text("asset_tag", MAX_ASSET_TAG)
+        text("vendor", MAX_VENDOR)
+        for field in ("owner", "assigned_to"):
+            if field not in values:
+                continue
+            who = values[field]
             if who is None or str(who).strip() == "":
-                clean["owner"] = None
+                clean[field] = None
+                continue
+            person = self.users.find(str(who).strip()[:128])
+            if person is None or not person.active:
+                errors[field] = [FormMessage(f"{str(who).strip()[:128]}: no such active user", "ci_no_user",
+                                             value=str(who).strip()[:128])]
             else:
-                owner = self.users.find(str(who)[:128])
-                if owner is None or not owner.active:
-                    errors["owner"] = [FormMessage(f"{str(who)[:128]}: no such active user", "ci_no_user",
-                                                   value=str(who)[:128])]
+                clean[field] = person
+        for field in ("purchased_on", "warranty_until"):
+            if field in values:
+                day = _day(values[field])
+                if day is _WRONG:
+                    errors[field] = [NOT_A_DAY]
                 else:
-                    clean["owner"] = owner
+                    clean[field] = day
+        if "cost" in values:
+            cost = _amount(values["cost"])
+            if cost is _WRONG:
+                errors["cost"] = [BAD_COST]
+            else:
+                clean["cost"] = cost
         if "support_group" in values:
             name = values["support_group"]
             if name is None or str(name).strip() == "":
@@ -343,10 +427,34 @@ class CmdbService:
                     clean["support_group"] = group
         return clean, errors
 
+    def _asset_rules(self, ci: ConfigurationItem | None, clean: dict[str, Any], errors: dict[str, list[Any]]) -> None:
+        """The rules between an asset's fields, on the values it will have (``clean`` over ``ci``'s):
+        a warranty does not end before the purchase; an asset tag is one asset's (any letter case)."""
+        def will_be(field: str) -> Any:
+            return clean[field] if field in clean else (getattr(ci, field) if ci is not None else None)
+
+        bought, ends = will_be("purchased_on"), will_be("warranty_until")
+        if bought is not None and ends is not None and ends < bought and "warranty_until" not in errors:
+            errors["warranty_until"] = [BOUGHT_AFTER_WARRANTY]
+        tag = clean.get("asset_tag")
+        if tag:
+            other = self.session.scalar(select(ConfigurationItem).where(
+                func.lower(ConfigurationItem.asset_tag) == tag.lower(),
+                ConfigurationItem.id != (ci.id if ci is not None else -1)).limit(1))
+            if other is not None or (not tag.isascii() and any(
+                    row.lower() == tag.lower() for row in self.session.scalars(select(ConfigurationItem.asset_tag).where(
+                        ConfigurationItem.asset_tag != "", ConfigurationItem.id != (ci.id if ci is not None else -1))))):
+                errors["asset_tag"] = [FormMessage(f"the asset tag {tag} is another configuration item's",
+                                                   "ci_asset_tag_taken", value=tag)]
+
     @staticmethod
     def _shown(field: str, value: Any) -> Any:
-        if field == "owner":
+        if field in ("owner", "assigned_to"):
             return value.username if value is not None else None
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
         if field == "support_group":
             return value.name if value is not None else None
         return value
@@ -359,6 +467,7 @@ class CmdbService:
         clean, errors = self._clean(values, creating=True)
         if "name" in clean and self._named(clean["name"]) is not None:
             errors["name"] = [_name_taken(clean['name'])]
+        self._asset_rules(None, clean, errors)
         if errors:
             raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
                                    details={"fields": errors})
@@ -367,7 +476,10 @@ class CmdbService:
                                status=clean.get("status", CiStatus.IN_SERVICE.value),
                                description=clean.get("description", ""), location=clean.get("location", ""),
                                serial_number=clean.get("serial_number", ""), owner=clean.get("owner"),
-                               support_group=clean.get("support_group"), created_at=now, created_by_id=user.id,
+                               support_group=clean.get("support_group"), asset_tag=clean.get("asset_tag", ""),
+                               assigned_to=clean.get("assigned_to"), vendor=clean.get("vendor", ""),
+                               purchased_on=clean.get("purchased_on"), warranty_until=clean.get("warranty_until"),
+                               cost=clean.get("cost"), created_at=now, created_by_id=user.id,
                                updated_at=now, updated_by_id=user.id)
         self.session.add(ci)
         self.session.flush()
@@ -394,6 +506,7 @@ class CmdbService:
             other = self._named(new_name)
             if other is not None and other.id != ci.id:
                 errors["name"] = [_name_taken(new_name)]
+        self._asset_rules(ci, clean, errors)
         if errors:
             raise ValidationFailed("the configuration item is not valid: " + ", ".join(sorted(errors)),
                                    details={"fields": errors})
@@ -574,6 +687,9 @@ class CmdbService:
                 "owner": ci.owner.username if ci.owner else None,
                 "support_group": ci.support_group.name if ci.support_group else None,
                 "location": ci.location, "serial_number": ci.serial_number,
+                "asset_tag": ci.asset_tag, "assigned_to": ci.assigned_to.username if ci.assigned_to else None,
+                "vendor": ci.vendor, "purchased_on": ci.purchased_on, "warranty_until": ci.warranty_until,
+                "cost": ci.cost,
                 "created_at": ci.created_at, "updated_at": ci.updated_at}
 
     def detail(self, user: User, ci: ConfigurationItem) -> dict[str, Any]:

@@ -91,6 +91,7 @@ EVENT_LABELS = {
     "ci_window_added": _l("Maintenance window added"),
     "ci_window_changed": _l("Maintenance window changed"),
     "ci_window_removed": _l("Maintenance window removed"),
+    "ci_warranty_noticed": _l("Warranty ending told"),
     "notification_sent": _l("Notification sent"),
     "retention_purged": _l("Old operational data purged"),
     "definitions_deployed": _l("Definitions deployed"),

@@ -25,12 +25,15 @@ from app.api import services, unit_of_work
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.services.cmdb import (
     CLASSES,
+    MAX_ASSET_TAG,
     MAX_DESCRIPTION,
     MAX_LOCATION,
     MAX_NAME,
     MAX_SERIAL,
+    MAX_VENDOR,
     RELATION_KINDS,
     STATUSES,
+    WARRANTY_CHOICES,
     may_read,
     may_write,
 )
@@ -58,13 +61,23 @@ FIELD_LABELS: dict[str, Any] = {"name": _l("Name"), "class": _l("Class"), "statu
                                 "description": _l("Description"), "owner": _l("Owner"),
                                 "support_group": _l("Support group"), "location": _l("Location"),
                                 "serial_number": _l("Serial number"), "target": _l("Configuration item"),
-                                "kind": _l("Relationship")}
+                                "kind": _l("Relationship"), "asset_tag": _l("Asset tag"),
+                                "assigned_to": _l("Assigned to"), "vendor": _l("Vendor"),
+                                "purchased_on": _l("Purchased on"), "warranty_until": _l("Warranty until"),
+                                "cost": _l("Cost")}
 FIELD_HELP: dict[str, Any] = {
     "name": _l("The name records give in their configuration item field. A new name is given to the records "
                "that name it too."),
     "owner": _l("A user name (optional)."),
     "support_group": _l("The group that supports it (optional)."),
+    "asset_tag": _l("The label on the asset (optional; one item's alone)."),
+    "assigned_to": _l("The user name of whoever uses it (optional)."),
+    "warranty_until": _l("The warranty's last day. Its owner and support group are told 30 days before."),
+    "cost": _l("What it cost, such as 1299.00 (optional)."),
 }
+#: The warranty filter's choices on the list.
+WARRANTY_LABELS: dict[str, Any] = {"expired": _l("Ended"), "30": _l("Ends within 30 days"),
+                                   "60": _l("Ends within 60 days"), "90": _l("Ends within 90 days")}
 #: A maintenance window's days, short and whole, and its form's fields.
 DAY_LABELS: dict[str, Any] = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
                               "sat": _l("Sat"), "sun": _l("Sun")}
@@ -73,8 +86,10 @@ DAY_NAMES: dict[str, Any] = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _
 WINDOW_FIELDS: dict[str, Any] = {"name": _l("Name"), "days": _l("Days of the week"), "start": _l("Opens at"),
                                  "end": _l("Closes at"), "timezone": _l("Time zone")}
 LIMITS = {"name": MAX_NAME, "description": MAX_DESCRIPTION, "location": MAX_LOCATION, "serial_number": MAX_SERIAL,
-          "owner": 128, "support_group": 128}
-FORM_FIELDS = ("name", "class", "status", "owner", "support_group", "location", "serial_number", "description")
+          "owner": 128, "support_group": 128, "asset_tag": MAX_ASSET_TAG, "assigned_to": 128, "vendor": MAX_VENDOR,
+          "purchased_on": 10, "warranty_until": 10, "cost": 16}
+FORM_FIELDS = ("name", "class", "status", "owner", "support_group", "location", "serial_number", "description",
+               "asset_tag", "assigned_to", "vendor", "purchased_on", "warranty_until", "cost")
 
 
 def _reader() -> Any:
@@ -106,11 +121,15 @@ def cmdb() -> Any:
     ci_class = ci_class if ci_class in CLASSES else ""
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
+    warranty = request.args.get("warranty", "")
+    warranty = warranty if warranty in WARRANTY_CHOICES else ""
+    assigned_to = " ".join(request.args.get("assigned_to", "").split())[:128]
     page = page_arg()
     svc = services()
 
     def read() -> tuple[list[dict[str, Any]], int]:
         rows, total = svc.cmdb.search(user, ci_class=ci_class or None, status=status or None, q=q or None,
+                                      assigned_to=assigned_to or None, warranty=warranty or None,
                                       page=page, per_page=PER_PAGE)
         return [svc.cmdb.summary(ci) for ci in rows], total
 
@@ -118,10 +137,13 @@ def cmdb() -> Any:
     beyond = past_the_last_page(page, total, PER_PAGE)
     if beyond is not None:
         return beyond
-    params = {k: v for k, v in {"q": q, "class": ci_class, "status": status}.items() if v}
+    params = {k: v for k, v in {"q": q, "class": ci_class, "status": status, "warranty": warranty,
+                                "assigned_to": assigned_to}.items() if v}
     return render_template("cmdb.html", active="cmdb", items=items, total=total, page=page,
                            pages=max(1, -(-total // PER_PAGE)), params=params, q=q, ci_class=ci_class, status=status,
-                           searching=bool(params), writer=may_write(user), **_labels())
+                           searching=bool(params), writer=may_write(user), warranty=warranty, assigned_to=assigned_to,
+                           warranty_choices=WARRANTY_CHOICES, warranty_labels=WARRANTY_LABELS,
+                           today=svc.runtime.clock.now().date(), **_labels())
 
 
 # -- one CI -----------------------------------------------------------------------------------------
@@ -135,7 +157,7 @@ def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
     edited = next((w for w in ci["maintenance_windows"] if w["id"] == editing), None) if writer else None
     if edited is not None and window is None:  # "Change" on one of the windows: the form holds it
         window = {**{k: edited[k] for k in ("name", "days", "start", "end", "timezone")}, "errors": {}}
-    return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=writer,
+    return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=writer, today=svc.runtime.clock.now().date(),
                            relate=relate or {"target": "", "kind": "depends_on", "errors": {}},
                            window=window or {"name": "", "days": [], "start": "", "end": "", "timezone": "UTC",
                                              "errors": {}},
@@ -192,6 +214,11 @@ def _writer(name: str | None = None) -> Any:
             unit_of_work(lambda: services().cmdb.find(user, name))
         abort(403)
     return user
+
+
+def _as_typed(value: Any) -> str:
+    """A CI's field as its form holds it: nothing for none, a day as YYYY-MM-DD, a cost as 1299.00."""
+    return "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _form_values() -> dict[str, str]:
@@ -261,7 +288,7 @@ def cmdb_edit(name: str) -> Any:
         refused = _taken(page)
         if refused is not None:
             return _render_form(ci=ci, values=refused[0], errors=refused[1])
-        values = {field: ci["ci_class" if field == "class" else field] or "" for field in FORM_FIELDS}
+        values = {field: _as_typed(ci["ci_class" if field == "class" else field]) for field in FORM_FIELDS}
         return _render_form(ci=ci, values=values)
     values = _form_values()
     try:

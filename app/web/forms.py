@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import maintenance, schedule
+from app.services import cmdb, maintenance, schedule
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -68,6 +68,9 @@ _SERVICE_TEXTS = {
     schedule.TOO_LONG: _l("must be within a year of the start"),
     schedule.ALREADY_OVER: _l("is past: a freeze that is over holds nothing"),
     schedule.OUT_OF_RANGE: _l("must be in the years 1900 to 8999"),
+    # an asset's (app/services/cmdb.py)
+    cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),
+    cmdb.BOUGHT_AFTER_WARRANTY: _l("must not end before the purchase date"),
     # a maintenance window's (app/services/maintenance.py)
     maintenance.NO_DAYS: _l("choose at least one day"),
     maintenance.BAD_TIME: _l("must be a time of day as hh:mm (00:00 to 23:59)"),
@@ -99,6 +102,7 @@ _VALUED = {
     "ci_retired": _l("%(value)s: it is retired"),
     "ci_name_taken": _l("a configuration item named %(value)s exists"),
     "ci_no_user": _l("%(value)s: no such active user"),
+    "ci_asset_tag_taken": _l("the asset tag %(value)s is another configuration item's"),
     # a start for somebody else (app/services/instances.py caller_for)
     "no_active_user": _l("%(value)s: no such active user"),
     "may_not_start": _l("%(value)s may not start this process"),

@@ -67,6 +67,14 @@ def working_desk(live: Live) -> tuple[Desk, str]:
     assert comment.status_code == 201, comment.get_json()
     desk.complete(number, "investigate", "nina", {"outcome": "resolve", "resolution_notes": "Cleaned the rollers",
                                                   "cause_category": "hardware_failure"})
+    # an asset (dates and a cost) with a maintenance window: columns of every kind travel
+    asset = desk.client.post("/api/v1/cis", headers=desk.auth("ada"), json={
+        "name": "lt-0042", "class": "hardware", "asset_tag": "AT-0042", "assigned_to": "rita",
+        "purchased_on": "2024-02-01", "warranty_until": "2027-01-31", "cost": "1299.50"})
+    assert asset.status_code == 201, asset.get_json()
+    window = desk.client.post("/api/v1/cis/lt-0042/windows", headers=desk.auth("ada"), json={
+        "days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Europe/Berlin"})
+    assert window.status_code == 201, window.get_json()
     live.services.session.commit()
     return desk, number
 
