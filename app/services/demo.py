@@ -34,6 +34,15 @@ CI_RELATIONS = (
     ("mail-srv-01", "connects_to", "core-sw-01"), ("intranet", "depends_on", "core-sw-01"),
 )
 
+#: The demo CMDB's assets: configuration item, its asset fields (dates as days from the seeding).
+CI_ASSETS: dict[str, dict[str, Any]] = {
+    "mail-srv-01": {"asset_tag": "AT-1001", "vendor": "Dell", "purchased_on": -3 * 365, "warranty_until": 20,
+                    "cost": "8400.00"},
+    "pr-204": {"asset_tag": "AT-2040", "vendor": "HP", "purchased_on": -6 * 365, "warranty_until": -365,
+               "cost": "650.00"},
+    "wifi-ctrl-01": {"asset_tag": "AT-3007", "vendor": "Cisco", "purchased_on": -400, "warranty_until": 2 * 365 - 400,
+                     "cost": "5200.00"},
+}
 #: The demo CMDB's maintenance windows: configuration item, window.
 CI_WINDOWS = (
     ("core-sw-01", {"name": "Weekend nights", "days": ["sat", "sun"], "start": "01:00", "end": "05:00",
@@ -161,11 +170,14 @@ class DemoDesk:
         if self.s.session.scalar(select(func.count()).select_from(ConfigurationItem)):
             return
         admin = self._user("admin")
+        today = self.s.runtime.clock.now().date()
         for name, ci_class, status, owner, group, location, serial, description in CIS:
+            asset = {field: (today + timedelta(days=value)).isoformat() if field in ("purchased_on", "warranty_until")
+                     else value for field, value in CI_ASSETS.get(name, {}).items()}
             self.s.cmdb.create(admin, {
                 "name": name, "ci_class": ci_class, "status": status, "owner": owner,
                 "support_group": group if group and self.s.users.find_group(group) else None,
-                "location": location, "serial_number": serial, "description": description})
+                "location": location, "serial_number": serial, "description": description, **asset})
         for source, kind, target in CI_RELATIONS:
             self.s.cmdb.add_relationship(admin, source, target, kind)
         # when work on them is agreed: the demo's network change is planned outside these, and shows it

@@ -78,6 +78,9 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     network_change = next(t for t in services.session.scalars(select(Ticket)) if t.ci == "core-sw-01" and t.kind == "change")
     admin = services.users.get_by_username("admin")
     assert [c.kind for c in services.schedule.clashes_for(admin, network_change)] == ["maintenance"]
+    # assets: the mail server's warranty ends within the notice period, the printer's has ended
+    assert [ci.name for ci in services.cmdb.search(admin, warranty="30")[0]] == ["mail-srv-01"]
+    assert [ci.name for ci in services.cmdb.search(admin, warranty="expired")[0]] == ["pr-204"]
     # every role has its demo user, the CMDB's keeper too
     from app.models import Role
     held = {role for user in services.session.scalars(select(User)) for role in user.roles}
