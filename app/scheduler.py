@@ -54,7 +54,11 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             ReminderService(services).sweep()
             from app.services.warranty import WarrantyService
 
-            WarrantyService(services).sweep()
+            try:
+                WarrantyService(services).sweep()
+            except Exception:  # noqa: BLE001 - the SLA clocks and the outbox below still run
+                log.exception("warranty notices failed")
+                services.session.rollback()
             services.sla.sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:

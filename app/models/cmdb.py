@@ -98,6 +98,10 @@ class CiRelationship(Base):
 #: compare ``lower(name)`` with ``lower(:name)`` so that they use it.
 CI_NAME_LOWER_INDEX = "uq_configuration_item_name_lower"
 Index(CI_NAME_LOWER_INDEX, func.lower(ConfigurationItem.name), unique=True)
+#: One asset per tag whatever the letter case (items that are no asset have none: "").
+CI_ASSET_TAG_INDEX = "uq_configuration_item_asset_tag_lower"
+Index(CI_ASSET_TAG_INDEX, func.lower(ConfigurationItem.asset_tag), unique=True,
+      sqlite_where=ConfigurationItem.asset_tag != "", postgresql_where=ConfigurationItem.asset_tag != "")
 
 
 class CiMaintenanceWindow(Base):

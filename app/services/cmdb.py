@@ -35,6 +35,7 @@ with ``ci_renamed``),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -95,6 +96,7 @@ WARRANTY_CHOICES = ("expired", "30", "60", "90")
 NOT_A_DAY = "must be a date (YYYY-MM-DD)"
 BAD_COST = "must be an amount of at least 0, with at most two decimals"
 BOUGHT_AFTER_WARRANTY = "must not end before the purchase date"
+WARRANTY_BEFORE_PURCHASE = "must not be after the warranty's end"
 
 
 def may_read(user: User) -> bool:
@@ -111,6 +113,9 @@ def _one_line(text: str) -> str:
 
 #: A value that is no day or no amount (None is: "none").
 _WRONG: Any = object()
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: An amount as typed: digits with an optional point and decimals (no exponent, no separators).
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def _day(value: Any) -> Any:
@@ -121,7 +126,7 @@ def _day(value: Any) -> Any:
     if isinstance(value, date):
         return value
     text = str(value).strip()
-    if len(text) != 10 or not text.isascii():
+    if _DAY.fullmatch(text) is None:
         return _WRONG
     try:
         day = date.fromisoformat(text)
@@ -138,7 +143,7 @@ def _amount(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         return _WRONG
     text = str(value).strip()
-    if not text.isascii():
+    if isinstance(value, str) and _AMOUNT.fullmatch(text) is None:
         return _WRONG
     try:
         amount = Decimal(text)
@@ -146,7 +151,7 @@ def _amount(value: Any) -> Any:
         return _WRONG
     if not amount.is_finite() or amount < 0 or amount > MAX_COST or amount != amount.quantize(Decimal("0.01")):
         return _WRONG
-    return amount.quantize(Decimal("0.01"))
+    return abs(amount.quantize(Decimal("0.01")))  # -0 is 0
 
 
 def _name_taken(name: str) -> FormMessage:
@@ -434,8 +439,12 @@ class CmdbService:
             return clean[field] if field in clean else (getattr(ci, field) if ci is not None else None)
 
         bought, ends = will_be("purchased_on"), will_be("warranty_until")
-        if bought is not None and ends is not None and ends < bought and "warranty_until" not in errors:
-            errors["warranty_until"] = [BOUGHT_AFTER_WARRANTY]
+        if bought is not None and ends is not None and ends < bought and not {"purchased_on", "warranty_until"} & set(errors):
+            # named by the field sent: a new purchase date after the warranty, or a warranty before it
+            if "warranty_until" in clean:
+                errors["warranty_until"] = [BOUGHT_AFTER_WARRANTY]
+            else:
+                errors["purchased_on"] = [WARRANTY_BEFORE_PURCHASE]
         tag = clean.get("asset_tag")
         if tag:
             other = self.session.scalar(select(ConfigurationItem).where(
@@ -497,6 +506,10 @@ class CmdbService:
         event then also says how many (``records``)."""
         ci = self.find(user, name, "update_ci")
         self.require_writer(user, "update_ci", ci.name)
+        # a person named as they are stays, even one who has left since (the edit form sends every field)
+        values = {k: v for k, v in values.items() if not (
+            k in ("owner", "assigned_to") and isinstance(v, str) and v.strip()
+            and (held := getattr(ci, k)) is not None and held.username.lower() == v.strip().lower())}
         clean, errors = self._clean(values, creating=False)
         new_name = clean.pop("name", None)
         if new_name == ci.name:

@@ -1,7 +1,8 @@
-"""Warranty notices: an asset whose warranty ends within ``WARRANTY_NOTICE_DAYS`` (30) days is
-told, once per end date, to its owner and to the members of its support group who work the
-group's queue, in-app, by mail and by webhook (``ci.warranty_ending``), so that it is renewed or
-the asset replaced before it runs out. A later end date (a renewed warranty) is told again when it
+"""Warranty notices: an asset whose warranty ends within ``WARRANTY_NOTICE_DAYS`` (30; at most
+:data:`MAX_NOTICE_DAYS`) days is told, once per end date, to its active owner and to the members of
+its support group who work the group's queue (nobody of those: the configuration managers, else the
+admins), in-app, by mail and by webhook (``ci.warranty_ending``), so that it is renewed or the
+asset replaced before it runs out. A later end date (a renewed warranty) is told again when it
 comes near; a retired CI is not told. Each notice is audited (``ci_warranty_noticed``).
 
 Run by every sweep (app/scheduler.py), a bounded batch at a time; several sweepers tell each CI
@@ -18,7 +19,7 @@ from sqlalchemy import or_, select
 
 from app.db import begin_write
 from app.languages import Text
-from app.models import CiStatus, ConfigurationItem
+from app.models import CiStatus, ConfigurationItem, Role, User, UserRole
 
 from .notifications import Person
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from . import Services
 
 EVENT = "ci.warranty_ending"
+#: The longest notice period taken (ten years): a larger setting is read as this.
+MAX_NOTICE_DAYS = 3650
 
 
 class WarrantyService:
@@ -33,15 +36,24 @@ class WarrantyService:
         self.services = services
 
     def recipients(self, ci: ConfigurationItem) -> list[Person]:
-        """Who hears of the CI's warranty: its owner, and its support group's queue workers."""
+        """Who hears of the CI's warranty: its active owner and its support group's queue workers;
+        when that is nobody, the active configuration managers, else the active admins (someone
+        keeps the CMDB)."""
         notifier = self.services.notifications
-        people: list[Person] = [ci.owner] if ci.owner is not None else []
-        return people + (notifier.queue_members(ci.support_group.name) if ci.support_group is not None else [])
+        people: list[Person] = [ci.owner] if ci.owner is not None and ci.owner.active else []
+        people += notifier.queue_members(ci.support_group.name) if ci.support_group is not None else []
+        for role in (Role.CONFIGURATION_MANAGER, Role.ADMIN):
+            if people:
+                break
+            people = list(self.services.session.scalars(
+                select(User).join(UserRole, UserRole.user_id == User.id)
+                .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)))
+        return people
 
     def sweep(self, limit: int = 100) -> int:
         """Tell the warranties ending soon that were not told yet; one transaction; returns how
         many CIs were told about."""
-        days = int(self.services.runtime.config.get("WARRANTY_NOTICE_DAYS") or 0)
+        days = min(int(self.services.runtime.config.get("WARRANTY_NOTICE_DAYS") or 0), MAX_NOTICE_DAYS)
         if days <= 0:
             return 0
         session = self.services.session
@@ -64,12 +76,12 @@ class WarrantyService:
             ci.warranty_noticed_for = ci.warranty_until
             people = self.recipients(ci)
             left = (ci.warranty_until - today).days
-            said = {"ci": ci.name, "until": ci.warranty_until.isoformat(), "tag": ci.asset_tag or ci.serial_number or "-"}
+            when = Text("today") if left == 0 else Text("tomorrow") if left == 1 else Text("in %(count)d days", count=left)
+            said = {"ci": ci.name, "until": ci.warranty_until.isoformat()}
             notifier.notify(
                 people, EVENT, Text("The warranty of %(ci)s ends on %(until)s", **said),
-                Text("The warranty of %(ci)s (asset tag %(tag)s) ends on %(until)s, in %(days)d days. Renew it, or "
-                     "plan to replace the item: %(link)s", days=left, link=notifier.url(f"/cmdb/cis/{quote(ci.name)}"),
-                     **said),
+                Text("The warranty of %(ci)s ends on %(until)s (%(when)s). Renew it, or plan to replace the item: "
+                     "%(link)s", when=when, link=notifier.url(f"/cmdb/cis/{quote(ci.name)}"), **said),
                 payload={"ci": ci.name, "warranty_until": ci.warranty_until.isoformat(), "days_left": left,
                          "asset_tag": ci.asset_tag})
             self.services.audit.record("ci_warranty_noticed", None, actor_name="scheduler", payload={

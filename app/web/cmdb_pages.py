@@ -40,6 +40,7 @@ from app.services.cmdb import (
 from app.services.forms import FORM_ERROR_KEY
 from app.services.maintenance import DAYS, zone_names
 from app.services.maintenance import NAME_MAX as WINDOW_NAME_MAX
+from app.services.warranty import MAX_NOTICE_DAYS
 
 from . import refused_forms
 from .forms import service_text
@@ -72,7 +73,7 @@ FIELD_HELP: dict[str, Any] = {
     "support_group": _l("The group that supports it (optional)."),
     "asset_tag": _l("The label on the asset (optional; one item's alone)."),
     "assigned_to": _l("The user name of whoever uses it (optional)."),
-    "warranty_until": _l("The warranty's last day. Its owner and support group are told 30 days before."),
+    "purchased_on": _l("YYYY-MM-DD (optional)."),
     "cost": _l("What it cost, such as 1299.00 (optional)."),
 }
 #: The warranty filter's choices on the list.
@@ -252,8 +253,11 @@ def _taken(page: str) -> tuple[dict[str, str], dict[str, list[str]]] | None:
 
 def _render_form(*, ci: Mapping[str, Any] | None, values: Mapping[str, str],
                  errors: Mapping[str, list[str]] | None = None, status: int = 200) -> Any:
+    days = min(int(services().runtime.config.get("WARRANTY_NOTICE_DAYS") or 0), MAX_NOTICE_DAYS)
+    warranty = (_("YYYY-MM-DD, the warranty's last day. Its owner and support group are told %(days)d days before.",
+                  days=days) if days > 0 else _("YYYY-MM-DD, the warranty's last day."))
     return render_template("cmdb_form.html", active="cmdb", ci=ci, values=values, errors=errors or {},
-                           fields=FIELD_LABELS, help=FIELD_HELP, limits=LIMITS, form_error_key=FORM_ERROR_KEY,
+                           fields=FIELD_LABELS, help={**FIELD_HELP, "warranty_until": warranty}, limits=LIMITS, form_error_key=FORM_ERROR_KEY,
                            **_labels()), status
 
 

@@ -71,6 +71,7 @@ _SERVICE_TEXTS = {
     # an asset's (app/services/cmdb.py)
     cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),
     cmdb.BOUGHT_AFTER_WARRANTY: _l("must not end before the purchase date"),
+    cmdb.WARRANTY_BEFORE_PURCHASE: _l("must not be after the warranty's end"),
     # a maintenance window's (app/services/maintenance.py)
     maintenance.NO_DAYS: _l("choose at least one day"),
     maintenance.BAD_TIME: _l("must be a time of day as hh:mm (00:00 to 23:59)"),

@@ -1,6 +1,7 @@
 """Configuration items as assets: ``configuration_item`` gains the asset's tag, who it is assigned
 to, its vendor, purchase date, cost and warranty end (indexed: the warranty notices look for ends
-coming up), and the warranty end its people were last told about.
+coming up), and the warranty end its people were last told about; a tag is one asset's whatever
+its letter case (a unique index on lower(asset_tag), where there is one).
 
 Revision ID: 0038
 Revises: 0037
@@ -31,9 +32,13 @@ def upgrade() -> None:
         batch.create_index(batch.f('ix_configuration_item_assigned_to_id'), ['assigned_to_id'], unique=False)
         batch.create_index(batch.f('ix_configuration_item_warranty_until'), ['warranty_until'], unique=False)
     _name_index_again()
+    # one asset per tag whatever the letter case (those without one have "")
+    op.create_index('uq_configuration_item_asset_tag_lower', 'configuration_item', [sa.text('lower(asset_tag)')],
+                    unique=True, sqlite_where=sa.text("asset_tag != ''"), postgresql_where=sa.text("asset_tag != ''"))
 
 
 def downgrade() -> None:
+    op.drop_index('uq_configuration_item_asset_tag_lower', table_name='configuration_item')
     with op.batch_alter_table('configuration_item') as batch:
         batch.drop_index(batch.f('ix_configuration_item_warranty_until'))
         batch.drop_index(batch.f('ix_configuration_item_assigned_to_id'))

@@ -71,6 +71,9 @@ def test_an_asset_is_recorded_changed_and_audited(desk: Desk, services):
     ({"purchased_on": "2026-13-01"}, "purchased_on"),
     ({"purchased_on": "01/02/2026"}, "purchased_on"),
     ({"purchased_on": "０２０２６-01-01"}, "purchased_on"),
+    ({"purchased_on": "2026-W01-1"}, "purchased_on"),  # an ISO week date is no YYYY-MM-DD
+    ({"cost": "1_000"}, "cost"),
+    ({"cost": "1e2"}, "cost"),
     ({"warranty_until": "9999-01-01"}, "warranty_until"),
     ({"purchased_on": "2026-02-01", "warranty_until": "2026-01-31"}, "warranty_until"),
     ({"cost": -1}, "cost"),
@@ -134,7 +137,7 @@ def test_a_warranty_ending_soon_is_told_once_and_again_when_renewed(desk: Desk, 
     assert [name for name, _ in told] == ["nina"]
     notice = told[0][1]
     assert notice.subject == "The warranty of lt-0042 ends on 2026-01-25"
-    assert "in 20 days" in notice.body and "/cmdb/cis/lt-0042" in notice.body
+    assert "(in 20 days)" in notice.body and "/cmdb/cis/lt-0042" in notice.body
     mails = [(m.channel, m.recipient) for m in services.session.scalars(
         select(OutboxMessage).where(OutboxMessage.event_type == "ci.warranty_ending"))]
     assert mails == [("email", "nina@example.org")]
@@ -156,3 +159,62 @@ def test_warranty_notices_can_be_turned_off(desk: Desk, services, monkeypatch):
     monkeypatch.setitem(services.runtime.config, "WARRANTY_NOTICE_DAYS", 0)
     assert WarrantyService(services).sweep() == 0
     assert events(services, "ci_warranty_noticed") == []
+
+
+def test_odd_but_right_values_are_read_as_meant(desk: Desk):
+    made = create(desk, {**LAPTOP, "cost": "-0"})
+    assert made["cost"] == "0.00"  # not "-0.00"
+    assert create(desk, {**LAPTOP, "name": "lt-1", "asset_tag": "AT-1", "cost": ".5"})["cost"] == "0.50"
+    # a purchase date moved after the warranty is named as sent
+    refused = assert_error(desk.client.patch("/api/v1/cis/lt-0042", json={"purchased_on": "2026-02-01"},
+                                             headers=desk.auth("ada")), 422)
+    assert list(refused["details"]["fields"]) == ["purchased_on"]
+
+
+def test_an_item_assigned_to_a_leaver_can_still_be_changed(desk: Desk, services):
+    create(desk, LAPTOP)
+    services.users.deactivate_user(services.users.get_by_username("ada"), "rita")
+    services.session.commit()
+    # the edit form sends every field, the assignee as it is: the other change goes through
+    changed = desk.client.patch("/api/v1/cis/lt-0042", json={"assigned_to": "rita", "location": "Store room"},
+                                headers=desk.auth("ada"))
+    assert changed.status_code == 200, changed.get_json()
+    assert (changed.get_json()["assigned_to"], changed.get_json()["location"]) == ("rita", "Store room")
+    # giving it to a leaver anew is refused
+    create(desk, {**LAPTOP, "name": "lt-2", "asset_tag": "AT-2", "assigned_to": None})
+    refused = assert_error(desk.client.patch("/api/v1/cis/lt-2", json={"assigned_to": "rita"}, headers=desk.auth("ada")), 422)
+    assert list(refused["details"]["fields"]) == ["assigned_to"]
+
+
+def test_a_warranty_with_nobody_of_its_own_is_told_to_the_cmdb_s_keepers(desk: Desk, services):
+    services.users.create_user("cmo", "password-1234", roles=["configuration_manager"], groups=[])
+    create(desk, {**LAPTOP, "owner": None, "support_group": None})
+    services.session.commit()
+    assert WarrantyService(services).sweep() == 1
+    [audited] = events(services, "ci_warranty_noticed")
+    assert audited["recipients"] == ["cmo"]
+
+
+def test_the_warranty_sweep_reads_a_huge_setting_as_ten_years(desk: Desk, services, monkeypatch):
+    create(desk, {**LAPTOP, "warranty_until": "2035-06-01"})
+    services.session.commit()
+    monkeypatch.setitem(services.runtime.config, "WARRANTY_NOTICE_DAYS", 3_000_000)
+    assert WarrantyService(services).sweep() == 1
+
+
+def test_the_database_holds_an_asset_tag_to_one_item(desk: Desk, services):
+    """Two creates at the same moment both pass the service's check; the unique index on
+    lower(asset_tag) keeps the second out (shown here by writing past the check)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.models import ConfigurationItem
+
+    create(desk, LAPTOP)
+    services.session.rollback()
+    services.session.add(ConfigurationItem(name="twin", ci_class="hardware", asset_tag="at-0042"))
+    with pytest.raises(IntegrityError):
+        services.session.flush()
+    services.session.rollback()
+    # items that are no asset have no tag, and many may
+    for name in ("plain-1", "plain-2"):
+        create(desk, {"name": name, "class": "other"})
