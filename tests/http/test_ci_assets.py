@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.models import AuditEvent, Notification, OutboxMessage, User
+from app.models import Notification, OutboxMessage, User
 from app.services.warranty import WarrantyService
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
-from tests.http.test_cmdb import GATEWAY
+from tests.http.test_cmdb import GATEWAY, events
 
 LAPTOP = {"name": "lt-0042", "class": "hardware", "asset_tag": "AT-0042", "assigned_to": "rita", "vendor": "Lenovo",
           "purchased_on": "2024-02-01", "warranty_until": "2026-01-25", "cost": 1299, "owner": "nina",
@@ -35,14 +35,6 @@ def create(desk: Desk, body: dict[str, Any], status: int = 201) -> dict[str, Any
     response = desk.client.post("/api/v1/cis", json=body, headers=desk.auth("ada"))
     assert response.status_code == status, response.get_json()
     return response.get_json()  # type: ignore[no-any-return]
-
-
-def events(services: Any, *types: str) -> list[dict[str, Any]]:
-    services.session.rollback()
-    found = [{"type": e.event_type, "actor": e.actor, **e.payload} for e in services.session.scalars(
-        select(AuditEvent).where(AuditEvent.event_type.in_(types)).order_by(AuditEvent.seq))]
-    services.session.rollback()
-    return found
 
 
 def test_an_asset_is_recorded_changed_and_audited(desk: Desk, services):

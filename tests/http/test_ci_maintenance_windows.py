@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.models import AuditEvent
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
-from tests.http.test_cmdb import CHANGE, GATEWAY
+from tests.http.test_cmdb import CHANGE, GATEWAY, events
 
 #: Sunday 02:00 to 06:00 in Berlin: 01:00 to 05:00 UTC in winter.
 SUNDAY_NIGHT = {"name": "Sunday night", "days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Europe/Berlin"}
@@ -51,14 +50,6 @@ def clashes(desk: Desk, number: str, who: str = "alex") -> list[dict[str, Any]]:
     response = desk.client.get(f"/api/v1/tickets/{number}/clashes", headers=desk.auth(who))
     assert response.status_code == 200, response.get_json()
     return response.get_json()["clashes"]  # type: ignore[no-any-return]
-
-
-def events(services: Any, *types: str) -> list[dict[str, Any]]:
-    services.session.rollback()
-    found = [{"type": e.event_type, "actor": e.actor, **e.payload} for e in services.session.scalars(
-        select(AuditEvent).where(AuditEvent.event_type.in_(types)).order_by(AuditEvent.seq))]
-    services.session.rollback()
-    return found
 
 
 def test_configuration_managers_add_and_remove_windows_and_readers_see_them(desk: Desk, services):
