@@ -116,12 +116,16 @@ class CiMaintenanceWindow(Base):
         CheckConstraint("days >= 1 AND days <= 127", name="days_bits"),
         CheckConstraint("start_minute >= 0 AND start_minute < 1440", name="start_in_day"),
         CheckConstraint("end_minute >= 0 AND end_minute < 1440", name="end_in_day"),
+        CheckConstraint("week IS NULL OR (week >= 1 AND week <= 5)", name="week_of_month"),
     )
 
     id: Mapped[intpk]
     ci_id: Mapped[int] = mapped_column(ForeignKey("configuration_item.id", ondelete="CASCADE"), index=True)
     name: Mapped[str128] = mapped_column(default="")
     days: Mapped[int]
+    #: Monthly: the week of the month the days count in (1 to 4; 5 the last), as "the second
+    #: Tuesday" (patch Tuesday); None: every week.
+    week: Mapped[int | None]
     start_minute: Mapped[int]
     end_minute: Mapped[int]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")

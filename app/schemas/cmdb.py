@@ -85,6 +85,8 @@ class CiWindowOut(Schema):
     id = fields.Integer()
     name = fields.String()
     days = fields.List(fields.String(), metadata={"description": "mon, tue, wed, thu, fri, sat, sun"})
+    week = fields.String(allow_none=True, metadata={
+        "description": "monthly: first, second, third, fourth or last (those days of that week of the month); null: every week"})
     start = fields.String(metadata={"description": "hh:mm, on the clocks of timezone"})
     end = fields.String(metadata={"description": "hh:mm; at or before the start: on the next day (equal: 24 hours)"})
     timezone = fields.String(metadata={"description": "an IANA time zone"})
@@ -139,6 +141,8 @@ class CiRelationshipIn(_Body):
 
 class CiWindowIn(_Body):
     days = fields.List(fields.String(), required=True, metadata={"description": "mon ... sun, at least one"})
+    week = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "monthly: first, second, third, fourth or last (\"second\" and tue: patch Tuesday); default every week"})
     start = fields.String(required=True, metadata={"description": "hh:mm"})
     end = fields.String(required=True, metadata={"description": "hh:mm; at or before the start: on the next day"})
     timezone = fields.String(load_default="UTC", metadata={"description": "an IANA time zone (default UTC)"})
@@ -147,6 +151,7 @@ class CiWindowIn(_Body):
 
 class CiWindowPatch(_Body):
     days = fields.List(fields.String(), metadata={"description": "mon ... sun, at least one"})
+    week = fields.String(allow_none=True, metadata={"description": "first ... last; null: every week"})
     start = fields.String(metadata={"description": "hh:mm"})
     end = fields.String(metadata={"description": "hh:mm; at or before the start: on the next day"})
     timezone = fields.String(metadata={"description": "an IANA time zone"})

@@ -2,8 +2,9 @@
 (Sunday 02:00 to 06:00 in Berlin for a database server; every night 22:00 to 02:00 for the
 branch routers), as service desks agree them with the business.
 
-A window (:class:`~app.models.CiMaintenanceWindow`) names weekdays, a start and an end in
-wall-clock time of an IANA zone, so "02:00 Berlin" stays 02:00 in Berlin across daylight saving.
+A window (:class:`~app.models.CiMaintenanceWindow`) names weekdays (every week, or in one week of
+the month: "the second Tuesday", the patch day of many desks; "last" is the month's last), a start
+and an end in wall-clock time of an IANA zone, so "02:00 Berlin" stays 02:00 in Berlin across daylight saving.
 An end at or before the start ends on the next day; an equal one makes the day whole (24 hours).
 Occurrences that touch or overlap are one stretch of time: Saturday and Sunday 00:00 to 00:00 hold
 a change from Saturday evening to Sunday morning.
@@ -48,6 +49,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The most windows one CI has.
 MAX_WINDOWS = 20
 NAME_MAX = 128
+#: A monthly window's weeks as the API names them (1 to 4; 5 is the month's last).
+WEEKS = ("first", "second", "third", "fourth", "last")
+LAST_WEEK = 5
 #: How far ahead the next stretch long enough for a change is looked for.
 LOOKAHEAD_DAYS = 92
 #: The fixed refusals (the pages say them in their own language: app/web/forms.py).
@@ -55,6 +59,7 @@ NO_DAYS = "choose at least one day"
 BAD_TIME = "must be a time of day as hh:mm (00:00 to 23:59)"
 BAD_ZONE = "must be a time zone such as Europe/Berlin or UTC"
 UNKNOWN_DAY = f"each one of: {', '.join(DAYS)}"
+UNKNOWN_WEEK = f"one of: {', '.join(WEEKS)}, or none for every week"
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,23 @@ class Rule:
     end_minute: int
     zone: str
     ci: str = ""
+    #: Monthly: the week of the month (1-4, 5 the last) the days count in; None: every week.
+    week: int | None = None
 
     @classmethod
     def of(cls, row: CiMaintenanceWindow, ci: str = "") -> Rule:
-        return cls(row.days, row.start_minute, row.end_minute, row.timezone, ci)
+        return cls(row.days, row.start_minute, row.end_minute, row.timezone, ci, row.week)
+
+    def opens_on(self, day: date) -> bool:
+        """Whether the window opens on ``day`` (a local date): one of its weekdays, and for a
+        monthly window that weekday's ``week``-th in the month (5: its last)."""
+        if not self.days & (1 << day.weekday()):
+            return False
+        if self.week is None:
+            return True
+        if self.week == LAST_WEEK:
+            return (day + timedelta(days=7)).month != day.month
+        return (day.day - 1) // 7 + 1 == self.week
 
 
 #: Names the system's zoneinfo lists that are no zone of the IANA database: the host's own setting
@@ -127,7 +145,7 @@ def occurrences(rules: Sequence[Rule], start: datetime, end: datetime) -> list[t
         day = start.astimezone(zone).date() - timedelta(days=2)
         last = end.astimezone(zone).date()
         while day <= last:
-            if rule.days & (1 << day.weekday()):
+            if rule.opens_on(day):
                 opens = _at(day, rule.start_minute, zone)
                 closes = _at(day + timedelta(days=1) if rule.end_minute <= rule.start_minute else day,
                              rule.end_minute, zone)
@@ -182,6 +200,10 @@ def day_names(bits: int) -> list[str]:
     return [name for index, name in enumerate(DAYS) if bits & (1 << index)]
 
 
+def week_name(week: int | None) -> str | None:
+    return WEEKS[week - 1] if week is not None else None
+
+
 def clock_minute(text: str) -> int | None:
     """``"hh:mm"`` (ASCII digits, 00:00 to 23:59) as minutes after midnight; None otherwise."""
     hours, sep, minutes = text.strip().partition(":")
@@ -202,7 +224,8 @@ def describe(row: CiMaintenanceWindow, now: datetime) -> dict[str, Any]:
     rule = Rule.of(row)
     upcoming = next_fit([rule], now, timedelta(0))
     current = [closes for opens, closes in occurrences([rule], now, now + timedelta(minutes=1)) if opens <= now]
-    return {"open_until": current[0] if current else None, "id": row.id, "name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
+    return {"open_until": current[0] if current else None, "id": row.id, "name": row.name, "days": day_names(row.days),
+            "week": week_name(row.week), "start": clock_text(row.start_minute),
             "end": clock_text(row.end_minute), "timezone": row.timezone,
             "next_start": upcoming[0] if upcoming else None, "next_end": upcoming[1] if upcoming else None,
             "created_at": row.created_at, "created_by": row.created_by.username if row.created_by else None}
@@ -243,7 +266,7 @@ class MaintenanceService:
 
     def _clean(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         """A window's fields from the API's or the page's values, and what is wrong with them, by
-        field (``name``, ``days``, ``start``, ``end``, ``timezone``)."""
+        field (``name``, ``days``, ``week``, ``start``, ``end``, ``timezone``)."""
         errors: dict[str, list[Any]] = {}
         clean: dict[str, Any] = {}
         name = values.get("name")
@@ -265,6 +288,13 @@ class MaintenanceService:
             errors["days"] = [UNKNOWN_DAY]
         else:
             clean["days"] = day_bits(days)
+        week = values.get("week")
+        if week is None or week == "":
+            clean["week"] = None
+        elif not isinstance(week, str) or week not in WEEKS:
+            errors["week"] = [UNKNOWN_WEEK]
+        else:
+            clean["week"] = WEEKS.index(week) + 1
         for field in ("start", "end"):
             said = values.get(field)
             minute = clock_minute(said) if isinstance(said, str) else None
@@ -297,13 +327,14 @@ class MaintenanceService:
             raise Conflict(f"{ci.name} is retired: it takes no maintenance windows", code="ci_retired")
         existing = self.windows(ci)
         for row in existing:
-            if (row.days, row.start_minute, row.end_minute, row.timezone) == (
-                    clean["days"], clean["start"], clean["end"], clean["timezone"]):
+            if (row.days, row.week, row.start_minute, row.end_minute, row.timezone) == (
+                    clean["days"], clean["week"], clean["start"], clean["end"], clean["timezone"]):
                 return row, False
         if len(existing) >= MAX_WINDOWS:
             raise Conflict(f"{ci.name} has {MAX_WINDOWS} maintenance windows, the most a configuration item has",
                            code="too_many_windows", details={"windows": len(existing)})
-        row = CiMaintenanceWindow(ci_id=ci.id, name=clean["name"], days=clean["days"], start_minute=clean["start"],
+        row = CiMaintenanceWindow(ci_id=ci.id, name=clean["name"], days=clean["days"], week=clean["week"],
+                                  start_minute=clean["start"],
                                   end_minute=clean["end"], timezone=clean["timezone"], created_at=self.clock.now(),
                                   created_by_id=user.id)
         self.session.add(row)
@@ -320,18 +351,19 @@ class MaintenanceService:
         self.cmdb.require_writer(user, "change_ci_window", ci.name)
         row = self._window_of(ci, window_id)
         before = self._said(row)
-        current = {"name": row.name, "days": day_names(row.days), "start": clock_text(row.start_minute),
+        current = {"name": row.name, "days": day_names(row.days), "week": week_name(row.week),
+                   "start": clock_text(row.start_minute),
                    "end": clock_text(row.end_minute), "timezone": row.timezone}
         clean, errors = self._clean({**current, **values})
         if errors:
             raise ValidationFailed("the maintenance window is not valid", details={"fields": errors})
         for other in self.windows(ci):
-            if other.id != row.id and (other.days, other.start_minute, other.end_minute, other.timezone) == (
-                    clean["days"], clean["start"], clean["end"], clean["timezone"]):
+            if other.id != row.id and (other.days, other.week, other.start_minute, other.end_minute, other.timezone) == (
+                    clean["days"], clean["week"], clean["start"], clean["end"], clean["timezone"]):
                 raise Conflict(f"{ci.name} has that maintenance window already", code="window_exists",
                                details={"window_id": other.id})
-        row.name, row.days, row.start_minute, row.end_minute, row.timezone = (
-            clean["name"], clean["days"], clean["start"], clean["end"], clean["timezone"])
+        row.name, row.days, row.week, row.start_minute, row.end_minute, row.timezone = (
+            clean["name"], clean["days"], clean["week"], clean["start"], clean["end"], clean["timezone"])
         self.session.flush()
         self.audit.record("ci_window_changed", user, payload={"ci": ci.name, "was": before, **self._said(row)})
         return row
@@ -354,5 +386,5 @@ class MaintenanceService:
 
     @staticmethod
     def _said(row: CiMaintenanceWindow) -> dict[str, Any]:
-        return {"window_id": row.id, "name": row.name, "days": day_names(row.days),
+        return {"window_id": row.id, "name": row.name, "days": day_names(row.days), "week": week_name(row.week),
                 "start": clock_text(row.start_minute), "end": clock_text(row.end_minute), "timezone": row.timezone}

@@ -228,7 +228,7 @@ def summary(row: AuditRow) -> str:
         return f"{payload.get('action', '')}: {payload.get('reason', '')}"
     if row.event.event_type.startswith("ci_window_") and isinstance(payload.get("ci"), str):
         # a maintenance window's own name is often empty: its CI, days and times say which
-        days = ", ".join(str(d) for d in payload.get("days") or [])
+        days = ", ".join(str(d) for d in payload.get("days") or []) + (f" ({payload['week']})" if payload.get("week") else "")
         return f"{payload['ci']}: {days} {payload.get('start', '')}–{payload.get('end', '')} {payload.get('timezone', '')}"
     if isinstance(payload.get("name"), str):
         return str(payload["name"])

@@ -84,7 +84,15 @@ DAY_LABELS: dict[str, Any] = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed
                               "sat": _l("Sat"), "sun": _l("Sun")}
 DAY_NAMES: dict[str, Any] = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _l("Wednesday"), "thu": _l("Thursday"),
                              "fri": _l("Friday"), "sat": _l("Saturday"), "sun": _l("Sunday")}
-WINDOW_FIELDS: dict[str, Any] = {"name": _l("Name"), "days": _l("Days of the week"), "start": _l("Opens at"),
+#: A monthly window's week: the choice, and how the list says it.
+WEEK_CHOICES: dict[str, Any] = {"first": _l("In the month's first week"), "second": _l("In the month's second week"),
+                                "third": _l("In the month's third week"), "fourth": _l("In the month's fourth week"),
+                                "last": _l("In the month's last week")}
+WEEK_SAID: dict[str, Any] = {"first": _l("first in the month"), "second": _l("second in the month"),
+                             "third": _l("third in the month"), "fourth": _l("fourth in the month"),
+                             "last": _l("last in the month")}
+WINDOW_FIELDS: dict[str, Any] = {"name": _l("Name"), "days": _l("Days of the week"), "week": _l("Repeats"),
+                                 "start": _l("Opens at"),
                                  "end": _l("Closes at"), "timezone": _l("Time zone")}
 LIMITS = {"name": MAX_NAME, "description": MAX_DESCRIPTION, "location": MAX_LOCATION, "serial_number": MAX_SERIAL,
           "owner": 128, "support_group": 128, "asset_tag": MAX_ASSET_TAG, "assigned_to": 128, "vendor": MAX_VENDOR,
@@ -157,11 +165,12 @@ def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
     writer = may_write(user)
     edited = next((w for w in ci["maintenance_windows"] if w["id"] == editing), None) if writer else None
     if edited is not None and window is None:  # "Change" on one of the windows: the form holds it
-        window = {**{k: edited[k] for k in ("name", "days", "start", "end", "timezone")}, "errors": {}}
+        window = {**{k: edited[k] for k in ("name", "days", "week", "start", "end", "timezone")}, "errors": {}}
     return render_template("cmdb_item.html", active="cmdb", ci=ci, writer=writer, today=svc.runtime.clock.now().date(),
                            relate=relate or {"target": "", "kind": "depends_on", "errors": {}},
-                           window=window or {"name": "", "days": [], "start": "", "end": "", "timezone": "UTC",
-                                             "errors": {}},
+                           window=window or {"name": "", "days": [], "week": None, "start": "", "end": "",
+                                             "timezone": "UTC", "errors": {}},
+                           week_choices=WEEK_CHOICES, week_said=WEEK_SAID,
                            editing=edited["id"] if edited else None,
                            days=DAYS, day_labels=DAY_LABELS, day_names=DAY_NAMES, window_fields=WINDOW_FIELDS,
                            window_name_max=WINDOW_NAME_MAX, zones=sorted(zone_names()) if writer else [],
@@ -185,7 +194,8 @@ def _window_form(values: Mapping[str, Any], errors: Mapping[str, list[Any]]) -> 
     """The maintenance window form as sent (``values`` a MultiDict: the days are boxes), with its errors."""
     getlist = getattr(values, "getlist", None)
     days = getlist("days") if getlist is not None else []
-    return {"name": values.get("name", ""), "days": [d for d in days if d in DAYS], "start": values.get("start", ""),
+    return {"name": values.get("name", ""), "days": [d for d in days if d in DAYS],
+            "week": values.get("week") or None, "start": values.get("start", ""),
             "end": values.get("end", ""), "timezone": values.get("timezone", ""), "errors": _field_errors(errors)}
 
 
@@ -362,7 +372,8 @@ def cmdb_unrelate(name: str, relationship_id: int) -> Response:
 
 def _window_values() -> dict[str, Any]:
     form = request.form
-    return {"name": form.get("name", ""), "days": form.getlist("days"), "start": form.get("start", ""),
+    return {"name": form.get("name", ""), "days": form.getlist("days"), "week": form.get("week") or None,
+            "start": form.get("start", ""),
             "end": form.get("end", ""), "timezone": form.get("timezone", "").strip()}
 
 

@@ -77,6 +77,7 @@ _SERVICE_TEXTS = {
     maintenance.BAD_TIME: _l("must be a time of day as hh:mm (00:00 to 23:59)"),
     maintenance.BAD_ZONE: _l("must be a time zone such as Europe/Berlin or UTC"),
     maintenance.UNKNOWN_DAY: _l("must be days of the week"),
+    maintenance.UNKNOWN_WEEK: _l("must be a week of the month, or every week"),
 }
 
 

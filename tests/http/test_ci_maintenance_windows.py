@@ -103,6 +103,8 @@ def test_configuration_managers_add_and_remove_windows_and_readers_see_them(desk
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "name": "evil\u202etxt"}, "name"),
     ({"days": ["sun"], "start": "02:00", "end": "06:00", "every": "week"}, "every"),
     ({"start": "02:00", "end": "06:00"}, "days"),
+    ({"days": ["tue"], "week": "2nd", "start": "22:00", "end": "02:00"}, "week"),
+    ({"days": ["tue"], "week": 2, "start": "22:00", "end": "02:00"}, "week"),
 ])
 def test_bad_input_names_the_field_and_stores_nothing(desk: Desk, services, body: dict[str, Any], field: str):
     refused = assert_error(desk.client.post("/api/v1/cis/vpn-gw-01/windows", json=body, headers=desk.auth("cmo")), 422)
@@ -272,3 +274,24 @@ def test_a_window_open_now_says_until_when(desk: Desk):
     assert window["open_until"] == "2026-01-05T10:00:00+00:00"
     assert window["next_start"] == "2026-01-12T08:00:00+00:00"  # the next opening: next Monday
     assert add_window(desk, SUNDAY_NIGHT)["open_until"] is None
+
+
+def test_a_monthly_window_is_the_patch_tuesday_of_every_month(desk: Desk, services):
+    patch = add_window(desk, {"days": ["tue"], "week": "second", "start": "22:00", "end": "02:00", "name": "Patch Tuesday"})
+    # January 2026 starts on a Thursday: its second Tuesday is the 13th
+    assert (patch["week"], patch["next_start"], patch["next_end"]) == (
+        "second", "2026-01-13T22:00:00+00:00", "2026-01-14T02:00:00+00:00")
+    # every Tuesday at those times is another window, not the same one
+    weekly = add_window(desk, {"days": ["tue"], "start": "22:00", "end": "02:00"})
+    assert weekly["id"] != patch["id"] and weekly["week"] is None
+    assert desk.client.delete(f"/api/v1/cis/vpn-gw-01/windows/{weekly['id']}", headers=desk.auth("cmo")).status_code == 204
+    inside = start_change(desk, planned_start="2026-03-10T22:30:00Z", planned_end="2026-03-11T01:00:00Z")
+    outside = start_change(desk, planned_start="2026-03-17T22:30:00Z", planned_end="2026-03-18T01:00:00Z")
+    assert clashes(desk, inside) == []
+    assert [(c["kind"], c["next_start"]) for c in clashes(desk, outside)] == [("maintenance", "2026-04-14T22:00:00+00:00")]
+    # made weekly with a PATCH (week null): the third Tuesday is inside too
+    changed = desk.client.patch(f"/api/v1/cis/vpn-gw-01/windows/{patch['id']}", json={"week": None}, headers=desk.auth("cmo"))
+    assert changed.status_code == 200 and changed.get_json()["week"] is None
+    assert clashes(desk, outside) == []
+    [audited] = events(services, "ci_window_changed")
+    assert (audited["was"]["week"], audited["week"]) == ("second", None)

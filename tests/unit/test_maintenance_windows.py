@@ -127,6 +127,25 @@ def test_a_stored_zone_this_machine_does_not_know_is_read_as_utc(caplog):
     assert "localtime" not in maintenance.zone_names() and "Europe/Berlin" in maintenance.zone_names()
 
 
+def test_a_monthly_window_opens_in_its_week_of_the_month_only():
+    """Patch Tuesday: the second Tuesday of the month (March 2026 starts on a Sunday: its Tuesdays
+    are the 3rd, 10th, 17th, 24th and 31st)."""
+    tuesday = day_bits(["tue"])
+    march = (at("2026-03-01 00:00"), at("2026-04-01 00:00"))
+    opened = {week: [opens.day for opens, _ in occurrences([Rule(tuesday, 22 * 60, 2 * 60, "UTC", week=week)], *march)]
+              for week in (1, 2, 3, 4, 5, None)}
+    assert opened == {1: [3], 2: [10], 3: [17], 4: [24], 5: [31], None: [3, 10, 17, 24, 31]}
+    # February 2026 has four Tuesdays: its last is its fourth; a window past midnight ends in March
+    last = Rule(tuesday, 22 * 60, 2 * 60, "UTC", week=5)
+    assert occurrences([last], at("2026-02-01 00:00"), at("2026-03-01 00:00")) == [
+        (at("2026-02-24 22:00"), at("2026-02-25 02:00"))]
+    patch_tuesday = Rule(tuesday, 22 * 60, 2 * 60, "UTC", week=2)
+    assert next_fit([patch_tuesday], at("2026-03-11 00:00"), timedelta(hours=3)) == (
+        at("2026-04-14 22:00"), at("2026-04-15 02:00"))
+    assert covers([patch_tuesday], at("2026-03-10 23:00"), at("2026-03-11 01:00"))
+    assert not covers([patch_tuesday], at("2026-03-17 23:00"), at("2026-03-18 01:00"))
+
+
 def test_times_of_day_and_days_are_read_strictly():
     assert [clock_minute(t) for t in ("00:00", "2:05", "23:59")] == [0, 125, 1439]
     for wrong in ("24:00", "12:60", "12", "12:5", "-1:00", "١٢:٠٠", "12:00:00", "", " : "):
@@ -141,7 +160,8 @@ def rules(draw: st.DrawFn) -> list[Rule]:
     count = draw(st.integers(1, 3))
     zone = draw(st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]))
     step = st.integers(0, 1439 // 15).map(lambda n: n * 15)
-    return [Rule(draw(st.integers(1, 127)), draw(step), draw(step), zone) for _ in range(count)]
+    weeks = st.one_of(st.none(), st.integers(1, 5))
+    return [Rule(draw(st.integers(1, 127)), draw(step), draw(step), zone, week=draw(weeks)) for _ in range(count)]
 
 
 @settings(max_examples=150, deadline=None)

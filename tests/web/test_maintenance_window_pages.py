@@ -170,3 +170,22 @@ def test_a_window_is_changed_with_the_same_form(web, desk, services):
     [row] = windows(services)
     assert (row.days, row.end_minute) == (32 + 64, 7 * 60)
     assert web.post(f"{ITEM}/windows/{row_id}/edit", SUNDAY_NIGHT, csrf=False).status_code == 403
+
+
+def test_a_monthly_window_is_chosen_and_said(web, desk, services):
+    web.login("ada")
+    create(web)
+    page = text_of(web.get(ITEM))
+    assert 'value="second">In the month' in page, page[page.find('ci-window-week'):][:600]
+    added = web.post(f"{ITEM}/windows", {"days": ["tue"], "week": "second", "start": "22:00", "end": "02:00",
+                                         "timezone": "UTC", "name": "Patch Tuesday"})
+    assert added.status_code == 302
+    page = text_of(web.get(ITEM))
+    assert re.search(r'<abbr title="Tuesday">Tue</abbr> \(second in the month\)\s*22:00–02:00 \(the next day\) \(UTC\)', page)
+    [row] = windows(services)
+    assert row.week == 2
+    form = text_of(web.get(f"{ITEM}?edit_window={row.id}"))
+    assert '<option value="second" selected>' in form
+    refused = web.post(f"{ITEM}/windows/{row.id}/edit", {"days": ["tue"], "week": "fifth", "start": "22:00", "end": "02:00"})
+    page = refused_to(web, refused, f"{ITEM}?edit_window={row.id}#ci-window-form")
+    assert "Repeats: must be a week of the month, or every week" in page
