@@ -141,7 +141,7 @@ class WindowsView(MethodView):
     @blp.alt_response(200, schema=CiWindowOut, description="the same window was there already")
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any], name: str) -> Any:
-        """Add a weekly maintenance window to the CI (admins, configuration managers): changes
+        """Add a weekly or monthly maintenance window to the CI (admins, configuration managers): changes
         planned on it outside its windows show the clash (201, or 200 when it was there)."""
         user = current_user()
         svc = services()

@@ -105,7 +105,7 @@ Index(CI_ASSET_TAG_INDEX, func.lower(ConfigurationItem.asset_tag), unique=True,
 
 
 class CiMaintenanceWindow(Base):
-    """A weekly maintenance window of a CI: on the weekdays ``days`` names (a bit each, Monday 1
+    """A weekly (or, with ``week``, monthly) maintenance window of a CI: on the weekdays ``days`` names (a bit each, Monday 1
     to Sunday 64), from ``start_minute`` to ``end_minute`` after midnight, wall-clock time in the
     IANA zone ``timezone`` (so a window stays at 02:00 local across daylight saving). An end at or
     before the start ends on the next day (22:00 to 02:00; equal: 24 hours). Changes planned on the

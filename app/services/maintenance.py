@@ -2,9 +2,10 @@
 (Sunday 02:00 to 06:00 in Berlin for a database server; every night 22:00 to 02:00 for the
 branch routers), as service desks agree them with the business.
 
-A window (:class:`~app.models.CiMaintenanceWindow`) names weekdays (every week, or in one week of
-the month: "the second Tuesday", the patch day of many desks; "last" is the month's last), a start
-and an end in wall-clock time of an IANA zone, so "02:00 Berlin" stays 02:00 in Berlin across daylight saving.
+A window (:class:`~app.models.CiMaintenanceWindow`) names weekdays (every week, or monthly: the
+first to fourth, or last, of each of those weekdays in its month, as "the second Tuesday", the patch
+day of many desks; with two weekdays each counts on its own, so "the first Saturday and Sunday" is
+not always one weekend), a start and an end in wall-clock time of an IANA zone, so "02:00 Berlin" stays 02:00 in Berlin across daylight saving.
 An end at or before the start ends on the next day; an equal one makes the day whole (24 hours).
 Occurrences that touch or overlap are one stretch of time: Saturday and Sunday 00:00 to 00:00 hold
 a change from Saturday evening to Sunday morning.
@@ -242,7 +243,7 @@ class MaintenanceService:
         """The CI's windows: by first day, then start."""
         rows = self.session.scalars(select(CiMaintenanceWindow).where(CiMaintenanceWindow.ci_id == ci.id)
                                     .order_by(CiMaintenanceWindow.id))
-        return sorted(rows, key=lambda w: ((w.days & -w.days).bit_length(), w.start_minute, w.id))
+        return sorted(rows, key=lambda w: ((w.days & -w.days).bit_length(), w.week or 0, w.start_minute, w.id))
 
     def described(self, ci: ConfigurationItem) -> list[dict[str, Any]]:
         now = self.clock.now()

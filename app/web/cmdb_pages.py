@@ -85,9 +85,11 @@ DAY_LABELS: dict[str, Any] = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed
 DAY_NAMES: dict[str, Any] = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _l("Wednesday"), "thu": _l("Thursday"),
                              "fri": _l("Friday"), "sat": _l("Saturday"), "sun": _l("Sunday")}
 #: A monthly window's week: the choice, and how the list says it.
-WEEK_CHOICES: dict[str, Any] = {"first": _l("In the month's first week"), "second": _l("In the month's second week"),
-                                "third": _l("In the month's third week"), "fourth": _l("In the month's fourth week"),
-                                "last": _l("In the month's last week")}
+WEEK_CHOICES: dict[str, Any] = {"first": _l("The first of each day in the month"),
+                                "second": _l("The second of each day in the month"),
+                                "third": _l("The third of each day in the month"),
+                                "fourth": _l("The fourth of each day in the month"),
+                                "last": _l("The last of each day in the month")}
 WEEK_SAID: dict[str, Any] = {"first": _l("first in the month"), "second": _l("second in the month"),
                              "third": _l("third in the month"), "fourth": _l("fourth in the month"),
                              "last": _l("last in the month")}

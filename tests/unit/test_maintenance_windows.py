@@ -144,6 +144,11 @@ def test_a_monthly_window_opens_in_its_week_of_the_month_only():
         at("2026-04-14 22:00"), at("2026-04-15 02:00"))
     assert covers([patch_tuesday], at("2026-03-10 23:00"), at("2026-03-11 01:00"))
     assert not covers([patch_tuesday], at("2026-03-17 23:00"), at("2026-03-18 01:00"))
+    # each weekday counts on its own: March 2026's first Sunday (the 1st) comes before its first
+    # Saturday (the 7th), so "the first Saturday and Sunday" is two days apart, no weekend
+    first_weekend = Rule(day_bits(["sat", "sun"]), 0, 0, "UTC", week=1)
+    assert occurrences([first_weekend], *march) == [(at("2026-03-01 00:00"), at("2026-03-02 00:00")),
+                                                    (at("2026-03-07 00:00"), at("2026-03-08 00:00"))]
 
 
 def test_times_of_day_and_days_are_read_strictly():

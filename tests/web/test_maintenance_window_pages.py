@@ -176,7 +176,7 @@ def test_a_monthly_window_is_chosen_and_said(web, desk, services):
     web.login("ada")
     create(web)
     page = text_of(web.get(ITEM))
-    assert 'value="second">In the month' in page, page[page.find('ci-window-week'):][:600]
+    assert 'value="second">The second of each day in the month</option>' in page
     added = web.post(f"{ITEM}/windows", {"days": ["tue"], "week": "second", "start": "22:00", "end": "02:00",
                                          "timezone": "UTC", "name": "Patch Tuesday"})
     assert added.status_code == 302
