@@ -62,7 +62,7 @@ from app.models import (
 )
 
 from .audit import AuditLog
-from .forms import FormMessage, bidi_control_message
+from .forms import FormMessage, text_problem
 from .records import RecordService
 from .users import UserService
 
@@ -364,11 +364,8 @@ class CmdbService:
             raw = values[field]
             value = "" if raw is None else str(raw)
             value = _one_line(value) if one_line else value.strip()
-            if len(value) > limit:
-                errors.setdefault(field, []).append(
-                    FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit))
-            elif (bidi := bidi_control_message(value)) is not None:
-                errors.setdefault(field, []).append(bidi)
+            if (problem := text_problem(value, limit)) is not None:
+                errors.setdefault(field, []).append(problem)
             else:
                 clean[field] = value
 
@@ -447,12 +444,13 @@ class CmdbService:
                 errors["purchased_on"] = [WARRANTY_BEFORE_PURCHASE]
         tag = clean.get("asset_tag")
         if tag:
+            others = ConfigurationItem.id != (ci.id if ci is not None else -1)
             other = self.session.scalar(select(ConfigurationItem).where(
-                func.lower(ConfigurationItem.asset_tag) == tag.lower(),
-                ConfigurationItem.id != (ci.id if ci is not None else -1)).limit(1))
+                func.lower(ConfigurationItem.asset_tag) == tag.lower(), others).limit(1))
+            # SQLite's lower() folds ASCII letters only: a tag beyond them is compared in Python
             if other is not None or (not tag.isascii() and any(
                     row.lower() == tag.lower() for row in self.session.scalars(select(ConfigurationItem.asset_tag).where(
-                        ConfigurationItem.asset_tag != "", ConfigurationItem.id != (ci.id if ci is not None else -1))))):
+                        ConfigurationItem.asset_tag != "", others)))):
                 errors["asset_tag"] = [FormMessage(f"the asset tag {tag} is another configuration item's",
                                                    "ci_asset_tag_taken", value=tag)]
 

@@ -417,6 +417,17 @@ def _bidi_found(value: Any, found: dict[str, None]) -> None:
             _bidi_found(item, found)
 
 
+def too_long(limit: int) -> FormMessage:
+    """"must be at most N characters" (kind ``at_most_chars``): a text over the limit a service keeps."""
+    return FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit)
+
+
+def text_problem(value: str, limit: int) -> FormMessage | None:
+    """What is wrong with a text a service keeps (a name, a location): longer than ``limit``, else
+    holding bidirectional controls; None when it is fine."""
+    return too_long(limit) if len(value) > limit else bidi_control_message(value)
+
+
 def bidi_control_message(value: Any) -> FormMessage | None:
     """The error for a text (or texts inside lists and objects) holding :data:`BIDI_CONTROLS`, else None:
     "must not contain bidirectional control characters (U+202E)", kind ``bidi_control``, part

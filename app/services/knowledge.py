@@ -37,7 +37,7 @@ from app.models import KnowledgeArticle, KnowledgeFeedback, KnowledgeRevision, T
 
 from . import policy
 from .audit import AuditLog
-from .forms import FormMessage, bidi_control_message
+from .forms import bidi_control_message, too_long
 from .records import RecordService
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
@@ -153,10 +153,6 @@ def visible_statuses(user: User) -> tuple[str, ...]:
     return STATUSES if is_knowledge_staff(user) else (PUBLISHED,)
 
 
-def _too_long(limit: int) -> FormMessage:
-    return FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit)
-
-
 def check_texts(values: Mapping[str, Any], *, title_required: bool) -> dict[str, str]:
     """The article's texts (and ``note``) from ``values``, cleaned (the title stripped), or
     ValidationFailed naming each bad field: a missing or empty title (when ``title_required``, or
@@ -177,7 +173,7 @@ def check_texts(values: Mapping[str, Any], *, title_required: bool) -> dict[str,
         limit = MAX_TITLE if name == "title" else MAX_NOTE if name == "note" else MAX_TEXT
         problems: list[str] = []
         if len(text) > limit:
-            problems.append(_too_long(limit))
+            problems.append(too_long(limit))
         if (bidi := bidi_control_message(text)) is not None:
             problems.append(bidi)
         if problems:

@@ -45,7 +45,7 @@ from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, S
 
 from .audit import AuditLog
 from .cmdb import may_read as reads_cmdb
-from .forms import FormMessage, bidi_control_message, rfc3339
+from .forms import FormMessage, rfc3339, text_problem
 from .icalendar import Event
 from .maintenance import LOOKAHEAD_DAYS, Rule, ahead, covers, first_fit, occurrences
 from .records import RecordService, in_instant_range
@@ -375,10 +375,8 @@ class ScheduleService:
                 errors[name] = ["must be text"]
                 return ""
             value = " ".join((raw or "").split()) if one_line else (raw or "").strip()
-            if len(value) > limit:
-                errors[name] = [FormMessage(f"must be at most {limit} characters", "at_most_chars", count=limit)]
-            elif (bidi := bidi_control_message(value)) is not None:
-                errors[name] = [bidi]
+            if (problem := text_problem(value, limit)) is not None:
+                errors[name] = [problem]
             return value
 
         name = text("name", NAME_MAX, one_line=True)

@@ -205,7 +205,6 @@ from app.models import (
     TaskStatus,
     Ticket,
     User,
-    UserRole,
 )
 
 from . import policy
@@ -1447,8 +1446,7 @@ class SlaService:
         found = notifier.queue_members(group) if _plain_text(group, MAX_GROUP_NAME) else []
         if found:
             return found + people, "escalation_group"
-        admins = list(self.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)
-                                           .where(UserRole.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)))
+        admins = self.services.users.active_with_role(Role.ADMIN)
         return [*admins, *people], "admins" if admins else None
 
     def _queue_people(self, ticket: Ticket, managers: bool, named_only: bool = False) -> list[Person]:

@@ -195,6 +195,12 @@ class UserService:
         """The user named ``username`` in any letter case, or None (:func:`user_named`)."""
         return user_named(self.session, username)
 
+    def active_with_role(self, role: str) -> list[User]:
+        """The active users holding ``role``, in id order: whom a notice goes to when nobody
+        nearer is there (the admins of an escalation, the keepers of the CMDB)."""
+        return list(self.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)
+                                         .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)))
+
     def get_by_username(self, username: str) -> User:
         """The user named ``username`` in any letter case; NotFound otherwise."""
         user = self.find(username)

@@ -11,15 +11,16 @@ once (PostgreSQL: rows another sweeper holds are skipped; SQLite: one writer at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import or_, select
 
 from app.db import begin_write
 from app.languages import Text
-from app.models import CiStatus, ConfigurationItem, Role, User, UserRole
+from app.models import CiStatus, ConfigurationItem, Role
 
 from .notifications import Person
 
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 EVENT = "ci.warranty_ending"
 #: The longest notice period taken (ten years): a larger setting is read as this.
 MAX_NOTICE_DAYS = 3650
+
+
+def notice_days(config: Mapping[str, Any]) -> int:
+    """The notice period set (``WARRANTY_NOTICE_DAYS``), at most :data:`MAX_NOTICE_DAYS`; 0: none."""
+    return min(int(config.get("WARRANTY_NOTICE_DAYS") or 0), MAX_NOTICE_DAYS)
 
 
 class WarrantyService:
@@ -45,15 +51,13 @@ class WarrantyService:
         for role in (Role.CONFIGURATION_MANAGER, Role.ADMIN):
             if people:
                 break
-            people = list(self.services.session.scalars(
-                select(User).join(UserRole, UserRole.user_id == User.id)
-                .where(UserRole.role == role, User.active.is_(True)).order_by(User.id)))
+            people = list(self.services.users.active_with_role(role))
         return people
 
     def sweep(self, limit: int = 100) -> int:
         """Tell the warranties ending soon that were not told yet; one transaction; returns how
         many CIs were told about."""
-        days = min(int(self.services.runtime.config.get("WARRANTY_NOTICE_DAYS") or 0), MAX_NOTICE_DAYS)
+        days = notice_days(self.services.runtime.config)
         if days <= 0:
             return 0
         session = self.services.session

@@ -38,9 +38,9 @@ from app.services.cmdb import (
     may_write,
 )
 from app.services.forms import FORM_ERROR_KEY
-from app.services.maintenance import DAYS, zone_names
+from app.services.maintenance import DAYS, zone_choices
 from app.services.maintenance import NAME_MAX as WINDOW_NAME_MAX
-from app.services.warranty import MAX_NOTICE_DAYS
+from app.services.warranty import notice_days
 
 from . import refused_forms
 from .forms import service_text
@@ -175,7 +175,7 @@ def _render_ci(user: Any, name: str, *, relate: Mapping[str, Any] | None = None,
                            week_choices=WEEK_CHOICES, week_said=WEEK_SAID,
                            editing=edited["id"] if edited else None,
                            days=DAYS, day_labels=DAY_LABELS, day_names=DAY_NAMES, window_fields=WINDOW_FIELDS,
-                           window_name_max=WINDOW_NAME_MAX, zones=sorted(zone_names()) if writer else [],
+                           window_name_max=WINDOW_NAME_MAX, zones=zone_choices() if writer else (),
                            relation_kinds=RELATION_KINDS, outgoing_labels=OUTGOING_LABELS,
                            incoming_labels=INCOMING_LABELS, kind_labels=KIND_LABELS, status_labels=STATUS_LABELS,
                            fields=FIELD_LABELS, **_labels()), status
@@ -265,7 +265,7 @@ def _taken(page: str) -> tuple[dict[str, str], dict[str, list[str]]] | None:
 
 def _render_form(*, ci: Mapping[str, Any] | None, values: Mapping[str, str],
                  errors: Mapping[str, list[str]] | None = None, status: int = 200) -> Any:
-    days = min(int(services().runtime.config.get("WARRANTY_NOTICE_DAYS") or 0), MAX_NOTICE_DAYS)
+    days = notice_days(services().runtime.config)
     warranty = (_("YYYY-MM-DD, the warranty's last day. Its owner and support group are told %(days)d days before.",
                   days=days) if days > 0 else _("YYYY-MM-DD, the warranty's last day."))
     return render_template("cmdb_form.html", active="cmdb", ci=ci, values=values, errors=errors or {},
