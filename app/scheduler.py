@@ -55,6 +55,12 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             from app.services.warranty import WarrantyService
 
             try:
+                services.away.sweep()
+            except Exception:  # noqa: BLE001 - the rest of the sweep still runs
+                log.exception("out-of-office hand-over failed")
+                services.session.rollback()
+
+            try:
                 WarrantyService(services).sweep()
             except Exception:  # noqa: BLE001 - the SLA clocks and the outbox below still run
                 log.exception("warranty notices failed")

@@ -29,6 +29,7 @@ def task_dict(task: HumanTask, sla: TaskSla | None = None) -> dict[str, Any]:
         "state": task.state,
         "claimed_by": task.claimed_by.username if task.claimed_by else None,
         "assigned_user": task.assigned_user,
+        "delegated_from": task.delegated_from,
         "completed_by": task.completed_by.username if task.completed_by else None,
         "form": task.form,
         "created_at": task.created_at,

@@ -29,6 +29,8 @@ from app.errors import ValidationFailed
 from app.models import Group, HumanTask, User
 from app.schemas import TokenListOut
 from app.schemas.users import (
+    AwayIn,
+    AwayOut,
     DeactivationOut,
     GroupIn,
     GroupListOut,
@@ -208,6 +210,38 @@ class UserTokenView(MethodView):
         user = current_user()
         svc = services()
         unit_of_work(lambda: svc.users.revoke_token(user, username, token_id))
+
+
+@blp.route("/users/<string:username>/away")
+class AwayView(MethodView):
+    @blp.response(200, AwayOut)
+    @blp.doc(security=SECURITY)
+    def get(self, username: str) -> dict[str, Any]:
+        """The out-of-office absence of ``me`` (the caller) or, for admins and auditors, of anyone:
+        from, until, the delegate, whether it holds now, the open tasks handed to the delegate and
+        those kept with the user (each with the reason)."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: svc.away.described(svc.away.owner(user, username, "read_away", change=False)))
+
+    @blp.arguments(AwayIn)
+    @blp.response(200, AwayOut)
+    @blp.doc(security=SECURITY)
+    def put(self, body: dict[str, Any], username: str) -> dict[str, Any]:
+        """Set (or replace) the absence of ``me`` or, for admins, of anyone: from ``from`` (now unless
+        later) until ``until``, the tasks assigned to the user by name go to ``delegate``; those open
+        now move at once, and back when it ends. 422 naming ``delegate``, ``from`` or ``until``."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: svc.away.described(svc.away.set_away(user, username, body)))
+
+    @blp.response(200, AwayOut)
+    @blp.doc(security=SECURITY)
+    def delete(self, username: str) -> dict[str, Any]:
+        """End the absence of ``me`` or, for admins, of anyone now: the open tasks handed on come back."""
+        user = current_user()
+        svc = services()
+        return unit_of_work(lambda: svc.away.described(svc.away.clear(user, username)))
 
 
 @blp.route("/users/<string:username>")

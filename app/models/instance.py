@@ -109,6 +109,9 @@ class HumanTask(Base):
     #: Who may not do the task (separation of duties, excludeUsersVars) when it became ready, as
     #: ",alice,bob,": kept out of their queue. Claiming and completing check the live data again.
     excluded_users: Mapped[str | None] = mapped_column(Text)
+    # Out of office: the user the task was assigned to by name before it went to their delegate
+    # (``assigned_user``) for their absence; it goes back to them when the absence ends (app/services/away.py).
+    delegated_from: Mapped[str | None] = mapped_column(String(128), index=True)
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined")
     claimed_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[claimed_by_id])

@@ -96,11 +96,17 @@ class User(Base):
     # Bumped to revoke every token issued before (password change, deactivation).
     token_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[timestamp]
+    # Out of office (app/services/away.py): from ``away_from`` until ``away_until`` the tasks
+    # assigned to the user by name go to ``delegate_id``. All three set, or none.
+    away_from: Mapped[datetime | None]
+    away_until: Mapped[datetime | None] = mapped_column(index=True)
+    delegate_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     # Loaded on first use: users come along with many rows (starters, claimants) that never need them.
     groups: Mapped[list[Group]] = relationship(secondary=user_group, back_populates="members", lazy="select")
     role_rows: Mapped[list[UserRole]] = relationship(lazy="select", cascade="all, delete-orphan")
-    manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select")
+    manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select", foreign_keys=[manager_id])
+    delegate: Mapped[User | None] = relationship(remote_side="User.id", lazy="select", foreign_keys=[delegate_id])
 
     def know_access(self, roles: Iterable[str], groups: Iterable[str]) -> None:
         """Role and group names read with the user by one query when a request authenticates

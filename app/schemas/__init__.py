@@ -256,6 +256,9 @@ class TaskOut(Schema):
     claimed_by = fields.String(allow_none=True)
     assigned_user = fields.String(allow_none=True, metadata={"description": "the one person the task is for "
                                                                             "(it is in no one else's queue), or null"})
+    delegated_from = fields.String(allow_none=True, metadata={
+        "description": "whom the task was assigned to before it went to ``assigned_user``, their delegate, for "
+                       "their absence (out of office); it goes back to them when that ends; null: not handed"})
     completed_by = fields.String(allow_none=True)
     form = fields.String(allow_none=True)
     created_at = fields.DateTime()

@@ -139,3 +139,34 @@ class OwnPasswordOut(TokenOut):
     """A fresh bearer token: the change ended every token the caller had, the one sent included."""
 
     user = fields.Nested(UserOut)
+
+
+class AwayIn(_Body):
+    delegate = fields.String(required=True, validate=Length(min=1, max=128),
+                             metadata={"description": "who takes the tasks assigned to the user by name meanwhile: an "
+                                                      "active user, holding each of the user's working roles"})
+    starts = fields.AwareDateTime(data_key="from", attribute="from", load_default=None, allow_none=True,
+                                  metadata={"description": "when the absence starts; absent or past: now"})
+    until = fields.AwareDateTime(required=True, metadata={
+        "description": "when it ends: after the start, not past, within 366 days of the start"})
+
+
+class AwayTaskOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    bpmn_id = fields.String()
+    instance_id = fields.Integer()
+    record = fields.String(allow_none=True)
+    reason = fields.String(metadata={"description": "kept tasks only: why the delegate does not take it"})
+
+
+class AwayOut(Schema):
+    username = fields.String()
+    away = fields.Boolean(metadata={"description": "an absence is set (now or to come)"})
+    in_force = fields.Boolean(metadata={"description": "it holds now: tasks assigned by name go to the delegate"})
+    starts = fields.DateTime(data_key="from", attribute="from", allow_none=True)
+    until = fields.DateTime(allow_none=True)
+    delegate = fields.Dict(allow_none=True, metadata={"description": "username and display_name"})
+    handed = fields.List(fields.Nested(AwayTaskOut), metadata={"description": "open tasks handed to the delegate"})
+    kept = fields.List(fields.Nested(AwayTaskOut), metadata={
+        "description": "open tasks assigned to the user that stay with them, each with the reason"})

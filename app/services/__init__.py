@@ -14,6 +14,7 @@ from app.models import Ticket, User
 
 from .attachments import AttachmentService
 from .audit import AuditLog, audit_key
+from .away import AwayService
 from .catalog import CatalogService
 from .cmdb import CmdbService
 from .definitions import DefinitionService
@@ -145,6 +146,10 @@ class Services:
         # a change outside its CI's maintenance windows shows it (app/services/maintenance.py)
         service.maintenance_rules = lambda names: self.maintenance.rules_for(names)
         return service
+
+    @cached_property
+    def away(self) -> AwayService:
+        return AwayService(self)
 
     @cached_property
     def maintenance(self) -> MaintenanceService:

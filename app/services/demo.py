@@ -105,6 +105,8 @@ class DemoDesk:
                                                                  "impact": "high", "urgency": "high", "ci": "mail-srv-01"}))
 
         now = self.s.runtime.clock.now()
+        # Carl of the CAB is away for two weeks: his vote on the change below goes to Bob (out of office)
+        self.s.away.set_away(self._user("admin"), "carl", {"delegate": "bob", "until": now + timedelta(days=14)})
         # in a week, at 10:00 UTC: outside the core switch's weekend night windows, whenever seeded
         upgrade = (now + timedelta(days=7)).replace(hour=10, minute=0, second=0, microsecond=0)
         change = self._start("alex", "change_enablement", {

@@ -8,7 +8,7 @@ exist once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, lazyload
@@ -32,11 +32,30 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 
 from . import policy
 from .audit import AuditLog, json_safe
+from .away import holds_another
 from .forms import decision_fields_of
-from .notifications import STARTED_FOR_EVENT, NotificationService, Person
+from .notifications import STARTED_FOR_EVENT, NotificationService, Person, Recipient
 from .records import RESOLVED_TOLD, RecordService
 
 OperationsFactory = Callable[[ProcessInstance, User | None], Operations]
+
+
+class _Unread:
+    """No person read yet (``InstanceRunner._announce`` reads them)."""
+
+
+_UNREAD = _Unread()
+
+
+class _Opening(NamedTuple):
+    """A task a step opens, as ``InstanceRunner.save`` decided its row."""
+
+    view: UserTaskView
+    assigned_user: str | None
+    candidate_group: str | None
+    holder: User | None  # the record's holder it opens claimed by
+    named: Recipient | None  # its assigned user (or their stand-in) as read for the announcement
+    delegated_from: str | None  # whom it was assigned to before their stand-in took it
 
 
 class RecordHook(Protocol):
@@ -227,6 +246,29 @@ class InstanceRunner:
         transaction commits; see ``save``."""
         self.engine.runs.park(instance.id, run)
 
+    def _hand_to_stand_ins(self, instance: ProcessInstance, opening: list[_Opening], values: list[dict[str, Any]],
+                           stand_ins: list[Recipient | None]) -> None:
+        """Give the new tasks assigned to someone away to who stands in for them (app/services/away.py),
+        in place in ``opening`` and ``values``: not one whose separation of duties leaves the
+        delegate out, nor one of an element of which the delegate has another task of this round
+        (one opening now, theirs or handed to them already, or one of the instance's ready or done
+        since now): one vote each."""
+        for index, stand_in in enumerate(stand_ins):
+            if stand_in is None:
+                continue
+            row = values[index]
+            if policy.exclusion_mark(stand_in.username) in (row["excluded_users"] or ""):
+                continue
+            if any(other is not row and other["bpmn_id"] == row["bpmn_id"] and other["assigned_user"] == stand_in.username
+                   for other in values):
+                continue
+            if holds_another(self.session, instance_id=instance.id, bpmn_id=row["bpmn_id"], since=self.clock.now(),
+                             user_id=stand_in.id, username=stand_in.username):
+                continue
+            row["delegated_from"], row["assigned_user"] = row["assigned_user"], stand_in.username
+            opening[index] = opening[index]._replace(assigned_user=stand_in.username, named=stand_in,
+                                                     delegated_from=row["delegated_from"])
+
     @staticmethod
     def _waits_on(task: HumanTask, instance: ProcessInstance, person: User) -> bool:
         """The new task waits on ``person`` by name, or, outside any lane, as the instance's starter."""
@@ -252,15 +294,18 @@ class InstanceRunner:
         return user
 
     def _announce(self, task: HumanTask, view: UserTaskView, instance: ProcessInstance, actor: User | None,
-                  holder: User | None = None) -> None:
+                  holder: User | None = None, named: Recipient | None | _Unread = _UNREAD) -> None:
         """Tell the people who may work a new task: its assigned user, else its group or lane.
         Not whoever's step opened it, who is at the desk already, unless it waits on them by
         name: a change manager whose assessment opens her own CAB vote hears of it as the other
         voters do (by email too, where approvers answer). A task that opens claimed by the
-        record's holder (``holder``) is theirs: only they hear of it."""
+        record's holder (``holder``) is theirs: only they hear of it. ``named``: the assigned
+        user as read already (None: nobody active of that name)."""
         recipients: list[Person]
         if holder is not None:
             recipients = [holder]
+        elif task.assigned_user and not isinstance(named, _Unread):
+            recipients = [named] if named is not None and not policy.excludes(task, named.username) else []
         elif task.assigned_user or task.candidate_group or task.lane:
             recipients = self.notifications.task_queue(task)  # without those the task excludes
         else:
@@ -339,15 +384,21 @@ class InstanceRunner:
                 row.state = TaskStatus.CANCELLED
                 self.audit.record("task_cancelled", actor, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": row.bpmn_id})
-        opening: list[tuple[UserTaskView, str | None, str | None, User | None]] = []
+        opening: list[_Opening] = []
         values: list[dict[str, Any]] = []
+        stand_ins: list[Recipient | None] = []
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
             assigned_user, candidate_group = task_assignment(view)
             excluded = policy.excluded_users(view.properties, view.data)
             holder = self._returning_holder(view, assigned_user, candidate_group or view.lane, excluded)
-            opening.append((view, assigned_user, candidate_group, holder))
+            named = stand_in = None
+            if assigned_user:
+                # read here for the announcement too (one query): whether they are away, and who stands in
+                named, stand_in = self.notifications.named_with_stand_in(assigned_user)
+            stand_ins.append(stand_in)
+            opening.append(_Opening(view, assigned_user, candidate_group, holder, named, None))
             values.append({
                 "instance_id": instance.id,
                 "engine_task_id": engine_id,
@@ -368,19 +419,25 @@ class InstanceRunner:
                 "reminded_at": None,
                 "reminder_count": 0,
                 "excluded_users": policy.excluded_text(excluded),
+                "delegated_from": None,
             })
+        if any(stand_ins):
+            self._hand_to_stand_ins(instance, opening, values, stand_ins)
         # The instance row as one plain UPDATE (version-checked), the rows this step closed as
         # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).
         write_changes(self.session, instance)
         for row in rows:  # the task this step completed is among them
             write_changes(self.session, row)
         created = insert_rows(self.session, HumanTask, values)
-        for row, (view, assigned_user, candidate_group, holder) in zip(created, opening, strict=True):
+        for row, (view, assigned_user, candidate_group, holder, _named, delegated_from) in zip(created, opening, strict=True):
             still_open.append(row)
             self.audit.record("task_ready", None, instance_id=instance.id, task_id=row.id,
                               payload={"bpmn_id": view.bpmn_id, "name": view.name, "lane": view.lane,
-                                       "assigned_user": assigned_user, "candidate_group": candidate_group},
+                                       "assigned_user": delegated_from or assigned_user, "candidate_group": candidate_group},
                               actor_name="engine")
+            if delegated_from is not None:
+                self.audit.record("task_delegated", None, instance_id=instance.id, task_id=row.id, actor_name="engine",
+                                  payload={"bpmn_id": view.bpmn_id, "from": delegated_from, "to": assigned_user})
             if holder is not None:
                 self.audit.record("task_claimed", None, instance_id=instance.id, task_id=row.id,
                                   payload={"bpmn_id": view.bpmn_id, "claimed_for": holder.username,
@@ -403,8 +460,8 @@ class InstanceRunner:
                     answerable=lambda row: decision_fields_of(instance.definition.forms, row.form) is not None)
         # after the record's sync, so that a message about a new task names the record as this step
         # left it (a catalog request's first approval named a record without its title)
-        for row, (view, _assigned, _group, holder) in zip(created, opening, strict=True):
-            self._announce(row, view, instance, actor, holder)
+        for row, (view, _assigned, _group, holder, named, _from) in zip(created, opening, strict=True):
+            self._announce(row, view, instance, actor, holder, named)
         if instance.status != previous_status or instance.error != previous_error:
             if instance.status == InstanceStatus.ERROR:
                 self.audit.record("instance_error", actor, instance_id=instance.id,

@@ -33,6 +33,7 @@ from app.models.record import NO_PRIORITY_RANK, PRIORITY_RANKS
 
 from . import policy
 from .audit import REFUSED_EVENT, AuditLog, json_safe
+from .away import holds_another
 from .bounded import BoundedCache
 from .content_texts import TRANSLATIONS
 from .definitions import DefinitionService
@@ -1130,15 +1131,9 @@ class TaskService:
 
     def _holds_another(self, user: User, task: HumanTask) -> bool:
         """Whether ``user`` already has another task of the same element of ``task``'s instance in
-        this round: one ready that they hold (by name or by claim), or one they completed (a vote
-        cast). A round's parallel tasks open together, so this round is what opened with or after
-        ``task``; an earlier round's votes are older."""
-        return self.session.scalar(select(HumanTask.id).where(
-            HumanTask.instance_id == task.instance_id, HumanTask.bpmn_id == task.bpmn_id,
-            HumanTask.id != task.id, HumanTask.created_at >= task.created_at,
-            or_(and_(HumanTask.state == TaskStatus.READY,
-                     or_(HumanTask.assigned_user == user.username, HumanTask.claimed_by_id == user.id)),
-                and_(HumanTask.state == TaskStatus.COMPLETED, HumanTask.completed_by_id == user.id))).limit(1)) is not None
+        this round (``away.holds_another``)."""
+        return holds_another(self.session, instance_id=task.instance_id, bpmn_id=task.bpmn_id, since=task.created_at,
+                             user_id=user.id, username=user.username, except_id=task.id)
 
     def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
         """Validate ``data`` against the task's form, complete the task, and advance the instance."""

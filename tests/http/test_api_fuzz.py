@@ -236,6 +236,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/users/me/password"): {"current_password": PASSWORD, "new_password": "another-long-pw"},
         ("PATCH", "/api/v1/users/{username}"): {"display_name": "Rita"},
         ("POST", "/api/v1/users/{username}/password"): {"password": "a-long-password-2"},
+        ("PUT", "/api/v1/users/{username}/away"): {"delegate": "alex", "until": "2026-01-12T09:00:00Z"},
         ("POST", "/api/v1/groups"): {"name": "FuzzGroup"},
         ("PATCH", "/api/v1/groups/{name}"): {"description": "The desk"},
         ("POST", "/api/v1/groups/{name}/members"): {"username": "alex"},
