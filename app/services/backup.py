@@ -237,6 +237,10 @@ class _snapshot:
 # -- restore -------------------------------------------------------------------------------------------
 
 
+#: The user table's references to other users, set once every user is in (the one referred to may come later).
+USER_SELF_REFERENCES = ("manager_id", "delegate_id")
+
+
 def read_backup(engine: Engine, path: Path) -> BackupSummary:
     """Restore ``path`` into ``engine``'s database (see the module's rules); all or nothing."""
     path = Path(path)
@@ -252,7 +256,7 @@ def read_backup(engine: Engine, path: Path) -> BackupSummary:
         specs = header["tables"]
         counts = {spec["name"]: 0 for spec in specs}
         pending: dict[int, list[dict[str, Any]]] = {}
-        managers: list[dict[str, Any]] = []
+        later: list[dict[str, Any]] = []
         footer = None
         for number, raw in enumerate(lines, start=2):
             value = _parse(raw, number)
@@ -269,10 +273,10 @@ def read_backup(engine: Engine, path: Path) -> BackupSummary:
             index, values = value
             spec = specs[index]
             row = {name: _decode(codec, v) for name, codec, v in zip(spec["columns"], spec["codecs"], values, strict=True)}
-            if spec["name"] == "user" and row.get("manager_id") is not None:
-                # a manager may come after the people reporting to them: set once all are in
-                managers.append({"user_id": row["id"], "manager": row["manager_id"]})
-                row["manager_id"] = None
+            if spec["name"] == "user" and any(row.get(column) is not None for column in USER_SELF_REFERENCES):
+                # a manager (a delegate) may come after the people reporting to them: set once all are in
+                later.append({"user_id": row["id"], **{f"_{column}": row.get(column) for column in USER_SELF_REFERENCES}})
+                row.update(dict.fromkeys(USER_SELF_REFERENCES))
             pending.setdefault(index, []).append(row)
             counts[spec["name"]] += 1
             if len(pending[index]) >= BATCH:
@@ -286,10 +290,10 @@ def read_backup(engine: Engine, path: Path) -> BackupSummary:
             raise _broken("its content does not match its checksum: the file was altered or damaged")
         for index in sorted(pending):
             _insert(connection, tables[specs[index]["name"]], specs[index], pending[index])
-        if managers:
+        if later:
             user = tables["user"]
-            connection.execute(user.update().where(user.c.id == bindparam("user_id"))
-                               .values(manager_id=bindparam("manager")), managers)
+            connection.execute(user.update().where(user.c.id == bindparam("user_id")).values(
+                {column: bindparam(f"_{column}") for column in USER_SELF_REFERENCES}), later)
         if engine.dialect.name == "postgresql":
             _continue_sequences(connection, tables.values())
     return BackupSummary(path, revision, counts)

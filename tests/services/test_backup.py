@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ def working_desk(live: Live) -> tuple[Desk, str]:
     window = desk.client.post("/api/v1/cis/lt-0042/windows", headers=desk.auth("ada"), json={
         "days": ["sun"], "start": "02:00", "end": "06:00", "timezone": "Europe/Berlin"})
     assert window.status_code == 201, window.get_json()
+    # a line manager away, her delegate another user (a reference from the user table to itself)
+    now = live.services.runtime.clock.now()
+    away = desk.client.put("/api/v1/users/me/away", headers=desk.auth("mona"), json={
+        "delegate": "cora", "from": (now + timedelta(days=1)).isoformat(), "until": (now + timedelta(days=15)).isoformat()})
+    assert away.status_code == 200, away.get_json()
     live.services.session.commit()
     return desk, number
 
