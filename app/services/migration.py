@@ -191,6 +191,11 @@ class MigrationService:
             if view is None:
                 continue
             assigned_user, candidate_group = task_assignment(view)
+            if row.delegated_from is not None:
+                if assigned_user == row.delegated_from:
+                    assigned_user = row.assigned_user  # it stays with the delegate of its person, who is away
+                else:
+                    row.delegated_from = None  # the new version names someone else (the sweep hands on theirs)
             excluded = policy.excluded_text(policy.excluded_users(view.properties, view.data))
             queue = (row.assigned_user, row.candidate_group, row.lane)
             for name, value in (("bpmn_id", view.bpmn_id), ("name", view.name[:255]), ("form", view.form),

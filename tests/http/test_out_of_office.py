@@ -10,6 +10,7 @@ The desk's clock stands at Monday 2026-01-05 09:00 UTC (tests/conftest.py).
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +19,10 @@ from sqlalchemy import select
 from app.models import AuditEvent, HumanTask
 from app.services.away import KEPT_EXCLUDED
 from tests.http.desk import LAPTOP, Desk
-from tests.http.helpers import assert_error
+from tests.http.helpers import assert_error, upload
 from tests.http.test_e2e_change import APPROVE, ASSESS_HIGH, complete_id, raise_change, vote_ids
 
+ROOT = Path(__file__).resolve().parents[2]
 UNTIL = "2026-01-12T09:00:00Z"
 
 
@@ -220,3 +222,18 @@ def test_a_new_delegate_takes_over_what_the_old_one_had(desk: Desk, services):
     assert sorted(trail) == [("lena", "mona"), ("mona", "lena"), ("mona", "leo")]
     changed = audited(services, "user_away_set")[-1]
     assert (changed["delegate"], changed["before"]["delegate"]) == ("leo", "lena")
+
+
+def test_a_handed_task_stays_with_the_delegate_when_its_instance_moves_to_a_new_version(desk: Desk):
+    number = order_laptop(desk)
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    xml = (ROOT / "processes" / "catalog_request.bpmn").read_text(encoding="utf-8")
+    changed = xml.replace('name="Approve as line manager"', 'name="Approve as manager"')
+    assert changed != xml
+    deployed = upload(desk.client, desk.auth("olga"), [("catalog_request.bpmn", changed.encode())])
+    assert deployed.status_code == 201, deployed.get_json()
+    instance_id = desk.record(number)["instance_id"]
+    moved = desk.client.post(f"/api/v1/instances/{instance_id}/migrate", headers=desk.auth("olga"), json={})
+    assert moved.status_code == 200, moved.get_json()
+    task = approval(desk, number)
+    assert (task["name"], task["assigned_user"], task["delegated_from"]) == ("Approve as manager", "lena", "mona")
