@@ -56,6 +56,10 @@ EVENT_STAND_IN = "away.delegate"
 #: Why a task stays with its user during the absence.
 KEPT_EXCLUDED = "separation of duties leaves the delegate out of this task"
 KEPT_ONE_VOTE = "the delegate holds or cast another vote of this round: one vote each"
+SELF = "must be someone else"
+#: What anyone but an admin is told of a delegate who may not be theirs, whatever the rule.
+NOT_A_STAND_IN = ("cannot stand in for you: name an active user who works tasks and holds each of your working roles "
+                  "(agent, approver, process owner)")
 #: How many users one sweep looks at.
 SWEEP_USERS = 100
 
@@ -155,7 +159,7 @@ class AwayService:
         user = self.owner(actor, username, "set_away", change=True)
         now = self.clock.now()
         errors: dict[str, list[str]] = {}
-        delegate = self._delegate_named(user, values.get("delegate"), errors)
+        delegate = self._delegate_named(user, values.get("delegate"), errors, detailed=policy.is_admin(actor))
         starts = values.get("from") or now
         ends = values.get("until")
         for key, moment in (("from", starts), ("until", ends)):
@@ -197,7 +201,11 @@ class AwayService:
         self.apply(user, actor)
         return user
 
-    def _delegate_named(self, user: User, name: Any, errors: dict[str, list[str]]) -> User | None:
+    def _delegate_named(self, user: User, name: Any, errors: dict[str, list[str]], *, detailed: bool) -> User | None:
+        """The user ``name`` names as ``user``'s delegate, or None with the reason in ``errors``. Only
+        an admin, who reads the directory anyway, is told which rule refused: anyone else reads one
+        reason for every name that cannot stand in for them, so that the form lists nobody's
+        existence, state or roles (as the reassign form tells an agent, security review)."""
         if not isinstance(name, str) or not name.strip():
             errors["delegate"] = ["is required" if name in (None, "") else "must be a username"]
             return None
@@ -206,7 +214,7 @@ class AwayService:
         if delegate is None:
             problem = f"no user {name.strip()}"
         elif delegate.id == user.id:
-            problem = "must be someone else"
+            problem = SELF
         elif not delegate.active:
             problem = f"{delegate.username} is deactivated"
         elif policy.is_read_only(delegate):
@@ -216,7 +224,7 @@ class AwayService:
             if missing:
                 problem = f"{delegate.username} does not hold the role {', '.join(missing)} that the work needs"
         if problem:
-            errors["delegate"] = [problem]
+            errors["delegate"] = [problem if detailed or problem == SELF else NOT_A_STAND_IN]
             return None
         return delegate
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent, HumanTask
-from app.services.away import KEPT_EXCLUDED
+from app.services.away import KEPT_EXCLUDED, NOT_A_STAND_IN
 from tests.http.desk import LAPTOP, Desk
 from tests.http.helpers import assert_error, upload
 from tests.http.test_e2e_change import APPROVE, ASSESS_HIGH, complete_id, raise_change, vote_ids
@@ -173,10 +173,10 @@ def test_who_may_set_whose_absence(desk: Desk):
 
 
 @pytest.mark.parametrize(("body", "field", "words"), [
-    ({"delegate": "ghost", "until": UNTIL}, "delegate", "no user ghost"),
+    ({"delegate": "ghost", "until": UNTIL}, "delegate", NOT_A_STAND_IN),
     ({"delegate": "mona", "until": UNTIL}, "delegate", "someone else"),
-    ({"delegate": "aude", "until": UNTIL}, "delegate", "does not work on them"),
-    ({"delegate": "rita", "until": UNTIL}, "delegate", "approver"),
+    ({"delegate": "aude", "until": UNTIL}, "delegate", NOT_A_STAND_IN),
+    ({"delegate": "rita", "until": UNTIL}, "delegate", NOT_A_STAND_IN),
     ({"delegate": "", "until": UNTIL}, "delegate", ""),
     ({"delegate": "lena"}, "until", ""),
     ({"delegate": "lena", "until": "2026-01-12T09:00:00"}, "until", ""),
@@ -237,3 +237,25 @@ def test_a_handed_task_stays_with_the_delegate_when_its_instance_moves_to_a_new_
     assert moved.status_code == 200, moved.get_json()
     task = approval(desk, number)
     assert (task["name"], task["assigned_user"], task["delegated_from"]) == ("Approve as manager", "lena", "mona")
+
+
+@pytest.mark.parametrize(("delegate", "words"), [
+    ("ghost", "no user ghost"), ("aude", "does not work on them"), ("rita", "does not hold the role approver"),
+])
+def test_an_admin_is_told_which_rule_refuses_a_delegate(desk: Desk, delegate, words):
+    response = desk.client.put("/api/v1/users/mona/away", json={"delegate": delegate, "until": UNTIL},
+                               headers=desk.auth("ada"))
+    [reason] = assert_error(response, 422)["details"]["fields"]["delegate"]
+    assert words in reason
+
+
+def test_anyone_else_reads_one_reason_for_every_name_that_cannot_stand_in(desk: Desk, services):
+    services.users.create_user("gone", "password-1234", roles=["approver"], groups=[])
+    services.users.deactivate_user(None, "gone")
+    services.session.commit()
+    reasons = set()
+    for name in ("ghost", "gone", "aude", "rita"):
+        response = desk.client.put("/api/v1/users/me/away", json={"delegate": name, "until": UNTIL},
+                                   headers=desk.auth("mona"))
+        reasons.update(assert_error(response, 422)["details"]["fields"]["delegate"])
+    assert reasons == {NOT_A_STAND_IN}
