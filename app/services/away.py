@@ -3,12 +3,12 @@ assigned to the user by name meanwhile (an approval, a line manager's sign-off, 
 confirmation), as ServiceNow's delegates take their principal's approvals. Work of a group's
 queue is not handed: the group's other members pick it up.
 
-- **Who.** Everyone who works tasks sets their own absence (``/users/me/away``); admins set
+- **Who.** Everyone signed in sets their own absence (``/users/me/away``); admins set
   anyone's (sick leave) and auditors read it. The delegate is an active user, not the user
   themselves, not a read-only auditor, and holds each of the user's working roles
   (``STAND_IN_ROLES``): an approver stands in for an approver, not a requester for one.
 - **When.** From ``from`` (now, unless later) until ``until``: after the start, not past, within
-  :data:`MAX_AWAY_DAYS` of it. An absence is one: setting another replaces it.
+  :data:`MAX_AWAY_DAYS` of it (of now, for a start typed in the past: it holds from now). An absence is one: setting another replaces it.
 - **What moves.** While it is in force, each ready task assigned to the user by name becomes the
   delegate's (``assigned_user``), naming whom it came from (``delegated_from``), as it opens
   (``InstanceRunner.save``) or, for those open already, when the absence starts (the sweep, or at
@@ -172,7 +172,7 @@ class AwayService:
                 errors["until"] = ["is past: an absence that is over hands nothing on"]
             elif ends <= starts:
                 errors["until"] = ["must be after the start"]
-            elif ends - starts > timedelta(days=MAX_AWAY_DAYS):
+            elif ends - max(starts, now) > timedelta(days=MAX_AWAY_DAYS):  # it holds from now at the earliest
                 errors["until"] = [f"must be within {MAX_AWAY_DAYS} days of the start"]
         if errors:
             raise ValidationFailed("the absence is not valid", details={"fields": errors})

@@ -183,6 +183,7 @@ def test_who_may_set_whose_absence(desk: Desk):
     ({"delegate": "lena", "until": "2026-01-05T08:00:00Z"}, "until", "past"),
     ({"delegate": "lena", "from": "2026-01-10T00:00:00Z", "until": "2026-01-09T00:00:00Z"}, "until", "after the start"),
     ({"delegate": "lena", "until": "2027-02-01T00:00:00Z"}, "until", "366 days"),
+    ({"delegate": "lena", "from": "2026-01-01T00:00:00Z", "until": "2027-01-06T09:00:01Z"}, "until", "366 days"),
     ({"delegate": "lena", "until": UNTIL, "note": "x"}, "note", ""),
 ])
 def test_a_bad_absence_is_refused_naming_the_field_and_nothing_changes(desk: Desk, services, body, field, words):
@@ -259,3 +260,8 @@ def test_anyone_else_reads_one_reason_for_every_name_that_cannot_stand_in(desk: 
                                    headers=desk.auth("mona"))
         reasons.update(assert_error(response, 422)["details"]["fields"]["delegate"])
     assert reasons == {NOT_A_STAND_IN}
+
+
+def test_a_start_typed_in_the_past_holds_from_now_and_its_length_counts_from_now(desk: Desk):
+    absence = away(desk, "mona", {"delegate": "lena", "from": "2025-01-01T00:00:00Z", "until": "2026-01-10T00:00:00Z"})
+    assert (absence["from"], absence["in_force"]) == ("2026-01-05T09:00:00+00:00", True)
