@@ -4,7 +4,10 @@
 language (``/account/language``: the pages' and the notifications', or none chosen: the pages
 follow the browser and notifications come in the site's default language), whether
 notifications also come by email (``/account/notifications``), their live API tokens, each with a
-button that revokes it (``/account/tokens/<id>/revoke``), and a
+button that revokes it (``/account/tokens/<id>/revoke``), their absence (out of office: who takes
+the tasks assigned to them by name from when until when, the tasks handed on and those kept, a form
+to set it, ``/account/away``, and "I'm back", ``/account/away/clear``; the same section as on an
+admin's page of a user, app/web/user_pages.py ``away_section``), and a
 form to change their own password: the current one, the new one twice.
 ``UserService.change_own_password`` decides; every web session and API token of the user ends,
 and this browser is signed in again with a new session (a new cookie: whoever held the old one
@@ -13,7 +16,8 @@ against the sign-in limit of the user's name and this address (app/web/ratelimit
 form is no way around it; once the limit is reached the form is refused (429) until it passes.
 Problems come back beside their fields: a refused form is answered with a redirect to this page,
 which says them once (Post/Redirect/Get, app/web/refused_forms.py; the passwords are not kept,
-the session cookie being signed, not encrypted); in place (422) when they are too large to keep.
+the session cookie being signed, not encrypted; the absence form's fields are, to be corrected);
+in place (422) when they are too large to keep.
 The CSRF token is checked by the blueprint.
 """
 
@@ -35,29 +39,35 @@ from . import auth, refused_forms
 from .errors import error_page
 from .i18n import LANGUAGES
 from .i18n import SESSION_KEY as LANGUAGE_KEY
-from .user_pages import FIELD_PROBLEMS, ROLE_LABELS
+from .user_pages import FIELD_PROBLEMS, ROLE_LABELS, away_section, clear_away, save_away
 from .views import bp, signed_in_user
 
 
 def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: int = 200,
-            headers: Mapping[str, str] | None = None, language_errors: Mapping[str, list[str]] | None = None) -> Any:
-    def read() -> tuple[dict[str, Any], bool, list[dict[str, Any]]]:
+            headers: Mapping[str, str] | None = None, language_errors: Mapping[str, list[str]] | None = None,
+            away: tuple[Mapping[str, Any], Mapping[str, list[Any]]] | None = None) -> Any:
+    """The page; ``errors``: the password form's problems, ``language_errors`` the language
+    form's, ``away``: the absence form as it was refused and its problems."""
+    def read() -> tuple[dict[str, Any], bool, list[dict[str, Any]], dict[str, Any]]:
         row = services().session.merge(user)
         tokens = [{**UserService.token_dict(t), "revoke_url": url_for("web.account_token_revoke", token_id=t.id)}
                   for t in services().users.list_tokens(row, "me")]
-        return UserService.user_dict(row), bool(row.email_opt_out), tokens
+        absence = away_section(row, row, may_change=True, save_url=url_for("web.account_away"),
+                               clear_url=url_for("web.account_away_clear"),
+                               form=away[0] if away else None, errors=away[1] if away else None)
+        return UserService.user_dict(row), bool(row.email_opt_out), tokens, absence
 
-    person, email_opt_out, tokens = unit_of_work(read)
+    person, email_opt_out, tokens, absence = unit_of_work(read)
     default = str(current_app.config.get("DEFAULT_LANGUAGE") or "en")
     return render_template("account.html", active="account", person=person, errors=errors or {},
                            email_opt_out=email_opt_out, language_errors=language_errors or {}, tokens=tokens,
                            languages=LANGUAGES, default_language=LANGUAGES.get(default, default),
-                           role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""),
+                           role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""), away=absence,
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
 
 #: The keys of the page's forms as their refusals are kept (app/web/refused_forms.py).
-LANGUAGE_PAGE, PASSWORD_PAGE = "account:language", "account:password"
+LANGUAGE_PAGE, PASSWORD_PAGE, AWAY_PAGE = "account:language", "account:password", "account:away"
 
 
 @bp.get("/account")
@@ -69,6 +79,9 @@ def account() -> Any:
     refused = refused_forms.take(PASSWORD_PAGE)
     if refused is not None:
         return _render(user, refused[1])
+    refused = refused_forms.take(AWAY_PAGE)
+    if refused is not None:
+        return _render(user, away=refused)
     return _render(user)
 
 
@@ -125,6 +138,21 @@ def account_token_revoke(token_id: int) -> Any:
     unit_of_work(lambda: svc.users.revoke_token(svc.session.merge(user), "me", token_id))
     flash(_("API token #%(id)d was revoked: it no longer works.", id=token_id), "success")
     return redirect(url_for("web.account"))
+
+
+@bp.post("/account/away")
+def account_away() -> Any:
+    """Set (or replace) one's own absence (``AwayService.set_away``); refused, the form comes back
+    beside the section with what was typed."""
+    user = signed_in_user()
+    return save_away(user, "me", AWAY_PAGE, url_for("web.account"),
+                     lambda form, errors: _render(user, away=(form, errors), status=422))
+
+
+@bp.post("/account/away/clear")
+def account_away_clear() -> Response:
+    """"I'm back": one's absence ends now and the open tasks handed on come back."""
+    return clear_away(signed_in_user(), "me", url_for("web.account"))
 
 
 @bp.post("/account/password")

@@ -134,6 +134,11 @@ EVENT_LABELS = {
     "notification_preferences_changed": _l("Notification preferences changed"),
     "user_locale_changed": _l("Language changed"),
     "user_manager_set": _l("Line manager set"),
+    "user_away_set": _l("Out of office set"),
+    "user_away_cleared": _l("Out of office ended early"),
+    "user_away_ended": _l("Out of office over"),
+    "task_delegated": _l("Task handed to a delegate"),
+    "task_returned": _l("Task back from a delegate"),
     "webhook_created": _l("Webhook created"),
     "webhook_updated": _l("Webhook updated"),
     "webhook_deleted": _l("Webhook deleted"),
@@ -230,6 +235,11 @@ def summary(row: AuditRow) -> str:
         # a maintenance window's own name is often empty: its CI, days and times say which
         days = ", ".join(str(d) for d in payload.get("days") or []) + (f" ({payload['week']})" if payload.get("week") else "")
         return f"{payload['ci']}: {days} {payload.get('start', '')}–{payload.get('end', '')} {payload.get('timezone', '')}"
+    if row.event.event_type.startswith("user_away_"):  # whose absence, who stands in, when
+        return (f"{payload.get('username', '')} → {payload.get('delegate') or '—'}: "
+                f"{payload.get('from') or ''} – {payload.get('until') or ''}")
+    if row.event.event_type in ("task_delegated", "task_returned"):
+        return f"{payload.get('from', '')} → {payload.get('to', '')}"
     if isinstance(payload.get("name"), str):
         return str(payload["name"])
     if row.event.event_type == "record_updated" and isinstance(payload.get("changes"), dict):

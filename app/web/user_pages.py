@@ -3,7 +3,8 @@
 ``/admin/users`` lists and searches the users (text, role, group, active or not); a user's page
 edits their display name, email, roles, groups, manager and whether they are active (unticking
 it deactivates them: no sign-in, sessions and tokens end, claimed tasks go back to the queues),
-and resets their password; ``/admin/users/new`` creates one. A deactivated user's page lists the
+and resets their password, and shows their absence (out of office, ``away_section``: the account
+page shows one's own with the same markup); ``/admin/users/new`` creates one. A deactivated user's page lists the
 ready tasks still assigned to them by name (nobody else may take those), each with a form to
 reassign it (``TaskService.reassign``: to a member of its group, or anyone for a task outside any
 lane). ``/admin/groups`` lists and creates groups; a group's page changes its description and
@@ -20,7 +21,9 @@ once (Post/Redirect/Get, app/web/refused_forms.py; never a password, which is no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -32,9 +35,13 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
+from app.services import policy
+from app.services.away import KEPT_EXCLUDED, KEPT_ONE_VOTE, MAX_AWAY_DAYS, NOT_A_STAND_IN, SELF
+from app.services.forms import FORMAT_MESSAGES, typed_instant
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
 from . import refused_forms
+from .forms import service_text
 from .i18n import LANGUAGES
 from .views import assign_reason, bp, page_arg, past_the_last_page, signed_in_user
 
@@ -52,8 +59,8 @@ ROLE_LABELS = {
     Role.CONFIGURATION_MANAGER.value: _l("Configuration manager"),
 }
 
-#: The forms of a user's page: the user, their password, a task waiting on them to reassign.
-USER_FORMS = ("edit", "password", "reassign")
+#: The forms of a user's page: the user, their password, a task waiting on them to reassign, their absence.
+USER_FORMS = ("edit", "password", "reassign", "away")
 
 #: The services' field problems, in the page's language (others are shown as the service wrote them).
 FIELD_PROBLEMS: dict[str, Any] = {
@@ -265,6 +272,8 @@ def user(username: str) -> Any:
         refused = _taken(*(_user_page(username, form) for form in USER_FORMS))
         if refused is None:
             return _render_user(me, username, None, {})
+        if refused[0] == _user_page(username, "away"):  # the absence form, beside its own section
+            return _render_user(me, username, None, {}, away=(refused[1], refused[2]))
         # the user form as it was sent, or (another form of the page refused) the user as they are
         return _render_user(me, username, refused[1] if refused[0] == _user_page(username, "edit") else None,
                             refused[2], sent=refused[1])
@@ -384,10 +393,11 @@ def _existing(me: User, username: str, action: str) -> None:
 
 
 def _render_user(me: User, username: str, form: MultiDict[str, str] | None, errors: dict[str, list[str]],
-                 status: int = 200, *, sent: MultiDict[str, str] | None = None) -> Any:
+                 status: int = 200, *, sent: MultiDict[str, str] | None = None,
+                 away: tuple[Mapping[str, Any], Mapping[str, list[Any]]] | None = None) -> Any:
     """A user's page: the user as they are, or the user form as it was sent and refused (``form``);
     ``sent``: the refused form of the page, when it was brought back by a redirect (the request's
-    own otherwise)."""
+    own otherwise); ``away``: the absence form as it was refused, and its problems."""
     svc = services()
     sent = sent if sent is not None else request.form
 
@@ -398,8 +408,12 @@ def _render_user(me: User, username: str, form: MultiDict[str, str] | None, erro
         tokens = [{**svc.users.token_dict(t), "revoke_url": url_for("web.user_token_revoke", username=found.username,
                                                                      token_id=t.id) if _is_admin(me) else None}
                   for t in svc.users.list_tokens(me, found.username)]
+        absence = away_section(me, found, may_change=_is_admin(me),
+                               save_url=url_for("web.user_away", username=found.username),
+                               clear_url=url_for("web.user_away_clear", username=found.username),
+                               form=away[0] if away else None, errors=away[1] if away else None)
         return {"person": svc.users.user_dict(found), "groups": svc.users.group_names(), "waiting": waiting,
-                "tokens": tokens}
+                "tokens": tokens, "away": absence}
 
     page = unit_of_work(read)
     person = page["person"]
@@ -418,8 +432,177 @@ def _render_user(me: User, username: str, form: MultiDict[str, str] | None, erro
                            was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
-                           tokens=page["tokens"], languages=LANGUAGES,
+                           tokens=page["tokens"], languages=LANGUAGES, away=page["away"],
                            reassign_to=sent.get("assignee", "") if errors else ""), status
+
+
+# -- out of office: a user's absence (their page; the account page shows one's own the same way) ----
+
+#: The absence form's fields, as ``AwayService.set_away`` names them.
+AWAY_FIELDS = ("delegate", "from", "until")
+#: A time as the desk's forms type it (UTC).
+TYPED_TIME = "%Y-%m-%d %H:%M"
+
+#: The absence's refusals and the reasons a task stays with its user, in the page's language.
+AWAY_TEXTS: dict[str, Any] = {
+    FORMAT_MESSAGES["date-time"]: _l("Enter a date and time as YYYY-MM-DD hh:mm (UTC), or with an offset like +02:00."),
+    SELF: _l("Choose someone else: nobody stands in for themselves."),
+    NOT_A_STAND_IN: _l("This user cannot stand in for you: choose an active user who works on tasks and holds each of "
+                       "your working roles (Agent, Approver, Process owner)."),
+    "is past: an absence that is over hands nothing on": _l("This time is past: an absence that is over hands nothing on."),
+    "must be after the start": _l("Choose a time after the start."),
+    f"must be within {MAX_AWAY_DAYS} days of the start": _l("Choose a time within %(days)d days of the start.",
+                                                            days=MAX_AWAY_DAYS),
+    "must be in the years 1900 to 8999": _l("Choose a time in the years 1900 to 8999."),
+    KEPT_EXCLUDED: _l("separation of duties leaves the delegate out of this task"),
+    KEPT_ONE_VOTE: _l("the delegate holds or cast another vote of this round: one vote each"),
+}
+#: The refusals of a delegate that name someone (an admin is told which rule refused; anyone else
+#: ``NOT_A_STAND_IN``): the service writes the name into the sentence, so the page finds it there
+#: to say the sentence again in its language (a username has no space).
+AWAY_NAMED: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"no user (?P<name>.+)"), _l("There is no user %(name)s.")),
+    (re.compile(r"(?P<name>\S+) is deactivated"), _l("%(name)s is deactivated.")),
+    (re.compile(r"(?P<name>\S+) reads tasks but does not work on them"), _l("%(name)s reads tasks but does not work on them.")),
+    (re.compile(r"(?P<name>\S+) does not hold the role (?P<roles>.+) that the work needs"),
+     _l("%(name)s does not hold the role the work needs: %(roles)s.")),
+)
+
+
+def away_text(message: Any) -> str:
+    """A refusal of ``AwayService.set_away`` (or why a task stays with its user) in the page's
+    language; one the page does not know as the service wrote it."""
+    text = str(message)
+    known = AWAY_TEXTS.get(text, FIELD_PROBLEMS.get(text))
+    if known is not None:
+        return str(known)
+    for pattern, words in AWAY_NAMED:
+        found = pattern.fullmatch(text)
+        if found is not None:
+            parts = found.groupdict()
+            if "roles" in parts:
+                parts["roles"] = ", ".join(str(ROLE_LABELS.get(role, role)) for role in parts["roles"].split(", "))
+            return str(words) % parts
+    return service_text(message)
+
+
+def away_values(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The absence a form asks for, its times read as every time on the desk's forms
+    (``typed_instant``: "YYYY-MM-DD hh:mm", UTC unless an offset is given; no start: now), and the
+    times it could not read."""
+    values: dict[str, Any] = {"delegate": str(form.get("delegate", "")).strip()[:128]}
+    unread: dict[str, list[str]] = {}
+    for name in ("from", "until"):
+        typed = str(form.get(name, "")).strip()[:40]
+        values[name] = typed_instant(typed) if typed else None
+        if typed and values[name] is None:
+            unread[name] = [FORMAT_MESSAGES["date-time"]]
+    return values, unread
+
+
+def away_section(viewer: User, person: User, *, may_change: bool, save_url: str, clear_url: str,
+                 form: Mapping[str, Any] | None = None, errors: Mapping[str, list[Any]] | None = None) -> dict[str, Any]:
+    """What templates/_away.html shows of ``person``'s absence to ``viewer`` (read in the caller's
+    unit of work): ``AwayService.described``, whether it starts later, the tasks handed on and kept
+    linked where ``viewer`` may open them (a task handed on is the delegate's now: its user no
+    longer opens it; admins and auditors open every task), and the form (``may_change``): as it
+    was refused (``form``, ``errors``), else filled with the absence as it stands, to change it."""
+    svc = services()
+    away = svc.away.described(person)
+    starts, ends = (away[key].astimezone(timezone.utc) if away[key] else None for key in ("from", "until"))
+    starts_later = starts is not None and starts > svc.runtime.clock.now()
+    numbers = svc.records.visible_numbers(viewer, {ref["instance_id"] for ref in [*away["handed"], *away["kept"]]})
+    opens_every_task = policy.is_admin(viewer) or viewer.has_role(Role.AUDITOR)
+
+    def row(ref: Mapping[str, Any], kept: bool) -> dict[str, Any]:
+        number = numbers.get(ref["instance_id"])
+        return {**ref, "url": url_for("web.task", task_id=ref["id"]) if kept or opens_every_task else None,
+                "record_url": url_for("web.ticket", number=number) if number else None,
+                "reason": away_text(ref["reason"]) if kept else None}
+
+    if form is None:
+        form = {"delegate": away["delegate"]["username"] if away["delegate"] else "",
+                "from": starts.strftime(TYPED_TIME) if starts is not None and starts_later else "",
+                "until": ends.strftime(TYPED_TIME) if ends is not None else ""}
+    return {**away, "from": starts, "until": ends, "shown": {"from": _when(starts), "until": _when(ends)},
+            "starts_later": starts_later, "own": person.id == viewer.id,
+            "handed": [row(ref, False) for ref in away["handed"]], "kept": [row(ref, True) for ref in away["kept"]],
+            "may_change": may_change, "save_url": save_url, "clear_url": clear_url,
+            "form": {name: str(form.get(name, "")) for name in AWAY_FIELDS},
+            "errors": {name: [away_text(m) for m in messages] for name, messages in (errors or {}).items()}}
+
+
+def _when(moment: datetime | None) -> str:
+    """A time as the section and its flashes say it: as typed, and that it is UTC."""
+    return moment.astimezone(timezone.utc).strftime(TYPED_TIME) + " UTC" if moment is not None else ""
+
+
+def save_away(actor: User, username: str, page: str, back: str,
+              in_place: Callable[[Mapping[str, Any], dict[str, list[str]]], Any]) -> Any:
+    """Set (or replace) the absence of ``username`` (``me``: the actor's) as the posted form asks
+    (``AwayService.set_away``, which decides and audits): a 303 to the section of ``back`` (the
+    page's address) saying what now happens; refused, the form and its problems kept for
+    ``page``'s next GET (Post/Redirect/Get) and a 303 to the form, or ``in_place`` answers (422)
+    when too large to keep. Whoever may not change it gets the 403 page before any word about the
+    fields."""
+    svc = services()
+    unit_of_work(lambda: svc.away.owner(actor, username, "set_away", change=True))
+    values, errors = away_values(request.form)
+    if not errors:
+        try:
+            saved = unit_of_work(lambda: _away_said(actor, svc.away.set_away(actor, username, values)))
+        except ValidationFailed as err:
+            errors = refused_forms.field_errors(err)
+        else:
+            said = {"start": saved["start"], "end": saved["end"], "delegate": saved["delegate"]}
+            flash(_("Your absence was saved: from %(start)s until %(end)s the tasks assigned to you by name go to "
+                    "%(delegate)s.", **said) if saved["own"] else
+                  _("The absence of %(name)s was saved: from %(start)s until %(end)s the tasks assigned to them by "
+                    "name go to %(delegate)s.", name=saved["name"], **said), "success")
+            return redirect(back + "#away", 303)
+    return refused_forms.back_with(page, errors, back + "#away-form") or in_place(request.form, errors)
+
+
+def clear_away(actor: User, username: str, back: str) -> Response:
+    """End the absence of ``username`` (``me``: the actor's) now (``AwayService.clear``): the open
+    tasks handed on come back to them. A 303 to the section of ``back`` (the page's address); the
+    flash says what happened (a button pressed twice, or on a page opened before the absence ended
+    by itself, finds none: said as such)."""
+    svc = services()
+
+    def end() -> tuple[bool, dict[str, Any]]:
+        was_away = svc.away.owner(actor, username, "clear_away", change=True).away_until is not None
+        return was_away, _away_said(actor, svc.away.clear(actor, username))
+
+    was_away, saved = unit_of_work(end)
+    if not was_away:
+        flash(_("You are not out of office.") if saved["own"] else
+              _("%(name)s is not out of office.", name=saved["name"]), "info")
+    elif saved["own"]:
+        flash(_("Welcome back: your absence has ended, and the open tasks your delegate did not finish are yours "
+                "again."), "success")
+    else:
+        flash(_("The absence of %(name)s has ended: the open tasks their delegate did not finish are theirs again.",
+                name=saved["name"]), "success")
+    return redirect(back + "#away", 303)
+
+
+def _away_said(actor: User, person: User) -> dict[str, Any]:
+    """What a flash says of ``person``'s absence as saved (read before the unit of work ends)."""
+    return {"own": person.id == actor.id, "name": person.username, "start": _when(person.away_from),
+            "end": _when(person.away_until), "delegate": person.delegate.username if person.delegate else ""}
+
+
+@bp.post("/admin/users/<username>/away")
+def user_away(username: str) -> Any:
+    me = signed_in_user()
+    return save_away(me, username, _user_page(username, "away"), url_for("web.user", username=username),
+                     lambda form, errors: _render_user(me, username, None, {}, away=(form, errors), status=422))
+
+
+@bp.post("/admin/users/<username>/away/clear")
+def user_away_clear(username: str) -> Response:
+    return clear_away(signed_in_user(), username, url_for("web.user", username=username))
 
 
 # -- groups -----------------------------------------------------------------------------------------
