@@ -15,9 +15,12 @@ queue is not handed: the group's other members pick it up.
   once when it is set). The delegate hears of each. Not a task the delegate may not do:
   separation of duties leaves them out of it, or they hold (or cast) another vote of the same
   round: it stays with the user, and the absence lists it as kept with the reason.
-- **Coming back.** When the absence ends (its ``until``, cleared, or its delegate changed or
-  deactivated), the tasks still open go back to the user, who is told how many; a leaver's stay
-  with the delegate (nobody else could do them). Tasks done meanwhile stay done, by the delegate.
+- **Coming back.** When the absence ends (its ``until``, or cleared), the tasks still open go back
+  to the user, who is told how many; a leaver's stay with the delegate (nobody else could do them).
+  A new delegate takes over what the old one had. A delegate who may no longer stand in
+  (:func:`why_not_stand_in`: deactivated, or a role lost since) gives back what they had at the next
+  sweep and takes nothing new. Tasks done meanwhile stay done, by the delegate; a handed task an
+  admin or agent reassigns is theirs to place (``TaskService.hand_over`` drops its hand-over).
 - **No chains.** A task handed to a delegate who is away too stays with the delegate.
 - Every move is audited (``task_delegated``, ``task_returned``), as are the absences
   (``user_away_set``, ``user_away_cleared``, ``user_away_ended``).
@@ -25,12 +28,14 @@ queue is not handed: the group's other members pick it up.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import begin_write
 from app.errors import ValidationFailed
@@ -45,6 +50,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from . import Services
+
+log = logging.getLogger(__name__)
 
 #: The longest absence taken, from its start.
 MAX_AWAY_DAYS = 366
@@ -73,17 +80,33 @@ def in_force(user: User, now: datetime) -> bool:
 def holds_another(session: Session, *, instance_id: int, bpmn_id: str, since: datetime, user_id: int,
                   username: str, except_id: int | None = None) -> bool:
     """Whether the user already has a task of the element ``bpmn_id`` of the instance in the round
-    that opened at ``since``: one ready that they hold (by name or by claim), or one they completed
-    (a vote cast). A round's parallel tasks open together, so this round is what opened with or
-    after ``since``; an earlier round's votes are older."""
+    that opened at ``since``: one ready that they hold (by name, by claim, or handed to their
+    delegate for their absence: it comes back to them) or one they completed (a vote cast). A
+    round's parallel tasks open together (at one instant: ``InstanceRunner.save``), so this round is
+    what opened with or after ``since``; an earlier round's votes are older."""
     query = select(HumanTask.id).where(
         HumanTask.instance_id == instance_id, HumanTask.bpmn_id == bpmn_id, HumanTask.created_at >= since,
         or_(and_(HumanTask.state == TaskStatus.READY,
-                 or_(HumanTask.assigned_user == username, HumanTask.claimed_by_id == user_id)),
+                 or_(HumanTask.assigned_user == username, HumanTask.claimed_by_id == user_id,
+                     HumanTask.delegated_from == username)),
             and_(HumanTask.state == TaskStatus.COMPLETED, HumanTask.completed_by_id == user_id)))
     if except_id is not None:
         query = query.where(HumanTask.id != except_id)
     return session.scalar(query.limit(1)) is not None
+
+
+def why_not_stand_in(delegate: User, person: User) -> str | None:
+    """Why ``delegate`` may not take ``person``'s tasks (None: they may): deactivated, a read-only
+    auditor, or without one of the person's working roles (``STAND_IN_ROLES``). Checked when the
+    absence is set and again whenever tasks move: a delegate who lost a role since stands in no more."""
+    if not delegate.active:
+        return f"{delegate.username} is deactivated"
+    if policy.is_read_only(delegate):
+        return f"{delegate.username} reads tasks but does not work on them"
+    missing = [role.value for role in STAND_IN_ROLES if person.has_role(role) and not delegate.has_role(role)]
+    if missing:
+        return f"{delegate.username} does not hold the role {', '.join(missing)} that the work needs"
+    return None
 
 
 def _names(user: User | None) -> dict[str, Any] | None:
@@ -149,7 +172,7 @@ class AwayService:
         if not in_force(user, now):
             return None
         delegate = user.delegate
-        return delegate if policy.works_tasks(delegate) else None
+        return delegate if delegate is not None and why_not_stand_in(delegate, user) is None else None
 
     # -- changing ------------------------------------------------------------------------------
     def set_away(self, actor: User, username: str, values: Mapping[str, Any]) -> User:
@@ -204,8 +227,10 @@ class AwayService:
     def _delegate_named(self, user: User, name: Any, errors: dict[str, list[str]], *, detailed: bool) -> User | None:
         """The user ``name`` names as ``user``'s delegate, or None with the reason in ``errors``. Only
         an admin, who reads the directory anyway, is told which rule refused: anyone else reads one
-        reason for every name that cannot stand in for them, so that the form lists nobody's
-        existence, state or roles (as the reassign form tells an agent, security review)."""
+        reason for every name that cannot stand in for them, so that its refusals tell apart no
+        unknown, deactivated or differently placed names (as the reassign form tells an agent,
+        security review). A name that can stand in is taken, and its holder told and the change
+        audited: a probe that succeeds is seen."""
         if not isinstance(name, str) or not name.strip():
             errors["delegate"] = ["is required" if name in (None, "") else "must be a username"]
             return None
@@ -215,14 +240,8 @@ class AwayService:
             problem = f"no user {name.strip()}"
         elif delegate.id == user.id:
             problem = SELF
-        elif not delegate.active:
-            problem = f"{delegate.username} is deactivated"
-        elif policy.is_read_only(delegate):
-            problem = f"{delegate.username} reads tasks but does not work on them"
         else:
-            missing = [role.value for role in STAND_IN_ROLES if user.has_role(role) and not delegate.has_role(role)]
-            if missing:
-                problem = f"{delegate.username} does not hold the role {', '.join(missing)} that the work needs"
+            problem = why_not_stand_in(delegate, user)
         if problem:
             errors["delegate"] = [problem if detailed or problem == SELF else NOT_A_STAND_IN]
             return None
@@ -304,27 +323,43 @@ class AwayService:
     def sweep(self, limit: int = SWEEP_USERS) -> int:
         """Start and end the absences due: hand the open tasks of the users away now to their
         delegates, bring back those of absences that ended (and forget those, audited
-        ``user_away_ended``). One transaction; returns how many tasks moved."""
+        ``user_away_ended``) or whose delegate may no longer stand in. Only the users with
+        something to look at (an absence ended; one in force with a task waiting on them by name;
+        tasks handed for them), all of them, ``limit`` a transaction in user id order: more than
+        ``limit`` absences in force starve nobody. A batch that fails is rolled back and logged, and
+        the next goes on (its users are looked at again by the next sweep). Returns how many tasks
+        moved."""
         session = self.session
-        begin_write(session)
-        now = self.clock.now()
-        names = set(session.scalars(select(HumanTask.delegated_from).where(
-            HumanTask.state == TaskStatus.READY, HumanTask.delegated_from.is_not(None)).distinct().limit(limit)))
-        due = select(User).where(or_(
-            and_(User.away_until.is_not(None), User.away_from <= now),
-            User.username.in_(names) if names else false())).order_by(User.id).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True, of=User)
-        moved = 0
-        for user in list(session.scalars(due)):
-            if user.away_until is not None and user.away_until <= now:
-                ended = self._audited(user)
-                self._forget(user)
-                self.audit.record("user_away_ended", None, actor_name="scheduler", payload=ended)
-            moves = self.apply(user)
-            moved += len(moves.handed) + len(moves.returned)
-        session.commit()
-        return moved
+        ready = HumanTask.state == TaskStatus.READY
+        waiting = select(HumanTask.id).where(ready, HumanTask.assigned_user == User.username,
+                                             HumanTask.delegated_from.is_(None)).exists()
+        handed = select(HumanTask.id).where(ready, HumanTask.delegated_from == User.username).exists()
+        moved, after = 0, 0
+        while True:
+            begin_write(session)
+            now = self.clock.now()
+            due = select(User).where(User.id > after, or_(
+                and_(User.away_until.is_not(None), User.away_until <= now),
+                and_(User.delegate_id.is_not(None), User.away_from <= now, User.away_until > now, waiting),
+                handed)).order_by(User.id).limit(limit)
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True, of=User)
+            users = list(session.scalars(due))
+            try:
+                for user in users:
+                    if user.away_until is not None and user.away_until <= now:
+                        ended = self._audited(user)
+                        self._forget(user)
+                        self.audit.record("user_away_ended", None, actor_name="scheduler", payload=ended)
+                    moves = self.apply(user)
+                    moved += len(moves.handed) + len(moves.returned)
+                session.commit()
+            except SQLAlchemyError:
+                session.rollback()
+                log.exception("out of office: the users after id %s were not looked at; the next sweep tries again", after)
+            if len(users) < limit:
+                return moved
+            after = users[-1].id
 
     # -- telling -------------------------------------------------------------------------------
     def _label(self, task: HumanTask) -> str:

@@ -8,6 +8,7 @@ exist once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, event, select
@@ -32,7 +33,7 @@ from app.models import HumanTask, InstanceStatus, ProcessDefinition, ProcessInst
 
 from . import policy
 from .audit import AuditLog, json_safe
-from .away import holds_another
+from .away import holds_another, why_not_stand_in
 from .forms import decision_fields_of
 from .notifications import STARTED_FOR_EVENT, NotificationService, Person, Recipient
 from .records import RESOLVED_TOLD, RecordService
@@ -247,7 +248,7 @@ class InstanceRunner:
         self.engine.runs.park(instance.id, run)
 
     def _hand_to_stand_ins(self, instance: ProcessInstance, opening: list[_Opening], values: list[dict[str, Any]],
-                           stand_ins: list[Recipient | None]) -> None:
+                           stand_ins: list[Recipient | None], opened_at: datetime) -> None:
         """Give the new tasks assigned to someone away to who stands in for them (app/services/away.py),
         in place in ``opening`` and ``values``: not one whose separation of duties leaves the
         delegate out, nor one of an element of which the delegate has another task of this round
@@ -259,10 +260,13 @@ class InstanceRunner:
             row = values[index]
             if policy.exclusion_mark(stand_in.username) in (row["excluded_users"] or ""):
                 continue
-            if any(other is not row and other["bpmn_id"] == row["bpmn_id"] and other["assigned_user"] == stand_in.username
-                   for other in values):
+            person, delegate = self.records.named_user(row["assigned_user"]), self.session.get(User, stand_in.id)
+            if person is None or delegate is None or why_not_stand_in(delegate, person) is not None:
+                continue  # a delegate who lost a role (or their sight) since the absence was set
+            if any(other is not row and other["bpmn_id"] == row["bpmn_id"]
+                   and stand_in.username in (other["assigned_user"], other["delegated_from"]) for other in values):
                 continue
-            if holds_another(self.session, instance_id=instance.id, bpmn_id=row["bpmn_id"], since=self.clock.now(),
+            if holds_another(self.session, instance_id=instance.id, bpmn_id=row["bpmn_id"], since=opened_at,
                              user_id=stand_in.id, username=stand_in.username):
                 continue
             row["delegated_from"], row["assigned_user"] = row["assigned_user"], stand_in.username
@@ -387,6 +391,7 @@ class InstanceRunner:
         opening: list[_Opening] = []
         values: list[dict[str, Any]] = []
         stand_ins: list[Recipient | None] = []
+        opened_at = self.clock.now()  # one instant for the round: "one vote each" finds a round by it
         for engine_id, view in ready.items():
             if engine_id in existing:
                 continue
@@ -414,7 +419,7 @@ class InstanceRunner:
                 "candidate_group": candidate_group,
                 "claimed_by_id": holder.id if holder is not None else None,
                 "completed_by_id": None,
-                "created_at": self.clock.now(),
+                "created_at": opened_at,
                 "completed_at": None,
                 "reminded_at": None,
                 "reminder_count": 0,
@@ -422,7 +427,7 @@ class InstanceRunner:
                 "delegated_from": None,
             })
         if any(stand_ins):
-            self._hand_to_stand_ins(instance, opening, values, stand_ins)
+            self._hand_to_stand_ins(instance, opening, values, stand_ins, opened_at)
         # The instance row as one plain UPDATE (version-checked), the rows this step closed as
         # one plain UPDATE each, the new rows as one INSERT that returns them (no unit of work).
         write_changes(self.session, instance)

@@ -1014,6 +1014,9 @@ class TaskService:
             raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
                                    details={"fields": {"username": [reason]}})
         previous = task.claimed_by_id
+        # A task handed to someone's delegate for their absence is the admin's (the agent's) to place
+        # now: the end of the absence does not take it back (review of out of office).
+        handed_for, task.delegated_from = task.delegated_from, None
         if stranded:
             before = task.assigned_user
             task.assigned_user = assignee.username
@@ -1021,13 +1024,14 @@ class TaskService:
             self._touch(task.instance)
             self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id, payload={
                 "from": before, "to": assignee.username, "from_user_id": holder.id if holder is not None else None,
-                "to_user_id": assignee.id, "assigned_user": True,
+                "to_user_id": assignee.id, "assigned_user": True, "delegated_from": handed_for,
                 "reason": "assigned_user_deactivated" if holder is not None else "assigned_user_unknown"})
             return task
         task.claimed_by = assignee
         self._touch(task.instance)
         self.audit.record("task_reassigned", admin, instance_id=task.instance_id, task_id=task.id,
-                          payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username})
+                          payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username,
+                                   "delegated_from": handed_for})
         return task
 
     def reassignable(self, actor: User, task_id: int) -> HumanTask:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent, HumanTask
-from app.services.away import KEPT_EXCLUDED, NOT_A_STAND_IN
+from app.services.away import KEPT_EXCLUDED, KEPT_ONE_VOTE, NOT_A_STAND_IN
 from tests.http.desk import LAPTOP, Desk
 from tests.http.helpers import assert_error, upload
 from tests.http.test_e2e_change import APPROVE, ASSESS_HIGH, complete_id, raise_change, vote_ids
@@ -265,3 +265,107 @@ def test_anyone_else_reads_one_reason_for_every_name_that_cannot_stand_in(desk: 
 def test_a_start_typed_in_the_past_holds_from_now_and_its_length_counts_from_now(desk: Desk):
     absence = away(desk, "mona", {"delegate": "lena", "from": "2025-01-01T00:00:00Z", "until": "2026-01-10T00:00:00Z"})
     assert (absence["from"], absence["in_force"]) == ("2026-01-05T09:00:00+00:00", True)
+
+
+# -- one vote each, the sweep's reach, and what an admin decided (review of out of office) --------
+
+def votes_of(desk: Desk, number: str) -> dict[int, str]:
+    return {t["id"]: t["assigned_user"] for t in desk.record(number)["open_tasks"] if t["bpmn_id"] == "cab_vote"}
+
+
+def test_a_member_whose_own_vote_is_with_her_delegate_is_handed_no_second_one(desk: Desk, services):
+    """cab1 is away (vera stands in: her vote goes to vera); cab2 going away names cab1, whose own
+    vote comes back to her when she is back: cab2's vote stays with cab2, and nobody votes twice."""
+    services.users.create_user("vera", "password-1234", roles=["approver"], groups=[])
+    services.session.commit()
+    number, _instance_id = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_HIGH)
+    away(desk, "cab1", {"delegate": "vera", "until": UNTIL})
+    absence = away(desk, "cab2", {"delegate": "cab1", "until": UNTIL})
+    assert [t["reason"] for t in absence["kept"]] == [KEPT_ONE_VOTE]
+    assert desk.client.delete("/api/v1/users/me/away", headers=desk.auth("cab1")).status_code == 200
+    assert sorted(votes_of(desk, number).values()) == ["cab1", "cab2", "cab3"]
+
+
+def test_one_vote_each_holds_with_a_clock_that_moves_between_the_rows_of_a_round(desk: Desk, clock, monkeypatch):
+    """In production the clock moves while a round's rows are made: they open at one instant, so the
+    round still holds the delegate's own vote opened a microsecond earlier."""
+    monkeypatch.setattr(clock, "now", lambda: clock.advance(timedelta(microseconds=1)))
+    number, _instance_id = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_HIGH)
+    votes = votes_of(desk, number)
+    first, last = votes[min(votes)], votes[max(votes)]
+    away(desk, last, {"delegate": first, "until": UNTIL})
+    assert sorted(votes_of(desk, number).values()) == ["cab1", "cab2", "cab3"]
+
+
+def test_more_absences_in_force_than_a_batch_starve_nobody(desk: Desk, services, clock):
+    services.users.set_manager("rita", "lena")  # the line manager with the highest id
+    services.session.commit()
+    number = order_laptop(desk)
+    assert approval(desk, number)["assigned_user"] == "lena"
+    away(desk, "cab1", {"delegate": "cab2", "until": UNTIL})
+    away(desk, "cab3", {"delegate": "cab2", "until": UNTIL})
+    away(desk, "lena", {"delegate": "mona", "from": "2026-01-06T00:00:00Z", "until": UNTIL})
+    clock.advance(timedelta(days=1))
+    assert services.away.sweep(limit=1) == 1
+    assert approval(desk, number)["assigned_user"] == "mona"
+
+
+def test_an_admins_reassignment_of_a_handed_task_is_not_undone_when_the_absence_ends(desk: Desk, services):
+    services.users.create_user("leo", "password-1234", roles=["approver"], groups=["LineManagers"])
+    services.session.commit()
+    number = order_laptop(desk)
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    task = approval(desk, number)
+    assert desk.client.post("/api/v1/users/lena/deactivate", headers=desk.auth("ada")).status_code == 200
+    moved = desk.client.post(f"/api/v1/tasks/{task['id']}/reassign", headers=desk.auth("ada"), json={"username": "leo"})
+    assert moved.status_code == 200, moved.get_json()
+    assert services.away.sweep() == 0
+    assert (approval(desk, number)["assigned_user"], approval(desk, number)["delegated_from"]) == ("leo", None)
+    [reassigned] = audited(services, "task_reassigned")
+    assert reassigned["delegated_from"] == "mona"
+
+
+@pytest.mark.parametrize("roles", [["auditor"], ["requester"]])
+def test_a_delegate_who_lost_the_roles_since_stands_in_no_more(desk: Desk, services, roles):
+    number = order_laptop(desk)
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    assert approval(desk, number)["assigned_user"] == "lena"
+    services.users.update_user(None, "lena", {"roles": roles})
+    services.session.commit()
+    assert services.away.sweep() == 1  # what she had comes back
+    later = order_laptop(desk)  # and what opens now stays with mona
+    assert approval(desk, number)["assigned_user"] == approval(desk, later)["assigned_user"] == "mona"
+    assert services.away.sweep() == 0
+    assert desk.client.get("/api/v1/users/me/away", headers=desk.auth("mona")).get_json()["in_force"] is False
+
+
+def test_a_leavers_tasks_stay_with_the_delegate(desk: Desk, services, clock):
+    number = order_laptop(desk)
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    assert desk.client.post("/api/v1/users/mona/deactivate", headers=desk.auth("ada")).status_code == 200
+    clock.advance(timedelta(days=8))
+    services.away.sweep()
+    task = approval(desk, number)
+    assert (task["assigned_user"], task["delegated_from"]) == ("lena", None)
+    assert [e["kept_by_delegate"] for e in audited(services, "task_returned")] == [True]
+
+
+def test_no_chains_a_delegate_away_too_keeps_what_was_handed(desk: Desk, services):
+    services.users.create_user("leo", "password-1234", roles=["approver"], groups=["LineManagers"])
+    services.session.commit()
+    away(desk, "lena", {"delegate": "leo", "until": UNTIL})
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    number = order_laptop(desk)
+    services.away.sweep()
+    assert approval(desk, number)["assigned_user"] == "lena"
+
+
+def test_a_vote_the_delegate_cast_keeps_the_next_with_its_member(desk: Desk):
+    number, _ = raise_change(desk)
+    desk.complete(number, "assess", "cora", ASSESS_HIGH)
+    [own] = [task_id for task_id, who in votes_of(desk, number).items() if who == "cab2"]
+    assert complete_id(desk, own, "cab2", APPROVE).status_code == 200
+    absence = away(desk, "cab1", {"delegate": "cab2", "until": UNTIL})
+    assert [t["reason"] for t in absence["kept"]] == [KEPT_ONE_VOTE]
