@@ -130,17 +130,9 @@ class AwayService:
 
     # -- who -----------------------------------------------------------------------------------
     def owner(self, actor: User, username: str, action: str, *, change: bool) -> User:
-        """Whose absence ``username`` names for ``actor``: ``me`` (exactly) or their own name (any
-        letter case) is the caller's; anyone else's is an admin's to change (``change``) and a
-        directory reader's (admins, auditors) to read. PermissionDenied otherwise (audited)."""
-        users = self.services.users
-        if username == "me" or username.strip().lower() == actor.username.lower():
-            return actor
-        if change:
-            users.require_admin(actor, action)
-        else:
-            users.require_reader(actor, action)
-        return users.get_by_username(username)
+        """Whose absence ``username`` names for ``actor`` (``UserService.addressed``): their own, or
+        anyone's for an admin to change (``change``) and an admin or auditor to read."""
+        return self.services.users.addressed(actor, username, action, admin=change)
 
     # -- reading -------------------------------------------------------------------------------
     def described(self, user: User) -> dict[str, Any]:

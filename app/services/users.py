@@ -989,10 +989,10 @@ class UserService:
         user.know_token(row.id)
         return user
 
-    def _token_owner(self, actor: User, username: str, action: str, *, admin: bool) -> User:
-        """Whose tokens ``username`` names for ``actor``: ``me`` (exactly) or their own name (any
-        letter case) is the caller; anyone else's are an admin's to revoke (``admin``) and a
-        directory reader's to read."""
+    def addressed(self, actor: User, username: str, action: str, *, admin: bool) -> User:
+        """Whose things (API tokens, absence) ``username`` names for ``actor``: ``me`` (exactly) or
+        their own name (any letter case) is the caller; anyone else's are an admin's to change
+        (``admin``) and a directory reader's to read. PermissionDenied otherwise (audited)."""
         if username == "me" or username.strip().lower() == actor.username.lower():
             return actor
         if admin:
@@ -1011,7 +1011,7 @@ class UserService:
         """The live API tokens of ``username`` (``me``: the caller's own; anyone else's for an
         admin or an auditor, PermissionDenied otherwise, NotFound for no such user), newest first:
         revoked, expired and ended ones are left out. Never a secret: the rows hold none."""
-        owner = self._token_owner(actor, username, "list_tokens", admin=False)
+        owner = self.addressed(actor, username, "list_tokens", admin=False)
         return list(self.session.scalars(self._live_tokens(owner).order_by(ApiToken.created_at.desc(),
                                                                            ApiToken.id.desc())))
 
@@ -1021,7 +1021,7 @@ class UserService:
         answers 401. Audited as ``token_revoked`` (the token's id and label, whose it was). Raises
         NotFound (audited as a refused attempt) for an id that is no live token of that user, so an
         id of someone else's token is as unknown as one nobody has."""
-        owner = self._token_owner(actor, username, "revoke_token", admin=True)
+        owner = self.addressed(actor, username, "revoke_token", admin=True)
         row = self.session.scalar(self._live_tokens(owner).where(ApiToken.id == token_id).with_for_update())
         if row is None:
             self.audit.refuse(actor, "revoke_token", reason="no live token of that user", token_id=token_id,
