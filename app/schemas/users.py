@@ -156,6 +156,7 @@ class AwayTaskOut(Schema):
     name = fields.String()
     bpmn_id = fields.String()
     instance_id = fields.Integer()
+    process_id = fields.String()
     record = fields.String(allow_none=True)
     reason = fields.String(metadata={"description": "kept tasks only: why the delegate does not take it"})
 

@@ -436,13 +436,13 @@ class UserService:
 
     def task_refs(self, tasks: Iterable[HumanTask]) -> list[dict[str, Any]]:
         """What the API and the pages show of tasks waiting on a user: the task's id, name, BPMN id,
-        instance and its record's number (None without a record), in one query for the numbers."""
+        instance, process (the pages say the name in their language by it) and its record's number (None without a record), in one query for the numbers."""
         tasks = list(tasks)
         numbers = dict(self.session.execute(
             select(Ticket.instance_id, Ticket.number).where(Ticket.instance_id.in_({t.instance_id for t in tasks}))
         ).tuples().all()) if tasks else {}
         return [{"id": t.id, "name": t.name, "bpmn_id": t.bpmn_id, "instance_id": t.instance_id,
-                 "record": numbers.get(t.instance_id)} for t in tasks]
+                 "process_id": t.process_id, "record": numbers.get(t.instance_id)} for t in tasks]
 
     def _assigned_tasks(self, user: User) -> list[HumanTask]:
         """The ready tasks assigned to ``user`` by name, by id. The name as the task holds it, as

@@ -510,7 +510,9 @@ def away_section(viewer: User, person: User, *, may_change: bool, save_url: str,
     svc = services()
     away = svc.away.described(person)
     starts, ends = (away[key].astimezone(timezone.utc) if away[key] else None for key in ("from", "until"))
-    starts_later = starts is not None and starts > svc.runtime.clock.now()
+    now = svc.runtime.clock.now()
+    starts_later = starts is not None and starts > now
+    ended = ends is not None and ends <= now  # past its end, until the sweep forgets it
     numbers = svc.records.visible_numbers(viewer, {ref["instance_id"] for ref in [*away["handed"], *away["kept"]]})
     opens_every_task = policy.is_admin(viewer) or viewer.has_role(Role.AUDITOR)
 
@@ -525,7 +527,7 @@ def away_section(viewer: User, person: User, *, may_change: bool, save_url: str,
                 "from": starts.strftime(TYPED_TIME) if starts is not None and starts_later else "",
                 "until": ends.strftime(TYPED_TIME) if ends is not None else ""}
     return {**away, "from": starts, "until": ends, "shown": {"from": _when(starts), "until": _when(ends)},
-            "starts_later": starts_later, "own": person.id == viewer.id,
+            "starts_later": starts_later, "ended": ended, "own": person.id == viewer.id,
             "handed": [row(ref, False) for ref in away["handed"]], "kept": [row(ref, True) for ref in away["kept"]],
             "may_change": may_change, "save_url": save_url, "clear_url": clear_url,
             "form": {name: str(form.get(name, "")) for name in AWAY_FIELDS},
@@ -570,14 +572,24 @@ def clear_away(actor: User, username: str, back: str) -> Response:
     by itself, finds none: said as such)."""
     svc = services()
 
-    def end() -> tuple[bool, dict[str, Any]]:
-        was_away = svc.away.owner(actor, username, "clear_away", change=True).away_until is not None
-        return was_away, _away_said(actor, svc.away.clear(actor, username))
+    def end() -> tuple[str, dict[str, Any]]:
+        person = svc.away.owner(actor, username, "clear_away", change=True)
+        # what there was to end, read before it ends: nothing, an absence still to come, or one of a leaver
+        was = ("none" if person.away_until is None else
+               "planned" if person.away_from is not None and person.away_from > svc.runtime.clock.now() else
+               "leaver" if not person.active else "held")
+        return was, _away_said(actor, svc.away.clear(actor, username))
 
-    was_away, saved = unit_of_work(end)
-    if not was_away:
+    was, saved = unit_of_work(end)
+    if was == "none":
         flash(_("You are not out of office.") if saved["own"] else
               _("%(name)s is not out of office.", name=saved["name"]), "info")
+    elif was == "planned":
+        flash(_("Your planned absence was cancelled.") if saved["own"] else
+              _("The planned absence of %(name)s was cancelled.", name=saved["name"]), "success")
+    elif was == "leaver":
+        flash(_("The absence of %(name)s has ended; as %(name)s is deactivated, the open tasks stay with the "
+                "delegate.", name=saved["name"]), "success")
     elif saved["own"]:
         flash(_("Welcome back: your absence has ended, and the open tasks your delegate did not finish are yours "
                 "again."), "success")
@@ -596,13 +608,22 @@ def _away_said(actor: User, person: User) -> dict[str, Any]:
 @bp.post("/admin/users/<username>/away")
 def user_away(username: str) -> Any:
     me = signed_in_user()
+    _admins_only(me, "set_away")
     return save_away(me, username, _user_page(username, "away"), url_for("web.user", username=username),
                      lambda form, errors: _render_user(me, username, None, {}, away=(form, errors), status=422))
 
 
 @bp.post("/admin/users/<username>/away/clear")
 def user_away_clear(username: str) -> Response:
-    return clear_away(signed_in_user(), username, url_for("web.user", username=username))
+    me = signed_in_user()
+    _admins_only(me, "clear_away")
+    return clear_away(me, username, url_for("web.user", username=username))
+
+
+def _admins_only(me: User, action: str) -> None:
+    """The admin pages' absence forms are an admin's (403, audited, for anyone else, their own name
+    included: their own absence is set on the account page, where they are sent back to)."""
+    unit_of_work(lambda: services().users.require_admin(me, action))
 
 
 # -- groups -----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -108,9 +109,10 @@ def test_a_manager_sets_her_absence_sees_what_went_to_her_delegate_and_comes_bac
     assert element(away, "away-status") == "In force now"
     assert element(away, "away-handed-title") == "Open tasks handed to lena"
     handed = element(away, "away-handed")
-    assert f"#{task['id']}" in handed and number in handed
-    # the task is lena's now: no link to it for mona; the record she may still read
-    assert f'href="/tasks/{task["id"]}"' not in away
+    assert f"#{task['id']}" in handed and "Approve as line manager" in handed
+    # the task is lena's now: no link to it for mona, nor its record's number (she no longer opens it)
+    assert f'href="/tasks/{task["id"]}"' not in away and number not in handed
+    assert web.get(f"/tickets/{number}").status_code == 404
     assert typed(away, "delegate") == "lena" and typed(away, "until") == UNTIL and typed(away, "from") == ""
     assert approval(desk, number)["assigned_user"] == "lena"
     assert [(e["username"], e["delegate"], e["until"]) for e in audited(services, "user_away_set")] == [
@@ -134,7 +136,24 @@ def test_an_absence_to_come_says_when_it_starts_in_utc(web, desk, lena):
     assert element(away, "away-status") == "Starts at 2026-01-06 07:00 UTC"
     assert 'id="away-handed' not in away  # nothing moves before it starts
     assert typed(away, "from") == "2026-01-06 07:00" and typed(away, "until") == "2026-01-08 00:00"
-    assert 'id="away-clear-form"' in away
+    # nothing has started: the button cancels it, and says so
+    assert element(away, "away-clear-form") == "Cancel the planned absence"
+    assert web.post("/account/away/clear").status_code == 303
+    page = html.unescape(text_of(web.get("/account")))
+    assert "Your planned absence was cancelled." in page and "Welcome back" not in page
+
+
+def test_an_absence_past_its_end_says_it_ended_until_the_sweep_forgets_it(web, web_factory, desk, services, lena,
+                                                                          clock):
+    web.login("mona")
+    assert web.post("/account/away", {"delegate": "lena", "until": UNTIL}).status_code == 303
+    clock.advance(timedelta(days=8))
+    later = web_factory()  # a new week, a new session
+    later.login("mona")
+    away = section(text_of(later.get("/account")))
+    assert element(away, "away-status") == "Ended at 2026-01-12 09:00 UTC"
+    services.away.sweep()
+    assert element(section(text_of(later.get("/account"))), "away-state") == "You are not out of office."
 
 
 #: What anyone but an admin is told of a delegate who cannot stand in for them, whatever the rule.
@@ -213,7 +232,13 @@ def test_the_section_and_its_refusals_in_chinese(web, web_factory, desk, lena):
     assert "您的外出已保存：从 2026-01-05 09:00 UTC 到 2026-01-12 09:00 UTC，按姓名分配给您的任务将转给 lena。" in page
     away = section(page)
     assert element(away, "away-status") == "当前生效" and "我回来了" in away
-    assert "for mona" not in text_of(web.get("/tasks"))
+    # lena's inbox says, in Chinese, for whom the task is, by its translated name
+    order_laptop(desk)
+    lena_web = web_factory()
+    lena_web.login("lena")
+    lena_web.post("/language", {"lang": "zh_CN"})
+    assert "代外出的 mona 处理" in text_of(lena_web.get("/tasks"))
+    assert "以直属经理身份审批" in element(section(text_of(web.get("/account"))), "away-handed")
     # an admin is told which rule refused, in Chinese too
     ada = web_factory()
     ada.login("ada")
@@ -261,8 +286,22 @@ def test_an_admin_sets_and_ends_someone_elses_absence_and_an_auditor_only_reads_
                          "tasks their delegate did not finish are theirs again.", "mona is not out of office.")
 
 
+def test_ending_a_leavers_absence_says_the_tasks_stay_with_the_delegate(web, desk, services, lena):
+    number = order_laptop(desk)
+    web.login("ada")
+    assert web.post("/admin/users/mona/away", {"delegate": "lena", "until": UNTIL}).status_code == 303
+    assert desk.client.post("/api/v1/users/mona/deactivate", headers=desk.auth("ada")).status_code == 200
+    assert web.post("/admin/users/mona/away/clear").status_code == 303
+    page = html.unescape(text_of(web.get("/admin/users/mona")))
+    assert "The absence of mona has ended; as mona is deactivated, the open tasks stay with the delegate." in page
+    assert approval(desk, number)["assigned_user"] == "lena"
+
+
 def test_nobody_else_opens_or_changes_anothers_absence(web, web_factory, desk, services, lena):
     web.login("rita")
+    # the admin page's forms are an admin's, one's own name included (one's own is on the account page)
+    assert web.post("/admin/users/rita/away", {"delegate": "alex", "until": UNTIL}).status_code == 403
+    assert web.post("/admin/users/rita/away/clear").status_code == 403
     assert web.get("/admin/users/mona").status_code == 403
     assert web.post("/admin/users/mona/away", {"delegate": "lena", "until": UNTIL}).status_code == 403
     assert web.post("/admin/users/mona/away", {"delegate": "lena", "until": "bad"}).status_code == 403  # before the fields
