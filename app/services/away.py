@@ -43,7 +43,7 @@ from app.languages import Content, Text
 from app.models import HumanTask, Role, TaskStatus, User
 
 from . import policy
-from .forms import rfc3339
+from .forms import decision_fields_of, rfc3339
 from .records import in_instant_range
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ SELF = "must be someone else"
 #: What anyone but an admin is told of a delegate who may not be theirs, whatever the rule.
 NOT_A_STAND_IN = ("cannot stand in for you: name an active user who works tasks and holds each of your working roles "
                   "(agent, approver, process owner)")
+#: What the mail of a handed approval ends with (the words of "Approval needed").
+REPLY_NOTE = Text("To decide by e-mail, reply with APPROVE or REJECT as the first word, and your reason after it.")
 #: How many users one sweep looks at.
 SWEEP_USERS = 100
 
@@ -379,7 +381,22 @@ class AwayService:
                             Text("%(name)s is away until %(until)s: %(task)s for %(label)s is waiting for you "
                                  "meanwhile: %(link)s", link=notifier.link(task_id=task.id), **said),
                             ticket=self.services.runner.ticket_for(task.instance),
+                            # a reply to it decides an approval, as one to "Approval needed" does (app/services/mail.py)
+                            mail_note=REPLY_NOTE if self._decided_by_reply(task) else None,
                             payload={"task_id": task.id, "task": task.bpmn_id, "from": user.username})
+
+    def _decided_by_reply(self, task: HumanTask) -> bool:
+        """Whether the task is an approval whose form takes a yes or a no (its mail says how to reply)."""
+        from .execution import is_approval  # the runner imports this module's rules of who stands in
+
+        if decision_fields_of(task.instance.definition.forms, task.form) is None:
+            return False
+        runner = self.services.runner
+        run = runner.load(task.instance)
+        try:
+            return is_approval(run.task_view(task.engine_task_id))
+        finally:
+            runner.release(task.instance, run)
 
     def _tell_returned(self, user: User, tasks: list[HumanTask]) -> None:
         notifier = self.services.notifications

@@ -86,9 +86,10 @@ OUTCOMES = (CREATED, COMMENTED, DECIDED, REFUSED, IGNORED, FAILED)
 #: record's mail that confirms it works again, or says it does not), any letter case.
 APPROVE_WORDS = frozenset({"approve", "approved", "yes", "confirm", "confirmed", "同意", "批准", "是", "是的", "确认"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "reopen", "拒绝", "驳回", "否"})
-#: The mails whose reply may answer a task they name (``task_id``): an approval's, and a
-#: resolved record's asking its requester to confirm.
-DECIDED_BY_REPLY = ("approval.needed", "record.resolved")
+#: The mails whose reply may answer a task they name (``task_id``): an approval's (also one handed
+#: to a delegate when its approver's absence starts, app/services/away.py), and a resolved record's
+#: asking its requester to confirm.
+DECIDED_BY_REPLY = ("approval.needed", "task.delegated", "record.resolved")
 #: A reply's first word when it stands alone, ending its line or followed by a punctuation mark
 #: ("No." or "No, ..." decide; "No problem" and "No objection" do not), and what follows it (the
 #: comment). Han text has no spaces: its run of characters up to a punctuation mark is the word.

@@ -559,3 +559,22 @@ def test_a_sender_whose_mail_was_not_taken_is_told_why_once(desk: Desk, services
     # unknown senders are refused, not failed: nobody is written to
     assert post(desk, mail("nobody@example.net", "Hello", "Hi"))["outcome"] == "refused"
     assert failure_notices(services, "nobody@example.net") == []
+
+
+def test_a_delegate_decides_by_replying_to_the_mail_of_an_approval_handed_to_them(desk: Desk, services):
+    """mona's approval waits when her absence starts: it goes to lena, whose mail of it says how to
+    answer by reply, and her reply decides it, as hers (out of office, app/services/away.py)."""
+    number, _asked = asked_to_approve(desk, services)
+    services.users.create_user("lena", "password-1234", roles=["approver"], groups=["LineManagers"],
+                               email="lena@example.org")
+    services.session.commit()
+    away = desk.client.put("/api/v1/users/me/away", headers=desk.auth("mona"),
+                           json={"delegate": "lena", "until": "2026-01-12T09:00:00Z"})
+    assert away.status_code == 200, away.get_json()
+    [handed] = mails_of(services, "task.delegated", "lena@example.org")
+    assert handed.body.endswith("\n\nTo decide by e-mail, reply with APPROVE or REJECT as the first word, and your "
+                                "reason after it.")
+    answer = post(desk, mail("lena@example.org", f"Re: {handed.subject}", "Approve, for mona.",
+                             In_Reply_To=f"<{handed.event_id}@processdesk>"))
+    assert (answer["outcome"], answer["number"]) == ("decided", number), answer
+    assert answer["reason"].startswith("yes from lena (approve_manager")
