@@ -67,7 +67,9 @@ def test_a_manager_away_hands_her_approval_to_her_delegate_and_takes_it_back(liv
         assert lena.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # fits a phone
 
         mona.go("/account")
-        expect(away.locator("#away-handed")).to_contain_text(number)
+        handed = away.locator("#away-handed")
+        expect(handed).to_contain_text(f"#{task['id']}")
+        expect(handed).not_to_contain_text(number)  # the record is lena's to open now, not hers
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         mona.screenshot(f"out-of-office-account-{width}")
         page.get_by_role("button", name="I'm back").click()
