@@ -64,6 +64,12 @@ EVENT_STAND_IN = "away.delegate"
 KEPT_EXCLUDED = "separation of duties leaves the delegate out of this task"
 KEPT_ONE_VOTE = "the delegate holds or cast another vote of this round: one vote each"
 SELF = "must be someone else"
+#: Why a delegate may not stand in, as an admin is told ({name}: theirs; {roles}: the roles missing,
+#: comma-separated). Templates, so that the pages say them again in their language (app/web/user_pages.py).
+NO_USER = "no user {name}"
+DEACTIVATED = "{name} is deactivated"
+READ_ONLY = "{name} reads tasks but does not work on them"
+MISSING_ROLES = "{name} does not hold the role {roles} that the work needs"
 #: What anyone but an admin is told of a delegate who may not be theirs, whatever the rule.
 NOT_A_STAND_IN = ("cannot stand in for you: name an active user who works tasks and holds each of your working roles "
                   "(agent, approver, process owner)")
@@ -102,12 +108,12 @@ def why_not_stand_in(delegate: User, person: User) -> str | None:
     auditor, or without one of the person's working roles (``STAND_IN_ROLES``). Checked when the
     absence is set and again whenever tasks move: a delegate who lost a role since stands in no more."""
     if not delegate.active:
-        return f"{delegate.username} is deactivated"
+        return DEACTIVATED.format(name=delegate.username)
     if policy.is_read_only(delegate):
-        return f"{delegate.username} reads tasks but does not work on them"
+        return READ_ONLY.format(name=delegate.username)
     missing = [role.value for role in STAND_IN_ROLES if person.has_role(role) and not delegate.has_role(role)]
     if missing:
-        return f"{delegate.username} does not hold the role {', '.join(missing)} that the work needs"
+        return MISSING_ROLES.format(name=delegate.username, roles=", ".join(missing))
     return None
 
 
@@ -231,7 +237,7 @@ class AwayService:
         delegate = self.services.users.find(name.strip())
         problem = None
         if delegate is None:
-            problem = f"no user {name.strip()}"
+            problem = NO_USER.format(name=name.strip())
         elif delegate.id == user.id:
             problem = SELF
         else:

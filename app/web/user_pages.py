@@ -36,7 +36,17 @@ from app.api import services, unit_of_work
 from app.errors import Conflict, ProcessdeskError, ValidationFailed
 from app.models import Role, User
 from app.services import policy
-from app.services.away import KEPT_EXCLUDED, KEPT_ONE_VOTE, MAX_AWAY_DAYS, NOT_A_STAND_IN, SELF
+from app.services.away import (
+    DEACTIVATED,
+    KEPT_EXCLUDED,
+    KEPT_ONE_VOTE,
+    MAX_AWAY_DAYS,
+    MISSING_ROLES,
+    NO_USER,
+    NOT_A_STAND_IN,
+    READ_ONLY,
+    SELF,
+)
 from app.services.forms import FORMAT_MESSAGES, typed_instant
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
@@ -458,15 +468,17 @@ AWAY_TEXTS: dict[str, Any] = {
     KEPT_ONE_VOTE: _l("the delegate holds or cast another vote of this round: one vote each"),
 }
 #: The refusals of a delegate that name someone (an admin is told which rule refused; anyone else
-#: ``NOT_A_STAND_IN``): the service writes the name into the sentence, so the page finds it there
-#: to say the sentence again in its language (a username has no space).
-AWAY_NAMED: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (re.compile(r"no user (?P<name>.+)"), _l("There is no user %(name)s.")),
-    (re.compile(r"(?P<name>\S+) is deactivated"), _l("%(name)s is deactivated.")),
-    (re.compile(r"(?P<name>\S+) reads tasks but does not work on them"), _l("%(name)s reads tasks but does not work on them.")),
-    (re.compile(r"(?P<name>\S+) does not hold the role (?P<roles>.+) that the work needs"),
-     _l("%(name)s does not hold the role the work needs: %(roles)s.")),
-)
+#: ``NOT_A_STAND_IN``), by the service's own templates: the page finds the name (and the roles) in
+#: the sentence to say it again in its language.
+AWAY_NAMED: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
+    (re.compile(re.escape(template).replace(re.escape("{name}"), "(?P<name>.+?)")
+                .replace(re.escape("{roles}"), "(?P<roles>.+)")), words)
+    for template, words in (
+        (NO_USER, _l("There is no user %(name)s.")),
+        (DEACTIVATED, _l("%(name)s is deactivated.")),
+        (READ_ONLY, _l("%(name)s reads tasks but does not work on them.")),
+        (MISSING_ROLES, _l("%(name)s does not hold the role the work needs: %(roles)s.")),
+    ))
 
 
 def away_text(message: Any) -> str:
