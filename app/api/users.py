@@ -104,13 +104,13 @@ class UsersView(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search users (admins and auditors): words in username, display name or email; filter by
-        role, group and active; paged, by username."""
+        role, group, active and out of office now (``away``); paged, by username."""
         user = current_user()
         svc = services()
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: svc.users.list_users(
             user, q=args.get("q"), role=args.get("role"), group=args.get("group"), active=args.get("active"),
-            page=page, per_page=per_page))
+            away=args.get("away"), page=page, per_page=per_page))
         return {"page": page, "per_page": per_page, "total": total, "total_exact": True,
                 "items": [UserService.user_dict(u) for u in rows]}
 

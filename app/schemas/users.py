@@ -29,6 +29,8 @@ class UserQuery(PageQuery):
     group = fields.String(load_default=None, validate=Length(min=1, max=128),
                           metadata={"description": "members of this group (its exact name)"})
     active = fields.Boolean(load_default=None, metadata={"description": "true: active users only; false: deactivated only"})
+    away = fields.Boolean(load_default=None, metadata={
+        "description": "true: only the users out of office now (an absence that holds now); false: only the others"})
 
 
 class UserOut(Schema):
@@ -42,6 +44,14 @@ class UserOut(Schema):
     locale = fields.String(allow_none=True, metadata={
         "description": "the language the user chose (pages and notifications); null: none chosen"})
     created_at = fields.DateTime()
+    away = fields.Nested(lambda: UserAwayOut(), allow_none=True, metadata={
+        "description": "the user's absence (out of office), now or to come; null: none set"})
+
+
+class UserAwayOut(Schema):
+    starts = fields.DateTime(data_key="from", attribute="from")
+    until = fields.DateTime()
+    delegate = fields.String(allow_none=True, metadata={"description": "who takes the tasks assigned to them by name"})
 
 
 class UserListOut(PageOut):

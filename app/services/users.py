@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -222,12 +222,15 @@ class UserService:
             raise PermissionDenied("only administrators and auditors may read the user directory")
 
     def list_users(self, actor: User, *, q: str | None = None, role: str | None = None, group: str | None = None,
-                   active: bool | None = None, page: int = 1, per_page: int = 50) -> tuple[list[User], int]:
+                   active: bool | None = None, away: bool | None = None, page: int = 1,
+                   per_page: int = 50) -> tuple[list[User], int]:
         """Users matching every filter given, by username, and how many match in all.
 
         ``q``: each word (the first ``SEARCH_WORDS``) is in the username, display name or email (any
         case, matched literally); ``role`` and ``group``: holds that role / is in that group (by its
-        exact name); ``active``: only active (True) or only deactivated (False) users."""
+        exact name); ``active``: only active (True) or only deactivated (False) users; ``away``: only
+        those out of office now (True: an absence that holds now, app/services/away.py) or only the
+        others (False)."""
         self.require_reader(actor, "list_users")
         query = users_with_words(select(User), q)
         if role:
@@ -237,9 +240,14 @@ class UserService:
                                 .where(user_group.c.user_id == User.id, Group.name == group).exists())
         if active is not None:
             query = query.where(User.active.is_(active))
+        if away is not None:
+            now = self.audit.clock.now()
+            holds = and_(User.delegate_id.is_not(None), User.away_from <= now, User.away_until > now)
+            query = query.where(holds if away else ~holds)
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = self.session.scalars(
-            query.options(selectinload(User.role_rows), selectinload(User.groups), selectinload(User.manager))
+            query.options(selectinload(User.role_rows), selectinload(User.groups), selectinload(User.manager),
+                          selectinload(User.delegate))
             .order_by(func.lower(User.username), User.id).limit(per_page).offset((page - 1) * per_page)).all()
         return list(rows), total
 
@@ -254,7 +262,11 @@ class UserService:
         return {"username": user.username, "display_name": user.display_name, "email": user.email,
                 "active": user.active, "roles": sorted(user.roles), "groups": sorted(user.group_names),
                 "manager": user.manager.username if user.manager is not None else None, "locale": user.locale,
-                "created_at": user.created_at}
+                "created_at": user.created_at,
+                # out of office (app/services/away.py): set now or to come; None when no absence is set
+                "away": {"from": user.away_from, "until": user.away_until,
+                         "delegate": user.delegate.username if user.delegate is not None else None}
+                if user.away_until is not None else None}
 
     # -- creating and changing users ---------------------------------------------------------------
 

@@ -203,24 +203,35 @@ def users() -> Any:
     group = request.args.get("group", "").strip()[:128]
     active_arg = request.args.get("active", "")
     active = {"1": True, "0": False}.get(active_arg)
+    away_arg = request.args.get("away", "")
+    away = {"1": True, "0": False}.get(away_arg)
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
 
     def read() -> dict[str, Any]:
         rows, total = svc.users.list_users(user, q=q or None, role=role or None, group=group or None, active=active,
-                                           page=page, per_page=per_page)
-        return {"rows": [svc.users.user_dict(u) for u in rows], "total": total, "groups": svc.users.group_names()}
+                                           away=away, page=page, per_page=per_page)
+        return {"rows": [_listed(svc.users.user_dict(u), svc.runtime.clock.now()) for u in rows], "total": total,
+                "groups": svc.users.group_names()}
 
     found = unit_of_work(read)
     beyond = past_the_last_page(page, found["total"], per_page)
     if beyond is not None:
         return beyond
-    query = {key: value for key, value in (("q", q), ("role", role), ("group", group), ("active", active_arg))
-             if value}
+    query = {key: value for key, value in (("q", q), ("role", role), ("group", group), ("active", active_arg),
+                                           ("away", away_arg)) if value}
     return render_template("users.html", active="users", q=q, role=role, group=group, active_filter=active_arg,
+                           away_filter=away_arg,
                            role_labels=ROLE_LABELS, pages=max(1, -(-found["total"] // per_page)), page=page,
                            query=query, may_edit=_is_admin(user), **found)
+
+
+def _listed(person: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A user as the list shows them: whether they are out of office now, and until when."""
+    away = person["away"]
+    holds = bool(away and away["delegate"] and away["from"] <= now < away["until"])
+    return {**person, "away_now": holds, "away_until_shown": _when(away["until"]) if holds else ""}
 
 
 # -- a new user -------------------------------------------------------------------------------------

@@ -369,3 +369,22 @@ def test_a_vote_the_delegate_cast_keeps_the_next_with_its_member(desk: Desk):
     assert complete_id(desk, own, "cab2", APPROVE).status_code == 200
     absence = away(desk, "cab1", {"delegate": "cab2", "until": UNTIL})
     assert [t["reason"] for t in absence["kept"]] == [KEPT_ONE_VOTE]
+
+
+def test_the_user_directory_says_who_is_out_of_office_and_finds_them(desk: Desk, clock):
+    away(desk, "mona", {"delegate": "lena", "until": UNTIL})
+    away(desk, "cab1", {"delegate": "cab2", "from": "2026-01-08T00:00:00Z", "until": UNTIL})  # to come
+    found = desk.client.get("/api/v1/users?away=true", headers=desk.auth("aude")).get_json()
+    assert [u["username"] for u in found["items"]] == ["mona"]
+    assert found["items"][0]["away"] == {"from": "2026-01-05T09:00:00+00:00", "until": "2026-01-12T09:00:00+00:00",
+                                         "delegate": "lena"}
+    others = desk.client.get("/api/v1/users?away=false&per_page=100", headers=desk.auth("ada")).get_json()
+    names = [u["username"] for u in others["items"]]
+    assert "mona" not in names and "cab1" in names and "rita" in names
+    [cab1] = [u for u in others["items"] if u["username"] == "cab1"]
+    assert cab1["away"]["from"] == "2026-01-08T00:00:00+00:00"  # set, not yet holding
+    assert [u for u in others["items"] if u["username"] == "rita"][0]["away"] is None
+    clock.advance(timedelta(days=3))
+    found = desk.client.get("/api/v1/users?away=1", headers=desk.auth("ada")).get_json()
+    assert [u["username"] for u in found["items"]] == ["cab1", "mona"]
+    assert desk.client.get("/api/v1/users/me", headers=desk.auth("mona")).get_json()["away"]["delegate"] == "lena"

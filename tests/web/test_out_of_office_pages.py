@@ -374,3 +374,20 @@ def test_the_audit_pages_name_the_absence_and_the_moves(web, desk, lena):
     web.post("/language", {"lang": "zh_CN"})
     chinese = text_of(web.get("/audit?actor=mona"))
     assert "设置外出" in chinese and "任务转交代理人" in chinese
+
+
+def test_the_user_list_marks_and_finds_who_is_out_of_office(web, desk, lena):
+    assert desk.client.put("/api/v1/users/me/away", headers=desk.auth("mona"),
+                           json={"delegate": "lena", "until": "2026-01-12T09:00:00Z"}).status_code == 200
+    web.login("aude")
+    page = html.unescape(text_of(web.get("/admin/users?away=1")))
+    assert element(page, "result-count") == "Users found: 1"
+    row = page[page.index('href="/admin/users/mona"'):]
+    row = row[:row.index("</tr>")]
+    assert '<span class="badge away">Away until 2026-01-12 09:00 UTC, lena stands in</span>' in row
+    assert '<option value="1" selected>Out of office now</option>' in page
+    others = html.unescape(text_of(web.get("/admin/users?away=0&active=1")))
+    assert 'href="/admin/users/lena"' in others and 'href="/admin/users/mona"' not in others
+    assert "badge away" not in others
+    web.post("/language", {"lang": "zh_CN"})
+    assert "外出至 2026-01-12 09:00 UTC，由 lena 代理" in text_of(web.get("/admin/users?away=1"))
