@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     func,
     inspect,
 )
@@ -107,6 +110,18 @@ class User(Base):
     role_rows: Mapped[list[UserRole]] = relationship(lazy="select", cascade="all, delete-orphan")
     manager: Mapped[User | None] = relationship(remote_side="User.id", lazy="select", foreign_keys=[manager_id])
     delegate: Mapped[User | None] = relationship(remote_side="User.id", lazy="select", foreign_keys=[delegate_id])
+
+    def away_at(self, now: datetime) -> bool:
+        """The user's absence (out of office) holds at ``now``: a delegate named, and ``now`` from
+        its start until its end (app/services/away.py; whether the delegate may stand in is its
+        business). :meth:`away_at_clause` says the same in SQL."""
+        return (self.delegate_id is not None and self.away_from is not None and self.away_until is not None
+                and self.away_from <= now < self.away_until)
+
+    @classmethod
+    def away_at_clause(cls, now: Any) -> ColumnElement[bool]:
+        """:meth:`away_at` as a filter (``now``: an instant or a bound parameter)."""
+        return and_(cls.delegate_id.is_not(None), cls.away_from <= now, cls.away_until > now)
 
     def know_access(self, roles: Iterable[str], groups: Iterable[str]) -> None:
         """Role and group names read with the user by one query when a request authenticates

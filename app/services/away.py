@@ -43,7 +43,7 @@ from app.languages import Content, Text
 from app.models import HumanTask, Role, TaskStatus, User
 
 from . import policy
-from .forms import decision_fields_of, rfc3339
+from .forms import decision_fields_of, rfc3339, typed_time
 from .records import in_instant_range
 
 if TYPE_CHECKING:
@@ -77,12 +77,6 @@ NOT_A_STAND_IN = ("cannot stand in for you: name an active user who works tasks 
 REPLY_NOTE = Text("To decide by e-mail, reply with APPROVE or REJECT as the first word, and your reason after it.")
 #: How many users one sweep looks at.
 SWEEP_USERS = 100
-
-
-def in_force(user: User, now: datetime) -> bool:
-    """The user's absence holds now (its delegate still to be checked)."""
-    return (user.delegate_id is not None and user.away_from is not None and user.away_until is not None
-            and user.away_from <= now < user.away_until)
 
 
 def holds_another(session: Session, *, instance_id: int, bpmn_id: str, since: datetime, user_id: int,
@@ -158,18 +152,15 @@ class AwayService:
             HumanTask.state == TaskStatus.READY, HumanTask.delegated_from == user.username).order_by(HumanTask.id))
         out["handed"] = self.services.users.task_refs(handed)
         if out["in_force"] and delegate is not None:
-            kept = []
-            for task in self._waiting_on(user):
-                reason = self._why_kept(delegate, task)
-                if reason:
-                    kept.append({**self.services.users.task_refs([task])[0], "reason": reason})
-            out["kept"] = kept
+            kept = [(task, reason) for task in self._waiting_on(user) if (reason := self._why_kept(delegate, task))]
+            refs = self.services.users.task_refs(task for task, _reason in kept)  # their numbers in one query
+            out["kept"] = [{**ref, "reason": reason} for ref, (_task, reason) in zip(refs, kept, strict=True)]
         return out
 
     def _delegate_now(self, user: User, now: datetime) -> User | None:
         """Who takes the user's tasks now: their delegate while the absence holds and the delegate
         may work tasks; None otherwise."""
-        if not in_force(user, now):
+        if not user.away_at(now):
             return None
         delegate = user.delegate
         return delegate if delegate is not None and why_not_stand_in(delegate, user) is None else None
@@ -340,7 +331,7 @@ class AwayService:
             now = self.clock.now()
             due = select(User).where(User.id > after, or_(
                 and_(User.away_until.is_not(None), User.away_until <= now),
-                and_(User.delegate_id.is_not(None), User.away_from <= now, User.away_until > now, waiting),
+                and_(User.away_at_clause(now), waiting),
                 handed)).order_by(User.id).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True, of=User)
@@ -369,8 +360,8 @@ class AwayService:
     def _tell_stand_in(self, user: User, delegate: User) -> None:
         notifier = self.services.notifications
         assert user.away_from is not None and user.away_until is not None
-        said = {"name": user.display_name or user.username, "from": _shown(user.away_from),
-                "until": _shown(user.away_until)}
+        said = {"name": user.display_name or user.username, "from": shown_utc(user.away_from),
+                "until": shown_utc(user.away_until)}
         notifier.notify([delegate], EVENT_STAND_IN, Text("You stand in for %(name)s from %(from)s until %(until)s", **said),
                         Text("%(name)s is away from %(from)s until %(until)s. Meanwhile the tasks assigned to them by "
                              "name come to you: %(link)s", link=notifier.url("/tasks"), **said),
@@ -379,7 +370,7 @@ class AwayService:
 
     def _tell_handed(self, user: User, delegate: User, tasks: list[HumanTask]) -> None:
         notifier = self.services.notifications
-        until = _shown(user.away_until) if user.away_until else ""
+        until = shown_utc(user.away_until) if user.away_until else ""
         for task in tasks:
             said = {"task": Content(task.process_id, task.name), "label": self._label(task),
                     "name": user.display_name or user.username, "until": until}
@@ -413,6 +404,7 @@ class AwayService:
                         payload={"task_ids": [task.id for task in tasks]})
 
 
-def _shown(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def shown_utc(moment: datetime) -> str:
+    """An instant as the notices and the pages say it: as typed on the forms, and that it is UTC."""
+    return typed_time(moment) + " UTC"
 

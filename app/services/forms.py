@@ -1553,6 +1553,14 @@ def typed_instant(value: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(f"{day}T{minutes}{seconds or ':00'}{'+00:00' if zone in (None, 'Z') else zone}")
     except ValueError:
         return None
+
+
+def typed_time(moment: dt.datetime) -> str:
+    """An instant as the desk's forms type it and :func:`typed_instant` reads it back: UTC, to the
+    minute ("2026-03-10 20:00")."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 _FALSE_TEXT: Final = frozenset({"false", "off", "no", "0"})
 
 

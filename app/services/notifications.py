@@ -148,7 +148,7 @@ _NAMED_WITH_STAND_IN = (
     select(*_RECIPIENT_COLUMNS, User.active, _STAND_IN.id, _STAND_IN.username, _STAND_IN.email,
            _STAND_IN.email_opt_out, _STAND_IN.locale)
     .outerjoin(_STAND_IN, and_(_STAND_IN.id == User.delegate_id, _STAND_IN.active.is_(True),
-                               User.away_from <= bindparam("now"), User.away_until > bindparam("now")))
+                               User.away_at_clause(bindparam("now"))))
     .where(User.username == bindparam("username")))
 _INSERTS = {Notification: insert(Notification), OutboxMessage: insert(OutboxMessage)}
 _ACTIVE_HOOKS = (select(Webhook.id, Webhook.url, Webhook.events)

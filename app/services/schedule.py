@@ -45,7 +45,7 @@ from app.models import ChangeFreeze, ProcessDefinition, ProcessInstance, Role, S
 
 from .audit import AuditLog
 from .cmdb import may_read as reads_cmdb
-from .forms import FormMessage, rfc3339, text_problem
+from .forms import FormMessage, rfc3339, text_problem, typed_time
 from .icalendar import Event
 from .maintenance import LOOKAHEAD_DAYS, Rule, ahead, covers, first_fit, occurrences
 from .records import RecordService, in_instant_range
@@ -94,11 +94,6 @@ def sees_windows(user: User) -> bool:
     keep changes and CIs. A requester is not: to them a CI's windows would tell that the CMDB has
     it, which the CMDB does not tell them."""
     return reads_schedule(user) or reads_cmdb(user)
-
-
-def _shown(moment: datetime) -> str:
-    """An instant as the pages show it: "2026-03-10 20:00" (UTC)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def _same_ci(one: str | None, other: str | None) -> bool:
@@ -336,8 +331,8 @@ class ScheduleService:
         for ticket in planned:
             assert ticket.planned_start_at is not None and ticket.planned_end_at is not None
             said = {"number": ticket.number, "title": ticket.title, "name": freeze.name,
-                    "starts": _shown(freeze.starts_at), "ends": _shown(freeze.ends_at),
-                    "start": _shown(ticket.planned_start_at), "end": _shown(ticket.planned_end_at),
+                    "starts": typed_time(freeze.starts_at), "ends": typed_time(freeze.ends_at),
+                    "start": typed_time(ticket.planned_start_at), "end": typed_time(ticket.planned_end_at),
                     "link": self.records.notifications.link(ticket)}
             body = (Text("The change freeze “%(name)s” (%(starts)s to %(ends)s UTC) covers the planned window of "
                          "%(number)s (%(title)s): %(start)s to %(end)s UTC.\n\nAs an emergency change it may go "
@@ -628,7 +623,7 @@ def clash_in_english(clash: Clash) -> str:
         return (f"in the freeze “{clash.name}”" + (f" of {clash.ci}, which depends on this configuration item" if clash.through else "")
                 + (" (emergency: allowed)" if clash.exempt else ""))
     if clash.kind == "maintenance":
-        fit = (f"; the next one long enough: {_shown(clash.next_start)} to {_shown(clash.next_end)} UTC"
+        fit = (f"; the next one long enough: {typed_time(clash.next_start)} to {typed_time(clash.next_end)} UTC"
                if clash.next_start is not None and clash.next_end is not None else ", none of which is long enough")
         return (f"outside the maintenance windows of {clash.ci}" + fit + (" (emergency: allowed)" if clash.exempt else ""))
     return f"same configuration item and time as {clash.number}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -241,8 +241,7 @@ class UserService:
         if active is not None:
             query = query.where(User.active.is_(active))
         if away is not None:
-            now = self.audit.clock.now()
-            holds = and_(User.delegate_id.is_not(None), User.away_from <= now, User.away_until > now)
+            holds = User.away_at_clause(self.audit.clock.now())
             query = query.where(holds if away else ~holds)
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = self.session.scalars(

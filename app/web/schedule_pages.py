@@ -30,7 +30,7 @@ from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
 from app.models import ChangeFreeze, User
 from app.services.cmdb import may_read as may_read_cmdb
-from app.services.forms import FORMAT_MESSAGES, typed_instant
+from app.services.forms import FORMAT_MESSAGES, typed_instant, typed_time
 from app.services.icalendar import calendar
 from app.services.records import EARLIEST_INSTANT, LATEST_INSTANT
 from app.services.schedule import (
@@ -120,8 +120,8 @@ def change_schedule() -> Any:
     editing = request.args.get("edit", type=int)
     if editing and may_manage_freezes(me):
         freeze = unit_of_work(lambda: services().schedule.get_freeze(editing))
-        return _page(me, {"name": freeze.name, "starts_at": freeze.starts_at.strftime("%Y-%m-%d %H:%M"),
-                          "ends_at": freeze.ends_at.strftime("%Y-%m-%d %H:%M"), "ci": freeze.ci or "",
+        return _page(me, {"name": freeze.name, "starts_at": typed_time(freeze.starts_at),
+                          "ends_at": typed_time(freeze.ends_at), "ci": freeze.ci or "",
                           "reason": freeze.reason}, {})
     return _page(me, {}, {})
 
@@ -280,7 +280,7 @@ def schedule_clashes() -> Any:
         if clash.kind == "maintenance" and clash.next_start is not None:
             # the same length, moved to the next window that holds it: the form offers to plan it then
             moved = (clash.next_start, clash.next_start + (end - start))
-            said["window"] = {"from": moved[0].strftime("%Y-%m-%d %H:%M"), "to": moved[1].strftime("%Y-%m-%d %H:%M")}
+            said["window"] = {"from": typed_time(moved[0]), "to": typed_time(moved[1])}
         return said
 
     def read() -> dict[str, Any]:

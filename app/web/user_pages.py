@@ -46,8 +46,9 @@ from app.services.away import (
     NOT_A_STAND_IN,
     READ_ONLY,
     SELF,
+    shown_utc,
 )
-from app.services.forms import FORMAT_MESSAGES, typed_instant
+from app.services.forms import FORMAT_MESSAGES, typed_instant, typed_time
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RULE
 
 from . import refused_forms
@@ -212,7 +213,8 @@ def users() -> Any:
     def read() -> dict[str, Any]:
         rows, total = svc.users.list_users(user, q=q or None, role=role or None, group=group or None, active=active,
                                            away=away, page=page, per_page=per_page)
-        return {"rows": [_listed(svc.users.user_dict(u), svc.runtime.clock.now()) for u in rows], "total": total,
+        now = svc.runtime.clock.now()
+        return {"rows": [_listed(svc.users.user_dict(u), u.away_at(now)) for u in rows], "total": total,
                 "groups": svc.users.group_names()}
 
     found = unit_of_work(read)
@@ -227,11 +229,9 @@ def users() -> Any:
                            query=query, may_edit=_is_admin(user), **found)
 
 
-def _listed(person: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A user as the list shows them: whether they are out of office now, and until when."""
-    away = person["away"]
-    holds = bool(away and away["delegate"] and away["from"] <= now < away["until"])
-    return {**person, "away_now": holds, "away_until_shown": _when(away["until"]) if holds else ""}
+def _listed(person: dict[str, Any], away_now: bool) -> dict[str, Any]:
+    """A user as the list shows them: whether they are out of office now (``User.away_at``), and until when."""
+    return {**person, "away_now": away_now, "away_until_shown": _when(person["away"]["until"]) if away_now else ""}
 
 
 # -- a new user -------------------------------------------------------------------------------------
@@ -461,8 +461,6 @@ def _render_user(me: User, username: str, form: MultiDict[str, str] | None, erro
 
 #: The absence form's fields, as ``AwayService.set_away`` names them.
 AWAY_FIELDS = ("delegate", "from", "until")
-#: A time as the desk's forms type it (UTC).
-TYPED_TIME = "%Y-%m-%d %H:%M"
 
 #: The absence's refusals and the reasons a task stays with its user, in the page's language.
 AWAY_TEXTS: dict[str, Any] = {
@@ -547,8 +545,8 @@ def away_section(viewer: User, person: User, *, may_change: bool, save_url: str,
 
     if form is None:
         form = {"delegate": away["delegate"]["username"] if away["delegate"] else "",
-                "from": starts.strftime(TYPED_TIME) if starts is not None and starts_later else "",
-                "until": ends.strftime(TYPED_TIME) if ends is not None else ""}
+                "from": typed_time(starts) if starts is not None and starts_later else "",
+                "until": typed_time(ends) if ends is not None else ""}
     return {**away, "from": starts, "until": ends, "shown": {"from": _when(starts), "until": _when(ends)},
             "starts_later": starts_later, "ended": ended, "own": person.id == viewer.id,
             "handed": [row(ref, False) for ref in away["handed"]], "kept": [row(ref, True) for ref in away["kept"]],
@@ -559,7 +557,7 @@ def away_section(viewer: User, person: User, *, may_change: bool, save_url: str,
 
 def _when(moment: datetime | None) -> str:
     """A time as the section and its flashes say it: as typed, and that it is UTC."""
-    return moment.astimezone(timezone.utc).strftime(TYPED_TIME) + " UTC" if moment is not None else ""
+    return shown_utc(moment) if moment is not None else ""
 
 
 def save_away(actor: User, username: str, page: str, back: str,
