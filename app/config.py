@@ -24,6 +24,13 @@ DEFAULTS: dict[str, Any] = {
     # SECRET_KEY (HMAC(SECRET_KEY, "processdesk audit chain v1")), so changing SECRET_KEY changes
     # it too; set it on its own to rotate the two separately (then `flask audit reseal`).
     "AUDIT_KEY": None,
+    # Seals the two-step sign-in secrets of users' authenticator apps (AES-GCM); never stored in the
+    # database. At least 32 characters. Default: derived from SECRET_KEY, so changing SECRET_KEY
+    # makes every user's two-step sign-in unreadable (an admin then resets each: app/services/two_step.py).
+    "TWO_STEP_KEY": None,
+    # Roles whose holders must use two-step sign-in, comma-separated (e.g. "admin,auditor"; empty:
+    # nobody must). Signed in by password alone, they reach only the set-up page until it is on.
+    "TWO_STEP_REQUIRED_ROLES": "",
     # API token lifetime in seconds.
     "TOKEN_TTL_SECONDS": 12 * 3600,
     # Largest accepted upload (per request), in bytes; larger gets 413 before parsing.
@@ -190,6 +197,10 @@ def load_config(overrides: Mapping[str, Any] | None, instance_path: str) -> dict
     check_settings(config)
     check_retention(config)
     check_password_reset(config)
+    from app.services.two_step import required_roles, sealing_key
+
+    required_roles(config)
+    sealing_key(config)
     return config
 
 

@@ -29,7 +29,9 @@ from .user import (
     Group,
     LoginFailure,
     PasswordResetToken,
+    RecoveryCode,
     Role,
+    TwoStep,
     User,
     UserRole,
     WebSession,
@@ -37,6 +39,8 @@ from .user import (
 )
 
 __all__ = [
+    "RecoveryCode",
+    "TwoStep",
     "ChangeFreeze",
     "ScheduleFeed",
     "ApiToken",

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ColumnElement,
@@ -269,3 +270,36 @@ class PasswordResetToken(Base):
     used_at: Mapped[datetime | None]
     # A newer link of the same user replaced it before it was used.
     ended_at: Mapped[datetime | None]
+
+
+class TwoStep(Base):
+    """A user's authenticator app (two-step sign-in, app/services/two_step.py): a TOTP secret
+    (RFC 6238) that the app shares with the desk, asked for after the password.
+
+    ``sealed_secret`` is the secret encrypted (AES-GCM under ``TWO_STEP_KEY``, or a key derived
+    from SECRET_KEY, bound to the user's id), so that the table alone gives no one the codes.
+    A row without ``confirmed_at`` is a set-up begun and not yet proven with a code: it asks
+    nothing at sign-in. ``last_step`` is the 30-second step of the last code taken, so that a
+    code works once."""
+
+    __tablename__ = "user_two_step"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    sealed_secret: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecoveryCode(Base):
+    """One of a user's single-use recovery codes, for a sign-in without the authenticator (a lost
+    phone). The row keeps the code's keyed SHA-256 only; a used code keeps its row (``used_at``)
+    until a new set replaces them all."""
+
+    __tablename__ = "user_recovery_code"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

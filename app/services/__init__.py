@@ -34,6 +34,7 @@ from .retention import RetentionService
 from .schedule import ScheduleService
 from .sla import SlaService
 from .submissions import SubmissionService
+from .two_step import TwoStepService
 from .users import UserService
 
 
@@ -63,6 +64,11 @@ class Services:
         cfg = self.runtime.config
         return UserService(self.session, self.audit, cfg["SECRET_KEY"], int(cfg["TOKEN_TTL_SECONDS"]),
                            cfg.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+    @cached_property
+    def two_step(self) -> TwoStepService:
+        return TwoStepService(self.session, self.audit, self.runtime.clock, self.users, self.notifications,
+                              self.runtime.config)
 
     @cached_property
     def password_reset(self) -> PasswordResetService:
