@@ -376,9 +376,10 @@ def init_api(app: Flask) -> None:
         sla,
         tasks,
         tickets,
+        two_step,
         users,
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   reports, mail, schedule):
+                   two_step, reports, mail, schedule):
         api.register_blueprint(module.blp)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from app.errors import ProcessdeskError, Unauthorized
+from app.errors import PermissionDenied, ProcessdeskError, Unauthorized
 from app.schemas import HealthOut, TokenIn, TokenOut
 from app.web.ratelimit import client_address, login_retry_after, note_login_failure, note_login_success
 
@@ -46,8 +46,15 @@ class TokenView(MethodView):
         Optionally named (``label``) and shorter-lived (``expires_in``, seconds); the user lists
         their tokens at ``/users/me/tokens`` and revokes one with ``DELETE /users/me/tokens/<id>``.
 
-        Failed attempts are limited per username and per client address, together with the web
-        sign-in's (the same counts and ``WEB_LOGIN_*`` settings, app/web/ratelimit.py)."""
+        A user with two-step sign-in on also sends ``code``: the current code of their
+        authenticator app, or one of their unused recovery codes (401 ``code_required`` without
+        it, 401 ``wrong_code`` for a wrong one, each naming ``code``). A user whose role requires
+        two-step sign-in (``TWO_STEP_REQUIRED_ROLES``) and has not set it up gets no token (403
+        ``two_step_setup_required``).
+
+        Failed attempts (a wrong password or code) are limited per username and per client address,
+        together with the web sign-in's (the same counts and ``WEB_LOGIN_*`` settings,
+        app/web/ratelimit.py)."""
         svc = services()
         username, password = body["username"], body["password"]
         address = client_address()
@@ -55,12 +62,26 @@ class TokenView(MethodView):
         wait = login_retry_after(username, address, now)
         if wait:
             return _too_many_attempts(wait)
+        def sign_in() -> dict[str, Any]:
+            user = svc.users.check_password(username, password, address=address)
+            if svc.two_step.enabled(user):
+                if body.get("code") is None:
+                    raise Unauthorized("this account signs in in two steps: send code, the current code of its "
+                                       "authenticator app (or a recovery code)", code="code_required",
+                                       details={"fields": {"code": ["required for this account"]}})
+                svc.two_step.check_code(user, body["code"], address=address)
+            elif svc.two_step.required(user):
+                raise PermissionDenied("two-step sign-in is required for this account's role and is not set up: "
+                                       "set it up on the account page (/account) first",
+                                       code="two_step_setup_required")
+            return svc.users.issue_token(user, address=address, label=body.get("label"),
+                                         expires_in=body.get("expires_in"))
+
         try:
-            token = unit_of_work(lambda: svc.users.issue_token(svc.users.check_password(username, password, address=address),
-                                                               address=address, label=body.get("label"),
-                                                               expires_in=body.get("expires_in")))
-        except Unauthorized:
-            note_login_failure(username, address, now)
+            token = unit_of_work(sign_in)
+        except Unauthorized as err:
+            if err.code != "code_required":  # the password was right: the client asks again with the code
+                note_login_failure(username, address, now)
             raise
         note_login_success(username)
         return token

@@ -126,6 +126,9 @@ class TokenIn(Schema):
         "description": "what the token is for (a script, a CI job): shown in the token list"})
     expires_in = fields.Integer(load_default=None, allow_none=True, strict=True, metadata={
         "description": "seconds the token lives, from 60 up to the desk's token lifetime (the default)"})
+    code = fields.String(load_default=None, allow_none=True, validate=Length(max=64), load_only=True, metadata={
+        "description": "for a user with two-step sign-in on: the current code of their authenticator app, "
+                       "or one of their unused recovery codes (401 naming code without it)"})
 
 
 class TokenOut(Schema):

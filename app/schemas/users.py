@@ -181,3 +181,38 @@ class AwayOut(Schema):
     handed = fields.List(fields.Nested(AwayTaskOut), metadata={"description": "open tasks handed to the delegate"})
     kept = fields.List(fields.Nested(AwayTaskOut), metadata={
         "description": "open tasks assigned to the user that stay with them, each with the reason"})
+
+
+class TwoStepOut(Schema):
+    username = fields.String()
+    enabled = fields.Boolean(metadata={"description": "sign-in asks for a code of the user's authenticator app"})
+    since = fields.DateTime(allow_none=True)
+    pending = fields.Boolean(metadata={"description": "a set-up begun and not yet confirmed with a code"})
+    recovery_codes_left = fields.Integer()
+    required = fields.Boolean(metadata={"description": "a role of the user's requires it (TWO_STEP_REQUIRED_ROLES)"})
+
+
+class TwoStepSetupOut(Schema):
+    secret = fields.String(metadata={"description": "the new secret in base32, to type into the app: shown this once"})
+    uri = fields.String(metadata={"description": "the otpauth:// address the set-up QR code holds"})
+
+
+class TwoStepCodeIn(_Body):
+    code = fields.String(required=True, validate=Length(min=1, max=64),
+                         metadata={"description": "the current six-digit code of the app"})
+
+
+class TwoStepOffIn(_Body):
+    current_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
+    code = fields.String(required=True, validate=Length(min=1, max=64), load_only=True,
+                         metadata={"description": "a current code of the app, or an unused recovery code"})
+
+
+class RecoveryCodesIn(_Body):
+    current_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = fields.List(fields.String(), metadata={
+        "description": "ten single-use codes, shown this once: each signs in once without the app"})
+    two_step = fields.Nested(TwoStepOut)
