@@ -333,6 +333,21 @@ def register_cli(app: Flask) -> None:
         """Let a deactivated user sign in again (with their old password)."""
         _set_active(username, True)
 
+    @users_group.command("reset-two-step")
+    @click.argument("username")
+    def users_reset_two_step(username: str) -> None:
+        """Turn off a user's two-step sign-in (a lost phone, when no admin can sign in to do it on
+        the user's page): they sign in with their password and set it up again. Audited, and the
+        user is mailed."""
+        services = _services()
+        try:
+            user = run_unit_of_work(services, lambda: services.two_step.reset(None, username))
+            click.echo(f"two-step sign-in of {user.username} is off: they sign in with their password")
+        except ProcessdeskError as err:
+            _fail(err)
+        finally:
+            services.session.close()
+
     @app.cli.group("demo")
     def demo_group() -> None:
         """Demo data (only with PROCESSDESK_DEMO_MODE=1)."""

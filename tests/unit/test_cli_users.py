@@ -114,3 +114,26 @@ def test_deactivate_names_the_tasks_waiting_on_the_user(app, client, services):
     done = app.test_cli_runner().invoke(args=["users", "deactivate", "rita"])
     assert done.exit_code == 0, done.output
     assert f"1 task(s) assigned to rita by name wait for an admin to reassign them: task {confirm} (" in done.output
+
+
+def test_reset_two_step_turns_off_a_lost_phone_from_the_command_line(app, services, clock):
+    from app.services.two_step import step_at, totp
+
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "boss", "--password", "long-password-1", "--role", "admin"])
+    boss = user(services, "boss")
+    begun = services.two_step.begin(boss)
+    import base64
+
+    secret = base64.b32decode(begun["secret"] + "=" * (-len(begun["secret"]) % 8))
+    services.two_step.confirm(boss, totp(secret, step_at(clock.now())))
+    services.session.commit()
+    assert services.two_step.enabled(user(services, "boss"))
+
+    done = runner.invoke(args=["users", "reset-two-step", "BOSS"])
+    assert done.exit_code == 0 and "two-step sign-in of boss is off" in done.output, done.output
+    assert not services.two_step.enabled(user(services, "boss"))
+    reset = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "two_step_reset")).all()
+    assert [(e.actor, e.payload["username"], e.payload["was_on"]) for e in reset] == [("cli", "boss", True)]
+    missing = runner.invoke(args=["users", "reset-two-step", "nobody"])
+    assert missing.exit_code == 1 and "no user nobody" in missing.output
