@@ -69,6 +69,7 @@ def init_web(app: Flask) -> None:
         sla_pages,
         start_pages,
         ticket_pages,
+        two_step_pages,
         user_pages,
     )
     from .views import bp

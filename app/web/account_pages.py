@@ -4,7 +4,8 @@
 language (``/account/language``: the pages' and the notifications', or none chosen: the pages
 follow the browser and notifications come in the site's default language), whether
 notifications also come by email (``/account/notifications``), their live API tokens, each with a
-button that revokes it (``/account/tokens/<id>/revoke``), their absence (out of office: who takes
+button that revokes it (``/account/tokens/<id>/revoke``), whether two-step sign-in is on (its own
+page, ``/account/two-step``: app/web/two_step_pages.py), their absence (out of office: who takes
 the tasks assigned to them by name from when until when, the tasks handed on and those kept, a form
 to set it, ``/account/away``, and "I'm back", ``/account/away/clear``; the same section as on an
 admin's page of a user, app/web/user_pages.py ``away_section``), and a
@@ -48,21 +49,22 @@ def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: i
             away: tuple[Mapping[str, Any], Mapping[str, list[Any]]] | None = None) -> Any:
     """The page; ``errors``: the password form's problems, ``language_errors`` the language
     form's, ``away``: the absence form as it was refused and its problems."""
-    def read() -> tuple[dict[str, Any], bool, list[dict[str, Any]], dict[str, Any]]:
+    def read() -> tuple[dict[str, Any], bool, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         row = services().session.merge(user)
         tokens = [{**UserService.token_dict(t), "revoke_url": url_for("web.account_token_revoke", token_id=t.id)}
                   for t in services().users.list_tokens(row, "me")]
         absence = away_section(row, row, may_change=True, save_url=url_for("web.account_away"),
                                clear_url=url_for("web.account_away_clear"),
                                form=away[0] if away else None, errors=away[1] if away else None)
-        return UserService.user_dict(row), bool(row.email_opt_out), tokens, absence
+        return UserService.user_dict(row), bool(row.email_opt_out), tokens, absence, services().two_step.described(row)
 
-    person, email_opt_out, tokens, absence = unit_of_work(read)
+    person, email_opt_out, tokens, absence, two_step = unit_of_work(read)
     default = str(current_app.config.get("DEFAULT_LANGUAGE") or "en")
     return render_template("account.html", active="account", person=person, errors=errors or {},
                            email_opt_out=email_opt_out, language_errors=language_errors or {}, tokens=tokens,
                            languages=LANGUAGES, default_language=LANGUAGES.get(default, default),
                            role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""), away=absence,
+                           two_step=two_step,
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
 

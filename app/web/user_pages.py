@@ -434,7 +434,7 @@ def _render_user(me: User, username: str, form: MultiDict[str, str] | None, erro
                                clear_url=url_for("web.user_away_clear", username=found.username),
                                form=away[0] if away else None, errors=away[1] if away else None)
         return {"person": svc.users.user_dict(found), "groups": svc.users.group_names(), "waiting": waiting,
-                "tokens": tokens, "away": absence}
+                "tokens": tokens, "away": absence, "two_step": svc.two_step.described(found)}
 
     page = unit_of_work(read)
     person = page["person"]
@@ -453,7 +453,7 @@ def _render_user(me: User, username: str, form: MultiDict[str, str] | None, erro
                            was=_was(form, person),
                            group_options=[(name, name) for name in groups], role_labels=ROLE_LABELS, errors=errors, may_edit=_is_admin(me),
                            is_me=person["username"] == me.username, min_password=MIN_PASSWORD, waiting=page["waiting"],
-                           tokens=page["tokens"], languages=LANGUAGES, away=page["away"],
+                           tokens=page["tokens"], languages=LANGUAGES, away=page["away"], two_step=page["two_step"],
                            reassign_to=sent.get("assignee", "") if errors else ""), status
 
 

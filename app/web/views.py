@@ -38,7 +38,7 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 #: Endpoints a visitor may reach without signing in.
 #: (The password reset pages: app/web/password_reset_pages.py.)
 #: ``web.schedule_feed``: a calendar reading a subscription address has no session; its secret is the key.
-PUBLIC_ENDPOINTS = frozenset({"web.login", "web.language", "web.static", "web.forgot_password", "web.password_reset",
+PUBLIC_ENDPOINTS = frozenset({"web.login", "web.login_code", "web.language", "web.static", "web.forgot_password", "web.password_reset",
                               "web.schedule_feed"})
 
 TABS = ("mine", "queue")
@@ -143,6 +143,12 @@ def _require_sign_in() -> Response | None:
             if not g.get("session_expired"):
                 flash(_("You were signed out, so the form you sent was not taken. Please sign in again."), "info")
         return redirect(url_for("web.login", next=target))
+    if user is not None and session.get("two_step_setup"):
+        from .two_step_pages import must_set_up
+
+        waiting = must_set_up(user)
+        if waiting is not None:
+            return waiting
     if _takes_a_form():
         auth.check_csrf()
         for name, value in request.form.items(multi=True):
@@ -272,10 +278,18 @@ def login() -> Any:
         auth.record_login_failure(username)
         return render_template("login.html", username=username, next_url=next_url,
                                error=_("Unknown user or wrong password.")), 401
+    from . import two_step_pages  # its routes build on this module's blueprint
+
+    enabled, required = two_step_pages.second_step(user)
+    if enabled:  # the password was right: the code comes next (counted as a sign-in once it is right too)
+        return two_step_pages.ask_for_code(user, next_url)
     auth.record_login_success(username)
     auth.start_session(user)
     if user.locale in LANGUAGES:
         session[LANGUAGE_KEY] = user.locale  # the user's own choice wins over this browser's
+    if required:
+        session[two_step_pages.SETUP_KEY] = True
+        return redirect(url_for("web.account_two_step"))
     return redirect(next_url or url_for("web.home"))
 
 
