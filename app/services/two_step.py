@@ -275,7 +275,8 @@ class TwoStepService:
         up anew (at once, when a role of theirs requires it). Their own is not an admin's to reset
         on the pages or the API: PermissionDenied (``disable`` asks for a code)."""
         self.users.require_admin(actor, "reset_two_step")
-        user = self.users.get_by_username(username)
+        # ``me`` is the caller, as everywhere in the API (never a user once named so)
+        user = actor if actor is not None and username == "me" else self.users.get_by_username(username)
         if actor is not None and user.id == actor.id:
             self.audit.refuse(actor, "reset_two_step", reason="own account", username=user.username)
             raise PermissionDenied("turn your own two-step sign-in off on your account page, with a code")
