@@ -7,6 +7,7 @@ On the PostgreSQL run a SQLite desk is also moved into PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -22,6 +23,7 @@ from app import create_app
 from app.errors import ValidationFailed
 from app.models import AuditEvent, User
 from app.services.backup import _tables, read_backup, write_backup
+from app.services.two_step import step_at, totp
 from tests.conftest import TEST_CONFIG, drop_fresh_database, fresh_database_url
 from tests.http.desk import Desk
 
@@ -81,8 +83,19 @@ def working_desk(live: Live) -> tuple[Desk, str]:
     away = desk.client.put("/api/v1/users/me/away", headers=desk.auth("mona"), json={
         "delegate": "cora", "from": (now + timedelta(days=1)).isoformat(), "until": (now + timedelta(days=15)).isoformat()})
     assert away.status_code == 200, away.get_json()
+    # an admin with two-step sign-in: a sealed secret, its last step and hashed recovery codes
+    begun = desk.client.post("/api/v1/users/me/two-step/setup", headers=desk.auth("ada"))
+    assert begun.status_code == 200, begun.get_json()
+    on = desk.client.post("/api/v1/users/me/two-step/confirm", headers=desk.auth("ada"),
+                          json={"code": app_code(begun.get_json()["secret"], now)})
+    assert on.status_code == 200, on.get_json()
     live.services.session.commit()
     return desk, number
+
+
+def app_code(secret: str, moment: Any, steps: int = 0) -> str:
+    """The code an authenticator app with ``secret`` (base32) shows at ``moment``."""
+    return totp(base64.b32decode(secret + "=" * (-len(secret) % 8)), step_at(moment) + steps)
 
 
 def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -130,6 +143,11 @@ def test_a_desk_restored_into_a_new_database_is_the_same_desk_and_works_on(made,
     assert desk.start("rita", "incident_management", START)["data"]["record_number"] == "INC-000002"
     target.services.session.commit()
     assert target.services.audit.verify().ok
+    # the admin's two-step sign-in came along, readable under the same key
+    state = desk.client.get("/api/v1/users/me/two-step", headers=desk.auth("ada")).get_json()
+    assert state["enabled"] is True and state["recovery_codes_left"] == 10
+    password_only = desk.client.post("/api/v1/auth/token", json={"username": "ada", "password": "password-1234"})
+    assert password_only.status_code == 401 and password_only.get_json()["error"] == "code_required"
 
 
 def test_what_cannot_be_restored_is_refused_with_nothing_written(made, tmp_path):
