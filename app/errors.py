@@ -80,3 +80,11 @@ class ServiceUnavailable(ProcessdeskError):
 class PayloadTooLarge(ProcessdeskError):
     status = 413
     code = "payload_too_large"
+
+
+class TooManyAttempts(ProcessdeskError):
+    """Too many wrong guesses at a secret (a sign-in code): refused, right or wrong, for a while;
+    ``details["retry_after"]`` says how many seconds (the API's Retry-After)."""
+
+    status = 429
+    code = "too_many_requests"

@@ -360,6 +360,8 @@ def init_api(app: Flask) -> None:
         response.status_code = err.status
         if err.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="processdesk"'
+        if err.status == 429 and isinstance(err.details.get("retry_after"), int):
+            response.headers["Retry-After"] = str(err.details["retry_after"])
         return response
 
     from . import (

@@ -48,7 +48,8 @@ class TokenView(MethodView):
 
         A user with two-step sign-in on also sends ``code``: the current code of their
         authenticator app, or one of their unused recovery codes (401 ``code_required`` without
-        it, 401 ``wrong_code`` for a wrong one, each naming ``code``). A user whose role requires
+        it, 401 ``wrong_code`` for a wrong one, each naming ``code``; 429 once the wrong codes
+        reach the sign-in limit, counted per account however many are sent at once). A user whose role requires
         two-step sign-in (``TWO_STEP_REQUIRED_ROLES``) and has not set it up gets no token (403
         ``two_step_setup_required``).
 
@@ -65,7 +66,7 @@ class TokenView(MethodView):
         def sign_in() -> dict[str, Any]:
             user = svc.users.check_password(username, password, address=address)
             if svc.two_step.enabled(user):
-                if body.get("code") is None:
+                if not body.get("code"):
                     raise Unauthorized("this account signs in in two steps: send code, the current code of its "
                                        "authenticator app (or a recovery code)", code="code_required",
                                        details={"fields": {"code": ["required for this account"]}})
@@ -80,7 +81,8 @@ class TokenView(MethodView):
         try:
             token = unit_of_work(sign_in)
         except Unauthorized as err:
-            if err.code != "code_required":  # the password was right: the client asks again with the code
+            # the password was right: the client asks again with the code (or an admin must reset it)
+            if err.code not in ("code_required", "two_step_unreadable"):
                 note_login_failure(username, address, now)
             raise
         note_login_success(username)

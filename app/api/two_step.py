@@ -93,18 +93,20 @@ class ConfirmView(MethodView):
     @blp.arguments(TwoStepCodeIn)
     @blp.response(200, RecoveryCodesOut)
     @blp.alt_response(409, description="No set-up begun, or it is on already")
+    @blp.alt_response(429, description="Too many failed attempts: refused until Retry-After seconds have passed")
     @blp.doc(security=SECURITY)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Turn two-step sign-in on with the app's current code (422 naming ``code``); the answer
-        holds the ten recovery codes, shown this once."""
+    def post(self, body: dict[str, Any]) -> Any:
+        """Turn two-step sign-in on with the current password and the app's current code (422
+        naming ``current_password`` and/or ``code``; 409 when nothing was begun in the last 10
+        minutes); the answer holds the ten recovery codes, shown this once."""
         user = current_user()
         svc = services()
 
         def confirm() -> dict[str, Any]:
-            codes = svc.two_step.confirm(user, body["code"])
+            codes = svc.two_step.confirm(user, body["current_password"], body["code"])
             return {"recovery_codes": codes, "two_step": svc.two_step.described(user)}
 
-        return unit_of_work(confirm)
+        return _proving(user.username, confirm)
 
 
 @blp.route("/users/me/two-step/recovery-codes")

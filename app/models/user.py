@@ -279,8 +279,8 @@ class TwoStep(Base):
     ``sealed_secret`` is the secret encrypted (AES-GCM under ``TWO_STEP_KEY``, or a key derived
     from SECRET_KEY, bound to the user's id), so that the table alone gives no one the codes.
     A row without ``confirmed_at`` is a set-up begun and not yet proven with a code: it asks
-    nothing at sign-in. ``last_step`` is the 30-second step of the last code taken, so that a
-    code works once."""
+    nothing at sign-in, and lapses after ``SETUP_MINUTES``. ``last_step`` is the 30-second step of
+    the last code taken, so that a code works once."""
 
     __tablename__ = "user_two_step"
 
@@ -289,6 +289,10 @@ class TwoStep(Base):
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Wrong codes in a row, the last at ``failed_at``: counted under the row's lock, so that a burst
+    # of guesses sent at once cannot pass the sign-in limit before the first is counted.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failed_at: Mapped[datetime | None]
 
 
 class RecoveryCode(Base):

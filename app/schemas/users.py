@@ -198,7 +198,8 @@ class TwoStepSetupOut(Schema):
 
 
 class TwoStepCodeIn(_Body):
-    code = fields.String(required=True, validate=Length(min=1, max=64),
+    current_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
+    code = fields.String(required=True, validate=Length(min=1, max=64), load_only=True,
                          metadata={"description": "the current six-digit code of the app"})
 
 

@@ -3,14 +3,17 @@ HMAC-SHA1, six digits, 30-second steps, what Google Authenticator, Microsoft Aut
 FreeOTP and 1Password read from an ``otpauth://`` QR code), or one of ten single-use recovery codes.
 
 - **Setting it up.** A signed-in user begins (:meth:`TwoStepService.begin`: a new random 160-bit
-  secret, shown once as a QR code and as text) and proves their app has it with one code
-  (:meth:`~TwoStepService.confirm`): only then is it on, and the recovery codes are shown, once.
-  A set-up begun and never confirmed asks nothing at sign-in.
+  secret, shown as a QR code and as text) and proves their app has it with one code, and that
+  they are the account's owner with the password (:meth:`~TwoStepService.confirm`): only then is
+  it on, and the recovery codes are shown, once. A set-up begun and never confirmed asks nothing
+  at sign-in and lapses after ``SETUP_MINUTES``.
 - **Signing in.** The web sign-in asks for a code after a right password; the API's
   ``POST /auth/token`` takes it as ``code``. A code is taken within one step either side of now
   (clocks drift), and once: a step at or before the last one taken is refused (a code seen over
   a shoulder or replayed from a log). Wrong codes count against the sign-in limit of the name
-  and the address, as wrong passwords do.
+  and the address, as wrong passwords do, and against the account's row, under its lock
+  (``WEB_LOGIN_MAX_FAILURES`` per ``WEB_LOGIN_WINDOW_SECONDS``): the limit's own check and count
+  are two transactions, which a burst of guesses sent at once would all pass between.
 - **Recovery codes.** Ten, each of 50 random bits written ``xxxxx-xxxxx``; kept as keyed hashes.
   Each works once; a user who used one is mailed about it, with how many remain. A new set
   (password asked) replaces the old.
@@ -39,7 +42,7 @@ import re
 import secrets
 import struct
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -48,7 +51,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash
 
-from app.errors import Conflict, PermissionDenied, Unauthorized, ValidationFailed
+from app.errors import Conflict, PermissionDenied, TooManyAttempts, Unauthorized, ValidationFailed
 from app.languages import Text
 from app.models import RecoveryCode, Role, TwoStep, User
 
@@ -74,9 +77,12 @@ RECOVERY_CODES = 10
 ISSUER = "processdesk"
 MIN_KEY_LENGTH = 32
 #: How a code is told apart: six digits (spaces allowed, as apps show "123 456"), or a recovery code.
-_TOTP_CODE = re.compile(r"^\d{6}$")
+_TOTP_CODE = re.compile(r"^[0-9]{6}$")  # ASCII digits only: ``\d`` takes other scripts' digits too
 _RECOVERY_CODE = re.compile(r"^[a-z2-7]{10}$")
 MAX_CODE_LENGTH = 64
+#: How long a set-up begun waits for its first code before it lapses (a key left on the page for
+#: someone else to scan would otherwise wait for ever).
+SETUP_MINUTES = 10
 
 WRONG_CODE = "is not a current code of your authenticator app, nor an unused recovery code"
 NOT_SET_UP = "two-step sign-in is not set up: begin it first"
@@ -144,6 +150,8 @@ class TwoStepService:
         self._key = sealing_key(config)
         self._hash_key = hashlib.sha256(b"processdesk recovery code:" + self._key).digest()
         self._required = required_roles(config)
+        self._max_failures = int(config.get("WEB_LOGIN_MAX_FAILURES", 5))
+        self._failure_window = timedelta(seconds=int(config.get("WEB_LOGIN_WINDOW_SECONDS", 300)))
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -165,8 +173,12 @@ class TwoStepService:
         left = self.session.scalar(select(func.count(RecoveryCode.id)).where(
             RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) if enabled else 0
         return {"username": user.username, "enabled": enabled, "since": row.confirmed_at if enabled and row else None,
-                "pending": row is not None and not enabled, "recovery_codes_left": int(left or 0),
+                "pending": row is not None and not enabled and not self._lapsed(row), "recovery_codes_left": int(left or 0),
                 "required": self.required(user)}
+
+    def _lapsed(self, row: TwoStep) -> bool:
+        """A set-up begun more than ``SETUP_MINUTES`` ago and never confirmed."""
+        return row.confirmed_at is None and self.clock.now() - row.created_at > timedelta(minutes=SETUP_MINUTES)
 
     def owner(self, actor: User, username: str, action: str, *, change: bool) -> User:
         """Whose two-step sign-in ``username`` names for ``actor``: their own, or anyone's for an
@@ -202,26 +214,34 @@ class TwoStepService:
     def pending_uri(self, user: User) -> str | None:
         """The address of a set-up begun and not yet confirmed (the page shows its QR code again)."""
         row = self._row(user)
-        if row is None or row.confirmed_at is not None:
+        if row is None or row.confirmed_at is not None or self._lapsed(row):
             return None
         secret = self._open(user, row)
         return None if secret is None else self.uri(user, secret)
 
-    def confirm(self, user: User, code: Any) -> list[str]:
-        """Turn two-step sign-in on with a code of the app set up by :meth:`begin`; answer the new
-        recovery codes (shown this once). ValidationFailed naming ``code`` for a wrong one."""
+    def confirm(self, user: User, password: Any, code: Any) -> list[str]:
+        """Turn two-step sign-in on with the user's password (whoever holds a session or a token
+        alone must not tie the account to their own phone) and a code of the app set up by
+        :meth:`begin`; answer the new recovery codes (shown this once). ValidationFailed naming
+        ``current_password`` and/or ``code``; Conflict when nothing was begun (or it lapsed)."""
         self._usable(user)
         row = self._locked_row(user)
-        if row is None:
+        if row is None or self._lapsed(row):
             raise Conflict(NOT_SET_UP)
         if row.confirmed_at is not None:
             raise Conflict(ALREADY_ON)
+        problems: dict[str, list[str]] = {}
+        if not self._password_ok(user, password):
+            problems["current_password"] = ["is not your current password"]
         secret = self._open(user, row)
         step = self._matching_step(secret, normalised(code), after=row.last_step) if secret is not None else None
         if step is None:
-            self.audit.refuse(user, "two_step_confirm", reason="wrong code")
-            raise ValidationFailed(f"code {WRONG_CODE}", details={"fields": {"code": [
-                "is not the current code of the app you set up"]}})
+            problems["code"] = ["is not the current code of the app you set up"]
+        if problems:
+            self.audit.refuse(user, "two_step_confirm", reason=", ".join(f"wrong {name}" for name in sorted(problems)))
+            raise ValidationFailed("; ".join(f"{name} {texts[0]}" for name, texts in problems.items()),
+                                   details={"fields": problems})
+        assert step is not None
         row.confirmed_at, row.last_step = self.clock.now(), step
         codes = self._new_recovery_codes(user)
         self.audit.record("two_step_enabled", user, payload={"username": user.username})
@@ -256,8 +276,9 @@ class TwoStepService:
             raise Conflict("two-step sign-in is not on")
         problems: dict[str, list[str]] = {}
         if not self._password_ok(user, password):
+            # the code is not looked at: a right one would be used up by a refused request
             problems["current_password"] = ["is not your current password"]
-        if row.confirmed_at is not None and self._take_code(user, row, code) is None:
+        elif row.confirmed_at is not None and self._take_code(user, row, code) is None:
             problems["code"] = [WRONG_CODE]
         if problems:
             self.audit.refuse(user, "two_step_disable", reason=", ".join(f"wrong {name}" for name in sorted(problems)))
@@ -305,10 +326,22 @@ class TwoStepService:
             log.error("two-step sign-in: the secret of user %s does not open with this desk's key", user.id)
             self.audit.refuse(user, "sign_in_code", reason="secret unreadable", address=address)
             raise Unauthorized(UNREADABLE, code="two_step_unreadable", details={"fields": {"code": [UNREADABLE]}})
+        now = self.clock.now()
+        recent = row.failed_at is not None and now - row.failed_at < self._failure_window
+        if recent and row.failures >= self._max_failures:
+            assert row.failed_at is not None
+            wait = max(1, int((row.failed_at + self._failure_window - now).total_seconds()) + 1)
+            self.audit.refuse(user, "sign_in_code", reason="too many wrong codes", address=address)
+            raise TooManyAttempts(f"too many wrong codes; try again in {wait} seconds", details={"retry_after": wait})
         kind = self._take_code(user, row, code)
         if kind is None:
+            # counted under the row's lock and kept although the request fails: a burst of guesses
+            # sent at once takes turns here, and the limit holds for each
+            row.failures, row.failed_at = (row.failures + 1 if recent else 1), now
+            self.session.info["commit_on_error"] = True
             self.audit.refuse(user, "sign_in_code", reason="wrong code", address=address)
             raise Unauthorized(f"code {WRONG_CODE}", code="wrong_code", details={"fields": {"code": [WRONG_CODE]}})
+        row.failures, row.failed_at = 0, None
         return kind
 
     def _take_code(self, user: User, row: TwoStep, code: Any) -> str | None:
@@ -387,12 +420,17 @@ class TwoStepService:
             body = Text("Hello %(name)s,\n\ntwo-step sign-in was turned off for your processdesk account %(username)s: "
                         "signing in asks for your password only.\n\nIf you did not turn it off, change your password "
                         "and tell your desk's admins.", name=user.display_name or user.username, username=user.username)
-        else:
+        elif by is not None:
             body = Text("Hello %(name)s,\n\n%(admin)s turned two-step sign-in off for your processdesk account "
                         "%(username)s (a lost phone, say): signing in asks for your password only until you set it up "
                         "again on your account page.\n\nIf you did not ask for this, tell your desk's admins.",
-                        name=user.display_name or user.username, username=user.username,
-                        admin=by.username if by is not None else "an administrator")
+                        name=user.display_name or user.username, username=user.username, admin=by.username)
+        else:
+            body = Text("Hello %(name)s,\n\nan administrator turned two-step sign-in off for your processdesk "
+                        "account %(username)s from the server's command line (a lost phone, say): signing in asks for "
+                        "your password only until you set it up again on your account page.\n\nIf you did not ask "
+                        "for this, tell your desk's admins.", name=user.display_name or user.username,
+                        username=user.username)
         self.notifications.email_user(user, MAIL_EVENT, SUBJECT_OFF, body)
 
     def _new_recovery_codes(self, user: User) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,13 +137,17 @@ def _script_read() -> bool:
     return request.method == "GET" and request.accept_mimetypes.best == "application/json"
 
 
-def start_session(user: User) -> None:
+def start_session(user: User, *, first: Callable[[], object] | None = None) -> None:
     """Sign ``user`` in: a new server-side session and a fresh cookie (new CSRF token), keeping
-    only the language choice. A session this browser still had is ended."""
+    only the language choice. A session this browser still had is ended. ``first`` runs in the
+    same transaction before (a sign-in code used up): if it fails, nothing is signed in, nor
+    written but what it asks to keep."""
     previous = session.get(SESSION_ID_KEY)
     state, svc = web_state(), services()
 
     def work() -> str:
+        if first is not None:
+            first()
         if previous:
             svc.users.end_web_session(str(previous), "replaced")
         return svc.users.start_web_session(user, forget_after_seconds=state.absolute_seconds,

@@ -9,8 +9,10 @@ decides).
   reached). A password changed meanwhile, or a deactivation, sends the browser back to the
   password.
 - **Required.** A user whose role requires it (``TWO_STEP_REQUIRED_ROLES``) and who has not set
-  it up signs in, but every page sends them to ``/account/two-step`` until it is on (the cookie
-  says so; sign-out and the language switch stay open).
+  it up signs in, but every page sends them to ``/account/two-step`` until it is on (a page's
+  script is answered 403 in JSON); sign-out and the language switch stay open. Each request asks
+  the database (one indexed read, only for holders of such a role), so a role given, or a reset
+  by an admin, holds from the next page on, in every browser.
 - **Setting it up, turning it off** at ``/account/two-step``: a QR code (SVG drawn on the server;
   no script, no image from elsewhere) and the secret as text, a form for the first code, the
   recovery codes shown once on the answer to it, a new set with the password, and turning it off
@@ -26,14 +28,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import segno
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
-from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.errors import Conflict, TooManyAttempts, Unauthorized, ValidationFailed
 from app.models import User
 from app.services.away import shown_utc
 from app.services.two_step import WRONG_CODE
@@ -42,13 +44,11 @@ from . import auth
 from .errors import error_page
 from .i18n import LANGUAGES
 from .i18n import SESSION_KEY as LANGUAGE_KEY
-from .views import bp, reason_text, signed_in_user
+from .views import bp, signed_in_user
 
 #: The cookie's key for a sign-in waiting for its code, and how long it waits.
 PENDING_KEY = "two_step_pending"
 CODE_WAIT_SECONDS = 300
-#: The cookie's key saying the user must set two-step sign-in up before anything else.
-SETUP_KEY = "two_step_setup"
 #: What a user who must set it up may still reach.
 OPEN_WHILE_SETTING_UP = frozenset({"web.account_two_step", "web.account_two_step_setup",
                                    "web.account_two_step_confirm", "web.logout", "web.language", "web.static"})
@@ -59,6 +59,8 @@ PROBLEMS = {
                                                          "Check the app's clock, and type the code it shows now."),
     "is not your current password": _l("This is not your current password."),
 }
+#: The password field of the form for new recovery codes (the form to turn it off has its own).
+RENEW_PASSWORD = "renew_password"
 
 
 # -- signing in -------------------------------------------------------------------------------------
@@ -110,48 +112,73 @@ def login_code() -> Any:
         return render_template("login_code.html", error=None)
     wait = auth.login_retry_after(name)
     if wait:
-        minutes = max(1, -(-wait // 60))
-        response = current_app.make_response(error_page(
-            429, _("Too many sign-in attempts"),
-            _("Too many failed sign-in attempts. Try again in %(minutes)d minutes.", minutes=minutes),
-            back_url=url_for("web.login"), back_label=_("Back to sign-in")))
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return _too_many(wait, url_for("web.login"), _("Back to sign-in"))
     code = request.form.get("code", "")
     svc = services()
 
-    def check() -> tuple[User | None, str]:
+    def who() -> User | None:
         user = svc.session.get(User, waiting["uid"])
         if user is None or not user.active or user.token_generation != waiting.get("generation"):
-            return None, ""
-        return user, svc.two_step.check_code(user, code, address=auth.client_address())
+            return None
+        return user
 
+    user = unit_of_work(who)
+    if user is None:
+        return _back_to_password(_("Your account changed while you were signing in. Please sign in again."))
+    took: dict[str, str] = {}
+
+    def take_code() -> None:
+        # in the sign-in's own transaction: a recovery code is used up only by a sign-in that happens
+        took["kind"] = svc.two_step.check_code(svc.session.merge(user), code, address=auth.client_address())
+        if took["kind"] == "none":  # reset by an admin meanwhile: the password decides again
+            raise Unauthorized("two-step sign-in was turned off meanwhile", code="two_step_gone")
+
+    next_url = auth.safe_next(waiting.get("next"))
     try:
-        user, kind = unit_of_work(check)
+        auth.start_session(user, first=take_code)
+    except TooManyAttempts as err:
+        return _too_many(int(err.details.get("retry_after") or 60), url_for("web.login"), _("Back to sign-in"))
     except Unauthorized as err:
+        if err.code == "two_step_gone":
+            return _back_to_password(_("Your account changed while you were signing in. Please sign in again."))
         if err.code == "two_step_unreadable":
             return _back_to_password(_("Two-step sign-in of your account cannot be checked on this desk. "
                                        "Ask an administrator to reset it."))
         auth.record_login_failure(name)
         return render_template("login_code.html", error=str(PROBLEMS[WRONG_CODE])), 401
-    if user is None:
-        return _back_to_password(_("Your account changed while you were signing in. Please sign in again."))
     auth.record_login_success(name)
-    next_url = auth.safe_next(waiting.get("next"))
-    auth.start_session(user)
     if user.locale in LANGUAGES:
         session[LANGUAGE_KEY] = user.locale
-    if kind == "recovery":
+    if took.get("kind") == "recovery":
         left = unit_of_work(lambda: svc.two_step.described(svc.session.merge(user)))["recovery_codes_left"]
         flash(_("You signed in with a recovery code; %(count)d remain. Once you have your app again, make a "
                 "new set on your account page.", count=left), "info")
     return redirect(next_url or url_for("web.home"), 303)
 
 
+def _too_many(wait: int, back_url: str, back_label: str) -> Response:
+    minutes = max(1, -(-wait // 60))
+    response = current_app.make_response(error_page(
+        429, _("Too many sign-in attempts"),
+        _("Too many failed sign-in attempts. Try again in %(minutes)d minutes.", minutes=minutes),
+        back_url=back_url, back_label=back_label))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def must_set_up(user: User) -> Response | None:
-    """The before-request check: a user who must set two-step sign-in up reaches only its page."""
-    if not session.get(SETUP_KEY) or request.endpoint in OPEN_WHILE_SETTING_UP:
+    """The before-request check: a user whose role requires two-step sign-in and who has not set
+    it up reaches only its page (a page's script is told so in JSON)."""
+    if request.endpoint in OPEN_WHILE_SETTING_UP:
         return None
+    svc = services()
+    if not unit_of_work(lambda: svc.two_step.required(user) and not svc.two_step.enabled(user)):
+        return None
+    if request.method == "GET" and request.accept_mimetypes.best == "application/json":
+        response = jsonify({"error": "two_step_setup_required", "details": {},
+                            "message": "two-step sign-in is required for your role: set it up first"})
+        response.status_code = 403
+        return response
     if request.method == "GET":
         flash(_("Your role requires two-step sign-in. Set it up to go on."), "info")
     return redirect(url_for("web.account_two_step"), 303)
@@ -182,8 +209,7 @@ def _render(user: User, *, errors: Mapping[str, list[str]] | None = None, codes:
         secret = parse_qs(urlsplit(uri).query).get("secret", [""])[0]
         secret = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
     page = render_template("two_step.html", active="account", state=state, qr=qr_svg(uri) if uri else None,
-                           secret=secret, codes=codes, errors=errors or {},
-                           must=bool(session.get(SETUP_KEY)))
+                           secret=secret, codes=codes, errors=errors or {})
     response = current_app.make_response((page, status))
     response.headers["Cache-Control"] = "no-store"  # a secret or recovery codes: never kept by the browser
     return response
@@ -226,15 +252,20 @@ def account_two_step_setup() -> Any:
 @bp.post("/account/two-step/confirm")
 def account_two_step_confirm() -> Any:
     user = signed_in_user()
+    limited = _limited(user.username)
+    if limited is not None:
+        return limited
     svc = services()
     try:
-        codes = unit_of_work(lambda: svc.two_step.confirm(svc.session.merge(user), request.form.get("code", "")))
+        codes = unit_of_work(lambda: svc.two_step.confirm(svc.session.merge(user), request.form.get("current_password", ""),
+                                                          request.form.get("code", "")))
     except ValidationFailed as err:
+        if "current_password" in (err.details.get("fields") or {}):
+            auth.record_login_failure(user.username)
         return _render(user, errors=_problems(err), status=422)
     except Conflict:
         flash(_("Begin the set-up first: there is no app waiting to be confirmed."), "error")
         return redirect(url_for("web.account_two_step"), 303)
-    session.pop(SETUP_KEY, None)
     flash(_("Two-step sign-in is on. Keep the recovery codes below somewhere safe."), "success")
     return _render(user, codes=codes)
 
@@ -248,10 +279,11 @@ def account_two_step_codes() -> Any:
     svc = services()
     try:
         codes = unit_of_work(lambda: svc.two_step.renew_recovery_codes(svc.session.merge(user),
-                                                                      request.form.get("current_password", "")))
+                                                                      request.form.get(RENEW_PASSWORD, "")))
     except ValidationFailed as err:
         auth.record_login_failure(user.username)
-        return _render(user, errors=_problems(err), status=422)
+        # the page's two forms each ask for the password: this one's field has its own name
+        return _render(user, errors={RENEW_PASSWORD: _problems(err).get("current_password", [])}, status=422)
     except Conflict:
         return redirect(url_for("web.account_two_step"), 303)
     auth.record_login_success(user.username)
@@ -273,8 +305,8 @@ def account_two_step_disable() -> Any:
         auth.record_login_failure(user.username)
         return _render(user, errors=_problems(err), status=422)
     except Conflict as err:
-        flash(reason_text(err) if "required" not in err.message
-              else _("Your role requires two-step sign-in: it cannot be turned off."), "error")
+        flash(_("Your role requires two-step sign-in: it cannot be turned off.") if "required" in err.message
+              else _("Two-step sign-in is not on."), "error")
         return redirect(url_for("web.account_two_step"), 303)
     auth.record_login_success(user.username)
     flash(_("Two-step sign-in is off: signing in asks for your password only."), "success")

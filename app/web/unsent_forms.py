@@ -46,12 +46,19 @@ def _unkept(name: str) -> bool:
     return name == SUBMISSION_FIELD or refused_forms.secret(name)
 
 
+#: Forms that hold nothing but secrets (a password, a sign-in code): never kept, whatever their
+#: fields are named.
+NEVER_KEPT = ("/account/two-step/",)
+
+
 def keep(owner: Any, token: Any) -> bool:
     """Keep this request's form for ``owner`` (the id of the user whose session it was) when it
     carries that session's form token ``token`` (another site's page posting into an ended session
     puts nothing into the user's forms); False when nothing was kept (no owner or token, nothing
     typed, or too large for the cookie)."""
     sent = request.form.get(CSRF_FIELD)
+    if request.path.startswith(NEVER_KEPT):
+        return False
     if not isinstance(owner, int) or not isinstance(token, str) or not sent or not hmac.compare_digest(sent, token):
         return False
     # empty ones too: a field emptied before sending comes back empty, not as the page drew it

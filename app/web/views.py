@@ -143,7 +143,7 @@ def _require_sign_in() -> Response | None:
             if not g.get("session_expired"):
                 flash(_("You were signed out, so the form you sent was not taken. Please sign in again."), "info")
         return redirect(url_for("web.login", next=target))
-    if user is not None and session.get("two_step_setup"):
+    if user is not None and current_app.config.get("TWO_STEP_REQUIRED_ROLES"):
         from .two_step_pages import must_set_up
 
         waiting = must_set_up(user)
@@ -287,8 +287,7 @@ def login() -> Any:
     auth.start_session(user)
     if user.locale in LANGUAGES:
         session[LANGUAGE_KEY] = user.locale  # the user's own choice wins over this browser's
-    if required:
-        session[two_step_pages.SETUP_KEY] = True
+    if required:  # and not set up: its page first (the before-request check holds them there)
         return redirect(url_for("web.account_two_step"))
     return redirect(next_url or url_for("web.home"))
 

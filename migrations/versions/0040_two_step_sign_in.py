@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('last_step', sa.BigInteger(), nullable=False),
+        sa.Column('failures', sa.Integer(), nullable=False),
+        sa.Column('failed_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_user_two_step_user_id_user'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('user_id', name=op.f('pk_user_two_step')),
     )

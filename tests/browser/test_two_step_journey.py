@@ -1,6 +1,6 @@
 """Two-step sign-in in Chromium, at laptop and phone widths: a user opens "Set up two-step sign-in"
 from the account page, sees the QR code (drawn, within the screen) and the key as text, types a
-wrong code (refused beside the field) and then the app's code, reads the ten recovery codes, signs
+wrong code (refused beside the field) and then the app's code with the password, reads the ten recovery codes, signs
 out, signs in with the password, is asked for the code and lands where the sign-in was going;
 a second sign-in with a recovery code says how many are left."""
 
@@ -48,9 +48,11 @@ def test_a_user_sets_up_two_step_sign_in_and_signs_in_with_a_code(live, person, 
 
     wrong = "000000" if code_for(key, live) != "000000" else "111111"
     page.locator("#field-code").fill(wrong)
+    page.locator("#field-current_password").fill(PASSWORD)
     page.get_by_role("button", name="Turn two-step sign-in on").click()
     expect(page.locator("#code-error")).to_contain_text("This is not the current code of the app you set up")
     page.locator("#field-code").fill(code_for(key, live))
+    page.locator("#field-current_password").fill(PASSWORD)  # a password is never put back
     page.get_by_role("button", name="Turn two-step sign-in on").click()
     expect(page.locator(".flash-success")).to_contain_text("Two-step sign-in is on")
     codes = page.locator("#recovery-codes code")

@@ -87,7 +87,7 @@ def working_desk(live: Live) -> tuple[Desk, str]:
     begun = desk.client.post("/api/v1/users/me/two-step/setup", headers=desk.auth("ada"))
     assert begun.status_code == 200, begun.get_json()
     on = desk.client.post("/api/v1/users/me/two-step/confirm", headers=desk.auth("ada"),
-                          json={"code": app_code(begun.get_json()["secret"], now)})
+                          json={"code": app_code(begun.get_json()["secret"], now), "current_password": "password-1234"})
     assert on.status_code == 200, on.get_json()
     live.services.session.commit()
     return desk, number

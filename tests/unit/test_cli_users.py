@@ -126,7 +126,7 @@ def test_reset_two_step_turns_off_a_lost_phone_from_the_command_line(app, servic
     import base64
 
     secret = base64.b32decode(begun["secret"] + "=" * (-len(begun["secret"]) % 8))
-    services.two_step.confirm(boss, totp(secret, step_at(clock.now())))
+    services.two_step.confirm(boss, "long-password-1", totp(secret, step_at(clock.now())))
     services.session.commit()
     assert services.two_step.enabled(user(services, "boss"))
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import base64
 import html
 import re
+import zlib
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from itsdangerous import base64_decode
 from sqlalchemy import select
 
 from app.models import AuditEvent, OutboxMessage
@@ -53,7 +56,7 @@ def set_up(web: WebClient, clock: Any) -> tuple[str, list[str]]:
     assert begun.status_code == 303 and begun.headers["Location"].endswith("/account/two-step#setup")
     page = text_of(web.get("/account/two-step"))
     secret = element(page, "setup-key")
-    done = web.post("/account/two-step/confirm", {"code": code_now(secret, clock)})
+    done = web.post("/account/two-step/confirm", {"code": code_now(secret, clock), "current_password": PASSWORD})
     assert done.status_code == 200, text_of(done)[:400]
     codes = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", text_of(done))
     clock.advance(timedelta(seconds=30))  # the code that turned it on is used: the next sign-in needs the next one
@@ -85,12 +88,18 @@ def test_a_user_sets_it_up_and_sees_the_recovery_codes_once(web: WebClient, peop
     assert re.fullmatch(r"[A-Z2-7 ]{32,40}", secret), secret
     assert audited(services, "two_step_begun")
 
-    wrong = web.post("/account/two-step/confirm", {"code": "000000" if code_now(secret, clock) != "000000" else "111111"})
+    wrong = web.post("/account/two-step/confirm", {"code": "000000" if code_now(secret, clock) != "000000" else "111111",
+                                                   "current_password": PASSWORD})
     assert wrong.status_code == 422
     assert "not the current code of the app you set up" in (field_error(text_of(wrong), "code") or "")
+    # the password too: whoever holds a session alone does not tie the account to their phone
+    no_password = web.post("/account/two-step/confirm", {"code": code_now(secret, clock), "current_password": "nope"})
+    assert no_password.status_code == 422
+    assert field_error(text_of(no_password), "current_password") == "This is not your current password."
+    assert field_error(text_of(no_password), "code") is None
     assert "Off" in element(text_of(web.get("/account/two-step")), "two-step-state")
 
-    done = web.post("/account/two-step/confirm", {"code": code_now(secret, clock)})
+    done = web.post("/account/two-step/confirm", {"code": code_now(secret, clock), "current_password": PASSWORD})
     assert done.status_code == 200
     assert done.headers["Cache-Control"] == "no-store"
     codes = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", text_of(done))
@@ -197,14 +206,17 @@ def test_a_code_form_without_the_csrf_token_is_refused(web: WebClient, people: A
 def test_turning_it_off_takes_the_password_and_a_code(web: WebClient, people: Any, services: Any, clock: Any) -> None:
     web.login("alex")
     secret, codes = set_up(web, clock)
-    wrong = web.post("/account/two-step/disable", {"current_password": "nope", "code": "000001"})
+    wrong = web.post("/account/two-step/disable", {"current_password": "nope", "code": codes[1]})
     assert wrong.status_code == 422
     page = text_of(wrong)
     assert field_error(page, "current_password") == "This is not your current password."
-    assert "not a current code" in (field_error(page, "code") or "")
+    assert field_error(page, "code") is None  # not looked at: a right one is not used up by a refused form
+    wrong = web.post("/account/two-step/disable", {"current_password": PASSWORD, "code": "000001"})
+    assert wrong.status_code == 422
+    assert "not a current code" in (field_error(text_of(wrong), "code") or "")
     assert "On" in element(text_of(web.get("/account/two-step")), "two-step-state")
 
-    off = web.post("/account/two-step/disable", {"current_password": PASSWORD, "code": codes[0]})
+    off = web.post("/account/two-step/disable", {"current_password": PASSWORD, "code": codes[1]})
     assert off.status_code == 303
     assert "Off" in element(text_of(web.get("/account/two-step")), "two-step-state")
     assert [e.actor for e in audited(services, "two_step_disabled")] == ["alex"]
@@ -214,8 +226,11 @@ def test_new_recovery_codes_replace_the_old(web_factory: Any, people: Any, servi
     web = web_factory()
     web.login("alex")
     _secret, old = set_up(web, clock)
-    assert web.post("/account/two-step/recovery-codes", {"current_password": "nope"}).status_code == 422
-    renewed = web.post("/account/two-step/recovery-codes", {"current_password": PASSWORD})
+    refused = web.post("/account/two-step/recovery-codes", {"renew_password": "nope"})
+    assert refused.status_code == 422
+    assert field_error(text_of(refused), "renew_password") == "This is not your current password."
+    assert field_error(text_of(refused), "current_password") is None  # the other form's field says nothing
+    renewed = web.post("/account/two-step/recovery-codes", {"renew_password": PASSWORD})
     assert renewed.status_code == 200 and renewed.headers["Cache-Control"] == "no-store"
     new = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", text_of(renewed))
     assert len(new) == 10 and not set(new) & set(old)
@@ -299,3 +314,108 @@ def test_a_role_that_requires_it_sends_its_holder_to_set_it_up(strict: Any, cloc
     assert requester.login("rita").headers["Location"].endswith("/")
     assert requester.get("/account").status_code == 200
     services.session.close()
+
+
+def test_letters_and_other_scripts_digits_are_a_wrong_code_not_an_error(web_factory: Any, people: Any,
+                                                                        clock: Any) -> None:
+    first = web_factory()
+    first.login("alex")
+    set_up(first, clock)
+    web = web_factory()
+    web.post("/login", {"username": "alex", "password": PASSWORD})
+    for typed in ("１２３４５６", "١٢٣٤٥٦", "12345x", ""):
+        answer = web.post("/login/code", {"code": typed})
+        assert answer.status_code == 401, (typed, answer.status_code)
+
+
+def raw_cookie(web: WebClient) -> str:
+    """The session cookie as anyone holding it reads it (signed, not encrypted)."""
+    value = web.client.get_cookie("session").value
+    data = base64_decode(value.lstrip(".").split(".")[0])
+    return (zlib.decompress(data) if value.startswith(".") else data).decode()
+
+
+def test_a_code_typed_into_a_form_after_the_session_ended_is_not_kept_in_the_cookie(web: WebClient, people: Any,
+                                                                                   clock: Any) -> None:
+    web.login("alex")
+    _secret, codes = set_up(web, clock)
+    clock.advance(timedelta(minutes=31))  # the idle timeout
+    sent = web.post("/account/two-step/disable", {"current_password": PASSWORD, "code": codes[0], "note": "kept"},
+                    headers={"Referer": "http://localhost/account/two-step"})
+    assert sent.status_code == 302 and "/login" in sent.headers["Location"]
+    cookie = raw_cookie(web)
+    assert codes[0] not in cookie and PASSWORD not in cookie and "unsent_form" not in cookie
+
+
+def test_a_waiting_sign_in_reset_meanwhile_goes_back_to_the_password(strict: Any, clock: Any) -> None:
+    services = strict.extensions["processdesk"].services()
+    services.users.create_user("alex", PASSWORD, roles=["agent"], groups=[])
+    services.users.create_user("ada", PASSWORD, roles=["admin"], groups=[])
+    services.session.commit()
+    alex = WebClient(strict.test_client())
+    alex.login("alex")
+    set_up(alex, clock)
+    other = WebClient(strict.test_client())
+    assert other.post("/login", {"username": "alex", "password": PASSWORD}).headers["Location"].endswith("/login/code")
+    services.two_step.reset(services.users.get_by_username("ada"), "alex")
+    services.session.commit()
+    answer = other.post("/login/code", {"code": "not-a-code"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/login")
+    assert other.get("/tasks").headers["Location"].startswith("/login")  # not signed in
+    # and with the password alone now, the set-up page first
+    assert other.post("/login", {"username": "alex", "password": PASSWORD}).headers["Location"].endswith("/account/two-step")
+    services.session.close()
+
+
+def test_the_requirement_is_read_on_every_request_in_every_browser(strict: Any, clock: Any) -> None:
+    services = strict.extensions["processdesk"].services()
+    services.users.create_user("alex", PASSWORD, roles=["agent"], groups=[])
+    services.users.create_user("rita", PASSWORD, roles=["requester"], groups=[])
+    services.session.commit()
+    laptop, phone = WebClient(strict.test_client()), WebClient(strict.test_client())
+    laptop.login("alex")
+    phone.login("alex")
+    assert phone.get("/tasks").status_code == 303
+    # a page's script is told in JSON, not sent to a page
+    script = phone.get("/notifications", headers={"Accept": "application/json"})
+    assert script.status_code == 403 and script.get_json()["error"] == "two_step_setup_required"
+    set_up(laptop, clock)
+    assert phone.get("/tasks").status_code == 200  # set up in the other browser: this one goes on too
+
+    requester = WebClient(strict.test_client())
+    requester.login("rita")
+    assert requester.get("/account").status_code == 200
+    services.users.update_user(None, "rita", {"roles": ["admin"]})
+    services.session.commit()
+    assert requester.get("/account").headers["Location"].endswith("/account/two-step")  # from the next page on
+    services.session.close()
+
+
+def test_a_recovery_code_is_not_used_up_by_a_sign_in_that_fails(web_factory: Any, people: Any, clock: Any,
+                                                                monkeypatch: Any) -> None:
+    from app.errors import Conflict
+    from app.services.users import UserService
+
+    first = web_factory()
+    first.login("alex")
+    _secret, codes = set_up(first, clock)
+    web = web_factory()
+    web.post("/login", {"username": "alex", "password": PASSWORD})
+
+    def busy(*_args: Any, **_kwargs: Any) -> None:
+        raise Conflict("another change is being written; try again in a moment")
+
+    monkeypatch.setattr(UserService, "start_web_session", busy)
+    assert web.post("/login/code", {"code": codes[0]}).status_code == 409
+    monkeypatch.undo()
+    again = web_factory()
+    again.post("/login", {"username": "alex", "password": PASSWORD})
+    assert again.post("/login/code", {"code": codes[0]}).status_code == 303
+
+
+def test_the_page_has_no_id_twice(web: WebClient, people: Any, clock: Any) -> None:
+    web.login("alex")
+    set_up(web, clock)
+    page = text_of(web.post("/account/two-step/disable", {"current_password": "nope", "code": "000000"}))
+    ids = Counter(re.findall(r'\bid="([^"]+)"', page))
+    assert [name for name, count in ids.items() if count > 1] == []
