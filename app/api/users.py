@@ -104,15 +104,17 @@ class UsersView(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search users (admins and auditors): words in username, display name or email; filter by
-        role, group, active and out of office now (``away``); paged, by username."""
+        role, group, active, out of office now (``away``) and two-step sign-in (``two_step``); paged, by
+        username. Each says whether the user signs in with a code (``two_step``)."""
         user = current_user()
         svc = services()
         page, per_page = page_args(args)
         rows, total = unit_of_work(lambda: svc.users.list_users(
             user, q=args.get("q"), role=args.get("role"), group=args.get("group"), active=args.get("active"),
-            away=args.get("away"), page=page, per_page=per_page))
+            away=args.get("away"), two_step=args.get("two_step"), page=page, per_page=per_page))
+        on = unit_of_work(lambda: svc.two_step.on_among(u.id for u in rows))
         return {"page": page, "per_page": per_page, "total": total, "total_exact": True,
-                "items": [UserService.user_dict(u) for u in rows]}
+                "items": [{**UserService.user_dict(u), "two_step": u.id in on} for u in rows]}
 
     @checked_first(_admin("create_user"))
     @blp.arguments(UserIn)
@@ -276,10 +278,10 @@ def _user_detail(actor: User, found: User, waiting: list[HumanTask] | None = Non
     """One user as the single-user answers give them: an inactive user with the tasks that wait on
     them by name (``waiting`` when the caller already has them), so that whoever reads or
     deactivates a leaver, by whichever route, sees what needs handing on."""
-    out = UserService.user_dict(found)
+    svc = services()
+    out = {**UserService.user_dict(found), "two_step": svc.two_step.enabled(found)}
     if found.active:
         return out
-    svc = services()
     tasks = svc.users.tasks_waiting_on(actor, found.username) if waiting is None else waiting
     refs = [{**ref, "href": url_for("tasks.TaskView", task_id=ref["id"]),
              "reassign": url_for("tasks.ReassignView", task_id=ref["id"])} for ref in svc.users.task_refs(tasks)]

@@ -31,6 +31,8 @@ class UserQuery(PageQuery):
     active = fields.Boolean(load_default=None, metadata={"description": "true: active users only; false: deactivated only"})
     away = fields.Boolean(load_default=None, metadata={
         "description": "true: only the users out of office now (an absence that holds now); false: only the others"})
+    two_step = fields.Boolean(load_default=None, metadata={
+        "description": "true: only the users who sign in with a code of an authenticator app; false: only the others"})
 
 
 class UserOut(Schema):
@@ -46,6 +48,9 @@ class UserOut(Schema):
     created_at = fields.DateTime()
     away = fields.Nested(lambda: UserAwayOut(), allow_none=True, metadata={
         "description": "the user's absence (out of office), now or to come; null: none set"})
+    two_step = fields.Boolean(metadata={
+        "description": "the user signs in with a code of an authenticator app (in the directory's answers: "
+                       "the list and one user)"})
 
 
 class UserAwayOut(Schema):

@@ -41,7 +41,7 @@ import logging
 import re
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -161,6 +161,14 @@ class TwoStepService:
     def enabled(self, user: User) -> bool:
         """Whether sign-in asks ``user`` for a code (one indexed read)."""
         return self.session.scalar(select(TwoStep.confirmed_at).where(TwoStep.user_id == user.id)) is not None
+
+    def on_among(self, user_ids: Iterable[int]) -> set[int]:
+        """Which of these users sign in with a code (one query, for a list of users)."""
+        wanted = set(user_ids)
+        if not wanted:
+            return set()
+        return set(self.session.scalars(select(TwoStep.user_id).where(
+            TwoStep.user_id.in_(wanted), TwoStep.confirmed_at.is_not(None))))
 
     def required(self, user: User) -> bool:
         """Whether one of the user's roles requires two-step sign-in (``TWO_STEP_REQUIRED_ROLES``)."""

@@ -18,7 +18,19 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.db import LIKE_ESCAPE, SEARCH_WORDS, like_literal, serialize_writers
 from app.errors import Conflict, NotFound, PermissionDenied, Unauthorized, ValidationFailed
 from app.languages import language_problem
-from app.models import ApiToken, Group, HumanTask, Role, TaskStatus, Ticket, User, UserRole, WebSession, user_group
+from app.models import (
+    ApiToken,
+    Group,
+    HumanTask,
+    Role,
+    TaskStatus,
+    Ticket,
+    TwoStep,
+    User,
+    UserRole,
+    WebSession,
+    user_group,
+)
 
 from . import policy
 from .audit import AuditLog
@@ -222,15 +234,16 @@ class UserService:
             raise PermissionDenied("only administrators and auditors may read the user directory")
 
     def list_users(self, actor: User, *, q: str | None = None, role: str | None = None, group: str | None = None,
-                   active: bool | None = None, away: bool | None = None, page: int = 1,
-                   per_page: int = 50) -> tuple[list[User], int]:
+                   active: bool | None = None, away: bool | None = None, two_step: bool | None = None,
+                   page: int = 1, per_page: int = 50) -> tuple[list[User], int]:
         """Users matching every filter given, by username, and how many match in all.
 
         ``q``: each word (the first ``SEARCH_WORDS``) is in the username, display name or email (any
         case, matched literally); ``role`` and ``group``: holds that role / is in that group (by its
         exact name); ``active``: only active (True) or only deactivated (False) users; ``away``: only
         those out of office now (True: an absence that holds now, app/services/away.py) or only the
-        others (False)."""
+        others (False); ``two_step``: only those who sign in with a code (True, app/services/two_step.py)
+        or only those who do not (False)."""
         self.require_reader(actor, "list_users")
         query = users_with_words(select(User), q)
         if role:
@@ -243,6 +256,9 @@ class UserService:
         if away is not None:
             holds = User.away_at_clause(self.audit.clock.now())
             query = query.where(holds if away else ~holds)
+        if two_step is not None:
+            on = select(TwoStep.user_id).where(TwoStep.user_id == User.id, TwoStep.confirmed_at.is_not(None)).exists()
+            query = query.where(on if two_step else ~on)
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = self.session.scalars(
             query.options(selectinload(User.role_rows), selectinload(User.groups), selectinload(User.manager),

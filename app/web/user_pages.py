@@ -206,25 +206,28 @@ def users() -> Any:
     active = {"1": True, "0": False}.get(active_arg)
     away_arg = request.args.get("away", "")
     away = {"1": True, "0": False}.get(away_arg)
+    two_step_arg = request.args.get("two_step", "")
+    two_step = {"1": True, "0": False}.get(two_step_arg)
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
 
     def read() -> dict[str, Any]:
         rows, total = svc.users.list_users(user, q=q or None, role=role or None, group=group or None, active=active,
-                                           away=away, page=page, per_page=per_page)
+                                           away=away, two_step=two_step, page=page, per_page=per_page)
         now = svc.runtime.clock.now()
-        return {"rows": [_listed(svc.users.user_dict(u), u.away_at(now)) for u in rows], "total": total,
-                "groups": svc.users.group_names()}
+        on = svc.two_step.on_among(u.id for u in rows)
+        return {"rows": [{**_listed(svc.users.user_dict(u), u.away_at(now)), "two_step": u.id in on} for u in rows],
+                "total": total, "groups": svc.users.group_names()}
 
     found = unit_of_work(read)
     beyond = past_the_last_page(page, found["total"], per_page)
     if beyond is not None:
         return beyond
     query = {key: value for key, value in (("q", q), ("role", role), ("group", group), ("active", active_arg),
-                                           ("away", away_arg)) if value}
+                                           ("away", away_arg), ("two_step", two_step_arg)) if value}
     return render_template("users.html", active="users", q=q, role=role, group=group, active_filter=active_arg,
-                           away_filter=away_arg,
+                           away_filter=away_arg, two_step_filter=two_step_arg,
                            role_labels=ROLE_LABELS, pages=max(1, -(-found["total"] // per_page)), page=page,
                            query=query, may_edit=_is_admin(user), **found)
 

@@ -576,3 +576,19 @@ def test_turning_it_on_takes_the_password_and_a_set_up_lapses(client, auth, serv
     assert_error(confirm(client, headers, code(secret, clock)), 409)  # begin again
     _, fresh = set_up(client, headers)
     assert confirm(client, headers, code(fresh, clock)).status_code == 200
+
+
+def test_the_directory_says_who_signs_in_with_a_code_and_finds_them(client, auth, services, users, clock):
+    turn_on(client, auth("rita"), clock)
+    listed = client.get("/api/v1/users?per_page=100", headers=auth("aude")).get_json()["items"]
+    assert {u["username"]: u["two_step"] for u in listed} == {name: name == "rita" for name in users}
+    on = client.get("/api/v1/users?two_step=true", headers=auth("ada")).get_json()
+    assert [u["username"] for u in on["items"]] == ["rita"] and on["total"] == 1
+    off = client.get("/api/v1/users?two_step=false&per_page=100", headers=auth("ada")).get_json()
+    assert "rita" not in {u["username"] for u in off["items"]} and off["total"] == len(users) - 1
+    assert client.get("/api/v1/users/rita", headers=auth("aude")).get_json()["two_step"] is True
+    assert client.get("/api/v1/users/rick", headers=auth("aude")).get_json()["two_step"] is False
+    # a set-up begun and not confirmed is not "on"
+    set_up(client, auth("rick"))
+    assert client.get("/api/v1/users/rick", headers=auth("aude")).get_json()["two_step"] is False
+    assert_error(client.get("/api/v1/users?two_step=maybe", headers=auth("ada")), 422)

@@ -419,3 +419,20 @@ def test_the_page_has_no_id_twice(web: WebClient, people: Any, clock: Any) -> No
     page = text_of(web.post("/account/two-step/disable", {"current_password": "nope", "code": "000000"}))
     ids = Counter(re.findall(r'\bid="([^"]+)"', page))
     assert [name for name, count in ids.items() if count > 1] == []
+
+
+def test_the_user_list_marks_and_finds_who_signs_in_with_a_code(web_factory: Any, people: Any, clock: Any) -> None:
+    alex = web_factory()
+    alex.login("alex")
+    set_up(alex, clock)
+    ada = web_factory()
+    ada.login("ada")
+    page = text_of(ada.get("/admin/users"))
+    row = re.search(r'<tr>\s*<td data-label="Username"><a href="/admin/users/alex">.*?</tr>', page, flags=re.S)
+    assert row and 'class="badge two-step"' in row.group(0)
+    assert page.count('class="badge two-step"') == 1
+    on = text_of(ada.get("/admin/users?two_step=1"))
+    assert 'href="/admin/users/alex"' in on and 'href="/admin/users/ada"' not in on
+    assert '<option value="1" selected>On</option>' in on
+    off = text_of(ada.get("/admin/users?two_step=0"))
+    assert 'href="/admin/users/alex"' not in off and 'href="/admin/users/ada"' in off
