@@ -23,8 +23,8 @@ decides).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import segno
@@ -46,6 +46,7 @@ from .i18n import LANGUAGES
 from .i18n import SESSION_KEY as LANGUAGE_KEY
 from .views import bp, signed_in_user
 
+T = TypeVar("T")
 #: The cookie's key for a sign-in waiting for its code, and how long it waits.
 PENDING_KEY = "two_step_pending"
 CODE_WAIT_SECONDS = 300
@@ -249,23 +250,40 @@ def account_two_step_setup() -> Any:
     return redirect(url_for("web.account_two_step", _anchor="setup"), 303)
 
 
-@bp.post("/account/two-step/confirm")
-def account_two_step_confirm() -> Any:
-    user = signed_in_user()
+def _proving(user: User, work: Callable[[User], T], refused: Callable[[ValidationFailed], Any],
+             counted: frozenset[str] = frozenset({"current_password", "code"})) -> T | Response:
+    """Run a form's ``work`` that checks the user's password (and a code): refused while the
+    sign-in limit holds (429); a wrong one (a field of ``counted``) counted against it, and the
+    form answered by ``refused``. Conflict goes on to the caller."""
     limited = _limited(user.username)
     if limited is not None:
         return limited
     svc = services()
     try:
-        codes = unit_of_work(lambda: svc.two_step.confirm(svc.session.merge(user), request.form.get("current_password", ""),
-                                                          request.form.get("code", "")))
+        result = unit_of_work(lambda: work(svc.session.merge(user)))
     except ValidationFailed as err:
-        if "current_password" in (err.details.get("fields") or {}):
+        if counted & set(err.details.get("fields") or {}):
             auth.record_login_failure(user.username)
-        return _render(user, errors=_problems(err), status=422)
+        return refused(err)  # type: ignore[no-any-return]
+    auth.record_login_success(user.username)
+    return result
+
+
+@bp.post("/account/two-step/confirm")
+def account_two_step_confirm() -> Any:
+    user = signed_in_user()
+    svc = services()
+    try:
+        # a wrong code while setting up is no guess at the account's secret: only the password counts
+        codes = _proving(user, lambda row: svc.two_step.confirm(row, request.form.get("current_password", ""),
+                                                                request.form.get("code", "")),
+                         lambda err: _render(user, errors=_problems(err), status=422),
+                         counted=frozenset({"current_password"}))
     except Conflict:
         flash(_("Begin the set-up first: there is no app waiting to be confirmed."), "error")
         return redirect(url_for("web.account_two_step"), 303)
+    if not isinstance(codes, list):
+        return codes
     flash(_("Two-step sign-in is on. Keep the recovery codes below somewhere safe."), "success")
     return _render(user, codes=codes)
 
@@ -273,20 +291,16 @@ def account_two_step_confirm() -> Any:
 @bp.post("/account/two-step/recovery-codes")
 def account_two_step_codes() -> Any:
     user = signed_in_user()
-    limited = _limited(user.username)
-    if limited is not None:
-        return limited
     svc = services()
     try:
-        codes = unit_of_work(lambda: svc.two_step.renew_recovery_codes(svc.session.merge(user),
-                                                                      request.form.get(RENEW_PASSWORD, "")))
-    except ValidationFailed as err:
-        auth.record_login_failure(user.username)
         # the page's two forms each ask for the password: this one's field has its own name
-        return _render(user, errors={RENEW_PASSWORD: _problems(err).get("current_password", [])}, status=422)
+        codes = _proving(user, lambda row: svc.two_step.renew_recovery_codes(row, request.form.get(RENEW_PASSWORD, "")),
+                         lambda err: _render(user, errors={RENEW_PASSWORD: _problems(err).get("current_password", [])},
+                                             status=422))
     except Conflict:
         return redirect(url_for("web.account_two_step"), 303)
-    auth.record_login_success(user.username)
+    if not isinstance(codes, list):
+        return codes
     flash(_("Your new recovery codes are below; the earlier ones no longer work."), "success")
     return _render(user, codes=codes)
 
@@ -294,21 +308,19 @@ def account_two_step_codes() -> Any:
 @bp.post("/account/two-step/disable")
 def account_two_step_disable() -> Any:
     user = signed_in_user()
-    limited = _limited(user.username)
-    if limited is not None:
-        return limited
     svc = services()
+    def turn_off(row: User) -> bool:
+        svc.two_step.disable(row, request.form.get("current_password", ""), request.form.get("code", ""))
+        return True
+
     try:
-        unit_of_work(lambda: svc.two_step.disable(svc.session.merge(user), request.form.get("current_password", ""),
-                                                  request.form.get("code", "")))
-    except ValidationFailed as err:
-        auth.record_login_failure(user.username)
-        return _render(user, errors=_problems(err), status=422)
+        done = _proving(user, turn_off, lambda err: _render(user, errors=_problems(err), status=422))
     except Conflict as err:
         flash(_("Your role requires two-step sign-in: it cannot be turned off.") if "required" in err.message
               else _("Two-step sign-in is not on."), "error")
         return redirect(url_for("web.account_two_step"), 303)
-    auth.record_login_success(user.username)
+    if done is not True:
+        return done
     flash(_("Two-step sign-in is off: signing in asks for your password only."), "success")
     return redirect(url_for("web.account_two_step"), 303)
 

@@ -26,23 +26,12 @@ from app.models import AuditEvent, OutboxMessage
 from app.services.two_step import step_at, totp
 from tests.conftest import joined_app
 from tests.web.conftest import PASSWORD, WebClient, text_of
+from tests.web.test_out_of_office_pages import element, field_error
 
 
 def code_now(secret: str, clock: Any, steps: int = 0) -> str:
     raw = base64.b32decode(secret.replace(" ", "") + "=" * (-len(secret.replace(" ", "")) % 8))
     return totp(raw, step_at(clock.now()) + steps)
-
-
-def element(page: str, element_id: str) -> str:
-    match = re.search(rf'<(\w+)[^>]*\bid="{element_id}"[^>]*>(.*?)</\1>', page, flags=re.S)
-    assert match, f"no #{element_id}"
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(2))).split())
-
-
-def field_error(page: str, name: str) -> str | None:
-    match = re.search(rf'<p class="field-error" id="{name}-error"><span class="visually-hidden">[^<]*</span>(.*?)</p>',
-                      page, flags=re.S)
-    return " ".join(html.unescape(match.group(1)).split()) if match else None
 
 
 def audited(services: Any, kind: str) -> list[AuditEvent]:
