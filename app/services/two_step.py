@@ -346,6 +346,9 @@ class TwoStepService:
             # counted under the row's lock and kept although the request fails: a burst of guesses
             # sent at once takes turns here, and the limit holds for each
             row.failures, row.failed_at = (row.failures + 1 if recent else 1), now
+            # written now: on SQLite a write lock lost here is retried with the whole unit of work,
+            # where the commit that keeps the count (below) could only fail
+            self.session.flush()
             self.session.info["commit_on_error"] = True
             self.audit.refuse(user, "sign_in_code", reason="wrong code", address=address)
             raise Unauthorized(f"code {WRONG_CODE}", code="wrong_code", details={"fields": {"code": [WRONG_CODE]}})
