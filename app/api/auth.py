@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from app.errors import PermissionDenied, ProcessdeskError, Unauthorized
+from app.errors import ProcessdeskError, Unauthorized
 from app.schemas import HealthOut, TokenIn, TokenOut
 from app.web.ratelimit import client_address, login_retry_after, note_login_failure, note_login_success
 
@@ -65,16 +65,9 @@ class TokenView(MethodView):
             return _too_many_attempts(wait)
         def sign_in() -> dict[str, Any]:
             user = svc.users.check_password(username, password, address=address)
-            if svc.two_step.enabled(user):
-                if not body.get("code"):
-                    raise Unauthorized("this account signs in in two steps: send code, the current code of its "
-                                       "authenticator app (or a recovery code)", code="code_required",
-                                       details={"fields": {"code": ["required for this account"]}})
-                svc.two_step.check_code(user, body["code"], address=address)
-            elif svc.two_step.required(user):
-                raise PermissionDenied("two-step sign-in is required for this account's role and is not set up: "
-                                       "set it up on the account page (/account) first",
-                                       code="two_step_setup_required")
+            # one look at the account's row decides whether a code is needed and takes it
+            if svc.two_step.check_code(user, body.get("code"), address=address) == "none":
+                svc.two_step.require_set_up(user, "sign_in")
             return svc.users.issue_token(user, address=address, label=body.get("label"),
                                          expires_in=body.get("expires_in"))
 

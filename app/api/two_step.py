@@ -33,9 +33,10 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 T = TypeVar("T")
 
 
-def _proving(username: str, work: Callable[[], T]) -> T | Response:
+def _proving(username: str, work: Callable[[], T],
+             counted: frozenset[str] = frozenset({"current_password", "code"})) -> T | Response:
     """Run ``work``, which checks the caller's current password (and a code): refused while the
-    sign-in limit holds (429), and a wrong one counted against it."""
+    sign-in limit holds (429), and a wrong one (a field of ``counted``) counted against it."""
     svc = services()
     address = client_address()
     now = svc.runtime.clock.now().timestamp()
@@ -45,7 +46,7 @@ def _proving(username: str, work: Callable[[], T]) -> T | Response:
     try:
         answer = unit_of_work(work)
     except ValidationFailed as err:
-        if {"current_password", "code"} & set(err.details.get("fields") or {}):
+        if counted & set(err.details.get("fields") or {}):
             note_login_failure(username, address, now)
         raise
     note_login_success(username)
@@ -106,7 +107,8 @@ class ConfirmView(MethodView):
             codes = svc.two_step.confirm(user, body["current_password"], body["code"])
             return {"recovery_codes": codes, "two_step": svc.two_step.described(user)}
 
-        return _proving(user.username, confirm)
+        # a wrong code while setting up is no guess at the account's secret: only the password counts
+        return _proving(user.username, confirm, counted=frozenset({"current_password"}))
 
 
 @blp.route("/users/me/two-step/recovery-codes")
@@ -117,12 +119,14 @@ class RecoveryCodesView(MethodView):
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any]) -> Any:
         """A new set of ten recovery codes, replacing every earlier one, with the current password
-        (422 naming ``current_password``)."""
+        and a code of the app or an unused recovery code (422 naming ``current_password``, else
+        ``code``; the codes turn two-step sign-in off, so a session and a password are not enough).
+        Wrong codes count against the account's limit, as at sign-in (429)."""
         user = current_user()
         svc = services()
 
         def renew() -> dict[str, Any]:
-            codes = svc.two_step.renew_recovery_codes(user, body["current_password"])
+            codes = svc.two_step.renew_recovery_codes(user, body["current_password"], body["code"])
             return {"recovery_codes": codes, "two_step": svc.two_step.described(user)}
 
         return _proving(user.username, renew)
@@ -137,7 +141,8 @@ class DisableView(MethodView):
     @blp.doc(security=SECURITY)
     def post(self, body: dict[str, Any]) -> Any:
         """Turn the caller's two-step sign-in off, with the current password and a code of the app
-        or an unused recovery code (422 naming ``current_password`` and/or ``code``)."""
+        or an unused recovery code (422 naming ``current_password``, else ``code``). Wrong codes
+        count against the account's limit, as at sign-in (429)."""
         user = current_user()
         svc = services()
 

@@ -164,7 +164,9 @@ class MyPasswordView(MethodView):
         """Change the caller's own password, naming the current one (422 names ``current_password``
         or ``new_password``). Every API token and web session of the caller ends, the token sent
         included: the answer carries a fresh token to use from now on. A wrong current password
-        counts against the sign-in limit of the caller's name and address (429 when reached)."""
+        counts against the sign-in limit of the caller's name and address (429 when reached). A
+        caller whose role requires two-step sign-in and who has not set it up is refused (403
+        ``two_step_setup_required``): set it up first, then change the password."""
         user = current_user()
         svc = services()
         address = client_address()
@@ -174,6 +176,8 @@ class MyPasswordView(MethodView):
             return _too_many_attempts(wait)
 
         def change() -> dict[str, Any]:
+            # the answer's fresh token must not carry past the requirement those tokens were issued before
+            svc.two_step.require_set_up(user, "change_own_password")
             changed = svc.users.change_own_password(user, body["current_password"], body["new_password"])
             return {**svc.users.issue_token(changed, address=address), "user": UserService.user_dict(changed)}
 

@@ -216,6 +216,9 @@ class TwoStepOffIn(_Body):
 
 class RecoveryCodesIn(_Body):
     current_password = fields.String(required=True, load_only=True, validate=Length(max=MAX_PASSWORD))
+    code = fields.String(required=True, validate=Length(min=1, max=64), load_only=True,
+                         metadata={"description": "a current code of the app, or an unused recovery code (the new "
+                                                  "codes turn two-step sign-in off: the password alone is not enough)"})
 
 
 class RecoveryCodesOut(Schema):

@@ -16,8 +16,9 @@ FreeOTP and 1Password read from an ``otpauth://`` QR code), or one of ten single
   are two transactions, which a burst of guesses sent at once would all pass between.
 - **Recovery codes.** Ten, each of 50 random bits written ``xxxxx-xxxxx``; kept as keyed hashes.
   Each works once; a user who used one is mailed about it, with how many remain. A new set
-  (password asked) replaces the old.
-- **Turning it off.** The user, with their password and a code; an admin for someone else (a lost
+  (password and a code asked: the codes turn it off) replaces the old.
+- **Turning it off.** The user, with their password and a code (wrong codes there, and when
+  renewing the recovery codes, count against the account's limit as at sign-in); an admin for someone else (a lost
   phone), who is then mailed about it. Not a user who holds a role that requires it
   (``TWO_STEP_REQUIRED_ROLES``).
 - **Required roles.** ``TWO_STEP_REQUIRED_ROLES`` (comma-separated, e.g. ``admin,auditor``)
@@ -174,6 +175,16 @@ class TwoStepService:
         """Whether one of the user's roles requires two-step sign-in (``TWO_STEP_REQUIRED_ROLES``)."""
         return bool(self._required & user.roles)
 
+    def require_set_up(self, user: User, action: str) -> None:
+        """PermissionDenied (``two_step_setup_required``, audited) when a role of ``user``'s requires
+        two-step sign-in and it is not on: no token is issued to them (a fresh one would outlive
+        the requirement)."""
+        if self.required(user) and not self.enabled(user):
+            self.audit.refuse(user, action, reason="two-step sign-in required and not set up")
+            raise PermissionDenied("two-step sign-in is required for this account's role and is not set up: "
+                                   "set it up first (the account page, or POST /api/v1/users/me/two-step/setup)",
+                                   code="two_step_setup_required")
+
     def described(self, user: User) -> dict[str, Any]:
         """The user's two-step sign-in as the API and the pages show it (never the secret)."""
         row = self._row(user)
@@ -260,14 +271,20 @@ class TwoStepService:
             name=user.display_name or user.username, username=user.username))
         return codes
 
-    def renew_recovery_codes(self, user: User, password: Any) -> list[str]:
-        """A new set of recovery codes for the signed-in ``user`` (proving it with their password),
-        replacing every earlier one. ValidationFailed naming ``current_password``."""
+    def renew_recovery_codes(self, user: User, password: Any, code: Any) -> list[str]:
+        """A new set of recovery codes for the signed-in ``user``, replacing every earlier one. The
+        password and a code (of the app, or an unused recovery code) prove it: the codes turn two-step
+        sign-in off, so whoever holds a session and has learnt the password must not get them.
+        ValidationFailed naming ``current_password`` (the code is then not looked at, so a right one
+        is not used up by a refused request), else ``code``; TooManyAttempts as at sign-in."""
         self._usable(user)
         row = self._locked_row(user)
         if row is None or row.confirmed_at is None:
             raise Conflict("two-step sign-in is not on")
         self._check_password(user, password, "renew_recovery_codes")
+        if self._proved(user, row, code, action="renew_recovery_codes") is None:
+            self.audit.refuse(user, "renew_recovery_codes", reason="wrong code")
+            raise ValidationFailed(f"code {WRONG_CODE}", details={"fields": {"code": [WRONG_CODE]}})
         codes = self._new_recovery_codes(user)
         self.audit.record("two_step_recovery_codes_renewed", user, payload={"username": user.username})
         return codes
@@ -286,7 +303,7 @@ class TwoStepService:
         if not self._password_ok(user, password):
             # the code is not looked at: a right one would be used up by a refused request
             problems["current_password"] = ["is not your current password"]
-        elif row.confirmed_at is not None and self._take_code(user, row, code) is None:
+        elif row.confirmed_at is not None and self._proved(user, row, code, action="two_step_disable") is None:
             problems["code"] = [WRONG_CODE]
         if problems:
             self.audit.refuse(user, "two_step_disable", reason=", ".join(f"wrong {name}" for name in sorted(problems)))
@@ -323,35 +340,51 @@ class TwoStepService:
     # -- signing in ---------------------------------------------------------------------------------
 
     def check_code(self, user: User, code: Any, *, address: str | None = None) -> str:
-        """Take a sign-in code of ``user`` (whose password was right): ``"app"`` for their app's,
-        ``"recovery"`` for a recovery code (used up). Unauthorized (audited) otherwise, naming
-        ``code`` in its details; Unauthorized with code ``two_step_unreadable`` when the secret
-        cannot be opened with this desk's key."""
+        """Take a sign-in code of ``user`` (whose password was right), in the same look at the row
+        that tells whether one is needed (a set-up confirmed meanwhile is not skipped): ``"none"``
+        when two-step sign-in is not on, ``"app"`` for their app's code, ``"recovery"`` for a
+        recovery code (used up). Unauthorized with code ``code_required`` when it is on and no code
+        came (not a failure: the client asks again with one), ``wrong_code`` (audited, counted)
+        for a wrong one, each naming ``code`` in its details; ``two_step_unreadable`` when the
+        secret cannot be opened with this desk's key; TooManyAttempts once the account's wrong
+        codes reach the limit."""
         row = self._locked_row(user)
         if row is None or row.confirmed_at is None:
             return "none"
+        if code is None or (isinstance(code, str) and not code.strip()):
+            raise Unauthorized("this account signs in in two steps: send code, the current code of its "
+                               "authenticator app (or a recovery code)", code="code_required",
+                               details={"fields": {"code": ["required for this account"]}})
         if self._open(user, row) is None:
             log.error("two-step sign-in: the secret of user %s does not open with this desk's key", user.id)
             self.audit.refuse(user, "sign_in_code", reason="secret unreadable", address=address)
             raise Unauthorized(UNREADABLE, code="two_step_unreadable", details={"fields": {"code": [UNREADABLE]}})
+        kind = self._proved(user, row, code, action="sign_in_code", address=address)
+        if kind is None:
+            self.audit.refuse(user, "sign_in_code", reason="wrong code", address=address)
+            raise Unauthorized(f"code {WRONG_CODE}", code="wrong_code", details={"fields": {"code": [WRONG_CODE]}})
+        return kind
+
+    def _proved(self, user: User, row: TwoStep, code: Any, *, action: str, address: str | None = None) -> str | None:
+        """Take ``code`` (:meth:`_take_code`) against the account's own limit of wrong codes, kept on
+        its locked row: TooManyAttempts (audited) once ``WEB_LOGIN_MAX_FAILURES`` wrong ones fell
+        in the window; a wrong one is counted, and the count kept although the request fails (a
+        burst of guesses sent at once takes turns on the lock, and the limit holds for each)."""
         now = self.clock.now()
         recent = row.failed_at is not None and now - row.failed_at < self._failure_window
         if recent and row.failures >= self._max_failures:
             assert row.failed_at is not None
             wait = max(1, int((row.failed_at + self._failure_window - now).total_seconds()) + 1)
-            self.audit.refuse(user, "sign_in_code", reason="too many wrong codes", address=address)
+            self.audit.refuse(user, action, reason="too many wrong codes", address=address)
             raise TooManyAttempts(f"too many wrong codes; try again in {wait} seconds", details={"retry_after": wait})
         kind = self._take_code(user, row, code)
         if kind is None:
-            # counted under the row's lock and kept although the request fails: a burst of guesses
-            # sent at once takes turns here, and the limit holds for each
             row.failures, row.failed_at = (row.failures + 1 if recent else 1), now
             # written now: on SQLite a write lock lost here is retried with the whole unit of work,
-            # where the commit that keeps the count (below) could only fail
+            # where the commit that keeps the count (on the way out) could only fail
             self.session.flush()
             self.session.info["commit_on_error"] = True
-            self.audit.refuse(user, "sign_in_code", reason="wrong code", address=address)
-            raise Unauthorized(f"code {WRONG_CODE}", code="wrong_code", details={"fields": {"code": [WRONG_CODE]}})
+            return None
         row.failures, row.failed_at = 0, None
         return kind
 

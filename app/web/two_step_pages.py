@@ -60,8 +60,8 @@ PROBLEMS = {
                                                          "Check the app's clock, and type the code it shows now."),
     "is not your current password": _l("This is not your current password."),
 }
-#: The password field of the form for new recovery codes (the form to turn it off has its own).
-RENEW_PASSWORD = "renew_password"
+#: The fields of the form for new recovery codes (the form to turn it off has its own of each).
+RENEW_FIELDS = {"current_password": "renew_password", "code": "renew_code"}
 
 
 # -- signing in -------------------------------------------------------------------------------------
@@ -145,6 +145,9 @@ def login_code() -> Any:
         if err.code == "two_step_unreadable":
             return _back_to_password(_("Two-step sign-in of your account cannot be checked on this desk. "
                                        "Ask an administrator to reset it."))
+        if err.code == "code_required":  # an empty form: no guess to count
+            return render_template("login_code.html", error=_("Type the code your authenticator app shows now, "
+                                                              "or one of your recovery codes.")), 422
         auth.record_login_failure(name)
         return render_template("login_code.html", error=str(PROBLEMS[WRONG_CODE])), 401
     auth.record_login_success(name)
@@ -221,8 +224,9 @@ def _problems(err: ValidationFailed) -> dict[str, list[str]]:
     return {name: [str(PROBLEMS.get(str(m), m)) for m in messages] for name, messages in fields.items()}
 
 
-def _limited(name: str) -> Response | None:
-    wait = auth.login_retry_after(name)
+def _limited(name: str, wait: int | None = None) -> Response | None:
+    """The 429 page while the sign-in limit of ``name`` holds (or the account's own: ``wait``)."""
+    wait = wait or auth.login_retry_after(name)
     if not wait:
         return None
     minutes = max(1, -(-wait // 60))
@@ -261,6 +265,8 @@ def _proving(user: User, work: Callable[[User], T], refused: Callable[[Validatio
     svc = services()
     try:
         result = unit_of_work(lambda: work(svc.session.merge(user)))
+    except TooManyAttempts as err:  # the account's own count of wrong codes
+        return _limited(user.username, int(err.details.get("retry_after") or 60))  # type: ignore[return-value]
     except ValidationFailed as err:
         if counted & set(err.details.get("fields") or {}):
             auth.record_login_failure(user.username)
@@ -293,10 +299,12 @@ def account_two_step_codes() -> Any:
     user = signed_in_user()
     svc = services()
     try:
-        # the page's two forms each ask for the password: this one's field has its own name
-        codes = _proving(user, lambda row: svc.two_step.renew_recovery_codes(row, request.form.get(RENEW_PASSWORD, "")),
-                         lambda err: _render(user, errors={RENEW_PASSWORD: _problems(err).get("current_password", [])},
-                                             status=422))
+        # the page's two forms each ask for the password and a code: this one's fields have their own names
+        codes = _proving(user, lambda row: svc.two_step.renew_recovery_codes(
+                             row, request.form.get(RENEW_FIELDS["current_password"], ""),
+                             request.form.get(RENEW_FIELDS["code"], "")),
+                         lambda err: _render(user, errors={RENEW_FIELDS.get(name, name): texts
+                                                           for name, texts in _problems(err).items()}, status=422))
     except Conflict:
         return redirect(url_for("web.account_two_step"), 303)
     if not isinstance(codes, list):

@@ -237,7 +237,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/users/{username}"): {"display_name": "Rita"},
         ("POST", "/api/v1/users/{username}/password"): {"password": "a-long-password-2"},
         ("POST", "/api/v1/users/me/two-step/confirm"): {"code": "123456", "current_password": "x"},
-        ("POST", "/api/v1/users/me/two-step/recovery-codes"): {"current_password": PASSWORD},
+        ("POST", "/api/v1/users/me/two-step/recovery-codes"): {"current_password": PASSWORD, "code": "123456"},
         ("POST", "/api/v1/users/me/two-step/disable"): {"current_password": PASSWORD, "code": "123456"},
         ("PUT", "/api/v1/users/{username}/away"): {"delegate": "alex", "until": "2026-01-12T09:00:00Z"},
         ("POST", "/api/v1/groups"): {"name": "FuzzGroup"},

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.models import AuditEvent, LoginFailure, OutboxMessage, RecoveryCode, TwoStep
 from app.services.two_step import step_at, totp
@@ -87,9 +87,9 @@ def disable(client: Any, headers: dict[str, str], password: str, typed: str) -> 
                        json={"current_password": password, "code": typed})
 
 
-def renew(client: Any, headers: dict[str, str], password: str) -> Any:
+def renew(client: Any, headers: dict[str, str], password: str, typed: str) -> Any:
     return client.post("/api/v1/users/me/two-step/recovery-codes", headers=headers,
-                       json={"current_password": password})
+                       json={"current_password": password, "code": typed})
 
 
 def events(services: Any, kind: str) -> list[AuditEvent]:
@@ -176,7 +176,7 @@ def test_a_new_set_up_replaces_one_begun_before(client, auth, services, users, c
 def test_set_up_while_on_and_confirm_without_set_up_are_conflicts(client, auth, services, users, clock):
     headers = auth("rita")
     assert_error(confirm(client, headers, "123456"), 409, "conflict")
-    assert_error(renew(client, headers, TEST_PASSWORD), 409)
+    assert_error(renew(client, headers, TEST_PASSWORD, "123456"), 409)
     assert_error(disable(client, headers, TEST_PASSWORD, "123456"), 409)
     secret, _ = turn_on(client, headers, clock)
     assert_error(client.post("/api/v1/users/me/two-step/setup", headers=headers), 409, "conflict")
@@ -410,17 +410,25 @@ def test_wrong_passwords_and_codes_when_turning_it_off_count_against_the_limit(c
     assert described(client, headers)["enabled"] is True
 
 
-def test_new_recovery_codes_need_the_password_and_replace_the_old(client, auth, services, users, clock):
+def test_new_recovery_codes_need_the_password_and_a_code_and_replace_the_old(client, auth, services, users, clock):
     headers = auth("rita")
-    _, old = turn_on(client, headers, clock)
+    secret, old = turn_on(client, headers, clock)
     token_works(client, sign_in(client, "rita", code=old[0]), "rita")
-    wrong = assert_error(renew(client, headers, "not-my-password"), 422)
+    wrong = assert_error(renew(client, headers, "not-my-password", old[1]), 422)
     assert fields_of(wrong) == {"current_password"}
     assert {"action": "renew_recovery_codes", "reason": "wrong current password"} in refusals(
         services, "renew_recovery_codes")
-    token_works(client, sign_in(client, "rita", code=old[1]), "rita")  # the old ones still work
+    token_works(client, sign_in(client, "rita", code=old[1]), "rita")  # not used up by the refused request
+    # the password alone (a session or token, and a password learnt) does not get codes that turn it off
+    missing = client.post("/api/v1/users/me/two-step/recovery-codes", headers=headers,
+                          json={"current_password": TEST_PASSWORD})
+    assert fields_of(assert_error(missing, 422)) == {"code"}
+    wrong = assert_error(renew(client, headers, TEST_PASSWORD, wrong_code(secret, clock)), 422)
+    assert fields_of(wrong) == {"code"}
+    assert {"action": "renew_recovery_codes", "reason": "wrong code"} in refusals(services, "renew_recovery_codes")
+    assert described(client, headers)["recovery_codes_left"] == 8  # nothing renewed
 
-    renewed = renew(client, headers, TEST_PASSWORD)
+    renewed = renew(client, headers, TEST_PASSWORD, code(secret, clock))
     assert renewed.status_code == 200, renewed.get_json()
     new = renewed.get_json()["recovery_codes"]
     assert len(new) == 10 and len(set(new)) == 10 and all(RECOVERY_FORMAT.match(c) for c in new)
@@ -429,7 +437,35 @@ def test_new_recovery_codes_need_the_password_and_replace_the_old(client, auth, 
     assert_error(sign_in(client, "rita", code=old[2]), 401, "wrong_code")
     token_works(client, sign_in(client, "rita", code=new[0]), "rita")
     assert described(client, headers)["recovery_codes_left"] == 9
-    assert [e.payload for e in events(services, "two_step_recovery_codes_renewed")] == [{"username": "rita"}]
+    # a recovery code proves it too (the phone is lost: a new set before the admin resets it)
+    again = renew(client, headers, TEST_PASSWORD, new[1])
+    assert again.status_code == 200, again.get_json()
+    assert [e.payload for e in events(services, "two_step_recovery_codes_renewed")] == [{"username": "rita"}] * 2
+
+
+def test_wrong_codes_when_renewing_or_turning_off_count_against_the_account(client, auth, services, users, clock):
+    headers = auth("rita")
+    secret, codes = turn_on(client, headers, clock)
+    guesses = [f"{n:06d}" for n in range(1000) if f"{n:06d}" not in
+               {code(secret, clock, offset) for offset in (-1, 0, 1)}]
+    for guess in guesses[:3]:
+        assert_error(renew(client, headers, TEST_PASSWORD, guess), 422)
+    for guess in guesses[3:5]:
+        assert_error(disable(client, headers, TEST_PASSWORD, guess), 422)
+    services.session.expire_all()
+    assert services.session.get(TwoStep, users["rita"].id).failures == 5
+    # the name's and address's limit is checked before, in a transaction of its own, which a burst
+    # sent at once passes: without it the account's own count still holds
+    services.session.execute(delete(LoginFailure))
+    services.session.commit()
+    refused = disable(client, headers, TEST_PASSWORD, code(secret, clock))
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert_error(renew(client, headers, TEST_PASSWORD, codes[0]), 429)
+    assert described(client, headers)["enabled"] is True
+    assert {"action": "two_step_disable", "reason": "too many wrong codes", "address": None} in refusals(
+        services, "two_step_disable")
+    clock.advance(timedelta(seconds=services.runtime.config["WEB_LOGIN_WINDOW_SECONDS"] + 1))
+    assert disable(client, headers, TEST_PASSWORD, codes[0]).status_code == 200
 
 
 # -- required roles --------------------------------------------------------------------------------
@@ -448,6 +484,13 @@ def test_a_role_that_requires_it_gets_no_token_until_it_is_set_up(database_url, 
     assert described(client, auth("rita"))["required"] is False
     for _ in range(5):  # a refusal for a missing set-up does not count against the limit
         assert_error(sign_in(client, "alex"), 403)
+    # a token issued before the requirement does not buy a fresh one by changing the password
+    changed = client.post("/api/v1/users/me/password", headers=headers,
+                          json={"current_password": TEST_PASSWORD, "new_password": "a-new-long-password-1"})
+    assert_error(changed, 403, "two_step_setup_required")
+    assert {"action": "change_own_password", "reason": "two-step sign-in required and not set up"} in refusals(
+        services, "change_own_password")
+    assert client.get("/api/v1/users/me", headers=headers).status_code == 200  # nothing changed: the old token stands
 
     secret, codes = turn_on(client, headers, clock)
     assert_error(sign_in(client, "alex"), 401, "code_required")
@@ -478,7 +521,8 @@ def test_secrets_and_recovery_codes_never_reach_the_audit_trail_or_the_mails(cli
     token_works(client, sign_in(client, "rita", code=code(secret, clock)), "rita")
     assert_error(sign_in(client, "rita", code=wrong_code(secret, clock)), 401)
     token_works(client, sign_in(client, "rita", code=codes[0]), "rita")
-    new = renew(client, headers, TEST_PASSWORD).get_json()["recovery_codes"]
+    clock.advance(STEP)
+    new = renew(client, headers, TEST_PASSWORD, code(secret, clock)).get_json()["recovery_codes"]
     assert_error(disable(client, headers, "not-my-password", new[0]), 422)
     clock.advance(STEP)
     assert disable(client, headers, TEST_PASSWORD, code(secret, clock)).status_code == 200

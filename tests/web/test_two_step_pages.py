@@ -22,7 +22,7 @@ import pytest
 from itsdangerous import base64_decode
 from sqlalchemy import select
 
-from app.models import AuditEvent, OutboxMessage
+from app.models import AuditEvent, OutboxMessage, TwoStep
 from app.services.two_step import step_at, totp
 from tests.conftest import joined_app
 from tests.web.conftest import PASSWORD, WebClient, text_of
@@ -211,22 +211,46 @@ def test_turning_it_off_takes_the_password_and_a_code(web: WebClient, people: An
     assert [e.actor for e in audited(services, "two_step_disabled")] == ["alex"]
 
 
-def test_new_recovery_codes_replace_the_old(web_factory: Any, people: Any, services: Any, clock: Any) -> None:
+def test_new_recovery_codes_take_the_password_and_a_code_and_replace_the_old(web_factory: Any, people: Any,
+                                                                            services: Any, clock: Any) -> None:
     web = web_factory()
     web.login("alex")
-    _secret, old = set_up(web, clock)
-    refused = web.post("/account/two-step/recovery-codes", {"renew_password": "nope"})
+    secret, old = set_up(web, clock)
+    page = text_of(web.get("/account/two-step"))
+    assert 'name="renew_code"' in page and 'name="_secret" value="renew_code"' in page
+    refused = web.post("/account/two-step/recovery-codes", {"renew_password": "nope", "renew_code": old[0]})
     assert refused.status_code == 422
     assert field_error(text_of(refused), "renew_password") == "This is not your current password."
     assert field_error(text_of(refused), "current_password") is None  # the other form's field says nothing
-    renewed = web.post("/account/two-step/recovery-codes", {"renew_password": PASSWORD})
+    wrong = "000000" if code_now(secret, clock) != "000000" else "111111"
+    refused = web.post("/account/two-step/recovery-codes", {"renew_password": PASSWORD, "renew_code": wrong})
+    assert refused.status_code == 422
+    assert "not a current code" in (field_error(text_of(refused), "renew_code") or "")
+    assert field_error(text_of(refused), "code") is None
+    assert web.post("/account/two-step/recovery-codes", {"renew_password": PASSWORD}).status_code == 422
+    renewed = web.post("/account/two-step/recovery-codes", {"renew_password": PASSWORD,
+                                                            "renew_code": code_now(secret, clock)})
     assert renewed.status_code == 200 and renewed.headers["Cache-Control"] == "no-store"
     new = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", text_of(renewed))
     assert len(new) == 10 and not set(new) & set(old)
     other = web_factory()
     other.post("/login", {"username": "alex", "password": PASSWORD})
-    assert other.post("/login/code", {"code": old[0]}).status_code == 401
+    assert other.post("/login/code", {"code": old[1]}).status_code == 401  # the refused forms used none up
     assert other.post("/login/code", {"code": new[0]}).status_code == 303
+
+
+def test_the_accounts_own_limit_of_wrong_codes_answers_the_page_with_429(web_factory: Any, people: Any,
+                                                                        services: Any, clock: Any) -> None:
+    web = web_factory()
+    web.login("alex")
+    secret, codes = set_up(web, clock)
+    row = services.session.get(TwoStep, people["alex"].id)
+    row.failures, row.failed_at = 5, clock.now()  # five wrong codes a moment ago, from another browser
+    services.session.commit()
+    refused = web.post("/account/two-step/disable", {"current_password": PASSWORD, "code": code_now(secret, clock)})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many wrong passwords or codes" in text_of(refused)
+    assert "On" in element(text_of(web.get("/account/two-step")), "two-step-state")
 
 
 def test_an_admin_resets_it_and_an_auditor_sees_it(web_factory: Any, people: Any, services: Any, clock: Any) -> None:
@@ -312,9 +336,13 @@ def test_letters_and_other_scripts_digits_are_a_wrong_code_not_an_error(web_fact
     set_up(first, clock)
     web = web_factory()
     web.post("/login", {"username": "alex", "password": PASSWORD})
-    for typed in ("１２３４５６", "١٢٣٤٥٦", "12345x", ""):
+    for typed in ("１２３４５６", "١٢٣٤٥٦", "12345x"):
         answer = web.post("/login/code", {"code": typed})
         assert answer.status_code == 401, (typed, answer.status_code)
+    for _ in range(3):  # an empty form is asked again, not counted as a guess
+        empty = web.post("/login/code", {"code": "  "})
+        assert empty.status_code == 422 and "Type the code" in element(text_of(empty), "code-error")
+    assert web.post("/login/code", {"code": "000000"}).status_code == 401  # the fourth guess, not the limit's 429
 
 
 def raw_cookie(web: WebClient) -> str:
