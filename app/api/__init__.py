@@ -376,6 +376,7 @@ def init_api(app: Flask) -> None:
         reports,
         schedule,
         sla,
+        status,
         tasks,
         tickets,
         two_step,
@@ -383,5 +384,5 @@ def init_api(app: Flask) -> None:
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   two_step, reports, mail, schedule):
+                   two_step, reports, mail, schedule, status):
         api.register_blueprint(module.blp)

@@ -23,6 +23,7 @@ from .record import (
 )
 from .schedule import ChangeFreeze, ScheduleFeed
 from .sla import SlaClock, SlaEvent, SlaPolicy
+from .status import StatusAffected, StatusNotice, StatusUpdate
 from .submission import SubmissionToken
 from .user import (
     ApiToken,
@@ -42,6 +43,9 @@ __all__ = [
     "RecoveryCode",
     "TwoStep",
     "ChangeFreeze",
+    "StatusAffected",
+    "StatusNotice",
+    "StatusUpdate",
     "ScheduleFeed",
     "ApiToken",
     "PasswordResetToken",

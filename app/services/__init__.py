@@ -33,6 +33,7 @@ from .reports import ReportService
 from .retention import RetentionService
 from .schedule import ScheduleService
 from .sla import SlaService
+from .status import StatusService
 from .submissions import SubmissionService
 from .two_step import TwoStepService
 from .users import UserService
@@ -152,6 +153,10 @@ class Services:
         # a change outside its CI's maintenance windows shows it (app/services/maintenance.py)
         service.maintenance_rules = lambda names: self.maintenance.rules_for(names)
         return service
+
+    @cached_property
+    def status(self) -> StatusService:
+        return StatusService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
     def away(self) -> AwayService:

@@ -36,6 +36,7 @@ from tests.http.desk import LAPTOP, Desk
 
 START = {"title": "VPN down", "description": "Cannot connect from home", "category": "network",
          "impact": "medium", "urgency": "medium", "service": "VPN", "ci": "vpn-gw-01"}
+NOTICE = {"title": "E-mail is down", "level": "outage", "body": "Nobody can send mail.", "service": "E-mail"}
 FREEZE = {"name": "Quarter close", "starts_at": "2026-03-10T18:00:00Z", "ends_at": "2026-03-11T06:00:00Z"}
 ARTICLE = {"title": "Outlook asks for the password again", "symptoms": "A prompt every few minutes.",
            "cause": "A stale cached credential.", "workaround": "Remove the cached credential."}
@@ -189,6 +190,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
     assert window.status_code == 201, window.get_json()
     freeze = client.post("/api/v1/schedule/freezes", headers=ada, json=FREEZE)
     assert freeze.status_code == 201, freeze.get_json()
+    notice = client.post("/api/v1/status", headers=ada, json=NOTICE)
+    assert notice.status_code == 201, notice.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
     item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
@@ -203,6 +206,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "article": article.get_json()["number"], "ci": "fuzz-mail-svc",
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
         "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
+        "notice_id": str(notice.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -250,6 +254,10 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/cis/{name}/windows/{window_id}"): {"end": "05:00"},
         ("POST", "/api/v1/schedule/freezes"): {**FREEZE, "name": "Second freeze"},
         ("PATCH", "/api/v1/schedule/freezes/{freeze_id}"): {"reason": "Finance closes the quarter."},
+        ("POST", "/api/v1/status"): {**NOTICE, "title": "Printing is slow", "level": "degraded"},
+        ("POST", "/api/v1/status/{notice_id}/updates"): {"version": 1, "body": "Mail flows again, slowly."},
+        ("POST", "/api/v1/status/{notice_id}/resolve"): {"version": 1, "body": "Fixed."},
+        ("PUT", "/api/v1/status/{notice_id}/affected"): {"affected": True},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()

@@ -83,6 +83,14 @@ def working_desk(live: Live) -> tuple[Desk, str]:
     away = desk.client.put("/api/v1/users/me/away", headers=desk.auth("mona"), json={
         "delegate": "cora", "from": (now + timedelta(days=1)).isoformat(), "until": (now + timedelta(days=15)).isoformat()})
     assert away.status_code == 200, away.get_json()
+    # a service status notice tied to the incident, updated, with a requester it affects
+    notice = desk.client.post("/api/v1/status", headers=desk.auth("alex"), json={
+        "title": "Printers down", "level": "outage", "body": "No printing on floor 2.", "record": number})
+    assert notice.status_code == 201, notice.get_json()
+    assert desk.client.put(f"/api/v1/status/{notice.get_json()['id']}/affected", headers=desk.auth("rita"),
+                           json={"affected": True}).status_code == 200
+    assert desk.client.post(f"/api/v1/status/{notice.get_json()['id']}/updates", headers=desk.auth("nina"),
+                            json={"version": 1, "body": "Rollers cleaned.", "level": "degraded"}).status_code == 200
     # an admin with two-step sign-in: a sealed secret, its last step and hashed recovery codes
     begun = desk.client.post("/api/v1/users/me/two-step/setup", headers=desk.auth("ada"))
     assert begun.status_code == 200, begun.get_json()
@@ -143,6 +151,10 @@ def test_a_desk_restored_into_a_new_database_is_the_same_desk_and_works_on(made,
     assert desk.start("rita", "incident_management", START)["data"]["record_number"] == "INC-000002"
     target.services.session.commit()
     assert target.services.audit.verify().ok
+    # the status notice came along with its timeline and who it affects
+    status = desk.client.get("/api/v1/status", headers=desk.auth("rita")).get_json()["current"]
+    assert [(n["title"], n["level"], n["record"], n["affects_me"], n["version"]) for n in status] == [
+        ("Printers down", "degraded", number, True, 2)]
     # the admin's two-step sign-in came along, readable under the same key
     state = desk.client.get("/api/v1/users/me/two-step", headers=desk.auth("ada")).get_json()
     assert state["enabled"] is True and state["recovery_codes_left"] == 10
