@@ -68,6 +68,7 @@ def init_web(app: Flask) -> None:
         schedule_pages,
         sla_pages,
         start_pages,
+        status_pages,
         ticket_pages,
         two_step_pages,
         user_pages,

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import cmdb, maintenance, schedule
+from app.services import cmdb, maintenance, schedule, status
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -68,6 +68,10 @@ _SERVICE_TEXTS = {
     schedule.TOO_LONG: _l("must be within a year of the start"),
     schedule.ALREADY_OVER: _l("is past: a freeze that is over holds nothing"),
     schedule.OUT_OF_RANGE: _l("must be in the years 1900 to 8999"),
+    # a service status notice's (app/services/status.py)
+    status.UNKNOWN_LEVEL: _l("must be one of outage, degraded, maintenance, info"),
+    status.NOT_A_RECORD: _l("is not a record you may read"),
+    status.TOO_FAR_AHEAD: _l("must be within a year from now"),
     # an asset's (app/services/cmdb.py)
     cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),
     cmdb.BOUGHT_AFTER_WARRANTY: _l("must not end before the purchase date"),

@@ -1,0 +1,116 @@
+"""Service status on the pages: an agent posts an outage on /status/new (refused fields shown
+beside them, nothing stored), the home page, the catalog and the incident form show it above
+their content, a requester says it affects her, the agent updates and resolves it (a stale update
+is refused with the typing kept), and who is not of the desk's staff may not post."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.models import Notification, StatusNotice
+from tests.web.conftest import WebClient, refused_to, text_of
+from tests.web.test_out_of_office_pages import element, field_error
+
+
+def post_notice(web: WebClient, **fields: str) -> Any:
+    return web.post("/status/new", {"title": "E-mail is down", "level": "outage",
+                                    "body": "Nobody can send or receive mail.", "service": "E-mail", **fields})
+
+
+def notices(services: Any) -> int:
+    services.session.expire_all()
+    return int(services.session.scalar(select(func.count()).select_from(StatusNotice)) or 0)
+
+
+def test_an_outage_posted_shows_on_the_pages_and_the_affected_hear_of_its_end(web_factory: Any, desk: Any,
+                                                                               services: Any, clock: Any) -> None:
+    agent = web_factory()
+    agent.login("alex")
+    number = desk.start("rita", "incident_management", {
+        "title": "Mail bounces", "description": "All of it", "category": "software", "impact": "high",
+        "urgency": "high", "service": "E-mail", "ci": "mail-01"})["data"]["record_number"]
+    sent = post_notice(agent, record=number,
+                       expected_end_at=(clock.now() + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M"))
+    assert sent.status_code == 303, text_of(sent)[:400]
+    page = text_of(agent.get(sent.headers["Location"]))
+    assert "E-mail is down" in page and element(page, "notice-state") == "Now"
+    assert element(page, "notice-record") == number
+
+    rita = web_factory()
+    rita.login("rita")
+    for url in ("/", "/catalog", "/start/incident_management"):
+        banner = element(text_of(rita.get(url)), "status-banner")
+        assert "Outage" in banner and "E-mail is down" in banner, url
+    board = text_of(rita.get("/status"))
+    assert "Nobody can send or receive mail." in element(board, "current")
+    assert 'id="post-notice"' not in board  # a requester posts nothing
+    notice_url = sent.headers["Location"]
+    said = rita.post(notice_url + "/affected", {"affected": "1"})
+    assert said.status_code == 303
+    page = text_of(rita.get(notice_url))
+    assert 'id="not-affected"' in page and element(page, "notice-affected").endswith(": 1")
+    assert 'id="update-form"' not in page
+
+    clock.advance(timedelta(minutes=30))
+    version = services.session.scalar(select(StatusNotice.version))
+    done = agent.post(notice_url + "/resolve", {"version": str(version), "resolution": "The relay's disk was full."})
+    assert done.status_code == 303
+    assert element(text_of(rita.get(notice_url)), "notice-state") == "Resolved"
+    assert 'id="status-banner"' not in text_of(rita.get("/")) and 'id="status-quiet"' in text_of(rita.get("/"))
+    services.session.expire_all()
+    told = services.session.scalars(select(Notification.subject).where(
+        Notification.user_id == desk.services.users.get_by_username("rita").id)).all()
+    assert "Resolved: E-mail is down" in told
+
+
+def test_a_refused_notice_shows_each_problem_beside_its_field_and_stores_nothing(web: WebClient, desk: Any,
+                                                                                 services: Any) -> None:
+    web.login("alex")
+    before = notices(services)
+    sent = post_notice(web, starts_at="next tuesday")
+    page = refused_to(web, sent, "/status/new")
+    assert "YYYY-MM-DD" in (field_error(page, "starts_at") or "")
+    assert notices(services) == before
+    sent = post_notice(web, title="", record="INC-424242", level="meltdown")
+    page = refused_to(web, sent, "/status/new")
+    assert field_error(page, "title") == "is required"
+    assert field_error(page, "record") == "is not a record you may read"
+    assert field_error(page, "level") == "must be one of outage, degraded, maintenance, info"
+    assert 'value="E-mail"' in page  # what was typed is kept
+    assert notices(services) == before
+
+
+def test_a_stale_update_is_refused_with_the_typing_kept(web_factory: Any, desk: Any, services: Any) -> None:
+    alex, nina = web_factory(), web_factory()
+    alex.login("alex")
+    nina.login("nina")
+    notice_url = post_notice(alex).headers["Location"]
+    assert nina.post(notice_url + "/update", {"version": "1", "body": "The relay is back.", "level": "degraded",
+                                              "title": "E-mail is slow"}).status_code == 303
+    stale = alex.post(notice_url + "/update", {"version": "1", "body": "Still looking.", "level": "outage",
+                                               "title": "E-mail is down"})
+    page = refused_to(alex, stale, notice_url + "#update")
+    assert "Someone updated this notice" in (field_error(page, "body") or "")
+    assert ">Still looking.</textarea>" in page and "The relay is back." in element(page, "timeline")
+    services.session.expire_all()
+    notice = services.session.scalars(select(StatusNotice)).one()
+    assert (notice.version, notice.level, notice.title) == (2, "degraded", "E-mail is slow")
+
+
+def test_only_the_desks_staff_post(web: WebClient, desk: Any, services: Any) -> None:
+    web.login("rita")
+    assert web.get("/status/new").status_code == 403
+    assert post_notice(web).status_code == 403
+    assert notices(services) == 0
+
+
+def test_the_pages_speak_chinese(web: WebClient, desk: Any, services: Any) -> None:
+    web.login("alex")
+    post_notice(web)
+    web.post("/language", {"lang": "zh_CN", "next": "/status"})
+    page = text_of(web.get("/status"))
+    assert "服务状态" in page and "服务中断" in page
+    assert "服务中断" in element(text_of(web.get("/")), "status-banner")
