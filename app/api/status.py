@@ -32,10 +32,15 @@ def notice_dict(notice: StatusNotice, board: StatusBoard, state: str,
               "version": notice.version, "created_at": notice.created_at, "updated_at": notice.updated_at,
               "created_by": notice.created_by.username if notice.created_by is not None else None,
               "latest": latest.body if latest is not None else "",
-              "affected": board.affected_counts.get(notice.id, 0), "affects_me": notice.id in board.mine}
+              "affected": board.affected_counts.get(notice.id, 0), "affects_me": notice.id in board.mine,
+              "record_done": notice.id in board.record_done}
     if updates is not None:
         answer["updates"] = [update_dict(u) for u in updates]
     return answer
+
+
+def board_dict(board: StatusBoard) -> dict[str, Any]:
+    return {part: [notice_dict(n, board, part) for n in getattr(board, part)] for part in ("current", "planned", "resolved")}
 
 
 def _one(user: User, notice_id: int) -> dict[str, Any]:
@@ -56,9 +61,7 @@ class StatusBoardView(MethodView):
         svc = services()
 
         def read() -> dict[str, Any]:
-            board = svc.status.board(user)
-            return {part: [notice_dict(n, board, part) for n in getattr(board, part)]
-                    for part in ("current", "planned", "resolved")}
+            return board_dict(svc.status.board(user))
 
         return unit_of_work(read)
 
@@ -129,3 +132,19 @@ class AffectedView(MethodView):
         user = current_user()
         svc = services()
         return unit_of_work(lambda: _one(user, svc.status.set_affected(user, notice_id, body["affected"]).id))
+
+
+@blp.route("/tickets/<string:number>/status")
+class RecordNoticesView(MethodView):
+    @blp.response(200, StatusBoardOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        """The service status notices posted about a record (404 unless the caller may read it):
+        current ones worst first, planned ones soonest first, then every resolved one newest first."""
+        user = current_user()
+        svc = services()
+
+        def read() -> dict[str, Any]:
+            return board_dict(svc.status.of_record(user, number))
+
+        return unit_of_work(read)

@@ -80,10 +80,13 @@ class NoticeOut(Schema):
     latest = fields.String(metadata={"description": "what the desk said last"})
     affected = fields.Integer(metadata={"description": "how many said it affects them"})
     affects_me = fields.Boolean()
+    record_done = fields.Boolean(metadata={"description": "the record behind it is resolved or closed while the notice "
+                                                          "is not: one the desk may have forgotten to resolve"})
     updates = fields.List(fields.Nested(StatusUpdateOut), metadata={"description": "oldest first (one notice's answer only)"})
 
 
 class StatusBoardOut(Schema):
     current = fields.List(fields.Nested(NoticeOut), metadata={"description": "worst first, then newest"})
     planned = fields.List(fields.Nested(NoticeOut), metadata={"description": "soonest first"})
-    resolved = fields.List(fields.Nested(NoticeOut), metadata={"description": "in the last 7 days, newest first"})
+    resolved = fields.List(fields.Nested(NoticeOut), metadata={
+        "description": "newest first: on the board those of the last 7 days, for a record every one"})

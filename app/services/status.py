@@ -87,6 +87,13 @@ class StatusBoard:
     mine: set[int] = field(default_factory=set)
     records: dict[int, str] = field(default_factory=dict)
     latest: dict[int, StatusUpdate] = field(default_factory=dict)
+    #: The open notices whose record (one the reader may read) is resolved or closed: what the
+    #: desk may have forgotten to resolve.
+    record_done: set[int] = field(default_factory=set)
+
+    @property
+    def notices(self) -> list[StatusNotice]:
+        return [*self.current, *self.planned, *self.resolved]
 
 
 def _severity(notice: StatusNotice) -> int:
@@ -135,6 +142,27 @@ class StatusService:
         self._annotate(viewer, board, [notice])
         return notice, board, self.timeline(notice)
 
+    def of_record(self, viewer: User, number: str) -> StatusBoard:
+        """The notices posted about record ``number`` (NotFound unless ``viewer`` may read it), as the
+        board sorts them: the current ones, the planned ones, then every resolved one newest first."""
+        return self.of_ticket(viewer, self.records.get(viewer, number))
+
+    def of_ticket(self, viewer: User, ticket: Ticket) -> StatusBoard:
+        """:meth:`of_record` for a record the caller has read already."""
+        now = self.clock.now()
+        rows = list(self.session.scalars(
+            select(StatusNotice).where(StatusNotice.record_id == ticket.id)
+            .order_by(StatusNotice.starts_at.desc(), StatusNotice.id.desc()).limit(MAX_LISTED)))
+        board = StatusBoard(
+            current=sorted((n for n in rows if n.resolved_at is None and n.starts_at <= now),
+                           key=lambda n: (_severity(n), -n.starts_at.timestamp(), -n.id)),
+            planned=sorted((n for n in rows if n.resolved_at is None and n.starts_at > now),
+                           key=lambda n: (n.starts_at, n.id)),
+            resolved=sorted((n for n in rows if n.resolved_at is not None),
+                            key=lambda n: (n.resolved_at, n.id), reverse=True))
+        self._annotate(viewer, board, board.notices)
+        return board
+
     def state(self, notice: StatusNotice) -> str:
         """``resolved``, ``planned`` (starts later) or ``current``."""
         if notice.resolved_at is not None:
@@ -182,6 +210,8 @@ class StatusService:
         tickets = {n.record.number: n.id for n in notices if n.record is not None}
         seen = self.records.visible_by_number(viewer, tickets.keys()) if tickets else {}
         board.records = {n.id: n.record.number for n in notices if n.record is not None and n.record.number in seen}
+        board.record_done = {n.id for n in notices if n.id in board.records and n.resolved_at is None
+                             and n.record is not None and (n.record.resolved_at or n.record.closed_at) is not None}
 
     # -- the desk writes ----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import Conflict, ProcessdeskError, ValidationFailed
-from app.models import StatusNotice
+from app.models import StatusNotice, Ticket
 from app.services.forms import FORMAT_MESSAGES, typed_instant, typed_time
 from app.services.status import may_post
 
@@ -89,12 +89,33 @@ def status_board() -> Any:
                            levels=LEVEL_LABELS, states=STATE_LABELS)
 
 
+#: What a link to /status/new may fill in (the record page's "Post a notice about it").
+PREFILLED = ("title", "level", "body", "service", "record", "starts_at", "expected_end_at")
+
+
+def notice_about(ticket: Ticket) -> str:
+    """The address of /status/new filled in from a record: an incident's outage on its service, a
+    change's planned maintenance in its window."""
+    fields = {"record": ticket.number, "title": ticket.title[:200], "service": ticket.service or ticket.ci or ""}
+    if ticket.planned_start_at is not None and ticket.planned_end_at is not None:
+        fields.update(level="maintenance", starts_at=typed_time(ticket.planned_start_at),
+                      expected_end_at=typed_time(ticket.planned_end_at))
+    else:
+        fields["level"] = "outage"
+    filled: dict[str, Any] = {name: value for name, value in fields.items() if value}
+    return url_for("web.status_new", **filled)
+
+
 @bp.get("/status/new")
 def status_new() -> Any:
     me = signed_in_user()
     unit_of_work(lambda: services().status.require_poster(me))
     refused = refused_forms.take(NEW_PAGE)
-    form, errors = refused if refused else (MultiDict({"level": "outage"}), {})
+    if refused:
+        form, errors = refused
+    else:  # a link may fill the form in (only its own fields, shown as typed text)
+        given = {name: request.args.get(name, "")[:4000] for name in PREFILLED if request.args.get(name)}
+        form, errors = MultiDict({"level": "outage", **given}), {}
     return _new_page(form, errors)
 
 

@@ -49,6 +49,7 @@ from app.services.cmdb import may_read as may_read_cmdb
 from app.services.instances import MAX_CANCEL_REASON
 from app.services.knowledge import is_knowledge_staff
 from app.services.records import KINDS, MAX_COMMENT
+from app.services.status import may_post
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -67,6 +68,7 @@ from .labels import (
     show,
 )
 from .labels import detail_label as detail_label  # the task page words a record's details the same way
+from .status_pages import LEVEL_LABELS, STATE_LABELS, notice_about
 from .views import bp, json_answer, page_arg, past_the_last_page, reason_text, signed_in_user
 
 #: bpmn-js files ``make vendor`` copies from node_modules/bpmn-js/dist (see the Makefile).
@@ -355,6 +357,8 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "requester_open": svc.records.requesters_open_records(user, ticket),
                 # what its planned window (a change's) overlaps: freezes, other work on its CI
                 "clashes": svc.schedule.clashes_for(user, ticket),
+                # what the desk told everyone about it (an outage, the change's maintenance)
+                "status_board": svc.status.of_ticket(user, ticket),
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
                 if not policy.is_read_only(user) and not watching_only else []}
@@ -373,7 +377,9 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
         link_types=[(t, link_type_label(t)) for t in LINK_CHOICES], link_label=link_label,
         kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, outcome=change_outcome(ticket), value_labels=VALUE_LABELS,
         clock_labels=CLOCK_LABELS, clock_states=CLOCK_STATES, label=label, details=values.details(ticket),
-        duration=duration, clash_text=clash_text,
+        duration=duration, clash_text=clash_text, status_levels=LEVEL_LABELS, status_states=STATE_LABELS,
+        # the desk's staff announce an open record's outage, or a change's maintenance, from here
+        notice_about=notice_about(ticket) if may_post(user) and ticket.closed_at is None else None,
         diagram_url=url_for("web.ticket_diagram", number=ticket.number) if diagram else None,
         viewer_script=VIEWER_SCRIPT, viewer_styles=VIEWER_STYLES), status
 

@@ -207,3 +207,47 @@ def test_planned_maintenance_shows_as_planned_then_current(desk: Desk, services,
     refused = assert_error(update(desk, notice["id"], {"version": 1, "body": "Later.",
                                                        "expected_end_at": rfc3339(starts - timedelta(hours=1))}), 422)
     assert refused["details"]["fields"] == {"expected_end_at": ["must be after the start"]}
+
+
+def record_notices(desk: Desk, number: str, who: str) -> Any:
+    return desk.client.get(f"/api/v1/tickets/{number}/status", headers=desk.auth(who))
+
+
+def test_a_record_lists_the_notices_about_it_and_says_when_one_outlives_it(desk: Desk, services, clock):
+    from tests.http.test_e2e_incident import resolve as resolve_incident
+    from tests.http.test_e2e_incident import triage
+
+    number, _ = open_incident(desk, title="Mail bounces")
+    other, _ = open_incident(desk, title="Printer jams")
+    first = posted(desk, {**OUTAGE, "record": number})
+    done = posted(desk, {**OUTAGE, "title": "Mail was slow this morning", "level": "degraded", "record": number})
+    assert resolve(desk, done["id"], {"version": 1, "body": "Back to normal."}).status_code == 200
+    planned = posted(desk, {**OUTAGE, "title": "Mail server patching", "level": "maintenance", "record": number,
+                            "starts_at": rfc3339(clock.now() + timedelta(days=2))})
+    posted(desk, {**OUTAGE, "title": "Printers", "record": other})
+    posted(desk, {**OUTAGE, "title": "No record behind it"})
+
+    answer = record_notices(desk, number.lower(), "rita")  # her own record
+    assert answer.status_code == 200, answer.get_json()
+    listed = answer.get_json()
+    assert [n["id"] for n in listed["current"]] == [first["id"]]
+    assert [n["id"] for n in listed["planned"]] == [planned["id"]]
+    assert [n["id"] for n in listed["resolved"]] == [done["id"]]
+    assert {n["record_done"] for part in listed.values() for n in part} == {False}
+    # who may not read the record learns nothing of it, not even that it exists
+    assert_error(record_notices(desk, number, "mona"), 404)
+    assert_error(record_notices(desk, "INC-999999", "alex"), 404)
+
+    # the incident is resolved, the outage notice is not: the desk is told the notice may be stale
+    triage(desk, number)
+    clock.advance(timedelta(hours=1))
+    resolve_incident(desk, number)
+    assert desk.record(number)["status"] == "resolved"
+    listed = record_notices(desk, number, "alex").get_json()
+    assert [(n["id"], n["record_done"]) for n in listed["current"] + listed["planned"] + listed["resolved"]] == [
+        (first["id"], True), (planned["id"], True), (done["id"], False)]  # a resolved notice is not stale
+    current = board(desk, "alex")["current"]
+    assert {n["title"]: n["record_done"] for n in current} == {
+        "E-mail is down": True, "Printers": False, "No record behind it": False}
+    # and only to whom may read the record: the flag says nothing of a record the reader may not see
+    assert {n["title"]: n["record_done"] for n in board(desk, "mona")["current"]}["E-mail is down"] is False

@@ -5,6 +5,8 @@ is refused with the typing kept), and who is not of the desk's staff may not pos
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -114,3 +116,45 @@ def test_the_pages_speak_chinese(web: WebClient, desk: Any, services: Any) -> No
     page = text_of(web.get("/status"))
     assert "服务状态" in page and "服务中断" in page
     assert "服务中断" in element(text_of(web.get("/")), "status-banner")
+
+
+def announce_link(page: str) -> str:
+    match = re.search(r'<a href="([^"]+)" id="post-record-notice"', page)
+    assert match, "no link to announce the record"
+    return html.unescape(match.group(1))
+
+
+def test_a_record_page_lists_its_notices_and_lets_the_desk_announce_it(web_factory: Any, desk: Any,
+                                                                        services: Any) -> None:
+    from tests.web.test_start_rights import CHANGE
+
+    agent = web_factory()
+    agent.login("alex")
+    incident = desk.start("rita", "incident_management", {
+        "title": "Mail bounces", "description": "All of it", "category": "software", "impact": "high",
+        "urgency": "high", "service": "E-mail"})["data"]["record_number"]
+    page = text_of(agent.get(f"/tickets/{incident}"))
+    assert 'id="record-status"' not in page  # nothing posted about it yet
+    link = announce_link(page)
+    assert link.startswith("/status/new?") and f"record={incident}" in link and "level=outage" in link
+    form = text_of(agent.get(link))
+    assert 'value="Mail bounces"' in form and f'value="{incident}"' in form and 'value="E-mail"' in form
+    assert '<option value="outage" selected>' in form
+
+    sent = post_notice(agent, record=incident, title="Mail bounces")
+    assert sent.status_code == 303
+    rita = web_factory()
+    rita.login("rita")
+    page = text_of(rita.get(f"/tickets/{incident}"))
+    assert "Mail bounces" in element(page, "record-status") and "Now" in element(page, "record-status")
+    assert 'id="post-record-notice"' not in page  # a requester announces nothing
+
+    # a change's window is announced as planned maintenance in that window
+    change = desk.start("alex", "change_enablement", CHANGE)["data"]["record_number"]
+    link = announce_link(text_of(agent.get(f"/tickets/{change}")))
+    form = text_of(agent.get(link))
+    assert '<option value="maintenance" selected>' in form
+    assert 'value="2026-03-10 20:00"' in form and 'value="2026-03-10 22:00"' in form
+    # a link fills in the form's own fields only
+    form = text_of(agent.get("/status/new?title=%3Cb%3Ex%3C%2Fb%3E&version=9&csrf_token=forged"))
+    assert 'value="&lt;b&gt;x&lt;/b&gt;"' in form and 'value="forged"' not in form and 'value="9"' not in form
