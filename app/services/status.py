@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -63,6 +63,10 @@ RESOLVED_EVENT = "status.resolved"
 REQUIRED = "is required"
 UNKNOWN_LEVEL = "must be one of outage, degraded, maintenance, info"
 NOT_A_RECORD = "is not a record you may read"
+#: The records a notice may be about: what broke (an incident, the problem behind repeated ones) or
+#: what is done to a service (a change); a catalog request is no one's outage.
+RECORD_KINDS = ("incident", "change", "problem")
+NOT_AN_OUTAGE_RECORD = "must be an incident, a change or a problem"
 ENDS_BEFORE_START = "must be after the start"
 TOO_FAR_AHEAD = "must be within a year from now"
 OUT_OF_RANGE = "must be in the years 1900 to 8999"
@@ -100,6 +104,11 @@ def _severity(notice: StatusNotice) -> int:
     return LEVELS.index(notice.level) if notice.level in LEVELS else len(LEVELS)
 
 
+def _severity_sql() -> Any:
+    """:func:`_severity` as the database orders by it."""
+    return case({level: rank for rank, level in enumerate(LEVELS)}, value=StatusNotice.level, else_=len(LEVELS))
+
+
 class StatusService:
     def __init__(self, session: Session, audit: AuditLog, clock: Clock, records: RecordService) -> None:
         self.session = session
@@ -113,12 +122,14 @@ class StatusService:
         """The status page for ``viewer``: current notices worst first (then newest), planned ones
         soonest first, those resolved in the last ``recent_days`` newest first."""
         now = self.clock.now()
-        open_rows = list(self.session.scalars(
-            select(StatusNotice).where(StatusNotice.resolved_at.is_(None))
-            .order_by(StatusNotice.starts_at, StatusNotice.id).limit(2 * MAX_LISTED)))
-        current = sorted((n for n in open_rows if n.starts_at <= now),
-                         key=lambda n: (_severity(n), -n.starts_at.timestamp(), -n.id))[:MAX_LISTED]
-        planned = [n for n in open_rows if n.starts_at > now][:MAX_LISTED]
+        # two reads, each ordered and cut by the database: notices left open for long (a record done,
+        # its notice forgotten) must not push the newest outage or the next maintenance off the page
+        current = list(self.session.scalars(
+            select(StatusNotice).where(StatusNotice.resolved_at.is_(None), StatusNotice.starts_at <= now)
+            .order_by(_severity_sql(), StatusNotice.starts_at.desc(), StatusNotice.id.desc()).limit(MAX_LISTED)))
+        planned = list(self.session.scalars(
+            select(StatusNotice).where(StatusNotice.resolved_at.is_(None), StatusNotice.starts_at > now)
+            .order_by(StatusNotice.starts_at, StatusNotice.id).limit(MAX_LISTED)))
         resolved = list(self.session.scalars(
             select(StatusNotice).where(StatusNotice.resolved_at >= now - timedelta(days=recent_days))
             .order_by(StatusNotice.resolved_at.desc(), StatusNotice.id.desc()).limit(MAX_LISTED)))
@@ -395,6 +406,9 @@ class StatusService:
         ticket = found.get(raw.strip().upper())
         if ticket is None:
             errors["record"] = [NOT_A_RECORD]
+        elif ticket.kind not in RECORD_KINDS:
+            errors["record"] = [NOT_AN_OUTAGE_RECORD]
+            return None
         return ticket
 
     @staticmethod

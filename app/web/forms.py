@@ -71,6 +71,7 @@ _SERVICE_TEXTS = {
     # a service status notice's (app/services/status.py)
     status.UNKNOWN_LEVEL: _l("must be one of outage, degraded, maintenance, info"),
     status.NOT_A_RECORD: _l("is not a record you may read"),
+    status.NOT_AN_OUTAGE_RECORD: _l("must be an incident, a change or a problem"),
     status.TOO_FAR_AHEAD: _l("must be within a year from now"),
     # an asset's (app/services/cmdb.py)
     cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),

@@ -96,7 +96,8 @@ PREFILLED = ("title", "level", "body", "service", "record", "starts_at", "expect
 def notice_about(ticket: Ticket) -> str:
     """The address of /status/new filled in from a record: an incident's outage on its service, a
     change's planned maintenance in its window."""
-    fields = {"record": ticket.number, "title": ticket.title[:200], "service": ticket.service or ticket.ci or ""}
+    # not its title: the notice is read by everyone, the record only by those who may (the page says so)
+    fields = {"record": ticket.number, "service": ticket.service or ticket.ci or ""}
     if ticket.planned_start_at is not None and ticket.planned_end_at is not None:
         fields.update(level="maintenance", starts_at=typed_time(ticket.planned_start_at),
                       expected_end_at=typed_time(ticket.planned_end_at))
@@ -160,12 +161,32 @@ def _notice_page(notice_id: int, form: Any, errors: dict[str, list[Any]], status
         return {"notice": notice, "board": board, "updates": updates, "state": svc.status.state(notice)}
 
     page = unit_of_work(read)
-    notice = page["notice"]
-    if not form:
-        form = MultiDict({"level": notice.level, "title": notice.title,
-                          "expected_end_at": typed_time(notice.expected_end_at) if notice.expected_end_at else ""})
-    return render_template("status_notice.html", active="status", **page, may_post=may_post(me),
-                           form=form, errors=_shown_errors(errors), levels=LEVEL_LABELS, states=STATE_LABELS), status
+    shown = _shown(page["notice"])
+    # the update form starts from the notice as it is now; a refused form keeps what was typed into it
+    filled = MultiDict(form.items(multi=True))
+    for name, value in shown.items():
+        if name not in filled:
+            filled[name] = value
+    return render_template("status_notice.html", active="status", **page, may_post=may_post(me), shown=shown,
+                           form=filled, errors=_shown_errors(errors), levels=LEVEL_LABELS,
+                           states=STATE_LABELS), status
+
+
+#: What an update may change besides adding words; the form says what it showed of each
+#: (``shown_<name>``), and only those the agent changed are sent.
+CHANGEABLE = ("level", "title", "expected_end_at")
+
+
+def _shown(notice: StatusNotice) -> dict[str, str]:
+    return {"level": notice.level, "title": notice.title,
+            "expected_end_at": typed_time(notice.expected_end_at) if notice.expected_end_at else ""}
+
+
+def _changed(form: Any) -> list[str]:
+    """The fields of an update form the agent changed from what the page showed (all of them when
+    the form does not say what it showed)."""
+    return [name for name in CHANGEABLE
+            if form.get(f"shown_{name}") is None or form.get(name, "").strip() != form.get(f"shown_{name}", "").strip()]
 
 
 def _version(form: Any) -> int | None:
@@ -193,9 +214,14 @@ def _advance(notice_id: int, *, resolving: bool) -> Any:
     body_field = "resolution" if resolving else "body"
     values: dict[str, Any] = {"body": form.get(body_field, "")}
     errors: dict[str, list[Any]] = {}
-    if not resolving:
-        values.update(level=form.get("level") or None, title=form.get("title") or None)
-        _typed(form, ("expected_end_at",), values, errors)
+    changed = [] if resolving else _changed(form)
+    # an untouched field is not sent: an update written while another agent changed the level or
+    # the estimate does not put back what this page showed before
+    for name in changed:
+        if name == "expected_end_at":
+            _typed(form, (name,), values, errors)
+        else:
+            values[name] = form.get(name) or None
     back = url_for("web.status_notice", notice_id=notice_id)
     if not errors:
         try:
@@ -207,11 +233,14 @@ def _advance(notice_id: int, *, resolving: bool) -> Any:
             errors = {(body_field if name == "body" else name): messages
                       for name, messages in refused_forms.field_errors(err).items()}
         except Conflict as err:
-            # someone else's update came first: what they said shows above the form, the typing stays
-            said = (_("The notice is resolved: post a new one.") if "resolved" in err.message
-                    else _("Someone updated this notice while you wrote: read their update, then send yours again."))
-            errors = {body_field: [said]}
-            kept = MultiDict([(k, v) for k, v in form.items(multi=True) if k != "version"])
+            if "resolved" in err.message:  # its form is gone from the page: say so above it
+                flash(_("The notice is resolved: post a new one."), "error")
+                return redirect(back, 303)
+            # someone else's update came first: what they said shows above the form, and the form
+            # shows the notice as it is now, with what this agent typed or changed kept
+            errors = {body_field: [_("Someone updated this notice while you wrote: read their update, "
+                                     "then send yours again.")]}
+            kept = MultiDict([(name, form.get(name, "")) for name in (body_field, *changed)])
             return refused_forms.back_with(f"{UPDATE_PAGE}:{notice_id}", errors, back + "#update", kept) \
                 or _notice_page(notice_id, kept, errors, 409)
         else:

@@ -251,3 +251,29 @@ def test_a_record_lists_the_notices_about_it_and_says_when_one_outlives_it(desk:
         "E-mail is down": True, "Printers": False, "No record behind it": False}
     # and only to whom may read the record: the flag says nothing of a record the reader may not see
     assert {n["title"]: n["record_done"] for n in board(desk, "mona")["current"]}["E-mail is down"] is False
+
+
+def test_a_notice_is_about_an_incident_a_change_or_a_problem_not_a_catalog_request(desk: Desk, services):
+    from tests.http.test_e2e_catalog import order
+
+    request = order(desk, "NET-VPN")["number"]
+    before = counts(services)
+    refused = assert_error(post(desk, {**OUTAGE, "record": request}), 422)
+    assert refused["details"]["fields"] == {"record": ["must be an incident, a change or a problem"]}
+    assert counts(services) == before
+
+
+def test_notices_left_open_for_long_do_not_push_the_newest_off_the_board(desk: Desk, services, clock):
+    from app.services.status import MAX_LISTED
+
+    alex = services.users.get_by_username("alex")
+    for n in range(2 * MAX_LISTED + 1):  # forgotten, long open information notices
+        services.status.post(alex, {"title": f"Old note {n}", "level": "info", "body": "Left open.",
+                                    "starts_at": clock.now() - timedelta(days=30, minutes=n)})
+    services.session.commit()
+    outage = posted(desk, {**OUTAGE, "starts_at": rfc3339(clock.now() - timedelta(minutes=5))})
+    planned = posted(desk, {**OUTAGE, "title": "Patching", "level": "maintenance",
+                            "starts_at": rfc3339(clock.now() + timedelta(days=1))})
+    now = board(desk, "rita")
+    assert now["current"][0]["id"] == outage["id"] and len(now["current"]) == MAX_LISTED
+    assert [n["id"] for n in now["planned"]] == [planned["id"]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +21,50 @@ from tests.web.test_out_of_office_pages import element, field_error
 def post_notice(web: WebClient, **fields: str) -> Any:
     return web.post("/status/new", {"title": "E-mail is down", "level": "outage",
                                     "body": "Nobody can send or receive mail.", "service": "E-mail", **fields})
+
+
+class _FormReader(HTMLParser):
+    """What a browser would send from the form with id ``form_id`` as the page shows it."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.values = form_id, False, {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        elif not self.inside:
+            return
+        elif tag == "input" and a.get("name"):
+            self.values[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value", "")
+        elif tag == "textarea":
+            self._textarea = a.get("name")
+            self.values[self._textarea or ""] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self.inside and self._textarea:
+            self.values[self._textarea] += data
+
+
+def form_on(page: str, form_id: str) -> dict[str, str]:
+    reader = _FormReader(form_id)
+    reader.feed(page)
+    return reader.values
 
 
 def notices(services: Any) -> int:
@@ -102,6 +147,59 @@ def test_a_stale_update_is_refused_with_the_typing_kept(web_factory: Any, desk: 
     assert (notice.version, notice.level, notice.title) == (2, "degraded", "E-mail is slow")
 
 
+def test_an_update_sent_over_anothers_changes_only_what_its_author_changed(web_factory: Any, desk: Any,
+                                                                             services: Any) -> None:
+    """Both agents read the notice at version 1; nina lowers the level and sets an estimate, alex
+    (not having seen it) adds words and a new title. Refused, alex's page shows the notice as nina
+    left it with alex's words and title kept; sent again as shown, nina's level and estimate stay."""
+    alex, nina = web_factory(), web_factory()
+    alex.login("alex")
+    nina.login("nina")
+    notice_url = post_notice(alex).headers["Location"]
+    seen_by_alex = form_on(text_of(alex.get(notice_url)), "update-form")
+    seen_by_nina = form_on(text_of(nina.get(notice_url)), "update-form")
+    assert seen_by_alex["shown_level"] == "outage" and seen_by_alex["level"] == "outage"
+    nina_sent = {**seen_by_nina, "body": "The relay is back.", "level": "degraded",
+                 "expected_end_at": "2030-01-01 18:00"}
+    assert nina.post(notice_url + "/update", nina_sent).status_code == 303
+
+    stale = alex.post(notice_url + "/update", {**seen_by_alex, "body": "Still looking.", "title": "E-mail is down for all"})
+    page = refused_to(alex, stale, notice_url + "#update")
+    again = form_on(page, "update-form")
+    assert again["version"] == "2" and again["body"] == "Still looking."
+    assert (again["title"], again["level"], again["expected_end_at"]) == ("E-mail is down for all", "degraded",
+                                                                          "2030-01-01 18:00")
+    assert alex.post(notice_url + "/update", again).status_code == 303
+    services.session.expire_all()
+    notice = services.session.scalars(select(StatusNotice)).one()
+    assert (notice.version, notice.level, notice.title) == (3, "degraded", "E-mail is down for all")
+    assert notice.expected_end_at is not None and notice.expected_end_at.strftime("%Y-%m-%d %H:%M") == "2030-01-01 18:00"
+
+    # a form that says nothing of what it showed (a script's) still sets what it sends, and an
+    # emptied estimate clears it
+    assert alex.post(notice_url + "/update", {"version": "3", "body": "No estimate now.", "level": "outage",
+                                              "title": "E-mail is down", "expected_end_at": ""}).status_code == 303
+    services.session.expire_all()
+    notice = services.session.scalars(select(StatusNotice)).one()
+    assert (notice.version, notice.level, notice.expected_end_at) == (4, "outage", None)
+
+
+def test_an_update_refused_because_the_notice_was_resolved_says_so(web_factory: Any, desk: Any,
+                                                                    services: Any) -> None:
+    alex, nina = web_factory(), web_factory()
+    alex.login("alex")
+    nina.login("nina")
+    notice_url = post_notice(alex).headers["Location"]
+    seen = form_on(text_of(alex.get(notice_url)), "update-form")
+    assert nina.post(notice_url + "/resolve", {"version": "1", "resolution": "Fixed."}).status_code == 303
+    late = alex.post(notice_url + "/update", {**seen, "body": "Still looking."})
+    assert late.status_code == 303 and late.headers["Location"].endswith(notice_url)
+    page = text_of(alex.get(notice_url))
+    assert "The notice is resolved: post a new one." in page and 'id="update-form"' not in page
+    services.session.expire_all()
+    assert services.session.scalars(select(StatusNotice)).one().version == 2
+
+
 def test_only_the_desks_staff_post(web: WebClient, desk: Any, services: Any) -> None:
     web.login("rita")
     assert web.get("/status/new").status_code == 403
@@ -138,7 +236,9 @@ def test_a_record_page_lists_its_notices_and_lets_the_desk_announce_it(web_facto
     link = announce_link(page)
     assert link.startswith("/status/new?") and f"record={incident}" in link and "level=outage" in link
     form = text_of(agent.get(link))
-    assert 'value="Mail bounces"' in form and f'value="{incident}"' in form and 'value="E-mail"' in form
+    assert f'value="{incident}"' in form and 'value="E-mail"' in form
+    # the record's title is not put where everyone reads it, and the page says who reads what
+    assert 'value="Mail bounces"' not in form and 'id="record-private"' in form
     assert '<option value="outage" selected>' in form
 
     sent = post_notice(agent, record=incident, title="Mail bounces")
