@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
+from werkzeug.routing import Rule
 
 from app import create_app
 from app.cli import upgrade_database
@@ -24,6 +27,62 @@ from app.db import make_engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_PASSWORD = "correct-horse-battery"
+
+
+# -- what every test's own app would make again -------------------------------------------------------
+#
+# Each test makes its own Flask app (its settings, its clock, its sessions joined to the test's
+# transaction). Making one compiled, each time, two Python functions per route for werkzeug's URL
+# building (two hundred routes: a sixth of a second a test, most of the set-up of most tests) and
+# every template its pages render. Both are functions of their text alone, so the run makes each
+# once and every app shares it; what a test sees of its app is unchanged.
+
+
+def _share_url_builders() -> None:
+    """werkzeug's ``Rule._compile_builder`` made once per rule text, parts and defaults. A builder
+    reads the rule's converters at call time (through the rule it is bound to) except for a
+    default's value, which the key holds as written; sharing it between two apps' rules alike is
+    what making it twice would give."""
+    original = getattr(Rule, "_compile_builder", None)
+    if original is None or getattr(original, "shared_by_tests", False):
+        return  # another werkzeug: every app compiles its own, as outside the tests
+    made: dict[Any, Any] = {}
+
+    def compile_builder(self: Rule, append_unknown: bool = True) -> Any:
+        domain = (self.host if self.map.host_matching else self.subdomain) if self.map is not None else None
+        defaults = self.defaults or {}
+        key = (append_unknown, self.rule, domain, tuple(self._trace),
+               tuple(sorted((name, repr(value)) for name, value in defaults.items())),
+               # a default of a part of the rule is built into the function as its converter writes it
+               tuple((part, self._converters[part].to_url(defaults[part]))
+                     for dynamic, part in self._trace if dynamic and part in defaults))
+        builder = made.get(key)
+        if builder is None:
+            builder = made[key] = original(self, append_unknown)
+        return builder
+
+    compile_builder.shared_by_tests = True  # type: ignore[attr-defined]
+    Rule._compile_builder = compile_builder  # type: ignore[method-assign]
+
+
+class _TemplatesCompiledOnce(BytecodeCache):
+    """Jinja's bytecode cache in memory: a template is compiled once a run, by its name and the
+    checksum of its text (Jinja compiles it again when the text differs)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self.codes.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.codes[bucket.key] = bucket.bytecode_to_string()
+
+
+_share_url_builders()
+TEMPLATES_COMPILED_ONCE = _TemplatesCompiledOnce()
 
 
 def _reset_postgres(url: str) -> None:
@@ -118,6 +177,7 @@ def joined_app(database_url: str, connection: Connection, clock: FrozenClock, **
     """A Flask app (``TEST_CONFIG`` with ``config`` over it) whose sessions join the test's
     transaction through SAVEPOINTs."""
     application = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, **config}, clock=clock)
+    application.jinja_env.bytecode_cache = TEMPLATES_COMPILED_ONCE
     ext = application.extensions["processdesk"]
     ext.db_engine.dispose()
     ext.session_factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
