@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from app.clock import Clock
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.languages import Text
-from app.models import Role, StatusAffected, StatusNotice, StatusUpdate, Ticket, User
+from app.models import RecordWatcher, Role, StatusAffected, StatusNotice, StatusUpdate, Ticket, User
 
 from .audit import AuditLog
 from .forms import rfc3339, text_problem
@@ -237,7 +237,8 @@ class StatusService:
         (what the desk says first), optional ``service``, ``record`` (a number the poster may
         read), ``starts_at`` (an aware date-time, at most a year ahead; now when absent) and
         ``expected_end_at`` (after the start). ValidationFailed naming each field that is wrong;
-        PermissionDenied for who is not of the desk's staff. Audited (``status_notice_posted``)."""
+        PermissionDenied for who is not of the desk's staff. The record's requester and watchers
+        are affected from the start (:meth:`_following`). Audited (``status_notice_posted``)."""
         self.require_poster(user)
         now = self.clock.now()
         errors: dict[str, list[Any]] = {}
@@ -261,12 +262,27 @@ class StatusService:
         self.session.flush()
         self.session.add(StatusUpdate(notice_id=notice.id, kind="posted", level=level, body=body, author_id=user.id,
                                       created_at=now))
+        following = self._following(ticket) if ticket is not None else []
+        for user_id in following:
+            self.session.add(StatusAffected(notice_id=notice.id, user_id=user_id, created_at=now))
         self.session.flush()
         self.audit.record("status_notice_posted", user, payload={
             "id": notice.id, "title": title, "level": level, "service": service,
             "record": ticket.number if ticket else None, "starts_at": rfc3339(starts_at),
-            "expected_end_at": rfc3339(expected) if expected else None, "body": body})
+            "expected_end_at": rfc3339(expected) if expected else None, "body": body,
+            "affected_from_record": len(following)})
         return notice
+
+    def _following(self, ticket: Ticket) -> list[int]:
+        """Who a notice about ``ticket`` affects from the start: its requester and the people
+        watching it (not groups: the desk's own queues), those still active. They hear of its
+        updates and its end as if they had said it affects them, and may take that back."""
+        watching = select(RecordWatcher.user_id).where(RecordWatcher.ticket_id == ticket.id,
+                                                       RecordWatcher.user_id.is_not(None))
+        ids = {ticket.requester_id, *self.session.scalars(watching)} - {None}
+        if not ids:
+            return []
+        return sorted(self.session.scalars(select(User.id).where(User.id.in_(ids), User.active.is_(True))))
 
     def update(self, user: User, notice_id: int, version: Any, values: Mapping[str, Any]) -> StatusNotice:
         """Post an update to a notice not resolved: ``body`` (what the desk says now), optionally a

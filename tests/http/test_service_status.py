@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import AuditEvent, Notification, OutboxMessage, StatusAffected, StatusNotice, StatusUpdate
+from app.models import AuditEvent, Notification, OutboxMessage, StatusAffected, StatusNotice, StatusUpdate, Ticket
 from app.services.forms import rfc3339
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
@@ -277,3 +277,29 @@ def test_notices_left_open_for_long_do_not_push_the_newest_off_the_board(desk: D
     now = board(desk, "rita")
     assert now["current"][0]["id"] == outage["id"] and len(now["current"]) == MAX_LISTED
     assert [n["id"] for n in now["planned"]] == [planned["id"]]
+
+
+def test_a_notice_about_a_record_affects_its_requester_and_watchers_from_the_start(desk: Desk, services):
+    number, _ = open_incident(desk, title="Mail bounces")  # rita's
+    ticket = services.session.scalars(select(Ticket).where(Ticket.number == number)).one()
+    services.users.create_user("walt", "password-1234", roles=["requester"])
+    for name in ("mona", "walt"):
+        services.records.watch(ticket, user=services.users.get_by_username(name))
+    services.records.watch(ticket, group="CAB")  # a group hears of the record, not of the notice
+    services.users.deactivate_user(None, "walt")  # gone: told of nothing
+    services.session.commit()
+
+    notice = posted(desk, {**OUTAGE, "record": number})
+    assert notice["affected"] == 2
+    for who, affects in (("rita", True), ("mona", True), ("cab1", False)):
+        assert desk.client.get(f"/api/v1/status/{notice['id']}", headers=desk.auth(who)).get_json()["affects_me"] is affects
+    services.session.expire_all()
+    audited = services.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "status_notice_posted")).one()
+    assert audited.payload["affected_from_record"] == 2
+
+    # they hear of its update as those who said so do, and may take it back
+    assert affected(desk, notice["id"], "mona", False).status_code == 200
+    assert update(desk, notice["id"], {"version": 1, "body": "Mail flows again for most."}).status_code == 200
+    services.session.expire_all()
+    told = services.session.scalars(select(Notification).where(Notification.subject.like("Service status:%"))).all()
+    assert [n.user_id for n in told] == [services.users.get_by_username("rita").id]
