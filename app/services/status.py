@@ -207,6 +207,13 @@ class StatusService:
             return None
         return ticket.number
 
+    def affecting(self, viewer: User, notice_ids: Collection[int]) -> set[int]:
+        """The notices among ``notice_ids`` that ``viewer`` said affect them."""
+        if not notice_ids:
+            return set()
+        return set(self.session.scalars(select(StatusAffected.notice_id).where(
+            StatusAffected.user_id == viewer.id, StatusAffected.notice_id.in_(notice_ids))))
+
     def _annotate(self, viewer: User, board: StatusBoard, notices: Collection[StatusNotice]) -> None:
         ids = {n.id for n in notices}
         if not ids:
@@ -214,8 +221,7 @@ class StatusService:
         board.affected_counts = {notice_id: int(count) for notice_id, count in self.session.execute(
             select(StatusAffected.notice_id, func.count()).where(StatusAffected.notice_id.in_(ids))
             .group_by(StatusAffected.notice_id))}
-        board.mine = set(self.session.scalars(select(StatusAffected.notice_id).where(
-            StatusAffected.user_id == viewer.id, StatusAffected.notice_id.in_(ids))))
+        board.mine = self.affecting(viewer, ids)
         newest = select(func.max(StatusUpdate.id)).where(StatusUpdate.notice_id.in_(ids)).group_by(StatusUpdate.notice_id)
         board.latest = {u.notice_id: u for u in self.session.scalars(select(StatusUpdate).where(StatusUpdate.id.in_(newest)))}
         tickets = {n.record.number: n.id for n in notices if n.record is not None}

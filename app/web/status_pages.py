@@ -10,7 +10,9 @@
   "YYYY-MM-DD hh:mm", UTC unless an offset is given).
 - **Banners.** The home page, the catalog and the start forms show the current notices (and
   those starting within a day) above their content, through ``status_banner()`` (a template
-  global: only the pages that show the banner pay its query).
+  global: only the pages that show the banner pay its queries), each current one with a "This
+  affects me" button that comes back to the page: a requester about to report a known outage
+  follows it instead.
 
 A refused form comes back with each problem beside its field (Post/Redirect/Get,
 app/web/refused_forms.py); who may not post gets the 403 page (audited by the service). Every
@@ -52,14 +54,21 @@ NOT_A_DATE_TIME = FORMAT_MESSAGES["date-time"]
 
 @bp.app_context_processor
 def _status_globals() -> dict[str, Any]:
-    def status_banner() -> list[tuple[StatusNotice, bool]]:
-        """The notices the banner shows, each with whether it is still to start."""
+    def status_banner() -> list[tuple[StatusNotice, bool, bool]]:
+        """The notices the banner shows, each with whether it is still to start and whether the
+        reader said it affects them."""
         user = auth.current_user()
         if user is None:
             return []
         svc = services()
+
+        def read() -> list[tuple[StatusNotice, bool, bool]]:
+            shown = svc.status.banner(user)
+            mine = svc.status.affecting(user, [n.id for n in shown])
+            return [(n, svc.status.state(n) == "planned", n.id in mine) for n in shown]
+
         try:
-            return unit_of_work(lambda: [(n, svc.status.state(n) == "planned") for n in svc.status.banner(user)])
+            return unit_of_work(read)
         except (SQLAlchemyError, ProcessdeskError):
             log.warning("the service status banner was not read", exc_info=True)
             return []
@@ -255,7 +264,8 @@ def _advance(notice_id: int, *, resolving: bool) -> Any:
 def status_affected(notice_id: int) -> Response:
     me = signed_in_user()
     affected = request.form.get("affected") == "1"
-    back = url_for("web.status_notice", notice_id=notice_id)
+    # the banner's button comes back to the page it is on (a path of this site only)
+    back = auth.safe_next(request.form.get("next")) or url_for("web.status_notice", notice_id=notice_id)
     try:
         unit_of_work(lambda: services().status.set_affected(me, notice_id, affected))
     except Conflict:

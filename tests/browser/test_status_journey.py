@@ -1,7 +1,8 @@
 """Service status in Chromium: an agent posts an outage on /status/new (a form sent with an end
 before its start comes back with the error and what was typed); a requester meets it in the banner
-above her home page and the incident form (at a phone's width too), opens it and says it affects
-her; the agent's update reaches her bell, and once the agent resolves it the banner is gone."""
+above her home page and the incident form (at a phone's width too) and, instead of reporting it,
+says from the banner that it affects her; the agent's update reaches her bell, and once the agent
+resolves it the banner is gone."""
 
 from __future__ import annotations
 
@@ -50,8 +51,12 @@ def test_an_outage_is_posted_seen_followed_and_resolved(live, person):
         assert rita.errors == [], rita.console
     rita.screenshot("status-banner-390")
 
+    # about to report it, she follows it from the banner instead and stays on the form
+    rita.page.locator("#status-banner").get_by_role("button", name="This affects me").click()
+    expect(rita.page.locator("#status-banner")).to_contain_text("you are told of it")
+    assert rita.page.url.endswith("/start/incident_management")
+    assert rita.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     rita.page.locator("#status-banner").get_by_role("link", name="Printing is down on floor 3").click()
-    rita.page.get_by_role("button", name="This affects me").click()
     expect(rita.page.locator("#notice-affected")).to_have_text("People who said it affects them: 1")
     expect(rita.page.get_by_role("button", name="It no longer affects me")).to_be_visible()
     expect(rita.page.locator("#update-form")).to_have_count(0)  # a requester posts nothing

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.models import Notification, StatusNotice
+from app.models import Notification, StatusAffected, StatusNotice
 from tests.web.conftest import WebClient, refused_to, text_of
 from tests.web.test_out_of_office_pages import element, field_error
 
@@ -258,3 +258,26 @@ def test_a_record_page_lists_its_notices_and_lets_the_desk_announce_it(web_facto
     # a link fills in the form's own fields only
     form = text_of(agent.get("/status/new?title=%3Cb%3Ex%3C%2Fb%3E&version=9&csrf_token=forged"))
     assert 'value="&lt;b&gt;x&lt;/b&gt;"' in form and 'value="forged"' not in form and 'value="9"' not in form
+
+
+def test_a_requester_about_to_report_a_known_outage_follows_it_from_the_banner(web_factory: Any, desk: Any,
+                                                                                services: Any) -> None:
+    agent = web_factory()
+    agent.login("alex")
+    notice_url = post_notice(agent).headers["Location"]
+    notice_id = int(notice_url.rsplit("/", 1)[1])
+    rita = web_factory()
+    rita.login("rita")
+    start = "/start/incident_management"
+    page = text_of(rita.get(start))
+    assert f'id="banner-affects-{notice_id}"' in page and "you are told of it" not in element(page, "status-banner")
+    said = rita.post(f"/status/{notice_id}/affected", {"affected": "1", "next": start})
+    assert said.status_code == 303 and said.headers["Location"].endswith(start)  # back to the form she was on
+    page = text_of(rita.get(start))
+    assert "you are told of it" in element(page, "status-banner") and f'id="banner-affects-{notice_id}"' not in page
+    services.session.expire_all()
+    assert services.session.scalar(select(func.count()).select_from(StatusAffected)) == 1
+    # it goes back to a page of this site only
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\t/evil.example"):
+        said = rita.post(f"/status/{notice_id}/affected", {"affected": "1", "next": elsewhere})
+        assert said.status_code == 303 and said.headers["Location"].endswith(notice_url), elsewhere
