@@ -141,3 +141,31 @@ def test_phone_width_and_chinese_pages_pass_axe(live, person):
         alex.page.get_by_role("button", name="English").click()
         alex.page.wait_for_load_state()
     assert not problems, "\n".join(problems)
+
+
+def test_the_service_status_pages_and_the_banner_pass_axe(live, person):
+    """The notice pages, and a banner with its button above a requester's pages on a phone; the
+    notice is resolved at the end (the live desk is shared with the other journeys)."""
+    desk = live.desk
+    posted = desk.client.post("/api/v1/status", headers=desk.auth("alex"), json={
+        "title": "Accessibility check: the VPN is down", "level": "outage", "body": "Nobody connects from home.",
+        "service": "VPN"})
+    assert posted.status_code == 201, posted.get_json()
+    notice = posted.get_json()
+    problems: list[str] = []
+    try:
+        rita = person(375)
+        rita.sign_in("rita")
+        for path in ("/", "/start/incident_management", "/status", f"/status/{notice['id']}"):
+            check(rita, path, problems)
+            if path.startswith("/start"):  # checked with the banner and its button above the form
+                assert rita.page.locator("#status-banner button").count() == 1
+        alex = person(1280)
+        alex.sign_in("alex")
+        for path in ("/status", f"/status/{notice['id']}", "/status/new"):
+            check(alex, path, problems)
+    finally:
+        done = desk.client.post(f"/api/v1/status/{notice['id']}/resolve", headers=desk.auth("alex"),
+                                json={"version": notice["version"], "body": "Back."})
+        assert done.status_code == 200, done.get_json()
+    assert not problems, "\n".join(problems)
