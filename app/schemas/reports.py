@@ -136,6 +136,15 @@ class ReportKnowledgeOut(Schema):
         "description": "the articles most often said not to help in the period"})
 
 
+class ReportAvailabilityOut(Schema):
+    service = fields.String(allow_none=True, metadata={"description": "as the notices name it; null: none named"})
+    notices = fields.Integer(metadata={"description": "outage, degraded and maintenance notices overlapping the period"})
+    outage_minutes = fields.Integer(metadata={"description": "minutes of the period's past under an outage notice"})
+    degraded_minutes = fields.Integer()
+    maintenance_minutes = fields.Integer()
+    availability = fields.Float(metadata={"description": "share of the period's past without an outage, percent"})
+
+
 class ReportSummaryOut(Schema):
     period = fields.Nested(ReportPeriodOut)
     volume = fields.List(fields.Nested(ReportVolumeOut))
@@ -149,3 +158,5 @@ class ReportSummaryOut(Schema):
     aging = fields.List(fields.Nested(ReportAgingOut))
     workload = fields.List(fields.Nested(ReportWorkloadOut))
     knowledge = fields.Nested(ReportKnowledgeOut)
+    availability = fields.List(fields.Nested(ReportAvailabilityOut), metadata={
+        "description": "per service, from the service status notices (worst first)"})

@@ -55,6 +55,12 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   audit events), readers' answers to "Was this article helpful?" given or changed (``updated_at``)
   that it helped and that it did not, the share that it helped, and the articles most often said
   not to help (at most ``NEEDS_WORK``, with their answers of the period): what needs work.
+* ``availability``: the services' availability as the desk announced it (service status notices,
+  whatever the kind): per service named on a notice (None: none named), the notices of level
+  outage, degraded service or planned maintenance that overlap the period, the minutes of each
+  level within the part of the period that has passed (a notice not resolved runs until now;
+  overlapping notices of one level count their minutes once), and the share of that time without
+  an outage, as a percentage. Worst first, at most ``AVAILABILITY_ROWS`` services.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.clock import Clock
 from app.errors import PermissionDenied, ValidationFailed
-from app.models import AuditEvent, KnowledgeArticle, KnowledgeFeedback, SlaClock, Ticket, User
+from app.models import AuditEvent, KnowledgeArticle, KnowledgeFeedback, SlaClock, StatusNotice, Ticket, User
 from app.models.record import priority_rank
 
 from .audit import AuditLog
@@ -93,6 +99,9 @@ AGE_BUCKETS: tuple[tuple[str, int], ...] = (
     ("days_0_1", 0), ("days_1_3", 1), ("days_3_7", 3), ("days_7_30", 7), ("days_30_plus", 30))
 #: How many articles the knowledge section lists as needing work, at most.
 NEEDS_WORK = 5
+#: The notice levels the availability section measures, and how many services it lists at most.
+AVAILABILITY_LEVELS = ("outage", "degraded", "maintenance")
+AVAILABILITY_ROWS = 50
 #: A change's outcome by its closing status and its ``result`` detail (change_enablement.bpmn).
 IMPLEMENTED_OUTCOMES = ("successful", "rolled_back", "rollback_failed")
 CHANGE_OUTCOMES = (*IMPLEMENTED_OUTCOMES, "withdrawn", "cancelled", "other")
@@ -242,6 +251,7 @@ class ReportService:
             "aging": self._aging(scope, kinds, now),
             "workload": self._workload(scope),
             "knowledge": self._knowledge(scope),
+            "availability": self._availability(scope, now),
         }
 
     def samples(self, kind: str, field: str, values: Collection[str]) -> list[Ticket]:
@@ -393,6 +403,44 @@ class ReportService:
                 "helpful_share": _percent(helped, helped + not_helped),
                 "needs_work": [{"number": number, "title": title, "helped": int(yes or 0), "not_helped": int(no or 0)}
                                for number, title, yes, no in worst]}
+
+
+    def _availability(self, scope: _Scope, now: datetime) -> list[dict[str, Any]]:
+        end = min(scope.before, now)
+        if end <= scope.since:  # a period still to come has no time to measure
+            return []
+        rows = self.session.execute(
+            select(StatusNotice.service, StatusNotice.level, StatusNotice.starts_at, StatusNotice.resolved_at)
+            .where(StatusNotice.level.in_(AVAILABILITY_LEVELS), StatusNotice.starts_at < end,
+                   (StatusNotice.resolved_at.is_(None)) | (StatusNotice.resolved_at > scope.since)))
+        spans: dict[str | None, dict[str, list[tuple[datetime, datetime]]]] = {}
+        counts: dict[str | None, int] = {}
+        for service, level, starts_at, resolved_at in rows:
+            name = service or None
+            counts[name] = counts.get(name, 0) + 1
+            span = (max(starts_at, scope.since), min(resolved_at or end, end))
+            if span[0] < span[1]:
+                spans.setdefault(name, {}).setdefault(level, []).append(span)
+        measured = (end - scope.since).total_seconds() / 60
+        minutes = {name: tuple(_union_minutes(spans.get(name, {}).get(level, [])) for level in AVAILABILITY_LEVELS)
+                   for name in counts}
+        worst_first = sorted(counts, key=lambda name: (*(-m for m in minutes[name]), name is None, name or ""))
+        return [{"service": name, "notices": counts[name], "outage_minutes": minutes[name][0],
+                 "degraded_minutes": minutes[name][1], "maintenance_minutes": minutes[name][2],
+                 "availability": round(100 * (1 - minutes[name][0] / measured), 2)}
+                for name in worst_first[:AVAILABILITY_ROWS]]
+
+
+def _union_minutes(spans: list[tuple[datetime, datetime]]) -> int:
+    """The whole minutes that ``spans`` cover together (an overlap counted once)."""
+    total, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is not None and start < reach:
+            start = reach
+        if end > start:
+            total += (end - start).total_seconds()
+            reach = end
+    return int(total // 60)
 
 
 class _Scope:

@@ -157,3 +157,6 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
     for row in knowledge["needs_work"]:
         for measure in ("helped", "not_helped"):
             yield "knowledge", "", row["number"], measure, row[measure]
+    for row in report["availability"]:
+        for measure in ("notices", "outage_minutes", "degraded_minutes", "maintenance_minutes", "availability"):
+            yield "availability", "", row["service"] or "", measure, row[measure]

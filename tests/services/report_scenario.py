@@ -85,6 +85,7 @@ EXPECTED: dict[str, Any] = {
     "workload": [{"group": "NetworkTeam", "open": 2}, {"group": None, "open": 2}],
     # the scenario writes no article (tests/services/test_report_knowledge.py does)
     "knowledge": {"published": 0, "attached": 0, "helped": 0, "not_helped": 0, "helpful_share": None, "needs_work": []},
+    "availability": [],  # no status notices in the scenario (tests/services/test_report_availability.py)
 }
 
 

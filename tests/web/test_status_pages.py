@@ -281,3 +281,15 @@ def test_a_requester_about_to_report_a_known_outage_follows_it_from_the_banner(w
     for elsewhere in ("//evil.example/", "https://evil.example/", "/\t/evil.example"):
         said = rita.post(f"/status/{notice_id}/affected", {"affected": "1", "next": elsewhere})
         assert said.status_code == 303 and said.headers["Location"].endswith(notice_url), elsewhere
+
+
+def test_the_reports_show_each_services_announced_availability(web_factory: Any, desk: Any, clock: Any) -> None:
+    agent = web_factory()
+    agent.login("alex")
+    began = (clock.now() - timedelta(minutes=45)).strftime("%Y-%m-%d %H:%M")
+    notice_url = post_notice(agent, starts_at=began).headers["Location"]
+    assert agent.post(notice_url + "/resolve", {"version": "1", "resolution": "Back."}).status_code == 303
+    section = element(text_of(agent.get("/reports")), "report-availability")
+    assert "E-mail" in section and "45" in section
+    csv = text_of(agent.get("/reports.csv"))
+    assert "availability,,E-mail,outage_minutes,45" in csv.replace("\r", "")
