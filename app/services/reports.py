@@ -56,11 +56,13 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   that it helped and that it did not, the share that it helped, and the articles most often said
   not to help (at most ``NEEDS_WORK``, with their answers of the period): what needs work.
 * ``availability``: the services' availability as the desk announced it (service status notices,
-  whatever the kind): per service named on a notice (None: none named), the notices of level
-  outage, degraded service or planned maintenance that overlap the period, the minutes of each
-  level within the part of the period that has passed (a notice not resolved runs until now;
-  overlapping notices of one level count their minutes once), and the share of that time without
-  an outage, as a percentage. Worst first, at most ``AVAILABILITY_ROWS`` services.
+  whatever the kind): per service named on a notice (None: none named), the notices that spent
+  time in the period at level outage, degraded service or planned maintenance, the minutes of
+  each level within the part of the period that has passed (a notice is at the level of its
+  latest timeline entry, so an outage eased to "degraded" counts as an outage until then; a
+  notice not resolved runs until now; overlapping notices of one level count their minutes once),
+  and the share of that time without an outage, as a percentage. Worst first, at most
+  ``AVAILABILITY_ROWS`` services.
 """
 
 from __future__ import annotations
@@ -78,7 +80,16 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.clock import Clock
 from app.errors import PermissionDenied, ValidationFailed
-from app.models import AuditEvent, KnowledgeArticle, KnowledgeFeedback, SlaClock, StatusNotice, Ticket, User
+from app.models import (
+    AuditEvent,
+    KnowledgeArticle,
+    KnowledgeFeedback,
+    SlaClock,
+    StatusNotice,
+    StatusUpdate,
+    Ticket,
+    User,
+)
 from app.models.record import priority_rank
 
 from .audit import AuditLog
@@ -409,18 +420,38 @@ class ReportService:
         end = min(scope.before, now)
         if end <= scope.since:  # a period still to come has no time to measure
             return []
-        rows = self.session.execute(
-            select(StatusNotice.service, StatusNotice.level, StatusNotice.starts_at, StatusNotice.resolved_at)
-            .where(StatusNotice.level.in_(AVAILABILITY_LEVELS), StatusNotice.starts_at < end,
-                   (StatusNotice.resolved_at.is_(None)) | (StatusNotice.resolved_at > scope.since)))
+        # every notice that was running in the period, whatever its level now (an outage eased to
+        # "degraded" or "info" was an outage until then), and the levels its timeline went through
+        notices = self.session.execute(
+            select(StatusNotice.id, StatusNotice.service, StatusNotice.starts_at, StatusNotice.resolved_at)
+            .where(StatusNotice.starts_at < end,
+                   (StatusNotice.resolved_at.is_(None)) | (StatusNotice.resolved_at > scope.since))).all()
+        if not notices:
+            return []
+        levels: dict[int, list[tuple[datetime, str]]] = {}
+        for notice_id, level, at in self.session.execute(
+                select(StatusUpdate.notice_id, StatusUpdate.level, StatusUpdate.created_at)
+                .where(StatusUpdate.notice_id.in_([n.id for n in notices]))
+                .order_by(StatusUpdate.notice_id, StatusUpdate.created_at, StatusUpdate.id)):
+            levels.setdefault(notice_id, []).append((at, level))
         spans: dict[str | None, dict[str, list[tuple[datetime, datetime]]]] = {}
         counts: dict[str | None, int] = {}
-        for service, level, starts_at, resolved_at in rows:
+        for notice_id, service, starts_at, resolved_at in notices:
             name = service or None
-            counts[name] = counts.get(name, 0) + 1
-            span = (max(starts_at, scope.since), min(resolved_at or end, end))
-            if span[0] < span[1]:
-                spans.setdefault(name, {}).setdefault(level, []).append(span)
+            stops = min(resolved_at or end, end)
+            timeline = levels.get(notice_id, [])
+            measured_any = False
+            for index, (at, level) in enumerate(timeline):
+                # a level holds from its entry to the next one; the first from the notice's start (a
+                # notice may be posted after the outage began), a later one set before the start from it
+                begins = starts_at if index == 0 else max(at, starts_at)
+                until = timeline[index + 1][0] if index + 1 < len(timeline) else stops
+                span = (max(begins, scope.since), min(until, stops))
+                if level in AVAILABILITY_LEVELS and span[0] < span[1]:
+                    spans.setdefault(name, {}).setdefault(level, []).append(span)
+                    measured_any = True
+            if measured_any:  # not one cancelled before it began, nor one only of information
+                counts[name] = counts.get(name, 0) + 1
         measured = (end - scope.since).total_seconds() / 60
         minutes = {name: tuple(_union_minutes(spans.get(name, {}).get(level, [])) for level in AVAILABILITY_LEVELS)
                    for name in counts}

@@ -348,6 +348,7 @@ class StatusService:
         return notice
 
     def _tell_affected(self, notice: StatusNotice, author: User, body: str, *, resolving: bool) -> int:
+        # "a notice you follow": who said it affects them, and a record's requester and watchers
         people = list(self.session.scalars(
             select(User).join(StatusAffected, StatusAffected.user_id == User.id)
             .where(StatusAffected.notice_id == notice.id, User.active.is_(True)).order_by(User.id)))
@@ -357,10 +358,10 @@ class StatusService:
                 "link": self.records.notifications.url(f"/status/{notice.id}")}
         if resolving:
             subject = Text("Resolved: %(title)s", **said)
-            text = Text("The desk resolved “%(title)s”, which you said affects you:\n\n%(body)s\n\n%(link)s", **said)
+            text = Text("The desk resolved “%(title)s”, a notice you follow:\n\n%(body)s\n\n%(link)s", **said)
         else:
             subject = Text("Service status: %(title)s (%(level)s)", **said)
-            text = Text("An update on “%(title)s” (%(level)s), which you said affects you:\n\n%(body)s\n\n%(link)s",
+            text = Text("An update on “%(title)s” (%(level)s), a notice you follow:\n\n%(body)s\n\n%(link)s",
                         **said)
         return self.records.notifications.notify(
             people, RESOLVED_EVENT if resolving else UPDATED_EVENT, subject, text, exclude=author,

@@ -1,6 +1,7 @@
 """The reports' availability section: the minutes each service spent under an outage, a degraded
-service or planned maintenance as the status notices announced it, within the period's past, an
-overlap counted once, and the share of that time without an outage."""
+service or planned maintenance as the status notices announced it (each level for as long as the
+notice's timeline held it), within the period's past, an overlap counted once, and the share of
+that time without an outage."""
 
 from __future__ import annotations
 
@@ -39,6 +40,26 @@ def test_the_availability_section_measures_the_announced_minutes(client: Any, se
     notice(services, clock, at=DAY + 31 * h, title="VPN tips", level="info", service="VPN", lasts=h)
     # no service named, still open: it runs until now
     notice(services, clock, at=DAY + 72 * h, title="Something is down", level="outage", service=None, lasts=None)
+    # an outage eased to degraded after an hour, resolved an hour later; one eased to information
+    alex = services.users.get_by_username("alex")
+    for title, service, eased_to in (("Printers down", "Printing", "degraded"), ("Wiki down", "Wiki", "info")):
+        clock.set(DAY + 60 * h)
+        eased = services.status.post(alex, {"title": title, "level": "outage", "body": "Down.", "service": service})
+        services.session.commit()
+        clock.set(DAY + 61 * h)
+        services.status.update(alex, eased.id, 1, {"body": "Coming back.", "level": eased_to})
+        services.session.commit()
+        clock.set(DAY + 62 * h)
+        services.status.resolve(alex, eased.id, 2, {"body": "Back."})
+        services.session.commit()
+    # maintenance announced for later and called off before it began: no time, not counted
+    clock.set(DAY + 5 * h)
+    called_off = services.status.post(alex, {"title": "Phones upgrade", "level": "maintenance", "body": "Planned.",
+                                             "service": "Phones", "starts_at": DAY + 80 * h})
+    services.session.commit()
+    clock.set(DAY + 6 * h)
+    services.status.resolve(alex, called_off.id, 1, {"body": "Called off."})
+    services.session.commit()
     # after the period: not counted
     notice(services, clock, at=DAY + 30 * 24 * h, title="Later", level="outage", service="E-mail", lasts=h)
 
@@ -50,6 +71,10 @@ def test_the_availability_section_measures_the_announced_minutes(client: Any, se
          "maintenance_minutes": 0, "availability": 75.0},
         {"service": "E-mail", "notices": 3, "outage_minutes": 60 + 150, "degraded_minutes": 0,
          "maintenance_minutes": 0, "availability": round(100 * (1 - 210 / (96 * 60)), 2)},
+        {"service": "Printing", "notices": 1, "outage_minutes": 60, "degraded_minutes": 60,
+         "maintenance_minutes": 0, "availability": round(100 * (1 - 60 / (96 * 60)), 2)},
+        {"service": "Wiki", "notices": 1, "outage_minutes": 60, "degraded_minutes": 0,
+         "maintenance_minutes": 0, "availability": round(100 * (1 - 60 / (96 * 60)), 2)},
         {"service": "VPN", "notices": 2, "outage_minutes": 0, "degraded_minutes": 90,
          "maintenance_minutes": 60, "availability": 100.0},
     ]

@@ -124,8 +124,9 @@ def test_reports_are_read_from_aggregates_only(desk: Desk, services: Any) -> Non
         services.reports.summary(olga, *PERIOD)
     selects = [s for s in seen if s.startswith("SELECT") and "user_role" not in s]  # the caller's roles
     # one per section (two for the incidents and the knowledge base), whatever the number of
-    # records; availability reads the period's status notices (a union of spans is no SQL
-    # aggregate; a desk posts tens of notices a month, not records' thousands)
+    # records; availability reads the period's status notices (none here; with some, one more
+    # reads their timelines): a union of spans is no SQL aggregate, and a desk posts tens of
+    # notices a month, not records' thousands
     assert len(selects) == 13
     grouped = [s for s in selects if "GROUP BY" in s]
     assert len(grouped) == 11  # and the knowledge base's four counts, in one statement of subqueries
