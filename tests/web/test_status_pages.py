@@ -271,6 +271,9 @@ def test_a_requester_about_to_report_a_known_outage_follows_it_from_the_banner(w
     start = "/start/incident_management"
     page = text_of(rita.get(start))
     assert f'id="banner-affects-{notice_id}"' in page and "you are told of it" not in element(page, "status-banner")
+    # the way back keeps a search typed on the catalog
+    assert re.search(rf'name="next" value="/catalog\?q=vpn">\s*<button[^>]*id="banner-affects-{notice_id}"',
+                     text_of(rita.get("/catalog?q=vpn")))
     said = rita.post(f"/status/{notice_id}/affected", {"affected": "1", "next": start})
     assert said.status_code == 303 and said.headers["Location"].endswith(start)  # back to the form she was on
     page = text_of(rita.get(start))
