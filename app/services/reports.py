@@ -415,7 +415,6 @@ class ReportService:
                 "needs_work": [{"number": number, "title": title, "helped": int(yes or 0), "not_helped": int(no or 0)}
                                for number, title, yes, no in worst]}
 
-
     def _availability(self, scope: _Scope, now: datetime) -> list[dict[str, Any]]:
         end = min(scope.before, now)
         if end <= scope.since:  # a period still to come has no time to measure

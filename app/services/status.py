@@ -134,7 +134,7 @@ class StatusService:
             select(StatusNotice).where(StatusNotice.resolved_at >= now - timedelta(days=recent_days))
             .order_by(StatusNotice.resolved_at.desc(), StatusNotice.id.desc()).limit(MAX_LISTED)))
         board = StatusBoard(current, planned, resolved)
-        self._annotate(viewer, board, [*current, *planned, *resolved])
+        self._annotate(viewer, board, board.notices)
         return board
 
     def banner(self, viewer: User) -> list[StatusNotice]:
@@ -283,12 +283,10 @@ class StatusService:
         """Who a notice about ``ticket`` affects from the start: its requester and the people
         watching it (not groups: the desk's own queues), those still active. They hear of its
         updates and its end as if they had said it affects them, and may take that back."""
-        watching = select(RecordWatcher.user_id).where(RecordWatcher.ticket_id == ticket.id,
-                                                       RecordWatcher.user_id.is_not(None))
-        ids = {ticket.requester_id, *self.session.scalars(watching)} - {None}
-        if not ids:
-            return []
-        return sorted(self.session.scalars(select(User.id).where(User.id.in_(ids), User.active.is_(True))))
+        watching = select(RecordWatcher.user_id).where(RecordWatcher.ticket_id == ticket.id)
+        return list(self.session.scalars(
+            select(User.id).where(User.active.is_(True), (User.id == ticket.requester_id) | User.id.in_(watching))
+            .order_by(User.id)))
 
     def update(self, user: User, notice_id: int, version: Any, values: Mapping[str, Any]) -> StatusNotice:
         """Post an update to a notice not resolved: ``body`` (what the desk says now), optionally a
