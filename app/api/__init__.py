@@ -374,6 +374,7 @@ def init_api(app: Flask) -> None:
         mail,
         notifications,
         reports,
+        responses,
         schedule,
         sla,
         status,
@@ -384,5 +385,5 @@ def init_api(app: Flask) -> None:
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   two_step, reports, mail, schedule, status):
+                   two_step, reports, mail, schedule, status, responses):
         api.register_blueprint(module.blp)

@@ -21,6 +21,7 @@ from .record import (
     TicketComment,
     TicketLink,
 )
+from .response import ResponseTemplate
 from .schedule import ChangeFreeze, ScheduleFeed
 from .sla import SlaClock, SlaEvent, SlaPolicy
 from .status import StatusAffected, StatusNotice, StatusUpdate
@@ -43,6 +44,7 @@ __all__ = [
     "RecoveryCode",
     "TwoStep",
     "ChangeFreeze",
+    "ResponseTemplate",
     "StatusAffected",
     "StatusNotice",
     "StatusUpdate",

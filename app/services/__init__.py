@@ -30,6 +30,7 @@ from .operations import PlatformOperations, start_with_references
 from .password_reset import PasswordResetService
 from .records import RecordService
 from .reports import ReportService
+from .responses import ResponseService
 from .retention import RetentionService
 from .schedule import ScheduleService
 from .sla import SlaService
@@ -157,6 +158,10 @@ class Services:
     @cached_property
     def status(self) -> StatusService:
         return StatusService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def responses(self) -> ResponseService:
+        return ResponseService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
     def away(self) -> AwayService:

@@ -192,6 +192,9 @@ def world(client: Any, services: Any, connection: Any) -> World:
     assert freeze.status_code == 201, freeze.get_json()
     notice = client.post("/api/v1/status", headers=ada, json=NOTICE)
     assert notice.status_code == 201, notice.get_json()
+    template = client.post("/api/v1/response-templates", headers=ada,
+                           json={"name": "On it", "body": "{{agent}} works on {{number}}.", "shared": True})
+    assert template.status_code == 201, template.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
     item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
@@ -206,7 +209,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "article": article.get_json()["number"], "ci": "fuzz-mail-svc",
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
         "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
-        "notice_id": str(notice.get_json()["id"]),
+        "notice_id": str(notice.get_json()["id"]), "template_id": str(template.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -258,6 +261,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/status/{notice_id}/updates"): {"version": 1, "body": "Mail flows again, slowly."},
         ("POST", "/api/v1/status/{notice_id}/resolve"): {"version": 1, "body": "Fixed."},
         ("PUT", "/api/v1/status/{notice_id}/affected"): {"affected": True},
+        ("POST", "/api/v1/response-templates"): {"name": "Closing", "body": "{{number}} is closed.", "kind": "incident"},
+        ("PATCH", "/api/v1/response-templates/{template_id}"): {"version": 1, "body": "{{agent}} is on {{number}}."},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()
