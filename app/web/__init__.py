@@ -65,6 +65,7 @@ def init_web(app: Flask) -> None:
         password_reset_pages,
         process_pages,
         report_pages,
+        response_pages,
         schedule_pages,
         sla_pages,
         start_pages,

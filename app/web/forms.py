@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import cmdb, maintenance, schedule, status
+from app.services import cmdb, maintenance, responses, schedule, status
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -73,6 +73,10 @@ _SERVICE_TEXTS = {
     status.NOT_A_RECORD: _l("is not a record you may read"),
     status.NOT_AN_OUTAGE_RECORD: _l("must be an incident, a change or a problem"),
     status.TOO_FAR_AHEAD: _l("must be within a year from now"),
+    # a response template's (app/services/responses.py)
+    responses.UNKNOWN_KIND: _l("must be one of incident, change, problem, request"),
+    responses.NAME_TAKEN: _l("is taken: another template of the same owner has this name"),
+    responses.NOT_FOR_KIND: _l("is not for this kind of record"),
     # an asset's (app/services/cmdb.py)
     cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),
     cmdb.BOUGHT_AFTER_WARRANTY: _l("must not end before the purchase date"),
@@ -224,6 +228,9 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
                  "or after the freeze", name=parts["name"], starts=_as_typed(parts["starts"]), ends=_as_typed(parts["ends"]))
     if kind == "in_future":
         return _("cannot be in the future")
+    if kind == "unknown_placeholder":  # a response template's text (app/services/responses.py)
+        return _("holds an unknown placeholder %(name)s: use %(known)s", name="{{" + parts["name"] + "}}",
+                 known=parts["known"])
     if kind == "bidi_control":
         return _("must not contain bidirectional control characters (%(characters)s)", characters=parts["characters"])
     if kind == "each_item":

@@ -49,6 +49,7 @@ from app.services.cmdb import may_read as may_read_cmdb
 from app.services.instances import MAX_CANCEL_REASON
 from app.services.knowledge import is_knowledge_staff
 from app.services.records import KINDS, MAX_COMMENT
+from app.services.responses import may_use as may_use_responses
 from app.services.status import may_post
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
@@ -254,16 +255,16 @@ def ticket_cancel(number: str) -> Any:
     if request.form.get("confirm") != "yes":
         form["errors"]["confirm"] = [_("Tick the box to confirm.")]
     if form["errors"]:
-        return _back_to_record(number, "stop", form["errors"]) or _render_ticket(user, number, stop=form, status=422)
+        return back_to_record(number, "stop", form["errors"]) or render_ticket(user, number, stop=form, status=422)
     try:
         unit_of_work(lambda: svc.instances.cancel(user, instance_id, reason or None))
     except ValidationFailed as err:
         messages = (err.details.get("fields") or {}).get("reason") or [err.message]
         errors = {"reason": [service_text(m) for m in messages]}
-        return (_back_to_record(number, "stop", errors)
-                or _render_ticket(user, number, stop={**form, "errors": errors}, status=422))
+        return (back_to_record(number, "stop", errors)
+                or render_ticket(user, number, stop={**form, "errors": errors}, status=422))
     except (PermissionDenied, Conflict) as err:
-        return _render_ticket(user, number, stop={**form, "refusal": _stop_refusal(err, number)}, status=err.status)
+        return render_ticket(user, number, stop={**form, "refusal": _stop_refusal(err, number)}, status=err.status)
     if policy.cancels_as_staff(user):
         flash(_("%(number)s was cancelled.", number=number.upper()), "success")
     else:
@@ -284,7 +285,7 @@ def _record_form_page(number: str, form: str) -> str:
     return f"ticket:{number.upper()}:{form}"
 
 
-def _back_to_record(number: str, form: str, errors: Mapping[str, list[str]],
+def back_to_record(number: str, form: str, errors: Mapping[str, list[str]],
                     values: MultiDict[str, str] | None = None) -> Response | None:
     """Post/Redirect/Get for a refused ``form`` of the record page: its text fields (``values``,
     this request's by default) and ``errors`` kept for the page's next GET, a 303 to the page; None
@@ -295,7 +296,7 @@ def _back_to_record(number: str, form: str, errors: Mapping[str, list[str]],
 
 
 def _refused_record_form(number: str) -> dict[str, Any]:
-    """The record page's form refused just before (``_back_to_record``) as ``_render_ticket``
+    """The record page's form refused just before (``back_to_record``) as ``render_ticket``
     takes it (``{"comment": {...}}``), once; nothing when there is none."""
     for form in RECORD_FORMS:
         kept = refused_forms.take(_record_form_page(number, form))
@@ -305,7 +306,8 @@ def _refused_record_form(number: str) -> dict[str, Any]:
         if form == "stop":
             return {"stop": {**_stop_form(values), "errors": errors}}
         if form == "comment":
-            return {"comment": {"body": values.get("body", ""), "errors": errors.get("body", [])}}
+            return {"comment": {"body": values.get("body", ""), "errors": errors.get("body", []),
+                                "response": values.get("response", "")}}
         if form == "attach":
             return {"attach": {"errors": errors.get("file", [])}}
         return {"link": {**_link_form(values), "errors": errors.get("other", [])}}
@@ -326,7 +328,7 @@ def _link_form(values: MultiDict[str, str]) -> dict[str, Any]:
 # -- one record --------------------------------------------------------------------------------------
 
 
-def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
+def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
                    link: Mapping[str, Any] | None = None, stop: Mapping[str, Any] | None = None,
                    attach: Mapping[str, Any] | None = None, status: int = 200) -> Any:
     svc = services()
@@ -361,7 +363,10 @@ def _render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None
                 "status_board": svc.status.of_ticket(user, ticket),
                 # published answers to what it says, for the staff to attach with one click
                 "suggested_articles": svc.knowledge.suggested_for(user, ticket)
-                if not policy.is_read_only(user) and not watching_only else []}
+                if not policy.is_read_only(user) and not watching_only else [],
+                # the agent's and the desk's stock replies for its kind, for the comment form
+                "responses": svc.responses.visible(user, ticket.kind) if may_use_responses(user) and not watching_only
+                else []}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]
@@ -398,7 +403,7 @@ def change_outcome(ticket: Ticket) -> str | None:
 @bp.get("/tickets/<number>")
 def ticket(number: str) -> Any:
     user = signed_in_user()
-    return _render_ticket(user, number, **_refused_record_form(number))
+    return render_ticket(user, number, **_refused_record_form(number))
 
 
 @bp.get("/tickets/<number>/diagram.json")
@@ -433,8 +438,8 @@ def ticket_comment(number: str) -> Any:
         messages = [_service_message(m) for m in (err.details.get("fields") or {}).get("body") or [err.message]]
         # Post/Redirect/Get: Back and Reload do not send the comment again; a text too long to keep
         # is answered here, as before.
-        return (_back_to_record(number, "comment", {"body": messages})
-                or _render_ticket(user, number, comment={"body": body, "errors": messages}, status=422))
+        return (back_to_record(number, "comment", {"body": messages})
+                or render_ticket(user, number, comment={"body": body, "errors": messages}, status=422))
     except PermissionDenied as err:
         if _closed_meanwhile(user, number):
             # The record was closed (or cancelled) while the comment was typed: said in the page's
@@ -442,7 +447,7 @@ def ticket_comment(number: str) -> Any:
             closed = _("%(number)s was closed meanwhile: nobody works on it any more, so your comment was not "
                        "added. If the problem is back, report a new one and mention %(number)s.",
                        number=number.upper())
-            sent_back = _back_to_record(number, "comment", {"body": [closed]})
+            sent_back = back_to_record(number, "comment", {"body": [closed]})
             if sent_back is not None:
                 return sent_back
             flash(closed, "error")
@@ -490,8 +495,8 @@ def _attach_refused(user: User, number: str, err: ProcessdeskError) -> Any:
     when too large to keep). No file is kept (a file is not in the session), and the form has no
     other field to keep: the request's form is not read (a file far too large was never read)."""
     errors = [_attach_error(err, number)]
-    return (_back_to_record(number, "attach", {"file": errors}, MultiDict())
-            or _render_ticket(user, number, attach={"errors": errors}, status=err.status))
+    return (back_to_record(number, "attach", {"file": errors}, MultiDict())
+            or render_ticket(user, number, attach={"errors": errors}, status=err.status))
 
 
 @bp.post("/tickets/<number>/attachments")
@@ -589,8 +594,8 @@ def _attach_article(user: User, number: str, form: dict[str, Any]) -> Any:
 
 def _link_refused(user: User, number: str, form: Mapping[str, Any], message: str) -> Any:
     """The link form's ``message`` beside it, on the record page the refusal redirects to (in place when too large to keep)."""
-    return (_back_to_record(number, "link", {"other": [message]})
-            or _render_ticket(user, number, link={**form, "errors": [message]}, status=422))
+    return (back_to_record(number, "link", {"other": [message]})
+            or render_ticket(user, number, link={**form, "errors": [message]}, status=422))
 
 
 @bp.post("/tickets/<number>/links")
