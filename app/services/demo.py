@@ -76,6 +76,7 @@ class DemoDesk:
             return []  # the shipped processes are not deployed: users only
         self._seed_cmdb()
         self._seed_knowledge()
+        self._seed_responses()
         made: list[Any] = []
         triage = {"category": "network", "priority": "P3", "assignment_group": "NetworkTeam"}
         resolve = {"outcome": "resolve", "resolution_notes": "Replaced the patch cable", "cause_category": "hardware_failure"}
@@ -165,6 +166,23 @@ class DemoDesk:
         ):
             self.s.knowledge.publish(alex, title=title, symptoms=symptoms, cause=cause, workaround=workaround,
                                      source=None)
+
+    def _seed_responses(self) -> None:
+        """The desk's stock replies (by the process owner) and one of alex's own: what a record's
+        comment box offers under "Response template"."""
+        olga, alex = self._user("olga"), self._user("alex")
+        for values in (
+            {"name": "We are on it", "kind": "incident", "shared": True,
+             "body": "Hello {{requester}},\n\nthank you for reporting {{number}}. {{agent}} of {{group}} is working on "
+                     "it now; we will write here as soon as we know more."},
+            {"name": "Please restart first", "shared": True,
+             "body": "Hello {{requester}},\n\nplease restart the device once and tell us here whether the problem "
+                     "is still there. That fixes many cases and tells us where to look."},
+        ):
+            self.s.responses.create(olga, values)
+        self.s.responses.create(alex, {"name": "Cable swapped", "kind": "incident",
+                                       "body": "I replaced the network cable at your desk; {{number}} stays open a day "
+                                               "in case it happens again."})
 
     def _seed_cmdb(self) -> None:
         """The demo configuration items and their relationships (by the demo admin), when the

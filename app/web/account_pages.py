@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response
 from app.api import services, unit_of_work
 from app.errors import ValidationFailed
 from app.models import User
+from app.services.responses import may_use as may_use_responses
 from app.services.users import MAX_PASSWORD, MIN_PASSWORD, UserService
 
 from . import auth, refused_forms
@@ -64,7 +65,7 @@ def _render(user: User, errors: Mapping[str, list[str]] | None = None, status: i
                            email_opt_out=email_opt_out, language_errors=language_errors or {}, tokens=tokens,
                            languages=LANGUAGES, default_language=LANGUAGES.get(default, default),
                            role_labels=ROLE_LABELS, language=LANGUAGES.get(person["locale"] or ""), away=absence,
-                           two_step=two_step,
+                           two_step=two_step, has_responses=may_use_responses(user),
                            min_password=MIN_PASSWORD, max_password=MAX_PASSWORD), status, dict(headers or {})
 
 

@@ -169,3 +169,28 @@ def test_the_service_status_pages_and_the_banner_pass_axe(live, person):
                                 json={"version": notice["version"], "body": "Back."})
         assert done.status_code == 200, done.get_json()
     assert not problems, "\n".join(problems)
+
+
+def test_the_response_template_pages_and_the_comment_box_picker_pass_axe(live, person):
+    """The list with its form, one template as its editor and as an agent who only reads it sees it,
+    and a record whose comment box offers it; the template is deleted at the end (the live desk is
+    shared with the other journeys)."""
+    desk = live.desk
+    made = desk.client.post("/api/v1/response-templates", headers=desk.auth("olga"), json={
+        "name": "Accessibility check: on it", "body": "{{agent}} works on {{number}}.", "shared": True})
+    assert made.status_code == 201, made.get_json()
+    template = made.get_json()
+    number = live.start_incident("Accessibility check: a record with templates")
+    problems: list[str] = []
+    try:
+        for who, width in (("olga", 1280), ("alex", 375)):
+            someone = person(width)
+            someone.sign_in(who)
+            for path in ("/response-templates", f"/response-templates/{template['id']}", f"/tickets/{number}"):
+                check(someone, path, problems)
+                if path.startswith("/tickets"):  # checked with the picker under the comment box
+                    assert someone.page.locator("#comment-response option").count() >= 1
+    finally:
+        gone = desk.client.delete(f"/api/v1/response-templates/{template['id']}", headers=desk.auth("olga"))
+        assert gone.status_code == 204
+    assert not problems, "\n".join(problems)

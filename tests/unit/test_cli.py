@@ -87,6 +87,14 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     assert {role.value for role in Role} <= held
     # published answers, which the incident's start page offers as a requester types the title
     assert [a.title for a in services.knowledge.related("my wifi keeps dropping")] == ["Wi-Fi drops every few minutes"]
+    # stock replies under a record's comment box: the desk's, and one of alex's own for incidents
+    wifi = next(t for t in services.session.scalars(select(Ticket)) if t.title == "Wi-Fi drops on floor 3")
+    _, offered = services.responses.for_record(services.users.get_by_username("alex"), wifi.number)
+    assert [(row.name, row.owner_id is None) for row, _text in offered] == [
+        ("Cable swapped", False), ("Please restart first", True), ("We are on it", True)]
+    assert all("{{" not in text for _row, text in offered)
+    assert [row.name for row, _ in services.responses.for_record(services.users.get_by_username("ivan"), wifi.number)[1]] \
+        == ["Please restart first", "We are on it"]
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent

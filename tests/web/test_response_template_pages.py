@@ -48,6 +48,7 @@ def test_an_agent_writes_a_template_and_inserts_it_filled_in_after_her_words(web
     number = open_incident(desk)
     agent: WebClient = web_factory()
     agent.login("alex")
+    assert 'href="/response-templates"' in text_of(agent.get("/account"))  # where she finds them
     page = text_of(agent.get("/response-templates"))
     assert element(page, "no-templates").startswith("No templates yet")
     assert 'id="field-shared"' not in page  # an agent's are her own
@@ -176,6 +177,7 @@ def test_a_requester_has_no_templates_and_every_form_needs_its_csrf_token(web_fa
     requester = web_factory()
     requester.login("rita")
     assert 'id="response-insert"' not in text_of(requester.get(f"/tickets/{number}"))
+    assert 'id="response-templates"' not in text_of(requester.get("/account"))
     assert requester.get("/response-templates").status_code == 403
     assert requester.post("/response-templates", ON_IT).status_code == 403
     assert requester.post(f"/tickets/{number}/comments/template", {"body": "", "response": str(row.id)}).status_code == 403
