@@ -210,8 +210,10 @@ class ResponseService:
 
     def _editable(self, user: User, template_id: int, action: str) -> ResponseTemplate:
         self.require_user(user, action)
+        # the row locked on PostgreSQL (two edits take turns); not the joined author's row
         row = self.session.scalars(select(ResponseTemplate).where(ResponseTemplate.id == template_id)
-                                   .with_for_update().execution_options(populate_existing=True)).first()
+                                   .with_for_update(of=ResponseTemplate)
+                                   .execution_options(populate_existing=True)).unique().first()
         if row is None or (row.owner_id is not None and row.owner_id != user.id):
             raise NotFound(f"no response template {template_id}", details={"id": template_id})
         if not self.may_edit(user, row):
