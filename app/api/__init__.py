@@ -382,8 +382,9 @@ def init_api(app: Flask) -> None:
         tickets,
         two_step,
         users,
+        worklog,
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   two_step, reports, mail, schedule, status, responses):
+                   two_step, reports, mail, schedule, status, responses, worklog):
         api.register_blueprint(module.blp)

@@ -39,12 +39,14 @@ from .user import (
     WebSession,
     user_group,
 )
+from .worklog import WorkLog
 
 __all__ = [
     "RecoveryCode",
     "TwoStep",
     "ChangeFreeze",
     "ResponseTemplate",
+    "WorkLog",
     "StatusAffected",
     "StatusNotice",
     "StatusUpdate",

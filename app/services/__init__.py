@@ -38,6 +38,7 @@ from .status import StatusService
 from .submissions import SubmissionService
 from .two_step import TwoStepService
 from .users import UserService
+from .worklog import WorkLogService
 
 
 @dataclass
@@ -158,6 +159,10 @@ class Services:
     @cached_property
     def status(self) -> StatusService:
         return StatusService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def work(self) -> WorkLogService:
+        return WorkLogService(self.session, self.audit, self.runtime.clock, self.records)
 
     @cached_property
     def responses(self) -> ResponseService:

@@ -73,6 +73,7 @@ def init_web(app: Flask) -> None:
         ticket_pages,
         two_step_pages,
         user_pages,
+        worklog_pages,
     )
     from .views import bp
 

@@ -130,6 +130,8 @@ EVENT_LABELS = {
     "status_notice_posted": _l("Service status notice posted"),
     "status_notice_updated": _l("Service status notice updated"),
     "status_notice_resolved": _l("Service status notice resolved"),
+    "work_logged": _l("Time worked logged"),
+    "work_log_removed": _l("Time worked removed"),
     "response_template_created": _l("Response template created"),
     "response_template_updated": _l("Response template changed"),
     "response_template_deleted": _l("Response template deleted"),

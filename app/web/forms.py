@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import cmdb, maintenance, responses, schedule, status
+from app.services import cmdb, maintenance, responses, schedule, status, worklog
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -77,6 +77,12 @@ _SERVICE_TEXTS = {
     responses.UNKNOWN_KIND: _l("must be one of incident, change, problem, request"),
     responses.NAME_TAKEN: _l("is taken: another template of the same owner has this name"),
     responses.NOT_FOR_KIND: _l("is not for this kind of record"),
+    # time worked (app/services/worklog.py)
+    worklog.MINUTES_RANGE: _l("must be a whole number of minutes from 1 to 1440"),
+    worklog.NOT_A_DURATION: _l("must be a duration such as 45m, 1h 30m or 1:30"),
+    worklog.NOT_A_DAY: _l("must be a date as YYYY-MM-DD"),
+    worklog.IN_THE_FUTURE: _l("must not be after today"),
+    worklog.TOO_LONG_AGO: _l("must be within a year before today"),
     # an asset's (app/services/cmdb.py)
     cmdb.BAD_COST: _l("must be an amount of at least 0, with at most two decimals"),
     cmdb.BOUGHT_AFTER_WARRANTY: _l("must not end before the purchase date"),
@@ -228,6 +234,9 @@ def _form_message(message: FormMessage, translate: Translate) -> str:
                  "or after the freeze", name=parts["name"], starts=_as_typed(parts["starts"]), ends=_as_typed(parts["ends"]))
     if kind == "in_future":
         return _("cannot be in the future")
+    if kind == "day_full":  # time worked past a day's 24 hours (app/services/worklog.py)
+        return _("would make more than 24 hours on that day: %(count)s minutes are logged on it already",
+                 count=parts["value"])
     if kind == "unknown_placeholder":  # a response template's text (app/services/responses.py)
         return _("holds an unknown placeholder %(name)s: use %(known)s", name="{{" + parts["name"] + "}}",
                  known=parts["known"])

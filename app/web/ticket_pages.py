@@ -53,6 +53,8 @@ from app.services.responses import may_use as may_use_responses
 from app.services.status import may_post
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
+from app.services.worklog import may_log as may_log_work
+from app.services.worklog import may_read as may_read_work
 
 from . import refused_forms
 from .forms import service_text
@@ -276,7 +278,8 @@ def ticket_cancel(number: str) -> Any:
 
 #: The record page's forms a refusal sends back to it (Post/Redirect/Get, app/web/refused_forms.py),
 #: and where on the page each is (the redirect's fragment: the error beside it is in view).
-RECORD_FORMS = {"stop": "record-actions", "comment": "comment-form", "attach": "attach-form", "link": "link-form"}
+RECORD_FORMS = {"stop": "record-actions", "comment": "comment-form", "attach": "attach-form", "link": "link-form",
+                "work": "work-form"}
 
 
 def _record_form_page(number: str, form: str) -> str:
@@ -310,6 +313,8 @@ def _refused_record_form(number: str) -> dict[str, Any]:
                                 "response": values.get("response", "")}}
         if form == "attach":
             return {"attach": {"errors": errors.get("file", [])}}
+        if form == "work":
+            return {"work_form": {"values": values, "errors": errors}}
         return {"link": {**_link_form(values), "errors": errors.get("other", [])}}
     return {}
 
@@ -330,7 +335,8 @@ def _link_form(values: MultiDict[str, str]) -> dict[str, Any]:
 
 def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
                    link: Mapping[str, Any] | None = None, stop: Mapping[str, Any] | None = None,
-                   attach: Mapping[str, Any] | None = None, status: int = 200) -> Any:
+                   attach: Mapping[str, Any] | None = None, work_form: Mapping[str, Any] | None = None,
+                   status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
@@ -366,7 +372,9 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
                 if not policy.is_read_only(user) and not watching_only else [],
                 # the agent's and the desk's stock replies for its kind, for the comment form
                 "responses": svc.responses.visible(user, ticket.kind) if may_use_responses(user) and not watching_only
-                else []}
+                else [],
+                # the desk's time worked on it: its staff and auditors read it, its staff log it
+                "work": svc.work.of_ticket(user, ticket) if may_read_work(user) else None}
 
     found = unit_of_work(read)
     ticket: Ticket = found["ticket"]
@@ -375,6 +383,7 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
     return render_template(
         "ticket.html", active="tickets", **found, user=user,
         comment=comment or {"body": "", "errors": []}, attach=attach or {"errors": []}, file_size=file_size,
+        work_form=work_form or {"values": {}, "errors": {}}, may_log_work=may_log_work(user),
         attachment_limit=file_size(int(current_app.config["ATTACHMENT_MAX_BYTES"])), stop=stop or {"reason": "", "errors": {}, "refusal": None},
         max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),

@@ -195,6 +195,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
     template = client.post("/api/v1/response-templates", headers=ada,
                            json={"name": "On it", "body": "{{agent}} works on {{number}}.", "shared": True})
     assert template.status_code == 201, template.get_json()
+    entry = client.post(f"/api/v1/tickets/{number}/work", headers=ada, json={"minutes": 10})
+    assert entry.status_code == 201, entry.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
     item = client.get("/api/v1/catalog/items/HW-LAPTOP", headers=ada).get_json()
@@ -210,6 +212,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
         "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
         "notice_id": str(notice.get_json()["id"]), "template_id": str(template.get_json()["id"]),
+        "entry_id": str(entry.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -263,6 +266,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PUT", "/api/v1/status/{notice_id}/affected"): {"affected": True},
         ("POST", "/api/v1/response-templates"): {"name": "Closing", "body": "{{number}} is closed.", "kind": "incident"},
         ("PATCH", "/api/v1/response-templates/{template_id}"): {"version": 1, "body": "{{agent}} is on {{number}}."},
+        ("POST", "/api/v1/tickets/{number}/work"): {"minutes": 25, "note": "Read the logs."},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()
