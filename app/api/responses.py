@@ -67,6 +67,7 @@ class ResponseTemplateView(MethodView):
         user = current_user()
         return unit_of_work(lambda: template_dict(services().responses.get(user, template_id), user))
 
+    @checked_first(lambda svc, user: svc.responses.require_user(user, "response_template_update"))
     @blp.arguments(ResponseTemplatePatchIn)
     @blp.response(200, ResponseTemplateOut)
     @blp.alt_response(409, description="Changed since the version sent (details.current_version)")

@@ -4,7 +4,7 @@ restart and tell us"), kept once and put into a record's comment with its values
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, timestamp
@@ -34,3 +34,9 @@ class ResponseTemplate(Base):
     updated_at: Mapped[timestamp]
 
     created_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[created_by_id])
+
+
+#: One name per owner, and one among the desk's, whatever the letter case (the desk's have no
+#: owner: 0 stands for it). The service checks first, to name the field; this holds for two saves at once.
+NAME_INDEX = "uq_response_template_owner_name"
+Index(NAME_INDEX, func.coalesce(ResponseTemplate.owner_id, 0), func.lower(ResponseTemplate.name), unique=True)

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -34,7 +35,7 @@ from app.models import ResponseTemplate, Role, Ticket, User
 
 from .audit import AuditLog
 from .forms import FormMessage, text_problem
-from .records import KINDS, RecordService
+from .records import KINDS, MAX_COMMENT, RecordService
 
 #: Who has templates and uses them (the desk's staff); who writes the desk's shared ones.
 USER_ROLES = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
@@ -53,6 +54,7 @@ MUST_BE_TEXT = "must be text"
 UNKNOWN_KIND = "must be one of incident, change, problem, request"
 NAME_TAKEN = "is taken: another template of the same owner has this name"
 NOT_FOR_KIND = "is not for this kind of record"
+STAYS_SHARED = "the desk's template stays the desk's: delete it instead"
 
 
 def may_use(user: User) -> bool:
@@ -124,7 +126,8 @@ class ResponseService:
         self.require_user(user)
         ticket = self.records.get(user, number)
         values = self.values_for(user, ticket)
-        return ticket, [(row, fill(row.body, values)) for row in self.visible(user, ticket.kind)]
+        # a record's values may be long (a title of 500 characters, many times): no more than a comment holds
+        return ticket, [(row, fill(row.body, values)[:MAX_COMMENT]) for row in self.visible(user, ticket.kind)]
 
     def filled(self, user: User, ticket: Ticket, template_id: int) -> str:
         """Template ``template_id``'s text filled in from ``ticket`` (a record ``user`` read already):
@@ -163,13 +166,15 @@ class ResponseService:
         row = ResponseTemplate(name=name, body=body, kind=kind, owner_id=owner_id, version=1, created_by_id=user.id,
                                created_at=now, updated_at=now)
         self.session.add(row)
-        self.session.flush()
+        self._flush_named()
         self.audit.record("response_template_created", user, payload=self._said(row))
         return row
 
     def update(self, user: User, template_id: int, version: Any, values: Mapping[str, Any]) -> ResponseTemplate:
-        """Change the fields of ``values`` (``name``, ``body``, ``kind``, ``shared``) of a template
-        ``user`` may edit (PermissionDenied for the desk's, but for process owners and admins).
+        """Change the fields of ``values`` (``name``, ``body``, ``kind``, ``shared``: a template of
+        one's own becomes the desk's; the desk's stays the desk's, ValidationFailed naming
+        ``shared``) of a template ``user`` may edit (PermissionDenied for the desk's, but for
+        process owners and admins). Nothing changed: no new version, nothing audited.
         ``version`` is the one the edit was written over: Conflict (``details.current_version``)
         when another edit came first. Audited (``response_template_updated``)."""
         row = self._editable(user, template_id, "response_template_update")
@@ -177,8 +182,11 @@ class ResponseService:
         if not isinstance(version, int) or isinstance(version, bool):
             errors["version"] = [REQUIRED if version is None else "must be a whole number"]
         owner_id = row.owner_id
-        if "shared" in values:
-            owner_id = None if self._shared(user, values["shared"], "response_template_update") else row.owner_id or user.id
+        if "shared" in values and self._shared(user, values["shared"], "response_template_update"):
+            owner_id = None
+        elif "shared" in values and row.owner_id is None:
+            # whose would it be? not the editor's alone: every agent would lose it unseen
+            errors["shared"] = [STAYS_SHARED]
         name = self._name(values, errors) if "name" in values else row.name
         body = self._body(values, errors) if "body" in values else row.body
         kind = self._kind(values, errors) if "kind" in values else row.kind
@@ -190,11 +198,13 @@ class ResponseService:
         if version != row.version:
             raise Conflict(f"the response template was changed by someone else: it is at version {row.version} now, "
                            f"not {version}", details={"current_version": row.version})
+        if (name, body, kind, owner_id) == (row.name, row.body, row.kind, row.owner_id):
+            return row  # nothing changed: no new version, nothing to audit
         was = self._said(row)
         row.name, row.body, row.kind, row.owner_id = name, body, kind, owner_id
         row.version += 1
         row.updated_at = self.clock.now()
-        self.session.flush()
+        self._flush_named()
         self.audit.record("response_template_updated", user, payload={**self._said(row), "was": was})
         return row
 
@@ -220,6 +230,16 @@ class ResponseService:
             self.audit.refuse(user, action, reason="the desk's templates need process_owner or admin", id=row.id)
             raise PermissionDenied("the desk's response templates are changed by process owners and admins")
         return row
+
+    def _flush_named(self) -> None:
+        """Write what changed; a name taken by a save at the same moment (the unique index) is
+        ValidationFailed naming ``name``, as the check before it (the request rolls back)."""
+        try:
+            with self.session.begin_nested():
+                self.session.flush()
+        except IntegrityError:
+            raise ValidationFailed("the response template is not valid: name",
+                                   details={"fields": {"name": [NAME_TAKEN]}}) from None
 
     def _shared(self, user: User, raw: Any, action: str) -> bool:
         if not isinstance(raw, bool):
@@ -281,4 +301,4 @@ class ResponseService:
     @staticmethod
     def _said(row: ResponseTemplate) -> dict[str, Any]:
         return {"id": row.id, "name": row.name, "kind": row.kind, "shared": row.owner_id is None,
-                "version": row.version, "body": row.body}
+                "owner_id": row.owner_id, "version": row.version, "body": row.body}

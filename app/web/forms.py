@@ -77,6 +77,7 @@ _SERVICE_TEXTS = {
     responses.UNKNOWN_KIND: _l("must be one of incident, change, problem, request"),
     responses.NAME_TAKEN: _l("is taken: another template of the same owner has this name"),
     responses.NOT_FOR_KIND: _l("is not for this kind of record"),
+    responses.STAYS_SHARED: _l("the desk's template stays the desk's: delete it instead"),
     # time worked (app/services/worklog.py)
     worklog.MINUTES_RANGE: _l("must be a whole number of minutes from 1 to 1440"),
     worklog.NOT_A_DURATION: _l("must be a duration such as 45m, 1h 30m or 1:30"),

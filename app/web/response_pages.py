@@ -106,16 +106,34 @@ def response_template(template_id: int) -> Any:
 def _edit_page(template_id: int, form: Any, errors: dict[str, list[Any]], status: int = 200) -> Any:
     me = signed_in_user()
     row: ResponseTemplate = unit_of_work(lambda: services().responses.get(me, template_id))
+    shown = _shown(row)
+    # the form starts from the template as it is now; a refused form keeps what its author changed
     filled = MultiDict(form.items(multi=True))
-    for name, value in (("name", row.name), ("body", row.body), ("kind", row.kind or ""),
-                        ("version", str(row.version))):
+    for name, value in shown.items():
         if name not in filled:
             filled[name] = value
-    if "shared" not in filled and row.owner_id is None and not errors:
-        filled["shared"] = "1"
-    return render_template("response_template.html", **_page_context(), row=row, form=filled,
-                           errors=_shown_errors(errors), may_share=may_share(me),
+    return render_template("response_template.html", **_page_context(), row=row, form=filled, shown=shown,
+                           errors=_shown_errors(errors), may_share=may_share(me) and row.owner_id is not None,
                            editable=ResponseService.may_edit(me, row)), status
+
+
+#: What an edit may change; the form says what it showed of each (``shown_<name>``), and only
+#: those its author changed are sent: an edit sent again after another one came first (409) does
+#: not put back what the page showed before.
+CHANGEABLE = ("name", "body", "kind", "shared")
+
+
+def _shown(row: ResponseTemplate) -> dict[str, str]:
+    return {"name": row.name, "body": row.body, "kind": row.kind or "", "shared": "1" if row.owner_id is None else ""}
+
+
+def _changed(form: Any) -> list[str]:
+    """The fields of the edit form its author changed from what the page showed (all of them when
+    the form does not say what it showed)."""
+    # the desk's box is on the form only for who may share a template of their own
+    names = [name for name in CHANGEABLE if name != "shared" or "shown_shared" in form]
+    return [name for name in names
+            if form.get(f"shown_{name}") is None or form.get(name, "").strip() != form.get(f"shown_{name}", "").strip()]
 
 
 @bp.post("/response-templates/<int:template_id>")
@@ -127,18 +145,22 @@ def response_template_update(template_id: int) -> Any:
         version: int | None = int(form.get("version", ""))
     except ValueError:
         version = None
+    changed = _changed(form)
+    given = _values(form, with_shared=True)
+    values = {name: given[name] for name in changed}
     back = url_for("web.response_template", template_id=template_id)
     try:
-        unit_of_work(lambda: svc.responses.update(me, template_id, version, _values(form, with_shared=may_share(me))))
+        unit_of_work(lambda: svc.responses.update(me, template_id, version, values))
     except ValidationFailed as err:
         errors = refused_forms.field_errors(err)
         return refused_forms.back_with(f"{EDIT_PAGE}:{template_id}", errors, back) \
             or _edit_page(template_id, form, errors, 422)
     except Conflict:
-        # another edit came first: the page shows the template as it is now, with this text kept
+        # another edit came first: the page shows the template as it is now, with what this
+        # author changed kept over it
         errors = {"body": [_("Someone changed this template while you edited it: it shows as it is now, with "
                              "your text kept. Send it again to replace theirs.")]}
-        kept = MultiDict([(name, form.get(name, "")) for name in ("name", "body", "kind", "shared") if name in form])
+        kept = MultiDict([(name, form.get(name, "")) for name in changed])
         return refused_forms.back_with(f"{EDIT_PAGE}:{template_id}", errors, back, kept) \
             or _edit_page(template_id, kept, errors, 409)
     flash(_("The template is saved."), "success")
@@ -198,5 +220,5 @@ def ticket_comment_template(number: str) -> Any:
             text = typed
     values = MultiDict([("body", text), ("response", str(template_id or ""))])
     return back_to_record(number, "comment", errors, values) \
-        or render_ticket(me, number, comment={"body": text, "errors": errors.get("body", [])},
-                         status=422 if errors else 200)
+        or render_ticket(me, number, comment={"body": text, "errors": errors.get("body", []),
+                                              "response": str(template_id or "")}, status=422 if errors else 200)

@@ -38,8 +38,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_response_template')),
     )
     op.create_index(op.f('ix_response_template_owner_id'), 'response_template', ['owner_id'], unique=False)
+    # one name per owner and one among the desk's (no owner), whatever the letter case
+    op.create_index('uq_response_template_owner_name', 'response_template',
+                    [sa.text('coalesce(owner_id, 0)'), sa.text('lower(name)')], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index('uq_response_template_owner_name', table_name='response_template')
     op.drop_index(op.f('ix_response_template_owner_id'), table_name='response_template')
     op.drop_table('response_template')

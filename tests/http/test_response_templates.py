@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.models import AuditEvent, ResponseTemplate
 from tests.http.desk import Desk
@@ -202,5 +202,38 @@ def test_a_template_for_another_kind_is_not_offered_and_values_are_filled_in_onc
     service = desk.record(number).get("service") or ""
     assert [(t["name"], t["text"]) for t in answer["items"]] == [
         ("Echo", f"About “Broken {{{{agent}}}} {{{{number}}}}” ({service})")]
-    count = services.session.scalar(select(func.count()).select_from(ResponseTemplate))
-    assert count == 2
+    # a value is filled in once: the title's braces are not read as placeholders, and no more is
+    # filled in than a comment holds
+    long_title, _ = open_incident(desk, title="{{title}}" * 20)
+    [echo] = desk.client.get(f"/api/v1/tickets/{long_title}/response-templates", headers=desk.auth("alex")).get_json()["items"]
+    assert echo["text"].count("{{title}}") == 20
+    created(desk, {"name": "Titles", "body": "{{title}}" * 444})  # 3,996 characters, 444 titles of 180
+    texts = {t["name"]: t["text"] for t in desk.client.get(
+        f"/api/v1/tickets/{long_title}/response-templates", headers=desk.auth("alex")).get_json()["items"]}
+    assert len(texts["Titles"]) == 20_000  # 79,920 filled in, cut where a comment ends
+
+
+def test_the_desks_template_stays_the_desks_and_an_edit_that_changes_nothing_is_no_new_version(desk: Desk, services):
+    row = created(desk, {"name": "Outage", "body": "We know; see the status page.", "shared": True}, who="olga")
+    refused = assert_error(patch(desk, row["id"], {"version": 1, "shared": False}, who="ada"), 422, "validation_failed")
+    assert refused["details"]["fields"]["shared"] == ["the desk's template stays the desk's: delete it instead"]
+    assert listed(desk, "nina") == ["Outage"]
+    same = patch(desk, row["id"], {"version": 1, "name": "Outage", "shared": True}, who="olga")
+    assert same.status_code == 200 and same.get_json()["version"] == 1
+    assert events(services, "response_template_updated") == []
+    # who has no templates is told so before anything about the body
+    assert_error(patch(desk, row["id"], {}, who="rita"), 403, "forbidden")
+
+
+def test_a_name_taken_by_a_save_at_the_same_moment_is_refused_naming_the_name(desk: Desk, services, monkeypatch):
+    from app.services.responses import ResponseService
+
+    created(desk, {"name": "Twice", "body": "First."})
+    # the check before the insert saw nothing (the other save had not committed): the index holds
+    monkeypatch.setattr(ResponseService, "_taken", lambda *_args, **_kwargs: False)
+    refused = assert_error(create(desk, {"name": "TWICE", "body": "Second."}), 422, "validation_failed")
+    assert refused["details"]["fields"]["name"] == ["is taken: another template of the same owner has this name"]
+    # the desk's and another person's may still be so named
+    assert created(desk, {"name": "Twice", "body": "The desk's.", "shared": True}, who="olga")["shared"] is True
+    assert created(desk, {"name": "twice", "body": "Nina's."}, who="nina")["name"] == "twice"
+    assert [name for name, *_ in stored(services)] == ["Twice", "Twice", "twice"]

@@ -132,19 +132,28 @@ def test_edits_a_stale_edit_the_desks_templates_and_deleting(web_factory: Any, d
     [row] = services.session.scalars(select(ResponseTemplate)).all()
     first = text_of(olga.get(f"/response-templates/{row.id}"))
     form = form_of(first, "template-form")
-    assert form["version"] == "1" and form["shared"] == "1"
+    assert form["version"] == "1" and "shared" not in form  # the desk's stays the desk's: no box
     other = web_factory()
     other.login("ada")
-    assert other.post(f"/response-templates/{row.id}", {**form, "body": "A known issue, fixed Friday."}).status_code == 303
-    # olga sends her edit written over version 1: refused, the page shows version 2, her text kept
+    # ada renames it meanwhile (her form sends only what she changed)
+    assert other.post(f"/response-templates/{row.id}", {**form, "name": "Known VPN issue"}).status_code == 303
+    # olga sends her edit of the text written over version 1: refused, the page shows version 2
+    # with ada's name, her text kept over it
     stale = olga.post(f"/response-templates/{row.id}", {**form, "body": "A known issue; restart."})
     shown = refused_to(olga, stale, f"/response-templates/{row.id}")
     assert "Someone changed this template while you edited it" in field_error(shown, "body")
     again = form_of(shown, "template-form")
     assert again["version"] == "2" and again["body"].strip() == "A known issue; restart."
-    assert templates(services)[0][1] == "A known issue, fixed Friday."
+    assert again["name"] == "Known VPN issue"
+    assert templates(services)[0][:2] == ("Known VPN issue", "A known issue.")
+    # sent again, her text replaces the old one and ada's name stays
     assert olga.post(f"/response-templates/{row.id}", again).status_code == 303
-    assert templates(services)[0][1] == "A known issue; restart."
+    assert templates(services)[0][:2] == ("Known VPN issue", "A known issue; restart.")
+    # a form sent again as it was shown changes nothing: no new version
+    unchanged = form_of(text_of(olga.get(f"/response-templates/{row.id}")), "template-form")
+    assert olga.post(f"/response-templates/{row.id}", unchanged).status_code == 303
+    services.session.expire_all()
+    assert services.session.get(ResponseTemplate, row.id).version == 3
 
     # an agent reads the desk's template and may not change it
     agent = web_factory()
@@ -162,7 +171,7 @@ def test_edits_a_stale_edit_the_desks_templates_and_deleting(web_factory: Any, d
         olga.post(f"/response-templates/{mine}/delete", follow_redirects=True))
     assert "Mine" in [name for name, *_ in templates(services)]
     assert agent.post(f"/response-templates/{mine}/delete").status_code == 303
-    assert [name for name, *_ in templates(services)] == ["Known issue"]
+    assert [name for name, *_ in templates(services)] == ["Known VPN issue"]
     assert "The template was deleted already." in text_of(
         agent.post(f"/response-templates/{mine}/delete", follow_redirects=True))
 
@@ -197,3 +206,20 @@ def test_the_pages_speak_chinese(web_factory: Any, desk: Any) -> None:
     shown = refused_to(agent, agent.post("/response-templates", {"name": "x", "body": "{{nope}}"}),
                        "/response-templates#new-template")
     assert field_error(shown, "body", ).startswith("包含未知的占位符 {{nope}}")
+
+
+def test_a_template_too_long_to_carry_in_the_cookie_is_inserted_in_place_and_stays_chosen(
+        web_factory: Any, desk: Any, services: Any) -> None:
+    number = open_incident(desk)
+    agent = web_factory()
+    agent.login("alex")
+    # 3,900 characters that do not compress away: far more than the session cookie carries
+    long_text = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3900))
+    agent.post("/response-templates", {"name": "A", "body": "Short."})
+    agent.post("/response-templates", {"name": "B", "body": long_text})
+    chosen = next(r.id for r in services.session.scalars(select(ResponseTemplate)) if r.name == "B")
+    form = {**form_of(text_of(agent.get(f"/tickets/{number}")), "comment-form"), "response": str(chosen)}
+    page = agent.post(f"/tickets/{number}/comments/template", form)
+    assert page.status_code == 200  # the page itself, not a redirect
+    shown = form_of(text_of(page), "comment-form")
+    assert shown["body"].strip() == long_text and shown["response"] == str(chosen)
