@@ -145,6 +145,24 @@ class ReportAvailabilityOut(Schema):
     availability = fields.Float(metadata={"description": "share of the period's past without an outage, percent"})
 
 
+class ReportWorkedKindOut(Schema):
+    kind = fields.String()
+    minutes = fields.Integer()
+    records = fields.Integer(metadata={"description": "records of the kind worked on"})
+
+
+class ReportWorkedPersonOut(Schema):
+    user = fields.String()
+    minutes = fields.Integer()
+    records = fields.Integer(metadata={"description": "records they worked on"})
+
+
+class ReportTimeWorkedOut(Schema):
+    total_minutes = fields.Integer(metadata={"description": "time logged on days of the period"})
+    by_kind = fields.List(fields.Nested(ReportWorkedKindOut))
+    by_person = fields.List(fields.Nested(ReportWorkedPersonOut), metadata={"description": "most time first, at most 50"})
+
+
 class ReportSummaryOut(Schema):
     period = fields.Nested(ReportPeriodOut)
     volume = fields.List(fields.Nested(ReportVolumeOut))
@@ -160,3 +178,5 @@ class ReportSummaryOut(Schema):
     knowledge = fields.Nested(ReportKnowledgeOut)
     availability = fields.List(fields.Nested(ReportAvailabilityOut), metadata={
         "description": "per service, from the service status notices (worst first)"})
+    time_worked = fields.Nested(ReportTimeWorkedOut, metadata={
+        "description": "the time the desk logged on records (work log), by the day worked"})

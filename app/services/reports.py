@@ -55,6 +55,10 @@ list's ``open`` filter says, so a resolved incident waiting for its requester is
   audit events), readers' answers to "Was this article helpful?" given or changed (``updated_at``)
   that it helped and that it did not, the share that it helped, and the articles most often said
   not to help (at most ``NEEDS_WORK``, with their answers of the period): what needs work.
+* ``time_worked``: the time the desk logged (``work_log``, app/services/worklog.py) on days of
+  the period (``worked_on``), on records of the report's kind: the total minutes, per kind the
+  minutes and the records worked on, and per person (at most ``TIME_WORKED_PEOPLE``, most time
+  first) the same. An entry counts on the day worked, not the day it was typed in.
 * ``availability``: the services' availability as the desk announced it (service status notices,
   whatever the kind): per service named on a notice (None: none named), the notices that spent
   time in the period at level outage, degraded service or planned maintenance, the minutes of
@@ -89,6 +93,7 @@ from app.models import (
     StatusUpdate,
     Ticket,
     User,
+    WorkLog,
 )
 from app.models.record import priority_rank
 
@@ -113,6 +118,8 @@ NEEDS_WORK = 5
 #: The notice levels the availability section measures, and how many services it lists at most.
 AVAILABILITY_LEVELS = ("outage", "degraded", "maintenance")
 AVAILABILITY_ROWS = 50
+#: The most people the time worked section lists (most time first).
+TIME_WORKED_PEOPLE = 50
 #: A change's outcome by its closing status and its ``result`` detail (change_enablement.bpmn).
 IMPLEMENTED_OUTCOMES = ("successful", "rolled_back", "rollback_failed")
 CHANGE_OUTCOMES = (*IMPLEMENTED_OUTCOMES, "withdrawn", "cancelled", "other")
@@ -263,6 +270,7 @@ class ReportService:
             "workload": self._workload(scope),
             "knowledge": self._knowledge(scope),
             "availability": self._availability(scope, now),
+            "time_worked": self._time_worked(scope, first, last),
         }
 
     def samples(self, kind: str, field: str, values: Collection[str]) -> list[Ticket]:
@@ -414,6 +422,20 @@ class ReportService:
                 "helpful_share": _percent(helped, helped + not_helped),
                 "needs_work": [{"number": number, "title": title, "helped": int(yes or 0), "not_helped": int(no or 0)}
                                for number, title, yes, no in worst]}
+
+    def _time_worked(self, scope: _Scope, first: date, last: date) -> dict[str, Any]:
+        minutes, records = func.sum(WorkLog.minutes), func.count(func.distinct(WorkLog.ticket_id))
+
+        def logged(*columns: Any) -> Select[Any]:
+            return (select(*columns, minutes, records).select_from(Ticket).join(WorkLog, WorkLog.ticket_id == Ticket.id)
+                    .where(WorkLog.worked_on >= first, WorkLog.worked_on < last).group_by(*columns))
+
+        by_kind = sorted(self.session.execute(scope.narrow(logged(Ticket.kind))), key=lambda r: _kind_order(r[0]))
+        people = self.session.execute(scope.narrow(logged(WorkLog.user_name)).order_by(minutes.desc(), WorkLog.user_name)
+                                      .limit(TIME_WORKED_PEOPLE)).all()
+        return {"total_minutes": sum(int(m or 0) for _, m, _ in by_kind),
+                "by_kind": [{"kind": kind, "minutes": int(m or 0), "records": int(n)} for kind, m, n in by_kind],
+                "by_person": [{"user": name, "minutes": int(m or 0), "records": int(n)} for name, m, n in people]}
 
     def _availability(self, scope: _Scope, now: datetime) -> list[dict[str, Any]]:
         end = min(scope.before, now)

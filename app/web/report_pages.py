@@ -23,6 +23,7 @@ from app.services.reports import AGE_BUCKETS, BAD_DATE, FROM_AFTER_TO, TOO_LONG
 
 from .audit_pages import csv_download
 from .labels import KIND_LABELS, STATUS_LABELS, VALUE_LABELS, RecordValues, label
+from .ticket_pages import duration
 from .views import bp, signed_in_user
 
 #: The query parameters the form sends, and the longest value taken of each (longer than any good
@@ -100,7 +101,8 @@ def _render(typed: dict[str, str], report: dict[str, Any] | None, errors: dict[s
     return render_template("reports.html", active="reports", typed=typed, report=report, errors=errors, query=query,
                            kinds=KINDS, kind_labels=KIND_LABELS, age_buckets=[key for key, _ in AGE_BUCKETS],
                            age_labels=AGE_LABELS, outcome_labels=OUTCOME_LABELS, clock_labels=CLOCK_LABELS,
-                           label=label, values=RecordValues(), categories=categories or {}), 422 if errors else 200
+                           label=label, values=RecordValues(), categories=categories or {},
+                           duration=duration), 422 if errors else 200
 
 
 @bp.get("/reports.csv")
@@ -160,3 +162,11 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
     for row in report["availability"]:
         for measure in ("notices", "outage_minutes", "degraded_minutes", "maintenance_minutes", "availability"):
             yield "availability", "", row["service"] or "", measure, row[measure]
+    worked = report["time_worked"]
+    yield "time_worked", period["kind"] or "", "", "minutes", worked["total_minutes"]
+    for row in worked["by_kind"]:
+        for measure in ("minutes", "records"):
+            yield "time_worked", row["kind"], "", measure, row[measure]
+    for row in worked["by_person"]:
+        for measure in ("minutes", "records"):
+            yield "time_worked", period["kind"] or "", row["user"], measure, row[measure]

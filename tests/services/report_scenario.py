@@ -86,6 +86,8 @@ EXPECTED: dict[str, Any] = {
     # the scenario writes no article (tests/services/test_report_knowledge.py does)
     "knowledge": {"published": 0, "attached": 0, "helped": 0, "not_helped": 0, "helpful_share": None, "needs_work": []},
     "availability": [],  # no status notices in the scenario (tests/services/test_report_availability.py)
+    # no time logged in the scenario (tests/services/test_report_time_worked.py)
+    "time_worked": {"total_minutes": 0, "by_kind": [], "by_person": []},
 }
 
 

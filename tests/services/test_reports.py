@@ -126,10 +126,10 @@ def test_reports_are_read_from_aggregates_only(desk: Desk, services: Any) -> Non
     # one per section (two for the incidents and the knowledge base), whatever the number of
     # records; availability reads the period's status notices (none here; with some, one more
     # reads their timelines): a union of spans is no SQL aggregate, and a desk posts tens of
-    # notices a month, not records' thousands
-    assert len(selects) == 13
+    # notices a month, not records' thousands; time worked reads two (by kind, by person)
+    assert len(selects) == 15
     grouped = [s for s in selects if "GROUP BY" in s]
-    assert len(grouped) == 11  # and the knowledge base's four counts, in one statement of subqueries
+    assert len(grouped) == 13  # and the knowledge base's four counts, in one statement of subqueries
 
 
 def test_a_second_frozen_instant(desk: Desk, services: Any, clock: Any) -> None:

@@ -94,7 +94,8 @@ def test_the_csv_holds_every_section(web: Any, built: Any) -> None:
     assert ["workload", "", "", "open", "2"] in rows
     assert {row[0] for row in rows[1:]} == {"period", "volume", "backlog", "incidents_by_category",
                                              "incidents_by_priority", "resolution", "sla", "changes", "satisfaction", "aging",
-                                             "workload", "knowledge"}
+                                             "workload", "knowledge", "time_worked"}
+    assert ["time_worked", "", "", "minutes", "0"] in rows
     assert ["knowledge", "", "", "published", "0"] in rows
 
 

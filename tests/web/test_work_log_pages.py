@@ -59,6 +59,10 @@ def test_an_agent_logs_time_the_panel_adds_it_up_and_she_removes_her_own(web_fac
     assert "That entry was removed already." in text_of(
         agent.post(f"/tickets/{number}/work/{ids[0]}/remove", follow_redirects=True))
     assert entries(services) == [("alex", 45, ""), ("nina", 20, "")]
+    # the reports add it up by person
+    report = text_of(agent.get("/reports"))
+    assert element(report, "worked-total") == "Total: 1 h 05 min"
+    assert "alex" in element(report, "report-worked-people") and "45 min" in element(report, "report-worked-people")
 
 
 def test_an_auditor_reads_the_panel_and_a_requester_sees_none_of_it(web_factory: Any, desk: Any,
