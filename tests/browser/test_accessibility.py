@@ -171,16 +171,20 @@ def test_the_service_status_pages_and_the_banner_pass_axe(live, person):
     assert not problems, "\n".join(problems)
 
 
-def test_the_response_template_pages_and_the_comment_box_picker_pass_axe(live, person):
+def test_the_response_template_pages_the_comment_box_picker_and_time_worked_pass_axe(live, person):
     """The list with its form, one template as its editor and as an agent who only reads it sees it,
-    and a record whose comment box offers it; the template is deleted at the end (the live desk is
-    shared with the other journeys)."""
+    and a record whose comment box offers it and whose time worked lists an entry; the template is
+    deleted at the end (the live desk is shared with the other journeys)."""
     desk = live.desk
     made = desk.client.post("/api/v1/response-templates", headers=desk.auth("olga"), json={
         "name": "Accessibility check: on it", "body": "{{agent}} works on {{number}}.", "shared": True})
     assert made.status_code == 201, made.get_json()
     template = made.get_json()
     number = live.start_incident("Accessibility check: a record with templates")
+    # and time worked, so that its panel lists an entry with its remove button
+    entry = desk.client.post(f"/api/v1/tickets/{number}/work", headers=desk.auth("alex"),
+                             json={"minutes": 35, "note": "Checked the cabling"})
+    assert entry.status_code == 201, entry.get_json()
     problems: list[str] = []
     try:
         for who, width in (("olga", 1280), ("alex", 375)):
@@ -188,8 +192,9 @@ def test_the_response_template_pages_and_the_comment_box_picker_pass_axe(live, p
             someone.sign_in(who)
             for path in ("/response-templates", f"/response-templates/{template['id']}", f"/tickets/{number}"):
                 check(someone, path, problems)
-                if path.startswith("/tickets"):  # checked with the picker under the comment box
+                if path.startswith("/tickets"):  # checked with the picker and the time worked panel
                     assert someone.page.locator("#comment-response option").count() >= 1
+                    assert someone.page.locator("#work .work-log li").count() == 1
     finally:
         gone = desk.client.delete(f"/api/v1/response-templates/{template['id']}", headers=desk.auth("olga"))
         assert gone.status_code == 204
