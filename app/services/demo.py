@@ -86,6 +86,11 @@ class DemoDesk:
         work = self._start("rita", "incident_management", {**INCIDENT, "title": "Printer PR-204 offline", "ci": "pr-204"})
         self._do(work, "triage", "alex", triage)
         made.append(work)
+        # time the desk spent on it: on the record's "Time worked" panel and in the reports
+        printer = self.s.records.for_instance(work.id)
+        if printer is not None:
+            self.s.work.log(self._user("alex"), printer.number, {"minutes": 40, "note": "Checked the cabling and "
+                                                                 "the print server's queue"})
         pending = self._start("rita", "incident_management", {**INCIDENT, "title": "Laptop battery swells",
                                                                "category": "hardware"})
         self._do(pending, "triage", "alex", {**triage, "category": "hardware", "assignment_group": "DesktopSupport"})

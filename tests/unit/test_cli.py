@@ -95,6 +95,10 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     assert all("{{" not in text for _row, text in offered)
     assert [row.name for row, _ in services.responses.for_record(services.users.get_by_username("ivan"), wifi.number)[1]] \
         == ["Please restart first", "We are on it"]
+    # time worked on the printer's incident, which the reports add up
+    printer = next(t for t in services.session.scalars(select(Ticket)) if t.title == "Printer PR-204 offline")
+    _, worked = services.work.of_record(services.users.get_by_username("aude"), printer.number)
+    assert worked.total_minutes == 40 and [e.user_name for e in worked.entries] == ["alex"]
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent
