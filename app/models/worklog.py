@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, intpk, str128, timestamp
-from .user import User
 
 
 class WorkLog(Base):
@@ -31,5 +30,3 @@ class WorkLog(Base):
     worked_on: Mapped[date] = mapped_column(Date)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[timestamp]
-
-    user: Mapped[User | None] = relationship(lazy="joined")

@@ -54,6 +54,8 @@ from .linked_updates import sent_by_the_platform
 from .records import task_reaches, without_variables
 from .start_rights import START_RIGHTS, starter_form
 from .users import group_members, offered_groups, person_named, users_with_words
+from .worklog import EVENTS as WORK_EVENTS
+from .worklog import may_read as may_read_work
 
 MAX_START_DATA_KEYS = 200
 #: Where a start names the person it is for (:meth:`InstanceService.caller_for`): the API's body
@@ -369,13 +371,16 @@ class InstanceService:
     def history(self, user: User, instance_id: int, event_type: str | None = None) -> list[AuditEvent]:
         """The instance's audit events (of ``event_type`` only, if given), oldest first: whoever sees
         an instance reads its history, but for the refused attempts on it, which only auditors and
-        admins read (a requester would otherwise learn which colleagues tried to open their record)."""
+        admins read (a requester would otherwise learn which colleagues tried to open their record),
+        and the desk's time worked, which only who reads it sees (app/services/worklog.py)."""
         self.get(user, instance_id, action="read_history")
         query = select(AuditEvent).where(AuditEvent.instance_id == instance_id)
         if event_type is not None:
             query = query.where(AuditEvent.event_type == event_type)
         if not (policy.is_admin(user) or user.has_role(Role.AUDITOR)):
             query = query.where(AuditEvent.event_type != REFUSED_EVENT)
+        if not may_read_work(user):  # the desk's time worked and its notes are its own
+            query = query.where(AuditEvent.event_type.not_in(WORK_EVENTS))
         return list(self.session.scalars(query.order_by(AuditEvent.seq)))
 
     # -- commands -----------------------------------------------------------------------------

@@ -11,8 +11,9 @@ Management's work log), for the record's own total and the reports' effort by ki
   typo of "800" for "80" is refused instead of skewing the reports.
 - **Removing.** Who logged an entry removes it, and admins any entry (a mistake corrected). There
   is no editing: remove and log again, both audited.
-- Audited: ``work_logged`` and ``work_log_removed`` (with the record's instance, so its history
-  shows them), and refused tries.
+- Audited: ``work_logged`` and ``work_log_removed`` (:data:`EVENTS`, with the record's instance,
+  so its history shows them to who reads time worked: ``InstanceService.history`` leaves them out
+  for everyone else), and refused tries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import serialize_writers
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Role, Ticket, User, WorkLog
 
@@ -51,18 +53,23 @@ NOT_A_DAY = "must be a date as YYYY-MM-DD"
 IN_THE_FUTURE = "must not be after today"
 TOO_LONG_AGO = "must be within a year before today"
 MUST_BE_TEXT = "must be text"
+#: The audit events of time worked: in the record's history, read by who reads time worked only.
+EVENTS = ("work_logged", "work_log_removed")
+#: The longest typed duration read ("2 hours 15 minutes" and then some); anything longer is none.
+TYPED_MAX = 24
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: A typed duration: "90", "90m", "1h", "1h30", "1h 30m", "1.5h", "2 h 15 min", "1:30".
-_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)")
-_PARTS = re.compile(r"(?:(\d+(?:[.,]\d+)?)\s*(?:h|hr|hrs|hours?))?\s*(?:(\d+)\s*(?:m|min|mins|minutes?)?)?", re.I)
+_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)", re.ASCII)
+_PARTS = re.compile(r"(?:(\d{1,4}(?:[.,]\d{1,3})?)\s*(?:h|hr|hrs|hours?))?\s*(?:(\d{1,5})\s*(?:m|min|mins|minutes?)?)?",
+                    re.ASCII | re.I)
 
 
 def typed_minutes(text: str) -> int | None:
     """The minutes a typed duration says (see ``_PARTS``), rounded to the minute; None when it says
     none (empty, unreadable, or zero)."""
     text = text.strip()
-    if not text:
+    if not text or len(text) > TYPED_MAX:
         return None
     clock = _CLOCK.fullmatch(text)
     if clock:
@@ -73,7 +80,7 @@ def typed_minutes(text: str) -> int | None:
         return None
     hours = float(parts.group(1).replace(",", ".")) if parts.group(1) else 0.0
     rest = int(parts.group(2)) if parts.group(2) else 0
-    if hours > MAX_MINUTES or rest > 100 * MAX_MINUTES:
+    if parts.group(1) and rest > 59:  # "1h 90": a slip, not 2 h 30 min
         return None
     return round(hours * 60) + rest or None
 
@@ -149,6 +156,8 @@ class WorkLogService:
         worked_on = self._day(values.get("worked_on"), errors)
         note = self._note(values.get("note"), errors)
         if minutes and worked_on is not None and "minutes" not in errors:
+            # one person's requests take turns here: two at once would both read the day's old sum
+            serialize_writers(self.session, f"work_log:{user.id}")
             already = self._logged_on(user, worked_on)
             if already + minutes > MAX_MINUTES:
                 errors["minutes"] = [day_full(already)]

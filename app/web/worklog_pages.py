@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
-from app.services.worklog import NOT_A_DURATION, REQUIRED, typed_minutes
+from app.services.worklog import NOT_A_DURATION, typed_minutes
 
 from . import refused_forms
 from .forms import service_text
@@ -35,19 +35,20 @@ def ticket_work(number: str) -> Any:
     form = request.form
     typed = form.get("spent", "").strip()
     minutes = typed_minutes(typed)
+    # a duration not read is sent as none (0): the service still checks the record, the day and
+    # the note, so that every problem of the form is said at once
+    values = {"minutes": minutes if minutes is not None else (0 if typed else None),
+              "worked_on": form.get("worked_on", "").strip() or None, "note": form.get("note", "")}
     errors: dict[str, list[str]] = {}
-    if minutes is None:
-        errors["spent"] = [service_text(REQUIRED if not typed else NOT_A_DURATION)]
-    else:
-        values = {"minutes": minutes, "worked_on": form.get("worked_on", "").strip() or None,
-                  "note": form.get("note", "")}
-        try:
-            unit_of_work(lambda: svc.work.log(me, number, values))
-        except ValidationFailed as err:
-            fields = refused_forms.field_errors(err)
-            # the minutes are typed as a duration: their problem is said beside that field
-            errors = {("spent" if name == "minutes" else name): [service_text(m) for m in messages]
-                      for name, messages in fields.items()}
+    try:
+        unit_of_work(lambda: svc.work.log(me, number, values))
+    except ValidationFailed as err:
+        fields = refused_forms.field_errors(err)
+        # the minutes are typed as a duration: their problem is said beside that field, in its words
+        errors = {("spent" if name == "minutes" else name): [service_text(m) for m in messages]
+                  for name, messages in fields.items()}
+        if minutes is None and typed:
+            errors["spent"] = [service_text(NOT_A_DURATION)]
     if errors:
         kept = MultiDict([(name, form.get(name, "")) for name in ("spent", "worked_on", "note")])
         return back_to_record(number, "work", errors, kept) \

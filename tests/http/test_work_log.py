@@ -138,3 +138,42 @@ def test_typed_durations_read_as_minutes():
     assert [typed_minutes(t) for t in ("45", "45m", "45 min", "1h", "1h30", "1h 30m", "1.5h", "1,5 h", "2 hours 15 minutes",
                                        "1:30", "0:05", "24h")] == [45, 45, 45, 60, 90, 90, 90, 90, 135, 90, 5, 1440]
     assert [typed_minutes(t) for t in ("", "0", "0:00", "abc", "1h 30x", "-5", "1:75", "h", "99999999h")] == [None] * 9
+    # a slip after hours, digits of other scripts, and text far too long to be a duration
+    assert [typed_minutes(t) for t in ("1h 90", "١٢", "１２", "٣h", "9" * 4400, "1" + " " * 30 + "h")] == [None] * 6
+
+
+def test_the_record_history_shows_time_worked_only_to_who_reads_it(desk: Desk, services):
+    number, instance_id = open_incident(desk)
+    logged(desk, number, {"minutes": 45, "note": "Internal: the user's disk is failing"})
+    entry = logged(desk, number, {"minutes": 5})
+    assert desk.client.delete(f"/api/v1/tickets/{number}/work/{entry['id']}", headers=desk.auth("alex")).status_code == 204
+
+    def types(who: str) -> list[str]:
+        answer = desk.client.get(f"/api/v1/instances/{instance_id}/history", headers=desk.auth(who))
+        assert answer.status_code == 200, answer.get_json()
+        return [e["type"] for e in answer.get_json()["events"]]
+
+    assert "work_logged" not in types("rita") and "work_log_removed" not in types("rita")
+    assert "Internal" not in desk.client.get(f"/api/v1/instances/{instance_id}/history",
+                                             headers=desk.auth("rita")).get_data(as_text=True)
+    for who in ("alex", "aude"):
+        assert types(who).count("work_logged") == 2 and types(who).count("work_log_removed") == 1, who
+
+
+def test_time_is_logged_on_a_closed_record_and_refused_removals_are_audited(desk: Desk, services):
+    from tests.http.test_e2e_incident import resolve, triage
+
+    number, _ = open_incident(desk)
+    triage(desk, number)
+    resolve(desk, number)
+    desk.complete(number, "confirm_resolution", "rita", {"confirmed": True})
+    assert desk.record(number)["status"] == "closed"
+    entry = logged(desk, number, {"minutes": 20, "note": "Wrote the review"}, who="nina")
+    for who in ("alex", "aude"):
+        assert desk.client.delete(f"/api/v1/tickets/{number}/work/{entry['id']}",
+                                  headers=desk.auth(who)).status_code == 403
+    services.session.expire_all()
+    refused = [(e.actor, e.payload.get("action")) for e in services.session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == "access_denied").order_by(AuditEvent.seq))]
+    assert ("alex", "remove_work_log") in refused and ("aude", "remove_work_log") in refused
+    assert rows(services) == [("nina", 20, services.session.get(WorkLog, entry["id"]).worked_on.isoformat())]
