@@ -143,7 +143,8 @@ def viewer_installed() -> bool:
 # -- the list ----------------------------------------------------------------------------------------
 
 
-def _list_filters() -> dict[str, Any]:
+def list_filters() -> dict[str, Any]:
+    """The record list's filters as the query string gives them (the page and its CSV)."""
     filters: dict[str, Any] = {}
     for name, longest in TEXT_FILTERS.items():
         value = (request.args.get(name) or "").strip()[:longest]
@@ -161,10 +162,20 @@ def _list_filters() -> dict[str, Any]:
     return filters
 
 
+def list_query(filters: dict[str, Any], sort: str) -> dict[str, str]:
+    """The query string of the list's filters and sort: the pager's links and the CSV's."""
+    query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}
+    if "open" in filters:
+        query["open"] = "1" if filters["open"] else "0"
+    if filters.get("breached"):
+        query["breached"] = "1"
+    return query
+
+
 @bp.get("/tickets")
 def tickets() -> Any:
     user = signed_in_user()
-    filters = _list_filters()
+    filters = list_filters()
     sort = request.args.get("sort", DEFAULT_SORT)
     sort = sort if sort in SORTS else DEFAULT_SORT
     page = page_arg()
@@ -183,12 +194,7 @@ def tickets() -> Any:
         if beyond is not None:
             return beyond
     pages = max(1, -(-found["total"] // per_page))
-    # The query string of the current filters and sort, for the pager's links.
-    query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}
-    if "open" in filters:
-        query["open"] = "1" if filters["open"] else "0"
-    if filters.get("breached"):
-        query["breached"] = "1"
+    query = list_query(filters, sort)
     return render_template(
         "tickets.html", active="tickets", filters=filters, sort=sort, sorts=SORTS, page=page, pages=pages,
         query=query, total_capped=found["total"] >= COUNT_CAP, kinds=list(KINDS), kind_labels=KIND_LABELS,
