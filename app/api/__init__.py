@@ -382,9 +382,10 @@ def init_api(app: Flask) -> None:
         tickets,
         two_step,
         users,
+        views,
         worklog,
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   two_step, reports, mail, schedule, status, responses, worklog):
+                   two_step, reports, mail, schedule, status, responses, worklog, views):
         api.register_blueprint(module.blp)

@@ -39,6 +39,7 @@ from .user import (
     WebSession,
     user_group,
 )
+from .view import SavedView
 from .worklog import WorkLog
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "TwoStep",
     "ChangeFreeze",
     "ResponseTemplate",
+    "SavedView",
     "WorkLog",
     "StatusAffected",
     "StatusNotice",

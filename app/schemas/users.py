@@ -225,3 +225,21 @@ class RecoveryCodesOut(Schema):
     recovery_codes = fields.List(fields.String(), metadata={
         "description": "ten single-use codes, shown this once: each signs in once without the app"})
     two_step = fields.Nested(TwoStepOut)
+
+
+class SavedViewIn(_Body):
+    name = fields.String(required=True, validate=Length(max=1000), metadata={"description": "one line, at most 80 characters"})
+    query = fields.String(required=True, validate=Length(max=5000), metadata={
+        "description": "the record list's query string (kind, status, priority, category, group, assignee, requester, "
+                       "opened_by, q, open, breached, sort), as GET /tickets and the /tickets page take it"})
+
+
+class SavedViewOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    query = fields.String(metadata={"description": "normalised: the list's parameters only, in a fixed order"})
+    created_at = fields.DateTime()
+
+
+class SavedViewListOut(Schema):
+    items = fields.List(fields.Nested(SavedViewOut))

@@ -38,6 +38,7 @@ from .status import StatusService
 from .submissions import SubmissionService
 from .two_step import TwoStepService
 from .users import UserService
+from .views import ViewService
 from .worklog import WorkLogService
 
 
@@ -159,6 +160,10 @@ class Services:
     @cached_property
     def status(self) -> StatusService:
         return StatusService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def views(self) -> ViewService:
+        return ViewService(self.session, self.runtime.clock)
 
     @cached_property
     def work(self) -> WorkLogService:

@@ -74,6 +74,7 @@ def init_web(app: Flask) -> None:
         ticket_pages,
         two_step_pages,
         user_pages,
+        view_pages,
         worklog_pages,
     )
     from .views import bp

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import cmdb, maintenance, responses, schedule, status, worklog
+from app.services import cmdb, maintenance, responses, schedule, status, views, worklog
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -78,6 +78,9 @@ _SERVICE_TEXTS = {
     responses.NAME_TAKEN: _l("is taken: another template of the same owner has this name"),
     responses.NOT_FOR_KIND: _l("is not for this kind of record"),
     responses.STAYS_SHARED: _l("the desk's template stays the desk's: delete it instead"),
+    # a saved view of the record list (app/services/views.py)
+    views.NAME_TAKEN: _l("is taken: you have a view of this name"),
+    views.TOO_MANY: _l("you have 30 views already: delete one first"),
     # time worked (app/services/worklog.py)
     worklog.MINUTES_RANGE: _l("must be a whole number of minutes from 1 to 1440"),
     worklog.NOT_A_DURATION: _l("must be a duration such as 45m, 1h 30m or 1:30"),

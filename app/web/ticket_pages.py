@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -53,6 +54,7 @@ from app.services.responses import may_use as may_use_responses
 from app.services.status import may_post
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
+from app.services.views import normalised
 from app.services.worklog import may_log as may_log_work
 from app.services.worklog import may_read as may_read_work
 
@@ -162,6 +164,19 @@ def list_filters() -> dict[str, Any]:
     return filters
 
 
+#: The key the "Save this list as" form's refusal is kept under (app/web/refused_forms.py).
+SAVE_VIEW_PAGE = "tickets:save-view"
+
+
+def view_query(query: dict[str, str]) -> str:
+    """The list's query string as a saved view keeps it (the page marks the view it shows; "" for
+    a list no view could keep)."""
+    try:
+        return normalised(urlencode(query))
+    except ValidationFailed:
+        return ""
+
+
 def list_query(filters: dict[str, Any], sort: str) -> dict[str, str]:
     """The query string of the list's filters and sort: the pager's links and the CSV's."""
     query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}
@@ -186,7 +201,9 @@ def tickets() -> Any:
         rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
         kinds = [k for k in str(filters.get("kind") or "").split(",") if k]
         return {"rows": rows, "total": total, "choices": svc.records.filter_values(user, kinds),
-                "values": RecordValues(svc.records.value_titles(rows, fields=("priority",)))}
+                "values": RecordValues(svc.records.value_titles(rows, fields=("priority",))),
+                # the reader's saved views of the list (app/web/view_pages.py)
+                "views": svc.views.mine(user)}
 
     found = unit_of_work(read)
     if found["total"] < COUNT_CAP:  # (a capped count knows no last page)
@@ -195,10 +212,12 @@ def tickets() -> Any:
             return beyond
     pages = max(1, -(-found["total"] // per_page))
     query = list_query(filters, sort)
+    kept = refused_forms.take(SAVE_VIEW_PAGE)
+    view_form = {"name": kept[0].get("name", ""), "errors": kept[1]} if kept else {"name": "", "errors": {}}
     return render_template(
         "tickets.html", active="tickets", filters=filters, sort=sort, sorts=SORTS, page=page, pages=pages,
         query=query, total_capped=found["total"] >= COUNT_CAP, kinds=list(KINDS), kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS, label=label, **found)
+        status_labels=STATUS_LABELS, label=label, view_query=view_query(query), view_form=view_form, **found)
 
 
 # -- stopping a record's process ---------------------------------------------------------------------

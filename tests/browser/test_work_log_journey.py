@@ -1,8 +1,13 @@
 """Time worked in Chromium: an agent logs time on a record from its panel (a duration typed wrong
 comes back beside the field with her note kept), sees the total grow, removes an entry she logged
-by mistake, and finds her time in the reports; at a phone's width the panel fits the screen."""
+by mistake, finds her time in the reports and in the record list's CSV; at a phone's width the
+panel fits the screen."""
 
 from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
 
 from tests.browser.conftest import require_browser
 
@@ -45,4 +50,12 @@ def test_an_agent_logs_time_on_a_record_and_finds_it_in_the_reports(live, person
         agent.go("/reports")
         # her row of the report: her name and her 1 h 30 min (the live desk is shared with other journeys)
         expect(page.locator("#report-worked-people tr", has_text="nina")).to_contain_text("1 h 30 min")
+        if width == 1280:
+            # the record list downloads as a spreadsheet, with her minutes beside the record
+            agent.go("/tickets?kind=incident")
+            with page.expect_download() as caught:
+                page.locator("#download-csv").click()
+            text = Path(caught.value.path()).read_text(encoding="utf-8-sig")
+            rows = {row["number"]: row for row in csv.DictReader(io.StringIO(text))}
+            assert rows[number]["time_worked_minutes"] == "90" and rows[number]["title"] == "Docking station flickers"
         assert agent.errors == [], agent.console

@@ -195,6 +195,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
     template = client.post("/api/v1/response-templates", headers=ada,
                            json={"name": "On it", "body": "{{agent}} works on {{number}}.", "shared": True})
     assert template.status_code == 201, template.get_json()
+    view = client.post("/api/v1/users/me/views", headers=ada, json={"name": "Mine", "query": "open=1"})
+    assert view.status_code == 201, view.get_json()
     entry = client.post(f"/api/v1/tickets/{number}/work", headers=ada, json={"minutes": 10})
     assert entry.status_code == 201, entry.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
@@ -212,7 +214,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "relationship_id": str(related.get_json()["id"]), "token_id": str(tokens["items"][0]["id"]),
         "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
         "notice_id": str(notice.get_json()["id"]), "template_id": str(template.get_json()["id"]),
-        "entry_id": str(entry.get_json()["id"]),
+        "entry_id": str(entry.get_json()["id"]), "view_id": str(view.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -267,6 +269,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/response-templates"): {"name": "Closing", "body": "{{number}} is closed.", "kind": "incident"},
         ("PATCH", "/api/v1/response-templates/{template_id}"): {"version": 1, "body": "{{agent}} is on {{number}}."},
         ("POST", "/api/v1/tickets/{number}/work"): {"minutes": 25, "note": "Read the logs."},
+        ("POST", "/api/v1/users/me/views"): {"name": "Open incidents", "query": "kind=incident&open=1"},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()
