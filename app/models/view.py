@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, intpk, timestamp
@@ -18,7 +18,7 @@ class SavedView(Base):
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(80))
-    query: Mapped[str] = mapped_column(String(1000))
+    query: Mapped[str] = mapped_column(Text)
     created_at: Mapped[timestamp]
 
 

@@ -5,9 +5,10 @@ list favorites and Jira Service Management's saved filters.
 - **Whose.** Everyone signed in keeps their own (a requester's "my open requests" too); nobody
   sees another person's (404). At most :data:`MAX_VIEWS` each.
 - **What.** A name (one line, unique per person whatever the letter case) and the list's query
-  string: only the record list's parameters (:data:`PARAMS`, each within its length) are kept,
-  in a fixed order; an unknown one is refused (422 naming ``query``), so a view saved today
-  opens the same list tomorrow. The filters are applied when the view is opened, under the rules
+  string: only the record list page's parameters (:data:`PARAMS`, each within its length, with the
+  values the page reads) are kept, in a fixed order; anything else is refused (422 naming
+  ``query``), so a view saved today opens the same list tomorrow, and the page marks the view it
+  shows. The filters are applied when the view is opened, under the rules
   of who may see which record at that moment: a view holds no records.
 - Not audited: a reader's preference, like the language, changes nothing anyone else sees.
 """
@@ -23,22 +24,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.db import serialize_writers
 from app.errors import NotFound, ValidationFailed
 from app.models import SavedView, User
 
 from .forms import FormMessage, text_problem
-from .records import SORTABLE
 
-#: The record list's parameters a view keeps, in the order it keeps them, with their longest value.
-PARAMS: dict[str, int] = {"kind": 32, "status": 64, "priority": 16, "category": 64, "group": 128, "assignee": 128,
+#: The record list page's parameters a view keeps, in the order it keeps them, with their longest
+#: value (app/web/ticket_pages.py reads the same: a view opens exactly the list it was saved from).
+PARAMS: dict[str, int] = {"kind": 32, "status": 64, "priority": 16, "group": 128, "assignee": 128,
                           "requester": 128, "opened_by": 128, "q": 200, "open": 1, "breached": 1, "sort": 32}
+#: The orders the page offers (its ``SORTS``); the first is its default, which a view leaves out.
+SORTS = ("-opened_at", "opened_at", "-updated_at", "priority", "status", "number", "title")
+#: The longest query kept, as stored (percent-encoded: a Chinese character takes nine).
+QUERY_MAX = 4000
 MAX_VIEWS = 30
 NAME_MAX = 80
 REQUIRED = "is required"
 MUST_BE_TEXT = "must be text"
 NAME_TAKEN = "is taken: you have a view of this name"
-TOO_MANY = "you have 30 views already: delete one first"
-
+TOO_MANY = f"you have {MAX_VIEWS} views already: delete one first"
+QUERY_TOO_LONG = "is too long to keep as a view"
 
 def unknown_parameter(name: str) -> FormMessage:
     return FormMessage(f"holds {name}, which the record list does not know: use {', '.join(PARAMS)}",
@@ -46,29 +52,40 @@ def unknown_parameter(name: str) -> FormMessage:
 
 
 def normalised(raw: Any) -> str:
-    """``raw`` (a query string) with the record list's parameters only, in :data:`PARAMS`' order,
-    empty ones left out; ValidationFailed naming ``query`` for an unknown parameter, a value too
-    long for its parameter, or a sort the list does not know."""
+    """``raw`` (a query string) as the record list page reads it, with its parameters only, in
+    :data:`PARAMS`' order: the first of a repeated one, empty ones and the default sort left out,
+    a kind list without its spaces. ValidationFailed naming ``query`` for an unknown parameter, a
+    value too long for its parameter or not one the page reads (``open`` 0 or 1, ``breached`` 1,
+    a sort it offers), or a query too long to keep."""
     if not isinstance(raw, str):
         raise ValidationFailed("the query is not valid", details={"fields": {"query": [MUST_BE_TEXT]}})
-    pairs = parse_qsl(raw.strip().lstrip("?"), keep_blank_values=False)
-    found: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in PARAMS:
-            raise ValidationFailed("the query is not valid", details={"fields": {"query": [unknown_parameter(name)]}})
-        value = value.strip()
-        if name in ("open", "breached") and value not in ("0", "1"):
-            raise ValidationFailed("the query is not valid", details={"fields": {"query": [f"{name} must be 0 or 1"]}})
-        if len(value) > PARAMS[name]:
-            raise ValidationFailed("the query is not valid", details={"fields": {"query": [
-                f"{name} must be at most {PARAMS[name]} characters"]}})
-        if name == "sort" and value.removeprefix("-") not in SORTABLE:
-            raise ValidationFailed("the query is not valid", details={"fields": {"query": [
-                f"sort must be one of: {', '.join(sorted(SORTABLE))} (prefix - for descending)"]}})
-        if value:
-            found[name] = value
-    return urlencode([(name, found[name]) for name in PARAMS if name in found])
 
+    def refuse(message: Any) -> ValidationFailed:
+        return ValidationFailed("the query is not valid", details={"fields": {"query": [message]}})
+
+    found: dict[str, str] = {}
+    for name, value in parse_qsl(raw.strip().lstrip("?"), keep_blank_values=False):
+        if name not in PARAMS:
+            raise refuse(unknown_parameter(name))
+        if name in found:  # the page reads the first of a repeated parameter
+            continue
+        value = value.strip()
+        if name == "kind":
+            value = ",".join(kind.strip() for kind in value.split(",") if kind.strip())
+        if name == "open" and value not in ("0", "1"):
+            raise refuse("open must be 0 or 1")
+        if name == "breached" and value != "1":
+            raise refuse("breached must be 1")
+        if len(value) > PARAMS[name]:
+            raise refuse(f"{name} must be at most {PARAMS[name]} characters")
+        if name == "sort" and value not in SORTS:
+            raise refuse(f"sort must be one of: {', '.join(SORTS)}")
+        if value and not (name == "sort" and value == SORTS[0]):
+            found[name] = value
+    query = urlencode([(name, found[name]) for name in PARAMS if name in found])
+    if len(query) > QUERY_MAX:
+        raise refuse(QUERY_TOO_LONG)
+    return query
 
 class ViewService:
     def __init__(self, session: Session, clock: Clock) -> None:
@@ -98,6 +115,7 @@ class ViewService:
         except ValidationFailed as err:
             errors.update(err.details["fields"])
             query = ""
+        serialize_writers(self.session, f"saved_view:{user.id}")  # one person's saves take turns: at most 30
         mine = self.mine(user)
         if "name" not in errors and any(v.name.lower() == name.lower() for v in mine):
             errors["name"] = [NAME_TAKEN]

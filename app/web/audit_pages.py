@@ -373,10 +373,12 @@ def audit_csv() -> Any:
 
 def csv_download(columns: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -> Response:
     """A CSV file to download: a byte order mark (spreadsheet programs then read it as UTF-8), CRLF
-    line ends, the header row, and every cell guarded against formulas (``csv_cell``)."""
+    line ends, the header row, and every cell guarded against formulas (``csv_cell``) and quoted: a
+    spreadsheet whose list separator is ";" (German, French) splits an unquoted "a;=cmd" into a
+    second cell that starts like a formula."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([csv_cell(value) for value in row])

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import NotFound, ValidationFailed
+from app.services.views import normalised
 
 from . import refused_forms
 from .forms import service_text
@@ -24,7 +25,11 @@ from .views import bp, signed_in_user
 def ticket_view_save() -> Response:
     me = signed_in_user()
     name, query = request.form.get("name", ""), request.form.get("query", "")
-    back = f"{url_for('web.tickets')}?{query}" if query else url_for("web.tickets")
+    try:  # back to the list the form was on, as the page reads it (never the posted text itself)
+        shown = normalised(query)
+    except ValidationFailed:
+        shown = ""
+    back = f"{url_for('web.tickets')}?{shown}" if shown else url_for("web.tickets")
     try:
         view = unit_of_work(lambda: services().views.save(me, {"name": name, "query": query}))
     except ValidationFailed as err:

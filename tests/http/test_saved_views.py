@@ -43,7 +43,8 @@ def test_views_are_saved_normalised_opened_and_deleted_each_by_its_owner(desk: D
     answer = save(desk, {"name": "  Open   network incidents ", "query": "?sort=-opened_at&open=1&kind=incident&q="})
     assert answer.status_code == 201, answer.get_json()
     view = answer.get_json()
-    assert view["name"] == "Open network incidents" and view["query"] == "kind=incident&open=1&sort=-opened_at"
+    # the page's default order is left out: the page marks the view whichever way it was saved
+    assert view["name"] == "Open network incidents" and view["query"] == "kind=incident&open=1"
     # the view lists what the list lists with its query, for whoever opens it
     listed = desk.client.get(f"/api/v1/tickets?{view['query']}", headers=desk.auth("alex")).get_json()
     assert [r["number"] for r in listed["items"]] == [mine]
@@ -66,6 +67,10 @@ def test_bad_views_are_refused_naming_the_field_and_nothing_is_stored(desk: Desk
         ({"name": "x" * 81, "query": "open=1"}, "name", "at most 80 characters"),
         ({"name": "BREACHED", "query": "open=1"}, "name", "is taken: you have a view of this name"),
         ({"name": "Odd", "query": "colour=red"}, "query", "holds colour, which the record list does not know"),
+        # what the API's list reads but the page does not: a view opens the page's list
+        ({"name": "Odd", "query": "category=network"}, "query", "holds category, which the record list does not know"),
+        ({"name": "Odd", "query": "breached=0"}, "query", "breached must be 1"),
+        ({"name": "Odd", "query": "sort=-title"}, "query", "sort must be one of"),
         ({"name": "Odd", "query": "open=yes"}, "query", "open must be 0 or 1"),
         ({"name": "Odd", "query": "sort=height"}, "query", "sort must be one of"),
         ({"name": "Odd", "query": "q=" + "a" * 201}, "query", "q must be at most 200 characters"),
@@ -79,3 +84,25 @@ def test_bad_views_are_refused_naming_the_field_and_nothing_is_stored(desk: Desk
     refused = assert_error(save(desk, {"name": "Second", "query": "open=0"}), 422, "validation_failed")
     assert refused["details"]["fields"]["name"] == ["you have 30 views already: delete one first"]
     assert stored(services) == [("Breached", "breached=1")]
+
+
+def test_a_query_is_kept_as_the_page_reads_it(desk: Desk, services):
+    made = save(desk, {"name": "Mixed", "query": "status=new&status=closed&kind=incident,%20change&q=%E6%89%93+%26+x"})
+    assert made.status_code == 201, made.get_json()
+    # the first of a repeated parameter (the page's request.args.get), a kind list without spaces
+    assert made.get_json()["query"] == "kind=incident%2Cchange&status=new&q=%E6%89%93+%26+x"
+    # a long Chinese search: percent-encoded it is nine bytes a character, and is kept whole
+    long_query = "q=" + "打" * 200
+    kept = save(desk, {"name": "Long", "query": long_query})
+    assert kept.status_code == 201, kept.get_json()
+    assert len(kept.get_json()["query"]) == 2 + 9 * 200
+    assert [q for _, q in stored(services)][-1] == kept.get_json()["query"]
+
+
+def test_the_views_parameters_are_the_pages():
+    from app.services import views
+    from app.web import ticket_pages
+
+    assert set(views.PARAMS) == {*ticket_pages.TEXT_FILTERS, "open", "breached", "sort"}
+    assert all(views.PARAMS[name] == longest for name, longest in ticket_pages.TEXT_FILTERS.items())
+    assert views.SORTS == tuple(ticket_pages.SORTS) and views.SORTS[0] == ticket_pages.DEFAULT_SORT

@@ -34,6 +34,11 @@ def test_a_saved_view_opens_the_same_list_and_is_its_owners_alone(web_factory: A
     assert view_links(page) == []
     form = form_of(page, "save-view-form")
     assert form["query"] == "q=printer&sort=number"
+    # a query no view could keep, or text that is no query, comes back to the plain list
+    for odd in ("colour=red", "q=a\r\nSet-Cookie: x=1&colour=red"):
+        shown = refused_to(rita, rita.post("/tickets/views", {**form, "query": odd, "name": "Odd"}),
+                           "/tickets#save-view-form")
+        assert field_error(shown, "view-name")
 
     shown = refused_to(rita, rita.post("/tickets/views", {**form, "name": "  "}),
                        "/tickets?q=printer&sort=number#save-view-form")
@@ -62,3 +67,17 @@ def test_a_saved_view_opens_the_same_list_and_is_its_owners_alone(web_factory: A
     services.session.expire_all()
     assert services.session.scalars(select(SavedView)).all() == []
     assert element(done, "result-count").startswith("Records found: 2")
+
+
+def test_a_view_saved_through_the_api_opens_on_the_page_marked_as_shown(web_factory: Any, desk: Any) -> None:
+    open_incident(desk, "Printer jams")
+    made = desk.client.post("/api/v1/users/me/views", headers=desk.auth("alex"),
+                            json={"name": "Incidents", "query": "kind=incident"})
+    assert made.status_code == 201, made.get_json()
+    agent = web_factory()
+    agent.login("alex")
+    [(name, href, _)] = view_links(text_of(agent.get("/tickets")))
+    assert (name, href) == ("Incidents", "/tickets?kind=incident")
+    page = text_of(agent.get(href))
+    assert view_links(page) == [("Incidents", "/tickets?kind=incident", True)]
+    assert element(page, "result-count").startswith("Records found: 1")

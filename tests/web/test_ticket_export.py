@@ -25,7 +25,7 @@ def read_csv(response: Any) -> list[dict[str, str]]:
 def test_the_list_downloads_as_csv_with_its_filters_and_the_time_worked(web_factory: Any, desk: Any,
                                                                         services: Any) -> None:
     first = open_incident(desk, "=HYPERLINK(\"http://evil.example\",\"Printer\")")
-    second = open_incident(desk, "Monitor flickers")
+    second = open_incident(desk, "a;=cmd|' /C calc'!A0")
     change = desk.start("alex", "change_enablement", {
         "title": "Patch the print server", "description": "Monthly patches", "change_type": "standard",
         "reason": "Security", "planned_start": "2026-02-01T20:00:00Z", "planned_end": "2026-02-01T21:00:00Z",
@@ -45,6 +45,10 @@ def test_the_list_downloads_as_csv_with_its_filters_and_the_time_worked(web_fact
     assert rows[0]["requester"] == "rita" and rows[0]["kind"] == "incident" and rows[0]["status"] == "new"
     assert rows[0]["opened_at"].endswith("+00:00") and rows[0]["closed_at"] == ""
     assert [r["time_worked_minutes"] for r in rows] == ["90", "0"]
+    # every cell is quoted: a spreadsheet splitting on ";" keeps "a;=cmd..." one cell
+    raw = agent.get("/tickets.csv?kind=incident&sort=number").get_data(as_text=True)
+    assert f'"{second}","incident","a;=cmd|\' /C calc\'!A0"' in raw
+    assert rows[1]["title"] == "a;=cmd|' /C calc'!A0"
     everything = read_csv(agent.get("/tickets.csv"))
     assert {r["number"] for r in everything} == {first, second, change}
 
