@@ -428,6 +428,23 @@ def text_problem(value: str, limit: int) -> FormMessage | None:
     return too_long(limit) if len(value) > limit else bidi_control_message(value)
 
 
+def checked_text(values: Mapping[str, Any], name: str, limit: int, errors: dict[str, list[Any]], *,
+                 one_line: bool, required: bool) -> str:
+    """The text a service keeps from ``values[name]``: one line with its spaces joined
+    (``one_line``) or trimmed; its problem put in ``errors[name]`` ("must be text", "is required"
+    when ``required`` and empty, or ``text_problem``) and "" returned for text it cannot be."""
+    raw = values.get(name)
+    if raw is not None and not isinstance(raw, str):
+        errors[name] = ["must be text"]
+        return ""
+    value = " ".join((raw or "").split()) if one_line else (raw or "").strip()
+    if not value and required:
+        errors[name] = ["is required"]
+    elif (problem := text_problem(value, limit)) is not None:
+        errors[name] = [problem]
+    return value
+
+
 def bidi_control_message(value: Any) -> FormMessage | None:
     """The error for a text (or texts inside lists and objects) holding :data:`BIDI_CONTROLS`, else None:
     "must not contain bidirectional control characters (U+202E)", kind ``bidi_control``, part

@@ -34,7 +34,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import ResponseTemplate, Role, Ticket, User
 
 from .audit import AuditLog
-from .forms import FormMessage, text_problem
+from .forms import FormMessage, checked_text
 from .records import KINDS, MAX_COMMENT, RecordService
 
 #: Who has templates and uses them (the desk's staff); who writes the desk's shared ones.
@@ -260,29 +260,12 @@ class ResponseService:
 
     @staticmethod
     def _name(values: Mapping[str, Any], errors: dict[str, list[Any]]) -> str:
-        raw = values.get("name")
-        if raw is not None and not isinstance(raw, str):
-            errors["name"] = [MUST_BE_TEXT]
-            return ""
-        name = " ".join((raw or "").split())
-        if not name:
-            errors["name"] = [REQUIRED]
-        elif (problem := text_problem(name, NAME_MAX)) is not None:
-            errors["name"] = [problem]
-        return name
+        return checked_text(values, "name", NAME_MAX, errors, one_line=True, required=True)
 
     @staticmethod
     def _body(values: Mapping[str, Any], errors: dict[str, list[Any]]) -> str:
-        raw = values.get("body")
-        if raw is not None and not isinstance(raw, str):
-            errors["body"] = [MUST_BE_TEXT]
-            return ""
-        body = (raw or "").strip()
-        if not body:
-            errors["body"] = [REQUIRED]
-        elif (problem := text_problem(body, BODY_MAX)) is not None:
-            errors["body"] = [problem]
-        else:
+        body = checked_text(values, "body", BODY_MAX, errors, one_line=False, required=True)
+        if body and "body" not in errors:
             unknown = [m.group(1) for m in PLACEHOLDER.finditer(body) if m.group(1) not in PLACEHOLDERS]
             if unknown:
                 errors["body"] = [unknown_placeholder(unknown[0])]

@@ -37,7 +37,7 @@ from app.languages import Text
 from app.models import RecordWatcher, Role, StatusAffected, StatusNotice, StatusUpdate, Ticket, User
 
 from .audit import AuditLog
-from .forms import rfc3339, text_problem
+from .forms import checked_text, rfc3339
 from .records import RecordService, in_instant_range
 
 #: How bad, worst first (the order lists and banners sort by).
@@ -248,9 +248,9 @@ class StatusService:
         self.require_poster(user)
         now = self.clock.now()
         errors: dict[str, list[Any]] = {}
-        title = self._text(values, "title", TITLE_MAX, errors, one_line=True, required=True)
-        body = self._text(values, "body", BODY_MAX, errors, one_line=False, required=True)
-        service = self._text(values, "service", SERVICE_MAX, errors, one_line=True, required=False) or None
+        title = checked_text(values, "title", TITLE_MAX, errors, one_line=True, required=True)
+        body = checked_text(values, "body", BODY_MAX, errors, one_line=False, required=True)
+        service = checked_text(values, "service", SERVICE_MAX, errors, one_line=True, required=False) or None
         level = self._level(values.get("level"), errors)
         ticket = self._record(user, values.get("record"), errors)
         starts_at = self._moment(values, "starts_at", errors) or now
@@ -312,13 +312,13 @@ class StatusService:
         errors: dict[str, list[Any]] = {}
         if not isinstance(version, int) or isinstance(version, bool):
             errors["version"] = [REQUIRED if version is None else "must be a whole number"]
-        body = self._text(values, "body", BODY_MAX, errors, one_line=False, required=True)
+        body = checked_text(values, "body", BODY_MAX, errors, one_line=False, required=True)
         level, title, expected = notice.level, notice.title, notice.expected_end_at
         if not resolving:
             if values.get("level") is not None:
                 level = self._level(values.get("level"), errors)
             if values.get("title") is not None:
-                title = self._text(values, "title", TITLE_MAX, errors, one_line=True, required=True)
+                title = checked_text(values, "title", TITLE_MAX, errors, one_line=True, required=True)
             if "expected_end_at" in values:
                 expected = self._moment(values, "expected_end_at", errors)
                 if expected is not None and "expected_end_at" not in errors and expected <= notice.starts_at:
@@ -392,20 +392,6 @@ class StatusService:
         if row is None:
             raise NotFound(f"no status notice {notice_id}", details={"id": notice_id})
         return row
-
-    @staticmethod
-    def _text(values: Mapping[str, Any], name: str, limit: int, errors: dict[str, list[Any]], *, one_line: bool,
-              required: bool) -> str:
-        raw = values.get(name)
-        if raw is not None and not isinstance(raw, str):
-            errors[name] = [MUST_BE_TEXT]
-            return ""
-        value = " ".join((raw or "").split()) if one_line else (raw or "").strip()
-        if not value and required:
-            errors[name] = [REQUIRED]
-        elif (problem := text_problem(value, limit)) is not None:
-            errors[name] = [problem]
-        return value
 
     @staticmethod
     def _level(raw: Any, errors: dict[str, list[Any]]) -> str:

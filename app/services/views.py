@@ -28,7 +28,7 @@ from app.db import serialize_writers
 from app.errors import NotFound, ValidationFailed
 from app.models import SavedView, User
 
-from .forms import FormMessage, text_problem
+from .forms import FormMessage, checked_text
 
 #: The record list page's parameters a view keeps, in the order it keeps them, with their longest
 #: value (app/web/ticket_pages.py reads the same: a view opens exactly the list it was saved from).
@@ -102,14 +102,7 @@ class ViewService:
         ValidationFailed naming each field that is wrong, a name ``user`` has already, or one
         view too many."""
         errors: dict[str, list[Any]] = {}
-        raw = values.get("name")
-        name = " ".join(raw.split()) if isinstance(raw, str) else ""
-        if raw is not None and not isinstance(raw, str):
-            errors["name"] = [MUST_BE_TEXT]
-        elif not name:
-            errors["name"] = [REQUIRED]
-        elif (problem := text_problem(name, NAME_MAX)) is not None:
-            errors["name"] = [problem]
+        name = checked_text(values, "name", NAME_MAX, errors, one_line=True, required=True)
         try:
             query = normalised(values.get("query", ""))
         except ValidationFailed as err:

@@ -33,7 +33,7 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import Role, Ticket, User, WorkLog
 
 from .audit import AuditLog
-from .forms import FormMessage, text_problem
+from .forms import FormMessage, checked_text
 from .records import STAFF_ROLES, RecordService
 
 #: Who logs time (the desk's staff); who reads it: they and the auditors (``STAFF_ROLES``).
@@ -243,10 +243,4 @@ class WorkLogService:
 
     @staticmethod
     def _note(raw: Any, errors: dict[str, list[Any]]) -> str:
-        if raw is not None and not isinstance(raw, str):
-            errors["note"] = [MUST_BE_TEXT]
-            return ""
-        note = (raw or "").strip()
-        if (problem := text_problem(note, NOTE_MAX)) is not None:
-            errors["note"] = [problem]
-        return note
+        return checked_text({"note": raw}, "note", NOTE_MAX, errors, one_line=False, required=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 
 from app.api import services, unit_of_work
@@ -17,7 +17,7 @@ from app.models import Ticket
 from app.services.worklog import may_read as may_read_work
 
 from .audit_pages import csv_download
-from .ticket_pages import DEFAULT_SORT, SORTS, list_filters, list_query
+from .ticket_pages import list_filters, list_query, list_sort
 from .views import bp, signed_in_user
 
 #: The most records one file holds: a desk's month, not its history (the API pages through all).
@@ -45,9 +45,7 @@ def _row(ticket: Ticket, worked: dict[int, int] | None) -> list[Any]:
 @bp.get("/tickets.csv")
 def tickets_csv() -> Any:
     user = signed_in_user()
-    filters = list_filters()
-    sort = request.args.get("sort", DEFAULT_SORT)
-    sort = sort if sort in SORTS else DEFAULT_SORT
+    filters, sort = list_filters(), list_sort()
     svc = services()
 
     def read() -> tuple[list[Ticket], dict[int, int] | None]:

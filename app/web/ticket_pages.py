@@ -177,6 +177,12 @@ def view_query(query: dict[str, str]) -> str:
         return ""
 
 
+def list_sort() -> str:
+    """The list's order as the query string asks for it, or the default."""
+    sort = request.args.get("sort", DEFAULT_SORT)
+    return sort if sort in SORTS else DEFAULT_SORT
+
+
 def list_query(filters: dict[str, Any], sort: str) -> dict[str, str]:
     """The query string of the list's filters and sort: the pager's links and the CSV's."""
     query = {**{k: v for k, v in filters.items() if k not in ("open", "breached")}, "sort": sort}
@@ -190,9 +196,7 @@ def list_query(filters: dict[str, Any], sort: str) -> dict[str, str]:
 @bp.get("/tickets")
 def tickets() -> Any:
     user = signed_in_user()
-    filters = list_filters()
-    sort = request.args.get("sort", DEFAULT_SORT)
-    sort = sort if sort in SORTS else DEFAULT_SORT
+    filters, sort = list_filters(), list_sort()
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
