@@ -173,8 +173,9 @@ def test_the_service_status_pages_and_the_banner_pass_axe(live, person):
 
 def test_the_response_template_pages_the_comment_box_picker_and_time_worked_pass_axe(live, person):
     """The list with its form, one template as its editor and as an agent who only reads it sees it,
-    and a record whose comment box offers it and whose time worked lists an entry; the template is
-    deleted at the end (the live desk is shared with the other journeys)."""
+    a record whose comment box offers it and whose time worked lists an entry, and the record list
+    with a saved view; the template and the views are deleted at the end (the live desk is shared
+    with the other journeys)."""
     desk = live.desk
     made = desk.client.post("/api/v1/response-templates", headers=desk.auth("olga"), json={
         "name": "Accessibility check: on it", "body": "{{agent}} works on {{number}}.", "shared": True})
@@ -185,17 +186,28 @@ def test_the_response_template_pages_the_comment_box_picker_and_time_worked_pass
     entry = desk.client.post(f"/api/v1/tickets/{number}/work", headers=desk.auth("alex"),
                              json={"minutes": 35, "note": "Checked the cabling"})
     assert entry.status_code == 201, entry.get_json()
+    # and a saved view of the record list for each, shown above it with its delete button
+    for who in ("olga", "alex"):
+        view = desk.client.post("/api/v1/users/me/views", headers=desk.auth(who),
+                                json={"name": "Accessibility check", "query": "q=Accessibility+check"})
+        assert view.status_code == 201, view.get_json()
     problems: list[str] = []
     try:
         for who, width in (("olga", 1280), ("alex", 375)):
             someone = person(width)
             someone.sign_in(who)
-            for path in ("/response-templates", f"/response-templates/{template['id']}", f"/tickets/{number}"):
+            for path in ("/response-templates", f"/response-templates/{template['id']}", f"/tickets/{number}",
+                         "/tickets?q=Accessibility+check"):
                 check(someone, path, problems)
-                if path.startswith("/tickets"):  # checked with the picker and the time worked panel
+                if path.startswith("/tickets/"):  # checked with the picker and the time worked panel
                     assert someone.page.locator("#comment-response option").count() >= 1
                     assert someone.page.locator("#work .work-log li").count() == 1
+                if path.startswith("/tickets?"):  # the saved view, marked as the list shown
+                    assert someone.page.locator("#saved-views a[aria-current=page]").count() == 1
     finally:
         gone = desk.client.delete(f"/api/v1/response-templates/{template['id']}", headers=desk.auth("olga"))
         assert gone.status_code == 204
+        for who in ("olga", "alex"):
+            for view in desk.client.get("/api/v1/users/me/views", headers=desk.auth(who)).get_json()["items"]:
+                desk.client.delete(f"/api/v1/users/me/views/{view['id']}", headers=desk.auth(who))
     assert not problems, "\n".join(problems)
