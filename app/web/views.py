@@ -326,7 +326,9 @@ def home() -> str:
         _tickets, requests_total = svc.records.list_tickets(
             user, {"requester": user.username, "open": True}, "-opened_at", 1, 1)
         return {"my_tasks": mine, "my_tasks_total": mine_total, "queue_total": queue_total,
-                "open_requests_total": requests_total, "breaches_total": svc.sla.breached_open_records(user)}
+                "open_requests_total": requests_total, "breaches_total": svc.sla.breached_open_records(user),
+                # the record list's views the reader saved: one click from the home page too
+                "saved_views": svc.views.mine(user)}
 
     return render_template("home.html", active="home", **unit_of_work(counts), user=user,
                            may_request=policy.may_start(user), read_only=policy.is_read_only(user))

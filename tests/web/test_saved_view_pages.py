@@ -80,4 +80,10 @@ def test_a_view_saved_through_the_api_opens_on_the_page_marked_as_shown(web_fact
     assert (name, href) == ("Incidents", "/tickets?kind=incident")
     page = text_of(agent.get(href))
     assert view_links(page) == [("Incidents", "/tickets?kind=incident", True)]
+    # the home page lists it too
+    assert element(text_of(agent.get("/")), "home-views") == "Your saved views Incidents"
+    assert 'href="/tickets?kind=incident"' in text_of(agent.get("/"))
+    rita = web_factory()
+    rita.login("rita")
+    assert 'id="home-views"' not in text_of(rita.get("/"))
     assert element(page, "result-count").startswith("Records found: 1")
