@@ -109,6 +109,11 @@ def _session_user() -> User | None:
         end_session()
         return None
     if now - login_at > state.absolute_seconds or now - seen_at > state.idle_seconds:
+        if _script_read():
+            # A page's script (a diagram, what a field suggests): it is told 401 and the cookie
+            # stays as it is. Cleared here, it lost whose session it was and its form token, and
+            # the comment the user then sent was not kept for after signing in (unsent_forms.py).
+            return None
         # The row would expire by the same timeouts (up to a minute later); ending it now puts the
         # expiry in the audit trail. A session never visited again after it expired is not.
         end_session(reason="expired")
@@ -119,6 +124,8 @@ def _session_user() -> User | None:
         user = unit_of_work(lambda: svc.users.user_for_web_session(
             str(token), idle_seconds=state.idle_seconds, absolute_seconds=state.absolute_seconds))
     except Unauthorized as err:
+        if _script_read():  # as above: the page's next form or page ends it, keeping what was typed
+            return None
         expired = err.code == "session_expired"
         end_session(revoke=expired, reason="expired")
         g.session_expired = expired

@@ -108,3 +108,24 @@ def test_signing_out_in_a_tab_already_signed_out_says_nothing_was_lost(web, desk
     answer = web.post("/logout", {"csrf_token": token}, csrf=False)
     assert answer.status_code == 302 and answer.headers["Location"] == "/login"
     assert "was not taken" not in text_of(web.get("/login"))
+
+
+def test_a_script_reading_after_the_session_ended_does_not_lose_the_form_sent_next(web, desk, clock):
+    """The record page's diagram was read just after the session ended (Chromium under load in
+    CI): its 401 cleared the cookie, so the comment sent right after was not kept."""
+    number = open_incident(desk)
+    web.login("rita")
+    assert web.get(f"/tickets/{number}").status_code == 200
+    services = desk.services
+    services.users.end_web_sessions(services.users.get_by_username("rita"), "expired")  # ended meanwhile
+    services.session.commit()
+    read = web.get(f"/tickets/{number}/diagram.json", headers={"Accept": "application/json"})
+    assert read.status_code == 401
+    clock.advance(timedelta(minutes=31))  # and a script's read past the idle timeout, too
+    assert web.get(f"/tickets/{number}/diagram.json", headers={"Accept": "application/json"}).status_code == 401
+    answer = web.post(f"/tickets/{number}/comments", {"body": COMMENT},
+                      headers={"Referer": f"http://localhost/tickets/{number}"})
+    assert answer.status_code == 302 and answer.headers["Location"] == f"/login?next=/tickets/{number}"
+    web.post("/login", {"username": "rita", "password": "password-1234", "next": f"/tickets/{number}"})
+    kept = unsent(text_of(web.get(f"/tickets/{number}")))
+    assert kept == {"action": f"/tickets/{number}/comments", "values": [["body", COMMENT]]}
