@@ -21,7 +21,7 @@ def work_dict(entry: WorkLog, removable: bool) -> dict[str, Any]:
             "note": entry.note, "created_at": entry.created_at, "removable": removable}
 
 
-@blp.route("/tickets/<string:number>/work")
+@blp.route("/tickets/<string:number>/time-worked")
 class RecordWorkView(MethodView):
     @checked_first(lambda svc, user: svc.work.require_reader(user))
     @blp.response(200, RecordWorkOut)
@@ -51,7 +51,7 @@ class RecordWorkView(MethodView):
         return unit_of_work(lambda: work_dict(services().work.log(user, number, body), True))
 
 
-@blp.route("/tickets/<string:number>/work/<int:entry_id>")
+@blp.route("/tickets/<string:number>/time-worked/<int:entry_id>")
 class RecordWorkEntryView(MethodView):
     @checked_first(lambda svc, user: svc.work.require_writer(user, "remove_work_log"))
     @blp.response(204)

@@ -27,7 +27,7 @@ from .ticket_pages import back_to_record, duration, render_ticket
 from .views import bp, signed_in_user
 
 
-@bp.post("/tickets/<number>/work")
+@bp.post("/tickets/<number>/time-worked")
 def ticket_work(number: str) -> Any:
     me = signed_in_user()
     svc = services()
@@ -58,7 +58,7 @@ def ticket_work(number: str) -> Any:
     return redirect(url_for("web.ticket", number=number.upper(), _anchor="work"), 303)
 
 
-@bp.post("/tickets/<number>/work/<int:entry_id>/remove")
+@bp.post("/tickets/<number>/time-worked/<int:entry_id>/remove")
 def ticket_work_remove(number: str, entry_id: int) -> Response:
     me = signed_in_user()
     try:

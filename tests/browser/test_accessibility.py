@@ -183,7 +183,7 @@ def test_the_response_template_pages_the_comment_box_picker_and_time_worked_pass
     template = made.get_json()
     number = live.start_incident("Accessibility check: a record with templates")
     # and time worked, so that its panel lists an entry with its remove button
-    entry = desk.client.post(f"/api/v1/tickets/{number}/work", headers=desk.auth("alex"),
+    entry = desk.client.post(f"/api/v1/tickets/{number}/time-worked", headers=desk.auth("alex"),
                              json={"minutes": 35, "note": "Checked the cabling"})
     assert entry.status_code == 201, entry.get_json()
     # and a saved view of the record list for each, shown above it with its delete button

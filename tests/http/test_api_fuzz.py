@@ -197,7 +197,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
     assert template.status_code == 201, template.get_json()
     view = client.post("/api/v1/users/me/views", headers=ada, json={"name": "Mine", "query": "open=1"})
     assert view.status_code == 201, view.get_json()
-    entry = client.post(f"/api/v1/tickets/{number}/work", headers=ada, json={"minutes": 10})
+    entry = client.post(f"/api/v1/tickets/{number}/time-worked", headers=ada, json={"minutes": 10})
     assert entry.status_code == 201, entry.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
     notes = client.get("/api/v1/notifications", headers=ada).get_json()["items"] or desk.notifications("rita")
@@ -268,7 +268,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PUT", "/api/v1/status/{notice_id}/affected"): {"affected": True},
         ("POST", "/api/v1/response-templates"): {"name": "Closing", "body": "{{number}} is closed.", "kind": "incident"},
         ("PATCH", "/api/v1/response-templates/{template_id}"): {"version": 1, "body": "{{agent}} is on {{number}}."},
-        ("POST", "/api/v1/tickets/{number}/work"): {"minutes": 25, "note": "Read the logs."},
+        ("POST", "/api/v1/tickets/{number}/time-worked"): {"minutes": 25, "note": "Read the logs."},
         ("POST", "/api/v1/users/me/views"): {"name": "Open incidents", "query": "kind=incident&open=1"},
     }
     spec = client.get("/api/v1/openapi.json").get_json()

@@ -23,7 +23,7 @@ def desk(client, services) -> Desk:
 
 
 def log(desk: Desk, number: str, body: dict[str, Any], who: str = "alex") -> Any:
-    return desk.client.post(f"/api/v1/tickets/{number}/work", headers=desk.auth(who), json=body)
+    return desk.client.post(f"/api/v1/tickets/{number}/time-worked", headers=desk.auth(who), json=body)
 
 
 def logged(desk: Desk, number: str, body: dict[str, Any], who: str = "alex") -> dict[str, Any]:
@@ -33,7 +33,7 @@ def logged(desk: Desk, number: str, body: dict[str, Any], who: str = "alex") -> 
 
 
 def work(desk: Desk, number: str, who: str = "alex") -> dict[str, Any]:
-    answer = desk.client.get(f"/api/v1/tickets/{number}/work", headers=desk.auth(who))
+    answer = desk.client.get(f"/api/v1/tickets/{number}/time-worked", headers=desk.auth(who))
     assert answer.status_code == 200, answer.get_json()
     return answer.get_json()  # type: ignore[no-any-return]
 
@@ -65,20 +65,20 @@ def test_agents_log_time_the_record_adds_it_up_and_the_history_keeps_it(desk: De
     assert [(e["actor"], e["payload"]["minutes"]) for e in entries] == [("alex", 45), ("nina", 90), ("olga", 30)]
 
     # who logged it removes it; another agent may not; an admin may
-    assert_error(desk.client.delete(f"/api/v1/tickets/{number}/work/{first['id']}", headers=desk.auth("nina")),
+    assert_error(desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{first['id']}", headers=desk.auth("nina")),
                  403, "forbidden")
-    assert desk.client.delete(f"/api/v1/tickets/{number}/work/{first['id']}", headers=desk.auth("alex")).status_code == 204
+    assert desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{first['id']}", headers=desk.auth("alex")).status_code == 204
     nina_entry = work(desk, number)["items"][1]["id"]
-    assert desk.client.delete(f"/api/v1/tickets/{number}/work/{nina_entry}", headers=desk.auth("ada")).status_code == 204
+    assert desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{nina_entry}", headers=desk.auth("ada")).status_code == 204
     assert rows(services) == [("olga", 30, today.isoformat())]
     removed = [e["payload"] for e in desk.history(instance_id) if e["type"] == "work_log_removed"]
     assert [(p["by"], p["minutes"]) for p in removed] == [("alex", 45), ("nina", 90)]
     # gone already, or an entry of another record: 404
     other, _ = open_incident(desk, title="Another one")
-    assert_error(desk.client.delete(f"/api/v1/tickets/{number}/work/{first['id']}", headers=desk.auth("alex")),
+    assert_error(desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{first['id']}", headers=desk.auth("alex")),
                  404, "not_found")
     olga_entry = work(desk, number)["items"][0]["id"]
-    assert_error(desk.client.delete(f"/api/v1/tickets/{other}/work/{olga_entry}", headers=desk.auth("olga")),
+    assert_error(desk.client.delete(f"/api/v1/tickets/{other}/time-worked/{olga_entry}", headers=desk.auth("olga")),
                  404, "not_found")
     assert len(rows(services)) == 1
 
@@ -100,7 +100,7 @@ def test_a_person_s_day_holds_24_hours_across_records(desk: Desk, services, cloc
 def test_requesters_and_approvers_neither_read_nor_log_and_bad_input_stores_nothing(desk: Desk, services, clock):
     number, _ = open_incident(desk)
     for who in ("rita", "cora", "mona"):
-        assert_error(desk.client.get(f"/api/v1/tickets/{number}/work", headers=desk.auth(who)), 403, "forbidden")
+        assert_error(desk.client.get(f"/api/v1/tickets/{number}/time-worked", headers=desk.auth(who)), 403, "forbidden")
         assert_error(log(desk, number, {"minutes": 5}, who=who), 403, "forbidden")
     assert_error(log(desk, number, {"minutes": 5}, who="aude"), 403, "forbidden")  # auditors read only
     assert_error(log(desk, "INC-999999", {"minutes": 5}), 404, "not_found")
@@ -146,7 +146,7 @@ def test_the_record_history_shows_time_worked_only_to_who_reads_it(desk: Desk, s
     number, instance_id = open_incident(desk)
     logged(desk, number, {"minutes": 45, "note": "Internal: the user's disk is failing"})
     entry = logged(desk, number, {"minutes": 5})
-    assert desk.client.delete(f"/api/v1/tickets/{number}/work/{entry['id']}", headers=desk.auth("alex")).status_code == 204
+    assert desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{entry['id']}", headers=desk.auth("alex")).status_code == 204
 
     def types(who: str) -> list[str]:
         answer = desk.client.get(f"/api/v1/instances/{instance_id}/history", headers=desk.auth(who))
@@ -170,7 +170,7 @@ def test_time_is_logged_on_a_closed_record_and_refused_removals_are_audited(desk
     assert desk.record(number)["status"] == "closed"
     entry = logged(desk, number, {"minutes": 20, "note": "Wrote the review"}, who="nina")
     for who in ("alex", "aude"):
-        assert desk.client.delete(f"/api/v1/tickets/{number}/work/{entry['id']}",
+        assert desk.client.delete(f"/api/v1/tickets/{number}/time-worked/{entry['id']}",
                                   headers=desk.auth(who)).status_code == 403
     services.session.expire_all()
     refused = [(e.actor, e.payload.get("action")) for e in services.session.scalars(

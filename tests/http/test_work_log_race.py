@@ -39,7 +39,7 @@ def test_two_entries_at_once_do_not_make_a_day_longer_than_24_hours(live: Any) -
                  codes: list[Any] = codes) -> None:
             client = application.test_client()
             barrier.wait()
-            answer = client.post(f"/api/v1/tickets/{number}/work", headers=headers,
+            answer = client.post(f"/api/v1/tickets/{number}/time-worked", headers=headers,
                                  json={"minutes": 1000, "worked_on": day})
             codes[i] = (answer.status_code, answer.get_json())
 

@@ -32,8 +32,8 @@ def test_the_list_downloads_as_csv_with_its_filters_and_the_time_worked(web_fact
         "implementation_plan": "Patch", "rollback_plan": "Snapshot", "test_plan": "Print"})["data"]["record_number"]
     agent: WebClient = web_factory()
     agent.login("alex")
-    agent.post(f"/tickets/{first}/work", {"spent": "30m"})
-    agent.post(f"/tickets/{first}/work", {"spent": "1h"})
+    agent.post(f"/tickets/{first}/time-worked", {"spent": "30m"})
+    agent.post(f"/tickets/{first}/time-worked", {"spent": "1h"})
 
     # the list's page links its download, with the filters it shows
     page = text_of(agent.get("/tickets?kind=incident&sort=number"))
