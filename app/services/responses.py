@@ -110,7 +110,11 @@ class ResponseService:
     def get(self, user: User, template_id: int) -> ResponseTemplate:
         """One template ``user`` sees: NotFound for an unknown id and for another person's own."""
         self.require_user(user)
-        row = self.session.get(ResponseTemplate, template_id)
+        return self._seen(user, self.session.get(ResponseTemplate, template_id), template_id)
+
+    @staticmethod
+    def _seen(user: User, row: ResponseTemplate | None, template_id: int) -> ResponseTemplate:
+        """``row`` if ``user`` sees it (the desk's, or their own); NotFound otherwise, as for no row."""
         if row is None or (row.owner_id is not None and row.owner_id != user.id):
             raise NotFound(f"no response template {template_id}", details={"id": template_id})
         return row
@@ -224,8 +228,7 @@ class ResponseService:
         row = self.session.scalars(select(ResponseTemplate).where(ResponseTemplate.id == template_id)
                                    .with_for_update(of=ResponseTemplate)
                                    .execution_options(populate_existing=True)).unique().first()
-        if row is None or (row.owner_id is not None and row.owner_id != user.id):
-            raise NotFound(f"no response template {template_id}", details={"id": template_id})
+        row = self._seen(user, row, template_id)
         if not self.may_edit(user, row):
             self.audit.refuse(user, action, reason="the desk's templates need process_owner or admin", id=row.id)
             raise PermissionDenied("the desk's response templates are changed by process owners and admins")

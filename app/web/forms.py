@@ -148,6 +148,11 @@ def _same(text: str) -> str:
     return text
 
 
+def service_texts(errors: Mapping[str, list[Any]]) -> dict[str, list[str]]:
+    """A refusal's messages by field, each in the page's language (``service_text``)."""
+    return {name: [service_text(m) for m in messages] for name, messages in errors.items()}
+
+
 def service_text(text: Any, translate: Translate | None = None) -> str:
     """A text from the services in the page's language; anything else unchanged.
 

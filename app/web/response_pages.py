@@ -33,7 +33,7 @@ from app.services.records import MAX_COMMENT
 from app.services.responses import BODY_MAX, NAME_MAX, PLACEHOLDERS, ResponseService, may_share
 
 from . import refused_forms
-from .forms import service_text
+from .forms import service_texts
 from .labels import KIND_LABELS
 from .ticket_pages import back_to_record, render_ticket
 from .views import bp, signed_in_user
@@ -48,9 +48,6 @@ PLACEHOLDER_HELP = {
     "priority": "P1-P4", "agent": _l("your name"),
 }
 
-
-def _shown_errors(errors: dict[str, list[Any]]) -> dict[str, list[str]]:
-    return {name: [service_text(m) for m in messages] for name, messages in errors.items()}
 
 
 def _values(form: Any, *, with_shared: bool) -> dict[str, Any]:
@@ -76,7 +73,7 @@ def _list_page(form: Any, errors: dict[str, list[Any]], status: int = 200) -> An
     me = signed_in_user()
     rows = unit_of_work(lambda: services().responses.visible(me))
     return render_template("response_templates.html", **_page_context(), rows=rows, form=form,
-                           errors=_shown_errors(errors), may_share=may_share(me),
+                           errors=service_texts(errors), may_share=may_share(me),
                            editable={r.id for r in rows if ResponseService.may_edit(me, r)}), status
 
 
@@ -113,7 +110,7 @@ def _edit_page(template_id: int, form: Any, errors: dict[str, list[Any]], status
         if name not in filled:
             filled[name] = value
     return render_template("response_template.html", **_page_context(), row=row, form=filled, shown=shown,
-                           errors=_shown_errors(errors), may_share=may_share(me) and row.owner_id is not None,
+                           errors=service_texts(errors), may_share=may_share(me) and row.owner_id is not None,
                            editable=ResponseService.may_edit(me, row)), status
 
 

@@ -38,7 +38,7 @@ from app.services.forms import FORMAT_MESSAGES, typed_instant, typed_time
 from app.services.status import may_post
 
 from . import auth, refused_forms
-from .forms import service_text
+from .forms import service_texts
 from .views import bp, signed_in_user
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,6 @@ def _typed(form: Any, names: tuple[str, ...], values: dict[str, Any], errors: di
             errors[name] = [NOT_A_DATE_TIME]
 
 
-def _shown_errors(errors: dict[str, list[Any]]) -> dict[str, list[str]]:
-    return {name: [service_text(m) for m in messages] for name, messages in errors.items()}
-
 
 @bp.get("/status")
 def status_board() -> Any:
@@ -130,7 +127,7 @@ def status_new() -> Any:
 
 
 def _new_page(form: Any, errors: dict[str, list[Any]], status: int = 200) -> Any:
-    return render_template("status_new.html", active="status", form=form, errors=_shown_errors(errors),
+    return render_template("status_new.html", active="status", form=form, errors=service_texts(errors),
                            levels=LEVEL_LABELS), status
 
 
@@ -177,7 +174,7 @@ def _notice_page(notice_id: int, form: Any, errors: dict[str, list[Any]], status
         if name not in filled:
             filled[name] = value
     return render_template("status_notice.html", active="status", **page, may_post=may_post(me), shown=shown,
-                           form=filled, errors=_shown_errors(errors), levels=LEVEL_LABELS,
+                           form=filled, errors=service_texts(errors), levels=LEVEL_LABELS,
                            states=STATE_LABELS), status
 
 

@@ -16,7 +16,7 @@ from app.errors import NotFound, ValidationFailed
 from app.services.views import normalised
 
 from . import refused_forms
-from .forms import service_text
+from .forms import service_texts
 from .ticket_pages import SAVE_VIEW_PAGE
 from .views import bp, signed_in_user
 
@@ -29,19 +29,21 @@ def ticket_view_save() -> Response:
         shown = normalised(query)
     except ValidationFailed:
         shown = ""
-    back = f"{url_for('web.tickets')}?{shown}" if shown else url_for("web.tickets")
     try:
         view = unit_of_work(lambda: services().views.save(me, {"name": name, "query": query}))
     except ValidationFailed as err:
-        errors = {field: [service_text(m) for m in messages]
-                  for field, messages in refused_forms.field_errors(err).items()}
-        if "query" in errors:  # not the page's own list: it is said above the form
+        errors = service_texts(refused_forms.field_errors(err))
+        if "query" in errors:  # not the page's own list: said beside the name, the form's one field
             errors = {"name": errors.get("name", []) + errors.pop("query")}
-        refused_forms.keep(SAVE_VIEW_PAGE, MultiDict([("name", name)]), errors)
-        return redirect(f"{back}#save-view-form", 303)
+        back = f"{_list_url(shown)}#save-view-form"
+        return refused_forms.back_with(SAVE_VIEW_PAGE, errors, back, MultiDict([("name", name)])) or redirect(back, 303)
     flash(_("The view “%(name)s” is saved: it is one click away above the list.", name=view.name), "success")
-    return redirect(f"{url_for('web.tickets')}?{view.query}" if view.query else url_for("web.tickets"), 303)
+    return redirect(_list_url(view.query), 303)
 
+
+def _list_url(query: str) -> str:
+    """The record list with ``query`` (a view's, as kept)."""
+    return f"{url_for('web.tickets')}?{query}" if query else url_for("web.tickets")
 
 @bp.post("/tickets/views/<int:view_id>/delete")
 def ticket_view_delete(view_id: int) -> Response:

@@ -22,7 +22,7 @@ from app.errors import NotFound, ValidationFailed
 from app.services.worklog import NOT_A_DURATION, typed_minutes
 
 from . import refused_forms
-from .forms import service_text
+from .forms import service_text, service_texts
 from .ticket_pages import back_to_record, duration, render_ticket
 from .views import bp, signed_in_user
 
@@ -43,10 +43,10 @@ def ticket_work(number: str) -> Any:
     try:
         unit_of_work(lambda: svc.work.log(me, number, values))
     except ValidationFailed as err:
-        fields = refused_forms.field_errors(err)
+        errors = service_texts(refused_forms.field_errors(err))
         # the minutes are typed as a duration: their problem is said beside that field, in its words
-        errors = {("spent" if name == "minutes" else name): [service_text(m) for m in messages]
-                  for name, messages in fields.items()}
+        if "minutes" in errors:
+            errors["spent"] = errors.pop("minutes")
         if minutes is None and typed:
             errors["spent"] = [service_text(NOT_A_DURATION)]
     if errors:
