@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 from app.db import COUNT_CAP
 from app.models import HumanTask
-from app.schemas import CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskQuery
+from app.schemas import BulkTasksIn, BulkTasksOut, CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskQuery
 
 from . import current_user, page_args, services, unit_of_work
 from .instances import _out as instance_out
@@ -118,6 +118,29 @@ class ReassignView(MethodView):
         svc = services()
         return unit_of_work(lambda: _with_sla(svc.tasks.reassign_to(user, task_id, body["username"],
                                                                     svc.users.find)))
+
+
+@blp.route("/bulk")
+class BulkView(MethodView):
+    @blp.arguments(BulkTasksIn)
+    @blp.response(200, BulkTasksOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Claim, release (``unclaim``) or reassign up to 100 tasks at once, each by the rules of its
+        own endpoint: all of them, or none. A refused task refuses the call: 409 ``bulk_refused``
+        with ``details.tasks`` naming each refused task id with the ``status``, ``error`` and
+        ``message`` its own endpoint would have answered. A task already as asked (claimed by the
+        caller, held by nobody, held by the new person) counts as done with ``changed`` false."""
+        user = current_user()
+        svc = services()
+
+        def apply() -> dict[str, Any]:
+            done = svc.bulk_tasks.apply(user, body["action"], body["task_ids"], body.get("username"))
+            slas = svc.tasks.task_slas([outcome.task for outcome in done])
+            return {"action": body["action"], "changed": sum(outcome.changed for outcome in done),
+                    "items": [{"task": task_dict(o.task, slas[o.task.id]), "changed": o.changed} for o in done]}
+
+        return unit_of_work(apply)
 
 
 @blp.route("/<int:task_id>/complete")

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from app.db import MAX_PAGE
 from app.services import task_stats
+from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS
 from app.services.definitions import MAX_VERSION
 from app.services.instances import MAX_CANCEL_REASON, TASK_SORTS
 from app.services.sla import (
@@ -308,6 +309,27 @@ class CompleteIn(_Body):
 
 class ReassignIn(_Body):
     username = fields.String(required=True, validate=Length(min=1, max=128))
+
+
+class BulkTasksIn(_Body):
+    """One action for several tasks (app/services/bulk_tasks.py): all done, or none."""
+
+    action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS))
+    task_ids = fields.List(fields.Integer(validate=Range(min=1)), required=True,
+                           validate=Length(min=1, max=MAX_BULK_TASKS))
+    username = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=128), metadata={
+        "description": "whom reassign hands every task to (required for it, ignored otherwise)"})
+
+
+class BulkTaskOut(Schema):
+    task = fields.Nested(InboxTaskOut)
+    changed = fields.Boolean(metadata={"description": "false for a task that was already as asked"})
+
+
+class BulkTasksOut(Schema):
+    action = fields.String()
+    changed = fields.Integer(metadata={"description": "how many tasks this call changed"})
+    items = fields.List(fields.Nested(BulkTaskOut))
 
 
 class InstanceIn(_Body):

@@ -15,6 +15,7 @@ from app.models import Ticket, User
 from .attachments import AttachmentService
 from .audit import AuditLog, audit_key
 from .away import AwayService
+from .bulk_tasks import BulkTaskService
 from .catalog import CatalogService
 from .cmdb import CmdbService
 from .definitions import DefinitionService
@@ -208,3 +209,7 @@ class Services:
     @cached_property
     def tasks(self) -> TaskService:
         return TaskService(self.session, self.runner, self.instances, self.audit, self.runtime.clock)
+
+    @cached_property
+    def bulk_tasks(self) -> BulkTaskService:
+        return BulkTaskService(self.tasks, self.users.find)

@@ -949,7 +949,7 @@ class TaskService:
 
     def claim(self, user: User, task_id: int) -> HumanTask:
         task = self.get(user, task_id, action="claim")
-        self._require_ready(task)
+        self.require_ready(task)
         allowed, reason = policy.may_work_task(user, task, task.instance)
         if not allowed:
             self.instances._refuse(user, "claim", instance_id=task.instance_id, task_id=task.id, reason=reason)
@@ -968,7 +968,7 @@ class TaskService:
 
     def unclaim(self, user: User, task_id: int) -> HumanTask:
         task = self.get(user, task_id, action="unclaim")
-        self._require_ready(task)
+        self.require_ready(task)
         if task.claimed_by_id is None:
             raise Conflict("the task is not claimed", code="not_claimed")
         if task.claimed_by_id != user.id and not policy.is_admin(user):
@@ -1005,7 +1005,7 @@ class TaskService:
 
     def hand_over(self, admin: User, task: HumanTask, assignee: User) -> HumanTask:
         """:meth:`reassign` of a task :meth:`reassignable` gave."""
-        self._require_ready(task)
+        self.require_ready(task)
         group = task.candidate_group or task.lane
         if not policy.is_admin(admin) and group not in policy.queue_groups(assignee):
             # an agent hands the work on within the team, not out of its queue (QA: to an admin)
@@ -1147,7 +1147,7 @@ class TaskService:
     def complete(self, user: User, task_id: int, data: Mapping[str, Any] | None, *, coerce_strings: bool = False) -> ProcessInstance:
         """Validate ``data`` against the task's form, complete the task, and advance the instance."""
         task = self.get(user, task_id, action="complete")
-        self._require_ready(task)
+        self.require_ready(task)
         allowed, reason = policy.may_work_task(user, task, task.instance)
         if not allowed:
             self.instances._refuse(user, "complete", instance_id=task.instance_id, task_id=task.id, reason=reason)
@@ -1241,7 +1241,7 @@ class TaskService:
             return None
         return cls._exclusion_text(view, whom)
 
-    def _require_ready(self, task: HumanTask) -> None:
+    def require_ready(self, task: HumanTask) -> None:
         if task.state != TaskStatus.READY:
             raise Conflict(f"task is {task.state}", details={"task_id": task.id, "state": task.state})
 

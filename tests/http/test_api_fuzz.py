@@ -226,6 +226,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/instances/{instance_id}/migrate"): {"version": 1},
         ("POST", "/api/v1/definitions/{process_id}/migrate"): {"from_version": 1, "dry_run": True},
         ("POST", "/api/v1/tasks/{task_id}/reassign"): {"username": "alex"},
+        ("POST", "/api/v1/tasks/bulk"): {"action": "claim", "task_ids": [task_id]},
         ("POST", "/api/v1/tasks/{task_id}/complete"): {"data": {"priority": "P3"}},
         ("POST", "/api/v1/tickets/{number}/comments"): {"body": "Any news?"},
         ("POST", "/api/v1/tickets/{number}/links"): {"number": other, "link_type": "related"},
