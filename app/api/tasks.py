@@ -10,7 +10,17 @@ from marshmallow import Schema, fields
 
 from app.db import COUNT_CAP
 from app.models import HumanTask
-from app.schemas import BulkTasksIn, BulkTasksOut, CompleteIn, InboxTaskOut, InstanceOut, ReassignIn, TaskDetailOut, TaskListOut, TaskQuery
+from app.schemas import (
+    BulkTasksIn,
+    BulkTasksOut,
+    CompleteIn,
+    InboxTaskOut,
+    InstanceOut,
+    ReassignIn,
+    TaskDetailOut,
+    TaskListOut,
+    TaskQuery,
+)
 
 from . import current_user, page_args, services, unit_of_work
 from .instances import _out as instance_out

@@ -38,6 +38,13 @@ class BulkRefused(Conflict):
 
     code = "bulk_refused"
 
+    def __init__(self, message: str, refusals: dict[int, ProcessdeskError], action: str) -> None:
+        super().__init__(message, details={"action": action, "tasks": {
+            str(task_id): {"status": err.status, "error": err.code, "message": err.message}
+            for task_id, err in refusals.items()}})
+        #: Each refused task's own refusal, by task id (the pages word each in their language).
+        self.refusals = refusals
+
 
 @dataclass(frozen=True)
 class BulkOutcome:
@@ -85,16 +92,14 @@ class BulkTaskService:
         if action == "reassign" and not name:
             raise ValidationFailed("username: is required", details={"fields": {"username": ["is required"]}})
         done: dict[int, BulkOutcome] = {}
-        refused: dict[str, dict[str, Any]] = {}
+        refused: dict[int, ProcessdeskError] = {}
         for task_id in sorted(ids):
             try:
                 done[task_id] = self._one(user, action, task_id, name)
             except ProcessdeskError as err:
-                refused[str(task_id)] = {"status": err.status, "error": err.code, "message": err.message}
+                refused[task_id] = err
         if refused:
-            count = len(refused)
-            raise BulkRefused(f"{count} of {len(ids)} tasks refused; nothing was changed",
-                              details={"tasks": refused, "action": action})
+            raise BulkRefused(f"{len(refused)} of {len(ids)} tasks refused; nothing was changed", refused, action)
         return [done[task_id] for task_id in ids]
 
     def _one(self, user: User, action: str, task_id: int, username: str) -> BulkOutcome:

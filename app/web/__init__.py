@@ -70,6 +70,7 @@ def init_web(app: Flask) -> None:
         sla_pages,
         start_pages,
         status_pages,
+        task_bulk_pages,
         ticket_export,
         ticket_pages,
         two_step_pages,

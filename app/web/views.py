@@ -349,6 +349,7 @@ def tasks() -> Any:
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
+    from .task_bulk_pages import state as bulk_state  # the bulk form's module builds on this one
 
     def inbox() -> dict[str, Any]:
         # The pages' queue is what the user's groups may pick up: what waits on them by name is under Mine.
@@ -360,7 +361,7 @@ def tasks() -> Any:
         # The record numbers the user may open (the record page answers 404 to the others), in one query.
         linked = svc.records.visible_numbers(user, {t.instance_id for t in rows})
         return {"rows": rows, "total": total, "counts": counts, "slas": svc.tasks.task_slas(rows), "linked": linked,
-                "claimable": {t.id for t in rows if policy.may_claim(user, t)},
+                "claimable": {t.id for t in rows if policy.may_claim(user, t)}, "bulk": bulk_state(user, rows),
                 "processes": [(d["definition"].process_id, d["definition"].name or d["definition"].process_id)
                               for d in definitions]}
 

@@ -23,7 +23,7 @@ def rows(page: str) -> dict[int, str]:
     """The inbox table's rows by task id, in page order (dicts keep it)."""
     body = page.split('<tbody role="rowgroup">', 1)[1].split("</tbody>", 1)[0]
     found = {}
-    for row in body.split('<tr role="row">')[1:]:
+    for row in re.split(r'<tr role="row"[^>]*>', body)[1:]:
         match = re.search(r'<a href="/tasks/(\d+)">', row)
         assert match, row
         found[int(match.group(1))] = row
