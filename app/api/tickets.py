@@ -19,6 +19,7 @@ from app.schemas import (
     CommentIn,
     CommentListOut,
     CommentOut,
+    DuplicateIn,
     LinkIn,
     TicketDetailOut,
     TicketLinkOut,
@@ -207,6 +208,26 @@ class LinksView(MethodView):
         link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
         here = link.source if link.source.number == number.upper() else link.target
         return svc.records.links(here, user), 201 if created else 200
+
+
+@blp.route("/<string:number>/close-as-duplicate")
+class DuplicateView(MethodView):
+    @blp.arguments(DuplicateIn)
+    @blp.response(200, TicketDetailOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Close this record as the duplicate of another open record of its kind (the desk's staff):
+        linked ``duplicate_of``, its requester added to the other's watchers, its process cancelled
+        with the reason "duplicate of <number> (<title>)" and ``note``; all, or nothing. Answers
+        with this record, closed."""
+        user = current_user()
+        svc = services()
+
+        def close() -> dict[str, Any]:
+            done = svc.duplicates.close(user, number, body["number"], body.get("note"))
+            return ticket_detail(done.record, user)
+
+        return unit_of_work(close)
 
 
 @blp.route("/<string:number>/articles")

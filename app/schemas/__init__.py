@@ -13,6 +13,7 @@ from app.db import MAX_PAGE
 from app.services import task_stats
 from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS
 from app.services.definitions import MAX_VERSION
+from app.services.duplicates import MAX_DUPLICATE_NOTE
 from app.services.instances import MAX_CANCEL_REASON, TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
@@ -513,6 +514,15 @@ class AttachmentListOut(Schema):
 class LinkIn(_Body):
     number = fields.String(required=True, validate=Length(min=1, max=32))
     link_type = fields.String(load_default="related", validate=Length(min=1, max=64))
+
+
+class DuplicateIn(_Body):
+    """Close a record as the duplicate of another (app/services/duplicates.py)."""
+
+    number = fields.String(required=True, validate=Length(min=1, max=32),
+                           metadata={"description": "the open record of the same kind this one duplicates"})
+    note = fields.String(load_default=None, allow_none=True, validate=Length(max=MAX_DUPLICATE_NOTE), metadata={
+        "description": "added to the cancellation's reason, which the record's people are told"})
 
 
 class ArticleRefIn(_Body):

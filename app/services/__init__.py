@@ -19,6 +19,7 @@ from .bulk_tasks import BulkTaskService
 from .catalog import CatalogService
 from .cmdb import CmdbService
 from .definitions import DefinitionService
+from .duplicates import DuplicateService
 from .execution import InstanceRunner
 from .instances import InstanceService, TaskService
 from .knowledge import KnowledgeService
@@ -209,6 +210,10 @@ class Services:
     @cached_property
     def tasks(self) -> TaskService:
         return TaskService(self.session, self.runner, self.instances, self.audit, self.runtime.clock)
+
+    @cached_property
+    def duplicates(self) -> DuplicateService:
+        return DuplicateService(self.records, self.instances, self.audit)
 
     @cached_property
     def bulk_tasks(self) -> BulkTaskService:

@@ -60,6 +60,7 @@ def init_web(app: Flask) -> None:
         audit_pages,
         catalog_pages,
         cmdb_pages,
+        duplicate_pages,
         knowledge_pages,
         notification_pages,
         password_reset_pages,

@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "task_reminder_sent": _l("Reminder sent"),
     "timer_fired": _l("Timer fired"),
     "record_updated": _l("Record updated"),
+    "record_closed_as_duplicate": _l("Record closed as a duplicate"),
     "comment_added": _l("Comment added"),
     "attachment_added": _l("File attached"),
     "attachment_deleted": _l("File deleted"),

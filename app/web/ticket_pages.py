@@ -47,6 +47,7 @@ from app.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, Pr
 from app.models import HumanTask, InstanceStatus, ProcessInstance, Ticket, User
 from app.services import policy
 from app.services.cmdb import may_read as may_read_cmdb
+from app.services.duplicates import MAX_DUPLICATE_NOTE
 from app.services.instances import MAX_CANCEL_REASON
 from app.services.knowledge import is_knowledge_staff
 from app.services.records import KINDS, MAX_COMMENT
@@ -308,7 +309,7 @@ def ticket_cancel(number: str) -> Any:
 #: The record page's forms a refusal sends back to it (Post/Redirect/Get, app/web/refused_forms.py),
 #: and where on the page each is (the redirect's fragment: the error beside it is in view).
 RECORD_FORMS = {"stop": "record-actions", "comment": "comment-form", "attach": "attach-form", "link": "link-form",
-                "work": "work-form"}
+                "work": "work-form", "duplicate": "duplicate-form"}
 
 
 def _record_form_page(number: str, form: str) -> str:
@@ -344,6 +345,8 @@ def _refused_record_form(number: str) -> dict[str, Any]:
             return {"attach": {"errors": errors.get("file", [])}}
         if form == "work":
             return {"work_form": {"values": values, "errors": errors}}
+        if form == "duplicate":
+            return {"duplicate": {**duplicate_form(values), "errors": errors}}
         return {"link": {**_link_form(values), "errors": errors.get("other", [])}}
     return {}
 
@@ -351,6 +354,12 @@ def _refused_record_form(number: str) -> dict[str, Any]:
 def _stop_form(values: MultiDict[str, str]) -> dict[str, Any]:
     """The cancel (withdraw) form as sent, without errors yet."""
     return {"reason": values.get("reason", "").strip(), "errors": {}, "refusal": None}
+
+
+def duplicate_form(values: MultiDict[str, str]) -> dict[str, Any]:
+    """The close-as-duplicate form as sent (the number as the page looks it up), without errors yet
+    (app/web/duplicate_pages.py)."""
+    return {"of": values.get("of", "").strip().upper()[:32], "note": values.get("note", "").strip(), "errors": {}}
 
 
 def _link_form(values: MultiDict[str, str]) -> dict[str, Any]:
@@ -365,7 +374,7 @@ def _link_form(values: MultiDict[str, str]) -> dict[str, Any]:
 def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None = None,
                    link: Mapping[str, Any] | None = None, stop: Mapping[str, Any] | None = None,
                    attach: Mapping[str, Any] | None = None, work_form: Mapping[str, Any] | None = None,
-                   status: int = 200) -> Any:
+                   duplicate: Mapping[str, Any] | None = None, status: int = 200) -> Any:
     svc = services()
 
     def read() -> dict[str, Any]:
@@ -414,6 +423,7 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
         comment=comment or {"body": "", "errors": []}, attach=attach or {"errors": []}, file_size=file_size,
         work_form=work_form or {"values": {}, "errors": {}}, may_log_work=may_log_work(user),
         attachment_limit=file_size(int(current_app.config["ATTACHMENT_MAX_BYTES"])), stop=stop or {"reason": "", "errors": {}, "refusal": None},
+        duplicate=duplicate or {"of": "", "note": "", "errors": {}}, max_duplicate_note=MAX_DUPLICATE_NOTE,
         max_reason=MAX_REASON, link=link or {"other": "", "link_type": "related", "errors": []},
         read_only=policy.is_read_only(user), max_comment=MAX_COMMENT, submission_token=SubmissionService.new_token(),
         may_attach_articles=is_knowledge_staff(user),
