@@ -46,7 +46,9 @@ class RowId(IntegerConverter):
     no match, a 404 like any unknown id."""
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        from .db import MAX_ROW_ID  # the package imports nothing else at import time
+
+        kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(url_map, *args, **kwargs)
 
 

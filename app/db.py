@@ -190,6 +190,9 @@ def like_literal(text: str) -> str:
 
 #: List endpoints count matches up to this many; beyond it the total is reported as a lower bound.
 COUNT_CAP = 1000
+#: The largest row id: an ``Integer`` column is 32-bit on PostgreSQL (64-bit on SQLite); a larger
+#: id overflows it (a 500 on either database), so edges answer it as no such row or refuse it.
+MAX_ROW_ID = 2**31 - 1
 #: The highest page number a list takes (the API refuses more, the pages show that page): a page
 #: past the end is empty, but an offset past the database's integer range is an error.
 MAX_PAGE = 1_000_000

@@ -79,6 +79,7 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retrie
     except StaleDataError:
         session.rollback()
         if stale_retries > 0:
+            services.audit.forget_refusals()  # the run again queues its own
             return _run(services, work, retry=retry, stale_retries=stale_retries - 1, lock_retries=lock_retries)
         raise Conflict("the instance was changed by someone else; reload and try again") from None
     except IntegrityError:
@@ -92,9 +93,11 @@ def _run(services: Services, work: Callable[[], T], *, retry: bool, stale_retrie
             except OperationalError:
                 session.rollback()
                 raise Conflict("another change is being written; try again in a moment") from None
+            services.audit.forget_refusals()
             return _run(services, work, retry=False, stale_retries=stale_retries)
         if lock_retries > 0 and _is_lock_error(err) and session.get_bind().dialect.name == "postgresql":
             time.sleep(LOCK_RETRY_PAUSE_SECONDS * 2 ** (LOCK_RETRIES - lock_retries))
+            services.audit.forget_refusals()
             return _run(services, work, retry=retry, stale_retries=stale_retries, lock_retries=lock_retries - 1)
         if _is_lock_error(err):
             raise Conflict("another change is being written; try again in a moment") from None

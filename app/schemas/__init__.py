@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from app.db import MAX_PAGE
+from app.db import MAX_PAGE, MAX_ROW_ID
 from app.services import task_stats
 from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS
 from app.services.definitions import MAX_VERSION
@@ -316,7 +316,7 @@ class BulkTasksIn(_Body):
     """One action for several tasks (app/services/bulk_tasks.py): all done, or none."""
 
     action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS))
-    task_ids = fields.List(fields.Integer(validate=Range(min=1)), required=True,
+    task_ids = fields.List(fields.Integer(validate=Range(min=1, max=MAX_ROW_ID)), required=True,
                            validate=Length(min=1, max=MAX_BULK_TASKS))
     username = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=128), metadata={
         "description": "whom reassign hands every task to (required for it, ignored otherwise)"})

@@ -392,6 +392,11 @@ class AuditLog:
             )
         )
 
+    def forget_refusals(self) -> None:
+        """Drop the refusals kept across a rollback: the unit of work runs again and queues its
+        refusals anew (a bulk action refused one task, then lost a race on another)."""
+        self.session.info.pop(_REFUSALS_KEY, None)
+
     def requeue_refusals(self) -> bool:
         """Move refusals kept across a rollback into the pending queue; True if there were any."""
         refusals = self.session.info.pop(_REFUSALS_KEY, [])

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.db import MAX_ROW_ID
 from app.errors import Conflict, NotFound, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, User
 
@@ -63,7 +64,7 @@ def checked_ids(task_ids: Any) -> list[int]:
         raise refuse("must be a list of task ids")
     seen: dict[int, None] = {}
     for value in task_ids:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
             raise refuse(f"{value!r} is not a task id")
         seen.setdefault(value, None)
     if not seen:
@@ -119,6 +120,6 @@ class BulkTaskService:
             raise NotFound(f"no user {username}")
         if (task.claimed_by_id == assignee.id and task.delegated_from is None
                 and task.assigned_user in (None, "", assignee.username)):
-            tasks.require_ready(task)
+            tasks.check_hand_over(user, task, assignee)  # refused as a hand-over would be (a leaver)
             return BulkOutcome(task, changed=False)
         return BulkOutcome(tasks.hand_over(user, task, assignee), changed=True)

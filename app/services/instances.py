@@ -1005,19 +1005,7 @@ class TaskService:
 
     def hand_over(self, admin: User, task: HumanTask, assignee: User) -> HumanTask:
         """:meth:`reassign` of a task :meth:`reassignable` gave."""
-        self.require_ready(task)
-        group = task.candidate_group or task.lane
-        if not policy.is_admin(admin) and group not in policy.queue_groups(assignee):
-            # an agent hands the work on within the team, not out of its queue (QA: to an admin)
-            raise self._outside_team(task, assignee.username)
-        # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
-        holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
-                  if task.assigned_user else None)
-        stranded = bool(task.assigned_user) and not policy.works_tasks(holder)
-        reason = self._why_not_assignable(assignee, task, stranded=stranded)
-        if reason:
-            raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
-                                   details={"fields": {"username": [reason]}})
+        holder, stranded = self.check_hand_over(admin, task, assignee)
         previous = task.claimed_by_id
         # A task handed to someone's delegate for their absence is the admin's (the agent's) to place
         # now: the end of the absence does not take it back (review of out of office).
@@ -1038,6 +1026,26 @@ class TaskService:
                           payload={"from_user_id": previous, "to_user_id": assignee.id, "to": assignee.username,
                                    "delegated_from": handed_for})
         return task
+
+    def check_hand_over(self, admin: User, task: HumanTask, assignee: User) -> tuple[User | None, bool]:
+        """What :meth:`hand_over` checks before it changes anything: the task is ready, an agent
+        hands it within the team, and ``assignee`` may work it (``_why_not_assignable``). Returns
+        the user the task is assigned to by name (None: nobody, or no user of that name) and
+        whether that assignment strands it (a leaver's); raises as :meth:`reassign` does."""
+        self.require_ready(task)
+        group = task.candidate_group or task.lane
+        if not policy.is_admin(admin) and group not in policy.queue_groups(assignee):
+            # an agent hands the work on within the team, not out of its queue (QA: to an admin)
+            raise self._outside_team(task, assignee.username)
+        # The assigned user as the task names them, compared as policy.is_candidate does (exactly).
+        holder = (self.session.scalar(select(User).where(User.username == task.assigned_user))
+                  if task.assigned_user else None)
+        stranded = bool(task.assigned_user) and not policy.works_tasks(holder)
+        reason = self._why_not_assignable(assignee, task, stranded=stranded)
+        if reason:
+            raise ValidationFailed(f"the task cannot be reassigned to {assignee.username}: {reason}",
+                                   details={"fields": {"username": [reason]}})
+        return holder, stranded
 
     def reassignable(self, actor: User, task_id: int) -> HumanTask:
         """The task ``actor`` may reassign: NotFound (audited) for one they may not see, then

@@ -9,6 +9,7 @@ session's CSRF token (checked for every POST by the blueprint).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
+from app.db import MAX_ROW_ID
 from app.errors import NotFound, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, User
 from app.services import policy
@@ -29,6 +31,10 @@ from .views import assign_reason, bp, reason_text, signed_in_user
 
 #: What a refused selection is kept under for the Tasks page's next GET.
 PAGE = "tasks:bulk"
+#: How the services begin the refusal of a name nobody has ("no user ghost").
+NO_USER = "no user "
+#: A task id as the form sends it: digits, no sign, no leading zero, within a row id.
+_TASK_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def row_key(task_id: int | str) -> str:
@@ -38,6 +44,8 @@ def row_key(task_id: int | str) -> str:
 
 def _refusal_text(err: ProcessdeskError) -> str:
     if isinstance(err, NotFound):
+        if err.message.startswith(NO_USER):  # an admin's reassign to a name nobody has, as the task page says it
+            return _("There is no user %(name)s.", name=err.message[len(NO_USER):])
         return _("This task is no longer open to you.")
     if isinstance(err, ValidationFailed):
         messages = (err.details.get("fields") or {}).get("username") or [err.message]
@@ -68,7 +76,15 @@ def state(user: User, rows: Iterable[HumanTask]) -> dict[str, Any]:
         "username": form.get("username", ""),
         "errors": errors,
         "max": MAX_BULK_TASKS,
+        "form": form,
     }
+
+
+def keep_for_next(bulk: dict[str, Any]) -> None:
+    """Keep a refused selection the page took but will not show (it answers with a redirect to
+    another page of the list) for that page's GET."""
+    if bulk["errors"]:
+        refused_forms.keep(PAGE, bulk["form"], bulk["errors"])
 
 
 @bp.post("/tasks/bulk")
@@ -82,7 +98,7 @@ def tasks_bulk() -> Response:
     typed = form.getlist("task_id")
     username = form.get("username", "").strip()[:128]
     errors: dict[str, list[Any]] = {}
-    ids = [int(value) for value in typed if value.isdigit() and len(value) < 19]
+    ids = [int(value) for value in typed if _TASK_ID.fullmatch(value) and int(value) <= MAX_ROW_ID]
     if not typed:
         errors["task_ids"] = [_("Tick the tasks to act on first.")]
     elif len(ids) != len(typed):

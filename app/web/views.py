@@ -349,7 +349,8 @@ def tasks() -> Any:
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
-    from .task_bulk_pages import state as bulk_state  # the bulk form's module builds on this one
+    from .task_bulk_pages import keep_for_next  # the bulk form's module builds on this one
+    from .task_bulk_pages import state as bulk_state
 
     def inbox() -> dict[str, Any]:
         # The pages' queue is what the user's groups may pick up: what waits on them by name is under Mine.
@@ -368,6 +369,7 @@ def tasks() -> Any:
     found = unit_of_work(inbox)
     beyond = past_the_last_page(page, found["total"], per_page)
     if beyond is not None:
+        keep_for_next(found["bulk"])  # a refused selection is said on the page it leads to
         return beyond
     pages = max(1, -(-found["total"] // per_page))
     from .labels import RecordValues  # labels builds on the pages that build on this module

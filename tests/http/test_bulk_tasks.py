@@ -134,6 +134,11 @@ def test_a_requester_may_not_reassign_and_learns_no_names(desk: Desk, services):
     ids = investigations(desk, 1)
     refused = assert_error(bulk(desk, "rita", "reassign", ids, username="nina"), 409)
     assert refused["details"]["tasks"][str(ids[0])]["status"] == 404  # not hers to see
+    # a name nobody has is answered word for word as a name that exists: nothing learnt of the directory
+    assert assert_error(bulk(desk, "rita", "reassign", ids, username="ghost"), 409) == refused
+    # nor by an agent outside the task's group, who sees it but may not hand it on
+    outside = assert_error(bulk(desk, "alex", "reassign", ids, username="nina"), 409)
+    assert assert_error(bulk(desk, "alex", "reassign", ids, username="ghost"), 409) == outside
     assert claimants(services, ids) == [None]
 
 
@@ -143,6 +148,8 @@ def test_a_requester_may_not_reassign_and_learns_no_names(desk: Desk, services):
     ({"action": "claim", "task_ids": list(range(1, 102))}, "task_ids"),
     ({"action": "claim", "task_ids": ["1"]}, "task_ids"),
     ({"action": "claim", "task_ids": [0]}, "task_ids"),
+    ({"action": "claim", "task_ids": [2**31]}, "task_ids"),
+    ({"action": "claim", "task_ids": [10**20]}, "task_ids"),
     ({"action": "claim", "task_ids": 5}, "task_ids"),
     ({"action": "claim"}, "task_ids"),
     ({"action": "reassign", "task_ids": [1]}, "username"),
@@ -159,7 +166,40 @@ def test_the_service_itself_refuses_what_the_schema_would(services, desk: Desk):
     from app.errors import ValidationFailed
     nina = services.users.get_by_username("nina")
     for args, field in ((("steal", [1]), "action"), (("claim", [True]), "task_ids"),
-                        (("claim", list(range(1, 102))), "task_ids"), (("reassign", [1], " "), "username")):
+                        (("claim", list(range(1, 102))), "task_ids"),
+                        (("claim", [2**31]), "task_ids"), (("reassign", [1], " "), "username")):
         with pytest.raises(ValidationFailed) as raised:
             services.bulk_tasks.apply(nina, *args)
         assert field in raised.value.details["fields"]
+
+
+def test_a_task_held_already_by_a_leaver_is_refused_as_a_hand_over_to_them_would_be(desk: Desk, services):
+    """Review: "already so" answered 200 for a task still claimed by a deactivated user."""
+    ids = investigations(desk, 1)
+    assert desk.client.post(f"/api/v1/tasks/{ids[0]}/claim", headers=desk.auth("nils")).status_code == 200
+    assert desk.client.post("/api/v1/users/nils/deactivate", headers=desk.auth("ada")).status_code == 200
+    single = assert_error(desk.client.post(f"/api/v1/tasks/{ids[0]}/reassign", headers=desk.auth("ada"),
+                                           json={"username": "nils"}), 422)
+    refused = assert_error(bulk(desk, "ada", "reassign", ids, username="nils"), 409, "bulk_refused")
+    told = refused["details"]["tasks"][str(ids[0])]
+    assert told["status"] == 422 and told["message"] == single["message"]
+    # still as asked for an active holder: nina's own, handed to nina
+    assert desk.client.post(f"/api/v1/tasks/{ids[0]}/reassign", headers=desk.auth("ada"),
+                            json={"username": "nina"}).status_code == 200
+    again = bulk(desk, "ada", "reassign", ids, username="nina")
+    assert again.status_code == 200 and again.get_json()["changed"] == 0
+
+
+def test_separation_of_duties_refuses_a_claim_in_bulk_as_it_does_alone(desk: Desk, services):
+    from tests.http.test_e2e_change import ASSESS_LOW, raise_change
+    services.users.create_user("zed", "password-1234", roles=["agent", "requester", "approver"],
+                               groups=["ChangeManagers"])
+    services.session.commit()
+    number, _ = raise_change(desk, who="zed")
+    desk.complete(number, "assess", "cora", ASSESS_LOW)
+    approval = desk.task_id(number, "manager_approve")
+    single = desk.client.post(f"/api/v1/tasks/{approval}/claim", headers=desk.auth("zed"))
+    refused = assert_error(bulk(desk, "zed", "claim", [approval]), 409, "bulk_refused")
+    told = refused["details"]["tasks"][str(approval)]
+    assert (told["status"], told["error"]) == (single.status_code, single.get_json()["error"])
+    assert claimants(services, [approval]) == [None]

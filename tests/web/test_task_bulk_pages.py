@@ -108,6 +108,10 @@ def test_a_row_refused_on_the_page_is_marked_beside_its_box(web, investigations,
 @pytest.mark.parametrize(("sent", "field", "words"), [
     ({"action": "claim"}, "bulk-task-ids", "Tick the tasks to act on first."),
     ({"action": "claim", "task_id": ["1", "x"]}, "bulk-task-ids", "not a task"),
+    ({"action": "claim", "task_id": ["\u00b2"]}, "bulk-task-ids", "not a task"),
+    ({"action": "claim", "task_id": ["\u0663"]}, "bulk-task-ids", "not a task"),
+    ({"action": "claim", "task_id": ["0"]}, "bulk-task-ids", "not a task"),
+    ({"action": "claim", "task_id": [str(2**31)]}, "bulk-task-ids", "not a task"),
     ({"action": "steal", "task_id": ["1"]}, "bulk-errors", "Choose what to do"),
     ({"action": "reassign", "task_id": ["1"], "username": " "}, "bulk-username-error", "is required"),
 ])
@@ -141,3 +145,32 @@ def test_in_chinese_the_refusals_are_in_chinese(web, investigations, services):
     assert "未作任何更改。" in element(page, "bulk-errors")
     assert "的队列中" in element(page, f"select-{investigations[0]}-error")
     assert "应用于所选" in page and "一并执行" in page
+
+
+def test_a_refusal_that_leaves_no_row_on_the_page_is_still_said(web, web_factory, investigations, services):
+    """Review: the last task of the queue, taken by a colleague first, left an empty page and no word."""
+    nina = web_factory()
+    nina.login("nina")
+    for task_id in investigations:
+        assert nina.post(f"/tasks/{task_id}/claim").status_code == 302
+    web.login("nils")
+    page = refused_to(web, web.post("/tasks/bulk", {"action": "claim", "task_id": [str(investigations[0])],
+                                                    "next": QUEUE}), QUEUE)
+    summary = element(page, "bulk-errors")
+    assert "Nothing was changed." in summary and f"Task {investigations[0]}" in summary
+    assert 'id="bulk-form"' not in page  # no rows: nothing to tick
+    # a page past the end leads back to the list's last page, and the refusal goes with it
+    assert nina.post(f"/tasks/{investigations[2]}/unclaim").status_code == 302  # one row in the queue again
+    sent = {"action": "claim", "task_id": [str(investigations[1])], "next": QUEUE + "&page=3"}
+    answer = web.post("/tasks/bulk", sent)
+    assert answer.status_code == 303
+    moved = web.get(answer.headers["Location"])
+    assert moved.status_code in (302, 303)
+    assert f"Task {investigations[1]}" in element(text_of(web.get(moved.headers["Location"])), "bulk-errors")
+
+
+def test_an_admin_told_of_a_name_nobody_has_as_the_task_page_tells_it(web, investigations):
+    web.login("ada")
+    page = refused_to(web, web.post("/tasks/bulk", {"action": "reassign", "username": "ghost",
+                                                    "task_id": [str(investigations[0])], "next": QUEUE}), QUEUE)
+    assert "There is no user ghost." in element(page, "bulk-errors")
