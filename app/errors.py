@@ -61,6 +61,20 @@ class Conflict(ProcessdeskError):
     code = "conflict"
 
 
+class BulkRefused(Conflict):
+    """One action on several objects (tasks, records) refused for at least one of them: nothing was
+    changed. ``details[subject]`` names each refused object (its id or number) with the ``status``,
+    ``error`` and ``message`` the action on it alone would have answered; ``refusals`` keeps the
+    errors themselves, for the pages to word in their language."""
+
+    code = "bulk_refused"
+
+    def __init__(self, message: str, refusals: Mapping[Any, ProcessdeskError], action: str, subject: str) -> None:
+        super().__init__(message, details={"action": action, subject: {
+            str(key): {"status": err.status, "error": err.code, "message": err.message} for key, err in refusals.items()}})
+        self.refusals = dict(refusals)
+
+
 class ValidationFailed(ProcessdeskError):
     """Input is well-formed JSON/multipart but breaks a rule; details name the field/element/line."""
 

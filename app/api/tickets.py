@@ -20,6 +20,8 @@ from app.schemas import (
     CommentListOut,
     CommentOut,
     DuplicateIn,
+    DuplicatesIn,
+    DuplicatesOut,
     LinkIn,
     TicketDetailOut,
     TicketLinkOut,
@@ -208,6 +210,27 @@ class LinksView(MethodView):
         link, created = unit_of_work(lambda: svc.records.link_numbers(user, number, body["number"], body["link_type"]))
         here = link.source if link.source.number == number.upper() else link.target
         return svc.records.links(here, user), 201 if created else 200
+
+
+@blp.route("/close-as-duplicate")
+class DuplicatesView(MethodView):
+    @blp.arguments(DuplicatesIn)
+    @blp.response(200, DuplicatesOut)
+    @blp.doc(security=SECURITY)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Close up to 100 records as duplicates of the open record ``of`` (a major incident's
+        reports), each as ``/tickets/<number>/close-as-duplicate`` closes one: all of them, or none.
+        A refused record refuses the call: 409 ``bulk_refused`` with ``details.records`` naming each
+        refused number with the ``status``, ``error`` and ``message`` closing it alone would answer."""
+        user = current_user()
+        svc = services()
+
+        def close() -> dict[str, Any]:
+            done = svc.duplicates.close_many(user, body["numbers"], body["of"], body.get("note"))
+            return {"of": done[0].of.number, "items": [
+                {"number": d.record.number, "status": d.record.status, "watcher_added": d.watcher_added} for d in done]}
+
+        return unit_of_work(close)
 
 
 @blp.route("/<string:number>/close-as-duplicate")

@@ -13,7 +13,7 @@ from app.db import MAX_PAGE, MAX_ROW_ID
 from app.services import task_stats
 from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS
 from app.services.definitions import MAX_VERSION
-from app.services.duplicates import MAX_DUPLICATE_NOTE
+from app.services.duplicates import MAX_DUPLICATE_NOTE, MAX_DUPLICATES
 from app.services.instances import MAX_CANCEL_REASON, TASK_SORTS
 from app.services.sla import (
     MAX_GROUP_NAME,
@@ -523,6 +523,29 @@ class DuplicateIn(_Body):
                            metadata={"description": "the open record of the same kind this one duplicates"})
     note = fields.String(load_default=None, allow_none=True, validate=Length(max=MAX_DUPLICATE_NOTE), metadata={
         "description": "added to the cancellation's reason, which the record's people are told"})
+
+
+class DuplicatesIn(_Body):
+    """Close several records as duplicates of one (app/services/duplicates.py): all, or none."""
+
+    numbers = fields.List(fields.String(validate=Length(min=1, max=32)), required=True,
+                          validate=Length(min=1, max=MAX_DUPLICATES),
+                          metadata={"description": "the records to close, each an open record of the same kind"})
+    of = fields.String(required=True, validate=Length(min=1, max=32),
+                       metadata={"description": "the open record they duplicate"})
+    note = fields.String(load_default=None, allow_none=True, validate=Length(max=MAX_DUPLICATE_NOTE))
+
+
+class ClosedDuplicateOut(Schema):
+    number = fields.String()
+    status = fields.String()
+    watcher_added = fields.String(allow_none=True, metadata={
+        "description": "the requester this made a watcher of the record they duplicate (null: already there, or none)"})
+
+
+class DuplicatesOut(Schema):
+    of = fields.String()
+    items = fields.List(fields.Nested(ClosedDuplicateOut))
 
 
 class ArticleRefIn(_Body):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.db import MAX_ROW_ID
-from app.errors import Conflict, NotFound, ProcessdeskError, ValidationFailed
+from app.errors import BulkRefused, NotFound, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, User
 
 from .instances import TaskService
@@ -32,19 +32,6 @@ from .instances import TaskService
 BULK_ACTIONS = ("claim", "unclaim", "reassign")
 #: The most tasks one call names (four inbox pages).
 MAX_BULK_TASKS = 100
-
-
-class BulkRefused(Conflict):
-    """At least one task of a bulk action was refused: nothing was changed."""
-
-    code = "bulk_refused"
-
-    def __init__(self, message: str, refusals: dict[int, ProcessdeskError], action: str) -> None:
-        super().__init__(message, details={"action": action, "tasks": {
-            str(task_id): {"status": err.status, "error": err.code, "message": err.message}
-            for task_id, err in refusals.items()}})
-        #: Each refused task's own refusal, by task id (the pages word each in their language).
-        self.refusals = refusals
 
 
 @dataclass(frozen=True)
@@ -100,7 +87,7 @@ class BulkTaskService:
             except ProcessdeskError as err:
                 refused[task_id] = err
         if refused:
-            raise BulkRefused(f"{len(refused)} of {len(ids)} tasks refused; nothing was changed", refused, action)
+            raise BulkRefused(f"{len(refused)} of {len(ids)} tasks refused; nothing was changed", refused, action, "tasks")
         return [done[task_id] for task_id in ids]
 
     def _one(self, user: User, action: str, task_id: int, username: str) -> BulkOutcome:

@@ -499,6 +499,10 @@ class RecordService:
                            "and what still fails.") if by_mail else None)
         if ask:
             self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = requester.id
+        watchers = [p for p in self.watching_people(ticket) if p.id != requester.id]
+        if watchers:  # told, not asked: confirming is the requester's
+            self.notifications.notify(watchers, "record.resolved", Text("%(number)s resolved: %(title)s", **said),
+                                      Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket)
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
@@ -670,7 +674,8 @@ class RecordService:
 
     def _announce_closing(self, ticket: Ticket, actor: User | None) -> None:
         """Tell the requester their record is closed (rejected, closed without their answer...),
-        with the process's ``closed_reason`` detail when it has one; not when they closed it."""
+        with the process's ``closed_reason`` detail when it has one, and those who watch it; not
+        when the requester closed it."""
         if ticket.requester is None or (actor is not None and actor.id == ticket.requester_id):
             return
         word = CLOSED_WORDS.get(ticket.status) or ticket.status.replace("_", " ")
@@ -678,7 +683,8 @@ class RecordService:
         given = isinstance(reason, str) and bool(reason.strip())
         said = {"number": ticket.number, "title": ticket.title, "status": word, "link": self.notifications.link(ticket)}
         self.notifications.notify(
-            [ticket.requester], "record.closed", Text("%(number)s %(status)s: %(title)s", **said),
+            [ticket.requester, *self.watching_people(ticket)], "record.closed",
+            Text("%(number)s %(status)s: %(title)s", **said),
             Text("%(number)s (%(title)s) is %(status)s.\n\nReason: %(reason)s\n\n%(link)s", reason=reason, **said)
             if given else Text("%(number)s (%(title)s) is %(status)s.\n\n%(link)s", **said),
             ticket=ticket, payload={"status": ticket.status, "reason": reason if given else None})
@@ -757,6 +763,14 @@ class RecordService:
         groups = self.session.scalars(select(RecordWatcher.group_name).where(
             RecordWatcher.ticket_id == ticket.id, RecordWatcher.group_name.is_not(None)))
         return {"users": sorted(users), "groups": sorted(g for g in groups if g)}
+
+    def watching_people(self, ticket: Ticket) -> list[User]:
+        """The active users who watch ``ticket`` by name (not its watching groups, whose members the
+        process tells itself): they hear its news as its requester does (a comment, its resolution,
+        its closing or cancellation), as a watcher list does in the service desks people know. The
+        reporter of a duplicate closed onto it is one (app/services/duplicates.py)."""
+        return list(self.session.scalars(select(User).join(RecordWatcher, RecordWatcher.user_id == User.id).where(
+            RecordWatcher.ticket_id == ticket.id, User.active.is_(True)).order_by(User.id)))
 
     def _refuse_watching_only(self, user: User, action: str, ticket: Ticket) -> None:
         """PermissionDenied (audited) if ``user`` sees ``ticket`` only as a watcher: watching is reading."""
@@ -1122,13 +1136,14 @@ class RecordService:
         active members of its group who work its queue (``NotificationService.queue_members``: QA:
         a comment on an unassigned record reached nobody, one on a leaver's was mailed to the
         leaver, and a member who only requests, who may not open the record, was mailed its
-        comments). Each of them reads the record and all of it: a record has no comments or files
-        that its requester may not read. Returns how many were told."""
+        comments), and the people who watch it (``watching_people``: the reporter of a duplicate
+        closed onto it). Each of them reads the record and all of it: a record has no comments or
+        files that its requester may not read. Returns how many were told."""
         working: list[Person] = [ticket.assignee] if ticket.assignee is not None and ticket.assignee.active else []
         if not working:
             working = self.notifications.queue_members(ticket.assignment_group)
-        return self.notifications.notify([ticket.requester, *working], event_type, subject, body,
-                                         ticket=ticket, payload=payload, exclude=actor)
+        return self.notifications.notify([ticket.requester, *working, *self.watching_people(ticket)], event_type,
+                                         subject, body, ticket=ticket, payload=payload, exclude=actor)
 
     def comment(self, user: User, number: str, body: str) -> TicketComment:
         return self.add_comment(user, self.adding_to(user, number, "comment"), body)
@@ -1260,7 +1275,8 @@ class RecordService:
                           payload={"number": ticket.number, "changes": changes, "reason": reason})
         # of its group, those who may read it (its staff), as for a comment (``tell_record_people``)
         recipients: list[Person | None] = [ticket.assignee, ticket.requester,
-                                           *self.notifications.queue_members(ticket.assignment_group), *waiting]
+                                           *self.notifications.queue_members(ticket.assignment_group), *waiting,
+                                           *self.watching_people(ticket)]
         said = {"actor": actor.username, "number": ticket.number, "title": ticket.title,
                 "link": self.notifications.link(ticket)}
         self.notifications.notify(

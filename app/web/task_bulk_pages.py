@@ -20,10 +20,10 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.db import MAX_ROW_ID
-from app.errors import NotFound, ProcessdeskError, ValidationFailed
+from app.errors import BulkRefused, NotFound, ProcessdeskError, ValidationFailed
 from app.models import HumanTask, User
 from app.services import policy
-from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS, BulkRefused
+from app.services.bulk_tasks import BULK_ACTIONS, MAX_BULK_TASKS
 
 from . import auth, refused_forms
 from .forms import service_text

@@ -201,6 +201,7 @@ def tickets() -> Any:
     page = page_arg()
     per_page = int(current_app.config["PER_PAGE_DEFAULT"])
     svc = services()
+    from .duplicate_pages import keep_list_state, list_state  # the form's module builds on this one
 
     def read() -> dict[str, Any]:
         rows, total = svc.records.list_tickets(user, filters, sort, page, per_page)
@@ -208,12 +209,15 @@ def tickets() -> Any:
         return {"rows": rows, "total": total, "choices": svc.records.filter_values(user, kinds),
                 "values": RecordValues(svc.records.value_titles(rows, fields=("priority",))),
                 # the reader's saved views of the list (app/web/view_pages.py)
-                "views": svc.views.mine(user)}
+                "views": svc.views.mine(user),
+                # the staff's "close the selected as duplicates" (app/web/duplicate_pages.py)
+                "duplicates": list_state(user)}
 
     found = unit_of_work(read)
     if found["total"] < COUNT_CAP:  # (a capped count knows no last page)
         beyond = past_the_last_page(page, found["total"], per_page)
         if beyond is not None:
+            keep_list_state(found["duplicates"])  # a refused selection is said on the page it leads to
             return beyond
     pages = max(1, -(-found["total"] // per_page))
     query = list_query(filters, sort)

@@ -20,6 +20,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, U
 from app.models import TaskStatus, User
 from app.services import policy
 from app.services.attachments import WATCHER_DELETES_NOT
+from app.services.duplicates import NOT_STAFF as DUPLICATE_NOT_STAFF
 from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
 from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -51,6 +52,7 @@ REASONS: dict[str, Any] = {
     "only the desk's staff attach knowledge articles to records":
         _l("only the desk's staff attach knowledge articles to records"),
     "the task is claimed by someone else": _l("the task is claimed by someone else"),
+    DUPLICATE_NOT_STAFF: _l("only the service desk closes a record as a duplicate; its requester withdraws it"),
     "the task is not in one of your groups' lanes": _l("the task is not in one of your groups' lanes"),
     "auditors read tasks but do not work on them": _l("auditors read tasks but do not work on them"),
     "the task is not claimed": _l("the task is not claimed"),

@@ -231,6 +231,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("POST", "/api/v1/tickets/{number}/comments"): {"body": "Any news?"},
         ("POST", "/api/v1/tickets/{number}/links"): {"number": other, "link_type": "related"},
         ("POST", "/api/v1/tickets/{number}/close-as-duplicate"): {"number": other, "note": "Same outage"},
+        ("POST", "/api/v1/tickets/close-as-duplicate"): {"numbers": [number], "of": other, "note": "Same outage"},
         ("POST", "/api/v1/tickets/{number}/articles"): {"number": kb},
         ("POST", "/api/v1/catalog/items"): {**new_item, "code": "HW-FUZZ", "cost": 10},
         ("PATCH", "/api/v1/catalog/items/{code}"): {"name": "Laptop"},

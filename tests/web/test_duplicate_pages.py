@@ -79,9 +79,71 @@ def test_a_requester_is_not_offered_it_and_is_refused_when_she_posts_it(web, des
     assert re.search(rf"{second} could not be closed as a duplicate: ", told)
     assert links(services) == 0 and desk.record(second)["status"] != "cancelled"
     assert web.post(f"/tickets/{second}/duplicate", {"of": first, "confirm": "yes"}, csrf=False).status_code == 403
+    # a form she cannot see is not answered beside its fields: refused as it is
+    incomplete = web.post(f"/tickets/{second}/duplicate", {"of": ""})
+    assert incomplete.status_code == 302
+    assert "could not be closed as a duplicate" in text_of(web.get(f"/tickets/{second}"))
 
 
 def test_a_record_the_user_may_not_see_is_not_found(web, desk):
     first, second = incident(desk), incident(desk)
     web.login("mona")
     assert web.post(f"/tickets/{second}/duplicate", {"of": first, "confirm": "yes"}).status_code == 404
+
+
+LIST = "/tickets?kind=incident&open=1"
+
+
+def ticked(page: str) -> set[str]:
+    return set(re.findall(r'<input type="checkbox" name="number" value="([A-Z]+-\d+)" form="duplicates-form" '
+                          r'id="select-[A-Z]+-\d+" checked', page))
+
+
+def test_the_desk_closes_the_ticked_reports_of_the_list_onto_the_one_worked(web, desk, services):
+    first = incident(desk)
+    reports = [incident(desk, "mona", "VPN again"), incident(desk, "alex", "No VPN")]
+    web.login("alex")
+    page = text_of(web.get(LIST))
+    assert 'id="duplicates-form"' in page and 'action="/tickets/duplicates"' in page
+    assert all(f'id="select-{n}"' in page for n in [first, *reports])
+    answer = web.post("/tickets/duplicates", {"number": reports, "of": first.lower(), "note": "Major incident",
+                                              "confirm": "yes", "next": LIST})
+    assert answer.status_code == 302 and answer.headers["Location"] == LIST
+    after = text_of(web.get(LIST))
+    assert f"Records closed as duplicates of {first}: 2." in after
+    assert all(desk.record(n)["status"] == "cancelled" for n in reports)
+    assert all(f'id="select-{n}"' not in after for n in reports)  # closed: off the open list
+
+
+def test_a_refused_record_comes_back_marked_and_nothing_is_closed(web, desk, services):
+    from tests.http.test_e2e_change import raise_change
+    first, report = incident(desk), incident(desk, "mona")
+    change, _ = raise_change(desk)
+    web.login("alex")
+    back = "/tickets?open=1"
+    page = refused_to(web, web.post("/tickets/duplicates", {"number": [report, change], "of": first,
+                                                            "confirm": "yes", "next": back}), back)
+    summary = element(page, "duplicates-errors")
+    assert "Nothing was changed." in summary and change in summary and report not in summary
+    assert "cannot join" in element(page, f"select-{change}-error")
+    assert ticked(page) == {report, change}
+    assert '<details class="bulk-bar duplicates-bar" id="duplicates" open>' in page
+    assert links(services) == 0 and desk.record(report)["status"] != "cancelled"
+
+
+def test_the_list_form_says_what_it_misses(web, desk):
+    first = incident(desk)
+    web.login("alex")
+    page = refused_to(web, web.post("/tickets/duplicates", {"of": " ", "next": LIST}), LIST)
+    summary = element(page, "duplicates-errors")
+    assert "Tick the records to close first." in summary and "is required" in summary
+    assert "Tick the box to confirm." in summary
+    odd = refused_to(web, web.post("/tickets/duplicates", {"number": ["<b>x</b>"], "of": first, "confirm": "yes",
+                                                           "next": LIST}), LIST)
+    assert "not a record" in element(odd, "duplicates-errors")
+
+
+def test_only_the_desks_staff_are_offered_the_list_form(web, desk):
+    incident(desk)
+    web.login("rita")
+    assert 'id="duplicates-form"' not in text_of(web.get("/tickets"))
