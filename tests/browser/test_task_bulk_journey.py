@@ -19,6 +19,7 @@ def team(live, width: int) -> tuple[str, str, str]:
     """A group of its own on the shared live desk (no other journey's rows in its queue), with two
     agents: the lead and a teammate."""
     desk = live.desk
+    desk.services.session.rollback()  # a fresh snapshot: another journey's old read would refuse our writes
     group, lead, mate = f"BulkDesk{width}", f"bea{width}", f"ben{width}"
     admin = desk.auth("ada")
     if desk.client.get(f"/api/v1/groups/{group}", headers=admin).status_code == 404:
