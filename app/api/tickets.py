@@ -27,6 +27,7 @@ from app.schemas import (
     TicketLinkOut,
     TicketListOut,
     TicketQuery,
+    WatchersOut,
 )
 from app.services.attachments import served_type
 
@@ -251,6 +252,50 @@ class DuplicateView(MethodView):
             return ticket_detail(done.record, user)
 
         return unit_of_work(close)
+
+
+def _watchers(done: Any) -> dict[str, Any]:
+    return {"users": done.users, "groups": done.groups, "watching": done.watching, "changed": done.changed}
+
+
+@blp.route("/<string:number>/watchers")
+class WatchersView(MethodView):
+    @blp.response(200, WatchersOut)
+    @blp.doc(security=SECURITY)
+    def get(self, number: str) -> dict[str, Any]:
+        """Who watch the record: they read it and hear its comments, resolution and closing."""
+        user = current_user()
+        return _watchers(unit_of_work(lambda: services().watching.of_record(user, number)))
+
+
+@blp.route("/<string:number>/watchers/me")
+class MyWatchView(MethodView):
+    @blp.response(200, WatchersOut)
+    @blp.doc(security=SECURITY)
+    def put(self, number: str) -> dict[str, Any]:
+        """Watch the record (anyone who reads it, but a read-only auditor); ``changed`` false when
+        the caller watched it already."""
+        user = current_user()
+        return _watchers(unit_of_work(lambda: services().watching.watch(user, number)))
+
+    @blp.response(200, WatchersOut)
+    @blp.doc(security=SECURITY)
+    def delete(self, number: str) -> dict[str, Any]:
+        """Stop watching the record (``changed`` false for one not watching). Who read it only as a
+        watcher no longer reads it: the answer lists nobody."""
+        user = current_user()
+        return _watchers(unit_of_work(lambda: services().watching.unwatch(user, number)))
+
+
+@blp.route("/<string:number>/watchers/<string:username>")
+class WatcherView(MethodView):
+    @blp.response(200, WatchersOut)
+    @blp.doc(security=SECURITY)
+    def delete(self, number: str, username: str) -> dict[str, Any]:
+        """Take someone off the record's watchers: the desk's staff (403 for anyone else, but for
+        oneself); 404 for a name that does not watch it."""
+        user = current_user()
+        return _watchers(unit_of_work(lambda: services().watching.unwatch(user, number, username)))
 
 
 @blp.route("/<string:number>/articles")

@@ -201,9 +201,11 @@ class TicketAttachment(Base):
 
 
 class RecordWatcher(Base):
-    """Someone a record's process told about it: one user, or one group (its members as they are
-    when the record is read). Watchers read the record (``RecordService.may_see``) but act on it no
-    more than they could without watching. Added by a diagram's ``notify`` step; never removed.
+    """Someone who follows a record: one user, or one group (its members as they are when the
+    record is read). Watchers read the record (``RecordService.may_see``) but act on it no more than
+    they could without watching; a user watcher hears its news as its requester does. Added by a
+    diagram's ``notify`` step, by closing a record as its duplicate, or by asking (app/services/
+    watching.py); a user stops watching, or the desk's staff take them off; a group stays.
 
     Exactly one of ``user_id`` and ``group_name`` is set; each user and each group watches a record
     once (NULLs are distinct, so each unique constraint holds for its own kind of row only).

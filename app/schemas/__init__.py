@@ -548,6 +548,13 @@ class DuplicatesOut(Schema):
     items = fields.List(fields.Nested(ClosedDuplicateOut))
 
 
+class WatchersOut(Schema):
+    users = fields.List(fields.String(), metadata={"description": "who watch the record by name"})
+    groups = fields.List(fields.String(), metadata={"description": "the groups a process told about it"})
+    watching = fields.Boolean(metadata={"description": "whether the caller watches it by name"})
+    changed = fields.Boolean(metadata={"description": "whether this call changed the list"})
+
+
 class ArticleRefIn(_Body):
     number = fields.String(required=True, validate=Length(min=1, max=32))
 

@@ -41,6 +41,7 @@ from .submissions import SubmissionService
 from .two_step import TwoStepService
 from .users import UserService
 from .views import ViewService
+from .watching import WatchService
 from .worklog import WorkLogService
 
 
@@ -210,6 +211,10 @@ class Services:
     @cached_property
     def tasks(self) -> TaskService:
         return TaskService(self.session, self.runner, self.instances, self.audit, self.runtime.clock)
+
+    @cached_property
+    def watching(self) -> WatchService:
+        return WatchService(self.records, self.audit)
 
     @cached_property
     def duplicates(self) -> DuplicateService:

@@ -764,13 +764,16 @@ class RecordService:
             RecordWatcher.ticket_id == ticket.id, RecordWatcher.group_name.is_not(None)))
         return {"users": sorted(users), "groups": sorted(g for g in groups if g)}
 
-    def watching_people(self, ticket: Ticket) -> list[User]:
+    def watching_people(self, ticket: Ticket, *, active_only: bool = True) -> list[User]:
         """The active users who watch ``ticket`` by name (not its watching groups, whose members the
         process tells itself): they hear its news as its requester does (a comment, its resolution,
         its closing or cancellation), as a watcher list does in the service desks people know. The
-        reporter of a duplicate closed onto it is one (app/services/duplicates.py)."""
-        return list(self.session.scalars(select(User).join(RecordWatcher, RecordWatcher.user_id == User.id).where(
-            RecordWatcher.ticket_id == ticket.id, User.active.is_(True)).order_by(User.id)))
+        reporter of a duplicate closed onto it is one (app/services/duplicates.py). ``active_only``
+        False: the leavers who watch it too (to take them off the list)."""
+        query = select(User).join(RecordWatcher, RecordWatcher.user_id == User.id).where(RecordWatcher.ticket_id == ticket.id)
+        if active_only:
+            query = query.where(User.active.is_(True))
+        return list(self.session.scalars(query.order_by(User.id)))
 
     def _refuse_watching_only(self, user: User, action: str, ticket: Ticket) -> None:
         """PermissionDenied (audited) if ``user`` sees ``ticket`` only as a watcher: watching is reading."""

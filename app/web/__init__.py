@@ -77,6 +77,7 @@ def init_web(app: Flask) -> None:
         two_step_pages,
         user_pages,
         view_pages,
+        watch_pages,
         worklog_pages,
     )
     from .views import bp

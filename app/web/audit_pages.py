@@ -73,6 +73,8 @@ EVENT_LABELS = {
     "timer_fired": _l("Timer fired"),
     "record_updated": _l("Record updated"),
     "record_closed_as_duplicate": _l("Record closed as a duplicate"),
+    "record_watch_started": _l("Started watching"),
+    "record_watch_stopped": _l("Stopped watching"),
     "comment_added": _l("Comment added"),
     "attachment_added": _l("File attached"),
     "attachment_deleted": _l("File deleted"),

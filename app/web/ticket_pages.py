@@ -395,6 +395,8 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
                 "ticket": ticket, "instance": instance,
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
+                # who follow it (app/web/watch_pages.py)
+                "watchers": svc.records.watchers(ticket), "may_remove_watchers": policy.cancels_as_staff(user),
                 "attachments": attachments, "deletable": svc.attachments.deletable(user, ticket, attachments),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more

@@ -1,0 +1,107 @@
+"""Watching a record: who follows it besides its requester and the people working it.
+
+A watcher by name reads the record and hears its news as its requester does (its comments, its
+resolution, its closing: ``RecordService.watching_people``). People become watchers when a
+process step tells them about a record, when their own record is closed as its duplicate
+(app/services/duplicates.py), or by asking: "Watch this record" (a line manager following an outage
+that stops her team, an agent following a colleague's record). They stop by asking too, and the
+desk's staff take a person off the list.
+
+* Anyone who reads a record, but a read-only auditor, may watch it (the auditor reads every record
+  anyway and writes none). Watching one already watched changes nothing.
+* Anyone who watches a record may stop (whoever reads it only as a watcher then no longer reads it).
+* The desk's staff (``policy.cancels_as_staff``: who cancel records) take anyone off a record they
+  read; nobody else takes anyone but themselves off (403, audited).
+* A watching group is the process's: it is listed, not added or removed here.
+
+Each change is audited (``record_watch_started``, ``record_watch_stopped``: the record, who watches
+or stops, and who did it). Who watches a record is shown to everyone who reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete
+
+from app.errors import NotFound, PermissionDenied
+from app.models import RecordWatcher, Ticket, User
+
+from . import policy
+from .audit import AuditLog
+from .records import RecordService
+
+#: Why someone not the desk's staff may not take another person off a record's watchers.
+NOT_YOURS_TO_REMOVE = "only the service desk takes other people off a record's watchers"
+#: Why a read-only auditor may not watch.
+AUDITORS_READ = "auditors read records but do not change them"
+
+
+@dataclass(frozen=True)
+class Watchers:
+    ticket: Ticket
+    #: user names and group names, each sorted
+    users: list[str]
+    groups: list[str]
+    #: does the caller watch it by name
+    watching: bool
+    #: did the call change anything
+    changed: bool = False
+
+
+class WatchService:
+    def __init__(self, records: RecordService, audit: AuditLog) -> None:
+        self.records = records
+        self.audit = audit
+
+    def of_record(self, user: User, number: str, *, changed: bool = False) -> Watchers:
+        """Who watches record ``number`` (NotFound for one ``user`` may not read)."""
+        ticket = self.records.get(user, number)
+        return self._listed(user, ticket, changed)
+
+    def watch(self, user: User, number: str) -> Watchers:
+        """``user`` watches record ``number`` from now on."""
+        ticket = self.records.get(user, number, action="watch")
+        if policy.is_read_only(user):
+            self.audit.refuse(user, "watch", reason="read only", number=ticket.number, instance_id=ticket.instance_id)
+            raise PermissionDenied(AUDITORS_READ)
+        added = bool(self.records.watch(ticket, user=user)["users"])
+        if added:
+            self.audit.record("record_watch_started", user, instance_id=ticket.instance_id,
+                              payload={"number": ticket.number, "username": user.username})
+        return self._listed(user, ticket, added)
+
+    def unwatch(self, user: User, number: str, username: str | None = None) -> Watchers:
+        """``username`` (``user`` themselves when None) no longer watches record ``number``.
+
+        One's own: always (nothing changes for one who did not watch). Another's: the desk's staff
+        only (PermissionDenied, audited), and NotFound for a name that does not watch it.
+        """
+        ticket = self.records.get(user, number, action="unwatch")
+        own = username is None or username.strip().lower() == user.username.lower()
+        if not own and not policy.cancels_as_staff(user):
+            self.audit.refuse(user, "unwatch", reason="not staff", number=ticket.number, instance_id=ticket.instance_id)
+            raise PermissionDenied(NOT_YOURS_TO_REMOVE)
+        target = user if own else self._watcher(ticket, str(username))
+        gone = self.records.session.execute(delete(RecordWatcher).where(
+            RecordWatcher.ticket_id == ticket.id, RecordWatcher.user_id == target.id))
+        removed = cast(CursorResult[Any], gone).rowcount > 0
+        if removed:
+            self.audit.record("record_watch_stopped", user, instance_id=ticket.instance_id,
+                              payload={"number": ticket.number, "username": target.username})
+        if own and removed and not self.records.may_see(user, ticket):
+            # read only as a watcher: nothing more of it is theirs to read
+            return Watchers(ticket, [], [], False, True)
+        return self._listed(user, ticket, removed)
+
+    def _watcher(self, ticket: Ticket, username: str) -> User:
+        """The user of ``username`` who watches ``ticket`` by name; NotFound otherwise."""
+        for person in self.records.watching_people(ticket, active_only=False):
+            if person.username.lower() == username.strip().lower():
+                return person
+        raise NotFound(f"{username.strip()} does not watch {ticket.number}")
+
+    def _listed(self, user: User, ticket: Ticket, changed: bool) -> Watchers:
+        listed = self.records.watchers(ticket)
+        return Watchers(ticket, listed["users"], listed["groups"], user.username in listed["users"], changed)
