@@ -255,7 +255,8 @@ class DuplicateView(MethodView):
 
 
 def _watchers(done: Any) -> dict[str, Any]:
-    return {"users": done.users, "groups": done.groups, "watching": done.watching, "changed": done.changed}
+    return {"users": done.users, "groups": done.groups, "watching": done.watching, "changed": done.changed,
+            "others": done.others}
 
 
 @blp.route("/<string:number>/watchers")
@@ -263,7 +264,8 @@ class WatchersView(MethodView):
     @blp.response(200, WatchersOut)
     @blp.doc(security=SECURITY)
     def get(self, number: str) -> dict[str, Any]:
-        """Who watch the record: they read it and hear its comments, resolution and closing."""
+        """Who watch the record: they read it and hear its comments, resolution and closing. The
+        staff get every name; anyone else whether they watch it and how many ``others`` do."""
         user = current_user()
         return _watchers(unit_of_work(lambda: services().watching.of_record(user, number)))
 
@@ -273,8 +275,8 @@ class MyWatchView(MethodView):
     @blp.response(200, WatchersOut)
     @blp.doc(security=SECURITY)
     def put(self, number: str) -> dict[str, Any]:
-        """Watch the record (anyone who reads it, but a read-only auditor); ``changed`` false when
-        the caller watched it already."""
+        """Watch the record (the desk's staff: agents, process owners, admins; 403 for anyone else);
+        ``changed`` false when the caller watched it already."""
         user = current_user()
         return _watchers(unit_of_work(lambda: services().watching.watch(user, number)))
 

@@ -553,6 +553,7 @@ class WatchersOut(Schema):
     groups = fields.List(fields.String(), metadata={"description": "the groups a process told about it"})
     watching = fields.Boolean(metadata={"description": "whether the caller watches it by name"})
     changed = fields.Boolean(metadata={"description": "whether this call changed the list"})
+    others = fields.Integer(metadata={"description": "how many more watch it, for a caller not told their names"})
 
 
 class ArticleRefIn(_Body):

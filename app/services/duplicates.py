@@ -106,14 +106,16 @@ class DuplicateService:
         except ValidationFailed as err:  # another kind, or the reverse link: said of the number given
             raise ValidationFailed(err.message, code=err.code, details={
                 **err.details, "fields": {"number": [err.message]}}) from None
-        # Who follows this record follows the other from now on: its requester (but of a service
-        # request, whose record is personal: an order, an access) and those who watch it by name (the
-        # reporters of duplicates closed onto it before: a chain keeps them).
+        # Who follows this record follows the other from now on: its requester and those who watch it
+        # by name (the reporters of duplicates closed onto it before: a chain keeps them); nobody for
+        # a service request, whose record is personal (an order, an access: review, a requester who
+        # watched her own request read another's once it was closed onto it).
         requester = record.requester
         added = (self.records.watch(other, user=requester)["users"]
                  if requester is not None and requester.id != other.requester_id and record.kind not in PERSONAL_KINDS
                  else [])
-        moved = [name for person in self.records.watching_people(record) if person.id != other.requester_id
+        moved = [name for person in self.records.watching_people(record)
+                 if person.id != other.requester_id and record.kind not in PERSONAL_KINDS
                  for name in self.records.watch(other, user=person)["users"]]
         reason = f"duplicate of {other.number} ({_BIDI.sub('', other.title or '')})"
         if text:

@@ -483,13 +483,19 @@ class RecordService:
         incident's confirmation; a problem has none, and its requester is only told). When
         ``answerable(task)`` (its form takes a yes or a no: ``forms.decision_fields``), the mail
         names the task and says that a reply starting with YES or NO answers it (app/services/mail.py)."""
-        if self.session.info.get(RESOLVED_UNTOLD, {}).pop(ticket.id, None) is None or ticket.requester is None:
+        if self.session.info.get(RESOLVED_UNTOLD, {}).pop(ticket.id, None) is None:
             return
+        said = {"number": ticket.number, "title": ticket.title, "link": self.notifications.link(ticket)}
         requester = ticket.requester
+        watchers = [p for p in self.watching_people(ticket) if requester is None or p.id != requester.id]
+        if watchers:  # told, not asked: confirming is the requester's
+            self.notifications.notify(watchers, "record.resolved", Text("%(number)s resolved: %(title)s", **said),
+                                      Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket)
+        if requester is None:
+            return
         task = asked(requester)
         ask = task is not None
         by_mail = task is not None and answerable(task)
-        said = {"number": ticket.number, "title": ticket.title, "link": self.notifications.link(ticket)}
         self.notifications.notify(
             [requester], "record.resolved", Text("%(number)s resolved: %(title)s", **said),
             Text("%(number)s (%(title)s) is resolved. Please check and confirm: %(link)s", **said) if ask
@@ -499,10 +505,6 @@ class RecordService:
                            "and what still fails.") if by_mail else None)
         if ask:
             self.session.info.setdefault(RESOLVED_TOLD, {})[ticket.id] = requester.id
-        watchers = [p for p in self.watching_people(ticket) if p.id != requester.id]
-        if watchers:  # told, not asked: confirming is the requester's
-            self.notifications.notify(watchers, "record.resolved", Text("%(number)s resolved: %(title)s", **said),
-                                      Text("%(number)s (%(title)s) is resolved. %(link)s", **said), ticket=ticket)
 
     def for_instance(self, instance_id: int) -> Ticket | None:
         return self.session.scalar(_TICKET_OF_INSTANCE, {"instance_id": instance_id})
@@ -675,15 +677,18 @@ class RecordService:
     def _announce_closing(self, ticket: Ticket, actor: User | None) -> None:
         """Tell the requester their record is closed (rejected, closed without their answer...),
         with the process's ``closed_reason`` detail when it has one, and those who watch it; not
-        when the requester closed it."""
-        if ticket.requester is None or (actor is not None and actor.id == ticket.requester_id):
+        when the requester closed it (the watchers still are)."""
+        requester_closed = ticket.requester is None or (actor is not None and actor.id == ticket.requester_id)
+        told = [p for p in [None if requester_closed else ticket.requester, *self.watching_people(ticket)]
+                if p is not None and (actor is None or p.id != actor.id)]
+        if not told:
             return
         word = CLOSED_WORDS.get(ticket.status) or ticket.status.replace("_", " ")
         reason = (ticket.details or {}).get("closed_reason")
         given = isinstance(reason, str) and bool(reason.strip())
         said = {"number": ticket.number, "title": ticket.title, "status": word, "link": self.notifications.link(ticket)}
         self.notifications.notify(
-            [ticket.requester, *self.watching_people(ticket)], "record.closed",
+            told, "record.closed",
             Text("%(number)s %(status)s: %(title)s", **said),
             Text("%(number)s (%(title)s) is %(status)s.\n\nReason: %(reason)s\n\n%(link)s", reason=reason, **said)
             if given else Text("%(number)s (%(title)s) is %(status)s.\n\n%(link)s", **said),

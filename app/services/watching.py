@@ -7,15 +7,18 @@ process step tells them about a record, when their own record is closed as its d
 that stops her team, an agent following a colleague's record). They stop by asking too, and the
 desk's staff take a person off the list.
 
-* Anyone who reads a record, but a read-only auditor, may watch it (the auditor reads every record
-  anyway and writes none). Watching one already watched changes nothing.
+* The desk's staff (agents, process owners, admins) choose to watch a record; not a read-only
+  auditor, who writes nothing, and not others: a watch lets its watcher read the record, and one
+  chosen by someone who reads it only for now would outlast that. Watching one already watched
+  changes nothing.
 * Anyone who watches a record may stop (whoever reads it only as a watcher then no longer reads it).
 * The desk's staff (``policy.cancels_as_staff``: who cancel records) take anyone off a record they
   read; nobody else takes anyone but themselves off (403, audited).
 * A watching group is the process's: it is listed, not added or removed here.
 
 Each change is audited (``record_watch_started``, ``record_watch_stopped``: the record, who watches
-or stops, and who did it). Who watches a record is shown to everyone who reads it.
+or stops, and who did it). Who watches a record is shown by name to the staff; anyone else reading
+it sees whether they watch it themselves and how many others do.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from app.models import RecordWatcher, Ticket, User
 
 from . import policy
 from .audit import AuditLog
-from .records import RecordService
+from .records import STAFF_ROLES, RecordService
 
 #: Why someone not the desk's staff may not take another person off a record's watchers.
 NOT_YOURS_TO_REMOVE = "only the service desk takes other people off a record's watchers"
+#: Why anyone but the desk's staff may not choose to watch a record.
+STAFF_WATCH = "only the desk's staff choose to watch records; a requester hears her own records' news already"
 #: Why a read-only auditor may not watch.
 AUDITORS_READ = "auditors read records but do not change them"
 
@@ -48,6 +53,8 @@ class Watchers:
     watching: bool
     #: did the call change anything
     changed: bool = False
+    #: how many more watch it whom the caller is not told of by name (a requester is told a count)
+    others: int = 0
 
 
 class WatchService:
@@ -66,6 +73,12 @@ class WatchService:
         if policy.is_read_only(user):
             self.audit.refuse(user, "watch", reason="read only", number=ticket.number, instance_id=ticket.instance_id)
             raise PermissionDenied(AUDITORS_READ)
+        if not user.has_role(*STAFF_ROLES):
+            # A watch lets its watcher read the record: chosen by someone who reads it only for now
+            # (its group's queue, a task of it), it would outlast that (review). The staff read every
+            # record anyway; a requester hears her own records' news already.
+            self.audit.refuse(user, "watch", reason="not staff", number=ticket.number, instance_id=ticket.instance_id)
+            raise PermissionDenied(STAFF_WATCH)
         added = bool(self.records.watch(ticket, user=user)["users"])
         if added:
             self.audit.record("record_watch_started", user, instance_id=ticket.instance_id,
@@ -103,5 +116,12 @@ class WatchService:
         raise NotFound(f"{username.strip()} does not watch {ticket.number}")
 
     def _listed(self, user: User, ticket: Ticket, changed: bool) -> Watchers:
+        """Who watch ``ticket`` as ``user`` may know it: every name for the desk's staff (and the
+        auditors), for anyone else themselves alone and how many others there are (the reporters
+        of an outage are each other's strangers: review)."""
         listed = self.records.watchers(ticket)
-        return Watchers(ticket, listed["users"], listed["groups"], user.username in listed["users"], changed)
+        watching = user.username in listed["users"]
+        if user.has_role(*STAFF_ROLES):
+            return Watchers(ticket, listed["users"], listed["groups"], watching, changed)
+        others = len(listed["users"]) - watching + len(listed["groups"])
+        return Watchers(ticket, [user.username] if watching else [], [], watching, changed, others)

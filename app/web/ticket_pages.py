@@ -50,7 +50,7 @@ from app.services.cmdb import may_read as may_read_cmdb
 from app.services.duplicates import MAX_DUPLICATE_NOTE
 from app.services.instances import MAX_CANCEL_REASON
 from app.services.knowledge import is_knowledge_staff
-from app.services.records import KINDS, MAX_COMMENT
+from app.services.records import KINDS, MAX_COMMENT, STAFF_ROLES
 from app.services.responses import may_use as may_use_responses
 from app.services.status import may_post
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -396,7 +396,8 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
                 # who follow it (app/web/watch_pages.py)
-                "watchers": svc.records.watchers(ticket), "may_remove_watchers": policy.cancels_as_staff(user),
+                "watchers": svc.watching.of_record(user, ticket.number), "may_remove_watchers": policy.cancels_as_staff(user),
+                "may_watch": user.has_role(*STAFF_ROLES) and not policy.is_read_only(user),
                 "attachments": attachments, "deletable": svc.attachments.deletable(user, ticket, attachments),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),
                 # told about the record by its process, not on it: they read it, nothing more

@@ -12,14 +12,16 @@ from werkzeug.wrappers import Response
 
 from app.api import services, unit_of_work
 from app.errors import NotFound, PermissionDenied
-from app.services.watching import AUDITORS_READ, NOT_YOURS_TO_REMOVE
+from app.services.watching import AUDITORS_READ, NOT_YOURS_TO_REMOVE, STAFF_WATCH
 
 from .views import bp, signed_in_user
 
 
 def _refused(number: str, err: PermissionDenied) -> Response:
     reason = {NOT_YOURS_TO_REMOVE: _("only the service desk takes other people off a record's watchers"),
-              AUDITORS_READ: _("auditors read records but do not change them")}.get(err.message, err.message)
+              AUDITORS_READ: _("auditors read records but do not change them"),
+              STAFF_WATCH: _("only the desk's staff choose to watch records; a requester hears her own records' "
+                             "news already")}.get(err.message, err.message)
     flash(_("The watchers of %(number)s were not changed: %(reason)s", number=number, reason=reason), "error")
     return redirect(url_for("web.ticket", number=number, _anchor="watchers"))
 
@@ -64,5 +66,5 @@ def ticket_watcher_remove(number: str, username: str) -> Response:
         flash(_("%(name)s does not watch %(number)s.", name=username, number=number), "info")
         return redirect(url_for("web.ticket", number=number, _anchor="watchers"))
     if done.changed:
-        flash(_("%(name)s no longer watches %(number)s.", name=username, number=number), "success")
+        flash(_("%(name)s no longer watches %(number)s.", name=username.strip().lower(), number=number), "success")
     return redirect(url_for("web.ticket", number=number, _anchor="watchers"))

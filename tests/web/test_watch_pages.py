@@ -31,7 +31,8 @@ def test_the_desk_takes_a_watcher_off_and_a_requester_may_not(web, web_factory, 
     rita = web_factory()
     rita.login("rita")
     page = text_of(rita.get(f"/tickets/{number}"))
-    assert "alex" in element(page, "watchers") and "/watchers/alex/remove" not in page
+    assert "alex" not in element(page, "watchers") and element(page, "other-watchers") == "Others watching: 1"
+    assert 'id="watch-form"' not in page and "/watchers/alex/remove" not in page  # she hears her own news
     assert rita.post(f"/tickets/{number}/watchers/alex/remove").status_code == 302
     assert "only the service desk takes other people off" in text_of(rita.get(f"/tickets/{number}"))
     web.login("nina")
@@ -60,3 +61,10 @@ def test_an_auditor_reads_the_watchers_but_is_offered_no_button(web, desk):
     assert 'id="watchers"' in page and 'id="watch-form"' not in page
     assert web.post(f"/tickets/{number}/watch").status_code == 302
     assert "auditors read records but do not change them" in text_of(web.get(f"/tickets/{number}"))
+
+
+def test_a_requester_may_not_choose_to_watch(web, desk):
+    number = incident(desk)
+    web.login("rita")
+    assert web.post(f"/tickets/{number}/watch").status_code == 302
+    assert "only the desk&#39;s staff choose to watch records" in text_of(web.get(f"/tickets/{number}"))
