@@ -53,6 +53,19 @@ def _refusal(err: ValidationFailed, number: str, other: str) -> dict[str, list[s
     return said or {"of": [err.message]}
 
 
+def _form_errors(other: str, note: str) -> dict[str, list[str]]:
+    """What a close-as-duplicate form (the record page's, the list's) misses: the number of the
+    record that is worked, a note within bounds, the ticked confirmation."""
+    errors: dict[str, list[str]] = {}
+    if not other:
+        errors["of"] = [service_text("is required")]
+    if len(note) > MAX_DUPLICATE_NOTE:
+        errors["note"] = [_("At most %(count)s characters.", count=MAX_DUPLICATE_NOTE)]
+    if request.form.get("confirm") != "yes":
+        errors["confirm"] = [_("Tick the box to confirm.")]
+    return errors
+
+
 def _conflict_text(err: ProcessdeskError, number: str) -> str:
     """A refusal of the record itself, in the page's language."""
     if isinstance(err, Conflict) and err.message == f"{number} is closed already":
@@ -75,12 +88,7 @@ def ticket_duplicate(number: str) -> Any:
     other, note = form["of"], form["note"]
     errors: dict[str, list[str]] = {}
     if policy.cancels_as_staff(user):  # anyone else is refused by the service (audited), form or not
-        if not other:
-            errors["of"] = [service_text("is required")]
-        if len(note) > MAX_DUPLICATE_NOTE:
-            errors["note"] = [_("At most %(count)s characters.", count=MAX_DUPLICATE_NOTE)]
-        if request.form.get("confirm") != "yes":
-            errors["confirm"] = [_("Tick the box to confirm.")]
+        errors.update(_form_errors(other, note))
     if not errors:
         try:
             done = unit_of_work(lambda: svc.duplicates.close(user, number, other, note or None))
@@ -153,12 +161,7 @@ def tickets_duplicates() -> Response:
         errors["numbers"] = [_("The selection names something that is not a record.")]
     elif len({value.upper() for value in typed}) > MAX_DUPLICATES:
         errors["numbers"] = [_("At most %(count)s records at once.", count=MAX_DUPLICATES)]
-    if not other:
-        errors["of"] = [service_text("is required")]
-    if len(note) > MAX_DUPLICATE_NOTE:
-        errors["note"] = [_("At most %(count)s characters.", count=MAX_DUPLICATE_NOTE)]
-    if request.form.get("confirm") != "yes":
-        errors["confirm"] = [_("Tick the box to confirm.")]
+    errors.update(_form_errors(other, note))
     if not errors:
         try:
             done = unit_of_work(lambda: services().duplicates.close_many(user, typed, other, note or None))
