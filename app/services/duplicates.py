@@ -19,7 +19,6 @@ rule) and still open: a closed one is reopened, or linked without closing, first
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from app.models import Ticket, User
 
 from . import policy
 from .audit import AuditLog
-from .forms import BIDI_CONTROLS, bidi_control_message
+from .forms import bidi_control_message, without_bidi_controls
 from .instances import MAX_CANCEL_REASON, InstanceService
 from .records import RecordService
 
@@ -41,8 +40,6 @@ NOT_STAFF = "only the service desk closes a record as a duplicate; its requester
 #: The kinds whose requester is not made a watcher of the record theirs duplicates: a service
 #: request is personal (an order, an access), and its duplicate another person's.
 PERSONAL_KINDS = frozenset({"request"})
-#: What a title may hold that a reason may not (a title stored before the check, or set by a diagram).
-_BIDI = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
 
 
 @dataclass(frozen=True)
@@ -110,14 +107,15 @@ class DuplicateService:
         # by name (the reporters of duplicates closed onto it before: a chain keeps them); nobody for
         # a service request, whose record is personal (an order, an access: review, a requester who
         # watched her own request read another's once it was closed onto it).
-        requester = record.requester
-        added = (self.records.watch(other, user=requester)["users"]
-                 if requester is not None and requester.id != other.requester_id and record.kind not in PERSONAL_KINDS
-                 else [])
-        moved = [name for person in self.records.watching_people(record)
-                 if person.id != other.requester_id and record.kind not in PERSONAL_KINDS
-                 for name in self.records.watch(other, user=person)["users"]]
-        reason = f"duplicate of {other.number} ({_BIDI.sub('', other.title or '')})"
+        added: list[str] = []
+        moved: list[str] = []
+        if record.kind not in PERSONAL_KINDS:
+            requester = record.requester
+            if requester is not None and requester.id != other.requester_id:
+                added = self.records.watch(other, user=requester)["users"]
+            moved = [name for person in self.records.watching_people(record) if person.id != other.requester_id
+                     for name in self.records.watch(other, user=person)["users"]]
+        reason = f"duplicate of {other.number} ({without_bidi_controls(other.title or '')})"
         if text:
             reason = f"{reason}: {text}"
         self.instances.cancel(user, record.instance_id, reason[:MAX_CANCEL_REASON])

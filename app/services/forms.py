@@ -239,6 +239,12 @@ that stay allowed."""
 _BIDI_CONTROL_RE: Final = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
+def without_bidi_controls(text: str) -> str:
+    """``text`` without :data:`BIDI_CONTROLS`: for a stored text quoted into a new one that is
+    checked (a title written before the check, or by a diagram, quoted into a reason)."""
+    return _BIDI_CONTROL_RE.sub("", text)
+
+
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------

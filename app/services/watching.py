@@ -55,6 +55,8 @@ class Watchers:
     changed: bool = False
     #: how many more watch it whom the caller is not told of by name (a requester is told a count)
     others: int = 0
+    #: whether the caller still reads the record (False: they read it only as a watcher, and stopped)
+    reads: bool = True
 
 
 class WatchService:
@@ -62,10 +64,9 @@ class WatchService:
         self.records = records
         self.audit = audit
 
-    def of_record(self, user: User, number: str, *, changed: bool = False) -> Watchers:
+    def of_record(self, user: User, number: str) -> Watchers:
         """Who watches record ``number`` (NotFound for one ``user`` may not read)."""
-        ticket = self.records.get(user, number)
-        return self._listed(user, ticket, changed)
+        return self.listed(user, self.records.get(user, number))
 
     def watch(self, user: User, number: str) -> Watchers:
         """``user`` watches record ``number`` from now on."""
@@ -83,7 +84,7 @@ class WatchService:
         if added:
             self.audit.record("record_watch_started", user, instance_id=ticket.instance_id,
                               payload={"number": ticket.number, "username": user.username})
-        return self._listed(user, ticket, added)
+        return self.listed(user, ticket, added)
 
     def unwatch(self, user: User, number: str, username: str | None = None) -> Watchers:
         """``username`` (``user`` themselves when None) no longer watches record ``number``.
@@ -105,8 +106,8 @@ class WatchService:
                               payload={"number": ticket.number, "username": target.username})
         if own and removed and not self.records.may_see(user, ticket):
             # read only as a watcher: nothing more of it is theirs to read
-            return Watchers(ticket, [], [], False, True)
-        return self._listed(user, ticket, removed)
+            return Watchers(ticket, [], [], False, True, reads=False)
+        return self.listed(user, ticket, removed)
 
     def _watcher(self, ticket: Ticket, username: str) -> User:
         """The user of ``username`` who watches ``ticket`` by name; NotFound otherwise."""
@@ -115,7 +116,7 @@ class WatchService:
                 return person
         raise NotFound(f"{username.strip()} does not watch {ticket.number}")
 
-    def _listed(self, user: User, ticket: Ticket, changed: bool) -> Watchers:
+    def listed(self, user: User, ticket: Ticket, changed: bool = False) -> Watchers:
         """Who watch ``ticket`` as ``user`` may know it: every name for the desk's staff (and the
         auditors), for anyone else themselves alone and how many others there are (the reporters
         of an outage are each other's strangers: review)."""

@@ -396,7 +396,7 @@ def render_ticket(user: User, number: str, *, comment: Mapping[str, Any] | None 
                 "tasks": [(t, policy.may_see_task(user, t, t.instance)) for t in tasks],
                 "comments": svc.records.comments(user, number), "links": svc.records.links(ticket, user),
                 # who follow it (app/web/watch_pages.py)
-                "watchers": svc.watching.of_record(user, ticket.number), "may_remove_watchers": policy.cancels_as_staff(user),
+                "watchers": svc.watching.listed(user, ticket), "may_remove_watchers": policy.cancels_as_staff(user),
                 "may_watch": user.has_role(*STAFF_ROLES) and not policy.is_read_only(user),
                 "attachments": attachments, "deletable": svc.attachments.deletable(user, ticket, attachments),
                 "clocks": svc.sla.ticket_clocks(ticket), "values": RecordValues(svc.records.value_titles([ticket])),

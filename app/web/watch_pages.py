@@ -46,8 +46,7 @@ def ticket_unwatch(number: str) -> Response:
     done = unit_of_work(lambda: services().watching.unwatch(user, number))
     if done.changed:
         flash(_("You no longer watch %(number)s.", number=number), "success")
-    if done.changed and not done.users and not done.groups and not unit_of_work(
-            lambda: services().records.may_see(user, done.ticket)):
+    if not done.reads:
         return redirect(url_for("web.tickets"))  # read only as a watcher: the record is no longer theirs to open
     return redirect(url_for("web.ticket", number=number, _anchor="watchers"))
 
@@ -55,14 +54,14 @@ def ticket_unwatch(number: str) -> Response:
 @bp.post("/tickets/<number>/watchers/<username>/remove")
 def ticket_watcher_remove(number: str, username: str) -> Response:
     user = signed_in_user()
-    number = number.upper()
+    # The record of the page first: one the user may not see answers 404 as the page does, and a
+    # NotFound afterwards is the name's, said in a flash.
+    number = unit_of_work(lambda: services().records.get(user, number, action="unwatch").number)
     try:
         done = unit_of_work(lambda: services().watching.unwatch(user, number, username))
     except PermissionDenied as err:
         return _refused(number, err)
     except NotFound:
-        # the record itself is checked first (a 404 page for one not theirs to read): this is the name
-        unit_of_work(lambda: services().records.get(user, number))
         flash(_("%(name)s does not watch %(number)s.", name=username, number=number), "info")
         return redirect(url_for("web.ticket", number=number, _anchor="watchers"))
     if done.changed:
