@@ -121,6 +121,18 @@ def _drawing(definition_id: int, xml: str) -> str:
     return drawing_only(xml)
 
 
+def _start_keys_checked(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``data`` as a dict whose keys may start a process: at most :data:`MAX_START_DATA_KEYS`,
+    identifiers not starting with "_"; ValidationFailed naming them otherwise."""
+    given = dict(data or {})
+    if len(given) > MAX_START_DATA_KEYS:
+        raise ValidationFailed("too many data fields", details={"fields": {"data": [f"at most {MAX_START_DATA_KEYS} keys"]}})
+    bad = [k for k in given if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
+    if bad:
+        raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
+    return given
+
+
 class InstanceService:
     def __init__(self, session: Session, runner: InstanceRunner, definitions: DefinitionService, audit: AuditLog, clock: Clock) -> None:
         self.session = session
@@ -411,26 +423,12 @@ class InstanceService:
         if not as_system:
             self.require_start(user, process_id)
         definition = self.definitions.latest(process_id)
-        given = dict(data or {})
-        if len(given) > MAX_START_DATA_KEYS:
-            raise ValidationFailed("too many data fields", details={"fields": {"data": [f"at most {MAX_START_DATA_KEYS} keys"]}})
-        bad = [k for k in given if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
-        if bad:
-            raise ValidationFailed("data keys must be identifiers not starting with '_'", details={"fields": {f"data.{k}": ["invalid name"] for k in bad}})
+        given = _start_keys_checked(data)
 
         def contract() -> dict[str, Any]:
             checked = given
             if not (as_system or validated):
-                validator = self.start_validators.get(process_id)
-                if validator is not None:
-                    checked = validator(user, checked)
-                else:
-                    start_form = self.start_form_for(user, process_id)
-                    if start_form is not None:
-                        now = self.clock.now()
-                        checked = validate_start_data(start_form[0], start_form[1], checked, today=now.date(), now=now)
-                for check in self.data_checks:
-                    check(definition, checked)
+                checked = self._through_start_contract(user, definition, checked)
             return checked
 
         if caller is None and not as_system:
@@ -446,6 +444,36 @@ class InstanceService:
         if caller is not None:
             self.runner.tell_started_for(instance, caller, user)
         return instance
+
+    def _through_start_contract(self, user: User, definition: ProcessDefinition, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` as the process's start contract keeps it for ``user`` (its validator, else its
+        start form), then through :attr:`data_checks`; ValidationFailed naming each bad field."""
+        process_id = definition.process_id
+        checked = given
+        validator = self.start_validators.get(process_id)
+        if validator is not None:
+            checked = validator(user, checked)
+        else:
+            start_form = self.start_form_for(user, process_id)
+            if start_form is not None:
+                now = self.clock.now()
+                checked = validate_start_data(start_form[0], start_form[1], checked, today=now.date(), now=now)
+        for check in self.data_checks:
+            check(definition, checked)
+        return checked
+
+    def check_start(self, user: User, process_id: str, data: Mapping[str, Any] | None,
+                    on_behalf_of: Any = None) -> tuple[User | None, dict[str, Any]]:
+        """What :meth:`start_process` would start ``process_id`` with for ``user`` now, and for whom
+        (:meth:`caller_for`), without starting it: the same refusals (PermissionDenied, NotFound,
+        ValidationFailed naming each field), nothing stored. A recurring request is checked so
+        when it is made (app/services/recurring.py)."""
+        self.require_start(user, process_id)
+        definition = self.definitions.latest(process_id)
+        given = _start_keys_checked(data)
+        caller, checked = self.caller_and(user, process_id, on_behalf_of,
+                                          lambda: self._through_start_contract(user, definition, given))
+        return caller, json_safe(checked)
 
     def send_message(self, user: User, instance_id: int, name: str, payload: Any) -> ProcessInstance:
         instance = self.get(user, instance_id, action="send_message")

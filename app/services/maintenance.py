@@ -196,6 +196,25 @@ def next_fit(rules: Sequence[Rule], after: datetime, length: timedelta) -> tuple
     return first_fit(ahead(rules, after), length, after)
 
 
+#: How many local days :func:`next_opening` looks through (a monthly "last Sunday" is at most five
+#: weeks away; a year leaves room for any rule these fields can write).
+OPENING_SEARCH_DAYS = 366
+
+
+def next_opening(rule: Rule, after: datetime) -> datetime | None:
+    """The first start of ``rule`` (its days at its ``start_minute`` on the clocks of its zone, as
+    UTC) later than ``after``; None only for a rule with no day at all."""
+    zone = _zone(rule.zone)
+    day = after.astimezone(zone).date()
+    for _ in range(OPENING_SEARCH_DAYS):
+        if rule.opens_on(day):
+            opens = _at(day, rule.start_minute, zone)
+            if opens > after:
+                return opens
+        day += timedelta(days=1)
+    return None
+
+
 def day_bits(names: Iterable[str]) -> int:
     bits = 0
     for name in names:
@@ -223,6 +242,36 @@ def clock_minute(text: str) -> int | None:
 
 def clock_text(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def recurrence(values: Mapping[str, Any], clean: dict[str, Any], errors: dict[str, list[Any]]) -> None:
+    """The weekdays, week of the month and time zone of ``values`` (a window's, or a recurring
+    request's: app/services/recurring.py) into ``clean`` as the rows keep them (``days`` bits,
+    ``week`` 1 to 5 or None, ``timezone``, default UTC), what is wrong with them into ``errors``."""
+    days = values.get("days")
+    if not isinstance(days, (list, tuple)) or not days:
+        errors["days"] = [NO_DAYS]
+    elif any(not isinstance(d, str) or d not in DAYS for d in days):
+        errors["days"] = [UNKNOWN_DAY]
+    else:
+        clean["days"] = day_bits(days)
+    week = values.get("week")
+    if week is None or week == "":
+        clean["week"] = None
+    elif not isinstance(week, str) or week not in WEEKS:
+        errors["week"] = [UNKNOWN_WEEK]
+    else:
+        clean["week"] = WEEKS.index(week) + 1
+    zone = values.get("timezone")
+    zone = "UTC" if zone is None or zone == "" else zone
+    if not isinstance(zone, str) or zone not in zone_names():
+        errors["timezone"] = [BAD_ZONE]
+    else:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = [BAD_ZONE]
+        clean["timezone"] = zone
 
 
 def describe(row: CiMaintenanceWindow, now: datetime) -> dict[str, Any]:
@@ -286,36 +335,13 @@ class MaintenanceService:
             if (problem := text_problem(name, NAME_MAX)) is not None:
                 errors["name"] = [problem]
             clean["name"] = name
-        days = values.get("days")
-        if not isinstance(days, (list, tuple)) or not days:
-            errors["days"] = [NO_DAYS]
-        elif any(not isinstance(d, str) or d not in DAYS for d in days):
-            errors["days"] = [UNKNOWN_DAY]
-        else:
-            clean["days"] = day_bits(days)
-        week = values.get("week")
-        if week is None or week == "":
-            clean["week"] = None
-        elif not isinstance(week, str) or week not in WEEKS:
-            errors["week"] = [UNKNOWN_WEEK]
-        else:
-            clean["week"] = WEEKS.index(week) + 1
+        recurrence(values, clean, errors)
         for field in ("start", "end"):
             said = values.get(field)
             minute = clock_minute(said) if isinstance(said, str) else None
             if minute is None:
                 errors[field] = [BAD_TIME]
             clean[field] = minute
-        zone = values.get("timezone")
-        zone = "UTC" if zone is None or zone == "" else zone
-        if not isinstance(zone, str) or zone not in zone_names():
-            errors["timezone"] = [BAD_ZONE]
-        else:
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                errors["timezone"] = [BAD_ZONE]
-            clean["timezone"] = zone
         return clean, errors
 
     def add(self, user: User, name: str, values: Mapping[str, Any]) -> tuple[CiMaintenanceWindow, bool]:
