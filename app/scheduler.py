@@ -65,6 +65,13 @@ def sweep_once(app: Flask, sweeper_id: str | None = None, limit: int = 100) -> A
             except Exception:  # noqa: BLE001 - the SLA clocks and the outbox below still run
                 log.exception("warranty notices failed")
                 services.session.rollback()
+            try:
+                started = services.recurring.sweep()
+                if started:
+                    log.info("recurring requests: started %s", started)
+            except Exception:  # noqa: BLE001 - the SLA clocks and the outbox below still run
+                log.exception("recurring requests failed")
+                services.session.rollback()
             services.sla.sweep()
             delivered = services.notifications.sweep(name)
             if delivered.claimed:

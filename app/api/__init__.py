@@ -373,6 +373,7 @@ def init_api(app: Flask) -> None:
         knowledge,
         mail,
         notifications,
+        recurring,
         reports,
         responses,
         schedule,
@@ -387,5 +388,5 @@ def init_api(app: Flask) -> None:
     )
 
     for module in (auth, definitions, instances, tasks, tickets, catalog, cmdb, knowledge, notifications, sla, users,
-                   two_step, reports, mail, schedule, status, responses, worklog, views):
+                   two_step, reports, mail, schedule, status, responses, worklog, views, recurring):
         api.register_blueprint(module.blp)

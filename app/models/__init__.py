@@ -21,6 +21,7 @@ from .record import (
     TicketComment,
     TicketLink,
 )
+from .recurring import RecurringRequest
 from .response import ResponseTemplate
 from .schedule import ChangeFreeze, ScheduleFeed
 from .sla import SlaClock, SlaEvent, SlaPolicy
@@ -47,6 +48,7 @@ __all__ = [
     "TwoStep",
     "ChangeFreeze",
     "ResponseTemplate",
+    "RecurringRequest",
     "SavedView",
     "WorkLog",
     "StatusAffected",

@@ -31,6 +31,7 @@ from .notifications import NotificationService
 from .operations import PlatformOperations, start_with_references
 from .password_reset import PasswordResetService
 from .records import RecordService
+from .recurring import RecurringService
 from .reports import ReportService
 from .responses import ResponseService
 from .retention import RetentionService
@@ -163,6 +164,10 @@ class Services:
     @cached_property
     def status(self) -> StatusService:
         return StatusService(self.session, self.audit, self.runtime.clock, self.records)
+
+    @cached_property
+    def recurring(self) -> RecurringService:
+        return RecurringService(self)
 
     @cached_property
     def views(self) -> ViewService:

@@ -38,6 +38,8 @@ START = {"title": "VPN down", "description": "Cannot connect from home", "catego
          "impact": "medium", "urgency": "medium", "service": "VPN", "ci": "vpn-gw-01"}
 NOTICE = {"title": "E-mail is down", "level": "outage", "body": "Nobody can send mail.", "service": "E-mail"}
 FREEZE = {"name": "Quarter close", "starts_at": "2026-03-10T18:00:00Z", "ends_at": "2026-03-11T06:00:00Z"}
+#: A recurring request the admin makes (app/services/recurring.py).
+RECURRING = {"name": "Weekly check", "process_id": "incident_management", "data": START, "days": ["mon"], "time": "07:00"}
 ARTICLE = {"title": "Outlook asks for the password again", "symptoms": "A prompt every few minutes.",
            "cause": "A stale cached credential.", "workaround": "Remove the cached credential."}
 PASSWORD = "password-1234"
@@ -197,6 +199,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
     assert template.status_code == 201, template.get_json()
     view = client.post("/api/v1/users/me/views", headers=ada, json={"name": "Mine", "query": "open=1"})
     assert view.status_code == 201, view.get_json()
+    recurring = client.post("/api/v1/recurring-requests", headers=ada, json=RECURRING)
+    assert recurring.status_code == 201, recurring.get_json()
     entry = client.post(f"/api/v1/tickets/{number}/time-worked", headers=ada, json={"minutes": 10})
     assert entry.status_code == 201, entry.get_json()
     tokens = client.get("/api/v1/users/rita/tokens", headers=ada).get_json()
@@ -215,6 +219,7 @@ def world(client: Any, services: Any, connection: Any) -> World:
         "freeze_id": str(freeze.get_json()["id"]), "window_id": str(window.get_json()["id"]),
         "notice_id": str(notice.get_json()["id"]), "template_id": str(template.get_json()["id"]),
         "entry_id": str(entry.get_json()["id"]), "view_id": str(view.get_json()["id"]),
+        "request_id": str(recurring.get_json()["id"]),
     }
     kb = params["article"]
     bodies: dict[tuple[str, str], dict[str, Any]] = {
@@ -273,6 +278,8 @@ def world(client: Any, services: Any, connection: Any) -> World:
         ("PATCH", "/api/v1/response-templates/{template_id}"): {"version": 1, "body": "{{agent}} is on {{number}}."},
         ("POST", "/api/v1/tickets/{number}/time-worked"): {"minutes": 25, "note": "Read the logs."},
         ("POST", "/api/v1/users/me/views"): {"name": "Open incidents", "query": "kind=incident&open=1"},
+        ("POST", "/api/v1/recurring-requests"): {**RECURRING, "name": "Daily check"},
+        ("PATCH", "/api/v1/recurring-requests/{request_id}"): {"time": "08:00"},
     }
     spec = client.get("/api/v1/openapi.json").get_json()
     services.session.commit()

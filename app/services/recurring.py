@@ -1,0 +1,319 @@
+"""Recurring requests: a process started again and again with the same data, on a rule of
+weekdays (every week, or their first to fourth or last in the month) at a time of day on the
+clocks of a time zone: the monthly patching change raised on the second Tuesday at 09:00 Berlin,
+the weekly backup check every Monday, the monthly access review. ServiceNow's scheduled
+requests and Jira Service Management's recurring work items do the same.
+
+- **Who.** The desk's staff who work (agents, process owners, admins; not read-only auditors)
+  make them, for the processes they may start themselves. A request is started as its *owner*,
+  who made it (for ``requested_for``, a user name, when set: as the start page's "Requested for",
+  by the same rule). Owners read, change, pause, resume and delete their own; admins every one;
+  anyone else gets 404. At most :data:`MAX_PER_OWNER` each.
+- **What is started.** The data is checked when the request is made, exactly as a start would
+  check it (``InstanceService.check_start``: the process's validator or start form, the record
+  checks; nothing is started), and kept as checked. Each run starts the *latest* version with it,
+  as the owner then: their rights, the process's form, and the data are checked again.
+- **When.** ``next_run_at`` is the rule's next start after the moment it is made, resumed or
+  changed, or after the run. A desk that was down over several starts makes one when it is back,
+  not one per start missed (the next is reckoned from the moment the run happens).
+- **A run that starts nothing** (the owner left, lost the right to start the process, a new
+  version's form refuses the data, the person it was for is gone) pauses the request, keeps why in
+  ``last_error``, audits it (``recurring_request_failed``) and tells the owner (``recurring.paused``,
+  in-app, by mail and webhook): it would fail again at every start. The owner mends it (changes
+  it, or resumes it as it is) and it goes on from the next start.
+- **Exactly once.** Every sweep (app/scheduler.py) starts the requests due, each in its own
+  transaction that also moves ``next_run_at`` on; several sweepers start each once (PostgreSQL:
+  rows another sweeper holds are skipped and re-read; SQLite: one writer at a time).
+- Audited: ``recurring_request_created``, ``_changed``, ``_paused``, ``_resumed``, ``_deleted``,
+  ``_ran`` (with the instance) and ``_failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from app.db import begin_write, serialize_writers
+from app.errors import NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.languages import Text
+from app.models import ProcessInstance, RecurringRequest, Role, User
+
+from .forms import checked_text
+from .instances import ON_BEHALF_FIELD
+from .maintenance import BAD_TIME, Rule, clock_minute, clock_text, day_names, next_opening, recurrence, week_name
+
+if TYPE_CHECKING:
+    from . import Services
+
+log = logging.getLogger(__name__)
+
+#: Who makes recurring requests: the desk's staff who work (an auditor reads only).
+MAKERS = (Role.AGENT, Role.PROCESS_OWNER, Role.ADMIN)
+MAX_PER_OWNER = 50
+NAME_MAX = 128
+#: How many due requests one sweep starts (the rest wait for the next sweep).
+SWEEP_LIMIT = 50
+EVENT = "recurring.paused"
+NOT_A_MAKER = "only the service desk's agents, process owners and admins make recurring requests"
+TOO_MANY = f"you have {MAX_PER_OWNER} recurring requests already: delete one first"
+#: The fields a change may name; anything else is refused (422 naming it).
+FIELDS = ("name", "process_id", "data", "requested_for", "days", "week", "time", "timezone", "active")
+
+
+def describe(row: RecurringRequest) -> dict[str, Any]:
+    """A recurring request as the API answers it."""
+    return {"id": row.id, "name": row.name, "process_id": row.process_id, "data": row.data,
+            "requested_for": row.requested_for, "owner": row.owner.username, "days": day_names(row.days),
+            "week": week_name(row.week), "time": clock_text(row.minute), "timezone": row.timezone,
+            "active": row.active, "next_run_at": row.next_run_at, "last_run_at": row.last_run_at,
+            "last_instance_id": row.last_instance_id, "last_error": row.last_error, "runs": row.runs,
+            "created_at": row.created_at, "updated_at": row.updated_at}
+
+
+def when(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The name and the rule of ``values`` (``name``, ``days``, ``week``, ``time``, ``timezone``) as
+    the row keeps them, and what is wrong with them by field: the start page checks them beside
+    its form's fields (app/web/recurring_pages.py)."""
+    errors: dict[str, list[Any]] = {}
+    clean: dict[str, Any] = {"name": checked_text(values, "name", NAME_MAX, errors, one_line=True, required=True)}
+    recurrence(values, clean, errors)
+    said = values.get("time")
+    clean["minute"] = clock_minute(said) if isinstance(said, str) else None
+    if clean["minute"] is None:
+        errors["time"] = [BAD_TIME]
+    return clean, errors
+
+
+def may_make(user: User) -> bool:
+    """Whether ``user`` makes recurring requests (:data:`MAKERS`, active)."""
+    return user.active and user.has_role(*MAKERS)
+
+
+def _data_field(field: str) -> str:
+    """Where a start's refusal of ``field`` shows on a recurring request: the person it is for as
+    ``requested_for``, the data's own fields as ``data.<field>``."""
+    if field == ON_BEHALF_FIELD:
+        return "requested_for"
+    return field if field == "data" or field.startswith("data.") else f"data.{field}"
+
+
+def _rule(row: RecurringRequest) -> Rule:
+    return Rule(row.days, row.minute, row.minute, row.timezone, week=row.week)
+
+
+class RecurringService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.session = services.session
+        self.clock = services.runtime.clock
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def listed(self, user: User, *, everyone: bool = False) -> list[RecurringRequest]:
+        """``user``'s recurring requests by name; with ``everyone``, an admin's list of all of them
+        (anyone else gets their own)."""
+        query = select(RecurringRequest)
+        if not (everyone and user.has_role(Role.ADMIN)):
+            query = query.where(RecurringRequest.owner_id == user.id)
+        return list(self.session.scalars(query.order_by(func.lower(RecurringRequest.name), RecurringRequest.id)))
+
+    def get(self, user: User, request_id: int) -> RecurringRequest:
+        """The request if ``user`` owns it or is an admin; NotFound otherwise (whether it exists is
+        nobody else's business)."""
+        row = self.session.get(RecurringRequest, request_id)
+        if row is None or not (row.owner_id == user.id or user.has_role(Role.ADMIN)):
+            raise NotFound(f"no recurring request {request_id}", details={"id": request_id})
+        return row
+
+    def last_numbers(self, rows: list[RecurringRequest]) -> dict[int, str]:
+        """The record number of each request's last start, by request id (one query; a start
+        without a record, or one deleted since, has none)."""
+        ids = {r.last_instance_id: r.id for r in rows if r.last_instance_id is not None}
+        if not ids:
+            return {}
+        found = self.session.execute(select(ProcessInstance.id, ProcessInstance.data).where(ProcessInstance.id.in_(ids)))
+        return {ids[instance_id]: data["record_number"] for instance_id, data in found
+                if isinstance(data, dict) and isinstance(data.get("record_number"), str)}
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _clean(self, owner: User, values: Mapping[str, Any], current: RecurringRequest | None = None) -> dict[str, Any]:
+        """The fields of ``values`` (over ``current``'s, for a change) as the row keeps them, the data
+        checked by the start contract for ``owner``; ValidationFailed naming every bad field."""
+        unknown = [k for k in values if k not in FIELDS]
+        if unknown:
+            raise ValidationFailed("unknown fields", details={"fields": {k: ["is not a field of a recurring request"] for k in unknown}})
+        merged: dict[str, Any] = dict(describe(current)) if current is not None else {}
+        merged.update(values)
+        clean, errors = when(merged)
+        active = merged.get("active", True)
+        if not isinstance(active, bool):
+            errors["active"] = ["must be true or false"]
+        clean["active"] = active is True
+        process_id = merged.get("process_id")
+        if not isinstance(process_id, str) or not process_id.strip():
+            errors["process_id"] = ["is required"]
+        data = merged.get("data", {})
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            errors["data"] = ["must be an object"]
+        named = merged.get("requested_for")
+        if named is not None and not isinstance(named, str):
+            errors["requested_for"] = ["must be a user name"]
+        named = (named or "").strip() or None
+        if "process_id" not in errors and "data" not in errors and "requested_for" not in errors:
+            assert isinstance(process_id, str)
+            try:
+                caller, checked = self.services.instances.check_start(owner, process_id.strip(), data, named)
+            except ValidationFailed as err:
+                for field, problems in (err.details.get("fields") or {"data": [err.message]}).items():
+                    errors.setdefault(_data_field(field), []).extend(problems)
+            else:
+                clean.update(process_id=process_id.strip(), data=checked,
+                             requested_for=caller.username if caller is not None and caller.id != owner.id else None)
+        if errors:
+            raise ValidationFailed("the recurring request is not valid", details={"fields": errors})
+        return clean
+
+    def _require_maker(self, user: User, action: str) -> None:
+        if not may_make(user):
+            self.services.audit.refuse(user, action, reason=NOT_A_MAKER)
+            raise PermissionDenied(NOT_A_MAKER)
+
+    def create(self, user: User, values: Mapping[str, Any]) -> RecurringRequest:
+        """A new recurring request of ``user`` from ``values``: ``name``, ``process_id``, ``data``,
+        ``requested_for`` (optional), ``days``, ``week`` (optional), ``time`` (hh:mm), ``timezone``
+        (default UTC), ``active`` (default true). PermissionDenied for who may not make them or may
+        not start the process; NotFound for a process not deployed; ValidationFailed naming each
+        bad field (the data's as ``data.<field>``), or ``name`` for one request too many."""
+        self._require_maker(user, "create_recurring_request")
+        clean = self._clean(user, values)
+        serialize_writers(self.session, f"recurring_request:{user.id}")  # at most MAX_PER_OWNER each
+        owned = self.session.scalar(select(func.count()).select_from(RecurringRequest)
+                                    .where(RecurringRequest.owner_id == user.id)) or 0
+        if owned >= MAX_PER_OWNER:
+            raise ValidationFailed("the recurring request is not valid", details={"fields": {"name": [TOO_MANY]}})
+        now = self.clock.now()
+        row = RecurringRequest(owner_id=user.id, runs=0, created_at=now, updated_at=now, **clean)
+        row.owner = user
+        row.next_run_at = next_opening(_rule(row), now) if row.active else None
+        self.session.add(row)
+        self.session.flush()
+        self.services.audit.record("recurring_request_created", user, payload=self._said(row))
+        return row
+
+    def change(self, user: User, request_id: int, values: Mapping[str, Any]) -> RecurringRequest:
+        """Change the fields ``values`` names (any of :data:`FIELDS`); the data is checked again
+        against the process as it is now, for the request's owner. ``active`` pauses or resumes
+        it. The next start is reckoned anew from now."""
+        row = self.get(user, request_id)
+        self._require_maker(user, "change_recurring_request")
+        before = self._said(row)
+        clean = self._clean(row.owner, values, row)
+        for key, value in clean.items():
+            setattr(row, key, value)
+        now = self.clock.now()
+        row.updated_at = now
+        row.next_run_at = next_opening(_rule(row), now) if row.active else None
+        if clean["active"] and not before["active"]:
+            row.last_error = None
+        self.session.flush()
+        after = self._said(row)
+        event = ("recurring_request_resumed" if after["active"] and not before["active"] else
+                 "recurring_request_paused" if before["active"] and not after["active"] else "recurring_request_changed")
+        self.services.audit.record(event, user, payload={
+            **after, "changed": sorted(k for k in after if after[k] != before.get(k))})
+        return row
+
+    def delete(self, user: User, request_id: int) -> None:
+        row = self.get(user, request_id)
+        said = self._said(row)
+        self.session.delete(row)
+        self.session.flush()
+        self.services.audit.record("recurring_request_deleted", user, payload=said)
+
+    @staticmethod
+    def _said(row: RecurringRequest) -> dict[str, Any]:
+        return {"id": row.id, "name": row.name, "process_id": row.process_id, "owner": row.owner.username,
+                "requested_for": row.requested_for, "days": day_names(row.days), "week": week_name(row.week),
+                "time": clock_text(row.minute), "timezone": row.timezone, "active": row.active, "data": row.data}
+
+    # -- the sweep --------------------------------------------------------------------------
+
+    def sweep(self, limit: int = SWEEP_LIMIT) -> int:
+        """Start the requests due (each in its own transaction, committed); returns how many
+        started a process."""
+        from app.unit_of_work import run_unit_of_work  # (it imports the services package)
+
+        now = self.clock.now()
+        due = list(self.session.scalars(
+            select(RecurringRequest.id).where(RecurringRequest.active.is_(True), RecurringRequest.next_run_at <= now)
+            .order_by(RecurringRequest.next_run_at, RecurringRequest.id).limit(limit)))
+        self.session.commit()  # (nothing written: each run below is a transaction of its own)
+        started = 0
+        for request_id in due:
+            try:
+                if run_unit_of_work(self.services, partial(self._run, request_id, now)):
+                    started += 1
+            except ProcessdeskError as err:
+                run_unit_of_work(self.services, partial(self._pause, request_id, now, err.message))
+            except Exception:  # noqa: BLE001 - one broken request must not hold up the others
+                log.exception("recurring request %s could not start", request_id)
+                self.session.rollback()
+                run_unit_of_work(self.services, partial(
+                    self._pause, request_id, now, "the process could not be started (an error of the desk: see its log)"))
+        return started
+
+    def _claim(self, request_id: int, now: datetime) -> RecurringRequest | None:
+        """The request, locked for this transaction, if it is still due (another sweeper may have
+        run it meanwhile)."""
+        begin_write(self.session)
+        query = select(RecurringRequest).where(RecurringRequest.id == request_id, RecurringRequest.active.is_(True),
+                                               RecurringRequest.next_run_at <= now)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=RecurringRequest)
+        return self.session.scalars(query.execution_options(populate_existing=True)).first()
+
+    def _run(self, request_id: int, now: datetime) -> bool:
+        row = self._claim(request_id, now)
+        if row is None:
+            return False
+        owner = row.owner
+        if not owner.active:
+            raise PermissionDenied(f"{owner.username} is no longer active")
+        if not may_make(owner):
+            raise PermissionDenied(NOT_A_MAKER)
+        instance = self.services.instances.start_process(owner, row.process_id, row.data, on_behalf_of=row.requested_for)
+        row.last_run_at = now
+        row.last_instance_id = instance.id
+        row.last_error = None
+        row.runs += 1
+        row.next_run_at = next_opening(_rule(row), now)
+        number = (instance.data or {}).get("record_number")
+        self.services.audit.record("recurring_request_ran", owner, instance_id=instance.id, payload={
+            "id": row.id, "name": row.name, "process_id": row.process_id, "number": number, "run": row.runs})
+        return True
+
+    def _pause(self, request_id: int, now: datetime, why: str) -> None:
+        row = self._claim(request_id, now)
+        if row is None:
+            return
+        row.active = False
+        row.next_run_at = None
+        row.last_run_at = now
+        row.last_error = why[:2000]
+        self.services.audit.record("recurring_request_failed", None, actor_name="scheduler", payload={
+            "id": row.id, "name": row.name, "process_id": row.process_id, "owner": row.owner.username, "reason": row.last_error})
+        notifier = self.services.notifications
+        said = {"name": row.name}
+        notifier.notify(
+            [row.owner], EVENT, Text("Your recurring request “%(name)s” is paused", **said),
+            Text("Your recurring request “%(name)s” could not start its process and is paused: %(reason)s. "
+                 "Change it or resume it: %(link)s", reason=row.last_error, link=notifier.url("/recurring"), **said),
+            payload={"id": row.id, "name": row.name, "process_id": row.process_id, "reason": row.last_error})
