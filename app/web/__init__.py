@@ -65,6 +65,7 @@ def init_web(app: Flask) -> None:
         notification_pages,
         password_reset_pages,
         process_pages,
+        recurring_pages,
         report_pages,
         response_pages,
         schedule_pages,

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from app.errors import PermissionDenied
-from app.services import cmdb, maintenance, responses, schedule, status, views, worklog
+from app.services import cmdb, maintenance, recurring, responses, schedule, status, views, worklog
 from app.services.forms import FORM_ERROR_KEY, FormMessage, form_fields
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.submissions import FIELD as SUBMISSION_FIELD
@@ -97,6 +97,8 @@ _SERVICE_TEXTS = {
     maintenance.BAD_ZONE: _l("must be a time zone such as Europe/Berlin or UTC"),
     maintenance.UNKNOWN_DAY: _l("must be days of the week"),
     maintenance.UNKNOWN_WEEK: _l("must be a week of the month, or every week"),
+    # a recurring request's (app/services/recurring.py)
+    recurring.TOO_MANY: _l("you have 50 recurring requests already: delete one first"),
 }
 
 

@@ -24,6 +24,7 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
 from app.services.forms import validate_submission
+from app.services.recurring import NOT_A_MAKER
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -31,6 +32,16 @@ from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import CALLER_FIELD, build_form, caller_errors, for_others_refused, submitted_data, with_caller_field
+from .recurring_pages import (
+    REPEAT_FIELDS,
+    page_errors,
+    repeat_context,
+    repeat_view,
+    schedule_from_start,
+    schedule_problems,
+    schedules,
+    without_schedule,
+)
 from .views import bp, error_detail, json_answer, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
@@ -90,8 +101,10 @@ def start(process_id: str) -> Any:
         if refused is not None:
             return _render(user, process_id, submitted=refused[0], errors=refused[1])
         return _render(user, process_id)
-    data = submitted_data(request.form)
+    data = without_schedule(submitted_data(request.form))
     svc = services()
+    if schedules(request.form):
+        return _schedule(user, process_id, page, data)
 
     def begin() -> tuple[dict[str, Any], str, str | None]:
         schema, ui = _start_form(user, process_id)
@@ -131,6 +144,42 @@ def start(process_id: str) -> Any:
     return redirect(sent.url)
 
 
+def _schedule(user: User, process_id: str, page: str, data: dict[str, Any]) -> Any:
+    """Keep the sent form as a recurring request instead of starting it (app/web/recurring_pages.py)."""
+    svc = services()
+
+    def keep() -> tuple[dict[str, Any], str, str | None]:
+        schema, ui = _start_form(user, process_id)
+        try:
+            cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
+        except ValidationFailed as err:  # the form's problems and the schedule's, at once
+            fields = {**(err.details.get("fields") or {}), **schedule_problems()}
+            raise ValidationFailed(err.message, details={**err.details, "fields": fields}) from None
+        try:
+            made = schedule_from_start(user, process_id, cleaned)
+        except ValidationFailed as err:
+            raise ValidationFailed(err.message, details={"fields": page_errors(refused_forms.field_errors(err))}) from None
+        return made, url_for("web.recurring_list") + f"#recurring-{made['id']}", None
+
+    try:
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), keep))
+    except PermissionDenied as err:
+        if err.message == NOT_A_MAKER:
+            return error_page(403, _("Not allowed"), _("Only the service desk's agents, process owners and admins "
+                                                       "change recurring requests."))
+        return _refused(err)
+    except ValidationFailed as err:
+        return (refused_forms.back_to_form(page, err, url_for("web.start", process_id=process_id))
+                or _render(user, process_id, submitted=request.form, errors=refused_forms.field_errors(err),
+                           status=422))
+    if sent.repeated or sent.value is None:
+        flash_already_sent(sent.ref)
+        return redirect(sent.url or url_for("web.recurring_list"))
+    flash(_("“%(name)s” is scheduled: it starts next on %(when)s UTC.", name=sent.value["name"],
+            when=sent.value["next_run_at"].strftime("%Y-%m-%d %H:%M") if sent.value["next_run_at"] else "–"), "success")
+    return redirect(sent.url, 303)
+
+
 def _start_form(user: User, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The deployed process's start form as the user fills it in; 404 if the process is not
     deployed or has none."""
@@ -154,11 +203,15 @@ def _render(user: User, process_id: str, *, submitted: Any = None, errors: dict[
     # The shipped processes' pages say what they do; another's, its start form's title or its name.
     title = str(known) if known else (content_text(process_id, schema["title"]) if schema.get("title") else name)
     errors, for_caller = caller_errors(errors)
+    repeat_errors = {k: errors.pop(k) for k in list(errors) if k in REPEAT_FIELDS}
     form = localized_form(build_form(schema, ui, {}, submitted, errors), process_id)
     if policy.starts_for_others(user):
         with_caller_field(form, submitted, for_caller, process_id)
+    scheduling = submitted is not None and schedules(submitted)
     return render_template("start.html", active="start-" + process_id, title=title, process_id=process_id,
-                           process_name=name, form=form, submission_token=SubmissionService.new_token()), status
+                           process_name=name, form=form, submission_token=SubmissionService.new_token(),
+                           repeat=repeat_view(submitted if scheduling else None, repeat_errors, open_=scheduling),
+                           **repeat_context(user)), status
 
 
 @bp.get("/start/<process_id>/callers")

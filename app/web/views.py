@@ -23,6 +23,7 @@ from app.services.attachments import WATCHER_DELETES_NOT
 from app.services.duplicates import NOT_STAFF as DUPLICATE_NOT_STAFF
 from app.services.instances import REASSIGN_REFUSED, TASK_SORTS
 from app.services.policy import ATTACHMENT_NOT_YOURS, ATTACHMENT_RECORD_CLOSED
+from app.services.recurring import may_make
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -330,7 +331,9 @@ def home() -> str:
         return {"my_tasks": mine, "my_tasks_total": mine_total, "queue_total": queue_total,
                 "open_requests_total": requests_total, "breaches_total": svc.sla.breached_open_records(user),
                 # the record list's views the reader saved: one click from the home page too
-                "saved_views": svc.views.mine(user)}
+                "saved_views": svc.views.mine(user),
+                # the requests the user has started on a schedule (app/web/recurring_pages.py)
+                "recurring": svc.recurring.listed(user) if may_make(user) else []}
 
     return render_template("home.html", active="home", **unit_of_work(counts), user=user,
                            may_request=policy.may_start(user), read_only=policy.is_read_only(user))
