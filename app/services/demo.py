@@ -147,6 +147,12 @@ class DemoDesk:
         made.append(self.s.catalog.request_item(self._user("rita"), "MSG-SHARED-MAILBOX", {
             "mailbox_address": "events@example.com", "display_name": "Events team", "mailbox_owner": "rita",
             "justification": "Shared inbox for the events team"}))
+        # alex's monthly routine check, raised on its own (app/services/recurring.py): on /recurring
+        self.s.recurring.create(self._user("alex"), {
+            "name": "UPS battery test", "process_id": "incident_management", "days": ["mon"], "week": "first",
+            "time": "08:00", "timezone": "Europe/Berlin",
+            "data": {**INCIDENT, "title": "Monthly UPS battery test", "impact": "low", "urgency": "low",
+                     "description": "Run the battery self-test of the server room's UPS and note the runtime."}})
         numbers = []
         for item in made:
             ticket = item if isinstance(item, Ticket) else self.s.records.for_instance(item.id)

@@ -99,6 +99,9 @@ def test_demo_seed_creates_a_live_desk_from_the_shipped_processes(app, services)
     printer = next(t for t in services.session.scalars(select(Ticket)) if t.title == "Printer PR-204 offline")
     _, worked = services.work.of_record(services.users.get_by_username("aude"), printer.number)
     assert worked.total_minutes == 40 and [e.user_name for e in worked.entries] == ["alex"]
+    # alex's monthly check, raised on its own on the first Monday of each month
+    [routine] = services.recurring.listed(services.users.get_by_username("alex"))
+    assert (routine.name, routine.active, routine.week) == ("UPS battery test", True, 1) and routine.next_run_at
     again = runner.invoke(args=["demo", "seed"])
     assert again.exit_code == 0
     assert len(list(services.session.scalars(select(Ticket)))) == len(states)  # idempotent
