@@ -42,6 +42,9 @@ class RecurringRequest(Base):
     last_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="SET NULL"))
     #: Why the last run started nothing (and the request was paused); None after a start.
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The start the data's dates and times were written for: each run moves them on by as much
+    #: as its own start is later (a change planned for 10:00 after a 09:00 start stays so).
+    anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     runs: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[timestamp]
     updated_at: Mapped[timestamp]

@@ -48,6 +48,9 @@ class RecurringOut(Schema):
     last_instance_id = fields.Integer(allow_none=True, metadata={"description": "the instance the last run started"})
     last_error = fields.String(allow_none=True, metadata={"description": "why the last run started nothing (it was paused)"})
     runs = fields.Integer(metadata={"description": "how many processes it started"})
+    dates_written_for = fields.DateTime(allow_none=True, metadata={
+        "description": "the start the data's dates were written for: each run moves the form's date and date-time "
+                       "answers on by as much as its own start is later"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

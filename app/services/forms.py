@@ -564,6 +564,12 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def field_instant(value: Any, fmt: str) -> dt.date | dt.datetime | None:
+    """A ``date`` or ``date-time`` field's value as a date / aware datetime, else None (what the
+    form's ordering keywords compare; a recurring request moves such values: app/services/recurring.py)."""
+    return _instant(value, fmt)
+
+
 def _instant(value: Any, fmt: str) -> dt.date | dt.datetime | None:
     """A ``date`` or ``date-time`` field's value as a comparable date / aware datetime, else None."""
     if isinstance(value, dt.datetime):

@@ -12,10 +12,15 @@ requests and Jira Service Management's recurring work items do the same.
 - **What is started.** The data is checked when the request is made, exactly as a start would
   check it (``InstanceService.check_start``: the process's validator or start form, the record
   checks; nothing is started), and kept as checked. Each run starts the *latest* version with it,
-  as the owner then: their rights, the process's form, and the data are checked again.
+  as the owner then: their rights, the process's form, and the data are checked again. The
+  form's dates and times move with the start: answers written for the first start (a change
+  planned from 10:00 to 12:00 on the day of a 09:00 start) are moved on by as much as each later
+  start is later (``date`` fields by days on the rule's clocks), so they are never in the past.
 - **When.** ``next_run_at`` is the rule's next start after the moment it is made, resumed or
   changed, or after the run. A desk that was down over several starts makes one when it is back,
-  not one per start missed (the next is reckoned from the moment the run happens).
+  not one per start missed: the last of them (the next is reckoned from the moment it runs).
+  Pausing, resuming and changing the name or rule keep the answers as they are (each run checks
+  them); new ``data`` (or process, or person it is for) is checked at once.
 - **A run that starts nothing** (the owner left, lost the right to start the process, a new
   version's form refuses the data, the person it was for is gone) pauses the request, keeps why in
   ``last_error``, audits it (``recurring_request_failed``) and tells the owner (``recurring.paused``,
@@ -32,9 +37,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -43,9 +49,19 @@ from app.errors import NotFound, PermissionDenied, ProcessdeskError, ValidationF
 from app.languages import Text
 from app.models import ProcessInstance, RecurringRequest, Role, User
 
-from .forms import checked_text
+from .forms import checked_text, field_instant, rfc3339
 from .instances import ON_BEHALF_FIELD
-from .maintenance import BAD_TIME, Rule, clock_minute, clock_text, day_names, next_opening, recurrence, week_name
+from .maintenance import (
+    BAD_TIME,
+    Rule,
+    clock_minute,
+    clock_text,
+    day_names,
+    next_opening,
+    recurrence,
+    week_name,
+    zone_names,
+)
 
 if TYPE_CHECKING:
     from . import Services
@@ -72,6 +88,7 @@ def describe(row: RecurringRequest) -> dict[str, Any]:
             "week": week_name(row.week), "time": clock_text(row.minute), "timezone": row.timezone,
             "active": row.active, "next_run_at": row.next_run_at, "last_run_at": row.last_run_at,
             "last_instance_id": row.last_instance_id, "last_error": row.last_error, "runs": row.runs,
+            "dates_written_for": row.anchor_at,
             "created_at": row.created_at, "updated_at": row.updated_at}
 
 
@@ -104,6 +121,16 @@ def _data_field(field: str) -> str:
 
 def _rule(row: RecurringRequest) -> Rule:
     return Rule(row.days, row.minute, row.minute, row.timezone, week=row.week)
+
+
+def _latest_start(row: RecurringRequest, now: datetime) -> datetime:
+    """The start a run at ``now`` makes: the rule's latest start at or before ``now`` from the one
+    due (a desk that was down over several starts makes the last of them)."""
+    due = row.next_run_at or now
+    rule = _rule(row)
+    while (following := next_opening(rule, due)) is not None and following <= now:
+        due = following
+    return due
 
 
 class RecurringService:
@@ -167,7 +194,10 @@ class RecurringService:
         if named is not None and not isinstance(named, str):
             errors["requested_for"] = ["must be a user name"]
         named = (named or "").strip() or None
-        if "process_id" not in errors and "data" not in errors and "requested_for" not in errors:
+        if current is not None and not {"process_id", "data", "requested_for"} & set(values):
+            # the start as kept: checked again by each run (its dates moved on), not by a pause
+            clean.update(process_id=current.process_id, data=current.data, requested_for=current.requested_for)
+        elif "process_id" not in errors and "data" not in errors and "requested_for" not in errors:
             assert isinstance(process_id, str)
             try:
                 caller, checked = self.services.instances.check_start(owner, process_id.strip(), data, named)
@@ -202,7 +232,8 @@ class RecurringService:
         now = self.clock.now()
         row = RecurringRequest(owner_id=user.id, runs=0, created_at=now, updated_at=now, **clean)
         row.owner = user
-        row.next_run_at = next_opening(_rule(row), now) if row.active else None
+        first = next_opening(_rule(row), now)
+        row.next_run_at, row.anchor_at = (first if row.active else None), first
         self.session.add(row)
         self.session.flush()
         self.services.audit.record("recurring_request_created", user, payload=self._said(row))
@@ -220,7 +251,10 @@ class RecurringService:
             setattr(row, key, value)
         now = self.clock.now()
         row.updated_at = now
-        row.next_run_at = next_opening(_rule(row), now) if row.active else None
+        upcoming = next_opening(_rule(row), now)
+        row.next_run_at = upcoming if row.active else None
+        if "data" in values:  # new answers: their dates are for the next start
+            row.anchor_at = upcoming
         if clean["active"] and not before["active"]:
             row.last_error = None
         self.session.flush()
@@ -289,7 +323,9 @@ class RecurringService:
             raise PermissionDenied(f"{owner.username} is no longer active")
         if not may_make(owner):
             raise PermissionDenied(NOT_A_MAKER)
-        instance = self.services.instances.start_process(owner, row.process_id, row.data, on_behalf_of=row.requested_for)
+        due = _latest_start(row, now)
+        data = self._moved(row, due)
+        instance = self.services.instances.start_process(owner, row.process_id, data, on_behalf_of=row.requested_for)
         row.last_run_at = now
         row.last_instance_id = instance.id
         row.last_error = None
@@ -299,6 +335,30 @@ class RecurringService:
         self.services.audit.record("recurring_request_ran", owner, instance_id=instance.id, payload={
             "id": row.id, "name": row.name, "process_id": row.process_id, "number": number, "run": row.runs})
         return True
+
+    def _moved(self, row: RecurringRequest, due: datetime) -> dict[str, Any]:
+        """The request's data for its start at ``due``: each ``date-time`` field of the form it is
+        started with later by as much as ``due`` is after :attr:`~RecurringRequest.anchor_at` (the
+        start the answers were written for), each ``date`` field by as many days on the clocks of
+        the rule's zone. So a change planned for 10:00 to 12:00 on the day of a 09:00 start is planned
+        so on the day of every start."""
+        data = dict(row.data)
+        anchor = row.anchor_at
+        form = self.services.instances.start_form(row.process_id, data)
+        if anchor is None or form is None or due == anchor:
+            return data
+        zone = ZoneInfo(row.timezone) if row.timezone in zone_names() else ZoneInfo("UTC")
+        days = (due.astimezone(zone).date() - anchor.astimezone(zone).date()).days
+        for name, spec in (form[0].get("properties") or {}).items():
+            fmt = spec.get("format") if isinstance(spec, dict) else None
+            if fmt not in ("date", "date-time") or not isinstance(data.get(name), str):
+                continue
+            value = field_instant(data[name], fmt)
+            if isinstance(value, datetime):
+                data[name] = rfc3339(value + (due - anchor))
+            elif value is not None:
+                data[name] = (value + timedelta(days=days)).isoformat()
+        return data
 
     def _pause(self, request_id: int, now: datetime, why: str) -> None:
         row = self._claim(request_id, now)

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('last_instance_id', sa.Integer(), nullable=True),
         sa.Column('last_error', sa.Text(), nullable=True),
+        sa.Column('anchor_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('runs', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, ProcessInstance, RecurringRequest
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
+from tests.http.test_e2e_change import CHANGE
 from tests.http.test_e2e_incident import START
 
 URL = "/api/v1/recurring-requests"
@@ -193,3 +194,30 @@ def test_one_owner_keeps_at_most_so_many(desk: Desk, services, monkeypatch):
     make(desk, {**WEEKLY, "name": "Second"})
     error = assert_error(desk.client.post(URL, headers=desk.auth("alex"), json={**WEEKLY, "name": "Third"}), 422)
     assert "delete one first" in error["details"]["fields"]["name"][0]
+
+
+def test_a_recurring_change_s_planned_window_moves_with_each_start(desk: Desk, services, clock):
+    # the second Tuesday at 09:00 Berlin; the answers plan the change from 10:00 to 12:00 Berlin on
+    # the day of the first start (2026-01-13), and every later one is planned so on its own day
+    made = make(desk, {"name": "Patch Tuesday", "process_id": "change_enablement", "days": ["tue"], "week": "second",
+                       "time": "09:00", "timezone": "Europe/Berlin", "data": {
+                           **CHANGE, "change_type": "normal", "planned_start": "2026-01-13T09:00:00Z",
+                           "planned_end": "2026-01-13T11:00:00Z"}})
+    assert utc(made["dates_written_for"]) == utc(made["next_run_at"]) == datetime(2026, 1, 13, 8, 0, tzinfo=timezone.utc)
+
+    def planned_after_sweep(moment: datetime) -> tuple[str, str]:
+        clock.set(moment)
+        assert sweep(services) == 1, read(desk, made["id"])["last_error"]
+        services.session.expire_all()
+        instance = services.session.get(ProcessInstance, read(desk, made["id"])["last_instance_id"])
+        details = desk.record(instance.data["record_number"])["details"]
+        return details["planned_start"], details["planned_end"]
+
+    assert planned_after_sweep(datetime(2026, 1, 13, 8, 0, tzinfo=timezone.utc)) == ("2026-01-13T09:00:00Z", "2026-01-13T11:00:00Z")
+    assert planned_after_sweep(datetime(2026, 2, 10, 8, 1, tzinfo=timezone.utc)) == ("2026-02-10T09:00:00Z", "2026-02-10T11:00:00Z")
+    # pausing and resuming keep the answers (the January window is past, and no refusal for it)
+    assert desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("alex"), json={"active": False}).status_code == 200
+    assert desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("alex"), json={"active": True}).status_code == 200
+    # March's start was missed (the desk was down): April's makes one, 10:00 Berlin in summer time
+    assert planned_after_sweep(datetime(2026, 4, 14, 7, 30, tzinfo=timezone.utc)) == ("2026-04-14T08:00:00Z", "2026-04-14T10:00:00Z")
+    assert read(desk, made["id"])["runs"] == 3
