@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from app.db import begin_write, serialize_writers
-from app.errors import NotFound, PermissionDenied, ProcessdeskError, ValidationFailed
+from app.errors import Conflict, NotFound, PermissionDenied, ProcessdeskError, ServiceUnavailable, ValidationFailed
 from app.languages import Text
 from app.models import ProcessInstance, RecurringRequest, Role, User
 
@@ -117,6 +117,15 @@ def _data_field(field: str) -> str:
     if field == ON_BEHALF_FIELD:
         return "requested_for"
     return field if field == "data" or field.startswith("data.") else f"data.{field}"
+
+
+def _reason(err: ProcessdeskError) -> str:
+    """Why a run started nothing, as its owner reads it: the refusal and the fields it names."""
+    fields = err.details.get("fields") if isinstance(err.details, dict) else None
+    if not isinstance(fields, dict) or not fields:
+        return err.message
+    named = "; ".join(f"{name}: {', '.join(str(m) for m in messages)}" for name, messages in fields.items())
+    return f"{err.message} ({named})"
 
 
 def _rule(row: RecurringRequest) -> Rule:
@@ -241,18 +250,26 @@ class RecurringService:
 
     def change(self, user: User, request_id: int, values: Mapping[str, Any]) -> RecurringRequest:
         """Change the fields ``values`` names (any of :data:`FIELDS`); the data is checked again
-        against the process as it is now, for the request's owner. ``active`` pauses or resumes
-        it. The next start is reckoned anew from now."""
+        against the process as it is now, for the request's owner, when it is new. ``active``
+        pauses or resumes it (not a request whose owner no longer makes them: 422 naming
+        ``active``). A new rule, a pause or a resume reckons the next start anew from now."""
         row = self.get(user, request_id)
         self._require_maker(user, "change_recurring_request")
         before = self._said(row)
         clean = self._clean(row.owner, values, row)
+        if clean["active"] and not row.active and not may_make(row.owner):
+            # (an admin resuming a leaver's request: its next run would pause it again)
+            raise ValidationFailed("the recurring request is not valid", details={"fields": {"active": [
+                f"{row.owner.username} no longer makes recurring requests: delete it, or make it again as someone who does"]}})
+        rule_before = (row.days, row.week, row.minute, row.timezone, row.active)
         for key, value in clean.items():
             setattr(row, key, value)
         now = self.clock.now()
         row.updated_at = now
         upcoming = next_opening(_rule(row), now)
-        row.next_run_at = upcoming if row.active else None
+        if (row.days, row.week, row.minute, row.timezone, row.active) != rule_before:
+            # a new rule, or paused or resumed: from now on (a rename keeps a start that is due)
+            row.next_run_at = upcoming if row.active else None
         if "data" in values:  # new answers: their dates are for the next start
             row.anchor_at = upcoming
         if clean["active"] and not before["active"]:
@@ -295,13 +312,22 @@ class RecurringService:
             try:
                 if run_unit_of_work(self.services, partial(self._run, request_id, now)):
                     started += 1
+                continue
+            except (Conflict, ServiceUnavailable) as err:
+                # a race or a lost connection, not the request's fault: still due, tried next sweep
+                log.warning("recurring request %s: %s; tried again at the next sweep", request_id, err.message)
+                continue
             except ProcessdeskError as err:
-                run_unit_of_work(self.services, partial(self._pause, request_id, now, err.message))
+                why = _reason(err)
             except Exception:  # noqa: BLE001 - one broken request must not hold up the others
                 log.exception("recurring request %s could not start", request_id)
                 self.session.rollback()
-                run_unit_of_work(self.services, partial(
-                    self._pause, request_id, now, "the process could not be started (an error of the desk: see its log)"))
+                why = "the process could not be started (an error of the desk: see its log)"
+            try:
+                run_unit_of_work(self.services, partial(self._pause, request_id, now, why))
+            except Exception:  # noqa: BLE001 - the others still run; this one is due again next sweep
+                log.exception("recurring request %s could not be paused", request_id)
+                self.session.rollback()
         return started
 
     def _claim(self, request_id: int, now: datetime) -> RecurringRequest | None:

@@ -46,6 +46,8 @@ ACTION_FIELD = "_action"
 SCHEDULE = "schedule"
 LABELS: dict[str, Any] = {"name": _l("Name of the recurring request"), "days": _l("Days of the week"),
                           "week": _l("Repeats"), "time": _l("Starts at"), "timezone": _l("Time zone")}
+#: The other fields a refusal may name, as a flash message says them.
+OTHER_LABELS: dict[str, Any] = {"requested_for": _l("Requested for"), "active": _l("Status"), "data": _l("Form")}
 EDIT_PAGE = "recurring:edit"
 
 
@@ -102,9 +104,15 @@ def schedule_from_start(user: User, process_id: str, cleaned: dict[str, Any]) ->
     return describe(services().recurring.create(user, values))
 
 
-def schedule_problems() -> dict[str, list[Any]]:
-    """The start page's schedule fields' problems, by the page's names (none: {})."""
-    return page_errors(when(schedule_values(request.form))[1])
+def schedule_problems(user: User, process_id: str) -> dict[str, list[Any]]:
+    """The start page's schedule fields' problems and its "Requested for" control's, by the page's
+    names (none: {}): said with the form's own, all at once."""
+    problems = page_errors(when(schedule_values(request.form))[1])
+    try:
+        services().instances.caller_for(user, process_id, request.form.get(CALLER_FIELD) or None)
+    except ValidationFailed as err:
+        problems.update(refused_forms.field_errors(err))
+    return problems
 
 
 # -- the list ---------------------------------------------------------------------------------
@@ -139,7 +147,8 @@ def _act(request_id: int, work: Any, said: str) -> Response:
     except PermissionDenied:
         flash(_("Only the service desk's agents, process owners and admins change recurring requests."), "error")
     except ValidationFailed as err:
-        problems = "; ".join(f"{LABELS.get(k, k)}: {'; '.join(v)}" for k, v in
+        labels = {**LABELS, **OTHER_LABELS}
+        problems = "; ".join(f"{labels.get(k, k.removeprefix('data.'))}: {'; '.join(v)}" for k, v in
                              service_texts(refused_forms.field_errors(err)).items())
         flash(_("The recurring request cannot go on as it is: %(problems)s. Schedule it again from its start page.",
                 problems=problems), "error")

@@ -153,7 +153,7 @@ def _schedule(user: User, process_id: str, page: str, data: dict[str, Any]) -> A
         try:
             cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
         except ValidationFailed as err:  # the form's problems and the schedule's, at once
-            fields = {**(err.details.get("fields") or {}), **schedule_problems()}
+            fields = {**(err.details.get("fields") or {}), **schedule_problems(user, process_id)}
             raise ValidationFailed(err.message, details={**err.details, "fields": fields}) from None
         try:
             made = schedule_from_start(user, process_id, cleaned)

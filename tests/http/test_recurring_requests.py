@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from app.errors import Conflict, ValidationFailed
 from app.models import AuditEvent, ProcessInstance, RecurringRequest
 from tests.http.desk import Desk
 from tests.http.helpers import assert_error
@@ -221,3 +222,44 @@ def test_a_recurring_change_s_planned_window_moves_with_each_start(desk: Desk, s
     # March's start was missed (the desk was down): April's makes one, 10:00 Berlin in summer time
     assert planned_after_sweep(datetime(2026, 4, 14, 7, 30, tzinfo=timezone.utc)) == ("2026-04-14T08:00:00Z", "2026-04-14T10:00:00Z")
     assert read(desk, made["id"])["runs"] == 3
+
+
+def test_a_race_leaves_the_request_due_and_a_refusal_says_its_fields(desk: Desk, services, clock, monkeypatch):
+    made = make(desk, WEEKLY)
+    clock.advance(timedelta(hours=1))
+    real = services.instances.start_process
+
+    def busy(*args: Any, **kwargs: Any) -> Any:
+        raise Conflict("another change is being written; try again in a moment")
+
+    monkeypatch.setattr(services.instances, "start_process", busy)
+    assert sweep(services) == 0
+    still = read(desk, made["id"])
+    assert still["active"] is True and still["last_error"] is None and events(services, "recurring_request_failed") == []
+    monkeypatch.setattr(services.instances, "start_process", real)
+    assert sweep(services) == 1  # the next sweep starts it
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ValidationFailed("form data is invalid", details={"fields": {"title": ["is required"]}})
+
+    monkeypatch.setattr(services.instances, "start_process", refused)
+    clock.advance(timedelta(days=7))
+    assert sweep(services) == 0
+    assert read(desk, made["id"])["last_error"] == "form data is invalid (title: is required)"
+
+
+def test_a_rename_keeps_a_start_that_is_due_and_a_leaver_s_request_is_not_resumed(desk: Desk, services, clock):
+    made = make(desk, WEEKLY)
+    clock.advance(timedelta(hours=1, minutes=1))  # due, the sweep not yet come round
+    renamed = desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("alex"), json={"name": "VPN check"}).get_json()
+    assert renamed["next_run_at"] == made["next_run_at"]
+    assert sweep(services) == 1
+    paused = desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("ada"), json={"active": False})
+    assert paused.status_code == 200
+    services.users.update_user(None, "alex", {"roles": ["requester"]})
+    services.session.commit()
+    error = assert_error(desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("ada"), json={"active": True}), 422)
+    assert "alex no longer makes recurring requests" in error["details"]["fields"]["active"][0]
+    # the admin still renames or deletes it
+    assert desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("ada"), json={"name": "Old"}).status_code == 200
+    assert desk.client.delete(f"{URL}/{made['id']}", headers=desk.auth("ada")).status_code == 204

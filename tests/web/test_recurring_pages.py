@@ -88,6 +88,9 @@ def test_the_form_s_and_the_schedule_s_problems_come_back_beside_their_fields(we
     assert "Starts at: must be a time of day as hh:mm" in summary and "Time zone: must be a time zone" in summary
     assert 'value="Mars/Olympus"' in page and 'value="Weekly VPN check"' in page  # the input is kept
     assert stored(services) == [] and instances(services) == before
+    # "Requested for" is checked with the form, at once
+    page = refused_to(web, web.post(START, schedule_form(title="", _on_behalf_of="nobody-here")), START)
+    assert "nobody-here: no such active user" in page and 'value="nobody-here"' in page
     # a good schedule with a bad form: the form's problem alone
     page = refused_to(web, web.post(START, schedule_form(urgency="enormous")), START)
     assert 'id="repeat-errors"' not in page and "<details class=\"repeat\" id=\"repeat\" open>" in page
