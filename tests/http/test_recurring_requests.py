@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.errors import Conflict, ValidationFailed
 from app.models import AuditEvent, ProcessInstance, RecurringRequest
-from tests.http.desk import Desk
+from tests.http.desk import LAPTOP, Desk
 from tests.http.helpers import assert_error
 from tests.http.test_e2e_change import CHANGE
 from tests.http.test_e2e_incident import START
@@ -263,3 +263,19 @@ def test_a_rename_keeps_a_start_that_is_due_and_a_leaver_s_request_is_not_resume
     # the admin still renames or deletes it
     assert desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("ada"), json={"name": "Old"}).status_code == 200
     assert desk.client.delete(f"{URL}/{made['id']}", headers=desk.auth("ada")).status_code == 204
+
+
+def test_a_catalog_item_is_ordered_on_a_schedule_for_a_colleague(desk: Desk, services, clock):
+    # a laptop for the pool every first Monday, ordered by the desk for rita
+    made = make(desk, {**WEEKLY, "name": "Laptop pool", "process_id": "catalog_request", "week": "first",
+                       "requested_for": "rita", "data": {"item": "HW-LAPTOP", **LAPTOP}})
+    assert made["data"]["item"] == "HW-LAPTOP"
+    error = assert_error(desk.client.post(URL, headers=desk.auth("alex"), json={
+        **WEEKLY, "process_id": "catalog_request", "data": {"item": "HW-LAPTOP", **LAPTOP, "keyboard_layout": "Klingon"}}), 422)
+    assert "data.keyboard_layout" in error["details"]["fields"], error
+    clock.advance(timedelta(hours=1))
+    assert sweep(services) == 1
+    services.session.expire_all()
+    instance = services.session.get(ProcessInstance, read(desk, made["id"])["last_instance_id"])
+    record = desk.record(instance.data["record_number"])
+    assert record["number"].startswith("REQ-") and record["requester"] == "rita"
