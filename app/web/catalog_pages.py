@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api import services, unit_of_work
-from app.errors import PermissionDenied, ValidationFailed
+from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import CatalogCategory, ItemStatus, User
 from app.services import policy
 from app.services.catalog import BUDGET_APPROVAL_ABOVE, REQUEST_PROCESS
@@ -41,6 +41,7 @@ from .forms import (
     with_caller_field,
 )
 from .i18n import page_language
+from .recurring_pages import REPEAT_FIELDS, repeat_context, repeat_view, schedule_sent_form, schedules, without_schedule
 from .views import bp, signed_in_user
 
 #: Longest search text and category code taken from the address (longer ones are cut).
@@ -184,8 +185,10 @@ def catalog_item(code: str) -> Any:
         return _render_item(user, code)
     if not policy.may_start(user):
         return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
-    data = submitted_data(request.form)
+    data = without_schedule(submitted_data(request.form))
     svc = services()
+    if schedules(request.form):
+        return _schedule(user, code, page, data)
 
     def order() -> tuple[dict[str, Any], str, str | None]:
         ticket = svc.catalog.request_item(user, code, data, coerce_strings=True,
@@ -221,6 +224,26 @@ def catalog_item(code: str) -> Any:
     return redirect(sent.url)
 
 
+def _schedule(user: User, code: str, page: str, data: dict[str, Any]) -> Any:
+    """Keep the sent request form as a recurring request of the item (app/web/recurring_pages.py)."""
+    svc = services()
+
+    def checked() -> dict[str, Any]:
+        item = svc.catalog.get_item(code)
+        if item.status != ItemStatus.PUBLISHED:
+            raise NotFound(f"no catalog item {code}")
+        return {**svc.catalog.validate_request(item, data, True, requester=user), "item": item.code}
+
+    def refused(err: PermissionDenied) -> Any:
+        if (for_others := for_others_refused(err)) is not None:
+            return for_others
+        return error_page(403, _("Not allowed"), _("You may read the catalog but not request items."))
+
+    return schedule_sent_form(user, REQUEST_PROCESS, checked, back=url_for("web.catalog_item", code=code), page=page,
+                              refused=refused, render=lambda errors: _render_item(user, code, submitted=request.form,
+                                                                                   errors=errors, status=422))
+
+
 def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[str, list[str]] | None = None,
                  status: int = 200) -> Any:
     svc = services()
@@ -241,11 +264,15 @@ def _render_item(user: User, code: str, *, submitted: Any = None, errors: dict[s
     item = _in_words(page["item"], translate)
     may_request = page["may_order"] and item["status"] == ItemStatus.PUBLISHED
     errors, for_caller = caller_errors(errors)
+    repeat_errors = {k: errors.pop(k) for k in list(errors) if k in REPEAT_FIELDS}
     form = localize_form(build_form(page["schema"], page["ui"], {}, submitted, errors), translate)
     if policy.starts_for_others(user):
         with_caller_field(form, submitted, for_caller, REQUEST_PROCESS)
+    scheduling = submitted is not None and schedules(submitted)
     description = (page["schema"] or {}).get("description")
     return render_template("catalog_item.html", active="catalog", item=item, path=_path(page["path"], translate),
                            form=form, form_description=translate(description) if description else None,
                            may_request=may_request, may_start=page["may_order"],
-                           submission_token=SubmissionService.new_token()), status
+                           submission_token=SubmissionService.new_token(),
+                           repeat=repeat_view(submitted if scheduling else None, repeat_errors, open_=scheduling),
+                           **repeat_context(user)), status

@@ -46,6 +46,7 @@ from . import refused_forms
 from .forms import service_text
 from .labels import KIND_LABELS, STATUS_LABELS, label
 from .views import bp, page_arg, past_the_last_page, reason_text, signed_in_user
+from .weekdays import DAY_LABELS, DAY_NAMES, WEEK_CHOICES, WEEK_SAID
 
 PER_PAGE = 25
 MAX_QUERY = 200
@@ -80,19 +81,6 @@ FIELD_HELP: dict[str, Any] = {
 WARRANTY_LABELS: dict[str, Any] = {"expired": _l("Ended"), "30": _l("Ends within 30 days"),
                                    "60": _l("Ends within 60 days"), "90": _l("Ends within 90 days")}
 #: A maintenance window's days, short and whole, and its form's fields.
-DAY_LABELS: dict[str, Any] = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
-                              "sat": _l("Sat"), "sun": _l("Sun")}
-DAY_NAMES: dict[str, Any] = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _l("Wednesday"), "thu": _l("Thursday"),
-                             "fri": _l("Friday"), "sat": _l("Saturday"), "sun": _l("Sunday")}
-#: A monthly window's week: the choice, and how the list says it.
-WEEK_CHOICES: dict[str, Any] = {"first": _l("The first of each day in the month"),
-                                "second": _l("The second of each day in the month"),
-                                "third": _l("The third of each day in the month"),
-                                "fourth": _l("The fourth of each day in the month"),
-                                "last": _l("The last of each day in the month")}
-WEEK_SAID: dict[str, Any] = {"first": _l("first in the month"), "second": _l("second in the month"),
-                             "third": _l("third in the month"), "fourth": _l("fourth in the month"),
-                             "last": _l("last in the month")}
 WINDOW_FIELDS: dict[str, Any] = {"name": _l("Name"), "days": _l("Days of the week"), "week": _l("Repeats"),
                                  "start": _l("Opens at"),
                                  "end": _l("Closes at"), "timezone": _l("Time zone")}

@@ -1,8 +1,8 @@
 """Recurring requests on the pages (routes on the shared ``web`` blueprint; app/services/recurring.py
 decides).
 
-- The start page of a process offers the desk's staff "Repeat this request on a schedule" under
-  its form: a name, the weekdays, every week or one week of the month, the time and the time zone.
+- The start page of a process, and a catalog item's page, offer the desk's staff "Repeat this
+  request on a schedule" under its form: a name, the weekdays, every week or one week of the month, the time and the time zone.
   "Schedule it" checks the form as a start would, and the schedule, each refusal beside its field
   (Post/Redirect/Get, as the start), and keeps the request instead of starting it now.
 - ``/recurring`` lists the user's recurring requests (an admin's, with ``all=1``, everyone's): when
@@ -15,7 +15,7 @@ Every form carries the session's CSRF token (checked for every POST by the bluep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -29,14 +29,15 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.maintenance import DAYS, WEEKS, zone_choices
-from app.services.recurring import NAME_MAX, describe, may_make, when
+from app.services.recurring import NAME_MAX, NOT_A_MAKER, describe, may_make, when
+from app.services.submissions import FIELD as SUBMISSION_FIELD
 
 from . import refused_forms
-from .cmdb_pages import DAY_LABELS, DAY_NAMES, WEEK_CHOICES, WEEK_SAID
 from .content import process_name
-from .errors import error_page
+from .errors import error_page, flash_already_sent
 from .forms import CALLER_FIELD, service_texts
 from .views import bp, signed_in_user
+from .weekdays import DAY_LABELS, DAY_NAMES, WEEK_CHOICES, WEEK_SAID
 
 #: The page's fields of the schedule -> the service's (a start form's own fields never start with "_").
 REPEAT_FIELDS = {"_repeat_name": "name", "_repeat_days": "days", "_repeat_week": "week", "_repeat_time": "time",
@@ -97,15 +98,8 @@ def repeat_context(user: User) -> dict[str, Any]:
             "zones": zone_choices() if may_make(user) else ()}
 
 
-def schedule_from_start(user: User, process_id: str, cleaned: dict[str, Any]) -> dict[str, Any]:
-    """Make the recurring request the start page's form asks for (in the caller's unit of work)."""
-    values = {**schedule_values(request.form), "process_id": process_id, "data": cleaned,
-              "requested_for": request.form.get(CALLER_FIELD) or None}
-    return describe(services().recurring.create(user, values))
-
-
-def schedule_problems(user: User, process_id: str) -> dict[str, list[Any]]:
-    """The start page's schedule fields' problems and its "Requested for" control's, by the page's
+def _problems(user: User, process_id: str) -> dict[str, list[Any]]:
+    """The sent form's schedule fields' problems and its "Requested for" control's, by the page's
     names (none: {}): said with the form's own, all at once."""
     problems = page_errors(when(schedule_values(request.form))[1])
     try:
@@ -113,6 +107,47 @@ def schedule_problems(user: User, process_id: str) -> dict[str, list[Any]]:
     except ValidationFailed as err:
         problems.update(refused_forms.field_errors(err))
     return problems
+
+
+def schedule_sent_form(user: User, process_id: str, checked: Callable[[], dict[str, Any]], *, back: str, page: str,
+                       refused: Callable[[PermissionDenied], Any],
+                       render: Callable[[dict[str, list[Any]]], Any]) -> Any:
+    """A start or catalog request form sent with "Schedule it": ``checked()`` (the form's own check of
+    its answers, raising ValidationFailed by field) and the schedule's fields, then the recurring
+    request of ``process_id`` made with what it returned, once per rendering of the form. Refusals go
+    back to ``back`` (``page``'s memory; ``render`` in place when too large to keep), a 403 to
+    ``refused``; made, the list with the new request."""
+    svc = services()
+
+    def keep() -> tuple[dict[str, Any], str, str | None]:
+        try:
+            cleaned = checked()
+        except ValidationFailed as err:  # the form's problems and the schedule's, at once
+            fields = {**(err.details.get("fields") or {}), **_problems(user, process_id)}
+            raise ValidationFailed(err.message, details={**err.details, "fields": fields}) from None
+        values = {**schedule_values(request.form), "process_id": process_id, "data": cleaned,
+                  "requested_for": request.form.get(CALLER_FIELD) or None}
+        try:
+            made = describe(svc.recurring.create(user, values))
+        except ValidationFailed as err:
+            raise ValidationFailed(err.message, details={"fields": page_errors(refused_forms.field_errors(err))}) from None
+        return made, url_for("web.recurring_list") + f"#recurring-{made['id']}", None
+
+    try:
+        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), keep))
+    except PermissionDenied as err:
+        if err.message == NOT_A_MAKER:
+            return error_page(403, _("Not allowed"), _("Only the service desk's agents, process owners and admins "
+                                                       "change recurring requests."))
+        return refused(err)
+    except ValidationFailed as err:
+        return refused_forms.back_to_form(page, err, back) or render(refused_forms.field_errors(err))
+    if sent.repeated or sent.value is None:
+        flash_already_sent(sent.ref)
+        return redirect(sent.url or url_for("web.recurring_list"))
+    flash(_("“%(name)s” is scheduled: it starts next on %(when)s UTC.", name=sent.value["name"],
+            when=sent.value["next_run_at"].strftime("%Y-%m-%d %H:%M") if sent.value["next_run_at"] else "–"), "success")
+    return redirect(sent.url, 303)
 
 
 # -- the list ---------------------------------------------------------------------------------

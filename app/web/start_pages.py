@@ -24,7 +24,6 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services import policy
 from app.services.forms import validate_submission
-from app.services.recurring import NOT_A_MAKER
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 from app.services.submissions import SubmissionService
 
@@ -32,16 +31,7 @@ from . import auth, refused_forms
 from .content import content_text, localized_form, process_name
 from .errors import error_page, flash_already_sent, optional_url
 from .forms import CALLER_FIELD, build_form, caller_errors, for_others_refused, submitted_data, with_caller_field
-from .recurring_pages import (
-    REPEAT_FIELDS,
-    page_errors,
-    repeat_context,
-    repeat_view,
-    schedule_from_start,
-    schedule_problems,
-    schedules,
-    without_schedule,
-)
+from .recurring_pages import REPEAT_FIELDS, repeat_context, repeat_view, schedule_sent_form, schedules, without_schedule
 from .views import bp, error_detail, json_answer, signed_in_user
 
 #: Longest process id taken from the address (ProcessInstance.process_id is 128 characters).
@@ -146,38 +136,14 @@ def start(process_id: str) -> Any:
 
 def _schedule(user: User, process_id: str, page: str, data: dict[str, Any]) -> Any:
     """Keep the sent form as a recurring request instead of starting it (app/web/recurring_pages.py)."""
-    svc = services()
 
-    def keep() -> tuple[dict[str, Any], str, str | None]:
+    def checked() -> dict[str, Any]:
         schema, ui = _start_form(user, process_id)
-        try:
-            cleaned = validate_submission(schema, ui, data, {}, coerce_strings=True)
-        except ValidationFailed as err:  # the form's problems and the schedule's, at once
-            fields = {**(err.details.get("fields") or {}), **schedule_problems(user, process_id)}
-            raise ValidationFailed(err.message, details={**err.details, "fields": fields}) from None
-        try:
-            made = schedule_from_start(user, process_id, cleaned)
-        except ValidationFailed as err:
-            raise ValidationFailed(err.message, details={"fields": page_errors(refused_forms.field_errors(err))}) from None
-        return made, url_for("web.recurring_list") + f"#recurring-{made['id']}", None
+        return validate_submission(schema, ui, data, {}, coerce_strings=True)
 
-    try:
-        sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), keep))
-    except PermissionDenied as err:
-        if err.message == NOT_A_MAKER:
-            return error_page(403, _("Not allowed"), _("Only the service desk's agents, process owners and admins "
-                                                       "change recurring requests."))
-        return _refused(err)
-    except ValidationFailed as err:
-        return (refused_forms.back_to_form(page, err, url_for("web.start", process_id=process_id))
-                or _render(user, process_id, submitted=request.form, errors=refused_forms.field_errors(err),
-                           status=422))
-    if sent.repeated or sent.value is None:
-        flash_already_sent(sent.ref)
-        return redirect(sent.url or url_for("web.recurring_list"))
-    flash(_("“%(name)s” is scheduled: it starts next on %(when)s UTC.", name=sent.value["name"],
-            when=sent.value["next_run_at"].strftime("%Y-%m-%d %H:%M") if sent.value["next_run_at"] else "–"), "success")
-    return redirect(sent.url, 303)
+    return schedule_sent_form(user, process_id, checked, back=url_for("web.start", process_id=process_id), page=page,
+                              refused=_refused, render=lambda errors: _render(user, process_id, submitted=request.form,
+                                                                               errors=errors, status=422))
 
 
 def _start_form(user: User, process_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:

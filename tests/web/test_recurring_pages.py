@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from app.models import ProcessInstance, RecurringRequest
 from tests.web.conftest import INCIDENT, refused_to, text_of
+from tests.web.test_catalog import LAPTOP
 
 START = "/start/incident_management"
 
@@ -141,3 +142,24 @@ def test_an_admin_lists_everyone_s(web, desk, services):
     page = text_of(admin.get("/recurring?all=1"))
     [made] = stored(services)
     assert "alex" in row_of(page, made.id)
+
+
+def test_a_catalog_item_is_ordered_on_a_schedule_from_its_page(web, desk, services):
+    web.login("alex")
+    page = text_of(web.get("/catalog/HW-LAPTOP"))
+    assert '<details class="repeat" id="repeat">' in page
+    form = {**LAPTOP, "_action": "schedule", "_repeat_name": "Pool laptop", "_repeat_days": ["wed"],
+            "_repeat_week": "last", "_repeat_time": "08:00", "_repeat_timezone": "UTC"}
+    before = instances(services)
+    # a bad answer comes back beside its field, the schedule open, nothing stored
+    page = refused_to(web, web.post("/catalog/HW-LAPTOP", {**form, "keyboard_layout": "Klingon"}), "/catalog/HW-LAPTOP")
+    assert '<details class="repeat" id="repeat" open>' in page and stored(services) == []
+    response = web.post("/catalog/HW-LAPTOP", form)
+    [made] = stored(services)
+    assert response.status_code == 303 and response.headers["Location"] == f"/recurring#recurring-{made.id}"
+    assert made.process_id == "catalog_request" and made.data["item"] == "HW-LAPTOP" and made.week == 5
+    assert instances(services) == before
+    assert "(last in the month) at 08:00 (UTC)" in row_of(text_of(web.get("/recurring")), made.id)
+    web.logout()
+    web.login("rita")  # a requester orders, and schedules nothing
+    assert 'id="repeat"' not in text_of(web.get("/catalog/HW-LAPTOP"))
