@@ -223,6 +223,10 @@ class RecordWatcher(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     group_name: Mapped[str | None] = mapped_column(String(128))
     added_at: Mapped[timestamp]
+    #: Made while the user was the desk's staff (by asking, or by a duplicate's closing moving it):
+    #: for news only. Staff read every record anyway, and one demoted later must not keep reading
+    #: what they followed as staff (``watched_by`` leaves such watches out).
+    chosen: Mapped[bool] = mapped_column(default=False)
 
 
 class KnowledgeArticle(Base):

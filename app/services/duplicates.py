@@ -29,7 +29,7 @@ from . import policy
 from .audit import AuditLog
 from .forms import bidi_control_message, without_bidi_controls
 from .instances import MAX_CANCEL_REASON, InstanceService
-from .records import RecordService
+from .records import STAFF_ROLES, RecordService
 
 #: The longest note the desk adds to the reason (the reason as a whole stays within MAX_CANCEL_REASON).
 MAX_DUPLICATE_NOTE = 1000
@@ -112,9 +112,9 @@ class DuplicateService:
         if record.kind not in PERSONAL_KINDS:
             requester = record.requester
             if requester is not None and requester.id != other.requester_id:
-                added = self.records.watch(other, user=requester)["users"]
+                added = self.records.watch(other, user=requester, as_staff=requester.has_role(*STAFF_ROLES))["users"]
             moved = [name for person in self.records.watching_people(record) if person.id != other.requester_id
-                     for name in self.records.watch(other, user=person)["users"]]
+                     for name in self.records.watch(other, user=person, as_staff=person.has_role(*STAFF_ROLES))["users"]]
         reason = f"duplicate of {other.number} ({without_bidi_controls(other.title or '')})"
         if text:
             reason = f"{reason}: {text}"

@@ -407,10 +407,11 @@ def task_reaches(user: User) -> Any:
 
 
 def watched_by(user: User) -> Any:
-    """The condition (over RecordWatcher) of the watches that are ``user``'s: as themselves (the
-    process named them), or as a member of a watching group whose queue is theirs
-    (``policy.watching_groups``: not a member who only requests)."""
-    mine = [RecordWatcher.user_id == user.id]
+    """The condition (over RecordWatcher) of the watches that let ``user`` read a record: as
+    themselves (the process named them; not one made while they were the desk's staff, which
+    brings news only: ``RecordWatcher.chosen``), or as a member of a watching group whose queue is
+    theirs (``policy.watching_groups``: not a member who only requests)."""
+    mine = [and_(RecordWatcher.user_id == user.id, RecordWatcher.chosen.is_(False))]
     groups = sorted(policy.watching_groups(user))
     if groups:
         mine.append(RecordWatcher.group_name.in_(groups))
@@ -722,9 +723,11 @@ class RecordService:
             select(RecordWatcher.id).where(RecordWatcher.ticket_id == ticket.id, watched_by(user)).limit(1)
         ) is not None
 
-    def watch(self, ticket: Ticket, *, user: Person | None = None, group: str | None = None) -> dict[str, list[str]]:
+    def watch(self, ticket: Ticket, *, user: Person | None = None, group: str | None = None,
+              as_staff: bool = False) -> dict[str, list[str]]:
         """Add ``user`` and the group named ``group`` (if there is one) to the record's watchers,
-        each once: they read the record from now on (``may_see``). Returns who was added
+        each once: they read the record from now on (``may_see``), but a user who is the desk's
+        staff (``as_staff``: the caller read their roles) hears its news only. Returns who was added
         (``{"users": [usernames], "groups": [names]}``, empty lists for those already watching);
         the caller audits it with the step that told them."""
         added: dict[str, list[str]] = {"users": [], "groups": []}
@@ -732,7 +735,7 @@ class RecordService:
                                        .where(RecordWatcher.ticket_id == ticket.id)).all()
         now = self.clock.now()
         if user is not None and user.id not in {row.user_id for row in current}:
-            if self._add_watcher(RecordWatcher(ticket_id=ticket.id, user_id=user.id, added_at=now)):
+            if self._add_watcher(RecordWatcher(ticket_id=ticket.id, user_id=user.id, added_at=now, chosen=as_staff)):
                 added["users"].append(user.username)
         if (group and group not in {row.group_name for row in current}
                 and self.session.scalar(select(Group.id).where(Group.name == group)) is not None):
@@ -775,10 +778,13 @@ class RecordService:
         its closing or cancellation), as a watcher list does in the service desks people know. The
         reporter of a duplicate closed onto it is one (app/services/duplicates.py). ``active_only``
         False: the leavers who watch it too (to take them off the list)."""
-        query = select(User).join(RecordWatcher, RecordWatcher.user_id == User.id).where(RecordWatcher.ticket_id == ticket.id)
+        query = select(User, RecordWatcher.chosen).join(RecordWatcher, RecordWatcher.user_id == User.id).where(
+            RecordWatcher.ticket_id == ticket.id)
         if active_only:
             query = query.where(User.active.is_(True))
-        return list(self.session.scalars(query.order_by(User.id)))
+        # one who watched as staff and is no longer hears nothing more (they no longer read it)
+        return [user for user, as_staff in self.session.execute(query.order_by(User.id))
+                if not as_staff or user.has_role(*STAFF_ROLES) or not active_only]
 
     def _refuse_watching_only(self, user: User, action: str, ticket: Ticket) -> None:
         """PermissionDenied (audited) if ``user`` sees ``ticket`` only as a watcher: watching is reading."""

@@ -10,7 +10,8 @@ desk's staff take a person off the list.
 * The desk's staff (agents, process owners, admins) choose to watch a record; not a read-only
   auditor, who writes nothing, and not others: a watch lets its watcher read the record, and one
   chosen by someone who reads it only for now would outlast that. Watching one already watched
-  changes nothing.
+  changes nothing. A watch the staff chose brings news only (``RecordWatcher.chosen``): they read
+  every record as staff, and once demoted they neither read the record nor hear its news.
 * Anyone who watches a record may stop (whoever reads it only as a watcher then no longer reads it).
 * The desk's staff (``policy.cancels_as_staff``: who cancel records) take anyone off a record they
   read; nobody else takes anyone but themselves off (403, audited).
@@ -80,7 +81,7 @@ class WatchService:
             # record anyway; a requester hears her own records' news already.
             self.audit.refuse(user, "watch", reason="not staff", number=ticket.number, instance_id=ticket.instance_id)
             raise PermissionDenied(STAFF_WATCH)
-        added = bool(self.records.watch(ticket, user=user)["users"])
+        added = bool(self.records.watch(ticket, user=user, as_staff=True)["users"])
         if added:
             self.audit.record("record_watch_started", user, instance_id=ticket.instance_id,
                               payload={"number": ticket.number, "username": user.username})

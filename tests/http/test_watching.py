@@ -101,3 +101,26 @@ def test_a_service_requests_watchers_do_not_follow_it_onto_anothers(desk: Desk, 
     services.session.commit()
     assert close(desk, second, first).status_code == 200
     assert desk.client.get(f"/api/v1/tickets/{first}", headers=desk.auth("rhea")).status_code == 404
+
+
+def test_staff_demoted_no_longer_read_or_hear_what_they_watched_but_a_reporter_does(desk: Desk, services):
+    first, second = incident(desk), incident(desk, "mona")
+    assert watchers(desk, first, "alex", "PUT").status_code == 200  # alex watches as staff
+    assert close(desk, second, first).status_code == 200  # mona follows her duplicate's record
+    services.users.update_user(None, "alex", {"roles": ["requester"]})
+    services.session.commit()
+    assert desk.client.get(f"/api/v1/tickets/{first}", headers=desk.auth("alex")).status_code == 404
+    assert desk.client.get(f"/api/v1/tickets/{first}", headers=desk.auth("mona")).status_code == 200
+    listed = desk.client.get("/api/v1/tickets?kind=incident", headers=desk.auth("alex")).get_json()["items"]
+    assert first not in [r["number"] for r in listed]
+    told = {who: len(desk.notifications(who)) for who in ("alex", "mona")}
+    assert desk.client.post(f"/api/v1/tickets/{first}/comments", headers=desk.auth("rita"),
+                            json={"body": "Still down this morning."}).status_code == 201
+    assert len(desk.notifications("alex")) == told["alex"]
+    assert len(desk.notifications("mona")) > told["mona"]
+    # made staff again, alex reads it and hears its news as before
+    services.users.update_user(None, "alex", {"roles": ["agent", "requester"]})
+    services.session.commit()
+    assert desk.client.post(f"/api/v1/tickets/{first}/comments", headers=desk.auth("rita"),
+                            json={"body": "And again."}).status_code == 201
+    assert any("And again." in n["body"] for n in desk.notifications("alex"))
