@@ -46,6 +46,9 @@ class RecurringRequest(Base):
     #: as its own start is later (a change planned for 10:00 after a 09:00 start stays so).
     anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     runs: Mapped[int] = mapped_column(default=0)
+    #: Runs in a row that met a race or a lost connection (tried again at the next sweep; paused
+    #: after ``MAX_ATTEMPTS``: a "conflict" that always comes back is no race).
+    attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[timestamp]
     updated_at: Mapped[timestamp]
 

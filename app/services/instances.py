@@ -445,7 +445,8 @@ class InstanceService:
             self.runner.tell_started_for(instance, caller, user)
         return instance
 
-    def _through_start_contract(self, user: User, definition: ProcessDefinition, given: dict[str, Any]) -> dict[str, Any]:
+    def _through_start_contract(self, user: User, definition: ProcessDefinition, given: dict[str, Any],
+                                at: datetime | None = None) -> dict[str, Any]:
         """``given`` as the process's start contract keeps it for ``user`` (its validator, else its
         start form), then through :attr:`data_checks`; ValidationFailed naming each bad field."""
         process_id = definition.process_id
@@ -456,23 +457,25 @@ class InstanceService:
         else:
             start_form = self.start_form_for(user, process_id)
             if start_form is not None:
-                now = self.clock.now()
+                now = at or self.clock.now()
                 checked = validate_start_data(start_form[0], start_form[1], checked, today=now.date(), now=now)
         for check in self.data_checks:
             check(definition, checked)
         return checked
 
     def check_start(self, user: User, process_id: str, data: Mapping[str, Any] | None,
-                    on_behalf_of: Any = None) -> tuple[User | None, dict[str, Any]]:
-        """What :meth:`start_process` would start ``process_id`` with for ``user`` now, and for whom
-        (:meth:`caller_for`), without starting it: the same refusals (PermissionDenied, NotFound,
-        ValidationFailed naming each field), nothing stored. A recurring request is checked so
-        when it is made (app/services/recurring.py)."""
+                    on_behalf_of: Any = None, *, at: datetime | None = None) -> tuple[User | None, dict[str, Any]]:
+        """What :meth:`start_process` would start ``process_id`` with for ``user`` at ``at`` (default
+        now: the start form's "now" and "today" are then's), and for whom (:meth:`caller_for`),
+        without starting it: the same refusals (PermissionDenied, NotFound, ValidationFailed naming
+        each field), nothing stored. A recurring request is checked so when it is made, as of its
+        first start (app/services/recurring.py); a process's own validator (the catalog's) checks as
+        of now."""
         self.require_start(user, process_id)
         definition = self.definitions.latest(process_id)
         given = _start_keys_checked(data)
         caller, checked = self.caller_and(user, process_id, on_behalf_of,
-                                          lambda: self._through_start_contract(user, definition, given))
+                                          lambda: self._through_start_contract(user, definition, given, at))
         return caller, json_safe(checked)
 
     def send_message(self, user: User, instance_id: int, name: str, payload: Any) -> ProcessInstance:

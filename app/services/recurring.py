@@ -74,8 +74,11 @@ MAX_PER_OWNER = 50
 NAME_MAX = 128
 #: How many due requests one sweep starts (the rest wait for the next sweep).
 SWEEP_LIMIT = 50
+#: Sweeps in a row a run may meet a race (a conflict, a lost connection) before it is paused.
+MAX_ATTEMPTS = 5
 EVENT = "recurring.paused"
 NOT_A_MAKER = "only the service desk's agents, process owners and admins make recurring requests"
+NOT_A_MAKER_CODE = "not_a_maker"
 TOO_MANY = f"you have {MAX_PER_OWNER} recurring requests already: delete one first"
 #: The fields a change may name; anything else is refused (422 naming it).
 FIELDS = ("name", "process_id", "data", "requested_for", "days", "week", "time", "timezone", "active")
@@ -208,22 +211,41 @@ class RecurringService:
             clean.update(process_id=current.process_id, data=current.data, requested_for=current.requested_for)
         elif "process_id" not in errors and "data" not in errors and "requested_for" not in errors:
             assert isinstance(process_id, str)
+            # the answers are for the start to come (one overdue included): checked as of then, so
+            # that a run does not refuse what was taken; kept ones move on to it first
+            at = self._answers_start(clean, current)
+            if current is not None and "data" not in values:
+                data = self._moved(current, at)
             try:
-                caller, checked = self.services.instances.check_start(owner, process_id.strip(), data, named)
+                caller, checked = self.services.instances.check_start(owner, process_id.strip(), data, named, at=at)
             except ValidationFailed as err:
                 for field, problems in (err.details.get("fields") or {"data": [err.message]}).items():
                     errors.setdefault(_data_field(field), []).extend(problems)
             else:
-                clean.update(process_id=process_id.strip(), data=checked,
+                clean.update(process_id=process_id.strip(), data=checked, anchor_at=at,
                              requested_for=caller.username if caller is not None and caller.id != owner.id else None)
         if errors:
             raise ValidationFailed("the recurring request is not valid", details={"fields": errors})
         return clean
 
-    def _require_maker(self, user: User, action: str) -> None:
+    def _answers_start(self, clean: Mapping[str, Any], current: RecurringRequest | None) -> datetime:
+        """The start that answers given now are for: an active request's due one when its rule stays
+        (overdue: the sweep's next), else the first start of the rule ``clean`` holds from now (now,
+        for a rule with errors, which are refused anyway)."""
+        now = self.clock.now()
+        if not {"days", "week", "timezone"} <= set(clean) or clean.get("minute") is None:
+            return now
+        rule = Rule(clean["days"], clean["minute"], clean["minute"], clean["timezone"], week=clean["week"])
+        if (current is not None and current.active and current.next_run_at is not None
+                and _rule(current) == rule and clean["active"]):
+            return current.next_run_at
+        return next_opening(rule, now) or now
+
+    def require_maker(self, user: User, action: str) -> None:
+        """PermissionDenied (audited, code ``not_a_maker``) for who may not make recurring requests."""
         if not may_make(user):
             self.services.audit.refuse(user, action, reason=NOT_A_MAKER)
-            raise PermissionDenied(NOT_A_MAKER)
+            raise PermissionDenied(NOT_A_MAKER, code=NOT_A_MAKER_CODE)
 
     def create(self, user: User, values: Mapping[str, Any]) -> RecurringRequest:
         """A new recurring request of ``user`` from ``values``: ``name``, ``process_id``, ``data``,
@@ -231,7 +253,7 @@ class RecurringService:
         (default UTC), ``active`` (default true). PermissionDenied for who may not make them or may
         not start the process; NotFound for a process not deployed; ValidationFailed naming each
         bad field (the data's as ``data.<field>``), or ``name`` for one request too many."""
-        self._require_maker(user, "create_recurring_request")
+        self.require_maker(user, "create_recurring_request")
         clean = self._clean(user, values)
         serialize_writers(self.session, f"recurring_request:{user.id}")  # at most MAX_PER_OWNER each
         owned = self.session.scalar(select(func.count()).select_from(RecurringRequest)
@@ -239,10 +261,9 @@ class RecurringService:
         if owned >= MAX_PER_OWNER:
             raise ValidationFailed("the recurring request is not valid", details={"fields": {"name": [TOO_MANY]}})
         now = self.clock.now()
-        row = RecurringRequest(owner_id=user.id, runs=0, created_at=now, updated_at=now, **clean)
+        row = RecurringRequest(owner_id=user.id, runs=0, attempts=0, created_at=now, updated_at=now, **clean)
         row.owner = user
-        first = next_opening(_rule(row), now)
-        row.next_run_at, row.anchor_at = (first if row.active else None), first
+        row.next_run_at = next_opening(_rule(row), now) if row.active else None
         self.session.add(row)
         self.session.flush()
         self.services.audit.record("recurring_request_created", user, payload=self._said(row))
@@ -254,7 +275,7 @@ class RecurringService:
         pauses or resumes it (not a request whose owner no longer makes them: 422 naming
         ``active``). A new rule, a pause or a resume reckons the next start anew from now."""
         row = self.get(user, request_id)
-        self._require_maker(user, "change_recurring_request")
+        self.require_maker(user, "change_recurring_request")
         before = self._said(row)
         clean = self._clean(row.owner, values, row)
         if clean["active"] and not row.active and not may_make(row.owner):
@@ -270,8 +291,6 @@ class RecurringService:
         if (row.days, row.week, row.minute, row.timezone, row.active) != rule_before:
             # a new rule, or paused or resumed: from now on (a rename keeps a start that is due)
             row.next_run_at = upcoming if row.active else None
-        if "data" in values:  # new answers: their dates are for the next start
-            row.anchor_at = upcoming
         if clean["active"] and not before["active"]:
             row.last_error = None
         self.session.flush()
@@ -305,7 +324,8 @@ class RecurringService:
         now = self.clock.now()
         due = list(self.session.scalars(
             select(RecurringRequest.id).where(RecurringRequest.active.is_(True), RecurringRequest.next_run_at <= now)
-            .order_by(RecurringRequest.next_run_at, RecurringRequest.id).limit(limit)))
+            # who met a race last time goes after the others (a lasting one cannot hold them up)
+            .order_by(RecurringRequest.attempts, RecurringRequest.next_run_at, RecurringRequest.id).limit(limit)))
         self.session.commit()  # (nothing written: each run below is a transaction of its own)
         started = 0
         for request_id in due:
@@ -316,6 +336,11 @@ class RecurringService:
             except (Conflict, ServiceUnavailable) as err:
                 # a race or a lost connection, not the request's fault: still due, tried next sweep
                 log.warning("recurring request %s: %s; tried again at the next sweep", request_id, err.message)
+                try:
+                    run_unit_of_work(self.services, partial(self._tried, request_id, now, _reason(err)))
+                except Exception:  # noqa: BLE001 - the others still run
+                    log.exception("recurring request %s: its attempt could not be counted", request_id)
+                    self.session.rollback()
                 continue
             except ProcessdeskError as err:
                 why = _reason(err)
@@ -355,6 +380,7 @@ class RecurringService:
         row.last_run_at = now
         row.last_instance_id = instance.id
         row.last_error = None
+        row.attempts = 0
         row.runs += 1
         row.next_run_at = next_opening(_rule(row), now)
         number = (instance.data or {}).get("record_number")
@@ -386,10 +412,22 @@ class RecurringService:
                 data[name] = (value + timedelta(days=days)).isoformat()
         return data
 
-    def _pause(self, request_id: int, now: datetime, why: str) -> None:
+    def _tried(self, request_id: int, now: datetime, why: str) -> None:
+        """Count a run that met a race; the :data:`MAX_ATTEMPTS`-th in a row pauses the request."""
         row = self._claim(request_id, now)
         if row is None:
             return
+        row.attempts += 1
+        if row.attempts >= MAX_ATTEMPTS:
+            self._pause_row(row, now, f"{why} (at {MAX_ATTEMPTS} sweeps in a row)")
+
+    def _pause(self, request_id: int, now: datetime, why: str) -> None:
+        row = self._claim(request_id, now)
+        if row is not None:
+            self._pause_row(row, now, why)
+
+    def _pause_row(self, row: RecurringRequest, now: datetime, why: str) -> None:
+        row.attempts = 0
         row.active = False
         row.next_run_at = None
         row.last_run_at = now

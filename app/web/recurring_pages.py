@@ -29,7 +29,7 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import User
 from app.services.instances import ON_BEHALF_FIELD
 from app.services.maintenance import DAYS, WEEKS, zone_choices
-from app.services.recurring import NAME_MAX, NOT_A_MAKER, describe, may_make, when
+from app.services.recurring import NAME_MAX, NOT_A_MAKER_CODE, describe, may_make, when
 from app.services.submissions import FIELD as SUBMISSION_FIELD
 
 from . import refused_forms
@@ -120,6 +120,9 @@ def schedule_sent_form(user: User, process_id: str, checked: Callable[[], dict[s
     svc = services()
 
     def keep() -> tuple[dict[str, Any], str, str | None]:
+        # who may not make one, or not start the process, is told so before the answers are read
+        svc.recurring.require_maker(user, "create_recurring_request")
+        svc.instances.require_start(user, process_id)
         try:
             cleaned = checked()
         except ValidationFailed as err:  # the form's problems and the schedule's, at once
@@ -136,9 +139,9 @@ def schedule_sent_form(user: User, process_id: str, checked: Callable[[], dict[s
     try:
         sent = unit_of_work(lambda: svc.submissions.once(user, request.form.get(SUBMISSION_FIELD), keep))
     except PermissionDenied as err:
-        if err.message == NOT_A_MAKER:
+        if err.code == NOT_A_MAKER_CODE:
             return error_page(403, _("Not allowed"), _("Only the service desk's agents, process owners and admins "
-                                                       "change recurring requests."))
+                                                       "make recurring requests."))
         return refused(err)
     except ValidationFailed as err:
         return refused_forms.back_to_form(page, err, back) or render(refused_forms.field_errors(err))

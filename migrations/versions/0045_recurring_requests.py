@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column('last_error', sa.Text(), nullable=True),
         sa.Column('anchor_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('runs', sa.Integer(), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint('days >= 1 AND days <= 127', name=op.f('ck_recurring_request_days_bits')),

@@ -279,3 +279,62 @@ def test_a_catalog_item_is_ordered_on_a_schedule_for_a_colleague(desk: Desk, ser
     instance = services.session.get(ProcessInstance, read(desk, made["id"])["last_instance_id"])
     record = desk.record(instance.data["record_number"])
     assert record["number"].startswith("REQ-") and record["requester"] == "rita"
+
+
+PATCH_TUESDAY = {"name": "Patch Tuesday", "process_id": "change_enablement", "days": ["tue"], "week": "second",
+                 "time": "09:00", "timezone": "Europe/Berlin"}
+
+
+def change_data(start: str, end: str) -> dict[str, Any]:
+    return {**CHANGE, "change_type": "normal", "planned_start": start, "planned_end": end}
+
+
+def test_answers_are_checked_as_of_the_start_they_are_for(desk: Desk, services, clock):
+    # made on Monday 5 January for the second Tuesday (13 January, 08:00 UTC): a window planned for
+    # this afternoon would be past at that start, so it is refused now, naming the field
+    error = assert_error(desk.client.post(URL, headers=desk.auth("alex"), json={
+        **PATCH_TUESDAY, "data": change_data("2026-01-05T14:00:00Z", "2026-01-05T16:00:00Z")}), 422)
+    assert "data.planned_start" in error["details"]["fields"], error
+    made = make(desk, {**PATCH_TUESDAY, "data": change_data("2026-01-13T09:00:00Z", "2026-01-13T11:00:00Z")})
+    clock.set(datetime(2026, 1, 13, 8, 0, 30, tzinfo=timezone.utc))
+    assert sweep(services) == 1
+    # a month on, another person to start it for: the kept answers move to the next start first
+    clock.set(datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc))
+    changed = desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("alex"), json={"requested_for": "nina"})
+    assert changed.status_code == 200, changed.get_json()
+    body = changed.get_json()
+    assert body["requested_for"] == "nina" and utc(body["dates_written_for"]) == datetime(2026, 2, 10, 8, 0, tzinfo=timezone.utc)
+    assert body["data"]["planned_start"] == "2026-02-10T09:00:00Z"
+
+
+def test_new_answers_sent_while_a_start_is_due_are_for_that_start(desk: Desk, services, clock):
+    made = make(desk, {**PATCH_TUESDAY, "data": change_data("2026-01-13T09:00:00Z", "2026-01-13T11:00:00Z")})
+    clock.set(datetime(2026, 1, 13, 8, 0, 30, tzinfo=timezone.utc))  # due, the sweep not yet come round
+    body = desk.client.patch(f"{URL}/{made['id']}", headers=desk.auth("alex"), json={
+        "data": change_data("2026-01-13T10:00:00Z", "2026-01-13T12:00:00Z")}).get_json()
+    assert utc(body["dates_written_for"]) == datetime(2026, 1, 13, 8, 0, tzinfo=timezone.utc)
+    assert sweep(services) == 1, read(desk, made["id"])["last_error"]
+    services.session.expire_all()
+    instance = services.session.get(ProcessInstance, read(desk, made["id"])["last_instance_id"])
+    assert desk.record(instance.data["record_number"])["details"]["planned_start"] == "2026-01-13T10:00:00Z"
+
+
+def test_a_race_that_always_comes_back_pauses_the_request_and_holds_up_no_other(desk: Desk, services, clock, monkeypatch):
+    stuck, fine = make(desk, WEEKLY), make(desk, {**WEEKLY, "name": "Fine", "data": {**START, "title": "Fine"}})
+    clock.advance(timedelta(hours=1))
+    real = services.instances.start_process
+
+    def races(user: Any, process_id: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        if data["title"] != "Fine":
+            raise Conflict("the change collides with a concurrent one; reload and try again")
+        return real(user, process_id, data, **kwargs)
+
+    monkeypatch.setattr(services.instances, "start_process", races)
+    one = services.recurring.sweep  # one request per sweep
+    assert one(1) == 0  # the stuck one first (due first), then it goes after the others
+    assert one(1) == 1 and read(desk, fine["id"])["runs"] == 1
+    for _ in range(3):
+        assert one(1) == 0 and read(desk, stuck["id"])["active"] is True
+    assert one(1) == 0
+    paused = read(desk, stuck["id"])
+    assert paused["active"] is False and "at 5 sweeps in a row" in paused["last_error"]

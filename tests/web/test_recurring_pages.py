@@ -72,7 +72,7 @@ def test_a_requester_has_no_schedule_and_cannot_post_one(web, desk, services):
     assert 'id="repeat"' not in text_of(web.get(START))
     response = web.post(START, schedule_form())
     assert response.status_code == 403
-    assert "agents, process owners and admins" in text_of(response)
+    assert "agents, process owners and admins make recurring requests" in text_of(response)
     assert stored(services) == []
 
 
@@ -161,5 +161,8 @@ def test_a_catalog_item_is_ordered_on_a_schedule_from_its_page(web, desk, servic
     assert instances(services) == before
     assert "(last in the month) at 08:00 (UTC)" in row_of(text_of(web.get("/recurring")), made.id)
     web.logout()
-    web.login("rita")  # a requester orders, and schedules nothing
+    web.login("rita")  # a requester orders, and schedules nothing: refused before her answers are read
     assert 'id="repeat"' not in text_of(web.get("/catalog/HW-LAPTOP"))
+    refused = web.post("/catalog/HW-LAPTOP", {**form, "keyboard_layout": "Klingon"})
+    assert refused.status_code == 403 and "make recurring requests" in text_of(refused)
+    assert len(stored(services)) == 1
