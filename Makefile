@@ -55,8 +55,9 @@ run: setup demo
 	$(PUBLIC_URL) \
 	PROCESSDESK_DEMO_MODE=1 PROCESSDESK_SCHEDULER_ENABLED=1 $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
+# the whole suite in two processes side by side (tools/test_halves.py); with a test path, just that
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python tools/test_halves.py $(PYTEST_ARGS)
 
 test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
